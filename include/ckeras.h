@@ -1,0 +1,452 @@
+/**
+ * @file ckeras.h
+ * @brief ckeras: an embeddable C library with the Keras API.
+ *
+ * The classic Keras binary classifier, in C:
+ *
+ * @code
+ * ckeras_model *m = ckeras_sequential("classifier");
+ * ckeras_model_add(m, ckeras_input(1, (const int64_t[]){30}));
+ * ckeras_model_add(m, ckeras_dense(100, "relu"));
+ * ckeras_model_add(m, ckeras_dense(50, "relu"));
+ * ckeras_model_add(m, ckeras_dense(50, "relu"));
+ * ckeras_model_add(m, ckeras_dense(1, "sigmoid"));
+ * ckeras_model_compile(m, ckeras_adam(1e-3), "binary_crossentropy", "accuracy");
+ *
+ * ckeras_callback *es = ckeras_early_stopping("val_loss", 5);
+ * ckeras_fit_args *fa = ckeras_fit_args_new();
+ * ckeras_fit_args_set_int(fa, "epochs", 100);
+ * ckeras_fit_args_set_float(fa, "validation_split", 0.2);
+ * ckeras_fit_args_add_callback(fa, es);
+ * ckeras_history *h = NULL;
+ * if (ckeras_model_fit(m, x, y, fa, &h) != CKERAS_OK)
+ *     fprintf(stderr, "%s\n", ckeras_last_error());
+ * @endcode
+ *
+ * Conventions, for every function in this header:
+ * - A call that can fail returns a ::ckeras_status (::CKERAS_OK is 0); a constructor returns
+ *   NULL. Either way ckeras_last_error() then says what went wrong.
+ * - Outputs are out-parameters that follow the handle.
+ * - Passing NULL where a handle is expected is ::CKERAS_EINVAL, never a crash; passing NULL to
+ *   a `*_free` function does nothing.
+ * - Functions that take a handle of another kind "take" it when their comment says so: the
+ *   callee owns it from then on, also when the call fails.
+ * - Thread safety: distinct models may be used from distinct threads at the same time. A single
+ *   handle must not be used from two threads at once unless its comment says otherwise.
+ * - Data is float32, row-major; images are NHWC (Keras' `channels_last`).
+ */
+#ifndef CKERAS_H
+#define CKERAS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @name Version and build */
+/**@{*/
+#define CKERAS_VERSION_MAJOR 0
+#define CKERAS_VERSION_MINOR 1
+#define CKERAS_VERSION_PATCH 0
+/** The version as text, "MAJOR.MINOR.PATCH". */
+#define CKERAS_VERSION "0.1.0"
+/** The version as one number: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define CKERAS_VERSION_NUMBER \
+    (CKERAS_VERSION_MAJOR * 10000 + CKERAS_VERSION_MINOR * 100 + CKERAS_VERSION_PATCH)
+
+#if defined(_WIN32)
+#define CKERAS_API
+#elif defined(__GNUC__)
+#define CKERAS_API __attribute__((visibility("default")))
+#else
+#define CKERAS_API
+#endif
+
+/** The library's version as text; compare with ::CKERAS_VERSION to catch a header mismatch. */
+CKERAS_API const char *ckeras_version(void);
+/** The library's version number; compare with ::CKERAS_VERSION_NUMBER. */
+CKERAS_API int ckeras_version_number(void);
+/**
+ * A one-line description of the build: version, GEMM kernel set in use (for example
+ * "blis=skx"), thread count. Owned by the library. Thread-safe.
+ */
+CKERAS_API const char *ckeras_build_info(void);
+/**@}*/
+
+/** @name Errors */
+/**@{*/
+/** Result of every call that can fail. */
+typedef enum ckeras_status {
+    CKERAS_OK = 0,          /**< success */
+    CKERAS_EINVAL = 1,      /**< invalid argument: NULL handle, unknown name, bad value */
+    CKERAS_ENOMEM = 2,      /**< an allocation failed */
+    CKERAS_ESHAPE = 3,      /**< shapes do not fit together */
+    CKERAS_ESTATE = 4,      /**< a call out of order (fit before compile, ...) */
+    CKERAS_EIO = 5,         /**< a file could not be read or written */
+    CKERAS_EFORMAT = 6,     /**< a file or string is not in the expected format */
+    CKERAS_EUNSUPPORTED = 7, /**< valid Keras, but not (yet) supported by ckeras */
+    CKERAS_ENAN = 8,        /**< NaN or infinity in data or weights */
+    CKERAS_STOP = 9         /**< returned by a user callback to stop training cleanly */
+} ckeras_status;
+
+/**
+ * The message of the last failed call made by this thread ("" if none): what, where and why.
+ * Owned by the library, valid until the next failing call in the same thread. Thread-safe.
+ */
+CKERAS_API const char *ckeras_last_error(void);
+/** A short constant name for a status ("CKERAS_EINVAL"). */
+CKERAS_API const char *ckeras_status_name(ckeras_status status);
+/** Frees memory the library returned with the words "free with ckeras_free". NULL is a no-op. */
+CKERAS_API void ckeras_free(void *ptr);
+/**@}*/
+
+/** @name Global settings */
+/**@{*/
+/**
+ * Seeds the generator that every model made afterwards draws its seed from (as
+ * `keras.utils.set_random_seed`): initialisers, shuffling, dropout. The same seed and the same
+ * calls give bit-identical training. Not thread-safe with model construction in other threads.
+ */
+CKERAS_API void ckeras_set_random_seed(uint64_t seed);
+/**
+ * Number of threads for GEMMs and the library's own loops; 0 or less means all cores (the
+ * default). Returns ::CKERAS_OK. Applies to calls started afterwards.
+ */
+CKERAS_API ckeras_status ckeras_set_num_threads(int n);
+/** The thread count in effect. */
+CKERAS_API int ckeras_get_num_threads(void);
+/**@}*/
+
+/** @name Tensors: float32 arrays with a shape */
+/**@{*/
+/** Opaque float32 n-dimensional array (at most ::CKERAS_MAX_DIMS axes, row-major). */
+typedef struct ckeras_tensor ckeras_tensor;
+#define CKERAS_MAX_DIMS 8
+
+/** A new zero-filled tensor of the given shape. Free with ckeras_tensor_free(). */
+CKERAS_API ckeras_tensor *ckeras_tensor_new(int ndim, const int64_t *shape);
+/** A new tensor holding a copy of @p data (row-major, product of @p shape floats). */
+CKERAS_API ckeras_tensor *ckeras_tensor_copy(const float *data, int ndim, const int64_t *shape);
+/**
+ * A tensor that borrows @p data without copying: the caller keeps ownership and must keep the
+ * buffer alive (and unmoved) while the tensor is used. ckeras_tensor_free() frees the handle
+ * only.
+ */
+CKERAS_API ckeras_tensor *ckeras_tensor_wrap(float *data, int ndim, const int64_t *shape);
+/** Frees the tensor (and its data unless wrapped). NULL is a no-op. */
+CKERAS_API void ckeras_tensor_free(ckeras_tensor *t);
+/** Number of axes, or -1 if @p t is NULL. */
+CKERAS_API int ckeras_tensor_ndim(const ckeras_tensor *t);
+/** Length of axis @p axis (negative counts from the end), or -1 when out of range. */
+CKERAS_API int64_t ckeras_tensor_dim(const ckeras_tensor *t, int axis);
+/** Number of elements, or 0 if @p t is NULL. */
+CKERAS_API int64_t ckeras_tensor_size(const ckeras_tensor *t);
+/** The data, row-major; owned by the tensor (or by the caller if wrapped). */
+CKERAS_API float *ckeras_tensor_data(ckeras_tensor *t);
+/**@}*/
+
+/** @name Layers */
+/**@{*/
+/** Opaque layer: a Keras layer class with its config. */
+typedef struct ckeras_layer ckeras_layer;
+
+/** Keras `Input(shape=...)`: the per-sample shape (no batch axis). */
+CKERAS_API ckeras_layer *ckeras_input(int ndim, const int64_t *shape);
+/**
+ * Keras `Dense(units, activation=...)`. @p activation is a Keras name ("relu", "sigmoid", ...)
+ * or NULL for linear. Other keywords (use_bias, kernel_initializer, bias_initializer) are set
+ * with ckeras_layer_set_*(). Applied to the last axis of inputs of any rank.
+ */
+CKERAS_API ckeras_layer *ckeras_dense(int64_t units, const char *activation);
+/** Keras `Activation(activation)`. */
+CKERAS_API ckeras_layer *ckeras_activation(const char *activation);
+/** Keras `Dropout(rate)`: inverted dropout, active only in training. */
+CKERAS_API ckeras_layer *ckeras_dropout(double rate);
+/** Keras `Flatten()`. */
+CKERAS_API ckeras_layer *ckeras_flatten(void);
+/**
+ * A layer from its Keras class name and config JSON (`get_config()`), for example
+ * `ckeras_layer_from_config("Dense", "{\"units\": 10, \"activation\": \"relu\"}")`.
+ * Unknown keys that Keras has but ckeras ignores (dtype, trainable, ...) are accepted.
+ */
+CKERAS_API ckeras_layer *ckeras_layer_from_config(const char *class_name, const char *config_json);
+/** Frees a layer that was not given to a model. NULL is a no-op. */
+CKERAS_API void ckeras_layer_free(ckeras_layer *layer);
+
+/**
+ * Sets a Keras keyword argument of the layer by its Keras name. An unknown name or a value of
+ * the wrong type or out of the accepted set is ::CKERAS_EINVAL with a message listing what is
+ * accepted. Settings must be made before the layer is built into a model.
+ */
+CKERAS_API ckeras_status ckeras_layer_set_str(ckeras_layer *layer, const char *name, const char *value);
+/** @copydoc ckeras_layer_set_str */
+CKERAS_API ckeras_status ckeras_layer_set_int(ckeras_layer *layer, const char *name, int64_t value);
+/** @copydoc ckeras_layer_set_str */
+CKERAS_API ckeras_status ckeras_layer_set_float(ckeras_layer *layer, const char *name, double value);
+/** @copydoc ckeras_layer_set_str */
+CKERAS_API ckeras_status ckeras_layer_set_bool(ckeras_layer *layer, const char *name, int value);
+/** @copydoc ckeras_layer_set_str (a tuple such as strides or kernel_size) */
+CKERAS_API ckeras_status ckeras_layer_set_ints(ckeras_layer *layer, const char *name, int n, const int64_t *values);
+/** Sets the layer's name (Keras `name=`); names in one model must be unique. */
+CKERAS_API ckeras_status ckeras_layer_set_name(ckeras_layer *layer, const char *name);
+/** The layer's name (assigned Keras-style, "dense_1", when the layer joins a model). */
+CKERAS_API const char *ckeras_layer_name(const ckeras_layer *layer);
+/** The Keras class name ("Dense"). */
+CKERAS_API const char *ckeras_layer_class(const ckeras_layer *layer);
+/**
+ * Keras' `layer.trainable = flag`. A frozen layer's weights get no update and count as
+ * non-trainable; as in Keras, the change takes effect at the next ckeras_model_compile().
+ */
+CKERAS_API ckeras_status ckeras_layer_set_trainable(ckeras_layer *layer, int trainable);
+/** 1 if trainable, 0 if frozen, -1 if @p layer is NULL. */
+CKERAS_API int ckeras_layer_trainable(const ckeras_layer *layer);
+/** Number of weight arrays of a built layer (Dense: 2 with bias). */
+CKERAS_API int ckeras_layer_weight_count(const ckeras_layer *layer);
+/**
+ * Weight @p i of a built layer: its Keras name ("kernel"), and a tensor that borrows the
+ * layer's storage (writes change the model; free the handle with ckeras_tensor_free()).
+ */
+CKERAS_API ckeras_status ckeras_layer_weight(ckeras_layer *layer, int i, const char **name, ckeras_tensor **view);
+/**@}*/
+
+/** @name Optimizers */
+/**@{*/
+/** Opaque optimizer with its state (iterations and per-weight slots). */
+typedef struct ckeras_optimizer ckeras_optimizer;
+
+/** Keras `SGD(learning_rate, momentum, nesterov)` (Keras defaults 0.01, 0, false). */
+CKERAS_API ckeras_optimizer *ckeras_sgd(double learning_rate, double momentum, int nesterov);
+/** Keras `Adam(learning_rate)`; beta_1 0.9, beta_2 0.999, epsilon 1e-7, amsgrad false. */
+CKERAS_API ckeras_optimizer *ckeras_adam(double learning_rate);
+/** Keras `AdamW(learning_rate, weight_decay)` (defaults 0.001, 0.004). */
+CKERAS_API ckeras_optimizer *ckeras_adamw(double learning_rate, double weight_decay);
+/** Keras `RMSprop(learning_rate)`; rho 0.9, momentum 0, epsilon 1e-7, centered false. */
+CKERAS_API ckeras_optimizer *ckeras_rmsprop(double learning_rate);
+/** Keras `Adagrad(learning_rate)`; initial_accumulator_value 0.1, epsilon 1e-7. */
+CKERAS_API ckeras_optimizer *ckeras_adagrad(double learning_rate);
+/**
+ * An optimizer by Keras name with its defaults ("adam", "sgd", "rmsprop", "adagrad", "adamw").
+ */
+CKERAS_API ckeras_optimizer *ckeras_optimizer_from_name(const char *name);
+/**
+ * Sets a Keras keyword by name: learning_rate, beta_1, beta_2, epsilon, amsgrad, momentum,
+ * nesterov, rho, centered, weight_decay, initial_accumulator_value, clipnorm, clipvalue,
+ * global_clipnorm. Booleans are given as 0/1.
+ */
+CKERAS_API ckeras_status ckeras_optimizer_set_float(ckeras_optimizer *opt, const char *name, double value);
+/** The optimizer's step count (Keras `optimizer.iterations`), or -1 for NULL. */
+CKERAS_API int64_t ckeras_optimizer_iterations(const ckeras_optimizer *opt);
+/** Frees an optimizer not given to a model. NULL is a no-op. */
+CKERAS_API void ckeras_optimizer_free(ckeras_optimizer *opt);
+/**@}*/
+
+/** @name Callbacks and logs */
+/**@{*/
+/** Opaque callback (EarlyStopping, TerminateOnNaN, or a user function). */
+typedef struct ckeras_callback ckeras_callback;
+/** Opaque read-only view of the logs dict handed to callbacks ("loss", "val_loss", ...). */
+typedef struct ckeras_logs ckeras_logs;
+
+/** When a user callback is called. */
+typedef enum ckeras_event {
+    CKERAS_TRAIN_BEGIN = 0,
+    CKERAS_TRAIN_END = 1,
+    CKERAS_EPOCH_BEGIN = 2,
+    CKERAS_EPOCH_END = 3,
+    CKERAS_BATCH_BEGIN = 4,
+    CKERAS_BATCH_END = 5
+} ckeras_event;
+
+/**
+ * A user callback: @p index is the epoch (epoch events) or the batch within the epoch (batch
+ * events), 0-based; @p logs may be read during the call only. Return ::CKERAS_OK to go on,
+ * ::CKERAS_STOP to end training cleanly after this epoch (Keras' `model.stop_training = True`),
+ * any other status to abort `fit` with that status.
+ */
+typedef ckeras_status (*ckeras_callback_fn)(ckeras_event event, int index, const ckeras_logs *logs,
+                                            void *user_data);
+
+/** A callback that calls @p fn with @p user_data (borrowed) at every event. */
+CKERAS_API ckeras_callback *ckeras_lambda_callback(ckeras_callback_fn fn, void *user_data);
+/**
+ * Keras `EarlyStopping(monitor=..., patience=...)`, monitor NULL meaning "val_loss". Other
+ * keywords (min_delta, mode "auto"/"min"/"max", baseline, restore_best_weights,
+ * start_from_epoch, verbose) are set with ckeras_callback_set_*().
+ */
+CKERAS_API ckeras_callback *ckeras_early_stopping(const char *monitor, int patience);
+/** Keras `TerminateOnNaN()`: stops when the loss of a batch is NaN or infinite. */
+CKERAS_API ckeras_callback *ckeras_terminate_on_nan(void);
+/** Sets a numeric keyword of a built-in callback by its Keras name (booleans as 0/1). */
+CKERAS_API ckeras_status ckeras_callback_set_float(ckeras_callback *cb, const char *name, double value);
+/** Sets a text keyword of a built-in callback by its Keras name ("mode", "monitor"). */
+CKERAS_API ckeras_status ckeras_callback_set_str(ckeras_callback *cb, const char *name, const char *value);
+/**
+ * EarlyStopping's `stopped_epoch` (0-based epoch at which it stopped training, 0 if it did
+ * not) and `best_epoch`; -1 for other callbacks.
+ */
+CKERAS_API int ckeras_early_stopping_stopped_epoch(const ckeras_callback *cb);
+/** @copydoc ckeras_early_stopping_stopped_epoch */
+CKERAS_API int ckeras_early_stopping_best_epoch(const ckeras_callback *cb);
+/** Frees a callback. NULL is a no-op. Callbacks are borrowed by fit, never taken. */
+CKERAS_API void ckeras_callback_free(ckeras_callback *cb);
+
+/** Number of entries in @p logs. */
+CKERAS_API int ckeras_logs_count(const ckeras_logs *logs);
+/** Name of entry @p i, or NULL when out of range. */
+CKERAS_API const char *ckeras_logs_name(const ckeras_logs *logs, int i);
+/** Value of entry @p i (NaN when out of range). */
+CKERAS_API double ckeras_logs_value(const ckeras_logs *logs, int i);
+/** Looks a value up by name: ::CKERAS_OK and *value, or ::CKERAS_EINVAL if absent. */
+CKERAS_API ckeras_status ckeras_logs_get(const ckeras_logs *logs, const char *name, double *value);
+/**@}*/
+
+/** @name Models */
+/**@{*/
+/** Opaque model: a graph of layers, its weights, optimizer, loss and metrics. */
+typedef struct ckeras_model ckeras_model;
+/** Opaque History: the per-epoch logs of one fit. */
+typedef struct ckeras_history ckeras_history;
+/** Opaque keyword arguments of ckeras_model_fit(). */
+typedef struct ckeras_fit_args ckeras_fit_args;
+
+/** Keras `Sequential(name=...)`; @p name may be NULL ("sequential"). */
+CKERAS_API ckeras_model *ckeras_sequential(const char *name);
+/**
+ * `model.add(layer)`. Takes @p layer (also on failure). The first layer must be an Input,
+ * or have its input shape set (`ckeras_layer_set_ints(l, "input_shape", ...)`). Shapes are
+ * inferred at once; an incompatible layer is ::CKERAS_ESHAPE and the model is unchanged.
+ */
+CKERAS_API ckeras_status ckeras_model_add(ckeras_model *model, ckeras_layer *layer);
+/** Frees the model, its layers, optimizer and buffers. NULL is a no-op. */
+CKERAS_API void ckeras_model_free(ckeras_model *model);
+/** Number of layers (not counting the Input). */
+CKERAS_API int ckeras_model_layer_count(const ckeras_model *model);
+/** Layer @p i (0-based, Input not counted), owned by the model; NULL when out of range. */
+CKERAS_API ckeras_layer *ckeras_model_layer(ckeras_model *model, int i);
+/** The layer named @p name, or NULL. */
+CKERAS_API ckeras_layer *ckeras_model_get_layer(ckeras_model *model, const char *name);
+/** The model's name. */
+CKERAS_API const char *ckeras_model_name(const ckeras_model *model);
+/**
+ * Counts of weights: total, trainable and non-trainable scalars (as summary() shows them).
+ * Any pointer may be NULL.
+ */
+CKERAS_API ckeras_status ckeras_model_count_params(const ckeras_model *model, int64_t *total,
+                                                   int64_t *trainable, int64_t *non_trainable);
+
+/**
+ * `model.compile(optimizer, loss, metrics)`. Takes @p optimizer (also on failure; NULL means
+ * "adam" with defaults). @p loss is a Keras name ("binary_crossentropy", "mse", ...);
+ * @p metrics is NULL or a comma-separated list of Keras names ("accuracy,precision").
+ * Recompiling keeps the weights and lays out trainable/non-trainable weights anew.
+ */
+CKERAS_API ckeras_status ckeras_model_compile(ckeras_model *model, ckeras_optimizer *optimizer,
+                                              const char *loss, const char *metrics);
+/** Sets `from_logits` (0/1) or `delta` (huber) of the compiled loss. */
+CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const char *name, double value);
+
+/** New fit keywords with Keras' defaults (epochs 1, batch_size 32, verbose 1, shuffle 1). */
+CKERAS_API ckeras_fit_args *ckeras_fit_args_new(void);
+/** Sets epochs, batch_size, verbose (0, 1, 2), shuffle (0/1) or initial_epoch. */
+CKERAS_API ckeras_status ckeras_fit_args_set_int(ckeras_fit_args *args, const char *name, int64_t value);
+/** Sets validation_split (0 <= v < 1). */
+CKERAS_API ckeras_status ckeras_fit_args_set_float(ckeras_fit_args *args, const char *name, double value);
+/** Sets validation_data (both borrowed: keep them alive until fit returns). */
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_data(ckeras_fit_args *args, const ckeras_tensor *x,
+                                                             const ckeras_tensor *y);
+/** Adds a callback (borrowed: it stays the caller's, to query and free). */
+CKERAS_API ckeras_status ckeras_fit_args_add_callback(ckeras_fit_args *args, ckeras_callback *cb);
+/** Frees fit keywords. NULL is a no-op. */
+CKERAS_API void ckeras_fit_args_free(ckeras_fit_args *args);
+
+/**
+ * `model.fit(x, y, **args)`. @p args may be NULL (Keras defaults). On success *history (if
+ * @p history is not NULL) receives a new History, freed with ckeras_history_free(). If fit fails
+ * in epoch k, the weights of the last completed epoch are kept and the error says why.
+ * NaN/Inf in @p x or @p y is ::CKERAS_ENAN naming the first bad sample.
+ */
+CKERAS_API ckeras_status ckeras_model_fit(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
+                                          const ckeras_fit_args *args, ckeras_history **history);
+/**
+ * `model.evaluate(x, y, batch_size)`: writes the loss and then each metric, in compile order,
+ * into @p results (capacity @p n_results; the count needed is 1 + number of metrics).
+ * @p batch_size <= 0 means 32.
+ */
+CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
+                                               int batch_size, double *results, int n_results);
+/** Number of values ckeras_model_evaluate() writes, and their names (loss first). */
+CKERAS_API int ckeras_model_metrics_count(const ckeras_model *model);
+/** Name of value @p i of evaluate ("loss", "accuracy", ...), or NULL. */
+CKERAS_API const char *ckeras_model_metrics_name(const ckeras_model *model, int i);
+/**
+ * `model.predict(x, batch_size)`: a new tensor (free with ckeras_tensor_free()) in *out.
+ * Does not need compile. @p batch_size <= 0 means 32.
+ */
+CKERAS_API ckeras_status ckeras_model_predict(ckeras_model *model, const ckeras_tensor *x, int batch_size,
+                                              ckeras_tensor **out);
+/**
+ * `model.train_on_batch(x, y)`: one optimizer step on the whole of @p x; writes the loss
+ * (computed before the update) and metrics into @p results as evaluate does (may be NULL).
+ */
+CKERAS_API ckeras_status ckeras_model_train_on_batch(ckeras_model *model, const ckeras_tensor *x,
+                                                     const ckeras_tensor *y, double *results, int n_results);
+/**
+ * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
+ * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width.
+ */
+CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length);
+/** The summary as a string (free with ckeras_free()) in *text. */
+CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, int line_length, char **text);
+/**@}*/
+
+/** @name History */
+/**@{*/
+/** Number of epochs recorded. */
+CKERAS_API int ckeras_history_epochs(const ckeras_history *h);
+/** Number of keys ("loss", "accuracy", "val_loss", "val_accuracy", ...). */
+CKERAS_API int ckeras_history_key_count(const ckeras_history *h);
+/** Key @p i in Keras' order, or NULL. */
+CKERAS_API const char *ckeras_history_key(const ckeras_history *h, int i);
+/**
+ * The per-epoch values of @p key: *values points into the History (valid until it is freed),
+ * *n is the number of epochs. ::CKERAS_EINVAL if the key is absent.
+ */
+CKERAS_API ckeras_status ckeras_history_get(const ckeras_history *h, const char *key, const double **values,
+                                            int *n);
+/** Frees a History. NULL is a no-op. */
+CKERAS_API void ckeras_history_free(ckeras_history *h);
+/**@}*/
+
+/** @name Data sets and preprocessing */
+/**@{*/
+/**
+ * Reads a CSV file of numbers. If the first line is a header of the form
+ * `rows,features,name,...` (the scikit-learn layout) or any non-numeric line, it is skipped.
+ * The last column becomes *y (shape (rows, 1)), the others *x (rows, features). Both new.
+ */
+CKERAS_API ckeras_status ckeras_read_csv(const char *path, ckeras_tensor **x, ckeras_tensor **y);
+/**
+ * Splits rows of @p x, @p y into train and test sets after a seeded shuffle (scikit-learn's
+ * `train_test_split`): test gets round-up(test_fraction * rows) rows. All four outputs new.
+ */
+CKERAS_API ckeras_status ckeras_train_test_split(const ckeras_tensor *x, const ckeras_tensor *y,
+                                                 double test_fraction, uint64_t seed, ckeras_tensor **x_train,
+                                                 ckeras_tensor **x_test, ckeras_tensor **y_train,
+                                                 ckeras_tensor **y_test);
+/** Opaque standardiser (scikit-learn's StandardScaler): per-feature mean and std. */
+typedef struct ckeras_scaler ckeras_scaler;
+/** Fits a standardiser on the rows of @p x (last axis = features). */
+CKERAS_API ckeras_scaler *ckeras_standard_scaler_fit(const ckeras_tensor *x);
+/** Standardises @p x in place: (x - mean) / std (features with std 0 get std 1). */
+CKERAS_API ckeras_status ckeras_standard_scaler_transform(const ckeras_scaler *s, ckeras_tensor *x);
+/** Frees a standardiser. NULL is a no-op. */
+CKERAS_API void ckeras_standard_scaler_free(ckeras_scaler *s);
+/**@}*/
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CKERAS_H */

@@ -1,0 +1,112 @@
+/* src/callbacks: logs, History, progress bar, EarlyStopping, TerminateOnNaN, user callbacks. */
+#ifndef CK_CALLBACKS_H
+#define CK_CALLBACKS_H
+
+#include "core/core.h"
+
+#include <stdio.h>
+
+#define CK_MAX_LOGS 32
+#define CK_LOG_NAME 48
+
+/* The logs dict: ordered names and values ("loss", "accuracy", "val_loss", ...). */
+struct ckeras_logs {
+    int n;
+    char names[CK_MAX_LOGS][CK_LOG_NAME];
+    double values[CK_MAX_LOGS];
+};
+
+void ck_logs_clear(ckeras_logs *l);
+/* Sets (or adds, at the end) a value. */
+void ck_logs_set(ckeras_logs *l, const char *name, double value);
+/* Pointer to the value or NULL. */
+const double *ck_logs_find(const ckeras_logs *l, const char *name);
+
+/* What the training loop shares with callbacks. Weights are the model's two contiguous
+ * buffers; a callback that keeps a copy (restore_best_weights) allocates it at train begin. */
+typedef struct ck_train_ctx {
+    bool stop_training;       /* set by a callback to stop after the current epoch */
+    float *params;            /* trainable weights */
+    size_t n_params;
+    float *state;             /* non-trainable weights */
+    size_t n_state;
+    int n_metrics;            /* compiled metrics: names as in logs and +1/-1 direction */
+    const char *metric_names[16];
+    int metric_dirs[16];
+    int epochs;               /* fit's epochs */
+    int steps;                /* batches per epoch */
+    int verbose;
+} ck_train_ctx;
+
+typedef enum ck_cb_kind {
+    CK_CB_LAMBDA = 0,
+    CK_CB_EARLY_STOPPING,
+    CK_CB_TERMINATE_ON_NAN,
+} ck_cb_kind;
+
+struct ckeras_callback {
+    ck_cb_kind kind;
+    ck_config cfg;               /* Keras keywords of the built-in callbacks */
+    ckeras_callback_fn fn;       /* CK_CB_LAMBDA */
+    void *user_data;
+    /* EarlyStopping state, named as Keras' attributes */
+    int wait, stopped_epoch, best_epoch;
+    bool has_best;
+    double best;
+    int monitor_op;              /* -1 less, +1 greater */
+    double min_delta_eff;
+    float *best_params, *best_state; /* restore_best_weights copies */
+    size_t n_best_params, n_best_state;
+};
+
+/* Delivers one event. index is the epoch or batch. Returns CKERAS_OK, or the error of a user
+ * callback (CKERAS_STOP from a user callback sets ctx->stop_training and returns CKERAS_OK).
+ * Allocates only at CKERAS_TRAIN_BEGIN. */
+ckeras_status ck_callback_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_event ev, int index,
+                                const ckeras_logs *logs);
+
+/* History: per-epoch logs. */
+struct ckeras_history {
+    int epochs, cap;
+    int nkeys;
+    char keys[CK_MAX_LOGS][CK_LOG_NAME];
+    double *values[CK_MAX_LOGS]; /* values[k][e] */
+    int *epoch_index;            /* the epoch number of each record */
+};
+ckeras_history *ck_history_new(void);
+ckeras_status ck_history_append(ckeras_history *h, int epoch, const ckeras_logs *logs);
+
+/* Keras' progress bar and epoch lines (verbose 1: redrawn bar; verbose 2: one line per epoch). */
+typedef struct ck_progbar {
+    FILE *out;
+    int verbose;
+    int target;          /* steps in the epoch */
+    double start, last_draw;
+    int prev_width;      /* visible width of the previous frame, for backspaces */
+} ck_progbar;
+/* "Epoch 3/100\n" (verbose 1 and 2). */
+void ck_progbar_epoch_begin(ck_progbar *p, FILE *out, int verbose, int epoch, int epochs, int steps);
+/* After batch `step` (1-based) with the running logs; draws at most every 0.05 s (verbose 1). */
+void ck_progbar_update(ck_progbar *p, int step, const ckeras_logs *logs);
+/* The epoch's final frame (verbose 1) or line (verbose 2), with validation values in logs. */
+void ck_progbar_epoch_end(ck_progbar *p, const ckeras_logs *logs);
+
+/* summary(): a table drawn from rows prepared by the model room. */
+typedef struct ck_summary_row {
+    char name[128];      /* "dense (Dense)" */
+    char shape[96];      /* "(None, 100)" */
+    int64_t params;
+    char connected[256]; /* functional models: "input_layer[0][0]"; "" for Sequential */
+} ck_summary_row;
+typedef struct ck_summary {
+    const char *model_name;
+    const char *model_class; /* "Sequential" or "Functional" */
+    int nrows;
+    const ck_summary_row *rows;
+    int64_t trainable, non_trainable, optimizer_params; /* optimizer_params 0: no line */
+    int line_length;     /* <= 0: Keras' default (from COLUMNS) */
+} ck_summary;
+/* The summary text (free with ck_free), exactly as Keras 3 prints it. */
+char *ck_summary_format(const ck_summary *s);
+
+#endif

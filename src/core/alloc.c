@@ -1,0 +1,83 @@
+/* The library's allocation wrapper: counting and failure injection for tests. */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local uint64_t n_allocs;
+static _Thread_local uint64_t fail_at; /* 0: never */
+
+static bool should_fail(void)
+{
+    n_allocs++;
+    if (fail_at == 0)
+        return false;
+    if (--fail_at == 0)
+        return true;
+    return false;
+}
+
+uint64_t ck_alloc_count(void)
+{
+    return n_allocs;
+}
+
+void ck_alloc_fail_at(uint64_t k)
+{
+    fail_at = k;
+}
+
+void *ck_malloc(size_t n)
+{
+    void *p = should_fail() ? NULL : malloc(n ? n : 1);
+    if (!p)
+        ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *ck_calloc(size_t count, size_t size)
+{
+    void *p = should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        ck_error(CKERAS_ENOMEM, "out of memory (%zu x %zu bytes)", count, size);
+    return p;
+}
+
+void *ck_realloc(void *old, size_t n)
+{
+    void *p = should_fail() ? NULL : realloc(old, n ? n : 1);
+    if (!p)
+        ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *ck_alloc_aligned(size_t n)
+{
+    void *p = NULL;
+    size_t rounded = (n + 63) & ~(size_t)63;
+    if (should_fail() || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
+        ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
+        return NULL;
+    }
+    memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+char *ck_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = ck_malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+void ck_free(void *p)
+{
+    free(p);
+}
+
+CKERAS_API void ckeras_free(void *ptr)
+{
+    free(ptr);
+}

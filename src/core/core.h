@@ -1,0 +1,133 @@
+/* src/core: errors, allocation, tensors, RNG, threads, config schemas.
+ * The door of the lowest room: every other room may include this header. */
+#ifndef CK_CORE_H
+#define CK_CORE_H
+
+#include "ckeras.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CK_INTERNAL __attribute__((visibility("hidden")))
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+/* Records a message for ckeras_last_error() and returns code, so that
+ * `return ck_error(CKERAS_EINVAL, "dense: units must be > 0, got %lld", n);` reads well. */
+ckeras_status ck_error(ckeras_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the current message with "what: " (adds context as an error travels up). */
+void ck_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void ck_error_clear(void);
+
+/* ---- allocation ---------------------------------------------------------------------- */
+
+/* Every allocation of the library goes through these, so tests can count them and make the
+ * k-th one fail. ck_malloc/ck_calloc return NULL and set a CKERAS_ENOMEM message on failure.
+ * Memory from any of them (including ck_alloc_aligned) is released with ck_free. */
+void *ck_malloc(size_t n);
+void *ck_calloc(size_t count, size_t size);
+void *ck_realloc(void *p, size_t n);
+void *ck_alloc_aligned(size_t n); /* 64-byte aligned, zero-filled */
+char *ck_strdup(const char *s);
+void ck_free(void *p);
+/* Number of allocations made by this thread so far (for "no allocation in a step" tests). */
+uint64_t ck_alloc_count(void);
+/* Test hook: make the k-th allocation from now fail (0 disables). */
+void ck_alloc_fail_at(uint64_t k);
+
+/* ---- tensors ------------------------------------------------------------------------- */
+
+struct ckeras_tensor {
+    float *data;
+    int ndim;
+    int64_t shape[CKERAS_MAX_DIMS];
+    bool owns;
+};
+
+typedef struct ck_shape {
+    int ndim;
+    int64_t d[CKERAS_MAX_DIMS];
+} ck_shape;
+
+int64_t ck_shape_size(const ck_shape *s);
+bool ck_shape_eq(const ck_shape *a, const ck_shape *b);
+/* "(None, 30)" style text; batch_none prints the first axis as None. Returns buf. */
+char *ck_shape_str(const ck_shape *s, bool batch_none, char *buf, size_t n);
+ck_shape ck_tensor_shape(const ckeras_tensor *t);
+/* Checks a tensor argument: not NULL, positive dims, finite where check_finite. */
+ckeras_status ck_tensor_check(const ckeras_tensor *t, const char *what, const char *arg);
+/* First non-finite element index, or -1. */
+int64_t ck_first_nonfinite(const float *x, int64_t n);
+
+/* ---- random numbers ------------------------------------------------------------------ */
+
+typedef struct ck_rng {
+    uint64_t s[4];
+} ck_rng;
+
+void ck_rng_seed(ck_rng *r, uint64_t seed);
+uint64_t ck_rng_u64(ck_rng *r);
+double ck_rng_uniform(ck_rng *r);       /* [0, 1) */
+double ck_rng_normal(ck_rng *r);        /* N(0, 1) */
+uint64_t ck_rng_below(ck_rng *r, uint64_t n); /* uniform in [0, n) */
+void ck_rng_shuffle(ck_rng *r, int64_t *idx, int64_t n);
+/* The next seed of the library-wide seed stream (ckeras_set_random_seed resets it). */
+uint64_t ck_next_model_seed(void);
+
+/* ---- threads ------------------------------------------------------------------------- */
+
+int ck_num_threads(void);
+
+/* ---- config schemas ------------------------------------------------------------------
+ * A Keras class declares its keyword arguments once, as a table of fields; the by-name
+ * setters, the JSON reader/writer and summary() all go through it. */
+
+typedef enum ck_type { CK_BOOL, CK_INT, CK_FLOAT, CK_STR, CK_INTS } ck_type;
+
+typedef struct ck_field {
+    const char *name;
+    ck_type type;
+    const char *def;     /* default as text: "true", "3", "0.5", "glorot_uniform", "1,1"; NULL = None */
+    const char *allowed; /* for CK_STR: "|"-separated accepted values, or NULL for any */
+    const char *help;    /* one line, for error messages */
+} ck_field;
+
+#define CK_MAX_INTS 8
+
+typedef struct ck_value {
+    bool is_none;
+    int64_t i;     /* CK_BOOL, CK_INT */
+    double f;      /* CK_FLOAT */
+    char *s;       /* CK_STR, owned */
+    int n;         /* CK_INTS */
+    int64_t v[CK_MAX_INTS];
+} ck_value;
+
+typedef struct ck_config {
+    const ck_field *fields;
+    int n;
+    ck_value *values;
+} ck_config;
+
+ckeras_status ck_config_init(ck_config *c, const ck_field *fields, int n);
+void ck_config_free(ck_config *c);
+ckeras_status ck_config_copy(ck_config *dst, const ck_config *src);
+int ck_config_find(const ck_config *c, const char *name);
+/* Setters check the name and the type (an int is accepted for a float field, an int for a
+ * bool, one int for an ints field: it is repeated to the field's default length). */
+ckeras_status ck_config_set_str(ck_config *c, const char *owner, const char *name, const char *v);
+ckeras_status ck_config_set_int(ck_config *c, const char *owner, const char *name, int64_t v);
+ckeras_status ck_config_set_float(ck_config *c, const char *owner, const char *name, double v);
+ckeras_status ck_config_set_bool(ck_config *c, const char *owner, const char *name, bool v);
+ckeras_status ck_config_set_ints(ck_config *c, const char *owner, const char *name, int n, const int64_t *v);
+ckeras_status ck_config_set_none(ck_config *c, const char *owner, const char *name);
+/* Getters for names the schema is known to have (a wrong name is a programming error and
+ * returns 0 / NULL). */
+int64_t ck_cfg_int(const ck_config *c, const char *name);
+double ck_cfg_float(const ck_config *c, const char *name);
+bool ck_cfg_bool(const ck_config *c, const char *name);
+const char *ck_cfg_str(const ck_config *c, const char *name); /* NULL when None */
+const ck_value *ck_cfg_value(const ck_config *c, const char *name);
+
+#endif

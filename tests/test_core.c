@@ -1,0 +1,131 @@
+/* Core: config schemas, tensors, RNG, errors. */
+#include "core/core.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+static const ck_field fields[] = {
+    {"units", CK_INT, "1", NULL, "number of outputs"},
+    {"activation", CK_STR, "linear", NULL, "activation name"},
+    {"padding", CK_STR, "valid", "valid|same", "padding"},
+    {"rate", CK_FLOAT, "0.5", NULL, "rate"},
+    {"use_bias", CK_BOOL, "true", NULL, "bias"},
+    {"strides", CK_INTS, "1,1", NULL, "strides"},
+    {"seed", CK_INT, NULL, NULL, "seed"},
+};
+
+START_TEST(config_defaults_and_setters)
+{
+    ck_config c;
+    ck_assert_int_eq(ck_config_init(&c, fields, 7), CKERAS_OK);
+    ck_assert_int_eq(ck_cfg_int(&c, "units"), 1);
+    ck_assert_str_eq(ck_cfg_str(&c, "activation"), "linear");
+    ck_assert(ck_cfg_bool(&c, "use_bias"));
+    ck_assert(fabs(ck_cfg_float(&c, "rate") - 0.5) < 1e-12);
+    ck_assert(ck_cfg_value(&c, "seed")->is_none);
+    ck_assert_int_eq(ck_cfg_value(&c, "strides")->n, 2);
+    ck_assert_int_eq(ck_config_set_int(&c, "Dense", "units", 7), CKERAS_OK);
+    ck_assert_int_eq(ck_cfg_int(&c, "units"), 7);
+    ck_assert_int_eq(ck_config_set_int(&c, "Conv2D", "strides", 2), CKERAS_OK);
+    ck_assert_int_eq(ck_cfg_value(&c, "strides")->n, 2);
+    ck_assert_int_eq(ck_cfg_value(&c, "strides")->v[1], 2);
+    ck_assert_int_eq(ck_config_set_str(&c, "Conv2D", "padding", "full"), CKERAS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "valid|same"));
+    ck_assert_int_eq(ck_config_set_str(&c, "Dense", "nope", "x"), CKERAS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "unknown setting 'nope'"));
+    ck_assert_int_eq(ck_config_set_str(&c, "Dense", "units", "x"), CKERAS_EINVAL);
+    ck_assert_int_eq(ck_config_set_float(&c, "Dense", "units", 2.5), CKERAS_EINVAL);
+    ck_config copy;
+    ck_assert_int_eq(ck_config_copy(&copy, &c), CKERAS_OK);
+    ck_assert_int_eq(ck_config_set_str(&c, "Dense", "activation", "relu"), CKERAS_OK);
+    ck_assert_str_eq(ck_cfg_str(&copy, "activation"), "linear");
+    ck_config_free(&copy);
+    ck_config_free(&c);
+}
+END_TEST
+
+START_TEST(tensor_basics)
+{
+    int64_t shape[2] = {2, 3};
+    float d[6] = {1, 2, 3, 4, 5, 6};
+    ckeras_tensor *t = ckeras_tensor_copy(d, 2, shape);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(ckeras_tensor_size(t), 6);
+    ck_assert_int_eq(ckeras_tensor_dim(t, -1), 3);
+    ck_assert(ckeras_tensor_data(t)[5] == 6.0f);
+    ckeras_tensor *w = ckeras_tensor_wrap(d, 2, shape);
+    ck_assert(ckeras_tensor_data(w) == d);
+    ckeras_tensor_free(w);
+    ckeras_tensor_free(t);
+    ckeras_tensor_free(NULL);
+    ck_assert_ptr_null(ckeras_tensor_wrap(NULL, 2, shape));
+    ck_assert_ptr_null(ckeras_tensor_new(2, (const int64_t[]){-1, 2}));
+    ck_assert_int_eq(ckeras_tensor_ndim(NULL), -1);
+}
+END_TEST
+
+START_TEST(rng_uniform_and_normal_moments)
+{
+    ck_rng r;
+    ck_rng_seed(&r, 42);
+    double s = 0, s2 = 0, n1 = 0, n2 = 0;
+    const int N = 200000;
+    for (int i = 0; i < N; i++) {
+        double u = ck_rng_uniform(&r);
+        ck_assert(u >= 0.0 && u < 1.0);
+        s += u;
+        s2 += u * u;
+        double z = ck_rng_normal(&r);
+        n1 += z;
+        n2 += z * z;
+    }
+    /* U(0,1): mean 1/2, variance 1/12; N(0,1): mean 0, variance 1 (tolerances ~5 sigma) */
+    ck_assert(fabs(s / N - 0.5) < 0.004);
+    ck_assert(fabs(s2 / N - (s / N) * (s / N) - 1.0 / 12) < 0.002);
+    ck_assert(fabs(n1 / N) < 0.012);
+    ck_assert(fabs(n2 / N - 1.0) < 0.015);
+    ck_rng a, b;
+    ck_rng_seed(&a, 7);
+    ck_rng_seed(&b, 7);
+    for (int i = 0; i < 10; i++)
+        ck_assert(ck_rng_u64(&a) == ck_rng_u64(&b));
+}
+END_TEST
+
+START_TEST(alloc_failure_injection)
+{
+    ck_alloc_fail_at(1);
+    ck_assert_ptr_null(ck_malloc(16));
+    ck_assert_int_eq(strncmp(ckeras_last_error(), "out of memory", 13), 0);
+    void *p = ck_malloc(16);
+    ck_assert_ptr_nonnull(p);
+    ck_free(p);
+    uint64_t before = ck_alloc_count();
+    p = ck_calloc(2, 2);
+    ck_assert(ck_alloc_count() == before + 1);
+    ck_free(p);
+}
+END_TEST
+
+START_TEST(version_and_status)
+{
+    ck_assert_str_eq(ckeras_version(), CKERAS_VERSION);
+    ck_assert_int_eq(ckeras_version_number(), CKERAS_VERSION_NUMBER);
+    ck_assert_str_eq(ckeras_status_name(CKERAS_ESHAPE), "CKERAS_ESHAPE");
+    ck_assert_ptr_nonnull(strstr(ckeras_build_info(), "gemm="));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, config_defaults_and_setters);
+    tcase_add_test(tc, tensor_basics);
+    tcase_add_test(tc, rng_uniform_and_normal_moments);
+    tcase_add_test(tc, alloc_failure_injection);
+    tcase_add_test(tc, version_and_status);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
