@@ -50,6 +50,16 @@ ckeras_status ck_h5_read(const char *path, ck_h5_file *out);
 ckeras_status ck_h5_write(const char *path, const ck_h5_file *in);
 void ck_h5_file_free(ck_h5_file *f);
 
+/* ---- Keras JSON configs ---------------------------------------------------------------- */
+
+/* Applies a Keras layer config (a JSON object as get_config() writes it) to a schema'd config:
+ * known keys are set by type; initialisers given as {"class_name", "config"} become specs such
+ * as "RandomNormal(mean=0,stddev=0.05)"; "batch_input_shape"/"batch_shape" set "input_shape"
+ * (batch axis dropped); "name" and "trainable" are returned apart (name_out may be NULL); other
+ * keys Keras has (dtype, ...) are ignored. */
+ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *json, char *name_out,
+                                  size_t name_cap, bool *trainable_out);
+
 /* ---- NPY / NPZ -------------------------------------------------------------------------- */
 
 /* Reads a .npy array (float32, float64, int32, int64, uint8, bool; C order) as float32. */

@@ -1,0 +1,467 @@
+/* Public entry points for layers, models and fit: argument checks and ownership. */
+#include "model/model.h"
+#include "kernels/kernels.h"
+#include "io/io.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NEED(h, what)                                                                                        \
+    do {                                                                                                     \
+        if (!(h))                                                                                            \
+            return ck_error(CKERAS_EINVAL, "%s: %s is NULL", __func__ + 7, what);                            \
+    } while (0)
+
+/* ---- layers -------------------------------------------------------------------------------- */
+
+static ckeras_layer *new_layer(const ck_layer_vt *vt)
+{
+    return ck_layer_new(vt);
+}
+
+CKERAS_API ckeras_layer *ckeras_input(int ndim, const int64_t *shape)
+{
+    if (ndim < 1 || ndim > CKERAS_MAX_DIMS || !shape) {
+        ck_error(CKERAS_EINVAL, "input: shape must have 1..%d axes", CKERAS_MAX_DIMS);
+        return NULL;
+    }
+    ckeras_layer *l = new_layer(&ck_input_vt);
+    if (l && ck_config_set_ints(&l->cfg, "Input", "shape", ndim, shape) != CKERAS_OK) {
+        ck_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+CKERAS_API ckeras_layer *ckeras_dense(int64_t units, const char *activation)
+{
+    if (units <= 0) {
+        ck_error(CKERAS_EINVAL, "dense: units must be > 0, got %lld", (long long)units);
+        return NULL;
+    }
+    ck_act probe;
+    if (ck_act_parse(activation, &probe) != CKERAS_OK) {
+        ck_error_prefix("dense");
+        return NULL;
+    }
+    ckeras_layer *l = new_layer(&ck_dense_vt);
+    if (!l)
+        return NULL;
+    if (ck_config_set_int(&l->cfg, "Dense", "units", units) != CKERAS_OK ||
+        ck_config_set_str(&l->cfg, "Dense", "activation", activation ? activation : "linear") != CKERAS_OK) {
+        ck_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+CKERAS_API ckeras_layer *ckeras_activation(const char *activation)
+{
+    ck_act probe;
+    if (ck_act_parse(activation, &probe) != CKERAS_OK) {
+        ck_error_prefix("activation");
+        return NULL;
+    }
+    ckeras_layer *l = new_layer(&ck_activation_vt);
+    if (l && ck_config_set_str(&l->cfg, "Activation", "activation", activation ? activation : "linear") !=
+                 CKERAS_OK) {
+        ck_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+CKERAS_API ckeras_layer *ckeras_dropout(double rate)
+{
+    if (!(rate >= 0.0 && rate < 1.0)) {
+        ck_error(CKERAS_EINVAL, "dropout: rate must be in [0, 1), got %g", rate);
+        return NULL;
+    }
+    ckeras_layer *l = new_layer(&ck_dropout_vt);
+    if (l && ck_config_set_float(&l->cfg, "Dropout", "rate", rate) != CKERAS_OK) {
+        ck_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+CKERAS_API ckeras_layer *ckeras_flatten(void)
+{
+    return new_layer(&ck_flatten_vt);
+}
+
+CKERAS_API void ckeras_layer_free(ckeras_layer *layer)
+{
+    if (layer && !layer->owned)
+        ck_layer_free(layer);
+}
+
+static ckeras_status settable(const ckeras_layer *l, const char *fn)
+{
+    if (!l)
+        return ck_error(CKERAS_EINVAL, "%s: layer is NULL", fn);
+    if (l->owned)
+        return ck_error(CKERAS_ESTATE, "%s: layer '%s' is already part of a model; set keywords before adding it",
+                        fn, l->name);
+    return CKERAS_OK;
+}
+
+CKERAS_API ckeras_status ckeras_layer_set_str(ckeras_layer *layer, const char *name, const char *value)
+{
+    ckeras_status st = settable(layer, "layer_set_str");
+    return st ? st : ck_config_set_str(&layer->cfg, layer->vt->class_name, name, value);
+}
+
+CKERAS_API ckeras_status ckeras_layer_set_int(ckeras_layer *layer, const char *name, int64_t value)
+{
+    ckeras_status st = settable(layer, "layer_set_int");
+    return st ? st : ck_config_set_int(&layer->cfg, layer->vt->class_name, name, value);
+}
+
+CKERAS_API ckeras_status ckeras_layer_set_float(ckeras_layer *layer, const char *name, double value)
+{
+    ckeras_status st = settable(layer, "layer_set_float");
+    return st ? st : ck_config_set_float(&layer->cfg, layer->vt->class_name, name, value);
+}
+
+CKERAS_API ckeras_status ckeras_layer_set_bool(ckeras_layer *layer, const char *name, int value)
+{
+    ckeras_status st = settable(layer, "layer_set_bool");
+    return st ? st : ck_config_set_bool(&layer->cfg, layer->vt->class_name, name, value != 0);
+}
+
+CKERAS_API ckeras_status ckeras_layer_set_ints(ckeras_layer *layer, const char *name, int n, const int64_t *values)
+{
+    ckeras_status st = settable(layer, "layer_set_ints");
+    return st ? st : ck_config_set_ints(&layer->cfg, layer->vt->class_name, name, n, values);
+}
+
+CKERAS_API ckeras_status ckeras_layer_set_name(ckeras_layer *layer, const char *name)
+{
+    ckeras_status st = settable(layer, "layer_set_name");
+    if (st)
+        return st;
+    if (!name || !*name || strlen(name) >= CK_NAME_MAX)
+        return ck_error(CKERAS_EINVAL, "layer_set_name: name must have 1..%d characters", CK_NAME_MAX - 1);
+    snprintf(layer->name, sizeof layer->name, "%s", name);
+    layer->named = true;
+    return CKERAS_OK;
+}
+
+CKERAS_API const char *ckeras_layer_name(const ckeras_layer *layer)
+{
+    return layer ? layer->name : NULL;
+}
+
+CKERAS_API const char *ckeras_layer_class(const ckeras_layer *layer)
+{
+    return layer ? layer->vt->class_name : NULL;
+}
+
+CKERAS_API ckeras_status ckeras_layer_set_trainable(ckeras_layer *layer, int trainable)
+{
+    NEED(layer, "layer");
+    layer->trainable = trainable != 0;
+    return CKERAS_OK;
+}
+
+CKERAS_API int ckeras_layer_trainable(const ckeras_layer *layer)
+{
+    return layer ? (int)layer->trainable : -1;
+}
+
+CKERAS_API int ckeras_layer_weight_count(const ckeras_layer *layer)
+{
+    return layer ? layer->nw : 0;
+}
+
+CKERAS_API ckeras_status ckeras_layer_weight(ckeras_layer *layer, int i, const char **name, ckeras_tensor **view)
+{
+    NEED(layer, "layer");
+    if (i < 0 || i >= layer->nw || !layer->w[i].data)
+        return ck_error(CKERAS_EINVAL, "layer_weight: layer '%s' has no weight %d (it has %d)", layer->name, i,
+                        layer->w[i < 0 || i >= layer->nw ? 0 : i].data ? layer->nw : 0);
+    if (name)
+        *name = layer->w[i].name;
+    if (view) {
+        *view = ckeras_tensor_wrap(layer->w[i].data, layer->w[i].shape.ndim, layer->w[i].shape.d);
+        if (!*view)
+            return CKERAS_ENOMEM;
+    }
+    return CKERAS_OK;
+}
+
+/* A layer from a Keras class name and config JSON. */
+CKERAS_API ckeras_layer *ckeras_layer_from_config(const char *class_name, const char *config_json)
+{
+    const ck_layer_vt *vt = ck_layer_lookup(class_name);
+    if (!vt) {
+        ck_error(CKERAS_EUNSUPPORTED, "layer_from_config: unknown layer class '%s'", class_name ? class_name : "(null)");
+        return NULL;
+    }
+    ckeras_layer *l = ck_layer_new(vt);
+    if (!l)
+        return NULL;
+    if (config_json && ck_config_from_json(&l->cfg, vt->class_name, config_json, l->name, sizeof l->name,
+                                           &l->trainable) != CKERAS_OK) {
+        ck_layer_free(l);
+        return NULL;
+    }
+    if (l->name[0])
+        l->named = true;
+    return l;
+}
+
+/* ---- models -------------------------------------------------------------------------------- */
+
+CKERAS_API ckeras_model *ckeras_sequential(const char *name)
+{
+    if (name && (!*name || strlen(name) >= CK_NAME_MAX)) {
+        ck_error(CKERAS_EINVAL, "sequential: name must have 1..%d characters", CK_NAME_MAX - 1);
+        return NULL;
+    }
+    ckeras_model *m = ck_calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    snprintf(m->name, sizeof m->name, "%s", name ? name : "sequential");
+    ck_rng_seed(&m->rng, ck_next_model_seed());
+    return m;
+}
+
+CKERAS_API ckeras_status ckeras_model_add(ckeras_model *model, ckeras_layer *layer)
+{
+    if (!model) {
+        ckeras_layer_free(layer);
+        return ck_error(CKERAS_EINVAL, "model_add: model is NULL");
+    }
+    if (!layer)
+        return ck_error(CKERAS_EINVAL, "model_add: layer is NULL (did its constructor fail? %s)",
+                        ckeras_last_error());
+    if (layer->owned)
+        return ck_error(CKERAS_EINVAL, "model_add: layer '%s' already belongs to a model", layer->name);
+    return ck_model_add(model, layer);
+}
+
+CKERAS_API void ckeras_model_free(ckeras_model *model)
+{
+    ck_model_free(model);
+}
+
+CKERAS_API int ckeras_model_layer_count(const ckeras_model *model)
+{
+    return model ? model->g.n : 0;
+}
+
+CKERAS_API ckeras_layer *ckeras_model_layer(ckeras_model *model, int i)
+{
+    if (!model || i < 0 || i >= model->g.n)
+        return NULL;
+    return model->g.nodes[i].layer;
+}
+
+CKERAS_API ckeras_layer *ckeras_model_get_layer(ckeras_model *model, const char *name)
+{
+    if (!model || !name)
+        return NULL;
+    for (int i = 0; i < model->g.n; i++)
+        if (strcmp(model->g.nodes[i].layer->name, name) == 0)
+            return model->g.nodes[i].layer;
+    return NULL;
+}
+
+CKERAS_API const char *ckeras_model_name(const ckeras_model *model)
+{
+    return model ? model->name : NULL;
+}
+
+CKERAS_API ckeras_status ckeras_model_count_params(const ckeras_model *model, int64_t *total, int64_t *trainable,
+                                                   int64_t *non_trainable)
+{
+    NEED(model, "model");
+    int64_t t = 0, all = 0;
+    for (int i = 0; i < model->g.n; i++) {
+        all += ck_layer_param_count(model->g.nodes[i].layer, false);
+        t += ck_layer_param_count(model->g.nodes[i].layer, true);
+    }
+    if (total)
+        *total = all;
+    if (trainable)
+        *trainable = t;
+    if (non_trainable)
+        *non_trainable = all - t;
+    return CKERAS_OK;
+}
+
+CKERAS_API ckeras_status ckeras_model_compile(ckeras_model *model, ckeras_optimizer *optimizer, const char *loss,
+                                              const char *metrics)
+{
+    if (!model) {
+        ckeras_optimizer_free(optimizer);
+        return ck_error(CKERAS_EINVAL, "model_compile: model is NULL");
+    }
+    return ck_model_compile(model, optimizer, loss, metrics);
+}
+
+CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const char *name, double value)
+{
+    NEED(model, "model");
+    if (!model->compiled)
+        return ck_error(CKERAS_ESTATE, "model_set_loss_float: compile the model first");
+    if (name && strcmp(name, "from_logits") == 0) {
+        model->loss.from_logits = value != 0.0;
+        return CKERAS_OK;
+    }
+    if (name && strcmp(name, "delta") == 0) {
+        if (!(value > 0))
+            return ck_error(CKERAS_EINVAL, "model_set_loss_float: delta must be > 0, got %g", value);
+        model->loss.delta = (float)value;
+        return CKERAS_OK;
+    }
+    return ck_error(CKERAS_EINVAL, "model_set_loss_float: unknown setting '%s'; accepted: from_logits, delta",
+                    name ? name : "(null)");
+}
+
+CKERAS_API ckeras_fit_args *ckeras_fit_args_new(void)
+{
+    ckeras_fit_args *a = ck_calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->epochs = 1;
+    a->batch_size = 32;
+    a->verbose = 1;
+    a->shuffle = true;
+    return a;
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_set_int(ckeras_fit_args *args, const char *name, int64_t value)
+{
+    NEED(args, "args");
+    NEED(name, "name");
+    if (strcmp(name, "epochs") == 0 && value >= 0)
+        args->epochs = value;
+    else if (strcmp(name, "batch_size") == 0 && value > 0)
+        args->batch_size = value;
+    else if (strcmp(name, "verbose") == 0 && value >= 0 && value <= 2)
+        args->verbose = value;
+    else if (strcmp(name, "shuffle") == 0 && (value == 0 || value == 1))
+        args->shuffle = value != 0;
+    else if (strcmp(name, "initial_epoch") == 0 && value >= 0)
+        args->initial_epoch = value;
+    else if (strcmp(name, "validation_split") == 0)
+        return ckeras_fit_args_set_float(args, name, (double)value);
+    else
+        return ck_error(CKERAS_EINVAL,
+                        "fit_args_set_int: bad setting %s = %lld; accepted: epochs >= 0, batch_size > 0, "
+                        "verbose 0..2, shuffle 0/1, initial_epoch >= 0", name, (long long)value);
+    return CKERAS_OK;
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_set_float(ckeras_fit_args *args, const char *name, double value)
+{
+    NEED(args, "args");
+    NEED(name, "name");
+    if (strcmp(name, "validation_split") == 0) {
+        if (!(value >= 0.0 && value < 1.0))
+            return ck_error(CKERAS_EINVAL, "fit_args_set_float: validation_split must be in [0, 1), got %g", value);
+        args->validation_split = value;
+        return CKERAS_OK;
+    }
+    if (value == (double)(int64_t)value)
+        return ckeras_fit_args_set_int(args, name, (int64_t)value);
+    return ck_error(CKERAS_EINVAL, "fit_args_set_float: unknown setting '%s'", name);
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_data(ckeras_fit_args *args, const ckeras_tensor *x,
+                                                             const ckeras_tensor *y)
+{
+    NEED(args, "args");
+    if ((x == NULL) != (y == NULL))
+        return ck_error(CKERAS_EINVAL, "fit_args_set_validation_data: give both x and y, or neither");
+    args->val_x = x;
+    args->val_y = y;
+    return CKERAS_OK;
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_add_callback(ckeras_fit_args *args, ckeras_callback *cb)
+{
+    NEED(args, "args");
+    NEED(cb, "callback");
+    if (args->ncb == CK_MAX_CALLBACKS)
+        return ck_error(CKERAS_EINVAL, "fit_args_add_callback: at most %d callbacks", CK_MAX_CALLBACKS);
+    args->cb[args->ncb++] = cb;
+    return CKERAS_OK;
+}
+
+CKERAS_API void ckeras_fit_args_free(ckeras_fit_args *args)
+{
+    ck_free(args);
+}
+
+CKERAS_API ckeras_status ckeras_model_fit(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
+                                          const ckeras_fit_args *args, ckeras_history **history)
+{
+    NEED(model, "model");
+    if (history)
+        *history = NULL;
+    return ck_model_fit(model, x, y, args, history);
+}
+
+CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
+                                               int batch_size, double *results, int n_results)
+{
+    NEED(model, "model");
+    NEED(x, "x");
+    NEED(y, "y");
+    return ck_model_evaluate(model, x, y, batch_size, results, n_results);
+}
+
+CKERAS_API int ckeras_model_metrics_count(const ckeras_model *model)
+{
+    return model && model->compiled ? 1 + model->nmetrics : 0;
+}
+
+CKERAS_API const char *ckeras_model_metrics_name(const ckeras_model *model, int i)
+{
+    if (!model || !model->compiled || i < 0 || i > model->nmetrics)
+        return NULL;
+    if (i == 0)
+        return "loss";
+    return model->metrics_resolved ? model->metrics[i - 1].name : model->metric_specs[i - 1];
+}
+
+CKERAS_API ckeras_status ckeras_model_predict(ckeras_model *model, const ckeras_tensor *x, int batch_size,
+                                              ckeras_tensor **out)
+{
+    NEED(model, "model");
+    NEED(out, "out");
+    *out = NULL;
+    return ck_model_predict(model, x, batch_size, out);
+}
+
+CKERAS_API ckeras_status ckeras_model_train_on_batch(ckeras_model *model, const ckeras_tensor *x,
+                                                     const ckeras_tensor *y, double *results, int n_results)
+{
+    NEED(model, "model");
+    NEED(x, "x");
+    NEED(y, "y");
+    return ck_model_train_on_batch(model, x, y, results, n_results);
+}
+
+CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, int line_length, char **text)
+{
+    NEED(model, "model");
+    NEED(text, "text");
+    return ck_model_summary_text(model, line_length, text);
+}
+
+CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length)
+{
+    char *text = NULL;
+    ckeras_status st = ckeras_model_summary_string(model, line_length, &text);
+    if (st != CKERAS_OK)
+        return st;
+    fputs(text, out ? (FILE *)out : stdout);
+    ck_free(text);
+    return CKERAS_OK;
+}

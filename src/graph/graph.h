@@ -1,0 +1,55 @@
+/* src/graph: the internal graph of layer calls, shape inference, and the execution plan that
+ * owns every activation, gradient and workspace buffer. */
+#ifndef CK_GRAPH_H
+#define CK_GRAPH_H
+
+#include "layers/layers.h"
+
+#define CK_MAX_NODE_INPUTS 8
+
+/* One layer call. in[k] is the producing node, or -1 - j for model input j. */
+typedef struct ck_node {
+    ckeras_layer *layer;
+    int nin;
+    int in[CK_MAX_NODE_INPUTS];
+} ck_node;
+
+/* Nodes are kept in topological order (a Sequential model is a chain). */
+typedef struct ck_graph {
+    int n, cap;
+    ck_node *nodes;
+    int ninputs;
+    ck_shape inputs[CK_MAX_NODE_INPUTS]; /* per-sample shapes of the model inputs */
+    int output;                          /* node whose output is the model output */
+} ck_graph;
+
+ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in);
+void ck_graph_free(ck_graph *g); /* frees the nodes, not the layers */
+/* Per-sample shape of what node i reads (its first input). */
+const ck_shape *ck_graph_input_shape(const ck_graph *g, int i);
+
+/* Buffers for batches of up to cap samples, made once and reused by every step. */
+typedef struct ck_plan {
+    int64_t cap;        /* batch capacity; 0 when not built */
+    bool training;      /* gradient buffers present */
+    int nnodes;
+    float *arena;
+    float *x[CK_MAX_NODE_INPUTS]; /* (cap, input j) model inputs */
+    float **act;        /* act[i]: (cap, node i output) */
+    float **dact;       /* dact[i]: dL/d act[i], when training */
+    float **saved;      /* per node, saved from forward to backward */
+    float *work;        /* shared scratch */
+    float *y_true;      /* (cap, target_size) */
+    int64_t target_size;
+} ck_plan;
+
+/* (Re)builds the plan when cap, training or target size grew; a no-op otherwise. */
+ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training, int64_t target_size);
+void ck_plan_free(ck_plan *p);
+/* Runs every node on the first n samples in p->x. */
+void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, ck_rng *rng);
+/* Back-propagates from p->dact[g->output] (set by the loss), writing weight gradients of
+ * trainable layers. */
+void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n);
+
+#endif

@@ -1,0 +1,186 @@
+/* Shape-and-elementwise layers: InputLayer, Activation, Dropout, Flatten. */
+#include "layers.h"
+#include "kernels/kernels.h"
+
+#include <string.h>
+
+#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+
+/* ---- InputLayer -------------------------------------------------------------------------- */
+
+static const ck_field input_fields[] = {
+    {"shape", CK_INTS, NULL, NULL, "per-sample shape (no batch axis)"},
+    {"batch_size", CK_INT, NULL, NULL, "fixed batch size (ignored)"},
+    {"sparse", CK_BOOL, "false", NULL, "sparse input (not supported)"},
+};
+
+static ckeras_status input_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    *out = *in;
+    return CKERAS_OK;
+}
+
+static void copy_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    if (f->y != f->x)
+        memcpy(f->y, f->x, (size_t)(f->n * ck_shape_size(&l->in_shape)) * sizeof(float));
+}
+
+static void copy_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    if (b->dx && b->dx != b->dy)
+        memcpy(b->dx, b->dy, (size_t)(b->n * ck_shape_size(&l->in_shape)) * sizeof(float));
+}
+
+const ck_layer_vt ck_input_vt = {
+    .class_name = "InputLayer",
+    .base_name = "input_layer",
+    .fields = input_fields,
+    .nfields = sizeof input_fields / sizeof input_fields[0],
+    .build = input_build,
+    .forward = copy_forward,
+    .backward = copy_backward,
+};
+
+/* ---- Activation ------------------------------------------------------------------------- */
+
+static const ck_field activation_fields[] = {
+    {"activation", CK_STR, "linear", NULL, "activation function"},
+    INPUT_SHAPE_FIELD,
+};
+
+static void free_priv(ckeras_layer *l)
+{
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+static ckeras_status activation_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    if (!l->priv && !(l->priv = ck_calloc(1, sizeof(ck_act))))
+        return CKERAS_ENOMEM;
+    ckeras_status st = ck_act_parse(ck_cfg_str(&l->cfg, "activation"), l->priv);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("Activation '%s'", l->name);
+        return st;
+    }
+    *out = *in;
+    return CKERAS_OK;
+}
+
+static void activation_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    int64_t cols = l->in_shape.d[l->in_shape.ndim - 1];
+    int64_t rows = f->n * ck_shape_size(&l->in_shape) / cols;
+    ck_act_forward(l->priv, f->x, f->y, rows, cols);
+}
+
+static void activation_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    if (!b->dx)
+        return;
+    int64_t cols = l->in_shape.d[l->in_shape.ndim - 1];
+    int64_t rows = b->n * ck_shape_size(&l->in_shape) / cols;
+    ck_act_backward(l->priv, b->x, b->y, b->dy, b->dx, rows, cols);
+}
+
+const ck_layer_vt ck_activation_vt = {
+    .class_name = "Activation",
+    .base_name = "activation",
+    .fields = activation_fields,
+    .nfields = sizeof activation_fields / sizeof activation_fields[0],
+    .build = activation_build,
+    .forward = activation_forward,
+    .backward = activation_backward,
+    .free_priv = free_priv,
+};
+
+/* ---- Dropout: inverted dropout, identity in inference --------------------------------------- */
+
+static const ck_field dropout_fields[] = {
+    {"rate", CK_FLOAT, NULL, NULL, "fraction of the inputs to drop, in [0, 1)"},
+    {"noise_shape", CK_INTS, NULL, NULL, "not supported yet (must be None)"},
+    {"seed", CK_INT, NULL, NULL, "seed (the model's generator is used)"},
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status dropout_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    const ck_value *r = ck_cfg_value(&l->cfg, "rate");
+    if (r->is_none || !(r->f >= 0.0 && r->f < 1.0))
+        return ck_error(CKERAS_EINVAL, "Dropout '%s': rate must be in [0, 1), got %g", l->name,
+                        r->is_none ? -1.0 : r->f);
+    if (!ck_cfg_value(&l->cfg, "noise_shape")->is_none)
+        return ck_error(CKERAS_EUNSUPPORTED, "Dropout '%s': noise_shape is not supported yet", l->name);
+    *out = *in;
+    return CKERAS_OK;
+}
+
+/* saved: the mask, (n, in) floats of 0 or 1/(1-rate) */
+static int64_t dropout_saved(const ckeras_layer *l, int64_t n)
+{
+    return n * ck_shape_size(&l->in_shape);
+}
+
+static void dropout_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    int64_t total = f->n * ck_shape_size(&l->in_shape);
+    double rate = ck_cfg_float(&l->cfg, "rate");
+    if (!f->training || rate == 0.0 || !f->saved) {
+        copy_forward(l, f);
+        if (f->saved)
+            for (int64_t i = 0; i < total; i++)
+                f->saved[i] = 1.0f;
+        return;
+    }
+    float keep = (float)(1.0 / (1.0 - rate));
+    for (int64_t i = 0; i < total; i++) {
+        float m = ck_rng_uniform(f->rng) >= rate ? keep : 0.0f;
+        f->saved[i] = m;
+        f->y[i] = f->x[i] * m;
+    }
+}
+
+static void dropout_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    if (!b->dx)
+        return;
+    int64_t total = b->n * ck_shape_size(&l->in_shape);
+    for (int64_t i = 0; i < total; i++)
+        b->dx[i] = b->dy[i] * b->saved[i];
+}
+
+const ck_layer_vt ck_dropout_vt = {
+    .class_name = "Dropout",
+    .base_name = "dropout",
+    .fields = dropout_fields,
+    .nfields = sizeof dropout_fields / sizeof dropout_fields[0],
+    .build = dropout_build,
+    .saved_floats = dropout_saved,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+};
+
+/* ---- Flatten: row-major over every axis but the batch ----------------------------------------- */
+
+static const ck_field flatten_fields[] = {
+    {"data_format", CK_STR, "channels_last", "channels_last", "only channels_last"},
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status flatten_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    out->ndim = 1;
+    out->d[0] = ck_shape_size(in);
+    return CKERAS_OK;
+}
+
+const ck_layer_vt ck_flatten_vt = {
+    .class_name = "Flatten",
+    .base_name = "flatten",
+    .fields = flatten_fields,
+    .nfields = sizeof flatten_fields / sizeof flatten_fields[0],
+    .build = flatten_build,
+    .forward = copy_forward,
+    .backward = copy_backward,
+};

@@ -1,0 +1,84 @@
+/* Common layer machinery: registry, construction, weight declaration, build. */
+#include "layers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const ck_layer_vt *const registry[] = {
+    &ck_input_vt, &ck_dense_vt, &ck_activation_vt, &ck_dropout_vt, &ck_flatten_vt,
+};
+
+const ck_layer_vt *ck_layer_lookup(const char *class_name)
+{
+    if (!class_name)
+        return NULL;
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (strcmp(registry[i]->class_name, class_name) == 0)
+            return registry[i];
+    return NULL;
+}
+
+ckeras_layer *ck_layer_new(const ck_layer_vt *vt)
+{
+    ckeras_layer *l = ck_calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->vt = vt;
+    l->trainable = true;
+    if (ck_config_init(&l->cfg, vt->fields, vt->nfields) != CKERAS_OK) {
+        ck_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void ck_layer_free(ckeras_layer *l)
+{
+    if (!l)
+        return;
+    if (l->vt->free_priv)
+        l->vt->free_priv(l);
+    ck_config_free(&l->cfg);
+    ck_free(l);
+}
+
+ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
+                               const char *init_field, const char *init_default)
+{
+    if (l->nw >= CK_MAX_WEIGHTS)
+        return NULL;
+    ck_weight *w = &l->w[l->nw++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->name, sizeof w->name, "%s", name);
+    w->shape = *shape;
+    w->size = ck_shape_size(shape);
+    w->trainable = trainable;
+    w->init_field = init_field;
+    w->init_default = init_default;
+    return w;
+}
+
+ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in)
+{
+    l->nw = 0;
+    l->built = false;
+    ck_shape out = {0};
+    ckeras_status st = l->vt->build(l, in, &out);
+    if (st != CKERAS_OK) {
+        l->nw = 0;
+        return st;
+    }
+    l->in_shape = *in;
+    l->out_shape = out;
+    l->built = true;
+    return CKERAS_OK;
+}
+
+int64_t ck_layer_param_count(const ckeras_layer *l, bool trainable_only)
+{
+    int64_t n = 0;
+    for (int i = 0; i < l->nw; i++)
+        if (!trainable_only || (l->w[i].trainable && l->trainable))
+            n += l->w[i].size;
+    return n;
+}

@@ -1,0 +1,95 @@
+/* src/layers: one file per layer family. A layer is a vtable plus its Keras config; it sees
+ * only its input, its output and its weights, the plan owns every buffer. */
+#ifndef CK_LAYERS_H
+#define CK_LAYERS_H
+
+#include "core/core.h"
+
+#define CK_MAX_WEIGHTS 4
+#define CK_NAME_MAX 64
+
+typedef struct ck_weight {
+    char name[32];      /* Keras weight name: "kernel", "bias", "moving_mean" */
+    ck_shape shape;     /* Keras layout (Dense kernel is (in, out)) */
+    int64_t size;
+    bool trainable;     /* false for statistics such as moving_mean */
+    const char *init_field; /* config field naming its initializer ("kernel_initializer") */
+    const char *init_default; /* initializer when init_field is NULL */
+    float *data;        /* view into the model's params or state buffer */
+    float *grad;        /* view into the model's gradient buffer; NULL when not trained */
+} ck_weight;
+
+/* What a layer's forward sees. Tensors are (n, ...) with the per-sample shapes the layer was
+ * built with. */
+typedef struct ck_fwd {
+    int64_t n;          /* batch */
+    const float *x;     /* (n, in_shape) */
+    float *y;           /* (n, out_shape) */
+    float *saved;       /* saved_floats(n) floats kept from forward to backward */
+    float *work;        /* work_floats(n) floats of scratch */
+    bool training;
+    ck_rng *rng;
+} ck_fwd;
+
+typedef struct ck_bwd {
+    int64_t n;
+    const float *x, *y; /* the forward's input and output */
+    float *dy;          /* dL/dy, (n, out_shape); the layer may overwrite it */
+    float *dx;          /* dL/dx to write, (n, in_shape); NULL when nobody needs it */
+    float *saved, *work;
+    bool train_weights; /* write weight gradients (w[i].grad) */
+} ck_bwd;
+
+typedef struct ck_layer_vt {
+    const char *class_name; /* Keras class ("Dense") */
+    const char *base_name;  /* default name stem ("dense") */
+    const ck_field *fields;
+    int nfields;
+    /* Infers the per-sample output shape and declares weights (ck_layer_add_weight). */
+    ckeras_status (*build)(ckeras_layer *l, const ck_shape *in, ck_shape *out);
+    int64_t (*saved_floats)(const ckeras_layer *l, int64_t n); /* may be NULL: 0 */
+    int64_t (*work_floats)(const ckeras_layer *l, int64_t n);  /* may be NULL: 0 */
+    void (*forward)(ckeras_layer *l, const ck_fwd *f);
+    void (*backward)(ckeras_layer *l, const ck_bwd *b);
+    void (*free_priv)(ckeras_layer *l); /* may be NULL */
+} ck_layer_vt;
+
+struct ckeras_layer {
+    const ck_layer_vt *vt;
+    char name[CK_NAME_MAX];
+    bool named;         /* the user gave the name */
+    ck_config cfg;      /* Keras keyword arguments */
+    bool trainable;
+    bool built;
+    bool owned;         /* belongs to a model */
+    ck_shape in_shape;  /* per sample, no batch axis */
+    ck_shape out_shape;
+    int nw;
+    ck_weight w[CK_MAX_WEIGHTS];
+    void *priv;         /* parsed settings (activation, ...) */
+};
+
+/* The registry: every layer class by Keras name. */
+const ck_layer_vt *ck_layer_lookup(const char *class_name);
+/* A new, unbuilt layer of a class, with its schema's defaults. */
+ckeras_layer *ck_layer_new(const ck_layer_vt *vt);
+void ck_layer_free(ckeras_layer *l);
+/* Declares a weight during build. */
+ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
+                               const char *init_field, const char *init_default);
+/* Builds the layer for a per-sample input shape (clearing any previous build). */
+ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in);
+int64_t ck_layer_param_count(const ckeras_layer *l, bool trainable_only);
+
+/* Initialisers (Keras names and formulas): glorot_uniform/normal, he_uniform/normal,
+ * lecun_uniform/normal, zeros, ones, constant, random_uniform, random_normal,
+ * truncated_normal, variance_scaling, orthogonal. spec is a name, optionally with keyword
+ * arguments: "random_normal(mean=0,stddev=0.1)", "constant(value=0.5)". */
+ckeras_status ck_init_check(const char *spec);
+ckeras_status ck_init_fill(const char *spec, float *w, const ck_shape *shape, ck_rng *rng);
+/* Keras' fan_in and fan_out of a weight shape. */
+void ck_init_fans(const ck_shape *shape, double *fan_in, double *fan_out);
+
+extern const ck_layer_vt ck_input_vt, ck_dense_vt, ck_activation_vt, ck_dropout_vt, ck_flatten_vt;
+
+#endif

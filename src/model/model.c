@@ -1,0 +1,304 @@
+/* Models: construction, adding layers, weight layout, compile. */
+#include "model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool name_taken(const ckeras_model *m, const char *name, const ckeras_layer *except)
+{
+    if (m->input_layer && m->input_layer != except && strcmp(m->input_layer->name, name) == 0)
+        return true;
+    for (int i = 0; i < m->g.n; i++)
+        if (m->g.nodes[i].layer != except && strcmp(m->g.nodes[i].layer->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Keras-style automatic names: "dense", "dense_1", "dense_2", ... within the model. */
+static void auto_name(const ckeras_model *m, ckeras_layer *l)
+{
+    for (int k = 0;; k++) {
+        if (k == 0)
+            snprintf(l->name, sizeof l->name, "%s", l->vt->base_name);
+        else
+            snprintf(l->name, sizeof l->name, "%s_%d", l->vt->base_name, k);
+        if (!name_taken(m, l->name, l))
+            return;
+    }
+}
+
+const ck_shape *ck_model_output_shape(const ckeras_model *m)
+{
+    if (m->g.n > 0)
+        return &m->g.nodes[m->g.output].layer->out_shape;
+    return m->has_input ? &m->g.inputs[0] : NULL;
+}
+
+ckeras_status ck_model_layout(ckeras_model *m)
+{
+    size_t np = 0, ns = 0;
+    int nvars = 0;
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        for (int k = 0; k < l->nw; k++) {
+            if (l->w[k].trainable && l->trainable) {
+                np += (size_t)l->w[k].size;
+                nvars++;
+            } else {
+                ns += (size_t)l->w[k].size;
+            }
+        }
+    }
+    float *params = ck_alloc_aligned((np ? np : 1) * sizeof(float));
+    float *grads = ck_alloc_aligned((np ? np : 1) * sizeof(float));
+    float *state = ck_alloc_aligned((ns ? ns : 1) * sizeof(float));
+    size_t *off = ck_calloc((size_t)nvars + 1, sizeof *off);
+    if (!params || !grads || !state || !off) {
+        ck_free(params);
+        ck_free(grads);
+        ck_free(state);
+        ck_free(off);
+        return CKERAS_ENOMEM;
+    }
+    /* copy or initialise each weight; nothing is changed in the model until all succeeded */
+    size_t pp = 0, ps = 0;
+    int v = 0;
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        for (int k = 0; k < l->nw; k++) {
+            ck_weight *w = &l->w[k];
+            bool tr = w->trainable && l->trainable;
+            float *dst = tr ? params + pp : state + ps;
+            if (w->data) {
+                memcpy(dst, w->data, (size_t)w->size * sizeof(float));
+            } else {
+                const char *spec = w->init_field ? ck_cfg_str(&l->cfg, w->init_field) : w->init_default;
+                ckeras_status st = ck_init_fill(spec ? spec : "zeros", dst, &w->shape, &m->rng);
+                if (st != CKERAS_OK) {
+                    ck_error_prefix("%s '%s': %s", l->vt->class_name, l->name, w->name);
+                    ck_free(params);
+                    ck_free(grads);
+                    ck_free(state);
+                    ck_free(off);
+                    return st;
+                }
+            }
+            if (tr) {
+                off[v++] = pp;
+                pp += (size_t)w->size;
+            } else {
+                ps += (size_t)w->size;
+            }
+        }
+    }
+    off[nvars] = pp;
+    pp = ps = 0;
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        for (int k = 0; k < l->nw; k++) {
+            ck_weight *w = &l->w[k];
+            if (w->trainable && l->trainable) {
+                w->data = params + pp;
+                w->grad = grads + pp;
+                pp += (size_t)w->size;
+            } else {
+                w->data = state + ps;
+                w->grad = NULL;
+                ps += (size_t)w->size;
+            }
+        }
+    }
+    ck_free(m->params);
+    ck_free(m->grads);
+    ck_free(m->state);
+    ck_free(m->var_off);
+    m->params = params;
+    m->grads = grads;
+    m->state = state;
+    m->n_params = np;
+    m->n_state = ns;
+    m->var_off = off;
+    m->nvars = nvars;
+    return CKERAS_OK;
+}
+
+ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
+{
+    /* names first: a user name must be unique */
+    if (l->named && name_taken(m, l->name, l)) {
+        ck_error(CKERAS_EINVAL, "add: a layer named '%s' is already in model '%s'", l->name, m->name);
+        ck_layer_free(l);
+        return CKERAS_EINVAL;
+    }
+    if (!l->named)
+        auto_name(m, l);
+
+    if (l->vt == &ck_input_vt) {
+        const ck_value *s = ck_cfg_value(&l->cfg, "shape");
+        if (m->has_input || m->g.n > 0) {
+            ck_layer_free(l);
+            return ck_error(CKERAS_EINVAL, "add: an Input can only be the first layer of a Sequential model");
+        }
+        if (s->is_none || s->n < 1) {
+            ck_layer_free(l);
+            return ck_error(CKERAS_EINVAL, "add: Input needs a shape");
+        }
+        for (int k = 0; k < s->n; k++)
+            if (s->v[k] <= 0) {
+                ck_layer_free(l);
+                return ck_error(CKERAS_EUNSUPPORTED, "add: Input shape axis %d is %lld; only fixed positive sizes "
+                                "are supported", k, (long long)s->v[k]);
+            }
+        ck_shape in = {s->n, {0}};
+        for (int k = 0; k < s->n; k++)
+            in.d[k] = s->v[k];
+        ck_layer_build(l, &in);
+        l->owned = true;
+        m->input_layer = l;
+        m->has_input = true;
+        m->g.ninputs = 1;
+        m->g.inputs[0] = in;
+        return CKERAS_OK;
+    }
+
+    ck_shape in;
+    if (!m->has_input) {
+        const ck_value *s = ck_cfg_value(&l->cfg, "input_shape");
+        if (!s || s->is_none || s->n < 1) {
+            ckeras_status st = ck_error(CKERAS_ESHAPE,
+                                        "add: the first layer of model '%s' ('%s') needs an input shape: add "
+                                        "ckeras_input(...) first or set its \"input_shape\"", m->name, l->name);
+            ck_layer_free(l);
+            return st;
+        }
+        in.ndim = s->n;
+        for (int k = 0; k < s->n; k++)
+            in.d[k] = s->v[k];
+    } else {
+        in = *ck_model_output_shape(m);
+    }
+    ckeras_status st = ck_layer_build(l, &in);
+    if (st != CKERAS_OK) {
+        char buf[96];
+        ck_error_prefix("add: layer '%s' on input %s", l->name, ck_shape_str(&in, false, buf, sizeof buf));
+        ck_layer_free(l);
+        return st;
+    }
+    int src = m->g.n > 0 ? m->g.n - 1 : -1;
+    if ((st = ck_graph_append(&m->g, l, 1, &src)) != CKERAS_OK) {
+        ck_layer_free(l);
+        return st;
+    }
+    if ((st = ck_model_layout(m)) != CKERAS_OK) {
+        m->g.n--;
+        m->g.output = m->g.n - 1;
+        ck_layer_free(l);
+        return st;
+    }
+    if (!m->has_input) {
+        m->has_input = true;
+        m->g.ninputs = 1;
+        m->g.inputs[0] = in;
+    }
+    l->owned = true;
+    ck_plan_free(&m->plan);
+    m->compiled = false; /* a changed model must be compiled again */
+    return CKERAS_OK;
+}
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    size_t k = 0;
+    while (s[k] == ' ' || s[k] == '\t')
+        k++;
+    memmove(s, s + k, strlen(s + k) + 1);
+}
+
+ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const char *loss, const char *metrics)
+{
+    ck_loss lo;
+    ckeras_status st;
+    if (m->g.n == 0) {
+        ck_optimizer_free(opt);
+        return ck_error(CKERAS_ESTATE, "compile: model '%s' has no layers", m->name);
+    }
+    if (!loss) {
+        ck_optimizer_free(opt);
+        return ck_error(CKERAS_EINVAL, "compile: loss is NULL");
+    }
+    if ((st = ck_loss_parse(loss, &lo)) != CKERAS_OK) {
+        ck_error_prefix("compile");
+        ck_optimizer_free(opt);
+        return st;
+    }
+    char specs[CK_MAX_METRICS][CK_LOG_NAME];
+    int nm = 0;
+    if (metrics && *metrics) {
+        const char *p = metrics;
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            if (nm == CK_MAX_METRICS || len >= CK_LOG_NAME) {
+                ck_optimizer_free(opt);
+                return ck_error(CKERAS_EINVAL, "compile: too many metrics or a name too long in '%s'", metrics);
+            }
+            memcpy(specs[nm], p, len);
+            specs[nm][len] = '\0';
+            trim(specs[nm]);
+            /* check the name now (shapes decide the kind of accuracy later) */
+            ck_metric probe;
+            if (specs[nm][0] && (st = ck_metric_parse(specs[nm], 2, 1, 2, 1, &probe)) != CKERAS_OK) {
+                ck_error_prefix("compile");
+                ck_optimizer_free(opt);
+                return st;
+            }
+            if (specs[nm][0])
+                nm++;
+            if (!comma)
+                break;
+            p = comma + 1;
+        }
+    }
+    if (!opt) {
+        opt = ck_optimizer_new(CK_OPT_ADAM);
+        if (!opt)
+            return CKERAS_ENOMEM;
+    }
+    if ((st = ck_model_layout(m)) != CKERAS_OK) {
+        ck_optimizer_free(opt);
+        return st;
+    }
+    if ((st = ck_optimizer_build(opt, m->n_params)) != CKERAS_OK) {
+        ck_optimizer_free(opt);
+        return st;
+    }
+    if (m->opt != opt)
+        ck_optimizer_free(m->opt);
+    m->opt = opt;
+    m->loss = lo;
+    m->nmetrics = nm;
+    memcpy(m->metric_specs, specs, sizeof specs);
+    m->metrics_resolved = false;
+    m->compiled = true;
+    return CKERAS_OK;
+}
+
+void ck_model_free(ckeras_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->g.n; i++)
+        ck_layer_free(m->g.nodes[i].layer);
+    ck_layer_free(m->input_layer);
+    ck_graph_free(&m->g);
+    ck_plan_free(&m->plan);
+    ck_free(m->params);
+    ck_free(m->grads);
+    ck_free(m->state);
+    ck_free(m->var_off);
+    ck_optimizer_free(m->opt);
+    ck_free(m);
+}

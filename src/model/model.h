@@ -1,0 +1,65 @@
+/* src/model: models (Sequential now, Functional later), weights layout, compile, the
+ * fit/evaluate/predict loops, summary. */
+#ifndef CK_MODEL_H
+#define CK_MODEL_H
+
+#include "callbacks/callbacks.h"
+#include "graph/graph.h"
+#include "losses/losses.h"
+#include "metrics/metrics.h"
+#include "optimizers/optimizers.h"
+
+#define CK_MAX_METRICS 8
+
+struct ckeras_model {
+    char name[CK_NAME_MAX];
+    bool functional;
+    bool has_input;
+    ckeras_layer *input_layer; /* the Input of a Sequential, if one was added */
+    ck_graph g;
+    ck_rng rng;
+    /* weights: trainable ones (and their gradients) in one buffer, the others in another */
+    float *params, *grads, *state;
+    size_t n_params, n_state;
+    size_t *var_off; /* trainable variable v is params[var_off[v] .. var_off[v+1]) */
+    int nvars;
+    /* compile */
+    bool compiled;
+    ckeras_optimizer *opt;
+    ck_loss loss;
+    int nmetrics;
+    char metric_specs[CK_MAX_METRICS][CK_LOG_NAME];
+    ck_metric metrics[CK_MAX_METRICS];
+    bool metrics_resolved;
+    ck_plan plan;
+    int64_t target_size;
+};
+
+/* Lays the weights out again (after add or compile), keeping values of existing weights and
+ * initialising new ones from the model's generator. */
+ckeras_status ck_model_layout(ckeras_model *m);
+ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l);
+ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const char *loss, const char *metrics);
+ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
+                           const ckeras_fit_args *args, ckeras_history **history);
+ckeras_status ck_model_evaluate(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y, int64_t batch,
+                                double *results, int n_results);
+ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t batch, ckeras_tensor **out);
+ckeras_status ck_model_train_on_batch(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
+                                      double *results, int n_results);
+ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char **text);
+const ck_shape *ck_model_output_shape(const ckeras_model *m);
+void ck_model_free(ckeras_model *m);
+
+/* fit keyword arguments */
+#define CK_MAX_CALLBACKS 16
+struct ckeras_fit_args {
+    int64_t epochs, batch_size, verbose, initial_epoch;
+    bool shuffle;
+    double validation_split;
+    const ckeras_tensor *val_x, *val_y;
+    int ncb;
+    ckeras_callback *cb[CK_MAX_CALLBACKS];
+};
+
+#endif
