@@ -17,7 +17,8 @@ struct ckeras_logs {
 };
 
 void ck_logs_clear(ckeras_logs *l);
-/* Sets (or adds, at the end) a value. */
+/* Sets (or adds, at the end) a value. A name longer than CK_LOG_NAME - 1 characters is cut;
+ * a new name when CK_MAX_LOGS are already there is dropped. */
 void ck_logs_set(ckeras_logs *l, const char *name, double value);
 /* Pointer to the value or NULL. */
 const double *ck_logs_find(const ckeras_logs *l, const char *name);
@@ -57,7 +58,28 @@ struct ckeras_callback {
     double min_delta_eff;
     float *best_params, *best_state; /* restore_best_weights copies */
     size_t n_best_params, n_best_state;
+    bool has_best_weights;       /* Keras' best_weights is not None */
+    const char *class_name;      /* "EarlyStopping", "TerminateOnNaN", "LambdaCallback" */
 };
+
+/* A new callback of `kind` with its Keras defaults (EarlyStopping: monitor "val_loss",
+ * patience 0, ...). NULL on allocation failure (message set). */
+ckeras_callback *ck_callback_new(ck_cb_kind kind);
+/* Frees a callback and its buffers; NULL is a no-op. */
+void ck_callback_free(ckeras_callback *cb);
+/* Sets a Keras keyword of a built-in callback by name through its schema (EarlyStopping:
+ * monitor, min_delta, patience, verbose, mode, baseline, restore_best_weights,
+ * start_from_epoch; a NaN baseline means None). Callbacks without settings say so. */
+ckeras_status ck_callback_set_float(ckeras_callback *cb, const char *name, double value);
+ckeras_status ck_callback_set_str(ckeras_callback *cb, const char *name, const char *value);
+
+/* EarlyStopping (early_stopping.c): the schema, and the event handler ck_callback_event uses. */
+extern const ck_field ck_early_stopping_fields[];
+extern const int ck_early_stopping_nfields;
+ckeras_status ck_early_stopping_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_event ev, int index,
+                                      const ckeras_logs *logs);
+/* Forgets the monitor direction decided at the first epoch end (after a setting changes). */
+void ck_early_stopping_reset_mode(ckeras_callback *cb);
 
 /* Delivers one event. index is the epoch or batch. Returns CKERAS_OK, or the error of a user
  * callback (CKERAS_STOP from a user callback sets ctx->stop_training and returns CKERAS_OK).
@@ -73,8 +95,15 @@ struct ckeras_history {
     double *values[CK_MAX_LOGS]; /* values[k][e] */
     int *epoch_index;            /* the epoch number of each record */
 };
+/* A new, empty History; NULL on allocation failure (message set). */
 ckeras_history *ck_history_new(void);
+/* Records one epoch: every key of logs, new keys added at the end in first-seen order. A key
+ * absent from an epoch reads NaN there (also for epochs before it first appeared). Grows the
+ * arrays (allocates); on failure the History is unchanged. At most CK_MAX_LOGS keys. */
 ckeras_status ck_history_append(ckeras_history *h, int epoch, const ckeras_logs *logs);
+/* Index of key or -1. */
+int ck_history_find(const ckeras_history *h, const char *key);
+void ck_history_free(ckeras_history *h);
 
 /* Keras' progress bar and epoch lines (verbose 1: redrawn bar; verbose 2: one line per epoch). */
 typedef struct ck_progbar {
