@@ -44,6 +44,15 @@ const char *ck_optimizer_names(void);
  * current config (SGD: "momentum" only when momentum > 0; Adam: + "velocity_hat" with amsgrad;
  * RMSprop: "velocity", then "momentum" if momentum > 0, then "average_gradient" if centered). */
 int ck_optimizer_slot_names(const ckeras_optimizer *o, const char **names);
+/* For saving: Keras 3's optimizer.variables order (names "<model>_<layer>_<weight>_<slot>",
+ * e.g. "sequential_dense_kernel_momentum") is "iteration", "learning_rate", then
+ *   SGD, Adagrad, Lion:   per variable, its one slot;
+ *   Adam/AdamW, Nadam, Adamax, Adadelta: per variable, slots 0 and 1 interleaved (kernel
+ *     momentum, kernel velocity, bias momentum, ...); then Adam's velocity_hat of every
+ *     variable; then Nadam's scalar "variable" (u_product);
+ *   RMSprop: slot 0 of every variable, then slot 1 of every variable, then slot 2 of every
+ *     variable (velocity..., momentum..., average_gradient...).
+ * (As recorded in tests/fixtures/keras3-traces/optimizers.json, variables_after_step5.) */
 /* (Re)allocates zeroed (or Adagrad's initial_accumulator_value) slots for n parameters and sets
  * iterations to 0 if n changed. If the optimizer is already built for n parameters with the
  * same slots, it keeps its state (re-compiling a model keeps the optimizer's state, as in
