@@ -10,6 +10,10 @@ typedef enum ck_opt_kind {
     CK_OPT_ADAMW,
     CK_OPT_RMSPROP,
     CK_OPT_ADAGRAD,
+    CK_OPT_NADAM,
+    CK_OPT_ADAMAX,
+    CK_OPT_ADADELTA,
+    CK_OPT_LION,
     CK_OPT_COUNT
 } ck_opt_kind;
 
@@ -22,22 +26,55 @@ struct ckeras_optimizer {
     size_t n;             /* parameters the slots were built for (0: not built) */
     int nslots;
     float *slots[CK_OPT_MAX_SLOTS]; /* each n floats, same layout as the parameter buffer */
+    float u_product;      /* Nadam only: Keras' scalar variable `variable`, the running product
+                           * of mu_t (1 after build) */
 };
 
 /* A new optimizer of the given kind with Keras' defaults (NULL + message on failure). */
 ckeras_optimizer *ck_optimizer_new(ck_opt_kind kind);
 /* Keras' class name ("Adam", "SGD", ...) and the name its config carries ("adam", "SGD"). */
 const char *ck_optimizer_class(const ckeras_optimizer *o);
-/* Number of slots per variable and their Keras 3 names ("momentum", "velocity", ...). */
+/* The kind of a Keras optimizer name, class name or alias, any case ("adam", "Adam", "SGD",
+ * "rmsprop", "AdamW", ...); CK_OPT_COUNT if unknown. */
+ck_opt_kind ck_optimizer_kind_from_name(const char *name);
+/* "sgd, adam, adamw, ..." : the accepted names, for error messages. */
+const char *ck_optimizer_names(void);
+/* Number of slots per variable and their Keras 3 names ("momentum", "velocity", ...), in slot
+ * order (names may be NULL, else it has room for CK_OPT_MAX_SLOTS). The count follows the
+ * current config (SGD: "momentum" only when momentum > 0; Adam: + "velocity_hat" with amsgrad;
+ * RMSprop: "velocity", then "momentum" if momentum > 0, then "average_gradient" if centered). */
 int ck_optimizer_slot_names(const ckeras_optimizer *o, const char **names);
+/* For saving: Keras 3's optimizer.variables order (names "<model>_<layer>_<weight>_<slot>",
+ * e.g. "sequential_dense_kernel_momentum") is "iteration", "learning_rate", then
+ *   SGD, Adagrad, Lion:   per variable, its one slot;
+ *   Adam/AdamW, Nadam, Adamax, Adadelta: per variable, slots 0 and 1 interleaved (kernel
+ *     momentum, kernel velocity, bias momentum, ...); then Adam's velocity_hat of every
+ *     variable; then Nadam's scalar "variable" (u_product);
+ *   RMSprop: slot 0 of every variable, then slot 1 of every variable, then slot 2 of every
+ *     variable (velocity..., momentum..., average_gradient...).
+ * (As recorded in tests/fixtures/keras3-traces/optimizers.json, variables_after_step5.) */
 /* (Re)allocates zeroed (or Adagrad's initial_accumulator_value) slots for n parameters and sets
- * iterations to 0 if n changed. */
+ * iterations to 0 if n changed. If the optimizer is already built for n parameters with the
+ * same slots, it keeps its state (re-compiling a model keeps the optimizer's state, as in
+ * Keras). On failure the old state is kept. */
 ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n);
 /* One update of every parameter, as Keras' optimizer.apply(grads): clipvalue, clipnorm (per
  * variable) or global_clipnorm on the gradients (which may be modified in place), then the
  * update rule, then iterations += 1. Variable v occupies [off[v], off[v+1]) of params and grads
- * (nvar + 1 offsets). Allocates nothing. */
+ * (nvar + 1 offsets). Allocates nothing. Precondition: built for off[nvar] parameters with the
+ * current config (else nothing changes and ckeras_last_error() says why). */
 void ck_optimizer_apply(ckeras_optimizer *o, float *params, float *grads, const size_t *off, int nvar);
 void ck_optimizer_free(ckeras_optimizer *o);
+
+/* Sets a Keras keyword with the checks of ckeras_optimizer_set_float(): unknown names list the
+ * accepted ones; NaN, negative learning rates, betas outside [0, 1), ... are CKERAS_EINVAL;
+ * a clip value of 0 means None; changing the slot layout (amsgrad, centered, momentum between
+ * 0 and > 0) of a built optimizer is CKERAS_ESTATE. Nothing changes on failure. */
+ckeras_status ck_optimizer_set(ckeras_optimizer *o, const char *name, double value);
+/* Checks a whole config (e.g. one read from a file through the ck_config setters) with the
+ * rules of ck_optimizer_set(). */
+ckeras_status ck_optimizer_check(const ckeras_optimizer *o);
+/* The current learning rate (float32 value, as Keras' variable holds it). */
+float ck_optimizer_lr(const ckeras_optimizer *o);
 
 #endif

@@ -1,0 +1,751 @@
+/* Keras 3 optimizers on one contiguous parameter buffer.
+ *
+ * Parameters, gradients and every slot share one layout: variable v is [off[v], off[v+1]).
+ * A step is: clip the gradients (clipnorm per variable, global_clipnorm, or clipvalue), decay
+ * the weights (w *= 1 - weight_decay * lr), one update loop per variable, iterations += 1,
+ * which is the order of Keras' BaseOptimizer.apply. Arithmetic is float32 with the
+ * coefficients rounded to float32 as Keras' torch backend does, so trajectories match Keras
+ * to float rounding. */
+#include "optimizers.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- schemas ------------------------------------------------------------------------- */
+
+/* The keywords every Keras 3 optimizer has, in get_config() order. */
+#define CK_OPT_COMMON(NAME, LR, WD)                                                                  \
+    {"name", CK_STR, NAME, NULL, "name of the optimizer"},                                           \
+    {"learning_rate", CK_FLOAT, LR, NULL, "learning rate, >= 0"},                                    \
+    {"weight_decay", CK_FLOAT, WD, NULL, "decoupled weight decay, >= 0 (None: off)"},                \
+    {"clipnorm", CK_FLOAT, NULL, NULL, "clip each gradient to this L2 norm, > 0 (None: off)"},       \
+    {"global_clipnorm", CK_FLOAT, NULL, NULL, "clip all gradients to this global norm (None: off)"}, \
+    {"clipvalue", CK_FLOAT, NULL, NULL, "clip gradient values to [-v, v] (None: off)"},              \
+    {"use_ema", CK_BOOL, "false", NULL, "exponential moving average of weights (unsupported)"},     \
+    {"ema_momentum", CK_FLOAT, "0.99", NULL, "EMA momentum, in [0, 1]"},                             \
+    {"ema_overwrite_frequency", CK_INT, NULL, NULL, "EMA overwrite period (unsupported)"},           \
+    {"loss_scale_factor", CK_FLOAT, NULL, NULL, "loss scale factor (unsupported)"},                  \
+    {"gradient_accumulation_steps", CK_INT, NULL, NULL, "gradient accumulation (unsupported)"}
+
+#define CK_OPT_ADAM_FIELDS(B2)                                         \
+    {"beta_1", CK_FLOAT, "0.9", NULL, "decay of the first moment, in [0, 1)"}, \
+    {"beta_2", CK_FLOAT, B2, NULL, "decay of the second moment, in [0, 1)"},   \
+    {"epsilon", CK_FLOAT, "1e-07", NULL, "fuzz factor, >= 0"}
+
+static const ck_field sgd_fields[] = {
+    CK_OPT_COMMON("SGD", "0.01", NULL),
+    {"momentum", CK_FLOAT, "0.0", NULL, "momentum, in [0, 1]"},
+    {"nesterov", CK_BOOL, "false", NULL, "Nesterov momentum"},
+};
+static const ck_field adam_fields[] = {
+    CK_OPT_COMMON("adam", "0.001", NULL),
+    CK_OPT_ADAM_FIELDS("0.999"),
+    {"amsgrad", CK_BOOL, "false", NULL, "AMSGrad variant"},
+};
+static const ck_field adamw_fields[] = {
+    CK_OPT_COMMON("adamw", "0.001", "0.004"),
+    CK_OPT_ADAM_FIELDS("0.999"),
+    {"amsgrad", CK_BOOL, "false", NULL, "AMSGrad variant"},
+};
+static const ck_field rmsprop_fields[] = {
+    CK_OPT_COMMON("rmsprop", "0.001", NULL),
+    {"rho", CK_FLOAT, "0.9", NULL, "decay of the squared-gradient average, in [0, 1]"},
+    {"momentum", CK_FLOAT, "0.0", NULL, "momentum, in [0, 1]"},
+    {"epsilon", CK_FLOAT, "1e-07", NULL, "fuzz factor, >= 0"},
+    {"centered", CK_BOOL, "false", NULL, "normalise by the estimated gradient variance"},
+};
+static const ck_field adagrad_fields[] = {
+    CK_OPT_COMMON("adagrad", "0.001", NULL),
+    {"initial_accumulator_value", CK_FLOAT, "0.1", NULL, "start value of the accumulators, >= 0"},
+    {"epsilon", CK_FLOAT, "1e-07", NULL, "fuzz factor, >= 0"},
+};
+static const ck_field nadam_fields[] = {
+    CK_OPT_COMMON("nadam", "0.001", NULL),
+    CK_OPT_ADAM_FIELDS("0.999"),
+};
+static const ck_field adamax_fields[] = {
+    CK_OPT_COMMON("adamax", "0.001", NULL),
+    CK_OPT_ADAM_FIELDS("0.999"),
+};
+static const ck_field adadelta_fields[] = {
+    CK_OPT_COMMON("adadelta", "0.001", NULL),
+    {"rho", CK_FLOAT, "0.95", NULL, "decay rate, in [0, 1]"},
+    {"epsilon", CK_FLOAT, "1e-07", NULL, "fuzz factor, >= 0"},
+};
+static const ck_field lion_fields[] = {
+    CK_OPT_COMMON("lion", "0.001", NULL),
+    {"beta_1", CK_FLOAT, "0.9", NULL, "interpolation of the update direction, in (0, 1]"},
+    {"beta_2", CK_FLOAT, "0.99", NULL, "decay of the momentum, in [0, 1]"},
+};
+
+typedef struct opt_info {
+    const char *cls;   /* Keras class name */
+    const char *alias; /* lower-case name (keras.optimizers.get) */
+    const ck_field *fields;
+    int nfields;
+} opt_info;
+
+#define CK_INFO(CLS, ALIAS, F) {CLS, ALIAS, F, (int)(sizeof F / sizeof F[0])}
+static const opt_info infos[CK_OPT_COUNT] = {
+    [CK_OPT_SGD] = CK_INFO("SGD", "sgd", sgd_fields),
+    [CK_OPT_ADAM] = CK_INFO("Adam", "adam", adam_fields),
+    [CK_OPT_ADAMW] = CK_INFO("AdamW", "adamw", adamw_fields),
+    [CK_OPT_RMSPROP] = CK_INFO("RMSprop", "rmsprop", rmsprop_fields),
+    [CK_OPT_ADAGRAD] = CK_INFO("Adagrad", "adagrad", adagrad_fields),
+    [CK_OPT_NADAM] = CK_INFO("Nadam", "nadam", nadam_fields),
+    [CK_OPT_ADAMAX] = CK_INFO("Adamax", "adamax", adamax_fields),
+    [CK_OPT_ADADELTA] = CK_INFO("Adadelta", "adadelta", adadelta_fields),
+    [CK_OPT_LION] = CK_INFO("Lion", "lion", lion_fields),
+};
+
+static bool name_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return false;
+    return *a == *b;
+}
+
+ck_opt_kind ck_optimizer_kind_from_name(const char *name)
+{
+    if (!name)
+        return CK_OPT_COUNT;
+    for (int k = 0; k < CK_OPT_COUNT; k++)
+        if (name_eq(name, infos[k].alias))
+            return (ck_opt_kind)k;
+    return CK_OPT_COUNT;
+}
+
+const char *ck_optimizer_names(void)
+{
+    return "sgd, adam, adamw, rmsprop, adagrad, nadam, adamax, adadelta, lion";
+}
+
+const char *ck_optimizer_class(const ckeras_optimizer *o)
+{
+    return o && o->kind >= 0 && o->kind < CK_OPT_COUNT ? infos[o->kind].cls : "Optimizer";
+}
+
+/* ---- slots --------------------------------------------------------------------------- */
+
+static int slot_layout(ck_opt_kind kind, const ck_config *c, const char **names)
+{
+    const char *tmp[CK_OPT_MAX_SLOTS];
+    const char **nm = names ? names : tmp;
+    int k = 0;
+    switch (kind) {
+    case CK_OPT_SGD:
+        if (ck_cfg_float(c, "momentum") != 0.0)
+            nm[k++] = "momentum";
+        break;
+    case CK_OPT_ADAM:
+    case CK_OPT_ADAMW:
+        nm[k++] = "momentum";
+        nm[k++] = "velocity";
+        if (ck_cfg_bool(c, "amsgrad"))
+            nm[k++] = "velocity_hat";
+        break;
+    case CK_OPT_RMSPROP:
+        nm[k++] = "velocity";
+        if (ck_cfg_float(c, "momentum") > 0.0)
+            nm[k++] = "momentum";
+        if (ck_cfg_bool(c, "centered"))
+            nm[k++] = "average_gradient";
+        break;
+    case CK_OPT_ADAGRAD:
+        nm[k++] = "accumulator";
+        break;
+    case CK_OPT_NADAM:
+        nm[k++] = "momentum";
+        nm[k++] = "velocity";
+        break;
+    case CK_OPT_ADAMAX:
+        nm[k++] = "momentum";
+        nm[k++] = "norm";
+        break;
+    case CK_OPT_ADADELTA:
+        nm[k++] = "accumulated_grad";
+        nm[k++] = "accumulated_delta_var";
+        break;
+    case CK_OPT_LION:
+        nm[k++] = "momentum";
+        break;
+    case CK_OPT_COUNT:
+        break;
+    }
+    return k;
+}
+
+int ck_optimizer_slot_names(const ckeras_optimizer *o, const char **names)
+{
+    return o ? slot_layout(o->kind, &o->cfg, names) : 0;
+}
+
+/* ---- construction and checks --------------------------------------------------------- */
+
+ckeras_optimizer *ck_optimizer_new(ck_opt_kind kind)
+{
+    if (kind < 0 || kind >= CK_OPT_COUNT) {
+        ck_error(CKERAS_EINVAL, "optimizer: unknown kind %d", (int)kind);
+        return NULL;
+    }
+    ckeras_optimizer *o = ck_calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->kind = kind;
+    o->u_product = 1.0f;
+    if (ck_config_init(&o->cfg, infos[kind].fields, infos[kind].nfields) != CKERAS_OK) {
+        ck_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void free_slots(ckeras_optimizer *o)
+{
+    for (int s = 0; s < CK_OPT_MAX_SLOTS; s++) {
+        ck_free(o->slots[s]);
+        o->slots[s] = NULL;
+    }
+    o->nslots = 0;
+}
+
+void ck_optimizer_free(ckeras_optimizer *o)
+{
+    if (!o)
+        return;
+    free_slots(o);
+    ck_config_free(&o->cfg);
+    ck_free(o);
+}
+
+ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n)
+{
+    if (!o)
+        return ck_error(CKERAS_EINVAL, "optimizer build: optimizer is NULL");
+    int ns = slot_layout(o->kind, &o->cfg, NULL);
+    if (n == o->n && ns == o->nslots && (n == 0 || ns == 0 || o->slots[0]))
+        return CKERAS_OK;
+    if (n > SIZE_MAX / sizeof(float))
+        return ck_error(CKERAS_EINVAL, "%s build: %zu parameters is too many", ck_optimizer_class(o), n);
+    float *fresh[CK_OPT_MAX_SLOTS] = {NULL};
+    if (n > 0) {
+        for (int s = 0; s < ns; s++) {
+            fresh[s] = ck_alloc_aligned(n * sizeof(float)); /* zero-filled */
+            if (!fresh[s]) {
+                for (int k = 0; k < s; k++)
+                    ck_free(fresh[k]);
+                ck_error_prefix("%s build: %d slots of %zu floats", ck_optimizer_class(o), ns, n);
+                return CKERAS_ENOMEM;
+            }
+        }
+        if (o->kind == CK_OPT_ADAGRAD) {
+            float init = (float)ck_cfg_float(&o->cfg, "initial_accumulator_value");
+            for (size_t i = 0; i < n; i++)
+                fresh[0][i] = init;
+        }
+    }
+    free_slots(o);
+    for (int s = 0; s < ns; s++)
+        o->slots[s] = fresh[s];
+    o->nslots = ns;
+    o->n = n;
+    o->iterations = 0;
+    o->u_product = 1.0f;
+    return CKERAS_OK;
+}
+
+static bool is_bool_field(const ck_config *c, const char *name)
+{
+    int i = ck_config_find(c, name);
+    return i >= 0 && c->fields[i].type == CK_BOOL;
+}
+
+static bool in_range(double v, double lo, bool lo_open, double hi, bool hi_open)
+{
+    return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+}
+
+/* Checks one keyword value against Keras' rules (and ours, where Keras has none). */
+static ckeras_status check_value(const ckeras_optimizer *o, const char *name, double v)
+{
+    const char *cls = ck_optimizer_class(o);
+    if (isnan(v))
+        return ck_error(CKERAS_EINVAL, "%s: '%s' must be a number, got NaN", cls, name);
+    if (is_bool_field(&o->cfg, name)) {
+        if (v != 0.0 && v != 1.0)
+            return ck_error(CKERAS_EINVAL, "%s: '%s' is a bool (0 or 1), got %g", cls, name, v);
+        if (strcmp(name, "use_ema") == 0 && v != 0.0)
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: use_ema=True is not supported by ckeras yet", cls);
+        return CKERAS_OK;
+    }
+    if (strcmp(name, "beta_1") == 0 || strcmp(name, "beta_2") == 0) {
+        if (o->kind == CK_OPT_LION) {
+            bool b1 = name[5] == '1';
+            if (!in_range(v, 0.0, b1, 1.0, false))
+                return ck_error(CKERAS_EINVAL, "%s: '%s' must be in %s, got %g", cls, name,
+                                b1 ? "(0, 1]" : "[0, 1]", v);
+        } else if (!in_range(v, 0.0, false, 1.0, true)) {
+            return ck_error(CKERAS_EINVAL, "%s: '%s' must be in [0, 1), got %g", cls, name, v);
+        }
+        return CKERAS_OK;
+    }
+    if (strcmp(name, "momentum") == 0 || strcmp(name, "rho") == 0 || strcmp(name, "ema_momentum") == 0) {
+        if (!in_range(v, 0.0, false, 1.0, false))
+            return ck_error(CKERAS_EINVAL, "%s: '%s' must be in [0, 1], got %g", cls, name, v);
+        return CKERAS_OK;
+    }
+    if (strcmp(name, "loss_scale_factor") == 0 || strcmp(name, "gradient_accumulation_steps") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: '%s' is not supported by ckeras yet", cls, name);
+    if (strcmp(name, "ema_overwrite_frequency") == 0) {
+        if (v < 1.0)
+            return ck_error(CKERAS_EINVAL, "%s: 'ema_overwrite_frequency' must be >= 1, got %g", cls, v);
+        return CKERAS_OK;
+    }
+    /* learning_rate, weight_decay, epsilon, initial_accumulator_value, clip*: finite, >= 0 */
+    if (!isfinite(v) || v < 0.0)
+        return ck_error(CKERAS_EINVAL, "%s: '%s' must be a finite number >= 0, got %g", cls, name, v);
+    return CKERAS_OK;
+}
+
+static bool is_clip(const char *name)
+{
+    return strcmp(name, "clipnorm") == 0 || strcmp(name, "global_clipnorm") == 0 ||
+           strcmp(name, "clipvalue") == 0;
+}
+
+static const char *clip_names[3] = {"clipnorm", "global_clipnorm", "clipvalue"};
+
+static bool clip_set(const ck_config *c, const char *name)
+{
+    const ck_value *v = ck_cfg_value(c, name);
+    return v && !v->is_none && v->f > 0.0;
+}
+
+ckeras_status ck_optimizer_check(const ckeras_optimizer *o)
+{
+    if (!o)
+        return ck_error(CKERAS_EINVAL, "optimizer: optimizer is NULL");
+    const ck_config *c = &o->cfg;
+    for (int i = 0; i < c->n; i++) {
+        const ck_value *v = &c->values[i];
+        if (v->is_none || c->fields[i].type == CK_STR || c->fields[i].type == CK_INTS)
+            continue;
+        double x = c->fields[i].type == CK_FLOAT ? v->f : (double)v->i;
+        ckeras_status st = check_value(o, c->fields[i].name, x);
+        if (st != CKERAS_OK)
+            return st;
+    }
+    int nclip = 0;
+    for (int k = 0; k < 3; k++)
+        nclip += clip_set(c, clip_names[k]);
+    if (nclip > 1)
+        return ck_error(CKERAS_EINVAL, "%s: only one of clipnorm, clipvalue and global_clipnorm can be set",
+                        ck_optimizer_class(o));
+    return CKERAS_OK;
+}
+
+ckeras_status ck_optimizer_set(ckeras_optimizer *o, const char *name, double value)
+{
+    if (!o)
+        return ck_error(CKERAS_EINVAL, "optimizer set: optimizer is NULL");
+    const char *cls = ck_optimizer_class(o);
+    int i = ck_config_find(&o->cfg, name);
+    if (i < 0 || o->cfg.fields[i].type == CK_STR || o->cfg.fields[i].type == CK_INTS) {
+        char list[512];
+        size_t len = 0;
+        list[0] = '\0';
+        for (int k = 0; k < o->cfg.n; k++) {
+            ck_type t = o->cfg.fields[k].type;
+            if (t == CK_STR || t == CK_INTS || len >= sizeof list - 1)
+                continue;
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", o->cfg.fields[k].name);
+        }
+        if (i >= 0)
+            return ck_error(CKERAS_EINVAL, "%s: '%s' is not a number setting; accepted: %s", cls, name, list);
+        return ck_error(CKERAS_EINVAL, "%s: unknown setting '%s'; accepted: %s", cls, name ? name : "(null)",
+                        list);
+    }
+    ckeras_status st = check_value(o, name, value);
+    if (st != CKERAS_OK)
+        return st;
+    if (is_clip(name) && value > 0.0) {
+        for (int k = 0; k < 3; k++)
+            if (strcmp(clip_names[k], name) != 0 && clip_set(&o->cfg, clip_names[k]))
+                return ck_error(CKERAS_EINVAL,
+                                "%s: only one of clipnorm, clipvalue and global_clipnorm can be set; "
+                                "%s is already %g",
+                                cls, clip_names[k], ck_cfg_float(&o->cfg, clip_names[k]));
+    }
+    ck_value old = o->cfg.values[i]; /* a number: owns no string */
+    const char *before[CK_OPT_MAX_SLOTS], *after[CK_OPT_MAX_SLOTS];
+    int nb = slot_layout(o->kind, &o->cfg, before);
+    if (is_clip(name) && value == 0.0)
+        st = ck_config_set_none(&o->cfg, cls, name); /* Keras treats 0 as "no clipping" */
+    else if (is_bool_field(&o->cfg, name))
+        st = ck_config_set_bool(&o->cfg, cls, name, value != 0.0);
+    else
+        st = ck_config_set_float(&o->cfg, cls, name, value);
+    if (st != CKERAS_OK)
+        return st;
+    int na = slot_layout(o->kind, &o->cfg, after);
+    bool same = na == nb;
+    for (int k = 0; same && k < na; k++)
+        same = strcmp(before[k], after[k]) == 0;
+    if (!same && o->n > 0) {
+        o->cfg.values[i] = old;
+        return ck_error(CKERAS_ESTATE,
+                        "%s: setting '%s' to %g changes the optimizer's slot variables (%d -> %d) after it "
+                        "was built; set it before compile",
+                        cls, name, value, nb, na);
+    }
+    return CKERAS_OK;
+}
+
+float ck_optimizer_lr(const ckeras_optimizer *o)
+{
+    return o ? (float)ck_cfg_float(&o->cfg, "learning_rate") : 0.0f;
+}
+
+/* Asks the compiler to vectorise a loop (GCC's -O2 cost model otherwise leaves most of these
+ * scalar); every loop it marks is elementwise, without dependences between iterations. Loops
+ * with sqrtf vectorise only under -fno-math-errno (else sqrtf keeps a branch to set errno). */
+#ifdef _OPENMP
+#define CK_SIMD _Pragma("omp simd")
+#define CK_SIMD_SUM(s) _Pragma("omp simd reduction(+ : s)")
+#else
+#define CK_SIMD
+#define CK_SIMD_SUM(s)
+#endif
+
+/* ---- update rules: one loop per variable, float32 ------------------------------------ */
+
+/* SGD: m = momentum*m - lr*g; w += m (nesterov: w += momentum*m - lr*g); no momentum:
+ * w -= lr*g. */
+static void sgd_step(float *restrict w, const float *restrict g, float *restrict m, size_t n, float lr,
+                     float mom, bool nesterov)
+{
+    if (!m) {
+        CK_SIMD
+        for (size_t i = 0; i < n; i++)
+            w[i] -= g[i] * lr;
+    } else if (nesterov) {
+        CK_SIMD
+        for (size_t i = 0; i < n; i++) {
+            m[i] = m[i] * mom - g[i] * lr;
+            w[i] += m[i] * mom - g[i] * lr;
+        }
+    } else {
+        CK_SIMD
+        for (size_t i = 0; i < n; i++) {
+            m[i] = m[i] * mom - g[i] * lr;
+            w[i] += m[i];
+        }
+    }
+}
+
+/* Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; (amsgrad: vh = max(vh, v), used for v);
+ * w -= alpha*m / (sqrt(v) + eps), alpha = lr*sqrt(1-b2^t)/(1-b1^t). */
+static void adam_step(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+                      float *restrict vh, size_t n, float b1, float c1, float b2, float c2, float alpha,
+                      float eps)
+{
+    if (vh) {
+        CK_SIMD
+        for (size_t i = 0; i < n; i++) {
+            m[i] = m[i] * b1 + g[i] * c1;
+            v[i] = v[i] * b2 + (g[i] * g[i]) * c2;
+            vh[i] = vh[i] > v[i] ? vh[i] : v[i];
+            w[i] -= (m[i] * alpha) / (sqrtf(vh[i]) + eps);
+        }
+    } else {
+        CK_SIMD
+        for (size_t i = 0; i < n; i++) {
+            m[i] = m[i] * b1 + g[i] * c1;
+            v[i] = v[i] * b2 + (g[i] * g[i]) * c2;
+            w[i] -= (m[i] * alpha) / (sqrtf(v[i]) + eps);
+        }
+    }
+}
+
+/* RMSprop: v = rho*v + (1-rho)*g^2; centered: a = rho*a + (1-rho)*g, den = v + eps - a^2,
+ * else den = v + eps; inc = lr*g / sqrt(den); momentum: m = momentum*m + inc, w -= m;
+ * else w -= inc. Inlined with constant flags, so each variant is one branch-free loop. */
+static inline __attribute__((always_inline)) void rmsprop_loop(float *restrict w, const float *restrict g,
+                                                               float *restrict v, float *restrict m,
+                                                               float *restrict a, size_t n, float lr, float rho,
+                                                               float c, float eps, float mom, bool centered,
+                                                               bool use_m)
+{
+    CK_SIMD
+    for (size_t i = 0; i < n; i++) {
+        v[i] = v[i] * rho + (g[i] * g[i]) * c;
+        float den = v[i] + eps;
+        if (centered) {
+            a[i] = a[i] * rho + g[i] * c;
+            den -= a[i] * a[i];
+        }
+        float inc = (g[i] * lr) / sqrtf(den);
+        if (use_m) {
+            m[i] = m[i] * mom + inc;
+            w[i] -= m[i];
+        } else {
+            w[i] -= inc;
+        }
+    }
+}
+
+static void rmsprop_step(float *restrict w, const float *restrict g, float *restrict v, float *restrict m,
+                         float *restrict a, size_t n, float lr, float rho, float c, float eps, float mom)
+{
+    if (a && m)
+        rmsprop_loop(w, g, v, m, a, n, lr, rho, c, eps, mom, true, true);
+    else if (a)
+        rmsprop_loop(w, g, v, m, a, n, lr, rho, c, eps, mom, true, false);
+    else if (m)
+        rmsprop_loop(w, g, v, m, a, n, lr, rho, c, eps, mom, false, true);
+    else
+        rmsprop_loop(w, g, v, m, a, n, lr, rho, c, eps, mom, false, false);
+}
+
+/* Adagrad: acc += g^2; w -= lr*g / sqrt(acc + eps). */
+static void adagrad_step(float *restrict w, const float *restrict g, float *restrict acc, size_t n, float lr,
+                         float eps)
+{
+    CK_SIMD
+    for (size_t i = 0; i < n; i++) {
+        acc[i] += g[i] * g[i];
+        w[i] -= (g[i] * lr) / sqrtf(acc[i] + eps);
+    }
+}
+
+/* Nadam: m, v as Adam; m_hat = u_{t+1}*m / (1 - prod_{t+1}) + (1-u_t)*g / (1 - prod_t);
+ * v_hat = v / (1 - b2^t); w -= lr*m_hat / (sqrt(v_hat) + eps). */
+static void nadam_step(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+                       size_t n, float b1, float c1, float b2, float c2, float u_t1, float d_t1, float cu_t,
+                       float d_t, float d_v, float lr, float eps)
+{
+    CK_SIMD
+    for (size_t i = 0; i < n; i++) {
+        m[i] = m[i] * b1 + g[i] * c1;
+        v[i] = v[i] * b2 + (g[i] * g[i]) * c2;
+        float mh = (m[i] * u_t1) / d_t1 + (g[i] * cu_t) / d_t;
+        float vh = v[i] / d_v;
+        w[i] -= (mh * lr) / (sqrtf(vh) + eps);
+    }
+}
+
+/* Adamax: m = b1*m + (1-b1)*g; u = max(b2*u, |g|); w -= lr*m / ((u + eps) * (1 - b1^t)). */
+static void adamax_step(float *restrict w, const float *restrict g, float *restrict m, float *restrict u,
+                        size_t n, float b1, float c1, float b2, float lr, float eps, float d)
+{
+    CK_SIMD
+    for (size_t i = 0; i < n; i++) {
+        m[i] = m[i] * b1 + g[i] * c1;
+        float ub = u[i] * b2, ag = fabsf(g[i]);
+        u[i] = ub > ag ? ub : ag;
+        w[i] -= (m[i] * lr) / ((u[i] + eps) * d);
+    }
+}
+
+/* Adadelta: ag = rho*ag + (1-rho)*g^2; dx = -sqrt(ad + eps)*g / sqrt(ag + eps);
+ * ad = rho*ad + (1-rho)*dx^2; w += lr*dx. */
+static void adadelta_step(float *restrict w, const float *restrict g, float *restrict ag, float *restrict ad,
+                          size_t n, float lr, float rho, float c, float eps)
+{
+    CK_SIMD
+    for (size_t i = 0; i < n; i++) {
+        ag[i] = ag[i] * rho + (g[i] * g[i]) * c;
+        float dx = -((sqrtf(ad[i] + eps) * g[i]) / sqrtf(ag[i] + eps));
+        ad[i] = ad[i] * rho + (dx * dx) * c;
+        w[i] += dx * lr;
+    }
+}
+
+/* Lion: w -= lr*sign(b1*m + (1-b1)*g); m = b2*m + (1-b2)*g. */
+static void lion_step(float *restrict w, const float *restrict g, float *restrict m, size_t n, float lr,
+                      float b1, float c1, float b2, float c2)
+{
+    CK_SIMD
+    for (size_t i = 0; i < n; i++) {
+        float c = m[i] * b1 + g[i] * c1;
+        float s = fabsf(c) > 0.0f ? copysignf(1.0f, c) : 0.0f; /* torch.sign: 0 for 0 and NaN */
+        w[i] -= s * lr;
+        m[i] = m[i] * b2 + g[i] * c2;
+    }
+}
+
+/* ---- clipping ------------------------------------------------------------------------ */
+
+static double sum_squares(const float *g, size_t n)
+{
+    double s = 0.0;
+    CK_SIMD_SUM(s)
+    for (size_t i = 0; i < n; i++)
+        s += (double)g[i] * (double)g[i];
+    return s;
+}
+
+static void scale(float *g, size_t n, float a)
+{
+    CK_SIMD
+    for (size_t i = 0; i < n; i++)
+        g[i] *= a;
+}
+
+/* grads of every variable, clipped as Keras' _clip_gradients: clipnorm per variable
+ * (g * c / max(|g|, c)), else global_clipnorm (g * c * min(1/|G|, 1/c), NaN if |G| is not
+ * finite), else clipvalue (clamp to [-c, c]). */
+static void clip_gradients(const ckeras_optimizer *o, float *grads, const size_t *off, int nvar)
+{
+    const ck_config *c = &o->cfg;
+    if (clip_set(c, "clipnorm")) {
+        float cn = (float)ck_cfg_float(c, "clipnorm");
+        for (int v = 0; v < nvar; v++) {
+            float *g = grads + off[v];
+            size_t n = off[v + 1] - off[v];
+            float norm = (float)sqrt(sum_squares(g, n));
+            float den = norm > cn ? norm : cn;
+            CK_SIMD
+            for (size_t i = 0; i < n; i++)
+                g[i] = (g[i] * cn) / den;
+        }
+    } else if (clip_set(c, "global_clipnorm")) {
+        float cn = (float)ck_cfg_float(c, "global_clipnorm");
+        double s = 0.0;
+        for (int v = 0; v < nvar; v++)
+            s += sum_squares(grads + off[v], off[v + 1] - off[v]);
+        float norm = (float)sqrt(s);
+        float inv = 1.0f / norm, invc = 1.0f / cn;
+        float a = cn * (inv < invc ? inv : invc) + (norm - norm);
+        for (int v = 0; v < nvar; v++)
+            scale(grads + off[v], off[v + 1] - off[v], a);
+    } else if (clip_set(c, "clipvalue")) {
+        float cv = (float)ck_cfg_float(c, "clipvalue");
+        for (int v = 0; v < nvar; v++) {
+            float *g = grads + off[v];
+            size_t n = off[v + 1] - off[v];
+            CK_SIMD
+            for (size_t i = 0; i < n; i++)
+                g[i] = g[i] < -cv ? -cv : (g[i] > cv ? cv : g[i]);
+        }
+    }
+}
+
+/* ---- one step ------------------------------------------------------------------------ */
+
+static float cfgf(const ckeras_optimizer *o, const char *name)
+{
+    return (float)ck_cfg_float(&o->cfg, name);
+}
+
+/* 1 - x computed in double, then rounded to float32 (Keras passes `1 - beta` as a Python
+ * float to a float32 kernel). */
+static float one_minus(const ckeras_optimizer *o, const char *name)
+{
+    return (float)(1.0 - ck_cfg_float(&o->cfg, name));
+}
+
+void ck_optimizer_apply(ckeras_optimizer *o, float *params, float *grads, const size_t *off, int nvar)
+{
+    if (!o || !params || !grads || !off || nvar <= 0)
+        return;
+    size_t total = off[nvar];
+    if (total == 0)
+        return; /* no gradients: Keras' apply is a no-op */
+    int ns = slot_layout(o->kind, &o->cfg, NULL);
+    if (o->n != total || o->nslots != ns) {
+        ck_error(CKERAS_ESTATE, "%s apply: built for %zu parameters and %d slots, given %zu and config needs %d",
+                 ck_optimizer_class(o), o->n, o->nslots, total, ns);
+        return;
+    }
+
+    clip_gradients(o, grads, off, nvar);
+
+    const float lr = cfgf(o, "learning_rate");
+    const ck_value *wd = ck_cfg_value(&o->cfg, "weight_decay");
+    if (wd && !wd->is_none) {
+        float f = 1.0f - (float)wd->f * lr;
+        for (int v = 0; v < nvar; v++)
+            scale(params + off[v], off[v + 1] - off[v], f);
+    }
+
+    const float t = (float)(o->iterations + 1);
+    float *const *sl = o->slots;
+    switch (o->kind) {
+    case CK_OPT_SGD: {
+        float mom = cfgf(o, "momentum");
+        bool nest = ck_cfg_bool(&o->cfg, "nesterov");
+        for (int v = 0; v < nvar; v++)
+            sgd_step(params + off[v], grads + off[v], ns ? sl[0] + off[v] : NULL, off[v + 1] - off[v], lr, mom,
+                     nest);
+        break;
+    }
+    case CK_OPT_ADAM:
+    case CK_OPT_ADAMW: {
+        float b1 = cfgf(o, "beta_1"), b2 = cfgf(o, "beta_2"), eps = cfgf(o, "epsilon");
+        float alpha = lr * sqrtf(1.0f - powf(b2, t)) / (1.0f - powf(b1, t));
+        float c1 = one_minus(o, "beta_1"), c2 = one_minus(o, "beta_2");
+        for (int v = 0; v < nvar; v++)
+            adam_step(params + off[v], grads + off[v], sl[0] + off[v], sl[1] + off[v], ns > 2 ? sl[2] + off[v] : NULL,
+                      off[v + 1] - off[v], b1, c1, b2, c2, alpha, eps);
+        break;
+    }
+    case CK_OPT_RMSPROP: {
+        float rho = cfgf(o, "rho"), c = one_minus(o, "rho"), eps = cfgf(o, "epsilon"), mom = cfgf(o, "momentum");
+        int k = 1;
+        float *m = mom > 0.0f ? sl[k++] : NULL;
+        float *a = ck_cfg_bool(&o->cfg, "centered") ? sl[k++] : NULL;
+        for (int v = 0; v < nvar; v++)
+            rmsprop_step(params + off[v], grads + off[v], sl[0] + off[v], m ? m + off[v] : NULL,
+                         a ? a + off[v] : NULL, off[v + 1] - off[v], lr, rho, c, eps, mom);
+        break;
+    }
+    case CK_OPT_ADAGRAD: {
+        float eps = cfgf(o, "epsilon");
+        for (int v = 0; v < nvar; v++)
+            adagrad_step(params + off[v], grads + off[v], sl[0] + off[v], off[v + 1] - off[v], lr, eps);
+        break;
+    }
+    case CK_OPT_NADAM: {
+        float b1 = cfgf(o, "beta_1"), b2 = cfgf(o, "beta_2"), eps = cfgf(o, "epsilon");
+        float c1 = one_minus(o, "beta_1"), c2 = one_minus(o, "beta_2");
+        float u_t = b1 * (1.0f - 0.5f * powf(0.96f, t));
+        float u_t1 = b1 * (1.0f - 0.5f * powf(0.96f, t + 1.0f));
+        float p_t = o->u_product * u_t, p_t1 = p_t * u_t1;
+        o->u_product = p_t;
+        float d_v = 1.0f - powf(b2, t);
+        for (int v = 0; v < nvar; v++)
+            nadam_step(params + off[v], grads + off[v], sl[0] + off[v], sl[1] + off[v], off[v + 1] - off[v], b1,
+                       c1, b2, c2, u_t1, 1.0f - p_t1, 1.0f - u_t, 1.0f - p_t, d_v, lr, eps);
+        break;
+    }
+    case CK_OPT_ADAMAX: {
+        float b1 = cfgf(o, "beta_1"), b2 = cfgf(o, "beta_2"), eps = cfgf(o, "epsilon");
+        float c1 = one_minus(o, "beta_1"), d = 1.0f - powf(b1, t);
+        for (int v = 0; v < nvar; v++)
+            adamax_step(params + off[v], grads + off[v], sl[0] + off[v], sl[1] + off[v], off[v + 1] - off[v], b1,
+                        c1, b2, lr, eps, d);
+        break;
+    }
+    case CK_OPT_ADADELTA: {
+        float rho = cfgf(o, "rho"), c = one_minus(o, "rho"), eps = cfgf(o, "epsilon");
+        for (int v = 0; v < nvar; v++)
+            adadelta_step(params + off[v], grads + off[v], sl[0] + off[v], sl[1] + off[v], off[v + 1] - off[v],
+                          lr, rho, c, eps);
+        break;
+    }
+    case CK_OPT_LION: {
+        float b1 = cfgf(o, "beta_1"), b2 = cfgf(o, "beta_2");
+        float c1 = one_minus(o, "beta_1"), c2 = one_minus(o, "beta_2");
+        for (int v = 0; v < nvar; v++)
+            lion_step(params + off[v], grads + off[v], sl[0] + off[v], off[v + 1] - off[v], lr, b1, c1, b2, c2);
+        break;
+    }
+    case CK_OPT_COUNT:
+        return;
+    }
+    o->iterations++;
+}
