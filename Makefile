@@ -23,7 +23,7 @@ SAN ?=
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags hdf5-serial jansson 2>/dev/null)
 CFLAGS ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+ALL_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden -fno-math-errno -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
 	-Iinclude -Isrc -I$(BLIS_INC) $(DEPCFLAGS) -fopenmp $(SAN) $(CFLAGS)
 
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs hdf5-serial jansson 2>/dev/null) -lz
