@@ -161,6 +161,8 @@ static void fill_logs(const ckeras_model *m, ckeras_logs *logs, const char *pref
 static ckeras_status evaluate_range(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
                                     int64_t start, int64_t count, int64_t batch, double *loss)
 {
+    m->tob_loss_sum = 0;
+    m->tob_seen = 0;
     for (int i = 0; i < m->nmetrics; i++)
         ck_metric_reset(&m->metrics[i]);
     double total = 0;
@@ -215,12 +217,12 @@ ckeras_status ck_model_train_on_batch(ckeras_model *m, const ckeras_tensor *x, c
     ckeras_status st = prepare(m, x, y, x ? x->shape[0] : 0, true, "train_on_batch");
     if (st != CKERAS_OK)
         return st;
-    for (int i = 0; i < m->nmetrics; i++)
-        ck_metric_reset(&m->metrics[i]);
     gather(m, x, y, NULL, 0, x->shape[0]);
     double loss = run_batch(m, x->shape[0], true);
+    m->tob_loss_sum += loss * (double)x->shape[0];
+    m->tob_seen += x->shape[0];
     if (results && n_results > 0)
-        results[0] = loss;
+        results[0] = m->tob_loss_sum / (double)m->tob_seen;
     for (int i = 0; i < m->nmetrics && i + 1 < n_results; i++)
         results[i + 1] = ck_metric_result(&m->metrics[i]);
     if (!isfinite(loss))
@@ -358,6 +360,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
             ck_progbar_epoch_begin(&bar, stdout, (int)a->verbose, (int)epoch, (int)a->epochs, (int)steps);
         if (a->shuffle)
             ck_rng_shuffle(&m->rng, idx, n_train);
+        m->tob_loss_sum = 0;
+        m->tob_seen = 0;
         for (int i = 0; i < m->nmetrics; i++)
             ck_metric_reset(&m->metrics[i]);
         double loss_sum = 0;

@@ -282,6 +282,8 @@ ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const cha
     m->nmetrics = nm;
     memcpy(m->metric_specs, specs, sizeof specs);
     m->metrics_resolved = false;
+    m->tob_loss_sum = 0;
+    m->tob_seen = 0;
     m->compiled = true;
     return CKERAS_OK;
 }

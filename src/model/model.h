@@ -33,6 +33,9 @@ struct ckeras_model {
     bool metrics_resolved;
     ck_plan plan;
     int64_t target_size;
+    /* train_on_batch reports running means since the last fit/evaluate, as Keras 3 does */
+    double tob_loss_sum;
+    int64_t tob_seen;
 };
 
 /* Lays the weights out again (after add or compile), keeping values of existing weights and
