@@ -160,20 +160,6 @@ static inline void put_row(float *per_row, int64_t r, double v, double *total)
         per_row[r] = (float)v;
 }
 
-/* log(1 + exp(x)) without overflow. */
-static inline double softplus(double x)
-{
-    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-}
-
-static inline double sigmoid(double x)
-{
-    if (x >= 0)
-        return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-
 /* ---- cross-entropies ------------------------------------------------------------------- */
 
 /* Elementwise, mean over cols. Probabilities: -(t log p + (1-t) log(1-p)) with p clipped,
@@ -189,10 +175,11 @@ static double bce(bool logits, const float *yt, const float *yp, int64_t rows, i
         double acc = 0.0;
         if (logits) {
             for (int64_t c = 0; c < cols; c++) {
-                double x = y[c], tc = t[c];
-                acc += softplus(x) - tc * x;
+                /* e = exp(-|x|): softplus(x) = max(x, 0) + log1p(e), sigmoid(x) from e */
+                double x = y[c], tc = t[c], e = exp(-fabs(x));
+                acc += (x > 0 ? x : 0.0) + log1p(e) - tc * x;
                 if (g)
-                    g[c] = (float)(gs * (sigmoid(x) - tc));
+                    g[c] = (float)(gs * ((x >= 0 ? 1.0 : e) / (1.0 + e) - tc));
             }
         } else {
             for (int64_t c = 0; c < cols; c++) {
@@ -242,9 +229,13 @@ static double cce(bool logits, const float *yt, const float *yidx, const float *
             double m = y[0];
             for (int64_t c = 1; c < cols; c++)
                 m = y[c] > m ? y[c] : m;
-            double se = 0.0;
-            for (int64_t c = 0; c < cols; c++)
-                se += exp((double)y[c] - m);
+            double se = 0.0; /* exp(x - m) is kept in g (when given) for the gradient */
+            for (int64_t c = 0; c < cols; c++) {
+                double e = exp((double)y[c] - m);
+                se += e;
+                if (g)
+                    g[c] = (float)e;
+            }
             double lse = m + log(se), st = 1.0;
             if (t) {
                 double dot = 0.0;
@@ -261,7 +252,7 @@ static double cce(bool logits, const float *yt, const float *yidx, const float *
                 double a = gs * st / se;
                 for (int64_t c = 0; c < cols; c++) {
                     double tc = t ? t[c] : (double)(c == k);
-                    g[c] = (float)(a * exp((double)y[c] - m) - gs * tc);
+                    g[c] = (float)(a * g[c] - gs * tc);
                 }
             }
         } else {
@@ -315,14 +306,18 @@ static double mse(const float *yt, const float *yp, int64_t rows, int64_t cols, 
     for (int64_t r = 0; r < rows; r++) {
         const float *t = yt + r * cols, *y = yp + r * cols;
         double acc = 0.0;
-        for (int64_t c = 0; c < cols; c++) {
-            double d = (double)y[c] - t[c];
-            acc += d * d;
-        }
         if (grad) {
             float *g = grad + r * cols;
-            for (int64_t c = 0; c < cols; c++)
-                g[c] = (float)(gs * ((double)y[c] - t[c]));
+            for (int64_t c = 0; c < cols; c++) {
+                double d = (double)y[c] - t[c];
+                acc += d * d;
+                g[c] = (float)(gs * d);
+            }
+        } else {
+            for (int64_t c = 0; c < cols; c++) {
+                double d = (double)y[c] - t[c];
+                acc += d * d;
+            }
         }
         put_row(per_row, r, acc * inv_c, &total);
     }

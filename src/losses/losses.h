@@ -71,7 +71,7 @@ double ck_loss_compute(const ck_loss *l, const float *y_true, const float *y_pre
  *   negative cosine with each norm bounded below by 1e-7.
  * - at kinks the gradient is torch's (the Keras reference backend): abs'(0) = 0, and where a
  *   maximum(a, b) is tied (hinge margin exactly 0) each side gets half.
- * rows = 0 returns 0; NULL l, an invalid kind or cols < 1 with rows > 0 returns NaN. No
- * allocation; thread-safe on distinct outputs. */
+ * rows = 0 returns 0; NULL l, an invalid kind or cols < 1 with rows > 0 returns NaN. grad and
+ * per_row must not overlap y_true or y_pred. No allocation; thread-safe on distinct outputs. */
 
 #endif
