@@ -569,6 +569,10 @@ ckeras_status ck_npz_read(const char *path, int *n, char ***names, ckeras_tensor
     }
     const uint8_t *e = z + eocd;
     uint64_t entries = rd16(e + 10), cd_size = rd32(e + 12), cd_off = rd32(e + 16);
+    if (rd16(e + 4) != 0 || rd16(e + 6) != 0 || rd16(e + 8) != entries) {
+        ck_free(z);
+        return ck_error(CKERAS_EFORMAT, "npz_read: %s: multi-disk or inconsistent zip archive", path);
+    }
     if (entries == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
         /* zip64: a locator just before the record points at the zip64 end record. */
         if (eocd < 20 || rd32(e - 20) != ZIP_EOCD64_LOC) {
@@ -706,6 +710,9 @@ ckeras_status ck_npz_read(const char *path, int *n, char ***names, ckeras_tensor
         nm[count][keylen] = '\0';
         count++;
     }
+    if (st == CKERAS_OK && pos != cd_end)
+        st = ck_error(CKERAS_EFORMAT, "npz_read: %s: central directory holds more than its %llu entries", path,
+                      (unsigned long long)entries);
     ck_free(z);
     if (st != CKERAS_OK) {
         ck_npz_free(count, nm, ar);
