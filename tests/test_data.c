@@ -506,7 +506,7 @@ START_TEST(npy_numpy_dtypes)
     ckeras_tensor_free(t);
 
     for (int v = 2; v <= 3; v++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "v%d.npy", v);
         t = npy(name);
         assert_shape(t, 1, (const int64_t[]){3});
