@@ -73,4 +73,28 @@ ckeras_status ck_npy_write(const char *path, const ckeras_tensor *t);
  * do not parse as numbers before the first numeric line are skipped (headers). */
 ckeras_status ck_csv_read(const char *path, float **data, int64_t *rows, int64_t *cols);
 
+/* ---- NPZ, IDX and whole-file reads (data sets) --------------------------------------------
+ * Data-set readers never crash on a damaged file: CKERAS_EIO for a file that cannot be opened
+ * or read, CKERAS_EFORMAT for bad contents (the message names the file and the place),
+ * CKERAS_EUNSUPPORTED for valid files ckeras cannot represent (fortran_order, complex dtypes,
+ * encrypted zip members), CKERAS_ENOMEM. Outputs are only set on success. */
+
+/* Reads a whole file into a new buffer (free with ck_free) of *len bytes plus a terminating
+ * NUL byte (not counted), for text parsers. */
+ckeras_status ck_read_file(const char *path, uint8_t **buf, size_t *len);
+
+/* Reads a .npz archive (a zip of .npy members, stored or deflated, zip64 accepted): *n arrays,
+ * (*names)[i] is the member name without ".npy" and (*arrays)[i] its float32 tensor, in the
+ * archive's central-directory order. Free everything with ck_npz_free. */
+ckeras_status ck_npz_read(const char *path, int *n, char ***names, ckeras_tensor ***arrays);
+void ck_npz_free(int n, char **names, ckeras_tensor **arrays);
+/* Parses one .npy image held in memory (what names the source in messages). */
+ckeras_status ck_npy_parse(const uint8_t *buf, size_t len, const char *what, ckeras_tensor **out);
+
+/* Reads an IDX file (the MNIST / Fashion-MNIST format: big-endian, magic 0x0000TTNN with type
+ * TT = 0x08 ubyte, 0x09 byte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64 and NN axes),
+ * plain or gzip-compressed, as float32 values unscaled (ubyte images stay 0..255). Labels
+ * (magic 0x0801) give shape (n,), images (0x0803) (n, rows, cols). */
+ckeras_status ck_idx_read(const char *path, ckeras_tensor **out);
+
 #endif
