@@ -269,11 +269,11 @@ static void check_fd(const ck_act *a, ck_rng *rng)
     }
     const char *name = ck_act_name(a);
 
-    /* forward against the double formula */
+    /* forward against the double formula (2e-7 absolute: 1 + erf(x / sqrt 2) cancels for gelu) */
     ck_act_forward(a, x, y, R, C);
     r_forward(a, xd, yref, R, C);
     for (int i = 0; i < N; i++)
-        ck_assert_msg(fabs(y[i] - yref[i]) <= 1e-6 + 1e-6 * fabs(yref[i]),
+        ck_assert_msg(fabs(y[i] - yref[i]) <= 2e-7 + 1e-6 * fabs(yref[i]),
                       "%s (kind %d) forward at x=%.7g: %.9g, reference %.9g", name, (int)a->kind, xd[i],
                       (double)y[i], yref[i]);
 
@@ -288,8 +288,10 @@ static void check_fd(const ck_act *a, ck_rng *rng)
         double lm = r_loss(a, xd, dyd, R, C);
         xd[i] = keep;
         double fd = (lp - lm) / (2 * h);
-        /* float backward: ~1e-7 relative per factor, plus cancellation in softmax rows */
-        ck_assert_msg(fabs(dx[i] - fd) <= 2e-6 + 1e-5 * fabs(fd),
+        /* float backward: ~1e-7 relative per factor; absolute slack for float cancellations,
+         * the worst being gelu approximate's 1 + tanh near -1 at x = -4 (2.7e-7) and the
+         * softmax rows' dy - sum(dy * y). The finite difference itself is good to ~1e-9. */
+        ck_assert_msg(fabs(dx[i] - fd) <= 5e-7 + 2e-6 * fabs(fd),
                       "%s (kind %d, alpha %g) backward at x=%.7g: %.9g, finite difference %.9g", name,
                       (int)a->kind, (double)a->alpha, xd[i], (double)dx[i], fd);
     }
