@@ -14,6 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* GCC's default -ftrapping-math keeps it from if-converting a loop whose branches hold float
+ * arithmetic (leaky_relu's al * x, hard_sigmoid's / 6), so those loops would stay scalar. Nothing
+ * here reads the floating-point exception flags, and the option changes no computed value. */
+#pragma GCC optimize("no-trapping-math")
+
 /* Below this many elements the loops stay on the calling thread (a parallel region costs a few
  * microseconds, more than the work it would share). */
 #define CK_ACT_PAR_MIN ((int64_t)1 << 17)
@@ -25,8 +30,8 @@
 #define GELU_BETA 0.79788456080286536f     /* sqrt(2 / pi) */
 #define GELU_KAPPA 0.044715f
 
-/* for (i in [0, n)) body, vectorised, and threaded when n is large. */
-#define CK_MAP(n, body)                                                                                      \
+/* for (i in [0, n)) body (the variadic part), vectorised, and threaded when n is large. */
+#define CK_MAP(n, ...)                                                                                      \
     do {                                                                                                     \
         const int64_t n_ = (n);                                                                              \
         if (n_ >= CK_ACT_PAR_MIN) {                                                                          \
@@ -34,12 +39,12 @@
             _Pragma("omp parallel for simd num_threads(nt_) schedule(static)") for (int64_t i = 0; i < n_;   \
                                                                                     i++)                     \
             {                                                                                                \
-                body;                                                                                        \
+                __VA_ARGS__;                                                                                        \
             }                                                                                                \
         } else {                                                                                             \
             _Pragma("omp simd") for (int64_t i = 0; i < n_; i++)                                             \
             {                                                                                                \
-                body;                                                                                        \
+                __VA_ARGS__;                                                                                        \
             }                                                                                                \
         }                                                                                                    \
     } while (0)
@@ -164,6 +169,15 @@ static inline float softplusf_(float x)
     return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
 }
 
+/* tanh(softplus(x)) = q / (q + 2) with q = e^x (e^x + 2): one expf instead of expf, log1pf
+ * and tanhf, and no cancellation for x -> -inf (q ~ 2 e^x). For x >= 20 it is 1 in float. */
+static inline float mish_tsp(float x)
+{
+    const float e = expf(x < 20.0f ? x : 20.0f);
+    const float q = e * (e + 2.0f);
+    return q / (q + 2.0f);
+}
+
 static inline float clampf_(float x, float lo, float hi)
 {
     x = x < lo ? lo : x;
@@ -283,13 +297,22 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         CK_ROWS(rows, cols, log_softmax_row(x + r * cols, y + r * cols, cols));
         break;
     case CK_ACT_ELU:
-        CK_MAP(n, y[i] = x[i] > 0.0f ? x[i] : expm1f(x[i]));
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v > 0.0f ? v : expm1f(v);
+        });
         break;
     case CK_ACT_SELU:
-        CK_MAP(n, y[i] = x[i] > 0.0f ? SELU_SCALE * x[i] : (SELU_ALPHA * SELU_SCALE) * expm1f(x[i]));
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v > 0.0f ? SELU_SCALE * v : (SELU_ALPHA * SELU_SCALE) * expm1f(v);
+        });
         break;
     case CK_ACT_LEAKY_RELU:
-        CK_MAP(n, y[i] = x[i] > 0.0f ? x[i] : al * x[i]);
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v > 0.0f ? v : al * v;
+        });
         break;
     case CK_ACT_GELU:
         CK_MAP(n, y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2)));
@@ -327,7 +350,7 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         CK_MAP(n, y[i] = clampf_(x[i], 0.0f, 6.0f));
         break;
     case CK_ACT_MISH:
-        CK_MAP(n, y[i] = x[i] * tanhf(softplusf_(x[i])));
+        CK_MAP(n, y[i] = x[i] * mish_tsp(x[i]));
         break;
     case CK_ACT_COUNT:
         break;
@@ -349,7 +372,10 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
             memcpy(dx, dy, (size_t)n * sizeof *dx);
         break;
     case CK_ACT_RELU:
-        CK_MAP(n, dx[i] = y[i] > 0.0f ? dy[i] : 0.0f);
+        CK_MAP(n, {
+            const float g = dy[i];
+            dx[i] = y[i] > 0.0f ? g : 0.0f;
+        });
         break;
     case CK_ACT_SIGMOID:
         CK_MAP(n, dx[i] = dy[i] * (1.0f - y[i]) * y[i]);
@@ -364,16 +390,28 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         CK_ROWS(rows, cols, log_softmax_row_backward(y + r * cols, dy + r * cols, dx + r * cols, cols));
         break;
     case CK_ACT_ELU:
-        CK_MAP(n, dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * expf(x[i]));
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = v > 0.0f ? g : g * expf(v);
+        });
         break;
     case CK_ACT_SELU:
-        CK_MAP(n, dx[i] = x[i] > 0.0f ? dy[i] * SELU_SCALE : dy[i] * ((SELU_ALPHA * SELU_SCALE) * expf(x[i])));
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = v > 0.0f ? g * SELU_SCALE : g * ((SELU_ALPHA * SELU_SCALE) * expf(v));
+        });
         break;
     case CK_ACT_LEAKY_RELU:
         if (al > 0.0f)
-            CK_MAP(n, dx[i] = y[i] > 0.0f ? dy[i] : dy[i] * al);
+            CK_MAP(n, {
+                const float g = dy[i];
+                dx[i] = y[i] > 0.0f ? g : g * al;
+            });
         else
-            CK_MAP(n, dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * al);
+            CK_MAP(n, {
+                const float g = dy[i];
+                dx[i] = x[i] > 0.0f ? g : g * al;
+            });
         break;
     case CK_ACT_GELU:
         CK_MAP(n, {
@@ -411,27 +449,42 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         });
         break;
     case CK_ACT_HARD_SIGMOID:
-        CK_MAP(n, dx[i] = (x[i] > -3.0f && x[i] < 3.0f) ? dy[i] * (1.0f / 6.0f) : 0.0f);
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = (v > -3.0f) & (v < 3.0f) ? g * (1.0f / 6.0f) : 0.0f;
+        });
         break;
     case CK_ACT_HARD_SIGMOID_K2:
         /* Keras 2 differentiates clip_by_value, which passes the gradient at both bounds */
-        CK_MAP(n, dx[i] = (x[i] >= -2.5f && x[i] <= 2.5f) ? 0.2f * dy[i] : 0.0f);
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = (v >= -2.5f) & (v <= 2.5f) ? 0.2f * g : 0.0f;
+        });
         break;
     case CK_ACT_HARD_SILU:
-        CK_MAP(n, dx[i] = x[i] < -3.0f ? 0.0f : x[i] >= 3.0f ? dy[i] : dy[i] * (x[i] / 3.0f + 0.5f));
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = v < -3.0f ? 0.0f : v >= 3.0f ? g : g * (v / 3.0f + 0.5f);
+        });
         break;
     case CK_ACT_EXPONENTIAL:
         CK_MAP(n, dx[i] = dy[i] * y[i]);
         break;
     case CK_ACT_RELU6:
         /* 0 < y < 6 exactly when 0 < x < 6 (y = x there) */
-        CK_MAP(n, dx[i] = (y[i] > 0.0f && y[i] < 6.0f) ? dy[i] : 0.0f);
+        CK_MAP(n, {
+            const float v = y[i], g = dy[i];
+            dx[i] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+        });
         break;
     case CK_ACT_MISH:
         CK_MAP(n, {
-            float v = x[i];
-            float t = tanhf(softplusf_(v));
-            dx[i] = dy[i] * (t + v * sigmoidf_(v) * (1.0f - t * t));
+            const float v = x[i];
+            const float e = expf(v < 20.0f ? v : 20.0f);
+            const float q = e * (e + 2.0f);
+            const float t = q / (q + 2.0f); /* tanh(softplus(v)) */
+            const float s = e / (1.0f + e); /* sigmoid(v); 1 for v >= 20 as in float anyway */
+            dx[i] = dy[i] * (t + v * s * (1.0f - t * t));
         });
         break;
     case CK_ACT_COUNT:
