@@ -17,7 +17,9 @@
 /* GCC's default -ftrapping-math keeps it from if-converting a loop whose branches hold float
  * arithmetic (leaky_relu's al * x, hard_sigmoid's / 6), so those loops would stay scalar. Nothing
  * here reads the floating-point exception flags, and the option changes no computed value. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
+#endif
 
 /* Below this many elements the loops stay on the calling thread (a parallel region costs a few
  * microseconds, more than the work it would share). */
@@ -31,22 +33,21 @@
 #define GELU_KAPPA 0.044715f
 
 /* for (i in [0, n)) body (the variadic part), vectorised, and threaded when n is large. */
-#define CK_MAP(n, ...)                                                                                      \
-    do {                                                                                                     \
-        const int64_t n_ = (n);                                                                              \
-        if (n_ >= CK_ACT_PAR_MIN) {                                                                          \
-            const int nt_ = ck_num_threads();                                                                \
-            _Pragma("omp parallel for simd num_threads(nt_) schedule(static)") for (int64_t i = 0; i < n_;   \
-                                                                                    i++)                     \
-            {                                                                                                \
-                __VA_ARGS__;                                                                                        \
-            }                                                                                                \
-        } else {                                                                                             \
-            _Pragma("omp simd") for (int64_t i = 0; i < n_; i++)                                             \
-            {                                                                                                \
-                __VA_ARGS__;                                                                                        \
-            }                                                                                                \
-        }                                                                                                    \
+#define CK_MAP(n, ...)                                                                   \
+    do {                                                                                 \
+        const int64_t n_ = (n);                                                          \
+        if (n_ >= CK_ACT_PAR_MIN) {                                                      \
+            const int nt_ = ck_num_threads();                                            \
+            _Pragma("omp parallel for simd num_threads(nt_) schedule(static)")           \
+            for (int64_t i = 0; i < n_; i++) {                                           \
+                __VA_ARGS__;                                                             \
+            }                                                                            \
+        } else {                                                                         \
+            _Pragma("omp simd")                                                          \
+            for (int64_t i = 0; i < n_; i++) {                                           \
+                __VA_ARGS__;                                                             \
+            }                                                                            \
+        }                                                                                \
     } while (0)
 
 /* ---- names ------------------------------------------------------------------------------ */
@@ -252,19 +253,19 @@ static void log_softmax_row_backward(const float *y, const float *dy, float *dx,
 }
 
 /* for (r in [0, rows)) stmt, threaded over rows when the array is large */
-#define CK_ROWS(rows, cols, stmt)                                                                             \
-    do {                                                                                                      \
-        if ((rows) > 1 && (rows) * (cols) >= CK_ACT_PAR_MIN) {                                                \
-            const int nt_ = ck_num_threads();                                                                 \
-            _Pragma("omp parallel for num_threads(nt_) schedule(static)") for (int64_t r = 0; r < (rows); r++) \
-            {                                                                                                 \
-                stmt;                                                                                         \
-            }                                                                                                 \
-        } else {                                                                                              \
-            for (int64_t r = 0; r < (rows); r++) {                                                            \
-                stmt;                                                                                         \
-            }                                                                                                 \
-        }                                                                                                     \
+#define CK_ROWS(rows, cols, stmt)                                                        \
+    do {                                                                                 \
+        if ((rows) > 1 && (rows) * (cols) >= CK_ACT_PAR_MIN) {                           \
+            const int nt_ = ck_num_threads();                                            \
+            _Pragma("omp parallel for num_threads(nt_) schedule(static)")                \
+            for (int64_t r = 0; r < (rows); r++) {                                       \
+                stmt;                                                                    \
+            }                                                                            \
+        } else {                                                                         \
+            for (int64_t r = 0; r < (rows); r++) {                                       \
+                stmt;                                                                    \
+            }                                                                            \
+        }                                                                                \
     } while (0)
 
 /* ---- forward ------------------------------------------------------------------------------ */
