@@ -1,0 +1,494 @@
+/* Activations: forward and backward of every Keras activation, on rows x cols float arrays.
+ *
+ * Semantics follow Keras 3 (torch backend), including the derivative chosen at kinks:
+ * relu'(0) = 0, relu6'(0) = relu6'(6) = 0, leaky_relu'(0) = slope, elu'(0) = 1, hard_sigmoid
+ * passes the gradient only strictly inside (-3, 3), hard_silu' is x/3 + 1/2 on [-3, 3) and 1
+ * from 3 on (torch's vectorised hardswish_backward).
+ *
+ * Elementwise loops are `omp simd` loops over contiguous floats: every element is read before it
+ * is written and no element depends on another, so dx == dy (or y == x) is safe. Arrays of at
+ * least CK_ACT_PAR_MIN elements are split across ck_num_threads() threads. */
+#include "kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* GCC's default -ftrapping-math keeps it from if-converting a loop whose branches hold float
+ * arithmetic (leaky_relu's al * x, hard_sigmoid's / 6), so those loops would stay scalar. Nothing
+ * here reads the floating-point exception flags, and the option changes no computed value. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+/* Below this many elements the loops stay on the calling thread (a parallel region costs a few
+ * microseconds, more than the work it would share). */
+#define CK_ACT_PAR_MIN ((int64_t)1 << 17)
+
+#define SELU_ALPHA 1.67326324235437728f
+#define SELU_SCALE 1.05070098735548049f
+#define INV_SQRT2 0.70710678118654752f     /* 1 / sqrt(2) */
+#define INV_SQRT2PI 0.39894228040143268f   /* 1 / sqrt(2 pi) */
+#define GELU_BETA 0.79788456080286536f     /* sqrt(2 / pi) */
+#define GELU_KAPPA 0.044715f
+
+/* for (i in [0, n)) body (the variadic part), vectorised, and threaded when n is large. */
+#define CK_MAP(n, ...)                                                                   \
+    do {                                                                                 \
+        const int64_t n_ = (n);                                                          \
+        if (n_ >= CK_ACT_PAR_MIN) {                                                      \
+            const int nt_ = ck_num_threads();                                            \
+            _Pragma("omp parallel for simd num_threads(nt_) schedule(static)")           \
+            for (int64_t i = 0; i < n_; i++) {                                           \
+                __VA_ARGS__;                                                             \
+            }                                                                            \
+        } else {                                                                         \
+            _Pragma("omp simd")                                                          \
+            for (int64_t i = 0; i < n_; i++) {                                           \
+                __VA_ARGS__;                                                             \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+static const char *const act_names[CK_ACT_COUNT] = {
+    [CK_ACT_LINEAR] = "linear",
+    [CK_ACT_RELU] = "relu",
+    [CK_ACT_SIGMOID] = "sigmoid",
+    [CK_ACT_TANH] = "tanh",
+    [CK_ACT_SOFTMAX] = "softmax",
+    [CK_ACT_LOG_SOFTMAX] = "log_softmax",
+    [CK_ACT_ELU] = "elu",
+    [CK_ACT_SELU] = "selu",
+    [CK_ACT_LEAKY_RELU] = "leaky_relu",
+    [CK_ACT_GELU] = "gelu",
+    [CK_ACT_GELU_TANH] = "gelu",
+    [CK_ACT_SILU] = "silu",
+    [CK_ACT_SOFTPLUS] = "softplus",
+    [CK_ACT_SOFTSIGN] = "softsign",
+    [CK_ACT_HARD_SIGMOID] = "hard_sigmoid",
+    [CK_ACT_HARD_SIGMOID_K2] = "hard_sigmoid",
+    [CK_ACT_HARD_SILU] = "hard_silu",
+    [CK_ACT_EXPONENTIAL] = "exponential",
+    [CK_ACT_RELU6] = "relu6",
+    [CK_ACT_MISH] = "mish",
+};
+
+/* The names keras.activations.get accepts, with the kind each one resolves to. */
+static const struct {
+    const char *name;
+    ck_act_kind kind;
+} act_table[] = {
+    {"linear", CK_ACT_LINEAR},
+    {"relu", CK_ACT_RELU},
+    {"sigmoid", CK_ACT_SIGMOID},
+    {"tanh", CK_ACT_TANH},
+    {"softmax", CK_ACT_SOFTMAX},
+    {"log_softmax", CK_ACT_LOG_SOFTMAX},
+    {"elu", CK_ACT_ELU},
+    {"selu", CK_ACT_SELU},
+    {"leaky_relu", CK_ACT_LEAKY_RELU},
+    {"gelu", CK_ACT_GELU},
+    {"silu", CK_ACT_SILU},
+    {"swish", CK_ACT_SILU},
+    {"softplus", CK_ACT_SOFTPLUS},
+    {"softsign", CK_ACT_SOFTSIGN},
+    {"hard_sigmoid", CK_ACT_HARD_SIGMOID},
+    {"hard_silu", CK_ACT_HARD_SILU},
+    {"hard_swish", CK_ACT_HARD_SILU},
+    {"exponential", CK_ACT_EXPONENTIAL},
+    {"relu6", CK_ACT_RELU6},
+    {"mish", CK_ACT_MISH},
+};
+
+#define ACT_TABLE_N ((int)(sizeof act_table / sizeof act_table[0]))
+#define LEAKY_RELU_DEFAULT_SLOPE 0.2f
+
+ckeras_status ck_act_parse(const char *name, ck_act *out)
+{
+    if (!out)
+        return ck_error(CKERAS_EINVAL, "activation: output pointer is NULL");
+    if (!name || !name[0]) {
+        *out = (ck_act){CK_ACT_LINEAR, 0.0f};
+        return CKERAS_OK;
+    }
+    for (int i = 0; i < ACT_TABLE_N; i++)
+        if (strcmp(name, act_table[i].name) == 0) {
+            ck_act_kind k = act_table[i].kind;
+            *out = (ck_act){k, k == CK_ACT_LEAKY_RELU ? LEAKY_RELU_DEFAULT_SLOPE : 0.0f};
+            return CKERAS_OK;
+        }
+    char list[512];
+    size_t len = 0;
+    list[0] = '\0';
+    for (int i = 0; i < ACT_TABLE_N && len < sizeof list; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", act_table[i].name);
+    return ck_error(CKERAS_EINVAL, "activation: unknown name '%s' (accepted: %s, or None)", name, list);
+}
+
+const char *ck_act_name(const ck_act *a)
+{
+    if (!a || (int)a->kind < 0 || a->kind >= CK_ACT_COUNT)
+        return "unknown";
+    return act_names[a->kind];
+}
+
+bool ck_act_backward_needs_x(const ck_act *a)
+{
+    switch (a->kind) {
+    case CK_ACT_LINEAR:
+    case CK_ACT_RELU:
+    case CK_ACT_SIGMOID:
+    case CK_ACT_TANH:
+    case CK_ACT_SOFTMAX:
+    case CK_ACT_LOG_SOFTMAX:
+    case CK_ACT_EXPONENTIAL:
+    case CK_ACT_RELU6:
+        return false;
+    case CK_ACT_LEAKY_RELU:
+        /* with a positive slope, y > 0 exactly when x > 0 */
+        return !(a->alpha > 0.0f);
+    default:
+        return true;
+    }
+}
+
+/* ---- scalar pieces (inlined into the loops) ---------------------------------------------- */
+
+/* 1 / (1 + exp(-x)) without overflow: exp only ever sees -|x|. */
+static inline float sigmoidf_(float x)
+{
+    float e = expf(-fabsf(x));
+    float r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
+}
+
+/* log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)) */
+static inline float softplusf_(float x)
+{
+    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+}
+
+/* tanh(softplus(x)) = q / (q + 2) with q = e^x (e^x + 2): one expf instead of expf, log1pf
+ * and tanhf, and no cancellation for x -> -inf (q ~ 2 e^x). For x >= 20 it is 1 in float. */
+static inline float mish_tsp(float x)
+{
+    const float e = expf(x < 20.0f ? x : 20.0f);
+    const float q = e * (e + 2.0f);
+    return q / (q + 2.0f);
+}
+
+static inline float clampf_(float x, float lo, float hi)
+{
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+
+/* ---- row-wise: softmax and log_softmax ---------------------------------------------------- */
+
+/* max of a row; a row of -inf gives 0 so that x - max stays -inf, not NaN */
+static inline float row_max(const float *x, int64_t n)
+{
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    return isinf(m) && m < 0.0f ? 0.0f : m;
+}
+
+/* y (n) = softmax(x (n)); y may alias x */
+static void softmax_row(const float *x, float *y, int64_t n)
+{
+    float m = row_max(x, n);
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; j++) {
+        float e = expf(x[j] - m);
+        y[j] = e;
+        s += e;
+    }
+    float inv = 1.0f / s;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        y[j] *= inv;
+}
+
+/* y (n) = x - max - log(sum(exp(x - max))); y may alias x */
+static void log_softmax_row(const float *x, float *y, int64_t n)
+{
+    float m = row_max(x, n);
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; j++)
+        s += expf(x[j] - m);
+    float ls = logf(s);
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        y[j] = (x[j] - m) - ls;
+}
+
+/* dx (n) = y * (dy - sum(dy * y)); dx may alias dy */
+static void softmax_row_backward(const float *y, const float *dy, float *dx, int64_t n)
+{
+    float d = 0.0f;
+#pragma omp simd reduction(+ : d)
+    for (int64_t j = 0; j < n; j++)
+        d += dy[j] * y[j];
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        dx[j] = y[j] * (dy[j] - d);
+}
+
+/* dx (n) = dy - exp(y) * sum(dy), y the log-probabilities; dx may alias dy */
+static void log_softmax_row_backward(const float *y, const float *dy, float *dx, int64_t n)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; j++)
+        s += dy[j];
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        dx[j] = dy[j] - expf(y[j]) * s;
+}
+
+/* for (r in [0, rows)) stmt, threaded over rows when the array is large */
+#define CK_ROWS(rows, cols, stmt)                                                        \
+    do {                                                                                 \
+        if ((rows) > 1 && (rows) * (cols) >= CK_ACT_PAR_MIN) {                           \
+            const int nt_ = ck_num_threads();                                            \
+            _Pragma("omp parallel for num_threads(nt_) schedule(static)")                \
+            for (int64_t r = 0; r < (rows); r++) {                                       \
+                stmt;                                                                    \
+            }                                                                            \
+        } else {                                                                         \
+            for (int64_t r = 0; r < (rows); r++) {                                       \
+                stmt;                                                                    \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int64_t cols)
+{
+    const int64_t n = rows * cols;
+    if (n <= 0)
+        return;
+    const float al = a->alpha;
+    switch (a->kind) {
+    case CK_ACT_LINEAR:
+        if (y != x)
+            memcpy(y, x, (size_t)n * sizeof *y);
+        break;
+    case CK_ACT_RELU:
+        /* x < 0 ? 0 : x keeps NaN visible, as torch's relu does */
+        CK_MAP(n, y[i] = x[i] < 0.0f ? 0.0f : x[i]);
+        break;
+    case CK_ACT_SIGMOID:
+        CK_MAP(n, y[i] = sigmoidf_(x[i]));
+        break;
+    case CK_ACT_TANH:
+        CK_MAP(n, y[i] = tanhf(x[i]));
+        break;
+    case CK_ACT_SOFTMAX:
+        CK_ROWS(rows, cols, softmax_row(x + r * cols, y + r * cols, cols));
+        break;
+    case CK_ACT_LOG_SOFTMAX:
+        CK_ROWS(rows, cols, log_softmax_row(x + r * cols, y + r * cols, cols));
+        break;
+    case CK_ACT_ELU:
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v > 0.0f ? v : expm1f(v);
+        });
+        break;
+    case CK_ACT_SELU:
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v > 0.0f ? SELU_SCALE * v : (SELU_ALPHA * SELU_SCALE) * expm1f(v);
+        });
+        break;
+    case CK_ACT_LEAKY_RELU:
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v > 0.0f ? v : al * v;
+        });
+        break;
+    case CK_ACT_GELU:
+        CK_MAP(n, y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2)));
+        break;
+    case CK_ACT_GELU_TANH:
+        CK_MAP(n, {
+            float v = x[i];
+            float t = tanhf(GELU_BETA * (v + GELU_KAPPA * v * v * v));
+            y[i] = 0.5f * v * (1.0f + t);
+        });
+        break;
+    case CK_ACT_SILU:
+        CK_MAP(n, y[i] = x[i] * sigmoidf_(x[i]));
+        break;
+    case CK_ACT_SOFTPLUS:
+        CK_MAP(n, y[i] = softplusf_(x[i]));
+        break;
+    case CK_ACT_SOFTSIGN:
+        CK_MAP(n, y[i] = x[i] / (1.0f + fabsf(x[i])));
+        break;
+    case CK_ACT_HARD_SIGMOID:
+        CK_MAP(n, y[i] = clampf_(x[i] + 3.0f, 0.0f, 6.0f) / 6.0f);
+        break;
+    case CK_ACT_HARD_SIGMOID_K2:
+        CK_MAP(n, y[i] = clampf_(0.2f * x[i] + 0.5f, 0.0f, 1.0f));
+        break;
+    case CK_ACT_HARD_SILU:
+        /* x * (clamp / 6), not (x * clamp) / 6, which overflows near FLT_MAX */
+        CK_MAP(n, y[i] = x[i] * (clampf_(x[i] + 3.0f, 0.0f, 6.0f) / 6.0f));
+        break;
+    case CK_ACT_EXPONENTIAL:
+        CK_MAP(n, y[i] = expf(x[i]));
+        break;
+    case CK_ACT_RELU6:
+        CK_MAP(n, y[i] = clampf_(x[i], 0.0f, 6.0f));
+        break;
+    case CK_ACT_MISH:
+        CK_MAP(n, y[i] = x[i] * mish_tsp(x[i]));
+        break;
+    case CK_ACT_COUNT:
+        break;
+    }
+}
+
+/* ---- backward ----------------------------------------------------------------------------- */
+
+void ck_act_backward(const ck_act *a, const float *x, const float *y, const float *dy, float *dx, int64_t rows,
+                     int64_t cols)
+{
+    const int64_t n = rows * cols;
+    if (n <= 0)
+        return;
+    const float al = a->alpha;
+    switch (a->kind) {
+    case CK_ACT_LINEAR:
+        if (dx != dy)
+            memcpy(dx, dy, (size_t)n * sizeof *dx);
+        break;
+    case CK_ACT_RELU:
+        CK_MAP(n, {
+            const float g = dy[i];
+            dx[i] = y[i] > 0.0f ? g : 0.0f;
+        });
+        break;
+    case CK_ACT_SIGMOID:
+        CK_MAP(n, dx[i] = dy[i] * (1.0f - y[i]) * y[i]);
+        break;
+    case CK_ACT_TANH:
+        CK_MAP(n, dx[i] = dy[i] * (1.0f - y[i] * y[i]));
+        break;
+    case CK_ACT_SOFTMAX:
+        CK_ROWS(rows, cols, softmax_row_backward(y + r * cols, dy + r * cols, dx + r * cols, cols));
+        break;
+    case CK_ACT_LOG_SOFTMAX:
+        CK_ROWS(rows, cols, log_softmax_row_backward(y + r * cols, dy + r * cols, dx + r * cols, cols));
+        break;
+    case CK_ACT_ELU:
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = v > 0.0f ? g : g * expf(v);
+        });
+        break;
+    case CK_ACT_SELU:
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = v > 0.0f ? g * SELU_SCALE : g * ((SELU_ALPHA * SELU_SCALE) * expf(v));
+        });
+        break;
+    case CK_ACT_LEAKY_RELU:
+        if (al > 0.0f)
+            CK_MAP(n, {
+                const float g = dy[i];
+                dx[i] = y[i] > 0.0f ? g : g * al;
+            });
+        else
+            CK_MAP(n, {
+                const float g = dy[i];
+                dx[i] = x[i] > 0.0f ? g : g * al;
+            });
+        break;
+    case CK_ACT_GELU:
+        CK_MAP(n, {
+            float v = x[i];
+            float cdf = 0.5f * (1.0f + erff(v * INV_SQRT2));
+            float pdf = INV_SQRT2PI * expf(-0.5f * v * v);
+            dx[i] = dy[i] * (cdf + v * pdf);
+        });
+        break;
+    case CK_ACT_GELU_TANH:
+        CK_MAP(n, {
+            float v = x[i];
+            float t = tanhf(GELU_BETA * (v + GELU_KAPPA * v * v * v));
+            /* 1 - t^2 is exactly 0 once |x| > ~10; clamping x in the polynomial keeps that
+             * 0 * (1 + 3 kappa x^2) from becoming 0 * inf = NaN for huge |x| */
+            float vc = clampf_(v, -100.0f, 100.0f);
+            float d_left = 0.5f * (1.0f + t);
+            float d_right = 0.5f * vc * (1.0f - t * t) * GELU_BETA * (1.0f + 3.0f * GELU_KAPPA * vc * vc);
+            dx[i] = dy[i] * (d_left + d_right);
+        });
+        break;
+    case CK_ACT_SILU:
+        CK_MAP(n, {
+            float s = sigmoidf_(x[i]);
+            dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+        });
+        break;
+    case CK_ACT_SOFTPLUS:
+        CK_MAP(n, dx[i] = dy[i] * sigmoidf_(x[i]));
+        break;
+    case CK_ACT_SOFTSIGN:
+        CK_MAP(n, {
+            float d = 1.0f + fabsf(x[i]);
+            dx[i] = dy[i] / (d * d);
+        });
+        break;
+    case CK_ACT_HARD_SIGMOID:
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = (v > -3.0f) & (v < 3.0f) ? g * (1.0f / 6.0f) : 0.0f;
+        });
+        break;
+    case CK_ACT_HARD_SIGMOID_K2:
+        /* Keras 2 differentiates clip_by_value, which passes the gradient at both bounds */
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = (v >= -2.5f) & (v <= 2.5f) ? 0.2f * g : 0.0f;
+        });
+        break;
+    case CK_ACT_HARD_SILU:
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = v < -3.0f ? 0.0f : v >= 3.0f ? g : g * (v / 3.0f + 0.5f);
+        });
+        break;
+    case CK_ACT_EXPONENTIAL:
+        CK_MAP(n, dx[i] = dy[i] * y[i]);
+        break;
+    case CK_ACT_RELU6:
+        /* 0 < y < 6 exactly when 0 < x < 6 (y = x there) */
+        CK_MAP(n, {
+            const float v = y[i], g = dy[i];
+            dx[i] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+        });
+        break;
+    case CK_ACT_MISH:
+        CK_MAP(n, {
+            const float v = x[i];
+            const float e = expf(v < 20.0f ? v : 20.0f);
+            const float q = e * (e + 2.0f);
+            const float t = q / (q + 2.0f); /* tanh(softplus(v)) */
+            const float s = e / (1.0f + e); /* sigmoid(v); 1 for v >= 20 as in float anyway */
+            dx[i] = dy[i] * (t + v * s * (1.0f - t * t));
+        });
+        break;
+    case CK_ACT_COUNT:
+        break;
+    }
+}
