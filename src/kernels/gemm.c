@@ -178,22 +178,10 @@ void ck_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
     }
     pthread_once(&gemm_once, gemm_init);
 
-    /* op(A) is m x k: stored m x k (rows lda apart) or, transposed, k x m. Likewise op(B). A
-     * single-row operand's row stride is never used; it is raised to the row width so that
-     * BLIS's stride checks accept any ld the caller passed. */
+    /* op(A) is m x k: stored m x k (rows lda apart) or, transposed, k x m; likewise op(B).
+     * (BLIS ignores the row stride of a single row, so any ld works there.) */
     inc_t rs_a = ta ? 1 : lda, cs_a = ta ? lda : 1;
     inc_t rs_b = tb ? 1 : ldb, cs_b = tb ? ldb : 1;
-    inc_t rs_c = ldc;
-    if (!ta && m == 1 && rs_a < k)
-        rs_a = k;
-    if (ta && k == 1 && cs_a < m)
-        cs_a = m;
-    if (!tb && k == 1 && rs_b < n)
-        rs_b = n;
-    if (tb && n == 1 && cs_b < k)
-        cs_b = k;
-    if (m == 1 && rs_c < n)
-        rs_c = n;
 
     int nt = ck_num_threads();
     if (2.0 * (double)m * (double)n * (double)k < CK_GEMM_MT_MIN_FLOPS)
@@ -203,5 +191,5 @@ void ck_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
 
     float al = alpha, be = beta;
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &al, (float *)a, rs_a, cs_a, (float *)b, rs_b,
-                 cs_b, &be, c, rs_c, 1, gemm_cntx, &rntm);
+                 cs_b, &be, c, ldc, 1, gemm_cntx, &rntm);
 }
