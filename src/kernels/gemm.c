@@ -38,9 +38,17 @@
 #define CK_GEMM_MT_MIN_FLOPS 4.0e6
 
 static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
-static cntx_t gemm_cntx_store;
 static cntx_t *gemm_cntx; /* NULL: BLIS's default context */
 static char gemm_kernels[32] = "uninitialised";
+
+static void use_blis_default(void)
+{
+    gemm_cntx = NULL;
+    snprintf(gemm_kernels, sizeof gemm_kernels, "%s", bli_arch_string(bli_arch_query_id()));
+}
+
+#ifdef CK_BLIS_STATIC
+static cntx_t gemm_cntx_store;
 
 /* ---- CPU features ------------------------------------------------------------------------ */
 
@@ -79,13 +87,6 @@ static cpu_caps cpu_detect(void)
 
 /* ---- kernel choice ----------------------------------------------------------------------- */
 
-static void use_blis_default(void)
-{
-    gemm_cntx = NULL;
-    snprintf(gemm_kernels, sizeof gemm_kernels, "%s", bli_arch_string(bli_arch_query_id()));
-}
-
-#ifdef CK_BLIS_STATIC
 typedef struct arch_entry {
     const char *name;
     void (*init)(cntx_t *);
@@ -113,7 +114,7 @@ static const arch_entry *arch_find(const char *name)
             return &arch_table[i];
     return NULL;
 }
-#endif
+#endif /* CK_BLIS_STATIC */
 
 static void gemm_init(void)
 {
