@@ -1,0 +1,325 @@
+/* Kernels: ck_gemm against a double-precision triple loop (every transpose combination, odd
+ * sizes, padded leading dimensions, alpha/beta variants, zero sizes, threads), the bias
+ * helpers against hand computations. */
+#include "kernels/kernels.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAD_SENTINEL 12345.0f
+
+/* A filled matrix: rows x cols stored with row stride ld >= cols; the padding holds NaN (A, B:
+ * reading it would poison the result) or PAD_SENTINEL (C: writing it would be seen). */
+static float *mat_new(ck_rng *r, int64_t rows, int64_t cols, int64_t ld, float pad)
+{
+    size_t n = (size_t)(rows > 0 ? rows : 1) * (size_t)(ld > 0 ? ld : 1);
+    float *m = malloc(n * sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < n; i++)
+        m[i] = pad;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            m[i * ld + j] = (float)(2.0 * ck_rng_uniform(r) - 1.0);
+    return m;
+}
+
+typedef struct gemm_case {
+    bool ta, tb;
+    int64_t m, n, k;
+    float alpha, beta;
+    int64_t pad_a, pad_b, pad_c; /* extra elements per row beyond the width */
+    bool nan_c;                  /* C starts as NaN (with beta == 0) */
+} gemm_case;
+
+/* Runs one case and checks every element of C against the double-precision sum, with a
+ * tolerance scaled by sum |alpha a b| + |beta c|, and that C's padding is untouched. */
+static void check_case(const gemm_case *g, uint64_t seed)
+{
+    ck_rng r;
+    ck_rng_seed(&r, seed);
+    int64_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k; /* A as stored */
+    int64_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n; /* B as stored */
+    int64_t lda = ac + g->pad_a, ldb = bc + g->pad_b, ldc = g->n + g->pad_c;
+    float *a = mat_new(&r, ar, ac, lda, NAN);
+    float *b = mat_new(&r, br, bc, ldb, NAN);
+    float *c = mat_new(&r, g->m, g->n, ldc, PAD_SENTINEL);
+    if (g->nan_c)
+        for (int64_t i = 0; i < g->m; i++)
+            for (int64_t j = 0; j < g->n; j++)
+                c[i * ldc + j] = NAN;
+    size_t cn = (size_t)(g->m > 0 ? g->m : 1) * (size_t)(ldc > 0 ? ldc : 1);
+    float *c0 = malloc(cn * sizeof *c0);
+    ck_assert_ptr_nonnull(c0);
+    memcpy(c0, c, cn * sizeof *c0);
+
+    ck_gemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, lda, b, ldb, g->beta, c, ldc);
+
+    for (int64_t i = 0; i < g->m; i++) {
+        for (int64_t j = 0; j < g->n; j++) {
+            double s = 0.0, mag = 0.0;
+            for (int64_t p = 0; p < g->k; p++) {
+                double x = g->ta ? a[p * lda + i] : a[i * lda + p];
+                double y = g->tb ? b[j * ldb + p] : b[p * ldb + j];
+                s += x * y;
+                mag += fabs(x * y);
+            }
+            double cij = c0[i * ldc + j];
+            double want = (double)g->alpha * s + (g->beta == 0.0f ? 0.0 : (double)g->beta * cij);
+            double tol = 1e-6 + 2e-6 * (fabs((double)g->alpha) * mag + (g->beta == 0.0f ? 0.0 : fabs(g->beta * cij)));
+            double got = c[i * ldc + j];
+            if (!(fabs(got - want) <= tol))
+                ck_abort_msg("gemm ta=%d tb=%d m=%lld n=%lld k=%lld alpha=%g beta=%g lds=+%lld/+%lld/+%lld: "
+                             "C[%lld][%lld] = %.9g, want %.9g (tol %.3g)",
+                             g->ta, g->tb, (long long)g->m, (long long)g->n, (long long)g->k, g->alpha, g->beta,
+                             (long long)g->pad_a, (long long)g->pad_b, (long long)g->pad_c, (long long)i,
+                             (long long)j, got, want, tol);
+        }
+        for (int64_t j = g->n; j < ldc; j++)
+            ck_assert_msg(c[i * ldc + j] == PAD_SENTINEL, "gemm wrote C's padding at [%lld][%lld]", (long long)i,
+                          (long long)j);
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(c0);
+}
+
+START_TEST(gemm_transposes_odd_sizes_padded)
+{
+    static const int64_t sizes[] = {1, 7, 33, 130};
+    static const float ab[][2] = {{1.0f, 0.0f}, {0.5f, -1.5f}, {-2.0f, 1.0f}};
+    ckeras_set_num_threads(1);
+    uint64_t seed = 1;
+    int cases = 0;
+    for (int t = 0; t < 4; t++)
+        for (int im = 0; im < 4; im++)
+            for (int in = 0; in < 4; in++)
+                for (int ik = 0; ik < 4; ik++) {
+                    int v = (im + in + ik + t) % 3;
+                    gemm_case g = {t & 1, (t >> 1) & 1, sizes[im], sizes[in], sizes[ik], ab[v][0], ab[v][1],
+                                   (im + ik) % 2 ? 3 : 0, (in + ik) % 2 ? 5 : 0, (im + in) % 2 ? 2 : 0, false};
+                    check_case(&g, seed++);
+                    cases++;
+                }
+    ck_assert_int_eq(cases, 256);
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
+START_TEST(gemm_beta_zero_ignores_nan_in_c)
+{
+    for (int t = 0; t < 4; t++) {
+        gemm_case g = {t & 1, (t >> 1) & 1, 37, 19, 23, 1.0f, 0.0f, 1, 0, 4, true};
+        check_case(&g, 100 + (uint64_t)t);
+        gemm_case small = {t & 1, (t >> 1) & 1, 3, 2, 5, -0.75f, 0.0f, 0, 2, 1, true};
+        check_case(&small, 200 + (uint64_t)t);
+    }
+}
+END_TEST
+
+START_TEST(gemm_hand_values)
+{
+    /* [1 2 3; 4 5 6] * [1 0; 0 1; 1 1] = [4 5; 10 11]; then 2 * that + 1 * C */
+    const float a[6] = {1, 2, 3, 4, 5, 6};
+    const float b[6] = {1, 0, 0, 1, 1, 1};
+    float c[4] = {1, -1, 0.5f, 2};
+    ck_gemm(false, false, 2, 2, 3, 2.0f, a, 3, b, 2, 1.0f, c, 2);
+    const float want[4] = {9, 9, 20.5f, 24};
+    tu_assert_close(c, want, 4, 0, 0, "2 A B + C");
+    /* A^T stored as 3 x 2 (a read as 3 x 2 is [1 2; 3 4; 5 6]); op(A) = [1 3 5; 2 4 6];
+     * B^T: b read as 2 x 3 = [1 0 0; 1 1 1], op(B) = [1 1; 0 1; 0 1] */
+    float d[4];
+    ck_gemm(true, true, 2, 2, 3, 1.0f, a, 2, b, 3, 0.0f, d, 2);
+    const float want_t[4] = {1, 9, 2, 12};
+    tu_assert_close(d, want_t, 4, 0, 0, "A^T B^T");
+}
+END_TEST
+
+START_TEST(gemm_zero_sizes_and_alpha_zero)
+{
+    float a[12], b[12];
+    for (int i = 0; i < 12; i++)
+        a[i] = b[i] = NAN; /* must not be read */
+    float c[6] = {1, 2, 3, 4, 5, 6};
+    /* m == 0 or n == 0: nothing happens */
+    ck_gemm(false, false, 0, 3, 4, 1.0f, a, 4, b, 3, 0.0f, c, 3);
+    ck_gemm(true, false, 2, 0, 4, 1.0f, a, 2, b, 3, 0.0f, c, 3);
+    const float same[6] = {1, 2, 3, 4, 5, 6};
+    tu_assert_close(c, same, 6, 0, 0, "m or n zero leaves C");
+    /* k == 0: C = beta C */
+    ck_gemm(false, true, 2, 3, 0, 1.0f, a, 1, b, 1, 0.5f, c, 3);
+    const float half[6] = {0.5f, 1, 1.5f, 2, 2.5f, 3};
+    tu_assert_close(c, half, 6, 0, 0, "k zero scales C");
+    /* alpha == 0: C = beta C, A and B unread */
+    ck_gemm(false, false, 2, 3, 4, 0.0f, a, 4, b, 3, -2.0f, c, 3);
+    const float neg[6] = {-1, -2, -3, -4, -5, -6};
+    tu_assert_close(c, neg, 6, 0, 0, "alpha zero scales C");
+    /* k == 0 with beta == 0 and NaN in C (padding of C left alone) */
+    float cn[8] = {NAN, NAN, NAN, 7, NAN, NAN, NAN, 7};
+    ck_gemm(true, true, 2, 3, 0, 1.0f, a, 1, b, 1, 0.0f, cn, 4);
+    const float zero[8] = {0, 0, 0, 7, 0, 0, 0, 7};
+    tu_assert_close(cn, zero, 8, 0, 0, "k zero, beta zero");
+}
+END_TEST
+
+START_TEST(gemm_vectors_and_tight_strides)
+{
+    /* single rows / columns, including a single-row operand whose ld is smaller than its
+     * width (that row stride is never used) */
+    gemm_case cases[] = {
+        {false, false, 1, 9, 13, 1.0f, 0.0f, 0, 0, 0, false}, {false, true, 1, 1, 50, 1.0f, 1.0f, 0, 0, 0, false},
+        {true, false, 11, 1, 1, 2.0f, 0.0f, 0, 0, 0, false},  {true, true, 1, 5, 1, 1.0f, -1.0f, 0, 0, 0, false},
+        {false, false, 64, 1, 64, 1.0f, 0.5f, 1, 1, 1, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_case(&cases[i], 300 + i);
+    /* m == 1 with lda = 1 < k and ldc = 1 < n */
+    float a[4] = {1, 2, 3, 4}, b[8] = {1, 2, 3, 4, 5, 6, 7, 8}, c[2] = {0, 0};
+    ck_gemm(false, false, 1, 2, 4, 1.0f, a, 1, b, 2, 0.0f, c, 1);
+    const float want[2] = {1 * 1 + 2 * 3 + 3 * 5 + 4 * 7, 1 * 2 + 2 * 4 + 3 * 6 + 4 * 8};
+    tu_assert_close(c, want, 2, 0, 0, "row vector with tight ld");
+}
+END_TEST
+
+START_TEST(gemm_large_multithreaded)
+{
+    ckeras_set_num_threads(2);
+    for (int t = 0; t < 4; t++) {
+        gemm_case g = {t & 1, (t >> 1) & 1, 301, 257, 199, 0.75f, t == 3 ? 0.0f : 0.25f, t, 2 * t, 1, t == 3};
+        check_case(&g, 400 + (uint64_t)t);
+    }
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
+typedef struct worker_arg {
+    uint64_t seed;
+} worker_arg;
+
+static void *gemm_worker(void *p)
+{
+    worker_arg *w = p;
+    for (int t = 0; t < 4; t++) {
+        gemm_case g = {t & 1, (t >> 1) & 1, 96 + t, 80, 70 + 3 * t, 1.0f, 0.5f, 1, 0, 2, false};
+        check_case(&g, w->seed + (uint64_t)t);
+    }
+    return NULL;
+}
+
+START_TEST(gemm_concurrent_callers)
+{
+    pthread_t th[4];
+    worker_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i].seed = 1000 + 10 * (uint64_t)i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, gemm_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+}
+END_TEST
+
+START_TEST(gemm_kernel_name)
+{
+    static const char *known[] = {"skx", "knl", "haswell", "sandybridge", "penryn", "zen3", "zen2", "zen",
+                                  "excavator", "steamroller", "piledriver", "bulldozer", "generic"};
+    const char *k = ck_gemm_kernels();
+    ck_assert_ptr_nonnull(k);
+    bool found = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        found = found || strcmp(k, known[i]) == 0;
+    ck_assert_msg(found, "unknown kernel set '%s'", k);
+    ck_assert_ptr_nonnull(strstr(ckeras_build_info(), k));
+#ifdef CK_BLIS_STATIC
+    /* An explicit choice this CPU can run is honoured (run with CKERAS_BLIS_ARCH=... to check
+     * each); without the environment, AVX-512 machines get skx. */
+    const char *want = getenv("CKERAS_BLIS_ARCH");
+    const char *blis_env = getenv("BLIS_ARCH_TYPE");
+    __builtin_cpu_init();
+    bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!(blis_env && *blis_env)) {
+        if (want && (strcmp(want, "generic") == 0 || (strcmp(want, "skx") == 0 && avx512) ||
+                     ((strcmp(want, "haswell") == 0 || strcmp(want, "zen3") == 0) && avx2)))
+            ck_assert_str_eq(k, want);
+        else if (avx512)
+            ck_assert_str_eq(k, "skx");
+    }
+#endif
+}
+END_TEST
+
+START_TEST(bias_add_and_grad_by_hand)
+{
+    /* out (3 x 4) += bias (4) */
+    float out[12] = {0, 1, 2, 3, 10, 11, 12, 13, -1, -1, -1, -1};
+    const float bias[4] = {0.5f, -1, 2, 100};
+    ck_add_bias(out, bias, 3, 4);
+    const float want[12] = {0.5f, 0, 4, 103, 10.5f, 10, 14, 113, -0.5f, -2, 1, 99};
+    tu_assert_close(out, want, 12, 0, 0, "add_bias");
+    /* db = column sums of dy (3 x 4), overwriting whatever db held */
+    const float dy[12] = {1, 2, 3, 4, 10, 20, 30, 40, -1, 0.5f, 0, 0.25f};
+    float db[4] = {NAN, NAN, 7, 7};
+    ck_bias_grad(dy, db, 3, 4);
+    const float want_db[4] = {10, 22.5f, 33, 44.25f};
+    tu_assert_close(db, want_db, 4, 0, 0, "bias_grad");
+    /* one row: db = dy; zero rows: db = 0 */
+    ck_bias_grad(dy, db, 1, 4);
+    tu_assert_close(db, dy, 4, 0, 0, "bias_grad one row");
+    ck_bias_grad(dy, db, 0, 4);
+    const float zeros[4] = {0, 0, 0, 0};
+    tu_assert_close(db, zeros, 4, 0, 0, "bias_grad no rows");
+}
+END_TEST
+
+START_TEST(bias_large_against_double)
+{
+    /* odd widths (vector tails) against sums in double */
+    ck_rng r;
+    ck_rng_seed(&r, 7);
+    const int64_t rows = 257, cols = 37;
+    float *dy = malloc(rows * cols * sizeof *dy), *out = malloc(rows * cols * sizeof *out);
+    float bias[37], db[37];
+    ck_assert_ptr_nonnull(dy);
+    ck_assert_ptr_nonnull(out);
+    for (int64_t i = 0; i < rows * cols; i++)
+        out[i] = dy[i] = (float)ck_rng_normal(&r);
+    for (int64_t j = 0; j < cols; j++)
+        bias[j] = (float)ck_rng_normal(&r);
+    ck_bias_grad(dy, db, rows, cols);
+    ck_add_bias(out, bias, rows, cols);
+    for (int64_t j = 0; j < cols; j++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < rows; i++) {
+            s += dy[i * cols + j];
+            ck_assert_float_eq(out[i * cols + j], dy[i * cols + j] + bias[j]);
+        }
+        ck_assert_msg(fabs(db[j] - s) <= 1e-4 * (1.0 + fabs(s)), "db[%lld] = %g, want %g", (long long)j, db[j], s);
+    }
+    free(dy);
+    free(out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, gemm_transposes_odd_sizes_padded);
+    tcase_add_test(tc, gemm_beta_zero_ignores_nan_in_c);
+    tcase_add_test(tc, gemm_hand_values);
+    tcase_add_test(tc, gemm_zero_sizes_and_alpha_zero);
+    tcase_add_test(tc, gemm_vectors_and_tight_strides);
+    tcase_add_test(tc, gemm_large_multithreaded);
+    tcase_add_test(tc, gemm_concurrent_callers);
+    tcase_add_test(tc, gemm_kernel_name);
+    tcase_add_test(tc, bias_add_and_grad_by_hand);
+    tcase_add_test(tc, bias_large_against_double);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
