@@ -41,7 +41,9 @@ START_TEST(dense_rank3_matches_keras)
     ckeras_tensor *x = tensor_of(tu_get(root, "inputs/x_r3/value"));
     ckeras_model *m = ckeras_sequential(NULL);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_input(2, (const int64_t[]){3, 4})), CKERAS_OK);
-    ckeras_layer *d = ckeras_layer_from_config("Dense", json_dumps(tu_get(c, "config"), 0));
+    char *cfg = json_dumps(tu_get(c, "config"), 0);
+    ckeras_layer *d = ckeras_layer_from_config("Dense", cfg);
+    free(cfg);
     ck_assert_ptr_nonnull(d);
     ck_assert_int_eq(ckeras_model_add(m, d), CKERAS_OK);
     set_weight(d, 0, tu_get(c, "weights/0/value"));
