@@ -60,6 +60,59 @@ void ck_h5_file_free(ck_h5_file *f);
 ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *json, char *name_out,
                                   size_t name_cap, bool *trainable_out);
 
+/* Writes a schema'd config as a Keras 2 style layer config object (JSON text, free with ck_free):
+ * "name", "trainable", "dtype": "float32", then every field in schema order; fields named
+ * "*_initializer" become {"class_name": "GlorotUniform", "config": {...}}; fields listed in
+ * skip ("|"-separated, e.g. "input_shape") are left out. */
+char *ck_config_to_json(const ck_config *c, const char *name, bool trainable, const char *skip);
+
+#define CK_IO_NAME 128
+#define CK_IO_MAX_IN 8
+
+/* A reference to a layer's output: the layer, its call (node) index, the output tensor index. */
+typedef struct ck_io_ref {
+    char layer[CK_IO_NAME];
+    int node, tensor;
+} ck_io_ref;
+
+/* One layer of a model config. */
+typedef struct ck_io_layer {
+    char class_name[64];
+    char name[CK_IO_NAME];
+    char *config;            /* the layer's "config" object as JSON text (owned) */
+    int ncalls;              /* how many times the layer is called (functional models) */
+    int nin;                 /* inputs of its first call */
+    ck_io_ref in[CK_IO_MAX_IN];
+} ck_io_layer;
+
+/* A model config ("model_config"), whatever Keras wrote it. */
+typedef struct ck_io_model {
+    char class_name[32];     /* "Sequential" or "Functional" ("Model" is read as "Functional") */
+    char name[CK_IO_NAME];
+    int nlayers;
+    ck_io_layer *layers;
+    int ninputs, noutputs;   /* functional models */
+    ck_io_ref inputs[CK_IO_MAX_IN], outputs[CK_IO_MAX_IN];
+} ck_io_model;
+
+/* Parses a model_config JSON of Keras 2.0-2.3, tf.keras 2 or Keras 3. */
+ckeras_status ck_io_model_parse(const char *json, ck_io_model *out);
+/* Writes a model_config (Keras 2 style). Layer configs are taken as given. Free with ck_free. */
+char *ck_io_model_write(const ck_io_model *m);
+void ck_io_model_free(ck_io_model *m);
+
+/* training_config: loss, metrics, optimizer class and config. */
+typedef struct ck_io_training {
+    char loss[64];
+    int nmetrics;
+    char metrics[8][48];
+    char opt_class[64];      /* "Adam" ("Custom>Adam" is read as "Adam") */
+    char *opt_config;        /* JSON object text, owned */
+} ck_io_training;
+ckeras_status ck_io_training_parse(const char *json, ck_io_training *out);
+char *ck_io_training_write(const ck_io_training *t);
+void ck_io_training_free(ck_io_training *t);
+
 /* ---- NPY / NPZ -------------------------------------------------------------------------- */
 
 /* Reads a .npy array (float32, float64, int32, int64, uint8, bool; C order) as float32. */
