@@ -104,5 +104,8 @@ void ck_init_fans(const ck_shape *shape, double *fan_in, double *fan_out);
 extern const ck_layer_vt ck_input_vt, ck_dense_vt, ck_activation_vt, ck_dropout_vt, ck_flatten_vt;
 extern const ck_layer_vt ck_add_vt, ck_subtract_vt, ck_multiply_vt, ck_average_vt, ck_maximum_vt, ck_minimum_vt,
     ck_concatenate_vt;
+extern const ck_layer_vt ck_batch_normalization_vt, ck_layer_normalization_vt, ck_reshape_vt, ck_permute_vt,
+    ck_zero_padding2d_vt, ck_cropping2d_vt, ck_upsampling2d_vt, ck_spatial_dropout2d_vt, ck_relu_vt, ck_leaky_relu_vt,
+    ck_rescaling_vt;
 
 #endif
