@@ -37,9 +37,11 @@
 #define CK_X86 1
 #endif
 
-/* Below this many flops (2 m n k) a GEMM runs on one thread: waking a sleeping thread on
- * another core costs 30-70 us, as much as the whole product (measured with bench_gemm). */
-#define CK_GEMM_MT_MIN_FLOPS 4.0e6
+/* Below this many flops (2 m n k) a GEMM runs on one thread. Measured (2 cores, BLIS's OpenMP
+ * threads): back-to-back calls gain from 2 threads from ~0.5 MFLOP on (1.3 MFLOP: 1.8x), but
+ * after a 2 ms pause the sleeping thread's wake-up makes 2 threads slower up to ~1.5 MFLOP
+ * (1.3 MFLOP: 0.87x, 1.8 MFLOP: 1.17x, 4 MFLOP: 1.1-1.2x). */
+#define CK_GEMM_MT_MIN_FLOPS 2.0e6
 
 /* skx's packed kernels win once both output sides reach 64 and m n k reaches 2^20; below
  * that the AVX2 small-matrix kernels are up to 4x faster (BLIS 0.9.0, 1 thread, measured on
