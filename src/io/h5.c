@@ -413,6 +413,363 @@ static ckeras_status read_names(hid_t obj, const char *name, name_list *l, bool 
     return h5err(CKERAS_EFORMAT, file, at, "split into more than %d attributes", H5_MAX_CHUNKS);
 }
 
+/* ---- reading: a guard against damaged files -----------------------------------------------
+ * HDF5 1.10 trusts some on-disk sizes and indices: a damaged global heap collection, a
+ * variable-length string pointing at a missing heap object, or an attribute whose shape claims
+ * more data than its message holds make the library read outside its buffers or loop forever.
+ * Before ckeras lets HDF5 read the attributes of an object, the guard parses that object's
+ * header from the raw bytes (object header versions 1 and 2, continuation chunks included) and
+ * checks every attribute message: the data fits the message, and every variable-length string
+ * points at an existing object of the right size in a well-formed global heap collection.
+ * Files it cannot interpret (offsets or lengths not 8 bytes, shared attribute types) are left
+ * to HDF5 alone. */
+
+#define G_MAX_CHUNKS 256
+#define G_MAX_CHUNK ((uint64_t)16 << 20)
+
+typedef struct g_heap {
+    uint64_t addr;   /* collection address (relative to the base address) */
+    bool ok;
+    int n;           /* objects: idx[i] has size[i] bytes */
+    uint16_t *idx;
+    uint64_t *size;
+} g_heap;
+
+typedef struct h5_guard {
+    int fd;          /* -1: no checks */
+    uint64_t fsize;  /* file size */
+    uint64_t base;   /* superblock base address */
+    g_heap *heaps;
+    int nheaps, cap;
+} h5_guard;
+
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* n raw bytes at relative address addr; false when outside the file. */
+static bool g_read(const h5_guard *g, uint64_t addr, void *buf, uint64_t n)
+{
+    if (addr > UINT64_MAX - g->base)
+        return false;
+    uint64_t at = addr + g->base;
+    if (at > g->fsize || n > g->fsize - at)
+        return false;
+    uint8_t *b = buf;
+    while (n > 0) {
+        ssize_t r = pread(g->fd, b, n, (off_t)at);
+        if (r <= 0)
+            return false;
+        b += r;
+        at += (uint64_t)r;
+        n -= (uint64_t)r;
+    }
+    return true;
+}
+
+static void guard_close(h5_guard *g)
+{
+    if (g->fd >= 0)
+        close(g->fd);
+    for (int i = 0; i < g->nheaps; i++) {
+        ck_free(g->heaps[i].idx);
+        ck_free(g->heaps[i].size);
+    }
+    ck_free(g->heaps);
+    memset(g, 0, sizeof *g);
+    g->fd = -1;
+}
+
+/* Opens the raw file and reads the superblock; checks stay off unless it is a version 0-3
+ * superblock with 8-byte offsets and lengths. */
+static void guard_open(h5_guard *g, const char *path)
+{
+    static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    memset(g, 0, sizeof *g);
+    g->fd = open(path, O_RDONLY);
+    if (g->fd < 0)
+        return;
+    struct stat sb;
+    if (fstat(g->fd, &sb) != 0) {
+        guard_close(g);
+        return;
+    }
+    g->fsize = (uint64_t)sb.st_size;
+    uint8_t s[32];
+    for (uint64_t at = 0; at + sizeof s <= g->fsize; at = at ? 2 * at : 512) {
+        if (!g_read(g, at, s, sizeof s))
+            break;
+        if (memcmp(s, sig, 8) != 0)
+            continue;
+        int ver = s[8];
+        int o = ver <= 1 ? s[13] : s[9], l = ver <= 1 ? s[14] : s[10];
+        if (ver > 3 || o != 8 || l != 8)
+            break;
+        /* base address: v0 at 24, v1 at 28, v2/v3 at 12 */
+        uint8_t b[8];
+        uint64_t boff = ver == 0 ? 24 : ver == 1 ? 28 : 12;
+        if (!g_read(g, at + boff, b, 8))
+            break;
+        g->base = le(b, 8);
+        if (g->base > g->fsize)
+            break;
+        return;
+    }
+    guard_close(g);
+}
+
+/* The global heap collection at addr, parsed and checked (cached). NULL on memory failure. */
+static g_heap *g_heap_get(h5_guard *g, uint64_t addr)
+{
+    for (int i = 0; i < g->nheaps; i++)
+        if (g->heaps[i].addr == addr)
+            return &g->heaps[i];
+    if (g->nheaps == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 8;
+        g_heap *h = ck_realloc(g->heaps, (size_t)cap * sizeof *h);
+        if (!h)
+            return NULL;
+        g->heaps = h;
+        g->cap = cap;
+    }
+    g_heap *h = &g->heaps[g->nheaps++];
+    memset(h, 0, sizeof *h);
+    h->addr = addr;
+    uint8_t hd[16];
+    if (!g_read(g, addr, hd, 16) || memcmp(hd, "GCOL", 4) != 0 || hd[4] != 1)
+        return h;
+    uint64_t size = le(hd + 8, 8);
+    if (size < 4096 || size > g->fsize)
+        return h;
+    uint8_t *c = ck_malloc((size_t)size);
+    if (!c) {
+        g->nheaps--;
+        return NULL;
+    }
+    uint64_t maxn = size / 16;
+    h->idx = ck_malloc((size_t)maxn * sizeof *h->idx);
+    h->size = ck_malloc((size_t)maxn * sizeof *h->size);
+    if (!h->idx || !h->size) {
+        ck_free(c);
+        ck_free(h->idx);
+        ck_free(h->size);
+        g->nheaps--;
+        return NULL;
+    }
+    bool ok = g_read(g, addr, c, size);
+    uint64_t p = 16;
+    while (ok && p < size) {
+        if (size - p < 16)
+            break; /* a tail too small for an object: free space */
+        uint16_t idx = (uint16_t)le(c + p, 2);
+        uint64_t osz = le(c + p + 8, 8);
+        uint64_t need;
+        if (idx == 0) {
+            need = osz;
+            if (need < 16 || need > size - p)
+                ok = false;
+        } else {
+            if (osz > size)
+                ok = false;
+            need = 16 + ((osz + 7) & ~(uint64_t)7);
+            if (need > size - p)
+                ok = false;
+            if (ok) {
+                h->idx[h->n] = idx;
+                h->size[h->n] = osz;
+                h->n++;
+            }
+        }
+        p += need;
+    }
+    ck_free(c);
+    h->ok = ok;
+    return h;
+}
+
+/* A variable-length string reference (length, collection, object index) from an attribute. */
+static int g_check_ref(h5_guard *g, uint64_t len, uint64_t addr, uint64_t idx)
+{
+    if (addr == 0)
+        return len == 0 ? 0 : -1;
+    g_heap *h = g_heap_get(g, addr);
+    if (!h)
+        return -2;
+    if (!h->ok || idx == 0)
+        return -1;
+    /* the last object with that index is the one HDF5 keeps */
+    for (int i = h->n - 1; i >= 0; i--)
+        if (h->idx[i] == idx)
+            return h->size[i] == len ? 0 : -1;
+    return -1;
+}
+
+/* One attribute message (n bytes at p): 0 fine, -1 damaged, -2 out of memory. */
+static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
+{
+    if (n < 8)
+        return -1;
+    int ver = p[0], flags = ver >= 2 ? p[1] : 0;
+    if (ver < 1 || ver > 3)
+        return -1;
+    uint64_t nsz = le(p + 2, 2), tsz = le(p + 4, 2), ssz = le(p + 6, 2);
+    uint64_t off = ver == 3 ? 9 : 8;
+#define PAD(x) (ver == 1 ? (((x) + 7) & ~(uint64_t)7) : (x))
+    if (off + PAD(nsz) > n)
+        return -1;
+    off += PAD(nsz);
+    if (flags & 3)
+        return 0; /* shared datatype or dataspace: not interpreted here */
+    if (tsz < 8 || off + PAD(tsz) > n)
+        return -1;
+    const uint8_t *dt = p + off;
+    off += PAD(tsz);
+    if (ssz < 4 || off + PAD(ssz) > n)
+        return -1;
+    const uint8_t *ds = p + off;
+    off += PAD(ssz);
+#undef PAD
+    int cls = dt[0] & 0x0f;
+    uint64_t esize = le(dt + 4, 4);
+    if (cls == 9)
+        esize = 16; /* on disk: length (4), collection address (8), object index (4) */
+    int dver = ds[0], rank = ds[1];
+    uint64_t doff = dver == 1 ? 8 : 4;
+    uint64_t nel = 1;
+    if (dver == 2 && ds[3] == 2)
+        nel = 0; /* null dataspace */
+    if (rank > 32 || doff + 8 * (uint64_t)rank > ssz)
+        return -1;
+    for (int i = 0; i < rank; i++) {
+        uint64_t d = le(ds + doff + 8 * (uint64_t)i, 8);
+        if (d != 0 && nel > UINT64_MAX / d)
+            return -1;
+        nel *= d;
+    }
+    if (esize != 0 && nel > (n - off) / esize)
+        return -1;
+    if (cls == 9 && (dt[1] & 0x0f) == 1) {
+        for (uint64_t i = 0; i < nel; i++) {
+            const uint8_t *r = p + off + 16 * i;
+            int rc = g_check_ref(g, le(r, 4), le(r + 4, 8), le(r + 12, 4));
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Checks the attribute messages of the object header at addr: 0 fine, -1 damaged, -2 no
+ * memory. */
+static int g_check_header(h5_guard *g, uint64_t addr)
+{
+    uint64_t caddr[G_MAX_CHUNKS], clen[G_MAX_CHUNKS];
+    int nc = 0, v2 = 0;
+    uint8_t h[32];
+    if (!g_read(g, addr, h, 16))
+        return -1;
+    if (memcmp(h, "OHDR", 4) == 0) {
+        if (!g_read(g, addr, h, 32) || h[4] != 2)
+            return -1;
+        int fl = h[5];
+        uint64_t off = 6 + ((fl & 0x20) ? 16 : 0) + ((fl & 0x10) ? 4 : 0);
+        int w = 1 << (fl & 3);
+        caddr[0] = addr + off + (uint64_t)w;
+        clen[0] = le(h + off, w);
+        v2 = 1 + ((fl & 0x04) ? 1 : 0); /* 2: messages carry a creation order */
+    } else {
+        if (h[0] != 1)
+            return -1;
+        caddr[0] = addr + 16;
+        clen[0] = le(h + 8, 4);
+    }
+    nc = 1;
+    for (int c = 0; c < nc; c++) {
+        uint64_t len = clen[c], start = 0;
+        if (len > G_MAX_CHUNK)
+            return -1;
+        uint8_t *b = ck_malloc((size_t)(len ? len : 1));
+        if (!b)
+            return -2;
+        if (!g_read(g, caddr[c], b, len)) {
+            ck_free(b);
+            return -1;
+        }
+        if (v2) {
+            /* continuation chunks start with "OCHK"; every chunk ends with a checksum */
+            if (c > 0) {
+                if (len < 8 || memcmp(b, "OCHK", 4) != 0) {
+                    ck_free(b);
+                    return -1;
+                }
+                start = 4;
+            }
+            if (c > 0) {
+                /* a continuation's length counts its signature and checksum */
+                if (len < start + 4) {
+                    ck_free(b);
+                    return -1;
+                }
+                len -= 4;
+            }
+        }
+        uint64_t hsz = v2 ? (v2 == 2 ? 6 : 4) : 8;
+        uint64_t p = start;
+        int rc = 0;
+        while (rc == 0 && p + hsz <= len) {
+            uint64_t type = v2 ? b[p] : le(b + p, 2);
+            uint64_t msz = le(b + p + (v2 ? 1 : 2), 2);
+            int mfl = b[p + (v2 ? 3 : 4)];
+            p += hsz;
+            if (msz > len - p) {
+                rc = -1;
+                break;
+            }
+            if (type == 0x10) {
+                if (msz < 16 || nc == G_MAX_CHUNKS)
+                    rc = -1;
+                else {
+                    caddr[nc] = le(b + p, 8);
+                    clen[nc] = le(b + p + 8, 8);
+                    nc++;
+                }
+            } else if (type == 0x0c && !(mfl & 0x02)) {
+                rc = g_check_attr(g, b + p, msz);
+            }
+            p += msz;
+        }
+        ck_free(b);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Checks the object obj before its attributes are read. */
+static ckeras_status guard_object(h5_guard *g, hid_t obj, const char *file, const char *where)
+{
+    if (g->fd < 0)
+        return CKERAS_OK;
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info1_t info;
+#else
+    H5O_info_t info;
+#endif
+    if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0)
+        return h5err(CKERAS_EFORMAT, file, where, "cannot read the object header (damaged file)");
+    int rc = g_check_header(g, (uint64_t)info.addr);
+    if (rc == -2)
+        return CKERAS_ENOMEM;
+    if (rc != 0)
+        return h5err(CKERAS_EFORMAT, file, where, "damaged attributes (object header at %llu)",
+                     (unsigned long long)info.addr);
+    return CKERAS_OK;
+}
+
 /* ---- reading: datasets ------------------------------------------------------------------- */
 
 /* Reads the dataset at path dpath below loc into a (name = dpath). what is "weight" or
@@ -583,7 +940,8 @@ static ckeras_status walk_datasets(hid_t g, const char *prefix, int depth, name_
 }
 
 /* Reads one layer group: its weight_names and the datasets they name. */
-static ckeras_status read_layer(hid_t mw, const char *mwpath, const char *lname, ck_h5_layer *L, const char *file)
+static ckeras_status read_layer(hid_t mw, const char *mwpath, const char *lname, ck_h5_layer *L, h5_guard *gd,
+                                const char *file)
 {
     char where[320];
     join(where, sizeof where, mwpath, lname);
@@ -598,7 +956,9 @@ static ckeras_status read_layer(hid_t mw, const char *mwpath, const char *lname,
     }
     name_list wn = {0};
     bool present;
-    ckeras_status st = read_names(g, "weight_names", &wn, &present, file, where);
+    ckeras_status st = guard_object(gd, g, file, where);
+    if (st == CKERAS_OK)
+        st = read_names(g, "weight_names", &wn, &present, file, where);
     if (st == CKERAS_OK && wn.n > 0) {
         if (wn.n > 1000000) {
             st = h5err(CKERAS_EFORMAT, file, where, "too many weights (%lld)", (long long)wn.n);
@@ -616,11 +976,14 @@ static ckeras_status read_layer(hid_t mw, const char *mwpath, const char *lname,
 }
 
 /* Reads model_weights (or a weights-only file's root) into f. */
-static ckeras_status read_model_weights(hid_t mw, const char *mwpath, ck_h5_file *f, const char *file)
+static ckeras_status read_model_weights(hid_t mw, const char *mwpath, ck_h5_file *f, h5_guard *gd,
+                                        const char *file)
 {
     name_list ln = {0};
     bool present;
-    ckeras_status st = read_names(mw, "layer_names", &ln, &present, file, mwpath);
+    ckeras_status st = guard_object(gd, mw, file, *mwpath ? mwpath : "/");
+    if (st == CKERAS_OK)
+        st = read_names(mw, "layer_names", &ln, &present, file, mwpath);
     if (st == CKERAS_OK && !present)
         st = h5err(CKERAS_EFORMAT, file, *mwpath ? mwpath : "/", "attribute 'layer_names' missing");
     if (st != CKERAS_OK) {
@@ -642,7 +1005,7 @@ static ckeras_status read_model_weights(hid_t mw, const char *mwpath, ck_h5_file
                 name_list wn = {0};
                 char where[320];
                 join(where, sizeof where, mwpath, "top_level_model_weights");
-                if (H5Iget_type(g) == H5I_GROUP)
+                if (H5Iget_type(g) == H5I_GROUP && (st = guard_object(gd, g, file, where)) == CKERAS_OK)
                     st = read_names(g, "weight_names", &wn, &present, file, where);
                 top = wn.n > 0;
                 names_free(wn.v, wn.n);
@@ -660,14 +1023,14 @@ static ckeras_status read_model_weights(hid_t mw, const char *mwpath, ck_h5_file
             f->nlayers = (int)total;
     }
     for (int64_t i = 0; i < ln.n && st == CKERAS_OK; i++)
-        st = read_layer(mw, mwpath, ln.v[i], &f->layers[i], file);
+        st = read_layer(mw, mwpath, ln.v[i], &f->layers[i], gd, file);
     if (st == CKERAS_OK && top)
-        st = read_layer(mw, mwpath, "top_level_model_weights", &f->layers[ln.n], file);
+        st = read_layer(mw, mwpath, "top_level_model_weights", &f->layers[ln.n], gd, file);
     names_free(ln.v, ln.n);
     return st;
 }
 
-static ckeras_status read_optimizer(hid_t root, ck_h5_file *f, const char *file)
+static ckeras_status read_optimizer(hid_t root, ck_h5_file *f, h5_guard *gd, const char *file)
 {
     const char *where = "optimizer_weights";
     hid_t g = H5Oopen(root, where, H5P_DEFAULT);
@@ -679,7 +1042,9 @@ static ckeras_status read_optimizer(hid_t root, ck_h5_file *f, const char *file)
     }
     name_list wn = {0};
     bool present;
-    ckeras_status st = read_names(g, "weight_names", &wn, &present, file, where);
+    ckeras_status st = guard_object(gd, g, file, where);
+    if (st == CKERAS_OK)
+        st = read_names(g, "weight_names", &wn, &present, file, where);
     if (st == CKERAS_OK && !present)
         st = walk_datasets(g, "", 0, &wn, file, where);
     if (st == CKERAS_OK && wn.n > 0) {
@@ -697,12 +1062,14 @@ static ckeras_status read_optimizer(hid_t root, ck_h5_file *f, const char *file)
     return st;
 }
 
-static ckeras_status read_file(hid_t fid, ck_h5_file *f, const char *file)
+static ckeras_status read_file(hid_t fid, ck_h5_file *f, h5_guard *gd, const char *file)
 {
     hid_t root = H5Oopen(fid, "/", H5P_DEFAULT);
     if (root < 0)
         return h5err(CKERAS_EFORMAT, file, "/", "cannot open the root group (damaged file)");
-    ckeras_status st = read_str_attr(root, "keras_version", &f->keras_version, file, "");
+    ckeras_status st = guard_object(gd, root, file, "/");
+    if (st == CKERAS_OK)
+        st = read_str_attr(root, "keras_version", &f->keras_version, file, "");
     if (st == CKERAS_OK)
         st = read_str_attr(root, "backend", &f->backend, file, "");
     if (st == CKERAS_OK)
@@ -723,12 +1090,13 @@ static ckeras_status read_file(hid_t fid, ck_h5_file *f, const char *file)
             st = h5err(CKERAS_EFORMAT, file, "model_weights", "is not a readable group (damaged file)");
         } else {
             /* the group's own attributes stand in for absent root ones */
-            if (!f->keras_version)
+            st = guard_object(gd, mw, file, "model_weights");
+            if (st == CKERAS_OK && !f->keras_version)
                 st = read_str_attr(mw, "keras_version", &f->keras_version, file, "model_weights");
             if (st == CKERAS_OK && !f->backend)
                 st = read_str_attr(mw, "backend", &f->backend, file, "model_weights");
             if (st == CKERAS_OK)
-                st = read_model_weights(mw, "model_weights", f, file);
+                st = read_model_weights(mw, "model_weights", f, gd, file);
         }
         if (mw >= 0)
             H5Oclose(mw);
@@ -736,7 +1104,7 @@ static ckeras_status read_file(hid_t fid, ck_h5_file *f, const char *file)
         htri_t ln = H5Aexists(root, "layer_names");
         htri_t ln0 = H5Aexists(root, "layer_names0");
         if (ln > 0 || ln0 > 0)
-            st = read_model_weights(root, "", f, file);
+            st = read_model_weights(root, "", f, gd, file);
         else
             st = h5err(CKERAS_EFORMAT, file, "/",
                        "no 'model_weights' group and no 'layer_names' attribute: not a Keras model or weights file");
@@ -746,7 +1114,7 @@ static ckeras_status read_file(hid_t fid, ck_h5_file *f, const char *file)
         if (ex < 0)
             st = h5err(CKERAS_EFORMAT, file, "/", "cannot list the root group (damaged file)");
         else if (ex > 0)
-            st = read_optimizer(root, f, file);
+            st = read_optimizer(root, f, gd, file);
     }
     H5Oclose(root);
     return st;
@@ -784,7 +1152,10 @@ ckeras_status ck_h5_read(const char *path, ck_h5_file *out)
         if (fid < 0) {
             st = ck_error(CKERAS_EFORMAT, "%s: not an HDF5 file, or a damaged one", path);
         } else {
-            st = read_file(fid, &f, path);
+            h5_guard gd;
+            guard_open(&gd, path);
+            st = read_file(fid, &f, &gd, path);
+            guard_close(&gd);
             if (H5Fclose(fid) < 0 && st == CKERAS_OK)
                 st = ck_error(CKERAS_EFORMAT, "%s: cannot close the file (damaged file)", path);
         }
