@@ -12,14 +12,14 @@
 /* One array of a file: its name inside its group as the writer stored it ("kernel:0",
  * "dense/kernel:0", "sequential/dense/kernel"), its shape and its values. Float datasets
  * are converted to float32; integer datasets (an optimizer's iteration count) keep their exact
- * value in ivalue as well. */
+ * value in ivalue as well. ndim 0 is a scalar (data holds one value). */
 typedef struct ck_h5_array {
     char *name;
     int ndim;
     int64_t shape[CKERAS_MAX_DIMS];
-    float *data;
-    bool is_int;
-    int64_t ivalue;   /* for scalar integer datasets */
+    float *data;      /* prod(shape) values, row-major; owned */
+    bool is_int;      /* the dataset is (read) or is to be written as (write) int64 */
+    int64_t ivalue;   /* for scalar integer datasets: any one-element integer array */
 } ck_h5_array;
 
 /* The weights of one layer group of model_weights, in weight_names order. */
@@ -43,11 +43,34 @@ typedef struct ck_h5_file {
 } ck_h5_file;
 
 /* Reads a file (a model file or a weights-only file, whose root is model_weights). Never
- * crashes on a damaged file: CKERAS_EIO (missing), CKERAS_EFORMAT (not HDF5 / damaged). */
+ * crashes on a damaged file: CKERAS_EIO (missing), CKERAS_EFORMAT (not HDF5 / damaged).
+ *  - String attributes are accepted fixed or variable length, ASCII or UTF-8; name lists
+ *    split by Keras into @layer_names0, @layer_names1, ... are joined.
+ *  - keras_version/backend fall back to model_weights' own attributes when the root lacks them.
+ *  - A layer without weights (weight_names an empty float64 array, or absent) has n = 0.
+ *  - model_weights/top_level_model_weights (not in layer_names) is appended as a last layer
+ *    of that name only when it holds weights.
+ *  - optimizer_weights without weight_names: every dataset below it, walked in name order.
+ * Error messages read "FILE: PATH-IN-FILE: cause", e.g.
+ * "m.h5: model_weights/dense_1: weight 'dense_1/kernel:0' missing"; callers prefix the
+ * operation (ck_error_prefix("load_model")). On error *out is all zero. */
 ckeras_status ck_h5_read(const char *path, ck_h5_file *out);
 /* Writes in tf.keras 2's layout, to a temporary file in the same folder renamed into place.
- * A failed write leaves any existing file at path untouched. */
+ * A failed write leaves any existing file at path untouched.
+ *  - Root: keras_version (in->keras_version or "2.15.0"), backend (or "tensorflow"),
+ *    model_config and training_config when not NULL, ckeras_version (or this library's
+ *    version), all scalar variable-length UTF-8 strings.
+ *  - model_weights: layer_names, backend, keras_version; one group per layer with
+ *    weight_names (fixed-length byte strings; an empty float64 array for no weights) and the
+ *    datasets at those names (intermediate groups created), float32; an empty
+ *    top_level_model_weights group unless a layer of that name is given (it is then written
+ *    but not listed in layer_names).
+ *  - optimizer_weights (when nopt > 0): weight_names and the datasets; is_int arrays as
+ *    int64 (a one-element one takes ivalue, longer ones the rounded data).
+ * CKERAS_EINVAL for a malformed input (nothing is written), CKERAS_EIO when the file cannot be
+ * written. */
 ckeras_status ck_h5_write(const char *path, const ck_h5_file *in);
+/* Frees every member and zeroes f (NULL is a no-op; a zeroed struct is fine). */
 void ck_h5_file_free(ck_h5_file *f);
 
 /* ---- Keras JSON configs ---------------------------------------------------------------- */
