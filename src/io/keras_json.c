@@ -272,7 +272,7 @@ ckeras_status ck_io_model_parse(const char *text, ck_io_model *out)
     if (!text)
         return ck_error(CKERAS_EFORMAT, "model_config: missing");
     json_error_t err;
-    json_t *root = json_loads(text, 0, &err);
+    json_t *root = json_loads(text, JSON_ALLOW_NUL, &err); /* Lambda layers carry bytecode */
     if (!root)
         return ck_error(CKERAS_EFORMAT, "model_config: not JSON: %s (line %d, column %d)", err.text, err.line,
                         err.column);
