@@ -517,6 +517,15 @@ CKERAS_API ckeras_status ckeras_train_test_split(const ckeras_tensor *x, const c
                                                  double test_fraction, uint64_t seed, ckeras_tensor **x_train,
                                                  ckeras_tensor **x_test, ckeras_tensor **y_train,
                                                  ckeras_tensor **y_test);
+/** Reads a NumPy .npy file (float16/32/64, int, uint, bool; C order) as a new float32 tensor. */
+CKERAS_API ckeras_status ckeras_read_npy(const char *path, ckeras_tensor **out);
+/** Writes @p t as a float32 .npy file (version 1.0), replacing @p path only on success. */
+CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor *t);
+/**
+ * Reads an IDX file (MNIST / Fashion-MNIST format, plain or gzip-compressed) as a new float32
+ * tensor, values unscaled (0..255 for images): labels (n,), images (n, rows, cols).
+ */
+CKERAS_API ckeras_status ckeras_read_idx(const char *path, ckeras_tensor **out);
 /** Opaque standardiser (scikit-learn's StandardScaler): per-feature mean and std. */
 typedef struct ckeras_scaler ckeras_scaler;
 /** Fits a standardiser on the rows of @p x (last axis = features). */
