@@ -288,6 +288,14 @@ CKERAS_API ckeras_callback *ckeras_lambda_callback(ckeras_callback_fn fn, void *
 CKERAS_API ckeras_callback *ckeras_early_stopping(const char *monitor, int patience);
 /** Keras `TerminateOnNaN()`: stops when the loss of a batch is NaN or infinite. */
 CKERAS_API ckeras_callback *ckeras_terminate_on_nan(void);
+/**
+ * Keras `ModelCheckpoint(filepath, monitor, save_best_only)`: saves the model (.h5, atomically)
+ * at the end of epochs. @p filepath may hold Keras' fields, "model_{epoch:02d}_{val_loss:.2f}.h5";
+ * @p monitor NULL means "val_loss". Other keywords (save_weights_only, mode, verbose,
+ * initial_value_threshold) are set with ckeras_callback_set_*(). A failed save stops fit with
+ * its error; the previous file at that path is left intact.
+ */
+CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const char *monitor, int save_best_only);
 /** Sets a numeric keyword of a built-in callback by its Keras name (booleans as 0/1). */
 CKERAS_API ckeras_status ckeras_callback_set_float(ckeras_callback *cb, const char *name, double value);
 /** Sets a text keyword of a built-in callback by its Keras name ("mode", "monitor"). */
