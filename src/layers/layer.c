@@ -6,6 +6,8 @@
 
 static const ck_layer_vt *const registry[] = {
     &ck_input_vt, &ck_dense_vt, &ck_activation_vt, &ck_dropout_vt, &ck_flatten_vt,
+    &ck_conv2d_vt, &ck_conv1d_vt, &ck_maxpool2d_vt, &ck_avgpool2d_vt, &ck_maxpool1d_vt, &ck_avgpool1d_vt,
+    &ck_gap2d_vt, &ck_gmp2d_vt, &ck_gap1d_vt, &ck_gmp1d_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)

@@ -91,5 +91,7 @@ ckeras_status ck_init_fill(const char *spec, float *w, const ck_shape *shape, ck
 void ck_init_fans(const ck_shape *shape, double *fan_in, double *fan_out);
 
 extern const ck_layer_vt ck_input_vt, ck_dense_vt, ck_activation_vt, ck_dropout_vt, ck_flatten_vt;
+extern const ck_layer_vt ck_conv2d_vt, ck_conv1d_vt, ck_maxpool2d_vt, ck_avgpool2d_vt, ck_maxpool1d_vt,
+    ck_avgpool1d_vt, ck_gap2d_vt, ck_gmp2d_vt, ck_gap1d_vt, ck_gmp1d_vt;
 
 #endif
