@@ -590,6 +590,60 @@ START_TEST(global_pooling_reference_and_gradients)
 }
 END_TEST
 
+/* Batches large enough to be split across threads give the reference results too. */
+START_TEST(pooling_large_batches)
+{
+    for (int k = 0; k < 2; k++) {
+        bool max = k == 0;
+        const int64_t n = 8, H = 32, Wd = 31, C = 64;
+        ckeras_layer *l = ckeras_layer_from_config(max ? "MaxPooling2D" : "AveragePooling2D",
+                                                   "{\"pool_size\": 3, \"strides\": 2, \"padding\": \"same\"}");
+        harness h;
+        h_init(&h, l, &(ck_shape){3, {H, Wd, C}}, n);
+        fill_distinct(h.x, h.in_size, 1e-5);
+        h_forward(&h);
+        double *ref = calloc((size_t)h.out_size, sizeof(double));
+        int64_t oh, ow;
+        ref_pool(max, n, H, Wd, C, 3, 3, 2, 2, "same", h.x, ref, &oh, &ow);
+        assert_close_d(h.y, ref, h.out_size, 1e-5, max ? "large max pool" : "large avg pool");
+        float *R = xcalloc(h.out_size);
+        fill(R, h.out_size, -1, 1);
+        h_backward(&h, R, true);
+        /* reference adjoint: route to the cell equal to the max (values are distinct), or spread
+         * over the cells inside the window */
+        double *dx = calloc((size_t)h.in_size, sizeof(double));
+        int64_t pt = 0, pl = 0, o;
+        ref_axis("same", H, 3, 2, 1, &o, &pt);
+        ref_axis("same", Wd, 3, 2, 1, &o, &pl);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++)
+                    for (int64_t ch = 0; ch < C; ch++) {
+                        int64_t oi = ((i * oh + oy) * ow + ox) * C + ch;
+                        int cnt = 0;
+                        for (int pass = 0; pass < 2; pass++)
+                            for (int64_t iy = oy * 2 - pt; iy < oy * 2 - pt + 3; iy++)
+                                for (int64_t ix = ox * 2 - pl; ix < ox * 2 - pl + 3; ix++) {
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= Wd)
+                                        continue;
+                                    int64_t xi = ((i * H + iy) * Wd + ix) * C + ch;
+                                    if (pass == 0)
+                                        cnt++;
+                                    else if (max && h.x[xi] == (float)ref[oi])
+                                        dx[xi] += R[oi];
+                                    else if (!max)
+                                        dx[xi] += R[oi] / cnt;
+                                }
+                    }
+        assert_close_d(h.dx, dx, h.in_size, 1e-5, max ? "large max pool dx" : "large avg pool dx");
+        free(dx);
+        free(R);
+        free(ref);
+        h_free(&h);
+    }
+}
+END_TEST
+
 /* Max pooling routes a tie to the first maximum in window order (row-major). */
 START_TEST(maxpool_ties_go_to_the_first)
 {
@@ -606,69 +660,75 @@ START_TEST(maxpool_ties_go_to_the_first)
 }
 END_TEST
 
-/* A batch whose im2col would exceed the 64 MB workspace is tiled (one image per tile here); the
- * result equals the untiled per-image computation and dW accumulates over the tiles. */
+/* dx, dW, db of sum(y * dz) for a linear conv, by direct summation (double) */
+static void ref_conv_backward(const conv_cfg *c, int64_t n, const float *x, const float *W, const float *dz,
+                              double *dx, double *dW, double *db)
+{
+    int64_t oh, ow, pt, pl;
+    ref_axis(c->padding, c->h, c->kh, c->sh, c->dh, &oh, &pt);
+    ref_axis(c->padding, c->w, c->kw, c->sw, c->dw, &ow, &pl);
+    memset(dx, 0, (size_t)(n * c->h * c->w * c->c) * sizeof(double));
+    memset(dW, 0, (size_t)(c->kh * c->kw * c->c * c->filters) * sizeof(double));
+    memset(db, 0, (size_t)c->filters * sizeof(double));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++)
+                for (int64_t f = 0; f < c->filters; f++) {
+                    double g = dz[((i * oh + oy) * ow + ox) * c->filters + f];
+                    db[f] += g;
+                    for (int64_t ky = 0; ky < c->kh; ky++)
+                        for (int64_t kx = 0; kx < c->kw; kx++) {
+                            int64_t iy = oy * c->sh - pt + ky * c->dh, ix = ox * c->sw - pl + kx * c->dw;
+                            if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w)
+                                continue;
+                            for (int64_t ch = 0; ch < c->c; ch++) {
+                                int64_t xi = ((i * c->h + iy) * c->w + ix) * c->c + ch;
+                                int64_t wi = ((ky * c->kw + kx) * c->c + ch) * c->filters + f;
+                                dx[xi] += g * W[wi];
+                                dW[wi] += g * x[xi];
+                            }
+                        }
+                }
+}
+
+/* A batch whose im2col matrix is larger than one workspace tile is done in tiles of rows (here
+ * the boundary falls inside an image); forward and backward equal the direct sums. */
 START_TEST(conv_tiles_large_batches)
 {
-    const conv_cfg c = {2, 48, 48, 1000, 3, 3, 1, 1, 1, 1, 2, "same", true, NULL};
+    const conv_cfg c = {2, 12, 12, 32, 3, 3, 1, 1, 1, 1, 5, "same", true, NULL};
+    const int64_t n = 16, rows = n * 144, K = 288;
     ckeras_layer *l = conv_layer(&c);
     harness h;
-    h_init(&h, l, &(ck_shape){3, {48, 48, 1000}}, 3);
-    /* 48*48 positions x 9000 = 20.7M floats per image: one image per tile */
-    ck_assert_int_eq(l->vt->work_floats(l, 3), 48 * 48 * 9000);
+    h_init(&h, l, &(ck_shape){3, {12, 12, 32}}, n);
+    int64_t work = l->vt->work_floats(l, n);
+    ck_assert_int_eq(work % K, 0);
+    ck_assert_msg(work / K < rows && work / K > rows / 2 && (work / K) % 144 != 0,
+                  "expected two tiles split inside an image, tile is %lld rows of %lld", (long long)(work / K),
+                  (long long)rows);
     fill(h.x, h.in_size, -1, 1);
-    fill(l->w[0].data, l->w[0].size, -0.1, 0.1);
-    fill(l->w[1].data, 2, -0.1, 0.1);
+    fill(l->w[0].data, l->w[0].size, -0.2, 0.2);
+    fill(l->w[1].data, 5, -0.2, 0.2);
+    h_forward(&h);
+    double *ref = calloc((size_t)h.out_size, sizeof(double));
+    int64_t oh, ow;
+    ref_conv(&c, n, h.x, l->w[0].data, l->w[1].data, ref, &oh, &ow);
+    assert_close_d(h.y, ref, h.out_size, 1e-5, "tiled forward");
     float *R = xcalloc(h.out_size);
     fill(R, h.out_size, -1, 1);
-    h_forward(&h);
     h_backward(&h, R, true);
-    /* spot-check outputs against the direct sum (a few positions of every image) */
-    int64_t per_out = 48 * 48 * 2;
-    for (int64_t b = 0; b < 3; b++) {
-        for (int64_t pos = 0; pos < 48 * 48; pos += 331) {
-            int64_t oy = pos / 48, ox = pos % 48;
-            for (int64_t f = 0; f < 2; f++) {
-                double s = l->w[1].data[f];
-                for (int64_t ky = 0; ky < 3; ky++)
-                    for (int64_t kx = 0; kx < 3; kx++) {
-                        int64_t iy = oy - 1 + ky, ix = ox - 1 + kx;
-                        if (iy < 0 || iy >= 48 || ix < 0 || ix >= 48)
-                            continue;
-                        for (int64_t ch = 0; ch < 1000; ch++)
-                            s += (double)h.x[((b * 48 + iy) * 48 + ix) * 1000 + ch] *
-                                 l->w[0].data[((ky * 3 + kx) * 1000 + ch) * 2 + f];
-                    }
-                double got = h.y[b * per_out + pos * 2 + f];
-                ck_assert_msg(fabs(got - s) < 1e-4 * (1 + fabs(s)), "image %lld pos %lld: %g vs %g", (long long)b,
-                              (long long)pos, got, s);
-            }
-        }
-    }
-    /* dW over 3 tiles vs dW of each image alone, summed */
-    float *dw3 = xcalloc(l->w[0].size), *db3 = xcalloc(2);
-    memcpy(dw3, l->w[0].grad, (size_t)l->w[0].size * sizeof(float));
-    memcpy(db3, l->w[1].grad, 2 * sizeof(float));
-    double *sum = calloc((size_t)l->w[0].size, sizeof(double));
-    double dbs[2] = {0, 0};
-    int64_t in1 = 48 * 48 * 1000;
-    for (int64_t b = 0; b < 3; b++) {
-        ck_bwd one = {.n = 1, .x = h.x + b * in1, .y = h.y + b * per_out, .dy = h.dy, .dx = NULL, .saved = NULL,
-                      .work = h.work, .train_weights = true};
-        memcpy(h.dy, R + b * per_out, (size_t)per_out * sizeof(float));
-        l->vt->backward(l, &one);
-        for (int64_t i = 0; i < l->w[0].size; i++)
-            sum[i] += l->w[0].grad[i];
-        dbs[0] += l->w[1].grad[0];
-        dbs[1] += l->w[1].grad[1];
-    }
-    for (int64_t i = 0; i < l->w[0].size; i++)
-        ck_assert_msg(fabs(dw3[i] - sum[i]) < 1e-3 * (1 + fabs(sum[i])), "dW %lld: %g vs %g", (long long)i,
-                      (double)dw3[i], sum[i]);
-    ck_assert(fabs(db3[0] - dbs[0]) < 1e-3 && fabs(db3[1] - dbs[1]) < 1e-3);
-    free(sum);
-    free(dw3);
-    free(db3);
+    double *dx = calloc((size_t)h.in_size, sizeof(double)), *dW = calloc((size_t)l->w[0].size, sizeof(double));
+    double db[5];
+    ref_conv_backward(&c, n, h.x, l->w[0].data, R, dx, dW, db);
+    assert_close_d(h.dx, dx, h.in_size, 1e-5, "tiled dx");
+    assert_close_d(l->w[0].grad, dW, l->w[0].size, 1e-5, "tiled dW");
+    assert_close_d(l->w[1].grad, db, 5, 1e-5, "tiled db");
+    /* without dx the weight gradients are the same */
+    memset(l->w[0].grad, 0, (size_t)l->w[0].size * sizeof(float));
+    h_backward(&h, R, false);
+    assert_close_d(l->w[0].grad, dW, l->w[0].size, 1e-5, "tiled dW without dx");
+    free(ref);
+    free(dx);
+    free(dW);
     free(R);
     h_free(&h);
 }
@@ -839,6 +899,7 @@ int main(void)
     tcase_add_test(tc, conv1d_reference_and_gradients);
     tcase_add_test(tc, pooling_reference_and_gradients);
     tcase_add_test(tc, global_pooling_reference_and_gradients);
+    tcase_add_test(tc, pooling_large_batches);
     tcase_add_test(tc, maxpool_ties_go_to_the_first);
     tcase_add_test(tc, conv_tiles_large_batches);
     tcase_add_test(tc, config_is_normalised_like_keras);

@@ -7,6 +7,9 @@
 #include "kernels.h"
 
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Below this many floats moved, a batch stays on the calling thread (waking another thread
  * costs tens of microseconds). */
@@ -61,86 +64,99 @@ static void add_floats(float *restrict dst, const float *restrict src, int64_t n
         dst[i] += src[i];
 }
 
-/* cols (oh*ow, kh*kw*c) of one image x (h, w, c) */
-static void im2col_image(const ck_conv_geom *g, const float *x, float *cols)
+/* one row of the im2col matrix: the window of output (oy, ox) of image x (h, w, c) */
+static void im2col_row(const ck_conv_geom *g, const float *x, int64_t oy, int64_t ox, float *row)
 {
-    const int64_t c = g->c, kwc = g->kw * c, K = g->kh * kwc;
-    for (int64_t oy = 0; oy < g->oh; oy++) {
-        const int64_t iy0 = oy * g->sh - g->pt;
-        for (int64_t ox = 0; ox < g->ow; ox++) {
-            const int64_t ix0 = ox * g->sw - g->pl;
-            float *row = cols + (oy * g->ow + ox) * K;
-            const bool inside_x = ix0 >= 0 && ix0 + (g->kw - 1) * g->dw < g->w;
-            for (int64_t ky = 0; ky < g->kh; ky++) {
-                const int64_t iy = iy0 + ky * g->dh;
-                float *dst = row + ky * kwc;
-                if (iy < 0 || iy >= g->h) {
-                    zero_floats(dst, kwc);
-                    continue;
-                }
-                const float *src = x + iy * g->w * c;
-                if (inside_x && g->dw == 1) {
-                    copy_floats(dst, src + ix0 * c, kwc);
-                    continue;
-                }
-                for (int64_t kx = 0; kx < g->kw; kx++) {
-                    const int64_t ix = ix0 + kx * g->dw;
-                    if (ix < 0 || ix >= g->w)
-                        zero_floats(dst + kx * c, c);
-                    else
-                        copy_floats(dst + kx * c, src + ix * c, c);
+    const int64_t c = g->c, kwc = g->kw * c;
+    const int64_t iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+    const bool inside_x = ix0 >= 0 && ix0 + (g->kw - 1) * g->dw < g->w;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        const int64_t iy = iy0 + ky * g->dh;
+        float *dst = row + ky * kwc;
+        if (iy < 0 || iy >= g->h) {
+            zero_floats(dst, kwc);
+            continue;
+        }
+        const float *src = x + iy * g->w * c;
+        if (inside_x && g->dw == 1) {
+            copy_floats(dst, src + ix0 * c, kwc);
+            continue;
+        }
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            const int64_t ix = ix0 + kx * g->dw;
+            if (ix < 0 || ix >= g->w)
+                zero_floats(dst + kx * c, c);
+            else
+                copy_floats(dst + kx * c, src + ix * c, c);
+        }
+    }
+}
+
+/* dx (h, w, c) of one image += one row of the im2col matrix, the window of output (oy, ox) */
+static void col2im_row(const ck_conv_geom *g, const float *row, int64_t oy, int64_t ox, float *dx)
+{
+    const int64_t c = g->c, kwc = g->kw * c;
+    const int64_t iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+    const bool inside_x = ix0 >= 0 && ix0 + (g->kw - 1) * g->dw < g->w;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        const int64_t iy = iy0 + ky * g->dh;
+        if (iy < 0 || iy >= g->h)
+            continue;
+        const float *src = row + ky * kwc;
+        float *dst = dx + iy * g->w * c;
+        if (inside_x && g->dw == 1) {
+            add_floats(dst + ix0 * c, src, kwc);
+            continue;
+        }
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            const int64_t ix = ix0 + kx * g->dw;
+            if (ix >= 0 && ix < g->w)
+                add_floats(dst + ix * c, src + kx * c, c);
+        }
+    }
+}
+
+void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, float *cols)
+{
+    const int64_t in = g->h * g->w * g->c, pos = g->oh * g->ow, K = g->kh * g->kw * g->c;
+    /* rows are independent: split them evenly, each thread walking its own range */
+    const int nt = threads_for(r1 - r0, (r1 - r0) * K);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int t = 0, T = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        T = omp_get_num_threads();
+#endif
+        int64_t a = r0 + (r1 - r0) * t / T, b = r0 + (r1 - r0) * (t + 1) / T;
+        int64_t img = a / pos, p = a % pos, oy = p / g->ow, ox = p % g->ow;
+        for (int64_t r = a; r < b; r++) {
+            im2col_row(g, x + img * in, oy, ox, cols + (r - r0) * K);
+            if (++ox == g->ow) {
+                ox = 0;
+                if (++oy == g->oh) {
+                    oy = 0;
+                    img++;
                 }
             }
         }
     }
 }
 
-/* dx (h, w, c) += the windows of cols (oh*ow, kh*kw*c) of one image */
-static void col2im_image(const ck_conv_geom *g, const float *cols, float *dx)
+void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx)
 {
-    const int64_t c = g->c, kwc = g->kw * c, K = g->kh * kwc;
-    for (int64_t oy = 0; oy < g->oh; oy++) {
-        const int64_t iy0 = oy * g->sh - g->pt;
-        for (int64_t ox = 0; ox < g->ow; ox++) {
-            const int64_t ix0 = ox * g->sw - g->pl;
-            const float *row = cols + (oy * g->ow + ox) * K;
-            const bool inside_x = ix0 >= 0 && ix0 + (g->kw - 1) * g->dw < g->w;
-            for (int64_t ky = 0; ky < g->kh; ky++) {
-                const int64_t iy = iy0 + ky * g->dh;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                const float *src = row + ky * kwc;
-                float *dst = dx + iy * g->w * c;
-                if (inside_x && g->dw == 1) {
-                    add_floats(dst + ix0 * c, src, kwc);
-                    continue;
-                }
-                for (int64_t kx = 0; kx < g->kw; kx++) {
-                    const int64_t ix = ix0 + kx * g->dw;
-                    if (ix >= 0 && ix < g->w)
-                        add_floats(dst + ix * c, src + kx * c, c);
-                }
-            }
+    const int64_t in = g->h * g->w * g->c, pos = g->oh * g->ow, K = g->kh * g->kw * g->c;
+    /* windows of one image overlap, so threads take whole images */
+    const int64_t first = r0 / pos, last = (r1 - 1) / pos;
+    const int nt = threads_for(last - first + 1, (r1 - r0) * K);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t img = first; img <= last; img++) {
+        int64_t a = img * pos > r0 ? img * pos : r0, b = (img + 1) * pos < r1 ? (img + 1) * pos : r1;
+        for (int64_t r = a; r < b; r++) {
+            int64_t p = r - img * pos;
+            col2im_row(g, cols + (r - r0) * K, p / g->ow, p % g->ow, dx + img * in);
         }
     }
-}
-
-void ck_im2col(const ck_conv_geom *g, const float *x, int64_t n, float *cols)
-{
-    const int64_t in = g->h * g->w * g->c, rows = g->oh * g->ow * g->kh * g->kw * g->c;
-    const int nt = threads_for(n, n * rows);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < n; b++)
-        im2col_image(g, x + b * in, cols + b * rows);
-}
-
-void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t n, float *dx)
-{
-    const int64_t in = g->h * g->w * g->c, rows = g->oh * g->ow * g->kh * g->kw * g->c;
-    const int nt = threads_for(n, n * rows);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < n; b++)
-        col2im_image(g, cols + b * rows, dx + b * in);
 }
 
 /* ---- windowed pooling ----------------------------------------------------------------------- */

@@ -88,11 +88,13 @@ typedef struct ck_conv_geom {
  * ceil(in / s), total = max((out-1)*s + (k-1)*d + 1 - in, 0), before = total / 2; causal:
  * out = ceil(in / s), before = (k-1)*d. */
 void ck_conv_axis(ck_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *out, int64_t *before);
-/* cols (n*oh*ow, kh*kw*c) = the windows of x (n, h, w, c); padded cells are 0. */
-void ck_im2col(const ck_conv_geom *g, const float *x, int64_t n, float *cols);
-/* dx (n, h, w, c) += the windows of cols (n*oh*ow, kh*kw*c) scattered back (adjoint of
- * ck_im2col); dx is accumulated into, not cleared. */
-void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t n, float *dx);
+/* The im2col matrix of a batch x (n, h, w, c) is (n*oh*ow, kh*kw*c): row r = (image*oh + oy)*ow
+ * + ox holds the window of that output, padded cells 0. ck_im2col writes its rows [r0, r1) to
+ * cols ((r1-r0), kh*kw*c). */
+void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, float *cols);
+/* Adjoint: dx (n, h, w, c) += rows [r0, r1) of an im2col-shaped cols scattered back to their
+ * windows (dx is accumulated into, not cleared). */
+void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx);
 /* Max pooling, y (n, oh, ow, c); padded cells never win. argmax (may be NULL) gets, per output,
  * the index in its image ((iy*w + ix)*c + ch) of the first maximum. */
 void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax);

@@ -2,18 +2,22 @@
  *
  * Kernel W is (kh, kw, in, filters) (Conv1D: (k, in, filters)) as Keras stores it, which read
  * row-major is the matrix (kh*kw*in, filters) whose rows match the im2col window order
- * (ky, kx, channel). Forward: im2col of a tile of images into the shared workspace, then one
- * GEMM per tile; a 1x1 kernel with stride 1 and no padding is a GEMM on the input itself.
- * Backward recomputes the tile's columns (the workspace is shared between layers), then
- * dW += cols^T dz, dcols = dz W^T over the same buffer, and col2im into dx. */
+ * (ky, kx, channel). Forward: im2col of a tile of rows (output positions of the batch) into the
+ * shared workspace, then one GEMM per tile; a 1x1 kernel with stride 1 and no padding is one GEMM
+ * on the input itself. Backward recomputes the tile's columns (the workspace is shared between
+ * layers), then dW += cols^T dz, dcols = dz W^T over the same buffer, and col2im into dx. */
 #include "layers.h"
 #include "kernels/kernels.h"
 
 #include <string.h>
 #include <strings.h>
 
-/* The im2col workspace is at most this many floats (64 MB); larger batches are tiled. */
-#define CONV_TILE_FLOATS ((int64_t)16 << 20)
+/* The batch's im2col matrix is made and consumed in tiles of rows: about CONV_TILE_TARGET floats
+ * (2 MB, so the GEMM reads its columns from cache: measured faster than one large tile), at least
+ * CONV_TILE_MIN_ROWS rows (GEMM efficiency), never more than CONV_TILE_MAX floats (64 MB). */
+#define CONV_TILE_TARGET ((int64_t)1 << 19)
+#define CONV_TILE_MIN_ROWS 256
+#define CONV_TILE_MAX ((int64_t)16 << 20)
 
 #define CONV_COMMON_FIELDS                                                                             \
     {"filters", CK_INT, NULL, NULL, "number of output channels"},                                      \
@@ -52,7 +56,7 @@ typedef struct conv_priv {
     int64_t filters;
     int64_t K;      /* kh*kw*in: rows of the kernel matrix */
     int64_t pos;    /* oh*ow: output positions per image */
-    int64_t tile;   /* images per im2col tile */
+    int64_t tile;   /* rows of the im2col matrix per tile */
     bool direct;    /* 1x1, stride 1, no padding: the input is the column matrix */
 } conv_priv;
 
@@ -168,8 +172,11 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     p->K = g->kh * g->kw * g->c;
     p->pos = g->oh * g->ow;
     p->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0;
-    int64_t per_image = p->pos * p->K;
-    p->tile = per_image >= CONV_TILE_FLOATS ? 1 : CONV_TILE_FLOATS / per_image;
+    p->tile = CONV_TILE_TARGET / p->K;
+    if (p->tile < CONV_TILE_MIN_ROWS)
+        p->tile = CONV_TILE_MIN_ROWS;
+    if (p->tile > CONV_TILE_MAX / p->K)
+        p->tile = CONV_TILE_MAX / p->K > 0 ? CONV_TILE_MAX / p->K : 1;
 
     out->ndim = rank + 1;
     if (rank == 2) {
@@ -206,29 +213,27 @@ static int64_t conv_saved(const ckeras_layer *l, int64_t n)
     return n * p->pos * p->filters;
 }
 
-/* work: one im2col tile (tile*oh*ow, kh*kw*in) */
+/* work: one im2col tile (tile rows, kh*kw*in) */
 static int64_t conv_work(const ckeras_layer *l, int64_t n)
 {
     const conv_priv *p = l->priv;
     if (p->direct)
         return 0;
-    return (n < p->tile ? n : p->tile) * p->pos * p->K;
+    return (n * p->pos < p->tile ? n * p->pos : p->tile) * p->K;
 }
 
 static void conv_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const conv_priv *p = l->priv;
-    const int64_t in_size = p->g.h * p->g.w * p->g.c, F = p->filters, rows = f->n * p->pos;
+    const int64_t F = p->filters, K = p->K, rows = f->n * p->pos;
     const float *W = l->w[0].data;
-    for (int64_t b0 = 0; b0 < f->n; b0 += p->tile) {
-        int64_t nb = f->n - b0 < p->tile ? f->n - b0 : p->tile;
-        const float *cols = f->x + b0 * in_size; /* direct: x (nb*h*w, in) is the column matrix */
-        if (!p->direct) {
-            ck_im2col(&p->g, f->x + b0 * in_size, nb, f->work);
-            cols = f->work;
-        }
-        /* y (nb*oh*ow, F) = cols (nb*oh*ow, K) . W (K, F) */
-        ck_gemm(false, false, nb * p->pos, F, p->K, 1.0f, cols, p->K, W, F, 0.0f, f->y + b0 * p->pos * F, F);
+    if (p->direct) /* y (rows, F) = x (rows, K) . W (K, F) */
+        ck_gemm(false, false, rows, F, K, 1.0f, f->x, K, W, F, 0.0f, f->y, F);
+    for (int64_t r0 = 0; !p->direct && r0 < rows; r0 += p->tile) {
+        const int64_t r1 = rows - r0 < p->tile ? rows : r0 + p->tile;
+        /* y rows [r0, r1) (., F) = cols (r1-r0, K) . W (K, F) */
+        ck_im2col(&p->g, f->x, r0, r1, f->work);
+        ck_gemm(false, false, r1 - r0, F, K, 1.0f, f->work, K, W, F, 0.0f, f->y + r0 * F, F);
     }
     if (l->nw > 1)
         ck_add_bias(f->y, l->w[1].data, rows, F);
@@ -242,38 +247,36 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f)
 static void conv_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const conv_priv *p = l->priv;
-    const int64_t in_size = p->g.h * p->g.w * p->g.c, F = p->filters, K = p->K, rows = b->n * p->pos;
+    const int64_t F = p->filters, K = p->K, rows = b->n * p->pos;
     const float *W = l->w[0].data;
-    float *dz = b->dy; /* dz (n*oh*ow, F) = dy * act'(z), in place */
+    float *dz = b->dy; /* dz (rows, F) = dy * act'(z), in place */
     if (p->act.kind != CK_ACT_LINEAR)
         ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, F);
     const bool wgrad = b->train_weights && l->w[0].grad;
     if (wgrad && l->nw > 1)
         ck_bias_grad(dz, l->w[1].grad, rows, F);
+    if (p->direct) {
+        /* dW (K, F) = x^T (K, rows) . dz (rows, F); dx (rows, K) = dz (rows, F) . W^T (F, K) */
+        if (wgrad)
+            ck_gemm(true, false, K, F, rows, 1.0f, b->x, K, dz, F, 0.0f, l->w[0].grad, F);
+        if (b->dx)
+            ck_gemm(false, true, rows, K, F, 1.0f, dz, F, W, F, 0.0f, b->dx, K);
+        return;
+    }
     if (!wgrad && !b->dx)
         return;
-    for (int64_t b0 = 0; b0 < b->n; b0 += p->tile) {
-        const int64_t nb = b->n - b0 < p->tile ? b->n - b0 : p->tile, m = nb * p->pos;
-        const float *dzt = dz + b0 * p->pos * F;
-        const float *x = b->x + b0 * in_size;
-        float *dx = b->dx ? b->dx + b0 * in_size : NULL;
-        if (p->direct) {
-            /* dW (K, F) (+)= x^T (K, m) . dz (m, F); dx (m, K) = dz (m, F) . W^T (F, K) */
-            if (wgrad)
-                ck_gemm(true, false, K, F, m, 1.0f, x, K, dzt, F, b0 ? 1.0f : 0.0f, l->w[0].grad, F);
-            if (dx)
-                ck_gemm(false, true, m, K, F, 1.0f, dzt, F, W, F, 0.0f, dx, K);
-            continue;
+    if (b->dx)
+        memset(b->dx, 0, (size_t)(b->n * p->g.h * p->g.w * p->g.c) * sizeof(float));
+    for (int64_t r0 = 0; r0 < rows; r0 += p->tile) {
+        const int64_t r1 = rows - r0 < p->tile ? rows : r0 + p->tile, m = r1 - r0;
+        const float *dzt = dz + r0 * F;
+        if (wgrad) { /* dW (K, F) (+)= cols^T (K, m) . dz (m, F) */
+            ck_im2col(&p->g, b->x, r0, r1, b->work);
+            ck_gemm(true, false, K, F, m, 1.0f, b->work, K, dzt, F, r0 ? 1.0f : 0.0f, l->w[0].grad, F);
         }
-        if (wgrad) {
-            ck_im2col(&p->g, x, nb, b->work);
-            ck_gemm(true, false, K, F, m, 1.0f, b->work, K, dzt, F, b0 ? 1.0f : 0.0f, l->w[0].grad, F);
-        }
-        if (dx) {
-            /* dcols (m, K) = dz (m, F) . W^T (F, K), over the columns just used */
+        if (b->dx) { /* dcols (m, K) = dz (m, F) . W^T (F, K), over the columns just used */
             ck_gemm(false, true, m, K, F, 1.0f, dzt, F, W, F, 0.0f, b->work, K);
-            memset(dx, 0, (size_t)(nb * in_size) * sizeof(float));
-            ck_col2im(&p->g, b->work, nb, dx);
+            ck_col2im(&p->g, b->work, r0, r1, b->dx);
         }
     }
 }
