@@ -195,11 +195,12 @@ static void maxpool_image(const ck_conv_geom *g, const float *x, float *y, int32
                         continue;
                     }
                     if (a) {
+                        const int32_t b32 = (int32_t)base;
+#pragma omp simd
                         for (int64_t ch = 0; ch < c; ch++) {
-                            if (v[ch] > out[ch]) {
-                                out[ch] = v[ch];
-                                a[ch] = (int32_t)(base + ch);
-                            }
+                            const bool gt = v[ch] > out[ch];
+                            out[ch] = gt ? v[ch] : out[ch];
+                            a[ch] = gt ? b32 + (int32_t)ch : a[ch];
                         }
                     } else {
 #pragma omp simd
