@@ -133,5 +133,50 @@ void ck_channel_mask(const float *x, const float *mask, int64_t n, int64_t hw, i
 /* Axis permutation of each of n samples: x has per-sample shape shape[0..ndim), y axis k is x
  * axis perm[k]. */
 void ck_permute(const float *x, int64_t n, int ndim, const int64_t *shape, const int *perm, float *y);
+/* ---- convolution and pooling (NHWC, channels last) --------------------------------------
+ * A 1D layer is the 2D case with h = 1, kh = 1. Images are (h, w, c) row-major and follow each
+ * other in a batch; window rows of the im2col matrix are ordered (ky, kx, channel), which is
+ * the row order of a Keras kernel (kh, kw, in, filters) viewed as (kh*kw*in, filters). */
+
+typedef enum ck_pad_mode { CK_PAD_VALID = 0, CK_PAD_SAME, CK_PAD_CAUSAL } ck_pad_mode;
+
+typedef struct ck_conv_geom {
+    int64_t h, w, c;    /* input image */
+    int64_t kh, kw;     /* window */
+    int64_t sh, sw;     /* strides */
+    int64_t dh, dw;     /* dilation (1 for pooling) */
+    int64_t pt, pl;     /* padding before the first row / column; the far side is implied */
+    int64_t oh, ow;     /* output positions */
+} ck_conv_geom;
+
+/* Output length and leading padding of one axis, Keras/TensorFlow rules: valid: out =
+ * floor((in - (k-1)*d - 1) / s) + 1 (<= 0 when the window does not fit); same: out =
+ * ceil(in / s), total = max((out-1)*s + (k-1)*d + 1 - in, 0), before = total / 2; causal:
+ * out = ceil(in / s), before = (k-1)*d. */
+void ck_conv_axis(ck_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *out, int64_t *before);
+/* The im2col matrix of a batch x (n, h, w, c) is (n*oh*ow, kh*kw*c): row r = (image*oh + oy)*ow
+ * + ox holds the window of that output, padded cells 0. ck_im2col writes its rows [r0, r1) to
+ * cols ((r1-r0), kh*kw*c). */
+void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, float *cols);
+/* Adjoint: dx (n, h, w, c) += rows [r0, r1) of an im2col-shaped cols scattered back to their
+ * windows (dx is accumulated into, not cleared). */
+void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx);
+/* Max pooling, y (n, oh, ow, c); padded cells never win. argmax (may be NULL) gets, per output,
+ * the index in its image ((iy*w + ix)*c + ch) of the first maximum. */
+void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax);
+/* dx (n, h, w, c) = dy routed to the argmax of each window (overwrites dx). */
+void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, int64_t n, float *dx);
+/* Average pooling over the cells of each window inside the image (TensorFlow's definition:
+ * padded cells never count). */
+void ck_avgpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y);
+/* dx (n, h, w, c) = its adjoint (overwrites dx). */
+void ck_avgpool_backward(const ck_conv_geom *g, const float *dy, int64_t n, float *dx);
+/* Global pooling of x (n, s, c) over its s positions into y (n, c). */
+void ck_global_avgpool_forward(const float *x, int64_t n, int64_t s, int64_t c, float *y);
+void ck_global_avgpool_backward(const float *dy, int64_t n, int64_t s, int64_t c, float *dx);
+/* argmax (n, c) may be NULL: position of the first maximum. */
+void ck_global_maxpool_forward(const float *x, int64_t n, int64_t s, int64_t c, float *y, int32_t *argmax);
+void ck_global_maxpool_backward(const float *dy, const int32_t *argmax, int64_t n, int64_t s, int64_t c,
+                                float *dx);
 
 #endif

@@ -98,7 +98,7 @@ static void dense_forward(ckeras_layer *l, const ck_fwd *f)
     if (l->nw > 1)
         ck_add_bias(f->y, l->w[1].data, rows, p->units);
     if (p->act.kind != CK_ACT_LINEAR) {
-        if (f->saved && f->training)
+        if (f->saved && f->training && ck_act_backward_needs_x(&p->act))
             memcpy(f->saved, f->y, (size_t)(rows * p->units) * sizeof(float));
         ck_act_forward(&p->act, f->y, f->y, rows, p->units);
     }

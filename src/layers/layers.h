@@ -107,5 +107,7 @@ extern const ck_layer_vt ck_add_vt, ck_subtract_vt, ck_multiply_vt, ck_average_v
 extern const ck_layer_vt ck_batch_normalization_vt, ck_layer_normalization_vt, ck_reshape_vt, ck_permute_vt,
     ck_zero_padding2d_vt, ck_cropping2d_vt, ck_upsampling2d_vt, ck_spatial_dropout2d_vt, ck_relu_vt, ck_leaky_relu_vt,
     ck_rescaling_vt;
+extern const ck_layer_vt ck_conv2d_vt, ck_conv1d_vt, ck_maxpool2d_vt, ck_avgpool2d_vt, ck_maxpool1d_vt,
+    ck_avgpool1d_vt, ck_gap2d_vt, ck_gmp2d_vt, ck_gap1d_vt, ck_gmp1d_vt;
 
 #endif

@@ -1,0 +1,306 @@
+/* Pooling, channels last: MaxPooling2D/1D, AveragePooling2D/1D (windowed, padding valid or
+ * same) and the global poolings GlobalAveragePooling2D/1D, GlobalMaxPooling2D/1D.
+ *
+ * "same" follows TensorFlow: padded cells never enter a window, so an average divides by the
+ * number of cells inside the image. Max pooling keeps, per output, the index of the first
+ * maximum (saved, as int32) and routes the gradient there. */
+#include "layers.h"
+#include "kernels/kernels.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+
+static const ck_field pool2d_fields[] = {
+    {"pool_size", CK_INTS, "2,2", NULL, "window (ph, pw), or one int for both"},
+    {"strides", CK_INTS, NULL, NULL, "strides (default: pool_size)"},
+    {"padding", CK_STR, "valid", NULL, "valid or same"},
+    {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},
+    INPUT_SHAPE_FIELD,
+};
+
+static const ck_field pool1d_fields[] = {
+    {"pool_size", CK_INTS, "2", NULL, "window length"},
+    {"strides", CK_INTS, NULL, NULL, "stride (default: pool_size)"},
+    {"padding", CK_STR, "valid", NULL, "valid or same"},
+    {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},
+    INPUT_SHAPE_FIELD,
+};
+
+static const ck_field global_fields[] = {
+    {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},
+    {"keepdims", CK_BOOL, "false", NULL, "keep the pooled axes with size 1"},
+    INPUT_SHAPE_FIELD,
+};
+
+typedef struct pool_priv {
+    ck_conv_geom g;
+    int rank;
+} pool_priv;
+
+static void pool_free(ckeras_layer *l)
+{
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+static bool is_max(const ckeras_layer *l)
+{
+    return strstr(l->vt->class_name, "Max") != NULL;
+}
+
+static ckeras_status check_format(const ckeras_layer *l)
+{
+    const char *df = ck_cfg_str(&l->cfg, "data_format");
+    if (!df || strcmp(df, "channels_last") == 0)
+        return CKERAS_OK;
+    if (strcmp(df, "channels_first") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
+                        "channels_last)", l->vt->class_name, l->name);
+    return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", l->vt->class_name,
+                    l->name, df);
+}
+
+static ckeras_status check_rank(const ckeras_layer *l, const ck_shape *in, int rank)
+{
+    bool ok = in->ndim == rank + 1;
+    for (int i = 0; ok && i < in->ndim; i++)
+        ok = in->d[i] > 0;
+    if (ok)
+        return CKERAS_OK;
+    char buf[96];
+    return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank %d (%s), got %s", l->vt->class_name,
+                    l->name, rank + 1, rank == 2 ? "height, width, channels" : "steps, channels",
+                    ck_shape_str(in, false, buf, sizeof buf));
+}
+
+static pool_priv *priv_of(ckeras_layer *l)
+{
+    if (!l->priv)
+        l->priv = ck_calloc(1, sizeof(pool_priv));
+    return l->priv;
+}
+
+/* ---- windowed pooling ----------------------------------------------------------------------- */
+
+/* Reads pool_size / strides (one int is repeated; strides None means pool_size) and stores
+ * them back at full length, as Keras' get_config() shows them. */
+static ckeras_status read_tuple(ckeras_layer *l, const char *name, int rank, const int64_t *dflt, int64_t *v)
+{
+    const ck_value *t = ck_cfg_value(&l->cfg, name);
+    if (t->is_none && dflt) {
+        for (int i = 0; i < rank; i++)
+            v[i] = dflt[i];
+    } else {
+        if (t->is_none || (t->n != 1 && t->n != rank))
+            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %d positive int%s", l->vt->class_name, l->name,
+                            name, rank, rank > 1 ? "s (or one for all)" : "");
+        for (int i = 0; i < rank; i++)
+            v[i] = t->v[t->n == 1 ? 0 : i];
+    }
+    for (int i = 0; i < rank; i++)
+        if (v[i] <= 0)
+            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be positive, got %lld", l->vt->class_name, l->name,
+                            name, (long long)v[i]);
+    return ck_config_set_ints(&l->cfg, l->vt->class_name, name, rank, v);
+}
+
+static ckeras_status pool_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape *out, int rank)
+{
+    const char *cls = l->vt->class_name;
+    int64_t k[2], s[2];
+    ckeras_status st;
+    if ((st = read_tuple(l, "pool_size", rank, NULL, k)) != CKERAS_OK ||
+        (st = read_tuple(l, "strides", rank, k, s)) != CKERAS_OK)
+        return st;
+    const char *pad = ck_cfg_str(&l->cfg, "padding");
+    ck_pad_mode mode;
+    if (pad && strcasecmp(pad, "valid") == 0)
+        mode = CK_PAD_VALID;
+    else if (pad && strcasecmp(pad, "same") == 0)
+        mode = CK_PAD_SAME;
+    else
+        return ck_error(CKERAS_EINVAL, "%s '%s': padding must be 'valid' or 'same', got '%s'", cls, l->name,
+                        pad ? pad : "None");
+    if ((st = check_format(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
+        return st;
+    pool_priv *p = priv_of(l);
+    if (!p)
+        return CKERAS_ENOMEM;
+    p->rank = rank;
+    ck_conv_geom *g = &p->g;
+    memset(g, 0, sizeof *g);
+    g->dh = g->dw = 1;
+    if (rank == 2) {
+        g->h = in->d[0], g->w = in->d[1], g->c = in->d[2];
+        g->kh = k[0], g->kw = k[1], g->sh = s[0], g->sw = s[1];
+    } else {
+        g->h = 1, g->w = in->d[0], g->c = in->d[1];
+        g->kh = 1, g->kw = k[0], g->sh = 1, g->sw = s[0];
+    }
+    ck_conv_axis(mode, g->h, g->kh, g->sh, 1, &g->oh, &g->pt);
+    ck_conv_axis(mode, g->w, g->kw, g->sw, 1, &g->ow, &g->pl);
+    if (g->oh <= 0 || g->ow <= 0) {
+        char buf[96];
+        return ck_error(CKERAS_ESHAPE, "%s '%s': pool_size is larger than the input %s with padding 'valid'", cls,
+                        l->name, ck_shape_str(in, false, buf, sizeof buf));
+    }
+    if (g->h * g->w * g->c > INT32_MAX)
+        return ck_error(CKERAS_ESHAPE, "%s '%s': input of %lld values per sample is too large", cls, l->name,
+                        (long long)(g->h * g->w * g->c));
+    out->ndim = rank + 1;
+    if (rank == 2) {
+        out->d[0] = g->oh, out->d[1] = g->ow, out->d[2] = g->c;
+    } else {
+        out->d[0] = g->ow, out->d[1] = g->c;
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status pool2d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return pool_build_rank(l, in, out, 2);
+}
+
+static ckeras_status pool1d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return pool_build_rank(l, in, out, 1);
+}
+
+/* saved (max pooling): the argmax of each output, (n, out) int32 */
+static int64_t maxpool_saved(const ckeras_layer *l, int64_t n)
+{
+    return n * ck_shape_size(&l->out_shape);
+}
+
+static void maxpool_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const pool_priv *p = l->priv;
+    ck_maxpool_forward(&p->g, f->x, f->n, f->y, (int32_t *)f->saved);
+}
+
+static void maxpool_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const pool_priv *p = l->priv;
+    if (b->dx)
+        ck_maxpool_backward(&p->g, b->dy, (const int32_t *)b->saved, b->n, b->dx);
+}
+
+static void avgpool_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const pool_priv *p = l->priv;
+    ck_avgpool_forward(&p->g, f->x, f->n, f->y);
+}
+
+static void avgpool_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const pool_priv *p = l->priv;
+    if (b->dx)
+        ck_avgpool_backward(&p->g, b->dy, b->n, b->dx);
+}
+
+/* ---- global pooling ------------------------------------------------------------------------- */
+
+static ckeras_status global_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape *out, int rank)
+{
+    ckeras_status st;
+    if ((st = check_format(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
+        return st;
+    if (is_max(l) && ck_shape_size(in) / in->d[rank] > INT32_MAX)
+        return ck_error(CKERAS_ESHAPE, "%s '%s': too many positions per sample", l->vt->class_name, l->name);
+    if (ck_cfg_bool(&l->cfg, "keepdims")) {
+        *out = *in;
+        for (int i = 0; i < rank; i++)
+            out->d[i] = 1;
+    } else {
+        out->ndim = 1;
+        out->d[0] = in->d[rank];
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status global2d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return global_build_rank(l, in, out, 2);
+}
+
+static ckeras_status global1d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return global_build_rank(l, in, out, 1);
+}
+
+/* positions s and channels c of a per-sample input (..., c) */
+static void global_dims(const ckeras_layer *l, int64_t *s, int64_t *c)
+{
+    *c = l->in_shape.d[l->in_shape.ndim - 1];
+    *s = ck_shape_size(&l->in_shape) / *c;
+}
+
+static void gap_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    int64_t s, c;
+    global_dims(l, &s, &c);
+    ck_global_avgpool_forward(f->x, f->n, s, c, f->y);
+}
+
+static void gap_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    int64_t s, c;
+    global_dims(l, &s, &c);
+    if (b->dx)
+        ck_global_avgpool_backward(b->dy, b->n, s, c, b->dx);
+}
+
+/* saved (global max): the argmax position of each channel, (n, c) int32 */
+static int64_t gmp_saved(const ckeras_layer *l, int64_t n)
+{
+    return n * l->in_shape.d[l->in_shape.ndim - 1];
+}
+
+static void gmp_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    int64_t s, c;
+    global_dims(l, &s, &c);
+    ck_global_maxpool_forward(f->x, f->n, s, c, f->y, (int32_t *)f->saved);
+}
+
+static void gmp_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    int64_t s, c;
+    global_dims(l, &s, &c);
+    if (b->dx)
+        ck_global_maxpool_backward(b->dy, (const int32_t *)b->saved, b->n, s, c, b->dx);
+}
+
+/* ---- the classes ---------------------------------------------------------------------------- */
+
+#define POOL_VT(NAME, CLS, BASE, FIELDS, BUILD, SAVED, FWD, BWD)                                       \
+    const ck_layer_vt NAME = {                                                                         \
+        .class_name = CLS,                                                                             \
+        .base_name = BASE,                                                                             \
+        .fields = FIELDS,                                                                              \
+        .nfields = sizeof FIELDS / sizeof FIELDS[0],                                                   \
+        .build = BUILD,                                                                                \
+        .saved_floats = SAVED,                                                                         \
+        .forward = FWD,                                                                                \
+        .backward = BWD,                                                                               \
+        .free_priv = pool_free,                                                                        \
+    }
+
+POOL_VT(ck_maxpool2d_vt, "MaxPooling2D", "max_pooling2d", pool2d_fields, pool2d_build, maxpool_saved,
+        maxpool_forward, maxpool_backward);
+POOL_VT(ck_avgpool2d_vt, "AveragePooling2D", "average_pooling2d", pool2d_fields, pool2d_build, NULL,
+        avgpool_forward, avgpool_backward);
+POOL_VT(ck_maxpool1d_vt, "MaxPooling1D", "max_pooling1d", pool1d_fields, pool1d_build, maxpool_saved,
+        maxpool_forward, maxpool_backward);
+POOL_VT(ck_avgpool1d_vt, "AveragePooling1D", "average_pooling1d", pool1d_fields, pool1d_build, NULL,
+        avgpool_forward, avgpool_backward);
+POOL_VT(ck_gap2d_vt, "GlobalAveragePooling2D", "global_average_pooling2d", global_fields, global2d_build, NULL,
+        gap_forward, gap_backward);
+POOL_VT(ck_gmp2d_vt, "GlobalMaxPooling2D", "global_max_pooling2d", global_fields, global2d_build, gmp_saved,
+        gmp_forward, gmp_backward);
+POOL_VT(ck_gap1d_vt, "GlobalAveragePooling1D", "global_average_pooling1d", global_fields, global1d_build, NULL,
+        gap_forward, gap_backward);
+POOL_VT(ck_gmp1d_vt, "GlobalMaxPooling1D", "global_max_pooling1d", global_fields, global1d_build, gmp_saved,
+        gmp_forward, gmp_backward);
