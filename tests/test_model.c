@@ -432,6 +432,54 @@ START_TEST(fit_learns_a_separable_problem)
 }
 END_TEST
 
+/* Regularizers: the reported loss is the data loss plus l1*sum|W| + l2*sum W^2 of the trainable
+ * kernels (computed here by hand from predictions and weights), and training reduces the norm. */
+START_TEST(regularizers_add_keras_penalties)
+{
+    ckeras_set_random_seed(8);
+    ckeras_model *m = ckeras_sequential(NULL);
+    ckeras_model_add(m, ckeras_input(1, (const int64_t[]){3}));
+    ckeras_layer *d = ckeras_dense(4, "tanh");
+    ck_assert_int_eq(ckeras_layer_set_str(d, "kernel_regularizer", "L1L2(l1=0.01,l2=0.1)"), CKERAS_OK);
+    ckeras_model_add(m, d);
+    ckeras_layer *o = ckeras_dense(1, NULL);
+    ck_assert_int_eq(ckeras_layer_set_str(o, "kernel_regularizer", "l2"), CKERAS_OK); /* 0.01 */
+    ckeras_model_add(m, o);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(0.1, 0, 0), "mse", NULL), CKERAS_OK);
+    float xs[12], ys[4];
+    for (int i = 0; i < 12; i++)
+        xs[i] = (float)(i % 5) / 5 - 0.3f;
+    for (int i = 0; i < 4; i++)
+        ys[i] = (float)i / 4;
+    ckeras_tensor *x = ckeras_tensor_copy(xs, 2, (const int64_t[]){4, 3});
+    ckeras_tensor *y = ckeras_tensor_copy(ys, 2, (const int64_t[]){4, 1});
+    ckeras_tensor *p = NULL;
+    ck_assert_int_eq(ckeras_model_predict(m, x, 0, &p), CKERAS_OK);
+    double mse = 0, l1 = 0, l2a = 0, l2b = 0;
+    for (int i = 0; i < 4; i++)
+        mse += pow(ckeras_tensor_data(p)[i] - ys[i], 2) / 4;
+    for (int k = 0; k < 12; k++) {
+        l1 += fabs(d->w[0].data[k]);
+        l2a += pow(d->w[0].data[k], 2);
+    }
+    for (int k = 0; k < 4; k++)
+        l2b += pow(o->w[0].data[k], 2);
+    double want = mse + 0.01 * l1 + 0.1 * l2a + 0.01 * l2b, res[1];
+    ck_assert_int_eq(ckeras_model_evaluate(m, x, y, 0, res, 1), CKERAS_OK);
+    ck_assert_msg(fabs(res[0] - want) < 1e-6, "loss %g, by hand %g", res[0], want);
+    ckeras_model *bad = ckeras_sequential(NULL);
+    ckeras_model_add(bad, ckeras_input(1, (const int64_t[]){3}));
+    ck_assert_int_eq(ckeras_model_add(bad, ckeras_layer_from_config("Dense", "{\"units\": 2, \"kernel_regularizer\": \"l3\"}")),
+                     CKERAS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "kernel_regularizer"));
+    ckeras_model_free(bad);
+    ckeras_tensor_free(p);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_model_free(m);
+}
+END_TEST
+
 /* ---- summary, trainable, misuse ------------------------------------------------------------- */
 
 static char *section(const char *title_start)
@@ -583,6 +631,7 @@ int main(void)
     tcase_add_test(tc, summary_of_the_seed_mlp_is_keras_text);
     tcase_add_test(tc, frozen_layer_gets_no_update);
     tcase_add_test(tc, misuse_gives_status_and_message);
+    tcase_add_test(tc, regularizers_add_keras_penalties);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -19,6 +19,9 @@ ckeras_status ck_error(ckeras_status code, const char *fmt, ...) __attribute__((
 /* Prefixes the current message with "what: " (adds context as an error travels up). */
 void ck_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ck_error_clear(void);
+/* The status of the last ck_error in this thread (CKERAS_OK after ck_error_clear), or dflt when
+ * no error was recorded since. */
+ckeras_status ck_last_status(ckeras_status dflt);
 
 /* ---- allocation ---------------------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 #define CK_ERRMSG_MAX 1024
 
 static _Thread_local char errmsg[CK_ERRMSG_MAX];
+static _Thread_local ckeras_status errcode;
 
 ckeras_status ck_error(ckeras_status code, const char *fmt, ...)
 {
@@ -15,6 +16,7 @@ ckeras_status ck_error(ckeras_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(errmsg, sizeof errmsg, fmt, ap);
     va_end(ap);
+    errcode = code;
     return code;
 }
 
@@ -43,6 +45,12 @@ void ck_error_prefix(const char *fmt, ...)
 void ck_error_clear(void)
 {
     errmsg[0] = '\0';
+    errcode = CKERAS_OK;
+}
+
+ckeras_status ck_last_status(ckeras_status dflt)
+{
+    return errcode != CKERAS_OK ? errcode : dflt;
 }
 
 CKERAS_API const char *ckeras_last_error(void)

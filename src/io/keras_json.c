@@ -27,7 +27,7 @@ static bool in_list(const char *list, const char *name)
 }
 
 /* "random_normal(mean=0,stddev=0.1)" -> {"class_name": "RandomNormal", "config": {...}} */
-static json_t *initializer_json(const char *spec)
+static json_t *initializer_json(const char *spec, bool seed)
 {
     char cls[64];
     size_t k = 0;
@@ -43,6 +43,12 @@ static json_t *initializer_json(const char *spec)
     }
     cls[k] = '\0';
     json_t *cfg = json_object();
+    if (!seed && *p == '\0') { /* Keras' regularizer functions "l1", "l2", "l1_l2" default to 0.01 */
+        if (strcmp(spec, "l1") == 0 || strcmp(spec, "l1_l2") == 0)
+            json_object_set_new(cfg, "l1", json_real(0.01));
+        if (strcmp(spec, "l2") == 0 || strcmp(spec, "l1_l2") == 0)
+            json_object_set_new(cfg, "l2", json_real(0.01));
+    }
     if (*p == '(') {
         p++;
         while (*p && *p != ')') {
@@ -63,7 +69,7 @@ static json_t *initializer_json(const char *spec)
             json_object_set_new(cfg, key, *end == '\0' && end != val ? json_real(d) : json_string(val));
         }
     }
-    if (!json_object_get(cfg, "seed") && strcmp(cls, "Zeros") != 0 && strcmp(cls, "Ones") != 0 &&
+    if (seed && !json_object_get(cfg, "seed") && strcmp(cls, "Zeros") != 0 && strcmp(cls, "Ones") != 0 &&
         strcmp(cls, "Constant") != 0)
         json_object_set_new(cfg, "seed", json_null());
     json_t *o = json_object();
@@ -98,7 +104,8 @@ static json_t *config_object(const ck_config *c, const char *name, bool trainabl
             case CK_STR: {
                 size_t n = strlen(f->name);
                 bool init = n > 12 && strcmp(f->name + n - 12, "_initializer") == 0;
-                j = init ? initializer_json(v->s) : json_string(v->s);
+                bool reg = n > 12 && strcmp(f->name + n - 12, "_regularizer") == 0;
+                j = init || reg ? initializer_json(v->s, init) : json_string(v->s);
                 break;
             }
             case CK_INTS:

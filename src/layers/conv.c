@@ -27,8 +27,8 @@
     {"groups", CK_INT, "1", NULL, "only 1"},                                                           \
     {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "kernel initializer"},                      \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                   \
-    {"kernel_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                    \
-    {"bias_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                      \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                        \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                            \
     {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
     {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                     \
     {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
@@ -118,8 +118,7 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     if (ck_cfg_int(&l->cfg, "groups") != 1)
         return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': groups = %lld is not supported (only 1)", cls, l->name,
                         (long long)ck_cfg_int(&l->cfg, "groups"));
-    static const char *const unsupported[] = {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                                              "kernel_constraint", "bias_constraint"};
+    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (ck_cfg_str(&l->cfg, unsupported[i]))
             return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': %s is not supported yet", cls, l->name, unsupported[i]);

@@ -10,8 +10,8 @@ static const ck_field dense_fields[] = {
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},
     {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "kernel initializer"},
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},
-    {"kernel_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"bias_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel: \"l2\", \"L2(l2=0.01)\", ..."},
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},
     {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
@@ -38,8 +38,7 @@ static ckeras_status dense_build(ckeras_layer *l, const ck_shape *in, ck_shape *
     if (in->ndim < 1 || in->d[in->ndim - 1] <= 0)
         return ck_error(CKERAS_ESHAPE, "Dense '%s': needs an input with a last axis, got rank %d", l->name,
                         in->ndim);
-    static const char *const unsupported[] = {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                                              "kernel_constraint", "bias_constraint"};
+    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (ck_cfg_str(&l->cfg, unsupported[i]))
             return ck_error(CKERAS_EUNSUPPORTED, "Dense '%s': %s is not supported yet", l->name, unsupported[i]);

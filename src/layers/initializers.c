@@ -244,3 +244,59 @@ ckeras_status ck_init_fill(const char *spec, float *w, const ck_shape *shape, ck
     }
     return CKERAS_OK;
 }
+
+/* ---- regularizers ---------------------------------------------------------------------------- */
+
+ckeras_status ck_regularizer_parse(const char *spec, float *l1, float *l2)
+{
+    *l1 = *l2 = 0.0f;
+    if (!spec)
+        return CKERAS_OK;
+    char name[32];
+    const char *paren = strchr(spec, '(');
+    size_t len = paren ? (size_t)(paren - spec) : strlen(spec);
+    if (len >= sizeof name)
+        return ck_error(CKERAS_EINVAL, "regularizer: unknown '%s'", spec);
+    memcpy(name, spec, len);
+    name[len] = '\0';
+    char low[40];
+    snake_case(name, low, sizeof low);
+    bool has_l1 = strcmp(low, "l1") == 0 || strcmp(low, "l1_l2") == 0 || strcmp(low, "l1l2") == 0 ||
+                  strcmp(low, "l1_l2_") == 0;
+    bool has_l2 = strcmp(low, "l2") == 0 || strcmp(low, "l1_l2") == 0 || strcmp(low, "l1l2") == 0;
+    if (strcmp(low, "l1_l2") == 0 || strcmp(low, "l1l2") == 0) {
+        /* the class L1L2 defaults to 0, the function l1_l2 to 0.01 */
+        has_l1 = has_l2 = true;
+    }
+    if (!has_l1 && !has_l2)
+        return ck_error(CKERAS_EINVAL, "regularizer: unknown '%s'; accepted: l1, l2, l1_l2, L1(l1=..), "
+                        "L2(l2=..), L1L2(l1=..,l2=..)", spec);
+    bool is_class = name[0] == 'L';
+    double v1 = has_l1 && !is_class ? 0.01 : 0.0, v2 = has_l2 && !is_class ? 0.01 : 0.0;
+    if (is_class && strcmp(name, "L1") == 0)
+        v1 = 0.01;
+    if (is_class && strcmp(name, "L2") == 0)
+        v2 = 0.01;
+    if (paren) {
+        const char *p = paren + 1;
+        while (*p && *p != ')') {
+            while (*p == ' ' || *p == ',')
+                p++;
+            int which = strncmp(p, "l1=", 3) == 0 ? 1 : strncmp(p, "l2=", 3) == 0 ? 2 : 0;
+            if (!which)
+                return ck_error(CKERAS_EINVAL, "regularizer: cannot parse '%s'", spec);
+            char *end;
+            double v = strtod(p + 3, &end);
+            if (end == p + 3 || !(v >= 0))
+                return ck_error(CKERAS_EINVAL, "regularizer: bad value in '%s'", spec);
+            if (which == 1)
+                v1 = v;
+            else
+                v2 = v;
+            p = end;
+        }
+    }
+    *l1 = (float)v1;
+    *l2 = (float)v2;
+    return CKERAS_OK;
+}

@@ -64,6 +64,30 @@ ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape
     return w;
 }
 
+/* Each weight whose initializer field is "<x>_initializer" takes the penalty of "<x>_regularizer". */
+static ckeras_status apply_regularizers(ckeras_layer *l)
+{
+    for (int i = 0; i < l->nw; i++) {
+        ck_weight *w = &l->w[i];
+        w->l1 = w->l2 = 0.0f;
+        if (!w->init_field)
+            continue;
+        char field[64];
+        size_t n = strlen(w->init_field);
+        if (n < 12 || n >= sizeof field || strcmp(w->init_field + n - 12, "_initializer") != 0)
+            continue;
+        snprintf(field, sizeof field, "%.*s_regularizer", (int)(n - 12), w->init_field);
+        if (ck_config_find(&l->cfg, field) < 0)
+            continue;
+        ckeras_status st = ck_regularizer_parse(ck_cfg_str(&l->cfg, field), &w->l1, &w->l2);
+        if (st != CKERAS_OK) {
+            ck_error_prefix("%s '%s': %s", l->vt->class_name, l->name, field);
+            return st;
+        }
+    }
+    return CKERAS_OK;
+}
+
 ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin)
 {
     if (!l->vt->build_multi) {
@@ -76,6 +100,10 @@ ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin
     ck_shape out = {0};
     ckeras_status st = l->vt->build_multi(l, ins, nin, &out);
     if (st != CKERAS_OK) {
+        l->nw = 0;
+        return st;
+    }
+    if ((st = apply_regularizers(l)) != CKERAS_OK) {
         l->nw = 0;
         return st;
     }
@@ -97,6 +125,10 @@ ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in)
     ck_shape out = {0};
     ckeras_status st = l->vt->build(l, in, &out);
     if (st != CKERAS_OK) {
+        l->nw = 0;
+        return st;
+    }
+    if ((st = apply_regularizers(l)) != CKERAS_OK) {
         l->nw = 0;
         return st;
     }

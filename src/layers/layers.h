@@ -15,6 +15,7 @@ typedef struct ck_weight {
     bool trainable;     /* false for statistics such as moving_mean */
     const char *init_field; /* config field naming its initializer ("kernel_initializer") */
     const char *init_default; /* initializer when init_field is NULL */
+    float l1, l2;       /* regularizer penalties (Keras' kernel_regularizer & co.), 0: none */
     float *data;        /* view into the model's params or state buffer */
     float *grad;        /* view into the model's gradient buffer; NULL when not trained */
 } ck_weight;
@@ -98,6 +99,9 @@ int64_t ck_layer_param_count(const ckeras_layer *l, bool trainable_only);
  * arguments: "random_normal(mean=0,stddev=0.1)", "constant(value=0.5)". */
 ckeras_status ck_init_check(const char *spec);
 ckeras_status ck_init_fill(const char *spec, float *w, const ck_shape *shape, ck_rng *rng);
+/* Parses a Keras regularizer: "l1", "l2", "l1_l2" (0.01 each, Keras' defaults), "L2(l2=0.001)",
+ * "L1(l1=...)", "L1L2(l1=...,l2=...)" (class names or function names). NULL: none. */
+ckeras_status ck_regularizer_parse(const char *spec, float *l1, float *l2);
 /* Keras' fan_in and fan_out of a weight shape. */
 void ck_init_fans(const ck_shape *shape, double *fan_in, double *fan_out);
 

@@ -47,8 +47,8 @@ static const ck_field bn_fields[] = {
     {"gamma_initializer", CK_STR, "ones", NULL, "gamma initializer"},
     {"moving_mean_initializer", CK_STR, "zeros", NULL, "moving mean initializer"},
     {"moving_variance_initializer", CK_STR, "ones", NULL, "moving variance initializer"},
-    {"beta_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"gamma_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"beta_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on beta"},
+    {"gamma_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on gamma"},
     {"beta_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"gamma_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"synchronized", CK_BOOL, "false", NULL, "cross-replica statistics (one replica here: no effect)"},
@@ -83,12 +83,12 @@ static ckeras_status bn_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
         return ck_error(CKERAS_EINVAL, "BatchNormalization '%s': epsilon must be > 0, got %g", l->name, eps);
     if (ck_cfg_bool(&l->cfg, "renorm"))
         return ck_error(CKERAS_EUNSUPPORTED, "BatchNormalization '%s': renorm is not supported", l->name);
-    static const char *const unsupported[] = {"beta_regularizer", "gamma_regularizer", "beta_constraint",
+    static const char *const unsupported[] = {"beta_constraint",
                                               "gamma_constraint", "virtual_batch_size"};
     static const char *const inits[] = {"beta_initializer", "gamma_initializer", "moving_mean_initializer",
                                         "moving_variance_initializer"};
     ckeras_status st;
-    if ((st = none_only(l, unsupported, 5)) != CKERAS_OK || (st = check_inits(l, inits, 4)) != CKERAS_OK)
+    if ((st = none_only(l, unsupported, 3)) != CKERAS_OK || (st = check_inits(l, inits, 4)) != CKERAS_OK)
         return st;
     bn_priv *p = l->priv;
     if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
@@ -203,8 +203,8 @@ static const ck_field ln_fields[] = {
     {"rms_scaling", CK_BOOL, "false", NULL, "RMS normalisation (not supported yet)"},
     {"beta_initializer", CK_STR, "zeros", NULL, "beta initializer"},
     {"gamma_initializer", CK_STR, "ones", NULL, "gamma initializer"},
-    {"beta_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"gamma_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"beta_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on beta"},
+    {"gamma_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on gamma"},
     {"beta_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"gamma_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     INPUT_SHAPE_FIELD,
@@ -246,11 +246,11 @@ static ckeras_status ln_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
         return ck_error(CKERAS_EINVAL, "LayerNormalization '%s': epsilon must be > 0, got %g", l->name, eps);
     if (ck_cfg_bool(&l->cfg, "rms_scaling"))
         return ck_error(CKERAS_EUNSUPPORTED, "LayerNormalization '%s': rms_scaling is not supported yet", l->name);
-    static const char *const unsupported[] = {"beta_regularizer", "gamma_regularizer", "beta_constraint",
+    static const char *const unsupported[] = {"beta_constraint",
                                               "gamma_constraint"};
     static const char *const inits[] = {"beta_initializer", "gamma_initializer"};
     ckeras_status st;
-    if ((st = none_only(l, unsupported, 4)) != CKERAS_OK || (st = check_inits(l, inits, 2)) != CKERAS_OK)
+    if ((st = none_only(l, unsupported, 2)) != CKERAS_OK || (st = check_inits(l, inits, 2)) != CKERAS_OK)
         return st;
     ln_priv *p = l->priv;
     if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))

@@ -138,11 +138,15 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
     int64_t true_cols = m->target_size * n / rows;
     for (int i = 0; i < m->nmetrics; i++)
         ck_metric_update(&m->metrics[i], m->plan.y_true, pred, rows, cols, true_cols);
+    double penalty = 0;
     if (train) {
         ck_graph_backward(&m->g, &m->plan, n);
+        penalty = ck_model_regularization(m, true);
         ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
+    } else {
+        penalty = ck_model_regularization(m, false);
     }
-    return sum / (double)rows;
+    return sum / (double)rows + penalty;
 }
 
 /* ---- logs ------------------------------------------------------------------------------- */

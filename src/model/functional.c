@@ -85,7 +85,18 @@ int ck_model_input(ckeras_model *m, ckeras_layer *l)
     return id;
 }
 
+static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids);
+
 int ck_model_call(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
+{
+    ck_error_clear();
+    int id = call_impl(m, l, nin, ids);
+    if (id < 0)
+        m->call_status = ck_last_status(CKERAS_ESHAPE);
+    return id;
+}
+
+static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
 {
     if (!m->functional) {
         ck_layer_free(l);

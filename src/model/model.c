@@ -1,6 +1,7 @@
 /* Models: construction, adding layers, weight layout, compile. */
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -312,4 +313,28 @@ void ck_model_free(ckeras_model *m)
     ck_free(m->var_off);
     ck_optimizer_free(m->opt);
     ck_free(m);
+}
+
+double ck_model_regularization(ckeras_model *m, bool add_grads)
+{
+    double total = 0;
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        for (int k = 0; k < l->nw; k++) {
+            ck_weight *w = &l->w[k];
+            if ((w->l1 == 0.0f && w->l2 == 0.0f) || !w->grad)
+                continue; /* Keras counts the penalties of trainable weights only */
+            double s1 = 0, s2 = 0;
+            const float l1 = w->l1, l2x2 = 2.0f * w->l2;
+            for (int64_t e = 0; e < w->size; e++) {
+                float v = w->data[e];
+                s1 += fabsf(v);
+                s2 += (double)v * v;
+                if (add_grads)
+                    w->grad[e] += l1 * (float)((v > 0) - (v < 0)) + l2x2 * v;
+            }
+            total += w->l1 * s1 + w->l2 * s2;
+        }
+    }
+    return total;
 }

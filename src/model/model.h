@@ -22,6 +22,7 @@ struct ckeras_model {
     int *ids;
     int nids, capids;
     bool outputs_set;
+    ckeras_status call_status; /* why the last ck_model_call / ck_model_input failed */
     ck_rng rng;
     /* weights: trainable ones (and their gradients) in one buffer, the others in another */
     float *params, *grads, *state;
@@ -54,6 +55,9 @@ int ck_model_call(ckeras_model *m, ckeras_layer *l, int nin, const int *ids);
 ckeras_status ck_model_set_outputs(ckeras_model *m, int n, const int *ids);
 bool ck_model_name_taken(const ckeras_model *m, const char *name, const ckeras_layer *except);
 void ck_model_auto_name(const ckeras_model *m, ckeras_layer *l);
+/* The regularization penalty of the trainable weights (added to the loss, as Keras does);
+ * with add_grads, its gradient is added to the weights' gradients. */
+double ck_model_regularization(ckeras_model *m, bool add_grads);
 ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const char *loss, const char *metrics);
 ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
                            const ckeras_fit_args *args, ckeras_history **history);

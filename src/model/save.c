@@ -450,7 +450,7 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, ckeras_
             if ((st = make_layer(l, keras2, &layer)) != CKERAS_OK)
                 break;
             if ((ids[i] = ck_model_call(m, layer, l->nin, in)) < 0)
-                st = CKERAS_ESHAPE;
+                st = m->call_status;
             done++;
             progress = true;
         }
