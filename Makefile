@@ -149,8 +149,9 @@ INSTALLED_FILES := $(INCLUDEDIR)/ckeras.h $(LIBDIR)/libckeras.so.$(VERSION) $(LI
 
 .PHONY: docs check-shell check-install
 install: $(STATIC) $(SHARED) bin/ckeras
-	$(INSTALL) -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(MANDIR)/man1" \
-	  "$(DESTDIR)$(MANDIR)/man3" "$(DESTDIR)$(DOCDIR)/examples/data" "$(DESTDIR)$(DOCDIR)/examples/python"
+	$(INSTALL) -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" \
+	  "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man3" \
+	  "$(DESTDIR)$(DOCDIR)/examples/data" "$(DESTDIR)$(DOCDIR)/examples/python"
 	$(INSTALL) -m 644 include/ckeras.h "$(DESTDIR)$(INCLUDEDIR)/ckeras.h"
 	$(INSTALL) -m 755 $(SHARED) "$(DESTDIR)$(LIBDIR)/libckeras.so.$(VERSION)"
 	ln -sf libckeras.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
@@ -168,7 +169,7 @@ install: $(STATIC) $(SHARED) bin/ckeras
 	$(INSTALL) -m 644 $(DOC_FILES) "$(DESTDIR)$(DOCDIR)/"
 	for f in $(EXAMPLE_FILES); do $(INSTALL) -m 644 $$f "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; done
 	@if [ -d build/docs/html ]; then echo "installing build/docs/html into $(DESTDIR)$(DOCDIR)/html"; \
-	  cp -R build/docs/html "$(DESTDIR)$(DOCDIR)/html"; fi
+	  rm -rf "$(DESTDIR)$(DOCDIR)/html" && cp -R build/docs/html "$(DESTDIR)$(DOCDIR)/html"; fi
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG) 2>/dev/null || true; fi
 
 uninstall:

@@ -67,7 +67,7 @@ case "$cflags $slibs" in
 esac
 unset PKG_CONFIG_LIBDIR
 # without --define-variable, the paths are the install paths
-case "$(PKG_CONFIG_LIBDIR="$top/lib/pkgconfig" $PKG_CONFIG --cflags ckeras)" in
+case "$(PKG_CONFIG_LIBDIR="$top/lib/pkgconfig" $PKG_CONFIG --cflags ckeras | sed "s/ *$//")" in
     "-I$prefix/include") ok "the .pc names $prefix" ;;
     *) bad "the .pc's own prefix is not $prefix" ;;
 esac

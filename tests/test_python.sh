@@ -4,7 +4,7 @@
 # the accuracy against one computed here from the predictions, and the error paths.
 # Runs with python3 (skipped with a message when there is none), and again with
 # /usr/bin/python3 when that is another interpreter that has NumPy (the NumPy paths).
-# Run from the source root after `make`: sh tests/test_python.sh
+# Run from the source root after `make`: sh tests/test_python.sh  (CKERAS_TEST_VERBOSE=1: every check)
 set -u
 root=$(pwd)
 lib="$root/lib/libckeras.so"
@@ -43,9 +43,16 @@ import ckeras as ck
 failures = []
 
 
+verbose = bool(os.environ.get("CKERAS_TEST_VERBOSE"))
+passed = [0]
+
+
 def check(cond, what):
-    print("  %s: %s" % ("ok" if cond else "FAIL", what))
-    if not cond:
+    if verbose or not cond:
+        print("  %s: %s" % ("ok" if cond else "FAIL", what))
+    if cond:
+        passed[0] += 1
+    else:
         failures.append(what)
 
 
@@ -192,9 +199,9 @@ if ck.has_hdf5():
 else:
     print("  (this libckeras has no ckeras_model_save / ckeras_load_model: save/load not tested)")
 
-if failures:
-    print("%d check(s) failed" % len(failures))
-    sys.exit(1)
+print("  %d checks passed, %d failed%s" % (passed[0], len(failures),
+      "" if verbose else " (CKERAS_TEST_VERBOSE=1 lists them)"))
+sys.exit(1 if failures else 0)
 EOF
 
 fail=0
