@@ -24,7 +24,7 @@ ok() { echo "test_symbols: ok: $*"; }
 for f in "$SO" "$AR" "$MAP" "$HEADER"; do
     [ -e "$f" ] || { echo "test_symbols: FAIL: $f is missing (run make first)"; exit 1; }
 done
-if [ "$MAP" -nt "$SO" ]; then
+if [ -n "$(find "$MAP" -newer "$SO" 2>/dev/null)" ]; then
     bad "$MAP is newer than $SO: run make to relink"
 fi
 
