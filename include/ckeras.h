@@ -166,6 +166,16 @@ CKERAS_API ckeras_layer *ckeras_activation(const char *activation);
 CKERAS_API ckeras_layer *ckeras_dropout(double rate);
 /** Keras `Flatten()`. */
 CKERAS_API ckeras_layer *ckeras_flatten(void);
+/** Keras `Add()`: the element-wise sum of its inputs (functional models). */
+CKERAS_API ckeras_layer *ckeras_add(void);
+/** Keras `Subtract()`: input 0 minus input 1. */
+CKERAS_API ckeras_layer *ckeras_subtract(void);
+/** Keras `Multiply()`: the element-wise product of its inputs. */
+CKERAS_API ckeras_layer *ckeras_multiply(void);
+/** Keras `Average()`: the element-wise mean of its inputs. */
+CKERAS_API ckeras_layer *ckeras_average(void);
+/** Keras `Concatenate(axis)`: joins its inputs along @p axis (-1: the last; the batch axis is 0). */
+CKERAS_API ckeras_layer *ckeras_concatenate(int axis);
 /**
  * A layer from its Keras class name and config JSON (`get_config()`), for example
  * `ckeras_layer_from_config("Dense", "{\"units\": 10, \"activation\": \"relu\"}")`.
@@ -319,6 +329,34 @@ CKERAS_API ckeras_model *ckeras_sequential(const char *name);
  * inferred at once; an incompatible layer is ::CKERAS_ESHAPE and the model is unchanged.
  */
 CKERAS_API ckeras_status ckeras_model_add(ckeras_model *model, ckeras_layer *layer);
+/**
+ * An empty functional model (Keras `Model(inputs, outputs)` built step by step):
+ *
+ * @code
+ * ckeras_model *m = ckeras_functional("resnet_block");
+ * int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){16}));
+ * int h = ckeras_model_call(m, ckeras_dense(16, "relu"), 1, &x);
+ * int s = ckeras_model_call(m, ckeras_add(), 2, (const int[]){x, h});
+ * int y = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &s);
+ * ckeras_model_set_outputs(m, 1, &y);
+ * @endcode
+ */
+CKERAS_API ckeras_model *ckeras_functional(const char *name);
+/**
+ * Adds a model input (Keras `Input(shape)`), taking @p input (made by ckeras_input()).
+ * Returns its tensor id (>= 0), or -1 with the error set.
+ */
+CKERAS_API int ckeras_model_input(ckeras_model *model, ckeras_layer *input);
+/**
+ * Calls @p layer (taken, also on failure) on the tensors @p inputs (ids from ckeras_model_input()
+ * or an earlier call): Keras `y = layer(x)`, or `layer([a, b])` for merge layers. Shapes are
+ * inferred at once. Returns the output's tensor id (>= 0), or -1 with the error set.
+ */
+CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs);
+/** Declares the model's output tensor(s); one output is supported for now. */
+CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_outputs, const int *outputs);
+/** Number of model inputs (1 for a Sequential model with an input shape). */
+CKERAS_API int ckeras_model_input_count(const ckeras_model *model);
 /** Frees the model, its layers, optimizer and buffers. NULL is a no-op. */
 CKERAS_API void ckeras_model_free(ckeras_model *model);
 /** Number of layers (not counting the Input). */
@@ -386,6 +424,10 @@ CKERAS_API const char *ckeras_model_metrics_name(const ckeras_model *model, int 
  */
 CKERAS_API ckeras_status ckeras_model_predict(ckeras_model *model, const ckeras_tensor *x, int batch_size,
                                               ckeras_tensor **out);
+/** predict for models with several inputs: @p xs holds one tensor per model input, in order. */
+CKERAS_API ckeras_status ckeras_model_predict_multi(ckeras_model *model, int n_inputs,
+                                                    const ckeras_tensor *const *xs, int batch_size,
+                                                    ckeras_tensor **out);
 /**
  * `model.train_on_batch(x, y)`: one optimizer step on the whole of @p x; writes the loss
  * (computed before the update) and metrics into @p results as evaluate does (may be NULL).
@@ -399,6 +441,46 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch(ckeras_model *model, const 
 CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length);
 /** The summary as a string (free with ckeras_free()) in *text. */
 CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, int line_length, char **text);
+/**@}*/
+
+/** @name Saving and loading (Keras HDF5 .h5) */
+/**@{*/
+/** Leave the optimizer out of the file (Keras `include_optimizer=False`). */
+#define CKERAS_SAVE_NO_OPTIMIZER 1
+/** Load without compiling (Keras `compile=False`): no optimizer, loss or metrics. */
+#define CKERAS_LOAD_NO_COMPILE 1
+
+/**
+ * `model.save(path)` in Keras' legacy HDF5 format (tf.keras 2 layout, loadable by tf.keras 2 and
+ * Keras 3): architecture, weights, training config and optimizer state. The file is written to a
+ * temporary file in the same folder and renamed into place, so a failed save never damages an
+ * existing file. @p flags: 0 or ::CKERAS_SAVE_NO_OPTIMIZER.
+ */
+CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, int flags);
+/**
+ * `keras.models.load_model(path)`: a new model in *model (free with ckeras_model_free()), compiled
+ * with the file's loss, metrics and optimizer state unless @p flags has ::CKERAS_LOAD_NO_COMPILE
+ * or the file has no training config. Reads files of standalone Keras 2, tf.keras 2 and Keras 3.
+ * On failure *model is NULL and nothing is leaked; an unsupported layer is named (class and layer).
+ */
+CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model);
+/** `model.save_weights(path)` (HDF5, Keras' layout of model_weights). Atomic like save. */
+CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, const char *path);
+/** Match weights by layer order (Keras' default for .h5). */
+#define CKERAS_WEIGHTS_BY_ORDER 0
+/** Match weights by layer name (`by_name=True`). */
+#define CKERAS_WEIGHTS_BY_NAME 1
+/** Skip layers whose weights do not fit instead of failing (`skip_mismatch=True`). */
+#define CKERAS_WEIGHTS_SKIP_MISMATCH 2
+/**
+ * `model.load_weights(path, by_name, skip_mismatch)`. Reads a weights file or a full model file.
+ * On failure the model's weights are unchanged.
+ */
+CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags);
+/** `model.to_json()`: the model_config JSON (free with ckeras_free()) in *json. */
+CKERAS_API ckeras_status ckeras_model_to_json(const ckeras_model *model, char **json);
+/** `keras.models.model_from_json(json)`: a new, uncompiled model with fresh weights. */
+CKERAS_API ckeras_status ckeras_model_from_json(const char *json, ckeras_model **model);
 /**@}*/
 
 /** @name History */
@@ -435,6 +517,15 @@ CKERAS_API ckeras_status ckeras_train_test_split(const ckeras_tensor *x, const c
                                                  double test_fraction, uint64_t seed, ckeras_tensor **x_train,
                                                  ckeras_tensor **x_test, ckeras_tensor **y_train,
                                                  ckeras_tensor **y_test);
+/** Reads a NumPy .npy file (float16/32/64, int, uint, bool; C order) as a new float32 tensor. */
+CKERAS_API ckeras_status ckeras_read_npy(const char *path, ckeras_tensor **out);
+/** Writes @p t as a float32 .npy file (version 1.0), replacing @p path only on success. */
+CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor *t);
+/**
+ * Reads an IDX file (MNIST / Fashion-MNIST format, plain or gzip-compressed) as a new float32
+ * tensor, values unscaled (0..255 for images): labels (n,), images (n, rows, cols).
+ */
+CKERAS_API ckeras_status ckeras_read_idx(const char *path, ckeras_tensor **out);
 /** Opaque standardiser (scikit-learn's StandardScaler): per-feature mean and std. */
 typedef struct ckeras_scaler ckeras_scaler;
 /** Fits a standardiser on the rows of @p x (last axis = features). */

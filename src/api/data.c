@@ -197,3 +197,30 @@ CKERAS_API void ckeras_standard_scaler_free(ckeras_scaler *s)
     ck_free(s->scale);
     ck_free(s);
 }
+
+CKERAS_API ckeras_status ckeras_read_npy(const char *path, ckeras_tensor **out)
+{
+    if (!out)
+        return ck_error(CKERAS_EINVAL, "read_npy: out is NULL");
+    *out = NULL;
+    if (!path)
+        return ck_error(CKERAS_EINVAL, "read_npy: path is NULL");
+    return ck_npy_read(path, out);
+}
+
+CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor *t)
+{
+    if (!path || !t)
+        return ck_error(CKERAS_EINVAL, "write_npy: %s is NULL", path ? "tensor" : "path");
+    return ck_npy_write(path, t);
+}
+
+CKERAS_API ckeras_status ckeras_read_idx(const char *path, ckeras_tensor **out)
+{
+    if (!out)
+        return ck_error(CKERAS_EINVAL, "read_idx: out is NULL");
+    *out = NULL;
+    if (!path)
+        return ck_error(CKERAS_EINVAL, "read_idx: path is NULL");
+    return ck_idx_read(path, out);
+}

@@ -465,3 +465,142 @@ CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *o
     ck_free(text);
     return CKERAS_OK;
 }
+
+/* ---- functional models ----------------------------------------------------------------------- */
+
+CKERAS_API ckeras_layer *ckeras_add(void)
+{
+    return new_layer(&ck_add_vt);
+}
+
+CKERAS_API ckeras_layer *ckeras_subtract(void)
+{
+    return new_layer(&ck_subtract_vt);
+}
+
+CKERAS_API ckeras_layer *ckeras_multiply(void)
+{
+    return new_layer(&ck_multiply_vt);
+}
+
+CKERAS_API ckeras_layer *ckeras_average(void)
+{
+    return new_layer(&ck_average_vt);
+}
+
+CKERAS_API ckeras_layer *ckeras_concatenate(int axis)
+{
+    ckeras_layer *l = new_layer(&ck_concatenate_vt);
+    if (l && ck_config_set_int(&l->cfg, "Concatenate", "axis", axis) != CKERAS_OK) {
+        ck_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+CKERAS_API ckeras_model *ckeras_functional(const char *name)
+{
+    if (name && (!*name || strlen(name) >= CK_NAME_MAX)) {
+        ck_error(CKERAS_EINVAL, "functional: name must have 1..%d characters", CK_NAME_MAX - 1);
+        return NULL;
+    }
+    return ck_functional_new(name);
+}
+
+CKERAS_API int ckeras_model_input(ckeras_model *model, ckeras_layer *input)
+{
+    if (!model || !input || input->owned) {
+        if (model == NULL)
+            ckeras_layer_free(input);
+        ck_error(CKERAS_EINVAL, "model_input: %s", !model ? "model is NULL"
+                                                          : !input ? "input is NULL (did ckeras_input fail?)"
+                                                                   : "the layer already belongs to a model");
+        return -1;
+    }
+    return ck_model_input(model, input);
+}
+
+CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs)
+{
+    if (!model || !layer || layer->owned) {
+        if (model == NULL)
+            ckeras_layer_free(layer);
+        ck_error(CKERAS_EINVAL, "model_call: %s", !model ? "model is NULL"
+                                                         : !layer ? "layer is NULL (did its constructor fail?)"
+                                                                  : "the layer already belongs to a model");
+        return -1;
+    }
+    return ck_model_call(model, layer, n_inputs, inputs);
+}
+
+CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_outputs, const int *outputs)
+{
+    NEED(model, "model");
+    return ck_model_set_outputs(model, n_outputs, outputs);
+}
+
+CKERAS_API int ckeras_model_input_count(const ckeras_model *model)
+{
+    return model ? model->g.ninputs : 0;
+}
+
+CKERAS_API ckeras_status ckeras_model_predict_multi(ckeras_model *model, int n_inputs,
+                                                    const ckeras_tensor *const *xs, int batch_size,
+                                                    ckeras_tensor **out)
+{
+    NEED(model, "model");
+    NEED(out, "out");
+    NEED(xs, "xs");
+    *out = NULL;
+    for (int j = 0; j < n_inputs; j++)
+        if (!xs[j])
+            return ck_error(CKERAS_EINVAL, "model_predict_multi: input %d is NULL", j);
+    return ck_model_predict_multi(model, n_inputs, xs, batch_size, out);
+}
+
+/* ---- saving and loading ----------------------------------------------------------------------- */
+
+CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, int flags)
+{
+    NEED(model, "model");
+    NEED(path, "path");
+    return ck_model_save(model, path, flags);
+}
+
+CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model)
+{
+    NEED(model, "model");
+    *model = NULL;
+    NEED(path, "path");
+    return ck_load_model(path, flags, model);
+}
+
+CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, const char *path)
+{
+    NEED(model, "model");
+    NEED(path, "path");
+    return ck_model_save_weights(model, path);
+}
+
+CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags)
+{
+    NEED(model, "model");
+    NEED(path, "path");
+    return ck_model_load_weights(model, path, flags);
+}
+
+CKERAS_API ckeras_status ckeras_model_to_json(const ckeras_model *model, char **json)
+{
+    NEED(model, "model");
+    NEED(json, "json");
+    *json = NULL;
+    return ck_model_to_json(model, json);
+}
+
+CKERAS_API ckeras_status ckeras_model_from_json(const char *json, ckeras_model **model)
+{
+    NEED(model, "model");
+    *model = NULL;
+    NEED(json, "json");
+    return ck_model_from_json(json, model);
+}

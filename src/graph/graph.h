@@ -41,6 +41,9 @@ typedef struct ck_plan {
     float *work;        /* shared scratch */
     float *y_true;      /* (cap, target_size) */
     int64_t target_size;
+    int *consumers;     /* per node: how many node inputs read it (the model output counts once) */
+    bool *need_grad;    /* per node: something at or before it has trainable weights */
+    float *gscratch;    /* input gradients of nodes read by several consumers, summed afterwards */
 } ck_plan;
 
 /* (Re)builds the plan when cap, training or target size grew; a no-op otherwise. */

@@ -41,6 +41,7 @@ void ck_plan_free(ck_plan *p)
 {
     ck_free(p->arena);
     ck_free(p->act);
+    ck_free(p->consumers);
     memset(p, 0, sizeof *p);
 }
 
@@ -69,10 +70,27 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.nnodes = g->n;
     np.target_size = target_size;
     np.act = ck_calloc((size_t)(3 * (g->n ? g->n : 1)), sizeof(float *));
-    if (!np.act)
+    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + sizeof(bool));
+    if (!np.act || !np.consumers) {
+        ck_free(np.act);
+        ck_free(np.consumers);
         return CKERAS_ENOMEM;
+    }
+    np.need_grad = (bool *)(np.consumers + (g->n ? g->n : 1));
     np.dact = np.act + g->n;
     np.saved = np.act + 2 * g->n;
+    for (int i = 0; i < g->n; i++) {
+        const ck_node *nd = &g->nodes[i];
+        bool need = ck_layer_param_count(nd->layer, true) > 0;
+        for (int k = 0; k < nd->nin; k++)
+            if (nd->in[k] >= 0) {
+                np.consumers[nd->in[k]]++;
+                need = need || np.need_grad[nd->in[k]];
+            }
+        np.need_grad[i] = need;
+    }
+    if (g->n > 0)
+        np.consumers[g->output]++;
 
     /* sizes in floats, each rounded up to 64 bytes */
     int64_t total = 0, work = 0;
@@ -90,7 +108,19 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
                 work = w;
         }
     }
-    total += round16(work) + round16(cap * target_size);
+    /* scratch for input gradients that must be summed (a node read by several consumers) */
+    int64_t gs = 0;
+    for (int i = 0; training && i < g->n; i++) {
+        int64_t need = 0;
+        for (int k = 0; k < g->nodes[i].nin; k++) {
+            int src = g->nodes[i].in[k];
+            if (src >= 0 && np.consumers[src] > 1)
+                need += round16(cap * ck_shape_size(&g->nodes[src].layer->out_shape));
+        }
+        if (need > gs)
+            gs = need;
+    }
+    total += round16(work) + round16(cap * target_size) + gs;
     np.arena = ck_alloc_aligned((size_t)total * sizeof(float));
     if (!np.arena) {
         ck_free(np.act);
@@ -119,60 +149,89 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.work = cur;
     cur += round16(work);
     np.y_true = cur;
+    cur += round16(cap * target_size);
+    np.gscratch = gs ? cur : NULL;
     ck_plan_free(p);
     *p = np;
     return CKERAS_OK;
 }
 
-static const float *input_of(const ck_graph *g, const ck_plan *p, int i)
+static const float *input_buf(const ck_plan *p, int src)
 {
-    int src = g->nodes[i].in[0];
     return src < 0 ? p->x[-1 - src] : p->act[src];
 }
 
 void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, ck_rng *rng)
 {
     for (int i = 0; i < g->n; i++) {
-        ckeras_layer *l = g->nodes[i].layer;
+        const ck_node *nd = &g->nodes[i];
+        const float *xs[CK_MAX_NODE_INPUTS];
+        for (int k = 0; k < nd->nin; k++)
+            xs[k] = input_buf(p, nd->in[k]);
         ck_fwd f = {
             .n = n,
-            .x = input_of(g, p, i),
+            .x = xs[0],
             .y = p->act[i],
             .saved = p->saved[i],
             .work = p->work,
             .training = training,
             .rng = rng,
+            .nin = nd->nin,
+            .xs = xs,
         };
-        l->vt->forward(l, &f);
+        nd->layer->vt->forward(nd->layer, &f);
     }
-}
-
-/* Whether anything before node i has weights to train (else its input gradient is unused). */
-static bool needs_dx(const ck_graph *g, int i)
-{
-    for (int j = 0; j < i; j++) {
-        const ckeras_layer *l = g->nodes[j].layer;
-        if (ck_layer_param_count(l, true) > 0)
-            return true;
-    }
-    return false;
 }
 
 void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
 {
+    /* gradients of nodes read several times are sums: start them at zero */
+    for (int i = 0; i < g->n; i++)
+        if (i != g->output && p->consumers[i] > 1)
+            memset(p->dact[i], 0, (size_t)(n * ck_shape_size(&g->nodes[i].layer->out_shape)) * sizeof(float));
     for (int i = g->n - 1; i >= 0; i--) {
-        ckeras_layer *l = g->nodes[i].layer;
-        int src = g->nodes[i].in[0];
+        const ck_node *nd = &g->nodes[i];
+        ckeras_layer *l = nd->layer;
+        if (!p->need_grad[i])
+            continue; /* nothing at or before this node trains */
+        const float *xs[CK_MAX_NODE_INPUTS];
+        float *dxs[CK_MAX_NODE_INPUTS];
+        float *scratch = p->gscratch;
+        for (int k = 0; k < nd->nin; k++) {
+            int src = nd->in[k];
+            xs[k] = input_buf(p, src);
+            dxs[k] = NULL;
+            if (src >= 0 && p->need_grad[src]) {
+                if (p->consumers[src] > 1) {
+                    dxs[k] = scratch;
+                    scratch += round16(n * ck_shape_size(&g->nodes[src].layer->out_shape));
+                } else {
+                    dxs[k] = p->dact[src];
+                }
+            }
+        }
         ck_bwd b = {
             .n = n,
-            .x = input_of(g, p, i),
+            .x = xs[0],
             .y = p->act[i],
             .dy = p->dact[i],
-            .dx = src >= 0 && needs_dx(g, i) ? p->dact[src] : NULL,
+            .dx = dxs[0],
             .saved = p->saved[i],
             .work = p->work,
             .train_weights = l->trainable,
+            .nin = nd->nin,
+            .xs = xs,
+            .dxs = dxs,
         };
         l->vt->backward(l, &b);
+        for (int k = 0; k < nd->nin; k++) {
+            int src = nd->in[k];
+            if (dxs[k] && src >= 0 && p->consumers[src] > 1) {
+                float *acc = p->dact[src];
+                int64_t m = n * ck_shape_size(&g->nodes[src].layer->out_shape);
+                for (int64_t e = 0; e < m; e++)
+                    acc[e] += dxs[k][e];
+            }
+        }
     }
 }

@@ -12,14 +12,14 @@
 /* One array of a file: its name inside its group as the writer stored it ("kernel:0",
  * "dense/kernel:0", "sequential/dense/kernel"), its shape and its values. Float datasets
  * are converted to float32; integer datasets (an optimizer's iteration count) keep their exact
- * value in ivalue as well. */
+ * value in ivalue as well. ndim 0 is a scalar (data holds one value). */
 typedef struct ck_h5_array {
     char *name;
     int ndim;
     int64_t shape[CKERAS_MAX_DIMS];
-    float *data;
-    bool is_int;
-    int64_t ivalue;   /* for scalar integer datasets */
+    float *data;      /* prod(shape) values, row-major; owned */
+    bool is_int;      /* the dataset is (read) or is to be written as (write) int64 */
+    int64_t ivalue;   /* for scalar integer datasets: any one-element integer array */
 } ck_h5_array;
 
 /* The weights of one layer group of model_weights, in weight_names order. */
@@ -43,11 +43,34 @@ typedef struct ck_h5_file {
 } ck_h5_file;
 
 /* Reads a file (a model file or a weights-only file, whose root is model_weights). Never
- * crashes on a damaged file: CKERAS_EIO (missing), CKERAS_EFORMAT (not HDF5 / damaged). */
+ * crashes on a damaged file: CKERAS_EIO (missing), CKERAS_EFORMAT (not HDF5 / damaged).
+ *  - String attributes are accepted fixed or variable length, ASCII or UTF-8; name lists
+ *    split by Keras into @layer_names0, @layer_names1, ... are joined.
+ *  - keras_version/backend fall back to model_weights' own attributes when the root lacks them.
+ *  - A layer without weights (weight_names an empty float64 array, or absent) has n = 0.
+ *  - model_weights/top_level_model_weights (not in layer_names) is appended as a last layer
+ *    of that name only when it holds weights.
+ *  - optimizer_weights without weight_names: every dataset below it, walked in name order.
+ * Error messages read "FILE: PATH-IN-FILE: cause", e.g.
+ * "m.h5: model_weights/dense_1: weight 'dense_1/kernel:0' missing"; callers prefix the
+ * operation (ck_error_prefix("load_model")). On error *out is all zero. */
 ckeras_status ck_h5_read(const char *path, ck_h5_file *out);
 /* Writes in tf.keras 2's layout, to a temporary file in the same folder renamed into place.
- * A failed write leaves any existing file at path untouched. */
+ * A failed write leaves any existing file at path untouched.
+ *  - Root: keras_version (in->keras_version or "2.15.0"), backend (or "tensorflow"),
+ *    model_config and training_config when not NULL, ckeras_version (or this library's
+ *    version), all scalar variable-length UTF-8 strings.
+ *  - model_weights: layer_names, backend, keras_version; one group per layer with
+ *    weight_names (fixed-length byte strings; an empty float64 array for no weights) and the
+ *    datasets at those names (intermediate groups created), float32; an empty
+ *    top_level_model_weights group unless a layer of that name is given (it is then written
+ *    but not listed in layer_names).
+ *  - optimizer_weights (when nopt > 0): weight_names and the datasets; is_int arrays as
+ *    int64 (a one-element one takes ivalue, longer ones the rounded data).
+ * CKERAS_EINVAL for a malformed input (nothing is written), CKERAS_EIO when the file cannot be
+ * written. */
 ckeras_status ck_h5_write(const char *path, const ck_h5_file *in);
+/* Frees every member and zeroes f (NULL is a no-op; a zeroed struct is fine). */
 void ck_h5_file_free(ck_h5_file *f);
 
 /* ---- Keras JSON configs ---------------------------------------------------------------- */
@@ -59,6 +82,59 @@ void ck_h5_file_free(ck_h5_file *f);
  * keys Keras has (dtype, ...) are ignored. */
 ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *json, char *name_out,
                                   size_t name_cap, bool *trainable_out);
+
+/* Writes a schema'd config as a Keras 2 style layer config object (JSON text, free with ck_free):
+ * "name", "trainable", "dtype": "float32", then every field in schema order; fields named
+ * "*_initializer" become {"class_name": "GlorotUniform", "config": {...}}; fields listed in
+ * skip ("|"-separated, e.g. "input_shape") are left out. */
+char *ck_config_to_json(const ck_config *c, const char *name, bool trainable, const char *skip);
+
+#define CK_IO_NAME 128
+#define CK_IO_MAX_IN 8
+
+/* A reference to a layer's output: the layer, its call (node) index, the output tensor index. */
+typedef struct ck_io_ref {
+    char layer[CK_IO_NAME];
+    int node, tensor;
+} ck_io_ref;
+
+/* One layer of a model config. */
+typedef struct ck_io_layer {
+    char class_name[64];
+    char name[CK_IO_NAME];
+    char *config;            /* the layer's "config" object as JSON text (owned) */
+    int ncalls;              /* how many times the layer is called (functional models) */
+    int nin;                 /* inputs of its first call */
+    ck_io_ref in[CK_IO_MAX_IN];
+} ck_io_layer;
+
+/* A model config ("model_config"), whatever Keras wrote it. */
+typedef struct ck_io_model {
+    char class_name[32];     /* "Sequential" or "Functional" ("Model" is read as "Functional") */
+    char name[CK_IO_NAME];
+    int nlayers;
+    ck_io_layer *layers;
+    int ninputs, noutputs;   /* functional models */
+    ck_io_ref inputs[CK_IO_MAX_IN], outputs[CK_IO_MAX_IN];
+} ck_io_model;
+
+/* Parses a model_config JSON of Keras 2.0-2.3, tf.keras 2 or Keras 3. */
+ckeras_status ck_io_model_parse(const char *json, ck_io_model *out);
+/* Writes a model_config (Keras 2 style). Layer configs are taken as given. Free with ck_free. */
+char *ck_io_model_write(const ck_io_model *m);
+void ck_io_model_free(ck_io_model *m);
+
+/* training_config: loss, metrics, optimizer class and config. */
+typedef struct ck_io_training {
+    char loss[64];
+    int nmetrics;
+    char metrics[8][48];
+    char opt_class[64];      /* "Adam" ("Custom>Adam" is read as "Adam") */
+    char *opt_config;        /* JSON object text, owned */
+} ck_io_training;
+ckeras_status ck_io_training_parse(const char *json, ck_io_training *out);
+char *ck_io_training_write(const ck_io_training *t);
+void ck_io_training_free(ck_io_training *t);
 
 /* ---- NPY / NPZ -------------------------------------------------------------------------- */
 

@@ -37,6 +37,30 @@ static ckeras_status initializer_spec(json_t *v, char *out, size_t cap, const ch
     return CKERAS_OK;
 }
 
+/* appends the integers of v (nested lists flattened: ZeroPadding2D's ((1, 2), (0, 1))) */
+static ckeras_status collect_ints(json_t *v, int64_t *vals, int *n, const char *owner, const char *key)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+        if (json_is_array(x)) {
+            ckeras_status st = collect_ints(x, vals, n, owner, key);
+            if (st != CKERAS_OK)
+                return st;
+            continue;
+        }
+        if (*n == CK_MAX_INTS)
+            return ck_error(CKERAS_EFORMAT, "%s: '%s' has too many entries", owner, key);
+        if (json_is_null(x))
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: '%s' has a variable (None) size; only fixed sizes are "
+                            "supported", owner, key);
+        if (!json_is_integer(x))
+            return ck_error(CKERAS_EFORMAT, "%s: '%s' must hold integers", owner, key);
+        vals[(*n)++] = json_integer_value(x);
+    }
+    return CKERAS_OK;
+}
+
 static ckeras_status set_ints(ck_config *c, const char *owner, const char *key, json_t *v, bool drop_first)
 {
     int64_t vals[CK_MAX_INTS];
@@ -46,6 +70,12 @@ static ckeras_status set_ints(ck_config *c, const char *owner, const char *key, 
     json_array_foreach(v, i, x) {
         if (drop_first && i == 0)
             continue;
+        if (json_is_array(x)) {
+            ckeras_status st = collect_ints(x, vals, &n, owner, key);
+            if (st != CKERAS_OK)
+                return st;
+            continue;
+        }
         if (n == CK_MAX_INTS)
             return ck_error(CKERAS_EFORMAT, "%s: '%s' has too many entries", owner, key);
         if (json_is_null(x))
@@ -96,6 +126,10 @@ ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *j
             continue;
         }
         int f = ck_config_find(c, key);
+        if (f < 0 && strcmp(key, "lr") == 0 && !json_object_get(root, "learning_rate")) {
+            key = "learning_rate"; /* Keras 2.0-2.2 optimizers */
+            f = ck_config_find(c, key);
+        }
         if (f < 0)
             continue; /* a Keras key ckeras has no use for (dtype, ...) */
         if (json_is_null(v)) {
@@ -110,6 +144,8 @@ ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *j
                 st = ck_config_set_bool(c, owner, key, json_is_true(v));
                 break;
             case CK_INT:
+                if (json_is_array(v) && json_array_size(v) == 1) /* tf.keras 2 BatchNormalization axis [3] */
+                    v = json_array_get(v, 0);
                 if (!json_is_integer(v)) {
                     st = ck_error(CKERAS_EFORMAT, "%s: '%s' must be an integer", owner, key);
                     goto done;

@@ -5,15 +5,19 @@
  * transposed operand swaps the two strides, so no operand is ever copied here.
  *
  * Kernel set. With BLIS=static (CK_BLIS_STATIC) the library embeds Debian's libblis.a, whose
- * own CPU detection (BLIS 0.9.0) knows AMD only up to family 0x19 and falls back to generic
- * kernels elsewhere (5x slower on AVX-512 machines). So, once per process, a context is
- * initialised here with a kernel set chosen by CPUID and handed to each call:
+ * own CPU detection (BLIS 0.9.0) misses many AVX-512 machines (AMD family 0x1A: generic
+ * kernels; Intel Xeons whose brand string hides the FMA unit count: haswell). So, once per
+ * process, contexts are initialised here with kernel sets chosen by CPUID and handed to each
+ * call:
  *   - BLIS_ARCH_TYPE set by the user: BLIS's own choice is kept (no context of ours);
- *   - CKERAS_BLIS_ARCH = skx | haswell | zen3 | generic: that set, if this CPU can run it;
- *   - otherwise: skx with AVX512F+DQ+BW+VL; BLIS's own choice if that is not generic; zen3
- *     (AMD) or haswell (others) with AVX2+FMA; else BLIS's own choice.
+ *   - CKERAS_BLIS_ARCH = skx | haswell | zen3 | generic: that set alone, if this CPU runs it;
+ *   - otherwise, with AVX512F+DQ+BW+VL: skx for large products and, for small or narrow ones,
+ *     the AVX2 set (zen3 on AMD, haswell elsewhere), whose small-matrix ("sup") kernels skip
+ *     packing: reported as "skx+zen3" / "skx+haswell";
+ *   - with AVX2+FMA only: BLIS's own choice if it is not generic, else zen3 (AMD) or haswell;
+ *   - else BLIS's own choice.
  * No process-wide state of BLIS is changed, so a host that uses BLIS itself is unaffected.
- * With BLIS=shared, BLIS's default context is used and its detection decides. */
+ * With BLIS=shared, BLIS's default context is used and its own detection decides. */
 #include "kernels.h"
 
 /* blis.h defines its helpers as plain `static` functions and compares unsigned values with 0:
@@ -33,22 +37,33 @@
 #define CK_X86 1
 #endif
 
-/* Below this many flops (2 m n k) a GEMM runs on one thread: waking a sleeping thread on
- * another core costs 30-70 us, as much as the whole product (measured with bench_gemm). */
-#define CK_GEMM_MT_MIN_FLOPS 4.0e6
+/* Below this many flops (2 m n k) a GEMM runs on one thread. Measured (2 cores, BLIS's OpenMP
+ * threads): back-to-back calls gain from 2 threads from ~0.5 MFLOP on (1.3 MFLOP: 1.8x), but
+ * after a 2 ms pause the sleeping thread's wake-up makes 2 threads slower up to ~1.5 MFLOP
+ * (1.3 MFLOP: 0.87x, 1.8 MFLOP: 1.17x, 4 MFLOP: 1.1-1.2x). */
+#define CK_GEMM_MT_MIN_FLOPS 2.0e6
+
+/* skx's packed kernels win once both output sides reach 64 and m n k reaches 2^20; below
+ * that the AVX2 small-matrix kernels are up to 4x faster (BLIS 0.9.0, 1 thread, measured on
+ * a Xeon with AVX-512: 128x10x512 32 vs 17 GFLOP/s, 50176x6x25 27 vs 9, 32x100x30 42 vs 18;
+ * 128x512x784 84 vs 46). */
+#define CK_GEMM_LARGE_MIN_SIDE 64
+#define CK_GEMM_LARGE_MIN_MNK 1048576.0
 
 static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
-static cntx_t *gemm_cntx; /* NULL: BLIS's default context */
+static cntx_t *gemm_cntx;       /* NULL: BLIS's default context */
+static cntx_t *gemm_cntx_small; /* if not NULL: the context for small or narrow products */
 static char gemm_kernels[32] = "uninitialised";
 
 static void use_blis_default(void)
 {
     gemm_cntx = NULL;
+    gemm_cntx_small = NULL;
     snprintf(gemm_kernels, sizeof gemm_kernels, "%s", bli_arch_string(bli_arch_query_id()));
 }
 
 #ifdef CK_BLIS_STATIC
-static cntx_t gemm_cntx_store;
+static cntx_t gemm_cntx_store, gemm_cntx_small_store;
 
 /* ---- CPU features ------------------------------------------------------------------------ */
 
@@ -100,11 +115,18 @@ static const arch_entry arch_table[] = {
     {"generic", bli_cntx_init_generic, 0},
 };
 
-static void use_arch(const arch_entry *e)
+/* large: the set for every product; small: NULL, or the set for small and narrow ones */
+static void use_arch(const arch_entry *large, const arch_entry *small)
 {
-    e->init(&gemm_cntx_store);
+    large->init(&gemm_cntx_store);
     gemm_cntx = &gemm_cntx_store;
-    snprintf(gemm_kernels, sizeof gemm_kernels, "%s", e->name);
+    gemm_cntx_small = NULL;
+    snprintf(gemm_kernels, sizeof gemm_kernels, "%s", large->name);
+    if (small) {
+        small->init(&gemm_cntx_small_store);
+        gemm_cntx_small = &gemm_cntx_small_store;
+        snprintf(gemm_kernels, sizeof gemm_kernels, "%s+%s", large->name, small->name);
+    }
 }
 
 static const arch_entry *arch_find(const char *name)
@@ -130,16 +152,16 @@ static void gemm_init(void)
     const char *want = getenv("CKERAS_BLIS_ARCH");
     const arch_entry *e = want ? arch_find(want) : NULL;
     if (e && e->needs <= level) { /* an unknown or unrunnable choice falls through to auto */
-        use_arch(e);
+        use_arch(e, NULL);
         return;
     }
-    if (level == 2) {
-        use_arch(arch_find("skx"));
-    } else if (bli_arch_query_id() != BLIS_ARCH_GENERIC || level == 0) {
+    const arch_entry *avx2 = arch_find(caps.amd ? "zen3" : "haswell");
+    if (level == 2)
+        use_arch(arch_find("skx"), avx2);
+    else if (bli_arch_query_id() != BLIS_ARCH_GENERIC || level == 0)
         use_blis_default();
-    } else {
-        use_arch(arch_find(caps.amd ? "zen3" : "haswell"));
-    }
+    else
+        use_arch(avx2, NULL);
 #else
     use_blis_default();
 #endif
@@ -190,7 +212,12 @@ void ck_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(nt, &rntm);
 
+    cntx_t *cntx = gemm_cntx;
+    if (gemm_cntx_small && (m < CK_GEMM_LARGE_MIN_SIDE || n < CK_GEMM_LARGE_MIN_SIDE ||
+                            (double)m * (double)n * (double)k < CK_GEMM_LARGE_MIN_MNK))
+        cntx = gemm_cntx_small;
+
     float al = alpha, be = beta;
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &al, (float *)a, rs_a, cs_a, (float *)b, rs_b,
-                 cs_b, &be, c, ldc, 1, gemm_cntx, &rntm);
+                 cs_b, &be, c, ldc, 1, cntx, &rntm);
 }

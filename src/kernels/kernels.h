@@ -67,4 +67,71 @@ void ck_add_bias(float *out, const float *bias, int64_t rows, int64_t cols);
 /* db[c] = sum_r dy[r][c] (overwrites) */
 void ck_bias_grad(const float *dy, float *db, int64_t rows, int64_t cols);
 
+/* ---- normalisation and shape layers (norm.c) --------------------------------------------
+ * x is viewed as rows x c: c is the normalised (BatchNormalization) or reduced
+ * (LayerNormalization) extent, everything before it is rows. */
+
+/* Per-channel mean and BIASED variance of x (rows x c) over the rows, two passes with double
+ * accumulators; acc is 2*c doubles of scratch. */
+void ck_channel_moments(const float *x, int64_t rows, int64_t c, float *mean, float *var, double *acc);
+/* inv_std[k] = 1 / sqrt(var[k] + eps) */
+void ck_inv_std(const float *var, int64_t c, float eps, float *inv_std);
+/* xhat = (x - mean[k]) * inv_std[k]; y = gamma[k] * xhat + beta[k] (gamma/beta may be NULL:
+ * 1 and 0); xhat may be NULL (not kept); x, y (rows x c); y may alias x. */
+void ck_bn_forward(const float *x, int64_t rows, int64_t c, const float *mean, const float *inv_std,
+                   const float *gamma, const float *beta, float *xhat, float *y);
+/* Backward of ck_bn_forward. dgamma[k] = sum dy*xhat, dbeta[k] = sum dy (each may be NULL).
+ * dx (may be NULL, may alias dy): batch_stats: the statistics were the batch's, so
+ *   dx = gamma*inv_std/N * (N dy - sum dy - xhat sum dy*xhat)   (N = rows);
+ * else the affine map dx = gamma*inv_std*dy. acc is 2*c doubles of scratch. */
+void ck_bn_backward(const float *dy, const float *xhat, int64_t rows, int64_t c, const float *gamma,
+                    const float *inv_std, bool batch_stats, float *dx, float *dgamma, float *dbeta, double *acc);
+/* avg = avg * momentum + v * (1 - momentum), n values (Keras' moving statistics) */
+void ck_moving_update(float *avg, const float *v, int64_t n, float momentum);
+
+/* Layer normalisation of each row of x (rows x d): xhat = (x - mean_r) * inv_std[r],
+ * y = gamma * xhat + beta (gamma/beta (d) may be NULL); xhat (rows x d) and inv_std (rows) are
+ * kept for the backward when not NULL. y may alias x. */
+void ck_ln_forward(const float *x, int64_t rows, int64_t d, float eps, const float *gamma, const float *beta,
+                   float *xhat, float *inv_std, float *y);
+/* Backward of ck_ln_forward: with g = dy * gamma,
+ *   dx = inv_std/d * (d g - sum g - xhat sum g*xhat) per row;
+ * dgamma (d) = sum over rows of dy*xhat, dbeta (d) = sum of dy (overwritten; may be NULL).
+ * dx may be NULL or alias dy. */
+void ck_ln_backward(const float *dy, const float *xhat, const float *inv_std, int64_t rows, int64_t d,
+                    const float *gamma, float *dx, float *dgamma, float *dbeta);
+
+/* Window copy of NHWC images: dst (n, dh, dw, c)[i][j] = src (n, sh, sw, c)[i + oy][j + ox],
+ * or 0 where that falls outside src. Padding is oy = -top, cropping oy = +top, and each is the
+ * other's backward. */
+void ck_window2d(const float *src, int64_t n, int64_t sh, int64_t sw, int64_t c, float *dst, int64_t dh,
+                 int64_t dw, int64_t oy, int64_t ox);
+/* Nearest upsampling: y (n, h*fy, w*fx, c)[i][j] = x (n, h, w, c)[i/fy][j/fx]. */
+void ck_upsample_nearest(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t fy, int64_t fx,
+                         float *y);
+/* Its backward: dx[i][j] = sum of dy over the fy x fx block of (i, j). */
+void ck_upsample_nearest_backward(const float *dy, int64_t n, int64_t h, int64_t w, int64_t c, int64_t fy,
+                                  int64_t fx, float *dx);
+/* Bilinear upsampling with half-pixel centres (src = (dst + 0.5)/f - 0.5, clamped to the
+ * edges; align_corners=False, no antialiasing). */
+void ck_upsample_bilinear(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t fy, int64_t fx,
+                          float *y);
+/* Its adjoint: dx (n, h, w, c) = the transpose of the interpolation applied to dy. */
+void ck_upsample_bilinear_backward(const float *dy, int64_t n, int64_t h, int64_t w, int64_t c, int64_t fy,
+                                   int64_t fx, float *dx);
+
+/* Keras' relu with parameters on count values: y = x > threshold ? min(x, max_value) :
+ * slope * (x - threshold) (max_value INFINITY for none). y may alias x. */
+void ck_relu_ex(const float *x, int64_t count, float max_value, float slope, float threshold, float *y);
+/* dx = dy * (x > threshold ? (x < max_value) : slope); dx may alias dy. */
+void ck_relu_ex_backward(const float *x, const float *dy, int64_t count, float max_value, float slope,
+                         float threshold, float *dx);
+/* y = x * scale + offset, count values; y may alias x. */
+void ck_scale_shift(const float *x, int64_t count, float scale, float offset, float *y);
+/* y (n, h*w, c) = x * mask (n, c) broadcast over the h*w positions; y may alias x. */
+void ck_channel_mask(const float *x, const float *mask, int64_t n, int64_t hw, int64_t c, float *y);
+/* Axis permutation of each of n samples: x has per-sample shape shape[0..ndim), y axis k is x
+ * axis perm[k]. */
+void ck_permute(const float *x, int64_t n, int ndim, const int64_t *shape, const int *perm, float *y);
+
 #endif

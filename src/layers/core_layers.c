@@ -64,6 +64,8 @@ static ckeras_status activation_build(ckeras_layer *l, const ck_shape *in, ck_sh
         ck_error_prefix("Activation '%s'", l->name);
         return st;
     }
+    if (l->keras2 && ((ck_act *)l->priv)->kind == CK_ACT_HARD_SIGMOID)
+        ((ck_act *)l->priv)->kind = CK_ACT_HARD_SIGMOID_K2;
     *out = *in;
     return CKERAS_OK;
 }

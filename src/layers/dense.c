@@ -55,6 +55,8 @@ static ckeras_status dense_build(ckeras_layer *l, const ck_shape *in, ck_shape *
         ck_error_prefix("Dense '%s'", l->name);
         return st;
     }
+    if (l->keras2 && p->act.kind == CK_ACT_HARD_SIGMOID)
+        p->act.kind = CK_ACT_HARD_SIGMOID_K2;
     if ((st = ck_init_check(ck_cfg_str(&l->cfg, "kernel_initializer"))) != CKERAS_OK ||
         (st = ck_init_check(ck_cfg_str(&l->cfg, "bias_initializer"))) != CKERAS_OK) {
         ck_error_prefix("Dense '%s'", l->name);

@@ -6,6 +6,10 @@
 
 static const ck_layer_vt *const registry[] = {
     &ck_input_vt, &ck_dense_vt, &ck_activation_vt, &ck_dropout_vt, &ck_flatten_vt,
+    &ck_add_vt, &ck_subtract_vt, &ck_multiply_vt, &ck_average_vt, &ck_maximum_vt, &ck_minimum_vt,
+    &ck_concatenate_vt,
+    &ck_batch_normalization_vt, &ck_layer_normalization_vt, &ck_reshape_vt, &ck_permute_vt, &ck_zero_padding2d_vt,
+    &ck_cropping2d_vt, &ck_upsampling2d_vt, &ck_spatial_dropout2d_vt, &ck_relu_vt, &ck_leaky_relu_vt, &ck_rescaling_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)
@@ -58,10 +62,36 @@ ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape
     return w;
 }
 
-ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in)
+ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin)
 {
+    if (!l->vt->build_multi) {
+        if (nin != 1)
+            return ck_error(CKERAS_ESHAPE, "%s '%s' takes one input, got %d", l->vt->class_name, l->name, nin);
+        return ck_layer_build(l, &ins[0]);
+    }
     l->nw = 0;
     l->built = false;
+    ck_shape out = {0};
+    ckeras_status st = l->vt->build_multi(l, ins, nin, &out);
+    if (st != CKERAS_OK) {
+        l->nw = 0;
+        return st;
+    }
+    l->in_shape = ins[0];
+    l->nin = nin;
+    l->out_shape = out;
+    l->built = true;
+    return CKERAS_OK;
+}
+
+ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in)
+{
+    if (l->vt->build_multi)
+        return ck_error(CKERAS_ESHAPE, "%s '%s' merges several inputs; it cannot follow a single layer",
+                        l->vt->class_name, l->name);
+    l->nw = 0;
+    l->built = false;
+    l->nin = 1;
     ck_shape out = {0};
     ckeras_status st = l->vt->build(l, in, &out);
     if (st != CKERAS_OK) {

@@ -29,6 +29,8 @@ typedef struct ck_fwd {
     float *work;        /* work_floats(n) floats of scratch */
     bool training;
     ck_rng *rng;
+    int nin;                 /* merge layers: number of inputs and their buffers */
+    const float *const *xs;  /* xs[0] == x */
 } ck_fwd;
 
 typedef struct ck_bwd {
@@ -38,6 +40,9 @@ typedef struct ck_bwd {
     float *dx;          /* dL/dx to write, (n, in_shape); NULL when nobody needs it */
     float *saved, *work;
     bool train_weights; /* write weight gradients (w[i].grad) */
+    int nin;                 /* merge layers: inputs, and where their gradients go */
+    const float *const *xs;  /* xs[0] == x */
+    float *const *dxs;       /* dxs[k] may be NULL; dxs[0] == dx */
 } ck_bwd;
 
 typedef struct ck_layer_vt {
@@ -47,6 +52,8 @@ typedef struct ck_layer_vt {
     int nfields;
     /* Infers the per-sample output shape and declares weights (ck_layer_add_weight). */
     ckeras_status (*build)(ckeras_layer *l, const ck_shape *in, ck_shape *out);
+    /* Merge layers (several inputs) build with this instead; NULL for single-input layers. */
+    ckeras_status (*build_multi)(ckeras_layer *l, const ck_shape *ins, int nin, ck_shape *out);
     int64_t (*saved_floats)(const ckeras_layer *l, int64_t n); /* may be NULL: 0 */
     int64_t (*work_floats)(const ckeras_layer *l, int64_t n);  /* may be NULL: 0 */
     void (*forward)(ckeras_layer *l, const ck_fwd *f);
@@ -62,7 +69,9 @@ struct ckeras_layer {
     bool trainable;
     bool built;
     bool owned;         /* belongs to a model */
-    ck_shape in_shape;  /* per sample, no batch axis */
+    ck_shape in_shape;  /* per sample, no batch axis (the first input of a merge layer) */
+    int nin;            /* inputs it was built with */
+    bool keras2;        /* read from a Keras 1/2 file: Keras 2 semantics (hard_sigmoid) */
     ck_shape out_shape;
     int nw;
     ck_weight w[CK_MAX_WEIGHTS];
@@ -79,6 +88,8 @@ ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape
                                const char *init_field, const char *init_default);
 /* Builds the layer for a per-sample input shape (clearing any previous build). */
 ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in);
+/* The same for a layer called on several inputs (merge layers). */
+ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin);
 int64_t ck_layer_param_count(const ckeras_layer *l, bool trainable_only);
 
 /* Initialisers (Keras names and formulas): glorot_uniform/normal, he_uniform/normal,
@@ -91,5 +102,10 @@ ckeras_status ck_init_fill(const char *spec, float *w, const ck_shape *shape, ck
 void ck_init_fans(const ck_shape *shape, double *fan_in, double *fan_out);
 
 extern const ck_layer_vt ck_input_vt, ck_dense_vt, ck_activation_vt, ck_dropout_vt, ck_flatten_vt;
+extern const ck_layer_vt ck_add_vt, ck_subtract_vt, ck_multiply_vt, ck_average_vt, ck_maximum_vt, ck_minimum_vt,
+    ck_concatenate_vt;
+extern const ck_layer_vt ck_batch_normalization_vt, ck_layer_normalization_vt, ck_reshape_vt, ck_permute_vt,
+    ck_zero_padding2d_vt, ck_cropping2d_vt, ck_upsampling2d_vt, ck_spatial_dropout2d_vt, ck_relu_vt, ck_leaky_relu_vt,
+    ck_rescaling_vt;
 
 #endif

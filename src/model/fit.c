@@ -8,12 +8,12 @@
 
 /* ---- argument checks -------------------------------------------------------------------- */
 
-static ckeras_status check_x(const ckeras_model *m, const ckeras_tensor *x, const char *what)
+static ckeras_status check_input(const ckeras_model *m, const ckeras_tensor *x, int j, const char *what)
 {
     ckeras_status st = ck_tensor_check(x, what, "x");
     if (st != CKERAS_OK)
         return st;
-    const ck_shape *in = &m->g.inputs[0];
+    const ck_shape *in = &m->g.inputs[j];
     bool ok = x->ndim == in->ndim + 1;
     for (int k = 0; ok && k < in->ndim; k++)
         ok = x->shape[k + 1] == in->d[k];
@@ -28,10 +28,31 @@ static ckeras_status check_x(const ckeras_model *m, const ckeras_tensor *x, cons
         return ck_error(CKERAS_ESHAPE, "%s: x has no samples", what);
     int64_t per = ck_shape_size(in);
     int64_t bad = ck_first_nonfinite(x->data, x->shape[0] * per);
+    (void)j;
     if (bad >= 0)
         return ck_error(CKERAS_ENAN, "%s: x has a non-finite value (%g) in sample %lld", what,
                         (double)x->data[bad], (long long)(bad / per));
     return CKERAS_OK;
+}
+
+static ckeras_status check_model(const ckeras_model *m, const char *what)
+{
+    if (m->g.n == 0)
+        return ck_error(CKERAS_ESTATE, "%s: model '%s' has no layers", what, m->name);
+    if (m->functional && !m->outputs_set)
+        return ck_error(CKERAS_ESTATE, "%s: set the outputs of functional model '%s' first", what, m->name);
+    return CKERAS_OK;
+}
+
+static ckeras_status check_x(const ckeras_model *m, const ckeras_tensor *x, const char *what)
+{
+    ckeras_status st = check_model(m, what);
+    if (st != CKERAS_OK)
+        return st;
+    if (m->g.ninputs != 1)
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: model '%s' has %d inputs; this call takes one (use "
+                        "ckeras_model_predict_multi)", what, m->name, m->g.ninputs);
+    return check_input(m, x, 0, what);
 }
 
 /* Per-sample target size that the loss expects for y. */
@@ -230,36 +251,61 @@ ckeras_status ck_model_train_on_batch(ckeras_model *m, const ckeras_tensor *x, c
     return CKERAS_OK;
 }
 
-ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t batch, ckeras_tensor **out)
+ckeras_status ck_model_predict_multi(ckeras_model *m, int nin, const ckeras_tensor *const *xs, int64_t batch,
+                                    ckeras_tensor **out)
 {
-    if (m->g.n == 0)
-        return ck_error(CKERAS_ESTATE, "predict: model '%s' has no layers", m->name);
-    ckeras_status st = check_x(m, x, "predict");
+    ckeras_status st = check_model(m, "predict");
     if (st != CKERAS_OK)
         return st;
+    if (nin != m->g.ninputs)
+        return ck_error(CKERAS_EINVAL, "predict: model '%s' has %d inputs, %d given", m->name, m->g.ninputs, nin);
+    for (int j = 0; j < nin; j++) {
+        if ((st = check_input(m, xs[j], j, "predict")) != CKERAS_OK) {
+            if (nin > 1)
+                ck_error_prefix("input %d", j);
+            return st;
+        }
+        if (xs[j]->shape[0] != xs[0]->shape[0])
+            return ck_error(CKERAS_ESHAPE, "predict: input %d has %lld samples, input 0 has %lld", j,
+                            (long long)xs[j]->shape[0], (long long)xs[0]->shape[0]);
+    }
+    int64_t N = xs[0]->shape[0];
     if (batch <= 0)
         batch = 32;
-    if (batch > x->shape[0])
-        batch = x->shape[0];
+    if (batch > N)
+        batch = N;
     if ((st = ck_plan_ensure(&m->plan, &m->g, batch, false, 0)) != CKERAS_OK)
         return st;
     const ck_shape *os = ck_model_output_shape(m);
     int64_t shape[CKERAS_MAX_DIMS];
-    shape[0] = x->shape[0];
+    shape[0] = N;
     for (int k = 0; k < os->ndim; k++)
         shape[k + 1] = os->d[k];
     ckeras_tensor *t = ckeras_tensor_new(os->ndim + 1, shape);
     if (!t)
         return CKERAS_ENOMEM;
     int64_t po = ck_shape_size(os);
-    for (int64_t b = 0; b < x->shape[0]; b += batch) {
-        int64_t n = x->shape[0] - b < batch ? x->shape[0] - b : batch;
-        gather(m, x, NULL, NULL, b, n);
+    for (int64_t b = 0; b < N; b += batch) {
+        int64_t n = N - b < batch ? N - b : batch;
+        for (int j = 0; j < nin; j++) {
+            int64_t px = ck_shape_size(&m->g.inputs[j]);
+            memcpy(m->plan.x[j], xs[j]->data + b * px, (size_t)(n * px) * sizeof(float));
+        }
         ck_graph_forward(&m->g, &m->plan, n, false, &m->rng);
         memcpy(t->data + b * po, m->plan.act[m->g.output], (size_t)(n * po) * sizeof(float));
     }
     *out = t;
     return CKERAS_OK;
+}
+
+ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t batch, ckeras_tensor **out)
+{
+    ckeras_status st = check_model(m, "predict");
+    if (st != CKERAS_OK)
+        return st;
+    if (!x)
+        return ck_error(CKERAS_EINVAL, "predict: x is NULL");
+    return ck_model_predict_multi(m, 1, &x, batch, out);
 }
 
 /* ---- fit -------------------------------------------------------------------------------- */

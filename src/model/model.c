@@ -4,10 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool name_taken(const ckeras_model *m, const char *name, const ckeras_layer *except)
+bool ck_model_name_taken(const ckeras_model *m, const char *name, const ckeras_layer *except)
 {
-    if (m->input_layer && m->input_layer != except && strcmp(m->input_layer->name, name) == 0)
-        return true;
+    for (int j = 0; j < CK_MAX_NODE_INPUTS; j++)
+        if (m->input_layers[j] && m->input_layers[j] != except && strcmp(m->input_layers[j]->name, name) == 0)
+            return true;
     for (int i = 0; i < m->g.n; i++)
         if (m->g.nodes[i].layer != except && strcmp(m->g.nodes[i].layer->name, name) == 0)
             return true;
@@ -15,14 +16,14 @@ static bool name_taken(const ckeras_model *m, const char *name, const ckeras_lay
 }
 
 /* Keras-style automatic names: "dense", "dense_1", "dense_2", ... within the model. */
-static void auto_name(const ckeras_model *m, ckeras_layer *l)
+void ck_model_auto_name(const ckeras_model *m, ckeras_layer *l)
 {
     for (int k = 0;; k++) {
         if (k == 0)
             snprintf(l->name, sizeof l->name, "%s", l->vt->base_name);
         else
             snprintf(l->name, sizeof l->name, "%s_%d", l->vt->base_name, k);
-        if (!name_taken(m, l->name, l))
+        if (!ck_model_name_taken(m, l->name, l))
             return;
     }
 }
@@ -124,14 +125,19 @@ ckeras_status ck_model_layout(ckeras_model *m)
 
 ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
 {
+    if (m->functional) {
+        ck_layer_free(l);
+        return ck_error(CKERAS_ESTATE, "add: model '%s' is functional; call layers on its tensors instead",
+                        m->name);
+    }
     /* names first: a user name must be unique */
-    if (l->named && name_taken(m, l->name, l)) {
+    if (l->named && ck_model_name_taken(m, l->name, l)) {
         ck_error(CKERAS_EINVAL, "add: a layer named '%s' is already in model '%s'", l->name, m->name);
         ck_layer_free(l);
         return CKERAS_EINVAL;
     }
     if (!l->named)
-        auto_name(m, l);
+        ck_model_auto_name(m, l);
 
     if (l->vt == &ck_input_vt) {
         const ck_value *s = ck_cfg_value(&l->cfg, "shape");
@@ -154,7 +160,7 @@ ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
             in.d[k] = s->v[k];
         ck_layer_build(l, &in);
         l->owned = true;
-        m->input_layer = l;
+        m->input_layers[0] = l;
         m->has_input = true;
         m->g.ninputs = 1;
         m->g.inputs[0] = in;
@@ -221,9 +227,10 @@ ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const cha
 {
     ck_loss lo;
     ckeras_status st;
-    if (m->g.n == 0) {
+    if (m->g.n == 0 || (m->functional && !m->outputs_set)) {
         ck_optimizer_free(opt);
-        return ck_error(CKERAS_ESTATE, "compile: model '%s' has no layers", m->name);
+        return ck_error(CKERAS_ESTATE, "compile: model '%s' has no %s", m->name,
+                        m->g.n == 0 ? "layers" : "outputs (ckeras_model_set_outputs)");
     }
     if (!loss) {
         ck_optimizer_free(opt);
@@ -294,7 +301,9 @@ void ck_model_free(ckeras_model *m)
         return;
     for (int i = 0; i < m->g.n; i++)
         ck_layer_free(m->g.nodes[i].layer);
-    ck_layer_free(m->input_layer);
+    for (int j = 0; j < CK_MAX_NODE_INPUTS; j++)
+        ck_layer_free(m->input_layers[j]);
+    ck_free(m->ids);
     ck_graph_free(&m->g);
     ck_plan_free(&m->plan);
     ck_free(m->params);

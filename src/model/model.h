@@ -15,8 +15,13 @@ struct ckeras_model {
     char name[CK_NAME_MAX];
     bool functional;
     bool has_input;
-    ckeras_layer *input_layer; /* the Input of a Sequential, if one was added */
+    ckeras_layer *input_layers[CK_MAX_NODE_INPUTS]; /* InputLayer of each model input (may be NULL
+                                                         for a Sequential built without Input) */
     ck_graph g;
+    /* functional models: public ids of symbolic tensors; ids[k] >= 0 is a node, < 0 an input */
+    int *ids;
+    int nids, capids;
+    bool outputs_set;
     ck_rng rng;
     /* weights: trainable ones (and their gradients) in one buffer, the others in another */
     float *params, *grads, *state;
@@ -42,17 +47,33 @@ struct ckeras_model {
  * initialising new ones from the model's generator. */
 ckeras_status ck_model_layout(ckeras_model *m);
 ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l);
+/* Functional models. Each returns a tensor id >= 0, or -1 with the error set. */
+ckeras_model *ck_functional_new(const char *name);
+int ck_model_input(ckeras_model *m, ckeras_layer *input);
+int ck_model_call(ckeras_model *m, ckeras_layer *l, int nin, const int *ids);
+ckeras_status ck_model_set_outputs(ckeras_model *m, int n, const int *ids);
+bool ck_model_name_taken(const ckeras_model *m, const char *name, const ckeras_layer *except);
+void ck_model_auto_name(const ckeras_model *m, ckeras_layer *l);
 ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const char *loss, const char *metrics);
 ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
                            const ckeras_fit_args *args, ckeras_history **history);
 ckeras_status ck_model_evaluate(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y, int64_t batch,
                                 double *results, int n_results);
 ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t batch, ckeras_tensor **out);
+ckeras_status ck_model_predict_multi(ckeras_model *m, int nin, const ckeras_tensor *const *xs, int64_t batch,
+                                    ckeras_tensor **out);
 ckeras_status ck_model_train_on_batch(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
                                       double *results, int n_results);
 ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char **text);
 const ck_shape *ck_model_output_shape(const ckeras_model *m);
 void ck_model_free(ckeras_model *m);
+/* saving and loading (save.c) */
+ckeras_status ck_model_save(const ckeras_model *m, const char *path, int flags);
+ckeras_status ck_model_save_weights(const ckeras_model *m, const char *path);
+ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out);
+ckeras_status ck_model_load_weights(ckeras_model *m, const char *path, int flags);
+ckeras_status ck_model_to_json(const ckeras_model *m, char **json);
+ckeras_status ck_model_from_json(const char *json, ckeras_model **out);
 
 /* fit keyword arguments */
 #define CK_MAX_CALLBACKS 16

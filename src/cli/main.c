@@ -1,0 +1,146 @@
+/* ckeras: the command-line tool.
+ *   ckeras summary FILE.h5                 Keras-style summary of a model file
+ *   ckeras predict FILE.h5 IN.npy OUT.npy  run the model on float32 NumPy arrays
+ *                                          (IN.npz with arrays input_0, input_1, ... for
+ *                                          several inputs)
+ *   ckeras evaluate FILE.h5 X.npy Y.npy    loss and metrics of a compiled model file
+ *   ckeras version                         version and build information
+ */
+#include "ckeras.h"
+#include "io/io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: ckeras summary FILE.h5\n"
+                    "       ckeras predict FILE.h5 IN.npy|IN.npz OUT.npy [BATCH]\n"
+                    "       ckeras evaluate FILE.h5 X.npy Y.npy [BATCH]\n"
+                    "       ckeras version\n");
+    return 2;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "ckeras %s: %s\n", what, ckeras_last_error());
+    return 1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* input_0, input_1, ... in that order; else the members in file order */
+static int npz_inputs(const char *path, int *n, ckeras_tensor ***xs)
+{
+    char **names = NULL;
+    ckeras_tensor **arrays = NULL;
+    int count = 0;
+    if (ck_npz_read(path, &count, &names, &arrays) != CKERAS_OK)
+        return -1;
+    ckeras_tensor **out = calloc((size_t)(count ? count : 1), sizeof *out);
+    if (!out) {
+        ck_npz_free(count, names, arrays);
+        return -1;
+    }
+    for (int j = 0; j < count; j++) {
+        char key[32];
+        snprintf(key, sizeof key, "input_%d", j);
+        int found = -1;
+        for (int k = 0; k < count; k++)
+            if (arrays[k] && strcmp(names[k], key) == 0)
+                found = k;
+        if (found < 0)
+            found = j;
+        out[j] = arrays[found];
+        arrays[found] = NULL;
+    }
+    for (int j = 0; j < count; j++)
+        if (!out[j])
+            for (int k = 0; k < count; k++)
+                if (arrays[k]) {
+                    out[j] = arrays[k];
+                    arrays[k] = NULL;
+                    break;
+                }
+    ck_npz_free(count, names, arrays);
+    *n = count;
+    *xs = out;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage();
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "version") == 0) {
+        printf("%s\n", ckeras_build_info());
+        return 0;
+    }
+    if (argc < 3)
+        return usage();
+    ckeras_model *m = NULL;
+    int rc = 0;
+    if (strcmp(cmd, "summary") == 0) {
+        if (ckeras_load_model(argv[2], CKERAS_LOAD_NO_COMPILE, &m) != CKERAS_OK)
+            return fail("summary");
+        if (ckeras_model_summary(m, stdout, 0) != CKERAS_OK)
+            rc = fail("summary");
+    } else if (strcmp(cmd, "predict") == 0 && argc >= 5) {
+        int batch = argc > 5 ? atoi(argv[5]) : 0;
+        if (ckeras_load_model(argv[2], CKERAS_LOAD_NO_COMPILE, &m) != CKERAS_OK)
+            return fail("predict");
+        int n = 0;
+        ckeras_tensor **xs = NULL;
+        if (ends_with(argv[3], ".npz")) {
+            if (npz_inputs(argv[3], &n, &xs) != 0) {
+                ckeras_model_free(m);
+                return fail("predict");
+            }
+        } else {
+            xs = calloc(1, sizeof *xs);
+            n = 1;
+            if (!xs || ckeras_read_npy(argv[3], &xs[0]) != CKERAS_OK) {
+                free(xs);
+                ckeras_model_free(m);
+                return fail("predict");
+            }
+        }
+        ckeras_tensor *y = NULL;
+        if (ckeras_model_predict_multi(m, n, (const ckeras_tensor *const *)xs, batch, &y) != CKERAS_OK ||
+            ckeras_write_npy(argv[4], y) != CKERAS_OK)
+            rc = fail("predict");
+        ckeras_tensor_free(y);
+        for (int j = 0; j < n; j++)
+            ckeras_tensor_free(xs[j]);
+        free(xs);
+    } else if (strcmp(cmd, "evaluate") == 0 && argc >= 5) {
+        int batch = argc > 5 ? atoi(argv[5]) : 0;
+        if (ckeras_load_model(argv[2], 0, &m) != CKERAS_OK)
+            return fail("evaluate");
+        ckeras_tensor *x = NULL, *y = NULL;
+        double res[16];
+        int k = ckeras_model_metrics_count(m);
+        if (k == 0) {
+            fprintf(stderr, "ckeras evaluate: %s has no training config (loss); cannot evaluate\n", argv[2]);
+            rc = 1;
+        } else if (ckeras_read_npy(argv[3], &x) != CKERAS_OK || ckeras_read_npy(argv[4], &y) != CKERAS_OK ||
+                   ckeras_model_evaluate(m, x, y, batch, res, 16) != CKERAS_OK) {
+            rc = fail("evaluate");
+        } else {
+            for (int i = 0; i < k && i < 16; i++)
+                printf("%s: %.6f\n", ckeras_model_metrics_name(m, i), res[i]);
+        }
+        ckeras_tensor_free(x);
+        ckeras_tensor_free(y);
+    } else {
+        return usage();
+    }
+    ckeras_model_free(m);
+    return rc;
+}

@@ -1,0 +1,506 @@
+/* Keras model_config and training_config JSON: parse what every Keras version wrote, write
+ * tf.keras 2 style. Plain forms only: nothing here knows what a layer does. */
+#include "io.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- writing a layer config ---------------------------------------------------------------- */
+
+static bool in_list(const char *list, const char *name)
+{
+    if (!list)
+        return false;
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return true;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return false;
+}
+
+/* "random_normal(mean=0,stddev=0.1)" -> {"class_name": "RandomNormal", "config": {...}} */
+static json_t *initializer_json(const char *spec)
+{
+    char cls[64];
+    size_t k = 0;
+    bool up = true;
+    const char *p = spec;
+    for (; *p && *p != '(' && k + 1 < sizeof cls; p++) {
+        if (*p == '_') {
+            up = true;
+            continue;
+        }
+        cls[k++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+        up = false;
+    }
+    cls[k] = '\0';
+    json_t *cfg = json_object();
+    if (*p == '(') {
+        p++;
+        while (*p && *p != ')') {
+            char key[32], val[64];
+            size_t a = 0, b = 0;
+            while (*p && *p != '=' && a + 1 < sizeof key)
+                key[a++] = *p++;
+            key[a] = '\0';
+            if (*p == '=')
+                p++;
+            while (*p && *p != ',' && *p != ')' && b + 1 < sizeof val)
+                val[b++] = *p++;
+            val[b] = '\0';
+            if (*p == ',')
+                p++;
+            char *end;
+            double d = strtod(val, &end);
+            json_object_set_new(cfg, key, *end == '\0' && end != val ? json_real(d) : json_string(val));
+        }
+    }
+    if (!json_object_get(cfg, "seed") && strcmp(cls, "Zeros") != 0 && strcmp(cls, "Ones") != 0 &&
+        strcmp(cls, "Constant") != 0)
+        json_object_set_new(cfg, "seed", json_null());
+    json_t *o = json_object();
+    json_object_set_new(o, "class_name", json_string(cls));
+    json_object_set_new(o, "config", cfg);
+    return o;
+}
+
+static json_t *config_object(const ck_config *c, const char *name, bool trainable, const char *skip)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (name) {
+        json_object_set_new(o, "name", json_string(name));
+        json_object_set_new(o, "trainable", json_boolean(trainable));
+        json_object_set_new(o, "dtype", json_string("float32"));
+    }
+    for (int i = 0; i < c->n; i++) {
+        const ck_field *f = &c->fields[i];
+        const ck_value *v = &c->values[i];
+        if (in_list(skip, f->name))
+            continue;
+        json_t *j;
+        if (v->is_none) {
+            j = json_null();
+        } else {
+            switch (f->type) {
+            case CK_BOOL: j = json_boolean(v->i != 0); break;
+            case CK_INT: j = json_integer(v->i); break;
+            case CK_FLOAT: j = json_real(v->f); break;
+            case CK_STR: {
+                size_t n = strlen(f->name);
+                bool init = n > 12 && strcmp(f->name + n - 12, "_initializer") == 0;
+                j = init ? initializer_json(v->s) : json_string(v->s);
+                break;
+            }
+            case CK_INTS:
+            default:
+                j = json_array();
+                if (v->n == 4 && (strcmp(f->name, "padding") == 0 || strcmp(f->name, "cropping") == 0)) {
+                    /* ((top, bottom), (left, right)) as Keras writes it */
+                    for (int k = 0; k < 4; k += 2) {
+                        json_t *pair = json_array();
+                        json_array_append_new(pair, json_integer(v->v[k]));
+                        json_array_append_new(pair, json_integer(v->v[k + 1]));
+                        json_array_append_new(j, pair);
+                    }
+                    break;
+                }
+                for (int k = 0; k < v->n; k++)
+                    json_array_append_new(j, json_integer(v->v[k]));
+                break;
+            }
+        }
+        json_object_set_new(o, f->name, j);
+    }
+    return o;
+}
+
+char *ck_config_to_json(const ck_config *c, const char *name, bool trainable, const char *skip)
+{
+    json_t *o = config_object(c, name, trainable, skip);
+    if (!o) {
+        ck_error(CKERAS_ENOMEM, "config: out of memory");
+        return NULL;
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(o);
+    if (!s) {
+        ck_error(CKERAS_ENOMEM, "config: out of memory");
+        return NULL;
+    }
+    char *out = ck_strdup(s);
+    free(s);
+    return out;
+}
+
+/* ---- parsing a model config ---------------------------------------------------------------- */
+
+static ckeras_status copy_name(char *dst, size_t cap, json_t *v, const char *what)
+{
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap)
+        return ck_error(CKERAS_EFORMAT, "model_config: %s is not a valid name", what);
+    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+    return CKERAS_OK;
+}
+
+/* ["name", node, tensor, ...] */
+static ckeras_status parse_ref(json_t *a, ck_io_ref *r, const char *what)
+{
+    if (!json_is_array(a) || json_array_size(a) < 3)
+        return ck_error(CKERAS_EFORMAT, "model_config: %s is not a [layer, node, tensor] reference", what);
+    ckeras_status st = copy_name(r->layer, sizeof r->layer, json_array_get(a, 0), what);
+    if (st != CKERAS_OK)
+        return st;
+    r->node = (int)json_integer_value(json_array_get(a, 1));
+    r->tensor = (int)json_integer_value(json_array_get(a, 2));
+    return CKERAS_OK;
+}
+
+/* Keras 3: the __keras_tensor__ objects inside a call's args, in order (they may be nested in
+ * lists, for merge layers). */
+static ckeras_status collect_k3_tensors(json_t *v, ck_io_layer *l)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            ckeras_status st = collect_k3_tensors(x, l);
+            if (st != CKERAS_OK)
+                return st;
+        }
+        return CKERAS_OK;
+    }
+    if (!json_is_object(v))
+        return CKERAS_OK;
+    json_t *cls = json_object_get(v, "class_name");
+    if (json_is_string(cls) && strcmp(json_string_value(cls), "__keras_tensor__") == 0) {
+        json_t *hist = json_object_get(json_object_get(v, "config"), "keras_history");
+        if (l->nin == CK_IO_MAX_IN)
+            return ck_error(CKERAS_EUNSUPPORTED, "model_config: layer '%s' has more than %d inputs", l->name,
+                            CK_IO_MAX_IN);
+        return parse_ref(hist, &l->in[l->nin++], "keras_history");
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
+{
+    if (!nodes || json_is_null(nodes))
+        return CKERAS_OK;
+    if (!json_is_array(nodes))
+        return ck_error(CKERAS_EFORMAT, "model_config: inbound_nodes of '%s' is not a list", l->name);
+    l->ncalls = (int)json_array_size(nodes);
+    if (l->ncalls == 0)
+        return CKERAS_OK;
+    json_t *first = json_array_get(nodes, 0);
+    if (json_is_object(first)) /* Keras 3: {"args": [...], "kwargs": {...}} */
+        return collect_k3_tensors(json_object_get(first, "args"), l);
+    if (!json_is_array(first))
+        return ck_error(CKERAS_EFORMAT, "model_config: bad inbound node in '%s'", l->name);
+    size_t i;
+    json_t *ref;
+    json_array_foreach(first, i, ref) { /* Keras 2: [["name", node, tensor, {kwargs}], ...] */
+        if (l->nin == CK_IO_MAX_IN)
+            return ck_error(CKERAS_EUNSUPPORTED, "model_config: layer '%s' has more than %d inputs", l->name,
+                            CK_IO_MAX_IN);
+        ckeras_status st = parse_ref(ref, &l->in[l->nin++], "inbound node");
+        if (st != CKERAS_OK)
+            return st;
+    }
+    return CKERAS_OK;
+}
+
+/* input_layers / output_layers: [["a", 0, 0], ...] or (Keras 3, single) ["a", 0, 0] */
+static ckeras_status parse_refs(json_t *v, ck_io_ref *refs, int *n, const char *what)
+{
+    *n = 0;
+    if (!json_is_array(v))
+        return ck_error(CKERAS_EFORMAT, "model_config: %s is missing", what);
+    if (json_array_size(v) > 0 && json_is_string(json_array_get(v, 0))) {
+        *n = 1;
+        return parse_ref(v, &refs[0], what);
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+        if (*n == CK_IO_MAX_IN)
+            return ck_error(CKERAS_EUNSUPPORTED, "model_config: more than %d %s", CK_IO_MAX_IN, what);
+        ckeras_status st = parse_ref(x, &refs[(*n)++], what);
+        if (st != CKERAS_OK)
+            return st;
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index)
+{
+    json_t *cls = json_object_get(lj, "class_name");
+    json_t *cfg = json_object_get(lj, "config");
+    if (!json_is_string(cls) || json_string_length(cls) >= sizeof l->class_name)
+        return ck_error(CKERAS_EFORMAT, "model_config: layer %d has no class_name", index);
+    snprintf(l->class_name, sizeof l->class_name, "%s", json_string_value(cls));
+    if (!json_is_object(cfg))
+        return ck_error(CKERAS_EFORMAT, "model_config: layer %d (%s) has no config object", index, l->class_name);
+    json_t *name = json_object_get(lj, "name");
+    if (!name)
+        name = json_object_get(cfg, "name");
+    ckeras_status st = copy_name(l->name, sizeof l->name, name, "a layer name");
+    if (st != CKERAS_OK)
+        return st;
+    char *s = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!s)
+        return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
+    l->config = ck_strdup(s);
+    free(s);
+    if (!l->config)
+        return CKERAS_ENOMEM;
+    return parse_inbound(json_object_get(lj, "inbound_nodes"), l);
+}
+
+ckeras_status ck_io_model_parse(const char *text, ck_io_model *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!text)
+        return ck_error(CKERAS_EFORMAT, "model_config: missing");
+    json_error_t err;
+    json_t *root = json_loads(text, JSON_ALLOW_NUL, &err); /* Lambda layers carry bytecode */
+    if (!root)
+        return ck_error(CKERAS_EFORMAT, "model_config: not JSON: %s (line %d, column %d)", err.text, err.line,
+                        err.column);
+    ckeras_status st = CKERAS_OK;
+    json_t *cls = json_object_get(root, "class_name");
+    json_t *cfg = json_object_get(root, "config");
+    json_t *layers = NULL;
+    if (!json_is_string(cls)) {
+        st = ck_error(CKERAS_EFORMAT, "model_config: no class_name");
+        goto fail;
+    }
+    const char *c = json_string_value(cls);
+    if (strcmp(c, "Sequential") == 0) {
+        snprintf(out->class_name, sizeof out->class_name, "Sequential");
+    } else if (strcmp(c, "Functional") == 0 || strcmp(c, "Model") == 0) {
+        snprintf(out->class_name, sizeof out->class_name, "Functional");
+    } else {
+        st = ck_error(CKERAS_EUNSUPPORTED, "model_config: model class '%s' is not supported (Sequential and "
+                      "Functional are)", c);
+        goto fail;
+    }
+    if (json_is_array(cfg)) { /* Keras 2.0: a Sequential config is the bare list of layers */
+        layers = cfg;
+        snprintf(out->name, sizeof out->name, "sequential");
+    } else if (json_is_object(cfg)) {
+        layers = json_object_get(cfg, "layers");
+        json_t *nm = json_object_get(cfg, "name");
+        snprintf(out->name, sizeof out->name, "%s",
+                 json_is_string(nm) && json_string_length(nm) < sizeof out->name ? json_string_value(nm)
+                                                                                   : "model");
+    }
+    if (!json_is_array(layers)) {
+        st = ck_error(CKERAS_EFORMAT, "model_config: no list of layers");
+        goto fail;
+    }
+    size_t n = json_array_size(layers);
+    if (n > 100000) {
+        st = ck_error(CKERAS_EFORMAT, "model_config: %zu layers", n);
+        goto fail;
+    }
+    out->layers = ck_calloc(n ? n : 1, sizeof *out->layers);
+    if (!out->layers) {
+        st = CKERAS_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out->nlayers = (int)i + 1;
+        json_t *lj = json_array_get(layers, i);
+        if (!json_is_object(lj)) {
+            st = ck_error(CKERAS_EFORMAT, "model_config: layer %zu is not an object", i);
+            goto fail;
+        }
+        if ((st = parse_layer(lj, &out->layers[i], (int)i)) != CKERAS_OK)
+            goto fail;
+    }
+    if (out->class_name[0] == 'F') {
+        if ((st = parse_refs(json_object_get(cfg, "input_layers"), out->inputs, &out->ninputs, "input_layers")) !=
+                CKERAS_OK ||
+            (st = parse_refs(json_object_get(cfg, "output_layers"), out->outputs, &out->noutputs,
+                             "output_layers")) != CKERAS_OK)
+            goto fail;
+    }
+    json_decref(root);
+    return CKERAS_OK;
+fail:
+    json_decref(root);
+    ck_io_model_free(out);
+    return st;
+}
+
+void ck_io_model_free(ck_io_model *m)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        ck_free(m->layers[i].config);
+    ck_free(m->layers);
+    memset(m, 0, sizeof *m);
+}
+
+static json_t *ref_json(const ck_io_ref *r, bool kwargs)
+{
+    json_t *a = json_array();
+    json_array_append_new(a, json_string(r->layer));
+    json_array_append_new(a, json_integer(r->node));
+    json_array_append_new(a, json_integer(r->tensor));
+    if (kwargs)
+        json_array_append_new(a, json_object());
+    return a;
+}
+
+char *ck_io_model_write(const ck_io_model *m)
+{
+    bool functional = m->class_name[0] == 'F';
+    json_t *root = json_object(), *cfg = json_object(), *layers = json_array();
+    json_object_set_new(root, "class_name", json_string(functional ? "Functional" : "Sequential"));
+    json_object_set_new(cfg, "name", json_string(m->name));
+    for (int i = 0; i < m->nlayers; i++) {
+        const ck_io_layer *l = &m->layers[i];
+        json_t *lj = json_object();
+        json_error_t err;
+        json_t *lc = json_loads(l->config, 0, &err);
+        json_object_set_new(lj, "class_name", json_string(l->class_name));
+        json_object_set_new(lj, "config", lc ? lc : json_object());
+        if (functional) {
+            json_object_set_new(lj, "name", json_string(l->name));
+            json_t *nodes = json_array();
+            if (l->nin > 0) {
+                json_t *node = json_array();
+                for (int k = 0; k < l->nin; k++)
+                    json_array_append_new(node, ref_json(&l->in[k], true));
+                json_array_append_new(nodes, node);
+            }
+            json_object_set_new(lj, "inbound_nodes", nodes);
+        }
+        json_array_append_new(layers, lj);
+    }
+    json_object_set_new(cfg, "layers", layers);
+    if (functional) {
+        json_t *ins = json_array(), *outs = json_array();
+        for (int k = 0; k < m->ninputs; k++)
+            json_array_append_new(ins, ref_json(&m->inputs[k], false));
+        for (int k = 0; k < m->noutputs; k++)
+            json_array_append_new(outs, ref_json(&m->outputs[k], false));
+        json_object_set_new(cfg, "input_layers", ins);
+        json_object_set_new(cfg, "output_layers", outs);
+    }
+    json_object_set_new(root, "config", cfg);
+    char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(root);
+    if (!s) {
+        ck_error(CKERAS_ENOMEM, "model_config: out of memory");
+        return NULL;
+    }
+    char *out = ck_strdup(s);
+    free(s);
+    return out;
+}
+
+/* ---- training_config --------------------------------------------------------------------- */
+
+/* metrics: ["accuracy"], [["accuracy"]] (one list per output) or [{"class_name": ..., "config":
+ * {"name": ...}}] */
+static void collect_metrics(json_t *v, ck_io_training *t)
+{
+    if (json_is_string(v)) {
+        if (t->nmetrics < 8 && json_string_length(v) < sizeof t->metrics[0])
+            snprintf(t->metrics[t->nmetrics++], sizeof t->metrics[0], "%s", json_string_value(v));
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) collect_metrics(x, t);
+    } else if (json_is_object(v)) {
+        json_t *cfg = json_object_get(v, "config");
+        json_t *nm = json_object_get(cfg, "name");
+        if (json_is_string(nm))
+            collect_metrics(nm, t);
+    }
+}
+
+ckeras_status ck_io_training_parse(const char *text, ck_io_training *out)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t err;
+    json_t *root = json_loads(text, 0, &err);
+    if (!root)
+        return ck_error(CKERAS_EFORMAT, "training_config: not JSON: %s", err.text);
+    ckeras_status st = CKERAS_OK;
+    json_t *loss = json_object_get(root, "loss");
+    if (json_is_object(loss) && json_is_string(json_object_get(json_object_get(loss, "config"), "name")))
+        loss = json_object_get(json_object_get(loss, "config"), "name");
+    if (json_is_object(loss) && json_object_size(loss) == 1) /* per-output dict */
+        loss = json_object_iter_value(json_object_iter(loss));
+    if (json_is_array(loss) && json_array_size(loss) == 1)
+        loss = json_array_get(loss, 0);
+    if (!json_is_string(loss) || json_string_length(loss) >= sizeof out->loss) {
+        st = ck_error(CKERAS_EUNSUPPORTED, "training_config: the loss is not a single Keras loss name");
+        goto done;
+    }
+    snprintf(out->loss, sizeof out->loss, "%s", json_string_value(loss));
+    collect_metrics(json_object_get(root, "metrics"), out);
+    json_t *opt = json_object_get(root, "optimizer_config");
+    json_t *cls = json_object_get(opt, "class_name");
+    json_t *cfg = json_object_get(opt, "config");
+    if (json_is_string(cls) && json_is_object(cfg)) {
+        const char *c = json_string_value(cls);
+        if (strncmp(c, "Custom>", 7) == 0)
+            c += 7;
+        snprintf(out->opt_class, sizeof out->opt_class, "%s", c);
+        char *s = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        out->opt_config = s ? ck_strdup(s) : NULL;
+        free(s);
+        if (!out->opt_config)
+            st = CKERAS_ENOMEM;
+    }
+done:
+    json_decref(root);
+    if (st != CKERAS_OK)
+        ck_io_training_free(out);
+    return st;
+}
+
+char *ck_io_training_write(const ck_io_training *t)
+{
+    json_t *root = json_object(), *metrics = json_array();
+    json_object_set_new(root, "loss", json_string(t->loss));
+    for (int i = 0; i < t->nmetrics; i++)
+        json_array_append_new(metrics, json_string(t->metrics[i]));
+    json_object_set_new(root, "metrics", metrics);
+    json_object_set_new(root, "weighted_metrics", json_null());
+    json_object_set_new(root, "loss_weights", json_null());
+    if (t->opt_config) {
+        json_error_t err;
+        json_t *opt = json_object();
+        json_t *cfg = json_loads(t->opt_config, 0, &err);
+        json_object_set_new(opt, "class_name", json_string(t->opt_class));
+        json_object_set_new(opt, "config", cfg ? cfg : json_object());
+        json_object_set_new(root, "optimizer_config", opt);
+    }
+    char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(root);
+    char *out = s ? ck_strdup(s) : NULL;
+    free(s);
+    if (!out)
+        ck_error(CKERAS_ENOMEM, "training_config: out of memory");
+    return out;
+}
+
+void ck_io_training_free(ck_io_training *t)
+{
+    ck_free(t->opt_config);
+    memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,542 @@
+/* Shape and simple elementwise layers (channels_last): Reshape, Permute, ZeroPadding2D,
+ * Cropping2D, UpSampling2D, SpatialDropout2D, ReLU, LeakyReLU, Rescaling. */
+#include "layers.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+#define DATA_FORMAT_FIELD {"data_format", CK_STR, "channels_last", "channels_last", "only channels_last (NHWC)"}
+
+static void free_priv(ckeras_layer *l)
+{
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+static void copy_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    if (f->y != f->x)
+        memcpy(f->y, f->x, (size_t)(f->n * ck_shape_size(&l->in_shape)) * sizeof(float));
+}
+
+static void copy_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    if (b->dx && b->dx != b->dy)
+        memcpy(b->dx, b->dy, (size_t)(b->n * ck_shape_size(&l->in_shape)) * sizeof(float));
+}
+
+static ckeras_status need_image(const ckeras_layer *l, const ck_shape *in)
+{
+    if (in->ndim != 3)
+        return ck_error(CKERAS_ESHAPE, "%s '%s': needs (height, width, channels) inputs, got rank %d per sample",
+                        l->vt->class_name, l->name, in->ndim);
+    return CKERAS_OK;
+}
+
+/* ---- Reshape ---------------------------------------------------------------------------- */
+
+static const ck_field reshape_fields[] = {
+    {"target_shape", CK_INTS, NULL, NULL, "per-sample output shape; one entry may be -1"},
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status reshape_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    const ck_value *t = ck_cfg_value(&l->cfg, "target_shape");
+    if (t->is_none || t->n < 1)
+        return ck_error(CKERAS_EINVAL, "Reshape '%s': target_shape must hold at least one dimension", l->name);
+    int unknown = -1;
+    int64_t known = 1;
+    for (int k = 0; k < t->n; k++) {
+        if (t->v[k] == -1 && unknown < 0) {
+            unknown = k;
+        } else if (t->v[k] == -1) {
+            return ck_error(CKERAS_EINVAL, "Reshape '%s': target_shape may hold only one -1", l->name);
+        } else if (t->v[k] <= 0) {
+            return ck_error(CKERAS_EINVAL, "Reshape '%s': target_shape entries must be positive or -1, got %lld",
+                            l->name, (long long)t->v[k]);
+        } else {
+            known *= t->v[k];
+        }
+    }
+    int64_t size = ck_shape_size(in);
+    char buf[128];
+    if ((unknown < 0 && known != size) || (unknown >= 0 && size % known != 0))
+        return ck_error(CKERAS_ESHAPE, "Reshape '%s': an input of %lld values %s cannot take target_shape with %lld",
+                        l->name, (long long)size, ck_shape_str(in, false, buf, sizeof buf), (long long)known);
+    out->ndim = t->n;
+    for (int k = 0; k < t->n; k++)
+        out->d[k] = k == unknown ? size / known : t->v[k];
+    return CKERAS_OK;
+}
+
+const ck_layer_vt ck_reshape_vt = {
+    .class_name = "Reshape",
+    .base_name = "reshape",
+    .fields = reshape_fields,
+    .nfields = sizeof reshape_fields / sizeof reshape_fields[0],
+    .build = reshape_build,
+    .forward = copy_forward,
+    .backward = copy_backward,
+};
+
+/* ---- Permute ---------------------------------------------------------------------------- */
+
+static const ck_field permute_fields[] = {
+    {"dims", CK_INTS, NULL, NULL, "permutation of the per-sample axes, 1-based"},
+    INPUT_SHAPE_FIELD,
+};
+
+typedef struct permute_priv {
+    int perm[CKERAS_MAX_DIMS], inv[CKERAS_MAX_DIMS];
+} permute_priv;
+
+static ckeras_status permute_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    const ck_value *d = ck_cfg_value(&l->cfg, "dims");
+    if (d->is_none || d->n != in->ndim)
+        return ck_error(CKERAS_EINVAL, "Permute '%s': dims must list the %d per-sample axes, got %d", l->name,
+                        in->ndim, d->is_none ? 0 : d->n);
+    bool seen[CKERAS_MAX_DIMS] = {false};
+    for (int k = 0; k < d->n; k++) {
+        if (d->v[k] < 1 || d->v[k] > in->ndim || seen[d->v[k] - 1])
+            return ck_error(CKERAS_EINVAL, "Permute '%s': dims must be a permutation of 1..%d, got %lld at %d",
+                            l->name, in->ndim, (long long)d->v[k], k);
+        seen[d->v[k] - 1] = true;
+    }
+    permute_priv *p = l->priv;
+    if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
+        return CKERAS_ENOMEM;
+    out->ndim = in->ndim;
+    for (int k = 0; k < in->ndim; k++) {
+        p->perm[k] = (int)d->v[k] - 1;
+        p->inv[p->perm[k]] = k;
+        out->d[k] = in->d[p->perm[k]];
+    }
+    return CKERAS_OK;
+}
+
+static void permute_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const permute_priv *p = l->priv;
+    ck_permute(f->x, f->n, l->in_shape.ndim, l->in_shape.d, p->perm, f->y);
+}
+
+static void permute_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const permute_priv *p = l->priv;
+    if (b->dx) /* dy has the output's shape; the inverse permutation brings it back */
+        ck_permute(b->dy, b->n, l->out_shape.ndim, l->out_shape.d, p->inv, b->dx);
+}
+
+const ck_layer_vt ck_permute_vt = {
+    .class_name = "Permute",
+    .base_name = "permute",
+    .fields = permute_fields,
+    .nfields = sizeof permute_fields / sizeof permute_fields[0],
+    .build = permute_build,
+    .forward = permute_forward,
+    .backward = permute_backward,
+    .free_priv = free_priv,
+};
+
+/* ---- ZeroPadding2D and Cropping2D --------------------------------------------------------- */
+
+/* (top, bottom, left, right) from an int (repeated to two), (h, w) or ((t, b), (l, r)) given
+ * flattened. */
+static ckeras_status four_sides(const ckeras_layer *l, const char *field, int64_t s[4])
+{
+    const ck_value *v = ck_cfg_value(&l->cfg, field);
+    if (!v->is_none && v->n == 2) {
+        s[0] = s[1] = v->v[0];
+        s[2] = s[3] = v->v[1];
+    } else if (!v->is_none && v->n == 4) {
+        for (int k = 0; k < 4; k++)
+            s[k] = v->v[k];
+    } else {
+        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be an int, (rows, cols) or ((top, bottom), (left, right)), "
+                        "got %d values", l->vt->class_name, l->name, field, v->is_none ? 0 : v->n);
+    }
+    for (int k = 0; k < 4; k++)
+        if (s[k] < 0)
+            return ck_error(CKERAS_EINVAL, "%s '%s': %s must not be negative, got %lld", l->vt->class_name, l->name,
+                            field, (long long)s[k]);
+    return CKERAS_OK;
+}
+
+typedef struct sides_priv {
+    int64_t s[4]; /* top, bottom, left, right */
+} sides_priv;
+
+static const ck_field zero_padding_fields[] = {
+    {"padding", CK_INTS, "1,1", NULL, "int, (rows, cols) or ((top, bottom), (left, right))"},
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status sides_build(ckeras_layer *l, const ck_shape *in, ck_shape *out, const char *field, int sign)
+{
+    ckeras_status st = need_image(l, in);
+    int64_t s[4];
+    if (st != CKERAS_OK || (st = four_sides(l, field, s)) != CKERAS_OK)
+        return st;
+    int64_t h = in->d[0] + sign * (s[0] + s[1]), w = in->d[1] + sign * (s[2] + s[3]);
+    if (h <= 0 || w <= 0)
+        return ck_error(CKERAS_ESHAPE, "%s '%s': %s (%lld, %lld, %lld, %lld) leaves nothing of a %lld x %lld input",
+                        l->vt->class_name, l->name, field, (long long)s[0], (long long)s[1], (long long)s[2],
+                        (long long)s[3], (long long)in->d[0], (long long)in->d[1]);
+    sides_priv *p = l->priv;
+    if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
+        return CKERAS_ENOMEM;
+    memcpy(p->s, s, sizeof s);
+    *out = *in;
+    out->d[0] = h;
+    out->d[1] = w;
+    return CKERAS_OK;
+}
+
+static ckeras_status zero_padding_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return sides_build(l, in, out, "padding", 1);
+}
+
+static void zero_padding_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const sides_priv *p = l->priv;
+    const int64_t *i = l->in_shape.d, *o = l->out_shape.d;
+    ck_window2d(f->x, f->n, i[0], i[1], i[2], f->y, o[0], o[1], -p->s[0], -p->s[2]);
+}
+
+static void zero_padding_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const sides_priv *p = l->priv;
+    const int64_t *i = l->in_shape.d, *o = l->out_shape.d;
+    if (b->dx)
+        ck_window2d(b->dy, b->n, o[0], o[1], o[2], b->dx, i[0], i[1], p->s[0], p->s[2]);
+}
+
+const ck_layer_vt ck_zero_padding2d_vt = {
+    .class_name = "ZeroPadding2D",
+    .base_name = "zero_padding2d",
+    .fields = zero_padding_fields,
+    .nfields = sizeof zero_padding_fields / sizeof zero_padding_fields[0],
+    .build = zero_padding_build,
+    .forward = zero_padding_forward,
+    .backward = zero_padding_backward,
+    .free_priv = free_priv,
+};
+
+static const ck_field cropping_fields[] = {
+    {"cropping", CK_INTS, "0,0", NULL, "int, (rows, cols) or ((top, bottom), (left, right))"},
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status cropping_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return sides_build(l, in, out, "cropping", -1);
+}
+
+static void cropping_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const sides_priv *p = l->priv;
+    const int64_t *i = l->in_shape.d, *o = l->out_shape.d;
+    ck_window2d(f->x, f->n, i[0], i[1], i[2], f->y, o[0], o[1], p->s[0], p->s[2]);
+}
+
+static void cropping_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const sides_priv *p = l->priv;
+    const int64_t *i = l->in_shape.d, *o = l->out_shape.d;
+    if (b->dx)
+        ck_window2d(b->dy, b->n, o[0], o[1], o[2], b->dx, i[0], i[1], -p->s[0], -p->s[2]);
+}
+
+const ck_layer_vt ck_cropping2d_vt = {
+    .class_name = "Cropping2D",
+    .base_name = "cropping2d",
+    .fields = cropping_fields,
+    .nfields = sizeof cropping_fields / sizeof cropping_fields[0],
+    .build = cropping_build,
+    .forward = cropping_forward,
+    .backward = cropping_backward,
+    .free_priv = free_priv,
+};
+
+/* ---- UpSampling2D ----------------------------------------------------------------------- */
+
+static const ck_field upsampling_fields[] = {
+    {"size", CK_INTS, "2,2", NULL, "upsampling factors (rows, cols)"},
+    DATA_FORMAT_FIELD,
+    {"interpolation", CK_STR, "nearest", NULL, "nearest or bilinear"},
+    INPUT_SHAPE_FIELD,
+};
+
+typedef struct upsampling_priv {
+    int64_t fy, fx;
+    bool bilinear;
+} upsampling_priv;
+
+static ckeras_status upsampling_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    ckeras_status st = need_image(l, in);
+    if (st != CKERAS_OK)
+        return st;
+    const ck_value *s = ck_cfg_value(&l->cfg, "size");
+    if (s->is_none || s->n != 2 || s->v[0] < 1 || s->v[1] < 1)
+        return ck_error(CKERAS_EINVAL, "UpSampling2D '%s': size must be two positive ints", l->name);
+    const char *interp = ck_cfg_str(&l->cfg, "interpolation");
+    bool bilinear = interp && strcmp(interp, "bilinear") == 0;
+    if (!interp || (!bilinear && strcmp(interp, "nearest") != 0)) {
+        static const char *const keras_only[] = {"bicubic", "lanczos3", "lanczos5", "area", "gaussian",
+                                                 "mitchellcubic"};
+        for (size_t k = 0; interp && k < sizeof keras_only / sizeof keras_only[0]; k++)
+            if (strcmp(interp, keras_only[k]) == 0)
+                return ck_error(CKERAS_EUNSUPPORTED, "UpSampling2D '%s': interpolation '%s' is not supported yet",
+                                l->name, interp);
+        return ck_error(CKERAS_EINVAL, "UpSampling2D '%s': interpolation must be nearest or bilinear, got '%s'",
+                        l->name, interp ? interp : "None");
+    }
+    upsampling_priv *p = l->priv;
+    if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
+        return CKERAS_ENOMEM;
+    p->fy = s->v[0];
+    p->fx = s->v[1];
+    p->bilinear = bilinear;
+    *out = *in;
+    out->d[0] = in->d[0] * p->fy;
+    out->d[1] = in->d[1] * p->fx;
+    return CKERAS_OK;
+}
+
+static void upsampling_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const upsampling_priv *p = l->priv;
+    const int64_t *i = l->in_shape.d;
+    if (p->bilinear)
+        ck_upsample_bilinear(f->x, f->n, i[0], i[1], i[2], p->fy, p->fx, f->y);
+    else
+        ck_upsample_nearest(f->x, f->n, i[0], i[1], i[2], p->fy, p->fx, f->y);
+}
+
+static void upsampling_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const upsampling_priv *p = l->priv;
+    const int64_t *i = l->in_shape.d;
+    if (!b->dx)
+        return;
+    if (p->bilinear)
+        ck_upsample_bilinear_backward(b->dy, b->n, i[0], i[1], i[2], p->fy, p->fx, b->dx);
+    else
+        ck_upsample_nearest_backward(b->dy, b->n, i[0], i[1], i[2], p->fy, p->fx, b->dx);
+}
+
+const ck_layer_vt ck_upsampling2d_vt = {
+    .class_name = "UpSampling2D",
+    .base_name = "up_sampling2d",
+    .fields = upsampling_fields,
+    .nfields = sizeof upsampling_fields / sizeof upsampling_fields[0],
+    .build = upsampling_build,
+    .forward = upsampling_forward,
+    .backward = upsampling_backward,
+    .free_priv = free_priv,
+};
+
+/* ---- SpatialDropout2D: whole channels per sample, inverted scaling ----------------------- */
+
+static const ck_field spatial_dropout_fields[] = {
+    {"rate", CK_FLOAT, NULL, NULL, "fraction of the channels to drop, in [0, 1)"},
+    {"seed", CK_INT, NULL, NULL, "seed (the model's generator is used)"},
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status spatial_dropout_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    const ck_value *r = ck_cfg_value(&l->cfg, "rate");
+    if (r->is_none || !(r->f >= 0.0 && r->f < 1.0))
+        return ck_error(CKERAS_EINVAL, "SpatialDropout2D '%s': rate must be in [0, 1), got %g", l->name,
+                        r->is_none ? -1.0 : r->f);
+    ckeras_status st = need_image(l, in);
+    if (st != CKERAS_OK)
+        return st;
+    *out = *in;
+    return CKERAS_OK;
+}
+
+/* saved: the mask (n, channels) of 0 or 1/(1-rate) */
+static int64_t spatial_dropout_saved(const ckeras_layer *l, int64_t n)
+{
+    return n * l->in_shape.d[2];
+}
+
+static void spatial_dropout_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    int64_t c = l->in_shape.d[2], hw = l->in_shape.d[0] * l->in_shape.d[1];
+    double rate = ck_cfg_float(&l->cfg, "rate");
+    if (!f->training || rate == 0.0 || !f->saved) {
+        copy_forward(l, f);
+        for (int64_t i = 0; f->saved && i < f->n * c; i++)
+            f->saved[i] = 1.0f;
+        return;
+    }
+    float keep = (float)(1.0 / (1.0 - rate));
+    for (int64_t i = 0; i < f->n * c; i++)
+        f->saved[i] = ck_rng_uniform(f->rng) >= rate ? keep : 0.0f;
+    ck_channel_mask(f->x, f->saved, f->n, hw, c, f->y);
+}
+
+static void spatial_dropout_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    int64_t c = l->in_shape.d[2], hw = l->in_shape.d[0] * l->in_shape.d[1];
+    if (b->dx)
+        ck_channel_mask(b->dy, b->saved, b->n, hw, c, b->dx);
+}
+
+const ck_layer_vt ck_spatial_dropout2d_vt = {
+    .class_name = "SpatialDropout2D",
+    .base_name = "spatial_dropout2d",
+    .fields = spatial_dropout_fields,
+    .nfields = sizeof spatial_dropout_fields / sizeof spatial_dropout_fields[0],
+    .build = spatial_dropout_build,
+    .saved_floats = spatial_dropout_saved,
+    .forward = spatial_dropout_forward,
+    .backward = spatial_dropout_backward,
+};
+
+/* ---- ReLU and LeakyReLU layers ------------------------------------------------------------ */
+
+typedef struct relu_priv {
+    float max_value, slope, threshold;
+} relu_priv;
+
+static const ck_field relu_fields[] = {
+    {"max_value", CK_FLOAT, NULL, NULL, "upper bound (None: unbounded), >= 0"},
+    {"negative_slope", CK_FLOAT, "0", NULL, "slope below the threshold, >= 0"},
+    {"threshold", CK_FLOAT, "0", NULL, "values above it pass, >= 0"},
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status relu_set(ckeras_layer *l, float max_value, double slope, double threshold,
+                              const ck_shape *in, ck_shape *out)
+{
+    relu_priv *p = l->priv;
+    if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
+        return CKERAS_ENOMEM;
+    p->max_value = max_value;
+    p->slope = (float)slope;
+    p->threshold = (float)threshold;
+    *out = *in;
+    return CKERAS_OK;
+}
+
+static ckeras_status relu_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    const ck_value *mv = ck_cfg_value(&l->cfg, "max_value");
+    const ck_value *ns = ck_cfg_value(&l->cfg, "negative_slope"), *th = ck_cfg_value(&l->cfg, "threshold");
+    if (!mv->is_none && !(mv->f >= 0.0))
+        return ck_error(CKERAS_EINVAL, "ReLU '%s': max_value must be >= 0, got %g", l->name, mv->f);
+    if (ns->is_none || !(ns->f >= 0.0))
+        return ck_error(CKERAS_EINVAL, "ReLU '%s': negative_slope must be >= 0, got %g", l->name,
+                        ns->is_none ? -1.0 : ns->f);
+    if (th->is_none || !(th->f >= 0.0))
+        return ck_error(CKERAS_EINVAL, "ReLU '%s': threshold must be >= 0, got %g", l->name,
+                        th->is_none ? -1.0 : th->f);
+    return relu_set(l, mv->is_none ? INFINITY : (float)mv->f, ns->f, th->f, in, out);
+}
+
+static void relu_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const relu_priv *p = l->priv;
+    ck_relu_ex(f->x, f->n * ck_shape_size(&l->in_shape), p->max_value, p->slope, p->threshold, f->y);
+}
+
+static void relu_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const relu_priv *p = l->priv;
+    if (b->dx)
+        ck_relu_ex_backward(b->x, b->dy, b->n * ck_shape_size(&l->in_shape), p->max_value, p->slope, p->threshold,
+                            b->dx);
+}
+
+const ck_layer_vt ck_relu_vt = {
+    .class_name = "ReLU",
+    .base_name = "re_lu",
+    .fields = relu_fields,
+    .nfields = sizeof relu_fields / sizeof relu_fields[0],
+    .build = relu_build,
+    .forward = relu_forward,
+    .backward = relu_backward,
+    .free_priv = free_priv,
+};
+
+static const ck_field leaky_relu_fields[] = {
+    {"negative_slope", CK_FLOAT, "0.3", NULL, "slope for x < 0, >= 0 (Keras 3 layer default 0.3)"},
+    {"alpha", CK_FLOAT, NULL, NULL, "Keras 2 name of negative_slope (overrides it when set)"},
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status leaky_relu_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    const ck_value *a = ck_cfg_value(&l->cfg, "alpha");
+    const char *field = a->is_none ? "negative_slope" : "alpha";
+    const ck_value *v = a->is_none ? ck_cfg_value(&l->cfg, "negative_slope") : a;
+    if (v->is_none || !(v->f >= 0.0))
+        return ck_error(CKERAS_EINVAL, "LeakyReLU '%s': %s must be >= 0, got %g", l->name, field,
+                        v->is_none ? -1.0 : v->f);
+    return relu_set(l, INFINITY, v->f, 0.0, in, out);
+}
+
+const ck_layer_vt ck_leaky_relu_vt = {
+    .class_name = "LeakyReLU",
+    .base_name = "leaky_re_lu",
+    .fields = leaky_relu_fields,
+    .nfields = sizeof leaky_relu_fields / sizeof leaky_relu_fields[0],
+    .build = leaky_relu_build,
+    .forward = relu_forward,
+    .backward = relu_backward,
+    .free_priv = free_priv,
+};
+
+/* ---- Rescaling: y = x * scale + offset -------------------------------------------------- */
+
+static const ck_field rescaling_fields[] = {
+    {"scale", CK_FLOAT, NULL, NULL, "multiplier (a number)"},
+    {"offset", CK_FLOAT, "0", NULL, "added after scaling"},
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status rescaling_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    const ck_value *s = ck_cfg_value(&l->cfg, "scale"), *o = ck_cfg_value(&l->cfg, "offset");
+    if (s->is_none || !isfinite(s->f))
+        return ck_error(CKERAS_EINVAL, "Rescaling '%s': scale must be a finite number", l->name);
+    if (o->is_none || !isfinite(o->f))
+        return ck_error(CKERAS_EINVAL, "Rescaling '%s': offset must be a finite number", l->name);
+    *out = *in;
+    return CKERAS_OK;
+}
+
+static void rescaling_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    ck_scale_shift(f->x, f->n * ck_shape_size(&l->in_shape), (float)ck_cfg_float(&l->cfg, "scale"),
+                   (float)ck_cfg_float(&l->cfg, "offset"), f->y);
+}
+
+static void rescaling_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    if (b->dx)
+        ck_scale_shift(b->dy, b->n * ck_shape_size(&l->in_shape), (float)ck_cfg_float(&l->cfg, "scale"), 0.0f, b->dx);
+}
+
+const ck_layer_vt ck_rescaling_vt = {
+    .class_name = "Rescaling",
+    .base_name = "rescaling",
+    .fields = rescaling_fields,
+    .nfields = sizeof rescaling_fields / sizeof rescaling_fields[0],
+    .build = rescaling_build,
+    .forward = rescaling_forward,
+    .backward = rescaling_backward,
+};

@@ -1,0 +1,758 @@
+/* Models to and from the plain forms of src/io: model_config, training_config, weights and
+ * optimizer state (Keras HDF5 files, JSON). */
+#include "model.h"
+#include "io/io.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- model -> plain forms --------------------------------------------------------------------- */
+
+static char *input_layer_config(const ckeras_layer *in, const ck_shape *shape)
+{
+    char buf[512];
+    size_t len = (size_t)snprintf(buf, sizeof buf, "{\"batch_input_shape\":[null");
+    for (int k = 0; k < shape->ndim && len < sizeof buf; k++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, ",%lld", (long long)shape->d[k]);
+    if (len < sizeof buf)
+        snprintf(buf + len, sizeof buf - len, "],\"dtype\":\"float32\",\"sparse\":false,\"ragged\":false,\"name\":\"%s\"}",
+                 in->name);
+    return ck_strdup(buf);
+}
+
+/* The name an InputLayer gets in a file when a Sequential model was built without one. */
+static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
+{
+    if (m->input_layers[j])
+        return m->input_layers[j]->name;
+    snprintf(buf, n, "input_%d", j + 1);
+    return buf;
+}
+
+static ckeras_status model_to_desc(const ckeras_model *m, ck_io_model *d)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->class_name, sizeof d->class_name, "%s", m->functional ? "Functional" : "Sequential");
+    snprintf(d->name, sizeof d->name, "%s", m->name);
+    int n = m->g.ninputs + m->g.n;
+    d->layers = ck_calloc((size_t)(n ? n : 1), sizeof *d->layers);
+    if (!d->layers)
+        return CKERAS_ENOMEM;
+    char nbuf[CK_NAME_MAX];
+    for (int j = 0; j < m->g.ninputs; j++) {
+        ck_io_layer *il = &d->layers[d->nlayers++];
+        ckeras_layer tmp;
+        const ckeras_layer *in = m->input_layers[j];
+        if (!in) {
+            memset(&tmp, 0, sizeof tmp);
+            snprintf(tmp.name, sizeof tmp.name, "%s", input_name(m, j, nbuf, sizeof nbuf));
+            in = &tmp;
+        }
+        snprintf(il->class_name, sizeof il->class_name, "InputLayer");
+        snprintf(il->name, sizeof il->name, "%s", in->name);
+        il->config = input_layer_config(in, &m->g.inputs[j]);
+        if (!il->config)
+            goto oom;
+        d->inputs[d->ninputs].node = d->inputs[d->ninputs].tensor = 0;
+        snprintf(d->inputs[d->ninputs++].layer, CK_IO_NAME, "%s", in->name);
+    }
+    for (int i = 0; i < m->g.n; i++) {
+        const ck_node *nd = &m->g.nodes[i];
+        ck_io_layer *l = &d->layers[d->nlayers++];
+        snprintf(l->class_name, sizeof l->class_name, "%s", nd->layer->vt->class_name);
+        snprintf(l->name, sizeof l->name, "%s", nd->layer->name);
+        l->config = ck_config_to_json(&nd->layer->cfg, nd->layer->name, nd->layer->trainable, "input_shape");
+        if (!l->config)
+            goto oom;
+        l->ncalls = 1;
+        l->nin = nd->nin;
+        for (int k = 0; k < nd->nin; k++) {
+            int src = nd->in[k];
+            const char *nm = src < 0 ? input_name(m, -1 - src, nbuf, sizeof nbuf) : m->g.nodes[src].layer->name;
+            snprintf(l->in[k].layer, CK_IO_NAME, "%s", nm);
+        }
+    }
+    if (m->g.n > 0) {
+        d->noutputs = 1;
+        snprintf(d->outputs[0].layer, CK_IO_NAME, "%s", m->g.nodes[m->g.output].layer->name);
+    }
+    return CKERAS_OK;
+oom:
+    ck_io_model_free(d);
+    return CKERAS_ENOMEM;
+}
+
+/* tf.keras 2 slot names for Keras 3's (ckeras keeps Keras 3's names inside). */
+static const char *tf2_slot(const char *k3, ck_opt_kind kind)
+{
+    if (kind == CK_OPT_ADAM || kind == CK_OPT_ADAMW) {
+        if (strcmp(k3, "momentum") == 0)
+            return "m";
+        if (strcmp(k3, "velocity") == 0)
+            return "v";
+        if (strcmp(k3, "velocity_hat") == 0)
+            return "vhat";
+    }
+    if (kind == CK_OPT_RMSPROP) {
+        if (strcmp(k3, "velocity") == 0)
+            return "rms";
+        if (strcmp(k3, "average_gradient") == 0)
+            return "mg";
+    }
+    return k3;
+}
+
+static ckeras_status fill_weights(const ckeras_model *m, ck_h5_file *f)
+{
+    f->layers = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *f->layers);
+    if (!f->layers)
+        return CKERAS_ENOMEM;
+    char name[256];
+    for (int i = 0; i < m->g.n; i++) {
+        const ckeras_layer *l = m->g.nodes[i].layer;
+        ck_h5_layer *hl = &f->layers[f->nlayers++];
+        hl->name = ck_strdup(l->name);
+        hl->w = ck_calloc((size_t)(l->nw ? l->nw : 1), sizeof *hl->w);
+        if (!hl->name || !hl->w)
+            return CKERAS_ENOMEM;
+        for (int k = 0; k < l->nw; k++) {
+            ck_h5_array *a = &hl->w[hl->n++];
+            snprintf(name, sizeof name, "%s/%s:0", l->name, l->w[k].name);
+            a->name = ck_strdup(name);
+            a->ndim = l->w[k].shape.ndim;
+            for (int d = 0; d < a->ndim; d++)
+                a->shape[d] = l->w[k].shape.d[d];
+            a->data = ck_malloc((size_t)(l->w[k].size ? l->w[k].size : 1) * sizeof(float));
+            if (!a->name || !a->data)
+                return CKERAS_ENOMEM;
+            memcpy(a->data, l->w[k].data, (size_t)l->w[k].size * sizeof(float));
+        }
+    }
+    return CKERAS_OK;
+}
+
+/* optimizer_weights: "<Class>/iter:0", then per trainable variable and slot
+ * "<Class>/<layer>/<weight>/<slot>:0" (tf.keras 2's naming; documented in docs/file-format.md). */
+static ckeras_status fill_optimizer(const ckeras_model *m, ck_h5_file *f)
+{
+    const ckeras_optimizer *o = m->opt;
+    const char *slots[CK_OPT_MAX_SLOTS];
+    int ns = ck_optimizer_slot_names(o, slots);
+    const char *cls = ck_optimizer_class(o);
+    int total = 1 + ns * m->nvars + (o->kind == CK_OPT_COUNT ? 0 : 0);
+    f->opt = ck_calloc((size_t)total, sizeof *f->opt);
+    if (!f->opt)
+        return CKERAS_ENOMEM;
+    char name[300];
+    ck_h5_array *it = &f->opt[f->nopt++];
+    snprintf(name, sizeof name, "%s/iter:0", cls);
+    it->name = ck_strdup(name);
+    it->is_int = true;
+    it->ivalue = o->iterations;
+    it->ndim = 0;
+    it->data = ck_malloc(sizeof(float));
+    if (!it->name || !it->data)
+        return CKERAS_ENOMEM;
+    it->data[0] = (float)o->iterations;
+    if (o->n != m->n_params)
+        return CKERAS_OK; /* never built for these weights: only the step count */
+    for (int i = 0; i < m->g.n; i++) {
+        const ckeras_layer *l = m->g.nodes[i].layer;
+        for (int k = 0; k < l->nw; k++) {
+            const ck_weight *w = &l->w[k];
+            if (!w->grad)
+                continue; /* not trainable */
+            size_t off = (size_t)(w->data - m->params);
+            for (int s = 0; s < ns; s++) {
+                ck_h5_array *a = &f->opt[f->nopt++];
+                snprintf(name, sizeof name, "%s/%s/%s/%s:0", cls, l->name, w->name, tf2_slot(slots[s], o->kind));
+                a->name = ck_strdup(name);
+                a->ndim = w->shape.ndim;
+                for (int d = 0; d < a->ndim; d++)
+                    a->shape[d] = w->shape.d[d];
+                a->data = ck_malloc((size_t)(w->size ? w->size : 1) * sizeof(float));
+                if (!a->name || !a->data)
+                    return CKERAS_ENOMEM;
+                memcpy(a->data, o->slots[s] + off, (size_t)w->size * sizeof(float));
+            }
+        }
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status model_to_file(const ckeras_model *m, bool config, bool optimizer, ck_h5_file *f)
+{
+    memset(f, 0, sizeof *f);
+    ckeras_status st = CKERAS_ENOMEM;
+    f->keras_version = ck_strdup("2.15.0");
+    f->backend = ck_strdup("tensorflow");
+    f->ckeras_version = ck_strdup(CKERAS_VERSION);
+    if (!f->keras_version || !f->backend || !f->ckeras_version)
+        goto fail;
+    if (config) {
+        ck_io_model d;
+        if ((st = model_to_desc(m, &d)) != CKERAS_OK)
+            goto fail;
+        f->model_config = ck_io_model_write(&d);
+        ck_io_model_free(&d);
+        if (!f->model_config) {
+            st = CKERAS_ENOMEM;
+            goto fail;
+        }
+        if (m->compiled) {
+            ck_io_training t;
+            memset(&t, 0, sizeof t);
+            snprintf(t.loss, sizeof t.loss, "%s", ck_loss_name(&m->loss));
+            t.nmetrics = m->nmetrics;
+            for (int i = 0; i < m->nmetrics; i++)
+                snprintf(t.metrics[i], sizeof t.metrics[i], "%s", m->metric_specs[i]);
+            snprintf(t.opt_class, sizeof t.opt_class, "%s", ck_optimizer_class(m->opt));
+            t.opt_config = ck_config_to_json(&m->opt->cfg, NULL, true, NULL);
+            if (!t.opt_config) {
+                st = CKERAS_ENOMEM;
+                goto fail;
+            }
+            f->training_config = ck_io_training_write(&t);
+            ck_io_training_free(&t);
+            if (!f->training_config) {
+                st = CKERAS_ENOMEM;
+                goto fail;
+            }
+        }
+    }
+    if ((st = fill_weights(m, f)) != CKERAS_OK)
+        goto fail;
+    if (optimizer && m->compiled && (st = fill_optimizer(m, f)) != CKERAS_OK)
+        goto fail;
+    return CKERAS_OK;
+fail:
+    ck_h5_file_free(f);
+    return st == CKERAS_OK ? CKERAS_ENOMEM : st;
+}
+
+ckeras_status ck_model_save(const ckeras_model *m, const char *path, int flags)
+{
+    if (m->g.n == 0)
+        return ck_error(CKERAS_ESTATE, "save: model '%s' has no layers", m->name);
+    if (m->functional && !m->outputs_set)
+        return ck_error(CKERAS_ESTATE, "save: set the outputs of functional model '%s' first", m->name);
+    ck_h5_file f;
+    ckeras_status st = model_to_file(m, true, !(flags & CKERAS_SAVE_NO_OPTIMIZER), &f);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("save");
+        return st;
+    }
+    st = ck_h5_write(path, &f);
+    ck_h5_file_free(&f);
+    return st;
+}
+
+ckeras_status ck_model_save_weights(const ckeras_model *m, const char *path)
+{
+    ck_h5_file f;
+    ckeras_status st = model_to_file(m, false, false, &f);
+    if (st != CKERAS_OK)
+        return st;
+    st = ck_h5_write(path, &f);
+    ck_h5_file_free(&f);
+    return st;
+}
+
+ckeras_status ck_model_to_json(const ckeras_model *m, char **json)
+{
+    ck_io_model d;
+    ckeras_status st = model_to_desc(m, &d);
+    if (st != CKERAS_OK)
+        return st;
+    *json = ck_io_model_write(&d);
+    ck_io_model_free(&d);
+    return *json ? CKERAS_OK : CKERAS_ENOMEM;
+}
+
+/* ---- plain forms -> model ---------------------------------------------------------------------- */
+
+/* Copies a name from a file into a CK_NAME_MAX buffer. */
+static ckeras_status set_name(char *dst, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= CK_NAME_MAX)
+        return ck_error(CKERAS_EUNSUPPORTED, "the name '%s' is longer than %d characters", src, CK_NAME_MAX - 1);
+    memcpy(dst, src, n + 1);
+    return CKERAS_OK;
+}
+
+static ckeras_status unsupported_layer(const ck_io_layer *l)
+{
+    if (strcmp(l->class_name, "Lambda") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "layer '%s' is a Lambda layer: its function is Python bytecode, "
+                        "which ckeras cannot run; rebuild the model without Lambda layers", l->name);
+    if (strcmp(l->class_name, "Sequential") == 0 || strcmp(l->class_name, "Functional") == 0 ||
+        strcmp(l->class_name, "Model") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "layer '%s' is a nested %s model, which ckeras does not support yet",
+                        l->name, l->class_name);
+    return ck_error(CKERAS_EUNSUPPORTED, "layer '%s' has class '%s', which ckeras does not support", l->name,
+                    l->class_name);
+}
+
+static ckeras_status make_layer(const ck_io_layer *d, bool keras2, ckeras_layer **out)
+{
+    const ck_layer_vt *vt = ck_layer_lookup(d->class_name);
+    if (!vt || vt == &ck_input_vt)
+        return unsupported_layer(d);
+    ckeras_layer *l = ck_layer_new(vt);
+    if (!l)
+        return CKERAS_ENOMEM;
+    ckeras_status st = ck_config_from_json(&l->cfg, d->class_name, d->config, l->name, sizeof l->name, &l->trainable);
+    if (st != CKERAS_OK) {
+        ck_layer_free(l);
+        ck_error_prefix("layer '%s'", d->name);
+        return st;
+    }
+    if ((st = set_name(l->name, d->name)) != CKERAS_OK) {
+        ck_layer_free(l);
+        return st;
+    }
+    l->named = true;
+    l->keras2 = keras2;
+    *out = l;
+    return CKERAS_OK;
+}
+
+/* An InputLayer's per-sample shape from "batch_input_shape"/"batch_shape"/"shape". */
+static ckeras_status input_from_config(const ck_io_layer *d, ckeras_layer **out)
+{
+    ckeras_layer *l = ck_layer_new(&ck_input_vt);
+    if (!l)
+        return CKERAS_ENOMEM;
+    /* the Input schema has "shape"; batch forms arrive as "input_shape", which it lacks, so read
+     * them through a scratch Dense-like schema */
+    static const ck_field f[] = {{"input_shape", CK_INTS, NULL, NULL, ""}, {"shape", CK_INTS, NULL, NULL, ""}};
+    ck_config c;
+    ckeras_status st = ck_config_init(&c, f, 2);
+    if (st == CKERAS_OK)
+        st = ck_config_from_json(&c, "InputLayer", d->config, NULL, 0, NULL);
+    if (st == CKERAS_OK) {
+        const ck_value *v = ck_cfg_value(&c, "input_shape");
+        if (v->is_none)
+            v = ck_cfg_value(&c, "shape");
+        if (v->is_none || v->n < 1)
+            st = ck_error(CKERAS_EFORMAT, "InputLayer '%s' has no shape", d->name);
+        else
+            st = ck_config_set_ints(&l->cfg, "InputLayer", "shape", v->n, v->v);
+    }
+    ck_config_free(&c);
+    if (st != CKERAS_OK) {
+        ck_layer_free(l);
+        ck_error_prefix("layer '%s'", d->name);
+        return st;
+    }
+    if ((st = set_name(l->name, d->name)) != CKERAS_OK) {
+        ck_layer_free(l);
+        return st;
+    }
+    l->named = true;
+    *out = l;
+    return CKERAS_OK;
+}
+
+static ckeras_status build_sequential(const ck_io_model *d, bool keras2, ckeras_model **out)
+{
+    ckeras_model *m = ck_calloc(1, sizeof *m);
+    if (!m)
+        return CKERAS_ENOMEM;
+    ck_rng_seed(&m->rng, ck_next_model_seed());
+    ckeras_status st = set_name(m->name, d->name);
+    for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
+        ckeras_layer *l = NULL;
+        if (strcmp(d->layers[i].class_name, "InputLayer") == 0)
+            st = input_from_config(&d->layers[i], &l);
+        else
+            st = make_layer(&d->layers[i], keras2, &l);
+        if (st == CKERAS_OK)
+            st = ck_model_add(m, l);
+    }
+    if (st == CKERAS_OK && m->g.n == 0)
+        st = ck_error(CKERAS_EFORMAT, "the Sequential model '%s' has no layers", d->name);
+    if (st != CKERAS_OK) {
+        ck_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CKERAS_OK;
+}
+
+static int find_id(const ck_io_model *d, const int *ids, const char *name)
+{
+    for (int i = 0; i < d->nlayers; i++)
+        if (strcmp(d->layers[i].name, name) == 0)
+            return ids[i];
+    return -1;
+}
+
+static ckeras_status build_functional(const ck_io_model *d, bool keras2, ckeras_model **out)
+{
+    if (strlen(d->name) >= CK_NAME_MAX)
+        return set_name((char[CK_NAME_MAX]){0}, d->name);
+    ckeras_model *m = ck_functional_new(d->name);
+    int *ids = ck_malloc((size_t)(d->nlayers ? d->nlayers : 1) * sizeof *ids);
+    if (!m || !ids) {
+        ck_model_free(m);
+        ck_free(ids);
+        return CKERAS_ENOMEM;
+    }
+    for (int i = 0; i < d->nlayers; i++)
+        ids[i] = -1;
+    ckeras_status st = CKERAS_OK;
+    /* layers in an order where every input exists: Keras writes them so, but do not rely on it */
+    int done = 0;
+    bool progress = true;
+    while (st == CKERAS_OK && done < d->nlayers && progress) {
+        progress = false;
+        for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
+            const ck_io_layer *l = &d->layers[i];
+            if (ids[i] >= 0)
+                continue;
+            if (strcmp(l->class_name, "InputLayer") == 0) {
+                ckeras_layer *in = NULL;
+                if ((st = input_from_config(l, &in)) == CKERAS_OK && (ids[i] = ck_model_input(m, in)) < 0)
+                    st = CKERAS_EINVAL;
+                done++;
+                progress = true;
+                continue;
+            }
+            if (l->ncalls > 1) {
+                st = ck_error(CKERAS_EUNSUPPORTED, "layer '%s' (%s) is called %d times; shared layers are not "
+                              "supported yet", l->name, l->class_name, l->ncalls);
+                break;
+            }
+            if (l->nin == 0) {
+                st = ck_error(CKERAS_EFORMAT, "layer '%s' has no inbound nodes", l->name);
+                break;
+            }
+            int in[CK_IO_MAX_IN];
+            bool ready = true;
+            for (int k = 0; k < l->nin; k++) {
+                if (l->in[k].node != 0 || l->in[k].tensor != 0) {
+                    st = ck_error(CKERAS_EUNSUPPORTED, "layer '%s' reads output %d of call %d of '%s'; only "
+                                  "single-output, single-call layers are supported", l->name, l->in[k].tensor,
+                                  l->in[k].node, l->in[k].layer);
+                    break;
+                }
+                in[k] = find_id(d, ids, l->in[k].layer);
+                ready = ready && in[k] >= 0;
+            }
+            if (st != CKERAS_OK || !ready)
+                continue;
+            ckeras_layer *layer = NULL;
+            if ((st = make_layer(l, keras2, &layer)) != CKERAS_OK)
+                break;
+            if ((ids[i] = ck_model_call(m, layer, l->nin, in)) < 0)
+                st = CKERAS_ESHAPE;
+            done++;
+            progress = true;
+        }
+    }
+    if (st == CKERAS_OK && done < d->nlayers)
+        st = ck_error(CKERAS_EFORMAT, "the layers of model '%s' do not form a graph from its inputs", d->name);
+    if (st == CKERAS_OK && d->noutputs != 1)
+        st = ck_error(CKERAS_EUNSUPPORTED, "model '%s' has %d outputs; one output is supported", d->name,
+                      d->noutputs);
+    if (st == CKERAS_OK) {
+        int o = find_id(d, ids, d->outputs[0].layer);
+        st = o < 0 ? ck_error(CKERAS_EFORMAT, "output layer '%s' is not in the model", d->outputs[0].layer)
+                   : ck_model_set_outputs(m, 1, &o);
+    }
+    ck_free(ids);
+    if (st != CKERAS_OK) {
+        ck_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CKERAS_OK;
+}
+
+static ckeras_status model_from_config(const char *json, bool keras2, ckeras_model **out)
+{
+    ck_io_model d;
+    ckeras_status st = ck_io_model_parse(json, &d);
+    if (st != CKERAS_OK)
+        return st;
+    st = d.class_name[0] == 'S' ? build_sequential(&d, keras2, out) : build_functional(&d, keras2, out);
+    ck_io_model_free(&d);
+    return st;
+}
+
+ckeras_status ck_model_from_json(const char *json, ckeras_model **out)
+{
+    return model_from_config(json, false, out);
+}
+
+static const ck_h5_layer *find_group(const ck_h5_file *f, const char *name)
+{
+    for (int i = 0; i < f->nlayers; i++)
+        if (strcmp(f->layers[i].name, name) == 0)
+            return &f->layers[i];
+    return NULL;
+}
+
+static void shape_text(int ndim, const int64_t *d, char *buf, size_t n)
+{
+    size_t len = (size_t)snprintf(buf, n, "(");
+    for (int k = 0; k < ndim && len < n; k++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%lld", k ? "," : "", (long long)d[k]);
+    if (len < n)
+        snprintf(buf + len, n - len, ")");
+}
+
+/* Checks one layer group against a layer: count, shapes, finite values. */
+static ckeras_status check_group(const ckeras_layer *l, const ck_h5_layer *g, const char *what)
+{
+    if (g->n != l->nw)
+        return ck_error(CKERAS_EFORMAT, "%s: model_weights/%s has %d weights, layer '%s' (%s) expects %d", what,
+                        g->name, g->n, l->name, l->vt->class_name, l->nw);
+    for (int k = 0; k < l->nw; k++) {
+        const ck_h5_array *a = &g->w[k];
+        bool ok = a->ndim == l->w[k].shape.ndim;
+        for (int d = 0; ok && d < a->ndim; d++)
+            ok = a->shape[d] == l->w[k].shape.d[d];
+        if (!ok) {
+            char s1[96], s2[96];
+            shape_text(a->ndim, a->shape, s1, sizeof s1);
+            shape_text(l->w[k].shape.ndim, l->w[k].shape.d, s2, sizeof s2);
+            return ck_error(CKERAS_ESHAPE, "%s: model_weights/%s: '%s' has shape %s, layer expects %s", what,
+                            g->name, a->name, s1, s2);
+        }
+        int64_t bad = ck_first_nonfinite(a->data, l->w[k].size);
+        if (bad >= 0)
+            return ck_error(CKERAS_ENAN, "%s: model_weights/%s: '%s' holds %g at index %lld", what, g->name,
+                            a->name, (double)a->data[bad], (long long)bad);
+    }
+    return CKERAS_OK;
+}
+
+static void copy_group(ckeras_layer *l, const ck_h5_layer *g)
+{
+    for (int k = 0; k < l->nw; k++)
+        memcpy(l->w[k].data, g->w[k].data, (size_t)l->w[k].size * sizeof(float));
+}
+
+/* Weights of a freshly built model from the file's layer groups, by layer name. */
+static ckeras_status load_all_weights(ckeras_model *m, const ck_h5_file *f)
+{
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        if (l->nw == 0)
+            continue;
+        const ck_h5_layer *g = find_group(f, l->name);
+        if (!g)
+            return ck_error(CKERAS_EFORMAT, "load_model: model_weights has no group for layer '%s' (%s)", l->name,
+                            l->vt->class_name);
+        ckeras_status st = check_group(l, g, "load_model");
+        if (st != CKERAS_OK)
+            return st;
+    }
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        if (l->nw > 0)
+            copy_group(l, find_group(f, l->name));
+    }
+    return CKERAS_OK;
+}
+
+static const ck_h5_array *find_opt(const ck_h5_file *f, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    for (int i = 0; i < f->nopt; i++) {
+        size_t len = strlen(f->opt[i].name);
+        if (len >= n && strcmp(f->opt[i].name + len - n, suffix) == 0 &&
+            (len == n || f->opt[i].name[len - n - 1] == '/'))
+            return &f->opt[i];
+    }
+    return NULL;
+}
+
+/* Restores iterations and, when every slot is found with the right size, the slots: names of
+ * ckeras / tf.keras 2 ("Adam/dense/kernel/m:0") or Keras 3 ("adam/sequential_dense_kernel_momentum"). */
+static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const char *model_name)
+{
+    ckeras_optimizer *o = m->opt;
+    const ck_h5_array *it = find_opt(f, "iter:0");
+    if (!it)
+        it = find_opt(f, "iteration");
+    if (!it)
+        it = find_opt(f, "iterations:0");
+    const char *slots[CK_OPT_MAX_SLOTS];
+    int ns = ck_optimizer_slot_names(o, slots);
+    if (o->n != m->n_params)
+        return;
+    /* first pass: find everything */
+    int found = 0, wanted = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < m->g.n; i++) {
+            const ckeras_layer *l = m->g.nodes[i].layer;
+            for (int k = 0; k < l->nw; k++) {
+                const ck_weight *w = &l->w[k];
+                if (!w->grad)
+                    continue;
+                for (int s = 0; s < ns; s++) {
+                    char a[300], b[300];
+                    snprintf(a, sizeof a, "%s/%s/%s:0", l->name, w->name, tf2_slot(slots[s], o->kind));
+                    snprintf(b, sizeof b, "%s_%s_%s_%s", model_name, l->name, w->name, slots[s]);
+                    const ck_h5_array *arr = find_opt(f, a);
+                    if (!arr)
+                        arr = find_opt(f, b);
+                    bool ok = arr && !arr->is_int && arr->data;
+                    int64_t size = 1;
+                    for (int d = 0; ok && d < arr->ndim; d++)
+                        size *= arr->shape[d];
+                    ok = ok && size == w->size && ck_first_nonfinite(arr->data, size) < 0;
+                    if (pass == 0) {
+                        wanted++;
+                        found += ok;
+                    } else {
+                        memcpy(o->slots[s] + (w->data - m->params), arr->data, (size_t)size * sizeof(float));
+                    }
+                }
+            }
+        }
+        if (pass == 0 && (found != wanted || wanted == 0))
+            break;
+    }
+    if (it && (found == wanted || ns == 0))
+        o->iterations = it->is_int ? it->ivalue : (int64_t)it->data[0];
+}
+
+static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, const char *model_name)
+{
+    ck_io_training t;
+    ckeras_status st = ck_io_training_parse(f->training_config, &t);
+    if (st != CKERAS_OK)
+        return st;
+    ckeras_optimizer *o = NULL;
+    if (t.opt_class[0]) {
+        ck_opt_kind kind = ck_optimizer_kind_from_name(t.opt_class);
+        if (kind == CK_OPT_COUNT) {
+            st = ck_error(CKERAS_EUNSUPPORTED, "training_config: optimizer '%s' is not supported (%s are)",
+                          t.opt_class, ck_optimizer_names());
+            goto done;
+        }
+        o = ck_optimizer_new(kind);
+        if (!o) {
+            st = CKERAS_ENOMEM;
+            goto done;
+        }
+        char name[64] = "";
+        if (t.opt_config &&
+            (st = ck_config_from_json(&o->cfg, t.opt_class, t.opt_config, name, sizeof name, NULL)) != CKERAS_OK)
+            goto done;
+        if (name[0] && ck_config_find(&o->cfg, "name") >= 0)
+            ck_config_set_str(&o->cfg, t.opt_class, "name", name);
+        if ((st = ck_optimizer_check(o)) != CKERAS_OK)
+            goto done;
+    }
+    char metrics[8 * 50] = "";
+    size_t len = 0;
+    for (int i = 0; i < t.nmetrics; i++)
+        len += (size_t)snprintf(metrics + len, sizeof metrics - len, "%s%s", i ? "," : "", t.metrics[i]);
+    st = ck_model_compile(m, o, t.loss, metrics);
+    o = NULL; /* taken */
+    if (st == CKERAS_OK && f->nopt > 0)
+        load_optimizer_state(m, f, model_name);
+done:
+    ck_optimizer_free(o);
+    ck_io_training_free(&t);
+    if (st != CKERAS_OK)
+        ck_error_prefix("load_model");
+    return st;
+}
+
+ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
+{
+    ck_h5_file f;
+    ckeras_status st = ck_h5_read(path, &f);
+    if (st != CKERAS_OK)
+        return st;
+    if (!f.model_config) {
+        ck_h5_file_free(&f);
+        return ck_error(CKERAS_EFORMAT, "load_model: %s holds weights only (no model_config); build the model and "
+                        "use ckeras_model_load_weights", path);
+    }
+    /* Keras 1/2 files keep Keras 2's semantics (hard_sigmoid); ckeras writes Keras 3's */
+    bool keras2 = !f.ckeras_version && f.keras_version && (f.keras_version[0] == '1' || f.keras_version[0] == '2');
+    ckeras_model *m = NULL;
+    st = model_from_config(f.model_config, keras2, &m);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("load_model: %s", path);
+        ck_h5_file_free(&f);
+        return st;
+    }
+    char model_name[CK_NAME_MAX];
+    snprintf(model_name, sizeof model_name, "%s", m->name);
+    if ((st = load_all_weights(m, &f)) == CKERAS_OK && f.training_config && !(flags & CKERAS_LOAD_NO_COMPILE))
+        st = compile_from_file(m, &f, model_name);
+    ck_h5_file_free(&f);
+    if (st != CKERAS_OK) {
+        ck_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CKERAS_OK;
+}
+
+/* ---- load_weights -------------------------------------------------------------------------- */
+
+ckeras_status ck_model_load_weights(ckeras_model *m, const char *path, int flags)
+{
+    ck_h5_file f;
+    ckeras_status st = ck_h5_read(path, &f);
+    if (st != CKERAS_OK)
+        return st;
+    bool by_name = flags & CKERAS_WEIGHTS_BY_NAME, skip = flags & CKERAS_WEIGHTS_SKIP_MISMATCH;
+    /* pair each model layer with weights to a file group; check all before changing anything */
+    const ck_h5_layer **pair = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *pair);
+    if (!pair) {
+        ck_h5_file_free(&f);
+        return CKERAS_ENOMEM;
+    }
+    int next = 0;
+    for (int i = 0; i < m->g.n && st == CKERAS_OK; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        if (l->nw == 0)
+            continue;
+        const ck_h5_layer *g = NULL;
+        if (by_name) {
+            g = find_group(&f, l->name);
+        } else {
+            while (next < f.nlayers && f.layers[next].n == 0)
+                next++;
+            if (next < f.nlayers)
+                g = &f.layers[next++];
+            else
+                st = ck_error(CKERAS_EFORMAT, "load_weights: %s has fewer layers with weights than model '%s'",
+                              path, m->name);
+        }
+        if (!g)
+            continue;
+        ckeras_status c = check_group(l, g, "load_weights");
+        if (c != CKERAS_OK && !(skip && c == CKERAS_ESHAPE) && !(skip && c == CKERAS_EFORMAT))
+            st = c;
+        else if (c == CKERAS_OK)
+            pair[i] = g;
+    }
+    if (st == CKERAS_OK && !by_name) {
+        while (next < f.nlayers && f.layers[next].n == 0)
+            next++;
+        if (next < f.nlayers)
+            st = ck_error(CKERAS_EFORMAT, "load_weights: %s has more layers with weights than model '%s'", path,
+                          m->name);
+    }
+    if (st == CKERAS_OK)
+        for (int i = 0; i < m->g.n; i++)
+            if (pair[i])
+                copy_group(m->g.nodes[i].layer, pair[i]);
+    ck_free(pair);
+    ck_h5_file_free(&f);
+    return st;
+}
