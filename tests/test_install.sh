@@ -44,7 +44,15 @@ for f in include/ckeras.h lib/libckeras.so.$version lib/libckeras.a lib/pkgconfi
 done
 [ "$(readlink "$top/lib/libckeras.so.$major")" = "libckeras.so.$version" ] || bad "libckeras.so.$major link"
 [ "$(readlink "$top/lib/libckeras.so")" = "libckeras.so.$major" ] || bad "libckeras.so link"
-if [ -f "$root/bin/ckeras" ] && [ ! -x "$top/bin/ckeras" ]; then bad "bin/ckeras not installed"; fi
+if [ -f "$root/bin/ckeras" ]; then
+    if [ ! -x "$top/bin/ckeras" ]; then
+        bad "bin/ckeras not installed"
+    elif "$top/bin/ckeras" version | grep -q "^ckeras $version"; then
+        ok "installed ckeras tool: $("$top/bin/ckeras" version)"
+    else
+        bad "the installed ckeras tool does not run"
+    fi
+fi
 find "$dest" -type f | sed "s|^$dest||" | sort > "$tmp/files"
 echo "test_install: $(wc -l < "$tmp/files") files installed"
 

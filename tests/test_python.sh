@@ -89,6 +89,11 @@ check("Total params: 10,751" in r.stdout, "summary() prints the table (10,751 = 
 if r.returncode != 0 or m is None:
     print(r.stdout[-2000:])
 
+# StandardScaler from a plain list (a temporary Tensor inside): mean (2, 20), population std (1, 10)
+sc = ck.StandardScaler().fit([[1.0, 10.0], [3.0, 30.0]])
+check(sc.transform([[1.0, 10.0], [3.0, 30.0], [2.0, 40.0]]).tolist() == [[-1.0, -1.0], [1.0, 1.0], [0.0, 2.0]],
+      "StandardScaler().fit(list).transform(list) by hand")
+
 # 2. a problem with known labels, from Python lists: y = 1 when x0 + 2 x1 > 0
 ck.set_random_seed(5)
 rng = random.Random(11)
@@ -184,18 +189,47 @@ if ck._np is not None:
 else:
     print("  (NumPy not installed in %s: NumPy paths not tested here)" % sys.executable)
 
-# 4. save / load, when the library has them
+# 4. save / load (Keras HDF5), when the library has them
 if ck.has_hdf5():
+    import json
     import tempfile
     with tempfile.TemporaryDirectory() as d:
-        m4 = ck.Sequential([ck.Input((2,)), ck.Dense(4, activation="relu"), ck.Dense(1)])
-        m4.compile(optimizer="adam", loss="mse")
-        m4.fit(x, y, epochs=1, verbose=0)
+        m4 = ck.Sequential([ck.Input((2,)), ck.Dense(4, activation="relu", name="hidden"),
+                            ck.Dense(1, activation="sigmoid", name="out")])
+        m4.compile(optimizer=ck.Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
+        m4.fit(x, y, epochs=2, verbose=0)
         path = os.path.join(d, "model.h5")
         m4.save(path)
-        m5 = ck.load_model(path)
-        check(m5.predict(x[:4]).tolist() == m4.predict(x[:4]).tolist() if ck._np else
-              m5.predict(x[:4]) == m4.predict(x[:4]), "load_model(save(model)) predicts the same")
+        probe = x[:8]
+
+        def same(a, b):
+            return (a.tolist() if hasattr(a, "tolist") else a) == (b.tolist() if hasattr(b, "tolist") else b)
+        with ck.load_model(path) as m5:
+            check(same(m5.predict(probe), m4.predict(probe)), "load_model(save(model)) predicts the same")
+            check(m5.metrics_names == ["loss", "accuracy"] and m5.evaluate(x, y) == m4.evaluate(x, y),
+                  "the loaded model is compiled with the same loss and metrics")
+        m6 = ck.load_model(path, compile=False)
+        raises(ck.CkerasError, lambda: m6.evaluate(x, y), "evaluate on a model loaded with compile=False")
+        cfg = json.loads(m4.to_json())
+        check(cfg.get("class_name") == "Sequential", "to_json() gives a Keras model_config (%s)" % cfg.get("class_name"))
+        m7 = ck.model_from_json(m4.to_json())
+        check([l.name for l in m7.layers] == ["hidden", "out"], "model_from_json keeps the layer names")
+        m7.load_weights(path)
+        check(same(m7.predict(probe), m4.predict(probe)), "load_weights from the model file")
+        wpath = os.path.join(d, "weights.h5")
+        m4.save_weights(wpath)
+        m8 = ck.model_from_json(m4.to_json())
+        m8.load_weights(wpath, by_name=True)
+        check(same(m8.predict(probe), m4.predict(probe)), "save_weights / load_weights(by_name=True)")
+        raises(ck.CkerasError, lambda: ck.load_model(os.path.join(d, "missing.h5")), "load_model of a missing file",
+               status="CKERAS_EIO")
+        with open(os.path.join(d, "junk.h5"), "wb") as f:
+            f.write(b"not an HDF5 file" * 10)
+        raises(ck.CkerasError, lambda: ck.load_model(os.path.join(d, "junk.h5")), "load_model of a non-HDF5 file",
+               status="CKERAS_EFORMAT")
+        npy = os.path.join(d, "x.npy")
+        ck.write_npy(npy, probe)
+        check(ck.read_npy(npy).tolist() == ck.Tensor(probe).tolist(), "write_npy / read_npy round trip")
 else:
     print("  (this libckeras has no ckeras_model_save / ckeras_load_model: save/load not tested)")
 

@@ -36,9 +36,10 @@ except ImportError:  # the binding works without NumPy
 __all__ = [
     "CkerasError", "Tensor", "Layer", "Input", "Dense", "Dropout", "Activation", "Flatten",
     "layer_from_config", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-    "Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback", "History", "Sequential",
+    "Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback", "History", "Model", "Sequential",
     "StandardScaler", "read_csv", "train_test_split", "set_random_seed", "set_num_threads",
-    "get_num_threads", "version", "build_info", "load_model", "has_hdf5",
+    "get_num_threads", "version", "build_info", "load_model", "model_from_json", "read_npy",
+    "write_npy", "has_hdf5",
 ]
 
 
@@ -232,13 +233,21 @@ def _declare_all():
     d("ckeras_standard_scaler_fit", "handle", _vp)
     d("ckeras_standard_scaler_transform", "status", _vp, _vp)
     d("ckeras_standard_scaler_free", None, _vp)
-    # saving and loading: only when the library has them (the HDF5 work is in progress).
-    # Assumed signatures: ckeras_model_save(model, path) and ckeras_load_model(path, &model).
-    if hasattr(_lib, "ckeras_model_save"):
-        d("ckeras_model_save", "status", _vp, _str)
-    if hasattr(_lib, "ckeras_load_model"):
-        d("ckeras_load_model", "status", _str, P(_vp))
-
+    # saving and loading (Keras HDF5): declared only when the library has them, so this file
+    # also works with a libckeras built before they existed (see has_hdf5()).
+    optional = [
+        ("ckeras_model_save", "status", _vp, _str, _int),
+        ("ckeras_load_model", "status", _str, _int, P(_vp)),
+        ("ckeras_model_save_weights", "status", _vp, _str),
+        ("ckeras_model_load_weights", "status", _vp, _str, _int),
+        ("ckeras_model_to_json", "status", _vp, P(_vp)),
+        ("ckeras_model_from_json", "status", _str, P(_vp)),
+        ("ckeras_read_npy", "status", _str, P(_vp)),
+        ("ckeras_write_npy", "status", _str, _vp),
+    ]
+    for name, restype, *argtypes in optional:
+        if hasattr(_lib, name):
+            d(name, restype, *argtypes)
 
 # ckeras_callback_fn: status (*)(event, index, const logs *, void *user_data)
 _CALLBACK_FN = ctypes.CFUNCTYPE(_status, _int, _int, _vp, _vp)
@@ -290,7 +299,7 @@ def get_num_threads():
 
 
 def has_hdf5():
-    """True when the library has save/load (Keras HDF5 files)."""
+    """True when the library has model save/load (Keras HDF5 files)."""
     return hasattr(_lib, "ckeras_model_save") and hasattr(_lib, "ckeras_load_model")
 
 
@@ -739,16 +748,16 @@ def _read_history(h):
     return History(data, list(range(epochs)))
 
 
-class Sequential(_Handle):
-    """keras.Sequential(layers=None, name=None)."""
+class Model(_Handle):
+    """A model handle: what load_model() and model_from_json() return, and the base of
+    Sequential. Keras' methods: compile, fit, evaluate, predict, train_on_batch, summary,
+    save, save_weights, load_weights, to_json."""
 
     _free_name = "ckeras_model_free"
 
-    def __init__(self, layers=None, name=None, _handle=None):
-        _Handle.__init__(self, _handle if _handle else _lib.ckeras_sequential(_b(name)))
+    def __init__(self, _handle):
+        _Handle.__init__(self, _handle)
         self._optimizer = None
-        for layer in layers or []:
-            self.add(layer)
 
     def add(self, layer):
         """model.add(layer). The model takes the layer (also when adding fails)."""
@@ -901,11 +910,43 @@ class Sequential(_Handle):
             _lib.ckeras_free(text.value)
         (print_fn or print)(s.rstrip("\n"))
 
-    def save(self, path):
-        """model.save("model.h5") (needs a library built with the HDF5 work)."""
-        if not hasattr(_lib, "ckeras_model_save"):
-            raise NotImplementedError("this libckeras has no ckeras_model_save (HDF5 support is in progress)")
-        _lib.ckeras_model_save(self._ptr(), _b(os.fspath(path)))
+    def save(self, path, include_optimizer=True):
+        """model.save("model.h5"): architecture, weights, training config, optimizer state."""
+        _need("ckeras_model_save")
+        _lib.ckeras_model_save(self._ptr(), _b(os.fspath(path)), 0 if include_optimizer else 1)
+
+    def save_weights(self, path):
+        _need("ckeras_model_save_weights")
+        _lib.ckeras_model_save_weights(self._ptr(), _b(os.fspath(path)))
+
+    def load_weights(self, path, by_name=False, skip_mismatch=False):
+        _need("ckeras_model_load_weights")
+        flags = (1 if by_name else 0) | (2 if skip_mismatch else 0)
+        _lib.ckeras_model_load_weights(self._ptr(), _b(os.fspath(path)), flags)
+
+    def to_json(self):
+        """model.to_json(): the model_config JSON text."""
+        _need("ckeras_model_to_json")
+        text = _vp()
+        _lib.ckeras_model_to_json(self._ptr(), ctypes.byref(text))
+        try:
+            return ctypes.string_at(text.value).decode("utf-8")
+        finally:
+            _lib.ckeras_free(text.value)
+
+
+def _need(name):
+    if not hasattr(_lib, name):
+        raise NotImplementedError("this libckeras has no %s (built before HDF5 support)" % name)
+
+
+class Sequential(Model):
+    """keras.Sequential(layers=None, name=None)."""
+
+    def __init__(self, layers=None, name=None):
+        Model.__init__(self, _lib.ckeras_sequential(_b(name)))
+        for layer in layers or []:
+            self.add(layer)
 
 
 class _FitArgs(_Handle):
@@ -915,13 +956,20 @@ class _FitArgs(_Handle):
         _Handle.__init__(self, _lib.ckeras_fit_args_new())
 
 
-def load_model(path):
-    """keras.models.load_model("model.h5") (needs a library built with the HDF5 work)."""
-    if not hasattr(_lib, "ckeras_load_model"):
-        raise NotImplementedError("this libckeras has no ckeras_load_model (HDF5 support is in progress)")
+def load_model(path, compile=True):
+    """keras.models.load_model("model.h5", compile=True)."""
+    _need("ckeras_load_model")
     out = _vp()
-    _lib.ckeras_load_model(_b(os.fspath(path)), ctypes.byref(out))
-    return Sequential(_handle=out.value)
+    _lib.ckeras_load_model(_b(os.fspath(path)), 0 if compile else 1, ctypes.byref(out))
+    return Model(out.value)
+
+
+def model_from_json(text):
+    """keras.models.model_from_json(text): a new, uncompiled model with fresh weights."""
+    _need("ckeras_model_from_json")
+    out = _vp()
+    _lib.ckeras_model_from_json(_b(text), ctypes.byref(out))
+    return Model(out.value)
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -931,6 +979,21 @@ def read_csv(path):
     x, y = _vp(), _vp()
     _lib.ckeras_read_csv(_b(os.fspath(path)), ctypes.byref(x), ctypes.byref(y))
     return Tensor(_handle=x.value), Tensor(_handle=y.value)
+
+
+def read_npy(path):
+    """A NumPy .npy file as a new float32 Tensor."""
+    _need("ckeras_read_npy")
+    out = _vp()
+    _lib.ckeras_read_npy(_b(os.fspath(path)), ctypes.byref(out))
+    return Tensor(_handle=out.value)
+
+
+def write_npy(path, x):
+    """Writes x (Tensor, NumPy array or nested list) as a float32 .npy file."""
+    _need("ckeras_write_npy")
+    t = _as_tensor(x)  # a name, so that a temporary copy lives through the call
+    _lib.ckeras_write_npy(_b(os.fspath(path)), t._ptr())
 
 
 def train_test_split(x, y, test_size=0.25, random_state=0):
@@ -952,7 +1015,8 @@ class StandardScaler(_Handle):
 
     def fit(self, x):
         self.close()
-        self._h = _lib.ckeras_standard_scaler_fit(_as_tensor(x)._ptr())
+        t = _as_tensor(x)  # a name, so that a temporary copy lives through the call
+        self._h = _lib.ckeras_standard_scaler_fit(t._ptr())
         self._owned = True
         return self
 
