@@ -10,6 +10,8 @@
  *       'binary_crossentropy', metrics=['accuracy'])       "binary_crossentropy", "accuracy,precision")
  *   model.fit(X, y, validation_split=0.2,              ckeras_model_fit(m, x, y, args, &history)
  *             epochs=100, callbacks=[EarlyStopping(patience=5)])
+ *   model.save('model_file.h5')                        ckeras_model_save(m, "model_file.h5", 0)
+ *   my_model = load_model('model_file.h5')             ckeras_load_model("model_file.h5", 0, &my_model)
  *
  * Data: Breast Cancer Wisconsin (Diagnostic), data/breast_cancer.csv (see data/README.md).
  * Run from the examples folder: ./seed_mlp [path/to/breast_cancer.csv]
@@ -78,6 +80,26 @@ int main(int argc, char **argv)
     printf("test: loss %.4f, %s %.4f, %s %.4f\n", results[0], ckeras_model_metrics_name(model, 1), results[1],
            ckeras_model_metrics_name(model, 2), results[2]);
 
+    /* model.save('model_file.h5'); my_model = load_model('model_file.h5') */
+    CHECK(ckeras_model_save(model, "model_file.h5", 0));
+    ckeras_model *my_model = NULL;
+    CHECK(ckeras_load_model("model_file.h5", 0, &my_model));
+    ckeras_tensor *p1 = NULL, *p2 = NULL;
+    CHECK(ckeras_model_predict(model, x_test, 32, &p1));
+    CHECK(ckeras_model_predict(my_model, x_test, 32, &p2));
+    int64_t n_test = ckeras_tensor_size(p1), same = 0;
+    for (int64_t i = 0; i < n_test; i++)
+        same += ckeras_tensor_data(p1)[i] == ckeras_tensor_data(p2)[i];
+    printf("saved model_file.h5 and loaded it back: %lld of %lld test predictions identical\n", (long long)same,
+           (long long)n_test);
+    double reloaded[3];
+    CHECK(ckeras_model_evaluate(my_model, x_test, y_test, 32, reloaded, 3));
+    printf("reloaded model, test: loss %.4f, %s %.4f, %s %.4f\n", reloaded[0], ckeras_model_metrics_name(my_model, 1),
+           reloaded[1], ckeras_model_metrics_name(my_model, 2), reloaded[2]);
+    ckeras_tensor_free(p1);
+    ckeras_tensor_free(p2);
+    ckeras_model_free(my_model);
+
     ckeras_history_free(history);
     ckeras_fit_args_free(args);
     ckeras_callback_free(early_stopping);
@@ -89,5 +111,5 @@ int main(int argc, char **argv)
     ckeras_tensor_free(x_test);
     ckeras_tensor_free(y_train);
     ckeras_tensor_free(y_test);
-    return results[1] >= 0.9 ? 0 : 2;
+    return results[1] >= 0.9 && same == n_test ? 0 : 2;
 }

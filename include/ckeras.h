@@ -145,6 +145,11 @@ CKERAS_API int64_t ckeras_tensor_dim(const ckeras_tensor *t, int axis);
 CKERAS_API int64_t ckeras_tensor_size(const ckeras_tensor *t);
 /** The data, row-major; owned by the tensor (or by the caller if wrapped). */
 CKERAS_API float *ckeras_tensor_data(ckeras_tensor *t);
+/**
+ * Gives @p t a new shape with the same number of elements, in place (NumPy's reshape on
+ * row-major data); one axis may be -1 (inferred). ::CKERAS_ESHAPE if the sizes differ.
+ */
+CKERAS_API ckeras_status ckeras_tensor_reshape(ckeras_tensor *t, int ndim, const int64_t *shape);
 /**@}*/
 
 /** @name Layers */
@@ -166,6 +171,41 @@ CKERAS_API ckeras_layer *ckeras_activation(const char *activation);
 CKERAS_API ckeras_layer *ckeras_dropout(double rate);
 /** Keras `Flatten()`. */
 CKERAS_API ckeras_layer *ckeras_flatten(void);
+/**
+ * Keras `Conv2D(filters, kernel_size=(kh, kw), activation=...)`, NHWC, kernel (kh, kw, in,
+ * filters). strides, padding ("valid"/"same"), dilation_rate, use_bias and the initialisers are
+ * set with ckeras_layer_set_*().
+ */
+CKERAS_API ckeras_layer *ckeras_conv2d(int64_t filters, int64_t kh, int64_t kw, const char *activation);
+/** Keras `Conv1D(filters, kernel_size, activation=...)` on (steps, channels) inputs. */
+CKERAS_API ckeras_layer *ckeras_conv1d(int64_t filters, int64_t kernel_size, const char *activation);
+/** Keras `MaxPooling2D(pool_size=(ph, pw))`; strides default to the pool size. */
+CKERAS_API ckeras_layer *ckeras_max_pooling2d(int64_t ph, int64_t pw);
+/** Keras `AveragePooling2D(pool_size=(ph, pw))` (padded cells never enter the average). */
+CKERAS_API ckeras_layer *ckeras_average_pooling2d(int64_t ph, int64_t pw);
+/** Keras `MaxPooling1D(pool_size)`. */
+CKERAS_API ckeras_layer *ckeras_max_pooling1d(int64_t pool_size);
+/** Keras `GlobalAveragePooling2D()`. */
+CKERAS_API ckeras_layer *ckeras_global_average_pooling2d(void);
+/** Keras `GlobalMaxPooling2D()`. */
+CKERAS_API ckeras_layer *ckeras_global_max_pooling2d(void);
+/**
+ * Keras `BatchNormalization()` on the last axis (momentum 0.99, epsilon 0.001): batch statistics
+ * in training, moving statistics (non-trainable weights) in inference.
+ */
+CKERAS_API ckeras_layer *ckeras_batch_normalization(void);
+/** Keras `LayerNormalization()` on the last axis. */
+CKERAS_API ckeras_layer *ckeras_layer_normalization(void);
+/** Keras `Reshape(target_shape)` (one axis may be -1). */
+CKERAS_API ckeras_layer *ckeras_reshape(int ndim, const int64_t *target_shape);
+/** Keras `ZeroPadding2D(padding=(ph, pw))`. */
+CKERAS_API ckeras_layer *ckeras_zero_padding2d(int64_t ph, int64_t pw);
+/** Keras `UpSampling2D(size=(sh, sw))` (nearest). */
+CKERAS_API ckeras_layer *ckeras_upsampling2d(int64_t sh, int64_t sw);
+/** Keras `SpatialDropout2D(rate)`: drops whole channels in training. */
+CKERAS_API ckeras_layer *ckeras_spatial_dropout2d(double rate);
+/** Keras `Rescaling(scale, offset)`: y = x * scale + offset. */
+CKERAS_API ckeras_layer *ckeras_rescaling(double scale, double offset);
 /** Keras `Add()`: the element-wise sum of its inputs (functional models). */
 CKERAS_API ckeras_layer *ckeras_add(void);
 /** Keras `Subtract()`: input 0 minus input 1. */
@@ -288,6 +328,14 @@ CKERAS_API ckeras_callback *ckeras_lambda_callback(ckeras_callback_fn fn, void *
 CKERAS_API ckeras_callback *ckeras_early_stopping(const char *monitor, int patience);
 /** Keras `TerminateOnNaN()`: stops when the loss of a batch is NaN or infinite. */
 CKERAS_API ckeras_callback *ckeras_terminate_on_nan(void);
+/**
+ * Keras `ModelCheckpoint(filepath, monitor, save_best_only)`: saves the model (.h5, atomically)
+ * at the end of epochs. @p filepath may hold Keras' fields, "model_{epoch:02d}_{val_loss:.2f}.h5";
+ * @p monitor NULL means "val_loss". Other keywords (save_weights_only, mode, verbose,
+ * initial_value_threshold) are set with ckeras_callback_set_*(). A failed save stops fit with
+ * its error; the previous file at that path is left intact.
+ */
+CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const char *monitor, int save_best_only);
 /** Sets a numeric keyword of a built-in callback by its Keras name (booleans as 0/1). */
 CKERAS_API ckeras_status ckeras_callback_set_float(ckeras_callback *cb, const char *name, double value);
 /** Sets a text keyword of a built-in callback by its Keras name ("mode", "monitor"). */
@@ -526,6 +574,20 @@ CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor 
  * tensor, values unscaled (0..255 for images): labels (n,), images (n, rows, cols).
  */
 CKERAS_API ckeras_status ckeras_read_idx(const char *path, ckeras_tensor **out);
+/**
+ * Keras `fashion_mnist.load_data()`, from the IDX files of Debian's dataset-fashion-mnist package
+ * in @p dir (NULL: /usr/share/datasets/fashion-mnist): x (n, 28, 28) with values 0..255 as Keras
+ * gives them, y (n,) class indices 0..9; 60,000 training and 10,000 test images. All four new.
+ */
+CKERAS_API ckeras_status ckeras_datasets_fashion_mnist(const char *dir, ckeras_tensor **x_train,
+                                                       ckeras_tensor **y_train, ckeras_tensor **x_test,
+                                                       ckeras_tensor **y_test);
+/**
+ * Keras `to_categorical(y, num_classes)`: class indices (any shape) to one-hot rows, a new
+ * tensor of shape y.shape + (num_classes,) (a trailing axis of 1 is dropped first, as Keras
+ * does). @p num_classes <= 0: max(y) + 1. Non-integer or negative labels are ::CKERAS_EINVAL.
+ */
+CKERAS_API ckeras_status ckeras_to_categorical(const ckeras_tensor *y, int num_classes, ckeras_tensor **out);
 /** Opaque standardiser (scikit-learn's StandardScaler): per-feature mean and std. */
 typedef struct ckeras_scaler ckeras_scaler;
 /** Fits a standardiser on the rows of @p x (last axis = features). */

@@ -443,6 +443,64 @@ START_TEST(failed_save_keeps_the_old_file)
 }
 END_TEST
 
+START_TEST(model_checkpoint_saves_loadable_files)
+{
+    ckeras_logs logs;
+    ck_logs_clear(&logs);
+    ck_logs_set(&logs, "val_loss", 0.12345);
+    char out[256];
+    ck_assert_int_eq(ck_checkpoint_format("m_{epoch:02d}-{val_loss:.2f}.h5", 3, &logs, out, sizeof out), CKERAS_OK);
+    ck_assert_str_eq(out, "m_03-0.12.h5");
+    ck_assert_int_eq(ck_checkpoint_format("m_{epoch}_{nope}.h5", 3, &logs, out, sizeof out), CKERAS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "nope"));
+
+    ckeras_tensor *x = toy_x(64, 6, 2), *y = toy_y(x);
+    ckeras_model *m = mlp(9);
+    char pattern[400];
+    snprintf(pattern, sizeof pattern, "%s/ckpt_{epoch:02d}.h5", tmpdir);
+    ckeras_callback *every = ckeras_model_checkpoint(pattern, NULL, 0);
+    snprintf(pattern, sizeof pattern, "%s/best.h5", tmpdir);
+    ckeras_callback *best = ckeras_model_checkpoint(pattern, "val_loss", 1);
+    ck_assert_ptr_nonnull(every);
+    ck_assert_ptr_nonnull(best);
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ckeras_fit_args_set_int(a, "epochs", 3);
+    ckeras_fit_args_set_int(a, "verbose", 0);
+    ckeras_fit_args_set_float(a, "validation_split", 0.25);
+    ckeras_fit_args_add_callback(a, every);
+    ckeras_fit_args_add_callback(a, best);
+    ckeras_history *h = NULL;
+    ck_assert_int_eq(ckeras_model_fit(m, x, y, a, &h), CKERAS_OK);
+    for (int e = 1; e <= 3; e++) {
+        char name[64];
+        snprintf(name, sizeof name, "ckpt_%02d.h5", e);
+        ckeras_model *b = NULL;
+        ck_assert_msg(ckeras_load_model(tmp(name), 0, &b) == CKERAS_OK, "%s: %s", name, ckeras_last_error());
+        ck_assert_int_eq(ckeras_optimizer_iterations(b->opt), 2 * e); /* 48 samples, batch 32: 2 steps */
+        ckeras_model_free(b);
+    }
+    /* best.h5 holds the epoch with the lowest val_loss */
+    const double *vl;
+    int ne;
+    ck_assert_int_eq(ckeras_history_get(h, "val_loss", &vl, &ne), CKERAS_OK);
+    int arg = 0;
+    for (int e = 1; e < ne; e++)
+        if (vl[e] < vl[arg])
+            arg = e;
+    ckeras_model *b = NULL;
+    ck_assert_int_eq(ckeras_load_model(tmp("best.h5"), 0, &b), CKERAS_OK);
+    ck_assert_int_eq(ckeras_optimizer_iterations(b->opt), 2 * (arg + 1));
+    ckeras_model_free(b);
+    ckeras_history_free(h);
+    ckeras_fit_args_free(a);
+    ckeras_callback_free(every);
+    ckeras_callback_free(best);
+    ckeras_model_free(m);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("saveload");
@@ -459,6 +517,7 @@ int main(void)
     tcase_add_test(tc, functional_round_trip);
     tcase_add_test(tc, load_weights_by_order_by_name_and_mismatch);
     tcase_add_test(tc, failed_save_keeps_the_old_file);
+    tcase_add_test(tc, model_checkpoint_saves_loadable_files);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -159,3 +159,21 @@ CKERAS_API void ckeras_history_free(ckeras_history *h)
 {
     ck_history_free(h);
 }
+
+CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const char *monitor, int save_best_only)
+{
+    if (!filepath || !*filepath) {
+        ck_error(CKERAS_EINVAL, "model_checkpoint: filepath is empty");
+        return NULL;
+    }
+    ckeras_callback *cb = ck_callback_new(CK_CB_MODEL_CHECKPOINT);
+    if (!cb)
+        return NULL;
+    if (ck_config_set_str(&cb->cfg, "ModelCheckpoint", "filepath", filepath) != CKERAS_OK ||
+        (monitor && ck_config_set_str(&cb->cfg, "ModelCheckpoint", "monitor", monitor) != CKERAS_OK) ||
+        ck_config_set_bool(&cb->cfg, "ModelCheckpoint", "save_best_only", save_best_only != 0) != CKERAS_OK) {
+        ck_callback_free(cb);
+        return NULL;
+    }
+    return cb;
+}

@@ -2,6 +2,7 @@
 #include "io/io.h"
 
 #include <float.h>
+#include <stdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -223,4 +224,110 @@ CKERAS_API ckeras_status ckeras_read_idx(const char *path, ckeras_tensor **out)
     if (!path)
         return ck_error(CKERAS_EINVAL, "read_idx: path is NULL");
     return ck_idx_read(path, out);
+}
+
+CKERAS_API ckeras_status ckeras_tensor_reshape(ckeras_tensor *t, int ndim, const int64_t *shape)
+{
+    if (!t || !shape)
+        return ck_error(CKERAS_EINVAL, "tensor_reshape: %s is NULL", t ? "shape" : "tensor");
+    if (ndim < 1 || ndim > CKERAS_MAX_DIMS)
+        return ck_error(CKERAS_EINVAL, "tensor_reshape: ndim must be 1..%d, got %d", CKERAS_MAX_DIMS, ndim);
+    int64_t total = ckeras_tensor_size(t), known = 1;
+    int infer = -1;
+    for (int k = 0; k < ndim; k++) {
+        if (shape[k] == -1 && infer < 0)
+            infer = k;
+        else if (shape[k] < 0)
+            return ck_error(CKERAS_EINVAL, "tensor_reshape: axis %d is %lld", k, (long long)shape[k]);
+        else
+            known *= shape[k];
+    }
+    int64_t fill = infer >= 0 ? (known ? total / known : -1) : 0;
+    if ((infer >= 0 && (known == 0 || fill * known != total)) || (infer < 0 && known != total))
+        return ck_error(CKERAS_ESHAPE, "tensor_reshape: %lld elements do not fit the new shape", (long long)total);
+    t->ndim = ndim;
+    for (int k = 0; k < ndim; k++)
+        t->shape[k] = k == infer ? fill : shape[k];
+    return CKERAS_OK;
+}
+
+CKERAS_API ckeras_status ckeras_datasets_fashion_mnist(const char *dir, ckeras_tensor **x_train,
+                                                       ckeras_tensor **y_train, ckeras_tensor **x_test,
+                                                       ckeras_tensor **y_test)
+{
+    if (!x_train || !y_train || !x_test || !y_test)
+        return ck_error(CKERAS_EINVAL, "datasets_fashion_mnist: an output is NULL");
+    *x_train = *y_train = *x_test = *y_test = NULL;
+    if (!dir)
+        dir = "/usr/share/datasets/fashion-mnist";
+    static const char *files[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                   "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
+    ckeras_tensor *t[4] = {NULL, NULL, NULL, NULL};
+    ckeras_status st = CKERAS_OK;
+    for (int i = 0; i < 4 && st == CKERAS_OK; i++) {
+        char path[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, files[i]) >= sizeof path) {
+            st = ck_error(CKERAS_EINVAL, "datasets_fashion_mnist: directory name too long");
+            break;
+        }
+        st = ck_idx_read(path, &t[i]);
+        if (st != CKERAS_OK) {
+            ck_error_prefix("datasets_fashion_mnist (install Debian's dataset-fashion-mnist, or give its folder)");
+            break;
+        }
+    }
+    for (int i = 0; i < 4 && st == CKERAS_OK; i += 2) {
+        bool ok = t[i]->ndim == 3 && t[i]->shape[1] == 28 && t[i]->shape[2] == 28 && t[i + 1]->ndim == 1 &&
+                  t[i + 1]->shape[0] == t[i]->shape[0];
+        if (!ok)
+            st = ck_error(CKERAS_EFORMAT, "datasets_fashion_mnist: %s and %s do not hold 28x28 images and their "
+                          "labels", files[i], files[i + 1]);
+    }
+    if (st != CKERAS_OK) {
+        for (int i = 0; i < 4; i++)
+            ckeras_tensor_free(t[i]);
+        return st;
+    }
+    *x_train = t[0];
+    *y_train = t[1];
+    *x_test = t[2];
+    *y_test = t[3];
+    return CKERAS_OK;
+}
+
+CKERAS_API ckeras_status ckeras_to_categorical(const ckeras_tensor *y, int num_classes, ckeras_tensor **out)
+{
+    if (!y || !out)
+        return ck_error(CKERAS_EINVAL, "to_categorical: %s is NULL", y ? "out" : "y");
+    *out = NULL;
+    int64_t n = ckeras_tensor_size(y);
+    int maxc = -1;
+    for (int64_t i = 0; i < n; i++) {
+        float v = y->data[i];
+        if (!(v >= 0) || v != floorf(v) || v > 1e7f)
+            return ck_error(CKERAS_EINVAL, "to_categorical: label %lld is %g, not a class index", (long long)i,
+                            (double)v);
+        if ((int)v > maxc)
+            maxc = (int)v;
+    }
+    if (num_classes <= 0)
+        num_classes = maxc + 1;
+    if (maxc >= num_classes)
+        return ck_error(CKERAS_EINVAL, "to_categorical: label %d does not fit %d classes", maxc, num_classes);
+    int nd = y->ndim;
+    if (nd > 1 && y->shape[nd - 1] == 1)
+        nd--;
+    if (nd + 1 > CKERAS_MAX_DIMS)
+        return ck_error(CKERAS_ESHAPE, "to_categorical: too many axes");
+    int64_t shape[CKERAS_MAX_DIMS];
+    for (int k = 0; k < nd; k++)
+        shape[k] = y->shape[k];
+    shape[nd] = num_classes;
+    ckeras_tensor *t = ckeras_tensor_new(nd + 1, shape);
+    if (!t)
+        return CKERAS_ENOMEM;
+    for (int64_t i = 0; i < n; i++)
+        t->data[i * num_classes + (int64_t)y->data[i]] = 1.0f;
+    *out = t;
+    return CKERAS_OK;
 }

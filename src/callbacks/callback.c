@@ -34,6 +34,10 @@ ckeras_callback *ck_callback_new(ck_cb_kind kind)
         cb->class_name = "TerminateOnNaN";
         st = ck_config_init(&cb->cfg, NULL, 0);
         break;
+    case CK_CB_MODEL_CHECKPOINT:
+        cb->class_name = "ModelCheckpoint";
+        st = ck_config_init(&cb->cfg, ck_checkpoint_fields, ck_checkpoint_nfields);
+        break;
     default:
         cb->kind = CK_CB_LAMBDA;
         cb->class_name = "LambdaCallback";
@@ -139,6 +143,8 @@ ckeras_status ck_callback_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_e
     switch (cb->kind) {
     case CK_CB_EARLY_STOPPING:
         return ck_early_stopping_event(cb, ctx, ev, index, logs);
+    case CK_CB_MODEL_CHECKPOINT:
+        return ck_checkpoint_event(cb, ctx, ev, index, logs);
     case CK_CB_TERMINATE_ON_NAN:
         return terminate_on_nan(ctx, ev, logs);
     case CK_CB_LAMBDA:

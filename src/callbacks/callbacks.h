@@ -37,12 +37,16 @@ typedef struct ck_train_ctx {
     int epochs;               /* fit's epochs */
     int steps;                /* batches per epoch */
     int verbose;
+    /* ModelCheckpoint saves through the model room (which sits above this one) */
+    void *model;
+    ckeras_status (*save)(void *model, const char *path, bool weights_only);
 } ck_train_ctx;
 
 typedef enum ck_cb_kind {
     CK_CB_LAMBDA = 0,
     CK_CB_EARLY_STOPPING,
     CK_CB_TERMINATE_ON_NAN,
+    CK_CB_MODEL_CHECKPOINT,
 } ck_cb_kind;
 
 struct ckeras_callback {
@@ -80,6 +84,14 @@ ckeras_status ck_early_stopping_event(ckeras_callback *cb, ck_train_ctx *ctx, ck
                                       const ckeras_logs *logs);
 /* Forgets the monitor direction decided at the first epoch end (after a setting changes). */
 void ck_early_stopping_reset_mode(ckeras_callback *cb);
+
+/* ModelCheckpoint (checkpoint.c). */
+extern const ck_field ck_checkpoint_fields[];
+extern const int ck_checkpoint_nfields;
+ckeras_status ck_checkpoint_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_event ev, int index,
+                                  const ckeras_logs *logs);
+/* Expands Keras' filepath fields ("{epoch:02d}", "{val_loss:.2f}") with epoch (1-based) and logs. */
+ckeras_status ck_checkpoint_format(const char *pattern, int epoch, const ckeras_logs *logs, char *out, size_t n);
 
 /* Delivers one event. index is the epoch or batch. Returns CKERAS_OK, or the error of a user
  * callback (CKERAS_STOP from a user callback sets ctx->stop_training and returns CKERAS_OK).

@@ -32,7 +32,7 @@
 #define H5_MAX_NAMES_BYTES ((size_t)64 << 20) /* a fixed-length name array in memory */
 #define H5_MAX_CHUNKS 4096                   /* @name0 .. @nameK of a split attribute */
 #define H5_MAX_ELEMS ((int64_t)1 << 31)      /* elements of one dataset */
-#define H5_SPARSE_OK ((int64_t)64 << 20)     /* bytes a dataset may claim beyond its storage */
+#define H5_SPARSE_OK ((int64_t)4 << 20)      /* bytes a dataset may claim beyond its storage */
 #define H5_MAX_DEPTH 16                      /* group nesting walked below optimizer_weights */
 #define H5_MAX_WALK 1000000                  /* datasets collected by a walk */
 #define H5_HEADER_LIMIT 64512                /* Keras' HDF5_OBJECT_HEADER_LIMIT */
@@ -653,6 +653,9 @@ static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
     if (esize != 0 && nel > (n - off) / esize)
         return -1;
     if (cls == 9 && (dt[1] & 0x0f) == 1) {
+        /* a string of 1-byte characters: HDF5 sizes its buffers by length x character size */
+        if (tsz < 16 || le(dt + 4, 4) != 16 || le(dt + 12, 4) != 1)
+            return -1;
         for (uint64_t i = 0; i < nel; i++) {
             const uint8_t *r = p + off + 16 * i;
             int rc = g_check_ref(g, le(r, 4), le(r + 4, 8), le(r + 12, 4));

@@ -310,6 +310,11 @@ ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t 
 
 /* ---- fit -------------------------------------------------------------------------------- */
 
+static ckeras_status save_for_callback(void *model, const char *path, bool weights_only)
+{
+    return weights_only ? ck_model_save_weights(model, path) : ck_model_save(model, path, 0);
+}
+
 static ckeras_status deliver(const ckeras_fit_args *a, ck_train_ctx *ctx, ckeras_event ev, int index,
                              const ckeras_logs *logs)
 {
@@ -390,6 +395,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
     ctx.epochs = (int)a->epochs;
     ctx.steps = (int)steps;
     ctx.verbose = (int)a->verbose;
+    ctx.model = m;
+    ctx.save = save_for_callback;
 
     ckeras_logs logs;
     ck_logs_clear(&logs);

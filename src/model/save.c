@@ -209,7 +209,8 @@ static ckeras_status model_to_file(const ckeras_model *m, bool config, bool opti
             for (int i = 0; i < m->nmetrics; i++)
                 snprintf(t.metrics[i], sizeof t.metrics[i], "%s", m->metric_specs[i]);
             snprintf(t.opt_class, sizeof t.opt_class, "%s", ck_optimizer_class(m->opt));
-            t.opt_config = ck_config_to_json(&m->opt->cfg, NULL, true, NULL);
+            /* Keras 3-only keys (None by default) that tf.keras 2 optimizers would refuse */
+            t.opt_config = ck_config_to_json(&m->opt->cfg, NULL, true, "loss_scale_factor|gradient_accumulation_steps");
             if (!t.opt_config) {
                 st = CKERAS_ENOMEM;
                 goto fail;
