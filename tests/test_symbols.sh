@@ -97,7 +97,7 @@ else
 fi
 
 if [ $fail -ne 0 ]; then
-    echo "test_symbols: FAILED (a new public function: declare it CKERAS_API in $HEADER and add it to $MAP)"
+    echo "test_symbols: FAILED (a new public function: declare it CKERAS_API in $HEADER, run scripts/update-abi.sh, make)"
     exit 1
 fi
 echo "test_symbols: passed"
