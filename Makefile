@@ -105,3 +105,95 @@ bench: deps
 
 clean:
 	rm -rf build build-san lib lib-san bin/ckeras examples/seed_mlp
+
+# ==== System library: install, uninstall, pkg-config, ABI, docs, shell tests =================
+# (one block; the targets above are unchanged.)
+#   make install    PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib INCLUDEDIR=$(PREFIX)/include
+#                   BINDIR=$(PREFIX)/bin MANDIR=$(PREFIX)/share/man DOCDIR=$(PREFIX)/share/doc/ckeras
+#                   PKGCONFIGDIR=$(LIBDIR)/pkgconfig
+#   make uninstall  the same variables; removes exactly the files install writes
+#   make docs       Doxygen HTML of include/ckeras.h into build/docs (skipped without doxygen)
+#   make check-shell    tests/test_*.sh (ABI, header, Python binding, install); part of `make check`
+#   make check-install  tests/test_install.sh only
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+DATAROOTDIR ?= $(PREFIX)/share
+MANDIR ?= $(DATAROOTDIR)/man
+DOCDIR ?= $(DATAROOTDIR)/doc/ckeras
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+LDCONFIG ?= ldconfig
+
+# The exported ABI: src/ckeras.map lists every exported symbol in version node CKERAS_0
+# (tests/test_symbols.sh checks it). It is a linker script whose only command is VERSION, so as a
+# prerequisite it joins the link's inputs ($^) and a change to it relinks the library.
+ABI_MAP := src/ckeras.map
+$(SHARED): $(ABI_MAP)
+
+# pkg-config: libdir and includedir are written relative to ${prefix} when they lie below it,
+# so `pkg-config --define-variable=prefix=DIR` relocates the installed tree. Libs.private is what
+# a static link of libckeras.a needs besides the archive (dependencies linked dynamically).
+PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+PC_LIBS_PRIVATE := $(strip $(BLIS_LIBS) $(DEP_LIBS) -lgomp -lpthread -lm)
+MAN_PAGES := docs/ckeras.1 docs/ckeras.3
+DOC_FILES := README.md CHANGELOG.md LICENSE docs/guide.md docs/file-format.md
+EXAMPLE_FILES := examples/seed_mlp.c examples/cpp_example.cpp examples/data/README.md \
+	examples/data/breast_cancer.csv examples/python/ckeras.py examples/python/seed_mlp.py
+INSTALLED_FILES := $(INCLUDEDIR)/ckeras.h $(LIBDIR)/libckeras.so.$(VERSION) $(LIBDIR)/$(SONAME) \
+	$(LIBDIR)/libckeras.so $(LIBDIR)/libckeras.a $(PKGCONFIGDIR)/ckeras.pc $(BINDIR)/ckeras \
+	$(MAN_PAGES:docs/%.1=$(MANDIR)/man1/%.1) $(MAN_PAGES:docs/%.3=$(MANDIR)/man3/%.3) \
+	$(addprefix $(DOCDIR)/,$(notdir $(DOC_FILES))) $(EXAMPLE_FILES:%=$(DOCDIR)/%)
+
+.PHONY: docs check-shell check-install
+install: $(STATIC) $(SHARED) bin/ckeras
+	$(INSTALL) -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" \
+	  "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man3" \
+	  "$(DESTDIR)$(DOCDIR)/examples/data" "$(DESTDIR)$(DOCDIR)/examples/python"
+	$(INSTALL) -m 644 include/ckeras.h "$(DESTDIR)$(INCLUDEDIR)/ckeras.h"
+	$(INSTALL) -m 755 $(SHARED) "$(DESTDIR)$(LIBDIR)/libckeras.so.$(VERSION)"
+	ln -sf libckeras.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
+	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libckeras.so"
+	$(INSTALL) -m 644 $(STATIC) "$(DESTDIR)$(LIBDIR)/libckeras.a"
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(PC_LIBDIR)|' -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' pkgconfig/ckeras.pc.in \
+	  > "$(DESTDIR)$(PKGCONFIGDIR)/ckeras.pc"
+	chmod 644 "$(DESTDIR)$(PKGCONFIGDIR)/ckeras.pc"
+	@if [ -f bin/ckeras ]; then \
+	  echo "$(INSTALL) -m 755 bin/ckeras $(DESTDIR)$(BINDIR)/ckeras"; \
+	  $(INSTALL) -d "$(DESTDIR)$(BINDIR)" && $(INSTALL) -m 755 bin/ckeras "$(DESTDIR)$(BINDIR)/ckeras"; fi
+	$(INSTALL) -m 644 docs/ckeras.1 "$(DESTDIR)$(MANDIR)/man1/ckeras.1"
+	$(INSTALL) -m 644 docs/ckeras.3 "$(DESTDIR)$(MANDIR)/man3/ckeras.3"
+	$(INSTALL) -m 644 $(DOC_FILES) "$(DESTDIR)$(DOCDIR)/"
+	for f in $(EXAMPLE_FILES); do $(INSTALL) -m 644 $$f "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; done
+	@if [ -d build/docs/html ]; then echo "installing build/docs/html into $(DESTDIR)$(DOCDIR)/html"; \
+	  rm -rf "$(DESTDIR)$(DOCDIR)/html" && cp -R build/docs/html "$(DESTDIR)$(DOCDIR)/html"; fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG) 2>/dev/null || true; fi
+
+uninstall:
+	rm -f $(foreach f,$(INSTALLED_FILES),"$(DESTDIR)$(f)")
+	rm -rf "$(DESTDIR)$(DOCDIR)/html"
+	rmdir "$(DESTDIR)$(DOCDIR)/examples/data" "$(DESTDIR)$(DOCDIR)/examples/python" \
+	  "$(DESTDIR)$(DOCDIR)/examples" "$(DESTDIR)$(DOCDIR)" 2>/dev/null || true
+
+docs:
+	@if command -v doxygen >/dev/null 2>&1; then \
+	  mkdir -p build/docs && CKERAS_VERSION=$(VERSION) doxygen docs/Doxyfile && \
+	  echo "make docs: build/docs/html/index.html"; \
+	else echo "make docs: doxygen is not installed; skipped (apt-get install doxygen)"; fi
+
+# Shell tests run from the source root against lib/ (the libraries `all` builds, not rebuilt).
+SHELL_TESTS := $(sort $(wildcard tests/test_*.sh))
+check: check-shell
+check-shell: | deps
+	@$(MAKE) --no-print-directory $(STATIC) $(SHARED) bin/ckeras
+	@fail=0; for t in $(SHELL_TESTS); do \
+	  echo "== $$t"; MAKE="$(MAKE)" sh $$t || fail=1; done; \
+	  if [ $$fail -ne 0 ]; then echo "make check-shell: FAILED"; exit 1; fi; \
+	  echo "make check-shell: all passed"
+
+check-install:
+	@$(MAKE) --no-print-directory $(STATIC) $(SHARED) bin/ckeras
+	@MAKE="$(MAKE)" sh tests/test_install.sh
