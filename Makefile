@@ -86,11 +86,11 @@ check: deps
 
 run-tests: $(TEST_BINS)
 	@fail=0; for t in $(TEST_BINS); do \
-	  echo "== $$t"; CK_NO_FORK=$${CK_NO_FORK:-} $$t || fail=1; done; \
+	  echo "== $$t"; CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-600} CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-1} CK_NO_FORK=$${CK_NO_FORK:-} $$t || fail=1; done; \
 	  if [ $$fail -ne 0 ]; then echo "make check: FAILED"; exit 1; fi; echo "make check: all passed"
 
 check-asan: deps
-	@$(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPT=-O1 run-tests
+	@CK_TIMEOUT_MULTIPLIER=4 $(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPT=-O1 run-tests
 
 examples/seed_mlp: examples/seed_mlp.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
