@@ -405,6 +405,12 @@ CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n
 CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_outputs, const int *outputs);
 /** Number of model inputs (1 for a Sequential model with an input shape). */
 CKERAS_API int ckeras_model_input_count(const ckeras_model *model);
+/**
+ * Keras `Sequential.pop()`: removes and frees the last layer, keeping every other weight (for
+ * transfer learning: load a model, pop its head, freeze the rest, add a new head, compile).
+ * The model must be compiled again before training.
+ */
+CKERAS_API ckeras_status ckeras_model_pop(ckeras_model *model);
 /** Frees the model, its layers, optimizer and buffers. NULL is a no-op. */
 CKERAS_API void ckeras_model_free(ckeras_model *model);
 /** Number of layers (not counting the Input). */
