@@ -144,7 +144,8 @@ EXAMPLE_FILES := examples/seed_mlp.c examples/cpp_example.cpp examples/data/READ
 	examples/data/breast_cancer.csv examples/python/ckeras.py examples/python/seed_mlp.py
 INSTALLED_FILES := $(INCLUDEDIR)/ckeras.h $(LIBDIR)/libckeras.so.$(VERSION) $(LIBDIR)/$(SONAME) \
 	$(LIBDIR)/libckeras.so $(LIBDIR)/libckeras.a $(PKGCONFIGDIR)/ckeras.pc $(BINDIR)/ckeras \
-	$(MAN_PAGES:docs/%.1=$(MANDIR)/man1/%.1) $(MAN_PAGES:docs/%.3=$(MANDIR)/man3/%.3) \
+	$(patsubst docs/%.1,$(MANDIR)/man1/%.1,$(filter %.1,$(MAN_PAGES))) \
+	$(patsubst docs/%.3,$(MANDIR)/man3/%.3,$(filter %.3,$(MAN_PAGES))) \
 	$(addprefix $(DOCDIR)/,$(notdir $(DOC_FILES))) $(EXAMPLE_FILES:%=$(DOCDIR)/%)
 
 .PHONY: docs check-shell check-install
