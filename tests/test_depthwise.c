@@ -583,6 +583,15 @@ START_TEST(errors_are_reported_at_build)
     expect_build_error("SeparableConv2D", "{\"filters\": 2, \"kernel_size\": 3, \"pointwise_initializer\": "
                        "\"nonsense\"}", &img, CKERAS_EINVAL, "SeparableConv2D");
 
+    /* typed constructors check their sizes */
+    ck_assert_ptr_null(ckeras_depthwise_conv2d(3, 0, 1, NULL));
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "depthwise_conv2d"));
+    ck_assert_ptr_null(ckeras_depthwise_conv2d(3, 3, 0, NULL));
+    ck_assert_ptr_null(ckeras_separable_conv2d(0, 3, 3, NULL));
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "separable_conv2d"));
+    ck_assert_ptr_null(ckeras_separable_conv2d(2, 3, 3, "no_such_activation"));
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "SeparableConv2D"));
+
     /* through the public API: the model refuses a layer whose window does not fit */
     ckeras_model *m = ckeras_sequential(NULL);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_input(3, (const int64_t[]){2, 6, 3})), CKERAS_OK);
@@ -599,14 +608,12 @@ static ckeras_model *small_model(uint64_t seed)
     ckeras_set_random_seed(seed);
     ckeras_model *m = ckeras_sequential("sep");
     ck_assert_int_eq(ckeras_model_add(m, ckeras_input(3, (const int64_t[]){8, 8, 2})), CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, ckeras_layer_from_config(
-                                             "SeparableConv2D", "{\"filters\": 4, \"kernel_size\": 3, "
-                                                                "\"activation\": \"relu\", \"padding\": \"same\"}")),
-                     CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, ckeras_layer_from_config(
-                                             "DepthwiseConv2D", "{\"kernel_size\": 3, \"depth_multiplier\": 2, "
-                                                                "\"strides\": 2, \"activation\": \"tanh\"}")),
-                     CKERAS_OK);
+    ckeras_layer *sep = ckeras_separable_conv2d(4, 3, 3, "relu");
+    ck_assert_int_eq(ckeras_layer_set_str(sep, "padding", "same"), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, sep), CKERAS_OK);
+    ckeras_layer *dw = ckeras_depthwise_conv2d(3, 3, 2, "tanh");
+    ck_assert_int_eq(ckeras_layer_set_ints(dw, "strides", 2, (const int64_t[]){2, 2}), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, dw), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_layer_from_config("GlobalAveragePooling2D", "{}")), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(2, "softmax")), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(0.01), "categorical_crossentropy", "accuracy"), CKERAS_OK);
