@@ -8,16 +8,14 @@
  * memory-bound, and the columns would be kh*kw times the input.
  *
  * Threads: the forward splits output rows (image, oy), the input gradient input rows (it is
- * written as a gather, so rows never share output), the kernel gradient (tap, channel block)
- * pairs; each only when the work is large. */
+ * written as a gather, so rows never share output), the kernel gradient blocks of channels;
+ * each only when the work is large. */
 #include "kernels.h"
 
 #include <string.h>
 
 /* Below this many multiply-adds, a call stays on the calling thread. */
 #define CK_DW_PAR_MIN ((int64_t)1 << 18)
-/* input channels per task of the kernel gradient */
-#define CK_DW_CBLOCK 32
 
 static int dw_threads(int64_t tasks, int64_t madds)
 {
@@ -44,6 +42,57 @@ static inline void tap_fwd(float *restrict y, const float *restrict x, const flo
     }
 }
 
+/* Output channels accumulated in registers at a time (dm == 1). */
+#define CK_DW_VBLOCK 32
+
+/* y (C) of output (oy, ox) of image xi (h, w, c) */
+static void forward_pixel(const ck_conv_geom *g, int64_t dm, const float *xi, const float *W, int64_t oy, int64_t ox,
+                          float *restrict yo)
+{
+    const int64_t c = g->c, C = c * dm;
+    const int64_t iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+    if (dm == 1) {
+        /* blocks of channels summed over the whole window in registers, stored once */
+        for (int64_t c0 = 0; c0 < C; c0 += CK_DW_VBLOCK) {
+            const int64_t nb = C - c0 < CK_DW_VBLOCK ? C - c0 : CK_DW_VBLOCK;
+            float acc[CK_DW_VBLOCK] = {0};
+            for (int64_t ky = 0; ky < g->kh; ky++) {
+                const int64_t iy = iy0 + ky * g->dh;
+                if (iy < 0 || iy >= g->h)
+                    continue;
+                for (int64_t kx = 0; kx < g->kw; kx++) {
+                    const int64_t ix = ix0 + kx * g->dw;
+                    if (ix < 0 || ix >= g->w)
+                        continue;
+                    const float *restrict xv = xi + (iy * g->w + ix) * c + c0;
+                    const float *restrict wv = W + (ky * g->kw + kx) * C + c0;
+                    if (nb == CK_DW_VBLOCK) {
+#pragma omp simd
+                        for (int64_t j = 0; j < CK_DW_VBLOCK; j++)
+                            acc[j] += xv[j] * wv[j];
+                    } else {
+                        for (int64_t j = 0; j < nb; j++)
+                            acc[j] += xv[j] * wv[j];
+                    }
+                }
+            }
+            memcpy(yo + c0, acc, (size_t)nb * sizeof(float));
+        }
+        return;
+    }
+    memset(yo, 0, (size_t)C * sizeof(float));
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        const int64_t iy = iy0 + ky * g->dh;
+        if (iy < 0 || iy >= g->h)
+            continue;
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            const int64_t ix = ix0 + kx * g->dw;
+            if (ix >= 0 && ix < g->w)
+                tap_fwd(yo, xi + (iy * g->w + ix) * c, W + (ky * g->kw + kx) * C, 0, c, dm);
+        }
+    }
+}
+
 void ck_depthwise_forward(const ck_conv_geom *g, int64_t dm, const float *x, const float *W, int64_t n, float *y)
 {
     const int64_t c = g->c, C = c * dm, rows = n * g->oh;
@@ -52,21 +101,8 @@ void ck_depthwise_forward(const ck_conv_geom *g, int64_t dm, const float *x, con
     for (int64_t r = 0; r < rows; r++) {
         const int64_t i = r / g->oh, oy = r % g->oh;
         const float *xi = x + i * g->h * g->w * c;
-        for (int64_t ox = 0; ox < g->ow; ox++) {
-            float *yo = y + (r * g->ow + ox) * C; /* (C) */
-            memset(yo, 0, (size_t)C * sizeof(float));
-            for (int64_t ky = 0; ky < g->kh; ky++) {
-                const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                for (int64_t kx = 0; kx < g->kw; kx++) {
-                    const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
-                    if (ix < 0 || ix >= g->w)
-                        continue;
-                    tap_fwd(yo, xi + (iy * g->w + ix) * c, W + (ky * g->kw + kx) * C, 0, c, dm);
-                }
-            }
-        }
+        for (int64_t ox = 0; ox < g->ow; ox++)
+            forward_pixel(g, dm, xi, W, oy, ox, y + (r * g->ow + ox) * C);
     }
 }
 
@@ -123,25 +159,34 @@ void ck_depthwise_backward_kernel(const ck_conv_geom *g, int64_t dm, const float
                                   float *dW)
 {
     const int64_t c = g->c, C = c * dm, taps = g->kh * g->kw;
-    const int64_t blocks = (c + CK_DW_CBLOCK - 1) / CK_DW_CBLOCK, tasks = taps * blocks;
-    const int nt = dw_threads(tasks, n * g->oh * g->ow * taps * C);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int64_t t = 0; t < tasks; t++) {
-        const int64_t tap = t / blocks, ky = tap / g->kw, kx = tap % g->kw;
-        const int64_t c0 = (t % blocks) * CK_DW_CBLOCK, c1 = c0 + CK_DW_CBLOCK < c ? c0 + CK_DW_CBLOCK : c;
-        float *dw = dW + tap * C; /* this tap's (C) run; the task owns channels [c0, c1) */
-        memset(dw + c0 * dm, 0, (size_t)((c1 - c0) * dm) * sizeof(float));
+    /* Each task owns input channels [c0, c1) of every tap and makes one pass over the batch, so
+     * x and dy are read once in total and its part of dW stays in cache. Blocks are multiples
+     * of 16 channels, one per thread at most. */
+    const int64_t madds = n * g->oh * g->ow * taps * C;
+    int64_t blocks = dw_threads((c + 15) / 16, madds);
+    const int64_t bc = ((c + blocks - 1) / blocks + 15) / 16 * 16;
+    blocks = (c + bc - 1) / bc;
+    const int nt = (int)blocks;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t c0 = b * bc, c1 = c0 + bc < c ? c0 + bc : c;
+        for (int64_t tap = 0; tap < taps; tap++)
+            memset(dW + tap * C + c0 * dm, 0, (size_t)((c1 - c0) * dm) * sizeof(float));
         for (int64_t i = 0; i < n; i++)
-            for (int64_t oy = 0; oy < g->oh; oy++) {
-                const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                const float *xr = x + (i * g->h + iy) * g->w * c, *er = dy + (i * g->oh + oy) * g->ow * C;
+            for (int64_t oy = 0; oy < g->oh; oy++)
                 for (int64_t ox = 0; ox < g->ow; ox++) {
-                    const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
-                    if (ix >= 0 && ix < g->w) /* dW[tap][o] += x[o/dm] * dy[o] */
-                        tap_fwd(dw, xr + ix * c, er + ox * C, c0, c1, dm);
+                    const float *e = dy + ((i * g->oh + oy) * g->ow + ox) * C; /* (C) */
+                    for (int64_t ky = 0; ky < g->kh; ky++) {
+                        const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+                        if (iy < 0 || iy >= g->h)
+                            continue;
+                        const float *xr = x + (i * g->h + iy) * g->w * c;
+                        for (int64_t kx = 0; kx < g->kw; kx++) {
+                            const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+                            if (ix >= 0 && ix < g->w) /* dW[tap][o] += x[o/dm] * dy[o] */
+                                tap_fwd(dW + (ky * g->kw + kx) * C, xr + ix * c, e, c0, c1, dm);
+                        }
+                    }
                 }
-            }
     }
 }
