@@ -14,6 +14,9 @@ void ck_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
              const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 /* The kernel set in use ("skx", "haswell", "zen3", "generic", ...). */
 const char *ck_gemm_kernels(void);
+/* The library's own kernels for small products ("avx512", "avx2"), or "none" (BLIS does every
+ * product; also when the environment has CKERAS_GEMM_SMALL=0). */
+const char *ck_gemm_small_kernels(void);
 
 /* ---- activations ---------------------------------------------------------------------- */
 
