@@ -62,6 +62,15 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
                      int64_t cols);
 /* True when ck_act_backward reads x (otherwise y alone suffices and x may be NULL). */
 bool ck_act_backward_needs_x(const ck_act *a);
+/* Dense's epilogue in one pass: y (rows x cols) = f(y + bias) (bias (cols) may be NULL), the
+ * same floats as ck_add_bias then ck_act_forward. Returns false, touching nothing, when this
+ * activation or size has no fused form (then make the two calls). */
+bool ck_bias_act_forward(const ck_act *a, float *y, const float *bias, int64_t rows, int64_t cols);
+/* The backward of that in one pass: dy (rows x cols) becomes dz = dy * f'(.) computed from
+ * the output y (as ck_act_backward), and db (cols; may be NULL) = column sums of dz (as
+ * ck_bias_grad). Returns false, touching nothing, when there is no fused form (activations
+ * whose backward needs x, large sizes). */
+bool ck_act_backward_bias_grad(const ck_act *a, const float *y, float *dy, float *db, int64_t rows, int64_t cols);
 
 /* ---- elementwise and reductions -------------------------------------------------------- */
 
