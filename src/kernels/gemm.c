@@ -313,6 +313,50 @@ static T256 void block256(int64_t m, int64_t nb, int64_t k, float alpha, const f
     }
 }
 
+/* dst (8 x 8, rows ldd apart) = the transpose of src (8 x 8, rows lds apart) */
+CK_AI T256 void transpose8x8(const float *src, int64_t lds, float *dst, int64_t ldd)
+{
+    __m256 r[8], t[8], u[8];
+    CK_UNROLL
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_ps(src + i * lds);
+    CK_UNROLL
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    CK_UNROLL
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    CK_UNROLL
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+    }
+}
+
+/* panel (kb x nb, rows ldp apart) = the transpose of bt (nb x kb, rows ldb apart), in 8 x 8
+ * tiles (scalar at the edges) */
+static T256 void pack_transposed(const float *bt, int64_t ldb, int64_t nb, int64_t kb, float *panel, int64_t ldp)
+{
+    int64_t j = 0;
+    for (; j + 8 <= nb; j += 8) {
+        int64_t p = 0;
+        for (; p + 8 <= kb; p += 8)
+            transpose8x8(bt + j * ldb + p, ldb, panel + p * ldp + j, ldp);
+        for (; p < kb; p++)
+            for (int64_t q = 0; q < 8; q++)
+                panel[p * ldp + j + q] = bt[(j + q) * ldb + p];
+    }
+    for (; j < nb; j++)
+        for (int64_t p = 0; p < kb; p++)
+            panel[p * ldp + j] = bt[j * ldb + p];
+}
+
 typedef void (*block_fn)(int64_t m, int64_t nb, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
                          const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
@@ -332,11 +376,7 @@ CK_AI void small_drive(block_fn block, int64_t nr, bool tb, int64_t m, int64_t n
         int64_t nb = n - j < nr ? n - j : nr;
         for (int64_t p0 = 0; p0 < k; p0 += CK_GEMM_SMALL_KC) {
             int64_t kb = k - p0 < CK_GEMM_SMALL_KC ? k - p0 : CK_GEMM_SMALL_KC;
-            for (int64_t jj = 0; jj < nb; jj++) {
-                const float *src = b + (j + jj) * ldb + p0;
-                for (int64_t p = 0; p < kb; p++)
-                    panel[p * nr + jj] = src[p];
-            }
+            pack_transposed(b + j * ldb + p0, ldb, nb, kb, panel, nr);
             block(m, nb, kb, alpha, a + p0 * csa, rsa, csa, panel, nr, p0 == 0 ? beta : 1.0f, c + j, ldc);
         }
     }
