@@ -343,7 +343,11 @@ CKERAS_API ckeras_callback *ckeras_lambda_callback(ckeras_callback_fn fn, void *
  * start_from_epoch, verbose) are set with ckeras_callback_set_*().
  */
 CKERAS_API ckeras_callback *ckeras_early_stopping(const char *monitor, int patience);
-/** Keras `TerminateOnNaN()`: stops when the loss of a batch is NaN or infinite. */
+/**
+ * Keras `TerminateOnNaN()`: stops when the loss of a batch is NaN or infinite. A batch whose
+ * loss is not finite never updates the weights (in ckeras, with or without this callback), so
+ * the model keeps the last finite weights.
+ */
 CKERAS_API ckeras_callback *ckeras_terminate_on_nan(void);
 /**
  * Keras `ModelCheckpoint(filepath, monitor, save_best_only)`: saves the model (.h5, atomically)

@@ -151,7 +151,11 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
     for (int i = 0; i < m->nmetrics; i++)
         ck_metric_update(&m->metrics[i], m->plan.y_true, pred, rows, cols, true_cols);
     double penalty = 0;
-    if (train) {
+    if (train && !isfinite(sum)) {
+        /* a diverged batch (NaN/Inf loss) does not update the weights: they stay the last
+         * finite ones, and TerminateOnNaN (or the caller) sees the non-finite loss */
+        penalty = ck_model_regularization(m, false);
+    } else if (train) {
         ck_graph_backward(&m->g, &m->plan, n);
         penalty = ck_model_regularization(m, true);
         ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
