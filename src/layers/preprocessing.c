@@ -553,8 +553,8 @@ static void affine_backward(ckeras_layer *l, const ck_bwd *b)
         affine_image_t(&a, b->saved + 7 * s, b->dy + s * H * W * C, b->dx + s * H * W * C, H, W, C);
 }
 
-/* [lower, upper] of a factor setting: "<name>_lower" when set, else -value (or -value for a
- * symmetric range); NAN upper when the factor is None. */
+/* [lower, upper] of a factor setting: ["<name>_lower", value] when the lower end is set, else
+ * [-|value|, |value|]; NAN when the factor is None. */
 static void factor_range(const ckeras_layer *l, const char *name, double *lo, double *hi)
 {
     char lower[64];
@@ -564,8 +564,8 @@ static void factor_range(const ckeras_layer *l, const char *name, double *lo, do
         *lo = *hi = NAN;
         return;
     }
-    *hi = v->f;
-    *lo = lv->is_none ? -v->f : lv->f;
+    *hi = lv->is_none ? fabs(v->f) : v->f;
+    *lo = lv->is_none ? -fabs(v->f) : lv->f;
 }
 
 static ckeras_status check_factor(const ckeras_layer *l, const char *name, bool required, double min_lo)

@@ -890,8 +890,8 @@ static ckeras_status check_array(const ckeras_layer *l, int k, const ck_h5_array
         char s1[96], s2[96];
         shape_text(a->ndim, a->shape, s1, sizeof s1);
         shape_text(l->w[k].shape.ndim, l->w[k].shape.d, s2, sizeof s2);
-        return ck_error(CKERAS_ESHAPE, "%s: model_weights/%s: '%s' has shape %s, layer '%s' expects %s for %s", what,
-                        group, a->name, s1, l->name, s2, l->w[k].name);
+        return ck_error(CKERAS_ESHAPE, "%s: model_weights/%s: '%s' has shape %s, layer expects %s (%s of '%s')", what,
+                        group, a->name, s1, s2, l->w[k].name, l->name);
     }
     int64_t bad = ck_first_nonfinite(a->data, l->w[k].size);
     if (bad >= 0)
