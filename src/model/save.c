@@ -929,22 +929,23 @@ static int node_of(const ckeras_model *m, const char *name)
     return -1;
 }
 
-/* Does a weight name ("Conv1/kernel:0", "sequential_1/conv/kernel") name weight w of the layer
- * called orig in its own model? */
-static bool names_weight(const char *name, const char *orig, const char *w)
+/* Does a weight name ("Conv1/kernel:0", "sequential_1/conv/kernel") belong to the layer called
+ * orig in its own model (the path before the weight's own name ends with orig)? */
+static bool names_layer(const char *name, const char *orig)
 {
-    char want[2 * CK_IO_NAME + 8];
-    snprintf(want, sizeof want, "%s/%s", orig, w);
-    size_t n = strlen(name), k = strlen(want);
-    if (n >= 2 && strcmp(name + n - 2, ":0") == 0)
-        n -= 2;
-    return n >= k && strncmp(name + n - k, want, k) == 0 && (n == k || name[n - k - 1] == '/');
+    const char *slash = strrchr(name, '/');
+    if (!slash)
+        return false;
+    size_t n = (size_t)(slash - name), k = strlen(orig);
+    return n >= k && strncmp(slash - k, orig, k) == 0 && (n == k || slash[-(ptrdiff_t)k - 1] == '/');
 }
 
 /* Pairs the weights of the flat layers of a nested model (nodes[0..nn), in the nested model's
- * layer order) with the arrays of its one group: by weight name when every name matches exactly
- * one array, else in Keras' order (trainable weights of every layer, then the others).
- * src[i][k] receives the array of weight k of nodes[i]. */
+ * layer order) with the arrays of its one group. By layer name when the arrays whose path names
+ * each layer are exactly as many as its weights and cover the group (in their stored order
+ * within a layer: weight names differ between writers, "depthwise_kernel" / "kernel"); else in
+ * Keras' order (the trainable weights of every layer, then the others). src[i][k] receives the
+ * array of weight k of nodes[i]. */
 static ckeras_status pair_nested(const ckeras_model *m, const flat *fl, const int *nodes, const int *fidx, int nn,
                                  const ck_h5_layer *g, const ck_h5_array *(*src)[CK_MAX_WEIGHTS])
 {
@@ -954,27 +955,30 @@ static ckeras_status pair_nested(const ckeras_model *m, const flat *fl, const in
     if (total != g->n)
         return ck_error(CKERAS_EFORMAT, "load_model: model_weights/%s has %d weights, nested model '%s' expects %d",
                         g->name, g->n, g->name, total);
-    bool *used = ck_calloc((size_t)(g->n ? g->n : 1), sizeof *used);
-    if (!used)
+    int *owner = ck_malloc((size_t)(g->n ? g->n : 1) * sizeof *owner);
+    if (!owner)
         return CKERAS_ENOMEM;
     bool by_name = true;
+    for (int a = 0; a < g->n && by_name; a++) {
+        owner[a] = -1;
+        for (int i = 0; i < nn; i++)
+            if (names_layer(g->w[a].name, fl->info[fidx[i]].orig)) {
+                by_name = owner[a] < 0; /* one layer only */
+                owner[a] = i;
+            }
+        by_name = by_name && owner[a] >= 0;
+    }
     for (int i = 0; i < nn && by_name; i++) {
         const ckeras_layer *l = m->g.nodes[nodes[i]].layer;
-        for (int k = 0; k < l->nw && by_name; k++) {
-            int hit = -1, hits = 0;
-            for (int a = 0; a < g->n; a++)
-                if (names_weight(g->w[a].name, fl->info[fidx[i]].orig, l->w[k].name)) {
-                    hit = a;
-                    hits++;
-                }
-            by_name = hits == 1 && !used[hit];
-            if (by_name) {
-                used[hit] = true;
-                src[i][k] = &g->w[hit];
-            }
-        }
+        int k = 0;
+        for (int a = 0; a < g->n; a++)
+            if (owner[a] == i && k < l->nw)
+                src[i][k++] = &g->w[a];
+            else if (owner[a] == i)
+                k++;
+        by_name = k == l->nw;
     }
-    ck_free(used);
+    ck_free(owner);
     if (!by_name) {
         int next = 0;
         for (int pass = 0; pass < 2; pass++)
