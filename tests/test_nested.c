@@ -116,6 +116,58 @@ START_TEST(fixture_optimizer_state_restored)
 }
 END_TEST
 
+/* Fine-tuning the loaded augmentation model (its file is compiled: Adam,
+ * sparse_categorical_crossentropy): the augmentation layers are active in fit and the model
+ * learns the labels Keras predicted; predict stays deterministic. */
+START_TEST(fixture_fine_tunes_with_augmentation)
+{
+    const char *stem = "tfk2.13.1_seq_nested_augment_rescaling_cnn";
+    char h5[1024], in[1024], out[1024];
+    snprintf(h5, sizeof h5, "%s/keras-real/%s.h5", shared_dir(), stem);
+    snprintf(in, sizeof in, "%s/keras-real/%s.inputs.npy", shared_dir(), stem);
+    snprintf(out, sizeof out, "%s/keras-real/%s.expected.npy", shared_dir(), stem);
+    if (access(h5, R_OK) != 0 || access(in, R_OK) != 0 || access(out, R_OK) != 0) {
+        printf("test_nested: %s is absent, skipped\n", h5);
+        return;
+    }
+    ckeras_model *m = NULL;
+    ck_assert_msg(ckeras_load_model(h5, 0, &m) == CKERAS_OK, "%s", ckeras_last_error());
+    ck_assert_str_eq(ckeras_layer_class(ckeras_model_layer(m, 2)), "RandomFlip");
+    ckeras_tensor *x = NULL, *e = NULL;
+    ck_assert_int_eq(ck_npy_read(in, &x), CKERAS_OK);
+    ck_assert_int_eq(ck_npy_read(out, &e), CKERAS_OK);
+    int64_t n = ckeras_tensor_dim(e, 0), k = ckeras_tensor_dim(e, 1);
+    /* the labels: the class Keras ranked last for each image */
+    ckeras_tensor *y = ckeras_tensor_new(1, (const int64_t[]){n});
+    for (int64_t s = 0; s < n; s++) {
+        int64_t lo = 0;
+        for (int64_t c = 1; c < k; c++)
+            if (ckeras_tensor_data(e)[s * k + c] < ckeras_tensor_data(e)[s * k + lo])
+                lo = c;
+        ckeras_tensor_data(y)[s] = (float)lo;
+    }
+    double before[2], after[2];
+    ck_assert_int_eq(ckeras_model_evaluate(m, x, y, 0, before, 2), CKERAS_OK);
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ckeras_fit_args_set_int(a, "epochs", 3);
+    ckeras_fit_args_set_int(a, "verbose", 0);
+    ck_assert_msg(ckeras_model_fit(m, x, y, a, NULL) == CKERAS_OK, "%s", ckeras_last_error());
+    ckeras_fit_args_free(a);
+    ck_assert_int_eq(ckeras_model_evaluate(m, x, y, 0, after, 2), CKERAS_OK);
+    ck_assert_msg(isfinite(after[0]) && after[0] < before[0], "loss %g -> %g", before[0], after[0]);
+    ckeras_tensor *p1 = NULL, *p2 = NULL;
+    ck_assert_int_eq(ckeras_model_predict(m, x, 0, &p1), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_predict(m, x, 0, &p2), CKERAS_OK);
+    tu_assert_close(ckeras_tensor_data(p2), ckeras_tensor_data(p1), (size_t)(n * k), 0, 0, "predict twice");
+    ckeras_tensor_free(p1);
+    ckeras_tensor_free(p2);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_tensor_free(e);
+    ckeras_model_free(m);
+}
+END_TEST
+
 /* ---- hand-written nested files ------------------------------------------------------------------ */
 
 /* deterministic numbers for weights and inputs */
@@ -879,6 +931,7 @@ int main(void)
     tcase_add_test(tc, fixture_augment_rescaling_cnn);
     tcase_add_test(tc, fixture_teachable_machine_mobilenet);
     tcase_add_test(tc, fixture_optimizer_state_restored);
+    tcase_add_test(tc, fixture_fine_tunes_with_augmentation);
     tcase_add_test(tc, nested_sequential_with_clashing_name);
     tcase_add_test(tc, nested_functional_block);
     tcase_add_test(tc, nested_weights_by_keras_order);

@@ -430,13 +430,13 @@ static ckeras_status unique_name(const flat *fl, const char *nested, const char 
     char buf[2 * CK_IO_NAME + 16];
     snprintf(buf, sizeof buf, "%s/%s", nested, orig);
     if (strlen(buf) < CK_NAME_MAX && !flat_has(fl, buf)) {
-        snprintf(out, CK_IO_NAME, "%s", buf);
+        memcpy(out, buf, strlen(buf) + 1);
         return CKERAS_OK;
     }
     for (int k = 1; k < 100000; k++) {
-        snprintf(buf, sizeof buf, "%.40s_%d", orig, k);
+        snprintf(buf, sizeof buf, "%.40s_%d", orig, k); /* < CK_NAME_MAX */
         if (!flat_has(fl, buf)) {
-            snprintf(out, CK_IO_NAME, "%s", buf);
+            memcpy(out, buf, strlen(buf) + 1);
             return CKERAS_OK;
         }
     }
