@@ -31,6 +31,15 @@ static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
     return buf;
 }
 
+/* Settings never written: the input shape (an InputLayer holds it), and Keras 3 keywords of the
+ * image preprocessing layers that tf.keras 2 refuses (ckeras supports only their defaults). */
+#define LAYER_SKIP "input_shape|pad_to_aspect_ratio|antialias"
+
+static bool tf2_refuses_data_format(const char *cls)
+{
+    return strncmp(cls, "Random", 6) == 0 || strcmp(cls, "Resizing") == 0 || strcmp(cls, "CenterCrop") == 0;
+}
+
 static ckeras_status model_to_desc(const ckeras_model *m, ck_io_model *d)
 {
     memset(d, 0, sizeof *d);
@@ -63,7 +72,8 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_io_model *d)
         ck_io_layer *l = &d->layers[d->nlayers++];
         snprintf(l->class_name, sizeof l->class_name, "%s", nd->layer->vt->class_name);
         snprintf(l->name, sizeof l->name, "%s", nd->layer->name);
-        l->config = ck_config_to_json(&nd->layer->cfg, nd->layer->name, nd->layer->trainable, "input_shape");
+        l->config = ck_config_to_json(&nd->layer->cfg, nd->layer->name, nd->layer->trainable,
+                                      tf2_refuses_data_format(l->class_name) ? LAYER_SKIP "|data_format" : LAYER_SKIP);
         if (!l->config)
             goto oom;
         l->ncalls = 1;
