@@ -157,6 +157,17 @@ ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *j
                 st = ck_config_set_int(c, owner, key, json_integer_value(v));
                 break;
             case CK_FLOAT:
+                if (json_is_array(v) && json_array_size(v) == 2 && json_is_number(json_array_get(v, 0)) &&
+                    json_is_number(json_array_get(v, 1))) { /* a (lower, upper) factor pair */
+                    char lower[96];
+                    snprintf(lower, sizeof lower, "%s_lower", key);
+                    if (ck_config_find(c, lower) >= 0) {
+                        st = ck_config_set_float(c, owner, lower, json_number_value(json_array_get(v, 0)));
+                        if (st == CKERAS_OK)
+                            st = ck_config_set_float(c, owner, key, json_number_value(json_array_get(v, 1)));
+                        break;
+                    }
+                }
                 if (!json_is_number(v)) {
                     st = ck_error(CKERAS_EFORMAT, "%s: '%s' must be a number", owner, key);
                     goto done;
