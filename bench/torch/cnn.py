@@ -13,6 +13,9 @@ median of BENCH_REPEATS (default 11, at least 5) samples is reported at 1 and 2 
 (torch.set_num_threads) as `bench torch_<name>_b<batch>_t<n> samples_per_s <value>`, the names
 bench_cnn prints with `torch_` in front.
 
+BENCH_CLOCK=cpu times with the process's CPU clock (time.process_time) instead, as bench_cnn
+does: meaningful at 1 thread only, it leaves out the time other processes hold the core.
+
 Run with the system python that has torch: /usr/bin/python3 bench/torch/cnn.py
 """
 import os
@@ -56,6 +59,7 @@ SPECS = [
 def main():
     repeats = max(5, int(os.environ.get("BENCH_REPEATS", "11")))
     min_s = 1e-3 * max(1, int(os.environ.get("BENCH_MIN_MS", "20")))
+    clock = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
     print("# torch %s, %s" % (torch.__version__, torch.__config__.parallel_info().splitlines()[0]))
     for name, make, batch, chw in SPECS:
         for threads in (1, 2):
@@ -77,18 +81,18 @@ def main():
                 step()
             inner = 1
             while True:
-                t0 = time.perf_counter()
+                t0 = clock()
                 for _ in range(inner):
                     step()
-                if time.perf_counter() - t0 >= min_s:
+                if clock() - t0 >= min_s:
                     break
                 inner *= 2
             times = []
             for _ in range(repeats):
-                t0 = time.perf_counter()
+                t0 = clock()
                 for _ in range(inner):
                     step()
-                times.append((time.perf_counter() - t0) / inner)
+                times.append((clock() - t0) / inner)
             rate = batch / statistics.median(times)
             print("bench torch_%s_b%d_t%d samples_per_s %.4g" % (name, batch, threads, rate), flush=True)
 

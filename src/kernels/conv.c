@@ -214,13 +214,58 @@ static void maxpool_image(const ck_conv_geom *g, const float *x, float *y, int32
     }
 }
 
+/* The common 2x2 window with stride 2 whose windows all lie inside the image: four runs of c
+ * floats per output, compared in window order (ties keep the first). */
+static void maxpool2x2_image(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
+{
+    const int64_t c = g->c, row = g->w * c;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const int64_t base = (2 * oy * g->w + 2 * ox) * c;
+            const float *restrict p0 = x + base, *restrict p1 = p0 + c, *restrict p2 = p0 + row,
+                                  *restrict p3 = p2 + c;
+            float *restrict out = y + (oy * g->ow + ox) * c;
+            if (!arg) {
+#pragma omp simd
+                for (int64_t ch = 0; ch < c; ch++) {
+                    const float m01 = p1[ch] > p0[ch] ? p1[ch] : p0[ch], m23 = p3[ch] > p2[ch] ? p3[ch] : p2[ch];
+                    out[ch] = m23 > m01 ? m23 : m01;
+                }
+                continue;
+            }
+            int32_t *restrict a = arg + (oy * g->ow + ox) * c;
+            const int32_t b0 = (int32_t)base, b1 = (int32_t)(base + c), b2 = (int32_t)(base + row),
+                          b3 = (int32_t)(base + row + c);
+#pragma omp simd
+            for (int64_t ch = 0; ch < c; ch++) {
+                float m = p0[ch];
+                int32_t k = b0;
+                k = p1[ch] > m ? b1 : k;
+                m = p1[ch] > m ? p1[ch] : m;
+                k = p2[ch] > m ? b2 : k;
+                m = p2[ch] > m ? p2[ch] : m;
+                k = p3[ch] > m ? b3 : k;
+                m = p3[ch] > m ? p3[ch] : m;
+                out[ch] = m;
+                a[ch] = k + (int32_t)ch;
+            }
+        }
+    }
+}
+
 void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax)
 {
     const int64_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
+    const bool two = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
+                     g->pt == 0 && g->pl == 0 && 2 * g->oh <= g->h && 2 * g->ow <= g->w;
     const int nt = threads_for(n, n * (in + out));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < n; b++)
-        maxpool_image(g, x + b * in, y + b * out, argmax ? argmax + b * out : NULL);
+    for (int64_t b = 0; b < n; b++) {
+        if (two)
+            maxpool2x2_image(g, x + b * in, y + b * out, argmax ? argmax + b * out : NULL);
+        else
+            maxpool_image(g, x + b * in, y + b * out, argmax ? argmax + b * out : NULL);
+    }
 }
 
 void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, int64_t n, float *dx)
@@ -539,6 +584,10 @@ static T256 void gg256(const gg_args *a, int64_t r0, int64_t r1)
 }
 #endif
 
+/* floats of B per pass of the gathered GEMM (64 KB: long passes, e.g. dW over a large image,
+ * re-read B from L2 rather than memory; measured no slower than one pass on small layers) */
+#define CK_GG_CHUNK_FLOATS 16384
+
 /* 2: AVX-512F, 1: AVX2 + FMA, 0: neither (the direct convolution is not used).
  * CKERAS_CONV=avx2 in the environment picks the AVX2 kernels on an AVX-512 machine. */
 static int gg_level(void)
@@ -569,14 +618,22 @@ void ck_gather_gemm(int64_t R, int64_t L, int64_t N, const float *X, const int32
                     const float *B, int64_t ldb, float *C, int64_t ldc, const float *bias, bool relu, bool acc)
 {
 #ifdef CK_CONV_X86
-    const gg_args a = {L, N, X, roff, loff, B, ldb, C, ldc, bias, relu, acc};
     const int level = gg_level();
-    if (level == 2) {
-        gg512(&a, 0, R);
-        return;
-    }
-    if (level == 1) {
-        gg256(&a, 0, R);
+    if (level > 0) {
+        /* chunks of B stay in cache while every row block passes over them; C takes
+         * the partial sums (bias and relu come with the last chunk) */
+        int64_t lc = CK_GG_CHUNK_FLOATS / (N > 0 ? N : 1);
+        lc = lc < 32 ? 32 : lc;
+        for (int64_t l0 = 0; l0 < L; l0 += lc) {
+            const int64_t l1 = L - l0 < lc ? L : l0 + lc;
+            const bool last = l1 == L;
+            const gg_args a = {l1 - l0, N, X, roff, loff + l0, B + l0 * ldb, ldb, C, ldc, last ? bias : NULL,
+                               last && relu, acc || l0 > 0};
+            if (level == 2)
+                gg512(&a, 0, R);
+            else
+                gg256(&a, 0, R);
+        }
         return;
     }
 #endif

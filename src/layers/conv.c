@@ -476,17 +476,59 @@ static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, 
     }
 }
 
+/* dz (rows, F) = dz * (y > 0) in place, and db (F) = its column sums when db is not NULL: one
+ * pass. The flat array is summed in runs of S = F * ceil(64 / F) floats (whole rows, long enough
+ * to vectorise), which are folded into db at the end. */
+static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db)
+{
+    enum { SMAX = 128 };
+    const int64_t total = rows * F, S = F * ((64 + F - 1) / F);
+    if (!db || S > SMAX) {
+#pragma omp simd
+        for (int64_t i = 0; i < total; i++)
+            dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
+        if (db)
+            ck_bias_grad(dz, db, rows, F);
+        return;
+    }
+    float acc[SMAX] = {0};
+    int64_t i = 0;
+    for (; i + S <= total; i += S) {
+        float *restrict d = dz + i;
+        const float *restrict v = y + i;
+#pragma omp simd
+        for (int64_t k = 0; k < S; k++) {
+            d[k] = v[k] > 0.0f ? d[k] : 0.0f;
+            acc[k] += d[k];
+        }
+    }
+    for (int64_t k = 0; i < total; i++, k++) { /* the last rows, fewer than S / F */
+        dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
+        acc[k] += dz[i];
+    }
+    for (int64_t f = 0; f < F; f++) {
+        float s = 0.0f;
+        for (int64_t k = f; k < S; k += F)
+            s += acc[k];
+        db[f] = s;
+    }
+}
+
 static void conv_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const conv_priv *p = l->priv;
     const int64_t F = p->filters, K = p->K, rows = b->n * p->pos;
     const float *W = l->w[0].data;
     float *dz = b->dy; /* dz (rows, F) = dy * act'(z), in place */
-    if (p->act.kind != CK_ACT_LINEAR)
-        ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, F);
     const bool wgrad = b->train_weights && l->w[0].grad;
-    if (wgrad && l->nw > 1)
-        ck_bias_grad(dz, l->w[1].grad, rows, F);
+    if (p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act)) {
+        relu_bias_backward(b->y, dz, rows, F, wgrad && l->nw > 1 ? l->w[1].grad : NULL);
+    } else {
+        if (p->act.kind != CK_ACT_LINEAR)
+            ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, F);
+        if (wgrad && l->nw > 1)
+            ck_bias_grad(dz, l->w[1].grad, rows, F);
+    }
     if (use_gg(p)) {
         conv_backward_gg(l, b, dz, wgrad);
         return;
