@@ -86,11 +86,11 @@ check: deps
 
 run-tests: $(TEST_BINS)
 	@fail=0; for t in $(TEST_BINS); do \
-	  echo "== $$t"; CK_NO_FORK=$${CK_NO_FORK:-} $$t || fail=1; done; \
+	  echo "== $$t"; CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-600} CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-1} CK_NO_FORK=$${CK_NO_FORK:-} $$t || fail=1; done; \
 	  if [ $$fail -ne 0 ]; then echo "make check: FAILED"; exit 1; fi; echo "make check: all passed"
 
 check-asan: deps
-	@$(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPT=-O1 run-tests
+	@CK_TIMEOUT_MULTIPLIER=4 $(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" OPT=-O1 run-tests
 
 examples/seed_mlp: examples/seed_mlp.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
@@ -144,7 +144,8 @@ EXAMPLE_FILES := examples/seed_mlp.c examples/cpp_example.cpp examples/data/READ
 	examples/data/breast_cancer.csv examples/python/ckeras.py examples/python/seed_mlp.py
 INSTALLED_FILES := $(INCLUDEDIR)/ckeras.h $(LIBDIR)/libckeras.so.$(VERSION) $(LIBDIR)/$(SONAME) \
 	$(LIBDIR)/libckeras.so $(LIBDIR)/libckeras.a $(PKGCONFIGDIR)/ckeras.pc $(BINDIR)/ckeras \
-	$(MAN_PAGES:docs/%.1=$(MANDIR)/man1/%.1) $(MAN_PAGES:docs/%.3=$(MANDIR)/man3/%.3) \
+	$(patsubst docs/%.1,$(MANDIR)/man1/%.1,$(filter %.1,$(MAN_PAGES))) \
+	$(patsubst docs/%.3,$(MANDIR)/man3/%.3,$(filter %.3,$(MAN_PAGES))) \
 	$(addprefix $(DOCDIR)/,$(notdir $(DOC_FILES))) $(EXAMPLE_FILES:%=$(DOCDIR)/%)
 
 .PHONY: docs check-shell check-install

@@ -190,6 +190,23 @@ CKERAS_API ckeras_layer *ckeras_global_average_pooling2d(void);
 /** Keras `GlobalMaxPooling2D()`. */
 CKERAS_API ckeras_layer *ckeras_global_max_pooling2d(void);
 /**
+ * Keras `DepthwiseConv2D(kernel_size=(kh, kw), depth_multiplier=..., activation=...)`, NHWC:
+ * each input channel is convolved with its own depth_multiplier filters (kernel (kh, kw, in,
+ * depth_multiplier), output channel c*depth_multiplier + m). strides, padding, dilation_rate,
+ * use_bias, depthwise_initializer and the rest are set with ckeras_layer_set_*(). NULL on a
+ * non-positive size or an unknown activation (see ckeras_last_error()).
+ */
+CKERAS_API ckeras_layer *ckeras_depthwise_conv2d(int64_t kh, int64_t kw, int64_t depth_multiplier,
+                                                 const char *activation);
+/**
+ * Keras `SeparableConv2D(filters, kernel_size=(kh, kw), activation=...)`: a depthwise
+ * convolution (depthwise_kernel (kh, kw, in, depth_multiplier), default multiplier 1) followed by
+ * a 1x1 convolution to @p filters channels (pointwise_kernel (1, 1, in*depth_multiplier,
+ * filters)) and the bias. Other keywords are set with ckeras_layer_set_*(). NULL on a
+ * non-positive size or an unknown activation.
+ */
+CKERAS_API ckeras_layer *ckeras_separable_conv2d(int64_t filters, int64_t kh, int64_t kw, const char *activation);
+/**
  * Keras `BatchNormalization()` on the last axis (momentum 0.99, epsilon 0.001): batch statistics
  * in training, moving statistics (non-trainable weights) in inference.
  */
@@ -405,6 +422,12 @@ CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n
 CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_outputs, const int *outputs);
 /** Number of model inputs (1 for a Sequential model with an input shape). */
 CKERAS_API int ckeras_model_input_count(const ckeras_model *model);
+/**
+ * Keras `Sequential.pop()`: removes and frees the last layer, keeping every other weight (for
+ * transfer learning: load a model, pop its head, freeze the rest, add a new head, compile).
+ * The model must be compiled again before training.
+ */
+CKERAS_API ckeras_status ckeras_model_pop(ckeras_model *model);
 /** Frees the model, its layers, optimizer and buffers. NULL is a no-op. */
 CKERAS_API void ckeras_model_free(ckeras_model *model);
 /** Number of layers (not counting the Input). */

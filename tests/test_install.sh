@@ -163,6 +163,14 @@ else
     ok "make uninstall removed all $(wc -l < "$tmp/files") files"
 fi
 [ -f "$top/lib/other-file" ] || bad "make uninstall removed a file it did not install"
+# every file it removes lies under DESTDIR+PREFIX (a bad substitution once named source files)
+outside=$($MAKE --no-print-directory -s -n -C "$root" uninstall DESTDIR= PREFIX="$prefix" |
+    grep '^rm -f' | tr ' ' '\n' | tr -d '"' | grep -v -e '^rm$' -e '^-f$' -e "^$prefix/" || true)
+if [ -n "$outside" ]; then
+    bad "make uninstall would remove files outside PREFIX: $outside"
+else
+    ok "make uninstall removes only files under PREFIX"
+fi
 
 if [ $fail -ne 0 ]; then
     echo "test_install: FAILED"

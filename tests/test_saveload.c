@@ -501,6 +501,78 @@ START_TEST(model_checkpoint_saves_loadable_files)
 }
 END_TEST
 
+/* Transfer learning, Keras' way for Sequential models: load, pop the head, freeze the base, add
+ * a new head, compile, fit: the base's weights do not move, the new head learns. */
+START_TEST(transfer_learning_pop_freeze_new_head)
+{
+    ckeras_model *a = mlp(6);
+    ckeras_tensor *x = toy_x(64, 6, 1), *y = toy_y(x);
+    ck_assert_int_eq(ckeras_model_train_on_batch(a, x, y, NULL, 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_save(a, tmp("base.h5"), 0), CKERAS_OK);
+    ckeras_model *m = NULL;
+    ck_assert_int_eq(ckeras_load_model(tmp("base.h5"), 0, &m), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_pop(m), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_layer_count(m), 2);
+    for (int i = 0; i < ckeras_model_layer_count(m); i++)
+        ckeras_layer_set_trainable(ckeras_model_layer(m, i), 0);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(1, "sigmoid")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(0.05), "binary_crossentropy", "accuracy"), CKERAS_OK);
+    int64_t total, tr, ntr;
+    ckeras_model_count_params(m, &total, &tr, &ntr);
+    ck_assert_int_eq(tr, 7 + 1);                      /* the new head */
+    ck_assert_int_eq(ntr, 6 * 12 + 12 + 12 * 7 + 7);  /* the frozen base */
+    float base[12 * 7];
+    memcpy(base, ckeras_model_layer(m, 1)->w[0].data, sizeof base);
+    ck_assert_int_eq(memcmp(base, ckeras_model_layer(a, 1)->w[0].data, sizeof base), 0);
+    ckeras_fit_args *fa = ckeras_fit_args_new();
+    ckeras_fit_args_set_int(fa, "epochs", 5);
+    ckeras_fit_args_set_int(fa, "verbose", 0);
+    ck_assert_int_eq(ckeras_model_fit(m, x, y, fa, NULL), CKERAS_OK);
+    ck_assert_int_eq(memcmp(base, ckeras_model_layer(m, 1)->w[0].data, sizeof base), 0);
+    ck_assert_int_eq(ckeras_model_pop(NULL), CKERAS_EINVAL);
+    ckeras_fit_args_free(fa);
+    ckeras_model_free(a);
+    ckeras_model_free(m);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+}
+END_TEST
+
+/* A ckeras-written file read from outside the library: h5py walks it as Keras' legacy loader
+ * does, and NumPy recomputes the predictions from the stored weights. */
+START_TEST(written_file_reads_as_keras_would)
+{
+    if (access("/usr/bin/python3", X_OK) != 0 ||
+        system("/usr/bin/python3 -c 'import h5py, numpy' >/dev/null 2>&1") != 0) {
+        printf("written_file_reads_as_keras_would: /usr/bin/python3 with h5py and numpy is absent, skipped\n");
+        return;
+    }
+    ckeras_tensor *x = toy_x(20, 6, 7), *y = toy_y(x);
+    ckeras_set_random_seed(4);
+    ckeras_model *m = ckeras_sequential("seedlike");
+    ckeras_model_add(m, ckeras_input(1, (const int64_t[]){6}));
+    ckeras_model_add(m, ckeras_dense(10, "relu"));
+    ckeras_model_add(m, ckeras_dropout(0.3));
+    ckeras_model_add(m, ckeras_dense(5, "tanh"));
+    ckeras_model_add(m, ckeras_dense(1, "sigmoid"));
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(0.01), "binary_crossentropy", "accuracy"), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_train_on_batch(m, x, y, NULL, 0), CKERAS_OK);
+    ckeras_tensor *p = NULL;
+    ck_assert_int_eq(ckeras_model_predict(m, x, 0, &p), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_save(m, tmp("k.h5"), 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_write_npy(tmp("x.npy"), x), CKERAS_OK);
+    ck_assert_int_eq(ckeras_write_npy(tmp("p.npy"), p), CKERAS_OK);
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/ref/keras_loader_check.py %s %s %s", tmp("k.h5"), tmp("x.npy"),
+             tmp("p.npy"));
+    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+    ckeras_tensor_free(p);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("saveload");
@@ -518,6 +590,8 @@ int main(void)
     tcase_add_test(tc, load_weights_by_order_by_name_and_mismatch);
     tcase_add_test(tc, failed_save_keeps_the_old_file);
     tcase_add_test(tc, model_checkpoint_saves_loadable_files);
+    tcase_add_test(tc, written_file_reads_as_keras_would);
+    tcase_add_test(tc, transfer_learning_pop_freeze_new_head);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -750,3 +750,9 @@ CKERAS_API ckeras_layer *ckeras_rescaling(double scale, double offset)
         st = ck_config_set_float(&l->cfg, "Rescaling", "offset", offset);
     return with(l, st);
 }
+
+CKERAS_API ckeras_status ckeras_model_pop(ckeras_model *model)
+{
+    NEED(model, "model");
+    return ck_model_pop(model);
+}

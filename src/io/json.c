@@ -137,6 +137,10 @@ ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *j
         } else {
             switch (c->fields[f].type) {
             case CK_BOOL:
+                if (json_is_integer(v)) { /* Python truthiness: tf.keras 2.14 writes BatchNormalization "scale": 1 */
+                    st = ck_config_set_bool(c, owner, key, json_integer_value(v) != 0);
+                    break;
+                }
                 if (!json_is_boolean(v)) {
                     st = ck_error(CKERAS_EFORMAT, "%s: '%s' must be true or false", owner, key);
                     goto done;

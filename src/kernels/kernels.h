@@ -188,4 +188,17 @@ void ck_global_maxpool_forward(const float *x, int64_t n, int64_t s, int64_t c, 
 void ck_global_maxpool_backward(const float *dy, const int32_t *argmax, int64_t n, int64_t s, int64_t c,
                                 float *dx);
 
+/* ---- depthwise convolution (depthwise.c) ------------------------------------------------
+ * g describes the input (h, w, c) and the window; dm is the depth multiplier. W is Keras'
+ * depthwise kernel (kh, kw, c, dm); output channel o = ch*dm + m of y (n, oh, ow, c*dm) is
+ *   y[i][oy][ox][o] = sum over (ky, kx) of x[i][oy*sh - pt + ky*dh][ox*sw - pl + kx*dw][ch] * W[ky][kx][ch][m]
+ * (cells outside the image are 0). Thread-safe; threads split the work when it is large. */
+void ck_depthwise_forward(const ck_conv_geom *g, int64_t dm, const float *x, const float *W, int64_t n, float *y);
+/* dx (n, h, w, c) = the adjoint of the forward in x applied to dy (n, oh, ow, c*dm) (overwrites dx). */
+void ck_depthwise_backward_input(const ck_conv_geom *g, int64_t dm, const float *dy, const float *W, int64_t n,
+                                 float *dx);
+/* dW (kh, kw, c, dm) = d(sum y * dy)/dW for the batch x (n, h, w, c) (overwrites dW). */
+void ck_depthwise_backward_kernel(const ck_conv_geom *g, int64_t dm, const float *x, const float *dy, int64_t n,
+                                  float *dW);
+
 #endif

@@ -338,3 +338,25 @@ double ck_model_regularization(ckeras_model *m, bool add_grads)
     }
     return total;
 }
+
+ckeras_status ck_model_pop(ckeras_model *m)
+{
+    if (m->functional)
+        return ck_error(CKERAS_ESTATE, "pop: model '%s' is functional; pop works on Sequential models", m->name);
+    if (m->g.n == 0)
+        return ck_error(CKERAS_ESTATE, "pop: model '%s' has no layers", m->name);
+    ckeras_layer *last = m->g.nodes[m->g.n - 1].layer;
+    m->g.n--;
+    m->g.output = m->g.n - 1;
+    ckeras_status st = ck_model_layout(m);
+    if (st != CKERAS_OK) { /* nothing changed */
+        m->g.n++;
+        m->g.output = m->g.n - 1;
+        return st;
+    }
+    ck_layer_free(last);
+    ck_plan_free(&m->plan);
+    m->compiled = false;
+    m->metrics_resolved = false;
+    return CKERAS_OK;
+}

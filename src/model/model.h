@@ -48,6 +48,7 @@ struct ckeras_model {
  * initialising new ones from the model's generator. */
 ckeras_status ck_model_layout(ckeras_model *m);
 ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l);
+ckeras_status ck_model_pop(ckeras_model *m);
 /* Functional models. Each returns a tensor id >= 0, or -1 with the error set. */
 ckeras_model *ck_functional_new(const char *name);
 int ck_model_input(ckeras_model *m, ckeras_layer *input);

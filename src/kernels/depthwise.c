@@ -1,0 +1,192 @@
+/* Depthwise convolution on NHWC images (DepthwiseConv2D, and the first half of SeparableConv2D).
+ * Plain pointers, no allocation.
+ *
+ * The kernel W is Keras' (kh, kw, c, dm); read row-major, the weights of one window cell (tap)
+ * are one run of C = c*dm floats indexed by the output channel o = ch*dm + m, so every tap is an
+ * elementwise multiply-add between a run of the input (channel o/dm) and a run of the output.
+ * Loops keep channels innermost (vectorised). Direct loops rather than im2col: the layer is
+ * memory-bound, and the columns would be kh*kw times the input.
+ *
+ * Threads: the forward splits output rows (image, oy), the input gradient input rows (it is
+ * written as a gather, so rows never share output), the kernel gradient blocks of channels;
+ * each only when the work is large. */
+#include "kernels.h"
+
+#include <string.h>
+
+/* Below this many multiply-adds, a call stays on the calling thread. */
+#define CK_DW_PAR_MIN ((int64_t)1 << 18)
+
+static int dw_threads(int64_t tasks, int64_t madds)
+{
+    if (tasks < 2 || madds < CK_DW_PAR_MIN)
+        return 1;
+    int nt = ck_num_threads();
+    return nt > tasks ? (int)tasks : nt;
+}
+
+/* y (C) += x (c) spread over dm * w (C), channels [c0, c1) of the input */
+static inline void tap_fwd(float *restrict y, const float *restrict x, const float *restrict w, int64_t c0,
+                           int64_t c1, int64_t dm)
+{
+    if (dm == 1) {
+#pragma omp simd
+        for (int64_t ch = c0; ch < c1; ch++)
+            y[ch] += x[ch] * w[ch];
+        return;
+    }
+    for (int64_t ch = c0; ch < c1; ch++) {
+        const float xv = x[ch];
+        for (int64_t m = 0; m < dm; m++)
+            y[ch * dm + m] += xv * w[ch * dm + m];
+    }
+}
+
+/* Output channels accumulated in registers at a time (dm == 1). */
+#define CK_DW_VBLOCK 32
+
+/* y (C) of output (oy, ox) of image xi (h, w, c) */
+static void forward_pixel(const ck_conv_geom *g, int64_t dm, const float *xi, const float *W, int64_t oy, int64_t ox,
+                          float *restrict yo)
+{
+    const int64_t c = g->c, C = c * dm;
+    const int64_t iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+    if (dm == 1) {
+        /* blocks of channels summed over the whole window in registers, stored once */
+        for (int64_t c0 = 0; c0 < C; c0 += CK_DW_VBLOCK) {
+            const int64_t nb = C - c0 < CK_DW_VBLOCK ? C - c0 : CK_DW_VBLOCK;
+            float acc[CK_DW_VBLOCK] = {0};
+            for (int64_t ky = 0; ky < g->kh; ky++) {
+                const int64_t iy = iy0 + ky * g->dh;
+                if (iy < 0 || iy >= g->h)
+                    continue;
+                for (int64_t kx = 0; kx < g->kw; kx++) {
+                    const int64_t ix = ix0 + kx * g->dw;
+                    if (ix < 0 || ix >= g->w)
+                        continue;
+                    const float *restrict xv = xi + (iy * g->w + ix) * c + c0;
+                    const float *restrict wv = W + (ky * g->kw + kx) * C + c0;
+                    if (nb == CK_DW_VBLOCK) {
+#pragma omp simd
+                        for (int64_t j = 0; j < CK_DW_VBLOCK; j++)
+                            acc[j] += xv[j] * wv[j];
+                    } else {
+                        for (int64_t j = 0; j < nb; j++)
+                            acc[j] += xv[j] * wv[j];
+                    }
+                }
+            }
+            memcpy(yo + c0, acc, (size_t)nb * sizeof(float));
+        }
+        return;
+    }
+    memset(yo, 0, (size_t)C * sizeof(float));
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+        const int64_t iy = iy0 + ky * g->dh;
+        if (iy < 0 || iy >= g->h)
+            continue;
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+            const int64_t ix = ix0 + kx * g->dw;
+            if (ix >= 0 && ix < g->w)
+                tap_fwd(yo, xi + (iy * g->w + ix) * c, W + (ky * g->kw + kx) * C, 0, c, dm);
+        }
+    }
+}
+
+void ck_depthwise_forward(const ck_conv_geom *g, int64_t dm, const float *x, const float *W, int64_t n, float *y)
+{
+    const int64_t c = g->c, C = c * dm, rows = n * g->oh;
+    const int nt = dw_threads(rows, rows * g->ow * g->kh * g->kw * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t i = r / g->oh, oy = r % g->oh;
+        const float *xi = x + i * g->h * g->w * c;
+        for (int64_t ox = 0; ox < g->ow; ox++)
+            forward_pixel(g, dm, xi, W, oy, ox, y + (r * g->ow + ox) * C);
+    }
+}
+
+/* The output position a tap reads input position i from along one axis: o with o*s - p + k*d
+ * == i, or -1 when there is none. */
+static inline int64_t src_of(int64_t i, int64_t k, int64_t s, int64_t p, int64_t d, int64_t out)
+{
+    const int64_t t = i + p - k * d;
+    if (t < 0 || t % s != 0 || t / s >= out)
+        return -1;
+    return t / s;
+}
+
+void ck_depthwise_backward_input(const ck_conv_geom *g, int64_t dm, const float *dy, const float *W, int64_t n,
+                                 float *dx)
+{
+    const int64_t c = g->c, C = c * dm, rows = n * g->h;
+    const int nt = dw_threads(rows, n * g->oh * g->ow * g->kh * g->kw * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t i = r / g->h, iy = r % g->h;
+        const float *dyi = dy + i * g->oh * g->ow * C;
+        for (int64_t ix = 0; ix < g->w; ix++) {
+            float *restrict d = dx + (r * g->w + ix) * c; /* (c) */
+            memset(d, 0, (size_t)c * sizeof(float));
+            for (int64_t ky = 0; ky < g->kh; ky++) {
+                const int64_t oy = src_of(iy, ky, g->sh, g->pt, g->dh, g->oh);
+                if (oy < 0)
+                    continue;
+                for (int64_t kx = 0; kx < g->kw; kx++) {
+                    const int64_t ox = src_of(ix, kx, g->sw, g->pl, g->dw, g->ow);
+                    if (ox < 0)
+                        continue;
+                    const float *restrict e = dyi + (oy * g->ow + ox) * C, *restrict w = W + (ky * g->kw + kx) * C;
+                    if (dm == 1) {
+#pragma omp simd
+                        for (int64_t ch = 0; ch < c; ch++)
+                            d[ch] += e[ch] * w[ch];
+                    } else {
+                        for (int64_t ch = 0; ch < c; ch++) {
+                            float s = 0.0f;
+                            for (int64_t m = 0; m < dm; m++)
+                                s += e[ch * dm + m] * w[ch * dm + m];
+                            d[ch] += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void ck_depthwise_backward_kernel(const ck_conv_geom *g, int64_t dm, const float *x, const float *dy, int64_t n,
+                                  float *dW)
+{
+    const int64_t c = g->c, C = c * dm, taps = g->kh * g->kw;
+    /* Each task owns input channels [c0, c1) of every tap and makes one pass over the batch, so
+     * x and dy are read once in total and its part of dW stays in cache. Blocks are multiples
+     * of 16 channels, one per thread at most. */
+    const int64_t madds = n * g->oh * g->ow * taps * C;
+    int64_t blocks = dw_threads((c + 15) / 16, madds);
+    const int64_t bc = ((c + blocks - 1) / blocks + 15) / 16 * 16;
+    blocks = (c + bc - 1) / bc;
+    const int nt = (int)blocks;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t c0 = b * bc, c1 = c0 + bc < c ? c0 + bc : c;
+        for (int64_t tap = 0; tap < taps; tap++)
+            memset(dW + tap * C + c0 * dm, 0, (size_t)((c1 - c0) * dm) * sizeof(float));
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                for (int64_t ox = 0; ox < g->ow; ox++) {
+                    const float *e = dy + ((i * g->oh + oy) * g->ow + ox) * C; /* (C) */
+                    for (int64_t ky = 0; ky < g->kh; ky++) {
+                        const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+                        if (iy < 0 || iy >= g->h)
+                            continue;
+                        const float *xr = x + (i * g->h + iy) * g->w * c;
+                        for (int64_t kx = 0; kx < g->kw; kx++) {
+                            const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+                            if (ix >= 0 && ix < g->w) /* dW[tap][o] += x[o/dm] * dy[o] */
+                                tap_fwd(dW + (ky * g->kw + kx) * C, xr + ix * c, e, c0, c1, dm);
+                        }
+                    }
+                }
+    }
+}

@@ -1,0 +1,298 @@
+/* DepthwiseConv2D and SeparableConv2D, channels last.
+ *
+ * DepthwiseConv2D: y = activation(depthwise(x, D) + b), D is Keras' kernel (kh, kw, in, dm) and
+ * output channel ch*dm + m is input channel ch convolved with D[:, :, ch, m]; b is (in*dm).
+ * SeparableConv2D: t = depthwise(x, D) (no bias), then the pointwise 1x1 convolution
+ * y = activation(t P + b), P (1, 1, in*dm, filters) read as the matrix (in*dm, filters): one GEMM
+ * on the batch's (n*oh*ow, in*dm) rows. Weights in Keras order: DepthwiseConv2D kernel, bias;
+ * SeparableConv2D depthwise_kernel, pointwise_kernel, bias.
+ *
+ * Buffers (rows = n*oh*ow, C = in*dm, F = filters):
+ *   DepthwiseConv2D  saved: z (rows, C) when the activation's backward reads it; no work.
+ *   SeparableConv2D  saved: t (rows, C), then z (rows, F) when needed; work: dt (rows, C). */
+#include "layers.h"
+#include "kernels/kernels.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define DW_SHAPE_FIELDS                                                                                \
+    {"kernel_size", CK_INTS, NULL, NULL, "window (kh, kw), or one int for both"},                      \
+    {"strides", CK_INTS, "1,1", NULL, "strides (sh, sw)"},                                             \
+    {"padding", CK_STR, "valid", NULL, "valid or same"},                                               \
+    {"depth_multiplier", CK_INT, "1", NULL, "output channels per input channel of the depthwise step"}, \
+    {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},                              \
+    {"dilation_rate", CK_INTS, "1,1", NULL, "dilation (dh, dw)"},                                      \
+    {"activation", CK_STR, "linear", NULL, "activation function"},                                     \
+    {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},                                      \
+    {"depthwise_initializer", CK_STR, "glorot_uniform", NULL, "depthwise kernel initializer"}
+
+#define DW_TAIL_FIELDS                                                                                 \
+    {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                   \
+    {"depthwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the depthwise kernel"},           \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                            \
+    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
+    {"depthwise_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
+    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+
+static const ck_field depthwise_fields[] = {
+    DW_SHAPE_FIELDS,
+    DW_TAIL_FIELDS,
+};
+
+static const ck_field separable_fields[] = {
+    {"filters", CK_INT, NULL, NULL, "number of output channels"},
+    DW_SHAPE_FIELDS,
+    {"pointwise_initializer", CK_STR, "glorot_uniform", NULL, "pointwise kernel initializer"},
+    {"pointwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the pointwise kernel"},
+    {"pointwise_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    DW_TAIL_FIELDS,
+};
+
+typedef struct dw_priv {
+    ck_act act;
+    ck_conv_geom g;
+    int64_t dm;
+    int64_t C;        /* in * dm: depthwise output channels */
+    int64_t filters;  /* SeparableConv2D: pointwise outputs; 0 for DepthwiseConv2D */
+    int64_t pos;      /* oh * ow */
+} dw_priv;
+
+static void dw_free(ckeras_layer *l)
+{
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+/* A setting of two positive ints (one int is repeated), stored back at full length as Keras'
+ * get_config() shows it. */
+static ckeras_status pair(ckeras_layer *l, const char *name, int64_t *v)
+{
+    const char *cls = l->vt->class_name;
+    const ck_value *t = ck_cfg_value(&l->cfg, name);
+    if (t->is_none || (t->n != 1 && t->n != 2))
+        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be 2 positive ints (or one for both), got %s%d values", cls,
+                        l->name, name, t->is_none ? "None, " : "", t->is_none ? 0 : t->n);
+    for (int i = 0; i < 2; i++) {
+        v[i] = t->v[t->n == 1 ? 0 : i];
+        if (v[i] <= 0)
+            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be positive, got %lld", cls, l->name, name,
+                            (long long)v[i]);
+    }
+    return ck_config_set_ints(&l->cfg, cls, name, 2, v);
+}
+
+static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    const char *cls = l->vt->class_name;
+    const bool sep = ck_config_find(&l->cfg, "filters") >= 0;
+    int64_t filters = 0;
+    if (sep) {
+        const ck_value *f = ck_cfg_value(&l->cfg, "filters");
+        if (f->is_none || f->i <= 0)
+            return ck_error(CKERAS_EINVAL, "%s '%s': filters must be a positive integer, got %lld", cls, l->name,
+                            f->is_none ? 0LL : (long long)f->i);
+        filters = f->i;
+    }
+    const int64_t dm = ck_cfg_int(&l->cfg, "depth_multiplier");
+    if (dm <= 0)
+        return ck_error(CKERAS_EINVAL, "%s '%s': depth_multiplier must be a positive integer, got %lld", cls, l->name,
+                        (long long)dm);
+    int64_t k[2], s[2], d[2];
+    ckeras_status st;
+    if ((st = pair(l, "kernel_size", k)) != CKERAS_OK || (st = pair(l, "strides", s)) != CKERAS_OK ||
+        (st = pair(l, "dilation_rate", d)) != CKERAS_OK)
+        return st;
+    if ((s[0] > 1 || s[1] > 1) && (d[0] > 1 || d[1] > 1))
+        return ck_error(CKERAS_EINVAL, "%s '%s': strides (%lld, %lld) > 1 cannot be combined with dilation_rate "
+                        "(%lld, %lld) > 1 (as in Keras)", cls, l->name, (long long)s[0], (long long)s[1],
+                        (long long)d[0], (long long)d[1]);
+    const char *pad = ck_cfg_str(&l->cfg, "padding");
+    ck_pad_mode mode;
+    if (pad && strcasecmp(pad, "valid") == 0)
+        mode = CK_PAD_VALID;
+    else if (pad && strcasecmp(pad, "same") == 0)
+        mode = CK_PAD_SAME;
+    else
+        return ck_error(CKERAS_EINVAL, "%s '%s': padding must be 'valid' or 'same', got '%s'", cls, l->name,
+                        pad ? pad : "None");
+    const char *df = ck_cfg_str(&l->cfg, "data_format");
+    if (df && strcmp(df, "channels_last") != 0) {
+        if (strcmp(df, "channels_first") == 0)
+            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
+                            "channels_last)", cls, l->name);
+        return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", cls, l->name, df);
+    }
+    static const char *const unsupported[] = {"activity_regularizer", "depthwise_constraint", "bias_constraint",
+                                              "pointwise_constraint"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (ck_config_find(&l->cfg, unsupported[i]) >= 0 && ck_cfg_str(&l->cfg, unsupported[i]))
+            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': %s is not supported yet", cls, l->name, unsupported[i]);
+    if (in->ndim != 3) {
+        char buf[96];
+        return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank 3 (height, width, channels), got %s",
+                        cls, l->name, ck_shape_str(in, false, buf, sizeof buf));
+    }
+    for (int i = 0; i < 3; i++)
+        if (in->d[i] <= 0)
+            return ck_error(CKERAS_ESHAPE, "%s '%s': input axis %d has size %lld", cls, l->name, i,
+                            (long long)in->d[i]);
+
+    dw_priv *p = l->priv;
+    if (!p) {
+        p = ck_calloc(1, sizeof *p);
+        if (!p)
+            return CKERAS_ENOMEM;
+        l->priv = p;
+    }
+    if ((st = ck_act_parse(ck_cfg_str(&l->cfg, "activation"), &p->act)) != CKERAS_OK ||
+        (st = ck_init_check(ck_cfg_str(&l->cfg, "depthwise_initializer"))) != CKERAS_OK ||
+        (sep && (st = ck_init_check(ck_cfg_str(&l->cfg, "pointwise_initializer"))) != CKERAS_OK) ||
+        (st = ck_init_check(ck_cfg_str(&l->cfg, "bias_initializer"))) != CKERAS_OK) {
+        ck_error_prefix("%s '%s'", cls, l->name);
+        return st;
+    }
+
+    ck_conv_geom *g = &p->g;
+    memset(g, 0, sizeof *g);
+    g->h = in->d[0], g->w = in->d[1], g->c = in->d[2];
+    g->kh = k[0], g->kw = k[1], g->sh = s[0], g->sw = s[1], g->dh = d[0], g->dw = d[1];
+    ck_conv_axis(mode, g->h, g->kh, g->sh, g->dh, &g->oh, &g->pt);
+    ck_conv_axis(mode, g->w, g->kw, g->sw, g->dw, &g->ow, &g->pl);
+    if (g->oh <= 0 || g->ow <= 0) {
+        int ax = g->oh <= 0 ? 0 : 1;
+        int64_t kk = ax == 0 ? g->kh : g->kw, dd = ax == 0 ? g->dh : g->dw, nn = ax == 0 ? g->h : g->w;
+        return ck_error(CKERAS_ESHAPE,
+                        "%s '%s': kernel size %lld (dilated span %lld) is larger than input size %lld on spatial "
+                        "axis %d with padding 'valid'",
+                        cls, l->name, (long long)kk, (long long)((kk - 1) * dd + 1), (long long)nn, ax);
+    }
+    p->dm = dm;
+    p->C = g->c * dm;
+    p->filters = filters;
+    p->pos = g->oh * g->ow;
+
+    const int64_t outc = sep ? filters : p->C;
+    *out = (ck_shape){3, {g->oh, g->ow, outc}};
+    ck_shape ds = {4, {g->kh, g->kw, g->c, dm}};
+    ck_layer_add_weight(l, sep ? "depthwise_kernel" : "kernel", &ds, true, "depthwise_initializer", NULL);
+    if (sep) {
+        ck_shape ps = {4, {1, 1, p->C, filters}};
+        ck_layer_add_weight(l, "pointwise_kernel", &ps, true, "pointwise_initializer", NULL);
+    }
+    if (ck_cfg_bool(&l->cfg, "use_bias")) {
+        ck_shape bs = {1, {outc}};
+        ck_layer_add_weight(l, "bias", &bs, true, "bias_initializer", NULL);
+    }
+    return CKERAS_OK;
+}
+
+static bool keeps_z(const dw_priv *p)
+{
+    return p->act.kind != CK_ACT_LINEAR && ck_act_backward_needs_x(&p->act);
+}
+
+static int64_t out_channels(const dw_priv *p)
+{
+    return p->filters ? p->filters : p->C;
+}
+
+static int64_t dw_saved(const ckeras_layer *l, int64_t n)
+{
+    const dw_priv *p = l->priv;
+    const int64_t rows = n * p->pos;
+    return (p->filters ? rows * p->C : 0) + (keeps_z(p) ? rows * out_channels(p) : 0);
+}
+
+static int64_t dw_work(const ckeras_layer *l, int64_t n)
+{
+    const dw_priv *p = l->priv;
+    return p->filters ? n * p->pos * p->C : 0;
+}
+
+/* The bias weight, or NULL. */
+static ck_weight *bias_of(ckeras_layer *l)
+{
+    return l->nw > 0 && strcmp(l->w[l->nw - 1].name, "bias") == 0 ? &l->w[l->nw - 1] : NULL;
+}
+
+static void dw_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const dw_priv *p = l->priv;
+    const int64_t rows = f->n * p->pos, F = out_channels(p);
+    float *z_save = f->saved; /* where z goes when kept */
+    if (p->filters) {
+        /* t (rows, C) = depthwise(x); y (rows, F) = t . P (C, F) */
+        float *t = f->saved ? f->saved : f->work;
+        ck_depthwise_forward(&p->g, p->dm, f->x, l->w[0].data, f->n, t);
+        ck_gemm(false, false, rows, F, p->C, 1.0f, t, p->C, l->w[1].data, F, 0.0f, f->y, F);
+        z_save = f->saved ? f->saved + rows * p->C : NULL;
+    } else {
+        ck_depthwise_forward(&p->g, p->dm, f->x, l->w[0].data, f->n, f->y);
+    }
+    const ck_weight *b = bias_of(l);
+    if (b)
+        ck_add_bias(f->y, b->data, rows, F);
+    if (p->act.kind != CK_ACT_LINEAR) {
+        if (z_save && f->training && keeps_z(p))
+            memcpy(z_save, f->y, (size_t)(rows * F) * sizeof(float));
+        ck_act_forward(&p->act, f->y, f->y, rows, F);
+    }
+}
+
+static void dw_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const dw_priv *p = l->priv;
+    const int64_t rows = b->n * p->pos, F = out_channels(p);
+    const float *z = p->filters ? b->saved + rows * p->C : b->saved;
+    float *dz = b->dy; /* dz (rows, F) = dy * act'(z), in place */
+    if (p->act.kind != CK_ACT_LINEAR)
+        ck_act_backward(&p->act, keeps_z(p) ? z : NULL, b->y, b->dy, dz, rows, F);
+    const bool wgrad = b->train_weights && l->w[0].grad;
+    ck_weight *bias = bias_of(l);
+    if (wgrad && bias)
+        ck_bias_grad(dz, bias->grad, rows, F);
+    const float *ddw = dz; /* the gradient at the depthwise output (rows, C) */
+    if (p->filters) {
+        const float *t = b->saved, *P = l->w[1].data;
+        /* dP (C, F) = t^T (C, rows) . dz (rows, F) */
+        if (wgrad)
+            ck_gemm(true, false, p->C, F, rows, 1.0f, t, p->C, dz, F, 0.0f, l->w[1].grad, F);
+        if (!wgrad && !b->dx)
+            return;
+        /* dt (rows, C) = dz (rows, F) . P^T (F, C) */
+        ck_gemm(false, true, rows, p->C, F, 1.0f, dz, F, P, F, 0.0f, b->work, p->C);
+        ddw = b->work;
+    }
+    if (wgrad)
+        ck_depthwise_backward_kernel(&p->g, p->dm, b->x, ddw, b->n, l->w[0].grad);
+    if (b->dx)
+        ck_depthwise_backward_input(&p->g, p->dm, ddw, l->w[0].data, b->n, b->dx);
+}
+
+const ck_layer_vt ck_depthwise_conv2d_vt = {
+    .class_name = "DepthwiseConv2D",
+    .base_name = "depthwise_conv2d",
+    .fields = depthwise_fields,
+    .nfields = sizeof depthwise_fields / sizeof depthwise_fields[0],
+    .build = dw_build,
+    .saved_floats = dw_saved,
+    .work_floats = dw_work,
+    .forward = dw_forward,
+    .backward = dw_backward,
+    .free_priv = dw_free,
+};
+
+const ck_layer_vt ck_separable_conv2d_vt = {
+    .class_name = "SeparableConv2D",
+    .base_name = "separable_conv2d",
+    .fields = separable_fields,
+    .nfields = sizeof separable_fields / sizeof separable_fields[0],
+    .build = dw_build,
+    .saved_floats = dw_saved,
+    .work_floats = dw_work,
+    .forward = dw_forward,
+    .backward = dw_backward,
+    .free_priv = dw_free,
+};
