@@ -24,7 +24,7 @@
  * Data: Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or a folder
  * with the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
  * t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) given as the first argument.
- * Run: make fashion   (or ./fashion_cnn [data folder] [epochs])
+ * Run: make fashion   (or ./fashion_cnn [data folder] [epochs] [threads], threads 0 = all cores)
  */
 #include <ckeras.h>
 
@@ -63,9 +63,10 @@ int main(int argc, char **argv)
 {
     const char *dir = argc > 1 && argv[1][0] ? argv[1] : DEFAULT_DIR;
     const int epochs = argc > 2 ? atoi(argv[2]) : 30;
+    const int threads = argc > 3 ? atoi(argv[3]) : 0;
     const double t0 = now();
     ckeras_set_random_seed(42);
-    ckeras_set_num_threads(0); /* all cores */
+    ckeras_set_num_threads(threads); /* 0: all cores */
 
     ckeras_tensor *x_train = NULL, *y_train = NULL, *x_test = NULL, *y_test = NULL;
     if (ckeras_datasets_fashion_mnist(dir, &x_train, &y_train, &x_test, &y_test) != CKERAS_OK) {

@@ -488,8 +488,12 @@ CK_AI T512 void gg512_rows(const gg_args *a, int64_t r0, int64_t r1, int64_t j, 
     int64_t r = r0;
     for (; r + P <= r1; r += P)
         gg512_block(a, r, j, P, NV, last);
-    for (; r < r1; r++)
-        gg512_block(a, r, j, 1, NV, last);
+    switch (r1 - r) { /* the last rows in one block: a single row would wait on FMA latency */
+#define R(k) case k: if (k < P) gg512_block(a, r, j, k, NV, last); break;
+    R(1) R(2) R(3) R(4) R(5) R(6) R(7)
+#undef R
+    default: break;
+    }
 }
 
 static T512 void gg512(const gg_args *a, int64_t r0, int64_t r1)
@@ -566,8 +570,12 @@ CK_AI T256 void gg256_rows(const gg_args *a, int64_t r0, int64_t r1, int64_t j, 
     int64_t r = r0;
     for (; r + P <= r1; r += P)
         gg256_block(a, r, j, P, NV, last);
-    for (; r < r1; r++)
-        gg256_block(a, r, j, 1, NV, last);
+    switch (r1 - r) {
+#define R(k) case k: if (k < P) gg256_block(a, r, j, k, NV, last); break;
+    R(1) R(2) R(3) R(4) R(5)
+#undef R
+    default: break;
+    }
 }
 
 static T256 void gg256(const gg_args *a, int64_t r0, int64_t r1)

@@ -142,8 +142,10 @@ static bool conv_setup_gg(conv_priv *p)
         p->zoff[r] = (int32_t)(r * F);
     for (int64_t f = 0; f < F; f++)
         p->zoff[p->pos + f] = (int32_t)f;
-    /* the transposed convolution vectorises over the input channels: with few, go through columns */
-    p->dx_cols = g->c < 16;
+    /* The transposed convolution vectorises over the input channels and, for 'valid' padding,
+     * spends multiply-adds on the zero border of dz (h*w vs oh*ow positions). With few channels
+     * or much border, dx goes through each image's columns instead, if they fit in 4 MB. */
+    p->dx_cols = (g->c < 16 || 4 * g->h * g->w > 5 * p->pos) && p->pos * p->K <= ((int64_t)1 << 20);
     p->gg = true;
     return true;
 }
