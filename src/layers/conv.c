@@ -2,10 +2,20 @@
  *
  * Kernel W is (kh, kw, in, filters) (Conv1D: (k, in, filters)) as Keras stores it, which read
  * row-major is the matrix (kh*kw*in, filters) whose rows match the im2col window order
- * (ky, kx, channel). Forward: im2col of a tile of rows (output positions of the batch) into the
- * shared workspace, then one GEMM per tile; a 1x1 kernel with stride 1 and no padding is one GEMM
- * on the input itself. Backward recomputes the tile's columns (the workspace is shared between
- * layers), then dW += cols^T dz, dcols = dz W^T over the same buffer, and col2im into dx. */
+ * (ky, kx, channel).
+ *
+ * Stride 1 (not 1x1), on CPUs with AVX2+FMA or AVX-512: direct convolution by ck_gather_gemm,
+ * which reads each (padded) image through offset tables instead of an im2col matrix, with bias
+ * and relu fused into the forward's stores; backward: relu and the bias gradient in one pass,
+ * dW by the same kernel over taps x pixels, dx as the transposed convolution of padded dz with
+ * the flipped kernel, or (narrow inputs, wide 'valid' borders) per-image columns dz W^T and
+ * col2im. Threads take whole images (dW: rows of dW). See conv_backward_gg.
+ *
+ * Otherwise (strides > 1, or CKERAS_CONV=im2col): im2col of a tile of rows (output positions of
+ * the batch) into the shared workspace, then one GEMM per tile; a 1x1 kernel with stride 1 and
+ * no padding is one GEMM on the input itself. Backward recomputes the tile's columns (the
+ * workspace is shared between layers), then dW += cols^T dz, dcols = dz W^T over the same buffer,
+ * and col2im into dx. */
 #include "layers.h"
 #include "kernels/kernels.h"
 
