@@ -223,6 +223,45 @@ CKERAS_API ckeras_layer *ckeras_upsampling2d(int64_t sh, int64_t sw);
 CKERAS_API ckeras_layer *ckeras_spatial_dropout2d(double rate);
 /** Keras `Rescaling(scale, offset)`: y = x * scale + offset. */
 CKERAS_API ckeras_layer *ckeras_rescaling(double scale, double offset);
+/**
+ * Keras `Resizing(height, width)` of (H, W, C) images, bilinear as TensorFlow's tf.image.resize
+ * (half-pixel centres, no antialiasing). interpolation ("bilinear"/"nearest") and
+ * crop_to_aspect_ratio are set with ckeras_layer_set_*(). NULL on a non-positive size.
+ */
+CKERAS_API ckeras_layer *ckeras_resizing(int64_t height, int64_t width);
+/** Keras `CenterCrop(height, width)`: the centred window (smaller inputs are resized). */
+CKERAS_API ckeras_layer *ckeras_center_crop(int64_t height, int64_t width);
+/**
+ * Keras `RandomFlip(mode)`: @p mode "horizontal", "vertical" or "horizontal_and_vertical" (NULL:
+ * the last). Like every random augmentation layer it is the identity in inference (predict,
+ * evaluate) and random only in training (fit), drawing from the model's generator: each image
+ * is flipped with probability 1/2 in each direction.
+ */
+CKERAS_API ckeras_layer *ckeras_random_flip(const char *mode);
+/**
+ * Keras `RandomRotation(factor)`: in training each image is rotated about its centre by an angle
+ * drawn in [-factor, factor] * 2 pi (counter-clockwise positive), sampled bilinearly with
+ * fill_mode "reflect" (fill_mode, interpolation, fill_value and an asymmetric range
+ * "factor_lower" are set with ckeras_layer_set_*()). Identity in inference.
+ */
+CKERAS_API ckeras_layer *ckeras_random_rotation(double factor);
+/**
+ * Keras `RandomZoom(height_factor, width_factor)`: in training each image is scaled about its
+ * centre by 1 + a value drawn in [-factor, factor] per axis (positive: zoom out). A NAN
+ * @p width_factor (Keras' None) uses the height's draw for both axes. Identity in inference.
+ */
+CKERAS_API ckeras_layer *ckeras_random_zoom(double height_factor, double width_factor);
+/**
+ * Keras `RandomTranslation(height_factor, width_factor)`: in training each image is shifted by
+ * [-factor, factor] times its height and width (fill_mode "reflect"). Identity in inference.
+ */
+CKERAS_API ckeras_layer *ckeras_random_translation(double height_factor, double width_factor);
+/**
+ * Keras `RandomContrast(factor)`: in training each image's deviation from its per-channel mean
+ * is scaled by a value drawn in [1 - factor, 1 + factor], then clipped to [0, 255]. Identity in
+ * inference.
+ */
+CKERAS_API ckeras_layer *ckeras_random_contrast(double factor);
 /** Keras `Add()`: the element-wise sum of its inputs (functional models). */
 CKERAS_API ckeras_layer *ckeras_add(void);
 /** Keras `Subtract()`: input 0 minus input 1. */
@@ -343,7 +382,11 @@ CKERAS_API ckeras_callback *ckeras_lambda_callback(ckeras_callback_fn fn, void *
  * start_from_epoch, verbose) are set with ckeras_callback_set_*().
  */
 CKERAS_API ckeras_callback *ckeras_early_stopping(const char *monitor, int patience);
-/** Keras `TerminateOnNaN()`: stops when the loss of a batch is NaN or infinite. */
+/**
+ * Keras `TerminateOnNaN()`: stops when the loss of a batch is NaN or infinite. A batch whose
+ * loss is not finite never updates the weights (in ckeras, with or without this callback), so
+ * the model keeps the last finite weights.
+ */
 CKERAS_API ckeras_callback *ckeras_terminate_on_nan(void);
 /**
  * Keras `ModelCheckpoint(filepath, monitor, save_best_only)`: saves the model (.h5, atomically)

@@ -480,6 +480,46 @@ START_TEST(regularizers_add_keras_penalties)
 }
 END_TEST
 
+/* A diverging run: a huge learning rate drives the loss to Inf/NaN; TerminateOnNaN stops the
+ * fit, and the weights stay finite (the last finite ones). */
+START_TEST(terminate_on_nan_keeps_finite_weights)
+{
+    ckeras_set_random_seed(2);
+    ckeras_model *m = ckeras_sequential(NULL);
+    ckeras_model_add(m, ckeras_input(1, (const int64_t[]){4}));
+    ckeras_model_add(m, ckeras_dense(8, "relu"));
+    ckeras_model_add(m, ckeras_dense(1, NULL));
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(1e6, 0, 0), "mse", NULL), CKERAS_OK);
+    float xs[64 * 4], ys[64];
+    for (int i = 0; i < 64 * 4; i++)
+        xs[i] = (float)((i * 37) % 11) - 5.0f;
+    for (int i = 0; i < 64; i++)
+        ys[i] = (float)i * 100.0f;
+    ckeras_tensor *x = ckeras_tensor_copy(xs, 2, (const int64_t[]){64, 4});
+    ckeras_tensor *y = ckeras_tensor_copy(ys, 2, (const int64_t[]){64, 1});
+    ckeras_callback *nan = ckeras_terminate_on_nan();
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ckeras_fit_args_set_int(a, "epochs", 50);
+    ckeras_fit_args_set_int(a, "batch_size", 8);
+    ckeras_fit_args_set_int(a, "verbose", 0);
+    ckeras_fit_args_add_callback(a, nan);
+    ckeras_history *h = NULL;
+    ck_assert_int_eq(ckeras_model_fit(m, x, y, a, &h), CKERAS_OK);
+    ck_assert_int_lt(ckeras_history_epochs(h), 50); /* it stopped */
+    const double *loss;
+    int ne;
+    ckeras_history_get(h, "loss", &loss, &ne);
+    ck_assert(!isfinite(loss[ne - 1]));
+    ck_assert_int_eq(ck_first_nonfinite(m->params, (int64_t)m->n_params), -1);
+    ckeras_history_free(h);
+    ckeras_fit_args_free(a);
+    ckeras_callback_free(nan);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_model_free(m);
+}
+END_TEST
+
 /* ---- summary, trainable, misuse ------------------------------------------------------------- */
 
 static char *section(const char *title_start)
@@ -632,6 +672,7 @@ int main(void)
     tcase_add_test(tc, frozen_layer_gets_no_update);
     tcase_add_test(tc, misuse_gives_status_and_message);
     tcase_add_test(tc, regularizers_add_keras_penalties);
+    tcase_add_test(tc, terminate_on_nan_keeps_finite_weights);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -5,14 +5,20 @@
 #include <unistd.h>
 
 static _Atomic int n_threads = 0;
+static _Atomic int n_cores = 0; /* sysconf reads /sys on every call: ask once */
 
 int ck_num_threads(void)
 {
     int n = atomic_load(&n_threads);
     if (n > 0)
         return n;
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    return c > 0 ? (int)c : 1;
+    int c = atomic_load(&n_cores);
+    if (c <= 0) {
+        long s = sysconf(_SC_NPROCESSORS_ONLN);
+        c = s > 0 ? (int)s : 1;
+        atomic_store(&n_cores, c);
+    }
+    return c;
 }
 
 CKERAS_API ckeras_status ckeras_set_num_threads(int n)

@@ -86,7 +86,9 @@ ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *j
 /* Writes a schema'd config as a Keras 2 style layer config object (JSON text, free with ck_free):
  * "name", "trainable", "dtype": "float32", then every field in schema order; fields named
  * "*_initializer" become {"class_name": "GlorotUniform", "config": {...}}; fields listed in
- * skip ("|"-separated, e.g. "input_shape") are left out. */
+ * skip ("|"-separated, e.g. "input_shape") are left out. A float field "<key>_lower" next to a
+ * float field "<key>" is not written itself: when it is not None, "<key>" is written as the
+ * pair [lower, value] (RandomRotation's factor (-0.1, 0.3)). */
 char *ck_config_to_json(const ck_config *c, const char *name, bool trainable, const char *skip);
 
 #define CK_IO_NAME 128
@@ -98,6 +100,8 @@ typedef struct ck_io_ref {
     int node, tensor;
 } ck_io_ref;
 
+struct ck_io_model;
+
 /* One layer of a model config. */
 typedef struct ck_io_layer {
     char class_name[64];
@@ -106,19 +110,27 @@ typedef struct ck_io_layer {
     int ncalls;              /* how many times the layer is called (functional models) */
     int nin;                 /* inputs of its first call */
     ck_io_ref in[CK_IO_MAX_IN];
+    struct ck_io_model *model; /* a nested model (class Sequential, Functional or Model): its
+                                  whole config, parsed (owned); NULL for other layers */
 } ck_io_layer;
 
 /* A model config ("model_config"), whatever Keras wrote it. */
 typedef struct ck_io_model {
     char class_name[32];     /* "Sequential" or "Functional" ("Model" is read as "Functional") */
     char name[CK_IO_NAME];
+    bool frozen;             /* its config says "trainable": false (nested models, Keras 3) */
     int nlayers;
     ck_io_layer *layers;
     int ninputs, noutputs;   /* functional models */
     ck_io_ref inputs[CK_IO_MAX_IN], outputs[CK_IO_MAX_IN];
 } ck_io_model;
 
-/* Parses a model_config JSON of Keras 2.0-2.3, tf.keras 2 or Keras 3. */
+/* Parses a model_config JSON of Keras 2.0-2.3, tf.keras 2 or Keras 3. Nested models (a layer
+ * whose class is Sequential/Functional/Model) are parsed into ck_io_layer.model, to a depth of
+ * 16. Layer configs are normalised in one way: a key ending in "factor" that holds a pair
+ * [lower, upper] of numbers (RandomRotation & co.) becomes "<key>": upper plus
+ * "<key>_lower": lower, so that a float schema field can hold it (ck_config_to_json folds
+ * such a pair back). */
 ckeras_status ck_io_model_parse(const char *json, ck_io_model *out);
 /* Writes a model_config (Keras 2 style). Layer configs are taken as given. Free with ck_free. */
 char *ck_io_model_write(const ck_io_model *m);

@@ -78,6 +78,30 @@ static json_t *initializer_json(const char *spec, bool seed)
     return o;
 }
 
+/* The index of the float field "<name>_lower", or -1. */
+static int lower_field(const ck_config *c, const char *name)
+{
+    char buf[96];
+    if ((size_t)snprintf(buf, sizeof buf, "%s_lower", name) >= sizeof buf)
+        return -1;
+    int k = ck_config_find(c, buf);
+    return k >= 0 && c->fields[k].type == CK_FLOAT ? k : -1;
+}
+
+/* For a float field "<key>_lower" next to a float field "<key>": the index of "<key>", else -1. */
+static int lower_of(const ck_config *c, int i)
+{
+    const ck_field *f = &c->fields[i];
+    size_t n = strlen(f->name);
+    char buf[96];
+    if (f->type != CK_FLOAT || n <= 6 || n >= sizeof buf || strcmp(f->name + n - 6, "_lower") != 0)
+        return -1;
+    memcpy(buf, f->name, n - 6);
+    buf[n - 6] = '\0';
+    int k = ck_config_find(c, buf);
+    return k >= 0 && c->fields[k].type == CK_FLOAT ? k : -1;
+}
+
 static json_t *config_object(const ck_config *c, const char *name, bool trainable, const char *skip)
 {
     json_t *o = json_object();
@@ -91,10 +115,15 @@ static json_t *config_object(const ck_config *c, const char *name, bool trainabl
     for (int i = 0; i < c->n; i++) {
         const ck_field *f = &c->fields[i];
         const ck_value *v = &c->values[i];
-        if (in_list(skip, f->name))
+        if (in_list(skip, f->name) || lower_of(c, i) >= 0)
             continue;
         json_t *j;
-        if (v->is_none) {
+        int lo = f->type == CK_FLOAT ? lower_field(c, f->name) : -1;
+        if (lo >= 0 && !v->is_none && !c->values[lo].is_none) {
+            j = json_array(); /* "factor": [lower, upper] */
+            json_array_append_new(j, json_real(c->values[lo].f));
+            json_array_append_new(j, json_real(v->f));
+        } else if (v->is_none) {
             j = json_null();
         } else {
             switch (f->type) {
@@ -248,7 +277,44 @@ static ckeras_status parse_refs(json_t *v, ck_io_ref *refs, int *n, const char *
     return CKERAS_OK;
 }
 
-static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index)
+#define CK_IO_MAX_DEPTH 16
+
+static bool is_model_class(const char *c)
+{
+    return strcmp(c, "Sequential") == 0 || strcmp(c, "Functional") == 0 || strcmp(c, "Model") == 0;
+}
+
+/* "factor": [lo, hi] -> "factor": hi, "factor_lower": lo (every key ending in "factor"). */
+static ckeras_status split_factor_pairs(json_t *cfg)
+{
+    char keys[8][80];
+    int nk = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg, k, v) {
+        size_t n = strlen(k);
+        if (n >= 6 && strcmp(k + n - 6, "factor") == 0 && json_is_array(v) && json_array_size(v) == 2 &&
+            json_is_number(json_array_get(v, 0)) && json_is_number(json_array_get(v, 1)) && nk < 8 &&
+            n < sizeof keys[0])
+            memcpy(keys[nk++], k, n + 1);
+    }
+    for (int i = 0; i < nk; i++) {
+        char lower[96];
+        if ((size_t)snprintf(lower, sizeof lower, "%s_lower", keys[i]) >= sizeof lower)
+            continue;
+        json_t *pair = json_incref(json_object_get(cfg, keys[i]));
+        int bad = json_object_set_new(cfg, lower, json_real(json_number_value(json_array_get(pair, 0))));
+        bad |= json_object_set_new(cfg, keys[i], json_real(json_number_value(json_array_get(pair, 1))));
+        json_decref(pair);
+        if (bad)
+            return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status parse_model(json_t *root, ck_io_model *out, int depth);
+
+static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index, int depth)
 {
     json_t *cls = json_object_get(lj, "class_name");
     json_t *cfg = json_object_get(lj, "config");
@@ -263,6 +329,21 @@ static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index)
     ckeras_status st = copy_name(l->name, sizeof l->name, name, "a layer name");
     if (st != CKERAS_OK)
         return st;
+    if (is_model_class(l->class_name)) {
+        if (depth >= CK_IO_MAX_DEPTH)
+            return ck_error(CKERAS_EUNSUPPORTED, "model_config: models nested more than %d deep", CK_IO_MAX_DEPTH);
+        l->model = ck_calloc(1, sizeof *l->model);
+        if (!l->model)
+            return CKERAS_ENOMEM;
+        if ((st = parse_model(lj, l->model, depth + 1)) != CKERAS_OK) {
+            ck_free(l->model);
+            l->model = NULL;
+            ck_error_prefix("nested model '%s'", l->name);
+            return st;
+        }
+    }
+    if ((st = split_factor_pairs(cfg)) != CKERAS_OK)
+        return st;
     char *s = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!s)
         return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
@@ -271,6 +352,67 @@ static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index)
     if (!l->config)
         return CKERAS_ENOMEM;
     return parse_inbound(json_object_get(lj, "inbound_nodes"), l);
+}
+
+/* One model object {"class_name": ..., "config": ...}; out is zeroed first and freed on error. */
+static ckeras_status parse_model(json_t *root, ck_io_model *out, int depth)
+{
+    memset(out, 0, sizeof *out);
+    ckeras_status st = CKERAS_OK;
+    json_t *cls = json_object_get(root, "class_name");
+    json_t *cfg = json_object_get(root, "config");
+    json_t *layers = NULL;
+    if (!json_is_string(cls))
+        return ck_error(CKERAS_EFORMAT, "model_config: no class_name");
+    const char *c = json_string_value(cls);
+    if (strcmp(c, "Sequential") == 0) {
+        snprintf(out->class_name, sizeof out->class_name, "Sequential");
+    } else if (strcmp(c, "Functional") == 0 || strcmp(c, "Model") == 0) {
+        snprintf(out->class_name, sizeof out->class_name, "Functional");
+    } else {
+        return ck_error(CKERAS_EUNSUPPORTED, "model_config: model class '%s' is not supported (Sequential and "
+                        "Functional are)", c);
+    }
+    if (json_is_array(cfg)) { /* Keras 2.0: a Sequential config is the bare list of layers */
+        layers = cfg;
+        snprintf(out->name, sizeof out->name, "sequential");
+    } else if (json_is_object(cfg)) {
+        layers = json_object_get(cfg, "layers");
+        json_t *nm = json_object_get(cfg, "name");
+        snprintf(out->name, sizeof out->name, "%s",
+                 json_is_string(nm) && json_string_length(nm) < sizeof out->name ? json_string_value(nm)
+                                                                                   : "model");
+        out->frozen = json_is_false(json_object_get(cfg, "trainable"));
+    }
+    if (!json_is_array(layers))
+        return ck_error(CKERAS_EFORMAT, "model_config: no list of layers");
+    size_t n = json_array_size(layers);
+    if (n > 100000)
+        return ck_error(CKERAS_EFORMAT, "model_config: %zu layers", n);
+    out->layers = ck_calloc(n ? n : 1, sizeof *out->layers);
+    if (!out->layers)
+        return CKERAS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        out->nlayers = (int)i + 1;
+        json_t *lj = json_array_get(layers, i);
+        if (!json_is_object(lj)) {
+            st = ck_error(CKERAS_EFORMAT, "model_config: layer %zu is not an object", i);
+            goto fail;
+        }
+        if ((st = parse_layer(lj, &out->layers[i], (int)i, depth)) != CKERAS_OK)
+            goto fail;
+    }
+    if (out->class_name[0] == 'F') {
+        if ((st = parse_refs(json_object_get(cfg, "input_layers"), out->inputs, &out->ninputs, "input_layers")) !=
+                CKERAS_OK ||
+            (st = parse_refs(json_object_get(cfg, "output_layers"), out->outputs, &out->noutputs,
+                             "output_layers")) != CKERAS_OK)
+            goto fail;
+    }
+    return CKERAS_OK;
+fail:
+    ck_io_model_free(out);
+    return st;
 }
 
 ckeras_status ck_io_model_parse(const char *text, ck_io_model *out)
@@ -283,77 +425,22 @@ ckeras_status ck_io_model_parse(const char *text, ck_io_model *out)
     if (!root)
         return ck_error(CKERAS_EFORMAT, "model_config: not JSON: %s (line %d, column %d)", err.text, err.line,
                         err.column);
-    ckeras_status st = CKERAS_OK;
-    json_t *cls = json_object_get(root, "class_name");
-    json_t *cfg = json_object_get(root, "config");
-    json_t *layers = NULL;
-    if (!json_is_string(cls)) {
-        st = ck_error(CKERAS_EFORMAT, "model_config: no class_name");
-        goto fail;
-    }
-    const char *c = json_string_value(cls);
-    if (strcmp(c, "Sequential") == 0) {
-        snprintf(out->class_name, sizeof out->class_name, "Sequential");
-    } else if (strcmp(c, "Functional") == 0 || strcmp(c, "Model") == 0) {
-        snprintf(out->class_name, sizeof out->class_name, "Functional");
-    } else {
-        st = ck_error(CKERAS_EUNSUPPORTED, "model_config: model class '%s' is not supported (Sequential and "
-                      "Functional are)", c);
-        goto fail;
-    }
-    if (json_is_array(cfg)) { /* Keras 2.0: a Sequential config is the bare list of layers */
-        layers = cfg;
-        snprintf(out->name, sizeof out->name, "sequential");
-    } else if (json_is_object(cfg)) {
-        layers = json_object_get(cfg, "layers");
-        json_t *nm = json_object_get(cfg, "name");
-        snprintf(out->name, sizeof out->name, "%s",
-                 json_is_string(nm) && json_string_length(nm) < sizeof out->name ? json_string_value(nm)
-                                                                                   : "model");
-    }
-    if (!json_is_array(layers)) {
-        st = ck_error(CKERAS_EFORMAT, "model_config: no list of layers");
-        goto fail;
-    }
-    size_t n = json_array_size(layers);
-    if (n > 100000) {
-        st = ck_error(CKERAS_EFORMAT, "model_config: %zu layers", n);
-        goto fail;
-    }
-    out->layers = ck_calloc(n ? n : 1, sizeof *out->layers);
-    if (!out->layers) {
-        st = CKERAS_ENOMEM;
-        goto fail;
-    }
-    for (size_t i = 0; i < n; i++) {
-        out->nlayers = (int)i + 1;
-        json_t *lj = json_array_get(layers, i);
-        if (!json_is_object(lj)) {
-            st = ck_error(CKERAS_EFORMAT, "model_config: layer %zu is not an object", i);
-            goto fail;
-        }
-        if ((st = parse_layer(lj, &out->layers[i], (int)i)) != CKERAS_OK)
-            goto fail;
-    }
-    if (out->class_name[0] == 'F') {
-        if ((st = parse_refs(json_object_get(cfg, "input_layers"), out->inputs, &out->ninputs, "input_layers")) !=
-                CKERAS_OK ||
-            (st = parse_refs(json_object_get(cfg, "output_layers"), out->outputs, &out->noutputs,
-                             "output_layers")) != CKERAS_OK)
-            goto fail;
-    }
+    ckeras_status st = parse_model(root, out, 0);
     json_decref(root);
-    return CKERAS_OK;
-fail:
-    json_decref(root);
-    ck_io_model_free(out);
     return st;
 }
 
 void ck_io_model_free(ck_io_model *m)
 {
-    for (int i = 0; i < m->nlayers; i++)
+    if (!m)
+        return;
+    for (int i = 0; i < m->nlayers; i++) {
         ck_free(m->layers[i].config);
+        if (m->layers[i].model) {
+            ck_io_model_free(m->layers[i].model);
+            ck_free(m->layers[i].model);
+        }
+    }
     ck_free(m->layers);
     memset(m, 0, sizeof *m);
 }

@@ -492,3 +492,139 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         break;
     }
 }
+
+/* ---- fused with the bias (Dense) ----------------------------------------------------------
+ * Also compiled for AVX-512 and AVX2 (picked at load time; the build targets baseline x86-64):
+ * for a small layer these passes are a noticeable part of a training step. Same floats in
+ * every version (elementwise, and -std=c11 forbids contracting into FMAs). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CK_CLONES
+#endif
+
+CK_CLONES static bool bias_act_forward(const ck_act *a, float *y, const float *bias, int64_t rows, int64_t cols)
+{
+    if (rows * cols >= CK_ACT_PAR_MIN)
+        return false; /* large: the separate passes are threaded */
+    const float *restrict b = bias;
+    switch (a->kind) {
+    case CK_ACT_LINEAR:
+        if (b)
+            ck_add_bias(y, b, rows, cols);
+        return true;
+    case CK_ACT_RELU:
+        for (int64_t r = 0; r < rows; r++) {
+            float *restrict yr = y + r * cols;
+            if (b) {
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++) {
+                    const float v = yr[c] + b[c];
+                    yr[c] = v < 0.0f ? 0.0f : v;
+                }
+            } else {
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++)
+                    yr[c] = yr[c] < 0.0f ? 0.0f : yr[c];
+            }
+        }
+        return true;
+    case CK_ACT_SIGMOID:
+        for (int64_t r = 0; r < rows; r++) {
+            float *restrict yr = y + r * cols;
+#pragma omp simd
+            for (int64_t c = 0; c < cols; c++)
+                yr[c] = sigmoidf_(b ? yr[c] + b[c] : yr[c]);
+        }
+        return true;
+    case CK_ACT_SOFTMAX:
+        for (int64_t r = 0; r < rows; r++) {
+            float *restrict yr = y + r * cols;
+            if (b) {
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++)
+                    yr[c] += b[c];
+            }
+            softmax_row(yr, yr, cols);
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
+CK_CLONES static bool act_backward_bias_grad(const ck_act *a, const float *y, float *dy, float *db, int64_t rows,
+                                             int64_t cols)
+{
+    if (rows * cols >= CK_ACT_PAR_MIN || rows < 1)
+        return false;
+    if (a->kind != CK_ACT_LINEAR && a->kind != CK_ACT_RELU && a->kind != CK_ACT_SIGMOID &&
+        a->kind != CK_ACT_SOFTMAX)
+        return false;
+    float *restrict d = db;
+    if (d)
+        memset(d, 0, (size_t)cols * sizeof *d);
+    switch (a->kind) {
+    case CK_ACT_LINEAR:
+        if (d)
+            ck_bias_grad(dy, d, rows, cols);
+        return true;
+    case CK_ACT_RELU:
+        for (int64_t r = 0; r < rows; r++) {
+            const float *restrict yr = y + r * cols;
+            float *restrict g = dy + r * cols;
+            if (d) {
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++) {
+                    const float v = yr[c] > 0.0f ? g[c] : 0.0f;
+                    g[c] = v;
+                    d[c] += v;
+                }
+            } else {
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++)
+                    g[c] = yr[c] > 0.0f ? g[c] : 0.0f;
+            }
+        }
+        return true;
+    case CK_ACT_SIGMOID:
+        for (int64_t r = 0; r < rows; r++) {
+            const float *restrict yr = y + r * cols;
+            float *restrict g = dy + r * cols;
+#pragma omp simd
+            for (int64_t c = 0; c < cols; c++)
+                g[c] = g[c] * (1.0f - yr[c]) * yr[c];
+            if (d) {
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++)
+                    d[c] += g[c];
+            }
+        }
+        return true;
+    case CK_ACT_SOFTMAX:
+        for (int64_t r = 0; r < rows; r++) {
+            float *g = dy + r * cols;
+            softmax_row_backward(y + r * cols, g, g, cols);
+            if (d) {
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++)
+                    d[c] += g[c];
+            }
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* (target_clones on a static function: a global one would export its resolver from the shared
+ * library whatever the visibility) */
+bool ck_bias_act_forward(const ck_act *a, float *y, const float *bias, int64_t rows, int64_t cols)
+{
+    return bias_act_forward(a, y, bias, rows, cols);
+}
+
+bool ck_act_backward_bias_grad(const ck_act *a, const float *y, float *dy, float *db, int64_t rows, int64_t cols)
+{
+    return act_backward_bias_grad(a, y, dy, db, rows, cols);
+}

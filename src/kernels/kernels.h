@@ -14,6 +14,9 @@ void ck_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
              const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 /* The kernel set in use ("skx", "haswell", "zen3", "generic", ...). */
 const char *ck_gemm_kernels(void);
+/* The library's own kernels for small products ("avx512", "avx2"), or "none" (BLIS does every
+ * product; also when the environment has CKERAS_GEMM_SMALL=0). */
+const char *ck_gemm_small_kernels(void);
 
 /* ---- activations ---------------------------------------------------------------------- */
 
@@ -59,6 +62,15 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
                      int64_t cols);
 /* True when ck_act_backward reads x (otherwise y alone suffices and x may be NULL). */
 bool ck_act_backward_needs_x(const ck_act *a);
+/* Dense's epilogue in one pass: y (rows x cols) = f(y + bias) (bias (cols) may be NULL), the
+ * same floats as ck_add_bias then ck_act_forward. Returns false, touching nothing, when this
+ * activation or size has no fused form (then make the two calls). */
+bool ck_bias_act_forward(const ck_act *a, float *y, const float *bias, int64_t rows, int64_t cols);
+/* The backward of that in one pass: dy (rows x cols) becomes dz = dy * f'(.) computed from
+ * the output y (as ck_act_backward), and db (cols; may be NULL) = column sums of dz (as
+ * ck_bias_grad). Returns false, touching nothing, when there is no fused form (activations
+ * whose backward needs x, large sizes). */
+bool ck_act_backward_bias_grad(const ck_act *a, const float *y, float *dy, float *db, int64_t rows, int64_t cols);
 
 /* ---- elementwise and reductions -------------------------------------------------------- */
 

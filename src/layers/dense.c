@@ -94,8 +94,12 @@ static void dense_forward(ckeras_layer *l, const ck_fwd *f)
     int64_t rows = rows_of(l, f->n);
     /* y (rows, units) = x (rows, in) . W (in, units) [+ b] */
     ck_gemm(false, false, rows, p->units, p->in, 1.0f, f->x, p->in, l->w[0].data, p->units, 0.0f, f->y, p->units);
-    if (l->nw > 1)
-        ck_add_bias(f->y, l->w[1].data, rows, p->units);
+    const float *bias = l->nw > 1 ? l->w[1].data : NULL;
+    /* bias and activation in one pass when the backward needs no pre-activation copy */
+    if (!(f->saved && f->training) && ck_bias_act_forward(&p->act, f->y, bias, rows, p->units))
+        return;
+    if (bias)
+        ck_add_bias(f->y, bias, rows, p->units);
     if (p->act.kind != CK_ACT_LINEAR) {
         if (f->saved && f->training && ck_act_backward_needs_x(&p->act))
             memcpy(f->saved, f->y, (size_t)(rows * p->units) * sizeof(float));
@@ -108,13 +112,17 @@ static void dense_backward(ckeras_layer *l, const ck_bwd *b)
     const dense_priv *p = l->priv;
     int64_t rows = rows_of(l, b->n);
     float *dz = b->dy; /* dz (rows, units) = dy * act'(z), in place */
-    if (p->act.kind != CK_ACT_LINEAR)
+    bool train = b->train_weights && l->w[0].grad;
+    float *db = train && l->nw > 1 ? l->w[1].grad : NULL; /* (units) */
+    /* activation backward and bias gradient in one pass when the activation allows it */
+    bool fused = ck_act_backward_bias_grad(&p->act, b->y, dz, db, rows, p->units);
+    if (!fused && p->act.kind != CK_ACT_LINEAR)
         ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, p->units);
-    if (b->train_weights && l->w[0].grad) {
+    if (train) {
         /* dW (in, units) = x^T (in, rows) . dz (rows, units) */
         ck_gemm(true, false, p->in, p->units, rows, 1.0f, b->x, p->in, dz, p->units, 0.0f, l->w[0].grad, p->units);
-        if (l->nw > 1)
-            ck_bias_grad(dz, l->w[1].grad, rows, p->units);
+        if (db && !fused)
+            ck_bias_grad(dz, db, rows, p->units);
     }
     if (b->dx) /* dx (rows, in) = dz (rows, units) . W^T (units, in) */
         ck_gemm(false, true, rows, p->in, p->units, 1.0f, dz, p->units, l->w[0].data, p->units, 0.0f, b->dx, p->in);

@@ -13,6 +13,8 @@ static const ck_layer_vt *const registry[] = {
     &ck_conv2d_vt, &ck_conv1d_vt, &ck_maxpool2d_vt, &ck_avgpool2d_vt, &ck_maxpool1d_vt, &ck_avgpool1d_vt,
     &ck_gap2d_vt, &ck_gmp2d_vt, &ck_gap1d_vt, &ck_gmp1d_vt,
     &ck_depthwise_conv2d_vt, &ck_separable_conv2d_vt,
+    &ck_resizing_vt, &ck_center_crop_vt, &ck_random_flip_vt, &ck_random_rotation_vt, &ck_random_zoom_vt,
+    &ck_random_translation_vt, &ck_random_contrast_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)

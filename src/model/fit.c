@@ -114,13 +114,25 @@ static ckeras_status resolve_metrics(ckeras_model *m, const ckeras_tensor *y)
 static void gather(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y, const int64_t *idx,
                    int64_t start, int64_t n)
 {
-    int64_t px = ck_shape_size(&m->g.inputs[0]);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t s = idx ? idx[start + i] : start + i;
-        memcpy(m->plan.x[0] + i * px, x->data + s * px, (size_t)px * sizeof(float));
+    const int64_t px = ck_shape_size(&m->g.inputs[0]), ts = m->target_size;
+    float *restrict xb = m->plan.x[0], *restrict yb = m->plan.y_true; /* (n, px), (n, ts) */
+    if (!idx) { /* consecutive samples: one copy each */
+        memcpy(xb, x->data + start * px, (size_t)(n * px) * sizeof(float));
         if (y)
-            memcpy(m->plan.y_true + i * m->target_size, y->data + s * m->target_size,
-                   (size_t)m->target_size * sizeof(float));
+            memcpy(yb, y->data + start * ts, (size_t)(n * ts) * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        memcpy(xb + i * px, x->data + idx[start + i] * px, (size_t)px * sizeof(float));
+    if (!y)
+        return;
+    if (ts == 1) { /* one target value per sample (binary or sparse labels) */
+        const float *restrict yd = y->data;
+        for (int64_t i = 0; i < n; i++)
+            yb[i] = yd[idx[start + i]];
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            memcpy(yb + i * ts, y->data + idx[start + i] * ts, (size_t)ts * sizeof(float));
     }
 }
 
@@ -139,7 +151,11 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
     for (int i = 0; i < m->nmetrics; i++)
         ck_metric_update(&m->metrics[i], m->plan.y_true, pred, rows, cols, true_cols);
     double penalty = 0;
-    if (train) {
+    if (train && !isfinite(sum)) {
+        /* a diverged batch (NaN/Inf loss) does not update the weights: they stay the last
+         * finite ones, and TerminateOnNaN (or the caller) sees the non-finite loss */
+        penalty = ck_model_regularization(m, false);
+    } else if (train) {
         ck_graph_backward(&m->g, &m->plan, n);
         penalty = ck_model_regularization(m, true);
         ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
@@ -423,6 +439,9 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
             ck_metric_reset(&m->metrics[i]);
         double loss_sum = 0;
         int64_t seen = 0;
+        /* per-batch logs only for those who read them (the progress bar, callbacks); else the
+         * epoch's logs are made once, after its last batch */
+        bool batch_logs = a->verbose == 1 || a->ncb > 0;
         for (int64_t s = 0; s < steps; s++) {
             int64_t start = s * batch, n = n_train - start < batch ? n_train - start : batch;
             if ((st = deliver(a, &ctx, CKERAS_BATCH_BEGIN, (int)s, &logs)) != CKERAS_OK)
@@ -430,6 +449,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
             gather(m, x, y, idx, start, n);
             loss_sum += run_batch(m, n, true) * (double)n;
             seen += n;
+            if (!batch_logs)
+                continue;
             fill_logs(m, &logs, "", loss_sum / (double)seen, true);
             if (a->verbose == 1)
                 ck_progbar_update(&bar, (int)s + 1, &logs);
@@ -440,6 +461,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
         }
         if (st != CKERAS_OK)
             break;
+        if (!batch_logs && seen > 0)
+            fill_logs(m, &logs, "", loss_sum / (double)seen, true);
         if (n_val > 0 && !ctx.stop_training) {
             double vloss;
             int64_t vstart = vx == x ? n_train : 0;

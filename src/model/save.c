@@ -31,6 +31,15 @@ static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
     return buf;
 }
 
+/* Settings never written: the input shape (an InputLayer holds it), and Keras 3 keywords of the
+ * image preprocessing layers that tf.keras 2 refuses (ckeras supports only their defaults). */
+#define LAYER_SKIP "input_shape|pad_to_aspect_ratio|antialias"
+
+static bool tf2_refuses_data_format(const char *cls)
+{
+    return strncmp(cls, "Random", 6) == 0 || strcmp(cls, "Resizing") == 0 || strcmp(cls, "CenterCrop") == 0;
+}
+
 static ckeras_status model_to_desc(const ckeras_model *m, ck_io_model *d)
 {
     memset(d, 0, sizeof *d);
@@ -63,7 +72,8 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_io_model *d)
         ck_io_layer *l = &d->layers[d->nlayers++];
         snprintf(l->class_name, sizeof l->class_name, "%s", nd->layer->vt->class_name);
         snprintf(l->name, sizeof l->name, "%s", nd->layer->name);
-        l->config = ck_config_to_json(&nd->layer->cfg, nd->layer->name, nd->layer->trainable, "input_shape");
+        l->config = ck_config_to_json(&nd->layer->cfg, nd->layer->name, nd->layer->trainable,
+                                      tf2_refuses_data_format(l->class_name) ? LAYER_SKIP "|data_format" : LAYER_SKIP);
         if (!l->config)
             goto oom;
         l->ncalls = 1;
@@ -297,7 +307,7 @@ static ckeras_status unsupported_layer(const ck_io_layer *l)
                     l->class_name);
 }
 
-static ckeras_status make_layer(const ck_io_layer *d, bool keras2, ckeras_layer **out)
+static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, ckeras_layer **out)
 {
     const ck_layer_vt *vt = ck_layer_lookup(d->class_name);
     if (!vt || vt == &ck_input_vt)
@@ -317,6 +327,8 @@ static ckeras_status make_layer(const ck_io_layer *d, bool keras2, ckeras_layer 
     }
     l->named = true;
     l->keras2 = keras2;
+    if (frozen)
+        l->trainable = false;
     *out = l;
     return CKERAS_OK;
 }
@@ -358,7 +370,358 @@ static ckeras_status input_from_config(const ck_io_layer *d, ckeras_layer **out)
     return CKERAS_OK;
 }
 
-static ckeras_status build_sequential(const ck_io_model *d, bool keras2, ckeras_model **out)
+/* ---- nested models: flattened into one graph --------------------------------------------------
+ * A layer whose class is Sequential/Functional/Model carries a whole model. Loading splices its
+ * layers into the outer model: a nested Sequential's layers follow each other (its InputLayer
+ * dropped), a nested Functional's nodes are wired to the tensor the nested model was called on.
+ * Names stay unique: an inner name already used in the outer model becomes "<nested>/<name>".
+ * Each flat layer remembers where its weights are in the file: the top-level layer whose
+ * model_weights group holds them, and its name inside its own model (weight names use it). */
+
+typedef struct flat_info {
+    int group;                 /* index of the top-level layer whose weight group holds it */
+    char orig[CK_IO_NAME];     /* its name in its own model */
+    bool frozen;               /* inside a nested model whose config says trainable: false */
+} flat_info;
+
+typedef struct flat {
+    ck_io_model m;             /* the flat model config (owns copies of the layer configs) */
+    flat_info *info;           /* one per m.layers */
+    int cap;
+    const ck_io_model *top;
+} flat;
+
+static void flat_free(flat *fl)
+{
+    ck_io_model_free(&fl->m);
+    ck_free(fl->info);
+    fl->info = NULL;
+    fl->cap = 0;
+}
+
+static bool has_nested(const ck_io_model *d)
+{
+    for (int i = 0; i < d->nlayers; i++)
+        if (d->layers[i].model)
+            return true;
+    return false;
+}
+
+/* Only Sequential models all the way down: the flat model is a Sequential too. */
+static bool all_sequential(const ck_io_model *d)
+{
+    if (d->class_name[0] != 'S')
+        return false;
+    for (int i = 0; i < d->nlayers; i++)
+        if (d->layers[i].model && !all_sequential(d->layers[i].model))
+            return false;
+    return true;
+}
+
+static bool flat_has(const flat *fl, const char *name)
+{
+    for (int i = 0; i < fl->m.nlayers; i++)
+        if (strcmp(fl->m.layers[i].name, name) == 0)
+            return true;
+    /* names of the top-level layers are the outer model's own: inner layers never take them */
+    for (int i = 0; i < fl->top->nlayers; i++)
+        if (!fl->top->layers[i].model && strcmp(fl->top->layers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* A name for a layer of a nested model (depth > 0) that no other flat layer has. */
+static ckeras_status unique_name(const flat *fl, const char *nested, const char *orig, char *out)
+{
+    if (!flat_has(fl, orig) && strlen(orig) < CK_NAME_MAX) {
+        snprintf(out, CK_IO_NAME, "%s", orig);
+        return CKERAS_OK;
+    }
+    char buf[2 * CK_IO_NAME + 16];
+    snprintf(buf, sizeof buf, "%s/%s", nested, orig);
+    if (strlen(buf) < CK_NAME_MAX && !flat_has(fl, buf)) {
+        memcpy(out, buf, strlen(buf) + 1);
+        return CKERAS_OK;
+    }
+    for (int k = 1; k < 100000; k++) {
+        snprintf(buf, sizeof buf, "%.40s_%d", orig, k); /* < CK_NAME_MAX */
+        if (!flat_has(fl, buf)) {
+            memcpy(out, buf, strlen(buf) + 1);
+            return CKERAS_OK;
+        }
+    }
+    return ck_error(CKERAS_EFORMAT, "no unique name for layer '%s' of nested model '%s'", orig, nested);
+}
+
+/* Appends a copy of l (config duplicated) named name; returns its index or -1 (ENOMEM). */
+static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group, const char *orig, bool frozen)
+{
+    if (fl->m.nlayers == fl->cap) {
+        int cap = fl->cap ? 2 * fl->cap : 16;
+        ck_io_layer *nl = ck_realloc(fl->m.layers, (size_t)cap * sizeof *nl);
+        if (!nl)
+            return -1;
+        fl->m.layers = nl;
+        flat_info *ni = ck_realloc(fl->info, (size_t)cap * sizeof *ni);
+        if (!ni)
+            return -1;
+        fl->info = ni;
+        fl->cap = cap;
+    }
+    ck_io_layer *c = &fl->m.layers[fl->m.nlayers];
+    memset(c, 0, sizeof *c);
+    snprintf(c->class_name, sizeof c->class_name, "%s", l->class_name);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->config = ck_strdup(l->config ? l->config : "{}");
+    if (!c->config)
+        return -1;
+    c->ncalls = l->ncalls;
+    flat_info *fi = &fl->info[fl->m.nlayers];
+    fi->group = group;
+    snprintf(fi->orig, sizeof fi->orig, "%s", orig);
+    fi->frozen = frozen;
+    return fl->m.nlayers++;
+}
+
+static void set_ref(ck_io_ref *r, const char *layer, int node, int tensor)
+{
+    snprintf(r->layer, sizeof r->layer, "%s", layer);
+    r->node = node;
+    r->tensor = tensor;
+}
+
+static ckeras_status splice(flat *fl, const ck_io_model *d, int depth, int group, bool frozen, const ck_io_ref *in,
+                            ck_io_ref *out);
+
+/* The layers of a Sequential d, reading in (NULL: d's InputLayer becomes an input of the flat
+ * model); *out is its output. */
+static ckeras_status splice_sequential(flat *fl, const ck_io_model *d, int depth, int group, bool frozen,
+                                       const ck_io_ref *in, ck_io_ref *out)
+{
+    ck_io_ref cur;
+    bool have = in != NULL;
+    if (in)
+        cur = *in;
+    char name[CK_IO_NAME];
+    for (int i = 0; i < d->nlayers; i++) {
+        const ck_io_layer *l = &d->layers[i];
+        int g = depth == 0 ? i : group;
+        ckeras_status st;
+        if (l->model) {
+            if ((st = splice(fl, l->model, depth + 1, g, frozen || l->model->frozen, have ? &cur : NULL, &cur)) !=
+                CKERAS_OK) {
+                ck_error_prefix("nested model '%s'", l->name);
+                return st;
+            }
+            have = true;
+            continue;
+        }
+        bool input = strcmp(l->class_name, "InputLayer") == 0;
+        if (input && have)
+            continue; /* a nested model's own input */
+        if ((st = depth == 0 ? set_name(name, l->name) : unique_name(fl, d->name, l->name, name)) != CKERAS_OK)
+            return st;
+        if (!input && !have && fl->m.class_name[0] == 'F') {
+            /* the first layer carries the input shape: an InputLayer from its config */
+            char iname[CK_IO_NAME + 8];
+            snprintf(iname, sizeof iname, "%.60s_input", l->name);
+            char uname[CK_IO_NAME];
+            ck_io_layer tmp = *l;
+            snprintf(tmp.class_name, sizeof tmp.class_name, "InputLayer");
+            if ((st = unique_name(fl, d->name, iname, uname)) != CKERAS_OK)
+                return st;
+            if (flat_add(fl, &tmp, uname, g, uname, frozen) < 0)
+                return CKERAS_ENOMEM;
+            set_ref(&cur, uname, 0, 0);
+            have = true;
+        }
+        int k = flat_add(fl, l, name, g, l->name, frozen);
+        if (k < 0)
+            return CKERAS_ENOMEM;
+        ck_io_layer *c = &fl->m.layers[k];
+        c->ncalls = 1;
+        if (have) {
+            c->nin = 1;
+            c->in[0] = cur;
+        }
+        if (input && fl->m.ninputs < CK_IO_MAX_IN)
+            set_ref(&fl->m.inputs[fl->m.ninputs++], name, 0, 0);
+        set_ref(&cur, name, 0, 0);
+        have = true;
+    }
+    if (!have)
+        return ck_error(CKERAS_EFORMAT, "the Sequential model '%s' has no layers", d->name);
+    *out = cur;
+    return CKERAS_OK;
+}
+
+static int find_layer(const ck_io_model *d, const char *name)
+{
+    for (int i = 0; i < d->nlayers; i++)
+        if (strcmp(d->layers[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* The layers of a Functional d. in: the one tensor its single input reads (NULL: its InputLayers
+ * become inputs of the flat model). */
+static ckeras_status splice_functional(flat *fl, const ck_io_model *d, int depth, int group, bool frozen,
+                                       const ck_io_ref *in, ck_io_ref *out)
+{
+    ck_io_ref *map = ck_calloc((size_t)(d->nlayers ? d->nlayers : 1), sizeof *map);
+    bool *done = ck_calloc((size_t)(d->nlayers ? d->nlayers : 1), sizeof *done);
+    ckeras_status st = CKERAS_OK;
+    if (!map || !done) {
+        st = CKERAS_ENOMEM;
+        goto end;
+    }
+    if (in && d->ninputs != 1) {
+        st = ck_error(CKERAS_EUNSUPPORTED, "nested model '%s' has %d inputs; nested models with one input are "
+                      "supported", d->name, d->ninputs);
+        goto end;
+    }
+    char name[CK_IO_NAME];
+    int ndone = 0;
+    for (bool progress = true; progress && ndone < d->nlayers && st == CKERAS_OK;) {
+        progress = false;
+        for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
+            const ck_io_layer *l = &d->layers[i];
+            int g = depth == 0 ? i : group;
+            if (done[i])
+                continue;
+            if (strcmp(l->class_name, "InputLayer") == 0) {
+                if (in) {
+                    map[i] = *in;
+                } else {
+                    if ((st = depth == 0 ? set_name(name, l->name) : unique_name(fl, d->name, l->name, name)) !=
+                        CKERAS_OK)
+                        break;
+                    if (flat_add(fl, l, name, g, l->name, frozen) < 0) {
+                        st = CKERAS_ENOMEM;
+                        break;
+                    }
+                    set_ref(&map[i], name, 0, 0);
+                }
+                done[i] = progress = true;
+                ndone++;
+                continue;
+            }
+            ck_io_ref ins[CK_IO_MAX_IN];
+            bool ready = true;
+            for (int k = 0; k < l->nin && ready; k++) {
+                int j = find_layer(d, l->in[k].layer);
+                ready = j >= 0 && done[j];
+                if (!ready)
+                    break;
+                ins[k] = map[j];
+                if (d->layers[j].model) {
+                    if (l->in[k].tensor != 0) {
+                        st = ck_error(CKERAS_EUNSUPPORTED, "layer '%s' reads output %d of nested model '%s'; "
+                                      "nested models with one output are supported", l->name, l->in[k].tensor,
+                                      d->layers[j].name);
+                        break;
+                    }
+                } else {
+                    ins[k].node = l->in[k].node; /* build_functional checks these */
+                    ins[k].tensor = l->in[k].tensor;
+                }
+            }
+            if (st != CKERAS_OK || !ready || l->nin == 0)
+                continue;
+            if (l->model) {
+                if (l->ncalls > 1 || l->nin != 1) {
+                    st = ck_error(CKERAS_EUNSUPPORTED, "nested model '%s' is called %d times on %d inputs; one "
+                                  "call on one tensor is supported", l->name, l->ncalls, l->nin);
+                    break;
+                }
+                if ((st = splice(fl, l->model, depth + 1, g, frozen || l->model->frozen, &ins[0], &map[i])) !=
+                    CKERAS_OK) {
+                    ck_error_prefix("nested model '%s'", l->name);
+                    break;
+                }
+            } else {
+                if ((st = depth == 0 ? set_name(name, l->name) : unique_name(fl, d->name, l->name, name)) !=
+                    CKERAS_OK)
+                    break;
+                int k = flat_add(fl, l, name, g, l->name, frozen);
+                if (k < 0) {
+                    st = CKERAS_ENOMEM;
+                    break;
+                }
+                ck_io_layer *c = &fl->m.layers[k];
+                c->nin = l->nin;
+                memcpy(c->in, ins, (size_t)l->nin * sizeof *ins);
+                set_ref(&map[i], name, 0, 0);
+            }
+            done[i] = progress = true;
+            ndone++;
+        }
+    }
+    if (st == CKERAS_OK && ndone < d->nlayers)
+        st = ck_error(CKERAS_EFORMAT, "the layers of model '%s' do not form a graph from its inputs", d->name);
+    if (st == CKERAS_OK && depth == 0) {
+        for (int k = 0; k < d->ninputs && st == CKERAS_OK; k++) {
+            int j = find_layer(d, d->inputs[k].layer);
+            if (j < 0)
+                st = ck_error(CKERAS_EFORMAT, "input layer '%s' is not in the model", d->inputs[k].layer);
+            else
+                fl->m.inputs[fl->m.ninputs++] = map[j];
+        }
+        for (int k = 0; k < d->noutputs && st == CKERAS_OK; k++) {
+            int j = find_layer(d, d->outputs[k].layer);
+            if (j < 0)
+                st = ck_error(CKERAS_EFORMAT, "output layer '%s' is not in the model", d->outputs[k].layer);
+            else
+                fl->m.outputs[fl->m.noutputs++] = map[j];
+        }
+    } else if (st == CKERAS_OK) {
+        int j = d->noutputs == 1 ? find_layer(d, d->outputs[0].layer) : -1;
+        if (d->noutputs != 1)
+            st = ck_error(CKERAS_EUNSUPPORTED, "nested model '%s' has %d outputs; one output is supported", d->name,
+                          d->noutputs);
+        else if (j < 0)
+            st = ck_error(CKERAS_EFORMAT, "output layer '%s' is not in model '%s'", d->outputs[0].layer, d->name);
+        else if (d->outputs[0].tensor != 0)
+            st = ck_error(CKERAS_EUNSUPPORTED, "nested model '%s' outputs tensor %d of '%s'; single-output layers "
+                          "are supported", d->name, d->outputs[0].tensor, d->outputs[0].layer);
+        else
+            *out = map[j];
+    }
+end:
+    ck_free(map);
+    ck_free(done);
+    return st;
+}
+
+static ckeras_status splice(flat *fl, const ck_io_model *d, int depth, int group, bool frozen, const ck_io_ref *in,
+                            ck_io_ref *out)
+{
+    if (depth > 16)
+        return ck_error(CKERAS_EUNSUPPORTED, "models nested more than 16 deep");
+    return d->class_name[0] == 'S' ? splice_sequential(fl, d, depth, group, frozen, in, out)
+                                   : splice_functional(fl, d, depth, group, frozen, in, out);
+}
+
+/* The flat form of a model config with nested models (only called when it has some). */
+static ckeras_status flatten(const ck_io_model *d, flat *fl)
+{
+    memset(fl, 0, sizeof *fl);
+    fl->top = d;
+    snprintf(fl->m.class_name, sizeof fl->m.class_name, "%s", all_sequential(d) ? "Sequential" : "Functional");
+    snprintf(fl->m.name, sizeof fl->m.name, "%s", d->name);
+    ck_io_ref out;
+    ckeras_status st = splice(fl, d, 0, 0, d->frozen, NULL, &out);
+    if (st == CKERAS_OK && d->class_name[0] == 'S') {
+        fl->m.noutputs = 1;
+        fl->m.outputs[0] = out;
+    }
+    if (st != CKERAS_OK)
+        flat_free(fl);
+    return st;
+}
+
+/* info: the flat_info of each layer of d when d is a flattened config, else NULL */
+static ckeras_status build_sequential(const ck_io_model *d, bool keras2, const flat_info *info, ckeras_model **out)
 {
     ckeras_model *m = ck_calloc(1, sizeof *m);
     if (!m)
@@ -370,7 +733,7 @@ static ckeras_status build_sequential(const ck_io_model *d, bool keras2, ckeras_
         if (strcmp(d->layers[i].class_name, "InputLayer") == 0)
             st = input_from_config(&d->layers[i], &l);
         else
-            st = make_layer(&d->layers[i], keras2, &l);
+            st = make_layer(&d->layers[i], keras2, info && info[i].frozen, &l);
         if (st == CKERAS_OK)
             st = ck_model_add(m, l);
     }
@@ -392,7 +755,7 @@ static int find_id(const ck_io_model *d, const int *ids, const char *name)
     return -1;
 }
 
-static ckeras_status build_functional(const ck_io_model *d, bool keras2, ckeras_model **out)
+static ckeras_status build_functional(const ck_io_model *d, bool keras2, const flat_info *info, ckeras_model **out)
 {
     if (strlen(d->name) >= CK_NAME_MAX)
         return set_name((char[CK_NAME_MAX]){0}, d->name);
@@ -447,7 +810,7 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, ckeras_
             if (st != CKERAS_OK || !ready)
                 continue;
             ckeras_layer *layer = NULL;
-            if ((st = make_layer(l, keras2, &layer)) != CKERAS_OK)
+            if ((st = make_layer(l, keras2, info && info[i].frozen, &layer)) != CKERAS_OK)
                 break;
             if ((ids[i] = ck_model_call(m, layer, l->nin, in)) < 0)
                 st = m->call_status;
@@ -474,20 +837,39 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, ckeras_
     return CKERAS_OK;
 }
 
-static ckeras_status model_from_config(const char *json, bool keras2, ckeras_model **out)
+/* A model from a model_config. When the config holds nested models they are flattened (see
+ * above); *nested tells, and with fl != NULL the flat form is kept there for loading weights
+ * (free with flat_free). The config itself is kept in d (free with ck_io_model_free). */
+static ckeras_status model_from_config(const char *json, bool keras2, ckeras_model **out, ck_io_model *d, flat *fl,
+                                       bool *nested)
 {
-    ck_io_model d;
-    ckeras_status st = ck_io_model_parse(json, &d);
+    ckeras_status st = ck_io_model_parse(json, d);
     if (st != CKERAS_OK)
         return st;
-    st = d.class_name[0] == 'S' ? build_sequential(&d, keras2, out) : build_functional(&d, keras2, out);
-    ck_io_model_free(&d);
+    *nested = has_nested(d);
+    if (!*nested) {
+        st = d->class_name[0] == 'S' ? build_sequential(d, keras2, NULL, out) : build_functional(d, keras2, NULL, out);
+    } else {
+        flat tmp;
+        if ((st = flatten(d, &tmp)) != CKERAS_OK)
+            return st;
+        st = tmp.m.class_name[0] == 'S' ? build_sequential(&tmp.m, keras2, tmp.info, out)
+                                        : build_functional(&tmp.m, keras2, tmp.info, out);
+        if (fl && st == CKERAS_OK)
+            *fl = tmp;
+        else
+            flat_free(&tmp);
+    }
     return st;
 }
 
 ckeras_status ck_model_from_json(const char *json, ckeras_model **out)
 {
-    return model_from_config(json, false, out);
+    ck_io_model d;
+    bool nested;
+    ckeras_status st = model_from_config(json, false, out, &d, NULL, &nested);
+    ck_io_model_free(&d);
+    return st;
 }
 
 static const ck_h5_layer *find_group(const ck_h5_file *f, const char *name)
@@ -507,6 +889,27 @@ static void shape_text(int ndim, const int64_t *d, char *buf, size_t n)
         snprintf(buf + len, n - len, ")");
 }
 
+/* Checks one array against weight k of a layer: shape, finite values. */
+static ckeras_status check_array(const ckeras_layer *l, int k, const ck_h5_array *a, const char *group,
+                                 const char *what)
+{
+    bool ok = a->ndim == l->w[k].shape.ndim;
+    for (int d = 0; ok && d < a->ndim; d++)
+        ok = a->shape[d] == l->w[k].shape.d[d];
+    if (!ok) {
+        char s1[96], s2[96];
+        shape_text(a->ndim, a->shape, s1, sizeof s1);
+        shape_text(l->w[k].shape.ndim, l->w[k].shape.d, s2, sizeof s2);
+        return ck_error(CKERAS_ESHAPE, "%s: model_weights/%s: '%s' has shape %s, layer expects %s (%s of '%s')", what,
+                        group, a->name, s1, s2, l->w[k].name, l->name);
+    }
+    int64_t bad = ck_first_nonfinite(a->data, l->w[k].size);
+    if (bad >= 0)
+        return ck_error(CKERAS_ENAN, "%s: model_weights/%s: '%s' holds %g at index %lld", what, group, a->name,
+                        (double)a->data[bad], (long long)bad);
+    return CKERAS_OK;
+}
+
 /* Checks one layer group against a layer: count, shapes, finite values. */
 static ckeras_status check_group(const ckeras_layer *l, const ck_h5_layer *g, const char *what)
 {
@@ -514,21 +917,9 @@ static ckeras_status check_group(const ckeras_layer *l, const ck_h5_layer *g, co
         return ck_error(CKERAS_EFORMAT, "%s: model_weights/%s has %d weights, layer '%s' (%s) expects %d", what,
                         g->name, g->n, l->name, l->vt->class_name, l->nw);
     for (int k = 0; k < l->nw; k++) {
-        const ck_h5_array *a = &g->w[k];
-        bool ok = a->ndim == l->w[k].shape.ndim;
-        for (int d = 0; ok && d < a->ndim; d++)
-            ok = a->shape[d] == l->w[k].shape.d[d];
-        if (!ok) {
-            char s1[96], s2[96];
-            shape_text(a->ndim, a->shape, s1, sizeof s1);
-            shape_text(l->w[k].shape.ndim, l->w[k].shape.d, s2, sizeof s2);
-            return ck_error(CKERAS_ESHAPE, "%s: model_weights/%s: '%s' has shape %s, layer expects %s", what,
-                            g->name, a->name, s1, s2);
-        }
-        int64_t bad = ck_first_nonfinite(a->data, l->w[k].size);
-        if (bad >= 0)
-            return ck_error(CKERAS_ENAN, "%s: model_weights/%s: '%s' holds %g at index %lld", what, g->name,
-                            a->name, (double)a->data[bad], (long long)bad);
+        ckeras_status st = check_array(l, k, &g->w[k], g->name, what);
+        if (st != CKERAS_OK)
+            return st;
     }
     return CKERAS_OK;
 }
@@ -537,6 +928,151 @@ static void copy_group(ckeras_layer *l, const ck_h5_layer *g)
 {
     for (int k = 0; k < l->nw; k++)
         memcpy(l->w[k].data, g->w[k].data, (size_t)l->w[k].size * sizeof(float));
+}
+
+/* The node of the layer named name, or -1. */
+static int node_of(const ckeras_model *m, const char *name)
+{
+    for (int i = 0; i < m->g.n; i++)
+        if (strcmp(m->g.nodes[i].layer->name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Does a weight name ("Conv1/kernel:0", "sequential_1/conv/kernel") belong to the layer called
+ * orig in its own model (the path before the weight's own name ends with orig)? */
+static bool names_layer(const char *name, const char *orig)
+{
+    const char *slash = strrchr(name, '/');
+    if (!slash)
+        return false;
+    size_t n = (size_t)(slash - name), k = strlen(orig);
+    return n >= k && strncmp(slash - k, orig, k) == 0 && (n == k || slash[-(ptrdiff_t)k - 1] == '/');
+}
+
+/* Pairs the weights of the flat layers of a nested model (nodes[0..nn), in the nested model's
+ * layer order) with the arrays of its one group. By layer name when the arrays whose path names
+ * each layer are exactly as many as its weights and cover the group (in their stored order
+ * within a layer: weight names differ between writers, "depthwise_kernel" / "kernel"); else in
+ * Keras' order (the trainable weights of every layer, then the others). src[i][k] receives the
+ * array of weight k of nodes[i]. */
+static ckeras_status pair_nested(const ckeras_model *m, const flat *fl, const int *nodes, const int *fidx, int nn,
+                                 const ck_h5_layer *g, const ck_h5_array *(*src)[CK_MAX_WEIGHTS])
+{
+    int total = 0;
+    for (int i = 0; i < nn; i++)
+        total += m->g.nodes[nodes[i]].layer->nw;
+    if (total != g->n)
+        return ck_error(CKERAS_EFORMAT, "load_model: model_weights/%s has %d weights, nested model '%s' expects %d",
+                        g->name, g->n, g->name, total);
+    int *owner = ck_malloc((size_t)(g->n ? g->n : 1) * sizeof *owner);
+    if (!owner)
+        return CKERAS_ENOMEM;
+    bool by_name = true;
+    for (int a = 0; a < g->n && by_name; a++) {
+        owner[a] = -1;
+        for (int i = 0; i < nn; i++)
+            if (names_layer(g->w[a].name, fl->info[fidx[i]].orig)) {
+                by_name = owner[a] < 0; /* one layer only */
+                owner[a] = i;
+            }
+        by_name = by_name && owner[a] >= 0;
+    }
+    for (int i = 0; i < nn && by_name; i++) {
+        const ckeras_layer *l = m->g.nodes[nodes[i]].layer;
+        int k = 0;
+        for (int a = 0; a < g->n; a++)
+            if (owner[a] == i && k < l->nw)
+                src[i][k++] = &g->w[a];
+            else if (owner[a] == i)
+                k++;
+        by_name = k == l->nw;
+    }
+    ck_free(owner);
+    if (!by_name) {
+        int next = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < nn; i++) {
+                const ckeras_layer *l = m->g.nodes[nodes[i]].layer;
+                for (int k = 0; k < l->nw; k++)
+                    if ((l->trainable && l->w[k].trainable) == (pass == 0))
+                        src[i][k] = &g->w[next++];
+            }
+    }
+    for (int i = 0; i < nn; i++) {
+        const ckeras_layer *l = m->g.nodes[nodes[i]].layer;
+        for (int k = 0; k < l->nw; k++) {
+            ckeras_status st = check_array(l, k, src[i][k], g->name, "load_model");
+            if (st != CKERAS_OK)
+                return st;
+        }
+    }
+    return CKERAS_OK;
+}
+
+/* Weights of a model built from a flattened config: top-level layers from their own groups,
+ * layers of a nested model from that model's group. Everything is checked before anything is
+ * copied. */
+static ckeras_status load_flat_weights(ckeras_model *m, const flat *fl, const ck_h5_file *f)
+{
+    int n = fl->m.nlayers;
+    const ck_h5_array *(*src)[CK_MAX_WEIGHTS] = ck_calloc((size_t)(n ? n : 1), sizeof *src);
+    int *nodes = ck_malloc((size_t)(n ? n : 1) * sizeof *nodes);
+    int *fidx = ck_malloc((size_t)(n ? n : 1) * sizeof *fidx);
+    ckeras_status st = CKERAS_OK;
+    if (!src || !nodes || !fidx) {
+        st = CKERAS_ENOMEM;
+        goto end;
+    }
+    for (int gi = 0; gi < fl->top->nlayers && st == CKERAS_OK; gi++) {
+        const ck_io_layer *tl = &fl->top->layers[gi];
+        int nn = 0, nw = 0;
+        for (int i = 0; i < n; i++) {
+            int nd = fl->info[i].group == gi ? node_of(m, fl->m.layers[i].name) : -1;
+            if (nd >= 0 && m->g.nodes[nd].layer->nw > 0) {
+                fidx[nn] = i;
+                nodes[nn++] = nd;
+                nw += m->g.nodes[nd].layer->nw;
+            }
+        }
+        if (nw == 0)
+            continue;
+        const ck_h5_layer *g = find_group(f, tl->name);
+        if (!g) {
+            st = ck_error(CKERAS_EFORMAT, "load_model: model_weights has no group for %s '%s'",
+                          tl->model ? "nested model" : "layer", tl->name);
+            break;
+        }
+        if (!tl->model) {
+            const ckeras_layer *l = m->g.nodes[nodes[0]].layer;
+            if ((st = check_group(l, g, "load_model")) == CKERAS_OK)
+                for (int k = 0; k < l->nw; k++)
+                    src[fidx[0]][k] = &g->w[k];
+            continue;
+        }
+        const ck_h5_array *(*part)[CK_MAX_WEIGHTS] = ck_calloc((size_t)nn, sizeof *part);
+        if (!part) {
+            st = CKERAS_ENOMEM;
+            break;
+        }
+        if ((st = pair_nested(m, fl, nodes, fidx, nn, g, part)) == CKERAS_OK)
+            for (int i = 0; i < nn; i++)
+                memcpy(src[fidx[i]], part[i], sizeof part[i]);
+        ck_free(part);
+    }
+    for (int i = 0; i < n && st == CKERAS_OK; i++) {
+        int nd = node_of(m, fl->m.layers[i].name);
+        if (nd < 0)
+            continue;
+        ckeras_layer *l = m->g.nodes[nd].layer;
+        for (int k = 0; k < l->nw; k++)
+            memcpy(l->w[k].data, src[i][k]->data, (size_t)l->w[k].size * sizeof(float));
+    }
+end:
+    ck_free(src);
+    ck_free(nodes);
+    ck_free(fidx);
+    return st;
 }
 
 /* Weights of a freshly built model from the file's layer groups, by layer name. */
@@ -576,12 +1112,14 @@ static const ck_h5_array *find_opt(const ck_h5_file *f, const char *suffix)
 
 /* Restores iterations and, when every slot is found with the right size, the slots: names of
  * ckeras / tf.keras 2 ("Adam/dense/kernel/m:0") or Keras 3 ("adam/sequential_dense_kernel_momentum"). */
-static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const char *model_name)
+static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const char *model_name, const flat *fl)
 {
     ckeras_optimizer *o = m->opt;
     const ck_h5_array *it = find_opt(f, "iter:0");
     if (!it)
         it = find_opt(f, "iteration");
+    if (!it)
+        it = find_opt(f, "iteration:0");
     if (!it)
         it = find_opt(f, "iterations:0");
     const char *slots[CK_OPT_MAX_SLOTS];
@@ -593,17 +1131,25 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < m->g.n; i++) {
             const ckeras_layer *l = m->g.nodes[i].layer;
+            const char *lname = l->name; /* the name in the file: a nested layer's own name */
+            for (int j = 0; fl && j < fl->m.nlayers; j++)
+                if (strcmp(fl->m.layers[j].name, l->name) == 0)
+                    lname = fl->info[j].orig;
             for (int k = 0; k < l->nw; k++) {
                 const ck_weight *w = &l->w[k];
                 if (!w->grad)
                     continue;
                 for (int s = 0; s < ns; s++) {
-                    char a[300], b[300];
-                    snprintf(a, sizeof a, "%s/%s/%s:0", l->name, w->name, tf2_slot(slots[s], o->kind));
-                    snprintf(b, sizeof b, "%s_%s_%s_%s", model_name, l->name, w->name, slots[s]);
+                    char a[300], b[300], c[300];
+                    snprintf(a, sizeof a, "%s/%s/%s:0", lname, w->name, tf2_slot(slots[s], o->kind));
+                    snprintf(b, sizeof b, "%s_%s_%s_%s", model_name, lname, w->name, slots[s]);
+                    /* tf.keras 2.11+: "Adam/m/conv2d/kernel:0" */
+                    snprintf(c, sizeof c, "%s/%s/%s:0", tf2_slot(slots[s], o->kind), lname, w->name);
                     const ck_h5_array *arr = find_opt(f, a);
                     if (!arr)
                         arr = find_opt(f, b);
+                    if (!arr)
+                        arr = find_opt(f, c);
                     bool ok = arr && !arr->is_int && arr->data;
                     int64_t size = 1;
                     for (int d = 0; ok && d < arr->ndim; d++)
@@ -625,7 +1171,7 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
         o->iterations = it->is_int ? it->ivalue : (int64_t)it->data[0];
 }
 
-static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, const char *model_name)
+static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, const char *model_name, const flat *fl)
 {
     ck_io_training t;
     ckeras_status st = ck_io_training_parse(f->training_config, &t);
@@ -660,7 +1206,7 @@ static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, con
     st = ck_model_compile(m, o, t.loss, metrics);
     o = NULL; /* taken */
     if (st == CKERAS_OK && f->nopt > 0)
-        load_optimizer_state(m, f, model_name);
+        load_optimizer_state(m, f, model_name, fl);
 done:
     ck_optimizer_free(o);
     ck_io_training_free(&t);
@@ -683,16 +1229,24 @@ ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
     /* Keras 1/2 files keep Keras 2's semantics (hard_sigmoid); ckeras writes Keras 3's */
     bool keras2 = !f.ckeras_version && f.keras_version && (f.keras_version[0] == '1' || f.keras_version[0] == '2');
     ckeras_model *m = NULL;
-    st = model_from_config(f.model_config, keras2, &m);
+    ck_io_model d;
+    flat fl;
+    bool nested = false;
+    st = model_from_config(f.model_config, keras2, &m, &d, &fl, &nested);
     if (st != CKERAS_OK) {
         ck_error_prefix("load_model: %s", path);
+        ck_io_model_free(&d);
         ck_h5_file_free(&f);
         return st;
     }
     char model_name[CK_NAME_MAX];
     snprintf(model_name, sizeof model_name, "%s", m->name);
-    if ((st = load_all_weights(m, &f)) == CKERAS_OK && f.training_config && !(flags & CKERAS_LOAD_NO_COMPILE))
-        st = compile_from_file(m, &f, model_name);
+    st = nested ? load_flat_weights(m, &fl, &f) : load_all_weights(m, &f);
+    if (st == CKERAS_OK && f.training_config && !(flags & CKERAS_LOAD_NO_COMPILE))
+        st = compile_from_file(m, &f, model_name, nested ? &fl : NULL);
+    if (nested)
+        flat_free(&fl);
+    ck_io_model_free(&d);
     ck_h5_file_free(&f);
     if (st != CKERAS_OK) {
         ck_model_free(m);
