@@ -198,3 +198,19 @@ check-shell: | deps
 check-install:
 	@$(MAKE) --no-print-directory $(STATIC) $(SHARED) bin/ckeras
 	@MAKE="$(MAKE)" sh tests/test_install.sh
+
+# ==== Fashion-MNIST CNN example (one block) =====================================================
+#   make fashion    builds examples/fashion_cnn and trains it (needs Debian's dataset-fashion-mnist,
+#                   or FASHION_DIR=folder with the four IDX files); writes examples/fashion_cnn.h5
+FASHION_DIR ?=
+.PHONY: fashion clean-fashion
+examples/fashion_cnn: examples/fashion_cnn.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+fashion:
+	@$(MAKE) --no-print-directory examples/fashion_cnn
+	cd examples && ./fashion_cnn $(FASHION_DIR)
+
+clean: clean-fashion
+clean-fashion:
+	rm -f examples/fashion_cnn examples/fashion_cnn.h5

@@ -6,6 +6,7 @@
  * large are split by image across ck_num_threads() threads (images never share output). */
 #include "kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -213,13 +214,58 @@ static void maxpool_image(const ck_conv_geom *g, const float *x, float *y, int32
     }
 }
 
+/* The common 2x2 window with stride 2 whose windows all lie inside the image: four runs of c
+ * floats per output, compared in window order (ties keep the first). */
+static void maxpool2x2_image(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
+{
+    const int64_t c = g->c, row = g->w * c;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const int64_t base = (2 * oy * g->w + 2 * ox) * c;
+            const float *restrict p0 = x + base, *restrict p1 = p0 + c, *restrict p2 = p0 + row,
+                                  *restrict p3 = p2 + c;
+            float *restrict out = y + (oy * g->ow + ox) * c;
+            if (!arg) {
+#pragma omp simd
+                for (int64_t ch = 0; ch < c; ch++) {
+                    const float m01 = p1[ch] > p0[ch] ? p1[ch] : p0[ch], m23 = p3[ch] > p2[ch] ? p3[ch] : p2[ch];
+                    out[ch] = m23 > m01 ? m23 : m01;
+                }
+                continue;
+            }
+            int32_t *restrict a = arg + (oy * g->ow + ox) * c;
+            const int32_t b0 = (int32_t)base, b1 = (int32_t)(base + c), b2 = (int32_t)(base + row),
+                          b3 = (int32_t)(base + row + c);
+#pragma omp simd
+            for (int64_t ch = 0; ch < c; ch++) {
+                float m = p0[ch];
+                int32_t k = b0;
+                k = p1[ch] > m ? b1 : k;
+                m = p1[ch] > m ? p1[ch] : m;
+                k = p2[ch] > m ? b2 : k;
+                m = p2[ch] > m ? p2[ch] : m;
+                k = p3[ch] > m ? b3 : k;
+                m = p3[ch] > m ? p3[ch] : m;
+                out[ch] = m;
+                a[ch] = k + (int32_t)ch;
+            }
+        }
+    }
+}
+
 void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax)
 {
     const int64_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
+    const bool two = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
+                     g->pt == 0 && g->pl == 0 && 2 * g->oh <= g->h && 2 * g->ow <= g->w;
     const int nt = threads_for(n, n * (in + out));
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < n; b++)
-        maxpool_image(g, x + b * in, y + b * out, argmax ? argmax + b * out : NULL);
+    for (int64_t b = 0; b < n; b++) {
+        if (two)
+            maxpool2x2_image(g, x + b * in, y + b * out, argmax ? argmax + b * out : NULL);
+        else
+            maxpool_image(g, x + b * in, y + b * out, argmax ? argmax + b * out : NULL);
+    }
 }
 
 void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, int64_t n, float *dx)
@@ -355,4 +401,261 @@ void ck_global_maxpool_backward(const float *dy, const int32_t *argmax, int64_t 
     for (int64_t b = 0; b < n; b++)
         for (int64_t ch = 0; ch < c; ch++)
             dx[(b * s + argmax[b * c + ch]) * c + ch] = dy[b * c + ch];
+}
+
+/* ---- gathered GEMM: the direct convolution's core --------------------------------------------
+ * C[r][j] (+)= sum_l X[roff[r] + loff[l]] * B[l][j]: a GEMM whose left operand is read straight
+ * from an image through two offset tables (an implicit im2col). Register blocks of P rows x NV
+ * vectors of C stay in registers over the whole l loop; X values are broadcast, rows of B are
+ * vector loads, the last vector of a row is masked (so no read or write passes column N). */
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define CK_CONV_X86 1
+#include <immintrin.h>
+
+#define CK_AI static inline __attribute__((always_inline))
+#define CK_UNROLL _Pragma("GCC unroll 16")
+#define T512 __attribute__((target("avx512f")))
+#define T256 __attribute__((target("avx2,fma")))
+
+typedef struct gg_args {
+    int64_t L, N;
+    const float *X;
+    const int32_t *roff, *loff;
+    const float *B;
+    int64_t ldb;
+    float *C;
+    int64_t ldc;
+    const float *bias;
+    bool relu, acc;
+} gg_args;
+
+/* rows [r, r+P) x columns [j, j + 16 NV) (the last vector masked by `last`) */
+CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P, const int NV, __mmask16 last)
+{
+    __m512 acc[8][4];
+    const float *xp[8];
+    CK_UNROLL
+    for (int p = 0; p < P; p++) {
+        xp[p] = a->X + a->roff[r + p];
+        CK_UNROLL
+        for (int v = 0; v < NV; v++)
+            acc[p][v] = _mm512_setzero_ps();
+    }
+    const float *b = a->B + j;
+    for (int64_t l = 0; l < a->L; l++, b += a->ldb) {
+        const int32_t o = a->loff[l];
+        __m512 bv[4];
+        CK_UNROLL
+        for (int v = 0; v < NV; v++)
+            bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+        CK_UNROLL
+        for (int p = 0; p < P; p++) {
+            const __m512 xv = _mm512_set1_ps(xp[p][o]);
+            CK_UNROLL
+            for (int v = 0; v < NV; v++)
+                acc[p][v] = _mm512_fmadd_ps(xv, bv[v], acc[p][v]);
+        }
+    }
+    __m512 bias[4];
+    CK_UNROLL
+    for (int v = 0; v < NV; v++)
+        bias[v] = !a->bias ? _mm512_setzero_ps()
+                  : v == NV - 1 ? _mm512_maskz_loadu_ps(last, a->bias + j + 16 * v)
+                                : _mm512_loadu_ps(a->bias + j + 16 * v);
+    CK_UNROLL
+    for (int p = 0; p < P; p++) {
+        float *c = a->C + (r + p) * a->ldc + j;
+        CK_UNROLL
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xffff;
+            __m512 s = acc[p][v];
+            if (a->acc)
+                s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mk, c + 16 * v));
+            if (a->bias)
+                s = _mm512_add_ps(s, bias[v]);
+            if (a->relu)
+                s = _mm512_max_ps(s, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(c + 16 * v, mk, s);
+        }
+    }
+}
+
+/* rows [r0, r1) for one block of at most 16 NV columns */
+CK_AI T512 void gg512_rows(const gg_args *a, int64_t r0, int64_t r1, int64_t j, const int NV, const int P,
+                           __mmask16 last)
+{
+    int64_t r = r0;
+    for (; r + P <= r1; r += P)
+        gg512_block(a, r, j, P, NV, last);
+    switch (r1 - r) { /* the last rows in one block: a single row would wait on FMA latency */
+#define R(k) case k: if (k < P) gg512_block(a, r, j, k, NV, last); break;
+    R(1) R(2) R(3) R(4) R(5) R(6) R(7)
+#undef R
+    default: break;
+    }
+}
+
+static T512 void gg512(const gg_args *a, int64_t r0, int64_t r1)
+{
+    for (int64_t j = 0; j < a->N; j += 64) {
+        const int64_t nb = a->N - j < 64 ? a->N - j : 64, nv = (nb + 15) / 16, tail = nb - 16 * (nv - 1);
+        const __mmask16 last = (__mmask16)((1u << tail) - 1u);
+        switch (nv) {
+        case 1: gg512_rows(a, r0, r1, j, 1, 8, last); break;
+        case 2: gg512_rows(a, r0, r1, j, 2, 8, last); break;
+        case 3: gg512_rows(a, r0, r1, j, 3, 6, last); break;
+        default: gg512_rows(a, r0, r1, j, 4, 6, last); break;
+        }
+    }
+}
+
+CK_AI T256 __m256i mask256(int64_t count)
+{
+    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(ones + 8 - count));
+}
+
+CK_AI T256 void gg256_block(const gg_args *a, int64_t r, int64_t j, const int P, const int NV, __m256i last)
+{
+    __m256 acc[6][2];
+    const float *xp[6];
+    CK_UNROLL
+    for (int p = 0; p < P; p++) {
+        xp[p] = a->X + a->roff[r + p];
+        CK_UNROLL
+        for (int v = 0; v < NV; v++)
+            acc[p][v] = _mm256_setzero_ps();
+    }
+    const float *b = a->B + j;
+    for (int64_t l = 0; l < a->L; l++, b += a->ldb) {
+        const int32_t o = a->loff[l];
+        __m256 bv[2];
+        CK_UNROLL
+        for (int v = 0; v < NV; v++)
+            bv[v] = v == NV - 1 ? _mm256_maskload_ps(b + 8 * v, last) : _mm256_loadu_ps(b + 8 * v);
+        CK_UNROLL
+        for (int p = 0; p < P; p++) {
+            const __m256 xv = _mm256_broadcast_ss(xp[p] + o);
+            CK_UNROLL
+            for (int v = 0; v < NV; v++)
+                acc[p][v] = _mm256_fmadd_ps(xv, bv[v], acc[p][v]);
+        }
+    }
+    CK_UNROLL
+    for (int p = 0; p < P; p++) {
+        float *c = a->C + (r + p) * a->ldc + j;
+        CK_UNROLL
+        for (int v = 0; v < NV; v++) {
+            const bool tail = v == NV - 1;
+            __m256 s = acc[p][v];
+            if (a->acc)
+                s = _mm256_add_ps(s, tail ? _mm256_maskload_ps(c + 8 * v, last) : _mm256_loadu_ps(c + 8 * v));
+            if (a->bias)
+                s = _mm256_add_ps(s, tail ? _mm256_maskload_ps(a->bias + j + 8 * v, last)
+                                          : _mm256_loadu_ps(a->bias + j + 8 * v));
+            if (a->relu)
+                s = _mm256_max_ps(s, _mm256_setzero_ps());
+            if (tail)
+                _mm256_maskstore_ps(c + 8 * v, last, s);
+            else
+                _mm256_storeu_ps(c + 8 * v, s);
+        }
+    }
+}
+
+CK_AI T256 void gg256_rows(const gg_args *a, int64_t r0, int64_t r1, int64_t j, const int NV, const int P,
+                           __m256i last)
+{
+    int64_t r = r0;
+    for (; r + P <= r1; r += P)
+        gg256_block(a, r, j, P, NV, last);
+    switch (r1 - r) {
+#define R(k) case k: if (k < P) gg256_block(a, r, j, k, NV, last); break;
+    R(1) R(2) R(3) R(4) R(5)
+#undef R
+    default: break;
+    }
+}
+
+static T256 void gg256(const gg_args *a, int64_t r0, int64_t r1)
+{
+    /* blocks of 16 columns: 6 rows x 2 vectors + 2 B vectors + 1 broadcast = 15 of 16 registers */
+    for (int64_t j = 0; j < a->N; j += 16) {
+        const int64_t nb = a->N - j < 16 ? a->N - j : 16, nv = (nb + 7) / 8;
+        const __m256i last = mask256(nb - 8 * (nv - 1));
+        if (nv == 1)
+            gg256_rows(a, r0, r1, j, 1, 6, last);
+        else
+            gg256_rows(a, r0, r1, j, 2, 6, last);
+    }
+}
+#endif
+
+/* floats of B per pass of the gathered GEMM (64 KB: long passes, e.g. dW over a large image,
+ * re-read B from L2 rather than memory; measured no slower than one pass on small layers) */
+#define CK_GG_CHUNK_FLOATS 16384
+
+/* 2: AVX-512F, 1: AVX2 + FMA, 0: neither (the direct convolution is not used).
+ * CKERAS_CONV=avx2 in the environment picks the AVX2 kernels on an AVX-512 machine. */
+static int gg_level(void)
+{
+    static int level = -1;
+    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        l = 0;
+#ifdef CK_CONV_X86
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f"))
+            l = 2;
+        if ((l == 0 || (getenv("CKERAS_CONV") && strcmp(getenv("CKERAS_CONV"), "avx2") == 0)) &&
+            __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            l = 1;
+#endif
+        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    }
+    return l;
+}
+
+bool ck_gather_gemm_available(void)
+{
+    return gg_level() > 0;
+}
+
+void ck_gather_gemm(int64_t R, int64_t L, int64_t N, const float *X, const int32_t *roff, const int32_t *loff,
+                    const float *B, int64_t ldb, float *C, int64_t ldc, const float *bias, bool relu, bool acc)
+{
+#ifdef CK_CONV_X86
+    const int level = gg_level();
+    if (level > 0) {
+        /* chunks of B stay in cache while every row block passes over them; C takes
+         * the partial sums (bias and relu come with the last chunk) */
+        int64_t lc = CK_GG_CHUNK_FLOATS / (N > 0 ? N : 1);
+        lc = lc < 32 ? 32 : lc;
+        for (int64_t l0 = 0; l0 < L; l0 += lc) {
+            const int64_t l1 = L - l0 < lc ? L : l0 + lc;
+            const bool last = l1 == L;
+            const gg_args a = {l1 - l0, N, X, roff, loff + l0, B + l0 * ldb, ldb, C, ldc, last ? bias : NULL,
+                               last && relu, acc || l0 > 0};
+            if (level == 2)
+                gg512(&a, 0, R);
+            else
+                gg256(&a, 0, R);
+        }
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < R; r++) { /* portable reference */
+        float *c = C + r * ldc;
+        for (int64_t j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int64_t l = 0; l < L; l++)
+                s += X[roff[r] + loff[l]] * B[l * ldb + j];
+            if (acc)
+                s += c[j];
+            if (bias)
+                s += bias[j];
+            c[j] = relu && s < 0.0f ? 0.0f : s;
+        }
+    }
 }

@@ -173,6 +173,15 @@ void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, fl
 /* Adjoint: dx (n, h, w, c) += rows [r0, r1) of an im2col-shaped cols scattered back to their
  * windows (dx is accumulated into, not cleared). */
 void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx);
+/* The direct convolution's core, a GEMM whose left operand is gathered from an image through
+ * two offset tables (an implicit im2col), for r < R, j < N:
+ *   C[r*ldc + j] = relu?( [acc ? C[r*ldc + j] : 0] + sum_{l<L} X[roff[r] + loff[l]] * B[l*ldb + j]
+ *                         + [bias ? bias[j] : 0] )
+ * Single-threaded (callers split rows or images). AVX-512 / AVX2 kernels chosen at run time; a
+ * slow portable loop otherwise: use it only when ck_gather_gemm_available(). */
+bool ck_gather_gemm_available(void);
+void ck_gather_gemm(int64_t R, int64_t L, int64_t N, const float *X, const int32_t *roff, const int32_t *loff,
+                    const float *B, int64_t ldb, float *C, int64_t ldc, const float *bias, bool relu, bool acc);
 /* Max pooling, y (n, oh, ow, c); padded cells never win. argmax (may be NULL) gets, per output,
  * the index in its image ((iy*w + ix)*c + ch) of the first maximum. */
 void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax);

@@ -2,15 +2,29 @@
  *
  * Kernel W is (kh, kw, in, filters) (Conv1D: (k, in, filters)) as Keras stores it, which read
  * row-major is the matrix (kh*kw*in, filters) whose rows match the im2col window order
- * (ky, kx, channel). Forward: im2col of a tile of rows (output positions of the batch) into the
- * shared workspace, then one GEMM per tile; a 1x1 kernel with stride 1 and no padding is one GEMM
- * on the input itself. Backward recomputes the tile's columns (the workspace is shared between
- * layers), then dW += cols^T dz, dcols = dz W^T over the same buffer, and col2im into dx. */
+ * (ky, kx, channel).
+ *
+ * Stride 1 (not 1x1), on CPUs with AVX2+FMA or AVX-512: direct convolution by ck_gather_gemm,
+ * which reads each (padded) image through offset tables instead of an im2col matrix, with bias
+ * and relu fused into the forward's stores; backward: relu and the bias gradient in one pass,
+ * dW by the same kernel over taps x pixels, dx as the transposed convolution of padded dz with
+ * the flipped kernel, or (narrow inputs, wide 'valid' borders) per-image columns dz W^T and
+ * col2im. Threads take whole images (dW: rows of dW). See conv_backward_gg.
+ *
+ * Otherwise (strides > 1, or CKERAS_CONV=im2col): im2col of a tile of rows (output positions of
+ * the batch) into the shared workspace, then one GEMM per tile; a 1x1 kernel with stride 1 and
+ * no padding is one GEMM on the input itself. Backward recomputes the tile's columns (the
+ * workspace is shared between layers), then dW += cols^T dz, dcols = dz W^T over the same buffer,
+ * and col2im into dx. */
 #include "layers.h"
 #include "kernels/kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* The batch's im2col matrix is made and consumed in tiles of rows: about CONV_TILE_TARGET floats
  * (2 MB, so the GEMM reads its columns from cache: measured faster than one large tile), at least
@@ -58,12 +72,92 @@ typedef struct conv_priv {
     int64_t pos;    /* oh*ow: output positions per image */
     int64_t tile;   /* rows of the im2col matrix per tile */
     bool direct;    /* 1x1, stride 1, no padding: the input is the column matrix */
+    /* The gathered-GEMM path (strides 1, AVX2 or AVX-512): no im2col matrix; every product
+     * reads the (padded) image through offset tables. */
+    bool gg;
+    bool pad;       /* the forward reads a padded copy (hp, wp, c) of each image */
+    int64_t hp, wp; /* padded input: rows [-pt, hp - pt), columns [-pl, wp - pl) of x */
+    int64_t hq, wq; /* dz padded for dx: (hq, wq, filters), dz rows start at qt, columns at ql */
+    int64_t qt, ql;
+    int32_t *poff;  /* (oh*ow) output pixel -> its window's corner in the padded image */
+    int32_t *toff;  /* (K) tap (ky, kx, ch) -> offset from the corner */
+    int32_t *ipoff; /* (h*w) input pixel -> its corner in padded dz */
+    int32_t *dtoff; /* (kh*kw*filters) flipped tap (ky', kx', f) -> offset in padded dz */
+    bool dx_cols;   /* dx through the columns (pos, K) of each image and col2im (narrow inputs) */
+    int32_t *zoff;  /* (pos + filters): r*filters for r < pos, then 0..filters-1 (dz as a matrix) */
 } conv_priv;
+
+/* Images whose columns are held at once by the dx_cols backward (threads beyond it wait). */
+#define CONV_COL_SLOTS 8
+
+static void conv_free_tables(conv_priv *p)
+{
+    ck_free(p->poff), ck_free(p->toff), ck_free(p->ipoff), ck_free(p->dtoff), ck_free(p->zoff);
+    p->poff = p->toff = p->ipoff = p->dtoff = p->zoff = NULL;
+}
 
 static void conv_free(ckeras_layer *l)
 {
+    if (l->priv)
+        conv_free_tables(l->priv);
     ck_free(l->priv);
     l->priv = NULL;
+}
+
+/* Sets up the gathered-GEMM path when it applies (p->gg); false only when out of memory. */
+static bool conv_setup_gg(conv_priv *p)
+{
+    const ck_conv_geom *g = &p->g;
+    const int64_t F = p->filters;
+    conv_free_tables(p);
+    p->gg = false;
+    if (p->direct || g->sh != 1 || g->sw != 1 || !ck_gather_gemm_available())
+        return true;
+    p->hp = g->oh + (g->kh - 1) * g->dh;
+    p->wp = g->ow + (g->kw - 1) * g->dw;
+    p->pad = g->pt > 0 || g->pl > 0 || p->hp > g->h || p->wp > g->w;
+    const int64_t wx = p->pad ? p->wp : g->w; /* row pitch of the image the forward reads */
+    p->hq = g->h + (g->kh - 1) * g->dh;
+    p->wq = g->w + (g->kw - 1) * g->dw;
+    p->qt = (g->kh - 1) * g->dh - g->pt;
+    p->ql = (g->kw - 1) * g->dw - g->pl;
+    if (p->qt < 0 || p->ql < 0 || p->hp * p->wp * g->c > INT32_MAX || g->h * g->w * g->c > INT32_MAX ||
+        p->hq * p->wq * F > INT32_MAX)
+        return true;
+    const int64_t kk = g->kh * g->kw;
+    p->poff = ck_malloc((size_t)p->pos * sizeof(int32_t));
+    p->toff = ck_malloc((size_t)p->K * sizeof(int32_t));
+    p->ipoff = ck_malloc((size_t)(g->h * g->w) * sizeof(int32_t));
+    p->dtoff = ck_malloc((size_t)(kk * F) * sizeof(int32_t));
+    p->zoff = ck_malloc((size_t)(p->pos + F) * sizeof(int32_t));
+    if (!p->poff || !p->toff || !p->ipoff || !p->dtoff || !p->zoff) {
+        conv_free_tables(p);
+        return false;
+    }
+    for (int64_t oy = 0; oy < g->oh; oy++)
+        for (int64_t ox = 0; ox < g->ow; ox++)
+            p->poff[oy * g->ow + ox] = (int32_t)((oy * g->sh * wx + ox * g->sw) * g->c);
+    for (int64_t ky = 0; ky < g->kh; ky++)
+        for (int64_t kx = 0; kx < g->kw; kx++)
+            for (int64_t ch = 0; ch < g->c; ch++)
+                p->toff[(ky * g->kw + kx) * g->c + ch] = (int32_t)((ky * g->dh * wx + kx * g->dw) * g->c + ch);
+    for (int64_t iy = 0; iy < g->h; iy++)
+        for (int64_t ix = 0; ix < g->w; ix++)
+            p->ipoff[iy * g->w + ix] = (int32_t)((iy * p->wq + ix) * F);
+    for (int64_t ky = 0; ky < g->kh; ky++)
+        for (int64_t kx = 0; kx < g->kw; kx++)
+            for (int64_t f = 0; f < F; f++)
+                p->dtoff[(ky * g->kw + kx) * F + f] = (int32_t)((ky * g->dh * p->wq + kx * g->dw) * F + f);
+    for (int64_t r = 0; r < p->pos; r++)
+        p->zoff[r] = (int32_t)(r * F);
+    for (int64_t f = 0; f < F; f++)
+        p->zoff[p->pos + f] = (int32_t)f;
+    /* The transposed convolution vectorises over the input channels and, for 'valid' padding,
+     * spends multiply-adds on the zero border of dz (h*w vs oh*ow positions). With few channels
+     * or much border, dx goes through each image's columns instead, if they fit in 4 MB. */
+    p->dx_cols = (g->c < 16 || 4 * g->h * g->w > 5 * p->pos) && p->pos * p->K <= ((int64_t)1 << 20);
+    p->gg = true;
+    return true;
 }
 
 /* Reads a tuple setting of `rank` ints (one int is repeated), each >= 1, and stores it back
@@ -176,6 +270,8 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
         p->tile = CONV_TILE_MIN_ROWS;
     if (p->tile > CONV_TILE_MAX / p->K)
         p->tile = CONV_TILE_MAX / p->K > 0 ? CONV_TILE_MAX / p->K : 1;
+    if (!conv_setup_gg(p))
+        return CKERAS_ENOMEM;
 
     out->ndim = rank + 1;
     if (rank == 2) {
@@ -212,13 +308,70 @@ static int64_t conv_saved(const ckeras_layer *l, int64_t n)
     return n * p->pos * p->filters;
 }
 
-/* work: one im2col tile (tile rows, kh*kw*in) */
+/* floats of the padded weights and images of the gathered-GEMM path, 64-byte aligned parts */
+static int64_t round16(int64_t v)
+{
+    return (v + 15) / 16 * 16;
+}
+
+/* CKERAS_CONV=im2col in the environment (read once) turns the gathered-GEMM path off: every
+ * convolution then goes through im2col tiles and BLIS, for comparison. */
+static bool gg_disabled(void)
+{
+    static int off = -1;
+    int v = __atomic_load_n(&off, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("CKERAS_CONV");
+        v = e && strcmp(e, "im2col") == 0;
+        __atomic_store_n(&off, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+static bool use_gg(const conv_priv *p)
+{
+    return p->gg && !gg_disabled();
+}
+
+/* work: one im2col tile (tile rows, kh*kw*in), or for the gathered-GEMM path, if larger, the
+ * batch's padded images (n, hp, wp, c) for the forward and dW, then the flipped kernel
+ * (kh*kw*filters, c) and the padded dz (n, hq, wq, filters) for dx. Room for both, so either path
+ * runs on the same plan. */
 static int64_t conv_work(const ckeras_layer *l, int64_t n)
 {
     const conv_priv *p = l->priv;
-    if (p->direct)
-        return 0;
-    return (n * p->pos < p->tile ? n * p->pos : p->tile) * p->K;
+    int64_t w = p->direct ? 0 : (n * p->pos < p->tile ? n * p->pos : p->tile) * p->K;
+    if (p->gg) {
+        const int64_t fwd = p->pad ? n * p->hp * p->wp * p->g.c : 0;
+        const int64_t slots = n < CONV_COL_SLOTS ? n : CONV_COL_SLOTS;
+        const int64_t dx = round16(p->K * p->filters) +
+                           (p->dx_cols ? slots * p->pos * p->K : n * p->hq * p->wq * p->filters);
+        w = w > fwd ? w : fwd;
+        w = w > dx ? w : dx;
+    }
+    return w;
+}
+
+/* Threads for a gathered GEMM pass of `macs` multiply-adds over n images (or n row blocks):
+ * small passes stay on the calling thread (waking another costs tens of microseconds). */
+static int gg_threads(int64_t n, int64_t macs)
+{
+    if (n < 2 || macs < ((int64_t)1 << 20))
+        return 1;
+    int nt = ck_num_threads();
+    return nt > n ? (int)n : nt;
+}
+
+/* The image of sample i the forward reads: x itself, or its padded copy in work. */
+static const float *gg_image(const conv_priv *p, const float *x, float *work, int64_t i)
+{
+    const ck_conv_geom *g = &p->g;
+    const float *xi = x + i * g->h * g->w * g->c;
+    if (!p->pad)
+        return xi;
+    float *xp = work + i * p->hp * p->wp * g->c;
+    ck_window2d(xi, 1, g->h, g->w, g->c, xp, p->hp, p->wp, -g->pt, -g->pl);
+    return xp;
 }
 
 static void conv_forward(ckeras_layer *l, const ck_fwd *f)
@@ -226,6 +379,22 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f)
     const conv_priv *p = l->priv;
     const int64_t F = p->filters, K = p->K, rows = f->n * p->pos;
     const float *W = l->w[0].data;
+    if (use_gg(p)) {
+        /* y (pos, F) of each image = bias + gathered windows (pos, K) . W (K, F), relu fused */
+        const bool relu = p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act);
+        const float *bias = l->nw > 1 ? l->w[1].data : NULL;
+        const int nt = gg_threads(f->n, rows * K * F);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+        for (int64_t i = 0; i < f->n; i++)
+            ck_gather_gemm(p->pos, K, F, gg_image(p, f->x, f->work, i), p->poff, p->toff, W, F, f->y + i * p->pos * F,
+                           F, bias, relu, false);
+        if (p->act.kind != CK_ACT_LINEAR && !relu) {
+            if (f->saved && f->training && ck_act_backward_needs_x(&p->act))
+                memcpy(f->saved, f->y, (size_t)(rows * F) * sizeof(float));
+            ck_act_forward(&p->act, f->y, f->y, rows, F);
+        }
+        return;
+    }
     if (p->direct) /* y (rows, F) = x (rows, K) . W (K, F) */
         ck_gemm(false, false, rows, F, K, 1.0f, f->x, K, W, F, 0.0f, f->y, F);
     for (int64_t r0 = 0; !p->direct && r0 < rows; r0 += p->tile) {
@@ -243,17 +412,139 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f)
     }
 }
 
+/* Backward of the gathered-GEMM path, dz = dL/d(pre-activation) (n, oh, ow, F):
+ *   dW (K, F) = sum over images of windows^T (K, pos) . dz (pos, F), threads taking rows of dW;
+ *   dx (h*w, c) of each image = the stride-1 transposed convolution: windows of padded dz
+ *   (h*w, kh*kw*F) . the flipped kernel WT (kh*kw*F, c), WT[(ky',kx',f)][ch] = W[(kh-1-ky',
+ *   kw-1-kx', ch)][f], threads taking images. */
+static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, bool wgrad)
+{
+    const conv_priv *p = l->priv;
+    const ck_conv_geom *g = &p->g;
+    const int64_t F = p->filters, K = p->K, n = b->n, pos = p->pos;
+    if (wgrad) {
+        float *dW = l->w[0].grad;
+        const int nt = gg_threads(K, n * pos * K * F);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int t = 0, T = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            T = omp_get_num_threads();
+#endif
+            if (p->pad) { /* each thread pads its share of the images, then all read all of them */
+                for (int64_t i = n * t / T; i < n * (t + 1) / T; i++)
+                    gg_image(p, b->x, b->work, i);
+#pragma omp barrier
+            }
+            const int64_t r0 = K * t / T, r1 = K * (t + 1) / T, img = p->pad ? p->hp * p->wp * g->c : g->h * g->w * g->c;
+            const float *xs = p->pad ? b->work : b->x;
+            for (int64_t i = 0; i < n && r1 > r0; i++)
+                ck_gather_gemm(r1 - r0, pos, F, xs + i * img, p->toff + r0, p->poff, dz + i * pos * F, F, dW + r0 * F,
+                               F, NULL, false, i > 0);
+        }
+    }
+    if (!b->dx)
+        return;
+    const float *W = l->w[0].data;
+    const int64_t C = g->c, kk = g->kh * g->kw, hw = g->h * g->w, q = p->hq * p->wq * F;
+    if (p->dx_cols) {
+        /* per image: dcols (pos, K) = dz (pos, F) . W^T (F, K); dx = col2im(dcols) */
+        float *Wt = b->work;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t f = 0; f < F; f++)
+                Wt[f * K + k] = W[k * F + f];
+        int nt = gg_threads(n, n * pos * K * F);
+        nt = nt < CONV_COL_SLOTS ? nt : CONV_COL_SLOTS;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int t = 0, T = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            T = omp_get_num_threads();
+#endif
+            float *cols = b->work + round16(K * F) + t * pos * K;
+            for (int64_t i = n * t / T; i < n * (t + 1) / T; i++) {
+                ck_gather_gemm(pos, F, K, dz + i * pos * F, p->zoff, p->zoff + pos, Wt, K, cols, K, NULL, false, false);
+                memset(b->dx + i * hw * C, 0, (size_t)(hw * C) * sizeof(float));
+                ck_col2im(g, cols, i * pos, (i + 1) * pos, b->dx);
+            }
+        }
+        return;
+    }
+    float *WT = b->work, *dzp = b->work + round16(K * F);
+    for (int64_t t = 0; t < kk; t++) {
+        const int64_t ky = t / g->kw, kx = t % g->kw, src = (g->kh - 1 - ky) * g->kw + (g->kw - 1 - kx);
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t ch = 0; ch < C; ch++)
+                WT[(t * F + f) * C + ch] = W[(src * C + ch) * F + f];
+    }
+    const int nt = gg_threads(n, n * hw * kk * F * C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t i = 0; i < n; i++) {
+        ck_window2d(dz + i * pos * F, 1, g->oh, g->ow, F, dzp + i * q, p->hq, p->wq, -p->qt, -p->ql);
+        ck_gather_gemm(hw, kk * F, C, dzp + i * q, p->ipoff, p->dtoff, WT, C, b->dx + i * hw * C, C, NULL, false,
+                       false);
+    }
+}
+
+/* dz (rows, F) = dz * (y > 0) in place, and db (F) = its column sums when db is not NULL: one
+ * pass. The flat array is summed in runs of S = F * ceil(64 / F) floats (whole rows, long enough
+ * to vectorise), which are folded into db at the end. */
+static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db)
+{
+    enum { SMAX = 128 };
+    const int64_t total = rows * F, S = F * ((64 + F - 1) / F);
+    if (!db || S > SMAX) {
+#pragma omp simd
+        for (int64_t i = 0; i < total; i++)
+            dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
+        if (db)
+            ck_bias_grad(dz, db, rows, F);
+        return;
+    }
+    float acc[SMAX] = {0};
+    int64_t i = 0;
+    for (; i + S <= total; i += S) {
+        float *restrict d = dz + i;
+        const float *restrict v = y + i;
+#pragma omp simd
+        for (int64_t k = 0; k < S; k++) {
+            d[k] = v[k] > 0.0f ? d[k] : 0.0f;
+            acc[k] += d[k];
+        }
+    }
+    for (int64_t k = 0; i < total; i++, k++) { /* the last rows, fewer than S / F */
+        dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
+        acc[k] += dz[i];
+    }
+    for (int64_t f = 0; f < F; f++) {
+        float s = 0.0f;
+        for (int64_t k = f; k < S; k += F)
+            s += acc[k];
+        db[f] = s;
+    }
+}
+
 static void conv_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const conv_priv *p = l->priv;
     const int64_t F = p->filters, K = p->K, rows = b->n * p->pos;
     const float *W = l->w[0].data;
     float *dz = b->dy; /* dz (rows, F) = dy * act'(z), in place */
-    if (p->act.kind != CK_ACT_LINEAR)
-        ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, F);
     const bool wgrad = b->train_weights && l->w[0].grad;
-    if (wgrad && l->nw > 1)
-        ck_bias_grad(dz, l->w[1].grad, rows, F);
+    if (p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act)) {
+        relu_bias_backward(b->y, dz, rows, F, wgrad && l->nw > 1 ? l->w[1].grad : NULL);
+    } else {
+        if (p->act.kind != CK_ACT_LINEAR)
+            ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, F);
+        if (wgrad && l->nw > 1)
+            ck_bias_grad(dz, l->w[1].grad, rows, F);
+    }
+    if (use_gg(p)) {
+        conv_backward_gg(l, b, dz, wgrad);
+        return;
+    }
     if (p->direct) {
         /* dW (K, F) = x^T (K, rows) . dz (rows, F); dx (rows, K) = dz (rows, F) . W^T (F, K) */
         if (wgrad)

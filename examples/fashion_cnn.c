@@ -1,0 +1,138 @@
+/* The classic small CNN on Fashion-MNIST, in C with ckeras.
+ *
+ *   Keras                                                  ckeras
+ *   (x_train, y_train), (x_test, y_test) =                 ckeras_datasets_fashion_mnist(NULL, ...)
+ *       fashion_mnist.load_data()
+ *   x = x.reshape(-1, 28, 28, 1).astype('float32') / 255   ckeras_tensor_reshape + a loop
+ *   model = Sequential([
+ *       Input((28, 28, 1)),                                ckeras_input(3, (28, 28, 1))
+ *       Conv2D(32, (3, 3), activation='relu'),             ckeras_conv2d(32, 3, 3, "relu")
+ *       MaxPooling2D((2, 2)),                              ckeras_max_pooling2d(2, 2)
+ *       Conv2D(64, (3, 3), activation='relu'),             ckeras_conv2d(64, 3, 3, "relu")
+ *       MaxPooling2D((2, 2)),                              ckeras_max_pooling2d(2, 2)
+ *       Dropout(0.25), Flatten(),                          ckeras_dropout(0.25), ckeras_flatten()
+ *       Dense(128, activation='relu'), Dropout(0.5),       ckeras_dense(128, "relu"), ckeras_dropout(0.5)
+ *       Dense(10, activation='softmax')])                  ckeras_dense(10, "softmax")
+ *   model.compile(optimizer='adam', metrics=['accuracy'],  ckeras_model_compile(m, ckeras_adam(1e-3),
+ *       loss='sparse_categorical_crossentropy')                "sparse_categorical_crossentropy", "accuracy")
+ *   model.fit(x_train, y_train, batch_size=64, epochs=15,  ckeras_model_fit(m, x_train, y_train, args, &h)
+ *       validation_split=0.1, callbacks=[EarlyStopping(
+ *       patience=2, restore_best_weights=True)])
+ *   model.evaluate(x_test, y_test)                         ckeras_model_evaluate(m, x_test, y_test, ...)
+ *   model.save('fashion_cnn.h5')                           ckeras_model_save(m, "fashion_cnn.h5", 0)
+ *
+ * Data: Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or a folder
+ * with the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
+ * t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) given as the first argument.
+ * Run: make fashion   (or ./fashion_cnn [data folder] [epochs] [threads], threads 0 = all cores)
+ */
+#include <ckeras.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
+
+#define CHECK(call)                                                                                          \
+    do {                                                                                                     \
+        if ((call) != CKERAS_OK) {                                                                           \
+            fprintf(stderr, "fashion_cnn: %s\n", ckeras_last_error());                                       \
+            exit(1);                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* (n, 28, 28) pixels 0..255 -> (n, 28, 28, 1) in [0, 1] */
+static void prepare(ckeras_tensor *x)
+{
+    const int64_t n = ckeras_tensor_dim(x, 0);
+    CHECK(ckeras_tensor_reshape(x, 4, (const int64_t[]){n, 28, 28, 1}));
+    float *d = ckeras_tensor_data(x);
+    for (int64_t i = 0; i < ckeras_tensor_size(x); i++)
+        d[i] /= 255.0f;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 && argv[1][0] ? argv[1] : DEFAULT_DIR;
+    const int epochs = argc > 2 ? atoi(argv[2]) : 15;
+    const int threads = argc > 3 ? atoi(argv[3]) : 0;
+    const double t0 = now();
+    ckeras_set_random_seed(42);
+    ckeras_set_num_threads(threads); /* 0: all cores */
+
+    ckeras_tensor *x_train = NULL, *y_train = NULL, *x_test = NULL, *y_test = NULL;
+    if (ckeras_datasets_fashion_mnist(dir, &x_train, &y_train, &x_test, &y_test) != CKERAS_OK) {
+        fprintf(stderr,
+                "fashion_cnn: cannot read Fashion-MNIST from %s:\n  %s\n"
+                "Install Debian's package:  sudo apt-get install dataset-fashion-mnist\n"
+                "(or run scripts/deps.sh as root with CKERAS_DEPS_OPTIONAL=1), or pass a folder holding\n"
+                "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and\n"
+                "t10k-labels-idx1-ubyte.gz (from https://github.com/zalandoresearch/fashion-mnist):\n"
+                "  ./fashion_cnn path/to/folder\n",
+                dir, ckeras_last_error());
+        return 1;
+    }
+    prepare(x_train);
+    prepare(x_test);
+    printf("Fashion-MNIST: %lld training and %lld test images, 28x28x1, %d threads\n",
+           (long long)ckeras_tensor_dim(x_train, 0), (long long)ckeras_tensor_dim(x_test, 0),
+           ckeras_get_num_threads());
+
+    ckeras_model *model = ckeras_sequential("fashion_cnn");
+    CHECK(ckeras_model_add(model, ckeras_input(3, (const int64_t[]){28, 28, 1})));
+    CHECK(ckeras_model_add(model, ckeras_conv2d(32, 3, 3, "relu")));
+    CHECK(ckeras_model_add(model, ckeras_max_pooling2d(2, 2)));
+    CHECK(ckeras_model_add(model, ckeras_conv2d(64, 3, 3, "relu")));
+    CHECK(ckeras_model_add(model, ckeras_max_pooling2d(2, 2)));
+    CHECK(ckeras_model_add(model, ckeras_dropout(0.25)));
+    CHECK(ckeras_model_add(model, ckeras_flatten()));
+    CHECK(ckeras_model_add(model, ckeras_dense(128, "relu")));
+    CHECK(ckeras_model_add(model, ckeras_dropout(0.5)));
+    CHECK(ckeras_model_add(model, ckeras_dense(10, "softmax")));
+    CHECK(ckeras_model_compile(model, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
+    CHECK(ckeras_model_summary(model, NULL, 0));
+
+    ckeras_callback *early_stopping = ckeras_early_stopping("val_loss", 2);
+    CHECK(ckeras_callback_set_float(early_stopping, "restore_best_weights", 1));
+    ckeras_fit_args *args = ckeras_fit_args_new();
+    CHECK(ckeras_fit_args_set_float(args, "validation_split", 0.1));
+    CHECK(ckeras_fit_args_set_int(args, "epochs", epochs > 0 ? epochs : 15));
+    CHECK(ckeras_fit_args_set_int(args, "batch_size", 64));
+    CHECK(ckeras_fit_args_set_int(args, "verbose", 2));
+    CHECK(ckeras_fit_args_add_callback(args, early_stopping));
+    ckeras_history *history = NULL;
+    const double t_fit = now();
+    CHECK(ckeras_model_fit(model, x_train, y_train, args, &history));
+    const double fit_s = now() - t_fit;
+    const int ran = ckeras_history_epochs(history);
+    if (ckeras_early_stopping_stopped_epoch(early_stopping) > 0)
+        printf("early stopping after epoch %d; restored the weights of epoch %d (best val_loss)\n", ran,
+               ckeras_early_stopping_best_epoch(early_stopping) + 1);
+    else
+        printf("ran all %d epochs\n", ran);
+
+    double results[2];
+    CHECK(ckeras_model_evaluate(model, x_test, y_test, 256, results, 2));
+    CHECK(ckeras_model_save(model, "fashion_cnn.h5", 0));
+    printf("saved fashion_cnn.h5\n");
+    printf("test loss %.4f, test accuracy %.4f (10,000 images)\n", results[0], results[1]);
+    printf("wall time %.1f s (fit %.1f s: %d epochs, %.1f s each)\n", now() - t0, fit_s, ran, fit_s / ran);
+
+    ckeras_history_free(history);
+    ckeras_fit_args_free(args);
+    ckeras_callback_free(early_stopping);
+    ckeras_model_free(model);
+    ckeras_tensor_free(x_train);
+    ckeras_tensor_free(y_train);
+    ckeras_tensor_free(x_test);
+    ckeras_tensor_free(y_test);
+    return results[1] >= 0.91 ? 0 : 2;
+}
