@@ -87,6 +87,8 @@ check: deps
 run-tests: $(TEST_BINS)
 	@fail=0; for t in $(TEST_BINS); do \
 	  echo "== $$t"; CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-600} CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-1} CK_NO_FORK=$${CK_NO_FORK:-} $$t || fail=1; done; \
+	  echo "== $(BUILD)/tests/test_conv with CKERAS_CONV=im2col (the im2col path everywhere)"; \
+	  CKERAS_CONV=im2col CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-1} $(BUILD)/tests/test_conv || fail=1; \
 	  if [ $$fail -ne 0 ]; then echo "make check: FAILED"; exit 1; fi; echo "make check: all passed"
 
 check-asan: deps

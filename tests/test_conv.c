@@ -473,6 +473,8 @@ START_TEST(conv2d_reference_and_gradients)
         {2, 5, 5, 3, 1, 1, 2, 2, 1, 1, 2, "same", false, NULL},     /* 1x1 with stride: im2col */
         {2, 5, 6, 1, 5, 5, 1, 1, 1, 1, 2, "same", true, "tanh"},    /* LeNet-like 5x5 on one channel */
         {2, 4, 5, 2, 4, 5, 1, 1, 1, 1, 2, "valid", true, NULL},     /* window = whole image */
+        {2, 5, 6, 17, 3, 3, 1, 1, 1, 1, 20, "same", true, "tanh"},  /* wide: the direct kernels */
+        {2, 4, 5, 16, 3, 3, 1, 1, 1, 1, 70, "valid", false, NULL},  /* more than 64 filters */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         conv_case(&cases[i], 2);
