@@ -120,7 +120,7 @@ ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin
 
 ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in)
 {
-    if (l->vt->build_multi)
+    if (l->vt->build_multi && !l->vt->build) /* a layer with both (RNN initial states) builds alone with build */
         return ck_error(CKERAS_ESHAPE, "%s '%s' merges several inputs; it cannot follow a single layer",
                         l->vt->class_name, l->name);
     l->nw = 0;

@@ -204,9 +204,7 @@ static void rnn_free(ckeras_layer *l)
     l->priv = NULL;
 }
 
-ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, int nin, ck_shape *out);
-
-ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, int nin, ck_shape *out)
+static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, int nin, ck_shape *out)
 {
     char what[CK_NAME_MAX + 32];
     snprintf(what, sizeof what, "%s '%s'", l->vt->class_name, l->name);
@@ -321,6 +319,8 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
     ck_rnn_backward(c, b->n, b->x, dhs, b->dx, 0.0f, dh0, dc0, b->saved, b->work);
 }
 
+/* Initial states as extra inputs (Keras 2's layer([x, h0]) / layer([x, h0, c0]) calls) go through
+ * build_multi; alone (Sequential) the layer builds with build. */
 #define RNN_VT(sym, cls, base, flds)                                                                         \
     const ck_layer_vt sym = {                                                                                \
         .class_name = cls,                                                                                   \
@@ -328,6 +328,7 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
         .fields = flds,                                                                                      \
         .nfields = sizeof flds / sizeof flds[0],                                                             \
         .build = rnn_build,                                                                                  \
+        .build_multi = ck_rnn_build_multi,                                                                   \
         .saved_floats = rnn_saved,                                                                           \
         .work_floats = rnn_work,                                                                             \
         .forward = rnn_forward,                                                                              \
