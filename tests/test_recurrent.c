@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- a layer outside a model, with up to three inputs ------------------------------------------ */
 
@@ -572,6 +573,51 @@ START_TEST(embedding_gru_learns_token_presence)
 }
 END_TEST
 
+
+/* The typed constructors build a model; saved and loaded, it predicts the same. */
+START_TEST(typed_constructors_and_save_load)
+{
+    ck_assert_ptr_null(ckeras_lstm(0, 0));
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "units"));
+    ck_assert_ptr_null(ckeras_embedding(5, 0));
+    ck_assert_ptr_null(ckeras_bidirectional(ckeras_dense(3, NULL), "concat"));
+    ck_assert_ptr_null(ckeras_bidirectional(ckeras_gru(3, 1), "max"));
+
+    const int64_t T = 5;
+    ckeras_model *m = ckeras_sequential("rnn_stack");
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_input(1, (const int64_t[]){T})), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_embedding(7, 4)), CKERAS_OK);
+    ckeras_layer *g = ckeras_gru(3, 1);
+    ck_assert_int_eq(ckeras_layer_set_bool(g, "use_bias", 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_bidirectional(g, NULL)), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_simple_rnn(4, 1)), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_lstm(2, 0)), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(1, NULL)), CKERAS_OK);
+    const ck_shape *os = ck_model_output_shape(m);
+    ck_assert_int_eq(os->ndim, 1);
+    ck_assert_int_eq(os->d[0], 1);
+    ck_assert_int_eq(m->g.nodes[1].layer->out_shape.d[0], T);
+    ck_assert_int_eq(m->g.nodes[1].layer->out_shape.d[1], 6); /* concat of 2 x 3 units */
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){3, T}), *y = NULL, *y2 = NULL;
+    for (int i = 0; i < 3 * T; i++)
+        ckeras_tensor_data(x)[i] = (float)(i % 7);
+    ck_assert_int_eq(ckeras_model_predict(m, x, 0, &y), CKERAS_OK);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/ck_test_recurrent_%d.h5", (int)getpid());
+    ck_assert_msg(ckeras_model_save(m, path, 0) == CKERAS_OK, "%s", ckeras_last_error());
+    ckeras_model *m2 = NULL;
+    ck_assert_msg(ckeras_load_model(path, 0, &m2) == CKERAS_OK, "%s", ckeras_last_error());
+    remove(path);
+    ck_assert_int_eq(ckeras_model_predict(m2, x, 0, &y2), CKERAS_OK);
+    tu_assert_close(ckeras_tensor_data(y2), ckeras_tensor_data(y), 3, 0, 0, "predictions after save/load");
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_tensor_free(y2);
+    ckeras_model_free(m);
+    ckeras_model_free(m2);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("recurrent");
@@ -583,6 +629,7 @@ static Suite *suite(void)
     tcase_add_test(t, unsupported_settings_are_refused);
     tcase_add_test(t, bidirectional_with_biases);
     tcase_add_test(t, lstm_weights_and_forget_bias);
+    tcase_add_test(t, typed_constructors_and_save_load);
     tcase_add_test(t, lstm_learns_sequence_mean);
     tcase_add_test(t, embedding_gru_learns_token_presence);
     suite_add_tcase(s, t);
