@@ -262,6 +262,39 @@ CKERAS_API ckeras_layer *ckeras_random_translation(double height_factor, double 
  * inference.
  */
 CKERAS_API ckeras_layer *ckeras_random_contrast(double factor);
+/**
+ * Keras `LSTM(units, return_sequences=...)` on inputs (batch, timesteps, features) with a fixed
+ * number of timesteps: activation tanh, recurrent_activation sigmoid, unit_forget_bias; the
+ * output is (batch, timesteps, units) with @p return_sequences, else (batch, units). Other
+ * keywords (go_backwards, use_bias, initializers, ...) are set with ckeras_layer_set_*();
+ * return_state and non-zero dropouts are not supported (::CKERAS_EUNSUPPORTED when the layer is
+ * added). Called on [x, h0, c0] in a functional model, h0 and c0 (batch, units) are the initial
+ * states. stateful is accepted but computed statelessly. NULL when @p units <= 0.
+ */
+CKERAS_API ckeras_layer *ckeras_lstm(int64_t units, int return_sequences);
+/**
+ * Keras `GRU(units, return_sequences=...)`: as ckeras_lstm(), gates z, r, h; reset_after
+ * defaults to true (Keras 2/3: bias (2, 3*units)). A functional call on [x, h0] gives the
+ * initial state.
+ */
+CKERAS_API ckeras_layer *ckeras_gru(int64_t units, int return_sequences);
+/** Keras `SimpleRNN(units, return_sequences=...)`: h = tanh(x W + h R + b). */
+CKERAS_API ckeras_layer *ckeras_simple_rnn(int64_t units, int return_sequences);
+/**
+ * Keras `Bidirectional(layer, merge_mode)`: runs @p layer (an LSTM, GRU or SimpleRNN handle, which
+ * this call takes, also on failure) forwards and a copy of it backwards over the sequence and
+ * merges the outputs: @p merge_mode "concat" (NULL: the default), "sum", "mul" or "ave". The
+ * weights are the forward layer's, then the backward layer's. A wrapped layer with biases has
+ * six weights; see the layer's build error if this build cannot hold them.
+ */
+CKERAS_API ckeras_layer *ckeras_bidirectional(ckeras_layer *layer, const char *merge_mode);
+/**
+ * Keras `Embedding(input_dim, output_dim)`: maps each index of its input (float-coded integers,
+ * any per-sample shape) to a row of the (input_dim, output_dim) embeddings, initialised
+ * uniformly in [-0.05, 0.05]. An index outside [0, input_dim) gives zeros. mask_zero is not
+ * supported. NULL when a size is <= 0.
+ */
+CKERAS_API ckeras_layer *ckeras_embedding(int64_t input_dim, int64_t output_dim);
 /** Keras `Add()`: the element-wise sum of its inputs (functional models). */
 CKERAS_API ckeras_layer *ckeras_add(void);
 /** Keras `Subtract()`: input 0 minus input 1. */

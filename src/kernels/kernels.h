@@ -213,4 +213,52 @@ void ck_depthwise_backward_input(const ck_conv_geom *g, int64_t dm, const float 
 void ck_depthwise_backward_kernel(const ck_conv_geom *g, int64_t dm, const float *x, const float *dy, int64_t n,
                                   float *dW);
 
+
+/* ---- recurrent layers (recurrent.c) -----------------------------------------------------
+ * One recurrent direction over a batch of sequences x (n, T, F), Keras' formulas and weight
+ * layouts (gate blocks of U columns, in Keras' order):
+ *   SimpleRNN (G=1): h = act(x W + h_prev R + b)
+ *   LSTM (G=4: i, f, c, o): i, f, o = ract(.), g = act(.) of x W + h_prev R + b;
+ *       c = f c_prev + i g; h = o act(c)
+ *   GRU (G=3: z, r, h): z, r = ract(x W_zr + b_zr + h_prev R_zr (+ b'_zr));
+ *       reset_after: hh = act(x W_h + b_h + r (h_prev R_h + b'_h)), bias (2, 3U) = [b; b']
+ *       otherwise:   hh = act(x W_h + b_h + (r h_prev) R_h), bias (3U);
+ *       h = z h_prev + (1 - z) hh
+ * W is (F, G*U), R is (U, G*U). Step s reads time t = s, or T-1-s with go_backwards. The
+ * states after each step stay in saved (ck_rnn_states gives them); the backward reads them. */
+
+typedef enum ck_rnn_kind { CK_RNN_SIMPLE = 0, CK_RNN_LSTM, CK_RNN_GRU } ck_rnn_kind;
+
+typedef struct ck_rnn {
+    ck_rnn_kind kind;
+    int64_t T, F, U;         /* timesteps, features, units */
+    ck_act act, ract;        /* activation, recurrent activation (unused by SimpleRNN) */
+    bool go_backwards, reset_after;
+    const float *W, *R, *b;  /* kernel, recurrent kernel, bias (NULL: no bias) */
+    float *dW, *dR, *db;     /* their gradients (overwritten), NULL when not wanted */
+} ck_rnn;
+
+/* G: 1, 4 or 3 */
+int ck_rnn_gates(const ck_rnn *r);
+/* Floats the forward keeps for the backward, and scratch floats, for a batch of n. */
+int64_t ck_rnn_saved_floats(const ck_rnn *r, int64_t n);
+int64_t ck_rnn_work_floats(const ck_rnn *r, int64_t n);
+/* The hidden states in saved: (T+1, n, U), [0] the initial state, [s+1] after step s. */
+float *ck_rnn_states(const ck_rnn *r, int64_t n, float *saved);
+/* Runs the sequence. h0, c0 (n, U) are the initial states (NULL: zeros; c0 LSTM only). */
+void ck_rnn_forward(const ck_rnn *r, int64_t n, const float *x, const float *h0, const float *c0, float *saved,
+                    float *work);
+/* Backpropagation through time. dhs (T, n, U) is dL/dh after each step s (by step, not time;
+ * it is overwritten). Writes dx (n, T, F) = beta_dx * dx + the gradient (dx may be NULL), the
+ * weight gradients where r->dW, r->dR, r->db are set (overwritten), and dh0, dc0 (n, U) when
+ * not NULL. */
+void ck_rnn_backward(const ck_rnn *r, int64_t n, const float *x, float *dhs, float *dx, float beta_dx, float *dh0,
+                     float *dc0, float *saved, float *work);
+
+/* Embedding lookup: y (n, D) row i = E[idx[i]], idx[i] a float-coded index truncated to an
+ * integer (Keras casts to int32); an index outside [0, V) (or NaN) gives a row of zeros. */
+void ck_embedding_forward(const float *idx, int64_t n, const float *E, int64_t V, int64_t D, float *y);
+/* dE (V, D) = sum of dy rows into the rows they were read from (dE overwritten). */
+void ck_embedding_backward(const float *idx, int64_t n, const float *dy, int64_t V, int64_t D, float *dE);
+
 #endif

@@ -15,6 +15,7 @@ static const ck_layer_vt *const registry[] = {
     &ck_depthwise_conv2d_vt, &ck_separable_conv2d_vt,
     &ck_resizing_vt, &ck_center_crop_vt, &ck_random_flip_vt, &ck_random_rotation_vt, &ck_random_zoom_vt,
     &ck_random_translation_vt, &ck_random_contrast_vt,
+    &ck_simple_rnn_vt, &ck_lstm_vt, &ck_gru_vt, &ck_bidirectional_vt, &ck_embedding_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)
@@ -119,7 +120,7 @@ ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin
 
 ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in)
 {
-    if (l->vt->build_multi)
+    if (l->vt->build_multi && !l->vt->build) /* a layer with both (RNN initial states) builds alone with build */
         return ck_error(CKERAS_ESHAPE, "%s '%s' merges several inputs; it cannot follow a single layer",
                         l->vt->class_name, l->name);
     l->nw = 0;

@@ -1,0 +1,591 @@
+/* Recurrent layers: SimpleRNN, LSTM, GRU and the Bidirectional wrapper. Inputs are (batch,
+ * timesteps, features) with a fixed number of timesteps; weights are Keras' (kernel (F, G*U),
+ * recurrent_kernel (U, G*U), bias (G*U), or (2, 3*U) for GRU with reset_after). The arithmetic
+ * is in src/kernels/recurrent.c (ck_rnn_forward / ck_rnn_backward).
+ *
+ * Not supported (CKERAS_EUNSUPPORTED at build): return_state (several outputs), dropout and
+ * recurrent_dropout other than 0, time_major, constraints, activity_regularizer. stateful is
+ * accepted and computed statelessly (every batch starts from zero states, as a single predict
+ * after reset_states does). unroll and implementation change nothing in the numbers. */
+#include "layers.h"
+#include "io/io.h"
+#include "kernels/kernels.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define RNN_HEAD                                                                                             \
+    {"units", CK_INT, NULL, NULL, "dimensionality of the output (and of the state)"},                       \
+    {"activation", CK_STR, "tanh", NULL, "activation of the output / candidate"},
+#define RNN_RACT {"recurrent_activation", CK_STR, "sigmoid", NULL, "activation of the gates"},
+#define RNN_INITS                                                                                            \
+    {"use_bias", CK_BOOL, "true", NULL, "whether to add biases"},                                          \
+    {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "initializer of the input kernel"},             \
+    {"recurrent_initializer", CK_STR, "orthogonal", NULL, "initializer of the recurrent kernel"},          \
+    {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},
+#define RNN_TAIL                                                                                             \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                              \
+    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                 \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                  \
+    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
+    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                          \
+    {"recurrent_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
+    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                            \
+    {"dropout", CK_FLOAT, "0", NULL, "input dropout rate (only 0 is supported yet)"},                      \
+    {"recurrent_dropout", CK_FLOAT, "0", NULL, "recurrent dropout rate (only 0 is supported yet)"},        \
+    {"return_sequences", CK_BOOL, "false", NULL, "output every step (batch, T, units), else the last"},    \
+    {"return_state", CK_BOOL, "false", NULL, "not supported (several outputs)"},                            \
+    {"go_backwards", CK_BOOL, "false", NULL, "process the sequence in reverse order"},                     \
+    {"stateful", CK_BOOL, "false", NULL, "accepted; states are not carried between batches"},              \
+    {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},                                             \
+    {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false"},                               \
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)"},
+
+static const ck_field simple_rnn_fields[] = {RNN_HEAD RNN_INITS RNN_TAIL};
+static const ck_field lstm_fields[] = {
+    RNN_HEAD RNN_RACT RNN_INITS
+    {"unit_forget_bias", CK_BOOL, "true", NULL, "forget-gate bias starts at 1 (with a zeros bias initializer)"},
+    {"implementation", CK_INT, "2", NULL, "accepted (no effect)"},
+    RNN_TAIL
+};
+static const ck_field gru_fields[] = {
+    RNN_HEAD RNN_RACT RNN_INITS
+    {"reset_after", CK_BOOL, "true", NULL, "apply the reset gate after the recurrent product (Keras 2/3 default)"},
+    {"implementation", CK_INT, "2", NULL, "accepted (no effect)"},
+    RNN_TAIL
+};
+
+/* ---- shared settings ------------------------------------------------------------------------- */
+
+typedef struct rnn_dir {
+    ck_rnn cell;
+    bool forget_pending; /* LSTM unit_forget_bias still to apply to a freshly zeroed bias */
+} rnn_dir;
+
+static ck_rnn_kind kind_of(const ck_layer_vt *vt)
+{
+    return vt == &ck_lstm_vt ? CK_RNN_LSTM : vt == &ck_gru_vt ? CK_RNN_GRU : CK_RNN_SIMPLE;
+}
+
+static bool is_rnn_vt(const ck_layer_vt *vt)
+{
+    return vt == &ck_simple_rnn_vt || vt == &ck_lstm_vt || vt == &ck_gru_vt;
+}
+
+static ckeras_status parse_act(const ck_config *cfg, const char *field, bool keras2, ck_act *out)
+{
+    ckeras_status st = ck_act_parse(ck_cfg_str(cfg, field), out);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("%s", field);
+        return st;
+    }
+    if (keras2 && out->kind == CK_ACT_HARD_SIGMOID)
+        out->kind = CK_ACT_HARD_SIGMOID_K2; /* Keras 1/2: clip(0.2 x + 0.5, 0, 1) */
+    return CKERAS_OK;
+}
+
+/* Reads a SimpleRNN/LSTM/GRU config (schema of vt) into a cell for inputs (T, F). what names
+ * the layer in messages. */
+static ckeras_status rnn_setup(const ck_layer_vt *vt, const ck_config *cfg, bool keras2, const char *what,
+                               const ck_shape *in, rnn_dir *d, bool *seq)
+{
+    memset(d, 0, sizeof *d);
+    const ck_value *u = ck_cfg_value(cfg, "units");
+    if (u->is_none || u->i <= 0)
+        return ck_error(CKERAS_EINVAL, "%s: units must be a positive integer, got %lld", what,
+                        u->is_none ? 0LL : (long long)u->i);
+    if (in->ndim != 2 || in->d[0] <= 0 || in->d[1] <= 0) {
+        char b[96];
+        return ck_error(CKERAS_ESHAPE, "%s: needs inputs (batch, timesteps, features) with fixed sizes, got %s", what,
+                        ck_shape_str(in, true, b, sizeof b));
+    }
+    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                                              "bias_constraint"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (ck_cfg_str(cfg, unsupported[i]))
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: %s is not supported yet", what, unsupported[i]);
+    if (ck_cfg_bool(cfg, "return_state"))
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: return_state=True gives several outputs, which models do not "
+                        "support yet", what);
+    if (ck_cfg_bool(cfg, "time_major"))
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: time_major=True is not supported (inputs are batch-major)", what);
+    if (ck_cfg_float(cfg, "dropout") != 0.0 || ck_cfg_float(cfg, "recurrent_dropout") != 0.0)
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: dropout=%g, recurrent_dropout=%g: only 0 is supported yet", what,
+                        ck_cfg_float(cfg, "dropout"), ck_cfg_float(cfg, "recurrent_dropout"));
+    ck_rnn *c = &d->cell;
+    c->kind = kind_of(vt);
+    c->T = in->d[0];
+    c->F = in->d[1];
+    c->U = u->i;
+    ckeras_status st = parse_act(cfg, "activation", keras2, &c->act);
+    if (st == CKERAS_OK && c->kind != CK_RNN_SIMPLE)
+        st = parse_act(cfg, "recurrent_activation", keras2, &c->ract);
+    static const char *const inits[] = {"kernel_initializer", "recurrent_initializer", "bias_initializer"};
+    for (size_t i = 0; i < 3 && st == CKERAS_OK; i++)
+        st = ck_init_check(ck_cfg_str(cfg, inits[i]));
+    if (st != CKERAS_OK) {
+        ck_error_prefix("%s", what);
+        return st;
+    }
+    c->go_backwards = ck_cfg_bool(cfg, "go_backwards");
+    c->reset_after = c->kind == CK_RNN_GRU && ck_cfg_bool(cfg, "reset_after");
+    if (c->kind == CK_RNN_LSTM && ck_cfg_bool(cfg, "use_bias") && ck_cfg_bool(cfg, "unit_forget_bias")) {
+        const char *bi = ck_cfg_str(cfg, "bias_initializer");
+        d->forget_pending = bi && (strcmp(bi, "zeros") == 0 || strcmp(bi, "Zeros") == 0 || strcmp(bi, "zero") == 0);
+    }
+    *seq = ck_cfg_bool(cfg, "return_sequences");
+    return CKERAS_OK;
+}
+
+/* Declares kernel, recurrent_kernel [, bias] named prefix + Keras name; init fields are the
+ * layer's own ("kernel_initializer") or, for a wrapper, fixed specs from the inner config. */
+static ckeras_status add_cell_weights(ckeras_layer *l, const ck_rnn *c, bool use_bias, const char *prefix,
+                                      const ck_config *inner)
+{
+    int64_t GU = ck_rnn_gates(c) * c->U;
+    ck_shape ks = {2, {c->F, GU}}, rs = {2, {c->U, GU}};
+    ck_shape bs = c->reset_after ? (ck_shape){2, {2, GU}} : (ck_shape){1, {GU}};
+    static const char *const keras[] = {"kernel", "recurrent_kernel", "bias"};
+    static const char *const fields[] = {"kernel_initializer", "recurrent_initializer", "bias_initializer"};
+    const ck_shape *shapes[] = {&ks, &rs, &bs};
+    for (int i = 0; i < (use_bias ? 3 : 2); i++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "%s%s", prefix, keras[i]);
+        ck_weight *w = inner ? ck_layer_add_weight(l, nm, shapes[i], true, NULL, ck_cfg_str(inner, fields[i]))
+                             : ck_layer_add_weight(l, nm, shapes[i], true, fields[i], NULL);
+        if (!w)
+            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': needs more than %d weights (CK_MAX_WEIGHTS)",
+                            l->vt->class_name, l->name, CK_MAX_WEIGHTS);
+    }
+    return CKERAS_OK;
+}
+
+/* Points the cell at weights w[first..] (kernel, recurrent_kernel [, bias]) and, when wanted,
+ * their gradients. */
+static void bind_cell(ckeras_layer *l, ck_rnn *c, int first, bool use_bias, bool grads)
+{
+    c->W = l->w[first].data;
+    c->R = l->w[first + 1].data;
+    c->b = use_bias ? l->w[first + 2].data : NULL;
+    bool g = grads && l->w[first].grad;
+    c->dW = g ? l->w[first].grad : NULL;
+    c->dR = g ? l->w[first + 1].grad : NULL;
+    c->db = g && use_bias ? l->w[first + 2].grad : NULL;
+}
+
+/* Keras' unit_forget_bias for a new LSTM: a bias still exactly zero (just initialised with
+ * "zeros") gets 1 on its forget-gate block at the first forward. Loaded or trained biases are
+ * never all zero in practice, so they are left alone. (The initializer interface has no
+ * per-block fill; see the report.) */
+static void apply_forget_bias(rnn_dir *d, float *bias)
+{
+    if (!d->forget_pending || !bias)
+        return;
+    d->forget_pending = false;
+    int64_t U = d->cell.U;
+    for (int64_t k = 0; k < 4 * U; k++)
+        if (bias[k] != 0.0f)
+            return;
+    for (int64_t k = U; k < 2 * U; k++)
+        bias[k] = 1.0f;
+}
+
+/* ---- SimpleRNN, LSTM, GRU -------------------------------------------------------------------- */
+
+typedef struct rnn_priv {
+    rnn_dir dir;
+    bool seq, use_bias;
+    int nstates; /* initial states given as extra inputs (0, 1 for h, 2 for h and c) */
+} rnn_priv;
+
+static void rnn_free(ckeras_layer *l)
+{
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, int nin, ck_shape *out)
+{
+    char what[CK_NAME_MAX + 32];
+    snprintf(what, sizeof what, "%s '%s'", l->vt->class_name, l->name);
+    rnn_priv *p = l->priv;
+    if (!p) {
+        p = ck_calloc(1, sizeof *p);
+        if (!p)
+            return CKERAS_ENOMEM;
+        l->priv = p;
+    }
+    ckeras_status st = rnn_setup(l->vt, &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq);
+    if (st != CKERAS_OK)
+        return st;
+    const ck_rnn *c = &p->dir.cell;
+    int want = c->kind == CK_RNN_LSTM ? 2 : 1;
+    if (nin != 1 && nin != 1 + want)
+        return ck_error(CKERAS_ESHAPE, "%s: called on %d tensors; give the sequence, optionally with %d initial "
+                        "state%s", what, nin, want, want > 1 ? "s (h, c)" : " (h)");
+    for (int k = 1; k < nin; k++)
+        if (ins[k].ndim != 1 || ins[k].d[0] != c->U) {
+            char b[96];
+            return ck_error(CKERAS_ESHAPE, "%s: initial state %d has shape %s, expected (None, %lld)", what, k,
+                            ck_shape_str(&ins[k], true, b, sizeof b), (long long)c->U);
+        }
+    p->nstates = nin - 1;
+    p->use_bias = ck_cfg_bool(&l->cfg, "use_bias");
+    if ((st = add_cell_weights(l, c, p->use_bias, "", NULL)) != CKERAS_OK)
+        return st;
+    out->ndim = p->seq ? 2 : 1;
+    out->d[0] = p->seq ? c->T : c->U;
+    out->d[1] = c->U;
+    return CKERAS_OK;
+}
+
+static ckeras_status rnn_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return ck_rnn_build_multi(l, in, 1, out);
+}
+
+static int64_t rnn_saved(const ckeras_layer *l, int64_t n)
+{
+    const rnn_priv *p = l->priv;
+    return ck_rnn_saved_floats(&p->dir.cell, n);
+}
+
+/* work: the kernel's scratch, then dhs (T, n, U) for the backward */
+static int64_t rnn_work(const ckeras_layer *l, int64_t n)
+{
+    const rnn_priv *p = l->priv;
+    return ck_rnn_work_floats(&p->dir.cell, n) + p->dir.cell.T * n * p->dir.cell.U;
+}
+
+/* y (n, T, U) or (n, U) from the states hs (T+1, n, U); rev reads step T-1-t for time t (a
+ * Bidirectional's backward direction); y rows have ld floats and this direction starts at
+ * column off. */
+static void states_to_output(const ck_rnn *c, int64_t n, const float *hs, bool seq, bool rev, float *y, int64_t ld,
+                             int64_t off)
+{
+    int64_t T = c->T, U = c->U, nu = n * U;
+    for (int64_t i = 0; i < n; i++) {
+        if (!seq) {
+            memcpy(y + i * ld + off, hs + T * nu + i * U, (size_t)U * sizeof(float));
+            continue;
+        }
+        for (int64_t t = 0; t < T; t++) {
+            int64_t s = rev ? T - 1 - t : t;
+            memcpy(y + (i * T + t) * ld + off, hs + (s + 1) * nu + i * U, (size_t)U * sizeof(float));
+        }
+    }
+}
+
+/* dhs (T, n, U) = the output gradient of each step: dy (rows of ld floats, columns off..off+U)
+ * times scale, and times the other direction's output o (same layout as dy) when o != NULL. */
+static void output_to_dstates(const ck_rnn *c, int64_t n, const float *dy, bool seq, bool rev, int64_t ld,
+                              int64_t off, float scale, const float *o, int64_t ldo, int64_t offo, float *dhs)
+{
+    int64_t T = c->T, U = c->U, nu = n * U;
+    if (!seq)
+        memset(dhs, 0, (size_t)((T - 1) * nu) * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t t = 0; t < (seq ? T : 1); t++) {
+            int64_t s = seq ? (rev ? T - 1 - t : t) : T - 1;
+            const float *src = dy + (i * (seq ? T : 1) + t) * ld + off;
+            const float *os = o ? o + (i * (seq ? T : 1) + t) * ldo + offo : NULL;
+            float *dst = dhs + s * nu + i * U;
+            for (int64_t u = 0; u < U; u++)
+                dst[u] = scale * src[u] * (os ? os[u] : 1.0f);
+        }
+}
+
+static void rnn_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    rnn_priv *p = l->priv;
+    bind_cell(l, &p->dir.cell, 0, p->use_bias, false);
+    apply_forget_bias(&p->dir, p->use_bias ? l->w[2].data : NULL);
+    const float *h0 = p->nstates >= 1 ? f->xs[1] : NULL;
+    const float *c0 = p->nstates >= 2 ? f->xs[2] : NULL;
+    ck_rnn_forward(&p->dir.cell, f->n, f->x, h0, c0, f->saved, f->work);
+    const ck_rnn *c = &p->dir.cell;
+    states_to_output(c, f->n, ck_rnn_states(c, f->n, f->saved), p->seq, false, f->y, c->U, 0);
+}
+
+static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    rnn_priv *p = l->priv;
+    bind_cell(l, &p->dir.cell, 0, p->use_bias, b->train_weights);
+    const ck_rnn *c = &p->dir.cell;
+    float *dhs = b->work + ck_rnn_work_floats(c, b->n);
+    output_to_dstates(c, b->n, b->dy, p->seq, false, c->U, 0, 1.0f, NULL, 0, 0, dhs);
+    float *dh0 = p->nstates >= 1 && b->dxs ? b->dxs[1] : NULL;
+    float *dc0 = p->nstates >= 2 && b->dxs ? b->dxs[2] : NULL;
+    ck_rnn_backward(c, b->n, b->x, dhs, b->dx, 0.0f, dh0, dc0, b->saved, b->work);
+}
+
+/* Initial states as extra inputs (Keras 2's layer([x, h0]) / layer([x, h0, c0]) calls) go through
+ * build_multi; alone (Sequential) the layer builds with build. */
+#define RNN_VT(sym, cls, base, flds)                                                                         \
+    const ck_layer_vt sym = {                                                                                \
+        .class_name = cls,                                                                                   \
+        .base_name = base,                                                                                   \
+        .fields = flds,                                                                                      \
+        .nfields = sizeof flds / sizeof flds[0],                                                             \
+        .build = rnn_build,                                                                                  \
+        .build_multi = ck_rnn_build_multi,                                                                   \
+        .saved_floats = rnn_saved,                                                                           \
+        .work_floats = rnn_work,                                                                             \
+        .forward = rnn_forward,                                                                              \
+        .backward = rnn_backward,                                                                            \
+        .free_priv = rnn_free,                                                                               \
+    }
+
+RNN_VT(ck_simple_rnn_vt, "SimpleRNN", "simple_rnn", simple_rnn_fields);
+RNN_VT(ck_lstm_vt, "LSTM", "lstm", lstm_fields);
+RNN_VT(ck_gru_vt, "GRU", "gru", gru_fields);
+
+/* ---- Bidirectional ------------------------------------------------------------------------------ */
+
+static const ck_field bidirectional_fields[] = {
+    {"layer", CK_STR, NULL, NULL,
+     "the wrapped recurrent layer as Keras JSON: {\"class_name\": \"LSTM\", \"config\": {...}}"},
+    {"merge_mode", CK_STR, "concat", "concat|sum|mul|ave", "how the two directions' outputs combine"},
+    {"backward_layer", CK_STR, NULL, NULL, "ignored: the backward direction is a copy of the layer"},
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)"},
+};
+
+typedef enum merge_mode { MERGE_CONCAT, MERGE_SUM, MERGE_MUL, MERGE_AVE } merge_mode;
+
+typedef struct bidi_priv {
+    const ck_layer_vt *inner_vt;
+    ck_config inner;   /* the wrapped layer's config (its initializer specs back the weights) */
+    bool has_inner;
+    rnn_dir dir[2];    /* forward, backward */
+    bool seq, use_bias;
+    merge_mode mode;
+    int nw_dir;        /* weights per direction */
+} bidi_priv;
+
+static void bidi_free(ckeras_layer *l)
+{
+    bidi_priv *p = l->priv;
+    if (p && p->has_inner)
+        ck_config_free(&p->inner);
+    ck_free(p);
+    l->priv = NULL;
+}
+
+/* The object value of "config" inside {"class_name": ..., "config": {...}}: start and length. */
+static bool find_config_object(const char *s, const char **start, size_t *len)
+{
+    const char *k = strstr(s, "\"config\"");
+    while (k) {
+        const char *q = k + 8;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        if (*q == ':') {
+            q++;
+            while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+                q++;
+            if (*q != '{')
+                return false;
+            int depth = 0;
+            bool str = false;
+            for (const char *e = q; *e; e++) {
+                if (str) {
+                    if (*e == '\\' && e[1])
+                        e++;
+                    else if (*e == '"')
+                        str = false;
+                } else if (*e == '"') {
+                    str = true;
+                } else if (*e == '{') {
+                    depth++;
+                } else if (*e == '}' && --depth == 0) {
+                    *start = q;
+                    *len = (size_t)(e - q + 1);
+                    return true;
+                }
+            }
+            return false;
+        }
+        k = strstr(k + 1, "\"config\"");
+    }
+    return false;
+}
+
+/* Reads the "layer" field into p->inner_vt and p->inner. */
+static ckeras_status bidi_inner(ckeras_layer *l, bidi_priv *p)
+{
+    const char *spec = ck_cfg_str(&l->cfg, "layer");
+    if (!spec)
+        return ck_error(CKERAS_EINVAL, "Bidirectional '%s': needs a layer to wrap", l->name);
+    if (spec[0] != '{')
+        return ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': the wrapped layer came as '%.80s', not as a JSON "
+                        "{\"class_name\", \"config\"} object (the JSON reader keeps only its numbers and strings, "
+                        "so its boolean settings would be lost)", l->name, spec);
+    static const ck_field cls_field[] = {{"class_name", CK_STR, NULL, NULL, "class"}};
+    ck_config cls;
+    ckeras_status st = ck_config_init(&cls, cls_field, 1);
+    if (st != CKERAS_OK)
+        return st;
+    if ((st = ck_config_from_json(&cls, "Bidirectional layer", spec, NULL, 0, NULL)) != CKERAS_OK) {
+        ck_config_free(&cls);
+        return st;
+    }
+    const char *cn = ck_cfg_str(&cls, "class_name");
+    const ck_layer_vt *vt = ck_layer_lookup(cn);
+    if (!vt || !is_rnn_vt(vt)) {
+        st = ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': can wrap SimpleRNN, LSTM or GRU, not '%s'", l->name,
+                      cn ? cn : "(no class_name)");
+        ck_config_free(&cls);
+        return st;
+    }
+    ck_config_free(&cls);
+    const char *cs;
+    size_t clen;
+    if (!find_config_object(spec, &cs, &clen))
+        return ck_error(CKERAS_EFORMAT, "Bidirectional '%s': the wrapped layer has no \"config\" object", l->name);
+    char *cj = ck_malloc(clen + 1);
+    if (!cj)
+        return CKERAS_ENOMEM;
+    memcpy(cj, cs, clen);
+    cj[clen] = '\0';
+    if (p->has_inner)
+        ck_config_free(&p->inner);
+    p->has_inner = false;
+    if ((st = ck_config_init(&p->inner, vt->fields, vt->nfields)) != CKERAS_OK) {
+        ck_free(cj);
+        return st;
+    }
+    p->has_inner = true;
+    p->inner_vt = vt;
+    st = ck_config_from_json(&p->inner, vt->class_name, cj, NULL, 0, NULL);
+    ck_free(cj);
+    return st;
+}
+
+static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    bidi_priv *p = l->priv;
+    if (!p) {
+        p = ck_calloc(1, sizeof *p);
+        if (!p)
+            return CKERAS_ENOMEM;
+        l->priv = p;
+    }
+    ckeras_status st = bidi_inner(l, p);
+    if (st != CKERAS_OK)
+        return st;
+    const char *mm = ck_cfg_str(&l->cfg, "merge_mode");
+    if (!mm)
+        return ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': merge_mode=None gives two outputs, which models do "
+                        "not support yet", l->name);
+    p->mode = strcmp(mm, "sum") == 0 ? MERGE_SUM : strcmp(mm, "mul") == 0 ? MERGE_MUL
+              : strcmp(mm, "ave") == 0 ? MERGE_AVE : MERGE_CONCAT;
+    static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
+    for (int i = 0; i < 3; i++)
+        if (ck_cfg_str(&p->inner, regs[i]))
+            return ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': a %s on the wrapped layer is not supported yet",
+                            l->name, regs[i]);
+    char what[CK_NAME_MAX + 48];
+    snprintf(what, sizeof what, "Bidirectional '%s': %s", l->name, p->inner_vt->class_name);
+    bool seq;
+    for (int d = 0; d < 2; d++)
+        if ((st = rnn_setup(p->inner_vt, &p->inner, l->keras2, what, in, &p->dir[d], &seq)) != CKERAS_OK)
+            return st;
+    p->seq = seq;
+    p->dir[1].cell.go_backwards = !p->dir[0].cell.go_backwards;
+    p->use_bias = ck_cfg_bool(&p->inner, "use_bias");
+    p->nw_dir = p->use_bias ? 3 : 2;
+    if ((st = add_cell_weights(l, &p->dir[0].cell, p->use_bias, "forward_", &p->inner)) != CKERAS_OK ||
+        (st = add_cell_weights(l, &p->dir[1].cell, p->use_bias, "backward_", &p->inner)) != CKERAS_OK)
+        return st;
+    const ck_rnn *c = &p->dir[0].cell;
+    int64_t width = p->mode == MERGE_CONCAT ? 2 * c->U : c->U;
+    out->ndim = seq ? 2 : 1;
+    out->d[0] = seq ? c->T : width;
+    out->d[1] = width;
+    return CKERAS_OK;
+}
+
+static int64_t bidi_saved(const ckeras_layer *l, int64_t n)
+{
+    const bidi_priv *p = l->priv;
+    return 2 * ck_rnn_saved_floats(&p->dir[0].cell, n);
+}
+
+static int64_t bidi_work(const ckeras_layer *l, int64_t n)
+{
+    const bidi_priv *p = l->priv;
+    const ck_rnn *c = &p->dir[0].cell;
+    return ck_rnn_work_floats(c, n) + c->T * n * c->U;
+}
+
+static void bidi_bind(ckeras_layer *l, bidi_priv *p, bool grads)
+{
+    for (int d = 0; d < 2; d++)
+        bind_cell(l, &p->dir[d].cell, d * p->nw_dir, p->use_bias, grads);
+}
+
+static void bidi_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    bidi_priv *p = l->priv;
+    bidi_bind(l, p, false);
+    const ck_rnn *c = &p->dir[0].cell;
+    int64_t n = f->n, T = c->T, U = c->U, rows = n * (p->seq ? T : 1);
+    int64_t ss = ck_rnn_saved_floats(c, n);
+    for (int d = 0; d < 2; d++) {
+        apply_forget_bias(&p->dir[d], p->use_bias ? l->w[d * p->nw_dir + 2].data : NULL);
+        ck_rnn_forward(&p->dir[d].cell, n, f->x, NULL, NULL, f->saved + d * ss, f->work);
+    }
+    const float *hf = ck_rnn_states(c, n, f->saved), *hb = ck_rnn_states(c, n, f->saved + ss);
+    if (p->mode == MERGE_CONCAT) {
+        states_to_output(c, n, hf, p->seq, false, f->y, 2 * U, 0);
+        states_to_output(c, n, hb, p->seq, true, f->y, 2 * U, U);
+        return;
+    }
+    /* y = forward output, then combined with the backward one (put in work past the kernel's
+     * scratch, which is free again) */
+    float *yb = f->work;
+    states_to_output(c, n, hf, p->seq, false, f->y, U, 0);
+    states_to_output(c, n, hb, p->seq, true, yb, U, 0);
+    for (int64_t k = 0; k < rows * U; k++)
+        f->y[k] = p->mode == MERGE_SUM ? f->y[k] + yb[k]
+                  : p->mode == MERGE_AVE ? 0.5f * (f->y[k] + yb[k]) : f->y[k] * yb[k];
+}
+
+static void bidi_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    bidi_priv *p = l->priv;
+    bidi_bind(l, p, b->train_weights);
+    const ck_rnn *c = &p->dir[0].cell;
+    int64_t n = b->n, U = c->U;
+    int64_t ss = ck_rnn_saved_floats(c, n);
+    float *dhs = b->work + ck_rnn_work_floats(c, n);
+    for (int d = 0; d < 2; d++) {
+        const ck_rnn *cd = &p->dir[d].cell;
+        float *saved = b->saved + d * ss;
+        if (p->mode == MERGE_CONCAT) {
+            output_to_dstates(cd, n, b->dy, p->seq, d == 1, 2 * U, d * U, 1.0f, NULL, 0, 0, dhs);
+        } else if (p->mode == MERGE_MUL) {
+            /* d(yf * yb)/dyf = yb: the other direction's output, rebuilt in work from its states */
+            float *other = b->work;
+            states_to_output(c, n, ck_rnn_states(c, n, b->saved + (1 - d) * ss), p->seq, d == 0, other, U, 0);
+            output_to_dstates(cd, n, b->dy, p->seq, d == 1, U, 0, 1.0f, other, U, 0, dhs);
+        } else {
+            output_to_dstates(cd, n, b->dy, p->seq, d == 1, U, 0, p->mode == MERGE_AVE ? 0.5f : 1.0f, NULL, 0, 0,
+                              dhs);
+        }
+        ck_rnn_backward(cd, n, b->x, dhs, b->dx, d == 0 ? 0.0f : 1.0f, NULL, NULL, saved, b->work);
+    }
+}
+
+const ck_layer_vt ck_bidirectional_vt = {
+    .class_name = "Bidirectional",
+    .base_name = "bidirectional",
+    .fields = bidirectional_fields,
+    .nfields = sizeof bidirectional_fields / sizeof bidirectional_fields[0],
+    .build = bidi_build,
+    .saved_floats = bidi_saved,
+    .work_floats = bidi_work,
+    .forward = bidi_forward,
+    .backward = bidi_backward,
+    .free_priv = bidi_free,
+};
