@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": null}} ->
@@ -177,6 +178,11 @@ ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *j
             case CK_STR:
                 if (json_is_string(v)) {
                     st = ck_config_set_str(c, owner, key, json_string_value(v));
+                } else if (json_is_object(v) && strcmp(key, "layer") == 0) {
+                    /* a wrapped layer (Bidirectional): kept whole, as JSON text */
+                    char *t = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                    st = t ? ck_config_set_str(c, owner, key, t) : ck_error(CKERAS_ENOMEM, "%s: out of memory", owner);
+                    free(t);
                 } else if (json_is_object(v)) {
                     char spec[256];
                     if ((st = initializer_spec(v, spec, sizeof spec, owner, key)) == CKERAS_OK)

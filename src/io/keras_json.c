@@ -134,6 +134,8 @@ static json_t *config_object(const ck_config *c, const char *name, bool trainabl
                 size_t n = strlen(f->name);
                 bool init = n > 12 && strcmp(f->name + n - 12, "_initializer") == 0;
                 bool reg = n > 12 && strcmp(f->name + n - 12, "_regularizer") == 0;
+                if (strcmp(f->name, "layer") == 0 && v->s[0] == '{' && (j = json_loads(v->s, 0, NULL)))
+                    break; /* a wrapped layer's config goes back as an object */
                 j = init || reg ? initializer_json(v->s, init) : json_string(v->s);
                 break;
             }

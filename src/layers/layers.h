@@ -5,7 +5,7 @@
 
 #include "core/core.h"
 
-#define CK_MAX_WEIGHTS 4
+#define CK_MAX_WEIGHTS 8
 #define CK_NAME_MAX 64
 
 typedef struct ck_weight {

@@ -33,7 +33,7 @@ static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
 
 /* Settings never written: the input shape (an InputLayer holds it), and Keras 3 keywords of the
  * image preprocessing layers that tf.keras 2 refuses (ckeras supports only their defaults). */
-#define LAYER_SKIP "input_shape|pad_to_aspect_ratio|antialias"
+#define LAYER_SKIP "input_shape|pad_to_aspect_ratio|antialias|time_major"
 
 static bool tf2_refuses_data_format(const char *cls)
 {
