@@ -171,6 +171,7 @@ fuzz-run-%: $(FUZZ_DIR)/fuzz_%
 	@mkdir -p $(FUZZ_DIR)/run/corpus/$* $(FUZZ_DIR)/run/crashes/$* tests/fuzz/corpus/$*
 	@echo "== fuzz $* for $(FUZZ_SECONDS) s"
 	@ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp:print_suppressions=0 \
 	  $< -max_total_time=$(FUZZ_SECONDS) -timeout=25 -rss_limit_mb=3072 -print_final_stats=1 \
 	  $(if $(wildcard tests/fuzz/$*.dict),-dict=tests/fuzz/$*.dict) \
 	  -artifact_prefix=$(FUZZ_DIR)/run/crashes/$*/ $(FUZZ_FLAGS) \
