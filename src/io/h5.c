@@ -516,8 +516,9 @@ static void guard_open(h5_guard *g, const char *path)
         if (!g_read(g, at + boff, b, 8))
             break;
         g->base = le(b, 8);
-        if (g->base > g->fsize)
-            break;
+        /* like HDF5, a base address that is not where the superblock is gives way to the latter */
+        if (g->base != at)
+            g->base = at;
         /* root group object header: in the root symbol table entry (v0 at 64, v1 at 68), or at 36 */
         uint64_t roff = ver == 0 ? 64 : ver == 1 ? 68 : 36;
         if (!g_read(g, at + roff - g->base, b, 8))
@@ -749,6 +750,12 @@ static int g_check_header(h5_guard *g, uint64_t addr)
                 }
             } else if (type == 0x0c && !(mfl & 0x02)) {
                 rc = g_check_attr(g, b + p, msz);
+            } else if (type == 0x11 && !(mfl & 0x02)) {
+                /* symbol table: HDF5 sizes its cache entry by the local heap's data segment size */
+                uint8_t lh[32];
+                if (msz < 16 || !g_read(g, le(b + p + 8, 8), lh, 32) || memcmp(lh, "HEAP", 4) != 0 || lh[4] != 0
+                    || le(lh + 8, 8) > g->fsize || le(lh + 24, 8) > g->fsize - le(lh + 8, 8))
+                    rc = -1;
             }
             p += msz;
         }
