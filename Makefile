@@ -122,6 +122,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
 FUZZ_DIR := build-fuzz
+FUZZ_RUN ?= $(FUZZ_DIR)/run
 FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer -fPIC -fvisibility=hidden -fno-math-errno \
 	-D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DCK_BLIS_STATIC=1 -Iinclude -Isrc -I$(BLIS_INC) \
@@ -139,13 +140,15 @@ check-ubsan: deps
 
 check-valgrind: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
-	@fail=0; for t in $(TEST_BINS); do echo "== valgrind $$t"; \
-	  CK_NO_FORK=1 OMP_NUM_THREADS=1 CK_VALGRIND=1 $(VALGRIND) $(VALGRIND_FLAGS) --log-file=$$t.valgrind.log $$t \
-	    > $$t.valgrind.out 2>&1; rc=$$?; grep -E "^[0-9]+%:" $$t.valgrind.out || true; \
-	  grep -E "definitely lost|indirectly lost|ERROR SUMMARY" $$t.valgrind.log | sed 's/^==[0-9]*==/  /'; \
-	  if [ $$rc -ne 0 ]; then echo "  FAILED (exit $$rc): see $$t.valgrind.log"; tail -40 $$t.valgrind.out; fail=1; fi; \
-	  done; if [ $$fail -ne 0 ]; then echo "make check-valgrind: FAILED"; exit 1; fi; \
-	  echo "make check-valgrind: all passed"
+	@$(MAKE) --no-print-directory -k -j2 $(TEST_BINS:%=%.valgrind) && echo "make check-valgrind: all passed" \
+	  || { echo "make check-valgrind: FAILED"; exit 1; }
+
+# One test binary under memcheck (never up to date: no file of that name is made).
+$(BUILD)/tests/%.valgrind: $(BUILD)/tests/%
+	@CK_NO_FORK=1 OMP_NUM_THREADS=1 CK_VALGRIND=1 $(VALGRIND) $(VALGRIND_FLAGS) --log-file=$@.log $< \
+	  > $@.out 2>&1; rc=$$?; \
+	  echo "== valgrind $<: $$(grep -E '^[0-9]+%:' $@.out | tail -1); $$(grep 'ERROR SUMMARY' $@.log | sed 's/^==[0-9]*== //')"; \
+	  if [ $$rc -ne 0 ]; then tail -40 $@.out; echo "  FAILED (exit $$rc): see $@.log"; exit 1; fi
 
 $(FUZZ_DIR)/src/%.o: src/%.c $(wildcard include/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -165,27 +168,29 @@ $(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/
 fuzz-build: $(FUZZ_BINS)
 fuzz-replay: $(REPLAY_BINS)
 
-# One target's run: the committed corpus is read, new inputs go to build-fuzz/run/corpus/<t>
-# (merge them with scripts/fuzz-merge.sh), crashes to build-fuzz/run/crashes/<t>/.
+# One target's run: the committed corpus is read, new inputs go to $(FUZZ_RUN)/corpus/<t>
+# (merge them with scripts/fuzz-merge.sh), crashes to $(FUZZ_RUN)/crashes/<t>/.
 fuzz-run-%: $(FUZZ_DIR)/fuzz_%
-	@mkdir -p $(FUZZ_DIR)/run/corpus/$* $(FUZZ_DIR)/run/crashes/$* tests/fuzz/corpus/$*
+	@mkdir -p $(FUZZ_RUN)/corpus/$* $(FUZZ_RUN)/crashes/$* tests/fuzz/corpus/$*
 	@echo "== fuzz $* for $(FUZZ_SECONDS) s"
 	@ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp:print_suppressions=0 \
 	  $< -max_total_time=$(FUZZ_SECONDS) -timeout=25 -rss_limit_mb=3072 -print_final_stats=1 \
 	  $(if $(wildcard tests/fuzz/$*.dict),-dict=tests/fuzz/$*.dict) \
-	  -artifact_prefix=$(FUZZ_DIR)/run/crashes/$*/ $(FUZZ_FLAGS) \
-	  $(FUZZ_DIR)/run/corpus/$* tests/fuzz/corpus/$* $(wildcard tests/fuzz/regressions/$*) > $(FUZZ_DIR)/run/$*.log 2>&1 || \
-	  { tail -60 $(FUZZ_DIR)/run/$*.log; echo "fuzz $*: FAILED (input in $(FUZZ_DIR)/run/crashes/$*/)"; exit 1; }
-	@grep -E "^stat::number_of_executed_units|^stat::new_units_added|Done [0-9]+ runs" $(FUZZ_DIR)/run/$*.log \
+	  -artifact_prefix=$(FUZZ_RUN)/crashes/$*/ $(FUZZ_FLAGS) \
+	  $(FUZZ_RUN)/corpus/$* tests/fuzz/corpus/$* $(wildcard tests/fuzz/regressions/$*) > $(FUZZ_RUN)/$*.log 2>&1 || \
+	  { tail -60 $(FUZZ_RUN)/$*.log; echo "fuzz $*: FAILED (input in $(FUZZ_RUN)/crashes/$*/)"; exit 1; }
+	@grep -E "^stat::number_of_executed_units|^stat::new_units_added|Done [0-9]+ runs" $(FUZZ_RUN)/$*.log \
 	  | sed 's/^/  $*: /'
 
 fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
 
+# CI: a fresh run folder and a fixed seed, so that a local `make fuzz-smoke` replays what CI runs.
 fuzz-smoke:
 	@scripts/deps-fuzz.sh
 	@$(MAKE) --no-print-directory fuzz-build
-	@$(MAKE) --no-print-directory -j2 FUZZ_SECONDS=60 fuzz
+	rm -rf $(FUZZ_DIR)/smoke
+	@$(MAKE) --no-print-directory -j2 FUZZ_SECONDS=60 FUZZ_RUN=$(FUZZ_DIR)/smoke FUZZ_FLAGS="-seed=1 $(FUZZ_FLAGS)" fuzz
 
 fuzz-seeds: all
 	scripts/fuzz-seeds.sh

@@ -260,9 +260,11 @@ CKERAS_API ckeras_status ckeras_model_add(ckeras_model *model, ckeras_layer *lay
         ckeras_layer_free(layer);
         return ck_error(CKERAS_EINVAL, "model_add: model is NULL");
     }
-    if (!layer)
-        return ck_error(CKERAS_EINVAL, "model_add: layer is NULL (did its constructor fail? %s)",
-                        ckeras_last_error());
+    if (!layer) {
+        char why[512]; /* the message is formatted over the buffer it quotes: copy it first */
+        snprintf(why, sizeof why, "%s", ckeras_last_error());
+        return ck_error(CKERAS_EINVAL, "model_add: layer is NULL (did its constructor fail? %s)", why);
+    }
     if (layer->owned)
         return ck_error(CKERAS_EINVAL, "model_add: layer '%s' already belongs to a model", layer->name);
     return ck_model_add(model, layer);

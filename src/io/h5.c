@@ -661,9 +661,9 @@ static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
         return -1;
     if (cls == 9 && (dt[1] & 0x0f) == 1) {
         /* the base type (a 1-byte character) follows the 8-byte type header: HDF5 sizes its
-         * conversion buffer as length x base size, so a damaged size asks for gigabytes */
-        if (tsz < 16 || le(dt + 12, 4) != 1)
-            return -1;
+         * conversion buffer as length x base size, so a damaged size asks for gigabytes; */
+        if (tsz < 20 || (dt[8] & 0x0f) != 0 || le(dt + 12, 4) != 1 || le(dt + 16, 2) != 0 || le(dt + 18, 2) != 8)
+            return -1; /* and a 1-byte integer with 8 bits at offset 0, or HDF5 reads past its buffers */
         for (uint64_t i = 0; i < nel; i++) {
             const uint8_t *r = p + off + 16 * i;
             int rc = g_check_ref(g, le(r, 4), le(r + 4, 8), le(r + 12, 4));
