@@ -30,6 +30,16 @@
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
+/* LeakSanitizer (make check-asan): HDF5 1.10 keeps the cache block of an object header it failed
+ * to load (56 bytes; see tests/valgrind.supp, "hdf5-failed-object-header-load"). The inputs here
+ * are damaged on purpose; allocations of the library itself have no libhdf5 frame and stay
+ * checked. */
+__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void);
+__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void)
+{
+    return "leak:libhdf5_serial.so\nleak:libhdf5.so\n";
+}
+
 static int by_name(const struct dirent **a, const struct dirent **b)
 {
     return strcmp((*a)->d_name, (*b)->d_name);
