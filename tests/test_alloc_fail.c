@@ -390,9 +390,13 @@ START_TEST(af_fit)
     ckeras_tensor *x = data_x(), *y = data_y(x);
     /* the weights after one clean fit from seed 3 */
     ckeras_model *ref = compiled_model(3);
-    ckeras_fit_args *a = quiet_args(1);
+    ckeras_fit_args *a = quiet_args(3);
     ckeras_fit_args_set_float(a, "validation_split", 0.25);
+    ckeras_callback *es_ref = ckeras_early_stopping("val_loss", 5);
+    ckeras_callback_set_float(es_ref, "restore_best_weights", 1);
+    ckeras_fit_args_add_callback(a, es_ref);
     ck_assert_int_eq(ckeras_model_fit(ref, x, y, a, NULL), CKERAS_OK);
+    ckeras_callback_free(es_ref);
     ckeras_fit_args_free(a);
     size_t nref;
     float *wref = weights_of(ref, &nref);
@@ -413,18 +417,19 @@ START_TEST(af_fit)
             fa = ckeras_fit_args_new();
             ck_assert_ptr_nonnull(fa);
         }
-        ckeras_fit_args_set_int(fa, "epochs", 1);
+        ckeras_fit_args_set_int(fa, "epochs", 3);
         ckeras_fit_args_set_int(fa, "batch_size", 8);
         ckeras_fit_args_set_int(fa, "verbose", 0);
         ckeras_fit_args_set_float(fa, "validation_split", 0.25);
-        ckeras_callback *es = ckeras_early_stopping("val_loss", 3);
+        ckeras_callback *es = ckeras_early_stopping("val_loss", 5);
         if (!es) {
             note(&s, CKERAS_ENOMEM);
             failed = true;
             ck_alloc_fail_at(0);
-            es = ckeras_early_stopping("val_loss", 3);
+            es = ckeras_early_stopping("val_loss", 5);
             ck_assert_ptr_nonnull(es);
         }
+        ck_assert_int_eq(ckeras_callback_set_float(es, "restore_best_weights", 1), CKERAS_OK);
         ckeras_fit_args_add_callback(fa, es);
         ckeras_history *h = NULL;
         ckeras_status st = ckeras_model_fit(m, x, y, fa, &h);
@@ -432,7 +437,8 @@ START_TEST(af_fit)
             note(&s, st);
             failed = true;
             ck_assert_ptr_null(h);
-            /* Keras semantics: a failed fit keeps the weights of the last completed epoch */
+            /* Keras semantics: a failed fit keeps the weights of the last completed epoch (the
+             * allocations all come before the first step, so that is the start) */
             assert_weights(m, w0, n0, "weights after a failed fit");
             ck_alloc_fail_at(0);
             /* the generator has moved on (shuffle, dropout); start over from the same state */
@@ -442,7 +448,7 @@ START_TEST(af_fit)
         }
         bool hit = disarm(c0, k);
         ck_assert_msg(hit == failed, "k=%llu: failure reached %d, reported %d", (unsigned long long)k, hit, failed);
-        ck_assert_int_eq(ckeras_history_epochs(h), 1);
+        ck_assert_int_eq(ckeras_history_epochs(h), 3);
         const double *vl;
         int ne;
         ck_assert_int_eq(ckeras_history_get(h, "val_loss", &vl, &ne), CKERAS_OK);
@@ -804,6 +810,195 @@ START_TEST(af_json)
 }
 END_TEST
 
+/* A failure anywhere in reading a file whose writer was not ckeras: Keras' own model file
+ * (load_model), and the plain reader over files with fixed-length and split attributes and an
+ * optimizer group without weight_names. */
+START_TEST(af_foreign_files)
+{
+    af_stats sl = {.op = "load(keras)"}, sr = {.op = "h5_read"};
+    const char *keras = "tests/fixtures/h5/seed_mlp.h5";
+    ckeras_model *ref = NULL;
+    ck_assert_int_eq(ckeras_load_model(keras, 0, &ref), CKERAS_OK);
+    char *jref = NULL;
+    ck_assert_int_eq(ckeras_model_to_json(ref, &jref), CKERAS_OK);
+    uint64_t k;
+    for (k = 1; k < MAX_K; k += kstep()) {
+        ckeras_model *m = NULL;
+        uint64_t c0 = arm(k);
+        ckeras_status st = ckeras_load_model(keras, 0, &m);
+        bool hit = disarm(c0, k);
+        if (st != CKERAS_OK) {
+            note(&sl, st);
+            ck_assert_ptr_null(m);
+            ck_assert_int_eq(ckeras_load_model(keras, 0, &m), CKERAS_OK);
+        }
+        ck_assert_int_eq(hit, st != CKERAS_OK);
+        char *j = NULL;
+        ck_assert_int_eq(ckeras_model_to_json(m, &j), CKERAS_OK);
+        ck_assert_str_eq(j, jref);
+        ckeras_free(j);
+        ckeras_model_free(m);
+        if (!hit)
+            break;
+    }
+    ck_assert_uint_lt(k, MAX_K);
+    ckeras_free(jref);
+    ckeras_model_free(ref);
+    static const char *files[] = {"tests/fixtures/h5/v_model_opt_walk.h5", "tests/fixtures/h5/v_weights_only_split.h5",
+                                  "tests/fixtures/h5/tfk2.14.0_func_ds_cnn_depthwise_vlenstr.h5",
+                                  "tests/fixtures/h5/k2.2.5_func_lstm_bidirectional_5inputs.h5"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        ck_h5_file base;
+        ck_assert_msg(ck_h5_read(files[i], &base) == CKERAS_OK, "%s: %s", files[i], ckeras_last_error());
+        for (k = 1; k < MAX_K; k += kstep()) {
+            ck_h5_file f;
+            uint64_t c0 = arm(k);
+            ckeras_status st = ck_h5_read(files[i], &f);
+            bool hit = disarm(c0, k);
+            if (st != CKERAS_OK) {
+                note(&sr, st);
+                ck_assert(f.nlayers == 0 && f.layers == NULL && f.nopt == 0 && f.model_config == NULL);
+                ck_assert_int_eq(ck_h5_read(files[i], &f), CKERAS_OK);
+            }
+            ck_assert_int_eq(hit, st != CKERAS_OK);
+            ck_assert_int_eq(f.nlayers, base.nlayers);
+            ck_assert_int_eq(f.nopt, base.nopt);
+            ck_h5_file_free(&f);
+            if (!hit)
+                break;
+        }
+        ck_assert_uint_lt(k, MAX_K);
+        ck_h5_file_free(&base);
+    }
+    report(&sl);
+    report(&sr);
+}
+END_TEST
+
+/* Shape and normalisation layers (each keeps private state), a functional model through a file. */
+START_TEST(af_shape_layers_and_functional_file)
+{
+    af_stats sb = {.op = "shape layers"}, sf = {.op = "load(func)"};
+    ckeras_tensor *x = ckeras_tensor_new(4, (const int64_t[]){3, 4, 4, 2});
+    for (int i = 0; i < 3 * 32; i++)
+        ckeras_tensor_data(x)[i] = (float)((i * 5) % 7) - 3.0f;
+    uint64_t k;
+    for (k = 1; k < MAX_K; k += kstep()) {
+        ckeras_set_random_seed(21);
+        bool failed = false;
+        uint64_t c0 = arm(k);
+        ckeras_model *m = ckeras_sequential("shapes");
+        if (!m) {
+            note(&sb, CKERAS_ENOMEM);
+            failed = true;
+            ck_alloc_fail_at(0);
+            m = ckeras_sequential("shapes");
+        }
+        STEP(&sb, ckeras_model_add(m, ckeras_input(3, (const int64_t[]){4, 4, 2})));
+        STEP(&sb, ckeras_model_add(m, ckeras_layer_from_config("ZeroPadding2D", "{\"padding\": [[1, 1], [1, 1]]}")));
+        STEP(&sb, ckeras_model_add(m, ckeras_layer_from_config("Cropping2D", "{\"cropping\": [[1, 0], [0, 1]]}")));
+        STEP(&sb, ckeras_model_add(m, ckeras_layer_from_config("UpSampling2D", "{\"size\": [2, 2]}")));
+        STEP(&sb, ckeras_model_add(m, ckeras_layer_from_config("Permute", "{\"dims\": [2, 1, 3]}")));
+        STEP(&sb, ckeras_model_add(m, ckeras_layer_from_config("Reshape", "{\"target_shape\": [100, 2]}")));
+        STEP(&sb, ckeras_model_add(m, ckeras_layer_from_config("LayerNormalization", "{\"axis\": -1}")));
+        STEP(&sb, ckeras_model_add(m, ckeras_layer_from_config("Activation", "{\"activation\": \"tanh\"}")));
+        STEP(&sb, ckeras_model_add(m, ckeras_flatten()));
+        STEP(&sb, ckeras_model_add(m, ckeras_layer_from_config("Dense", "{\"units\": 2, \"kernel_initializer\": "
+                                                                      "{\"class_name\": \"Orthogonal\", \"config\": {}}}")));
+        ckeras_tensor *out = NULL;
+        STEP(&sb, ckeras_model_predict(m, x, 0, &out));
+        bool hit = disarm(c0, k);
+        ck_assert_int_eq(hit, failed);
+        ck_assert_int_eq(ckeras_tensor_dim(out, 1), 2);
+        ckeras_tensor_free(out);
+        ckeras_model_free(m);
+        if (!hit)
+            break;
+    }
+    ck_assert_uint_lt(k, MAX_K);
+
+    /* a functional model saved by ckeras, loaded with the k-th allocation failing */
+    ckeras_model *fm = ckeras_functional("fn");
+    int a = ckeras_model_input(fm, ckeras_input(1, (const int64_t[]){4}));
+    int b = ckeras_model_input(fm, ckeras_input(1, (const int64_t[]){4}));
+    int h = ckeras_model_call(fm, ckeras_dense(4, "tanh"), 1, &a);
+    int c = ckeras_model_call(fm, ckeras_add(), 2, (const int[]){h, b});
+    int y = ckeras_model_call(fm, ckeras_dense(1, NULL), 1, &c);
+    ck_assert_int_eq(ckeras_model_set_outputs(fm, 1, &y), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(fm, ckeras_sgd(0.1, 0.9, 0), "mse", "mae"), CKERAS_OK);
+    const char *path = tmp("fn.h5");
+    ck_assert_int_eq(ckeras_model_save(fm, path, 0), CKERAS_OK);
+    for (k = 1; k < MAX_K; k += kstep()) {
+        ckeras_model *m = NULL;
+        uint64_t c0 = arm(k);
+        ckeras_status st = ckeras_load_model(path, 0, &m);
+        bool hit = disarm(c0, k);
+        if (st != CKERAS_OK) {
+            note(&sf, st);
+            ck_assert_ptr_null(m);
+            ck_assert_int_eq(ckeras_load_model(path, 0, &m), CKERAS_OK);
+        }
+        ck_assert_int_eq(hit, st != CKERAS_OK);
+        ck_assert_int_eq(ckeras_model_input_count(m), 2);
+        ckeras_model_free(m);
+        if (!hit)
+            break;
+    }
+    ck_assert_uint_lt(k, MAX_K);
+    ckeras_model_free(fm);
+    ckeras_tensor_free(x);
+    report(&sb);
+    report(&sf);
+}
+END_TEST
+
+START_TEST(af_preprocessing)
+{
+    af_stats ss = {.op = "split"}, sc = {.op = "scaler"};
+    ckeras_tensor *x = data_x(), *y = data_y(x);
+    uint64_t k;
+    for (k = 1; k < MAX_K; k += kstep()) {
+        ckeras_tensor *xa = NULL, *xb = NULL, *ya = NULL, *yb = NULL;
+        uint64_t c0 = arm(k);
+        ckeras_status st = ckeras_train_test_split(x, y, 0.25, 7, &xa, &xb, &ya, &yb);
+        bool hit = disarm(c0, k);
+        if (st != CKERAS_OK) {
+            note(&ss, st);
+            ck_assert(!xa && !xb && !ya && !yb);
+            ck_assert_int_eq(ckeras_train_test_split(x, y, 0.25, 7, &xa, &xb, &ya, &yb), CKERAS_OK);
+        }
+        ck_assert_int_eq(hit, st != CKERAS_OK);
+        ck_assert_int_eq(ckeras_tensor_dim(xb, 0), 8);
+        ckeras_tensor_free(xa);
+        ckeras_tensor_free(xb);
+        ckeras_tensor_free(ya);
+        ckeras_tensor_free(yb);
+        if (!hit)
+            break;
+    }
+    ck_assert_uint_lt(k, MAX_K);
+    for (k = 1; k < MAX_K; k += kstep()) {
+        uint64_t c0 = arm(k);
+        ckeras_scaler *sca = ckeras_standard_scaler_fit(x);
+        bool hit = disarm(c0, k);
+        ck_assert_int_eq(hit, sca == NULL);
+        if (!sca) {
+            note(&sc, CKERAS_ENOMEM);
+            sca = ckeras_standard_scaler_fit(x);
+        }
+        ck_assert_ptr_nonnull(sca);
+        ckeras_standard_scaler_free(sca);
+        if (!hit)
+            break;
+    }
+    ck_assert_uint_lt(k, MAX_K);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    report(&ss);
+    report(&sc);
+}
+END_TEST
+
 /* ---- data readers ------------------------------------------------------------------------------- */
 
 static void write_text(const char *path, const void *p, size_t n)
@@ -944,6 +1139,9 @@ int main(void)
     tcase_add_test(tc, af_load_weights);
     tcase_add_test(tc, af_json);
     tcase_add_test(tc, af_readers);
+    tcase_add_test(tc, af_foreign_files);
+    tcase_add_test(tc, af_shape_layers_and_functional_file);
+    tcase_add_test(tc, af_preprocessing);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
