@@ -642,8 +642,12 @@ static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
 #undef PAD
     int cls = dt[0] & 0x0f;
     uint64_t esize = le(dt + 4, 4);
-    if (cls == 9)
-        esize = 16; /* on disk: length (4), collection address (8), object index (4) */
+    if (cls == 9) {
+        /* on disk: length (4), collection address (8), object index (4); HDF5 sizes its copy of
+         * the data by the declared size but copies 16 bytes per element */
+        if (esize != 16)
+            return -1;
+    }
     int dver = ds[0], rank = ds[1];
     uint64_t doff = dver == 1 ? 8 : 4;
     uint64_t nel = 1;
