@@ -118,7 +118,7 @@ VALGRIND ?= valgrind
 VALGRIND_FLAGS ?= --tool=memcheck --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--suppressions=tests/valgrind.supp --num-callers=40 --track-origins=no
-FUZZ_CC ?= clang
+FUZZ_CC ?= $(or $(shell command -v clang 2>/dev/null),$(shell command -v clang-14 2>/dev/null),clang)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
 FUZZ_DIR := build-fuzz
@@ -132,7 +132,7 @@ FUZZ_LIB := $(FUZZ_DIR)/libckeras-fuzz.a
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/fuzz_%)
 
-.PHONY: check-ubsan check-valgrind fuzz fuzz-smoke fuzz-build fuzz-replay fuzz-seeds
+.PHONY: check-ubsan check-valgrind fuzz fuzz-smoke fuzz-build fuzz-replay fuzz-seeds clean-reliability
 
 check-ubsan: deps
 	@UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -194,3 +194,6 @@ fuzz-smoke:
 
 fuzz-seeds: all
 	scripts/fuzz-seeds.sh
+
+clean-reliability:
+	rm -rf build-ubsan lib-ubsan build-fuzz build-cov

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Installs what `make fuzz` needs beyond scripts/deps.sh: clang 14 with libFuzzer and the
-# sanitizer runtimes (libclang-rt-14-dev), LLVM's OpenMP runtime (clang's -fopenmp), and
-# valgrind for `make check-valgrind`. As root it runs apt-get; otherwise it prints the command.
+# sanitizer runtimes (libclang-rt-14-dev), llvm-symbolizer for readable stacks (llvm), LLVM's
+# OpenMP runtime (clang's -fopenmp), and valgrind for `make check-valgrind`. As root it runs apt-get; otherwise it prints the command.
 set -e
-PKGS="clang-14 libclang-rt-14-dev llvm-14 libomp-14-dev valgrind"
+PKGS="clang clang-14 libclang-rt-14-dev llvm llvm-14 libomp-14-dev valgrind"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -906,6 +906,17 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
      * every value; a few unwritten or compressed values are tolerated). */
     int64_t need = n * (int64_t)tsize;
     hsize_t have = H5Dget_storage_size(d);
+    /* HDF5 1.10 reads a compact dataset (data kept in the object header) or an allocated
+     * contiguous one without checking that the stored bytes cover the dataspace */
+    hid_t dcpl = H5Dget_create_plist(d);
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    close_id(&dcpl, H5Pclose);
+    if (layout == H5D_LAYOUT_ERROR || (layout == H5D_COMPACT && (int64_t)have < need) ||
+        (layout == H5D_CONTIGUOUS && have > 0 && (int64_t)have < need)) {
+        st = h5err(CKERAS_EFORMAT, file, where, "%s '%s' claims %lld bytes but %llu are stored (damaged file)",
+                   what, dpath, (long long)need, (unsigned long long)have);
+        goto done;
+    }
     if (need > (int64_t)have && need - (int64_t)have > H5_SPARSE_OK) {
         st = h5err(CKERAS_EFORMAT, file, where, "%s '%s' claims %lld bytes but %llu are stored (damaged file)",
                    what, dpath, (long long)need, (unsigned long long)have);
