@@ -15,9 +15,9 @@
  *       Dense(10, activation='softmax')])                  ckeras_dense(10, "softmax")
  *   model.compile(optimizer='adam', metrics=['accuracy'],  ckeras_model_compile(m, ckeras_adam(1e-3),
  *       loss='sparse_categorical_crossentropy')                "sparse_categorical_crossentropy", "accuracy")
- *   model.fit(x_train, y_train, batch_size=64, epochs=15,  ckeras_model_fit(m, x_train, y_train, args, &h)
+ *   model.fit(x_train, y_train, batch_size=64, epochs=20,  ckeras_model_fit(m, x_train, y_train, args, &h)
  *       validation_split=0.1, callbacks=[EarlyStopping(
- *       patience=2, restore_best_weights=True)])
+ *       patience=4, restore_best_weights=True)])
  *   model.evaluate(x_test, y_test)                         ckeras_model_evaluate(m, x_test, y_test, ...)
  *   model.save('fashion_cnn.h5')                           ckeras_model_save(m, "fashion_cnn.h5", 0)
  *
@@ -62,7 +62,7 @@ static void prepare(ckeras_tensor *x)
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 && argv[1][0] ? argv[1] : DEFAULT_DIR;
-    const int epochs = argc > 2 ? atoi(argv[2]) : 15;
+    const int epochs = argc > 2 ? atoi(argv[2]) : 20;
     const int threads = argc > 3 ? atoi(argv[3]) : 0;
     const double t0 = now();
     ckeras_set_random_seed(42);
@@ -100,11 +100,11 @@ int main(int argc, char **argv)
     CHECK(ckeras_model_compile(model, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
     CHECK(ckeras_model_summary(model, NULL, 0));
 
-    ckeras_callback *early_stopping = ckeras_early_stopping("val_loss", 2);
+    ckeras_callback *early_stopping = ckeras_early_stopping("val_loss", 4);
     CHECK(ckeras_callback_set_float(early_stopping, "restore_best_weights", 1));
     ckeras_fit_args *args = ckeras_fit_args_new();
     CHECK(ckeras_fit_args_set_float(args, "validation_split", 0.1));
-    CHECK(ckeras_fit_args_set_int(args, "epochs", epochs > 0 ? epochs : 15));
+    CHECK(ckeras_fit_args_set_int(args, "epochs", epochs > 0 ? epochs : 20));
     CHECK(ckeras_fit_args_set_int(args, "batch_size", 64));
     CHECK(ckeras_fit_args_set_int(args, "verbose", 2));
     CHECK(ckeras_fit_args_add_callback(args, early_stopping));

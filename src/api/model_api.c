@@ -4,6 +4,7 @@
 #include "io/io.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,30 @@
     do {                                                                                                     \
         if (!(h))                                                                                            \
             return ck_error(CKERAS_EINVAL, "%s: %s is NULL", __func__ + 7, what);                            \
+    } while (0)
+
+/* A model's work buffers (the plan) belong to the model, so two calls on one model at once would
+ * corrupt each other. Calls that use them take the model's busy flag and fail with CKERAS_ESTATE
+ * instead of waiting when another thread (or a callback of a running fit) holds it. */
+static ckeras_status model_enter(const ckeras_model *m, const char *what)
+{
+    ckeras_model *mm = (ckeras_model *)m;
+    if (atomic_exchange_explicit(&mm->busy, 1, memory_order_acquire))
+        return ck_error(CKERAS_ESTATE, "%s: model '%s' is in use by another thread (or by the fit that runs this "
+                        "callback)", what, m->name);
+    return CKERAS_OK;
+}
+
+static ckeras_status model_leave(const ckeras_model *m, ckeras_status st)
+{
+    atomic_store_explicit(&((ckeras_model *)m)->busy, 0, memory_order_release);
+    return st;
+}
+
+#define ENTER(m)                                                                                             \
+    do {                                                                                                     \
+        if (model_enter((m), __func__ + 7) != CKERAS_OK)                                                     \
+            return CKERAS_ESTATE;                                                                            \
     } while (0)
 
 /* ---- layers -------------------------------------------------------------------------------- */
@@ -235,9 +260,11 @@ CKERAS_API ckeras_status ckeras_model_add(ckeras_model *model, ckeras_layer *lay
         ckeras_layer_free(layer);
         return ck_error(CKERAS_EINVAL, "model_add: model is NULL");
     }
-    if (!layer)
-        return ck_error(CKERAS_EINVAL, "model_add: layer is NULL (did its constructor fail? %s)",
-                        ckeras_last_error());
+    if (!layer) {
+        char why[512]; /* the message is formatted over the buffer it quotes: copy it first */
+        snprintf(why, sizeof why, "%s", ckeras_last_error());
+        return ck_error(CKERAS_EINVAL, "model_add: layer is NULL (did its constructor fail? %s)", why);
+    }
     if (layer->owned)
         return ck_error(CKERAS_EINVAL, "model_add: layer '%s' already belongs to a model", layer->name);
     return ck_model_add(model, layer);
@@ -404,7 +431,8 @@ CKERAS_API ckeras_status ckeras_model_fit(ckeras_model *model, const ckeras_tens
     NEED(model, "model");
     if (history)
         *history = NULL;
-    return ck_model_fit(model, x, y, args, history);
+    ENTER(model);
+    return model_leave(model, ck_model_fit(model, x, y, args, history));
 }
 
 CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
@@ -413,7 +441,8 @@ CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras
     NEED(model, "model");
     NEED(x, "x");
     NEED(y, "y");
-    return ck_model_evaluate(model, x, y, batch_size, results, n_results);
+    ENTER(model);
+    return model_leave(model, ck_model_evaluate(model, x, y, batch_size, results, n_results));
 }
 
 CKERAS_API int ckeras_model_metrics_count(const ckeras_model *model)
@@ -436,7 +465,8 @@ CKERAS_API ckeras_status ckeras_model_predict(ckeras_model *model, const ckeras_
     NEED(model, "model");
     NEED(out, "out");
     *out = NULL;
-    return ck_model_predict(model, x, batch_size, out);
+    ENTER(model);
+    return model_leave(model, ck_model_predict(model, x, batch_size, out));
 }
 
 CKERAS_API ckeras_status ckeras_model_train_on_batch(ckeras_model *model, const ckeras_tensor *x,
@@ -445,7 +475,8 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch(ckeras_model *model, const 
     NEED(model, "model");
     NEED(x, "x");
     NEED(y, "y");
-    return ck_model_train_on_batch(model, x, y, results, n_results);
+    ENTER(model);
+    return model_leave(model, ck_model_train_on_batch(model, x, y, results, n_results));
 }
 
 CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, int line_length, char **text)
@@ -555,7 +586,8 @@ CKERAS_API ckeras_status ckeras_model_predict_multi(ckeras_model *model, int n_i
     for (int j = 0; j < n_inputs; j++)
         if (!xs[j])
             return ck_error(CKERAS_EINVAL, "model_predict_multi: input %d is NULL", j);
-    return ck_model_predict_multi(model, n_inputs, xs, batch_size, out);
+    ENTER(model);
+    return model_leave(model, ck_model_predict_multi(model, n_inputs, xs, batch_size, out));
 }
 
 /* ---- saving and loading ----------------------------------------------------------------------- */
@@ -564,7 +596,8 @@ CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char
 {
     NEED(model, "model");
     NEED(path, "path");
-    return ck_model_save(model, path, flags);
+    ENTER(model);
+    return model_leave(model, ck_model_save(model, path, flags));
 }
 
 CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model)
@@ -579,14 +612,16 @@ CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, co
 {
     NEED(model, "model");
     NEED(path, "path");
-    return ck_model_save_weights(model, path);
+    ENTER(model);
+    return model_leave(model, ck_model_save_weights(model, path));
 }
 
 CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags)
 {
     NEED(model, "model");
     NEED(path, "path");
-    return ck_model_load_weights(model, path, flags);
+    ENTER(model);
+    return model_leave(model, ck_model_load_weights(model, path, flags));
 }
 
 CKERAS_API ckeras_status ckeras_model_to_json(const ckeras_model *model, char **json)

@@ -124,6 +124,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.arena = ck_alloc_aligned((size_t)total * sizeof(float));
     if (!np.arena) {
         ck_free(np.act);
+        ck_free(np.consumers);
         return CKERAS_ENOMEM;
     }
     float *cur = np.arena;

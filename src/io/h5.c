@@ -439,6 +439,7 @@ typedef struct h5_guard {
     int fd;          /* -1: no checks */
     uint64_t fsize;  /* file size */
     uint64_t base;   /* superblock base address */
+    uint64_t root;   /* root group object header address (relative) */
     g_heap *heaps;
     int nheaps, cap;
 } h5_guard;
@@ -515,8 +516,14 @@ static void guard_open(h5_guard *g, const char *path)
         if (!g_read(g, at + boff, b, 8))
             break;
         g->base = le(b, 8);
-        if (g->base > g->fsize)
+        /* like HDF5, a base address that is not where the superblock is gives way to the latter */
+        if (g->base != at)
+            g->base = at;
+        /* root group object header: in the root symbol table entry (v0 at 64, v1 at 68), or at 36 */
+        uint64_t roff = ver == 0 ? 64 : ver == 1 ? 68 : 36;
+        if (!g_read(g, at + roff - g->base, b, 8))
             break;
+        g->root = le(b, 8);
         return;
     }
     guard_close(g);
@@ -635,8 +642,12 @@ static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
 #undef PAD
     int cls = dt[0] & 0x0f;
     uint64_t esize = le(dt + 4, 4);
-    if (cls == 9)
-        esize = 16; /* on disk: length (4), collection address (8), object index (4) */
+    if (cls == 9) {
+        /* on disk: length (4), collection address (8), object index (4); HDF5 sizes its copy of
+         * the data by the declared size but copies 16 bytes per element */
+        if (esize != 16)
+            return -1;
+    }
     int dver = ds[0], rank = ds[1];
     uint64_t doff = dver == 1 ? 8 : 4;
     uint64_t nel = 1;
@@ -653,8 +664,12 @@ static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
     if (esize != 0 && nel > (n - off) / esize)
         return -1;
     if (cls == 9 && (dt[1] & 0x0f) == 1) {
-        /* a string of 1-byte characters: HDF5 sizes its buffers by length x character size */
-        if (tsz < 16 || le(dt + 4, 4) != 16 || le(dt + 12, 4) != 1)
+        /* a string of 1-byte characters: HDF5 sizes its buffers by length x character size; the
+         * base type (a 1-byte character) follows the 8-byte type header, so a damaged size asks
+         * for gigabytes; and it must be a 1-byte integer with 8 bits at offset 0, or HDF5 reads
+         * past its buffers */
+        if (tsz < 20 || le(dt + 4, 4) != 16 || (dt[8] & 0x0f) != 0 || le(dt + 12, 4) != 1 ||
+            le(dt + 16, 2) != 0 || le(dt + 18, 2) != 8)
             return -1;
         for (uint64_t i = 0; i < nel; i++) {
             const uint8_t *r = p + off + 16 * i;
@@ -742,6 +757,12 @@ static int g_check_header(h5_guard *g, uint64_t addr)
                 }
             } else if (type == 0x0c && !(mfl & 0x02)) {
                 rc = g_check_attr(g, b + p, msz);
+            } else if (type == 0x11 && !(mfl & 0x02)) {
+                /* symbol table: HDF5 sizes its cache entry by the local heap's data segment size */
+                uint8_t lh[32];
+                if (msz < 16 || !g_read(g, le(b + p + 8, 8), lh, 32) || memcmp(lh, "HEAP", 4) != 0 || lh[4] != 0
+                    || le(lh + 8, 8) > g->fsize || le(lh + 24, 8) > g->fsize - le(lh + 8, 8))
+                    rc = -1;
             }
             p += msz;
         }
@@ -773,6 +794,52 @@ static ckeras_status guard_object(h5_guard *g, hid_t obj, const char *file, cons
     return CKERAS_OK;
 }
 
+/* HDF5 1.10 loads an object header into its metadata cache sized by the header's own length
+ * field, and keeps the entry when the load fails: a damaged header asks for up to 2^64 bytes
+ * and leaks. So every object is checked (g_check_header) before HDF5 opens it, along each
+ * component of its path. The guard of the ck_h5_read in progress (HDF5 use is one thread at a
+ * time; thread-local for safety). */
+static _Thread_local h5_guard *cur_guard;
+
+#define G_OPEN_DAMAGED ((hid_t)-2)
+#define G_OPEN_NOMEM ((hid_t)-3)
+
+/* H5Oopen(loc, path) after checking the headers along path: G_OPEN_DAMAGED, G_OPEN_NOMEM, or
+ * what H5Oopen returns. */
+static hid_t g_oopen(hid_t loc, const char *path)
+{
+    h5_guard *g = cur_guard;
+    char p[1024];
+    size_t n = strlen(path);
+    if (g && g->fd >= 0 && n < sizeof p) {
+        memcpy(p, path, n + 1);
+        for (size_t i = 1; i <= n; i++) {
+            if (i < n && p[i] != '/')
+                continue;
+            if (p[i - 1] == '/')
+                continue;
+            char c = p[i];
+            p[i] = '\0';
+#if H5_VERSION_GE(1, 12, 0)
+            H5L_info1_t li;
+            herr_t ok = H5Lget_info1(loc, p, &li, H5P_DEFAULT);
+#else
+            H5L_info_t li;
+            herr_t ok = H5Lget_info(loc, p, &li, H5P_DEFAULT);
+#endif
+            p[i] = c;
+            if (ok < 0 || li.type != H5L_TYPE_HARD)
+                break; /* HDF5 reports it (or follows a soft link) */
+            int rc = g_check_header(g, (uint64_t)li.u.address);
+            if (rc == -2)
+                return G_OPEN_NOMEM;
+            if (rc != 0)
+                return G_OPEN_DAMAGED;
+        }
+    }
+    return H5Oopen(loc, path, H5P_DEFAULT);
+}
+
 /* ---- reading: datasets ------------------------------------------------------------------- */
 
 /* Reads the dataset at path dpath below loc into a (name = dpath). what is "weight" or
@@ -790,9 +857,11 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
         st = h5err(CKERAS_EFORMAT, file, where, "%s with an empty name", what);
         goto done;
     }
-    d = H5Oopen(loc, dpath, H5P_DEFAULT);
+    d = g_oopen(loc, dpath);
     if (d < 0) {
-        st = h5err(CKERAS_EFORMAT, file, where, "%s '%s' missing", what, dpath);
+        st = d == G_OPEN_NOMEM    ? CKERAS_ENOMEM
+             : d == G_OPEN_DAMAGED ? h5err(CKERAS_EFORMAT, file, where, "%s '%s': damaged object header", what, dpath)
+                                   : h5err(CKERAS_EFORMAT, file, where, "%s '%s' missing", what, dpath);
         goto done;
     }
     if (H5Iget_type(d) != H5I_DATASET) {
@@ -840,6 +909,17 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
      * every value; a few unwritten or compressed values are tolerated). */
     int64_t need = n * (int64_t)tsize;
     hsize_t have = H5Dget_storage_size(d);
+    /* HDF5 1.10 reads a compact dataset (data kept in the object header) or an allocated
+     * contiguous one without checking that the stored bytes cover the dataspace */
+    hid_t dcpl = H5Dget_create_plist(d);
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    close_id(&dcpl, H5Pclose);
+    if (layout == H5D_LAYOUT_ERROR || (layout == H5D_COMPACT && (int64_t)have < need) ||
+        (layout == H5D_CONTIGUOUS && have > 0 && (int64_t)have < need)) {
+        st = h5err(CKERAS_EFORMAT, file, where, "%s '%s' claims %lld bytes but %llu are stored (damaged file)",
+                   what, dpath, (long long)need, (unsigned long long)have);
+        goto done;
+    }
     if (need > (int64_t)have && need - (int64_t)have > H5_SPARSE_OK) {
         st = h5err(CKERAS_EFORMAT, file, where, "%s '%s' claims %lld bytes but %llu are stored (damaged file)",
                    what, dpath, (long long)need, (unsigned long long)have);
@@ -915,8 +995,12 @@ static ckeras_status walk_datasets(hid_t g, const char *prefix, int depth, name_
             snprintf(full, pl + (size_t)len + 2, "%s/%s", prefix, nm);
         else
             memcpy(full, nm, (size_t)len + 1);
-        hid_t o = H5Oopen(g, nm, H5P_DEFAULT);
+        hid_t o = g_oopen(g, nm);
         ck_free(nm);
+        if (o == G_OPEN_NOMEM) {
+            ck_free(full);
+            return CKERAS_ENOMEM;
+        }
         if (o < 0) {
             /* a dangling soft or external link holds no data */
             ck_free(full);
@@ -950,9 +1034,11 @@ static ckeras_status read_layer(hid_t mw, const char *mwpath, const char *lname,
     join(where, sizeof where, mwpath, lname);
     if (!(L->name = ck_strdup(lname)))
         return CKERAS_ENOMEM;
-    hid_t g = H5Oopen(mw, lname, H5P_DEFAULT);
+    hid_t g = g_oopen(mw, lname);
     if (g < 0)
-        return h5err(CKERAS_EFORMAT, file, where, "layer group missing");
+        return g == G_OPEN_NOMEM ? CKERAS_ENOMEM
+               : h5err(CKERAS_EFORMAT, file, where, g == G_OPEN_DAMAGED ? "damaged object header"
+                                                                       : "layer group missing");
     if (H5Iget_type(g) != H5I_GROUP) {
         H5Oclose(g);
         return h5err(CKERAS_EFORMAT, file, where, "is not a group");
@@ -1003,7 +1089,9 @@ static ckeras_status read_model_weights(hid_t mw, const char *mwpath, ck_h5_file
     if (!listed) {
         htri_t ex = H5Lexists(mw, "top_level_model_weights", H5P_DEFAULT);
         if (ex > 0) {
-            hid_t g = H5Oopen(mw, "top_level_model_weights", H5P_DEFAULT);
+            hid_t g = g_oopen(mw, "top_level_model_weights");
+            if (g == G_OPEN_NOMEM)
+                st = CKERAS_ENOMEM;
             if (g >= 0) {
                 name_list wn = {0};
                 char where[320];
@@ -1036,9 +1124,9 @@ static ckeras_status read_model_weights(hid_t mw, const char *mwpath, ck_h5_file
 static ckeras_status read_optimizer(hid_t root, ck_h5_file *f, h5_guard *gd, const char *file)
 {
     const char *where = "optimizer_weights";
-    hid_t g = H5Oopen(root, where, H5P_DEFAULT);
+    hid_t g = g_oopen(root, where);
     if (g < 0)
-        return h5err(CKERAS_EFORMAT, file, where, "cannot open group (damaged file)");
+        return g == G_OPEN_NOMEM ? CKERAS_ENOMEM : h5err(CKERAS_EFORMAT, file, where, "cannot open group (damaged file)");
     if (H5Iget_type(g) != H5I_GROUP) {
         H5Oclose(g);
         return h5err(CKERAS_EFORMAT, file, where, "is not a group");
@@ -1088,8 +1176,10 @@ static ckeras_status read_file(hid_t fid, ck_h5_file *f, h5_guard *gd, const cha
             st = h5err(CKERAS_EFORMAT, file, "/", "cannot list the root group (damaged file)");
     }
     if (st == CKERAS_OK && has_mw > 0) {
-        hid_t mw = H5Oopen(root, "model_weights", H5P_DEFAULT);
-        if (mw < 0 || H5Iget_type(mw) != H5I_GROUP) {
+        hid_t mw = g_oopen(root, "model_weights");
+        if (mw == G_OPEN_NOMEM) {
+            st = ck_error(CKERAS_ENOMEM, "%s: model_weights: out of memory", file);
+        } else if (mw < 0 || H5Iget_type(mw) != H5I_GROUP) {
             st = h5err(CKERAS_EFORMAT, file, "model_weights", "is not a readable group (damaged file)");
         } else {
             /* the group's own attributes stand in for absent root ones */
@@ -1150,14 +1240,18 @@ ckeras_status ck_h5_read(const char *path, ck_h5_file *out)
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
         st = ck_error(CKERAS_EIO, "%s: cannot set up the HDF5 library", path);
     } else {
-        htri_t is = H5Fis_hdf5(path);
+        h5_guard gd;
+        guard_open(&gd, path);
+        int rc = gd.fd >= 0 ? g_check_header(&gd, gd.root) : 0;
+        htri_t is = rc == 0 ? H5Fis_hdf5(path) : 0;
         hid_t fid = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
         if (fid < 0) {
-            st = ck_error(CKERAS_EFORMAT, "%s: not an HDF5 file, or a damaged one", path);
+            st = rc == -2 ? CKERAS_ENOMEM : ck_error(CKERAS_EFORMAT, "%s: not an HDF5 file, or a damaged one", path);
+            guard_close(&gd);
         } else {
-            h5_guard gd;
-            guard_open(&gd, path);
+            cur_guard = &gd;
             st = read_file(fid, &f, &gd, path);
+            cur_guard = NULL;
             guard_close(&gd);
             if (H5Fclose(fid) < 0 && st == CKERAS_OK)
                 st = ck_error(CKERAS_EFORMAT, "%s: cannot close the file (damaged file)", path);

@@ -399,6 +399,9 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
     }
     for (int64_t i = 0; i < n_train; i++)
         idx[i] = i;
+    /* a failure before the first epoch (a callback's on_train_begin) restores from here */
+    memcpy(backup, m->params, m->n_params * sizeof(float));
+    memcpy(backup + m->n_params, m->state, m->n_state * sizeof(float));
 
     int64_t steps = (n_train + batch - 1) / batch;
     ck_train_ctx ctx;

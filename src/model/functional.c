@@ -63,9 +63,10 @@ int ck_model_input(ckeras_model *m, ckeras_layer *l)
     ck_shape in = {s->n, {0}};
     for (int k = 0; k < s->n; k++) {
         if (s->v[k] <= 0) {
+            long long bad = (long long)s->v[k]; /* s lives in l->cfg */
             ck_layer_free(l);
             ck_error(CKERAS_EUNSUPPORTED, "model_input: Input shape axis %d is %lld; only fixed positive sizes "
-                     "are supported", k, (long long)s->v[k]);
+                     "are supported", k, bad);
             return -1;
         }
         in.d[k] = s->v[k];

@@ -152,9 +152,10 @@ ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
         }
         for (int k = 0; k < s->n; k++)
             if (s->v[k] <= 0) {
+                long long bad = (long long)s->v[k]; /* s lives in l->cfg */
                 ck_layer_free(l);
                 return ck_error(CKERAS_EUNSUPPORTED, "add: Input shape axis %d is %lld; only fixed positive sizes "
-                                "are supported", k, (long long)s->v[k]);
+                                "are supported", k, bad);
             }
         ck_shape in = {s->n, {0}};
         for (int k = 0; k < s->n; k++)

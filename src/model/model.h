@@ -42,6 +42,7 @@ struct ckeras_model {
     /* train_on_batch reports running means since the last fit/evaluate, as Keras 3 does */
     double tob_loss_sum;
     int64_t tob_seen;
+    _Atomic int busy; /* 1 while fit/evaluate/predict/train_on_batch/save runs (model_api.c) */
 };
 
 /* Lays the weights out again (after add or compile), keeping values of existing weights and

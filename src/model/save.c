@@ -1194,8 +1194,9 @@ static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, con
         if (t.opt_config &&
             (st = ck_config_from_json(&o->cfg, t.opt_class, t.opt_config, name, sizeof name, NULL)) != CKERAS_OK)
             goto done;
-        if (name[0] && ck_config_find(&o->cfg, "name") >= 0)
-            ck_config_set_str(&o->cfg, t.opt_class, "name", name);
+        if (name[0] && ck_config_find(&o->cfg, "name") >= 0 &&
+            (st = ck_config_set_str(&o->cfg, t.opt_class, "name", name)) != CKERAS_OK)
+            goto done;
         if ((st = ck_optimizer_check(o)) != CKERAS_OK)
             goto done;
     }

@@ -1,0 +1,205 @@
+/* Writes seed inputs for the fuzz targets that the library itself produces: small saved models
+ * (with and without optimizer state, weights-only), their model JSON, .npy files, CSV and IDX
+ * files (plain and gzip). Usage: gen_seeds OUTDIR  (makes OUTDIR/<target>/...).
+ * Run by scripts/fuzz-seeds.sh. */
+#include "ckeras.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+static char out[1024];
+
+static const char *at(const char *target, const char *name)
+{
+    static char buf[2048];
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/%s", out, target);
+    mkdir(dir, 0755);
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    return buf;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "gen_seeds: %s: %s\n", what, ckeras_last_error());
+    exit(1);
+}
+
+static ckeras_layer *cfg(const char *cls, const char *json)
+{
+    ckeras_layer *l = ckeras_layer_from_config(cls, json);
+    if (!l)
+        die(cls);
+    return l;
+}
+
+/* Saves m (h5 with and without optimizer, weights) and its JSON under name. */
+static void emit(ckeras_model *m, const char *name)
+{
+    char f[256];
+    snprintf(f, sizeof f, "%s.h5", name);
+    if (ckeras_model_save(m, at("load_model", f), 0) != CKERAS_OK)
+        die(f);
+    snprintf(f, sizeof f, "%s_noopt.h5", name);
+    if (ckeras_model_save(m, at("load_model", f), CKERAS_SAVE_NO_OPTIMIZER) != CKERAS_OK)
+        die(f);
+    snprintf(f, sizeof f, "%s_weights.h5", name);
+    if (ckeras_model_save_weights(m, at("load_model", f)) != CKERAS_OK)
+        die(f);
+    char *json = NULL;
+    if (ckeras_model_to_json(m, &json) != CKERAS_OK)
+        die("to_json");
+    snprintf(f, sizeof f, "%s.json", name);
+    FILE *fp = fopen(at("model_json", f), "wb");
+    if (!fp)
+        die(f);
+    fputs(json, fp);
+    fclose(fp);
+    ckeras_free(json);
+}
+
+static void train(ckeras_model *m, int64_t d, const char *opt, const char *loss)
+{
+    if (ckeras_model_compile(m, ckeras_optimizer_from_name(opt), loss, "accuracy") != CKERAS_OK)
+        die("compile");
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){8, d});
+    ckeras_tensor *y = ckeras_tensor_new(2, (const int64_t[]){8, 1});
+    for (int64_t i = 0; i < 8 * d; i++)
+        ckeras_tensor_data(x)[i] = (float)((i * 7) % 11) / 11.0f;
+    for (int64_t i = 0; i < 8; i++)
+        ckeras_tensor_data(y)[i] = (float)(i & 1);
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ckeras_fit_args_set_int(a, "verbose", 0);
+    ckeras_fit_args_set_int(a, "batch_size", 4);
+    if (ckeras_model_fit(m, x, y, a, NULL) != CKERAS_OK)
+        die("fit");
+    ckeras_fit_args_free(a);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+}
+
+static void models(void)
+{
+    /* a small MLP trained with Adam (optimizer state in the file) */
+    ckeras_model *m = ckeras_sequential("mlp");
+    ckeras_model_add(m, ckeras_input(1, (const int64_t[]){4}));
+    ckeras_model_add(m, ckeras_dense(3, "relu"));
+    ckeras_model_add(m, ckeras_dropout(0.25));
+    ckeras_model_add(m, ckeras_dense(1, "sigmoid"));
+    train(m, 4, "adam", "binary_crossentropy");
+    emit(m, "mlp");
+    ckeras_model_free(m);
+
+    /* every shape layer on a small image, then normalisation layers, RMSprop */
+    m = ckeras_sequential("shapes");
+    ckeras_model_add(m, ckeras_input(3, (const int64_t[]){4, 4, 2}));
+    ckeras_model_add(m, cfg("ZeroPadding2D", "{\"padding\": [[1, 1], [1, 1]]}"));
+    ckeras_model_add(m, cfg("Cropping2D", "{\"cropping\": [[1, 0], [0, 1]]}"));
+    ckeras_model_add(m, cfg("UpSampling2D", "{\"size\": [2, 2]}"));
+    ckeras_model_add(m, cfg("SpatialDropout2D", "{\"rate\": 0.1}"));
+    ckeras_model_add(m, cfg("BatchNormalization", "{\"axis\": -1, \"momentum\": 0.9}"));
+    ckeras_model_add(m, cfg("Permute", "{\"dims\": [2, 1, 3]}"));
+    ckeras_model_add(m, cfg("Reshape", "{\"target_shape\": [100, 2]}"));
+    ckeras_model_add(m, cfg("LayerNormalization", "{\"axis\": -1}"));
+    ckeras_model_add(m, cfg("Rescaling", "{\"scale\": 0.5, \"offset\": 1.0}"));
+    ckeras_model_add(m, cfg("LeakyReLU", "{\"alpha\": 0.2}"));
+    ckeras_model_add(m, cfg("Flatten", "{}"));
+    ckeras_model_add(m, cfg("ReLU", "{\"max_value\": 6.0}"));
+    ckeras_model_add(m, cfg("Activation", "{\"activation\": \"tanh\"}"));
+    ckeras_model_add(m, cfg("Dense", "{\"units\": 1, \"activation\": \"sigmoid\"}"));
+    if (ckeras_model_compile(m, ckeras_optimizer_from_name("rmsprop"), "mse", NULL) != CKERAS_OK)
+        die("compile shapes");
+    emit(m, "shapes");
+    ckeras_model_free(m);
+
+    /* a functional model with two inputs and merge layers, SGD with momentum */
+    m = ckeras_functional("two_in");
+    int a = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}));
+    int b = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}));
+    int s = ckeras_model_call(m, ckeras_add(), 2, (const int[]){a, b});
+    int p = ckeras_model_call(m, ckeras_multiply(), 2, (const int[]){a, b});
+    int c = ckeras_model_call(m, ckeras_concatenate(-1), 2, (const int[]){s, p});
+    int h = ckeras_model_call(m, ckeras_dense(2, "tanh"), 1, &c);
+    int d = ckeras_model_call(m, ckeras_subtract(), 2, (const int[]){h, h});
+    int e = ckeras_model_call(m, ckeras_average(), 2, (const int[]){h, d});
+    int y = ckeras_model_call(m, ckeras_dense(1, NULL), 1, &e);
+    if (y < 0 || ckeras_model_set_outputs(m, 1, &y) != CKERAS_OK)
+        die("functional");
+    if (ckeras_model_compile(m, ckeras_sgd(0.01, 0.9, 1), "mse", "mae") != CKERAS_OK)
+        die("compile two_in");
+    emit(m, "two_in");
+    ckeras_model_free(m);
+}
+
+static void npy_files(void)
+{
+    ckeras_tensor *t = ckeras_tensor_new(3, (const int64_t[]){2, 3, 2});
+    for (int i = 0; i < 12; i++)
+        ckeras_tensor_data(t)[i] = (float)i - 5.5f;
+    if (ckeras_write_npy(at("npy", "lib_f4_3d.npy"), t) != CKERAS_OK)
+        die("npy");
+    ckeras_tensor_free(t);
+    t = ckeras_tensor_new(1, (const int64_t[]){1});
+    if (ckeras_write_npy(at("npy", "lib_f4_one.npy"), t) != CKERAS_OK)
+        die("npy");
+    ckeras_tensor_free(t);
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0)
+        die(path);
+}
+
+static void idx_files(void)
+{
+    /* labels: magic 0x00000801, n = 5 */
+    unsigned char lab[8 + 5] = {0, 0, 8, 1, 0, 0, 0, 5, 3, 1, 4, 1, 5};
+    write_bytes(at("idx", "labels.idx1"), lab, sizeof lab);
+    /* images: magic 0x00000803, 2 x 3 x 2 */
+    unsigned char img[16 + 12] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 2};
+    for (int i = 0; i < 12; i++)
+        img[16 + i] = (unsigned char)(i * 20);
+    write_bytes(at("idx", "images.idx3"), img, sizeof img);
+    /* float32 (0x0D) and int16 (0x0B) vectors, big-endian */
+    unsigned char f32[4 + 4 + 8] = {0, 0, 0x0D, 1, 0, 0, 0, 2, 0x3f, 0x80, 0, 0, 0xc0, 0, 0, 0};
+    write_bytes(at("idx", "f32.idx1"), f32, sizeof f32);
+    unsigned char i16[4 + 4 + 4] = {0, 0, 0x0B, 1, 0, 0, 0, 2, 0xff, 0xfe, 0x01, 0x00};
+    write_bytes(at("idx", "i16.idx1"), i16, sizeof i16);
+    /* gzip of the images */
+    gzFile gz = gzopen(at("idx", "images.idx3.gz"), "wb9");
+    if (!gz || gzwrite(gz, img, sizeof img) != (int)sizeof img || gzclose(gz) != Z_OK)
+        die("gzip");
+}
+
+static void csv_files(void)
+{
+    const char *a = "3,2,f0,f1\n1.5,2,0\n-3e2,4.25,1\n0,0,1\n";
+    write_bytes(at("csv", "sklearn_header.csv"), a, strlen(a));
+    const char *b = "x,y,label\n1,2,3\n4,5,6\r\n7,8,9";
+    write_bytes(at("csv", "named_header_crlf.csv"), b, strlen(b));
+    const char *c = "1\n2\n3\n";
+    write_bytes(at("csv", "one_column.csv"), c, strlen(c));
+    const char *d = "1, 2 ,3\n\n4,5,6\n nan,inf,-inf\n";
+    write_bytes(at("csv", "spaces_blank_nan.csv"), d, strlen(d));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_seeds OUTDIR\n");
+        return 2;
+    }
+    snprintf(out, sizeof out, "%s", argv[1]);
+    mkdir(out, 0755);
+    ckeras_set_random_seed(7);
+    models();
+    npy_files();
+    idx_files();
+    csv_files();
+    return 0;
+}
