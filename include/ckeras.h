@@ -32,7 +32,10 @@
  * - Functions that take a handle of another kind "take" it when their comment says so: the
  *   callee owns it from then on, also when the call fails.
  * - Thread safety: distinct models may be used from distinct threads at the same time. A single
- *   handle must not be used from two threads at once unless its comment says otherwise.
+ *   handle must not be used from two threads at once unless its comment says otherwise; for a
+ *   model, fit, evaluate, predict, predict_multi, train_on_batch, save, save_weights and
+ *   load_weights detect such use (and a callback calling them on the model it is fitting) and
+ *   return ::CKERAS_ESTATE ("model is in use by another thread") instead of corrupting it.
  * - Data is float32, row-major; images are NHWC (Keras' `channels_last`).
  */
 #ifndef CKERAS_H
