@@ -1,0 +1,92 @@
+#include "layer_harness.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *xcalloc(int64_t n)
+{
+    void *p = calloc((size_t)(n > 0 ? n : 1), sizeof(float));
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+void h_init(harness *h, ckeras_layer *l, const ck_shape *in, int64_t n)
+{
+    ck_assert_ptr_nonnull(l);
+    memset(h, 0, sizeof *h);
+    ckeras_status st = ck_layer_build(l, in);
+    ck_assert_msg(st == CKERAS_OK, "build: %s", ckeras_last_error());
+    h->l = l;
+    h->n = n;
+    h->in_size = n * ck_shape_size(&l->in_shape);
+    h->out_size = n * ck_shape_size(&l->out_shape);
+    h->x = xcalloc(h->in_size);
+    h->dx = xcalloc(h->in_size);
+    h->y = xcalloc(h->out_size);
+    h->dy = xcalloc(h->out_size);
+    h->saved = xcalloc(l->vt->saved_floats ? l->vt->saved_floats(l, n) : 0);
+    h->work = xcalloc(l->vt->work_floats ? l->vt->work_floats(l, n) : 0);
+    for (int i = 0; i < l->nw; i++) {
+        l->w[i].data = xcalloc(l->w[i].size);
+        l->w[i].grad = xcalloc(l->w[i].size);
+    }
+}
+
+void h_free(harness *h)
+{
+    for (int i = 0; i < h->l->nw; i++) {
+        free(h->l->w[i].data);
+        free(h->l->w[i].grad);
+        h->l->w[i].data = h->l->w[i].grad = NULL;
+    }
+    free(h->x);
+    free(h->y);
+    free(h->dy);
+    free(h->dx);
+    free(h->saved);
+    free(h->work);
+    ck_layer_free(h->l);
+}
+
+void h_forward(harness *h)
+{
+    ck_fwd f = {.n = h->n, .x = h->x, .y = h->y, .saved = h->saved, .work = h->work, .training = true};
+    h->l->vt->forward(h->l, &f);
+}
+
+void h_backward(harness *h, const float *R, bool want_dx)
+{
+    memcpy(h->dy, R, (size_t)h->out_size * sizeof(float));
+    ck_bwd b = {.n = h->n, .x = h->x, .y = h->y, .dy = h->dy, .dx = want_dx ? h->dx : NULL,
+                .saved = h->saved, .work = h->work, .train_weights = true};
+    h->l->vt->backward(h->l, &b);
+}
+
+double dot_loss(harness *h, const float *R)
+{
+    h_forward(h);
+    double s = 0;
+    for (int64_t i = 0; i < h->out_size; i++)
+        s += (double)h->y[i] * R[i];
+    return s;
+}
+
+static uint64_t lcg = 12345;
+
+void h_seed(uint64_t seed)
+{
+    lcg = seed;
+}
+
+double urand(void)
+{
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(lcg >> 11) / 9007199254740992.0;
+}
+
+void fill(float *v, int64_t n, double lo, double hi)
+{
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (float)(lo + (hi - lo) * urand());
+}

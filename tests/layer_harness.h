@@ -1,0 +1,34 @@
+/* A layer outside a model, with buffers owned by the test: build it, run forward/backward on
+ * plain arrays, fill inputs from a seeded generator. Shared by the layer suites. */
+#ifndef CK_LAYER_HARNESS_H
+#define CK_LAYER_HARNESS_H
+
+#include "layers/layers.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct harness {
+    ckeras_layer *l;
+    int64_t n, in_size, out_size; /* sizes of the whole batch */
+    float *x, *y, *dy, *dx, *saved, *work;
+} harness;
+
+/* calloc of n floats (at least one) that fails the test when it fails */
+void *xcalloc(int64_t n);
+/* Builds l for a per-sample input shape and a batch of n, with zeroed buffers and weights. */
+void h_init(harness *h, ckeras_layer *l, const ck_shape *in, int64_t n);
+/* Frees the buffers, the weights and the layer. */
+void h_free(harness *h);
+/* Training-mode forward of x into y. */
+void h_forward(harness *h);
+/* Backward with dL/dy = R (copied: the layer may overwrite dy); dx only when want_dx. */
+void h_backward(harness *h, const float *R, bool want_dx);
+/* sum(y * R) after a forward: the scalar whose gradient finite differences check. */
+double dot_loss(harness *h, const float *R);
+/* The test's own generator: seed it, draw from [0, 1), fill uniformly in [lo, hi). */
+void h_seed(uint64_t seed);
+double urand(void);
+void fill(float *v, int64_t n, double lo, double hi);
+
+#endif
