@@ -222,7 +222,7 @@ clean-fashion:
 #   make fuzz-replay       plain gcc drivers of the fuzz targets (build/fuzz-replay/fuzz_*)
 #   make fuzz FUZZ_SECONDS=N   each libFuzzer target N seconds (clang; scripts/deps-fuzz.sh);
 #                          make -j2 fuzz runs two at a time. Crashes go to build-fuzz/run/crashes/
-#   make fuzz-smoke        make fuzz with FUZZ_SECONDS=60 (CI)
+#   make fuzz-smoke        make fuzz with FUZZ_SECONDS=30 (CI)
 UBSAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 VALGRIND ?= valgrind
 VALGRIND_FLAGS ?= --tool=memcheck --error-exitcode=99 --leak-check=full \
@@ -300,7 +300,7 @@ fuzz-smoke:
 	@scripts/deps-fuzz.sh
 	@$(MAKE) --no-print-directory fuzz-build
 	rm -rf $(FUZZ_DIR)/smoke
-	@$(MAKE) --no-print-directory -j2 FUZZ_SECONDS=60 FUZZ_RUN=$(FUZZ_DIR)/smoke FUZZ_FLAGS="-seed=1 $(FUZZ_FLAGS)" fuzz
+	@$(MAKE) --no-print-directory -j2 FUZZ_SECONDS=30 FUZZ_RUN=$(FUZZ_DIR)/smoke FUZZ_FLAGS="-seed=1 $(FUZZ_FLAGS)" fuzz
 
 fuzz-seeds: all
 	scripts/fuzz-seeds.sh
