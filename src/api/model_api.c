@@ -3,7 +3,6 @@
 #include "kernels/kernels.h"
 #include "io/io.h"
 
-#include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -642,26 +641,6 @@ CKERAS_API ckeras_status ckeras_model_from_json(const char *json, ckeras_model *
 
 /* ---- typed constructors of the convolution family (looked up by Keras class name) ---------- */
 
-static ckeras_layer *by_class(const char *cls)
-{
-    const ck_layer_vt *vt = ck_layer_lookup(cls);
-    if (!vt) {
-        ck_error(CKERAS_EUNSUPPORTED, "%s is not available in this build", cls);
-        return NULL;
-    }
-    return ck_layer_new(vt);
-}
-
-/* Applies settings; frees the layer and returns NULL if one fails. */
-static ckeras_layer *with(ckeras_layer *l, ckeras_status st)
-{
-    if (l && st != CKERAS_OK) {
-        ck_layer_free(l);
-        return NULL;
-    }
-    return l;
-}
-
 CKERAS_API ckeras_layer *ckeras_conv2d(int64_t filters, int64_t kh, int64_t kw, const char *activation)
 {
     if (filters <= 0 || kh <= 0 || kw <= 0) {
@@ -669,7 +648,7 @@ CKERAS_API ckeras_layer *ckeras_conv2d(int64_t filters, int64_t kh, int64_t kw, 
                  (long long)filters, (long long)kh, (long long)kw);
         return NULL;
     }
-    ckeras_layer *l = by_class("Conv2D");
+    ckeras_layer *l = ck_layer_new_by_class("Conv2D");
     if (!l)
         return NULL;
     ckeras_status st = ck_config_set_int(&l->cfg, "Conv2D", "filters", filters);
@@ -677,7 +656,7 @@ CKERAS_API ckeras_layer *ckeras_conv2d(int64_t filters, int64_t kh, int64_t kw, 
         st = ck_config_set_ints(&l->cfg, "Conv2D", "kernel_size", 2, (const int64_t[]){kh, kw});
     if (st == CKERAS_OK && activation)
         st = ck_config_set_str(&l->cfg, "Conv2D", "activation", activation);
-    return with(l, st);
+    return ck_layer_or_free(l, st);
 }
 
 CKERAS_API ckeras_layer *ckeras_conv1d(int64_t filters, int64_t kernel_size, const char *activation)
@@ -686,7 +665,7 @@ CKERAS_API ckeras_layer *ckeras_conv1d(int64_t filters, int64_t kernel_size, con
         ck_error(CKERAS_EINVAL, "conv1d: filters and kernel_size must be > 0");
         return NULL;
     }
-    ckeras_layer *l = by_class("Conv1D");
+    ckeras_layer *l = ck_layer_new_by_class("Conv1D");
     if (!l)
         return NULL;
     ckeras_status st = ck_config_set_int(&l->cfg, "Conv1D", "filters", filters);
@@ -694,7 +673,7 @@ CKERAS_API ckeras_layer *ckeras_conv1d(int64_t filters, int64_t kernel_size, con
         st = ck_config_set_ints(&l->cfg, "Conv1D", "kernel_size", 1, &kernel_size);
     if (st == CKERAS_OK && activation)
         st = ck_config_set_str(&l->cfg, "Conv1D", "activation", activation);
-    return with(l, st);
+    return ck_layer_or_free(l, st);
 }
 
 static ckeras_layer *pool2d(const char *cls, int64_t ph, int64_t pw)
@@ -703,8 +682,8 @@ static ckeras_layer *pool2d(const char *cls, int64_t ph, int64_t pw)
         ck_error(CKERAS_EINVAL, "%s: pool size must be > 0", cls);
         return NULL;
     }
-    ckeras_layer *l = by_class(cls);
-    return l ? with(l, ck_config_set_ints(&l->cfg, cls, "pool_size", 2, (const int64_t[]){ph, pw})) : NULL;
+    ckeras_layer *l = ck_layer_new_by_class(cls);
+    return l ? ck_layer_or_free(l, ck_config_set_ints(&l->cfg, cls, "pool_size", 2, (const int64_t[]){ph, pw})) : NULL;
 }
 
 CKERAS_API ckeras_layer *ckeras_max_pooling2d(int64_t ph, int64_t pw)
@@ -723,28 +702,28 @@ CKERAS_API ckeras_layer *ckeras_max_pooling1d(int64_t pool_size)
         ck_error(CKERAS_EINVAL, "max_pooling1d: pool size must be > 0");
         return NULL;
     }
-    ckeras_layer *l = by_class("MaxPooling1D");
-    return l ? with(l, ck_config_set_ints(&l->cfg, "MaxPooling1D", "pool_size", 1, &pool_size)) : NULL;
+    ckeras_layer *l = ck_layer_new_by_class("MaxPooling1D");
+    return l ? ck_layer_or_free(l, ck_config_set_ints(&l->cfg, "MaxPooling1D", "pool_size", 1, &pool_size)) : NULL;
 }
 
 CKERAS_API ckeras_layer *ckeras_global_average_pooling2d(void)
 {
-    return by_class("GlobalAveragePooling2D");
+    return ck_layer_new_by_class("GlobalAveragePooling2D");
 }
 
 CKERAS_API ckeras_layer *ckeras_global_max_pooling2d(void)
 {
-    return by_class("GlobalMaxPooling2D");
+    return ck_layer_new_by_class("GlobalMaxPooling2D");
 }
 
 CKERAS_API ckeras_layer *ckeras_batch_normalization(void)
 {
-    return by_class("BatchNormalization");
+    return ck_layer_new_by_class("BatchNormalization");
 }
 
 CKERAS_API ckeras_layer *ckeras_layer_normalization(void)
 {
-    return by_class("LayerNormalization");
+    return ck_layer_new_by_class("LayerNormalization");
 }
 
 CKERAS_API ckeras_layer *ckeras_reshape(int ndim, const int64_t *target_shape)
@@ -753,37 +732,37 @@ CKERAS_API ckeras_layer *ckeras_reshape(int ndim, const int64_t *target_shape)
         ck_error(CKERAS_EINVAL, "reshape: target shape must have 1..%d axes", CKERAS_MAX_DIMS);
         return NULL;
     }
-    ckeras_layer *l = by_class("Reshape");
-    return l ? with(l, ck_config_set_ints(&l->cfg, "Reshape", "target_shape", ndim, target_shape)) : NULL;
+    ckeras_layer *l = ck_layer_new_by_class("Reshape");
+    return l ? ck_layer_or_free(l, ck_config_set_ints(&l->cfg, "Reshape", "target_shape", ndim, target_shape)) : NULL;
 }
 
 CKERAS_API ckeras_layer *ckeras_zero_padding2d(int64_t ph, int64_t pw)
 {
-    ckeras_layer *l = by_class("ZeroPadding2D");
-    return l ? with(l, ck_config_set_ints(&l->cfg, "ZeroPadding2D", "padding", 2, (const int64_t[]){ph, pw})) : NULL;
+    ckeras_layer *l = ck_layer_new_by_class("ZeroPadding2D");
+    return l ? ck_layer_or_free(l, ck_config_set_ints(&l->cfg, "ZeroPadding2D", "padding", 2, (const int64_t[]){ph, pw})) : NULL;
 }
 
 CKERAS_API ckeras_layer *ckeras_upsampling2d(int64_t sh, int64_t sw)
 {
-    ckeras_layer *l = by_class("UpSampling2D");
-    return l ? with(l, ck_config_set_ints(&l->cfg, "UpSampling2D", "size", 2, (const int64_t[]){sh, sw})) : NULL;
+    ckeras_layer *l = ck_layer_new_by_class("UpSampling2D");
+    return l ? ck_layer_or_free(l, ck_config_set_ints(&l->cfg, "UpSampling2D", "size", 2, (const int64_t[]){sh, sw})) : NULL;
 }
 
 CKERAS_API ckeras_layer *ckeras_spatial_dropout2d(double rate)
 {
-    ckeras_layer *l = by_class("SpatialDropout2D");
-    return l ? with(l, ck_config_set_float(&l->cfg, "SpatialDropout2D", "rate", rate)) : NULL;
+    ckeras_layer *l = ck_layer_new_by_class("SpatialDropout2D");
+    return l ? ck_layer_or_free(l, ck_config_set_float(&l->cfg, "SpatialDropout2D", "rate", rate)) : NULL;
 }
 
 CKERAS_API ckeras_layer *ckeras_rescaling(double scale, double offset)
 {
-    ckeras_layer *l = by_class("Rescaling");
+    ckeras_layer *l = ck_layer_new_by_class("Rescaling");
     if (!l)
         return NULL;
     ckeras_status st = ck_config_set_float(&l->cfg, "Rescaling", "scale", scale);
     if (st == CKERAS_OK)
         st = ck_config_set_float(&l->cfg, "Rescaling", "offset", offset);
-    return with(l, st);
+    return ck_layer_or_free(l, st);
 }
 
 CKERAS_API ckeras_status ckeras_model_pop(ckeras_model *model)

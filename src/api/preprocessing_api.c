@@ -4,30 +4,6 @@
 
 #include <math.h>
 
-/* A new layer of class cls; NULL with the error set when the class is missing or memory is out. */
-static ckeras_layer *make(const char *cls)
-{
-    const ck_layer_vt *vt = ck_layer_lookup(cls);
-    if (!vt) {
-        ck_error(CKERAS_EUNSUPPORTED, "%s is not available in this build", cls);
-        return NULL;
-    }
-    ckeras_layer *l = ck_layer_new(vt);
-    if (!l)
-        ck_error(CKERAS_ENOMEM, "%s: out of memory", cls);
-    return l;
-}
-
-/* Frees l and returns NULL when st is an error (the message is already set). */
-static ckeras_layer *done(ckeras_layer *l, ckeras_status st)
-{
-    if (st != CKERAS_OK) {
-        ck_layer_free(l);
-        return NULL;
-    }
-    return l;
-}
-
 static ckeras_layer *sized(const char *cls, const char *fn, int64_t height, int64_t width)
 {
     if (height <= 0 || width <= 0) {
@@ -35,13 +11,13 @@ static ckeras_layer *sized(const char *cls, const char *fn, int64_t height, int6
                  (long long)width);
         return NULL;
     }
-    ckeras_layer *l = make(cls);
+    ckeras_layer *l = ck_layer_new_by_class(cls);
     if (!l)
         return NULL;
     ckeras_status st = ck_config_set_int(&l->cfg, cls, "height", height);
     if (st == CKERAS_OK)
         st = ck_config_set_int(&l->cfg, cls, "width", width);
-    return done(l, st);
+    return ck_layer_or_free(l, st);
 }
 
 static bool bad_factor(const char *fn, const char *what, double f, double max)
@@ -65,20 +41,20 @@ CKERAS_API ckeras_layer *ckeras_center_crop(int64_t height, int64_t width)
 
 CKERAS_API ckeras_layer *ckeras_random_flip(const char *mode)
 {
-    ckeras_layer *l = make("RandomFlip");
+    ckeras_layer *l = ck_layer_new_by_class("RandomFlip");
     if (!l)
         return NULL;
-    return done(l, mode ? ck_config_set_str(&l->cfg, "RandomFlip", "mode", mode) : CKERAS_OK);
+    return ck_layer_or_free(l, mode ? ck_config_set_str(&l->cfg, "RandomFlip", "mode", mode) : CKERAS_OK);
 }
 
 CKERAS_API ckeras_layer *ckeras_random_rotation(double factor)
 {
     if (bad_factor("random_rotation", "factor", factor, INFINITY))
         return NULL;
-    ckeras_layer *l = make("RandomRotation");
+    ckeras_layer *l = ck_layer_new_by_class("RandomRotation");
     if (!l)
         return NULL;
-    return done(l, ck_config_set_float(&l->cfg, "RandomRotation", "factor", factor));
+    return ck_layer_or_free(l, ck_config_set_float(&l->cfg, "RandomRotation", "factor", factor));
 }
 
 CKERAS_API ckeras_layer *ckeras_random_zoom(double height_factor, double width_factor)
@@ -86,13 +62,13 @@ CKERAS_API ckeras_layer *ckeras_random_zoom(double height_factor, double width_f
     if (bad_factor("random_zoom", "height_factor", height_factor, 1.0) ||
         (!isnan(width_factor) && bad_factor("random_zoom", "width_factor", width_factor, 1.0)))
         return NULL;
-    ckeras_layer *l = make("RandomZoom");
+    ckeras_layer *l = ck_layer_new_by_class("RandomZoom");
     if (!l)
         return NULL;
     ckeras_status st = ck_config_set_float(&l->cfg, "RandomZoom", "height_factor", height_factor);
     if (st == CKERAS_OK && !isnan(width_factor))
         st = ck_config_set_float(&l->cfg, "RandomZoom", "width_factor", width_factor);
-    return done(l, st);
+    return ck_layer_or_free(l, st);
 }
 
 CKERAS_API ckeras_layer *ckeras_random_translation(double height_factor, double width_factor)
@@ -100,13 +76,13 @@ CKERAS_API ckeras_layer *ckeras_random_translation(double height_factor, double 
     if (bad_factor("random_translation", "height_factor", height_factor, 1.0) ||
         bad_factor("random_translation", "width_factor", width_factor, 1.0))
         return NULL;
-    ckeras_layer *l = make("RandomTranslation");
+    ckeras_layer *l = ck_layer_new_by_class("RandomTranslation");
     if (!l)
         return NULL;
     ckeras_status st = ck_config_set_float(&l->cfg, "RandomTranslation", "height_factor", height_factor);
     if (st == CKERAS_OK)
         st = ck_config_set_float(&l->cfg, "RandomTranslation", "width_factor", width_factor);
-    return done(l, st);
+    return ck_layer_or_free(l, st);
 }
 
 CKERAS_API ckeras_layer *ckeras_random_contrast(double factor)
@@ -116,8 +92,8 @@ CKERAS_API ckeras_layer *ckeras_random_contrast(double factor)
             ck_error(CKERAS_EINVAL, "random_contrast: factor must be >= 0, got %g", factor);
         return NULL;
     }
-    ckeras_layer *l = make("RandomContrast");
+    ckeras_layer *l = ck_layer_new_by_class("RandomContrast");
     if (!l)
         return NULL;
-    return done(l, ck_config_set_float(&l->cfg, "RandomContrast", "factor", factor));
+    return ck_layer_or_free(l, ck_config_set_float(&l->cfg, "RandomContrast", "factor", factor));
 }

@@ -6,41 +6,19 @@
 #include <stdio.h>
 #include <string.h>
 
-static ckeras_layer *make(const char *cls)
-{
-    const ck_layer_vt *vt = ck_layer_lookup(cls);
-    if (!vt) {
-        ck_error(CKERAS_EUNSUPPORTED, "%s is not available in this build", cls);
-        return NULL;
-    }
-    ckeras_layer *l = ck_layer_new(vt);
-    if (!l)
-        ck_error(CKERAS_ENOMEM, "%s: out of memory", cls);
-    return l;
-}
-
-static ckeras_layer *done(ckeras_layer *l, ckeras_status st)
-{
-    if (st != CKERAS_OK) {
-        ck_layer_free(l);
-        return NULL;
-    }
-    return l;
-}
-
 static ckeras_layer *rnn(const char *cls, const char *fn, int64_t units, int return_sequences)
 {
     if (units <= 0) {
         ck_error(CKERAS_EINVAL, "%s: units must be > 0, got %lld", fn, (long long)units);
         return NULL;
     }
-    ckeras_layer *l = make(cls);
+    ckeras_layer *l = ck_layer_new_by_class(cls);
     if (!l)
         return NULL;
     ckeras_status st = ck_config_set_int(&l->cfg, cls, "units", units);
     if (st == CKERAS_OK)
         st = ck_config_set_bool(&l->cfg, cls, "return_sequences", return_sequences != 0);
-    return done(l, st);
+    return ck_layer_or_free(l, st);
 }
 
 CKERAS_API ckeras_layer *ckeras_lstm(int64_t units, int return_sequences)
@@ -82,7 +60,7 @@ CKERAS_API ckeras_layer *ckeras_bidirectional(ckeras_layer *layer, const char *m
         return NULL;
     size_t len = strlen(cfg) + strlen(cls) + 40;
     char *spec = ck_malloc(len);
-    ckeras_layer *l = spec ? make("Bidirectional") : NULL;
+    ckeras_layer *l = spec ? ck_layer_new_by_class("Bidirectional") : NULL;
     if (!l) {
         if (!spec)
             ck_error(CKERAS_ENOMEM, "bidirectional: out of memory");
@@ -96,7 +74,7 @@ CKERAS_API ckeras_layer *ckeras_bidirectional(ckeras_layer *layer, const char *m
     ck_free(spec);
     if (st == CKERAS_OK && merge_mode)
         st = ck_config_set_str(&l->cfg, "Bidirectional", "merge_mode", merge_mode);
-    return done(l, st);
+    return ck_layer_or_free(l, st);
 }
 
 CKERAS_API ckeras_layer *ckeras_embedding(int64_t input_dim, int64_t output_dim)
@@ -106,11 +84,11 @@ CKERAS_API ckeras_layer *ckeras_embedding(int64_t input_dim, int64_t output_dim)
                  (long long)input_dim, (long long)output_dim);
         return NULL;
     }
-    ckeras_layer *l = make("Embedding");
+    ckeras_layer *l = ck_layer_new_by_class("Embedding");
     if (!l)
         return NULL;
     ckeras_status st = ck_config_set_int(&l->cfg, "Embedding", "input_dim", input_dim);
     if (st == CKERAS_OK)
         st = ck_config_set_int(&l->cfg, "Embedding", "output_dim", output_dim);
-    return done(l, st);
+    return ck_layer_or_free(l, st);
 }

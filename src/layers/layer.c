@@ -42,6 +42,25 @@ ckeras_layer *ck_layer_new(const ck_layer_vt *vt)
     return l;
 }
 
+ckeras_layer *ck_layer_new_by_class(const char *class_name)
+{
+    const ck_layer_vt *vt = ck_layer_lookup(class_name);
+    if (!vt) {
+        ck_error(CKERAS_EUNSUPPORTED, "%s is not available in this build", class_name ? class_name : "(null)");
+        return NULL;
+    }
+    return ck_layer_new(vt);
+}
+
+ckeras_layer *ck_layer_or_free(ckeras_layer *l, ckeras_status st)
+{
+    if (l && st != CKERAS_OK) {
+        ck_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
 void ck_layer_free(ckeras_layer *l)
 {
     if (!l)

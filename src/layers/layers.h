@@ -84,6 +84,11 @@ const ck_layer_vt *ck_layer_lookup(const char *class_name);
 /* A new, unbuilt layer of a class, with its schema's defaults. */
 ckeras_layer *ck_layer_new(const ck_layer_vt *vt);
 void ck_layer_free(ckeras_layer *l);
+/* A new layer by Keras class name; NULL with CKERAS_EUNSUPPORTED when this build lacks it. */
+ckeras_layer *ck_layer_new_by_class(const char *class_name);
+/* Returns l, or frees it and returns NULL when st (a setting's status) is an error: for
+ * constructors that apply a few settings in a row. */
+ckeras_layer *ck_layer_or_free(ckeras_layer *l, ckeras_status st);
 /* Declares a weight during build. */
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
                                const char *init_field, const char *init_default);
