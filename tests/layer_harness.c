@@ -1,6 +1,7 @@
 #include "layer_harness.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,4 +90,20 @@ void fill(float *v, int64_t n, double lo, double hi)
 {
     for (int64_t i = 0; i < n; i++)
         v[i] = (float)(lo + (hi - lo) * urand());
+}
+
+void fd_against(harness *h, float *v, int64_t nv, const float *g, const float *R, double eps, double atol,
+                double rtol, const char *what)
+{
+    for (int64_t i = 0; i < nv; i++) {
+        float keep = v[i];
+        v[i] = (float)(keep + eps);
+        double lp = dot_loss(h, R);
+        v[i] = (float)(keep - eps);
+        double lm = dot_loss(h, R);
+        v[i] = keep;
+        double num = (lp - lm) / (2 * eps);
+        ck_assert_msg(fabs(num - g[i]) <= atol + rtol * fabs(num), "%s: element %lld analytic %.7g, numeric %.7g",
+                      what, (long long)i, (double)g[i], num);
+    }
 }

@@ -30,5 +30,9 @@ double dot_loss(harness *h, const float *R);
 void h_seed(uint64_t seed);
 double urand(void);
 void fill(float *v, int64_t n, double lo, double hi);
+/* Asserts g (the analytic d(sum(y * R))/dv for the nv values v) against central differences of
+ * step eps: |numeric - g| <= atol + rtol |numeric|. */
+void fd_against(harness *h, float *v, int64_t nv, const float *g, const float *R, double eps, double atol,
+                double rtol, const char *what);
 
 #endif

@@ -17,23 +17,6 @@
 
 #include "layer_harness.h"
 
-/* d(sum(y * R)) / dv by central differences, against the analytic gradient g */
-static void fd_against(harness *h, float *v, int64_t nv, const float *g, const float *R, double eps, double atol,
-                       double rtol, const char *what)
-{
-    for (int64_t i = 0; i < nv; i++) {
-        float keep = v[i];
-        v[i] = (float)(keep + eps);
-        double lp = dot_loss(h, R);
-        v[i] = (float)(keep - eps);
-        double lm = dot_loss(h, R);
-        v[i] = keep;
-        double num = (lp - lm) / (2 * eps);
-        ck_assert_msg(fabs(num - g[i]) <= atol + rtol * fabs(num), "%s: element %lld analytic %.7g, numeric %.7g",
-                      what, (long long)i, (double)g[i], num);
-    }
-}
-
 /* Checks dx and every weight gradient against central differences; a backward without dx must
  * give the same weight gradients. */
 static void fd_check(harness *h, double eps, double atol, double rtol, const char *what)
