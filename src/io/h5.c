@@ -615,6 +615,93 @@ static int g_check_ref(h5_guard *g, uint64_t len, uint64_t addr, uint64_t idx)
     return -1;
 }
 
+/* A NUL-terminated name at p within n bytes (padded to 8 when pad): its size with padding, or
+ * 0 when no NUL is inside (HDF5 copies such names with strdup and would read past its buffer). */
+static uint64_t g_name(const uint8_t *p, uint64_t n, bool pad)
+{
+    const uint8_t *z = memchr(p, 0, (size_t)n);
+    if (!z)
+        return 0;
+    uint64_t k = (uint64_t)(z - p) + 1;
+    if (pad)
+        k = (k + 7) & ~(uint64_t)7;
+    return k <= n ? k : 0;
+}
+
+/* A datatype message (n bytes at p), nested member and base types included, as the HDF5 file
+ * format specification (section IV.A.2.d) lays it out: 0 fine and *used set, -1 damaged. */
+static int g_check_dtype(const uint8_t *p, uint64_t n, uint64_t *used, int depth)
+{
+    if (n < 8 || depth > 8)
+        return -1;
+    int cls = p[0] & 0x0f, ver = p[0] >> 4;
+    uint64_t bits = le(p + 1, 3), size = le(p + 4, 4), off = 8, k, sub;
+    if (ver < 1 || ver > 4)
+        return -1;
+    switch (cls) {
+    case 0: case 4: off += 4; break;   /* fixed-point, bitfield: offset, precision */
+    case 1: off += 12; break;          /* floating point: offsets, sizes, exponent bias */
+    case 2: off += 2; break;           /* time: precision */
+    case 3: case 7: break;             /* string, reference */
+    case 5:                            /* opaque: an ASCII tag, NUL-padded to 8 */
+        k = bits & 0xff;
+        if (k > n - off || (k > 0 && !memchr(p + off, 0, (size_t)k)))
+            return -1;
+        off += k;
+        break;
+    case 6:                            /* compound: named members, each with its own type */
+        for (uint64_t m = 0; m < (bits & 0xffff); m++) {
+            if (!(k = g_name(p + off, n - off, ver < 3)))
+                return -1;
+            off += k;
+            k = ver < 3 ? 4 : size < 256 ? 1 : size < 65536 ? 2 : size < (1u << 24) ? 3 : 4;
+            if (ver == 1)
+                k += 28;               /* dimensionality, reserved, permutation, four sizes */
+            if (k > n - off)
+                return -1;
+            off += k;
+            if (g_check_dtype(p + off, n - off, &sub, depth + 1) != 0)
+                return -1;
+            off += sub;
+        }
+        break;
+    case 8:                            /* enumeration: base type, names, values */
+        if (g_check_dtype(p + off, n - off, &sub, depth + 1) != 0)
+            return -1;
+        off += sub;
+        for (uint64_t m = 0; m < (bits & 0xffff); m++) {
+            if (!(k = g_name(p + off, n - off, ver < 3)))
+                return -1;
+            off += k;
+        }
+        k = (bits & 0xffff) * le(p + 12, 4); /* the base type's size */
+        if (k > n - off)
+            return -1;
+        off += k;
+        break;
+    case 9:                            /* variable length: base type */
+        if (g_check_dtype(p + off, n - off, &sub, depth + 1) != 0)
+            return -1;
+        off += sub;
+        break;
+    case 10:                           /* array: rank, sizes (and a permutation in v2), base */
+        if (n - off < 4)
+            return -1;
+        k = p[off];
+        off += ver < 3 ? 4 + 8 * k : 1 + 4 * k;
+        if (off > n || g_check_dtype(p + off, n - off, &sub, depth + 1) != 0)
+            return -1;
+        off += sub;
+        break;
+    default:
+        return -1;
+    }
+    if (off > n)
+        return -1;
+    *used = off;
+    return 0;
+}
+
 /* One attribute message (n bytes at p): 0 fine, -1 damaged, -2 out of memory. */
 static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
 {
@@ -628,6 +715,10 @@ static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
 #define PAD(x) (ver == 1 ? (((x) + 7) & ~(uint64_t)7) : (x))
     if (off + PAD(nsz) > n)
         return -1;
+    /* the name's size counts its NUL, and HDF5 copies the name with strdup: without a NUL inside
+     * the message, it reads past its buffer */
+    if (nsz == 0 || !memchr(p + off, 0, (size_t)nsz))
+        return -1;
     off += PAD(nsz);
     if (flags & 3)
         return 0; /* shared datatype or dataspace: not interpreted here */
@@ -640,6 +731,9 @@ static int g_check_attr(h5_guard *g, const uint8_t *p, uint64_t n)
     const uint8_t *ds = p + off;
     off += PAD(ssz);
 #undef PAD
+    uint64_t dused;
+    if (g_check_dtype(dt, tsz, &dused, 0) != 0)
+        return -1;
     int cls = dt[0] & 0x0f;
     uint64_t esize = le(dt + 4, 4);
     if (cls == 9) {

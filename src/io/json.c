@@ -102,9 +102,11 @@ ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *j
         st = ck_error(CKERAS_EFORMAT, "%s: config must be a JSON object", owner);
         goto done;
     }
-    const char *key;
+    const char *jkey;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, jkey, v) {
+        /* jkey steers the iteration (jansson finds the next entry from it): never reassign it. */
+        const char *key = jkey;
         if (strcmp(key, "name") == 0) {
             if (!json_is_string(v) || strlen(json_string_value(v)) == 0 ||
                 (name_out && strlen(json_string_value(v)) >= name_cap)) {
