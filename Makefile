@@ -222,7 +222,8 @@ clean-fashion:
 #   make fuzz-replay       plain gcc drivers of the fuzz targets (build/fuzz-replay/fuzz_*)
 #   make fuzz FUZZ_SECONDS=N   each libFuzzer target N seconds (clang; scripts/deps-fuzz.sh);
 #                          make -j2 fuzz runs two at a time. Crashes go to build-fuzz/run/crashes/
-#   make fuzz-smoke        make fuzz with FUZZ_SECONDS=30 (CI)
+#   make fuzz-smoke        CI's short run: seed 1 and a fixed number of inputs per target, so
+#                          it is the same run on every machine (a local pass is CI's pass)
 UBSAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 VALGRIND ?= valgrind
 VALGRIND_FLAGS ?= --tool=memcheck --error-exitcode=99 --leak-check=full \
@@ -231,6 +232,12 @@ VALGRIND_FLAGS ?= --tool=memcheck --error-exitcode=99 --leak-check=full \
 FUZZ_CC ?= $(or $(shell command -v clang 2>/dev/null),$(shell command -v clang-14 2>/dev/null),clang)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
+# fuzz-smoke: inputs per target (each about 20 s at -O1 + ASan on one core of the 2-core machine).
+FUZZ_SMOKE_RUNS_load_model := 12000
+FUZZ_SMOKE_RUNS_model_json := 120000
+FUZZ_SMOKE_RUNS_csv := 300000
+FUZZ_SMOKE_RUNS_idx := 300000
+FUZZ_SMOKE_RUNS_npy := 400000
 FUZZ_DIR := build-fuzz
 FUZZ_RUN ?= $(FUZZ_DIR)/run
 FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
@@ -282,10 +289,10 @@ fuzz-replay: $(REPLAY_BINS)
 # (merge them with scripts/fuzz-merge.sh), crashes to $(FUZZ_RUN)/crashes/<t>/.
 fuzz-run-%: $(FUZZ_DIR)/fuzz_%
 	@mkdir -p $(FUZZ_RUN)/corpus/$* $(FUZZ_RUN)/crashes/$* tests/fuzz/corpus/$*
-	@echo "== fuzz $* for $(FUZZ_SECONDS) s"
+	@echo "== fuzz $* $(if $(FUZZ_SMOKE),$(FUZZ_SMOKE_RUNS_$*) inputs,for $(FUZZ_SECONDS) s)"
 	@ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp:print_suppressions=0 \
-	  $< -max_total_time=$(FUZZ_SECONDS) -timeout=25 -rss_limit_mb=3072 -print_final_stats=1 \
+	  LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp:print_suppressions=0 OMP_NUM_THREADS=1 \
+	  $< $(if $(FUZZ_SMOKE),-runs=$(FUZZ_SMOKE_RUNS_$*),-max_total_time=$(FUZZ_SECONDS)) -timeout=25 -rss_limit_mb=3072 -print_final_stats=1 \
 	  $(if $(wildcard tests/fuzz/$*.dict),-dict=tests/fuzz/$*.dict) \
 	  -artifact_prefix=$(FUZZ_RUN)/crashes/$*/ $(FUZZ_FLAGS) \
 	  $(FUZZ_RUN)/corpus/$* tests/fuzz/corpus/$* $(wildcard tests/fuzz/regressions/$*) > $(FUZZ_RUN)/$*.log 2>&1 || \
@@ -295,12 +302,13 @@ fuzz-run-%: $(FUZZ_DIR)/fuzz_%
 
 fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
 
-# CI: a fresh run folder and a fixed seed, so that a local `make fuzz-smoke` replays what CI runs.
+# CI: a fresh run folder, seed 1 and a fixed number of inputs, so that a local `make fuzz-smoke`
+# replays exactly what CI runs.
 fuzz-smoke:
 	@scripts/deps-fuzz.sh
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory -j2 fuzz-build
 	rm -rf $(FUZZ_DIR)/smoke
-	@$(MAKE) --no-print-directory -j2 FUZZ_SECONDS=30 FUZZ_RUN=$(FUZZ_DIR)/smoke FUZZ_FLAGS="-seed=1 $(FUZZ_FLAGS)" fuzz
+	@$(MAKE) --no-print-directory -j2 FUZZ_SMOKE=1 FUZZ_RUN=$(FUZZ_DIR)/smoke FUZZ_FLAGS="-seed=1 $(FUZZ_FLAGS)" fuzz
 
 fuzz-seeds: all
 	scripts/fuzz-seeds.sh

@@ -851,6 +851,9 @@ static int g_check_header(h5_guard *g, uint64_t addr)
                 }
             } else if (type == 0x0c && !(mfl & 0x02)) {
                 rc = g_check_attr(g, b + p, msz);
+            } else if (type == 0x03 && !(mfl & 0x02)) {
+                uint64_t used; /* a dataset's datatype: decoded by HDF5 when the dataset opens */
+                rc = g_check_dtype(b + p, msz, &used, 0);
             } else if (type == 0x11 && !(mfl & 0x02)) {
                 /* symbol table: HDF5 sizes its cache entry by the local heap's data segment size */
                 uint8_t lh[32];
