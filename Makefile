@@ -253,7 +253,7 @@ FUZZ_RUN ?= $(FUZZ_DIR)/run
 FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer -fPIC -fvisibility=hidden -fno-math-errno \
 	-D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DCK_BLIS_STATIC=1 -Iinclude -Isrc -I$(BLIS_INC) \
-	$(DEPCFLAGS) -fopenmp -fsanitize=address,undefined -fno-sanitize-recover=undefined
+	$(DEPCFLAGS) -fopenmp -fsanitize=address,undefined -fno-sanitize-recover=undefined -DCK_CONV_PORTABLE
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_LIB := $(FUZZ_DIR)/libckeras-fuzz.a
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

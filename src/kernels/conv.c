@@ -409,7 +409,9 @@ void ck_global_maxpool_backward(const float *dy, const int32_t *argmax, int64_t 
  * vectors of C stay in registers over the whole l loop; X values are broadcast, rows of B are
  * vector loads, the last vector of a row is masked (so no read or write passes column N). */
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+/* CK_CONV_PORTABLE leaves these kernels out (the fuzz build: clang's coverage and sanitizer
+ * passes over their always-inline instances take many minutes to compile). */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(CK_CONV_PORTABLE)
 #define CK_CONV_X86 1
 #include <immintrin.h>
 
