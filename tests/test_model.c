@@ -653,6 +653,25 @@ START_TEST(misuse_gives_status_and_message)
 }
 END_TEST
 
+/* Keras 2.0 wrote `lr` for the learning rate; a config key of that name once broke the reader's
+ * walk over the config (a fuzz find): the keys after it must still be read. 3 inputs x 4 units
+ * + 4 biases = 16 parameters, counted by hand. */
+START_TEST(keras2_lr_key_does_not_stop_the_config)
+{
+    ckeras_layer *d = ckeras_layer_from_config("Dense", "{\"lr\": 0.5, \"units\": 4, \"name\": \"after_lr\"}");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_str_eq(ckeras_layer_name(d), "after_lr");
+    int64_t in_shape[1] = {3};
+    ckeras_model *m = ckeras_sequential("s");
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_input(1, in_shape)), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, d), CKERAS_OK);
+    int64_t total = 0, trainable = 0, frozen = 0;
+    ck_assert_int_eq(ckeras_model_count_params(m, &total, &trainable, &frozen), CKERAS_OK);
+    ck_assert_int_eq(total, 16);
+    ckeras_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model");
@@ -673,6 +692,7 @@ int main(void)
     tcase_add_test(tc, misuse_gives_status_and_message);
     tcase_add_test(tc, regularizers_add_keras_penalties);
     tcase_add_test(tc, terminate_on_nan_keeps_finite_weights);
+    tcase_add_test(tc, keras2_lr_key_does_not_stop_the_config);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
