@@ -6,10 +6,13 @@
 
 static _Thread_local uint64_t n_allocs;
 static _Thread_local uint64_t fail_at; /* 0: never */
+static _Thread_local size_t size_limit; /* 0: none */
 
-static bool should_fail(void)
+static bool should_fail(size_t n)
 {
     n_allocs++;
+    if (size_limit && n > size_limit)
+        return true;
     if (fail_at == 0)
         return false;
     if (--fail_at == 0)
@@ -27,9 +30,14 @@ void ck_alloc_fail_at(uint64_t k)
     fail_at = k;
 }
 
+void ck_alloc_set_limit(size_t bytes)
+{
+    size_limit = bytes;
+}
+
 void *ck_malloc(size_t n)
 {
-    void *p = should_fail() ? NULL : malloc(n ? n : 1);
+    void *p = should_fail(n) ? NULL : malloc(n ? n : 1);
     if (!p)
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
     return p;
@@ -37,7 +45,8 @@ void *ck_malloc(size_t n)
 
 void *ck_calloc(size_t count, size_t size)
 {
-    void *p = should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
+    size_t n = size && count > SIZE_MAX / size ? SIZE_MAX : count * size;
+    void *p = should_fail(n) ? NULL : calloc(count ? count : 1, size ? size : 1);
     if (!p)
         ck_error(CKERAS_ENOMEM, "out of memory (%zu x %zu bytes)", count, size);
     return p;
@@ -45,7 +54,7 @@ void *ck_calloc(size_t count, size_t size)
 
 void *ck_realloc(void *old, size_t n)
 {
-    void *p = should_fail() ? NULL : realloc(old, n ? n : 1);
+    void *p = should_fail(n) ? NULL : realloc(old, n ? n : 1);
     if (!p)
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
     return p;
@@ -55,7 +64,7 @@ void *ck_alloc_aligned(size_t n)
 {
     void *p = NULL;
     size_t rounded = (n + 63) & ~(size_t)63;
-    if (should_fail() || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
+    if (should_fail(n) || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
         return NULL;
     }

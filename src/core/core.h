@@ -38,6 +38,10 @@ void ck_free(void *p);
 uint64_t ck_alloc_count(void);
 /* Test hook: make the k-th allocation from now fail (0 disables). */
 void ck_alloc_fail_at(uint64_t k);
+/* Test hook: allocations of more than `bytes` fail on this thread, as on a machine with that much
+ * memory (0 disables). The fuzz targets use it so that a config asking for a huge model is an
+ * out-of-memory error instead of gigabytes. */
+void ck_alloc_set_limit(size_t bytes);
 
 /* ---- tensors ------------------------------------------------------------------------- */
 

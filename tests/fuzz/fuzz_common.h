@@ -18,6 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The model targets make any single allocation above this fail (ck_alloc_set_limit): a config
+ * may ask for a model of gigabytes, which is the user's right but not a finding, and would trip
+ * the fuzzer's memory limit (3 GB). */
+#define FUZZ_ALLOC_LIMIT ((size_t)128 << 20)
+
 /* Path of a per-process scratch file named after tag (in /dev/shm when it exists: no disk). */
 static const char *fuzz_temp_path(const char *tag, const char *suffix)
 {

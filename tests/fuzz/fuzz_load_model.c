@@ -36,6 +36,7 @@ static void fuzz_load_poke(ckeras_model *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    ck_alloc_set_limit(FUZZ_ALLOC_LIMIT);
     const char *path = fuzz_write_temp("h5", ".h5", data, size);
     if (!path)
         return 0;

@@ -37,6 +37,7 @@ static void fuzz_model_poke(ckeras_model *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    ck_alloc_set_limit(FUZZ_ALLOC_LIMIT);
     char *text = malloc(size + 1);
     if (!text)
         return 0;
