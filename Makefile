@@ -229,8 +229,8 @@ clean-fashion:
 #   make fuzz-replay       plain gcc drivers of the fuzz targets (build/fuzz-replay/fuzz_*)
 #   make fuzz FUZZ_SECONDS=N   each libFuzzer target N seconds (clang; scripts/deps-fuzz.sh);
 #                          make -j2 fuzz runs two at a time. Crashes go to build-fuzz/run/crashes/
-#   make fuzz-smoke        CI's short run: seed 1 and a fixed number of inputs per target, so
-#                          it is the same run on every machine (a local pass is CI's pass)
+#   make fuzz-smoke        CI's short run: seed 1 and a fixed number of inputs per target, so a
+#                          local run is close to CI's (libFuzzer is not bit-reproducible)
 UBSAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 VALGRIND ?= valgrind
 VALGRIND_FLAGS ?= --tool=memcheck --error-exitcode=99 --leak-check=full \
@@ -239,9 +239,9 @@ VALGRIND_FLAGS ?= --tool=memcheck --error-exitcode=99 --leak-check=full \
 FUZZ_CC ?= $(or $(shell command -v clang 2>/dev/null),$(shell command -v clang-14 2>/dev/null),clang)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
-# fuzz-smoke: seed 1, a fixed number of inputs per target (each about 30-50 s at -O1 + ASan on one
-# core of the 2-core machine), and without address randomisation when the kernel allows it (fewer pointer values in the
-# fuzzer's comparison dictionary, so runs on two machines stay closer to each other)
+# fuzz-smoke: seed 1, a fixed number of inputs per target (each about 20-60 s at -O1 + ASan on
+# one core of the 2-core machine), and without address randomisation when the kernel allows it
+# (fewer pointer values in the fuzzer's comparison dictionary, so two runs stay closer)
 FUZZ_NORAND := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 FUZZ_SMOKE_RUNS_load_model := 30000
 FUZZ_SMOKE_RUNS_model_json := 300000
@@ -317,7 +317,8 @@ fuzz-run-%: $(FUZZ_DIR)/fuzz_%
 fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
 
 # CI: a fresh run folder, seed 1 and a fixed number of inputs, so that a local `make fuzz-smoke`
-# replays exactly what CI runs.
+# runs close to what CI runs (the same inputs to start from and the same mutation seed; libFuzzer
+# still differs a little from run to run).
 fuzz-smoke:
 	@scripts/deps-fuzz.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-build
