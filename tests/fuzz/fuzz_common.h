@@ -24,7 +24,7 @@
 #define FUZZ_ALLOC_LIMIT ((size_t)128 << 20)
 
 /* Path of a per-process scratch file named after tag (in /dev/shm when it exists: no disk). */
-static const char *fuzz_temp_path(const char *tag, const char *suffix)
+static inline const char *fuzz_temp_path(const char *tag, const char *suffix)
 {
     static char path[8][256];
     static int k;
@@ -35,7 +35,8 @@ static const char *fuzz_temp_path(const char *tag, const char *suffix)
 }
 
 /* Writes the input to the scratch file; returns its path, or NULL (the input is then skipped). */
-static const char *fuzz_write_temp(const char *tag, const char *suffix, const uint8_t *data, size_t size)
+static inline const char *fuzz_write_temp(const char *tag, const char *suffix, const uint8_t *data,
+                                          size_t size)
 {
     const char *path = fuzz_temp_path(tag, suffix);
     FILE *f = fopen(path, "wb");

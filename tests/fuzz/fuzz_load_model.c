@@ -1,38 +1,9 @@
 /* Fuzz target: ckeras_load_model (a Keras .h5 file, written to a scratch file first), then
  * load_weights of the same bytes into the loaded model, summary, and one predict on zeros. */
-#include "model/model.h"
 #include "fuzz_common.h"
+#include "fuzz_model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void fuzz_load_poke(ckeras_model *m)
-{
-    int nin = m->g.ninputs;
-    if (nin < 1 || nin > CK_MAX_NODE_INPUTS || m->g.n < 1)
-        return;
-    ckeras_tensor *xs[CK_MAX_NODE_INPUTS] = {0};
-    bool ok = true;
-    for (int j = 0; j < nin && ok; j++) {
-        const ck_shape *s = &m->g.inputs[j];
-        int64_t n = 1;
-        for (int a = 0; a < s->ndim; a++)
-            n = s->d[a] > 0 && n <= ((int64_t)1 << 16) / s->d[a] ? n * s->d[a] : -1;
-        if (s->ndim < 1 || s->ndim + 1 > CKERAS_MAX_DIMS || n <= 0)
-            ok = false;
-        else {
-            int64_t shape[CKERAS_MAX_DIMS] = {1};
-            memcpy(shape + 1, s->d, (size_t)s->ndim * sizeof(int64_t));
-            xs[j] = ckeras_tensor_new(s->ndim + 1, shape);
-            ok = xs[j] != NULL;
-        }
-    }
-    ckeras_tensor *y = NULL;
-    if (ok)
-        ckeras_model_predict_multi(m, nin, (const ckeras_tensor *const *)xs, 1, &y);
-    ckeras_tensor_free(y);
-    for (int j = 0; j < nin; j++)
-        ckeras_tensor_free(xs[j]);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ckeras_model_summary_string(m, 0, &text) == CKERAS_OK)
             ckeras_free(text);
         ckeras_model_load_weights(m, path, CKERAS_WEIGHTS_BY_NAME | CKERAS_WEIGHTS_SKIP_MISMATCH);
-        fuzz_load_poke(m);
+        fuzz_model_poke(m);
     }
     ckeras_model_free(m);
     unlink(path);
