@@ -394,6 +394,65 @@ START_TEST(functional_round_trip)
 }
 END_TEST
 
+/* Building, loading and compiling lay the weights out once: adding or calling a layer costs
+ * that layer's size, not the model's (loading ResNet50 took 30 s when every call laid the
+ * whole model out again). Counts layout passes, not time. */
+START_TEST(layout_is_done_once_per_build_not_per_layer)
+{
+    enum { BLOCKS = 150, W = 16 };
+    ckeras_set_random_seed(11);
+    ckeras_model *m = ckeras_functional("deep");
+    int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){W}));
+    int h = x;
+    for (int b = 0; b < BLOCKS; b++) {
+        int d = ckeras_model_call(m, ckeras_dense(W, "tanh"), 1, &h);
+        int n = ckeras_model_call(m, ckeras_batch_normalization(), 1, &d);
+        h = ckeras_model_call(m, ckeras_add(), 2, (const int[]){h, n});
+        ck_assert_int_ge(h, 0);
+    }
+    int y = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
+    ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
+    ck_assert_int_eq(m->layout_passes, 0);
+    ckeras_tensor *in = toy_x(8, W, 5), *t = toy_y(in);
+    ckeras_tensor *p0 = NULL, *p1 = NULL, *p2 = NULL;
+    ck_assert_int_eq(ckeras_model_predict(m, in, 8, &p0), CKERAS_OK); /* works before compile */
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(1e-3), "binary_crossentropy", NULL), CKERAS_OK);
+    ck_assert_int_eq(m->layout_passes, 1);
+    int64_t total = 0;
+    ck_assert_int_eq(ckeras_model_count_params(m, &total, NULL, NULL), CKERAS_OK);
+    ck_assert_int_eq(total, BLOCKS * (W * W + W + 4 * W) + W + 1);
+    ck_assert_int_eq((int64_t)(m->n_params + m->n_state), total);
+    /* compiling moved the weights, not their values */
+    ck_assert_int_eq(ckeras_model_predict(m, in, 8, &p1), CKERAS_OK);
+    ck_assert_int_eq(memcmp(ckeras_tensor_data(p0), ckeras_tensor_data(p1), 8 * sizeof(float)), 0);
+    ck_assert_int_eq(ckeras_model_save(m, tmp("deep.h5"), 0), CKERAS_OK);
+    ckeras_model *c = NULL;
+    ck_assert_int_eq(ckeras_load_model(tmp("deep.h5"), 0, &c), CKERAS_OK);
+    ck_assert_int_eq(c->layout_passes, 1); /* the compile from training_config */
+    ck_assert_int_eq(ckeras_model_predict(c, in, 8, &p2), CKERAS_OK);
+    ck_assert_int_eq(memcmp(ckeras_tensor_data(p1), ckeras_tensor_data(p2), 8 * sizeof(float)), 0);
+    ckeras_model *u = NULL;
+    ck_assert_int_eq(ckeras_load_model(tmp("deep.h5"), CKERAS_LOAD_NO_COMPILE, &u), CKERAS_OK);
+    ck_assert_int_eq(u->layout_passes, 0);
+    ckeras_tensor_free(p2);
+    p2 = NULL;
+    ck_assert_int_eq(ckeras_model_predict(u, in, 8, &p2), CKERAS_OK);
+    ck_assert_int_eq(memcmp(ckeras_tensor_data(p1), ckeras_tensor_data(p2), 8 * sizeof(float)), 0);
+    /* a loaded, uncompiled model trains after compile: one more pass */
+    ck_assert_int_eq(ckeras_model_compile(u, ckeras_adam(1e-3), "binary_crossentropy", NULL), CKERAS_OK);
+    ck_assert_int_eq(u->layout_passes, 1);
+    ck_assert_int_eq(ckeras_model_train_on_batch(u, in, t, NULL, 0), CKERAS_OK);
+    ckeras_tensor_free(p0);
+    ckeras_tensor_free(p1);
+    ckeras_tensor_free(p2);
+    ckeras_tensor_free(in);
+    ckeras_tensor_free(t);
+    ckeras_model_free(m);
+    ckeras_model_free(c);
+    ckeras_model_free(u);
+}
+END_TEST
+
 START_TEST(load_weights_by_order_by_name_and_mismatch)
 {
     ckeras_model *a = mlp(1), *b = mlp(2);
@@ -407,6 +466,9 @@ START_TEST(load_weights_by_order_by_name_and_mismatch)
     ckeras_model_add(c, ckeras_dense(12, "relu"));
     ckeras_model_add(c, ckeras_dense(7, "relu"));
     ckeras_model_add(c, ckeras_dense(1, "sigmoid"));
+    /* compile lays the weights out in c->params (before, they live in per-layer blocks) */
+    ck_assert_int_eq(ckeras_model_compile(c, NULL, "binary_crossentropy", NULL), CKERAS_OK);
+    ck_assert_int_eq(c->n_params, 5 * 12 + 12 + 12 * 7 + 7 + 7 + 1);
     float *before = malloc(c->n_params * sizeof(float));
     memcpy(before, c->params, c->n_params * sizeof(float));
     ck_assert_int_eq(ckeras_model_load_weights(c, tmp("w.h5"), 0), CKERAS_ESHAPE);
@@ -588,6 +650,7 @@ int main(void)
     tcase_add_test(tc, save_load_predicts_bit_for_bit_and_resumes_training);
     tcase_add_test(tc, functional_round_trip);
     tcase_add_test(tc, load_weights_by_order_by_name_and_mismatch);
+    tcase_add_test(tc, layout_is_done_once_per_build_not_per_layer);
     tcase_add_test(tc, failed_save_keeps_the_old_file);
     tcase_add_test(tc, model_checkpoint_saves_loadable_files);
     tcase_add_test(tc, written_file_reads_as_keras_would);

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static _Thread_local uint64_t n_allocs;
 static _Thread_local uint64_t fail_at; /* 0: never */
@@ -69,6 +70,23 @@ void *ck_alloc_aligned(size_t n)
         return NULL;
     }
     memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+void *ck_alloc_big(size_t n)
+{
+    enum { HUGE = 2 << 20 };
+    if (n < HUGE)
+        return ck_malloc(n);
+    void *p = NULL;
+    size_t rounded = (n + HUGE - 1) & ~(size_t)(HUGE - 1);
+    if (rounded < n || should_fail(n) || posix_memalign(&p, HUGE, rounded) != 0) {
+        ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: without it, plain pages */
+#endif
     return p;
 }
 

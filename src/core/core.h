@@ -32,6 +32,11 @@ void *ck_malloc(size_t n);
 void *ck_calloc(size_t count, size_t size);
 void *ck_realloc(void *p, size_t n);
 void *ck_alloc_aligned(size_t n); /* 64-byte aligned, zero-filled */
+/* n bytes for one big array, contents undefined (the caller writes all of it first): from
+ * 2 MB on, aligned to 2 MB with transparent huge pages advised, so that first touching it
+ * costs one page fault per 2 MB instead of per 4 KB (measured: loading ResNet50's 98 MB of
+ * weights spent 0.3 s in faults). */
+void *ck_alloc_big(size_t n);
 char *ck_strdup(const char *s);
 void ck_free(void *p);
 /* Number of allocations made by this thread so far (for "no allocation in a step" tests). */

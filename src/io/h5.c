@@ -1022,7 +1022,7 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
                    what, dpath, (long long)need, (unsigned long long)have);
         goto done;
     }
-    if (!(a->data = ck_malloc((size_t)(n ? n : 1) * sizeof(float)))) {
+    if (!(a->data = ck_alloc_big((size_t)(n ? n : 1) * sizeof(float)))) {
         st = CKERAS_ENOMEM;
         goto done;
     }

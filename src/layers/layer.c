@@ -68,7 +68,18 @@ void ck_layer_free(ckeras_layer *l)
     if (l->vt->free_priv)
         l->vt->free_priv(l);
     ck_config_free(&l->cfg);
+    ck_free(l->wblock);
+    for (int k = 0; k < l->nw; k++)
+        ck_free(l->w[k].own);
     ck_free(l);
+}
+
+void ck_weight_adopt(ck_weight *w, float *buf)
+{
+    if (w->own != buf)
+        ck_free(w->own);
+    w->own = buf;
+    w->data = buf;
 }
 
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,

@@ -16,7 +16,10 @@ typedef struct ck_weight {
     const char *init_field; /* config field naming its initializer ("kernel_initializer") */
     const char *init_default; /* initializer when init_field is NULL */
     float l1, l2;       /* regularizer penalties (Keras' kernel_regularizer & co.), 0: none */
-    float *data;        /* view into the model's params or state buffer */
+    float *data;        /* view into the model's params or state buffer (or into the layer's
+                           wblock, or own, until the model lays its buffers out) */
+    float *own;         /* storage of this weight alone that it owns (taken from a file
+                           reader by ck_weight_adopt), NULL otherwise */
     float *grad;        /* view into the model's gradient buffer; NULL when not trained */
 } ck_weight;
 
@@ -77,6 +80,8 @@ struct ckeras_layer {
     int nw;
     ck_weight w[CK_MAX_WEIGHTS];
     void *priv;         /* parsed settings (activation, ...) */
+    float *wblock;      /* the layer's own storage of its weights from joining a model until the
+                           model lays its buffers out (ck_model_layout); NULL after that */
 };
 
 /* The registry: every layer class by Keras name. */
@@ -89,6 +94,8 @@ ckeras_layer *ck_layer_new_by_class(const char *class_name);
 /* Returns l, or frees it and returns NULL when st (a setting's status) is an error: for
  * constructors that apply a few settings in a row. */
 ckeras_layer *ck_layer_or_free(ckeras_layer *l, ckeras_status st);
+/* Makes buf (from ck_malloc, prod(shape) floats) the storage of w, which owns it from now on. */
+void ck_weight_adopt(ck_weight *w, float *buf);
 /* Declares a weight during build. */
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
                                const char *init_field, const char *init_default);

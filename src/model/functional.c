@@ -148,7 +148,7 @@ static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
         ck_layer_free(l);
         return -1;
     }
-    if (ck_model_layout(m) != CKERAS_OK) {
+    if (ck_model_attach(m, l) != CKERAS_OK) {
         m->g.n--;
         m->nids--;
         ck_layer_free(l);

@@ -36,6 +36,55 @@ const ck_shape *ck_model_output_shape(const ckeras_model *m)
     return m->has_input ? &m->g.inputs[0] : NULL;
 }
 
+/* One block for the weights of a layer joining m, filled from the model's generator: adding or
+ * calling a layer costs the size of that layer, not of the model (ck_model_layout moves every
+ * block into the model's buffers once, at compile). Under defer_init (a loader gives every
+ * weight its values with ck_weight_adopt next) nothing is allocated. */
+ckeras_status ck_model_attach(ckeras_model *m, ckeras_layer *l)
+{
+    if (m->defer_init) {
+        for (int k = 0; k < l->nw; k++)
+            if (!l->w[k].own) {
+                l->w[k].data = NULL;
+                l->w[k].grad = NULL;
+            }
+        return CKERAS_OK;
+    }
+    size_t total = 0;
+    for (int k = 0; k < l->nw; k++)
+        total += (size_t)l->w[k].size;
+    float *block = ck_alloc_aligned((total ? total : 1) * sizeof(float));
+    if (!block)
+        return CKERAS_ENOMEM;
+    size_t at = 0;
+    for (int k = 0; k < l->nw; k++) {
+        ck_weight *w = &l->w[k];
+        if (w->data) {
+            memcpy(block + at, w->data, (size_t)w->size * sizeof(float));
+        } else {
+            const char *spec = w->init_field ? ck_cfg_str(&l->cfg, w->init_field) : w->init_default;
+            ckeras_status st = ck_init_fill(spec ? spec : "zeros", block + at, &w->shape, &m->rng);
+            if (st != CKERAS_OK) {
+                ck_error_prefix("%s '%s': %s", l->vt->class_name, l->name, w->name);
+                ck_free(block);
+                return st;
+            }
+        }
+        at += (size_t)w->size;
+    }
+    at = 0;
+    for (int k = 0; k < l->nw; k++) {
+        ck_free(l->w[k].own);
+        l->w[k].own = NULL;
+        l->w[k].data = block + at;
+        l->w[k].grad = NULL;
+        at += (size_t)l->w[k].size;
+    }
+    ck_free(l->wblock);
+    l->wblock = block;
+    return CKERAS_OK;
+}
+
 ckeras_status ck_model_layout(ckeras_model *m)
 {
     size_t np = 0, ns = 0;
@@ -95,6 +144,7 @@ ckeras_status ck_model_layout(ckeras_model *m)
     }
     off[nvars] = pp;
     pp = ps = 0;
+    m->layout_passes++;
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
         for (int k = 0; k < l->nw; k++) {
@@ -108,6 +158,12 @@ ckeras_status ck_model_layout(ckeras_model *m)
                 w->grad = NULL;
                 ps += (size_t)w->size;
             }
+        }
+        ck_free(l->wblock); /* its weights now live in the model's buffers */
+        l->wblock = NULL;
+        for (int k = 0; k < l->nw; k++) {
+            ck_free(l->w[k].own);
+            l->w[k].own = NULL;
         }
     }
     ck_free(m->params);
@@ -197,7 +253,7 @@ ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
         ck_layer_free(l);
         return st;
     }
-    if ((st = ck_model_layout(m)) != CKERAS_OK) {
+    if ((st = ck_model_attach(m, l)) != CKERAS_OK) {
         m->g.n--;
         m->g.output = m->g.n - 1;
         ck_layer_free(l);

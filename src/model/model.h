@@ -29,6 +29,10 @@ struct ckeras_model {
     size_t n_params, n_state;
     size_t *var_off; /* trainable variable v is params[var_off[v] .. var_off[v+1]) */
     int nvars;
+    /* Until compile lays them out, the weights of layers added since live in per-layer blocks
+     * (ckeras_layer.wblock) and params/n_params cover only the layers laid out before. */
+    int layout_passes; /* how many times ck_model_layout ran (tests: loading is linear) */
+    bool defer_init;   /* a loader gives every weight its values: ck_model_attach allocates none */
     /* compile */
     bool compiled;
     ckeras_optimizer *opt;
@@ -45,9 +49,13 @@ struct ckeras_model {
     _Atomic int busy; /* 1 while fit/evaluate/predict/train_on_batch/save runs (model_api.c) */
 };
 
-/* Lays the weights out again (after add or compile), keeping values of existing weights and
- * initialising new ones from the model's generator. */
+/* Lays the weights out again (at compile and pop) in one trainable and one non-trainable
+ * buffer, keeping the values of existing weights and initialising any without values from the
+ * model's generator. */
 ckeras_status ck_model_layout(ckeras_model *m);
+/* Gives a layer joining m (add, call) a block of its own for its weights, initialised from the
+ * model's generator: cost in the size of that layer only. */
+ckeras_status ck_model_attach(ckeras_model *m, ckeras_layer *l);
 ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l);
 ckeras_status ck_model_pop(ckeras_model *m);
 /* Functional models. Each returns a tensor id >= 0, or -1 with the error set. */

@@ -721,11 +721,13 @@ static ckeras_status flatten(const ck_io_model *d, flat *fl)
 }
 
 /* info: the flat_info of each layer of d when d is a flattened config, else NULL */
-static ckeras_status build_sequential(const ck_io_model *d, bool keras2, const flat_info *info, ckeras_model **out)
+static ckeras_status build_sequential(const ck_io_model *d, bool keras2, bool defer_init, const flat_info *info,
+                                     ckeras_model **out)
 {
     ckeras_model *m = ck_calloc(1, sizeof *m);
     if (!m)
         return CKERAS_ENOMEM;
+    m->defer_init = defer_init;
     ck_rng_seed(&m->rng, ck_next_model_seed());
     ckeras_status st = set_name(m->name, d->name);
     for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
@@ -755,7 +757,8 @@ static int find_id(const ck_io_model *d, const int *ids, const char *name)
     return -1;
 }
 
-static ckeras_status build_functional(const ck_io_model *d, bool keras2, const flat_info *info, ckeras_model **out)
+static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool defer_init, const flat_info *info,
+                                     ckeras_model **out)
 {
     if (strlen(d->name) >= CK_NAME_MAX)
         return set_name((char[CK_NAME_MAX]){0}, d->name);
@@ -766,6 +769,7 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, const f
         ck_free(ids);
         return CKERAS_ENOMEM;
     }
+    m->defer_init = defer_init;
     for (int i = 0; i < d->nlayers; i++)
         ids[i] = -1;
     ckeras_status st = CKERAS_OK;
@@ -839,22 +843,24 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, const f
 
 /* A model from a model_config. When the config holds nested models they are flattened (see
  * above); *nested tells, and with fl != NULL the flat form is kept there for loading weights
- * (free with flat_free). The config itself is kept in d (free with ck_io_model_free). */
-static ckeras_status model_from_config(const char *json, bool keras2, ckeras_model **out, ck_io_model *d, flat *fl,
-                                       bool *nested)
+ * (free with flat_free). The config itself is kept in d (free with ck_io_model_free).
+ * defer_init: the caller fills every weight next, so they are left zero, not initialised. */
+static ckeras_status model_from_config(const char *json, bool keras2, bool defer_init, ckeras_model **out,
+                                       ck_io_model *d, flat *fl, bool *nested)
 {
     ckeras_status st = ck_io_model_parse(json, d);
     if (st != CKERAS_OK)
         return st;
     *nested = has_nested(d);
     if (!*nested) {
-        st = d->class_name[0] == 'S' ? build_sequential(d, keras2, NULL, out) : build_functional(d, keras2, NULL, out);
+        st = d->class_name[0] == 'S' ? build_sequential(d, keras2, defer_init, NULL, out)
+                                       : build_functional(d, keras2, defer_init, NULL, out);
     } else {
         flat tmp;
         if ((st = flatten(d, &tmp)) != CKERAS_OK)
             return st;
-        st = tmp.m.class_name[0] == 'S' ? build_sequential(&tmp.m, keras2, tmp.info, out)
-                                        : build_functional(&tmp.m, keras2, tmp.info, out);
+        st = tmp.m.class_name[0] == 'S' ? build_sequential(&tmp.m, keras2, defer_init, tmp.info, out)
+                                        : build_functional(&tmp.m, keras2, defer_init, tmp.info, out);
         if (fl && st == CKERAS_OK)
             *fl = tmp;
         else
@@ -867,7 +873,7 @@ ckeras_status ck_model_from_json(const char *json, ckeras_model **out)
 {
     ck_io_model d;
     bool nested;
-    ckeras_status st = model_from_config(json, false, out, &d, NULL, &nested);
+    ckeras_status st = model_from_config(json, false, false, out, &d, NULL, &nested);
     ck_io_model_free(&d);
     return st;
 }
@@ -921,6 +927,19 @@ static ckeras_status check_group(const ckeras_layer *l, const ck_h5_layer *g, co
         if (st != CKERAS_OK)
             return st;
     }
+    return CKERAS_OK;
+}
+
+/* Gives weight w the values of array a by taking a's buffer: no copy and no second buffer of
+ * the model's size. a belongs to the ck_h5_file that ck_load_model reads and frees (its
+ * arrays are reached here through const lookups). */
+static ckeras_status take_array(ck_weight *w, const ck_h5_array *ca)
+{
+    ck_h5_array *a = (ck_h5_array *)ca;
+    if (!a->data)
+        return ck_error(CKERAS_EFORMAT, "load_model: the array '%s' is paired with two weights", a->name);
+    ck_weight_adopt(w, a->data);
+    a->data = NULL;
     return CKERAS_OK;
 }
 
@@ -1065,8 +1084,8 @@ static ckeras_status load_flat_weights(ckeras_model *m, const flat *fl, const ck
         if (nd < 0)
             continue;
         ckeras_layer *l = m->g.nodes[nd].layer;
-        for (int k = 0; k < l->nw; k++)
-            memcpy(l->w[k].data, src[i][k]->data, (size_t)l->w[k].size * sizeof(float));
+        for (int k = 0; k < l->nw && st == CKERAS_OK; k++)
+            st = take_array(&l->w[k], src[i][k]);
     }
 end:
     ck_free(src);
@@ -1092,8 +1111,12 @@ static ckeras_status load_all_weights(ckeras_model *m, const ck_h5_file *f)
     }
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
-        if (l->nw > 0)
-            copy_group(l, find_group(f, l->name));
+        const ck_h5_layer *g = l->nw > 0 ? find_group(f, l->name) : NULL;
+        for (int k = 0; k < l->nw; k++) {
+            ckeras_status st = take_array(&l->w[k], &g->w[k]);
+            if (st != CKERAS_OK)
+                return st;
+        }
     }
     return CKERAS_OK;
 }
@@ -1233,7 +1256,7 @@ ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
     ck_io_model d;
     flat fl;
     bool nested = false;
-    st = model_from_config(f.model_config, keras2, &m, &d, &fl, &nested);
+    st = model_from_config(f.model_config, keras2, true, &m, &d, &fl, &nested);
     if (st != CKERAS_OK) {
         ck_error_prefix("load_model: %s", path);
         ck_io_model_free(&d);
@@ -1243,6 +1266,7 @@ ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
     char model_name[CK_NAME_MAX];
     snprintf(model_name, sizeof model_name, "%s", m->name);
     st = nested ? load_flat_weights(m, &fl, &f) : load_all_weights(m, &f);
+    m->defer_init = false; /* every weight was read (or the load fails) */
     if (st == CKERAS_OK && f.training_config && !(flags & CKERAS_LOAD_NO_COMPILE))
         st = compile_from_file(m, &f, model_name, nested ? &fl : NULL);
     if (nested)
