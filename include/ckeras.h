@@ -597,6 +597,10 @@ CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, 
 /**@{*/
 /** Leave the optimizer out of the file (Keras `include_optimizer=False`). */
 #define CKERAS_SAVE_NO_OPTIMIZER 1
+/** Write what Keras 3 writes to a legacy .h5 (keras_version 3.11.3, `batch_shape`, Keras 3's
+ *  call nodes and optimizer layout) instead of what tf.keras 2.15 writes: Keras 3 loads it
+ *  without a warning, tf.keras 2 does not load it. */
+#define CKERAS_SAVE_KERAS3 2
 /** Load without compiling (Keras `compile=False`): no optimizer, loss or metrics. */
 #define CKERAS_LOAD_NO_COMPILE 1
 
@@ -604,7 +608,11 @@ CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, 
  * `model.save(path)` in Keras' legacy HDF5 format (tf.keras 2 layout, loadable by tf.keras 2 and
  * Keras 3): architecture, weights, training config and optimizer state. The file is written to a
  * temporary file in the same folder and renamed into place, so a failed save never damages an
- * existing file. @p flags: 0 or ::CKERAS_SAVE_NO_OPTIMIZER.
+ * existing file. By default the file is what tf.keras 2.15 writes, key for key (tf.keras 2 and
+ * Keras 3 both load it); ::CKERAS_SAVE_KERAS3 writes Keras 3's own .h5 instead. Optimizer slots
+ * are restored by ckeras from either. @p flags: 0, ::CKERAS_SAVE_NO_OPTIMIZER,
+ * ::CKERAS_SAVE_KERAS3, or both. Errors: CKERAS_EINVAL (NULL, unknown flags), CKERAS_ESTATE (no
+ * layers, no outputs), CKERAS_EIO, CKERAS_ENOMEM.
  */
 CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, int flags);
 /**

@@ -181,17 +181,23 @@ static ckeras_layer *layer_json(const char *cls, const char *json)
     ckeras_layer *l = ck_layer_new(vt);
     ck_assert_ptr_nonnull(l);
     snprintf(l->name, sizeof l->name, "%s_under_test", vt->base_name);
-    ck_assert_msg(ck_config_from_json(&l->cfg, cls, json, NULL, 0, NULL) == CKERAS_OK, "%s", ckeras_last_error());
+    ck_tree *cfg = ck_tree_from_json(json, cls);
+    ck_assert_msg(cfg != NULL, "%s", ckeras_last_error());
+    ck_assert_msg(ck_config_from_tree(&l->cfg, cls, cfg, NULL, 0, NULL) == CKERAS_OK, "%s", ckeras_last_error());
+    ck_tree_free(cfg);
     return l;
 }
 
-/* Bidirectional around inner_cfg of class inner; "layer" holds the inner layer as JSON text */
+/* Bidirectional around inner_cfg of class inner; "layer" holds the inner layer's config tree */
 static ckeras_layer *bidi(const char *inner, const char *inner_cfg, const char *merge)
 {
     ckeras_layer *l = layer_json("Bidirectional", "{}");
     char lay[400];
     snprintf(lay, sizeof lay, "{\"class_name\": \"%s\", \"config\": %s}", inner, inner_cfg);
-    ck_assert_int_eq(ck_config_set_str(&l->cfg, "Bidirectional", "layer", lay), CKERAS_OK);
+    ck_tree *spec = ck_tree_from_json(lay, "test");
+    ck_assert_ptr_nonnull(spec);
+    ck_assert_int_eq(ck_config_set_tree(&l->cfg, "Bidirectional", "layer", spec), CKERAS_OK);
+    ck_tree_free(spec);
     ck_assert_int_eq(ck_config_set_str(&l->cfg, "Bidirectional", "merge_mode", merge), CKERAS_OK);
     return l;
 }
@@ -401,10 +407,12 @@ START_TEST(unsupported_settings_are_refused)
     ck_assert_int_eq(build_status("LSTM", "{\"units\": 4}", &flat), CKERAS_ESHAPE);
     /* stateful is accepted (computed statelessly) */
     ck_assert_int_eq(build_status("GRU", "{\"units\": 4, \"stateful\": true}", &in), CKERAS_OK);
-    /* Bidirectional: the inner layer must arrive as JSON; merge_mode None is two outputs */
+    /* Bidirectional: the inner layer is a nested config, not a string; without one there is
+     * nothing to wrap; merge_mode None is two outputs */
     ckeras_layer *l = layer_json("Bidirectional", "{}");
-    ck_config_set_str(&l->cfg, "Bidirectional", "layer", "LSTM(units=4)");
-    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EUNSUPPORTED);
+    ck_assert_int_eq(ck_config_set_str(&l->cfg, "Bidirectional", "layer", "LSTM(units=4)"), CKERAS_EINVAL);
+    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "needs a layer to wrap"));
     ck_layer_free(l);
     l = bidi("LSTM", "{\"units\": 2, \"use_bias\": false}", "concat");
     ck_config_set_none(&l->cfg, "Bidirectional", "merge_mode");

@@ -227,10 +227,18 @@ CKERAS_API ckeras_layer *ckeras_layer_from_config(const char *class_name, const 
     ckeras_layer *l = ck_layer_new(vt);
     if (!l)
         return NULL;
-    if (config_json && ck_config_from_json(&l->cfg, vt->class_name, config_json, l->name, sizeof l->name,
-                                           &l->trainable) != CKERAS_OK) {
-        ck_layer_free(l);
-        return NULL;
+    if (config_json) {
+        ck_tree *cfg = ck_tree_from_json(config_json, "layer_from_config");
+        ckeras_status st = cfg ? ck_config_from_tree(&l->cfg, vt->class_name, cfg, l->name, sizeof l->name,
+                                                     &l->trainable)
+                               : CKERAS_EFORMAT;
+        if (st == CKERAS_OK && cfg->kind != CK_T_OBJECT)
+            st = ck_error(CKERAS_EFORMAT, "layer_from_config: the config must be a JSON object");
+        ck_tree_free(cfg);
+        if (st != CKERAS_OK) {
+            ck_layer_free(l);
+            return NULL;
+        }
     }
     if (l->name[0])
         l->named = true;

@@ -1,6 +1,5 @@
 /* Typed constructors of the recurrent layers and Embedding: argument checks, then the layer's
  * Keras config (the layers are in src/layers/recurrent.c and src/layers/embedding.c). */
-#include "io/io.h"
 #include "layers/layers.h"
 
 #include <stdio.h>
@@ -52,26 +51,25 @@ CKERAS_API ckeras_layer *ckeras_bidirectional(ckeras_layer *layer, const char *m
         ck_layer_free(layer);
         return NULL;
     }
-    /* the wrapped layer lives on as its Keras JSON {"class_name", "config"} */
-    char *cfg = ck_config_to_json(&layer->cfg, layer->name[0] ? layer->name : layer->vt->base_name,
-                                  layer->trainable, "input_shape");
+    /* the wrapped layer lives on as its Keras config {"class_name", "config"} */
+    ck_tree *spec = ck_tree_object();
+    if (spec && (ck_tree_set(spec, "class_name", ck_tree_str(cls)) != CKERAS_OK ||
+                 ck_tree_set(spec, "config", ck_config_to_tree(&layer->cfg, layer->name[0] ? layer->name
+                                                                                       : layer->vt->base_name,
+                                                               layer->trainable, CK_PROFILE_TF2)) != CKERAS_OK)) {
+        ck_tree_free(spec);
+        spec = NULL;
+    }
     ck_layer_free(layer);
-    if (!cfg)
-        return NULL;
-    size_t len = strlen(cfg) + strlen(cls) + 40;
-    char *spec = ck_malloc(len);
     ckeras_layer *l = spec ? ck_layer_new_by_class("Bidirectional") : NULL;
     if (!l) {
         if (!spec)
             ck_error(CKERAS_ENOMEM, "bidirectional: out of memory");
-        ck_free(spec);
-        ck_free(cfg);
+        ck_tree_free(spec);
         return NULL;
     }
-    snprintf(spec, len, "{\"class_name\": \"%s\", \"config\": %s}", cls, cfg);
-    ck_free(cfg);
-    ckeras_status st = ck_config_set_str(&l->cfg, "Bidirectional", "layer", spec);
-    ck_free(spec);
+    ckeras_status st = ck_config_set_tree(&l->cfg, "Bidirectional", "layer", spec);
+    ck_tree_free(spec);
     if (st == CKERAS_OK && merge_mode)
         st = ck_config_set_str(&l->cfg, "Bidirectional", "merge_mode", merge_mode);
     return ck_layer_or_free(l, st);

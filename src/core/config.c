@@ -13,6 +13,7 @@ static const char *type_name(ck_type t)
     case CK_FLOAT: return "float";
     case CK_STR: return "string";
     case CK_INTS: return "tuple of ints";
+    case CK_TREE: return "nested config";
     }
     return "?";
 }
@@ -21,6 +22,8 @@ static void value_free(ck_value *v)
 {
     ck_free(v->s);
     v->s = NULL;
+    ck_tree_free(v->t);
+    v->t = NULL;
 }
 
 static ckeras_status parse_default(const ck_field *f, ck_value *v)
@@ -44,6 +47,9 @@ static ckeras_status parse_default(const ck_field *f, ck_value *v)
         v->s = ck_strdup(f->def);
         if (!v->s)
             return CKERAS_ENOMEM;
+        break;
+    case CK_TREE:
+        v->is_none = true; /* nested configs have no textual default */
         break;
     case CK_INTS: {
         const char *p = f->def;
@@ -96,6 +102,11 @@ ckeras_status ck_config_copy(ck_config *dst, const ck_config *src)
     for (int i = 0; i < src->n; i++) {
         dst->values[i] = src->values[i];
         dst->values[i].s = NULL;
+        dst->values[i].t = NULL;
+        if (src->values[i].t && !(dst->values[i].t = ck_tree_copy(src->values[i].t))) {
+            ck_config_free(dst);
+            return CKERAS_ENOMEM;
+        }
         if (src->values[i].s) {
             dst->values[i].s = ck_strdup(src->values[i].s);
             if (!dst->values[i].s) {
@@ -268,6 +279,29 @@ ckeras_status ck_config_set_none(ck_config *c, const char *owner, const char *na
     return CKERAS_OK;
 }
 
+ckeras_status ck_config_set_tree(ck_config *c, const char *owner, const char *name, const ck_tree *t)
+{
+    ckeras_status st;
+    int i = lookup(c, owner, name, CK_TREE, &st);
+    if (i < 0)
+        return st;
+    if (!t)
+        return ck_config_set_none(c, owner, name);
+    ck_tree *copy = ck_tree_copy(t);
+    if (!copy)
+        return CKERAS_ENOMEM;
+    value_free(&c->values[i]);
+    c->values[i].t = copy;
+    c->values[i].is_none = false;
+    return CKERAS_OK;
+}
+
+const ck_tree *ck_cfg_tree(const ck_config *c, const char *name)
+{
+    const ck_value *v = ck_cfg_value(c, name);
+    return v && !v->is_none ? v->t : NULL;
+}
+
 const ck_value *ck_cfg_value(const ck_config *c, const char *name)
 {
     int i = ck_config_find(c, name);
@@ -296,4 +330,405 @@ const char *ck_cfg_str(const ck_config *c, const char *name)
 {
     const ck_value *v = ck_cfg_value(c, name);
     return v && !v->is_none ? v->s : NULL;
+}
+
+/* ---- configs as trees ------------------------------------------------------------------- */
+
+/* {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": null}} ->
+ * "RandomNormal(mean=0,stddev=0.05)" */
+static ckeras_status initializer_spec(ck_tree *v, char *out, size_t cap, const char *owner, const char *key)
+{
+    const char *cls = ck_tree_string(ck_tree_use(v, "class_name"));
+    if (!cls)
+        return ck_error(CKERAS_EFORMAT, "%s: '%s' is an object without a class_name", owner, key);
+    ck_tree_use(v, "module");
+    ck_tree_use(v, "registered_name");
+    size_t len = (size_t)snprintf(out, cap, "%s", cls);
+    ck_tree *cfg = ck_tree_use(v, "config");
+    bool first = true;
+    for (int k = 0; cfg && cfg->kind == CK_T_OBJECT && k < cfg->n; k++) {
+        ck_tree *x = cfg->items[k];
+        x->used = true;
+        if (!ck_tree_is_number(x) && x->kind != CK_T_STR)
+            continue;
+        if (len < cap)
+            len += (size_t)snprintf(out + len, cap - len, "%s", first ? "(" : ",");
+        if (ck_tree_is_number(x) && len < cap)
+            len += (size_t)snprintf(out + len, cap - len, "%s=%.17g", cfg->keys[k], ck_tree_number(x));
+        else if (len < cap)
+            len += (size_t)snprintf(out + len, cap - len, "%s=%s", cfg->keys[k], x->s);
+        first = false;
+    }
+    if (!first && len < cap)
+        len += (size_t)snprintf(out + len, cap - len, ")");
+    if (len >= cap)
+        return ck_error(CKERAS_EFORMAT, "%s: '%s' is too long", owner, key);
+    return CKERAS_OK;
+}
+
+/* Appends the integers of v (nested lists flattened: ZeroPadding2D's ((1, 2), (0, 1))). */
+static ckeras_status collect_ints(const ck_tree *v, int from, int64_t *vals, int *n, const char *owner,
+                                  const char *key)
+{
+    for (int k = from; k < v->n; k++) {
+        const ck_tree *x = v->items[k];
+        if (x->kind == CK_T_LIST) {
+            ckeras_status st = collect_ints(x, 0, vals, n, owner, key);
+            if (st != CKERAS_OK)
+                return st;
+            continue;
+        }
+        if (*n == CK_MAX_INTS)
+            return ck_error(CKERAS_EFORMAT, "%s: '%s' has too many entries", owner, key);
+        if (x->kind == CK_T_NULL)
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: '%s' has a variable (None) size; only fixed sizes are "
+                            "supported", owner, key);
+        if (x->kind != CK_T_INT)
+            return ck_error(CKERAS_EFORMAT, "%s: '%s' must hold integers", owner, key);
+        vals[(*n)++] = x->i;
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status set_ints_tree(ck_config *c, const char *owner, const char *key, const ck_tree *v, int from)
+{
+    int64_t vals[CK_MAX_INTS];
+    int n = 0;
+    ckeras_status st = collect_ints(v, from, vals, &n, owner, key);
+    return st == CKERAS_OK ? ck_config_set_ints(c, owner, key, n, vals) : st;
+}
+
+/* A dtype Keras wrote: "float32", or Keras 3's {"class_name": "DTypePolicy", "config": {"name":
+ * "float32"}}. ckeras computes in float32 only; other dtypes stay unused (reported). */
+static bool is_float32(ck_tree *v)
+{
+    if (v->kind == CK_T_STR)
+        return strcmp(v->s, "float32") == 0;
+    ck_tree *cfg = ck_tree_get(v, "config");
+    const char *name = ck_tree_string(ck_tree_get(cfg, "name"));
+    if (!name || strcmp(name, "float32") != 0)
+        return false;
+    for (int k = 0; k < v->n; k++)
+        v->items[k]->used = true;
+    for (int k = 0; k < cfg->n; k++)
+        cfg->items[k]->used = true;
+    return true;
+}
+
+static int field_of(const ck_config *c, const char *key, bool *by_alias)
+{
+    int f = ck_config_find(c, key);
+    *by_alias = false;
+    for (int i = 0; f < 0 && i < c->n; i++)
+        if (c->fields[i].alias && strcmp(c->fields[i].alias, key) == 0) {
+            f = i;
+            *by_alias = true;
+        }
+    return f;
+}
+
+static ckeras_status set_from_tree(ck_config *c, const char *owner, int f, const char *key, ck_tree *v)
+{
+    const char *name = c->fields[f].name;
+    if (v->kind == CK_T_NULL)
+        return ck_config_set_none(c, owner, name);
+    switch (c->fields[f].type) {
+    case CK_BOOL:
+        if (v->kind == CK_T_INT) /* Python truthiness: tf.keras 2.14 writes BatchNormalization "scale": 1 */
+            return ck_config_set_bool(c, owner, name, v->i != 0);
+        if (v->kind != CK_T_BOOL)
+            return ck_error(CKERAS_EFORMAT, "%s: '%s' must be true or false", owner, key);
+        return ck_config_set_bool(c, owner, name, v->i != 0);
+    case CK_INT:
+        if (v->kind == CK_T_LIST && v->n == 1) /* tf.keras 2 BatchNormalization axis [3] */
+            v = v->items[0];
+        if (v->kind != CK_T_INT)
+            return ck_error(CKERAS_EFORMAT, "%s: '%s' must be an integer", owner, key);
+        return ck_config_set_int(c, owner, name, v->i);
+    case CK_FLOAT:
+        if (v->kind == CK_T_LIST && v->n == 2 && ck_tree_is_number(v->items[0]) && ck_tree_is_number(v->items[1])) {
+            char lower[96];
+            snprintf(lower, sizeof lower, "%s_lower", name);
+            if (ck_config_find(c, lower) >= 0) { /* a (lower, upper) factor pair */
+                ckeras_status st = ck_config_set_float(c, owner, lower, ck_tree_number(v->items[0]));
+                return st == CKERAS_OK ? ck_config_set_float(c, owner, name, ck_tree_number(v->items[1])) : st;
+            }
+        }
+        if (!ck_tree_is_number(v))
+            return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a number", owner, key);
+        return ck_config_set_float(c, owner, name, ck_tree_number(v));
+    case CK_STR:
+        if (v->kind == CK_T_STR)
+            return ck_config_set_str(c, owner, name, v->s);
+        if (v->kind == CK_T_OBJECT) {
+            char spec[256];
+            ckeras_status st = initializer_spec(v, spec, sizeof spec, owner, key);
+            return st == CKERAS_OK ? ck_config_set_str(c, owner, name, spec) : st;
+        }
+        return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a string", owner, key);
+    case CK_INTS:
+        if (v->kind == CK_T_INT)
+            return ck_config_set_int(c, owner, name, v->i);
+        if (v->kind == CK_T_LIST)
+            return set_ints_tree(c, owner, name, v, 0);
+        return ck_error(CKERAS_EFORMAT, "%s: '%s' must be an integer or a list of integers", owner, key);
+    case CK_TREE:
+        if (v->kind != CK_T_OBJECT)
+            return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a config object", owner, key);
+        return ck_config_set_tree(c, owner, name, v);
+    }
+    return CKERAS_OK;
+}
+
+static void mark_used(ck_tree *t)
+{
+    t->used = true;
+    for (int k = 0; k < t->n; k++)
+        mark_used(t->items[k]);
+}
+
+ckeras_status ck_config_from_tree(ck_config *c, const char *owner, ck_tree *cfg, char *name_out, size_t name_cap,
+                                  bool *trainable_out)
+{
+    if (!cfg || cfg->kind != CK_T_OBJECT)
+        return ck_error(CKERAS_EFORMAT, "%s: config must be an object", owner);
+    for (int k = 0; k < cfg->n; k++) {
+        const char *key = cfg->keys[k];
+        ck_tree *v = cfg->items[k];
+        if (strcmp(key, "name") == 0) {
+            if (v->kind != CK_T_STR || !v->s[0] || (name_out && strlen(v->s) >= name_cap))
+                return ck_error(CKERAS_EFORMAT, "%s: bad layer name", owner);
+            if (name_out)
+                snprintf(name_out, name_cap, "%s", v->s);
+            v->used = true;
+            continue;
+        }
+        if (strcmp(key, "trainable") == 0) {
+            if (trainable_out && v->kind == CK_T_BOOL)
+                *trainable_out = v->i != 0;
+            v->used = true;
+            continue;
+        }
+        if (strcmp(key, "dtype") == 0) {
+            v->used = v->kind == CK_T_NULL || is_float32(v);
+            continue;
+        }
+        if ((strcmp(key, "batch_input_shape") == 0 || strcmp(key, "batch_shape") == 0) && v->kind == CK_T_LIST &&
+            ck_config_find(c, "input_shape") >= 0) {
+            ckeras_status st = set_ints_tree(c, owner, "input_shape", v, 1);
+            if (st != CKERAS_OK)
+                return st;
+            v->used = true;
+            continue;
+        }
+        bool by_alias;
+        int f = field_of(c, key, &by_alias);
+        if (f < 0)
+            continue; /* unused: the caller decides */
+        const ck_field *fd = &c->fields[f];
+        if (by_alias) {
+            /* a Keras 2 name ("lr", "alpha"): null means unset (ckeras 0.1 wrote "alpha": null);
+             * it sets the field when the field's own key is absent, and always for
+             * CK_W_ALIAS_TF2 fields (Keras 3 takes LeakyReLU's alpha over negative_slope) */
+            mark_used(v);
+            if (v->kind == CK_T_NULL || (ck_tree_get(cfg, fd->name) && !(fd->write & CK_W_ALIAS_TF2)))
+                continue;
+        } else if (fd->alias && (fd->write & CK_W_ALIAS_TF2)) {
+            ck_tree *a = ck_tree_get(cfg, fd->alias);
+            if (a && a->kind != CK_T_NULL) {
+                mark_used(v);
+                continue;
+            }
+        }
+        ckeras_status st = set_from_tree(c, owner, f, key, v);
+        if (st != CKERAS_OK)
+            return st;
+        mark_used(v);
+    }
+    return CKERAS_OK;
+}
+
+/* "random_normal(mean=0,stddev=0.1)" -> {"class_name": "RandomNormal", "config": {...}} */
+static ck_tree *initializer_tree(const char *spec, bool seed)
+{
+    char cls[64];
+    size_t k = 0;
+    bool up = true;
+    const char *p = spec;
+    for (; *p && *p != '(' && k + 1 < sizeof cls; p++) {
+        if (*p == '_') {
+            up = true;
+            continue;
+        }
+        cls[k++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+        up = false;
+    }
+    cls[k] = '\0';
+    ck_tree *cfg = ck_tree_object();
+    ckeras_status st = cfg ? CKERAS_OK : CKERAS_ENOMEM;
+    if (!seed && *p == '\0') { /* Keras' regularizer functions "l1", "l2", "l1_l2" default to 0.01 */
+        if (st == CKERAS_OK && (strcmp(spec, "l1") == 0 || strcmp(spec, "l1_l2") == 0))
+            st = ck_tree_set(cfg, "l1", ck_tree_float(0.01));
+        if (st == CKERAS_OK && (strcmp(spec, "l2") == 0 || strcmp(spec, "l1_l2") == 0))
+            st = ck_tree_set(cfg, "l2", ck_tree_float(0.01));
+    }
+    if (*p == '(') {
+        p++;
+        while (*p && *p != ')' && st == CKERAS_OK) {
+            char key[32], val[64];
+            size_t a = 0, b = 0;
+            while (*p && *p != '=' && a + 1 < sizeof key)
+                key[a++] = *p++;
+            key[a] = '\0';
+            if (*p == '=')
+                p++;
+            while (*p && *p != ',' && *p != ')' && b + 1 < sizeof val)
+                val[b++] = *p++;
+            val[b] = '\0';
+            if (*p == ',')
+                p++;
+            char *end;
+            double d = strtod(val, &end);
+            st = ck_tree_set(cfg, key, *end == '\0' && end != val ? ck_tree_float(d) : ck_tree_str(val));
+        }
+    }
+    if (st == CKERAS_OK && seed && !ck_tree_get(cfg, "seed") && strcmp(cls, "Zeros") != 0 &&
+        strcmp(cls, "Ones") != 0 && strcmp(cls, "Constant") != 0)
+        st = ck_tree_set(cfg, "seed", ck_tree_null());
+    ck_tree *o = st == CKERAS_OK ? ck_tree_object() : NULL;
+    if (!o || ck_tree_set(o, "class_name", ck_tree_str(cls)) != CKERAS_OK || ck_tree_set(o, "config", cfg) != CKERAS_OK) {
+        if (!o)
+            ck_tree_free(cfg);
+        ck_tree_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The index of the float field "<name>_lower", or -1. */
+static int lower_field(const ck_config *c, const char *name)
+{
+    char buf[96];
+    if ((size_t)snprintf(buf, sizeof buf, "%s_lower", name) >= sizeof buf)
+        return -1;
+    int k = ck_config_find(c, buf);
+    return k >= 0 && c->fields[k].type == CK_FLOAT ? k : -1;
+}
+
+/* For a float field "<key>_lower" next to a float field "<key>": the index of "<key>", else -1. */
+static int lower_of(const ck_config *c, int i)
+{
+    const ck_field *f = &c->fields[i];
+    size_t n = strlen(f->name);
+    char buf[96];
+    if (f->type != CK_FLOAT || n <= 6 || n >= sizeof buf || strcmp(f->name + n - 6, "_lower") != 0)
+        return -1;
+    memcpy(buf, f->name, n - 6);
+    buf[n - 6] = '\0';
+    int k = ck_config_find(c, buf);
+    return k >= 0 && c->fields[k].type == CK_FLOAT ? k : -1;
+}
+
+static bool at_default(const ck_field *f, const ck_value *v)
+{
+    ck_value d;
+    if (parse_default(f, &d) != CKERAS_OK)
+        return false;
+    bool same = d.is_none == v->is_none;
+    if (same && !v->is_none) {
+        switch (f->type) {
+        case CK_BOOL:
+        case CK_INT: same = d.i == v->i; break;
+        case CK_FLOAT: same = d.f == v->f; break;
+        case CK_STR: same = strcmp(d.s, v->s) == 0; break;
+        case CK_INTS: same = d.n == v->n && memcmp(d.v, v->v, (size_t)v->n * sizeof v->v[0]) == 0; break;
+        case CK_TREE: same = false; break;
+        }
+    }
+    value_free(&d);
+    return same;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n > t && strcmp(s + n - t, tail) == 0;
+}
+
+static ck_tree *value_tree(const ck_config *c, int i)
+{
+    const ck_field *f = &c->fields[i];
+    const ck_value *v = &c->values[i];
+    int lo = f->type == CK_FLOAT ? lower_field(c, f->name) : -1;
+    if (lo >= 0 && !v->is_none && !c->values[lo].is_none) { /* "factor": [lower, upper] */
+        ck_tree *j = ck_tree_list();
+        if (j && (ck_tree_push(j, ck_tree_float(c->values[lo].f)) != CKERAS_OK ||
+                  ck_tree_push(j, ck_tree_float(v->f)) != CKERAS_OK)) {
+            ck_tree_free(j);
+            return NULL;
+        }
+        return j;
+    }
+    if (v->is_none)
+        return ck_tree_null();
+    switch (f->type) {
+    case CK_BOOL: return ck_tree_bool(v->i != 0);
+    case CK_INT: return ck_tree_int(v->i);
+    case CK_FLOAT: return ck_tree_float(v->f);
+    case CK_TREE: return ck_tree_copy(v->t);
+    case CK_STR: {
+        bool init = ends_with(f->name, "_initializer"), reg = ends_with(f->name, "_regularizer");
+        return init || reg ? initializer_tree(v->s, init) : ck_tree_str(v->s);
+    }
+    case CK_INTS: {
+        ck_tree *j = ck_tree_list();
+        bool pairs = v->n == 4 && (strcmp(f->name, "padding") == 0 || strcmp(f->name, "cropping") == 0);
+        for (int k = 0; j && k < v->n; k += pairs ? 2 : 1) {
+            ck_tree *item = ck_tree_int(v->v[k]);
+            if (pairs) { /* ((top, bottom), (left, right)) as Keras writes it */
+                ck_tree *pair = ck_tree_list();
+                if (pair && (ck_tree_push(pair, item) != CKERAS_OK ||
+                             ck_tree_push(pair, ck_tree_int(v->v[k + 1])) != CKERAS_OK)) {
+                    ck_tree_free(pair);
+                    pair = NULL;
+                }
+                item = pair;
+            }
+            if (ck_tree_push(j, item) != CKERAS_OK) {
+                ck_tree_free(j);
+                j = NULL;
+            }
+        }
+        return j;
+    }
+    }
+    return NULL;
+}
+
+ck_tree *ck_config_to_tree(const ck_config *c, const char *name, bool trainable, ck_profile profile)
+{
+    ck_tree *o = ck_tree_object();
+    ckeras_status st = o ? CKERAS_OK : CKERAS_ENOMEM;
+    if (st == CKERAS_OK && name) {
+        st = ck_tree_set(o, "name", ck_tree_str(name));
+        if (st == CKERAS_OK)
+            st = ck_tree_set(o, "trainable", ck_tree_bool(trainable));
+        if (st == CKERAS_OK)
+            st = ck_tree_set(o, "dtype", ck_tree_str("float32"));
+    }
+    for (int i = 0; i < c->n && st == CKERAS_OK; i++) {
+        const ck_field *f = &c->fields[i];
+        unsigned w = f->write;
+        if ((w & CK_W_NEVER) || lower_of(c, i) >= 0 || (profile == CK_PROFILE_TF2 && (w & CK_W_NO_TF2)) ||
+            (profile == CK_PROFILE_KERAS3 && (w & CK_W_NO_K3)) || ((w & CK_W_SET_ONLY) && at_default(f, &c->values[i])))
+            continue;
+        const char *key = profile == CK_PROFILE_TF2 && (w & CK_W_ALIAS_TF2) && f->alias ? f->alias : f->name;
+        st = ck_tree_set(o, key, value_tree(c, i));
+    }
+    if (st != CKERAS_OK) {
+        ck_tree_free(o);
+        ck_error(CKERAS_ENOMEM, "config: out of memory");
+        return NULL;
+    }
+    return o;
 }

@@ -91,11 +91,67 @@ uint64_t ck_next_model_seed(void);
 
 int ck_num_threads(void);
 
+/* ---- config trees ---------------------------------------------------------------------
+ * Keras configs as a typed value tree: the only form in which configs move between rooms (io
+ * converts JSON to and from trees and knows no layer; layers read and write trees through
+ * their schemas and never see JSON). Objects keep their keys in insertion order. Every node
+ * has a `used` flag that readers set on what they consumed, so that a loader can tell a key
+ * it understood from one it would otherwise silently drop. */
+
+typedef enum ck_tree_kind { CK_T_NULL, CK_T_BOOL, CK_T_INT, CK_T_FLOAT, CK_T_STR, CK_T_LIST, CK_T_OBJECT } ck_tree_kind;
+
+typedef struct ck_tree {
+    ck_tree_kind kind;
+    bool used;              /* a reader consumed this value */
+    int64_t i;              /* CK_T_BOOL (0/1), CK_T_INT */
+    double f;               /* CK_T_FLOAT */
+    char *s;                /* CK_T_STR, owned */
+    int n, cap;             /* CK_T_LIST / CK_T_OBJECT: items[0..n) */
+    char **keys;            /* CK_T_OBJECT: keys[k] names items[k] */
+    struct ck_tree **items;
+} ck_tree;
+
+/* Constructors return NULL when out of memory (the message is set). */
+ck_tree *ck_tree_null(void);
+ck_tree *ck_tree_bool(bool b);
+ck_tree *ck_tree_int(int64_t i);
+ck_tree *ck_tree_float(double f);
+ck_tree *ck_tree_str(const char *s);
+ck_tree *ck_tree_list(void);
+ck_tree *ck_tree_object(void);
+void ck_tree_free(ck_tree *t);          /* NULL is a no-op */
+ck_tree *ck_tree_copy(const ck_tree *t); /* deep; NULL on NULL or out of memory */
+/* Appends / sets (replacing a key's value) and takes item, also on failure (a NULL item, from a
+ * failed constructor, gives CKERAS_ENOMEM). */
+ckeras_status ck_tree_push(ck_tree *list, ck_tree *item);
+ckeras_status ck_tree_set(ck_tree *obj, const char *key, ck_tree *item);
+int ck_tree_find(const ck_tree *obj, const char *key);      /* index of key, or -1 */
+void ck_tree_del(ck_tree *obj, const char *key);            /* removes key when present */
+ck_tree *ck_tree_get(const ck_tree *obj, const char *key);  /* NULL when absent or not an object */
+ck_tree *ck_tree_use(const ck_tree *obj, const char *key);  /* ck_tree_get, marking it used */
+bool ck_tree_is_number(const ck_tree *t);
+double ck_tree_number(const ck_tree *t);
+const char *ck_tree_string(const ck_tree *t);               /* NULL unless a string */
+/* The first key of obj whose value no reader used, or NULL. */
+const char *ck_tree_first_unused(const ck_tree *obj);
+
 /* ---- config schemas ------------------------------------------------------------------
  * A Keras class declares its keyword arguments once, as a table of fields; the by-name
  * setters, the JSON reader/writer and summary() all go through it. */
 
-typedef enum ck_type { CK_BOOL, CK_INT, CK_FLOAT, CK_STR, CK_INTS } ck_type;
+typedef enum ck_type { CK_BOOL, CK_INT, CK_FLOAT, CK_STR, CK_INTS, CK_TREE } ck_type;
+
+/* How the Keras writers spell a field (ck_field.write). Without flags a field is written by
+ * every profile under its own name. */
+#define CK_W_NEVER 1u     /* never written (input_shape: the InputLayer holds it) */
+#define CK_W_SET_ONLY 2u  /* written only when not at its default (tf.keras 2 writes BatchNormalization's
+                             renorm & co. only when set, "to preserve compatibility with external Keras") */
+#define CK_W_NO_TF2 4u    /* a Keras 3 keyword tf.keras 2 refuses: the Keras 3 profile only */
+#define CK_W_NO_K3 8u     /* a tf.keras 2 keyword Keras 3 refuses: the tf.keras 2 profile only */
+#define CK_W_ALIAS_TF2 16u /* the tf.keras 2 profile writes it under its alias (LeakyReLU's alpha) */
+
+/* Which Keras a config is written for. */
+typedef enum ck_profile { CK_PROFILE_TF2, CK_PROFILE_KERAS3 } ck_profile;
 
 typedef struct ck_field {
     const char *name;
@@ -103,6 +159,8 @@ typedef struct ck_field {
     const char *def;     /* default as text: "true", "3", "0.5", "glorot_uniform", "1,1"; NULL = None */
     const char *allowed; /* for CK_STR: "|"-separated accepted values, or NULL for any */
     const char *help;    /* one line, for error messages */
+    unsigned write;      /* CK_W_* writing rules, 0: always written as name */
+    const char *alias;   /* another Keras name read into this field (Keras 2's "alpha", "lr"), or NULL */
 } ck_field;
 
 #define CK_MAX_INTS 8
@@ -114,6 +172,7 @@ typedef struct ck_value {
     char *s;       /* CK_STR, owned */
     int n;         /* CK_INTS */
     int64_t v[CK_MAX_INTS];
+    ck_tree *t;    /* CK_TREE (a nested config, e.g. Bidirectional's layer), owned */
 } ck_value;
 
 typedef struct ck_config {
@@ -134,6 +193,8 @@ ckeras_status ck_config_set_float(ck_config *c, const char *owner, const char *n
 ckeras_status ck_config_set_bool(ck_config *c, const char *owner, const char *name, bool v);
 ckeras_status ck_config_set_ints(ck_config *c, const char *owner, const char *name, int n, const int64_t *v);
 ckeras_status ck_config_set_none(ck_config *c, const char *owner, const char *name);
+/* Sets a CK_TREE field to a copy of t. */
+ckeras_status ck_config_set_tree(ck_config *c, const char *owner, const char *name, const ck_tree *t);
 /* Getters for names the schema is known to have (a wrong name is a programming error and
  * returns 0 / NULL). */
 int64_t ck_cfg_int(const ck_config *c, const char *name);
@@ -141,5 +202,21 @@ double ck_cfg_float(const ck_config *c, const char *name);
 bool ck_cfg_bool(const ck_config *c, const char *name);
 const char *ck_cfg_str(const ck_config *c, const char *name); /* NULL when None */
 const ck_value *ck_cfg_value(const ck_config *c, const char *name);
+const ck_tree *ck_cfg_tree(const ck_config *c, const char *name); /* NULL when None */
+
+/* A Keras layer or optimizer config (the "config" object get_config() writes) applied to a
+ * schema'd config: known keys (or a field's alias) are set by type and marked used in cfg;
+ * initializers given as {"class_name", "config"} become specs such as
+ * "RandomNormal(mean=0,stddev=0.05)"; a [lower, upper] pair for a float field "<key>" with a
+ * float field "<key>_lower" sets both; "batch_input_shape"/"batch_shape" set "input_shape"
+ * (batch axis dropped); "name" and "trainable" are returned apart (name_out may be NULL);
+ * "dtype" float32 is used. Keys it has no use for stay unused in cfg (ck_tree_first_unused). */
+ckeras_status ck_config_from_tree(ck_config *c, const char *owner, ck_tree *cfg, char *name_out, size_t name_cap,
+                                  bool *trainable_out);
+/* A schema'd config as the config object the profile's Keras writes: "name", "trainable",
+ * "dtype" when name is not NULL, then every field in schema order under the field's writing
+ * rules (ck_field.write); initializers and regularizers as {"class_name", "config"} objects.
+ * NULL when out of memory. */
+ck_tree *ck_config_to_tree(const ck_config *c, const char *name, bool trainable, ck_profile profile);
 
 #endif

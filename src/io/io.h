@@ -75,21 +75,11 @@ void ck_h5_file_free(ck_h5_file *f);
 
 /* ---- Keras JSON configs ---------------------------------------------------------------- */
 
-/* Applies a Keras layer config (a JSON object as get_config() writes it) to a schema'd config:
- * known keys are set by type; initialisers given as {"class_name", "config"} become specs such
- * as "RandomNormal(mean=0,stddev=0.05)"; "batch_input_shape"/"batch_shape" set "input_shape"
- * (batch axis dropped); "name" and "trainable" are returned apart (name_out may be NULL); other
- * keys Keras has (dtype, ...) are ignored. */
-ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *json, char *name_out,
-                                  size_t name_cap, bool *trainable_out);
-
-/* Writes a schema'd config as a Keras 2 style layer config object (JSON text, free with ck_free):
- * "name", "trainable", "dtype": "float32", then every field in schema order; fields named
- * "*_initializer" become {"class_name": "GlorotUniform", "config": {...}}; fields listed in
- * skip ("|"-separated, e.g. "input_shape") are left out. A float field "<key>_lower" next to a
- * float field "<key>" is not written itself: when it is not None, "<key>" is written as the
- * pair [lower, value] (RandomRotation's factor (-0.1, 0.3)). */
-char *ck_config_to_json(const ck_config *c, const char *name, bool trainable, const char *skip);
+/* JSON text <-> config trees (src/core). ck_tree_from_json: NULL with CKERAS_EFORMAT (not JSON,
+ * "WHAT: not JSON: ...") or CKERAS_ENOMEM. ck_tree_to_json: compact text in key order (free
+ * with ck_free), NULL when out of memory. */
+ck_tree *ck_tree_from_json(const char *text, const char *what);
+char *ck_tree_to_json(const ck_tree *t, const char *what);
 
 #define CK_IO_NAME 128
 #define CK_IO_MAX_IN 8
@@ -98,6 +88,9 @@ char *ck_config_to_json(const ck_config *c, const char *name, bool trainable, co
 typedef struct ck_io_ref {
     char layer[CK_IO_NAME];
     int node, tensor;
+    int ndim;                          /* writing: the tensor's per-sample shape (Keras 3 nodes
+                                          name it), 0 when unknown */
+    int64_t shape[CKERAS_MAX_DIMS];
 } ck_io_ref;
 
 struct ck_io_model;
@@ -106,10 +99,16 @@ struct ck_io_model;
 typedef struct ck_io_layer {
     char class_name[64];
     char name[CK_IO_NAME];
-    char *config;            /* the layer's "config" object as JSON text (owned) */
+    ck_tree *config;         /* the layer's "config" object (owned); readers mark what they use */
+    int nconst;              /* call arguments that are not tensors (Keras 3 writes x + 3.0 as an Add
+                                call with the number among its args): how many, and the first */
+    char const_text[64];     /* ... as text, for messages ("3.0 in args") */
     int ncalls;              /* how many times the layer is called (functional models) */
     int nin;                 /* inputs of its first call */
     ck_io_ref in[CK_IO_MAX_IN];
+    int nargs;               /* writing, Keras 3: in[0..nargs) are positional and the rest the list
+                                of call keyword kwarg (a GRU's initial_state); 0: all positional */
+    char kwarg[32];
     struct ck_io_model *model; /* a nested model (class Sequential, Functional or Model): its
                                   whole config, parsed (owned); NULL for other layers */
 } ck_io_layer;
@@ -132,8 +131,11 @@ typedef struct ck_io_model {
  * "<key>_lower": lower, so that a float schema field can hold it (ck_config_to_json folds
  * such a pair back). */
 ckeras_status ck_io_model_parse(const char *json, ck_io_model *out);
-/* Writes a model_config (Keras 2 style). Layer configs are taken as given. Free with ck_free. */
-char *ck_io_model_write(const ck_io_model *m);
+/* Writes a model_config: tf.keras 2 style (inbound nodes as [[name, node, tensor, {}], ...]) or,
+ * for CK_PROFILE_KERAS3, Keras 3's (module and registered_name beside class_name, inbound nodes
+ * as {"args": [__keras_tensor__ ...], "kwargs": {}}, build_config). Layer configs are taken as
+ * given. Free with ck_free. */
+char *ck_io_model_write(const ck_io_model *m, ck_profile profile);
 void ck_io_model_free(ck_io_model *m);
 
 /* training_config: loss, metrics, optimizer class and config. */
@@ -142,10 +144,10 @@ typedef struct ck_io_training {
     int nmetrics;
     char metrics[8][48];
     char opt_class[64];      /* "Adam" ("Custom>Adam" is read as "Adam") */
-    char *opt_config;        /* JSON object text, owned */
+    ck_tree *opt_config;     /* the optimizer's config object, owned */
 } ck_io_training;
 ckeras_status ck_io_training_parse(const char *json, ck_io_training *out);
-char *ck_io_training_write(const ck_io_training *t);
+char *ck_io_training_write(const ck_io_training *t, ck_profile profile);
 void ck_io_training_free(ck_io_training *t);
 
 /* ---- NPY / NPZ -------------------------------------------------------------------------- */

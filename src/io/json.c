@@ -1,212 +1,115 @@
-/* Keras JSON configs through jansson (the only code that includes it). */
+/* JSON text <-> config trees through jansson (with keras_json.c, the only code that includes
+ * it). Nothing here knows a layer or a schema: configs cross into the other rooms as trees. */
 #include "io.h"
+#include "json_tree.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": null}} ->
- * "RandomNormal(mean=0,stddev=0.05)" */
-static ckeras_status initializer_spec(json_t *v, char *out, size_t cap, const char *owner, const char *key)
+ck_tree *ck_json_value_to_tree(const json_t *v)
 {
-    json_t *cls = json_object_get(v, "class_name");
-    if (!json_is_string(cls))
-        return ck_error(CKERAS_EFORMAT, "%s: '%s' is an object without a class_name", owner, key);
-    size_t len = (size_t)snprintf(out, cap, "%s", json_string_value(cls));
-    json_t *cfg = json_object_get(v, "config");
-    if (json_is_object(cfg) && json_object_size(cfg) > 0) {
+    ck_tree *t = NULL;
+    switch (json_typeof(v)) {
+    case JSON_NULL: return ck_tree_null();
+    case JSON_TRUE: return ck_tree_bool(true);
+    case JSON_FALSE: return ck_tree_bool(false);
+    case JSON_INTEGER: return ck_tree_int(json_integer_value(v));
+    case JSON_REAL: return ck_tree_float(json_real_value(v));
+    case JSON_STRING: return ck_tree_str(json_string_value(v));
+    case JSON_ARRAY: {
+        if (!(t = ck_tree_list()))
+            return NULL;
+        size_t i;
+        const json_t *x;
+        json_array_foreach((json_t *)v, i, x) {
+            if (ck_tree_push(t, ck_json_value_to_tree(x)) != CKERAS_OK) {
+                ck_tree_free(t);
+                return NULL;
+            }
+        }
+        return t;
+    }
+    case JSON_OBJECT: {
+        if (!(t = ck_tree_object()))
+            return NULL;
         const char *k;
-        json_t *x;
-        bool first = true;
-        json_object_foreach(cfg, k, x) {
-            if (!json_is_number(x) && !json_is_string(x))
-                continue;
-            if (len < cap)
-                len += (size_t)snprintf(out + len, cap - len, "%s", first ? "(" : ",");
-            if (json_is_number(x) && len < cap)
-                len += (size_t)snprintf(out + len, cap - len, "%s=%.17g", k, json_number_value(x));
-            else if (len < cap)
-                len += (size_t)snprintf(out + len, cap - len, "%s=%s", k, json_string_value(x));
-            first = false;
+        const json_t *x;
+        json_object_foreach((json_t *)v, k, x) {
+            if (ck_tree_set(t, k, ck_json_value_to_tree(x)) != CKERAS_OK) {
+                ck_tree_free(t);
+                return NULL;
+            }
         }
-        if (!first && len < cap)
-            len += (size_t)snprintf(out + len, cap - len, ")");
+        return t;
     }
-    if (len >= cap)
-        return ck_error(CKERAS_EFORMAT, "%s: '%s' is too long", owner, key);
-    return CKERAS_OK;
+    }
+    return NULL;
 }
 
-/* appends the integers of v (nested lists flattened: ZeroPadding2D's ((1, 2), (0, 1))) */
-static ckeras_status collect_ints(json_t *v, int64_t *vals, int *n, const char *owner, const char *key)
+json_t *ck_tree_to_json_value(const ck_tree *t)
 {
-    size_t i;
-    json_t *x;
-    json_array_foreach(v, i, x) {
-        if (json_is_array(x)) {
-            ckeras_status st = collect_ints(x, vals, n, owner, key);
-            if (st != CKERAS_OK)
-                return st;
-            continue;
-        }
-        if (*n == CK_MAX_INTS)
-            return ck_error(CKERAS_EFORMAT, "%s: '%s' has too many entries", owner, key);
-        if (json_is_null(x))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s: '%s' has a variable (None) size; only fixed sizes are "
-                            "supported", owner, key);
-        if (!json_is_integer(x))
-            return ck_error(CKERAS_EFORMAT, "%s: '%s' must hold integers", owner, key);
-        vals[(*n)++] = json_integer_value(x);
+    if (!t)
+        return json_null();
+    json_t *j = NULL;
+    switch (t->kind) {
+    case CK_T_NULL: return json_null();
+    case CK_T_BOOL: return json_boolean(t->i != 0);
+    case CK_T_INT: return json_integer(t->i);
+    case CK_T_FLOAT: return json_real(t->f);
+    case CK_T_STR: return json_string(t->s);
+    case CK_T_LIST:
+        j = json_array();
+        for (int k = 0; j && k < t->n; k++)
+            if (json_array_append_new(j, ck_tree_to_json_value(t->items[k])) != 0) {
+                json_decref(j);
+                return NULL;
+            }
+        return j;
+    case CK_T_OBJECT:
+        j = json_object();
+        for (int k = 0; j && k < t->n; k++)
+            if (json_object_set_new(j, t->keys[k], ck_tree_to_json_value(t->items[k])) != 0) {
+                json_decref(j);
+                return NULL;
+            }
+        return j;
     }
-    return CKERAS_OK;
+    return NULL;
 }
 
-static ckeras_status set_ints(ck_config *c, const char *owner, const char *key, json_t *v, bool drop_first)
+char *ck_json_dump(json_t *j, const char *what)
 {
-    int64_t vals[CK_MAX_INTS];
-    int n = 0;
-    size_t i;
-    json_t *x;
-    json_array_foreach(v, i, x) {
-        if (drop_first && i == 0)
-            continue;
-        if (json_is_array(x)) {
-            ckeras_status st = collect_ints(x, vals, &n, owner, key);
-            if (st != CKERAS_OK)
-                return st;
-            continue;
-        }
-        if (n == CK_MAX_INTS)
-            return ck_error(CKERAS_EFORMAT, "%s: '%s' has too many entries", owner, key);
-        if (json_is_null(x))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s: '%s' has a variable (None) size; only fixed sizes are "
-                            "supported", owner, key);
-        if (!json_is_integer(x))
-            return ck_error(CKERAS_EFORMAT, "%s: '%s' must hold integers", owner, key);
-        vals[n++] = json_integer_value(x);
-    }
-    return ck_config_set_ints(c, owner, key, n, vals);
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
+    char *out = s ? ck_strdup(s) : NULL;
+    free(s);
+    if (!out)
+        ck_error(CKERAS_ENOMEM, "%s: out of memory", what);
+    return out;
 }
 
-ckeras_status ck_config_from_json(ck_config *c, const char *owner, const char *json, char *name_out,
-                                  size_t name_cap, bool *trainable_out)
+ck_tree *ck_tree_from_json(const char *text, const char *what)
 {
     json_error_t err;
-    json_t *root = json_loads(json, 0, &err);
-    if (!root)
-        return ck_error(CKERAS_EFORMAT, "%s: config is not JSON: %s (line %d, column %d)", owner, err.text, err.line,
-                        err.column);
-    ckeras_status st = CKERAS_OK;
-    if (!json_is_object(root)) {
-        st = ck_error(CKERAS_EFORMAT, "%s: config must be a JSON object", owner);
-        goto done;
+    json_t *root = text ? json_loads(text, 0, &err) : NULL;
+    if (!root) {
+        if (!text)
+            ck_error(CKERAS_EINVAL, "%s: no JSON text", what);
+        else
+            ck_error(CKERAS_EFORMAT, "%s: not JSON: %s (line %d, column %d)", what, err.text, err.line, err.column);
+        return NULL;
     }
-    const char *jkey;
-    json_t *v;
-    json_object_foreach(root, jkey, v) {
-        /* jkey steers the iteration (jansson finds the next entry from it): never reassign it. */
-        const char *key = jkey;
-        if (strcmp(key, "name") == 0) {
-            if (!json_is_string(v) || strlen(json_string_value(v)) == 0 ||
-                (name_out && strlen(json_string_value(v)) >= name_cap)) {
-                st = ck_error(CKERAS_EFORMAT, "%s: bad layer name", owner);
-                goto done;
-            }
-            if (name_out)
-                snprintf(name_out, name_cap, "%s", json_string_value(v));
-            continue;
-        }
-        if (strcmp(key, "trainable") == 0) {
-            if (trainable_out && json_is_boolean(v))
-                *trainable_out = json_is_true(v);
-            continue;
-        }
-        if ((strcmp(key, "batch_input_shape") == 0 || strcmp(key, "batch_shape") == 0) && json_is_array(v) &&
-            ck_config_find(c, "input_shape") >= 0) {
-            if ((st = set_ints(c, owner, "input_shape", v, true)) != CKERAS_OK)
-                goto done;
-            continue;
-        }
-        int f = ck_config_find(c, key);
-        if (f < 0 && strcmp(key, "lr") == 0 && !json_object_get(root, "learning_rate")) {
-            key = "learning_rate"; /* Keras 2.0-2.2 optimizers */
-            f = ck_config_find(c, key);
-        }
-        if (f < 0)
-            continue; /* a Keras key ckeras has no use for (dtype, ...) */
-        if (json_is_null(v)) {
-            st = ck_config_set_none(c, owner, key);
-        } else {
-            switch (c->fields[f].type) {
-            case CK_BOOL:
-                if (json_is_integer(v)) { /* Python truthiness: tf.keras 2.14 writes BatchNormalization "scale": 1 */
-                    st = ck_config_set_bool(c, owner, key, json_integer_value(v) != 0);
-                    break;
-                }
-                if (!json_is_boolean(v)) {
-                    st = ck_error(CKERAS_EFORMAT, "%s: '%s' must be true or false", owner, key);
-                    goto done;
-                }
-                st = ck_config_set_bool(c, owner, key, json_is_true(v));
-                break;
-            case CK_INT:
-                if (json_is_array(v) && json_array_size(v) == 1) /* tf.keras 2 BatchNormalization axis [3] */
-                    v = json_array_get(v, 0);
-                if (!json_is_integer(v)) {
-                    st = ck_error(CKERAS_EFORMAT, "%s: '%s' must be an integer", owner, key);
-                    goto done;
-                }
-                st = ck_config_set_int(c, owner, key, json_integer_value(v));
-                break;
-            case CK_FLOAT:
-                if (json_is_array(v) && json_array_size(v) == 2 && json_is_number(json_array_get(v, 0)) &&
-                    json_is_number(json_array_get(v, 1))) { /* a (lower, upper) factor pair */
-                    char lower[96];
-                    snprintf(lower, sizeof lower, "%s_lower", key);
-                    if (ck_config_find(c, lower) >= 0) {
-                        st = ck_config_set_float(c, owner, lower, json_number_value(json_array_get(v, 0)));
-                        if (st == CKERAS_OK)
-                            st = ck_config_set_float(c, owner, key, json_number_value(json_array_get(v, 1)));
-                        break;
-                    }
-                }
-                if (!json_is_number(v)) {
-                    st = ck_error(CKERAS_EFORMAT, "%s: '%s' must be a number", owner, key);
-                    goto done;
-                }
-                st = ck_config_set_float(c, owner, key, json_number_value(v));
-                break;
-            case CK_STR:
-                if (json_is_string(v)) {
-                    st = ck_config_set_str(c, owner, key, json_string_value(v));
-                } else if (json_is_object(v) && strcmp(key, "layer") == 0) {
-                    /* a wrapped layer (Bidirectional): kept whole, as JSON text */
-                    char *t = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                    st = t ? ck_config_set_str(c, owner, key, t) : ck_error(CKERAS_ENOMEM, "%s: out of memory", owner);
-                    free(t);
-                } else if (json_is_object(v)) {
-                    char spec[256];
-                    if ((st = initializer_spec(v, spec, sizeof spec, owner, key)) == CKERAS_OK)
-                        st = ck_config_set_str(c, owner, key, spec);
-                } else {
-                    st = ck_error(CKERAS_EFORMAT, "%s: '%s' must be a string", owner, key);
-                }
-                break;
-            case CK_INTS:
-                if (json_is_integer(v))
-                    st = ck_config_set_int(c, owner, key, json_integer_value(v));
-                else if (json_is_array(v))
-                    st = set_ints(c, owner, key, v, false);
-                else
-                    st = ck_error(CKERAS_EFORMAT, "%s: '%s' must be an integer or a list of integers", owner, key);
-                break;
-            }
-        }
-        if (st != CKERAS_OK)
-            goto done;
-    }
-done:
+    ck_tree *t = ck_json_value_to_tree(root);
     json_decref(root);
-    return st;
+    if (!t)
+        ck_error(CKERAS_ENOMEM, "%s: out of memory", what);
+    return t;
+}
+
+char *ck_tree_to_json(const ck_tree *t, const char *what)
+{
+    json_t *j = ck_tree_to_json_value(t);
+    char *out = ck_json_dump(j, what);
+    json_decref(j);
+    return out;
 }

@@ -1,184 +1,11 @@
 /* Keras model_config and training_config JSON: parse what every Keras version wrote, write
  * tf.keras 2 style. Plain forms only: nothing here knows what a layer does. */
 #include "io.h"
+#include "json_tree.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- writing a layer config ---------------------------------------------------------------- */
-
-static bool in_list(const char *list, const char *name)
-{
-    if (!list)
-        return false;
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0)
-            return true;
-        if (!bar)
-            break;
-        p = bar + 1;
-    }
-    return false;
-}
-
-/* "random_normal(mean=0,stddev=0.1)" -> {"class_name": "RandomNormal", "config": {...}} */
-static json_t *initializer_json(const char *spec, bool seed)
-{
-    char cls[64];
-    size_t k = 0;
-    bool up = true;
-    const char *p = spec;
-    for (; *p && *p != '(' && k + 1 < sizeof cls; p++) {
-        if (*p == '_') {
-            up = true;
-            continue;
-        }
-        cls[k++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
-        up = false;
-    }
-    cls[k] = '\0';
-    json_t *cfg = json_object();
-    if (!seed && *p == '\0') { /* Keras' regularizer functions "l1", "l2", "l1_l2" default to 0.01 */
-        if (strcmp(spec, "l1") == 0 || strcmp(spec, "l1_l2") == 0)
-            json_object_set_new(cfg, "l1", json_real(0.01));
-        if (strcmp(spec, "l2") == 0 || strcmp(spec, "l1_l2") == 0)
-            json_object_set_new(cfg, "l2", json_real(0.01));
-    }
-    if (*p == '(') {
-        p++;
-        while (*p && *p != ')') {
-            char key[32], val[64];
-            size_t a = 0, b = 0;
-            while (*p && *p != '=' && a + 1 < sizeof key)
-                key[a++] = *p++;
-            key[a] = '\0';
-            if (*p == '=')
-                p++;
-            while (*p && *p != ',' && *p != ')' && b + 1 < sizeof val)
-                val[b++] = *p++;
-            val[b] = '\0';
-            if (*p == ',')
-                p++;
-            char *end;
-            double d = strtod(val, &end);
-            json_object_set_new(cfg, key, *end == '\0' && end != val ? json_real(d) : json_string(val));
-        }
-    }
-    if (seed && !json_object_get(cfg, "seed") && strcmp(cls, "Zeros") != 0 && strcmp(cls, "Ones") != 0 &&
-        strcmp(cls, "Constant") != 0)
-        json_object_set_new(cfg, "seed", json_null());
-    json_t *o = json_object();
-    json_object_set_new(o, "class_name", json_string(cls));
-    json_object_set_new(o, "config", cfg);
-    return o;
-}
-
-/* The index of the float field "<name>_lower", or -1. */
-static int lower_field(const ck_config *c, const char *name)
-{
-    char buf[96];
-    if ((size_t)snprintf(buf, sizeof buf, "%s_lower", name) >= sizeof buf)
-        return -1;
-    int k = ck_config_find(c, buf);
-    return k >= 0 && c->fields[k].type == CK_FLOAT ? k : -1;
-}
-
-/* For a float field "<key>_lower" next to a float field "<key>": the index of "<key>", else -1. */
-static int lower_of(const ck_config *c, int i)
-{
-    const ck_field *f = &c->fields[i];
-    size_t n = strlen(f->name);
-    char buf[96];
-    if (f->type != CK_FLOAT || n <= 6 || n >= sizeof buf || strcmp(f->name + n - 6, "_lower") != 0)
-        return -1;
-    memcpy(buf, f->name, n - 6);
-    buf[n - 6] = '\0';
-    int k = ck_config_find(c, buf);
-    return k >= 0 && c->fields[k].type == CK_FLOAT ? k : -1;
-}
-
-static json_t *config_object(const ck_config *c, const char *name, bool trainable, const char *skip)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    if (name) {
-        json_object_set_new(o, "name", json_string(name));
-        json_object_set_new(o, "trainable", json_boolean(trainable));
-        json_object_set_new(o, "dtype", json_string("float32"));
-    }
-    for (int i = 0; i < c->n; i++) {
-        const ck_field *f = &c->fields[i];
-        const ck_value *v = &c->values[i];
-        if (in_list(skip, f->name) || lower_of(c, i) >= 0)
-            continue;
-        json_t *j;
-        int lo = f->type == CK_FLOAT ? lower_field(c, f->name) : -1;
-        if (lo >= 0 && !v->is_none && !c->values[lo].is_none) {
-            j = json_array(); /* "factor": [lower, upper] */
-            json_array_append_new(j, json_real(c->values[lo].f));
-            json_array_append_new(j, json_real(v->f));
-        } else if (v->is_none) {
-            j = json_null();
-        } else {
-            switch (f->type) {
-            case CK_BOOL: j = json_boolean(v->i != 0); break;
-            case CK_INT: j = json_integer(v->i); break;
-            case CK_FLOAT: j = json_real(v->f); break;
-            case CK_STR: {
-                size_t n = strlen(f->name);
-                bool init = n > 12 && strcmp(f->name + n - 12, "_initializer") == 0;
-                bool reg = n > 12 && strcmp(f->name + n - 12, "_regularizer") == 0;
-                if (strcmp(f->name, "layer") == 0 && v->s[0] == '{' && (j = json_loads(v->s, 0, NULL)))
-                    break; /* a wrapped layer's config goes back as an object */
-                j = init || reg ? initializer_json(v->s, init) : json_string(v->s);
-                break;
-            }
-            case CK_INTS:
-            default:
-                j = json_array();
-                if (v->n == 4 && (strcmp(f->name, "padding") == 0 || strcmp(f->name, "cropping") == 0)) {
-                    /* ((top, bottom), (left, right)) as Keras writes it */
-                    for (int k = 0; k < 4; k += 2) {
-                        json_t *pair = json_array();
-                        json_array_append_new(pair, json_integer(v->v[k]));
-                        json_array_append_new(pair, json_integer(v->v[k + 1]));
-                        json_array_append_new(j, pair);
-                    }
-                    break;
-                }
-                for (int k = 0; k < v->n; k++)
-                    json_array_append_new(j, json_integer(v->v[k]));
-                break;
-            }
-        }
-        json_object_set_new(o, f->name, j);
-    }
-    return o;
-}
-
-char *ck_config_to_json(const ck_config *c, const char *name, bool trainable, const char *skip)
-{
-    json_t *o = config_object(c, name, trainable, skip);
-    if (!o) {
-        ck_error(CKERAS_ENOMEM, "config: out of memory");
-        return NULL;
-    }
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    json_decref(o);
-    if (!s) {
-        ck_error(CKERAS_ENOMEM, "config: out of memory");
-        return NULL;
-    }
-    char *out = ck_strdup(s);
-    free(s);
-    return out;
-}
 
 /* ---- parsing a model config ---------------------------------------------------------------- */
 
@@ -214,6 +41,17 @@ static ckeras_status collect_k3_tensors(json_t *v, ck_io_layer *l)
             ckeras_status st = collect_k3_tensors(x, l);
             if (st != CKERAS_OK)
                 return st;
+        }
+        return CKERAS_OK;
+    }
+    if (json_is_number(v) || json_is_string(v) || json_is_boolean(v)) {
+        /* a plain value among the inputs (Keras 3 writes x + 3.0 as Add with [x, 3.0]) */
+        if (l->nconst++ == 0) {
+            json_t *one = json_incref(v);
+            char *t = json_dumps(one, JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
+            json_decref(one);
+            snprintf(l->const_text, sizeof l->const_text, "%s", t ? t : "?");
+            free(t);
         }
         return CKERAS_OK;
     }
@@ -286,34 +124,6 @@ static bool is_model_class(const char *c)
     return strcmp(c, "Sequential") == 0 || strcmp(c, "Functional") == 0 || strcmp(c, "Model") == 0;
 }
 
-/* "factor": [lo, hi] -> "factor": hi, "factor_lower": lo (every key ending in "factor"). */
-static ckeras_status split_factor_pairs(json_t *cfg)
-{
-    char keys[8][80];
-    int nk = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(cfg, k, v) {
-        size_t n = strlen(k);
-        if (n >= 6 && strcmp(k + n - 6, "factor") == 0 && json_is_array(v) && json_array_size(v) == 2 &&
-            json_is_number(json_array_get(v, 0)) && json_is_number(json_array_get(v, 1)) && nk < 8 &&
-            n < sizeof keys[0])
-            memcpy(keys[nk++], k, n + 1);
-    }
-    for (int i = 0; i < nk; i++) {
-        char lower[96];
-        if ((size_t)snprintf(lower, sizeof lower, "%s_lower", keys[i]) >= sizeof lower)
-            continue;
-        json_t *pair = json_incref(json_object_get(cfg, keys[i]));
-        int bad = json_object_set_new(cfg, lower, json_real(json_number_value(json_array_get(pair, 0))));
-        bad |= json_object_set_new(cfg, keys[i], json_real(json_number_value(json_array_get(pair, 1))));
-        json_decref(pair);
-        if (bad)
-            return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
-    }
-    return CKERAS_OK;
-}
-
 static ckeras_status parse_model(json_t *root, ck_io_model *out, int depth);
 
 static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index, int depth)
@@ -344,15 +154,8 @@ static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index, int dept
             return st;
         }
     }
-    if ((st = split_factor_pairs(cfg)) != CKERAS_OK)
-        return st;
-    char *s = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!s)
+    if (!(l->config = ck_json_value_to_tree(cfg)))
         return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
-    l->config = ck_strdup(s);
-    free(s);
-    if (!l->config)
-        return CKERAS_ENOMEM;
     return parse_inbound(json_object_get(lj, "inbound_nodes"), l);
 }
 
@@ -437,7 +240,7 @@ void ck_io_model_free(ck_io_model *m)
     if (!m)
         return;
     for (int i = 0; i < m->nlayers; i++) {
-        ck_free(m->layers[i].config);
+        ck_tree_free(m->layers[i].config);
         if (m->layers[i].model) {
             ck_io_model_free(m->layers[i].model);
             ck_free(m->layers[i].model);
@@ -458,51 +261,95 @@ static json_t *ref_json(const ck_io_ref *r, bool kwargs)
     return a;
 }
 
-char *ck_io_model_write(const ck_io_model *m)
+/* Keras 3: {"class_name": "__keras_tensor__", "config": {"shape": [null, ...], "dtype":
+ * "float32", "keras_history": [layer, node, tensor]}} */
+static json_t *k3_tensor(const ck_io_ref *r)
+{
+    json_t *shape = json_array(), *cfg = json_object(), *t = json_object();
+    json_array_append_new(shape, json_null());
+    for (int k = 0; k < r->ndim; k++)
+        json_array_append_new(shape, json_integer(r->shape[k]));
+    json_object_set_new(cfg, "shape", shape);
+    json_object_set_new(cfg, "dtype", json_string("float32"));
+    json_object_set_new(cfg, "keras_history", ref_json(r, false));
+    json_object_set_new(t, "class_name", json_string("__keras_tensor__"));
+    json_object_set_new(t, "config", cfg);
+    return t;
+}
+
+static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
+{
+    json_t *nodes = json_array();
+    if (l->nin == 0)
+        return nodes;
+    if (profile == CK_PROFILE_KERAS3) { /* [{"args": [x] or [[x, y]], "kwargs": {...}}] */
+        json_t *node = json_object(), *args = json_array(), *kwargs = json_object();
+        int npos = l->nargs > 0 && l->nargs < l->nin && l->kwarg[0] ? l->nargs : l->nin;
+        if (npos == 1) {
+            json_array_append_new(args, k3_tensor(&l->in[0]));
+        } else {
+            json_t *list = json_array();
+            for (int k = 0; k < npos; k++)
+                json_array_append_new(list, k3_tensor(&l->in[k]));
+            json_array_append_new(args, list);
+        }
+        if (npos < l->nin) {
+            json_t *rest = json_array();
+            for (int k = npos; k < l->nin; k++)
+                json_array_append_new(rest, k3_tensor(&l->in[k]));
+            json_object_set_new(kwargs, l->kwarg, rest);
+        }
+        json_object_set_new(node, "args", args);
+        json_object_set_new(node, "kwargs", kwargs);
+        json_array_append_new(nodes, node);
+        return nodes;
+    }
+    json_t *node = json_array();
+    for (int k = 0; k < l->nin; k++)
+        json_array_append_new(node, ref_json(&l->in[k], true));
+    json_array_append_new(nodes, node);
+    return nodes;
+}
+
+/* input_layers / output_layers: a list of refs; Keras 3 writes a single one bare. */
+static json_t *refs_json(const ck_io_ref *refs, int n, ck_profile profile)
+{
+    if (profile == CK_PROFILE_KERAS3 && n == 1)
+        return ref_json(&refs[0], false);
+    json_t *a = json_array();
+    for (int k = 0; k < n; k++)
+        json_array_append_new(a, ref_json(&refs[k], false));
+    return a;
+}
+
+char *ck_io_model_write(const ck_io_model *m, ck_profile profile)
 {
     bool functional = m->class_name[0] == 'F';
     json_t *root = json_object(), *cfg = json_object(), *layers = json_array();
     json_object_set_new(root, "class_name", json_string(functional ? "Functional" : "Sequential"));
     json_object_set_new(cfg, "name", json_string(m->name));
+    if (profile == CK_PROFILE_KERAS3)
+        json_object_set_new(cfg, "trainable", json_true());
     for (int i = 0; i < m->nlayers; i++) {
         const ck_io_layer *l = &m->layers[i];
         json_t *lj = json_object();
-        json_error_t err;
-        json_t *lc = json_loads(l->config, 0, &err);
+        json_t *lc = ck_tree_to_json_value(l->config);
         json_object_set_new(lj, "class_name", json_string(l->class_name));
-        json_object_set_new(lj, "config", lc ? lc : json_object());
+        json_object_set_new(lj, "config", lc && json_is_object(lc) ? lc : (json_decref(lc), json_object()));
         if (functional) {
             json_object_set_new(lj, "name", json_string(l->name));
-            json_t *nodes = json_array();
-            if (l->nin > 0) {
-                json_t *node = json_array();
-                for (int k = 0; k < l->nin; k++)
-                    json_array_append_new(node, ref_json(&l->in[k], true));
-                json_array_append_new(nodes, node);
-            }
-            json_object_set_new(lj, "inbound_nodes", nodes);
+            json_object_set_new(lj, "inbound_nodes", inbound_json(l, profile));
         }
         json_array_append_new(layers, lj);
     }
     json_object_set_new(cfg, "layers", layers);
     if (functional) {
-        json_t *ins = json_array(), *outs = json_array();
-        for (int k = 0; k < m->ninputs; k++)
-            json_array_append_new(ins, ref_json(&m->inputs[k], false));
-        for (int k = 0; k < m->noutputs; k++)
-            json_array_append_new(outs, ref_json(&m->outputs[k], false));
-        json_object_set_new(cfg, "input_layers", ins);
-        json_object_set_new(cfg, "output_layers", outs);
+        json_object_set_new(cfg, "input_layers", refs_json(m->inputs, m->ninputs, profile));
+        json_object_set_new(cfg, "output_layers", refs_json(m->outputs, m->noutputs, profile));
     }
     json_object_set_new(root, "config", cfg);
-    char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    char *out = ck_json_dump(root, "model_config");
     json_decref(root);
-    if (!s) {
-        ck_error(CKERAS_ENOMEM, "model_config: out of memory");
-        return NULL;
-    }
-    char *out = ck_strdup(s);
-    free(s);
     return out;
 }
 
@@ -556,11 +403,8 @@ ckeras_status ck_io_training_parse(const char *text, ck_io_training *out)
         if (strncmp(c, "Custom>", 7) == 0)
             c += 7;
         snprintf(out->opt_class, sizeof out->opt_class, "%s", c);
-        char *s = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        out->opt_config = s ? ck_strdup(s) : NULL;
-        free(s);
-        if (!out->opt_config)
-            st = CKERAS_ENOMEM;
+        if (!(out->opt_config = ck_json_value_to_tree(cfg)))
+            st = ck_error(CKERAS_ENOMEM, "training_config: out of memory");
     }
 done:
     json_decref(root);
@@ -569,34 +413,37 @@ done:
     return st;
 }
 
-char *ck_io_training_write(const ck_io_training *t)
+char *ck_io_training_write(const ck_io_training *t, ck_profile profile)
 {
     json_t *root = json_object(), *metrics = json_array();
     json_object_set_new(root, "loss", json_string(t->loss));
+    if (profile == CK_PROFILE_KERAS3)
+        json_object_set_new(root, "loss_weights", json_null());
     for (int i = 0; i < t->nmetrics; i++)
         json_array_append_new(metrics, json_string(t->metrics[i]));
     json_object_set_new(root, "metrics", metrics);
     json_object_set_new(root, "weighted_metrics", json_null());
-    json_object_set_new(root, "loss_weights", json_null());
+    if (profile == CK_PROFILE_KERAS3) {
+        json_object_set_new(root, "run_eagerly", json_false());
+        json_object_set_new(root, "steps_per_execution", json_integer(1));
+        json_object_set_new(root, "jit_compile", json_false());
+    } else {
+        json_object_set_new(root, "loss_weights", json_null());
+    }
     if (t->opt_config) {
-        json_error_t err;
         json_t *opt = json_object();
-        json_t *cfg = json_loads(t->opt_config, 0, &err);
+        json_t *cfg = ck_tree_to_json_value(t->opt_config);
         json_object_set_new(opt, "class_name", json_string(t->opt_class));
         json_object_set_new(opt, "config", cfg ? cfg : json_object());
         json_object_set_new(root, "optimizer_config", opt);
     }
-    char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    char *out = ck_json_dump(root, "training_config");
     json_decref(root);
-    char *out = s ? ck_strdup(s) : NULL;
-    free(s);
-    if (!out)
-        ck_error(CKERAS_ENOMEM, "training_config: out of memory");
     return out;
 }
 
 void ck_io_training_free(ck_io_training *t)
 {
-    ck_free(t->opt_config);
+    ck_tree_free(t->opt_config);
     memset(t, 0, sizeof *t);
 }

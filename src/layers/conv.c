@@ -46,7 +46,7 @@
     {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
     {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                     \
     {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
-    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 static const ck_field conv2d_fields[] = {
     {"kernel_size", CK_INTS, NULL, NULL, "window (kh, kw), or one int for both"},

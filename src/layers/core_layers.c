@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 /* ---- InputLayer -------------------------------------------------------------------------- */
 

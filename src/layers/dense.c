@@ -15,7 +15,7 @@ static const ck_field dense_fields[] = {
     {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"},
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER},
 };
 
 typedef struct dense_priv {

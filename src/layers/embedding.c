@@ -17,7 +17,7 @@ static const ck_field embedding_fields[] = {
     {"embeddings_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"mask_zero", CK_BOOL, "false", NULL, "only false is supported (no masking)"},
     {"input_length", CK_INT, NULL, NULL, "sequence length (Keras 2); must match the input shape when set"},
-    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"},
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER},
 };
 
 static ckeras_status embedding_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)

@@ -63,6 +63,11 @@ typedef struct ck_layer_vt {
     void (*forward)(ckeras_layer *l, const ck_fwd *f);
     void (*backward)(ckeras_layer *l, const ck_bwd *b);
     void (*free_priv)(ckeras_layer *l); /* may be NULL */
+    /* Keras 3 passes inputs after the first as this call keyword ("initial_state" of the
+     * recurrent layers) where tf.keras 2 lists them with the first; NULL: all positional. */
+    const char *extra_inputs_kwarg;
+    /* Keras 3's constructor takes no "trainable" (SpatialDropout2D): the key is never written. */
+    bool no_trainable_key;
 } ck_layer_vt;
 
 struct ckeras_layer {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 static const ck_field merge_fields[] = {
-    {"input_shape", CK_INTS, NULL, NULL, "unused"},
+    {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
 };
 
 static ckeras_status same_shapes(ckeras_layer *l, const ck_shape *ins, int nin, ck_shape *out)
@@ -114,7 +114,7 @@ ELEMENTWISE_VT(ck_minimum_vt, "Minimum", "minimum");
 
 static const ck_field concat_fields[] = {
     {"axis", CK_INT, "-1", NULL, "axis to join along (batch axis counts as 0)"},
-    {"input_shape", CK_INTS, NULL, NULL, "unused"},
+    {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
 };
 
 /* The per-sample axis index (Keras' axis counts the batch axis as 0). */

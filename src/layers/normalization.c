@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 static void free_priv(ckeras_layer *l)
 {
@@ -52,9 +52,9 @@ static const ck_field bn_fields[] = {
     {"beta_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"gamma_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"synchronized", CK_BOOL, "false", NULL, "cross-replica statistics (one replica here: no effect)"},
-    {"renorm", CK_BOOL, "false", NULL, "Keras 2 batch renormalisation (not supported)"},
-    {"virtual_batch_size", CK_INT, NULL, NULL, "Keras 2 ghost batches (not supported)"},
-    {"fused", CK_BOOL, NULL, NULL, "Keras 2 implementation hint (ignored)"},
+    {"renorm", CK_BOOL, "false", NULL, "Keras 2 batch renormalisation (not supported)", CK_W_SET_ONLY | CK_W_NO_K3},
+    {"virtual_batch_size", CK_INT, NULL, NULL, "Keras 2 ghost batches (not supported)", CK_W_SET_ONLY | CK_W_NO_K3},
+    {"fused", CK_BOOL, NULL, NULL, "Keras 2 implementation hint (ignored)", CK_W_SET_ONLY | CK_W_NO_K3},
     INPUT_SHAPE_FIELD,
 };
 

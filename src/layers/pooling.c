@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 static const ck_field pool2d_fields[] = {
     {"pool_size", CK_INTS, "2,2", NULL, "window (ph, pw), or one int for both"},

@@ -32,8 +32,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
-#define DATA_FORMAT_FIELD {"data_format", CK_STR, "channels_last", "channels_last", "only channels_last (NHWC)"}
+#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
+/* tf.keras 2 refuses data_format on these layers: written for Keras 3 only */
+#define DATA_FORMAT_FIELD {"data_format", CK_STR, "channels_last", "channels_last", "only channels_last (NHWC)", CK_W_NO_TF2}
 #define SEED_FIELD {"seed", CK_INT, NULL, NULL, "accepted and ignored: the model's generator is used"}
 #define FILL_FIELDS                                                                                              \
     {"fill_mode", CK_STR, "reflect", "reflect|wrap|constant|nearest", "how points outside the image are filled"}, \
@@ -214,8 +215,8 @@ static const ck_field resizing_fields[] = {
     {"width", CK_INT, NULL, NULL, "output width (> 0)"},
     {"interpolation", CK_STR, "bilinear", "bilinear|nearest", "bilinear or nearest"},
     {"crop_to_aspect_ratio", CK_BOOL, "false", NULL, "crop the centred box of the target aspect ratio first"},
-    {"pad_to_aspect_ratio", CK_BOOL, "false", NULL, "not supported (must be false)"},
-    {"antialias", CK_BOOL, "false", NULL, "not supported (must be false)"},
+    {"pad_to_aspect_ratio", CK_BOOL, "false", NULL, "not supported (must be false)", CK_W_NO_TF2},
+    {"antialias", CK_BOOL, "false", NULL, "not supported (must be false)", CK_W_NO_TF2},
     DATA_FORMAT_FIELD,
     INPUT_SHAPE_FIELD,
 };

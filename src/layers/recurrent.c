@@ -8,7 +8,6 @@
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
  * after reset_states does). unroll and implementation change nothing in the numbers. */
 #include "layers.h"
-#include "io/io.h"
 #include "kernels/kernels.h"
 
 #include <stdio.h>
@@ -38,8 +37,8 @@
     {"go_backwards", CK_BOOL, "false", NULL, "process the sequence in reverse order"},                     \
     {"stateful", CK_BOOL, "false", NULL, "accepted; states are not carried between batches"},              \
     {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},                                             \
-    {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false"},                               \
-    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)"},
+    {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false", CK_W_NEVER},                               \
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)", CK_W_NEVER},
 
 static const ck_field simple_rnn_fields[] = {RNN_HEAD RNN_INITS RNN_TAIL};
 static const ck_field lstm_fields[] = {
@@ -334,6 +333,7 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
         .forward = rnn_forward,                                                                              \
         .backward = rnn_backward,                                                                            \
         .free_priv = rnn_free,                                                                               \
+        .extra_inputs_kwarg = "initial_state",                                                               \
     }
 
 RNN_VT(ck_simple_rnn_vt, "SimpleRNN", "simple_rnn", simple_rnn_fields);
@@ -343,11 +343,10 @@ RNN_VT(ck_gru_vt, "GRU", "gru", gru_fields);
 /* ---- Bidirectional ------------------------------------------------------------------------------ */
 
 static const ck_field bidirectional_fields[] = {
-    {"layer", CK_STR, NULL, NULL,
-     "the wrapped recurrent layer as Keras JSON: {\"class_name\": \"LSTM\", \"config\": {...}}"},
+    {"layer", CK_TREE, NULL, NULL, "the wrapped recurrent layer: {\"class_name\": \"LSTM\", \"config\": {...}}"},
     {"merge_mode", CK_STR, "concat", "concat|sum|mul|ave", "how the two directions' outputs combine"},
-    {"backward_layer", CK_STR, NULL, NULL, "ignored: the backward direction is a copy of the layer"},
-    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)"},
+    {"backward_layer", CK_TREE, NULL, NULL, "ignored: the backward direction is a copy of the layer"},
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)", CK_W_NEVER},
 };
 
 typedef enum merge_mode { MERGE_CONCAT, MERGE_SUM, MERGE_MUL, MERGE_AVE } merge_mode;
@@ -371,93 +370,51 @@ static void bidi_free(ckeras_layer *l)
     l->priv = NULL;
 }
 
-/* The object value of "config" inside {"class_name": ..., "config": {...}}: start and length. */
-static bool find_config_object(const char *s, const char **start, size_t *len)
-{
-    const char *k = strstr(s, "\"config\"");
-    while (k) {
-        const char *q = k + 8;
-        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
-            q++;
-        if (*q == ':') {
-            q++;
-            while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
-                q++;
-            if (*q != '{')
-                return false;
-            int depth = 0;
-            bool str = false;
-            for (const char *e = q; *e; e++) {
-                if (str) {
-                    if (*e == '\\' && e[1])
-                        e++;
-                    else if (*e == '"')
-                        str = false;
-                } else if (*e == '"') {
-                    str = true;
-                } else if (*e == '{') {
-                    depth++;
-                } else if (*e == '}' && --depth == 0) {
-                    *start = q;
-                    *len = (size_t)(e - q + 1);
-                    return true;
-                }
-            }
-            return false;
-        }
-        k = strstr(k + 1, "\"config\"");
-    }
-    return false;
-}
-
-/* Reads the "layer" field into p->inner_vt and p->inner. */
+/* Reads the "layer" field into p->inner_vt and p->inner, and puts the wrapped layer's config
+ * back in the field as ckeras writes it (its settings in schema order, under their rules). */
 static ckeras_status bidi_inner(ckeras_layer *l, bidi_priv *p)
 {
-    const char *spec = ck_cfg_str(&l->cfg, "layer");
+    const ck_tree *spec = ck_cfg_tree(&l->cfg, "layer");
     if (!spec)
         return ck_error(CKERAS_EINVAL, "Bidirectional '%s': needs a layer to wrap", l->name);
-    if (spec[0] != '{')
-        return ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': the wrapped layer came as '%.80s', not as a JSON "
-                        "{\"class_name\", \"config\"} object (the JSON reader keeps only its numbers and strings, "
-                        "so its boolean settings would be lost)", l->name, spec);
-    static const ck_field cls_field[] = {{"class_name", CK_STR, NULL, NULL, "class"}};
-    ck_config cls;
-    ckeras_status st = ck_config_init(&cls, cls_field, 1);
-    if (st != CKERAS_OK)
-        return st;
-    if ((st = ck_config_from_json(&cls, "Bidirectional layer", spec, NULL, 0, NULL)) != CKERAS_OK) {
-        ck_config_free(&cls);
-        return st;
-    }
-    const char *cn = ck_cfg_str(&cls, "class_name");
-    const ck_layer_vt *vt = ck_layer_lookup(cn);
-    if (!vt || !is_rnn_vt(vt)) {
-        st = ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': can wrap SimpleRNN, LSTM or GRU, not '%s'", l->name,
-                      cn ? cn : "(no class_name)");
-        ck_config_free(&cls);
-        return st;
-    }
-    ck_config_free(&cls);
-    const char *cs;
-    size_t clen;
-    if (!find_config_object(spec, &cs, &clen))
+    const char *cn = ck_tree_string(ck_tree_get(spec, "class_name"));
+    const ck_layer_vt *vt = cn ? ck_layer_lookup(cn) : NULL;
+    if (!vt || !is_rnn_vt(vt))
+        return ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': can wrap SimpleRNN, LSTM or GRU, not '%s'", l->name,
+                        cn ? cn : "(no class_name)");
+    ck_tree *cfg = ck_tree_copy(ck_tree_get(spec, "config"));
+    if (!cfg || cfg->kind != CK_T_OBJECT) {
+        ck_tree_free(cfg);
         return ck_error(CKERAS_EFORMAT, "Bidirectional '%s': the wrapped layer has no \"config\" object", l->name);
-    char *cj = ck_malloc(clen + 1);
-    if (!cj)
-        return CKERAS_ENOMEM;
-    memcpy(cj, cs, clen);
-    cj[clen] = '\0';
+    }
     if (p->has_inner)
         ck_config_free(&p->inner);
     p->has_inner = false;
-    if ((st = ck_config_init(&p->inner, vt->fields, vt->nfields)) != CKERAS_OK) {
-        ck_free(cj);
+    ckeras_status st = ck_config_init(&p->inner, vt->fields, vt->nfields);
+    if (st != CKERAS_OK) {
+        ck_tree_free(cfg);
         return st;
     }
     p->has_inner = true;
     p->inner_vt = vt;
-    st = ck_config_from_json(&p->inner, vt->class_name, cj, NULL, 0, NULL);
-    ck_free(cj);
+    char name[CK_NAME_MAX];
+    bool trainable = true;
+    snprintf(name, sizeof name, "%s", vt->base_name);
+    st = ck_config_from_tree(&p->inner, vt->class_name, cfg, name, sizeof name, &trainable);
+    ck_tree_free(cfg);
+    if (st != CKERAS_OK)
+        return st;
+    /* as tf.keras 2.13+ and Keras 3 write a nested layer (Keras 3 finds the class by module) */
+    ck_tree *norm = ck_tree_object();
+    if (!norm || ck_tree_set(norm, "module", ck_tree_str("keras.layers")) != CKERAS_OK ||
+        ck_tree_set(norm, "class_name", ck_tree_str(vt->class_name)) != CKERAS_OK ||
+        ck_tree_set(norm, "config", ck_config_to_tree(&p->inner, name, trainable, CK_PROFILE_TF2)) != CKERAS_OK ||
+        ck_tree_set(norm, "registered_name", ck_tree_null()) != CKERAS_OK) {
+        ck_tree_free(norm);
+        return CKERAS_ENOMEM;
+    }
+    st = ck_config_set_tree(&l->cfg, "Bidirectional", "layer", norm);
+    ck_tree_free(norm);
     return st;
 }
 

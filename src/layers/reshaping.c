@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential"}
+#define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 #define DATA_FORMAT_FIELD {"data_format", CK_STR, "channels_last", "channels_last", "only channels_last (NHWC)"}
 
 static void free_priv(ckeras_layer *l)
@@ -404,6 +404,7 @@ const ck_layer_vt ck_spatial_dropout2d_vt = {
     .saved_floats = spatial_dropout_saved,
     .forward = spatial_dropout_forward,
     .backward = spatial_dropout_backward,
+    .no_trainable_key = true, /* Keras 3.11 SpatialDropout2D(rate, data_format, seed, name, dtype) */
 };
 
 /* ---- ReLU and LeakyReLU layers ------------------------------------------------------------ */
@@ -473,18 +474,17 @@ const ck_layer_vt ck_relu_vt = {
 };
 
 static const ck_field leaky_relu_fields[] = {
-    {"negative_slope", CK_FLOAT, "0.3", NULL, "slope for x < 0, >= 0 (Keras 3 layer default 0.3)"},
-    {"alpha", CK_FLOAT, NULL, NULL, "Keras 2 name of negative_slope (overrides it when set)"},
+    /* tf.keras 2 calls it alpha (and refuses negative_slope); Keras 3 takes alpha over it */
+    {"negative_slope", CK_FLOAT, "0.3", NULL, "slope for x < 0, >= 0 (Keras 3 layer default 0.3)", CK_W_ALIAS_TF2,
+     "alpha"},
     INPUT_SHAPE_FIELD,
 };
 
 static ckeras_status leaky_relu_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
-    const ck_value *a = ck_cfg_value(&l->cfg, "alpha");
-    const char *field = a->is_none ? "negative_slope" : "alpha";
-    const ck_value *v = a->is_none ? ck_cfg_value(&l->cfg, "negative_slope") : a;
+    const ck_value *v = ck_cfg_value(&l->cfg, "negative_slope");
     if (v->is_none || !(v->f >= 0.0))
-        return ck_error(CKERAS_EINVAL, "LeakyReLU '%s': %s must be >= 0, got %g", l->name, field,
+        return ck_error(CKERAS_EINVAL, "LeakyReLU '%s': negative_slope must be >= 0, got %g", l->name,
                         v->is_none ? -1.0 : v->f);
     return relu_set(l, INFINITY, v->f, 0.0, in, out);
 }

@@ -10,16 +10,32 @@
 
 /* ---- model -> plain forms --------------------------------------------------------------------- */
 
-static char *input_layer_config(const ckeras_layer *in, const ck_shape *shape)
+/* An InputLayer's config: tf.keras 2 writes "batch_input_shape", Keras 3 "batch_shape". */
+static ck_tree *input_layer_config(const ckeras_layer *in, const ck_shape *shape, ck_profile profile)
 {
-    char buf[512];
-    size_t len = (size_t)snprintf(buf, sizeof buf, "{\"batch_input_shape\":[null");
-    for (int k = 0; k < shape->ndim && len < sizeof buf; k++)
-        len += (size_t)snprintf(buf + len, sizeof buf - len, ",%lld", (long long)shape->d[k]);
-    if (len < sizeof buf)
-        snprintf(buf + len, sizeof buf - len, "],\"dtype\":\"float32\",\"sparse\":false,\"ragged\":false,\"name\":\"%s\"}",
-                 in->name);
-    return ck_strdup(buf);
+    ck_tree *o = ck_tree_object(), *bs = ck_tree_list();
+    int64_t batch = in->vt ? ck_cfg_int(&in->cfg, "batch_size") : 0; /* 0: None */
+    ckeras_status st = o && bs ? ck_tree_push(bs, batch > 0 ? ck_tree_int(batch) : ck_tree_null()) : CKERAS_ENOMEM;
+    for (int k = 0; k < shape->ndim && st == CKERAS_OK; k++)
+        st = ck_tree_push(bs, ck_tree_int(shape->d[k]));
+    if (st == CKERAS_OK) {
+        st = ck_tree_set(o, profile == CK_PROFILE_KERAS3 ? "batch_shape" : "batch_input_shape", bs);
+        bs = NULL;
+    }
+    if (st == CKERAS_OK)
+        st = ck_tree_set(o, "dtype", ck_tree_str("float32"));
+    if (st == CKERAS_OK)
+        st = ck_tree_set(o, "sparse", ck_tree_bool(false));
+    if (st == CKERAS_OK)
+        st = ck_tree_set(o, "ragged", ck_tree_bool(false));
+    if (st == CKERAS_OK)
+        st = ck_tree_set(o, "name", ck_tree_str(in->name));
+    ck_tree_free(bs);
+    if (st != CKERAS_OK) {
+        ck_tree_free(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* The name an InputLayer gets in a file when a Sequential model was built without one. */
@@ -31,16 +47,7 @@ static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
     return buf;
 }
 
-/* Settings never written: the input shape (an InputLayer holds it), and Keras 3 keywords of the
- * image preprocessing layers that tf.keras 2 refuses (ckeras supports only their defaults). */
-#define LAYER_SKIP "input_shape|pad_to_aspect_ratio|antialias|time_major"
-
-static bool tf2_refuses_data_format(const char *cls)
-{
-    return strncmp(cls, "Random", 6) == 0 || strcmp(cls, "Resizing") == 0 || strcmp(cls, "CenterCrop") == 0;
-}
-
-static ckeras_status model_to_desc(const ckeras_model *m, ck_io_model *d)
+static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
 {
     memset(d, 0, sizeof *d);
     snprintf(d->class_name, sizeof d->class_name, "%s", m->functional ? "Functional" : "Sequential");
@@ -61,7 +68,7 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_io_model *d)
         }
         snprintf(il->class_name, sizeof il->class_name, "InputLayer");
         snprintf(il->name, sizeof il->name, "%s", in->name);
-        il->config = input_layer_config(in, &m->g.inputs[j]);
+        il->config = input_layer_config(in, &m->g.inputs[j], profile);
         if (!il->config)
             goto oom;
         d->inputs[d->ninputs].node = d->inputs[d->ninputs].tensor = 0;
@@ -72,16 +79,25 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_io_model *d)
         ck_io_layer *l = &d->layers[d->nlayers++];
         snprintf(l->class_name, sizeof l->class_name, "%s", nd->layer->vt->class_name);
         snprintf(l->name, sizeof l->name, "%s", nd->layer->name);
-        l->config = ck_config_to_json(&nd->layer->cfg, nd->layer->name, nd->layer->trainable,
-                                      tf2_refuses_data_format(l->class_name) ? LAYER_SKIP "|data_format" : LAYER_SKIP);
+        l->config = ck_config_to_tree(&nd->layer->cfg, nd->layer->name, nd->layer->trainable, profile);
         if (!l->config)
             goto oom;
+        if (nd->layer->vt->no_trainable_key)
+            ck_tree_del(l->config, "trainable");
         l->ncalls = 1;
         l->nin = nd->nin;
+        if (nd->layer->vt->extra_inputs_kwarg && nd->nin > 1) {
+            l->nargs = 1;
+            snprintf(l->kwarg, sizeof l->kwarg, "%s", nd->layer->vt->extra_inputs_kwarg);
+        }
         for (int k = 0; k < nd->nin; k++) {
             int src = nd->in[k];
             const char *nm = src < 0 ? input_name(m, -1 - src, nbuf, sizeof nbuf) : m->g.nodes[src].layer->name;
+            const ck_shape *sh = src < 0 ? &m->g.inputs[-1 - src] : &m->g.nodes[src].layer->out_shape;
             snprintf(l->in[k].layer, CK_IO_NAME, "%s", nm);
+            l->in[k].ndim = sh->ndim;
+            for (int a = 0; a < sh->ndim; a++)
+                l->in[k].shape[a] = sh->d[a];
         }
     }
     if (m->g.n > 0) {
@@ -114,7 +130,7 @@ static const char *tf2_slot(const char *k3, ck_opt_kind kind)
     return k3;
 }
 
-static ckeras_status fill_weights(const ckeras_model *m, ck_h5_file *f)
+static ckeras_status fill_weights(const ckeras_model *m, ck_profile profile, ck_h5_file *f)
 {
     f->layers = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *f->layers);
     if (!f->layers)
@@ -129,7 +145,8 @@ static ckeras_status fill_weights(const ckeras_model *m, ck_h5_file *f)
             return CKERAS_ENOMEM;
         for (int k = 0; k < l->nw; k++) {
             ck_h5_array *a = &hl->w[hl->n++];
-            snprintf(name, sizeof name, "%s/%s:0", l->name, l->w[k].name);
+            /* tf.keras 2: "dense/kernel:0"; Keras 3: "dense/kernel" */
+            snprintf(name, sizeof name, "%s/%s%s", l->name, l->w[k].name, profile == CK_PROFILE_KERAS3 ? "" : ":0");
             a->name = ck_strdup(name);
             a->ndim = l->w[k].shape.ndim;
             for (int d = 0; d < a->ndim; d++)
@@ -143,29 +160,44 @@ static ckeras_status fill_weights(const ckeras_model *m, ck_h5_file *f)
     return CKERAS_OK;
 }
 
-/* optimizer_weights: "<Class>/iter:0", then per trainable variable and slot
- * "<Class>/<layer>/<weight>/<slot>:0" (tf.keras 2's naming; documented in docs/file-format.md). */
-static ckeras_status fill_optimizer(const ckeras_model *m, ck_h5_file *f)
+static ckeras_status opt_scalar(ck_h5_file *f, const char *name, bool is_int, double v)
+{
+    ck_h5_array *it = &f->opt[f->nopt++];
+    it->name = ck_strdup(name);
+    it->is_int = is_int;
+    it->ivalue = (int64_t)v;
+    it->ndim = 0;
+    it->data = ck_malloc(sizeof(float));
+    if (!it->name || !it->data)
+        return CKERAS_ENOMEM;
+    it->data[0] = (float)v;
+    return CKERAS_OK;
+}
+
+/* optimizer_weights. tf.keras 2 (documented in docs/file-format.md): "<Class>/iter:0", then per
+ * trainable variable and slot "<Class>/<layer>/<weight>/<slot>:0". Keras 3: "<Class>/iteration",
+ * "<Class>/learning_rate", then per trainable variable its slots "<Class>/<layer>_<weight>_<slot>"
+ * (the count and order Keras 3 expects, so that it restores the step count without a warning). */
+static ckeras_status fill_optimizer(const ckeras_model *m, ck_profile profile, ck_h5_file *f)
 {
     const ckeras_optimizer *o = m->opt;
     const char *slots[CK_OPT_MAX_SLOTS];
     int ns = ck_optimizer_slot_names(o, slots);
     const char *cls = ck_optimizer_class(o);
-    int total = 1 + ns * m->nvars + (o->kind == CK_OPT_COUNT ? 0 : 0);
+    bool k3 = profile == CK_PROFILE_KERAS3;
+    int total = 2 + ns * m->nvars;
     f->opt = ck_calloc((size_t)total, sizeof *f->opt);
     if (!f->opt)
         return CKERAS_ENOMEM;
     char name[300];
-    ck_h5_array *it = &f->opt[f->nopt++];
-    snprintf(name, sizeof name, "%s/iter:0", cls);
-    it->name = ck_strdup(name);
-    it->is_int = true;
-    it->ivalue = o->iterations;
-    it->ndim = 0;
-    it->data = ck_malloc(sizeof(float));
-    if (!it->name || !it->data)
+    snprintf(name, sizeof name, k3 ? "%s/iteration" : "%s/iter:0", cls);
+    if (opt_scalar(f, name, true, (double)o->iterations) != CKERAS_OK)
         return CKERAS_ENOMEM;
-    it->data[0] = (float)o->iterations;
+    if (k3) {
+        snprintf(name, sizeof name, "%s/learning_rate", cls);
+        if (opt_scalar(f, name, false, ck_cfg_float(&o->cfg, "learning_rate")) != CKERAS_OK)
+            return CKERAS_ENOMEM;
+    }
     if (o->n != m->n_params)
         return CKERAS_OK; /* never built for these weights: only the step count */
     for (int i = 0; i < m->g.n; i++) {
@@ -177,7 +209,10 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_h5_file *f)
             size_t off = (size_t)(w->data - m->params);
             for (int s = 0; s < ns; s++) {
                 ck_h5_array *a = &f->opt[f->nopt++];
-                snprintf(name, sizeof name, "%s/%s/%s/%s:0", cls, l->name, w->name, tf2_slot(slots[s], o->kind));
+                if (k3)
+                    snprintf(name, sizeof name, "%s/%s_%s_%s", cls, l->name, w->name, slots[s]);
+                else
+                    snprintf(name, sizeof name, "%s/%s/%s/%s:0", cls, l->name, w->name, tf2_slot(slots[s], o->kind));
                 a->name = ck_strdup(name);
                 a->ndim = w->shape.ndim;
                 for (int d = 0; d < a->ndim; d++)
@@ -192,20 +227,21 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_h5_file *f)
     return CKERAS_OK;
 }
 
-static ckeras_status model_to_file(const ckeras_model *m, bool config, bool optimizer, ck_h5_file *f)
+static ckeras_status model_to_file(const ckeras_model *m, bool config, bool optimizer, ck_profile profile,
+                                   ck_h5_file *f)
 {
     memset(f, 0, sizeof *f);
     ckeras_status st = CKERAS_ENOMEM;
-    f->keras_version = ck_strdup("2.15.0");
+    f->keras_version = ck_strdup(profile == CK_PROFILE_KERAS3 ? "3.11.3" : "2.15.0");
     f->backend = ck_strdup("tensorflow");
     f->ckeras_version = ck_strdup(CKERAS_VERSION);
     if (!f->keras_version || !f->backend || !f->ckeras_version)
         goto fail;
     if (config) {
         ck_io_model d;
-        if ((st = model_to_desc(m, &d)) != CKERAS_OK)
+        if ((st = model_to_desc(m, profile, &d)) != CKERAS_OK)
             goto fail;
-        f->model_config = ck_io_model_write(&d);
+        f->model_config = ck_io_model_write(&d, profile);
         ck_io_model_free(&d);
         if (!f->model_config) {
             st = CKERAS_ENOMEM;
@@ -219,13 +255,17 @@ static ckeras_status model_to_file(const ckeras_model *m, bool config, bool opti
             for (int i = 0; i < m->nmetrics; i++)
                 snprintf(t.metrics[i], sizeof t.metrics[i], "%s", m->metric_specs[i]);
             snprintf(t.opt_class, sizeof t.opt_class, "%s", ck_optimizer_class(m->opt));
-            /* Keras 3-only keys (None by default) that tf.keras 2 optimizers would refuse */
-            t.opt_config = ck_config_to_json(&m->opt->cfg, NULL, true, "loss_scale_factor|gradient_accumulation_steps");
+            t.opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, profile);
             if (!t.opt_config) {
                 st = CKERAS_ENOMEM;
                 goto fail;
             }
-            f->training_config = ck_io_training_write(&t);
+            if (profile == CK_PROFILE_KERAS3 &&
+                (st = ck_tree_set(t.opt_config, "name", ck_tree_str(t.opt_class))) != CKERAS_OK) {
+                ck_io_training_free(&t);
+                goto fail;
+            }
+            f->training_config = ck_io_training_write(&t, profile);
             ck_io_training_free(&t);
             if (!f->training_config) {
                 st = CKERAS_ENOMEM;
@@ -233,9 +273,9 @@ static ckeras_status model_to_file(const ckeras_model *m, bool config, bool opti
             }
         }
     }
-    if ((st = fill_weights(m, f)) != CKERAS_OK)
+    if ((st = fill_weights(m, profile, f)) != CKERAS_OK)
         goto fail;
-    if (optimizer && m->compiled && (st = fill_optimizer(m, f)) != CKERAS_OK)
+    if (optimizer && m->compiled && (st = fill_optimizer(m, profile, f)) != CKERAS_OK)
         goto fail;
     return CKERAS_OK;
 fail:
@@ -249,8 +289,12 @@ ckeras_status ck_model_save(const ckeras_model *m, const char *path, int flags)
         return ck_error(CKERAS_ESTATE, "save: model '%s' has no layers", m->name);
     if (m->functional && !m->outputs_set)
         return ck_error(CKERAS_ESTATE, "save: set the outputs of functional model '%s' first", m->name);
+    if (flags & ~(CKERAS_SAVE_NO_OPTIMIZER | CKERAS_SAVE_KERAS3))
+        return ck_error(CKERAS_EINVAL, "save: unknown flags 0x%x (CKERAS_SAVE_NO_OPTIMIZER, CKERAS_SAVE_KERAS3 are "
+                        "accepted)", (unsigned)flags);
     ck_h5_file f;
-    ckeras_status st = model_to_file(m, true, !(flags & CKERAS_SAVE_NO_OPTIMIZER), &f);
+    ck_profile profile = flags & CKERAS_SAVE_KERAS3 ? CK_PROFILE_KERAS3 : CK_PROFILE_TF2;
+    ckeras_status st = model_to_file(m, true, !(flags & CKERAS_SAVE_NO_OPTIMIZER), profile, &f);
     if (st != CKERAS_OK) {
         ck_error_prefix("save");
         return st;
@@ -263,7 +307,7 @@ ckeras_status ck_model_save(const ckeras_model *m, const char *path, int flags)
 ckeras_status ck_model_save_weights(const ckeras_model *m, const char *path)
 {
     ck_h5_file f;
-    ckeras_status st = model_to_file(m, false, false, &f);
+    ckeras_status st = model_to_file(m, false, false, CK_PROFILE_TF2, &f);
     if (st != CKERAS_OK)
         return st;
     st = ck_h5_write(path, &f);
@@ -274,10 +318,10 @@ ckeras_status ck_model_save_weights(const ckeras_model *m, const char *path)
 ckeras_status ck_model_to_json(const ckeras_model *m, char **json)
 {
     ck_io_model d;
-    ckeras_status st = model_to_desc(m, &d);
+    ckeras_status st = model_to_desc(m, CK_PROFILE_TF2, &d);
     if (st != CKERAS_OK)
         return st;
-    *json = ck_io_model_write(&d);
+    *json = ck_io_model_write(&d, CK_PROFILE_TF2);
     ck_io_model_free(&d);
     return *json ? CKERAS_OK : CKERAS_ENOMEM;
 }
@@ -315,7 +359,11 @@ static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, 
     ckeras_layer *l = ck_layer_new(vt);
     if (!l)
         return CKERAS_ENOMEM;
-    ckeras_status st = ck_config_from_json(&l->cfg, d->class_name, d->config, l->name, sizeof l->name, &l->trainable);
+    ckeras_status st = ck_config_from_tree(&l->cfg, d->class_name, d->config, l->name, sizeof l->name, &l->trainable);
+    if (st == CKERAS_OK && d->nconst > 0)
+        st = ck_error(CKERAS_EUNSUPPORTED, "%s is called with %d plain number%s among its inputs (%s): a Keras 3 "
+                      "operation such as x + 3.0, which ckeras does not compute yet", d->class_name, d->nconst,
+                      d->nconst > 1 ? "s" : "", d->const_text);
     if (st != CKERAS_OK) {
         ck_layer_free(l);
         ck_error_prefix("layer '%s'", d->name);
@@ -345,7 +393,7 @@ static ckeras_status input_from_config(const ck_io_layer *d, ckeras_layer **out)
     ck_config c;
     ckeras_status st = ck_config_init(&c, f, 2);
     if (st == CKERAS_OK)
-        st = ck_config_from_json(&c, "InputLayer", d->config, NULL, 0, NULL);
+        st = ck_config_from_tree(&c, "InputLayer", d->config, NULL, 0, NULL);
     if (st == CKERAS_OK) {
         const ck_value *v = ck_cfg_value(&c, "input_shape");
         if (v->is_none)
@@ -355,6 +403,13 @@ static ckeras_status input_from_config(const ck_io_layer *d, ckeras_layer **out)
         else
             st = ck_config_set_ints(&l->cfg, "InputLayer", "shape", v->n, v->v);
     }
+    /* a fixed batch size (stateful recurrent models need it) is kept for writing */
+    const ck_tree *bs = ck_tree_get(d->config, "batch_input_shape");
+    if (!bs)
+        bs = ck_tree_get(d->config, "batch_shape");
+    if (st == CKERAS_OK && bs && bs->kind == CK_T_LIST && bs->n > 0 && bs->items[0]->kind == CK_T_INT &&
+        bs->items[0]->i > 0)
+        st = ck_config_set_int(&l->cfg, "InputLayer", "batch_size", bs->items[0]->i);
     ck_config_free(&c);
     if (st != CKERAS_OK) {
         ck_layer_free(l);
@@ -472,10 +527,12 @@ static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group,
     memset(c, 0, sizeof *c);
     snprintf(c->class_name, sizeof c->class_name, "%s", l->class_name);
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->config = ck_strdup(l->config ? l->config : "{}");
+    c->config = l->config ? ck_tree_copy(l->config) : ck_tree_object();
     if (!c->config)
         return -1;
     c->ncalls = l->ncalls;
+    c->nconst = l->nconst;
+    memcpy(c->const_text, l->const_text, sizeof c->const_text);
     flat_info *fi = &fl->info[fl->m.nlayers];
     fi->group = group;
     snprintf(fi->orig, sizeof fi->orig, "%s", orig);
@@ -1134,7 +1191,8 @@ static const ck_h5_array *find_opt(const ck_h5_file *f, const char *suffix)
 }
 
 /* Restores iterations and, when every slot is found with the right size, the slots: names of
- * ckeras / tf.keras 2 ("Adam/dense/kernel/m:0") or Keras 3 ("adam/sequential_dense_kernel_momentum"). */
+ * ckeras / tf.keras 2 ("Adam/dense/kernel/m:0"), early Keras 3 ("adam/sequential_dense_kernel_momentum")
+ * or Keras 3.11 ("Adam/dense_kernel_momentum"). */
 static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const char *model_name, const flat *fl)
 {
     ckeras_optimizer *o = m->opt;
@@ -1163,9 +1221,11 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
                 if (!w->grad)
                     continue;
                 for (int s = 0; s < ns; s++) {
-                    char a[300], b[300], c[300];
+                    char a[300], b[300], c[300], k3[300];
                     snprintf(a, sizeof a, "%s/%s/%s:0", lname, w->name, tf2_slot(slots[s], o->kind));
                     snprintf(b, sizeof b, "%s_%s_%s_%s", model_name, lname, w->name, slots[s]);
+                    /* Keras 3.11 (and ckeras' Keras 3 profile): "Adam/dense_kernel_momentum" */
+                    snprintf(k3, sizeof k3, "%s_%s_%s", lname, w->name, slots[s]);
                     /* tf.keras 2.11+: "Adam/m/conv2d/kernel:0" */
                     snprintf(c, sizeof c, "%s/%s/%s:0", tf2_slot(slots[s], o->kind), lname, w->name);
                     const ck_h5_array *arr = find_opt(f, a);
@@ -1173,6 +1233,8 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
                         arr = find_opt(f, b);
                     if (!arr)
                         arr = find_opt(f, c);
+                    if (!arr)
+                        arr = find_opt(f, k3);
                     bool ok = arr && !arr->is_int && arr->data;
                     int64_t size = 1;
                     for (int d = 0; ok && d < arr->ndim; d++)
@@ -1215,7 +1277,7 @@ static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, con
         }
         char name[64] = "";
         if (t.opt_config &&
-            (st = ck_config_from_json(&o->cfg, t.opt_class, t.opt_config, name, sizeof name, NULL)) != CKERAS_OK)
+            (st = ck_config_from_tree(&o->cfg, t.opt_class, t.opt_config, name, sizeof name, NULL)) != CKERAS_OK)
             goto done;
         if (name[0] && ck_config_find(&o->cfg, "name") >= 0 &&
             (st = ck_config_set_str(&o->cfg, t.opt_class, "name", name)) != CKERAS_OK)

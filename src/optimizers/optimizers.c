@@ -22,7 +22,7 @@
 /* The keywords every Keras 3 optimizer has, in get_config() order. */
 #define CK_OPT_COMMON(NAME, LR, WD)                                                                  \
     {"name", CK_STR, NAME, NULL, "name of the optimizer"},                                           \
-    {"learning_rate", CK_FLOAT, LR, NULL, "learning rate, >= 0"},                                    \
+    {"learning_rate", CK_FLOAT, LR, NULL, "learning rate, >= 0", 0, "lr"}, /* Keras 2.0-2.2: "lr" */ \
     {"weight_decay", CK_FLOAT, WD, NULL, "decoupled weight decay, >= 0 (None: off)"},                \
     {"clipnorm", CK_FLOAT, NULL, NULL, "clip each gradient to this L2 norm, > 0 (None: off)"},       \
     {"global_clipnorm", CK_FLOAT, NULL, NULL, "clip all gradients to this global norm (None: off)"}, \
@@ -30,8 +30,9 @@
     {"use_ema", CK_BOOL, "false", NULL, "exponential moving average of weights (unsupported)"},     \
     {"ema_momentum", CK_FLOAT, "0.99", NULL, "EMA momentum, in [0, 1]"},                             \
     {"ema_overwrite_frequency", CK_INT, NULL, NULL, "EMA overwrite period (unsupported)"},           \
-    {"loss_scale_factor", CK_FLOAT, NULL, NULL, "loss scale factor (unsupported)"},                  \
-    {"gradient_accumulation_steps", CK_INT, NULL, NULL, "gradient accumulation (unsupported)"}
+    /* Keras 3 only (None by default): tf.keras 2 optimizers refuse them */                         \
+    {"loss_scale_factor", CK_FLOAT, NULL, NULL, "loss scale factor (unsupported)", CK_W_NO_TF2},     \
+    {"gradient_accumulation_steps", CK_INT, NULL, NULL, "gradient accumulation (unsupported)", CK_W_NO_TF2}
 
 #define CK_OPT_ADAM_FIELDS(B2)                                         \
     {"beta_1", CK_FLOAT, "0.9", NULL, "decay of the first moment, in [0, 1)"}, \

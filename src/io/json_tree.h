@@ -1,0 +1,15 @@
+/* Inside src/io only: jansson values <-> config trees, for the JSON readers and writers. */
+#ifndef CK_IO_JSON_TREE_H
+#define CK_IO_JSON_TREE_H
+
+#include "core/core.h"
+
+#include <jansson.h>
+
+/* NULL when out of memory. */
+ck_tree *ck_json_value_to_tree(const json_t *v);
+json_t *ck_tree_to_json_value(const ck_tree *t);
+/* Compact JSON text of j in insertion order (ck_strdup'd), or NULL with CKERAS_ENOMEM set. */
+char *ck_json_dump(json_t *j, const char *what);
+
+#endif

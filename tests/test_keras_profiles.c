@@ -1,0 +1,232 @@
+/* Config trees and the Keras writing profiles: what ckeras writes for tf.keras 2 (default) and
+ * for Keras 3 (CKERAS_SAVE_KERAS3), key for key where Keras is strict about keys; what a reader
+ * did not use is reported; call arguments that are not tensors are refused, not dropped.
+ * The expected keys are Keras' own (tf.keras 2.15 / Keras 3.11.3 configs, e.g. the fixture
+ * ../shared/fixtures/keras3-oracle/bn_functional.h5), not ckeras' output. */
+#include "model/model.h"
+#include "io/io.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ck_test_profiles_%d", (int)getpid());
+    mkdir(tmpdir, 0700);
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static const char *tmp(const char *name)
+{
+    static char buf[2][400];
+    static int k;
+    k = (k + 1) % 2;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+/* conv -> BN -> LeakyReLU(0.1) -> GAP -> Dense, functional, compiled with Adam and trained a step */
+static ckeras_model *bn_model(void)
+{
+    ckeras_set_random_seed(7);
+    ckeras_model *m = ckeras_functional("bn_model");
+    int x = ckeras_model_input(m, ckeras_input(3, (const int64_t[]){6, 6, 2}));
+    int h = ckeras_model_call(m, ckeras_conv2d(3, 3, 3, NULL), 1, &x);
+    h = ckeras_model_call(m, ckeras_batch_normalization(), 1, &h);
+    ckeras_layer *lr = ckeras_layer_from_config("LeakyReLU", "{\"negative_slope\": 0.1}");
+    h = ckeras_model_call(m, lr, 1, &h);
+    h = ckeras_model_call(m, ckeras_layer_from_config("GlobalAveragePooling2D", NULL), 1, &h);
+    int y = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
+    ck_assert_int_ge(y, 0);
+    ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(1e-2), "binary_crossentropy", NULL), CKERAS_OK);
+    ckeras_tensor *in = ckeras_tensor_new(4, (const int64_t[]){4, 6, 6, 2});
+    ckeras_tensor *t = ckeras_tensor_new(2, (const int64_t[]){4, 1});
+    for (int i = 0; i < 4 * 72; i++)
+        ckeras_tensor_data(in)[i] = (float)((i * 37) % 11) / 11.0f - 0.4f;
+    for (int i = 0; i < 4; i++)
+        ckeras_tensor_data(t)[i] = (float)(i % 2);
+    ck_assert_int_eq(ckeras_model_train_on_batch(m, in, t, NULL, 0), CKERAS_OK);
+    ckeras_tensor_free(in);
+    ckeras_tensor_free(t);
+    return m;
+}
+
+static json_t *file_json(const char *path, const char *attr)
+{
+    ck_h5_file f;
+    ck_assert_int_eq(ck_h5_read(path, &f), CKERAS_OK);
+    const char *text = strcmp(attr, "model_config") == 0 ? f.model_config : f.training_config;
+    ck_assert_ptr_nonnull(text);
+    json_error_t err;
+    json_t *j = json_loads(text, 0, &err);
+    ck_assert_ptr_nonnull(j);
+    ck_h5_file_free(&f);
+    return j;
+}
+
+static json_t *layer_cfg(json_t *mc, const char *cls)
+{
+    json_t *layers = json_object_get(json_object_get(mc, "config"), "layers");
+    size_t i;
+    json_t *l;
+    json_array_foreach(layers, i, l) if (strcmp(json_string_value(json_object_get(l, "class_name")), cls) == 0) return l;
+    ck_abort_msg("no %s layer", cls);
+    return NULL;
+}
+
+START_TEST(default_profile_writes_what_tf_keras_2_15_writes)
+{
+    ckeras_model *m = bn_model();
+    ck_assert_int_eq(ckeras_model_save(m, tmp("tf2.h5"), 0), CKERAS_OK);
+    json_t *mc = file_json(tmp("tf2.h5"), "model_config");
+    json_t *bn = json_object_get(layer_cfg(mc, "BatchNormalization"), "config");
+    /* tf.keras 2 writes renorm & co. only when set; Keras 3 refuses them even at their defaults */
+    ck_assert_ptr_null(json_object_get(bn, "renorm"));
+    ck_assert_ptr_null(json_object_get(bn, "virtual_batch_size"));
+    ck_assert_ptr_null(json_object_get(bn, "fused"));
+    ck_assert_ptr_nonnull(json_object_get(bn, "momentum"));
+    /* LeakyReLU: tf.keras 2 calls the slope alpha and knows no negative_slope */
+    json_t *lr = json_object_get(layer_cfg(mc, "LeakyReLU"), "config");
+    ck_assert_ptr_null(json_object_get(lr, "negative_slope"));
+    ck_assert_double_eq_tol(json_number_value(json_object_get(lr, "alpha")), 0.1, 1e-9);
+    /* Keras 2 style nodes and input */
+    json_t *in = json_object_get(layer_cfg(mc, "InputLayer"), "config");
+    ck_assert_ptr_nonnull(json_object_get(in, "batch_input_shape"));
+    json_t *node = json_array_get(json_object_get(layer_cfg(mc, "Conv2D"), "inbound_nodes"), 0);
+    ck_assert(json_is_array(node));
+    json_decref(mc);
+    json_t *tc = file_json(tmp("tf2.h5"), "training_config");
+    json_t *oc = json_object_get(json_object_get(tc, "optimizer_config"), "config");
+    ck_assert_ptr_null(json_object_get(oc, "loss_scale_factor"));
+    ck_assert_ptr_null(json_object_get(oc, "gradient_accumulation_steps"));
+    json_decref(tc);
+    ckeras_model_free(m);
+}
+END_TEST
+
+START_TEST(keras3_profile_writes_what_keras_3_writes)
+{
+    ckeras_model *m = bn_model();
+    ck_assert_int_eq(ckeras_model_save(m, tmp("k3.h5"), CKERAS_SAVE_KERAS3), CKERAS_OK);
+    ck_h5_file f;
+    ck_assert_int_eq(ck_h5_read(tmp("k3.h5"), &f), CKERAS_OK);
+    ck_assert_str_eq(f.keras_version, "3.11.3");
+    /* Keras 3's optimizer layout: iteration, learning_rate, then each variable's slots */
+    ck_assert_int_eq(f.nopt, 2 + 2 * 6);
+    ck_assert_str_eq(f.opt[0].name, "Adam/iteration");
+    ck_assert_str_eq(f.opt[1].name, "Adam/learning_rate");
+    ck_assert_int_eq(f.opt[0].ivalue, 1);
+    bool found = false;
+    for (int i = 0; i < f.nlayers; i++)
+        for (int k = 0; k < f.layers[i].n; k++)
+            found |= strstr(f.layers[i].w[k].name, "/moving_variance") != NULL &&
+                     strchr(f.layers[i].w[k].name, ':') == NULL; /* "bn/moving_variance", no ":0" */
+    ck_assert(found);
+    ck_h5_file_free(&f);
+    json_t *mc = file_json(tmp("k3.h5"), "model_config");
+    json_t *in = json_object_get(layer_cfg(mc, "InputLayer"), "config");
+    ck_assert_ptr_nonnull(json_object_get(in, "batch_shape"));
+    json_t *lr = json_object_get(layer_cfg(mc, "LeakyReLU"), "config");
+    ck_assert_ptr_null(json_object_get(lr, "alpha"));
+    ck_assert_double_eq_tol(json_number_value(json_object_get(lr, "negative_slope")), 0.1, 1e-9);
+    json_t *node = json_array_get(json_object_get(layer_cfg(mc, "Conv2D"), "inbound_nodes"), 0);
+    ck_assert(json_is_object(node));
+    json_t *t0 = json_array_get(json_object_get(node, "args"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(t0, "class_name")), "__keras_tensor__");
+    ck_assert_int_eq(json_array_size(json_object_get(json_object_get(t0, "config"), "shape")), 4);
+    json_decref(mc);
+    /* and ckeras reads it back with its optimizer state: the next step is the same */
+    ckeras_model *c = NULL;
+    ck_assert_int_eq(ckeras_load_model(tmp("k3.h5"), 0, &c), CKERAS_OK);
+    ck_assert_int_eq(c->opt->iterations, 1);
+    ck_assert_int_eq(c->n_params, m->n_params);
+    for (int s = 0; s < m->opt->nslots; s++)
+        ck_assert_int_eq(memcmp(c->opt->slots[s], m->opt->slots[s], m->n_params * sizeof(float)), 0);
+    ckeras_model_free(c);
+    ckeras_model_free(m);
+}
+END_TEST
+
+START_TEST(leaky_relu_alpha_is_read_as_keras_3_reads_it)
+{
+    /* null alpha (ckeras 0.1 wrote it) leaves negative_slope; a number wins over negative_slope */
+    ckeras_layer *a = ckeras_layer_from_config("LeakyReLU", "{\"negative_slope\": 0.2, \"alpha\": null}");
+    ckeras_layer *b = ckeras_layer_from_config("LeakyReLU", "{\"negative_slope\": 0.2, \"alpha\": 0.05}");
+    ckeras_layer *c = ckeras_layer_from_config("LeakyReLU", "{\"alpha\": 0.05}");
+    ck_assert(a && b && c);
+    ck_assert_double_eq_tol(ck_cfg_float(&a->cfg, "negative_slope"), 0.2, 1e-12);
+    ck_assert_double_eq_tol(ck_cfg_float(&b->cfg, "negative_slope"), 0.05, 1e-12);
+    ck_assert_double_eq_tol(ck_cfg_float(&c->cfg, "negative_slope"), 0.05, 1e-12);
+    ckeras_layer_free(a);
+    ckeras_layer_free(b);
+    ckeras_layer_free(c);
+}
+END_TEST
+
+START_TEST(readers_mark_what_they_used)
+{
+    ck_tree *cfg = ck_tree_from_json("{\"name\": \"d\", \"units\": 3, \"dtype\": \"float32\", \"mystery\": 1, "
+                                     "\"kernel_initializer\": {\"class_name\": \"Ones\", \"config\": {}}}",
+                                     "test");
+    ck_assert_ptr_nonnull(cfg);
+    ckeras_layer *l = ck_layer_new_by_class("Dense");
+    ck_assert_int_eq(ck_config_from_tree(&l->cfg, "Dense", cfg, l->name, sizeof l->name, NULL), CKERAS_OK);
+    ck_assert_str_eq(ck_tree_first_unused(cfg), "mystery");
+    ck_assert_str_eq(ck_cfg_str(&l->cfg, "kernel_initializer"), "Ones");
+    ck_tree_free(cfg);
+    /* a float16 dtype is not float32: left unused, so a loader can say so */
+    cfg = ck_tree_from_json("{\"units\": 3, \"dtype\": {\"class_name\": \"DTypePolicy\", \"config\": {\"name\": "
+                            "\"mixed_float16\"}}}", "test");
+    ck_assert_int_eq(ck_config_from_tree(&l->cfg, "Dense", cfg, NULL, 0, NULL), CKERAS_OK);
+    ck_assert_str_eq(ck_tree_first_unused(cfg), "dtype");
+    ck_tree_free(cfg);
+    ck_layer_free(l);
+}
+END_TEST
+
+/* Keras 3 saves x + 3.0 as an Add call whose args hold the number: ckeras must not drop it. */
+START_TEST(a_number_among_call_arguments_is_refused_by_name)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"plus3\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"batch_shape\": [null, 4], \"name\": \"x\"},"
+        " \"inbound_nodes\": []},"
+        "{\"class_name\": \"Add\", \"name\": \"add\", \"config\": {\"name\": \"add\"}, \"inbound_nodes\": [{\"args\": "
+        "[[{\"class_name\": \"__keras_tensor__\", \"config\": {\"shape\": [null, 4], \"dtype\": \"float32\", "
+        "\"keras_history\": [\"x\", 0, 0]}}, 3.0]], \"kwargs\": {}}]}],"
+        " \"input_layers\": [\"x\", 0, 0], \"output_layers\": [\"add\", 0, 0]}}";
+    ckeras_model *m = NULL;
+    ck_assert_int_eq(ckeras_model_from_json(json, &m), CKERAS_EUNSUPPORTED);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(ckeras_last_error(), "'add'") && strstr(ckeras_last_error(), "3.0"), "%s",
+                  ckeras_last_error());
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("keras_profiles");
+    TCase *tc = tcase_create("profiles");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, default_profile_writes_what_tf_keras_2_15_writes);
+    tcase_add_test(tc, keras3_profile_writes_what_keras_3_writes);
+    tcase_add_test(tc, leaky_relu_alpha_is_read_as_keras_3_reads_it);
+    tcase_add_test(tc, readers_mark_what_they_used);
+    tcase_add_test(tc, a_number_among_call_arguments_is_refused_by_name);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
