@@ -331,3 +331,11 @@ fuzz-seeds: all
 
 clean-reliability:
 	rm -rf build-ubsan lib-ubsan build-fuzz build-cov
+# ---- Keras conformance tools (tests/keras/README.md) -------------------------------------------
+#   make keras-tools    build/tests/keras/make_models and build/tests/keras/resave (public API only)
+KERAS_TOOLS := $(BUILD)/tests/keras/make_models $(BUILD)/tests/keras/resave
+.PHONY: keras-tools
+keras-tools: $(KERAS_TOOLS)
+$(KERAS_TOOLS): $(BUILD)/tests/keras/%: tests/keras/%.c include/ckeras.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
