@@ -592,6 +592,9 @@ static ck_tree *initializer_tree(const char *spec, bool seed)
             st = ck_tree_set(cfg, key, *end == '\0' && end != val ? ck_tree_float(d) : ck_tree_str(val));
         }
     }
+    /* Keras 3's Constant.from_config reads config["value"] (its default is 0.0) */
+    if (st == CKERAS_OK && strcmp(cls, "Constant") == 0 && !ck_tree_get(cfg, "value"))
+        st = ck_tree_set(cfg, "value", ck_tree_float(0.0));
     if (st == CKERAS_OK && seed && !ck_tree_get(cfg, "seed") && strcmp(cls, "Zeros") != 0 &&
         strcmp(cls, "Ones") != 0 && strcmp(cls, "Constant") != 0)
         st = ck_tree_set(cfg, "seed", ck_tree_null());
