@@ -21,12 +21,12 @@ BLIS_INC ?= /usr/include/x86_64-linux-gnu/blis-openmp
 OPT ?= -O2
 SAN ?=
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
-DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags hdf5-serial jansson 2>/dev/null)
+DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags hdf5-serial jansson libzip 2>/dev/null)
 CFLAGS ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden -fno-math-errno -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
 	-Iinclude -Isrc -I$(BLIS_INC) $(DEPCFLAGS) -fopenmp $(SAN) $(CFLAGS)
 
-DEP_LIBS := $(shell $(PKG_CONFIG) --libs hdf5-serial jansson 2>/dev/null) -lz
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs hdf5-serial jansson libzip 2>/dev/null) -lz
 ifeq ($(BLIS),static)
 BLIS_LIBS := $(BLIS_DIR)/libblis.a
 ALL_CFLAGS += -DCK_BLIS_STATIC=1
