@@ -244,7 +244,7 @@ FUZZ_FLAGS ?=
 # (fewer pointer values in the fuzzer's comparison dictionary, so two runs stay closer)
 FUZZ_NORAND := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 FUZZ_SMOKE_RUNS_load_model := 30000
-FUZZ_SMOKE_RUNS_load_keras := 3000
+FUZZ_SMOKE_RUNS_load_keras := 10000
 FUZZ_SMOKE_RUNS_model_json := 300000
 FUZZ_SMOKE_RUNS_csv := 500000
 FUZZ_SMOKE_RUNS_idx := 500000
