@@ -62,8 +62,22 @@ static bool unsafe_name(const char *n)
     return false;
 }
 
+/* Does the file start as a zip archive does (a local file header)? */
+static bool zip_start(const char *path)
+{
+    uint8_t b[4] = {0};
+    int fd = open(path, O_RDONLY);
+    bool yes = fd >= 0 && read(fd, b, 4) == 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4;
+    if (fd >= 0)
+        close(fd);
+    return yes;
+}
+
 static ckeras_status zip_open_error(const char *path, int code)
 {
+    if (code == ZIP_ER_NOZIP && zip_start(path))
+        return ck_error(CKERAS_EFORMAT, "%s: truncated or damaged zip archive (it starts as one but has no "
+                        "readable central directory)", path);
     zip_error_t ze;
     zip_error_init_with_code(&ze, code);
     char msg[200];

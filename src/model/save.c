@@ -1243,6 +1243,9 @@ ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
 {
     if (ck_keras_native_model_path(path))
         return ck_load_keras(path, flags, out);
+    if (ck_keras_native_weights_path(path))
+        return ck_error(CKERAS_EFORMAT, "load_model: %s is a Keras 3 weights file (no config); build the model "
+                        "and use ckeras_model_load_weights", path);
     ck_h5_file f;
     ckeras_status st = ck_h5_read(path, &f);
     if (st != CKERAS_OK)
