@@ -620,6 +620,20 @@ CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char
  * with the file's loss, metrics and optimizer state unless @p flags has ::CKERAS_LOAD_NO_COMPILE
  * or the file has no training config. Reads files of standalone Keras 2, tf.keras 2 and Keras 3.
  * On failure *model is NULL and nothing is leaked; an unsupported layer is named (class and layer).
+ *
+ * The format follows the name, as in Keras: a path ending in `.keras` is Keras 3's native archive
+ * (a zip of config.json, metadata.json and model.weights.h5); any other path is read as legacy
+ * HDF5. From a `.keras` archive the model is built from config.json, its weights are paired with
+ * the layers by Keras 3's object paths (`layers/<class in snake_case>[_<k>]/vars/<i>`, in layer
+ * order), and, when config.json has a compile_config and the model compiles, the optimizer's
+ * iteration count and slots (`optimizer/vars`) are restored. The weights member is copied to a
+ * private temporary file in `$TMPDIR` (removed before the call returns); nothing is extracted
+ * by member name. A damaged archive is refused with ::CKERAS_EFORMAT and a message naming the
+ * file and the cause: not a zip archive, truncated, a member whose data does not match its
+ * declared size or CRC, a declared size beyond the limits (64 MB for the JSON members, 16 GB
+ * for the weights) or beyond what its compressed size can hold, a member path that is absolute
+ * or contains `..`, config.json missing or twice; encrypted members and unknown compression
+ * methods are ::CKERAS_EUNSUPPORTED. Thread-safe for separate models.
  */
 CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model);
 /** `model.save_weights(path)` (HDF5, Keras' layout of model_weights). Atomic like save. */
@@ -633,6 +647,14 @@ CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, co
 /**
  * `model.load_weights(path, by_name, skip_mismatch)`. Reads a weights file or a full model file.
  * On failure the model's weights are unchanged.
+ *
+ * A path ending in `.weights.h5` (Keras 3's `model.save_weights`) or `.keras` is read in Keras 3's
+ * layout: each layer of the model, in order, takes the variables at its Keras 3 object path
+ * (`layers/dense_1/vars/0`, ...; sub-objects such as an LSTM's `cell` included), or, when that
+ * path does not fit, the group whose `name` attribute is the layer's name
+ * (::CKERAS_WEIGHTS_BY_NAME tries the name first). Count, shapes and finiteness are checked for
+ * every layer before any weight changes; ::CKERAS_WEIGHTS_SKIP_MISMATCH skips layers that do not
+ * fit. The optimizer state of such a file is not read (load_model of a `.keras` reads it).
  */
 CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags);
 /** `model.to_json()`: the model_config JSON (free with ckeras_free()) in *json. */

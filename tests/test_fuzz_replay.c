@@ -27,6 +27,9 @@
 #define LLVMFuzzerTestOneInput fuzz_load_model_one
 #include "fuzz/fuzz_load_model.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_load_keras_one
+#include "fuzz/fuzz_load_keras.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -93,6 +96,8 @@ START_TEST(replay_model_json) { replay("model_json", fuzz_model_json_one); }
 END_TEST
 START_TEST(replay_load_model) { replay("load_model", fuzz_load_model_one); }
 END_TEST
+START_TEST(replay_load_keras) { replay("load_keras", fuzz_load_keras_one); }
+END_TEST
 
 int main(void)
 {
@@ -104,6 +109,7 @@ int main(void)
     tcase_add_test(tc, replay_npy);
     tcase_add_test(tc, replay_model_json);
     tcase_add_test(tc, replay_load_model);
+    tcase_add_test(tc, replay_load_keras);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

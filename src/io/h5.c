@@ -1650,14 +1650,12 @@ static int sync_path(const char *p, bool dir)
     return r;
 }
 
-ckeras_status ck_h5_write(const char *path, const ck_h5_file *in)
+/* Creates the file through fill(fid, ctx, path) in a temporary file beside path, renamed into
+ * place (ck_h5_write, ck_h5_write_vars). */
+static ckeras_status write_atomic(const char *path, ckeras_status (*fill)(hid_t, const void *, const char *),
+                                  const void *ctx)
 {
-    if (!path || !*path || !in)
-        return ck_error(CKERAS_EINVAL, "h5 write: path or input is NULL");
-    ckeras_status st = check_input(in);
-    if (st != CKERAS_OK)
-        return st;
-
+    ckeras_status st = CKERAS_OK;
     /* temporary file beside the target: path + ".tmp-XXXXXX" */
     size_t pl = strlen(path);
     char *tmp = ck_malloc(pl + 12);
@@ -1686,7 +1684,7 @@ ckeras_status ck_h5_write(const char *path, const ck_h5_file *in)
         || (fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
         st = ck_error(CKERAS_EIO, "%s: cannot write: HDF5 cannot create the temporary file %s", path, tmp);
     } else {
-        st = write_contents(fid, in, path);
+        st = fill(fid, ctx, path);
         if (st == CKERAS_OK && H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0)
             st = ck_error(CKERAS_EIO, "%s: cannot write: flush failed (disk full?)", path);
         if (H5Fclose(fid) < 0 && st == CKERAS_OK)
@@ -1718,4 +1716,258 @@ ckeras_status ck_h5_write(const char *path, const ck_h5_file *in)
     }
     ck_free(tmp);
     return CKERAS_OK;
+}
+
+static ckeras_status fill_legacy(hid_t fid, const void *ctx, const char *file)
+{
+    return write_contents(fid, ctx, file);
+}
+
+ckeras_status ck_h5_write(const char *path, const ck_h5_file *in)
+{
+    if (!path || !*path || !in)
+        return ck_error(CKERAS_EINVAL, "h5 write: path or input is NULL");
+    ckeras_status st = check_input(in);
+    if (st != CKERAS_OK)
+        return st;
+    return write_atomic(path, fill_legacy, in);
+}
+
+/* ---- Keras 3 weights files: "<path>/vars/<index>" ------------------------------------------ */
+
+typedef struct vars_entry {
+    const char *full; /* dataset path */
+    size_t plen;      /* length of the group path before "/vars/" ("" for the root's vars) */
+    long idx;
+} vars_entry;
+
+static int vars_entry_cmp(const void *pa, const void *pb)
+{
+    const vars_entry *a = pa, *b = pb;
+    size_t n = a->plen < b->plen ? a->plen : b->plen;
+    int c = memcmp(a->full, b->full, n);
+    if (c == 0 && a->plen != b->plen)
+        c = a->plen < b->plen ? -1 : 1;
+    if (c == 0)
+        c = a->idx < b->idx ? -1 : a->idx > b->idx;
+    return c;
+}
+
+static bool same_group(const vars_entry *a, const vars_entry *b)
+{
+    return a->plen == b->plen && memcmp(a->full, b->full, a->plen) == 0;
+}
+
+/* Splits "P/vars/K" (or "vars/K") into the length of P and K; false for another shape. */
+static bool vars_split(const char *full, size_t *plen, long *idx)
+{
+    const char *k = strrchr(full, '/');
+    if (!k || !k[1] || strlen(k + 1) > 9 || (k[1] == '0' && k[2]))
+        return false;
+    for (const char *c = k + 1; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    *idx = strtol(k + 1, NULL, 10);
+    size_t before = (size_t)(k - full); /* "P/vars" or "vars" */
+    if (before == 4 && strncmp(full, "vars", 4) == 0) {
+        *plen = 0;
+        return true;
+    }
+    if (before > 5 && strncmp(k - 5, "/vars", 5) == 0) {
+        *plen = before - 5;
+        return true;
+    }
+    return false;
+}
+
+void ck_h5_vars_free(ck_h5_vars *v)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < v->n; i++) {
+        ck_free(v->g[i].path);
+        ck_free(v->g[i].name);
+        for (int k = 0; k < v->g[i].n; k++)
+            array_free(&v->g[i].v[k]);
+        ck_free(v->g[i].v);
+    }
+    ck_free(v->g);
+    memset(v, 0, sizeof *v);
+}
+
+const ck_h5_vars_group *ck_h5_vars_find(const ck_h5_vars *v, const char *path)
+{
+    for (int i = 0; v && i < v->n; i++)
+        if (strcmp(v->g[i].path, path) == 0)
+            return &v->g[i];
+    return NULL;
+}
+
+/* The groups of the datasets e[0..n) (sorted), with their name attributes and values. */
+static ckeras_status read_vars_groups(hid_t root, vars_entry *e, int64_t n, ck_h5_vars *out, h5_guard *gd,
+                                      const char *file)
+{
+    int ng = 0;
+    for (int64_t i = 0; i < n; i++)
+        ng += i == 0 || !same_group(&e[i], &e[i - 1]);
+    if (ng == 0)
+        return CKERAS_OK;
+    if (!(out->g = ck_calloc((size_t)ng, sizeof *out->g)))
+        return CKERAS_ENOMEM;
+    ckeras_status st = CKERAS_OK;
+    for (int64_t i = 0; i < n && st == CKERAS_OK;) {
+        int64_t j = i;
+        while (j < n && same_group(&e[j], &e[i]))
+            j++;
+        ck_h5_vars_group *g = &out->g[out->n++];
+        if (!(g->path = ck_malloc(e[i].plen + 1)))
+            return CKERAS_ENOMEM;
+        memcpy(g->path, e[i].full, e[i].plen);
+        g->path[e[i].plen] = '\0';
+        char where[320];
+        snprintf(where, sizeof where, "%s%svars", g->path, *g->path ? "/" : "");
+        for (int64_t k = i; k < j; k++)
+            if (e[k].idx != k - i)
+                return h5err(CKERAS_EFORMAT, file, where, "variable %ld without variable %lld (indices must be 0..%lld)",
+                             e[k].idx, (long long)(k - i), (long long)(j - i - 1));
+        if (!(g->v = ck_calloc((size_t)(j - i), sizeof *g->v)))
+            return CKERAS_ENOMEM;
+        g->n = (int)(j - i);
+        hid_t vg = g_oopen(root, where);
+        if (vg == G_OPEN_NOMEM)
+            return CKERAS_ENOMEM;
+        if (vg < 0 || H5Iget_type(vg) != H5I_GROUP) {
+            if (vg >= 0)
+                H5Oclose(vg);
+            return h5err(CKERAS_EFORMAT, file, where, "is not a readable group (damaged file)");
+        }
+        st = guard_object(gd, vg, file, where);
+        if (st == CKERAS_OK)
+            st = read_str_attr(vg, "name", &g->name, file, where);
+        for (int k = 0; k < g->n && st == CKERAS_OK; k++)
+            st = read_array(root, e[i + k].full, &g->v[k], "variable", file, where);
+        H5Oclose(vg);
+        i = j;
+    }
+    return st;
+}
+
+static ckeras_status read_vars_file(hid_t fid, ck_h5_vars *out, h5_guard *gd, const char *file)
+{
+    hid_t root = H5Oopen(fid, "/", H5P_DEFAULT);
+    if (root < 0)
+        return h5err(CKERAS_EFORMAT, file, "/", "cannot open the root group (damaged file)");
+    name_list names = {0};
+    vars_entry *e = NULL;
+    ckeras_status st = guard_object(gd, root, file, "/");
+    if (st == CKERAS_OK)
+        st = walk_datasets(root, "", 0, &names, file, "");
+    if (st == CKERAS_OK && names.n > 0 && !(e = ck_malloc((size_t)names.n * sizeof *e)))
+        st = CKERAS_ENOMEM;
+    for (int64_t i = 0; i < names.n && st == CKERAS_OK; i++) {
+        e[i].full = names.v[i];
+        if (!vars_split(names.v[i], &e[i].plen, &e[i].idx))
+            st = h5err(CKERAS_EFORMAT, file, names.v[i],
+                       "a dataset outside the Keras 3 layout '<path>/vars/<index>' (a legacy .h5 file? it needs "
+                       "a name not ending in .weights.h5)");
+    }
+    if (st == CKERAS_OK && names.n > 0) {
+        qsort(e, (size_t)names.n, sizeof *e, vars_entry_cmp);
+        st = read_vars_groups(root, e, names.n, out, gd, file);
+    }
+    ck_free(e);
+    names_free(names.v, names.n);
+    H5Oclose(root);
+    return st;
+}
+
+ckeras_status ck_h5_read_vars(const char *path, const char *label, ck_h5_vars *out)
+{
+    if (!out)
+        return ck_error(CKERAS_EINVAL, "h5 read: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path || !*path)
+        return ck_error(CKERAS_EINVAL, "h5 read: path is NULL or empty");
+    const char *file = label ? label : path;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
+    if (S_ISDIR(sb.st_mode))
+        return ck_error(CKERAS_EIO, "%s: cannot open: is a directory", file);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
+    close(fd);
+
+    h5_quiet q;
+    quiet_begin(&q);
+    ckeras_status st = CKERAS_OK;
+    ck_h5_vars v;
+    memset(&v, 0, sizeof v);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        st = ck_error(CKERAS_EIO, "%s: cannot set up the HDF5 library", file);
+    } else {
+        h5_guard gd;
+        guard_open(&gd, path);
+        int rc = gd.fd >= 0 ? g_check_header(&gd, gd.root) : 0;
+        htri_t is = rc == 0 ? H5Fis_hdf5(path) : 0;
+        hid_t fid = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
+        if (fid < 0) {
+            st = rc == -2 ? CKERAS_ENOMEM : ck_error(CKERAS_EFORMAT, "%s: not an HDF5 file, or a damaged one", file);
+            guard_close(&gd);
+        } else {
+            cur_guard = &gd;
+            st = read_vars_file(fid, &v, &gd, file);
+            cur_guard = NULL;
+            guard_close(&gd);
+            if (H5Fclose(fid) < 0 && st == CKERAS_OK)
+                st = ck_error(CKERAS_EFORMAT, "%s: cannot close the file (damaged file)", file);
+        }
+    }
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    quiet_end(&q);
+    if (st != CKERAS_OK) {
+        ck_h5_vars_free(&v);
+        return st;
+    }
+    *out = v;
+    return CKERAS_OK;
+}
+
+typedef struct vars_in {
+    const ck_h5_array *a;
+    int n;
+} vars_in;
+
+static ckeras_status fill_vars(hid_t fid, const void *ctx, const char *file)
+{
+    const vars_in *in = ctx;
+    hid_t root = H5Gopen2(fid, "/", H5P_DEFAULT);
+    if (root < 0)
+        return ck_error(CKERAS_EIO, "%s: cannot write: cannot open the root group", file);
+    ckeras_status st = CKERAS_OK;
+    for (int i = 0; i < in->n && st == CKERAS_OK; i++)
+        st = write_array(root, &in->a[i], file, "");
+    H5Gclose(root);
+    return st;
+}
+
+ckeras_status ck_h5_write_vars(const char *path, const ck_h5_array *a, int n)
+{
+    if (!path || !*path || (n > 0 && !a) || n < 0)
+        return ck_error(CKERAS_EINVAL, "h5 write: path or arrays NULL");
+    for (int i = 0; i < n; i++) {
+        const char *nm = a[i].name;
+        if (!nm || !*nm || nm[0] == '/' || strstr(nm, "//") || nm[strlen(nm) - 1] == '/')
+            return ck_error(CKERAS_EINVAL, "%s: array %d has no valid dataset path ('%s')", path, i, nm ? nm : "");
+        if (a[i].ndim < 0 || a[i].ndim > CKERAS_MAX_DIMS || (!a[i].data && !(a[i].is_int && a[i].ndim == 0)))
+            return ck_error(CKERAS_EINVAL, "%s: array '%s' has no data or a bad rank", path, nm);
+        for (int d = 0; d < a[i].ndim; d++)
+            if (a[i].shape[d] < 0)
+                return ck_error(CKERAS_EINVAL, "%s: array '%s' has a negative dimension", path, nm);
+    }
+    vars_in in = {a, n};
+    return write_atomic(path, fill_vars, &in);
 }

@@ -73,6 +73,73 @@ ckeras_status ck_h5_write(const char *path, const ck_h5_file *in);
 /* Frees every member and zeroes f (NULL is a no-op; a zeroed struct is fine). */
 void ck_h5_file_free(ck_h5_file *f);
 
+/* ---- Keras 3 native format (.keras zip, .weights.h5) ------------------------------------
+ * A Keras 3 weights file (model.weights.h5 inside a .keras archive, or model.save_weights's
+ * .weights.h5) keeps the variables of each object at "<path>/vars/<index>": a model's layers
+ * at "layers/<snake_case class name>[_<k>]", nested models' layers below theirs
+ * ("layers/functional/layers/dense/vars/0"), sub-objects of a layer below it
+ * ("layers/lstm/cell/vars/0"), the optimizer at "optimizer/vars/<index>", the model itself at
+ * "vars". */
+
+/* The variables of one "<path>/vars" group, in index order (vars/0, vars/1, ...). */
+typedef struct ck_h5_vars_group {
+    char *path;      /* "layers/dense" ("" for the root's own vars) */
+    char *name;      /* the group's "name" attribute (the object's name) or NULL */
+    int n;
+    ck_h5_array *v;  /* v[i].name is the dataset path "layers/dense/vars/0" */
+} ck_h5_vars_group;
+
+/* Every vars group of a Keras 3 weights file, in path order. */
+typedef struct ck_h5_vars {
+    int n;
+    ck_h5_vars_group *g;
+} ck_h5_vars;
+
+/* Reads a Keras 3 weights file (the same guard as ck_h5_read checks every object header
+ * before HDF5 parses it). label names the file in messages (NULL: path), e.g.
+ * "m.keras: model.weights.h5". Every dataset must be "<path>/vars/<index>" with the indices
+ * of a group 0..n-1. CKERAS_EIO (missing), CKERAS_EFORMAT (not HDF5, damaged, other layout).
+ * On error *out is all zero. */
+ckeras_status ck_h5_read_vars(const char *path, const char *label, ck_h5_vars *out);
+/* The group at path, or NULL. */
+const ck_h5_vars_group *ck_h5_vars_find(const ck_h5_vars *v, const char *path);
+void ck_h5_vars_free(ck_h5_vars *v);
+/* Writes arrays a[0..n) at their names (full dataset paths, "layers/dense/vars/0"; groups
+ * created as needed), float32 or int64 (is_int), to a temporary file beside path renamed into
+ * place (an existing file is left untouched on failure). CKERAS_EINVAL for a bad name. */
+ckeras_status ck_h5_write_vars(const char *path, const ck_h5_array *a, int n);
+
+/* The contents of a .keras archive. */
+typedef struct ck_keras_archive {
+    char *config;    /* config.json text */
+    char *metadata;  /* metadata.json text, NULL when absent */
+    ck_h5_vars vars; /* model.weights.h5 (empty when the archive has none) */
+} ck_keras_archive;
+
+/* Reads a .keras archive: config.json, metadata.json and model.weights.h5 (extracted to a
+ * private temporary file in $TMPDIR, removed before returning, and read with
+ * ck_h5_read_vars). Refuses, naming the file and the cause: a file that is not a zip archive
+ * or is truncated (CKERAS_EFORMAT), members whose path is absolute or contains "..",
+ * duplicate or missing config.json, members whose data does not match their declared size or
+ * CRC, declared sizes beyond the limits (64 MB for the JSON members, 16 GB for the weights)
+ * or impossible for their compressed size; encrypted members or unknown compression methods
+ * are CKERAS_EUNSUPPORTED. On error *out is all zero. */
+ckeras_status ck_keras_read(const char *path, ck_keras_archive *out);
+void ck_keras_archive_free(ck_keras_archive *a);
+/* Writes a .keras archive (config.json, metadata.json, model.weights.h5 holding arrays
+ * a[0..n) as ck_h5_write_vars does) to a temporary file beside path renamed into place. */
+ckeras_status ck_keras_write(const char *path, const char *config, const char *metadata, const ck_h5_array *a,
+                             int n);
+
+/* A Keras 3 config.json split into what the legacy readers take. */
+typedef struct ck_io_keras3 {
+    char *model_config;     /* the model's config ({"module", "class_name", "config", ...}) */
+    char *training_config;  /* compile_config as a legacy training_config, NULL when absent */
+    char keras_version[32]; /* from metadata.json ("" when unknown) */
+} ck_io_keras3;
+ckeras_status ck_io_keras3_parse(const char *config, const char *metadata, ck_io_keras3 *out);
+void ck_io_keras3_free(ck_io_keras3 *k);
+
 /* ---- Keras JSON configs ---------------------------------------------------------------- */
 
 /* JSON text <-> config trees (src/core). ck_tree_from_json: NULL with CKERAS_EFORMAT (not JSON,

@@ -100,4 +100,14 @@ struct ckeras_fit_args {
     ckeras_callback *cb[CK_MAX_CALLBACKS];
 };
 
+/* Loading (save.c): a model from a file read in the legacy form (f is consumed: freed, its
+ * arrays adopted); path names the file in messages. */
+struct ck_h5_file;
+ckeras_status ck_model_from_h5(const char *path, struct ck_h5_file *f, int flags, ckeras_model **out);
+/* Keras 3's native format (native.c): .keras archives and .weights.h5 files. */
+bool ck_keras_native_model_path(const char *path);   /* ends with ".keras" */
+bool ck_keras_native_weights_path(const char *path); /* ends with ".weights.h5" or ".keras" */
+ckeras_status ck_load_keras(const char *path, int flags, ckeras_model **out);
+ckeras_status ck_model_load_weights_keras(ckeras_model *m, const char *path, int flags);
+
 #endif

@@ -1303,10 +1303,23 @@ done:
 
 ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
 {
+    if (ck_keras_native_model_path(path))
+        return ck_load_keras(path, flags, out);
+    if (ck_keras_native_weights_path(path))
+        return ck_error(CKERAS_EFORMAT, "load_model: %s is a Keras 3 weights file (no config); build the model "
+                        "and use ckeras_model_load_weights", path);
     ck_h5_file f;
     ckeras_status st = ck_h5_read(path, &f);
     if (st != CKERAS_OK)
         return st;
+    return ck_model_from_h5(path, &f, flags, out);
+}
+
+ckeras_status ck_model_from_h5(const char *path, ck_h5_file *fp, int flags, ckeras_model **out)
+{
+    ck_h5_file f = *fp;
+    memset(fp, 0, sizeof *fp);
+    ckeras_status st;
     if (!f.model_config) {
         ck_h5_file_free(&f);
         return ck_error(CKERAS_EFORMAT, "load_model: %s holds weights only (no model_config); build the model and "
@@ -1347,6 +1360,8 @@ ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
 
 ckeras_status ck_model_load_weights(ckeras_model *m, const char *path, int flags)
 {
+    if (ck_keras_native_weights_path(path))
+        return ck_model_load_weights_keras(m, path, flags);
     ck_h5_file f;
     ckeras_status st = ck_h5_read(path, &f);
     if (st != CKERAS_OK)

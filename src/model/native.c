@@ -1,0 +1,469 @@
+/* Keras 3's native format: load_model of a .keras archive, load_weights of a .weights.h5 file
+ * (or of a .keras archive's weights).
+ *
+ * Keras 3 keeps a model's variables by object path, not by layer name: the layers of a model
+ * are "layers/<snake_case class name>" numbered per class in the model's layer order
+ * ("layers/dense", "layers/dense_1", ...; a Sequential model's InputLayer is not among its
+ * layers, a Functional model's are), a nested model's below its own path, and a layer's
+ * sub-objects below it ("layers/lstm/cell"). Each object's variables are "<path>/vars/<i>"
+ * in the layer's variable order (Dense: kernel, bias; BatchNormalization: gamma, beta,
+ * moving_mean, moving_variance), which is ckeras' weight order. The optimizer's are
+ * "optimizer/vars/<i>": iterations, learning_rate, then its slots (order in
+ * optimizers.h).
+ *
+ * load_model turns the archive into the legacy form ck_model_from_h5 loads (layer groups by
+ * layer name; a nested model's group holds its layers' arrays named "<layer>/<i>"), then
+ * restores the optimizer state by position. */
+#include "model.h"
+#include "io/io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = s ? strlen(s) : 0, k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+bool ck_keras_native_model_path(const char *path)
+{
+    return ends_with(path, ".keras");
+}
+
+bool ck_keras_native_weights_path(const char *path)
+{
+    return ends_with(path, ".weights.h5") || ends_with(path, ".keras");
+}
+
+/* Keras' naming.to_snake_case of a class name: "BatchNormalization" -> "batch_normalization",
+ * "Conv2D" -> "conv2d", "ReLU" -> "re_lu". */
+static void snake_case(const char *cls, char *out, size_t cap)
+{
+    char a[256], b[300];
+    size_t n = 0;
+    for (const char *c = cls; *c && n + 1 < sizeof a; c++) /* \W+ removed */
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_')
+            a[n++] = *c;
+    a[n] = '\0';
+    /* "(.)([A-Z][a-z]+)" -> "\1_\2", left to right without overlaps */
+    size_t m = 0;
+    for (size_t i = 0; i < n && m + 2 < sizeof b;) {
+        if (i + 2 < n && a[i + 1] >= 'A' && a[i + 1] <= 'Z' && a[i + 2] >= 'a' && a[i + 2] <= 'z') {
+            b[m++] = a[i];
+            b[m++] = '_';
+            size_t j = i + 1;
+            b[m++] = a[j++];
+            while (j < n && a[j] >= 'a' && a[j] <= 'z' && m + 2 < sizeof b)
+                b[m++] = a[j++];
+            i = j;
+        } else {
+            b[m++] = a[i++];
+        }
+    }
+    b[m] = '\0';
+    /* "([a-z])([A-Z])" -> "\1_\2", then lower case */
+    size_t k = 0;
+    for (size_t i = 0; i < m && k + 2 < cap; i++) {
+        char c = b[i];
+        k += (size_t)snprintf(out + k, cap - k, "%c", (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
+        if (i + 1 < m && c >= 'a' && c <= 'z' && b[i + 1] >= 'A' && b[i + 1] <= 'Z' && k + 2 < cap)
+            out[k++] = '_';
+    }
+    out[k < cap ? k : cap - 1] = '\0';
+}
+
+/* Per-class counters of one model level: the path of the next object of class cls. */
+typedef struct path_counter {
+    int n, cap;
+    char (*snake)[96];
+    int *count;
+} path_counter;
+
+static ckeras_status next_path(path_counter *pc, const char *prefix, const char *cls, char *out, size_t cap)
+{
+    char s[96];
+    snake_case(cls, s, sizeof s);
+    int i = 0;
+    while (i < pc->n && strcmp(pc->snake[i], s) != 0)
+        i++;
+    if (i == pc->n) {
+        if (pc->n == pc->cap) {
+            int nc = pc->cap ? 2 * pc->cap : 16;
+            char(*ns)[96] = ck_realloc(pc->snake, (size_t)nc * sizeof *ns);
+            if (!ns)
+                return CKERAS_ENOMEM;
+            pc->snake = ns;
+            int *cnt = ck_realloc(pc->count, (size_t)nc * sizeof *cnt);
+            if (!cnt)
+                return CKERAS_ENOMEM;
+            pc->count = cnt;
+            pc->cap = nc;
+        }
+        memcpy(pc->snake[i], s, sizeof s);
+        pc->count[i] = 0;
+        pc->n++;
+    } else {
+        pc->count[i]++;
+    }
+    if (pc->count[i] == 0)
+        snprintf(out, cap, "%slayers/%s", prefix, s);
+    else
+        snprintf(out, cap, "%slayers/%s_%d", prefix, s, pc->count[i]);
+    return CKERAS_OK;
+}
+
+static void counter_free(path_counter *pc)
+{
+    ck_free(pc->snake);
+    ck_free(pc->count);
+    memset(pc, 0, sizeof *pc);
+}
+
+/* The vars groups of the object at path, in order: its own, then its sub-objects' (not a
+ * nested model's layers), a Bidirectional's forward_layer before its backward_layer. Up to
+ * cap groups into out; returns the count (may exceed cap). */
+static int object_groups(const ck_h5_vars *v, const char *path, const ck_h5_vars_group **out, int cap)
+{
+    int k = 0;
+    size_t pl = strlen(path);
+    const ck_h5_vars_group *own = ck_h5_vars_find(v, path);
+    if (own && own->n > 0) {
+        if (k < cap)
+            out[k] = own;
+        k++;
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < v->n; i++) {
+            const char *p = v->g[i].path;
+            if (strncmp(p, path, pl) != 0 || p[pl] != '/' || strncmp(p + pl + 1, "layers/", 7) == 0 || v->g[i].n == 0)
+                continue;
+            bool fwd = strncmp(p + pl + 1, "forward_layer", 13) == 0;
+            if (fwd != (pass == 0))
+                continue;
+            if (k < cap)
+                out[k] = &v->g[i];
+            k++;
+        }
+    return k;
+}
+
+#define MAX_OBJ_GROUPS 16
+
+/* The arrays of the object at path as a layer group of f named name (data moved from v);
+ * nested: array names "<orig>/<i>" (how ck_model_from_h5 pairs a nested model's arrays with
+ * its layers), else the dataset paths. Groups without arrays are not added. */
+static ckeras_status add_arrays(ck_h5_vars *v, const char *path, const char *orig, ck_h5_layer *L)
+{
+    const ck_h5_vars_group *gs[MAX_OBJ_GROUPS];
+    int ng = object_groups(v, path, gs, MAX_OBJ_GROUPS);
+    if (ng > MAX_OBJ_GROUPS)
+        return ck_error(CKERAS_EFORMAT, "%s: more than %d objects with variables", path, MAX_OBJ_GROUPS);
+    int add = 0;
+    for (int i = 0; i < ng; i++)
+        add += gs[i]->n;
+    if (add == 0)
+        return CKERAS_OK;
+    ck_h5_array *w = ck_realloc(L->w, (size_t)(L->n + add) * sizeof *w);
+    if (!w)
+        return CKERAS_ENOMEM;
+    L->w = w;
+    int idx = 0;
+    for (int i = 0; i < ng; i++) {
+        ck_h5_vars_group *g = (ck_h5_vars_group *)gs[i];
+        for (int k = 0; k < g->n; k++, idx++) {
+            ck_h5_array *a = &L->w[L->n];
+            *a = g->v[k];
+            char buf[400];
+            if (orig)
+                snprintf(buf, sizeof buf, "%s/%d", orig, idx);
+            else
+                snprintf(buf, sizeof buf, "%s", g->v[k].name);
+            if (!(a->name = ck_strdup(buf)))
+                return CKERAS_ENOMEM;
+            g->v[k].data = NULL; /* moved */
+            L->n++;
+        }
+    }
+    return CKERAS_OK;
+}
+
+static ck_h5_layer *new_group(ck_h5_file *f, const char *name)
+{
+    ck_h5_layer *nl = ck_realloc(f->layers, (size_t)(f->nlayers + 1) * sizeof *nl);
+    if (!nl)
+        return NULL;
+    f->layers = nl;
+    ck_h5_layer *L = &f->layers[f->nlayers];
+    memset(L, 0, sizeof *L);
+    if (!(L->name = ck_strdup(name)))
+        return NULL;
+    f->nlayers++;
+    return L;
+}
+
+/* The layers of model d (at prefix) into group L (a nested model's group) or, when L is NULL,
+ * into groups of their own. */
+static ckeras_status model_groups(const ck_io_model *d, const char *prefix, ck_h5_vars *v, ck_h5_file *f,
+                                  ck_h5_layer *L, int depth)
+{
+    if (depth > 16)
+        return ck_error(CKERAS_EUNSUPPORTED, "models nested more than 16 deep");
+    path_counter pc = {0};
+    ckeras_status st = CKERAS_OK;
+    bool seq = d->class_name[0] == 'S';
+    for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
+        const ck_io_layer *l = &d->layers[i];
+        if (seq && strcmp(l->class_name, "InputLayer") == 0)
+            continue;
+        char path[1024];
+        if ((st = next_path(&pc, prefix, l->class_name, path, sizeof path)) != CKERAS_OK)
+            break;
+        ck_h5_layer *G = L;
+        if (!G && !(G = new_group(f, l->name))) {
+            st = CKERAS_ENOMEM;
+            break;
+        }
+        if (l->model) {
+            char sub[1100];
+            snprintf(sub, sizeof sub, "%s/", path);
+            st = model_groups(l->model, sub, v, f, G, depth + 1);
+        } else {
+            st = add_arrays(v, path, L ? l->name : NULL, G);
+        }
+    }
+    counter_free(&pc);
+    return st;
+}
+
+/* ---- optimizer state ---------------------------------------------------------------------- */
+
+/* The distinct layers of m in graph order (Keras' layer order for models built from configs). */
+static int model_layers(const ckeras_model *m, ckeras_layer **out)
+{
+    int n = 0;
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        bool seen = false;
+        for (int j = 0; j < n && !seen; j++)
+            seen = out[j] == l;
+        if (!seen)
+            out[n++] = l;
+    }
+    return n;
+}
+
+/* Restores iterations and slots from optimizer/vars when they are exactly what ckeras' optimizer
+ * holds for the model's trainable weights (else the optimizer starts fresh, as load_model of a
+ * legacy file with unmatched names does). */
+static ckeras_status restore_optimizer(ckeras_model *m, const ck_h5_vars *v)
+{
+    const ck_h5_vars_group *g = ck_h5_vars_find(v, "optimizer");
+    ckeras_optimizer *o = m->opt;
+    if (!g || g->n == 0 || !o || !m->compiled || o->n != m->n_params)
+        return CKERAS_OK;
+    ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
+    ck_weight **tw = NULL;
+    if (!ls)
+        return CKERAS_ENOMEM;
+    int nl = model_layers(m, ls), nt = 0;
+    for (int i = 0; i < nl; i++)
+        for (int k = 0; k < ls[i]->nw; k++)
+            nt += ls[i]->w[k].grad != NULL;
+    if (nt > 0 && !(tw = ck_malloc((size_t)nt * sizeof *tw))) {
+        ck_free(ls);
+        return CKERAS_ENOMEM;
+    }
+    nt = 0;
+    for (int i = 0; i < nl; i++)
+        for (int k = 0; k < ls[i]->nw; k++)
+            if (ls[i]->w[k].grad)
+                tw[nt++] = &ls[i]->w[k];
+    ck_free(ls);
+    const char *slots[CK_OPT_MAX_SLOTS];
+    int ns = ck_optimizer_slot_names(o, slots);
+    int start = g->n > 1 && g->v[1].ndim == 0 && !g->v[1].is_int ? 2 : 1; /* iterations, learning_rate */
+    bool pairs = o->kind == CK_OPT_ADAM || o->kind == CK_OPT_ADAMW || o->kind == CK_OPT_NADAM ||
+                 o->kind == CK_OPT_ADAMAX || o->kind == CK_OPT_ADADELTA;
+    int extra = o->kind == CK_OPT_NADAM ? 1 : 0; /* u_product */
+    bool ok = g->n == start + ns * nt + extra && g->v[0].ndim == 0;
+    for (int s = 0; s < ns && ok; s++)
+        for (int t = 0; t < nt && ok; t++) {
+            int at = pairs && s < 2 ? start + 2 * t + s : pairs ? start + 2 * nt + (s - 2) * nt + t : start + s * nt + t;
+            const ck_h5_array *a = &g->v[at];
+            int64_t size = 1;
+            for (int d = 0; d < a->ndim; d++)
+                size *= a->shape[d];
+            ok = a->data && !a->is_int && size == tw[t]->size && ck_first_nonfinite(a->data, size) < 0;
+        }
+    for (int s = 0; s < ns && ok; s++)
+        for (int t = 0; t < nt; t++) {
+            int at = pairs && s < 2 ? start + 2 * t + s : pairs ? start + 2 * nt + (s - 2) * nt + t : start + s * nt + t;
+            memcpy(o->slots[s] + (tw[t]->data - m->params), g->v[at].data, (size_t)tw[t]->size * sizeof(float));
+        }
+    if (ok)
+        o->iterations = g->v[0].is_int ? g->v[0].ivalue : (int64_t)g->v[0].data[0];
+    ck_free(tw);
+    return CKERAS_OK;
+}
+
+/* ---- load_model ------------------------------------------------------------------------------ */
+
+ckeras_status ck_load_keras(const char *path, int flags, ckeras_model **out)
+{
+    ck_keras_archive a;
+    ckeras_status st = ck_keras_read(path, &a);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("load_model");
+        return st;
+    }
+    ck_io_keras3 k;
+    ck_io_model d;
+    memset(&d, 0, sizeof d);
+    ck_h5_file f;
+    memset(&f, 0, sizeof f);
+    if ((st = ck_io_keras3_parse(a.config, a.metadata, &k)) != CKERAS_OK) {
+        ck_error_prefix("load_model: %s", path);
+        ck_keras_archive_free(&a);
+        return st;
+    }
+    st = ck_io_model_parse(k.model_config, &d);
+    if (st == CKERAS_OK)
+        st = model_groups(&d, "", &a.vars, &f, NULL, 0);
+    if (st == CKERAS_OK) {
+        f.keras_version = ck_strdup(k.keras_version[0] ? k.keras_version : "3");
+        f.model_config = k.model_config;
+        k.model_config = NULL;
+        if (!(flags & CKERAS_LOAD_NO_COMPILE)) {
+            f.training_config = k.training_config;
+            k.training_config = NULL;
+        }
+        if (!f.keras_version)
+            st = CKERAS_ENOMEM;
+    }
+    ck_io_model_free(&d);
+    ck_io_keras3_free(&k);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("load_model: %s", path);
+        ck_h5_file_free(&f);
+        ck_keras_archive_free(&a);
+        return st;
+    }
+    ckeras_model *m = NULL;
+    st = ck_model_from_h5(path, &f, flags, &m); /* frees f */
+    if (st == CKERAS_OK && (st = restore_optimizer(m, &a.vars)) != CKERAS_OK) {
+        ck_model_free(m);
+        m = NULL;
+    }
+    ck_keras_archive_free(&a);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("%s", path);
+        return st;
+    }
+    *out = m;
+    return CKERAS_OK;
+}
+
+/* ---- load_weights --------------------------------------------------------------------------- */
+
+static ckeras_status check_weight(const ckeras_layer *l, int k, const ck_h5_array *a, const char *file)
+{
+    bool ok = a->ndim == l->w[k].shape.ndim;
+    for (int d = 0; ok && d < a->ndim; d++)
+        ok = a->shape[d] == l->w[k].shape.d[d];
+    if (!ok) {
+        char s1[96] = "(", s2[96] = "(";
+        for (int d = 0; d < a->ndim; d++)
+            snprintf(s1 + strlen(s1), sizeof s1 - strlen(s1), "%s%lld", d ? "," : "", (long long)a->shape[d]);
+        for (int d = 0; d < l->w[k].shape.ndim; d++)
+            snprintf(s2 + strlen(s2), sizeof s2 - strlen(s2), "%s%lld", d ? "," : "", (long long)l->w[k].shape.d[d]);
+        return ck_error(CKERAS_ESHAPE, "load_weights: %s: '%s' has shape %s), layer expects %s) (%s of '%s')", file,
+                        a->name, s1, s2, l->w[k].name, l->name);
+    }
+    if (!a->data || a->is_int)
+        return ck_error(CKERAS_EFORMAT, "load_weights: %s: '%s' is not a float array", file, a->name);
+    int64_t bad = ck_first_nonfinite(a->data, l->w[k].size);
+    if (bad >= 0)
+        return ck_error(CKERAS_ENAN, "load_weights: %s: '%s' holds %g at index %lld", file, a->name,
+                        (double)a->data[bad], (long long)bad);
+    return CKERAS_OK;
+}
+
+/* The arrays of layer l found at path (count and shapes checked): src[0..nw). */
+static ckeras_status layer_arrays(const ck_h5_vars *v, const ckeras_layer *l, const char *path, const char *file,
+                                  const ck_h5_array **src)
+{
+    const ck_h5_vars_group *gs[MAX_OBJ_GROUPS];
+    int ng = object_groups(v, path, gs, MAX_OBJ_GROUPS), n = 0;
+    for (int i = 0; i < ng && i < MAX_OBJ_GROUPS; i++)
+        n += gs[i]->n;
+    if (ng == 0)
+        return ck_error(CKERAS_EFORMAT, "load_weights: %s: no variables at %s/vars for layer '%s' (%s)", file, path,
+                        l->name, l->vt->class_name);
+    if (n != l->nw || ng > MAX_OBJ_GROUPS)
+        return ck_error(CKERAS_EFORMAT, "load_weights: %s: %s has %d variables, layer '%s' (%s) expects %d", file,
+                        path, n, l->name, l->vt->class_name, l->nw);
+    int k = 0;
+    for (int i = 0; i < ng; i++)
+        for (int j = 0; j < gs[i]->n; j++, k++) {
+            ckeras_status st = check_weight(l, k, &gs[i]->v[j], file);
+            if (st != CKERAS_OK)
+                return st;
+            src[k] = &gs[i]->v[j];
+        }
+    return CKERAS_OK;
+}
+
+ckeras_status ck_model_load_weights_keras(ckeras_model *m, const char *path, int flags)
+{
+    ck_keras_archive a;
+    memset(&a, 0, sizeof a);
+    ckeras_status st = ends_with(path, ".keras") ? ck_keras_read(path, &a) : ck_h5_read_vars(path, NULL, &a.vars);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("load_weights");
+        return st;
+    }
+    bool skip = flags & CKERAS_WEIGHTS_SKIP_MISMATCH, by_name = flags & CKERAS_WEIGHTS_BY_NAME;
+    ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
+    const ck_h5_array *(*src)[CK_MAX_WEIGHTS] = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *src);
+    bool *use = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *use);
+    path_counter pc = {0};
+    if (!ls || !src || !use)
+        st = CKERAS_ENOMEM;
+    int nl = st == CKERAS_OK ? model_layers(m, ls) : 0;
+    for (int i = 0; i < nl && st == CKERAS_OK; i++) {
+        const ckeras_layer *l = ls[i];
+        char path_k[1024];
+        if ((st = next_path(&pc, "", l->vt->class_name, path_k, sizeof path_k)) != CKERAS_OK || l->nw == 0)
+            continue;
+        /* the group whose name attribute is the layer's name */
+        const char *named = NULL;
+        for (int g = 0; g < a.vars.n && !named; g++)
+            if (a.vars.g[g].name && strcmp(a.vars.g[g].name, l->name) == 0 && strcmp(a.vars.g[g].path, "optimizer"))
+                named = a.vars.g[g].path;
+        const char *first = by_name && named ? named : path_k, *second = by_name ? path_k : named;
+        ckeras_status c = layer_arrays(&a.vars, l, first, path, src[i]);
+        if (c != CKERAS_OK && c != CKERAS_ENOMEM && second && strcmp(second, first) != 0) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", ckeras_last_error());
+            c = layer_arrays(&a.vars, l, second, path, src[i]);
+            if (c != CKERAS_OK && c != CKERAS_ENOMEM)
+                ck_error(c, "%s", msg); /* the first reason */
+        }
+        if (c == CKERAS_OK)
+            use[i] = true;
+        else if (!(skip && (c == CKERAS_ESHAPE || c == CKERAS_EFORMAT)))
+            st = c;
+    }
+    if (st == CKERAS_OK)
+        for (int i = 0; i < nl; i++)
+            for (int k = 0; use[i] && k < ls[i]->nw; k++)
+                memcpy(ls[i]->w[k].data, src[i][k]->data, (size_t)ls[i]->w[k].size * sizeof(float));
+    counter_free(&pc);
+    ck_free(ls);
+    ck_free(src);
+    ck_free(use);
+    ck_keras_archive_free(&a);
+    return st;
+}
