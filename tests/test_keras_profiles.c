@@ -217,6 +217,76 @@ START_TEST(a_number_among_call_arguments_is_refused_by_name)
 }
 END_TEST
 
+static const char *K3_HEAD = "{\"class_name\": \"Functional\", \"config\": {\"name\": \"m\", \"layers\": ["
+    "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"batch_shape\": [null, 4], \"name\": \"x\"}, "
+    "\"inbound_nodes\": []},";
+#define K3_X "{\"class_name\": \"__keras_tensor__\", \"config\": {\"shape\": [null, 4], \"dtype\": \"float32\", " \
+             "\"keras_history\": [\"x\", 0, 0]}}"
+
+static ckeras_status from_k3(const char *layer, const char *out, ckeras_model **m)
+{
+    char json[2048];
+    snprintf(json, sizeof json, "%s%s], \"input_layers\": [\"x\", 0, 0], \"output_layers\": [\"%s\", 0, 0]}}", K3_HEAD,
+             layer, out);
+    *m = NULL;
+    return ckeras_model_from_json(json, m);
+}
+
+/* Every config key and call keyword of a loaded model is used or refused by name. */
+START_TEST(unknown_config_keys_and_call_keywords_are_refused_by_name)
+{
+    ckeras_model *m = NULL;
+    ck_assert_int_eq(from_k3("{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", \"units\": 2, "
+                             "\"mystery\": 1}, \"inbound_nodes\": [{\"args\": [" K3_X "], \"kwargs\": {}}]}", "d", &m),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_msg(strstr(ckeras_last_error(), "'mystery'"), "%s", ckeras_last_error());
+    ck_assert_int_eq(from_k3("{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", \"units\": 2}, "
+                             "\"inbound_nodes\": [{\"args\": [" K3_X "], \"kwargs\": {\"scale\": 2.0}}]}", "d", &m),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_msg(strstr(ckeras_last_error(), "'scale'"), "%s", ckeras_last_error());
+    /* None-valued keywords (Keras 3 writes mask=None for BatchNormalization) are fine */
+    ck_assert_int_eq(from_k3("{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", \"units\": 2}, "
+                             "\"inbound_nodes\": [{\"args\": [" K3_X "], \"kwargs\": {\"mask\": null}}]}", "d", &m),
+                     CKERAS_OK);
+    ckeras_model_free(m);
+}
+END_TEST
+
+/* Dropout(x, training=False) stays off in training, as in Keras, and is written back so. */
+START_TEST(training_false_call_keyword_is_kept)
+{
+    ckeras_model *m = NULL;
+    ck_assert_int_eq(from_k3("{\"class_name\": \"Dropout\", \"name\": \"drop\", \"config\": {\"name\": \"drop\", "
+                             "\"rate\": 0.9}, \"inbound_nodes\": [{\"args\": [" K3_X "], \"kwargs\": {\"training\": "
+                             "false}}]}", "drop", &m),
+                     CKERAS_OK);
+    ck_assert(ckeras_model_layer(m, 0)->call_inference);
+    /* a training step through it: with rate 0.9 a dropping layer would zero most of x */
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(0.1, 0.0, 0), "mse", NULL), CKERAS_OK);
+    float xv[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    ckeras_tensor *x = ckeras_tensor_wrap(xv, 2, (const int64_t[]){2, 4});
+    double loss = -1;
+    ck_assert_int_eq(ckeras_model_train_on_batch(m, x, x, &loss, 1), CKERAS_OK);
+    ck_assert_double_eq_tol(loss, 0.0, 1e-12); /* identity: y == x exactly */
+    ckeras_tensor_free(x);
+    ck_assert_int_eq(ckeras_model_save(m, tmp("drop.h5"), 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_save(m, tmp("drop3.h5"), CKERAS_SAVE_KERAS3), CKERAS_OK);
+    json_t *mc = file_json(tmp("drop.h5"), "model_config");
+    json_t *ref = json_array_get(json_array_get(json_object_get(layer_cfg(mc, "Dropout"), "inbound_nodes"), 0), 0);
+    ck_assert(json_is_false(json_object_get(json_array_get(ref, 3), "training")));
+    json_decref(mc);
+    mc = file_json(tmp("drop3.h5"), "model_config");
+    json_t *node = json_array_get(json_object_get(layer_cfg(mc, "Dropout"), "inbound_nodes"), 0);
+    ck_assert(json_is_false(json_object_get(json_object_get(node, "kwargs"), "training")));
+    json_decref(mc);
+    ckeras_model *c = NULL;
+    ck_assert_int_eq(ckeras_load_model(tmp("drop.h5"), 0, &c), CKERAS_OK);
+    ck_assert(ckeras_model_layer(c, 0)->call_inference);
+    ckeras_model_free(c);
+    ckeras_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("keras_profiles");
@@ -227,6 +297,8 @@ int main(void)
     tcase_add_test(tc, leaky_relu_alpha_is_read_as_keras_3_reads_it);
     tcase_add_test(tc, readers_mark_what_they_used);
     tcase_add_test(tc, a_number_among_call_arguments_is_refused_by_name);
+    tcase_add_test(tc, unknown_config_keys_and_call_keywords_are_refused_by_name);
+    tcase_add_test(tc, training_false_call_keyword_is_kept);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -175,7 +175,7 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
             .y = p->act[i],
             .saved = p->saved[i],
             .work = p->work,
-            .training = training,
+            .training = training && !nd->layer->call_inference,
             .rng = rng,
             .nin = nd->nin,
             .xs = xs,

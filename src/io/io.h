@@ -173,9 +173,12 @@ typedef struct ck_io_layer {
     int ncalls;              /* how many times the layer is called (functional models) */
     int nin;                 /* inputs of its first call */
     ck_io_ref in[CK_IO_MAX_IN];
-    int nargs;               /* writing, Keras 3: in[0..nargs) are positional and the rest the list
-                                of call keyword kwarg (a GRU's initial_state); 0: all positional */
+    int nargs;               /* in[0..nargs) are positional and the rest the list of tensors given
+                                as call keyword kwarg (Keras 3: a GRU's initial_state); 0: all
+                                positional (tf.keras 2 lists a GRU's states with its input) */
     char kwarg[32];
+    ck_tree *kwargs;         /* the other call keywords of its first call ({"training": false},
+                                {"mask": null}), owned; NULL when none */
     struct ck_io_model *model; /* a nested model (class Sequential, Functional or Model): its
                                   whole config, parsed (owned); NULL for other layers */
 } ck_io_layer;

@@ -68,6 +68,18 @@ static ckeras_status collect_k3_tensors(json_t *v, ck_io_layer *l)
     return CKERAS_OK;
 }
 
+static bool has_k3_tensor(json_t *v)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) if (has_k3_tensor(x)) return true;
+        return false;
+    }
+    json_t *cls = json_object_get(v, "class_name");
+    return json_is_string(cls) && strcmp(json_string_value(cls), "__keras_tensor__") == 0;
+}
+
 static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
 {
     if (!nodes || json_is_null(nodes))
@@ -78,8 +90,32 @@ static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
     if (l->ncalls == 0)
         return CKERAS_OK;
     json_t *first = json_array_get(nodes, 0);
-    if (json_is_object(first)) /* Keras 3: {"args": [...], "kwargs": {...}} */
-        return collect_k3_tensors(json_object_get(first, "args"), l);
+    if (json_is_object(first)) { /* Keras 3: {"args": [...], "kwargs": {...}} */
+        ckeras_status st = collect_k3_tensors(json_object_get(first, "args"), l);
+        json_t *kw = json_object_get(first, "kwargs");
+        const char *k;
+        json_t *v;
+        json_object_foreach(kw, k, v) {
+            if (st != CKERAS_OK)
+                break;
+            int before = l->nin;
+            if (has_k3_tensor(v)) { /* tensors given by keyword: extra inputs */
+                if ((st = collect_k3_tensors(v, l)) != CKERAS_OK)
+                    break;
+                if (l->kwarg[0] || strlen(k) >= sizeof l->kwarg)
+                    return ck_error(CKERAS_EUNSUPPORTED, "model_config: layer '%s' takes tensors by two call "
+                                    "keywords ('%s', '%s')", l->name, l->kwarg, k);
+                l->nargs = before;
+                snprintf(l->kwarg, sizeof l->kwarg, "%s", k);
+                continue;
+            }
+            if (!l->kwargs && !(l->kwargs = ck_tree_object()))
+                return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
+            if ((st = ck_tree_set(l->kwargs, k, ck_json_value_to_tree(v))) != CKERAS_OK)
+                break;
+        }
+        return st;
+    }
     if (!json_is_array(first))
         return ck_error(CKERAS_EFORMAT, "model_config: bad inbound node in '%s'", l->name);
     size_t i;
@@ -91,6 +127,10 @@ static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
         ckeras_status st = parse_ref(ref, &l->in[l->nin++], "inbound node");
         if (st != CKERAS_OK)
             return st;
+        json_t *kw = json_array_get(ref, 3); /* the call's keywords, repeated with every input */
+        if (i == 0 && json_is_object(kw) && json_object_size(kw) > 0 &&
+            !(l->kwargs = ck_json_value_to_tree(kw)))
+            return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
     }
     return CKERAS_OK;
 }
@@ -241,6 +281,7 @@ void ck_io_model_free(ck_io_model *m)
         return;
     for (int i = 0; i < m->nlayers; i++) {
         ck_tree_free(m->layers[i].config);
+        ck_tree_free(m->layers[i].kwargs);
         if (m->layers[i].model) {
             ck_io_model_free(m->layers[i].model);
             ck_free(m->layers[i].model);
@@ -250,14 +291,15 @@ void ck_io_model_free(ck_io_model *m)
     memset(m, 0, sizeof *m);
 }
 
-static json_t *ref_json(const ck_io_ref *r, bool kwargs)
+/* [layer, node, tensor] and, for tf.keras 2 inbound nodes, the call's keywords */
+static json_t *ref_json(const ck_io_ref *r, bool kwargs, const ck_tree *kw)
 {
     json_t *a = json_array();
     json_array_append_new(a, json_string(r->layer));
     json_array_append_new(a, json_integer(r->node));
     json_array_append_new(a, json_integer(r->tensor));
     if (kwargs)
-        json_array_append_new(a, json_object());
+        json_array_append_new(a, kw ? ck_tree_to_json_value(kw) : json_object());
     return a;
 }
 
@@ -271,7 +313,7 @@ static json_t *k3_tensor(const ck_io_ref *r)
         json_array_append_new(shape, json_integer(r->shape[k]));
     json_object_set_new(cfg, "shape", shape);
     json_object_set_new(cfg, "dtype", json_string("float32"));
-    json_object_set_new(cfg, "keras_history", ref_json(r, false));
+    json_object_set_new(cfg, "keras_history", ref_json(r, false, NULL));
     json_object_set_new(t, "class_name", json_string("__keras_tensor__"));
     json_object_set_new(t, "config", cfg);
     return t;
@@ -283,7 +325,8 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
     if (l->nin == 0)
         return nodes;
     if (profile == CK_PROFILE_KERAS3) { /* [{"args": [x] or [[x, y]], "kwargs": {...}}] */
-        json_t *node = json_object(), *args = json_array(), *kwargs = json_object();
+        json_t *node = json_object(), *args = json_array();
+        json_t *kwargs = l->kwargs ? ck_tree_to_json_value(l->kwargs) : json_object();
         int npos = l->nargs > 0 && l->nargs < l->nin && l->kwarg[0] ? l->nargs : l->nin;
         if (npos == 1) {
             json_array_append_new(args, k3_tensor(&l->in[0]));
@@ -306,7 +349,7 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
     }
     json_t *node = json_array();
     for (int k = 0; k < l->nin; k++)
-        json_array_append_new(node, ref_json(&l->in[k], true));
+        json_array_append_new(node, ref_json(&l->in[k], true, l->kwargs));
     json_array_append_new(nodes, node);
     return nodes;
 }
@@ -315,10 +358,10 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
 static json_t *refs_json(const ck_io_ref *refs, int n, ck_profile profile)
 {
     if (profile == CK_PROFILE_KERAS3 && n == 1)
-        return ref_json(&refs[0], false);
+        return ref_json(&refs[0], false, NULL);
     json_t *a = json_array();
     for (int k = 0; k < n; k++)
-        json_array_append_new(a, ref_json(&refs[k], false));
+        json_array_append_new(a, ref_json(&refs[k], false, NULL));
     return a;
 }
 

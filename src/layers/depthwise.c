@@ -38,6 +38,8 @@
 
 static const ck_field depthwise_fields[] = {
     DW_SHAPE_FIELDS,
+    /* tf.keras 2 DepthwiseConv2D inherits Conv2D's config and writes "groups": 1; Keras 3 has none */
+    {"groups", CK_INT, "1", NULL, "tf.keras 2 only; must be 1", CK_W_NEVER},
     DW_TAIL_FIELDS,
 };
 
@@ -95,6 +97,9 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
                             f->is_none ? 0LL : (long long)f->i);
         filters = f->i;
     }
+    if (!sep && ck_cfg_int(&l->cfg, "groups") != 1)
+        return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': groups must be 1, got %lld", cls, l->name,
+                        (long long)ck_cfg_int(&l->cfg, "groups"));
     const int64_t dm = ck_cfg_int(&l->cfg, "depth_multiplier");
     if (dm <= 0)
         return ck_error(CKERAS_EINVAL, "%s '%s': depth_multiplier must be a positive integer, got %lld", cls, l->name,

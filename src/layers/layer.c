@@ -28,6 +28,13 @@ const ck_layer_vt *ck_layer_lookup(const char *class_name)
     return NULL;
 }
 
+const char *ck_layer_unsupported_reason(const char *class_name)
+{
+    if (class_name && strcmp(class_name, "Lambda") == 0)
+        return "its function is Python bytecode, which ckeras cannot run; rebuild the model without Lambda layers";
+    return NULL;
+}
+
 ckeras_layer *ck_layer_new(const ck_layer_vt *vt)
 {
     ckeras_layer *l = ck_calloc(1, sizeof *l);

@@ -85,12 +85,17 @@ struct ckeras_layer {
     int nw;
     ck_weight w[CK_MAX_WEIGHTS];
     void *priv;         /* parsed settings (activation, ...) */
+    bool call_inference; /* called with training=False (Keras' call keyword): inference behaviour
+                            (Dropout off, BatchNormalization on moving statistics) even in fit */
     float *wblock;      /* the layer's own storage of its weights from joining a model until the
                            model lays its buffers out (ck_model_layout); NULL after that */
 };
 
 /* The registry: every layer class by Keras name. */
 const ck_layer_vt *ck_layer_lookup(const char *class_name);
+/* Why a Keras layer class that ckeras knows of cannot be loaded ("Lambda": Python bytecode), or
+ * NULL. */
+const char *ck_layer_unsupported_reason(const char *class_name);
 /* A new, unbuilt layer of a class, with its schema's defaults. */
 ckeras_layer *ck_layer_new(const ck_layer_vt *vt);
 void ck_layer_free(ckeras_layer *l);

@@ -215,7 +215,7 @@ static ckeras_status model_groups(const ck_io_model *d, const char *prefix, ck_h
     bool seq = d->class_name[0] == 'S';
     for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
         const ck_io_layer *l = &d->layers[i];
-        if (seq && strcmp(l->class_name, "InputLayer") == 0)
+        if (seq && ck_layer_lookup(l->class_name) == &ck_input_vt)
             continue;
         char path[1024];
         if ((st = next_path(&pc, prefix, l->class_name, path, sizeof path)) != CKERAS_OK)

@@ -66,7 +66,7 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
             snprintf(tmp.name, sizeof tmp.name, "%s", input_name(m, j, nbuf, sizeof nbuf));
             in = &tmp;
         }
-        snprintf(il->class_name, sizeof il->class_name, "InputLayer");
+        snprintf(il->class_name, sizeof il->class_name, "%s", ck_input_vt.class_name);
         snprintf(il->name, sizeof il->name, "%s", in->name);
         il->config = input_layer_config(in, &m->g.inputs[j], profile);
         if (!il->config)
@@ -84,6 +84,9 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
             goto oom;
         if (nd->layer->vt->no_trainable_key)
             ck_tree_del(l->config, "trainable");
+        if (nd->layer->call_inference &&
+            (!(l->kwargs = ck_tree_object()) || ck_tree_set(l->kwargs, "training", ck_tree_bool(false)) != CKERAS_OK))
+            goto oom;
         l->ncalls = 1;
         l->nin = nd->nin;
         if (nd->layer->vt->extra_inputs_kwarg && nd->nin > 1) {
@@ -338,17 +341,44 @@ static ckeras_status set_name(char *dst, const char *src)
     return CKERAS_OK;
 }
 
+static bool is_input(const ck_io_layer *l)
+{
+    return ck_layer_lookup(l->class_name) == &ck_input_vt;
+}
+
 static ckeras_status unsupported_layer(const ck_io_layer *l)
 {
-    if (strcmp(l->class_name, "Lambda") == 0)
-        return ck_error(CKERAS_EUNSUPPORTED, "layer '%s' is a Lambda layer: its function is Python bytecode, "
-                        "which ckeras cannot run; rebuild the model without Lambda layers", l->name);
+    const char *why = ck_layer_unsupported_reason(l->class_name);
+    if (why)
+        return ck_error(CKERAS_EUNSUPPORTED, "layer '%s' is a %s layer: %s", l->name, l->class_name, why);
     if (strcmp(l->class_name, "Sequential") == 0 || strcmp(l->class_name, "Functional") == 0 ||
         strcmp(l->class_name, "Model") == 0)
         return ck_error(CKERAS_EUNSUPPORTED, "layer '%s' is a nested %s model, which ckeras does not support yet",
                         l->name, l->class_name);
     return ck_error(CKERAS_EUNSUPPORTED, "layer '%s' has class '%s', which ckeras does not support", l->name,
                     l->class_name);
+}
+
+/* The call keywords of a layer's node: tensors by keyword only where the layer takes them (a
+ * recurrent layer's initial_state), training=False (inference behaviour in fit, as Keras), None
+ * values; anything else is refused by name rather than dropped. */
+static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
+{
+    if (d->kwarg[0] && (!l->vt->extra_inputs_kwarg || strcmp(d->kwarg, l->vt->extra_inputs_kwarg) != 0))
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' with tensors is not supported", d->class_name,
+                        d->kwarg);
+    for (int k = 0; d->kwargs && k < d->kwargs->n; k++) {
+        const ck_tree *v = d->kwargs->items[k];
+        const char *key = d->kwargs->keys[k];
+        if (v->kind == CK_T_NULL)
+            continue;
+        if (strcmp(key, "training") == 0 && v->kind == CK_T_BOOL && !v->i) {
+            l->call_inference = true;
+            continue;
+        }
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' is not supported", d->class_name, key);
+    }
+    return CKERAS_OK;
 }
 
 static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, ckeras_layer **out)
@@ -360,6 +390,11 @@ static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, 
     if (!l)
         return CKERAS_ENOMEM;
     ckeras_status st = ck_config_from_tree(&l->cfg, d->class_name, d->config, l->name, sizeof l->name, &l->trainable);
+    const char *unused = st == CKERAS_OK ? ck_tree_first_unused(d->config) : NULL;
+    if (unused) /* nothing read is silently dropped */
+        st = ck_error(CKERAS_EUNSUPPORTED, "%s: config key '%s' is not supported by ckeras", d->class_name, unused);
+    if (st == CKERAS_OK)
+        st = apply_call_keywords(d, l);
     if (st == CKERAS_OK && d->nconst > 0)
         st = ck_error(CKERAS_EUNSUPPORTED, "%s is called with %d plain number%s among its inputs (%s): a Keras 3 "
                       "operation such as x + 3.0, which ckeras does not compute yet", d->class_name, d->nconst,
@@ -389,11 +424,20 @@ static ckeras_status input_from_config(const ck_io_layer *d, ckeras_layer **out)
         return CKERAS_ENOMEM;
     /* the Input schema has "shape"; batch forms arrive as "input_shape", which it lacks, so read
      * them through a scratch Dense-like schema */
-    static const ck_field f[] = {{"input_shape", CK_INTS, NULL, NULL, ""}, {"shape", CK_INTS, NULL, NULL, ""}};
+    static const ck_field f[] = {{"input_shape", CK_INTS, NULL, NULL, ""}, {"shape", CK_INTS, NULL, NULL, ""},
+                                 {"sparse", CK_BOOL, "false", NULL, ""}, {"ragged", CK_BOOL, "false", NULL, ""},
+                                 {"optional", CK_BOOL, "false", NULL, ""}, {"batch_size", CK_INT, NULL, NULL, ""}};
     ck_config c;
-    ckeras_status st = ck_config_init(&c, f, 2);
+    ckeras_status st = ck_config_init(&c, f, (int)(sizeof f / sizeof f[0]));
     if (st == CKERAS_OK)
-        st = ck_config_from_tree(&c, "InputLayer", d->config, NULL, 0, NULL);
+        st = ck_config_from_tree(&c, ck_input_vt.class_name, d->config, NULL, 0, NULL);
+    const char *unused = st == CKERAS_OK ? ck_tree_first_unused(d->config) : NULL;
+    if (unused)
+        st = ck_error(CKERAS_EUNSUPPORTED, "%s: config key '%s' is not supported by ckeras", ck_input_vt.class_name,
+                      unused);
+    for (int k = 2; k < 5 && st == CKERAS_OK; k++)
+        if (ck_cfg_bool(&c, f[k].name))
+            st = ck_error(CKERAS_EUNSUPPORTED, "%s: %s inputs are not supported", ck_input_vt.class_name, f[k].name);
     if (st == CKERAS_OK) {
         const ck_value *v = ck_cfg_value(&c, "input_shape");
         if (v->is_none)
@@ -401,7 +445,7 @@ static ckeras_status input_from_config(const ck_io_layer *d, ckeras_layer **out)
         if (v->is_none || v->n < 1)
             st = ck_error(CKERAS_EFORMAT, "InputLayer '%s' has no shape", d->name);
         else
-            st = ck_config_set_ints(&l->cfg, "InputLayer", "shape", v->n, v->v);
+            st = ck_config_set_ints(&l->cfg, ck_input_vt.class_name, "shape", v->n, v->v);
     }
     /* a fixed batch size (stateful recurrent models need it) is kept for writing */
     const ck_tree *bs = ck_tree_get(d->config, "batch_input_shape");
@@ -409,7 +453,7 @@ static ckeras_status input_from_config(const ck_io_layer *d, ckeras_layer **out)
         bs = ck_tree_get(d->config, "batch_shape");
     if (st == CKERAS_OK && bs && bs->kind == CK_T_LIST && bs->n > 0 && bs->items[0]->kind == CK_T_INT &&
         bs->items[0]->i > 0)
-        st = ck_config_set_int(&l->cfg, "InputLayer", "batch_size", bs->items[0]->i);
+        st = ck_config_set_int(&l->cfg, ck_input_vt.class_name, "batch_size", bs->items[0]->i);
     ck_config_free(&c);
     if (st != CKERAS_OK) {
         ck_layer_free(l);
@@ -437,6 +481,7 @@ typedef struct flat_info {
     int group;                 /* index of the top-level layer whose weight group holds it */
     char orig[CK_IO_NAME];     /* its name in its own model */
     bool frozen;               /* inside a nested model whose config says trainable: false */
+    bool inference;            /* inside a nested model called with training=False */
 } flat_info;
 
 typedef struct flat {
@@ -508,8 +553,19 @@ static ckeras_status unique_name(const flat *fl, const char *nested, const char 
     return ck_error(CKERAS_EFORMAT, "no unique name for layer '%s' of nested model '%s'", orig, nested);
 }
 
+#define FLAT_FROZEN 1u    /* inside a nested model whose config says trainable: false */
+#define FLAT_INFERENCE 2u /* inside a nested model called with training=False */
+
+/* What the layers of nested model node l inherit: its own trainable: false, and a call with
+ * training=False (Keras' transfer-learning idiom base(x, training=False)). */
+static unsigned nested_how(unsigned how, const ck_io_layer *l)
+{
+    const ck_tree *t = ck_tree_get(l->kwargs, "training");
+    return how | (l->model->frozen ? FLAT_FROZEN : 0) | (t && t->kind == CK_T_BOOL && !t->i ? FLAT_INFERENCE : 0);
+}
+
 /* Appends a copy of l (config duplicated) named name; returns its index or -1 (ENOMEM). */
-static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group, const char *orig, bool frozen)
+static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group, const char *orig, unsigned how)
 {
     if (fl->m.nlayers == fl->cap) {
         int cap = fl->cap ? 2 * fl->cap : 16;
@@ -533,10 +589,15 @@ static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group,
     c->ncalls = l->ncalls;
     c->nconst = l->nconst;
     memcpy(c->const_text, l->const_text, sizeof c->const_text);
+    c->nargs = l->nargs;
+    memcpy(c->kwarg, l->kwarg, sizeof c->kwarg);
+    if (l->kwargs && !(c->kwargs = ck_tree_copy(l->kwargs)))
+        return -1;
     flat_info *fi = &fl->info[fl->m.nlayers];
     fi->group = group;
     snprintf(fi->orig, sizeof fi->orig, "%s", orig);
-    fi->frozen = frozen;
+    fi->frozen = how & FLAT_FROZEN;
+    fi->inference = how & FLAT_INFERENCE;
     return fl->m.nlayers++;
 }
 
@@ -547,12 +608,12 @@ static void set_ref(ck_io_ref *r, const char *layer, int node, int tensor)
     r->tensor = tensor;
 }
 
-static ckeras_status splice(flat *fl, const ck_io_model *d, int depth, int group, bool frozen, const ck_io_ref *in,
+static ckeras_status splice(flat *fl, const ck_io_model *d, int depth, int group, unsigned how, const ck_io_ref *in,
                             ck_io_ref *out);
 
 /* The layers of a Sequential d, reading in (NULL: d's InputLayer becomes an input of the flat
  * model); *out is its output. */
-static ckeras_status splice_sequential(flat *fl, const ck_io_model *d, int depth, int group, bool frozen,
+static ckeras_status splice_sequential(flat *fl, const ck_io_model *d, int depth, int group, unsigned how,
                                        const ck_io_ref *in, ck_io_ref *out)
 {
     ck_io_ref cur;
@@ -565,7 +626,7 @@ static ckeras_status splice_sequential(flat *fl, const ck_io_model *d, int depth
         int g = depth == 0 ? i : group;
         ckeras_status st;
         if (l->model) {
-            if ((st = splice(fl, l->model, depth + 1, g, frozen || l->model->frozen, have ? &cur : NULL, &cur)) !=
+            if ((st = splice(fl, l->model, depth + 1, g, nested_how(how, l), have ? &cur : NULL, &cur)) !=
                 CKERAS_OK) {
                 ck_error_prefix("nested model '%s'", l->name);
                 return st;
@@ -573,7 +634,7 @@ static ckeras_status splice_sequential(flat *fl, const ck_io_model *d, int depth
             have = true;
             continue;
         }
-        bool input = strcmp(l->class_name, "InputLayer") == 0;
+        bool input = is_input(l);
         if (input && have)
             continue; /* a nested model's own input */
         if ((st = depth == 0 ? set_name(name, l->name) : unique_name(fl, d->name, l->name, name)) != CKERAS_OK)
@@ -584,15 +645,15 @@ static ckeras_status splice_sequential(flat *fl, const ck_io_model *d, int depth
             snprintf(iname, sizeof iname, "%.60s_input", l->name);
             char uname[CK_IO_NAME];
             ck_io_layer tmp = *l;
-            snprintf(tmp.class_name, sizeof tmp.class_name, "InputLayer");
+            snprintf(tmp.class_name, sizeof tmp.class_name, "%s", ck_input_vt.class_name);
             if ((st = unique_name(fl, d->name, iname, uname)) != CKERAS_OK)
                 return st;
-            if (flat_add(fl, &tmp, uname, g, uname, frozen) < 0)
+            if (flat_add(fl, &tmp, uname, g, uname, how) < 0)
                 return CKERAS_ENOMEM;
             set_ref(&cur, uname, 0, 0);
             have = true;
         }
-        int k = flat_add(fl, l, name, g, l->name, frozen);
+        int k = flat_add(fl, l, name, g, l->name, how);
         if (k < 0)
             return CKERAS_ENOMEM;
         ck_io_layer *c = &fl->m.layers[k];
@@ -622,7 +683,7 @@ static int find_layer(const ck_io_model *d, const char *name)
 
 /* The layers of a Functional d. in: the one tensor its single input reads (NULL: its InputLayers
  * become inputs of the flat model). */
-static ckeras_status splice_functional(flat *fl, const ck_io_model *d, int depth, int group, bool frozen,
+static ckeras_status splice_functional(flat *fl, const ck_io_model *d, int depth, int group, unsigned how,
                                        const ck_io_ref *in, ck_io_ref *out)
 {
     ck_io_ref *map = ck_calloc((size_t)(d->nlayers ? d->nlayers : 1), sizeof *map);
@@ -646,14 +707,14 @@ static ckeras_status splice_functional(flat *fl, const ck_io_model *d, int depth
             int g = depth == 0 ? i : group;
             if (done[i])
                 continue;
-            if (strcmp(l->class_name, "InputLayer") == 0) {
+            if (is_input(l)) {
                 if (in) {
                     map[i] = *in;
                 } else {
                     if ((st = depth == 0 ? set_name(name, l->name) : unique_name(fl, d->name, l->name, name)) !=
                         CKERAS_OK)
                         break;
-                    if (flat_add(fl, l, name, g, l->name, frozen) < 0) {
+                    if (flat_add(fl, l, name, g, l->name, how) < 0) {
                         st = CKERAS_ENOMEM;
                         break;
                     }
@@ -691,7 +752,7 @@ static ckeras_status splice_functional(flat *fl, const ck_io_model *d, int depth
                                   "call on one tensor is supported", l->name, l->ncalls, l->nin);
                     break;
                 }
-                if ((st = splice(fl, l->model, depth + 1, g, frozen || l->model->frozen, &ins[0], &map[i])) !=
+                if ((st = splice(fl, l->model, depth + 1, g, nested_how(how, l), &ins[0], &map[i])) !=
                     CKERAS_OK) {
                     ck_error_prefix("nested model '%s'", l->name);
                     break;
@@ -700,7 +761,7 @@ static ckeras_status splice_functional(flat *fl, const ck_io_model *d, int depth
                 if ((st = depth == 0 ? set_name(name, l->name) : unique_name(fl, d->name, l->name, name)) !=
                     CKERAS_OK)
                     break;
-                int k = flat_add(fl, l, name, g, l->name, frozen);
+                int k = flat_add(fl, l, name, g, l->name, how);
                 if (k < 0) {
                     st = CKERAS_ENOMEM;
                     break;
@@ -750,13 +811,13 @@ end:
     return st;
 }
 
-static ckeras_status splice(flat *fl, const ck_io_model *d, int depth, int group, bool frozen, const ck_io_ref *in,
+static ckeras_status splice(flat *fl, const ck_io_model *d, int depth, int group, unsigned how, const ck_io_ref *in,
                             ck_io_ref *out)
 {
     if (depth > 16)
         return ck_error(CKERAS_EUNSUPPORTED, "models nested more than 16 deep");
-    return d->class_name[0] == 'S' ? splice_sequential(fl, d, depth, group, frozen, in, out)
-                                   : splice_functional(fl, d, depth, group, frozen, in, out);
+    return d->class_name[0] == 'S' ? splice_sequential(fl, d, depth, group, how, in, out)
+                                   : splice_functional(fl, d, depth, group, how, in, out);
 }
 
 /* The flat form of a model config with nested models (only called when it has some). */
@@ -767,7 +828,7 @@ static ckeras_status flatten(const ck_io_model *d, flat *fl)
     snprintf(fl->m.class_name, sizeof fl->m.class_name, "%s", all_sequential(d) ? "Sequential" : "Functional");
     snprintf(fl->m.name, sizeof fl->m.name, "%s", d->name);
     ck_io_ref out;
-    ckeras_status st = splice(fl, d, 0, 0, d->frozen, NULL, &out);
+    ckeras_status st = splice(fl, d, 0, 0, d->frozen ? FLAT_FROZEN : 0, NULL, &out);
     if (st == CKERAS_OK && d->class_name[0] == 'S') {
         fl->m.noutputs = 1;
         fl->m.outputs[0] = out;
@@ -789,10 +850,13 @@ static ckeras_status build_sequential(const ck_io_model *d, bool keras2, bool de
     ckeras_status st = set_name(m->name, d->name);
     for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
         ckeras_layer *l = NULL;
-        if (strcmp(d->layers[i].class_name, "InputLayer") == 0)
+        if (ck_layer_lookup(d->layers[i].class_name) == &ck_input_vt) {
             st = input_from_config(&d->layers[i], &l);
-        else
+        } else {
             st = make_layer(&d->layers[i], keras2, info && info[i].frozen, &l);
+            if (st == CKERAS_OK && info && info[i].inference)
+                l->call_inference = true;
+        }
         if (st == CKERAS_OK)
             st = ck_model_add(m, l);
     }
@@ -839,7 +903,7 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             const ck_io_layer *l = &d->layers[i];
             if (ids[i] >= 0)
                 continue;
-            if (strcmp(l->class_name, "InputLayer") == 0) {
+            if (is_input(l)) {
                 ckeras_layer *in = NULL;
                 if ((st = input_from_config(l, &in)) == CKERAS_OK && (ids[i] = ck_model_input(m, in)) < 0)
                     st = CKERAS_EINVAL;
@@ -873,6 +937,8 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             ckeras_layer *layer = NULL;
             if ((st = make_layer(l, keras2, info && info[i].frozen, &layer)) != CKERAS_OK)
                 break;
+            if (info && info[i].inference)
+                layer->call_inference = true;
             if ((ids[i] = ck_model_call(m, layer, l->nin, in)) < 0)
                 st = m->call_status;
             done++;
