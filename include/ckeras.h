@@ -699,6 +699,17 @@ CKERAS_API ckeras_status ckeras_train_test_split(const ckeras_tensor *x, const c
                                                  ckeras_tensor **y_test);
 /** Reads a NumPy .npy file (float16/32/64, int, uint, bool; C order) as a new float32 tensor. */
 CKERAS_API ckeras_status ckeras_read_npy(const char *path, ckeras_tensor **out);
+/**
+ * Reads a NumPy .npz archive (`numpy.savez`, stored or deflated): *count arrays; entry i of
+ * *names is a member's name without ".npy" and entry i of *arrays its float32 tensor, in the
+ * archive's order. On
+ * success the caller owns all three: free them with ckeras_npz_free(). Errors: CKERAS_EINVAL
+ * (NULL argument), CKERAS_EIO, CKERAS_EFORMAT (damaged archive or member), CKERAS_EUNSUPPORTED,
+ * CKERAS_ENOMEM; the outputs are untouched on error. Thread-safe.
+ */
+CKERAS_API ckeras_status ckeras_read_npz(const char *path, int *count, char ***names, ckeras_tensor ***arrays);
+/** Frees what ckeras_read_npz() returned (NULL arrays are a no-op, and so are NULL entries). */
+CKERAS_API void ckeras_npz_free(int count, char **names, ckeras_tensor **arrays);
 /** Writes @p t as a float32 .npy file (version 1.0), replacing @p path only on success. */
 CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor *t);
 /**

@@ -743,6 +743,13 @@ START_TEST(npz_stored_and_deflated)
     ck_assert_int_eq(ck_npz_read(NULL, &n, &names, &arrays), CKERAS_EINVAL);
     ck_assert_ptr_null(names);
     ck_npz_free(0, NULL, NULL);
+    /* the public entry points (the CLI uses them) */
+    ck_assert_int_eq(ckeras_read_npz(NPYDIR "deflated.npz", &n, &names, &arrays), CKERAS_OK);
+    check_ab(n, names, arrays);
+    ckeras_npz_free(n, names, arrays);
+    ck_assert_int_eq(ckeras_read_npz(NPYDIR "deflated.npz", NULL, &names, &arrays), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_read_npz(NPYDIR "deflated.npz", &n, &names, NULL), CKERAS_EINVAL);
+    ckeras_npz_free(0, NULL, NULL);
 }
 END_TEST
 

@@ -209,6 +209,19 @@ CKERAS_API ckeras_status ckeras_read_npy(const char *path, ckeras_tensor **out)
     return ck_npy_read(path, out);
 }
 
+CKERAS_API ckeras_status ckeras_read_npz(const char *path, int *count, char ***names, ckeras_tensor ***arrays)
+{
+    if (!path || !count || !names || !arrays)
+        return ck_error(CKERAS_EINVAL, "read_npz: %s is NULL", !path ? "path" : !count ? "count" : !names ? "names"
+                                                                                                     : "arrays");
+    return ck_npz_read(path, count, names, arrays);
+}
+
+CKERAS_API void ckeras_npz_free(int count, char **names, ckeras_tensor **arrays)
+{
+    ck_npz_free(count, names, arrays);
+}
+
 CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor *t)
 {
     if (!path || !t)

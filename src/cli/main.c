@@ -7,7 +7,6 @@
  *   ckeras version                         version and build information
  */
 #include "ckeras.h"
-#include "io/io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +39,11 @@ static int npz_inputs(const char *path, int *n, ckeras_tensor ***xs)
     char **names = NULL;
     ckeras_tensor **arrays = NULL;
     int count = 0;
-    if (ck_npz_read(path, &count, &names, &arrays) != CKERAS_OK)
+    if (ckeras_read_npz(path, &count, &names, &arrays) != CKERAS_OK)
         return -1;
     ckeras_tensor **out = calloc((size_t)(count ? count : 1), sizeof *out);
     if (!out) {
-        ck_npz_free(count, names, arrays);
+        ckeras_npz_free(count, names, arrays);
         return -1;
     }
     for (int j = 0; j < count; j++) {
@@ -67,7 +66,7 @@ static int npz_inputs(const char *path, int *n, ckeras_tensor ***xs)
                     arrays[k] = NULL;
                     break;
                 }
-    ck_npz_free(count, names, arrays);
+    ckeras_npz_free(count, names, arrays);
     *n = count;
     *xs = out;
     return 0;
