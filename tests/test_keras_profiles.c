@@ -10,33 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ck_test_profiles_%d", (int)getpid());
-    mkdir(tmpdir, 0700);
+    tu_tmpdir_make("profiles");
 }
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    tu_tmpdir_remove();
 }
 
-static const char *tmp(const char *name)
-{
-    static char buf[2][400];
-    static int k;
-    k = (k + 1) % 2;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+#define tmp tu_tmp
 
 /* conv -> BN -> LeakyReLU(0.1) -> GAP -> Dense, functional, compiled with Adam and trained a step */
 static ckeras_model *bn_model(void)

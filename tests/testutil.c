@@ -90,3 +90,30 @@ int tu_run(Suite *s)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+static char tu_dir[256];
+
+const char *tu_tmpdir_make(const char *tag)
+{
+    snprintf(tu_dir, sizeof tu_dir, "/tmp/ck_%s_XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(tu_dir));
+    return tu_dir;
+}
+
+void tu_tmpdir_remove(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dir);
+    if (tu_dir[0] && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tu_dir);
+    tu_dir[0] = '\0';
+}
+
+const char *tu_tmp(const char *name)
+{
+    static char buf[4][400];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tu_dir, name);
+    return buf[k];
+}

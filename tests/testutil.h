@@ -18,6 +18,11 @@ float *tu_floats(json_t *arr, size_t *n, int64_t *shape, int *ndim);
 double tu_number(json_t *v);
 /* Asserts |a - b| <= atol + rtol * |b| element-wise, reporting the first bad index. */
 void tu_assert_close(const float *a, const float *b, size_t n, double atol, double rtol, const char *what);
+/* A fresh private folder for a test's files (/tmp/ck_<tag>_XXXXXX), removed with its contents by
+ * tu_tmpdir_remove; tu_tmp gives the path of a file in it (four rotating buffers). */
+const char *tu_tmpdir_make(const char *tag);
+void tu_tmpdir_remove(void);
+const char *tu_tmp(const char *name);
 /* Runs a suite and returns the process exit status. */
 int tu_run(Suite *s);
 

@@ -1310,32 +1310,30 @@ static ckeras_status read_file(hid_t fid, ck_h5_file *f, h5_guard *gd, const cha
     return st;
 }
 
-ckeras_status ck_h5_read(const char *path, ck_h5_file *out)
+/* The one way a file is opened for reading: checked to exist and be readable, its root object
+ * header guarded before HDF5 parses it, HDF5's error printing silenced, the guard active while
+ * fn reads (file names the file in messages). */
+typedef ckeras_status (*h5_reader)(hid_t fid, void *out, h5_guard *gd, const char *file);
+
+static ckeras_status guarded_read(const char *path, const char *file, h5_reader fn, void *out)
 {
-    if (!out)
-        return ck_error(CKERAS_EINVAL, "h5 read: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!path || !*path)
-        return ck_error(CKERAS_EINVAL, "h5 read: path is NULL or empty");
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
     if (S_ISDIR(sb.st_mode))
-        return ck_error(CKERAS_EIO, "%s: cannot open: is a directory", path);
+        return ck_error(CKERAS_EIO, "%s: cannot open: is a directory", file);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
     close(fd);
 
     h5_quiet q;
     quiet_begin(&q);
     ckeras_status st = CKERAS_OK;
-    ck_h5_file f;
-    memset(&f, 0, sizeof f);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* STRONG: closing the file closes every object still open in it */
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
-        st = ck_error(CKERAS_EIO, "%s: cannot set up the HDF5 library", path);
+        st = ck_error(CKERAS_EIO, "%s: cannot set up the HDF5 library", file);
     } else {
         h5_guard gd;
         guard_open(&gd, path);
@@ -1343,20 +1341,38 @@ ckeras_status ck_h5_read(const char *path, ck_h5_file *out)
         htri_t is = rc == 0 ? H5Fis_hdf5(path) : 0;
         hid_t fid = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
         if (fid < 0) {
-            st = rc == -2 ? CKERAS_ENOMEM : ck_error(CKERAS_EFORMAT, "%s: not an HDF5 file, or a damaged one", path);
+            st = rc == -2 ? CKERAS_ENOMEM : ck_error(CKERAS_EFORMAT, "%s: not an HDF5 file, or a damaged one", file);
             guard_close(&gd);
         } else {
             cur_guard = &gd;
-            st = read_file(fid, &f, &gd, path);
+            st = fn(fid, out, &gd, file);
             cur_guard = NULL;
             guard_close(&gd);
             if (H5Fclose(fid) < 0 && st == CKERAS_OK)
-                st = ck_error(CKERAS_EFORMAT, "%s: cannot close the file (damaged file)", path);
+                st = ck_error(CKERAS_EFORMAT, "%s: cannot close the file (damaged file)", file);
         }
     }
     if (fapl >= 0)
         H5Pclose(fapl);
     quiet_end(&q);
+    return st;
+}
+
+static ckeras_status read_model_file(hid_t fid, void *out, h5_guard *gd, const char *file)
+{
+    return read_file(fid, out, gd, file);
+}
+
+ckeras_status ck_h5_read(const char *path, ck_h5_file *out)
+{
+    if (!out)
+        return ck_error(CKERAS_EINVAL, "h5 read: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path || !*path)
+        return ck_error(CKERAS_EINVAL, "h5 read: path is NULL or empty");
+    ck_h5_file f;
+    memset(&f, 0, sizeof f);
+    ckeras_status st = guarded_read(path, path, read_model_file, &f);
     if (st != CKERAS_OK) {
         ck_h5_file_free(&f);
         return st;
@@ -1881,6 +1897,11 @@ static ckeras_status read_vars_file(hid_t fid, ck_h5_vars *out, h5_guard *gd, co
     return st;
 }
 
+static ckeras_status read_vars_any(hid_t fid, void *out, h5_guard *gd, const char *file)
+{
+    return read_vars_file(fid, out, gd, file);
+}
+
 ckeras_status ck_h5_read_vars(const char *path, const char *label, ck_h5_vars *out)
 {
     if (!out)
@@ -1888,46 +1909,9 @@ ckeras_status ck_h5_read_vars(const char *path, const char *label, ck_h5_vars *o
     memset(out, 0, sizeof *out);
     if (!path || !*path)
         return ck_error(CKERAS_EINVAL, "h5 read: path is NULL or empty");
-    const char *file = label ? label : path;
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
-    if (S_ISDIR(sb.st_mode))
-        return ck_error(CKERAS_EIO, "%s: cannot open: is a directory", file);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
-    close(fd);
-
-    h5_quiet q;
-    quiet_begin(&q);
-    ckeras_status st = CKERAS_OK;
     ck_h5_vars v;
     memset(&v, 0, sizeof v);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
-        st = ck_error(CKERAS_EIO, "%s: cannot set up the HDF5 library", file);
-    } else {
-        h5_guard gd;
-        guard_open(&gd, path);
-        int rc = gd.fd >= 0 ? g_check_header(&gd, gd.root) : 0;
-        htri_t is = rc == 0 ? H5Fis_hdf5(path) : 0;
-        hid_t fid = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
-        if (fid < 0) {
-            st = rc == -2 ? CKERAS_ENOMEM : ck_error(CKERAS_EFORMAT, "%s: not an HDF5 file, or a damaged one", file);
-            guard_close(&gd);
-        } else {
-            cur_guard = &gd;
-            st = read_vars_file(fid, &v, &gd, file);
-            cur_guard = NULL;
-            guard_close(&gd);
-            if (H5Fclose(fid) < 0 && st == CKERAS_OK)
-                st = ck_error(CKERAS_EFORMAT, "%s: cannot close the file (damaged file)", file);
-        }
-    }
-    if (fapl >= 0)
-        H5Pclose(fapl);
-    quiet_end(&q);
+    ckeras_status st = guarded_read(path, label ? label : path, read_vars_any, &v);
     if (st != CKERAS_OK) {
         ck_h5_vars_free(&v);
         return st;
