@@ -7,6 +7,7 @@
 #include "io/io.h"
 #include "testutil.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,89 @@ START_TEST(training_false_call_keyword_is_kept)
 }
 END_TEST
 
+/* Walks a parsed model config: every layer's config keys are used by its schema, every call
+ * keyword is one ckeras understands. Returns the number of layers checked. */
+static int check_consumed(const ck_io_model *d, const char *file)
+{
+    int n = 0;
+    for (int i = 0; i < d->nlayers; i++) {
+        const ck_io_layer *l = &d->layers[i];
+        if (l->model) {
+            n += check_consumed(l->model, file);
+            continue;
+        }
+        const ck_layer_vt *vt = ck_layer_lookup(l->class_name);
+        if (!vt || vt == &ck_input_vt)
+            continue; /* refused by name at load (unsupported class), InputLayer checked by the loader */
+        ckeras_layer *layer = ck_layer_new(vt);
+        ck_tree *cfg = ck_tree_copy(l->config);
+        ckeras_status st = ck_config_from_tree(&layer->cfg, vt->class_name, cfg, NULL, 0, NULL);
+        if (st == CKERAS_EUNSUPPORTED) { /* refused by name at load (a None axis) */
+            ck_tree_free(cfg);
+            ck_layer_free(layer);
+            continue;
+        }
+        ck_assert_msg(st == CKERAS_OK, "%s: %s", file, ckeras_last_error());
+        const char *unused = ck_tree_first_unused(cfg);
+        ck_assert_msg(unused == NULL, "%s: layer '%s' (%s): key '%s' not used", file, l->name, l->class_name,
+                      unused ? unused : "");
+        for (int k = 0; l->kwargs && k < l->kwargs->n; k++) {
+            const ck_tree *v = l->kwargs->items[k];
+            ck_assert_msg(v->kind == CK_T_NULL || (strcmp(l->kwargs->keys[k], "training") == 0 && v->kind == CK_T_BOOL),
+                          "%s: layer '%s': call keyword '%s'", file, l->name, l->kwargs->keys[k]);
+        }
+        ck_assert_msg(!l->kwarg[0] || (vt->extra_inputs_kwarg && strcmp(vt->extra_inputs_kwarg, l->kwarg) == 0),
+                      "%s: layer '%s': tensors by keyword '%s'", file, l->name, l->kwarg);
+        ck_tree_free(cfg);
+        ck_layer_free(layer);
+        n++;
+    }
+    return n;
+}
+
+/* Every real Keras file and every file ckeras wrote for the conformance suite: each config key
+ * and call keyword is used (the loader refuses the rest by name, see above). */
+START_TEST(every_fixture_config_key_and_call_keyword_is_used)
+{
+    const char *sh = getenv("CK_SHARED_FIXTURES");
+    char dirs[3][512];
+    snprintf(dirs[0], sizeof dirs[0], "%s/keras-real", sh && *sh ? sh : "../shared/fixtures");
+    snprintf(dirs[1], sizeof dirs[1], "%s/keras3-oracle", sh && *sh ? sh : "../shared/fixtures");
+    snprintf(dirs[2], sizeof dirs[2], "tests/keras/fixtures");
+    int files = 0, layers = 0;
+    for (int di = 0; di < 3; di++) {
+        DIR *d = opendir(dirs[di]);
+        if (!d) {
+            printf("every_fixture_config: %s is absent, skipped\n", dirs[di]);
+            continue;
+        }
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            size_t len = strlen(e->d_name);
+            if (len < 4 || strcmp(e->d_name + len - 3, ".h5") != 0)
+                continue;
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%s", dirs[di], e->d_name);
+            ck_h5_file f;
+            if (ck_h5_read(path, &f) != CKERAS_OK || !f.model_config) {
+                ck_h5_file_free(&f);
+                continue; /* weights-only files */
+            }
+            ck_io_model m;
+            if (ck_io_model_parse(f.model_config, &m) == CKERAS_OK) {
+                layers += check_consumed(&m, e->d_name);
+                files++;
+            }
+            ck_io_model_free(&m);
+            ck_h5_file_free(&f);
+        }
+        closedir(d);
+    }
+    printf("every_fixture_config: %d files, %d layer configs, every key and call keyword used\n", files, layers);
+    ck_assert_int_gt(files, 40); /* tests/keras/fixtures alone has 96 */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("keras_profiles");
@@ -284,6 +368,7 @@ int main(void)
     tcase_add_test(tc, a_number_among_call_arguments_is_refused_by_name);
     tcase_add_test(tc, unknown_config_keys_and_call_keywords_are_refused_by_name);
     tcase_add_test(tc, training_false_call_keyword_is_kept);
+    tcase_add_test(tc, every_fixture_config_key_and_call_keyword_is_used);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
