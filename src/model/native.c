@@ -595,21 +595,36 @@ static ckeras_status layer_vars(const ckeras_model *m, var_list *vl)
 }
 
 /* optimizer/vars: iterations, learning_rate, then the slots in Keras' order (slot_at), then
- * Nadam's u_product. Without slots built for these weights only the first two, as Keras
- * writes an optimizer that never took a step. */
-static ckeras_status optimizer_vars(const ckeras_model *m, var_list *vl)
+ * Nadam's u_product. fresh (CKERAS_SAVE_NO_OPTIMIZER) or an optimizer that never took a step on
+ * these weights: the state of a new optimizer (iterations 0, zero slots, Adagrad's
+ * initial_accumulator_value, u_product 1), which Keras restores without a warning (it warns when
+ * the count differs from its built optimizer's). fill holds the fresh slots' values. */
+static ckeras_status optimizer_vars(const ckeras_model *m, bool fresh, var_list *vl, float **fill)
 {
     const ckeras_optimizer *o = m->opt;
-    ckeras_status st = var_scalar(vl, "optimizer/vars/0", true, (double)o->iterations);
+    fresh = fresh || o->n != m->n_params;
+    ckeras_status st = var_scalar(vl, "optimizer/vars/0", true, fresh ? 0.0 : (double)o->iterations);
     if (st == CKERAS_OK)
         st = var_scalar(vl, "optimizer/vars/1", false, ck_cfg_float(&o->cfg, "learning_rate"));
-    if (st != CKERAS_OK || o->n != m->n_params)
+    if (st != CKERAS_OK)
         return st;
     const ck_weight **tw = NULL;
     int nt = 0;
     if ((st = trainable_weights(m, &tw, &nt)) != CKERAS_OK)
         return st;
     int ns = ck_optimizer_slot_names(o, NULL), total = 2 + ns * nt;
+    if (fresh) {
+        int64_t big = 1;
+        for (int t = 0; t < nt; t++)
+            big = tw[t]->size > big ? tw[t]->size : big;
+        if (!(*fill = ck_calloc((size_t)big, sizeof(float)))) {
+            ck_free(tw);
+            return CKERAS_ENOMEM;
+        }
+        if (o->kind == CK_OPT_ADAGRAD)
+            for (int64_t i = 0; i < big; i++)
+                (*fill)[i] = (float)ck_cfg_float(&o->cfg, "initial_accumulator_value");
+    }
     int first = vl->n - 2;
     /* make room, then fill by position */
     for (int i = 2; i < total && st == CKERAS_OK; i++)
@@ -627,12 +642,12 @@ static ckeras_status optimizer_vars(const ckeras_model *m, var_list *vl)
             a->ndim = tw[t]->shape.ndim;
             for (int d = 0; d < a->ndim; d++)
                 a->shape[d] = tw[t]->shape.d[d];
-            a->data = o->slots[s] + (tw[t]->data - m->params);
+            a->data = fresh ? *fill : o->slots[s] + (tw[t]->data - m->params);
         }
     if (st == CKERAS_OK && o->kind == CK_OPT_NADAM) {
         char name[64];
         snprintf(name, sizeof name, "optimizer/vars/%d", total);
-        st = var_scalar(vl, name, false, o->u_product);
+        st = var_scalar(vl, name, false, fresh ? 1.0 : o->u_product);
     }
     ck_free(tw);
     return st;
@@ -678,6 +693,7 @@ ckeras_status ck_model_save_keras(const ckeras_model *m, const char *path, int f
     var_list vl;
     memset(&vl, 0, sizeof vl);
     char *config = NULL, *metadata = NULL;
+    float *fill = NULL;
     if ((st = ck_model_to_desc(m, CK_PROFILE_KERAS3, &d)) != CKERAS_OK)
         goto done_nodesc;
     if (m->compiled && (st = training_desc(m, &t)) != CKERAS_OK)
@@ -686,7 +702,7 @@ ckeras_status ck_model_save_keras(const ckeras_model *m, const char *path, int f
         goto done;
     if ((st = layer_vars(m, &vl)) != CKERAS_OK)
         goto done;
-    if (m->compiled && !(flags & CKERAS_SAVE_NO_OPTIMIZER) && (st = optimizer_vars(m, &vl)) != CKERAS_OK)
+    if (m->compiled && (st = optimizer_vars(m, flags & CKERAS_SAVE_NO_OPTIMIZER, &vl, &fill)) != CKERAS_OK)
         goto done;
     st = ck_keras_write(path, config, metadata, vl.a, vl.n);
 done:
@@ -696,6 +712,7 @@ done_nodesc:
     var_list_free(&vl);
     ck_free(config);
     ck_free(metadata);
+    ck_free(fill);
     if (st != CKERAS_OK)
         ck_error_prefix("save");
     return st;
@@ -711,12 +728,14 @@ ckeras_status ck_model_save_weights_keras(const ckeras_model *m, const char *pat
         return st;
     var_list vl;
     memset(&vl, 0, sizeof vl);
+    float *fill = NULL;
     st = layer_vars(m, &vl);
     if (st == CKERAS_OK && m->compiled)
-        st = optimizer_vars(m, &vl);
+        st = optimizer_vars(m, false, &vl, &fill);
     if (st == CKERAS_OK)
         st = ck_h5_write_vars(path, vl.a, vl.n);
     var_list_free(&vl);
+    ck_free(fill);
     if (st != CKERAS_OK)
         ck_error_prefix("save_weights");
     return st;
