@@ -613,6 +613,18 @@ CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, 
  * are restored by ckeras from either. @p flags: 0, ::CKERAS_SAVE_NO_OPTIMIZER,
  * ::CKERAS_SAVE_KERAS3, or both. Errors: CKERAS_EINVAL (NULL, unknown flags), CKERAS_ESTATE (no
  * layers, no outputs), CKERAS_EIO, CKERAS_ENOMEM.
+ *
+ * The format follows the name, as in Keras: a path ending in `.keras` gets Keras 3's native
+ * archive, what Keras 3.11.3's `model.save("x.keras")` writes (::CKERAS_SAVE_KERAS3 is implied):
+ * a zip of config.json (the model in Keras 3's serialisation: `module`, `class_name`, `config`,
+ * `registered_name`, `build_config` of every layer, dtypes as `DTypePolicy` objects, and the
+ * `compile_config` of a compiled model), metadata.json (`keras_version` 3.11.3, `date_saved`)
+ * and model.weights.h5 (each layer's variables at `layers/<class in snake_case>[_<k>]/vars/<i>`,
+ * an LSTM's below its `cell`; the optimizer's at `optimizer/vars/<i>`: iterations,
+ * learning_rate, then its slots in Keras' order). Keras 3 restores the optimizer state from it
+ * (as ckeras_load_model() does), so training resumes exactly where it stopped. With
+ * ::CKERAS_SAVE_NO_OPTIMIZER the archive holds a new optimizer's state (step 0, zero slots)
+ * instead, which Keras also loads without a warning. The archive is written atomically too.
  */
 CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, int flags);
 /**
@@ -636,7 +648,13 @@ CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char
  * methods are ::CKERAS_EUNSUPPORTED. Thread-safe for separate models.
  */
 CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model);
-/** `model.save_weights(path)` (HDF5, Keras' layout of model_weights). Atomic like save. */
+/**
+ * `model.save_weights(path)`. Atomic like save. A path ending in `.weights.h5` gets Keras 3's
+ * layout (what Keras 3's `save_weights` writes: `layers/<path>/vars/<i>` and, for a compiled
+ * model, the optimizer state at `optimizer/vars/<i>`); a path ending in `.keras` is refused with
+ * CKERAS_EINVAL (an archive holds a whole model: ckeras_model_save()); any other path gets the
+ * legacy HDF5 layout of model_weights.
+ */
 CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, const char *path);
 /** Match weights by layer order (Keras' default for .h5). */
 #define CKERAS_WEIGHTS_BY_ORDER 0
@@ -654,7 +672,9 @@ CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, co
  * path does not fit, the group whose `name` attribute is the layer's name
  * (::CKERAS_WEIGHTS_BY_NAME tries the name first). Count, shapes and finiteness are checked for
  * every layer before any weight changes; ::CKERAS_WEIGHTS_SKIP_MISMATCH skips layers that do not
- * fit. The optimizer state of such a file is not read (load_model of a `.keras` reads it).
+ * fit. As Keras 3 does, the optimizer state of such a file (`optimizer/vars`) is restored too
+ * when the model is compiled and the file's state has exactly the count and shapes of its
+ * optimizer's; otherwise the optimizer is left as it was.
  */
 CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags);
 /** `model.to_json()`: the model_config JSON (free with ckeras_free()) in *json. */

@@ -35,7 +35,7 @@ static const struct {
 static const char *known_reason(const char *file)
 {
     size_t n = strlen(file);
-    n -= n > 6 && strcmp(file + n - 6, ".k3.h5") == 0 ? 6 : 3;
+    n -= n > 6 && strcmp(file + n - 6, ".k3.h5") == 0 ? 6 : n > 6 && strcmp(file + n - 6, ".keras") == 0 ? 6 : 3;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strlen(known[i].name) == n && strncmp(known[i].name, file, n) == 0)
             return known[i].why;
@@ -45,7 +45,7 @@ static const char *known_reason(const char *file)
 static int is_h5(const struct dirent *e)
 {
     size_t n = strlen(e->d_name);
-    return n > 3 && strcmp(e->d_name + n - 3, ".h5") == 0;
+    return (n > 3 && strcmp(e->d_name + n - 3, ".h5") == 0) || (n > 6 && strcmp(e->d_name + n - 6, ".keras") == 0);
 }
 
 /* Compares one fixture. Returns 1 checked and within tolerance, 0 checked and different (the
@@ -53,7 +53,12 @@ static int is_h5(const struct dirent *e)
 static int check_one(const char *file, char *msg, size_t cap, double *maxdiff)
 {
     char stem[512], path[1024], exp_path[1024], in_path[1024];
-    snprintf(stem, sizeof stem, "%.*s", (int)(strlen(file) - 3), file);
+    /* <name>.keras (Keras 3's native archive) has Keras' predictions in <name>.native.* */
+    size_t fl = strlen(file);
+    if (fl > 6 && strcmp(file + fl - 6, ".keras") == 0)
+        snprintf(stem, sizeof stem, "%.*s.native", (int)(fl - 6), file);
+    else
+        snprintf(stem, sizeof stem, "%.*s", (int)(fl - 3), file);
     snprintf(exp_path, sizeof exp_path, FIXTURES "/%s.keras_expected.npy", stem);
     if (access(exp_path, R_OK) != 0)
         return -1;
@@ -61,6 +66,8 @@ static int check_one(const char *file, char *msg, size_t cap, double *maxdiff)
     size_t sl = strlen(stem);
     if (sl > 3 && strcmp(stem + sl - 3, ".k3") == 0)
         stem[sl - 3] = 0;
+    else if (sl > 7 && strcmp(stem + sl - 7, ".native") == 0)
+        stem[sl - 7] = 0;
     snprintf(in_path, sizeof in_path, FIXTURES "/%s.inputs.npy", stem);
     snprintf(path, sizeof path, FIXTURES "/%s", file);
 

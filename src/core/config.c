@@ -599,9 +599,12 @@ static ck_tree *initializer_tree(const char *spec, bool seed)
         strcmp(cls, "Ones") != 0 && strcmp(cls, "Constant") != 0)
         st = ck_tree_set(cfg, "seed", ck_tree_null());
     ck_tree *o = st == CKERAS_OK ? ck_tree_object() : NULL;
-    if (!o || ck_tree_set(o, "class_name", ck_tree_str(cls)) != CKERAS_OK || ck_tree_set(o, "config", cfg) != CKERAS_OK) {
-        if (!o)
-            ck_tree_free(cfg);
+    if (!o || ck_tree_set(o, "class_name", ck_tree_str(cls)) != CKERAS_OK) {
+        ck_tree_free(cfg);
+        ck_tree_free(o);
+        return NULL;
+    }
+    if (ck_tree_set(o, "config", cfg) != CKERAS_OK) { /* it freed cfg */
         ck_tree_free(o);
         return NULL;
     }

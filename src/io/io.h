@@ -140,6 +140,22 @@ typedef struct ck_io_keras3 {
 ckeras_status ck_io_keras3_parse(const char *config, const char *metadata, ck_io_keras3 *out);
 void ck_io_keras3_free(ck_io_keras3 *k);
 
+struct ck_io_model;
+struct ck_io_training;
+/* The JSON members of a .keras archive as Keras 3's model.save writes them, for model m (its
+ * layer configs as ck_config_to_tree(..., CK_PROFILE_KERAS3) gives them) and, when t is not
+ * NULL, its compile settings. config.json: {"module", "class_name", "config",
+ * "registered_name", "build_config", "compile_config"}; every layer {"module": "keras.layers",
+ * "class_name", "config", "registered_name": null, "build_config": {"input_shape": the shapes
+ * of its call's positional inputs}} (no build_config for an InputLayer) plus "name" and
+ * "inbound_nodes" in functional models; a layer's dtype as a DTypePolicy object; objects
+ * under keys "*_initializer", "*_regularizer", "*_constraint" with their Keras module; nested
+ * layers ("layer", "forward_layer", "backward_layer") as layer objects; the optimizer as a
+ * "keras.optimizers" object. metadata.json: {"keras_version", "date_saved"} (UTC). Both new
+ * (free with ck_free); CKERAS_ENOMEM. */
+ckeras_status ck_io_keras3_write(const struct ck_io_model *m, const struct ck_io_training *t,
+                                 const char *keras_version, char **config, char **metadata);
+
 /* ---- Keras JSON configs ---------------------------------------------------------------- */
 
 /* JSON text <-> config trees (src/core). ck_tree_from_json: NULL with CKERAS_EFORMAT (not JSON,

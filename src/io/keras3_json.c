@@ -97,3 +97,203 @@ done:
         ck_io_keras3_free(out);
     return st;
 }
+
+/* ---- writing: ckeras' model and training forms -> config.json, metadata.json ---------------- */
+
+#include "json_tree.h"
+
+#include <time.h>
+
+/* {"module": module, "class_name": cls, "config": cfg, "registered_name": null}: how Keras 3's
+ * serialize_keras_object writes an object of its public API (cfg is taken). */
+static json_t *keras_object(const char *module, json_t *cls, json_t *cfg)
+{
+    json_t *o = json_object();
+    if (!o) {
+        json_decref(cfg);
+        return NULL;
+    }
+    json_object_set_new(o, "module", json_string(module));
+    json_object_set(o, "class_name", cls);
+    json_object_set_new(o, "config", cfg ? cfg : json_object());
+    json_object_set_new(o, "registered_name", json_null());
+    return o;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static json_t *layer_object(json_t *legacy, int depth);
+
+/* A layer config as Keras 3 writes it in config.json: the dtype as a DTypePolicy object
+ * (policy true; an InputLayer keeps the plain name) and, by Keras' argument naming, the
+ * objects of "*_initializer", "*_regularizer", "*_constraint" keys and the nested layers of
+ * "layer", "forward_layer", "backward_layer" (wrappers) as module-qualified objects. Works in
+ * place. */
+static void decorate_config(json_t *cfg, bool policy, int depth)
+{
+    if (!json_is_object(cfg) || depth > 16)
+        return;
+    json_t *dt = json_object_get(cfg, "dtype");
+    if (policy && json_is_string(dt)) {
+        json_t *name = json_pack("{s:O}", "name", dt);
+        json_t *cls = json_string("DTypePolicy");
+        json_t *pol = name && cls ? keras_object("keras", cls, name) : (json_decref(name), NULL);
+        json_decref(cls);
+        if (pol)
+            json_object_set_new(cfg, "dtype", pol);
+    }
+    const char *key;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(cfg, tmp, key, v) {
+        if (!json_is_object(v) || !json_is_string(json_object_get(v, "class_name")) ||
+            json_object_get(v, "module"))
+            continue;
+        const char *module = ends_with(key, "_initializer")   ? "keras.initializers"
+                             : ends_with(key, "_regularizer") ? "keras.regularizers"
+                             : ends_with(key, "_constraint")  ? "keras.constraints"
+                                                              : NULL;
+        json_t *nv = NULL;
+        if (module) {
+            json_t *c = json_object_get(v, "config");
+            nv = keras_object(module, json_object_get(v, "class_name"), json_is_object(c) ? json_incref(c) : NULL);
+        } else if (!strcmp(key, "layer") || !strcmp(key, "forward_layer") || !strcmp(key, "backward_layer")) {
+            nv = layer_object(v, depth + 1);
+        }
+        if (nv)
+            json_object_set_new(cfg, key, nv);
+    }
+}
+
+/* A layer entry {"class_name", "config", ...} as Keras 3 writes it (a new object). */
+static json_t *layer_object(json_t *legacy, int depth)
+{
+    json_t *cfg = json_deep_copy(json_object_get(legacy, "config"));
+    const char *cls = json_string_value(json_object_get(legacy, "class_name"));
+    decorate_config(cfg, !cls || strcmp(cls, "InputLayer") != 0, depth);
+    return keras_object("keras.layers", json_object_get(legacy, "class_name"), cfg);
+}
+
+/* [null, d0, d1, ...]: a tensor's shape with its batch axis. */
+static json_t *batch_shape(const ck_io_ref *r)
+{
+    json_t *s = json_array();
+    json_array_append_new(s, json_null());
+    for (int d = 0; d < r->ndim; d++)
+        json_array_append_new(s, json_integer(r->shape[d]));
+    return s;
+}
+
+static json_t *compile_config(const ck_io_training *t)
+{
+    json_t *cc = json_object(), *metrics = json_array();
+    json_t *cls = json_string(t->opt_class);
+    json_t *cfg = t->opt_config ? ck_tree_to_json_value(t->opt_config) : json_object();
+    json_object_set_new(cc, "optimizer", keras_object("keras.optimizers", cls, cfg));
+    json_decref(cls);
+    json_object_set_new(cc, "loss", json_string(t->loss));
+    json_object_set_new(cc, "loss_weights", json_null());
+    for (int i = 0; i < t->nmetrics; i++)
+        json_array_append_new(metrics, json_string(t->metrics[i]));
+    json_object_set_new(cc, "metrics", metrics);
+    json_object_set_new(cc, "weighted_metrics", json_null());
+    json_object_set_new(cc, "run_eagerly", json_false());
+    json_object_set_new(cc, "steps_per_execution", json_integer(1));
+    json_object_set_new(cc, "jit_compile", json_false());
+    return cc;
+}
+
+ckeras_status ck_io_keras3_write(const ck_io_model *m, const ck_io_training *t, const char *keras_version,
+                                 char **config, char **metadata)
+{
+    *config = *metadata = NULL;
+    char *legacy = ck_io_model_write(m, CK_PROFILE_KERAS3);
+    if (!legacy)
+        return CKERAS_ENOMEM;
+    json_t *lroot = json_loads(legacy, 0, NULL);
+    ck_free(legacy);
+    json_t *lcfg = json_object_get(lroot, "config"), *llayers = json_object_get(lcfg, "layers");
+    if (!json_is_array(llayers) || json_array_size(llayers) != (size_t)m->nlayers) {
+        json_decref(lroot);
+        return ck_error(CKERAS_ENOMEM, "config.json: out of memory");
+    }
+    bool functional = m->class_name[0] == 'F';
+    json_t *root = json_object(), *cfg = json_object(), *layers = json_array(), *input_shape = NULL;
+    json_object_set_new(cfg, "name", json_string(m->name));
+    json_object_set_new(cfg, "trainable", json_true());
+    for (int i = 0; i < m->nlayers; i++) {
+        const ck_io_layer *l = &m->layers[i];
+        json_t *ll = json_array_get(llayers, (size_t)i);
+        json_t *lj = layer_object(ll, 0);
+        if (l->nin > 0) {
+            int npos = l->nargs > 0 ? l->nargs : l->nin; /* the call's positional inputs */
+            json_t *is;
+            if (npos == 1) {
+                is = batch_shape(&l->in[0]);
+            } else {
+                is = json_array();
+                for (int k = 0; k < npos; k++)
+                    json_array_append_new(is, batch_shape(&l->in[k]));
+            }
+            json_object_set_new(lj, "build_config", json_pack("{s:o}", "input_shape", is));
+            if (!input_shape)
+                input_shape = batch_shape(&l->in[0]);
+        }
+        if (functional) {
+            json_object_set(lj, "name", json_object_get(ll, "name"));
+            json_object_set(lj, "inbound_nodes", json_object_get(ll, "inbound_nodes"));
+        }
+        json_array_append_new(layers, lj);
+    }
+    json_t *cls = json_string(functional ? "Functional" : "Sequential");
+    if (!functional) {
+        json_t *name = json_pack("{s:s}", "name", "float32"), *pc = json_string("DTypePolicy");
+        json_object_set_new(cfg, "dtype", keras_object("keras", pc, name));
+        json_decref(pc);
+    }
+    json_object_set_new(cfg, "layers", layers);
+    if (functional) {
+        json_object_set(cfg, "input_layers", json_object_get(lcfg, "input_layers"));
+        json_object_set(cfg, "output_layers", json_object_get(lcfg, "output_layers"));
+        json_object_set_new(root, "module", json_string("keras.src.models.functional"));
+        json_object_set(root, "class_name", cls);
+        json_object_set_new(root, "config", cfg);
+        json_object_set_new(root, "registered_name", json_string("Functional"));
+        json_object_set_new(root, "build_config", json_pack("{s:n}", "input_shape"));
+        json_decref(input_shape);
+    } else {
+        json_object_set_new(cfg, "build_input_shape", input_shape ? json_incref(input_shape) : json_null());
+        json_object_set_new(root, "module", json_string("keras"));
+        json_object_set(root, "class_name", cls);
+        json_object_set_new(root, "config", cfg);
+        json_object_set_new(root, "registered_name", json_null());
+        json_object_set_new(root, "build_config",
+                            json_pack("{s:o}", "input_shape", input_shape ? input_shape : json_null()));
+    }
+    json_decref(cls);
+    if (t)
+        json_object_set_new(root, "compile_config", compile_config(t));
+    json_decref(lroot);
+    *config = ck_json_dump(root, "config.json");
+    json_decref(root);
+
+    char date[64] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm))
+        strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", &tm);
+    json_t *md = json_pack("{s:s,s:s}", "keras_version", keras_version, "date_saved", date);
+    *metadata = md ? ck_json_dump(md, "metadata.json") : NULL;
+    json_decref(md);
+    if (!*config || !*metadata) {
+        ck_free(*config);
+        ck_free(*metadata);
+        *config = *metadata = NULL;
+        return ck_error(CKERAS_ENOMEM, "config.json: out of memory");
+    }
+    return CKERAS_OK;
+}

@@ -68,6 +68,11 @@ typedef struct ck_layer_vt {
     const char *extra_inputs_kwarg;
     /* Keras 3's constructor takes no "trainable" (SpatialDropout2D): the key is never written. */
     bool no_trainable_key;
+    /* Keras 3's native format keeps a layer's variables by object path: where weight k lives
+     * below the layer's own path ("cell" for an LSTM's kernel: "layers/lstm/cell/vars/0"), or
+     * NULL when it is the layer's own variable. NULL function: all are the layer's own. Weights
+     * of one sub-object are consecutive and numbered from 0 in weight order. */
+    const char *(*keras3_var_path)(const ckeras_layer *l, int k);
 } ck_layer_vt;
 
 struct ckeras_layer {

@@ -318,6 +318,20 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
     ck_rnn_backward(c, b->n, b->x, dhs, b->dx, 0.0f, dh0, dc0, b->saved, b->work);
 }
 
+/* Keras 3 keeps a recurrent layer's weights in its cell ("layers/lstm/cell/vars/0"), a
+ * Bidirectional's in its two layers' cells. */
+static const char *rnn_var_path(const ckeras_layer *l, int k)
+{
+    (void)l;
+    (void)k;
+    return "cell";
+}
+
+static const char *bidi_var_path(const ckeras_layer *l, int k)
+{
+    return k < l->nw / 2 ? "forward_layer/cell" : "backward_layer/cell";
+}
+
 /* Initial states as extra inputs (Keras 2's layer([x, h0]) / layer([x, h0, c0]) calls) go through
  * build_multi; alone (Sequential) the layer builds with build. */
 #define RNN_VT(sym, cls, base, flds)                                                                         \
@@ -334,6 +348,7 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
         .backward = rnn_backward,                                                                            \
         .free_priv = rnn_free,                                                                               \
         .extra_inputs_kwarg = "initial_state",                                                               \
+        .keras3_var_path = rnn_var_path,                                                                     \
     }
 
 RNN_VT(ck_simple_rnn_vt, "SimpleRNN", "simple_rnn", simple_rnn_fields);
@@ -545,4 +560,5 @@ const ck_layer_vt ck_bidirectional_vt = {
     .forward = bidi_forward,
     .backward = bidi_backward,
     .free_priv = bidi_free,
+    .keras3_var_path = bidi_var_path,
 };

@@ -109,5 +109,13 @@ bool ck_keras_native_model_path(const char *path);   /* ends with ".keras" */
 bool ck_keras_native_weights_path(const char *path); /* ends with ".weights.h5" or ".keras" */
 ckeras_status ck_load_keras(const char *path, int flags, ckeras_model **out);
 ckeras_status ck_model_load_weights_keras(ckeras_model *m, const char *path, int flags);
+/* Writing it: a .keras archive (flags as ck_model_save's; CKERAS_SAVE_KERAS3 is implied) and a
+ * .weights.h5 file (or a .keras path: weights only is still a whole archive) of the weights
+ * and, when the model is compiled, the optimizer's state. */
+ckeras_status ck_model_save_keras(const ckeras_model *m, const char *path, int flags);
+ckeras_status ck_model_save_weights_keras(const ckeras_model *m, const char *path);
+/* The plain form of m's architecture (save.c), for the native writer. */
+struct ck_io_model;
+ckeras_status ck_model_to_desc(const ckeras_model *m, ck_profile profile, struct ck_io_model *d);
 
 #endif

@@ -17,9 +17,11 @@
 #include "model.h"
 #include "io/io.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -254,24 +256,36 @@ static int model_layers(const ckeras_model *m, ckeras_layer **out)
     return n;
 }
 
-/* Restores iterations and slots from optimizer/vars when they are exactly what ckeras' optimizer
- * holds for the model's trainable weights (else the optimizer starts fresh, as load_model of a
- * legacy file with unmatched names does). */
-static ckeras_status restore_optimizer(ckeras_model *m, const ck_h5_vars *v)
+/* Where slot s of trainable variable t is among optimizer/vars (Keras 3's optimizer.variables
+ * order, optimizers.h): after iterations and learning_rate (start of them), Adam-like
+ * optimizers interleave their first two slots per variable and append the rest slot by slot;
+ * the others keep slot after slot. */
+static int slot_at(const ckeras_optimizer *o, int s, int t, int nt, int start)
 {
-    const ck_h5_vars_group *g = ck_h5_vars_find(v, "optimizer");
-    ckeras_optimizer *o = m->opt;
-    if (!g || g->n == 0 || !o || !m->compiled || o->n != m->n_params)
-        return CKERAS_OK;
+    bool pairs = o->kind == CK_OPT_ADAM || o->kind == CK_OPT_ADAMW || o->kind == CK_OPT_NADAM ||
+                 o->kind == CK_OPT_ADAMAX || o->kind == CK_OPT_ADADELTA;
+    if (pairs && s < 2)
+        return start + 2 * t + s;
+    if (pairs)
+        return start + 2 * nt + (s - 2) * nt + t;
+    return start + s * nt + t;
+}
+
+/* The trainable weights of m in Keras' trainable_variables order (layers in model order, each
+ * layer's in weight order): *out (new, NULL when none) and their count. */
+static ckeras_status trainable_weights(const ckeras_model *m, const ck_weight ***out, int *count)
+{
+    *out = NULL;
+    *count = 0;
     ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
-    ck_weight **tw = NULL;
     if (!ls)
         return CKERAS_ENOMEM;
     int nl = model_layers(m, ls), nt = 0;
     for (int i = 0; i < nl; i++)
         for (int k = 0; k < ls[i]->nw; k++)
             nt += ls[i]->w[k].grad != NULL;
-    if (nt > 0 && !(tw = ck_malloc((size_t)nt * sizeof *tw))) {
+    const ck_weight **tw = nt > 0 ? ck_malloc((size_t)nt * sizeof *tw) : NULL;
+    if (nt > 0 && !tw) {
         ck_free(ls);
         return CKERAS_ENOMEM;
     }
@@ -281,29 +295,49 @@ static ckeras_status restore_optimizer(ckeras_model *m, const ck_h5_vars *v)
             if (ls[i]->w[k].grad)
                 tw[nt++] = &ls[i]->w[k];
     ck_free(ls);
+    *out = tw;
+    *count = nt;
+    return CKERAS_OK;
+}
+
+/* Restores iterations and slots from optimizer/vars when they are exactly what ckeras' optimizer
+ * holds for the model's trainable weights (else the optimizer starts fresh, as load_model of a
+ * legacy file with unmatched names does). */
+static ckeras_status restore_optimizer(ckeras_model *m, const ck_h5_vars *v)
+{
+    const ck_h5_vars_group *g = ck_h5_vars_find(v, "optimizer");
+    ckeras_optimizer *o = m->opt;
+    if (!g || g->n == 0 || !o || !m->compiled || o->n != m->n_params)
+        return CKERAS_OK;
+    const ck_weight **tw = NULL;
+    int nt = 0;
+    if (trainable_weights(m, &tw, &nt) != CKERAS_OK)
+        return CKERAS_ENOMEM;
     const char *slots[CK_OPT_MAX_SLOTS];
     int ns = ck_optimizer_slot_names(o, slots);
     int start = g->n > 1 && g->v[1].ndim == 0 && !g->v[1].is_int ? 2 : 1; /* iterations, learning_rate */
-    bool pairs = o->kind == CK_OPT_ADAM || o->kind == CK_OPT_ADAMW || o->kind == CK_OPT_NADAM ||
-                 o->kind == CK_OPT_ADAMAX || o->kind == CK_OPT_ADADELTA;
     int extra = o->kind == CK_OPT_NADAM ? 1 : 0; /* u_product */
     bool ok = g->n == start + ns * nt + extra && g->v[0].ndim == 0;
     for (int s = 0; s < ns && ok; s++)
         for (int t = 0; t < nt && ok; t++) {
-            int at = pairs && s < 2 ? start + 2 * t + s : pairs ? start + 2 * nt + (s - 2) * nt + t : start + s * nt + t;
-            const ck_h5_array *a = &g->v[at];
+            const ck_h5_array *a = &g->v[slot_at(o, s, t, nt, start)];
             int64_t size = 1;
             for (int d = 0; d < a->ndim; d++)
                 size *= a->shape[d];
             ok = a->data && !a->is_int && size == tw[t]->size && ck_first_nonfinite(a->data, size) < 0;
         }
+    const ck_h5_array *u = extra ? &g->v[g->n - 1] : NULL;
+    if (u)
+        ok = ok && u->ndim == 0 && u->data && !u->is_int && isfinite(u->data[0]);
     for (int s = 0; s < ns && ok; s++)
-        for (int t = 0; t < nt; t++) {
-            int at = pairs && s < 2 ? start + 2 * t + s : pairs ? start + 2 * nt + (s - 2) * nt + t : start + s * nt + t;
-            memcpy(o->slots[s] + (tw[t]->data - m->params), g->v[at].data, (size_t)tw[t]->size * sizeof(float));
-        }
-    if (ok)
+        for (int t = 0; t < nt; t++)
+            memcpy(o->slots[s] + (tw[t]->data - m->params), g->v[slot_at(o, s, t, nt, start)].data,
+                   (size_t)tw[t]->size * sizeof(float));
+    if (ok) {
         o->iterations = g->v[0].is_int ? g->v[0].ivalue : (int64_t)g->v[0].data[0];
+        if (u)
+            o->u_product = u->data[0];
+    }
     ck_free(tw);
     return CKERAS_OK;
 }
@@ -460,10 +494,249 @@ ckeras_status ck_model_load_weights_keras(ckeras_model *m, const char *path, int
         for (int i = 0; i < nl; i++)
             for (int k = 0; use[i] && k < ls[i]->nw; k++)
                 memcpy(ls[i]->w[k].data, src[i][k]->data, (size_t)ls[i]->w[k].size * sizeof(float));
+    if (st == CKERAS_OK) /* as Keras 3's load_weights: the optimizer's state too, when it matches */
+        st = restore_optimizer(m, &a.vars);
     counter_free(&pc);
     ck_free(ls);
     ck_free(src);
     ck_free(use);
     ck_keras_archive_free(&a);
+    return st;
+}
+
+/* ---- save: .keras archives and .weights.h5 files ------------------------------------------ */
+
+/* The arrays to write: names owned, data borrowed from the model or the optimizer except the
+ * scalars, which live in scal. */
+typedef struct var_list {
+    ck_h5_array *a;
+    int n, cap;
+    float scal[4];
+    int nscal;
+} var_list;
+
+static void var_list_free(var_list *vl)
+{
+    for (int i = 0; i < vl->n; i++)
+        ck_free(vl->a[i].name);
+    ck_free(vl->a);
+    memset(vl, 0, sizeof *vl);
+}
+
+/* Adds the array name = (shape, data) (data borrowed). */
+static ckeras_status var_add(var_list *vl, const char *name, const ck_shape *shape, const float *data)
+{
+    if (vl->n == vl->cap) {
+        int nc = vl->cap ? 2 * vl->cap : 32;
+        ck_h5_array *na = ck_realloc(vl->a, (size_t)nc * sizeof *na);
+        if (!na)
+            return CKERAS_ENOMEM;
+        vl->a = na;
+        vl->cap = nc;
+    }
+    ck_h5_array *a = &vl->a[vl->n];
+    memset(a, 0, sizeof *a);
+    if (!(a->name = ck_strdup(name)))
+        return CKERAS_ENOMEM;
+    a->ndim = shape ? shape->ndim : 0;
+    for (int d = 0; d < a->ndim; d++)
+        a->shape[d] = shape->d[d];
+    a->data = (float *)data;
+    vl->n++;
+    return CKERAS_OK;
+}
+
+/* A scalar: an int64 (is_int) or a float32. */
+static ckeras_status var_scalar(var_list *vl, const char *name, bool is_int, double v)
+{
+    if (vl->nscal == (int)(sizeof vl->scal / sizeof vl->scal[0]))
+        return ck_error(CKERAS_EINVAL, "save: too many scalars"); /* not reached */
+    float *slot = &vl->scal[vl->nscal++];
+    *slot = (float)v;
+    ckeras_status st = var_add(vl, name, NULL, slot);
+    if (st == CKERAS_OK) {
+        vl->a[vl->n - 1].is_int = is_int;
+        vl->a[vl->n - 1].ivalue = (int64_t)v;
+    }
+    return st;
+}
+
+/* The layers' variables at Keras 3's paths: "layers/<path>[/<sub-object>]/vars/<i>". */
+static ckeras_status layer_vars(const ckeras_model *m, var_list *vl)
+{
+    ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
+    if (!ls)
+        return CKERAS_ENOMEM;
+    int nl = model_layers(m, ls);
+    path_counter pc = {0};
+    ckeras_status st = CKERAS_OK;
+    for (int i = 0; i < nl && st == CKERAS_OK; i++) {
+        const ckeras_layer *l = ls[i];
+        char path[1024], name[1400];
+        if ((st = next_path(&pc, "", l->vt->class_name, path, sizeof path)) != CKERAS_OK)
+            break;
+        for (int k = 0; k < l->nw && st == CKERAS_OK; k++) {
+            const char *sub = l->vt->keras3_var_path ? l->vt->keras3_var_path(l, k) : NULL;
+            int idx = 0; /* its index among its object's variables */
+            for (int j = 0; j < k; j++) {
+                const char *sj = l->vt->keras3_var_path ? l->vt->keras3_var_path(l, j) : NULL;
+                idx += (sj == NULL && sub == NULL) || (sj && sub && strcmp(sj, sub) == 0);
+            }
+            if (sub)
+                snprintf(name, sizeof name, "%s/%s/vars/%d", path, sub, idx);
+            else
+                snprintf(name, sizeof name, "%s/vars/%d", path, idx);
+            st = var_add(vl, name, &l->w[k].shape, l->w[k].data);
+        }
+    }
+    counter_free(&pc);
+    ck_free(ls);
+    return st;
+}
+
+/* optimizer/vars: iterations, learning_rate, then the slots in Keras' order (slot_at), then
+ * Nadam's u_product. fresh (CKERAS_SAVE_NO_OPTIMIZER) or an optimizer that never took a step on
+ * these weights: the state of a new optimizer (iterations 0, zero slots, Adagrad's
+ * initial_accumulator_value, u_product 1), which Keras restores without a warning (it warns when
+ * the count differs from its built optimizer's). fill holds the fresh slots' values. */
+static ckeras_status optimizer_vars(const ckeras_model *m, bool fresh, var_list *vl, float **fill)
+{
+    const ckeras_optimizer *o = m->opt;
+    fresh = fresh || o->n != m->n_params;
+    ckeras_status st = var_scalar(vl, "optimizer/vars/0", true, fresh ? 0.0 : (double)o->iterations);
+    if (st == CKERAS_OK)
+        st = var_scalar(vl, "optimizer/vars/1", false, ck_cfg_float(&o->cfg, "learning_rate"));
+    if (st != CKERAS_OK)
+        return st;
+    const ck_weight **tw = NULL;
+    int nt = 0;
+    if ((st = trainable_weights(m, &tw, &nt)) != CKERAS_OK)
+        return st;
+    int ns = ck_optimizer_slot_names(o, NULL), total = 2 + ns * nt;
+    if (fresh) {
+        int64_t big = 1;
+        for (int t = 0; t < nt; t++)
+            big = tw[t]->size > big ? tw[t]->size : big;
+        if (!(*fill = ck_calloc((size_t)big, sizeof(float)))) {
+            ck_free(tw);
+            return CKERAS_ENOMEM;
+        }
+        if (o->kind == CK_OPT_ADAGRAD)
+            for (int64_t i = 0; i < big; i++)
+                (*fill)[i] = (float)ck_cfg_float(&o->cfg, "initial_accumulator_value");
+    }
+    int first = vl->n - 2;
+    /* make room, then fill by position */
+    for (int i = 2; i < total && st == CKERAS_OK; i++)
+        st = var_add(vl, "", NULL, NULL);
+    for (int s = 0; s < ns && st == CKERAS_OK; s++)
+        for (int t = 0; t < nt && st == CKERAS_OK; t++) {
+            ck_h5_array *a = &vl->a[first + slot_at(o, s, t, nt, 2)];
+            char name[64];
+            snprintf(name, sizeof name, "optimizer/vars/%d", slot_at(o, s, t, nt, 2));
+            ck_free(a->name);
+            if (!(a->name = ck_strdup(name))) {
+                st = CKERAS_ENOMEM;
+                break;
+            }
+            a->ndim = tw[t]->shape.ndim;
+            for (int d = 0; d < a->ndim; d++)
+                a->shape[d] = tw[t]->shape.d[d];
+            a->data = fresh ? *fill : o->slots[s] + (tw[t]->data - m->params);
+        }
+    if (st == CKERAS_OK && o->kind == CK_OPT_NADAM) {
+        char name[64];
+        snprintf(name, sizeof name, "optimizer/vars/%d", total);
+        st = var_scalar(vl, name, false, fresh ? 1.0 : o->u_product);
+    }
+    ck_free(tw);
+    return st;
+}
+
+/* The plain form of m's compile settings (Keras 3 profile). */
+static ckeras_status training_desc(const ckeras_model *m, ck_io_training *t)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->loss, sizeof t->loss, "%s", ck_loss_name(&m->loss));
+    t->nmetrics = m->nmetrics < 8 ? m->nmetrics : 8;
+    for (int i = 0; i < t->nmetrics; i++)
+        snprintf(t->metrics[i], sizeof t->metrics[i], "%s", m->metric_specs[i]);
+    snprintf(t->opt_class, sizeof t->opt_class, "%s", ck_optimizer_class(m->opt));
+    t->opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, CK_PROFILE_KERAS3);
+    if (!t->opt_config || ck_tree_set(t->opt_config, "name", ck_tree_str(t->opt_class)) != CKERAS_OK) {
+        ck_io_training_free(t);
+        return CKERAS_ENOMEM;
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status save_checks(const ckeras_model *m, const char *what)
+{
+    if (m->g.n == 0)
+        return ck_error(CKERAS_ESTATE, "%s: model '%s' has no layers", what, m->name);
+    if (m->functional && !m->outputs_set)
+        return ck_error(CKERAS_ESTATE, "%s: set the outputs of functional model '%s' first", what, m->name);
+    return CKERAS_OK;
+}
+
+ckeras_status ck_model_save_keras(const ckeras_model *m, const char *path, int flags)
+{
+    ckeras_status st = save_checks(m, "save");
+    if (st != CKERAS_OK)
+        return st;
+    if (flags & ~(CKERAS_SAVE_NO_OPTIMIZER | CKERAS_SAVE_KERAS3))
+        return ck_error(CKERAS_EINVAL, "save: unknown flags 0x%x (CKERAS_SAVE_NO_OPTIMIZER, CKERAS_SAVE_KERAS3 are "
+                        "accepted)", (unsigned)flags);
+    ck_io_model d;
+    ck_io_training t;
+    memset(&t, 0, sizeof t);
+    var_list vl;
+    memset(&vl, 0, sizeof vl);
+    char *config = NULL, *metadata = NULL;
+    float *fill = NULL;
+    if ((st = ck_model_to_desc(m, CK_PROFILE_KERAS3, &d)) != CKERAS_OK)
+        goto done_nodesc;
+    if (m->compiled && (st = training_desc(m, &t)) != CKERAS_OK)
+        goto done;
+    if ((st = ck_io_keras3_write(&d, m->compiled ? &t : NULL, "3.11.3", &config, &metadata)) != CKERAS_OK)
+        goto done;
+    if ((st = layer_vars(m, &vl)) != CKERAS_OK)
+        goto done;
+    if (m->compiled && (st = optimizer_vars(m, flags & CKERAS_SAVE_NO_OPTIMIZER, &vl, &fill)) != CKERAS_OK)
+        goto done;
+    st = ck_keras_write(path, config, metadata, vl.a, vl.n);
+done:
+    ck_io_model_free(&d);
+done_nodesc:
+    ck_io_training_free(&t);
+    var_list_free(&vl);
+    ck_free(config);
+    ck_free(metadata);
+    ck_free(fill);
+    if (st != CKERAS_OK)
+        ck_error_prefix("save");
+    return st;
+}
+
+ckeras_status ck_model_save_weights_keras(const ckeras_model *m, const char *path)
+{
+    if (ends_with(path, ".keras"))
+        return ck_error(CKERAS_EINVAL, "save_weights: %s: a .keras archive holds a whole model (ckeras_model_save); "
+                        "Keras 3's weights files end in .weights.h5", path);
+    ckeras_status st = save_checks(m, "save_weights");
+    if (st != CKERAS_OK)
+        return st;
+    var_list vl;
+    memset(&vl, 0, sizeof vl);
+    float *fill = NULL;
+    st = layer_vars(m, &vl);
+    if (st == CKERAS_OK && m->compiled)
+        st = optimizer_vars(m, false, &vl, &fill);
+    if (st == CKERAS_OK)
+        st = ck_h5_write_vars(path, vl.a, vl.n);
+    var_list_free(&vl);
+    ck_free(fill);
+    if (st != CKERAS_OK)
+        ck_error_prefix("save_weights");
     return st;
 }

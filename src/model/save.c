@@ -113,6 +113,11 @@ oom:
     return CKERAS_ENOMEM;
 }
 
+ckeras_status ck_model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
+{
+    return model_to_desc(m, profile, d);
+}
+
 /* tf.keras 2 slot names for Keras 3's (ckeras keeps Keras 3's names inside). */
 static const char *tf2_slot(const char *k3, ck_opt_kind kind)
 {
@@ -288,6 +293,8 @@ fail:
 
 ckeras_status ck_model_save(const ckeras_model *m, const char *path, int flags)
 {
+    if (ck_keras_native_model_path(path))
+        return ck_model_save_keras(m, path, flags);
     if (m->g.n == 0)
         return ck_error(CKERAS_ESTATE, "save: model '%s' has no layers", m->name);
     if (m->functional && !m->outputs_set)
@@ -309,6 +316,8 @@ ckeras_status ck_model_save(const ckeras_model *m, const char *path, int flags)
 
 ckeras_status ck_model_save_weights(const ckeras_model *m, const char *path)
 {
+    if (ck_keras_native_weights_path(path))
+        return ck_model_save_weights_keras(m, path);
     ck_h5_file f;
     ckeras_status st = model_to_file(m, false, false, CK_PROFILE_TF2, &f);
     if (st != CKERAS_OK)
