@@ -173,8 +173,8 @@ static void decorate_config(json_t *cfg, bool policy, int depth)
 static json_t *layer_object(json_t *legacy, int depth)
 {
     json_t *cfg = json_deep_copy(json_object_get(legacy, "config"));
-    const char *cls = json_string_value(json_object_get(legacy, "class_name"));
-    decorate_config(cfg, !cls || strcmp(cls, "InputLayer") != 0, depth);
+    /* an input layer's config (the one that holds the batch shape) keeps its plain dtype string */
+    decorate_config(cfg, !json_object_get(cfg, "batch_shape"), depth);
     return keras_object("keras.layers", json_object_get(legacy, "class_name"), cfg);
 }
 
