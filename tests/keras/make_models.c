@@ -339,6 +339,28 @@ static ckeras_model *m_leaky_relu(const spec *s)
     return m;
 }
 
+static ckeras_model *m_prelu(const spec *s)
+{
+    ckeras_model *m = seq(s->ndim, s->shape);
+    add(m, ckeras_dense(3, NULL));
+    ckeras_layer *p = cfg("PReLU", "{\"shared_axes\": [1]}");
+    set_s(p, "alpha_initializer", "random_normal");
+    set_s(p, "alpha_regularizer", "l2");
+    add(m, p);
+    add(m, cfg("PReLU", "{\"alpha_initializer\": \"constant(value=0.25)\"}"));
+    return m;
+}
+
+static ckeras_model *m_softmax(const spec *s)
+{
+    ckeras_model *m = seq(s->ndim, s->shape);
+    add(m, ckeras_dense(5, NULL));
+    ckeras_layer *p = cfg("Softmax", "{}");
+    set_i(p, "axis", 2); /* the last axis by its positive number */
+    add(m, p);
+    return m;
+}
+
 static ckeras_model *m_rescaling(const spec *s)
 {
     ckeras_model *m = seq(s->ndim, s->shape);
@@ -649,6 +671,8 @@ static const spec specs[] = {
     {"gru", "GRU", 2, {5, 3}, 0, m_gru},
     {"bidirectional", "Bidirectional", 2, {4, 3}, 0, m_bidirectional},
     {"embedding", "Embedding", 1, {4}, 7, m_embedding},
+    {"prelu", "PReLU", 2, {4, 3}, 0, m_prelu},
+    {"softmax", "Softmax", 2, {3, 4}, 0, m_softmax},
 };
 
 /* The models whose files keep the optimizer state (include_optimizer=True). The others are saved
