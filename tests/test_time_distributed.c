@@ -268,7 +268,8 @@ START_TEST(learns_per_step_map)
 END_TEST
 
 /* Models written by Keras 3.11.3 (legacy .h5 and .keras) predict what Keras predicted. */
-static const char *const keras_files[] = {"td_dense.h5", "td_dense.keras", "td_conv2d.h5", "td_conv2d.keras"};
+static const char *const keras_files[] = {"td_dense.h5", "td_dense.keras", "td_conv2d.h5", "td_conv2d.keras",
+                                          "td_bn_lstm.h5", "td_bn_lstm.keras"};
 
 START_TEST(keras_written_models)
 {

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Keras-written TimeDistributed models for tests/test_time_distributed.c.
 
-Builds TimeDistributed(Dense) and TimeDistributed(Conv2D) models in the real Keras 3 (the oracle,
+Builds TimeDistributed(Dense), TimeDistributed(Conv2D) and TimeDistributed(BatchNormalization,
+LSTM, Dropout) models in the real Keras 3 (the oracle,
 /work/shared/tools/keras-oracle), saves each as legacy .h5 and as .keras, and writes its inputs
 and Keras' predictions to tests/fixtures/time_distributed/<name>.json.
 Run from the source root:
@@ -22,9 +23,10 @@ rng = np.random.default_rng(20261203)
 
 
 def save(name, model, x):
-    # non-zero biases, so that a bias read in the wrong place shows
+    # non-zero biases and statistics, so that a weight read in the wrong place shows
     for w in model.weights:
-        w.assign(rng.uniform(-0.5, 0.5, size=w.shape).astype(np.float32))
+        lo, hi = (0.5, 1.5) if 'variance' in w.path else (-0.5, 0.5)
+        w.assign(rng.uniform(lo, hi, size=w.shape).astype(np.float32))
     y = model.predict(x, verbose=0)
     model.save(os.path.join(OUT, name + '.h5'))
     model.save(os.path.join(OUT, name + '.keras'))
@@ -46,3 +48,11 @@ m = keras.Sequential([keras.Input((2, 5, 5, 2)),
                       keras.layers.TimeDistributed(keras.layers.Flatten()),
                       keras.layers.TimeDistributed(keras.layers.Dense(2))])
 save('td_conv2d', m, rng.uniform(-1, 1, size=(2, 2, 5, 5, 2)).astype(np.float32))
+
+m = keras.Sequential([keras.Input((2, 4, 3)),
+                      keras.layers.TimeDistributed(keras.layers.BatchNormalization()),
+                      keras.layers.TimeDistributed(keras.layers.LSTM(3)),
+                      keras.layers.TimeDistributed(keras.layers.Dropout(0.5)),
+                      keras.layers.TimeDistributed(keras.layers.Dense(2))])
+m.compile(optimizer='sgd', loss='mse')
+save('td_bn_lstm', m, rng.uniform(-1, 1, size=(2, 2, 4, 3)).astype(np.float32))
