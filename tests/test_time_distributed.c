@@ -1,5 +1,6 @@
 /* TimeDistributed: forwards against the wrapped layer's maths applied step by step (written out
- * here), central finite differences of the backward, refusals, a small model trained with fit,
+ * here), central finite differences of the backward (Dense, Conv2D, LSTM, BatchNormalization,
+ * Conv1D wrapped), refusals, a small model trained with fit,
  * save/load round trips in every format, and models written by Keras 3.11.3
  * (tests/ref/time_distributed_ref.py -> tests/fixtures/time_distributed/) loading with Keras'
  * predictions. */
@@ -48,6 +49,13 @@ static void fd_check(harness *h, const char *what)
     for (int i = 0; i < h->l->nw; i++) {
         snprintf(buf, sizeof buf, "%s d%s", what, h->l->w[i].name);
         fd_against(h, h->l->w[i].data, h->l->w[i].size, g[i], R, 1e-2, 2e-3, 2e-3, buf);
+    }
+    /* without dx (the first layer of a model) the weight gradients are the same */
+    h_forward(h);
+    h_backward(h, R, false);
+    for (int i = 0; i < h->l->nw; i++) {
+        snprintf(buf, sizeof buf, "%s d%s without dx", what, h->l->w[i].name);
+        tu_assert_close(h->l->w[i].grad, g[i], (size_t)h->l->w[i].size, 1e-6, 1e-5, buf);
         free(g[i]);
     }
     free(dx);
@@ -134,6 +142,33 @@ START_TEST(conv2d_per_step)
     tu_assert_close(h.y, want, (size_t)(n * T * OH * OW * O), 1e-5, 1e-5, "TimeDistributed(Conv2D) forward");
     free(want);
     fd_check(&h, "TimeDistributed(Conv2D)");
+    h_free(&h);
+}
+END_TEST
+
+/* Backwards of other wrapped layers (their forwards: the Keras-written td_bn_lstm below):
+ * LSTM on (T, T2, F) steps, BatchNormalization with batch statistics over n * T rows. */
+static const struct {
+    const char *cls, *json;
+    ck_shape in;
+} fd_cases[] = {
+    {"LSTM", "{\"units\": 2, \"bias_initializer\": \"random_uniform\"}", {3, {2, 3, 2}}},
+    {"BatchNormalization", "{}", {2, {3, 4}}},
+    {"Conv1D", "{\"filters\": 2, \"kernel_size\": 2, \"padding\": \"causal\"}", {3, {2, 4, 3}}},
+};
+
+START_TEST(other_layers_finite_differences)
+{
+    h_seed(20 + (uint64_t)_i);
+    ckeras_layer *l = td(fd_cases[_i].cls, fd_cases[_i].json);
+    harness h;
+    h_init(&h, l, &fd_cases[_i].in, 2);
+    fill(h.x, h.in_size, -1, 1);
+    for (int k = 0; k < l->nw; k++)
+        fill(l->w[k].data, l->w[k].size, strstr(l->w[k].name, "variance") ? 0.5 : -0.5, 1.0);
+    char what[64];
+    snprintf(what, sizeof what, "TimeDistributed(%s)", fd_cases[_i].cls);
+    fd_check(&h, what);
     h_free(&h);
 }
 END_TEST
@@ -308,6 +343,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, dense_per_step);
     tcase_add_test(t, conv2d_per_step);
+    tcase_add_loop_test(t, other_layers_finite_differences, 0, (int)(sizeof fd_cases / sizeof fd_cases[0]));
     tcase_add_test(t, refusals);
     tcase_add_test(t, save_load_round_trips);
     tcase_add_test(t, learns_per_step_map);
