@@ -274,7 +274,8 @@ START_TEST(learns_per_step_map)
 {
     h_seed(14);
     const int64_t N = 128, T = 5;
-    ckeras_tensor *x = ckeras_tensor_new(3, (const int64_t[]){N, T, 2}), *y = ckeras_tensor_new(3, (const int64_t[]){N, T, 1});
+    ckeras_tensor *x = ckeras_tensor_new(3, (const int64_t[]){N, T, 2});
+    ckeras_tensor *y = ckeras_tensor_new(3, (const int64_t[]){N, T, 1});
     float *xd = ckeras_tensor_data(x), *yd = ckeras_tensor_data(y);
     fill(xd, N * T * 2, -1, 1);
     for (int64_t i = 0; i < N * T; i++)

@@ -599,7 +599,8 @@ static ckeras_model *m_time_distributed(const spec *s)
                     "\"padding\": \"same\", \"activation\": \"relu\", \"kernel_initializer\": \"he_normal\", "
                     "\"bias_initializer\": \"random_normal\"}}}"),
                 "TimeDistributed(Conv2D)"));
-    add(m, need(ckeras_layer_from_config("TimeDistributed", "{\"layer\": {\"class_name\": \"Flatten\", \"config\": {}}}"),
+    add(m, need(ckeras_layer_from_config("TimeDistributed",
+                                         "{\"layer\": {\"class_name\": \"Flatten\", \"config\": {}}}"),
                 "TimeDistributed(Flatten)"));
     add(m, need(ckeras_layer_from_config(
                     "TimeDistributed",
