@@ -27,11 +27,11 @@ static char *dump(json_t *v)
 }
 
 /* compile_config -> training_config; NULL with *st set on failure, NULL with CKERAS_OK when
- * there is nothing to compile with. */
+ * there is nothing to compile with (Keras 3.11.3 writes {} for a model never compiled). */
 static char *training_from_compile(json_t *cc, ckeras_status *st)
 {
     *st = CKERAS_OK;
-    if (!json_is_object(cc))
+    if (!json_is_object(cc) || json_object_size(cc) == 0)
         return NULL;
     json_t *t = json_object();
     if (!t) {

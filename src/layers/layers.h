@@ -145,5 +145,6 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
     ck_random_zoom_vt, ck_random_translation_vt, ck_random_contrast_vt;
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
+extern const ck_layer_vt ck_time_distributed_vt;
 
 #endif

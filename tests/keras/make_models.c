@@ -611,6 +611,27 @@ static ckeras_model *m_bidirectional(const spec *s)
     return m;
 }
 
+/* TimeDistributed around Conv2D, Flatten and Dense: each frame of (T, H, W, C) on its own. */
+static ckeras_model *m_time_distributed(const spec *s)
+{
+    ckeras_model *m = seq(s->ndim, s->shape);
+    add(m, need(ckeras_layer_from_config(
+                    "TimeDistributed",
+                    "{\"layer\": {\"class_name\": \"Conv2D\", \"config\": {\"filters\": 2, \"kernel_size\": [2, 2], "
+                    "\"padding\": \"same\", \"activation\": \"relu\", \"kernel_initializer\": \"he_normal\", "
+                    "\"bias_initializer\": \"random_normal\"}}}"),
+                "TimeDistributed(Conv2D)"));
+    add(m, need(ckeras_layer_from_config("TimeDistributed",
+                                         "{\"layer\": {\"class_name\": \"Flatten\", \"config\": {}}}"),
+                "TimeDistributed(Flatten)"));
+    add(m, need(ckeras_layer_from_config(
+                    "TimeDistributed",
+                    "{\"layer\": {\"class_name\": \"Dense\", \"config\": {\"units\": 3, \"use_bias\": true, "
+                    "\"bias_initializer\": \"random_uniform\"}}}"),
+                "TimeDistributed(Dense)"));
+    return m;
+}
+
 static ckeras_model *m_embedding(const spec *s)
 {
     ckeras_model *m = seq(s->ndim, s->shape);
@@ -673,13 +694,14 @@ static const spec specs[] = {
     {"embedding", "Embedding", 1, {4}, 7, m_embedding},
     {"prelu", "PReLU", 2, {4, 3}, 0, m_prelu},
     {"softmax", "Softmax", 2, {3, 4}, 0, m_softmax},
+    {"time_distributed", "TimeDistributed", 4, {3, 3, 3, 2}, 0, m_time_distributed},
 };
 
 /* The models whose files keep the optimizer state (include_optimizer=True). The others are saved
  * without it (CKERAS_SAVE_NO_OPTIMIZER): the optimizer's layout does not depend on the layer class,
  * and an HDF5 file of a tiny model is ~13 KB of metadata without it, ~25 KB with it. */
 static const char *const with_optimizer[] = {"dense", "batch_normalization", "conv2d", "lstm", "bidirectional",
-                                             "embedding"};
+                                             "embedding", "time_distributed"};
 
 static int save_flags(const spec *s)
 {
