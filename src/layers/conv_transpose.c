@@ -35,7 +35,8 @@ static const ck_field conv2d_transpose_fields[] = {
     {"output_padding", CK_INTS, NULL, NULL, "extra rows/columns at the far side (each < its stride), or None"},
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},
     {"dilation_rate", CK_INTS, "1,1", NULL, "only 1"},
-    {"groups", CK_INT, "1", NULL, "tf.keras 2 only; must be 1", CK_W_NO_K3},
+    /* tf.keras 2 writes groups (1), Keras 3 refuses the key: never written, so both load the file */
+    {"groups", CK_INT, "1", NULL, "tf.keras 2 only; must be 1", CK_W_NEVER},
     {"activation", CK_STR, "linear", NULL, "activation function"},
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},
     {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "kernel initializer"},
