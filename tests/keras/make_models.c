@@ -364,6 +364,23 @@ static ckeras_model *m_conv2d(const spec *s)
     return m;
 }
 
+/* Placements on which Keras' backends agree: 'same' with k - s even, 'valid' with output_padding. */
+static ckeras_model *m_conv2d_transpose(const spec *s)
+{
+    ckeras_model *m = seq(s->ndim, s->shape);
+    ckeras_layer *c = cfg("Conv2DTranspose", "{\"filters\": 3, \"kernel_size\": [4, 2], \"strides\": 2, "
+                          "\"padding\": \"same\", \"activation\": \"relu\"}");
+    set_s(c, "bias_initializer", "random_normal");
+    set_s(c, "kernel_regularizer", "l1_l2");
+    add(m, c);
+    c = cfg("Conv2DTranspose", "{\"filters\": 2, \"kernel_size\": 3, \"strides\": [2, 1], "
+            "\"output_padding\": [1, 0]}");
+    set_b(c, "use_bias", 0);
+    set_s(c, "kernel_initializer", "he_uniform");
+    add(m, c);
+    return m;
+}
+
 static ckeras_model *m_conv1d(const spec *s)
 {
     ckeras_model *m = seq(s->ndim, s->shape);
@@ -649,6 +666,8 @@ static const spec specs[] = {
     {"gru", "GRU", 2, {5, 3}, 0, m_gru},
     {"bidirectional", "Bidirectional", 2, {4, 3}, 0, m_bidirectional},
     {"embedding", "Embedding", 1, {4}, 7, m_embedding},
+    /* new models go last: the inputs of the ones before come from one running generator */
+    {"conv2d_transpose", "Conv2DTranspose", 3, {3, 4, 2}, 0, m_conv2d_transpose},
 };
 
 /* The models whose files keep the optimizer state (include_optimizer=True). The others are saved
