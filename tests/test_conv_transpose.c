@@ -165,6 +165,8 @@ START_TEST(config_errors_and_normalisation)
     build_fails("{\"filters\": 2, \"kernel_size\": 3, \"data_format\": \"channels_first\"}", in, CKERAS_EUNSUPPORTED,
                 "channels_first");
     build_fails("{\"filters\": 0, \"kernel_size\": 3}", in, CKERAS_EINVAL, "filters");
+    ck_assert_ptr_null(ckeras_conv2d_transpose(0, 3, 3, NULL));
+    ck_assert_ptr_null(ckeras_conv2d_transpose(2, 3, 3, "no_such_activation"));
     build_fails("{\"filters\": 2, \"kernel_size\": 3, \"kernel_constraint\": \"non_neg\"}", in, CKERAS_EUNSUPPORTED,
                 "kernel_constraint");
     /* one int becomes a pair, as Keras' get_config() shows it */
@@ -227,12 +229,13 @@ START_TEST(small_model_trains_saves_and_loads)
     ckeras_model *m = ckeras_sequential("ct");
     ck_assert_int_eq(ckeras_model_add(m, ckeras_input(3, (const int64_t[]){6, 6, 1})), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_conv2d(4, 3, 3, "relu")), CKERAS_OK);
-    ck_assert_msg(ckeras_model_add(m, ckeras_layer_from_config("Conv2DTranspose",
-                                                               "{\"filters\": 3, \"kernel_size\": 3, \"strides\": 2, "
-                                                               "\"padding\": \"same\", \"output_padding\": 1, "
-                                                               "\"activation\": \"tanh\", "
-                                                               "\"kernel_regularizer\": \"l2\"}")) == CKERAS_OK,
-                  "%s", ckeras_last_error());
+    ckeras_layer *ct = ckeras_conv2d_transpose(3, 3, 3, "tanh");
+    ck_assert_msg(ct != NULL, "%s", ckeras_last_error());
+    ck_assert_int_eq(ckeras_layer_set_ints(ct, "strides", 2, (const int64_t[]){2, 2}), CKERAS_OK);
+    ck_assert_int_eq(ckeras_layer_set_str(ct, "padding", "same"), CKERAS_OK);
+    ck_assert_int_eq(ckeras_layer_set_ints(ct, "output_padding", 2, (const int64_t[]){1, 1}), CKERAS_OK);
+    ck_assert_int_eq(ckeras_layer_set_str(ct, "kernel_regularizer", "l2"), CKERAS_OK);
+    ck_assert_msg(ckeras_model_add(m, ct) == CKERAS_OK, "%s", ckeras_last_error());
     ck_assert_int_eq(ckeras_model_add(m, ckeras_layer_from_config("GlobalAveragePooling2D", "{}")), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(2, "softmax")), CKERAS_OK);
     ck_assert_msg(ckeras_model_compile(m, ckeras_adam(1e-2), "categorical_crossentropy", "accuracy") == CKERAS_OK,

@@ -368,8 +368,9 @@ static ckeras_model *m_conv2d(const spec *s)
 static ckeras_model *m_conv2d_transpose(const spec *s)
 {
     ckeras_model *m = seq(s->ndim, s->shape);
-    ckeras_layer *c = cfg("Conv2DTranspose", "{\"filters\": 3, \"kernel_size\": [4, 2], \"strides\": 2, "
-                          "\"padding\": \"same\", \"activation\": \"relu\"}");
+    ckeras_layer *c = need(ckeras_conv2d_transpose(3, 4, 2, "relu"), "Conv2DTranspose");
+    set_v(c, "strides", 2, 2, 2);
+    set_s(c, "padding", "same");
     set_s(c, "bias_initializer", "random_normal");
     set_s(c, "kernel_regularizer", "l1_l2");
     add(m, c);
