@@ -210,6 +210,17 @@ CKERAS_API ckeras_layer *ckeras_depthwise_conv2d(int64_t kh, int64_t kw, int64_t
  */
 CKERAS_API ckeras_layer *ckeras_separable_conv2d(int64_t filters, int64_t kh, int64_t kw, const char *activation);
 /**
+ * Keras `Conv2DTranspose(filters, kernel_size=(kh, kw), activation=...)`, the transposed
+ * convolution (the adjoint of Conv2D, used to upsample): kernel (kh, kw, filters, in) in Keras'
+ * layout, bias (filters). With strides s and kernel k an axis of length n becomes (n-1)*s +
+ * max(k, s) with padding "valid" (the default), n*s with "same"; strides, padding,
+ * output_padding, use_bias, the initializers and regularizers are set with
+ * ckeras_layer_set_*(). dilation_rate other than 1 and data_format "channels_first" are refused
+ * when the layer is built (CKERAS_EUNSUPPORTED). NULL on a non-positive size or an unknown
+ * activation (see ckeras_last_error()).
+ */
+CKERAS_API ckeras_layer *ckeras_conv2d_transpose(int64_t filters, int64_t kh, int64_t kw, const char *activation);
+/**
  * Keras `BatchNormalization()` on the last axis (momentum 0.99, epsilon 0.001): batch statistics
  * in training, moving statistics (non-trainable weights) in inference.
  */

@@ -1,4 +1,4 @@
-/* Typed constructors of the depthwise and separable convolution layers (the other layers' are
+/* Typed constructors of the depthwise, separable and transposed convolution layers (the other layers' are
  * in model_api.c): argument checks, then the layer's Keras config. */
 #include "layers/layers.h"
 #include "kernels/kernels.h"
@@ -54,4 +54,14 @@ CKERAS_API ckeras_layer *ckeras_separable_conv2d(int64_t filters, int64_t kh, in
         return NULL;
     }
     return make("SeparableConv2D", kh, kw, activation, "filters", filters);
+}
+
+CKERAS_API ckeras_layer *ckeras_conv2d_transpose(int64_t filters, int64_t kh, int64_t kw, const char *activation)
+{
+    if (filters <= 0 || kh <= 0 || kw <= 0) {
+        ck_error(CKERAS_EINVAL, "conv2d_transpose: filters and kernel size must be > 0, got %lld, (%lld, %lld)",
+                 (long long)filters, (long long)kh, (long long)kw);
+        return NULL;
+    }
+    return make("Conv2DTranspose", kh, kw, activation, "filters", filters);
 }

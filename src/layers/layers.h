@@ -140,7 +140,7 @@ extern const ck_layer_vt ck_batch_normalization_vt, ck_layer_normalization_vt, c
     ck_rescaling_vt;
 extern const ck_layer_vt ck_conv2d_vt, ck_conv1d_vt, ck_maxpool2d_vt, ck_avgpool2d_vt, ck_maxpool1d_vt,
     ck_avgpool1d_vt, ck_gap2d_vt, ck_gmp2d_vt, ck_gap1d_vt, ck_gmp1d_vt;
-extern const ck_layer_vt ck_depthwise_conv2d_vt, ck_separable_conv2d_vt;
+extern const ck_layer_vt ck_depthwise_conv2d_vt, ck_separable_conv2d_vt, ck_conv2d_transpose_vt;
 extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, ck_random_rotation_vt,
     ck_random_zoom_vt, ck_random_translation_vt, ck_random_contrast_vt;
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;

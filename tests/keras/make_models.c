@@ -386,6 +386,24 @@ static ckeras_model *m_conv2d(const spec *s)
     return m;
 }
 
+/* Placements on which Keras' backends agree: 'same' with k - s even, 'valid' with output_padding. */
+static ckeras_model *m_conv2d_transpose(const spec *s)
+{
+    ckeras_model *m = seq(s->ndim, s->shape);
+    ckeras_layer *c = need(ckeras_conv2d_transpose(3, 4, 2, "relu"), "Conv2DTranspose");
+    set_v(c, "strides", 2, 2, 2);
+    set_s(c, "padding", "same");
+    set_s(c, "bias_initializer", "random_normal");
+    set_s(c, "kernel_regularizer", "l1_l2");
+    add(m, c);
+    c = cfg("Conv2DTranspose", "{\"filters\": 2, \"kernel_size\": 3, \"strides\": [2, 1], "
+            "\"output_padding\": [1, 0]}");
+    set_b(c, "use_bias", 0);
+    set_s(c, "kernel_initializer", "he_uniform");
+    add(m, c);
+    return m;
+}
+
 static ckeras_model *m_conv1d(const spec *s)
 {
     ckeras_model *m = seq(s->ndim, s->shape);
@@ -695,6 +713,8 @@ static const spec specs[] = {
     {"prelu", "PReLU", 2, {4, 3}, 0, m_prelu},
     {"softmax", "Softmax", 2, {3, 4}, 0, m_softmax},
     {"time_distributed", "TimeDistributed", 4, {3, 3, 3, 2}, 0, m_time_distributed},
+    /* new models go last: the inputs of the ones before come from one running generator */
+    {"conv2d_transpose", "Conv2DTranspose", 3, {3, 4, 2}, 0, m_conv2d_transpose},
 };
 
 /* The models whose files keep the optimizer state (include_optimizer=True). The others are saved
