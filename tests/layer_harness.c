@@ -1,7 +1,9 @@
 #include "layer_harness.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,4 +108,39 @@ void fd_against(harness *h, float *v, int64_t nv, const float *g, const float *R
         ck_assert_msg(fabs(num - g[i]) <= atol + rtol * fabs(num), "%s: element %lld analytic %.7g, numeric %.7g",
                       what, (long long)i, (double)g[i], num);
     }
+}
+
+/* Checks dx and every weight gradient against central differences; a backward without dx must
+ * give the same weight gradients. */
+void h_fd_check(harness *h, double eps, double atol, double rtol, const char *what)
+{
+    float *R = xcalloc(h->out_size);
+    fill(R, h->out_size, -1, 1);
+    h_forward(h);
+    h_backward(h, R, true);
+    float *dx = xcalloc(h->in_size);
+    memcpy(dx, h->dx, (size_t)h->in_size * sizeof(float));
+    float *g[CK_MAX_WEIGHTS] = {0};
+    for (int i = 0; i < h->l->nw; i++) {
+        g[i] = xcalloc(h->l->w[i].size);
+        memcpy(g[i], h->l->w[i].grad, (size_t)h->l->w[i].size * sizeof(float));
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%.160s dx", what);
+    fd_against(h, h->x, h->in_size, dx, R, eps, atol, rtol, buf);
+    for (int i = 0; i < h->l->nw; i++) {
+        snprintf(buf, sizeof buf, "%.160s d%s", what, h->l->w[i].name);
+        fd_against(h, h->l->w[i].data, h->l->w[i].size, g[i], R, eps, atol, rtol, buf);
+    }
+    h_forward(h);
+    for (int i = 0; i < h->l->nw; i++)
+        memset(h->l->w[i].grad, 0, (size_t)h->l->w[i].size * sizeof(float));
+    h_backward(h, R, false);
+    for (int i = 0; i < h->l->nw; i++) {
+        snprintf(buf, sizeof buf, "%.160s d%s without dx", what, h->l->w[i].name);
+        tu_assert_close(h->l->w[i].grad, g[i], (size_t)h->l->w[i].size, 1e-6, 1e-5, buf);
+        free(g[i]);
+    }
+    free(dx);
+    free(R);
 }

@@ -35,4 +35,8 @@ void fill(float *v, int64_t n, double lo, double hi);
 void fd_against(harness *h, float *v, int64_t nv, const float *g, const float *R, double eps, double atol,
                 double rtol, const char *what);
 
+/* dx and every weight gradient against central differences of sum(y * R) (fd_against), and a
+ * backward without dx giving the same weight gradients. */
+void h_fd_check(harness *h, double eps, double atol, double rtol, const char *what);
+
 #endif

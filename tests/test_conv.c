@@ -26,33 +26,6 @@ static void fill_distinct(float *v, int64_t n, double step)
     }
 }
 
-/* Checks the layer's dx and weight gradients against central differences. */
-static void fd_check(harness *h, double eps, double atol, double rtol, const char *what)
-{
-    float *R = xcalloc(h->out_size);
-    fill(R, h->out_size, -1, 1);
-    h_forward(h);
-    h_backward(h, R, true);
-    float *dx = xcalloc(h->in_size);
-    memcpy(dx, h->dx, (size_t)h->in_size * sizeof(float));
-    float *g[CK_MAX_WEIGHTS] = {0};
-    for (int i = 0; i < h->l->nw; i++) {
-        g[i] = xcalloc(h->l->w[i].size);
-        memcpy(g[i], h->l->w[i].grad, (size_t)h->l->w[i].size * sizeof(float));
-    }
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s dx", what);
-    fd_against(h, h->x, h->in_size, dx, R, eps, atol, rtol, buf);
-    for (int i = 0; i < h->l->nw; i++) {
-        snprintf(buf, sizeof buf, "%s d%s", what, h->l->w[i].name);
-        fd_against(h, h->l->w[i].data, h->l->w[i].size, g[i], R, eps, atol, rtol, buf);
-        free(g[i]);
-    }
-    /* dx == NULL must leave the weight gradients as they were */
-    h_backward(h, R, false);
-    free(dx);
-    free(R);
-}
 
 /* ---- independent references (double) ---------------------------------------------------------- */
 
@@ -314,7 +287,7 @@ START_TEST(avgpool_same_uneven_is_tensorflow_definition)
     free(torch);
     free(ref);
     free(x);
-    fd_check(&h, 1e-2, 1e-3, 1e-3, "avgpool2d_p3_s2_same");
+    h_fd_check(&h, 1e-2, 1e-3, 1e-3, "avgpool2d_p3_s2_same");
     h_free(&h);
     json_decref(root);
 }
@@ -350,7 +323,7 @@ static void conv_case(const conv_cfg *c, int64_t n)
     ck_assert_int_eq(h.out_size, n * oh * ow * c->filters);
     assert_close_d(h.y, ref, h.out_size, 1e-5, what);
     free(ref);
-    fd_check(&h, 1e-2, 2e-3, 2e-3, what);
+    h_fd_check(&h, 1e-2, 2e-3, 2e-3, what);
     h_free(&h);
 }
 
@@ -429,7 +402,7 @@ static void pool_case(const pool_cfg *p, int64_t n)
              (long long)p->sh, (long long)p->sw, p->padding);
     assert_close_d(h.y, ref, h.out_size, 1e-6, what);
     free(ref);
-    fd_check(&h, 1e-2, 1e-3, 1e-3, what);
+    h_fd_check(&h, 1e-2, 1e-3, 1e-3, what);
     h_free(&h);
 }
 
@@ -482,7 +455,7 @@ START_TEST(global_pooling_reference_and_gradients)
                     ck_assert_msg(fabs(h.y[b * 3 + c] - acc) < 1e-6, "%s: %g vs %g", classes[k], h.y[b * 3 + c],
                                   acc);
                 }
-            fd_check(&h, 1e-2, 1e-3, 1e-3, classes[k]);
+            h_fd_check(&h, 1e-2, 1e-3, 1e-3, classes[k]);
             h_free(&h);
         }
     }

@@ -17,40 +17,6 @@
 
 #include "layer_harness.h"
 
-/* Checks dx and every weight gradient against central differences; a backward without dx must
- * give the same weight gradients. */
-static void fd_check(harness *h, double eps, double atol, double rtol, const char *what)
-{
-    float *R = xcalloc(h->out_size);
-    fill(R, h->out_size, -1, 1);
-    h_forward(h);
-    h_backward(h, R, true);
-    float *dx = xcalloc(h->in_size);
-    memcpy(dx, h->dx, (size_t)h->in_size * sizeof(float));
-    float *g[CK_MAX_WEIGHTS] = {0};
-    for (int i = 0; i < h->l->nw; i++) {
-        g[i] = xcalloc(h->l->w[i].size);
-        memcpy(g[i], h->l->w[i].grad, (size_t)h->l->w[i].size * sizeof(float));
-    }
-    char buf[256];
-    snprintf(buf, sizeof buf, "%.160s dx", what);
-    fd_against(h, h->x, h->in_size, dx, R, eps, atol, rtol, buf);
-    for (int i = 0; i < h->l->nw; i++) {
-        snprintf(buf, sizeof buf, "%.160s d%s", what, h->l->w[i].name);
-        fd_against(h, h->l->w[i].data, h->l->w[i].size, g[i], R, eps, atol, rtol, buf);
-    }
-    h_forward(h);
-    for (int i = 0; i < h->l->nw; i++)
-        memset(h->l->w[i].grad, 0, (size_t)h->l->w[i].size * sizeof(float));
-    h_backward(h, R, false);
-    for (int i = 0; i < h->l->nw; i++) {
-        snprintf(buf, sizeof buf, "%.160s d%s without dx", what, h->l->w[i].name);
-        tu_assert_close(h->l->w[i].grad, g[i], (size_t)h->l->w[i].size, 1e-6, 1e-6, buf);
-        free(g[i]);
-    }
-    free(dx);
-    free(R);
-}
 
 /* ---- independent reference (double) --------------------------------------------------------- */
 
@@ -317,7 +283,7 @@ START_TEST(reference_and_gradients)
         ck_assert_int_eq(l->out_shape.d[2], c->filters ? c->filters : c->c * c->dm);
         assert_close_d(h.y, ref, h.out_size, 1e-5, what);
         free(ref);
-        fd_check(&h, 1e-2, 2e-3, 2e-3, what);
+        h_fd_check(&h, 1e-2, 2e-3, 2e-3, what);
         h_free(&h);
     }
 }

@@ -39,36 +39,6 @@ static ck_shape shape_of(int ndim, const int64_t *d)
     return s;
 }
 
-/* dx and every weight gradient against central differences of sum(y * R) */
-static void fd_check(harness *h, double eps, double atol, double rtol, const char *what)
-{
-    float *R = xcalloc(h->out_size);
-    fill(R, h->out_size, -1, 1);
-    h_forward(h);
-    h_backward(h, R, true);
-    float *dx = xcalloc(h->in_size);
-    memcpy(dx, h->dx, (size_t)h->in_size * sizeof(float));
-    float *g[CK_MAX_WEIGHTS] = {0};
-    for (int i = 0; i < h->l->nw; i++) {
-        g[i] = xcalloc(h->l->w[i].size);
-        memcpy(g[i], h->l->w[i].grad, (size_t)h->l->w[i].size * sizeof(float));
-    }
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s dx", what);
-    fd_against(h, h->x, h->in_size, dx, R, eps, atol, rtol, buf);
-    for (int i = 0; i < h->l->nw; i++) {
-        snprintf(buf, sizeof buf, "%s d%s", what, h->l->w[i].name);
-        fd_against(h, h->l->w[i].data, h->l->w[i].size, g[i], R, eps, atol, rtol, buf);
-    }
-    /* weight gradients alone (nobody needs dx) are the same numbers */
-    h_backward(h, R, false);
-    for (int i = 0; i < h->l->nw; i++) {
-        tu_assert_close(h->l->w[i].grad, g[i], (size_t)h->l->w[i].size, 0, 0, "weight gradient without dx");
-        free(g[i]);
-    }
-    free(dx);
-    free(R);
-}
 
 /* ---- PReLU ------------------------------------------------------------------------------------- */
 
@@ -129,7 +99,7 @@ START_TEST(prelu_gradients_match_finite_differences)
         for (int64_t i = 0; i < h.in_size; i++) /* away from the kink at 0 */
             h.x[i] += h.x[i] < 0 ? -0.05f : 0.05f;
         fill(h.l->w[0].data, h.l->w[0].size, -0.5, 0.8);
-        fd_check(&h, 1e-2, 2e-3, 2e-3, cases[c].cfg);
+        h_fd_check(&h, 1e-2, 2e-3, 2e-3, cases[c].cfg);
         h_free(&h);
     }
 }
@@ -219,7 +189,7 @@ START_TEST(softmax_gradients_and_errors)
         const ck_shape in = shape_of(cases[c].ndim, cases[c].d);
         h_init(&h, layer_cfg("Softmax", "{}"), &in, 3);
         fill(h.x, h.in_size, -3, 3);
-        fd_check(&h, 1e-2, 1e-3, 2e-3, "Softmax");
+        h_fd_check(&h, 1e-2, 1e-3, 2e-3, "Softmax");
         h_free(&h);
     }
     ckeras_layer *l = layer_cfg("Softmax", "{}");

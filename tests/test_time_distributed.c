@@ -30,36 +30,9 @@ static ckeras_layer *td(const char *cls, const char *json)
 }
 
 /* dx and every weight gradient against central differences (float32: eps 1e-2) */
-static void fd_check(harness *h, const char *what)
+static void td_fd_check(harness *h, const char *what)
 {
-    float *R = xcalloc(h->out_size);
-    fill(R, h->out_size, -1, 1);
-    h_forward(h);
-    h_backward(h, R, true);
-    float *dx = xcalloc(h->in_size);
-    memcpy(dx, h->dx, (size_t)h->in_size * sizeof(float));
-    float *g[CK_MAX_WEIGHTS] = {0};
-    for (int i = 0; i < h->l->nw; i++) {
-        g[i] = xcalloc(h->l->w[i].size);
-        memcpy(g[i], h->l->w[i].grad, (size_t)h->l->w[i].size * sizeof(float));
-    }
-    char buf[160];
-    snprintf(buf, sizeof buf, "%s dx", what);
-    fd_against(h, h->x, h->in_size, dx, R, 1e-2, 2e-3, 2e-3, buf);
-    for (int i = 0; i < h->l->nw; i++) {
-        snprintf(buf, sizeof buf, "%s d%s", what, h->l->w[i].name);
-        fd_against(h, h->l->w[i].data, h->l->w[i].size, g[i], R, 1e-2, 2e-3, 2e-3, buf);
-    }
-    /* without dx (the first layer of a model) the weight gradients are the same */
-    h_forward(h);
-    h_backward(h, R, false);
-    for (int i = 0; i < h->l->nw; i++) {
-        snprintf(buf, sizeof buf, "%s d%s without dx", what, h->l->w[i].name);
-        tu_assert_close(h->l->w[i].grad, g[i], (size_t)h->l->w[i].size, 1e-6, 1e-5, buf);
-        free(g[i]);
-    }
-    free(dx);
-    free(R);
+    h_fd_check(h, 1e-2, 2e-3, 2e-3, what);
 }
 
 /* TimeDistributed(Dense(3, tanh)) on (2, 4, 5): y[b, t] = tanh(x[b, t] K + bias) for every step. */
@@ -96,7 +69,7 @@ START_TEST(dense_per_step)
                 want[(b * T + t) * U + u] = (float)tanh(s);
             }
     tu_assert_close(h.y, want, (size_t)(n * T * U), 1e-6, 1e-5, "TimeDistributed(Dense) forward");
-    fd_check(&h, "TimeDistributed(Dense)");
+    td_fd_check(&h, "TimeDistributed(Dense)");
     h_free(&h);
 }
 END_TEST
@@ -141,7 +114,7 @@ START_TEST(conv2d_per_step)
                 }
     tu_assert_close(h.y, want, (size_t)(n * T * OH * OW * O), 1e-5, 1e-5, "TimeDistributed(Conv2D) forward");
     free(want);
-    fd_check(&h, "TimeDistributed(Conv2D)");
+    td_fd_check(&h, "TimeDistributed(Conv2D)");
     h_free(&h);
 }
 END_TEST
@@ -168,7 +141,7 @@ START_TEST(other_layers_finite_differences)
         fill(l->w[k].data, l->w[k].size, strstr(l->w[k].name, "variance") ? 0.5 : -0.5, 1.0);
     char what[64];
     snprintf(what, sizeof what, "TimeDistributed(%s)", fd_cases[_i].cls);
-    fd_check(&h, what);
+    td_fd_check(&h, what);
     h_free(&h);
 }
 END_TEST
