@@ -273,6 +273,29 @@ START_TEST(training_false_call_keyword_is_kept)
 }
 END_TEST
 
+/* A fixed batch size (stateful recurrent models need it in Keras 3) reaches every tensor written. */
+START_TEST(a_fixed_batch_size_is_written_on_every_tensor)
+{
+    const char *json =
+        "{\"class_name\": \"Functional\", \"config\": {\"name\": \"m\", \"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"batch_shape\": [2, 4], \"name\": \"x\"},"
+        " \"inbound_nodes\": []},"
+        "{\"class_name\": \"Dense\", \"name\": \"d\", \"config\": {\"name\": \"d\", \"units\": 3}, \"inbound_nodes\": "
+        "[{\"args\": [" K3_X "], \"kwargs\": {}}]}], \"input_layers\": [\"x\", 0, 0], \"output_layers\": [\"d\", 0, 0]}}";
+    ckeras_model *m = NULL;
+    ck_assert_int_eq(ckeras_model_from_json(json, &m), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_save(m, tmp("b.h5"), CKERAS_SAVE_KERAS3), CKERAS_OK);
+    json_t *mc = file_json(tmp("b.h5"), "model_config");
+    json_t *in = json_object_get(layer_cfg(mc, "InputLayer"), "config");
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(in, "batch_shape"), 0)), 2);
+    json_t *node = json_array_get(json_object_get(layer_cfg(mc, "Dense"), "inbound_nodes"), 0);
+    json_t *t0 = json_array_get(json_object_get(node, "args"), 0);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(json_object_get(t0, "config"), "shape"), 0)), 2);
+    json_decref(mc);
+    ckeras_model_free(m);
+}
+END_TEST
+
 /* Walks a parsed model config: every layer's config keys are used by its schema, every call
  * keyword is one ckeras understands. Returns the number of layers checked. */
 static int check_consumed(const ck_io_model *d, const char *file)
@@ -369,6 +392,7 @@ int main(void)
     tcase_add_test(tc, unknown_config_keys_and_call_keywords_are_refused_by_name);
     tcase_add_test(tc, training_false_call_keyword_is_kept);
     tcase_add_test(tc, every_fixture_config_key_and_call_keyword_is_used);
+    tcase_add_test(tc, a_fixed_batch_size_is_written_on_every_tensor);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -174,6 +174,8 @@ typedef struct ck_io_ref {
     int ndim;                          /* writing: the tensor's per-sample shape (Keras 3 nodes
                                           name it), 0 when unknown */
     int64_t shape[CKERAS_MAX_DIMS];
+    int64_t batch;                     /* writing: a fixed batch size (stateful recurrent models),
+                                          0 when None */
 } ck_io_ref;
 
 struct ck_io_model;

@@ -182,7 +182,7 @@ static json_t *layer_object(json_t *legacy, int depth)
 static json_t *batch_shape(const ck_io_ref *r)
 {
     json_t *s = json_array();
-    json_array_append_new(s, json_null());
+    json_array_append_new(s, r->batch > 0 ? json_integer(r->batch) : json_null());
     for (int d = 0; d < r->ndim; d++)
         json_array_append_new(s, json_integer(r->shape[d]));
     return s;

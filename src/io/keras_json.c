@@ -308,7 +308,7 @@ static json_t *ref_json(const ck_io_ref *r, bool kwargs, const ck_tree *kw)
 static json_t *k3_tensor(const ck_io_ref *r)
 {
     json_t *shape = json_array(), *cfg = json_object(), *t = json_object();
-    json_array_append_new(shape, json_null());
+    json_array_append_new(shape, r->batch > 0 ? json_integer(r->batch) : json_null());
     for (int k = 0; k < r->ndim; k++)
         json_array_append_new(shape, json_integer(r->shape[k]));
     json_object_set_new(cfg, "shape", shape);

@@ -57,6 +57,11 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
     if (!d->layers)
         return CKERAS_ENOMEM;
     char nbuf[CK_NAME_MAX];
+    /* an input's fixed batch size holds for every tensor of the model, as Keras infers it */
+    int64_t batch = 0;
+    for (int j = 0; j < m->g.ninputs; j++)
+        if (m->input_layers[j] && ck_cfg_int(&m->input_layers[j]->cfg, "batch_size") > 0)
+            batch = ck_cfg_int(&m->input_layers[j]->cfg, "batch_size");
     for (int j = 0; j < m->g.ninputs; j++) {
         ck_io_layer *il = &d->layers[d->nlayers++];
         ckeras_layer tmp;
@@ -101,6 +106,7 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
             l->in[k].ndim = sh->ndim;
             for (int a = 0; a < sh->ndim; a++)
                 l->in[k].shape[a] = sh->d[a];
+            l->in[k].batch = batch;
         }
     }
     if (m->g.n > 0) {
