@@ -17,70 +17,26 @@
 
 static const char *const fixtures[] = {"seed_mlp", "cnn", "bn_functional", "mobilenetv2"};
 
-static char tmpdir[256];
+static const char *tmpdir;
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ck_native_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tmpdir = tu_tmpdir_make("native");
     /* the reader's temporary files go here: every test checks that none is left behind */
-    char t[300];
-    snprintf(t, sizeof t, "%s/tmp", tmpdir);
-    ck_assert_int_eq(mkdir(t, 0700), 0);
-    setenv("TMPDIR", t, 1);
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            rm_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    if (d)
-        closedir(d);
-    return n;
+    ck_assert_int_eq(mkdir(tu_tmp("tmp"), 0700), 0);
+    setenv("TMPDIR", tu_tmp("tmp"), 1);
 }
 
 static void teardown(void)
 {
-    char t[300];
-    snprintf(t, sizeof t, "%s/tmp", tmpdir);
-    int left = count_entries(t);
-    rm_tree(tmpdir);
+    int left = tu_count_entries(tu_tmp("tmp"));
+    tu_tmpdir_remove();
     unsetenv("TMPDIR");
     ck_assert_msg(left == 0, "%d temporary file(s) left in $TMPDIR", left);
 }
 
-static const char *tmp(const char *name)
-{
-    static char buf[4][400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+#define tmp tu_tmp
+#define count_entries tu_count_entries
 
 /* Same convention as tests/test_saveload.c. */
 static const char *shared_dir(void)

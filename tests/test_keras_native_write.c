@@ -14,50 +14,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[256];
+static const char *tmpdir;
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ck_nwrite_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tmpdir = tu_tmpdir_make("nwrite");
     ckeras_set_num_threads(1);
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    if (d)
-        closedir(d);
-    return n;
 }
 
 static void teardown(void)
 {
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
+    tu_tmpdir_remove();
 }
 
-static const char *tmp(const char *name)
-{
-    static char buf[4][400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+#define tmp tu_tmp
+#define count_entries tu_count_entries
 
 /* ---- the models ----------------------------------------------------------------------------- */
 

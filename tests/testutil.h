@@ -23,6 +23,8 @@ void tu_assert_close(const float *a, const float *b, size_t n, double atol, doub
 const char *tu_tmpdir_make(const char *tag);
 void tu_tmpdir_remove(void);
 const char *tu_tmp(const char *name);
+/* Entries of a folder, not counting . and .. (0 when it cannot be read). */
+int tu_count_entries(const char *dir);
 /* Runs a suite and returns the process exit status. */
 int tu_run(Suite *s);
 

@@ -222,18 +222,12 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
                         rank + 1, rank == 2 ? "height, width, channels" : "steps, channels",
                         ck_shape_str(in, false, buf, sizeof buf));
     }
-    for (int i = 0; i <= rank; i++)
-        if (in->d[i] <= 0)
-            return ck_error(CKERAS_ESHAPE, "%s '%s': input axis %d has size %lld", cls, l->name, i,
-                            (long long)in->d[i]);
+    if ((st = ck_layer_check_axes(l, in)) != CKERAS_OK)
+        return st;
 
-    conv_priv *p = l->priv;
-    if (!p) {
-        p = ck_calloc(1, sizeof *p);
-        if (!p)
-            return CKERAS_ENOMEM;
-        l->priv = p;
-    }
+    conv_priv *p = ck_layer_priv(l, sizeof *p);
+    if (!p)
+        return CKERAS_ENOMEM;
     if ((st = ck_act_parse(ck_cfg_str(&l->cfg, "activation"), &p->act)) != CKERAS_OK ||
         (st = ck_init_check(ck_cfg_str(&l->cfg, "kernel_initializer"))) != CKERAS_OK ||
         (st = ck_init_check(ck_cfg_str(&l->cfg, "bias_initializer"))) != CKERAS_OK) {

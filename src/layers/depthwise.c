@@ -139,18 +139,12 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
         return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank 3 (height, width, channels), got %s",
                         cls, l->name, ck_shape_str(in, false, buf, sizeof buf));
     }
-    for (int i = 0; i < 3; i++)
-        if (in->d[i] <= 0)
-            return ck_error(CKERAS_ESHAPE, "%s '%s': input axis %d has size %lld", cls, l->name, i,
-                            (long long)in->d[i]);
+    if ((st = ck_layer_check_axes(l, in)) != CKERAS_OK)
+        return st;
 
-    dw_priv *p = l->priv;
-    if (!p) {
-        p = ck_calloc(1, sizeof *p);
-        if (!p)
-            return CKERAS_ENOMEM;
-        l->priv = p;
-    }
+    dw_priv *p = ck_layer_priv(l, sizeof *p);
+    if (!p)
+        return CKERAS_ENOMEM;
     if ((st = ck_act_parse(ck_cfg_str(&l->cfg, "activation"), &p->act)) != CKERAS_OK ||
         (st = ck_init_check(ck_cfg_str(&l->cfg, "depthwise_initializer"))) != CKERAS_OK ||
         (sep && (st = ck_init_check(ck_cfg_str(&l->cfg, "pointwise_initializer"))) != CKERAS_OK) ||

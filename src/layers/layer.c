@@ -91,6 +91,22 @@ void ck_weight_adopt(ck_weight *w, float *buf)
     w->data = buf;
 }
 
+void *ck_layer_priv(ckeras_layer *l, size_t size)
+{
+    if (!l->priv)
+        l->priv = ck_calloc(1, size);
+    return l->priv;
+}
+
+ckeras_status ck_layer_check_axes(const ckeras_layer *l, const ck_shape *in)
+{
+    for (int i = 0; i < in->ndim; i++)
+        if (in->d[i] <= 0)
+            return ck_error(CKERAS_ESHAPE, "%s '%s': input axis %d has size %lld", l->vt->class_name, l->name, i,
+                            (long long)in->d[i]);
+    return CKERAS_OK;
+}
+
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
                                const char *init_field, const char *init_default)
 {

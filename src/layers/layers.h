@@ -111,6 +111,11 @@ ckeras_layer *ck_layer_new_by_class(const char *class_name);
 ckeras_layer *ck_layer_or_free(ckeras_layer *l, ckeras_status st);
 /* Makes buf (from ck_malloc, prod(shape) floats) the storage of w, which owns it from now on. */
 void ck_weight_adopt(ck_weight *w, float *buf);
+/* The layer's parsed settings (l->priv), size bytes allocated zeroed at its first build; NULL
+ * when out of memory. */
+void *ck_layer_priv(ckeras_layer *l, size_t size);
+/* CKERAS_ESHAPE naming the axis when an axis of the per-sample shape in is not positive. */
+ckeras_status ck_layer_check_axes(const ckeras_layer *l, const ck_shape *in);
 /* Declares a weight during build. */
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
                                const char *init_field, const char *init_default);
