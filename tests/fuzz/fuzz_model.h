@@ -1,4 +1,5 @@
-/* Shared by the fuzz targets that build models (fuzz_load_model.c, fuzz_model_json.c). */
+/* Shared by the fuzz targets that build models (fuzz_load_model.c, fuzz_load_keras.c,
+ * fuzz_model_json.c). */
 #ifndef CK_FUZZ_MODEL_H
 #define CK_FUZZ_MODEL_H
 
@@ -32,6 +33,28 @@ static void fuzz_model_poke(ckeras_model *m)
     ckeras_tensor_free(y);
     for (int j = 0; j < nin; j++)
         ckeras_tensor_free(xs[j]);
+}
+
+/* The file targets: the input written to a scratch file named with ext, load_model, summary,
+ * load_weights of the same file into the loaded model with weight_flags, one predict. */
+static inline int fuzz_load_file(const uint8_t *data, size_t size, const char *tag, const char *ext,
+                                  int weight_flags)
+{
+    ck_alloc_set_limit(FUZZ_ALLOC_LIMIT);
+    const char *path = fuzz_write_temp(tag, ext, data, size);
+    if (!path)
+        return 0;
+    ckeras_model *m = NULL;
+    if (ckeras_load_model(path, 0, &m) == CKERAS_OK) {
+        char *text = NULL;
+        if (ckeras_model_summary_string(m, 0, &text) == CKERAS_OK)
+            ckeras_free(text);
+        ckeras_model_load_weights(m, path, weight_flags);
+        fuzz_model_poke(m);
+    }
+    ckeras_model_free(m);
+    unlink(path);
+    return 0;
 }
 
 #endif
