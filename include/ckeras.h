@@ -508,10 +508,18 @@ CKERAS_API int ckeras_model_input(ckeras_model *model, ckeras_layer *input);
  * inferred at once. Returns the output's tensor id (>= 0), or -1 with the error set.
  */
 CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs);
-/** Declares the model's output tensor(s); one output is supported for now. */
+/**
+ * Declares the model's output tensors (Keras `Model(inputs, [out_a, out_b])`): 1..32 distinct
+ * layer outputs, in order. Outputs are named after their layers (the keys of per-output losses,
+ * metrics and logs: "cls_loss", "val_reg_mae").
+ */
 CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_outputs, const int *outputs);
 /** Number of model inputs (1 for a Sequential model with an input shape). */
 CKERAS_API int ckeras_model_input_count(const ckeras_model *model);
+/** Number of model outputs (0 before a functional model's outputs are set). */
+CKERAS_API int ckeras_model_output_count(const ckeras_model *model);
+/** The name of output @p i (its layer's name), owned by the model; NULL when out of range. */
+CKERAS_API const char *ckeras_model_output_name(const ckeras_model *model, int i);
 /**
  * Keras `Sequential.pop()`: removes and frees the last layer, keeping every other weight (for
  * transfer learning: load a model, pop its head, freeze the rest, add a new head, compile).
@@ -543,7 +551,24 @@ CKERAS_API ckeras_status ckeras_model_count_params(const ckeras_model *model, in
  */
 CKERAS_API ckeras_status ckeras_model_compile(ckeras_model *model, ckeras_optimizer *optimizer,
                                               const char *loss, const char *metrics);
-/** Sets `from_logits` (0/1) or `delta` (huber) of the compiled loss. */
+/**
+ * `model.compile(optimizer, loss={...}, loss_weights={...}, metrics={...})` for models with
+ * several outputs. Takes @p optimizer (also on failure; NULL: "adam"). Entry k (of @p n) is for
+ * the output whose layer is named @p output_names[k], or, with @p output_names NULL, for output
+ * k (then @p n must be the output count). @p losses[k] is a Keras loss name, or NULL for no loss
+ * on that output (Keras' None: it is not trained and needs no target); @p loss_weights is NULL
+ * (all 1) or one finite weight >= 0 per entry; @p metrics is NULL or one comma-separated list
+ * (or NULL) per entry. Outputs without an entry get no loss; at least one output needs one.
+ * The loss fit reports is the weighted sum of the outputs' losses plus the regularization
+ * penalties; evaluate and the logs also give each output's own (unweighted) loss.
+ * ckeras_model_compile() on such a model uses its one loss and metrics list for every output.
+ * Errors: ::CKERAS_EINVAL for an unknown output name, loss or metric, a repeated output, a
+ * negative weight, or no loss at all; ::CKERAS_ESTATE when the model has no outputs yet.
+ */
+CKERAS_API ckeras_status ckeras_model_compile_outputs(ckeras_model *model, ckeras_optimizer *optimizer, int n,
+                                                      const char *const *output_names, const char *const *losses,
+                                                      const double *loss_weights, const char *const *metrics);
+/** Sets `from_logits` (0/1) or `delta` (huber) of the compiled loss (of every output). */
 CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const char *name, double value);
 
 /** New fit keywords with Keras' defaults (epochs 1, batch_size 32, verbose 1, shuffle 1). */
@@ -555,6 +580,14 @@ CKERAS_API ckeras_status ckeras_fit_args_set_float(ckeras_fit_args *args, const 
 /** Sets validation_data (both borrowed: keep them alive until fit returns). */
 CKERAS_API ckeras_status ckeras_fit_args_set_validation_data(ckeras_fit_args *args, const ckeras_tensor *x,
                                                              const ckeras_tensor *y);
+/**
+ * Sets validation_data of a model with several inputs or outputs: one tensor per input and one
+ * target per output (NULL for an output without a loss), all borrowed until fit returns.
+ * 0 and 0 clears it.
+ */
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_data_multi(ckeras_fit_args *args, int n_inputs,
+                                                                   const ckeras_tensor *const *x, int n_targets,
+                                                                   const ckeras_tensor *const *y);
 /** Adds a callback (borrowed: it stays the caller's, to query and free). */
 CKERAS_API ckeras_status ckeras_fit_args_add_callback(ckeras_fit_args *args, ckeras_callback *cb);
 /** Frees fit keywords. NULL is a no-op. */
@@ -569,15 +602,35 @@ CKERAS_API void ckeras_fit_args_free(ckeras_fit_args *args);
 CKERAS_API ckeras_status ckeras_model_fit(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
                                           const ckeras_fit_args *args, ckeras_history **history);
 /**
+ * `model.fit([x1, x2], [y1, y2], **args)`: fit for models with several inputs or outputs. @p x
+ * holds @p n_inputs tensors (one per model input, in order, all with the same number of
+ * samples), @p y holds @p n_targets (one per model output; NULL for an output compiled without
+ * a loss). validation_split takes the same last samples of every input and target. History
+ * keys are Keras 3's: "loss", "<output>_loss", "<output>_<metric>" and their "val_" forms.
+ */
+CKERAS_API ckeras_status ckeras_model_fit_multi(ckeras_model *model, int n_inputs, const ckeras_tensor *const *x,
+                                                int n_targets, const ckeras_tensor *const *y,
+                                                const ckeras_fit_args *args, ckeras_history **history);
+/**
  * `model.evaluate(x, y, batch_size)`: writes the loss and then each metric, in compile order,
  * into @p results (capacity @p n_results; the count needed is 1 + number of metrics).
  * @p batch_size <= 0 means 32.
  */
 CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
                                                int batch_size, double *results, int n_results);
+/**
+ * evaluate for models with several inputs or outputs (arguments as ckeras_model_fit_multi()).
+ * Writes the total loss, then (several outputs) each output's loss in output order, then the
+ * metrics in compile order, as Keras 3's `evaluate` returns them.
+ */
+CKERAS_API ckeras_status ckeras_model_evaluate_multi(ckeras_model *model, int n_inputs,
+                                                     const ckeras_tensor *const *x, int n_targets,
+                                                     const ckeras_tensor *const *y, int batch_size, double *results,
+                                                     int n_results);
 /** Number of values ckeras_model_evaluate() writes, and their names (loss first). */
 CKERAS_API int ckeras_model_metrics_count(const ckeras_model *model);
-/** Name of value @p i of evaluate ("loss", "accuracy", ...), or NULL. */
+/** Name of value @p i of evaluate ("loss", "cls_loss", "accuracy", ...), or NULL. The string lives
+ *  until the model changes or (per-output names) the thread's next call of this function. */
 CKERAS_API const char *ckeras_model_metrics_name(const ckeras_model *model, int i);
 /**
  * `model.predict(x, batch_size)`: a new tensor (free with ckeras_tensor_free()) in *out.
@@ -585,16 +638,30 @@ CKERAS_API const char *ckeras_model_metrics_name(const ckeras_model *model, int 
  */
 CKERAS_API ckeras_status ckeras_model_predict(ckeras_model *model, const ckeras_tensor *x, int batch_size,
                                               ckeras_tensor **out);
-/** predict for models with several inputs: @p xs holds one tensor per model input, in order. */
+/** predict for models with several inputs: @p xs holds one tensor per model input, in order.
+ *  The model must have one output (else ckeras_model_predict_outputs()). */
 CKERAS_API ckeras_status ckeras_model_predict_multi(ckeras_model *model, int n_inputs,
                                                     const ckeras_tensor *const *xs, int batch_size,
                                                     ckeras_tensor **out);
+/**
+ * predict giving every output: @p outs receives @p n_outputs new tensors (the model's output
+ * count; free each with ckeras_tensor_free()), all NULL on failure.
+ */
+CKERAS_API ckeras_status ckeras_model_predict_outputs(ckeras_model *model, int n_inputs,
+                                                      const ckeras_tensor *const *xs, int batch_size,
+                                                      int n_outputs, ckeras_tensor **outs);
 /**
  * `model.train_on_batch(x, y)`: one optimizer step on the whole of @p x; writes the loss
  * (computed before the update) and metrics into @p results as evaluate does (may be NULL).
  */
 CKERAS_API ckeras_status ckeras_model_train_on_batch(ckeras_model *model, const ckeras_tensor *x,
                                                      const ckeras_tensor *y, double *results, int n_results);
+/** train_on_batch for models with several inputs or outputs (arguments as
+ *  ckeras_model_fit_multi(), results as ckeras_model_evaluate_multi()). */
+CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, int n_inputs,
+                                                           const ckeras_tensor *const *x, int n_targets,
+                                                           const ckeras_tensor *const *y, double *results,
+                                                           int n_results);
 /**
  * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
  * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width.

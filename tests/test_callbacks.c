@@ -496,18 +496,20 @@ START_TEST(logs_limits)
 {
     ckeras_logs logs;
     ck_logs_clear(&logs);
-    char name[80];
+    char name[CK_LOG_NAME + 40];
     for (int i = 0; i < CK_MAX_LOGS + 3; i++) {
         snprintf(name, sizeof name, "m%d", i);
         ck_logs_set(&logs, name, i);
     }
     ck_assert_int_eq(ckeras_logs_count(&logs), CK_MAX_LOGS);
-    ck_assert_ptr_null(ck_logs_find(&logs, "m32"));
-    ck_assert(*ck_logs_find(&logs, "m31") == 31.0);
+    snprintf(name, sizeof name, "m%d", CK_MAX_LOGS);
+    ck_assert_ptr_null(ck_logs_find(&logs, name));
+    snprintf(name, sizeof name, "m%d", CK_MAX_LOGS - 1);
+    ck_assert(*ck_logs_find(&logs, name) == (double)(CK_MAX_LOGS - 1));
     /* A long name is kept cut, and found again by the same long name. */
     ck_logs_clear(&logs);
-    memset(name, 'x', 70);
-    name[70] = '\0';
+    memset(name, 'x', CK_LOG_NAME + 20);
+    name[CK_LOG_NAME + 20] = '\0';
     ck_logs_set(&logs, name, 1.0);
     ck_logs_set(&logs, name, 2.0);
     ck_assert_int_eq(ckeras_logs_count(&logs), 1);

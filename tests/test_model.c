@@ -181,11 +181,11 @@ static double model_loss(ckeras_model *m, const float *x, const float *y, int64_
 {
     ck_plan *p = &m->plan;
     memcpy(p->x[0], x, (size_t)(n * ck_shape_size(&m->g.inputs[0])) * sizeof(float));
-    memcpy(p->y_true, y, (size_t)(n * m->target_size) * sizeof(float));
+    memcpy(p->y_true[0], y, (size_t)(n * m->target_size[0]) * sizeof(float));
     ck_graph_forward(&m->g, p, n, true, &m->rng);
     const ck_shape *out = ck_model_output_shape(m);
     int64_t cols = out->d[out->ndim - 1], rows = n * ck_shape_size(out) / cols;
-    return ck_loss_compute(&m->loss, p->y_true, p->act[m->g.output], rows, cols, NULL, 1, NULL) / (double)rows;
+    return ck_loss_compute(&m->loss[0], p->y_true[0], p->act[m->g.outputs[0]], rows, cols, NULL, 1, NULL) / (double)rows;
 }
 
 static void gradcheck(const char *hidden_act, const char *out_act, int64_t out_units, const char *loss,
@@ -213,13 +213,13 @@ static void gradcheck(const char *hidden_act, const char *out_act, int64_t out_u
         for (int i = 0; i < n; i++)
             for (int k = 0; k < ts; k++)
                 y[i * ts + k] = k == i % out_units;
-    m->target_size = ts;
-    ck_assert_int_eq(ck_plan_ensure(&m->plan, &m->g, n, true, ts), CKERAS_OK);
+    m->target_size[0] = ts;
+    ck_assert_int_eq(ck_plan_ensure(&m->plan, &m->g, n, true, &ts), CKERAS_OK);
     /* analytic gradient */
     model_loss(m, x, y, n);
     const ck_shape *os = ck_model_output_shape(m);
     int64_t rows = n;
-    ck_loss_compute(&m->loss, m->plan.y_true, m->plan.act[m->g.output], rows, os->d[0], m->plan.dact[m->g.output],
+    ck_loss_compute(&m->loss[0], m->plan.y_true[0], m->plan.act[m->g.outputs[0]], rows, os->d[0], m->plan.dact[m->g.outputs[0]],
                     1.0f / (float)rows, NULL);
     ck_graph_backward(&m->g, &m->plan, n);
     float *g = malloc(m->n_params * sizeof(float));

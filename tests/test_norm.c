@@ -614,7 +614,7 @@ START_TEST(frozen_batchnorm_runs_in_inference_mode)
     /* a training forward of the graph: the BN node's output uses the moving statistics */
     const int64_t n = 8;
     float *xv = random_input(n * 3, 31, 10.0, 4.0), yv[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    ck_assert_int_eq(ck_plan_ensure(&m->plan, &m->g, n, true, 1), CKERAS_OK);
+    ck_assert_int_eq(ck_plan_ensure(&m->plan, &m->g, n, true, (const int64_t[]){1}), CKERAS_OK);
     memcpy(m->plan.x[0], xv, n * 3 * sizeof(float));
     ck_graph_forward(&m->g, &m->plan, n, true, &m->rng);
     int node = -1;

@@ -86,9 +86,9 @@ static ckeras_model *small_functional(void)
 static double loss_at(ckeras_model *m, const float *x, const float *y, int64_t n)
 {
     memcpy(m->plan.x[0], x, (size_t)(n * 6) * sizeof(float));
-    memcpy(m->plan.y_true, y, (size_t)n * sizeof(float));
+    memcpy(m->plan.y_true[0], y, (size_t)n * sizeof(float));
     ck_graph_forward(&m->g, &m->plan, n, true, &m->rng);
-    return ck_loss_compute(&m->loss, m->plan.y_true, m->plan.act[m->g.output], n, 1, NULL, 1, NULL) / (double)n;
+    return ck_loss_compute(&m->loss[0], m->plan.y_true[0], m->plan.act[m->g.outputs[0]], n, 1, NULL, 1, NULL) / (double)n;
 }
 
 /* A node read by two layers (fan-out) gets the sum of both gradients: the whole model's
@@ -100,11 +100,11 @@ START_TEST(functional_gradients_match_finite_differences)
     ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(0, 0, 0), "binary_crossentropy", NULL), CKERAS_OK);
     const int64_t n = 5;
     ckeras_tensor *xt = toy_x(n, 6, 4), *yt = toy_y(xt);
-    m->target_size = 1;
-    ck_assert_int_eq(ck_plan_ensure(&m->plan, &m->g, n, true, 1), CKERAS_OK);
+    m->target_size[0] = 1;
+    ck_assert_int_eq(ck_plan_ensure(&m->plan, &m->g, n, true, m->target_size), CKERAS_OK);
     const float *x = ckeras_tensor_data(xt), *y = ckeras_tensor_data(yt);
     loss_at(m, x, y, n);
-    ck_loss_compute(&m->loss, m->plan.y_true, m->plan.act[m->g.output], n, 1, m->plan.dact[m->g.output],
+    ck_loss_compute(&m->loss[0], m->plan.y_true[0], m->plan.act[m->g.outputs[0]], n, 1, m->plan.dact[m->g.outputs[0]],
                     1.0f / (float)n, NULL);
     ck_graph_backward(&m->g, &m->plan, n);
     float *g = malloc(m->n_params * sizeof(float));

@@ -343,13 +343,15 @@ CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const 
     if (!model->compiled)
         return ck_error(CKERAS_ESTATE, "model_set_loss_float: compile the model first");
     if (name && strcmp(name, "from_logits") == 0) {
-        model->loss.from_logits = value != 0.0;
+        for (int k = 0; k < CK_MAX_OUTPUTS; k++)
+            model->loss[k].from_logits = value != 0.0;
         return CKERAS_OK;
     }
     if (name && strcmp(name, "delta") == 0) {
         if (!(value > 0))
             return ck_error(CKERAS_EINVAL, "model_set_loss_float: delta must be > 0, got %g", value);
-        model->loss.delta = (float)value;
+        for (int k = 0; k < CK_MAX_OUTPUTS; k++)
+            model->loss[k].delta = (float)value;
         return CKERAS_OK;
     }
     return ck_error(CKERAS_EINVAL, "model_set_loss_float: unknown setting '%s'; accepted: from_logits, delta",
@@ -412,9 +414,27 @@ CKERAS_API ckeras_status ckeras_fit_args_set_validation_data(ckeras_fit_args *ar
     NEED(args, "args");
     if ((x == NULL) != (y == NULL))
         return ck_error(CKERAS_EINVAL, "fit_args_set_validation_data: give both x and y, or neither");
-    args->val_x = x;
-    args->val_y = y;
-    return CKERAS_OK;
+    if (!x) {
+        memset(&args->val, 0, sizeof args->val);
+        return CKERAS_OK;
+    }
+    return ckeras_fit_args_set_validation_data_multi(args, 1, &x, 1, &y);
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_data_multi(ckeras_fit_args *args, int n_inputs,
+                                                                   const ckeras_tensor *const *x, int n_targets,
+                                                                   const ckeras_tensor *const *y)
+{
+    NEED(args, "args");
+    if (n_inputs == 0 && n_targets == 0) {
+        memset(&args->val, 0, sizeof args->val);
+        return CKERAS_OK;
+    }
+    ck_data d;
+    ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "fit_args_set_validation_data_multi");
+    if (st == CKERAS_OK)
+        args->val = d;
+    return st;
 }
 
 CKERAS_API ckeras_status ckeras_fit_args_add_callback(ckeras_fit_args *args, ckeras_callback *cb)
@@ -432,14 +452,39 @@ CKERAS_API void ckeras_fit_args_free(ckeras_fit_args *args)
     ck_free(args);
 }
 
-CKERAS_API ckeras_status ckeras_model_fit(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
-                                          const ckeras_fit_args *args, ckeras_history **history)
+CKERAS_API ckeras_status ckeras_model_fit_multi(ckeras_model *model, int n_inputs, const ckeras_tensor *const *x,
+                                                int n_targets, const ckeras_tensor *const *y,
+                                                const ckeras_fit_args *args, ckeras_history **history)
 {
     NEED(model, "model");
     if (history)
         *history = NULL;
+    ck_data d;
+    ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "model_fit");
+    if (st != CKERAS_OK)
+        return st;
     ENTER(model);
-    return model_leave(model, ck_model_fit(model, x, y, args, history));
+    return model_leave(model, ck_model_fit(model, &d, args, history));
+}
+
+CKERAS_API ckeras_status ckeras_model_fit(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
+                                          const ckeras_fit_args *args, ckeras_history **history)
+{
+    return ckeras_model_fit_multi(model, 1, &x, 1, &y, args, history);
+}
+
+CKERAS_API ckeras_status ckeras_model_evaluate_multi(ckeras_model *model, int n_inputs,
+                                                     const ckeras_tensor *const *x, int n_targets,
+                                                     const ckeras_tensor *const *y, int batch_size, double *results,
+                                                     int n_results)
+{
+    NEED(model, "model");
+    ck_data d;
+    ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "model_evaluate");
+    if (st != CKERAS_OK)
+        return st;
+    ENTER(model);
+    return model_leave(model, ck_model_evaluate(model, &d, batch_size, results, n_results));
 }
 
 CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
@@ -448,22 +493,21 @@ CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras
     NEED(model, "model");
     NEED(x, "x");
     NEED(y, "y");
-    ENTER(model);
-    return model_leave(model, ck_model_evaluate(model, x, y, batch_size, results, n_results));
+    return ckeras_model_evaluate_multi(model, 1, &x, 1, &y, batch_size, results, n_results);
 }
 
 CKERAS_API int ckeras_model_metrics_count(const ckeras_model *model)
 {
-    return model && model->compiled ? 1 + model->nmetrics : 0;
+    return model && model->compiled ? ck_model_result_count(model) : 0;
 }
 
 CKERAS_API const char *ckeras_model_metrics_name(const ckeras_model *model, int i)
 {
-    if (!model || !model->compiled || i < 0 || i > model->nmetrics)
+    if (!model || !model->compiled || i < 0 || i >= ck_model_result_count(model))
         return NULL;
-    if (i == 0)
-        return "loss";
-    return model->metrics_resolved ? model->metrics[i - 1].name : model->metric_specs[i - 1];
+    /* names made on the fly live in a per-thread buffer until the next call */
+    static _Thread_local char buf[CK_LOG_NAME];
+    return ck_model_result_name(model, i, buf, sizeof buf);
 }
 
 CKERAS_API ckeras_status ckeras_model_predict(ckeras_model *model, const ckeras_tensor *x, int batch_size,
@@ -476,14 +520,27 @@ CKERAS_API ckeras_status ckeras_model_predict(ckeras_model *model, const ckeras_
     return model_leave(model, ck_model_predict(model, x, batch_size, out));
 }
 
+CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, int n_inputs,
+                                                           const ckeras_tensor *const *x, int n_targets,
+                                                           const ckeras_tensor *const *y, double *results,
+                                                           int n_results)
+{
+    NEED(model, "model");
+    ck_data d;
+    ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "model_train_on_batch");
+    if (st != CKERAS_OK)
+        return st;
+    ENTER(model);
+    return model_leave(model, ck_model_train_on_batch(model, &d, results, n_results));
+}
+
 CKERAS_API ckeras_status ckeras_model_train_on_batch(ckeras_model *model, const ckeras_tensor *x,
                                                      const ckeras_tensor *y, double *results, int n_results)
 {
     NEED(model, "model");
     NEED(x, "x");
     NEED(y, "y");
-    ENTER(model);
-    return model_leave(model, ck_model_train_on_batch(model, x, y, results, n_results));
+    return ckeras_model_train_on_batch_multi(model, 1, &x, 1, &y, results, n_results);
 }
 
 CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, int line_length, char **text)
@@ -580,6 +637,46 @@ CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_out
 CKERAS_API int ckeras_model_input_count(const ckeras_model *model)
 {
     return model ? model->g.ninputs : 0;
+}
+
+CKERAS_API int ckeras_model_output_count(const ckeras_model *model)
+{
+    return model && model->g.n > 0 && (!model->functional || model->outputs_set) ? model->g.noutputs : 0;
+}
+
+CKERAS_API const char *ckeras_model_output_name(const ckeras_model *model, int i)
+{
+    if (i < 0 || i >= ckeras_model_output_count(model))
+        return NULL;
+    return ck_model_output_name(model, i);
+}
+
+CKERAS_API ckeras_status ckeras_model_compile_outputs(ckeras_model *model, ckeras_optimizer *optimizer,
+                                                      int n, const char *const *output_names,
+                                                      const char *const *losses, const double *loss_weights,
+                                                      const char *const *metrics)
+{
+    if (!model) {
+        ckeras_optimizer_free(optimizer);
+        return ck_error(CKERAS_EINVAL, "model_compile_outputs: model is NULL");
+    }
+    return ck_model_compile_outputs(model, optimizer, n, output_names, losses, loss_weights, metrics);
+}
+
+CKERAS_API ckeras_status ckeras_model_predict_outputs(ckeras_model *model, int n_inputs,
+                                                      const ckeras_tensor *const *xs, int batch_size,
+                                                      int n_outputs, ckeras_tensor **outs)
+{
+    NEED(model, "model");
+    NEED(outs, "outs");
+    NEED(xs, "xs");
+    if (n_outputs < 1 || n_outputs > CK_MAX_OUTPUTS)
+        return ck_error(CKERAS_EINVAL, "model_predict_outputs: n_outputs is %d; models have 1..%d", n_outputs,
+                        CK_MAX_OUTPUTS);
+    for (int k = 0; k < n_outputs; k++)
+        outs[k] = NULL;
+    ENTER(model);
+    return model_leave(model, ck_model_predict_outputs(model, n_inputs, xs, batch_size, n_outputs, outs));
 }
 
 CKERAS_API ckeras_status ckeras_model_predict_multi(ckeras_model *model, int n_inputs,

@@ -6,8 +6,8 @@
 
 #include <stdio.h>
 
-#define CK_MAX_LOGS 32
-#define CK_LOG_NAME 48
+#define CK_MAX_LOGS 128
+#define CK_LOG_NAME 96
 
 /* The logs dict: ordered names and values ("loss", "accuracy", "val_loss", ...). */
 struct ckeras_logs {

@@ -6,6 +6,7 @@
 #include "layers/layers.h"
 
 #define CK_MAX_NODE_INPUTS 8
+#define CK_MAX_OUTPUTS 32
 
 /* One layer call. in[k] is the producing node, or -1 - j for model input j. */
 typedef struct ck_node {
@@ -20,13 +21,18 @@ typedef struct ck_graph {
     ck_node *nodes;
     int ninputs;
     ck_shape inputs[CK_MAX_NODE_INPUTS]; /* per-sample shapes of the model inputs */
-    int output;                          /* node whose output is the model output */
+    int noutputs;                        /* the model outputs: outputs[k] is the node whose output */
+    int outputs[CK_MAX_OUTPUTS];         /* is model output k (distinct nodes) */
 } ck_graph;
 
-ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in);
+/* Appends a node. The new node becomes the only output unless keep_outputs (functional models
+ * whose outputs are declared). */
+ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in, bool keep_outputs);
 void ck_graph_free(ck_graph *g); /* frees the nodes, not the layers */
 /* Per-sample shape of what node i reads (its first input). */
 const ck_shape *ck_graph_input_shape(const ck_graph *g, int i);
+/* Whether node i is one of the model outputs. */
+bool ck_graph_is_output(const ck_graph *g, int i);
 
 /* Buffers for batches of up to cap samples, made once and reused by every step. */
 typedef struct ck_plan {
@@ -39,20 +45,22 @@ typedef struct ck_plan {
     float **dact;       /* dact[i]: dL/d act[i], when training */
     float **saved;      /* per node, saved from forward to backward */
     float *work;        /* shared scratch */
-    float *y_true;      /* (cap, target_size) */
-    int64_t target_size;
-    int *consumers;     /* per node: how many node inputs read it (the model output counts once) */
+    float *y_true[CK_MAX_OUTPUTS]; /* (cap, target_size[k]) targets of output k */
+    int64_t target_size[CK_MAX_OUTPUTS];
+    int *consumers;     /* per node: how many node inputs read it (a model output counts once) */
     bool *need_grad;    /* per node: something at or before it has trainable weights */
     float *gscratch;    /* input gradients of nodes read by several consumers, summed afterwards */
 } ck_plan;
 
-/* (Re)builds the plan when cap, training or target size grew; a no-op otherwise. */
-ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training, int64_t target_size);
+/* (Re)builds the plan when cap, training or a target size grew; a no-op otherwise. target_sizes:
+ * per-sample target floats of each model output (g->noutputs of them), or NULL for none. */
+ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training,
+                             const int64_t *target_sizes);
 void ck_plan_free(ck_plan *p);
 /* Runs every node on the first n samples in p->x. */
 void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, ck_rng *rng);
-/* Back-propagates from p->dact[g->output] (set by the loss), writing weight gradients of
- * trainable layers. */
+/* Back-propagates from p->dact[g->outputs[k]] (set by the losses; an output without a loss has
+ * a zero gradient), writing weight gradients of trainable layers. */
 void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n);
 
 #endif

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in)
+ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in, bool keep_outputs)
 {
     if (g->n == g->cap) {
         int cap = g->cap ? g->cap * 2 : 8;
@@ -19,7 +19,10 @@ ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *
     nd->nin = nin;
     for (int k = 0; k < nin; k++)
         nd->in[k] = in[k];
-    g->output = g->n;
+    if (!keep_outputs) {
+        g->noutputs = 1;
+        g->outputs[0] = g->n;
+    }
     g->n++;
     return CKERAS_OK;
 }
@@ -50,25 +53,32 @@ static int64_t round16(int64_t n)
     return (n + 15) & ~(int64_t)15;
 }
 
-ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training, int64_t target_size)
+ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training,
+                             const int64_t *target_sizes)
 {
-    if (p->arena && p->nnodes == g->n && cap <= p->cap && (!training || p->training) &&
-        target_size <= p->target_size)
+    int64_t ts[CK_MAX_OUTPUTS] = {0};
+    bool fits = true;
+    for (int k = 0; k < g->noutputs; k++) {
+        ts[k] = target_sizes ? target_sizes[k] : 0;
+        fits = fits && ts[k] <= p->target_size[k];
+    }
+    if (p->arena && p->nnodes == g->n && cap <= p->cap && (!training || p->training) && fits)
         return CKERAS_OK;
     if (p->arena) {
         /* grow to cover both the old and the new needs */
         if (p->cap > cap)
             cap = p->cap;
         training = training || p->training;
-        if (p->target_size > target_size)
-            target_size = p->target_size;
+        for (int k = 0; k < g->noutputs; k++)
+            if (p->target_size[k] > ts[k])
+                ts[k] = p->target_size[k];
     }
     ck_plan np;
     memset(&np, 0, sizeof np);
     np.cap = cap;
     np.training = training;
     np.nnodes = g->n;
-    np.target_size = target_size;
+    memcpy(np.target_size, ts, sizeof ts);
     np.act = ck_calloc((size_t)(3 * (g->n ? g->n : 1)), sizeof(float *));
     np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + sizeof(bool));
     if (!np.act || !np.consumers) {
@@ -89,8 +99,8 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
             }
         np.need_grad[i] = need;
     }
-    if (g->n > 0)
-        np.consumers[g->output]++;
+    for (int k = 0; k < g->noutputs && g->n > 0; k++)
+        np.consumers[g->outputs[k]]++;
 
     /* sizes in floats, each rounded up to 64 bytes */
     int64_t total = 0, work = 0;
@@ -120,7 +130,9 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         if (need > gs)
             gs = need;
     }
-    total += round16(work) + round16(cap * target_size) + gs;
+    total += round16(work) + gs;
+    for (int k = 0; k < g->noutputs; k++)
+        total += round16(cap * ts[k]);
     np.arena = ck_alloc_aligned((size_t)total * sizeof(float));
     if (!np.arena) {
         ck_free(np.act);
@@ -149,12 +161,22 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     }
     np.work = cur;
     cur += round16(work);
-    np.y_true = cur;
-    cur += round16(cap * target_size);
+    for (int k = 0; k < g->noutputs; k++) {
+        np.y_true[k] = cur;
+        cur += round16(cap * ts[k]);
+    }
     np.gscratch = gs ? cur : NULL;
     ck_plan_free(p);
     *p = np;
     return CKERAS_OK;
+}
+
+bool ck_graph_is_output(const ck_graph *g, int i)
+{
+    for (int k = 0; k < g->noutputs; k++)
+        if (g->outputs[k] == i)
+            return true;
+    return false;
 }
 
 static const float *input_buf(const ck_plan *p, int src)
@@ -188,7 +210,7 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
 {
     /* gradients of nodes read several times are sums: start them at zero */
     for (int i = 0; i < g->n; i++)
-        if (i != g->output && p->consumers[i] > 1)
+        if (!ck_graph_is_output(g, i) && p->consumers[i] > 1)
             memset(p->dact[i], 0, (size_t)(n * ck_shape_size(&g->nodes[i].layer->out_shape)) * sizeof(float));
     for (int i = g->n - 1; i >= 0; i--) {
         const ck_node *nd = &g->nodes[i];

@@ -166,6 +166,7 @@ char *ck_tree_to_json(const ck_tree *t, const char *what);
 
 #define CK_IO_NAME 128
 #define CK_IO_MAX_IN 8
+#define CK_IO_MAX_OUT_REFS 32 /* model outputs */
 
 /* A reference to a layer's output: the layer, its call (node) index, the output tensor index. */
 typedef struct ck_io_ref {
@@ -209,7 +210,7 @@ typedef struct ck_io_model {
     int nlayers;
     ck_io_layer *layers;
     int ninputs, noutputs;   /* functional models */
-    ck_io_ref inputs[CK_IO_MAX_IN], outputs[CK_IO_MAX_IN];
+    ck_io_ref inputs[CK_IO_MAX_IN], outputs[CK_IO_MAX_OUT_REFS];
 } ck_io_model;
 
 /* Parses a model_config JSON of Keras 2.0-2.3, tf.keras 2 or Keras 3. Nested models (a layer
@@ -226,11 +227,21 @@ ckeras_status ck_io_model_parse(const char *json, ck_io_model *out);
 char *ck_io_model_write(const ck_io_model *m, ck_profile profile);
 void ck_io_model_free(ck_io_model *m);
 
-/* training_config: loss, metrics, optimizer class and config. */
+/* training_config: losses, metrics, optimizer class and config. One loss and metrics list for
+ * the whole model (nout 0: loss[0], metrics), or per output (nout entries: out_name[k] (""
+ * when given by position), loss[k] ("" for None), loss_weight[k] (when has_weights), and
+ * metric i belongs to entry metric_out[i]). */
+#define CK_IO_MAX_OUT 32
+#define CK_IO_MAX_METRICS 16
 typedef struct ck_io_training {
-    char loss[64];
+    int nout;
+    char out_name[CK_IO_MAX_OUT][CK_IO_NAME];
+    char loss[CK_IO_MAX_OUT][64];
+    bool has_weights;
+    double loss_weight[CK_IO_MAX_OUT];
     int nmetrics;
-    char metrics[8][48];
+    char metrics[CK_IO_MAX_METRICS][48];
+    int metric_out[CK_IO_MAX_METRICS];
     char opt_class[64];      /* "Adam" ("Custom>Adam" is read as "Adam") */
     ck_tree *opt_config;     /* the optimizer's config object, owned */
 } ck_io_training;

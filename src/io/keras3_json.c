@@ -190,16 +190,12 @@ static json_t *batch_shape(const ck_io_ref *r)
 
 static json_t *compile_config(const ck_io_training *t)
 {
-    json_t *cc = json_object(), *metrics = json_array();
+    json_t *cc = json_object();
     json_t *cls = json_string(t->opt_class);
     json_t *cfg = t->opt_config ? ck_tree_to_json_value(t->opt_config) : json_object();
     json_object_set_new(cc, "optimizer", keras_object("keras.optimizers", cls, cfg));
     json_decref(cls);
-    json_object_set_new(cc, "loss", json_string(t->loss));
-    json_object_set_new(cc, "loss_weights", json_null());
-    for (int i = 0; i < t->nmetrics; i++)
-        json_array_append_new(metrics, json_string(t->metrics[i]));
-    json_object_set_new(cc, "metrics", metrics);
+    ck_io_training_set_json(t, cc);
     json_object_set_new(cc, "weighted_metrics", json_null());
     json_object_set_new(cc, "run_eagerly", json_false());
     json_object_set_new(cc, "steps_per_execution", json_integer(1));

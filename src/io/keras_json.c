@@ -136,7 +136,7 @@ static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
 }
 
 /* input_layers / output_layers: [["a", 0, 0], ...] or (Keras 3, single) ["a", 0, 0] */
-static ckeras_status parse_refs(json_t *v, ck_io_ref *refs, int *n, const char *what)
+static ckeras_status parse_refs(json_t *v, ck_io_ref *refs, int *n, int max, const char *what)
 {
     *n = 0;
     if (!json_is_array(v))
@@ -148,8 +148,8 @@ static ckeras_status parse_refs(json_t *v, ck_io_ref *refs, int *n, const char *
     size_t i;
     json_t *x;
     json_array_foreach(v, i, x) {
-        if (*n == CK_IO_MAX_IN)
-            return ck_error(CKERAS_EUNSUPPORTED, "model_config: more than %d %s", CK_IO_MAX_IN, what);
+        if (*n == max)
+            return ck_error(CKERAS_EUNSUPPORTED, "model_config: more than %d %s", max, what);
         ckeras_status st = parse_ref(x, &refs[(*n)++], what);
         if (st != CKERAS_OK)
             return st;
@@ -248,10 +248,10 @@ static ckeras_status parse_model(json_t *root, ck_io_model *out, int depth)
             goto fail;
     }
     if (out->class_name[0] == 'F') {
-        if ((st = parse_refs(json_object_get(cfg, "input_layers"), out->inputs, &out->ninputs, "input_layers")) !=
-                CKERAS_OK ||
+        if ((st = parse_refs(json_object_get(cfg, "input_layers"), out->inputs, &out->ninputs, CK_IO_MAX_IN,
+                             "input_layers")) != CKERAS_OK ||
             (st = parse_refs(json_object_get(cfg, "output_layers"), out->outputs, &out->noutputs,
-                             "output_layers")) != CKERAS_OK)
+                             CK_IO_MAX_OUT_REFS, "output_layers")) != CKERAS_OK)
             goto fail;
     }
     return CKERAS_OK;
@@ -398,23 +398,120 @@ char *ck_io_model_write(const ck_io_model *m, ck_profile profile)
 
 /* ---- training_config --------------------------------------------------------------------- */
 
-/* metrics: ["accuracy"], [["accuracy"]] (one list per output) or [{"class_name": ..., "config":
- * {"name": ...}}] */
-static void collect_metrics(json_t *v, ck_io_training *t)
+/* A metric: "accuracy" or {"class_name": ..., "config": {"name": ...}} (lists are walked),
+ * recorded for entry `entry`. */
+static void collect_metrics(json_t *v, ck_io_training *t, int entry)
 {
     if (json_is_string(v)) {
-        if (t->nmetrics < 8 && json_string_length(v) < sizeof t->metrics[0])
+        if (t->nmetrics < CK_IO_MAX_METRICS && json_string_length(v) < sizeof t->metrics[0]) {
+            t->metric_out[t->nmetrics] = entry;
             snprintf(t->metrics[t->nmetrics++], sizeof t->metrics[0], "%s", json_string_value(v));
+        }
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) collect_metrics(x, t);
+        json_array_foreach(v, i, x) collect_metrics(x, t, entry);
     } else if (json_is_object(v)) {
         json_t *cfg = json_object_get(v, "config");
         json_t *nm = json_object_get(cfg, "name");
         if (json_is_string(nm))
-            collect_metrics(nm, t);
+            collect_metrics(nm, t, entry);
     }
+}
+
+/* A loss: a name, null (no loss for that output), or a serialised loss object. */
+static ckeras_status loss_name(json_t *v, char *out, size_t n)
+{
+    if (json_is_object(v) && json_is_string(json_object_get(json_object_get(v, "config"), "name")))
+        v = json_object_get(json_object_get(v, "config"), "name");
+    if (json_is_null(v)) {
+        out[0] = '\0';
+        return CKERAS_OK;
+    }
+    if (!json_is_string(v) || json_string_length(v) >= n)
+        return ck_error(CKERAS_EUNSUPPORTED, "training_config: a loss is not a Keras loss name");
+    snprintf(out, n, "%s", json_string_value(v));
+    return CKERAS_OK;
+}
+
+/* The entry of output `name` (adding it when new); -1 when full. */
+static int entry_of(ck_io_training *t, const char *name)
+{
+    for (int k = 0; k < t->nout; k++)
+        if (strcmp(t->out_name[k], name) == 0)
+            return k;
+    if (t->nout == CK_IO_MAX_OUT || strlen(name) >= CK_IO_NAME)
+        return -1;
+    snprintf(t->out_name[t->nout], CK_IO_NAME, "%s", name);
+    t->loss[t->nout][0] = '\0';
+    t->loss_weight[t->nout] = 1.0;
+    return t->nout++;
+}
+
+/* loss, loss_weights and metrics given per output: dicts by output name or lists by position. */
+static ckeras_status parse_per_output(json_t *root, ck_io_training *t)
+{
+    json_t *loss = json_object_get(root, "loss"), *lw = json_object_get(root, "loss_weights");
+    json_t *metrics = json_object_get(root, "metrics");
+    const char *key;
+    json_t *v;
+    size_t i;
+    ckeras_status st;
+    if (json_is_object(loss)) {
+        json_object_foreach(loss, key, v) {
+            int e = entry_of(t, key);
+            if (e < 0)
+                return ck_error(CKERAS_EUNSUPPORTED, "training_config: too many outputs");
+            if ((st = loss_name(v, t->loss[e], sizeof t->loss[e])) != CKERAS_OK)
+                return st;
+        }
+    } else {
+        json_array_foreach(loss, i, v) {
+            if (i >= CK_IO_MAX_OUT)
+                return ck_error(CKERAS_EUNSUPPORTED, "training_config: too many outputs");
+            t->out_name[i][0] = '\0';
+            t->loss_weight[i] = 1.0;
+            if ((st = loss_name(v, t->loss[i], sizeof t->loss[i])) != CKERAS_OK)
+                return st;
+            t->nout = (int)i + 1;
+        }
+    }
+    if (json_is_object(lw)) {
+        t->has_weights = true;
+        json_object_foreach(lw, key, v) {
+            int e = entry_of(t, key);
+            if (e < 0 || !json_is_number(v))
+                return ck_error(CKERAS_EUNSUPPORTED, "training_config: loss_weights of '%s' is not a number", key);
+            t->loss_weight[e] = json_number_value(v);
+        }
+    } else if (json_is_array(lw)) {
+        t->has_weights = true;
+        json_array_foreach(lw, i, v) {
+            if ((int)i >= t->nout || !json_is_number(v))
+                return ck_error(CKERAS_EUNSUPPORTED, "training_config: loss_weights do not match the losses");
+            t->loss_weight[i] = json_number_value(v);
+        }
+    }
+    if (json_is_object(metrics)) {
+        json_object_foreach(metrics, key, v) {
+            int e = entry_of(t, key);
+            if (e < 0)
+                return ck_error(CKERAS_EUNSUPPORTED, "training_config: too many outputs");
+            collect_metrics(v, t, e);
+        }
+    } else if (json_is_array(metrics)) {
+        bool nested = json_array_size(metrics) > 0 && (json_is_array(json_array_get(metrics, 0)) ||
+                                                      json_is_null(json_array_get(metrics, 0)));
+        json_array_foreach(metrics, i, v) {
+            if (nested && (int)i < t->nout) {
+                collect_metrics(v, t, (int)i);
+            } else if (!nested) { /* one list for every output */
+                for (int e = 0; e < t->nout; e++)
+                    collect_metrics(v, t, e);
+            }
+        }
+    }
+    return CKERAS_OK;
 }
 
 ckeras_status ck_io_training_parse(const char *text, ck_io_training *out)
@@ -426,18 +523,17 @@ ckeras_status ck_io_training_parse(const char *text, ck_io_training *out)
         return ck_error(CKERAS_EFORMAT, "training_config: not JSON: %s", err.text);
     ckeras_status st = CKERAS_OK;
     json_t *loss = json_object_get(root, "loss");
-    if (json_is_object(loss) && json_is_string(json_object_get(json_object_get(loss, "config"), "name")))
-        loss = json_object_get(json_object_get(loss, "config"), "name");
-    if (json_is_object(loss) && json_object_size(loss) == 1) /* per-output dict */
-        loss = json_object_iter_value(json_object_iter(loss));
-    if (json_is_array(loss) && json_array_size(loss) == 1)
-        loss = json_array_get(loss, 0);
-    if (!json_is_string(loss) || json_string_length(loss) >= sizeof out->loss) {
-        st = ck_error(CKERAS_EUNSUPPORTED, "training_config: the loss is not a single Keras loss name");
-        goto done;
+    bool serialised = json_is_object(loss) && json_is_object(json_object_get(loss, "config"));
+    if ((json_is_object(loss) && !serialised) || json_is_array(loss)) {
+        st = parse_per_output(root, out);
+    } else {
+        st = loss_name(loss, out->loss[0], sizeof out->loss[0]);
+        if (st == CKERAS_OK && !out->loss[0][0])
+            st = ck_error(CKERAS_EUNSUPPORTED, "training_config: the loss is null");
+        collect_metrics(json_object_get(root, "metrics"), out, 0);
     }
-    snprintf(out->loss, sizeof out->loss, "%s", json_string_value(loss));
-    collect_metrics(json_object_get(root, "metrics"), out);
+    if (st != CKERAS_OK)
+        goto done;
     json_t *opt = json_object_get(root, "optimizer_config");
     json_t *cls = json_object_get(opt, "class_name");
     json_t *cfg = json_object_get(opt, "config");
@@ -456,22 +552,44 @@ done:
     return st;
 }
 
+void ck_io_training_set_json(const ck_io_training *t, json_t *root)
+{
+    if (t->nout == 0) {
+        json_t *metrics = json_array();
+        json_object_set_new(root, "loss", json_string(t->loss[0]));
+        json_object_set_new(root, "loss_weights", json_null());
+        for (int i = 0; i < t->nmetrics; i++)
+            json_array_append_new(metrics, json_string(t->metrics[i]));
+        json_object_set_new(root, "metrics", metrics);
+        return;
+    }
+    /* per output: dicts keyed by output name, as Keras writes compile(loss={...}) */
+    json_t *loss = json_object(), *lw = json_object(), *metrics = json_object();
+    for (int e = 0; e < t->nout; e++) {
+        json_object_set_new(loss, t->out_name[e], t->loss[e][0] ? json_string(t->loss[e]) : json_null());
+        json_object_set_new(lw, t->out_name[e], json_real(t->has_weights ? t->loss_weight[e] : 1.0));
+        json_t *list = json_array();
+        for (int i = 0; i < t->nmetrics; i++)
+            if (t->metric_out[i] == e)
+                json_array_append_new(list, json_string(t->metrics[i]));
+        json_object_set_new(metrics, t->out_name[e], list);
+    }
+    json_object_set_new(root, "loss", loss);
+    json_object_set_new(root, "loss_weights", t->has_weights ? lw : json_null());
+    if (!t->has_weights)
+        json_decref(lw);
+    json_object_set_new(root, "metrics", metrics);
+}
+
 char *ck_io_training_write(const ck_io_training *t, ck_profile profile)
 {
-    json_t *root = json_object(), *metrics = json_array();
-    json_object_set_new(root, "loss", json_string(t->loss));
-    if (profile == CK_PROFILE_KERAS3)
-        json_object_set_new(root, "loss_weights", json_null());
-    for (int i = 0; i < t->nmetrics; i++)
-        json_array_append_new(metrics, json_string(t->metrics[i]));
-    json_object_set_new(root, "metrics", metrics);
+    json_t *root = json_object();
+    ck_io_training_set_json(t, root);
     json_object_set_new(root, "weighted_metrics", json_null());
     if (profile == CK_PROFILE_KERAS3) {
         json_object_set_new(root, "run_eagerly", json_false());
         json_object_set_new(root, "steps_per_execution", json_integer(1));
         json_object_set_new(root, "jit_compile", json_false());
-    } else {
-        json_object_set_new(root, "loss_weights", json_null());
     }
     if (t->opt_config) {
         json_t *opt = json_object();

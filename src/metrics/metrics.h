@@ -17,7 +17,7 @@ typedef enum ck_metric_kind {
 
 typedef struct ck_metric {
     ck_metric_kind kind;
-    char name[48];    /* the key in logs and History ("accuracy", "precision", "mse", ...) */
+    char name[96];    /* the key in logs and History ("accuracy", "precision", "mse", ...) */
     float threshold;  /* binary accuracy, precision, recall: y_pred > threshold is positive */
     double total, count;
     double tp, fp, fn;

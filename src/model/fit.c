@@ -44,65 +44,143 @@ static ckeras_status check_model(const ckeras_model *m, const char *what)
     return CKERAS_OK;
 }
 
-static ckeras_status check_x(const ckeras_model *m, const ckeras_tensor *x, const char *what)
+ckeras_status ck_data_set(ck_data *d, int nx, const ckeras_tensor *const *x, int ny, const ckeras_tensor *const *y,
+                          const char *what)
+{
+    memset(d, 0, sizeof *d);
+    if (nx < 1 || nx > CK_MAX_NODE_INPUTS || !x)
+        return ck_error(CKERAS_EINVAL, "%s: give 1..%d input tensors, got %d", what, CK_MAX_NODE_INPUTS, nx);
+    if (ny < 0 || ny > CK_MAX_OUTPUTS || (ny > 0 && !y))
+        return ck_error(CKERAS_EINVAL, "%s: give 0..%d target tensors, got %d", what, CK_MAX_OUTPUTS, ny);
+    d->nx = nx;
+    d->ny = ny;
+    for (int j = 0; j < nx; j++)
+        if (!(d->x[j] = x[j]))
+            return ck_error(CKERAS_EINVAL, "%s: input %d is NULL", what, j);
+    for (int k = 0; k < ny; k++)
+        d->y[k] = y[k];
+    return CKERAS_OK;
+}
+
+/* Every input: the model's count, shapes, one sample count. */
+static ckeras_status check_inputs(const ckeras_model *m, const ck_data *d, const char *what)
 {
     ckeras_status st = check_model(m, what);
     if (st != CKERAS_OK)
         return st;
-    if (m->g.ninputs != 1)
-        return ck_error(CKERAS_EUNSUPPORTED, "%s: model '%s' has %d inputs; this call takes one (use "
-                        "ckeras_model_predict_multi)", what, m->name, m->g.ninputs);
-    return check_input(m, x, 0, what);
+    if (d->nx != m->g.ninputs)
+        return ck_error(CKERAS_EINVAL, "%s: model '%s' has %d input%s, %d given", what, m->name, m->g.ninputs,
+                        m->g.ninputs == 1 ? "" : "s", d->nx);
+    for (int j = 0; j < d->nx; j++) {
+        if ((st = check_input(m, d->x[j], j, what)) != CKERAS_OK) {
+            if (d->nx > 1)
+                ck_error_prefix("input %d", j);
+            return st;
+        }
+        if (d->x[j]->shape[0] != d->x[0]->shape[0])
+            return ck_error(CKERAS_ESHAPE, "%s: input %d has %lld samples, input 0 has %lld", what, j,
+                            (long long)d->x[j]->shape[0], (long long)d->x[0]->shape[0]);
+    }
+    return CKERAS_OK;
 }
 
-/* Per-sample target size that the loss expects for y. */
-static ckeras_status check_y(const ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
+static const ck_shape *out_shape(const ckeras_model *m, int k)
+{
+    return &m->g.nodes[m->g.outputs[k]].layer->out_shape;
+}
+
+const char *ck_model_output_name(const ckeras_model *m, int k)
+{
+    return m->g.nodes[m->g.outputs[k]].layer->name;
+}
+
+/* Target k: the per-sample size its loss expects. */
+static ckeras_status check_y(const ckeras_model *m, int64_t samples, const ckeras_tensor *y, int k,
                              const char *what, int64_t *target_size)
 {
-    ckeras_status st = ck_tensor_check(y, what, "y");
+    char yname[CK_NAME_MAX + 8];
+    if (m->g.noutputs > 1)
+        snprintf(yname, sizeof yname, "y of '%s'", ck_model_output_name(m, k));
+    else
+        snprintf(yname, sizeof yname, "y");
+    ckeras_status st = ck_tensor_check(y, what, yname);
     if (st != CKERAS_OK)
         return st;
-    if (y->shape[0] != x->shape[0])
-        return ck_error(CKERAS_ESHAPE, "%s: x has %lld samples but y has %lld", what, (long long)x->shape[0],
+    if (y->shape[0] != samples)
+        return ck_error(CKERAS_ESHAPE, "%s: x has %lld samples but %s has %lld", what, (long long)samples, yname,
                         (long long)y->shape[0]);
-    const ck_shape *out = ck_model_output_shape(m);
+    const ck_loss *lo = &m->loss[k];
+    const ck_shape *out = out_shape(m, k);
     int64_t so = ck_shape_size(out), cols = out->d[out->ndim - 1];
     int64_t ty = ckeras_tensor_size(y) / y->shape[0];
-    int64_t want = m->loss.kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? so / cols : so;
+    int64_t want = lo->kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? so / cols : so;
     if (ty != want) {
         char a[96], b[96];
         ck_shape ys = ck_tensor_shape(y);
-        return ck_error(CKERAS_ESHAPE, "%s: y has shape %s, but the model's output is %s (loss %s needs %lld "
-                        "values per sample)", what, ck_shape_str(&ys, false, a, sizeof a),
-                        ck_shape_str(out, false, b, sizeof b), ck_loss_name(&m->loss), (long long)want);
+        return ck_error(CKERAS_ESHAPE, "%s: %s has shape %s, but the model's output is %s (loss %s needs %lld "
+                        "values per sample)", what, yname, ck_shape_str(&ys, false, a, sizeof a),
+                        ck_shape_str(out, false, b, sizeof b), ck_loss_name(lo), (long long)want);
     }
     int64_t bad = ck_first_nonfinite(y->data, y->shape[0] * ty);
     if (bad >= 0)
-        return ck_error(CKERAS_ENAN, "%s: y has a non-finite value (%g) in sample %lld", what, (double)y->data[bad],
-                        (long long)(bad / ty));
-    if (m->loss.kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        return ck_error(CKERAS_ENAN, "%s: %s has a non-finite value (%g) in sample %lld", what, yname,
+                        (double)y->data[bad], (long long)(bad / ty));
+    if (lo->kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
         for (int64_t i = 0; i < y->shape[0] * ty; i++) {
             float v = y->data[i];
             if (v < 0 || v >= (float)cols || v != floorf(v))
-                return ck_error(CKERAS_EINVAL, "%s: y of sample %lld is %g, not a class index in [0, %lld)", what,
-                                (long long)(i / ty), (double)v, (long long)cols);
+                return ck_error(CKERAS_EINVAL, "%s: %s of sample %lld is %g, not a class index in [0, %lld)", what,
+                                yname, (long long)(i / ty), (double)v, (long long)cols);
         }
     }
     *target_size = ty;
     return CKERAS_OK;
 }
 
-static ckeras_status resolve_metrics(ckeras_model *m, const ckeras_tensor *y)
+/* Inputs and targets of a call that computes losses: ts[k] the per-sample target size. */
+static ckeras_status check_data(const ckeras_model *m, const ck_data *d, const char *what, int64_t *ts)
+{
+    ckeras_status st = check_inputs(m, d, what);
+    if (st != CKERAS_OK)
+        return st;
+    if (d->ny != m->g.noutputs)
+        return ck_error(CKERAS_EINVAL, "%s: model '%s' has %d output%s, %d target tensor%s given", what, m->name,
+                        m->g.noutputs, m->g.noutputs == 1 ? "" : "s", d->ny, d->ny == 1 ? "" : "s");
+    for (int k = 0; k < d->ny; k++) {
+        ts[k] = 0;
+        if (!m->has_loss[k])
+            continue; /* Keras ignores the target of an output without a loss */
+        if (!d->y[k])
+            return ck_error(CKERAS_EINVAL, "%s: the target of output '%s' is NULL", what,
+                            ck_model_output_name(m, k));
+        if ((st = check_y(m, d->x[0]->shape[0], d->y[k], k, what, &ts[k])) != CKERAS_OK)
+            return st;
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status resolve_metrics(ckeras_model *m, const ck_data *d)
 {
     if (m->metrics_resolved)
         return CKERAS_OK;
-    const ck_shape *out = ck_model_output_shape(m);
-    int64_t ycols = y->ndim >= 2 ? y->shape[y->ndim - 1] : 1;
     for (int i = 0; i < m->nmetrics; i++) {
+        int k = m->metric_out[i];
+        const ck_shape *out = out_shape(m, k);
+        const ckeras_tensor *y = d->y[k];
+        if (!y || !m->has_loss[k])
+            return ck_error(CKERAS_EINVAL, "metric '%s' of output '%s' needs a loss and a target on that output",
+                            m->metric_specs[i], ck_model_output_name(m, k));
+        int64_t ycols = y->ndim >= 2 ? y->shape[y->ndim - 1] : 1;
         ckeras_status st = ck_metric_parse(m->metric_specs[i], y->ndim, ycols, out->ndim + 1,
                                            out->d[out->ndim - 1], &m->metrics[i]);
         if (st != CKERAS_OK)
             return st;
+        if (m->g.noutputs > 1) { /* Keras 3 names it after its output: "cls_accuracy" */
+            char name[sizeof m->metrics[i].name];
+            if (snprintf(name, sizeof name, "%s_%s", ck_model_output_name(m, k), m->metrics[i].name) < 0)
+                name[0] = '\0';
+            memcpy(m->metrics[i].name, name, sizeof name);
+        }
     }
     m->metrics_resolved = true;
     return CKERAS_OK;
@@ -110,46 +188,63 @@ static ckeras_status resolve_metrics(ckeras_model *m, const ckeras_tensor *y)
 
 /* ---- one batch -------------------------------------------------------------------------- */
 
-/* Copies the samples idx[0..n) of x (and y) into the plan's input (and target) buffers. */
-static void gather(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y, const int64_t *idx,
-                   int64_t start, int64_t n)
+/* Copies rows idx[start..start+n) (or start..start+n when idx is NULL) of a (N, per) array. */
+static void gather_rows(float *restrict dst, const float *restrict src, int64_t per, const int64_t *idx,
+                        int64_t start, int64_t n)
 {
-    const int64_t px = ck_shape_size(&m->g.inputs[0]), ts = m->target_size;
-    float *restrict xb = m->plan.x[0], *restrict yb = m->plan.y_true; /* (n, px), (n, ts) */
-    if (!idx) { /* consecutive samples: one copy each */
-        memcpy(xb, x->data + start * px, (size_t)(n * px) * sizeof(float));
-        if (y)
-            memcpy(yb, y->data + start * ts, (size_t)(n * ts) * sizeof(float));
-        return;
-    }
-    for (int64_t i = 0; i < n; i++)
-        memcpy(xb + i * px, x->data + idx[start + i] * px, (size_t)px * sizeof(float));
-    if (!y)
-        return;
-    if (ts == 1) { /* one target value per sample (binary or sparse labels) */
-        const float *restrict yd = y->data;
+    if (!idx) { /* consecutive samples: one copy */
+        memcpy(dst, src + start * per, (size_t)(n * per) * sizeof(float));
+    } else if (per == 1) { /* one value per sample (binary or sparse labels) */
         for (int64_t i = 0; i < n; i++)
-            yb[i] = yd[idx[start + i]];
+            dst[i] = src[idx[start + i]];
     } else {
         for (int64_t i = 0; i < n; i++)
-            memcpy(yb + i * ts, y->data + idx[start + i] * ts, (size_t)ts * sizeof(float));
+            memcpy(dst + i * per, src + idx[start + i] * per, (size_t)per * sizeof(float));
     }
 }
 
+/* Copies the samples idx[0..n) of every input (and target) into the plan's buffers. */
+static void gather(ckeras_model *m, const ck_data *d, bool targets, const int64_t *idx, int64_t start, int64_t n)
+{
+    for (int j = 0; j < d->nx; j++)
+        gather_rows(m->plan.x[j], d->x[j]->data, ck_shape_size(&m->g.inputs[j]), idx, start, n);
+    for (int k = 0; targets && k < d->ny; k++)
+        if (m->has_loss[k])
+            gather_rows(m->plan.y_true[k], d->y[k]->data, m->target_size[k], idx, start, n);
+}
+
 /* Forward (and, when training, backward and one optimizer step) on n gathered samples.
- * Returns the batch's mean loss and accumulates the metrics. */
+ * Returns the batch's mean loss (the weighted sum over outputs plus regularization) and
+ * accumulates the metrics and each output's loss. */
 static double run_batch(ckeras_model *m, int64_t n, bool train)
 {
-    const ck_shape *out = ck_model_output_shape(m);
-    int64_t cols = out->d[out->ndim - 1];
-    int64_t rows = n * ck_shape_size(out) / cols;
     ck_graph_forward(&m->g, &m->plan, n, train, &m->rng);
-    const float *pred = m->plan.act[m->g.output];
-    float *grad = train ? m->plan.dact[m->g.output] : NULL;
-    double sum = ck_loss_compute(&m->loss, m->plan.y_true, pred, rows, cols, grad, 1.0f / (float)rows, NULL);
-    int64_t true_cols = m->target_size * n / rows;
-    for (int i = 0; i < m->nmetrics; i++)
-        ck_metric_update(&m->metrics[i], m->plan.y_true, pred, rows, cols, true_cols);
+    double sum = 0;
+    for (int k = 0; k < m->g.noutputs; k++) {
+        const ck_shape *out = out_shape(m, k);
+        int node = m->g.outputs[k];
+        float *grad = train ? m->plan.dact[node] : NULL;
+        if (!m->has_loss[k]) {
+            if (grad)
+                memset(grad, 0, (size_t)(n * ck_shape_size(out)) * sizeof(float));
+            continue;
+        }
+        int64_t cols = out->d[out->ndim - 1];
+        int64_t rows = n * ck_shape_size(out) / cols;
+        float w = (float)m->loss_weight[k];
+        double lk = ck_loss_compute(&m->loss[k], m->plan.y_true[k], m->plan.act[node], rows, cols, grad,
+                                    w / (float)rows, NULL) / (double)rows;
+        m->out_loss_sum[k] += lk * (double)n;
+        sum += m->loss_weight[k] * lk;
+    }
+    for (int i = 0; i < m->nmetrics; i++) {
+        int k = m->metric_out[i], node = m->g.outputs[k];
+        const ck_shape *out = out_shape(m, k);
+        int64_t cols = out->d[out->ndim - 1];
+        int64_t rows = n * ck_shape_size(out) / cols;
+        ck_metric_update(&m->metrics[i], m->plan.y_true[k], m->plan.act[node], rows, cols,
+                         m->target_size[k] * n / rows);
+    }
     double penalty = 0;
     if (train && !isfinite(sum)) {
         /* a diverged batch (NaN/Inf loss) does not update the weights: they stay the last
@@ -162,112 +257,221 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
     } else {
         penalty = ck_model_regularization(m, false);
     }
-    return sum / (double)rows + penalty;
+    return sum + penalty;
 }
 
-/* ---- logs ------------------------------------------------------------------------------- */
-
-static int cmp_name(const void *a, const void *b)
+static void reset_running(ckeras_model *m)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    m->tob_loss_sum = 0;
+    m->tob_seen = 0;
+    memset(m->out_loss_sum, 0, sizeof m->out_loss_sum);
+    for (int i = 0; i < m->nmetrics; i++)
+        ck_metric_reset(&m->metrics[i]);
 }
 
-/* Keras 3's logs: "loss" and the metrics, sorted by name; then the "val_" ones. */
+/* ---- results and logs ------------------------------------------------------------------- */
+
+/* Keras 3 reports each output's loss ("cls_loss") when a model has several outputs. */
+static bool per_output_losses(const ckeras_model *m)
+{
+    return m->g.noutputs > 1;
+}
+
+int ck_model_result_count(const ckeras_model *m)
+{
+    int n = 1 + m->nmetrics;
+    for (int k = 0; per_output_losses(m) && k < m->g.noutputs; k++)
+        n += m->has_loss[k];
+    return n;
+}
+
+/* Result i: its name (maybe in buf) and, with val, its value from the running sums. */
+static const char *result(const ckeras_model *m, int i, double loss, double *val, char *buf, size_t n)
+{
+    if (i == 0) {
+        if (val)
+            *val = loss;
+        return "loss";
+    }
+    i--;
+    for (int k = 0; per_output_losses(m) && k < m->g.noutputs; k++) {
+        if (!m->has_loss[k])
+            continue;
+        if (i-- == 0) {
+            if (val)
+                *val = m->tob_seen ? m->out_loss_sum[k] / (double)m->tob_seen : 0;
+            snprintf(buf, n, "%s_loss", ck_model_output_name(m, k));
+            return buf;
+        }
+    }
+    if (i < 0 || i >= m->nmetrics)
+        return NULL;
+    if (val)
+        *val = ck_metric_result(&m->metrics[i]);
+    if (m->metrics_resolved)
+        return m->metrics[i].name;
+    if (m->g.noutputs > 1) {
+        snprintf(buf, n, "%s_%s", ck_model_output_name(m, m->metric_out[i]), m->metric_specs[i]);
+        return buf;
+    }
+    return m->metric_specs[i];
+}
+
+const char *ck_model_result_name(const ckeras_model *m, int i, char *buf, size_t n)
+{
+    return result(m, i, 0, NULL, buf, n);
+}
+
+static void write_results(const ckeras_model *m, double loss, double *results, int n_results)
+{
+    char buf[CK_LOG_NAME];
+    int count = ck_model_result_count(m);
+    for (int i = 0; results && i < n_results && i < count; i++)
+        result(m, i, loss, &results[i], buf, sizeof buf);
+}
+
+typedef struct log_entry {
+    char name[CK_LOG_NAME];
+    double value;
+} log_entry;
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const log_entry *)a)->name, ((const log_entry *)b)->name);
+}
+
+/* Keras 3's logs: "loss", each output's loss and the metrics, sorted by name; then the "val_"
+ * ones. */
 static void fill_logs(const ckeras_model *m, ckeras_logs *logs, const char *prefix, double loss, bool clear)
 {
-    const char *names[CK_MAX_METRICS + 1];
-    double vals[CK_MAX_METRICS + 1];
-    int n = 0;
-    names[n++] = "loss";
-    for (int i = 0; i < m->nmetrics; i++)
-        names[n++] = m->metrics[i].name;
-    qsort(names, (size_t)n, sizeof names[0], cmp_name);
+    log_entry e[1 + CK_MAX_OUTPUTS + CK_MAX_METRICS];
+    int n = ck_model_result_count(m);
     for (int i = 0; i < n; i++) {
-        vals[i] = loss;
-        for (int k = 0; k < m->nmetrics; k++)
-            if (names[i] == m->metrics[k].name)
-                vals[i] = ck_metric_result(&m->metrics[k]);
+        char buf[CK_LOG_NAME];
+        const char *name = result(m, i, loss, &e[i].value, buf, sizeof buf);
+        snprintf(e[i].name, sizeof e[i].name, "%s", name);
     }
+    qsort(e, (size_t)n, sizeof e[0], cmp_entry);
     if (clear)
         ck_logs_clear(logs);
     for (int i = 0; i < n; i++) {
         char key[CK_LOG_NAME];
-        snprintf(key, sizeof key, "%s%s", prefix, names[i]);
-        ck_logs_set(logs, key, vals[i]);
+        if (snprintf(key, sizeof key, "%s%s", prefix, e[i].name) >= (int)sizeof key)
+            key[sizeof key - 1] = '\0'; /* cut, as ck_logs_set cuts */
+        ck_logs_set(logs, key, e[i].value);
     }
 }
 
 /* ---- evaluate --------------------------------------------------------------------------- */
 
-static ckeras_status evaluate_range(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
-                                    int64_t start, int64_t count, int64_t batch, double *loss)
+static ckeras_status evaluate_range(ckeras_model *m, const ck_data *d, int64_t start, int64_t count, int64_t batch,
+                                    double *loss)
 {
-    m->tob_loss_sum = 0;
-    m->tob_seen = 0;
-    for (int i = 0; i < m->nmetrics; i++)
-        ck_metric_reset(&m->metrics[i]);
+    reset_running(m);
     double total = 0;
     for (int64_t b = 0; b < count; b += batch) {
         int64_t n = count - b < batch ? count - b : batch;
-        gather(m, x, y, NULL, start + b, n);
+        gather(m, d, true, NULL, start + b, n);
         total += run_batch(m, n, false) * (double)n;
+        m->tob_seen += n;
     }
     *loss = total / (double)count;
     return CKERAS_OK;
 }
 
-static ckeras_status prepare(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y, int64_t batch,
-                             bool training, const char *what)
+static ckeras_status prepare(ckeras_model *m, const ck_data *d, int64_t batch, bool training, const char *what)
 {
     if (!m->compiled)
         return ck_error(CKERAS_ESTATE, "%s: model '%s' must be compiled first", what, m->name);
     ckeras_status st;
-    int64_t ts;
-    if ((st = check_x(m, x, what)) != CKERAS_OK || (st = check_y(m, x, y, what, &ts)) != CKERAS_OK)
+    int64_t ts[CK_MAX_OUTPUTS];
+    if ((st = check_data(m, d, what, ts)) != CKERAS_OK)
         return st;
-    if ((st = resolve_metrics(m, y)) != CKERAS_OK) {
+    if ((st = resolve_metrics(m, d)) != CKERAS_OK) {
         ck_error_prefix("%s", what);
         return st;
     }
-    m->target_size = ts;
+    memcpy(m->target_size, ts, sizeof ts);
     return ck_plan_ensure(&m->plan, &m->g, batch, training, ts);
 }
 
-ckeras_status ck_model_evaluate(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y, int64_t batch,
-                                double *results, int n_results)
+ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch, double *results, int n_results)
 {
-    if (batch <= 0)
-        batch = 32;
-    if (batch > x->shape[0])
-        batch = x->shape[0];
-    ckeras_status st = prepare(m, x, y, batch, false, "evaluate");
+    ckeras_status st = check_inputs(m, d, "evaluate");
     if (st != CKERAS_OK)
         return st;
+    int64_t N = d->x[0]->shape[0];
+    if (batch <= 0)
+        batch = 32;
+    if (batch > N)
+        batch = N;
+    if ((st = prepare(m, d, batch, false, "evaluate")) != CKERAS_OK)
+        return st;
     double loss;
-    evaluate_range(m, x, y, 0, x->shape[0], batch, &loss);
-    if (results && n_results > 0)
-        results[0] = loss;
-    for (int i = 0; i < m->nmetrics && i + 1 < n_results; i++)
-        results[i + 1] = ck_metric_result(&m->metrics[i]);
+    evaluate_range(m, d, 0, N, batch, &loss);
+    write_results(m, loss, results, n_results);
     return CKERAS_OK;
 }
 
-ckeras_status ck_model_train_on_batch(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
-                                      double *results, int n_results)
+ckeras_status ck_model_train_on_batch(ckeras_model *m, const ck_data *d, double *results, int n_results)
 {
-    ckeras_status st = prepare(m, x, y, x ? x->shape[0] : 0, true, "train_on_batch");
+    ckeras_status st = check_inputs(m, d, "train_on_batch");
     if (st != CKERAS_OK)
         return st;
-    gather(m, x, y, NULL, 0, x->shape[0]);
-    double loss = run_batch(m, x->shape[0], true);
-    m->tob_loss_sum += loss * (double)x->shape[0];
-    m->tob_seen += x->shape[0];
-    if (results && n_results > 0)
-        results[0] = m->tob_loss_sum / (double)m->tob_seen;
-    for (int i = 0; i < m->nmetrics && i + 1 < n_results; i++)
-        results[i + 1] = ck_metric_result(&m->metrics[i]);
+    int64_t n = d->x[0]->shape[0];
+    if ((st = prepare(m, d, n, true, "train_on_batch")) != CKERAS_OK)
+        return st;
+    gather(m, d, true, NULL, 0, n);
+    double loss = run_batch(m, n, true);
+    m->tob_loss_sum += loss * (double)n;
+    m->tob_seen += n;
+    write_results(m, m->tob_loss_sum / (double)m->tob_seen, results, n_results);
     if (!isfinite(loss))
         return ck_error(CKERAS_ENAN, "train_on_batch: the loss is %g", loss);
+    return CKERAS_OK;
+}
+
+ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_tensor *const *xs, int64_t batch,
+                                       int nout, ckeras_tensor **outs)
+{
+    ck_data d;
+    ckeras_status st = ck_data_set(&d, nin, xs, 0, NULL, "predict");
+    if (st != CKERAS_OK || (st = check_inputs(m, &d, "predict")) != CKERAS_OK)
+        return st;
+    if (nout != m->g.noutputs)
+        return ck_error(CKERAS_EINVAL, "predict: model '%s' has %d output%s, room for %d given", m->name,
+                        m->g.noutputs, m->g.noutputs == 1 ? "" : "s", nout);
+    int64_t N = xs[0]->shape[0];
+    if (batch <= 0)
+        batch = 32;
+    if (batch > N)
+        batch = N;
+    if ((st = ck_plan_ensure(&m->plan, &m->g, batch, false, NULL)) != CKERAS_OK)
+        return st;
+    ckeras_tensor *t[CK_MAX_OUTPUTS] = {0};
+    for (int k = 0; k < nout; k++) {
+        const ck_shape *os = out_shape(m, k);
+        int64_t shape[CKERAS_MAX_DIMS];
+        shape[0] = N;
+        for (int a = 0; a < os->ndim; a++)
+            shape[a + 1] = os->d[a];
+        if (!(t[k] = ckeras_tensor_new(os->ndim + 1, shape))) {
+            for (int j = 0; j < k; j++)
+                ckeras_tensor_free(t[j]);
+            return CKERAS_ENOMEM;
+        }
+    }
+    for (int64_t b = 0; b < N; b += batch) {
+        int64_t n = N - b < batch ? N - b : batch;
+        gather(m, &d, false, NULL, b, n);
+        ck_graph_forward(&m->g, &m->plan, n, false, &m->rng);
+        for (int k = 0; k < nout; k++) {
+            int64_t po = ck_shape_size(out_shape(m, k));
+            memcpy(t[k]->data + b * po, m->plan.act[m->g.outputs[k]], (size_t)(n * po) * sizeof(float));
+        }
+    }
+    for (int k = 0; k < nout; k++)
+        outs[k] = t[k];
     return CKERAS_OK;
 }
 
@@ -277,52 +481,14 @@ ckeras_status ck_model_predict_multi(ckeras_model *m, int nin, const ckeras_tens
     ckeras_status st = check_model(m, "predict");
     if (st != CKERAS_OK)
         return st;
-    if (nin != m->g.ninputs)
-        return ck_error(CKERAS_EINVAL, "predict: model '%s' has %d inputs, %d given", m->name, m->g.ninputs, nin);
-    for (int j = 0; j < nin; j++) {
-        if ((st = check_input(m, xs[j], j, "predict")) != CKERAS_OK) {
-            if (nin > 1)
-                ck_error_prefix("input %d", j);
-            return st;
-        }
-        if (xs[j]->shape[0] != xs[0]->shape[0])
-            return ck_error(CKERAS_ESHAPE, "predict: input %d has %lld samples, input 0 has %lld", j,
-                            (long long)xs[j]->shape[0], (long long)xs[0]->shape[0]);
-    }
-    int64_t N = xs[0]->shape[0];
-    if (batch <= 0)
-        batch = 32;
-    if (batch > N)
-        batch = N;
-    if ((st = ck_plan_ensure(&m->plan, &m->g, batch, false, 0)) != CKERAS_OK)
-        return st;
-    const ck_shape *os = ck_model_output_shape(m);
-    int64_t shape[CKERAS_MAX_DIMS];
-    shape[0] = N;
-    for (int k = 0; k < os->ndim; k++)
-        shape[k + 1] = os->d[k];
-    ckeras_tensor *t = ckeras_tensor_new(os->ndim + 1, shape);
-    if (!t)
-        return CKERAS_ENOMEM;
-    int64_t po = ck_shape_size(os);
-    for (int64_t b = 0; b < N; b += batch) {
-        int64_t n = N - b < batch ? N - b : batch;
-        for (int j = 0; j < nin; j++) {
-            int64_t px = ck_shape_size(&m->g.inputs[j]);
-            memcpy(m->plan.x[j], xs[j]->data + b * px, (size_t)(n * px) * sizeof(float));
-        }
-        ck_graph_forward(&m->g, &m->plan, n, false, &m->rng);
-        memcpy(t->data + b * po, m->plan.act[m->g.output], (size_t)(n * po) * sizeof(float));
-    }
-    *out = t;
-    return CKERAS_OK;
+    if (m->g.noutputs != 1)
+        return ck_error(CKERAS_EINVAL, "predict: model '%s' has %d outputs; ckeras_model_predict_outputs gives "
+                        "each", m->name, m->g.noutputs);
+    return ck_model_predict_outputs(m, nin, xs, batch, 1, out);
 }
 
 ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t batch, ckeras_tensor **out)
 {
-    ckeras_status st = check_model(m, "predict");
-    if (st != CKERAS_OK)
-        return st;
     if (!x)
         return ck_error(CKERAS_EINVAL, "predict: x is NULL");
     return ck_model_predict_multi(m, 1, &x, batch, out);
@@ -346,44 +512,42 @@ static ckeras_status deliver(const ckeras_fit_args *a, ck_train_ctx *ctx, ckeras
     return CKERAS_OK;
 }
 
-ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
-                           const ckeras_fit_args *args, ckeras_history **history)
+ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_args *args,
+                           ckeras_history **history)
 {
     ckeras_fit_args defaults = {.epochs = 1, .batch_size = 32, .verbose = 1, .shuffle = true};
     const ckeras_fit_args *a = args ? args : &defaults;
     if (!m->compiled)
         return ck_error(CKERAS_ESTATE, "fit: model '%s' must be compiled first", m->name);
     ckeras_status st;
-    int64_t ts;
-    if ((st = check_x(m, x, "fit")) != CKERAS_OK || (st = check_y(m, x, y, "fit", &ts)) != CKERAS_OK)
+    int64_t ts[CK_MAX_OUTPUTS];
+    if ((st = check_data(m, d, "fit", ts)) != CKERAS_OK)
         return st;
-    int64_t N = x->shape[0];
+    int64_t N = d->x[0]->shape[0];
     int64_t n_train = N, n_val = 0;
-    const ckeras_tensor *vx = NULL, *vy = NULL;
-    if (a->val_x) {
-        int64_t vts;
-        if ((st = check_x(m, a->val_x, "fit: validation_data")) != CKERAS_OK ||
-            (st = check_y(m, a->val_x, a->val_y, "fit: validation_data", &vts)) != CKERAS_OK)
+    const ck_data *vd = NULL;
+    if (a->val.nx > 0) {
+        int64_t vts[CK_MAX_OUTPUTS];
+        if ((st = check_data(m, &a->val, "fit: validation_data", vts)) != CKERAS_OK)
             return st;
-        vx = a->val_x;
-        vy = a->val_y;
-        n_val = vx->shape[0];
+        vd = &a->val;
+        n_val = vd->x[0]->shape[0];
     } else if (a->validation_split > 0) {
-        /* the last fraction of the samples, taken before any shuffling */
+        /* the last fraction of the samples of every input and target, taken before any
+         * shuffling */
         n_train = (int64_t)floor((double)N * (1.0 - a->validation_split));
         n_val = N - n_train;
         if (n_train < 1 || n_val < 1)
             return ck_error(CKERAS_EINVAL, "fit: validation_split %g of %lld samples leaves an empty set",
                             a->validation_split, (long long)N);
-        vx = x;
-        vy = y;
+        vd = d;
     }
-    if ((st = resolve_metrics(m, y)) != CKERAS_OK) {
+    if ((st = resolve_metrics(m, d)) != CKERAS_OK) {
         ck_error_prefix("fit");
         return st;
     }
     int64_t batch = a->batch_size < n_train ? a->batch_size : n_train;
-    m->target_size = ts;
+    memcpy(m->target_size, ts, sizeof ts);
     if ((st = ck_plan_ensure(&m->plan, &m->g, batch, true, ts)) != CKERAS_OK)
         return st;
 
@@ -436,10 +600,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
             ck_progbar_epoch_begin(&bar, stdout, (int)a->verbose, (int)epoch, (int)a->epochs, (int)steps);
         if (a->shuffle)
             ck_rng_shuffle(&m->rng, idx, n_train);
-        m->tob_loss_sum = 0;
-        m->tob_seen = 0;
-        for (int i = 0; i < m->nmetrics; i++)
-            ck_metric_reset(&m->metrics[i]);
+        reset_running(m);
         double loss_sum = 0;
         int64_t seen = 0;
         /* per-batch logs only for those who read them (the progress bar, callbacks); else the
@@ -449,9 +610,10 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
             int64_t start = s * batch, n = n_train - start < batch ? n_train - start : batch;
             if ((st = deliver(a, &ctx, CKERAS_BATCH_BEGIN, (int)s, &logs)) != CKERAS_OK)
                 break;
-            gather(m, x, y, idx, start, n);
+            gather(m, d, true, idx, start, n);
             loss_sum += run_batch(m, n, true) * (double)n;
             seen += n;
+            m->tob_seen = seen;
             if (!batch_logs)
                 continue;
             fill_logs(m, &logs, "", loss_sum / (double)seen, true);
@@ -468,9 +630,9 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
             fill_logs(m, &logs, "", loss_sum / (double)seen, true);
         if (n_val > 0 && !ctx.stop_training) {
             double vloss;
-            int64_t vstart = vx == x ? n_train : 0;
+            int64_t vstart = vd == d ? n_train : 0;
             int64_t vb = batch < n_val ? batch : n_val;
-            evaluate_range(m, vx, vy, vstart, n_val, vb, &vloss);
+            evaluate_range(m, vd, vstart, n_val, vb, &vloss);
             fill_logs(m, &logs, "val_", vloss, false);
         }
         if (a->verbose)

@@ -140,9 +140,8 @@ static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
         ck_layer_free(l);
         return -1;
     }
-    int keep_output = m->g.output;
     int id = new_id(m, m->g.n);
-    if (id < 0 || ck_graph_append(&m->g, l, nin, src) != CKERAS_OK) {
+    if (id < 0 || ck_graph_append(&m->g, l, nin, src, m->outputs_set) != CKERAS_OK) {
         if (id >= 0)
             m->nids--;
         ck_layer_free(l);
@@ -155,8 +154,6 @@ static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
         return -1;
     }
     l->owned = true;
-    if (m->outputs_set)
-        m->g.output = keep_output; /* ck_graph_append moved it to the new node */
     ck_plan_free(&m->plan);
     m->compiled = false;
     return id;
@@ -166,13 +163,21 @@ ckeras_status ck_model_set_outputs(ckeras_model *m, int n, const int *ids)
 {
     if (!m->functional)
         return ck_error(CKERAS_ESTATE, "model_set_outputs: model '%s' is Sequential", m->name);
-    if (n != 1 || !ids)
-        return ck_error(CKERAS_EUNSUPPORTED, "model_set_outputs: models with %d outputs are not supported yet "
-                        "(one output is)", n);
-    if (ids[0] < 0 || ids[0] >= m->nids || m->ids[ids[0]] < 0)
-        return ck_error(CKERAS_EINVAL, "model_set_outputs: tensor %d is not a layer output of model '%s'", ids[0],
-                        m->name);
-    m->g.output = m->ids[ids[0]];
+    if (n < 1 || n > CK_MAX_OUTPUTS || !ids)
+        return ck_error(CKERAS_EINVAL, "model_set_outputs: give 1..%d output tensors, got %d", CK_MAX_OUTPUTS, n);
+    int nodes[CK_MAX_OUTPUTS];
+    for (int k = 0; k < n; k++) {
+        if (ids[k] < 0 || ids[k] >= m->nids || m->ids[ids[k]] < 0)
+            return ck_error(CKERAS_EINVAL, "model_set_outputs: tensor %d is not a layer output of model '%s'",
+                            ids[k], m->name);
+        nodes[k] = m->ids[ids[k]];
+        for (int j = 0; j < k; j++)
+            if (nodes[j] == nodes[k])
+                return ck_error(CKERAS_EUNSUPPORTED, "model_set_outputs: tensor %d is given twice as an output",
+                                ids[k]);
+    }
+    memcpy(m->g.outputs, nodes, (size_t)n * sizeof nodes[0]);
+    m->g.noutputs = n;
     m->outputs_set = true;
     ck_plan_free(&m->plan);
     m->compiled = false;

@@ -32,7 +32,7 @@ void ck_model_auto_name(const ckeras_model *m, ckeras_layer *l)
 const ck_shape *ck_model_output_shape(const ckeras_model *m)
 {
     if (m->g.n > 0)
-        return &m->g.nodes[m->g.output].layer->out_shape;
+        return &m->g.nodes[m->g.outputs[0]].layer->out_shape;
     return m->has_input ? &m->g.inputs[0] : NULL;
 }
 
@@ -249,13 +249,14 @@ ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
         return st;
     }
     int src = m->g.n > 0 ? m->g.n - 1 : -1;
-    if ((st = ck_graph_append(&m->g, l, 1, &src)) != CKERAS_OK) {
+    if ((st = ck_graph_append(&m->g, l, 1, &src, false)) != CKERAS_OK) {
         ck_layer_free(l);
         return st;
     }
     if ((st = ck_model_attach(m, l)) != CKERAS_OK) {
         m->g.n--;
-        m->g.output = m->g.n - 1;
+        m->g.outputs[0] = m->g.n - 1;
+        m->g.noutputs = m->g.n > 0;
         ck_layer_free(l);
         return st;
     }
@@ -281,76 +282,139 @@ static void trim(char *s)
     memmove(s, s + k, strlen(s + k) + 1);
 }
 
-ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const char *loss, const char *metrics)
+/* Appends the comma-separated metric names of list to specs (output k), checking each name. */
+static ckeras_status parse_metrics(const char *list, int k, char (*specs)[CK_LOG_NAME], int *outs, int *nm)
 {
-    ck_loss lo;
-    ckeras_status st;
+    const char *p = list;
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (*nm == CK_MAX_METRICS || len >= CK_LOG_NAME)
+            return ck_error(CKERAS_EINVAL, "compile: more than %d metrics or a name too long in '%s'",
+                            CK_MAX_METRICS, list);
+        memcpy(specs[*nm], p, len);
+        specs[*nm][len] = '\0';
+        trim(specs[*nm]);
+        /* check the name now (shapes decide the kind of accuracy later) */
+        ck_metric probe;
+        ckeras_status st;
+        if (specs[*nm][0] && (st = ck_metric_parse(specs[*nm], 2, 1, 2, 1, &probe)) != CKERAS_OK) {
+            ck_error_prefix("compile");
+            return st;
+        }
+        if (specs[*nm][0])
+            outs[(*nm)++] = k;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return CKERAS_OK;
+}
+
+/* Output k of m for compile entry e: by layer name, or by position. */
+static int compile_output(const ckeras_model *m, const char *const *names, int e)
+{
+    if (!names)
+        return e;
+    for (int k = 0; names[e] && k < m->g.noutputs; k++)
+        if (strcmp(ck_model_output_name(m, k), names[e]) == 0)
+            return k;
+    return -1;
+}
+
+ckeras_status ck_model_compile_outputs(ckeras_model *m, ckeras_optimizer *opt, int n, const char *const *names,
+                                       const char *const *losses, const double *weights,
+                                       const char *const *metrics)
+{
+    ckeras_status st = CKERAS_OK;
     if (m->g.n == 0 || (m->functional && !m->outputs_set)) {
         ck_optimizer_free(opt);
         return ck_error(CKERAS_ESTATE, "compile: model '%s' has no %s", m->name,
                         m->g.n == 0 ? "layers" : "outputs (ckeras_model_set_outputs)");
     }
-    if (!loss) {
-        ck_optimizer_free(opt);
-        return ck_error(CKERAS_EINVAL, "compile: loss is NULL");
-    }
-    if ((st = ck_loss_parse(loss, &lo)) != CKERAS_OK) {
-        ck_error_prefix("compile");
-        ck_optimizer_free(opt);
-        return st;
-    }
+    ck_loss lo[CK_MAX_OUTPUTS];
+    bool has[CK_MAX_OUTPUTS] = {false}, seen[CK_MAX_OUTPUTS] = {false};
+    double w[CK_MAX_OUTPUTS];
     char specs[CK_MAX_METRICS][CK_LOG_NAME];
-    int nm = 0;
-    if (metrics && *metrics) {
-        const char *p = metrics;
-        while (*p) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            if (nm == CK_MAX_METRICS || len >= CK_LOG_NAME) {
-                ck_optimizer_free(opt);
-                return ck_error(CKERAS_EINVAL, "compile: too many metrics or a name too long in '%s'", metrics);
-            }
-            memcpy(specs[nm], p, len);
-            specs[nm][len] = '\0';
-            trim(specs[nm]);
-            /* check the name now (shapes decide the kind of accuracy later) */
-            ck_metric probe;
-            if (specs[nm][0] && (st = ck_metric_parse(specs[nm], 2, 1, 2, 1, &probe)) != CKERAS_OK) {
-                ck_error_prefix("compile");
-                ck_optimizer_free(opt);
-                return st;
-            }
-            if (specs[nm][0])
-                nm++;
-            if (!comma)
-                break;
-            p = comma + 1;
+    int outs[CK_MAX_METRICS], nm = 0;
+    memset(lo, 0, sizeof lo);
+    for (int k = 0; k < CK_MAX_OUTPUTS; k++)
+        w[k] = 1.0;
+    if (n < 1 || n > m->g.noutputs || !losses || (!names && n != m->g.noutputs))
+        st = ck_error(CKERAS_EINVAL, "compile: give a loss for each of the %d output%s of model '%s' (by position) "
+                      "or by output name, got %d", m->g.noutputs, m->g.noutputs == 1 ? "" : "s", m->name, n);
+    for (int e = 0; st == CKERAS_OK && e < n; e++) {
+        int k = compile_output(m, names, e);
+        if (k < 0) {
+            st = ck_error(CKERAS_EINVAL, "compile: model '%s' has no output named '%s'", m->name,
+                          names[e] ? names[e] : "(null)");
+            break;
         }
+        if (seen[k]) {
+            st = ck_error(CKERAS_EINVAL, "compile: output '%s' is given twice", ck_model_output_name(m, k));
+            break;
+        }
+        seen[k] = true;
+        if (losses[e]) {
+            if ((st = ck_loss_parse(losses[e], &lo[k])) != CKERAS_OK) {
+                ck_error_prefix("compile");
+                break;
+            }
+            has[k] = true;
+        }
+        if (weights) {
+            if (!(weights[e] >= 0 && isfinite(weights[e]))) {
+                st = ck_error(CKERAS_EINVAL, "compile: the loss weight of output '%s' is %g; it must be finite and "
+                              ">= 0", ck_model_output_name(m, k), weights[e]);
+                break;
+            }
+            w[k] = weights[e];
+        }
+        if (metrics && (st = parse_metrics(metrics[e], k, specs, outs, &nm)) != CKERAS_OK)
+            break;
     }
-    if (!opt) {
-        opt = ck_optimizer_new(CK_OPT_ADAM);
-        if (!opt)
-            return CKERAS_ENOMEM;
-    }
-    if ((st = ck_model_layout(m)) != CKERAS_OK) {
-        ck_optimizer_free(opt);
-        return st;
-    }
-    if ((st = ck_optimizer_build(opt, m->n_params)) != CKERAS_OK) {
+    int nloss = 0;
+    for (int k = 0; k < m->g.noutputs; k++)
+        nloss += has[k];
+    if (st == CKERAS_OK && nloss == 0)
+        st = ck_error(CKERAS_EINVAL, "compile: no output of model '%s' has a loss", m->name);
+    if (st == CKERAS_OK && !opt && !(opt = ck_optimizer_new(CK_OPT_ADAM)))
+        st = CKERAS_ENOMEM;
+    if (st == CKERAS_OK && (st = ck_model_layout(m)) == CKERAS_OK)
+        st = ck_optimizer_build(opt, m->n_params);
+    if (st != CKERAS_OK) {
         ck_optimizer_free(opt);
         return st;
     }
     if (m->opt != opt)
         ck_optimizer_free(m->opt);
     m->opt = opt;
-    m->loss = lo;
+    memcpy(m->loss, lo, sizeof lo);
+    memcpy(m->has_loss, has, sizeof has);
+    memcpy(m->loss_weight, w, sizeof w);
     m->nmetrics = nm;
     memcpy(m->metric_specs, specs, sizeof specs);
+    memcpy(m->metric_out, outs, sizeof outs);
     m->metrics_resolved = false;
     m->tob_loss_sum = 0;
     m->tob_seen = 0;
     m->compiled = true;
     return CKERAS_OK;
+}
+
+ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const char *loss, const char *metrics)
+{
+    if (!loss) {
+        ck_optimizer_free(opt);
+        return ck_error(CKERAS_EINVAL, "compile: loss is NULL");
+    }
+    const char *losses[CK_MAX_OUTPUTS], *lists[CK_MAX_OUTPUTS];
+    int n = m->g.noutputs > 0 ? m->g.noutputs : 1;
+    for (int k = 0; k < n; k++) {
+        losses[k] = loss;
+        lists[k] = metrics;
+    }
+    return ck_model_compile_outputs(m, opt, n, NULL, losses, NULL, lists);
 }
 
 void ck_model_free(ckeras_model *m)
@@ -404,11 +468,13 @@ ckeras_status ck_model_pop(ckeras_model *m)
         return ck_error(CKERAS_ESTATE, "pop: model '%s' has no layers", m->name);
     ckeras_layer *last = m->g.nodes[m->g.n - 1].layer;
     m->g.n--;
-    m->g.output = m->g.n - 1;
+    m->g.outputs[0] = m->g.n - 1;
+    m->g.noutputs = m->g.n > 0;
     ckeras_status st = ck_model_layout(m);
     if (st != CKERAS_OK) { /* nothing changed */
         m->g.n++;
-        m->g.output = m->g.n - 1;
+        m->g.outputs[0] = m->g.n - 1;
+        m->g.noutputs = 1;
         return st;
     }
     ck_layer_free(last);

@@ -9,7 +9,7 @@
 #include "metrics/metrics.h"
 #include "optimizers/optimizers.h"
 
-#define CK_MAX_METRICS 8
+#define CK_MAX_METRICS 16
 
 struct ckeras_model {
     char name[CK_NAME_MAX];
@@ -36,15 +36,22 @@ struct ckeras_model {
     /* compile */
     bool compiled;
     ckeras_optimizer *opt;
-    ck_loss loss;
+    /* per model output (g.outputs order): its loss (has_loss false: the output is not trained,
+     * as Keras' loss None for it) and weight in the total loss (Keras' loss_weights) */
+    ck_loss loss[CK_MAX_OUTPUTS];
+    bool has_loss[CK_MAX_OUTPUTS];
+    double loss_weight[CK_MAX_OUTPUTS];
     int nmetrics;
     char metric_specs[CK_MAX_METRICS][CK_LOG_NAME];
+    int metric_out[CK_MAX_METRICS]; /* the output metric i is computed on */
     ck_metric metrics[CK_MAX_METRICS];
     bool metrics_resolved;
     ck_plan plan;
-    int64_t target_size;
-    /* train_on_batch reports running means since the last fit/evaluate, as Keras 3 does */
+    int64_t target_size[CK_MAX_OUTPUTS];
+    /* running sums since the last reset (each epoch, evaluate; train_on_batch reports running
+     * means since the last fit/evaluate, as Keras 3 does): total loss, each output's loss */
     double tob_loss_sum;
+    double out_loss_sum[CK_MAX_OUTPUTS];
     int64_t tob_seen;
     _Atomic int busy; /* 1 while fit/evaluate/predict/train_on_batch/save runs (model_api.c) */
 };
@@ -68,18 +75,44 @@ void ck_model_auto_name(const ckeras_model *m, ckeras_layer *l);
 /* The regularization penalty of the trainable weights (added to the loss, as Keras does);
  * with add_grads, its gradient is added to the weights' gradients. */
 double ck_model_regularization(ckeras_model *m, bool add_grads);
+/* One loss (and metrics list) for every output. */
 ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const char *loss, const char *metrics);
-ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
-                           const ckeras_fit_args *args, ckeras_history **history);
-ckeras_status ck_model_evaluate(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y, int64_t batch,
-                                double *results, int n_results);
+/* Per-output compile: n entries; entry k is for the output whose layer is named names[k] (names
+ * NULL: output k); losses[k] NULL means no loss for it; weights NULL: all 1; metrics NULL or
+ * one comma-separated list (or NULL) per entry. Outputs without an entry get no loss. */
+ckeras_status ck_model_compile_outputs(ckeras_model *m, ckeras_optimizer *opt, int n, const char *const *names,
+                                       const char *const *losses, const double *weights,
+                                       const char *const *metrics);
+/* The name of output k in logs and configs: its layer's name. */
+const char *ck_model_output_name(const ckeras_model *m, int k);
+/* Values evaluate and train_on_batch report: the loss, each output's loss (several outputs),
+ * then the metrics. */
+int ck_model_result_count(const ckeras_model *m);
+const char *ck_model_result_name(const ckeras_model *m, int i, char *buf, size_t n);
+
+/* The data of one call: a tensor per model input and per output (targets; y[k] may be NULL
+ * for an output without a loss; ny 0 for predict). */
+typedef struct ck_data {
+    int nx, ny;
+    const ckeras_tensor *x[CK_MAX_NODE_INPUTS];
+    const ckeras_tensor *y[CK_MAX_OUTPUTS];
+} ck_data;
+/* Fills d from arrays (checks the counts fit; the tensors are checked by the calls). */
+ckeras_status ck_data_set(ck_data *d, int nx, const ckeras_tensor *const *x, int ny,
+                          const ckeras_tensor *const *y, const char *what);
+ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_args *args,
+                           ckeras_history **history);
+ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch, double *results, int n_results);
+/* The first (or only) output. */
 ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t batch, ckeras_tensor **out);
 ckeras_status ck_model_predict_multi(ckeras_model *m, int nin, const ckeras_tensor *const *xs, int64_t batch,
                                     ckeras_tensor **out);
-ckeras_status ck_model_train_on_batch(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
-                                      double *results, int n_results);
+/* Every output: outs[k] for k < nout (nout must be the model's output count). */
+ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_tensor *const *xs, int64_t batch,
+                                       int nout, ckeras_tensor **outs);
+ckeras_status ck_model_train_on_batch(ckeras_model *m, const ck_data *d, double *results, int n_results);
 ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char **text);
-const ck_shape *ck_model_output_shape(const ckeras_model *m);
+const ck_shape *ck_model_output_shape(const ckeras_model *m); /* of output 0 */
 void ck_model_free(ckeras_model *m);
 /* saving and loading (save.c) */
 ckeras_status ck_model_save(const ckeras_model *m, const char *path, int flags);
@@ -95,7 +128,7 @@ struct ckeras_fit_args {
     int64_t epochs, batch_size, verbose, initial_epoch;
     bool shuffle;
     double validation_split;
-    const ckeras_tensor *val_x, *val_y;
+    ck_data val; /* validation_data (val.nx 0: none) */
     int ncb;
     ckeras_callback *cb[CK_MAX_CALLBACKS];
 };
@@ -117,5 +150,8 @@ ckeras_status ck_model_save_weights_keras(const ckeras_model *m, const char *pat
 /* The plain form of m's architecture (save.c), for the native writer. */
 struct ck_io_model;
 ckeras_status ck_model_to_desc(const ckeras_model *m, ck_profile profile, struct ck_io_model *d);
+/* The plain form of compiled m's losses, metrics and optimizer (save.c). */
+struct ck_io_training;
+ckeras_status ck_model_training_desc(const ckeras_model *m, ck_profile profile, struct ck_io_training *t);
 
 #endif

@@ -653,23 +653,6 @@ static ckeras_status optimizer_vars(const ckeras_model *m, bool fresh, var_list 
     return st;
 }
 
-/* The plain form of m's compile settings (Keras 3 profile). */
-static ckeras_status training_desc(const ckeras_model *m, ck_io_training *t)
-{
-    memset(t, 0, sizeof *t);
-    snprintf(t->loss, sizeof t->loss, "%s", ck_loss_name(&m->loss));
-    t->nmetrics = m->nmetrics < 8 ? m->nmetrics : 8;
-    for (int i = 0; i < t->nmetrics; i++)
-        snprintf(t->metrics[i], sizeof t->metrics[i], "%s", m->metric_specs[i]);
-    snprintf(t->opt_class, sizeof t->opt_class, "%s", ck_optimizer_class(m->opt));
-    t->opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, CK_PROFILE_KERAS3);
-    if (!t->opt_config || ck_tree_set(t->opt_config, "name", ck_tree_str(t->opt_class)) != CKERAS_OK) {
-        ck_io_training_free(t);
-        return CKERAS_ENOMEM;
-    }
-    return CKERAS_OK;
-}
-
 static ckeras_status save_checks(const ckeras_model *m, const char *what)
 {
     if (m->g.n == 0)
@@ -696,7 +679,7 @@ ckeras_status ck_model_save_keras(const ckeras_model *m, const char *path, int f
     float *fill = NULL;
     if ((st = ck_model_to_desc(m, CK_PROFILE_KERAS3, &d)) != CKERAS_OK)
         goto done_nodesc;
-    if (m->compiled && (st = training_desc(m, &t)) != CKERAS_OK)
+    if (m->compiled && (st = ck_model_training_desc(m, CK_PROFILE_KERAS3, &t)) != CKERAS_OK)
         goto done;
     if ((st = ck_io_keras3_write(&d, m->compiled ? &t : NULL, "3.11.3", &config, &metadata)) != CKERAS_OK)
         goto done;

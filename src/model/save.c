@@ -109,10 +109,8 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
             l->in[k].batch = batch;
         }
     }
-    if (m->g.n > 0) {
-        d->noutputs = 1;
-        snprintf(d->outputs[0].layer, CK_IO_NAME, "%s", m->g.nodes[m->g.output].layer->name);
-    }
+    for (int k = 0; k < m->g.noutputs && m->g.n > 0; k++)
+        snprintf(d->outputs[d->noutputs++].layer, CK_IO_NAME, "%s", ck_model_output_name(m, k));
     return CKERAS_OK;
 oom:
     ck_io_model_free(d);
@@ -122,6 +120,41 @@ oom:
 ckeras_status ck_model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
 {
     return model_to_desc(m, profile, d);
+}
+
+/* A model with several outputs, or one output without a loss, is compiled per output. */
+static bool per_output_compile(const ckeras_model *m)
+{
+    return m->g.noutputs > 1 || !m->has_loss[0];
+}
+
+ckeras_status ck_model_training_desc(const ckeras_model *m, ck_profile profile, ck_io_training *t)
+{
+    memset(t, 0, sizeof *t);
+    if (per_output_compile(m)) {
+        t->nout = m->g.noutputs;
+        for (int k = 0; k < m->g.noutputs; k++) {
+            snprintf(t->out_name[k], sizeof t->out_name[k], "%s", ck_model_output_name(m, k));
+            snprintf(t->loss[k], sizeof t->loss[k], "%s", m->has_loss[k] ? ck_loss_name(&m->loss[k]) : "");
+            t->loss_weight[k] = m->loss_weight[k];
+            t->has_weights = t->has_weights || m->loss_weight[k] != 1.0;
+        }
+    } else {
+        snprintf(t->loss[0], sizeof t->loss[0], "%s", ck_loss_name(&m->loss[0]));
+    }
+    t->nmetrics = m->nmetrics < CK_IO_MAX_METRICS ? m->nmetrics : CK_IO_MAX_METRICS;
+    for (int i = 0; i < t->nmetrics; i++) {
+        snprintf(t->metrics[i], sizeof t->metrics[i], "%s", m->metric_specs[i]);
+        t->metric_out[i] = m->metric_out[i];
+    }
+    snprintf(t->opt_class, sizeof t->opt_class, "%s", ck_optimizer_class(m->opt));
+    t->opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, profile);
+    if (!t->opt_config ||
+        (profile == CK_PROFILE_KERAS3 && ck_tree_set(t->opt_config, "name", ck_tree_str(t->opt_class)) != CKERAS_OK)) {
+        ck_io_training_free(t);
+        return CKERAS_ENOMEM;
+    }
+    return CKERAS_OK;
 }
 
 /* tf.keras 2 slot names for Keras 3's (ckeras keeps Keras 3's names inside). */
@@ -263,22 +296,8 @@ static ckeras_status model_to_file(const ckeras_model *m, bool config, bool opti
         }
         if (m->compiled) {
             ck_io_training t;
-            memset(&t, 0, sizeof t);
-            snprintf(t.loss, sizeof t.loss, "%s", ck_loss_name(&m->loss));
-            t.nmetrics = m->nmetrics;
-            for (int i = 0; i < m->nmetrics; i++)
-                snprintf(t.metrics[i], sizeof t.metrics[i], "%s", m->metric_specs[i]);
-            snprintf(t.opt_class, sizeof t.opt_class, "%s", ck_optimizer_class(m->opt));
-            t.opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, profile);
-            if (!t.opt_config) {
-                st = CKERAS_ENOMEM;
+            if ((st = ck_model_training_desc(m, profile, &t)) != CKERAS_OK)
                 goto fail;
-            }
-            if (profile == CK_PROFILE_KERAS3 &&
-                (st = ck_tree_set(t.opt_config, "name", ck_tree_str(t.opt_class))) != CKERAS_OK) {
-                ck_io_training_free(&t);
-                goto fail;
-            }
             f->training_config = ck_io_training_write(&t, profile);
             ck_io_training_free(&t);
             if (!f->training_config) {
@@ -1337,6 +1356,32 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
         o->iterations = it->is_int ? it->ivalue : (int64_t)it->data[0];
 }
 
+/* Compiles m as a training_config says (takes o). */
+static ckeras_status compile_with(ckeras_model *m, ckeras_optimizer *o, const ck_io_training *t)
+{
+    char lists[CK_IO_MAX_OUT][CK_IO_MAX_METRICS * 50];
+    int n = t->nout ? t->nout : 1;
+    for (int e = 0; e < n; e++) {
+        size_t len = 0;
+        lists[e][0] = '\0';
+        for (int i = 0; i < t->nmetrics; i++)
+            if (t->nout == 0 || t->metric_out[i] == e)
+                len += (size_t)snprintf(lists[e] + len, sizeof lists[e] - len, "%s%s", len ? "," : "",
+                                        t->metrics[i]);
+    }
+    if (t->nout == 0)
+        return ck_model_compile(m, o, t->loss[0], lists[0]);
+    const char *names[CK_IO_MAX_OUT], *losses[CK_IO_MAX_OUT], *metrics[CK_IO_MAX_OUT];
+    bool by_name = t->out_name[0][0] != '\0';
+    for (int e = 0; e < n; e++) {
+        names[e] = t->out_name[e];
+        losses[e] = t->loss[e][0] ? t->loss[e] : NULL;
+        metrics[e] = lists[e];
+    }
+    return ck_model_compile_outputs(m, o, n, by_name ? names : NULL, losses, t->has_weights ? t->loss_weight : NULL,
+                                    metrics);
+}
+
 static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, const char *model_name, const flat *fl)
 {
     ck_io_training t;
@@ -1366,11 +1411,7 @@ static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, con
         if ((st = ck_optimizer_check(o)) != CKERAS_OK)
             goto done;
     }
-    char metrics[8 * 50] = "";
-    size_t len = 0;
-    for (int i = 0; i < t.nmetrics; i++)
-        len += (size_t)snprintf(metrics + len, sizeof metrics - len, "%s%s", i ? "," : "", t.metrics[i]);
-    st = ck_model_compile(m, o, t.loss, metrics);
+    st = compile_with(m, o, &t);
     o = NULL; /* taken */
     if (st == CKERAS_OK && f->nopt > 0)
         load_optimizer_state(m, f, model_name, fl);

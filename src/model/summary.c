@@ -24,7 +24,7 @@ static bool is_chain(const ckeras_model *m)
         if (nd->nin != 1 || nd->in[0] != i - 1)
             return false;
     }
-    return m->g.output == m->g.n - 1;
+    return m->g.noutputs == 1 && m->g.outputs[0] == m->g.n - 1;
 }
 
 static const char *input_name(const ckeras_model *m, int j)
