@@ -79,6 +79,8 @@ ckeras_status ck_model_predict_multi(ckeras_model *m, int nin, const ckeras_tens
 ckeras_status ck_model_train_on_batch(ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y,
                                       double *results, int n_results);
 ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char **text);
+/* plot_model's graph as graphviz DOT text (dot.c); flags are CKERAS_DOT_*. */
+ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot);
 const ck_shape *ck_model_output_shape(const ckeras_model *m);
 void ck_model_free(ckeras_model *m);
 /* saving and loading (save.c) */
