@@ -669,6 +669,33 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, 
 CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length);
 /** The summary as a string (free with ckeras_free()) in *text. */
 CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, int line_length, char **text);
+/** ckeras_model_to_dot(): show each layer's input and output shapes, the batch axis as None
+ *  (Keras `show_shapes=True`). */
+#define CKERAS_DOT_SHAPES 1
+/** ckeras_model_to_dot(): show each layer's output dtype (Keras `show_dtype=True`). */
+#define CKERAS_DOT_DTYPE 2
+/** ckeras_model_to_dot(): mark layers with weights "Trainable" or "Non-trainable" (Keras
+ *  `show_trainable=True`). */
+#define CKERAS_DOT_TRAINABLE 4
+/** ckeras_model_to_dot(): lay the graph out left to right (Keras `rankdir="LR"`; the default is
+ *  top to bottom, "TB"). */
+#define CKERAS_DOT_LR 8
+/**
+ * `keras.utils.model_to_dot(model)`, the graph `plot_model` draws: graphviz DOT text (free with
+ * ckeras_free()) in *dot, to render with graphviz (`dot -Tsvg model.dot -o model.svg`).
+ *
+ * A `digraph` named after the model with one box per layer, the model inputs included as
+ * InputLayer boxes, each labelled "name (Class)" as Keras labels them ("dense_1 (Dense)"), and
+ * one edge from each producing layer to each layer that reads its output (a merge layer such as
+ * Add has one edge per distinct input). @p flags: 0 or any of ::CKERAS_DOT_SHAPES
+ * ("Input shape: (None, 784)", "Output shape: (None, 64)"; a list of shapes for a merge layer),
+ * ::CKERAS_DOT_DTYPE, ::CKERAS_DOT_TRAINABLE and ::CKERAS_DOT_LR. Layer and model names are
+ * escaped for DOT (quotes, backslashes; bytes that are not UTF-8 become '?'), so any name gives
+ * a valid file. Errors: ::CKERAS_EINVAL (NULL, unknown flags), ::CKERAS_ESTATE (no layers),
+ * ::CKERAS_ENOMEM. Reads the model only: it may run beside other calls that only read it
+ * (summary, to_json), not beside calls that change it.
+ */
+CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, int flags, char **dot);
 /**@}*/
 
 /** @name Saving and loading (Keras HDF5 .h5) */

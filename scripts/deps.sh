@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the command to run.
 set -e
 PKGS="gcc make pkg-config libblis-openmp-dev libblis-dev libhdf5-dev check libjansson-dev zlib1g-dev libzip-dev"
-OPTIONAL="python3-numpy python3-h5py g++ python3 dataset-fashion-mnist"
+OPTIONAL="python3-numpy python3-h5py g++ python3 dataset-fashion-mnist graphviz"
 missing=""
 for p in $PKGS ${CKERAS_DEPS_OPTIONAL:+$OPTIONAL}; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

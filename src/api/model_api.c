@@ -561,6 +561,14 @@ CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *o
     return CKERAS_OK;
 }
 
+CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, int flags, char **dot)
+{
+    NEED(dot, "dot");
+    *dot = NULL;
+    NEED(model, "model");
+    return ck_model_to_dot(model, flags, dot);
+}
+
 /* ---- functional models ----------------------------------------------------------------------- */
 
 CKERAS_API ckeras_layer *ckeras_add(void)

@@ -4,6 +4,8 @@
  *                                          (IN.npz with arrays input_0, input_1, ... for
  *                                          several inputs)
  *   ckeras evaluate FILE.h5 X.npy Y.npy    loss and metrics of a compiled model file
+ *   ckeras plot-model FILE.h5 OUT.dot      the model's graph as graphviz DOT (Keras' plot_model;
+ *                                          OUT "-" is stdout)
  *   ckeras version                         version and build information
  */
 #include "ckeras.h"
@@ -17,6 +19,8 @@ static int usage(void)
     fprintf(stderr, "usage: ckeras summary FILE.h5\n"
                     "       ckeras predict FILE.h5 IN.npy|IN.npz OUT.npy [BATCH]\n"
                     "       ckeras evaluate FILE.h5 X.npy Y.npy [BATCH]\n"
+                    "       ckeras plot-model FILE.h5 OUT.dot [--no-shapes] [--rankdir TB|LR] [--show-dtype]\n"
+                    "                         [--show-trainable]\n"
                     "       ckeras version\n");
     return 2;
 }
@@ -72,6 +76,63 @@ static int npz_inputs(const char *path, int *n, ckeras_tensor ***xs)
     return 0;
 }
 
+/* plot-model FILE OUT [options]: options may come anywhere after the command. Returns the exit
+ * status. */
+static int plot_model(int argc, char **argv)
+{
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0;
+    int flags = CKERAS_DOT_SHAPES;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--no-shapes") == 0) {
+            flags &= ~CKERAS_DOT_SHAPES;
+        } else if (strcmp(a, "--show-dtype") == 0) {
+            flags |= CKERAS_DOT_DTYPE;
+        } else if (strcmp(a, "--show-trainable") == 0) {
+            flags |= CKERAS_DOT_TRAINABLE;
+        } else if (strcmp(a, "--rankdir") == 0 && i + 1 < argc &&
+                   (strcmp(argv[i + 1], "LR") == 0 || strcmp(argv[i + 1], "TB") == 0)) {
+            flags = strcmp(argv[++i], "LR") == 0 ? (flags | CKERAS_DOT_LR) : (flags & ~CKERAS_DOT_LR);
+        } else if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "ckeras plot-model: unknown option '%s' (accepted: --no-shapes, --rankdir TB|LR, "
+                            "--show-dtype, --show-trainable)\n", a);
+            return 2;
+        } else if (npos < 2) {
+            pos[npos++] = a;
+        } else {
+            return usage();
+        }
+    }
+    if (npos != 2)
+        return usage();
+    ckeras_model *m = NULL;
+    char *dot = NULL;
+    if (ckeras_load_model(pos[0], CKERAS_LOAD_NO_COMPILE, &m) != CKERAS_OK)
+        return fail("plot-model");
+    int rc = 0;
+    if (ckeras_model_to_dot(m, flags, &dot) != CKERAS_OK) {
+        rc = fail("plot-model");
+    } else if (strcmp(pos[1], "-") == 0) {
+        if (fputs(dot, stdout) == EOF || fflush(stdout) != 0) {
+            fprintf(stderr, "ckeras plot-model: cannot write to standard output\n");
+            rc = 1;
+        }
+    } else {
+        FILE *f = fopen(pos[1], "w");
+        int bad = !f || fputs(dot, f) == EOF;
+        if (f && fclose(f) != 0)
+            bad = 1;
+        if (bad) {
+            fprintf(stderr, "ckeras plot-model: cannot write '%s'\n", pos[1]);
+            rc = 1;
+        }
+    }
+    ckeras_free(dot);
+    ckeras_model_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -81,6 +142,8 @@ int main(int argc, char **argv)
         printf("%s\n", ckeras_build_info());
         return 0;
     }
+    if (strcmp(cmd, "plot-model") == 0)
+        return plot_model(argc, argv);
     if (argc < 3)
         return usage();
     ckeras_model *m = NULL;

@@ -113,6 +113,8 @@ ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_te
 ckeras_status ck_model_train_on_batch(ckeras_model *m, const ck_data *d, double *results, int n_results);
 ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char **text);
 const ck_shape *ck_model_output_shape(const ckeras_model *m); /* of output 0 */
+/* plot_model's graph as graphviz DOT text (dot.c); flags are CKERAS_DOT_*. */
+ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot);
 void ck_model_free(ckeras_model *m);
 /* saving and loading (save.c) */
 ckeras_status ck_model_save(const ckeras_model *m, const char *path, int flags);
