@@ -516,6 +516,42 @@ CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n
 CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_outputs, const int *outputs);
 /** Number of model inputs (1 for a Sequential model with an input shape). */
 CKERAS_API int ckeras_model_input_count(const ckeras_model *model);
+/**
+ * Calls the model @p inner as a layer on tensors of @p model (Keras `y = base(x, training=False)`):
+ * every layer of @p inner joins @p model sharing its weights (training either model trains the
+ * one set), and @p inner is referenced, not taken: free both handles in any order.
+ * @p training is -1 (not given: the layers behave as usual) or 0 (Keras `training=False`: its
+ * Dropout is off and its BatchNormalization uses and keeps its moving statistics, also in fit,
+ * which is what fine-tuning a frozen base needs). summary() shows the call as one row
+ * "name (Functional)" with the nested model's parameter counts, and saving writes it as a nested
+ * model layer, as Keras does. Returns the tensor id of @p inner's first output (the others, for a
+ * model with several outputs, are the ids that follow), or -1 with the error set (the model
+ * unchanged). Each nested model can be called once per model.
+ */
+CKERAS_API int ckeras_model_call_model(ckeras_model *model, ckeras_model *inner, int n_inputs, const int *inputs,
+                                       int training);
+/** The tensor id of input @p i of @p model (Keras `model.inputs[i]`), made for Sequential models
+ *  too; -1 with the error set when out of range. */
+CKERAS_API int ckeras_model_input_tensor(ckeras_model *model, int i);
+/** The tensor id of the output of the layer named @p name (Keras
+ *  `model.get_layer(name).output`; an InputLayer's name gives that input); -1 when none. */
+CKERAS_API int ckeras_model_layer_output(ckeras_model *model, const char *name);
+/** The tensor id of the output of layer @p index (Input not counted; negative counts from the
+ *  end: -1 is the last, Keras `model.layers[-1].output`); -1 when out of range. */
+CKERAS_API int ckeras_model_layer_output_at(ckeras_model *model, int index);
+/**
+ * Keras `Model(model.inputs, model.get_layer("block_13_expand").output)`: a new functional model
+ * (free with ckeras_model_free()) from tensor ids of @p model (from ckeras_model_input_tensor(),
+ * ckeras_model_layer_output()...): its inputs must be inputs of @p model, and it holds the layers
+ * the outputs depend on, sharing their weights with @p model. Works on Sequential and functional
+ * models alike (a transfer-learning base without its head). NULL with the error set.
+ */
+CKERAS_API ckeras_model *ckeras_model_from_tensors(ckeras_model *model, int n_inputs, const int *inputs,
+                                                   int n_outputs, const int *outputs, const char *name);
+/** Keras `model.trainable = flag`: sets every layer's trainable flag (shared layers change in every
+ *  model that has them) and, when 0, saves the model as `"trainable": false` when nested. Takes
+ *  effect at the next compile. */
+CKERAS_API ckeras_status ckeras_model_set_trainable(ckeras_model *model, int trainable);
 /** Number of model outputs (0 before a functional model's outputs are set). */
 CKERAS_API int ckeras_model_output_count(const ckeras_model *model);
 /** The name of output @p i (its layer's name), owned by the model; NULL when out of range. */

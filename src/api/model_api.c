@@ -315,6 +315,8 @@ CKERAS_API ckeras_status ckeras_model_count_params(const ckeras_model *model, in
     NEED(model, "model");
     int64_t t = 0, all = 0;
     for (int i = 0; i < model->g.n; i++) {
+        if (!model->g.nodes[i].first_use)
+            continue; /* a shared layer's weights count once */
         all += ck_layer_param_count(model->g.nodes[i].layer, false);
         t += ck_layer_param_count(model->g.nodes[i].layer, true);
     }
@@ -625,15 +627,94 @@ CKERAS_API int ckeras_model_input(ckeras_model *model, ckeras_layer *input)
 
 CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs)
 {
-    if (!model || !layer || layer->owned) {
+    if (!model || !layer || (layer->owned && !ck_model_has_layer(model, layer))) {
         if (model == NULL)
             ckeras_layer_free(layer);
         ck_error(CKERAS_EINVAL, "model_call: %s", !model ? "model is NULL"
                                                          : !layer ? "layer is NULL (did its constructor fail?)"
-                                                                  : "the layer already belongs to a model");
+                                                                  : "the layer already belongs to another model");
         return -1;
     }
     return ck_model_call(model, layer, n_inputs, inputs);
+}
+
+CKERAS_API int ckeras_model_call_model(ckeras_model *model, ckeras_model *inner, int n_inputs, const int *inputs,
+                                       int training)
+{
+    if (!model || !inner) {
+        ck_error(CKERAS_EINVAL, "model_call_model: %s is NULL", !model ? "model" : "inner");
+        return -1;
+    }
+    if (atomic_load(&inner->busy) || atomic_load(&model->busy)) {
+        ck_error(CKERAS_ESTATE, "model_call_model: a model is in use (fit, predict) right now");
+        return -1;
+    }
+    return ck_model_call_model(model, inner, n_inputs, inputs, training);
+}
+
+CKERAS_API int ckeras_model_input_tensor(ckeras_model *model, int i)
+{
+    if (!model || i < 0 || i >= model->g.ninputs) {
+        ck_error(CKERAS_EINVAL, "model_input_tensor: %s", !model ? "model is NULL" : "no such input");
+        return -1;
+    }
+    return ck_model_tensor_id(model, -1 - i);
+}
+
+CKERAS_API int ckeras_model_layer_output_at(ckeras_model *model, int index)
+{
+    if (!model) {
+        ck_error(CKERAS_EINVAL, "model_layer_output_at: model is NULL");
+        return -1;
+    }
+    int i = index < 0 ? model->g.n + index : index;
+    if (i < 0 || i >= model->g.n) {
+        ck_error(CKERAS_EINVAL, "model_layer_output_at: model '%s' has %d layers; index %d is out of range",
+                 model->name, model->g.n, index);
+        return -1;
+    }
+    return ck_model_tensor_id(model, i);
+}
+
+CKERAS_API int ckeras_model_layer_output(ckeras_model *model, const char *name)
+{
+    if (!model || !name) {
+        ck_error(CKERAS_EINVAL, "model_layer_output: %s is NULL", !model ? "model" : "name");
+        return -1;
+    }
+    for (int j = 0; j < model->g.ninputs; j++)
+        if (model->input_layers[j] && strcmp(model->input_layers[j]->name, name) == 0)
+            return ck_model_tensor_id(model, -1 - j);
+    for (int i = 0; i < model->g.n; i++)
+        if (strcmp(model->g.nodes[i].layer->name, name) == 0)
+            return ck_model_tensor_id(model, i);
+    ck_error(CKERAS_EINVAL, "model_layer_output: model '%s' has no layer named '%s'", model->name, name);
+    return -1;
+}
+
+CKERAS_API ckeras_model *ckeras_model_from_tensors(ckeras_model *model, int n_inputs, const int *inputs,
+                                                   int n_outputs, const int *outputs, const char *name)
+{
+    if (!model) {
+        ck_error(CKERAS_EINVAL, "model_from_tensors: model is NULL");
+        return NULL;
+    }
+    if (name && (!*name || strlen(name) >= CK_NAME_MAX)) {
+        ck_error(CKERAS_EINVAL, "model_from_tensors: name must have 1..%d characters", CK_NAME_MAX - 1);
+        return NULL;
+    }
+    return ck_model_from_tensors(model, n_inputs, inputs, n_outputs, outputs, name);
+}
+
+CKERAS_API ckeras_status ckeras_model_set_trainable(ckeras_model *model, int trainable)
+{
+    NEED(model, "model");
+    if (trainable != 0 && trainable != 1)
+        return ck_error(CKERAS_EINVAL, "model_set_trainable: trainable must be 0 or 1, got %d", trainable);
+    for (int i = 0; i < model->g.n; i++)
+        model->g.nodes[i].layer->trainable = trainable != 0;
+    model->frozen = !trainable;
+    return CKERAS_OK;
 }
 
 CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_outputs, const int *outputs)

@@ -13,6 +13,11 @@ typedef struct ck_node {
     ckeras_layer *layer;
     int nin;
     int in[CK_MAX_NODE_INPUTS];
+    bool first_use;  /* no earlier node calls the same layer (a shared layer's later calls: false);
+                        weights are counted, laid out and saved at the first use only */
+    bool inference;  /* this call runs in inference mode even in fit (Keras' training=False on the
+                        call, or inside a model called with training=False) */
+    int group;       /* index of the nested-model call it belongs to (ckeras_model.groups), -1 */
 } ck_node;
 
 /* Nodes are kept in topological order (a Sequential model is a chain). */
@@ -50,6 +55,9 @@ typedef struct ck_plan {
     int *consumers;     /* per node: how many node inputs read it (a model output counts once) */
     bool *need_grad;    /* per node: something at or before it has trainable weights */
     float *gscratch;    /* input gradients of nodes read by several consumers, summed afterwards */
+    bool *accumulate;   /* per node: a later node calls the same layer, so this call's weight
+                           gradients are added to that one's (shared layers) */
+    float *wscratch;    /* weight gradients of such a call before they are added */
 } ck_plan;
 
 /* (Re)builds the plan when cap, training or a target size grew; a no-op otherwise. target_sizes:

@@ -15,6 +15,11 @@ ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *
     }
     ck_node *nd = &g->nodes[g->n];
     memset(nd, 0, sizeof *nd);
+    nd->group = -1;
+    nd->first_use = true;
+    if (l->owned) /* a layer already in a graph: maybe an earlier node of this one */
+        for (int i = 0; i < g->n && nd->first_use; i++)
+            nd->first_use = g->nodes[i].layer != l;
     nd->layer = l;
     nd->nin = nin;
     for (int k = 0; k < nin; k++)
@@ -80,13 +85,26 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.nnodes = g->n;
     memcpy(np.target_size, ts, sizeof ts);
     np.act = ck_calloc((size_t)(3 * (g->n ? g->n : 1)), sizeof(float *));
-    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + sizeof(bool));
+    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + 2 * sizeof(bool));
     if (!np.act || !np.consumers) {
         ck_free(np.act);
         ck_free(np.consumers);
         return CKERAS_ENOMEM;
     }
     np.need_grad = (bool *)(np.consumers + (g->n ? g->n : 1));
+    np.accumulate = np.need_grad + (g->n ? g->n : 1);
+    int64_t wsc = 0; /* the largest shared layer's trainable weights */
+    for (int i = 0; i < g->n; i++) {
+        if (g->nodes[i].first_use)
+            continue;
+        for (int j = 0; j < i; j++)
+            if (g->nodes[j].layer == g->nodes[i].layer) {
+                np.accumulate[j] = true; /* backward runs i before j */
+                int64_t pc = ck_layer_param_count(g->nodes[i].layer, false);
+                if (pc > wsc)
+                    wsc = pc;
+            }
+    }
     np.dact = np.act + g->n;
     np.saved = np.act + 2 * g->n;
     for (int i = 0; i < g->n; i++) {
@@ -130,7 +148,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         if (need > gs)
             gs = need;
     }
-    total += round16(work) + gs;
+    total += round16(work) + gs + (training ? round16(wsc) : 0);
     for (int k = 0; k < g->noutputs; k++)
         total += round16(cap * ts[k]);
     np.arena = ck_alloc_aligned((size_t)total * sizeof(float));
@@ -166,6 +184,8 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         cur += round16(cap * ts[k]);
     }
     np.gscratch = gs ? cur : NULL;
+    cur += gs;
+    np.wscratch = training && wsc ? cur : NULL;
     ck_plan_free(p);
     *p = np;
     return CKERAS_OK;
@@ -197,7 +217,7 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
             .y = p->act[i],
             .saved = p->saved[i],
             .work = p->work,
-            .training = training && !nd->layer->call_inference,
+            .training = training && !nd->inference && !nd->layer->call_inference,
             .rng = rng,
             .nin = nd->nin,
             .xs = xs,
@@ -246,7 +266,30 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
             .xs = xs,
             .dxs = dxs,
         };
+        float *keep[CK_MAX_WEIGHTS];
+        bool acc = p->accumulate[i] && l->trainable && p->wscratch;
+        if (acc) { /* a later call of this layer wrote its gradients already: add to them */
+            float *at = p->wscratch;
+            for (int k = 0; k < l->nw; k++) {
+                keep[k] = l->w[k].grad;
+                if (keep[k]) {
+                    l->w[k].grad = at;
+                    memset(at, 0, (size_t)l->w[k].size * sizeof(float));
+                    at += l->w[k].size;
+                }
+            }
+        }
         l->vt->backward(l, &b);
+        if (acc) {
+            for (int k = 0; k < l->nw; k++) {
+                if (!keep[k])
+                    continue;
+                const float *part = l->w[k].grad;
+                for (int64_t e = 0; e < l->w[k].size; e++)
+                    keep[k][e] += part[e];
+                l->w[k].grad = keep[k];
+            }
+        }
         for (int k = 0; k < nd->nin; k++) {
             int src = nd->in[k];
             if (dxs[k] && src >= 0 && p->consumers[src] > 1) {

@@ -44,6 +44,7 @@ ckeras_layer *ck_layer_new(const ck_layer_vt *vt)
         return NULL;
     l->vt = vt;
     l->trainable = true;
+    l->refs = 1;
     if (ck_config_init(&l->cfg, vt->fields, vt->nfields) != CKERAS_OK) {
         ck_free(l);
         return NULL;
@@ -74,6 +75,10 @@ void ck_layer_free(ckeras_layer *l)
 {
     if (!l)
         return;
+    if (l->refs > 1) {
+        l->refs--;
+        return;
+    }
     if (l->vt->free_priv)
         l->vt->free_priv(l);
     ck_config_free(&l->cfg);
@@ -81,6 +86,33 @@ void ck_layer_free(ckeras_layer *l)
     for (int k = 0; k < l->nw; k++)
         ck_free(l->w[k].own);
     ck_free(l);
+}
+
+ckeras_status ck_layer_detach(ckeras_layer *l)
+{
+    size_t total = 0;
+    for (int k = 0; k < l->nw; k++)
+        total += (size_t)l->w[k].size;
+    float *block = ck_alloc_aligned((total ? total : 1) * sizeof(float));
+    if (!block)
+        return CKERAS_ENOMEM;
+    size_t at = 0;
+    for (int k = 0; k < l->nw; k++) {
+        ck_weight *w = &l->w[k];
+        if (w->data)
+            memcpy(block + at, w->data, (size_t)w->size * sizeof(float));
+        else
+            memset(block + at, 0, (size_t)w->size * sizeof(float));
+        ck_free(w->own);
+        w->own = NULL;
+        w->data = block + at;
+        w->grad = NULL;
+        at += (size_t)w->size;
+    }
+    ck_free(l->wblock);
+    l->wblock = block;
+    l->laid_out_by = NULL;
+    return CKERAS_OK;
 }
 
 void ck_weight_adopt(ck_weight *w, float *buf)

@@ -94,6 +94,10 @@ struct ckeras_layer {
                             (Dropout off, BatchNormalization on moving statistics) even in fit */
     float *wblock;      /* the layer's own storage of its weights from joining a model until the
                            model lays its buffers out (ck_model_layout); NULL after that */
+    int refs;           /* holders: 1 when made; each further graph node or model input using it
+                           adds one (shared layers, models called as layers); ck_layer_free drops
+                           one and frees the layer at the last */
+    const void *laid_out_by; /* the model whose buffers hold its weights (NULL: its own) */
 };
 
 /* The registry: every layer class by Keras name. */
@@ -103,7 +107,11 @@ const ck_layer_vt *ck_layer_lookup(const char *class_name);
 const char *ck_layer_unsupported_reason(const char *class_name);
 /* A new, unbuilt layer of a class, with its schema's defaults. */
 ckeras_layer *ck_layer_new(const ck_layer_vt *vt);
+/* Drops one reference; frees the layer with the last. */
 void ck_layer_free(ckeras_layer *l);
+/* Moves the layer's weights out of a model's buffers into a block of its own (before that
+ * model frees them while others still use the layer). CKERAS_ENOMEM leaves it unchanged. */
+ckeras_status ck_layer_detach(ckeras_layer *l);
 /* A new layer by Keras class name; NULL with CKERAS_EUNSUPPORTED when this build lacks it. */
 ckeras_layer *ck_layer_new_by_class(const char *class_name);
 /* Returns l, or frees it and returns NULL when st (a setting's status) is an error: for

@@ -379,11 +379,31 @@ static ckeras_status evaluate_range(ckeras_model *m, const ck_data *d, int64_t s
     return CKERAS_OK;
 }
 
+/* Training steps update m's buffers: when a model sharing layers with m laid them out since
+ * (a base model and the model calling it), m takes them back, keeping their values. */
+static ckeras_status claim_weights(ckeras_model *m, const char *what)
+{
+    if (ck_model_owns_weights(m))
+        return CKERAS_OK;
+    size_t before = m->n_params;
+    ckeras_status st = ck_model_layout(m);
+    if (st != CKERAS_OK)
+        return st;
+    if (m->n_params != before) {
+        m->compiled = false;
+        return ck_error(CKERAS_ESTATE, "%s: the trainable weights of model '%s' changed since compile (a layer was "
+                        "frozen or unfrozen through another model); compile it again", what, m->name);
+    }
+    return CKERAS_OK;
+}
+
 static ckeras_status prepare(ckeras_model *m, const ck_data *d, int64_t batch, bool training, const char *what)
 {
     if (!m->compiled)
         return ck_error(CKERAS_ESTATE, "%s: model '%s' must be compiled first", what, m->name);
     ckeras_status st;
+    if (training && (st = claim_weights(m, what)) != CKERAS_OK)
+        return st;
     int64_t ts[CK_MAX_OUTPUTS];
     if ((st = check_data(m, d, what, ts)) != CKERAS_OK)
         return st;
@@ -521,7 +541,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
         return ck_error(CKERAS_ESTATE, "fit: model '%s' must be compiled first", m->name);
     ckeras_status st;
     int64_t ts[CK_MAX_OUTPUTS];
-    if ((st = check_data(m, d, "fit", ts)) != CKERAS_OK)
+    if ((st = check_data(m, d, "fit", ts)) != CKERAS_OK || (st = claim_weights(m, "fit")) != CKERAS_OK)
         return st;
     int64_t N = d->x[0]->shape[0];
     int64_t n_train = N, n_val = 0;

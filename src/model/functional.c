@@ -97,8 +97,45 @@ int ck_model_call(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
     return id;
 }
 
+/* Another call of a layer already in m (Keras' shared layers: one set of weights). */
+static int call_shared(ckeras_model *m, ckeras_layer *l, int nin, const int *src, const ck_shape *shapes)
+{
+    if (nin != l->nin)
+        return ck_error(CKERAS_ESHAPE, "model_call: layer '%s' was called on %d input%s; a further call must "
+                        "take as many, got %d", l->name, l->nin, l->nin == 1 ? "" : "s", nin), -1;
+    if (!ck_shape_eq(&shapes[0], &l->in_shape)) {
+        char a[96], b[96];
+        return ck_error(CKERAS_ESHAPE, "model_call: shared layer '%s' was built for %s; this call gives %s",
+                        l->name, ck_shape_str(&l->in_shape, false, a, sizeof a),
+                        ck_shape_str(&shapes[0], false, b, sizeof b)), -1;
+    }
+    int id = new_id(m, m->g.n);
+    if (id < 0 || ck_graph_append(&m->g, l, nin, src, m->outputs_set) != CKERAS_OK) {
+        if (id >= 0)
+            m->nids--;
+        return -1;
+    }
+    ck_plan_free(&m->plan);
+    m->compiled = false;
+    return id;
+}
+
+bool ck_model_has_layer(const ckeras_model *m, const ckeras_layer *l)
+{
+    for (int i = 0; i < m->g.n; i++)
+        if (m->g.nodes[i].layer == l)
+            return true;
+    return false;
+}
+
 static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
 {
+    if (l->owned) {
+        if (!ck_model_has_layer(m, l)) /* not taken: nothing to drop */
+            return ck_error(CKERAS_EINVAL, "model_call: layer '%s' belongs to another model (call that model as "
+                            "a layer, or build a model from its tensors)", l->name), -1;
+        l->refs++; /* a further call of a shared layer: the new node's reference, dropped on failure */
+    }
     if (!m->functional) {
         ck_layer_free(l);
         ck_error(CKERAS_ESTATE, "model_call: model '%s' is Sequential; use ckeras_model_add", m->name);
@@ -120,6 +157,12 @@ static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
         }
         src[k] = m->ids[ids[k]];
         shapes[k] = src[k] < 0 ? m->g.inputs[-1 - src[k]] : m->g.nodes[src[k]].layer->out_shape;
+    }
+    if (l->owned) {
+        int id = call_shared(m, l, nin, src, shapes);
+        if (id < 0)
+            ck_layer_free(l);
+        return id;
     }
     if (l->vt == &ck_input_vt) {
         ck_layer_free(l);
@@ -182,4 +225,242 @@ ckeras_status ck_model_set_outputs(ckeras_model *m, int n, const int *ids)
     ck_plan_free(&m->plan);
     m->compiled = false;
     return CKERAS_OK;
+}
+
+int ck_model_tensor_id(ckeras_model *m, int src)
+{
+    for (int t = 0; t < m->nids; t++)
+        if (m->ids[t] == src)
+            return t;
+    return new_id(m, src);
+}
+
+/* The graph sources of the tensors ids of m, with their shapes; -1 with the error set. */
+static int sources(const ckeras_model *m, int nin, const int *ids, int *src, ck_shape *shapes, const char *what)
+{
+    for (int k = 0; k < nin; k++) {
+        if (ids[k] < 0 || ids[k] >= m->nids)
+            return ck_error(CKERAS_EINVAL, "%s: input %d is tensor %d, which model '%s' does not have", what, k,
+                            ids[k], m->name), -1;
+        src[k] = m->ids[ids[k]];
+        if (shapes)
+            shapes[k] = src[k] < 0 ? m->g.inputs[-1 - src[k]] : m->g.nodes[src[k]].layer->out_shape;
+    }
+    return 0;
+}
+
+int ck_model_call_model(ckeras_model *m, ckeras_model *inner, int nin, const int *ids, int training)
+{
+    ck_error_clear();
+    int src[CK_MAX_NODE_INPUTS];
+    ck_shape shapes[CK_MAX_NODE_INPUTS];
+    if (!m->functional)
+        return ck_error(CKERAS_ESTATE, "model_call_model: model '%s' is Sequential; call models in functional "
+                        "models", m->name), -1;
+    if (inner == m)
+        return ck_error(CKERAS_EINVAL, "model_call_model: a model cannot call itself"), -1;
+    if (inner->g.n == 0 || (inner->functional && !inner->outputs_set) || !inner->has_input)
+        return ck_error(CKERAS_ESTATE, "model_call_model: model '%s' has no %s", inner->name,
+                        inner->g.n == 0 ? "layers" : !inner->has_input ? "input shape" : "outputs"), -1;
+    if (training != -1 && training != 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "model_call_model: training=%d; -1 (not given) and 0 (False) are "
+                        "supported", training), -1;
+    if (!ids || nin != inner->g.ninputs)
+        return ck_error(CKERAS_EINVAL, "model_call_model: model '%s' has %d input%s, %d given", inner->name,
+                        inner->g.ninputs, inner->g.ninputs == 1 ? "" : "s", nin), -1;
+    if (sources(m, nin, ids, src, shapes, "model_call_model") < 0)
+        return -1;
+    for (int j = 0; j < nin; j++)
+        if (!ck_shape_eq(&shapes[j], &inner->g.inputs[j])) {
+            char a[96], b[96];
+            return ck_error(CKERAS_ESHAPE, "model_call_model: input %d of model '%s' is %s; the tensor given is %s",
+                            j, inner->name, ck_shape_str(&inner->g.inputs[j], false, a, sizeof a),
+                            ck_shape_str(&shapes[j], false, b, sizeof b)), -1;
+        }
+    if (ck_model_name_taken(m, inner->name, NULL))
+        return ck_error(CKERAS_EINVAL, "model_call_model: a layer named '%s' is already in model '%s'", inner->name,
+                        m->name), -1;
+    for (int k = 0; k < m->ngroups; k++)
+        if (m->groups[k].model == inner)
+            return ck_error(CKERAS_EUNSUPPORTED, "model_call_model: model '%s' is already called in '%s' (one call "
+                            "per nested model is supported)", inner->name, m->name), -1;
+    ck_group *groups = ck_realloc(m->groups, (size_t)(m->ngroups + 1) * sizeof *groups);
+    if (!groups)
+        return -1;
+    m->groups = groups;
+    int first = m->g.n, nids0 = m->nids, gi = m->ngroups;
+    ck_group *gr = &groups[gi];
+    memset(gr, 0, sizeof *gr);
+    gr->model = inner;
+    gr->first = first;
+    gr->nin = nin;
+    memcpy(gr->in, src, (size_t)nin * sizeof src[0]);
+    gr->inference = training == 0;
+    int *map = ck_malloc((size_t)inner->g.n * sizeof *map);
+    if (!map)
+        return -1;
+    int i;
+    for (i = 0; i < inner->g.n; i++) {
+        const ck_node *in = &inner->g.nodes[i];
+        int ins[CK_MAX_NODE_INPUTS];
+        for (int k = 0; k < in->nin; k++)
+            ins[k] = in->in[k] < 0 ? src[-1 - in->in[k]] : map[in->in[k]];
+        if (ck_graph_append(&m->g, in->layer, in->nin, ins, m->outputs_set) != CKERAS_OK)
+            break;
+        ck_node *nd = &m->g.nodes[m->g.n - 1];
+        nd->group = gi;
+        nd->inference = in->inference || gr->inference;
+        in->layer->refs++;
+        map[i] = m->g.n - 1;
+    }
+    int id = -1;
+    if (i == inner->g.n) {
+        gr->count = inner->g.n;
+        gr->nout = inner->g.noutputs;
+        for (int k = 0; k < inner->g.noutputs; k++)
+            gr->out_node[k] = map[inner->g.outputs[k]];
+        for (int k = 0; k < inner->g.noutputs; k++) {
+            int t = new_id(m, gr->out_node[k]);
+            if (t < 0) {
+                id = -1;
+                break;
+            }
+            if (k == 0)
+                id = t;
+        }
+    }
+    ck_free(map);
+    if (id < 0) { /* undo: drop the nodes and ids made */
+        while (m->g.n > first)
+            ck_layer_free(m->g.nodes[--m->g.n].layer);
+        m->nids = nids0;
+        return -1;
+    }
+    if (!m->outputs_set) { /* the last call's (first) output, until outputs are declared */
+        m->g.noutputs = 1;
+        m->g.outputs[0] = gr->out_node[0];
+    }
+    m->ngroups++;
+    inner->refs++;
+    ck_plan_free(&m->plan);
+    m->compiled = false;
+    return id;
+}
+
+/* A model input of dst for input j of src: its InputLayer shared. */
+static int share_input(ckeras_model *dst, const ckeras_model *src, int j)
+{
+    int k = dst->g.ninputs;
+    ckeras_layer *il = src->input_layers[j];
+    if (!il) { /* a Sequential model built without an Input: make one */
+        il = ck_layer_new(&ck_input_vt);
+        if (!il || ck_config_set_ints(&il->cfg, "Input", "shape", src->g.inputs[j].ndim, src->g.inputs[j].d) !=
+                       CKERAS_OK) {
+            ck_layer_free(il);
+            return -1;
+        }
+        ck_model_auto_name(dst, il);
+        ck_layer_build(il, &src->g.inputs[j]);
+        il->owned = true;
+    } else {
+        il->refs++;
+    }
+    int id = new_id(dst, -1 - k);
+    if (id < 0) {
+        ck_layer_free(il);
+        return -1;
+    }
+    dst->input_layers[k] = il;
+    dst->g.inputs[k] = src->g.inputs[j];
+    dst->g.ninputs = k + 1;
+    dst->has_input = true;
+    return id;
+}
+
+ckeras_model *ck_model_from_tensors(ckeras_model *src, int nin, const int *inputs, int nout, const int *outputs,
+                                    const char *name)
+{
+    int isrc[CK_MAX_NODE_INPUTS], osrc[CK_MAX_OUTPUTS];
+    if (nin < 1 || nin > CK_MAX_NODE_INPUTS || !inputs || nout < 1 || nout > CK_MAX_OUTPUTS || !outputs) {
+        ck_error(CKERAS_EINVAL, "model_from_tensors: give 1..%d inputs and 1..%d outputs", CK_MAX_NODE_INPUTS,
+                 CK_MAX_OUTPUTS);
+        return NULL;
+    }
+    if (sources(src, nin, inputs, isrc, NULL, "model_from_tensors") < 0 ||
+        sources(src, nout, outputs, osrc, NULL, "model_from_tensors") < 0)
+        return NULL;
+    for (int j = 0; j < nin; j++)
+        if (isrc[j] >= 0) {
+            ck_error(CKERAS_EUNSUPPORTED, "model_from_tensors: input %d (tensor %d) is a layer output; the inputs "
+                     "must be model inputs of '%s'", j, inputs[j], src->name);
+            return NULL;
+        }
+    for (int k = 0; k < nout; k++)
+        if (osrc[k] < 0) {
+            ck_error(CKERAS_EUNSUPPORTED, "model_from_tensors: output %d (tensor %d) is a model input; outputs must "
+                     "be layer outputs", k, outputs[k]);
+            return NULL;
+        }
+    /* the nodes the outputs depend on */
+    bool *need = ck_calloc((size_t)src->g.n + 1, sizeof *need);
+    int *map = ck_malloc(((size_t)src->g.n + 1) * sizeof *map);
+    ckeras_model *m = need && map ? ck_functional_new(name ? name : "functional") : NULL;
+    if (!m) {
+        ck_free(need);
+        ck_free(map);
+        return NULL;
+    }
+    for (int k = 0; k < nout; k++)
+        need[osrc[k]] = true;
+    for (int i = src->g.n - 1; i >= 0; i--)
+        for (int k = 0; need[i] && k < src->g.nodes[i].nin; k++)
+            if (src->g.nodes[i].in[k] >= 0)
+                need[src->g.nodes[i].in[k]] = true;
+    int inmap[CK_MAX_NODE_INPUTS];
+    bool given[CK_MAX_NODE_INPUTS] = {false};
+    for (int j = 0; j < nin; j++) {
+        if (given[-1 - isrc[j]]) {
+            ck_error(CKERAS_EINVAL, "model_from_tensors: input %d of '%s' is given twice", -1 - isrc[j], src->name);
+            goto fail;
+        }
+        if (share_input(m, src, -1 - isrc[j]) < 0)
+            goto fail;
+        inmap[-1 - isrc[j]] = -1 - j;
+        given[-1 - isrc[j]] = true;
+    }
+    for (int i = 0; i < src->g.n; i++) {
+        if (!need[i])
+            continue;
+        const ck_node *sn = &src->g.nodes[i];
+        int ins[CK_MAX_NODE_INPUTS];
+        for (int k = 0; k < sn->nin; k++) {
+            int s = sn->in[k];
+            if (s < 0 && !given[-1 - s]) {
+                ck_error(CKERAS_EINVAL, "model_from_tensors: layer '%s' reads input %d of '%s', which is not among "
+                         "the inputs given", sn->layer->name, -1 - s, src->name);
+                goto fail;
+            }
+            ins[k] = s < 0 ? inmap[-1 - s] : map[s];
+        }
+        if (ck_graph_append(&m->g, sn->layer, sn->nin, ins, false) != CKERAS_OK)
+            goto fail;
+        sn->layer->refs++;
+        m->g.nodes[m->g.n - 1].inference = sn->inference;
+        map[i] = m->g.n - 1;
+    }
+    for (int k = 0; k < nout; k++) {
+        m->g.outputs[k] = map[osrc[k]];
+        if (ck_model_tensor_id(m, map[osrc[k]]) < 0)
+            goto fail;
+    }
+    m->g.noutputs = nout;
+    m->outputs_set = true;
+    ck_free(need);
+    ck_free(map);
+    return m;
+fail:
+    ck_free(need);
+    ck_free(map);
+    ck_model_free(m);
+    return NULL;
 }

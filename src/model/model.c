@@ -10,8 +10,11 @@ bool ck_model_name_taken(const ckeras_model *m, const char *name, const ckeras_l
     for (int j = 0; j < CK_MAX_NODE_INPUTS; j++)
         if (m->input_layers[j] && m->input_layers[j] != except && strcmp(m->input_layers[j]->name, name) == 0)
             return true;
-    for (int i = 0; i < m->g.n; i++)
-        if (m->g.nodes[i].layer != except && strcmp(m->g.nodes[i].layer->name, name) == 0)
+    for (int i = 0; i < m->g.n; i++) /* layers of nested models have names of their own scope */
+        if (m->g.nodes[i].group < 0 && m->g.nodes[i].layer != except && strcmp(m->g.nodes[i].layer->name, name) == 0)
+            return true;
+    for (int k = 0; k < m->ngroups; k++)
+        if (strcmp(m->groups[k].model->name, name) == 0)
             return true;
     return false;
 }
@@ -91,7 +94,7 @@ ckeras_status ck_model_layout(ckeras_model *m)
     int nvars = 0;
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
-        for (int k = 0; k < l->nw; k++) {
+        for (int k = 0; k < l->nw && m->g.nodes[i].first_use; k++) {
             if (l->w[k].trainable && l->trainable) {
                 np += (size_t)l->w[k].size;
                 nvars++;
@@ -116,7 +119,7 @@ ckeras_status ck_model_layout(ckeras_model *m)
     int v = 0;
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
-        for (int k = 0; k < l->nw; k++) {
+        for (int k = 0; k < l->nw && m->g.nodes[i].first_use; k++) {
             ck_weight *w = &l->w[k];
             bool tr = w->trainable && l->trainable;
             float *dst = tr ? params + pp : state + ps;
@@ -147,6 +150,9 @@ ckeras_status ck_model_layout(ckeras_model *m)
     m->layout_passes++;
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
+        if (!m->g.nodes[i].first_use)
+            continue;
+        l->laid_out_by = m;
         for (int k = 0; k < l->nw; k++) {
             ck_weight *w = &l->w[k];
             if (w->trainable && l->trainable) {
@@ -417,20 +423,49 @@ ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const cha
     return ck_model_compile_outputs(m, opt, n, NULL, losses, NULL, lists);
 }
 
+bool ck_model_owns_weights(const ckeras_model *m)
+{
+    for (int i = 0; i < m->g.n; i++) {
+        const ckeras_layer *l = m->g.nodes[i].layer;
+        if (l->nw > 0 && l->laid_out_by != m)
+            return false;
+    }
+    return true;
+}
+
 void ck_model_free(ckeras_model *m)
 {
     if (!m)
         return;
+    if (m->refs > 0) { /* a model that calls this one keeps it */
+        m->refs--;
+        return;
+    }
+    /* layers that live on in other models take their weights out of this model's buffers; when
+     * that fails (out of memory) the buffers are left allocated rather than pulled from under them */
+    bool keep_buffers = false;
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        if (l->refs > 1 && l->laid_out_by == m && ck_layer_detach(l) != CKERAS_OK) {
+            l->laid_out_by = NULL;
+            keep_buffers = true;
+        }
+    }
     for (int i = 0; i < m->g.n; i++)
         ck_layer_free(m->g.nodes[i].layer);
+    for (int k = 0; k < m->ngroups; k++)
+        ck_model_free(m->groups[k].model);
+    ck_free(m->groups);
     for (int j = 0; j < CK_MAX_NODE_INPUTS; j++)
         ck_layer_free(m->input_layers[j]);
     ck_free(m->ids);
     ck_graph_free(&m->g);
     ck_plan_free(&m->plan);
-    ck_free(m->params);
-    ck_free(m->grads);
-    ck_free(m->state);
+    if (!keep_buffers) {
+        ck_free(m->params);
+        ck_free(m->grads);
+        ck_free(m->state);
+    }
     ck_free(m->var_off);
     ck_optimizer_free(m->opt);
     ck_free(m);
@@ -441,6 +476,8 @@ double ck_model_regularization(ckeras_model *m, bool add_grads)
     double total = 0;
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
+        if (!m->g.nodes[i].first_use)
+            continue;
         for (int k = 0; k < l->nw; k++) {
             ck_weight *w = &l->w[k];
             if ((w->l1 == 0.0f && w->l2 == 0.0f) || !w->grad)

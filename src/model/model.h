@@ -11,6 +11,20 @@
 
 #define CK_MAX_METRICS 16
 
+/* A model called as a layer inside this one (Keras `y = base(x, training=False)`): its nodes
+ * are copied into this model's graph (sharing its layers and weights) as the consecutive nodes
+ * first .. first + count - 1; summary shows them as one row and saving writes one nested
+ * model layer. */
+typedef struct ck_group {
+    ckeras_model *model; /* the called model (a reference: ck_model_free of it waits for ours) */
+    int first, count;
+    int nin;
+    int in[CK_MAX_NODE_INPUTS]; /* the graph sources of its inputs (node, or -1 - model input) */
+    int out_node[CK_MAX_OUTPUTS]; /* our node of each of its outputs */
+    int nout;
+    bool inference;             /* called with training=False */
+} ck_group;
+
 struct ckeras_model {
     char name[CK_NAME_MAX];
     bool functional;
@@ -54,7 +68,26 @@ struct ckeras_model {
     double out_loss_sum[CK_MAX_OUTPUTS];
     int64_t tob_seen;
     _Atomic int busy; /* 1 while fit/evaluate/predict/train_on_batch/save runs (model_api.c) */
+    int refs;         /* models that call this one as a layer (its free waits for them) */
+    ck_group *groups; /* models called as layers in this one */
+    int ngroups;
+    bool frozen;      /* ckeras_model_set_trainable(m, 0): saved as "trainable": false */
 };
+
+/* Whether every weight of m lives in m's buffers (else a model sharing its layers laid them
+ * out last, and m lays them out again before training). */
+bool ck_model_owns_weights(const ckeras_model *m);
+bool ck_model_has_layer(const ckeras_model *m, const ckeras_layer *l);
+/* Calls model inner as a layer on tensors ids (Keras `inner(x, training=...)`; training -1: not
+ * given, 0: False, 1: True). Returns the tensor id of its first output (the others follow), or
+ * -1 with the error set. inner is referenced, not taken. */
+int ck_model_call_model(ckeras_model *m, ckeras_model *inner, int nin, const int *ids, int training);
+/* A tensor id of m for graph source src (node >= 0, or -1 - j for input j), made if needed. */
+int ck_model_tensor_id(ckeras_model *m, int src);
+/* Keras `Model(src.inputs, [outputs])`: a new functional model sharing src's layers from tensor
+ * ids of src (inputs must be src's model inputs). */
+ckeras_model *ck_model_from_tensors(ckeras_model *src, int nin, const int *inputs, int nout, const int *outputs,
+                                    const char *name);
 
 /* Lays the weights out again (at compile and pop) in one trainable and one non-trainable
  * buffer, keeping the values of existing weights and initialising any without values from the

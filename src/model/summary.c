@@ -19,17 +19,44 @@ static bool is_chain(const ckeras_model *m)
 {
     if (m->g.ninputs != 1)
         return false;
+    int prev = -1; /* what the next row must read: input 0, then each row's output */
     for (int i = 0; i < m->g.n; i++) {
         const ck_node *nd = &m->g.nodes[i];
-        if (nd->nin != 1 || nd->in[0] != i - 1)
+        if (nd->group >= 0) { /* a nested model is one row */
+            const ck_group *gr = &m->groups[nd->group];
+            if (gr->nin != 1 || gr->in[0] != prev || gr->nout != 1)
+                return false;
+            prev = gr->out_node[0];
+            i = gr->first + gr->count - 1;
+            continue;
+        }
+        if (nd->nin != 1 || nd->in[0] != prev)
             return false;
+        prev = i;
     }
-    return m->g.noutputs == 1 && m->g.outputs[0] == m->g.n - 1;
+    return m->g.noutputs == 1 && m->g.outputs[0] == prev;
 }
 
 static const char *input_name(const ckeras_model *m, int j)
 {
     return m->input_layers[j] ? m->input_layers[j]->name : "input_layer";
+}
+
+/* The name Keras shows for graph source src: a layer, an input, or the nested model it is in. */
+static const char *source_name(const ckeras_model *m, int src)
+{
+    if (src < 0)
+        return input_name(m, -1 - src);
+    const ck_node *nd = &m->g.nodes[src];
+    return nd->group >= 0 ? m->groups[nd->group].model->name : nd->layer->name;
+}
+
+static void connect_text(const ckeras_model *m, int nin, const int *in, char *buf, size_t n, bool connect)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; connect && k < nin && len < n; k++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s[0][0]", k ? ", " : "", source_name(m, in[k]));
 }
 
 ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char **text)
@@ -46,24 +73,35 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
         shape_with_batch(&m->g.inputs[j], rows[j].shape, sizeof rows[j].shape);
         snprintf(rows[j].connected, sizeof rows[j].connected, "%s", connect ? "-" : "");
     }
+    int nr = ninput_rows;
     for (int i = 0; i < m->g.n; i++) {
         const ck_node *nd = &m->g.nodes[i];
         const ckeras_layer *l = nd->layer;
-        ck_summary_row *r = &rows[ninput_rows + i];
+        int64_t p = nd->first_use ? ck_layer_param_count(l, false) : 0;
+        int64_t t = nd->first_use ? ck_layer_param_count(l, true) : 0;
+        trainable += t;
+        frozen += p - t;
+        if (nd->group >= 0) { /* a nested model: one row, made at its first node */
+            const ck_group *gr = &m->groups[nd->group];
+            if (i != gr->first) {
+                rows[nr - 1].params += p;
+                continue;
+            }
+            ck_summary_row *r = &rows[nr++];
+            snprintf(r->name, sizeof r->name, "%s (%s)", gr->model->name,
+                     gr->model->functional ? "Functional" : "Sequential");
+            shape_with_batch(&m->g.nodes[gr->out_node[0]].layer->out_shape, r->shape, sizeof r->shape);
+            r->params = p;
+            connect_text(m, gr->nin, gr->in, r->connected, sizeof r->connected, connect);
+            continue;
+        }
+        ck_summary_row *r = &rows[nr++];
         snprintf(r->name, sizeof r->name, "%s (%s)", l->name, l->vt->class_name);
         shape_with_batch(&l->out_shape, r->shape, sizeof r->shape);
-        r->params = ck_layer_param_count(l, false);
-        trainable += ck_layer_param_count(l, true);
-        frozen += r->params - ck_layer_param_count(l, true);
-        if (!connect)
-            continue;
-        size_t len = 0;
-        for (int k = 0; k < nd->nin && len < sizeof r->connected; k++) {
-            int src = nd->in[k];
-            const char *nm = src < 0 ? input_name(m, -1 - src) : m->g.nodes[src].layer->name;
-            len += (size_t)snprintf(r->connected + len, sizeof r->connected - len, "%s%s[0][0]", k ? ", " : "", nm);
-        }
+        r->params = p;
+        connect_text(m, nd->nin, nd->in, r->connected, sizeof r->connected, connect);
     }
+    n = nr;
     ck_summary s = {
         .model_name = m->name,
         .model_class = m->functional ? "Functional" : "Sequential",
