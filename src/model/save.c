@@ -50,6 +50,10 @@ static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
 static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
 {
     memset(d, 0, sizeof *d);
+    for (int i = 0; i < m->g.n; i++)
+        if (!m->g.nodes[i].first_use)
+            return ck_error(CKERAS_EUNSUPPORTED, "model '%s' calls layer '%s' more than once (a shared layer); "
+                            "saving shared layers is not supported yet", m->name, m->g.nodes[i].layer->name);
     snprintf(d->class_name, sizeof d->class_name, "%s", m->functional ? "Functional" : "Sequential");
     snprintf(d->name, sizeof d->name, "%s", m->name);
     int n = m->g.ninputs + m->g.n;
@@ -89,7 +93,7 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
             goto oom;
         if (nd->layer->vt->no_trainable_key)
             ck_tree_del(l->config, "trainable");
-        if (nd->layer->call_inference &&
+        if ((nd->layer->call_inference || nd->inference) &&
             (!(l->kwargs = ck_tree_object()) || ck_tree_set(l->kwargs, "training", ck_tree_bool(false)) != CKERAS_OK))
             goto oom;
         l->ncalls = 1;
