@@ -365,20 +365,26 @@ static json_t *refs_json(const ck_io_ref *refs, int n, ck_profile profile)
     return a;
 }
 
-char *ck_io_model_write(const ck_io_model *m, ck_profile profile)
+/* {"class_name", "config"} of a model; nested models (layers with a model) recursively. */
+static json_t *model_json(const ck_io_model *m, ck_profile profile, int depth)
 {
     bool functional = m->class_name[0] == 'F';
     json_t *root = json_object(), *cfg = json_object(), *layers = json_array();
     json_object_set_new(root, "class_name", json_string(functional ? "Functional" : "Sequential"));
     json_object_set_new(cfg, "name", json_string(m->name));
     if (profile == CK_PROFILE_KERAS3)
-        json_object_set_new(cfg, "trainable", json_true());
+        json_object_set_new(cfg, "trainable", json_boolean(!m->frozen));
     for (int i = 0; i < m->nlayers; i++) {
         const ck_io_layer *l = &m->layers[i];
-        json_t *lj = json_object();
-        json_t *lc = ck_tree_to_json_value(l->config);
-        json_object_set_new(lj, "class_name", json_string(l->class_name));
-        json_object_set_new(lj, "config", lc && json_is_object(lc) ? lc : (json_decref(lc), json_object()));
+        json_t *lj;
+        if (l->model && depth < CK_IO_MAX_DEPTH) { /* a nested model: its own class and config */
+            lj = model_json(l->model, profile, depth + 1);
+        } else {
+            json_t *lc = ck_tree_to_json_value(l->config);
+            lj = json_object();
+            json_object_set_new(lj, "class_name", json_string(l->class_name));
+            json_object_set_new(lj, "config", lc && json_is_object(lc) ? lc : (json_decref(lc), json_object()));
+        }
         if (functional) {
             json_object_set_new(lj, "name", json_string(l->name));
             json_object_set_new(lj, "inbound_nodes", inbound_json(l, profile));
@@ -391,6 +397,12 @@ char *ck_io_model_write(const ck_io_model *m, ck_profile profile)
         json_object_set_new(cfg, "output_layers", refs_json(m->outputs, m->noutputs, profile));
     }
     json_object_set_new(root, "config", cfg);
+    return root;
+}
+
+char *ck_io_model_write(const ck_io_model *m, ck_profile profile)
+{
+    json_t *root = model_json(m, profile, 0);
     char *out = ck_json_dump(root, "model_config");
     json_decref(root);
     return out;

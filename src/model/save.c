@@ -47,19 +47,70 @@ static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
     return buf;
 }
 
-static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
+/* How a file refers to graph source src of m: an input, a layer, or (nested) output k of the
+ * nested model the node belongs to. */
+static void source_ref(const ckeras_model *m, int src, bool nested, ck_io_ref *r)
+{
+    char nbuf[CK_NAME_MAX];
+    r->node = r->tensor = 0;
+    if (src < 0) {
+        snprintf(r->layer, CK_IO_NAME, "%s", input_name(m, -1 - src, nbuf, sizeof nbuf));
+        return;
+    }
+    const ck_node *nd = &m->g.nodes[src];
+    if (nested && nd->group >= 0) {
+        const ck_group *gr = &m->groups[nd->group];
+        snprintf(r->layer, CK_IO_NAME, "%s", gr->model->name);
+        for (int k = 0; k < gr->nout; k++)
+            if (gr->out_node[k] == src)
+                r->tensor = k;
+        return;
+    }
+    snprintf(r->layer, CK_IO_NAME, "%s", nd->layer->name);
+}
+
+/* The inputs of a call: refs with shapes and the model's fixed batch size. */
+static void call_refs(const ckeras_model *m, int nin, const int *in, bool nested, int64_t batch, ck_io_layer *l)
+{
+    l->nin = nin;
+    for (int k = 0; k < nin; k++) {
+        int src = in[k];
+        const ck_shape *sh = src < 0 ? &m->g.inputs[-1 - src] : &m->g.nodes[src].layer->out_shape;
+        source_ref(m, src, nested, &l->in[k]);
+        l->in[k].ndim = sh->ndim;
+        for (int a = 0; a < sh->ndim; a++)
+            l->in[k].shape[a] = sh->d[a];
+        l->in[k].batch = batch;
+    }
+}
+
+static ckeras_status training_false(ck_io_layer *l)
+{
+    if (!(l->kwargs = ck_tree_object()) || ck_tree_set(l->kwargs, "training", ck_tree_bool(false)) != CKERAS_OK)
+        return CKERAS_ENOMEM;
+    return CKERAS_OK;
+}
+
+/* nested: models called as layers are written as nested model layers (Keras' own form);
+ * otherwise their layers are written in line, each call with its training=False. */
+static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile, bool nested, int depth,
+                                     ck_io_model *d)
 {
     memset(d, 0, sizeof *d);
     for (int i = 0; i < m->g.n; i++)
         if (!m->g.nodes[i].first_use)
             return ck_error(CKERAS_EUNSUPPORTED, "model '%s' calls layer '%s' more than once (a shared layer); "
                             "saving shared layers is not supported yet", m->name, m->g.nodes[i].layer->name);
+    if (depth > 16)
+        return ck_error(CKERAS_EUNSUPPORTED, "models nested more than 16 deep");
     snprintf(d->class_name, sizeof d->class_name, "%s", m->functional ? "Functional" : "Sequential");
     snprintf(d->name, sizeof d->name, "%s", m->name);
+    d->frozen = m->frozen;
     int n = m->g.ninputs + m->g.n;
     d->layers = ck_calloc((size_t)(n ? n : 1), sizeof *d->layers);
     if (!d->layers)
         return CKERAS_ENOMEM;
+    ckeras_status st = CKERAS_OK;
     char nbuf[CK_NAME_MAX];
     /* an input's fixed batch size holds for every tensor of the model, as Keras infers it */
     int64_t batch = 0;
@@ -85,6 +136,25 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
     }
     for (int i = 0; i < m->g.n; i++) {
         const ck_node *nd = &m->g.nodes[i];
+        if (nested && nd->group >= 0) { /* one nested model layer for the whole call */
+            const ck_group *gr = &m->groups[nd->group];
+            if (i != gr->first)
+                continue;
+            ck_io_layer *l = &d->layers[d->nlayers++];
+            snprintf(l->class_name, sizeof l->class_name, "%s", gr->model->functional ? "Functional" : "Sequential");
+            snprintf(l->name, sizeof l->name, "%s", gr->model->name);
+            if (!(l->model = ck_calloc(1, sizeof *l->model)))
+                goto oom;
+            if ((st = model_to_desc_ex(gr->model, profile, true, depth + 1, l->model)) != CKERAS_OK) {
+                ck_io_model_free(d);
+                return st;
+            }
+            if (gr->inference && training_false(l) != CKERAS_OK)
+                goto oom;
+            l->ncalls = 1;
+            call_refs(m, gr->nin, gr->in, nested, batch, l);
+            continue;
+        }
         ck_io_layer *l = &d->layers[d->nlayers++];
         snprintf(l->class_name, sizeof l->class_name, "%s", nd->layer->vt->class_name);
         snprintf(l->name, sizeof l->name, "%s", nd->layer->name);
@@ -93,37 +163,32 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
             goto oom;
         if (nd->layer->vt->no_trainable_key)
             ck_tree_del(l->config, "trainable");
-        if ((nd->layer->call_inference || nd->inference) &&
-            (!(l->kwargs = ck_tree_object()) || ck_tree_set(l->kwargs, "training", ck_tree_bool(false)) != CKERAS_OK))
+        if ((nd->layer->call_inference || nd->inference) && training_false(l) != CKERAS_OK)
             goto oom;
         l->ncalls = 1;
-        l->nin = nd->nin;
         if (nd->layer->vt->extra_inputs_kwarg && nd->nin > 1) {
             l->nargs = 1;
             snprintf(l->kwarg, sizeof l->kwarg, "%s", nd->layer->vt->extra_inputs_kwarg);
         }
-        for (int k = 0; k < nd->nin; k++) {
-            int src = nd->in[k];
-            const char *nm = src < 0 ? input_name(m, -1 - src, nbuf, sizeof nbuf) : m->g.nodes[src].layer->name;
-            const ck_shape *sh = src < 0 ? &m->g.inputs[-1 - src] : &m->g.nodes[src].layer->out_shape;
-            snprintf(l->in[k].layer, CK_IO_NAME, "%s", nm);
-            l->in[k].ndim = sh->ndim;
-            for (int a = 0; a < sh->ndim; a++)
-                l->in[k].shape[a] = sh->d[a];
-            l->in[k].batch = batch;
-        }
+        call_refs(m, nd->nin, nd->in, nested, batch, l);
     }
     for (int k = 0; k < m->g.noutputs && m->g.n > 0; k++)
-        snprintf(d->outputs[d->noutputs++].layer, CK_IO_NAME, "%s", ck_model_output_name(m, k));
+        source_ref(m, m->g.outputs[k], nested, &d->outputs[d->noutputs++]);
     return CKERAS_OK;
 oom:
     ck_io_model_free(d);
     return CKERAS_ENOMEM;
 }
 
+static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
+{
+    return model_to_desc_ex(m, profile, true, 0, d);
+}
+
 ckeras_status ck_model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
 {
-    return model_to_desc(m, profile, d);
+    /* the native writer writes nested models in line for now */
+    return model_to_desc_ex(m, profile, false, 0, d);
 }
 
 /* A model with several outputs, or one output without a loss, is compiled per output. */
@@ -181,32 +246,70 @@ static const char *tf2_slot(const char *k3, ck_opt_kind kind)
     return k3;
 }
 
+/* Appends weight k of layer l to hl as "<layer>/<weight>:0" (tf.keras 2) or "<layer>/<weight>"
+ * (Keras 3). */
+static ckeras_status put_weight(ck_h5_layer *hl, const ckeras_layer *l, int k, ck_profile profile)
+{
+    char name[256];
+    ck_h5_array *a = &hl->w[hl->n++];
+    snprintf(name, sizeof name, "%s/%s%s", l->name, l->w[k].name, profile == CK_PROFILE_KERAS3 ? "" : ":0");
+    a->name = ck_strdup(name);
+    a->ndim = l->w[k].shape.ndim;
+    for (int d = 0; d < a->ndim; d++)
+        a->shape[d] = l->w[k].shape.d[d];
+    a->data = ck_malloc((size_t)(l->w[k].size ? l->w[k].size : 1) * sizeof(float));
+    if (!a->name || !a->data)
+        return CKERAS_ENOMEM;
+    memcpy(a->data, l->w[k].data, (size_t)l->w[k].size * sizeof(float));
+    return CKERAS_OK;
+}
+
+/* The weights of nested model g in the order Keras' legacy format keeps them (and reads them by):
+ * the trainable weights of its layers, then the non-trainable ones (all of a frozen layer's). */
+static ckeras_status put_group(const ckeras_model *inner, ck_h5_layer *hl, ck_profile profile)
+{
+    int total = 0;
+    for (int i = 0; i < inner->g.n; i++)
+        total += inner->g.nodes[i].layer->nw;
+    hl->w = ck_calloc((size_t)(total ? total : 1), sizeof *hl->w);
+    if (!hl->w)
+        return CKERAS_ENOMEM;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < inner->g.n; i++) {
+            const ckeras_layer *l = inner->g.nodes[i].layer;
+            for (int k = 0; k < l->nw; k++) {
+                bool tr = l->trainable && l->w[k].trainable && !inner->frozen;
+                if (tr == (pass == 0) && put_weight(hl, l, k, profile) != CKERAS_OK)
+                    return CKERAS_ENOMEM;
+            }
+        }
+    return CKERAS_OK;
+}
+
 static ckeras_status fill_weights(const ckeras_model *m, ck_profile profile, ck_h5_file *f)
 {
     f->layers = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *f->layers);
     if (!f->layers)
         return CKERAS_ENOMEM;
-    char name[256];
     for (int i = 0; i < m->g.n; i++) {
-        const ckeras_layer *l = m->g.nodes[i].layer;
+        const ck_node *nd = &m->g.nodes[i];
+        const ckeras_layer *l = nd->layer;
         ck_h5_layer *hl = &f->layers[f->nlayers++];
+        if (nd->group >= 0) { /* model_weights/<nested model>/<its layer>/<weight> */
+            const ck_group *gr = &m->groups[nd->group];
+            hl->name = ck_strdup(gr->model->name);
+            if (!hl->name || put_group(gr->model, hl, profile) != CKERAS_OK)
+                return CKERAS_ENOMEM;
+            i = gr->first + gr->count - 1;
+            continue;
+        }
         hl->name = ck_strdup(l->name);
         hl->w = ck_calloc((size_t)(l->nw ? l->nw : 1), sizeof *hl->w);
         if (!hl->name || !hl->w)
             return CKERAS_ENOMEM;
-        for (int k = 0; k < l->nw; k++) {
-            ck_h5_array *a = &hl->w[hl->n++];
-            /* tf.keras 2: "dense/kernel:0"; Keras 3: "dense/kernel" */
-            snprintf(name, sizeof name, "%s/%s%s", l->name, l->w[k].name, profile == CK_PROFILE_KERAS3 ? "" : ":0");
-            a->name = ck_strdup(name);
-            a->ndim = l->w[k].shape.ndim;
-            for (int d = 0; d < a->ndim; d++)
-                a->shape[d] = l->w[k].shape.d[d];
-            a->data = ck_malloc((size_t)(l->w[k].size ? l->w[k].size : 1) * sizeof(float));
-            if (!a->name || !a->data)
+        for (int k = 0; k < l->nw; k++)
+            if (put_weight(hl, l, k, profile) != CKERAS_OK)
                 return CKERAS_ENOMEM;
-            memcpy(a->data, l->w[k].data, (size_t)l->w[k].size * sizeof(float));
-        }
     }
     return CKERAS_OK;
 }
