@@ -223,6 +223,16 @@ START_TEST(frozen_base_called_with_training_false_is_unchanged_by_fit)
     ck_assert_int_eq(memcmp(ckeras_tensor_data(p0), ckeras_tensor_data(p1), 64 * 2 * sizeof(float)), 0);
     OK(ckeras_model_count_params(r, &total, &trainable, &frozen));
     ck_assert_int_eq(frozen, (int64_t)n0);
+    /* loaded back as one nested model: one summary row, nested again in its config */
+    OK(ckeras_model_summary_string(r, 0, &text));
+    ck_assert_ptr_nonnull(strstr(text, "trunk (Functional)"));
+    ck_assert_ptr_null(strstr(text, "c1 (Conv2D)"));
+    ckeras_free(text);
+    char *json = NULL;
+    OK(ckeras_model_to_json(r, &json));
+    ck_assert_ptr_nonnull(strstr(json, "\"class_name\":\"Functional\",\"config\":{\"name\":\"trunk\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"training\":false"));
+    ckeras_free(json);
     float *loaded = weights(r, &n1);
     fit2(r, x, 2);
     size_t n2;

@@ -377,6 +377,106 @@ static int share_input(ckeras_model *dst, const ckeras_model *src, int j)
     return id;
 }
 
+/* A model input of dst reading what graph source s of src holds: a fresh InputLayer of its shape. */
+static int fresh_input(ckeras_model *dst, const ckeras_model *src, int s, const char *name)
+{
+    const ck_shape *sh = &src->g.nodes[s].layer->out_shape;
+    ckeras_layer *il = ck_layer_new(&ck_input_vt);
+    if (!il || ck_config_set_ints(&il->cfg, "Input", "shape", sh->ndim, sh->d) != CKERAS_OK) {
+        ck_layer_free(il);
+        return -1;
+    }
+    if (name && strlen(name) < CK_NAME_MAX && !ck_model_name_taken(dst, name, NULL)) {
+        snprintf(il->name, sizeof il->name, "%s", name);
+        il->named = true;
+    } else {
+        ck_model_auto_name(dst, il);
+    }
+    return ck_model_input(dst, il);
+}
+
+ckeras_model *ck_model_from_sources(ckeras_model *src, int nin, const int *isrc, const char *const *in_names,
+                                    int nout, const int *osrc, const char *name)
+{
+    bool *need = ck_calloc((size_t)src->g.n + 1, sizeof *need);
+    int *map = ck_malloc(((size_t)src->g.n + 1) * sizeof *map);
+    int *given_node = ck_calloc((size_t)src->g.n + 1, sizeof *given_node); /* j + 1 for a given node */
+    ckeras_model *m = need && map && given_node ? ck_functional_new(name ? name : "functional") : NULL;
+    if (!m) {
+        ck_free(need);
+        ck_free(map);
+        ck_free(given_node);
+        return NULL;
+    }
+    int inmap[CK_MAX_NODE_INPUTS];
+    bool given[CK_MAX_NODE_INPUTS] = {false};
+    for (int j = 0; j < nin; j++) {
+        int s = isrc[j];
+        if (s < 0 ? given[-1 - s] : given_node[s] != 0) {
+            ck_error(CKERAS_EINVAL, "model_from_tensors: input %d is given twice", j);
+            goto fail;
+        }
+        if (s < 0) {
+            if (share_input(m, src, -1 - s) < 0)
+                goto fail;
+            inmap[-1 - s] = -1 - j;
+            given[-1 - s] = true;
+        } else {
+            if (fresh_input(m, src, s, in_names ? in_names[j] : NULL) < 0)
+                goto fail;
+            given_node[s] = j + 1;
+        }
+    }
+    /* the nodes the outputs depend on, up to the given inputs */
+    for (int k = 0; k < nout; k++)
+        need[osrc[k]] = true;
+    for (int i = src->g.n - 1; i >= 0; i--)
+        for (int k = 0; need[i] && !given_node[i] && k < src->g.nodes[i].nin; k++)
+            if (src->g.nodes[i].in[k] >= 0)
+                need[src->g.nodes[i].in[k]] = true;
+    for (int i = 0; i < src->g.n; i++) {
+        if (!need[i] || given_node[i])
+            continue;
+        const ck_node *sn = &src->g.nodes[i];
+        int ins[CK_MAX_NODE_INPUTS];
+        for (int k = 0; k < sn->nin; k++) {
+            int s = sn->in[k];
+            if (s < 0 && !given[-1 - s]) {
+                ck_error(CKERAS_EINVAL, "model_from_tensors: layer '%s' reads input %d of '%s', which is not among "
+                         "the inputs given", sn->layer->name, -1 - s, src->name);
+                goto fail;
+            }
+            ins[k] = s < 0 ? inmap[-1 - s] : given_node[s] ? -given_node[s] : map[s];
+        }
+        if (ck_graph_append(&m->g, sn->layer, sn->nin, ins, false) != CKERAS_OK)
+            goto fail;
+        sn->layer->refs++;
+        m->g.nodes[m->g.n - 1].inference = sn->inference;
+        map[i] = m->g.n - 1;
+    }
+    for (int k = 0; k < nout; k++) {
+        if (given_node[osrc[k]]) {
+            ck_error(CKERAS_EUNSUPPORTED, "model_from_tensors: output %d is also an input", k);
+            goto fail;
+        }
+        m->g.outputs[k] = map[osrc[k]];
+        if (ck_model_tensor_id(m, map[osrc[k]]) < 0)
+            goto fail;
+    }
+    m->g.noutputs = nout;
+    m->outputs_set = true;
+    ck_free(need);
+    ck_free(map);
+    ck_free(given_node);
+    return m;
+fail:
+    ck_free(need);
+    ck_free(map);
+    ck_free(given_node);
+    ck_model_free(m);
+    return NULL;
+}
+
 ckeras_model *ck_model_from_tensors(ckeras_model *src, int nin, const int *inputs, int nout, const int *outputs,
                                     const char *name)
 {
@@ -401,66 +501,5 @@ ckeras_model *ck_model_from_tensors(ckeras_model *src, int nin, const int *input
                      "be layer outputs", k, outputs[k]);
             return NULL;
         }
-    /* the nodes the outputs depend on */
-    bool *need = ck_calloc((size_t)src->g.n + 1, sizeof *need);
-    int *map = ck_malloc(((size_t)src->g.n + 1) * sizeof *map);
-    ckeras_model *m = need && map ? ck_functional_new(name ? name : "functional") : NULL;
-    if (!m) {
-        ck_free(need);
-        ck_free(map);
-        return NULL;
-    }
-    for (int k = 0; k < nout; k++)
-        need[osrc[k]] = true;
-    for (int i = src->g.n - 1; i >= 0; i--)
-        for (int k = 0; need[i] && k < src->g.nodes[i].nin; k++)
-            if (src->g.nodes[i].in[k] >= 0)
-                need[src->g.nodes[i].in[k]] = true;
-    int inmap[CK_MAX_NODE_INPUTS];
-    bool given[CK_MAX_NODE_INPUTS] = {false};
-    for (int j = 0; j < nin; j++) {
-        if (given[-1 - isrc[j]]) {
-            ck_error(CKERAS_EINVAL, "model_from_tensors: input %d of '%s' is given twice", -1 - isrc[j], src->name);
-            goto fail;
-        }
-        if (share_input(m, src, -1 - isrc[j]) < 0)
-            goto fail;
-        inmap[-1 - isrc[j]] = -1 - j;
-        given[-1 - isrc[j]] = true;
-    }
-    for (int i = 0; i < src->g.n; i++) {
-        if (!need[i])
-            continue;
-        const ck_node *sn = &src->g.nodes[i];
-        int ins[CK_MAX_NODE_INPUTS];
-        for (int k = 0; k < sn->nin; k++) {
-            int s = sn->in[k];
-            if (s < 0 && !given[-1 - s]) {
-                ck_error(CKERAS_EINVAL, "model_from_tensors: layer '%s' reads input %d of '%s', which is not among "
-                         "the inputs given", sn->layer->name, -1 - s, src->name);
-                goto fail;
-            }
-            ins[k] = s < 0 ? inmap[-1 - s] : map[s];
-        }
-        if (ck_graph_append(&m->g, sn->layer, sn->nin, ins, false) != CKERAS_OK)
-            goto fail;
-        sn->layer->refs++;
-        m->g.nodes[m->g.n - 1].inference = sn->inference;
-        map[i] = m->g.n - 1;
-    }
-    for (int k = 0; k < nout; k++) {
-        m->g.outputs[k] = map[osrc[k]];
-        if (ck_model_tensor_id(m, map[osrc[k]]) < 0)
-            goto fail;
-    }
-    m->g.noutputs = nout;
-    m->outputs_set = true;
-    ck_free(need);
-    ck_free(map);
-    return m;
-fail:
-    ck_free(need);
-    ck_free(map);
-    ck_model_free(m);
-    return NULL;
+    return ck_model_from_sources(src, nin, isrc, NULL, nout, osrc, name);
 }

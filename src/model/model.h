@@ -88,6 +88,10 @@ int ck_model_tensor_id(ckeras_model *m, int src);
  * ids of src (inputs must be src's model inputs). */
 ckeras_model *ck_model_from_tensors(ckeras_model *src, int nin, const int *inputs, int nout, const int *outputs,
                                     const char *name);
+/* The same from graph sources of src; an input that is a node output becomes a fresh InputLayer
+ * of its shape, named in_names[j] when given and free. */
+ckeras_model *ck_model_from_sources(ckeras_model *src, int nin, const int *isrc, const char *const *in_names,
+                                    int nout, const int *osrc, const char *name);
 
 /* Lays the weights out again (at compile and pop) in one trainable and one non-trainable
  * buffer, keeping the values of existing weights and initialising any without values from the

@@ -1544,6 +1544,103 @@ ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
     return ck_model_from_h5(path, &f, flags, out);
 }
 
+/* The flat layer named name, or -1. */
+static int flat_index(const flat *fl, const char *name)
+{
+    for (int k = 0; k < fl->m.nlayers; k++)
+        if (strcmp(fl->m.layers[k].name, name) == 0)
+            return k;
+    return -1;
+}
+
+/* After a flattened load: the layers of each nested model called once, when they form one run of
+ * nodes, become a nested-model call again (ck_group), as ckeras_model_call_model makes it, so
+ * that summary shows it as one row and saving writes it nested. A model that cannot be
+ * regrouped stays flat, which computes the same. */
+static void regroup(ckeras_model *m, const flat *fl)
+{
+    int *top_of = ck_malloc(((size_t)m->g.n + 1) * sizeof *top_of);
+    if (!top_of)
+        return;
+    for (int i = 0; i < m->g.n; i++) {
+        int k = flat_index(fl, m->g.nodes[i].layer->name);
+        top_of[i] = k >= 0 ? fl->info[k].group : -1;
+    }
+    for (int t = 0; t < fl->top->nlayers; t++) {
+        const ck_io_layer *tl = &fl->top->layers[t];
+        if (!tl->model || tl->ncalls != 1 || strlen(tl->name) >= CK_NAME_MAX)
+            continue;
+        int first = -1, count = 0;
+        bool run = true;
+        for (int i = 0; i < m->g.n && run; i++)
+            if (top_of[i] == t) {
+                if (first < 0)
+                    first = i;
+                run = i == first + count++;
+            }
+        if (!run || count == 0)
+            continue;
+        int end = first + count, nin = 0, nout = 0, ins[CK_MAX_NODE_INPUTS], outs[CK_MAX_OUTPUTS];
+        bool ok = true;
+        for (int i = first; i < end && ok; i++)
+            for (int k = 0; k < m->g.nodes[i].nin && ok; k++) {
+                int src = m->g.nodes[i].in[k];
+                if (src >= first && src < end)
+                    continue;
+                bool have = false;
+                for (int j = 0; j < nin; j++)
+                    have = have || ins[j] == src;
+                if (!have && (ok = nin < CK_MAX_NODE_INPUTS))
+                    ins[nin++] = src;
+            }
+        for (int i = first; i < end && ok; i++) {
+            bool used = ck_graph_is_output(&m->g, i);
+            for (int j = end; j < m->g.n && !used; j++)
+                for (int k = 0; k < m->g.nodes[j].nin; k++)
+                    used = used || m->g.nodes[j].in[k] == i;
+            if (used && (ok = nout < CK_MAX_OUTPUTS))
+                outs[nout++] = i;
+        }
+        if (!ok || nin != tl->model->ninputs || nout < 1)
+            continue;
+        const char *names[CK_MAX_NODE_INPUTS];
+        for (int j = 0; j < nin; j++)
+            names[j] = tl->model->inputs[j].layer;
+        bool inference = true;
+        for (int i = first; i < end; i++)
+            inference = inference && m->g.nodes[i].layer->call_inference;
+        ck_group *groups = ck_realloc(m->groups, (size_t)(m->ngroups + 1) * sizeof *groups);
+        if (!groups)
+            break;
+        m->groups = groups;
+        ckeras_model *inner = ck_model_from_sources(m, nin, ins, names, nout, outs, tl->name);
+        if (!inner)
+            continue;
+        inner->frozen = tl->model->frozen;
+        ck_group *gr = &groups[m->ngroups];
+        memset(gr, 0, sizeof *gr);
+        gr->model = inner;
+        gr->first = first;
+        gr->count = count;
+        gr->nin = nin;
+        memcpy(gr->in, ins, (size_t)nin * sizeof ins[0]);
+        gr->nout = nout;
+        memcpy(gr->out_node, outs, (size_t)nout * sizeof outs[0]);
+        gr->inference = inference;
+        for (int i = first; i < end; i++) {
+            m->g.nodes[i].group = m->ngroups;
+            if (inference) { /* the call's training=False, not each layer's */
+                m->g.nodes[i].inference = true;
+                m->g.nodes[i].layer->call_inference = false;
+            }
+        }
+        for (int i = 0; inference && i < inner->g.n; i++)
+            inner->g.nodes[i].inference = false;
+        m->ngroups++;
+    }
+    ck_free(top_of);
+}
+
 ckeras_status ck_model_from_h5(const char *path, ck_h5_file *fp, int flags, ckeras_model **out)
 {
     ck_h5_file f = *fp;
@@ -1573,6 +1670,8 @@ ckeras_status ck_model_from_h5(const char *path, ck_h5_file *fp, int flags, cker
     m->defer_init = false; /* every weight was read (or the load fails) */
     if (st == CKERAS_OK && f.training_config && !(flags & CKERAS_LOAD_NO_COMPILE))
         st = compile_from_file(m, &f, model_name, nested ? &fl : NULL);
+    if (st == CKERAS_OK && nested)
+        regroup(m, &fl);
     if (nested)
         flat_free(&fl);
     ck_io_model_free(&d);

@@ -650,6 +650,30 @@ static ckeras_model *m_time_distributed(const spec *s)
     return m;
 }
 
+/* A frozen Sequential base (Conv2D, BatchNormalization, Conv2D) called with training=False in a
+ * functional model: Keras' transfer-learning form, saved as a nested model. */
+static ckeras_model *m_nested_frozen_base(const spec *s)
+{
+    ckeras_model *base = seq(s->ndim, s->shape);
+    add(base, ckeras_conv2d(3, 2, 2, "relu"));
+    ckeras_layer *bn = need(ckeras_batch_normalization(), "BatchNormalization");
+    set_s(bn, "moving_variance_initializer", "random_uniform(minval=0.5,maxval=1.5)");
+    set_s(bn, "moving_mean_initializer", "random_normal");
+    add(base, bn);
+    add(base, ckeras_conv2d(2, 2, 2, NULL));
+    if (ckeras_model_set_trainable(base, 0) != CKERAS_OK)
+        fail("set_trainable");
+    ckeras_model *m = ckeras_functional("transfer");
+    int t = ckeras_model_input(m, ckeras_input(s->ndim, s->shape));
+    t = ckeras_model_call_model(m, base, 1, &t, 0);
+    t = ckeras_model_call(m, ckeras_global_average_pooling2d(), 1, &t);
+    t = ckeras_model_call(m, ckeras_dense(2, "softmax"), 1, &t);
+    if (t < 0 || ckeras_model_set_outputs(m, 1, &t) != CKERAS_OK)
+        fail("nested_frozen_base");
+    ckeras_model_free(base); /* m keeps it */
+    return m;
+}
+
 static ckeras_model *m_embedding(const spec *s)
 {
     ckeras_model *m = seq(s->ndim, s->shape);
@@ -715,6 +739,7 @@ static const spec specs[] = {
     {"time_distributed", "TimeDistributed", 4, {3, 3, 3, 2}, 0, m_time_distributed},
     /* new models go last: the inputs of the ones before come from one running generator */
     {"conv2d_transpose", "Conv2DTranspose", 3, {3, 4, 2}, 0, m_conv2d_transpose},
+    {"nested_frozen_base", "Functional", 3, {5, 5, 2}, 0, m_nested_frozen_base},
 };
 
 /* The models whose files keep the optimizer state (include_optimizer=True). The others are saved
