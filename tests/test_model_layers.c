@@ -212,6 +212,17 @@ START_TEST(frozen_base_called_with_training_false_is_unchanged_by_fit)
     ck_assert_ptr_nonnull(strstr(strstr(text, "trunk (Functional)"), row));
     ck_assert_ptr_null(strstr(text, "c1 (Conv2D)"));
     ckeras_free(text);
+    /* plot_model: the nested model's layers in a cluster of its name, the others outside */
+    char *dot = NULL;
+    OK(ckeras_model_to_dot(m, 0, &dot));
+    const char *cl = strstr(dot, "subgraph \"cluster_trunk\"");
+    ck_assert_ptr_nonnull(cl);
+    const char *end = strchr(cl, '}');
+    const char *c1 = strstr(dot, "c1 (Conv2D)"), *bnr = strstr(dot, "bn (BatchNormalization)");
+    const char *head = strstr(dot, "dense (Dense)");
+    ck_assert(c1 > cl && c1 < end && bnr > cl && bnr < end);
+    ck_assert(head > end);
+    ckeras_free(dot);
     /* saved and loaded: still frozen, still in inference mode inside fit */
     const char *path = tu_tmp("transfer.h5");
     OK(ckeras_model_save(m, path, 0));

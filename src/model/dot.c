@@ -131,17 +131,13 @@ static void db_escaped(dbuf *b, const char *s)
 
 /* ---- the graph ---------------------------------------------------------------------- */
 
-/* The nested model that graph node i came from: its cluster index (>= 0, the same for every
- * node of that nested model) and *name, the nested model's name; -1 when the node belongs to
- * the model itself. Loading flattens nested models into the outer graph and does not yet keep
- * a record of which nodes each nested model contributed, so every node is the model's own for
- * now; once the graph keeps a group per node, this is the one place to read it. */
+/* The nested model (Keras' model called as a layer) node i belongs to: its index, with its name;
+ * -1 for the model's own layers. Models nested deeper are drawn inside their outermost one. */
 static int node_cluster(const ckeras_model *m, int i, const char **name)
 {
-    (void)m;
-    (void)i;
-    *name = NULL;
-    return -1;
+    int g = m->g.nodes[i].group;
+    *name = g >= 0 ? m->groups[g].model->name : NULL;
+    return g;
 }
 
 static const char *input_name(const ckeras_model *m, int j)
