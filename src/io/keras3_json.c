@@ -203,28 +203,29 @@ static json_t *compile_config(const ck_io_training *t)
     return cc;
 }
 
-ckeras_status ck_io_keras3_write(const ck_io_model *m, const ck_io_training *t, const char *keras_version,
-                                 char **config, char **metadata)
+/* A model as Keras 3's config.json holds it, from its plain form m and the legacy JSON of it
+ * (lroot, {"class_name", "config"} as ck_io_model_write gives it); nested models (layers with a
+ * model) recursively. NULL when out of memory. */
+static json_t *model_object(const ck_io_model *m, json_t *lroot, int depth)
 {
-    *config = *metadata = NULL;
-    char *legacy = ck_io_model_write(m, CK_PROFILE_KERAS3);
-    if (!legacy)
-        return CKERAS_ENOMEM;
-    json_t *lroot = json_loads(legacy, 0, NULL);
-    ck_free(legacy);
     json_t *lcfg = json_object_get(lroot, "config"), *llayers = json_object_get(lcfg, "layers");
-    if (!json_is_array(llayers) || json_array_size(llayers) != (size_t)m->nlayers) {
-        json_decref(lroot);
-        return ck_error(CKERAS_ENOMEM, "config.json: out of memory");
-    }
+    if (!json_is_array(llayers) || json_array_size(llayers) != (size_t)m->nlayers || depth > 16)
+        return NULL;
     bool functional = m->class_name[0] == 'F';
     json_t *root = json_object(), *cfg = json_object(), *layers = json_array(), *input_shape = NULL;
     json_object_set_new(cfg, "name", json_string(m->name));
-    json_object_set_new(cfg, "trainable", json_true());
+    json_object_set_new(cfg, "trainable", json_boolean(!m->frozen));
     for (int i = 0; i < m->nlayers; i++) {
         const ck_io_layer *l = &m->layers[i];
         json_t *ll = json_array_get(llayers, (size_t)i);
-        json_t *lj = layer_object(ll, 0);
+        json_t *lj = l->model ? model_object(l->model, ll, depth + 1) : layer_object(ll, 0);
+        if (!lj) {
+            json_decref(root);
+            json_decref(cfg);
+            json_decref(layers);
+            json_decref(input_shape);
+            return NULL;
+        }
         if (l->nin > 0) {
             int npos = l->nargs > 0 ? l->nargs : l->nin; /* the call's positional inputs */
             json_t *is;
@@ -271,6 +272,23 @@ ckeras_status ck_io_keras3_write(const ck_io_model *m, const ck_io_training *t, 
                             json_pack("{s:o}", "input_shape", input_shape ? input_shape : json_null()));
     }
     json_decref(cls);
+    return root;
+}
+
+ckeras_status ck_io_keras3_write(const ck_io_model *m, const ck_io_training *t, const char *keras_version,
+                                 char **config, char **metadata)
+{
+    *config = *metadata = NULL;
+    char *legacy = ck_io_model_write(m, CK_PROFILE_KERAS3);
+    if (!legacy)
+        return CKERAS_ENOMEM;
+    json_t *lroot = json_loads(legacy, 0, NULL);
+    ck_free(legacy);
+    json_t *root = lroot ? model_object(m, lroot, 0) : NULL;
+    if (!root) {
+        json_decref(lroot);
+        return ck_error(CKERAS_ENOMEM, "config.json: out of memory");
+    }
     if (t)
         json_object_set_new(root, "compile_config", compile_config(t));
     json_decref(lroot);

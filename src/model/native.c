@@ -256,6 +256,58 @@ static int model_layers(const ckeras_model *m, ckeras_layer **out)
     return n;
 }
 
+/* Keras 3's object path of every layer of m, in graph order: "layers/<class>[_k]" numbered per
+ * class, a nested model's (one called as a layer) at "layers/<sequential|functional>[_k]" and
+ * its layers below it. */
+typedef struct layer_path {
+    const ckeras_layer *layer;
+    char path[1024];
+} layer_path;
+
+static ckeras_status assign_paths(const ckeras_model *m, const char *prefix, layer_path *out, int *n, int cap,
+                                  int depth)
+{
+    if (depth > 16)
+        return ck_error(CKERAS_EUNSUPPORTED, "models nested more than 16 deep");
+    path_counter pc = {0};
+    ckeras_status st = CKERAS_OK;
+    for (int i = 0; i < m->g.n && st == CKERAS_OK; i++) {
+        const ck_node *nd = &m->g.nodes[i];
+        if (!nd->first_use)
+            continue;
+        char path[1024];
+        if (nd->group >= 0) {
+            const ck_group *gr = &m->groups[nd->group];
+            if ((st = next_path(&pc, prefix, gr->model->functional ? "Functional" : "Sequential", path,
+                                sizeof path)) != CKERAS_OK)
+                break;
+            char sub[1100];
+            snprintf(sub, sizeof sub, "%s/", path);
+            st = assign_paths(gr->model, sub, out, n, cap, depth + 1);
+            i = gr->first + gr->count - 1;
+            continue;
+        }
+        if ((st = next_path(&pc, prefix, nd->layer->vt->class_name, path, sizeof path)) != CKERAS_OK)
+            break;
+        if (*n == cap)
+            break;
+        out[*n].layer = nd->layer;
+        memcpy(out[*n].path, path, sizeof path);
+        (*n)++;
+    }
+    counter_free(&pc);
+    return st;
+}
+
+/* The path of layer l among paths (NULL when absent). */
+static const char *path_of(const layer_path *paths, int n, const ckeras_layer *l)
+{
+    for (int i = 0; i < n; i++)
+        if (paths[i].layer == l)
+            return paths[i].path;
+    return NULL;
+}
+
 /* Where slot s of trainable variable t is among optimizer/vars (Keras 3's optimizer.variables
  * order, optimizers.h): after iterations and learning_rate (start of them), Adam-like
  * optimizers interleave their first two slots per variable and append the rest slot by slot;
@@ -462,14 +514,17 @@ ckeras_status ck_model_load_weights_keras(ckeras_model *m, const char *path, int
     ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
     const ck_h5_array *(*src)[CK_MAX_WEIGHTS] = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *src);
     bool *use = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *use);
-    path_counter pc = {0};
-    if (!ls || !src || !use)
+    layer_path *paths = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *paths);
+    int np = 0;
+    if (!ls || !src || !use || !paths)
         st = CKERAS_ENOMEM;
+    if (st == CKERAS_OK)
+        st = assign_paths(m, "", paths, &np, m->g.n, 0);
     int nl = st == CKERAS_OK ? model_layers(m, ls) : 0;
     for (int i = 0; i < nl && st == CKERAS_OK; i++) {
         const ckeras_layer *l = ls[i];
-        char path_k[1024];
-        if ((st = next_path(&pc, "", l->vt->class_name, path_k, sizeof path_k)) != CKERAS_OK || l->nw == 0)
+        const char *path_k = path_of(paths, np, l);
+        if (!path_k || l->nw == 0)
             continue;
         /* the group whose name attribute is the layer's name */
         const char *named = NULL;
@@ -496,7 +551,7 @@ ckeras_status ck_model_load_weights_keras(ckeras_model *m, const char *path, int
                 memcpy(ls[i]->w[k].data, src[i][k]->data, (size_t)ls[i]->w[k].size * sizeof(float));
     if (st == CKERAS_OK) /* as Keras 3's load_weights: the optimizer's state too, when it matches */
         st = restore_optimizer(m, &a.vars);
-    counter_free(&pc);
+    ck_free(paths);
     ck_free(ls);
     ck_free(src);
     ck_free(use);
@@ -567,14 +622,15 @@ static ckeras_status layer_vars(const ckeras_model *m, var_list *vl)
     ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
     if (!ls)
         return CKERAS_ENOMEM;
-    int nl = model_layers(m, ls);
-    path_counter pc = {0};
-    ckeras_status st = CKERAS_OK;
+    int nl = model_layers(m, ls), np = 0;
+    layer_path *paths = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *paths);
+    ckeras_status st = paths ? assign_paths(m, "", paths, &np, m->g.n, 0) : CKERAS_ENOMEM;
     for (int i = 0; i < nl && st == CKERAS_OK; i++) {
         const ckeras_layer *l = ls[i];
-        char path[1024], name[1400];
-        if ((st = next_path(&pc, "", l->vt->class_name, path, sizeof path)) != CKERAS_OK)
-            break;
+        char name[1400];
+        const char *path = path_of(paths, np, l);
+        if (!path)
+            continue;
         for (int k = 0; k < l->nw && st == CKERAS_OK; k++) {
             const char *sub = l->vt->keras3_var_path ? l->vt->keras3_var_path(l, k) : NULL;
             int idx = 0; /* its index among its object's variables */
@@ -589,7 +645,7 @@ static ckeras_status layer_vars(const ckeras_model *m, var_list *vl)
             st = var_add(vl, name, &l->w[k].shape, l->w[k].data);
         }
     }
-    counter_free(&pc);
+    ck_free(paths);
     ck_free(ls);
     return st;
 }

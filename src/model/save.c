@@ -187,8 +187,7 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
 
 ckeras_status ck_model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
 {
-    /* the native writer writes nested models in line for now */
-    return model_to_desc_ex(m, profile, false, 0, d);
+    return model_to_desc_ex(m, profile, true, 0, d);
 }
 
 /* A model with several outputs, or one output without a loss, is compiled per output. */
