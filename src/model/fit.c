@@ -372,7 +372,9 @@ static ckeras_status evaluate_range(ckeras_model *m, const ck_data *d, int64_t s
     for (int64_t b = 0; b < count; b += batch) {
         int64_t n = count - b < batch ? count - b : batch;
         gather(m, d, true, NULL, start + b, n);
-        total += run_batch(m, n, false) * (double)n;
+        double l = run_batch(m, n, false) * (double)n;
+        total += l;
+        m->tob_loss_sum += l; /* a later train_on_batch goes on from here, as Keras 3's does */
         m->tob_seen += n;
     }
     *loss = total / (double)count;
@@ -613,6 +615,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
             gather(m, d, true, idx, start, n);
             loss_sum += run_batch(m, n, true) * (double)n;
             seen += n;
+            m->tob_loss_sum = loss_sum;
             m->tob_seen = seen;
             if (!batch_logs)
                 continue;
