@@ -620,8 +620,8 @@ CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras
                                                int batch_size, double *results, int n_results);
 /**
  * evaluate for models with several inputs or outputs (arguments as ckeras_model_fit_multi()).
- * Writes the total loss, then (several outputs) each output's loss in output order, then the
- * metrics in compile order, as Keras 3's `evaluate` returns them.
+ * Writes the total loss, then (when more than one output has a loss) each of those outputs' loss
+ * in output order, then the metrics by output, as Keras 3's `evaluate` returns them.
  */
 CKERAS_API ckeras_status ckeras_model_evaluate_multi(ckeras_model *model, int n_inputs,
                                                      const ckeras_tensor *const *x, int n_targets,

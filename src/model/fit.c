@@ -271,10 +271,15 @@ static void reset_running(ckeras_model *m)
 
 /* ---- results and logs ------------------------------------------------------------------- */
 
-/* Keras 3 reports each output's loss ("cls_loss") when a model has several outputs. */
+/* Keras 3 reports each output's loss ("cls_loss") when more than one output has a loss (its
+ * CompileLoss adds a Mean per loss only then: measured with Keras 3.11.3, loss={"cls": None,
+ * "reg": "mse"} gives "loss" and "reg_mae", no "reg_loss"). */
 static bool per_output_losses(const ckeras_model *m)
 {
-    return m->g.noutputs > 1;
+    int n = 0;
+    for (int k = 0; k < m->g.noutputs; k++)
+        n += m->has_loss[k];
+    return n > 1;
 }
 
 int ck_model_result_count(const ckeras_model *m)
