@@ -269,7 +269,7 @@ static void assert_keys(const ckeras_history *h, const char *const *keys, int n)
 }
 
 /* Measured: Keras 3.11.3, this model, compile(loss={...}, metrics={"cls": ["accuracy"],
- * "reg": ["mae"]}), fit(validation_split=0.2): sorted(history.history). */
+ * "reg": ["mae"]}), fit(validation_split=0.2): list(history.history). */
 static const char *const KERAS_KEYS[10] = {"cls_accuracy", "cls_loss", "loss", "reg_loss", "reg_mae",
                                            "val_cls_accuracy", "val_cls_loss", "val_loss", "val_reg_loss",
                                            "val_reg_mae"};
@@ -296,6 +296,8 @@ START_TEST(fit_validation_split_cuts_every_tensor)
     ck_assert_int_eq(ckeras_model_fit_multi(m, 2, XS(d), 2, YS(d), a, &h), CKERAS_OK);
     ck_assert_int_eq(ckeras_history_epochs(h), 3);
     assert_keys(h, KERAS_KEYS, 10);
+    for (int i = 0; i < 10; i++) /* and in Keras' order (list(history.history), measured) */
+        ck_assert_str_eq(ckeras_history_key(h, i), KERAS_KEYS[i]);
     /* the validation set is the last 4 samples of every tensor; the weights after fit are
      * those the last validation pass used */
     data v = slice(&d, N - 4, 4);
@@ -318,6 +320,20 @@ START_TEST(fit_validation_split_cuts_every_tensor)
     data f = slice(&d, 0, 4);
     expected ef = expect(m, &f, 1.0, 0.5);
     ck_assert(fabs(ef.loss - e.loss) > 1e-4);
+    /* EarlyStopping on per-output keys: the direction of "auto" is found (accuracy: max, a loss:
+     * min), as Keras finds it among the compiled metrics */
+    const char *monitors[3] = {"val_cls_accuracy", "val_reg_loss", "reg_mae"};
+    for (int i = 0; i < 3; i++) {
+        ckeras_callback *es = ckeras_early_stopping(monitors[i], 100);
+        ckeras_fit_args *b = ckeras_fit_args_new();
+        ck_assert_int_eq(ckeras_fit_args_set_int(b, "verbose", 0), CKERAS_OK);
+        ck_assert_int_eq(ckeras_fit_args_set_float(b, "validation_split", 0.2), CKERAS_OK);
+        ck_assert_int_eq(ckeras_fit_args_add_callback(b, es), CKERAS_OK);
+        ck_assert_msg(ckeras_model_fit_multi(m, 2, XS(d), 2, YS(d), b, NULL) == CKERAS_OK, "monitor %s: %s",
+                      monitors[i], ckeras_last_error());
+        ckeras_fit_args_free(b);
+        ckeras_callback_free(es);
+    }
     free_data(&f);
     free_data(&v);
     free_data(&d);
@@ -701,7 +717,7 @@ START_TEST(bad_arguments_give_clear_errors)
     ckeras_model *m = two_io("relu");
     data d = make_data(N, 2);
     double r[5];
-    ckeras_tensor *outs[2] = {NULL, NULL};
+    ckeras_tensor *outs[4] = {NULL, NULL, NULL, NULL};
     /* not compiled yet */
     ck_assert_int_eq(ckeras_model_evaluate_multi(m, 2, XS(d), 2, YS(d), 0, r, 5), CKERAS_ESTATE);
     /* compile_outputs */
@@ -1027,6 +1043,147 @@ START_TEST(keras_loads_the_files_with_compile)
 }
 END_TEST
 
+/* ---- .npz writing and the CLI ---------------------------------------------------------------- */
+
+START_TEST(write_npz_round_trip_and_misuse)
+{
+    const char *dir = tu_tmpdir_make("multi_io_npz");
+    data d = make_data(5, 31);
+    const char *names[3] = {"first", "second one", "y"};
+    const ckeras_tensor *arrays[3] = {d.xa, d.xb, d.yc};
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 3, names, arrays), CKERAS_OK);
+    int count = 0;
+    char **rn = NULL;
+    ckeras_tensor **ra = NULL;
+    ck_assert_int_eq(ckeras_read_npz(tu_tmp("x.npz"), &count, &rn, &ra), CKERAS_OK);
+    ck_assert_int_eq(count, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(rn[i], names[i]);
+        ck_assert_int_eq(ckeras_tensor_ndim(ra[i]), ckeras_tensor_ndim(arrays[i]));
+        for (int a = 0; a < ckeras_tensor_ndim(ra[i]); a++)
+            ck_assert_int_eq(ckeras_tensor_dim(ra[i], a), ckeras_tensor_dim(arrays[i], a));
+        ck_assert(memcmp(ckeras_tensor_data(ra[i]), ckeras_tensor_data((ckeras_tensor *)arrays[i]),
+                         (size_t)ckeras_tensor_size(ra[i]) * sizeof(float)) == 0);
+    }
+    ckeras_npz_free(count, rn, ra);
+    /* misuse: nothing written, the file in place stays */
+    ck_assert_int_eq(ckeras_write_npz(NULL, 3, names, arrays), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 0, names, arrays), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), -1, names, arrays), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 3, NULL, arrays), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 3, names, NULL), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 2, (const char *const[]){"a", "a"}, arrays), CKERAS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "twice"));
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 2, (const char *const[]){"a", NULL}, arrays), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 2, (const char *const[]){"a", ""}, arrays), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 2, (const char *const[]){"a", "../b"}, arrays), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 2, names, (const ckeras_tensor *const[]){d.xa, NULL}),
+                     CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("no/such/dir.npz"), 3, names, arrays), CKERAS_EIO);
+    ck_assert_int_eq(ckeras_read_npz(tu_tmp("x.npz"), &count, &rn, &ra), CKERAS_OK);
+    ck_assert_int_eq(count, 3);
+    ckeras_npz_free(count, rn, ra);
+    /* only x.npz: no temporary file left behind */
+    ck_assert_int_eq(tu_count_entries(dir), 1);
+    free_data(&d);
+    tu_tmpdir_remove();
+}
+END_TEST
+
+static int have_numpy(void)
+{
+    return run("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
+}
+
+START_TEST(cli_predict_writes_one_array_per_output)
+{
+    if (run("test -x bin/ckeras") != 0) {
+        printf("cli_predict_writes_one_array_per_output: bin/ckeras is not built (make all), skipped\n");
+        return;
+    }
+    const char *dir = tu_tmpdir_make("multi_io_cli");
+    ckeras_model *m = two_io("relu");
+    compile_two(m, 0.05);
+    data d = make_data(7, 17);
+    ck_assert_int_eq(ckeras_model_save(m, tu_tmp("m.h5"), 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_save(m, tu_tmp("m.keras"), 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("in.npz"), 2, (const char *const[]){"input_0", "input_1"}, XS(d)),
+                     CKERAS_OK);
+    ckeras_tensor *p[2];
+    ck_assert_int_eq(ckeras_model_predict_outputs(m, 2, XS(d), 0, 2, p), CKERAS_OK);
+    ck_assert_int_eq(ckeras_write_npy(tu_tmp("cls.npy"), p[0]), CKERAS_OK);
+    ck_assert_int_eq(ckeras_write_npy(tu_tmp("reg.npy"), p[1]), CKERAS_OK);
+    const char *models[2] = {"m.h5", "m.keras"};
+    char cmd[4096], model[1024], out[1024];
+    for (int i = 0; i < 2; i++) {
+        snprintf(model, sizeof model, "%s", tu_tmp(models[i]));
+        snprintf(out, sizeof out, "%s", tu_tmp("out.npz"));
+        snprintf(cmd, sizeof cmd, "bin/ckeras predict '%s' '%s' '%s' 3", model, tu_tmp("in.npz"), out);
+        ck_assert_msg(run(cmd) == 0, "%s failed", cmd);
+        int count = 0;
+        char **rn = NULL;
+        ckeras_tensor **ra = NULL;
+        ck_assert_int_eq(ckeras_read_npz(out, &count, &rn, &ra), CKERAS_OK);
+        ck_assert_int_eq(count, 2);
+        ck_assert_str_eq(rn[0], "cls");
+        ck_assert_str_eq(rn[1], "reg");
+        assert_same_tensor(ra[0], p[0], "cli cls");
+        assert_same_tensor(ra[1], p[1], "cli reg");
+        ckeras_npz_free(count, rn, ra);
+        /* numpy reads it as numpy.savez writes it: keys by output name, stored members */
+        if (have_numpy()) {
+            snprintf(cmd, sizeof cmd,
+                     "/usr/bin/python3 -c \"import sys, zipfile, numpy as np; d = sys.argv[1]; "
+                     "z = np.load(d + '/out.npz'); "
+                     "assert sorted(z.files) == ['cls', 'reg'], z.files; "
+                     "assert all(i.compress_type == zipfile.ZIP_STORED for i in zipfile.ZipFile(d + '/out.npz').infolist()); "
+                     "assert z['cls'].dtype == np.float32 and z['cls'].shape == (7, 3), z['cls'].shape; "
+                     "assert z['reg'].shape == (7, 1), z['reg'].shape; "
+                     "assert np.array_equal(z['cls'], np.load(d + '/cls.npy')); "
+                     "assert np.array_equal(z['reg'], np.load(d + '/reg.npy'))\" '%s'",
+                     dir);
+            ck_assert_msg(run(cmd) == 0, "numpy does not read the .npz as expected (%s)", models[i]);
+        } else if (i == 0) {
+            printf("cli_predict_writes_one_array_per_output: no python3 with numpy, the numpy check skipped\n");
+        }
+    }
+    /* a .npy OUT on a model with several outputs: a clear error, no file */
+    snprintf(cmd, sizeof cmd, "bin/ckeras predict '%s' '%s' '%s' 2>'%s'", tu_tmp("m.h5"), tu_tmp("in.npz"),
+             tu_tmp("out.npy"), tu_tmp("err.txt"));
+    ck_assert_int_ne(run(cmd), 0);
+    FILE *f = fopen(tu_tmp("err.txt"), "r");
+    ck_assert_ptr_nonnull(f);
+    char err[1024] = "";
+    size_t got = fread(err, 1, sizeof err - 1, f);
+    err[got] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(err, ".npz") && strstr(err, "2 outputs") && strstr(err, "cls"), "stderr: %s", err);
+    f = fopen(tu_tmp("out.npy"), "r");
+    ck_assert_ptr_null(f);
+    /* a one-output model still writes .npy */
+    ckeras_model *one = ckeras_sequential("one");
+    ck_assert_int_eq(ckeras_model_add(one, ckeras_input(1, (const int64_t[]){4})), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(one, ckeras_dense(2, NULL)), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_save(one, tu_tmp("one.h5"), 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_write_npy(tu_tmp("a.npy"), d.xa), CKERAS_OK);
+    snprintf(cmd, sizeof cmd, "bin/ckeras predict '%s' '%s' '%s'", tu_tmp("one.h5"), tu_tmp("a.npy"),
+             tu_tmp("one.npy"));
+    ck_assert_int_eq(run(cmd), 0);
+    ckeras_tensor *y1 = NULL, *y2 = NULL;
+    ck_assert_int_eq(ckeras_read_npy(tu_tmp("one.npy"), &y1), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_predict(one, d.xa, 0, &y2), CKERAS_OK);
+    assert_same_tensor(y1, y2, "one output");
+    ckeras_tensor_free(y1);
+    ckeras_tensor_free(y2);
+    ckeras_model_free(one);
+    ckeras_tensor_free(p[0]);
+    ckeras_tensor_free(p[1]);
+    free_data(&d);
+    ckeras_model_free(m);
+    tu_tmpdir_remove();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("multi_io");
@@ -1044,6 +1201,8 @@ int main(void)
     tcase_add_test(tc, save_and_load_restore_compile);
     tcase_add_test(tc, save_and_load_output_without_loss);
     tcase_add_test(tc, keras_loads_the_files_with_compile);
+    tcase_add_test(tc, write_npz_round_trip_and_misuse);
+    tcase_add_test(tc, cli_predict_writes_one_array_per_output);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
