@@ -11,6 +11,8 @@
  *    finite differences of the weighted total loss;
  *  - train_on_batch running means (Keras 3: since the last evaluate / fit, measured);
  *  - misuse: counts, sample counts, target shapes, names, weights, NULLs;
+ *  - files Keras 3.11.3 wrote (tests/fixtures/multi_io, tests/ref/multi_io_ref.py: compile by
+ *    dicts, by lists, with a None loss): loaded with compile, Keras' predictions and evaluate;
  *  - save / load (.h5 in both profiles, .keras): predictions, compile and evaluate restored;
  *    real Keras loads the files with compile and predicts both outputs (tests/keras/
  *    check_multi_io.py, when KERAS_ORACLE_SRC is set);
@@ -967,6 +969,79 @@ START_TEST(save_and_load_output_without_loss)
 }
 END_TEST
 
+/* ---- files Keras wrote ------------------------------------------------------------------------ */
+
+static ckeras_tensor *tensor_from(json_t *root, const char *key)
+{
+    int64_t shape[8];
+    int nd = 0;
+    size_t n;
+    float *v = tu_floats(tu_get(root, key), &n, shape, &nd);
+    ckeras_tensor *t = ckeras_tensor_copy(v, nd, shape);
+    free(v);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+/* tests/fixtures/multi_io/<name>.{h5,keras}: the model compiled by Keras 3.11.3 with dicts by
+ * output name, lists by position, and a None loss (tests/ref/multi_io_ref.py). ckeras loads each
+ * with its compile, predicts Keras' predictions and evaluates to Keras' evaluate, under the
+ * names Keras gives. */
+START_TEST(keras_written_files_load_with_compile)
+{
+    const char *cases[3] = {"dict", "list", "none"};
+    const char *exts[2] = {"h5", "keras"};
+    for (int c = 0; c < 3; c++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "multi_io/%s.json", cases[c]);
+        json_t *root = tu_load_json(rel);
+        ckeras_tensor *xa = tensor_from(root, "a"), *xb = tensor_from(root, "b");
+        ckeras_tensor *yc = tensor_from(root, "yc"), *yr = tensor_from(root, "yr");
+        ckeras_tensor *cls = tensor_from(root, "cls"), *reg = tensor_from(root, "reg");
+        json_t *ev = tu_get(root, "evaluate"), *names = tu_get(root, "evaluate_names");
+        for (int e = 0; e < 2; e++) {
+            char path[128], what[160];
+            snprintf(path, sizeof path, "tests/fixtures/multi_io/%s.%s", cases[c], exts[e]);
+            ckeras_model *m = NULL;
+            ck_assert_msg(ckeras_load_model(path, 0, &m) == CKERAS_OK, "%s: %s", path, ckeras_last_error());
+            ck_assert_int_eq(ckeras_model_output_count(m), 2);
+            ckeras_tensor *p[2];
+            ck_assert_int_eq(ckeras_model_predict_outputs(m, 2, (const ckeras_tensor *const[]){xa, xb}, 0, 2, p),
+                             CKERAS_OK);
+            snprintf(what, sizeof what, "%s cls", path);
+            tu_assert_close(ckeras_tensor_data(p[0]), ckeras_tensor_data(cls), (size_t)ckeras_tensor_size(cls), 1e-5,
+                            0, what);
+            snprintf(what, sizeof what, "%s reg", path);
+            tu_assert_close(ckeras_tensor_data(p[1]), ckeras_tensor_data(reg), (size_t)ckeras_tensor_size(reg), 1e-5,
+                            0, what);
+            int n = ckeras_model_metrics_count(m);
+            ck_assert_msg(n == (int)json_array_size(ev), "%s: %d results, Keras %zu", path, n, json_array_size(ev));
+            double r[8];
+            ck_assert_int_le(n, 8);
+            ck_assert_msg(ckeras_model_evaluate_multi(m, 2, (const ckeras_tensor *const[]){xa, xb}, 2,
+                                                      (const ckeras_tensor *const[]){yc, yr}, 0, r, n) == CKERAS_OK,
+                          "%s: %s", path, ckeras_last_error());
+            for (int i = 0; i < n; i++) {
+                const char *nm = ckeras_model_metrics_name(m, i);
+                bool known = false;
+                for (size_t j = 0; j < json_array_size(names); j++)
+                    known = known || strcmp(json_string_value(json_array_get(names, j)), nm) == 0;
+                ck_assert_msg(known, "%s: result %d is '%s', not a name Keras gives", path, i, nm);
+                snprintf(what, sizeof what, "%s: %s", path, nm);
+                assert_near(r[i], tu_number(json_array_get(ev, (size_t)i)), 1e-5, what);
+            }
+            ckeras_tensor_free(p[0]);
+            ckeras_tensor_free(p[1]);
+            ckeras_model_free(m);
+        }
+        ckeras_tensor *all[6] = {xa, xb, yc, yr, cls, reg};
+        for (int i = 0; i < 6; i++)
+            ckeras_tensor_free(all[i]);
+        json_decref(root);
+    }
+}
+END_TEST
+
 /* ---- real Keras loads the files (oracle) ---------------------------------------------------- */
 
 static int run(const char *cmd)
@@ -1200,6 +1275,7 @@ int main(void)
     tcase_add_test(tc, bad_arguments_give_clear_errors);
     tcase_add_test(tc, save_and_load_restore_compile);
     tcase_add_test(tc, save_and_load_output_without_loss);
+    tcase_add_test(tc, keras_written_files_load_with_compile);
     tcase_add_test(tc, keras_loads_the_files_with_compile);
     tcase_add_test(tc, write_npz_round_trip_and_misuse);
     tcase_add_test(tc, cli_predict_writes_one_array_per_output);
