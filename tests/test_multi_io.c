@@ -862,6 +862,68 @@ START_TEST(bad_arguments_give_clear_errors)
 }
 END_TEST
 
+/* Output names of the longest length (63) with long metric names: the keys are cut to the
+ * logs' room (95 characters), nothing overflows, and fit, evaluate and save still work. */
+START_TEST(long_output_and_metric_names)
+{
+    char n1[64], n2[64];
+    memset(n1, 'c', 63);
+    memset(n2, 'r', 63);
+    n1[63] = n2[63] = '\0';
+    ckeras_set_random_seed(1);
+    ckeras_model *m = ckeras_functional("long");
+    int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){4}));
+    int h = ckeras_model_call(m, ckeras_dense(4, "relu"), 1, &x);
+    int o1 = ckeras_model_call(m, named(ckeras_dense(5, "softmax"), n1), 1, &h);
+    int o2 = ckeras_model_call(m, named(ckeras_dense(1, NULL), n2), 1, &h);
+    ck_assert_int_eq(ckeras_model_set_outputs(m, 2, (const int[]){o1, o2}), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile_outputs(m, NULL, 2, (const char *const[]){n2, n1},
+                                                  (const char *const[]){"huber",
+                                                                        "sparse_categorical_crossentropy"},
+                                                  NULL,
+                                                  (const char *const[]){"mae,mean_squared_error,mean_absolute_error",
+                                                                        "sparse_categorical_accuracy,accuracy"}),
+                     CKERAS_OK);
+    int n = ckeras_model_metrics_count(m);
+    ck_assert_int_eq(n, 8);
+    for (int i = 0; i < n; i++)
+        ck_assert(strlen(ckeras_model_metrics_name(m, i)) < 96);
+    data d = make_data(N, 9);
+    ckeras_tensor *y5 = rows_of(d.yc, 0, N);
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "verbose", 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_float(a, "validation_split", 0.3), CKERAS_OK);
+    ckeras_history *hist = NULL;
+    ck_assert_msg(ckeras_model_fit_multi(m, 1, (const ckeras_tensor *const[]){d.xa}, 2,
+                                         (const ckeras_tensor *const[]){y5, d.yr}, a, &hist) == CKERAS_OK,
+                  "%s", ckeras_last_error());
+    ck_assert_int_eq(ckeras_history_key_count(hist), 2 * n);
+    for (int i = 0; i < 2 * n; i++)
+        ck_assert(strlen(ckeras_history_key(hist, i)) < 96);
+    ckeras_history_free(hist);
+    double r[8];
+    ck_assert_int_eq(ckeras_model_evaluate_multi(m, 1, (const ckeras_tensor *const[]){d.xa}, 2,
+                                                 (const ckeras_tensor *const[]){y5, d.yr}, 0, r, 8),
+                     CKERAS_OK);
+    const char *dir = tu_tmpdir_make("multi_io_long");
+    (void)dir;
+    ck_assert_int_eq(ckeras_model_save(m, tu_tmp("l.h5"), 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_save(m, tu_tmp("l.keras"), 0), CKERAS_OK);
+    ckeras_model *l = NULL;
+    ck_assert_msg(ckeras_load_model(tu_tmp("l.h5"), 0, &l) == CKERAS_OK, "%s", ckeras_last_error());
+    ck_assert_int_eq(ckeras_model_metrics_count(l), n);
+    ckeras_model_free(l);
+    ck_assert_msg(ckeras_load_model(tu_tmp("l.keras"), 0, &l) == CKERAS_OK, "%s", ckeras_last_error());
+    ck_assert_int_eq(ckeras_model_metrics_count(l), n);
+    ckeras_model_free(l);
+    tu_tmpdir_remove();
+    ckeras_fit_args_free(a);
+    ckeras_tensor_free(y5);
+    free_data(&d);
+    ckeras_model_free(m);
+}
+END_TEST
+
 /* ---- save and load ------------------------------------------------------------------------ */
 
 static void assert_same_tensor(ckeras_tensor *a, ckeras_tensor *b, const char *what)
@@ -1273,6 +1335,7 @@ int main(void)
     tcase_add_test(tc, gradients_through_several_outputs);
     tcase_add_test(tc, train_on_batch_running_means);
     tcase_add_test(tc, bad_arguments_give_clear_errors);
+    tcase_add_test(tc, long_output_and_metric_names);
     tcase_add_test(tc, save_and_load_restore_compile);
     tcase_add_test(tc, save_and_load_output_without_loss);
     tcase_add_test(tc, keras_written_files_load_with_compile);
