@@ -14,11 +14,15 @@ this model, that compiled metrics are built at the first evaluate), must restore
 the same names) and must predict both outputs within 1e-5 of ckeras. Names from an .h5: Keras 3
 deserialises a metric "mae" of a legacy training_config as the function mean_absolute_error and
 names it so ("reg_mean_absolute_error"), for the .h5 files it writes itself too (measured).
+The compile settings ckeras writes (loss, loss_weights, metrics, weighted_metrics of the
+training_config / compile_config) must also be what Keras writes for the same model compiled the
+same way (KERAS_COMPILE below: the test's compile_outputs calls in Keras' words).
 Exits 1 on any failure, printing why."""
-import glob, io, logging, os, sys, warnings
+import glob, io, json, logging, os, sys, tempfile, warnings, zipfile
 
 sys.path.insert(0, '/work/shared/tools/keras-oracle')
 import oracle_env  # noqa: F401,E402
+import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
@@ -34,8 +38,52 @@ def benign(msg):
 H5_NAMES = {'mae': 'mean_absolute_error', 'mse': 'mean_squared_error'}
 
 
+# The test's compiles in Keras' words (ckeras writes loss names in full, as Keras' own
+# .h5 loader needs them: Keras cannot load its own .h5 of loss={"reg": "mse"}).
+KERAS_COMPILE = {
+    'm': dict(loss={'cls': 'sparse_categorical_crossentropy', 'reg': 'mean_squared_error'},
+              loss_weights={'cls': 1.0, 'reg': 0.5}, metrics={'cls': ['accuracy'], 'reg': ['mae']}),
+    'none': dict(loss={'cls': None, 'reg': 'mean_squared_error'}, metrics={'reg': ['mae']}),
+}
+COMPILE_KEYS = ('loss', 'loss_weights', 'metrics', 'weighted_metrics')
+
+
+def compile_of(path):
+    if path.endswith('.keras'):
+        with zipfile.ZipFile(path) as z:
+            return json.loads(z.read('config.json')).get('compile_config')
+    with h5py.File(path, 'r') as f:
+        v = f.attrs.get('training_config')
+        return json.loads(v.decode() if isinstance(v, bytes) else v) if v is not None else None
+
+
+_keras_written = {}
+
+
+def keras_compile(stem, ext):
+    """loss, loss_weights, metrics, weighted_metrics as Keras writes them for model stem."""
+    if (stem, ext) not in _keras_written:
+        from keras import layers
+        a, b = keras.Input((4,), name='a'), keras.Input((3,), name='b')
+        h = layers.Dense(8, activation='relu', name='h')(layers.Concatenate()([a, b]))
+        m = keras.Model([a, b], [layers.Dense(3, activation='softmax', name='cls')(h),
+                                 layers.Dense(1, name='reg')(h)])
+        m.compile(optimizer='sgd', **KERAS_COMPILE[stem])
+        with tempfile.TemporaryDirectory() as t:
+            path = os.path.join(t, 'k' + ext)
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                logging.disable(logging.WARNING)
+                m.save(path)
+                logging.disable(logging.NOTSET)
+            cc = compile_of(path)
+        _keras_written[(stem, ext)] = {k: cc.get(k) for k in COMPILE_KEYS}
+    return _keras_written[(stem, ext)]
+
+
 def check(d, stem, name):
     path = os.path.join(d, name)
+    theirs = keras_compile(stem, '.keras' if name.endswith('.keras') else '.h5') if stem in KERAS_COMPILE else None
     records = []
 
     class Grab(logging.Handler):
@@ -77,6 +125,11 @@ def check(d, stem, name):
         diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float('inf')
         if not diff <= 1e-5:
             errors.append(f'{name}: output {out_name} differs from ckeras by {diff:g}')
+    if theirs is not None:
+        ours = compile_of(path) or {}
+        ours = {k: ours.get(k) for k in COMPILE_KEYS}
+        if ours != theirs:
+            errors.append(f'{name}: ckeras writes {json.dumps(ours)}, Keras writes {json.dumps(theirs)}')
     ck = {}
     for line in open(os.path.join(d, f'{stem}.evaluate.txt')):
         key, value = line.split()
