@@ -656,8 +656,8 @@ CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras
                                                int batch_size, double *results, int n_results);
 /**
  * evaluate for models with several inputs or outputs (arguments as ckeras_model_fit_multi()).
- * Writes the total loss, then (several outputs) each output's loss in output order, then the
- * metrics in compile order, as Keras 3's `evaluate` returns them.
+ * Writes the total loss, then (when more than one output has a loss) each of those outputs' loss
+ * in output order, then the metrics by output, as Keras 3's `evaluate` returns them.
  */
 CKERAS_API ckeras_status ckeras_model_evaluate_multi(ckeras_model *model, int n_inputs,
                                                      const ckeras_tensor *const *x, int n_targets,
@@ -873,6 +873,17 @@ CKERAS_API ckeras_status ckeras_read_npz(const char *path, int *count, char ***n
 CKERAS_API void ckeras_npz_free(int count, char **names, ckeras_tensor **arrays);
 /** Writes @p t as a float32 .npy file (version 1.0), replacing @p path only on success. */
 CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor *t);
+/**
+ * Writes @p count tensors as a NumPy .npz archive, as `numpy.savez(path, name0=a0, ...)` does:
+ * one stored (uncompressed) member `<names[i]>.npy` per tensor, float32 .npy version 1.0, in the
+ * order given; `numpy.load(path)[names[i]]` gives tensor i back, and so does ckeras_read_npz().
+ * The archive is written to a temporary file beside @p path and renamed into place, so @p path
+ * is replaced only on success. The tensors are read only. Errors: ::CKERAS_EINVAL (NULL
+ * argument or entry, @p count < 1, a name that is empty, holds '/', or is given twice),
+ * ::CKERAS_EIO, ::CKERAS_ENOMEM. Thread-safe for distinct paths.
+ */
+CKERAS_API ckeras_status ckeras_write_npz(const char *path, int count, const char *const *names,
+                                          const ckeras_tensor *const *arrays);
 /**
  * Reads an IDX file (MNIST / Fashion-MNIST format, plain or gzip-compressed) as a new float32
  * tensor, values unscaled (0..255 for images): labels (n,), images (n, rows, cols).

@@ -229,6 +229,12 @@ CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor 
     return ck_npy_write(path, t);
 }
 
+CKERAS_API ckeras_status ckeras_write_npz(const char *path, int count, const char *const *names,
+                                          const ckeras_tensor *const *arrays)
+{
+    return ck_npz_write(path, count, names, arrays);
+}
+
 CKERAS_API ckeras_status ckeras_read_idx(const char *path, ckeras_tensor **out)
 {
     if (!out)

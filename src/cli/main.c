@@ -2,7 +2,8 @@
  *   ckeras summary FILE.h5                 Keras-style summary of a model file
  *   ckeras predict FILE.h5 IN.npy OUT.npy  run the model on float32 NumPy arrays
  *                                          (IN.npz with arrays input_0, input_1, ... for
- *                                          several inputs)
+ *                                          several inputs; OUT.npz with one array per output,
+ *                                          named after the output layers, for several outputs)
  *   ckeras evaluate FILE.h5 X.npy Y.npy    loss and metrics of a compiled model file
  *   ckeras plot-model FILE.h5 OUT.dot      the model's graph as graphviz DOT (Keras' plot_model;
  *                                          OUT "-" is stdout)
@@ -17,7 +18,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: ckeras summary FILE.h5\n"
-                    "       ckeras predict FILE.h5 IN.npy|IN.npz OUT.npy [BATCH]\n"
+                    "       ckeras predict FILE.h5 IN.npy|IN.npz OUT.npy|OUT.npz [BATCH]\n"
                     "       ckeras evaluate FILE.h5 X.npy Y.npy [BATCH]\n"
                     "       ckeras plot-model FILE.h5 OUT.dot [--no-shapes] [--rankdir TB|LR] [--show-dtype]\n"
                     "                         [--show-trainable]\n"
@@ -35,6 +36,41 @@ static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Runs the model and writes its predictions to out: a .npy for one output; a .npz holds one
+ * array per output, named after the output layers (as Keras' dict of outputs). */
+static int predict_to(ckeras_model *m, int n, const ckeras_tensor *const *xs, int batch, const char *out)
+{
+    int nout = ckeras_model_output_count(m);
+    int npz = ends_with(out, ".npz");
+    if (nout > 1 && !npz) {
+        fprintf(stderr, "ckeras predict: model '%s' has %d outputs (", ckeras_model_name(m), nout);
+        for (int k = 0; k < nout; k++)
+            fprintf(stderr, "%s%s", k ? ", " : "", ckeras_model_output_name(m, k));
+        fprintf(stderr, "); give an OUT ending in .npz to get one array per output\n");
+        return 1;
+    }
+    if (nout < 1 || nout > 32) {
+        fprintf(stderr, "ckeras predict: model '%s' has %d outputs\n", ckeras_model_name(m), nout);
+        return 1;
+    }
+    ckeras_tensor *ys[32] = {NULL};
+    const char *names[32];
+    int rc = 0;
+    if (ckeras_model_predict_outputs(m, n, xs, batch, nout, ys) != CKERAS_OK) {
+        rc = fail("predict");
+    } else {
+        for (int k = 0; k < nout; k++)
+            names[k] = ckeras_model_output_name(m, k);
+        ckeras_status st = npz ? ckeras_write_npz(out, nout, names, (const ckeras_tensor *const *)ys)
+                               : ckeras_write_npy(out, ys[0]);
+        if (st != CKERAS_OK)
+            rc = fail("predict");
+    }
+    for (int k = 0; k < nout; k++)
+        ckeras_tensor_free(ys[k]);
+    return rc;
 }
 
 /* input_0, input_1, ... in that order; else the members in file order */
@@ -173,11 +209,7 @@ int main(int argc, char **argv)
                 return fail("predict");
             }
         }
-        ckeras_tensor *y = NULL;
-        if (ckeras_model_predict_multi(m, n, (const ckeras_tensor *const *)xs, batch, &y) != CKERAS_OK ||
-            ckeras_write_npy(argv[4], y) != CKERAS_OK)
-            rc = fail("predict");
-        ckeras_tensor_free(y);
+        rc = predict_to(m, n, (const ckeras_tensor *const *)xs, batch, argv[4]);
         for (int j = 0; j < n; j++)
             ckeras_tensor_free(xs[j]);
         free(xs);

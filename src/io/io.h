@@ -255,6 +255,11 @@ void ck_io_training_free(ck_io_training *t);
 ckeras_status ck_npy_read(const char *path, ckeras_tensor **out);
 /* Writes a float32 .npy. */
 ckeras_status ck_npy_write(const char *path, const ckeras_tensor *t);
+/* The bytes of a float32 .npy (version 1.0) of t, new in *buf (ck_free). */
+ckeras_status ck_npy_encode(const ckeras_tensor *t, uint8_t **buf, size_t *len);
+/* Writes n tensors as a .npz archive (numpy.savez: members "<name>.npy", stored), atomically
+ * (a temporary file beside path, renamed into place). names: distinct, not empty, no '/'. */
+ckeras_status ck_npz_write(const char *path, int n, const char *const *names, const ckeras_tensor *const *arrays);
 
 /* ---- CSV ---------------------------------------------------------------------------------- */
 

@@ -580,17 +580,25 @@ void ck_io_training_set_json(const ck_io_training *t, json_t *root)
     for (int e = 0; e < t->nout; e++) {
         json_object_set_new(loss, t->out_name[e], t->loss[e][0] ? json_string(t->loss[e]) : json_null());
         json_object_set_new(lw, t->out_name[e], json_real(t->has_weights ? t->loss_weight[e] : 1.0));
-        json_t *list = json_array();
+        /* only the outputs with metrics, as Keras writes compile(metrics={"reg": ["mae"]}) */
+        json_t *list = NULL;
         for (int i = 0; i < t->nmetrics; i++)
-            if (t->metric_out[i] == e)
+            if (t->metric_out[i] == e) {
+                if (!list)
+                    list = json_array();
                 json_array_append_new(list, json_string(t->metrics[i]));
-        json_object_set_new(metrics, t->out_name[e], list);
+            }
+        if (list)
+            json_object_set_new(metrics, t->out_name[e], list);
     }
     json_object_set_new(root, "loss", loss);
     json_object_set_new(root, "loss_weights", t->has_weights ? lw : json_null());
     if (!t->has_weights)
         json_decref(lw);
-    json_object_set_new(root, "metrics", metrics);
+    /* no metrics at all: null, as Keras writes compile(metrics=None) */
+    json_object_set_new(root, "metrics", json_object_size(metrics) ? metrics : json_null());
+    if (!json_object_size(metrics))
+        json_decref(metrics);
 }
 
 char *ck_io_training_write(const ck_io_training *t, ck_profile profile)

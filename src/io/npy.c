@@ -431,16 +431,11 @@ ckeras_status ck_npy_read(const char *path, ckeras_tensor **out)
 
 /* ---- writing ------------------------------------------------------------------------------- */
 
-ckeras_status ck_npy_write(const char *path, const ckeras_tensor *t)
+/* The .npy header (version 1.0) of a float32 tensor into out (room for 10 + 512 bytes): the
+ * preamble and the dict, padded with spaces and ended by '\n' so that 10 + its length is a
+ * multiple of 64. Returns the header's size in bytes. */
+static size_t npy_write_header(const ckeras_tensor *t, uint8_t *out)
 {
-    if (!path)
-        return ck_error(CKERAS_EINVAL, "npy_write: path is NULL");
-    if (!t)
-        return ck_error(CKERAS_EINVAL, "npy_write: tensor is NULL");
-    int64_t count = ckeras_tensor_size(t);
-    if (count > 0 && !t->data)
-        return ck_error(CKERAS_EINVAL, "npy_write: tensor has no data");
-    /* Header dict, padded with spaces and ended by '\n' so that 10 + len is a multiple of 64. */
     char hdr[512];
     int n = snprintf(hdr, sizeof hdr, "{'descr': '%cf4', 'fortran_order': False, 'shape': (",
                      host_is_le() ? '<' : '>');
@@ -453,6 +448,41 @@ ckeras_status ck_npy_write(const char *path, const ckeras_tensor *t)
     memset(hdr + n, ' ', (size_t)(hlen - 1 - n));
     hdr[hlen - 1] = '\n';
     uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(hlen & 0xff), (uint8_t)(hlen >> 8)};
+    memcpy(out, pre, 10);
+    memcpy(out + 10, hdr, (size_t)hlen);
+    return (size_t)total;
+}
+
+ckeras_status ck_npy_encode(const ckeras_tensor *t, uint8_t **buf, size_t *len)
+{
+    int64_t count = ckeras_tensor_size(t);
+    if (count > 0 && !t->data)
+        return ck_error(CKERAS_EINVAL, "npy_write: tensor has no data");
+    uint8_t head[10 + 512];
+    size_t h = npy_write_header(t, head);
+    size_t bytes = (size_t)count * sizeof(float);
+    uint8_t *b = ck_malloc(h + bytes);
+    if (!b)
+        return CKERAS_ENOMEM;
+    memcpy(b, head, h);
+    if (bytes)
+        memcpy(b + h, t->data, bytes);
+    *buf = b;
+    *len = h + bytes;
+    return CKERAS_OK;
+}
+
+ckeras_status ck_npy_write(const char *path, const ckeras_tensor *t)
+{
+    if (!path)
+        return ck_error(CKERAS_EINVAL, "npy_write: path is NULL");
+    if (!t)
+        return ck_error(CKERAS_EINVAL, "npy_write: tensor is NULL");
+    int64_t count = ckeras_tensor_size(t);
+    if (count > 0 && !t->data)
+        return ck_error(CKERAS_EINVAL, "npy_write: tensor has no data");
+    uint8_t head[10 + 512];
+    size_t hlen = npy_write_header(t, head);
 
     /* Write a temporary file beside path, then rename it into place. */
     size_t plen = strlen(path);
@@ -475,7 +505,7 @@ ckeras_status ck_npy_write(const char *path, const ckeras_tensor *t)
         ck_free(tmp);
         return ck_error(CKERAS_EIO, "npy_write: cannot write '%s'", path);
     }
-    bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)hlen, f) == (size_t)hlen;
+    bool ok = fwrite(head, 1, hlen, f) == hlen;
     if (ok && count > 0)
         ok = fwrite(t->data, sizeof(float), (size_t)count, f) == (size_t)count;
     ok = (fflush(f) == 0) && ok;

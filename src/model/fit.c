@@ -271,10 +271,15 @@ static void reset_running(ckeras_model *m)
 
 /* ---- results and logs ------------------------------------------------------------------- */
 
-/* Keras 3 reports each output's loss ("cls_loss") when a model has several outputs. */
+/* Keras 3 reports each output's loss ("cls_loss") when more than one output has a loss (its
+ * CompileLoss adds a Mean per loss only then: measured with Keras 3.11.3, loss={"cls": None,
+ * "reg": "mse"} gives "loss" and "reg_mae", no "reg_loss"). */
 static bool per_output_losses(const ckeras_model *m)
 {
-    return m->g.noutputs > 1;
+    int n = 0;
+    for (int k = 0; k < m->g.noutputs; k++)
+        n += m->has_loss[k];
+    return n > 1;
 }
 
 int ck_model_result_count(const ckeras_model *m)
@@ -372,7 +377,9 @@ static ckeras_status evaluate_range(ckeras_model *m, const ck_data *d, int64_t s
     for (int64_t b = 0; b < count; b += batch) {
         int64_t n = count - b < batch ? count - b : batch;
         gather(m, d, true, NULL, start + b, n);
-        total += run_batch(m, n, false) * (double)n;
+        double l = run_batch(m, n, false) * (double)n;
+        total += l;
+        m->tob_loss_sum += l; /* a later train_on_batch goes on from here, as Keras 3's does */
         m->tob_seen += n;
     }
     *loss = total / (double)count;
@@ -633,6 +640,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
             gather(m, d, true, idx, start, n);
             loss_sum += run_batch(m, n, true) * (double)n;
             seen += n;
+            m->tob_loss_sum = loss_sum;
             m->tob_seen = seen;
             if (!batch_logs)
                 continue;

@@ -398,12 +398,18 @@ ckeras_status ck_model_compile_outputs(ckeras_model *m, ckeras_optimizer *opt, i
     memcpy(m->loss, lo, sizeof lo);
     memcpy(m->has_loss, has, sizeof has);
     memcpy(m->loss_weight, w, sizeof w);
-    m->nmetrics = nm;
-    memcpy(m->metric_specs, specs, sizeof specs);
-    memcpy(m->metric_out, outs, sizeof outs);
+    /* Keras 3 orders the metrics by output whatever the order of the entries (stable) */
+    m->nmetrics = 0;
+    for (int k = 0; k < m->g.noutputs; k++)
+        for (int i = 0; i < nm; i++)
+            if (outs[i] == k) {
+                memcpy(m->metric_specs[m->nmetrics], specs[i], sizeof specs[i]);
+                m->metric_out[m->nmetrics++] = k;
+            }
     m->metrics_resolved = false;
     m->tob_loss_sum = 0;
     m->tob_seen = 0;
+    memset(m->out_loss_sum, 0, sizeof m->out_loss_sum);
     m->compiled = true;
     return CKERAS_OK;
 }

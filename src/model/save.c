@@ -1087,14 +1087,21 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
     }
     if (st == CKERAS_OK && done < d->nlayers)
         st = ck_error(CKERAS_EFORMAT, "the layers of model '%s' do not form a graph from its inputs", d->name);
-    if (st == CKERAS_OK && d->noutputs != 1)
-        st = ck_error(CKERAS_EUNSUPPORTED, "model '%s' has %d outputs; one output is supported", d->name,
-                      d->noutputs);
-    if (st == CKERAS_OK) {
-        int o = find_id(d, ids, d->outputs[0].layer);
-        st = o < 0 ? ck_error(CKERAS_EFORMAT, "output layer '%s' is not in the model", d->outputs[0].layer)
-                   : ck_model_set_outputs(m, 1, &o);
+    if (st == CKERAS_OK && (d->noutputs < 1 || d->noutputs > CK_MAX_OUTPUTS))
+        st = ck_error(CKERAS_EUNSUPPORTED, "model '%s' has %d outputs; 1..%d are supported", d->name, d->noutputs,
+                      CK_MAX_OUTPUTS);
+    int outs[CK_MAX_OUTPUTS];
+    for (int k = 0; st == CKERAS_OK && k < d->noutputs; k++) {
+        outs[k] = find_id(d, ids, d->outputs[k].layer);
+        if (outs[k] < 0)
+            st = ck_error(CKERAS_EFORMAT, "output layer '%s' is not in the model", d->outputs[k].layer);
+        else if (d->outputs[k].node != 0 || d->outputs[k].tensor != 0)
+            st = ck_error(CKERAS_EUNSUPPORTED, "model '%s' outputs tensor %d of call %d of '%s'; only single-output, "
+                          "single-call layers are supported", d->name, d->outputs[k].tensor, d->outputs[k].node,
+                          d->outputs[k].layer);
     }
+    if (st == CKERAS_OK)
+        st = ck_model_set_outputs(m, d->noutputs, outs);
     ck_free(ids);
     if (st != CKERAS_OK) {
         ck_model_free(m);
