@@ -113,6 +113,8 @@ static void gradcheck(ckeras_model *m, const ckeras_tensor *x, const ckeras_tens
     for (size_t i = 0; i < n; i++) {
         double ana = (double)w0[i] - (double)w1[i]; /* learning rate 1 */
         double err = fabs(ana - num[i]) / (1e-2 + fabs(num[i]));
+        if (getenv("CK_GRAD_DEBUG") && err > 1e-2)
+            printf("  weight %zu: analytic %g numeric %g\n", i, ana, num[i]);
         if (err > worst)
             worst = err;
     }
@@ -457,6 +459,109 @@ START_TEST(nested_model_gradients)
 }
 END_TEST
 
+static double sigm(double v)
+{
+    return 1.0 / (1.0 + exp(-v));
+}
+
+START_TEST(lstm_return_state_outputs_and_gradients)
+{
+    /* LSTM(3, return_sequences, return_state) on (T=4, F=2): outputs [sequence, h, c], checked
+     * against Keras' equations in double (gates i, f, g, o; c = f c' + i g; h = o tanh(c)) */
+    ckeras_set_random_seed(17);
+    const int64_t T = 4, F = 2, U = 3, N = 5;
+    ckeras_model *m = ckeras_functional("states");
+    int x0 = ckeras_model_input(m, ckeras_input(2, (const int64_t[]){T, F}));
+    ckeras_layer *lstm = named(ckeras_lstm(U, 1), "lstm");
+    OK(ckeras_layer_set_bool(lstm, "return_state", 1));
+    OK(ckeras_layer_set_str(lstm, "bias_initializer", "random_normal"));
+    int seq = ckeras_model_call(m, lstm, 1, &x0);
+    ck_assert_msg(seq >= 0, "%s", ckeras_last_error());
+    int h = seq + 1, c = seq + 2;
+    ck_assert_int_eq(ckeras_model_layer_output(m, "lstm"), seq);
+    OK(ckeras_model_set_outputs(m, 3, (const int[]){seq, h, c}));
+    ck_assert_int_eq(ckeras_model_layer_count(m), 1); /* the outputs are not layers */
+    ckeras_tensor *x = tensor(3, (const int64_t[]){N, T, F}, 10, -1, 1), *out[3];
+    OK(ckeras_model_predict_outputs(m, 1, (const ckeras_tensor *const[]){x}, 0, 3, out));
+    const char *nm;
+    ckeras_tensor *W, *R, *B;
+    OK(ckeras_layer_weight(lstm, 0, &nm, &W));
+    OK(ckeras_layer_weight(lstm, 1, &nm, &R));
+    OK(ckeras_layer_weight(lstm, 2, &nm, &B));
+    const float *w = ckeras_tensor_data(W), *r = ckeras_tensor_data(R), *bb = ckeras_tensor_data(B);
+    for (int64_t s = 0; s < N; s++) {
+        double hp[3] = {0}, cp[3] = {0};
+        for (int64_t t = 0; t < T; t++) {
+            double z[12];
+            for (int g = 0; g < 4 * U; g++) {
+                z[g] = bb[g];
+                for (int f = 0; f < F; f++)
+                    z[g] += (double)ckeras_tensor_data(x)[(s * T + t) * F + f] * w[f * 4 * U + g];
+                for (int u = 0; u < U; u++)
+                    z[g] += hp[u] * r[u * 4 * U + g];
+            }
+            for (int u = 0; u < U; u++) {
+                double ig = sigm(z[u]), fg = sigm(z[U + u]), gg = tanh(z[2 * U + u]), og = sigm(z[3 * U + u]);
+                cp[u] = fg * cp[u] + ig * gg;
+                hp[u] = og * tanh(cp[u]);
+                ck_assert_double_eq_tol(ckeras_tensor_data(out[0])[(s * T + t) * U + u], hp[u], 1e-5);
+            }
+        }
+        for (int u = 0; u < U; u++) {
+            ck_assert_double_eq_tol(ckeras_tensor_data(out[1])[s * U + u], hp[u], 1e-5);
+            ck_assert_double_eq_tol(ckeras_tensor_data(out[2])[s * U + u], cp[u], 1e-5);
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        ckeras_tensor_free(out[k]);
+    ckeras_tensor_free(W);
+    ckeras_tensor_free(R);
+    ckeras_tensor_free(B);
+    /* saved and loaded: the three outputs come back as (lstm, 0, k) */
+    OK(ckeras_model_save(m, tu_tmp("states.h5"), 0));
+    ckeras_model *back = NULL;
+    OK(ckeras_load_model(tu_tmp("states.h5"), 0, &back));
+    ck_assert_int_eq(ckeras_model_output_count(back), 3);
+    ckeras_tensor *o1[3], *o2[3];
+    OK(ckeras_model_predict_outputs(m, 1, (const ckeras_tensor *const[]){x}, 0, 3, o1));
+    OK(ckeras_model_predict_outputs(back, 1, (const ckeras_tensor *const[]){x}, 0, 3, o2));
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(memcmp(ckeras_tensor_data(o1[k]), ckeras_tensor_data(o2[k]),
+                                (size_t)ckeras_tensor_size(o1[k]) * sizeof(float)), 0);
+        ckeras_tensor_free(o1[k]);
+        ckeras_tensor_free(o2[k]);
+    }
+    ckeras_model_free(back);
+    ckeras_model_free(m);
+
+    /* gradients through the sequence, h and c: a head reads all three; c alone too (h unused) */
+    for (int variant = 0; variant < 2; variant++) {
+        m = ckeras_functional("states_head");
+        x0 = ckeras_model_input(m, ckeras_input(2, (const int64_t[]){T, F}));
+        lstm = ckeras_lstm(U, variant == 0);
+        OK(ckeras_layer_set_bool(lstm, "return_state", 1));
+        /* (a zero bias gets unit_forget_bias at the first forward, which the check would see) */
+        OK(ckeras_layer_set_str(lstm, "bias_initializer", "random_normal"));
+        seq = ckeras_model_call(m, lstm, 1, &x0);
+        int y;
+        if (variant == 0) {
+            int flat = ckeras_model_call(m, ckeras_flatten(), 1, &seq);
+            int cat = ckeras_model_call(m, ckeras_concatenate(-1), 3, (const int[]){flat, seq + 1, seq + 2});
+            y = ckeras_model_call(m, ckeras_dense(2, NULL), 1, &cat);
+        } else {
+            y = ckeras_model_call(m, ckeras_dense(2, NULL), 1, (const int[]){seq + 2});
+        }
+        OK(ckeras_model_set_outputs(m, 1, &y));
+        OK(ckeras_model_compile(m, ckeras_sgd(1.0, 0, 0), "mse", NULL));
+        ckeras_tensor *t = tensor(2, (const int64_t[]){N, 2}, 11, -1, 1);
+        gradcheck(m, x, t, variant == 0 ? "LSTM return_state: sequence, h and c read" : "LSTM return_state: c only");
+        ckeras_tensor_free(t);
+        ckeras_model_free(m);
+    }
+    ckeras_tensor_free(x);
+}
+END_TEST
+
 static void setup(void)
 {
     tu_tmpdir_make("model_layers");
@@ -479,6 +584,7 @@ int main(void)
     tcase_add_test(tc, cut_model_computes_the_layer_output);
     tcase_add_test(tc, shared_layer_has_one_set_of_weights_and_summed_gradients);
     tcase_add_test(tc, nested_model_gradients);
+    tcase_add_test(tc, lstm_return_state_outputs_and_gradients);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

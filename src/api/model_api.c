@@ -282,16 +282,27 @@ CKERAS_API void ckeras_model_free(ckeras_model *model)
     ck_model_free(model);
 }
 
+/* The node of visible layer i (hidden nodes, the outputs of layers with several, skipped); -1. */
+static int visible_node(const ckeras_model *m, int i)
+{
+    for (int n = 0; n < m->g.n; n++)
+        if (!ck_node_hidden(&m->g.nodes[n]) && i-- == 0)
+            return n;
+    return -1;
+}
+
 CKERAS_API int ckeras_model_layer_count(const ckeras_model *model)
 {
-    return model ? model->g.n : 0;
+    int n = 0;
+    for (int i = 0; model && i < model->g.n; i++)
+        n += !ck_node_hidden(&model->g.nodes[i]);
+    return n;
 }
 
 CKERAS_API ckeras_layer *ckeras_model_layer(ckeras_model *model, int i)
 {
-    if (!model || i < 0 || i >= model->g.n)
-        return NULL;
-    return model->g.nodes[i].layer;
+    int n = model && i >= 0 ? visible_node(model, i) : -1;
+    return n < 0 ? NULL : model->g.nodes[n].layer;
 }
 
 CKERAS_API ckeras_layer *ckeras_model_get_layer(ckeras_model *model, const char *name)
@@ -667,13 +678,16 @@ CKERAS_API int ckeras_model_layer_output_at(ckeras_model *model, int index)
         ck_error(CKERAS_EINVAL, "model_layer_output_at: model is NULL");
         return -1;
     }
-    int i = index < 0 ? model->g.n + index : index;
-    if (i < 0 || i >= model->g.n) {
+    int count = ckeras_model_layer_count(model);
+    int i = index < 0 ? count + index : index;
+    if (i < 0 || i >= count) {
         ck_error(CKERAS_EINVAL, "model_layer_output_at: model '%s' has %d layers; index %d is out of range",
-                 model->name, model->g.n, index);
+                 model->name, count, index);
         return -1;
     }
-    return ck_model_tensor_id(model, i);
+    int n = visible_node(model, i);
+    /* a layer with several outputs: its first (the others are the ids that follow) */
+    return ck_model_tensor_id(model, model->g.nodes[n].layer->nout > 1 ? n + 1 : n);
 }
 
 CKERAS_API int ckeras_model_layer_output(ckeras_model *model, const char *name)
@@ -686,8 +700,8 @@ CKERAS_API int ckeras_model_layer_output(ckeras_model *model, const char *name)
         if (model->input_layers[j] && strcmp(model->input_layers[j]->name, name) == 0)
             return ck_model_tensor_id(model, -1 - j);
     for (int i = 0; i < model->g.n; i++)
-        if (strcmp(model->g.nodes[i].layer->name, name) == 0)
-            return ck_model_tensor_id(model, i);
+        if (!ck_node_hidden(&model->g.nodes[i]) && strcmp(model->g.nodes[i].layer->name, name) == 0)
+            return ck_model_tensor_id(model, model->g.nodes[i].layer->nout > 1 ? i + 1 : i);
     ck_error(CKERAS_EINVAL, "model_layer_output: model '%s' has no layer named '%s'", model->name, name);
     return -1;
 }

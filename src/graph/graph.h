@@ -36,6 +36,12 @@ ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *
 void ck_graph_free(ck_graph *g); /* frees the nodes, not the layers */
 /* Per-sample shape of what node i reads (its first input). */
 const ck_shape *ck_graph_input_shape(const ck_graph *g, int i);
+/* A hidden node: output k of a layer with several outputs (take.c). Files, summary and the
+ * layer lists do not show it; a file refers to it as (producer, 0, k). */
+static inline bool ck_node_hidden(const ck_node *nd)
+{
+    return nd->layer->vt == &ck_take_vt;
+}
 /* Whether node i is one of the model outputs. */
 bool ck_graph_is_output(const ck_graph *g, int i);
 
@@ -58,6 +64,7 @@ typedef struct ck_plan {
     bool *accumulate;   /* per node: a later node calls the same layer, so this call's weight
                            gradients are added to that one's (shared layers) */
     float *wscratch;    /* weight gradients of such a call before they are added */
+    bool *live;         /* per node: its output leads to a model output */
 } ck_plan;
 
 /* (Re)builds the plan when cap, training or a target size grew; a no-op otherwise. target_sizes:

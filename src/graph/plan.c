@@ -85,7 +85,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.nnodes = g->n;
     memcpy(np.target_size, ts, sizeof ts);
     np.act = ck_calloc((size_t)(3 * (g->n ? g->n : 1)), sizeof(float *));
-    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + 2 * sizeof(bool));
+    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + 3 * sizeof(bool));
     if (!np.act || !np.consumers) {
         ck_free(np.act);
         ck_free(np.consumers);
@@ -93,6 +93,15 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     }
     np.need_grad = (bool *)(np.consumers + (g->n ? g->n : 1));
     np.accumulate = np.need_grad + (g->n ? g->n : 1);
+    np.live = np.accumulate + (g->n ? g->n : 1);
+    /* live: the node leads to a model output (an unread output of a layer with several, such as
+     * an LSTM's c, does not); only live nodes are back-propagated and count as consumers */
+    for (int k = 0; k < g->noutputs; k++)
+        np.live[g->outputs[k]] = true;
+    for (int i = g->n - 1; i >= 0; i--)
+        for (int k = 0; np.live[i] && k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0)
+                np.live[g->nodes[i].in[k]] = true;
     int64_t wsc = 0; /* the largest shared layer's trainable weights */
     for (int i = 0; i < g->n; i++) {
         if (g->nodes[i].first_use)
@@ -112,7 +121,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         bool need = ck_layer_param_count(nd->layer, true) > 0;
         for (int k = 0; k < nd->nin; k++)
             if (nd->in[k] >= 0) {
-                np.consumers[nd->in[k]]++;
+                np.consumers[nd->in[k]] += np.live[i];
                 need = need || np.need_grad[nd->in[k]];
             }
         np.need_grad[i] = need;
@@ -235,8 +244,8 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
     for (int i = g->n - 1; i >= 0; i--) {
         const ck_node *nd = &g->nodes[i];
         ckeras_layer *l = nd->layer;
-        if (!p->need_grad[i])
-            continue; /* nothing at or before this node trains */
+        if (!p->need_grad[i] || !p->live[i])
+            continue; /* nothing at or before this node trains, or its output is not used */
         const float *xs[CK_MAX_NODE_INPUTS];
         float *dxs[CK_MAX_NODE_INPUTS];
         float *scratch = p->gscratch;

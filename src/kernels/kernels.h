@@ -236,6 +236,8 @@ typedef struct ck_rnn {
     bool go_backwards, reset_after;
     const float *W, *R, *b;  /* kernel, recurrent kernel, bias (NULL: no bias) */
     float *dW, *dR, *db;     /* their gradients (overwritten), NULL when not wanted */
+    const float *dc_last;    /* LSTM: dL/d(cell state after the last step) (n, U) for the backward
+                                (a return_state output), NULL: 0 */
 } ck_rnn;
 
 /* G: 1, 4 or 3 */
@@ -245,6 +247,8 @@ int64_t ck_rnn_saved_floats(const ck_rnn *r, int64_t n);
 int64_t ck_rnn_work_floats(const ck_rnn *r, int64_t n);
 /* The hidden states in saved: (T+1, n, U), [0] the initial state, [s+1] after step s. */
 float *ck_rnn_states(const ck_rnn *r, int64_t n, float *saved);
+/* LSTM: the cell states in saved, (T+1, n, U) like ck_rnn_states; NULL for other kinds. */
+float *ck_rnn_cells(const ck_rnn *r, int64_t n, float *saved);
 /* Runs the sequence. h0, c0 (n, U) are the initial states (NULL: zeros; c0 LSTM only). */
 void ck_rnn_forward(const ck_rnn *r, int64_t n, const float *x, const float *h0, const float *c0, float *saved,
                     float *work);

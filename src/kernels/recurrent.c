@@ -61,6 +61,11 @@ float *ck_rnn_states(const ck_rnn *r, int64_t n, float *saved)
     return saved;
 }
 
+float *ck_rnn_cells(const ck_rnn *r, int64_t n, float *saved)
+{
+    return r->kind == CK_RNN_LSTM ? saved_views(r, n, saved).cs : NULL;
+}
+
 static int64_t time_of(const ck_rnn *r, int64_t s)
 {
     return r->go_backwards ? r->T - 1 - s : s;
@@ -184,7 +189,10 @@ void ck_rnn_backward(const ck_rnn *r, int64_t n, const float *x, float *dhs, flo
     float *dbrec = gru && r->reset_after && r->db ? r->db + GU : NULL;
 
     memset(dh, 0, (size_t)nu * sizeof(float));
-    memset(dc, 0, (size_t)nu * sizeof(float));
+    if (r->kind == CK_RNN_LSTM && r->dc_last)
+        memcpy(dc, r->dc_last, (size_t)nu * sizeof(float));
+    else
+        memset(dc, 0, (size_t)nu * sizeof(float));
     if (r->dR)
         memset(r->dR, 0, (size_t)(U * GU) * sizeof(float));
     if (dbrec)

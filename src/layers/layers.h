@@ -94,6 +94,10 @@ struct ckeras_layer {
                             (Dropout off, BatchNormalization on moving statistics) even in fit */
     float *wblock;      /* the layer's own storage of its weights from joining a model until the
                            model lays its buffers out (ck_model_layout); NULL after that */
+    int nout;           /* a layer with several outputs (return_state): how many; out_shape is then
+                           the packed row (sum of their sizes,) and outs[k] their shapes; 0 or 1:
+                           one output (out_shape) */
+    ck_shape outs[6];
     int refs;           /* holders: 1 when made; each further graph node or model input using it
                            adds one (shared layers, models called as layers); ck_layer_free drops
                            one and frees the layer at the last */
@@ -159,5 +163,8 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
+/* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
+extern const ck_layer_vt ck_take_vt;
+ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);
 
 #endif

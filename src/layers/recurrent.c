@@ -3,7 +3,9 @@
  * recurrent_kernel (U, G*U), bias (G*U), or (2, 3*U) for GRU with reset_after). The arithmetic
  * is in src/kernels/recurrent.c (ck_rnn_forward / ck_rnn_backward).
  *
- * Not supported (CKERAS_EUNSUPPORTED at build): return_state (several outputs), dropout and
+ * return_state=True (SimpleRNN, LSTM, GRU) gives several outputs: the output, then the last h
+ * (and c for an LSTM), packed one after the other per sample (ckeras_layer.nout, take.c).
+ * Not supported (CKERAS_EUNSUPPORTED at build): return_state in a Bidirectional, dropout and
  * recurrent_dropout other than 0, time_major, constraints, activity_regularizer. stateful is
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
  * after reset_states does). unroll and implementation change nothing in the numbers. */
@@ -33,7 +35,7 @@
     {"dropout", CK_FLOAT, "0", NULL, "input dropout rate (only 0 is supported yet)"},                      \
     {"recurrent_dropout", CK_FLOAT, "0", NULL, "recurrent dropout rate (only 0 is supported yet)"},        \
     {"return_sequences", CK_BOOL, "false", NULL, "output every step (batch, T, units), else the last"},    \
-    {"return_state", CK_BOOL, "false", NULL, "not supported (several outputs)"},                            \
+    {"return_state", CK_BOOL, "false", NULL, "also output the last state(s): [output, h] ([output, h, c])"},\
     {"go_backwards", CK_BOOL, "false", NULL, "process the sequence in reverse order"},                     \
     {"stateful", CK_BOOL, "false", NULL, "accepted; states are not carried between batches"},              \
     {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},                                             \
@@ -86,7 +88,7 @@ static ckeras_status parse_act(const ck_config *cfg, const char *field, bool ker
 /* Reads a SimpleRNN/LSTM/GRU config (schema of vt) into a cell for inputs (T, F). what names
  * the layer in messages. */
 static ckeras_status rnn_setup(const ck_layer_vt *vt, const ck_config *cfg, bool keras2, const char *what,
-                               const ck_shape *in, rnn_dir *d, bool *seq)
+                               const ck_shape *in, rnn_dir *d, bool *seq, bool states_ok)
 {
     memset(d, 0, sizeof *d);
     const ck_value *u = ck_cfg_value(cfg, "units");
@@ -103,9 +105,9 @@ static ckeras_status rnn_setup(const ck_layer_vt *vt, const ck_config *cfg, bool
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (ck_cfg_str(cfg, unsupported[i]))
             return ck_error(CKERAS_EUNSUPPORTED, "%s: %s is not supported yet", what, unsupported[i]);
-    if (ck_cfg_bool(cfg, "return_state"))
-        return ck_error(CKERAS_EUNSUPPORTED, "%s: return_state=True gives several outputs, which models do not "
-                        "support yet", what);
+    if (!states_ok && ck_cfg_bool(cfg, "return_state"))
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: return_state=True inside a Bidirectional is not supported yet",
+                        what);
     if (ck_cfg_bool(cfg, "time_major"))
         return ck_error(CKERAS_EUNSUPPORTED, "%s: time_major=True is not supported (inputs are batch-major)", what);
     if (ck_cfg_float(cfg, "dropout") != 0.0 || ck_cfg_float(cfg, "recurrent_dropout") != 0.0)
@@ -214,7 +216,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
             return CKERAS_ENOMEM;
         l->priv = p;
     }
-    ckeras_status st = rnn_setup(l->vt, &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq);
+    ckeras_status st = rnn_setup(l->vt, &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true);
     if (st != CKERAS_OK)
         return st;
     const ck_rnn *c = &p->dir.cell;
@@ -235,6 +237,15 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
     out->ndim = p->seq ? 2 : 1;
     out->d[0] = p->seq ? c->T : c->U;
     out->d[1] = c->U;
+    l->nout = 0;
+    if (ck_cfg_bool(&l->cfg, "return_state")) { /* [output, h] or [output, h, c], packed */
+        l->nout = c->kind == CK_RNN_LSTM ? 3 : 2;
+        l->outs[0] = *out;
+        for (int k = 1; k < l->nout; k++)
+            l->outs[k] = (ck_shape){1, {c->U}};
+        out->ndim = 1;
+        out->d[0] = ck_shape_size(&l->outs[0]) + (l->nout - 1) * c->U;
+    }
     return CKERAS_OK;
 }
 
@@ -249,11 +260,14 @@ static int64_t rnn_saved(const ckeras_layer *l, int64_t n)
     return ck_rnn_saved_floats(&p->dir.cell, n);
 }
 
-/* work: the kernel's scratch, then dhs (T, n, U) for the backward */
+/* work: the kernel's scratch, then dhs (T, n, U) for the backward (in the forward of a layer
+ * with return_state: its plain output); with return_state also the gradient of the plain output
+ * (up to T, n, U) and of the last c (n, U) */
 static int64_t rnn_work(const ckeras_layer *l, int64_t n)
 {
     const rnn_priv *p = l->priv;
-    return ck_rnn_work_floats(&p->dir.cell, n) + p->dir.cell.T * n * p->dir.cell.U;
+    int64_t tnu = p->dir.cell.T * n * p->dir.cell.U;
+    return ck_rnn_work_floats(&p->dir.cell, n) + tnu + (l->nout > 1 ? tnu + n * p->dir.cell.U : 0);
 }
 
 /* y (n, T, U) or (n, U) from the states hs (T+1, n, U); rev reads step T-1-t for time t (a
@@ -303,19 +317,53 @@ static void rnn_forward(ckeras_layer *l, const ck_fwd *f)
     const float *c0 = p->nstates >= 2 ? f->xs[2] : NULL;
     ck_rnn_forward(&p->dir.cell, f->n, f->x, h0, c0, f->saved, f->work);
     const ck_rnn *c = &p->dir.cell;
-    states_to_output(c, f->n, ck_rnn_states(c, f->n, f->saved), p->seq, false, f->y, c->U, 0);
+    const float *hs = ck_rnn_states(c, f->n, f->saved);
+    if (l->nout <= 1) {
+        states_to_output(c, f->n, hs, p->seq, false, f->y, c->U, 0);
+        return;
+    }
+    /* return_state: per sample [output | h_last | c_last] */
+    float *plain = f->work + ck_rnn_work_floats(c, f->n);
+    states_to_output(c, f->n, hs, p->seq, false, plain, c->U, 0);
+    const float *cs = ck_rnn_cells(c, f->n, f->saved);
+    int64_t s0 = ck_shape_size(&l->outs[0]), P = ck_shape_size(&l->out_shape), nu = f->n * c->U;
+    for (int64_t i = 0; i < f->n; i++) {
+        float *row = f->y + i * P;
+        memcpy(row, plain + i * s0, (size_t)s0 * sizeof(float));
+        memcpy(row + s0, hs + c->T * nu + i * c->U, (size_t)c->U * sizeof(float));
+        if (cs)
+            memcpy(row + s0 + c->U, cs + c->T * nu + i * c->U, (size_t)c->U * sizeof(float));
+    }
 }
 
 static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
 {
     rnn_priv *p = l->priv;
     bind_cell(l, &p->dir.cell, 0, p->use_bias, b->train_weights);
-    const ck_rnn *c = &p->dir.cell;
+    ck_rnn *c = &p->dir.cell;
     float *dhs = b->work + ck_rnn_work_floats(c, b->n);
-    output_to_dstates(c, b->n, b->dy, p->seq, false, c->U, 0, 1.0f, NULL, 0, 0, dhs);
+    if (l->nout <= 1) {
+        output_to_dstates(c, b->n, b->dy, p->seq, false, c->U, 0, 1.0f, NULL, 0, 0, dhs);
+    } else { /* unpack [output | h_last | c_last]: h_last's gradient joins the last step's */
+        int64_t s0 = ck_shape_size(&l->outs[0]), P = ck_shape_size(&l->out_shape), U = c->U;
+        float *dplain = dhs + c->T * b->n * U, *dclast = dplain + c->T * b->n * U;
+        for (int64_t i = 0; i < b->n; i++)
+            memcpy(dplain + i * s0, b->dy + i * P, (size_t)s0 * sizeof(float));
+        output_to_dstates(c, b->n, dplain, p->seq, false, U, 0, 1.0f, NULL, 0, 0, dhs);
+        float *last = dhs + (c->T - 1) * b->n * U;
+        for (int64_t i = 0; i < b->n; i++) {
+            const float *row = b->dy + i * P + s0;
+            for (int64_t u = 0; u < U; u++)
+                last[i * U + u] += row[u];
+            if (l->nout > 2)
+                memcpy(dclast + i * U, row + U, (size_t)U * sizeof(float));
+        }
+        c->dc_last = l->nout > 2 ? dclast : NULL;
+    }
     float *dh0 = p->nstates >= 1 && b->dxs ? b->dxs[1] : NULL;
     float *dc0 = p->nstates >= 2 && b->dxs ? b->dxs[2] : NULL;
     ck_rnn_backward(c, b->n, b->x, dhs, b->dx, 0.0f, dh0, dc0, b->saved, b->work);
+    c->dc_last = NULL;
 }
 
 /* Keras 3 keeps a recurrent layer's weights in its cell ("layers/lstm/cell/vars/0"), a
@@ -460,7 +508,7 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
     snprintf(what, sizeof what, "Bidirectional '%s': %s", l->name, p->inner_vt->class_name);
     bool seq;
     for (int d = 0; d < 2; d++)
-        if ((st = rnn_setup(p->inner_vt, &p->inner, l->keras2, what, in, &p->dir[d], &seq)) != CKERAS_OK)
+        if ((st = rnn_setup(p->inner_vt, &p->inner, l->keras2, what, in, &p->dir[d], &seq, false)) != CKERAS_OK)
             return st;
     p->seq = seq;
     p->dir[1].cell.go_backwards = !p->dir[0].cell.go_backwards;

@@ -140,6 +140,12 @@ static int node_cluster(const ckeras_model *m, int i, const char **name)
     return g;
 }
 
+/* The drawn node for graph source src: an output of a layer with several is that layer. */
+static int visible_source(const ckeras_model *m, int src)
+{
+    return src >= 0 && ck_node_hidden(&m->g.nodes[src]) ? m->g.nodes[src].in[0] : src;
+}
+
 static const char *input_name(const ckeras_model *m, int j)
 {
     return m->input_layers[j] ? m->input_layers[j]->name : "input_layer";
@@ -245,6 +251,8 @@ ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot)
     for (int j = 0; j < m->g.ninputs; j++)
         put_input_node(&b, m, j, flags);
     for (int i = 0; i < n; i++) {
+        if (ck_node_hidden(&m->g.nodes[i]))
+            continue; /* output k of the layer before it: its edges start at that layer */
         if (cluster[i] < 0) {
             put_layer_node(&b, m, i, flags, "    ");
             continue;
@@ -261,21 +269,23 @@ ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot)
         db_escaped(&b, cname[i] ? cname[i] : "");
         db_puts(&b, "\";\n");
         for (int k = i; k < n; k++)
-            if (cluster[k] == cluster[i])
+            if (cluster[k] == cluster[i] && !ck_node_hidden(&m->g.nodes[k]))
                 put_layer_node(&b, m, k, flags, "        ");
         db_puts(&b, "    }\n");
     }
     for (int i = 0; i < n; i++) {
         const ck_node *nd = &m->g.nodes[i];
+        if (ck_node_hidden(nd))
+            continue;
         for (int k = 0; k < nd->nin; k++) {
             bool seen = false;
             for (int q = 0; q < k; q++)
-                if (nd->in[q] == nd->in[k])
+                if (visible_source(m, nd->in[q]) == visible_source(m, nd->in[k]))
                     seen = true;
             if (seen)
                 continue;
             db_puts(&b, "    ");
-            put_node_id(&b, nd->in[k]);
+            put_node_id(&b, visible_source(m, nd->in[k]));
             db_puts(&b, " -> ");
             put_node_id(&b, i);
             db_puts(&b, ";\n");

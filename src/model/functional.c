@@ -97,6 +97,33 @@ int ck_model_call(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
     return id;
 }
 
+/* A layer with several outputs (return_state) at node `node`: a hidden node per output (take.c),
+ * whose ids follow one another. Returns the first one's, or -1 (the layer's node stays, unread). */
+static int add_outputs(ckeras_model *m, ckeras_layer *l, int node)
+{
+    int first = -1;
+    for (int k = 0; k < l->nout; k++) {
+        ckeras_layer *t = ck_take_new(l, k);
+        if (!t || ck_layer_build(t, &l->out_shape) != CKERAS_OK) {
+            ck_layer_free(t);
+            return -1;
+        }
+        int id = new_id(m, m->g.n);
+        if (id < 0 || ck_graph_append(&m->g, t, 1, &node, m->outputs_set) != CKERAS_OK) {
+            ck_layer_free(t);
+            return -1;
+        }
+        t->owned = true;
+        if (k == 0)
+            first = id;
+    }
+    if (!m->outputs_set) { /* until outputs are declared, the last call's first output */
+        m->g.noutputs = 1;
+        m->g.outputs[0] = m->g.n - l->nout;
+    }
+    return first;
+}
+
 /* Another call of a layer already in m (Keras' shared layers: one set of weights). */
 static int call_shared(ckeras_model *m, ckeras_layer *l, int nin, const int *src, const ck_shape *shapes)
 {
@@ -117,7 +144,7 @@ static int call_shared(ckeras_model *m, ckeras_layer *l, int nin, const int *src
     }
     ck_plan_free(&m->plan);
     m->compiled = false;
-    return id;
+    return l->nout > 1 ? add_outputs(m, l, m->g.n - 1) : id;
 }
 
 bool ck_model_has_layer(const ckeras_model *m, const ckeras_layer *l)
@@ -199,7 +226,7 @@ static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
     l->owned = true;
     ck_plan_free(&m->plan);
     m->compiled = false;
-    return id;
+    return l->nout > 1 ? add_outputs(m, l, m->g.n - 1) : id;
 }
 
 ckeras_status ck_model_set_outputs(ckeras_model *m, int n, const int *ids)

@@ -248,6 +248,9 @@ ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
         in = *ck_model_output_shape(m);
     }
     ckeras_status st = ck_layer_build(l, &in);
+    if (st == CKERAS_OK && l->nout > 1)
+        st = ck_error(CKERAS_EINVAL, "add: layer '%s' has %d outputs (return_state); Sequential models take "
+                      "layers with one output: use a functional model", l->name, l->nout);
     if (st != CKERAS_OK) {
         char buf[96];
         ck_error_prefix("add: layer '%s' on input %s", l->name, ck_shape_str(&in, false, buf, sizeof buf));

@@ -273,7 +273,7 @@ static ckeras_status assign_paths(const ckeras_model *m, const char *prefix, lay
     ckeras_status st = CKERAS_OK;
     for (int i = 0; i < m->g.n && st == CKERAS_OK; i++) {
         const ck_node *nd = &m->g.nodes[i];
-        if (!nd->first_use)
+        if (!nd->first_use || ck_node_hidden(nd))
             continue;
         char path[1024];
         if (nd->group >= 0) {

@@ -58,6 +58,14 @@ static void source_ref(const ckeras_model *m, int src, bool nested, ck_io_ref *r
         return;
     }
     const ck_node *nd = &m->g.nodes[src];
+    if (ck_node_hidden(nd)) { /* output k of a layer with several: its hidden nodes follow it */
+        int producer = nd->in[0];
+        if (!(nested && m->g.nodes[producer].group >= 0)) {
+            snprintf(r->layer, CK_IO_NAME, "%s", m->g.nodes[producer].layer->name);
+            r->tensor = src - producer - 1;
+            return;
+        }
+    }
     if (nested && nd->group >= 0) {
         const ck_group *gr = &m->groups[nd->group];
         snprintf(r->layer, CK_IO_NAME, "%s", gr->model->name);
@@ -155,6 +163,8 @@ static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile,
             call_refs(m, gr->nin, gr->in, nested, batch, l);
             continue;
         }
+        if (ck_node_hidden(nd))
+            continue;
         ck_io_layer *l = &d->layers[d->nlayers++];
         snprintf(l->class_name, sizeof l->class_name, "%s", nd->layer->vt->class_name);
         snprintf(l->name, sizeof l->name, "%s", nd->layer->name);
@@ -293,6 +303,8 @@ static ckeras_status fill_weights(const ckeras_model *m, ck_profile profile, ck_
     for (int i = 0; i < m->g.n; i++) {
         const ck_node *nd = &m->g.nodes[i];
         const ckeras_layer *l = nd->layer;
+        if (ck_node_hidden(nd))
+            continue;
         ck_h5_layer *hl = &f->layers[f->nlayers++];
         if (nd->group >= 0) { /* model_weights/<nested model>/<its layer>/<weight> */
             const ck_group *gr = &m->groups[nd->group];
@@ -1018,6 +1030,19 @@ static int find_id(const ck_io_model *d, const int *ids, const char *name)
     return -1;
 }
 
+/* The id of output t of the layer whose (first) output has id first: the ids of a layer's outputs
+ * follow one another. -1 with the error set when it has no output t. */
+static int output_id(const ckeras_model *m, int first, int t, const char *name)
+{
+    int node = m->ids[first], nout = 1;
+    if (node >= 0 && m->g.nodes[node].layer->vt == &ck_take_vt)
+        nout = m->g.nodes[m->g.nodes[node].in[0]].layer->nout;
+    if (t < 0 || t >= nout)
+        return ck_error(CKERAS_EFORMAT, "layer '%s' has %d output%s; tensor %d is read", name, nout,
+                        nout == 1 ? "" : "s", t), -1;
+    return first + t;
+}
+
 static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool defer_init, const flat_info *info,
                                      ckeras_model **out)
 {
@@ -1063,13 +1088,16 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             int in[CK_IO_MAX_IN];
             bool ready = true;
             for (int k = 0; k < l->nin; k++) {
-                if (l->in[k].node != 0 || l->in[k].tensor != 0) {
-                    st = ck_error(CKERAS_EUNSUPPORTED, "layer '%s' reads output %d of call %d of '%s'; only "
-                                  "single-output, single-call layers are supported", l->name, l->in[k].tensor,
-                                  l->in[k].node, l->in[k].layer);
+                if (l->in[k].node != 0) {
+                    st = ck_error(CKERAS_EUNSUPPORTED, "layer '%s' reads call %d of '%s'; layers called once are "
+                                  "supported", l->name, l->in[k].node, l->in[k].layer);
                     break;
                 }
                 in[k] = find_id(d, ids, l->in[k].layer);
+                if (in[k] >= 0 && (in[k] = output_id(m, in[k], l->in[k].tensor, l->in[k].layer)) < 0) {
+                    st = CKERAS_EFORMAT;
+                    break;
+                }
                 ready = ready && in[k] >= 0;
             }
             if (st != CKERAS_OK || !ready)
@@ -1095,10 +1123,11 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
         outs[k] = find_id(d, ids, d->outputs[k].layer);
         if (outs[k] < 0)
             st = ck_error(CKERAS_EFORMAT, "output layer '%s' is not in the model", d->outputs[k].layer);
-        else if (d->outputs[k].node != 0 || d->outputs[k].tensor != 0)
-            st = ck_error(CKERAS_EUNSUPPORTED, "model '%s' outputs tensor %d of call %d of '%s'; only single-output, "
-                          "single-call layers are supported", d->name, d->outputs[k].tensor, d->outputs[k].node,
-                          d->outputs[k].layer);
+        else if (d->outputs[k].node != 0)
+            st = ck_error(CKERAS_EUNSUPPORTED, "model '%s' outputs call %d of '%s'; layers called once are "
+                          "supported", d->name, d->outputs[k].node, d->outputs[k].layer);
+        else if ((outs[k] = output_id(m, outs[k], d->outputs[k].tensor, d->outputs[k].layer)) < 0)
+            st = CKERAS_EFORMAT;
     }
     if (st == CKERAS_OK)
         st = ck_model_set_outputs(m, d->noutputs, outs);

@@ -47,6 +47,8 @@ static const char *source_name(const ckeras_model *m, int src)
 {
     if (src < 0)
         return input_name(m, -1 - src);
+    if (ck_node_hidden(&m->g.nodes[src]))
+        src = m->g.nodes[src].in[0];
     const ck_node *nd = &m->g.nodes[src];
     return nd->group >= 0 ? m->groups[nd->group].model->name : nd->layer->name;
 }
@@ -77,6 +79,8 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
     for (int i = 0; i < m->g.n; i++) {
         const ck_node *nd = &m->g.nodes[i];
         const ckeras_layer *l = nd->layer;
+        if (ck_node_hidden(nd))
+            continue; /* output k of the layer before it */
         int64_t p = nd->first_use ? ck_layer_param_count(l, false) : 0;
         int64_t t = nd->first_use ? ck_layer_param_count(l, true) : 0;
         trainable += t;
@@ -97,7 +101,17 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
         }
         ck_summary_row *r = &rows[nr++];
         snprintf(r->name, sizeof r->name, "%s (%s)", l->name, l->vt->class_name);
-        shape_with_batch(&l->out_shape, r->shape, sizeof r->shape);
+        if (l->nout > 1) { /* Keras lists the shapes of every output */
+            size_t len = 0;
+            for (int k = 0; k < l->nout && len < sizeof r->shape; k++) {
+                char one[64];
+                shape_with_batch(&l->outs[k], one, sizeof one);
+                len += (size_t)snprintf(r->shape + len, sizeof r->shape - len, "%s%s%s", k ? ", " : "[", one,
+                                        k == l->nout - 1 ? "]" : "");
+            }
+        } else {
+            shape_with_batch(&l->out_shape, r->shape, sizeof r->shape);
+        }
         r->params = p;
         connect_text(m, nd->nin, nd->in, r->connected, sizeof r->connected, connect);
     }

@@ -1,0 +1,77 @@
+/* Output k of a layer with several outputs (an LSTM with return_state: the output, h and c).
+ * Such a layer writes its outputs one after the other into one packed row per sample
+ * (ckeras_layer.nout, .outs); a model reads output k through a hidden node of this internal
+ * layer, which copies that part out (and, backward, its gradient back in). It has no Keras
+ * class: models do not save it, summary and plot_model do not show it, and a reference to it
+ * in a file is (producer, 0, k). */
+#include "layers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct take_priv {
+    int64_t off, len; /* its floats in the packed row */
+    int64_t packed;   /* floats per sample of the producer */
+} take_priv;
+
+static ckeras_status take_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    take_priv *p = l->priv;
+    if (!p || ck_shape_size(in) != p->packed)
+        return ck_error(CKERAS_ESHAPE, "output %s: the producer's outputs changed", l->name);
+    *out = l->outs[0];
+    return CKERAS_OK;
+}
+
+static void take_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const take_priv *p = l->priv;
+    for (int64_t i = 0; i < f->n; i++)
+        memcpy(f->y + i * p->len, f->x + i * p->packed + p->off, (size_t)p->len * sizeof(float));
+}
+
+static void take_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const take_priv *p = l->priv;
+    if (!b->dx)
+        return;
+    memset(b->dx, 0, (size_t)(b->n * p->packed) * sizeof(float));
+    for (int64_t i = 0; i < b->n; i++)
+        memcpy(b->dx + i * p->packed + p->off, b->dy + i * p->len, (size_t)p->len * sizeof(float));
+}
+
+static void take_free(ckeras_layer *l)
+{
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+const ck_layer_vt ck_take_vt = {
+    .class_name = "__output__",
+    .base_name = "__output",
+    .build = take_build,
+    .forward = take_forward,
+    .backward = take_backward,
+    .free_priv = take_free,
+};
+
+ckeras_layer *ck_take_new(const ckeras_layer *producer, int k)
+{
+    if (k < 0 || k >= producer->nout)
+        return NULL;
+    ckeras_layer *l = ck_layer_new(&ck_take_vt);
+    take_priv *p = l ? ck_calloc(1, sizeof *p) : NULL;
+    if (!p) {
+        ck_layer_free(l);
+        return NULL;
+    }
+    for (int j = 0; j < k; j++)
+        p->off += ck_shape_size(&producer->outs[j]);
+    p->len = ck_shape_size(&producer->outs[k]);
+    p->packed = ck_shape_size(&producer->out_shape);
+    l->priv = p;
+    l->outs[0] = producer->outs[k];
+    snprintf(l->name, sizeof l->name, "%.40s/output_%d", producer->name, k);
+    l->named = true;
+    return l;
+}
