@@ -12,6 +12,7 @@ typedef struct ck_node {
     ckeras_layer *layer;
     int nin;
     int in[CK_MAX_NODE_INPUTS];
+    uint32_t none;      /* bit k: axis k of its per-sample output is variable (Keras' None) */
 } ck_node;
 
 /* Nodes are kept in topological order (a Sequential model is a chain). */
@@ -21,12 +22,26 @@ typedef struct ck_graph {
     int ninputs;
     ck_shape inputs[CK_MAX_NODE_INPUTS]; /* per-sample shapes of the model inputs */
     int output;                          /* node whose output is the model output */
+    uint32_t none[CK_MAX_NODE_INPUTS];   /* bit k: axis k of input j is variable (Keras' None);
+                                            inputs[j] holds its current length (varlen.c) */
 } ck_graph;
 
 ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in);
 void ck_graph_free(ck_graph *g); /* frees the nodes, not the layers */
 /* Per-sample shape of what node i reads (its first input). */
 const ck_shape *ck_graph_input_shape(const ck_graph *g, int i);
+
+/* Variable (None) axes (varlen.c). The placeholder length a None axis of a new input has. */
+#define CK_NONE_PLACEHOLDER 8
+/* Finds which axes of node i's output vary with the None axes of its inputs (nd->none), by
+ * building its layer once more for other lengths of those axes, keeping its weights. */
+ckeras_status ck_graph_find_none(ck_graph *g, int i);
+/* The None bits of what node i's input k reads. */
+uint32_t ck_graph_src_none(const ck_graph *g, int src);
+/* Gives the inputs new shapes (other lengths on their None axes) and builds again every node
+ * they reach, keeping the weights; on failure every shape is as before. *changed tells whether
+ * any shape changed (the plan must then be made again). */
+ckeras_status ck_graph_set_inputs(ck_graph *g, const ck_shape *ins, bool *changed);
 
 /* Buffers for batches of up to cap samples, made once and reused by every step. */
 typedef struct ck_plan {
@@ -44,11 +59,17 @@ typedef struct ck_plan {
     int *consumers;     /* per node: how many node inputs read it (the model output counts once) */
     bool *need_grad;    /* per node: something at or before it has trainable weights */
     float *gscratch;    /* input gradients of nodes read by several consumers, summed afterwards */
+    float **mask;       /* mask[i]: Keras' mask of node i's output (n, steps), or NULL (mask.c) */
 } ck_plan;
 
 /* (Re)builds the plan when cap, training or target size grew; a no-op otherwise. */
 ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training, int64_t target_size);
 void ck_plan_free(ck_plan *p);
+/* Keras' masks (mask.c): the floats of the mask node i makes (CK_MASK_MAKE) for cap samples, 0
+ * when it makes none; and p->mask of the other nodes (their input's mask when they pass it on,
+ * NULL when they drop it), once the plan holds the masks the nodes make. */
+int64_t ck_plan_mask_floats(const ck_graph *g, int i, int64_t cap);
+void ck_plan_link_masks(const ck_graph *g, ck_plan *p);
 /* Runs every node on the first n samples in p->x. */
 void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, ck_rng *rng);
 /* Back-propagates from p->dact[g->output] (set by the loss), writing weight gradients of

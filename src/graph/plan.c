@@ -69,7 +69,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.training = training;
     np.nnodes = g->n;
     np.target_size = target_size;
-    np.act = ck_calloc((size_t)(3 * (g->n ? g->n : 1)), sizeof(float *));
+    np.act = ck_calloc((size_t)(4 * (g->n ? g->n : 1)), sizeof(float *));
     np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + sizeof(bool));
     if (!np.act || !np.consumers) {
         ck_free(np.act);
@@ -79,6 +79,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.need_grad = (bool *)(np.consumers + (g->n ? g->n : 1));
     np.dact = np.act + g->n;
     np.saved = np.act + 2 * g->n;
+    np.mask = np.act + 3 * g->n;
     for (int i = 0; i < g->n; i++) {
         const ck_node *nd = &g->nodes[i];
         bool need = ck_layer_param_count(nd->layer, true) > 0;
@@ -102,6 +103,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         total += out * (training ? 2 : 1);
         if (l->vt->saved_floats)
             total += round16(l->vt->saved_floats(l, cap));
+        total += round16(ck_plan_mask_floats(g, i, cap));
         if (l->vt->work_floats) {
             int64_t w = l->vt->work_floats(l, cap);
             if (w > work)
@@ -146,7 +148,11 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
             np.saved[i] = s ? cur : NULL;
             cur += round16(s);
         }
+        int64_t mf = ck_plan_mask_floats(g, i, cap);
+        np.mask[i] = mf ? cur : NULL;
+        cur += round16(mf);
     }
+    ck_plan_link_masks(g, &np);
     np.work = cur;
     cur += round16(work);
     np.y_true = cur;
@@ -179,6 +185,8 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
             .rng = rng,
             .nin = nd->nin,
             .xs = xs,
+            .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
+            .mask_out = ck_plan_mask_floats(g, i, 1) ? p->mask[i] : NULL,
         };
         nd->layer->vt->forward(nd->layer, &f);
     }
@@ -223,6 +231,7 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
             .nin = nd->nin,
             .xs = xs,
             .dxs = dxs,
+            .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
         };
         l->vt->backward(l, &b);
         for (int k = 0; k < nd->nin; k++) {

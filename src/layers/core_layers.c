@@ -95,6 +95,7 @@ const ck_layer_vt ck_activation_vt = {
     .forward = activation_forward,
     .backward = activation_backward,
     .free_priv = free_priv,
+    .mask_mode = ck_mask_pass,
 };
 
 /* ---- Dropout: inverted dropout, identity in inference --------------------------------------- */
@@ -161,6 +162,7 @@ const ck_layer_vt ck_dropout_vt = {
     .saved_floats = dropout_saved,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .mask_mode = ck_mask_pass,
 };
 
 /* ---- Flatten: row-major over every axis but the batch ----------------------------------------- */

@@ -205,3 +205,33 @@ int64_t ck_layer_param_count(const ckeras_layer *l, bool trainable_only)
             n += l->w[i].size;
     return n;
 }
+
+ck_mask_mode ck_mask_pass(const ckeras_layer *l)
+{
+    (void)l;
+    return CK_MASK_PASS;
+}
+
+ckeras_status ck_layer_rebuild(ckeras_layer *l, const ck_shape *ins, int nin)
+{
+    ck_weight keep[CK_MAX_WEIGHTS];
+    int nw = l->nw;
+    memcpy(keep, l->w, sizeof keep);
+    ckeras_status st = ck_layer_build_multi(l, ins, nin);
+    if (st == CKERAS_OK && l->nw != nw)
+        st = ck_error(CKERAS_ESHAPE, "%s '%s': its number of weights depends on a variable (None) axis",
+                      l->vt->class_name, l->name);
+    for (int k = 0; st == CKERAS_OK && k < nw; k++)
+        if (l->w[k].shape.ndim != keep[k].shape.ndim ||
+            memcmp(l->w[k].shape.d, keep[k].shape.d, (size_t)keep[k].shape.ndim * sizeof(int64_t)) != 0) {
+            char a[96], b[96];
+            st = ck_error(CKERAS_ESHAPE, "%s '%s': weight '%s' would be %s instead of %s: its shape depends on a "
+                          "variable (None) axis", l->vt->class_name, l->name, keep[k].name,
+                          ck_shape_str(&l->w[k].shape, false, a, sizeof a),
+                          ck_shape_str(&keep[k].shape, false, b, sizeof b));
+        }
+    /* the weights (values, storage, gradients, penalties) stay what they were */
+    memcpy(l->w, keep, sizeof keep);
+    l->nw = nw;
+    return st;
+}

@@ -223,7 +223,8 @@ static ckeras_status prepare(ckeras_model *m, const ckeras_tensor *x, const cker
         return ck_error(CKERAS_ESTATE, "%s: model '%s' must be compiled first", what, m->name);
     ckeras_status st;
     int64_t ts;
-    if ((st = check_x(m, x, what)) != CKERAS_OK || (st = check_y(m, x, y, what, &ts)) != CKERAS_OK)
+    if ((st = check_model(m, what)) != CKERAS_OK || (st = ck_model_match_lengths(m, 1, &x, what)) != CKERAS_OK ||
+        (st = check_x(m, x, what)) != CKERAS_OK || (st = check_y(m, x, y, what, &ts)) != CKERAS_OK)
         return st;
     if ((st = resolve_metrics(m, y)) != CKERAS_OK) {
         ck_error_prefix("%s", what);
@@ -279,6 +280,8 @@ ckeras_status ck_model_predict_multi(ckeras_model *m, int nin, const ckeras_tens
         return st;
     if (nin != m->g.ninputs)
         return ck_error(CKERAS_EINVAL, "predict: model '%s' has %d inputs, %d given", m->name, m->g.ninputs, nin);
+    if ((st = ck_model_match_lengths(m, nin, xs, "predict")) != CKERAS_OK)
+        return st;
     for (int j = 0; j < nin; j++) {
         if ((st = check_input(m, xs[j], j, "predict")) != CKERAS_OK) {
             if (nin > 1)
@@ -355,7 +358,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ckeras_tensor *x, const ckeras
         return ck_error(CKERAS_ESTATE, "fit: model '%s' must be compiled first", m->name);
     ckeras_status st;
     int64_t ts;
-    if ((st = check_x(m, x, "fit")) != CKERAS_OK || (st = check_y(m, x, y, "fit", &ts)) != CKERAS_OK)
+    if ((st = check_model(m, "fit")) != CKERAS_OK || (st = ck_model_match_lengths(m, 1, &x, "fit")) != CKERAS_OK ||
+        (st = check_x(m, x, "fit")) != CKERAS_OK || (st = check_y(m, x, y, "fit", &ts)) != CKERAS_OK)
         return st;
     int64_t N = x->shape[0];
     int64_t n_train = N, n_val = 0;
