@@ -310,7 +310,7 @@ static json_t *k3_tensor(const ck_io_ref *r)
     json_t *shape = json_array(), *cfg = json_object(), *t = json_object();
     json_array_append_new(shape, r->batch > 0 ? json_integer(r->batch) : json_null());
     for (int k = 0; k < r->ndim; k++)
-        json_array_append_new(shape, json_integer(r->shape[k]));
+        json_array_append_new(shape, r->shape[k] >= 0 ? json_integer(r->shape[k]) : json_null()); /* -1: None */
     json_object_set_new(cfg, "shape", shape);
     json_object_set_new(cfg, "dtype", json_string("float32"));
     json_object_set_new(cfg, "keras_history", ref_json(r, false, NULL));

@@ -157,7 +157,7 @@ ckeras_status ck_regularizer_parse(const char *spec, float *l1, float *l2);
 /* Keras' fan_in and fan_out of a weight shape. */
 void ck_init_fans(const ck_shape *shape, double *fan_in, double *fan_out);
 
-extern const ck_layer_vt ck_input_vt, ck_dense_vt, ck_activation_vt, ck_dropout_vt, ck_flatten_vt;
+extern const ck_layer_vt ck_input_vt, ck_dense_vt, ck_activation_vt, ck_dropout_vt, ck_flatten_vt, ck_masking_vt;
 extern const ck_layer_vt ck_add_vt, ck_subtract_vt, ck_multiply_vt, ck_average_vt, ck_maximum_vt, ck_minimum_vt,
     ck_concatenate_vt;
 extern const ck_layer_vt ck_batch_normalization_vt, ck_layer_normalization_vt, ck_reshape_vt, ck_permute_vt,

@@ -10,14 +10,15 @@
 
 /* ---- model -> plain forms --------------------------------------------------------------------- */
 
-/* An InputLayer's config: tf.keras 2 writes "batch_input_shape", Keras 3 "batch_shape". */
-static ck_tree *input_layer_config(const ckeras_layer *in, const ck_shape *shape, ck_profile profile)
+/* An InputLayer's config: tf.keras 2 writes "batch_input_shape", Keras 3 "batch_shape"; the
+ * axes of bits none are None. */
+static ck_tree *input_layer_config(const ckeras_layer *in, const ck_shape *shape, uint32_t none, ck_profile profile)
 {
     ck_tree *o = ck_tree_object(), *bs = ck_tree_list();
     int64_t batch = in->vt ? ck_cfg_int(&in->cfg, "batch_size") : 0; /* 0: None */
     ckeras_status st = o && bs ? ck_tree_push(bs, batch > 0 ? ck_tree_int(batch) : ck_tree_null()) : CKERAS_ENOMEM;
     for (int k = 0; k < shape->ndim && st == CKERAS_OK; k++)
-        st = ck_tree_push(bs, ck_tree_int(shape->d[k]));
+        st = ck_tree_push(bs, none & (1u << k) ? ck_tree_null() : ck_tree_int(shape->d[k]));
     if (st == CKERAS_OK) {
         st = ck_tree_set(o, profile == CK_PROFILE_KERAS3 ? "batch_shape" : "batch_input_shape", bs);
         bs = NULL;
@@ -73,7 +74,7 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
         }
         snprintf(il->class_name, sizeof il->class_name, "%s", ck_input_vt.class_name);
         snprintf(il->name, sizeof il->name, "%s", in->name);
-        il->config = input_layer_config(in, &m->g.inputs[j], profile);
+        il->config = input_layer_config(in, &m->g.inputs[j], m->g.none[j], profile);
         if (!il->config)
             goto oom;
         d->inputs[d->ninputs].node = d->inputs[d->ninputs].tensor = 0;
@@ -102,10 +103,11 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck
             int src = nd->in[k];
             const char *nm = src < 0 ? input_name(m, -1 - src, nbuf, sizeof nbuf) : m->g.nodes[src].layer->name;
             const ck_shape *sh = src < 0 ? &m->g.inputs[-1 - src] : &m->g.nodes[src].layer->out_shape;
+            uint32_t none = ck_graph_src_none(&m->g, src);
             snprintf(l->in[k].layer, CK_IO_NAME, "%s", nm);
             l->in[k].ndim = sh->ndim;
             for (int a = 0; a < sh->ndim; a++)
-                l->in[k].shape[a] = sh->d[a];
+                l->in[k].shape[a] = none & (1u << a) ? -1 : sh->d[a]; /* -1: None */
             l->in[k].batch = batch;
         }
     }

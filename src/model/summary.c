@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static void shape_with_batch(const ck_shape *s, char *buf, size_t n)
+/* none: bit k for a variable axis k, shown as None */
+static void shape_with_batch(const ck_shape *s, uint32_t none, char *buf, size_t n)
 {
     ck_shape b;
     b.ndim = s->ndim + 1;
     b.d[0] = 0;
     for (int k = 0; k < s->ndim; k++)
-        b.d[k + 1] = s->d[k];
+        b.d[k + 1] = none & (1u << k) ? -1 : s->d[k];
     ck_shape_str(&b, true, buf, n);
 }
 
@@ -43,7 +44,7 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
     int64_t trainable = 0, frozen = 0;
     for (int j = 0; j < ninput_rows; j++) {
         snprintf(rows[j].name, sizeof rows[j].name, "%s (InputLayer)", input_name(m, j));
-        shape_with_batch(&m->g.inputs[j], rows[j].shape, sizeof rows[j].shape);
+        shape_with_batch(&m->g.inputs[j], m->g.none[j], rows[j].shape, sizeof rows[j].shape);
         snprintf(rows[j].connected, sizeof rows[j].connected, "%s", connect ? "-" : "");
     }
     for (int i = 0; i < m->g.n; i++) {
@@ -51,7 +52,7 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
         const ckeras_layer *l = nd->layer;
         ck_summary_row *r = &rows[ninput_rows + i];
         snprintf(r->name, sizeof r->name, "%s (%s)", l->name, l->vt->class_name);
-        shape_with_batch(&l->out_shape, r->shape, sizeof r->shape);
+        shape_with_batch(&l->out_shape, nd->none, r->shape, sizeof r->shape);
         r->params = ck_layer_param_count(l, false);
         trainable += ck_layer_param_count(l, true);
         frozen += r->params - ck_layer_param_count(l, true);
