@@ -230,8 +230,17 @@ ckeras_status ck_layer_rebuild(ckeras_layer *l, const ck_shape *ins, int nin)
                           ck_shape_str(&l->w[k].shape, false, a, sizeof a),
                           ck_shape_str(&keep[k].shape, false, b, sizeof b));
         }
-    /* the weights (values, storage, gradients, penalties) stay what they were */
-    memcpy(l->w, keep, sizeof keep);
-    l->nw = nw;
-    return st;
+    if (st != CKERAS_OK) { /* as before (the caller builds it again for the shapes that worked) */
+        memcpy(l->w, keep, sizeof keep);
+        l->nw = nw;
+        return st;
+    }
+    /* the new build's declarations (their initializer specs may live in settings the build made
+     * again), the old storage: values, gradients */
+    for (int k = 0; k < nw; k++) {
+        l->w[k].data = keep[k].data;
+        l->w[k].own = keep[k].own;
+        l->w[k].grad = keep[k].grad;
+    }
+    return CKERAS_OK;
 }

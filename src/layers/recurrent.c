@@ -37,6 +37,9 @@
     {"go_backwards", CK_BOOL, "false", NULL, "process the sequence in reverse order"},                     \
     {"stateful", CK_BOOL, "false", NULL, "accepted; states are not carried between batches"},              \
     {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},                                             \
+    {"zero_output_for_mask", CK_BOOL, "false", NULL, "with a mask and return_sequences: masked steps output "  \
+     "zeros (else the last kept step's output)", CK_W_NO_TF2 | CK_W_SET_ONLY},                              \
+    {"seed", CK_INT, NULL, NULL, "seed of the dropout masks (Keras 3; accepted)", CK_W_NO_TF2 | CK_W_SET_ONLY}, \
     {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false", CK_W_NEVER},                               \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)", CK_W_NEVER},
 
@@ -194,6 +197,7 @@ static void apply_forget_bias(rnn_dir *d, float *bias)
 typedef struct rnn_priv {
     rnn_dir dir;
     bool seq, use_bias;
+    bool zero_out; /* zero_output_for_mask */
     int nstates; /* initial states given as extra inputs (0, 1 for h, 2 for h and c) */
 } rnn_priv;
 
@@ -230,6 +234,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
         }
     p->nstates = nin - 1;
     p->use_bias = ck_cfg_bool(&l->cfg, "use_bias");
+    p->zero_out = ck_cfg_bool(&l->cfg, "zero_output_for_mask");
     if ((st = add_cell_weights(l, c, p->use_bias, "", NULL)) != CKERAS_OK)
         return st;
     out->ndim = p->seq ? 2 : 1;
@@ -328,7 +333,7 @@ static void rnn_forward(ckeras_layer *l, const ck_fwd *f)
     p->dir.cell.mask = f->mask;
     ck_rnn_forward(&p->dir.cell, f->n, f->x, h0, c0, f->saved, f->work);
     const ck_rnn *c = &p->dir.cell;
-    states_to_output(c, f->n, ck_rnn_states(c, f->n, f->saved), p->seq, false, false, f->y, c->U, 0);
+    states_to_output(c, f->n, ck_rnn_states(c, f->n, f->saved), p->seq, false, p->zero_out, f->y, c->U, 0);
 }
 
 static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
@@ -338,7 +343,7 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
     p->dir.cell.mask = b->mask;
     const ck_rnn *c = &p->dir.cell;
     float *dhs = b->work + ck_rnn_work_floats(c, b->n);
-    output_to_dstates(c, b->n, b->dy, p->seq, false, false, c->U, 0, 1.0f, NULL, 0, 0, dhs);
+    output_to_dstates(c, b->n, b->dy, p->seq, false, p->zero_out, c->U, 0, 1.0f, NULL, 0, 0, dhs);
     float *dh0 = p->nstates >= 1 && b->dxs ? b->dxs[1] : NULL;
     float *dc0 = p->nstates >= 2 && b->dxs ? b->dxs[2] : NULL;
     ck_rnn_backward(c, b->n, b->x, dhs, b->dx, 0.0f, dh0, dc0, b->saved, b->work);
