@@ -92,6 +92,30 @@ START_TEST(keras_forward)
 }
 END_TEST
 
+/* Keras 3 functional files hold the mask as a NotEqual op node given to the recurrent layers by
+ * their "mask" call keyword; ckeras makes that mask itself and predicts Keras' outputs. */
+START_TEST(keras3_functional_mask_files)
+{
+    ckeras_tensor *x = NULL, *want = NULL;
+    ck_assert_int_eq(ckeras_read_npy("tests/fixtures/mask/k3_func_mask.inputs.npy", &x), CKERAS_OK);
+    ck_assert_int_eq(ckeras_read_npy("tests/fixtures/mask/k3_func_mask.expected.npy", &want), CKERAS_OK);
+    static const char *const files[] = {"tests/fixtures/mask/k3_func_mask.keras", "tests/fixtures/mask/k3_func_mask.h5"};
+    for (int k = 0; k < 2; k++) {
+        ckeras_model *m = NULL;
+        ck_assert_msg(ckeras_load_model(files[k], 0, &m) == CKERAS_OK, "%s: %s", files[k], ckeras_last_error());
+        ck_assert_uint_eq(m->g.none[0], 1u);
+        ckeras_tensor *out = NULL;
+        ck_assert_int_eq(ckeras_model_predict(m, x, 32, &out), CKERAS_OK);
+        ck_assert_int_eq(ckeras_tensor_size(out), ckeras_tensor_size(want));
+        tu_assert_close(out->data, want->data, (size_t)ckeras_tensor_size(want), 1e-6, 1e-5, files[k]);
+        ckeras_tensor_free(out);
+        ckeras_model_free(m);
+    }
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(want);
+}
+END_TEST
+
 /* SimpleRNN(1) with kernel (1, 1) = 1, recurrent 1, bias 0, on Embedding(4, 1) rows e = (9, 0.5,
  * -0.25, 1) (row 0 never read: index 0 is masked). x = [1, 0, 2, 0, 3]: h1 = tanh(0.5),
  * step 2 masked (h stays, output repeats), h3 = tanh(-0.25 + h1), step 4 masked,
@@ -444,6 +468,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, keras_forward, 0, NCASES);
     tcase_add_test(tc, hand_simple_rnn);
+    tcase_add_test(tc, keras3_functional_mask_files);
     tcase_add_loop_test(tc, masked_backward, 0, NCASES);
     tcase_add_test(tc, masking_dx);
     tcase_add_test(tc, none_lengths_match_fixed);

@@ -27,3 +27,14 @@ void ck_plan_link_masks(const ck_graph *g, ck_plan *p)
             p->mask[i] = NULL;
     }
 }
+
+bool ck_graph_node_has_mask(const ck_graph *g, int src)
+{
+    while (src >= 0) {
+        ck_mask_mode m = mode_of(g->nodes[src].layer);
+        if (m != CK_MASK_PASS)
+            return m == CK_MASK_MAKE;
+        src = g->nodes[src].in[0];
+    }
+    return false;
+}

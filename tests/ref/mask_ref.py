@@ -77,7 +77,26 @@ CASES = {
 }
 
 
+def functional_files():
+    """A Keras 3 functional model: its config holds the mask as a NotEqual op node passed to the
+    recurrent layers by their "mask" call keyword. Saved as .keras and .h5 with inputs and Keras'
+    predictions."""
+    i = keras.Input((None,))
+    e = L.Embedding(10, 4, mask_zero=True)(i)
+    h = L.Bidirectional(L.LSTM(3, return_sequences=True))(e)
+    h = L.GRU(2)(h)
+    o = L.Dense(2, activation="softmax")(h)
+    m = keras.Model(i, o)
+    x = np.array([[1, 2, 3, 0, 0], [0, 0, 5, 6, 7], [4, 0, 9, 0, 1]], "float32")
+    stem = "tests/fixtures/mask/k3_func_mask"
+    np.save(stem + ".inputs.npy", x)
+    np.save(stem + ".expected.npy", m.predict(x, verbose=0))
+    m.save(stem + ".keras")
+    m.save(stem + ".h5")
+
+
 def main():
+    functional_files()
     out = {}
     for name, make in CASES.items():
         model, x = make()
