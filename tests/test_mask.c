@@ -343,6 +343,47 @@ START_TEST(none_lengths_match_fixed)
 }
 END_TEST
 
+/* Input(len, 3) -> Conv1D(4, 3) -> MaxPooling1D(2) -> GlobalAveragePooling1D -> Dense(2): no mask */
+static ckeras_model *conv_model(int64_t len)
+{
+    ckeras_set_random_seed(21);
+    ckeras_model *m = ckeras_sequential("conv");
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_input(2, (const int64_t[]){len, 3})), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_conv1d(4, 3, "relu")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_max_pooling1d(2)), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_layer_from_config("GlobalAveragePooling1D", "{}")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(2, NULL)), CKERAS_OK);
+    return m;
+}
+
+START_TEST(none_conv1d_lengths)
+{
+    ckeras_model *var = conv_model(-1);
+    static const int64_t lens[] = {11, 6, 23};
+    float x[2 * 23 * 3];
+    for (int i = 0; i < 2 * 23 * 3; i++)
+        x[i] = (float)sin(0.37 * i);
+    for (int r = 0; r < 3; r++) {
+        int64_t T = lens[r];
+        ckeras_model *fixed = conv_model(T);
+        ckeras_tensor *a = predict(var, x, 3, (const int64_t[]){2, T, 3});
+        ckeras_tensor *b = predict(fixed, x, 3, (const int64_t[]){2, T, 3});
+        tu_assert_close(a->data, b->data, 4, 0, 0, "Conv1D: None vs fixed length");
+        ckeras_tensor_free(a);
+        ckeras_tensor_free(b);
+        ckeras_model_free(fixed);
+    }
+    /* too short for the kernel: an error naming the layer; the model still works afterwards */
+    ckeras_tensor *xt = ckeras_tensor_wrap(x, 3, (const int64_t[]){2, 2, 3}), *out = NULL;
+    ck_assert_int_eq(ckeras_model_predict(var, xt, 32, &out), CKERAS_ESHAPE);
+    ck_assert_msg(strstr(ckeras_last_error(), "conv1d") != NULL, "%s", ckeras_last_error());
+    ckeras_tensor_free(xt);
+    ckeras_tensor *again = predict(var, x, 3, (const int64_t[]){2, 6, 3});
+    ckeras_tensor_free(again);
+    ckeras_model_free(var);
+}
+END_TEST
+
 START_TEST(none_summary_and_refusals)
 {
     ckeras_model *m = seq_model(-1, true, 1);
@@ -472,6 +513,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, masked_backward, 0, NCASES);
     tcase_add_test(tc, masking_dx);
     tcase_add_test(tc, none_lengths_match_fixed);
+    tcase_add_test(tc, none_conv1d_lengths);
     tcase_add_test(tc, none_summary_and_refusals);
     tcase_add_test(tc, none_save_load);
     tcase_add_test(tc, none_fit);
