@@ -295,6 +295,61 @@ START_TEST(masking_dx)
 }
 END_TEST
 
+/* ---- training: the loss weighs rows by the output's mask --------------------------------------- */
+
+/* One target per step with padding: evaluate (loss over the kept steps, accuracy over all of them,
+ * as Keras 3), one SGD step (the weights after it), evaluate again; Keras' numbers from
+ * tests/ref/mask_ref.py. */
+START_TEST(masked_loss_training)
+{
+    float *x;
+    int64_t xs[4], ys[4];
+    int xnd, ynd;
+    ckeras_model *m = case_model("tagger_training", &x, xs, &xnd, NULL, NULL, NULL);
+    json_t *root = tu_load_json("mask/cases.json");
+    json_t *c = tu_get(root, "tagger_training");
+    size_t n;
+    float *y = tu_floats(tu_get(c, "y_true"), &n, ys, &ynd);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(0.5, 0, 0), "sparse_categorical_crossentropy", "accuracy"),
+                     CKERAS_OK);
+    ckeras_tensor *tx = ckeras_tensor_wrap(x, xnd, xs), *ty = ckeras_tensor_wrap(y, ynd, ys);
+    double r[2], r2[2];
+    ck_assert_int_eq(ckeras_model_evaluate(m, tx, ty, 32, r, 2), CKERAS_OK);
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(fabs(r[k] - tu_number(json_array_get(tu_get(c, "eval_before"), (size_t)k))) < 1e-6,
+                      "evaluate[%d] %.8f", k, r[k]);
+    ck_assert_int_eq(ckeras_model_train_on_batch(m, tx, ty, r2, 2), CKERAS_OK);
+    ck_assert_msg(fabs(r2[0] - r[0]) < 1e-5, "train_on_batch loss %.8f (forward before the step)", r2[0]);
+    json_t *after = tu_get(c, "weights_after");
+    const char *lname;
+    json_t *list;
+    json_object_foreach(after, lname, list) {
+        ckeras_layer *l = ckeras_model_get_layer(m, lname);
+        for (int k = 0; k < (int)json_array_size(list); k++) {
+            float *v = tu_floats(tu_get(json_array_get(list, (size_t)k), "data"), &n, NULL, NULL);
+            const char *wn;
+            ckeras_tensor *view;
+            ck_assert_int_eq(ckeras_layer_weight(l, k, &wn, &view), CKERAS_OK);
+            char what[128];
+            snprintf(what, sizeof what, "%s/%s after one step", lname, wn);
+            tu_assert_close(ckeras_tensor_data(view), v, n, 1e-6, 1e-5, what);
+            ckeras_tensor_free(view);
+            free(v);
+        }
+    }
+    ck_assert_int_eq(ckeras_model_evaluate(m, tx, ty, 32, r, 2), CKERAS_OK);
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(fabs(r[k] - tu_number(json_array_get(tu_get(c, "eval_after"), (size_t)k))) < 1e-6,
+                      "evaluate after[%d] %.8f", k, r[k]);
+    ckeras_tensor_free(tx);
+    ckeras_tensor_free(ty);
+    json_decref(root);
+    free(x);
+    free(y);
+    ckeras_model_free(m);
+}
+END_TEST
+
 /* ---- None axes --------------------------------------------------------------------------------- */
 
 /* Input(len) -> Embedding(20, 4, mask_zero) -> LSTM(5, return_sequences=seq) -> Dense(3); len < 0:
@@ -512,6 +567,7 @@ static Suite *suite(void)
     tcase_add_test(tc, keras3_functional_mask_files);
     tcase_add_loop_test(tc, masked_backward, 0, NCASES);
     tcase_add_test(tc, masking_dx);
+    tcase_add_test(tc, masked_loss_training);
     tcase_add_test(tc, none_lengths_match_fixed);
     tcase_add_test(tc, none_conv1d_lengths);
     tcase_add_test(tc, none_summary_and_refusals);

@@ -70,8 +70,10 @@ void ck_plan_free(ck_plan *p);
  * NULL when they drop it), once the plan holds the masks the nodes make. */
 int64_t ck_plan_mask_floats(const ck_graph *g, int i, int64_t cap);
 void ck_plan_link_masks(const ck_graph *g, ck_plan *p);
-/* Whether what node src makes (src < 0: a model input) carries a mask. */
+/* Whether what node src makes (src < 0: a model input) carries a mask, and the mask's values
+ * per sample (0: none). */
 bool ck_graph_node_has_mask(const ck_graph *g, int src);
+int64_t ck_graph_mask_steps(const ck_graph *g, int src);
 /* Runs every node on the first n samples in p->x. */
 void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, ck_rng *rng);
 /* Back-propagates from p->dact[g->output] (set by the loss), writing weight gradients of

@@ -28,13 +28,18 @@ void ck_plan_link_masks(const ck_graph *g, ck_plan *p)
     }
 }
 
-bool ck_graph_node_has_mask(const ck_graph *g, int src)
+int64_t ck_graph_mask_steps(const ck_graph *g, int src)
 {
     while (src >= 0) {
         ck_mask_mode m = mode_of(g->nodes[src].layer);
         if (m != CK_MASK_PASS)
-            return m == CK_MASK_MAKE;
+            return m == CK_MASK_MAKE ? ck_plan_mask_floats(g, src, 1) : 0;
         src = g->nodes[src].in[0];
     }
-    return false;
+    return 0;
+}
+
+bool ck_graph_node_has_mask(const ck_graph *g, int src)
+{
+    return ck_graph_mask_steps(g, src) > 0;
 }

@@ -146,8 +146,11 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
     ck_graph_forward(&m->g, &m->plan, n, train, &m->rng);
     const float *pred = m->plan.act[m->g.output];
     float *grad = train ? m->plan.dact[m->g.output] : NULL;
-    double sum = ck_loss_compute(&m->loss, m->plan.y_true, pred, rows, cols, grad, 1.0f / (float)rows, NULL);
     int64_t true_cols = m->target_size * n / rows;
+    double sum; /* the batch's mean loss */
+    if (!ck_model_masked_loss(m, n, rows, cols, true_cols, grad, &sum))
+        sum = ck_loss_compute(&m->loss, m->plan.y_true, pred, rows, cols, grad, 1.0f / (float)rows, NULL) /
+              (double)rows;
     for (int i = 0; i < m->nmetrics; i++)
         ck_metric_update(&m->metrics[i], m->plan.y_true, pred, rows, cols, true_cols);
     double penalty = 0;
@@ -162,7 +165,7 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
     } else {
         penalty = ck_model_regularization(m, false);
     }
-    return sum / (double)rows + penalty;
+    return sum + penalty;
 }
 
 /* ---- logs ------------------------------------------------------------------------------- */

@@ -73,6 +73,13 @@ ckeras_status ck_model_shape_from_config(const ck_value *s, const char *what, ck
 ckeras_status ck_model_node_none(ckeras_model *m, int i);
 bool ck_model_has_none(const ckeras_model *m);
 ckeras_status ck_model_match_lengths(ckeras_model *m, int nin, const ckeras_tensor *const *xs, const char *what);
+/* When the model's output carries Keras' mask (one value per row of its last axis), the mean loss
+ * of the batch of n samples in the plan as Keras 3 computes it: the kept rows' losses summed over
+ * (kept rows + 1e-7); their gradient, scaled so, in grad (when not NULL; masked rows get 0).
+ * false (nothing done) when the output has no such mask. Keras 3's compiled metrics ignore the
+ * mask (they see every row). */
+bool ck_model_masked_loss(ckeras_model *m, int64_t n, int64_t rows, int64_t cols, int64_t true_cols, float *grad,
+                          double *mean);
 /* The regularization penalty of the trainable weights (added to the loss, as Keras does);
  * with add_grads, its gradient is added to the weights' gradients. */
 double ck_model_regularization(ckeras_model *m, bool add_grads);

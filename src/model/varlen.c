@@ -1,6 +1,9 @@
 /* Models with variable-length (Keras' None) input axes: the shapes of a new input, the None axes
- * of each new node, and the lengths of the data of each call. */
+ * of each new node, and the lengths of the data of each call. And the loss of an output that
+ * carries Keras' mask. */
 #include "model.h"
+
+#include <string.h>
 
 ckeras_status ck_model_shape_from_config(const ck_value *s, const char *what, ck_shape *in, uint32_t *none)
 {
@@ -59,4 +62,33 @@ ckeras_status ck_model_match_lengths(ckeras_model *m, int nin, const ckeras_tens
     if (st != CKERAS_OK)
         ck_error_prefix("%s: model '%s' on inputs of these lengths", what, m->name);
     return st;
+}
+
+bool ck_model_masked_loss(ckeras_model *m, int64_t n, int64_t rows, int64_t cols, int64_t true_cols, float *grad,
+                          double *mean)
+{
+    const float *mask = m->plan.mask[m->g.output];
+    if (!mask || n * ck_graph_mask_steps(&m->g, m->g.output) != rows)
+        return false;
+    const float *pred = m->plan.act[m->g.output], *y = m->plan.y_true;
+    int64_t valid = 0;
+    for (int64_t r = 0; r < rows; r++)
+        valid += mask[r] != 0.0f;
+    const double denom = (double)valid + 1e-7; /* Keras: total / (valid + epsilon) weights */
+    if (grad)
+        memset(grad, 0, (size_t)(rows * cols) * sizeof(float));
+    double sum = 0;
+    for (int64_t r = 0; r < rows;) { /* each run of kept rows */
+        if (mask[r] == 0.0f) {
+            r++;
+            continue;
+        }
+        int64_t a = r;
+        while (r < rows && mask[r] != 0.0f)
+            r++;
+        float *g = grad ? grad + a * cols : NULL;
+        sum += ck_loss_compute(&m->loss, y + a * true_cols, pred + a * cols, r - a, cols, g, (float)(1.0 / denom), NULL);
+    }
+    *mean = sum / denom;
+    return true;
 }

@@ -95,18 +95,46 @@ def functional_files():
     m.save(stem + ".h5")
 
 
+def weights_of(model):
+    return {layer.name: [{"shape": list(w.shape), "data": np.asarray(w.numpy()).ravel().tolist()}
+                         for w in layer.weights] for layer in model.layers if layer.weights}
+
+
+def tagger_training():
+    """One target per step with padding: Keras 3's losses weigh the rows by the output's mask
+    (Loss.__call__ reads it from y_pred); its compiled metrics do not. The loss and accuracy,
+    one SGD(0.5) step on the gradient of that loss (torch autograd through the Keras model:
+    model.compile/evaluate do not run under the oracle's torch 1.13), and the loss again."""
+    import torch  # noqa: F401
+    m = keras.Sequential([keras.Input((None,)), emb(), L.LSTM(3, return_sequences=True),
+                          L.Dense(3, activation="softmax")])
+    y = (np.arange(X_IDX.size).reshape(X_IDX.shape) % 3).astype("float32")
+    loss = keras.losses.SparseCategoricalCrossentropy()
+
+    def evaluate():
+        yp = m(X_IDX, training=False)
+        acc = keras.metrics.SparseCategoricalAccuracy()
+        acc.update_state(y, yp)
+        return [float(loss(y, yp)), float(acc.result())]
+
+    before = weights_of(m)
+    ev0 = evaluate()
+    value = loss(y, m(X_IDX, training=True))
+    value.backward()
+    for v in m.trainable_variables:
+        v.assign(v.value.detach().numpy() - 0.5 * v.value.grad.detach().numpy())
+    ev1 = evaluate()
+    return {"json": m.to_json(), "weights": before, "x": X_IDX.tolist(), "y_true": y.tolist(),
+            "eval_before": ev0, "eval_after": ev1, "weights_after": weights_of(m)}
+
+
 def main():
     functional_files()
-    out = {}
+    out = {"tagger_training": tagger_training()}
     for name, make in CASES.items():
         model, x = make()
         y = model.predict(x, verbose=0)
-        weights = {}
-        for layer in model.layers:
-            if layer.weights:
-                weights[layer.name] = [{"shape": list(w.shape), "data": np.asarray(w.numpy()).ravel().tolist()}
-                                       for w in layer.weights]
-        out[name] = {"json": model.to_json(), "weights": weights, "x": x.tolist(), "y": y.tolist()}
+        out[name] = {"json": model.to_json(), "weights": weights_of(model), "x": x.tolist(), "y": y.tolist()}
         print(name, y.shape)
     with open("tests/fixtures/mask/cases.json", "w") as f:
         json.dump(out, f)
