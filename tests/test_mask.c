@@ -428,6 +428,11 @@ START_TEST(none_conv1d_lengths)
         ckeras_tensor_free(b);
         ckeras_model_free(fixed);
     }
+    /* a wrong rank names None where the length varies */
+    ckeras_tensor *flat = ckeras_tensor_wrap(x, 2, (const int64_t[]){2, 9}), *none = NULL;
+    ck_assert_int_eq(ckeras_model_predict(var, flat, 32, &none), CKERAS_ESHAPE);
+    ck_assert_msg(strstr(ckeras_last_error(), "(batch, None, 3)") != NULL, "%s", ckeras_last_error());
+    ckeras_tensor_free(flat);
     /* too short for the kernel: an error naming the layer; the model still works afterwards */
     ckeras_tensor *xt = ckeras_tensor_wrap(x, 3, (const int64_t[]){2, 2, 3}), *out = NULL;
     ck_assert_int_eq(ckeras_model_predict(var, xt, 32, &out), CKERAS_ESHAPE);

@@ -49,8 +49,18 @@ ckeras_status ck_model_match_lengths(ckeras_model *m, int nin, const ckeras_tens
     for (int j = 0; j < nin; j++) {
         ins[j] = m->g.inputs[j];
         const ckeras_tensor *x = xs[j];
-        if (!x || x->ndim != ins[j].ndim + 1)
-            return CKERAS_OK; /* the shape checks that follow say what is wrong */
+        if (!x)
+            return CKERAS_OK; /* the checks that follow say what is wrong */
+        if (x->ndim != ins[j].ndim + 1) {
+            ck_shape want = ins[j], got = ck_tensor_shape(x);
+            for (int k = 0; k < want.ndim; k++)
+                if (m->g.none[j] & (1u << k))
+                    want.d[k] = -1; /* shown as None */
+            char a[96], b[96];
+            return ck_error(CKERAS_ESHAPE, "%s: x%s has shape %s, model '%s' expects (batch, %s", what,
+                            nin > 1 ? " (an input)" : "", ck_shape_str(&got, false, a, sizeof a), m->name,
+                            ck_shape_str(&want, false, b, sizeof b) + 1);
+        }
         for (int k = 0; k < ins[j].ndim; k++)
             if ((m->g.none[j] & (1u << k)) && x->shape[k + 1] > 0)
                 ins[j].d[k] = x->shape[k + 1];
