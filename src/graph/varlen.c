@@ -41,12 +41,18 @@ ckeras_status ck_graph_find_none(ck_graph *g, int i)
     node_inputs(g, i, ins);
     for (int k = 0; k < nd->nin; k++) {
         uint32_t m = ck_graph_src_none(g, nd->in[k]);
+        double elems = 1;
         probe[k] = ins[k];
-        for (int a = 0; a < ins[k].ndim; a++)
+        for (int a = 0; a < ins[k].ndim; a++) {
             if (m & (1u << a)) {
                 probe[k].d[a] += PROBE_EXTRA;
                 any = true;
             }
+            elems *= (double)probe[k].d[a];
+        }
+        if (m && elems > 0x1p40) /* the probe's sizes must stay far from int64 overflow */
+            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': too many variable (None) axes in its input",
+                            l->vt->class_name, l->name);
     }
     nd->none = 0;
     if (!any)
