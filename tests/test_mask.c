@@ -398,13 +398,15 @@ START_TEST(none_lengths_match_fixed)
 }
 END_TEST
 
-/* Input(len, 3) -> Conv1D(4, 3) -> MaxPooling1D(2) -> GlobalAveragePooling1D -> Dense(2): no mask */
+/* Input(len, 3) -> Conv1D(4, 3) -> Conv1D(3, 9) -> MaxPooling1D(2) -> GlobalAveragePooling1D ->
+ * Dense(2): no mask */
 static ckeras_model *conv_model(int64_t len)
 {
     ckeras_set_random_seed(21);
     ckeras_model *m = ckeras_sequential("conv");
     ck_assert_int_eq(ckeras_model_add(m, ckeras_input(2, (const int64_t[]){len, 3})), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_conv1d(4, 3, "relu")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_conv1d(3, 9, "relu")), CKERAS_OK); /* longer than 8 */
     ck_assert_int_eq(ckeras_model_add(m, ckeras_max_pooling1d(2)), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_layer_from_config("GlobalAveragePooling1D", "{}")), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(2, NULL)), CKERAS_OK);
@@ -414,7 +416,7 @@ static ckeras_model *conv_model(int64_t len)
 START_TEST(none_conv1d_lengths)
 {
     ckeras_model *var = conv_model(-1);
-    static const int64_t lens[] = {11, 6, 23};
+    static const int64_t lens[] = {14, 23, 12};
     float x[2 * 23 * 3];
     for (int i = 0; i < 2 * 23 * 3; i++)
         x[i] = (float)sin(0.37 * i);
@@ -434,11 +436,11 @@ START_TEST(none_conv1d_lengths)
     ck_assert_msg(strstr(ckeras_last_error(), "(batch, None, 3)") != NULL, "%s", ckeras_last_error());
     ckeras_tensor_free(flat);
     /* too short for the kernel: an error naming the layer; the model still works afterwards */
-    ckeras_tensor *xt = ckeras_tensor_wrap(x, 3, (const int64_t[]){2, 2, 3}), *out = NULL;
+    ckeras_tensor *xt = ckeras_tensor_wrap(x, 3, (const int64_t[]){2, 9, 3}), *out = NULL;
     ck_assert_int_eq(ckeras_model_predict(var, xt, 32, &out), CKERAS_ESHAPE);
     ck_assert_msg(strstr(ckeras_last_error(), "conv1d") != NULL, "%s", ckeras_last_error());
     ckeras_tensor_free(xt);
-    ckeras_tensor *again = predict(var, x, 3, (const int64_t[]){2, 6, 3});
+    ckeras_tensor *again = predict(var, x, 3, (const int64_t[]){2, 12, 3});
     ckeras_tensor_free(again);
     ckeras_model_free(var);
 }

@@ -31,8 +31,9 @@ void ck_graph_free(ck_graph *g); /* frees the nodes, not the layers */
 /* Per-sample shape of what node i reads (its first input). */
 const ck_shape *ck_graph_input_shape(const ck_graph *g, int i);
 
-/* Variable (None) axes (varlen.c). The placeholder length a None axis of a new input has. */
-#define CK_NONE_PLACEHOLDER 8
+/* Variable (None) axes (varlen.c). The placeholder length a None axis of a new input has (long
+ * enough for the kernels and downsampling of the layers that follow). */
+#define CK_NONE_PLACEHOLDER 256
 /* Finds which axes of node i's output vary with the None axes of its inputs (nd->none), by
  * building its layer once more for other lengths of those axes, keeping its weights. */
 ckeras_status ck_graph_find_none(ck_graph *g, int i);
