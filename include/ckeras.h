@@ -160,7 +160,15 @@ CKERAS_API ckeras_status ckeras_tensor_reshape(ckeras_tensor *t, int ndim, const
 /** Opaque layer: a Keras layer class with its config. */
 typedef struct ckeras_layer ckeras_layer;
 
-/** Keras `Input(shape=...)`: the per-sample shape (no batch axis). */
+/**
+ * Keras `Input(shape=...)`: the per-sample shape (no batch axis). A negative size (-1) is Keras'
+ * None: a variable length (a sequence's number of steps), taken from the data of each
+ * predict/fit/evaluate/train_on_batch call (all samples of one call have the same length; fit's
+ * validation data must have the training data's). Layers whose weights would depend on a None
+ * axis (Dense after Flatten over it) are refused with ::CKERAS_ESHAPE when added. summary() shows
+ * None, and files keep it (null in the shape). Recurrent layers, Embedding, Conv1D, pooling,
+ * Dense on the last axis and TimeDistributed take None axes.
+ */
 CKERAS_API ckeras_layer *ckeras_input(int ndim, const int64_t *shape);
 /**
  * Keras `Dense(units, activation=...)`. @p activation is a Keras name ("relu", "sigmoid", ...)
@@ -305,8 +313,13 @@ CKERAS_API ckeras_layer *ckeras_bidirectional(ckeras_layer *layer, const char *m
 /**
  * Keras `Embedding(input_dim, output_dim)`: maps each index of its input (float-coded integers,
  * any per-sample shape) to a row of the (input_dim, output_dim) embeddings, initialised
- * uniformly in [-0.05, 0.05]. An index outside [0, input_dim) gives zeros. mask_zero is not
- * supported. NULL when a size is <= 0.
+ * uniformly in [-0.05, 0.05]. An index outside [0, input_dim) gives zeros. With mask_zero set
+ * (ckeras_layer_set_bool()), index 0 is padding, as in Keras: its steps are masked, and the mask
+ * goes through Dropout, Activation, Dense, TimeDistributed, LayerNormalization and recurrent
+ * layers returning sequences to the recurrent layers (masked steps keep the state; a
+ * Bidirectional returning sequences outputs zeros there) and GlobalAveragePooling1D (the mean of
+ * the kept steps), which use it. The `Masking` layer (ckeras_layer_from_config()) makes the same
+ * kind of mask from a float input. NULL when a size is <= 0.
  */
 CKERAS_API ckeras_layer *ckeras_embedding(int64_t input_dim, int64_t output_dim);
 /** Keras `Add()`: the element-wise sum of its inputs (functional models). */

@@ -405,8 +405,9 @@ START_TEST(unsupported_settings_are_refused)
                      CKERAS_EUNSUPPORTED);
     ck_assert_int_eq(build_status("LSTM", "{\"units\": 4, \"time_major\": true}", &in), CKERAS_EUNSUPPORTED);
     ck_assert_int_eq(build_status("LSTM", "{\"units\": 0}", &in), CKERAS_EINVAL);
+    /* mask_zero is supported (test_mask.c) */
     ck_assert_int_eq(build_status("Embedding", "{\"input_dim\": 4, \"output_dim\": 2, \"mask_zero\": true}", &in),
-                     CKERAS_EUNSUPPORTED);
+                     CKERAS_OK);
     ck_shape flat = {1, {5}};
     ck_assert_int_eq(build_status("LSTM", "{\"units\": 4}", &flat), CKERAS_ESHAPE);
     /* stateful is accepted (computed statelessly) */

@@ -380,9 +380,10 @@ static ckeras_status collect_ints(const ck_tree *v, int from, int64_t *vals, int
         }
         if (*n == CK_MAX_INTS)
             return ck_error(CKERAS_EFORMAT, "%s: '%s' has too many entries", owner, key);
-        if (x->kind == CK_T_NULL)
-            return ck_error(CKERAS_EUNSUPPORTED, "%s: '%s' has a variable (None) size; only fixed sizes are "
-                            "supported", owner, key);
+        if (x->kind == CK_T_NULL) { /* a variable (None) size: -1, which only shapes accept */
+            vals[(*n)++] = -1;
+            continue;
+        }
         if (x->kind != CK_T_INT)
             return ck_error(CKERAS_EFORMAT, "%s: '%s' must hold integers", owner, key);
         vals[(*n)++] = x->i;

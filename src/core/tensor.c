@@ -28,7 +28,7 @@ char *ck_shape_str(const ck_shape *s, bool batch_none, char *buf, size_t n)
     size_t len = 0;
     len += (size_t)snprintf(buf + len, n - len, "(");
     for (int i = 0; i < s->ndim && len < n; i++) {
-        if (i == 0 && batch_none)
+        if ((i == 0 && batch_none) || s->d[i] < 0) /* negative: a variable (None) axis */
             len += (size_t)snprintf(buf + len, n - len, "None");
         else
             len += (size_t)snprintf(buf + len, n - len, "%lld", (long long)s->d[i]);

@@ -18,6 +18,7 @@ typedef struct ck_node {
     bool inference;  /* this call runs in inference mode even in fit (Keras' training=False on the
                         call, or inside a model called with training=False) */
     int group;       /* index of the nested-model call it belongs to (ckeras_model.groups), -1 */
+    uint32_t none;      /* bit k: axis k of its per-sample output is variable (Keras' None) */
 } ck_node;
 
 /* Nodes are kept in topological order (a Sequential model is a chain). */
@@ -28,6 +29,8 @@ typedef struct ck_graph {
     ck_shape inputs[CK_MAX_NODE_INPUTS]; /* per-sample shapes of the model inputs */
     int noutputs;                        /* the model outputs: outputs[k] is the node whose output */
     int outputs[CK_MAX_OUTPUTS];         /* is model output k (distinct nodes) */
+    uint32_t none[CK_MAX_NODE_INPUTS];   /* bit k: axis k of input j is variable (Keras' None);
+                                            inputs[j] holds its current length (varlen.c) */
 } ck_graph;
 
 /* Appends a node. The new node becomes the only output unless keep_outputs (functional models
@@ -44,6 +47,19 @@ static inline bool ck_node_hidden(const ck_node *nd)
 }
 /* Whether node i is one of the model outputs. */
 bool ck_graph_is_output(const ck_graph *g, int i);
+
+/* Variable (None) axes (varlen.c). The placeholder length a None axis of a new input has (long
+ * enough for the kernels and downsampling of the layers that follow). */
+#define CK_NONE_PLACEHOLDER 256
+/* Finds which axes of node i's output vary with the None axes of its inputs (nd->none), by
+ * building its layer once more for other lengths of those axes, keeping its weights. */
+ckeras_status ck_graph_find_none(ck_graph *g, int i);
+/* The None bits of what node i's input k reads. */
+uint32_t ck_graph_src_none(const ck_graph *g, int src);
+/* Gives the inputs new shapes (other lengths on their None axes) and builds again every node
+ * they reach, keeping the weights; on failure every shape is as before. *changed tells whether
+ * any shape changed (the plan must then be made again). */
+ckeras_status ck_graph_set_inputs(ck_graph *g, const ck_shape *ins, bool *changed);
 
 /* Buffers for batches of up to cap samples, made once and reused by every step. */
 typedef struct ck_plan {
@@ -65,6 +81,7 @@ typedef struct ck_plan {
                            gradients are added to that one's (shared layers) */
     float *wscratch;    /* weight gradients of such a call before they are added */
     bool *live;         /* per node: its output leads to a model output */
+    float **mask;       /* mask[i]: Keras' mask of node i's output (n, steps), or NULL (mask.c) */
 } ck_plan;
 
 /* (Re)builds the plan when cap, training or a target size grew; a no-op otherwise. target_sizes:
@@ -72,6 +89,15 @@ typedef struct ck_plan {
 ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training,
                              const int64_t *target_sizes);
 void ck_plan_free(ck_plan *p);
+/* Keras' masks (mask.c): the floats of the mask node i makes (CK_MASK_MAKE) for cap samples, 0
+ * when it makes none; and p->mask of the other nodes (their input's mask when they pass it on,
+ * NULL when they drop it), once the plan holds the masks the nodes make. */
+int64_t ck_plan_mask_floats(const ck_graph *g, int i, int64_t cap);
+void ck_plan_link_masks(const ck_graph *g, ck_plan *p);
+/* Whether what node src makes (src < 0: a model input) carries a mask, and the mask's values
+ * per sample (0: none). */
+bool ck_graph_node_has_mask(const ck_graph *g, int src);
+int64_t ck_graph_mask_steps(const ck_graph *g, int src);
 /* Runs every node on the first n samples in p->x. */
 void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, ck_rng *rng);
 /* Back-propagates from p->dact[g->outputs[k]] (set by the losses; an output without a loss has

@@ -84,7 +84,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.training = training;
     np.nnodes = g->n;
     memcpy(np.target_size, ts, sizeof ts);
-    np.act = ck_calloc((size_t)(3 * (g->n ? g->n : 1)), sizeof(float *));
+    np.act = ck_calloc((size_t)(4 * (g->n ? g->n : 1)), sizeof(float *));
     np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + 3 * sizeof(bool));
     if (!np.act || !np.consumers) {
         ck_free(np.act);
@@ -116,6 +116,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     }
     np.dact = np.act + g->n;
     np.saved = np.act + 2 * g->n;
+    np.mask = np.act + 3 * g->n;
     for (int i = 0; i < g->n; i++) {
         const ck_node *nd = &g->nodes[i];
         bool need = ck_layer_param_count(nd->layer, true) > 0;
@@ -139,6 +140,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         total += out * (training ? 2 : 1);
         if (l->vt->saved_floats)
             total += round16(l->vt->saved_floats(l, cap));
+        total += round16(ck_plan_mask_floats(g, i, cap));
         if (l->vt->work_floats) {
             int64_t w = l->vt->work_floats(l, cap);
             if (w > work)
@@ -185,7 +187,11 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
             np.saved[i] = s ? cur : NULL;
             cur += round16(s);
         }
+        int64_t mf = ck_plan_mask_floats(g, i, cap);
+        np.mask[i] = mf ? cur : NULL;
+        cur += round16(mf);
     }
+    ck_plan_link_masks(g, &np);
     np.work = cur;
     cur += round16(work);
     for (int k = 0; k < g->noutputs; k++) {
@@ -230,6 +236,8 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
             .rng = rng,
             .nin = nd->nin,
             .xs = xs,
+            .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
+            .mask_out = ck_plan_mask_floats(g, i, 1) ? p->mask[i] : NULL,
         };
         nd->layer->vt->forward(nd->layer, &f);
     }
@@ -274,6 +282,7 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
             .nin = nd->nin,
             .xs = xs,
             .dxs = dxs,
+            .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
         };
         float *keep[CK_MAX_WEIGHTS];
         bool acc = p->accumulate[i] && l->trainable && p->wscratch;

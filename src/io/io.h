@@ -198,6 +198,9 @@ typedef struct ck_io_layer {
     char kwarg[32];
     ck_tree *kwargs;         /* the other call keywords of its first call ({"training": false},
                                 {"mask": null}), owned; NULL when none */
+    char mask_from[CK_IO_NAME]; /* Keras 3: the layer whose output its first call takes as the
+                                   "mask" keyword (Keras 3 records the mask Embedding(mask_zero)
+                                   makes as a NotEqual op node); "" when none */
     struct ck_io_model *model; /* a nested model (class Sequential, Functional or Model): its
                                   whole config, parsed (owned); NULL for other layers */
 } ck_io_layer;

@@ -178,13 +178,13 @@ static json_t *layer_object(json_t *legacy, int depth)
     return keras_object("keras.layers", json_object_get(legacy, "class_name"), cfg);
 }
 
-/* [null, d0, d1, ...]: a tensor's shape with its batch axis. */
+/* [null, d0, d1, ...]: a tensor's shape with its batch axis (a negative size: None). */
 static json_t *batch_shape(const ck_io_ref *r)
 {
     json_t *s = json_array();
     json_array_append_new(s, r->batch > 0 ? json_integer(r->batch) : json_null());
     for (int d = 0; d < r->ndim; d++)
-        json_array_append_new(s, json_integer(r->shape[d]));
+        json_array_append_new(s, r->shape[d] >= 0 ? json_integer(r->shape[d]) : json_null());
     return s;
 }
 

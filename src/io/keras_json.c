@@ -99,6 +99,16 @@ static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
             if (st != CKERAS_OK)
                 break;
             int before = l->nin;
+            if (strcmp(k, "mask") == 0 && has_k3_tensor(v)) { /* the model rebuilds masks: where from */
+                json_t *t = json_is_array(v) ? json_array_get(v, 0) : v;
+                ck_io_ref r;
+                memset(&r, 0, sizeof r);
+                if ((st = parse_ref(json_object_get(json_object_get(t, "config"), "keras_history"), &r,
+                                    "keras_history")) != CKERAS_OK)
+                    break;
+                snprintf(l->mask_from, sizeof l->mask_from, "%s", r.layer);
+                continue;
+            }
             if (has_k3_tensor(v)) { /* tensors given by keyword: extra inputs */
                 if ((st = collect_k3_tensors(v, l)) != CKERAS_OK)
                     break;
@@ -310,7 +320,7 @@ static json_t *k3_tensor(const ck_io_ref *r)
     json_t *shape = json_array(), *cfg = json_object(), *t = json_object();
     json_array_append_new(shape, r->batch > 0 ? json_integer(r->batch) : json_null());
     for (int k = 0; k < r->ndim; k++)
-        json_array_append_new(shape, json_integer(r->shape[k]));
+        json_array_append_new(shape, r->shape[k] >= 0 ? json_integer(r->shape[k]) : json_null()); /* -1: None */
     json_object_set_new(cfg, "shape", shape);
     json_object_set_new(cfg, "dtype", json_string("float32"));
     json_object_set_new(cfg, "keras_history", ref_json(r, false, NULL));

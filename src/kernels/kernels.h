@@ -225,7 +225,9 @@ void ck_depthwise_backward_kernel(const ck_conv_geom *g, int64_t dm, const float
  *       otherwise:   hh = act(x W_h + b_h + (r h_prev) R_h), bias (3U);
  *       h = z h_prev + (1 - z) hh
  * W is (F, G*U), R is (U, G*U). Step s reads time t = s, or T-1-s with go_backwards. The
- * states after each step stay in saved (ck_rnn_states gives them); the backward reads them. */
+ * states after each step stay in saved (ck_rnn_states gives them); the backward reads them.
+ * With a mask, a masked step keeps the states of the step before (h and, for LSTM, c), as
+ * Keras does; its dL/dh and dL/dc pass to the step before unchanged. */
 
 typedef enum ck_rnn_kind { CK_RNN_SIMPLE = 0, CK_RNN_LSTM, CK_RNN_GRU } ck_rnn_kind;
 
@@ -238,6 +240,8 @@ typedef struct ck_rnn {
     float *dW, *dR, *db;     /* their gradients (overwritten), NULL when not wanted */
     const float *dc_last;    /* LSTM: dL/d(cell state after the last step) (n, U) for the backward
                                 (a return_state output), NULL: 0 */
+    const float *mask;       /* (n, T) by time, 0: step masked (Keras' mask): the states carry
+                                over unchanged and it gets no gradient; NULL: no mask */
 } ck_rnn;
 
 /* G: 1, 4 or 3 */

@@ -47,11 +47,25 @@ int64_t ck_rnn_saved_floats(const ck_rnn *r, int64_t n)
     return s;
 }
 
-/* work: xz or dxz (n, T, G*U), hz or dhz (n, G*U), dgate (G, n, U), dh, dc, tmp, tmp2 (n, U) */
+/* work: xz or dxz (n, T, G*U), hz or dhz (n, G*U), dgate (G, n, U), dh, dc, tmp, tmp2, and
+ * the masked rows' kept dh, dc (n, U) */
 int64_t ck_rnn_work_floats(const ck_rnn *r, int64_t n)
 {
     int64_t G = ck_rnn_gates(r), GU = G * r->U;
-    return n * r->T * GU + n * GU + G * n * r->U + 4 * n * r->U;
+    return n * r->T * GU + n * GU + G * n * r->U + 6 * n * r->U;
+}
+
+static bool masked(const ck_rnn *r, int64_t i, int64_t t)
+{
+    return r->mask && r->mask[i * r->T + t] == 0.0f;
+}
+
+/* the masked rows of (n, U) dst take the rows of src */
+static void keep_masked_rows(const ck_rnn *r, int64_t n, int64_t t, float *dst, const float *src)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (masked(r, i, t))
+            memcpy(dst + i * r->U, src + i * r->U, (size_t)r->U * sizeof(float));
 }
 
 float *ck_rnn_states(const ck_rnn *r, int64_t n, float *saved)
@@ -135,6 +149,7 @@ void ck_rnn_forward(const ck_rnn *r, int64_t n, const float *x, const float *h0,
             gather_block(pre, xzt, T * GU, hz, GU, n, U, 0);
             ck_act_forward(&r->act, pre, h, n, U);
             memcpy(post, h, (size_t)nu * sizeof(float));
+            keep_masked_rows(r, n, t, h, hp);
             continue;
         }
         if (lstm) {
@@ -150,6 +165,8 @@ void ck_rnn_forward(const ck_rnn *r, int64_t n, const float *x, const float *h0,
             ck_act_forward(&r->act, c, tc, n, U);
             for (int64_t k = 0; k < nu; k++)
                 h[k] = go[k] * tc[k];
+            keep_masked_rows(r, n, t, h, hp);
+            keep_masked_rows(r, n, t, c, cp);
             continue;
         }
         /* GRU */
@@ -173,6 +190,7 @@ void ck_rnn_forward(const ck_rnn *r, int64_t n, const float *x, const float *h0,
         ck_act_forward(&r->act, ph, hh, n, U);
         for (int64_t k = 0; k < nu; k++)
             h[k] = z[k] * hp[k] + (1.0f - z[k]) * hh[k];
+        keep_masked_rows(r, n, t, h, hp);
     }
 }
 
@@ -185,6 +203,7 @@ void ck_rnn_backward(const ck_rnn *r, int64_t n, const float *x, float *dhs, flo
     float *dhz = dxz + n * T * GU; /* (n, GU) */
     float *dg = dhz + n * GU;      /* (G, n, U) */
     float *dh = dg + G * nu, *dc = dh + nu, *tmp = dc + nu, *tmp2 = tmp + nu; /* (n, U) each */
+    float *kdh = tmp2 + nu, *kdc = kdh + nu; /* dh, dc of masked rows, passed on unchanged */
     bool gru = r->kind == CK_RNN_GRU, lstm = r->kind == CK_RNN_LSTM;
     float *dbrec = gru && r->reset_after && r->db ? r->db + GU : NULL;
 
@@ -206,6 +225,15 @@ void ck_rnn_backward(const ck_rnn *r, int64_t n, const float *x, float *dhs, flo
         const float *dhs_s = dhs + s * nu;
         for (int64_t k = 0; k < nu; k++)
             dh[k] += dhs_s[k];
+        if (r->mask) /* a masked row computes with zero gradients (so none reaches the weights or
+                        dx) and gets its dh, dc back at the end of the step */
+            for (int64_t i = 0; i < n; i++)
+                if (masked(r, i, t)) {
+                    memcpy(kdh + i * U, dh + i * U, (size_t)U * sizeof(float));
+                    memcpy(kdc + i * U, dc + i * U, (size_t)U * sizeof(float));
+                    memset(dh + i * U, 0, (size_t)U * sizeof(float));
+                    memset(dc + i * U, 0, (size_t)U * sizeof(float));
+                }
         if (r->kind == CK_RNN_SIMPLE) {
             ck_act_backward(&r->act, pre, h, dh, dg, n, U);
             scatter_block(dxzt, ldt, dg, n, U, 0);
@@ -277,12 +305,18 @@ void ck_rnn_backward(const ck_rnn *r, int64_t n, const float *x, float *dhs, flo
                 memcpy(dh, tmp2, (size_t)nu * sizeof(float));
                 ck_gemm(false, true, n, U, 2 * U, 1.0f, dxzt, ldt, r->R, GU, 1.0f, dh, U);
             }
-            continue;
         }
-        /* SimpleRNN and LSTM: dR += h_prev^T dz_t; dh_prev = dz_t R^T */
-        if (r->dR)
-            ck_gemm(true, false, U, GU, n, 1.0f, hp, U, dxzt, ldt, 1.0f, r->dR, GU);
-        ck_gemm(false, true, n, U, GU, 1.0f, dxzt, ldt, r->R, GU, 0.0f, dh, U);
+        if (!gru) {
+            /* SimpleRNN and LSTM: dR += h_prev^T dz_t; dh_prev = dz_t R^T */
+            if (r->dR)
+                ck_gemm(true, false, U, GU, n, 1.0f, hp, U, dxzt, ldt, 1.0f, r->dR, GU);
+            ck_gemm(false, true, n, U, GU, 1.0f, dxzt, ldt, r->R, GU, 0.0f, dh, U);
+        }
+        if (r->mask) {
+            keep_masked_rows(r, n, t, dh, kdh);
+            if (lstm)
+                keep_masked_rows(r, n, t, dc, kdc);
+        }
     }
     if (dh0)
         memcpy(dh0, dh, (size_t)nu * sizeof(float));

@@ -95,6 +95,7 @@ const ck_layer_vt ck_activation_vt = {
     .forward = activation_forward,
     .backward = activation_backward,
     .free_priv = free_priv,
+    .mask_mode = ck_mask_pass,
 };
 
 /* ---- Dropout: inverted dropout, identity in inference --------------------------------------- */
@@ -161,7 +162,76 @@ const ck_layer_vt ck_dropout_vt = {
     .saved_floats = dropout_saved,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .mask_mode = ck_mask_pass,
 };
+/* ---- Masking ------------------------------------------------------------------------------ */
+/* Keras' Masking(mask_value): a step (a row of the last axis) whose values all equal mask_value
+ * is masked: its output is zeros and it gets no gradient. */
+
+static const ck_field masking_fields[] = {
+    {"mask_value", CK_FLOAT, "0", NULL, "steps whose values all equal this are masked"},
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status masking_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    if (in->ndim < 1)
+        return ck_error(CKERAS_ESHAPE, "Masking '%s': needs inputs (batch, ..., features)", l->name);
+    *out = *in;
+    return CKERAS_OK;
+}
+
+static bool masking_keeps(const float *row, int64_t c, float mv)
+{
+    for (int64_t k = 0; k < c; k++)
+        if (row[k] != mv)
+            return true;
+    return false;
+}
+
+static void masking_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    int64_t c = l->in_shape.d[l->in_shape.ndim - 1], rows = f->n * ck_shape_size(&l->in_shape) / c;
+    float mv = (float)ck_cfg_float(&l->cfg, "mask_value");
+    for (int64_t r = 0; r < rows; r++) {
+        bool keep = masking_keeps(f->x + r * c, c, mv);
+        for (int64_t k = 0; k < c; k++)
+            f->y[r * c + k] = keep ? f->x[r * c + k] : 0.0f;
+        if (f->mask_out)
+            f->mask_out[r] = keep ? 1.0f : 0.0f;
+    }
+}
+
+static void masking_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    if (!b->dx)
+        return;
+    int64_t c = l->in_shape.d[l->in_shape.ndim - 1], rows = b->n * ck_shape_size(&l->in_shape) / c;
+    float mv = (float)ck_cfg_float(&l->cfg, "mask_value");
+    for (int64_t r = 0; r < rows; r++) {
+        bool keep = masking_keeps(b->x + r * c, c, mv);
+        for (int64_t k = 0; k < c; k++)
+            b->dx[r * c + k] = keep ? b->dy[r * c + k] : 0.0f;
+    }
+}
+
+static ck_mask_mode masking_mask_mode(const ckeras_layer *l)
+{
+    (void)l;
+    return CK_MASK_MAKE;
+}
+
+const ck_layer_vt ck_masking_vt = {
+    .class_name = "Masking",
+    .base_name = "masking",
+    .fields = masking_fields,
+    .nfields = sizeof masking_fields / sizeof masking_fields[0],
+    .build = masking_build,
+    .forward = masking_forward,
+    .backward = masking_backward,
+    .mask_mode = masking_mask_mode,
+};
+
 
 /* ---- Flatten: row-major over every axis but the batch ----------------------------------------- */
 

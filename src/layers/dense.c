@@ -138,4 +138,5 @@ const ck_layer_vt ck_dense_vt = {
     .forward = dense_forward,
     .backward = dense_backward,
     .free_priv = dense_free,
+    .mask_mode = ck_mask_pass,
 };

@@ -2,7 +2,8 @@
  * float-coded integer indices (truncated as Keras' cast to int32 does). An index outside
  * [0, input_dim) gives a row of zeros: a forward has no way to report an error, and clamping
  * would silently read another word's vector. The backward scatters dy into the rows that were
- * read; indices have no gradient (dx is 0). mask_zero=True is not supported yet. */
+ * read; indices have no gradient (dx is 0). mask_zero=True makes Keras' mask: index 0 is a
+ * masked step (padding) for the layers that follow (recurrent layers skip it). */
 #include "layers.h"
 #include "kernels/kernels.h"
 
@@ -15,7 +16,7 @@ static const ck_field embedding_fields[] = {
     {"embeddings_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the embeddings"},
     {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
     {"embeddings_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"mask_zero", CK_BOOL, "false", NULL, "only false is supported (no masking)"},
+    {"mask_zero", CK_BOOL, "false", NULL, "index 0 is padding: its steps are masked for the layers after"},
     {"input_length", CK_INT, NULL, NULL, "sequence length (Keras 2); must match the input shape when set"},
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER},
 };
@@ -26,8 +27,6 @@ static ckeras_status embedding_build(ckeras_layer *l, const ck_shape *in, ck_sha
     if (v->is_none || v->i <= 0 || d->is_none || d->i <= 0)
         return ck_error(CKERAS_EINVAL, "Embedding '%s': input_dim and output_dim must be positive, got %lld and %lld",
                         l->name, v->is_none ? 0LL : (long long)v->i, d->is_none ? 0LL : (long long)d->i);
-    if (ck_cfg_bool(&l->cfg, "mask_zero"))
-        return ck_error(CKERAS_EUNSUPPORTED, "Embedding '%s': mask_zero=True is not supported yet", l->name);
     static const char *const unsupported[] = {"activity_regularizer", "embeddings_constraint"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (ck_cfg_str(&l->cfg, unsupported[i]))
@@ -54,7 +53,16 @@ static ckeras_status embedding_build(ckeras_layer *l, const ck_shape *in, ck_sha
 static void embedding_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const ck_weight *e = &l->w[0];
-    ck_embedding_forward(f->x, f->n * ck_shape_size(&l->in_shape), e->data, e->shape.d[0], e->shape.d[1], f->y);
+    int64_t count = f->n * ck_shape_size(&l->in_shape);
+    ck_embedding_forward(f->x, count, e->data, e->shape.d[0], e->shape.d[1], f->y);
+    if (f->mask_out) /* Keras: not_equal(int(x), 0); int(x) is 0 for x in (-1, 1) */
+        for (int64_t i = 0; i < count; i++)
+            f->mask_out[i] = f->x[i] > -1.0f && f->x[i] < 1.0f ? 0.0f : 1.0f;
+}
+
+static ck_mask_mode embedding_mask_mode(const ckeras_layer *l)
+{
+    return ck_cfg_bool(&l->cfg, "mask_zero") ? CK_MASK_MAKE : CK_MASK_DROP;
 }
 
 static void embedding_backward(ckeras_layer *l, const ck_bwd *b)
@@ -75,4 +83,5 @@ const ck_layer_vt ck_embedding_vt = {
     .build = embedding_build,
     .forward = embedding_forward,
     .backward = embedding_backward,
+    .mask_mode = embedding_mask_mode,
 };

@@ -17,7 +17,7 @@ static const ck_layer_vt *const registry[] = {
     &ck_random_translation_vt, &ck_random_contrast_vt,
     &ck_simple_rnn_vt, &ck_lstm_vt, &ck_gru_vt, &ck_bidirectional_vt, &ck_embedding_vt,
     &ck_prelu_vt, &ck_softmax_vt,
-    &ck_time_distributed_vt,
+    &ck_time_distributed_vt, &ck_masking_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)
@@ -236,4 +236,43 @@ int64_t ck_layer_param_count(const ckeras_layer *l, bool trainable_only)
         if (!trainable_only || (l->w[i].trainable && l->trainable))
             n += l->w[i].size;
     return n;
+}
+
+ck_mask_mode ck_mask_pass(const ckeras_layer *l)
+{
+    (void)l;
+    return CK_MASK_PASS;
+}
+
+ckeras_status ck_layer_rebuild(ckeras_layer *l, const ck_shape *ins, int nin)
+{
+    ck_weight keep[CK_MAX_WEIGHTS];
+    int nw = l->nw;
+    memcpy(keep, l->w, sizeof keep);
+    ckeras_status st = ck_layer_build_multi(l, ins, nin);
+    if (st == CKERAS_OK && l->nw != nw)
+        st = ck_error(CKERAS_ESHAPE, "%s '%s': its number of weights depends on a variable (None) axis",
+                      l->vt->class_name, l->name);
+    for (int k = 0; st == CKERAS_OK && k < nw; k++)
+        if (l->w[k].shape.ndim != keep[k].shape.ndim ||
+            memcmp(l->w[k].shape.d, keep[k].shape.d, (size_t)keep[k].shape.ndim * sizeof(int64_t)) != 0) {
+            char a[96], b[96];
+            st = ck_error(CKERAS_ESHAPE, "%s '%s': weight '%s' would be %s instead of %s: its shape depends on a "
+                          "variable (None) axis", l->vt->class_name, l->name, keep[k].name,
+                          ck_shape_str(&l->w[k].shape, false, a, sizeof a),
+                          ck_shape_str(&keep[k].shape, false, b, sizeof b));
+        }
+    if (st != CKERAS_OK) { /* as before (the caller builds it again for the shapes that worked) */
+        memcpy(l->w, keep, sizeof keep);
+        l->nw = nw;
+        return st;
+    }
+    /* the new build's declarations (their initializer specs may live in settings the build made
+     * again), the old storage: values, gradients */
+    for (int k = 0; k < nw; k++) {
+        l->w[k].data = keep[k].data;
+        l->w[k].own = keep[k].own;
+        l->w[k].grad = keep[k].grad;
+    }
+    return CKERAS_OK;
 }

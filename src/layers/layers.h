@@ -35,6 +35,10 @@ typedef struct ck_fwd {
     ck_rng *rng;
     int nin;                 /* merge layers: number of inputs and their buffers */
     const float *const *xs;  /* xs[0] == x */
+    const float *mask;  /* Keras' mask of the first input: (n, in_shape without its last axis),
+                           0 for a masked step; NULL: none */
+    float *mask_out;    /* a CK_MASK_MAKE layer writes its output's mask here: (n, out_shape
+                           without its last axis) */
 } ck_fwd;
 
 typedef struct ck_bwd {
@@ -47,7 +51,16 @@ typedef struct ck_bwd {
     int nin;                 /* merge layers: inputs, and where their gradients go */
     const float *const *xs;  /* xs[0] == x */
     float *const *dxs;       /* dxs[k] may be NULL; dxs[0] == dx */
+    const float *mask;       /* the forward's input mask (ck_fwd.mask) */
 } ck_bwd;
+
+/* What a layer does with Keras' mask (set by Embedding(mask_zero=True) and Masking, one value
+ * per step: per sample, the output shape without its last axis). */
+typedef enum ck_mask_mode {
+    CK_MASK_DROP = 0, /* its output has no mask (it ignores or consumes its input's) */
+    CK_MASK_PASS,     /* its output has its first input's mask (Dropout, Dense, ...) */
+    CK_MASK_MAKE,     /* it computes its output's mask (ck_fwd.mask_out) */
+} ck_mask_mode;
 
 typedef struct ck_layer_vt {
     const char *class_name; /* Keras class ("Dense") */
@@ -73,6 +86,8 @@ typedef struct ck_layer_vt {
      * NULL when it is the layer's own variable. NULL function: all are the layer's own. Weights
      * of one sub-object are consecutive and numbered from 0 in weight order. */
     const char *(*keras3_var_path)(const ckeras_layer *l, int k);
+    /* Keras' mask after this layer; NULL: CK_MASK_DROP. */
+    ck_mask_mode (*mask_mode)(const ckeras_layer *l);
 } ck_layer_vt;
 
 struct ckeras_layer {
@@ -98,6 +113,7 @@ struct ckeras_layer {
                            the packed row (sum of their sizes,) and outs[k] their shapes; 0 or 1:
                            one output (out_shape) */
     ck_shape outs[6];
+    uint32_t outs_none[6]; /* their variable (None) axes, as the graph found them */
     int refs;           /* holders: 1 when made; each further graph node or model input using it
                            adds one (shared layers, models called as layers); ck_layer_free drops
                            one and frees the layer at the last */
@@ -131,6 +147,11 @@ ckeras_status ck_layer_check_axes(const ckeras_layer *l, const ck_shape *in);
 /* Declares a weight during build. */
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
                                const char *init_field, const char *init_default);
+/* CK_MASK_PASS, for the mask_mode of layers that keep Keras' mask. */
+ck_mask_mode ck_mask_pass(const ckeras_layer *l);
+/* Builds the layer again for new per-sample input shapes (a variable-length axis took another
+ * length), keeping its weights: CKERAS_ESHAPE when the weights' shapes would change. */
+ckeras_status ck_layer_rebuild(ckeras_layer *l, const ck_shape *ins, int nin);
 /* Builds the layer for a per-sample input shape (clearing any previous build). */
 ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in);
 /* The same for a layer called on several inputs (merge layers). */
@@ -149,7 +170,7 @@ ckeras_status ck_regularizer_parse(const char *spec, float *l1, float *l2);
 /* Keras' fan_in and fan_out of a weight shape. */
 void ck_init_fans(const ck_shape *shape, double *fan_in, double *fan_out);
 
-extern const ck_layer_vt ck_input_vt, ck_dense_vt, ck_activation_vt, ck_dropout_vt, ck_flatten_vt;
+extern const ck_layer_vt ck_input_vt, ck_dense_vt, ck_activation_vt, ck_dropout_vt, ck_flatten_vt, ck_masking_vt;
 extern const ck_layer_vt ck_add_vt, ck_subtract_vt, ck_multiply_vt, ck_average_vt, ck_maximum_vt, ck_minimum_vt,
     ck_concatenate_vt;
 extern const ck_layer_vt ck_batch_normalization_vt, ck_layer_normalization_vt, ck_reshape_vt, ck_permute_vt,
@@ -166,5 +187,7 @@ extern const ck_layer_vt ck_time_distributed_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);
+/* The variable (None) axes of the output a take layer reads. */
+uint32_t ck_take_none(const ckeras_layer *take);
 
 #endif

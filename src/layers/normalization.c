@@ -318,4 +318,5 @@ const ck_layer_vt ck_layer_normalization_vt = {
     .forward = ln_forward,
     .backward = ln_backward,
     .free_priv = free_priv,
+    .mask_mode = ck_mask_pass,
 };

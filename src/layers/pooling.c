@@ -237,18 +237,57 @@ static void global_dims(const ckeras_layer *l, int64_t *s, int64_t *c)
     *s = ck_shape_size(&l->in_shape) / *c;
 }
 
+/* Keras' GlobalAveragePooling1D with a mask (n, s): the mean of the kept steps only,
+ * sum(x * mask) / sum(mask) (NaN for a sample whose steps are all masked, as in Keras) */
+static void gap_masked_forward(const float *x, const float *mask, int64_t n, int64_t s, int64_t c, float *y)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float *yi = y + i * c, kept = 0.0f;
+        memset(yi, 0, (size_t)c * sizeof(float));
+        for (int64_t t = 0; t < s; t++) {
+            float m = mask[i * s + t];
+            kept += m;
+            const float *xt = x + (i * s + t) * c;
+            for (int64_t k = 0; k < c; k++)
+                yi[k] += m * xt[k];
+        }
+        for (int64_t k = 0; k < c; k++)
+            yi[k] /= kept;
+    }
+}
+
+static void gap_masked_backward(const float *dy, const float *mask, int64_t n, int64_t s, int64_t c, float *dx)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float kept = 0.0f;
+        for (int64_t t = 0; t < s; t++)
+            kept += mask[i * s + t];
+        for (int64_t t = 0; t < s; t++) {
+            float w = mask[i * s + t] / kept;
+            float *dxt = dx + (i * s + t) * c;
+            for (int64_t k = 0; k < c; k++)
+                dxt[k] = w * dy[i * c + k];
+        }
+    }
+}
+
 static void gap_forward(ckeras_layer *l, const ck_fwd *f)
 {
     int64_t s, c;
     global_dims(l, &s, &c);
-    ck_global_avgpool_forward(f->x, f->n, s, c, f->y);
+    if (f->mask && l->in_shape.ndim == 2)
+        gap_masked_forward(f->x, f->mask, f->n, s, c, f->y);
+    else
+        ck_global_avgpool_forward(f->x, f->n, s, c, f->y);
 }
 
 static void gap_backward(ckeras_layer *l, const ck_bwd *b)
 {
     int64_t s, c;
     global_dims(l, &s, &c);
-    if (b->dx)
+    if (b->dx && b->mask && l->in_shape.ndim == 2)
+        gap_masked_backward(b->dy, b->mask, b->n, s, c, b->dx);
+    else if (b->dx)
         ck_global_avgpool_backward(b->dy, b->n, s, c, b->dx);
 }
 

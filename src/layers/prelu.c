@@ -113,4 +113,5 @@ const ck_layer_vt ck_prelu_vt = {
     .build = prelu_build,
     .forward = prelu_forward,
     .backward = prelu_backward,
+    .mask_mode = ck_mask_pass,
 };

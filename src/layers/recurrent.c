@@ -1,5 +1,5 @@
 /* Recurrent layers: SimpleRNN, LSTM, GRU and the Bidirectional wrapper. Inputs are (batch,
- * timesteps, features) with a fixed number of timesteps; weights are Keras' (kernel (F, G*U),
+ * timesteps, features) (a mask skips steps as Keras does); weights are Keras' (kernel (F, G*U),
  * recurrent_kernel (U, G*U), bias (G*U), or (2, 3*U) for GRU with reset_after). The arithmetic
  * is in src/kernels/recurrent.c (ck_rnn_forward / ck_rnn_backward).
  *
@@ -39,6 +39,9 @@
     {"go_backwards", CK_BOOL, "false", NULL, "process the sequence in reverse order"},                     \
     {"stateful", CK_BOOL, "false", NULL, "accepted; states are not carried between batches"},              \
     {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},                                             \
+    {"zero_output_for_mask", CK_BOOL, "false", NULL, "with a mask and return_sequences: masked steps output "  \
+     "zeros (else the last kept step's output)", CK_W_NO_TF2 | CK_W_SET_ONLY},                              \
+    {"seed", CK_INT, NULL, NULL, "seed of the dropout masks (Keras 3; accepted)", CK_W_NO_TF2 | CK_W_SET_ONLY}, \
     {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false", CK_W_NEVER},                               \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)", CK_W_NEVER},
 
@@ -196,6 +199,7 @@ static void apply_forget_bias(rnn_dir *d, float *bias)
 typedef struct rnn_priv {
     rnn_dir dir;
     bool seq, use_bias;
+    bool zero_out; /* zero_output_for_mask */
     int nstates; /* initial states given as extra inputs (0, 1 for h, 2 for h and c) */
 } rnn_priv;
 
@@ -232,6 +236,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
         }
     p->nstates = nin - 1;
     p->use_bias = ck_cfg_bool(&l->cfg, "use_bias");
+    p->zero_out = ck_cfg_bool(&l->cfg, "zero_output_for_mask");
     if ((st = add_cell_weights(l, c, p->use_bias, "", NULL)) != CKERAS_OK)
         return st;
     out->ndim = p->seq ? 2 : 1;
@@ -270,42 +275,66 @@ static int64_t rnn_work(const ckeras_layer *l, int64_t n)
     return ck_rnn_work_floats(&p->dir.cell, n) + tnu + (l->nout > 1 ? tnu + n * p->dir.cell.U : 0);
 }
 
-/* y (n, T, U) or (n, U) from the states hs (T+1, n, U); rev reads step T-1-t for time t (a
- * Bidirectional's backward direction); y rows have ld floats and this direction starts at
- * column off. */
-static void states_to_output(const ck_rnn *c, int64_t n, const float *hs, bool seq, bool rev, float *y, int64_t ld,
-                             int64_t off)
+/* Keras' output of processing step s of sample i with a mask: the step's state when the step
+ * is kept; at a masked step, zeros with zero_out (a Bidirectional returning sequences), else the
+ * output of the last kept step (zeros before the first one). The states carry over masked
+ * steps, so that output is the state after step s whenever some step up to s was kept. */
+static bool step_output_is_state(const ck_rnn *c, int64_t i, int64_t s, bool zero_out, bool *seen)
+{
+    if (!c->mask)
+        return true;
+    int64_t t = c->go_backwards ? c->T - 1 - s : s;
+    bool keep = c->mask[i * c->T + t] != 0.0f;
+    *seen = *seen || keep;
+    return zero_out ? keep : *seen;
+}
+
+/* y (n, T, U) or (n, U) from the states hs (T+1, n, U), with c->mask as Keras applies it
+ * (step_output_is_state); rev writes step s at time T-1-s (a Bidirectional's backward
+ * direction); y rows have ld floats and this direction starts at column off. */
+static void states_to_output(const ck_rnn *c, int64_t n, const float *hs, bool seq, bool rev, bool zero_out,
+                             float *y, int64_t ld, int64_t off)
 {
     int64_t T = c->T, U = c->U, nu = n * U;
     for (int64_t i = 0; i < n; i++) {
-        if (!seq) {
-            memcpy(y + i * ld + off, hs + T * nu + i * U, (size_t)U * sizeof(float));
-            continue;
-        }
-        for (int64_t t = 0; t < T; t++) {
-            int64_t s = rev ? T - 1 - t : t;
-            memcpy(y + (i * T + t) * ld + off, hs + (s + 1) * nu + i * U, (size_t)U * sizeof(float));
+        bool seen = false;
+        for (int64_t s = 0; s < T; s++) {
+            bool state = step_output_is_state(c, i, s, seq && zero_out, &seen);
+            if (!seq && s < T - 1)
+                continue;
+            float *dst = y + (seq ? i * T + (rev ? T - 1 - s : s) : i) * ld + off;
+            if (state)
+                memcpy(dst, hs + (s + 1) * nu + i * U, (size_t)U * sizeof(float));
+            else
+                memset(dst, 0, (size_t)U * sizeof(float));
         }
     }
 }
 
 /* dhs (T, n, U) = the output gradient of each step: dy (rows of ld floats, columns off..off+U)
- * times scale, and times the other direction's output o (same layout as dy) when o != NULL. */
-static void output_to_dstates(const ck_rnn *c, int64_t n, const float *dy, bool seq, bool rev, int64_t ld,
-                              int64_t off, float scale, const float *o, int64_t ldo, int64_t offo, float *dhs)
+ * times scale, and times the other direction's output o (same layout as dy) when o != NULL;
+ * zero where the step's output was not its state (step_output_is_state). */
+static void output_to_dstates(const ck_rnn *c, int64_t n, const float *dy, bool seq, bool rev, bool zero_out,
+                              int64_t ld, int64_t off, float scale, const float *o, int64_t ldo, int64_t offo,
+                              float *dhs)
 {
     int64_t T = c->T, U = c->U, nu = n * U;
-    if (!seq)
-        memset(dhs, 0, (size_t)((T - 1) * nu) * sizeof(float));
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t t = 0; t < (seq ? T : 1); t++) {
-            int64_t s = seq ? (rev ? T - 1 - t : t) : T - 1;
-            const float *src = dy + (i * (seq ? T : 1) + t) * ld + off;
-            const float *os = o ? o + (i * (seq ? T : 1) + t) * ldo + offo : NULL;
+    for (int64_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (int64_t s = 0; s < T; s++) {
+            bool state = step_output_is_state(c, i, s, seq && zero_out, &seen);
             float *dst = dhs + s * nu + i * U;
+            if ((!seq && s < T - 1) || !state) {
+                memset(dst, 0, (size_t)U * sizeof(float));
+                continue;
+            }
+            int64_t row = seq ? i * T + (rev ? T - 1 - s : s) : i;
+            const float *src = dy + row * ld + off;
+            const float *os = o ? o + row * ldo + offo : NULL;
             for (int64_t u = 0; u < U; u++)
                 dst[u] = scale * src[u] * (os ? os[u] : 1.0f);
         }
+    }
 }
 
 static void rnn_forward(ckeras_layer *l, const ck_fwd *f)
@@ -315,16 +344,17 @@ static void rnn_forward(ckeras_layer *l, const ck_fwd *f)
     apply_forget_bias(&p->dir, p->use_bias ? l->w[2].data : NULL);
     const float *h0 = p->nstates >= 1 ? f->xs[1] : NULL;
     const float *c0 = p->nstates >= 2 ? f->xs[2] : NULL;
+    p->dir.cell.mask = f->mask;
     ck_rnn_forward(&p->dir.cell, f->n, f->x, h0, c0, f->saved, f->work);
     const ck_rnn *c = &p->dir.cell;
     const float *hs = ck_rnn_states(c, f->n, f->saved);
     if (l->nout <= 1) {
-        states_to_output(c, f->n, hs, p->seq, false, f->y, c->U, 0);
+        states_to_output(c, f->n, hs, p->seq, false, p->zero_out, f->y, c->U, 0);
         return;
     }
     /* return_state: per sample [output | h_last | c_last] */
     float *plain = f->work + ck_rnn_work_floats(c, f->n);
-    states_to_output(c, f->n, hs, p->seq, false, plain, c->U, 0);
+    states_to_output(c, f->n, hs, p->seq, false, p->zero_out, plain, c->U, 0);
     const float *cs = ck_rnn_cells(c, f->n, f->saved);
     int64_t s0 = ck_shape_size(&l->outs[0]), P = ck_shape_size(&l->out_shape), nu = f->n * c->U;
     for (int64_t i = 0; i < f->n; i++) {
@@ -340,16 +370,17 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
 {
     rnn_priv *p = l->priv;
     bind_cell(l, &p->dir.cell, 0, p->use_bias, b->train_weights);
+    p->dir.cell.mask = b->mask;
     ck_rnn *c = &p->dir.cell;
     float *dhs = b->work + ck_rnn_work_floats(c, b->n);
     if (l->nout <= 1) {
-        output_to_dstates(c, b->n, b->dy, p->seq, false, c->U, 0, 1.0f, NULL, 0, 0, dhs);
+        output_to_dstates(c, b->n, b->dy, p->seq, false, p->zero_out, c->U, 0, 1.0f, NULL, 0, 0, dhs);
     } else { /* unpack [output | h_last | c_last]: h_last's gradient joins the last step's */
         int64_t s0 = ck_shape_size(&l->outs[0]), P = ck_shape_size(&l->out_shape), U = c->U;
         float *dplain = dhs + c->T * b->n * U, *dclast = dplain + c->T * b->n * U;
         for (int64_t i = 0; i < b->n; i++)
             memcpy(dplain + i * s0, b->dy + i * P, (size_t)s0 * sizeof(float));
-        output_to_dstates(c, b->n, dplain, p->seq, false, U, 0, 1.0f, NULL, 0, 0, dhs);
+        output_to_dstates(c, b->n, dplain, p->seq, false, p->zero_out, U, 0, 1.0f, NULL, 0, 0, dhs);
         float *last = dhs + (c->T - 1) * b->n * U;
         for (int64_t i = 0; i < b->n; i++) {
             const float *row = b->dy + i * P + s0;
@@ -364,6 +395,13 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
     float *dc0 = p->nstates >= 2 && b->dxs ? b->dxs[2] : NULL;
     ck_rnn_backward(c, b->n, b->x, dhs, b->dx, 0.0f, dh0, dc0, b->saved, b->work);
     c->dc_last = NULL;
+}
+
+/* Keras: the mask goes on with the sequences (return_sequences), and ends with the last step. */
+static ck_mask_mode rnn_mask_mode(const ckeras_layer *l)
+{
+    const rnn_priv *p = l->priv;
+    return p && p->seq ? CK_MASK_PASS : CK_MASK_DROP;
 }
 
 /* Keras 3 keeps a recurrent layer's weights in its cell ("layers/lstm/cell/vars/0"), a
@@ -397,6 +435,7 @@ static const char *bidi_var_path(const ckeras_layer *l, int k)
         .free_priv = rnn_free,                                                                               \
         .extra_inputs_kwarg = "initial_state",                                                               \
         .keras3_var_path = rnn_var_path,                                                                     \
+        .mask_mode = rnn_mask_mode,                                                                          \
     }
 
 RNN_VT(ck_simple_rnn_vt, "SimpleRNN", "simple_rnn", simple_rnn_fields);
@@ -538,16 +577,24 @@ static int64_t bidi_work(const ckeras_layer *l, int64_t n)
     return ck_rnn_work_floats(c, n) + c->T * n * c->U;
 }
 
-static void bidi_bind(ckeras_layer *l, bidi_priv *p, bool grads)
+static void bidi_bind(ckeras_layer *l, bidi_priv *p, bool grads, const float *mask)
 {
-    for (int d = 0; d < 2; d++)
+    for (int d = 0; d < 2; d++) {
         bind_cell(l, &p->dir[d].cell, d * p->nw_dir, p->use_bias, grads);
+        p->dir[d].cell.mask = mask;
+    }
+}
+
+static ck_mask_mode bidi_mask_mode(const ckeras_layer *l)
+{
+    const bidi_priv *p = l->priv;
+    return p && p->seq ? CK_MASK_PASS : CK_MASK_DROP;
 }
 
 static void bidi_forward(ckeras_layer *l, const ck_fwd *f)
 {
     bidi_priv *p = l->priv;
-    bidi_bind(l, p, false);
+    bidi_bind(l, p, false, f->mask);
     const ck_rnn *c = &p->dir[0].cell;
     int64_t n = f->n, T = c->T, U = c->U, rows = n * (p->seq ? T : 1);
     int64_t ss = ck_rnn_saved_floats(c, n);
@@ -555,17 +602,19 @@ static void bidi_forward(ckeras_layer *l, const ck_fwd *f)
         apply_forget_bias(&p->dir[d], p->use_bias ? l->w[d * p->nw_dir + 2].data : NULL);
         ck_rnn_forward(&p->dir[d].cell, n, f->x, NULL, NULL, f->saved + d * ss, f->work);
     }
+    /* Keras' Bidirectional zeroes the outputs of masked steps when it returns sequences */
+    const ck_rnn *cb = &p->dir[1].cell;
     const float *hf = ck_rnn_states(c, n, f->saved), *hb = ck_rnn_states(c, n, f->saved + ss);
     if (p->mode == MERGE_CONCAT) {
-        states_to_output(c, n, hf, p->seq, false, f->y, 2 * U, 0);
-        states_to_output(c, n, hb, p->seq, true, f->y, 2 * U, U);
+        states_to_output(c, n, hf, p->seq, false, true, f->y, 2 * U, 0);
+        states_to_output(cb, n, hb, p->seq, true, true, f->y, 2 * U, U);
         return;
     }
     /* y = forward output, then combined with the backward one (put in work past the kernel's
      * scratch, which is free again) */
     float *yb = f->work;
-    states_to_output(c, n, hf, p->seq, false, f->y, U, 0);
-    states_to_output(c, n, hb, p->seq, true, yb, U, 0);
+    states_to_output(c, n, hf, p->seq, false, true, f->y, U, 0);
+    states_to_output(cb, n, hb, p->seq, true, true, yb, U, 0);
     for (int64_t k = 0; k < rows * U; k++)
         f->y[k] = p->mode == MERGE_SUM ? f->y[k] + yb[k]
                   : p->mode == MERGE_AVE ? 0.5f * (f->y[k] + yb[k]) : f->y[k] * yb[k];
@@ -574,7 +623,7 @@ static void bidi_forward(ckeras_layer *l, const ck_fwd *f)
 static void bidi_backward(ckeras_layer *l, const ck_bwd *b)
 {
     bidi_priv *p = l->priv;
-    bidi_bind(l, p, b->train_weights);
+    bidi_bind(l, p, b->train_weights, b->mask);
     const ck_rnn *c = &p->dir[0].cell;
     int64_t n = b->n, U = c->U;
     int64_t ss = ck_rnn_saved_floats(c, n);
@@ -583,15 +632,17 @@ static void bidi_backward(ckeras_layer *l, const ck_bwd *b)
         const ck_rnn *cd = &p->dir[d].cell;
         float *saved = b->saved + d * ss;
         if (p->mode == MERGE_CONCAT) {
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, 2 * U, d * U, 1.0f, NULL, 0, 0, dhs);
+            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, 2 * U, d * U, 1.0f, NULL, 0, 0, dhs);
         } else if (p->mode == MERGE_MUL) {
             /* d(yf * yb)/dyf = yb: the other direction's output, rebuilt in work from its states */
             float *other = b->work;
-            states_to_output(c, n, ck_rnn_states(c, n, b->saved + (1 - d) * ss), p->seq, d == 0, other, U, 0);
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, U, 0, 1.0f, other, U, 0, dhs);
+            const ck_rnn *co = &p->dir[1 - d].cell;
+            states_to_output(co, n, ck_rnn_states(co, n, b->saved + (1 - d) * ss), p->seq, d == 0, true, other, U,
+                             0);
+            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, U, 0, 1.0f, other, U, 0, dhs);
         } else {
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, U, 0, p->mode == MERGE_AVE ? 0.5f : 1.0f, NULL, 0, 0,
-                              dhs);
+            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, U, 0, p->mode == MERGE_AVE ? 0.5f : 1.0f, NULL, 0,
+                              0, dhs);
         }
         ck_rnn_backward(cd, n, b->x, dhs, b->dx, d == 0 ? 0.0f : 1.0f, NULL, NULL, saved, b->work);
     }
@@ -609,4 +660,5 @@ const ck_layer_vt ck_bidirectional_vt = {
     .backward = bidi_backward,
     .free_priv = bidi_free,
     .keras3_var_path = bidi_var_path,
+    .mask_mode = bidi_mask_mode,
 };

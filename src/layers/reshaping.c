@@ -471,6 +471,7 @@ const ck_layer_vt ck_relu_vt = {
     .forward = relu_forward,
     .backward = relu_backward,
     .free_priv = free_priv,
+    .mask_mode = ck_mask_pass,
 };
 
 static const ck_field leaky_relu_fields[] = {
@@ -498,6 +499,7 @@ const ck_layer_vt ck_leaky_relu_vt = {
     .forward = relu_forward,
     .backward = relu_backward,
     .free_priv = free_priv,
+    .mask_mode = ck_mask_pass,
 };
 
 /* ---- Rescaling: y = x * scale + offset -------------------------------------------------- */

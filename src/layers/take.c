@@ -10,17 +10,41 @@
 #include <string.h>
 
 typedef struct take_priv {
+    const ckeras_layer *producer; /* the layer whose output k this is (built before it) */
+    int k;
     int64_t off, len; /* its floats in the packed row */
     int64_t packed;   /* floats per sample of the producer */
 } take_priv;
 
+/* Where output k lies in the producer's packed row, as the producer is built now (a None axis
+ * builds it again for each length). */
+static void locate(take_priv *p, ckeras_layer *l)
+{
+    const ckeras_layer *pr = p->producer;
+    p->off = 0;
+    for (int j = 0; j < p->k; j++)
+        p->off += ck_shape_size(&pr->outs[j]);
+    p->len = ck_shape_size(&pr->outs[p->k]);
+    p->packed = ck_shape_size(&pr->out_shape);
+    l->outs[0] = pr->outs[p->k];
+}
+
 static ckeras_status take_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
     take_priv *p = l->priv;
-    if (!p || ck_shape_size(in) != p->packed)
+    if (!p || p->k >= p->producer->nout)
+        return ck_error(CKERAS_ESHAPE, "output %s: the producer's outputs changed", l->name);
+    locate(p, l);
+    if (ck_shape_size(in) != p->packed)
         return ck_error(CKERAS_ESHAPE, "output %s: the producer's outputs changed", l->name);
     *out = l->outs[0];
     return CKERAS_OK;
+}
+
+uint32_t ck_take_none(const ckeras_layer *l)
+{
+    const take_priv *p = l->priv;
+    return p->producer->outs_none[p->k];
 }
 
 static void take_forward(ckeras_layer *l, const ck_fwd *f)
@@ -65,12 +89,10 @@ ckeras_layer *ck_take_new(const ckeras_layer *producer, int k)
         ck_layer_free(l);
         return NULL;
     }
-    for (int j = 0; j < k; j++)
-        p->off += ck_shape_size(&producer->outs[j]);
-    p->len = ck_shape_size(&producer->outs[k]);
-    p->packed = ck_shape_size(&producer->out_shape);
+    p->producer = producer;
+    p->k = k;
+    locate(p, l);
     l->priv = p;
-    l->outs[0] = producer->outs[k];
     snprintf(l->name, sizeof l->name, "%.40s/output_%d", producer->name, k);
     l->named = true;
     return l;

@@ -199,4 +199,5 @@ const ck_layer_vt ck_time_distributed_vt = {
     .backward = td_backward,
     .free_priv = td_free,
     .keras3_var_path = td_var_path,
+    .mask_mode = ck_mask_pass,
 };

@@ -232,8 +232,10 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
         int64_t cols = out->d[out->ndim - 1];
         int64_t rows = n * ck_shape_size(out) / cols;
         float w = (float)m->loss_weight[k];
-        double lk = ck_loss_compute(&m->loss[k], m->plan.y_true[k], m->plan.act[node], rows, cols, grad,
-                                    w / (float)rows, NULL) / (double)rows;
+        double lk; /* output k's mean loss (over the kept steps of a masked output, as Keras) */
+        if (!ck_model_masked_loss(m, k, n, rows, cols, m->target_size[k] * n / rows, w, grad, &lk))
+            lk = ck_loss_compute(&m->loss[k], m->plan.y_true[k], m->plan.act[node], rows, cols, grad,
+                                 w / (float)rows, NULL) / (double)rows;
         m->out_loss_sum[k] += lk * (double)n;
         sum += m->loss_weight[k] * lk;
     }
@@ -409,6 +411,9 @@ static ckeras_status prepare(ckeras_model *m, const ck_data *d, int64_t batch, b
     if (!m->compiled)
         return ck_error(CKERAS_ESTATE, "%s: model '%s' must be compiled first", what, m->name);
     ckeras_status st;
+    if ((st = check_model(m, what)) != CKERAS_OK ||
+        (d->nx == m->g.ninputs && (st = ck_model_match_lengths(m, d->nx, d->x, what)) != CKERAS_OK))
+        return st;
     if (training && (st = claim_weights(m, what)) != CKERAS_OK)
         return st;
     int64_t ts[CK_MAX_OUTPUTS];
@@ -424,8 +429,10 @@ static ckeras_status prepare(ckeras_model *m, const ck_data *d, int64_t batch, b
 
 ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch, double *results, int n_results)
 {
-    ckeras_status st = check_inputs(m, d, "evaluate");
-    if (st != CKERAS_OK)
+    ckeras_status st = check_model(m, "evaluate");
+    if (st != CKERAS_OK ||
+        (d->nx == m->g.ninputs && (st = ck_model_match_lengths(m, d->nx, d->x, "evaluate")) != CKERAS_OK) ||
+        (st = check_inputs(m, d, "evaluate")) != CKERAS_OK)
         return st;
     int64_t N = d->x[0]->shape[0];
     if (batch <= 0)
@@ -442,8 +449,10 @@ ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch
 
 ckeras_status ck_model_train_on_batch(ckeras_model *m, const ck_data *d, double *results, int n_results)
 {
-    ckeras_status st = check_inputs(m, d, "train_on_batch");
-    if (st != CKERAS_OK)
+    ckeras_status st = check_model(m, "train_on_batch");
+    if (st != CKERAS_OK ||
+        (d->nx == m->g.ninputs && (st = ck_model_match_lengths(m, d->nx, d->x, "train_on_batch")) != CKERAS_OK) ||
+        (st = check_inputs(m, d, "train_on_batch")) != CKERAS_OK)
         return st;
     int64_t n = d->x[0]->shape[0];
     if ((st = prepare(m, d, n, true, "train_on_batch")) != CKERAS_OK)
@@ -463,7 +472,9 @@ ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_te
 {
     ck_data d;
     ckeras_status st = ck_data_set(&d, nin, xs, 0, NULL, "predict");
-    if (st != CKERAS_OK || (st = check_inputs(m, &d, "predict")) != CKERAS_OK)
+    if (st != CKERAS_OK || (st = check_model(m, "predict")) != CKERAS_OK ||
+        (nin == m->g.ninputs && (st = ck_model_match_lengths(m, nin, xs, "predict")) != CKERAS_OK) ||
+        (st = check_inputs(m, &d, "predict")) != CKERAS_OK)
         return st;
     if (nout != m->g.noutputs)
         return ck_error(CKERAS_EINVAL, "predict: model '%s' has %d output%s, room for %d given", m->name,
@@ -548,7 +559,9 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
         return ck_error(CKERAS_ESTATE, "fit: model '%s' must be compiled first", m->name);
     ckeras_status st;
     int64_t ts[CK_MAX_OUTPUTS];
-    if ((st = check_data(m, d, "fit", ts)) != CKERAS_OK || (st = claim_weights(m, "fit")) != CKERAS_OK)
+    if ((st = check_model(m, "fit")) != CKERAS_OK ||
+        (d->nx == m->g.ninputs && (st = ck_model_match_lengths(m, d->nx, d->x, "fit")) != CKERAS_OK) ||
+        (st = check_data(m, d, "fit", ts)) != CKERAS_OK || (st = claim_weights(m, "fit")) != CKERAS_OK)
         return st;
     int64_t N = d->x[0]->shape[0];
     int64_t n_train = N, n_val = 0;

@@ -60,16 +60,11 @@ int ck_model_input(ckeras_model *m, ckeras_layer *l)
         ck_error(CKERAS_EINVAL, "model_input: the Input needs a shape");
         return -1;
     }
-    ck_shape in = {s->n, {0}};
-    for (int k = 0; k < s->n; k++) {
-        if (s->v[k] <= 0) {
-            long long bad = (long long)s->v[k]; /* s lives in l->cfg */
-            ck_layer_free(l);
-            ck_error(CKERAS_EUNSUPPORTED, "model_input: Input shape axis %d is %lld; only fixed positive sizes "
-                     "are supported", k, bad);
-            return -1;
-        }
-        in.d[k] = s->v[k];
+    ck_shape in;
+    uint32_t none;
+    if (ck_model_shape_from_config(s, "model_input", &in, &none) != CKERAS_OK) {
+        ck_layer_free(l);
+        return -1;
     }
     int j = m->g.ninputs;
     int id = new_id(m, -1 - j);
@@ -81,6 +76,7 @@ int ck_model_input(ckeras_model *m, ckeras_layer *l)
     l->owned = true;
     m->input_layers[j] = l;
     m->g.inputs[j] = in;
+    m->g.none[j] = none;
     m->g.ninputs = j + 1;
     m->has_input = true;
     return id;
@@ -114,6 +110,7 @@ static int add_outputs(ckeras_model *m, ckeras_layer *l, int node)
             return -1;
         }
         t->owned = true;
+        ck_model_node_none(m, m->g.n - 1);
         if (k == 0)
             first = id;
     }
@@ -217,7 +214,7 @@ static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
         ck_layer_free(l);
         return -1;
     }
-    if (ck_model_attach(m, l) != CKERAS_OK) {
+    if (ck_model_node_none(m, m->g.n - 1) != CKERAS_OK || ck_model_attach(m, l) != CKERAS_OK) {
         m->g.n--;
         m->nids--;
         ck_layer_free(l);
@@ -337,6 +334,7 @@ int ck_model_call_model(ckeras_model *m, ckeras_model *inner, int nin, const int
         ck_node *nd = &m->g.nodes[m->g.n - 1];
         nd->group = gi;
         nd->inference = in->inference || gr->inference;
+        nd->none = in->none;
         in->layer->refs++;
         map[i] = m->g.n - 1;
     }
@@ -399,6 +397,7 @@ static int share_input(ckeras_model *dst, const ckeras_model *src, int j)
     }
     dst->input_layers[k] = il;
     dst->g.inputs[k] = src->g.inputs[j];
+    dst->g.none[k] = src->g.none[j];
     dst->g.ninputs = k + 1;
     dst->has_input = true;
     return id;
@@ -479,6 +478,7 @@ ckeras_model *ck_model_from_sources(ckeras_model *src, int nin, const int *isrc,
             goto fail;
         sn->layer->refs++;
         m->g.nodes[m->g.n - 1].inference = sn->inference;
+        m->g.nodes[m->g.n - 1].none = sn->none;
         map[i] = m->g.n - 1;
     }
     for (int k = 0; k < nout; k++) {

@@ -212,26 +212,25 @@ ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
             ck_layer_free(l);
             return ck_error(CKERAS_EINVAL, "add: Input needs a shape");
         }
-        for (int k = 0; k < s->n; k++)
-            if (s->v[k] <= 0) {
-                long long bad = (long long)s->v[k]; /* s lives in l->cfg */
-                ck_layer_free(l);
-                return ck_error(CKERAS_EUNSUPPORTED, "add: Input shape axis %d is %lld; only fixed positive sizes "
-                                "are supported", k, bad);
-            }
-        ck_shape in = {s->n, {0}};
-        for (int k = 0; k < s->n; k++)
-            in.d[k] = s->v[k];
+        ck_shape in;
+        uint32_t none;
+        ckeras_status st = ck_model_shape_from_config(s, "add", &in, &none);
+        if (st != CKERAS_OK) {
+            ck_layer_free(l);
+            return st;
+        }
         ck_layer_build(l, &in);
         l->owned = true;
         m->input_layers[0] = l;
         m->has_input = true;
         m->g.ninputs = 1;
         m->g.inputs[0] = in;
+        m->g.none[0] = none;
         return CKERAS_OK;
     }
 
     ck_shape in;
+    uint32_t none = 0; /* None axes of a first layer's input_shape */
     if (!m->has_input) {
         const ck_value *s = ck_cfg_value(&l->cfg, "input_shape");
         if (!s || s->is_none || s->n < 1) {
@@ -241,9 +240,12 @@ ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
             ck_layer_free(l);
             return st;
         }
-        in.ndim = s->n;
-        for (int k = 0; k < s->n; k++)
-            in.d[k] = s->v[k];
+        ckeras_status st = ck_model_shape_from_config(s, "add", &in, &none);
+        if (st != CKERAS_OK) {
+            ck_error_prefix("layer '%s': input_shape", l->name);
+            ck_layer_free(l);
+            return st;
+        }
     } else {
         in = *ck_model_output_shape(m);
     }
@@ -262,7 +264,11 @@ ckeras_status ck_model_add(ckeras_model *m, ckeras_layer *l)
         ck_layer_free(l);
         return st;
     }
-    if ((st = ck_model_attach(m, l)) != CKERAS_OK) {
+    if (!m->has_input) { /* what the new node reads */
+        m->g.inputs[0] = in;
+        m->g.none[0] = none;
+    }
+    if ((st = ck_model_node_none(m, m->g.n - 1)) != CKERAS_OK || (st = ck_model_attach(m, l)) != CKERAS_OK) {
         m->g.n--;
         m->g.outputs[0] = m->g.n - 1;
         m->g.noutputs = m->g.n > 0;

@@ -109,6 +109,21 @@ int ck_model_call(ckeras_model *m, ckeras_layer *l, int nin, const int *ids);
 ckeras_status ck_model_set_outputs(ckeras_model *m, int n, const int *ids);
 bool ck_model_name_taken(const ckeras_model *m, const char *name, const ckeras_layer *except);
 void ck_model_auto_name(const ckeras_model *m, ckeras_layer *l);
+/* Variable-length (None) axes (varlen.c). A shape from an Input config (negative: None, given
+ * the placeholder length) and its None bits; the None bits of node i's output (after it joined
+ * the graph); whether any input has a None axis; and, before a call on data xs, the model built
+ * for the lengths of xs on its None axes (the plan freed when that changed anything). */
+ckeras_status ck_model_shape_from_config(const ck_value *s, const char *what, ck_shape *in, uint32_t *none);
+ckeras_status ck_model_node_none(ckeras_model *m, int i);
+bool ck_model_has_none(const ckeras_model *m);
+ckeras_status ck_model_match_lengths(ckeras_model *m, int nin, const ckeras_tensor *const *xs, const char *what);
+/* When model output k carries Keras' mask (one value per row of its last axis), the mean loss
+ * of the batch of n samples in the plan as Keras 3 computes it: the kept rows' losses summed over
+ * (kept rows + 1e-7); their gradient, scaled so and by weight, in grad (when not NULL; masked rows get 0).
+ * false (nothing done) when the output has no such mask. Keras 3's compiled metrics ignore the
+ * mask (they see every row). */
+bool ck_model_masked_loss(ckeras_model *m, int k, int64_t n, int64_t rows, int64_t cols, int64_t true_cols,
+                          float weight, float *grad, double *mean);
 /* The regularization penalty of the trainable weights (added to the loss, as Keras does);
  * with add_grads, its gradient is added to the weights' gradients. */
 double ck_model_regularization(ckeras_model *m, bool add_grads);

@@ -10,14 +10,15 @@
 
 /* ---- model -> plain forms --------------------------------------------------------------------- */
 
-/* An InputLayer's config: tf.keras 2 writes "batch_input_shape", Keras 3 "batch_shape". */
-static ck_tree *input_layer_config(const ckeras_layer *in, const ck_shape *shape, ck_profile profile)
+/* An InputLayer's config: tf.keras 2 writes "batch_input_shape", Keras 3 "batch_shape"; the
+ * axes of bits none are None. */
+static ck_tree *input_layer_config(const ckeras_layer *in, const ck_shape *shape, uint32_t none, ck_profile profile)
 {
     ck_tree *o = ck_tree_object(), *bs = ck_tree_list();
     int64_t batch = in->vt ? ck_cfg_int(&in->cfg, "batch_size") : 0; /* 0: None */
     ckeras_status st = o && bs ? ck_tree_push(bs, batch > 0 ? ck_tree_int(batch) : ck_tree_null()) : CKERAS_ENOMEM;
     for (int k = 0; k < shape->ndim && st == CKERAS_OK; k++)
-        st = ck_tree_push(bs, ck_tree_int(shape->d[k]));
+        st = ck_tree_push(bs, none & (1u << k) ? ck_tree_null() : ck_tree_int(shape->d[k]));
     if (st == CKERAS_OK) {
         st = ck_tree_set(o, profile == CK_PROFILE_KERAS3 ? "batch_shape" : "batch_input_shape", bs);
         bs = NULL;
@@ -84,10 +85,11 @@ static void call_refs(const ckeras_model *m, int nin, const int *in, bool nested
     for (int k = 0; k < nin; k++) {
         int src = in[k];
         const ck_shape *sh = src < 0 ? &m->g.inputs[-1 - src] : &m->g.nodes[src].layer->out_shape;
+        uint32_t none = ck_graph_src_none(&m->g, src);
         source_ref(m, src, nested, &l->in[k]);
         l->in[k].ndim = sh->ndim;
         for (int a = 0; a < sh->ndim; a++)
-            l->in[k].shape[a] = sh->d[a];
+            l->in[k].shape[a] = none & (1u << a) ? -1 : sh->d[a]; /* -1: None */
         l->in[k].batch = batch;
     }
 }
@@ -136,7 +138,7 @@ static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile,
         }
         snprintf(il->class_name, sizeof il->class_name, "%s", ck_input_vt.class_name);
         snprintf(il->name, sizeof il->name, "%s", in->name);
-        il->config = input_layer_config(in, &m->g.inputs[j], profile);
+        il->config = input_layer_config(in, &m->g.inputs[j], m->g.none[j], profile);
         if (!il->config)
             goto oom;
         d->inputs[d->ninputs].node = d->inputs[d->ninputs].tensor = 0;
@@ -498,6 +500,36 @@ static bool is_input(const ck_io_layer *l)
     return ck_layer_lookup(l->class_name) == &ck_input_vt;
 }
 
+/* Keras 3 records the mask an Embedding(mask_zero=True) computes as a NotEqual(x, 0) op node
+ * whose output only goes to "mask" call keywords; the model makes that mask itself, so such a
+ * node is not a layer to build. */
+static bool implicit_mask_op(const ck_io_model *d, int i)
+{
+    const ck_io_layer *l = &d->layers[i];
+    if (strcmp(l->class_name, "NotEqual") != 0 || l->nin != 1 || l->nconst != 1 || strcmp(l->const_text, "0") != 0)
+        return false;
+    for (int j = 0; j < d->nlayers; j++)
+        for (int k = 0; k < d->layers[j].nin; k++)
+            if (strcmp(d->layers[j].in[k].layer, l->name) == 0)
+                return false;
+    return true;
+}
+
+/* A "mask" keyword is fine when it is such a node's output and the model gives the layer a mask
+ * of its own (from an Embedding(mask_zero=True) or Masking before it). */
+static ckeras_status check_mask_keyword(const ck_io_model *d, const ckeras_model *m, const ck_io_layer *l, int id)
+{
+    if (!l->mask_from[0])
+        return CKERAS_OK;
+    for (int i = 0; i < d->nlayers; i++)
+        if (strcmp(d->layers[i].name, l->mask_from) == 0 && implicit_mask_op(d, i) &&
+            ck_graph_node_has_mask(&m->g, m->g.nodes[m->ids[id]].in[0]))
+            return CKERAS_OK;
+    return ck_error(CKERAS_EUNSUPPORTED, "layer '%s': a mask given by the call keyword 'mask' (from '%s') is "
+                    "supported only as the mask of an Embedding(mask_zero=True) or Masking before it", l->name,
+                    l->mask_from);
+}
+
 static ckeras_status unsupported_layer(const ck_io_layer *l)
 {
     const char *why = ck_layer_unsupported_reason(l->class_name);
@@ -743,6 +775,7 @@ static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group,
     memcpy(c->const_text, l->const_text, sizeof c->const_text);
     c->nargs = l->nargs;
     memcpy(c->kwarg, l->kwarg, sizeof c->kwarg);
+    memcpy(c->mask_from, l->mask_from, sizeof c->mask_from);
     if (l->kwargs && !(c->kwargs = ck_tree_copy(l->kwargs)))
         return -1;
     flat_info *fi = &fl->info[fl->m.nlayers];
@@ -1049,15 +1082,18 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
     if (strlen(d->name) >= CK_NAME_MAX)
         return set_name((char[CK_NAME_MAX]){0}, d->name);
     ckeras_model *m = ck_functional_new(d->name);
-    int *ids = ck_malloc((size_t)(d->nlayers ? d->nlayers : 1) * sizeof *ids);
+    int *ids = ck_malloc((size_t)(d->nlayers ? d->nlayers : 1) * (sizeof *ids + sizeof(bool)));
     if (!m || !ids) {
         ck_model_free(m);
         ck_free(ids);
         return CKERAS_ENOMEM;
     }
+    bool *skip = (bool *)(ids + (d->nlayers ? d->nlayers : 1)); /* implicit mask ops (not layers) */
     m->defer_init = defer_init;
-    for (int i = 0; i < d->nlayers; i++)
+    for (int i = 0; i < d->nlayers; i++) {
         ids[i] = -1;
+        skip[i] = false;
+    }
     ckeras_status st = CKERAS_OK;
     /* layers in an order where every input exists: Keras writes them so, but do not rely on it */
     int done = 0;
@@ -1066,8 +1102,14 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
         progress = false;
         for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
             const ck_io_layer *l = &d->layers[i];
-            if (ids[i] >= 0)
+            if (ids[i] >= 0 || skip[i])
                 continue;
+            if (implicit_mask_op(d, i)) {
+                skip[i] = true;
+                done++;
+                progress = true;
+                continue;
+            }
             if (is_input(l)) {
                 ckeras_layer *in = NULL;
                 if ((st = input_from_config(l, &in)) == CKERAS_OK && (ids[i] = ck_model_input(m, in)) < 0)
@@ -1109,6 +1151,8 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
                 layer->call_inference = true;
             if ((ids[i] = ck_model_call(m, layer, l->nin, in)) < 0)
                 st = m->call_status;
+            else
+                st = check_mask_keyword(d, m, l, ids[i]);
             done++;
             progress = true;
         }

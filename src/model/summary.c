@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static void shape_with_batch(const ck_shape *s, char *buf, size_t n)
+/* none: bit k for a variable axis k, shown as None */
+static void shape_with_batch(const ck_shape *s, uint32_t none, char *buf, size_t n)
 {
     ck_shape b;
     b.ndim = s->ndim + 1;
     b.d[0] = 0;
     for (int k = 0; k < s->ndim; k++)
-        b.d[k + 1] = s->d[k];
+        b.d[k + 1] = none & (1u << k) ? -1 : s->d[k];
     ck_shape_str(&b, true, buf, n);
 }
 
@@ -72,7 +73,7 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
     int64_t trainable = 0, frozen = 0;
     for (int j = 0; j < ninput_rows; j++) {
         snprintf(rows[j].name, sizeof rows[j].name, "%s (InputLayer)", input_name(m, j));
-        shape_with_batch(&m->g.inputs[j], rows[j].shape, sizeof rows[j].shape);
+        shape_with_batch(&m->g.inputs[j], m->g.none[j], rows[j].shape, sizeof rows[j].shape);
         snprintf(rows[j].connected, sizeof rows[j].connected, "%s", connect ? "-" : "");
     }
     int nr = ninput_rows;
@@ -94,7 +95,8 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
             ck_summary_row *r = &rows[nr++];
             snprintf(r->name, sizeof r->name, "%s (%s)", gr->model->name,
                      gr->model->functional ? "Functional" : "Sequential");
-            shape_with_batch(&m->g.nodes[gr->out_node[0]].layer->out_shape, r->shape, sizeof r->shape);
+            shape_with_batch(&m->g.nodes[gr->out_node[0]].layer->out_shape, m->g.nodes[gr->out_node[0]].none, r->shape,
+                             sizeof r->shape);
             r->params = p;
             connect_text(m, gr->nin, gr->in, r->connected, sizeof r->connected, connect);
             continue;
@@ -105,12 +107,12 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
             size_t len = 0;
             for (int k = 0; k < l->nout && len < sizeof r->shape; k++) {
                 char one[64];
-                shape_with_batch(&l->outs[k], one, sizeof one);
+                shape_with_batch(&l->outs[k], i + 1 + k < m->g.n ? m->g.nodes[i + 1 + k].none : 0, one, sizeof one);
                 len += (size_t)snprintf(r->shape + len, sizeof r->shape - len, "%s%s%s", k ? ", " : "[", one,
                                         k == l->nout - 1 ? "]" : "");
             }
         } else {
-            shape_with_batch(&l->out_shape, r->shape, sizeof r->shape);
+            shape_with_batch(&l->out_shape, nd->none, r->shape, sizeof r->shape);
         }
         r->params = p;
         connect_text(m, nd->nin, nd->in, r->connected, sizeof r->connected, connect);
