@@ -93,7 +93,12 @@ ckeras_layer *ck_take_new(const ckeras_layer *producer, int k)
     p->k = k;
     locate(p, l);
     l->priv = p;
-    snprintf(l->name, sizeof l->name, "%.40s/output_%d", producer->name, k);
+    /* the name its output goes by (logs, per-output losses, .npz keys): tf.keras' unique output
+     * names, "lstm", "lstm_1", "lstm_2" */
+    if (k == 0)
+        snprintf(l->name, sizeof l->name, "%s", producer->name);
+    else
+        snprintf(l->name, sizeof l->name, "%.50s_%d", producer->name, k);
     l->named = true;
     return l;
 }
