@@ -224,6 +224,22 @@ fashion:
 clean: clean-fashion
 clean-fashion:
 	rm -f examples/fashion_cnn examples/fashion_cnn.h5
+
+# ==== Transfer-learning example (one block) =====================================================
+#   make transfer   builds examples/transfer_learning and runs it (Fashion-MNIST as for make fashion):
+#                   pretrains on classes 0-4 (writes examples/pretrained.h5), then learns classes 5-9
+#                   from 100 images with the frozen base, fine-tunes, and compares two baselines
+.PHONY: transfer clean-transfer
+examples/transfer_learning: examples/transfer_learning.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+transfer:
+	@$(MAKE) --no-print-directory examples/transfer_learning
+	cd examples && ./transfer_learning $(FASHION_DIR)
+
+clean: clean-transfer
+clean-transfer:
+	rm -f examples/transfer_learning examples/pretrained.h5
 # ---- reliability: UBSan, valgrind, fuzzing (tests/fuzz/, scripts/fuzz-*.sh) -----------------
 #   make check-ubsan       the unit tests under UBSan alone (build-ubsan/, lib-ubsan/)
 #   make check-valgrind    the unit tests under valgrind memcheck (in-process: CK_NO_FORK=1)

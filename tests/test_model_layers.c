@@ -299,6 +299,36 @@ START_TEST(base_called_without_training_false_updates_its_statistics)
 }
 END_TEST
 
+/* The guide's fine-tuning: fit with the base frozen, unfreeze its top layer, compile again, fit:
+ * the top layer trains and the rest stays (the plan of the first fit must not keep it frozen). */
+START_TEST(unfreezing_the_top_layer_after_a_frozen_fit_trains_it)
+{
+    ckeras_set_random_seed(14);
+    ckeras_tensor *x = tensor(4, (const int64_t[]){64, 8, 8, 1}, 5, 0, 1);
+    ckeras_model *base = pretrained(x);
+    ckeras_model *trunk = cut(base, "c2");
+    OK(ckeras_model_set_trainable(trunk, 0));
+    ckeras_model *m = transfer(trunk, 0);
+    fit2(m, x, 1);
+    OK(ckeras_layer_set_trainable(ckeras_model_get_layer(base, "c2"), 1));
+    OK(ckeras_model_compile(m, ckeras_sgd(0.05, 0, 0), "sparse_categorical_crossentropy", NULL));
+    size_t n0, n1;
+    float *before = weights(trunk, &n0); /* c1 kernel+bias, bn (4 x 4), c2 kernel+bias */
+    fit2(m, x, 1);
+    float *after = weights(trunk, &n1);
+    ck_assert_uint_eq(n0, n1);
+    const size_t c2 = 4 * 9 + 4 + 4 * 4;
+    ck_assert_msg(memcmp(before, after, c2 * sizeof(float)) == 0, "c1 or bn changed");
+    ck_assert_msg(memcmp(before + c2, after + c2, (n0 - c2) * sizeof(float)) != 0, "the unfrozen c2 did not train");
+    free(before);
+    free(after);
+    ckeras_model_free(m);
+    ckeras_model_free(trunk);
+    ckeras_model_free(base);
+    ckeras_tensor_free(x);
+}
+END_TEST
+
 START_TEST(freeing_in_any_order_keeps_the_weights)
 {
     ckeras_set_random_seed(13);
@@ -580,6 +610,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, frozen_base_called_with_training_false_is_unchanged_by_fit);
     tcase_add_test(tc, base_called_without_training_false_updates_its_statistics);
+    tcase_add_test(tc, unfreezing_the_top_layer_after_a_frozen_fit_trains_it);
     tcase_add_test(tc, freeing_in_any_order_keeps_the_weights);
     tcase_add_test(tc, cut_model_computes_the_layer_output);
     tcase_add_test(tc, shared_layer_has_one_set_of_weights_and_summed_gradients);

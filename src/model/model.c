@@ -420,6 +420,7 @@ ckeras_status ck_model_compile_outputs(ckeras_model *m, ckeras_optimizer *opt, i
     m->tob_seen = 0;
     memset(m->out_loss_sum, 0, sizeof m->out_loss_sum);
     m->compiled = true;
+    ck_plan_free(&m->plan); /* its need_grad marks follow the trainable flags laid out here */
     return CKERAS_OK;
 }
 

@@ -1,0 +1,403 @@
+/* Transfer learning and fine-tuning, as Keras' guide does it (keras.io/guides/transfer_learning),
+ * in C with ckeras. A CNN pretrained on Fashion-MNIST classes 0-4 (T-shirt, trouser, pullover,
+ * dress, coat) stands in for the ImageNet weights; the new task is classes 5-9 (sandal, shirt,
+ * sneaker, bag, ankle boot) from only 100 labelled images, 20 per class.
+ *
+ *   Keras                                                  ckeras
+ *   # 1. the "pretrained" model, saved                     ckeras_sequential("pretrained")
+ *   pre = Sequential([Input((28, 28, 1)),                  ckeras_input(3, (28, 28, 1))
+ *       Rescaling(1 / 255),                                ckeras_rescaling(1 / 255.0, 0)
+ *       Conv2D(32, 3, activation='relu', padding='same'),  ckeras_conv2d(32, 3, 3, "relu") + "padding"
+ *       MaxPooling2D(),                                    ckeras_max_pooling2d(2, 2)
+ *       Conv2D(64, 3, activation='relu', padding='same'),  ckeras_conv2d(64, 3, 3, "relu")
+ *       MaxPooling2D(),                                    ckeras_max_pooling2d(2, 2)
+ *       Conv2D(64, 3, activation='relu', padding='same',   ckeras_conv2d(64, 3, 3, "relu") +
+ *              name='top_conv'),                               ckeras_layer_set_name(l, "top_conv")
+ *       GlobalAveragePooling2D(),                          ckeras_global_average_pooling2d()
+ *       Dense(5, activation='softmax')])                   ckeras_dense(5, "softmax")
+ *   pre.compile(Adam(1e-3), 'sparse_categorical_crossentropy', metrics=['accuracy'])
+ *   pre.fit(x_0_4, y_0_4, batch_size=64, epochs=4)         ckeras_model_fit(pre, x_old, y_old, args, &h)
+ *   pre.save('pretrained.h5')                              ckeras_model_save(pre, "pretrained.h5", 0)
+ *
+ *   # 2. the base: the loaded model up to its last convolution, frozen
+ *   pre = keras.models.load_model('pretrained.h5')         ckeras_load_model("pretrained.h5", 0, &pre)
+ *   base_model = Model(pre.inputs,                         ckeras_model_from_tensors(pre, 1, &in, 1, &out, "base")
+ *                      pre.get_layer('top_conv').output)       in: ckeras_model_input_tensor(pre, 0)
+ *                                                              out: ckeras_model_layer_output(pre, "top_conv")
+ *   base_model.trainable = False                           ckeras_model_set_trainable(base, 0)
+ *
+ *   # 3. a new model on top
+ *   inputs = Input((28, 28, 1))                            ckeras_model_input(m, ckeras_input(...))
+ *   x = RandomFlip('horizontal')(inputs)                   ckeras_model_call(m, ckeras_random_flip("horizontal"), ...)
+ *   x = RandomRotation(0.1)(x)                             ckeras_random_rotation(0.1)
+ *   x = RandomZoom(0.1)(x)                                 ckeras_random_zoom(0.1, NAN)
+ *   x = base_model(x, training=False)                      ckeras_model_call_model(m, base, 1, &x, 0)
+ *   x = GlobalAveragePooling2D()(x)                        ckeras_global_average_pooling2d()
+ *   x = Dropout(0.2)(x)                                    ckeras_dropout(0.2)
+ *   outputs = Dense(5, activation='softmax')(x)            ckeras_dense(5, "softmax")
+ *   model = Model(inputs, outputs)                         ckeras_model_set_outputs(m, 1, &out)
+ *   model.compile(Adam(1e-2), 'sparse_categorical_crossentropy', metrics=['accuracy'])
+ *   model.fit(x_100, y_100, epochs=20, batch_size=16)      ckeras_model_fit(m, x_few, y_few, args, &h)
+ *
+ *   # 4. fine-tuning: unfreeze the top block, recompile with a 10x lower learning rate
+ *   pre.get_layer('top_conv').trainable = True             ckeras_layer_set_trainable(
+ *                                                              ckeras_model_get_layer(pre, "top_conv"), 1)
+ *   model.compile(Adam(1e-3), ...)                         ckeras_model_compile(m, ckeras_adam(1e-3), ...)
+ *   model.fit(x_100, y_100, epochs=100, batch_size=16)
+ *
+ * The Rescaling layer belongs to the pretrained model (the base takes raw 0..255 pixels, as some of
+ * Keras' applications include their preprocessing), so the augmentation layers work on raw pixels.
+ * The pretrained model ends in GlobalAveragePooling2D as ImageNet classifiers do: its top_conv
+ * features are then made to be pooled, which is what the new head does (a Flatten head gave
+ * features that transfer worse through GlobalAveragePooling2D). The head's learning rate is 1e-2,
+ * not Keras' default 1e-3: a 325-weight head on 100 images (7 steps an epoch) with Dropout and
+ * augmentation barely moves at 1e-3 in 25 epochs; with 100 images an epoch is 7 steps, so the
+ * head gets 20 epochs and fine-tuning (where most of the gain is) 100. Two baselines: the same
+ * network trained from scratch on the same 100 images for as many epochs in all (Adam(1e-2), its
+ * best rate among 1e-3, 3e-3, 1e-2 and 3e-2), and the frozen base with the same head but no
+ * augmentation and no fine-tuning. The pretrained model can be reused: pretrain epochs 0 loads
+ * pretrained.h5. On this split the from-scratch network is a strong baseline: which of the two
+ * comes out ahead depends on which 100 images are drawn (the seed; see README.md).
+ *
+ * Data: Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or a folder
+ * with the four IDX files given as the first argument (see examples/fashion_cnn.c).
+ * Run: make transfer
+ *   (or ./transfer_learning [data folder] [pretrain epochs, 4; 0 = load pretrained.h5] [head
+ *    epochs, 20] [fine-tune epochs, 100] [max images, 0] [threads, 0] [seed, 42]; max images caps
+ *    the pretraining and test sets, 0 = all; threads 0 = all cores; seed picks the 100 images)
+ */
+#include <ckeras.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
+#define PER_CLASS 20 /* 5 classes x 20 = the 100 labelled images of the new task */
+#define BATCH 16
+#define LR 1e-2 /* the new head's and the from-scratch network's learning rate; fine-tuning: LR / 10 */
+
+#define CHECK(call)                                                                                          \
+    do {                                                                                                     \
+        if ((call) != CKERAS_OK) {                                                                           \
+            fprintf(stderr, "transfer_learning: %s (line %d)\n", ckeras_last_error(), __LINE__);             \
+            exit(1);                                                                                         \
+        }                                                                                                    \
+    } while (0)
+/* ckeras_model_call* return a tensor id, -1 on failure */
+#define CALL(id)                                                                                             \
+    do {                                                                                                     \
+        if ((id) < 0) {                                                                                      \
+            fprintf(stderr, "transfer_learning: %s (line %d)\n", ckeras_last_error(), __LINE__);             \
+            exit(1);                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* splitmix64: the example's own seeded generator, to pick the 100 images */
+static uint64_t next_random(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* The images idx[0..n) of x (n_all, 28, 28) as (n, 28, 28, 1), labels minus label_offset. */
+static void take(ckeras_tensor *x, ckeras_tensor *y, const int64_t *idx, int64_t n, int label_offset,
+                 ckeras_tensor **xs, ckeras_tensor **ys)
+{
+    *xs = ckeras_tensor_new(4, (const int64_t[]){n, 28, 28, 1});
+    *ys = ckeras_tensor_new(1, (const int64_t[]){n});
+    if (!*xs || !*ys)
+        CHECK(CKERAS_ENOMEM);
+    const float *px = ckeras_tensor_data(x), *py = ckeras_tensor_data(y);
+    float *dx = ckeras_tensor_data(*xs), *dy = ckeras_tensor_data(*ys);
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(dx + i * 784, px + idx[i] * 784, 784 * sizeof(float));
+        dy[i] = py[idx[i]] - (float)label_offset;
+    }
+}
+
+/* Every image of x with a label in [lo, hi], at most max (0: all), labels minus lo. */
+static void select_classes(ckeras_tensor *x, ckeras_tensor *y, int lo, int hi, int64_t max, ckeras_tensor **xs,
+                           ckeras_tensor **ys)
+{
+    const int64_t n_all = ckeras_tensor_dim(y, 0);
+    const float *py = ckeras_tensor_data(y);
+    int64_t *idx = malloc((size_t)n_all * sizeof *idx), n = 0;
+    if (!idx)
+        CHECK(CKERAS_ENOMEM);
+    for (int64_t i = 0; i < n_all && (max <= 0 || n < max); i++)
+        if (py[i] >= (float)lo && py[i] <= (float)hi)
+            idx[n++] = i;
+    take(x, y, idx, n, lo, xs, ys);
+    free(idx);
+}
+
+/* PER_CLASS training images of each class 5..9, picked by a seeded shuffle of the training set. */
+static void few_shot(ckeras_tensor *x, ckeras_tensor *y, uint64_t seed, ckeras_tensor **xs, ckeras_tensor **ys)
+{
+    const int64_t n_all = ckeras_tensor_dim(y, 0);
+    const float *py = ckeras_tensor_data(y);
+    int64_t *order = malloc((size_t)n_all * sizeof *order), idx[5 * PER_CLASS], n = 0;
+    int count[5] = {0};
+    if (!order)
+        CHECK(CKERAS_ENOMEM);
+    for (int64_t i = 0; i < n_all; i++)
+        order[i] = i;
+    for (int64_t i = n_all - 1; i > 0; i--) { /* Fisher-Yates */
+        const int64_t j = (int64_t)(next_random(&seed) % (uint64_t)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int64_t k = 0; k < n_all && n < 5 * PER_CLASS; k++) {
+        const int c = (int)py[order[k]] - 5;
+        if (c >= 0 && c < 5 && count[c] < PER_CLASS) {
+            count[c]++;
+            idx[n++] = order[k];
+        }
+    }
+    free(order);
+    /* class by class, as a labelled set would come; fit shuffles */
+    int64_t sorted[5 * PER_CLASS], m = 0;
+    for (int c = 5; c <= 9; c++)
+        for (int64_t i = 0; i < n; i++)
+            if ((int)py[idx[i]] == c)
+                sorted[m++] = idx[i];
+    take(x, y, sorted, m, 5, xs, ys);
+}
+
+static ckeras_layer *conv_same(int64_t filters, const char *name)
+{
+    ckeras_layer *l = ckeras_conv2d(filters, 3, 3, "relu");
+    CHECK(ckeras_layer_set_str(l, "padding", "same"));
+    if (name)
+        CHECK(ckeras_layer_set_name(l, name));
+    return l;
+}
+
+/* The new model: Input - [augmentation] - base(training=False) or a fresh copy of its layers -
+ * GlobalAveragePooling2D - Dropout(0.2) - Dense(5). base NULL: the same network from scratch. */
+static ckeras_model *new_model(const char *name, ckeras_model *base, int augment)
+{
+    ckeras_model *m = ckeras_functional(name);
+    int x = ckeras_model_input(m, ckeras_input(3, (const int64_t[]){28, 28, 1}));
+    CALL(x);
+    if (augment) {
+        CALL(x = ckeras_model_call(m, ckeras_random_flip("horizontal"), 1, &x));
+        CALL(x = ckeras_model_call(m, ckeras_random_rotation(0.1), 1, &x));
+        CALL(x = ckeras_model_call(m, ckeras_random_zoom(0.1, NAN), 1, &x));
+    }
+    if (base) {
+        CALL(x = ckeras_model_call_model(m, base, 1, &x, 0)); /* base_model(x, training=False) */
+    } else {
+        CALL(x = ckeras_model_call(m, ckeras_rescaling(1 / 255.0, 0), 1, &x));
+        CALL(x = ckeras_model_call(m, conv_same(32, NULL), 1, &x));
+        CALL(x = ckeras_model_call(m, ckeras_max_pooling2d(2, 2), 1, &x));
+        CALL(x = ckeras_model_call(m, conv_same(64, NULL), 1, &x));
+        CALL(x = ckeras_model_call(m, ckeras_max_pooling2d(2, 2), 1, &x));
+        CALL(x = ckeras_model_call(m, conv_same(64, "top_conv"), 1, &x));
+    }
+    CALL(x = ckeras_model_call(m, ckeras_global_average_pooling2d(), 1, &x));
+    CALL(x = ckeras_model_call(m, ckeras_dropout(0.2), 1, &x));
+    CALL(x = ckeras_model_call(m, ckeras_dense(5, "softmax"), 1, &x));
+    CHECK(ckeras_model_set_outputs(m, 1, &x));
+    return m;
+}
+
+static void fit(ckeras_model *m, ckeras_tensor *x, ckeras_tensor *y, int epochs, int batch, int verbose)
+{
+    ckeras_fit_args *args = ckeras_fit_args_new();
+    CHECK(ckeras_fit_args_set_int(args, "epochs", epochs));
+    CHECK(ckeras_fit_args_set_int(args, "batch_size", batch));
+    CHECK(ckeras_fit_args_set_int(args, "verbose", verbose));
+    ckeras_history *h = NULL;
+    CHECK(ckeras_model_fit(m, x, y, args, &h));
+    const double *loss = NULL, *acc = NULL;
+    int n = 0;
+    if (!verbose && ckeras_history_get(h, "loss", &loss, &n) == CKERAS_OK && n > 0 &&
+        ckeras_history_get(h, "accuracy", &acc, &n) == CKERAS_OK)
+        printf("  %d epochs: last epoch loss %.4f, accuracy %.4f (on the training images, in training mode)\n", n, loss[n - 1],
+               acc[n - 1]);
+    ckeras_history_free(h);
+    ckeras_fit_args_free(args);
+}
+
+static double accuracy(ckeras_model *m, ckeras_tensor *x, ckeras_tensor *y)
+{
+    double r[2];
+    CHECK(ckeras_model_evaluate(m, x, y, 256, r, 2));
+    return r[1];
+}
+
+static void trainable_counts(const char *what, ckeras_model *m)
+{
+    int64_t total = 0, trainable = 0, frozen = 0;
+    CHECK(ckeras_model_count_params(m, &total, &trainable, &frozen));
+    printf("  %s: %lld parameters, %lld trainable, %lld non-trainable\n", what, (long long)total,
+           (long long)trainable, (long long)frozen);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 && argv[1][0] ? argv[1] : DEFAULT_DIR;
+    const int pre_epochs = argc > 2 ? atoi(argv[2]) : 4;
+    const int head_epochs = argc > 3 ? atoi(argv[3]) : 20;
+    const int tune_epochs = argc > 4 ? atoi(argv[4]) : 100;
+    const int64_t max_images = argc > 5 ? atoll(argv[5]) : 0;
+    const int threads = argc > 6 ? atoi(argv[6]) : 0;
+    const uint64_t seed = argc > 7 ? (uint64_t)strtoull(argv[7], NULL, 10) : 42; /* picks the 100 images */
+    if (pre_epochs < 0 || head_epochs < 1 || tune_epochs < 1) {
+        fprintf(stderr, "usage: %s [data folder] [pretrain epochs] [head epochs] [fine-tune epochs] "
+                        "[max images] [threads] [seed]\n", argv[0]);
+        return 1;
+    }
+    const double t0 = now();
+    ckeras_set_random_seed(42);
+    ckeras_set_num_threads(threads);
+
+    ckeras_tensor *x_train = NULL, *y_train = NULL, *x_test = NULL, *y_test = NULL;
+    if (ckeras_datasets_fashion_mnist(dir, &x_train, &y_train, &x_test, &y_test) != CKERAS_OK) {
+        fprintf(stderr,
+                "transfer_learning: cannot read Fashion-MNIST from %s:\n  %s\n"
+                "Install Debian's package:  sudo apt-get install dataset-fashion-mnist\n"
+                "or pass a folder holding the four IDX files (see examples/fashion_cnn.c).\n",
+                dir, ckeras_last_error());
+        return 1;
+    }
+    /* pixels stay 0..255 (as load_data gives them): the Rescaling layer is part of the model */
+    ckeras_tensor *x_old = NULL, *y_old = NULL, *x_old_test = NULL, *y_old_test = NULL;
+    ckeras_tensor *x_few = NULL, *y_few = NULL, *x_new_test = NULL, *y_new_test = NULL;
+    select_classes(x_train, y_train, 0, 4, max_images, &x_old, &y_old);
+    select_classes(x_test, y_test, 0, 4, max_images, &x_old_test, &y_old_test);
+    select_classes(x_test, y_test, 5, 9, max_images, &x_new_test, &y_new_test);
+    few_shot(x_train, y_train, seed, &x_few, &y_few);
+    printf("Fashion-MNIST, %d threads: pretraining on %lld images of classes 0-4; the new task is classes 5-9\n"
+           "from %lld labelled images (%d per class), tested on %lld images\n",
+           ckeras_get_num_threads(), (long long)ckeras_tensor_dim(x_old, 0), (long long)ckeras_tensor_dim(x_few, 0),
+           PER_CLASS, (long long)ckeras_tensor_dim(x_new_test, 0));
+
+    /* ---- 1. pretraining, the stand-in for ImageNet weights ---- */
+    double t = now();
+    ckeras_model *pre = NULL;
+    double acc_pre = 0;
+    if (pre_epochs == 0) { /* reuse the pretrained.h5 of an earlier run */
+        printf("\n1. pretraining skipped: loading pretrained.h5\n");
+        CHECK(ckeras_load_model("pretrained.h5", 0, &pre));
+        acc_pre = accuracy(pre, x_old_test, y_old_test);
+    } else {
+        pre = ckeras_sequential("pretrained");
+        CHECK(ckeras_model_add(pre, ckeras_input(3, (const int64_t[]){28, 28, 1})));
+        CHECK(ckeras_model_add(pre, ckeras_rescaling(1 / 255.0, 0)));
+        CHECK(ckeras_model_add(pre, conv_same(32, NULL)));
+        CHECK(ckeras_model_add(pre, ckeras_max_pooling2d(2, 2)));
+        CHECK(ckeras_model_add(pre, conv_same(64, NULL)));
+        CHECK(ckeras_model_add(pre, ckeras_max_pooling2d(2, 2)));
+        CHECK(ckeras_model_add(pre, conv_same(64, "top_conv")));
+        CHECK(ckeras_model_add(pre, ckeras_global_average_pooling2d()));
+        CHECK(ckeras_model_add(pre, ckeras_dense(5, "softmax")));
+        CHECK(ckeras_model_compile(pre, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
+        printf("\n1. pretraining on classes 0-4 (%d epochs)\n", pre_epochs);
+        fit(pre, x_old, y_old, pre_epochs, 64, 2);
+        acc_pre = accuracy(pre, x_old_test, y_old_test);
+        CHECK(ckeras_model_save(pre, "pretrained.h5", 0));
+    }
+    ckeras_model_free(pre);
+    const double s_pre = now() - t;
+    printf("  test accuracy on classes 0-4: %.4f%s (%.1f s)\n", acc_pre, pre_epochs ? "; saved pretrained.h5" : "", s_pre);
+
+    /* ---- 2. load it, cut the base at its last convolution, freeze it, a new head ---- */
+    t = now();
+    CHECK(ckeras_load_model("pretrained.h5", 0, &pre));
+    const int in = ckeras_model_input_tensor(pre, 0), out = ckeras_model_layer_output(pre, "top_conv");
+    CALL(in);
+    CALL(out);
+    ckeras_model *base = ckeras_model_from_tensors(pre, 1, &in, 1, &out, "base");
+    if (!base)
+        CHECK(CKERAS_EINVAL);
+    CHECK(ckeras_model_set_trainable(base, 0));
+    ckeras_model *model = new_model("transfer", base, 1);
+    CHECK(ckeras_model_compile(model, ckeras_adam(LR), "sparse_categorical_crossentropy", "accuracy"));
+    printf("\n2. frozen base (training=False), augmentation and a new head, %d epochs on the %lld images\n",
+           head_epochs, (long long)ckeras_tensor_dim(x_few, 0));
+    CHECK(ckeras_model_summary(model, NULL, 0));
+    trainable_counts("transfer model", model);
+    fit(model, x_few, y_few, head_epochs, BATCH, 0);
+    const double acc_frozen = accuracy(model, x_new_test, y_new_test);
+    const double s_frozen = now() - t;
+    printf("  test accuracy on classes 5-9 after the frozen stage: %.4f (%.1f s)\n", acc_frozen, s_frozen);
+
+    /* ---- 3. fine-tuning: unfreeze the top block, recompile with a 10x lower learning rate ---- */
+    t = now();
+    CHECK(ckeras_layer_set_trainable(ckeras_model_get_layer(pre, "top_conv"), 1));
+    CHECK(ckeras_model_compile(model, ckeras_adam(LR / 10), "sparse_categorical_crossentropy", "accuracy"));
+    printf("\n3. fine-tuning with top_conv unfrozen, Adam(%g), %d epochs\n", LR / 10, tune_epochs);
+    trainable_counts("transfer model", model);
+    fit(model, x_few, y_few, tune_epochs, BATCH, 0);
+    const double acc_tuned = accuracy(model, x_new_test, y_new_test);
+    const double s_tuned = now() - t;
+    printf("  test accuracy on classes 5-9 after fine-tuning: %.4f (%.1f s)\n", acc_tuned, s_tuned);
+    ckeras_model_free(model);
+    ckeras_model_free(base);
+    ckeras_model_free(pre);
+
+    /* ---- 4. baseline: the same network from scratch, same images, same epochs in all ---- */
+    t = now();
+    ckeras_model *scratch = new_model("scratch", NULL, 1);
+    CHECK(ckeras_model_compile(scratch, ckeras_adam(LR), "sparse_categorical_crossentropy", "accuracy"));
+    printf("\n4. the same network from scratch (augmentation, all layers trainable), %d epochs\n",
+           head_epochs + tune_epochs);
+    trainable_counts("scratch model", scratch);
+    fit(scratch, x_few, y_few, head_epochs + tune_epochs, BATCH, 0);
+    const double acc_scratch = accuracy(scratch, x_new_test, y_new_test);
+    const double s_scratch = now() - t;
+    printf("  test accuracy on classes 5-9 from scratch: %.4f (%.1f s)\n", acc_scratch, s_scratch);
+    ckeras_model_free(scratch);
+
+    /* ---- 5. baseline: the frozen base, same head, no augmentation, no fine-tuning ---- */
+    t = now();
+    CHECK(ckeras_load_model("pretrained.h5", 0, &pre));
+    const int in2 = ckeras_model_input_tensor(pre, 0), out2 = ckeras_model_layer_output(pre, "top_conv");
+    CALL(in2);
+    CALL(out2);
+    base = ckeras_model_from_tensors(pre, 1, &in2, 1, &out2, "base");
+    if (!base)
+        CHECK(CKERAS_EINVAL);
+    CHECK(ckeras_model_set_trainable(base, 0));
+    ckeras_model *plain = new_model("frozen_no_augmentation", base, 0);
+    CHECK(ckeras_model_compile(plain, ckeras_adam(LR), "sparse_categorical_crossentropy", "accuracy"));
+    printf("\n5. the frozen base with the same head, no augmentation, no fine-tuning, %d epochs\n", head_epochs);
+    fit(plain, x_few, y_few, head_epochs, BATCH, 0);
+    const double acc_plain = accuracy(plain, x_new_test, y_new_test);
+    const double s_plain = now() - t;
+    printf("  test accuracy on classes 5-9, frozen base without augmentation: %.4f (%.1f s)\n", acc_plain, s_plain);
+    ckeras_model_free(plain);
+    ckeras_model_free(base);
+    ckeras_model_free(pre);
+
+    const double total = now() - t0;
+    printf("\ntest accuracy on the %lld test images of classes 5-9, from %lld labelled images:\n"
+           "  transfer learning (frozen base + augmentation + head)   %.4f\n"
+           "    then fine-tuning top_conv at a 10x lower rate        %.4f\n"
+           "  the same network from scratch                          %.4f\n"
+           "  frozen base, no augmentation, no fine-tuning           %.4f\n"
+           "wall time %.1f s (pretraining %.1f s, frozen stage %.1f s, fine-tuning %.1f s, from scratch %.1f s,\n"
+           "  no augmentation %.1f s)\n",
+           (long long)ckeras_tensor_dim(x_new_test, 0), (long long)ckeras_tensor_dim(x_few, 0), acc_frozen,
+           acc_tuned, acc_scratch, acc_plain, total, s_pre, s_frozen, s_tuned, s_scratch, s_plain);
+
+    ckeras_tensor *all[] = {x_train, y_train, x_test, y_test, x_old, y_old, x_old_test, y_old_test,
+                            x_few, y_few, x_new_test, y_new_test};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        ckeras_tensor_free(all[i]);
+    return 0;
+}
