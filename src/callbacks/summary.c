@@ -19,7 +19,6 @@
  * chain, as Keras does); there an empty `connected` prints "-". */
 #include "callbacks/callbacks.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,56 +30,6 @@
 
 /* ---- a growing string --------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool failed;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->n + n + 1 > cap)
-            cap *= 2;
-        char *q = ck_realloc(b->p, cap);
-        if (!q) {
-            b->failed = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_rep(sbuf *b, const char *s, int count)
-{
-    size_t n = strlen(s);
-    for (int i = 0; i < count; i++)
-        sb_put(b, s, n);
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = true;
-        return;
-    }
-    sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 /* ---- numbers ------------------------------------------------------------------------ */
 
@@ -247,19 +196,27 @@ static int cell_layout(const cell_text *t, int width, bool right, cell_line *out
     return n;
 }
 
-static void put_cell_line(sbuf *b, const cell_text *t, const cell_line *l, int width, bool right)
+/* s written count times. */
+static void sb_rep(ck_strbuf *b, const char *s, int count)
+{
+    size_t n = strlen(s);
+    for (int i = 0; i < count; i++)
+        ck_sb_put(b, s, n);
+}
+
+static void put_cell_line(ck_strbuf *b, const cell_text *t, const cell_line *l, int width, bool right)
 {
     int len = l->e - l->a + (l->ellipsis ? 1 : 0);
     int pad = width > len ? width - len : 0;
-    sb_put(b, " ", 1);
+    ck_sb_put(b, " ", 1);
     if (right)
         sb_rep(b, " ", pad);
-    sb_put(b, t->s + t->off[l->a], (size_t)(t->off[l->e] - t->off[l->a]));
+    ck_sb_put(b, t->s + t->off[l->a], (size_t)(t->off[l->e] - t->off[l->a]));
     if (l->ellipsis)
-        sb_puts(b, "\xe2\x80\xa6"); /* U+2026 */
+        ck_sb_puts(b, "\xe2\x80\xa6"); /* U+2026 */
     if (!right)
         sb_rep(b, " ", pad);
-    sb_put(b, " ", 1);
+    ck_sb_put(b, " ", 1);
 }
 
 /* Scratch for one row (about 32 KB, allocated once per summary). */
@@ -269,7 +226,7 @@ typedef struct row_work {
 } row_work;
 
 /* One table row (header or layer): cells top-aligned, each column's lines padded with blanks. */
-static void put_row(sbuf *b, row_work *w, const char *const *texts, int ncols, const int *widths,
+static void put_row(ck_strbuf *b, row_work *w, const char *const *texts, int ncols, const int *widths,
                     const bool *right, const char *vbar)
 {
     cell_text *t = w->t;
@@ -283,28 +240,28 @@ static void put_row(sbuf *b, row_work *w, const char *const *texts, int ncols, c
     }
     for (int y = 0; y < height; y++) {
         for (int c = 0; c < ncols; c++) {
-            sb_puts(b, vbar);
+            ck_sb_puts(b, vbar);
             if (y < nl[c])
                 put_cell_line(b, &t[c], &lines[c][y], widths[c] - 2, right[c]);
             else
                 sb_rep(b, " ", widths[c]);
         }
-        sb_puts(b, vbar);
-        sb_puts(b, "\n");
+        ck_sb_puts(b, vbar);
+        ck_sb_puts(b, "\n");
     }
 }
 
-static void put_rule(sbuf *b, const int *widths, int ncols, const char *left, const char *fill,
+static void put_rule(ck_strbuf *b, const int *widths, int ncols, const char *left, const char *fill,
                      const char *mid, const char *right)
 {
-    sb_puts(b, left);
+    ck_sb_puts(b, left);
     for (int c = 0; c < ncols; c++) {
         if (c > 0)
-            sb_puts(b, mid);
+            ck_sb_puts(b, mid);
         sb_rep(b, fill, widths[c]);
     }
-    sb_puts(b, right);
-    sb_puts(b, "\n");
+    ck_sb_puts(b, right);
+    ck_sb_puts(b, "\n");
 }
 
 /* Python's round(x / y) for non-negative integers: halves go to the even neighbour. */
@@ -384,8 +341,10 @@ char *ck_summary_format(const ck_summary *s)
     row_work *work = ck_malloc(sizeof *work);
     if (!work)
         return NULL;
-    sbuf b = {0};
-    sb_printf(&b, "Model: \"%s\"\n", s->model_name ? s->model_name : "");
+    ck_strbuf b = {0};
+    ck_sb_puts(&b, "Model: \"");
+    ck_sb_puts(&b, s->model_name ? s->model_name : "");
+    ck_sb_puts(&b, "\"\n");
     put_rule(&b, widths, ncols, "\xe2\x94\x8f", "\xe2\x94\x81", "\xe2\x94\xb3", "\xe2\x94\x93"); /* ┏━┳┓ */
     put_row(&b, work, head, ncols, widths, right, "\xe2\x94\x83");                                    /* ┃ */
     put_rule(&b, widths, ncols, "\xe2\x94\xa1", "\xe2\x94\x81", "\xe2\x95\x87", "\xe2\x94\xa9"); /* ┡━╇┩ */
@@ -415,7 +374,7 @@ char *ck_summary_format(const ck_summary *s)
         char count[32], size[64];
         format_count(lines[i].count, count);
         format_size((double)lines[i].count * 32.0 / 8.0, size);
-        sb_printf(&b, " %s params: %s (%s)\n", lines[i].label, count, size);
+        ck_sb_printf(&b, " %s params: %s (%s)\n", lines[i].label, count, size);
     }
     ck_free(work);
     if (b.failed || !b.p) {

@@ -219,4 +219,16 @@ ckeras_status ck_config_from_tree(ck_config *c, const char *owner, ck_tree *cfg,
  * NULL when out of memory. */
 ck_tree *ck_config_to_tree(const ck_config *c, const char *name, bool trainable, ck_profile profile);
 
+/* A growable text buffer (strbuf.c): start it zeroed; after the writes, failed tells whether
+ * memory ran out (p then holds what fitted, or NULL); the text in p is freed with ck_free. */
+typedef struct ck_strbuf {
+    char *p;
+    size_t n, cap;
+    bool failed;
+} ck_strbuf;
+void ck_sb_put(ck_strbuf *b, const char *s, size_t n);
+void ck_sb_puts(ck_strbuf *b, const char *s);
+/* Formatted text of under 512 bytes (longer: failed). */
+void ck_sb_printf(ck_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

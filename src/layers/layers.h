@@ -129,8 +129,9 @@ const char *ck_layer_unsupported_reason(const char *class_name);
 ckeras_layer *ck_layer_new(const ck_layer_vt *vt);
 /* Drops one reference; frees the layer with the last. */
 void ck_layer_free(ckeras_layer *l);
-/* Moves the layer's weights out of a model's buffers into a block of its own (before that
- * model frees them while others still use the layer). CKERAS_ENOMEM leaves it unchanged. */
+/* Gives the layer's weights a block of its own (wblock), their values kept and weights without
+ * values zeros: when it joins a model, and when a model frees its buffers while others still
+ * use the layer. CKERAS_ENOMEM leaves it unchanged. */
 ckeras_status ck_layer_detach(ckeras_layer *l);
 /* A new layer by Keras class name; NULL with CKERAS_EUNSUPPORTED when this build lacks it. */
 ckeras_layer *ck_layer_new_by_class(const char *class_name);

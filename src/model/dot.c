@@ -10,7 +10,6 @@
  * Keras draws them (Add(x, x) is one edge). */
 #include "model.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,49 +17,6 @@
 
 /* ---- a growing string --------------------------------------------------------------- */
 
-typedef struct dbuf {
-    char *p;
-    size_t n, cap;
-    bool failed;
-} dbuf;
-
-static void db_put(dbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->n + n + 1 > cap)
-            cap *= 2;
-        char *q = ck_realloc(b->p, cap);
-        if (!q) {
-            b->failed = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void db_puts(dbuf *b, const char *s) { db_put(b, s, strlen(s)); }
-
-static void db_printf(dbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void db_printf(dbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        b->failed = true; /* only short fixed texts and numbers go through here */
-        return;
-    }
-    db_put(b, tmp, (size_t)n);
-}
 
 /* ---- escaping ----------------------------------------------------------------------- */
 
@@ -98,31 +54,31 @@ static int utf8_len(const unsigned char *s)
  * '"' and '\' are escaped (so a name never starts an escape such as \N or \l), a newline
  * becomes the line break \n, other control characters a space, and bytes that are not UTF-8
  * (graphviz's default charset) '?'. */
-static void db_escaped(dbuf *b, const char *s)
+static void db_escaped(ck_strbuf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         unsigned char c = *p;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            db_put(b, e, 2);
+            ck_sb_put(b, e, 2);
             p++;
         } else if (c == '\n') {
-            db_puts(b, "\\n");
+            ck_sb_puts(b, "\\n");
             p++;
         } else if (c < 0x20 || c == 0x7F) {
-            db_puts(b, " ");
+            ck_sb_puts(b, " ");
             p++;
         } else if (c < 0x80) {
-            db_put(b, (const char *)p, 1);
+            ck_sb_put(b, (const char *)p, 1);
             p++;
         } else {
             int n = utf8_len(p);
             if (n > 0) {
-                db_put(b, (const char *)p, (size_t)n);
+                ck_sb_put(b, (const char *)p, (size_t)n);
                 p += n;
             } else {
-                db_puts(b, "?");
+                ck_sb_puts(b, "?");
                 p++;
             }
         }
@@ -153,14 +109,14 @@ static const char *input_name(const ckeras_model *m, int j)
 
 /* Keras' shape text: the per-sample shape s with the batch axis as None, "(None, 28, 28, 1)";
  * a shape of one axis is Python's one-tuple "(None,)". */
-static void put_shape(dbuf *b, const ck_shape *s)
+static void put_shape(ck_strbuf *b, const ck_shape *s)
 {
-    db_puts(b, "(None");
+    ck_sb_puts(b, "(None");
     if (s->ndim == 0)
-        db_puts(b, ",");
+        ck_sb_puts(b, ",");
     for (int k = 0; k < s->ndim; k++)
-        db_printf(b, ", %lld", (long long)s->d[k]);
-    db_puts(b, ")");
+        ck_sb_printf(b, ", %lld", (long long)s->d[k]);
+    ck_sb_puts(b, ")");
 }
 
 /* The per-sample shape of the tensor a node input refers to (node index, or -1 - j). */
@@ -169,58 +125,58 @@ static const ck_shape *source_shape(const ckeras_model *m, int src)
     return src < 0 ? &m->g.inputs[-1 - src] : &m->g.nodes[src].layer->out_shape;
 }
 
-static void put_input_node(dbuf *b, const ckeras_model *m, int j, int flags)
+static void put_input_node(ck_strbuf *b, const ckeras_model *m, int j, int flags)
 {
-    db_printf(b, "    in%d [label=\"", j);
+    ck_sb_printf(b, "    in%d [label=\"", j);
     db_escaped(b, input_name(m, j));
-    db_puts(b, " (InputLayer)");
+    ck_sb_puts(b, " (InputLayer)");
     if (flags & CKERAS_DOT_SHAPES) {
-        db_puts(b, "\\nOutput shape: ");
+        ck_sb_puts(b, "\\nOutput shape: ");
         put_shape(b, &m->g.inputs[j]);
     }
     if (flags & CKERAS_DOT_DTYPE)
-        db_puts(b, "\\nOutput dtype: float32");
-    db_puts(b, "\"];\n");
+        ck_sb_puts(b, "\\nOutput dtype: float32");
+    ck_sb_puts(b, "\"];\n");
 }
 
-static void put_layer_node(dbuf *b, const ckeras_model *m, int i, int flags, const char *indent)
+static void put_layer_node(ck_strbuf *b, const ckeras_model *m, int i, int flags, const char *indent)
 {
     const ck_node *nd = &m->g.nodes[i];
     const ckeras_layer *l = nd->layer;
-    db_printf(b, "%sn%d [label=\"", indent, i);
+    ck_sb_printf(b, "%sn%d [label=\"", indent, i);
     db_escaped(b, l->name);
-    db_puts(b, " (");
+    ck_sb_puts(b, " (");
     db_escaped(b, l->vt->class_name);
-    db_puts(b, ")");
+    ck_sb_puts(b, ")");
     if (flags & CKERAS_DOT_SHAPES) {
-        db_puts(b, "\\nInput shape: ");
+        ck_sb_puts(b, "\\nInput shape: ");
         if (nd->nin == 1) {
             put_shape(b, source_shape(m, nd->in[0]));
         } else {
-            db_puts(b, "[");
+            ck_sb_puts(b, "[");
             for (int k = 0; k < nd->nin; k++) {
                 if (k)
-                    db_puts(b, ", ");
+                    ck_sb_puts(b, ", ");
                 put_shape(b, source_shape(m, nd->in[k]));
             }
-            db_puts(b, "]");
+            ck_sb_puts(b, "]");
         }
-        db_puts(b, "\\nOutput shape: ");
+        ck_sb_puts(b, "\\nOutput shape: ");
         put_shape(b, &l->out_shape);
     }
     if (flags & CKERAS_DOT_DTYPE)
-        db_puts(b, "\\nOutput dtype: float32");
+        ck_sb_puts(b, "\\nOutput dtype: float32");
     if ((flags & CKERAS_DOT_TRAINABLE) && l->nw > 0)
-        db_puts(b, l->trainable ? "\\nTrainable" : "\\nNon-trainable");
-    db_puts(b, "\"];\n");
+        ck_sb_puts(b, l->trainable ? "\\nTrainable" : "\\nNon-trainable");
+    ck_sb_puts(b, "\"];\n");
 }
 
-static void put_node_id(dbuf *b, int src)
+static void put_node_id(ck_strbuf *b, int src)
 {
     if (src < 0)
-        db_printf(b, "in%d", -1 - src);
+        ck_sb_printf(b, "in%d", -1 - src);
     else
-        db_printf(b, "n%d", src);
+        ck_sb_printf(b, "n%d", src);
 }
 
 ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot)
@@ -242,12 +198,12 @@ ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot)
     for (int i = 0; i < n; i++)
         cluster[i] = node_cluster(m, i, &cname[i]);
 
-    dbuf b = {0};
-    db_puts(&b, "digraph \"");
+    ck_strbuf b = {0};
+    ck_sb_puts(&b, "digraph \"");
     db_escaped(&b, m->name);
-    db_puts(&b, "\" {\n");
-    db_printf(&b, "    graph [rankdir=%s];\n", (flags & CKERAS_DOT_LR) ? "LR" : "TB");
-    db_puts(&b, "    node [shape=box];\n");
+    ck_sb_puts(&b, "\" {\n");
+    ck_sb_printf(&b, "    graph [rankdir=%s];\n", (flags & CKERAS_DOT_LR) ? "LR" : "TB");
+    ck_sb_puts(&b, "    node [shape=box];\n");
     for (int j = 0; j < m->g.ninputs; j++)
         put_input_node(&b, m, j, flags);
     for (int i = 0; i < n; i++) {
@@ -263,15 +219,15 @@ ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot)
                 first = false;
         if (!first)
             continue;
-        db_puts(&b, "    subgraph \"cluster_");
+        ck_sb_puts(&b, "    subgraph \"cluster_");
         db_escaped(&b, cname[i] ? cname[i] : "");
-        db_puts(&b, "\" {\n        label=\"");
+        ck_sb_puts(&b, "\" {\n        label=\"");
         db_escaped(&b, cname[i] ? cname[i] : "");
-        db_puts(&b, "\";\n");
+        ck_sb_puts(&b, "\";\n");
         for (int k = i; k < n; k++)
             if (cluster[k] == cluster[i] && !ck_node_hidden(&m->g.nodes[k]))
                 put_layer_node(&b, m, k, flags, "        ");
-        db_puts(&b, "    }\n");
+        ck_sb_puts(&b, "    }\n");
     }
     for (int i = 0; i < n; i++) {
         const ck_node *nd = &m->g.nodes[i];
@@ -284,14 +240,14 @@ ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot)
                     seen = true;
             if (seen)
                 continue;
-            db_puts(&b, "    ");
+            ck_sb_puts(&b, "    ");
             put_node_id(&b, visible_source(m, nd->in[k]));
-            db_puts(&b, " -> ");
+            ck_sb_puts(&b, " -> ");
             put_node_id(&b, i);
-            db_puts(&b, ";\n");
+            ck_sb_puts(&b, ";\n");
         }
     }
-    db_puts(&b, "}\n");
+    ck_sb_puts(&b, "}\n");
     ck_free(cluster);
     ck_free(cname);
     if (b.failed || !b.p) {

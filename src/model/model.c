@@ -53,38 +53,22 @@ ckeras_status ck_model_attach(ckeras_model *m, ckeras_layer *l)
             }
         return CKERAS_OK;
     }
-    size_t total = 0;
+    bool fresh[CK_MAX_WEIGHTS];
     for (int k = 0; k < l->nw; k++)
-        total += (size_t)l->w[k].size;
-    float *block = ck_alloc_aligned((total ? total : 1) * sizeof(float));
-    if (!block)
-        return CKERAS_ENOMEM;
-    size_t at = 0;
+        fresh[k] = !l->w[k].data;
+    ckeras_status st = ck_layer_detach(l); /* a block of its own: values kept, the rest zeros */
+    if (st != CKERAS_OK)
+        return st;
     for (int k = 0; k < l->nw; k++) {
         ck_weight *w = &l->w[k];
-        if (w->data) {
-            memcpy(block + at, w->data, (size_t)w->size * sizeof(float));
-        } else {
-            const char *spec = w->init_field ? ck_cfg_str(&l->cfg, w->init_field) : w->init_default;
-            ckeras_status st = ck_init_fill(spec ? spec : "zeros", block + at, &w->shape, &m->rng);
-            if (st != CKERAS_OK) {
-                ck_error_prefix("%s '%s': %s", l->vt->class_name, l->name, w->name);
-                ck_free(block);
-                return st;
-            }
+        if (!fresh[k])
+            continue;
+        const char *spec = w->init_field ? ck_cfg_str(&l->cfg, w->init_field) : w->init_default;
+        if ((st = ck_init_fill(spec ? spec : "zeros", w->data, &w->shape, &m->rng)) != CKERAS_OK) {
+            ck_error_prefix("%s '%s': %s", l->vt->class_name, l->name, w->name);
+            return st;
         }
-        at += (size_t)w->size;
     }
-    at = 0;
-    for (int k = 0; k < l->nw; k++) {
-        ck_free(l->w[k].own);
-        l->w[k].own = NULL;
-        l->w[k].data = block + at;
-        l->w[k].grad = NULL;
-        at += (size_t)l->w[k].size;
-    }
-    ck_free(l->wblock);
-    l->wblock = block;
     return CKERAS_OK;
 }
 
