@@ -203,7 +203,15 @@ typedef struct ck_io_layer {
                                    makes as a NotEqual op node); "" when none */
     struct ck_io_model *model; /* a nested model (class Sequential, Functional or Model): its
                                   whole config, parsed (owned); NULL for other layers */
+    struct ck_io_call *calls;  /* calls 1 .. ncalls - 1 of a shared layer (owned; NULL when it is
+                                  called once): their input tensors, positional */
 } ck_io_layer;
+
+/* A further call of a shared layer: its positional input tensors. */
+typedef struct ck_io_call {
+    int nin;
+    ck_io_ref in[CK_IO_MAX_IN];
+} ck_io_call;
 
 /* A model config ("model_config"), whatever Keras wrote it. */
 typedef struct ck_io_model {

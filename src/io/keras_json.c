@@ -80,6 +80,8 @@ static bool has_k3_tensor(json_t *v)
     return json_is_string(cls) && strcmp(json_string_value(cls), "__keras_tensor__") == 0;
 }
 
+static ckeras_status parse_call(json_t *first, ck_io_layer *l);
+
 static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
 {
     if (!nodes || json_is_null(nodes))
@@ -89,7 +91,30 @@ static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
     l->ncalls = (int)json_array_size(nodes);
     if (l->ncalls == 0)
         return CKERAS_OK;
-    json_t *first = json_array_get(nodes, 0);
+    ckeras_status st = parse_call(json_array_get(nodes, 0), l);
+    if (st != CKERAS_OK || l->ncalls == 1)
+        return st;
+    /* a shared layer: the inputs of its further calls (their keywords are not kept) */
+    if (!(l->calls = ck_calloc((size_t)l->ncalls - 1, sizeof *l->calls)))
+        return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
+    for (int c = 1; c < l->ncalls && st == CKERAS_OK; c++) {
+        ck_io_layer tmp;
+        memset(&tmp, 0, sizeof tmp);
+        memcpy(tmp.name, l->name, sizeof tmp.name);
+        st = parse_call(json_array_get(nodes, (size_t)c), &tmp);
+        if (st == CKERAS_OK && (tmp.nconst > 0 || tmp.mask_from[0]))
+            st = ck_error(CKERAS_EUNSUPPORTED, "model_config: call %d of shared layer '%s' takes %s", c, l->name,
+                          tmp.nconst ? "a number among its inputs" : "a mask");
+        l->calls[c - 1].nin = tmp.nin;
+        memcpy(l->calls[c - 1].in, tmp.in, sizeof tmp.in);
+        ck_tree_free(tmp.kwargs);
+    }
+    return st;
+}
+
+/* One call (inbound node): its input tensors, call keywords and mask source into l. */
+static ckeras_status parse_call(json_t *first, ck_io_layer *l)
+{
     if (json_is_object(first)) { /* Keras 3: {"args": [...], "kwargs": {...}} */
         ckeras_status st = collect_k3_tensors(json_object_get(first, "args"), l);
         json_t *kw = json_object_get(first, "kwargs");
@@ -292,6 +317,7 @@ void ck_io_model_free(ck_io_model *m)
     for (int i = 0; i < m->nlayers; i++) {
         ck_tree_free(m->layers[i].config);
         ck_tree_free(m->layers[i].kwargs);
+        ck_free(m->layers[i].calls);
         if (m->layers[i].model) {
             ck_io_model_free(m->layers[i].model);
             ck_free(m->layers[i].model);
@@ -355,12 +381,33 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
         json_object_set_new(node, "args", args);
         json_object_set_new(node, "kwargs", kwargs);
         json_array_append_new(nodes, node);
+        for (int c = 1; c < l->ncalls && l->calls; c++) { /* a shared layer's further calls */
+            const ck_io_call *call = &l->calls[c - 1];
+            json_t *more = json_object(), *margs = json_array();
+            if (call->nin == 1) {
+                json_array_append_new(margs, k3_tensor(&call->in[0]));
+            } else {
+                json_t *list = json_array();
+                for (int k = 0; k < call->nin; k++)
+                    json_array_append_new(list, k3_tensor(&call->in[k]));
+                json_array_append_new(margs, list);
+            }
+            json_object_set_new(more, "args", margs);
+            json_object_set_new(more, "kwargs", json_object());
+            json_array_append_new(nodes, more);
+        }
         return nodes;
     }
     json_t *node = json_array();
     for (int k = 0; k < l->nin; k++)
         json_array_append_new(node, ref_json(&l->in[k], true, l->kwargs));
     json_array_append_new(nodes, node);
+    for (int c = 1; c < l->ncalls && l->calls; c++) {
+        json_t *more = json_array();
+        for (int k = 0; k < l->calls[c - 1].nin; k++)
+            json_array_append_new(more, ref_json(&l->calls[c - 1].in[k], true, NULL));
+        json_array_append_new(nodes, more);
+    }
     return nodes;
 }
 

@@ -50,6 +50,15 @@ static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
 
 /* How a file refers to graph source src of m: an input, a layer, or (nested) output k of the
  * nested model the node belongs to. */
+/* Which call of its layer node i is (0: the first; a shared layer's later calls 1, 2, ...). */
+static int call_index(const ckeras_model *m, int i)
+{
+    int c = 0;
+    for (int j = 0; j < i && !m->g.nodes[i].first_use; j++)
+        c += m->g.nodes[j].layer == m->g.nodes[i].layer;
+    return c;
+}
+
 static void source_ref(const ckeras_model *m, int src, bool nested, ck_io_ref *r)
 {
     char nbuf[CK_NAME_MAX];
@@ -63,6 +72,7 @@ static void source_ref(const ckeras_model *m, int src, bool nested, ck_io_ref *r
         int producer = nd->in[0];
         if (!(nested && m->g.nodes[producer].group >= 0)) {
             snprintf(r->layer, CK_IO_NAME, "%s", m->g.nodes[producer].layer->name);
+            r->node = call_index(m, producer);
             r->tensor = src - producer - 1;
             return;
         }
@@ -76,21 +86,21 @@ static void source_ref(const ckeras_model *m, int src, bool nested, ck_io_ref *r
         return;
     }
     snprintf(r->layer, CK_IO_NAME, "%s", nd->layer->name);
+    r->node = call_index(m, src);
 }
 
 /* The inputs of a call: refs with shapes and the model's fixed batch size. */
-static void call_refs(const ckeras_model *m, int nin, const int *in, bool nested, int64_t batch, ck_io_layer *l)
+static void call_refs(const ckeras_model *m, int nin, const int *in, bool nested, int64_t batch, ck_io_ref *refs)
 {
-    l->nin = nin;
     for (int k = 0; k < nin; k++) {
         int src = in[k];
         const ck_shape *sh = src < 0 ? &m->g.inputs[-1 - src] : &m->g.nodes[src].layer->out_shape;
         uint32_t none = ck_graph_src_none(&m->g, src);
-        source_ref(m, src, nested, &l->in[k]);
-        l->in[k].ndim = sh->ndim;
+        source_ref(m, src, nested, &refs[k]);
+        refs[k].ndim = sh->ndim;
         for (int a = 0; a < sh->ndim; a++)
-            l->in[k].shape[a] = none & (1u << a) ? -1 : sh->d[a]; /* -1: None */
-        l->in[k].batch = batch;
+            refs[k].shape[a] = none & (1u << a) ? -1 : sh->d[a]; /* -1: None */
+        refs[k].batch = batch;
     }
 }
 
@@ -101,16 +111,37 @@ static ckeras_status training_false(ck_io_layer *l)
     return CKERAS_OK;
 }
 
+/* Node i, a further call of a layer already in d: one more call of that layer's entry. */
+static ckeras_status further_call(const ckeras_model *m, ck_io_model *d, int i, bool nested, int64_t batch)
+{
+    const ck_node *nd = &m->g.nodes[i];
+    ck_io_layer *l = NULL;
+    for (int k = 0; k < d->nlayers && !l; k++)
+        if (!d->layers[k].model && strcmp(d->layers[k].name, nd->layer->name) == 0)
+            l = &d->layers[k];
+    if (!l || nd->group >= 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "model '%s': layer '%s' is shared across a nested model; saving "
+                        "that is not supported yet", m->name, nd->layer->name);
+    if (!l->calls) {
+        int uses = 0;
+        for (int j = 0; j < m->g.n; j++)
+            uses += m->g.nodes[j].layer == nd->layer;
+        if (!(l->calls = ck_calloc((size_t)uses, sizeof *l->calls)))
+            return CKERAS_ENOMEM;
+    }
+    ck_io_call *c = &l->calls[l->ncalls - 1];
+    c->nin = nd->nin;
+    call_refs(m, nd->nin, nd->in, nested, batch, c->in);
+    l->ncalls++;
+    return CKERAS_OK;
+}
+
 /* nested: models called as layers are written as nested model layers (Keras' own form);
  * otherwise their layers are written in line, each call with its training=False. */
 static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile, bool nested, int depth,
                                      ck_io_model *d)
 {
     memset(d, 0, sizeof *d);
-    for (int i = 0; i < m->g.n; i++)
-        if (!m->g.nodes[i].first_use)
-            return ck_error(CKERAS_EUNSUPPORTED, "model '%s' calls layer '%s' more than once (a shared layer); "
-                            "saving shared layers is not supported yet", m->name, m->g.nodes[i].layer->name);
     if (depth > 16)
         return ck_error(CKERAS_EUNSUPPORTED, "models nested more than 16 deep");
     snprintf(d->class_name, sizeof d->class_name, "%s", m->functional ? "Functional" : "Sequential");
@@ -162,11 +193,19 @@ static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile,
             if (gr->inference && training_false(l) != CKERAS_OK)
                 goto oom;
             l->ncalls = 1;
-            call_refs(m, gr->nin, gr->in, nested, batch, l);
+            l->nin = gr->nin;
+            call_refs(m, gr->nin, gr->in, nested, batch, l->in);
             continue;
         }
         if (ck_node_hidden(nd))
             continue;
+        if (!nd->first_use) { /* a shared layer's further call: one more inbound node of its layer */
+            if ((st = further_call(m, d, i, nested, batch)) != CKERAS_OK) {
+                ck_io_model_free(d);
+                return st;
+            }
+            continue;
+        }
         ck_io_layer *l = &d->layers[d->nlayers++];
         snprintf(l->class_name, sizeof l->class_name, "%s", nd->layer->vt->class_name);
         snprintf(l->name, sizeof l->name, "%s", nd->layer->name);
@@ -182,7 +221,8 @@ static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile,
             l->nargs = 1;
             snprintf(l->kwarg, sizeof l->kwarg, "%s", nd->layer->vt->extra_inputs_kwarg);
         }
-        call_refs(m, nd->nin, nd->in, nested, batch, l);
+        l->nin = nd->nin;
+        call_refs(m, nd->nin, nd->in, nested, batch, l->in);
     }
     for (int k = 0; k < m->g.noutputs && m->g.n > 0; k++)
         source_ref(m, m->g.outputs[k], nested, &d->outputs[d->noutputs++]);
@@ -275,26 +315,48 @@ static ckeras_status put_weight(ck_h5_layer *hl, const ckeras_layer *l, int k, c
     return CKERAS_OK;
 }
 
-/* The weights of nested model g in the order Keras' legacy format keeps them (and reads them by):
- * the trainable weights of its layers, then the non-trainable ones (all of a frozen layer's). */
+/* The weights of nested model inner in the order Keras' legacy format keeps them (and reads them
+ * by): the trainable weights of its layers, then the non-trainable ones (all of a frozen
+ * layer's). out has room for every weight of its layers; returns the count. */
+static int group_order(const ckeras_model *inner, ck_weight **out, const ckeras_layer **owner)
+{
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < inner->g.n; i++) {
+            ckeras_layer *l = inner->g.nodes[i].layer;
+            if (!inner->g.nodes[i].first_use)
+                continue;
+            for (int k = 0; k < l->nw; k++) {
+                bool tr = l->trainable && l->w[k].trainable && !inner->frozen;
+                if (tr == (pass == 0)) {
+                    owner[n] = l;
+                    out[n++] = &l->w[k];
+                }
+            }
+        }
+    return n;
+}
+
 static ckeras_status put_group(const ckeras_model *inner, ck_h5_layer *hl, ck_profile profile)
 {
     int total = 0;
     for (int i = 0; i < inner->g.n; i++)
         total += inner->g.nodes[i].layer->nw;
+    ck_weight **ws = ck_malloc((size_t)(total ? total : 1) * sizeof *ws);
+    const ckeras_layer **owner = ck_malloc((size_t)(total ? total : 1) * sizeof *owner);
     hl->w = ck_calloc((size_t)(total ? total : 1), sizeof *hl->w);
-    if (!hl->w)
+    if (!ws || !owner || !hl->w) {
+        ck_free(ws);
+        ck_free(owner);
         return CKERAS_ENOMEM;
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < inner->g.n; i++) {
-            const ckeras_layer *l = inner->g.nodes[i].layer;
-            for (int k = 0; k < l->nw; k++) {
-                bool tr = l->trainable && l->w[k].trainable && !inner->frozen;
-                if (tr == (pass == 0) && put_weight(hl, l, k, profile) != CKERAS_OK)
-                    return CKERAS_ENOMEM;
-            }
-        }
-    return CKERAS_OK;
+    }
+    int n = group_order(inner, ws, owner);
+    ckeras_status st = CKERAS_OK;
+    for (int j = 0; j < n && st == CKERAS_OK; j++)
+        st = put_weight(hl, owner[j], (int)(ws[j] - owner[j]->w), profile);
+    ck_free(ws);
+    ck_free(owner);
+    return st;
 }
 
 static ckeras_status fill_weights(const ckeras_model *m, ck_profile profile, ck_h5_file *f)
@@ -305,8 +367,8 @@ static ckeras_status fill_weights(const ckeras_model *m, ck_profile profile, ck_
     for (int i = 0; i < m->g.n; i++) {
         const ck_node *nd = &m->g.nodes[i];
         const ckeras_layer *l = nd->layer;
-        if (ck_node_hidden(nd))
-            continue;
+        if (ck_node_hidden(nd) || (!nd->first_use && nd->group < 0))
+            continue; /* a shared layer's weights are written at its first call */
         ck_h5_layer *hl = &f->layers[f->nlayers++];
         if (nd->group >= 0) { /* model_weights/<nested model>/<its layer>/<weight> */
             const ck_group *gr = &m->groups[nd->group];
@@ -369,7 +431,7 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_profile profile, c
         return CKERAS_OK; /* never built for these weights: only the step count */
     for (int i = 0; i < m->g.n; i++) {
         const ckeras_layer *l = m->g.nodes[i].layer;
-        for (int k = 0; k < l->nw; k++) {
+        for (int k = 0; k < l->nw && m->g.nodes[i].first_use; k++) {
             const ck_weight *w = &l->w[k];
             if (!w->grad)
                 continue; /* not trainable */
@@ -1055,14 +1117,6 @@ static ckeras_status build_sequential(const ck_io_model *d, bool keras2, bool de
     return CKERAS_OK;
 }
 
-static int find_id(const ck_io_model *d, const int *ids, const char *name)
-{
-    for (int i = 0; i < d->nlayers; i++)
-        if (strcmp(d->layers[i].name, name) == 0)
-            return ids[i];
-    return -1;
-}
-
 /* The id of output t of the layer whose (first) output has id first: the ids of a layer's outputs
  * follow one another. -1 with the error set when it has no output t. */
 static int output_id(const ckeras_model *m, int first, int t, const char *name)
@@ -1076,37 +1130,67 @@ static int output_id(const ckeras_model *m, int first, int t, const char *name)
     return first + t;
 }
 
+/* The id of call r->node of layer r->layer (its first output), -1 while that call is not made,
+ * -2 when the layer has no such call. first[i]: layer i's first call; more[moff[i] + c - 1]: call c. */
+static int call_id(const ck_io_model *d, const int *first, const int *more, const int *moff, const ck_io_ref *r)
+{
+    for (int i = 0; i < d->nlayers; i++)
+        if (strcmp(d->layers[i].name, r->layer) == 0) {
+            int calls = d->layers[i].ncalls > 1 ? d->layers[i].ncalls : 1;
+            if (r->node < 0 || r->node >= calls)
+                return -2;
+            return r->node == 0 ? first[i] : more[moff[i] + r->node - 1];
+        }
+    return -1;
+}
+
 static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool defer_init, const flat_info *info,
                                      ckeras_model **out)
 {
     if (strlen(d->name) >= CK_NAME_MAX)
         return set_name((char[CK_NAME_MAX]){0}, d->name);
+    int nl = d->nlayers ? d->nlayers : 1, nmore = 0;
+    for (int i = 0; i < d->nlayers; i++)
+        nmore += d->layers[i].ncalls > 1 ? d->layers[i].ncalls - 1 : 0;
     ckeras_model *m = ck_functional_new(d->name);
-    int *ids = ck_malloc((size_t)(d->nlayers ? d->nlayers : 1) * (sizeof *ids + sizeof(bool)));
-    if (!m || !ids) {
+    int *ids = ck_malloc((size_t)nl * (3 * sizeof *ids + sizeof(bool)));
+    int *more = ck_malloc((size_t)(nmore ? nmore : 1) * sizeof *more);
+    ckeras_layer **lay = ck_calloc((size_t)nl, sizeof *lay);
+    if (!m || !ids || !more || !lay) {
         ck_model_free(m);
         ck_free(ids);
+        ck_free(more);
+        ck_free(lay);
         return CKERAS_ENOMEM;
     }
-    bool *skip = (bool *)(ids + (d->nlayers ? d->nlayers : 1)); /* implicit mask ops (not layers) */
+    int *moff = ids + nl, *ndone = ids + 2 * nl;          /* offsets into more; calls made */
+    bool *skip = (bool *)(ids + 3 * nl); /* implicit mask ops (not layers) */
     m->defer_init = defer_init;
-    for (int i = 0; i < d->nlayers; i++) {
+    int total = 0;
+    for (int i = 0, at = 0; i < d->nlayers; i++) {
         ids[i] = -1;
         skip[i] = false;
+        moff[i] = at;
+        ndone[i] = 0;
+        at += d->layers[i].ncalls > 1 ? d->layers[i].ncalls - 1 : 0;
+        total += d->layers[i].ncalls > 1 ? d->layers[i].ncalls : 1;
     }
+    for (int k = 0; k < nmore; k++)
+        more[k] = -1;
     ckeras_status st = CKERAS_OK;
-    /* layers in an order where every input exists: Keras writes them so, but do not rely on it */
+    /* calls in an order where every input exists: Keras writes them so, but do not rely on it */
     int done = 0;
     bool progress = true;
-    while (st == CKERAS_OK && done < d->nlayers && progress) {
+    while (st == CKERAS_OK && done < total && progress) {
         progress = false;
         for (int i = 0; i < d->nlayers && st == CKERAS_OK; i++) {
             const ck_io_layer *l = &d->layers[i];
-            if (ids[i] >= 0 || skip[i])
+            int calls = l->ncalls > 1 ? l->ncalls : 1;
+            if (ndone[i] >= calls || skip[i])
                 continue;
             if (implicit_mask_op(d, i)) {
                 skip[i] = true;
-                done++;
+                done += calls;
                 progress = true;
                 continue;
             }
@@ -1114,29 +1198,33 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
                 ckeras_layer *in = NULL;
                 if ((st = input_from_config(l, &in)) == CKERAS_OK && (ids[i] = ck_model_input(m, in)) < 0)
                     st = CKERAS_EINVAL;
-                done++;
+                ndone[i] = calls;
+                done += calls;
                 progress = true;
                 continue;
             }
-            if (l->ncalls > 1) {
-                st = ck_error(CKERAS_EUNSUPPORTED, "layer '%s' (%s) is called %d times; shared layers are not "
-                              "supported yet", l->name, l->class_name, l->ncalls);
+            if (l->ncalls > 1 && !l->calls) {
+                st = ck_error(CKERAS_EUNSUPPORTED, "layer '%s' (%s) is called %d times in a model with nested "
+                              "models; shared layers there are not supported yet", l->name, l->class_name, l->ncalls);
                 break;
             }
-            if (l->nin == 0) {
+            int c = ndone[i];
+            int nin = c == 0 ? l->nin : l->calls[c - 1].nin;
+            const ck_io_ref *refs = c == 0 ? l->in : l->calls[c - 1].in;
+            if (nin == 0) {
                 st = ck_error(CKERAS_EFORMAT, "layer '%s' has no inbound nodes", l->name);
                 break;
             }
             int in[CK_IO_MAX_IN];
             bool ready = true;
-            for (int k = 0; k < l->nin; k++) {
-                if (l->in[k].node != 0) {
-                    st = ck_error(CKERAS_EUNSUPPORTED, "layer '%s' reads call %d of '%s'; layers called once are "
-                                  "supported", l->name, l->in[k].node, l->in[k].layer);
+            for (int k = 0; k < nin; k++) {
+                in[k] = call_id(d, ids, more, moff, &refs[k]);
+                if (in[k] == -2) {
+                    st = ck_error(CKERAS_EFORMAT, "layer '%s' reads call %d of '%s', which has no such call", l->name,
+                                  refs[k].node, refs[k].layer);
                     break;
                 }
-                in[k] = find_id(d, ids, l->in[k].layer);
-                if (in[k] >= 0 && (in[k] = output_id(m, in[k], l->in[k].tensor, l->in[k].layer)) < 0) {
+                if (in[k] >= 0 && (in[k] = output_id(m, in[k], refs[k].tensor, refs[k].layer)) < 0) {
                     st = CKERAS_EFORMAT;
                     break;
                 }
@@ -1144,38 +1232,48 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             }
             if (st != CKERAS_OK || !ready)
                 continue;
+            if (c > 0) { /* a further call of a shared layer: the same weights */
+                if ((more[moff[i] + c - 1] = ck_model_call(m, lay[i], nin, in)) < 0)
+                    st = m->call_status;
+                ndone[i]++;
+                done++;
+                progress = true;
+                continue;
+            }
             ckeras_layer *layer = NULL;
             if ((st = make_layer(l, keras2, info && info[i].frozen, &layer)) != CKERAS_OK)
                 break;
             if (info && info[i].inference)
                 layer->call_inference = true;
+            lay[i] = layer;
             if ((ids[i] = ck_model_call(m, layer, l->nin, in)) < 0)
                 st = m->call_status;
             else
                 st = check_mask_keyword(d, m, l, ids[i]);
+            ndone[i]++;
             done++;
             progress = true;
         }
     }
-    if (st == CKERAS_OK && done < d->nlayers)
+    if (st == CKERAS_OK && done < total)
         st = ck_error(CKERAS_EFORMAT, "the layers of model '%s' do not form a graph from its inputs", d->name);
     if (st == CKERAS_OK && (d->noutputs < 1 || d->noutputs > CK_MAX_OUTPUTS))
         st = ck_error(CKERAS_EUNSUPPORTED, "model '%s' has %d outputs; 1..%d are supported", d->name, d->noutputs,
                       CK_MAX_OUTPUTS);
     int outs[CK_MAX_OUTPUTS];
     for (int k = 0; st == CKERAS_OK && k < d->noutputs; k++) {
-        outs[k] = find_id(d, ids, d->outputs[k].layer);
+        outs[k] = call_id(d, ids, more, moff, &d->outputs[k]);
         if (outs[k] < 0)
-            st = ck_error(CKERAS_EFORMAT, "output layer '%s' is not in the model", d->outputs[k].layer);
-        else if (d->outputs[k].node != 0)
-            st = ck_error(CKERAS_EUNSUPPORTED, "model '%s' outputs call %d of '%s'; layers called once are "
-                          "supported", d->name, d->outputs[k].node, d->outputs[k].layer);
+            st = ck_error(CKERAS_EFORMAT, "output '%s' (call %d) is not in the model", d->outputs[k].layer,
+                          d->outputs[k].node);
         else if ((outs[k] = output_id(m, outs[k], d->outputs[k].tensor, d->outputs[k].layer)) < 0)
             st = CKERAS_EFORMAT;
     }
     if (st == CKERAS_OK)
         st = ck_model_set_outputs(m, d->noutputs, outs);
     ck_free(ids);
+    ck_free(more);
+    ck_free(lay);
     if (st != CKERAS_OK) {
         ck_model_free(m);
         return st;
@@ -1290,6 +1388,49 @@ static void copy_group(ckeras_layer *l, const ck_h5_layer *g)
 {
     for (int k = 0; k < l->nw; k++)
         memcpy(l->w[k].data, g->w[k].data, (size_t)l->w[k].size * sizeof(float));
+}
+
+/* load_weights of nested model inner from its group of the file (by its name, or the next group
+ * with weights), arrays in Keras' order (group_order). */
+static ckeras_status load_group_weights(const ckeras_model *inner, const ck_h5_file *f, bool by_name, int *next,
+                                        const char *path, bool copy, const ck_h5_layer **found)
+{
+    const ck_h5_layer *g = NULL;
+    if (by_name) {
+        g = find_group(f, inner->name);
+    } else {
+        while (*next < f->nlayers && f->layers[*next].n == 0)
+            (*next)++;
+        if (*next < f->nlayers)
+            g = &f->layers[(*next)++];
+    }
+    int total = 0;
+    for (int i = 0; i < inner->g.n; i++)
+        total += inner->g.nodes[i].layer->nw;
+    if (!g)
+        return total ? ck_error(CKERAS_EFORMAT, "load_weights: %s has no weights for nested model '%s'", path,
+                                inner->name)
+                     : CKERAS_OK;
+    *found = g;
+    ck_weight **ws = ck_malloc((size_t)(total ? total : 1) * sizeof *ws);
+    const ckeras_layer **owner = ck_malloc((size_t)(total ? total : 1) * sizeof *owner);
+    if (!ws || !owner) {
+        ck_free(ws);
+        ck_free(owner);
+        return CKERAS_ENOMEM;
+    }
+    int n = group_order(inner, ws, owner);
+    ckeras_status st = CKERAS_OK;
+    if (g->n != n)
+        st = ck_error(CKERAS_EFORMAT, "load_weights: model_weights/%s has %d weights, nested model '%s' has %d", g->name,
+                      g->n, inner->name, n);
+    for (int j = 0; j < n && st == CKERAS_OK; j++)
+        st = check_array(owner[j], (int)(ws[j] - owner[j]->w), &g->w[j], g->name, "load_weights");
+    for (int j = 0; j < n && st == CKERAS_OK && copy; j++)
+        memcpy(ws[j]->data, g->w[j].data, (size_t)ws[j]->size * sizeof(float));
+    ck_free(ws);
+    ck_free(owner);
+    return st;
 }
 
 /* The node of the layer named name, or -1. */
@@ -1454,6 +1595,8 @@ static ckeras_status load_all_weights(ckeras_model *m, const ck_h5_file *f)
     }
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
+        if (!m->g.nodes[i].first_use)
+            continue; /* a shared layer's further call: its weights are taken */
         const ck_h5_layer *g = l->nw > 0 ? find_group(f, l->name) : NULL;
         for (int k = 0; k < l->nw; k++) {
             ckeras_status st = take_array(&l->w[k], &g->w[k]);
@@ -1498,6 +1641,8 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < m->g.n; i++) {
             const ckeras_layer *l = m->g.nodes[i].layer;
+            if (!m->g.nodes[i].first_use)
+                continue; /* a shared layer's state is read at its first call */
             const char *lname = l->name; /* the name in the file: a nested layer's own name */
             for (int j = 0; fl && j < fl->m.nlayers; j++)
                 if (strcmp(fl->m.layers[j].name, l->name) == 0)
@@ -1783,7 +1928,17 @@ ckeras_status ck_model_load_weights(ckeras_model *m, const char *path, int flags
     int next = 0;
     for (int i = 0; i < m->g.n && st == CKERAS_OK; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
-        if (l->nw == 0)
+        const ck_node *nd = &m->g.nodes[i];
+        if (nd->group >= 0) { /* a nested model: one group of the file, at its first node */
+            const ck_group *gr = &m->groups[nd->group];
+            const ck_h5_layer *g = NULL; /* checked now, copied once everything matched */
+            if (i == gr->first && (st = load_group_weights(gr->model, &f, by_name, &next, path, false, &g)) ==
+                                      CKERAS_OK)
+                pair[i] = g;
+            i = gr->first + gr->count - 1;
+            continue;
+        }
+        if (l->nw == 0 || !nd->first_use)
             continue;
         const ck_h5_layer *g = NULL;
         if (by_name) {
@@ -1812,10 +1967,19 @@ ckeras_status ck_model_load_weights(ckeras_model *m, const char *path, int flags
             st = ck_error(CKERAS_EFORMAT, "load_weights: %s has more layers with weights than model '%s'", path,
                           m->name);
     }
-    if (st == CKERAS_OK)
-        for (int i = 0; i < m->g.n; i++)
-            if (pair[i])
-                copy_group(m->g.nodes[i].layer, pair[i]);
+    for (int i = 0; i < m->g.n && st == CKERAS_OK; i++) {
+        if (!pair[i])
+            continue;
+        const ck_node *nd = &m->g.nodes[i];
+        if (nd->group >= 0) {
+            int at = 0;
+            const ck_h5_layer *g = NULL;
+            ck_h5_file one = {.nlayers = 1, .layers = (ck_h5_layer *)pair[i]};
+            st = load_group_weights(m->groups[nd->group].model, &one, false, &at, path, true, &g);
+        } else {
+            copy_group(nd->layer, pair[i]);
+        }
+    }
     ck_free(pair);
     ck_h5_file_free(&f);
     return st;
