@@ -449,6 +449,19 @@ START_TEST(shared_layer_has_one_set_of_weights_and_summed_gradients)
     ckeras_tensor *x = tensor(2, (const int64_t[]){6, 3}, 7, -1, 1);
     ckeras_tensor *t = tensor(2, (const int64_t[]){6, 1}, 8, -1, 1);
     gradcheck(m, x, t, "shared Dense called twice");
+    /* a further call whose output nothing reads adds no gradient; checked at a second step, when the
+     * gradient buffers hold the first step's values */
+    ckeras_model *dead = ckeras_functional("dead_branch");
+    int d0 = ckeras_model_input(dead, ckeras_input(1, (const int64_t[]){3}));
+    ckeras_layer *sd = ckeras_dense(3, "tanh");
+    int dh = ckeras_model_call(dead, sd, 1, &d0);
+    ck_assert_int_ge(ckeras_model_call(dead, sd, 1, &dh), 0); /* unread */
+    int dy = ckeras_model_call(dead, ckeras_dense(1, NULL), 1, &dh);
+    OK(ckeras_model_set_outputs(dead, 1, &dy));
+    OK(ckeras_model_compile(dead, ckeras_sgd(1.0, 0, 0), "mse", NULL));
+    gradcheck(dead, x, t, "shared Dense, its second call unread (step 1)");
+    gradcheck(dead, x, t, "shared Dense, its second call unread (step 2)");
+    ckeras_model_free(dead);
     /* saved and loaded in every format: one layer with two calls, the same predictions */
     static const struct {
         const char *file;

@@ -104,8 +104,8 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
                 np.live[g->nodes[i].in[k]] = true;
     int64_t wsc = 0; /* the largest shared layer's trainable weights */
     for (int i = 0; i < g->n; i++) {
-        if (g->nodes[i].first_use)
-            continue;
+        if (g->nodes[i].first_use || !np.live[i])
+            continue; /* (a call that is not back-propagated writes no gradients to add to) */
         for (int j = 0; j < i; j++)
             if (g->nodes[j].layer == g->nodes[i].layer) {
                 np.accumulate[j] = true; /* backward runs i before j */
