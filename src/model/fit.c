@@ -406,18 +406,24 @@ static ckeras_status claim_weights(ckeras_model *m, const char *what)
     return CKERAS_OK;
 }
 
+/* Builds a model with variable (None) axes for the lengths of d's inputs (a no-op otherwise). */
+static ckeras_status adapt_lengths(ckeras_model *m, const ck_data *d, const char *what)
+{
+    ckeras_status st = check_model(m, what);
+    if (st == CKERAS_OK && d->nx == m->g.ninputs)
+        st = ck_model_match_lengths(m, d->nx, d->x, what);
+    return st;
+}
+
+/* Everything a call that computes losses checks and sets up before its first batch. */
 static ckeras_status prepare(ckeras_model *m, const ck_data *d, int64_t batch, bool training, const char *what)
 {
     if (!m->compiled)
         return ck_error(CKERAS_ESTATE, "%s: model '%s' must be compiled first", what, m->name);
     ckeras_status st;
-    if ((st = check_model(m, what)) != CKERAS_OK ||
-        (d->nx == m->g.ninputs && (st = ck_model_match_lengths(m, d->nx, d->x, what)) != CKERAS_OK))
-        return st;
-    if (training && (st = claim_weights(m, what)) != CKERAS_OK)
-        return st;
     int64_t ts[CK_MAX_OUTPUTS];
-    if ((st = check_data(m, d, what, ts)) != CKERAS_OK)
+    if ((st = adapt_lengths(m, d, what)) != CKERAS_OK || (st = check_data(m, d, what, ts)) != CKERAS_OK ||
+        (training && (st = claim_weights(m, what)) != CKERAS_OK))
         return st;
     if ((st = resolve_metrics(m, d)) != CKERAS_OK) {
         ck_error_prefix("%s", what);
@@ -429,17 +435,13 @@ static ckeras_status prepare(ckeras_model *m, const ck_data *d, int64_t batch, b
 
 ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch, double *results, int n_results)
 {
-    ckeras_status st = check_model(m, "evaluate");
-    if (st != CKERAS_OK ||
-        (d->nx == m->g.ninputs && (st = ck_model_match_lengths(m, d->nx, d->x, "evaluate")) != CKERAS_OK) ||
-        (st = check_inputs(m, d, "evaluate")) != CKERAS_OK)
-        return st;
-    int64_t N = d->x[0]->shape[0];
+    int64_t N = d->x[0]->shape[0]; /* prepare checks it */
     if (batch <= 0)
         batch = 32;
     if (batch > N)
         batch = N;
-    if ((st = prepare(m, d, batch, false, "evaluate")) != CKERAS_OK)
+    ckeras_status st = prepare(m, d, batch, false, "evaluate");
+    if (st != CKERAS_OK)
         return st;
     double loss;
     evaluate_range(m, d, 0, N, batch, &loss);
@@ -449,13 +451,9 @@ ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch
 
 ckeras_status ck_model_train_on_batch(ckeras_model *m, const ck_data *d, double *results, int n_results)
 {
-    ckeras_status st = check_model(m, "train_on_batch");
-    if (st != CKERAS_OK ||
-        (d->nx == m->g.ninputs && (st = ck_model_match_lengths(m, d->nx, d->x, "train_on_batch")) != CKERAS_OK) ||
-        (st = check_inputs(m, d, "train_on_batch")) != CKERAS_OK)
-        return st;
-    int64_t n = d->x[0]->shape[0];
-    if ((st = prepare(m, d, n, true, "train_on_batch")) != CKERAS_OK)
+    int64_t n = d->x[0]->shape[0]; /* prepare checks it */
+    ckeras_status st = prepare(m, d, n, true, "train_on_batch");
+    if (st != CKERAS_OK)
         return st;
     gather(m, d, true, NULL, 0, n);
     double loss = run_batch(m, n, true);
@@ -472,8 +470,7 @@ ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_te
 {
     ck_data d;
     ckeras_status st = ck_data_set(&d, nin, xs, 0, NULL, "predict");
-    if (st != CKERAS_OK || (st = check_model(m, "predict")) != CKERAS_OK ||
-        (nin == m->g.ninputs && (st = ck_model_match_lengths(m, nin, xs, "predict")) != CKERAS_OK) ||
+    if (st != CKERAS_OK || (st = adapt_lengths(m, &d, "predict")) != CKERAS_OK ||
         (st = check_inputs(m, &d, "predict")) != CKERAS_OK)
         return st;
     if (nout != m->g.noutputs)
@@ -559,9 +556,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
         return ck_error(CKERAS_ESTATE, "fit: model '%s' must be compiled first", m->name);
     ckeras_status st;
     int64_t ts[CK_MAX_OUTPUTS];
-    if ((st = check_model(m, "fit")) != CKERAS_OK ||
-        (d->nx == m->g.ninputs && (st = ck_model_match_lengths(m, d->nx, d->x, "fit")) != CKERAS_OK) ||
-        (st = check_data(m, d, "fit", ts)) != CKERAS_OK || (st = claim_weights(m, "fit")) != CKERAS_OK)
+    if ((st = adapt_lengths(m, d, "fit")) != CKERAS_OK || (st = check_data(m, d, "fit", ts)) != CKERAS_OK ||
+        (st = claim_weights(m, "fit")) != CKERAS_OK)
         return st;
     int64_t N = d->x[0]->shape[0];
     int64_t n_train = N, n_val = 0;

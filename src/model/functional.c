@@ -251,6 +251,20 @@ ckeras_status ck_model_set_outputs(ckeras_model *m, int n, const int *ids)
     return CKERAS_OK;
 }
 
+/* Appends to m a further call of the layer of node sn (of another graph) reading ins: the layer
+ * shared, its call's settings kept. */
+static ckeras_status copy_node(ckeras_model *m, const ck_node *sn, const int *ins, int group)
+{
+    if (ck_graph_append(&m->g, sn->layer, sn->nin, ins, m->outputs_set) != CKERAS_OK)
+        return CKERAS_ENOMEM;
+    ck_node *nd = &m->g.nodes[m->g.n - 1];
+    nd->group = group;
+    nd->inference = sn->inference;
+    nd->none = sn->none;
+    sn->layer->refs++;
+    return CKERAS_OK;
+}
+
 int ck_model_tensor_id(ckeras_model *m, int src)
 {
     for (int t = 0; t < m->nids; t++)
@@ -329,13 +343,9 @@ int ck_model_call_model(ckeras_model *m, ckeras_model *inner, int nin, const int
         int ins[CK_MAX_NODE_INPUTS];
         for (int k = 0; k < in->nin; k++)
             ins[k] = in->in[k] < 0 ? src[-1 - in->in[k]] : map[in->in[k]];
-        if (ck_graph_append(&m->g, in->layer, in->nin, ins, m->outputs_set) != CKERAS_OK)
+        if (copy_node(m, in, ins, gi) != CKERAS_OK)
             break;
-        ck_node *nd = &m->g.nodes[m->g.n - 1];
-        nd->group = gi;
-        nd->inference = in->inference || gr->inference;
-        nd->none = in->none;
-        in->layer->refs++;
+        m->g.nodes[m->g.n - 1].inference |= gr->inference;
         map[i] = m->g.n - 1;
     }
     int id = -1;
@@ -372,53 +382,42 @@ int ck_model_call_model(ckeras_model *m, ckeras_model *inner, int nin, const int
     return id;
 }
 
-/* A model input of dst for input j of src: its InputLayer shared. */
-static int share_input(ckeras_model *dst, const ckeras_model *src, int j)
+/* A new model input of dst of per-sample shape sh (None axes: bits of none), named name when
+ * given and free (else Keras-style). Returns its tensor id, or -1. */
+static int new_input(ckeras_model *dst, const ck_shape *sh, uint32_t none, const char *name)
 {
-    int k = dst->g.ninputs;
-    ckeras_layer *il = src->input_layers[j];
-    if (!il) { /* a Sequential model built without an Input: make one */
-        il = ck_layer_new(&ck_input_vt);
-        if (!il || ck_config_set_ints(&il->cfg, "Input", "shape", src->g.inputs[j].ndim, src->g.inputs[j].d) !=
-                       CKERAS_OK) {
-            ck_layer_free(il);
-            return -1;
-        }
-        ck_model_auto_name(dst, il);
-        ck_layer_build(il, &src->g.inputs[j]);
-        il->owned = true;
-    } else {
-        il->refs++;
-    }
-    int id = new_id(dst, -1 - k);
-    if (id < 0) {
-        ck_layer_free(il);
-        return -1;
-    }
-    dst->input_layers[k] = il;
-    dst->g.inputs[k] = src->g.inputs[j];
-    dst->g.none[k] = src->g.none[j];
-    dst->g.ninputs = k + 1;
-    dst->has_input = true;
-    return id;
-}
-
-/* A model input of dst reading what graph source s of src holds: a fresh InputLayer of its shape. */
-static int fresh_input(ckeras_model *dst, const ckeras_model *src, int s, const char *name)
-{
-    const ck_shape *sh = &src->g.nodes[s].layer->out_shape;
+    int64_t d[CKERAS_MAX_DIMS];
+    for (int a = 0; a < sh->ndim; a++)
+        d[a] = none & (1u << a) ? -1 : sh->d[a];
     ckeras_layer *il = ck_layer_new(&ck_input_vt);
-    if (!il || ck_config_set_ints(&il->cfg, "Input", "shape", sh->ndim, sh->d) != CKERAS_OK) {
+    if (!il || ck_config_set_ints(&il->cfg, "Input", "shape", sh->ndim, d) != CKERAS_OK) {
         ck_layer_free(il);
         return -1;
     }
     if (name && strlen(name) < CK_NAME_MAX && !ck_model_name_taken(dst, name, NULL)) {
         snprintf(il->name, sizeof il->name, "%s", name);
         il->named = true;
-    } else {
-        ck_model_auto_name(dst, il);
     }
     return ck_model_input(dst, il);
+}
+
+/* A model input of dst for input j of src: its InputLayer shared. */
+static int share_input(ckeras_model *dst, const ckeras_model *src, int j)
+{
+    ckeras_layer *il = src->input_layers[j];
+    if (!il) /* a Sequential model built without an Input: one of its shape */
+        return new_input(dst, &src->g.inputs[j], src->g.none[j], NULL);
+    int k = dst->g.ninputs;
+    int id = new_id(dst, -1 - k);
+    if (id < 0)
+        return -1;
+    il->refs++;
+    dst->input_layers[k] = il;
+    dst->g.inputs[k] = src->g.inputs[j];
+    dst->g.none[k] = src->g.none[j];
+    dst->g.ninputs = k + 1;
+    dst->has_input = true;
+    return id;
 }
 
 ckeras_model *ck_model_from_sources(ckeras_model *src, int nin, const int *isrc, const char *const *in_names,
@@ -448,7 +447,8 @@ ckeras_model *ck_model_from_sources(ckeras_model *src, int nin, const int *isrc,
             inmap[-1 - s] = -1 - j;
             given[-1 - s] = true;
         } else {
-            if (fresh_input(m, src, s, in_names ? in_names[j] : NULL) < 0)
+            if (new_input(m, &src->g.nodes[s].layer->out_shape, src->g.nodes[s].none, in_names ? in_names[j] : NULL) <
+                0)
                 goto fail;
             given_node[s] = j + 1;
         }
@@ -474,11 +474,8 @@ ckeras_model *ck_model_from_sources(ckeras_model *src, int nin, const int *isrc,
             }
             ins[k] = s < 0 ? inmap[-1 - s] : given_node[s] ? -given_node[s] : map[s];
         }
-        if (ck_graph_append(&m->g, sn->layer, sn->nin, ins, false) != CKERAS_OK)
+        if (copy_node(m, sn, ins, -1) != CKERAS_OK)
             goto fail;
-        sn->layer->refs++;
-        m->g.nodes[m->g.n - 1].inference = sn->inference;
-        m->g.nodes[m->g.n - 1].none = sn->none;
         map[i] = m->g.n - 1;
     }
     for (int k = 0; k < nout; k++) {

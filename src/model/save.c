@@ -48,8 +48,6 @@ static const char *input_name(const ckeras_model *m, int j, char *buf, size_t n)
     return buf;
 }
 
-/* How a file refers to graph source src of m: an input, a layer, or (nested) output k of the
- * nested model the node belongs to. */
 /* Which call of its layer node i is (0: the first; a shared layer's later calls 1, 2, ...). */
 static int call_index(const ckeras_model *m, int i)
 {
@@ -59,7 +57,9 @@ static int call_index(const ckeras_model *m, int i)
     return c;
 }
 
-static void source_ref(const ckeras_model *m, int src, bool nested, ck_io_ref *r)
+/* How a file refers to graph source src of m: an input, a layer's call (node) and output, or
+ * output k of the nested model the node belongs to. */
+static void source_ref(const ckeras_model *m, int src, ck_io_ref *r)
 {
     char nbuf[CK_NAME_MAX];
     r->node = r->tensor = 0;
@@ -70,14 +70,14 @@ static void source_ref(const ckeras_model *m, int src, bool nested, ck_io_ref *r
     const ck_node *nd = &m->g.nodes[src];
     if (ck_node_hidden(nd)) { /* output k of a layer with several: its hidden nodes follow it */
         int producer = nd->in[0];
-        if (!(nested && m->g.nodes[producer].group >= 0)) {
+        if (m->g.nodes[producer].group < 0) {
             snprintf(r->layer, CK_IO_NAME, "%s", m->g.nodes[producer].layer->name);
             r->node = call_index(m, producer);
             r->tensor = src - producer - 1;
             return;
         }
     }
-    if (nested && nd->group >= 0) {
+    if (nd->group >= 0) {
         const ck_group *gr = &m->groups[nd->group];
         snprintf(r->layer, CK_IO_NAME, "%s", gr->model->name);
         for (int k = 0; k < gr->nout; k++)
@@ -90,13 +90,13 @@ static void source_ref(const ckeras_model *m, int src, bool nested, ck_io_ref *r
 }
 
 /* The inputs of a call: refs with shapes and the model's fixed batch size. */
-static void call_refs(const ckeras_model *m, int nin, const int *in, bool nested, int64_t batch, ck_io_ref *refs)
+static void call_refs(const ckeras_model *m, int nin, const int *in, int64_t batch, ck_io_ref *refs)
 {
     for (int k = 0; k < nin; k++) {
         int src = in[k];
         const ck_shape *sh = src < 0 ? &m->g.inputs[-1 - src] : &m->g.nodes[src].layer->out_shape;
         uint32_t none = ck_graph_src_none(&m->g, src);
-        source_ref(m, src, nested, &refs[k]);
+        source_ref(m, src, &refs[k]);
         refs[k].ndim = sh->ndim;
         for (int a = 0; a < sh->ndim; a++)
             refs[k].shape[a] = none & (1u << a) ? -1 : sh->d[a]; /* -1: None */
@@ -112,7 +112,7 @@ static ckeras_status training_false(ck_io_layer *l)
 }
 
 /* Node i, a further call of a layer already in d: one more call of that layer's entry. */
-static ckeras_status further_call(const ckeras_model *m, ck_io_model *d, int i, bool nested, int64_t batch)
+static ckeras_status further_call(const ckeras_model *m, ck_io_model *d, int i, int64_t batch)
 {
     const ck_node *nd = &m->g.nodes[i];
     ck_io_layer *l = NULL;
@@ -131,15 +131,14 @@ static ckeras_status further_call(const ckeras_model *m, ck_io_model *d, int i, 
     }
     ck_io_call *c = &l->calls[l->ncalls - 1];
     c->nin = nd->nin;
-    call_refs(m, nd->nin, nd->in, nested, batch, c->in);
+    call_refs(m, nd->nin, nd->in, batch, c->in);
     l->ncalls++;
     return CKERAS_OK;
 }
 
-/* nested: models called as layers are written as nested model layers (Keras' own form);
- * otherwise their layers are written in line, each call with its training=False. */
-static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile, bool nested, int depth,
-                                     ck_io_model *d)
+/* The plain form of m (depth: how deep it is nested). Models called as layers are written as
+ * nested model layers, Keras' own form; a shared layer as one layer with a call per node. */
+static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, int depth, ck_io_model *d)
 {
     memset(d, 0, sizeof *d);
     if (depth > 16)
@@ -177,7 +176,7 @@ static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile,
     }
     for (int i = 0; i < m->g.n; i++) {
         const ck_node *nd = &m->g.nodes[i];
-        if (nested && nd->group >= 0) { /* one nested model layer for the whole call */
+        if (nd->group >= 0) { /* one nested model layer for the whole call */
             const ck_group *gr = &m->groups[nd->group];
             if (i != gr->first)
                 continue;
@@ -186,7 +185,7 @@ static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile,
             snprintf(l->name, sizeof l->name, "%s", gr->model->name);
             if (!(l->model = ck_calloc(1, sizeof *l->model)))
                 goto oom;
-            if ((st = model_to_desc_ex(gr->model, profile, true, depth + 1, l->model)) != CKERAS_OK) {
+            if ((st = model_to_desc(gr->model, profile, depth + 1, l->model)) != CKERAS_OK) {
                 ck_io_model_free(d);
                 return st;
             }
@@ -194,13 +193,13 @@ static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile,
                 goto oom;
             l->ncalls = 1;
             l->nin = gr->nin;
-            call_refs(m, gr->nin, gr->in, nested, batch, l->in);
+            call_refs(m, gr->nin, gr->in, batch, l->in);
             continue;
         }
         if (ck_node_hidden(nd))
             continue;
         if (!nd->first_use) { /* a shared layer's further call: one more inbound node of its layer */
-            if ((st = further_call(m, d, i, nested, batch)) != CKERAS_OK) {
+            if ((st = further_call(m, d, i, batch)) != CKERAS_OK) {
                 ck_io_model_free(d);
                 return st;
             }
@@ -222,24 +221,19 @@ static ckeras_status model_to_desc_ex(const ckeras_model *m, ck_profile profile,
             snprintf(l->kwarg, sizeof l->kwarg, "%s", nd->layer->vt->extra_inputs_kwarg);
         }
         l->nin = nd->nin;
-        call_refs(m, nd->nin, nd->in, nested, batch, l->in);
+        call_refs(m, nd->nin, nd->in, batch, l->in);
     }
     for (int k = 0; k < m->g.noutputs && m->g.n > 0; k++)
-        source_ref(m, m->g.outputs[k], nested, &d->outputs[d->noutputs++]);
+        source_ref(m, m->g.outputs[k], &d->outputs[d->noutputs++]);
     return CKERAS_OK;
 oom:
     ck_io_model_free(d);
     return CKERAS_ENOMEM;
 }
 
-static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
-{
-    return model_to_desc_ex(m, profile, true, 0, d);
-}
-
 ckeras_status ck_model_to_desc(const ckeras_model *m, ck_profile profile, ck_io_model *d)
 {
-    return model_to_desc_ex(m, profile, true, 0, d);
+    return model_to_desc(m, profile, 0, d);
 }
 
 /* A model with several outputs, or one output without a loss, is compiled per output. */
@@ -468,7 +462,7 @@ static ckeras_status model_to_file(const ckeras_model *m, bool config, bool opti
         goto fail;
     if (config) {
         ck_io_model d;
-        if ((st = model_to_desc(m, profile, &d)) != CKERAS_OK)
+        if ((st = ck_model_to_desc(m, profile, &d)) != CKERAS_OK)
             goto fail;
         f->model_config = ck_io_model_write(&d, profile);
         ck_io_model_free(&d);
@@ -537,7 +531,7 @@ ckeras_status ck_model_save_weights(const ckeras_model *m, const char *path)
 ckeras_status ck_model_to_json(const ckeras_model *m, char **json)
 {
     ck_io_model d;
-    ckeras_status st = model_to_desc(m, CK_PROFILE_TF2, &d);
+    ckeras_status st = ck_model_to_desc(m, CK_PROFILE_TF2, &d);
     if (st != CKERAS_OK)
         return st;
     *json = ck_io_model_write(&d, CK_PROFILE_TF2);
