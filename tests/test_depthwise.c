@@ -411,6 +411,11 @@ static void expect_build_error(const char *cls, const char *cfg, const ck_shape 
                                const char *fragment)
 {
     ckeras_layer *l = ckeras_layer_from_config(cls, cfg);
+    if (!l && want == CKERAS_EINVAL) { /* a value out of the schema's range is refused as early as the config */
+        ck_assert_msg(strstr(ckeras_last_error(), fragment) != NULL, "message '%s' lacks '%s'", ckeras_last_error(),
+                      fragment);
+        return;
+    }
     ck_assert_msg(l != NULL, "%s", ckeras_last_error());
     ckeras_status st = ck_layer_build(l, in);
     ck_assert_msg(st == want, "%s %s: status %d, want %d (%s)", cls, cfg, st, want, ckeras_last_error());

@@ -3,6 +3,8 @@
 #include "kernels/kernels.h"
 #include "io/io.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,9 +15,16 @@
             return ck_error(CKERAS_EINVAL, "%s: %s is NULL", __func__ + 7, what);                            \
     } while (0)
 
-/* A model's work buffers (the plan) belong to the model, so two calls on one model at once would
- * corrupt each other. Calls that use them take the model's busy flag and fail with CKERAS_ESTATE
- * instead of waiting when another thread (or a callback of a running fit) holds it. */
+/* One rule for calls on a model in use (include/ckeras.h, "Conventions"). A model's work buffers
+ * (the plan), layers and weights belong to the model, so two calls on one model at once would
+ * corrupt each other. Every call that runs the model or changes it takes the model's busy flag
+ * and fails with CKERAS_ESTATE instead of waiting when another thread, or the fit whose callback
+ * is making the call, holds it. Saving is the exception Keras' ModelCheckpoint needs: a callback
+ * of this thread's fit may save the model it fits (between batches its weights and optimizer
+ * state are consistent). Calls that only read the structure (summary, to_json, to_dot, counts,
+ * names) take no flag. */
+static _Thread_local const ckeras_model *fitting; /* the model whose fit runs in this thread */
+
 static ckeras_status model_enter(const ckeras_model *m, const char *what)
 {
     ckeras_model *mm = (ckeras_model *)m;
@@ -35,6 +44,15 @@ static ckeras_status model_leave(const ckeras_model *m, ckeras_status st)
     do {                                                                                                     \
         if (model_enter((m), __func__ + 7) != CKERAS_OK)                                                     \
             return CKERAS_ESTATE;                                                                            \
+    } while (0)
+
+/* Runs a save: from a callback of the fit of m in this thread, beside that fit; else as ENTER. */
+#define SAVE_CALL(m, call)                                                                                   \
+    do {                                                                                                     \
+        if (fitting == (m) && atomic_load(&(m)->busy))                                                       \
+            return (call);                                                                                   \
+        ENTER(m);                                                                                            \
+        return model_leave((m), (call));                                                                     \
     } while (0)
 
 /* ---- layers -------------------------------------------------------------------------------- */
@@ -186,6 +204,12 @@ CKERAS_API const char *ckeras_layer_class(const ckeras_layer *layer)
 CKERAS_API ckeras_status ckeras_layer_set_trainable(ckeras_layer *layer, int trainable)
 {
     NEED(layer, "layer");
+    if (trainable != 0 && trainable != 1)
+        return ck_error(CKERAS_EINVAL, "layer_set_trainable: trainable must be 0 or 1, got %d", trainable);
+    const ckeras_model *m = layer->laid_out_by;
+    if (m && atomic_load(&m->busy))
+        return ck_error(CKERAS_ESTATE, "layer_set_trainable: layer '%s' belongs to model '%s', which is in use",
+                        layer->name, m->name);
     layer->trainable = trainable != 0;
     return CKERAS_OK;
 }
@@ -267,18 +291,24 @@ CKERAS_API ckeras_status ckeras_model_add(ckeras_model *model, ckeras_layer *lay
         ckeras_layer_free(layer);
         return ck_error(CKERAS_EINVAL, "model_add: model is NULL");
     }
-    if (!layer) {
-        char why[512]; /* the message is formatted over the buffer it quotes: copy it first */
-        snprintf(why, sizeof why, "%s", ckeras_last_error());
-        return ck_error(CKERAS_EINVAL, "model_add: layer is NULL (did its constructor fail? %s)", why);
-    }
+    if (!layer)
+        return ck_error(CKERAS_EINVAL, "model_add: layer is NULL (did its constructor fail? %s)", ckeras_last_error());
     if (layer->owned)
         return ck_error(CKERAS_EINVAL, "model_add: layer '%s' already belongs to a model", layer->name);
-    return ck_model_add(model, layer);
+    if (model_enter(model, "model_add") != CKERAS_OK) {
+        ckeras_layer_free(layer);
+        return CKERAS_ESTATE;
+    }
+    return model_leave(model, ck_model_add(model, layer));
 }
 
 CKERAS_API void ckeras_model_free(ckeras_model *model)
 {
+    if (model && atomic_load(&model->busy)) {
+        ck_error(CKERAS_ESTATE, "model_free: model '%s' is in use (by another thread, or by the fit that runs this "
+                 "callback); not freed", model->name);
+        return;
+    }
     ck_model_free(model);
 }
 
@@ -347,7 +377,11 @@ CKERAS_API ckeras_status ckeras_model_compile(ckeras_model *model, ckeras_optimi
         ckeras_optimizer_free(optimizer);
         return ck_error(CKERAS_EINVAL, "model_compile: model is NULL");
     }
-    return ck_model_compile(model, optimizer, loss, metrics);
+    if (model_enter(model, "model_compile") != CKERAS_OK) {
+        ckeras_optimizer_free(optimizer);
+        return CKERAS_ESTATE;
+    }
+    return model_leave(model, ck_model_compile(model, optimizer, loss, metrics));
 }
 
 CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const char *name, double value)
@@ -356,16 +390,20 @@ CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const 
     if (!model->compiled)
         return ck_error(CKERAS_ESTATE, "model_set_loss_float: compile the model first");
     if (name && strcmp(name, "from_logits") == 0) {
+        if (value != 0.0 && value != 1.0)
+            return ck_error(CKERAS_EINVAL, "model_set_loss_float: from_logits is a bool (0 or 1), got %g", value);
+        ENTER(model);
         for (int k = 0; k < CK_MAX_OUTPUTS; k++)
             model->loss[k].from_logits = value != 0.0;
-        return CKERAS_OK;
+        return model_leave(model, CKERAS_OK);
     }
     if (name && strcmp(name, "delta") == 0) {
-        if (!(value > 0))
-            return ck_error(CKERAS_EINVAL, "model_set_loss_float: delta must be > 0, got %g", value);
+        if (!(value > 0 && isfinite(value) && value <= FLT_MAX))
+            return ck_error(CKERAS_EINVAL, "model_set_loss_float: delta must be finite and > 0, got %g", value);
+        ENTER(model);
         for (int k = 0; k < CK_MAX_OUTPUTS; k++)
             model->loss[k].delta = (float)value;
-        return CKERAS_OK;
+        return model_leave(model, CKERAS_OK);
     }
     return ck_error(CKERAS_EINVAL, "model_set_loss_float: unknown setting '%s'; accepted: from_logits, delta",
                     name ? name : "(null)");
@@ -416,7 +454,7 @@ CKERAS_API ckeras_status ckeras_fit_args_set_float(ckeras_fit_args *args, const 
         args->validation_split = value;
         return CKERAS_OK;
     }
-    if (value == (double)(int64_t)value)
+    if (fabs(value) < 0x1p63 && value == (double)(int64_t)value)
         return ckeras_fit_args_set_int(args, name, (int64_t)value);
     return ck_error(CKERAS_EINVAL, "fit_args_set_float: unknown setting '%s'", name);
 }
@@ -477,7 +515,11 @@ CKERAS_API ckeras_status ckeras_model_fit_multi(ckeras_model *model, int n_input
     if (st != CKERAS_OK)
         return st;
     ENTER(model);
-    return model_leave(model, ck_model_fit(model, &d, args, history));
+    const ckeras_model *outer = fitting; /* a callback of another model's fit may fit this one */
+    fitting = model;
+    st = ck_model_fit(model, &d, args, history);
+    fitting = outer;
+    return model_leave(model, st);
 }
 
 CKERAS_API ckeras_status ckeras_model_fit(ckeras_model *model, const ckeras_tensor *x, const ckeras_tensor *y,
@@ -633,7 +675,13 @@ CKERAS_API int ckeras_model_input(ckeras_model *model, ckeras_layer *input)
                                                                    : "the layer already belongs to a model");
         return -1;
     }
-    return ck_model_input(model, input);
+    if (model_enter(model, "model_input") != CKERAS_OK) {
+        ckeras_layer_free(input);
+        return -1;
+    }
+    int id = ck_model_input(model, input);
+    model_leave(model, CKERAS_OK);
+    return id;
 }
 
 CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs)
@@ -646,7 +694,13 @@ CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n
                                                                   : "the layer already belongs to another model");
         return -1;
     }
-    return ck_model_call(model, layer, n_inputs, inputs);
+    if (model_enter(model, "model_call") != CKERAS_OK) {
+        ckeras_layer_free(layer);
+        return -1;
+    }
+    int id = ck_model_call(model, layer, n_inputs, inputs);
+    model_leave(model, CKERAS_OK);
+    return id;
 }
 
 CKERAS_API int ckeras_model_call_model(ckeras_model *model, ckeras_model *inner, int n_inputs, const int *inputs,
@@ -656,11 +710,17 @@ CKERAS_API int ckeras_model_call_model(ckeras_model *model, ckeras_model *inner,
         ck_error(CKERAS_EINVAL, "model_call_model: %s is NULL", !model ? "model" : "inner");
         return -1;
     }
-    if (atomic_load(&inner->busy) || atomic_load(&model->busy)) {
-        ck_error(CKERAS_ESTATE, "model_call_model: a model is in use (fit, predict) right now");
+    if (model_enter(model, "model_call_model") != CKERAS_OK)
+        return -1;
+    if (inner != model && model_enter(inner, "model_call_model") != CKERAS_OK) {
+        model_leave(model, CKERAS_OK);
         return -1;
     }
-    return ck_model_call_model(model, inner, n_inputs, inputs, training);
+    int id = ck_model_call_model(model, inner, n_inputs, inputs, training);
+    if (inner != model)
+        model_leave(inner, CKERAS_OK);
+    model_leave(model, CKERAS_OK);
+    return id;
 }
 
 CKERAS_API int ckeras_model_input_tensor(ckeras_model *model, int i)
@@ -717,7 +777,11 @@ CKERAS_API ckeras_model *ckeras_model_from_tensors(ckeras_model *model, int n_in
         ck_error(CKERAS_EINVAL, "model_from_tensors: name must have 1..%d characters", CK_NAME_MAX - 1);
         return NULL;
     }
-    return ck_model_from_tensors(model, n_inputs, inputs, n_outputs, outputs, name);
+    if (model_enter(model, "model_from_tensors") != CKERAS_OK)
+        return NULL;
+    ckeras_model *sub = ck_model_from_tensors(model, n_inputs, inputs, n_outputs, outputs, name);
+    model_leave(model, CKERAS_OK);
+    return sub;
 }
 
 CKERAS_API ckeras_status ckeras_model_set_trainable(ckeras_model *model, int trainable)
@@ -725,16 +789,18 @@ CKERAS_API ckeras_status ckeras_model_set_trainable(ckeras_model *model, int tra
     NEED(model, "model");
     if (trainable != 0 && trainable != 1)
         return ck_error(CKERAS_EINVAL, "model_set_trainable: trainable must be 0 or 1, got %d", trainable);
+    ENTER(model);
     for (int i = 0; i < model->g.n; i++)
         model->g.nodes[i].layer->trainable = trainable != 0;
     model->frozen = !trainable;
-    return CKERAS_OK;
+    return model_leave(model, CKERAS_OK);
 }
 
 CKERAS_API ckeras_status ckeras_model_set_outputs(ckeras_model *model, int n_outputs, const int *outputs)
 {
     NEED(model, "model");
-    return ck_model_set_outputs(model, n_outputs, outputs);
+    ENTER(model);
+    return model_leave(model, ck_model_set_outputs(model, n_outputs, outputs));
 }
 
 CKERAS_API int ckeras_model_input_count(const ckeras_model *model)
@@ -763,7 +829,12 @@ CKERAS_API ckeras_status ckeras_model_compile_outputs(ckeras_model *model, ckera
         ckeras_optimizer_free(optimizer);
         return ck_error(CKERAS_EINVAL, "model_compile_outputs: model is NULL");
     }
-    return ck_model_compile_outputs(model, optimizer, n, output_names, losses, loss_weights, metrics);
+    if (model_enter(model, "model_compile_outputs") != CKERAS_OK) {
+        ckeras_optimizer_free(optimizer);
+        return CKERAS_ESTATE;
+    }
+    return model_leave(model,
+                       ck_model_compile_outputs(model, optimizer, n, output_names, losses, loss_weights, metrics));
 }
 
 CKERAS_API ckeras_status ckeras_model_predict_outputs(ckeras_model *model, int n_inputs,
@@ -799,12 +870,31 @@ CKERAS_API ckeras_status ckeras_model_predict_multi(ckeras_model *model, int n_i
 
 /* ---- saving and loading ----------------------------------------------------------------------- */
 
+/* CKERAS_EINVAL when flags has a bit outside known (names: the accepted flags, for the message). */
+static ckeras_status check_flags(int flags, int known, const char *what, const char *names)
+{
+    if (flags & ~known)
+        return ck_error(CKERAS_EINVAL, "%s: unknown flags 0x%x (accepted: %s)", what, (unsigned)(flags & ~known),
+                        names);
+    return CKERAS_OK;
+}
+
+/* st, with the message of a failure headed by "what: " when the code below did not name the call
+ * (a file error reads "<path>: cannot open: ..."). */
+static ckeras_status named(ckeras_status st, const char *what)
+{
+    size_t n = strlen(what);
+    const char *msg = ckeras_last_error();
+    if (st != CKERAS_OK && (strncmp(msg, what, n) != 0 || msg[n] != ':'))
+        ck_error_prefix("%s", what);
+    return st;
+}
+
 CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, int flags)
 {
     NEED(model, "model");
     NEED(path, "path");
-    ENTER(model);
-    return model_leave(model, ck_model_save(model, path, flags));
+    SAVE_CALL(model, ck_model_save(model, path, flags));
 }
 
 CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model)
@@ -812,23 +902,27 @@ CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_m
     NEED(model, "model");
     *model = NULL;
     NEED(path, "path");
-    return ck_load_model(path, flags, model);
+    ckeras_status st = check_flags(flags, CKERAS_LOAD_NO_COMPILE, "load_model", "CKERAS_LOAD_NO_COMPILE");
+    return st ? st : named(ck_load_model(path, flags, model), "load_model");
 }
 
 CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, const char *path)
 {
     NEED(model, "model");
     NEED(path, "path");
-    ENTER(model);
-    return model_leave(model, ck_model_save_weights(model, path));
+    SAVE_CALL(model, ck_model_save_weights(model, path));
 }
 
 CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags)
 {
     NEED(model, "model");
     NEED(path, "path");
+    ckeras_status st = check_flags(flags, CKERAS_WEIGHTS_BY_NAME | CKERAS_WEIGHTS_SKIP_MISMATCH, "model_load_weights",
+                                   "CKERAS_WEIGHTS_BY_NAME, CKERAS_WEIGHTS_SKIP_MISMATCH");
+    if (st)
+        return st;
     ENTER(model);
-    return model_leave(model, ck_model_load_weights(model, path, flags));
+    return model_leave(model, named(ck_model_load_weights(model, path, flags), "load_weights"));
 }
 
 CKERAS_API ckeras_status ckeras_model_to_json(const ckeras_model *model, char **json)
@@ -976,5 +1070,6 @@ CKERAS_API ckeras_layer *ckeras_rescaling(double scale, double offset)
 CKERAS_API ckeras_status ckeras_model_pop(ckeras_model *model)
 {
     NEED(model, "model");
-    return ck_model_pop(model);
+    ENTER(model);
+    return model_leave(model, ck_model_pop(model));
 }

@@ -76,14 +76,7 @@ ckeras_status ck_callback_set_float(ckeras_callback *cb, const char *name, doubl
     ckeras_status st = check_settable(cb, name);
     if (st != CKERAS_OK)
         return st;
-    int i = ck_config_find(&cb->cfg, name);
-    if (i >= 0 && cb->cfg.fields[i].type == CK_FLOAT && isnan(value) && !cb->cfg.fields[i].def)
-        st = ck_config_set_none(&cb->cfg, cb->class_name, name);
-    else if (isnan(value) || isinf(value))
-        st = ck_error(CKERAS_EINVAL, "%s: '%s' must be finite, got %g", cb->class_name, name ? name : "(null)",
-                      value);
-    else
-        st = ck_config_set_float(&cb->cfg, cb->class_name, name, value);
+    st = ck_config_set_float(&cb->cfg, cb->class_name, name, value); /* NaN: None where None is the default */
     if (st == CKERAS_OK && cb->kind == CK_CB_EARLY_STOPPING)
         ck_early_stopping_reset_mode(cb);
     return st;

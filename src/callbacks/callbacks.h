@@ -145,9 +145,12 @@ typedef struct ck_summary {
     int nrows;
     const ck_summary_row *rows;
     int64_t trainable, non_trainable, optimizer_params; /* optimizer_params 0: no line */
-    int line_length;     /* <= 0: Keras' default (from COLUMNS) */
+    int line_length;     /* <= 0: Keras' default (from COLUMNS); at most CK_SUMMARY_MAX_LINE */
 } ck_summary;
-/* The summary text (free with ck_free), exactly as Keras 3 prints it. */
-char *ck_summary_format(const ck_summary *s);
+#define CK_SUMMARY_MAX_LINE 1024
+/* The summary text (free with ck_free), exactly as Keras 3 prints it, in *text (NULL on error):
+ * CKERAS_EINVAL for a line_length too small for the columns or above CK_SUMMARY_MAX_LINE,
+ * CKERAS_ENOMEM. */
+ckeras_status ck_summary_format(const ck_summary *s, char **text);
 
 #endif

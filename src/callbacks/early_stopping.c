@@ -17,12 +17,12 @@
 const ck_field ck_early_stopping_fields[] = {
     {"monitor", CK_STR, "val_loss", NULL, "quantity to monitor (a logs key)"},
     {"min_delta", CK_FLOAT, "0", NULL, "minimum change that counts as an improvement"},
-    {"patience", CK_INT, "0", NULL, "epochs without improvement before stopping"},
+    {"patience", CK_INT, "0", "[0,)", "epochs without improvement before stopping"},
     {"verbose", CK_INT, "0", NULL, "0 silent, 1 messages"},
     {"mode", CK_STR, "auto", "auto|min|max", "direction of improvement"},
     {"baseline", CK_FLOAT, NULL, NULL, "value an improvement must also beat to reset patience"},
     {"restore_best_weights", CK_BOOL, "false", NULL, "restore the best epoch's weights at the end"},
-    {"start_from_epoch", CK_INT, "0", NULL, "epochs to wait before monitoring"},
+    {"start_from_epoch", CK_INT, "0", "[0,)", "epochs to wait before monitoring"},
 };
 const int ck_early_stopping_nfields = (int)(sizeof ck_early_stopping_fields / sizeof ck_early_stopping_fields[0]);
 

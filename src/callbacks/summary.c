@@ -275,12 +275,14 @@ static int round_div_even(int x, int y)
 
 /* ---- the summary -------------------------------------------------------------------- */
 
-char *ck_summary_format(const ck_summary *s)
+ckeras_status ck_summary_format(const ck_summary *s, char **text)
 {
-    if (!s || (s->nrows > 0 && !s->rows) || s->nrows < 0) {
-        ck_error(CKERAS_EINVAL, "summary: no model description");
-        return NULL;
-    }
+    *text = NULL;
+    if (!s || (s->nrows > 0 && !s->rows) || s->nrows < 0)
+        return ck_error(CKERAS_EINVAL, "summary: no model description");
+    if (s->line_length > CK_SUMMARY_MAX_LINE)
+        return ck_error(CKERAS_EINVAL, "summary: line_length %d is too large (at most %d)", s->line_length,
+                        CK_SUMMARY_MAX_LINE);
     bool sequential_like = true;
     if (s->model_class && strcmp(s->model_class, "Sequential") != 0)
         for (int i = 0; i < s->nrows; i++)
@@ -306,11 +308,9 @@ char *ck_summary_format(const ck_summary *s)
     int widths[MAX_COLS], current = 0;
     for (int c = 0; c < ncols; c++) {
         int w = (int)(pos[c] * (double)line_length) - current;
-        if (w < 4) {
-            ck_error(CKERAS_EINVAL, "summary: line_length %d is too small (a column of %d < 4)",
-                     line_length, w);
-            return NULL;
-        }
+        if (w < 4)
+            return ck_error(CKERAS_EINVAL, "summary: line_length %d is too small (a column of %d < 4)",
+                            line_length, w);
         widths[c] = w;
         current += w;
     }
@@ -333,14 +333,12 @@ char *ck_summary_format(const ck_summary *s)
         }
     }
     for (int c = 0; c < ncols; c++)
-        if (widths[c] < 3) {
-            ck_error(CKERAS_EINVAL, "summary: line_length %d is too small", line_length);
-            return NULL;
-        }
+        if (widths[c] < 3)
+            return ck_error(CKERAS_EINVAL, "summary: line_length %d is too small", line_length);
 
     row_work *work = ck_malloc(sizeof *work);
     if (!work)
-        return NULL;
+        return CKERAS_ENOMEM;
     ck_strbuf b = {0};
     ck_sb_puts(&b, "Model: \"");
     ck_sb_puts(&b, s->model_name ? s->model_name : "");
@@ -379,8 +377,8 @@ char *ck_summary_format(const ck_summary *s)
     ck_free(work);
     if (b.failed || !b.p) {
         ck_free(b.p);
-        ck_error(CKERAS_ENOMEM, "summary: out of memory");
-        return NULL;
+        return ck_error(CKERAS_ENOMEM, "summary: out of memory");
     }
-    return b.p;
+    *text = b.p;
+    return CKERAS_OK;
 }

@@ -1,6 +1,7 @@
 /* Config schemas: a Keras class's keyword arguments, declared once, set by name. */
 #include "core.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,30 @@ static bool allowed(const char *list, const char *v)
     return false;
 }
 
+/* A number for field f: finite, and inside the field's interval (ck_field.allowed) if it has one. */
+static ckeras_status check_number(const ck_field *f, const char *owner, double v)
+{
+    if (!isfinite(v))
+        return ck_error(CKERAS_EINVAL, "%s: '%s' must be finite, got %g", owner, f->name, v);
+    const char *r = f->allowed, *p = r ? r + 1 : NULL;
+    if (!r)
+        return CKERAS_OK;
+    char *end;
+    double lo = -INFINITY, hi = INFINITY;
+    if (*p != ',') {
+        lo = strtod(p, &end);
+        p = end;
+    }
+    p += *p == ',';
+    if (*p != ')' && *p != ']') {
+        hi = strtod(p, &end);
+        p = end;
+    }
+    if (v < lo || (r[0] == '(' && v == lo) || v > hi || (*p == ')' && v == hi))
+        return ck_error(CKERAS_EINVAL, "%s: '%s' must be in %s (%s), got %g", owner, f->name, r, f->help, v);
+    return CKERAS_OK;
+}
+
 ckeras_status ck_config_set_str(ck_config *c, const char *owner, const char *name, const char *v)
 {
     ckeras_status st;
@@ -198,6 +223,8 @@ ckeras_status ck_config_set_int(ck_config *c, const char *owner, const char *nam
     ckeras_status st;
     int i = lookup(c, owner, name, CK_INT, &st);
     if (i < 0)
+        return st;
+    if (c->fields[i].type != CK_BOOL && (st = check_number(&c->fields[i], owner, (double)v)) != CKERAS_OK)
         return st;
     ck_value *val = &c->values[i];
     switch (c->fields[i].type) {
@@ -229,15 +256,22 @@ ckeras_status ck_config_set_float(ck_config *c, const char *owner, const char *n
     ckeras_status st;
     int i = ck_config_find(c, name);
     if (i >= 0 && c->fields[i].type == CK_INT) {
-        if (v != (double)(int64_t)v)
+        if (!(fabs(v) < 0x1p63) || v != (double)(int64_t)v)
             return ck_error(CKERAS_EINVAL, "%s: '%s' is an int, got %g", owner, name, v);
         return ck_config_set_int(c, owner, name, (int64_t)v);
     }
     i = lookup(c, owner, name, CK_FLOAT, &st);
     if (i < 0)
         return st;
-    if (c->fields[i].type == CK_BOOL)
+    if (isnan(v) && !c->fields[i].def && !c->fields[i].allowed) /* NaN for an optional field: None */
+        return ck_config_set_none(c, owner, name);
+    if (c->fields[i].type == CK_BOOL) {
+        if (v != 0.0 && v != 1.0)
+            return ck_error(CKERAS_EINVAL, "%s: '%s' is a bool (0 or 1), got %g", owner, name, v);
         return ck_config_set_bool(c, owner, name, v != 0.0);
+    }
+    if ((st = check_number(&c->fields[i], owner, v)) != CKERAS_OK)
+        return st;
     c->values[i].f = v;
     c->values[i].is_none = false;
     return CKERAS_OK;
@@ -262,6 +296,9 @@ ckeras_status ck_config_set_ints(ck_config *c, const char *owner, const char *na
         return st;
     if (n < 0 || n > CK_MAX_INTS || (n > 0 && !v))
         return ck_error(CKERAS_EINVAL, "%s: '%s' takes 0..%d ints, got %d", owner, name, CK_MAX_INTS, n);
+    for (int k = 0; k < n; k++)
+        if ((st = check_number(&c->fields[i], owner, (double)v[k])) != CKERAS_OK)
+            return st;
     c->values[i].n = n;
     for (int k = 0; k < n; k++)
         c->values[i].v[k] = v[k];

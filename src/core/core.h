@@ -14,9 +14,12 @@
 /* ---- errors -------------------------------------------------------------------------- */
 
 /* Records a message for ckeras_last_error() and returns code, so that
- * `return ck_error(CKERAS_EINVAL, "dense: units must be > 0, got %lld", n);` reads well. */
+ * `return ck_error(CKERAS_EINVAL, "dense: units must be > 0, got %lld", n);` reads well. The
+ * arguments may quote the current message (ckeras_last_error()). A message longer than the
+ * buffer (1023 bytes) keeps its start and its end (the cause), its middle shortened to "...". */
 ckeras_status ck_error(ckeras_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prefixes the current message with "what: " (adds context as an error travels up). */
+/* Prefixes the current message with "what: " (adds context as an error travels up), shortened
+ * as ck_error shortens. */
 void ck_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ck_error_clear(void);
 /* The status of the last ck_error in this thread (CKERAS_OK after ck_error_clear), or dflt when
@@ -157,7 +160,9 @@ typedef struct ck_field {
     const char *name;
     ck_type type;
     const char *def;     /* default as text: "true", "3", "0.5", "glorot_uniform", "1,1"; NULL = None */
-    const char *allowed; /* for CK_STR: "|"-separated accepted values, or NULL for any */
+    const char *allowed; /* accepted values, or NULL for any: for CK_STR "|"-separated names; for CK_INT,
+                            CK_FLOAT and CK_INTS (each int) an interval, "[0,1)", "(0,)" (the
+                            setters, file readers and constructors all check it) */
     const char *help;    /* one line, for error messages */
     unsigned write;      /* CK_W_* writing rules, 0: always written as name */
     const char *alias;   /* another Keras name read into this field (Keras 2's "alpha", "lr"), or NULL */

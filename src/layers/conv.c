@@ -34,7 +34,7 @@
 #define CONV_TILE_MAX ((int64_t)16 << 20)
 
 #define CONV_COMMON_FIELDS                                                                             \
-    {"filters", CK_INT, NULL, NULL, "number of output channels"},                                      \
+    {"filters", CK_INT, NULL, "(0,)", "number of output channels"},                                      \
     {"activation", CK_STR, "linear", NULL, "activation function"},                                     \
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},                                      \
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},                              \
@@ -49,18 +49,18 @@
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 static const ck_field conv2d_fields[] = {
-    {"kernel_size", CK_INTS, NULL, NULL, "window (kh, kw), or one int for both"},
-    {"strides", CK_INTS, "1,1", NULL, "strides (sh, sw)"},
+    {"kernel_size", CK_INTS, NULL, "(0,)", "window (kh, kw), or one int for both"},
+    {"strides", CK_INTS, "1,1", "(0,)", "strides (sh, sw)"},
     {"padding", CK_STR, "valid", NULL, "valid or same"},
-    {"dilation_rate", CK_INTS, "1,1", NULL, "dilation (dh, dw)"},
+    {"dilation_rate", CK_INTS, "1,1", "(0,)", "dilation (dh, dw)"},
     CONV_COMMON_FIELDS,
 };
 
 static const ck_field conv1d_fields[] = {
-    {"kernel_size", CK_INTS, NULL, NULL, "window length"},
-    {"strides", CK_INTS, "1", NULL, "stride"},
+    {"kernel_size", CK_INTS, NULL, "(0,)", "window length"},
+    {"strides", CK_INTS, "1", "(0,)", "stride"},
     {"padding", CK_STR, "valid", NULL, "valid, same or causal"},
-    {"dilation_rate", CK_INTS, "1", NULL, "dilation"},
+    {"dilation_rate", CK_INTS, "1", "(0,)", "dilation"},
     CONV_COMMON_FIELDS,
 };
 

@@ -28,13 +28,13 @@
 #define CT_TILE_MAX ((int64_t)16 << 20)
 
 static const ck_field conv2d_transpose_fields[] = {
-    {"filters", CK_INT, NULL, NULL, "number of output channels"},
-    {"kernel_size", CK_INTS, NULL, NULL, "window (kh, kw), or one int for both"},
-    {"strides", CK_INTS, "1,1", NULL, "strides (sh, sw)"},
+    {"filters", CK_INT, NULL, "(0,)", "number of output channels"},
+    {"kernel_size", CK_INTS, NULL, "(0,)", "window (kh, kw), or one int for both"},
+    {"strides", CK_INTS, "1,1", "(0,)", "strides (sh, sw)"},
     {"padding", CK_STR, "valid", NULL, "valid or same"},
     {"output_padding", CK_INTS, NULL, NULL, "extra rows/columns at the far side (each < its stride), or None"},
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},
-    {"dilation_rate", CK_INTS, "1,1", NULL, "only 1"},
+    {"dilation_rate", CK_INTS, "1,1", "(0,)", "only 1"},
     /* tf.keras 2 writes groups (1), Keras 3 refuses the key: never written, so both load the file */
     {"groups", CK_INT, "1", NULL, "tf.keras 2 only; must be 1", CK_W_NEVER},
     {"activation", CK_STR, "linear", NULL, "activation function"},

@@ -101,7 +101,7 @@ const ck_layer_vt ck_activation_vt = {
 /* ---- Dropout: inverted dropout, identity in inference --------------------------------------- */
 
 static const ck_field dropout_fields[] = {
-    {"rate", CK_FLOAT, NULL, NULL, "fraction of the inputs to drop, in [0, 1)"},
+    {"rate", CK_FLOAT, NULL, "[0,1)", "fraction of the inputs to drop, in [0, 1)"},
     {"noise_shape", CK_INTS, NULL, NULL, "not supported yet (must be None)"},
     {"seed", CK_INT, NULL, NULL, "seed (the model's generator is used)"},
     INPUT_SHAPE_FIELD,

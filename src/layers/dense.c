@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const ck_field dense_fields[] = {
-    {"units", CK_INT, NULL, NULL, "dimensionality of the output"},
+    {"units", CK_INT, NULL, "(0,)", "dimensionality of the output"},
     {"activation", CK_STR, "linear", NULL, "activation function"},
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},
     {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "kernel initializer"},

@@ -17,12 +17,12 @@
 #include <strings.h>
 
 #define DW_SHAPE_FIELDS                                                                                \
-    {"kernel_size", CK_INTS, NULL, NULL, "window (kh, kw), or one int for both"},                      \
-    {"strides", CK_INTS, "1,1", NULL, "strides (sh, sw)"},                                             \
+    {"kernel_size", CK_INTS, NULL, "(0,)", "window (kh, kw), or one int for both"},                      \
+    {"strides", CK_INTS, "1,1", "(0,)", "strides (sh, sw)"},                                             \
     {"padding", CK_STR, "valid", NULL, "valid or same"},                                               \
-    {"depth_multiplier", CK_INT, "1", NULL, "output channels per input channel of the depthwise step"}, \
+    {"depth_multiplier", CK_INT, "1", "(0,)", "output channels per input channel of the depthwise step"}, \
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},                              \
-    {"dilation_rate", CK_INTS, "1,1", NULL, "dilation (dh, dw)"},                                      \
+    {"dilation_rate", CK_INTS, "1,1", "(0,)", "dilation (dh, dw)"},                                      \
     {"activation", CK_STR, "linear", NULL, "activation function"},                                     \
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},                                      \
     {"depthwise_initializer", CK_STR, "glorot_uniform", NULL, "depthwise kernel initializer"}
@@ -44,7 +44,7 @@ static const ck_field depthwise_fields[] = {
 };
 
 static const ck_field separable_fields[] = {
-    {"filters", CK_INT, NULL, NULL, "number of output channels"},
+    {"filters", CK_INT, NULL, "(0,)", "number of output channels"},
     DW_SHAPE_FIELDS,
     {"pointwise_initializer", CK_STR, "glorot_uniform", NULL, "pointwise kernel initializer"},
     {"pointwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the pointwise kernel"},

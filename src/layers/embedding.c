@@ -10,8 +10,8 @@
 #include <string.h>
 
 static const ck_field embedding_fields[] = {
-    {"input_dim", CK_INT, NULL, NULL, "vocabulary size (largest index + 1)"},
-    {"output_dim", CK_INT, NULL, NULL, "size of each vector"},
+    {"input_dim", CK_INT, NULL, "(0,)", "vocabulary size (largest index + 1)"},
+    {"output_dim", CK_INT, NULL, "(0,)", "size of each vector"},
     {"embeddings_initializer", CK_STR, "random_uniform", NULL, "initializer (Keras' \"uniform\": [-0.05, 0.05])"},
     {"embeddings_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the embeddings"},
     {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},

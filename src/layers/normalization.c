@@ -39,8 +39,8 @@ static ckeras_status check_inits(const ckeras_layer *l, const char *const *names
 
 static const ck_field bn_fields[] = {
     {"axis", CK_INT, "-1", NULL, "the channel axis (only the last axis is supported)"},
-    {"momentum", CK_FLOAT, "0.99", NULL, "moving statistics momentum, in [0, 1]"},
-    {"epsilon", CK_FLOAT, "0.001", NULL, "added to the variance, > 0"},
+    {"momentum", CK_FLOAT, "0.99", "[0,1]", "moving statistics momentum, in [0, 1]"},
+    {"epsilon", CK_FLOAT, "0.001", "(0,)", "added to the variance, > 0"},
     {"center", CK_BOOL, "true", NULL, "add the offset beta"},
     {"scale", CK_BOOL, "true", NULL, "multiply by gamma"},
     {"beta_initializer", CK_STR, "zeros", NULL, "beta initializer"},
@@ -197,7 +197,7 @@ const ck_layer_vt ck_batch_normalization_vt = {
 
 static const ck_field ln_fields[] = {
     {"axis", CK_INTS, "-1", NULL, "axes to normalise over (a trailing block of axes)"},
-    {"epsilon", CK_FLOAT, "0.001", NULL, "added to the variance, > 0"},
+    {"epsilon", CK_FLOAT, "0.001", "(0,)", "added to the variance, > 0"},
     {"center", CK_BOOL, "true", NULL, "add the offset beta"},
     {"scale", CK_BOOL, "true", NULL, "multiply by gamma"},
     {"rms_scaling", CK_BOOL, "false", NULL, "RMS normalisation (not supported yet)"},

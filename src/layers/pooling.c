@@ -13,16 +13,16 @@
 #define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 static const ck_field pool2d_fields[] = {
-    {"pool_size", CK_INTS, "2,2", NULL, "window (ph, pw), or one int for both"},
-    {"strides", CK_INTS, NULL, NULL, "strides (default: pool_size)"},
+    {"pool_size", CK_INTS, "2,2", "(0,)", "window (ph, pw), or one int for both"},
+    {"strides", CK_INTS, NULL, "(0,)", "strides (default: pool_size)"},
     {"padding", CK_STR, "valid", NULL, "valid or same"},
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},
     INPUT_SHAPE_FIELD,
 };
 
 static const ck_field pool1d_fields[] = {
-    {"pool_size", CK_INTS, "2", NULL, "window length"},
-    {"strides", CK_INTS, NULL, NULL, "stride (default: pool_size)"},
+    {"pool_size", CK_INTS, "2", "(0,)", "window length"},
+    {"strides", CK_INTS, NULL, "(0,)", "stride (default: pool_size)"},
     {"padding", CK_STR, "valid", NULL, "valid or same"},
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},
     INPUT_SHAPE_FIELD,

@@ -211,8 +211,8 @@ static void resample_backward(ckeras_layer *l, const ck_bwd *b)
 /* ---- Resizing ------------------------------------------------------------------------------- */
 
 static const ck_field resizing_fields[] = {
-    {"height", CK_INT, NULL, NULL, "output height (> 0)"},
-    {"width", CK_INT, NULL, NULL, "output width (> 0)"},
+    {"height", CK_INT, NULL, "(0,)", "output height (> 0)"},
+    {"width", CK_INT, NULL, "(0,)", "output width (> 0)"},
     {"interpolation", CK_STR, "bilinear", "bilinear|nearest", "bilinear or nearest"},
     {"crop_to_aspect_ratio", CK_BOOL, "false", NULL, "crop the centred box of the target aspect ratio first"},
     {"pad_to_aspect_ratio", CK_BOOL, "false", NULL, "not supported (must be false)", CK_W_NO_TF2},
@@ -267,8 +267,8 @@ const ck_layer_vt ck_resizing_vt = {
 /* ---- CenterCrop ----------------------------------------------------------------------------- */
 
 static const ck_field center_crop_fields[] = {
-    {"height", CK_INT, NULL, NULL, "output height (> 0)"},
-    {"width", CK_INT, NULL, NULL, "output width (> 0)"},
+    {"height", CK_INT, NULL, "(0,)", "output height (> 0)"},
+    {"width", CK_INT, NULL, "(0,)", "output width (> 0)"},
     DATA_FORMAT_FIELD,
     INPUT_SHAPE_FIELD,
 };

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define RNN_HEAD                                                                                             \
-    {"units", CK_INT, NULL, NULL, "dimensionality of the output (and of the state)"},                       \
+    {"units", CK_INT, NULL, "(0,)", "dimensionality of the output (and of the state)"},                       \
     {"activation", CK_STR, "tanh", NULL, "activation of the output / candidate"},
 #define RNN_RACT {"recurrent_activation", CK_STR, "sigmoid", NULL, "activation of the gates"},
 #define RNN_INITS                                                                                            \
@@ -32,8 +32,8 @@
     {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                          \
     {"recurrent_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
     {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                            \
-    {"dropout", CK_FLOAT, "0", NULL, "input dropout rate (only 0 is supported yet)"},                      \
-    {"recurrent_dropout", CK_FLOAT, "0", NULL, "recurrent dropout rate (only 0 is supported yet)"},        \
+    {"dropout", CK_FLOAT, "0", "[0,1]", "input dropout rate (only 0 is supported yet)"},                      \
+    {"recurrent_dropout", CK_FLOAT, "0", "[0,1]", "recurrent dropout rate (only 0 is supported yet)"},        \
     {"return_sequences", CK_BOOL, "false", NULL, "output every step (batch, T, units), else the last"},    \
     {"return_state", CK_BOOL, "false", NULL, "also output the last state(s): [output, h] ([output, h, c])"},\
     {"go_backwards", CK_BOOL, "false", NULL, "process the sequence in reverse order"},                     \

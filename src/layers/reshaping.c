@@ -171,7 +171,7 @@ typedef struct sides_priv {
 } sides_priv;
 
 static const ck_field zero_padding_fields[] = {
-    {"padding", CK_INTS, "1,1", NULL, "int, (rows, cols) or ((top, bottom), (left, right))"},
+    {"padding", CK_INTS, "1,1", "[0,)", "int, (rows, cols) or ((top, bottom), (left, right))"},
     DATA_FORMAT_FIELD,
     INPUT_SHAPE_FIELD,
 };
@@ -268,7 +268,7 @@ const ck_layer_vt ck_cropping2d_vt = {
 /* ---- UpSampling2D ----------------------------------------------------------------------- */
 
 static const ck_field upsampling_fields[] = {
-    {"size", CK_INTS, "2,2", NULL, "upsampling factors (rows, cols)"},
+    {"size", CK_INTS, "2,2", "(0,)", "upsampling factors (rows, cols)"},
     DATA_FORMAT_FIELD,
     {"interpolation", CK_STR, "nearest", NULL, "nearest or bilinear"},
     INPUT_SHAPE_FIELD,
@@ -347,7 +347,7 @@ const ck_layer_vt ck_upsampling2d_vt = {
 /* ---- SpatialDropout2D: whole channels per sample, inverted scaling ----------------------- */
 
 static const ck_field spatial_dropout_fields[] = {
-    {"rate", CK_FLOAT, NULL, NULL, "fraction of the channels to drop, in [0, 1)"},
+    {"rate", CK_FLOAT, NULL, "[0,1)", "fraction of the channels to drop, in [0, 1)"},
     {"seed", CK_INT, NULL, NULL, "seed (the model's generator is used)"},
     DATA_FORMAT_FIELD,
     INPUT_SHAPE_FIELD,

@@ -132,7 +132,7 @@ ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char
      * iterations, learning rate and every slot. */
     if (m->compiled && m->opt && m->opt->iterations > 0)
         s.optimizer_params = 2 + (int64_t)m->opt->nslots * (int64_t)m->n_params;
-    *text = ck_summary_format(&s);
+    ckeras_status st = ck_summary_format(&s, text);
     ck_free(rows);
-    return *text ? CKERAS_OK : CKERAS_ENOMEM;
+    return st;
 }

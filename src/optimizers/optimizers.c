@@ -37,11 +37,11 @@
 #define CK_OPT_ADAM_FIELDS(B2)                                         \
     {"beta_1", CK_FLOAT, "0.9", NULL, "decay of the first moment, in [0, 1)"}, \
     {"beta_2", CK_FLOAT, B2, NULL, "decay of the second moment, in [0, 1)"},   \
-    {"epsilon", CK_FLOAT, "1e-07", NULL, "fuzz factor, >= 0"}
+    {"epsilon", CK_FLOAT, "1e-07", "[0,)", "fuzz factor, >= 0"}
 
 static const ck_field sgd_fields[] = {
     CK_OPT_COMMON("SGD", "0.01", NULL),
-    {"momentum", CK_FLOAT, "0.0", NULL, "momentum, in [0, 1]"},
+    {"momentum", CK_FLOAT, "0.0", "[0,1]", "momentum, in [0, 1]"},
     {"nesterov", CK_BOOL, "false", NULL, "Nesterov momentum"},
 };
 static const ck_field adam_fields[] = {
@@ -57,14 +57,14 @@ static const ck_field adamw_fields[] = {
 static const ck_field rmsprop_fields[] = {
     CK_OPT_COMMON("rmsprop", "0.001", NULL),
     {"rho", CK_FLOAT, "0.9", NULL, "decay of the squared-gradient average, in [0, 1]"},
-    {"momentum", CK_FLOAT, "0.0", NULL, "momentum, in [0, 1]"},
-    {"epsilon", CK_FLOAT, "1e-07", NULL, "fuzz factor, >= 0"},
+    {"momentum", CK_FLOAT, "0.0", "[0,1]", "momentum, in [0, 1]"},
+    {"epsilon", CK_FLOAT, "1e-07", "[0,)", "fuzz factor, >= 0"},
     {"centered", CK_BOOL, "false", NULL, "normalise by the estimated gradient variance"},
 };
 static const ck_field adagrad_fields[] = {
     CK_OPT_COMMON("adagrad", "0.001", NULL),
     {"initial_accumulator_value", CK_FLOAT, "0.1", NULL, "start value of the accumulators, >= 0"},
-    {"epsilon", CK_FLOAT, "1e-07", NULL, "fuzz factor, >= 0"},
+    {"epsilon", CK_FLOAT, "1e-07", "[0,)", "fuzz factor, >= 0"},
 };
 static const ck_field nadam_fields[] = {
     CK_OPT_COMMON("nadam", "0.001", NULL),
@@ -77,7 +77,7 @@ static const ck_field adamax_fields[] = {
 static const ck_field adadelta_fields[] = {
     CK_OPT_COMMON("adadelta", "0.001", NULL),
     {"rho", CK_FLOAT, "0.95", NULL, "decay rate, in [0, 1]"},
-    {"epsilon", CK_FLOAT, "1e-07", NULL, "fuzz factor, >= 0"},
+    {"epsilon", CK_FLOAT, "1e-07", "[0,)", "fuzz factor, >= 0"},
 };
 static const ck_field lion_fields[] = {
     CK_OPT_COMMON("lion", "0.001", NULL),
