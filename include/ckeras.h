@@ -32,10 +32,27 @@
  * - Functions that take a handle of another kind "take" it when their comment says so: the
  *   callee owns it from then on, also when the call fails.
  * - Thread safety: distinct models may be used from distinct threads at the same time. A single
- *   handle must not be used from two threads at once unless its comment says otherwise; for a
- *   model, fit, evaluate, predict, predict_multi, train_on_batch, save, save_weights and
- *   load_weights detect such use (and a callback calling them on the model it is fitting) and
- *   return ::CKERAS_ESTATE ("model is in use by another thread") instead of corrupting it.
+ *   handle must not be used from two threads at once unless its comment says otherwise.
+ * - A model in use: every call that runs a model or changes it (fit, evaluate, predict and its
+ *   variants, train_on_batch, add, pop, compile, compile_outputs, set_loss_float, set_trainable,
+ *   ckeras_layer_set_trainable() on one of its layers, model_input, model_call, call_model (on
+ *   either model), set_outputs, from_tensors, load_weights, save, save_weights) marks the model
+ *   busy while it runs. Such a call on a model that is busy, from another thread or from a
+ *   callback of the model's own fit, returns ::CKERAS_ESTATE ("model 'm' is in use by another
+ *   thread (or by the fit that runs this callback)") and changes nothing; ckeras_model_free() on a
+ *   busy model frees nothing and sets that error. The one exception is saving, as Keras'
+ *   ModelCheckpoint does: a callback may call ckeras_model_save() and ckeras_model_save_weights()
+ *   on the model whose fit runs it (in the same thread). Calls that only read a model's
+ *   structure (summary, to_json, to_dot, counts, names, layer lookups) take no mark and may run
+ *   from callbacks.
+ * - Settings given by name (ckeras_layer_set_*(), ckeras_callback_set_*(),
+ *   ckeras_optimizer_set_float(), ckeras_fit_args_set_*(), configs read from files or
+ *   ckeras_layer_from_config()) are checked as the typed constructors check them: a value out of
+ *   range, a NaN or infinity where a number is needed, a non-integer for an int, anything but 0 or
+ *   1 for a bool is ::CKERAS_EINVAL. NaN means Keras' None only where the comment says so.
+ * - An `int flags` argument with a bit the call does not know is ::CKERAS_EINVAL.
+ * - Messages longer than the library's buffer (1023 bytes) keep their start (the call) and their
+ *   end (the cause), with "..." in place of the middle.
  * - Data is float32, row-major; images are NHWC (Keras' `channels_last`).
  */
 #ifndef CKERAS_H
@@ -95,7 +112,8 @@ typedef enum ckeras_status {
 } ckeras_status;
 
 /**
- * The message of the last failed call made by this thread ("" if none): what, where and why.
+ * The message of the last failed call made by this thread ("" if none): what, where and why,
+ * at most 1023 bytes (a longer one keeps its start and its end, the middle shortened to "...").
  * Owned by the library, valid until the next failing call in the same thread. Thread-safe.
  */
 CKERAS_API const char *ckeras_last_error(void);
@@ -344,7 +362,9 @@ CKERAS_API void ckeras_layer_free(ckeras_layer *layer);
 /**
  * Sets a Keras keyword argument of the layer by its Keras name. An unknown name or a value of
  * the wrong type or out of the accepted set is ::CKERAS_EINVAL with a message listing what is
- * accepted. Settings must be made before the layer is built into a model.
+ * accepted; numbers are checked as the typed constructor checks them (units, filters, sizes and
+ * strides > 0, rates in [0, 1), no NaN or infinity). Settings must be made before the layer is
+ * built into a model (::CKERAS_ESTATE after).
  */
 CKERAS_API ckeras_status ckeras_layer_set_str(ckeras_layer *layer, const char *name, const char *value);
 /** @copydoc ckeras_layer_set_str */
@@ -362,8 +382,9 @@ CKERAS_API const char *ckeras_layer_name(const ckeras_layer *layer);
 /** The Keras class name ("Dense"). */
 CKERAS_API const char *ckeras_layer_class(const ckeras_layer *layer);
 /**
- * Keras' `layer.trainable = flag`. A frozen layer's weights get no update and count as
- * non-trainable; as in Keras, the change takes effect at the next ckeras_model_compile().
+ * Keras' `layer.trainable = flag` (0 or 1, else ::CKERAS_EINVAL). A frozen layer's weights get no
+ * update and count as non-trainable; as in Keras, the change takes effect at the next
+ * ckeras_model_compile(). ::CKERAS_ESTATE while the layer's model is in use (a callback of its fit).
  */
 CKERAS_API ckeras_status ckeras_layer_set_trainable(ckeras_layer *layer, int trainable);
 /** 1 if trainable, 0 if frozen, -1 if @p layer is NULL. */
@@ -456,7 +477,11 @@ CKERAS_API ckeras_callback *ckeras_terminate_on_nan(void);
  * its error; the previous file at that path is left intact.
  */
 CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const char *monitor, int save_best_only);
-/** Sets a numeric keyword of a built-in callback by its Keras name (booleans as 0/1). */
+/**
+ * Sets a numeric keyword of a built-in callback by its Keras name (booleans as 0/1). Checked as
+ * the constructor checks it: patience and start_from_epoch >= 0 and whole, no infinity; NaN sets
+ * an optional value (baseline, initial_value_threshold) to None. Errors: ::CKERAS_EINVAL.
+ */
 CKERAS_API ckeras_status ckeras_callback_set_float(ckeras_callback *cb, const char *name, double value);
 /** Sets a text keyword of a built-in callback by its Keras name ("mode", "monitor"). */
 CKERAS_API ckeras_status ckeras_callback_set_str(ckeras_callback *cb, const char *name, const char *value);
@@ -575,7 +600,9 @@ CKERAS_API const char *ckeras_model_output_name(const ckeras_model *model, int i
  * The model must be compiled again before training.
  */
 CKERAS_API ckeras_status ckeras_model_pop(ckeras_model *model);
-/** Frees the model, its layers, optimizer and buffers. NULL is a no-op. */
+/** Frees the model, its layers, optimizer and buffers. NULL is a no-op. A model in use (by
+ *  another thread, or by the fit whose callback makes this call) is not freed: the call sets
+ *  ::CKERAS_ESTATE's message and returns. */
 CKERAS_API void ckeras_model_free(ckeras_model *model);
 /** Number of layers (not counting the Input). */
 CKERAS_API int ckeras_model_layer_count(const ckeras_model *model);
@@ -617,7 +644,9 @@ CKERAS_API ckeras_status ckeras_model_compile(ckeras_model *model, ckeras_optimi
 CKERAS_API ckeras_status ckeras_model_compile_outputs(ckeras_model *model, ckeras_optimizer *optimizer, int n,
                                                       const char *const *output_names, const char *const *losses,
                                                       const double *loss_weights, const char *const *metrics);
-/** Sets `from_logits` (0/1) or `delta` (huber) of the compiled loss (of every output). */
+/** Sets `from_logits` (0 or 1) or `delta` (huber, finite and > 0) of the compiled loss (of every
+ *  output). Errors: ::CKERAS_EINVAL (unknown name, bad value), ::CKERAS_ESTATE (not compiled, or the
+ *  model is in use). */
 CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const char *name, double value);
 
 /** New fit keywords with Keras' defaults (epochs 1, batch_size 32, verbose 1, shuffle 1). */
@@ -713,10 +742,13 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, 
                                                            int n_results);
 /**
  * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
- * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width.
+ * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width; it is
+ * at most 1024. Errors: ::CKERAS_EINVAL (NULL model, a line_length too small for the columns or
+ * above 1024), ::CKERAS_ENOMEM.
  */
 CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length);
-/** The summary as a string (free with ckeras_free()) in *text. */
+/** The summary as a string (free with ckeras_free()) in *text; errors as ckeras_model_summary()
+ *  (*text NULL then). */
 CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, int line_length, char **text);
 /** ckeras_model_to_dot(): show each layer's input and output shapes, the batch axis as None
  *  (Keras `show_shapes=True`). */
@@ -785,7 +817,9 @@ CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char
  * `keras.models.load_model(path)`: a new model in *model (free with ckeras_model_free()), compiled
  * with the file's loss, metrics and optimizer state unless @p flags has ::CKERAS_LOAD_NO_COMPILE
  * or the file has no training config. Reads files of standalone Keras 2, tf.keras 2 and Keras 3.
- * On failure *model is NULL and nothing is leaked; an unsupported layer is named (class and layer).
+ * On failure *model is NULL and nothing is leaked; an unsupported layer is named (class and layer),
+ * and the message starts with "load_model". @p flags: 0 or ::CKERAS_LOAD_NO_COMPILE; any other
+ * bit is ::CKERAS_EINVAL.
  *
  * The format follows the name, as in Keras: a path ending in `.keras` is Keras 3's native archive
  * (a zip of config.json, metadata.json and model.weights.h5); any other path is read as legacy
@@ -818,7 +852,10 @@ CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, co
 #define CKERAS_WEIGHTS_SKIP_MISMATCH 2
 /**
  * `model.load_weights(path, by_name, skip_mismatch)`. Reads a weights file or a full model file.
- * On failure the model's weights are unchanged.
+ * On failure the model's weights are unchanged and the message starts with "load_weights".
+ * @p flags: 0 (::CKERAS_WEIGHTS_BY_ORDER), ::CKERAS_WEIGHTS_BY_NAME,
+ * ::CKERAS_WEIGHTS_SKIP_MISMATCH or both; any other bit is ::CKERAS_EINVAL. ::CKERAS_ESTATE while
+ * the model is in use (another thread, a callback of its fit).
  *
  * A path ending in `.weights.h5` (Keras 3's `model.save_weights`) or `.keras` is read in Keras 3's
  * layout: each layer of the model, in order, takes the variables at its Keras 3 object path

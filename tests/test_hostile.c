@@ -45,6 +45,17 @@ static ckeras_model *small_model(void)
     return m;
 }
 
+/* Silent fit keywords with callback cb (NULL: none). */
+static ckeras_fit_args *quiet_args(ckeras_callback *cb, int epochs)
+{
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ckeras_fit_args_set_int(a, "verbose", 0);
+    ckeras_fit_args_set_int(a, "epochs", epochs);
+    if (cb)
+        ckeras_fit_args_add_callback(a, cb);
+    return a;
+}
+
 static void assert_error(ckeras_status got, ckeras_status want, const char *part)
 {
     ck_assert_msg(got == want, "status %s, expected %s (%s)", ckeras_status_name(got), ckeras_status_name(want),
@@ -70,14 +81,57 @@ START_TEST(results_may_be_null)
     ck_assert_int_eq(ckeras_model_evaluate(m, x, y, 0, r, -5), CKERAS_OK);
     /* count_params: any pointer may be NULL; fit: history may be NULL */
     ck_assert_int_eq(ckeras_model_count_params(m, NULL, NULL, NULL), CKERAS_OK);
-    ckeras_fit_args *a = ckeras_fit_args_new();
-    ckeras_fit_args_set_int(a, "verbose", 0);
+    ckeras_fit_args *a = quiet_args(NULL, 1);
     ck_assert_int_eq(ckeras_model_fit(m, x, y, a, NULL), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_fit(m, x, y, NULL, NULL), CKERAS_OK);
     ckeras_fit_args_free(a);
     ckeras_model_free(m);
     ckeras_tensor_free(x);
     ckeras_tensor_free(y);
+}
+END_TEST
+
+/* Every other argument the header says may be NULL. */
+START_TEST(documented_nulls_hold)
+{
+    tu_tmpdir_make("hostile");
+    ckeras_tensor *x = x_data(), *y = y_data();
+    ckeras_layer *l = ckeras_random_flip(NULL);
+    ck_assert_ptr_nonnull(l);
+    ckeras_layer_free(l);
+    l = ckeras_bidirectional(ckeras_lstm(2, 0), NULL);
+    ck_assert_ptr_nonnull(l);
+    ckeras_layer_free(l);
+    ckeras_callback *cb = ckeras_model_checkpoint(tu_tmp("ck.h5"), NULL, 0);
+    ck_assert_ptr_nonnull(cb);
+    ckeras_callback_free(cb);
+    ckeras_fit_args *a = quiet_args(NULL, 1);
+    ck_assert_int_eq(ckeras_fit_args_set_validation_data(a, NULL, NULL), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_validation_data_multi(a, 0, NULL, 0, NULL), CKERAS_OK);
+
+    /* two outputs, the second without a loss (NULL) and so without a target (NULL) */
+    ckeras_model *m = ckeras_functional(NULL);
+    int in = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){D}));
+    int o[2] = {ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &in), ckeras_model_call(m, ckeras_dense(2, NULL), 1, &in)};
+    ck_assert_int_eq(ckeras_model_set_outputs(m, 2, o), CKERAS_OK);
+    ck_assert_ptr_null(ckeras_model_get_layer(m, NULL));
+    ck_assert_int_eq(ckeras_model_compile_outputs(m, NULL, 2, NULL, (const char *const[]){"binary_crossentropy", NULL},
+                                                  NULL, NULL),
+                     CKERAS_OK);
+    const ckeras_tensor *xs[] = {x}, *ys[] = {y, NULL};
+    ck_assert_int_eq(ckeras_model_fit_multi(m, 1, xs, 2, ys, a, NULL), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_fit_multi(m, 1, xs, 2, ys, NULL, NULL), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_evaluate_multi(m, 1, xs, 2, ys, 0, NULL, 3), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_train_on_batch_multi(m, 1, xs, 2, ys, NULL, 3), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile_outputs(m, NULL, 1, (const char *const[]){ckeras_model_output_name(m, 0)},
+                                                  (const char *const[]){"mse"}, NULL, (const char *const[]){NULL}),
+                     CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_train_on_batch_multi(m, 1, xs, 2, ys, NULL, 0), CKERAS_OK);
+    ckeras_model_free(m);
+    ckeras_fit_args_free(a);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    tu_tmpdir_remove();
 }
 END_TEST
 
@@ -148,10 +202,7 @@ START_TEST(callback_reentry_rule)
     r.weights = weights;
     ck_assert_int_eq(ckeras_model_save_weights(m, r.weights), CKERAS_OK);
     ckeras_callback *cb = ckeras_lambda_callback(reenter, &r);
-    ckeras_fit_args *a = ckeras_fit_args_new();
-    ckeras_fit_args_set_int(a, "verbose", 0);
-    ckeras_fit_args_set_int(a, "epochs", 2);
-    ckeras_fit_args_add_callback(a, cb);
+    ckeras_fit_args *a = quiet_args(cb, 2);
     ck_assert_int_eq(ckeras_model_fit(m, x, y, a, NULL), CKERAS_OK);
     ck_assert(r.done);
     for (int k = 0; k < TRY_COUNT; k++) {
@@ -181,6 +232,65 @@ START_TEST(callback_reentry_rule)
     ckeras_tensor_free(x);
     ckeras_tensor_free(y);
     tu_tmpdir_remove();
+}
+END_TEST
+
+/* A base model called inside the model being fitted shares its layers: changing or training the
+ * base from a callback would lay their weights out under the running fit. */
+typedef struct base_try {
+    ckeras_model *base;
+    const ckeras_tensor *x;
+    int tried;
+    ckeras_status st[3];
+    char msg[3][200];
+} base_try;
+
+static ckeras_status touch_base(ckeras_event ev, int index, const ckeras_logs *logs, void *user)
+{
+    base_try *b = user;
+    if (ev != CKERAS_EPOCH_END || b->tried)
+        return CKERAS_OK;
+    ckeras_tensor *y = ckeras_tensor_new(2, (const int64_t[]){N, 3});
+    b->st[0] = ckeras_model_compile(b->base, NULL, "mse", NULL);
+    snprintf(b->msg[0], sizeof b->msg[0], "%s", ckeras_last_error());
+    b->st[1] = ckeras_model_train_on_batch(b->base, b->x, y, NULL, 0);
+    snprintf(b->msg[1], sizeof b->msg[1], "%s", ckeras_last_error());
+    b->st[2] = ckeras_model_pop(b->base);
+    snprintf(b->msg[2], sizeof b->msg[2], "%s", ckeras_last_error());
+    b->tried = 1;
+    ckeras_tensor_free(y);
+    return CKERAS_OK;
+}
+
+START_TEST(base_of_a_running_fit)
+{
+    ckeras_tensor *x = x_data(), *y = y_data();
+    ckeras_model *base = ckeras_sequential("base");
+    ck_assert_int_eq(ckeras_model_add(base, ckeras_input(1, (const int64_t[]){D})), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(base, ckeras_dense(3, "relu")), CKERAS_OK);
+    ckeras_model *m = ckeras_functional("outer");
+    int in = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){D}));
+    int h = ckeras_model_call_model(m, base, 1, &in, -1);
+    ck_assert_int_ge(h, 0);
+    int o = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
+    ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &o), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(m, NULL, "binary_crossentropy", NULL), CKERAS_OK);
+    base_try b = {.base = base, .x = x};
+    ckeras_callback *cb = ckeras_lambda_callback(touch_base, &b);
+    ckeras_fit_args *a = quiet_args(cb, 1);
+    ck_assert_int_eq(ckeras_model_fit(m, x, y, a, NULL), CKERAS_OK);
+    ck_assert_int_eq(b.tried, 1);
+    for (int k = 0; k < 3; k++) {
+        ck_assert_msg(b.st[k] == CKERAS_ESTATE, "call %d: %s (%s)", k, ckeras_status_name(b.st[k]), b.msg[k]);
+        ck_assert_msg(strstr(b.msg[k], "shares layer") != NULL, "call %d: %s", k, b.msg[k]);
+    }
+    ck_assert_int_eq(ckeras_model_fit(m, x, y, a, NULL), CKERAS_OK); /* the outer model is whole */
+    ckeras_fit_args_free(a);
+    ckeras_callback_free(cb);
+    ckeras_model_free(m);
+    ckeras_model_free(base);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
 }
 END_TEST
 
@@ -368,7 +478,9 @@ int main(void)
     TCase *tc = tcase_create("contracts");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, results_may_be_null);
+    tcase_add_test(tc, documented_nulls_hold);
     tcase_add_test(tc, callback_reentry_rule);
+    tcase_add_test(tc, base_of_a_running_fit);
     tcase_add_test(tc, setters_match_constructors);
     tcase_add_test(tc, unknown_flags_refused);
     tcase_add_test(tc, summary_line_length);

@@ -31,6 +31,16 @@ static ckeras_status model_enter(const ckeras_model *m, const char *what)
     if (atomic_exchange_explicit(&mm->busy, 1, memory_order_acquire))
         return ck_error(CKERAS_ESTATE, "%s: model '%s' is in use by another thread (or by the fit that runs this "
                         "callback)", what, m->name);
+    /* a model sharing layers with a busy one (a base called by the model being fitted) would lay
+     * their weights out anew or read them mid-step */
+    for (int i = 0; i < m->g.n; i++) {
+        const ckeras_model *o = m->g.nodes[i].layer->laid_out_by;
+        if (o && o != m && atomic_load(&o->busy)) {
+            atomic_store_explicit(&mm->busy, 0, memory_order_release);
+            return ck_error(CKERAS_ESTATE, "%s: model '%s' shares layer '%s' with model '%s', which is in use", what,
+                            m->name, m->g.nodes[i].layer->name, o->name);
+        }
+    }
     return CKERAS_OK;
 }
 
