@@ -308,7 +308,14 @@ START_TEST(setters_match_constructors)
     assert_error(ckeras_callback_set_float(es, "restore_best_weights", 2), CKERAS_EINVAL, "bool");
     ck_assert_int_eq(ckeras_callback_set_float(es, "baseline", NAN), CKERAS_OK); /* None */
     ck_assert_int_eq(ckeras_callback_set_float(es, "patience", 0), CKERAS_OK);
+    ck_assert_ptr_null(ckeras_early_stopping("", 1));
+    assert_error(ckeras_callback_set_str(es, "monitor", ""), CKERAS_EINVAL, "monitor");
     ckeras_callback_free(es);
+    ck_assert_ptr_null(ckeras_model_checkpoint("m.h5", "", 0));
+    ckeras_callback *ck = ckeras_model_checkpoint("m.h5", NULL, 0);
+    assert_error(ckeras_callback_set_str(ck, "filepath", ""), CKERAS_EINVAL, "filepath");
+    assert_error(ckeras_callback_set_float(ck, "verbose", NAN), CKERAS_EINVAL, "verbose");
+    ckeras_callback_free(ck);
 
     /* layers: the values the typed constructors refuse */
     ck_assert_ptr_null(ckeras_dense(0, NULL));
@@ -317,6 +324,11 @@ START_TEST(setters_match_constructors)
     assert_error(ckeras_layer_set_float(d, "units", NAN), CKERAS_EINVAL, "units");
     ck_assert_int_eq(ckeras_layer_set_int(d, "units", 5), CKERAS_OK);
     assert_error(ckeras_layer_set_trainable(d, 7), CKERAS_EINVAL, "0 or 1");
+    ck_assert_ptr_null(ckeras_dense(2, "bogus"));
+    assert_error(ckeras_layer_set_str(d, "activation", "bogus"), CKERAS_EINVAL, "bogus");
+    assert_error(ckeras_layer_set_str(d, "kernel_initializer", "bogus_init"), CKERAS_EINVAL, "bogus_init");
+    ck_assert_int_eq(ckeras_layer_set_str(d, "activation", "tanh"), CKERAS_OK);
+    ck_assert_int_eq(ckeras_layer_set_str(d, "kernel_initializer", "he_normal"), CKERAS_OK);
     ckeras_layer_free(d);
     ck_assert_ptr_null(ckeras_dropout(1.5));
     ckeras_layer *dr = ckeras_dropout(0.5);

@@ -170,7 +170,7 @@ CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const 
     if (!cb)
         return NULL;
     if (ck_config_set_str(&cb->cfg, "ModelCheckpoint", "filepath", filepath) != CKERAS_OK ||
-        (monitor && ck_config_set_str(&cb->cfg, "ModelCheckpoint", "monitor", monitor) != CKERAS_OK) ||
+        (monitor && ck_callback_set_str(cb, "monitor", monitor) != CKERAS_OK) ||
         ck_config_set_bool(&cb->cfg, "ModelCheckpoint", "save_best_only", save_best_only != 0) != CKERAS_OK) {
         ck_callback_free(cb);
         return NULL;

@@ -159,9 +159,26 @@ static ckeras_status settable(const ckeras_layer *l, const char *fn)
     return CKERAS_OK;
 }
 
+/* Names of activations and initializers are checked when set, as the constructors check them
+ * (the layer's build checks them again, for configs read from files). */
+static ckeras_status check_str_setting(const char *name, const char *value)
+{
+    size_t n = name ? strlen(name) : 0;
+    ck_act probe;
+    if (!value)
+        return CKERAS_OK;
+    if (n >= 10 && strcmp(name + n - 10, "activation") == 0)
+        return ck_act_parse(value, &probe);
+    if (n >= 11 && strcmp(name + n - 11, "initializer") == 0)
+        return ck_init_check(value);
+    return CKERAS_OK;
+}
+
 CKERAS_API ckeras_status ckeras_layer_set_str(ckeras_layer *layer, const char *name, const char *value)
 {
     ckeras_status st = settable(layer, "layer_set_str");
+    if (st == CKERAS_OK && (st = check_str_setting(name, value)) != CKERAS_OK)
+        ck_error_prefix("layer_set_str: %s: '%s'", layer->vt->class_name, name);
     return st ? st : ck_config_set_str(&layer->cfg, layer->vt->class_name, name, value);
 }
 

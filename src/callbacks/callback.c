@@ -87,8 +87,9 @@ ckeras_status ck_callback_set_str(ckeras_callback *cb, const char *name, const c
     ckeras_status st = check_settable(cb, name);
     if (st != CKERAS_OK)
         return st;
-    if (!value)
-        return ck_error(CKERAS_EINVAL, "%s: '%s' needs a value, got NULL", cb->class_name, name ? name : "(null)");
+    if (!value || !*value) /* as the constructors: no empty monitor or filepath */
+        return ck_error(CKERAS_EINVAL, "%s: '%s' needs a value, got %s", cb->class_name, name ? name : "(null)",
+                        value ? "\"\"" : "NULL");
     st = ck_config_set_str(&cb->cfg, cb->class_name, name, value);
     if (st == CKERAS_OK && cb->kind == CK_CB_EARLY_STOPPING)
         ck_early_stopping_reset_mode(cb);
