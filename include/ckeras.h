@@ -492,7 +492,8 @@ CKERAS_API ckeras_status ckeras_callback_set_str(ckeras_callback *cb, const char
 CKERAS_API int ckeras_early_stopping_stopped_epoch(const ckeras_callback *cb);
 /** @copydoc ckeras_early_stopping_stopped_epoch */
 CKERAS_API int ckeras_early_stopping_best_epoch(const ckeras_callback *cb);
-/** Frees a callback. NULL is a no-op. Callbacks are borrowed by fit, never taken. */
+/** Frees a callback. NULL is a no-op. Callbacks are borrowed by fit, never taken; one that a
+ *  running fit is calling is not freed (the call sets ::CKERAS_ESTATE's message and returns). */
 CKERAS_API void ckeras_callback_free(ckeras_callback *cb);
 
 /** Number of entries in @p logs. */
@@ -668,7 +669,8 @@ CKERAS_API ckeras_status ckeras_fit_args_set_validation_data_multi(ckeras_fit_ar
                                                                    const ckeras_tensor *const *y);
 /** Adds a callback (borrowed: it stays the caller's, to query and free). */
 CKERAS_API ckeras_status ckeras_fit_args_add_callback(ckeras_fit_args *args, ckeras_callback *cb);
-/** Frees fit keywords. NULL is a no-op. */
+/** Frees fit keywords. NULL is a no-op. A running fit keeps its own copy of them, so a callback
+ *  may free or change them (changes apply to the next fit). */
 CKERAS_API void ckeras_fit_args_free(ckeras_fit_args *args);
 
 /**

@@ -3,6 +3,7 @@
 #include "callbacks/callbacks.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 CKERAS_API ckeras_callback *ckeras_lambda_callback(ckeras_callback_fn fn, void *user_data)
@@ -71,6 +72,10 @@ CKERAS_API int ckeras_early_stopping_best_epoch(const ckeras_callback *cb)
 
 CKERAS_API void ckeras_callback_free(ckeras_callback *cb)
 {
+    if (cb && atomic_load(&cb->in_fit)) {
+        ck_error(CKERAS_ESTATE, "callback_free: the %s is in use by a running fit; not freed", cb->class_name);
+        return;
+    }
     ck_callback_free(cb);
 }
 

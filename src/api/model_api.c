@@ -542,10 +542,17 @@ CKERAS_API ckeras_status ckeras_model_fit_multi(ckeras_model *model, int n_input
     if (st != CKERAS_OK)
         return st;
     ENTER(model);
+    /* fit runs on a copy of the keywords, and its callbacks are marked in use: a callback may free
+     * the fit_args, and ckeras_callback_free() refuses a callback that is running */
+    ckeras_fit_args copy = args ? *args : (ckeras_fit_args){0};
+    for (int i = 0; i < copy.ncb; i++)
+        atomic_fetch_add(&copy.cb[i]->in_fit, 1);
     const ckeras_model *outer = fitting; /* a callback of another model's fit may fit this one */
     fitting = model;
-    st = ck_model_fit(model, &d, args, history);
+    st = ck_model_fit(model, &d, args ? &copy : NULL, history);
     fitting = outer;
+    for (int i = 0; i < copy.ncb; i++)
+        atomic_fetch_sub(&copy.cb[i]->in_fit, 1);
     return model_leave(model, st);
 }
 

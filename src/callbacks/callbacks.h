@@ -64,6 +64,7 @@ struct ckeras_callback {
     size_t n_best_params, n_best_state;
     bool has_best_weights;       /* Keras' best_weights is not None */
     const char *class_name;      /* "EarlyStopping", "TerminateOnNaN", "LambdaCallback" */
+    _Atomic int in_fit;          /* fits running with it (model_api.c): it is not freed meanwhile */
 };
 
 /* A new callback of `kind` with its Keras defaults (EarlyStopping: monitor "val_loss",
