@@ -40,11 +40,13 @@
  *   busy while it runs. Such a call on a model that is busy, from another thread or from a
  *   callback of the model's own fit, returns ::CKERAS_ESTATE ("model 'm' is in use by another
  *   thread (or by the fit that runs this callback)") and changes nothing; ckeras_model_free() on a
- *   busy model frees nothing and sets that error. The one exception is saving, as Keras'
- *   ModelCheckpoint does: a callback may call ckeras_model_save() and ckeras_model_save_weights()
- *   on the model whose fit runs it (in the same thread). Calls that only read a model's
- *   structure (summary, to_json, to_dot, counts, names, layer lookups) take no mark and may run
- *   from callbacks.
+ *   busy model frees nothing and sets that error. A model that shares layers with a busy one (a
+ *   base model called by the model being fitted) is refused the same way. The one exception is
+ *   saving, as Keras' ModelCheckpoint does: a callback may call ckeras_model_save() and
+ *   ckeras_model_save_weights() on the model whose fit runs it (in the same thread). Calls that
+ *   only read a model's structure (summary, to_json, to_dot, counts, names, layer lookups) take
+ *   no mark and may run from callbacks. A running fit keeps its own copy of its fit_args (a
+ *   callback may free them) and refuses ckeras_callback_free() of its callbacks.
  * - Settings given by name (ckeras_layer_set_*(), ckeras_callback_set_*(),
  *   ckeras_optimizer_set_float(), ckeras_fit_args_set_*(), configs read from files or
  *   ckeras_layer_from_config()) are checked as the typed constructors check them: a value out of
