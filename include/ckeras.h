@@ -120,6 +120,30 @@ CKERAS_API void ckeras_set_random_seed(uint64_t seed);
 CKERAS_API ckeras_status ckeras_set_num_threads(int n);
 /** The thread count in effect. */
 CKERAS_API int ckeras_get_num_threads(void);
+/** The largest value ckeras_set_max_tensor_size() and ckeras_set_max_model_params() accept:
+ *  2^48 (a petabyte of floats), so that byte counts and workspace products of checked sizes stay
+ *  far from int64 overflow. */
+#define CKERAS_MAX_SIZE_LIMIT ((int64_t)1 << 48)
+/**
+ * The most elements one tensor may have: user tensors (ckeras_tensor_new(), _copy(), _wrap(),
+ * _reshape(), files read), layer outputs and weights, and the per-batch buffers of fit, evaluate
+ * and predict. A shape past it, or whose element count overflows int64, is refused with
+ * ::CKERAS_ESHAPE and a message naming the limit instead of wrapping. The default, 2^34 (64 GiB
+ * of floats), is far above a CPU's memory; raise it up to ::CKERAS_MAX_SIZE_LIMIT. Process-wide,
+ * applies to calls started afterwards. Errors: ::CKERAS_EINVAL when @p elements is below 1 or
+ * above ::CKERAS_MAX_SIZE_LIMIT (the limit is then unchanged).
+ */
+CKERAS_API ckeras_status ckeras_set_max_tensor_size(int64_t elements);
+/** The per-tensor element limit in effect (ckeras_set_max_tensor_size()). */
+CKERAS_API int64_t ckeras_get_max_tensor_size(void);
+/**
+ * The most parameters (trainable and not) one model may have; adding, building or loading a
+ * model past it is refused with ::CKERAS_ESHAPE. Default 2^34; at most ::CKERAS_MAX_SIZE_LIMIT.
+ * Process-wide. Errors: ::CKERAS_EINVAL when @p params is below 1 or above the maximum.
+ */
+CKERAS_API ckeras_status ckeras_set_max_model_params(int64_t params);
+/** The per-model parameter limit in effect (ckeras_set_max_model_params()). */
+CKERAS_API int64_t ckeras_get_max_model_params(void);
 /**@}*/
 
 /** @name Tensors: float32 arrays with a shape */

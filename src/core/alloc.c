@@ -65,7 +65,7 @@ void *ck_alloc_aligned(size_t n)
 {
     void *p = NULL;
     size_t rounded = (n + 63) & ~(size_t)63;
-    if (should_fail(n) || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
+    if (rounded < n || should_fail(n) || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
         return NULL;
     }

@@ -244,8 +244,8 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
         g->h = 1, g->w = in->d[0], g->c = in->d[1];
         g->kh = 1, g->kw = k[0], g->sh = 1, g->sw = s[0], g->dh = 1, g->dw = d[0];
     }
-    ck_conv_axis(mode, g->h, g->kh, g->sh, g->dh, &g->oh, &g->pt);
-    ck_conv_axis(mode, g->w, g->kw, g->sw, g->dw, &g->ow, &g->pl);
+    if ((st = ck_conv_geom_fit(l, g, mode)) != CKERAS_OK)
+        return st;
     if (g->oh <= 0 || g->ow <= 0) {
         int ax = g->oh <= 0 ? 0 : 1;
         int64_t kk = ax == 0 ? g->kh : g->kw, dd = ax == 0 ? g->dh : g->dw, nn = ax == 0 ? g->h : g->w;
@@ -256,7 +256,7 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
                         rank == 2 ? ax : 0);
     }
     p->filters = f->i;
-    p->K = g->kh * g->kw * g->c;
+    p->K = g->kh * g->kw * g->c; /* ck_conv_geom_fit checked both */
     p->pos = g->oh * g->ow;
     p->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0;
     p->tile = CONV_TILE_TARGET / p->K;

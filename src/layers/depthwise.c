@@ -157,8 +157,8 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     memset(g, 0, sizeof *g);
     g->h = in->d[0], g->w = in->d[1], g->c = in->d[2];
     g->kh = k[0], g->kw = k[1], g->sh = s[0], g->sw = s[1], g->dh = d[0], g->dw = d[1];
-    ck_conv_axis(mode, g->h, g->kh, g->sh, g->dh, &g->oh, &g->pt);
-    ck_conv_axis(mode, g->w, g->kw, g->sw, g->dw, &g->ow, &g->pl);
+    if ((st = ck_conv_geom_fit(l, g, mode)) != CKERAS_OK)
+        return st;
     if (g->oh <= 0 || g->ow <= 0) {
         int ax = g->oh <= 0 ? 0 : 1;
         int64_t kk = ax == 0 ? g->kh : g->kw, dd = ax == 0 ? g->dh : g->dw, nn = ax == 0 ? g->h : g->w;
@@ -168,9 +168,9 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
                         cls, l->name, (long long)kk, (long long)((kk - 1) * dd + 1), (long long)nn, ax);
     }
     p->dm = dm;
-    p->C = g->c * dm;
+    p->C = ck_size_mul(g->c, dm); /* checked with the output shape (check_built_sizes) */
     p->filters = filters;
-    p->pos = g->oh * g->ow;
+    p->pos = g->oh * g->ow; /* checked by ck_conv_geom_fit */
 
     const int64_t outc = sep ? filters : p->C;
     *out = (ck_shape){3, {g->oh, g->ow, outc}};

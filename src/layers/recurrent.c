@@ -98,6 +98,8 @@ static ckeras_status rnn_setup(const ck_layer_vt *vt, const ck_config *cfg, bool
     if (u->is_none || u->i <= 0)
         return ck_error(CKERAS_EINVAL, "%s: units must be a positive integer, got %lld", what,
                         u->is_none ? 0LL : (long long)u->i);
+    if (u->i > CKERAS_MAX_SIZE_LIMIT) /* then gates x units (at most 4 x 2^48) cannot wrap */
+        return ck_error(CKERAS_ESHAPE, "%s: units = %lld is too large (at most 2^48)", what, (long long)u->i);
     if (in->ndim != 2 || in->d[0] <= 0 || in->d[1] <= 0) {
         char b[96];
         return ck_error(CKERAS_ESHAPE, "%s: needs inputs (batch, timesteps, features) with fixed sizes, got %s", what,
@@ -249,7 +251,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
         for (int k = 1; k < l->nout; k++)
             l->outs[k] = (ck_shape){1, {c->U}};
         out->ndim = 1;
-        out->d[0] = ck_shape_size(&l->outs[0]) + (l->nout - 1) * c->U;
+        out->d[0] = ck_size_add(ck_shape_size(&l->outs[0]), (l->nout - 1) * c->U);
     }
     return CKERAS_OK;
 }
