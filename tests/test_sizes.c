@@ -251,6 +251,31 @@ START_TEST(limits_enforced_and_raised)
 }
 END_TEST
 
+START_TEST(layer_buffers_checked)
+{
+    /* An LSTM's gate buffers (T x n x 4U floats) are no axis of its input or output: with a limit
+     * of 2^20 per tensor, 1024 steps of 256 units need 2^20 gate values per sample, so a batch of
+     * 2 is refused by the plan while the input (2 x 1024) and output (2 x 256) are small. */
+    const int64_t t0 = ckeras_get_max_tensor_size();
+    ckeras_model *m = seq_input(2, (const int64_t[]){1024, 1});
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_lstm(256, 0)), CKERAS_OK);
+    ckeras_tensor *x = ckeras_tensor_new(3, (const int64_t[]){2, 1024, 1}), *y = NULL;
+    ck_assert_ptr_nonnull(x);
+    ck_assert_int_eq(ckeras_set_max_tensor_size(P2(20)), CKERAS_OK);
+    ckeras_status st = ckeras_model_predict(m, x, 2, &y);
+    ck_assert_int_eq(ckeras_set_max_tensor_size(t0), CKERAS_OK);
+    ck_assert_msg(st == CKERAS_ESHAPE, "predict: %s (%s)", ckeras_status_name(st), ckeras_last_error());
+    ck_assert_msg(strstr(ckeras_last_error(), "LSTM"), "%s", ckeras_last_error());
+    ck_assert_ptr_null(y);
+    /* under the default limit the same call works: 2 x 256 outputs */
+    ck_assert_int_eq(ckeras_model_predict(m, x, 2, &y), CKERAS_OK);
+    ck_assert_int_eq(ckeras_tensor_size(y), 512);
+    ckeras_tensor_free(y);
+    ckeras_tensor_free(x);
+    ckeras_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sizes");
@@ -262,6 +287,7 @@ int main(void)
     tcase_add_test(tc, json_units_overflow);
     tcase_add_test(tc, tensor_sizes);
     tcase_add_test(tc, limits_enforced_and_raised);
+    tcase_add_test(tc, layer_buffers_checked);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

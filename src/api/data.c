@@ -86,7 +86,7 @@ CKERAS_API ckeras_status ckeras_train_test_split(const ckeras_tensor *x, const c
     if (n_test < 1 || n_train < 1)
         return ck_error(CKERAS_EINVAL, "%s: %lld rows with test_fraction %g leave %lld train and %lld test rows",
                         what, (long long)n, test_fraction, (long long)n_train, (long long)n_test);
-    int64_t *idx = ck_malloc((size_t)n * sizeof *idx);
+    int64_t *idx = ck_malloc_n(n, sizeof *idx);
     if (!idx)
         return CKERAS_ENOMEM;
     for (int64_t i = 0; i < n; i++)

@@ -31,6 +31,10 @@ ckeras_status ck_last_status(ckeras_status dflt);
 void *ck_malloc(size_t n);
 void *ck_calloc(size_t count, size_t size);
 void *ck_realloc(void *p, size_t n);
+/* count elements of size bytes (checked: a negative count or an overflowing product is the
+ * out-of-memory error, as calloc refuses it) without zeroing; ck_realloc_n likewise. */
+void *ck_malloc_n(int64_t count, size_t size);
+void *ck_realloc_n(void *p, int64_t count, size_t size);
 void *ck_alloc_aligned(size_t n); /* 64-byte aligned, zero-filled */
 /* n bytes for one big array, contents undefined (the caller writes all of it first): from
  * 2 MB on, aligned to 2 MB with transparent huge pages advised, so that first touching it

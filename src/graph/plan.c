@@ -8,7 +8,7 @@ ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *
 {
     if (g->n == g->cap) {
         int cap = g->cap ? g->cap * 2 : 8;
-        ck_node *nodes = ck_realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        ck_node *nodes = ck_realloc_n(g->nodes, cap, sizeof *nodes);
         if (!nodes)
             return CKERAS_ENOMEM;
         g->nodes = nodes;
@@ -171,14 +171,20 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         const ckeras_layer *l = g->nodes[i].layer;
         int64_t out = round16(cap * ck_shape_size(&l->out_shape));
         total = ck_size_add(total, out * (training ? 2 : 1));
-        if (l->vt->saved_floats)
-            total = ck_size_add(total, round16(l->vt->saved_floats(l, cap)));
-        total = ck_size_add(total, round16(ck_plan_mask_floats(g, i, cap)));
-        if (l->vt->work_floats) {
-            int64_t w = l->vt->work_floats(l, cap);
-            if (w > work)
-                work = w;
+        int64_t saved = l->vt->saved_floats ? l->vt->saved_floats(l, cap) : 0;
+        int64_t w = l->vt->work_floats ? l->vt->work_floats(l, cap) : 0;
+        char what[160];
+        snprintf(what, sizeof what, "the buffers of %s '%s' for a batch of %lld", l->vt->class_name, l->name,
+                 (long long)cap);
+        if ((cst = ck_size_check(saved, what)) != CKERAS_OK || (cst = ck_size_check(w, what)) != CKERAS_OK) {
+            ck_free(np.act);
+            ck_free(np.consumers);
+            return cst;
         }
+        total = ck_size_add(total, round16(saved));
+        total = ck_size_add(total, round16(ck_plan_mask_floats(g, i, cap)));
+        if (w > work)
+            work = w;
     }
     /* scratch for input gradients that must be summed (a node read by several consumers) */
     int64_t gs = 0;

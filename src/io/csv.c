@@ -205,7 +205,7 @@ static bool fbuf_push(fbuf *b, float x)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 1024;
-        float *v = ck_realloc(b->v, cap * sizeof *v);
+        float *v = ck_realloc_n(b->v, cap, sizeof *v);
         if (!v)
             return false;
         b->v = v;

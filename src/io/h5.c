@@ -275,7 +275,7 @@ static ckeras_status names_push(name_list *l, char *s)
         return CKERAS_ENOMEM;
     if (l->n == l->cap) {
         int64_t cap = l->cap ? 2 * l->cap : 16;
-        char **v = ck_realloc(l->v, (size_t)cap * sizeof *v);
+        char **v = ck_realloc_n(l->v, cap, sizeof *v);
         if (!v) {
             ck_free(s);
             return CKERAS_ENOMEM;
@@ -537,7 +537,7 @@ static g_heap *g_heap_get(h5_guard *g, uint64_t addr)
             return &g->heaps[i];
     if (g->nheaps == g->cap) {
         int cap = g->cap ? 2 * g->cap : 8;
-        g_heap *h = ck_realloc(g->heaps, (size_t)cap * sizeof *h);
+        g_heap *h = ck_realloc_n(g->heaps, cap, sizeof *h);
         if (!h)
             return NULL;
         g->heaps = h;
@@ -558,8 +558,8 @@ static g_heap *g_heap_get(h5_guard *g, uint64_t addr)
         return NULL;
     }
     uint64_t maxn = size / 16;
-    h->idx = ck_malloc((size_t)maxn * sizeof *h->idx);
-    h->size = ck_malloc((size_t)maxn * sizeof *h->size);
+    h->idx = ck_malloc_n(maxn, sizeof *h->idx);
+    h->size = ck_malloc_n(maxn, sizeof *h->size);
     if (!h->idx || !h->size) {
         ck_free(c);
         ck_free(h->idx);
@@ -1022,7 +1022,7 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
                    what, dpath, (long long)need, (unsigned long long)have);
         goto done;
     }
-    if (!(a->data = ck_alloc_big((size_t)(n ? n : 1) * sizeof(float)))) {
+    if (!(a->data = ck_alloc_big(ck_floats_bytes(n ? n : 1)))) {
         st = CKERAS_ENOMEM;
         goto done;
     }
@@ -1032,7 +1032,7 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
             goto done;
         }
     } else {
-        if (!(ibuf = ck_malloc((size_t)(n ? n : 1) * sizeof *ibuf))) {
+        if (!(ibuf = ck_malloc_n(n ? n : 1, sizeof *ibuf))) {
             st = CKERAS_ENOMEM;
             goto done;
         }
@@ -1484,7 +1484,7 @@ static ckeras_status write_array(hid_t g, const ck_h5_array *a, const char *file
     int64_t *ibuf = NULL;
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), sp = -1, d = -1;
     if (a->is_int) {
-        if (!(ibuf = ck_malloc((size_t)(n ? n : 1) * sizeof *ibuf))) {
+        if (!(ibuf = ck_malloc_n(n ? n : 1, sizeof *ibuf))) {
             st = CKERAS_ENOMEM;
             goto done;
         }
@@ -1532,7 +1532,7 @@ static ckeras_status write_weight_group(hid_t parent, const char *gname, const c
     if (g < 0)
         return h5err(CKERAS_EIO, file, at, "cannot create group (a duplicate name?)");
     ckeras_status st = CKERAS_OK;
-    const char **names = n > 0 ? ck_malloc((size_t)n * sizeof *names) : NULL;
+    const char **names = n > 0 ? ck_malloc_n(n, sizeof *names) : NULL;
     if (n > 0 && !names)
         st = CKERAS_ENOMEM;
     for (int i = 0; i < n && st == CKERAS_OK; i++)
@@ -1614,7 +1614,7 @@ static ckeras_status write_contents(hid_t fid, const ck_h5_file *in, const char 
     /* layer_names lists every layer except top_level_model_weights, which Keras keeps apart */
     int64_t nl = 0;
     bool has_top = false;
-    if (st == CKERAS_OK && in->nlayers > 0 && !(names = ck_malloc((size_t)in->nlayers * sizeof *names)))
+    if (st == CKERAS_OK && in->nlayers > 0 && !(names = ck_malloc_n(in->nlayers, sizeof *names)))
         st = CKERAS_ENOMEM;
     for (int i = 0; i < in->nlayers && st == CKERAS_OK; i++) {
         if (strcmp(in->layers[i].name, "top_level_model_weights") == 0)
@@ -1637,7 +1637,7 @@ static ckeras_status write_contents(hid_t fid, const ck_h5_file *in, const char 
 
     if (st == CKERAS_OK && in->nopt > 0) {
         hid_t og = H5Gcreate2(root, "optimizer_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        const char **on = ck_malloc((size_t)in->nopt * sizeof *on);
+        const char **on = ck_malloc_n(in->nopt, sizeof *on);
         if (og < 0)
             st = h5err(CKERAS_EIO, file, "optimizer_weights", "cannot create group");
         else if (!on)
@@ -1878,7 +1878,7 @@ static ckeras_status read_vars_file(hid_t fid, ck_h5_vars *out, h5_guard *gd, co
     ckeras_status st = guard_object(gd, root, file, "/");
     if (st == CKERAS_OK)
         st = walk_datasets(root, "", 0, &names, file, "");
-    if (st == CKERAS_OK && names.n > 0 && !(e = ck_malloc((size_t)names.n * sizeof *e)))
+    if (st == CKERAS_OK && names.n > 0 && !(e = ck_malloc_n(names.n, sizeof *e)))
         st = CKERAS_ENOMEM;
     for (int64_t i = 0; i < names.n && st == CKERAS_OK; i++) {
         e[i].full = names.v[i];

@@ -121,15 +121,15 @@ static bool conv_setup_gg(conv_priv *p)
     p->wq = g->w + (g->kw - 1) * g->dw;
     p->qt = (g->kh - 1) * g->dh - g->pt;
     p->ql = (g->kw - 1) * g->dw - g->pl;
-    if (p->qt < 0 || p->ql < 0 || p->hp * p->wp * g->c > INT32_MAX || g->h * g->w * g->c > INT32_MAX ||
-        p->hq * p->wq * F > INT32_MAX)
-        return true;
+    if (p->qt < 0 || p->ql < 0 || ck_size_mul3(p->hp, p->wp, g->c) > INT32_MAX ||
+        ck_size_mul3(g->h, g->w, g->c) > INT32_MAX || ck_size_mul3(p->hq, p->wq, F) > INT32_MAX)
+        return true; /* the tables below hold int32 offsets; their sizes are below these products */
     const int64_t kk = g->kh * g->kw;
-    p->poff = ck_malloc((size_t)p->pos * sizeof(int32_t));
-    p->toff = ck_malloc((size_t)p->K * sizeof(int32_t));
-    p->ipoff = ck_malloc((size_t)(g->h * g->w) * sizeof(int32_t));
-    p->dtoff = ck_malloc((size_t)(kk * F) * sizeof(int32_t));
-    p->zoff = ck_malloc((size_t)(p->pos + F) * sizeof(int32_t));
+    p->poff = ck_malloc_n(p->pos, sizeof(int32_t));
+    p->toff = ck_malloc_n(p->K, sizeof(int32_t));
+    p->ipoff = ck_malloc_n(g->h * g->w, sizeof(int32_t));
+    p->dtoff = ck_malloc_n(kk * F, sizeof(int32_t));
+    p->zoff = ck_malloc_n(p->pos + F, sizeof(int32_t));
     if (!p->poff || !p->toff || !p->ipoff || !p->dtoff || !p->zoff) {
         conv_free_tables(p);
         return false;
@@ -155,7 +155,7 @@ static bool conv_setup_gg(conv_priv *p)
     /* The transposed convolution vectorises over the input channels and, for 'valid' padding,
      * spends multiply-adds on the zero border of dz (h*w vs oh*ow positions). With few channels
      * or much border, dx goes through each image's columns instead, if they fit in 4 MB. */
-    p->dx_cols = (g->c < 16 || 4 * g->h * g->w > 5 * p->pos) && p->pos * p->K <= ((int64_t)1 << 20);
+    p->dx_cols = (g->c < 16 || 4 * g->h * g->w > 5 * p->pos) && ck_size_mul(p->pos, p->K) <= ((int64_t)1 << 20);
     p->gg = true;
     return true;
 }

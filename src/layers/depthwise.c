@@ -200,14 +200,14 @@ static int64_t out_channels(const dw_priv *p)
 static int64_t dw_saved(const ckeras_layer *l, int64_t n)
 {
     const dw_priv *p = l->priv;
-    const int64_t rows = n * p->pos;
-    return (p->filters ? rows * p->C : 0) + (keeps_z(p) ? rows * out_channels(p) : 0);
+    const int64_t rows = n * p->pos; /* n x an axis of the checked output */
+    return ck_size_add(p->filters ? ck_size_mul(rows, p->C) : 0, keeps_z(p) ? ck_size_mul(rows, out_channels(p)) : 0);
 }
 
 static int64_t dw_work(const ckeras_layer *l, int64_t n)
 {
     const dw_priv *p = l->priv;
-    return p->filters ? n * p->pos * p->C : 0;
+    return p->filters ? ck_size_mul3(n, p->pos, p->C) : 0;
 }
 
 /* The bias weight, or NULL. */

@@ -182,7 +182,7 @@ static ckeras_status orthogonal(float *w, const ck_shape *shape, double gain, ck
     int64_t rows = cols ? ck_shape_size(shape) / cols : 0;
     bool tr = rows < cols; /* orthonormalise the longer side's vectors */
     int64_t nv = tr ? rows : cols, len = tr ? cols : rows;
-    double *q = ck_malloc((size_t)(nv * len) * sizeof *q);
+    double *q = ck_malloc_n(nv * len, sizeof *q);
     if (!q)
         return CKERAS_ENOMEM;
     for (int64_t i = 0; i < nv * len; i++)

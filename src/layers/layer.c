@@ -93,7 +93,7 @@ ckeras_status ck_layer_detach(ckeras_layer *l)
     size_t total = 0;
     for (int k = 0; k < l->nw; k++)
         total += (size_t)l->w[k].size;
-    float *block = ck_alloc_aligned((total ? total : 1) * sizeof(float));
+    float *block = ck_alloc_aligned(ck_floats_bytes(total ? total : 1));
     if (!block)
         return CKERAS_ENOMEM;
     size_t at = 0;

@@ -273,8 +273,9 @@ static int64_t rnn_saved(const ckeras_layer *l, int64_t n)
 static int64_t rnn_work(const ckeras_layer *l, int64_t n)
 {
     const rnn_priv *p = l->priv;
-    int64_t tnu = p->dir.cell.T * n * p->dir.cell.U;
-    return ck_rnn_work_floats(&p->dir.cell, n) + tnu + (l->nout > 1 ? tnu + n * p->dir.cell.U : 0);
+    int64_t tnu = ck_size_mul3(p->dir.cell.T, n, p->dir.cell.U);
+    return ck_size_add(ck_size_add(ck_rnn_work_floats(&p->dir.cell, n), tnu),
+                       l->nout > 1 ? ck_size_add(tnu, ck_size_mul(n, p->dir.cell.U)) : 0);
 }
 
 /* Keras' output of processing step s of sample i with a mask: the step's state when the step
@@ -569,14 +570,14 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
 static int64_t bidi_saved(const ckeras_layer *l, int64_t n)
 {
     const bidi_priv *p = l->priv;
-    return 2 * ck_rnn_saved_floats(&p->dir[0].cell, n);
+    return ck_size_mul(2, ck_rnn_saved_floats(&p->dir[0].cell, n));
 }
 
 static int64_t bidi_work(const ckeras_layer *l, int64_t n)
 {
     const bidi_priv *p = l->priv;
     const ck_rnn *c = &p->dir[0].cell;
-    return ck_rnn_work_floats(c, n) + c->T * n * c->U;
+    return ck_size_add(ck_rnn_work_floats(c, n), ck_size_mul3(c->T, n, c->U));
 }
 
 static void bidi_bind(ckeras_layer *l, bidi_priv *p, bool grads, const float *mask)

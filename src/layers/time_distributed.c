@@ -136,6 +136,7 @@ static ckeras_status td_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
 static int64_t td_saved(const ckeras_layer *l, int64_t n)
 {
     const td_priv *p = l->priv;
+    /* n x T <= a checked batch of the input (n, T, ...) */
     return p->inner->vt->saved_floats ? p->inner->vt->saved_floats(p->inner, n * p->T) : 0;
 }
 

@@ -238,7 +238,7 @@ ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n)
     float *fresh[CK_OPT_MAX_SLOTS] = {NULL};
     if (n > 0) {
         for (int s = 0; s < ns; s++) {
-            fresh[s] = ck_alloc_aligned(n * sizeof(float)); /* zero-filled */
+            fresh[s] = ck_alloc_aligned(ck_floats_bytes(n)); /* zero-filled */
             if (!fresh[s]) {
                 for (int k = 0; k < s; k++)
                     ck_free(fresh[k]);
