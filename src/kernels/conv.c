@@ -3,7 +3,11 @@
  *
  * Every loop keeps the channel axis innermost, so a window cell is one contiguous run of c
  * floats and, with dilation 1, a window row is one run of kw*c floats. Batches whose work is
- * large are split by image across ck_num_threads() threads (images never share output). */
+ * large are split by image across ck_num_threads() threads (images never share output).
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 #include <stdlib.h>

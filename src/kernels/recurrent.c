@@ -1,5 +1,9 @@
 /* Recurrent kernels: one direction of SimpleRNN, LSTM or GRU over a batch of sequences, forward
- * and backpropagation through time; Embedding lookup. Formulas and layouts in kernels.h. */
+ * and backpropagation through time; Embedding lookup. Formulas and layouts in kernels.h.
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 #include <string.h>

@@ -15,7 +15,11 @@
  * the batch) into the shared workspace, then one GEMM per tile; a 1x1 kernel with stride 1 and
  * no padding is one GEMM on the input itself. Backward recomputes the tile's columns (the
  * workspace is shared between layers), then dW += cols^T dz, dcols = dz W^T over the same buffer,
- * and col2im into dx. */
+ * and col2im into dx.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 

@@ -16,7 +16,11 @@
  * The output is placed as TensorFlow's conv2d_transpose (the gradient of a conv2d with that
  * output shape) places it: first row at the leading padding of that conv2d, max((in - 1) * s + k
  * - out, 0) / 2 (0 for valid). The JAX backend agrees; Keras' torch backend shifts the output by
- * one where k - s is odd with 'same' padding (Keras warns "inconsistencies across backends"). */
+ * one where k - s is odd with 'same' padding (Keras warns "inconsistencies across backends").
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 

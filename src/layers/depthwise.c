@@ -9,7 +9,11 @@
  *
  * Buffers (rows = n*oh*ow, C = in*dm, F = filters):
  *   DepthwiseConv2D  saved: z (rows, C) when the activation's backward reads it; no work.
- *   SeparableConv2D  saved: t (rows, C), then z (rows, F) when needed; work: dt (rows, C). */
+ *   SeparableConv2D  saved: t (rows, C), then z (rows, F) when needed; work: dt (rows, C).
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 

@@ -3,7 +3,11 @@
  *
  * "same" follows TensorFlow: padded cells never enter a window, so an average divides by the
  * number of cells inside the image. Max pooling keeps, per output, the index of the first
- * maximum (saved, as int32) and routes the gradient there. */
+ * maximum (saved, as int32) and routes the gradient there.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 

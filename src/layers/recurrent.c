@@ -8,7 +8,11 @@
  * Not supported (CKERAS_EUNSUPPORTED at build): return_state in a Bidirectional, dropout and
  * recurrent_dropout other than 0, time_major, constraints, activity_regularizer. stateful is
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
- * after reset_states does). unroll and implementation change nothing in the numbers. */
+ * after reset_states does). unroll and implementation change nothing in the numbers.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 

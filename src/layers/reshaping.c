@@ -1,5 +1,9 @@
 /* Shape and simple elementwise layers (channels_last): Reshape, Permute, ZeroPadding2D,
- * Cropping2D, UpSampling2D, SpatialDropout2D, ReLU, LeakyReLU, Rescaling. */
+ * Cropping2D, UpSampling2D, SpatialDropout2D, ReLU, LeakyReLU, Rescaling.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 

@@ -3,7 +3,11 @@
  * on n * T samples; the output (n * T, ...out) is (n, T, ...out) as it lies in memory. The
  * inner layer's weights are declared on the wrapper (same names, shapes, order, initializers)
  * and lent to the inner layer before each forward and backward, so the model lays them out,
- * trains and saves them as the wrapper's. */
+ * trains and saves them as the wrapper's.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 
 #include <stdio.h>

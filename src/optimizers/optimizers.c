@@ -5,7 +5,10 @@
  * the weights (w *= 1 - weight_decay * lr), one update loop per variable, iterations += 1,
  * which is the order of Keras' BaseOptimizer.apply. Arithmetic is float32 with the
  * coefficients rounded to float32 as Keras' torch backend does, so trajectories match Keras
- * to float rounding. */
+ * to float rounding.
+ *
+ * Sizes: every length here is a count of a checked buffer (the model's parameters, a batch's
+ * rows or values: core.h, checked size arithmetic), at most 2^48, so no product wraps. */
 #include "optimizers.h"
 
 #include <ctype.h>
