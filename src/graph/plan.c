@@ -6,8 +6,10 @@
 
 ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in, bool keep_outputs)
 {
+    if (g->n >= CK_MAX_NODES)
+        return ck_error(CKERAS_ESHAPE, "a model holds at most %d layer calls", CK_MAX_NODES);
     if (g->n == g->cap) {
-        int cap = g->cap ? g->cap * 2 : 8;
+        int cap = g->cap ? g->cap * 2 : 8; /* at most 2 * CK_MAX_NODES */
         ck_node *nodes = ck_realloc_n(g->nodes, cap, sizeof *nodes);
         if (!nodes)
             return CKERAS_ENOMEM;

@@ -17,8 +17,12 @@ ckeras_model *ck_functional_new(const char *name)
 
 static int new_id(ckeras_model *m, int value)
 {
+    if (m->nids >= 2 * CK_MAX_NODES) {
+        ck_error(CKERAS_ESHAPE, "model '%s': too many tensors (at most %d)", m->name, 2 * CK_MAX_NODES);
+        return -1;
+    }
     if (m->nids == m->capids) {
-        int cap = m->capids ? 2 * m->capids : 16;
+        int cap = m->capids ? 2 * m->capids : 16; /* at most 4 * CK_MAX_NODES */
         int *ids = ck_realloc_n(m->ids, cap, sizeof *ids);
         if (!ids)
             return -1;
