@@ -70,20 +70,23 @@ static ckeras_status read_all(const char *path, const char *magic, bool text, ui
     ckeras_status st = ck_file_open(path, &fd, &size);
     if (st != CKERAS_OK)
         return st;
-    /* room for the size fstat gave plus the NUL; a file that grows meanwhile is read on */
-    size_t cap = (uint64_t)size < (uint64_t)SIZE_MAX / 2 ? (size_t)size + 1 : 0;
+    /* a first chunk of at most 1 MB decides (magic, text); then room for the size fstat gave
+     * plus the NUL, doubled if the file grows meanwhile */
+    size_t full = (uint64_t)size < (uint64_t)SIZE_MAX / 4 ? (size_t)size + 1 : SIZE_MAX / 4;
+    size_t cap = full < ((size_t)1 << 20) ? full : (size_t)1 << 20;
     size_t mlen = magic ? strlen(magic) : 0, n = 0;
-    uint8_t *p = cap ? ck_malloc(cap) : NULL;
+    uint8_t *p = ck_malloc(cap);
     bool nomem = !p;
     while (!nomem && st == CKERAS_OK) {
-        if (n + 1 >= cap) { /* a file growing while read: double the buffer */
-            uint8_t *q = cap <= SIZE_MAX / 4 ? ck_realloc(p, cap * 2) : NULL;
+        if (n + 1 >= cap) {
+            size_t ncap = cap < full ? full : cap <= SIZE_MAX / 8 ? cap * 2 : 0;
+            uint8_t *q = ncap ? ck_realloc(p, ncap) : NULL;
             if (!q) {
                 nomem = true;
                 break;
             }
             p = q;
-            cap *= 2;
+            cap = ncap;
         }
         size_t want = cap - 1 - n < ((size_t)1 << 24) ? cap - 1 - n : (size_t)1 << 24;
         ssize_t got = read(fd, p + n, want);
@@ -156,7 +159,7 @@ ckeras_status ck_save_begin(ck_save *s, const char *path)
         }
         if (!S_ISREG(sb.st_mode)) {
             ckeras_status st = ck_error(CKERAS_EIO, "%s: cannot write: %s%s is %s, not a regular file; it was left "
-                                        "untouched", path, s->target ? "its target " : "",
+                                        "untouched", path, s->target ? "its target " : "it",
                                         s->target ? s->target : "", file_kind(sb.st_mode));
             ck_save_end(s, st);
             return st;
