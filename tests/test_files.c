@@ -103,13 +103,15 @@ static ckeras_status rd_csv(const char *p)
     ckeras_tensor_free(y);
     return st;
 }
-static ckeras_status rd_npy(const char *p)
+/* a reader of one tensor */
+static ckeras_status rd_tensor(ckeras_status (*fn)(const char *, ckeras_tensor **), const char *p)
 {
     ckeras_tensor *t = NULL;
-    ckeras_status st = ckeras_read_npy(p, &t);
+    ckeras_status st = fn(p, &t);
     ckeras_tensor_free(t);
     return st;
 }
+static ckeras_status rd_npy(const char *p) { return rd_tensor(ckeras_read_npy, p); }
 static ckeras_status rd_npz(const char *p)
 {
     int n = 0;
@@ -119,13 +121,7 @@ static ckeras_status rd_npz(const char *p)
     ckeras_npz_free(n, names, a);
     return st;
 }
-static ckeras_status rd_idx(const char *p)
-{
-    ckeras_tensor *t = NULL;
-    ckeras_status st = ckeras_read_idx(p, &t);
-    ckeras_tensor_free(t);
-    return st;
-}
+static ckeras_status rd_idx(const char *p) { return rd_tensor(ckeras_read_idx, p); }
 
 static ckeras_status wr_save(const char *p) { return ckeras_model_save(g_model, p, 0); }
 static ckeras_status wr_save_weights(const char *p) { return ckeras_model_save_weights(g_model, p); }
