@@ -318,6 +318,10 @@ START_TEST(readers_refuse_fifos_devices_directories)
     /* the operation leads the message */
     ck_assert_int_eq(rd_npy("/dev/zero"), CKERAS_EIO);
     ck_assert_str_eq(ckeras_last_error(), "npy_read: /dev/zero is a character device, not a regular file");
+    ck_assert_int_eq(rd_load_model("/dev/zero"), CKERAS_EIO);
+    ck_assert_str_eq(ckeras_last_error(), "load_model: /dev/zero is a character device, not a regular file");
+    ck_assert_int_eq(rd_load_weights("/dev/null"), CKERAS_EIO);
+    ck_assert_str_eq(ckeras_last_error(), "load_weights: /dev/null is a character device, not a regular file");
     /* fashion_mnist: a FIFO where an IDX file should be */
     char p[400];
     snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", g_dir);

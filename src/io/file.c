@@ -143,6 +143,8 @@ ckeras_status ck_save_begin(ck_save *s, const char *path)
     s->path = path;
     struct stat sb;
     mode_t mode = 0644; /* a new file is rw-r--r-- (mkstemp gives rw-------) */
+    /* checked now, renamed onto at the end: a path swapped in between (by someone who can
+     * write to its folder) is replaced; no system call makes the check and the rename one */
     if (lstat(path, &sb) == 0) {
         if (S_ISLNK(sb.st_mode)) {
             /* follow it: the new file replaces the link's target, the link stays */
