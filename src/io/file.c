@@ -26,10 +26,14 @@ static const char *file_kind(mode_t m)
 ckeras_status ck_file_open(const char *path, int *fd, int64_t *size)
 {
     *fd = -1;
-    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    /* a device is not even opened (opening one can have effects: a tape rewinds, a terminal
+     * becomes the controlling one); fstat below checks again what was opened */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return ck_error(CKERAS_EIO, "%s is %s, not a regular file", path, file_kind(sb.st_mode));
+    int f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (f < 0)
         return ck_error(CKERAS_EIO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
     if (fstat(f, &sb) != 0) {
         int e = errno;
         close(f);

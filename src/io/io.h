@@ -8,9 +8,10 @@
 #include "core/core.h"
 
 /* ---- Files (file.c): every reader and writer of this folder goes through these ----------
- * Readers take regular files only: a path is opened without blocking (O_NONBLOCK, so a FIFO
- * without a writer cannot hang the caller) and anything else (a directory, a FIFO, a device,
- * a socket) is CKERAS_EIO "PATH is a FIFO, not a regular file"; a path that cannot be opened
+ * Readers take regular files only: a path is checked with stat (a device is never opened),
+ * opened without blocking (O_NONBLOCK, so a FIFO swapped in meanwhile cannot hang the caller)
+ * and checked again with fstat; anything else (a directory, a FIFO, a device, a socket) is
+ * CKERAS_EIO "PATH is a FIFO, not a regular file"; a path that cannot be opened
  * is CKERAS_EIO "cannot open PATH: <strerror>". Callers prefix the operation. */
 
 /* Opens path for reading (a blocking descriptor, close-on-exec) in *fd, its size in *size
