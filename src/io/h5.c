@@ -1317,19 +1317,16 @@ typedef ckeras_status (*h5_reader)(hid_t fid, void *out, h5_guard *gd, const cha
 
 static ckeras_status guarded_read(const char *path, const char *file, h5_reader fn, void *out)
 {
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
-    if (S_ISDIR(sb.st_mode))
-        return ck_error(CKERAS_EIO, "%s: cannot open: is a directory", file);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
-    close(fd);
+    /* a regular file, checked without blocking (HDF5 opens it again by name: ck_file_check) */
+    ckeras_status st = ck_file_check(path);
+    if (st != CKERAS_OK) {
+        if (strcmp(file, path) != 0)
+            ck_error_prefix("%s", file);
+        return st;
+    }
 
     h5_quiet q;
     quiet_begin(&q);
-    ckeras_status st = CKERAS_OK;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* STRONG: closing the file closes every object still open in it */
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
@@ -1655,50 +1652,23 @@ static ckeras_status write_contents(hid_t fid, const ck_h5_file *in, const char 
     return st;
 }
 
-/* fsync of a path (a file, or a folder after a rename); best effort for folders. */
-static int sync_path(const char *p, bool dir)
-{
-    int fd = open(p, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 /* Creates the file through fill(fid, ctx, path) in a temporary file beside path, renamed into
- * place (ck_h5_write, ck_h5_write_vars). */
+ * place (ck_h5_write, ck_h5_write_vars; see ck_save_begin). */
 static ckeras_status write_atomic(const char *path, ckeras_status (*fill)(hid_t, const void *, const char *),
                                   const void *ctx)
 {
-    ckeras_status st = CKERAS_OK;
-    /* temporary file beside the target: path + ".tmp-XXXXXX" */
-    size_t pl = strlen(path);
-    char *tmp = ck_malloc(pl + 12);
-    if (!tmp)
-        return CKERAS_ENOMEM;
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp-XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        ck_free(tmp);
-        return ck_error(CKERAS_EIO, "%s: cannot write: cannot create a temporary file beside it: %s", path,
-                        strerror(e));
-    }
-    /* keep the mode of a file being replaced; a new one is rw-r--r-- (mkstemp gives rw-------) */
-    struct stat sb;
-    mode_t mode = stat(path, &sb) == 0 ? (sb.st_mode & 07777) : 0644;
-    int chm = fchmod(fd, mode);
-    (void)chm;
-    close(fd);
-
+    ck_save sv;
+    ckeras_status st = ck_save_begin(&sv, path);
+    if (st != CKERAS_OK)
+        return st;
+    close(sv.fd);
+    sv.fd = -1;
     h5_quiet q;
     quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid = -1;
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0
-        || (fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
-        st = ck_error(CKERAS_EIO, "%s: cannot write: HDF5 cannot create the temporary file %s", path, tmp);
+        || (fid = H5Fcreate(sv.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+        st = ck_error(CKERAS_EIO, "%s: cannot write: HDF5 cannot create the temporary file %s", path, sv.tmp);
     } else {
         st = fill(fid, ctx, path);
         if (st == CKERAS_OK && H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0)
@@ -1709,29 +1679,7 @@ static ckeras_status write_atomic(const char *path, ckeras_status (*fill)(hid_t,
     if (fapl >= 0)
         H5Pclose(fapl);
     quiet_end(&q);
-
-    if (st == CKERAS_OK && sync_path(tmp, false) != 0)
-        st = ck_error(CKERAS_EIO, "%s: cannot write: fsync failed: %s", path, strerror(errno));
-    if (st == CKERAS_OK && rename(tmp, path) != 0)
-        st = ck_error(CKERAS_EIO, "%s: cannot write: rename of the temporary file failed: %s", path,
-                      strerror(errno));
-    if (st != CKERAS_OK) {
-        unlink(tmp);
-        ck_free(tmp);
-        return st;
-    }
-    /* make the rename durable: fsync the folder (best effort) */
-    const char *slash = strrchr(path, '/');
-    if (slash) {
-        size_t dl = slash == path ? 1 : (size_t)(slash - path);
-        memcpy(tmp, path, dl);
-        tmp[dl] = '\0';
-        (void)sync_path(tmp, true);
-    } else {
-        (void)sync_path(".", true);
-    }
-    ck_free(tmp);
-    return CKERAS_OK;
+    return ck_save_end(&sv, st);
 }
 
 static ckeras_status fill_legacy(hid_t fid, const void *ctx, const char *file)

@@ -1757,8 +1757,10 @@ ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
                         "and use ckeras_model_load_weights", path);
     ck_h5_file f;
     ckeras_status st = ck_h5_read(path, &f);
-    if (st != CKERAS_OK)
+    if (st != CKERAS_OK) {
+        ck_error_prefix("load_model");
         return st;
+    }
     return ck_model_from_h5(path, &f, flags, out);
 }
 
@@ -1910,8 +1912,10 @@ ckeras_status ck_model_load_weights(ckeras_model *m, const char *path, int flags
         return ck_model_load_weights_keras(m, path, flags);
     ck_h5_file f;
     ckeras_status st = ck_h5_read(path, &f);
-    if (st != CKERAS_OK)
+    if (st != CKERAS_OK) {
+        ck_error_prefix("load_weights");
         return st;
+    }
     bool by_name = flags & CKERAS_WEIGHTS_BY_NAME, skip = flags & CKERAS_WEIGHTS_SKIP_MISMATCH;
     /* pair each model layer with weights to a file group; check all before changing anything */
     const ck_h5_layer **pair = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *pair);
