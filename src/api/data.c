@@ -1,4 +1,8 @@
-/* Public data-set helpers: CSV to (x, y), scikit-learn's train_test_split and StandardScaler. */
+/* Public data-set helpers: CSV to (x, y), scikit-learn's train_test_split and StandardScaler.
+ *
+ * Sizes: the products here are of a batch (at most the rows of a checked tensor or plan) and
+ * per-sample sizes of checked shapes, or counts of checked buffers (core.h, checked size
+ * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "io/io.h"
 
 #include <float.h>

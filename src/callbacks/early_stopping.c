@@ -7,7 +7,11 @@
  *   best_epoch and the weights, and resets wait only if it also beats the baseline (when one
  *   is set); otherwise training stops when wait >= patience and epoch > 0;
  * - on_train_end: with restore_best_weights the kept weights are copied back, stopped or not.
- * Comparisons are made in float32, as Keras' ops.less/ops.greater on Python floats are. */
+ * Comparisons are made in float32, as Keras' ops.less/ops.greater on Python floats are.
+ *
+ * Sizes: the products here are of a batch (at most the rows of a checked tensor or plan) and
+ * per-sample sizes of checked shapes, or counts of checked buffers (core.h, checked size
+ * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "callbacks.h"
 
 #include <math.h>

@@ -1,5 +1,9 @@
 /* Keras' masks in the plan: which nodes make one, which pass their input's on. A mask holds one
- * float per step (1 kept, 0 masked): per sample, the node's output shape without its last axis. */
+ * float per step (1 kept, 0 masked): per sample, the node's output shape without its last axis.
+ *
+ * Sizes: the products here are of a batch (at most the rows of a checked tensor or plan) and
+ * per-sample sizes of checked shapes, or counts of checked buffers (core.h, checked size
+ * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "graph.h"
 
 static ck_mask_mode mode_of(const ckeras_layer *l)

@@ -1,4 +1,8 @@
-/* Graph bookkeeping and the execution plan: one arena, carved once per batch capacity. */
+/* Graph bookkeeping and the execution plan: one arena, carved once per batch capacity.
+ *
+ * Sizes: the products here are of a batch (at most the rows of a checked tensor or plan) and
+ * per-sample sizes of checked shapes, or counts of checked buffers (core.h, checked size
+ * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "graph.h"
 
 #include <stdio.h>

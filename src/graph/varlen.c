@@ -2,7 +2,11 @@
  * time (a placeholder until data comes); the layers are built for it. Data of another length
  * builds every node again for that length, keeping its weights (ck_layer_rebuild): so only
  * layers whose weights do not depend on the axis (recurrent layers, Embedding, Conv1D, Dense
- * on the last axis, ...) can follow a None axis. */
+ * on the last axis, ...) can follow a None axis.
+ *
+ * Sizes: the products here are of a batch (at most the rows of a checked tensor or plan) and
+ * per-sample sizes of checked shapes, or counts of checked buffers (core.h, checked size
+ * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "graph.h"
 
 #include <string.h>

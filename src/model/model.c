@@ -1,4 +1,8 @@
-/* Models: construction, adding layers, weight layout, compile. */
+/* Models: construction, adding layers, weight layout, compile.
+ *
+ * Sizes: the products here are of a batch (at most the rows of a checked tensor or plan) and
+ * per-sample sizes of checked shapes, or counts of checked buffers (core.h, checked size
+ * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "model.h"
 
 #include <math.h>

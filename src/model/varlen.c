@@ -1,6 +1,10 @@
 /* Models with variable-length (Keras' None) input axes: the shapes of a new input, the None axes
  * of each new node, and the lengths of the data of each call. And the loss of an output that
- * carries Keras' mask. */
+ * carries Keras' mask.
+ *
+ * Sizes: the products here are of a batch (at most the rows of a checked tensor or plan) and
+ * per-sample sizes of checked shapes, or counts of checked buffers (core.h, checked size
+ * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "model.h"
 
 #include <stdio.h>
