@@ -266,6 +266,7 @@ FUZZ_SMOKE_RUNS_model_json := 300000
 FUZZ_SMOKE_RUNS_csv := 500000
 FUZZ_SMOKE_RUNS_idx := 500000
 FUZZ_SMOKE_RUNS_npy := 1000000
+FUZZ_SMOKE_RUNS_api := 20000
 FUZZ_DIR := build-fuzz
 FUZZ_RUN ?= $(FUZZ_DIR)/run
 FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
