@@ -713,7 +713,8 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, 
                                                            int n_results);
 /**
  * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
- * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width.
+ * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width;
+ * above 65536 it is ::CKERAS_EINVAL.
  */
 CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length);
 /** The summary as a string (free with ckeras_free()) in *text. */

@@ -27,6 +27,7 @@
 
 #define MAX_COLS 4
 #define MAX_CELL 512 /* code points in one cell's text */
+#define CK_SUMMARY_MAX_LINE 65536 /* the widest line_length (ckeras.h) */
 
 /* ---- a growing string --------------------------------------------------------------- */
 
@@ -299,6 +300,11 @@ char *ck_summary_format(const ck_summary *s)
         int def = sequential_like ? 88 : 108;
         int term = terminal_columns() - 4;
         line_length = term < def ? term : def;
+    }
+    if (line_length > CK_SUMMARY_MAX_LINE) { /* and the column sums below stay far from INT_MAX */
+        ck_error(CKERAS_EINVAL, "summary: line_length %d is too large (at most %d)", line_length,
+                 CK_SUMMARY_MAX_LINE);
+        return NULL;
     }
 
     /* Keras' column widths, then rich's: +2 padding, capped at the room inside the borders,
