@@ -156,7 +156,7 @@ static const char *const names[] = {
 };
 #define N_NAMES (int)(sizeof names / sizeof names[0])
 
-/* A string: NULL, a name, the long string, or up to 16 bytes of the input (in buf). */
+/* A string: NULL, a name, the long string, or up to 16 bytes of the input (in buf: 17 bytes). */
 static const char *take_str(fuzz_api *f, char *buf)
 {
     uint8_t b = take_u8(f);
@@ -295,7 +295,7 @@ static ckeras_status fuzz_api_callback(ckeras_event event, int index, const cker
         (void)ckeras_logs_name(logs, i);
         v += ckeras_logs_value(logs, i);
     }
-    char buf[32];
+    char buf[2 * 17]; /* two strings of take_str */
     const char *path, *loss;
     ckeras_optimizer *opt;
     ckeras_layer *l;
@@ -331,7 +331,7 @@ static ckeras_status fuzz_api_callback(ckeras_event event, int index, const cker
     case 7:
         opt = take_u8(f) & 1 ? NULL : ckeras_sgd(take_f64(f), 0, 0);
         loss = take_str(f, buf);
-        ckeras_model_compile(m, opt, loss, take_str(f, buf + 16));
+        ckeras_model_compile(m, opt, loss, take_str(f, buf + 17));
         break;
     case 8:
         if (ckeras_model_summary_string(m, take_int(f), &text) == CKERAS_OK)
@@ -375,7 +375,7 @@ static ckeras_status fuzz_api_callback(ckeras_event event, int index, const cker
 /* fit with fit args, callbacks and validation data from the input. */
 static void op_fit(fuzz_api *f, ckeras_model *m, const ckeras_tensor *x, const ckeras_tensor *y)
 {
-    char buf[32];
+    char buf[2 * 17]; /* two strings of take_str */
     const char *name;
     ckeras_fit_args *a = ckeras_fit_args_new();
     ckeras_callback *cbs[3] = {0};
@@ -408,7 +408,7 @@ static void op_fit(fuzz_api *f, ckeras_model *m, const ckeras_tensor *x, const c
                                 : ckeras_model_checkpoint(fuzz_temp_path("api_ck", ".h5"), take_str(f, buf),
                                                           take_u8(f) & 1);
         name = take_str(f, buf);
-        ckeras_callback_set_str(cbs[2], name, take_str(f, buf + 16));
+        ckeras_callback_set_str(cbs[2], name, take_str(f, buf + 17));
         ckeras_fit_args_add_callback(a, cbs[2]);
     }
     ckeras_fit_args_set_int(a, "verbose", 0);
