@@ -14,8 +14,12 @@
  * Inputs stay fast: at most FUZZ_API_MAX_OPS calls, tiny data (a few samples, 1 epoch,
  * verbose 0), and any single allocation above FUZZ_ALLOC_LIMIT fails (ENOMEM, not a finding).
  * With CK_FUZZ_API_TRACE set, each call's op and the last error message are printed (to read
- * what an input does). With CK_FUZZ_API_STATS set in the environment, the process prints at exit how many inputs ran
- * and how many distinct op bigrams and op-sequence hashes (of whole inputs) were seen. */
+ * what an input does). With CK_FUZZ_API_STATS set, the process prints at exit how many inputs
+ * ran and how many distinct op bigrams and op-sequence hashes (of whole inputs) were seen:
+ *   CK_FUZZ_API_STATS=1 build/fuzz-replay/fuzz_api tests/fuzz/corpus/api
+ * tensor_copy never gets fewer values than its shape claims (the caller's fault, not a
+ * finding), but a hostile ndim (9, -1, INT_MAX) goes with an array of CKERAS_MAX_DIMS sizes:
+ * the library must refuse it before reading. */
 #include "fuzz_common.h"
 #include "fuzz_model.h"
 
