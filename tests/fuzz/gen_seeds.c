@@ -1,7 +1,7 @@
 /* Writes seed inputs for the fuzz targets that the library itself produces: small saved models
  * (with and without optimizer state, weights-only), their model JSON, .npy files, CSV and IDX
- * files (plain and gzip), and seed call sequences of fuzz_api. Usage: gen_seeds OUTDIR  (makes OUTDIR/<target>/...).
- * Run by scripts/fuzz-seeds.sh. */
+ * files (plain and gzip), and seed call sequences of fuzz_api.
+ * Usage: gen_seeds OUTDIR  (makes OUTDIR/<target>/...). Run by scripts/fuzz-seeds.sh. */
 #include "ckeras.h"
 
 #include <stdio.h>
