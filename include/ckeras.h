@@ -120,6 +120,30 @@ CKERAS_API void ckeras_set_random_seed(uint64_t seed);
 CKERAS_API ckeras_status ckeras_set_num_threads(int n);
 /** The thread count in effect. */
 CKERAS_API int ckeras_get_num_threads(void);
+/** The largest value ckeras_set_max_tensor_size() and ckeras_set_max_model_params() accept:
+ *  2^48 (a petabyte of floats), so that byte counts and workspace products of checked sizes stay
+ *  far from int64 overflow. */
+#define CKERAS_MAX_SIZE_LIMIT ((int64_t)1 << 48)
+/**
+ * The most elements one tensor may have: user tensors (ckeras_tensor_new(), _copy(), _wrap(),
+ * _reshape(), files read), layer outputs and weights, and the per-batch buffers of fit, evaluate
+ * and predict. A shape past it, or whose element count overflows int64, is refused with
+ * ::CKERAS_ESHAPE and a message naming the limit instead of wrapping. The default, 2^34 (64 GiB
+ * of floats), is far above a CPU's memory; raise it up to ::CKERAS_MAX_SIZE_LIMIT. Process-wide,
+ * applies to calls started afterwards. Errors: ::CKERAS_EINVAL when @p elements is below 1 or
+ * above ::CKERAS_MAX_SIZE_LIMIT (the limit is then unchanged).
+ */
+CKERAS_API ckeras_status ckeras_set_max_tensor_size(int64_t elements);
+/** The per-tensor element limit in effect (ckeras_set_max_tensor_size()). */
+CKERAS_API int64_t ckeras_get_max_tensor_size(void);
+/**
+ * The most parameters (trainable and not) one model may have; adding, building or loading a
+ * model past it is refused with ::CKERAS_ESHAPE. Default 2^34; at most ::CKERAS_MAX_SIZE_LIMIT.
+ * Process-wide. Errors: ::CKERAS_EINVAL when @p params is below 1 or above the maximum.
+ */
+CKERAS_API ckeras_status ckeras_set_max_model_params(int64_t params);
+/** The per-model parameter limit in effect (ckeras_set_max_model_params()). */
+CKERAS_API int64_t ckeras_get_max_model_params(void);
 /**@}*/
 
 /** @name Tensors: float32 arrays with a shape */
@@ -453,7 +477,8 @@ CKERAS_API ckeras_callback *ckeras_terminate_on_nan(void);
  * at the end of epochs. @p filepath may hold Keras' fields, "model_{epoch:02d}_{val_loss:.2f}.h5";
  * @p monitor NULL means "val_loss". Other keywords (save_weights_only, mode, verbose,
  * initial_value_threshold) are set with ckeras_callback_set_*(). A failed save stops fit with
- * its error; the previous file at that path is left intact.
+ * its error; the previous file at that path is left intact. Paths are treated as by
+ * ckeras_model_save() (a destination that is not a regular file is refused, a link followed).
  */
 CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const char *monitor, int save_best_only);
 /** Sets a numeric keyword of a built-in callback by its Keras name (booleans as 0/1). */
@@ -714,7 +739,8 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, 
 /**
  * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
  * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width;
- * above 65536 it is ::CKERAS_EINVAL.
+ * above 65536 it is ::CKERAS_EINVAL. The stream is flushed; ::CKERAS_EIO when the text could
+ * not be written (a full disk, /dev/full, a closed pipe, or a stream already in error).
  */
 CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length);
 /** The summary as a string (free with ckeras_free()) in *text. */
@@ -748,7 +774,24 @@ CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, 
 CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, int flags, char **dot);
 /**@}*/
 
-/** @name Saving and loading (Keras HDF5 .h5) */
+/** @name Saving and loading (Keras HDF5 .h5)
+ *
+ * Files, for every function of the library that takes a path (the loaders and readers here and
+ * under "Data sets", the savers and writers, ModelCheckpoint):
+ *  - A reader takes a regular file only, or a symbolic link to one. The path is opened without
+ *    blocking, so a FIFO without a writer cannot hang the caller; a FIFO, a device (/dev/zero),
+ *    a directory or a socket is refused at once with ::CKERAS_EIO and a message naming the path
+ *    and what it is ("load_model: /tmp/x is a FIFO, not a regular file"). A file that does not
+ *    start with its format's magic number (or, for CSV, holds a NUL byte) is refused with
+ *    ::CKERAS_EFORMAT at its first bytes, not after reading it all.
+ *  - A save replaces a regular file only, atomically: it writes a temporary file beside the
+ *    destination, fsyncs it and renames it into place (keeping the old file's mode), so a
+ *    failed save leaves the old file intact. A destination that exists and is not a regular
+ *    file (/dev/null, a FIFO, a directory, a socket) is refused with ::CKERAS_EIO and left
+ *    untouched. A symbolic link is followed: the file it points to is replaced (the temporary
+ *    file is made in the target's folder) and the link stays a link to the new file; a dangling
+ *    link, or a link to something that is not a regular file, is refused with ::CKERAS_EIO.
+ */
 /**@{*/
 /** Leave the optimizer out of the file (Keras `include_optimizer=False`). */
 #define CKERAS_SAVE_NO_OPTIMIZER 1
@@ -780,6 +823,9 @@ CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, int flag
  * (as ckeras_load_model() does), so training resumes exactly where it stopped. With
  * ::CKERAS_SAVE_NO_OPTIMIZER the archive holds a new optimizer's state (step 0, zero slots)
  * instead, which Keras also loads without a warning. The archive is written atomically too.
+ *
+ * Destinations that are not regular files and symbolic links: see "Files" above this group
+ * (a device, FIFO or directory is refused and left untouched; a link is followed).
  */
 CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, int flags);
 /**
@@ -800,7 +846,8 @@ CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char
  * declared size or CRC, a declared size beyond the limits (64 MB for the JSON members, 16 GB
  * for the weights) or beyond what its compressed size can hold, a member path that is absolute
  * or contains `..`, config.json missing or twice; encrypted members and unknown compression
- * methods are ::CKERAS_EUNSUPPORTED. Thread-safe for separate models.
+ * methods are ::CKERAS_EUNSUPPORTED. A path that is not a regular file (a FIFO, a device, a
+ * directory) is ::CKERAS_EIO at once (see "Files" above). Thread-safe for separate models.
  */
 CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model);
 /**
@@ -808,7 +855,8 @@ CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_m
  * layout (what Keras 3's `save_weights` writes: `layers/<path>/vars/<i>` and, for a compiled
  * model, the optimizer state at `optimizer/vars/<i>`); a path ending in `.keras` is refused with
  * CKERAS_EINVAL (an archive holds a whole model: ckeras_model_save()); any other path gets the
- * legacy HDF5 layout of model_weights.
+ * legacy HDF5 layout of model_weights. A destination that is not a regular file is refused and
+ * left untouched; a symbolic link is followed (see "Files" above).
  */
 CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, const char *path);
 /** Match weights by layer order (Keras' default for .h5). */
@@ -829,7 +877,8 @@ CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, co
  * every layer before any weight changes; ::CKERAS_WEIGHTS_SKIP_MISMATCH skips layers that do not
  * fit. As Keras 3 does, the optimizer state of such a file (`optimizer/vars`) is restored too
  * when the model is compiled and the file's state has exactly the count and shapes of its
- * optimizer's; otherwise the optimizer is left as it was.
+ * optimizer's; otherwise the optimizer is left as it was. A path that is not a regular file is
+ * ::CKERAS_EIO at once (see "Files" above).
  */
 CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags);
 /** `model.to_json()`: the model_config JSON (free with ckeras_free()) in *json. */
@@ -862,6 +911,8 @@ CKERAS_API void ckeras_history_free(ckeras_history *h);
  * Reads a CSV file of numbers. If the first line is a header of the form
  * `rows,features,name,...` (the scikit-learn layout) or any non-numeric line, it is skipped.
  * The last column becomes *y (shape (rows, 1)), the others *x (rows, features). Both new.
+ * ::CKERAS_EIO for a path that is not a regular file, ::CKERAS_EFORMAT for a file that is not
+ * text (a NUL byte: refused at the first bytes that hold one) or not numbers.
  */
 CKERAS_API ckeras_status ckeras_read_csv(const char *path, ckeras_tensor **x, ckeras_tensor **y);
 /**
@@ -872,7 +923,9 @@ CKERAS_API ckeras_status ckeras_train_test_split(const ckeras_tensor *x, const c
                                                  double test_fraction, uint64_t seed, ckeras_tensor **x_train,
                                                  ckeras_tensor **x_test, ckeras_tensor **y_train,
                                                  ckeras_tensor **y_test);
-/** Reads a NumPy .npy file (float16/32/64, int, uint, bool; C order) as a new float32 tensor. */
+/** Reads a NumPy .npy file (float16/32/64, int, uint, bool; C order) as a new float32 tensor.
+ *  The magic number and the header are checked before any data is read; ::CKERAS_EIO for a
+ *  path that is not a regular file (a FIFO, /dev/zero). */
 CKERAS_API ckeras_status ckeras_read_npy(const char *path, ckeras_tensor **out);
 /**
  * Reads a NumPy .npz archive (`numpy.savez`, stored or deflated): *count arrays; entry i of
@@ -885,14 +938,17 @@ CKERAS_API ckeras_status ckeras_read_npy(const char *path, ckeras_tensor **out);
 CKERAS_API ckeras_status ckeras_read_npz(const char *path, int *count, char ***names, ckeras_tensor ***arrays);
 /** Frees what ckeras_read_npz() returned (NULL arrays are a no-op, and so are NULL entries). */
 CKERAS_API void ckeras_npz_free(int count, char **names, ckeras_tensor **arrays);
-/** Writes @p t as a float32 .npy file (version 1.0), replacing @p path only on success. */
+/** Writes @p t as a float32 .npy file (version 1.0), replacing @p path only on success (atomic,
+ *  as ckeras_model_save(): a destination that is not a regular file is refused, a symbolic link
+ *  is followed). */
 CKERAS_API ckeras_status ckeras_write_npy(const char *path, const ckeras_tensor *t);
 /**
  * Writes @p count tensors as a NumPy .npz archive, as `numpy.savez(path, name0=a0, ...)` does:
  * one stored (uncompressed) member `<names[i]>.npy` per tensor, float32 .npy version 1.0, in the
  * order given; `numpy.load(path)[names[i]]` gives tensor i back, and so does ckeras_read_npz().
  * The archive is written to a temporary file beside @p path and renamed into place, so @p path
- * is replaced only on success. The tensors are read only. Errors: ::CKERAS_EINVAL (NULL
+ * is replaced only on success (a destination that is not a regular file is refused, a symbolic
+ * link is followed, as for ckeras_model_save()). The tensors are read only. Errors: ::CKERAS_EINVAL (NULL
  * argument or entry, @p count < 1, a name that is empty, holds '/', or is given twice),
  * ::CKERAS_EIO, ::CKERAS_ENOMEM. Thread-safe for distinct paths.
  */

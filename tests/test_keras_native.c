@@ -207,7 +207,7 @@ static void make_zip(const char *path, int n, const char *const *names, const ch
 static uint8_t *slurp(const char *path, size_t *len)
 {
     uint8_t *b = NULL;
-    ck_assert_int_eq(ck_read_file(path, &b, len), CKERAS_OK);
+    ck_assert_int_eq(ck_read_file(path, NULL, &b, len), CKERAS_OK);
     return b;
 }
 

@@ -86,7 +86,7 @@ CKERAS_API ckeras_status ckeras_train_test_split(const ckeras_tensor *x, const c
     if (n_test < 1 || n_train < 1)
         return ck_error(CKERAS_EINVAL, "%s: %lld rows with test_fraction %g leave %lld train and %lld test rows",
                         what, (long long)n, test_fraction, (long long)n_train, (long long)n_test);
-    int64_t *idx = ck_malloc((size_t)n * sizeof *idx);
+    int64_t *idx = ck_malloc_n(n, sizeof *idx);
     if (!idx)
         return CKERAS_ENOMEM;
     for (int64_t i = 0; i < n; i++)
@@ -259,14 +259,20 @@ CKERAS_API ckeras_status ckeras_tensor_reshape(ckeras_tensor *t, int ndim, const
         else if (shape[k] < 0)
             return ck_error(CKERAS_EINVAL, "tensor_reshape: axis %d is %lld", k, (long long)shape[k]);
         else
-            known *= shape[k];
+            known = ck_size_mul(known, shape[k]);
     }
-    int64_t fill = infer >= 0 ? (known ? total / known : -1) : 0;
-    if ((infer >= 0 && (known == 0 || fill * known != total)) || (infer < 0 && known != total))
+    int64_t fill = infer >= 0 ? (known && known != CK_SIZE_OVERFLOW ? total / known : -1) : 0;
+    if ((infer >= 0 && (fill < 0 || ck_size_mul(fill, known) != total)) || (infer < 0 && known != total))
         return ck_error(CKERAS_ESHAPE, "tensor_reshape: %lld elements do not fit the new shape", (long long)total);
+    ck_shape s = {.ndim = ndim};
+    for (int k = 0; k < ndim; k++)
+        s.d[k] = k == infer ? fill : shape[k];
+    ckeras_status st = ck_shape_check(&s, "tensor_reshape: the new shape");
+    if (st != CKERAS_OK)
+        return st;
     t->ndim = ndim;
     for (int k = 0; k < ndim; k++)
-        t->shape[k] = k == infer ? fill : shape[k];
+        t->shape[k] = s.d[k];
     return CKERAS_OK;
 }
 

@@ -3,6 +3,7 @@
 #include "kernels/kernels.h"
 #include "io/io.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -569,8 +570,17 @@ CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *o
     ckeras_status st = ckeras_model_summary_string(model, line_length, &text);
     if (st != CKERAS_OK)
         return st;
-    fputs(text, out ? (FILE *)out : stdout);
+    /* a full disk or a closed pipe is reported, not swallowed: the text is flushed to the
+     * stream so that its error shows now */
+    FILE *f = out ? (FILE *)out : stdout;
+    errno = 0;
+    bool bad = fputs(text, f) == EOF;
+    bad = fflush(f) != 0 || bad;
+    int e = errno;
     ck_free(text);
+    if (bad || ferror(f))
+        return ck_error(CKERAS_EIO, "summary: cannot write the summary: %s",
+                        e ? strerror(e) : "the stream is in error");
     return CKERAS_OK;
 }
 

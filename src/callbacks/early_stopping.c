@@ -117,14 +117,14 @@ static ckeras_status train_begin(ckeras_callback *cb, const ck_train_ctx *ctx)
         return CKERAS_OK;
     /* Buffers for the best weights: (n_params) and (n_state) floats. */
     if (ctx->n_params > 0) {
-        cb->best_params = ck_malloc(ctx->n_params * sizeof(float));
+        cb->best_params = ck_malloc_n(ctx->n_params, sizeof(float));
         if (!cb->best_params)
             return ck_error(CKERAS_ENOMEM, "EarlyStopping: cannot keep %zu weights for restore_best_weights",
                             ctx->n_params);
         cb->n_best_params = ctx->n_params;
     }
     if (ctx->n_state > 0) {
-        cb->best_state = ck_malloc(ctx->n_state * sizeof(float));
+        cb->best_state = ck_malloc_n(ctx->n_state, sizeof(float));
         if (!cb->best_state) {
             free_best(cb);
             return ck_error(CKERAS_ENOMEM,

@@ -40,12 +40,12 @@ static ckeras_status grow(ckeras_history *h, int need)
     int cap = h->cap ? h->cap : 8;
     while (cap < need)
         cap *= 2;
-    int *idx = ck_realloc(h->epoch_index, (size_t)cap * sizeof *idx);
+    int *idx = ck_realloc_n(h->epoch_index, cap, sizeof *idx);
     if (!idx)
         return ck_error(CKERAS_ENOMEM, "history: cannot grow to %d epochs", cap);
     h->epoch_index = idx;
     for (int k = 0; k < h->nkeys; k++) {
-        double *v = ck_realloc(h->values[k], (size_t)cap * sizeof *v);
+        double *v = ck_realloc_n(h->values[k], cap, sizeof *v);
         if (!v)
             return ck_error(CKERAS_ENOMEM, "history: cannot grow '%s' to %d epochs", h->keys[k], cap);
         h->values[k] = v;
@@ -70,7 +70,7 @@ ckeras_status ck_history_append(ckeras_history *h, int epoch, const ckeras_logs 
             continue;
         if (h->nkeys >= CK_MAX_LOGS)
             st = ck_error(CKERAS_EINVAL, "history: more than %d keys (at '%s')", CK_MAX_LOGS, logs->names[i]);
-        else if (!(h->values[h->nkeys] = ck_malloc((size_t)h->cap * sizeof(double))))
+        else if (!(h->values[h->nkeys] = ck_malloc_n(h->cap, sizeof(double))))
             st = CKERAS_ENOMEM;
         if (st != CKERAS_OK) {
             for (int k = first_new; k < h->nkeys; k++) {

@@ -53,6 +53,26 @@ void *ck_calloc(size_t count, size_t size)
     return p;
 }
 
+/* count * size as a byte count, SIZE_MAX (refused by every allocator) when count is negative or
+ * the product overflows */
+static size_t array_bytes(int64_t count, size_t size)
+{
+    size_t n;
+    if (count < 0 || (uint64_t)count > SIZE_MAX || __builtin_mul_overflow((size_t)count, size, &n))
+        return SIZE_MAX;
+    return n;
+}
+
+void *ck_malloc_n(int64_t count, size_t size)
+{
+    return ck_malloc(array_bytes(count, size));
+}
+
+void *ck_realloc_n(void *p, int64_t count, size_t size)
+{
+    return ck_realloc(p, array_bytes(count, size));
+}
+
 void *ck_realloc(void *old, size_t n)
 {
     void *p = should_fail(n) ? NULL : realloc(old, n ? n : 1);
@@ -65,7 +85,7 @@ void *ck_alloc_aligned(size_t n)
 {
     void *p = NULL;
     size_t rounded = (n + 63) & ~(size_t)63;
-    if (should_fail(n) || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
+    if (rounded < n || should_fail(n) || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
         return NULL;
     }

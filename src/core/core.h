@@ -31,6 +31,10 @@ ckeras_status ck_last_status(ckeras_status dflt);
 void *ck_malloc(size_t n);
 void *ck_calloc(size_t count, size_t size);
 void *ck_realloc(void *p, size_t n);
+/* count elements of size bytes (checked: a negative count or an overflowing product is the
+ * out-of-memory error, as calloc refuses it) without zeroing; ck_realloc_n likewise. */
+void *ck_malloc_n(int64_t count, size_t size);
+void *ck_realloc_n(void *p, int64_t count, size_t size);
 void *ck_alloc_aligned(size_t n); /* 64-byte aligned, zero-filled */
 /* n bytes for one big array, contents undefined (the caller writes all of it first): from
  * 2 MB on, aligned to 2 MB with transparent huge pages advised, so that first touching it
@@ -62,6 +66,33 @@ typedef struct ck_shape {
     int64_t d[CKERAS_MAX_DIMS];
 } ck_shape;
 
+/* ---- checked size arithmetic ---------------------------------------------------------
+ * Every product or sum of sizes that reaches an allocation, a loop bound or a shape goes
+ * through these helpers (DESIGN: "sizes"). They saturate: a result past int64 is
+ * CK_SIZE_OVERFLOW, and an operand that is CK_SIZE_OVERFLOW keeps the result there (even times
+ * 0), so a chain of them is checked once at its end by ck_size_check. A negative operand (a
+ * variable, None, axis) gives -1. Sizes that passed ck_size_check are at most
+ * CKERAS_MAX_SIZE_LIMIT (2^48), so a product of such a size with an int below 2^14 (a float's
+ * bytes, a few buffers) cannot wrap: that is the only unchecked arithmetic on sizes. */
+#define CK_SIZE_OVERFLOW INT64_MAX
+int64_t ck_size_mul(int64_t a, int64_t b);
+int64_t ck_size_add(int64_t a, int64_t b);
+/* ck_size_mul of three */
+int64_t ck_size_mul3(int64_t a, int64_t b, int64_t c);
+/* CKERAS_ESHAPE with "<what>: <n> values is too large (the limit is L elements per tensor: ...)"
+ * when n (a count of floats) overflowed or passes the per-tensor limit; OK for 0 <= n <= limit. */
+ckeras_status ck_size_check(int64_t n, const char *what);
+/* ck_size_check of a shape's element count. The product of its positive axes is checked, so a
+ * shape with a zero axis cannot hide axes whose strides wrap; a negative axis is a variable
+ * (None) one, left out (callers that must refuse them, as tensors do, check first). */
+ckeras_status ck_shape_check(const ck_shape *s, const char *what);
+/* The byte count of n floats for an allocator: SIZE_MAX (which every allocator refuses) when n
+ * is negative or passed the limit. */
+size_t ck_floats_bytes(int64_t n);
+/* CKERAS_ESHAPE when the parameter count n passes the per-model limit (or overflowed). */
+ckeras_status ck_params_check(int64_t n, const char *what);
+
+/* The product of the axes (saturating, as ck_size_mul; -1 with a negative axis). */
 int64_t ck_shape_size(const ck_shape *s);
 bool ck_shape_eq(const ck_shape *a, const ck_shape *b);
 /* "(None, 30)" style text; batch_none prints the first axis as None. Returns buf. */

@@ -5,14 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int64_t ck_shape_size(const ck_shape *s)
-{
-    int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++)
-        n *= s->d[i];
-    return n;
-}
-
 bool ck_shape_eq(const ck_shape *a, const ck_shape *b)
 {
     if (a->ndim != b->ndim)
@@ -89,7 +81,12 @@ static ckeras_status check_shape(int ndim, const int64_t *shape, const char *wha
         if (shape[i] < 0)
             return ck_error(CKERAS_EINVAL, "%s: axis %d has negative length %lld", what, i,
                             (long long)shape[i]);
-    return CKERAS_OK;
+    ck_shape s = {.ndim = ndim};
+    for (int i = 0; i < ndim; i++)
+        s.d[i] = shape[i];
+    char buf[224];
+    snprintf(buf, sizeof buf, "%s: shape %s", what, ck_shape_str(&s, false, buf + 160, 64));
+    return ck_shape_check(&s, buf);
 }
 
 static ckeras_tensor *tensor_alloc(int ndim, const int64_t *shape, const char *what)
@@ -111,7 +108,7 @@ CKERAS_API ckeras_tensor *ckeras_tensor_new(int ndim, const int64_t *shape)
     if (!t)
         return NULL;
     ck_shape s = ck_tensor_shape(t);
-    t->data = ck_alloc_aligned((size_t)ck_shape_size(&s) * sizeof(float));
+    t->data = ck_alloc_aligned(ck_floats_bytes(ck_shape_size(&s)));
     if (!t->data) {
         ck_free(t);
         return NULL;
@@ -133,7 +130,7 @@ CKERAS_API ckeras_tensor *ckeras_tensor_copy(const float *data, int ndim, const 
         return NULL;
     }
     if (n > 0)
-        memcpy(t->data, data, (size_t)n * sizeof(float));
+        memcpy(t->data, data, ck_floats_bytes(n));
     return t;
 }
 

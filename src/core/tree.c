@@ -82,12 +82,12 @@ static ckeras_status grow(ck_tree *t)
     if (t->n < t->cap)
         return CKERAS_OK;
     int cap = t->cap ? 2 * t->cap : 4;
-    ck_tree **items = ck_realloc(t->items, (size_t)cap * sizeof *items);
+    ck_tree **items = ck_realloc_n(t->items, cap, sizeof *items);
     if (!items)
         return CKERAS_ENOMEM;
     t->items = items;
     if (t->kind == CK_T_OBJECT) {
-        char **keys = ck_realloc(t->keys, (size_t)cap * sizeof *keys);
+        char **keys = ck_realloc_n(t->keys, cap, sizeof *keys);
         if (!keys)
             return CKERAS_ENOMEM;
         t->keys = keys;

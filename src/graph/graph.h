@@ -7,6 +7,9 @@
 
 #define CK_MAX_NODE_INPUTS 8
 #define CK_MAX_OUTPUTS 32
+/* Layer calls (nodes) in one model: keeps every count and doubling of node arrays far from int
+ * overflow (ResNet152 has ~500). */
+#define CK_MAX_NODES (1 << 20)
 
 /* One layer call. in[k] is the producing node, or -1 - j for model input j. */
 typedef struct ck_node {

@@ -1,13 +1,16 @@
 /* Graph bookkeeping and the execution plan: one arena, carved once per batch capacity. */
 #include "graph.h"
 
+#include <stdio.h>
 #include <string.h>
 
 ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in, bool keep_outputs)
 {
+    if (g->n >= CK_MAX_NODES)
+        return ck_error(CKERAS_ESHAPE, "a model holds at most %d layer calls", CK_MAX_NODES);
     if (g->n == g->cap) {
-        int cap = g->cap ? g->cap * 2 : 8;
-        ck_node *nodes = ck_realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        int cap = g->cap ? g->cap * 2 : 8; /* at most 2 * CK_MAX_NODES */
+        ck_node *nodes = ck_realloc_n(g->nodes, cap, sizeof *nodes);
         if (!nodes)
             return CKERAS_ENOMEM;
         g->nodes = nodes;
@@ -58,6 +61,35 @@ static int64_t round16(int64_t n)
     return (n + 15) & ~(int64_t)15;
 }
 
+/* Every batch buffer (cap samples of each input, each node's output, each target) must pass the
+ * per-tensor size check before the plan sizes anything: the layers' saved_floats and work_floats
+ * then multiply cap by per-sample sizes (and small factors) without wrapping (core.h). */
+static ckeras_status check_batch_sizes(const ck_graph *g, int64_t cap, const int64_t *ts)
+{
+    char what[160];
+    for (int j = 0; j < g->ninputs; j++) {
+        snprintf(what, sizeof what, "a batch of %lld samples of input %d", (long long)cap, j);
+        ckeras_status st = ck_size_check(ck_size_mul(cap, ck_shape_size(&g->inputs[j])), what);
+        if (st != CKERAS_OK)
+            return st;
+    }
+    for (int i = 0; i < g->n; i++) {
+        const ckeras_layer *l = g->nodes[i].layer;
+        snprintf(what, sizeof what, "a batch of %lld samples of the output of %s '%s'", (long long)cap,
+                 l->vt->class_name, l->name);
+        ckeras_status st = ck_size_check(ck_size_mul(cap, ck_shape_size(&l->out_shape)), what);
+        if (st != CKERAS_OK)
+            return st;
+    }
+    for (int k = 0; k < g->noutputs; k++) {
+        snprintf(what, sizeof what, "a batch of %lld targets of output %d", (long long)cap, k);
+        ckeras_status st = ck_size_check(ck_size_mul(cap, ts[k]), what);
+        if (st != CKERAS_OK)
+            return st;
+    }
+    return CKERAS_OK;
+}
+
 ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training,
                              const int64_t *target_sizes)
 {
@@ -78,6 +110,9 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
             if (p->target_size[k] > ts[k])
                 ts[k] = p->target_size[k];
     }
+    ckeras_status cst = check_batch_sizes(g, cap, ts);
+    if (cst != CKERAS_OK)
+        return cst;
     ck_plan np;
     memset(&np, 0, sizeof np);
     np.cap = cap;
@@ -133,19 +168,25 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     /* sizes in floats, each rounded up to 64 bytes */
     int64_t total = 0, work = 0;
     for (int j = 0; j < g->ninputs; j++)
-        total += round16(cap * ck_shape_size(&g->inputs[j]));
+        total = ck_size_add(total, round16(cap * ck_shape_size(&g->inputs[j])));
     for (int i = 0; i < g->n; i++) {
         const ckeras_layer *l = g->nodes[i].layer;
         int64_t out = round16(cap * ck_shape_size(&l->out_shape));
-        total += out * (training ? 2 : 1);
-        if (l->vt->saved_floats)
-            total += round16(l->vt->saved_floats(l, cap));
-        total += round16(ck_plan_mask_floats(g, i, cap));
-        if (l->vt->work_floats) {
-            int64_t w = l->vt->work_floats(l, cap);
-            if (w > work)
-                work = w;
+        total = ck_size_add(total, out * (training ? 2 : 1));
+        int64_t saved = l->vt->saved_floats ? l->vt->saved_floats(l, cap) : 0;
+        int64_t w = l->vt->work_floats ? l->vt->work_floats(l, cap) : 0;
+        char what[160];
+        snprintf(what, sizeof what, "the buffers of %s '%s' for a batch of %lld", l->vt->class_name, l->name,
+                 (long long)cap);
+        if ((cst = ck_size_check(saved, what)) != CKERAS_OK || (cst = ck_size_check(w, what)) != CKERAS_OK) {
+            ck_free(np.act);
+            ck_free(np.consumers);
+            return cst;
         }
+        total = ck_size_add(total, round16(saved));
+        total = ck_size_add(total, round16(ck_plan_mask_floats(g, i, cap)));
+        if (w > work)
+            work = w;
     }
     /* scratch for input gradients that must be summed (a node read by several consumers) */
     int64_t gs = 0;
@@ -154,15 +195,16 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         for (int k = 0; k < g->nodes[i].nin; k++) {
             int src = g->nodes[i].in[k];
             if (src >= 0 && np.consumers[src] > 1)
-                need += round16(cap * ck_shape_size(&g->nodes[src].layer->out_shape));
+                need = ck_size_add(need, round16(cap * ck_shape_size(&g->nodes[src].layer->out_shape)));
         }
         if (need > gs)
             gs = need;
     }
-    total += round16(work) + gs + (training ? round16(wsc) : 0);
+    total = ck_size_add(ck_size_add(total, round16(work)), ck_size_add(gs, training ? round16(wsc) : 0));
     for (int k = 0; k < g->noutputs; k++)
-        total += round16(cap * ts[k]);
-    np.arena = ck_alloc_aligned((size_t)total * sizeof(float));
+        total = ck_size_add(total, round16(cap * ts[k]));
+    /* the buffers passed the per-tensor check, their sum may pass the limit (not 2^48) */
+    np.arena = ck_alloc_aligned(total > CKERAS_MAX_SIZE_LIMIT ? SIZE_MAX : (size_t)total * sizeof(float));
     if (!np.arena) {
         ck_free(np.act);
         ck_free(np.consumers);

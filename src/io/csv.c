@@ -1,4 +1,4 @@
-/* CSV of numbers -> rows x cols float32 array, and the whole-file reader the text formats use.
+/* CSV of numbers -> rows x cols float32 array.
  *
  * Accepted: ',' separators, spaces or tabs around cells, LF or CRLF line ends, a UTF-8 byte
  * order mark, blank lines (skipped), header lines before the first all-numeric line (skipped).
@@ -14,61 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-ckeras_status ck_read_file(const char *path, uint8_t **buf, size_t *len)
-{
-    if (!path || !buf || !len)
-        return ck_error(CKERAS_EINVAL, "read_file: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ck_error(CKERAS_EIO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    size_t cap = 1 << 16;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return ck_error(CKERAS_EIO, "cannot read '%s': is a directory", path);
-    }
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-        (uint64_t)st.st_size < (uint64_t)SIZE_MAX - 1)
-        cap = (size_t)st.st_size + 1;
-    uint8_t *p = ck_malloc(cap);
-    if (!p) {
-        fclose(f);
-        return CKERAS_ENOMEM;
-    }
-    size_t n = 0;
-    for (;;) {
-        if (n + 1 >= cap) { /* a growing file or a pipe: double the buffer */
-            if (cap > SIZE_MAX / 2) {
-                ck_free(p);
-                fclose(f);
-                return ck_error(CKERAS_ENOMEM, "cannot read '%s': too large", path);
-            }
-            uint8_t *q = ck_realloc(p, cap * 2);
-            if (!q) {
-                ck_free(p);
-                fclose(f);
-                return CKERAS_ENOMEM;
-            }
-            p = q;
-            cap *= 2;
-        }
-        size_t got = fread(p + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        ck_free(p);
-        return ck_error(CKERAS_EIO, "cannot read '%s': read error", path);
-    }
-    p[n] = '\0';
-    *buf = p;
-    *len = n;
-    return CKERAS_OK;
-}
 
 /* ---- numbers ---------------------------------------------------------------------------- */
 
@@ -205,7 +150,7 @@ static bool fbuf_push(fbuf *b, float x)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 1024;
-        float *v = ck_realloc(b->v, cap * sizeof *v);
+        float *v = ck_realloc_n(b->v, cap, sizeof *v);
         if (!v)
             return false;
         b->v = v;
@@ -221,7 +166,7 @@ ckeras_status ck_csv_read(const char *path, float **data, int64_t *rows, int64_t
         return ck_error(CKERAS_EINVAL, "csv_read: NULL argument");
     uint8_t *text = NULL;
     size_t len = 0;
-    ckeras_status st = ck_read_file(path, &text, &len);
+    ckeras_status st = ck_read_text(path, &text, &len);
     if (st != CKERAS_OK) {
         ck_error_prefix("csv_read");
         return st;

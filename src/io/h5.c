@@ -275,7 +275,7 @@ static ckeras_status names_push(name_list *l, char *s)
         return CKERAS_ENOMEM;
     if (l->n == l->cap) {
         int64_t cap = l->cap ? 2 * l->cap : 16;
-        char **v = ck_realloc(l->v, (size_t)cap * sizeof *v);
+        char **v = ck_realloc_n(l->v, cap, sizeof *v);
         if (!v) {
             ck_free(s);
             return CKERAS_ENOMEM;
@@ -537,7 +537,7 @@ static g_heap *g_heap_get(h5_guard *g, uint64_t addr)
             return &g->heaps[i];
     if (g->nheaps == g->cap) {
         int cap = g->cap ? 2 * g->cap : 8;
-        g_heap *h = ck_realloc(g->heaps, (size_t)cap * sizeof *h);
+        g_heap *h = ck_realloc_n(g->heaps, cap, sizeof *h);
         if (!h)
             return NULL;
         g->heaps = h;
@@ -558,8 +558,8 @@ static g_heap *g_heap_get(h5_guard *g, uint64_t addr)
         return NULL;
     }
     uint64_t maxn = size / 16;
-    h->idx = ck_malloc((size_t)maxn * sizeof *h->idx);
-    h->size = ck_malloc((size_t)maxn * sizeof *h->size);
+    h->idx = ck_malloc_n(maxn, sizeof *h->idx);
+    h->size = ck_malloc_n(maxn, sizeof *h->size);
     if (!h->idx || !h->size) {
         ck_free(c);
         ck_free(h->idx);
@@ -1022,7 +1022,7 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
                    what, dpath, (long long)need, (unsigned long long)have);
         goto done;
     }
-    if (!(a->data = ck_alloc_big((size_t)(n ? n : 1) * sizeof(float)))) {
+    if (!(a->data = ck_alloc_big(ck_floats_bytes(n ? n : 1)))) {
         st = CKERAS_ENOMEM;
         goto done;
     }
@@ -1032,7 +1032,7 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
             goto done;
         }
     } else {
-        if (!(ibuf = ck_malloc((size_t)(n ? n : 1) * sizeof *ibuf))) {
+        if (!(ibuf = ck_malloc_n(n ? n : 1, sizeof *ibuf))) {
             st = CKERAS_ENOMEM;
             goto done;
         }
@@ -1317,19 +1317,16 @@ typedef ckeras_status (*h5_reader)(hid_t fid, void *out, h5_guard *gd, const cha
 
 static ckeras_status guarded_read(const char *path, const char *file, h5_reader fn, void *out)
 {
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
-    if (S_ISDIR(sb.st_mode))
-        return ck_error(CKERAS_EIO, "%s: cannot open: is a directory", file);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", file, strerror(errno));
-    close(fd);
+    /* a regular file, checked without blocking (HDF5 opens it again by name: ck_file_check) */
+    ckeras_status st = ck_file_check(path);
+    if (st != CKERAS_OK) {
+        if (strcmp(file, path) != 0)
+            ck_error_prefix("%s", file);
+        return st;
+    }
 
     h5_quiet q;
     quiet_begin(&q);
-    ckeras_status st = CKERAS_OK;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* STRONG: closing the file closes every object still open in it */
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
@@ -1484,7 +1481,7 @@ static ckeras_status write_array(hid_t g, const ck_h5_array *a, const char *file
     int64_t *ibuf = NULL;
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), sp = -1, d = -1;
     if (a->is_int) {
-        if (!(ibuf = ck_malloc((size_t)(n ? n : 1) * sizeof *ibuf))) {
+        if (!(ibuf = ck_malloc_n(n ? n : 1, sizeof *ibuf))) {
             st = CKERAS_ENOMEM;
             goto done;
         }
@@ -1532,7 +1529,7 @@ static ckeras_status write_weight_group(hid_t parent, const char *gname, const c
     if (g < 0)
         return h5err(CKERAS_EIO, file, at, "cannot create group (a duplicate name?)");
     ckeras_status st = CKERAS_OK;
-    const char **names = n > 0 ? ck_malloc((size_t)n * sizeof *names) : NULL;
+    const char **names = n > 0 ? ck_malloc_n(n, sizeof *names) : NULL;
     if (n > 0 && !names)
         st = CKERAS_ENOMEM;
     for (int i = 0; i < n && st == CKERAS_OK; i++)
@@ -1614,7 +1611,7 @@ static ckeras_status write_contents(hid_t fid, const ck_h5_file *in, const char 
     /* layer_names lists every layer except top_level_model_weights, which Keras keeps apart */
     int64_t nl = 0;
     bool has_top = false;
-    if (st == CKERAS_OK && in->nlayers > 0 && !(names = ck_malloc((size_t)in->nlayers * sizeof *names)))
+    if (st == CKERAS_OK && in->nlayers > 0 && !(names = ck_malloc_n(in->nlayers, sizeof *names)))
         st = CKERAS_ENOMEM;
     for (int i = 0; i < in->nlayers && st == CKERAS_OK; i++) {
         if (strcmp(in->layers[i].name, "top_level_model_weights") == 0)
@@ -1637,7 +1634,7 @@ static ckeras_status write_contents(hid_t fid, const ck_h5_file *in, const char 
 
     if (st == CKERAS_OK && in->nopt > 0) {
         hid_t og = H5Gcreate2(root, "optimizer_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        const char **on = ck_malloc((size_t)in->nopt * sizeof *on);
+        const char **on = ck_malloc_n(in->nopt, sizeof *on);
         if (og < 0)
             st = h5err(CKERAS_EIO, file, "optimizer_weights", "cannot create group");
         else if (!on)
@@ -1655,50 +1652,23 @@ static ckeras_status write_contents(hid_t fid, const ck_h5_file *in, const char 
     return st;
 }
 
-/* fsync of a path (a file, or a folder after a rename); best effort for folders. */
-static int sync_path(const char *p, bool dir)
-{
-    int fd = open(p, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 /* Creates the file through fill(fid, ctx, path) in a temporary file beside path, renamed into
- * place (ck_h5_write, ck_h5_write_vars). */
+ * place (ck_h5_write, ck_h5_write_vars; see ck_save_begin). */
 static ckeras_status write_atomic(const char *path, ckeras_status (*fill)(hid_t, const void *, const char *),
                                   const void *ctx)
 {
-    ckeras_status st = CKERAS_OK;
-    /* temporary file beside the target: path + ".tmp-XXXXXX" */
-    size_t pl = strlen(path);
-    char *tmp = ck_malloc(pl + 12);
-    if (!tmp)
-        return CKERAS_ENOMEM;
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp-XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        ck_free(tmp);
-        return ck_error(CKERAS_EIO, "%s: cannot write: cannot create a temporary file beside it: %s", path,
-                        strerror(e));
-    }
-    /* keep the mode of a file being replaced; a new one is rw-r--r-- (mkstemp gives rw-------) */
-    struct stat sb;
-    mode_t mode = stat(path, &sb) == 0 ? (sb.st_mode & 07777) : 0644;
-    int chm = fchmod(fd, mode);
-    (void)chm;
-    close(fd);
-
+    ck_save sv;
+    ckeras_status st = ck_save_begin(&sv, path);
+    if (st != CKERAS_OK)
+        return st;
+    close(sv.fd);
+    sv.fd = -1;
     h5_quiet q;
     quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid = -1;
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0
-        || (fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
-        st = ck_error(CKERAS_EIO, "%s: cannot write: HDF5 cannot create the temporary file %s", path, tmp);
+        || (fid = H5Fcreate(sv.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+        st = ck_error(CKERAS_EIO, "%s: cannot write: HDF5 cannot create the temporary file %s", path, sv.tmp);
     } else {
         st = fill(fid, ctx, path);
         if (st == CKERAS_OK && H5Fflush(fid, H5F_SCOPE_GLOBAL) < 0)
@@ -1709,29 +1679,7 @@ static ckeras_status write_atomic(const char *path, ckeras_status (*fill)(hid_t,
     if (fapl >= 0)
         H5Pclose(fapl);
     quiet_end(&q);
-
-    if (st == CKERAS_OK && sync_path(tmp, false) != 0)
-        st = ck_error(CKERAS_EIO, "%s: cannot write: fsync failed: %s", path, strerror(errno));
-    if (st == CKERAS_OK && rename(tmp, path) != 0)
-        st = ck_error(CKERAS_EIO, "%s: cannot write: rename of the temporary file failed: %s", path,
-                      strerror(errno));
-    if (st != CKERAS_OK) {
-        unlink(tmp);
-        ck_free(tmp);
-        return st;
-    }
-    /* make the rename durable: fsync the folder (best effort) */
-    const char *slash = strrchr(path, '/');
-    if (slash) {
-        size_t dl = slash == path ? 1 : (size_t)(slash - path);
-        memcpy(tmp, path, dl);
-        tmp[dl] = '\0';
-        (void)sync_path(tmp, true);
-    } else {
-        (void)sync_path(".", true);
-    }
-    ck_free(tmp);
-    return CKERAS_OK;
+    return ck_save_end(&sv, st);
 }
 
 static ckeras_status fill_legacy(hid_t fid, const void *ctx, const char *file)
@@ -1878,7 +1826,7 @@ static ckeras_status read_vars_file(hid_t fid, ck_h5_vars *out, h5_guard *gd, co
     ckeras_status st = guard_object(gd, root, file, "/");
     if (st == CKERAS_OK)
         st = walk_datasets(root, "", 0, &names, file, "");
-    if (st == CKERAS_OK && names.n > 0 && !(e = ck_malloc((size_t)names.n * sizeof *e)))
+    if (st == CKERAS_OK && names.n > 0 && !(e = ck_malloc_n(names.n, sizeof *e)))
         st = CKERAS_ENOMEM;
     for (int64_t i = 0; i < names.n && st == CKERAS_OK; i++) {
         e[i].full = names.v[i];

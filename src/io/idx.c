@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 #include <zlib.h>
+#include <unistd.h>
 
 #define IDX_CHUNK (1 << 20)
 
@@ -59,12 +60,17 @@ ckeras_status ck_idx_read(const char *path, ckeras_tensor **out)
 {
     if (!path || !out)
         return ck_error(CKERAS_EINVAL, "idx_read: NULL argument");
-    errno = 0;
-    gzFile g = gzopen(path, "rb");
-    if (!g)
-        return ck_error(CKERAS_EIO, "idx_read: cannot open '%s': %s", path,
-                        errno ? strerror(errno) : "out of memory");
-    ckeras_status st = CKERAS_OK;
+    int fd;
+    ckeras_status st = ck_file_open(path, &fd, NULL);
+    gzFile g = st == CKERAS_OK ? gzdopen(fd, "rb") : NULL;
+    if (st == CKERAS_OK && !g) {
+        close(fd);
+        st = ck_error(CKERAS_ENOMEM, "cannot read %s: out of memory", path);
+    }
+    if (!g) {
+        ck_error_prefix("idx_read");
+        return st;
+    }
     uint8_t *raw = NULL;
     ckeras_tensor *t = NULL;
     uint8_t magic[4];

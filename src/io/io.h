@@ -7,6 +7,49 @@
 
 #include "core/core.h"
 
+/* ---- Files (file.c): every reader and writer of this folder goes through these ----------
+ * Readers take regular files only: a path is checked with stat (a device is never opened),
+ * opened without blocking (O_NONBLOCK, so a FIFO swapped in meanwhile cannot hang the caller)
+ * and checked again with fstat; anything else (a directory, a FIFO, a device, a socket) is
+ * CKERAS_EIO "PATH is a FIFO, not a regular file"; a path that cannot be opened
+ * is CKERAS_EIO "cannot open PATH: <strerror>". Callers prefix the operation. */
+
+/* Opens path for reading (a blocking descriptor, close-on-exec) in *fd, its size in *size
+ * (NULL: not wanted). On error *fd is -1. */
+ckeras_status ck_file_open(const char *path, int *fd, int64_t *size);
+/* ck_file_open and close, for libraries that open the path themselves (HDF5, libzip): the
+ * file could be swapped between the check and their open (a race only the caller's own
+ * filesystem can stage; it then gets what it asked for). */
+ckeras_status ck_file_check(const char *path);
+/* Reads a whole file into a new buffer (free with ck_free) of *len bytes plus a terminating
+ * NUL byte (not counted). A file that does not start with magic (not NULL) is CKERAS_EFORMAT
+ * at its first chunk, before the rest is read. */
+ckeras_status ck_read_file(const char *path, const char *magic, uint8_t **buf, size_t *len);
+/* ck_read_file for text parsers: a NUL byte is CKERAS_EFORMAT "PATH: not a text file" at the
+ * chunk that holds it, so a large binary file is refused at once. */
+ckeras_status ck_read_text(const char *path, uint8_t **buf, size_t *len);
+
+/* An atomic save. ck_save_begin resolves the destination and makes the temporary file:
+ *  - an existing path that is not a regular file (a device such as /dev/null, a FIFO, a
+ *    directory, a socket) is refused with CKERAS_EIO and left untouched;
+ *  - a symbolic link is followed: its target (realpath) is replaced and the link stays a link;
+ *    a dangling link, or one to something that is not a regular file, is refused;
+ *  - the temporary file is "<target>.tmp-XXXXXX" (same folder, same filesystem) with the mode
+ *    of the file it replaces (0644 for a new one); s->fd is open on it, s->path the target.
+ * Write s->tmp (through s->fd, or by name after closing s->fd and setting it to -1), then
+ * ck_save_end(s, status): on CKERAS_OK fsyncs the file, renames it onto s->path and fsyncs the
+ * folder; on an error (or if those fail) removes the temporary file, so the old file stays.
+ * Returns the final status; s is released either way. */
+typedef struct ck_save {
+    int fd;
+    char *tmp;
+    const char *path;
+    char *target; /* realpath of a followed link, else NULL */
+    unsigned mode; /* given to the temporary file again at the end (writers may recreate it) */
+} ck_save;
+ckeras_status ck_save_begin(ck_save *s, const char *path);
+ckeras_status ck_save_end(ck_save *s, ckeras_status st);
+
 /* ---- Keras HDF5 (.h5) --------------------------------------------------------------- */
 
 /* One array of a file: its name inside its group as the writer stored it ("kernel:0",
@@ -284,9 +327,6 @@ ckeras_status ck_csv_read(const char *path, float **data, int64_t *rows, int64_t
  * CKERAS_EUNSUPPORTED for valid files ckeras cannot represent (fortran_order, complex dtypes,
  * encrypted zip members), CKERAS_ENOMEM. Outputs are only set on success. */
 
-/* Reads a whole file into a new buffer (free with ck_free) of *len bytes plus a terminating
- * NUL byte (not counted), for text parsers. */
-ckeras_status ck_read_file(const char *path, uint8_t **buf, size_t *len);
 
 /* Reads a .npz archive (a zip of .npy members, stored or deflated, zip64 accepted): *n arrays,
  * (*names)[i] is the member name without ".npy" and (*arrays)[i] its float32 tensor, in the

@@ -283,17 +283,18 @@ ckeras_status ck_keras_read(const char *path, ck_keras_archive *out)
     memset(out, 0, sizeof *out);
     if (!path || !*path)
         return ck_error(CKERAS_EINVAL, "keras read: path is NULL or empty");
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return ck_error(CKERAS_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode))
-        return ck_error(CKERAS_EIO, "%s: cannot open: is a directory", path);
+    /* a regular file (libzip opens it again by name: see ck_file_check) */
+    int fd;
+    int64_t size;
+    ckeras_status st = ck_file_open(path, &fd, &size);
+    if (st != CKERAS_OK)
+        return st;
+    close(fd);
     int err = 0;
     zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &err);
     if (!z)
         return zip_open_error(path, err);
-    zip_uint64_t asize = (zip_uint64_t)sb.st_size;
-    ckeras_status st = CKERAS_OK;
+    zip_uint64_t asize = (zip_uint64_t)size;
     ck_keras_archive a;
     memset(&a, 0, sizeof a);
     zip_int64_t n = zip_get_num_entries(z, 0);
@@ -356,21 +357,6 @@ static ckeras_status add_member(zip_t *z, const char *name, const void *data, si
     return CKERAS_OK;
 }
 
-static void sync_dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 ckeras_status ck_keras_write(const char *path, const char *config, const char *metadata, const ck_h5_array *a,
                              int n)
 {
@@ -386,32 +372,22 @@ ckeras_status ck_keras_write(const char *path, const char *config, const char *m
     size_t h5len = 0;
     ckeras_status st = ck_h5_write_vars(h5tmp, a, n);
     if (st == CKERAS_OK)
-        st = ck_read_file(h5tmp, &h5, &h5len);
+        st = ck_read_file(h5tmp, NULL, &h5, &h5len);
     unlink(h5tmp);
     if (st != CKERAS_OK) {
         ck_error_prefix("%s", path);
         return st;
     }
     /* the archive: a temporary file beside path, renamed into place */
-    size_t pl = strlen(path);
-    char *tmp = ck_malloc(pl + 12);
-    if (!tmp) {
+    ck_save sv;
+    if ((st = ck_save_begin(&sv, path)) != CKERAS_OK) {
         ck_free(h5);
-        return CKERAS_ENOMEM;
+        return st;
     }
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp-XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        ck_free(tmp);
-        ck_free(h5);
-        return ck_error(CKERAS_EIO, "%s: cannot write: cannot create a temporary file beside it: %s", path,
-                        strerror(e));
-    }
-    close(fd);
+    close(sv.fd);
+    sv.fd = -1;
     int err = 0;
-    zip_t *z = zip_open(tmp, ZIP_TRUNCATE, &err);
+    zip_t *z = zip_open(sv.tmp, ZIP_TRUNCATE, &err);
     if (!z) {
         zip_error_t ze;
         zip_error_init_with_code(&ze, err);
@@ -431,23 +407,5 @@ ckeras_status ck_keras_write(const char *path, const char *config, const char *m
     if (z)
         zip_discard(z);
     ck_free(h5);
-    if (st == CKERAS_OK) {
-        struct stat sb;
-        mode_t mode = stat(path, &sb) == 0 ? (sb.st_mode & 07777) : 0644;
-        (void)chmod(tmp, mode);
-        int tfd = open(tmp, O_RDONLY);
-        if (tfd < 0 || fsync(tfd) != 0)
-            st = ck_error(CKERAS_EIO, "%s: cannot write: fsync failed: %s", path, strerror(errno));
-        if (tfd >= 0)
-            close(tfd);
-    }
-    if (st == CKERAS_OK && rename(tmp, path) != 0)
-        st = ck_error(CKERAS_EIO, "%s: cannot write: rename of the temporary file failed: %s", path,
-                      strerror(errno));
-    if (st != CKERAS_OK)
-        unlink(tmp);
-    else
-        sync_dir_of(path);
-    ck_free(tmp);
-    return st;
+    return ck_save_end(&sv, st);
 }

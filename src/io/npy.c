@@ -401,30 +401,22 @@ ckeras_status ck_npy_read(const char *path, ckeras_tensor **out)
 {
     if (!path || !out)
         return ck_error(CKERAS_EINVAL, "npy_read: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ck_error(CKERAS_EIO, "npy_read: cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        /* A pipe or a device: read it all, then parse from memory. */
-        fclose(f);
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        ckeras_status s = ck_read_file(path, &buf, &len);
-        if (s != CKERAS_OK) {
-            ck_error_prefix("npy_read");
-            return s;
-        }
-        char what[300];
-        snprintf(what, sizeof what, "npy_read: %s", path);
-        s = ck_npy_parse(buf, len, what, out);
-        ck_free(buf);
-        return s;
+    int fd;
+    int64_t size;
+    ckeras_status r = ck_file_open(path, &fd, &size);
+    FILE *f = r == CKERAS_OK ? fdopen(fd, "rb") : NULL;
+    if (r == CKERAS_OK && !f) {
+        close(fd);
+        r = ck_error(CKERAS_ENOMEM, "cannot read %s: out of memory", path);
     }
-    npy_src s = {f, NULL, (uint64_t)st.st_size, 0};
+    if (!f) {
+        ck_error_prefix("npy_read");
+        return r;
+    }
+    npy_src s = {f, NULL, (uint64_t)size, 0};
     char what[300];
     snprintf(what, sizeof what, "npy_read: %s", path);
-    ckeras_status r = npy_from_src(&s, what, out);
+    r = npy_from_src(&s, what, out);
     fclose(f);
     return r;
 }
@@ -484,42 +476,25 @@ ckeras_status ck_npy_write(const char *path, const ckeras_tensor *t)
     uint8_t head[10 + 512];
     size_t hlen = npy_write_header(t, head);
 
-    /* Write a temporary file beside path, then rename it into place. */
-    size_t plen = strlen(path);
-    char *tmp = ck_malloc(plen + 16);
-    if (!tmp)
-        return CKERAS_ENOMEM;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        ckeras_status s = ck_error(CKERAS_EIO, "npy_write: cannot create a file beside '%s': %s", path,
-                                   strerror(errno));
-        ck_free(tmp);
-        return s;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        remove(tmp);
-        ck_free(tmp);
-        return ck_error(CKERAS_EIO, "npy_write: cannot write '%s'", path);
-    }
-    bool ok = fwrite(head, 1, hlen, f) == hlen;
+    ck_save sv;
+    ckeras_status st = ck_save_begin(&sv, path);
+    FILE *f = st == CKERAS_OK ? fdopen(sv.fd, "wb") : NULL;
+    if (f)
+        sv.fd = -1; /* fclose closes it */
+    bool ok = f && fwrite(head, 1, hlen, f) == hlen;
     if (ok && count > 0)
         ok = fwrite(t->data, sizeof(float), (size_t)count, f) == (size_t)count;
-    ok = (fflush(f) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (ok)
-        ok = rename(tmp, path) == 0;
-    if (!ok) {
-        int e = errno;
-        remove(tmp);
-        ck_free(tmp);
-        return ck_error(CKERAS_EIO, "npy_write: cannot write '%s': %s", path, strerror(e));
+    int e = ok ? 0 : errno;
+    if (f && fclose(f) != 0 && ok) {
+        e = errno;
+        ok = false;
     }
-    ck_free(tmp);
-    return CKERAS_OK;
+    if (st == CKERAS_OK && !ok)
+        st = ck_error(CKERAS_EIO, "%s: cannot write: %s", path, strerror(e));
+    st = ck_save_end(&sv, st);
+    if (st != CKERAS_OK)
+        ck_error_prefix("npy_write");
+    return st;
 }
 
 /* ---- .npz ------------------------------------------------------------------------------------ */
@@ -578,7 +553,7 @@ ckeras_status ck_npz_read(const char *path, int *n, char ***names, ckeras_tensor
         return ck_error(CKERAS_EINVAL, "npz_read: NULL argument");
     uint8_t *z = NULL;
     size_t zlen = 0;
-    ckeras_status st = ck_read_file(path, &z, &zlen);
+    ckeras_status st = ck_read_file(path, "PK", &z, &zlen);
     if (st != CKERAS_OK) {
         ck_error_prefix("npz_read");
         return st;

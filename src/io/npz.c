@@ -39,26 +39,18 @@ ckeras_status ck_npz_write(const char *path, int n, const char *const *names, co
     if (st != CKERAS_OK)
         return st;
     uint8_t **bufs = ck_calloc((size_t)n, sizeof *bufs);
-    size_t pl = strlen(path);
-    char *tmp = ck_malloc(pl + 12);
-    if (!bufs || !tmp) {
-        ck_free(bufs);
-        ck_free(tmp);
+    if (!bufs)
         return CKERAS_ENOMEM;
-    }
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp-XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = ck_error(CKERAS_EIO, "write_npz: %s: cannot create a temporary file beside it: %s", path,
-                      strerror(errno));
+    ck_save sv;
+    if ((st = ck_save_begin(&sv, path)) != CKERAS_OK) {
         ck_free(bufs);
-        ck_free(tmp);
+        ck_error_prefix("write_npz");
         return st;
     }
-    close(fd);
+    close(sv.fd);
+    sv.fd = -1;
     int err = 0;
-    zip_t *z = zip_open(tmp, ZIP_TRUNCATE, &err);
+    zip_t *z = zip_open(sv.tmp, ZIP_TRUNCATE, &err);
     if (!z) {
         zip_error_t ze;
         zip_error_init_with_code(&ze, err);
@@ -90,14 +82,5 @@ ckeras_status ck_npz_write(const char *path, int n, const char *const *names, co
     for (int i = 0; i < n; i++)
         ck_free(bufs[i]);
     ck_free(bufs);
-    if (st == CKERAS_OK) {
-        struct stat sb;
-        (void)chmod(tmp, stat(path, &sb) == 0 ? (sb.st_mode & 07777) : 0644);
-        if (rename(tmp, path) != 0)
-            st = ck_error(CKERAS_EIO, "write_npz: %s: rename of the temporary file failed: %s", path, strerror(errno));
-    }
-    if (st != CKERAS_OK)
-        unlink(tmp);
-    ck_free(tmp);
-    return st;
+    return ck_save_end(&sv, st);
 }

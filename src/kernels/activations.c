@@ -7,7 +7,11 @@
  *
  * Elementwise loops are `omp simd` loops over contiguous floats: every element is read before it
  * is written and no element depends on another, so dx == dy (or y == x) is safe. Arrays of at
- * least CK_ACT_PAR_MIN elements are split across ck_num_threads() threads. */
+ * least CK_ACT_PAR_MIN elements are split across ck_num_threads() threads.
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 #include <math.h>

@@ -3,7 +3,11 @@
  *
  * Every loop keeps the channel axis innermost, so a window cell is one contiguous run of c
  * floats and, with dilation 1, a window row is one run of kw*c floats. Batches whose work is
- * large are split by image across ck_num_threads() threads (images never share output). */
+ * large are split by image across ck_num_threads() threads (images never share output).
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 #include <stdlib.h>
@@ -24,21 +28,24 @@ static int threads_for(int64_t n, int64_t floats)
     return nt > n ? (int)n : nt;
 }
 
-void ck_conv_axis(ck_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *out, int64_t *before)
+bool ck_conv_axis(ck_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *out, int64_t *before)
 {
-    int64_t span = (k - 1) * d + 1; /* the dilated window */
+    int64_t span = ck_size_add(ck_size_mul(k - 1, d), 1); /* the dilated window */
+    *out = *before = 0;
+    if (span < 1 || span > CKERAS_MAX_SIZE_LIMIT || in < 0 || s < 1)
+        return false;
     if (mode == CK_PAD_VALID) {
         *out = in >= span ? (in - span) / s + 1 : 0;
-        *before = 0;
-        return;
+        return true;
     }
-    *out = (in + s - 1) / s;
+    *out = in / s + (in % s != 0);
     if (mode == CK_PAD_CAUSAL) {
         *before = span - 1;
-        return;
+        return true;
     }
-    int64_t total = (*out - 1) * s + span - in;
+    int64_t total = ck_size_add(ck_size_mul(*out > 0 ? *out - 1 : 0, s), span) - in; /* both terms <= 2^49 */
     *before = total > 0 ? total / 2 : 0;
+    return true;
 }
 
 /* ---- im2col / col2im ------------------------------------------------------------------------ */

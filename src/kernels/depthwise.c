@@ -9,7 +9,11 @@
  *
  * Threads: the forward splits output rows (image, oy), the input gradient input rows (it is
  * written as a gather, so rows never share output), the kernel gradient blocks of channels;
- * each only when the work is large. */
+ * each only when the work is large.
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 #include <string.h>

@@ -1,5 +1,9 @@
 /* Elementwise loops and reductions on plain buffers (written for the auto-vectoriser: unit
- * stride inner loops over restrict pointers). */
+ * stride inner loops over restrict pointers).
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 #include <string.h>

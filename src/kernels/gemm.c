@@ -17,7 +17,11 @@
  *   - with AVX2+FMA only: BLIS's own choice if it is not generic, else zen3 (AMD) or haswell;
  *   - else BLIS's own choice.
  * No process-wide state of BLIS is changed, so a host that uses BLIS itself is unaffected.
- * With BLIS=shared, BLIS's default context is used and its own detection decides. */
+ * With BLIS=shared, BLIS's default context is used and its own detection decides.
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 /* blis.h defines its helpers as plain `static` functions and compares unsigned values with 0:

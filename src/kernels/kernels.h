@@ -164,8 +164,10 @@ typedef struct ck_conv_geom {
 /* Output length and leading padding of one axis, Keras/TensorFlow rules: valid: out =
  * floor((in - (k-1)*d - 1) / s) + 1 (<= 0 when the window does not fit); same: out =
  * ceil(in / s), total = max((out-1)*s + (k-1)*d + 1 - in, 0), before = total / 2; causal:
- * out = ceil(in / s), before = (k-1)*d. */
-void ck_conv_axis(ck_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *out, int64_t *before);
+ * out = ceil(in / s), before = (k-1)*d. False (out = 0) when the dilated window passes 2^48 or
+ * an argument is out of range (checked arithmetic: a kernel of 2^40 with dilation 2^40 is refused,
+ * not wrapped). */
+bool ck_conv_axis(ck_pad_mode mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *out, int64_t *before);
 /* The im2col matrix of a batch x (n, h, w, c) is (n*oh*ow, kh*kw*c): row r = (image*oh + oy)*ow
  * + ox holds the window of that output, padded cells 0. ck_im2col writes its rows [r0, r1) to
  * cols ((r1-r0), kh*kw*c). */

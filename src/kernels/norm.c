@@ -1,5 +1,9 @@
 /* Loops of the normalisation and shape layers: batch and layer normalisation, NHWC window
- * copies (padding, cropping), upsampling, parameterised relu, channel masks, permutations. */
+ * copies (padding, cropping), upsampling, parameterised relu, channel masks, permutations.
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 #include <math.h>

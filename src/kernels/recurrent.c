@@ -1,5 +1,9 @@
 /* Recurrent kernels: one direction of SimpleRNN, LSTM or GRU over a batch of sequences, forward
- * and backpropagation through time; Embedding lookup. Formulas and layouts in kernels.h. */
+ * and backpropagation through time; Embedding lookup. Formulas and layouts in kernels.h.
+ *
+ * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
+ * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
+ * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
 #include <string.h>
@@ -38,12 +42,13 @@ static rnn_saved saved_views(const ck_rnn *r, int64_t n, float *saved)
 
 int64_t ck_rnn_saved_floats(const ck_rnn *r, int64_t n)
 {
-    int64_t nu = n * r->U, T = r->T, G = ck_rnn_gates(r);
-    int64_t s = (T + 1) * nu + 2 * T * G * nu;
+    /* checked (core.h): T * n * U is not an axis of a checked buffer */
+    int64_t nu = ck_size_mul(n, r->U), T = r->T, G = ck_rnn_gates(r);
+    int64_t s = ck_size_add(ck_size_mul(T + 1, nu), ck_size_mul3(2 * T, G, nu));
     if (r->kind == CK_RNN_LSTM)
-        s += (2 * T + 1) * nu;
+        s = ck_size_add(s, ck_size_mul(2 * T + 1, nu));
     else if (r->kind == CK_RNN_GRU)
-        s += T * nu;
+        s = ck_size_add(s, ck_size_mul(T, nu));
     return s;
 }
 
@@ -51,8 +56,9 @@ int64_t ck_rnn_saved_floats(const ck_rnn *r, int64_t n)
  * the masked rows' kept dh, dc (n, U) */
 int64_t ck_rnn_work_floats(const ck_rnn *r, int64_t n)
 {
-    int64_t G = ck_rnn_gates(r), GU = G * r->U;
-    return n * r->T * GU + n * GU + G * n * r->U + 6 * n * r->U;
+    int64_t G = ck_rnn_gates(r), GU = G * r->U; /* units <= 2^48 (the build checks) */
+    int64_t nu = ck_size_mul(n, r->U);
+    return ck_size_add(ck_size_add(ck_size_mul3(n, r->T, GU), ck_size_mul(n, GU)), ck_size_mul(G + 6, nu));
 }
 
 static bool masked(const ck_rnn *r, int64_t i, int64_t t)

@@ -15,7 +15,11 @@
  * the batch) into the shared workspace, then one GEMM per tile; a 1x1 kernel with stride 1 and
  * no padding is one GEMM on the input itself. Backward recomputes the tile's columns (the
  * workspace is shared between layers), then dW += cols^T dz, dcols = dz W^T over the same buffer,
- * and col2im into dx. */
+ * and col2im into dx.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 
@@ -121,15 +125,15 @@ static bool conv_setup_gg(conv_priv *p)
     p->wq = g->w + (g->kw - 1) * g->dw;
     p->qt = (g->kh - 1) * g->dh - g->pt;
     p->ql = (g->kw - 1) * g->dw - g->pl;
-    if (p->qt < 0 || p->ql < 0 || p->hp * p->wp * g->c > INT32_MAX || g->h * g->w * g->c > INT32_MAX ||
-        p->hq * p->wq * F > INT32_MAX)
-        return true;
+    if (p->qt < 0 || p->ql < 0 || ck_size_mul3(p->hp, p->wp, g->c) > INT32_MAX ||
+        ck_size_mul3(g->h, g->w, g->c) > INT32_MAX || ck_size_mul3(p->hq, p->wq, F) > INT32_MAX)
+        return true; /* the tables below hold int32 offsets; their sizes are below these products */
     const int64_t kk = g->kh * g->kw;
-    p->poff = ck_malloc((size_t)p->pos * sizeof(int32_t));
-    p->toff = ck_malloc((size_t)p->K * sizeof(int32_t));
-    p->ipoff = ck_malloc((size_t)(g->h * g->w) * sizeof(int32_t));
-    p->dtoff = ck_malloc((size_t)(kk * F) * sizeof(int32_t));
-    p->zoff = ck_malloc((size_t)(p->pos + F) * sizeof(int32_t));
+    p->poff = ck_malloc_n(p->pos, sizeof(int32_t));
+    p->toff = ck_malloc_n(p->K, sizeof(int32_t));
+    p->ipoff = ck_malloc_n(g->h * g->w, sizeof(int32_t));
+    p->dtoff = ck_malloc_n(kk * F, sizeof(int32_t));
+    p->zoff = ck_malloc_n(p->pos + F, sizeof(int32_t));
     if (!p->poff || !p->toff || !p->ipoff || !p->dtoff || !p->zoff) {
         conv_free_tables(p);
         return false;
@@ -155,7 +159,7 @@ static bool conv_setup_gg(conv_priv *p)
     /* The transposed convolution vectorises over the input channels and, for 'valid' padding,
      * spends multiply-adds on the zero border of dz (h*w vs oh*ow positions). With few channels
      * or much border, dx goes through each image's columns instead, if they fit in 4 MB. */
-    p->dx_cols = (g->c < 16 || 4 * g->h * g->w > 5 * p->pos) && p->pos * p->K <= ((int64_t)1 << 20);
+    p->dx_cols = (g->c < 16 || 4 * g->h * g->w > 5 * p->pos) && ck_size_mul(p->pos, p->K) <= ((int64_t)1 << 20);
     p->gg = true;
     return true;
 }
@@ -244,8 +248,8 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
         g->h = 1, g->w = in->d[0], g->c = in->d[1];
         g->kh = 1, g->kw = k[0], g->sh = 1, g->sw = s[0], g->dh = 1, g->dw = d[0];
     }
-    ck_conv_axis(mode, g->h, g->kh, g->sh, g->dh, &g->oh, &g->pt);
-    ck_conv_axis(mode, g->w, g->kw, g->sw, g->dw, &g->ow, &g->pl);
+    if ((st = ck_conv_geom_fit(l, g, mode)) != CKERAS_OK)
+        return st;
     if (g->oh <= 0 || g->ow <= 0) {
         int ax = g->oh <= 0 ? 0 : 1;
         int64_t kk = ax == 0 ? g->kh : g->kw, dd = ax == 0 ? g->dh : g->dw, nn = ax == 0 ? g->h : g->w;
@@ -256,7 +260,7 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
                         rank == 2 ? ax : 0);
     }
     p->filters = f->i;
-    p->K = g->kh * g->kw * g->c;
+    p->K = g->kh * g->kw * g->c; /* ck_conv_geom_fit checked both */
     p->pos = g->oh * g->ow;
     p->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0;
     p->tile = CONV_TILE_TARGET / p->K;

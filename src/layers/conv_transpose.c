@@ -16,7 +16,11 @@
  * The output is placed as TensorFlow's conv2d_transpose (the gradient of a conv2d with that
  * output shape) places it: first row at the leading padding of that conv2d, max((in - 1) * s + k
  * - out, 0) / 2 (0 for valid). The JAX backend agrees; Keras' torch backend shifts the output by
- * one where k - s is odd with 'same' padding (Keras warns "inconsistencies across backends"). */
+ * one where k - s is odd with 'same' padding (Keras warns "inconsistencies across backends").
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 
@@ -85,13 +89,16 @@ static ckeras_status pair(ckeras_layer *l, const char *name, int64_t min, int64_
 /* Output length and leading offset of one axis (see the top of the file); op < 0: None. */
 static void ct_axis(bool same, int64_t in, int64_t k, int64_t s, int64_t op, int64_t *out, int64_t *before)
 {
+    /* saturating (core.h): an overflowing length stays CK_SIZE_OVERFLOW, which the geometry
+     * check refuses */
+    int64_t span = ck_size_add(ck_size_mul(in - 1, s), k);
     if (!same) {
-        *out = (in - 1) * s + k + (op >= 0 ? op : (k > s ? k : s) - k);
+        *out = ck_size_add(span, op >= 0 ? op : (k > s ? k : s) - k);
         *before = 0;
         return;
     }
-    *out = op >= 0 ? (in - 1) * s + k % 2 + op : in * s;
-    int64_t total = (in - 1) * s + k - *out;
+    *out = op >= 0 ? ck_size_add(ck_size_mul(in - 1, s), k % 2 + op) : ck_size_mul(in, s);
+    int64_t total = span == CK_SIZE_OVERFLOW || *out == CK_SIZE_OVERFLOW ? 0 : span - *out;
     *before = total > 0 ? total / 2 : 0;
 }
 
@@ -172,7 +179,9 @@ static ckeras_status ct_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     if (g->h <= 0 || g->w <= 0)
         return ck_error(CKERAS_ESHAPE, "Conv2DTranspose '%s': output size (%lld, %lld) for input (%lld, %lld) is empty",
                         l->name, (long long)g->h, (long long)g->w, (long long)g->oh, (long long)g->ow);
-    p->K = g->kh * g->kw * g->c;
+    if ((st = ck_conv_geom_check(l, g)) != CKERAS_OK)
+        return st;
+    p->K = g->kh * g->kw * g->c; /* the three checked by ck_conv_geom_check */
     p->pos = g->oh * g->ow;
     p->opos = g->h * g->w;
     p->tile = CT_TILE_TARGET / p->K;

@@ -1,4 +1,8 @@
-/* Dense: y = activation(x W + b) on the last axis; kernel W is (in, units) as Keras stores it. */
+/* Dense: y = activation(x W + b) on the last axis; kernel W is (in, units) as Keras stores it.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 

@@ -9,7 +9,11 @@
  *
  * Buffers (rows = n*oh*ow, C = in*dm, F = filters):
  *   DepthwiseConv2D  saved: z (rows, C) when the activation's backward reads it; no work.
- *   SeparableConv2D  saved: t (rows, C), then z (rows, F) when needed; work: dt (rows, C). */
+ *   SeparableConv2D  saved: t (rows, C), then z (rows, F) when needed; work: dt (rows, C).
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 
@@ -157,8 +161,8 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     memset(g, 0, sizeof *g);
     g->h = in->d[0], g->w = in->d[1], g->c = in->d[2];
     g->kh = k[0], g->kw = k[1], g->sh = s[0], g->sw = s[1], g->dh = d[0], g->dw = d[1];
-    ck_conv_axis(mode, g->h, g->kh, g->sh, g->dh, &g->oh, &g->pt);
-    ck_conv_axis(mode, g->w, g->kw, g->sw, g->dw, &g->ow, &g->pl);
+    if ((st = ck_conv_geom_fit(l, g, mode)) != CKERAS_OK)
+        return st;
     if (g->oh <= 0 || g->ow <= 0) {
         int ax = g->oh <= 0 ? 0 : 1;
         int64_t kk = ax == 0 ? g->kh : g->kw, dd = ax == 0 ? g->dh : g->dw, nn = ax == 0 ? g->h : g->w;
@@ -168,9 +172,9 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
                         cls, l->name, (long long)kk, (long long)((kk - 1) * dd + 1), (long long)nn, ax);
     }
     p->dm = dm;
-    p->C = g->c * dm;
+    p->C = ck_size_mul(g->c, dm); /* checked with the output shape (check_built_sizes) */
     p->filters = filters;
-    p->pos = g->oh * g->ow;
+    p->pos = g->oh * g->ow; /* checked by ck_conv_geom_fit */
 
     const int64_t outc = sep ? filters : p->C;
     *out = (ck_shape){3, {g->oh, g->ow, outc}};
@@ -200,14 +204,14 @@ static int64_t out_channels(const dw_priv *p)
 static int64_t dw_saved(const ckeras_layer *l, int64_t n)
 {
     const dw_priv *p = l->priv;
-    const int64_t rows = n * p->pos;
-    return (p->filters ? rows * p->C : 0) + (keeps_z(p) ? rows * out_channels(p) : 0);
+    const int64_t rows = n * p->pos; /* n x an axis of the checked output */
+    return ck_size_add(p->filters ? ck_size_mul(rows, p->C) : 0, keeps_z(p) ? ck_size_mul(rows, out_channels(p)) : 0);
 }
 
 static int64_t dw_work(const ckeras_layer *l, int64_t n)
 {
     const dw_priv *p = l->priv;
-    return p->filters ? n * p->pos * p->C : 0;
+    return p->filters ? ck_size_mul3(n, p->pos, p->C) : 0;
 }
 
 /* The bias weight, or NULL. */

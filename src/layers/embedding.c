@@ -3,7 +3,11 @@
  * [0, input_dim) gives a row of zeros: a forward has no way to report an error, and clamping
  * would silently read another word's vector. The backward scatters dy into the rows that were
  * read; indices have no gradient (dx is 0). mask_zero=True makes Keras' mask: index 0 is a
- * masked step (padding) for the layers that follow (recurrent layers skip it). */
+ * masked step (padding) for the layers that follow (recurrent layers skip it).
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 

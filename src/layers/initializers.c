@@ -1,4 +1,8 @@
-/* Keras initialisers: names, keyword arguments and formulas (keras.initializers). */
+/* Keras initialisers: names, keyword arguments and formulas (keras.initializers).
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 
 #include <math.h>
@@ -182,7 +186,7 @@ static ckeras_status orthogonal(float *w, const ck_shape *shape, double gain, ck
     int64_t rows = cols ? ck_shape_size(shape) / cols : 0;
     bool tr = rows < cols; /* orthonormalise the longer side's vectors */
     int64_t nv = tr ? rows : cols, len = tr ? cols : rows;
-    double *q = ck_malloc((size_t)(nv * len) * sizeof *q);
+    double *q = ck_malloc_n(nv * len, sizeof *q);
     if (!q)
         return CKERAS_ENOMEM;
     for (int64_t i = 0; i < nv * len; i++)

@@ -1,4 +1,8 @@
-/* Common layer machinery: registry, construction, weight declaration, build. */
+/* Common layer machinery: registry, construction, weight declaration, build.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 
 #include <stdio.h>
@@ -93,7 +97,7 @@ ckeras_status ck_layer_detach(ckeras_layer *l)
     size_t total = 0;
     for (int k = 0; k < l->nw; k++)
         total += (size_t)l->w[k].size;
-    float *block = ck_alloc_aligned((total ? total : 1) * sizeof(float));
+    float *block = ck_alloc_aligned(ck_floats_bytes(total ? total : 1));
     if (!block)
         return CKERAS_ENOMEM;
     size_t at = 0;
@@ -179,6 +183,58 @@ static ckeras_status apply_regularizers(ckeras_layer *l)
     return CKERAS_OK;
 }
 
+ckeras_status ck_conv_geom_check(const ckeras_layer *l, const ck_conv_geom *g)
+{
+    const struct {
+        const char *what;
+        int64_t n;
+    } sizes[] = {
+        {"window", ck_size_mul3(g->kh, g->kw, g->c)},
+        {"input", ck_size_mul3(g->h, g->w, g->c)},
+        {"output", ck_size_mul3(g->oh > 0 ? g->oh : 1, g->ow > 0 ? g->ow : 1, g->c)},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "%s '%s': its %s", l->vt->class_name, l->name, sizes[i].what);
+        ckeras_status st = ck_size_check(sizes[i].n, what);
+        if (st != CKERAS_OK)
+            return st;
+    }
+    return CKERAS_OK;
+}
+
+ckeras_status ck_conv_geom_fit(const ckeras_layer *l, ck_conv_geom *g, ck_pad_mode mode)
+{
+    if (!ck_conv_axis(mode, g->h, g->kh, g->sh, g->dh, &g->oh, &g->pt) ||
+        !ck_conv_axis(mode, g->w, g->kw, g->sw, g->dw, &g->ow, &g->pl))
+        return ck_error(CKERAS_ESHAPE, "%s '%s': its window is too large (kernel size x dilation rate past 2^48)",
+                        l->vt->class_name, l->name);
+    return ck_conv_geom_check(l, g);
+}
+
+/* The sizes a build declared: its output(s) and weights must be shapes whose element counts
+ * neither overflow nor pass the per-tensor limit (core.h), and its parameters the per-model one,
+ * before anything allocates or initialises them. */
+static ckeras_status check_built_sizes(const ckeras_layer *l, const ck_shape *out)
+{
+    char what[160];
+    snprintf(what, sizeof what, "%s '%s': output", l->vt->class_name, l->name);
+    ckeras_status st = ck_shape_check(out, what);
+    for (int k = 0; st == CKERAS_OK && k < l->nout && k < (int)(sizeof l->outs / sizeof l->outs[0]); k++)
+        st = ck_shape_check(&l->outs[k], what);
+    int64_t params = 0;
+    for (int k = 0; st == CKERAS_OK && k < l->nw; k++) {
+        snprintf(what, sizeof what, "%s '%s': weight '%s'", l->vt->class_name, l->name, l->w[k].name);
+        if ((st = ck_shape_check(&l->w[k].shape, what)) == CKERAS_OK)
+            params = ck_size_add(params, l->w[k].size);
+    }
+    if (st == CKERAS_OK) {
+        snprintf(what, sizeof what, "%s '%s'", l->vt->class_name, l->name);
+        st = ck_params_check(params, what);
+    }
+    return st;
+}
+
 ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin)
 {
     if (!l->vt->build_multi) {
@@ -190,6 +246,8 @@ ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin
     l->built = false;
     ck_shape out = {0};
     ckeras_status st = l->vt->build_multi(l, ins, nin, &out);
+    if (st == CKERAS_OK)
+        st = check_built_sizes(l, &out);
     if (st != CKERAS_OK) {
         l->nw = 0;
         return st;
@@ -215,6 +273,8 @@ ckeras_status ck_layer_build(ckeras_layer *l, const ck_shape *in)
     l->nin = 1;
     ck_shape out = {0};
     ckeras_status st = l->vt->build(l, in, &out);
+    if (st == CKERAS_OK)
+        st = check_built_sizes(l, &out);
     if (st != CKERAS_OK) {
         l->nw = 0;
         return st;
@@ -234,7 +294,7 @@ int64_t ck_layer_param_count(const ckeras_layer *l, bool trainable_only)
     int64_t n = 0;
     for (int i = 0; i < l->nw; i++)
         if (!trainable_only || (l->w[i].trainable && l->trainable))
-            n += l->w[i].size;
+            n += l->w[i].size; /* each checked at build, their sum too (check_built_sizes) */
     return n;
 }
 

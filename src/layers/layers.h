@@ -4,6 +4,7 @@
 #define CK_LAYERS_H
 
 #include "core/core.h"
+#include "kernels/kernels.h"
 
 #define CK_MAX_WEIGHTS 8
 #define CK_NAME_MAX 64
@@ -145,6 +146,13 @@ void ck_weight_adopt(ck_weight *w, float *buf);
 void *ck_layer_priv(ckeras_layer *l, size_t size);
 /* CKERAS_ESHAPE naming the axis when an axis of the per-sample shape in is not positive. */
 ckeras_status ck_layer_check_axes(const ckeras_layer *l, const ck_shape *in);
+/* The output lengths and paddings of a convolution or pooling geometry g (h, w, c, windows,
+ * strides and dilations set) by ck_conv_axis, then its derived sizes checked (core.h, checked
+ * size arithmetic): the window kh*kw*c, the image h*w*c, the output oh*ow*c. CKERAS_ESHAPE when
+ * one is too large; oh or ow may be <= 0 on success (the window does not fit: the caller says so). */
+ckeras_status ck_conv_geom_fit(const ckeras_layer *l, ck_conv_geom *g, ck_pad_mode mode);
+/* The size checks of ck_conv_geom_fit alone (a geometry computed another way). */
+ckeras_status ck_conv_geom_check(const ckeras_layer *l, const ck_conv_geom *g);
 /* Declares a weight during build. */
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
                                const char *init_field, const char *init_default);

@@ -143,7 +143,7 @@ static ckeras_status concat_build(ckeras_layer *l, const ck_shape *ins, int nin,
                             "axis %lld", l->name, k, ck_shape_str(&ins[k], false, a, sizeof a),
                             ck_shape_str(&ins[0], false, b, sizeof b), (long long)ck_cfg_int(&l->cfg, "axis"));
         }
-        out->d[ax] += ins[k].d[ax];
+        out->d[ax] = ck_size_add(out->d[ax], ins[k].d[ax]); /* checked with the output shape */
     }
     return CKERAS_OK;
 }
@@ -199,7 +199,7 @@ static ckeras_status concat_build_priv(ckeras_layer *l, const ck_shape *ins, int
     for (int k = 0; k < nin; k++) {
         int64_t v = 1;
         for (int d = ax; d < ins[k].ndim; d++)
-            v *= ins[k].d[d];
+            v *= ins[k].d[d]; /* a tail of a checked input shape: at most its size */
         inner[k] = v;
     }
     l->priv = inner;

@@ -3,7 +3,11 @@
  *
  * "same" follows TensorFlow: padded cells never enter a window, so an average divides by the
  * number of cells inside the image. Max pooling keeps, per output, the index of the first
- * maximum (saved, as int32) and routes the gradient there. */
+ * maximum (saved, as int32) and routes the gradient there.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 
@@ -139,14 +143,14 @@ static ckeras_status pool_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
         g->h = 1, g->w = in->d[0], g->c = in->d[1];
         g->kh = 1, g->kw = k[0], g->sh = 1, g->sw = s[0];
     }
-    ck_conv_axis(mode, g->h, g->kh, g->sh, 1, &g->oh, &g->pt);
-    ck_conv_axis(mode, g->w, g->kw, g->sw, 1, &g->ow, &g->pl);
+    if ((st = ck_conv_geom_fit(l, g, mode)) != CKERAS_OK)
+        return st;
     if (g->oh <= 0 || g->ow <= 0) {
         char buf[96];
         return ck_error(CKERAS_ESHAPE, "%s '%s': pool_size is larger than the input %s with padding 'valid'", cls,
                         l->name, ck_shape_str(in, false, buf, sizeof buf));
     }
-    if (g->h * g->w * g->c > INT32_MAX)
+    if (g->h * g->w * g->c > INT32_MAX) /* checked by ck_conv_geom_fit */
         return ck_error(CKERAS_ESHAPE, "%s '%s': input of %lld values per sample is too large", cls, l->name,
                         (long long)(g->h * g->w * g->c));
     out->ndim = rank + 1;

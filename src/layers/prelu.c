@@ -1,5 +1,9 @@
 /* PReLU (keras.layers.PReLU): y = x for x >= 0, alpha * x otherwise, with a learned alpha of
- * the per-sample input shape whose shared axes (Keras' 1-based axes, batch excluded) have size 1. */
+ * the per-sample input shape whose shared axes (Keras' 1-based axes, batch excluded) have size 1.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 
 #include <stdio.h>

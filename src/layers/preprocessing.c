@@ -25,7 +25,11 @@
  * Backward (layers are usually first, when nothing needs it): the transpose of the forward's
  * linear map with the random draws of that forward (a flip is a permutation; an interpolation
  * scatters dy back to the source pixels with the same weights), so gradients are exact for the
- * sampled transform. */
+ * sampled transform.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 
 #include <math.h>

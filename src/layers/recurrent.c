@@ -8,7 +8,11 @@
  * Not supported (CKERAS_EUNSUPPORTED at build): return_state in a Bidirectional, dropout and
  * recurrent_dropout other than 0, time_major, constraints, activity_regularizer. stateful is
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
- * after reset_states does). unroll and implementation change nothing in the numbers. */
+ * after reset_states does). unroll and implementation change nothing in the numbers.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 
@@ -98,6 +102,8 @@ static ckeras_status rnn_setup(const ck_layer_vt *vt, const ck_config *cfg, bool
     if (u->is_none || u->i <= 0)
         return ck_error(CKERAS_EINVAL, "%s: units must be a positive integer, got %lld", what,
                         u->is_none ? 0LL : (long long)u->i);
+    if (u->i > CKERAS_MAX_SIZE_LIMIT) /* then gates x units (at most 4 x 2^48) cannot wrap */
+        return ck_error(CKERAS_ESHAPE, "%s: units = %lld is too large (at most 2^48)", what, (long long)u->i);
     if (in->ndim != 2 || in->d[0] <= 0 || in->d[1] <= 0) {
         char b[96];
         return ck_error(CKERAS_ESHAPE, "%s: needs inputs (batch, timesteps, features) with fixed sizes, got %s", what,
@@ -249,7 +255,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
         for (int k = 1; k < l->nout; k++)
             l->outs[k] = (ck_shape){1, {c->U}};
         out->ndim = 1;
-        out->d[0] = ck_shape_size(&l->outs[0]) + (l->nout - 1) * c->U;
+        out->d[0] = ck_size_add(ck_shape_size(&l->outs[0]), (l->nout - 1) * c->U);
     }
     return CKERAS_OK;
 }
@@ -271,8 +277,9 @@ static int64_t rnn_saved(const ckeras_layer *l, int64_t n)
 static int64_t rnn_work(const ckeras_layer *l, int64_t n)
 {
     const rnn_priv *p = l->priv;
-    int64_t tnu = p->dir.cell.T * n * p->dir.cell.U;
-    return ck_rnn_work_floats(&p->dir.cell, n) + tnu + (l->nout > 1 ? tnu + n * p->dir.cell.U : 0);
+    int64_t tnu = ck_size_mul3(p->dir.cell.T, n, p->dir.cell.U);
+    return ck_size_add(ck_size_add(ck_rnn_work_floats(&p->dir.cell, n), tnu),
+                       l->nout > 1 ? ck_size_add(tnu, ck_size_mul(n, p->dir.cell.U)) : 0);
 }
 
 /* Keras' output of processing step s of sample i with a mask: the step's state when the step
@@ -567,14 +574,14 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
 static int64_t bidi_saved(const ckeras_layer *l, int64_t n)
 {
     const bidi_priv *p = l->priv;
-    return 2 * ck_rnn_saved_floats(&p->dir[0].cell, n);
+    return ck_size_mul(2, ck_rnn_saved_floats(&p->dir[0].cell, n));
 }
 
 static int64_t bidi_work(const ckeras_layer *l, int64_t n)
 {
     const bidi_priv *p = l->priv;
     const ck_rnn *c = &p->dir[0].cell;
-    return ck_rnn_work_floats(c, n) + c->T * n * c->U;
+    return ck_size_add(ck_rnn_work_floats(c, n), ck_size_mul3(c->T, n, c->U));
 }
 
 static void bidi_bind(ckeras_layer *l, bidi_priv *p, bool grads, const float *mask)

@@ -1,5 +1,9 @@
 /* Shape and simple elementwise layers (channels_last): Reshape, Permute, ZeroPadding2D,
- * Cropping2D, UpSampling2D, SpatialDropout2D, ReLU, LeakyReLU, Rescaling. */
+ * Cropping2D, UpSampling2D, SpatialDropout2D, ReLU, LeakyReLU, Rescaling.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 #include "kernels/kernels.h"
 
@@ -58,9 +62,12 @@ static ckeras_status reshape_build(ckeras_layer *l, const ck_shape *in, ck_shape
             return ck_error(CKERAS_EINVAL, "Reshape '%s': target_shape entries must be positive or -1, got %lld",
                             l->name, (long long)t->v[k]);
         } else {
-            known *= t->v[k];
+            known = ck_size_mul(known, t->v[k]);
         }
     }
+    if (known == CK_SIZE_OVERFLOW)
+        return ck_error(CKERAS_ESHAPE, "Reshape '%s': target_shape is too large (its size overflows 64 bits)",
+                        l->name);
     int64_t size = ck_shape_size(in);
     char buf[128];
     if ((unknown < 0 && known != size) || (unknown >= 0 && size % known != 0))
@@ -176,13 +183,23 @@ static const ck_field zero_padding_fields[] = {
     INPUT_SHAPE_FIELD,
 };
 
+/* in grown (sign 1) or cut (sign -1) by a + b, checked: a length past int64 is CK_SIZE_OVERFLOW
+ * (refused with the output shape), a cut past nothing is negative */
+static int64_t side_len(int64_t in, int sign, int64_t a, int64_t b)
+{
+    int64_t both = ck_size_add(a, b);
+    if (sign > 0)
+        return ck_size_add(in, both);
+    return both == CK_SIZE_OVERFLOW ? -1 : in - both;
+}
+
 static ckeras_status sides_build(ckeras_layer *l, const ck_shape *in, ck_shape *out, const char *field, int sign)
 {
     ckeras_status st = need_image(l, in);
     int64_t s[4];
     if (st != CKERAS_OK || (st = four_sides(l, field, s)) != CKERAS_OK)
         return st;
-    int64_t h = in->d[0] + sign * (s[0] + s[1]), w = in->d[1] + sign * (s[2] + s[3]);
+    int64_t h = side_len(in->d[0], sign, s[0], s[1]), w = side_len(in->d[1], sign, s[2], s[3]);
     if (h <= 0 || w <= 0)
         return ck_error(CKERAS_ESHAPE, "%s '%s': %s (%lld, %lld, %lld, %lld) leaves nothing of a %lld x %lld input",
                         l->vt->class_name, l->name, field, (long long)s[0], (long long)s[1], (long long)s[2],
@@ -306,8 +323,8 @@ static ckeras_status upsampling_build(ckeras_layer *l, const ck_shape *in, ck_sh
     p->fx = s->v[1];
     p->bilinear = bilinear;
     *out = *in;
-    out->d[0] = in->d[0] * p->fy;
-    out->d[1] = in->d[1] * p->fx;
+    out->d[0] = ck_size_mul(in->d[0], p->fy); /* an overflow is refused with the output shape */
+    out->d[1] = ck_size_mul(in->d[1], p->fx);
     return CKERAS_OK;
 }
 

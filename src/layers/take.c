@@ -3,7 +3,11 @@
  * (ckeras_layer.nout, .outs); a model reads output k through a hidden node of this internal
  * layer, which copies that part out (and, backward, its gradient back in). It has no Keras
  * class: models do not save it, summary and plot_model do not show it, and a reference to it
- * in a file is (producer, 0, k). */
+ * in a file is (producer, 0, k).
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 
 #include <stdio.h>

@@ -3,7 +3,11 @@
  * on n * T samples; the output (n * T, ...out) is (n, T, ...out) as it lies in memory. The
  * inner layer's weights are declared on the wrapper (same names, shapes, order, initializers)
  * and lent to the inner layer before each forward and backward, so the model lays them out,
- * trains and saves them as the wrapper's. */
+ * trains and saves them as the wrapper's.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
+ * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
+ * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
 
 #include <stdio.h>
@@ -136,6 +140,7 @@ static ckeras_status td_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
 static int64_t td_saved(const ckeras_layer *l, int64_t n)
 {
     const td_priv *p = l->priv;
+    /* n x T <= a checked batch of the input (n, T, ...) */
     return p->inner->vt->saved_floats ? p->inner->vt->saved_floats(p->inner, n * p->T) : 0;
 }
 

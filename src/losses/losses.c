@@ -3,7 +3,10 @@
  * Every loss works on y_pred rows x cols (row-major) and y_true of the same shape (class
  * indices, rows x 1, for sparse categorical cross-entropy). Element values are computed in
  * double from the float32 inputs; per-row values are written as float, the returned sum is
- * accumulated in double. grad (rows x cols) receives scale * d(sum of rows)/d(y_pred). */
+ * accumulated in double. grad (rows x cols) receives scale * d(sum of rows)/d(y_pred).
+ *
+ * Sizes: every length here is a count of a checked buffer (the model's parameters, a batch's
+ * rows or values: core.h, checked size arithmetic), at most 2^48, so no product wraps. */
 #include "losses/losses.h"
 
 #include <math.h>

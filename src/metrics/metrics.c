@@ -1,5 +1,8 @@
 /* Keras metrics as accumulators over batches: accuracies, precision, recall, mse, mae.
- * Counts are kept in double; result() divides like Keras' divide_no_nan (0 when empty). */
+ * Counts are kept in double; result() divides like Keras' divide_no_nan (0 when empty).
+ *
+ * Sizes: every length here is a count of a checked buffer (the model's parameters, a batch's
+ * rows or values: core.h, checked size arithmetic), at most 2^48, so no product wraps. */
 #include "metrics.h"
 
 #include <math.h>

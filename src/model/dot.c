@@ -188,8 +188,8 @@ ckeras_status ck_model_to_dot(const ckeras_model *m, int flags, char **dot)
     if (m->g.n == 0)
         return ck_error(CKERAS_ESTATE, "model_to_dot: model '%s' has no layers", m->name);
     int n = m->g.n;
-    int *cluster = ck_malloc((size_t)n * sizeof *cluster);
-    const char **cname = ck_malloc((size_t)n * sizeof *cname);
+    int *cluster = ck_malloc_n(n, sizeof *cluster);
+    const char **cname = ck_malloc_n(n, sizeof *cname);
     if (!cluster || !cname) {
         ck_free(cluster);
         ck_free(cname);

@@ -588,8 +588,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
         return st;
 
     /* everything fit needs is allocated here, before the first step */
-    int64_t *idx = ck_malloc((size_t)n_train * sizeof *idx);
-    float *backup = ck_malloc((m->n_params + m->n_state + 1) * sizeof(float));
+    int64_t *idx = ck_malloc_n(n_train, sizeof *idx);
+    float *backup = ck_malloc_n(m->n_params + m->n_state + 1, sizeof(float));
     ckeras_history *h = ck_history_new();
     if (!idx || !backup || !h) {
         ck_free(idx);

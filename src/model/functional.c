@@ -17,9 +17,13 @@ ckeras_model *ck_functional_new(const char *name)
 
 static int new_id(ckeras_model *m, int value)
 {
+    if (m->nids >= 2 * CK_MAX_NODES) {
+        ck_error(CKERAS_ESHAPE, "model '%s': too many tensors (at most %d)", m->name, 2 * CK_MAX_NODES);
+        return -1;
+    }
     if (m->nids == m->capids) {
-        int cap = m->capids ? 2 * m->capids : 16;
-        int *ids = ck_realloc(m->ids, (size_t)cap * sizeof *ids);
+        int cap = m->capids ? 2 * m->capids : 16; /* at most 4 * CK_MAX_NODES */
+        int *ids = ck_realloc_n(m->ids, cap, sizeof *ids);
         if (!ids)
             return -1;
         m->ids = ids;
@@ -322,7 +326,7 @@ int ck_model_call_model(ckeras_model *m, ckeras_model *inner, int nin, const int
         if (m->groups[k].model == inner)
             return ck_error(CKERAS_EUNSUPPORTED, "model_call_model: model '%s' is already called in '%s' (one call "
                             "per nested model is supported)", inner->name, m->name), -1;
-    ck_group *groups = ck_realloc(m->groups, (size_t)(m->ngroups + 1) * sizeof *groups);
+    ck_group *groups = ck_realloc_n(m->groups, m->ngroups + 1, sizeof *groups);
     if (!groups)
         return -1;
     m->groups = groups;
@@ -334,7 +338,7 @@ int ck_model_call_model(ckeras_model *m, ckeras_model *inner, int nin, const int
     gr->nin = nin;
     memcpy(gr->in, src, (size_t)nin * sizeof src[0]);
     gr->inference = training == 0;
-    int *map = ck_malloc((size_t)inner->g.n * sizeof *map);
+    int *map = ck_malloc_n(inner->g.n, sizeof *map);
     if (!map)
         return -1;
     int i;
@@ -424,7 +428,7 @@ ckeras_model *ck_model_from_sources(ckeras_model *src, int nin, const int *isrc,
                                     int nout, const int *osrc, const char *name)
 {
     bool *need = ck_calloc((size_t)src->g.n + 1, sizeof *need);
-    int *map = ck_malloc(((size_t)src->g.n + 1) * sizeof *map);
+    int *map = ck_malloc_n(src->g.n + 1, sizeof *map);
     int *given_node = ck_calloc((size_t)src->g.n + 1, sizeof *given_node); /* j + 1 for a given node */
     ckeras_model *m = need && map && given_node ? ck_functional_new(name ? name : "functional") : NULL;
     if (!m) {

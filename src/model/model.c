@@ -45,6 +45,13 @@ const ck_shape *ck_model_output_shape(const ckeras_model *m)
  * weight its values with ck_weight_adopt next) nothing is allocated. */
 ckeras_status ck_model_attach(ckeras_model *m, ckeras_layer *l)
 {
+    int64_t total = 0; /* the model's parameters with l (its last node) */
+    for (int i = 0; i < m->g.n; i++)
+        if (m->g.nodes[i].first_use)
+            total = ck_size_add(total, ck_layer_param_count(m->g.nodes[i].layer, false));
+    ckeras_status st = ck_params_check(total, m->name);
+    if (st != CKERAS_OK)
+        return st;
     if (m->defer_init) {
         for (int k = 0; k < l->nw; k++)
             if (!l->w[k].own) {
@@ -56,7 +63,7 @@ ckeras_status ck_model_attach(ckeras_model *m, ckeras_layer *l)
     bool fresh[CK_MAX_WEIGHTS];
     for (int k = 0; k < l->nw; k++)
         fresh[k] = !l->w[k].data;
-    ckeras_status st = ck_layer_detach(l); /* a block of its own: values kept, the rest zeros */
+    st = ck_layer_detach(l); /* a block of its own: values kept, the rest zeros */
     if (st != CKERAS_OK)
         return st;
     for (int k = 0; k < l->nw; k++) {
@@ -74,22 +81,29 @@ ckeras_status ck_model_attach(ckeras_model *m, ckeras_layer *l)
 
 ckeras_status ck_model_layout(ckeras_model *m)
 {
-    size_t np = 0, ns = 0;
+    int64_t np = 0, ns = 0;
     int nvars = 0;
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
         for (int k = 0; k < l->nw && m->g.nodes[i].first_use; k++) {
             if (l->w[k].trainable && l->trainable) {
-                np += (size_t)l->w[k].size;
+                np = ck_size_add(np, l->w[k].size);
                 nvars++;
             } else {
-                ns += (size_t)l->w[k].size;
+                ns = ck_size_add(ns, l->w[k].size);
             }
         }
     }
-    float *params = ck_alloc_aligned((np ? np : 1) * sizeof(float));
-    float *grads = ck_alloc_aligned((np ? np : 1) * sizeof(float));
-    float *state = ck_alloc_aligned((ns ? ns : 1) * sizeof(float));
+    ckeras_status cst = ck_params_check(ck_size_add(np, ns), m->name);
+    if (cst == CKERAS_OK)
+        cst = ck_size_check(np, m->name);
+    if (cst == CKERAS_OK)
+        cst = ck_size_check(ns, m->name);
+    if (cst != CKERAS_OK)
+        return cst;
+    float *params = ck_alloc_aligned(ck_floats_bytes(np ? np : 1));
+    float *grads = ck_alloc_aligned(ck_floats_bytes(np ? np : 1));
+    float *state = ck_alloc_aligned(ck_floats_bytes(ns ? ns : 1));
     size_t *off = ck_calloc((size_t)nvars + 1, sizeof *off);
     if (!params || !grads || !state || !off) {
         ck_free(params);

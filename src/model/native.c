@@ -93,11 +93,11 @@ static ckeras_status next_path(path_counter *pc, const char *prefix, const char 
     if (i == pc->n) {
         if (pc->n == pc->cap) {
             int nc = pc->cap ? 2 * pc->cap : 16;
-            char(*ns)[96] = ck_realloc(pc->snake, (size_t)nc * sizeof *ns);
+            char(*ns)[96] = ck_realloc_n(pc->snake, nc, sizeof *ns);
             if (!ns)
                 return CKERAS_ENOMEM;
             pc->snake = ns;
-            int *cnt = ck_realloc(pc->count, (size_t)nc * sizeof *cnt);
+            int *cnt = ck_realloc_n(pc->count, nc, sizeof *cnt);
             if (!cnt)
                 return CKERAS_ENOMEM;
             pc->count = cnt;
@@ -167,7 +167,7 @@ static ckeras_status add_arrays(ck_h5_vars *v, const char *path, const char *ori
         add += gs[i]->n;
     if (add == 0)
         return CKERAS_OK;
-    ck_h5_array *w = ck_realloc(L->w, (size_t)(L->n + add) * sizeof *w);
+    ck_h5_array *w = ck_realloc_n(L->w, L->n + add, sizeof *w);
     if (!w)
         return CKERAS_ENOMEM;
     L->w = w;
@@ -193,7 +193,7 @@ static ckeras_status add_arrays(ck_h5_vars *v, const char *path, const char *ori
 
 static ck_h5_layer *new_group(ck_h5_file *f, const char *name)
 {
-    ck_h5_layer *nl = ck_realloc(f->layers, (size_t)(f->nlayers + 1) * sizeof *nl);
+    ck_h5_layer *nl = ck_realloc_n(f->layers, f->nlayers + 1, sizeof *nl);
     if (!nl)
         return NULL;
     f->layers = nl;
@@ -329,14 +329,14 @@ static ckeras_status trainable_weights(const ckeras_model *m, const ck_weight **
 {
     *out = NULL;
     *count = 0;
-    ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
+    ckeras_layer **ls = ck_malloc_n(m->g.n ? m->g.n : 1, sizeof *ls);
     if (!ls)
         return CKERAS_ENOMEM;
     int nl = model_layers(m, ls), nt = 0;
     for (int i = 0; i < nl; i++)
         for (int k = 0; k < ls[i]->nw; k++)
             nt += ls[i]->w[k].grad != NULL;
-    const ck_weight **tw = nt > 0 ? ck_malloc((size_t)nt * sizeof *tw) : NULL;
+    const ck_weight **tw = nt > 0 ? ck_malloc_n(nt, sizeof *tw) : NULL;
     if (nt > 0 && !tw) {
         ck_free(ls);
         return CKERAS_ENOMEM;
@@ -511,10 +511,10 @@ ckeras_status ck_model_load_weights_keras(ckeras_model *m, const char *path, int
         return st;
     }
     bool skip = flags & CKERAS_WEIGHTS_SKIP_MISMATCH, by_name = flags & CKERAS_WEIGHTS_BY_NAME;
-    ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
+    ckeras_layer **ls = ck_malloc_n(m->g.n ? m->g.n : 1, sizeof *ls);
     const ck_h5_array *(*src)[CK_MAX_WEIGHTS] = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *src);
     bool *use = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *use);
-    layer_path *paths = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *paths);
+    layer_path *paths = ck_malloc_n(m->g.n ? m->g.n : 1, sizeof *paths);
     int np = 0;
     if (!ls || !src || !use || !paths)
         st = CKERAS_ENOMEM;
@@ -583,7 +583,7 @@ static ckeras_status var_add(var_list *vl, const char *name, const ck_shape *sha
 {
     if (vl->n == vl->cap) {
         int nc = vl->cap ? 2 * vl->cap : 32;
-        ck_h5_array *na = ck_realloc(vl->a, (size_t)nc * sizeof *na);
+        ck_h5_array *na = ck_realloc_n(vl->a, nc, sizeof *na);
         if (!na)
             return CKERAS_ENOMEM;
         vl->a = na;
@@ -619,11 +619,11 @@ static ckeras_status var_scalar(var_list *vl, const char *name, bool is_int, dou
 /* The layers' variables at Keras 3's paths: "layers/<path>[/<sub-object>]/vars/<i>". */
 static ckeras_status layer_vars(const ckeras_model *m, var_list *vl)
 {
-    ckeras_layer **ls = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *ls);
+    ckeras_layer **ls = ck_malloc_n(m->g.n ? m->g.n : 1, sizeof *ls);
     if (!ls)
         return CKERAS_ENOMEM;
     int nl = model_layers(m, ls), np = 0;
-    layer_path *paths = ck_malloc((size_t)(m->g.n ? m->g.n : 1) * sizeof *paths);
+    layer_path *paths = ck_malloc_n(m->g.n ? m->g.n : 1, sizeof *paths);
     ckeras_status st = paths ? assign_paths(m, "", paths, &np, m->g.n, 0) : CKERAS_ENOMEM;
     for (int i = 0; i < nl && st == CKERAS_OK; i++) {
         const ckeras_layer *l = ls[i];

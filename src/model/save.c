@@ -302,7 +302,7 @@ static ckeras_status put_weight(ck_h5_layer *hl, const ckeras_layer *l, int k, c
     a->ndim = l->w[k].shape.ndim;
     for (int d = 0; d < a->ndim; d++)
         a->shape[d] = l->w[k].shape.d[d];
-    a->data = ck_malloc((size_t)(l->w[k].size ? l->w[k].size : 1) * sizeof(float));
+    a->data = ck_malloc_n(l->w[k].size ? l->w[k].size : 1, sizeof(float));
     if (!a->name || !a->data)
         return CKERAS_ENOMEM;
     memcpy(a->data, l->w[k].data, (size_t)l->w[k].size * sizeof(float));
@@ -336,8 +336,8 @@ static ckeras_status put_group(const ckeras_model *inner, ck_h5_layer *hl, ck_pr
     int total = 0;
     for (int i = 0; i < inner->g.n; i++)
         total += inner->g.nodes[i].layer->nw;
-    ck_weight **ws = ck_malloc((size_t)(total ? total : 1) * sizeof *ws);
-    const ckeras_layer **owner = ck_malloc((size_t)(total ? total : 1) * sizeof *owner);
+    ck_weight **ws = ck_malloc_n(total ? total : 1, sizeof *ws);
+    const ckeras_layer **owner = ck_malloc_n(total ? total : 1, sizeof *owner);
     hl->w = ck_calloc((size_t)(total ? total : 1), sizeof *hl->w);
     if (!ws || !owner || !hl->w) {
         ck_free(ws);
@@ -440,7 +440,7 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_profile profile, c
                 a->ndim = w->shape.ndim;
                 for (int d = 0; d < a->ndim; d++)
                     a->shape[d] = w->shape.d[d];
-                a->data = ck_malloc((size_t)(w->size ? w->size : 1) * sizeof(float));
+                a->data = ck_malloc_n(w->size ? w->size : 1, sizeof(float));
                 if (!a->name || !a->data)
                     return CKERAS_ENOMEM;
                 memcpy(a->data, o->slots[s] + off, (size_t)w->size * sizeof(float));
@@ -809,11 +809,11 @@ static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group,
 {
     if (fl->m.nlayers == fl->cap) {
         int cap = fl->cap ? 2 * fl->cap : 16;
-        ck_io_layer *nl = ck_realloc(fl->m.layers, (size_t)cap * sizeof *nl);
+        ck_io_layer *nl = ck_realloc_n(fl->m.layers, cap, sizeof *nl);
         if (!nl)
             return -1;
         fl->m.layers = nl;
-        flat_info *ni = ck_realloc(fl->info, (size_t)cap * sizeof *ni);
+        flat_info *ni = ck_realloc_n(fl->info, cap, sizeof *ni);
         if (!ni)
             return -1;
         fl->info = ni;
@@ -1147,8 +1147,8 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
     for (int i = 0; i < d->nlayers; i++)
         nmore += d->layers[i].ncalls > 1 ? d->layers[i].ncalls - 1 : 0;
     ckeras_model *m = ck_functional_new(d->name);
-    int *ids = ck_malloc((size_t)nl * (3 * sizeof *ids + sizeof(bool)));
-    int *more = ck_malloc((size_t)(nmore ? nmore : 1) * sizeof *more);
+    int *ids = ck_malloc_n(nl, (3 * sizeof *ids + sizeof(bool)));
+    int *more = ck_malloc_n(nmore ? nmore : 1, sizeof *more);
     ckeras_layer **lay = ck_calloc((size_t)nl, sizeof *lay);
     if (!m || !ids || !more || !lay) {
         ck_model_free(m);
@@ -1406,8 +1406,8 @@ static ckeras_status load_group_weights(const ckeras_model *inner, const ck_h5_f
                                 inner->name)
                      : CKERAS_OK;
     *found = g;
-    ck_weight **ws = ck_malloc((size_t)(total ? total : 1) * sizeof *ws);
-    const ckeras_layer **owner = ck_malloc((size_t)(total ? total : 1) * sizeof *owner);
+    ck_weight **ws = ck_malloc_n(total ? total : 1, sizeof *ws);
+    const ckeras_layer **owner = ck_malloc_n(total ? total : 1, sizeof *owner);
     if (!ws || !owner) {
         ck_free(ws);
         ck_free(owner);
@@ -1462,7 +1462,7 @@ static ckeras_status pair_nested(const ckeras_model *m, const flat *fl, const in
     if (total != g->n)
         return ck_error(CKERAS_EFORMAT, "load_model: model_weights/%s has %d weights, nested model '%s' expects %d",
                         g->name, g->n, g->name, total);
-    int *owner = ck_malloc((size_t)(g->n ? g->n : 1) * sizeof *owner);
+    int *owner = ck_malloc_n(g->n ? g->n : 1, sizeof *owner);
     if (!owner)
         return CKERAS_ENOMEM;
     bool by_name = true;
@@ -1514,8 +1514,8 @@ static ckeras_status load_flat_weights(ckeras_model *m, const flat *fl, const ck
 {
     int n = fl->m.nlayers;
     const ck_h5_array *(*src)[CK_MAX_WEIGHTS] = ck_calloc((size_t)(n ? n : 1), sizeof *src);
-    int *nodes = ck_malloc((size_t)(n ? n : 1) * sizeof *nodes);
-    int *fidx = ck_malloc((size_t)(n ? n : 1) * sizeof *fidx);
+    int *nodes = ck_malloc_n(n ? n : 1, sizeof *nodes);
+    int *fidx = ck_malloc_n(n ? n : 1, sizeof *fidx);
     ckeras_status st = CKERAS_OK;
     if (!src || !nodes || !fidx) {
         st = CKERAS_ENOMEM;
@@ -1757,8 +1757,10 @@ ckeras_status ck_load_model(const char *path, int flags, ckeras_model **out)
                         "and use ckeras_model_load_weights", path);
     ck_h5_file f;
     ckeras_status st = ck_h5_read(path, &f);
-    if (st != CKERAS_OK)
+    if (st != CKERAS_OK) {
+        ck_error_prefix("load_model");
         return st;
+    }
     return ck_model_from_h5(path, &f, flags, out);
 }
 
@@ -1777,7 +1779,7 @@ static int flat_index(const flat *fl, const char *name)
  * regrouped stays flat, which computes the same. */
 static void regroup(ckeras_model *m, const flat *fl)
 {
-    int *top_of = ck_malloc(((size_t)m->g.n + 1) * sizeof *top_of);
+    int *top_of = ck_malloc_n(m->g.n + 1, sizeof *top_of);
     if (!top_of)
         return;
     for (int i = 0; i < m->g.n; i++) {
@@ -1827,7 +1829,7 @@ static void regroup(ckeras_model *m, const flat *fl)
         bool inference = true;
         for (int i = first; i < end; i++)
             inference = inference && m->g.nodes[i].layer->call_inference;
-        ck_group *groups = ck_realloc(m->groups, (size_t)(m->ngroups + 1) * sizeof *groups);
+        ck_group *groups = ck_realloc_n(m->groups, m->ngroups + 1, sizeof *groups);
         if (!groups)
             break;
         m->groups = groups;
@@ -1910,8 +1912,10 @@ ckeras_status ck_model_load_weights(ckeras_model *m, const char *path, int flags
         return ck_model_load_weights_keras(m, path, flags);
     ck_h5_file f;
     ckeras_status st = ck_h5_read(path, &f);
-    if (st != CKERAS_OK)
+    if (st != CKERAS_OK) {
+        ck_error_prefix("load_weights");
         return st;
+    }
     bool by_name = flags & CKERAS_WEIGHTS_BY_NAME, skip = flags & CKERAS_WEIGHTS_SKIP_MISMATCH;
     /* pair each model layer with weights to a file group; check all before changing anything */
     const ck_h5_layer **pair = ck_calloc((size_t)(m->g.n ? m->g.n : 1), sizeof *pair);

@@ -3,6 +3,8 @@
  * carries Keras' mask. */
 #include "model.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 ckeras_status ck_model_shape_from_config(const ck_value *s, const char *what, ck_shape *in, uint32_t *none)
@@ -22,7 +24,9 @@ ckeras_status ck_model_shape_from_config(const ck_value *s, const char *what, ck
             in->d[k] = s->v[k];
         }
     }
-    return CKERAS_OK;
+    char buf[96];
+    snprintf(buf, sizeof buf, "%s: Input shape", what);
+    return ck_shape_check(in, buf);
 }
 
 ckeras_status ck_model_node_none(ckeras_model *m, int i)

@@ -5,7 +5,10 @@
  * the weights (w *= 1 - weight_decay * lr), one update loop per variable, iterations += 1,
  * which is the order of Keras' BaseOptimizer.apply. Arithmetic is float32 with the
  * coefficients rounded to float32 as Keras' torch backend does, so trajectories match Keras
- * to float rounding. */
+ * to float rounding.
+ *
+ * Sizes: every length here is a count of a checked buffer (the model's parameters, a batch's
+ * rows or values: core.h, checked size arithmetic), at most 2^48, so no product wraps. */
 #include "optimizers.h"
 
 #include <ctype.h>
@@ -238,7 +241,7 @@ ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n)
     float *fresh[CK_OPT_MAX_SLOTS] = {NULL};
     if (n > 0) {
         for (int s = 0; s < ns; s++) {
-            fresh[s] = ck_alloc_aligned(n * sizeof(float)); /* zero-filled */
+            fresh[s] = ck_alloc_aligned(ck_floats_bytes(n)); /* zero-filled */
             if (!fresh[s]) {
                 for (int k = 0; k < s; k++)
                     ck_free(fresh[k]);
