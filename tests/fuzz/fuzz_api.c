@@ -17,9 +17,10 @@
  * what an input does). With CK_FUZZ_API_STATS set, the process prints at exit how many inputs
  * ran and how many distinct op bigrams and op-sequence hashes (of whole inputs) were seen:
  *   CK_FUZZ_API_STATS=1 build/fuzz-replay/fuzz_api tests/fuzz/corpus/api
- * tensor_copy never gets fewer values than its shape claims (the caller's fault, not a
- * finding), but a hostile ndim (9, -1, INT_MAX) goes with an array of CKERAS_MAX_DIMS sizes:
- * the library must refuse it before reading. */
+ * An array given with a count never holds fewer values than the count claims (the caller's
+ * fault, not a finding): tensor_copy gets enough data, and shapes, id and int lists have room
+ * for FUZZ_API_ROOM values, more than any limit of the library, which must refuse a larger
+ * count (INT_MAX) before reading. */
 #include "fuzz_common.h"
 #include "fuzz_model.h"
 
@@ -35,13 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #ifndef FUZZ_API_SKIP_KNOWN
 #define FUZZ_API_SKIP_KNOWN 1
 #endif
-/*  FUZZ_API_SKIP_HUGE: sizes (take_size) clamped to [-64, 64], so that no product of sizes
- *  overflows int64 (layer builders, tensor_new, reshape, shape inference: checked size
- *  arithmetic, the lead's work; reproducers in tests/fuzz/pending-api/). Plain ints (batch
- *  sizes, indices, flags) keep their hostile values. */
-#ifndef FUZZ_API_SKIP_HUGE
-#define FUZZ_API_SKIP_HUGE 1
-#endif
 
 #define FUZZ_API_MAX_OPS 48
 #define FUZZ_API_NT 6  /* tensors */
@@ -50,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_API_NIDS 8 /* functional tensor ids kept per model */
 #define FUZZ_API_MAX_DEPTH 2 /* nested fit from callbacks */
 #define FUZZ_API_MAX_KEEP 65536 /* elements of a tensor kept in the pool */
+#define FUZZ_API_ROOM 64 /* arrays given with a count from the input: more than any limit */
 
 typedef struct fuzz_api {
     const uint8_t *p;
@@ -101,14 +96,11 @@ static int64_t take_i64(fuzz_api *f)
     return (int64_t)take_raw64(f);
 }
 
-/* A size (of an axis, a layer, a kernel): take_i64, clamped with FUZZ_API_SKIP_HUGE. */
+/* A size (of an axis, a layer, a kernel). The sizes whose products overflowed int64 were
+ * clamped while checked size arithmetic was written (FUZZ_API_SKIP_HUGE, now gone). */
 static int64_t take_size(fuzz_api *f)
 {
-    int64_t v = take_i64(f);
-#if FUZZ_API_SKIP_HUGE
-    v = v > 64 ? 64 : v < -64 ? -64 : v;
-#endif
-    return v;
+    return take_i64(f);
 }
 
 static int take_int(fuzz_api *f)
@@ -251,14 +243,15 @@ static void fill(fuzz_api *f, ckeras_tensor *t)
         d[i] = mode < 200 ? (float)((i * 7 + mode) % 5) * 0.25f : (float)take_f64(f);
 }
 
-/* A small shape of 1..4 axes (hostile sizes from the table when the input says so). */
+/* A small shape of 1..4 axes (hostile sizes from the table when the input says so) in
+ * shape[FUZZ_API_ROOM]; a hostile ndim now and then. */
 static int take_shape(fuzz_api *f, int64_t *shape)
 {
     uint8_t b = take_u8(f);
     int ndim = b < 240 ? 1 + b % 4 : take_int(f);
     int nd = ndim < 0 ? 0 : ndim > CKERAS_MAX_DIMS ? CKERAS_MAX_DIMS : ndim;
-    for (int a = 0; a < nd; a++)
-        shape[a] = take_size(f);
+    for (int a = 0; a < FUZZ_API_ROOM; a++)
+        shape[a] = a < nd ? take_size(f) : 1;
     return ndim;
 }
 
@@ -453,7 +446,7 @@ static void op_fit(fuzz_api *f, ckeras_model *m, const ckeras_tensor *x, const c
 static ckeras_layer *new_layer(fuzz_api *f, uint8_t kind)
 {
     char buf[32], buf2[32];
-    int64_t shape[CKERAS_MAX_DIMS];
+    int64_t shape[FUZZ_API_ROOM];
     int nd;
     /* arguments taken in order (a call's arguments are evaluated in no fixed order) */
     int64_t a = take_size(f), b = take_size(f), c = take_size(f);
@@ -578,7 +571,7 @@ static double *results(fuzz_api *f, double *res)
 static void run_op(fuzz_api *f, uint8_t op)
 {
     char buf[32], buf2[32];
-    int64_t shape[CKERAS_MAX_DIMS];
+    int64_t shape[FUZZ_API_ROOM];
     int km = take_u8(f) % FUZZ_API_NM, kt = take_u8(f) % FUZZ_API_NT, kl = take_u8(f) % FUZZ_API_NL;
     ckeras_model *m = f->m[km];
     ckeras_tensor *t = f->t[kt], *out = NULL;
@@ -604,17 +597,23 @@ static void run_op(fuzz_api *f, uint8_t op)
         keep_id(f, km, ckeras_model_input(m, give_layer(f, kl)));
         break;
     case 9: case 10: {
-        int n = take_u8(f) % 4, ins[3];
+        /* a count from the input (n == 3: any int) with room for more ids than a call takes
+         * (CK_MAX_NODE_INPUTS), so that only the library's check stands between them */
+        int n = take_u8(f) % 4, ins[FUZZ_API_ROOM];
         for (int i = 0; i < n && i < 3; i++)
             ins[i] = take_id(f, km);
+        for (int i = n < 3 ? n : 3; i < FUZZ_API_ROOM; i++)
+            ins[i] = i & 1;
         int nin = n == 3 ? take_int(f) : n;
         keep_id(f, km, ckeras_model_call(m, give_layer(f, kl), nin, n ? ins : NULL));
         break;
     }
     case 11: {
-        int n = take_u8(f) % 3, outs[2];
+        int n = take_u8(f) % 3, outs[FUZZ_API_ROOM];
         for (int i = 0; i < n; i++)
             outs[i] = take_id(f, km);
+        for (int i = n; i < FUZZ_API_ROOM; i++)
+            outs[i] = i;
         ckeras_model_set_outputs(m, n == 2 && take_u8(f) > 240 ? take_int(f) : n, n ? outs : NULL);
         break;
     }
@@ -773,9 +772,9 @@ static void run_op(fuzz_api *f, uint8_t op)
             ckeras_layer_set_bool(l, name, take_int(f));
             break;
         case 4: {
-            int64_t v[4];
-            for (int i = 0; i < 4; i++)
-                v[i] = take_size(f);
+            int64_t v[FUZZ_API_ROOM];
+            for (int i = 0; i < FUZZ_API_ROOM; i++)
+                v[i] = i < 4 ? take_size(f) : 2;
             int n = take_u8(f) % 5;
             n = take_u8(f) > 240 ? take_int(f) : n;
             ckeras_layer_set_ints(l, name, n, take_u8(f) > 250 ? NULL : v);
