@@ -76,6 +76,8 @@ bin/ckeras: $(CLI_OBJS) $(STATIC)
 $(BUILD)/tests/%: tests/%.c $(STATIC) $(TEST_COMMON) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(TEST_COMMON) $(STATIC) $(shell $(PKG_CONFIG) --libs check) $(LIBS)
+# the corpus replay includes the fuzz targets' sources
+$(BUILD)/tests/test_fuzz_replay: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
 
 deps:
 	@scripts/deps.sh
