@@ -76,6 +76,8 @@ bin/ckeras: $(CLI_OBJS) $(STATIC)
 $(BUILD)/tests/%: tests/%.c $(STATIC) $(TEST_COMMON) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(TEST_COMMON) $(STATIC) $(shell $(PKG_CONFIG) --libs check) $(LIBS)
+# the corpus replay includes the fuzz targets' sources
+$(BUILD)/tests/test_fuzz_replay: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
 
 deps:
 	@scripts/deps.sh
@@ -266,6 +268,7 @@ FUZZ_SMOKE_RUNS_model_json := 300000
 FUZZ_SMOKE_RUNS_csv := 500000
 FUZZ_SMOKE_RUNS_idx := 500000
 FUZZ_SMOKE_RUNS_npy := 1000000
+FUZZ_SMOKE_RUNS_api := 50000
 FUZZ_DIR := build-fuzz
 FUZZ_RUN ?= $(FUZZ_DIR)/run
 FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))

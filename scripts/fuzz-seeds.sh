@@ -1,6 +1,7 @@
 #!/bin/sh
 # (Re)makes the seed corpora of the fuzz targets in tests/fuzz/corpus/<target>/:
-#  - files the library writes (tests/fuzz/gen_seeds.c: saved models, model JSON, npy, CSV, IDX);
+#  - files the library writes (tests/fuzz/gen_seeds.c: saved models, model JSON, npy, CSV, IDX)
+#    and the seed call sequences of fuzz_api;
 #  - small fixtures: tests/fixtures/h5/*.h5 and ../shared/fixtures/**/*.h5 (<= 128 KiB),
 #    tests/fixtures/npy and ../shared/fixtures .npy/.npz (<= 64 KiB);
 #  - the model_config JSON of every .h5 fixture (needs /usr/bin/python3 with h5py; skipped if not);
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 C=tests/fuzz/corpus
 SHARED=${CK_SHARED_FIXTURES:-../shared/fixtures}
 SHARED_DATA=$(dirname "$SHARED")/data
-mkdir -p "$C/load_model" "$C/model_json" "$C/npy" "$C/csv" "$C/idx"
+mkdir -p "$C/load_model" "$C/model_json" "$C/npy" "$C/csv" "$C/idx" "$C/api"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -24,7 +25,7 @@ add() { # add TARGET FILE: copies FILE into the corpus under its sha1
 cc ${CFLAGS:-} -std=c11 -D_DEFAULT_SOURCE -Iinclude -o "$tmp/gen_seeds" tests/fuzz/gen_seeds.c lib/libckeras.a \
     /usr/lib/x86_64-linux-gnu/blis-openmp/libblis.a $(pkg-config --libs hdf5-serial jansson) -lz -fopenmp -lpthread -lm
 "$tmp/gen_seeds" "$tmp/gen"
-for t in load_model model_json npy csv idx; do
+for t in load_model model_json npy csv idx api; do
     for f in "$tmp/gen/$t"/*; do [ -f "$f" ] && add "$t" "$f"; done
 done
 
@@ -66,6 +67,6 @@ PY
 else
     echo "fuzz-seeds.sh: no h5py for /usr/bin/python3: model_config JSON of the fixtures skipped" >&2
 fi
-for t in load_model model_json npy csv idx; do
+for t in load_model model_json npy csv idx api; do
     echo "$t: $(ls "$C/$t" | wc -l) files, $(du -sk "$C/$t" | cut -f1) KiB"
 done

@@ -30,6 +30,9 @@
 #define LLVMFuzzerTestOneInput fuzz_load_keras_one
 #include "fuzz/fuzz_load_keras.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_api_one
+#include "fuzz/fuzz_api.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -98,6 +101,8 @@ START_TEST(replay_load_model) { replay("load_model", fuzz_load_model_one); }
 END_TEST
 START_TEST(replay_load_keras) { replay("load_keras", fuzz_load_keras_one); }
 END_TEST
+START_TEST(replay_api) { replay("api", fuzz_api_one); }
+END_TEST
 
 int main(void)
 {
@@ -110,6 +115,7 @@ int main(void)
     tcase_add_test(tc, replay_model_json);
     tcase_add_test(tc, replay_load_model);
     tcase_add_test(tc, replay_load_keras);
+    tcase_add_test(tc, replay_api);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

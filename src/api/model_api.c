@@ -482,7 +482,7 @@ CKERAS_API ckeras_status ckeras_fit_args_set_float(ckeras_fit_args *args, const 
         args->validation_split = value;
         return CKERAS_OK;
     }
-    if (fabs(value) < 0x1p63 && value == (double)(int64_t)value)
+    if (value >= -0x1p63 && value < 0x1p63 && value == (double)(int64_t)value) /* in range: no UB */
         return ckeras_fit_args_set_int(args, name, (int64_t)value);
     return ck_error(CKERAS_EINVAL, "fit_args_set_float: unknown setting '%s'", name);
 }

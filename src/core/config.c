@@ -256,7 +256,8 @@ ckeras_status ck_config_set_float(ck_config *c, const char *owner, const char *n
     ckeras_status st;
     int i = ck_config_find(c, name);
     if (i >= 0 && c->fields[i].type == CK_INT) {
-        if (!(fabs(v) < 0x1p63) || v != (double)(int64_t)v)
+        /* the range first: converting a double outside int64's range is undefined */
+        if (!(v >= -0x1p63 && v < 0x1p63) || v != (double)(int64_t)v)
             return ck_error(CKERAS_EINVAL, "%s: '%s' is an int, got %g", owner, name, v);
         return ck_config_set_int(c, owner, name, (int64_t)v);
     }

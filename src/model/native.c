@@ -611,7 +611,7 @@ static ckeras_status var_scalar(var_list *vl, const char *name, bool is_int, dou
     ckeras_status st = var_add(vl, name, NULL, slot);
     if (st == CKERAS_OK) {
         vl->a[vl->n - 1].is_int = is_int;
-        vl->a[vl->n - 1].ivalue = (int64_t)v;
+        vl->a[vl->n - 1].ivalue = is_int ? (int64_t)v : 0; /* a float (learning_rate 1e300): not converted */
     }
     return st;
 }

@@ -388,7 +388,7 @@ static ckeras_status opt_scalar(ck_h5_file *f, const char *name, bool is_int, do
     ck_h5_array *it = &f->opt[f->nopt++];
     it->name = ck_strdup(name);
     it->is_int = is_int;
-    it->ivalue = (int64_t)v;
+    it->ivalue = is_int ? (int64_t)v : 0; /* a float (learning_rate 1e300) is never converted */
     it->ndim = 0;
     it->data = ck_malloc(sizeof(float));
     if (!it->name || !it->data)

@@ -1,7 +1,7 @@
 /* Writes seed inputs for the fuzz targets that the library itself produces: small saved models
  * (with and without optimizer state, weights-only), their model JSON, .npy files, CSV and IDX
- * files (plain and gzip). Usage: gen_seeds OUTDIR  (makes OUTDIR/<target>/...).
- * Run by scripts/fuzz-seeds.sh. */
+ * files (plain and gzip), and seed call sequences of fuzz_api.
+ * Usage: gen_seeds OUTDIR  (makes OUTDIR/<target>/...). Run by scripts/fuzz-seeds.sh. */
 #include "ckeras.h"
 
 #include <stdio.h>
@@ -188,6 +188,113 @@ static void csv_files(void)
     write_bytes(at("csv", "spaces_blank_nan.csv"), d, strlen(d));
 }
 
+/* Seed programs of fuzz_api (see tests/fuzz/fuzz_api.c: an op byte, the model, tensor and layer
+ * slots, then the op's arguments; a size byte below 128 is 1 + b % 4, a string byte 8 + k is
+ * names[k]). Each is a main path: build, compile, fit (with a callback), evaluate, predict,
+ * save and load back. */
+#define API_CB_QUIET 17 /* one callback event: no call */
+/* A new layer: op 2, slots m0 t0 l0, kind, sizes a b c, activation (then the kind's extras). */
+#define API_LAYER(kind, a, b, c, act) 2, 0, 0, 0, kind, a, b, c, act
+static const unsigned char api_dense[] = {
+    0, 0, 0, 0, 0,                          /* m0 = sequential(NULL) */
+    API_LAYER(0, 0, 0, 0, 0), 0, 3,         /* l0 = input((4,)) */
+    5, 0, 0, 0,                             /* add */
+    API_LAYER(1, 7, 0, 0, 8),               /* l0 = dense(4, "relu") */
+    5, 0, 0, 0,                             /* add */
+    API_LAYER(1, 0, 0, 0, 9),               /* l0 = dense(1, "sigmoid") */
+    5, 0, 0, 0,                             /* add */
+    12, 0, 0, 0, 2, 6, 22, 26,              /* compile(adam(1e-3), binary_crossentropy, accuracy) */
+    16, 0, 0, 0, 0, 3, 0,                   /* t0 = 4 samples for input 0 */
+    18, 0, 1, 0, 0, 0,                      /* t1 = predict(t0), refilled */
+    19, 0, 0, 0, 1, 16, 1, API_CB_QUIET, API_CB_QUIET, API_CB_QUIET, API_CB_QUIET, API_CB_QUIET,
+    API_CB_QUIET,                           /* fit(t0, t1) with the lambda callback, history */
+    22, 0, 0, 0, 2, 1, 0, 0,                /* evaluate */
+    23, 0, 0, 0, 0,                         /* predict */
+    25, 0, 0, 0, 0, 0, 1,                   /* save .h5, load into m1 */
+    25, 0, 0, 0, 1, 0, 2,                   /* save .keras, load into m2 */
+    23, 1, 0, 0, 0,                         /* predict with m1 */
+    27, 2, 0, 0, 128,                       /* summary_string(m2, 0) */
+    26, 0, 0, 0, 1, 0,                      /* save_weights m0, load_weights into m1 by name */
+    35, 0, 0, 0, 200, 128, 32, 0, 0,        /* set_int(m0 layer 0, "units", 1) on a built layer */
+    7, 0, 0, 0,                             /* pop */
+    24, 0, 0, 0, 2, 1, 0,                   /* train_on_batch after pop */
+};
+static const unsigned char api_conv[] = {
+    1, 0, 0, 0, 0,                          /* m0 = functional(NULL) */
+    API_LAYER(0, 0, 0, 0, 0), 2, 3, 3, 0,   /* l0 = input((4, 4, 1)) */
+    8, 0, 0, 0,                             /* id0 = model_input */
+    API_LAYER(2, 1, 1, 1, 0),               /* l0 = conv2d(2, 2, 2) */
+    9, 0, 0, 0, 1, 0,                       /* id1 = call(l0, id0) */
+    API_LAYER(3, 0, 0, 0, 0),               /* max_pooling2d(1, 1) */
+    9, 0, 0, 0, 1, 1,                       /* id2 */
+    API_LAYER(7, 0, 0, 0, 0),               /* batch_normalization */
+    9, 0, 0, 0, 1, 2,                       /* id3 */
+    API_LAYER(5, 0, 0, 0, 0),               /* flatten */
+    9, 0, 0, 0, 1, 3,                       /* id4 */
+    API_LAYER(1, 1, 0, 0, 10),              /* dense(2, "softmax") */
+    9, 0, 0, 0, 1, 4,                       /* id5 */
+    11, 0, 0, 0, 1, 5,                      /* set_outputs(id5) */
+    12, 0, 0, 0, 1, 4, 0, 0, 23, 26,        /* compile(sgd(0.1), categorical_crossentropy, accuracy) */
+    16, 0, 0, 0, 0, 1, 0,                   /* t0 = 2 samples */
+    18, 0, 1, 0, 0, 0,                      /* t1 = target */
+    19, 0, 0, 0, 1, 0, 0,                   /* fit */
+    24, 0, 0, 0, 2, 1, 0,                   /* train_on_batch */
+    25, 0, 0, 0, 1, 0, 1,                   /* save .keras, load into m1 */
+    23, 1, 0, 0, 0,                         /* predict */
+    29, 1, 0, 0, 0,                         /* to_dot */
+};
+static const unsigned char api_rnn[] = {
+    0, 0, 0, 0, 0,                          /* m0 = sequential */
+    API_LAYER(0, 0, 0, 0, 0), 0, 2,         /* input((3,)) */
+    5, 0, 0, 0,
+    API_LAYER(9, 133, 1, 0, 0),             /* embedding(5, 2) */
+    5, 0, 0, 0,
+    API_LAYER(8, 1, 0, 0, 0),               /* lstm(2) */
+    5, 0, 0, 0,
+    API_LAYER(6, 0, 0, 0, 0), 3,            /* dropout(-1): refused */
+    API_LAYER(6, 0, 0, 0, 0), 1,            /* dropout(0.5) */
+    5, 0, 0, 0,
+    API_LAYER(1, 0, 0, 0, 0),               /* dense(1) */
+    5, 0, 0, 0,
+    12, 0, 0, 0, 4, 2, 20, 21,              /* compile(rmsprop(1), mse, mae) */
+    16, 0, 0, 0, 0, 2, 0,                   /* t0 = 3 samples */
+    18, 0, 1, 0, 0, 0,
+    19, 0, 0, 0, 1, 33, 78, 1, 90, 1, 94, 0, 1, /* fit: epochs 2, EarlyStopping(loss, 2), min_delta */
+    25, 0, 0, 0, 0, 1, 3,                   /* save .h5 without optimizer, load into m3 */
+    28, 3, 0, 0, 2,                         /* to_json, from_json into m2 */
+    30, 2, 0, 0, 0, 0, 0, 0,                /* counts and names */
+};
+static const unsigned char api_hostile[] = {
+    7, 0, 0, 0,                             /* pop on no model */
+    0, 0, 0, 0, 232,                        /* sequential(long name) */
+    0, 0, 0, 0, 0,                          /* sequential */
+    7, 0, 0, 0,                             /* pop on an empty model */
+    19, 0, 0, 0, 0, 0, 0,                   /* fit before build */
+    23, 0, 0, 0, 0,                         /* predict before build */
+    API_LAYER(1, 144, 0, 0, 0),             /* dense(1 << 61) */
+    5, 0, 0, 0,                             /* add without input */
+    API_LAYER(0, 0, 0, 0, 0), 0, 3,         /* input((4,)) */
+    5, 0, 0, 0,
+    API_LAYER(1, 136, 0, 0, 0),             /* dense(-1) */
+    5, 0, 0, 0,
+    23, 0, 0, 0, 0,                         /* predict with no tensor */
+    32, 0, 0, 0, 2, 3, 3, 3, 1,             /* tensor_copy((4, 4, 4)) */
+    33, 0, 1, 0, 1, 0, 1, 1,                /* tensor_new((1, 2)) */
+    34, 0, 1, 0, 0, 200, 0,                 /* reshape */
+    41, 0, 1, 0,                            /* free t1 */
+    12, 0, 0, 0, 0, 8, 8,                   /* compile with an activation as loss */
+    19, 0, 0, 0, 0, 0, 0,                   /* fit before compile */
+    47, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, /* seed, status names */
+};
+
+static void api_files(void)
+{
+    write_bytes(at("api", "dense_fit_save_load"), api_dense, sizeof api_dense);
+    write_bytes(at("api", "functional_conv_keras"), api_conv, sizeof api_conv);
+    write_bytes(at("api", "embedding_lstm_json"), api_rnn, sizeof api_rnn);
+    write_bytes(at("api", "wrong_order_hostile"), api_hostile, sizeof api_hostile);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -201,5 +308,6 @@ int main(int argc, char **argv)
     npy_files();
     idx_files();
     csv_files();
+    api_files();
     return 0;
 }
