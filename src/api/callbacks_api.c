@@ -1,5 +1,8 @@
 /* Public entry points: callbacks, logs, History. Argument checks and handle ownership only;
- * the work is in src/callbacks. */
+ * the work is in src/callbacks.
+ *
+ * Sizes: the products here are of small counts (list lengths grow by ck_grow, key and name
+ * lengths) or constants; none is a size from outside. */
 #include "callbacks/callbacks.h"
 
 #include <math.h>

@@ -16,7 +16,10 @@
  *
  * The "Connected to" layout is used when model_class is not "Sequential" and a row has a
  * non-empty `connected` (the model room fills it only for models that are not a simple
- * chain, as Keras does); there an empty `connected` prints "-". */
+ * chain, as Keras does); there an empty `connected` prints "-".
+ *
+ * Sizes: the products here are of small counts (list lengths grow by ck_grow, key and name
+ * lengths) or constants; none is a size from outside. */
 #include "callbacks/callbacks.h"
 
 #include <stdio.h>

@@ -1,4 +1,7 @@
-/* Config schemas: a Keras class's keyword arguments, declared once, set by name. */
+/* Config schemas: a Keras class's keyword arguments, declared once, set by name.
+ *
+ * Sizes: the products here are of small counts (list lengths grow by ck_grow, key and name
+ * lengths) or constants; none is a size from outside. */
 #include "core.h"
 
 #include <math.h>

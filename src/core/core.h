@@ -38,6 +38,12 @@ void *ck_realloc(void *p, size_t n);
  * out-of-memory error, as calloc refuses it) without zeroing; ck_realloc_n likewise. */
 void *ck_malloc_n(int64_t count, size_t size);
 void *ck_realloc_n(void *p, int64_t count, size_t size);
+/* The next capacity of a growing array of int length: first when empty, else twice cap, or -1
+ * (which ck_realloc_n refuses as out of memory) when that would pass INT_MAX. */
+static inline int ck_grow(int cap, int first)
+{
+    return cap == 0 ? first : cap <= 0x3fffffff ? 2 * cap : -1;
+}
 void *ck_alloc_aligned(size_t n); /* 64-byte aligned, zero-filled */
 /* n bytes for one big array, contents undefined (the caller writes all of it first): from
  * 2 MB on, aligned to 2 MB with transparent huge pages advised, so that first touching it

@@ -1,5 +1,8 @@
 /* The config tree: the one form in which Keras configs move between rooms (io turns JSON into
- * trees and back; layer schemas read and write trees). */
+ * trees and back; layer schemas read and write trees).
+ *
+ * Sizes: the products here are of small counts (list lengths grow by ck_grow, key and name
+ * lengths) or constants; none is a size from outside. */
 #include "core.h"
 
 #include <stdio.h>
@@ -81,7 +84,7 @@ static ckeras_status grow(ck_tree *t)
 {
     if (t->n < t->cap)
         return CKERAS_OK;
-    int cap = t->cap ? 2 * t->cap : 4;
+    int cap = ck_grow(t->cap, 4);
     ck_tree **items = ck_realloc_n(t->items, cap, sizeof *items);
     if (!items)
         return CKERAS_ENOMEM;

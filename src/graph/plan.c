@@ -13,7 +13,7 @@ ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *
     if (g->n >= CK_MAX_NODES)
         return ck_error(CKERAS_ESHAPE, "a model holds at most %d layer calls", CK_MAX_NODES);
     if (g->n == g->cap) {
-        int cap = g->cap ? g->cap * 2 : 8; /* at most 2 * CK_MAX_NODES */
+        int cap = ck_grow(g->cap, 8);
         ck_node *nodes = ck_realloc_n(g->nodes, cap, sizeof *nodes);
         if (!nodes)
             return CKERAS_ENOMEM;

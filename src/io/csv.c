@@ -5,7 +5,11 @@
  * Once data started, every non-blank line must have the same number of cells and every cell
  * must be a number (decimal, optional exponent, nan, inf); otherwise CKERAS_EFORMAT names the
  * line and the column. Numbers are parsed without the C library's locale, so a host program
- * that called setlocale() still reads "1.5" as one and a half. */
+ * that called setlocale() still reads "1.5" as one and a half.
+ *
+ * Sizes: a header's element count is computed without overflow and checked against the bytes
+ * the file holds before it is multiplied by an element size; text is read in chunks whose sizes
+ * are checked (src/io/file.c). */
 #include "io/io.h"
 
 #include <errno.h>

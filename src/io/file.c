@@ -3,7 +3,11 @@
  *    take regular files only (a device such as /dev/zero never ends);
  *  - writers replace regular files only, atomically (a temporary file beside the target,
  *    fsynced, renamed into place, the folder fsynced), and follow a symbolic link to its
- *    target so that the link stays a link. */
+ *    target so that the link stays a link.
+ *
+ * Sizes: a header's element count is computed without overflow and checked against the bytes
+ * the file holds before it is multiplied by an element size; text is read in chunks whose sizes
+ * are checked (src/io/file.c). */
 #include "io/io.h"
 
 #include <errno.h>

@@ -11,7 +11,11 @@
  * not fit an object header is split into @<name>0, @<name>1, ...; a layer without weights
  * stores weight_names as an empty float64 array.
  *
- * This is the only file of ckeras that includes hdf5.h. */
+ * This is the only file of ckeras that includes hdf5.h.
+ *
+ * Sizes: what a file declares (dimensions, element counts, name counts and lengths) is checked
+ * where it is read, against the file's size and the H5_MAX_* bounds, before any product of it;
+ * the other products are of small counts or constants. */
 #include "io/io.h"
 
 #include <errno.h>
@@ -536,7 +540,7 @@ static g_heap *g_heap_get(h5_guard *g, uint64_t addr)
         if (g->heaps[i].addr == addr)
             return &g->heaps[i];
     if (g->nheaps == g->cap) {
-        int cap = g->cap ? 2 * g->cap : 8;
+        int cap = ck_grow(g->cap, 8);
         g_heap *h = ck_realloc_n(g->heaps, cap, sizeof *h);
         if (!h)
             return NULL;

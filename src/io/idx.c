@@ -4,7 +4,11 @@
  * elements in C order, big-endian. Types: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
  * 0x0D float32, 0x0E float64. The file may be gzip-compressed: zlib's gzread reads both. The
  * data is read in chunks into a buffer that grows with what actually arrives, so a header that
- * announces more than the file holds costs no more memory than the file. */
+ * announces more than the file holds costs no more memory than the file.
+ *
+ * Sizes: a header's element count is computed without overflow and checked against the bytes
+ * the file holds before it is multiplied by an element size; text is read in chunks whose sizes
+ * are checked (src/io/file.c). */
 #include "io/io.h"
 
 #include <errno.h>

@@ -7,7 +7,11 @@
  *
  * .npz: a zip file. We read the end-of-central-directory record (zip64 when needed), walk the
  * central directory, find each member's data after its local header, and inflate deflated
- * members with zlib (raw deflate). Every offset and length is checked against the buffer. */
+ * members with zlib (raw deflate). Every offset and length is checked against the buffer.
+ *
+ * Sizes: a header's element count is computed without overflow and checked against the bytes
+ * the file holds before it is multiplied by an element size; text is read in chunks whose sizes
+ * are checked (src/io/file.c). */
 #include "io/io.h"
 
 #include <errno.h>

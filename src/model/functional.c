@@ -1,4 +1,8 @@
-/* Functional models: inputs, layer calls on symbolic tensors, outputs. */
+/* Functional models: inputs, layer calls on symbolic tensors, outputs.
+ *
+ * Sizes: the products here are of weight sizes (checked when their layer was built), of counts
+ * of layers, calls, variables and optimizer slots (ints far below 2^31: a model holds at most
+ * CK_MAX_NODES calls of at most CK_MAX_WEIGHTS weights) or of constants; arrays grow by ck_grow. */
 #include "model.h"
 
 #include <stdio.h>
@@ -22,7 +26,7 @@ static int new_id(ckeras_model *m, int value)
         return -1;
     }
     if (m->nids == m->capids) {
-        int cap = m->capids ? 2 * m->capids : 16; /* at most 4 * CK_MAX_NODES */
+        int cap = ck_grow(m->capids, 16);
         int *ids = ck_realloc_n(m->ids, cap, sizeof *ids);
         if (!ids)
             return -1;

@@ -13,7 +13,11 @@
  *
  * load_model turns the archive into the legacy form ck_model_from_h5 loads (layer groups by
  * layer name; a nested model's group holds its layers' arrays named "<layer>/<i>"), then
- * restores the optimizer state by position. */
+ * restores the optimizer state by position.
+ *
+ * Sizes: the products here are of weight sizes (checked when their layer was built), of counts
+ * of layers, calls, variables and optimizer slots (ints far below 2^31: a model holds at most
+ * CK_MAX_NODES calls of at most CK_MAX_WEIGHTS weights) or of constants; arrays grow by ck_grow. */
 #include "model.h"
 #include "io/io.h"
 
@@ -92,7 +96,7 @@ static ckeras_status next_path(path_counter *pc, const char *prefix, const char 
         i++;
     if (i == pc->n) {
         if (pc->n == pc->cap) {
-            int nc = pc->cap ? 2 * pc->cap : 16;
+            int nc = ck_grow(pc->cap, 16);
             char(*ns)[96] = ck_realloc_n(pc->snake, nc, sizeof *ns);
             if (!ns)
                 return CKERAS_ENOMEM;
@@ -582,7 +586,7 @@ static void var_list_free(var_list *vl)
 static ckeras_status var_add(var_list *vl, const char *name, const ck_shape *shape, const float *data)
 {
     if (vl->n == vl->cap) {
-        int nc = vl->cap ? 2 * vl->cap : 32;
+        int nc = ck_grow(vl->cap, 32);
         ck_h5_array *na = ck_realloc_n(vl->a, nc, sizeof *na);
         if (!na)
             return CKERAS_ENOMEM;

@@ -1,5 +1,9 @@
 /* Models to and from the plain forms of src/io: model_config, training_config, weights and
- * optimizer state (Keras HDF5 files, JSON). */
+ * optimizer state (Keras HDF5 files, JSON).
+ *
+ * Sizes: the products here are of weight sizes (checked when their layer was built), of counts
+ * of layers, calls, variables and optimizer slots (ints far below 2^31: a model holds at most
+ * CK_MAX_NODES calls of at most CK_MAX_WEIGHTS weights) or of constants; arrays grow by ck_grow. */
 #include "model.h"
 #include "io/io.h"
 
@@ -808,7 +812,7 @@ static unsigned nested_how(unsigned how, const ck_io_layer *l)
 static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group, const char *orig, unsigned how)
 {
     if (fl->m.nlayers == fl->cap) {
-        int cap = fl->cap ? 2 * fl->cap : 16;
+        int cap = ck_grow(fl->cap, 16);
         ck_io_layer *nl = ck_realloc_n(fl->m.layers, cap, sizeof *nl);
         if (!nl)
             return -1;

@@ -1,4 +1,8 @@
-/* summary(): the model's rows for Keras' table. */
+/* summary(): the model's rows for Keras' table.
+ *
+ * Sizes: the products here are of weight sizes (checked when their layer was built), of counts
+ * of layers, calls, variables and optimizer slots (ints far below 2^31: a model holds at most
+ * CK_MAX_NODES calls of at most CK_MAX_WEIGHTS weights) or of constants; arrays grow by ck_grow. */
 #include "model.h"
 
 #include <stdio.h>
