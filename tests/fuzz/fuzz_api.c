@@ -12,7 +12,11 @@
  * Every handle is freed at the end: LeakSanitizer checks that failed calls free what they took.
  *
  * Inputs stay fast: at most FUZZ_API_MAX_OPS calls, tiny data (a few samples, 1 epoch,
- * verbose 0), and any single allocation above FUZZ_ALLOC_LIMIT fails (ENOMEM, not a finding).
+ * verbose 0), any single allocation above FUZZ_ALLOC_LIMIT fails (ENOMEM, not a finding), and
+ * the library's own size limits are lowered (FUZZ_API_MAX_TENSOR elements per tensor and batch
+ * buffer, FUZZ_API_MAX_PARAMS parameters per model): a valid model can ask for any amount of
+ * work (a Conv2DTranspose with a 10^6-row kernel took 7 s per predict at -O2), which bounds
+ * only what one layer call costs, and the refusals past a limit are fuzzed too.
  * With CK_FUZZ_API_TRACE set, each call's op and the last error message are printed (to read
  * what an input does). With CK_FUZZ_API_STATS set, the process prints at exit how many inputs
  * ran and how many distinct op bigrams and op-sequence hashes (of whole inputs) were seen:
@@ -30,6 +34,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_API_MAX_OPS 48
+#define FUZZ_API_MAX_TENSOR ((int64_t)1 << 17)
+#define FUZZ_API_MAX_PARAMS ((int64_t)1 << 16)
 #define FUZZ_API_NT 6  /* tensors */
 #define FUZZ_API_NL 6  /* loose layers */
 #define FUZZ_API_NM 4  /* models */
@@ -896,6 +902,8 @@ static void fuzz_api_count(fuzz_api *f, uint8_t op)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ck_alloc_set_limit(FUZZ_ALLOC_LIMIT);
+    ckeras_set_max_tensor_size(FUZZ_API_MAX_TENSOR);
+    ckeras_set_max_model_params(FUZZ_API_MAX_PARAMS);
     if (!fuzz_api_long[0])
         memset(fuzz_api_long, 'k', sizeof fuzz_api_long - 1);
     fuzz_api f;
