@@ -88,18 +88,19 @@ int64_t ck_size_mul(int64_t a, int64_t b);
 int64_t ck_size_add(int64_t a, int64_t b);
 /* ck_size_mul of three */
 int64_t ck_size_mul3(int64_t a, int64_t b, int64_t c);
-/* CKERAS_ESHAPE with "<what>: <n> values is too large (the limit is L elements per tensor: ...)"
- * when n (a count of floats) overflowed or passes the per-tensor limit; OK for 0 <= n <= limit. */
-ckeras_status ck_size_check(int64_t n, const char *what);
+/* CKERAS_ESHAPE with "<subject>: too large (n elements; the limit is L per tensor, ...)" when n (a
+ * count of floats) overflowed or passes the per-tensor limit; OK for 0 <= n <= limit. The subject
+ * is printf-formatted from fmt only when the check fails (these run on every build and plan). */
+ckeras_status ck_size_check(int64_t n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* ck_size_check of a shape's element count. The product of its positive axes is checked, so a
  * shape with a zero axis cannot hide axes whose strides wrap; a negative axis is a variable
  * (None) one, left out (callers that must refuse them, as tensors do, check first). */
-ckeras_status ck_shape_check(const ck_shape *s, const char *what);
+ckeras_status ck_shape_check(const ck_shape *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The byte count of n floats for an allocator: SIZE_MAX (which every allocator refuses) when n
  * is negative or passed the limit. */
 size_t ck_floats_bytes(int64_t n);
 /* CKERAS_ESHAPE when the parameter count n passes the per-model limit (or overflowed). */
-ckeras_status ck_params_check(int64_t n, const char *what);
+ckeras_status ck_params_check(int64_t n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The product of the axes (saturating, as ck_size_mul; -1 with a negative axis). */
 int64_t ck_shape_size(const ck_shape *s);

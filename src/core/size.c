@@ -1,7 +1,9 @@
 /* Checked size arithmetic and the size limits (core.h, "checked size arithmetic"). */
 #include "core.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 
 static _Atomic int64_t max_tensor = (int64_t)1 << 34;
@@ -40,29 +42,43 @@ int64_t ck_shape_size(const ck_shape *s)
     return n;
 }
 
-ckeras_status ck_size_check(int64_t n, const char *what)
+/* OK when 0 <= n <= lim; else CKERAS_ESHAPE naming the subject, formatted only then. */
+static ckeras_status vcheck(int64_t n, int64_t lim, bool params, const char *fmt, va_list ap)
 {
-    int64_t lim = atomic_load_explicit(&max_tensor, memory_order_relaxed);
+    if (n >= 0 && n != CK_SIZE_OVERFLOW && n <= lim)
+        return CKERAS_OK;
+    char what[256];
+    vsnprintf(what, sizeof what, fmt, ap);
+    const char *unit = params ? "parameters" : "elements";
     if (n == CK_SIZE_OVERFLOW)
-        return ck_error(CKERAS_ESHAPE, "%s: too large (its element count overflows 64 bits)", what);
+        return ck_error(CKERAS_ESHAPE, "%s: too large (its count of %s overflows 64 bits)", what, unit);
     if (n < 0)
         return ck_error(CKERAS_ESHAPE, "%s: size %lld is negative", what, (long long)n);
-    if (n > lim)
-        return ck_error(CKERAS_ESHAPE,
-                        "%s: too large (%lld elements; the limit is %lld per tensor, "
-                        "ckeras_set_max_tensor_size raises it)",
-                        what, (long long)n, (long long)lim);
-    return CKERAS_OK;
+    return ck_error(CKERAS_ESHAPE, "%s: too large (%lld %s; the limit is %lld per %s, %s raises it)", what,
+                    (long long)n, unit, (long long)lim, params ? "model" : "tensor",
+                    params ? "ckeras_set_max_model_params" : "ckeras_set_max_tensor_size");
 }
 
-ckeras_status ck_shape_check(const ck_shape *s, const char *what)
+ckeras_status ck_size_check(int64_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ckeras_status st = vcheck(n, atomic_load_explicit(&max_tensor, memory_order_relaxed), false, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+ckeras_status ck_shape_check(const ck_shape *s, const char *fmt, ...)
 {
     int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++) {
+    for (int i = 0; i < s->ndim; i++)
         if (s->d[i] > 0) /* a negative axis is a variable (None) one: checked when its length is known */
             n = ck_size_mul(n, s->d[i]);
-    }
-    return ck_size_check(n, what);
+    va_list ap;
+    va_start(ap, fmt);
+    ckeras_status st = vcheck(n, atomic_load_explicit(&max_tensor, memory_order_relaxed), false, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 size_t ck_floats_bytes(int64_t n)
@@ -72,17 +88,13 @@ size_t ck_floats_bytes(int64_t n)
     return (size_t)n * sizeof(float); /* n <= 2^48: no wrap */
 }
 
-ckeras_status ck_params_check(int64_t n, const char *what)
+ckeras_status ck_params_check(int64_t n, const char *fmt, ...)
 {
-    int64_t lim = atomic_load_explicit(&max_params, memory_order_relaxed);
-    if (n < 0 || n == CK_SIZE_OVERFLOW)
-        return ck_error(CKERAS_ESHAPE, "%s: too large (its parameter count overflows 64 bits)", what);
-    if (n > lim)
-        return ck_error(CKERAS_ESHAPE,
-                        "%s: too large (%lld parameters; the limit is %lld per model, "
-                        "ckeras_set_max_model_params raises it)",
-                        what, (long long)n, (long long)lim);
-    return CKERAS_OK;
+    va_list ap;
+    va_start(ap, fmt);
+    ckeras_status st = vcheck(n, atomic_load_explicit(&max_params, memory_order_relaxed), true, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 static ckeras_status set_limit(_Atomic int64_t *dst, int64_t v, const char *what)

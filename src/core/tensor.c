@@ -84,9 +84,7 @@ static ckeras_status check_shape(int ndim, const int64_t *shape, const char *wha
     ck_shape s = {.ndim = ndim};
     for (int i = 0; i < ndim; i++)
         s.d[i] = shape[i];
-    char buf[224];
-    snprintf(buf, sizeof buf, "%s: shape %s", what, ck_shape_str(&s, false, buf + 160, 64));
-    return ck_shape_check(&s, buf);
+    return ck_shape_check(&s, "%s: the shape", what);
 }
 
 static ckeras_tensor *tensor_alloc(int ndim, const int64_t *shape, const char *what)

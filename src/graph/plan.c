@@ -5,7 +5,6 @@
  * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "graph.h"
 
-#include <stdio.h>
 #include <string.h>
 
 ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in, bool keep_outputs)
@@ -65,33 +64,31 @@ static int64_t round16(int64_t n)
     return (n + 15) & ~(int64_t)15;
 }
 
-/* Every batch buffer (cap samples of each input, each node's output, each target) must pass the
- * per-tensor size check before the plan sizes anything: the layers' saved_floats and work_floats
- * then multiply cap by per-sample sizes (and small factors) without wrapping (core.h). */
+/* Every batch buffer (cap samples of each input, each node's output, saved values and scratch,
+ * each target) must pass the per-tensor size check before the plan sizes anything: the layers
+ * multiply cap by per-sample sizes (and small factors) without wrapping then (core.h); their
+ * saved_floats and work_floats are saturating where they are no such product. */
 static ckeras_status check_batch_sizes(const ck_graph *g, int64_t cap, const int64_t *ts)
 {
-    char what[160];
-    for (int j = 0; j < g->ninputs; j++) {
-        snprintf(what, sizeof what, "a batch of %lld samples of input %d", (long long)cap, j);
-        ckeras_status st = ck_size_check(ck_size_mul(cap, ck_shape_size(&g->inputs[j])), what);
-        if (st != CKERAS_OK)
-            return st;
-    }
-    for (int i = 0; i < g->n; i++) {
+    ckeras_status st = CKERAS_OK;
+    for (int j = 0; st == CKERAS_OK && j < g->ninputs; j++)
+        st = ck_size_check(ck_size_mul(cap, ck_shape_size(&g->inputs[j])), "a batch of %lld samples of input %d",
+                           (long long)cap, j);
+    for (int i = 0; st == CKERAS_OK && i < g->n; i++) {
         const ckeras_layer *l = g->nodes[i].layer;
-        snprintf(what, sizeof what, "a batch of %lld samples of the output of %s '%s'", (long long)cap,
-                 l->vt->class_name, l->name);
-        ckeras_status st = ck_size_check(ck_size_mul(cap, ck_shape_size(&l->out_shape)), what);
-        if (st != CKERAS_OK)
-            return st;
+        const char *cls = l->vt->class_name;
+        st = ck_size_check(ck_size_mul(cap, ck_shape_size(&l->out_shape)),
+                           "a batch of %lld samples of the output of %s '%s'", (long long)cap, cls, l->name);
+        if (st == CKERAS_OK && l->vt->saved_floats)
+            st = ck_size_check(l->vt->saved_floats(l, cap), "the saved values of %s '%s' for a batch of %lld", cls,
+                               l->name, (long long)cap);
+        if (st == CKERAS_OK && l->vt->work_floats)
+            st = ck_size_check(l->vt->work_floats(l, cap), "the scratch of %s '%s' for a batch of %lld", cls,
+                               l->name, (long long)cap);
     }
-    for (int k = 0; k < g->noutputs; k++) {
-        snprintf(what, sizeof what, "a batch of %lld targets of output %d", (long long)cap, k);
-        ckeras_status st = ck_size_check(ck_size_mul(cap, ts[k]), what);
-        if (st != CKERAS_OK)
-            return st;
-    }
-    return CKERAS_OK;
+    for (int k = 0; st == CKERAS_OK && k < g->noutputs; k++)
+        st = ck_size_check(ck_size_mul(cap, ts[k]), "a batch of %lld targets of output %d", (long long)cap, k);
+    return st;
 }
 
 ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training,
@@ -177,20 +174,14 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
         const ckeras_layer *l = g->nodes[i].layer;
         int64_t out = round16(cap * ck_shape_size(&l->out_shape));
         total = ck_size_add(total, out * (training ? 2 : 1));
-        int64_t saved = l->vt->saved_floats ? l->vt->saved_floats(l, cap) : 0;
-        int64_t w = l->vt->work_floats ? l->vt->work_floats(l, cap) : 0;
-        char what[160];
-        snprintf(what, sizeof what, "the buffers of %s '%s' for a batch of %lld", l->vt->class_name, l->name,
-                 (long long)cap);
-        if ((cst = ck_size_check(saved, what)) != CKERAS_OK || (cst = ck_size_check(w, what)) != CKERAS_OK) {
-            ck_free(np.act);
-            ck_free(np.consumers);
-            return cst;
-        }
-        total = ck_size_add(total, round16(saved));
+        if (l->vt->saved_floats)
+            total = ck_size_add(total, round16(l->vt->saved_floats(l, cap)));
         total = ck_size_add(total, round16(ck_plan_mask_floats(g, i, cap)));
-        if (w > work)
-            work = w;
+        if (l->vt->work_floats) {
+            int64_t w = l->vt->work_floats(l, cap);
+            if (w > work)
+                work = w;
+        }
     }
     /* scratch for input gradients that must be summed (a node read by several consumers) */
     int64_t gs = 0;

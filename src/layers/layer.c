@@ -194,9 +194,7 @@ ckeras_status ck_conv_geom_check(const ckeras_layer *l, const ck_conv_geom *g)
         {"output", ck_size_mul3(g->oh > 0 ? g->oh : 1, g->ow > 0 ? g->ow : 1, g->c)},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        char what[160];
-        snprintf(what, sizeof what, "%s '%s': its %s", l->vt->class_name, l->name, sizes[i].what);
-        ckeras_status st = ck_size_check(sizes[i].n, what);
+        ckeras_status st = ck_size_check(sizes[i].n, "%s '%s': its %s", l->vt->class_name, l->name, sizes[i].what);
         if (st != CKERAS_OK)
             return st;
     }
@@ -217,22 +215,15 @@ ckeras_status ck_conv_geom_fit(const ckeras_layer *l, ck_conv_geom *g, ck_pad_mo
  * before anything allocates or initialises them. */
 static ckeras_status check_built_sizes(const ckeras_layer *l, const ck_shape *out)
 {
-    char what[160];
-    snprintf(what, sizeof what, "%s '%s': output", l->vt->class_name, l->name);
-    ckeras_status st = ck_shape_check(out, what);
+    const char *cls = l->vt->class_name;
+    ckeras_status st = ck_shape_check(out, "%s '%s': output", cls, l->name);
     for (int k = 0; st == CKERAS_OK && k < l->nout && k < (int)(sizeof l->outs / sizeof l->outs[0]); k++)
-        st = ck_shape_check(&l->outs[k], what);
+        st = ck_shape_check(&l->outs[k], "%s '%s': output %d", cls, l->name, k);
     int64_t params = 0;
-    for (int k = 0; st == CKERAS_OK && k < l->nw; k++) {
-        snprintf(what, sizeof what, "%s '%s': weight '%s'", l->vt->class_name, l->name, l->w[k].name);
-        if ((st = ck_shape_check(&l->w[k].shape, what)) == CKERAS_OK)
+    for (int k = 0; st == CKERAS_OK && k < l->nw; k++)
+        if ((st = ck_shape_check(&l->w[k].shape, "%s '%s': weight '%s'", cls, l->name, l->w[k].name)) == CKERAS_OK)
             params = ck_size_add(params, l->w[k].size);
-    }
-    if (st == CKERAS_OK) {
-        snprintf(what, sizeof what, "%s '%s'", l->vt->class_name, l->name);
-        st = ck_params_check(params, what);
-    }
-    return st;
+    return st == CKERAS_OK ? ck_params_check(params, "%s '%s'", cls, l->name) : st;
 }
 
 ckeras_status ck_layer_build_multi(ckeras_layer *l, const ck_shape *ins, int nin)

@@ -53,7 +53,7 @@ ckeras_status ck_model_attach(ckeras_model *m, ckeras_layer *l)
     for (int i = 0; i < m->g.n; i++)
         if (m->g.nodes[i].first_use)
             total = ck_size_add(total, ck_layer_param_count(m->g.nodes[i].layer, false));
-    ckeras_status st = ck_params_check(total, m->name);
+    ckeras_status st = ck_params_check(total, "%s", m->name);
     if (st != CKERAS_OK)
         return st;
     if (m->defer_init) {
@@ -98,11 +98,11 @@ ckeras_status ck_model_layout(ckeras_model *m)
             }
         }
     }
-    ckeras_status cst = ck_params_check(ck_size_add(np, ns), m->name);
+    ckeras_status cst = ck_params_check(ck_size_add(np, ns), "%s", m->name);
     if (cst == CKERAS_OK)
-        cst = ck_size_check(np, m->name);
+        cst = ck_size_check(np, "%s: trainable weights", m->name);
     if (cst == CKERAS_OK)
-        cst = ck_size_check(ns, m->name);
+        cst = ck_size_check(ns, "%s: non-trainable weights", m->name);
     if (cst != CKERAS_OK)
         return cst;
     float *params = ck_alloc_aligned(ck_floats_bytes(np ? np : 1));

@@ -7,8 +7,6 @@
  * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "model.h"
 
-#include <stdio.h>
-
 #include <string.h>
 
 ckeras_status ck_model_shape_from_config(const ck_value *s, const char *what, ck_shape *in, uint32_t *none)
@@ -28,9 +26,7 @@ ckeras_status ck_model_shape_from_config(const ck_value *s, const char *what, ck
             in->d[k] = s->v[k];
         }
     }
-    char buf[96];
-    snprintf(buf, sizeof buf, "%s: Input shape", what);
-    return ck_shape_check(in, buf);
+    return ck_shape_check(in, "%s: Input shape", what);
 }
 
 ckeras_status ck_model_node_none(ckeras_model *m, int i)
