@@ -1232,6 +1232,61 @@ static int have_numpy(void)
     return run("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
 }
 
+/* ckeras evaluate with several inputs and outputs: X.npz by input_k, Y.npz by output name (in any
+ * order), every value of evaluate printed against the values computed here from the predictions */
+START_TEST(cli_evaluate_takes_npz_inputs_and_targets)
+{
+    if (run("test -x bin/ckeras") != 0) {
+        printf("cli_evaluate_takes_npz_inputs_and_targets: bin/ckeras is not built (make all), skipped\n");
+        return;
+    }
+    tu_tmpdir_make("multi_io_cli_eval");
+    ckeras_model *m = two_io("relu");
+    compile_two(m, 0.05);
+    data d = make_data(9, 23);
+    expected e = expect(m, &d, 1.0, 0.5);
+    ck_assert_int_eq(ckeras_model_save(m, tu_tmp("m.h5"), 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("x.npz"), 2, (const char *const[]){"input_0", "input_1"}, XS(d)),
+                     CKERAS_OK);
+    /* targets by name, written in the other order */
+    ck_assert_int_eq(ckeras_write_npz(tu_tmp("y.npz"), 2, (const char *const[]){"reg", "cls"},
+                                      (const ckeras_tensor *const[]){d.yr, d.yc}),
+                     CKERAS_OK);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "bin/ckeras evaluate '%s' '%s' '%s' 4 > '%s'", tu_tmp("m.h5"), tu_tmp("x.npz"),
+             tu_tmp("y.npz"), tu_tmp("out.txt"));
+    ck_assert_msg(run(cmd) == 0, "%s failed", cmd);
+    FILE *f = fopen(tu_tmp("out.txt"), "r");
+    ck_assert_ptr_nonnull(f);
+    char name[64];
+    double v, r[5];
+    static const char *const want[5] = {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae"};
+    int n = 0;
+    while (n < 5 && fscanf(f, "%63[^:]: %lf\n", name, &v) == 2) {
+        ck_assert_str_eq(name, want[n]);
+        r[n++] = v;
+    }
+    fclose(f);
+    ck_assert_int_eq(n, 5);
+    assert_results(r, &e, 2e-6, "cli evaluate");
+    /* a .npy Y for a model with two outputs: a clear error */
+    ck_assert_int_eq(ckeras_write_npy(tu_tmp("y.npy"), d.yr), CKERAS_OK);
+    snprintf(cmd, sizeof cmd, "bin/ckeras evaluate '%s' '%s' '%s' 2>'%s'", tu_tmp("m.h5"), tu_tmp("x.npz"),
+             tu_tmp("y.npy"), tu_tmp("err.txt"));
+    ck_assert_int_ne(run(cmd), 0);
+    f = fopen(tu_tmp("err.txt"), "r");
+    ck_assert_ptr_nonnull(f);
+    char err[1024] = "";
+    size_t got = fread(err, 1, sizeof err - 1, f);
+    err[got] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(err, "2 outputs") && strstr(err, ".npz"), "stderr: %s", err);
+    free_data(&d);
+    ckeras_model_free(m);
+    tu_tmpdir_remove();
+}
+END_TEST
+
 START_TEST(cli_predict_writes_one_array_per_output)
 {
     if (run("test -x bin/ckeras") != 0) {
@@ -1342,6 +1397,7 @@ int main(void)
     tcase_add_test(tc, keras_loads_the_files_with_compile);
     tcase_add_test(tc, write_npz_round_trip_and_misuse);
     tcase_add_test(tc, cli_predict_writes_one_array_per_output);
+    tcase_add_test(tc, cli_evaluate_takes_npz_inputs_and_targets);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

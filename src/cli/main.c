@@ -4,7 +4,9 @@
  *                                          (IN.npz with arrays input_0, input_1, ... for
  *                                          several inputs; OUT.npz with one array per output,
  *                                          named after the output layers, for several outputs)
- *   ckeras evaluate FILE.h5 X.npy Y.npy    loss and metrics of a compiled model file
+ *   ckeras evaluate FILE.h5 X Y            loss and metrics of a compiled model file (X as
+ *                                          predict's IN; Y.npy, or Y.npz with one array per
+ *                                          output named after the output layers)
  *   ckeras plot-model FILE.h5 OUT.dot      the model's graph as graphviz DOT (Keras' plot_model;
  *                                          OUT "-" is stdout)
  *   ckeras version                         version and build information
@@ -19,7 +21,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: ckeras summary FILE.h5\n"
                     "       ckeras predict FILE.h5 IN.npy|IN.npz OUT.npy|OUT.npz [BATCH]\n"
-                    "       ckeras evaluate FILE.h5 X.npy Y.npy [BATCH]\n"
+                    "       ckeras evaluate FILE.h5 X.npy|X.npz Y.npy|Y.npz [BATCH]\n"
                     "       ckeras plot-model FILE.h5 OUT.dot [--no-shapes] [--rankdir TB|LR] [--show-dtype]\n"
                     "                         [--show-trainable]\n"
                     "       ckeras version\n");
@@ -112,6 +114,102 @@ static int npz_inputs(const char *path, int *n, ckeras_tensor ***xs)
     return 0;
 }
 
+/* X.npy or X.npz (inputs as predict reads them) into *n tensors; 0 on success. */
+static int read_inputs(const char *path, int *n, ckeras_tensor ***xs)
+{
+    if (ends_with(path, ".npz"))
+        return npz_inputs(path, n, xs);
+    *xs = calloc(1, sizeof **xs);
+    *n = 1;
+    if (!*xs || ckeras_read_npy(path, &(*xs)[0]) != CKERAS_OK) {
+        free(*xs);
+        *xs = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Y.npy (one output) or Y.npz: one array per output, named after the output layers (as predict
+ * writes them) or, when the names do not match, in the archive's order. 0 on success. */
+static int read_targets(ckeras_model *m, const char *path, int nout, ckeras_tensor **ys)
+{
+    if (!ends_with(path, ".npz")) {
+        if (nout != 1) {
+            fprintf(stderr, "ckeras evaluate: model '%s' has %d outputs; give Y as a .npz with one array per "
+                            "output\n", ckeras_model_name(m), nout);
+            return -1;
+        }
+        return ckeras_read_npy(path, &ys[0]) == CKERAS_OK ? 0 : fail("evaluate");
+    }
+    char **names = NULL;
+    ckeras_tensor **arrays = NULL;
+    int count = 0;
+    if (ckeras_read_npz(path, &count, &names, &arrays) != CKERAS_OK)
+        return fail("evaluate");
+    if (count != nout) {
+        fprintf(stderr, "ckeras evaluate: %s holds %d arrays; model '%s' has %d outputs\n", path, count,
+                ckeras_model_name(m), nout);
+        ckeras_npz_free(count, names, arrays);
+        return -1;
+    }
+    int by_name = 1;
+    for (int k = 0; k < nout && by_name; k++) {
+        int found = -1;
+        for (int j = 0; j < count; j++)
+            if (arrays[j] && strcmp(names[j], ckeras_model_output_name(m, k)) == 0)
+                found = j;
+        by_name = found >= 0;
+    }
+    for (int k = 0; k < nout; k++) {
+        int take = k;
+        for (int j = 0; by_name && j < count; j++)
+            if (arrays[j] && strcmp(names[j], ckeras_model_output_name(m, k)) == 0)
+                take = j;
+        ys[k] = arrays[take];
+        arrays[take] = NULL;
+    }
+    ckeras_npz_free(count, names, arrays);
+    return 0;
+}
+
+/* evaluate FILE X Y [BATCH]: prints each value of Keras' evaluate (loss first) as "name: value". */
+static int evaluate(ckeras_model *m, const char *file, const char *xpath, const char *ypath, int batch)
+{
+    int k = ckeras_model_metrics_count(m), nout = ckeras_model_output_count(m);
+    if (k <= 0) {
+        fprintf(stderr, "ckeras evaluate: %s has no training config (loss); cannot evaluate\n", file);
+        return 1;
+    }
+    if (nout < 1 || nout > 32) {
+        fprintf(stderr, "ckeras evaluate: model '%s' has %d outputs\n", ckeras_model_name(m), nout);
+        return 1;
+    }
+    int nin = 0, rc = 0;
+    ckeras_tensor **xs = NULL, *ys[32] = {NULL};
+    double *res = calloc((size_t)k, sizeof *res);
+    if (!res) {
+        fprintf(stderr, "ckeras evaluate: out of memory\n");
+        return 1;
+    }
+    if (read_inputs(xpath, &nin, &xs) != 0)
+        rc = fail("evaluate");
+    else if (read_targets(m, ypath, nout, ys) != 0)
+        rc = 1;
+    else if (ckeras_model_evaluate_multi(m, nin, (const ckeras_tensor *const *)xs, nout,
+                                         (const ckeras_tensor *const *)ys, batch, res, k) != CKERAS_OK)
+        rc = fail("evaluate");
+    else
+        for (int i = 0; i < k; i++)
+            printf("%s: %.6f\n", ckeras_model_metrics_name(m, i), res[i]);
+    for (int j = 0; j < nin; j++)
+        ckeras_tensor_free(xs[j]);
+    for (int j = 0; j < nout; j++)
+        ckeras_tensor_free(ys[j]);
+    free(xs);
+    free(res);
+    return rc;
+}
+
 /* plot-model FILE OUT [options]: options may come anywhere after the command. Returns the exit
  * status. */
 static int plot_model(int argc, char **argv)
@@ -195,19 +293,9 @@ int main(int argc, char **argv)
             return fail("predict");
         int n = 0;
         ckeras_tensor **xs = NULL;
-        if (ends_with(argv[3], ".npz")) {
-            if (npz_inputs(argv[3], &n, &xs) != 0) {
-                ckeras_model_free(m);
-                return fail("predict");
-            }
-        } else {
-            xs = calloc(1, sizeof *xs);
-            n = 1;
-            if (!xs || ckeras_read_npy(argv[3], &xs[0]) != CKERAS_OK) {
-                free(xs);
-                ckeras_model_free(m);
-                return fail("predict");
-            }
+        if (read_inputs(argv[3], &n, &xs) != 0) {
+            ckeras_model_free(m);
+            return fail("predict");
         }
         rc = predict_to(m, n, (const ckeras_tensor *const *)xs, batch, argv[4]);
         for (int j = 0; j < n; j++)
@@ -217,21 +305,7 @@ int main(int argc, char **argv)
         int batch = argc > 5 ? atoi(argv[5]) : 0;
         if (ckeras_load_model(argv[2], 0, &m) != CKERAS_OK)
             return fail("evaluate");
-        ckeras_tensor *x = NULL, *y = NULL;
-        double res[16];
-        int k = ckeras_model_metrics_count(m);
-        if (k == 0) {
-            fprintf(stderr, "ckeras evaluate: %s has no training config (loss); cannot evaluate\n", argv[2]);
-            rc = 1;
-        } else if (ckeras_read_npy(argv[3], &x) != CKERAS_OK || ckeras_read_npy(argv[4], &y) != CKERAS_OK ||
-                   ckeras_model_evaluate(m, x, y, batch, res, 16) != CKERAS_OK) {
-            rc = fail("evaluate");
-        } else {
-            for (int i = 0; i < k && i < 16; i++)
-                printf("%s: %.6f\n", ckeras_model_metrics_name(m, i), res[i]);
-        }
-        ckeras_tensor_free(x);
-        ckeras_tensor_free(y);
+        rc = evaluate(m, argv[2], argv[3], argv[4], batch);
     } else {
         return usage();
     }
