@@ -451,6 +451,27 @@ CKERAS_API ckeras_optimizer *ckeras_optimizer_from_name(const char *name);
 CKERAS_API ckeras_status ckeras_optimizer_set_float(ckeras_optimizer *opt, const char *name, double value);
 /** The optimizer's step count (Keras `optimizer.iterations`), or -1 for NULL. */
 CKERAS_API int64_t ckeras_optimizer_iterations(const ckeras_optimizer *opt);
+/**
+ * Gives the optimizer a learning-rate schedule, as Keras'
+ * `SGD(learning_rate=keras.optimizers.schedules.ExponentialDecay(...))`: @p class_name is one of
+ * "ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay", "PolynomialDecay",
+ * "CosineDecay", "CosineDecayRestarts", and @p config_json its keywords as a JSON object with
+ * Keras' names and defaults, e.g. `{"initial_learning_rate": 0.1, "decay_steps": 1000,
+ * "decay_rate": 0.96, "staircase": true}` (PiecewiseConstantDecay: `{"boundaries": [100, 200],
+ * "values": [0.1, 0.01, 0.001]}`). Each update uses the schedule's value at the optimizer's step
+ * count before the update, as Keras does; the schedule is saved in the optimizer's config of
+ * `.h5` and `.keras` files and restored by ckeras_load_model(). While a schedule is set,
+ * ckeras_optimizer_set_float() of "learning_rate" is ::CKERAS_ESTATE (Keras: "not settable").
+ * @p class_name NULL removes the schedule (the optimizer's own learning_rate applies again).
+ * Errors: ::CKERAS_EINVAL (NULL optimizer or config, an unknown or missing keyword, a value out
+ * of range), ::CKERAS_EFORMAT (not JSON), ::CKERAS_EUNSUPPORTED (another class); on error the
+ * optimizer is unchanged.
+ */
+CKERAS_API ckeras_status ckeras_optimizer_set_schedule(ckeras_optimizer *opt, const char *class_name,
+                                                       const char *config_json);
+/** The learning rate the next update uses (Keras `optimizer.learning_rate`): the schedule's value
+ *  at the current step count, or the set learning_rate; NaN for NULL. */
+CKERAS_API double ckeras_optimizer_learning_rate(const ckeras_optimizer *opt);
 /** Frees an optimizer not given to a model. NULL is a no-op. */
 CKERAS_API void ckeras_optimizer_free(ckeras_optimizer *opt);
 /**@}*/
@@ -640,6 +661,12 @@ CKERAS_API ckeras_layer *ckeras_model_layer(ckeras_model *model, int i);
 CKERAS_API ckeras_layer *ckeras_model_get_layer(ckeras_model *model, const char *name);
 /** The model's name. */
 CKERAS_API const char *ckeras_model_name(const ckeras_model *model);
+/**
+ * The compiled model's optimizer (Keras `model.optimizer`), owned by the model: read its step
+ * count and learning rate, change its settings or schedule (a loaded model's too). NULL with
+ * ::CKERAS_ESTATE before compile (and ckeras_load_model() of a file without a training config).
+ */
+CKERAS_API ckeras_optimizer *ckeras_model_optimizer(ckeras_model *model);
 /**
  * Counts of weights: total, trainable and non-trainable scalars (as summary() shows them).
  * Any pointer may be NULL.

@@ -378,6 +378,19 @@ CKERAS_API const char *ckeras_model_name(const ckeras_model *model)
     return model ? model->name : NULL;
 }
 
+CKERAS_API ckeras_optimizer *ckeras_model_optimizer(ckeras_model *model)
+{
+    if (!model) {
+        ck_error(CKERAS_EINVAL, "model_optimizer: model is NULL");
+        return NULL;
+    }
+    if (!model->compiled || !model->opt) {
+        ck_error(CKERAS_ESTATE, "model_optimizer: model '%s' is not compiled (no optimizer)", model->name);
+        return NULL;
+    }
+    return model->opt;
+}
+
 CKERAS_API ckeras_status ckeras_model_count_params(const ckeras_model *model, int64_t *total, int64_t *trainable,
                                                    int64_t *non_trainable)
 {

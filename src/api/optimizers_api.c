@@ -1,5 +1,8 @@
 /* Public optimizer entry points: argument checks, Keras defaults, handle ownership. */
 #include "optimizers/optimizers.h"
+#include "io/io.h"
+
+#include <math.h>
 
 /* A new optimizer of kind with its Keras defaults, then the given keywords (NULL + message if a
  * value is rejected). */
@@ -80,4 +83,35 @@ CKERAS_API int64_t ckeras_optimizer_iterations(const ckeras_optimizer *opt)
 CKERAS_API void ckeras_optimizer_free(ckeras_optimizer *opt)
 {
     ck_optimizer_free(opt);
+}
+
+CKERAS_API ckeras_status ckeras_optimizer_set_schedule(ckeras_optimizer *opt, const char *class_name,
+                                                       const char *config_json)
+{
+    if (!opt)
+        return ck_error(CKERAS_EINVAL, "optimizer_set_schedule: optimizer is NULL");
+    if (!class_name)
+        return ck_optimizer_set_schedule(opt, NULL);
+    if (!config_json)
+        return ck_error(CKERAS_EINVAL, "optimizer_set_schedule: config_json is NULL (the %s keywords as a JSON "
+                                       "object)",
+                        class_name);
+    ck_tree *cfg = ck_tree_from_json(config_json, "optimizer_set_schedule");
+    if (!cfg)
+        return ck_last_status(CKERAS_EFORMAT);
+    ck_schedule *s = NULL;
+    ckeras_status st = ck_schedule_from_tree(class_name, cfg, &s);
+    ck_tree_free(cfg);
+    if (st != CKERAS_OK)
+        return st;
+    return ck_optimizer_set_schedule(opt, s);
+}
+
+CKERAS_API double ckeras_optimizer_learning_rate(const ckeras_optimizer *opt)
+{
+    if (!opt) {
+        ck_error(CKERAS_EINVAL, "optimizer_learning_rate: optimizer is NULL");
+        return NAN;
+    }
+    return (double)ck_optimizer_lr(opt);
 }

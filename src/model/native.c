@@ -371,7 +371,8 @@ static ckeras_status restore_optimizer(ckeras_model *m, const ck_h5_vars *v)
         return CKERAS_ENOMEM;
     const char *slots[CK_OPT_MAX_SLOTS];
     int ns = ck_optimizer_slot_names(o, slots);
-    int start = g->n > 1 && g->v[1].ndim == 0 && !g->v[1].is_int ? 2 : 1; /* iterations, learning_rate */
+    /* iterations, learning_rate (none with a schedule) */
+    int start = o->sched ? 1 : g->n > 1 && g->v[1].ndim == 0 && !g->v[1].is_int ? 2 : 1;
     int extra = o->kind == CK_OPT_NADAM ? 1 : 0; /* u_product */
     bool ok = g->n == start + ns * nt + extra && g->v[0].ndim == 0;
     for (int s = 0; s < ns && ok; s++)
@@ -664,7 +665,9 @@ static ckeras_status optimizer_vars(const ckeras_model *m, bool fresh, var_list 
     const ckeras_optimizer *o = m->opt;
     fresh = fresh || o->n != m->n_params;
     ckeras_status st = var_scalar(vl, "optimizer/vars/0", true, fresh ? 0.0 : (double)o->iterations);
-    if (st == CKERAS_OK)
+    /* with a schedule Keras 3 has no learning_rate variable: the slots start at 1 */
+    const int head = o->sched ? 1 : 2;
+    if (st == CKERAS_OK && !o->sched)
         st = var_scalar(vl, "optimizer/vars/1", false, ck_cfg_float(&o->cfg, "learning_rate"));
     if (st != CKERAS_OK)
         return st;
@@ -672,7 +675,7 @@ static ckeras_status optimizer_vars(const ckeras_model *m, bool fresh, var_list 
     int nt = 0;
     if ((st = trainable_weights(m, &tw, &nt)) != CKERAS_OK)
         return st;
-    int ns = ck_optimizer_slot_names(o, NULL), total = 2 + ns * nt;
+    int ns = ck_optimizer_slot_names(o, NULL), total = head + ns * nt;
     if (fresh) {
         int64_t big = 1;
         for (int t = 0; t < nt; t++)
@@ -685,15 +688,15 @@ static ckeras_status optimizer_vars(const ckeras_model *m, bool fresh, var_list 
             for (int64_t i = 0; i < big; i++)
                 (*fill)[i] = (float)ck_cfg_float(&o->cfg, "initial_accumulator_value");
     }
-    int first = vl->n - 2;
+    int first = vl->n - head;
     /* make room, then fill by position */
-    for (int i = 2; i < total && st == CKERAS_OK; i++)
+    for (int i = head; i < total && st == CKERAS_OK; i++)
         st = var_add(vl, "", NULL, NULL);
     for (int s = 0; s < ns && st == CKERAS_OK; s++)
         for (int t = 0; t < nt && st == CKERAS_OK; t++) {
-            ck_h5_array *a = &vl->a[first + slot_at(o, s, t, nt, 2)];
+            ck_h5_array *a = &vl->a[first + slot_at(o, s, t, nt, head)];
             char name[64];
-            snprintf(name, sizeof name, "optimizer/vars/%d", slot_at(o, s, t, nt, 2));
+            snprintf(name, sizeof name, "optimizer/vars/%d", slot_at(o, s, t, nt, head));
             ck_free(a->name);
             if (!(a->name = ck_strdup(name))) {
                 st = CKERAS_ENOMEM;

@@ -268,7 +268,9 @@ ckeras_status ck_model_training_desc(const ckeras_model *m, ck_profile profile, 
     snprintf(t->opt_class, sizeof t->opt_class, "%s", ck_optimizer_class(m->opt));
     t->opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, profile);
     if (!t->opt_config ||
-        (profile == CK_PROFILE_KERAS3 && ck_tree_set(t->opt_config, "name", ck_tree_str(t->opt_class)) != CKERAS_OK)) {
+        (profile == CK_PROFILE_KERAS3 && ck_tree_set(t->opt_config, "name", ck_tree_str(t->opt_class)) != CKERAS_OK) ||
+        (m->opt->sched &&
+         ck_tree_set(t->opt_config, "learning_rate", ck_schedule_to_tree(m->opt->sched)) != CKERAS_OK)) {
         ck_io_training_free(t);
         return CKERAS_ENOMEM;
     }
@@ -420,7 +422,7 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_profile profile, c
     snprintf(name, sizeof name, k3 ? "%s/iteration" : "%s/iter:0", cls);
     if (opt_scalar(f, name, true, (double)o->iterations) != CKERAS_OK)
         return CKERAS_ENOMEM;
-    if (k3) {
+    if (k3 && !o->sched) { /* with a schedule Keras 3 has no learning_rate variable */
         snprintf(name, sizeof name, "%s/learning_rate", cls);
         if (opt_scalar(f, name, false, ck_cfg_float(&o->cfg, "learning_rate")) != CKERAS_OK)
             return CKERAS_ENOMEM;
@@ -1711,6 +1713,27 @@ static ckeras_status compile_with(ckeras_model *m, ckeras_optimizer *o, const ck
                                     metrics);
 }
 
+/* A learning_rate given as a schedule ({"class_name", "config"}, with Keras 3's "module" and
+ * "registered_name" or without) becomes o's schedule and leaves the optimizer's config. */
+static ckeras_status schedule_from_config(ckeras_optimizer *o, const char *opt_class, ck_tree *opt_config)
+{
+    ck_tree *lr = ck_tree_get(opt_config, "learning_rate");
+    if (!lr || lr->kind != CK_T_OBJECT)
+        return CKERAS_OK;
+    const char *cls = ck_tree_string(ck_tree_get(lr, "class_name"));
+    ck_tree *cfg = ck_tree_get(lr, "config");
+    if (!cls || !cfg)
+        return ck_error(CKERAS_EFORMAT, "%s: learning_rate is an object without class_name and config", opt_class);
+    ck_schedule *sched = NULL;
+    ckeras_status st = ck_schedule_from_tree(cls, cfg, &sched);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("%s: learning_rate", opt_class);
+        return st;
+    }
+    ck_tree_del(opt_config, "learning_rate");
+    return ck_optimizer_set_schedule(o, sched);
+}
+
 static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, const char *model_name, const flat *fl)
 {
     ck_io_training t;
@@ -1731,6 +1754,8 @@ static ckeras_status compile_from_file(ckeras_model *m, const ck_h5_file *f, con
             goto done;
         }
         char name[64] = "";
+        if (t.opt_config && (st = schedule_from_config(o, t.opt_class, t.opt_config)) != CKERAS_OK)
+            goto done;
         if (t.opt_config &&
             (st = ck_config_from_tree(&o->cfg, t.opt_class, t.opt_config, name, sizeof name, NULL)) != CKERAS_OK)
             goto done;

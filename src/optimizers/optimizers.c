@@ -226,6 +226,7 @@ void ck_optimizer_free(ckeras_optimizer *o)
         return;
     free_slots(o);
     ck_config_free(&o->cfg);
+    ck_schedule_free(o->sched);
     ck_free(o);
 }
 
@@ -376,6 +377,11 @@ ckeras_status ck_optimizer_set(ckeras_optimizer *o, const char *name, double val
         return ck_error(CKERAS_EINVAL, "%s: unknown setting '%s'; accepted: %s", cls, name ? name : "(null)",
                         list);
     }
+    if (o->sched && strcmp(name, "learning_rate") == 0)
+        return ck_error(CKERAS_ESTATE,
+                        "%s: the learning rate is the schedule %s ('%s'); it cannot be set (as in Keras): give "
+                        "the optimizer a new schedule or remove it first",
+                        cls, ck_schedule_class(o->sched), o->sched->name);
     ckeras_status st = check_value(o, name, value);
     if (st != CKERAS_OK)
         return st;
@@ -414,7 +420,20 @@ ckeras_status ck_optimizer_set(ckeras_optimizer *o, const char *name, double val
 
 float ck_optimizer_lr(const ckeras_optimizer *o)
 {
-    return o ? (float)ck_cfg_float(&o->cfg, "learning_rate") : 0.0f;
+    if (!o)
+        return 0.0f;
+    return o->sched ? ck_schedule_lr(o->sched, o->iterations) : (float)ck_cfg_float(&o->cfg, "learning_rate");
+}
+
+ckeras_status ck_optimizer_set_schedule(ckeras_optimizer *o, ck_schedule *s)
+{
+    if (!o) {
+        ck_schedule_free(s);
+        return ck_error(CKERAS_EINVAL, "optimizer set_schedule: optimizer is NULL");
+    }
+    ck_schedule_free(o->sched);
+    o->sched = s;
+    return CKERAS_OK;
 }
 
 /* Asks the compiler to vectorise a loop (GCC's -O2 cost model otherwise leaves most of these
@@ -748,7 +767,7 @@ void ck_optimizer_apply(ckeras_optimizer *o, float *params, float *grads, const 
 
     clip_gradients(o, grads, off, nvar);
 
-    const float lr = cfgf(o, "learning_rate");
+    const float lr = ck_optimizer_lr(o);
     const ck_value *wd = ck_cfg_value(&o->cfg, "weight_decay");
     if (wd && !wd->is_none) {
         float f = 1.0f - (float)wd->f * lr;

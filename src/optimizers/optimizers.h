@@ -19,6 +19,36 @@ typedef enum ck_opt_kind {
 
 #define CK_OPT_MAX_SLOTS 4
 
+/* Keras' learning-rate schedules (schedules.c). */
+typedef enum ck_sched_kind {
+    CK_SCHED_EXPONENTIAL = 0,
+    CK_SCHED_INVERSE_TIME,
+    CK_SCHED_PIECEWISE,
+    CK_SCHED_POLYNOMIAL,
+    CK_SCHED_COSINE,
+    CK_SCHED_COSINE_RESTARTS,
+    CK_SCHED_COUNT
+} ck_sched_kind;
+
+typedef struct ck_schedule {
+    ck_sched_kind kind;
+    ck_config cfg;      /* Keras' config keys except name */
+    char name[64];      /* Keras' `name` */
+    int nb;             /* PiecewiseConstantDecay: the boundaries (nb) and values (nb + 1) */
+    double *boundaries, *values;
+} ck_schedule;
+
+/* A schedule from Keras' class name and config object (unknown keys, missing required keys and
+ * values out of range are CKERAS_EINVAL; an unknown class CKERAS_EUNSUPPORTED). */
+ckeras_status ck_schedule_from_tree(const char *class_name, ck_tree *config, ck_schedule **out);
+/* {"module", "class_name", "config", "registered_name"}, as Keras 3 and tf.keras 2.13+ write it;
+ * NULL when out of memory. */
+ck_tree *ck_schedule_to_tree(const ck_schedule *s);
+const char *ck_schedule_class(const ck_schedule *s);
+/* The learning rate at a step count (float32, as Keras computes it). */
+float ck_schedule_lr(const ck_schedule *s, int64_t iterations);
+void ck_schedule_free(ck_schedule *s);
+
 struct ckeras_optimizer {
     ck_opt_kind kind;
     ck_config cfg;        /* Keras keywords: learning_rate, beta_1, ..., clipnorm, clipvalue */
@@ -26,6 +56,7 @@ struct ckeras_optimizer {
     size_t n;             /* parameters the slots were built for (0: not built) */
     int nslots;
     float *slots[CK_OPT_MAX_SLOTS]; /* each n floats, same layout as the parameter buffer */
+    ck_schedule *sched;   /* a learning-rate schedule (owned), or NULL: learning_rate is constant */
     float u_product;      /* Nadam only: Keras' scalar variable `variable`, the running product
                            * of mu_t (1 after build) */
 };
@@ -74,7 +105,11 @@ ckeras_status ck_optimizer_set(ckeras_optimizer *o, const char *name, double val
 /* Checks a whole config (e.g. one read from a file through the ck_config setters) with the
  * rules of ck_optimizer_set(). */
 ckeras_status ck_optimizer_check(const ckeras_optimizer *o);
-/* The current learning rate (float32 value, as Keras' variable holds it). */
+/* The current learning rate (float32 value, as Keras' variable holds it): the schedule's value
+ * at the current step count when there is one. */
 float ck_optimizer_lr(const ckeras_optimizer *o);
+/* Makes s (taken, also on failure; NULL removes the schedule) the optimizer's learning rate, as
+ * Keras' `learning_rate=schedule`. CKERAS_EINVAL when o is NULL. */
+ckeras_status ck_optimizer_set_schedule(ckeras_optimizer *o, ck_schedule *s);
 
 #endif
