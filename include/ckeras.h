@@ -478,7 +478,8 @@ CKERAS_API void ckeras_optimizer_free(ckeras_optimizer *opt);
 
 /** @name Callbacks and logs */
 /**@{*/
-/** Opaque callback (EarlyStopping, TerminateOnNaN, or a user function). */
+/** Opaque callback (EarlyStopping, TerminateOnNaN, ModelCheckpoint, ReduceLROnPlateau,
+ *  LearningRateScheduler, CSVLogger, or a user function). */
 typedef struct ckeras_callback ckeras_callback;
 /** Opaque read-only view of the logs dict handed to callbacks ("loss", "val_loss", ...). */
 typedef struct ckeras_logs ckeras_logs;
@@ -525,6 +526,46 @@ CKERAS_API ckeras_callback *ckeras_terminate_on_nan(void);
  * ckeras_model_save() (a destination that is not a regular file is refused, a link followed).
  */
 CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const char *monitor, int save_best_only);
+/**
+ * Keras `ReduceLROnPlateau(monitor, factor, patience)`: @p monitor NULL means "val_loss";
+ * @p factor in [0, 1). Other keywords (verbose, mode "auto"/"min"/"max", min_delta 1e-4,
+ * cooldown, min_lr) are set with ckeras_callback_set_*(). At every epoch end it adds
+ * "learning_rate" to the logs (so History and the progress bar show it, as in Keras). Like
+ * Keras, it keeps its best value from one fit to the next. A model whose optimizer has a
+ * learning-rate schedule cannot have its rate reduced: fit stops with ::CKERAS_ESTATE.
+ */
+CKERAS_API ckeras_callback *ckeras_reduce_lr_on_plateau(const char *monitor, double factor, int patience);
+/** A learning-rate schedule for ckeras_learning_rate_scheduler(): the rate for @p epoch
+ *  (0-based) given the current @p lr. */
+typedef double (*ckeras_lr_schedule_fn)(int epoch, double lr, void *user_data);
+/**
+ * Keras `LearningRateScheduler(schedule)`: at each epoch begin the optimizer's learning rate
+ * becomes @p schedule(epoch, lr, @p user_data) (a finite number >= 0, else fit stops with
+ * ::CKERAS_EINVAL); "learning_rate" is added to the epoch's logs. "verbose" is set with
+ * ckeras_callback_set_float().
+ */
+CKERAS_API ckeras_callback *ckeras_learning_rate_scheduler(ckeras_lr_schedule_fn schedule, void *user_data);
+/**
+ * Keras `CSVLogger(filename, separator=",", append=False)`: one row per epoch, as Keras writes it
+ * (columns "epoch" then the logs keys sorted, "val_" columns added when the first epoch has none,
+ * "NA" for a missing value, values as Python prints floats, CRLF line ends). @p separator is one
+ * character (NULL: ","); @p append keeps the file's rows (its header too, if it has one). The
+ * file is opened at train begin (a path that is not a regular file is refused, stopping fit with
+ * ::CKERAS_EIO) and closed at train end; a failed write stops fit with ::CKERAS_EIO.
+ */
+CKERAS_API ckeras_callback *ckeras_csv_logger(const char *filename, const char *separator, int append);
+/**
+ * Keras `BackupAndRestore(backup_dir)`: after every epoch the weights and optimizer state go to
+ * `backup_dir/latest.weights.h5` (Keras 3's layout) and the count of finished epochs to
+ * `backup_dir/training_metadata.json`, each written atomically. A fit that starts with such a
+ * backup (after a crash or a kill) loads it and resumes at the next epoch; ckeras also keeps its
+ * random generator's state there, so the resumed fit ends with the weights an uninterrupted one
+ * would have, bit for bit (same model, data, seed and thread count). A fit that finishes removes
+ * the backup (keyword delete_checkpoint 0 keeps it; the folder is removed only when empty);
+ * double_checkpoint 1 keeps the previous backup too and falls back to it when the latest cannot
+ * be read. Keywords through ckeras_callback_set_*(); save_freq is "epoch" only.
+ */
+CKERAS_API ckeras_callback *ckeras_backup_and_restore(const char *backup_dir);
 /**
  * Sets a numeric keyword of a built-in callback by its Keras name (booleans as 0/1). Checked as
  * the constructor checks it: patience and start_from_epoch >= 0 and whole, no infinity; NaN sets

@@ -185,3 +185,78 @@ CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const 
     }
     return cb;
 }
+
+CKERAS_API ckeras_callback *ckeras_reduce_lr_on_plateau(const char *monitor, double factor, int patience)
+{
+    if (monitor && !*monitor) {
+        ck_error(CKERAS_EINVAL, "reduce_lr_on_plateau: monitor is empty (NULL means \"val_loss\")");
+        return NULL;
+    }
+    if (!(factor >= 0.0 && factor < 1.0)) {
+        ck_error(CKERAS_EINVAL, "ReduceLROnPlateau does not support a factor >= 1.0 (or negative, or NaN); got %g",
+                 factor);
+        return NULL;
+    }
+    if (patience < 0) {
+        ck_error(CKERAS_EINVAL, "reduce_lr_on_plateau: patience must be >= 0, got %d", patience);
+        return NULL;
+    }
+    ckeras_callback *cb = ck_callback_new(CK_CB_REDUCE_LR);
+    if (!cb)
+        return NULL;
+    if ((monitor && ck_config_set_str(&cb->cfg, cb->class_name, "monitor", monitor) != CKERAS_OK) ||
+        ck_config_set_float(&cb->cfg, cb->class_name, "factor", factor) != CKERAS_OK ||
+        ck_config_set_int(&cb->cfg, cb->class_name, "patience", patience) != CKERAS_OK) {
+        ck_callback_free(cb);
+        return NULL;
+    }
+    return cb;
+}
+
+CKERAS_API ckeras_callback *ckeras_learning_rate_scheduler(ckeras_lr_schedule_fn schedule, void *user_data)
+{
+    if (!schedule) {
+        ck_error(CKERAS_EINVAL, "learning_rate_scheduler: schedule is NULL");
+        return NULL;
+    }
+    ckeras_callback *cb = ck_callback_new(CK_CB_LR_SCHEDULER);
+    if (!cb)
+        return NULL;
+    cb->lr_fn = schedule;
+    cb->user_data = user_data;
+    return cb;
+}
+
+CKERAS_API ckeras_callback *ckeras_csv_logger(const char *filename, const char *separator, int append)
+{
+    if (!filename || !*filename) {
+        ck_error(CKERAS_EINVAL, "csv_logger: filename is empty");
+        return NULL;
+    }
+    ckeras_callback *cb = ck_callback_new(CK_CB_CSV_LOGGER);
+    if (!cb)
+        return NULL;
+    if (ck_config_set_str(&cb->cfg, cb->class_name, "filename", filename) != CKERAS_OK ||
+        (separator && ck_callback_set_str(cb, "separator", separator) != CKERAS_OK) ||
+        ck_config_set_bool(&cb->cfg, cb->class_name, "append", append != 0) != CKERAS_OK) {
+        ck_callback_free(cb);
+        return NULL;
+    }
+    return cb;
+}
+
+CKERAS_API ckeras_callback *ckeras_backup_and_restore(const char *backup_dir)
+{
+    if (!backup_dir || !*backup_dir) {
+        ck_error(CKERAS_EINVAL, "backup_and_restore: Empty `backup_dir` argument passed");
+        return NULL;
+    }
+    ckeras_callback *cb = ck_callback_new(CK_CB_BACKUP);
+    if (!cb)
+        return NULL;
+    if (ck_config_set_str(&cb->cfg, cb->class_name, "backup_dir", backup_dir) != CKERAS_OK) {
+        ck_callback_free(cb);
+        return NULL;
+    }
+    return cb;
+}

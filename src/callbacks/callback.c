@@ -1,5 +1,5 @@
-/* Callbacks: construction, settings, and delivery of events (user functions, EarlyStopping,
- * TerminateOnNaN). */
+/* Callbacks: construction, settings, and delivery of events (user functions and the built-in
+ * callbacks). */
 #include "callbacks.h"
 
 #include <math.h>
@@ -38,6 +38,23 @@ ckeras_callback *ck_callback_new(ck_cb_kind kind)
         cb->class_name = "ModelCheckpoint";
         st = ck_config_init(&cb->cfg, ck_checkpoint_fields, ck_checkpoint_nfields);
         break;
+    case CK_CB_REDUCE_LR:
+        cb->class_name = "ReduceLROnPlateau";
+        st = ck_config_init(&cb->cfg, ck_reduce_lr_fields, ck_reduce_lr_nfields);
+        break;
+    case CK_CB_LR_SCHEDULER:
+        cb->class_name = "LearningRateScheduler";
+        st = ck_config_init(&cb->cfg, ck_lr_scheduler_fields, ck_lr_scheduler_nfields);
+        break;
+    case CK_CB_BACKUP:
+        cb->class_name = "BackupAndRestore";
+        st = ck_config_init(&cb->cfg, ck_backup_fields, ck_backup_nfields);
+        break;
+    case CK_CB_CSV_LOGGER:
+        cb->class_name = "CSVLogger";
+        cb->ncsv_keys = -1;
+        st = ck_config_init(&cb->cfg, ck_csv_logger_fields, ck_csv_logger_nfields);
+        break;
     default:
         cb->kind = CK_CB_LAMBDA;
         cb->class_name = "LambdaCallback";
@@ -57,6 +74,7 @@ void ck_callback_free(ckeras_callback *cb)
         return;
     ck_free(cb->best_params);
     ck_free(cb->best_state);
+    ck_csv_logger_close(cb);
     ck_config_free(&cb->cfg);
     ck_free(cb);
 }
@@ -77,7 +95,7 @@ ckeras_status ck_callback_set_float(ckeras_callback *cb, const char *name, doubl
     if (st != CKERAS_OK)
         return st;
     st = ck_config_set_float(&cb->cfg, cb->class_name, name, value); /* NaN: None where None is the default */
-    if (st == CKERAS_OK && cb->kind == CK_CB_EARLY_STOPPING)
+    if (st == CKERAS_OK && (cb->kind == CK_CB_EARLY_STOPPING || cb->kind == CK_CB_REDUCE_LR))
         ck_early_stopping_reset_mode(cb);
     return st;
 }
@@ -90,8 +108,10 @@ ckeras_status ck_callback_set_str(ckeras_callback *cb, const char *name, const c
     if (!value || !*value) /* as the constructors: no empty monitor or filepath */
         return ck_error(CKERAS_EINVAL, "%s: '%s' needs a value, got %s", cb->class_name, name ? name : "(null)",
                         value ? "\"\"" : "NULL");
+    if (cb->kind == CK_CB_CSV_LOGGER && name && strcmp(name, "separator") == 0 && strlen(value) != 1)
+        return ck_error(CKERAS_EINVAL, "CSVLogger: the separator must be one character, got \"%s\"", value);
     st = ck_config_set_str(&cb->cfg, cb->class_name, name, value);
-    if (st == CKERAS_OK && cb->kind == CK_CB_EARLY_STOPPING)
+    if (st == CKERAS_OK && (cb->kind == CK_CB_EARLY_STOPPING || cb->kind == CK_CB_REDUCE_LR))
         ck_early_stopping_reset_mode(cb);
     return st;
 }
@@ -141,6 +161,14 @@ ckeras_status ck_callback_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_e
         return ck_checkpoint_event(cb, ctx, ev, index, logs);
     case CK_CB_TERMINATE_ON_NAN:
         return terminate_on_nan(ctx, ev, logs);
+    case CK_CB_REDUCE_LR:
+        return ck_reduce_lr_event(cb, ctx, ev, index, logs);
+    case CK_CB_LR_SCHEDULER:
+        return ck_lr_scheduler_event(cb, ctx, ev, index);
+    case CK_CB_CSV_LOGGER:
+        return ck_csv_logger_event(cb, ev, index, ctx->logs ? ctx->logs : logs);
+    case CK_CB_BACKUP:
+        return ck_backup_event(cb, ctx, ev, index);
     case CK_CB_LAMBDA:
         return lambda(cb, ctx, ev, index, logs);
     }

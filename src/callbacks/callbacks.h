@@ -40,6 +40,16 @@ typedef struct ck_train_ctx {
     /* ModelCheckpoint saves through the model room (which sits above this one) */
     void *model;
     ckeras_status (*save)(void *model, const char *path, bool weights_only);
+    /* the model's optimizer (ReduceLROnPlateau and LearningRateScheduler change its learning
+     * rate), and the logs being delivered, which they extend at epoch end with
+     * "learning_rate" for the callbacks after them, History and the progress bar */
+    ckeras_optimizer *opt;
+    ckeras_logs *logs;
+    /* BackupAndRestore: the first epoch fit runs (it may move it at train begin), the model's
+     * generator (shuffles, dropout), and a loader of weights and optimizer state */
+    int64_t initial_epoch;
+    ck_rng *rng;
+    ckeras_status (*load_weights)(void *model, const char *path);
 } ck_train_ctx;
 
 typedef enum ck_cb_kind {
@@ -47,6 +57,10 @@ typedef enum ck_cb_kind {
     CK_CB_EARLY_STOPPING,
     CK_CB_TERMINATE_ON_NAN,
     CK_CB_MODEL_CHECKPOINT,
+    CK_CB_REDUCE_LR,
+    CK_CB_LR_SCHEDULER,
+    CK_CB_CSV_LOGGER,
+    CK_CB_BACKUP,
 } ck_cb_kind;
 
 struct ckeras_callback {
@@ -63,7 +77,13 @@ struct ckeras_callback {
     float *best_params, *best_state; /* restore_best_weights copies */
     size_t n_best_params, n_best_state;
     bool has_best_weights;       /* Keras' best_weights is not None */
-    const char *class_name;      /* "EarlyStopping", "TerminateOnNaN", "LambdaCallback" */
+    int cooldown_counter;        /* ReduceLROnPlateau */
+    ckeras_lr_schedule_fn lr_fn; /* LearningRateScheduler (user_data above) */
+    FILE *csv;                   /* CSVLogger: the open file (train begin to train end) */
+    bool csv_header;             /* write the header before the first row */
+    int ncsv_keys;               /* its columns after "epoch", fixed at the first row (-1: not yet) */
+    char (*csv_keys)[CK_LOG_NAME];
+    const char *class_name;      /* "EarlyStopping", "TerminateOnNaN", "LambdaCallback", ... */
     _Atomic int in_fit;          /* fits running with it (model_api.c): it is not freed meanwhile */
 };
 
@@ -85,6 +105,32 @@ ckeras_status ck_early_stopping_event(ckeras_callback *cb, ck_train_ctx *ctx, ck
                                       const ckeras_logs *logs);
 /* Forgets the monitor direction decided at the first epoch end (after a setting changes). */
 void ck_early_stopping_reset_mode(ckeras_callback *cb);
+
+/* The monitored-value rules of Keras' MonitorCallback (early_stopping.c), shared by
+ * EarlyStopping and ReduceLROnPlateau: the direction from "mode" (auto: the compiled metric's
+ * direction, "less" for a loss; CKERAS_EINVAL naming cb's class when it cannot be decided) and
+ * min_delta negated for "less"; an improvement is op(value - min_delta, reference) in float32. */
+ckeras_status ck_monitor_set_op(ckeras_callback *cb, const ck_train_ctx *ctx);
+bool ck_monitor_improved(const ckeras_callback *cb, double value, double reference);
+
+/* ReduceLROnPlateau and LearningRateScheduler (lr_callbacks.c), CSVLogger (csv_logger.c). */
+extern const ck_field ck_reduce_lr_fields[];
+extern const int ck_reduce_lr_nfields;
+extern const ck_field ck_lr_scheduler_fields[];
+extern const int ck_lr_scheduler_nfields;
+extern const ck_field ck_csv_logger_fields[];
+extern const int ck_csv_logger_nfields;
+ckeras_status ck_reduce_lr_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_event ev, int index,
+                                 const ckeras_logs *logs);
+ckeras_status ck_lr_scheduler_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_event ev, int index);
+ckeras_status ck_csv_logger_event(ckeras_callback *cb, ckeras_event ev, int index, const ckeras_logs *logs);
+/* Closes the CSV file and forgets the columns. */
+void ck_csv_logger_close(ckeras_callback *cb);
+
+/* BackupAndRestore (backup_restore.c). */
+extern const ck_field ck_backup_fields[];
+extern const int ck_backup_nfields;
+ckeras_status ck_backup_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_event ev, int index);
 
 /* ModelCheckpoint (checkpoint.c). */
 extern const ck_field ck_checkpoint_fields[];

@@ -38,7 +38,7 @@ void ck_early_stopping_reset_mode(ckeras_callback *cb)
 /* Keras' _set_monitor_op: "min" -> less, "max" -> greater; "auto": the direction of the
  * compiled metric named like the monitor without "val_", else "less" for a loss; min_delta is
  * negated for "less". */
-static ckeras_status set_monitor_op(ckeras_callback *cb, const ck_train_ctx *ctx)
+ckeras_status ck_monitor_set_op(ckeras_callback *cb, const ck_train_ctx *ctx)
 {
     const char *mode = ck_cfg_str(&cb->cfg, "mode");
     const char *monitor = ck_cfg_str(&cb->cfg, "monitor");
@@ -60,11 +60,11 @@ static ckeras_status set_monitor_op(ckeras_callback *cb, const ck_train_ctx *ctx
     }
     if (op == 0)
         return ck_error(CKERAS_EINVAL,
-                        "EarlyStopping callback received monitor=%s, but Keras isn't able to automatically "
+                        "%s callback received monitor=%s, but Keras isn't able to automatically "
                         "determine whether that metric should be maximized or minimized. Pass `mode='max'` in "
                         "order to monitor based on the highest metric value, or pass `mode='min'` in order to "
                         "use the lowest value.",
-                        monitor);
+                        cb->class_name, monitor);
     cb->monitor_op = op;
     double md = fabs(ck_cfg_float(&cb->cfg, "min_delta"));
     cb->min_delta_eff = op < 0 ? -md : md;
@@ -72,7 +72,7 @@ static ckeras_status set_monitor_op(ckeras_callback *cb, const ck_train_ctx *ctx
 }
 
 /* Keras' _is_improvement: monitor_op(value - min_delta, reference), evaluated in float32. */
-static bool is_improvement(const ckeras_callback *cb, double value, double reference)
+bool ck_monitor_improved(const ckeras_callback *cb, double value, double reference)
 {
     float a = (float)(value - cb->min_delta_eff);
     float b = (float)reference;
@@ -143,7 +143,7 @@ static ckeras_status train_begin(ckeras_callback *cb, const ck_train_ctx *ctx)
 static ckeras_status epoch_end(ckeras_callback *cb, ck_train_ctx *ctx, int epoch, const ckeras_logs *logs)
 {
     if (cb->monitor_op == 0) {
-        ckeras_status st = set_monitor_op(cb, ctx);
+        ckeras_status st = ck_monitor_set_op(cb, ctx);
         if (st != CKERAS_OK)
             return st;
     }
@@ -170,14 +170,14 @@ static ckeras_status epoch_end(ckeras_callback *cb, ck_train_ctx *ctx, int epoch
         cb->best_epoch = epoch;
     }
     cb->wait += 1;
-    if (!cb->has_best || is_improvement(cb, *cur, cb->best)) {
+    if (!cb->has_best || ck_monitor_improved(cb, *cur, cb->best)) {
         cb->best = *cur;
         cb->has_best = true;
         cb->best_epoch = epoch;
         if (restore)
             keep_weights(cb, ctx);
         const ck_value *base = ck_cfg_value(&cb->cfg, "baseline");
-        if (!base || base->is_none || is_improvement(cb, *cur, base->f))
+        if (!base || base->is_none || ck_monitor_improved(cb, *cur, base->f))
             cb->wait = 0;
         return CKERAS_OK;
     }

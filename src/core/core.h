@@ -273,5 +273,9 @@ void ck_sb_put(ck_strbuf *b, const char *s, size_t n);
 void ck_sb_puts(ck_strbuf *b, const char *s);
 /* Formatted text of under 512 bytes (longer: failed). */
 void ck_sb_printf(ck_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A double as Python's repr() writes it ("0.1", "1e-05", "123.0", "1.5e+16", "nan", "-inf"):
+ * the shortest digits that read back as v; what Keras prints for a Python float. */
+#define CK_PYFLOAT_LEN 32
+void ck_format_pyfloat(double v, char out[CK_PYFLOAT_LEN]);
 
 #endif

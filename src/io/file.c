@@ -59,6 +59,38 @@ ckeras_status ck_file_open(const char *path, int *fd, int64_t *size)
     return CKERAS_OK;
 }
 
+ckeras_status ck_file_open_append(const char *path, bool append, FILE **out, bool *was_empty)
+{
+    *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return ck_error(CKERAS_EIO, "%s is %s, not a regular file", path, file_kind(sb.st_mode));
+    int f = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : 0) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+    if (f < 0)
+        return ck_error(CKERAS_EIO, "cannot open %s for writing: %s", path, strerror(errno));
+    int fl;
+    bool stat_ok = fstat(f, &sb) == 0;
+    if (stat_ok && !S_ISREG(sb.st_mode)) { /* swapped in after the check: truncated nothing */
+        close(f);
+        return ck_error(CKERAS_EIO, "%s is %s, not a regular file", path, file_kind(sb.st_mode));
+    }
+    if (!stat_ok || (fl = fcntl(f, F_GETFL)) < 0 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+        (!append && ftruncate(f, 0) != 0)) {
+        int e = errno;
+        close(f);
+        return ck_error(CKERAS_EIO, "cannot open %s for writing: %s", path, strerror(e));
+    }
+    FILE *fp = fdopen(f, append ? "a" : "w");
+    if (!fp) {
+        close(f);
+        return ck_error(CKERAS_ENOMEM, "cannot open %s for writing: out of memory", path);
+    }
+    if (was_empty)
+        *was_empty = sb.st_size == 0;
+    *out = fp;
+    return CKERAS_OK;
+}
+
 ckeras_status ck_file_check(const char *path)
 {
     int fd;

@@ -7,6 +7,9 @@
 
 #include "core/core.h"
 
+#include <stdbool.h>
+#include <stdio.h>
+
 /* ---- Files (file.c): every reader and writer of this folder goes through these ----------
  * Readers take regular files only: a path is checked with stat (a device is never opened),
  * opened without blocking (O_NONBLOCK, so a FIFO swapped in meanwhile cannot hang the caller)
@@ -21,6 +24,11 @@ ckeras_status ck_file_open(const char *path, int *fd, int64_t *size);
  * file could be swapped between the check and their open (a race only the caller's own
  * filesystem can stage; it then gets what it asked for). */
 ckeras_status ck_file_check(const char *path);
+/* Opens path for writing text in place (a log that grows: CSVLogger), truncated or, with
+ * append, at its end (created with mode 0666 less the umask). An existing path that is not a
+ * regular file is refused as the readers refuse it, before it is opened; *was_empty (may be
+ * NULL) tells whether the file held nothing when opened. */
+ckeras_status ck_file_open_append(const char *path, bool append, FILE **out, bool *was_empty);
 /* Reads a whole file into a new buffer (free with ck_free) of *len bytes plus a terminating
  * NUL byte (not counted). A file that does not start with magic (not NULL) is CKERAS_EFORMAT
  * at its first chunk, before the rest is read. */

@@ -540,6 +540,11 @@ static ckeras_status save_for_callback(void *model, const char *path, bool weigh
     return weights_only ? ck_model_save_weights(model, path) : ck_model_save(model, path, 0);
 }
 
+static ckeras_status load_for_callback(void *model, const char *path)
+{
+    return ck_model_load_weights(model, path, 0);
+}
+
 static ckeras_status deliver(const ckeras_fit_args *a, ck_train_ctx *ctx, ckeras_event ev, int index,
                              const ckeras_logs *logs)
 {
@@ -624,13 +629,19 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
     ctx.verbose = (int)a->verbose;
     ctx.model = m;
     ctx.save = save_for_callback;
+    ctx.opt = m->opt;
+    ctx.initial_epoch = a->initial_epoch;
+    ctx.rng = &m->rng;
+    ctx.load_weights = load_for_callback;
 
     ckeras_logs logs;
     ck_logs_clear(&logs);
+    ctx.logs = &logs;
     ck_progbar bar;
     memset(&bar, 0, sizeof bar);
     st = deliver(a, &ctx, CKERAS_TRAIN_BEGIN, 0, &logs);
-    for (int64_t epoch = a->initial_epoch; st == CKERAS_OK && epoch < a->epochs; epoch++) {
+    /* a callback (BackupAndRestore) may have moved the first epoch */
+    for (int64_t epoch = ctx.initial_epoch; st == CKERAS_OK && epoch < a->epochs; epoch++) {
         memcpy(backup, m->params, m->n_params * sizeof(float));
         memcpy(backup + m->n_params, m->state, m->n_state * sizeof(float));
         ck_logs_clear(&logs);
@@ -638,8 +649,13 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
             break;
         if (a->verbose)
             ck_progbar_epoch_begin(&bar, stdout, (int)a->verbose, (int)epoch, (int)a->epochs, (int)steps);
-        if (a->shuffle)
+        if (a->shuffle) {
+            /* each epoch's order is a function of the generator's state alone (a fit resumed by
+             * BackupAndRestore shuffles as the uninterrupted one) */
+            for (int64_t i = 0; i < n_train; i++)
+                idx[i] = i;
             ck_rng_shuffle(&m->rng, idx, n_train);
+        }
         reset_running(m);
         double loss_sum = 0;
         int64_t seen = 0;
@@ -676,12 +692,14 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
             evaluate_range(m, vd, vstart, n_val, vb, &vloss);
             fill_logs(m, &logs, "val_", vloss, false);
         }
-        if (a->verbose)
-            ck_progbar_epoch_end(&bar, &logs);
-        if ((st = ck_history_append(h, (int)epoch, &logs)) != CKERAS_OK)
-            break;
+        /* Keras' order: the user's callbacks (which may add logs: learning_rate), then History,
+         * then the progress bar */
         if ((st = deliver(a, &ctx, CKERAS_EPOCH_END, (int)epoch, &logs)) != CKERAS_OK)
             break;
+        if ((st = ck_history_append(h, (int)epoch, &logs)) != CKERAS_OK)
+            break;
+        if (a->verbose)
+            ck_progbar_epoch_end(&bar, &logs);
         if (ctx.stop_training)
             break;
     }

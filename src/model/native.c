@@ -394,6 +394,10 @@ static ckeras_status restore_optimizer(ckeras_model *m, const ck_h5_vars *v)
         o->iterations = g->v[0].is_int ? g->v[0].ivalue : (int64_t)g->v[0].data[0];
         if (u)
             o->u_product = u->data[0];
+        /* Keras restores its learning_rate variable too (a rate ReduceLROnPlateau lowered) */
+        const ck_h5_array *lr = start == 2 ? &g->v[1] : NULL;
+        if (lr && lr->data && isfinite(lr->data[0]) && lr->data[0] >= 0.0f)
+            ck_config_set_float(&o->cfg, ck_optimizer_class(o), "learning_rate", (double)lr->data[0]);
     }
     ck_free(tw);
     return CKERAS_OK;
