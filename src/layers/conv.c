@@ -1,8 +1,14 @@
-/* Conv2D and Conv1D, channels last: y = activation(conv(x, W) + b).
+/* Conv3D, Conv2D and Conv1D, channels last: y = activation(conv(x, W) + b).
  *
- * Kernel W is (kh, kw, in, filters) (Conv1D: (k, in, filters)) as Keras stores it, which read
- * row-major is the matrix (kh*kw*in, filters) whose rows match the im2col window order
- * (ky, kx, channel).
+ * Kernel W is (kh, kw, in, filters) (Conv1D: (k, in, filters), Conv3D: (kd, kh, kw, in,
+ * filters)) as Keras stores it, which read row-major is the matrix (kd*kh*kw*in, filters) whose
+ * rows match the im2col window order (kz, ky, kx, channel). Conv1D is Conv2D on one row; Conv3D
+ * goes through the im2col path with a depth axis (ck_im2col3d).
+ *
+ * groups > 1 (Keras: kernel (..., in/groups, filters), output f reading the input channels of
+ * group f / (filters/groups)): the kernel is expanded into the block-diagonal (K, filters)
+ * matrix it stands for, at the start of the workspace, and every path below runs on that; the
+ * kernel gradient is computed for the expanded matrix and its blocks gathered back.
  *
  * Stride 1 (not 1x1), on CPUs with AVX2+FMA or AVX-512: direct convolution by ck_gather_gemm,
  * which reads each (padded) image through offset tables instead of an im2col matrix, with bias

@@ -1,4 +1,8 @@
-/* Conv2DTranspose, channels last: y = activation(conv_transpose(x, W) + b).
+/* Conv2DTranspose, Conv1DTranspose and Conv3DTranspose, channels last:
+ * y = activation(conv_transpose(x, W) + b). Conv1DTranspose is the 2D case on one row;
+ * Conv3DTranspose adds a depth axis (ck_conv_depth) to the geometry below, kernel (kd, kh, kw,
+ * filters, in). Dilation d makes the window (k-1)*d + 1 long in the shape rules below and
+ * dilates the adjoint convolution's taps.
  *
  * Keras' kernel W is (kh, kw, filters, in): the kernel of a Conv2D that maps an image of the
  * output's size (oh', ow', filters) to one of the input's size (h, w, in). The transposed
@@ -50,7 +54,7 @@
 static const ck_field conv2d_transpose_fields[] = {
     {"kernel_size", CK_INTS, NULL, "(0,)", "window (kh, kw), or one int for both"},
     {"strides", CK_INTS, "1,1", "(0,)", "strides (sh, sw)"},
-    {"dilation_rate", CK_INTS, "1,1", "(0,)", "dilation (dh, dw)"},
+    {"dilation_rate", CK_INTS, "1,1", "(0,)", "dilation (dh, dw); strides must then be 1"},
     /* tf.keras 2 writes groups (1), Keras 3 refuses the key: never written, so both load the file */
     {"groups", CK_INT, "1", NULL, "tf.keras 2 only; must be 1", CK_W_NEVER},
     CT_COMMON_FIELDS,
