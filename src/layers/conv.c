@@ -182,24 +182,6 @@ static bool conv_setup_gg(conv_priv *p)
     return true;
 }
 
-/* Reads a tuple setting of `rank` ints (one int is repeated), each >= 1, and stores it back
- * at full length as Keras' get_config() shows it. */
-static ckeras_status tuple(ckeras_layer *l, const char *cls, const char *name, int rank, int64_t *v)
-{
-    const ck_value *t = ck_cfg_value(&l->cfg, name);
-    if (t->is_none || (t->n != 1 && t->n != rank))
-        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %d positive int%s, got %s%d values", cls, l->name, name,
-                        rank, rank > 1 ? "s (or one for all)" : "", t->is_none ? "None, " : "",
-                        t->is_none ? 0 : t->n);
-    for (int i = 0; i < rank; i++) {
-        v[i] = t->v[t->n == 1 ? 0 : i];
-        if (v[i] <= 0)
-            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be positive, got %lld", cls, l->name, name,
-                            (long long)v[i]);
-    }
-    return ck_config_set_ints(&l->cfg, cls, name, rank, v);
-}
-
 static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape *out, int rank)
 {
     const char *cls = l->vt->class_name;
@@ -209,9 +191,9 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
                         f->is_none ? 0LL : (long long)f->i);
     int64_t k[3], s[3], d[3];
     ckeras_status st;
-    if ((st = tuple(l, cls, "kernel_size", rank, k)) != CKERAS_OK ||
-        (st = tuple(l, cls, "strides", rank, s)) != CKERAS_OK ||
-        (st = tuple(l, cls, "dilation_rate", rank, d)) != CKERAS_OK)
+    if ((st = ck_layer_tuple(l, "kernel_size", rank, 1, k)) != CKERAS_OK ||
+        (st = ck_layer_tuple(l, "strides", rank, 1, s)) != CKERAS_OK ||
+        (st = ck_layer_tuple(l, "dilation_rate", rank, 1, d)) != CKERAS_OK)
         return st;
     const char *pad = ck_cfg_str(&l->cfg, "padding");
     ck_pad_mode mode;
@@ -224,13 +206,8 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     else
         return ck_error(CKERAS_EINVAL, "%s '%s': padding must be %s, got '%s'", cls, l->name,
                         rank == 1 ? "'valid', 'same' or 'causal'" : "'valid' or 'same'", pad ? pad : "None");
-    const char *df = ck_cfg_str(&l->cfg, "data_format");
-    if (df && strcmp(df, "channels_last") != 0) {
-        if (strcmp(df, "channels_first") == 0)
-            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
-                            "channels_last)", cls, l->name);
-        return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", cls, l->name, df);
-    }
+    if ((st = ck_layer_channels_last(l)) != CKERAS_OK)
+        return st;
     const int64_t groups = ck_cfg_int(&l->cfg, "groups");
     static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)

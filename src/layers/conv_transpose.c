@@ -93,24 +93,6 @@ static void ct_free(ckeras_layer *l)
     l->priv = NULL;
 }
 
-/* Reads a setting of `rank` ints (one int is repeated), each >= min, and stores it back at full
- * length as Keras' get_config() shows it. */
-static ckeras_status tuple(ckeras_layer *l, const char *name, int rank, int64_t min, int64_t *v)
-{
-    const char *cls = l->vt->class_name;
-    const ck_value *t = ck_cfg_value(&l->cfg, name);
-    if (t->is_none || (t->n != 1 && t->n != rank))
-        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %d int%s, got %s%d values", cls, l->name, name, rank,
-                        rank > 1 ? "s (or one for all)" : "", t->is_none ? "None, " : "", t->is_none ? 0 : t->n);
-    for (int i = 0; i < rank; i++) {
-        v[i] = t->v[t->n == 1 ? 0 : i];
-        if (v[i] < min)
-            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %s, got %lld", cls, l->name, name,
-                            min > 0 ? "positive" : "non-negative", (long long)v[i]);
-    }
-    return ck_config_set_ints(&l->cfg, cls, name, rank, v);
-}
-
 /* Output length and leading offset of one axis (see the top of the file); k is the dilated
  * window (k-1)*d + 1, op < 0: None. */
 static void ct_axis(bool same, int64_t in, int64_t k, int64_t s, int64_t op, int64_t *out, int64_t *before)
@@ -137,11 +119,11 @@ static ckeras_status ct_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape
                         f->is_none ? 0LL : (long long)f->i);
     int64_t k[3], s[3], d[3], op[3] = {-1, -1, -1};
     ckeras_status st;
-    if ((st = tuple(l, "kernel_size", rank, 1, k)) != CKERAS_OK || (st = tuple(l, "strides", rank, 1, s)) != CKERAS_OK ||
-        (st = tuple(l, "dilation_rate", rank, 1, d)) != CKERAS_OK)
+    if ((st = ck_layer_tuple(l, "kernel_size", rank, 1, k)) != CKERAS_OK || (st = ck_layer_tuple(l, "strides", rank, 1, s)) != CKERAS_OK ||
+        (st = ck_layer_tuple(l, "dilation_rate", rank, 1, d)) != CKERAS_OK)
         return st;
     if (!ck_cfg_value(&l->cfg, "output_padding")->is_none) {
-        if ((st = tuple(l, "output_padding", rank, 0, op)) != CKERAS_OK)
+        if ((st = ck_layer_tuple(l, "output_padding", rank, 0, op)) != CKERAS_OK)
             return st;
         for (int i = 0; i < rank; i++)
             if (op[i] >= s[i])
@@ -162,13 +144,8 @@ static ckeras_status ct_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape
     else
         return ck_error(CKERAS_EINVAL, "%s '%s': padding must be 'valid' or 'same', got '%s'", cls, l->name,
                         pad ? pad : "None");
-    const char *df = ck_cfg_str(&l->cfg, "data_format");
-    if (df && strcmp(df, "channels_last") != 0) {
-        if (strcmp(df, "channels_first") == 0)
-            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported "
-                            "(only channels_last)", cls, l->name);
-        return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", cls, l->name, df);
-    }
+    if ((st = ck_layer_channels_last(l)) != CKERAS_OK)
+        return st;
     if (ck_cfg_int(&l->cfg, "groups") != 1)
         return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': groups = %lld is not supported (only 1)", cls, l->name,
                         (long long)ck_cfg_int(&l->cfg, "groups"));

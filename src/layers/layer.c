@@ -211,6 +211,34 @@ ckeras_status ck_conv_geom_fit(const ckeras_layer *l, ck_conv_geom *g, ck_pad_mo
     return ck_conv_geom_check(l, g);
 }
 
+ckeras_status ck_layer_tuple(ckeras_layer *l, const char *name, int rank, int64_t min, int64_t *v)
+{
+    const char *cls = l->vt->class_name;
+    const ck_value *t = ck_cfg_value(&l->cfg, name);
+    if (t->is_none || (t->n != 1 && t->n != rank))
+        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %d int%s, got %s%d values", cls, l->name, name, rank,
+                        rank > 1 ? "s (or one for all)" : "", t->is_none ? "None, " : "", t->is_none ? 0 : t->n);
+    for (int i = 0; i < rank; i++) {
+        v[i] = t->v[t->n == 1 ? 0 : i];
+        if (v[i] < min)
+            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %s, got %lld", cls, l->name, name,
+                            min > 0 ? "positive" : "non-negative", (long long)v[i]);
+    }
+    return ck_config_set_ints(&l->cfg, cls, name, rank, v);
+}
+
+ckeras_status ck_layer_channels_last(const ckeras_layer *l)
+{
+    const char *df = ck_config_find(&l->cfg, "data_format") >= 0 ? ck_cfg_str(&l->cfg, "data_format") : NULL;
+    if (!df || strcmp(df, "channels_last") == 0)
+        return CKERAS_OK;
+    if (strcmp(df, "channels_first") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
+                        "channels_last)", l->vt->class_name, l->name);
+    return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", l->vt->class_name,
+                    l->name, df);
+}
+
 ckeras_status ck_conv_depth_check(const ckeras_layer *l, const ck_conv_geom *g, const ck_conv_depth *z)
 {
     ckeras_status st = ck_conv_geom_check(l, g);

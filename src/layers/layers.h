@@ -146,6 +146,11 @@ void ck_weight_adopt(ck_weight *w, float *buf);
 void *ck_layer_priv(ckeras_layer *l, size_t size);
 /* CKERAS_ESHAPE naming the axis when an axis of the per-sample shape in is not positive. */
 ckeras_status ck_layer_check_axes(const ckeras_layer *l, const ck_shape *in);
+/* A tuple setting of the convolution family (kernel_size, strides, ...): `rank` ints, or one
+ * int for all, each >= min, stored back at full length as Keras' get_config() shows it. */
+ckeras_status ck_layer_tuple(ckeras_layer *l, const char *name, int rank, int64_t min, int64_t *v);
+/* data_format: channels_last (or absent) is OK; channels_first is CKERAS_EUNSUPPORTED. */
+ckeras_status ck_layer_channels_last(const ckeras_layer *l);
 /* The output lengths and paddings of a convolution or pooling geometry g (h, w, c, windows,
  * strides and dilations set) by ck_conv_axis, then its derived sizes checked (core.h, checked
  * size arithmetic): the window kh*kw*c, the image h*w*c, the output oh*ow*c. CKERAS_ESHAPE when

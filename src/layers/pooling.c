@@ -69,18 +69,6 @@ static bool is_max(const ckeras_layer *l)
     return strstr(l->vt->class_name, "Max") != NULL;
 }
 
-static ckeras_status check_format(const ckeras_layer *l)
-{
-    const char *df = ck_cfg_str(&l->cfg, "data_format");
-    if (!df || strcmp(df, "channels_last") == 0)
-        return CKERAS_OK;
-    if (strcmp(df, "channels_first") == 0)
-        return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
-                        "channels_last)", l->vt->class_name, l->name);
-    return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", l->vt->class_name,
-                    l->name, df);
-}
-
 static ckeras_status check_rank(const ckeras_layer *l, const ck_shape *in, int rank)
 {
     bool ok = in->ndim == rank + 1;
@@ -143,7 +131,7 @@ static ckeras_status pool_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     else
         return ck_error(CKERAS_EINVAL, "%s '%s': padding must be 'valid' or 'same', got '%s'", cls, l->name,
                         pad ? pad : "None");
-    if ((st = check_format(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
+    if ((st = ck_layer_channels_last(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
         return st;
     pool_priv *p = priv_of(l);
     if (!p)
@@ -272,7 +260,7 @@ static void avgpool_backward(ckeras_layer *l, const ck_bwd *b)
 static ckeras_status global_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape *out, int rank)
 {
     ckeras_status st;
-    if ((st = check_format(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
+    if ((st = ck_layer_channels_last(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
         return st;
     if (is_max(l) && ck_shape_size(in) / in->d[rank] > INT32_MAX)
         return ck_error(CKERAS_ESHAPE, "%s '%s': too many positions per sample", l->vt->class_name, l->name);
