@@ -153,6 +153,11 @@ START_TEST(weight_and_output_shapes)
          {4, {2, 3, 4, 5}}, {4, {2, 6, 12, 3}}, {5, {1, 2, 3, 3, 5}}, {1, {3}}},
         {"DepthwiseConv1D", "{\"kernel_size\": 3, \"depth_multiplier\": 2}", {2, {6, 3}}, {2, {4, 6}},
          {3, {3, 3, 2}}, {1, {6}}},
+        /* tf.keras 2 writes groups: 1 in these configs */
+        {"DepthwiseConv1D", "{\"kernel_size\": 3, \"groups\": 1}", {2, {6, 3}}, {2, {4, 3}}, {3, {3, 3, 1}},
+         {1, {3}}},
+        {"Conv1DTranspose", "{\"filters\": 2, \"kernel_size\": 3, \"groups\": 1}", {2, {4, 3}}, {2, {6, 2}},
+         {3, {3, 2, 3}}, {1, {2}}},
         {"SeparableConv1D", "{\"filters\": 5, \"kernel_size\": 3, \"depth_multiplier\": 2, \"use_bias\": false}",
          {2, {6, 3}}, {2, {4, 5}}, {3, {3, 3, 2}}, {3, {1, 6, 5}}},
         {"MaxPooling3D", "{\"pool_size\": [1, 2, 3]}", {4, {3, 4, 7, 2}}, {4, {3, 2, 2, 2}}, {0}, {0}},

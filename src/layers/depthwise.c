@@ -61,7 +61,11 @@ static const ck_field depthwise_fields[] = {
 
 static const ck_field separable_fields[] = {SEP_FIELDS(DW_SHAPE_FIELDS)};
 
-static const ck_field depthwise1d_fields[] = {DW_SHAPE_FIELDS_1D, DW_TAIL_FIELDS};
+static const ck_field depthwise1d_fields[] = {
+    DW_SHAPE_FIELDS_1D,
+    {"groups", CK_INT, "1", NULL, "tf.keras 2 only; must be 1", CK_W_NEVER},
+    DW_TAIL_FIELDS,
+};
 
 static const ck_field separable1d_fields[] = {SEP_FIELDS(DW_SHAPE_FIELDS_1D)};
 
