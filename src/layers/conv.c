@@ -264,6 +264,9 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     }
     p->filters = f->i;
     p->groups = groups;
+    if (groups > 1 && (st = ck_size_check(ck_size_mul3(z->kd * g->kh * g->kw, g->c, f->i),
+                                          "%s '%s': its kernel expanded over the groups", cls, l->name)) != CKERAS_OK)
+        return st;
     p->K = z->kd * g->kh * g->kw * g->c; /* ck_conv_depth_fit checked them */
     p->pos = z->od * g->oh * g->ow;
     p->direct = z->kd == 1 && z->sd == 1 && z->pf == 0 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
@@ -314,7 +317,7 @@ static ckeras_status conv3d_build(ckeras_layer *l, const ck_shape *in, ck_shape 
 static int64_t round16(int64_t v);
 static int64_t group_floats(const conv_priv *p)
 {
-    return p->groups > 1 ? 2 * round16(p->K * p->filters) : 0;
+    return p->groups > 1 ? 2 * round16(p->K * p->filters) : 0; /* K * filters checked by the build */
 }
 
 /* Wf (K, F) = the block-diagonal kernel of the grouped Wg (taps, in/groups, F): output f of
