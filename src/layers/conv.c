@@ -48,7 +48,7 @@
     {"activation", CK_STR, "linear", NULL, "activation function"},                                     \
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},                                      \
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},                              \
-    {"groups", CK_INT, "1", "(0,)", "channel groups (dividing filters and input channels)"},                                                           \
+    {"groups", CK_INT, "1", "(0,)", "groups of channels (divides filters and in)"},                  \
     {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "kernel initializer"},                      \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                   \
     {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                        \

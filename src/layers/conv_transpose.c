@@ -119,7 +119,8 @@ static ckeras_status ct_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape
                         f->is_none ? 0LL : (long long)f->i);
     int64_t k[3], s[3], d[3], op[3] = {-1, -1, -1};
     ckeras_status st;
-    if ((st = ck_layer_tuple(l, "kernel_size", rank, 1, k)) != CKERAS_OK || (st = ck_layer_tuple(l, "strides", rank, 1, s)) != CKERAS_OK ||
+    if ((st = ck_layer_tuple(l, "kernel_size", rank, 1, k)) != CKERAS_OK ||
+        (st = ck_layer_tuple(l, "strides", rank, 1, s)) != CKERAS_OK ||
         (st = ck_layer_tuple(l, "dilation_rate", rank, 1, d)) != CKERAS_OK)
         return st;
     if (!ck_cfg_value(&l->cfg, "output_padding")->is_none) {
