@@ -662,8 +662,15 @@ START_TEST(errors_are_reported_at_build)
                        "larger than");
     expect_build_error("Conv2D", "{\"filters\": 2, \"kernel_size\": 3, \"data_format\": \"channels_first\"}", &img,
                        CKERAS_EUNSUPPORTED, "channels_first");
-    expect_build_error("Conv2D", "{\"filters\": 2, \"kernel_size\": 3, \"groups\": 2}", &img, CKERAS_EUNSUPPORTED,
+    expect_build_error("Conv2D", "{\"filters\": 3, \"kernel_size\": 3, \"groups\": 2}", &img, CKERAS_EINVAL,
                        "groups");
+    expect_build_error("Conv2D", "{\"filters\": 4, \"kernel_size\": 3, \"groups\": 4}", &img, CKERAS_EINVAL,
+                       "input channels");
+    expect_build_error("Conv3D", "{\"filters\": 2, \"kernel_size\": 3}", &img, CKERAS_ESHAPE, "rank 4");
+    expect_build_error("Conv3D", "{\"filters\": 2, \"kernel_size\": [5, 1, 1]}", &(ck_shape){4, {4, 4, 4, 1}},
+                       CKERAS_ESHAPE, "larger than");
+    expect_build_error("Conv3D", "{\"filters\": 2, \"kernel_size\": 1, \"data_format\": \"channels_first\"}",
+                       &(ck_shape){4, {4, 4, 4, 1}}, CKERAS_EUNSUPPORTED, "channels_first");
     expect_build_error("Conv2D", "{\"filters\": 2, \"kernel_size\": 3, \"padding\": \"causal\"}", &img,
                        CKERAS_EINVAL, "padding");
     expect_build_error("Conv2D", "{\"filters\": 0, \"kernel_size\": 3}", &img, CKERAS_EINVAL, "filters");

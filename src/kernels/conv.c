@@ -124,9 +124,13 @@ static void col2im_row(const ck_conv_geom *g, const float *row, int64_t oy, int6
     }
 }
 
-void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, float *cols)
+/* The depth axis of a 2D geometry: one slice, one tap. */
+static const ck_conv_depth flat = {1, 1, 1, 1, 0, 1};
+
+void ck_im2col3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *x, int64_t r0, int64_t r1, float *cols)
 {
-    const int64_t in = g->h * g->w * g->c, pos = g->oh * g->ow, K = g->kh * g->kw * g->c;
+    z = z ? z : &flat;
+    const int64_t slice = g->h * g->w * g->c, pos = g->oh * g->ow, K2 = g->kh * g->kw * g->c, K = z->kd * K2;
     /* rows are independent: split them evenly, each thread walking its own range */
     const int nt = threads_for(r1 - r0, (r1 - r0) * K);
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -137,23 +141,38 @@ void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, fl
         T = omp_get_num_threads();
 #endif
         int64_t a = r0 + (r1 - r0) * t / T, b = r0 + (r1 - r0) * (t + 1) / T;
-        int64_t img = a / pos, p = a % pos, oy = p / g->ow, ox = p % g->ow;
+        int64_t vol = a / pos, p = a % pos, oy = p / g->ow, ox = p % g->ow; /* vol = image*od + oz */
         for (int64_t r = a; r < b; r++) {
-            im2col_row(g, x + img * in, oy, ox, cols + (r - r0) * K);
+            const int64_t img = vol / z->od, oz = vol % z->od;
+            float *row = cols + (r - r0) * K;
+            for (int64_t kz = 0; kz < z->kd; kz++) {
+                const int64_t iz = oz * z->sd - z->pf + kz * z->dd;
+                if (iz < 0 || iz >= z->d)
+                    zero_floats(row + kz * K2, K2);
+                else
+                    im2col_row(g, x + (img * z->d + iz) * slice, oy, ox, row + kz * K2);
+            }
             if (++ox == g->ow) {
                 ox = 0;
                 if (++oy == g->oh) {
                     oy = 0;
-                    img++;
+                    vol++;
                 }
             }
         }
     }
 }
 
-void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx)
+void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, float *cols)
 {
-    const int64_t in = g->h * g->w * g->c, pos = g->oh * g->ow, K = g->kh * g->kw * g->c;
+    ck_im2col3d(g, NULL, x, r0, r1, cols);
+}
+
+void ck_col2im3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *cols, int64_t r0, int64_t r1, float *dx)
+{
+    z = z ? z : &flat;
+    const int64_t slice = g->h * g->w * g->c, K2 = g->kh * g->kw * g->c, K = z->kd * K2;
+    const int64_t pos = z->od * g->oh * g->ow, in = z->d * slice, plane = g->oh * g->ow;
     /* windows of one image overlap, so threads take whole images */
     const int64_t first = r0 / pos, last = (r1 - 1) / pos;
     const int nt = threads_for(last - first + 1, (r1 - r0) * K);
@@ -161,10 +180,19 @@ void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1,
     for (int64_t img = first; img <= last; img++) {
         int64_t a = img * pos > r0 ? img * pos : r0, b = (img + 1) * pos < r1 ? (img + 1) * pos : r1;
         for (int64_t r = a; r < b; r++) {
-            int64_t p = r - img * pos;
-            col2im_row(g, cols + (r - r0) * K, p / g->ow, p % g->ow, dx + img * in);
+            const int64_t p = r - img * pos, oz = p / plane, q = p % plane;
+            for (int64_t kz = 0; kz < z->kd; kz++) {
+                const int64_t iz = oz * z->sd - z->pf + kz * z->dd;
+                if (iz >= 0 && iz < z->d)
+                    col2im_row(g, cols + (r - r0) * K + kz * K2, q / g->ow, q % g->ow, dx + img * in + iz * slice);
+            }
         }
     }
+}
+
+void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx)
+{
+    ck_col2im3d(g, NULL, cols, r0, r1, dx);
 }
 
 /* ---- windowed pooling ----------------------------------------------------------------------- */

@@ -118,6 +118,10 @@ void ck_ln_backward(const float *dy, const float *xhat, const float *inv_std, in
  * other's backward. */
 void ck_window2d(const float *src, int64_t n, int64_t sh, int64_t sw, int64_t c, float *dst, int64_t dh,
                  int64_t dw, int64_t oy, int64_t ox);
+/* The same for volumes: dst (n, d[0], d[1], d[2], c)[i][j][k] = src (n, s[0], s[1], s[2], c)[i +
+ * o[0]][j + o[1]][k + o[2]], or 0 outside src. */
+void ck_window3d(const float *src, int64_t n, const int64_t s[3], int64_t c, float *dst, const int64_t d[3],
+                 const int64_t o[3]);
 /* Nearest upsampling: y (n, h*fy, w*fx, c)[i][j] = x (n, h, w, c)[i/fy][j/fx]. */
 void ck_upsample_nearest(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t fy, int64_t fx,
                          float *y);
@@ -175,6 +179,17 @@ void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, fl
 /* Adjoint: dx (n, h, w, c) += rows [r0, r1) of an im2col-shaped cols scattered back to their
  * windows (dx is accumulated into, not cleared). */
 void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx);
+/* The depth axis of a 3D convolution (Conv3D: images (d, h, w, c), kernels (kd, kh, kw, in,
+ * filters)): input slices d, window kd, stride sd, dilation dd, leading padding pf, output
+ * slices od. The 3D im2col matrix of x (n, d, h, w, c) is (n*od*oh*ow, kd*kh*kw*c), its row
+ * ((image*od + oz)*oh + oy)*ow + ox the window of that output, (kz, ky, kx, channel) order;
+ * ck_im2col3d and ck_col2im3d are ck_im2col and ck_col2im with that axis (z NULL: none, the
+ * 2D case). */
+typedef struct ck_conv_depth {
+    int64_t d, kd, sd, dd, pf, od;
+} ck_conv_depth;
+void ck_im2col3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *x, int64_t r0, int64_t r1, float *cols);
+void ck_col2im3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *cols, int64_t r0, int64_t r1, float *dx);
 /* The direct convolution's core, a GEMM whose left operand is gathered from an image through
  * two offset tables (an implicit im2col), for r < R, j < N:
  *   C[r*ldc + j] = relu?( [acc ? C[r*ldc + j] : 0] + sum_{l<L} X[roff[r] + loff[l]] * B[l*ldb + j]

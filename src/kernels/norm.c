@@ -185,6 +185,22 @@ void ck_window2d(const float *src, int64_t n, int64_t sh, int64_t sw, int64_t c,
     }
 }
 
+void ck_window3d(const float *src, int64_t n, const int64_t s[3], int64_t c, float *dst, const int64_t d[3],
+                 const int64_t o[3])
+{
+    const int64_t sslice = s[1] * s[2] * c, dslice = d[1] * d[2] * c;
+    for (int64_t b = 0; b < n; b++) {
+        for (int64_t k = 0; k < d[0]; k++) {
+            float *ds = dst + (b * d[0] + k) * dslice;
+            const int64_t sk = k + o[0];
+            if (sk < 0 || sk >= s[0])
+                memset(ds, 0, (size_t)dslice * sizeof(float));
+            else
+                ck_window2d(src + (b * s[0] + sk) * sslice, 1, s[1], s[2], c, ds, d[1], d[2], o[1], o[2]);
+        }
+    }
+}
+
 void ck_upsample_nearest(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t fy, int64_t fx,
                          float *y)
 {

@@ -1,8 +1,14 @@
-/* Conv2D and Conv1D, channels last: y = activation(conv(x, W) + b).
+/* Conv3D, Conv2D and Conv1D, channels last: y = activation(conv(x, W) + b).
  *
- * Kernel W is (kh, kw, in, filters) (Conv1D: (k, in, filters)) as Keras stores it, which read
- * row-major is the matrix (kh*kw*in, filters) whose rows match the im2col window order
- * (ky, kx, channel).
+ * Kernel W is (kh, kw, in, filters) (Conv1D: (k, in, filters), Conv3D: (kd, kh, kw, in,
+ * filters)) as Keras stores it, which read row-major is the matrix (kd*kh*kw*in, filters) whose
+ * rows match the im2col window order (kz, ky, kx, channel). Conv1D is Conv2D on one row; Conv3D
+ * goes through the im2col path with a depth axis (ck_im2col3d).
+ *
+ * groups > 1 (Keras: kernel (..., in/groups, filters), output f reading the input channels of
+ * group f / (filters/groups)): the kernel is expanded into the block-diagonal (K, filters)
+ * matrix it stands for, at the start of the workspace, and every path below runs on that; the
+ * kernel gradient is computed for the expanded matrix and its blocks gathered back.
  *
  * Stride 1 (not 1x1), on CPUs with AVX2+FMA or AVX-512: direct convolution by ck_gather_gemm,
  * which reads each (padded) image through offset tables instead of an im2col matrix, with bias
@@ -42,7 +48,7 @@
     {"activation", CK_STR, "linear", NULL, "activation function"},                                     \
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},                                      \
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},                              \
-    {"groups", CK_INT, "1", NULL, "only 1"},                                                           \
+    {"groups", CK_INT, "1", "(0,)", "groups of channels (divides filters and in)"},                  \
     {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "kernel initializer"},                      \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                   \
     {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                        \
@@ -60,6 +66,14 @@ static const ck_field conv2d_fields[] = {
     CONV_COMMON_FIELDS,
 };
 
+static const ck_field conv3d_fields[] = {
+    {"kernel_size", CK_INTS, NULL, "(0,)", "window (kd, kh, kw), or one int for all"},
+    {"strides", CK_INTS, "1,1,1", "(0,)", "strides (sd, sh, sw)"},
+    {"padding", CK_STR, "valid", NULL, "valid or same"},
+    {"dilation_rate", CK_INTS, "1,1,1", "(0,)", "dilation (dd, dh, dw)"},
+    CONV_COMMON_FIELDS,
+};
+
 static const ck_field conv1d_fields[] = {
     {"kernel_size", CK_INTS, NULL, "(0,)", "window length"},
     {"strides", CK_INTS, "1", "(0,)", "stride"},
@@ -71,9 +85,13 @@ static const ck_field conv1d_fields[] = {
 typedef struct conv_priv {
     ck_act act;
     ck_conv_geom g;
+    ck_conv_depth z; /* Conv3D's depth axis (a single slice and tap otherwise) */
+    int rank;
     int64_t filters;
-    int64_t K;      /* kh*kw*in: rows of the kernel matrix */
-    int64_t pos;    /* oh*ow: output positions per image */
+    int64_t groups; /* > 1: the kernel (.., in/groups, filters) is run as the block-diagonal
+                       (.., in, filters) it stands for, expanded into the workspace */
+    int64_t K;      /* kd*kh*kw*in: rows of the (expanded) kernel matrix */
+    int64_t pos;    /* od*oh*ow: output positions per image */
     int64_t tile;   /* rows of the im2col matrix per tile */
     bool direct;    /* 1x1, stride 1, no padding: the input is the column matrix */
     /* The gathered-GEMM path (strides 1, AVX2 or AVX-512): no im2col matrix; every product
@@ -115,7 +133,7 @@ static bool conv_setup_gg(conv_priv *p)
     const int64_t F = p->filters;
     conv_free_tables(p);
     p->gg = false;
-    if (p->direct || g->sh != 1 || g->sw != 1 || !ck_gather_gemm_available())
+    if (p->direct || p->rank == 3 || g->sh != 1 || g->sw != 1 || !ck_gather_gemm_available())
         return true;
     p->hp = g->oh + (g->kh - 1) * g->dh;
     p->wp = g->ow + (g->kw - 1) * g->dw;
@@ -164,24 +182,6 @@ static bool conv_setup_gg(conv_priv *p)
     return true;
 }
 
-/* Reads a tuple setting of `rank` ints (one int is repeated), each >= 1, and stores it back
- * at full length as Keras' get_config() shows it. */
-static ckeras_status tuple(ckeras_layer *l, const char *cls, const char *name, int rank, int64_t *v)
-{
-    const ck_value *t = ck_cfg_value(&l->cfg, name);
-    if (t->is_none || (t->n != 1 && t->n != rank))
-        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %d positive int%s, got %s%d values", cls, l->name, name,
-                        rank, rank > 1 ? "s (or one for all)" : "", t->is_none ? "None, " : "",
-                        t->is_none ? 0 : t->n);
-    for (int i = 0; i < rank; i++) {
-        v[i] = t->v[t->n == 1 ? 0 : i];
-        if (v[i] <= 0)
-            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be positive, got %lld", cls, l->name, name,
-                            (long long)v[i]);
-    }
-    return ck_config_set_ints(&l->cfg, cls, name, rank, v);
-}
-
 static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape *out, int rank)
 {
     const char *cls = l->vt->class_name;
@@ -189,11 +189,11 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     if (f->is_none || f->i <= 0)
         return ck_error(CKERAS_EINVAL, "%s '%s': filters must be a positive integer, got %lld", cls, l->name,
                         f->is_none ? 0LL : (long long)f->i);
-    int64_t k[2], s[2], d[2];
+    int64_t k[3], s[3], d[3];
     ckeras_status st;
-    if ((st = tuple(l, cls, "kernel_size", rank, k)) != CKERAS_OK ||
-        (st = tuple(l, cls, "strides", rank, s)) != CKERAS_OK ||
-        (st = tuple(l, cls, "dilation_rate", rank, d)) != CKERAS_OK)
+    if ((st = ck_layer_tuple(l, "kernel_size", rank, 1, k)) != CKERAS_OK ||
+        (st = ck_layer_tuple(l, "strides", rank, 1, s)) != CKERAS_OK ||
+        (st = ck_layer_tuple(l, "dilation_rate", rank, 1, d)) != CKERAS_OK)
         return st;
     const char *pad = ck_cfg_str(&l->cfg, "padding");
     ck_pad_mode mode;
@@ -206,16 +206,9 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     else
         return ck_error(CKERAS_EINVAL, "%s '%s': padding must be %s, got '%s'", cls, l->name,
                         rank == 1 ? "'valid', 'same' or 'causal'" : "'valid' or 'same'", pad ? pad : "None");
-    const char *df = ck_cfg_str(&l->cfg, "data_format");
-    if (df && strcmp(df, "channels_last") != 0) {
-        if (strcmp(df, "channels_first") == 0)
-            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
-                            "channels_last)", cls, l->name);
-        return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", cls, l->name, df);
-    }
-    if (ck_cfg_int(&l->cfg, "groups") != 1)
-        return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': groups = %lld is not supported (only 1)", cls, l->name,
-                        (long long)ck_cfg_int(&l->cfg, "groups"));
+    if ((st = ck_layer_channels_last(l)) != CKERAS_OK)
+        return st;
+    const int64_t groups = ck_cfg_int(&l->cfg, "groups");
     static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (ck_cfg_str(&l->cfg, unsupported[i]))
@@ -223,11 +216,15 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     if (in->ndim != rank + 1) {
         char buf[96];
         return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank %d (%s), got %s", cls, l->name,
-                        rank + 1, rank == 2 ? "height, width, channels" : "steps, channels",
+                        rank + 1, rank == 3 ? "depth, height, width, channels" :
+                        rank == 2 ? "height, width, channels" : "steps, channels",
                         ck_shape_str(in, false, buf, sizeof buf));
     }
     if ((st = ck_layer_check_axes(l, in)) != CKERAS_OK)
         return st;
+    if (groups < 1 || f->i % groups != 0 || in->d[rank] % groups != 0)
+        return ck_error(CKERAS_EINVAL, "%s '%s': groups = %lld must divide both filters (%lld) and the input "
+                        "channels (%lld)", cls, l->name, (long long)groups, (long long)f->i, (long long)in->d[rank]);
 
     conv_priv *p = ck_layer_priv(l, sizeof *p);
     if (!p)
@@ -241,28 +238,39 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
 
     ck_conv_geom *g = &p->g;
     memset(g, 0, sizeof *g);
-    if (rank == 2) {
-        g->h = in->d[0], g->w = in->d[1], g->c = in->d[2];
-        g->kh = k[0], g->kw = k[1], g->sh = s[0], g->sw = s[1], g->dh = d[0], g->dw = d[1];
+    ck_conv_depth *z = &p->z;
+    *z = (ck_conv_depth){1, 1, 1, 1, 0, 1};
+    p->rank = rank;
+    const int a = rank - 2; /* the axis index of the height in k, s, d (rank 2 and 3) */
+    if (rank >= 2) {
+        g->h = in->d[rank - 2], g->w = in->d[rank - 1], g->c = in->d[rank];
+        g->kh = k[a], g->kw = k[a + 1], g->sh = s[a], g->sw = s[a + 1], g->dh = d[a], g->dw = d[a + 1];
     } else {
         g->h = 1, g->w = in->d[0], g->c = in->d[1];
         g->kh = 1, g->kw = k[0], g->sh = 1, g->sw = s[0], g->dh = 1, g->dw = d[0];
     }
-    if ((st = ck_conv_geom_fit(l, g, mode)) != CKERAS_OK)
+    if (rank == 3)
+        *z = (ck_conv_depth){in->d[0], k[0], s[0], d[0], 0, 0};
+    if ((st = ck_conv_depth_fit(l, g, z, mode)) != CKERAS_OK)
         return st;
-    if (g->oh <= 0 || g->ow <= 0) {
-        int ax = g->oh <= 0 ? 0 : 1;
-        int64_t kk = ax == 0 ? g->kh : g->kw, dd = ax == 0 ? g->dh : g->dw, nn = ax == 0 ? g->h : g->w;
+    if (z->od <= 0 || g->oh <= 0 || g->ow <= 0) {
+        const int64_t ks[3] = {z->kd, g->kh, g->kw}, ds[3] = {z->dd, g->dh, g->dw}, ns[3] = {z->d, g->h, g->w};
+        const int ax = z->od <= 0 ? 0 : g->oh <= 0 ? 1 : 2;
         return ck_error(CKERAS_ESHAPE,
                         "%s '%s': kernel size %lld (dilated span %lld) is larger than input size %lld on spatial "
                         "axis %d with padding 'valid'",
-                        cls, l->name, (long long)kk, (long long)((kk - 1) * dd + 1), (long long)nn,
-                        rank == 2 ? ax : 0);
+                        cls, l->name, (long long)ks[ax], (long long)((ks[ax] - 1) * ds[ax] + 1), (long long)ns[ax],
+                        ax - (3 - rank));
     }
     p->filters = f->i;
-    p->K = g->kh * g->kw * g->c; /* ck_conv_geom_fit checked both */
-    p->pos = g->oh * g->ow;
-    p->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0;
+    p->groups = groups;
+    if (groups > 1 && (st = ck_size_check(ck_size_mul3(z->kd * g->kh * g->kw, g->c, f->i),
+                                          "%s '%s': its kernel expanded over the groups", cls, l->name)) != CKERAS_OK)
+        return st;
+    p->K = z->kd * g->kh * g->kw * g->c; /* ck_conv_depth_fit checked them */
+    p->pos = z->od * g->oh * g->ow;
+    p->direct = z->kd == 1 && z->sd == 1 && z->pf == 0 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 &&
+                g->pt == 0 && g->pl == 0;
     p->tile = CONV_TILE_TARGET / p->K;
     if (p->tile < CONV_TILE_MIN_ROWS)
         p->tile = CONV_TILE_MIN_ROWS;
@@ -271,14 +279,17 @@ static ckeras_status conv_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     if (!conv_setup_gg(p))
         return CKERAS_ENOMEM;
 
-    out->ndim = rank + 1;
-    if (rank == 2) {
-        out->d[0] = g->oh, out->d[1] = g->ow, out->d[2] = p->filters;
+    const int64_t cg = g->c / groups;
+    if (rank == 3) {
+        *out = (ck_shape){4, {z->od, g->oh, g->ow, p->filters}};
+    } else if (rank == 2) {
+        *out = (ck_shape){3, {g->oh, g->ow, p->filters}};
     } else {
-        out->d[0] = g->ow, out->d[1] = p->filters;
+        *out = (ck_shape){2, {g->ow, p->filters}};
     }
-    ck_shape ks = rank == 2 ? (ck_shape){4, {g->kh, g->kw, g->c, p->filters}}
-                            : (ck_shape){3, {g->kw, g->c, p->filters}};
+    ck_shape ks = rank == 3   ? (ck_shape){5, {z->kd, g->kh, g->kw, cg, p->filters}}
+                  : rank == 2 ? (ck_shape){4, {g->kh, g->kw, cg, p->filters}}
+                              : (ck_shape){3, {g->kw, cg, p->filters}};
     ck_layer_add_weight(l, "kernel", &ks, true, "kernel_initializer", NULL);
     if (ck_cfg_bool(&l->cfg, "use_bias")) {
         ck_shape bs = {1, {p->filters}};
@@ -295,6 +306,41 @@ static ckeras_status conv2d_build(ckeras_layer *l, const ck_shape *in, ck_shape 
 static ckeras_status conv1d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
     return conv_build_rank(l, in, out, 1);
+}
+
+static ckeras_status conv3d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return conv_build_rank(l, in, out, 3);
+}
+
+/* floats at the start of the workspace for groups > 1: the expanded kernel and its gradient */
+static int64_t round16(int64_t v);
+static int64_t group_floats(const conv_priv *p)
+{
+    return p->groups > 1 ? 2 * round16(p->K * p->filters) : 0; /* K * filters checked by the build */
+}
+
+/* Wf (K, F) = the block-diagonal kernel of the grouped Wg (taps, in/groups, F): output f of
+ * group f / (F/groups) reads that group's input channels only. */
+static const float *group_expand(const conv_priv *p, const float *Wg, float *Wf)
+{
+    const int64_t F = p->filters, c = p->g.c, cg = c / p->groups, Fg = F / p->groups, taps = p->K / c;
+    memset(Wf, 0, (size_t)(p->K * F) * sizeof(float));
+    for (int64_t t = 0; t < taps; t++)
+        for (int64_t cl = 0; cl < cg; cl++)
+            for (int64_t o = 0; o < F; o++)
+                Wf[(t * c + o / Fg * cg + cl) * F + o] = Wg[(t * cg + cl) * F + o];
+    return Wf;
+}
+
+/* Its adjoint on the gradient: dWg = the blocks of dWf that stand for weights. */
+static void group_gather(const conv_priv *p, const float *dWf, float *dWg)
+{
+    const int64_t F = p->filters, c = p->g.c, cg = c / p->groups, Fg = F / p->groups, taps = p->K / c;
+    for (int64_t t = 0; t < taps; t++)
+        for (int64_t cl = 0; cl < cg; cl++)
+            for (int64_t o = 0; o < F; o++)
+                dWg[(t * cg + cl) * F + o] = dWf[(t * c + o / Fg * cg + cl) * F + o];
 }
 
 /* saved: the pre-activation z (n*oh*ow, filters) when the activation's backward needs it */
@@ -347,7 +393,7 @@ static int64_t conv_work(const ckeras_layer *l, int64_t n)
         w = w > fwd ? w : fwd;
         w = w > dx ? w : dx;
     }
-    return w;
+    return group_floats(p) + w;
 }
 
 /* Threads for a gathered GEMM pass of `macs` multiply-adds over n images (or n row blocks):
@@ -372,11 +418,14 @@ static const float *gg_image(const conv_priv *p, const float *x, float *work, in
     return xp;
 }
 
-static void conv_forward(ckeras_layer *l, const ck_fwd *f)
+static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
 {
     const conv_priv *p = l->priv;
-    const int64_t F = p->filters, K = p->K, rows = f->n * p->pos;
-    const float *W = l->w[0].data;
+    const int64_t F = p->filters, K = p->K, rows = f0->n * p->pos;
+    ck_fwd fw = *f0;
+    const ck_fwd *f = &fw;
+    const float *W = p->groups > 1 ? group_expand(p, l->w[0].data, f0->work) : l->w[0].data;
+    fw.work = f0->work + group_floats(p);
     if (use_gg(p)) {
         /* y (pos, F) of each image = bias + gathered windows (pos, K) . W (K, F), relu fused */
         const bool relu = p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act);
@@ -398,7 +447,7 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f)
     for (int64_t r0 = 0; !p->direct && r0 < rows; r0 += p->tile) {
         const int64_t r1 = rows - r0 < p->tile ? rows : r0 + p->tile;
         /* y rows [r0, r1) (., F) = cols (r1-r0, K) . W (K, F) */
-        ck_im2col(&p->g, f->x, r0, r1, f->work);
+        ck_im2col3d(&p->g, &p->z, f->x, r0, r1, f->work);
         ck_gemm(false, false, r1 - r0, F, K, 1.0f, f->work, K, W, F, 0.0f, f->y + r0 * F, F);
     }
     if (l->nw > 1)
@@ -415,13 +464,12 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f)
  *   dx (h*w, c) of each image = the stride-1 transposed convolution: windows of padded dz
  *   (h*w, kh*kw*F) . the flipped kernel WT (kh*kw*F, c), WT[(ky',kx',f)][ch] = W[(kh-1-ky',
  *   kw-1-kx', ch)][f], threads taking images. */
-static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, bool wgrad)
+static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, const float *W, float *dW)
 {
     const conv_priv *p = l->priv;
     const ck_conv_geom *g = &p->g;
     const int64_t F = p->filters, K = p->K, n = b->n, pos = p->pos;
-    if (wgrad) {
-        float *dW = l->w[0].grad;
+    if (dW) {
         const int nt = gg_threads(K, n * pos * K * F);
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
@@ -444,7 +492,6 @@ static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, 
     }
     if (!b->dx)
         return;
-    const float *W = l->w[0].data;
     const int64_t C = g->c, kk = g->kh * g->kw, hw = g->h * g->w, q = p->hq * p->wq * F;
     if (p->dx_cols) {
         /* per image: dcols (pos, K) = dz (pos, F) . W^T (F, K); dx = col2im(dcols) */
@@ -524,13 +571,13 @@ static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t 
     }
 }
 
-static void conv_backward(ckeras_layer *l, const ck_bwd *b)
+/* The backward with kernel W (K, F) and its gradient dW (NULL: not wanted). */
+static void conv_backward_full(ckeras_layer *l, const ck_bwd *b, const float *W, float *dW)
 {
     const conv_priv *p = l->priv;
     const int64_t F = p->filters, K = p->K, rows = b->n * p->pos;
-    const float *W = l->w[0].data;
     float *dz = b->dy; /* dz (rows, F) = dy * act'(z), in place */
-    const bool wgrad = b->train_weights && l->w[0].grad;
+    const bool wgrad = dW != NULL;
     if (p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act)) {
         relu_bias_backward(b->y, dz, rows, F, wgrad && l->nw > 1 ? l->w[1].grad : NULL);
     } else {
@@ -540,13 +587,13 @@ static void conv_backward(ckeras_layer *l, const ck_bwd *b)
             ck_bias_grad(dz, l->w[1].grad, rows, F);
     }
     if (use_gg(p)) {
-        conv_backward_gg(l, b, dz, wgrad);
+        conv_backward_gg(l, b, dz, W, dW);
         return;
     }
     if (p->direct) {
         /* dW (K, F) = x^T (K, rows) . dz (rows, F); dx (rows, K) = dz (rows, F) . W^T (F, K) */
         if (wgrad)
-            ck_gemm(true, false, K, F, rows, 1.0f, b->x, K, dz, F, 0.0f, l->w[0].grad, F);
+            ck_gemm(true, false, K, F, rows, 1.0f, b->x, K, dz, F, 0.0f, dW, F);
         if (b->dx)
             ck_gemm(false, true, rows, K, F, 1.0f, dz, F, W, F, 0.0f, b->dx, K);
         return;
@@ -554,19 +601,36 @@ static void conv_backward(ckeras_layer *l, const ck_bwd *b)
     if (!wgrad && !b->dx)
         return;
     if (b->dx)
-        memset(b->dx, 0, (size_t)(b->n * p->g.h * p->g.w * p->g.c) * sizeof(float));
+        memset(b->dx, 0, (size_t)(b->n * p->z.d * p->g.h * p->g.w * p->g.c) * sizeof(float));
     for (int64_t r0 = 0; r0 < rows; r0 += p->tile) {
         const int64_t r1 = rows - r0 < p->tile ? rows : r0 + p->tile, m = r1 - r0;
         const float *dzt = dz + r0 * F;
         if (wgrad) { /* dW (K, F) (+)= cols^T (K, m) . dz (m, F) */
-            ck_im2col(&p->g, b->x, r0, r1, b->work);
-            ck_gemm(true, false, K, F, m, 1.0f, b->work, K, dzt, F, r0 ? 1.0f : 0.0f, l->w[0].grad, F);
+            ck_im2col3d(&p->g, &p->z, b->x, r0, r1, b->work);
+            ck_gemm(true, false, K, F, m, 1.0f, b->work, K, dzt, F, r0 ? 1.0f : 0.0f, dW, F);
         }
         if (b->dx) { /* dcols (m, K) = dz (m, F) . W^T (F, K), over the columns just used */
             ck_gemm(false, true, m, K, F, 1.0f, dzt, F, W, F, 0.0f, b->work, K);
-            ck_col2im(&p->g, b->work, r0, r1, b->dx);
+            ck_col2im3d(&p->g, &p->z, b->work, r0, r1, b->dx);
         }
     }
+}
+
+static void conv_backward(ckeras_layer *l, const ck_bwd *b0)
+{
+    const conv_priv *p = l->priv;
+    const bool wgrad = b0->train_weights && l->w[0].grad;
+    if (p->groups == 1) {
+        conv_backward_full(l, b0, l->w[0].data, wgrad ? l->w[0].grad : NULL);
+        return;
+    }
+    ck_bwd b = *b0;
+    const float *W = group_expand(p, l->w[0].data, b0->work);
+    float *dW = b0->work + round16(p->K * p->filters);
+    b.work = b0->work + group_floats(p);
+    conv_backward_full(l, &b, W, wgrad ? dW : NULL);
+    if (wgrad)
+        group_gather(p, dW, l->w[0].grad);
 }
 
 const ck_layer_vt ck_conv2d_vt = {
@@ -575,6 +639,19 @@ const ck_layer_vt ck_conv2d_vt = {
     .fields = conv2d_fields,
     .nfields = sizeof conv2d_fields / sizeof conv2d_fields[0],
     .build = conv2d_build,
+    .saved_floats = conv_saved,
+    .work_floats = conv_work,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .free_priv = conv_free,
+};
+
+const ck_layer_vt ck_conv3d_vt = {
+    .class_name = "Conv3D",
+    .base_name = "conv3d",
+    .fields = conv3d_fields,
+    .nfields = sizeof conv3d_fields / sizeof conv3d_fields[0],
+    .build = conv3d_build,
     .saved_floats = conv_saved,
     .work_floats = conv_work,
     .forward = conv_forward,

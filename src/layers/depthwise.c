@@ -20,13 +20,14 @@
 #include <string.h>
 #include <strings.h>
 
-#define DW_SHAPE_FIELDS                                                                                \
-    {"kernel_size", CK_INTS, NULL, "(0,)", "window (kh, kw), or one int for both"},                      \
-    {"strides", CK_INTS, "1,1", "(0,)", "strides (sh, sw)"},                                             \
+/* ONE: "1,1" (2D) or "1" (1D); WHAT: the axes the tuples hold */
+#define DW_SHAPE_FIELDS_(ONE, WHAT)                                                                    \
+    {"kernel_size", CK_INTS, NULL, "(0,)", "window " WHAT ", or one int for all"},                       \
+    {"strides", CK_INTS, ONE, "(0,)", "strides " WHAT},                                                  \
     {"padding", CK_STR, "valid", NULL, "valid or same"},                                               \
     {"depth_multiplier", CK_INT, "1", "(0,)", "output channels per input channel of the depthwise step"}, \
     {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},                              \
-    {"dilation_rate", CK_INTS, "1,1", "(0,)", "dilation (dh, dw)"},                                      \
+    {"dilation_rate", CK_INTS, ONE, "(0,)", "dilation " WHAT},                                           \
     {"activation", CK_STR, "linear", NULL, "activation function"},                                     \
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},                                      \
     {"depthwise_initializer", CK_STR, "glorot_uniform", NULL, "depthwise kernel initializer"}
@@ -40,6 +41,9 @@
     {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
+#define DW_SHAPE_FIELDS DW_SHAPE_FIELDS_("1,1", "(h, w)")
+#define DW_SHAPE_FIELDS_1D DW_SHAPE_FIELDS_("1", "(length)")
+
 static const ck_field depthwise_fields[] = {
     DW_SHAPE_FIELDS,
     /* tf.keras 2 DepthwiseConv2D inherits Conv2D's config and writes "groups": 1; Keras 3 has none */
@@ -47,14 +51,23 @@ static const ck_field depthwise_fields[] = {
     DW_TAIL_FIELDS,
 };
 
-static const ck_field separable_fields[] = {
-    {"filters", CK_INT, NULL, "(0,)", "number of output channels"},
-    DW_SHAPE_FIELDS,
-    {"pointwise_initializer", CK_STR, "glorot_uniform", NULL, "pointwise kernel initializer"},
-    {"pointwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the pointwise kernel"},
-    {"pointwise_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+#define SEP_FIELDS(SHAPE)                                                                              \
+    {"filters", CK_INT, NULL, "(0,)", "number of output channels"},                                      \
+    SHAPE,                                                                                             \
+    {"pointwise_initializer", CK_STR, "glorot_uniform", NULL, "pointwise kernel initializer"},         \
+    {"pointwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the pointwise kernel"},           \
+    {"pointwise_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
+    DW_TAIL_FIELDS
+
+static const ck_field separable_fields[] = {SEP_FIELDS(DW_SHAPE_FIELDS)};
+
+static const ck_field depthwise1d_fields[] = {
+    DW_SHAPE_FIELDS_1D,
+    {"groups", CK_INT, "1", NULL, "tf.keras 2 only; must be 1", CK_W_NEVER},
     DW_TAIL_FIELDS,
 };
+
+static const ck_field separable1d_fields[] = {SEP_FIELDS(DW_SHAPE_FIELDS_1D)};
 
 typedef struct dw_priv {
     ck_act act;
@@ -71,25 +84,7 @@ static void dw_free(ckeras_layer *l)
     l->priv = NULL;
 }
 
-/* A setting of two positive ints (one int is repeated), stored back at full length as Keras'
- * get_config() shows it. */
-static ckeras_status pair(ckeras_layer *l, const char *name, int64_t *v)
-{
-    const char *cls = l->vt->class_name;
-    const ck_value *t = ck_cfg_value(&l->cfg, name);
-    if (t->is_none || (t->n != 1 && t->n != 2))
-        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be 2 positive ints (or one for both), got %s%d values", cls,
-                        l->name, name, t->is_none ? "None, " : "", t->is_none ? 0 : t->n);
-    for (int i = 0; i < 2; i++) {
-        v[i] = t->v[t->n == 1 ? 0 : i];
-        if (v[i] <= 0)
-            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be positive, got %lld", cls, l->name, name,
-                            (long long)v[i]);
-    }
-    return ck_config_set_ints(&l->cfg, cls, name, 2, v);
-}
-
-static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+static ckeras_status dw_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape *out, int rank)
 {
     const char *cls = l->vt->class_name;
     const bool sep = ck_config_find(&l->cfg, "filters") >= 0;
@@ -101,7 +96,7 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
                             f->is_none ? 0LL : (long long)f->i);
         filters = f->i;
     }
-    if (!sep && ck_cfg_int(&l->cfg, "groups") != 1)
+    if (!sep && ck_config_find(&l->cfg, "groups") >= 0 && ck_cfg_int(&l->cfg, "groups") != 1)
         return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': groups must be 1, got %lld", cls, l->name,
                         (long long)ck_cfg_int(&l->cfg, "groups"));
     const int64_t dm = ck_cfg_int(&l->cfg, "depth_multiplier");
@@ -110,13 +105,17 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
                         (long long)dm);
     int64_t k[2], s[2], d[2];
     ckeras_status st;
-    if ((st = pair(l, "kernel_size", k)) != CKERAS_OK || (st = pair(l, "strides", s)) != CKERAS_OK ||
-        (st = pair(l, "dilation_rate", d)) != CKERAS_OK)
+    if ((st = ck_layer_tuple(l, "kernel_size", rank, 1, k)) != CKERAS_OK ||
+        (st = ck_layer_tuple(l, "strides", rank, 1, s)) != CKERAS_OK ||
+        (st = ck_layer_tuple(l, "dilation_rate", rank, 1, d)) != CKERAS_OK)
         return st;
+    if (rank == 1) { /* the 2D case with one row */
+        k[1] = k[0], s[1] = s[0], d[1] = d[0];
+        k[0] = s[0] = d[0] = 1;
+    }
     if ((s[0] > 1 || s[1] > 1) && (d[0] > 1 || d[1] > 1))
-        return ck_error(CKERAS_EINVAL, "%s '%s': strides (%lld, %lld) > 1 cannot be combined with dilation_rate "
-                        "(%lld, %lld) > 1 (as in Keras)", cls, l->name, (long long)s[0], (long long)s[1],
-                        (long long)d[0], (long long)d[1]);
+        return ck_error(CKERAS_EINVAL, "%s '%s': strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)",
+                        cls, l->name);
     const char *pad = ck_cfg_str(&l->cfg, "padding");
     ck_pad_mode mode;
     if (pad && strcasecmp(pad, "valid") == 0)
@@ -126,22 +125,18 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     else
         return ck_error(CKERAS_EINVAL, "%s '%s': padding must be 'valid' or 'same', got '%s'", cls, l->name,
                         pad ? pad : "None");
-    const char *df = ck_cfg_str(&l->cfg, "data_format");
-    if (df && strcmp(df, "channels_last") != 0) {
-        if (strcmp(df, "channels_first") == 0)
-            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
-                            "channels_last)", cls, l->name);
-        return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", cls, l->name, df);
-    }
+    if ((st = ck_layer_channels_last(l)) != CKERAS_OK)
+        return st;
     static const char *const unsupported[] = {"activity_regularizer", "depthwise_constraint", "bias_constraint",
                                               "pointwise_constraint"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (ck_config_find(&l->cfg, unsupported[i]) >= 0 && ck_cfg_str(&l->cfg, unsupported[i]))
             return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': %s is not supported yet", cls, l->name, unsupported[i]);
-    if (in->ndim != 3) {
+    if (in->ndim != rank + 1) {
         char buf[96];
-        return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank 3 (height, width, channels), got %s",
-                        cls, l->name, ck_shape_str(in, false, buf, sizeof buf));
+        return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank %d (%s), got %s", cls, l->name,
+                        rank + 1, rank == 2 ? "height, width, channels" : "steps, channels",
+                        ck_shape_str(in, false, buf, sizeof buf));
     }
     if ((st = ck_layer_check_axes(l, in)) != CKERAS_OK)
         return st;
@@ -159,7 +154,7 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
 
     ck_conv_geom *g = &p->g;
     memset(g, 0, sizeof *g);
-    g->h = in->d[0], g->w = in->d[1], g->c = in->d[2];
+    g->h = rank == 2 ? in->d[0] : 1, g->w = in->d[rank - 1], g->c = in->d[rank];
     g->kh = k[0], g->kw = k[1], g->sh = s[0], g->sw = s[1], g->dh = d[0], g->dw = d[1];
     if ((st = ck_conv_geom_fit(l, g, mode)) != CKERAS_OK)
         return st;
@@ -169,7 +164,7 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
         return ck_error(CKERAS_ESHAPE,
                         "%s '%s': kernel size %lld (dilated span %lld) is larger than input size %lld on spatial "
                         "axis %d with padding 'valid'",
-                        cls, l->name, (long long)kk, (long long)((kk - 1) * dd + 1), (long long)nn, ax);
+                        cls, l->name, (long long)kk, (long long)((kk - 1) * dd + 1), (long long)nn, ax + rank - 2);
     }
     p->dm = dm;
     p->C = ck_size_mul(g->c, dm); /* checked with the output shape (check_built_sizes) */
@@ -177,11 +172,11 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     p->pos = g->oh * g->ow; /* checked by ck_conv_geom_fit */
 
     const int64_t outc = sep ? filters : p->C;
-    *out = (ck_shape){3, {g->oh, g->ow, outc}};
-    ck_shape ds = {4, {g->kh, g->kw, g->c, dm}};
+    *out = rank == 2 ? (ck_shape){3, {g->oh, g->ow, outc}} : (ck_shape){2, {g->ow, outc}};
+    ck_shape ds = rank == 2 ? (ck_shape){4, {g->kh, g->kw, g->c, dm}} : (ck_shape){3, {g->kw, g->c, dm}};
     ck_layer_add_weight(l, sep ? "depthwise_kernel" : "kernel", &ds, true, "depthwise_initializer", NULL);
     if (sep) {
-        ck_shape ps = {4, {1, 1, p->C, filters}};
+        ck_shape ps = rank == 2 ? (ck_shape){4, {1, 1, p->C, filters}} : (ck_shape){3, {1, p->C, filters}};
         ck_layer_add_weight(l, "pointwise_kernel", &ps, true, "pointwise_initializer", NULL);
     }
     if (ck_cfg_bool(&l->cfg, "use_bias")) {
@@ -189,6 +184,16 @@ static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
         ck_layer_add_weight(l, "bias", &bs, true, "bias_initializer", NULL);
     }
     return CKERAS_OK;
+}
+
+static ckeras_status dw_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return dw_build_rank(l, in, out, 2);
+}
+
+static ckeras_status dw1d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return dw_build_rank(l, in, out, 1);
 }
 
 static bool keeps_z(const dw_priv *p)
@@ -293,6 +298,32 @@ const ck_layer_vt ck_separable_conv2d_vt = {
     .fields = separable_fields,
     .nfields = sizeof separable_fields / sizeof separable_fields[0],
     .build = dw_build,
+    .saved_floats = dw_saved,
+    .work_floats = dw_work,
+    .forward = dw_forward,
+    .backward = dw_backward,
+    .free_priv = dw_free,
+};
+
+const ck_layer_vt ck_depthwise_conv1d_vt = {
+    .class_name = "DepthwiseConv1D",
+    .base_name = "depthwise_conv1d",
+    .fields = depthwise1d_fields,
+    .nfields = sizeof depthwise1d_fields / sizeof depthwise1d_fields[0],
+    .build = dw1d_build,
+    .saved_floats = dw_saved,
+    .work_floats = dw_work,
+    .forward = dw_forward,
+    .backward = dw_backward,
+    .free_priv = dw_free,
+};
+
+const ck_layer_vt ck_separable_conv1d_vt = {
+    .class_name = "SeparableConv1D",
+    .base_name = "separable_conv1d",
+    .fields = separable1d_fields,
+    .nfields = sizeof separable1d_fields / sizeof separable1d_fields[0],
+    .build = dw1d_build,
     .saved_floats = dw_saved,
     .work_floats = dw_work,
     .forward = dw_forward,

@@ -22,6 +22,7 @@ static const ck_layer_vt *const registry[] = {
     &ck_simple_rnn_vt, &ck_lstm_vt, &ck_gru_vt, &ck_bidirectional_vt, &ck_embedding_vt,
     &ck_prelu_vt, &ck_softmax_vt,
     &ck_time_distributed_vt, &ck_masking_vt,
+    &ck_conv3d_vt, &ck_conv1d_transpose_vt, &ck_conv3d_transpose_vt, &ck_depthwise_conv1d_vt, &ck_separable_conv1d_vt, &ck_maxpool3d_vt, &ck_avgpool3d_vt, &ck_gmp3d_vt, &ck_gap3d_vt, &ck_zero_padding1d_vt, &ck_zero_padding3d_vt, &ck_cropping1d_vt, &ck_cropping3d_vt, &ck_upsampling1d_vt, &ck_upsampling3d_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)
@@ -208,6 +209,55 @@ ckeras_status ck_conv_geom_fit(const ckeras_layer *l, ck_conv_geom *g, ck_pad_mo
         return ck_error(CKERAS_ESHAPE, "%s '%s': its window is too large (kernel size x dilation rate past 2^48)",
                         l->vt->class_name, l->name);
     return ck_conv_geom_check(l, g);
+}
+
+ckeras_status ck_layer_tuple(ckeras_layer *l, const char *name, int rank, int64_t min, int64_t *v)
+{
+    const char *cls = l->vt->class_name;
+    const ck_value *t = ck_cfg_value(&l->cfg, name);
+    if (t->is_none || (t->n != 1 && t->n != rank))
+        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %d int%s, got %s%d values", cls, l->name, name, rank,
+                        rank > 1 ? "s (or one for all)" : "", t->is_none ? "None, " : "", t->is_none ? 0 : t->n);
+    for (int i = 0; i < rank; i++) {
+        v[i] = t->v[t->n == 1 ? 0 : i];
+        if (v[i] < min)
+            return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %s, got %lld", cls, l->name, name,
+                            min > 0 ? "positive" : "non-negative", (long long)v[i]);
+    }
+    return ck_config_set_ints(&l->cfg, cls, name, rank, v);
+}
+
+ckeras_status ck_layer_channels_last(const ckeras_layer *l)
+{
+    const char *df = ck_config_find(&l->cfg, "data_format") >= 0 ? ck_cfg_str(&l->cfg, "data_format") : NULL;
+    if (!df || strcmp(df, "channels_last") == 0)
+        return CKERAS_OK;
+    if (strcmp(df, "channels_first") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
+                        "channels_last)", l->vt->class_name, l->name);
+    return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", l->vt->class_name,
+                    l->name, df);
+}
+
+ckeras_status ck_conv_depth_check(const ckeras_layer *l, const ck_conv_geom *g, const ck_conv_depth *z)
+{
+    ckeras_status st = ck_conv_geom_check(l, g);
+    const int64_t od = z->od > 0 ? z->od : 1, oh = g->oh > 0 ? g->oh : 1, ow = g->ow > 0 ? g->ow : 1;
+    const int64_t sizes[] = {ck_size_mul(z->kd, g->kh * g->kw * g->c), ck_size_mul(z->d, g->h * g->w * g->c),
+                             ck_size_mul(od, oh * ow * g->c)};
+    static const char *const what[] = {"window", "input", "output"};
+    for (int i = 0; st == CKERAS_OK && i < 3; i++) /* the products in brackets passed ck_conv_geom_check */
+        st = ck_size_check(sizes[i], "%s '%s': its %s", l->vt->class_name, l->name, what[i]);
+    return st;
+}
+
+ckeras_status ck_conv_depth_fit(const ckeras_layer *l, ck_conv_geom *g, ck_conv_depth *z, ck_pad_mode mode)
+{
+    if (!ck_conv_axis(mode, z->d, z->kd, z->sd, z->dd, &z->od, &z->pf))
+        return ck_error(CKERAS_ESHAPE, "%s '%s': its window is too large (kernel size x dilation rate past 2^48)",
+                        l->vt->class_name, l->name);
+    ckeras_status st = ck_conv_geom_fit(l, g, mode);
+    return st == CKERAS_OK ? ck_conv_depth_check(l, g, z) : st;
 }
 
 /* The sizes a build declared: its output(s) and weights must be shapes whose element counts

@@ -146,6 +146,11 @@ void ck_weight_adopt(ck_weight *w, float *buf);
 void *ck_layer_priv(ckeras_layer *l, size_t size);
 /* CKERAS_ESHAPE naming the axis when an axis of the per-sample shape in is not positive. */
 ckeras_status ck_layer_check_axes(const ckeras_layer *l, const ck_shape *in);
+/* A tuple setting of the convolution family (kernel_size, strides, ...): `rank` ints, or one
+ * int for all, each >= min, stored back at full length as Keras' get_config() shows it. */
+ckeras_status ck_layer_tuple(ckeras_layer *l, const char *name, int rank, int64_t min, int64_t *v);
+/* data_format: channels_last (or absent) is OK; channels_first is CKERAS_EUNSUPPORTED. */
+ckeras_status ck_layer_channels_last(const ckeras_layer *l);
 /* The output lengths and paddings of a convolution or pooling geometry g (h, w, c, windows,
  * strides and dilations set) by ck_conv_axis, then its derived sizes checked (core.h, checked
  * size arithmetic): the window kh*kw*c, the image h*w*c, the output oh*ow*c. CKERAS_ESHAPE when
@@ -153,6 +158,9 @@ ckeras_status ck_layer_check_axes(const ckeras_layer *l, const ck_shape *in);
 ckeras_status ck_conv_geom_fit(const ckeras_layer *l, ck_conv_geom *g, ck_pad_mode mode);
 /* The size checks of ck_conv_geom_fit alone (a geometry computed another way). */
 ckeras_status ck_conv_geom_check(const ckeras_layer *l, const ck_conv_geom *g);
+/* Both for a 3D geometry: the depth axis z too (its window, input and output sizes). */
+ckeras_status ck_conv_depth_fit(const ckeras_layer *l, ck_conv_geom *g, ck_conv_depth *z, ck_pad_mode mode);
+ckeras_status ck_conv_depth_check(const ckeras_layer *l, const ck_conv_geom *g, const ck_conv_depth *z);
 /* Declares a weight during build. */
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
                                const char *init_field, const char *init_default);
@@ -193,6 +201,7 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
+extern const ck_layer_vt ck_conv3d_vt, ck_conv1d_transpose_vt, ck_conv3d_transpose_vt, ck_depthwise_conv1d_vt, ck_separable_conv1d_vt, ck_maxpool3d_vt, ck_avgpool3d_vt, ck_gmp3d_vt, ck_gap3d_vt, ck_zero_padding1d_vt, ck_zero_padding3d_vt, ck_cropping1d_vt, ck_cropping3d_vt, ck_upsampling1d_vt, ck_upsampling3d_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

@@ -1,5 +1,11 @@
-/* Pooling, channels last: MaxPooling2D/1D, AveragePooling2D/1D (windowed, padding valid or
- * same) and the global poolings GlobalAveragePooling2D/1D, GlobalMaxPooling2D/1D.
+/* Pooling, channels last: MaxPooling3D/2D/1D, AveragePooling3D/2D/1D (windowed, padding valid
+ * or same) and the global poolings GlobalAveragePooling3D/2D/1D, GlobalMaxPooling3D/2D/1D.
+ *
+ * A 1D pooling is the 2D one on a single row. A 3D pooling is two 2D ones, because a window is
+ * a box and both the maximum and the mean over a box (of the cells inside the volume) are taken
+ * axis by axis: first over (h, w) in every depth slice, into the workspace, then over the depth
+ * axis, which is the 2D kernel on the image (d, 1, oh*ow*c). The first maximum in (z, y, x)
+ * order wins, as in a direct scan.
  *
  * "same" follows TensorFlow: padded cells never enter a window, so an average divides by the
  * number of cells inside the image. Max pooling keeps, per output, the index of the first
@@ -24,6 +30,14 @@ static const ck_field pool2d_fields[] = {
     INPUT_SHAPE_FIELD,
 };
 
+static const ck_field pool3d_fields[] = {
+    {"pool_size", CK_INTS, "2,2,2", "(0,)", "window (pd, ph, pw), or one int for all"},
+    {"strides", CK_INTS, NULL, "(0,)", "strides (default: pool_size)"},
+    {"padding", CK_STR, "valid", NULL, "valid or same"},
+    {"data_format", CK_STR, "channels_last", NULL, "only channels_last"},
+    INPUT_SHAPE_FIELD,
+};
+
 static const ck_field pool1d_fields[] = {
     {"pool_size", CK_INTS, "2", "(0,)", "window length"},
     {"strides", CK_INTS, NULL, "(0,)", "stride (default: pool_size)"},
@@ -39,7 +53,8 @@ static const ck_field global_fields[] = {
 };
 
 typedef struct pool_priv {
-    ck_conv_geom g;
+    ck_conv_geom g;  /* over (h, w) of each slice */
+    ck_conv_geom gz; /* 3D: over the depth, the image (d, 1, oh*ow*c) */
     int rank;
 } pool_priv;
 
@@ -54,18 +69,6 @@ static bool is_max(const ckeras_layer *l)
     return strstr(l->vt->class_name, "Max") != NULL;
 }
 
-static ckeras_status check_format(const ckeras_layer *l)
-{
-    const char *df = ck_cfg_str(&l->cfg, "data_format");
-    if (!df || strcmp(df, "channels_last") == 0)
-        return CKERAS_OK;
-    if (strcmp(df, "channels_first") == 0)
-        return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': data_format 'channels_first' is not supported (only "
-                        "channels_last)", l->vt->class_name, l->name);
-    return ck_error(CKERAS_EINVAL, "%s '%s': data_format must be 'channels_last', got '%s'", l->vt->class_name,
-                    l->name, df);
-}
-
 static ckeras_status check_rank(const ckeras_layer *l, const ck_shape *in, int rank)
 {
     bool ok = in->ndim == rank + 1;
@@ -75,7 +78,8 @@ static ckeras_status check_rank(const ckeras_layer *l, const ck_shape *in, int r
         return CKERAS_OK;
     char buf[96];
     return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank %d (%s), got %s", l->vt->class_name,
-                    l->name, rank + 1, rank == 2 ? "height, width, channels" : "steps, channels",
+                    l->name, rank + 1, rank == 3 ? "depth, height, width, channels" :
+                    rank == 2 ? "height, width, channels" : "steps, channels",
                     ck_shape_str(in, false, buf, sizeof buf));
 }
 
@@ -113,7 +117,7 @@ static ckeras_status read_tuple(ckeras_layer *l, const char *name, int rank, con
 static ckeras_status pool_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape *out, int rank)
 {
     const char *cls = l->vt->class_name;
-    int64_t k[2], s[2];
+    int64_t k[3], s[3];
     ckeras_status st;
     if ((st = read_tuple(l, "pool_size", rank, NULL, k)) != CKERAS_OK ||
         (st = read_tuple(l, "strides", rank, k, s)) != CKERAS_OK)
@@ -127,7 +131,7 @@ static ckeras_status pool_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     else
         return ck_error(CKERAS_EINVAL, "%s '%s': padding must be 'valid' or 'same', got '%s'", cls, l->name,
                         pad ? pad : "None");
-    if ((st = check_format(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
+    if ((st = ck_layer_channels_last(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
         return st;
     pool_priv *p = priv_of(l);
     if (!p)
@@ -136,25 +140,31 @@ static ckeras_status pool_build_rank(ckeras_layer *l, const ck_shape *in, ck_sha
     ck_conv_geom *g = &p->g;
     memset(g, 0, sizeof *g);
     g->dh = g->dw = 1;
-    if (rank == 2) {
-        g->h = in->d[0], g->w = in->d[1], g->c = in->d[2];
-        g->kh = k[0], g->kw = k[1], g->sh = s[0], g->sw = s[1];
+    const int a = rank - 2; /* the index of the height in k, s (rank 2 and 3) */
+    if (rank >= 2) {
+        g->h = in->d[rank - 2], g->w = in->d[rank - 1], g->c = in->d[rank];
+        g->kh = k[a], g->kw = k[a + 1], g->sh = s[a], g->sw = s[a + 1];
     } else {
         g->h = 1, g->w = in->d[0], g->c = in->d[1];
         g->kh = 1, g->kw = k[0], g->sh = 1, g->sw = s[0];
     }
-    if ((st = ck_conv_geom_fit(l, g, mode)) != CKERAS_OK)
+    ck_conv_depth z = {rank == 3 ? in->d[0] : 1, rank == 3 ? k[0] : 1, rank == 3 ? s[0] : 1, 1, 0, 0};
+    if ((st = ck_conv_depth_fit(l, g, &z, mode)) != CKERAS_OK)
         return st;
-    if (g->oh <= 0 || g->ow <= 0) {
+    if (z.od <= 0 || g->oh <= 0 || g->ow <= 0) {
         char buf[96];
         return ck_error(CKERAS_ESHAPE, "%s '%s': pool_size is larger than the input %s with padding 'valid'", cls,
                         l->name, ck_shape_str(in, false, buf, sizeof buf));
     }
-    if (g->h * g->w * g->c > INT32_MAX) /* checked by ck_conv_geom_fit */
+    if (z.d * g->h * g->w * g->c > INT32_MAX) /* checked by ck_conv_depth_fit */
         return ck_error(CKERAS_ESHAPE, "%s '%s': input of %lld values per sample is too large", cls, l->name,
-                        (long long)(g->h * g->w * g->c));
+                        (long long)(z.d * g->h * g->w * g->c));
+    p->gz = (ck_conv_geom){.h = z.d, .w = 1, .c = g->oh * g->ow * g->c, .kh = z.kd, .kw = 1, .sh = z.sd, .sw = 1,
+                           .dh = 1, .dw = 1, .pt = z.pf, .pl = 0, .oh = z.od, .ow = 1};
     out->ndim = rank + 1;
-    if (rank == 2) {
+    if (rank == 3) {
+        out->d[0] = z.od, out->d[1] = g->oh, out->d[2] = g->ow, out->d[3] = g->c;
+    } else if (rank == 2) {
         out->d[0] = g->oh, out->d[1] = g->ow, out->d[2] = g->c;
     } else {
         out->d[0] = g->ow, out->d[1] = g->c;
@@ -172,36 +182,77 @@ static ckeras_status pool1d_build(ckeras_layer *l, const ck_shape *in, ck_shape 
     return pool_build_rank(l, in, out, 1);
 }
 
-/* saved (max pooling): the argmax of each output, (n, out) int32 */
+static ckeras_status pool3d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return pool_build_rank(l, in, out, 3);
+}
+
+/* 3D: the (h, w)-pooled slices t (n*d, oh, ow, c) between the two passes */
+static int64_t slices_floats(const pool_priv *p, int64_t n)
+{
+    return p->rank == 3 ? n * p->gz.h * p->gz.c : 0;
+}
+
+/* work (3D): t in the forward, dL/dt in the backward */
+static int64_t pool_work(const ckeras_layer *l, int64_t n)
+{
+    return slices_floats(l->priv, n);
+}
+
+/* saved (max pooling): the argmax of each output, (n, out) int32; 3D: then that of t */
 static int64_t maxpool_saved(const ckeras_layer *l, int64_t n)
 {
-    return n * ck_shape_size(&l->out_shape);
+    return n * ck_shape_size(&l->out_shape) + slices_floats(l->priv, n);
 }
 
 static void maxpool_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const pool_priv *p = l->priv;
-    ck_maxpool_forward(&p->g, f->x, f->n, f->y, (int32_t *)f->saved);
+    int32_t *arg = (int32_t *)f->saved;
+    if (p->rank < 3) {
+        ck_maxpool_forward(&p->g, f->x, f->n, f->y, arg);
+        return;
+    }
+    ck_maxpool_forward(&p->g, f->x, f->n * p->gz.h, f->work, arg ? arg + f->n * ck_shape_size(&l->out_shape) : NULL);
+    ck_maxpool_forward(&p->gz, f->work, f->n, f->y, arg);
 }
 
 static void maxpool_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const pool_priv *p = l->priv;
-    if (b->dx)
-        ck_maxpool_backward(&p->g, b->dy, (const int32_t *)b->saved, b->n, b->dx);
+    const int32_t *arg = (const int32_t *)b->saved;
+    if (!b->dx)
+        return;
+    if (p->rank < 3) {
+        ck_maxpool_backward(&p->g, b->dy, arg, b->n, b->dx);
+        return;
+    }
+    ck_maxpool_backward(&p->gz, b->dy, arg, b->n, b->work);
+    ck_maxpool_backward(&p->g, b->work, arg + b->n * ck_shape_size(&l->out_shape), b->n * p->gz.h, b->dx);
 }
 
 static void avgpool_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const pool_priv *p = l->priv;
-    ck_avgpool_forward(&p->g, f->x, f->n, f->y);
+    if (p->rank < 3) {
+        ck_avgpool_forward(&p->g, f->x, f->n, f->y);
+        return;
+    }
+    ck_avgpool_forward(&p->g, f->x, f->n * p->gz.h, f->work);
+    ck_avgpool_forward(&p->gz, f->work, f->n, f->y);
 }
 
 static void avgpool_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const pool_priv *p = l->priv;
-    if (b->dx)
+    if (!b->dx)
+        return;
+    if (p->rank < 3) {
         ck_avgpool_backward(&p->g, b->dy, b->n, b->dx);
+        return;
+    }
+    ck_avgpool_backward(&p->gz, b->dy, b->n, b->work);
+    ck_avgpool_backward(&p->g, b->work, b->n * p->gz.h, b->dx);
 }
 
 /* ---- global pooling ------------------------------------------------------------------------- */
@@ -209,7 +260,7 @@ static void avgpool_backward(ckeras_layer *l, const ck_bwd *b)
 static ckeras_status global_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape *out, int rank)
 {
     ckeras_status st;
-    if ((st = check_format(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
+    if ((st = ck_layer_channels_last(l)) != CKERAS_OK || (st = check_rank(l, in, rank)) != CKERAS_OK)
         return st;
     if (is_max(l) && ck_shape_size(in) / in->d[rank] > INT32_MAX)
         return ck_error(CKERAS_ESHAPE, "%s '%s': too many positions per sample", l->vt->class_name, l->name);
@@ -232,6 +283,11 @@ static ckeras_status global2d_build(ckeras_layer *l, const ck_shape *in, ck_shap
 static ckeras_status global1d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
     return global_build_rank(l, in, out, 1);
+}
+
+static ckeras_status global3d_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return global_build_rank(l, in, out, 3);
 }
 
 /* positions s and channels c of a per-sample input (..., c) */
@@ -318,7 +374,7 @@ static void gmp_backward(ckeras_layer *l, const ck_bwd *b)
 
 /* ---- the classes ---------------------------------------------------------------------------- */
 
-#define POOL_VT(NAME, CLS, BASE, FIELDS, BUILD, SAVED, FWD, BWD)                                       \
+#define POOL_VT(NAME, CLS, BASE, FIELDS, BUILD, SAVED, FWD, BWD, WORK)                                 \
     const ck_layer_vt NAME = {                                                                         \
         .class_name = CLS,                                                                             \
         .base_name = BASE,                                                                             \
@@ -326,24 +382,33 @@ static void gmp_backward(ckeras_layer *l, const ck_bwd *b)
         .nfields = sizeof FIELDS / sizeof FIELDS[0],                                                   \
         .build = BUILD,                                                                                \
         .saved_floats = SAVED,                                                                         \
+        .work_floats = WORK,                                                                           \
         .forward = FWD,                                                                                \
         .backward = BWD,                                                                               \
         .free_priv = pool_free,                                                                        \
     }
 
 POOL_VT(ck_maxpool2d_vt, "MaxPooling2D", "max_pooling2d", pool2d_fields, pool2d_build, maxpool_saved,
-        maxpool_forward, maxpool_backward);
+        maxpool_forward, maxpool_backward, NULL);
 POOL_VT(ck_avgpool2d_vt, "AveragePooling2D", "average_pooling2d", pool2d_fields, pool2d_build, NULL,
-        avgpool_forward, avgpool_backward);
+        avgpool_forward, avgpool_backward, NULL);
 POOL_VT(ck_maxpool1d_vt, "MaxPooling1D", "max_pooling1d", pool1d_fields, pool1d_build, maxpool_saved,
-        maxpool_forward, maxpool_backward);
+        maxpool_forward, maxpool_backward, NULL);
 POOL_VT(ck_avgpool1d_vt, "AveragePooling1D", "average_pooling1d", pool1d_fields, pool1d_build, NULL,
-        avgpool_forward, avgpool_backward);
+        avgpool_forward, avgpool_backward, NULL);
 POOL_VT(ck_gap2d_vt, "GlobalAveragePooling2D", "global_average_pooling2d", global_fields, global2d_build, NULL,
-        gap_forward, gap_backward);
+        gap_forward, gap_backward, NULL);
 POOL_VT(ck_gmp2d_vt, "GlobalMaxPooling2D", "global_max_pooling2d", global_fields, global2d_build, gmp_saved,
-        gmp_forward, gmp_backward);
+        gmp_forward, gmp_backward, NULL);
 POOL_VT(ck_gap1d_vt, "GlobalAveragePooling1D", "global_average_pooling1d", global_fields, global1d_build, NULL,
-        gap_forward, gap_backward);
+        gap_forward, gap_backward, NULL);
 POOL_VT(ck_gmp1d_vt, "GlobalMaxPooling1D", "global_max_pooling1d", global_fields, global1d_build, gmp_saved,
-        gmp_forward, gmp_backward);
+        gmp_forward, gmp_backward, NULL);
+POOL_VT(ck_maxpool3d_vt, "MaxPooling3D", "max_pooling3d", pool3d_fields, pool3d_build, maxpool_saved,
+        maxpool_forward, maxpool_backward, pool_work);
+POOL_VT(ck_avgpool3d_vt, "AveragePooling3D", "average_pooling3d", pool3d_fields, pool3d_build, NULL,
+        avgpool_forward, avgpool_backward, pool_work);
+POOL_VT(ck_gap3d_vt, "GlobalAveragePooling3D", "global_average_pooling3d", global_fields, global3d_build, NULL,
+        gap_forward, gap_backward, NULL);
+POOL_VT(ck_gmp3d_vt, "GlobalMaxPooling3D", "global_max_pooling3d", global_fields, global3d_build, gmp_saved,
+        gmp_forward, gmp_backward, NULL);

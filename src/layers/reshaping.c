@@ -1,5 +1,5 @@
-/* Shape and simple elementwise layers (channels_last): Reshape, Permute, ZeroPadding2D,
- * Cropping2D, UpSampling2D, SpatialDropout2D, ReLU, LeakyReLU, Rescaling.
+/* Shape and simple elementwise layers (channels_last): Reshape, Permute, ZeroPadding1D/2D/3D,
+ * Cropping1D/2D/3D, UpSampling1D/2D/3D, SpatialDropout2D, ReLU, LeakyReLU, Rescaling.
  *
  * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
  * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
@@ -149,36 +149,69 @@ const ck_layer_vt ck_permute_vt = {
     .free_priv = free_priv,
 };
 
-/* ---- ZeroPadding2D and Cropping2D --------------------------------------------------------- */
+/* ---- ZeroPadding1D/2D/3D and Cropping1D/2D/3D --------------------------------------------- */
 
-/* (top, bottom, left, right) from an int (repeated to two), (h, w) or ((t, b), (l, r)) given
- * flattened. */
-static ckeras_status four_sides(const ckeras_layer *l, const char *field, int64_t s[4])
+/* The spatial rank of a padding or cropping class: the digit before its 'D'. */
+static int class_rank(const ckeras_layer *l)
+{
+    const char *c = l->vt->class_name;
+    size_t n = strlen(c);
+    return n >= 2 ? c[n - 2] - '0' : 2;
+}
+
+/* (before, after) per spatial axis, in s[0..2*rank). 2D: (rows, cols) or ((top, bottom),
+ * (left, right)) given flattened; 1D: an int or (left, right); 3D: an int, (d, h, w) or three
+ * pairs. 1D and 3D are stored back at full length, as Keras' get_config() shows them. */
+static ckeras_status sides(ckeras_layer *l, const char *field, int rank, int64_t s[6])
 {
     const ck_value *v = ck_cfg_value(&l->cfg, field);
-    if (!v->is_none && v->n == 2) {
+    const int n = v->is_none ? 0 : v->n;
+    if (rank == 2 && n == 2) {
         s[0] = s[1] = v->v[0];
         s[2] = s[3] = v->v[1];
-    } else if (!v->is_none && v->n == 4) {
-        for (int k = 0; k < 4; k++)
+    } else if (n == 2 * rank) {
+        for (int k = 0; k < n; k++)
             s[k] = v->v[k];
+    } else if (n == 1 && rank != 2) {
+        for (int k = 0; k < 2 * rank; k++)
+            s[k] = v->v[0];
+    } else if (n == 3 && rank == 3) {
+        for (int k = 0; k < 6; k++)
+            s[k] = v->v[k / 2];
     } else {
-        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be an int, (rows, cols) or ((top, bottom), (left, right)), "
-                        "got %d values", l->vt->class_name, l->name, field, v->is_none ? 0 : v->n);
+        static const char *const forms[] = {"an int or (left, right)",
+                                            "(rows, cols) or ((top, bottom), (left, right))",
+                                            "an int, (depth, rows, cols) or three (before, after) pairs"};
+        return ck_error(CKERAS_EINVAL, "%s '%s': %s must be %s, got %d values", l->vt->class_name, l->name, field,
+                        forms[rank - 1], n);
     }
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 2 * rank; k++)
         if (s[k] < 0)
             return ck_error(CKERAS_EINVAL, "%s '%s': %s must not be negative, got %lld", l->vt->class_name, l->name,
                             field, (long long)s[k]);
-    return CKERAS_OK;
+    return rank == 2 ? CKERAS_OK : ck_config_set_ints(&l->cfg, l->vt->class_name, field, 2 * rank, s);
 }
 
 typedef struct sides_priv {
-    int64_t s[4]; /* top, bottom, left, right */
+    int rank;
+    int64_t s[6]; /* before, after per spatial axis */
+    int64_t in[3], out[3], c; /* (d, h, w) of input and output, a missing axis 1 */
 } sides_priv;
 
 static const ck_field zero_padding_fields[] = {
     {"padding", CK_INTS, "1,1", "[0,)", "int, (rows, cols) or ((top, bottom), (left, right))"},
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+static const ck_field zero_padding1d_fields[] = {
+    {"padding", CK_INTS, "1,1", "[0,)", "int or (left, right)"},
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+static const ck_field zero_padding3d_fields[] = {
+    {"padding", CK_INTS, "1,1,1,1,1,1", "[0,)", "int, (d, h, w) or ((front, back), (top, bottom), (left, right))"},
     DATA_FORMAT_FIELD,
     INPUT_SHAPE_FIELD,
 };
@@ -195,23 +228,48 @@ static int64_t side_len(int64_t in, int sign, int64_t a, int64_t b)
 
 static ckeras_status sides_build(ckeras_layer *l, const ck_shape *in, ck_shape *out, const char *field, int sign)
 {
-    ckeras_status st = need_image(l, in);
-    int64_t s[4];
-    if (st != CKERAS_OK || (st = four_sides(l, field, s)) != CKERAS_OK)
+    const int rank = class_rank(l);
+    if (in->ndim != rank + 1)
+        return ck_error(CKERAS_ESHAPE, "%s '%s': needs (%s, channels) inputs, got rank %d per sample",
+                        l->vt->class_name, l->name,
+                        rank == 3 ? "depth, height, width" : rank == 2 ? "height, width" : "steps", in->ndim);
+    int64_t s[6];
+    ckeras_status st = sides(l, field, rank, s);
+    if (st != CKERAS_OK)
         return st;
-    int64_t h = side_len(in->d[0], sign, s[0], s[1]), w = side_len(in->d[1], sign, s[2], s[3]);
-    if (h <= 0 || w <= 0)
-        return ck_error(CKERAS_ESHAPE, "%s '%s': %s (%lld, %lld, %lld, %lld) leaves nothing of a %lld x %lld input",
-                        l->vt->class_name, l->name, field, (long long)s[0], (long long)s[1], (long long)s[2],
-                        (long long)s[3], (long long)in->d[0], (long long)in->d[1]);
+    *out = *in;
+    for (int i = 0; i < rank; i++) {
+        out->d[i] = side_len(in->d[i], sign, s[2 * i], s[2 * i + 1]);
+        if (out->d[i] <= 0)
+            return ck_error(CKERAS_ESHAPE, "%s '%s': %s (%lld, %lld) leaves nothing of an input of %lld on spatial "
+                            "axis %d", l->vt->class_name, l->name, field, (long long)s[2 * i],
+                            (long long)s[2 * i + 1], (long long)in->d[i], i);
+    }
     sides_priv *p = l->priv;
     if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
         return CKERAS_ENOMEM;
+    p->rank = rank;
     memcpy(p->s, s, sizeof s);
-    *out = *in;
-    out->d[0] = h;
-    out->d[1] = w;
+    /* the axes of the window copy: 1D is one column of steps rows, 2D one slice */
+    const int first = rank == 1 ? 1 : 3 - rank;
+    for (int k = 0; k < 3; k++) {
+        const int i = k - first;
+        p->in[k] = i >= 0 && i < rank ? in->d[i] : 1;
+        p->out[k] = i >= 0 && i < rank ? out->d[i] : 1;
+    }
+    p->c = in->d[rank];
     return CKERAS_OK;
+}
+
+/* The window copy from a (n, a[]) to b (n, b[]) with the leading sides as offsets, times sign. */
+static void sides_copy(const sides_priv *p, const float *src, const int64_t *a, float *dst, const int64_t *b,
+                       int64_t n, int sign)
+{
+    const int first = p->rank == 1 ? 1 : 3 - p->rank;
+    int64_t o[3] = {0, 0, 0};
+    for (int i = 0; i < p->rank; i++)
+        o[first + i] = sign * p->s[2 * i];
+    ck_window3d(src, n, a, p->c, dst, b, o);
 }
 
 static ckeras_status zero_padding_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
@@ -222,31 +280,46 @@ static ckeras_status zero_padding_build(ckeras_layer *l, const ck_shape *in, ck_
 static void zero_padding_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const sides_priv *p = l->priv;
-    const int64_t *i = l->in_shape.d, *o = l->out_shape.d;
-    ck_window2d(f->x, f->n, i[0], i[1], i[2], f->y, o[0], o[1], -p->s[0], -p->s[2]);
+    sides_copy(p, f->x, p->in, f->y, p->out, f->n, -1);
 }
 
 static void zero_padding_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const sides_priv *p = l->priv;
-    const int64_t *i = l->in_shape.d, *o = l->out_shape.d;
     if (b->dx)
-        ck_window2d(b->dy, b->n, o[0], o[1], o[2], b->dx, i[0], i[1], p->s[0], p->s[2]);
+        sides_copy(p, b->dy, p->out, b->dx, p->in, b->n, 1);
 }
 
-const ck_layer_vt ck_zero_padding2d_vt = {
-    .class_name = "ZeroPadding2D",
-    .base_name = "zero_padding2d",
-    .fields = zero_padding_fields,
-    .nfields = sizeof zero_padding_fields / sizeof zero_padding_fields[0],
-    .build = zero_padding_build,
-    .forward = zero_padding_forward,
-    .backward = zero_padding_backward,
-    .free_priv = free_priv,
-};
+#define SIDES_VT(NAME, CLS, BASE, FIELDS, KIND)                                                       \
+    const ck_layer_vt NAME = {                                                                         \
+        .class_name = CLS,                                                                             \
+        .base_name = BASE,                                                                             \
+        .fields = FIELDS,                                                                              \
+        .nfields = sizeof FIELDS / sizeof FIELDS[0],                                                   \
+        .build = KIND##_build,                                                                         \
+        .forward = KIND##_forward,                                                                     \
+        .backward = KIND##_backward,                                                                   \
+        .free_priv = free_priv,                                                                        \
+    }
+
+SIDES_VT(ck_zero_padding2d_vt, "ZeroPadding2D", "zero_padding2d", zero_padding_fields, zero_padding);
+SIDES_VT(ck_zero_padding1d_vt, "ZeroPadding1D", "zero_padding1d", zero_padding1d_fields, zero_padding);
+SIDES_VT(ck_zero_padding3d_vt, "ZeroPadding3D", "zero_padding3d", zero_padding3d_fields, zero_padding);
 
 static const ck_field cropping_fields[] = {
     {"cropping", CK_INTS, "0,0", NULL, "int, (rows, cols) or ((top, bottom), (left, right))"},
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+/* Keras' Cropping1D has no data_format */
+static const ck_field cropping1d_fields[] = {
+    {"cropping", CK_INTS, "1,1", NULL, "int or (left, right)"},
+    INPUT_SHAPE_FIELD,
+};
+
+static const ck_field cropping3d_fields[] = {
+    {"cropping", CK_INTS, "1,1,1,1,1,1", NULL, "int, (d, h, w) or ((front, back), (top, bottom), (left, right))"},
     DATA_FORMAT_FIELD,
     INPUT_SHAPE_FIELD,
 };
@@ -259,30 +332,21 @@ static ckeras_status cropping_build(ckeras_layer *l, const ck_shape *in, ck_shap
 static void cropping_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const sides_priv *p = l->priv;
-    const int64_t *i = l->in_shape.d, *o = l->out_shape.d;
-    ck_window2d(f->x, f->n, i[0], i[1], i[2], f->y, o[0], o[1], p->s[0], p->s[2]);
+    sides_copy(p, f->x, p->in, f->y, p->out, f->n, 1);
 }
 
 static void cropping_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const sides_priv *p = l->priv;
-    const int64_t *i = l->in_shape.d, *o = l->out_shape.d;
     if (b->dx)
-        ck_window2d(b->dy, b->n, o[0], o[1], o[2], b->dx, i[0], i[1], -p->s[0], -p->s[2]);
+        sides_copy(p, b->dy, p->out, b->dx, p->in, b->n, -1);
 }
 
-const ck_layer_vt ck_cropping2d_vt = {
-    .class_name = "Cropping2D",
-    .base_name = "cropping2d",
-    .fields = cropping_fields,
-    .nfields = sizeof cropping_fields / sizeof cropping_fields[0],
-    .build = cropping_build,
-    .forward = cropping_forward,
-    .backward = cropping_backward,
-    .free_priv = free_priv,
-};
+SIDES_VT(ck_cropping2d_vt, "Cropping2D", "cropping2d", cropping_fields, cropping);
+SIDES_VT(ck_cropping1d_vt, "Cropping1D", "cropping1d", cropping1d_fields, cropping);
+SIDES_VT(ck_cropping3d_vt, "Cropping3D", "cropping3d", cropping3d_fields, cropping);
 
-/* ---- UpSampling2D ----------------------------------------------------------------------- */
+/* ---- UpSampling1D/2D/3D ----------------------------------------------------------------- */
 
 static const ck_field upsampling_fields[] = {
     {"size", CK_INTS, "2,2", "(0,)", "upsampling factors (rows, cols)"},
@@ -291,75 +355,134 @@ static const ck_field upsampling_fields[] = {
     INPUT_SHAPE_FIELD,
 };
 
+/* Keras' UpSampling1D has one int and no data_format */
+static const ck_field upsampling1d_fields[] = {
+    {"size", CK_INT, "2", "(0,)", "upsampling factor of the steps"},
+    INPUT_SHAPE_FIELD,
+};
+
+static const ck_field upsampling3d_fields[] = {
+    {"size", CK_INTS, "2,2,2", "(0,)", "upsampling factors (depth, rows, cols)"},
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
 typedef struct upsampling_priv {
-    int64_t fy, fx;
+    int64_t fz, fy, fx;
+    int64_t d, h, w, c; /* the input; 1D: h steps, d = w = 1 */
     bool bilinear;
 } upsampling_priv;
 
 static ckeras_status upsampling_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
-    ckeras_status st = need_image(l, in);
-    if (st != CKERAS_OK)
-        return st;
+    const int rank = class_rank(l);
+    const char *cls = l->vt->class_name;
+    if (in->ndim != rank + 1)
+        return ck_error(CKERAS_ESHAPE, "%s '%s': needs (%s, channels) inputs, got rank %d per sample", cls, l->name,
+                        rank == 3 ? "depth, height, width" : rank == 2 ? "height, width" : "steps", in->ndim);
     const ck_value *s = ck_cfg_value(&l->cfg, "size");
-    if (s->is_none || s->n != 2 || s->v[0] < 1 || s->v[1] < 1)
-        return ck_error(CKERAS_EINVAL, "UpSampling2D '%s': size must be two positive ints", l->name);
-    const char *interp = ck_cfg_str(&l->cfg, "interpolation");
-    bool bilinear = interp && strcmp(interp, "bilinear") == 0;
-    if (!interp || (!bilinear && strcmp(interp, "nearest") != 0)) {
-        static const char *const keras_only[] = {"bicubic", "lanczos3", "lanczos5", "area", "gaussian",
-                                                 "mitchellcubic"};
-        for (size_t k = 0; interp && k < sizeof keras_only / sizeof keras_only[0]; k++)
-            if (strcmp(interp, keras_only[k]) == 0)
-                return ck_error(CKERAS_EUNSUPPORTED, "UpSampling2D '%s': interpolation '%s' is not supported yet",
-                                l->name, interp);
-        return ck_error(CKERAS_EINVAL, "UpSampling2D '%s': interpolation must be nearest or bilinear, got '%s'",
-                        l->name, interp ? interp : "None");
+    int64_t f[3] = {1, 1, 1};
+    if (rank == 1) {
+        f[1] = s->is_none ? 0 : s->i;
+    } else {
+        if (rank == 3 && !s->is_none && s->n == 1)
+            f[0] = f[1] = f[2] = s->v[0];
+        else if (!s->is_none && s->n == rank)
+            for (int i = 0; i < rank; i++)
+                f[3 - rank + i] = s->v[i];
+        else
+            f[0] = 0;
+    }
+    if (f[0] < 1 || f[1] < 1 || f[2] < 1)
+        return ck_error(CKERAS_EINVAL, "%s '%s': size must be %d positive int%s", cls, l->name, rank,
+                        rank > 1 ? "s" : "");
+    ckeras_status st;
+    if (rank == 3 && (st = ck_config_set_ints(&l->cfg, cls, "size", 3, f)) != CKERAS_OK)
+        return st;
+    bool bilinear = false;
+    if (rank == 2) {
+        const char *interp = ck_cfg_str(&l->cfg, "interpolation");
+        bilinear = interp && strcmp(interp, "bilinear") == 0;
+        if (!interp || (!bilinear && strcmp(interp, "nearest") != 0)) {
+            static const char *const keras_only[] = {"bicubic", "lanczos3", "lanczos5", "area", "gaussian",
+                                                     "mitchellcubic"};
+            for (size_t k = 0; interp && k < sizeof keras_only / sizeof keras_only[0]; k++)
+                if (strcmp(interp, keras_only[k]) == 0)
+                    return ck_error(CKERAS_EUNSUPPORTED, "UpSampling2D '%s': interpolation '%s' is not supported yet",
+                                    l->name, interp);
+            return ck_error(CKERAS_EINVAL, "UpSampling2D '%s': interpolation must be nearest or bilinear, got '%s'",
+                            l->name, interp ? interp : "None");
+        }
     }
     upsampling_priv *p = l->priv;
     if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
         return CKERAS_ENOMEM;
-    p->fy = s->v[0];
-    p->fx = s->v[1];
+    p->fz = f[0], p->fy = f[1], p->fx = f[2];
     p->bilinear = bilinear;
+    p->d = rank == 3 ? in->d[0] : 1;
+    p->h = rank == 1 ? in->d[0] : in->d[rank - 2];
+    p->w = rank == 1 ? 1 : in->d[rank - 1];
+    p->c = in->d[rank];
     *out = *in;
-    out->d[0] = ck_size_mul(in->d[0], p->fy); /* an overflow is refused with the output shape */
-    out->d[1] = ck_size_mul(in->d[1], p->fx);
+    for (int i = 0; i < rank; i++) /* an overflow is refused with the output shape */
+        out->d[i] = ck_size_mul(in->d[i], rank == 1 ? f[1] : f[3 - rank + i]);
     return CKERAS_OK;
 }
 
 static void upsampling_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const upsampling_priv *p = l->priv;
-    const int64_t *i = l->in_shape.d;
-    if (p->bilinear)
-        ck_upsample_bilinear(f->x, f->n, i[0], i[1], i[2], p->fy, p->fx, f->y);
-    else
-        ck_upsample_nearest(f->x, f->n, i[0], i[1], i[2], p->fy, p->fx, f->y);
+    if (p->bilinear) {
+        ck_upsample_bilinear(f->x, f->n, p->h, p->w, p->c, p->fy, p->fx, f->y);
+        return;
+    }
+    /* each output slice z is the 2D upsampling of input slice z / fz */
+    const int64_t in = p->h * p->w * p->c, out = in * p->fy * p->fx, od = p->d * p->fz;
+    for (int64_t i = 0; i < f->n * od; i++)
+        ck_upsample_nearest(f->x + (i / od * p->d + i % od / p->fz) * in, 1, p->h, p->w, p->c, p->fy, p->fx,
+                            f->y + i * out);
+}
+
+/* work (3D): dL/d(the 2D-upsampled slices before the depth repeat), (n, d, h*fy, w*fx, c) */
+static int64_t upsampling_work(const ckeras_layer *l, int64_t n)
+{
+    const upsampling_priv *p = l->priv;
+    return p->fz > 1 ? n * p->d * p->h * p->fy * p->w * p->fx * p->c : 0;
 }
 
 static void upsampling_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const upsampling_priv *p = l->priv;
-    const int64_t *i = l->in_shape.d;
     if (!b->dx)
         return;
-    if (p->bilinear)
-        ck_upsample_bilinear_backward(b->dy, b->n, i[0], i[1], i[2], p->fy, p->fx, b->dx);
-    else
-        ck_upsample_nearest_backward(b->dy, b->n, i[0], i[1], i[2], p->fy, p->fx, b->dx);
+    if (p->bilinear) {
+        ck_upsample_bilinear_backward(b->dy, b->n, p->h, p->w, p->c, p->fy, p->fx, b->dx);
+        return;
+    }
+    const float *dy = b->dy;
+    if (p->fz > 1) { /* sum the fz copies of each slice: the depth axis upsampled on its own */
+        ck_upsample_nearest_backward(b->dy, b->n, p->d, 1, p->h * p->fy * p->w * p->fx * p->c, p->fz, 1, b->work);
+        dy = b->work;
+    }
+    ck_upsample_nearest_backward(dy, b->n * p->d, p->h, p->w, p->c, p->fy, p->fx, b->dx);
 }
 
-const ck_layer_vt ck_upsampling2d_vt = {
-    .class_name = "UpSampling2D",
-    .base_name = "up_sampling2d",
-    .fields = upsampling_fields,
-    .nfields = sizeof upsampling_fields / sizeof upsampling_fields[0],
-    .build = upsampling_build,
-    .forward = upsampling_forward,
-    .backward = upsampling_backward,
-    .free_priv = free_priv,
-};
+#define UPSAMPLING_VT(NAME, CLS, BASE, FIELDS)                                                         \
+    const ck_layer_vt NAME = {                                                                         \
+        .class_name = CLS,                                                                             \
+        .base_name = BASE,                                                                             \
+        .fields = FIELDS,                                                                              \
+        .nfields = sizeof FIELDS / sizeof FIELDS[0],                                                   \
+        .build = upsampling_build,                                                                     \
+        .work_floats = upsampling_work,                                                                \
+        .forward = upsampling_forward,                                                                 \
+        .backward = upsampling_backward,                                                               \
+        .free_priv = free_priv,                                                                        \
+    }
+
+UPSAMPLING_VT(ck_upsampling2d_vt, "UpSampling2D", "up_sampling2d", upsampling_fields);
+UPSAMPLING_VT(ck_upsampling1d_vt, "UpSampling1D", "up_sampling1d", upsampling1d_fields);
+UPSAMPLING_VT(ck_upsampling3d_vt, "UpSampling3D", "up_sampling3d", upsampling3d_fields);
 
 /* ---- SpatialDropout2D: whole channels per sample, inverted scaling ----------------------- */
 
