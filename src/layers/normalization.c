@@ -336,7 +336,8 @@ static const ck_field ln_fields[] = {
     {"epsilon", CK_FLOAT, "0.001", "(0,)", "added to the variance, > 0"},
     {"center", CK_BOOL, "true", NULL, "add the offset beta"},
     {"scale", CK_BOOL, "true", NULL, "multiply by gamma"},
-    {"rms_scaling", CK_BOOL, "false", NULL, "x * gamma / sqrt(variance + epsilon): no mean subtracted, no beta"},
+    {"rms_scaling", CK_BOOL, "false", NULL, "x * gamma / sqrt(variance + epsilon): no mean subtracted, no beta",
+     CK_W_SET_ONLY}, /* tf.keras 2 has no such keyword: written only when true */
     {"beta_initializer", CK_STR, "zeros", NULL, "beta initializer"},
     {"gamma_initializer", CK_STR, "ones", NULL, "gamma initializer"},
     {"beta_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on beta"},
