@@ -98,6 +98,18 @@ void ck_bn_forward(const float *x, int64_t rows, int64_t c, const float *mean, c
  * else the affine map dx = gamma*inv_std*dy. acc is 2*c doubles of scratch. */
 void ck_bn_backward(const float *dy, const float *xhat, int64_t rows, int64_t c, const float *gamma,
                     const float *inv_std, bool batch_stats, float *dx, float *dgamma, float *dbeta, double *acc);
+/* Keras' masked batch statistics: with weights w (0 for a masked value) per row (w has rows
+ * values, full false) or per value (rows x c, full true), W = sum w + 1e-7 per channel,
+ *   mean = sum w x / W,  var = sum w (x - mean)^2 / W.
+ * acc is 3*c doubles of scratch. */
+void ck_bn_masked_moments(const float *x, const float *w, bool full, int64_t rows, int64_t c, float *mean,
+                          float *var, double *acc);
+/* Backward of ck_bn_forward on ck_bn_masked_moments' statistics: with g = dy * gamma,
+ *   dx = inv_std (g - w / W sum g - w xhat / W sum g xhat)   (sums over all rows);
+ * dgamma, dbeta as ck_bn_backward. acc is 3*c doubles of scratch. */
+void ck_bn_masked_backward(const float *dy, const float *xhat, const float *w, bool full, int64_t rows, int64_t c,
+                           const float *gamma, const float *inv_std, float *dx, float *dgamma, float *dbeta,
+                           double *acc);
 /* avg = avg * momentum + v * (1 - momentum), n values (Keras' moving statistics) */
 void ck_moving_update(float *avg, const float *v, int64_t n, float momentum);
 

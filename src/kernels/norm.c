@@ -98,6 +98,70 @@ void ck_bn_backward(const float *dy, const float *xhat, int64_t rows, int64_t c,
     }
 }
 
+void ck_bn_masked_moments(const float *x, const float *w, bool full, int64_t rows, int64_t c, float *mean,
+                          float *var, double *acc)
+{
+    double *restrict sw = acc, *restrict s = acc + c, *restrict s2 = acc + 2 * c;
+    memset(acc, 0, (size_t)(3 * c) * sizeof *acc);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c, *wr = full ? w + r * c : w + r;
+        for (int64_t k = 0; k < c; k++) {
+            double wk = wr[full ? k : 0];
+            sw[k] += wk;
+            s[k] += wk * xr[k];
+        }
+    }
+    for (int64_t k = 0; k < c; k++) {
+        sw[k] += 1e-7; /* Keras' backend epsilon */
+        s[k] /= sw[k];
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c, *wr = full ? w + r * c : w + r;
+        for (int64_t k = 0; k < c; k++) {
+            double d = xr[k] - s[k];
+            s2[k] += wr[full ? k : 0] * d * d;
+        }
+    }
+    for (int64_t k = 0; k < c; k++) {
+        mean[k] = (float)s[k];
+        var[k] = (float)(s2[k] / sw[k]);
+    }
+}
+
+void ck_bn_masked_backward(const float *dy, const float *xhat, const float *w, bool full, int64_t rows, int64_t c,
+                           const float *gamma, const float *inv_std, float *dx, float *dgamma, float *dbeta,
+                           double *acc)
+{
+    double *restrict sw = acc, *restrict sdy = acc + c, *restrict sdyh = acc + 2 * c;
+    memset(acc, 0, (size_t)(3 * c) * sizeof *acc);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *g = dy + r * c, *h = xhat + r * c, *wr = full ? w + r * c : w + r;
+        for (int64_t k = 0; k < c; k++) {
+            sw[k] += wr[full ? k : 0];
+            sdy[k] += g[k];
+            sdyh[k] += (double)g[k] * h[k];
+        }
+    }
+    for (int64_t k = 0; k < c; k++) {
+        if (dgamma)
+            dgamma[k] = (float)sdyh[k];
+        if (dbeta)
+            dbeta[k] = (float)sdy[k];
+        sw[k] += 1e-7;
+        sdy[k] /= sw[k];
+        sdyh[k] /= sw[k];
+    }
+    if (!dx)
+        return;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *wr = full ? w + r * c : w + r;
+        for (int64_t k = 0; k < c; k++) {
+            float a = (gamma ? gamma[k] : 1.0f) * inv_std[k], wk = wr[full ? k : 0];
+            dx[r * c + k] = a * (dy[r * c + k] - wk * ((float)sdy[k] + xhat[r * c + k] * (float)sdyh[k]));
+        }
+    }
+}
+
 void ck_moving_update(float *avg, const float *v, int64_t n, float momentum)
 {
     for (int64_t i = 0; i < n; i++)

@@ -244,12 +244,12 @@ static int64_t bn_saved(const ckeras_layer *l, int64_t n)
     return bn_rows(l, n) * p->c + p->c + 1;
 }
 
-/* work: 2c doubles of accumulators, then mean, var, inv_std (c floats each), then the
- * permutation's two buffers */
+/* work: 3c doubles of accumulators, then mean, var, inv_std (c floats each), then when the
+ * channel axis is not last three (n, in_shape) buffers: the permuted input, output and mask */
 static int64_t bn_work(const ckeras_layer *l, int64_t n)
 {
     const bn_priv *p = l->priv;
-    return 7 * p->c + perm_work(&p->ap, n);
+    return 9 * p->c + (p->ap.identity ? 0 : 3 * n * p->ap.size);
 }
 
 static const float *wdata(const ckeras_layer *l, int i)
@@ -257,24 +257,43 @@ static const float *wdata(const ckeras_layer *l, int i)
     return i >= 0 ? l->w[i].data : NULL;
 }
 
+/* Keras' mask (n, in_shape without its last axis) as weights of the permuted layout: spread
+ * over the last axis into tmp (n, in_shape), permuted into w */
+static void bn_mask_weights(const bn_priv *p, const float *mask, int64_t n, float *tmp, float *w)
+{
+    int64_t last = p->ap.shape[p->ap.ndim - 1], pos = n * p->ap.size / last;
+    for (int64_t i = 0; i < pos; i++)
+        for (int64_t k = 0; k < last; k++)
+            tmp[i * last + k] = mask[i];
+    perm_to(&p->ap, tmp, n, w);
+}
+
 static void bn_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const bn_priv *p = l->priv;
     int64_t c = p->c, rows = bn_rows(l, f->n);
     double *acc = (double *)(void *)f->work;
-    float *mean = f->work + 4 * c, *var = mean + c, *inv = var + c;
-    const float *x = f->x;
+    float *mean = f->work + 6 * c, *var = mean + c, *inv = var + c;
+    const float *x = f->x, *mw = f->mask;
     float *y = f->y;
-    if (!p->ap.identity) {
-        float *xp = f->work + 7 * c;
-        perm_to(&p->ap, f->x, f->n, xp);
-        x = xp;
-        y = xp + f->n * p->ap.size;
-    }
     /* a frozen layer normalises with its moving statistics even in training (Keras >= 2.1) */
     bool batch = f->training && l->trainable;
+    if (!p->ap.identity) {
+        float *xp = f->work + 9 * c, *yp = xp + f->n * p->ap.size, *wp = yp + f->n * p->ap.size;
+        if (batch && f->mask) {
+            bn_mask_weights(p, f->mask, f->n, yp, wp);
+            mw = wp;
+        }
+        perm_to(&p->ap, f->x, f->n, xp);
+        x = xp;
+        y = yp;
+    }
     if (batch) {
-        ck_channel_moments(x, rows, c, mean, var, acc);
+        /* with a mask, the statistics are over the unmasked values (Keras' _moments) */
+        if (mw)
+            ck_bn_masked_moments(x, mw, !p->ap.identity, rows, c, mean, var, acc);
+        else
+            ck_channel_moments(x, rows, c, mean, var, acc);
         ck_inv_std(var, c, p->eps, inv);
         ck_bn_forward(x, rows, c, mean, inv, wdata(l, p->gamma), wdata(l, p->beta), f->saved, y);
         ck_moving_update(l->w[p->mean].data, mean, c, p->momentum);
@@ -302,16 +321,24 @@ static void bn_backward(ckeras_layer *l, const ck_bwd *b)
         dgamma = p->gamma >= 0 ? l->w[p->gamma].grad : NULL;
         dbeta = p->beta >= 0 ? l->w[p->beta].grad : NULL;
     }
-    const float *dy = b->dy;
+    const float *dy = b->dy, *mw = batch ? b->mask : NULL;
     float *dx = b->dx;
     if (!p->ap.identity) {
-        float *dyp = b->work + 7 * c;
+        float *dyp = b->work + 9 * c, *dxp = dyp + b->n * p->ap.size, *wp = dxp + b->n * p->ap.size;
+        if (mw) {
+            bn_mask_weights(p, b->mask, b->n, dxp, wp);
+            mw = wp;
+        }
         perm_to(&p->ap, b->dy, b->n, dyp);
         dy = dyp;
-        dx = b->dx ? dyp + b->n * p->ap.size : NULL;
+        dx = b->dx ? dxp : NULL;
     }
-    ck_bn_backward(dy, xhat, rows, c, wdata(l, p->gamma), inv, batch, dx, dgamma, dbeta,
-                   (double *)(void *)b->work);
+    double *acc = (double *)(void *)b->work;
+    if (mw)
+        ck_bn_masked_backward(dy, xhat, mw, !p->ap.identity, rows, c, wdata(l, p->gamma), inv, dx, dgamma, dbeta,
+                              acc);
+    else
+        ck_bn_backward(dy, xhat, rows, c, wdata(l, p->gamma), inv, batch, dx, dgamma, dbeta, acc);
     if (!p->ap.identity && b->dx)
         perm_from(&p->ap, dx, b->n, b->dx);
 }
@@ -327,6 +354,7 @@ const ck_layer_vt ck_batch_normalization_vt = {
     .forward = bn_forward,
     .backward = bn_backward,
     .free_priv = free_priv,
+    .mask_mode = ck_mask_pass,
 };
 
 /* ---- LayerNormalization ----------------------------------------------------------------- */

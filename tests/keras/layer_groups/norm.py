@@ -50,6 +50,14 @@ CASES = [
          build=_after(_time_dense(2), lambda k: k.layers.BatchNormalization(axis=1, epsilon=0.01))),
     case("bn_conv_last", [(3, 4, 2)],
          build=_after(_conv(3), lambda k: k.layers.BatchNormalization(momentum=0.6))),
+    # BatchNormalization with Keras' mask (Embedding(mask_zero=True)): statistics over the unmasked
+    # steps only, and the mask passed on (GlobalAveragePooling1D averages the unmasked steps)
+    case("bn_masked_last", [(5,)], build=lambda k, ins: k.layers.GlobalAveragePooling1D()(
+        k.layers.BatchNormalization(momentum=0.5)(k.layers.Embedding(4, 3, mask_zero=True)(ins[0]))),
+        int_range=(0, 4)),
+    case("bn_masked_axis1", [(5,)], build=lambda k, ins: k.layers.GlobalAveragePooling1D()(
+        k.layers.BatchNormalization(axis=1, momentum=0.5)(k.layers.Embedding(4, 3, mask_zero=True)(ins[0]))),
+        int_range=(0, 4)),
     # ---- LayerNormalization: axis int / list (non-trailing, non-contiguous, unsorted), center,
     # scale, epsilon, rms_scaling
     case("ln_last", [(5,)], lambda k: k.layers.LayerNormalization(epsilon=0.1)),
