@@ -110,6 +110,90 @@ START_TEST(every_layout_against_finite_differences)
 }
 END_TEST
 
+/* ---- BatchNormalization with Keras' mask ------------------------------------------------------ */
+
+static double masked_loss(harness *h, const float *mask, const float *R)
+{
+    ck_fwd f = {.n = h->n, .x = h->x, .y = h->y, .saved = h->saved, .work = h->work, .training = true,
+                .mask = mask};
+    h->l->vt->forward(h->l, &f);
+    double s = 0;
+    for (int64_t i = 0; i < h->out_size; i++)
+        s += (double)h->y[i] * R[i];
+    return s;
+}
+
+static void masked_fd(harness *h, float *v, int64_t nv, const float *g, const float *mask, const float *R,
+                      const char *what)
+{
+    for (int64_t i = 0; i < nv; i++) {
+        float keep = v[i];
+        v[i] = keep + 1e-2f;
+        double lp = masked_loss(h, mask, R);
+        v[i] = keep - 1e-2f;
+        double lm = masked_loss(h, mask, R);
+        v[i] = keep;
+        double num = (lp - lm) / 2e-2;
+        ck_assert_msg(fabs(num - g[i]) <= 2e-3 + 2e-2 * fabs(num), "%s: element %lld analytic %.7g, numeric %.7g",
+                      what, (long long)i, (double)g[i], num);
+    }
+}
+
+START_TEST(masked_batchnorm)
+{
+    /* (n, 4, 3) with Keras' mask (n, 4): channel axis last (weights per row) and axis 1 (the mask
+     * spread over the last axis, then permuted) */
+    const char *cfgs[2] = {"{}", "{\"axis\": 1}"};
+    for (int c = 0; c < 2; c++) {
+        harness h;
+        const ck_shape in = shape_of(2, (const int64_t[]){4, 3});
+        h_init(&h, layer_cfg("BatchNormalization", cfgs[c]), &in, 3);
+        h_seed(40 + c);
+        fill(h.x, h.in_size, -1, 1.5);
+        for (int i = 0; i < 2; i++)
+            fill(h.l->w[i].data, h.l->w[i].size, 0.5, 1.5);
+        fill(h.l->w[3].data, h.l->w[3].size, 0.5, 1.5);
+        float mask[12] = {1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0};
+        /* the statistics by hand: over the unmasked steps only */
+        float *R = xcalloc(h.out_size), *dx = xcalloc(h.in_size);
+        fill(R, h.out_size, -1, 1);
+        float mm0 = h.l->w[2].data[0];
+        masked_loss(&h, mask, R);
+        {
+            double m = 0, wsum = 0;
+            for (int b = 0; b < 3; b++)
+                for (int t = 0; t < 4; t++)
+                    if (c == 0 || t == 0) { /* channel 0: feature 0 (axis -1) or step 0 (axis 1) */
+                        for (int k = 0; k < 3; k++) {
+                            if (c == 0 && k != 0)
+                                continue;
+                            m += mask[b * 4 + t] * h.x[(b * 4 + t) * 3 + k];
+                            wsum += mask[b * 4 + t];
+                        }
+                    }
+            m /= wsum + 1e-7;
+            ck_assert_msg(fabs(h.l->w[2].data[0] - (0.99 * mm0 + 0.01 * m)) < 1e-6, "masked moving mean %s", cfgs[c]);
+        }
+        ck_bwd b = {.n = h.n, .x = h.x, .y = h.y, .dy = h.dy, .dx = h.dx, .saved = h.saved, .work = h.work,
+                    .train_weights = true, .mask = mask};
+        memcpy(h.dy, R, (size_t)h.out_size * sizeof(float));
+        h.l->vt->backward(h.l, &b);
+        memcpy(dx, h.dx, (size_t)h.in_size * sizeof(float));
+        float *dg = xcalloc(h.l->w[0].size), *db = xcalloc(h.l->w[1].size);
+        memcpy(dg, h.l->w[0].grad, (size_t)h.l->w[0].size * sizeof(float));
+        memcpy(db, h.l->w[1].grad, (size_t)h.l->w[1].size * sizeof(float));
+        masked_fd(&h, h.x, h.in_size, dx, mask, R, cfgs[c]);
+        masked_fd(&h, h.l->w[0].data, h.l->w[0].size, dg, mask, R, cfgs[c]);
+        masked_fd(&h, h.l->w[1].data, h.l->w[1].size, db, mask, R, cfgs[c]);
+        free(dg);
+        free(db);
+        free(R);
+        free(dx);
+        h_free(&h);
+    }
+}
+END_TEST
+
 /* ---- forward by hand ------------------------------------------------------------------------- */
 
 /* index of (b, i, j, k) in a (n, 4, 3, 2) tensor */
@@ -358,6 +442,7 @@ int main(void)
     TCase *tc = tcase_create("norm_axes");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, every_layout_against_finite_differences);
+    tcase_add_test(tc, masked_batchnorm);
     tcase_add_test(tc, forward_by_hand);
     tcase_add_test(tc, defaults_and_errors);
     suite_add_tcase(s, tc);
