@@ -678,14 +678,16 @@ START_TEST(bad_configs_are_errors)
     const int64_t img[3] = {4, 4, 2}, vec[1] = {12};
     expect_build_error("BatchNormalization", "{\"epsilon\": -1}", 3, img, CKERAS_EINVAL, "epsilon");
     expect_build_error("BatchNormalization", "{\"momentum\": 1.5}", 3, img, CKERAS_EINVAL, "momentum");
-    expect_build_error("BatchNormalization", "{\"axis\": 1}", 3, img, CKERAS_EUNSUPPORTED, "axis");
+    expect_build_error("BatchNormalization", "{\"renorm\": true}", 3, img, CKERAS_EUNSUPPORTED, "renorm");
+    expect_build_error("BatchNormalization", "{\"synchronized\": true}", 3, img, CKERAS_EUNSUPPORTED, "synchronized");
+    expect_build_error("BatchNormalization", "{\"axis\": -4}", 3, img, CKERAS_EINVAL, "axis");
     expect_build_error("BatchNormalization", "{\"axis\": 7}", 3, img, CKERAS_EINVAL, "axis");
     expect_build_error("BatchNormalization", "{\"gamma_initializer\": \"onez\"}", 3, img, CKERAS_EINVAL,
                        "gamma_initializer");
     expect_build_error("BatchNormalization", "{\"gamma_regularizer\": \"l3\"}", 3, img, CKERAS_EINVAL,
                        "gamma_regularizer");
     expect_build_error("LayerNormalization", "{\"epsilon\": 0}", 3, img, CKERAS_EINVAL, "epsilon");
-    expect_build_error("LayerNormalization", "{\"axis\": [1]}", 3, img, CKERAS_EUNSUPPORTED, "axis");
+    expect_build_error("LayerNormalization", "{\"axis\": [1, -3]}", 3, img, CKERAS_EINVAL, "twice");
     expect_build_error("LayerNormalization", "{\"axis\": [0]}", 3, img, CKERAS_EINVAL, "axis");
     expect_build_error("ZeroPadding2D", "{\"padding\": [1, -1]}", 3, img, CKERAS_EINVAL, "padding");
     expect_build_error("ZeroPadding2D", "{\"padding\": [1, 2, 3]}", 3, img, CKERAS_EINVAL, "padding");

@@ -98,6 +98,18 @@ void ck_bn_forward(const float *x, int64_t rows, int64_t c, const float *mean, c
  * else the affine map dx = gamma*inv_std*dy. acc is 2*c doubles of scratch. */
 void ck_bn_backward(const float *dy, const float *xhat, int64_t rows, int64_t c, const float *gamma,
                     const float *inv_std, bool batch_stats, float *dx, float *dgamma, float *dbeta, double *acc);
+/* Keras' masked batch statistics: with weights w (0 for a masked value) per row (w has rows
+ * values, full false) or per value (rows x c, full true), W = sum w + 1e-7 per channel,
+ *   mean = sum w x / W,  var = sum w (x - mean)^2 / W.
+ * acc is 3*c doubles of scratch. */
+void ck_bn_masked_moments(const float *x, const float *w, bool full, int64_t rows, int64_t c, float *mean,
+                          float *var, double *acc);
+/* Backward of ck_bn_forward on ck_bn_masked_moments' statistics: with g = dy * gamma,
+ *   dx = inv_std (g - w / W sum g - w xhat / W sum g xhat)   (sums over all rows);
+ * dgamma, dbeta as ck_bn_backward. acc is 3*c doubles of scratch. */
+void ck_bn_masked_backward(const float *dy, const float *xhat, const float *w, bool full, int64_t rows, int64_t c,
+                           const float *gamma, const float *inv_std, float *dx, float *dgamma, float *dbeta,
+                           double *acc);
 /* avg = avg * momentum + v * (1 - momentum), n values (Keras' moving statistics) */
 void ck_moving_update(float *avg, const float *v, int64_t n, float momentum);
 
@@ -112,6 +124,37 @@ void ck_ln_forward(const float *x, int64_t rows, int64_t d, float eps, const flo
  * dx may be NULL or alias dy. */
 void ck_ln_backward(const float *dy, const float *xhat, const float *inv_std, int64_t rows, int64_t d,
                     const float *gamma, float *dx, float *dgamma, float *dbeta);
+
+/* Root-mean-square scaling of each row of x (rows x d): y = x * inv[r] * gamma, with
+ * inv[r] = 1 / sqrt(m2_r + eps), where m2_r is the row's variance (centre: Keras'
+ * LayerNormalization(rms_scaling=True), which does not subtract the mean from x) or its mean
+ * square (RMSNormalization). mean (rows) gets the row's mean (0 without centre) and inv (rows)
+ * inv[r], each when not NULL. gamma (d) may be NULL. y may alias x. */
+void ck_rms_forward(const float *x, int64_t rows, int64_t d, float eps, bool centre, const float *gamma,
+                    float *mean, float *inv, float *y);
+/* Backward of ck_rms_forward from its input x and kept mean, inv: with g = dy * gamma,
+ *   dx = inv g - inv^3 (x - mean) / d * sum(g x) per row;
+ * dgamma (d) = sum over rows of dy * x * inv (overwritten; may be NULL). dx may be NULL. */
+void ck_rms_backward(const float *dy, const float *x, const float *mean, const float *inv, int64_t rows,
+                     int64_t d, const float *gamma, float *dx, float *dgamma);
+/* Group normalisation of x (n, s, c): channel k is in group k / (c / groups); each sample's
+ * group is normalised over its s * c / groups values: xhat = (x - mean) * inv[b * groups + g],
+ * y = gamma[k] * xhat + beta[k] (each may be NULL). xhat (n, s, c) and inv (n * groups) kept
+ * when not NULL. acc is 2 * groups doubles of scratch. */
+void ck_gn_forward(const float *x, int64_t n, int64_t s, int64_t c, int64_t groups, float eps, const float *gamma,
+                   const float *beta, float *xhat, float *inv, float *y, double *acc);
+/* Backward of ck_gn_forward: with g = dy * gamma, per sample and group (M values)
+ *   dx = inv (g - mean(g) - xhat mean(g xhat));
+ * dgamma (c) = sum dy * xhat, dbeta (c) = sum dy (overwritten; may be NULL); dx may be NULL. */
+void ck_gn_backward(const float *dy, const float *xhat, const float *inv, int64_t n, int64_t s, int64_t c,
+                    int64_t groups, const float *gamma, float *dx, float *dgamma, float *dbeta, double *acc);
+/* L2 normalisation of each row of x (rows x d), as Keras' UnitNormalization:
+ * y = x * inv[r], inv[r] = min(1 / sqrt(sum x^2), 1 / eps); inv (rows) kept when not NULL. */
+void ck_l2n_forward(const float *x, int64_t rows, int64_t d, float eps, float *inv, float *y);
+/* Backward of ck_l2n_forward from x and inv: dx = inv (dy - inv^2 x sum(dy x)) per row, or inv dy
+ * where the bound 1 / eps was taken. */
+void ck_l2n_backward(const float *dy, const float *x, const float *inv, int64_t rows, int64_t d, float eps,
+                     float *dx);
 
 /* Window copy of NHWC images: dst (n, dh, dw, c)[i][j] = src (n, sh, sw, c)[i + oy][j + ox],
  * or 0 where that falls outside src. Padding is oy = -top, cropping oy = +top, and each is the

@@ -1,5 +1,5 @@
-/* Loops of the normalisation and shape layers: batch and layer normalisation, NHWC window
- * copies (padding, cropping), upsampling, parameterised relu, channel masks, permutations.
+/* Loops of the normalisation and shape layers: batch, layer, group, RMS and L2 normalisation,
+ * NHWC window copies (padding, cropping), upsampling, parameterised relu, channel masks, permutations.
  *
  * Sizes: the lengths multiplied here (batch, axes, windows, channels, offsets) are those of
  * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
@@ -98,6 +98,70 @@ void ck_bn_backward(const float *dy, const float *xhat, int64_t rows, int64_t c,
     }
 }
 
+void ck_bn_masked_moments(const float *x, const float *w, bool full, int64_t rows, int64_t c, float *mean,
+                          float *var, double *acc)
+{
+    double *restrict sw = acc, *restrict s = acc + c, *restrict s2 = acc + 2 * c;
+    memset(acc, 0, (size_t)(3 * c) * sizeof *acc);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c, *wr = full ? w + r * c : w + r;
+        for (int64_t k = 0; k < c; k++) {
+            double wk = wr[full ? k : 0];
+            sw[k] += wk;
+            s[k] += wk * xr[k];
+        }
+    }
+    for (int64_t k = 0; k < c; k++) {
+        sw[k] += 1e-7; /* Keras' backend epsilon */
+        s[k] /= sw[k];
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c, *wr = full ? w + r * c : w + r;
+        for (int64_t k = 0; k < c; k++) {
+            double d = xr[k] - s[k];
+            s2[k] += wr[full ? k : 0] * d * d;
+        }
+    }
+    for (int64_t k = 0; k < c; k++) {
+        mean[k] = (float)s[k];
+        var[k] = (float)(s2[k] / sw[k]);
+    }
+}
+
+void ck_bn_masked_backward(const float *dy, const float *xhat, const float *w, bool full, int64_t rows, int64_t c,
+                           const float *gamma, const float *inv_std, float *dx, float *dgamma, float *dbeta,
+                           double *acc)
+{
+    double *restrict sw = acc, *restrict sdy = acc + c, *restrict sdyh = acc + 2 * c;
+    memset(acc, 0, (size_t)(3 * c) * sizeof *acc);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *g = dy + r * c, *h = xhat + r * c, *wr = full ? w + r * c : w + r;
+        for (int64_t k = 0; k < c; k++) {
+            sw[k] += wr[full ? k : 0];
+            sdy[k] += g[k];
+            sdyh[k] += (double)g[k] * h[k];
+        }
+    }
+    for (int64_t k = 0; k < c; k++) {
+        if (dgamma)
+            dgamma[k] = (float)sdyh[k];
+        if (dbeta)
+            dbeta[k] = (float)sdy[k];
+        sw[k] += 1e-7;
+        sdy[k] /= sw[k];
+        sdyh[k] /= sw[k];
+    }
+    if (!dx)
+        return;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *wr = full ? w + r * c : w + r;
+        for (int64_t k = 0; k < c; k++) {
+            float a = (gamma ? gamma[k] : 1.0f) * inv_std[k], wk = wr[full ? k : 0];
+            dx[r * c + k] = a * (dy[r * c + k] - wk * ((float)sdy[k] + xhat[r * c + k] * (float)sdyh[k]));
+        }
+    }
+}
+
 void ck_moving_update(float *avg, const float *v, int64_t n, float momentum)
 {
     for (int64_t i = 0; i < n; i++)
@@ -157,6 +221,169 @@ void ck_ln_backward(const float *dy, const float *xhat, const float *inv_std, in
         float *o = dx + r * d;
         for (int64_t k = 0; k < d; k++)
             o[k] = inv_std[r] * (g[k] * (gamma ? gamma[k] : 1.0f) - mg - h[k] * mgh);
+    }
+}
+
+/* ---- RMS scaling (LayerNormalization(rms_scaling=True), RMSNormalization) ------------------- */
+
+void ck_rms_forward(const float *x, int64_t rows, int64_t d, float eps, bool centre, const float *gamma,
+                    float *mean, float *inv, float *y)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * d;
+        double m = 0.0, s2 = 0.0;
+        if (centre) {
+            for (int64_t k = 0; k < d; k++)
+                m += xr[k];
+            m /= (double)d;
+        }
+        for (int64_t k = 0; k < d; k++) {
+            double t = (double)xr[k] - m;
+            s2 += t * t;
+        }
+        float iv = (float)(1.0 / sqrt(s2 / (double)d + (double)eps));
+        if (mean)
+            mean[r] = (float)m;
+        if (inv)
+            inv[r] = iv;
+        float *yr = y + r * d;
+        for (int64_t k = 0; k < d; k++)
+            yr[k] = xr[k] * iv * (gamma ? gamma[k] : 1.0f);
+    }
+}
+
+void ck_rms_backward(const float *dy, const float *x, const float *mean, const float *inv, int64_t rows,
+                     int64_t d, const float *gamma, float *dx, float *dgamma)
+{
+    if (dgamma)
+        memset(dgamma, 0, (size_t)d * sizeof *dgamma);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *g = dy + r * d, *xr = x + r * d;
+        float iv = inv[r];
+        double sgx = 0.0;
+        for (int64_t k = 0; k < d; k++) {
+            sgx += (double)g[k] * (gamma ? gamma[k] : 1.0f) * xr[k];
+            if (dgamma)
+                dgamma[k] += g[k] * xr[k] * iv;
+        }
+        if (!dx)
+            continue;
+        float c = (float)((double)iv * iv * iv * sgx / (double)d), m = mean[r];
+        float *o = dx + r * d;
+        for (int64_t k = 0; k < d; k++)
+            o[k] = iv * g[k] * (gamma ? gamma[k] : 1.0f) - c * (xr[k] - m);
+    }
+}
+
+/* ---- group normalisation ---------------------------------------------------------------- */
+
+void ck_gn_forward(const float *x, int64_t n, int64_t s, int64_t c, int64_t groups, float eps, const float *gamma,
+                   const float *beta, float *xhat, float *inv, float *y, double *acc)
+{
+    int64_t cg = c / groups;
+    double m = (double)(s * cg);
+    double *restrict sum = acc, *restrict sum2 = acc + groups;
+    for (int64_t b = 0; b < n; b++) {
+        const float *xb = x + b * s * c;
+        memset(acc, 0, (size_t)(2 * groups) * sizeof *acc);
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t k = 0; k < c; k++)
+                sum[k / cg] += xb[p * c + k];
+        for (int64_t g = 0; g < groups; g++)
+            sum[g] /= m;
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t k = 0; k < c; k++) {
+                double t = xb[p * c + k] - sum[k / cg];
+                sum2[k / cg] += t * t;
+            }
+        for (int64_t g = 0; g < groups; g++) {
+            sum2[g] = 1.0 / sqrt(sum2[g] / m + (double)eps); /* now inv_std */
+            if (inv)
+                inv[b * groups + g] = (float)sum2[g];
+        }
+        float *yb = y + b * s * c, *hb = xhat ? xhat + b * s * c : NULL;
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t k = 0; k < c; k++) {
+                float h = (float)((xb[p * c + k] - sum[k / cg]) * sum2[k / cg]);
+                if (hb)
+                    hb[p * c + k] = h;
+                yb[p * c + k] = (gamma ? gamma[k] : 1.0f) * h + (beta ? beta[k] : 0.0f);
+            }
+    }
+}
+
+void ck_gn_backward(const float *dy, const float *xhat, const float *inv, int64_t n, int64_t s, int64_t c,
+                    int64_t groups, const float *gamma, float *dx, float *dgamma, float *dbeta, double *acc)
+{
+    int64_t cg = c / groups;
+    double m = (double)(s * cg);
+    double *restrict sg = acc, *restrict sgh = acc + groups;
+    if (dgamma)
+        memset(dgamma, 0, (size_t)c * sizeof *dgamma);
+    if (dbeta)
+        memset(dbeta, 0, (size_t)c * sizeof *dbeta);
+    for (int64_t b = 0; b < n; b++) {
+        const float *gb = dy + b * s * c, *hb = xhat + b * s * c;
+        memset(acc, 0, (size_t)(2 * groups) * sizeof *acc);
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t k = 0; k < c; k++) {
+                float d = gb[p * c + k], h = hb[p * c + k], gk = d * (gamma ? gamma[k] : 1.0f);
+                sg[k / cg] += gk;
+                sgh[k / cg] += (double)gk * h;
+                if (dgamma)
+                    dgamma[k] += d * h;
+                if (dbeta)
+                    dbeta[k] += d;
+            }
+        if (!dx)
+            continue;
+        for (int64_t g = 0; g < groups; g++) {
+            sg[g] /= m;
+            sgh[g] /= m;
+        }
+        float *ob = dx + b * s * c;
+        const float *ib = inv + b * groups;
+        for (int64_t p = 0; p < s; p++)
+            for (int64_t k = 0; k < c; k++) {
+                int64_t g = k / cg;
+                float gk = gb[p * c + k] * (gamma ? gamma[k] : 1.0f);
+                ob[p * c + k] = ib[g] * (gk - (float)sg[g] - hb[p * c + k] * (float)sgh[g]);
+            }
+    }
+}
+
+/* ---- L2 normalisation (UnitNormalization) ----------------------------------------------- */
+
+void ck_l2n_forward(const float *x, int64_t rows, int64_t d, float eps, float *inv, float *y)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * d;
+        double s2 = 0.0;
+        for (int64_t k = 0; k < d; k++)
+            s2 += (double)xr[k] * xr[k];
+        double iv = s2 > 0.0 ? 1.0 / sqrt(s2) : INFINITY;
+        float f = iv < 1.0 / (double)eps ? (float)iv : 1.0f / eps;
+        if (inv)
+            inv[r] = f;
+        float *yr = y + r * d;
+        for (int64_t k = 0; k < d; k++)
+            yr[k] = xr[k] * f;
+    }
+}
+
+void ck_l2n_backward(const float *dy, const float *x, const float *inv, int64_t rows, int64_t d, float eps,
+                     float *dx)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *g = dy + r * d, *xr = x + r * d;
+        float iv = inv[r], *o = dx + r * d;
+        double sgx = 0.0;
+        if (iv < 1.0f / eps)
+            for (int64_t k = 0; k < d; k++)
+                sgx += (double)g[k] * xr[k];
+        float c = (float)((double)iv * iv * iv * sgx);
+        for (int64_t k = 0; k < d; k++)
+            o[k] = iv * g[k] - c * xr[k];
     }
 }
 

@@ -23,6 +23,7 @@ static const ck_layer_vt *const registry[] = {
     &ck_prelu_vt, &ck_softmax_vt,
     &ck_time_distributed_vt, &ck_masking_vt,
     &ck_conv3d_vt, &ck_conv1d_transpose_vt, &ck_conv3d_transpose_vt, &ck_depthwise_conv1d_vt, &ck_separable_conv1d_vt, &ck_maxpool3d_vt, &ck_avgpool3d_vt, &ck_gmp3d_vt, &ck_gap3d_vt, &ck_zero_padding1d_vt, &ck_zero_padding3d_vt, &ck_cropping1d_vt, &ck_cropping3d_vt, &ck_upsampling1d_vt, &ck_upsampling3d_vt,
+    &ck_group_normalization_vt, &ck_unit_normalization_vt, &ck_rms_normalization_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)

@@ -202,6 +202,7 @@ extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirection
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
 extern const ck_layer_vt ck_conv3d_vt, ck_conv1d_transpose_vt, ck_conv3d_transpose_vt, ck_depthwise_conv1d_vt, ck_separable_conv1d_vt, ck_maxpool3d_vt, ck_avgpool3d_vt, ck_gmp3d_vt, ck_gap3d_vt, ck_zero_padding1d_vt, ck_zero_padding3d_vt, ck_cropping1d_vt, ck_cropping3d_vt, ck_upsampling1d_vt, ck_upsampling3d_vt;
+extern const ck_layer_vt ck_group_normalization_vt, ck_unit_normalization_vt, ck_rms_normalization_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);
