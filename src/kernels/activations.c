@@ -746,6 +746,44 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
     }
 }
 
+/* ---- softmax along an inner axis ------------------------------------------------------------ */
+
+void ck_softmax_axis_forward(const float *x, float *y, int64_t outer, int64_t len, int64_t inner)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *xo = x + o * len * inner + i;
+            float *yo = y + o * len * inner + i;
+            float m = -INFINITY;
+            for (int64_t j = 0; j < len; j++)
+                m = xo[j * inner] > m ? xo[j * inner] : m;
+            if (isinf(m) && m < 0.0f)
+                m = 0.0f;
+            float s = 0.0f;
+            for (int64_t j = 0; j < len; j++) {
+                const float e = expf(xo[j * inner] - m);
+                yo[j * inner] = e;
+                s += e;
+            }
+            const float inv = 1.0f / s;
+            for (int64_t j = 0; j < len; j++)
+                yo[j * inner] *= inv;
+        }
+}
+
+void ck_softmax_axis_backward(const float *y, const float *dy, float *dx, int64_t outer, int64_t len, int64_t inner)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t base = o * len * inner + i;
+            float d = 0.0f;
+            for (int64_t j = 0; j < len; j++)
+                d += dy[base + j * inner] * y[base + j * inner];
+            for (int64_t j = 0; j < len; j++)
+                dx[base + j * inner] = y[base + j * inner] * (dy[base + j * inner] - d);
+        }
+}
+
 /* ---- fused with the bias (Dense) ----------------------------------------------------------
  * Also compiled for AVX-512 and AVX2 (picked at load time; the build targets baseline x86-64):
  * for a small layer these passes are a noticeable part of a training step. Same floats in

@@ -77,6 +77,10 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
  * its output; dx may alias dy. */
 void ck_act_backward(const ck_act *a, const float *x, const float *y, const float *dy, float *dx, int64_t rows,
                      int64_t cols);
+/* Softmax along the middle axis of x viewed as (outer, len, inner): y may alias x. */
+void ck_softmax_axis_forward(const float *x, float *y, int64_t outer, int64_t len, int64_t inner);
+/* Its backward from the output y: dx = y * (dy - sum over the axis of dy * y); dx may alias dy. */
+void ck_softmax_axis_backward(const float *y, const float *dy, float *dx, int64_t outer, int64_t len, int64_t inner);
 /* True when ck_act_backward reads x (otherwise y alone suffices and x may be NULL). */
 bool ck_act_backward_needs_x(const ck_act *a);
 /* Dense's epilogue in one pass: y (rows x cols) = f(y + bias) (bias (cols) may be NULL), the
