@@ -22,7 +22,7 @@ static const ck_layer_vt *const registry[] = {
     &ck_simple_rnn_vt, &ck_lstm_vt, &ck_gru_vt, &ck_bidirectional_vt, &ck_embedding_vt,
     &ck_prelu_vt, &ck_softmax_vt,
     &ck_time_distributed_vt, &ck_masking_vt,
-    &ck_elu_vt, &ck_identity_vt, &ck_repeat_vector_vt, &ck_activity_regularization_vt, &ck_gaussian_noise_vt, &ck_gaussian_dropout_vt, &ck_alpha_dropout_vt, &ck_spatial_dropout1d_vt, &ck_spatial_dropout3d_vt, &ck_category_encoding_vt, &ck_discretization_vt,
+    &ck_elu_vt, &ck_identity_vt, &ck_repeat_vector_vt, &ck_activity_regularization_vt, &ck_gaussian_noise_vt, &ck_gaussian_dropout_vt, &ck_alpha_dropout_vt, &ck_spatial_dropout1d_vt, &ck_spatial_dropout3d_vt, &ck_category_encoding_vt, &ck_discretization_vt, &ck_random_crop_vt, &ck_random_brightness_vt, &ck_random_hue_vt, &ck_random_saturation_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)

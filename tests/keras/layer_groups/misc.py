@@ -84,3 +84,15 @@ CASES = [
          lambda k: k.layers.Discretization(bin_boundaries=[-0.2, 0.4], output_mode="multi_hot")),
     case("discretization_count", [(4,)], lambda k: k.layers.Discretization(bin_boundaries=[0.0], output_mode="count")),
 ]
+
+# image augmentation (Keras 3): the identity in inference, after a Dense on the channels.
+# (Keras 3.11 cannot save RandomBrightness or RandomSaturation to .h5: "cannot pickle 'module'
+# object"; test_misc_layers covers them.)
+CASES += [
+    case("random_hue", [(4, 5, 3)], build=after_dense(
+        lambda k: k.layers.RandomHue(factor=0.3, value_range=(0, 1), seed=5), 3), train=False),
+    # Keras 3.11 returns RandomCrop's input unchanged in inference (not the documented centred
+    # window): only a crop to the input's own size is the same in both
+    case("random_crop_same_size", [(4, 5, 3)], build=after_dense(lambda k: k.layers.RandomCrop(4, 5, seed=2), 3),
+         train=False),
+]
