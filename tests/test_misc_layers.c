@@ -414,6 +414,155 @@ START_TEST(activation_layer_glu_and_refusals)
 }
 END_TEST
 
+
+/* ---- image layers ------------------------------------------------------------------------------ */
+
+/* bilinear, half-pixel centres, from the box [h0, h0 + ch) x [w0, w0 + cw) of x (H, W, 1) */
+static double r_bilinear(const float *x, int64_t W, int64_t h0, int64_t w0, int64_t ch, int64_t cw, int64_t oh,
+                         int64_t ow, int64_t i, int64_t j)
+{
+    double sy = ((double)i + 0.5) * (double)ch / (double)oh - 0.5, sx = ((double)j + 0.5) * (double)cw / (double)ow - 0.5;
+    double fy = floor(sy), fx = floor(sx);
+    int64_t y0 = (int64_t)fy < 0 ? 0 : (int64_t)fy, y1 = (int64_t)ceil(sy) > ch - 1 ? ch - 1 : (int64_t)ceil(sy);
+    int64_t x0 = (int64_t)fx < 0 ? 0 : (int64_t)fx, x1 = (int64_t)ceil(sx) > cw - 1 ? cw - 1 : (int64_t)ceil(sx);
+    double ly = sy - fy, lx = sx - fx;
+#define PX(yy, xx) ((double)x[(h0 + (yy)) * W + w0 + (xx)])
+    double top = PX(y0, x0) + (PX(y0, x1) - PX(y0, x0)) * lx, bot = PX(y1, x0) + (PX(y1, x1) - PX(y1, x0)) * lx;
+#undef PX
+    return top + (bot - top) * ly;
+}
+
+START_TEST(random_crop_inference_and_training)
+{
+    harness h;
+    const ck_shape in = shape_of(3, (const int64_t[]){6, 5, 1});
+    h_init(&h, layer_cfg("RandomCrop", "{\"height\": 4, \"width\": 3}"), &in, 2);
+    ck_assert_int_eq(h.l->out_shape.d[0], 4);
+    ck_assert_int_eq(h.l->out_shape.d[1], 3);
+    h_seed(30);
+    fill(h.x, h.in_size, -1, 1);
+    /* inference: the centred 6 x 4 window of aspect 4:3 (rows 0-5, columns 0-3), resized */
+    fwd(&h, false);
+    for (int64_t s = 0; s < 2; s++)
+        for (int64_t i = 0; i < 4; i++)
+            for (int64_t j = 0; j < 3; j++) {
+                const double want = r_bilinear(h.x + s * 30, 5, 0, 0, 6, 4, 4, 3, i, j);
+                ck_assert_msg(fabs(h.y[s * 12 + i * 3 + j] - want) < 1e-6, "inference (%lld, %lld): %g, want %g",
+                              (long long)i, (long long)j, (double)h.y[s * 12 + i * 3 + j], want);
+            }
+    fd_check(&h, 1e-3, 1e-4, 1e-3, "RandomCrop training");
+    /* training: one window of 4 x 3 for the whole batch */
+    fwd(&h, true);
+    bool found = false;
+    for (int64_t h0 = 0; h0 <= 2 && !found; h0++)
+        for (int64_t w0 = 0; w0 <= 2 && !found; w0++) {
+            bool all = true;
+            for (int64_t s = 0; s < 2; s++)
+                for (int64_t i = 0; i < 4; i++)
+                    for (int64_t j = 0; j < 3; j++)
+                        all = all && h.y[s * 12 + i * 3 + j] == h.x[s * 30 + (h0 + i) * 5 + w0 + j];
+            found = all;
+        }
+    ck_assert_msg(found, "the training output is not one window of the input for the whole batch");
+    h_free(&h);
+}
+END_TEST
+
+/* colorsys' hexcone conversions in double (another formulation than Keras' dm_pix one) */
+static void r_rgb_to_hsv(const double *c, double *h, double *s, double *v)
+{
+    const double mx = fmax(fmax(c[0], c[1]), c[2]), mn = fmin(fmin(c[0], c[1]), c[2]);
+    *v = mx;
+    if (mx == mn) {
+        *h = *s = 0;
+        return;
+    }
+    *s = (mx - mn) / mx;
+    const double rc = (mx - c[0]) / (mx - mn), gc = (mx - c[1]) / (mx - mn), bc = (mx - c[2]) / (mx - mn);
+    double hh = c[0] == mx ? bc - gc : c[1] == mx ? 2.0 + rc - bc : 4.0 + gc - rc;
+    hh /= 6.0;
+    *h = hh - floor(hh);
+}
+
+static void r_hsv_to_rgb(double h, double s, double v, double *c)
+{
+    const double h6 = (h - floor(h)) * 6.0;
+    const int i = (int)floor(h6) % 6;
+    const double f = h6 - floor(h6), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    const double tab[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+    for (int k = 0; k < 3; k++)
+        c[k] = tab[i][k];
+}
+
+START_TEST(color_layers)
+{
+    static const char *const cfgs[][2] = {
+        {"RandomBrightness", "{\"factor\": [-0.3, 0.2], \"value_range\": [0, 1]}"},
+        {"RandomHue", "{\"factor\": 0.8, \"value_range\": [0, 1]}"},
+        {"RandomHue", "{\"factor\": [0.1, 0.9]}"}, /* value_range (0, 255) */
+        {"RandomSaturation", "{\"factor\": [0.2, 0.6]}"},
+    };
+    const ck_shape in = shape_of(3, (const int64_t[]){3, 2, 3});
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        harness h;
+        h_init(&h, layer_cfg(cfgs[c][0], cfgs[c][1]), &in, 3);
+        const bool big = strstr(cfgs[c][1], "value_range") == NULL;
+        h_seed(40 + c);
+        fill(h.x, h.in_size, big ? 20 : 0.05, big ? 230 : 0.95);
+        fwd(&h, false);
+        ck_assert_msg(memcmp(h.x, h.y, (size_t)h.in_size * sizeof(float)) == 0, "%s: inference", cfgs[c][1]);
+        fwd(&h, true);
+        for (int64_t s = 0; s < 3; s++) {
+            const double p = h.saved[s];
+            for (int64_t px = 0; px < 6; px++) {
+                const float *x = h.x + (s * 6 + px) * 3, *y = h.y + (s * 6 + px) * 3;
+                double want[3];
+                if (c == 0) {
+                    ck_assert(p >= -0.3 && p <= 0.2);
+                    for (int k = 0; k < 3; k++)
+                        want[k] = fmin(fmax(x[k] + p, 0.0), 1.0);
+                } else {
+                    const double sc = big ? 255.0 : 1.0;
+                    double rgb[3] = {x[0] / sc, x[1] / sc, x[2] / sc}, hh, ss, vv;
+                    if (c == 3)
+                        rgb[0] = x[0], rgb[1] = x[1], rgb[2] = x[2]; /* saturation: raw values */
+                    r_rgb_to_hsv(rgb, &hh, &ss, &vv);
+                    if (c == 3) {
+                        ck_assert(p >= 0.2 / 0.8 - 1e-6 && p <= 0.6 / 0.4 + 1e-6);
+                        ss = fmin(fmax(ss * p, 0.0), 255.0);
+                    } else {
+                        ck_assert(fabs(p) >= (c == 1 ? 0.0 : 0.05) - 1e-7 && fabs(p) <= 0.45 + 1e-7);
+                        hh += p;
+                    }
+                    r_hsv_to_rgb(hh, ss, vv, want);
+                    for (int k = 0; c != 3 && k < 3; k++)
+                        want[k] = fmin(fmax(want[k], 0.0), 1.0) * sc;
+                }
+                const double tol = big || c == 3 ? 2e-4 : 2e-6;
+                for (int k = 0; k < 3; k++)
+                    ck_assert_msg(fabs(y[k] - want[k]) <= tol * (1 + fabs(want[k])), "%s: pixel %lld: %g, want %g",
+                                  cfgs[c][1], (long long)px, (double)y[k], want[k]);
+            }
+        }
+        /* hue is piecewise linear, saturation nearly so at ~100: a large step stays accurate, and
+         * float outputs of ~100 need it */
+        fd_check(&h, big ? 0.25 : 1e-3, big ? 2e-3 : 1e-3, 2e-3, cfgs[c][1]);
+        h_free(&h);
+    }
+    /* errors: factor outside Keras' bounds, value_range, channels */
+    ckeras_layer *l = layer_cfg("RandomHue", "{\"factor\": [-0.2, 0.3]}");
+    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
+    ck_layer_free(l);
+    l = layer_cfg("RandomBrightness", "{\"factor\": 0.2, \"value_range\": [1, 1]}");
+    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
+    ck_layer_free(l);
+    l = layer_cfg("RandomSaturation", "{\"factor\": 0.2}");
+    const ck_shape gray = shape_of(3, (const int64_t[]){3, 2, 1});
+    ck_assert_int_eq(ck_layer_build(l, &gray), CKERAS_ESHAPE);
+    ck_layer_free(l);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("misc_layers");
@@ -429,6 +578,8 @@ int main(void)
     tcase_add_test(tc, category_encoding_values);
     tcase_add_test(tc, discretization_values_and_errors);
     tcase_add_test(tc, activation_layer_glu_and_refusals);
+    tcase_add_test(tc, random_crop_inference_and_training);
+    tcase_add_test(tc, color_layers);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
