@@ -563,6 +563,34 @@ START_TEST(color_layers)
 }
 END_TEST
 
+/* the penalty joins the model's loss, in evaluate as in Keras (its sum over the batch) */
+START_TEST(activity_regularization_in_model_loss)
+{
+    ckeras_model *m = ckeras_sequential("act_reg");
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_input(1, (const int64_t[]){2})), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, layer_cfg("ActivityRegularization", "{\"l1\": 0.1, \"l2\": 0.2}")),
+                     CKERAS_OK);
+    ck_assert_msg(ckeras_model_compile(m, ckeras_sgd(0.1, 0, 0), "mse", NULL) == CKERAS_OK, "%s",
+                  ckeras_last_error());
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){4, 2}), *y = ckeras_tensor_new(2, (const int64_t[]){4, 2});
+    const float xv[8] = {1, -2, 0.5f, 0, -1, 3, 0.25f, -0.5f}, yv[8] = {0, 1, 1, 0, -1, 2, 0, 0};
+    memcpy(ckeras_tensor_data(x), xv, sizeof xv);
+    memcpy(ckeras_tensor_data(y), yv, sizeof yv);
+    double mse = 0, l1 = 0, l2 = 0;
+    for (int i = 0; i < 8; i++) {
+        mse += (xv[i] - yv[i]) * (xv[i] - yv[i]) / 8.0;
+        l1 += fabs(xv[i]);
+        l2 += xv[i] * xv[i];
+    }
+    double res[1];
+    ck_assert_msg(ckeras_model_evaluate(m, x, y, 4, res, 1) == CKERAS_OK, "%s", ckeras_last_error());
+    ck_assert_double_eq_tol(res[0], mse + 0.1 * l1 + 0.2 * l2, 1e-5);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("misc_layers");
@@ -580,6 +608,7 @@ int main(void)
     tcase_add_test(tc, activation_layer_glu_and_refusals);
     tcase_add_test(tc, random_crop_inference_and_training);
     tcase_add_test(tc, color_layers);
+    tcase_add_test(tc, activity_regularization_in_model_loss);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
