@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -591,6 +592,44 @@ START_TEST(activity_regularization_in_model_loss)
 }
 END_TEST
 
+/* RandomBrightness and RandomSaturation as Keras 3 saves them (.keras: Keras 3.11 cannot write
+ * them to .h5): their keys load, and inference is the identity after the Dense */
+START_TEST(color_layers_from_keras_files)
+{
+    static const char *const names[] = {"random_brightness", "random_saturation"};
+    for (int k = 0; k < 2; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "tests/fixtures/misc_keras/%s.keras", names[k]);
+        ckeras_model *m = NULL;
+        ck_assert_msg(ckeras_load_model(path, 0, &m) == CKERAS_OK, "%s: %s", path, ckeras_last_error());
+        ck_assert_int_eq(ckeras_model_layer_count(m), 2);
+        ckeras_layer *dense = ckeras_model_layer(m, 0), *rl = ckeras_model_layer(m, 1);
+        ck_assert_str_eq(rl->vt->class_name, k == 0 ? "RandomBrightness" : "RandomSaturation");
+        ck_assert_double_eq_tol(ck_cfg_float(&rl->cfg, "factor_lower"), k == 0 ? -0.3 : 0.2, 1e-12);
+        ck_assert_double_eq_tol(ck_cfg_float(&rl->cfg, "factor"), k == 0 ? 0.1 : 0.6, 1e-12);
+        ck_assert_double_eq_tol(ck_cfg_float(&rl->cfg, "value_range_lower"), 0.0, 1e-12);
+        ck_assert_double_eq_tol(ck_cfg_float(&rl->cfg, "value_range"), 1.0, 1e-12);
+        ck_assert_int_eq(ck_cfg_int(&rl->cfg, "seed"), 5);
+        const float *w = dense->w[0].data, *b = dense->w[1].data; /* kernel (3, 3), bias (3) */
+        ckeras_tensor *x = ckeras_tensor_new(4, (const int64_t[]){2, 4, 5, 3}), *y = NULL;
+        h_seed(50 + k);
+        fill(ckeras_tensor_data(x), 120, 0, 1);
+        ck_assert_int_eq(ckeras_model_predict(m, x, 0, &y), CKERAS_OK);
+        const float *xv = ckeras_tensor_data(x), *yv = ckeras_tensor_data(y);
+        for (int64_t p = 0; p < 40; p++)
+            for (int o = 0; o < 3; o++) {
+                double want = b[o];
+                for (int i = 0; i < 3; i++)
+                    want += (double)xv[p * 3 + i] * w[i * 3 + o];
+                ck_assert(fabs(yv[p * 3 + o] - want) < 1e-5);
+            }
+        ckeras_tensor_free(x);
+        ckeras_tensor_free(y);
+        ckeras_model_free(m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("misc_layers");
@@ -609,6 +648,7 @@ int main(void)
     tcase_add_test(tc, random_crop_inference_and_training);
     tcase_add_test(tc, color_layers);
     tcase_add_test(tc, activity_regularization_in_model_loss);
+    tcase_add_test(tc, color_layers_from_keras_files);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
