@@ -422,7 +422,8 @@ END_TEST
 static double r_bilinear(const float *x, int64_t W, int64_t h0, int64_t w0, int64_t ch, int64_t cw, int64_t oh,
                          int64_t ow, int64_t i, int64_t j)
 {
-    double sy = ((double)i + 0.5) * (double)ch / (double)oh - 0.5, sx = ((double)j + 0.5) * (double)cw / (double)ow - 0.5;
+    double sy = ((double)i + 0.5) * (double)ch / (double)oh - 0.5;
+    double sx = ((double)j + 0.5) * (double)cw / (double)ow - 0.5;
     double fy = floor(sy), fx = floor(sx);
     int64_t y0 = (int64_t)fy < 0 ? 0 : (int64_t)fy, y1 = (int64_t)ceil(sy) > ch - 1 ? ch - 1 : (int64_t)ceil(sy);
     int64_t x0 = (int64_t)fx < 0 ? 0 : (int64_t)fx, x1 = (int64_t)ceil(sx) > cw - 1 ? cw - 1 : (int64_t)ceil(sx);
@@ -573,7 +574,8 @@ START_TEST(activity_regularization_in_model_loss)
                      CKERAS_OK);
     ck_assert_msg(ckeras_model_compile(m, ckeras_sgd(0.1, 0, 0), "mse", NULL) == CKERAS_OK, "%s",
                   ckeras_last_error());
-    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){4, 2}), *y = ckeras_tensor_new(2, (const int64_t[]){4, 2});
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){4, 2});
+    ckeras_tensor *y = ckeras_tensor_new(2, (const int64_t[]){4, 2});
     const float xv[8] = {1, -2, 0.5f, 0, -1, 3, 0.25f, -0.5f}, yv[8] = {0, 1, 1, 0, -1, 2, 0, 0};
     memcpy(ckeras_tensor_data(x), xv, sizeof xv);
     memcpy(ckeras_tensor_data(y), yv, sizeof yv);

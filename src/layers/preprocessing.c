@@ -1,6 +1,7 @@
 /* Image preprocessing and augmentation layers (channels_last, (height, width, channels) per
  * sample): Resizing, CenterCrop, and the random ones RandomFlip, RandomRotation, RandomZoom,
- * RandomTranslation, RandomContrast.
+ * RandomTranslation, RandomContrast; at the end Keras 3's RandomCrop, RandomBrightness,
+ * RandomHue and RandomSaturation (their semantics are described there).
  *
  * Semantics are tf.keras 2's (TensorFlow kernels):
  *  - Resizing: tf.image.resize without antialiasing, half-pixel centres. Bilinear: source
@@ -910,7 +911,8 @@ static void random_crop_backward(ckeras_layer *l, const ck_bwd *b)
     memset(b->dx, 0, (size_t)(b->n * H * W * C) * sizeof(float));
     for (int64_t s = 0; s < b->n; s++)
         for (int64_t i = 0; i < h; i++)
-            memcpy(b->dx + ((s * H + h0 + i) * W + w0) * C, b->dy + (s * h + i) * w * C, (size_t)(w * C) * sizeof(float));
+            memcpy(b->dx + ((s * H + h0 + i) * W + w0) * C, b->dy + (s * h + i) * w * C,
+                   (size_t)(w * C) * sizeof(float));
 }
 
 const ck_layer_vt ck_random_crop_vt = {
@@ -979,7 +981,8 @@ static ckeras_status color_build(ckeras_layer *l, const ck_shape *in, ck_shape *
     color_ranges(l, &lo, &hi, &vlo, &vhi);
     const double bound = l->vt == &ck_random_hue_vt ? 0.0 : -1.0;
     if (!(lo <= hi && lo >= bound && hi <= 1.0))
-        return ck_error(CKERAS_EINVAL, "%s '%s': factor must be set, a range [lower, upper] within [%g, 1], got [%g, %g]",
+        return ck_error(CKERAS_EINVAL,
+                        "%s '%s': factor must be set, a range [lower, upper] within [%g, 1], got [%g, %g]",
                         l->vt->class_name, l->name, bound, lo, hi);
     if (!(isfinite(vlo) && isfinite(vhi) && vlo < vhi))
         return ck_error(CKERAS_EINVAL, "%s '%s': value_range must be two different finite numbers", l->vt->class_name,
