@@ -632,6 +632,46 @@ START_TEST(color_layers_from_keras_files)
 }
 END_TEST
 
+/* the colour maps with given parameters against Keras 3's transform_images (color_maps.py) */
+START_TEST(color_maps_match_keras)
+{
+    json_t *root = tu_load_json("misc_keras/color_maps.json");
+    json_t *cases = tu_get(root, "cases");
+    ck_assert_int_eq((int)json_array_size(cases), 5);
+    for (size_t c = 0; c < json_array_size(cases); c++) {
+        json_t *cs = json_array_get(cases, c);
+        const char *cls = json_string_value(json_object_get(cs, "class"));
+        json_t *vr = json_object_get(cs, "value_range");
+        char cfg[128];
+        snprintf(cfg, sizeof cfg, "{\"factor\": 0.5, \"value_range\": [%g, %g]}",
+                 json_number_value(json_array_get(vr, 0)), json_number_value(json_array_get(vr, 1)));
+        harness h;
+        const ck_shape in = shape_of(3, (const int64_t[]){4, 5, 3});
+        h_init(&h, layer_cfg(cls, cfg), &in, 3);
+        size_t nx = 0, ny = 0, np = 0;
+        float *x = tu_floats(json_object_get(cs, "x"), &nx, NULL, NULL);
+        float *want = tu_floats(json_object_get(cs, "y"), &ny, NULL, NULL);
+        float *p = tu_floats(json_object_get(cs, "params"), &np, NULL, NULL);
+        ck_assert_uint_eq(nx, 180);
+        ck_assert_uint_eq(ny, 180);
+        ck_assert_uint_eq(np, 3);
+        float y[180];
+        for (int s = 0; s < 3; s++)
+            ck_color_map(h.l, p[s], x + s * 60, y + s * 60, 20);
+        /* float32 HSV round trips on both sides, in a different order of operations */
+        const double scale = json_number_value(json_array_get(vr, 1));
+        char what[160];
+        snprintf(what, sizeof what, "%s %s", cls, cfg);
+        tu_assert_close(y, want, 180, 2e-6 * scale, 1e-5, what);
+        free(x);
+        free(want);
+        free(p);
+        h_free(&h);
+    }
+    json_decref(root);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("misc_layers");
@@ -651,6 +691,7 @@ int main(void)
     tcase_add_test(tc, color_layers);
     tcase_add_test(tc, activity_regularization_in_model_loss);
     tcase_add_test(tc, color_layers_from_keras_files);
+    tcase_add_test(tc, color_maps_match_keras);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

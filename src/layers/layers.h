@@ -197,6 +197,9 @@ extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirection
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
 extern const ck_layer_vt ck_elu_vt, ck_identity_vt, ck_repeat_vector_vt, ck_activity_regularization_vt, ck_gaussian_noise_vt, ck_gaussian_dropout_vt, ck_alpha_dropout_vt, ck_spatial_dropout1d_vt, ck_spatial_dropout3d_vt, ck_category_encoding_vt, ck_discretization_vt, ck_random_crop_vt, ck_random_brightness_vt, ck_random_hue_vt, ck_random_saturation_vt;
+/* The training map of a built RandomBrightness, RandomHue or RandomSaturation with its drawn
+ * parameter p (brightness delta in pixel units, hue shift, saturation multiplier), npix pixels. */
+void ck_color_map(const ckeras_layer *l, float p, const float *x, float *y, int64_t npix);
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

@@ -1135,6 +1135,24 @@ static void color_pixel(const ckeras_layer *l, float p, float vlo, float vhi, co
     }
 }
 
+void ck_color_map(const ckeras_layer *l, float p, const float *x, float *y, int64_t npix)
+{
+    double lo, hi, vlo, vhi;
+    color_ranges(l, &lo, &hi, &vlo, &vhi);
+    float jac[3][3];
+    for (int64_t i = 0; i < npix; i++) {
+        if (l->vt == &ck_random_brightness_vt) {
+            for (int64_t c = 0; c < l->in_shape.d[2]; c++) {
+                const int64_t e = i * l->in_shape.d[2] + c;
+                const float v = x[e] + p;
+                y[e] = v < (float)vlo ? (float)vlo : v > (float)vhi ? (float)vhi : v;
+            }
+        } else {
+            color_pixel(l, p, (float)vlo, (float)vhi, x + i * 3, y + i * 3, jac);
+        }
+    }
+}
+
 static void color_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const int64_t HW = l->in_shape.d[0] * l->in_shape.d[1], C = l->in_shape.d[2];
@@ -1149,17 +1167,10 @@ static void color_forward(ckeras_layer *l, const ck_fwd *f)
     for (int64_t s = 0; s < f->n; s++) {
         const float *x = f->x + s * HW * C;
         float *y = f->y + s * HW * C;
-        if (l->vt == &ck_random_brightness_vt) {
-            const float d = (float)(uniform(f->rng, lo, hi) * (vhi - vlo));
-            f->saved[s] = d;
-            for (int64_t i = 0; i < HW * C; i++) {
-                const float v = x[i] + d;
-                y[i] = v < (float)vlo ? (float)vlo : v > (float)vhi ? (float)vhi : v;
-            }
-            continue;
-        }
         float p;
-        if (l->vt == &ck_random_hue_vt) {
+        if (l->vt == &ck_random_brightness_vt) {
+            p = (float)(uniform(f->rng, lo, hi) * (vhi - vlo));
+        } else if (l->vt == &ck_random_hue_vt) {
             const float sign = ck_rng_uniform(f->rng) > 0.5 ? -1.0f : 1.0f;
             p = sign * (float)uniform(f->rng, lo, hi) * 0.5f;
         } else {
@@ -1167,9 +1178,7 @@ static void color_forward(ckeras_layer *l, const ck_fwd *f)
             p = u / (1.0f - u + 1e-7f);
         }
         f->saved[s] = p;
-        float jac[3][3];
-        for (int64_t i = 0; i < HW; i++)
-            color_pixel(l, p, (float)vlo, (float)vhi, x + i * 3, y + i * 3, jac);
+        ck_color_map(l, p, x, y, HW);
     }
 }
 
