@@ -39,22 +39,70 @@ static double r_elem(const ck_act *a, double v)
     case CK_ACT_EXPONENTIAL: return exp(v);
     case CK_ACT_RELU6: return r_clamp(v, 0.0, 6.0);
     case CK_ACT_MISH: return v * tanh(log1p(exp(v)));
+    case CK_ACT_CELU: return v > 0 ? v : a->alpha * expm1(v / a->alpha);
+    case CK_ACT_HARD_TANH: return r_clamp(v, -1.0, 1.0);
+    case CK_ACT_LOG_SIGMOID: return -log1p(exp(-v));
+    case CK_ACT_SPARSE_PLUS: return v <= -1 ? 0 : v < 1 ? 0.25 * (v + 1) * (v + 1) : v;
+    case CK_ACT_SPARSE_SIGMOID: return r_clamp(0.5 * (v + 1), 0.0, 1.0);
+    case CK_ACT_SQUAREPLUS: return 0.5 * (v + sqrt(v * v + a->alpha));
+    case CK_ACT_TANH_SHRINK: return v - tanh(v);
+    case CK_ACT_SOFT_SHRINK: return v > a->alpha ? v - a->alpha : v < -a->alpha ? v + a->alpha : 0;
+    case CK_ACT_HARD_SHRINK: return fabs(v) > a->alpha ? v : 0;
     default: ck_abort_msg("r_elem: kind %d is not elementwise", (int)a->kind); return 0;
     }
 }
 
-/* y = f(x) in double, rows x cols */
+/* Keras 3.11's sparsemax of one row in double (its tau sums the cumulative sums over the
+ * support: activations.c), by an explicit sort */
+static void r_sparsemax(const double *x, double *y, int n)
+{
+    double z[64];
+    for (int i = 0; i < n; i++)
+        z[i] = x[i];
+    for (int i = 1; i < n; i++) /* insertion sort, decreasing */
+        for (int j = i; j > 0 && z[j] > z[j - 1]; j--) {
+            double t = z[j];
+            z[j] = z[j - 1];
+            z[j - 1] = t;
+        }
+    double c = 0, s = 0;
+    int k = 0;
+    for (int p = 0; p < n; p++) {
+        c += z[p];
+        if (z[p] - (c - 1) / (p + 1) > 0) {
+            k++;
+            s += c;
+        }
+    }
+    double tau = (s - 1) / k;
+    for (int i = 0; i < n; i++)
+        y[i] = x[i] - tau > 0 ? x[i] - tau : 0;
+}
+
+/* outputs per row: cols, or cols / 2 for glu */
+static int r_out_cols(const ck_act *a, int cols)
+{
+    return a->kind == CK_ACT_GLU ? cols / 2 : cols;
+}
+
+/* y = f(x) in double, rows x cols in, rows x r_out_cols out */
 static void r_forward(const ck_act *a, const double *x, double *y, int rows, int cols)
 {
+    const int oc = r_out_cols(a, cols);
     for (int r = 0; r < rows; r++) {
         const double *xr = x + r * cols;
-        double *yr = y + r * cols;
+        double *yr = y + r * oc;
         if (a->kind == CK_ACT_SOFTMAX || a->kind == CK_ACT_LOG_SOFTMAX) {
             double s = 0;
             for (int j = 0; j < cols; j++)
                 s += exp(xr[j]);
             for (int j = 0; j < cols; j++)
                 yr[j] = a->kind == CK_ACT_SOFTMAX ? exp(xr[j]) / s : xr[j] - log(s);
+        } else if (a->kind == CK_ACT_SPARSEMAX) {
+            r_sparsemax(xr, yr, cols);
+        } else if (a->kind == CK_ACT_GLU) {
+            for (int j = 0; j < oc; j++)
+                yr[j] = xr[j] / (1.0 + exp(-xr[oc + j]));
         } else {
             for (int j = 0; j < cols; j++)
                 yr[j] = r_elem(a, xr[j]);
@@ -68,9 +116,18 @@ static double r_loss(const ck_act *a, const double *x, const double *w, int rows
     double y[64], s = 0;
     ck_assert(rows * cols <= 64);
     r_forward(a, x, y, rows, cols);
-    for (int i = 0; i < rows * cols; i++)
+    for (int i = 0; i < rows * r_out_cols(a, cols); i++)
         s += w[i] * y[i];
     return s;
+}
+
+/* The activation kinds with their Keras default parameter. */
+static ck_act default_act(int k)
+{
+    ck_act a = {(ck_act_kind)k, 0.0f};
+    ck_assert_int_eq(ck_act_parse_any(ck_act_name(&a), &a), CKERAS_OK);
+    a.kind = (ck_act_kind)k; /* gelu approximate and Keras 2's hard_sigmoid share a name */
+    return a;
 }
 
 /* ---- Keras 3 fixtures --------------------------------------------------------------------- */
@@ -164,11 +221,63 @@ START_TEST(keras_fixtures_forward_and_backward)
         free(want_g);
     }
     ck_assert_int_eq(n_keys, 21);
-    for (int k = 0; k < CK_ACT_COUNT; k++)
+    /* the kinds after mish have theirs in activations_points.json (keras_points below) */
+    for (int k = 0; k <= CK_ACT_MISH; k++)
         if (k != CK_ACT_HARD_SIGMOID_K2)
             ck_assert_msg(covered[k], "kind %d has no Keras fixture", k);
     free(x);
     free(w);
+    json_decref(root);
+}
+END_TEST
+
+/* The activations added after activations.json, at points near 0, at the kinks and at large
+ * magnitudes (x is 3 x 8; sparsemax and glu act on each row): Keras 3's outputs and gradients of
+ * sum(w * f(x)), from tests/keras/activation_points.py. */
+START_TEST(keras_points_forward_and_backward)
+{
+    json_t *root = tu_load_json("keras3-traces/activations_points.json");
+    int64_t shape[8];
+    int nd = 0;
+    size_t n = 0;
+    float *x = tu_floats(tu_get(root, "x"), &n, shape, &nd);
+    ck_assert_int_eq(nd, 2);
+    ck_assert_uint_eq(n, 24);
+    const int64_t rows = shape[0], cols = shape[1];
+    bool covered[CK_ACT_COUNT] = {false};
+    const char *key;
+    json_t *res;
+    json_object_foreach(tu_get(root, "results"), key, res) {
+        ck_act a;
+        ck_assert_int_eq(ck_act_parse_any(key, &a), CKERAS_OK);
+        covered[a.kind] = true;
+        size_t ny = 0, ng = 0, nw = 0;
+        float *want_y = tu_floats(tu_get(res, "output"), &ny, NULL, NULL);
+        float *want_g = tu_floats(tu_get(res, "grad"), &ng, NULL, NULL);
+        float *w = tu_floats(tu_get(res, "w"), &nw, NULL, NULL);
+        ck_assert_uint_eq(ny, a.kind == CK_ACT_GLU ? n / 2 : n);
+        ck_assert_uint_eq(ng, n);
+        ck_assert_uint_eq(nw, ny);
+        float y[24], g[24];
+        char what[128];
+        ck_act_forward(&a, x, y, rows, cols);
+        snprintf(what, sizeof what, "%s forward", key);
+        /* float32 on both sides; tanh_shrink's x - tanh(x) cancels near 0 (absolute 1e-7),
+         * sparsemax's tau is a float32 sum in Keras (double here), and Keras' squareplus
+         * x + sqrt(x^2 + 4) cancels for x << 0 (at x = -30 it is off by 2.1e-7, 6e-6 relative;
+         * ckeras computes 4 / (sqrt(x^2 + 4) - x) there, exact to float rounding) */
+        const double atol_y = a.kind == CK_ACT_SPARSEMAX ? 1e-6 : a.kind == CK_ACT_SQUAREPLUS ? 3e-7 : 1e-7;
+        tu_assert_close(y, want_y, ny, atol_y, 1e-6, what);
+        ck_act_backward(&a, x, y, w, g, rows, cols);
+        snprintf(what, sizeof what, "%s backward", key);
+        tu_assert_close(g, want_g, n, 1e-7, 1e-6, what);
+        free(want_y);
+        free(want_g);
+        free(w);
+    }
+    for (int k = CK_ACT_MISH + 1; k < CK_ACT_COUNT; k++)
+        ck_assert_msg(covered[k], "kind %d has no Keras points", k);
+    free(x);
     json_decref(root);
 }
 END_TEST
@@ -200,7 +309,7 @@ START_TEST(parse_name_round_trip_and_errors)
         ck_act in = {(ck_act_kind)k, k == CK_ACT_LEAKY_RELU ? 0.2f : 0.0f};
         const char *name = ck_act_name(&in);
         ck_assert_ptr_nonnull(name);
-        ck_assert_int_eq(ck_act_parse(name, &a), CKERAS_OK);
+        ck_assert_int_eq(k == CK_ACT_GLU ? ck_act_parse_any(name, &a) : ck_act_parse(name, &a), CKERAS_OK);
         /* the Keras 2 hard_sigmoid and approximate gelu share their name with the Keras 3 kinds */
         ck_act_kind expect = k == CK_ACT_GELU_TANH          ? CK_ACT_GELU
                              : k == CK_ACT_HARD_SIGMOID_K2 ? CK_ACT_HARD_SIGMOID
@@ -225,7 +334,9 @@ START_TEST(parse_name_round_trip_and_errors)
 
     static const char *all[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "elu",
                                 "selu", "leaky_relu", "gelu", "silu", "swish", "softplus", "softsign",
-                                "hard_sigmoid", "hard_silu", "hard_swish", "exponential", "relu6", "mish"};
+                                "hard_sigmoid", "hard_silu", "hard_swish", "exponential", "relu6", "mish",
+                                "celu", "hard_tanh", "log_sigmoid", "sparse_plus", "sparse_sigmoid",
+                                "squareplus", "tanh_shrink", "soft_shrink", "hard_shrink", "sparsemax"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ck_assert_msg(ck_act_parse(all[i], &a) == CKERAS_OK, "'%s' not accepted", all[i]);
 
@@ -237,6 +348,22 @@ START_TEST(parse_name_round_trip_and_errors)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ck_assert_msg(strstr(msg, all[i]) != NULL, "error message lacks '%s': %s", all[i], msg);
     ck_assert_int_eq(ck_act_parse("Relu", &a), CKERAS_EINVAL);
+    /* Keras' defaults of the parametric ones, given by name */
+    struct {
+        const char *name;
+        float alpha;
+    } defaults[] = {{"celu", 1.0f}, {"squareplus", 4.0f}, {"soft_shrink", 0.5f}, {"hard_shrink", 0.5f}};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        ck_assert_int_eq(ck_act_parse(defaults[i].name, &a), CKERAS_OK);
+        ck_assert_msg(a.alpha == defaults[i].alpha, "%s: %g", defaults[i].name, (double)a.alpha);
+    }
+    /* glu halves the last axis: the Activation layer's parse only; threshold has no defaults */
+    ck_assert_int_eq(ck_act_parse("glu", &a), CKERAS_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "Activation layer"));
+    ck_assert_int_eq(ck_act_parse_any("glu", &a), CKERAS_OK);
+    ck_assert_int_eq(a.kind, CK_ACT_GLU);
+    ck_assert_int_eq(ck_act_parse_any("threshold", &a), CKERAS_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "default_value"));
     ck_assert_int_eq(ck_act_parse("relu", NULL), CKERAS_EINVAL);
 }
 END_TEST
@@ -245,7 +372,7 @@ END_TEST
 
 static bool near_kink(double v)
 {
-    static const double kinks[] = {0.0, -2.5, 2.5, -3.0, 3.0, 6.0};
+    static const double kinks[] = {0.0, -2.5, 2.5, -3.0, 3.0, 6.0, -1.0, 1.0, -0.5, 0.5};
     for (size_t i = 0; i < sizeof kinks / sizeof kinks[0]; i++)
         if (fabs(v - kinks[i]) < 0.05)
             return true;
@@ -254,7 +381,7 @@ static bool near_kink(double v)
 
 static void check_fd(const ck_act *a, ck_rng *rng)
 {
-    enum { R = 3, C = 5, N = R * C };
+    enum { R = 3, C = 6, N = R * C }; /* C even: glu halves it */
     float x[N], y[N], dy[N], dx[N];
     double xd[N], dyd[N], yref[N];
     for (int i = 0; i < N; i++) {
@@ -272,7 +399,7 @@ static void check_fd(const ck_act *a, ck_rng *rng)
     /* forward against the double formula (2e-7 absolute: 1 + erf(x / sqrt 2) cancels for gelu) */
     ck_act_forward(a, x, y, R, C);
     r_forward(a, xd, yref, R, C);
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < R * r_out_cols(a, C); i++)
         ck_assert_msg(fabs(y[i] - yref[i]) <= 2e-7 + 1e-6 * fabs(yref[i]),
                       "%s (kind %d) forward at x=%.7g: %.9g, reference %.9g", name, (int)a->kind, xd[i],
                       (double)y[i], yref[i]);
@@ -303,9 +430,13 @@ START_TEST(backward_matches_finite_differences)
     ck_rng_seed(&rng, 20240611);
     for (int rep = 0; rep < 20; rep++) {
         for (int k = 0; k < CK_ACT_COUNT; k++) {
-            ck_act a = {(ck_act_kind)k, k == CK_ACT_LEAKY_RELU ? 0.2f : 0.0f};
+            ck_act a = default_act(k);
             check_fd(&a, &rng);
         }
+        check_fd(&(ck_act){CK_ACT_CELU, 0.5f}, &rng);
+        check_fd(&(ck_act){CK_ACT_SQUAREPLUS, 1.0f}, &rng);
+        check_fd(&(ck_act){CK_ACT_SOFT_SHRINK, 1.5f}, &rng);
+        check_fd(&(ck_act){CK_ACT_HARD_SHRINK, 2.0f}, &rng);
         check_fd(&(ck_act){CK_ACT_LEAKY_RELU, 0.3f}, &rng);
         check_fd(&(ck_act){CK_ACT_LEAKY_RELU, -0.1f}, &rng); /* reads x, not y */
     }
@@ -341,6 +472,24 @@ START_TEST(derivatives_at_kinks)
         {{CK_ACT_SILU, 0}, 0.0f, 0.5f},
         {{CK_ACT_MISH, 0}, 0.0f, 0.6f}, /* tanh(log 2) = 3/5 */
         {{CK_ACT_SOFTSIGN, 0}, 1.0f, 0.25f},
+        {{CK_ACT_CELU, 1.0f}, 0.0f, 1.0f},
+        {{CK_ACT_CELU, 2.0f}, -2.0f, 0.36787944f}, /* exp(-1) */
+        {{CK_ACT_HARD_TANH, 0}, 1.0f, 0.0f},
+        {{CK_ACT_HARD_TANH, 0}, -1.0f, 0.0f},
+        {{CK_ACT_HARD_TANH, 0}, 0.5f, 1.0f},
+        {{CK_ACT_LOG_SIGMOID, 0}, 0.0f, 0.5f},
+        {{CK_ACT_SPARSE_PLUS, 0}, -1.0f, 0.0f},
+        {{CK_ACT_SPARSE_PLUS, 0}, 1.0f, 1.0f},
+        {{CK_ACT_SPARSE_PLUS, 0}, 0.0f, 0.5f},
+        {{CK_ACT_SPARSE_SIGMOID, 0}, 1.0f, 0.0f},
+        {{CK_ACT_SPARSE_SIGMOID, 0}, -1.0f, 0.0f},
+        {{CK_ACT_SPARSE_SIGMOID, 0}, 0.0f, 0.5f},
+        {{CK_ACT_SQUAREPLUS, 4.0f}, 0.0f, 0.5f},
+        {{CK_ACT_TANH_SHRINK, 0}, 0.0f, 0.0f},
+        {{CK_ACT_SOFT_SHRINK, 0.5f}, 0.5f, 0.0f},
+        {{CK_ACT_SOFT_SHRINK, 0.5f}, -0.6f, 1.0f},
+        {{CK_ACT_HARD_SHRINK, 0.5f}, 0.5f, 0.0f},
+        {{CK_ACT_HARD_SHRINK, 0.5f}, 0.51f, 1.0f},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         float y, g, dy = 1.0f;
@@ -362,7 +511,7 @@ START_TEST(extreme_inputs_stay_finite)
 {
     const float x[8] = {-1e30f, -100.0f, -30.0f, -1e-30f, 1e-30f, 30.0f, 100.0f, 1e30f};
     for (int k = 0; k < CK_ACT_COUNT; k++) {
-        ck_act a = {(ck_act_kind)k, k == CK_ACT_LEAKY_RELU ? 0.2f : 0.0f};
+        ck_act a = default_act(k);
         float y[8], dy[8], dx[8];
         for (int i = 0; i < 8; i++)
             dy[i] = 1.0f;
@@ -371,6 +520,8 @@ START_TEST(extreme_inputs_stay_finite)
         ck_act_forward(&a, x, y, 1, n);
         ck_act_backward(&a, x, y, dy, dx, 1, n);
         for (int i = 0; i < n; i++) {
+            if (k == CK_ACT_GLU && i >= n / 2) /* y has n / 2 values */
+                break;
             if (k == CK_ACT_LOG_SOFTMAX && x[i] == -1e30f) /* log(p) with p = exp(-2e30): -2e30 */
                 continue;
             ck_assert_msg(isfinite(y[i]) && isfinite(dx[i]), "%s (kind %d) at %g: y %g, dx %g", ck_act_name(&a),
@@ -431,6 +582,7 @@ int main(void)
     TCase *tc = tcase_create("activations");
     tcase_add_test(tc, keras_fixtures_forward_and_backward);
     tcase_add_test(tc, keras_name_resolution);
+    tcase_add_test(tc, keras_points_forward_and_backward);
     tcase_add_test(tc, parse_name_round_trip_and_errors);
     tcase_add_test(tc, backward_matches_finite_differences);
     tcase_add_test(tc, derivatives_at_kinks);

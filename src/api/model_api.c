@@ -112,7 +112,7 @@ CKERAS_API ckeras_layer *ckeras_dense(int64_t units, const char *activation)
 CKERAS_API ckeras_layer *ckeras_activation(const char *activation)
 {
     ck_act probe;
-    if (ck_act_parse(activation, &probe) != CKERAS_OK) {
+    if (ck_act_parse_any(activation, &probe) != CKERAS_OK) {
         ck_error_prefix("activation");
         return NULL;
     }
@@ -169,7 +169,7 @@ static ckeras_status check_str_setting(const char *name, const char *value)
     if (!value)
         return CKERAS_OK;
     if (n >= 10 && strcmp(name + n - 10, "activation") == 0)
-        return ck_act_parse(value, &probe);
+        return ck_act_parse_any(value, &probe); /* glu: the layer's build says where it is refused */
     if (n >= 11 && strcmp(name + n - 11, "initializer") == 0)
         return ck_init_check(value);
     return CKERAS_OK;

@@ -514,8 +514,8 @@ static ckeras_status set_from_tree(ck_config *c, const char *owner, int f, const
         if (v->kind == CK_T_LIST)
             return set_ints_tree(c, owner, name, v, 0);
         return ck_error(CKERAS_EFORMAT, "%s: '%s' must be an integer or a list of integers", owner, key);
-    case CK_TREE:
-        if (v->kind != CK_T_OBJECT)
+    case CK_TREE: /* a nested config, or a list (Discretization's bin_boundaries) the layer checks */
+        if (v->kind != CK_T_OBJECT && v->kind != CK_T_LIST && !(v->kind == CK_T_STR && strcmp(name, "dtype") == 0))
             return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a config object", owner, key);
         return ck_config_set_tree(c, owner, name, v);
     }
@@ -551,7 +551,7 @@ ckeras_status ck_config_from_tree(ck_config *c, const char *owner, ck_tree *cfg,
             v->used = true;
             continue;
         }
-        if (strcmp(key, "dtype") == 0) {
+        if (strcmp(key, "dtype") == 0 && ck_config_find(c, "dtype") < 0) { /* a "dtype" field takes any */
             v->used = v->kind == CK_T_NULL || is_float32(v);
             continue;
         }
@@ -729,6 +729,8 @@ static ck_tree *value_tree(const ck_config *c, int i)
         return init || reg ? initializer_tree(v->s, init) : ck_tree_str(v->s);
     }
     case CK_INTS: {
+        if (v->n == 1 && (f->write & CK_W_INT_IF_ONE))
+            return ck_tree_int(v->v[0]);
         ck_tree *j = ck_tree_list();
         bool pairs = (v->n == 4 || v->n == 6) &&
                      (strcmp(f->name, "padding") == 0 || strcmp(f->name, "cropping") == 0);

@@ -77,39 +77,71 @@ static const char *const act_names[CK_ACT_COUNT] = {
     [CK_ACT_EXPONENTIAL] = "exponential",
     [CK_ACT_RELU6] = "relu6",
     [CK_ACT_MISH] = "mish",
+    [CK_ACT_CELU] = "celu",
+    [CK_ACT_HARD_TANH] = "hard_tanh",
+    [CK_ACT_LOG_SIGMOID] = "log_sigmoid",
+    [CK_ACT_SPARSE_PLUS] = "sparse_plus",
+    [CK_ACT_SPARSE_SIGMOID] = "sparse_sigmoid",
+    [CK_ACT_SQUAREPLUS] = "squareplus",
+    [CK_ACT_TANH_SHRINK] = "tanh_shrink",
+    [CK_ACT_SOFT_SHRINK] = "soft_shrink",
+    [CK_ACT_HARD_SHRINK] = "hard_shrink",
+    [CK_ACT_SPARSEMAX] = "sparsemax",
+    [CK_ACT_GLU] = "glu",
 };
 
-/* The names keras.activations.get accepts, with the kind each one resolves to. */
+/* The names keras.activations.get accepts (Keras 3.11's ALL_OBJECTS_DICT), with the kind each
+ * one resolves to and the default of its parameter (a name gives Keras' defaults). */
 static const struct {
     const char *name;
     ck_act_kind kind;
+    float alpha;
 } act_table[] = {
-    {"linear", CK_ACT_LINEAR},
-    {"relu", CK_ACT_RELU},
-    {"sigmoid", CK_ACT_SIGMOID},
-    {"tanh", CK_ACT_TANH},
-    {"softmax", CK_ACT_SOFTMAX},
-    {"log_softmax", CK_ACT_LOG_SOFTMAX},
-    {"elu", CK_ACT_ELU},
-    {"selu", CK_ACT_SELU},
-    {"leaky_relu", CK_ACT_LEAKY_RELU},
-    {"gelu", CK_ACT_GELU},
-    {"silu", CK_ACT_SILU},
-    {"swish", CK_ACT_SILU},
-    {"softplus", CK_ACT_SOFTPLUS},
-    {"softsign", CK_ACT_SOFTSIGN},
-    {"hard_sigmoid", CK_ACT_HARD_SIGMOID},
-    {"hard_silu", CK_ACT_HARD_SILU},
-    {"hard_swish", CK_ACT_HARD_SILU},
-    {"exponential", CK_ACT_EXPONENTIAL},
-    {"relu6", CK_ACT_RELU6},
-    {"mish", CK_ACT_MISH},
+    {"linear", CK_ACT_LINEAR, 0.0f},
+    {"relu", CK_ACT_RELU, 0.0f},
+    {"sigmoid", CK_ACT_SIGMOID, 0.0f},
+    {"tanh", CK_ACT_TANH, 0.0f},
+    {"softmax", CK_ACT_SOFTMAX, 0.0f},
+    {"log_softmax", CK_ACT_LOG_SOFTMAX, 0.0f},
+    {"elu", CK_ACT_ELU, 0.0f},
+    {"selu", CK_ACT_SELU, 0.0f},
+    {"leaky_relu", CK_ACT_LEAKY_RELU, 0.2f},
+    {"gelu", CK_ACT_GELU, 0.0f},
+    {"silu", CK_ACT_SILU, 0.0f},
+    {"swish", CK_ACT_SILU, 0.0f},
+    {"softplus", CK_ACT_SOFTPLUS, 0.0f},
+    {"softsign", CK_ACT_SOFTSIGN, 0.0f},
+    {"hard_sigmoid", CK_ACT_HARD_SIGMOID, 0.0f},
+    {"hard_silu", CK_ACT_HARD_SILU, 0.0f},
+    {"hard_swish", CK_ACT_HARD_SILU, 0.0f},
+    {"exponential", CK_ACT_EXPONENTIAL, 0.0f},
+    {"relu6", CK_ACT_RELU6, 0.0f},
+    {"mish", CK_ACT_MISH, 0.0f},
+    {"celu", CK_ACT_CELU, 1.0f},
+    {"hard_tanh", CK_ACT_HARD_TANH, 0.0f},
+    {"log_sigmoid", CK_ACT_LOG_SIGMOID, 0.0f},
+    {"sparse_plus", CK_ACT_SPARSE_PLUS, 0.0f},
+    {"sparse_sigmoid", CK_ACT_SPARSE_SIGMOID, 0.0f},
+    {"squareplus", CK_ACT_SQUAREPLUS, 4.0f},
+    {"tanh_shrink", CK_ACT_TANH_SHRINK, 0.0f},
+    {"soft_shrink", CK_ACT_SOFT_SHRINK, 0.5f},
+    {"hard_shrink", CK_ACT_HARD_SHRINK, 0.5f},
+    {"sparsemax", CK_ACT_SPARSEMAX, 0.0f},
+    {"glu", CK_ACT_GLU, 0.0f},
 };
 
 #define ACT_TABLE_N ((int)(sizeof act_table / sizeof act_table[0]))
-#define LEAKY_RELU_DEFAULT_SLOPE 0.2f
 
 ckeras_status ck_act_parse(const char *name, ck_act *out)
+{
+    if (name && strcmp(name, "glu") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED,
+                        "activation: 'glu' halves the last axis, which only the Activation layer allows (in another "
+                        "layer Keras itself declares the wrong output shape)");
+    return ck_act_parse_any(name, out);
+}
+
+ckeras_status ck_act_parse_any(const char *name, ck_act *out)
 {
     if (!out)
         return ck_error(CKERAS_EINVAL, "activation: output pointer is NULL");
@@ -119,11 +151,14 @@ ckeras_status ck_act_parse(const char *name, ck_act *out)
     }
     for (int i = 0; i < ACT_TABLE_N; i++)
         if (strcmp(name, act_table[i].name) == 0) {
-            ck_act_kind k = act_table[i].kind;
-            *out = (ck_act){k, k == CK_ACT_LEAKY_RELU ? LEAKY_RELU_DEFAULT_SLOPE : 0.0f};
+            *out = (ck_act){act_table[i].kind, act_table[i].alpha};
             return CKERAS_OK;
         }
-    char list[512];
+    if (strcmp(name, "threshold") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED,
+                        "activation: 'threshold' has no defaults for its threshold and default_value, so Keras "
+                        "cannot call it by name either; use a ReLU layer (threshold=...) instead");
+    char list[600];
     size_t len = 0;
     list[0] = '\0';
     for (int i = 0; i < ACT_TABLE_N && len < sizeof list; i++)
@@ -187,6 +222,15 @@ static inline float clampf_(float x, float lo, float hi)
 {
     x = x < lo ? lo : x;
     return x > hi ? hi : x;
+}
+
+/* squareplus: (x + sqrt(x^2 + b)) / 2, as b / (2 (sqrt(x^2 + b) - x)) for x < 0 (no cancellation),
+ * and sqrt(x^2 + b) taken as |x| once x^2 would overflow */
+static inline float squareplusf_(float x, float b)
+{
+    const float ax = fabsf(x);
+    const float s = ax < 1e18f ? sqrtf(x * x + b) : ax;
+    return x >= 0.0f ? 0.5f * (x + s) : 0.5f * b / (s - x);
 }
 
 /* ---- row-wise: softmax and log_softmax ---------------------------------------------------- */
@@ -254,6 +298,101 @@ static void log_softmax_row_backward(const float *y, const float *dy, float *dx,
 #pragma omp simd
     for (int64_t j = 0; j < n; j++)
         dx[j] = dy[j] - expf(y[j]) * s;
+}
+
+/* Sparsemax as Keras 3.11 computes it (every backend): with z sorted in decreasing order and
+ * c_p = z_(0) + ... + z_(p), position p is in the support when z_(p) - (c_p - 1) / (p + 1) > 0; k
+ * is the support's size and tau = (sum of c_p over the support - 1) / k, y = max(z - tau, 0).
+ * (Martins & Astudillo's tau is (c_(k-1) - 1) / k; Keras sums the c_p instead, so its rows do
+ * not sum to 1 once k > 1. ckeras follows Keras: a model gives the numbers it gives in Keras.)
+ * The sort is done by ranks, O(n^2) per row and no scratch memory: rank(m) counts the elements
+ * before m in a stable decreasing sort. */
+static inline int64_t sm_rank(const float *z, int64_t n, int64_t m)
+{
+    int64_t r = 0;
+    for (int64_t j = 0; j < n; j++)
+        r += z[j] > z[m] || (z[j] == z[m] && j < m);
+    return r;
+}
+
+/* c at the sorted position of m: z[m] plus every element ranked before it */
+static inline double sm_cum(const float *z, int64_t n, int64_t m)
+{
+    double c = z[m];
+    for (int64_t j = 0; j < n; j++)
+        if (z[j] > z[m] || (z[j] == z[m] && j < m))
+            c += z[j];
+    return c;
+}
+
+static inline bool sm_in_support(const float *z, int64_t n, int64_t m)
+{
+    return z[m] - (sm_cum(z, n, m) - 1.0) / (double)(sm_rank(z, n, m) + 1) > 0.0;
+}
+
+/* tau of the row, and k (the support's size) */
+static double sm_tau(const float *z, int64_t n, int64_t *k_out)
+{
+    int64_t k = 0;
+    double s = 0.0;
+    for (int64_t m = 0; m < n; m++)
+        if (sm_in_support(z, n, m)) {
+            k++;
+            s += sm_cum(z, n, m);
+        }
+    *k_out = k;
+    return k > 0 ? (s - 1.0) / (double)k : 0.0;
+}
+
+/* y (n) = sparsemax(x (n)); y may alias x (tau is computed before any write) */
+static void sparsemax_row(const float *x, float *y, int64_t n)
+{
+    int64_t k;
+    const float tau = (float)sm_tau(x, n, &k);
+    for (int64_t j = 0; j < n; j++) {
+        const float v = x[j] - tau;
+        y[j] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+/* dx (n) from x (n) and dy (n): dx_m = [x_m - tau >= 0] dy_m - (sum_j [x_j - tau >= 0] dy_j) *
+ * dtau/dx_m (torch's clamp passes the gradient at 0). The support is a prefix of the sorted
+ * positions (z_(p) - (c_p - 1) / (p + 1) > 0 times p + 1 decreases with p), so tau = (sum over
+ * p < k of (k - p) z_(p) - 1) / k and dtau/dx_m = (k - rank(m)) / k for rank(m) < k, else 0.
+ * dx may alias dy (dy_m is read before dx_m is written, the sum before either). */
+static void sparsemax_row_backward(const float *x, const float *dy, float *dx, int64_t n)
+{
+    int64_t k;
+    const float tau = (float)sm_tau(x, n, &k);
+    double g = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        if (x[j] - tau >= 0.0f)
+            g += dy[j];
+    for (int64_t m = 0; m < n; m++) {
+        const int64_t rm = sm_rank(x, n, m);
+        const double dtau = rm < k ? (double)(k - rm) / (double)k : 0.0;
+        const float own = x[m] - tau >= 0.0f ? dy[m] : 0.0f;
+        dx[m] = (float)((double)own - g * dtau);
+    }
+}
+
+/* GLU over the last axis: x (cols) = [a, b] halves, y (cols / 2) = a * sigmoid(b) */
+static void glu_row(const float *x, float *y, int64_t cols)
+{
+    const int64_t h = cols / 2;
+    for (int64_t j = 0; j < h; j++)
+        y[j] = x[j] * sigmoidf_(x[h + j]);
+}
+
+/* dx (cols) from x (cols) and dy (cols / 2): da = dy s(b), db = dy a s(b) (1 - s(b)) */
+static void glu_row_backward(const float *x, const float *dy, float *dx, int64_t cols)
+{
+    const int64_t h = cols / 2;
+    for (int64_t j = 0; j < h; j++) {
+        const float s = sigmoidf_(x[h + j]), g = dy[j];
+        dx[j] = g * s;
+        dx[h + j] = g * x[j] * s * (1.0f - s);
+    }
 }
 
 /* for (r in [0, rows)) stmt, threaded over rows when the array is large */
@@ -356,6 +495,57 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         break;
     case CK_ACT_MISH:
         CK_MAP(n, y[i] = x[i] * mish_tsp(x[i]));
+        break;
+    case CK_ACT_CELU:
+        /* x > 0 ? x : alpha (exp(x / alpha) - 1) (torch's celu) */
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v > 0.0f ? v : al * expm1f(v / al);
+        });
+        break;
+    case CK_ACT_HARD_TANH:
+        CK_MAP(n, y[i] = clampf_(x[i], -1.0f, 1.0f));
+        break;
+    case CK_ACT_LOG_SIGMOID:
+        /* -softplus(-x) = min(x, 0) - log1p(exp(-|x|)) */
+        CK_MAP(n, y[i] = fminf(x[i], 0.0f) - log1pf(expf(-fabsf(x[i]))));
+        break;
+    case CK_ACT_SPARSE_PLUS:
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v <= -1.0f ? 0.0f : v < 1.0f ? 0.25f * (v + 1.0f) * (v + 1.0f) : v;
+        });
+        break;
+    case CK_ACT_SPARSE_SIGMOID:
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v <= -1.0f ? 0.0f : v >= 1.0f ? 1.0f : 0.5f * (v + 1.0f);
+        });
+        break;
+    case CK_ACT_SQUAREPLUS:
+        CK_MAP(n, y[i] = squareplusf_(x[i], al));
+        break;
+    case CK_ACT_TANH_SHRINK:
+        CK_MAP(n, y[i] = x[i] - tanhf(x[i]));
+        break;
+    case CK_ACT_SOFT_SHRINK:
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = v > al ? v - al : v < -al ? v + al : 0.0f;
+        });
+        break;
+    case CK_ACT_HARD_SHRINK:
+        CK_MAP(n, {
+            const float v = x[i];
+            y[i] = (v >= -al) & (v <= al) ? 0.0f : v;
+        });
+        break;
+    case CK_ACT_SPARSEMAX:
+        CK_ROWS(rows, cols, sparsemax_row(x + r * cols, y + r * cols, cols));
+        break;
+    case CK_ACT_GLU:
+        /* y is rows x (cols / 2) */
+        CK_ROWS(rows, cols, glu_row(x + r * cols, y + r * (cols / 2), cols));
         break;
     case CK_ACT_COUNT:
         break;
@@ -492,9 +682,106 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
             dx[i] = dy[i] * (t + v * s * (1.0f - t * t));
         });
         break;
+    case CK_ACT_CELU:
+        /* exp(x / alpha) below 0, and 1 at 0 (torch's elu_backward, as for elu) */
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = v > 0.0f ? g : g * expf(v / al);
+        });
+        break;
+    case CK_ACT_HARD_TANH:
+        /* torch's hardtanh_backward: 0 at and beyond the bounds */
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = (v > -1.0f) & (v < 1.0f) ? g : 0.0f;
+        });
+        break;
+    case CK_ACT_LOG_SIGMOID:
+        CK_MAP(n, dx[i] = dy[i] * sigmoidf_(-x[i]));
+        break;
+    case CK_ACT_SPARSE_PLUS:
+        /* torch.where's branches: 0 at -1, (x + 1) / 2 inside, 1 from 1 on */
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = v <= -1.0f ? 0.0f : v < 1.0f ? g * 0.5f * (v + 1.0f) : g;
+        });
+        break;
+    case CK_ACT_SPARSE_SIGMOID:
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = (v > -1.0f) & (v < 1.0f) ? 0.5f * g : 0.0f;
+        });
+        break;
+    case CK_ACT_SQUAREPLUS:
+        /* (1 + x / sqrt(x^2 + b)) / 2 */
+        CK_MAP(n, {
+            const float v = x[i], av = fabsf(v);
+            const float q = av < 1e18f ? v / sqrtf(v * v + al) : (v > 0.0f ? 1.0f : -1.0f);
+            dx[i] = dy[i] * 0.5f * (1.0f + q);
+        });
+        break;
+    case CK_ACT_TANH_SHRINK:
+        CK_MAP(n, {
+            const float t = tanhf(x[i]);
+            dx[i] = dy[i] * (t * t);
+        });
+        break;
+    case CK_ACT_SOFT_SHRINK:
+    case CK_ACT_HARD_SHRINK:
+        /* torch's shrink backwards: 0 on [-threshold, threshold] */
+        CK_MAP(n, {
+            const float v = x[i], g = dy[i];
+            dx[i] = (v >= -al) & (v <= al) ? 0.0f : g;
+        });
+        break;
+    case CK_ACT_SPARSEMAX:
+        CK_ROWS(rows, cols, sparsemax_row_backward(x + r * cols, dy + r * cols, dx + r * cols, cols));
+        break;
+    case CK_ACT_GLU:
+        /* dy is rows x (cols / 2), dx rows x cols; they must not alias */
+        CK_ROWS(rows, cols, glu_row_backward(x + r * cols, dy + r * (cols / 2), dx + r * cols, cols));
+        break;
     case CK_ACT_COUNT:
         break;
     }
+}
+
+/* ---- softmax along an inner axis ------------------------------------------------------------ */
+
+void ck_softmax_axis_forward(const float *x, float *y, int64_t outer, int64_t len, int64_t inner)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *xo = x + o * len * inner + i;
+            float *yo = y + o * len * inner + i;
+            float m = -INFINITY;
+            for (int64_t j = 0; j < len; j++)
+                m = xo[j * inner] > m ? xo[j * inner] : m;
+            if (isinf(m) && m < 0.0f)
+                m = 0.0f;
+            float s = 0.0f;
+            for (int64_t j = 0; j < len; j++) {
+                const float e = expf(xo[j * inner] - m);
+                yo[j * inner] = e;
+                s += e;
+            }
+            const float inv = 1.0f / s;
+            for (int64_t j = 0; j < len; j++)
+                yo[j * inner] *= inv;
+        }
+}
+
+void ck_softmax_axis_backward(const float *y, const float *dy, float *dx, int64_t outer, int64_t len, int64_t inner)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t base = o * len * inner + i;
+            float d = 0.0f;
+            for (int64_t j = 0; j < len; j++)
+                d += dy[base + j * inner] * y[base + j * inner];
+            for (int64_t j = 0; j < len; j++)
+                dx[base + j * inner] = y[base + j * inner] * (dy[base + j * inner] - d);
+        }
 }
 
 /* ---- fused with the bias (Dense) ----------------------------------------------------------

@@ -41,17 +41,34 @@ typedef enum ck_act_kind {
     CK_ACT_EXPONENTIAL,
     CK_ACT_RELU6,
     CK_ACT_MISH,
+    CK_ACT_CELU,           /* alpha (Keras default 1) */
+    CK_ACT_HARD_TANH,
+    CK_ACT_LOG_SIGMOID,
+    CK_ACT_SPARSE_PLUS,
+    CK_ACT_SPARSE_SIGMOID,
+    CK_ACT_SQUAREPLUS,     /* alpha = b (Keras default 4) */
+    CK_ACT_TANH_SHRINK,
+    CK_ACT_SOFT_SHRINK,    /* alpha = threshold (Keras default 0.5) */
+    CK_ACT_HARD_SHRINK,    /* alpha = threshold (Keras default 0.5) */
+    CK_ACT_SPARSEMAX,      /* over the last axis, Keras 3.11's formula (see activations.c) */
+    CK_ACT_GLU,            /* halves the last axis: rows x cols in, rows x cols/2 out; only the
+                              Activation layer takes it (ck_act_parse refuses it) */
     CK_ACT_COUNT
 } ck_act_kind;
 
 typedef struct ck_act {
     ck_act_kind kind;
-    float alpha; /* leaky_relu's negative slope; unused otherwise */
+    float alpha; /* leaky_relu's negative slope, celu's alpha, squareplus' b, the shrinks'
+                    threshold; unused otherwise */
 } ck_act;
 
 /* Parses a Keras activation name ("relu", "swish", "silu", NULL or "" or "linear" -> linear,
- * "leaky_relu" with slope 0.2, "gelu", ...). Unknown names are CKERAS_EINVAL with the list. */
+ * "leaky_relu" with slope 0.2, "gelu", ...), parameters at Keras' defaults. Unknown names are
+ * CKERAS_EINVAL with the list; "threshold" (no defaults in Keras) and "glu" (it halves the last
+ * axis) are CKERAS_EUNSUPPORTED saying why. */
 ckeras_status ck_act_parse(const char *name, ck_act *out);
+/* ck_act_parse for the Activation layer, which also takes "glu". */
+ckeras_status ck_act_parse_any(const char *name, ck_act *out);
 /* Keras' canonical name of an activation, as get_config() writes it ("silu" for swish). */
 const char *ck_act_name(const ck_act *a);
 /* y = f(x), x and y are rows x cols (row-wise ops use each row); y may alias x. */
@@ -60,6 +77,10 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
  * its output; dx may alias dy. */
 void ck_act_backward(const ck_act *a, const float *x, const float *y, const float *dy, float *dx, int64_t rows,
                      int64_t cols);
+/* Softmax along the middle axis of x viewed as (outer, len, inner): y may alias x. */
+void ck_softmax_axis_forward(const float *x, float *y, int64_t outer, int64_t len, int64_t inner);
+/* Its backward from the output y: dx = y * (dy - sum over the axis of dy * y); dx may alias dy. */
+void ck_softmax_axis_backward(const float *y, const float *dy, float *dx, int64_t outer, int64_t len, int64_t inner);
 /* True when ck_act_backward reads x (otherwise y alone suffices and x may be NULL). */
 bool ck_act_backward_needs_x(const ck_act *a);
 /* Dense's epilogue in one pass: y (rows x cols) = f(y + bias) (bias (cols) may be NULL), the

@@ -63,14 +63,22 @@ static ckeras_status activation_build(ckeras_layer *l, const ck_shape *in, ck_sh
 {
     if (!l->priv && !(l->priv = ck_calloc(1, sizeof(ck_act))))
         return CKERAS_ENOMEM;
-    ckeras_status st = ck_act_parse(ck_cfg_str(&l->cfg, "activation"), l->priv);
+    ck_act *a = l->priv;
+    ckeras_status st = ck_act_parse_any(ck_cfg_str(&l->cfg, "activation"), a);
     if (st != CKERAS_OK) {
         ck_error_prefix("Activation '%s'", l->name);
         return st;
     }
-    if (l->keras2 && ((ck_act *)l->priv)->kind == CK_ACT_HARD_SIGMOID)
-        ((ck_act *)l->priv)->kind = CK_ACT_HARD_SIGMOID_K2;
+    if (l->keras2 && a->kind == CK_ACT_HARD_SIGMOID)
+        a->kind = CK_ACT_HARD_SIGMOID_K2;
     *out = *in;
+    if (a->kind == CK_ACT_GLU) {
+        /* glu splits the last axis into two halves a, b and gives a * sigmoid(b) */
+        if (in->ndim < 1 || in->d[in->ndim - 1] % 2 != 0)
+            return ck_error(CKERAS_ESHAPE, "Activation '%s': glu needs an even last axis, got %lld", l->name,
+                            in->ndim < 1 ? 0LL : (long long)in->d[in->ndim - 1]);
+        out->d[in->ndim - 1] /= 2;
+    }
     return CKERAS_OK;
 }
 

@@ -89,6 +89,9 @@ typedef struct ck_layer_vt {
     const char *(*keras3_var_path)(const ckeras_layer *l, int k);
     /* Keras' mask after this layer; NULL: CK_MASK_DROP. */
     ck_mask_mode (*mask_mode)(const ckeras_layer *l);
+    /* A loss the layer adds to the model's (Keras' add_loss: ActivityRegularization's penalty on
+     * the output of its last forward), or NULL: none. Its gradient is the layer backward's. */
+    double (*added_loss)(const ckeras_layer *l);
 } ck_layer_vt;
 
 struct ckeras_layer {
@@ -203,6 +206,10 @@ extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
 extern const ck_layer_vt ck_conv3d_vt, ck_conv1d_transpose_vt, ck_conv3d_transpose_vt, ck_depthwise_conv1d_vt, ck_separable_conv1d_vt, ck_maxpool3d_vt, ck_avgpool3d_vt, ck_gmp3d_vt, ck_gap3d_vt, ck_zero_padding1d_vt, ck_zero_padding3d_vt, ck_cropping1d_vt, ck_cropping3d_vt, ck_upsampling1d_vt, ck_upsampling3d_vt;
 extern const ck_layer_vt ck_group_normalization_vt, ck_unit_normalization_vt, ck_rms_normalization_vt;
+extern const ck_layer_vt ck_elu_vt, ck_identity_vt, ck_repeat_vector_vt, ck_activity_regularization_vt, ck_gaussian_noise_vt, ck_gaussian_dropout_vt, ck_alpha_dropout_vt, ck_spatial_dropout1d_vt, ck_spatial_dropout3d_vt, ck_category_encoding_vt, ck_discretization_vt, ck_random_crop_vt, ck_random_brightness_vt, ck_random_hue_vt, ck_random_saturation_vt;
+/* The training map of a built RandomBrightness, RandomHue or RandomSaturation with its drawn
+ * parameter p (brightness delta in pixel units, hue shift, saturation multiplier), npix pixels. */
+void ck_color_map(const ckeras_layer *l, float p, const float *x, float *y, int64_t npix);
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

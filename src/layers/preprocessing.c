@@ -1,6 +1,7 @@
 /* Image preprocessing and augmentation layers (channels_last, (height, width, channels) per
  * sample): Resizing, CenterCrop, and the random ones RandomFlip, RandomRotation, RandomZoom,
- * RandomTranslation, RandomContrast.
+ * RandomTranslation, RandomContrast; at the end Keras 3's RandomCrop, RandomBrightness,
+ * RandomHue and RandomSaturation (their semantics are described there).
  *
  * Semantics are tf.keras 2's (TensorFlow kernels):
  *  - Resizing: tf.image.resize without antialiasing, half-pixel centres. Bilinear: source
@@ -834,4 +835,415 @@ const ck_layer_vt ck_random_contrast_vt = {
     .saved_floats = random_contrast_saved,
     .forward = random_contrast_forward,
     .backward = random_contrast_backward,
+};
+
+/* ---- RandomCrop (Keras 3) ---------------------------------------------------------------------
+ * Inference, and training when the image is not larger than the target on both axes: the largest
+ * centred window of the target's aspect ratio, resized (bilinear) to (height, width), as Keras
+ * documents it (Keras 3.11's code returns the input unchanged at inference, with a shape other
+ * than the one it declares; ckeras follows the documentation). Training on a larger image: one
+ * window of (height, width) at a random offset for the whole batch, as Keras draws it. */
+
+static const ck_field random_crop_fields[] = {
+    {"height", CK_INT, NULL, "(0,)", "output height (> 0)"},
+    {"width", CK_INT, NULL, "(0,)", "output width (> 0)"},
+    SEED_FIELD,
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+static ckeras_status random_crop_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    ckeras_status st = need_image(l, in);
+    int64_t h = 0, w = 0;
+    if (st == CKERAS_OK)
+        st = target_size(l, &h, &w);
+    if (st == CKERAS_OK)
+        st = make_resample(l, in->d[0], in->d[1], h, w, false, true);
+    if (st != CKERAS_OK)
+        return st;
+    *out = (ck_shape){3, {h, w, in->d[2]}};
+    return CKERAS_OK;
+}
+
+/* saved: the batch's window offset (h0, w0), -1 when the resampling was used */
+static int64_t random_crop_saved(const ckeras_layer *l, int64_t n)
+{
+    (void)n;
+    return 2;
+}
+
+static bool random_crop_draws(const ckeras_layer *l)
+{
+    return l->in_shape.d[0] > l->out_shape.d[0] && l->in_shape.d[1] > l->out_shape.d[1];
+}
+
+static void random_crop_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    if (!f->training || !f->saved || !random_crop_draws(l)) {
+        if (f->saved)
+            f->saved[0] = f->saved[1] = -1.0f;
+        resample_forward(l, f);
+        return;
+    }
+    const int64_t H = l->in_shape.d[0], W = l->in_shape.d[1], C = l->in_shape.d[2];
+    const int64_t h = l->out_shape.d[0], w = l->out_shape.d[1];
+    const int64_t h0 = (int64_t)ck_rng_below(f->rng, (uint64_t)(H - h + 1));
+    const int64_t w0 = (int64_t)ck_rng_below(f->rng, (uint64_t)(W - w + 1));
+    f->saved[0] = (float)h0;
+    f->saved[1] = (float)w0;
+    for (int64_t s = 0; s < f->n; s++)
+        for (int64_t i = 0; i < h; i++)
+            memcpy(f->y + (s * h + i) * w * C, f->x + ((s * H + h0 + i) * W + w0) * C, (size_t)(w * C) * sizeof(float));
+}
+
+static void random_crop_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    if (!b->dx)
+        return;
+    if (b->saved[0] < 0.0f) {
+        resample_backward(l, b);
+        return;
+    }
+    const int64_t H = l->in_shape.d[0], W = l->in_shape.d[1], C = l->in_shape.d[2];
+    const int64_t h = l->out_shape.d[0], w = l->out_shape.d[1];
+    const int64_t h0 = (int64_t)b->saved[0], w0 = (int64_t)b->saved[1];
+    memset(b->dx, 0, (size_t)(b->n * H * W * C) * sizeof(float));
+    for (int64_t s = 0; s < b->n; s++)
+        for (int64_t i = 0; i < h; i++)
+            memcpy(b->dx + ((s * H + h0 + i) * W + w0) * C, b->dy + (s * h + i) * w * C,
+                   (size_t)(w * C) * sizeof(float));
+}
+
+const ck_layer_vt ck_random_crop_vt = {
+    .class_name = "RandomCrop",
+    .base_name = "random_crop",
+    .fields = random_crop_fields,
+    .nfields = sizeof random_crop_fields / sizeof random_crop_fields[0],
+    .build = random_crop_build,
+    .saved_floats = random_crop_saved,
+    .forward = random_crop_forward,
+    .backward = random_crop_backward,
+    .free_priv = free_priv,
+};
+
+/* ---- RandomBrightness, RandomHue, RandomSaturation (Keras 3) ----------------------------------
+ * The identity in inference. In training, per image:
+ *  - RandomBrightness: y = clip(x + d (vmax - vmin), vmin, vmax), d uniform in the factor range;
+ *  - RandomHue: x scaled from value_range to [0, 1], to HSV (Keras' dm_pix formulas), the hue
+ *    shifted by +-f / 2 (f uniform in the factor range, the sign a fair coin) and wrapped into
+ *    [0, 1], back to RGB, clipped to [0, 1] and scaled back to value_range;
+ *  - RandomSaturation: to HSV (on the raw values, as Keras does), the saturation multiplied by
+ *    f / (1 - f + 1e-7) (f uniform in the factor range) and clipped to value_range, back to RGB.
+ * The factor is [lower, upper], or f for [max(-f, bound), f] (bound 0 for RandomHue, -1 for the
+ * others). Backward: the exact derivative of the sampled map, by forward-mode differentiation
+ * (a value and its three partial derivatives through Keras' colour formulas). */
+
+#define COLOR_FIELDS(factor_help)                                                                        \
+    {"factor", CK_FLOAT, NULL, NULL, factor_help},                                                        \
+    {"factor_lower", CK_FLOAT, NULL, NULL, "lower end of the range when it is [lower, factor]"},          \
+    {"value_range", CK_FLOAT, "255", NULL, "upper end of the pixel values' range"},                       \
+    {"value_range_lower", CK_FLOAT, "0", NULL, "lower end of the pixel values' range"},                   \
+    SEED_FIELD
+
+static const ck_field random_brightness_fields[] = {
+    COLOR_FIELDS("brightness change as a fraction of the value range: f means [-f, f]"),
+    INPUT_SHAPE_FIELD,
+};
+
+static const ck_field random_hue_fields[] = {
+    COLOR_FIELDS("hue change range in [0, 1]: f means [0, f] (half a turn at 1)"),
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+static const ck_field random_saturation_fields[] = {
+    COLOR_FIELDS("saturation factor range in [-1, 1]: f means [-f, f], mapped to f / (1 - f)"),
+    DATA_FORMAT_FIELD,
+    INPUT_SHAPE_FIELD,
+};
+
+/* the factor range [lo, hi] of a colour layer, and the value range [vlo, vhi] */
+static void color_ranges(const ckeras_layer *l, double *lo, double *hi, double *vlo, double *vhi)
+{
+    const double bound = l->vt == &ck_random_hue_vt ? 0.0 : -1.0;
+    const ck_value *v = ck_cfg_value(&l->cfg, "factor"), *lv = ck_cfg_value(&l->cfg, "factor_lower");
+    *hi = v->is_none ? NAN : lv->is_none ? fabs(v->f) : v->f;
+    *lo = v->is_none ? NAN : lv->is_none ? fmax(-fabs(v->f), bound) : lv->f;
+    double a = ck_cfg_float(&l->cfg, "value_range_lower"), b = ck_cfg_float(&l->cfg, "value_range");
+    *vlo = fmin(a, b); /* Keras sorts the pair */
+    *vhi = fmax(a, b);
+}
+
+static ckeras_status color_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    double lo, hi, vlo, vhi;
+    color_ranges(l, &lo, &hi, &vlo, &vhi);
+    const double bound = l->vt == &ck_random_hue_vt ? 0.0 : -1.0;
+    if (!(lo <= hi && lo >= bound && hi <= 1.0))
+        return ck_error(CKERAS_EINVAL,
+                        "%s '%s': factor must be set, a range [lower, upper] within [%g, 1], got [%g, %g]",
+                        l->vt->class_name, l->name, bound, lo, hi);
+    if (!(isfinite(vlo) && isfinite(vhi) && vlo < vhi))
+        return ck_error(CKERAS_EINVAL, "%s '%s': value_range must be two different finite numbers", l->vt->class_name,
+                        l->name);
+    ckeras_status st = need_image(l, in);
+    if (st == CKERAS_OK && l->vt != &ck_random_brightness_vt && in->d[2] != 3)
+        return ck_error(CKERAS_ESHAPE, "%s '%s': needs RGB images (3 channels), got %lld", l->vt->class_name, l->name,
+                        (long long)in->d[2]);
+    if (st != CKERAS_OK)
+        return st;
+    *out = *in;
+    return CKERAS_OK;
+}
+
+/* saved: per image the drawn parameter, NAN in inference (the identity) */
+static int64_t color_saved(const ckeras_layer *l, int64_t n)
+{
+    (void)l;
+    return n;
+}
+
+/* a value and its partial derivatives with respect to the pixel's r, g, b */
+typedef struct dual {
+    float v, d[3];
+} dual;
+
+static dual dconst(float v)
+{
+    return (dual){v, {0.0f, 0.0f, 0.0f}};
+}
+static dual dadd(dual a, dual b)
+{
+    return (dual){a.v + b.v, {a.d[0] + b.d[0], a.d[1] + b.d[1], a.d[2] + b.d[2]}};
+}
+static dual dsub(dual a, dual b)
+{
+    return (dual){a.v - b.v, {a.d[0] - b.d[0], a.d[1] - b.d[1], a.d[2] - b.d[2]}};
+}
+static dual dmul(dual a, dual b)
+{
+    dual r = {a.v * b.v, {0}};
+    for (int k = 0; k < 3; k++)
+        r.d[k] = a.d[k] * b.v + a.v * b.d[k];
+    return r;
+}
+static dual dscale(dual a, float s)
+{
+    return (dual){a.v * s, {a.d[0] * s, a.d[1] * s, a.d[2] * s}};
+}
+static dual ddiv(dual a, dual b)
+{
+    dual r = {a.v / b.v, {0}};
+    for (int k = 0; k < 3; k++)
+        r.d[k] = (a.d[k] * b.v - a.v * b.d[k]) / (b.v * b.v);
+    return r;
+}
+/* torch's clip: the gradient passes on [lo, hi] */
+static dual dclip(dual a, float lo, float hi)
+{
+    if (a.v < lo)
+        return dconst(lo);
+    if (a.v > hi)
+        return dconst(hi);
+    return a;
+}
+static dual dabs(dual a)
+{
+    return a.v < 0.0f ? dscale(a, -1.0f) : a.v > 0.0f ? a : dconst(0.0f);
+}
+static dual dmax(dual a, dual b)
+{
+    return a.v >= b.v ? a : b;
+}
+static dual dmin(dual a, dual b)
+{
+    return a.v <= b.v ? a : b;
+}
+
+/* Keras' rgb_to_hsv (torch backend, after dm_pix) */
+static void rgb_to_hsv_d(const dual rgb[3], dual hsv[3])
+{
+    dual c[3];
+    for (int k = 0; k < 3; k++)
+        c[k] = fabsf(rgb[k].v) < 1.1920929e-07f ? dconst(0.0f) : rgb[k];
+    const dual value = dmax(dmax(c[0], c[1]), c[2]), minimum = dmin(dmin(c[0], c[1]), c[2]);
+    const dual range = dsub(value, minimum);
+    const dual sat = value.v > 0.0f ? ddiv(range, value) : dconst(0.0f);
+    const dual norm = ddiv(dconst(1.0f), dscale(range.v > 0.0f ? range : dconst(1.0f), 6.0f));
+    dual hue = value.v == c[1].v ? dadd(dmul(norm, dsub(c[2], c[0])), dconst(2.0f / 6.0f))
+                                 : dadd(dmul(norm, dsub(c[0], c[1])), dconst(4.0f / 6.0f));
+    if (value.v == c[0].v)
+        hue = dmul(norm, dsub(c[1], c[2]));
+    const bool neg = hue.v < 0.0f;
+    hue = range.v > 0.0f ? hue : dconst(0.0f);
+    if (neg)
+        hue = dadd(hue, dconst(1.0f));
+    hsv[0] = hue;
+    hsv[1] = sat;
+    hsv[2] = value;
+}
+
+/* Keras' hsv_to_rgb */
+static void hsv_to_rgb_d(const dual hsv[3], dual rgb[3])
+{
+    const dual dh = dscale(dsub(hsv[0], dconst(floorf(hsv[0].v))), 6.0f); /* remainder(h, 1) * 6 */
+    const dual dr = dclip(dsub(dabs(dsub(dh, dconst(3.0f))), dconst(1.0f)), 0.0f, 1.0f);
+    const dual dg = dclip(dsub(dconst(2.0f), dabs(dsub(dh, dconst(2.0f)))), 0.0f, 1.0f);
+    const dual db = dclip(dsub(dconst(2.0f), dabs(dsub(dh, dconst(4.0f)))), 0.0f, 1.0f);
+    const dual oms = dsub(dconst(1.0f), hsv[1]);
+    rgb[0] = dmul(hsv[2], dadd(oms, dmul(hsv[1], dr)));
+    rgb[1] = dmul(hsv[2], dadd(oms, dmul(hsv[1], dg)));
+    rgb[2] = dmul(hsv[2], dadd(oms, dmul(hsv[1], db)));
+}
+
+/* one pixel through the layer's colour map with parameter p: out (3) and its Jacobian (3 x 3) */
+static void color_pixel(const ckeras_layer *l, float p, float vlo, float vhi, const float *x, float *out,
+                        float jac[3][3])
+{
+    dual c[3], hsv[3], rgb[3];
+    const bool hue = l->vt == &ck_random_hue_vt;
+    const float span = vhi - vlo;
+    for (int k = 0; k < 3; k++) {
+        c[k] = dconst(x[k]);
+        c[k].d[k] = 1.0f;
+        if (hue && !(vlo == 0.0f && vhi == 1.0f))
+            c[k] = dscale(dsub(c[k], dconst(vlo)), 1.0f / span);
+    }
+    rgb_to_hsv_d(c, hsv);
+    if (hue) {
+        dual h = dadd(hsv[0], dconst(p));
+        if (h.v > 1.0f)
+            h = dsub(h, dconst(1.0f));
+        if (h.v < 0.0f)
+            h = dadd(h, dconst(1.0f));
+        hsv[0] = h;
+    } else {
+        hsv[1] = dclip(dscale(hsv[1], p), vlo, vhi);
+    }
+    hsv_to_rgb_d(hsv, rgb);
+    for (int k = 0; k < 3; k++) {
+        dual v = rgb[k];
+        if (hue) {
+            v = dclip(v, 0.0f, 1.0f);
+            if (!(vlo == 0.0f && vhi == 1.0f))
+                v = dadd(dscale(v, span), dconst(vlo));
+        }
+        out[k] = v.v;
+        for (int j = 0; j < 3; j++)
+            jac[k][j] = v.d[j];
+    }
+}
+
+void ck_color_map(const ckeras_layer *l, float p, const float *x, float *y, int64_t npix)
+{
+    double lo, hi, vlo, vhi;
+    color_ranges(l, &lo, &hi, &vlo, &vhi);
+    float jac[3][3];
+    for (int64_t i = 0; i < npix; i++) {
+        if (l->vt == &ck_random_brightness_vt) {
+            for (int64_t c = 0; c < l->in_shape.d[2]; c++) {
+                const int64_t e = i * l->in_shape.d[2] + c;
+                const float v = x[e] + p;
+                y[e] = v < (float)vlo ? (float)vlo : v > (float)vhi ? (float)vhi : v;
+            }
+        } else {
+            color_pixel(l, p, (float)vlo, (float)vhi, x + i * 3, y + i * 3, jac);
+        }
+    }
+}
+
+static void color_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const int64_t HW = l->in_shape.d[0] * l->in_shape.d[1], C = l->in_shape.d[2];
+    if (!f->training || !f->saved) {
+        for (int64_t s = 0; f->saved && s < f->n; s++)
+            f->saved[s] = NAN;
+        copy_forward(l, f);
+        return;
+    }
+    double lo, hi, vlo, vhi;
+    color_ranges(l, &lo, &hi, &vlo, &vhi);
+    for (int64_t s = 0; s < f->n; s++) {
+        const float *x = f->x + s * HW * C;
+        float *y = f->y + s * HW * C;
+        float p;
+        if (l->vt == &ck_random_brightness_vt) {
+            p = (float)(uniform(f->rng, lo, hi) * (vhi - vlo));
+        } else if (l->vt == &ck_random_hue_vt) {
+            const float sign = ck_rng_uniform(f->rng) > 0.5 ? -1.0f : 1.0f;
+            p = sign * (float)uniform(f->rng, lo, hi) * 0.5f;
+        } else {
+            const float u = (float)uniform(f->rng, lo, hi);
+            p = u / (1.0f - u + 1e-7f);
+        }
+        f->saved[s] = p;
+        ck_color_map(l, p, x, y, HW);
+    }
+}
+
+static void color_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    if (!b->dx)
+        return;
+    const int64_t HW = l->in_shape.d[0] * l->in_shape.d[1], C = l->in_shape.d[2];
+    double lo, hi, vlo, vhi;
+    color_ranges(l, &lo, &hi, &vlo, &vhi);
+    for (int64_t s = 0; s < b->n; s++) {
+        const float p = b->saved[s];
+        const float *x = b->x + s * HW * C, *dy = b->dy + s * HW * C;
+        float *dx = b->dx + s * HW * C;
+        if (isnan(p)) {
+            if (dx != dy)
+                memcpy(dx, dy, (size_t)(HW * C) * sizeof(float));
+            continue;
+        }
+        if (l->vt == &ck_random_brightness_vt) {
+            for (int64_t i = 0; i < HW * C; i++) {
+                const float v = x[i] + p;
+                dx[i] = v < (float)vlo || v > (float)vhi ? 0.0f : dy[i];
+            }
+            continue;
+        }
+        for (int64_t i = 0; i < HW; i++) {
+            float out[3], jac[3][3];
+            color_pixel(l, p, (float)vlo, (float)vhi, x + i * 3, out, jac);
+            const float g0 = dy[i * 3], g1 = dy[i * 3 + 1], g2 = dy[i * 3 + 2];
+            for (int j = 0; j < 3; j++)
+                dx[i * 3 + j] = g0 * jac[0][j] + g1 * jac[1][j] + g2 * jac[2][j];
+        }
+    }
+}
+
+const ck_layer_vt ck_random_brightness_vt = {
+    .class_name = "RandomBrightness",
+    .base_name = "random_brightness",
+    .fields = random_brightness_fields,
+    .nfields = sizeof random_brightness_fields / sizeof random_brightness_fields[0],
+    .build = color_build,
+    .saved_floats = color_saved,
+    .forward = color_forward,
+    .backward = color_backward,
+};
+
+const ck_layer_vt ck_random_hue_vt = {
+    .class_name = "RandomHue",
+    .base_name = "random_hue",
+    .fields = random_hue_fields,
+    .nfields = sizeof random_hue_fields / sizeof random_hue_fields[0],
+    .build = color_build,
+    .saved_floats = color_saved,
+    .forward = color_forward,
+    .backward = color_backward,
+};
+
+const ck_layer_vt ck_random_saturation_vt = {
+    .class_name = "RandomSaturation",
+    .base_name = "random_saturation",
+    .fields = random_saturation_fields,
+    .nfields = sizeof random_saturation_fields / sizeof random_saturation_fields[0],
+    .build = color_build,
+    .saved_floats = color_saved,
+    .forward = color_forward,
+    .backward = color_backward,
 };

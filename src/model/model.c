@@ -496,6 +496,8 @@ double ck_model_regularization(ckeras_model *m, bool add_grads)
         ckeras_layer *l = m->g.nodes[i].layer;
         if (!m->g.nodes[i].first_use)
             continue;
+        if (l->vt->added_loss) /* its gradient came with the backward */
+            total += l->vt->added_loss(l);
         for (int k = 0; k < l->nw; k++) {
             ck_weight *w = &l->w[k];
             if ((w->l1 == 0.0f && w->l2 == 0.0f) || !w->grad)

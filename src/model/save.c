@@ -606,8 +606,8 @@ static ckeras_status unsupported_layer(const ck_io_layer *l)
 }
 
 /* The call keywords of a layer's node: tensors by keyword only where the layer takes them (a
- * recurrent layer's initial_state), training=False (inference behaviour in fit, as Keras), None
- * values; anything else is refused by name rather than dropped. */
+ * recurrent layer's initial_state), training=False (inference behaviour in fit, as Keras),
+ * training=True (no effect), None values; anything else is refused by name rather than dropped. */
 static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
 {
     if (d->kwarg[0] && (!l->vt->extra_inputs_kwarg || strcmp(d->kwarg, l->vt->extra_inputs_kwarg) != 0))
@@ -622,6 +622,11 @@ static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
             l->call_inference = true;
             continue;
         }
+        /* training=True: Keras 3 records the default of the image preprocessing layers' call
+         * (BaseImagePreprocessingLayer.call(data, training=True)); a model's fit and predict pass
+         * their own flag over it (functional.operation_fn), so it changes nothing */
+        if (strcmp(key, "training") == 0 && v->kind == CK_T_BOOL && v->i)
+            continue;
         return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' is not supported", d->class_name, key);
     }
     return CKERAS_OK;
