@@ -219,6 +219,10 @@ static json_t *model_object(const ck_io_model *m, json_t *lroot, int depth)
         const ck_io_layer *l = &m->layers[i];
         json_t *ll = json_array_get(llayers, (size_t)i);
         json_t *lj = l->model ? model_object(l->model, ll, depth + 1) : layer_object(ll, 0);
+        if (lj && l->op_node) { /* an operation's node (x + 3.0): its module, no build config */
+            json_object_set_new(lj, "module", json_string("keras.src.ops.numpy"));
+            json_object_set_new(lj, "registered_name", json_string(l->class_name));
+        }
         if (!lj) {
             json_decref(root);
             json_decref(cfg);
@@ -226,7 +230,7 @@ static json_t *model_object(const ck_io_model *m, json_t *lroot, int depth)
             json_decref(input_shape);
             return NULL;
         }
-        if (l->nin > 0) {
+        if (l->nin > 0 && !l->op_node) {
             int npos = l->nargs > 0 ? l->nargs : l->nin; /* the call's positional inputs */
             json_t *is;
             if (npos == 1) {

@@ -193,6 +193,14 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
+/* Elementwise merges (Add, Subtract, Multiply, Average, Maximum, Minimum): true for their vtables.
+ * A Keras 3 operation node with plain numbers among its arguments (x + 3.0) is such a layer with
+ * constant operands: n numbers val at positions pos (ascending, counted over all the call's
+ * operands, tensors and numbers), set before it is built; ck_merge_constants gives them back
+ * (at most cap), returning how many it has. */
+bool ck_merge_is_elementwise(const ck_layer_vt *vt);
+ckeras_status ck_merge_set_constants(ckeras_layer *l, int n, const int *pos, const double *val);
+int ck_merge_constants(const ckeras_layer *l, int cap, int *pos, double *val);
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

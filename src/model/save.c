@@ -217,6 +217,21 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, in
             goto oom;
         if (nd->layer->vt->no_trainable_key)
             ck_tree_del(l->config, "trainable");
+        if ((l->nconst = ck_merge_constants(nd->layer, CK_IO_MAX_IN, l->const_pos, l->const_val)) > 0) {
+            /* x + 3.0: Keras 3 writes the operation's node, its config only its name */
+            if (profile != CK_PROFILE_KERAS3) {
+                ck_io_model_free(d);
+                return ck_error(CKERAS_EUNSUPPORTED, "model '%s': layer '%s' computes %s with a plain number "
+                                "(a Keras 3 operation such as x + 3.0), which the tf.keras 2 format cannot hold",
+                                m->name, nd->layer->name, nd->layer->vt->class_name);
+            }
+            l->op_node = true;
+            snprintf(l->const_text, sizeof l->const_text, "%.9g", l->const_val[0]);
+            ck_tree_free(l->config);
+            if (!(l->config = ck_tree_object()) ||
+                ck_tree_set(l->config, "name", ck_tree_str(nd->layer->name)) != CKERAS_OK)
+                goto oom;
+        }
         if ((nd->layer->call_inference || nd->inference) && training_false(l) != CKERAS_OK)
             goto oom;
         l->ncalls = 1;
@@ -639,10 +654,15 @@ static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, 
         st = ck_error(CKERAS_EUNSUPPORTED, "%s: config key '%s' is not supported by ckeras", d->class_name, unused);
     if (st == CKERAS_OK)
         st = apply_call_keywords(d, l);
-    if (st == CKERAS_OK && d->nconst > 0)
-        st = ck_error(CKERAS_EUNSUPPORTED, "%s is called with %d plain number%s among its inputs (%s): a Keras 3 "
-                      "operation such as x + 3.0, which ckeras does not compute yet", d->class_name, d->nconst,
-                      d->nconst > 1 ? "s" : "", d->const_text);
+    if (st == CKERAS_OK && d->nconst > 0) { /* a Keras 3 operation such as x + 3.0 */
+        if (!ck_merge_is_elementwise(vt) || d->const_nan || d->nconst > CK_IO_MAX_IN)
+            st = ck_error(CKERAS_EUNSUPPORTED, "%s is called with %d plain value%s among its inputs (%s): ckeras "
+                          "computes such Keras 3 operations (x + 3.0) for Add, Subtract, Multiply, Average, "
+                          "Maximum and Minimum with numbers only", d->class_name, d->nconst, d->nconst > 1 ? "s" : "",
+                          d->const_text);
+        else
+            st = ck_merge_set_constants(l, d->nconst, d->const_pos, d->const_val);
+    }
     if (st != CKERAS_OK) {
         ck_layer_free(l);
         ck_error_prefix("layer '%s'", d->name);
@@ -833,6 +853,10 @@ static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group,
     c->ncalls = l->ncalls;
     c->nconst = l->nconst;
     memcpy(c->const_text, l->const_text, sizeof c->const_text);
+    memcpy(c->const_pos, l->const_pos, sizeof c->const_pos);
+    memcpy(c->const_val, l->const_val, sizeof c->const_val);
+    c->const_nan = l->const_nan;
+    c->op_node = l->op_node;
     c->nargs = l->nargs;
     memcpy(c->kwarg, l->kwarg, sizeof c->kwarg);
     memcpy(c->mask_from, l->mask_from, sizeof c->mask_from);
