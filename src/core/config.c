@@ -514,8 +514,8 @@ static ckeras_status set_from_tree(ck_config *c, const char *owner, int f, const
         if (v->kind == CK_T_LIST)
             return set_ints_tree(c, owner, name, v, 0);
         return ck_error(CKERAS_EFORMAT, "%s: '%s' must be an integer or a list of integers", owner, key);
-    case CK_TREE:
-        if (v->kind != CK_T_OBJECT)
+    case CK_TREE: /* a nested config; allowed "any": any JSON value (Normalization's mean, a nested list) */
+        if (v->kind != CK_T_OBJECT && !(c->fields[f].allowed && strcmp(c->fields[f].allowed, "any") == 0))
             return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a config object", owner, key);
         return ck_config_set_tree(c, owner, name, v);
     }
@@ -732,7 +732,8 @@ static ck_tree *value_tree(const ck_config *c, int i)
         ck_tree *j = ck_tree_list();
         bool pairs = v->n == 4 && (strcmp(f->name, "padding") == 0 || strcmp(f->name, "cropping") == 0);
         for (int k = 0; j && k < v->n; k += pairs ? 2 : 1) {
-            ck_tree *item = ck_tree_int(v->v[k]);
+            /* Dropout's noise_shape keeps None entries (read as -1) */
+            ck_tree *item = v->v[k] == -1 && strcmp(f->name, "noise_shape") == 0 ? ck_tree_null() : ck_tree_int(v->v[k]);
             if (pairs) { /* ((top, bottom), (left, right)) as Keras writes it */
                 ck_tree *pair = ck_tree_list();
                 if (pair && (ck_tree_push(pair, item) != CKERAS_OK ||

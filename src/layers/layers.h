@@ -193,6 +193,7 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
+extern const ck_layer_vt ck_normalization_vt, ck_layer_scale_vt, ck_custom_scale_layer_vt;
 /* Elementwise merges (Add, Subtract, Multiply, Average, Maximum, Minimum): true for their vtables.
  * A Keras 3 operation node with plain numbers among its arguments (x + 3.0) is such a layer with
  * constant operands: n numbers val at positions pos (ascending, counted over all the call's
