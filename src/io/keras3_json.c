@@ -169,13 +169,30 @@ static void decorate_config(json_t *cfg, bool policy, int depth)
     }
 }
 
+/* Layer classes Keras 3 keeps outside keras.layers (Keras Applications' own layers): their
+ * module, and they are written with their registered name. */
+static const struct {
+    const char *cls, *module;
+} outside_layers[] = {
+    {"LayerScale", "keras.src.applications.convnext"},
+    {"CustomScaleLayer", "keras.src.applications.inception_resnet_v2"},
+};
+
 /* A layer entry {"class_name", "config", ...} as Keras 3 writes it (a new object). */
 static json_t *layer_object(json_t *legacy, int depth)
 {
     json_t *cfg = json_deep_copy(json_object_get(legacy, "config"));
     /* an input layer's config (the one that holds the batch shape) keeps its plain dtype string */
     decorate_config(cfg, !json_object_get(cfg, "batch_shape"), depth);
-    return keras_object("keras.layers", json_object_get(legacy, "class_name"), cfg);
+    json_t *cls = json_object_get(legacy, "class_name");
+    for (size_t k = 0; json_is_string(cls) && k < sizeof outside_layers / sizeof outside_layers[0]; k++)
+        if (strcmp(json_string_value(cls), outside_layers[k].cls) == 0) {
+            json_t *o = keras_object(outside_layers[k].module, cls, cfg);
+            if (o)
+                json_object_set(o, "registered_name", cls);
+            return o;
+        }
+    return keras_object("keras.layers", cls, cfg);
 }
 
 /* [null, d0, d1, ...]: a tensor's shape with its batch axis (a negative size: None). */
