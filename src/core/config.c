@@ -703,6 +703,17 @@ static bool ends_with(const char *s, const char *tail)
     return n > t && strcmp(s + n - t, tail) == 0;
 }
 
+static ck_tree *noise_shape_tree(const ck_value *v)
+{
+    ck_tree *j = ck_tree_list();
+    for (int k = 0; j && k < v->n; k++)
+        if (ck_tree_push(j, v->v[k] == -1 ? ck_tree_null() : ck_tree_int(v->v[k])) != CKERAS_OK) {
+            ck_tree_free(j);
+            j = NULL;
+        }
+    return j;
+}
+
 static ck_tree *value_tree(const ck_config *c, int i)
 {
     const ck_field *f = &c->fields[i];
@@ -719,6 +730,8 @@ static ck_tree *value_tree(const ck_config *c, int i)
     }
     if (v->is_none)
         return ck_tree_null();
+    if (f->type == CK_INTS && strcmp(f->name, "noise_shape") == 0) /* Dropout's: None entries (read as -1) */
+        return noise_shape_tree(v);
     switch (f->type) {
     case CK_BOOL: return ck_tree_bool(v->i != 0);
     case CK_INT: return ck_tree_int(v->i);
@@ -732,8 +745,7 @@ static ck_tree *value_tree(const ck_config *c, int i)
         ck_tree *j = ck_tree_list();
         bool pairs = v->n == 4 && (strcmp(f->name, "padding") == 0 || strcmp(f->name, "cropping") == 0);
         for (int k = 0; j && k < v->n; k += pairs ? 2 : 1) {
-            /* Dropout's noise_shape keeps None entries (read as -1) */
-            ck_tree *item = v->v[k] == -1 && strcmp(f->name, "noise_shape") == 0 ? ck_tree_null() : ck_tree_int(v->v[k]);
+            ck_tree *item = ck_tree_int(v->v[k]);
             if (pairs) { /* ((top, bottom), (left, right)) as Keras writes it */
                 ck_tree *pair = ck_tree_list();
                 if (pair && (ck_tree_push(pair, item) != CKERAS_OK ||
