@@ -487,6 +487,36 @@ START_TEST(dropout_noise_shape)
 }
 END_TEST
 
+/* ---- Rescaling with a scale per channel --------------------------------------------------------- */
+
+START_TEST(rescaling_lists)
+{
+    h_seed(3);
+    harness h;
+    ck_shape in = {2, {2, 3}};
+    h_init(&h, layer_cfg("Rescaling", "{\"scale\": [0.5, -2.0, 1.25], \"offset\": [0.1, 0.2, 0.3]}"), &in, 2);
+    fill(h.x, h.in_size, -1, 1);
+    h_forward(&h);
+    const float sc[3] = {0.5f, -2.0f, 1.25f}, of[3] = {0.1f, 0.2f, 0.3f};
+    for (int64_t i = 0; i < h.in_size; i++)
+        ck_assert_float_eq_tol(h.y[i], h.x[i] * sc[i % 3] + of[i % 3], 1e-6f);
+    h_fd_check(&h, 1e-2, 1e-3, 1e-3, "Rescaling lists");
+    /* written back as lists under their own keys */
+    ck_tree *t = ck_config_to_tree(&h.l->cfg, "r", true, CK_PROFILE_KERAS3);
+    ck_assert_ptr_nonnull(t);
+    const ck_tree *s = ck_tree_get(t, "scale");
+    ck_assert(s && s->kind == CK_T_LIST && s->n == 3);
+    ck_assert(ck_tree_get(t, "scale_list") == NULL);
+    ck_tree_free(t);
+    h_free(&h);
+    ckeras_layer *l = layer_cfg("Rescaling", "{\"scale\": [0.5, 2.0]}");
+    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "channels"));
+    ck_layer_free(l);
+    ck_assert_ptr_null(ckeras_layer_from_config("Rescaling", "{\"scale\": [0.5, \"x\"]}"));
+}
+END_TEST
+
 /* ---- configs through files --------------------------------------------------------------------- */
 
 /* A Keras 3 config with operation nodes holding numbers (as keras.applications' MobileNetV3
@@ -565,6 +595,7 @@ int main(void)
     tcase_add_test(tc, normalization_errors);
     tcase_add_test(tc, layer_scale_and_custom_scale);
     tcase_add_test(tc, dropout_noise_shape);
+    tcase_add_test(tc, rescaling_lists);
     tcase_add_test(tc, keras3_operation_nodes);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -496,6 +496,19 @@ static ckeras_status set_from_tree(ck_config *c, const char *owner, int f, const
                 return st == CKERAS_OK ? ck_config_set_float(c, owner, name, ck_tree_number(v->items[1])) : st;
             }
         }
+        if (v->kind == CK_T_LIST && v->n > 0 && ck_tree_is_number(v->items[0])) {
+            char list[96]; /* a float field with a CK_TREE sibling "<key>_list" takes a list of numbers
+                              (Rescaling's per-channel scale): kept there, written back in its place */
+            snprintf(list, sizeof list, "%s_list", name);
+            int li = ck_config_find(c, list);
+            if (li >= 0 && c->fields[li].type == CK_TREE) {
+                for (int k = 0; k < v->n; k++)
+                    if (!ck_tree_is_number(v->items[k]))
+                        return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a number or a list of numbers", owner, key);
+                ckeras_status st = ck_config_set_tree(c, owner, list, v);
+                return st == CKERAS_OK ? ck_config_set_float(c, owner, name, ck_tree_number(v->items[0])) : st;
+            }
+        }
         if (!ck_tree_is_number(v))
             return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a number", owner, key);
         return ck_config_set_float(c, owner, name, ck_tree_number(v));
@@ -718,6 +731,13 @@ static ck_tree *value_tree(const ck_config *c, int i)
 {
     const ck_field *f = &c->fields[i];
     const ck_value *v = &c->values[i];
+    if (f->type == CK_FLOAT && !v->is_none) { /* a list read into "<key>_list" is written as "<key>" */
+        char list[96];
+        snprintf(list, sizeof list, "%s_list", f->name);
+        const ck_tree *lt = ck_config_find(c, list) >= 0 ? ck_cfg_tree(c, list) : NULL;
+        if (lt)
+            return ck_tree_copy(lt);
+    }
     int lo = f->type == CK_FLOAT ? lower_field(c, f->name) : -1;
     if (lo >= 0 && !v->is_none && !c->values[lo].is_none) { /* "factor": [lower, upper] */
         ck_tree *j = ck_tree_list();

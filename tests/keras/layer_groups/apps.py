@@ -44,6 +44,13 @@ CASES = [
     case("layer_scale", [(2, 4)], build=_after_dense(_layer_scale, 4)),
     case("custom_scale_layer", [(3,), (3,)], build=_custom_scale),
     # inference forward only: the training forward draws a random mask
+    # EfficientNet's ImageNet preprocessing: a scale per channel
+    case("rescaling_scale_list", [(2, 2, 3)], build=lambda k, ins: k.layers.Rescaling(
+        [0.5, -2.0, 1.25])(k.layers.Conv2D(3, 1)(ins[0]))),
+    case("rescaling_scale_offset_lists", [(3,)], build=_after_dense(
+        lambda k: k.layers.Rescaling([1.5, 0.25, -1.0], offset=[0.1, -0.2, 0.3]), 3)),
+    case("rescaling_offset_list", [(2, 3)], build=_after_dense(
+        lambda k: k.layers.Rescaling(0.5, offset=[1.0, 2.0, 3.0]), 3)),
     case("dropout_noise_shape", [(2, 2, 3)], lambda k: k.layers.Dropout(0.5, noise_shape=(None, 1, 1, 3)),
          train=False),
     case("dropout_noise_shape_after_dense", [(2, 3)], build=lambda k, ins: k.layers.Dropout(
