@@ -225,11 +225,11 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, in
             const char *fn = tfop_fn(nd->layer->vt);
             if (profile != CK_PROFILE_KERAS3 &&
                 (l->nconst != 1 || nd->nin != 1 || !fn || (nd->layer->vt == &ck_subtract_vt && l->const_pos[0] != 1))) {
-                ck_io_model_free(d);
+                int nconst = l->nconst;
+                ck_io_model_free(d); /* frees l */
                 return ck_error(CKERAS_EUNSUPPORTED, "model '%s': layer '%s' computes %s with %d plain number%s, which "
                                 "the tf.keras 2 format holds only as x op number (save in the Keras 3 format)",
-                                m->name, nd->layer->name, nd->layer->vt->class_name, l->nconst,
-                                l->nconst > 1 ? "s" : "");
+                                m->name, nd->layer->name, nd->layer->vt->class_name, nconst, nconst > 1 ? "s" : "");
             }
             ck_tree_free(l->config);
             if (!(l->config = ck_tree_object()) ||
