@@ -184,19 +184,33 @@ START_TEST(readers_mark_what_they_used)
 }
 END_TEST
 
-/* Keras 3 saves x + 3.0 as an Add call whose args hold the number: ckeras must not drop it. */
-START_TEST(a_number_among_call_arguments_is_refused_by_name)
+/* Keras 3 saves x + 3.0 as an Add call whose args hold the number: ckeras must not drop it; it
+ * computes it, and refuses by name a number given to a layer that cannot take one. */
+START_TEST(a_number_among_call_arguments_is_computed_or_refused_by_name)
 {
     const char *json =
         "{\"class_name\": \"Functional\", \"config\": {\"name\": \"plus3\", \"layers\": ["
         "{\"class_name\": \"InputLayer\", \"name\": \"x\", \"config\": {\"batch_shape\": [null, 4], \"name\": \"x\"},"
         " \"inbound_nodes\": []},"
-        "{\"class_name\": \"Add\", \"name\": \"add\", \"config\": {\"name\": \"add\"}, \"inbound_nodes\": [{\"args\": "
+        "{\"class_name\": \"%s\", \"name\": \"add\", \"config\": {\"name\": \"add\"}, \"inbound_nodes\": [{\"args\": "
         "[[{\"class_name\": \"__keras_tensor__\", \"config\": {\"shape\": [null, 4], \"dtype\": \"float32\", "
         "\"keras_history\": [\"x\", 0, 0]}}, 3.0]], \"kwargs\": {}}]}],"
         " \"input_layers\": [\"x\", 0, 0], \"output_layers\": [\"add\", 0, 0]}}";
+    char buf[2048];
+    snprintf(buf, sizeof buf, json, "Add");
     ckeras_model *m = NULL;
-    ck_assert_int_eq(ckeras_model_from_json(json, &m), CKERAS_EUNSUPPORTED);
+    ck_assert_msg(ckeras_model_from_json(buf, &m) == CKERAS_OK, "%s", ckeras_last_error());
+    float xv[4] = {1.0f, -2.0f, 0.5f, 0.0f};
+    ckeras_tensor *x = ckeras_tensor_wrap(xv, 2, (const int64_t[]){1, 4}), *y = NULL;
+    ck_assert_int_eq(ckeras_model_predict(m, x, 1, &y), CKERAS_OK);
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(ckeras_tensor_data(y)[i], xv[i] + 3.0f);
+    ckeras_tensor_free(y);
+    ckeras_tensor_free(x);
+    ckeras_model_free(m);
+    m = NULL;
+    snprintf(buf, sizeof buf, json, "Concatenate");
+    ck_assert_int_eq(ckeras_model_from_json(buf, &m), CKERAS_EUNSUPPORTED);
     ck_assert_ptr_null(m);
     ck_assert_msg(strstr(ckeras_last_error(), "'add'") && strstr(ckeras_last_error(), "3.0"), "%s",
                   ckeras_last_error());
@@ -388,7 +402,7 @@ int main(void)
     tcase_add_test(tc, keras3_profile_writes_what_keras_3_writes);
     tcase_add_test(tc, leaky_relu_alpha_is_read_as_keras_3_reads_it);
     tcase_add_test(tc, readers_mark_what_they_used);
-    tcase_add_test(tc, a_number_among_call_arguments_is_refused_by_name);
+    tcase_add_test(tc, a_number_among_call_arguments_is_computed_or_refused_by_name);
     tcase_add_test(tc, unknown_config_keys_and_call_keywords_are_refused_by_name);
     tcase_add_test(tc, training_false_call_keyword_is_kept);
     tcase_add_test(tc, every_fixture_config_key_and_call_keyword_is_used);

@@ -496,6 +496,19 @@ static ckeras_status set_from_tree(ck_config *c, const char *owner, int f, const
                 return st == CKERAS_OK ? ck_config_set_float(c, owner, name, ck_tree_number(v->items[1])) : st;
             }
         }
+        if (v->kind == CK_T_LIST && v->n > 0 && ck_tree_is_number(v->items[0])) {
+            char list[96]; /* a float field with a CK_TREE sibling "<key>_list" takes a list of numbers
+                              (Rescaling's per-channel scale): kept there, written back in its place */
+            snprintf(list, sizeof list, "%s_list", name);
+            int li = ck_config_find(c, list);
+            if (li >= 0 && c->fields[li].type == CK_TREE) {
+                for (int k = 0; k < v->n; k++)
+                    if (!ck_tree_is_number(v->items[k]))
+                        return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a number or a list of numbers", owner, key);
+                ckeras_status st = ck_config_set_tree(c, owner, list, v);
+                return st == CKERAS_OK ? ck_config_set_float(c, owner, name, ck_tree_number(v->items[0])) : st;
+            }
+        }
         if (!ck_tree_is_number(v))
             return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a number", owner, key);
         return ck_config_set_float(c, owner, name, ck_tree_number(v));
@@ -514,8 +527,10 @@ static ckeras_status set_from_tree(ck_config *c, const char *owner, int f, const
         if (v->kind == CK_T_LIST)
             return set_ints_tree(c, owner, name, v, 0);
         return ck_error(CKERAS_EFORMAT, "%s: '%s' must be an integer or a list of integers", owner, key);
-    case CK_TREE: /* a nested config, or a list (Discretization's bin_boundaries) the layer checks */
-        if (v->kind != CK_T_OBJECT && v->kind != CK_T_LIST && !(v->kind == CK_T_STR && strcmp(name, "dtype") == 0))
+    case CK_TREE: /* a nested config, a list (Discretization's bin_boundaries) the layer checks, or,
+                   * allowed "any", any JSON value (Normalization's mean, a nested list) */
+        if (v->kind != CK_T_OBJECT && v->kind != CK_T_LIST && !(v->kind == CK_T_STR && strcmp(name, "dtype") == 0) &&
+            !(c->fields[f].allowed && strcmp(c->fields[f].allowed, "any") == 0))
             return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a config object", owner, key);
         return ck_config_set_tree(c, owner, name, v);
     }
@@ -703,10 +718,28 @@ static bool ends_with(const char *s, const char *tail)
     return n > t && strcmp(s + n - t, tail) == 0;
 }
 
+static ck_tree *noise_shape_tree(const ck_value *v)
+{
+    ck_tree *j = ck_tree_list();
+    for (int k = 0; j && k < v->n; k++)
+        if (ck_tree_push(j, v->v[k] == -1 ? ck_tree_null() : ck_tree_int(v->v[k])) != CKERAS_OK) {
+            ck_tree_free(j);
+            j = NULL;
+        }
+    return j;
+}
+
 static ck_tree *value_tree(const ck_config *c, int i)
 {
     const ck_field *f = &c->fields[i];
     const ck_value *v = &c->values[i];
+    if (f->type == CK_FLOAT && !v->is_none) { /* a list read into "<key>_list" is written as "<key>" */
+        char list[96];
+        snprintf(list, sizeof list, "%s_list", f->name);
+        const ck_tree *lt = ck_config_find(c, list) >= 0 ? ck_cfg_tree(c, list) : NULL;
+        if (lt)
+            return ck_tree_copy(lt);
+    }
     int lo = f->type == CK_FLOAT ? lower_field(c, f->name) : -1;
     if (lo >= 0 && !v->is_none && !c->values[lo].is_none) { /* "factor": [lower, upper] */
         ck_tree *j = ck_tree_list();
@@ -719,6 +752,8 @@ static ck_tree *value_tree(const ck_config *c, int i)
     }
     if (v->is_none)
         return ck_tree_null();
+    if (f->type == CK_INTS && strcmp(f->name, "noise_shape") == 0) /* Dropout's: None entries (read as -1) */
+        return noise_shape_tree(v);
     switch (f->type) {
     case CK_BOOL: return ck_tree_bool(v->i != 0);
     case CK_INT: return ck_tree_int(v->i);

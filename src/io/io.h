@@ -240,6 +240,12 @@ typedef struct ck_io_layer {
     int nconst;              /* call arguments that are not tensors (Keras 3 writes x + 3.0 as an Add
                                 call with the number among its args): how many, and the first */
     char const_text[64];     /* ... as text, for messages ("3.0 in args") */
+    int const_pos[CK_IO_MAX_IN];   /* the first CK_IO_MAX_IN of them: their positions among the
+                                      call's operands (tensors and numbers, in order) */
+    double const_val[CK_IO_MAX_IN]; /* ... and values (0 when not a number) */
+    bool const_nan;          /* one of them is not a number (a string, a bool) */
+    bool op_node;            /* Keras 3: a node of an operation (module keras.src.ops...), not a
+                                layer; written back as one when it has numbers among its inputs */
     int ncalls;              /* how many times the layer is called (functional models) */
     int nin;                 /* inputs of its first call */
     ck_io_ref in[CK_IO_MAX_IN];

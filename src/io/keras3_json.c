@@ -169,13 +169,30 @@ static void decorate_config(json_t *cfg, bool policy, int depth)
     }
 }
 
+/* Layer classes Keras 3 keeps outside keras.layers (Keras Applications' own layers): their
+ * module, and they are written with their registered name. */
+static const struct {
+    const char *cls, *module;
+} outside_layers[] = {
+    {"LayerScale", "keras.src.applications.convnext"},
+    {"CustomScaleLayer", "keras.src.applications.inception_resnet_v2"},
+};
+
 /* A layer entry {"class_name", "config", ...} as Keras 3 writes it (a new object). */
 static json_t *layer_object(json_t *legacy, int depth)
 {
     json_t *cfg = json_deep_copy(json_object_get(legacy, "config"));
     /* an input layer's config (the one that holds the batch shape) keeps its plain dtype string */
     decorate_config(cfg, !json_object_get(cfg, "batch_shape"), depth);
-    return keras_object("keras.layers", json_object_get(legacy, "class_name"), cfg);
+    json_t *cls = json_object_get(legacy, "class_name");
+    for (size_t k = 0; json_is_string(cls) && k < sizeof outside_layers / sizeof outside_layers[0]; k++)
+        if (strcmp(json_string_value(cls), outside_layers[k].cls) == 0) {
+            json_t *o = keras_object(outside_layers[k].module, cls, cfg);
+            if (o)
+                json_object_set(o, "registered_name", cls);
+            return o;
+        }
+    return keras_object("keras.layers", cls, cfg);
 }
 
 /* [null, d0, d1, ...]: a tensor's shape with its batch axis (a negative size: None). */
@@ -219,6 +236,10 @@ static json_t *model_object(const ck_io_model *m, json_t *lroot, int depth)
         const ck_io_layer *l = &m->layers[i];
         json_t *ll = json_array_get(llayers, (size_t)i);
         json_t *lj = l->model ? model_object(l->model, ll, depth + 1) : layer_object(ll, 0);
+        if (lj && l->op_node) { /* an operation's node (x + 3.0): its module, no build config */
+            json_object_set_new(lj, "module", json_string("keras.src.ops.numpy"));
+            json_object_set_new(lj, "registered_name", json_string(l->class_name));
+        }
         if (!lj) {
             json_decref(root);
             json_decref(cfg);
@@ -226,7 +247,7 @@ static json_t *model_object(const ck_io_model *m, json_t *lroot, int depth)
             json_decref(input_shape);
             return NULL;
         }
-        if (l->nin > 0) {
+        if (l->nin > 0 && !l->op_node) {
             int npos = l->nargs > 0 ? l->nargs : l->nin; /* the call's positional inputs */
             json_t *is;
             if (npos == 1) {

@@ -46,6 +46,12 @@ static ckeras_status collect_k3_tensors(json_t *v, ck_io_layer *l)
     }
     if (json_is_number(v) || json_is_string(v) || json_is_boolean(v)) {
         /* a plain value among the inputs (Keras 3 writes x + 3.0 as Add with [x, 3.0]) */
+        if (l->nconst < CK_IO_MAX_IN) {
+            l->const_pos[l->nconst] = l->nin + l->nconst;
+            l->const_val[l->nconst] = json_is_number(v) ? json_number_value(v) : 0.0;
+        }
+        if (!json_is_number(v))
+            l->const_nan = true;
         if (l->nconst++ == 0) {
             json_t *one = json_incref(v);
             char *t = json_dumps(one, JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
@@ -229,6 +235,8 @@ static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index, int dept
             return st;
         }
     }
+    json_t *module = json_object_get(lj, "module");
+    l->op_node = json_is_string(module) && strncmp(json_string_value(module), "keras.src.ops.", 14) == 0;
     if (!(l->config = ck_json_value_to_tree(cfg)))
         return ck_error(CKERAS_ENOMEM, "model_config: out of memory");
     return parse_inbound(json_object_get(lj, "inbound_nodes"), l);
@@ -364,7 +372,14 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
         json_t *node = json_object(), *args = json_array();
         json_t *kwargs = l->kwargs ? ck_tree_to_json_value(l->kwargs) : json_object();
         int npos = l->nargs > 0 && l->nargs < l->nin && l->kwarg[0] ? l->nargs : l->nin;
-        if (npos == 1) {
+        if (l->nconst > 0 && l->nconst <= CK_IO_MAX_IN) { /* an operation: x + 3.0 is args [x, 3.0] */
+            for (int j = 0, k = 0, c = 0; j < l->nin + l->nconst; j++) {
+                if (c < l->nconst && l->const_pos[c] == j)
+                    json_array_append_new(args, json_real(l->const_val[c++]));
+                else if (k < l->nin)
+                    json_array_append_new(args, k3_tensor(&l->in[k++]));
+            }
+        } else if (npos == 1) {
             json_array_append_new(args, k3_tensor(&l->in[0]));
         } else {
             json_t *list = json_array();
@@ -439,8 +454,12 @@ static json_t *model_json(const ck_io_model *m, ck_profile profile, int depth)
         } else {
             json_t *lc = ck_tree_to_json_value(l->config);
             lj = json_object();
+            if (l->op_node && profile == CK_PROFILE_KERAS3) /* how Keras 3 writes an operation's node */
+                json_object_set_new(lj, "module", json_string("keras.src.ops.numpy"));
             json_object_set_new(lj, "class_name", json_string(l->class_name));
             json_object_set_new(lj, "config", lc && json_is_object(lc) ? lc : (json_decref(lc), json_object()));
+            if (l->op_node && profile == CK_PROFILE_KERAS3)
+                json_object_set_new(lj, "registered_name", json_string(l->class_name));
         }
         if (functional) {
             json_object_set_new(lj, "name", json_string(l->name));

@@ -111,13 +111,24 @@ const ck_layer_vt ck_activation_vt = {
 };
 
 /* ---- Dropout: inverted dropout, identity in inference --------------------------------------- */
+/* noise_shape (Keras): the shape of the random mask, batch axis included, broadcast over the
+ * input: an entry None takes the input's size, an entry 1 shares one draw along that axis
+ * (EfficientNet drops whole samples with (None, 1, 1, 1)). */
 
 static const ck_field dropout_fields[] = {
     {"rate", CK_FLOAT, NULL, "[0,1)", "fraction of the inputs to drop, in [0, 1)"},
-    {"noise_shape", CK_INTS, NULL, NULL, "not supported yet (must be None)"},
+    {"noise_shape", CK_INTS, NULL, NULL, "shape of the mask, batch axis included (None: the input's size, 1: "
+                                         "shared), or None"},
     {"seed", CK_INT, NULL, NULL, "seed (the model's generator is used)"},
     INPUT_SHAPE_FIELD,
 };
+
+typedef struct dropout_priv {
+    bool noise;                       /* a noise_shape is set */
+    bool batch_shared;                /* one draw for the whole batch */
+    int64_t nsize;                    /* per-sample size of the mask */
+    int64_t stride[CKERAS_MAX_DIMS];  /* the mask's step along each per-sample axis (0: shared) */
+} dropout_priv;
 
 static ckeras_status dropout_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
@@ -125,8 +136,33 @@ static ckeras_status dropout_build(ckeras_layer *l, const ck_shape *in, ck_shape
     if (r->is_none || !(r->f >= 0.0 && r->f < 1.0))
         return ck_error(CKERAS_EINVAL, "Dropout '%s': rate must be in [0, 1), got %g", l->name,
                         r->is_none ? -1.0 : r->f);
-    if (!ck_cfg_value(&l->cfg, "noise_shape")->is_none)
-        return ck_error(CKERAS_EUNSUPPORTED, "Dropout '%s': noise_shape is not supported yet", l->name);
+    dropout_priv *p = ck_layer_priv(l, sizeof *p);
+    if (!p)
+        return CKERAS_ENOMEM;
+    memset(p, 0, sizeof *p);
+    const ck_value *ns = ck_cfg_value(&l->cfg, "noise_shape");
+    if (!ns->is_none) {
+        char buf[96];
+        if (ns->n != in->ndim + 1)
+            return ck_error(CKERAS_EINVAL, "Dropout '%s': noise_shape has %d entries, the input %s has %d axes",
+                            l->name, ns->n, ck_shape_str(in, true, buf, sizeof buf), in->ndim + 1);
+        if (ns->v[0] != -1 && ns->v[0] != 1)
+            return ck_error(CKERAS_EUNSUPPORTED, "Dropout '%s': noise_shape's batch entry must be None or 1, got %lld",
+                            l->name, (long long)ns->v[0]);
+        p->noise = true;
+        p->batch_shared = ns->v[0] == 1;
+        int64_t st = 1;
+        for (int d = in->ndim - 1; d >= 0; d--) {
+            int64_t e = ns->v[d + 1];
+            if (e != -1 && e != 1 && e != in->d[d])
+                return ck_error(CKERAS_EINVAL, "Dropout '%s': noise_shape entry %d is %lld, which is neither None, 1 "
+                                "nor the input's size %lld", l->name, d + 1, (long long)e, (long long)in->d[d]);
+            bool shared = e == 1 && in->d[d] != 1;
+            p->stride[d] = shared ? 0 : st;
+            st *= shared ? 1 : in->d[d];
+        }
+        p->nsize = st;
+    }
     *out = *in;
     return CKERAS_OK;
 }
@@ -137,10 +173,18 @@ static int64_t dropout_saved(const ckeras_layer *l, int64_t n)
     return n * ck_shape_size(&l->in_shape);
 }
 
+/* work: the drawn mask of noise_shape, at most (n, in) floats */
+static int64_t dropout_work(const ckeras_layer *l, int64_t n)
+{
+    const dropout_priv *p = l->priv;
+    return p && p->noise ? n * ck_shape_size(&l->in_shape) : 0;
+}
+
 static void dropout_forward(ckeras_layer *l, const ck_fwd *f)
 {
     int64_t total = f->n * ck_shape_size(&l->in_shape);
     double rate = ck_cfg_float(&l->cfg, "rate");
+    const dropout_priv *p = l->priv;
     if (!f->training || rate == 0.0 || !f->saved) {
         copy_forward(l, f);
         if (f->saved)
@@ -149,10 +193,33 @@ static void dropout_forward(ckeras_layer *l, const ck_fwd *f)
         return;
     }
     float keep = (float)(1.0 / (1.0 - rate));
-    for (int64_t i = 0; i < total; i++) {
-        float m = ck_rng_uniform(f->rng) >= rate ? keep : 0.0f;
-        f->saved[i] = m;
-        f->y[i] = f->x[i] * m;
+    if (!p->noise) {
+        for (int64_t i = 0; i < total; i++) {
+            float m = ck_rng_uniform(f->rng) >= rate ? keep : 0.0f;
+            f->saved[i] = m;
+            f->y[i] = f->x[i] * m;
+        }
+        return;
+    }
+    /* draw the mask of noise_shape, then spread it over the input */
+    const ck_shape *s = &l->in_shape;
+    int64_t per = ck_shape_size(s), draws = (p->batch_shared ? 1 : f->n) * p->nsize;
+    for (int64_t i = 0; i < draws; i++)
+        f->work[i] = ck_rng_uniform(f->rng) >= rate ? keep : 0.0f;
+    for (int64_t b = 0; b < f->n; b++) {
+        const float *m = f->work + (p->batch_shared ? 0 : b * p->nsize);
+        int64_t idx[CKERAS_MAX_DIMS] = {0}, off = 0;
+        for (int64_t i = 0; i < per; i++) {
+            f->saved[b * per + i] = m[off];
+            f->y[b * per + i] = f->x[b * per + i] * m[off];
+            for (int d = s->ndim - 1; d >= 0; d--) {
+                off += p->stride[d];
+                if (++idx[d] < s->d[d])
+                    break;
+                off -= p->stride[d] * s->d[d];
+                idx[d] = 0;
+            }
+        }
     }
 }
 
@@ -172,8 +239,10 @@ const ck_layer_vt ck_dropout_vt = {
     .nfields = sizeof dropout_fields / sizeof dropout_fields[0],
     .build = dropout_build,
     .saved_floats = dropout_saved,
+    .work_floats = dropout_work,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .free_priv = free_priv,
     .mask_mode = ck_mask_pass,
 };
 /* ---- Masking ------------------------------------------------------------------------------ */

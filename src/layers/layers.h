@@ -210,6 +210,15 @@ extern const ck_layer_vt ck_elu_vt, ck_identity_vt, ck_repeat_vector_vt, ck_acti
 /* The training map of a built RandomBrightness, RandomHue or RandomSaturation with its drawn
  * parameter p (brightness delta in pixel units, hue shift, saturation multiplier), npix pixels. */
 void ck_color_map(const ckeras_layer *l, float p, const float *x, float *y, int64_t npix);
+extern const ck_layer_vt ck_normalization_vt, ck_layer_scale_vt, ck_custom_scale_layer_vt;
+/* Elementwise merges (Add, Subtract, Multiply, Average, Maximum, Minimum): true for their vtables.
+ * A Keras 3 operation node with plain numbers among its arguments (x + 3.0) is such a layer with
+ * constant operands: n numbers val at positions pos (ascending, counted over all the call's
+ * operands, tensors and numbers), set before it is built; ck_merge_constants gives them back
+ * (at most cap), returning how many it has. */
+bool ck_merge_is_elementwise(const ck_layer_vt *vt);
+ckeras_status ck_merge_set_constants(ckeras_layer *l, int n, const int *pos, const double *val);
+int ck_merge_constants(const ckeras_layer *l, int cap, int *pos, double *val);
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

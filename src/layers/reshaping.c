@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define INPUT_SHAPE_FIELD {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
@@ -643,34 +644,96 @@ const ck_layer_vt ck_leaky_relu_vt = {
 };
 
 /* ---- Rescaling: y = x * scale + offset -------------------------------------------------- */
+/* scale and offset are numbers or lists of numbers, one per channel (the last axis), as Keras
+ * Applications' EfficientNet writes its ImageNet scale; the lists live in scale_list and
+ * offset_list (config.c reads a list into the "_list" sibling and writes it back as the key). */
 
 static const ck_field rescaling_fields[] = {
-    {"scale", CK_FLOAT, NULL, NULL, "multiplier (a number)"},
-    {"offset", CK_FLOAT, "0", NULL, "added after scaling"},
+    {"scale", CK_FLOAT, NULL, NULL, "multiplier (a number, or a list: one per channel)"},
+    {"offset", CK_FLOAT, "0", NULL, "added after scaling (a number, or a list: one per channel)"},
+    {"scale_list", CK_TREE, NULL, "any", "scale as a list (from a file)", CK_W_NEVER},
+    {"offset_list", CK_TREE, NULL, "any", "offset as a list (from a file)", CK_W_NEVER},
     INPUT_SHAPE_FIELD,
 };
 
+typedef struct rescaling_priv {
+    int64_t c;      /* channels: the last axis */
+    float *scale;   /* (c,) each */
+    float *offset;
+} rescaling_priv;
+
+static void rescaling_free_priv(ckeras_layer *l)
+{
+    rescaling_priv *p = l->priv;
+    if (p) {
+        ck_free(p->scale);
+        ck_free(p->offset);
+    }
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+/* The per-channel values of key (a number or a list of 1 or c numbers) into out (c,). */
+static ckeras_status rescaling_values(ckeras_layer *l, const char *key, int64_t c, float *out)
+{
+    char list[32];
+    snprintf(list, sizeof list, "%s_list", key);
+    const ck_tree *t = ck_cfg_tree(&l->cfg, list);
+    const ck_value *v = ck_cfg_value(&l->cfg, key);
+    if (!t && (v->is_none || !isfinite(v->f)))
+        return ck_error(CKERAS_EINVAL, "Rescaling '%s': %s must be a finite number", l->name, key);
+    if (t && t->n != 1 && t->n != c)
+        return ck_error(CKERAS_ESHAPE, "Rescaling '%s': %s has %d values, the input has %lld channels (last axis)",
+                        l->name, key, t->n, (long long)c);
+    for (int64_t k = 0; k < c; k++) {
+        double x = t ? ck_tree_number(t->items[t->n == 1 ? 0 : k]) : v->f;
+        if (!isfinite(x))
+            return ck_error(CKERAS_EINVAL, "Rescaling '%s': %s must be finite", l->name, key);
+        out[k] = (float)x;
+    }
+    return CKERAS_OK;
+}
+
 static ckeras_status rescaling_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
-    const ck_value *s = ck_cfg_value(&l->cfg, "scale"), *o = ck_cfg_value(&l->cfg, "offset");
-    if (s->is_none || !isfinite(s->f))
-        return ck_error(CKERAS_EINVAL, "Rescaling '%s': scale must be a finite number", l->name);
-    if (o->is_none || !isfinite(o->f))
-        return ck_error(CKERAS_EINVAL, "Rescaling '%s': offset must be a finite number", l->name);
+    int64_t c = in->ndim > 0 ? in->d[in->ndim - 1] : 1;
+    rescaling_priv *p = ck_layer_priv(l, sizeof *p);
+    if (!p)
+        return CKERAS_ENOMEM;
+    ck_free(p->scale);
+    ck_free(p->offset);
+    p->c = c;
+    p->scale = ck_malloc((size_t)c * sizeof(float));
+    p->offset = ck_malloc((size_t)c * sizeof(float));
+    if (!p->scale || !p->offset)
+        return CKERAS_ENOMEM;
+    ckeras_status st = rescaling_values(l, "scale", c, p->scale);
+    if (st == CKERAS_OK)
+        st = rescaling_values(l, "offset", c, p->offset);
+    if (st != CKERAS_OK)
+        return st;
     *out = *in;
     return CKERAS_OK;
 }
 
 static void rescaling_forward(ckeras_layer *l, const ck_fwd *f)
 {
-    ck_scale_shift(f->x, f->n * ck_shape_size(&l->in_shape), (float)ck_cfg_float(&l->cfg, "scale"),
-                   (float)ck_cfg_float(&l->cfg, "offset"), f->y);
+    const rescaling_priv *p = l->priv;
+    int64_t rows = f->n * ck_shape_size(&l->in_shape) / p->c;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < p->c; k++)
+            f->y[r * p->c + k] = f->x[r * p->c + k] * p->scale[k] + p->offset[k];
 }
 
 static void rescaling_backward(ckeras_layer *l, const ck_bwd *b)
 {
-    if (b->dx)
-        ck_scale_shift(b->dy, b->n * ck_shape_size(&l->in_shape), (float)ck_cfg_float(&l->cfg, "scale"), 0.0f, b->dx);
+    if (!b->dx)
+        return;
+    const rescaling_priv *p = l->priv;
+    int64_t rows = b->n * ck_shape_size(&l->in_shape) / p->c;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < p->c; k++)
+            b->dx[r * p->c + k] = b->dy[r * p->c + k] * p->scale[k];
 }
 
 const ck_layer_vt ck_rescaling_vt = {
@@ -681,4 +744,5 @@ const ck_layer_vt ck_rescaling_vt = {
     .build = rescaling_build,
     .forward = rescaling_forward,
     .backward = rescaling_backward,
+    .free_priv = rescaling_free_priv,
 };

@@ -108,6 +108,8 @@ static void call_refs(const ckeras_model *m, int nin, const int *in, int64_t bat
     }
 }
 
+static const char *tfop_fn(const ck_layer_vt *vt);
+
 static ckeras_status training_false(ck_io_layer *l)
 {
     if (!(l->kwargs = ck_tree_object()) || ck_tree_set(l->kwargs, "training", ck_tree_bool(false)) != CKERAS_OK)
@@ -217,6 +219,38 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, in
             goto oom;
         if (nd->layer->vt->no_trainable_key)
             ck_tree_del(l->config, "trainable");
+        if ((l->nconst = ck_merge_constants(nd->layer, CK_IO_MAX_IN, l->const_pos, l->const_val)) > 0) {
+            /* x + 3.0: Keras 3 writes the operation's node, its config only its name; tf.keras 2 a
+             * TFOpLambda layer of the TensorFlow function with the number as call keyword y */
+            const char *fn = tfop_fn(nd->layer->vt);
+            if (profile != CK_PROFILE_KERAS3 &&
+                (l->nconst != 1 || nd->nin != 1 || !fn || (nd->layer->vt == &ck_subtract_vt && l->const_pos[0] != 1))) {
+                int nconst = l->nconst;
+                ck_io_model_free(d); /* frees l */
+                return ck_error(CKERAS_EUNSUPPORTED, "model '%s': layer '%s' computes %s with %d plain number%s, which "
+                                "the tf.keras 2 format holds only as x op number (save in the Keras 3 format)",
+                                m->name, nd->layer->name, nd->layer->vt->class_name, nconst, nconst > 1 ? "s" : "");
+            }
+            ck_tree_free(l->config);
+            if (!(l->config = ck_tree_object()) ||
+                ck_tree_set(l->config, "name", ck_tree_str(nd->layer->name)) != CKERAS_OK)
+                goto oom;
+            if (profile == CK_PROFILE_KERAS3) {
+                l->op_node = true;
+                snprintf(l->const_text, sizeof l->const_text, "%.9g", l->const_val[0]);
+            } else {
+                snprintf(l->class_name, sizeof l->class_name, "TFOpLambda");
+                ck_tree_free(l->kwargs);
+                l->kwargs = ck_tree_object();
+                if (ck_tree_set(l->config, "trainable", ck_tree_bool(nd->layer->trainable)) != CKERAS_OK ||
+                    ck_tree_set(l->config, "dtype", ck_tree_str("float32")) != CKERAS_OK ||
+                    ck_tree_set(l->config, "function", ck_tree_str(fn)) != CKERAS_OK || !l->kwargs ||
+                    ck_tree_set(l->kwargs, "y", ck_tree_float(l->const_val[0])) != CKERAS_OK ||
+                    ck_tree_set(l->kwargs, "name", ck_tree_null()) != CKERAS_OK)
+                    goto oom;
+                l->nconst = 0;
+            }
+        }
         if ((nd->layer->call_inference || nd->inference) && training_false(l) != CKERAS_OK)
             goto oom;
         l->ncalls = 1;
@@ -605,6 +639,38 @@ static ckeras_status unsupported_layer(const ck_io_layer *l)
                     l->class_name);
 }
 
+/* tf.keras 2 writes x + 3.0 as a TFOpLambda layer: its config's "function" names the TensorFlow
+ * operation, the number is the call keyword "y" (the tensor is the node's input). Those that are
+ * elementwise merges load as the merge layer with the number as a constant operand. */
+static const struct {
+    const char *fn;
+    const ck_layer_vt *vt;
+} tfop_fns[] = {
+    {"__operators__.add", &ck_add_vt},   {"math.add", &ck_add_vt},         {"math.subtract", &ck_subtract_vt},
+    {"math.multiply", &ck_multiply_vt}, {"math.maximum", &ck_maximum_vt}, {"math.minimum", &ck_minimum_vt},
+};
+
+static bool is_tfop(const ck_io_layer *d)
+{
+    return strcmp(d->class_name, "TFOpLambda") == 0;
+}
+
+static const ck_layer_vt *tfop_vt(const char *fn)
+{
+    for (size_t k = 0; fn && k < sizeof tfop_fns / sizeof tfop_fns[0]; k++)
+        if (strcmp(tfop_fns[k].fn, fn) == 0)
+            return tfop_fns[k].vt;
+    return NULL;
+}
+
+static const char *tfop_fn(const ck_layer_vt *vt)
+{
+    for (size_t k = 0; k < sizeof tfop_fns / sizeof tfop_fns[0]; k++)
+        if (tfop_fns[k].vt == vt)
+            return tfop_fns[k].fn;
+    return NULL;
+}
+
 /* The call keywords of a layer's node: tensors by keyword only where the layer takes them (a
  * recurrent layer's initial_state), training=False (inference behaviour in fit, as Keras),
  * training=True (no effect), None values; anything else is refused by name rather than dropped. */
@@ -616,7 +682,7 @@ static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
     for (int k = 0; d->kwargs && k < d->kwargs->n; k++) {
         const ck_tree *v = d->kwargs->items[k];
         const char *key = d->kwargs->keys[k];
-        if (v->kind == CK_T_NULL)
+        if (v->kind == CK_T_NULL || (is_tfop(d) && strcmp(key, "y") == 0)) /* y: the TFOpLambda's number */
             continue;
         if (strcmp(key, "training") == 0 && v->kind == CK_T_BOOL && !v->i) {
             l->call_inference = true;
@@ -635,6 +701,16 @@ static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
 static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, ckeras_layer **out)
 {
     const ck_layer_vt *vt = ck_layer_lookup(d->class_name);
+    const ck_tree *tfop_y = NULL;
+    if (is_tfop(d)) {
+        const char *fn = ck_tree_string(ck_tree_use(d->config, "function"));
+        vt = tfop_vt(fn);
+        tfop_y = ck_tree_get(d->kwargs, "y");
+        if (!vt || d->nin != 1 || !tfop_y || !ck_tree_is_number(tfop_y))
+            return ck_error(CKERAS_EUNSUPPORTED, "layer '%s' is a TFOpLambda layer (tf.%s): ckeras computes only "
+                            "x + number, x - number, x * number and tf.math.maximum/minimum of x and a number",
+                            d->name, fn ? fn : "?");
+    }
     if (!vt || vt == &ck_input_vt)
         return unsupported_layer(d);
     ckeras_layer *l = ck_layer_new(vt);
@@ -646,10 +722,17 @@ static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, 
         st = ck_error(CKERAS_EUNSUPPORTED, "%s: config key '%s' is not supported by ckeras", d->class_name, unused);
     if (st == CKERAS_OK)
         st = apply_call_keywords(d, l);
-    if (st == CKERAS_OK && d->nconst > 0)
-        st = ck_error(CKERAS_EUNSUPPORTED, "%s is called with %d plain number%s among its inputs (%s): a Keras 3 "
-                      "operation such as x + 3.0, which ckeras does not compute yet", d->class_name, d->nconst,
-                      d->nconst > 1 ? "s" : "", d->const_text);
+    if (st == CKERAS_OK && d->nconst > 0) { /* a Keras 3 operation such as x + 3.0 */
+        if (!ck_merge_is_elementwise(vt) || d->const_nan || d->nconst > CK_IO_MAX_IN)
+            st = ck_error(CKERAS_EUNSUPPORTED, "%s is called with %d plain value%s among its inputs (%s): ckeras "
+                          "computes such Keras 3 operations (x + 3.0) for Add, Subtract, Multiply, Average, "
+                          "Maximum and Minimum with numbers only", d->class_name, d->nconst, d->nconst > 1 ? "s" : "",
+                          d->const_text);
+        else
+            st = ck_merge_set_constants(l, d->nconst, d->const_pos, d->const_val);
+    }
+    if (st == CKERAS_OK && tfop_y)
+        st = ck_merge_set_constants(l, 1, (const int[]){1}, (const double[]){ck_tree_number(tfop_y)});
     if (st != CKERAS_OK) {
         ck_layer_free(l);
         ck_error_prefix("layer '%s'", d->name);
@@ -840,6 +923,10 @@ static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group,
     c->ncalls = l->ncalls;
     c->nconst = l->nconst;
     memcpy(c->const_text, l->const_text, sizeof c->const_text);
+    memcpy(c->const_pos, l->const_pos, sizeof c->const_pos);
+    memcpy(c->const_val, l->const_val, sizeof c->const_val);
+    c->const_nan = l->const_nan;
+    c->op_node = l->op_node;
     c->nargs = l->nargs;
     memcpy(c->kwarg, l->kwarg, sizeof c->kwarg);
     memcpy(c->mask_from, l->mask_from, sizeof c->mask_from);
