@@ -6,11 +6,11 @@
 #include "core/core.h"
 #include "kernels/kernels.h"
 
-#define CK_MAX_WEIGHTS 8
+#define CK_MAX_WEIGHTS 12
 #define CK_NAME_MAX 64
 
 typedef struct ck_weight {
-    char name[32];      /* Keras weight name: "kernel", "bias", "moving_mean" */
+    char name[96];      /* Keras weight name: "kernel", "bias", "moving_mean", "lstm_cell/kernel" */
     ck_shape shape;     /* Keras layout (Dense kernel is (in, out)) */
     int64_t size;
     bool trainable;     /* false for statistics such as moving_mean */
@@ -193,6 +193,7 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
+extern const ck_layer_vt ck_rnn_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

@@ -20,3 +20,48 @@ def _combos():
 
 
 CASES = _combos()
+
+
+def _flat(outs):
+    if isinstance(outs, (list, tuple)):
+        r = []
+        for o in outs:
+            r.extend(_flat(o))
+        return r
+    return [outs]
+
+
+def _rnn(name, cells, dense=False, **kw):
+    """RNN over the cells (a function keras -> cell or list of cells); outputs flattened."""
+    def build(k, ins):
+        x = ins[0]
+        if dense:
+            x = k.layers.Dense(3)(x)
+        c = cells(k)
+        if isinstance(c, list):
+            c = k.layers.StackedRNNCells(c)
+        return _flat(k.layers.RNN(c, **kw)(x))
+    return case(name, [(5, 3)], build=build)
+
+
+CASES += [
+    _rnn("rnn_simple", lambda k: k.layers.SimpleRNNCell(3)),
+    _rnn("rnn_simple_relu_nobias_seq", lambda k: k.layers.SimpleRNNCell(2, activation="relu", use_bias=False),
+         return_sequences=True),
+    _rnn("rnn_lstm", lambda k: k.layers.LSTMCell(2)),
+    _rnn("rnn_lstm_state_gb", lambda k: k.layers.LSTMCell(2, recurrent_activation="hard_sigmoid",
+                                                          unit_forget_bias=False),
+         return_state=True, go_backwards=True, unroll=True),
+    _rnn("rnn_lstm_seq_state", lambda k: k.layers.LSTMCell(3, activation="relu"), return_sequences=True,
+         return_state=True),
+    _rnn("rnn_gru", lambda k: k.layers.GRUCell(2), dense=True),
+    _rnn("rnn_gru_reset_before_seq_state_gb", lambda k: k.layers.GRUCell(2, reset_after=False),
+         return_sequences=True, return_state=True, go_backwards=True),
+    _rnn("rnn_stacked_lstm_gru", lambda k: [k.layers.LSTMCell(3), k.layers.GRUCell(2)]),
+    _rnn("rnn_stacked_seq_state", lambda k: [k.layers.GRUCell(2), k.layers.LSTMCell(3), k.layers.SimpleRNNCell(2)],
+         return_sequences=True, return_state=True),
+    _rnn("rnn_stacked_gb_state", lambda k: [k.layers.LSTMCell(2), k.layers.LSTMCell(3)], dense=True,
+         return_state=True, go_backwards=True),
+    _rnn("rnn_stacked_gb_seq", lambda k: [k.layers.SimpleRNNCell(2), k.layers.GRUCell(3, reset_after=False)],
+         return_sequences=True, go_backwards=True),
+]
