@@ -333,6 +333,10 @@ static const fd_case fd_cases[] = {
     {"Bidirectional", "{\"units\": 2, \"use_bias\": false}", "LSTM", "mul", 0},
     {"Bidirectional", "{\"units\": 2, \"use_bias\": false, \"reset_after\": false, \"return_sequences\": true}",
      "GRU", "concat", 0},
+    {"Bidirectional", "{\"units\": 2, \"return_state\": true}", "LSTM", "concat", 0},
+    {"Bidirectional", "{\"units\": 3, \"return_state\": true, \"return_sequences\": true}", "GRU", "mul", 0},
+    {"Bidirectional", "{\"units\": 2, \"return_state\": true, \"return_sequences\": true}", "SimpleRNN", "ave",
+     0},
 };
 
 START_TEST(backward_matches_finite_differences)
@@ -512,12 +516,14 @@ static ckeras_status build_status(const char *cls, const char *json, const ck_sh
 START_TEST(unsupported_settings_are_refused)
 {
     ck_shape in = {2, {5, 3}};
-    /* return_state is supported, but not inside a Bidirectional yet */
-    ck_assert_int_eq(build_status("Bidirectional",
-                                  "{\"layer\": {\"class_name\": \"LSTM\", \"config\": {\"units\": 4, "
-                                  "\"return_state\": true}}}", &in),
-                     CKERAS_EUNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "return_state"));
+    /* return_state, also inside a Bidirectional: [output, 2 forward states, 2 backward states] */
+    ckeras_layer *bl = layer_json("Bidirectional", "{\"layer\": {\"class_name\": \"LSTM\", \"config\": "
+                                  "{\"units\": 4, \"return_state\": true}}}");
+    ck_assert_int_eq(ck_layer_build(bl, &in), CKERAS_OK);
+    ck_assert_int_eq(bl->nout, 5);
+    ck_assert_int_eq(bl->outs[0].d[0], 8);
+    ck_assert_int_eq(bl->outs[4].d[0], 4);
+    ck_layer_free(bl);
     ck_assert_int_eq(build_status("GRU", "{\"units\": 4, \"dropout\": 0.2}", &in), CKERAS_EUNSUPPORTED);
     ck_assert_int_eq(build_status("SimpleRNN", "{\"units\": 4, \"recurrent_dropout\": 0.1}", &in),
                      CKERAS_EUNSUPPORTED);

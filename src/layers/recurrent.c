@@ -5,7 +5,8 @@
  *
  * return_state=True (SimpleRNN, LSTM, GRU) gives several outputs: the output, then the last h
  * (and c for an LSTM), packed one after the other per sample (ckeras_layer.nout, take.c).
- * Not supported (CKERAS_EUNSUPPORTED at build): return_state in a Bidirectional, dropout and
+ * A Bidirectional with return_state gives [output, forward states..., backward states...].
+ * Not supported (CKERAS_EUNSUPPORTED at build): dropout and
  * recurrent_dropout other than 0, time_major, constraints, activity_regularizer. stateful is
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
  * after reset_states does). unroll and implementation change nothing in the numbers.
@@ -468,6 +469,7 @@ typedef struct bidi_priv {
     bool seq, use_bias;
     merge_mode mode;
     int nw_dir;        /* weights per direction */
+    int nst;           /* with return_state: the states per direction (h, and c for an LSTM); else 0 */
 } bidi_priv;
 
 static void bidi_free(ckeras_layer *l)
@@ -554,7 +556,7 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
     snprintf(what, sizeof what, "Bidirectional '%s': %s", l->name, p->inner_vt->class_name);
     bool seq;
     for (int d = 0; d < 2; d++)
-        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, false)) != CKERAS_OK)
+        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true)) != CKERAS_OK)
             return st;
     p->seq = seq;
     p->dir[1].cell.go_backwards = !p->dir[0].cell.go_backwards;
@@ -568,6 +570,17 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
     out->ndim = seq ? 2 : 1;
     out->d[0] = seq ? c->T : width;
     out->d[1] = width;
+    l->nout = 0;
+    p->nst = 0;
+    if (ck_cfg_bool(&p->inner, "return_state")) { /* [output, forward states, backward states], packed */
+        p->nst = c->kind == CK_RNN_LSTM ? 2 : 1;
+        l->nout = 1 + 2 * p->nst;
+        l->outs[0] = *out;
+        for (int k = 1; k < l->nout; k++)
+            l->outs[k] = (ck_shape){1, {c->U}};
+        out->ndim = 1;
+        out->d[0] = ck_size_add(ck_shape_size(&l->outs[0]), 2 * p->nst * c->U);
+    }
     return CKERAS_OK;
 }
 
@@ -577,11 +590,15 @@ static int64_t bidi_saved(const ckeras_layer *l, int64_t n)
     return ck_size_mul(2, ck_rnn_saved_floats(&p->dir[0].cell, n));
 }
 
+/* work: the kernel's scratch, dhs (T, n, U); with return_state also the plain output or its
+ * gradient (n, T, 2U) and a last c's gradient (n, U) */
 static int64_t bidi_work(const ckeras_layer *l, int64_t n)
 {
     const bidi_priv *p = l->priv;
     const ck_rnn *c = &p->dir[0].cell;
-    return ck_size_add(ck_rnn_work_floats(c, n), ck_size_mul3(c->T, n, c->U));
+    int64_t tnu = ck_size_mul3(c->T, n, c->U);
+    int64_t w = ck_size_add(ck_rnn_work_floats(c, n), tnu);
+    return l->nout > 1 ? ck_size_add(w, ck_size_add(ck_size_mul(2, tnu), ck_size_mul(n, c->U))) : w;
 }
 
 static void bidi_bind(ckeras_layer *l, bidi_priv *p, bool grads, const float *mask)
@@ -612,19 +629,37 @@ static void bidi_forward(ckeras_layer *l, const ck_fwd *f)
     /* Keras' Bidirectional zeroes the outputs of masked steps when it returns sequences */
     const ck_rnn *cb = &p->dir[1].cell;
     const float *hf = ck_rnn_states(c, n, f->saved), *hb = ck_rnn_states(c, n, f->saved + ss);
+    /* with return_state the output goes to work past dhs, then is packed with the states */
+    float *y = l->nout > 1 ? f->work + ck_rnn_work_floats(c, n) + T * n * U : f->y;
     if (p->mode == MERGE_CONCAT) {
-        states_to_output(c, n, hf, p->seq, false, true, f->y, 2 * U, 0);
-        states_to_output(cb, n, hb, p->seq, true, true, f->y, 2 * U, U);
-        return;
+        states_to_output(c, n, hf, p->seq, false, true, y, 2 * U, 0);
+        states_to_output(cb, n, hb, p->seq, true, true, y, 2 * U, U);
+    } else {
+        /* y = forward output, then combined with the backward one (put in work past the kernel's
+         * scratch, which is free again) */
+        float *yb = f->work;
+        states_to_output(c, n, hf, p->seq, false, true, y, U, 0);
+        states_to_output(cb, n, hb, p->seq, true, true, yb, U, 0);
+        for (int64_t k = 0; k < rows * U; k++)
+            y[k] = p->mode == MERGE_SUM ? y[k] + yb[k] : p->mode == MERGE_AVE ? 0.5f * (y[k] + yb[k]) : y[k] * yb[k];
     }
-    /* y = forward output, then combined with the backward one (put in work past the kernel's
-     * scratch, which is free again) */
-    float *yb = f->work;
-    states_to_output(c, n, hf, p->seq, false, true, f->y, U, 0);
-    states_to_output(cb, n, hb, p->seq, true, true, yb, U, 0);
-    for (int64_t k = 0; k < rows * U; k++)
-        f->y[k] = p->mode == MERGE_SUM ? f->y[k] + yb[k]
-                  : p->mode == MERGE_AVE ? 0.5f * (f->y[k] + yb[k]) : f->y[k] * yb[k];
+    if (l->nout <= 1)
+        return;
+    /* per sample [output | forward h (c) | backward h (c)] */
+    int64_t s0 = ck_shape_size(&l->outs[0]), P = ck_shape_size(&l->out_shape);
+    for (int64_t i = 0; i < n; i++) {
+        float *row = f->y + i * P;
+        memcpy(row, y + i * s0, (size_t)s0 * sizeof(float));
+        for (int d = 0; d < 2; d++) {
+            const ck_rnn *cd = &p->dir[d].cell;
+            const float *hl = ck_rnn_states(cd, n, f->saved + d * ss) + T * n * U;
+            const float *cl = ck_rnn_cells(cd, n, f->saved + d * ss);
+            float *dst = row + s0 + d * p->nst * U;
+            memcpy(dst, hl + i * U, (size_t)U * sizeof(float));
+            if (cl)
+                memcpy(dst + U, cl + T * n * U + i * U, (size_t)U * sizeof(float));
+        }
+    }
 }
 
 static void bidi_backward(ckeras_layer *l, const ck_bwd *b)
@@ -632,26 +667,47 @@ static void bidi_backward(ckeras_layer *l, const ck_bwd *b)
     bidi_priv *p = l->priv;
     bidi_bind(l, p, b->train_weights, b->mask);
     const ck_rnn *c = &p->dir[0].cell;
-    int64_t n = b->n, U = c->U;
+    int64_t n = b->n, U = c->U, T = c->T;
     int64_t ss = ck_rnn_saved_floats(c, n);
     float *dhs = b->work + ck_rnn_work_floats(c, n);
+    float *dplain = dhs + T * n * U, *dcl = dplain + 2 * T * n * U;
+    const float *dy = b->dy;
+    int64_t s0 = l->nout > 1 ? ck_shape_size(&l->outs[0]) : 0, P = ck_shape_size(&l->out_shape);
+    if (l->nout > 1) { /* unpack [output | states]: the output's gradient first */
+        for (int64_t i = 0; i < n; i++)
+            memcpy(dplain + i * s0, b->dy + i * P, (size_t)s0 * sizeof(float));
+        dy = dplain;
+    }
     for (int d = 0; d < 2; d++) {
-        const ck_rnn *cd = &p->dir[d].cell;
+        ck_rnn *cd = &p->dir[d].cell;
         float *saved = b->saved + d * ss;
         if (p->mode == MERGE_CONCAT) {
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, 2 * U, d * U, 1.0f, NULL, 0, 0, dhs);
+            output_to_dstates(cd, n, dy, p->seq, d == 1, true, 2 * U, d * U, 1.0f, NULL, 0, 0, dhs);
         } else if (p->mode == MERGE_MUL) {
             /* d(yf * yb)/dyf = yb: the other direction's output, rebuilt in work from its states */
             float *other = b->work;
             const ck_rnn *co = &p->dir[1 - d].cell;
             states_to_output(co, n, ck_rnn_states(co, n, b->saved + (1 - d) * ss), p->seq, d == 0, true, other, U,
                              0);
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, U, 0, 1.0f, other, U, 0, dhs);
+            output_to_dstates(cd, n, dy, p->seq, d == 1, true, U, 0, 1.0f, other, U, 0, dhs);
         } else {
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, U, 0, p->mode == MERGE_AVE ? 0.5f : 1.0f, NULL, 0,
+            output_to_dstates(cd, n, dy, p->seq, d == 1, true, U, 0, p->mode == MERGE_AVE ? 0.5f : 1.0f, NULL, 0,
                               0, dhs);
         }
+        cd->dc_last = NULL;
+        if (l->nout > 1) { /* this direction's last states: h joins the last step's gradient */
+            float *lastd = dhs + (T - 1) * n * U;
+            for (int64_t i = 0; i < n; i++) {
+                const float *row = b->dy + i * P + s0 + d * p->nst * U;
+                for (int64_t u = 0; u < U; u++)
+                    lastd[i * U + u] += row[u];
+                if (p->nst > 1)
+                    memcpy(dcl + i * U, row + U, (size_t)U * sizeof(float));
+            }
+            cd->dc_last = p->nst > 1 ? dcl : NULL;
+        }
         ck_rnn_backward(cd, n, b->x, dhs, b->dx, d == 0 ? 0.0f : 1.0f, NULL, NULL, saved, b->work);
+        cd->dc_last = NULL;
     }
 }
 

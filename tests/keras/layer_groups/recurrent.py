@@ -65,3 +65,22 @@ CASES += [
     _rnn("rnn_stacked_gb_seq", lambda k: [k.layers.SimpleRNNCell(2), k.layers.GRUCell(3, reset_after=False)],
          return_sequences=True, go_backwards=True),
 ]
+
+
+def _bidi(name, inner, dense=False, **kw):
+    def build(k, ins):
+        x = ins[0]
+        if dense:
+            x = k.layers.Dense(3)(x)
+        return _flat(k.layers.Bidirectional(inner(k), **kw)(x))
+    return case(name, [(4, 3)], build=build)
+
+
+CASES += [
+    _bidi("bidi_lstm_state", lambda k: k.layers.LSTM(2, return_state=True)),
+    _bidi("bidi_gru_seq_state_sum", lambda k: k.layers.GRU(2, return_state=True, return_sequences=True),
+          merge_mode="sum"),
+    _bidi("bidi_simple_state_mul", lambda k: k.layers.SimpleRNN(3, return_state=True), dense=True, merge_mode="mul"),
+    _bidi("bidi_lstm_seq_state_ave", lambda k: k.layers.LSTM(2, return_state=True, return_sequences=True),
+          merge_mode="ave"),
+]
