@@ -84,3 +84,29 @@ CASES += [
     _bidi("bidi_lstm_seq_state_ave", lambda k: k.layers.LSTM(2, return_state=True, return_sequences=True),
           merge_mode="ave"),
 ]
+
+
+def _clstm(name, shape, layer, dense=False):
+    def build(k, ins):
+        x = ins[0]
+        if dense:
+            x = k.layers.Dense(2)(x)
+        return _flat(layer(k)(x))
+    return case(name, [shape], build=build)
+
+
+CASES += [
+    _clstm("convlstm2d_basic", (3, 5, 5, 2), lambda k: k.layers.ConvLSTM2D(2, 3)),
+    _clstm("convlstm2d_same_seq", (3, 4, 5, 2), lambda k: k.layers.ConvLSTM2D(3, (3, 2), padding="same",
+                                                                               return_sequences=True), dense=True),
+    _clstm("convlstm2d_strided_state", (3, 6, 5, 2), lambda k: k.layers.ConvLSTM2D(
+        2, 3, strides=(2, 1), padding="same", return_state=True, recurrent_activation="hard_sigmoid",
+        activation="relu", unit_forget_bias=False)),
+    _clstm("convlstm2d_dilated_gb_seq_state", (4, 6, 6, 1), lambda k: k.layers.ConvLSTM2D(
+        2, 2, dilation_rate=2, go_backwards=True, return_sequences=True, return_state=True, use_bias=False)),
+    _clstm("convlstm1d_basic", (3, 6, 2), lambda k: k.layers.ConvLSTM1D(3, 3)),
+    _clstm("convlstm1d_same_strided_seq_state", (4, 7, 2), lambda k: k.layers.ConvLSTM1D(
+        2, 3, strides=2, padding="same", return_sequences=True, return_state=True), dense=True),
+    _clstm("convlstm1d_dilated_gb", (3, 7, 2), lambda k: k.layers.ConvLSTM1D(2, 2, dilation_rate=2,
+                                                                              go_backwards=True)),
+]
