@@ -476,6 +476,72 @@ START_TEST(rnn_refusals)
 }
 END_TEST
 
+/* ConvLSTM2D / ConvLSTM1D: every output (states included) against central differences */
+typedef struct conv_lstm_fd_case {
+    const char *cls, *json;
+    ck_shape in;
+} conv_lstm_fd_case;
+
+static const conv_lstm_fd_case conv_lstm_fd_cases[] = {
+    {"ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 2}", {4, {3, 3, 4, 2}}},
+    {"ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": [3, 2], \"padding\": \"same\", \"return_sequences\": true, "
+     "\"return_state\": true}", {4, {3, 4, 3, 1}}},
+    {"ConvLSTM2D", "{\"filters\": 1, \"kernel_size\": 3, \"strides\": [2, 1], \"padding\": \"same\", "
+     "\"go_backwards\": true, \"return_state\": true, \"activation\": \"softsign\"}", {4, {2, 5, 3, 2}}},
+    {"ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 2, \"dilation_rate\": 2, \"use_bias\": false, "
+     "\"return_sequences\": true}", {4, {3, 4, 4, 1}}},
+    {"ConvLSTM1D", "{\"filters\": 3, \"kernel_size\": 3}", {3, {3, 5, 2}}},
+    {"ConvLSTM1D", "{\"filters\": 2, \"kernel_size\": 2, \"strides\": 2, \"padding\": \"same\", "
+     "\"return_sequences\": true, \"return_state\": true, \"go_backwards\": true}", {3, {3, 5, 2}}},
+};
+
+START_TEST(conv_lstm_matches_finite_differences)
+{
+    const conv_lstm_fd_case *fc = &conv_lstm_fd_cases[_i];
+    harness h;
+    h_init(&h, layer_json(fc->cls, fc->json), &fc->in, 1, 2);
+    char what[400];
+    snprintf(what, sizeof what, "%s %s", fc->cls, fc->json);
+    fd_check(&h, true, what);
+    h_free(&h);
+}
+END_TEST
+
+START_TEST(conv_lstm_shapes_and_refusals)
+{
+    ck_shape in = {4, {3, 6, 5, 2}};
+    ckeras_layer *l = layer_json("ConvLSTM2D", "{\"filters\": 4, \"kernel_size\": 3, \"strides\": 2, "
+                                 "\"return_sequences\": true, \"return_state\": true}");
+    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_OK);
+    ck_assert_int_eq(l->nout, 3);
+    ck_assert_int_eq(l->outs[0].ndim, 4); /* (T, 2, 2, 4) */
+    ck_assert_int_eq(l->outs[0].d[0], 3);
+    ck_assert_int_eq(l->outs[0].d[1], 2);
+    ck_assert_int_eq(l->outs[0].d[2], 2);
+    ck_assert_int_eq(l->outs[2].d[2], 4);
+    ck_assert_int_eq(l->w[0].shape.ndim, 4); /* kernel (3, 3, 2, 16), recurrent (3, 3, 4, 16) */
+    ck_assert_int_eq(l->w[0].shape.d[3], 16);
+    ck_assert_int_eq(l->w[1].shape.d[2], 4);
+    ck_assert_int_eq(l->w[2].shape.d[0], 16);
+    ck_layer_free(l);
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 3, \"stateful\": true}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "stateful"));
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 3, \"dropout\": 0.1}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 3, \"data_format\": "
+                                  "\"channels_first\"}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 7}", &in), CKERAS_ESHAPE);
+    ck_shape in1 = {3, {3, 6, 2}};
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 3}", &in1), CKERAS_ESHAPE);
+    ck_assert_int_eq(build_status("ConvLSTM1D", "{\"filters\": 2, \"kernel_size\": 3}", &in1), CKERAS_OK);
+    ck_assert_int_eq(build_status("ConvLSTM1D", "{\"filters\": 2, \"kernel_size\": 3, \"padding\": \"causal\"}",
+                                  &in1),
+                     CKERAS_EINVAL);
+}
+END_TEST
+
 START_TEST(embedding_backward_scatters)
 {
     ckeras_layer *l = layer_json("Embedding", "{\"input_dim\": 5, \"output_dim\": 3}");
@@ -766,6 +832,9 @@ static Suite *suite(void)
     tcase_add_loop_test(t, rnn_cells_and_states_match_finite_differences, 0,
                         (int)(sizeof rnn_fd_cases / sizeof rnn_fd_cases[0]));
     tcase_add_test(t, rnn_cell_equals_its_layer);
+    tcase_add_loop_test(t, conv_lstm_matches_finite_differences, 0,
+                        (int)(sizeof conv_lstm_fd_cases / sizeof conv_lstm_fd_cases[0]));
+    tcase_add_test(t, conv_lstm_shapes_and_refusals);
     tcase_add_test(t, rnn_refusals);
     tcase_add_test(t, embedding_backward_scatters);
     tcase_add_test(t, unsupported_settings_are_refused);
