@@ -132,6 +132,11 @@ static void counter_free(path_counter *pc)
  * lists groups by name); -1 for other sub-objects. sub is the path below the layer. */
 static int cell_rank(const ck_tree *config, const char *sub)
 {
+    for (int depth = 0; config && strncmp(sub, "layer/", 6) == 0 && depth < 16; depth++) { /* a wrapper's layer */
+        const ck_tree *inner = ck_tree_get(config, "layer");
+        config = inner ? ck_tree_get(inner, "config") : NULL;
+        sub += 6;
+    }
     if (!config || strncmp(sub, "cell/cells/", 11) != 0)
         return -1;
     sub += 11;

@@ -110,3 +110,20 @@ CASES += [
     _clstm("convlstm1d_dilated_gb", (3, 7, 2), lambda k: k.layers.ConvLSTM1D(2, 2, dilation_rate=2,
                                                                               go_backwards=True)),
 ]
+
+
+def _td(name, shape, inner, dense=False):
+    def build(k, ins):
+        x = ins[0]
+        if dense:
+            x = k.layers.Dense(2)(x)
+        return k.layers.TimeDistributed(inner(k))(x)
+    return case(name, [shape], build=build)
+
+
+CASES += [
+    _td("td_lstm_seq", (2, 4, 3), lambda k: k.layers.LSTM(2, return_sequences=True, go_backwards=True)),
+    _td("td_rnn_stacked", (2, 4, 3), lambda k: k.layers.RNN([k.layers.SimpleRNNCell(3), k.layers.GRUCell(2)]),
+        dense=True),
+    _td("td_convlstm1d", (2, 3, 5, 2), lambda k: k.layers.ConvLSTM1D(2, 2, padding="same")),
+]
