@@ -729,7 +729,8 @@ const ck_layer_vt ck_bidirectional_vt = {
 /* ---- RNN: the generic layer over SimpleRNNCell, LSTMCell, GRUCell or StackedRNNCells ------------ *
  *
  * RNN(LSTMCell(u)) computes what LSTM(u) computes (and so on), with Keras' weight names
- * "lstm_cell/kernel" ("stacked_rnn_cells/lstm_cell/kernel" in a stack). A stack of cells is run
+ * "lstm_cell/kernel" ("stacked_rnn_cells/lstm_cell/kernel" in a stack; Keras 3 files keep a
+ * stack's cells at "cell/cells/<class>[_k]"). A stack of cells is run
  * one cell at a time over the whole sequence: a cell's output at a step depends only on the
  * cells below it, so this is the same arithmetic as Keras' step by step loop. With go_backwards
  * every cell reads its input from the last step down (the next cell's input is written back at
@@ -805,7 +806,7 @@ typedef struct rnn_cell {
     int w0;            /* its first weight */
     int nst;           /* its states: h, and c for an LSTMCell */
     char name[CK_NAME_MAX];
-    char path[2 * CK_NAME_MAX + 16]; /* Keras 3's object path below the layer: "cell", "cell/cells/<name>" */
+    char path[CK_NAME_MAX]; /* Keras 3's object path below the layer: "cell", "cell/cells/lstm_cell_1" */
 } rnn_cell;
 
 typedef struct grnn_priv {
@@ -991,7 +992,16 @@ static ckeras_status grnn_build_multi(ckeras_layer *l, const ck_shape *ins, int 
         char prefix[2 * CK_NAME_MAX + 4];
         if (stack[0]) {
             snprintf(prefix, sizeof prefix, "%s/%s/", stack, g->name);
-            snprintf(g->path, sizeof g->path, "cell/cells/%s", g->name);
+            /* Keras 3 names the objects of a list by class, numbered from the second of a class */
+            int before = 0;
+            for (int j = 0; j < k; j++)
+                before += p->c[j].dir.cell.kind == g->dir.cell.kind;
+            const char *snake = cell_classes[g->dir.cell.kind == CK_RNN_SIMPLE ? 0 : g->dir.cell.kind == CK_RNN_LSTM
+                                             ? 1 : 2].base;
+            if (before)
+                snprintf(g->path, sizeof g->path, "cell/cells/%s_%d", snake, before);
+            else
+                snprintf(g->path, sizeof g->path, "cell/cells/%s", snake);
         } else {
             snprintf(prefix, sizeof prefix, "%s/", g->name);
             snprintf(g->path, sizeof g->path, "cell");

@@ -128,11 +128,13 @@ static void counter_free(path_counter *pc)
 }
 
 /* The place of a stacked cell's variables among its RNN's: the cell's index in the config's
- * "cells" list (Keras 3 keeps them at "cell/cells/<cell name>" below the layer, and the file
- * lists groups by name); -1 for other sub-objects. sub is the path below the layer. */
+ * "cells" list. Keras 3 keeps them at "cell/cells/<class>[_k]" below the layer (its class in
+ * snake case, numbered from the second of a class on, as any list of objects), and the file
+ * lists groups by name; -1 for other sub-objects. sub is the path below the layer (a wrapper's
+ * "layer/" steps into its layer's config). */
 static int cell_rank(const ck_tree *config, const char *sub)
 {
-    for (int depth = 0; config && strncmp(sub, "layer/", 6) == 0 && depth < 16; depth++) { /* a wrapper's layer */
+    for (int depth = 0; config && strncmp(sub, "layer/", 6) == 0 && depth < 16; depth++) {
         const ck_tree *inner = ck_tree_get(config, "layer");
         config = inner ? ck_tree_get(inner, "config") : NULL;
         sub += 6;
@@ -147,9 +149,21 @@ static int cell_rank(const ck_tree *config, const char *sub)
     if (!cells || cells->kind != CK_T_LIST)
         return -1;
     for (int i = 0; i < cells->n; i++) {
-        const ck_tree *c = ck_tree_get(cells->items[i], "config");
-        const char *nm = c ? ck_tree_string(ck_tree_get(c, "name")) : NULL;
-        if (nm && strlen(nm) == len && strncmp(nm, sub, len) == 0)
+        const char *cls = ck_tree_string(ck_tree_get(cells->items[i], "class_name"));
+        if (!cls)
+            continue;
+        int before = 0;
+        for (int j = 0; j < i; j++) {
+            const char *cj = ck_tree_string(ck_tree_get(cells->items[j], "class_name"));
+            before += cj && strcmp(cj, cls) == 0;
+        }
+        char snake[96], key[112];
+        snake_case(cls, snake, sizeof snake);
+        if (before)
+            snprintf(key, sizeof key, "%s_%d", snake, before);
+        else
+            snprintf(key, sizeof key, "%s", snake);
+        if (strlen(key) == len && strncmp(key, sub, len) == 0)
             return i;
     }
     return -1;
