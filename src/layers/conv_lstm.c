@@ -48,7 +48,7 @@
     {"go_backwards", CK_BOOL, "false", NULL, "process the sequence in reverse order"},                     \
     {"stateful", CK_BOOL, "false", NULL, "not supported (must be false)"},                                 \
     {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},                                             \
-    {"zero_output_for_mask", CK_BOOL, "false", NULL, "accepted (masks are not applied)", CK_W_NO_TF2},        \
+    {"zero_output_for_mask", CK_BOOL, "false", NULL, "accepted (masks are not applied)", CK_W_SET_ONLY},        \
     {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false", CK_W_NEVER},                    \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, ..., channels)", CK_W_NEVER},
 

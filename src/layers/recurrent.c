@@ -45,7 +45,7 @@
     {"stateful", CK_BOOL, "false", NULL, "accepted; states are not carried between batches"},              \
     {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},                                             \
     {"zero_output_for_mask", CK_BOOL, "false", NULL, "with a mask and return_sequences: masked steps output "  \
-     "zeros (else the last kept step's output)", CK_W_NO_TF2 | CK_W_SET_ONLY},                              \
+     "zeros (else the last kept step's output)", CK_W_SET_ONLY},                                            \
     {"seed", CK_INT, NULL, NULL, "seed of the dropout masks (Keras 3; accepted)", CK_W_NO_TF2 | CK_W_SET_ONLY}, \
     {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false", CK_W_NEVER},                               \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)", CK_W_NEVER},

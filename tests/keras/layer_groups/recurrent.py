@@ -127,3 +127,39 @@ CASES += [
         dense=True),
     _td("td_convlstm1d", (2, 3, 5, 2), lambda k: k.layers.ConvLSTM1D(2, 2, padding="same")),
 ]
+
+
+def _masked_x(rng):
+    import numpy as np
+    x = rng.integers(1, 6, (3, 5)).astype(np.float32)
+    x[0, 3:] = 0.0   # trailing padding
+    x[1, 0] = 0.0    # a leading masked step
+    x[2, 2] = 0.0    # one in the middle
+    return [x]
+
+
+def _masked_rnn(name, cells, **kw):
+    """Embedding(mask_zero=True) then RNN: Keras' mask skips the steps of index 0."""
+    def build(k, ins):
+        x = k.layers.Embedding(6, 3, mask_zero=True)(ins[0])
+        c = cells(k)
+        if isinstance(c, list):
+            c = k.layers.StackedRNNCells(c)
+        return _flat(k.layers.RNN(c, **kw)(x))
+    return case(name, [(5,)], build=build, x=_masked_x)
+
+
+CASES += [
+    _masked_rnn("rnn_masked_stacked_seq_gb", lambda k: [k.layers.LSTMCell(2), k.layers.GRUCell(3)],
+                return_sequences=True, go_backwards=True),
+    _masked_rnn("rnn_masked_lstm_state", lambda k: k.layers.LSTMCell(3), return_state=True),
+    _masked_rnn("rnn_masked_zero_output_seq", lambda k: [k.layers.SimpleRNNCell(2), k.layers.LSTMCell(2)],
+                return_sequences=True, zero_output_for_mask=True, return_state=True),
+]
+CASES += [
+    _masked_rnn("rnn_masked_stacked_seq_state", lambda k: [k.layers.SimpleRNNCell(2), k.layers.LSTMCell(2)],
+                return_sequences=True, return_state=True),
+    case("lstm_masked_zero_output_seq", [(5,)], build=lambda k, ins: k.layers.LSTM(
+        2, return_sequences=True, zero_output_for_mask=True)(k.layers.Embedding(6, 3, mask_zero=True)(ins[0])),
+        x=_masked_x),
+]
