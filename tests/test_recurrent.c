@@ -493,6 +493,11 @@ static const conv_lstm_fd_case conv_lstm_fd_cases[] = {
     {"ConvLSTM1D", "{\"filters\": 3, \"kernel_size\": 3}", {3, {3, 5, 2}}},
     {"ConvLSTM1D", "{\"filters\": 2, \"kernel_size\": 2, \"strides\": 2, \"padding\": \"same\", "
      "\"return_sequences\": true, \"return_state\": true, \"go_backwards\": true}", {3, {3, 5, 2}}},
+    {"ConvLSTM3D", "{\"filters\": 2, \"kernel_size\": [2, 2, 1]}", {5, {2, 3, 3, 2, 1}}},
+    {"ConvLSTM3D", "{\"filters\": 1, \"kernel_size\": [3, 1, 2], \"strides\": [2, 1, 1], \"padding\": \"same\", "
+     "\"return_sequences\": true, \"return_state\": true, \"go_backwards\": true}", {5, {2, 3, 2, 3, 2}}},
+    {"ConvLSTM3D", "{\"filters\": 1, \"kernel_size\": 2, \"dilation_rate\": [2, 1, 1], \"use_bias\": false}",
+     {5, {2, 4, 2, 2, 1}}},
 };
 
 START_TEST(conv_lstm_matches_finite_differences)

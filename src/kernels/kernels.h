@@ -272,7 +272,8 @@ void ck_embedding_forward(const float *idx, int64_t n, const float *E, int64_t V
 void ck_embedding_backward(const float *idx, int64_t n, const float *dy, int64_t V, int64_t D, float *dE);
 
 /* ---- convolutional LSTM (conv_lstm.c) ---------------------------------------------------
- * One direction of Keras' ConvLSTM over x (n, T, h, w, c), channels last (ConvLSTM1D: h = 1).
+ * One direction of Keras' ConvLSTM over x (n, T, [d,] h, w, c), channels last (ConvLSTM1D: h = 1;
+ * ConvLSTM3D: the depth fields below; states (od, oh, ow, F) and windows (kd, kh, kw, c) then).
  * At each step the gates (i, f, c, o: blocks of F channels) are
  *   z = conv(x_t, W) + b  [gx: the layer's strides, padding, dilation]  + conv(h_prev, R)  [gr:
  *       stride 1, 'same', no dilation];
@@ -289,6 +290,10 @@ typedef struct ck_convlstm {
     const float *W, *R, *b;  /* b may be NULL */
     float *dW, *dR, *db;     /* overwritten when not NULL */
     const float *dc_last;    /* (n, oh, ow, F): dL/d(the last c) (return_state), or NULL */
+    /* ConvLSTM3D: the depth axis in front of gx's (h, w): input depth d, window kd, stride sd,
+     * dilation dd, padding before pd, output depth od (the recurrent conv: window kd, 'same',
+     * padding before rpd). All 1 (pads 0) for 1D and 2D. */
+    int64_t d, kd, sd, dd, pd, od, rpd;
 } ck_convlstm;
 
 int64_t ck_convlstm_saved_floats(const ck_convlstm *r, int64_t n);

@@ -1,4 +1,4 @@
-/* ConvLSTM2D and ConvLSTM1D, channels last: an LSTM whose input and recurrent products are
+/* ConvLSTM2D, ConvLSTM1D and ConvLSTM3D, channels last: an LSTM whose input and recurrent products are
  * convolutions (src/kernels/conv_lstm.c). Inputs (batch, T, h, w, c) (1D: (batch, T, steps, c));
  * outputs (oh, ow, filters) per step; weights Keras' kernel (kh, kw, c, 4F), recurrent_kernel
  * (kh, kw, F, 4F), bias (4F), gates i, f, c, o, all in Keras 3's "cell" object.
@@ -7,7 +7,7 @@
  * Not supported (CKERAS_EUNSUPPORTED at build): data_format channels_first, dropout and
  * recurrent_dropout other than 0, stateful=True, constraints, activity_regularizer, initial
  * states; a mask is not applied (ConvLSTM inputs rarely carry one; the mask is dropped). unroll
- * changes nothing in the numbers. ConvLSTM3D is not implemented (im2col is 2D).
+ * changes nothing in the numbers. ConvLSTM3D: inputs (batch, T, d, h, w, c), kernels (kd, kh, kw, ., 4F).
  *
  * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
  * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
@@ -54,6 +54,7 @@
 
 static const ck_field conv_lstm2d_fields[] = {CONV_LSTM_FIELDS("(kh, kw)", "1,1")};
 static const ck_field conv_lstm1d_fields[] = {CONV_LSTM_FIELDS("(k,)", "1")};
+static const ck_field conv_lstm3d_fields[] = {CONV_LSTM_FIELDS("(kd, kh, kw)", "1,1,1")};
 
 typedef struct cl_priv {
     ck_convlstm r;
@@ -93,14 +94,14 @@ static ckeras_status cl_parse_act(ckeras_layer *l, const char *field, ck_act *ou
 static ckeras_status cl_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
     const char *cls = l->vt->class_name;
-    int rank = l->vt == &ck_conv_lstm1d_vt ? 1 : 2;
+    int rank = l->vt == &ck_conv_lstm1d_vt ? 1 : l->vt == &ck_conv_lstm3d_vt ? 3 : 2;
     const ck_value *fv = ck_cfg_value(&l->cfg, "filters");
     if (fv->is_none || fv->i <= 0)
         return ck_error(CKERAS_EINVAL, "%s '%s': filters must be a positive integer, got %lld", cls, l->name,
                         fv->is_none ? 0LL : (long long)fv->i);
     if (fv->i > CKERAS_MAX_SIZE_LIMIT / 4)
         return ck_error(CKERAS_ESHAPE, "%s '%s': filters = %lld is too large", cls, l->name, (long long)fv->i);
-    int64_t k[2], s[2], d[2];
+    int64_t k[3], s[3], d[3];
     ckeras_status st;
     if ((st = cl_tuple(l, "kernel_size", rank, k)) != CKERAS_OK || (st = cl_tuple(l, "strides", rank, s)) != CKERAS_OK ||
         (st = cl_tuple(l, "dilation_rate", rank, d)) != CKERAS_OK)
@@ -134,7 +135,8 @@ static ckeras_status cl_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     if (in->ndim != rank + 2) {
         char buf[96];
         return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank %d (timesteps, %s), got %s", cls,
-                        l->name, rank + 2, rank == 2 ? "height, width, channels" : "steps, channels",
+                        l->name, rank + 2, rank == 3 ? "depth, height, width, channels"
+                                           : rank == 2 ? "height, width, channels" : "steps, channels",
                         ck_shape_str(in, false, buf, sizeof buf));
     }
     if ((st = ck_layer_check_axes(l, in)) != CKERAS_OK)
@@ -157,7 +159,15 @@ static ckeras_status cl_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     r->T = in->d[0];
     r->F = fv->i;
     ck_conv_geom *g = &r->gx;
-    if (rank == 2) {
+    r->d = r->kd = r->sd = r->dd = r->od = 1;
+    if (rank == 3) { /* the depth axis apart, (h, w) in gx */
+        r->d = in->d[1], r->kd = k[0], r->sd = s[0], r->dd = d[0];
+        if (!ck_conv_axis(mode, r->d, r->kd, r->sd, r->dd, &r->od, &r->pd) || r->od <= 0)
+            return ck_error(CKERAS_ESHAPE, "%s '%s': the kernel (dilated) does not fit the input depth %lld with "
+                            "padding '%s'", cls, l->name, (long long)r->d, pad);
+        g->h = in->d[2], g->w = in->d[3], g->c = in->d[4];
+        g->kh = k[1], g->kw = k[2], g->sh = s[1], g->sw = s[2], g->dh = d[1], g->dw = d[2];
+    } else if (rank == 2) {
         g->h = in->d[1], g->w = in->d[2], g->c = in->d[3];
         g->kh = k[0], g->kw = k[1], g->sh = s[0], g->sw = s[1], g->dh = d[0], g->dw = d[1];
     } else {
@@ -174,25 +184,38 @@ static ckeras_status cl_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
                          .dw = 1};
     if ((st = ck_conv_geom_fit(l, gr, CK_PAD_SAME)) != CKERAS_OK)
         return st;
+    int64_t od_same;
+    if (!ck_conv_axis(CK_PAD_SAME, r->od, r->kd, 1, 1, &od_same, &r->rpd))
+        return ck_error(CKERAS_ESHAPE, "%s '%s': kernel depth %lld is too large", cls, l->name, (long long)r->kd);
+    /* the window and image sizes with the depth axis (ck_conv_geom_fit checked those without) */
+    if (ck_size_mul(r->kd, ck_size_mul(g->kh * g->kw, g->c > r->F ? g->c : r->F)) > CKERAS_MAX_SIZE_LIMIT ||
+        ck_size_mul(r->d, g->h * g->w * g->c) > CKERAS_MAX_SIZE_LIMIT)
+        return ck_error(CKERAS_ESHAPE, "%s '%s': the window or the input is too large", cls, l->name);
     r->go_backwards = ck_cfg_bool(&l->cfg, "go_backwards");
     p->seq = ck_cfg_bool(&l->cfg, "return_sequences");
     p->use_bias = ck_cfg_bool(&l->cfg, "use_bias");
-    p->S = ck_size_mul3(g->oh, g->ow, r->F);
+    p->S = ck_size_mul(r->od, ck_size_mul3(g->oh, g->ow, r->F));
     if (p->use_bias && ck_cfg_bool(&l->cfg, "unit_forget_bias")) {
         const char *bi = ck_cfg_str(&l->cfg, "bias_initializer");
         p->forget_pending = bi && (strcmp(bi, "zeros") == 0 || strcmp(bi, "Zeros") == 0 || strcmp(bi, "zero") == 0);
     }
     /* weights: Keras' shapes (kh, kw, c, 4F) / 1D (k, c, 4F) */
     int64_t F4 = ck_size_mul(4, r->F);
-    ck_shape ks = rank == 2 ? (ck_shape){4, {g->kh, g->kw, g->c, F4}} : (ck_shape){3, {g->kw, g->c, F4}};
-    ck_shape rs = rank == 2 ? (ck_shape){4, {g->kh, g->kw, r->F, F4}} : (ck_shape){3, {g->kw, r->F, F4}};
+    ck_shape ks = rank == 3   ? (ck_shape){5, {r->kd, g->kh, g->kw, g->c, F4}}
+                  : rank == 2 ? (ck_shape){4, {g->kh, g->kw, g->c, F4}}
+                              : (ck_shape){3, {g->kw, g->c, F4}};
+    ck_shape rs = rank == 3   ? (ck_shape){5, {r->kd, g->kh, g->kw, r->F, F4}}
+                  : rank == 2 ? (ck_shape){4, {g->kh, g->kw, r->F, F4}}
+                              : (ck_shape){3, {g->kw, r->F, F4}};
     ck_shape bs = {1, {F4}};
     if (!ck_layer_add_weight(l, "kernel", &ks, true, "kernel_initializer", NULL) ||
         !ck_layer_add_weight(l, "recurrent_kernel", &rs, true, "recurrent_initializer", NULL) ||
         (p->use_bias && !ck_layer_add_weight(l, "bias", &bs, true, "bias_initializer", NULL)))
         return CKERAS_ENOMEM; /* not reached: 3 weights */
     /* output (T, oh, ow, F) or (oh, ow, F); 1D without the oh axis */
-    ck_shape st1 = rank == 2 ? (ck_shape){3, {g->oh, g->ow, r->F}} : (ck_shape){2, {g->ow, r->F}};
+    ck_shape st1 = rank == 3   ? (ck_shape){4, {r->od, g->oh, g->ow, r->F}}
+                   : rank == 2 ? (ck_shape){3, {g->oh, g->ow, r->F}}
+                               : (ck_shape){2, {g->ow, r->F}};
     *out = st1;
     if (p->seq) {
         out->ndim = st1.ndim + 1;
@@ -326,3 +349,4 @@ static const char *cl_var_path(const ckeras_layer *l, int k)
 
 CONV_LSTM_VT(ck_conv_lstm2d_vt, "ConvLSTM2D", "conv_lstm2d", conv_lstm2d_fields);
 CONV_LSTM_VT(ck_conv_lstm1d_vt, "ConvLSTM1D", "conv_lstm1d", conv_lstm1d_fields);
+CONV_LSTM_VT(ck_conv_lstm3d_vt, "ConvLSTM3D", "conv_lstm3d", conv_lstm3d_fields);

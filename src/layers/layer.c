@@ -22,7 +22,7 @@ static const ck_layer_vt *const registry[] = {
     &ck_simple_rnn_vt, &ck_lstm_vt, &ck_gru_vt, &ck_bidirectional_vt, &ck_embedding_vt,
     &ck_prelu_vt, &ck_softmax_vt,
     &ck_time_distributed_vt, &ck_masking_vt,
-    &ck_rnn_vt, &ck_conv_lstm2d_vt, &ck_conv_lstm1d_vt,
+    &ck_rnn_vt, &ck_conv_lstm2d_vt, &ck_conv_lstm1d_vt, &ck_conv_lstm3d_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)

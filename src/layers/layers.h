@@ -193,7 +193,7 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
-extern const ck_layer_vt ck_rnn_vt, ck_conv_lstm2d_vt, ck_conv_lstm1d_vt;
+extern const ck_layer_vt ck_rnn_vt, ck_conv_lstm2d_vt, ck_conv_lstm1d_vt, ck_conv_lstm3d_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

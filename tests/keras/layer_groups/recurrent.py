@@ -163,3 +163,11 @@ CASES += [
         2, return_sequences=True, zero_output_for_mask=True)(k.layers.Embedding(6, 3, mask_zero=True)(ins[0])),
         x=_masked_x),
 ]
+
+CASES += [
+    _clstm("convlstm3d_basic", (2, 3, 4, 4, 1), lambda k: k.layers.ConvLSTM3D(2, 2)),
+    _clstm("convlstm3d_same_strided_seq_state", (3, 4, 3, 5, 2), lambda k: k.layers.ConvLSTM3D(
+        2, (3, 2, 3), strides=(2, 1, 2), padding="same", return_sequences=True, return_state=True), dense=True),
+    _clstm("convlstm3d_dilated_gb", (2, 5, 3, 4, 1), lambda k: k.layers.ConvLSTM3D(
+        1, (2, 2, 1), dilation_rate=(2, 1, 1), go_backwards=True, activation="relu")),
+]
