@@ -333,6 +333,10 @@ static const fd_case fd_cases[] = {
     {"Bidirectional", "{\"units\": 2, \"use_bias\": false}", "LSTM", "mul", 0},
     {"Bidirectional", "{\"units\": 2, \"use_bias\": false, \"reset_after\": false, \"return_sequences\": true}",
      "GRU", "concat", 0},
+    {"Bidirectional", "{\"units\": 2, \"return_state\": true}", "LSTM", "concat", 0},
+    {"Bidirectional", "{\"units\": 3, \"return_state\": true, \"return_sequences\": true}", "GRU", "mul", 0},
+    {"Bidirectional", "{\"units\": 2, \"return_state\": true, \"return_sequences\": true}", "SimpleRNN", "ave",
+     0},
 };
 
 START_TEST(backward_matches_finite_differences)
@@ -351,6 +355,195 @@ START_TEST(backward_matches_finite_differences)
              fc->json, fc->nstates);
     fd_check(&h, true, what);
     h_free(&h);
+}
+END_TEST
+
+static ckeras_status build_status(const char *cls, const char *json, const ck_shape *in);
+
+/* The generic RNN (cells, stacks of cells) and return_state: every output, states included,
+ * weighted by R; initial states as inputs when su[0] > 0 (their units, one per state). */
+typedef struct rnn_fd_case {
+    const char *cls, *json;
+    int64_t su[5];
+} rnn_fd_case;
+
+#define CELL(c, u, extra) "{\"class_name\": \"" c "\", \"config\": {\"units\": " #u extra "}}"
+static const rnn_fd_case rnn_fd_cases[] = {
+    {"RNN", "{\"cell\": " CELL("SimpleRNNCell", 3, "") "}", {0}},
+    {"RNN", "{\"cell\": " CELL("LSTMCell", 3, "") ", \"return_sequences\": true, \"return_state\": true}", {0}},
+    {"RNN", "{\"cell\": " CELL("GRUCell", 2, ", \"reset_after\": false") ", \"go_backwards\": true, "
+     "\"return_state\": true}", {0}},
+    {"RNN", "{\"cell\": " CELL("LSTMCell", 2, ", \"use_bias\": false") ", \"return_state\": true}", {2, 2}},
+    {"RNN", "{\"cell\": {\"class_name\": \"StackedRNNCells\", \"config\": {\"cells\": [" CELL("LSTMCell", 3, "")
+     ", " CELL("GRUCell", 2, "") "]}}, \"return_sequences\": true}", {0}},
+    {"RNN", "{\"cell\": {\"class_name\": \"StackedRNNCells\", \"config\": {\"cells\": [" CELL("GRUCell", 2, "")
+     ", " CELL("LSTMCell", 3, "") ", " CELL("SimpleRNNCell", 2, "") "]}}, \"return_state\": true, "
+     "\"go_backwards\": true}", {0}},
+    {"RNN", "{\"cell\": {\"class_name\": \"StackedRNNCells\", \"config\": {\"cells\": [" CELL("GRUCell", 2, "")
+     ", " CELL("SimpleRNNCell", 3, "") "]}}, \"return_state\": true, \"return_sequences\": true}", {2, 3}},
+    {"LSTM", "{\"units\": 3, \"return_state\": true, \"go_backwards\": true}", {0}},
+    {"GRU", "{\"units\": 3, \"return_state\": true, \"return_sequences\": true}", {3}},
+    {"SimpleRNN", "{\"units\": 2, \"return_state\": true}", {0}},
+};
+
+START_TEST(rnn_cells_and_states_match_finite_differences)
+{
+    const rnn_fd_case *fc = &rnn_fd_cases[_i];
+    ckeras_layer *l = layer_json(fc->cls, fc->json);
+    const int64_t n = 2, T = 4, F = 3;
+    ck_shape ins[6] = {{2, {T, F}}};
+    int nin = 1;
+    for (int k = 0; k < 5 && fc->su[k] > 0; k++)
+        ins[nin++] = (ck_shape){1, {fc->su[k]}};
+    harness h;
+    ck_assert_int_le(nin, 3); /* the harness has three inputs */
+    h_init(&h, l, ins, nin, n);
+    char what[600];
+    snprintf(what, sizeof what, "%s %s (%d inputs)", fc->cls, fc->json, nin);
+    fd_check(&h, true, what);
+    h_free(&h);
+}
+END_TEST
+
+START_TEST(rnn_cell_equals_its_layer)
+{
+    /* RNN(LSTMCell(3)) computes LSTM(3): same weights, same outputs and states */
+    const char *pairs[][2] = {
+        {"{\"cell\": " CELL("LSTMCell", 3, ", \"recurrent_activation\": \"hard_sigmoid\"") ", \"return_state\": true,"
+         " \"go_backwards\": true}",
+         "{\"units\": 3, \"recurrent_activation\": \"hard_sigmoid\", \"return_state\": true, \"go_backwards\": true}"},
+        {"{\"cell\": " CELL("GRUCell", 2, ", \"reset_after\": false") ", \"return_sequences\": true}",
+         "{\"units\": 2, \"reset_after\": false, \"return_sequences\": true}"},
+    };
+    const char *cls[] = {"LSTM", "GRU"};
+    for (int c = 0; c < 2; c++) {
+        ck_shape in = {2, {5, 3}};
+        harness a, b;
+        h_init(&a, layer_json("RNN", pairs[c][0]), &in, 1, 2);
+        h_init(&b, layer_json(cls[c], pairs[c][1]), &in, 1, 2);
+        ck_assert_int_eq(a.l->nw, b.l->nw);
+        ck_assert_int_eq(a.out_size, b.out_size);
+        ck_assert_int_eq(a.l->nout, b.l->nout);
+        fill(a.xs[0], a.in_size[0], -1, 1);
+        memcpy(b.xs[0], a.xs[0], (size_t)a.in_size[0] * sizeof(float));
+        for (int i = 0; i < a.l->nw; i++) {
+            ck_assert_int_eq(a.l->w[i].size, b.l->w[i].size);
+            fill(a.l->w[i].data, a.l->w[i].size, -0.6, 0.6);
+            memcpy(b.l->w[i].data, a.l->w[i].data, (size_t)a.l->w[i].size * sizeof(float));
+        }
+        h_forward(&a);
+        h_forward(&b);
+        for (int64_t k = 0; k < a.out_size; k++)
+            ck_assert_float_eq_tol(a.y[k], b.y[k], 1e-6);
+        h_free(&a);
+        h_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(rnn_refusals)
+{
+    ck_shape in = {2, {5, 3}};
+    ck_assert_int_eq(build_status("RNN", "{\"cell\": " CELL("LSTMCell", 2, "") ", \"stateful\": true}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "stateful"));
+    ck_assert_int_eq(build_status("RNN", "{\"cell\": " CELL("ConvLSTMCell", 2, "") "}", &in), CKERAS_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "ConvLSTMCell"));
+    ck_assert_int_eq(build_status("RNN", "{\"cell\": " CELL("GRUCell", 2, ", \"dropout\": 0.5") "}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_int_eq(build_status("RNN", "{\"cell\": " CELL("GRUCell", 2, ", \"kernel_regularizer\": \"l2\"") "}",
+                                  &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_int_eq(build_status("RNN", "{}", &in), CKERAS_EINVAL);
+    /* 3 LSTMCells have 6 states: 7 outputs with return_state, more than a layer has */
+    ck_assert_int_eq(build_status("RNN", "{\"cell\": {\"class_name\": \"StackedRNNCells\", \"config\": {\"cells\": ["
+                                  CELL("LSTMCell", 2, "") ", " CELL("LSTMCell", 2, "") ", " CELL("LSTMCell", 2, "")
+                                  "]}}, \"return_state\": true}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_int_eq(build_status("RNN", "{\"cell\": {\"class_name\": \"StackedRNNCells\", \"config\": {\"cells\": ["
+                                  CELL("LSTMCell", 2, "") ", " CELL("LSTMCell", 2, "") ", " CELL("LSTMCell", 2, "")
+                                  "]}}}", &in),
+                     CKERAS_OK);
+    /* Keras' names: two unnamed LSTMCells become lstm_cell and lstm_cell_1 */
+    ckeras_layer *l = layer_json("RNN", "{\"cell\": {\"class_name\": \"StackedRNNCells\", \"config\": {\"cells\": ["
+                                 CELL("LSTMCell", 2, "") ", " CELL("LSTMCell", 2, "") "]}}}");
+    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_OK);
+    ck_assert_int_eq(l->nw, 6);
+    ck_assert_str_eq(l->w[0].name, "stacked_rnn_cells/lstm_cell/kernel");
+    ck_assert_str_eq(l->w[5].name, "stacked_rnn_cells/lstm_cell_1/bias");
+    ck_assert_str_eq(l->vt->keras3_var_path(l, 4), "cell/cells/lstm_cell_1"); /* by class, as Keras 3 */
+    ck_layer_free(l);
+}
+END_TEST
+
+/* ConvLSTM2D / ConvLSTM1D: every output (states included) against central differences */
+typedef struct conv_lstm_fd_case {
+    const char *cls, *json;
+    ck_shape in;
+} conv_lstm_fd_case;
+
+static const conv_lstm_fd_case conv_lstm_fd_cases[] = {
+    {"ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 2}", {4, {3, 3, 4, 2}}},
+    {"ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": [3, 2], \"padding\": \"same\", \"return_sequences\": true, "
+     "\"return_state\": true}", {4, {3, 4, 3, 1}}},
+    {"ConvLSTM2D", "{\"filters\": 1, \"kernel_size\": 3, \"strides\": [2, 1], \"padding\": \"same\", "
+     "\"go_backwards\": true, \"return_state\": true, \"activation\": \"softsign\"}", {4, {2, 5, 3, 2}}},
+    {"ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 2, \"dilation_rate\": 2, \"use_bias\": false, "
+     "\"return_sequences\": true}", {4, {3, 4, 4, 1}}},
+    {"ConvLSTM1D", "{\"filters\": 3, \"kernel_size\": 3}", {3, {3, 5, 2}}},
+    {"ConvLSTM1D", "{\"filters\": 2, \"kernel_size\": 2, \"strides\": 2, \"padding\": \"same\", "
+     "\"return_sequences\": true, \"return_state\": true, \"go_backwards\": true}", {3, {3, 5, 2}}},
+    {"ConvLSTM3D", "{\"filters\": 2, \"kernel_size\": [2, 2, 1]}", {5, {2, 3, 3, 2, 1}}},
+    {"ConvLSTM3D", "{\"filters\": 1, \"kernel_size\": [3, 1, 2], \"strides\": [2, 1, 1], \"padding\": \"same\", "
+     "\"return_sequences\": true, \"return_state\": true, \"go_backwards\": true}", {5, {2, 3, 2, 3, 2}}},
+    {"ConvLSTM3D", "{\"filters\": 1, \"kernel_size\": 2, \"dilation_rate\": [2, 1, 1], \"use_bias\": false}",
+     {5, {2, 4, 2, 2, 1}}},
+};
+
+START_TEST(conv_lstm_matches_finite_differences)
+{
+    const conv_lstm_fd_case *fc = &conv_lstm_fd_cases[_i];
+    harness h;
+    h_init(&h, layer_json(fc->cls, fc->json), &fc->in, 1, 2);
+    char what[400];
+    snprintf(what, sizeof what, "%s %s", fc->cls, fc->json);
+    fd_check(&h, true, what);
+    h_free(&h);
+}
+END_TEST
+
+START_TEST(conv_lstm_shapes_and_refusals)
+{
+    ck_shape in = {4, {3, 6, 5, 2}};
+    ckeras_layer *l = layer_json("ConvLSTM2D", "{\"filters\": 4, \"kernel_size\": 3, \"strides\": 2, "
+                                 "\"return_sequences\": true, \"return_state\": true}");
+    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_OK);
+    ck_assert_int_eq(l->nout, 3);
+    ck_assert_int_eq(l->outs[0].ndim, 4); /* (T, 2, 2, 4) */
+    ck_assert_int_eq(l->outs[0].d[0], 3);
+    ck_assert_int_eq(l->outs[0].d[1], 2);
+    ck_assert_int_eq(l->outs[0].d[2], 2);
+    ck_assert_int_eq(l->outs[2].d[2], 4);
+    ck_assert_int_eq(l->w[0].shape.ndim, 4); /* kernel (3, 3, 2, 16), recurrent (3, 3, 4, 16) */
+    ck_assert_int_eq(l->w[0].shape.d[3], 16);
+    ck_assert_int_eq(l->w[1].shape.d[2], 4);
+    ck_assert_int_eq(l->w[2].shape.d[0], 16);
+    ck_layer_free(l);
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 3, \"stateful\": true}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "stateful"));
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 3, \"dropout\": 0.1}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 3, \"data_format\": "
+                                  "\"channels_first\"}", &in),
+                     CKERAS_EUNSUPPORTED);
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 7}", &in), CKERAS_ESHAPE);
+    ck_shape in1 = {3, {3, 6, 2}};
+    ck_assert_int_eq(build_status("ConvLSTM2D", "{\"filters\": 2, \"kernel_size\": 3}", &in1), CKERAS_ESHAPE);
+    ck_assert_int_eq(build_status("ConvLSTM1D", "{\"filters\": 2, \"kernel_size\": 3}", &in1), CKERAS_OK);
+    ck_assert_int_eq(build_status("ConvLSTM1D", "{\"filters\": 2, \"kernel_size\": 3, \"padding\": \"causal\"}",
+                                  &in1),
+                     CKERAS_EINVAL);
 }
 END_TEST
 
@@ -394,12 +587,14 @@ static ckeras_status build_status(const char *cls, const char *json, const ck_sh
 START_TEST(unsupported_settings_are_refused)
 {
     ck_shape in = {2, {5, 3}};
-    /* return_state is supported, but not inside a Bidirectional yet */
-    ck_assert_int_eq(build_status("Bidirectional",
-                                  "{\"layer\": {\"class_name\": \"LSTM\", \"config\": {\"units\": 4, "
-                                  "\"return_state\": true}}}", &in),
-                     CKERAS_EUNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "return_state"));
+    /* return_state, also inside a Bidirectional: [output, 2 forward states, 2 backward states] */
+    ckeras_layer *bl = layer_json("Bidirectional", "{\"layer\": {\"class_name\": \"LSTM\", \"config\": "
+                                  "{\"units\": 4, \"return_state\": true}}}");
+    ck_assert_int_eq(ck_layer_build(bl, &in), CKERAS_OK);
+    ck_assert_int_eq(bl->nout, 5);
+    ck_assert_int_eq(bl->outs[0].d[0], 8);
+    ck_assert_int_eq(bl->outs[4].d[0], 4);
+    ck_layer_free(bl);
     ck_assert_int_eq(build_status("GRU", "{\"units\": 4, \"dropout\": 0.2}", &in), CKERAS_EUNSUPPORTED);
     ck_assert_int_eq(build_status("SimpleRNN", "{\"units\": 4, \"recurrent_dropout\": 0.1}", &in),
                      CKERAS_EUNSUPPORTED);
@@ -639,6 +834,13 @@ static Suite *suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, forward_matches_reference, 0, (int)(sizeof case_names / sizeof case_names[0]));
     tcase_add_loop_test(t, backward_matches_finite_differences, 0, (int)(sizeof fd_cases / sizeof fd_cases[0]));
+    tcase_add_loop_test(t, rnn_cells_and_states_match_finite_differences, 0,
+                        (int)(sizeof rnn_fd_cases / sizeof rnn_fd_cases[0]));
+    tcase_add_test(t, rnn_cell_equals_its_layer);
+    tcase_add_loop_test(t, conv_lstm_matches_finite_differences, 0,
+                        (int)(sizeof conv_lstm_fd_cases / sizeof conv_lstm_fd_cases[0]));
+    tcase_add_test(t, conv_lstm_shapes_and_refusals);
+    tcase_add_test(t, rnn_refusals);
     tcase_add_test(t, embedding_backward_scatters);
     tcase_add_test(t, unsupported_settings_are_refused);
     tcase_add_test(t, bidirectional_with_biases);

@@ -350,4 +350,41 @@ void ck_embedding_forward(const float *idx, int64_t n, const float *E, int64_t V
 /* dE (V, D) = sum of dy rows into the rows they were read from (dE overwritten). */
 void ck_embedding_backward(const float *idx, int64_t n, const float *dy, int64_t V, int64_t D, float *dE);
 
+/* ---- convolutional LSTM (conv_lstm.c) ---------------------------------------------------
+ * One direction of Keras' ConvLSTM over x (n, T, [d,] h, w, c), channels last (ConvLSTM1D: h = 1;
+ * ConvLSTM3D: the depth fields below; states (od, oh, ow, F) and windows (kd, kh, kw, c) then).
+ * At each step the gates (i, f, c, o: blocks of F channels) are
+ *   z = conv(x_t, W) + b  [gx: the layer's strides, padding, dilation]  + conv(h_prev, R)  [gr:
+ *       stride 1, 'same', no dilation];
+ *   i, f, o = ract(z_i, z_f, z_o), g = act(z_c); c = f c_prev + i g; h = o act(c),
+ * states (oh, ow, F) starting at zeros. W is Keras' kernel (kh, kw, c, 4F) read as (kh*kw*c, 4F),
+ * R its recurrent kernel (kh, kw, F, 4F) as (kh*kw*F, 4F). Step s reads time t = s, or T-1-s with
+ * go_backwards. Forward by im2col + GEMM (all steps' input convolutions in one GEMM), backward
+ * through time with col2im. */
+typedef struct ck_convlstm {
+    int64_t T, F;
+    ck_conv_geom gx, gr;
+    ck_act act, ract;
+    bool go_backwards;
+    const float *W, *R, *b;  /* b may be NULL */
+    float *dW, *dR, *db;     /* overwritten when not NULL */
+    const float *dc_last;    /* (n, oh, ow, F): dL/d(the last c) (return_state), or NULL */
+    /* ConvLSTM3D: the depth axis in front of gx's (h, w): input depth d, window kd, stride sd,
+     * dilation dd, padding before pd, output depth od (the recurrent conv: window kd, 'same',
+     * padding before rpd). All 1 (pads 0) for 1D and 2D. */
+    int64_t d, kd, sd, dd, pd, od, rpd;
+} ck_convlstm;
+
+int64_t ck_convlstm_saved_floats(const ck_convlstm *r, int64_t n);
+int64_t ck_convlstm_work_floats(const ck_convlstm *r, int64_t n);
+/* The states in saved: hs (T+1, n, oh, ow, F), hs[0] zeros, hs[s+1] after step s; the cells
+ * likewise. */
+float *ck_convlstm_states(const ck_convlstm *r, int64_t n, float *saved);
+float *ck_convlstm_cells(const ck_convlstm *r, int64_t n, float *saved);
+void ck_convlstm_forward(const ck_convlstm *r, int64_t n, const float *x, float *saved, float *work);
+/* dhs (T, n, oh, ow, F): dL/dh after each step, in step order (the layer's outputs); dx (n, T,
+ * h, w, c) is overwritten (NULL: not wanted); weight gradients as set in r. */
+void ck_convlstm_backward(const ck_convlstm *r, int64_t n, const float *x, const float *dhs, float *dx,
+                          float *saved, float *work);
+
 #endif

@@ -26,6 +26,7 @@ static const ck_layer_vt *const registry[] = {
     &ck_group_normalization_vt, &ck_unit_normalization_vt, &ck_rms_normalization_vt,
     &ck_elu_vt, &ck_identity_vt, &ck_repeat_vector_vt, &ck_activity_regularization_vt, &ck_gaussian_noise_vt, &ck_gaussian_dropout_vt, &ck_alpha_dropout_vt, &ck_spatial_dropout1d_vt, &ck_spatial_dropout3d_vt, &ck_category_encoding_vt, &ck_discretization_vt, &ck_random_crop_vt, &ck_random_brightness_vt, &ck_random_hue_vt, &ck_random_saturation_vt,
     &ck_normalization_vt, &ck_layer_scale_vt, &ck_custom_scale_layer_vt,
+    &ck_rnn_vt, &ck_conv_lstm2d_vt, &ck_conv_lstm1d_vt, &ck_conv_lstm3d_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)

@@ -6,11 +6,11 @@
 #include "core/core.h"
 #include "kernels/kernels.h"
 
-#define CK_MAX_WEIGHTS 8
+#define CK_MAX_WEIGHTS 12
 #define CK_NAME_MAX 64
 
 typedef struct ck_weight {
-    char name[32];      /* Keras weight name: "kernel", "bias", "moving_mean" */
+    char name[96];      /* Keras weight name: "kernel", "bias", "moving_mean", "lstm_cell/kernel" */
     ck_shape shape;     /* Keras layout (Dense kernel is (in, out)) */
     int64_t size;
     bool trainable;     /* false for statistics such as moving_mean */
@@ -219,6 +219,7 @@ extern const ck_layer_vt ck_normalization_vt, ck_layer_scale_vt, ck_custom_scale
 bool ck_merge_is_elementwise(const ck_layer_vt *vt);
 ckeras_status ck_merge_set_constants(ckeras_layer *l, int n, const int *pos, const double *val);
 int ck_merge_constants(const ckeras_layer *l, int cap, int *pos, double *val);
+extern const ck_layer_vt ck_rnn_vt, ck_conv_lstm2d_vt, ck_conv_lstm1d_vt, ck_conv_lstm3d_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

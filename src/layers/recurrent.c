@@ -5,7 +5,8 @@
  *
  * return_state=True (SimpleRNN, LSTM, GRU) gives several outputs: the output, then the last h
  * (and c for an LSTM), packed one after the other per sample (ckeras_layer.nout, take.c).
- * Not supported (CKERAS_EUNSUPPORTED at build): return_state in a Bidirectional, dropout and
+ * A Bidirectional with return_state gives [output, forward states..., backward states...].
+ * Not supported (CKERAS_EUNSUPPORTED at build): dropout and
  * recurrent_dropout other than 0, time_major, constraints, activity_regularizer. stateful is
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
  * after reset_states does). unroll and implementation change nothing in the numbers.
@@ -44,7 +45,7 @@
     {"stateful", CK_BOOL, "false", NULL, "accepted; states are not carried between batches"},              \
     {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},                                             \
     {"zero_output_for_mask", CK_BOOL, "false", NULL, "with a mask and return_sequences: masked steps output "  \
-     "zeros (else the last kept step's output)", CK_W_NO_TF2 | CK_W_SET_ONLY},                              \
+     "zeros (else the last kept step's output)", CK_W_SET_ONLY},                                            \
     {"seed", CK_INT, NULL, NULL, "seed of the dropout masks (Keras 3; accepted)", CK_W_NO_TF2 | CK_W_SET_ONLY}, \
     {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false", CK_W_NEVER},                               \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)", CK_W_NEVER},
@@ -92,9 +93,9 @@ static ckeras_status parse_act(const ck_config *cfg, const char *field, bool ker
     return CKERAS_OK;
 }
 
-/* Reads a SimpleRNN/LSTM/GRU config (schema of vt) into a cell for inputs (T, F). what names
+/* Reads a SimpleRNN/LSTM/GRU config (or its cell's, of the same kind) into a cell for inputs (T, F). what names
  * the layer in messages. */
-static ckeras_status rnn_setup(const ck_layer_vt *vt, const ck_config *cfg, bool keras2, const char *what,
+static ckeras_status rnn_setup(ck_rnn_kind kind, const ck_config *cfg, bool keras2, const char *what,
                                const ck_shape *in, rnn_dir *d, bool *seq, bool states_ok)
 {
     memset(d, 0, sizeof *d);
@@ -123,7 +124,7 @@ static ckeras_status rnn_setup(const ck_layer_vt *vt, const ck_config *cfg, bool
         return ck_error(CKERAS_EUNSUPPORTED, "%s: dropout=%g, recurrent_dropout=%g: only 0 is supported yet", what,
                         ck_cfg_float(cfg, "dropout"), ck_cfg_float(cfg, "recurrent_dropout"));
     ck_rnn *c = &d->cell;
-    c->kind = kind_of(vt);
+    c->kind = kind;
     c->T = in->d[0];
     c->F = in->d[1];
     c->U = u->i;
@@ -159,7 +160,7 @@ static ckeras_status add_cell_weights(ckeras_layer *l, const ck_rnn *c, bool use
     static const char *const fields[] = {"kernel_initializer", "recurrent_initializer", "bias_initializer"};
     const ck_shape *shapes[] = {&ks, &rs, &bs};
     for (int i = 0; i < (use_bias ? 3 : 2); i++) {
-        char nm[32];
+        char nm[sizeof l->w[0].name];
         snprintf(nm, sizeof nm, "%s%s", prefix, keras[i]);
         ck_weight *w = inner ? ck_layer_add_weight(l, nm, shapes[i], true, NULL, ck_cfg_str(inner, fields[i]))
                              : ck_layer_add_weight(l, nm, shapes[i], true, fields[i], NULL);
@@ -226,7 +227,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
             return CKERAS_ENOMEM;
         l->priv = p;
     }
-    ckeras_status st = rnn_setup(l->vt, &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true);
+    ckeras_status st = rnn_setup(kind_of(l->vt), &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true);
     if (st != CKERAS_OK)
         return st;
     const ck_rnn *c = &p->dir.cell;
@@ -468,6 +469,7 @@ typedef struct bidi_priv {
     bool seq, use_bias;
     merge_mode mode;
     int nw_dir;        /* weights per direction */
+    int nst;           /* with return_state: the states per direction (h, and c for an LSTM); else 0 */
 } bidi_priv;
 
 static void bidi_free(ckeras_layer *l)
@@ -554,7 +556,7 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
     snprintf(what, sizeof what, "Bidirectional '%s': %s", l->name, p->inner_vt->class_name);
     bool seq;
     for (int d = 0; d < 2; d++)
-        if ((st = rnn_setup(p->inner_vt, &p->inner, l->keras2, what, in, &p->dir[d], &seq, false)) != CKERAS_OK)
+        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true)) != CKERAS_OK)
             return st;
     p->seq = seq;
     p->dir[1].cell.go_backwards = !p->dir[0].cell.go_backwards;
@@ -568,6 +570,17 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
     out->ndim = seq ? 2 : 1;
     out->d[0] = seq ? c->T : width;
     out->d[1] = width;
+    l->nout = 0;
+    p->nst = 0;
+    if (ck_cfg_bool(&p->inner, "return_state")) { /* [output, forward states, backward states], packed */
+        p->nst = c->kind == CK_RNN_LSTM ? 2 : 1;
+        l->nout = 1 + 2 * p->nst;
+        l->outs[0] = *out;
+        for (int k = 1; k < l->nout; k++)
+            l->outs[k] = (ck_shape){1, {c->U}};
+        out->ndim = 1;
+        out->d[0] = ck_size_add(ck_shape_size(&l->outs[0]), 2 * p->nst * c->U);
+    }
     return CKERAS_OK;
 }
 
@@ -577,11 +590,15 @@ static int64_t bidi_saved(const ckeras_layer *l, int64_t n)
     return ck_size_mul(2, ck_rnn_saved_floats(&p->dir[0].cell, n));
 }
 
+/* work: the kernel's scratch, dhs (T, n, U); with return_state also the plain output or its
+ * gradient (n, T, 2U) and a last c's gradient (n, U) */
 static int64_t bidi_work(const ckeras_layer *l, int64_t n)
 {
     const bidi_priv *p = l->priv;
     const ck_rnn *c = &p->dir[0].cell;
-    return ck_size_add(ck_rnn_work_floats(c, n), ck_size_mul3(c->T, n, c->U));
+    int64_t tnu = ck_size_mul3(c->T, n, c->U);
+    int64_t w = ck_size_add(ck_rnn_work_floats(c, n), tnu);
+    return l->nout > 1 ? ck_size_add(w, ck_size_add(ck_size_mul(2, tnu), ck_size_mul(n, c->U))) : w;
 }
 
 static void bidi_bind(ckeras_layer *l, bidi_priv *p, bool grads, const float *mask)
@@ -612,19 +629,37 @@ static void bidi_forward(ckeras_layer *l, const ck_fwd *f)
     /* Keras' Bidirectional zeroes the outputs of masked steps when it returns sequences */
     const ck_rnn *cb = &p->dir[1].cell;
     const float *hf = ck_rnn_states(c, n, f->saved), *hb = ck_rnn_states(c, n, f->saved + ss);
+    /* with return_state the output goes to work past dhs, then is packed with the states */
+    float *y = l->nout > 1 ? f->work + ck_rnn_work_floats(c, n) + T * n * U : f->y;
     if (p->mode == MERGE_CONCAT) {
-        states_to_output(c, n, hf, p->seq, false, true, f->y, 2 * U, 0);
-        states_to_output(cb, n, hb, p->seq, true, true, f->y, 2 * U, U);
-        return;
+        states_to_output(c, n, hf, p->seq, false, true, y, 2 * U, 0);
+        states_to_output(cb, n, hb, p->seq, true, true, y, 2 * U, U);
+    } else {
+        /* y = forward output, then combined with the backward one (put in work past the kernel's
+         * scratch, which is free again) */
+        float *yb = f->work;
+        states_to_output(c, n, hf, p->seq, false, true, y, U, 0);
+        states_to_output(cb, n, hb, p->seq, true, true, yb, U, 0);
+        for (int64_t k = 0; k < rows * U; k++)
+            y[k] = p->mode == MERGE_SUM ? y[k] + yb[k] : p->mode == MERGE_AVE ? 0.5f * (y[k] + yb[k]) : y[k] * yb[k];
     }
-    /* y = forward output, then combined with the backward one (put in work past the kernel's
-     * scratch, which is free again) */
-    float *yb = f->work;
-    states_to_output(c, n, hf, p->seq, false, true, f->y, U, 0);
-    states_to_output(cb, n, hb, p->seq, true, true, yb, U, 0);
-    for (int64_t k = 0; k < rows * U; k++)
-        f->y[k] = p->mode == MERGE_SUM ? f->y[k] + yb[k]
-                  : p->mode == MERGE_AVE ? 0.5f * (f->y[k] + yb[k]) : f->y[k] * yb[k];
+    if (l->nout <= 1)
+        return;
+    /* per sample [output | forward h (c) | backward h (c)] */
+    int64_t s0 = ck_shape_size(&l->outs[0]), P = ck_shape_size(&l->out_shape);
+    for (int64_t i = 0; i < n; i++) {
+        float *row = f->y + i * P;
+        memcpy(row, y + i * s0, (size_t)s0 * sizeof(float));
+        for (int d = 0; d < 2; d++) {
+            const ck_rnn *cd = &p->dir[d].cell;
+            const float *hl = ck_rnn_states(cd, n, f->saved + d * ss) + T * n * U;
+            const float *cl = ck_rnn_cells(cd, n, f->saved + d * ss);
+            float *dst = row + s0 + d * p->nst * U;
+            memcpy(dst, hl + i * U, (size_t)U * sizeof(float));
+            if (cl)
+                memcpy(dst + U, cl + T * n * U + i * U, (size_t)U * sizeof(float));
+        }
+    }
 }
 
 static void bidi_backward(ckeras_layer *l, const ck_bwd *b)
@@ -632,26 +667,47 @@ static void bidi_backward(ckeras_layer *l, const ck_bwd *b)
     bidi_priv *p = l->priv;
     bidi_bind(l, p, b->train_weights, b->mask);
     const ck_rnn *c = &p->dir[0].cell;
-    int64_t n = b->n, U = c->U;
+    int64_t n = b->n, U = c->U, T = c->T;
     int64_t ss = ck_rnn_saved_floats(c, n);
     float *dhs = b->work + ck_rnn_work_floats(c, n);
+    float *dplain = dhs + T * n * U, *dcl = dplain + 2 * T * n * U;
+    const float *dy = b->dy;
+    int64_t s0 = l->nout > 1 ? ck_shape_size(&l->outs[0]) : 0, P = ck_shape_size(&l->out_shape);
+    if (l->nout > 1) { /* unpack [output | states]: the output's gradient first */
+        for (int64_t i = 0; i < n; i++)
+            memcpy(dplain + i * s0, b->dy + i * P, (size_t)s0 * sizeof(float));
+        dy = dplain;
+    }
     for (int d = 0; d < 2; d++) {
-        const ck_rnn *cd = &p->dir[d].cell;
+        ck_rnn *cd = &p->dir[d].cell;
         float *saved = b->saved + d * ss;
         if (p->mode == MERGE_CONCAT) {
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, 2 * U, d * U, 1.0f, NULL, 0, 0, dhs);
+            output_to_dstates(cd, n, dy, p->seq, d == 1, true, 2 * U, d * U, 1.0f, NULL, 0, 0, dhs);
         } else if (p->mode == MERGE_MUL) {
             /* d(yf * yb)/dyf = yb: the other direction's output, rebuilt in work from its states */
             float *other = b->work;
             const ck_rnn *co = &p->dir[1 - d].cell;
             states_to_output(co, n, ck_rnn_states(co, n, b->saved + (1 - d) * ss), p->seq, d == 0, true, other, U,
                              0);
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, U, 0, 1.0f, other, U, 0, dhs);
+            output_to_dstates(cd, n, dy, p->seq, d == 1, true, U, 0, 1.0f, other, U, 0, dhs);
         } else {
-            output_to_dstates(cd, n, b->dy, p->seq, d == 1, true, U, 0, p->mode == MERGE_AVE ? 0.5f : 1.0f, NULL, 0,
+            output_to_dstates(cd, n, dy, p->seq, d == 1, true, U, 0, p->mode == MERGE_AVE ? 0.5f : 1.0f, NULL, 0,
                               0, dhs);
         }
+        cd->dc_last = NULL;
+        if (l->nout > 1) { /* this direction's last states: h joins the last step's gradient */
+            float *lastd = dhs + (T - 1) * n * U;
+            for (int64_t i = 0; i < n; i++) {
+                const float *row = b->dy + i * P + s0 + d * p->nst * U;
+                for (int64_t u = 0; u < U; u++)
+                    lastd[i * U + u] += row[u];
+                if (p->nst > 1)
+                    memcpy(dcl + i * U, row + U, (size_t)U * sizeof(float));
+            }
+            cd->dc_last = p->nst > 1 ? dcl : NULL;
+        }
         ck_rnn_backward(cd, n, b->x, dhs, b->dx, d == 0 ? 0.0f : 1.0f, NULL, NULL, saved, b->work);
+        cd->dc_last = NULL;
     }
 }
 
@@ -668,4 +724,526 @@ const ck_layer_vt ck_bidirectional_vt = {
     .free_priv = bidi_free,
     .keras3_var_path = bidi_var_path,
     .mask_mode = bidi_mask_mode,
+};
+
+/* ---- RNN: the generic layer over SimpleRNNCell, LSTMCell, GRUCell or StackedRNNCells ------------ *
+ *
+ * RNN(LSTMCell(u)) computes what LSTM(u) computes (and so on), with Keras' weight names
+ * "lstm_cell/kernel" ("stacked_rnn_cells/lstm_cell/kernel" in a stack; Keras 3 files keep a
+ * stack's cells at "cell/cells/<class>[_k]"). A stack of cells is run
+ * one cell at a time over the whole sequence: a cell's output at a step depends only on the
+ * cells below it, so this is the same arithmetic as Keras' step by step loop. With go_backwards
+ * every cell reads its input from the last step down (the next cell's input is written back at
+ * the step's time), so all cells see the same mask at the same step.
+ *
+ * return_state: [output, states of the first cell (h, or h and c for an LSTMCell), of the next
+ * ...], the states flattened in Keras' order (nout, take.c). Not supported (CKERAS_EUNSUPPORTED):
+ * stateful=True, cells other than these three, a cell's dropout, regularizers or constraints,
+ * more than 4 stacked cells or more than 5 states with return_state. */
+
+/* A cell's keys (Keras 3's SimpleRNNCell, LSTMCell, GRUCell). The layer keys rnn_setup reads
+ * are in the schema too, never written (a Keras cell config has none of them). */
+#define CELL_TAIL                                                                                            \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "not supported in a cell yet (must be None)"},                 \
+    {"recurrent_regularizer", CK_STR, NULL, NULL, "not supported in a cell yet (must be None)"},              \
+    {"bias_regularizer", CK_STR, NULL, NULL, "not supported in a cell yet (must be None)"},                   \
+    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                          \
+    {"recurrent_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
+    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                            \
+    {"dropout", CK_FLOAT, "0", "[0,1]", "input dropout rate (only 0 is supported yet)"},                      \
+    {"recurrent_dropout", CK_FLOAT, "0", "[0,1]", "recurrent dropout rate (only 0 is supported yet)"},        \
+    {"seed", CK_INT, NULL, NULL, "seed of the dropout masks (Keras 3; accepted)", CK_W_NO_TF2 | CK_W_SET_ONLY}, \
+    {"activity_regularizer", CK_STR, NULL, NULL, "(a layer's key)", CK_W_NEVER},                              \
+    {"return_sequences", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                              \
+    {"return_state", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                                  \
+    {"go_backwards", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                                  \
+    {"time_major", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},
+
+static const ck_field simple_rnn_cell_fields[] = {RNN_HEAD RNN_INITS CELL_TAIL};
+static const ck_field lstm_cell_fields[] = {
+    RNN_HEAD RNN_RACT RNN_INITS
+    {"unit_forget_bias", CK_BOOL, "true", NULL, "forget-gate bias starts at 1 (with a zeros bias initializer)"},
+    CELL_TAIL
+};
+static const ck_field gru_cell_fields[] = {
+    RNN_HEAD RNN_RACT RNN_INITS
+    {"reset_after", CK_BOOL, "true", NULL, "apply the reset gate after the recurrent product (Keras 2/3 default)"},
+    CELL_TAIL
+};
+
+static const struct cell_class {
+    const char *name, *base;
+    ck_rnn_kind kind;
+    const ck_field *fields;
+    int nfields;
+} cell_classes[] = {
+    {"SimpleRNNCell", "simple_rnn_cell", CK_RNN_SIMPLE, simple_rnn_cell_fields,
+     (int)(sizeof simple_rnn_cell_fields / sizeof simple_rnn_cell_fields[0])},
+    {"LSTMCell", "lstm_cell", CK_RNN_LSTM, lstm_cell_fields, (int)(sizeof lstm_cell_fields / sizeof lstm_cell_fields[0])},
+    {"GRUCell", "gru_cell", CK_RNN_GRU, gru_cell_fields, (int)(sizeof gru_cell_fields / sizeof gru_cell_fields[0])},
+};
+
+static const ck_field rnn_fields[] = {
+    {"cell", CK_TREE, NULL, NULL, "the cell: {\"class_name\": \"LSTMCell\" (or SimpleRNNCell, GRUCell, "
+     "StackedRNNCells with \"cells\": [...]), \"config\": {...}}"},
+    {"return_sequences", CK_BOOL, "false", NULL, "output every step (batch, T, units), else the last"},
+    {"return_state", CK_BOOL, "false", NULL, "also output the last states: [output, states of each cell...]"},
+    {"go_backwards", CK_BOOL, "false", NULL, "process the sequence in reverse order"},
+    {"stateful", CK_BOOL, "false", NULL, "not supported (must be false)"},
+    {"unroll", CK_BOOL, "false", NULL, "accepted (no effect)"},
+    {"zero_output_for_mask", CK_BOOL, "false", NULL, "with a mask and return_sequences: masked steps output "
+     "zeros (else the last kept step's output)"},
+    {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false", CK_W_NEVER},
+    {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)", CK_W_NEVER},
+};
+
+#define RNN_MAX_CELLS 4
+
+typedef struct rnn_cell {
+    rnn_dir dir;
+    ck_config cfg;     /* its Keras config (its initializer specs back the weights) */
+    bool has_cfg, use_bias;
+    int w0;            /* its first weight */
+    int nst;           /* its states: h, and c for an LSTMCell */
+    char name[CK_NAME_MAX];
+    char path[CK_NAME_MAX]; /* Keras 3's object path below the layer: "cell", "cell/cells/lstm_cell_1" */
+} rnn_cell;
+
+typedef struct grnn_priv {
+    int ncell;
+    rnn_cell c[RNN_MAX_CELLS];
+    bool seq, zero_out;
+    int nst;           /* the states of all cells */
+    bool states_in;    /* initial states given as inputs (all nst of them) */
+    int64_t umax;      /* the largest units */
+} grnn_priv;
+
+static void grnn_clear(grnn_priv *p)
+{
+    for (int k = 0; k < RNN_MAX_CELLS; k++)
+        if (p->c[k].has_cfg)
+            ck_config_free(&p->c[k].cfg);
+    memset(p, 0, sizeof *p);
+}
+
+static void grnn_free(ckeras_layer *l)
+{
+    if (l->priv)
+        grnn_clear(l->priv);
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+/* {"module": "keras.layers", "class_name": cls, "config": cfg, "registered_name": null}, as
+ * Keras 3 writes a nested layer; takes cfg. NULL when out of memory. */
+static ck_tree *keras_layer_object(const char *cls, ck_tree *cfg)
+{
+    ck_tree *o = ck_tree_object();
+    if (!o || !cfg || ck_tree_set(o, "module", ck_tree_str("keras.layers")) != CKERAS_OK ||
+        ck_tree_set(o, "class_name", ck_tree_str(cls)) != CKERAS_OK) {
+        ck_tree_free(o);
+        ck_tree_free(cfg);
+        return NULL;
+    }
+    if (ck_tree_set(o, "config", cfg) != CKERAS_OK || ck_tree_set(o, "registered_name", ck_tree_null()) != CKERAS_OK) {
+        ck_tree_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Reads cell k from spec {"class_name", "config"} into p->c[k] (a name no earlier cell has, as
+ * Keras numbers them: lstm_cell, lstm_cell_1) and gives the spec as ckeras writes it in *norm. */
+static ckeras_status grnn_parse_cell(const ckeras_layer *l, grnn_priv *p, int k, const ck_tree *spec, ck_tree **norm)
+{
+    rnn_cell *g = &p->c[k];
+    const char *cn = spec ? ck_tree_string(ck_tree_get(spec, "class_name")) : NULL;
+    const struct cell_class *cc = NULL;
+    for (size_t i = 0; i < sizeof cell_classes / sizeof cell_classes[0]; i++)
+        if (cn && strcmp(cn, cell_classes[i].name) == 0)
+            cc = &cell_classes[i];
+    if (!cc)
+        return ck_error(CKERAS_EUNSUPPORTED, "RNN '%s': cell '%s' is not supported (SimpleRNNCell, LSTMCell, GRUCell "
+                        "or a StackedRNNCells of them)", l->name, cn ? cn : "(no class_name)");
+    ck_tree *cfg = ck_tree_copy(ck_tree_get(spec, "config"));
+    if (!cfg || cfg->kind != CK_T_OBJECT) {
+        ck_tree_free(cfg);
+        return ck_error(CKERAS_EFORMAT, "RNN '%s': the %s has no \"config\" object", l->name, cn);
+    }
+    ckeras_status st = ck_config_init(&g->cfg, cc->fields, cc->nfields);
+    if (st != CKERAS_OK) {
+        ck_tree_free(cfg);
+        return st;
+    }
+    g->has_cfg = true;
+    g->dir.cell.kind = cc->kind;
+    snprintf(g->name, sizeof g->name, "%s", cc->base);
+    bool trainable = true;
+    st = ck_config_from_tree(&g->cfg, cn, cfg, g->name, sizeof g->name, &trainable);
+    ck_tree_free(cfg);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("RNN '%s'", l->name);
+        return st;
+    }
+    char base[CK_NAME_MAX];
+    memcpy(base, g->name, sizeof base);
+    for (int suffix = 1, j = 0; j < k; j++)
+        if (strcmp(p->c[j].name, g->name) == 0) {
+            snprintf(g->name, sizeof g->name, "%.50s_%d", base, suffix++);
+            j = -1;
+        }
+    *norm = keras_layer_object(cn, ck_config_to_tree(&g->cfg, g->name, trainable, CK_PROFILE_TF2));
+    return *norm ? CKERAS_OK : CKERAS_ENOMEM;
+}
+
+/* Reads the "cell" field into p (cells and their names) and puts it back as ckeras writes it. */
+static ckeras_status grnn_cells(ckeras_layer *l, grnn_priv *p, char *stack, size_t stack_cap)
+{
+    const ck_tree *spec = ck_cfg_tree(&l->cfg, "cell");
+    if (!spec)
+        return ck_error(CKERAS_EINVAL, "RNN '%s': needs a cell (\"cell\": {\"class_name\": \"LSTMCell\", ...})",
+                        l->name);
+    const char *cn = ck_tree_string(ck_tree_get(spec, "class_name"));
+    ck_tree *norm = NULL;
+    ckeras_status st = CKERAS_OK;
+    stack[0] = 0;
+    if (cn && strcmp(cn, "StackedRNNCells") == 0) {
+        const ck_tree *scfg = ck_tree_get(spec, "config");
+        const ck_tree *cells = scfg ? ck_tree_get(scfg, "cells") : NULL;
+        if (!cells || cells->kind != CK_T_LIST || cells->n < 1)
+            return ck_error(CKERAS_EFORMAT, "RNN '%s': StackedRNNCells needs a non-empty \"cells\" list", l->name);
+        if (cells->n > RNN_MAX_CELLS)
+            return ck_error(CKERAS_EUNSUPPORTED, "RNN '%s': StackedRNNCells of %d cells (at most %d are supported)",
+                            l->name, cells->n, RNN_MAX_CELLS);
+        const char *sn = ck_tree_string(ck_tree_get(scfg, "name"));
+        snprintf(stack, stack_cap, "%s", sn && *sn ? sn : "stacked_rnn_cells");
+        ck_tree *list = ck_tree_list(), *scfg_out = ck_tree_object();
+        if (!list || !scfg_out)
+            st = CKERAS_ENOMEM;
+        for (int k = 0; k < cells->n && st == CKERAS_OK; k++) {
+            ck_tree *one = NULL;
+            p->ncell = k + 1;
+            if ((st = grnn_parse_cell(l, p, k, cells->items[k], &one)) == CKERAS_OK)
+                st = ck_tree_push(list, one);
+        }
+        if (st == CKERAS_OK && (ck_tree_set(scfg_out, "name", ck_tree_str(stack)) != CKERAS_OK ||
+                                ck_tree_set(scfg_out, "trainable", ck_tree_bool(true)) != CKERAS_OK ||
+                                ck_tree_set(scfg_out, "dtype", ck_tree_str("float32")) != CKERAS_OK))
+            st = CKERAS_ENOMEM;
+        if (st == CKERAS_OK) {
+            st = ck_tree_set(scfg_out, "cells", list);
+            list = NULL;
+        }
+        if (st == CKERAS_OK) {
+            norm = keras_layer_object("StackedRNNCells", scfg_out);
+            scfg_out = NULL;
+            st = norm ? CKERAS_OK : CKERAS_ENOMEM;
+        }
+        ck_tree_free(list);
+        ck_tree_free(scfg_out);
+    } else {
+        p->ncell = 1;
+        st = grnn_parse_cell(l, p, 0, spec, &norm);
+    }
+    if (st == CKERAS_OK)
+        st = ck_config_set_tree(&l->cfg, "RNN", "cell", norm);
+    ck_tree_free(norm);
+    return st;
+}
+
+static ckeras_status grnn_build_multi(ckeras_layer *l, const ck_shape *ins, int nin, ck_shape *out)
+{
+    grnn_priv *p = l->priv;
+    if (!p) {
+        p = ck_calloc(1, sizeof *p);
+        if (!p)
+            return CKERAS_ENOMEM;
+        l->priv = p;
+    }
+    grnn_clear(p);
+    if (ck_cfg_bool(&l->cfg, "stateful"))
+        return ck_error(CKERAS_EUNSUPPORTED, "RNN '%s': stateful=True is not supported (states are not carried "
+                        "between batches)", l->name);
+    if (ck_cfg_bool(&l->cfg, "time_major"))
+        return ck_error(CKERAS_EUNSUPPORTED, "RNN '%s': time_major=True is not supported (inputs are batch-major)",
+                        l->name);
+    char stack[CK_NAME_MAX];
+    ckeras_status st = grnn_cells(l, p, stack, sizeof stack);
+    if (st != CKERAS_OK)
+        return st;
+    char what[CK_NAME_MAX + 96];
+    bool go_back = ck_cfg_bool(&l->cfg, "go_backwards");
+    ck_shape in = ins[0];
+    for (int k = 0; k < p->ncell; k++) {
+        rnn_cell *g = &p->c[k];
+        snprintf(what, sizeof what, "RNN '%s': %s '%s'", l->name, cell_classes[g->dir.cell.kind == CK_RNN_SIMPLE ? 0
+                 : g->dir.cell.kind == CK_RNN_LSTM ? 1 : 2].name, g->name);
+        bool seq;
+        if ((st = rnn_setup(g->dir.cell.kind, &g->cfg, l->keras2, what, &in, &g->dir, &seq, true)) != CKERAS_OK)
+            return st;
+        static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
+        for (int i = 0; i < 3; i++)
+            if (ck_cfg_str(&g->cfg, regs[i]))
+                return ck_error(CKERAS_EUNSUPPORTED, "%s: %s is not supported in a cell yet", what, regs[i]);
+        g->dir.cell.go_backwards = go_back;
+        g->use_bias = ck_cfg_bool(&g->cfg, "use_bias");
+        g->nst = g->dir.cell.kind == CK_RNN_LSTM ? 2 : 1;
+        g->w0 = l->nw;
+        char prefix[2 * CK_NAME_MAX + 4];
+        if (stack[0]) {
+            snprintf(prefix, sizeof prefix, "%s/%s/", stack, g->name);
+            /* Keras 3 names the objects of a list by class, numbered from the second of a class */
+            int before = 0;
+            for (int j = 0; j < k; j++)
+                before += p->c[j].dir.cell.kind == g->dir.cell.kind;
+            const char *snake = cell_classes[g->dir.cell.kind == CK_RNN_SIMPLE ? 0 : g->dir.cell.kind == CK_RNN_LSTM
+                                             ? 1 : 2].base;
+            if (before)
+                snprintf(g->path, sizeof g->path, "cell/cells/%s_%d", snake, before);
+            else
+                snprintf(g->path, sizeof g->path, "cell/cells/%s", snake);
+        } else {
+            snprintf(prefix, sizeof prefix, "%s/", g->name);
+            snprintf(g->path, sizeof g->path, "cell");
+        }
+        if ((st = add_cell_weights(l, &g->dir.cell, g->use_bias, prefix, &g->cfg)) != CKERAS_OK)
+            return st;
+        p->nst += g->nst;
+        p->umax = g->dir.cell.U > p->umax ? g->dir.cell.U : p->umax;
+        in = (ck_shape){2, {in.d[0], g->dir.cell.U}};
+    }
+    snprintf(what, sizeof what, "RNN '%s'", l->name);
+    if (nin != 1 && nin != 1 + p->nst)
+        return ck_error(CKERAS_ESHAPE, "%s: called on %d tensors; give the sequence, optionally with its %d initial "
+                        "states", what, nin, p->nst);
+    for (int k = 0, s = 1; k < p->ncell && nin > 1; k++)
+        for (int j = 0; j < p->c[k].nst; j++, s++)
+            if (ins[s].ndim != 1 || ins[s].d[0] != p->c[k].dir.cell.U) {
+                char b[96];
+                return ck_error(CKERAS_ESHAPE, "%s: initial state %d has shape %s, expected (None, %lld)", what, s,
+                                ck_shape_str(&ins[s], true, b, sizeof b), (long long)p->c[k].dir.cell.U);
+            }
+    p->states_in = nin > 1;
+    p->seq = ck_cfg_bool(&l->cfg, "return_sequences");
+    p->zero_out = ck_cfg_bool(&l->cfg, "zero_output_for_mask");
+    const ck_rnn *last = &p->c[p->ncell - 1].dir.cell;
+    out->ndim = p->seq ? 2 : 1;
+    out->d[0] = p->seq ? last->T : last->U;
+    out->d[1] = last->U;
+    l->nout = 0;
+    if (ck_cfg_bool(&l->cfg, "return_state")) {
+        int nout = 1 + p->nst;
+        if (nout > (int)(sizeof l->outs / sizeof l->outs[0]))
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: return_state=True with %d states (at most %d are supported)",
+                            what, p->nst, (int)(sizeof l->outs / sizeof l->outs[0]) - 1);
+        l->nout = nout;
+        l->outs[0] = *out;
+        int64_t size = ck_shape_size(out);
+        for (int k = 0, s = 1; k < p->ncell; k++)
+            for (int j = 0; j < p->c[k].nst; j++, s++) {
+                l->outs[s] = (ck_shape){1, {p->c[k].dir.cell.U}};
+                size = ck_size_add(size, p->c[k].dir.cell.U);
+            }
+        out->ndim = 1;
+        out->d[0] = size;
+    }
+    return CKERAS_OK;
+}
+
+static ckeras_status grnn_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
+{
+    return grnn_build_multi(l, in, 1, out);
+}
+
+/* saved: each cell's (ck_rnn_saved_floats), then the inputs of the cells after the first
+ * (n, T, U of the cell below) */
+static int64_t grnn_saved(const ckeras_layer *l, int64_t n)
+{
+    const grnn_priv *p = l->priv;
+    int64_t s = 0;
+    for (int k = 0; k < p->ncell; k++) {
+        const ck_rnn *c = &p->c[k].dir.cell;
+        s = ck_size_add(s, ck_rnn_saved_floats(c, n));
+        if (k + 1 < p->ncell)
+            s = ck_size_add(s, ck_size_mul3(n, c->T, c->U));
+    }
+    return s;
+}
+
+static int64_t grnn_kernel_work(const grnn_priv *p, int64_t n)
+{
+    int64_t w = 0;
+    for (int k = 0; k < p->ncell; k++) {
+        int64_t wk = ck_rnn_work_floats(&p->c[k].dir.cell, n);
+        w = wk > w ? wk : w;
+    }
+    return w;
+}
+
+/* work: the kernels' scratch (the largest cell's), then dhs (T, n, umax), the gradient of a
+ * cell's input (n, T, umax), with return_state the plain output's gradient (n, T, umax) and a
+ * last c's (n, umax) */
+static int64_t grnn_work(const ckeras_layer *l, int64_t n)
+{
+    const grnn_priv *p = l->priv;
+    int64_t tnu = ck_size_mul3(p->c[0].dir.cell.T, n, p->umax);
+    int64_t w = ck_size_add(grnn_kernel_work(p, n), ck_size_mul(2, tnu));
+    return l->nout > 1 ? ck_size_add(w, ck_size_add(tnu, ck_size_mul(n, p->umax))) : w;
+}
+
+static void grnn_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    grnn_priv *p = l->priv;
+    const int64_t n = f->n, T = p->c[0].dir.cell.T;
+    float *xin = f->saved;
+    for (int k = 0; k < p->ncell; k++)
+        xin += ck_rnn_saved_floats(&p->c[k].dir.cell, n);
+    const float *x = f->x;
+    float *saved = f->saved;
+    for (int k = 0, s0 = 1; k < p->ncell; k++) {
+        rnn_cell *g = &p->c[k];
+        ck_rnn *c = &g->dir.cell;
+        bind_cell(l, c, g->w0, g->use_bias, false);
+        apply_forget_bias(&g->dir, g->use_bias ? l->w[g->w0 + 2].data : NULL);
+        c->mask = f->mask;
+        const float *h0 = p->states_in ? f->xs[s0] : NULL, *c0 = p->states_in && g->nst > 1 ? f->xs[s0 + 1] : NULL;
+        s0 += g->nst;
+        ck_rnn_forward(c, n, x, h0, c0, saved, f->work);
+        if (k + 1 < p->ncell) { /* the next cell reads step s at the time this one read it */
+            const float *hs = ck_rnn_states(c, n, saved);
+            int64_t U = c->U;
+            for (int64_t s = 0; s < T; s++) {
+                int64_t t = c->go_backwards ? T - 1 - s : s;
+                for (int64_t i = 0; i < n; i++)
+                    memcpy(xin + (i * T + t) * U, hs + (s + 1) * n * U + i * U, (size_t)U * sizeof(float));
+            }
+            x = xin;
+            xin += n * T * U;
+            saved += ck_rnn_saved_floats(c, n);
+        }
+    }
+    const ck_rnn *c = &p->c[p->ncell - 1].dir.cell;
+    const float *hs = ck_rnn_states(c, n, saved);
+    if (l->nout <= 1) {
+        states_to_output(c, n, hs, p->seq, false, p->zero_out, f->y, c->U, 0);
+        return;
+    }
+    /* return_state: per sample [output | states of cell 0 | of cell 1 ...] */
+    float *plain = f->work + grnn_kernel_work(p, n);
+    states_to_output(c, n, hs, p->seq, false, p->zero_out, plain, c->U, 0);
+    int64_t s0 = ck_shape_size(&l->outs[0]), P = ck_shape_size(&l->out_shape);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(f->y + i * P, plain + i * s0, (size_t)s0 * sizeof(float));
+    saved = f->saved;
+    int64_t off = s0;
+    for (int k = 0; k < p->ncell; k++) {
+        const ck_rnn *ck = &p->c[k].dir.cell;
+        int64_t U = ck->U;
+        const float *hk = ck_rnn_states(ck, n, saved) + T * n * U, *ckc = ck_rnn_cells(ck, n, saved);
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(f->y + i * P + off, hk + i * U, (size_t)U * sizeof(float));
+            if (ckc)
+                memcpy(f->y + i * P + off + U, ckc + T * n * U + i * U, (size_t)U * sizeof(float));
+        }
+        off += p->c[k].nst * U;
+        saved += ck_rnn_saved_floats(ck, n);
+    }
+}
+
+static void grnn_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    grnn_priv *p = l->priv;
+    const int64_t n = b->n, T = p->c[0].dir.cell.T, tnu = T * n * p->umax;
+    float *dhs = b->work + grnn_kernel_work(p, n), *dxk = dhs + tnu, *dplain = dxk + tnu, *dcl = dplain + tnu;
+    /* where each cell's saved values, input and states start */
+    float *saved[RNN_MAX_CELLS];
+    const float *xs[RNN_MAX_CELLS];
+    int64_t soff[RNN_MAX_CELLS];
+    int sidx[RNN_MAX_CELLS];
+    float *sv = b->saved, *xin = b->saved;
+    for (int k = 0; k < p->ncell; k++)
+        xin += ck_rnn_saved_floats(&p->c[k].dir.cell, n);
+    int64_t off = l->nout > 1 ? ck_shape_size(&l->outs[0]) : 0;
+    for (int k = 0, s = 1; k < p->ncell; k++) {
+        const ck_rnn *c = &p->c[k].dir.cell;
+        saved[k] = sv;
+        sv += ck_rnn_saved_floats(c, n);
+        xs[k] = k == 0 ? b->x : xin;
+        if (k > 0)
+            xin += n * T * p->c[k - 1].dir.cell.U;
+        soff[k] = off;
+        off += p->c[k].nst * c->U;
+        sidx[k] = s;
+        s += p->c[k].nst;
+    }
+    int64_t P = ck_shape_size(&l->out_shape);
+    for (int k = p->ncell - 1; k >= 0; k--) {
+        rnn_cell *g = &p->c[k];
+        ck_rnn *c = &g->dir.cell;
+        const int64_t U = c->U;
+        bind_cell(l, c, g->w0, g->use_bias, b->train_weights);
+        c->mask = b->mask;
+        if (k == p->ncell - 1 && l->nout <= 1) {
+            output_to_dstates(c, n, b->dy, p->seq, false, p->zero_out, U, 0, 1.0f, NULL, 0, 0, dhs);
+        } else if (k == p->ncell - 1) {
+            int64_t s0 = ck_shape_size(&l->outs[0]);
+            for (int64_t i = 0; i < n; i++)
+                memcpy(dplain + i * s0, b->dy + i * P, (size_t)s0 * sizeof(float));
+            output_to_dstates(c, n, dplain, p->seq, false, p->zero_out, U, 0, 1.0f, NULL, 0, 0, dhs);
+        } else { /* the gradient of the next cell's input, back in this cell's step order */
+            for (int64_t s = 0; s < T; s++) {
+                int64_t t = c->go_backwards ? T - 1 - s : s;
+                for (int64_t i = 0; i < n; i++)
+                    memcpy(dhs + s * n * U + i * U, dxk + (i * T + t) * U, (size_t)U * sizeof(float));
+            }
+        }
+        c->dc_last = NULL;
+        if (l->nout > 1) { /* the last states' gradients join the last step's */
+            float *lastd = dhs + (T - 1) * n * U;
+            for (int64_t i = 0; i < n; i++) {
+                const float *row = b->dy + i * P + soff[k];
+                for (int64_t u = 0; u < U; u++)
+                    lastd[i * U + u] += row[u];
+                if (g->nst > 1)
+                    memcpy(dcl + i * U, row + U, (size_t)U * sizeof(float));
+            }
+            c->dc_last = g->nst > 1 ? dcl : NULL;
+        }
+        float *dh0 = p->states_in && b->dxs ? b->dxs[sidx[k]] : NULL;
+        float *dc0 = p->states_in && b->dxs && g->nst > 1 ? b->dxs[sidx[k] + 1] : NULL;
+        ck_rnn_backward(c, n, xs[k], dhs, k == 0 ? b->dx : dxk, 0.0f, dh0, dc0, saved[k], b->work);
+        c->dc_last = NULL;
+    }
+}
+
+static ck_mask_mode grnn_mask_mode(const ckeras_layer *l)
+{
+    const grnn_priv *p = l->priv;
+    return p && p->seq ? CK_MASK_PASS : CK_MASK_DROP;
+}
+
+static const char *grnn_var_path(const ckeras_layer *l, int k)
+{
+    const grnn_priv *p = l->priv;
+    int j = 0;
+    while (j + 1 < p->ncell && k >= p->c[j + 1].w0)
+        j++;
+    return p->c[j].path;
+}
+
+const ck_layer_vt ck_rnn_vt = {
+    .class_name = "RNN",
+    .base_name = "rnn",
+    .fields = rnn_fields,
+    .nfields = sizeof rnn_fields / sizeof rnn_fields[0],
+    .build = grnn_build,
+    .build_multi = grnn_build_multi,
+    .saved_floats = grnn_saved,
+    .work_floats = grnn_work,
+    .forward = grnn_forward,
+    .backward = grnn_backward,
+    .free_priv = grnn_free,
+    .extra_inputs_kwarg = "initial_state",
+    .keras3_var_path = grnn_var_path,
+    .mask_mode = grnn_mask_mode,
 };

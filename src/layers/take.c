@@ -74,6 +74,18 @@ static void take_free(ckeras_layer *l)
     l->priv = NULL;
 }
 
+/* Keras' masks of several outputs ([output_mask, None, ...] for a recurrent layer with
+ * return_state): output 0 has the producer's mask (the producer passes its input's on, as an RNN
+ * returning sequences does), the states none. */
+static ck_mask_mode take_mask_mode(const ckeras_layer *l)
+{
+    const take_priv *p = l->priv;
+    const ckeras_layer *pr = p ? p->producer : NULL;
+    if (!pr || p->k != 0 || !pr->vt->mask_mode)
+        return CK_MASK_DROP;
+    return pr->vt->mask_mode(pr) == CK_MASK_PASS ? CK_MASK_PASS : CK_MASK_DROP;
+}
+
 const ck_layer_vt ck_take_vt = {
     .class_name = "__output__",
     .base_name = "__output",
@@ -81,6 +93,7 @@ const ck_layer_vt ck_take_vt = {
     .forward = take_forward,
     .backward = take_backward,
     .free_priv = take_free,
+    .mask_mode = take_mask_mode,
 };
 
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k)

@@ -114,6 +114,9 @@ static ckeras_status td_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
         ck_error_prefix("TimeDistributed '%s'", l->name);
         return st;
     }
+    if (il->nout > 1)
+        return ck_error(CKERAS_EUNSUPPORTED, "TimeDistributed '%s': the wrapped %s has %d outputs (return_state); "
+                        "TimeDistributed wraps layers with one output", l->name, il->vt->class_name, il->nout);
     if (il->out_shape.ndim + 1 > CKERAS_MAX_DIMS)
         return ck_error(CKERAS_ESHAPE, "TimeDistributed '%s': output of more than %d dimensions", l->name,
                         CKERAS_MAX_DIMS);

@@ -127,10 +127,54 @@ static void counter_free(path_counter *pc)
     memset(pc, 0, sizeof *pc);
 }
 
+/* The place of a stacked cell's variables among its RNN's: the cell's index in the config's
+ * "cells" list. Keras 3 keeps them at "cell/cells/<class>[_k]" below the layer (its class in
+ * snake case, numbered from the second of a class on, as any list of objects), and the file
+ * lists groups by name; -1 for other sub-objects. sub is the path below the layer (a wrapper's
+ * "layer/" steps into its layer's config). */
+static int cell_rank(const ck_tree *config, const char *sub)
+{
+    for (int depth = 0; config && strncmp(sub, "layer/", 6) == 0 && depth < 16; depth++) {
+        const ck_tree *inner = ck_tree_get(config, "layer");
+        config = inner ? ck_tree_get(inner, "config") : NULL;
+        sub += 6;
+    }
+    if (!config || strncmp(sub, "cell/cells/", 11) != 0)
+        return -1;
+    sub += 11;
+    size_t len = strcspn(sub, "/");
+    const ck_tree *cell = ck_tree_get(config, "cell");
+    const ck_tree *cc = cell ? ck_tree_get(cell, "config") : NULL;
+    const ck_tree *cells = cc ? ck_tree_get(cc, "cells") : NULL;
+    if (!cells || cells->kind != CK_T_LIST)
+        return -1;
+    for (int i = 0; i < cells->n; i++) {
+        const char *cls = ck_tree_string(ck_tree_get(cells->items[i], "class_name"));
+        if (!cls)
+            continue;
+        int before = 0;
+        for (int j = 0; j < i; j++) {
+            const char *cj = ck_tree_string(ck_tree_get(cells->items[j], "class_name"));
+            before += cj && strcmp(cj, cls) == 0;
+        }
+        char snake[96], key[112];
+        snake_case(cls, snake, sizeof snake);
+        if (before)
+            snprintf(key, sizeof key, "%s_%d", snake, before);
+        else
+            snprintf(key, sizeof key, "%s", snake);
+        if (strlen(key) == len && strncmp(key, sub, len) == 0)
+            return i;
+    }
+    return -1;
+}
+
 /* The vars groups of the object at path, in order: its own, then its sub-objects' (not a
- * nested model's layers), a Bidirectional's forward_layer before its backward_layer. Up to
- * cap groups into out; returns the count (may exceed cap). */
-static int object_groups(const ck_h5_vars *v, const char *path, const ck_h5_vars_group **out, int cap)
+ * nested model's layers), a Bidirectional's forward_layer before its backward_layer, an RNN's
+ * stacked cells in the order of its config (cell_rank). Up to cap groups into out; returns the
+ * count (may exceed cap). */
+static int object_groups(const ck_h5_vars *v, const char *path, const ck_tree *config, const ck_h5_vars_group **out,
+                         int cap)
 {
     int k = 0;
     size_t pl = strlen(path);
@@ -152,6 +196,22 @@ static int object_groups(const ck_h5_vars *v, const char *path, const ck_h5_vars
                 out[k] = &v->g[i];
             k++;
         }
+    /* stable insertion sort of the sub-objects by cell_rank (unranked ones keep their place) */
+    int first = own && own->n > 0 ? 1 : 0, n = k < cap ? k : cap;
+    for (int i = first + 1; i < n; i++) {
+        const ck_h5_vars_group *g = out[i];
+        int r = cell_rank(config, g->path + pl + 1), j = i;
+        if (r < 0)
+            continue;
+        while (j > first) {
+            int rp = cell_rank(config, out[j - 1]->path + pl + 1);
+            if (rp < 0 || rp <= r)
+                break;
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = g;
+    }
     return k;
 }
 
@@ -160,10 +220,11 @@ static int object_groups(const ck_h5_vars *v, const char *path, const ck_h5_vars
 /* The arrays of the object at path as a layer group of f named name (data moved from v);
  * nested: array names "<orig>/<i>" (how ck_model_from_h5 pairs a nested model's arrays with
  * its layers), else the dataset paths. Groups without arrays are not added. */
-static ckeras_status add_arrays(ck_h5_vars *v, const char *path, const char *orig, ck_h5_layer *L)
+static ckeras_status add_arrays(ck_h5_vars *v, const char *path, const ck_tree *config, const char *orig,
+                                ck_h5_layer *L)
 {
     const ck_h5_vars_group *gs[MAX_OBJ_GROUPS];
-    int ng = object_groups(v, path, gs, MAX_OBJ_GROUPS);
+    int ng = object_groups(v, path, config, gs, MAX_OBJ_GROUPS);
     if (ng > MAX_OBJ_GROUPS)
         return ck_error(CKERAS_EFORMAT, "%s: more than %d objects with variables", path, MAX_OBJ_GROUPS);
     int add = 0;
@@ -236,7 +297,7 @@ static ckeras_status model_groups(const ck_io_model *d, const char *prefix, ck_h
             snprintf(sub, sizeof sub, "%s/", path);
             st = model_groups(l->model, sub, v, f, G, depth + 1);
         } else {
-            st = add_arrays(v, path, L ? l->name : NULL, G);
+            st = add_arrays(v, path, l->config, L ? l->name : NULL, G);
         }
     }
     counter_free(&pc);
@@ -485,12 +546,37 @@ static ckeras_status check_weight(const ckeras_layer *l, int k, const ck_h5_arra
     return CKERAS_OK;
 }
 
+/* The first weight of l whose Keras 3 object is the group at gpath (below the layer's path), or
+ * l->nw when none is. */
+static int var_path_rank(const ckeras_layer *l, const char *path, const char *gpath)
+{
+    size_t pl = strlen(path);
+    if (strncmp(gpath, path, pl) != 0)
+        return l->nw;
+    for (int k = 0; k < l->nw; k++) {
+        const char *sub = l->vt->keras3_var_path(l, k);
+        if (sub ? gpath[pl] == '/' && strcmp(gpath + pl + 1, sub) == 0 : gpath[pl] == 0)
+            return k;
+    }
+    return l->nw;
+}
+
 /* The arrays of layer l found at path (count and shapes checked): src[0..nw). */
 static ckeras_status layer_arrays(const ck_h5_vars *v, const ckeras_layer *l, const char *path, const char *file,
                                   const ck_h5_array **src)
 {
     const ck_h5_vars_group *gs[MAX_OBJ_GROUPS];
-    int ng = object_groups(v, path, gs, MAX_OBJ_GROUPS), n = 0;
+    int ng = object_groups(v, path, NULL, gs, MAX_OBJ_GROUPS), n = 0;
+    /* sub-objects in the order of the layer's weights (keras3_var_path: an RNN's stacked cells) */
+    for (int i = 1; l->vt->keras3_var_path && i < ng && i < MAX_OBJ_GROUPS; i++) {
+        const ck_h5_vars_group *g = gs[i];
+        int r = var_path_rank(l, path, g->path), j = i;
+        while (j > 0 && var_path_rank(l, path, gs[j - 1]->path) > r) {
+            gs[j] = gs[j - 1];
+            j--;
+        }
+        gs[j] = g;
+    }
     for (int i = 0; i < ng && i < MAX_OBJ_GROUPS; i++)
         n += gs[i]->n;
     if (ng == 0)

@@ -617,9 +617,12 @@ static ckeras_status check_mask_keyword(const ck_io_model *d, const ckeras_model
 {
     if (!l->mask_from[0])
         return CKERAS_OK;
+    int node = m->ids[id];
+    if (m->g.nodes[node].layer->vt == &ck_take_vt && m->g.nodes[node].in[0] >= 0)
+        node = m->g.nodes[node].in[0]; /* output 0 of a layer with several outputs: that layer's node */
     for (int i = 0; i < d->nlayers; i++)
         if (strcmp(d->layers[i].name, l->mask_from) == 0 && implicit_mask_op(d, i) &&
-            ck_graph_node_has_mask(&m->g, m->g.nodes[m->ids[id]].in[0]))
+            ck_graph_node_has_mask(&m->g, m->g.nodes[node].in[0]))
             return CKERAS_OK;
     return ck_error(CKERAS_EUNSUPPORTED, "layer '%s': a mask given by the call keyword 'mask' (from '%s') is "
                     "supported only as the mask of an Embedding(mask_zero=True) or Masking before it", l->name,

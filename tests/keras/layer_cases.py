@@ -134,7 +134,7 @@ def run_case(keras, c, out_dir, seed):
     for k, a in enumerate(xs):
         arrays["x%d" % k] = a
     for k, a in enumerate(ys):
-        arrays["y%d" % k] = np.asarray(a, dtype=np.float32)
+        arrays["y%d" % k] = np.ascontiguousarray(a, dtype=np.float32)
     train = c["train"] and len(model.trainable_weights) > 0
     if train:
         ts = [rng.uniform(-1, 1, np.asarray(y).shape).astype(np.float32) for y in ys]
@@ -144,7 +144,7 @@ def run_case(keras, c, out_dir, seed):
             arrays["t%d" % k] = t
         for lay in model.layers:
             for i, v in enumerate(lay.weights):
-                arrays["w.%s.%d" % (lay.name, i)] = np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float32)
+                arrays["w.%s.%d" % (lay.name, i)] = np.ascontiguousarray(keras.ops.convert_to_numpy(v), dtype=np.float32)
     np.savez(os.path.join(out_dir, c["name"] + ".npz"), **arrays)
     classes = sorted({type(l).__name__ for l in model.layers if type(l).__name__ != "InputLayer"})
     return dict(name=c["name"], inputs=len(xs), outputs=len(ys), train=train, atol=c["atol"], classes=classes)
