@@ -95,6 +95,33 @@ static void perm_from(const axes_perm *ap, const float *yp, int64_t n, float *y)
     ck_permute(yp, n, ap->ndim, ap->pshape, ap->inv, y);
 }
 
+/* Where a forward or backward computes: in and out themselves when the axes are already last;
+ * else in permuted into buf (n * size floats) and the result's room right after it (an out of
+ * NULL stays NULL). perm_from(ap, *pout, n, out) then puts the result back. */
+static void perm_views(const axes_perm *ap, const float *in, float *out, int64_t n, float *buf, const float **pin,
+                       float **pout)
+{
+    *pin = in;
+    *pout = out;
+    if (ap->identity)
+        return;
+    perm_to(ap, in, n, buf);
+    *pin = buf;
+    *pout = out ? buf + n * ap->size : NULL;
+}
+
+/* Rows of a normalised block of d values (LayerNormalization, Unit/RMSNormalization); their saved
+ * floats: the block (rows, d) and two per-row values */
+static int64_t block_rows(const ckeras_layer *l, int64_t n, int64_t d)
+{
+    return n * (ck_shape_size(&l->in_shape) / d);
+}
+
+static int64_t block_saved(const ckeras_layer *l, int64_t n, int64_t d)
+{
+    return block_rows(l, n, d) * (d + 2);
+}
+
 /* Reads a Keras axis (the batch axis is 0; negative counts from the end) of an input of
  * per-sample rank ndim into a per-sample axis in *a. */
 static ckeras_status one_axis(const ckeras_layer *l, int64_t axis, int ndim, int *a)
@@ -421,18 +448,12 @@ static ckeras_status ln_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     return CKERAS_OK;
 }
 
-static int64_t ln_rows(const ckeras_layer *l, int64_t n)
-{
-    const ln_priv *p = l->priv;
-    return n * (ck_shape_size(&l->in_shape) / p->d);
-}
-
 /* saved, in the permuted layout: xhat (rows, d) then inv_std (rows); with rms_scaling the input
  * (rows, d), its row means (rows) and inv (rows) */
 static int64_t ln_saved(const ckeras_layer *l, int64_t n)
 {
     const ln_priv *p = l->priv;
-    return ln_rows(l, n) * (p->d + 2);
+    return block_saved(l, n, p->d);
 }
 
 static int64_t ln_work(const ckeras_layer *l, int64_t n)
@@ -444,14 +465,10 @@ static int64_t ln_work(const ckeras_layer *l, int64_t n)
 static void ln_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const ln_priv *p = l->priv;
-    int64_t rows = ln_rows(l, f->n);
-    const float *x = f->x;
-    float *y = f->y, *sv = f->saved;
-    if (!p->ap.identity) {
-        perm_to(&p->ap, f->x, f->n, f->work);
-        x = f->work;
-        y = f->work + f->n * p->ap.size;
-    }
+    int64_t rows = block_rows(l, f->n, p->d);
+    const float *x;
+    float *y, *sv = f->saved;
+    perm_views(&p->ap, f->x, f->y, f->n, f->work, &x, &y);
     if (p->rms) {
         ck_rms_forward(x, rows, p->d, p->eps, true, wdata(l, p->gamma), sv ? sv + rows * p->d : NULL,
                        sv ? sv + rows * (p->d + 1) : NULL, y);
@@ -468,19 +485,15 @@ static void ln_forward(ckeras_layer *l, const ck_fwd *f)
 static void ln_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const ln_priv *p = l->priv;
-    int64_t rows = ln_rows(l, b->n);
+    int64_t rows = block_rows(l, b->n, p->d);
     float *dgamma = NULL, *dbeta = NULL;
     if (b->train_weights) {
         dgamma = p->gamma >= 0 ? l->w[p->gamma].grad : NULL;
         dbeta = p->beta >= 0 ? l->w[p->beta].grad : NULL;
     }
-    const float *dy = b->dy;
-    float *dx = b->dx;
-    if (!p->ap.identity) {
-        perm_to(&p->ap, b->dy, b->n, b->work);
-        dy = b->work;
-        dx = b->dx ? b->work + b->n * p->ap.size : NULL;
-    }
+    const float *dy;
+    float *dx;
+    perm_views(&p->ap, b->dy, b->dx, b->n, b->work, &dy, &dx);
     const float *sv = b->saved;
     if (p->rms)
         ck_rms_backward(dy, sv, sv + rows * p->d, sv + rows * (p->d + 1), rows, p->d, wdata(l, p->gamma), dx,
@@ -594,14 +607,9 @@ static void gn_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const gn_priv *p = l->priv;
     int64_t s = p->ap.size / p->c;
-    const float *x = f->x;
-    float *y = f->y, *sv = f->saved;
-    if (!p->ap.identity) {
-        float *xp = f->work + 4 * p->groups;
-        perm_to(&p->ap, f->x, f->n, xp);
-        x = xp;
-        y = xp + f->n * p->ap.size;
-    }
+    const float *x;
+    float *y, *sv = f->saved;
+    perm_views(&p->ap, f->x, f->y, f->n, f->work + 4 * p->groups, &x, &y);
     ck_gn_forward(x, f->n, s, p->c, p->groups, p->eps, wdata(l, p->gamma), wdata(l, p->beta), sv,
                   sv ? sv + f->n * p->ap.size : NULL, y, (double *)(void *)f->work);
     if (!p->ap.identity)
@@ -617,14 +625,9 @@ static void gn_backward(ckeras_layer *l, const ck_bwd *b)
         dgamma = p->gamma >= 0 ? l->w[p->gamma].grad : NULL;
         dbeta = p->beta >= 0 ? l->w[p->beta].grad : NULL;
     }
-    const float *dy = b->dy;
-    float *dx = b->dx;
-    if (!p->ap.identity) {
-        float *dyp = b->work + 4 * p->groups;
-        perm_to(&p->ap, b->dy, b->n, dyp);
-        dy = dyp;
-        dx = b->dx ? dyp + b->n * p->ap.size : NULL;
-    }
+    const float *dy;
+    float *dx;
+    perm_views(&p->ap, b->dy, b->dx, b->n, b->work + 4 * p->groups, &dy, &dx);
     ck_gn_backward(dy, b->saved, b->saved + b->n * p->ap.size, b->n, s, p->c, p->groups, wdata(l, p->gamma), dx,
                    dgamma, dbeta, (double *)(void *)b->work);
     if (!p->ap.identity && b->dx)
@@ -702,18 +705,12 @@ static ckeras_status rn_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     return CKERAS_OK;
 }
 
-static int64_t rn_rows(const ckeras_layer *l, int64_t n)
-{
-    const rn_priv *p = l->priv;
-    return n * (ck_shape_size(&l->in_shape) / p->d);
-}
-
 /* saved, in the permuted layout: the input (rows, d), then inv (rows) and, for RMS, zeros (rows:
  * the means ck_rms_backward subtracts) */
 static int64_t rn_saved(const ckeras_layer *l, int64_t n)
 {
     const rn_priv *p = l->priv;
-    return rn_rows(l, n) * (p->d + 2);
+    return block_saved(l, n, p->d);
 }
 
 static int64_t rn_work(const ckeras_layer *l, int64_t n)
@@ -725,14 +722,10 @@ static int64_t rn_work(const ckeras_layer *l, int64_t n)
 static void rn_forward(ckeras_layer *l, const ck_fwd *f)
 {
     const rn_priv *p = l->priv;
-    int64_t rows = rn_rows(l, f->n);
-    const float *x = f->x;
-    float *y = f->y, *sv = f->saved;
-    if (!p->ap.identity) {
-        perm_to(&p->ap, f->x, f->n, f->work);
-        x = f->work;
-        y = f->work + f->n * p->ap.size;
-    }
+    int64_t rows = block_rows(l, f->n, p->d);
+    const float *x;
+    float *y, *sv = f->saved;
+    perm_views(&p->ap, f->x, f->y, f->n, f->work, &x, &y);
     float *inv = sv ? sv + rows * p->d : NULL;
     if (p->scale >= 0)
         ck_rms_forward(x, rows, p->d, p->eps, false, l->w[p->scale].data, sv ? inv + rows : NULL, inv, y);
@@ -747,14 +740,10 @@ static void rn_forward(ckeras_layer *l, const ck_fwd *f)
 static void rn_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const rn_priv *p = l->priv;
-    int64_t rows = rn_rows(l, b->n);
-    const float *dy = b->dy, *xs = b->saved, *inv = b->saved + rows * p->d;
-    float *dx = b->dx;
-    if (!p->ap.identity) {
-        perm_to(&p->ap, b->dy, b->n, b->work);
-        dy = b->work;
-        dx = b->dx ? b->work + b->n * p->ap.size : NULL;
-    }
+    int64_t rows = block_rows(l, b->n, p->d);
+    const float *dy, *xs = b->saved, *inv = b->saved + rows * p->d;
+    float *dx;
+    perm_views(&p->ap, b->dy, b->dx, b->n, b->work, &dy, &dx);
     if (p->scale >= 0) {
         float *dscale = b->train_weights ? l->w[p->scale].grad : NULL;
         ck_rms_backward(dy, xs, inv + rows, inv, rows, p->d, l->w[p->scale].data, dx, dscale);
