@@ -239,6 +239,9 @@ typedef struct ck_io_layer {
                                 as call keyword kwarg (Keras 3: a GRU's initial_state); 0: all
                                 positional (tf.keras 2 lists a GRU's states with its input) */
     char kwarg[32];
+    bool split_args;         /* Keras 3 writer: the positional tensors are separate arguments
+                                (MultiHeadAttention(query, value)), not one list, and the keyword's
+                                tensor is written alone, not in a list */
     ck_tree *kwargs;         /* the other call keywords of its first call ({"training": false},
                                 {"mask": null}), owned; NULL when none */
     char mask_from[CK_IO_NAME]; /* Keras 3: the layer whose output its first call takes as the

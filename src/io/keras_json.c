@@ -364,15 +364,18 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
         json_t *node = json_object(), *args = json_array();
         json_t *kwargs = l->kwargs ? ck_tree_to_json_value(l->kwargs) : json_object();
         int npos = l->nargs > 0 && l->nargs < l->nin && l->kwarg[0] ? l->nargs : l->nin;
-        if (npos == 1) {
-            json_array_append_new(args, k3_tensor(&l->in[0]));
+        if (npos == 1 || l->split_args) {
+            for (int k = 0; k < npos; k++)
+                json_array_append_new(args, k3_tensor(&l->in[k]));
         } else {
             json_t *list = json_array();
             for (int k = 0; k < npos; k++)
                 json_array_append_new(list, k3_tensor(&l->in[k]));
             json_array_append_new(args, list);
         }
-        if (npos < l->nin) {
+        if (npos < l->nin && l->split_args && l->nin - npos == 1) {
+            json_object_set_new(kwargs, l->kwarg, k3_tensor(&l->in[npos]));
+        } else if (npos < l->nin) {
             json_t *rest = json_array();
             for (int k = npos; k < l->nin; k++)
                 json_array_append_new(rest, k3_tensor(&l->in[k]));

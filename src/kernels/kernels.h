@@ -271,4 +271,24 @@ void ck_embedding_forward(const float *idx, int64_t n, const float *E, int64_t V
 /* dE (V, D) = sum of dy rows into the rows they were read from (dE overwritten). */
 void ck_embedding_backward(const float *idx, int64_t n, const float *dy, int64_t V, int64_t D, float *dE);
 
+/* ---- attention (attention.c) ------------------------------------------------------------
+ * A bias broadcast over n samples of m axes od[0..m): y[s][idx] += b[sum_k idx_k bstride[k]]
+ * (bstride[k] 0 where the bias has size 1); ck_bcast_grad writes db (bsize) = the matching sums
+ * of dy. */
+void ck_bcast_add(float *y, int64_t n, int m, const int64_t *od, const int64_t *bstride, const float *b);
+void ck_bcast_grad(const float *dy, int64_t n, int m, const int64_t *od, const int64_t *bstride, float *db,
+                   int64_t bsize);
+/* Attention weights from scores s (rows x cols), in place: s * scale, -1e9 added where mask
+ * (rows x cols, may be NULL) is 0, where row_mask (rows, may be NULL) is 0 and, when causal, past
+ * the diagonal (c > r); then softmax along each row (Keras' masked Softmax). */
+void ck_attn_softmax(float *s, int64_t rows, int64_t cols, const float *mask, const float *row_mask, bool causal,
+                     float scale);
+/* Its backward: dp (rows x cols), the gradient of the weights p, becomes that of the raw scores
+ * (times scale), in place. */
+void ck_attn_softmax_backward(const float *p, float *dp, int64_t rows, int64_t cols, float scale);
+/* Dropout of attention weights: out = p / (1 - rate) or 0 (probability rate). The backward reads
+ * which were dropped from out (a weight that is 0 gets no gradient either way). */
+void ck_attn_dropout(const float *p, float *out, int64_t count, float rate, ck_rng *rng);
+void ck_attn_dropout_backward(const float *dropped, float *dp, int64_t count, float rate);
+
 #endif

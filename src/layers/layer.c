@@ -22,6 +22,7 @@ static const ck_layer_vt *const registry[] = {
     &ck_simple_rnn_vt, &ck_lstm_vt, &ck_gru_vt, &ck_bidirectional_vt, &ck_embedding_vt,
     &ck_prelu_vt, &ck_softmax_vt,
     &ck_time_distributed_vt, &ck_masking_vt,
+    &ck_einsum_dense_vt, &ck_multi_head_attention_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)

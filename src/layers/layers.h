@@ -89,6 +89,18 @@ typedef struct ck_layer_vt {
     const char *(*keras3_var_path)(const ckeras_layer *l, int k);
     /* Keras' mask after this layer; NULL: CK_MASK_DROP. */
     ck_mask_mode (*mask_mode)(const ckeras_layer *l);
+    /* Layers whose Keras call takes its tensors as separate arguments and keywords
+     * (MultiHeadAttention(query, value, key, attention_mask=m)); NULL for the others.
+     * call_inputs: the tensors of a Keras call (nargs positional, then nin - nargs given as call
+     * keyword kwarg; "" / 0: all positional) in the layer's input order: map[j] is the call
+     * tensor of input j; returns the number of inputs, or -1 with the error set.
+     * call_kwarg: how Keras 3 writes a call on nin inputs: *nargs positional arguments (each
+     * one, not a list), the rest as the returned keyword (one tensor, not a list), or NULL. */
+    int (*call_inputs)(const ckeras_layer *l, const char *kwarg, int nargs, int nin, int *map);
+    const char *(*call_kwarg)(const ckeras_layer *l, int nin, int *nargs);
+    /* Boolean config fields that are Keras call keywords (use_causal_mask), NULL-terminated:
+     * read from and written to the call's keywords, never to the config. NULL: none. */
+    const char *const *call_fields;
 } ck_layer_vt;
 
 struct ckeras_layer {
@@ -193,6 +205,7 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
+extern const ck_layer_vt ck_einsum_dense_vt, ck_multi_head_attention_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

@@ -108,6 +108,18 @@ static void call_refs(const ckeras_model *m, int nin, const int *in, int64_t bat
     }
 }
 
+/* The layer's call-keyword fields that are set (use_causal_mask: true) into its node's kwargs. */
+static ckeras_status call_fields_out(const ckeras_layer *layer, ck_io_layer *l)
+{
+    for (const char *const *f = layer->vt->call_fields; f && *f; f++) {
+        if (!ck_cfg_bool(&layer->cfg, *f))
+            continue;
+        if ((!l->kwargs && !(l->kwargs = ck_tree_object())) || ck_tree_set(l->kwargs, *f, ck_tree_bool(true)) != CKERAS_OK)
+            return CKERAS_ENOMEM;
+    }
+    return CKERAS_OK;
+}
+
 static ckeras_status training_false(ck_io_layer *l)
 {
     if (!(l->kwargs = ck_tree_object()) || ck_tree_set(l->kwargs, "training", ck_tree_bool(false)) != CKERAS_OK)
@@ -223,6 +235,15 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, in
         if (nd->layer->vt->extra_inputs_kwarg && nd->nin > 1) {
             l->nargs = 1;
             snprintf(l->kwarg, sizeof l->kwarg, "%s", nd->layer->vt->extra_inputs_kwarg);
+        }
+        if (nd->layer->vt->call_kwarg) { /* query, value, key, attention_mask=m */
+            const char *kw = nd->layer->vt->call_kwarg(nd->layer, nd->nin, &l->nargs);
+            snprintf(l->kwarg, sizeof l->kwarg, "%s", kw ? kw : "");
+            l->split_args = true;
+        }
+        if ((st = call_fields_out(nd->layer, l)) != CKERAS_OK) {
+            ck_io_model_free(d);
+            return st;
         }
         l->nin = nd->nin;
         call_refs(m, nd->nin, nd->in, batch, l->in);
@@ -608,7 +629,8 @@ static ckeras_status unsupported_layer(const ck_io_layer *l)
  * values; anything else is refused by name rather than dropped. */
 static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
 {
-    if (d->kwarg[0] && (!l->vt->extra_inputs_kwarg || strcmp(d->kwarg, l->vt->extra_inputs_kwarg) != 0))
+    if (d->kwarg[0] && !l->vt->call_inputs &&
+        (!l->vt->extra_inputs_kwarg || strcmp(d->kwarg, l->vt->extra_inputs_kwarg) != 0))
         return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' with tensors is not supported", d->class_name,
                         d->kwarg);
     for (int k = 0; d->kwargs && k < d->kwargs->n; k++) {
@@ -618,6 +640,15 @@ static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
             continue;
         if (strcmp(key, "training") == 0 && v->kind == CK_T_BOOL && !v->i) {
             l->call_inference = true;
+            continue;
+        }
+        bool field = false;
+        for (const char *const *f = l->vt->call_fields; f && *f && !field; f++)
+            field = strcmp(*f, key) == 0;
+        if (field && v->kind == CK_T_BOOL) {
+            ckeras_status st = ck_config_set_bool(&l->cfg, d->class_name, key, v->i != 0);
+            if (st != CKERAS_OK)
+                return st;
             continue;
         }
         return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' is not supported", d->class_name, key);
@@ -1244,7 +1275,22 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             if (info && info[i].inference)
                 layer->call_inference = true;
             lay[i] = layer;
-            if ((ids[i] = ck_model_call(m, layer, l->nin, in)) < 0)
+            int nin0 = l->nin;
+            if (layer->vt->call_inputs) { /* Keras' call tensors in the layer's input order */
+                int map[CK_IO_MAX_IN], was[CK_IO_MAX_IN];
+                memcpy(was, in, sizeof was);
+                nin0 = layer->vt->call_inputs(layer, l->kwarg, l->nargs, l->nin, map);
+                if (nin0 < 0 || nin0 > CK_IO_MAX_IN) {
+                    ck_layer_free(layer);
+                    lay[i] = NULL;
+                    ck_error_prefix("layer '%s'", l->name);
+                    st = CKERAS_EUNSUPPORTED;
+                    break;
+                }
+                for (int k = 0; k < nin0; k++)
+                    in[k] = was[map[k]];
+            }
+            if ((ids[i] = ck_model_call(m, layer, nin0, in)) < 0)
                 st = m->call_status;
             else
                 st = check_mask_keyword(d, m, l, ids[i]);

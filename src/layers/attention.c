@@ -1,0 +1,382 @@
+/* MultiHeadAttention (Keras 3): query, value and key are projected per head by three EinsumDense
+ * sublayers ("query", "key", "value": kernel (features, heads, dim), bias (heads, dim)), scaled
+ * dot-product attention runs per head over the positions, and "attention_output" (kernel (heads,
+ * value_dim, *output_shape), bias (*output_shape)) projects the heads back. Keras keeps the eight
+ * weights in that order, named "<layer>/query/kernel", ... in .h5 files and under
+ * query_dense/vars, key_dense/vars, value_dense/vars, output_dense/vars in .keras files.
+ *
+ * Inputs, in this order: query (T..., Dq), value (S..., Dv), then key (S..., Dk) (default: value),
+ * then the attention mask (T..., S...) (1: attend, 0: not; Keras' attention_mask call keyword).
+ * A model file's call MultiHeadAttention(q, v, attention_mask=m) comes in as (q, v, v, m).
+ * Attention runs over every axis between the batch and the features (Keras' default
+ * attention_axes): the T... and S... axes are flattened.
+ *
+ * Sizes: builds compute shapes with core.h's checked helpers and ck_layer_build checks what they
+ * declare; forward, backward and the buffer sizes multiply the batch by per-sample sizes of
+ * buffers the plan checked (at most 2^48: no wrap). */
+#include "layers.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+static const ck_field mha_fields[] = {
+    {"num_heads", CK_INT, NULL, "(0,)", "number of attention heads"},
+    {"key_dim", CK_INT, NULL, "(0,)", "size of each head for query and key"},
+    {"value_dim", CK_INT, NULL, "(0,)", "size of each head for value (None: key_dim)"},
+    {"dropout", CK_FLOAT, "0", "[0,1)", "dropout rate of the attention weights (training only)"},
+    {"use_bias", CK_BOOL, "true", NULL, "whether the projections have biases"},
+    {"output_shape", CK_INTS, NULL, NULL, "output features (None: the query's last axis)"},
+    {"attention_axes", CK_INTS, NULL, NULL, "axes attention runs over (None: all between batch and features; "
+                                            "only that is supported)"},
+    {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "initializer of the projection kernels"},
+    {"bias_initializer", CK_STR, "zeros", NULL, "initializer of the projection biases"},
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection kernel"},
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection bias"},
+    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},
+    {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t only",
+     CK_W_NEVER},
+    {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
+};
+
+typedef struct mha_priv {
+    int64_t H, dk, dv;        /* heads, their sizes */
+    int64_t Dq, Dk, Dv, Do;   /* features of query, key, value, output */
+    int64_t T, S;             /* positions of query, of key and value */
+    bool key, mask, causal;   /* a key input, a mask input, use_causal_mask */
+    float rate, scale;        /* dropout, 1/sqrt(key_dim) */
+    int wq, wk, wv, wo;       /* kernel indices; biases follow when use_bias */
+    bool bias;
+} mha_priv;
+
+static void mha_free(ckeras_layer *l)
+{
+    ck_free(l->priv);
+    l->priv = NULL;
+}
+
+static int64_t inner(const ck_shape *s)
+{
+    int64_t n = 1;
+    for (int k = 0; k < s->ndim - 1; k++)
+        n *= s->d[k]; /* a prefix of a checked shape */
+    return n;
+}
+
+#define FAIL(code, ...) ck_error(code, "MultiHeadAttention '%s': " __VA_ARGS__)
+
+static ckeras_status mha_build(ckeras_layer *l, const ck_shape *ins, int nin, ck_shape *out)
+{
+    if (nin < 2 || nin > 4)
+        return FAIL(CKERAS_ESHAPE, "takes query, value, key (optional) and attention mask (optional), got %d "
+                    "inputs", l->name, nin);
+    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (ck_cfg_str(&l->cfg, unsupported[i]))
+            return FAIL(CKERAS_EUNSUPPORTED, "%s is not supported yet", l->name, unsupported[i]);
+    const ck_value *nh = ck_cfg_value(&l->cfg, "num_heads"), *kd = ck_cfg_value(&l->cfg, "key_dim");
+    if (nh->is_none || kd->is_none)
+        return FAIL(CKERAS_EINVAL, "num_heads and key_dim are required", l->name);
+    const ck_shape *q = &ins[0], *v = &ins[1], *k = nin > 2 ? &ins[2] : &ins[1];
+    int r = q->ndim;
+    if (r < 2 || v->ndim != r || k->ndim != r)
+        return FAIL(CKERAS_ESHAPE, "query, value and key need the same rank, at least 2 per sample (positions, "
+                    "features); got %d, %d, %d", l->name, q->ndim, v->ndim, k->ndim);
+    for (int a = 0; a < r - 1; a++)
+        if (v->d[a] != k->d[a])
+            return FAIL(CKERAS_ESHAPE, "value and key differ on axis %d (%lld, %lld): all but the last must be "
+                        "equal", l->name, a + 1, (long long)v->d[a], (long long)k->d[a]);
+    const ck_value *axes = ck_cfg_value(&l->cfg, "attention_axes");
+    if (!axes->is_none) {
+        bool dflt = axes->n == r - 1;
+        for (int a = 0; dflt && a < axes->n; a++)
+            dflt = axes->v[a] == a + 1;
+        if (!dflt)
+            return FAIL(CKERAS_EUNSUPPORTED, "attention_axes other than the default (every axis between the batch "
+                        "and the features, 1..%d here) are not supported yet", l->name, r - 1);
+    }
+    mha_priv *p = ck_layer_priv(l, sizeof *p);
+    if (!p)
+        return CKERAS_ENOMEM;
+    memset(p, 0, sizeof *p);
+    const ck_value *vd = ck_cfg_value(&l->cfg, "value_dim");
+    p->H = nh->i;
+    p->dk = kd->i;
+    p->dv = vd->is_none || vd->i == 0 ? kd->i : vd->i;
+    p->Dq = q->d[r - 1];
+    p->Dv = v->d[r - 1];
+    p->Dk = k->d[r - 1];
+    p->T = inner(q);
+    p->S = inner(v);
+    p->key = nin > 2;
+    p->mask = nin > 3;
+    p->causal = ck_cfg_bool(&l->cfg, "use_causal_mask");
+    p->rate = (float)ck_cfg_float(&l->cfg, "dropout");
+    p->scale = (float)(1.0 / sqrt((double)p->dk));
+    p->bias = ck_cfg_bool(&l->cfg, "use_bias");
+    if (p->causal && r != 2)
+        return FAIL(CKERAS_EUNSUPPORTED, "use_causal_mask needs query and value of rank 2 per sample (positions, "
+                    "features), got %d", l->name, r);
+    if (p->mask) {
+        const ck_shape *m = &ins[3];
+        bool ok = m->ndim == 2 * (r - 1);
+        for (int a = 0; ok && a < r - 1; a++)
+            ok = m->d[a] == q->d[a] && m->d[r - 1 + a] == v->d[a];
+        if (!ok) {
+            char a[96];
+            return FAIL(CKERAS_ESHAPE, "the attention mask has shape %s; it must be the query's positions then the "
+                        "value's", l->name, ck_shape_str(m, false, a, sizeof a));
+        }
+    }
+    ckeras_status st;
+    if ((st = ck_init_check(ck_cfg_str(&l->cfg, "kernel_initializer"))) != CKERAS_OK ||
+        (st = ck_init_check(ck_cfg_str(&l->cfg, "bias_initializer"))) != CKERAS_OK) {
+        ck_error_prefix("MultiHeadAttention '%s'", l->name);
+        return st;
+    }
+    const ck_value *os = ck_cfg_value(&l->cfg, "output_shape");
+    *out = *q;
+    ck_shape okern = {2, {p->H, p->dv}}, obias = {0, {0}};
+    if (!os->is_none && os->n > 0) {
+        if (r - 1 + os->n > CKERAS_MAX_DIMS || 2 + os->n > CKERAS_MAX_DIMS)
+            return FAIL(CKERAS_EUNSUPPORTED, "output_shape has too many axes", l->name);
+        out->ndim = r - 1;
+        p->Do = 1;
+        for (int a = 0; a < os->n; a++) {
+            if (os->v[a] <= 0)
+                return FAIL(CKERAS_EINVAL, "output_shape entries must be positive", l->name);
+            out->d[out->ndim++] = os->v[a];
+            okern.d[okern.ndim++] = os->v[a];
+            obias.d[obias.ndim++] = os->v[a];
+            p->Do = ck_size_mul(p->Do, os->v[a]);
+        }
+    } else {
+        p->Do = p->Dq;
+        okern.d[okern.ndim++] = p->Dq;
+        obias.d[obias.ndim++] = p->Dq;
+    }
+    static const char *const names[4][2] = {{"query/kernel", "query/bias"},
+                                            {"key/kernel", "key/bias"},
+                                            {"value/kernel", "value/bias"},
+                                            {"attention_output/kernel", "attention_output/bias"}};
+    const ck_shape kern[4] = {{3, {p->Dq, p->H, p->dk}}, {3, {p->Dk, p->H, p->dk}}, {3, {p->Dv, p->H, p->dv}}, okern};
+    const ck_shape bias[4] = {{2, {p->H, p->dk}}, {2, {p->H, p->dk}}, {2, {p->H, p->dv}}, obias};
+    int *idx[4] = {&p->wq, &p->wk, &p->wv, &p->wo};
+    for (int j = 0; j < 4; j++) {
+        *idx[j] = l->nw;
+        ck_layer_add_weight(l, names[j][0], &kern[j], true, "kernel_initializer", NULL);
+        if (p->bias)
+            ck_layer_add_weight(l, names[j][1], &bias[j], true, "bias_initializer", NULL);
+    }
+    return CKERAS_OK;
+}
+
+/* saved: q (n,T,H,dk), k (n,S,H,dk), v (n,S,H,dv), P (n,H,T,S), dropped P (same, with dropout),
+ * O (n,T,H,dv) */
+typedef struct mha_bufs {
+    float *q, *k, *v, *P, *Pd, *O;
+} mha_bufs;
+
+static int64_t mha_saved(const ckeras_layer *l, int64_t n)
+{
+    const mha_priv *p = l->priv;
+    int64_t hts = p->H * p->T * p->S;
+    return n * (p->T * p->H * p->dk + p->S * p->H * (p->dk + p->dv) + hts * (p->rate > 0 ? 2 : 1) +
+                p->T * p->H * p->dv);
+}
+
+/* work (backward): dO (n,T,H,dv), dq, dk, dv like q, k, v, dP (T,S) */
+static int64_t mha_work(const ckeras_layer *l, int64_t n)
+{
+    const mha_priv *p = l->priv;
+    return n * (p->T * p->H * (p->dv + p->dk) + p->S * p->H * (p->dk + p->dv)) + p->T * p->S;
+}
+
+static mha_bufs mha_layout(const mha_priv *p, int64_t n, float *saved)
+{
+    mha_bufs b;
+    int64_t hts = n * p->H * p->T * p->S;
+    b.q = saved;
+    b.k = b.q + n * p->T * p->H * p->dk;
+    b.v = b.k + n * p->S * p->H * p->dk;
+    b.P = b.v + n * p->S * p->H * p->dv;
+    b.Pd = p->rate > 0 ? b.P + hts : b.P;
+    b.O = b.Pd + hts;
+    return b;
+}
+
+static const float *wbias(const ckeras_layer *l, const mha_priv *p, int w)
+{
+    return p->bias ? l->w[w + 1].data : NULL;
+}
+
+/* y (rows, out) = x (rows, in) . W (in, out) [+ b] */
+static void project(const float *x, int64_t rows, int64_t in, const float *W, const float *b, int64_t out, float *y)
+{
+    ck_gemm(false, false, rows, out, in, 1.0f, x, in, W, out, 0.0f, y, out);
+    if (b)
+        ck_add_bias(y, b, rows, out);
+}
+
+static void mha_forward(ckeras_layer *l, const ck_fwd *f)
+{
+    const mha_priv *p = l->priv;
+    int64_t n = f->n, T = p->T, S = p->S, H = p->H, dk = p->dk, dv = p->dv;
+    mha_bufs s = mha_layout(p, n, f->saved);
+    const float *xq = f->xs[0], *xv = f->xs[1], *xk = p->key ? f->xs[2] : f->xs[1];
+    const float *mask = p->mask ? f->xs[3] : NULL;
+    project(xq, n * T, p->Dq, l->w[p->wq].data, wbias(l, p, p->wq), H * dk, s.q);
+    project(xk, n * S, p->Dk, l->w[p->wk].data, wbias(l, p, p->wk), H * dk, s.k);
+    project(xv, n * S, p->Dv, l->w[p->wv].data, wbias(l, p, p->wv), H * dv, s.v);
+    bool drop = p->rate > 0 && f->training && f->rng;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t h = 0; h < H; h++) {
+            float *P = s.P + (b * H + h) * T * S, *Pd = s.Pd + (b * H + h) * T * S;
+            const float *qbh = s.q + b * T * H * dk + h * dk, *kbh = s.k + b * S * H * dk + h * dk;
+            /* scores (T, S) = q_bh (T, dk) . k_bh^T, then the masked softmax of scale * scores */
+            ck_gemm(false, true, T, S, dk, 1.0f, qbh, H * dk, kbh, H * dk, 0.0f, P, S);
+            ck_attn_softmax(P, T, S, mask ? mask + b * T * S : NULL, NULL, p->causal, p->scale);
+            if (p->rate > 0) {
+                if (drop)
+                    ck_attn_dropout(P, Pd, T * S, p->rate, f->rng);
+                else
+                    memcpy(Pd, P, (size_t)(T * S) * sizeof(float));
+            }
+            /* O_bh (T, dv) = P (T, S) . v_bh (S, dv) */
+            ck_gemm(false, false, T, dv, S, 1.0f, Pd, S, s.v + b * S * H * dv + h * dv, H * dv, 0.0f,
+                    s.O + b * T * H * dv + h * dv, H * dv);
+        }
+    project(s.O, n * T, H * dv, l->w[p->wo].data, wbias(l, p, p->wo), p->Do, f->y);
+}
+
+/* The backward of project: dW = x^T dy, db = column sums, dx (+)= dy W^T (beta 1: add). */
+static void project_backward(const ckeras_layer *l, const mha_priv *p, int w, bool train, const float *x,
+                             int64_t rows, int64_t in, const float *dy, int64_t out, float *dx, float beta)
+{
+    if (train && l->w[w].grad) {
+        ck_gemm(true, false, in, out, rows, 1.0f, x, in, dy, out, 0.0f, l->w[w].grad, out);
+        if (p->bias && l->w[w + 1].grad)
+            ck_bias_grad(dy, l->w[w + 1].grad, rows, out);
+    }
+    if (dx)
+        ck_gemm(false, true, rows, in, out, 1.0f, dy, out, l->w[w].data, out, beta, dx, in);
+}
+
+static void mha_backward(ckeras_layer *l, const ck_bwd *b)
+{
+    const mha_priv *p = l->priv;
+    int64_t n = b->n, T = p->T, S = p->S, H = p->H, dk = p->dk, dv = p->dv;
+    mha_bufs s = mha_layout(p, n, b->saved);
+    float *dO = b->work, *dq = dO + n * T * H * dv, *dK = dq + n * T * H * dk, *dV = dK + n * S * H * dk;
+    float *dP = dV + n * S * H * dv;
+    bool train = b->train_weights;
+    const float *xq = b->xs[0], *xv = b->xs[1], *xk = p->key ? b->xs[2] : b->xs[1];
+    project_backward(l, p, p->wo, train, s.O, n * T, H * dv, b->dy, p->Do, dO, 0.0f);
+    for (int64_t bb = 0; bb < n; bb++)
+        for (int64_t h = 0; h < H; h++) {
+            const float *P = s.P + (bb * H + h) * T * S, *Pd = s.Pd + (bb * H + h) * T * S;
+            const float *dObh = dO + bb * T * H * dv + h * dv;
+            const float *qbh = s.q + bb * T * H * dk + h * dk, *kbh = s.k + bb * S * H * dk + h * dk;
+            const float *vbh = s.v + bb * S * H * dv + h * dv;
+            /* dP (T, S) = dO_bh . v_bh^T; dv_bh (S, dv) = Pd^T . dO_bh */
+            ck_gemm(false, true, T, S, dv, 1.0f, dObh, H * dv, vbh, H * dv, 0.0f, dP, S);
+            ck_gemm(true, false, S, dv, T, 1.0f, Pd, S, dObh, H * dv, 0.0f, dV + bb * S * H * dv + h * dv, H * dv);
+            if (p->rate > 0)
+                ck_attn_dropout_backward(Pd, dP, T * S, p->rate);
+            ck_attn_softmax_backward(P, dP, T, S, p->scale); /* dP: d scores, scaled */
+            /* dq_bh (T, dk) = dS . k_bh; dk_bh (S, dk) = dS^T . q_bh */
+            ck_gemm(false, false, T, dk, S, 1.0f, dP, S, kbh, H * dk, 0.0f, dq + bb * T * H * dk + h * dk, H * dk);
+            ck_gemm(true, false, S, dk, T, 1.0f, dP, S, qbh, H * dk, 0.0f, dK + bb * S * H * dk + h * dk, H * dk);
+        }
+    project_backward(l, p, p->wq, train, xq, n * T, p->Dq, dq, H * dk, b->dxs[0], 0.0f);
+    project_backward(l, p, p->wv, train, xv, n * S, p->Dv, dV, H * dv, b->dxs[1], 0.0f);
+    /* the key is the value when there is no key input: its gradient adds to the value's */
+    project_backward(l, p, p->wk, train, xk, n * S, p->Dk, dK, H * dk, p->key ? b->dxs[2] : b->dxs[1],
+                     p->key ? 0.0f : 1.0f);
+    if (p->mask && b->dxs[3])
+        memset(b->dxs[3], 0, (size_t)(n * T * S) * sizeof(float));
+}
+
+/* Keras 3's native format: each projection's kernel and bias under its sublayer */
+static const char *mha_var_path(const ckeras_layer *l, int k)
+{
+    const mha_priv *p = l->priv;
+    if (!p)
+        return NULL;
+    if (k < p->wk)
+        return "query_dense";
+    if (k < p->wv)
+        return "key_dense";
+    if (k < p->wo)
+        return "value_dense";
+    return "output_dense";
+}
+
+/* A Keras call's tensors (positional query, value[, key]; key= and attention_mask= keywords) in
+ * this layer's input order: query, value, key (the value when none), mask. */
+static int mha_call_inputs(const ckeras_layer *l, const char *kwarg, int nargs, int nin, int *map)
+{
+    (void)l;
+    if (!kwarg || !kwarg[0]) { /* all positional: ckeras' own order (tf.keras 2 style files) */
+        if (nin < 2 || nin > 4)
+            return ck_error(CKERAS_EUNSUPPORTED, "MultiHeadAttention: called on %d tensors; it takes query, "
+                            "value, key and attention mask", nin),
+                   -1;
+        for (int k = 0; k < nin; k++)
+            map[k] = k;
+        return nin;
+    }
+    if (nargs < 2 || nargs > 3 || nin - nargs > 1)
+        return ck_error(CKERAS_EUNSUPPORTED, "MultiHeadAttention: called with %d positional tensors and %d by "
+                        "keyword '%s'; ckeras takes query, value [, key] and the attention_mask keyword", nargs,
+                        nin - nargs, kwarg ? kwarg : ""),
+               -1;
+    for (int k = 0; k < nargs; k++)
+        map[k] = k;
+    if (nin == nargs)
+        return nin;
+    if (strcmp(kwarg, "key") == 0) {
+        if (nargs != 2)
+            return ck_error(CKERAS_EINVAL, "MultiHeadAttention: key given twice"), -1;
+        map[2] = 2;
+        return 3;
+    }
+    if (strcmp(kwarg, "attention_mask") != 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "MultiHeadAttention: call keyword '%s' with a tensor is not supported",
+                        kwarg),
+               -1;
+    if (nargs == 2)
+        map[2] = 1; /* key = value */
+    map[3] = nargs;
+    return 4;
+}
+
+/* How Keras 3 writes the call: query, value, key as separate arguments, the mask as keyword. */
+static const char *mha_call_kwarg(const ckeras_layer *l, int nin, int *nargs)
+{
+    (void)l;
+    *nargs = nin > 3 ? 3 : nin;
+    return nin > 3 ? "attention_mask" : NULL;
+}
+
+static const char *const mha_call_fields[] = {"use_causal_mask", NULL};
+
+const ck_layer_vt ck_multi_head_attention_vt = {
+    .class_name = "MultiHeadAttention",
+    .base_name = "multi_head_attention",
+    .fields = mha_fields,
+    .nfields = sizeof mha_fields / sizeof mha_fields[0],
+    .build_multi = mha_build,
+    .saved_floats = mha_saved,
+    .work_floats = mha_work,
+    .forward = mha_forward,
+    .backward = mha_backward,
+    .free_priv = mha_free,
+    .keras3_var_path = mha_var_path,
+    .call_inputs = mha_call_inputs,
+    .call_kwarg = mha_call_kwarg,
+    .call_fields = mha_call_fields,
+};
