@@ -242,6 +242,9 @@ typedef struct ck_io_layer {
     bool split_args;         /* Keras 3 writer: the positional tensors are separate arguments
                                 (MultiHeadAttention(query, value)), not one list, and the keyword's
                                 tensor is written alone, not in a list */
+    const char *const *arg_names; /* with split_args: the names of the positional arguments
+                                ({"query", "value", "key", NULL}, static): Keras 3's build_config
+                                is then {"shapes_dict": {"query_shape": ..., ...}} */
     ck_tree *kwargs;         /* the other call keywords of its first call ({"training": false},
                                 {"mask": null}), owned; NULL when none */
     char mask_from[CK_IO_NAME]; /* Keras 3: the layer whose output its first call takes as the

@@ -363,6 +363,7 @@ static const char *mha_call_kwarg(const ckeras_layer *l, int nin, int *nargs)
 }
 
 static const char *const mha_call_fields[] = {"use_causal_mask", NULL};
+static const char *const mha_call_args[] = {"query", "value", "key", NULL};
 
 const ck_layer_vt ck_multi_head_attention_vt = {
     .class_name = "MultiHeadAttention",
@@ -379,4 +380,5 @@ const ck_layer_vt ck_multi_head_attention_vt = {
     .call_inputs = mha_call_inputs,
     .call_kwarg = mha_call_kwarg,
     .call_fields = mha_call_fields,
+    .call_args = mha_call_args,
 };

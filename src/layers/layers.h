@@ -98,6 +98,7 @@ typedef struct ck_layer_vt {
      * one, not a list), the rest as the returned keyword (one tensor, not a list), or NULL. */
     int (*call_inputs)(const ckeras_layer *l, const char *kwarg, int nargs, int nin, int *map);
     const char *(*call_kwarg)(const ckeras_layer *l, int nin, int *nargs);
+    const char *const *call_args; /* with call_kwarg: the names of the positional arguments */
     /* Boolean config fields that are Keras call keywords (use_causal_mask), NULL-terminated:
      * read from and written to the call's keywords, never to the config. NULL: none. */
     const char *const *call_fields;

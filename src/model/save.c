@@ -240,6 +240,7 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, in
             const char *kw = nd->layer->vt->call_kwarg(nd->layer, nd->nin, &l->nargs);
             snprintf(l->kwarg, sizeof l->kwarg, "%s", kw ? kw : "");
             l->split_args = true;
+            l->arg_names = nd->layer->vt->call_args;
         }
         if ((st = call_fields_out(nd->layer, l)) != CKERAS_OK) {
             ck_io_model_free(d);
