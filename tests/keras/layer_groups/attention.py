@@ -80,6 +80,8 @@ CASES = [
          lambda k: k.layers.EinsumDense("abc,dc->adb", output_shape=(5, None), bias_axes="d")),
     case("ein_shared_axis", [(3, 4)],
          lambda k: k.layers.EinsumDense("abc,bcd->abd", output_shape=(3, 5), bias_axes="bd")),
+    case("ein_cycles", [(4, 3, 2)],
+         lambda k: k.layers.EinsumDense("abcd,dbe->aec", output_shape=(5, None), activation="gelu")),
     case("ein_after_dense", [(4, 3)],
          build=dense_then(lambda k, xs: k.layers.EinsumDense("abc,cde->abde", output_shape=(None, 2, 2),
                                                                bias_axes="e")(xs[0]))),
