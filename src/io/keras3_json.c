@@ -175,7 +175,16 @@ static json_t *layer_object(json_t *legacy, int depth)
     json_t *cfg = json_deep_copy(json_object_get(legacy, "config"));
     /* an input layer's config (the one that holds the batch shape) keeps its plain dtype string */
     decorate_config(cfg, !json_object_get(cfg, "batch_shape"), depth);
-    return keras_object("keras.layers", json_object_get(legacy, "class_name"), cfg);
+    /* Keras exports GroupedQueryAttention as keras.layers.GroupQueryAttention: config.json names
+     * it so (legacy .h5 files by its Python class name) */
+    json_t *cls = json_object_get(legacy, "class_name");
+    if (json_is_string(cls) && strcmp(json_string_value(cls), "GroupedQueryAttention") == 0) {
+        json_t *renamed = json_string("GroupQueryAttention");
+        json_t *o = keras_object("keras.layers", renamed, cfg);
+        json_decref(renamed);
+        return o;
+    }
+    return keras_object("keras.layers", cls, cfg);
 }
 
 /* [null, d0, d1, ...]: a tensor's shape with its batch axis (a negative size: None). */

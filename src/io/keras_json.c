@@ -208,6 +208,8 @@ static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index, int dept
     if (!json_is_string(cls) || json_string_length(cls) >= sizeof l->class_name)
         return ck_error(CKERAS_EFORMAT, "model_config: layer %d has no class_name", index);
     snprintf(l->class_name, sizeof l->class_name, "%s", json_string_value(cls));
+    if (strcmp(l->class_name, "GroupQueryAttention") == 0) /* .keras files name it by its export name */
+        snprintf(l->class_name, sizeof l->class_name, "GroupedQueryAttention");
     if (!json_is_object(cfg))
         return ck_error(CKERAS_EFORMAT, "model_config: layer %d (%s) has no config object", index, l->class_name);
     json_t *name = json_object_get(lj, "name");

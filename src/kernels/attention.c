@@ -6,6 +6,7 @@
  * no index or product of them wraps. */
 #include "kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Walks the m axes of one sample (od) and yields the bias offset of each element in order. */
@@ -80,4 +81,46 @@ void ck_attn_dropout_backward(const float *dropped, float *dp, int64_t count, fl
     float keep = 1.0f / (1.0f - rate);
     for (int64_t i = 0; i < count; i++)
         dp[i] = dropped[i] == 0.0f ? 0.0f : dp[i] * keep;
+}
+
+void ck_additive_scores(const float *q, const float *k, int64_t tq, int64_t tv, int64_t d, float a, const float *w,
+                        float c, float *th, float *scores)
+{
+    for (int64_t t = 0; t < tq; t++)
+        for (int64_t s = 0; s < tv; s++) {
+            float *h = th + (t * tv + s) * d;
+            double sum = 0;
+            for (int64_t j = 0; j < d; j++) {
+                h[j] = tanhf(a * (q[t * d + j] + k[s * d + j]));
+                sum += (double)(w ? w[j] : 1.0f) * h[j];
+            }
+            scores[t * tv + s] = c * (float)sum;
+        }
+}
+
+void ck_additive_scores_backward(const float *q, const float *k, const float *th, const float *ds, int64_t tq,
+                                 int64_t tv, int64_t d, float a, const float *w, float c, float *dq, float *dk,
+                                 float *dw, double *da, double *dc)
+{
+    memset(dq, 0, (size_t)(tq * d) * sizeof(float));
+    memset(dk, 0, (size_t)(tv * d) * sizeof(float));
+    for (int64_t t = 0; t < tq; t++)
+        for (int64_t s = 0; s < tv; s++) {
+            const float *h = th + (t * tv + s) * d;
+            float g0 = ds[t * tv + s];
+            double sum = 0;
+            for (int64_t j = 0; j < d; j++) {
+                float wj = w ? w[j] : 1.0f;
+                sum += (double)wj * h[j];
+                if (dw)
+                    dw[j] += g0 * c * h[j];
+                float g = g0 * c * wj * (1.0f - h[j] * h[j]); /* d loss / d(tanh's argument) */
+                dq[t * d + j] += a * g;
+                dk[s * d + j] += a * g;
+                if (da)
+                    *da += (double)g * (q[t * d + j] + k[s * d + j]);
+            }
+            if (dc)
+                *dc += (double)g0 * sum;
+        }
 }

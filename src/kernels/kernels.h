@@ -290,5 +290,15 @@ void ck_attn_softmax_backward(const float *p, float *dp, int64_t rows, int64_t c
  * which were dropped from out (a weight that is 0 gets no gradient either way). */
 void ck_attn_dropout(const float *p, float *out, int64_t count, float rate, ck_rng *rng);
 void ck_attn_dropout_backward(const float *dropped, float *dp, int64_t count, float rate);
+/* Additive attention scores (Keras' Attention(score_mode="concat") and AdditiveAttention) of q
+ * (tq, d) and k (tv, d): th (tq, tv, d) = tanh(a (q_t + k_s)), scores (tq, tv) = c sum_j w_j
+ * th_j (w NULL: ones). */
+void ck_additive_scores(const float *q, const float *k, int64_t tq, int64_t tv, int64_t d, float a, const float *w,
+                        float c, float *th, float *scores);
+/* Its backward from ds (tq, tv), the gradient of the scores: writes dq (tq, d) and dk (tv, d), and
+ * adds to dw (d), *da and *dc when they are not NULL. */
+void ck_additive_scores_backward(const float *q, const float *k, const float *th, const float *ds, int64_t tq,
+                                 int64_t tv, int64_t d, float a, const float *w, float c, float *dq, float *dk,
+                                 float *dw, double *da, double *dc);
 
 #endif

@@ -22,7 +22,8 @@ static const ck_layer_vt *const registry[] = {
     &ck_simple_rnn_vt, &ck_lstm_vt, &ck_gru_vt, &ck_bidirectional_vt, &ck_embedding_vt,
     &ck_prelu_vt, &ck_softmax_vt,
     &ck_time_distributed_vt, &ck_masking_vt,
-    &ck_einsum_dense_vt, &ck_multi_head_attention_vt,
+    &ck_einsum_dense_vt, &ck_multi_head_attention_vt, &ck_group_query_attention_vt, &ck_attention_vt,
+    &ck_additive_attention_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)
@@ -32,6 +33,9 @@ const ck_layer_vt *ck_layer_lookup(const char *class_name)
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
         if (strcmp(registry[i]->class_name, class_name) == 0)
             return registry[i];
+    /* the name Keras exports a class by, where files use it (.keras config.json) */
+    if (strcmp(class_name, "GroupQueryAttention") == 0)
+        return &ck_group_query_attention_vt;
     return NULL;
 }
 

@@ -206,7 +206,8 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
-extern const ck_layer_vt ck_einsum_dense_vt, ck_multi_head_attention_vt;
+extern const ck_layer_vt ck_einsum_dense_vt, ck_multi_head_attention_vt, ck_group_query_attention_vt, ck_attention_vt,
+    ck_additive_attention_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

@@ -141,9 +141,10 @@ static int object_groups(const ck_h5_vars *v, const char *path, const ck_h5_vars
         k++;
     }
     /* sub-objects in the order their owner keeps its weights: a Bidirectional's forward_layer
-     * first, a MultiHeadAttention's projections query, key, value, output (the file lists them
-     * by name), then the others as stored */
-    static const char *const order[] = {"forward_layer", "query_dense", "key_dense", "value_dense", "output_dense"};
+     * first, a MultiHeadAttention's (GroupQueryAttention's) projections query, key, value, output
+     * (the file lists them by name), then the others as stored */
+    static const char *const order[] = {"forward_layer", "query_dense", "_query_dense", "key_dense", "_key_dense",
+                                        "value_dense", "_value_dense", "output_dense", "_output_dense"};
     int norder = (int)(sizeof order / sizeof order[0]);
     for (int pass = 0; pass <= norder; pass++)
         for (int i = 0; i < v->n; i++) {

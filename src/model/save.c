@@ -1208,8 +1208,21 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
     for (int k = 0; k < nmore; k++)
         more[k] = -1;
     ckeras_status st = CKERAS_OK;
-    /* calls in an order where every input exists: Keras writes them so, but do not rely on it */
     int done = 0;
+    /* the model's inputs in the order of its input_layers (Keras may list the Input layers in
+     * another order among its layers) */
+    for (int k = 0; k < d->ninputs && st == CKERAS_OK; k++) {
+        int i = find_layer(d, d->inputs[k].layer);
+        if (i < 0 || !is_input(&d->layers[i]) || ndone[i] > 0)
+            continue; /* reported, or handled, below */
+        ckeras_layer *in = NULL;
+        if ((st = input_from_config(&d->layers[i], &in)) == CKERAS_OK && (ids[i] = ck_model_input(m, in)) < 0)
+            st = CKERAS_EINVAL;
+        int calls = d->layers[i].ncalls > 1 ? d->layers[i].ncalls : 1;
+        ndone[i] = calls;
+        done += calls;
+    }
+    /* calls in an order where every input exists: Keras writes them so, but do not rely on it */
     bool progress = true;
     while (st == CKERAS_OK && done < total && progress) {
         progress = false;

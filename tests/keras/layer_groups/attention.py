@@ -1,4 +1,5 @@
-"""The attention family: EinsumDense, MultiHeadAttention (Keras 3.11)."""
+"""The attention family: EinsumDense, MultiHeadAttention, GroupQueryAttention, Attention,
+AdditiveAttention (Keras 3.11)."""
 from layer_cases import case
 
 
@@ -105,4 +106,45 @@ CASES = [
          build=dense_then(lambda k, xs: mha(k, num_heads=2, key_dim=2, output_shape=(2, 3))(xs[0], xs[0]))),
     case("mha_dropout_inference", [(4, 5)],
          build=lambda k, ins: mha(k, num_heads=2, key_dim=3, dropout=0.3)(ins[0], ins[0]), train=False),
+    # ---- GroupQueryAttention (Keras' GroupedQueryAttention)
+    case("gqa_self", [(4, 6)],
+         build=dense_then(lambda k, xs: k.layers.GroupQueryAttention(
+             head_dim=2, num_query_heads=4, num_key_value_heads=2, name="gqa")(xs[0], xs[0]))),
+    case("gqa_key_causal_nobias", [(5, 4), (5, 4), (5, 3)],
+         build=dense_then(lambda k, xs: k.layers.GroupQueryAttention(
+             head_dim=3, num_query_heads=3, num_key_value_heads=1, use_bias=False, name="gqa")(
+                 xs[0], xs[1], xs[2], use_causal_mask=True))),
+    case("gqa_attention_mask", [(4, 3), (5, 3), (4, 5)],
+         build=lambda k, ins: k.layers.GroupQueryAttention(head_dim=2, num_query_heads=2, num_key_value_heads=2,
+                                                           name="gqa")(
+             k.layers.Dense(3, name="pre0")(ins[0]), ins[1], attention_mask=ins[2]),
+         x=mask_inputs((4, 3), (5, 3))),
+    case("gqa_dropout_inference", [(4, 6)],
+         build=lambda k, ins: k.layers.GroupQueryAttention(head_dim=2, num_query_heads=2, num_key_value_heads=1,
+                                                           dropout=0.2, name="gqa")(ins[0], ins[0]), train=False),
+    # ---- Attention (Luong) and AdditiveAttention (Bahdanau)
+    case("att_dot", [(4, 3), (5, 2)],
+         build=dense_then(lambda k, xs: k.layers.Attention(name="att")([xs[0], xs[1], k.layers.Dense(
+             3, name="keyproj")(xs[1])]))),
+    case("att_dot_scale_causal", [(4, 3)],
+         build=dense_then(lambda k, xs: k.layers.Attention(use_scale=True, name="att")(
+             [xs[0], xs[0]], use_causal_mask=True)),
+         weights=None),
+    case("att_concat", [(4, 3), (5, 3)],
+         build=dense_then(lambda k, xs: k.layers.Attention(score_mode="concat", name="att")([xs[0], xs[1]]))),
+    case("att_concat_scale", [(4, 3), (5, 2), (5, 3)],
+         build=dense_then(lambda k, xs: k.layers.Attention(use_scale=True, score_mode="concat", name="att")(
+             [xs[0], xs[1], xs[2]]))),
+    case("att_dropout_inference", [(4, 3), (5, 3)], lambda k: k.layers.Attention(dropout=0.4), train=False),
+    case("additive", [(4, 3), (5, 2)],
+         build=dense_then(lambda k, xs: k.layers.AdditiveAttention(name="add")([xs[0], xs[1], k.layers.Dense(
+             3, name="keyproj")(xs[1])]))),
+    case("additive_noscale_causal", [(4, 3)],
+         build=dense_then(lambda k, xs: k.layers.AdditiveAttention(use_scale=False, name="add")(
+             [xs[0], xs[0]], use_causal_mask=True))),
+    case("additive_masked_query", [(4,), (5,)],
+         build=lambda k, ins: k.layers.AdditiveAttention(name="add")(
+             [k.layers.Embedding(6, 3, mask_zero=True, name="emb")(ins[0]),
+              k.layers.Embedding(6, 3, name="emb_v")(ins[1])]),
+         x=lambda rng: [[[1, 2, 0, 0], [3, 0, 0, 0], [1, 2, 3, 4]], rng.integers(0, 6, (3, 5))]),
 ]
