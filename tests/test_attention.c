@@ -1,4 +1,4 @@
-/* EinsumDense and MultiHeadAttention: backward against central finite differences (every input
+/* EinsumDense, MultiHeadAttention, GroupedQueryAttention, Attention and AdditiveAttention: backward against central finite differences (every input
  * and every weight, for the equations and settings the layers support), the forward of
  * MultiHeadAttention against a direct evaluation of Keras' formula written here in double
  * precision, and the configs ckeras refuses, with their messages. Their values against real
@@ -169,6 +169,7 @@ typedef struct mh {
     float *x[4], *dx[4], *y, *dy, *saved, *work;
     ck_rng rng;
     bool training;
+    const float *qmask; /* Keras' mask of the query (n, T), or NULL */
 } mh;
 
 static void mh_init(mh *h, ckeras_layer *l, const ck_shape *ins, int nin, int64_t n)
@@ -220,7 +221,7 @@ static void mh_forward(mh *h)
     ck_rng_seed(&h->rng, 99);
     const float *xs[4] = {h->x[0], h->x[1], h->x[2], h->x[3]};
     ck_fwd f = {.n = h->n, .x = xs[0], .y = h->y, .saved = h->saved, .work = h->work, .training = h->training,
-                .rng = &h->rng, .nin = h->nin, .xs = xs};
+                .rng = &h->rng, .nin = h->nin, .xs = xs, .mask = h->qmask};
     h->l->vt->forward(h->l, &f);
 }
 
@@ -232,7 +233,7 @@ static void mh_backward(mh *h, const float *R, bool want_dx)
     for (int k = 0; k < h->nin && want_dx; k++)
         dxs[k] = h->dx[k];
     ck_bwd b = {.n = h->n, .x = xs[0], .y = h->y, .dy = h->dy, .dx = dxs[0], .saved = h->saved, .work = h->work,
-                .train_weights = true, .nin = h->nin, .xs = xs, .dxs = dxs};
+                .train_weights = true, .nin = h->nin, .xs = xs, .dxs = dxs, .mask = h->qmask};
     h->l->vt->backward(h->l, &b);
 }
 
@@ -320,21 +321,30 @@ static void mh_fill(mh *h, uint64_t seed, bool has_mask)
 START_TEST(mha_gradients_match_finite_differences)
 {
     static const struct {
-        const char *cfg;
+        const char *cls, *cfg;
         int nin, rank;
         int64_t q[3], v[3], k[3];
         int nw;
         bool training;
     } cases[] = {
-        {"{\"num_heads\":2,\"key_dim\":3}", 2, 2, {4, 5}, {3, 6}, {0}, 8, true},
-        {"{\"num_heads\":2,\"key_dim\":3,\"value_dim\":2,\"use_bias\":false,\"output_shape\":4}", 2, 2, {4, 6}, {5, 3},
-         {0}, 4, true},
-        {"{\"num_heads\":3,\"key_dim\":2}", 3, 2, {3, 4}, {5, 2}, {5, 3}, 8, true},
-        {"{\"num_heads\":2,\"key_dim\":2,\"use_causal_mask\":true}", 3, 2, {5, 4}, {5, 3}, {5, 2}, 8, true},
-        {"{\"num_heads\":2,\"key_dim\":2}", 4, 2, {4, 3}, {5, 3}, {5, 2}, 8, true},
-        {"{\"num_heads\":2,\"key_dim\":2,\"use_causal_mask\":true}", 4, 2, {4, 3}, {4, 3}, {4, 2}, 8, true},
-        {"{\"num_heads\":2,\"key_dim\":2,\"output_shape\":[2,3]}", 2, 3, {2, 3, 4}, {3, 2, 3}, {0}, 8, true},
-        {"{\"num_heads\":2,\"key_dim\":3,\"dropout\":0.3}", 2, 2, {4, 5}, {3, 5}, {0}, 8, true},
+        {"MultiHeadAttention", "{\"num_heads\":2,\"key_dim\":3}", 2, 2, {4, 5}, {3, 6}, {0}, 8, true},
+        {"MultiHeadAttention", "{\"num_heads\":2,\"key_dim\":3,\"value_dim\":2,\"use_bias\":false,\"output_shape\":4}",
+         2, 2, {4, 6}, {5, 3}, {0}, 4, true},
+        {"MultiHeadAttention", "{\"num_heads\":3,\"key_dim\":2}", 3, 2, {3, 4}, {5, 2}, {5, 3}, 8, true},
+        {"MultiHeadAttention", "{\"num_heads\":2,\"key_dim\":2,\"use_causal_mask\":true}", 3, 2, {5, 4}, {5, 3},
+         {5, 2}, 8, true},
+        {"MultiHeadAttention", "{\"num_heads\":2,\"key_dim\":2}", 4, 2, {4, 3}, {5, 3}, {5, 2}, 8, true},
+        {"MultiHeadAttention", "{\"num_heads\":2,\"key_dim\":2,\"use_causal_mask\":true}", 4, 2, {4, 3}, {4, 3},
+         {4, 2}, 8, true},
+        {"MultiHeadAttention", "{\"num_heads\":2,\"key_dim\":2,\"output_shape\":[2,3]}", 2, 3, {2, 3, 4}, {3, 2, 3},
+         {0}, 8, true},
+        {"MultiHeadAttention", "{\"num_heads\":2,\"key_dim\":3,\"dropout\":0.3}", 2, 2, {4, 5}, {3, 5}, {0}, 8, true},
+        {"GroupQueryAttention", "{\"head_dim\":2,\"num_query_heads\":4,\"num_key_value_heads\":2}", 2, 2, {4, 3},
+         {5, 3}, {0}, 8, true},
+        {"GroupedQueryAttention", "{\"head_dim\":3,\"num_query_heads\":3,\"num_key_value_heads\":1,"
+         "\"use_bias\":false,\"use_causal_mask\":true}", 3, 2, {4, 2}, {4, 2}, {4, 3}, 4, true},
+        {"GroupedQueryAttention", "{\"head_dim\":2,\"num_query_heads\":2,\"num_key_value_heads\":2,\"dropout\":0.25}",
+         4, 2, {3, 2}, {4, 2}, {4, 3}, 8, true},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         ck_shape ins[4];
@@ -346,12 +356,12 @@ START_TEST(mha_gradients_match_finite_differences)
             ins[3] = shape_of(2, md);
         }
         mh h;
-        mh_init(&h, layer_cfg("MultiHeadAttention", cases[c].cfg), ins, cases[c].nin, 2);
+        mh_init(&h, layer_cfg(cases[c].cls, cases[c].cfg), ins, cases[c].nin, 2);
         ck_assert_int_eq(h.l->nw, cases[c].nw);
         h.training = cases[c].training;
         mh_fill(&h, 300 + c, cases[c].nin > 3);
         char what[200];
-        snprintf(what, sizeof what, "%s with %d inputs", cases[c].cfg, cases[c].nin);
+        snprintf(what, sizeof what, "%s %s with %d inputs", cases[c].cls, cases[c].cfg, cases[c].nin);
         mh_fd_check(&h, cases[c].nin > 3, what);
         mh_free(&h);
     }
@@ -463,6 +473,24 @@ START_TEST(mha_refusals_and_weights)
                       "%s: message '%s' lacks '%s'", cases[c].cfg, ckeras_last_error(), cases[c].msg);
         ck_layer_free(l);
     }
+    /* GroupedQueryAttention's own checks */
+    ckeras_layer *g = layer_cfg("GroupQueryAttention", "{\"head_dim\":2,\"num_query_heads\":3,\"num_key_value_heads\":2}");
+    ck_shape gins[2] = {{2, {3, 4}}, {2, {5, 4}}};
+    ck_assert_int_eq(ck_layer_build_multi(g, gins, 2), CKERAS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "must be a multiple of num_key_value_heads"));
+    ck_layer_free(g);
+    g = layer_cfg("GroupQueryAttention", "{\"head_dim\":2,\"num_query_heads\":2,\"num_key_value_heads\":1}");
+    gins[1].d[1] = 3;
+    ck_assert_int_eq(ck_layer_build_multi(g, gins, 2), CKERAS_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "same features"));
+    ck_layer_free(g);
+    /* Attention's */
+    ckeras_layer *a = layer_cfg("Attention", "{}");
+    ck_shape ains[2] = {{2, {3, 4}}, {3, {5, 4, 1}}};
+    ck_assert_int_eq(ck_layer_build_multi(a, ains, 2), CKERAS_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "(positions, features)"));
+    ck_layer_free(a);
+    ck_assert_ptr_null(ckeras_layer_from_config("Attention", "{\"score_mode\":\"general\"}"));
     /* Keras' weight names, shapes and order */
     ckeras_layer *l = layer_cfg("MultiHeadAttention", "{\"num_heads\":2,\"key_dim\":3,\"value_dim\":4,"
                                                       "\"output_shape\":[5,2]}");
@@ -487,6 +515,95 @@ START_TEST(mha_refusals_and_weights)
 }
 END_TEST
 
+/* ---- Attention, AdditiveAttention ---------------------------------------------------------------- */
+
+START_TEST(luong_bahdanau_gradients_match_finite_differences)
+{
+    static const struct {
+        const char *cls, *cfg;
+        int nin;
+        int64_t q[2], v[2], k[2];
+        int nw;
+        bool query_mask;
+    } cases[] = {
+        {"Attention", "{}", 2, {4, 3}, {5, 3}, {0}, 0, false},
+        {"Attention", "{\"use_scale\":true}", 3, {4, 3}, {5, 2}, {5, 3}, 1, false},
+        {"Attention", "{\"use_scale\":true,\"use_causal_mask\":true}", 2, {4, 3}, {4, 3}, {0}, 1, true},
+        {"Attention", "{\"score_mode\":\"concat\"}", 3, {3, 2}, {4, 3}, {4, 2}, 1, false},
+        {"Attention", "{\"score_mode\":\"concat\",\"use_scale\":true,\"dropout\":0.3}", 2, {3, 2}, {4, 2}, {0}, 2,
+         false},
+        {"AdditiveAttention", "{}", 3, {4, 3}, {5, 2}, {5, 3}, 1, true},
+        {"AdditiveAttention", "{\"use_scale\":false,\"use_causal_mask\":true}", 2, {4, 3}, {4, 3}, {0}, 0, false},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ck_shape ins[3] = {shape_of(2, cases[c].q), shape_of(2, cases[c].v), shape_of(2, cases[c].k)};
+        mh h;
+        mh_init(&h, layer_cfg(cases[c].cls, cases[c].cfg), ins, cases[c].nin, 2);
+        ck_assert_int_eq(h.l->nw, cases[c].nw);
+        mh_fill(&h, 500 + c, false);
+        for (int i = 0; i < h.l->nw; i++) /* scales near 1 */
+            fill(h.l->w[i].data, h.l->w[i].size, 0.6, 1.4);
+        float qmask[8] = {1, 0, 1, 1, 0, 1, 1, 1};
+        h.qmask = cases[c].query_mask ? qmask : NULL;
+        char what[200];
+        snprintf(what, sizeof what, "%s %s with %d inputs", cases[c].cls, cases[c].cfg, cases[c].nin);
+        mh_fd_check(&h, false, what);
+        if (h.qmask) { /* the masked query rows are zero */
+            mh_forward(&h);
+            for (int b = 0; b < 2; b++)
+                for (int t = 0; t < 4; t++)
+                    for (int j = 0; qmask[b * 4 + t] == 0.0f && j < cases[c].v[1]; j++)
+                        ck_assert_float_eq(h.y[(b * 4 + t) * cases[c].v[1] + j], 0.0f);
+        }
+        mh_free(&h);
+    }
+}
+END_TEST
+
+/* softmax(q k^T) v, the concat and additive scores, directly (double) */
+START_TEST(luong_bahdanau_forward_match_direct_formula)
+{
+    enum { TQ = 3, TV = 4, D = 2, DV = 3 };
+    static const char *const cls[3] = {"Attention", "Attention", "AdditiveAttention"};
+    static const char *const cfg[3] = {"{\"use_scale\":true}", "{\"use_scale\":true,\"score_mode\":\"concat\"}", "{}"};
+    for (int c = 0; c < 3; c++) {
+        ck_shape ins[3] = {{2, {TQ, D}}, {2, {TV, DV}}, {2, {TV, D}}};
+        mh h;
+        mh_init(&h, layer_cfg(cls[c], cfg[c]), ins, 3, 1);
+        mh_fill(&h, 40 + c, false);
+        h.training = false;
+        mh_forward(&h);
+        const float *q = h.x[0], *v = h.x[1], *k = h.x[2];
+        for (int t = 0; t < TQ; t++) {
+            double sc[TV], mx = -1e300, sum = 0;
+            for (int s2 = 0; s2 < TV; s2++) {
+                double z = 0;
+                for (int j = 0; j < D; j++) {
+                    if (c == 0)
+                        z += (double)q[t * D + j] * k[s2 * D + j];
+                    else if (c == 1)
+                        z += tanh((double)h.l->w[0].data[0] * (q[t * D + j] + k[s2 * D + j]));
+                    else
+                        z += h.l->w[0].data[j] * tanh((double)q[t * D + j] + k[s2 * D + j]);
+                }
+                sc[s2] = c == 0 ? z * h.l->w[0].data[0] : c == 1 ? z * h.l->w[1].data[0] : z;
+                mx = sc[s2] > mx ? sc[s2] : mx;
+            }
+            for (int s2 = 0; s2 < TV; s2++)
+                sum += sc[s2] = exp(sc[s2] - mx);
+            for (int j = 0; j < DV; j++) {
+                double y = 0;
+                for (int s2 = 0; s2 < TV; s2++)
+                    y += sc[s2] / sum * v[s2 * DV + j];
+                ck_assert_msg(fabs(h.y[t * DV + j] - y) <= 1e-5 * (1 + fabs(y)), "%s %s: y[%d,%d] = %g, want %g", cls[c],
+                              cfg[c], t, j, (double)h.y[t * DV + j], y);
+            }
+        }
+        mh_free(&h);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("attention");
@@ -498,6 +615,8 @@ int main(void)
     tcase_add_test(tc, mha_gradients_match_finite_differences);
     tcase_add_test(tc, mha_forward_matches_direct_formula);
     tcase_add_test(tc, mha_refusals_and_weights);
+    tcase_add_test(tc, luong_bahdanau_gradients_match_finite_differences);
+    tcase_add_test(tc, luong_bahdanau_forward_match_direct_formula);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
