@@ -458,6 +458,8 @@ START_TEST(mha_refusals_and_weights)
         {"{\"num_heads\":2,\"key_dim\":2}", 4, 2, {3, 4}, {5, 3}, {5, 3}, {5, 3}, CKERAS_ESHAPE, "attention mask"},
         {"{\"num_heads\":2,\"key_dim\":2,\"bias_constraint\":\"NonNeg\"}", 2, 2, {3, 4}, {5, 3}, {0}, {0},
          CKERAS_EUNSUPPORTED, "bias_constraint"},
+        {"{\"num_heads\":2,\"key_dim\":2,\"return_attention_scores\":true}", 2, 2, {3, 4}, {5, 3}, {0}, {0},
+         CKERAS_EUNSUPPORTED, "return_attention_scores"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         ckeras_layer *l = layer_cfg("MultiHeadAttention", cases[c].cfg);

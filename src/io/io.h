@@ -239,6 +239,8 @@ typedef struct ck_io_layer {
                                 as call keyword kwarg (Keras 3: a GRU's initial_state); 0: all
                                 positional (tf.keras 2 lists a GRU's states with its input) */
     char kwarg[32];
+    char in_kw[CK_IO_MAX_IN][24]; /* Keras 3: the call keyword that gave input k ("value" of
+                                MultiHeadAttention(query=q, value=v)), "" for a positional one */
     bool split_args;         /* Keras 3 writer: the positional tensors are separate arguments
                                 (MultiHeadAttention(query, value)), not one list, and the keyword's
                                 tensor is written alone, not in a list */

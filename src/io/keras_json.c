@@ -137,11 +137,15 @@ static ckeras_status parse_call(json_t *first, ck_io_layer *l)
             if (has_k3_tensor(v)) { /* tensors given by keyword: extra inputs */
                 if ((st = collect_k3_tensors(v, l)) != CKERAS_OK)
                     break;
-                if (l->kwarg[0] || strlen(k) >= sizeof l->kwarg)
-                    return ck_error(CKERAS_EUNSUPPORTED, "model_config: layer '%s' takes tensors by two call "
-                                    "keywords ('%s', '%s')", l->name, l->kwarg, k);
-                l->nargs = before;
-                snprintf(l->kwarg, sizeof l->kwarg, "%s", k);
+                if (strlen(k) >= sizeof l->in_kw[0])
+                    return ck_error(CKERAS_EUNSUPPORTED, "model_config: layer '%s' takes tensors by call keyword "
+                                    "'%s'", l->name, k);
+                for (int j = before; j < l->nin; j++)
+                    snprintf(l->in_kw[j], sizeof l->in_kw[j], "%s", k);
+                if (!l->kwarg[0]) { /* the first such keyword (a recurrent layer's initial_state) */
+                    l->nargs = before;
+                    snprintf(l->kwarg, sizeof l->kwarg, "%s", k);
+                }
                 continue;
             }
             if (!l->kwargs && !(l->kwargs = ck_tree_object()))

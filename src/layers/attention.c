@@ -39,6 +39,8 @@ static const ck_field mha_fields[] = {
     {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},
     {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t only",
      CK_W_NEVER},
+    {"return_attention_scores", CK_BOOL, "false", NULL, "Keras' call keyword: also return the attention weights "
+     "(not supported yet)", CK_W_NEVER},
     {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
 };
 
@@ -82,6 +84,8 @@ static ckeras_status mha_build(ckeras_layer *l, const ck_shape *ins, int nin, ck
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (ck_cfg_str(&l->cfg, unsupported[i]))
             return FAIL(CKERAS_EUNSUPPORTED, "%s is not supported yet", WHO, unsupported[i]);
+    if (ck_cfg_bool(&l->cfg, "return_attention_scores"))
+        return FAIL(CKERAS_EUNSUPPORTED, "return_attention_scores=True (a second output) is not supported yet", WHO);
     const ck_value *nh = ck_cfg_value(&l->cfg, gqa ? "num_query_heads" : "num_heads");
     const ck_value *kd = ck_cfg_value(&l->cfg, gqa ? "head_dim" : "key_dim");
     const ck_value *ng = gqa ? ck_cfg_value(&l->cfg, "num_key_value_heads") : nh;
@@ -332,41 +336,44 @@ static const char *mha_var_path(const ckeras_layer *l, int k)
     return n[k < p->wk ? 0 : k < p->wv ? 1 : k < p->wo ? 2 : 3];
 }
 
-/* A Keras call's tensors (positional query, value[, key]; key= and attention_mask= keywords) in
- * this layer's input order: query, value, key (the value when none), mask. */
-static int mha_call_inputs(const ckeras_layer *l, const char *kwarg, int nargs, int nin, int *map)
+/* A Keras call's tensors (positional query, value, key; or by the keywords query=, value=, key=,
+ * attention_mask=) in this layer's input order: query, value, key (the value when none), mask. */
+static int mha_call_inputs(const ckeras_layer *l, const char *const *kw, int nin, int *map)
 {
-    if (!kwarg || !kwarg[0]) { /* all positional: ckeras' own order (tf.keras 2 style files) */
-        if (nin < 2 || nin > 4)
-            return ck_error(CKERAS_EUNSUPPORTED, "%s: called on %d tensors; it takes query, "
-                            "value, key and attention mask", l->vt->class_name, nin),
+    static const char *const names[4] = {"query", "value", "key", "attention_mask"};
+    int at[4] = {-1, -1, -1, -1}, npos = 0;
+    for (int k = 0; k < nin; k++) {
+        int slot = -1;
+        if (!kw[k][0]) {
+            slot = npos++; /* all positional: ckeras' own order (tf.keras 2 style files), mask 4th */
+        } else {
+            for (int j = 0; j < 4 && slot < 0; j++)
+                if (strcmp(kw[k], names[j]) == 0)
+                    slot = j;
+            if (slot < 0)
+                return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' with a tensor is not supported",
+                                l->vt->class_name, kw[k]),
+                       -1;
+        }
+        if (slot > 3 || at[slot] >= 0)
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: called with %s; it takes query, value, key and "
+                            "attention_mask, each once", l->vt->class_name,
+                            slot > 3 ? "more than 4 tensors" : names[slot]),
                    -1;
-        for (int k = 0; k < nin; k++)
-            map[k] = k;
-        return nin;
+        at[slot] = k;
     }
-    if (nargs < 2 || nargs > 3 || nin - nargs > 1)
-        return ck_error(CKERAS_EUNSUPPORTED, "%s: called with %d positional tensors and %d by "
-                        "keyword '%s'; ckeras takes query, value [, key] and the attention_mask keyword", l->vt->class_name, nargs,
-                        nin - nargs, kwarg ? kwarg : ""),
+    if (at[0] < 0 || at[1] < 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: called without %s", l->vt->class_name,
+                        at[0] < 0 ? "a query" : "a value"),
                -1;
-    for (int k = 0; k < nargs; k++)
-        map[k] = k;
-    if (nin == nargs)
-        return nin;
-    if (strcmp(kwarg, "key") == 0) {
-        if (nargs != 2)
-            return ck_error(CKERAS_EINVAL, "%s: key given twice", l->vt->class_name), -1;
-        map[2] = 2;
+    map[0] = at[0];
+    map[1] = at[1];
+    if (at[2] < 0 && at[3] < 0)
+        return 2;
+    map[2] = at[2] >= 0 ? at[2] : at[1]; /* key = value */
+    if (at[3] < 0)
         return 3;
-    }
-    if (strcmp(kwarg, "attention_mask") != 0)
-        return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' with a tensor is not supported",
-                        l->vt->class_name, kwarg),
-               -1;
-    if (nargs == 2)
-        map[2] = 1; /* key = value */
-    map[3] = nargs;
+    map[3] = at[3];
     return 4;
 }
 
@@ -378,7 +385,7 @@ static const char *mha_call_kwarg(const ckeras_layer *l, int nin, int *nargs)
     return nin > 3 ? "attention_mask" : NULL;
 }
 
-static const char *const mha_call_fields[] = {"use_causal_mask", NULL};
+static const char *const mha_call_fields[] = {"use_causal_mask", "return_attention_scores", NULL};
 static const char *const mha_call_args[] = {"query", "value", "key", NULL};
 
 const ck_layer_vt ck_multi_head_attention_vt = {
@@ -422,6 +429,8 @@ static const ck_field gqa_fields[] = {
     {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},
     {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t only",
      CK_W_NEVER},
+    {"return_attention_scores", CK_BOOL, "false", NULL, "Keras' call keyword: also return the attention weights "
+     "(not supported yet)", CK_W_NEVER},
     {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
 };
 
@@ -457,6 +466,8 @@ static const ck_field luong_fields[] = {
     {"dropout", CK_FLOAT, "0", "[0,1)", "dropout rate of the attention weights (training only)"},
     {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t only",
      CK_W_NEVER},
+    {"return_attention_scores", CK_BOOL, "false", NULL, "Keras' call keyword: also return the attention weights "
+     "(not supported yet)", CK_W_NEVER},
     {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
 };
 
@@ -465,6 +476,8 @@ static const ck_field additive_fields[] = {
     {"dropout", CK_FLOAT, "0", "[0,1)", "dropout rate of the attention weights (training only)"},
     {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t only",
      CK_W_NEVER},
+    {"return_attention_scores", CK_BOOL, "false", NULL, "Keras' call keyword: also return the attention weights "
+     "(not supported yet)", CK_W_NEVER},
     {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
 };
 
@@ -484,6 +497,8 @@ static ckeras_status att_build(ckeras_layer *l, const ck_shape *ins, int nin, ck
 {
     if (nin < 2 || nin > 3)
         return FAIL(CKERAS_ESHAPE, "takes [query, value] or [query, value, key], got %d inputs", WHO, nin);
+    if (ck_cfg_bool(&l->cfg, "return_attention_scores"))
+        return FAIL(CKERAS_EUNSUPPORTED, "return_attention_scores=True (a second output) is not supported yet", WHO);
     const ck_shape *q = &ins[0], *v = &ins[1], *k = nin > 2 ? &ins[2] : &ins[1];
     if (q->ndim != 2 || v->ndim != 2 || k->ndim != 2)
         return FAIL(CKERAS_ESHAPE, "query, value and key must be (positions, features) per sample; got ranks %d, %d, "
@@ -640,7 +655,7 @@ static void att_backward(ckeras_layer *l, const ck_bwd *bw)
         l->w[p->wc].grad[0] = (float)dc;
 }
 
-static const char *const att_call_fields[] = {"use_causal_mask", NULL};
+static const char *const att_call_fields[] = {"use_causal_mask", "return_attention_scores", NULL};
 
 const ck_layer_vt ck_attention_vt = {
     .class_name = "Attention",

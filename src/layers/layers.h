@@ -91,12 +91,12 @@ typedef struct ck_layer_vt {
     ck_mask_mode (*mask_mode)(const ckeras_layer *l);
     /* Layers whose Keras call takes its tensors as separate arguments and keywords
      * (MultiHeadAttention(query, value, key, attention_mask=m)); NULL for the others.
-     * call_inputs: the tensors of a Keras call (nargs positional, then nin - nargs given as call
-     * keyword kwarg; "" / 0: all positional) in the layer's input order: map[j] is the call
-     * tensor of input j; returns the number of inputs, or -1 with the error set.
+     * call_inputs: the nin tensors of a Keras call in the layer's input order: kw[k] is the call
+     * keyword that gave tensor k ("" when positional); map[j] receives the call tensor of input
+     * j; returns the number of inputs, or -1 with the error set.
      * call_kwarg: how Keras 3 writes a call on nin inputs: *nargs positional arguments (each
      * one, not a list), the rest as the returned keyword (one tensor, not a list), or NULL. */
-    int (*call_inputs)(const ckeras_layer *l, const char *kwarg, int nargs, int nin, int *map);
+    int (*call_inputs)(const ckeras_layer *l, const char *const *kw, int nin, int *map);
     const char *(*call_kwarg)(const ckeras_layer *l, int nin, int *nargs);
     const char *const *call_args; /* with call_kwarg: the names of the positional arguments */
     /* Boolean config fields that are Keras call keywords (use_causal_mask), NULL-terminated:

@@ -630,6 +630,10 @@ static ckeras_status unsupported_layer(const ck_io_layer *l)
  * values; anything else is refused by name rather than dropped. */
 static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
 {
+    for (int k = 0; k < d->nin && !l->vt->call_inputs; k++)
+        if (d->in_kw[k][0] && (!l->vt->extra_inputs_kwarg || strcmp(d->in_kw[k], l->vt->extra_inputs_kwarg) != 0))
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' with tensors is not supported", d->class_name,
+                            d->in_kw[k]);
     if (d->kwarg[0] && !l->vt->call_inputs &&
         (!l->vt->extra_inputs_kwarg || strcmp(d->kwarg, l->vt->extra_inputs_kwarg) != 0))
         return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' with tensors is not supported", d->class_name,
@@ -867,6 +871,7 @@ static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group,
     memcpy(c->const_text, l->const_text, sizeof c->const_text);
     c->nargs = l->nargs;
     memcpy(c->kwarg, l->kwarg, sizeof c->kwarg);
+    memcpy(c->in_kw, l->in_kw, sizeof c->in_kw);
     memcpy(c->mask_from, l->mask_from, sizeof c->mask_from);
     if (l->kwargs && !(c->kwargs = ck_tree_copy(l->kwargs)))
         return -1;
@@ -1292,8 +1297,11 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             int nin0 = l->nin;
             if (layer->vt->call_inputs) { /* Keras' call tensors in the layer's input order */
                 int map[CK_IO_MAX_IN], was[CK_IO_MAX_IN];
+                const char *kw[CK_IO_MAX_IN];
                 memcpy(was, in, sizeof was);
-                nin0 = layer->vt->call_inputs(layer, l->kwarg, l->nargs, l->nin, map);
+                for (int k = 0; k < l->nin; k++)
+                    kw[k] = l->in_kw[k];
+                nin0 = layer->vt->call_inputs(layer, kw, l->nin, map);
                 if (nin0 < 0 || nin0 > CK_IO_MAX_IN) {
                     ck_layer_free(layer);
                     lay[i] = NULL;

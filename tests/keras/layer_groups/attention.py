@@ -104,6 +104,9 @@ CASES = [
          x=mask_inputs((4, 3), (5, 3))),
     case("mha_rank4_output_shape", [(2, 3, 4)],
          build=dense_then(lambda k, xs: mha(k, num_heads=2, key_dim=2, output_shape=(2, 3))(xs[0], xs[0]))),
+    case("mha_explicit_keywords", [(4, 5)],
+         build=dense_then(lambda k, xs: mha(k, num_heads=2, key_dim=3)(
+             query=xs[0], value=xs[0], return_attention_scores=False, use_causal_mask=False))),
     case("mha_dropout_inference", [(4, 5)],
          build=lambda k, ins: mha(k, num_heads=2, key_dim=3, dropout=0.3)(ins[0], ins[0]), train=False),
     # ---- GroupQueryAttention (Keras' GroupedQueryAttention)
