@@ -45,15 +45,16 @@ void ck_bcast_grad(const float *dy, int64_t n, int m, const int64_t *od, const i
     BCAST_LOOP(db[boff] += dy[at]);
 }
 
-void ck_attn_softmax(float *s, int64_t rows, int64_t cols, const float *mask, const float *row_mask, bool causal,
-                     float scale)
+void ck_attn_softmax(float *s, int64_t rows, int64_t cols, const float *mask, const float *row_mask,
+                     const float *col_mask, const float *col_mask2, bool causal, float scale)
 {
     static const ck_act softmax = {.kind = CK_ACT_SOFTMAX};
     for (int64_t r = 0; r < rows; r++) {
         float *sr = s + r * cols;
         bool row_off = row_mask && row_mask[r] == 0.0f;
         for (int64_t c = 0; c < cols; c++) {
-            bool off = row_off || (mask && mask[r * cols + c] == 0.0f) || (causal && c > r);
+            bool off = row_off || (mask && mask[r * cols + c] == 0.0f) || (causal && c > r) ||
+                       (col_mask && col_mask[c] == 0.0f) || (col_mask2 && col_mask2[c] == 0.0f);
             sr[c] = sr[c] * scale + (off ? -1e9f : 0.0f);
         }
     }

@@ -279,10 +279,11 @@ void ck_bcast_add(float *y, int64_t n, int m, const int64_t *od, const int64_t *
 void ck_bcast_grad(const float *dy, int64_t n, int m, const int64_t *od, const int64_t *bstride, float *db,
                    int64_t bsize);
 /* Attention weights from scores s (rows x cols), in place: s * scale, -1e9 added where mask
- * (rows x cols, may be NULL) is 0, where row_mask (rows, may be NULL) is 0 and, when causal, past
- * the diagonal (c > r); then softmax along each row (Keras' masked Softmax). */
-void ck_attn_softmax(float *s, int64_t rows, int64_t cols, const float *mask, const float *row_mask, bool causal,
-                     float scale);
+ * (rows x cols, may be NULL) is 0, where row_mask (rows), col_mask or col_mask2 (cols) is 0 (each
+ * may be NULL) and, when causal, past the diagonal (c > r); then softmax along each row (Keras'
+ * masked Softmax: a row masked everywhere gets equal weights). */
+void ck_attn_softmax(float *s, int64_t rows, int64_t cols, const float *mask, const float *row_mask,
+                     const float *col_mask, const float *col_mask2, bool causal, float scale);
 /* Its backward: dp (rows x cols), the gradient of the weights p, becomes that of the raw scores
  * (times scale), in place. */
 void ck_attn_softmax_backward(const float *p, float *dp, int64_t rows, int64_t cols, float scale);

@@ -9,7 +9,9 @@
  * then the attention mask (T..., S...) (1: attend, 0: not; Keras' attention_mask call keyword).
  * A model file's call MultiHeadAttention(q, v, attention_mask=m) comes in as (q, v, v, m).
  * Attention runs over every axis between the batch and the features (Keras' default
- * attention_axes): the T... and S... axes are flattened.
+ * attention_axes): the T... and S... axes are flattened. Keras' masks of the inputs
+ * (Embedding(mask_zero=True)) mask the query's rows and the value's and key's columns, and the
+ * query's passes on to the output, as Keras does.
  *
  * Sizes: builds compute shapes with core.h's checked helpers and ck_layer_build checks what they
  * declare; forward, backward and the buffer sizes multiply the batch by per-sample sizes of
@@ -248,6 +250,9 @@ static void mha_forward(ckeras_layer *l, const ck_fwd *f)
     mha_bufs s = mha_layout(p, n, f->saved);
     const float *xq = f->xs[0], *xv = f->xs[1], *xk = p->key ? f->xs[2] : f->xs[1];
     const float *mask = p->mask ? f->xs[3] : NULL;
+    /* Keras' masks of query (its rows), value and key (their columns) */
+    const float *qm = f->masks ? f->masks[0] : f->mask, *vm = f->masks ? f->masks[1] : NULL;
+    const float *km = f->masks && p->key ? f->masks[2] : NULL;
     project(xq, n * T, p->Dq, l->w[p->wq].data, wbias(l, p, p->wq), H * dk, s.q);
     project(xk, n * S, p->Dk, l->w[p->wk].data, wbias(l, p, p->wk), G * dk, s.k);
     project(xv, n * S, p->Dv, l->w[p->wv].data, wbias(l, p, p->wv), G * dv, s.v);
@@ -259,7 +264,8 @@ static void mha_forward(ckeras_layer *l, const ck_fwd *f)
             const float *qbh = s.q + b * T * H * dk + h * dk, *kbg = s.k + b * S * G * dk + g * dk;
             /* scores (T, S) = q_bh (T, dk) . k_bg^T, then the masked softmax of scale * scores */
             ck_gemm(false, true, T, S, dk, 1.0f, qbh, H * dk, kbg, G * dk, 0.0f, P, S);
-            ck_attn_softmax(P, T, S, mask ? mask + b * T * S : NULL, NULL, p->causal, p->scale);
+            ck_attn_softmax(P, T, S, mask ? mask + b * T * S : NULL, qm ? qm + b * T : NULL, vm ? vm + b * S : NULL,
+                            km ? km + b * S : NULL, p->causal, p->scale);
             if (p->rate > 0) {
                 if (drop)
                     ck_attn_dropout(P, Pd, T * S, p->rate, f->rng);
@@ -400,6 +406,7 @@ const ck_layer_vt ck_multi_head_attention_vt = {
     .backward = mha_backward,
     .free_priv = mha_free,
     .keras3_var_path = mha_var_path,
+    .mask_mode = ck_mask_pass,
     .call_inputs = mha_call_inputs,
     .call_kwarg = mha_call_kwarg,
     .call_fields = mha_call_fields,
@@ -446,6 +453,7 @@ const ck_layer_vt ck_group_query_attention_vt = {
     .backward = mha_backward,
     .free_priv = mha_free,
     .keras3_var_path = mha_var_path,
+    .mask_mode = ck_mask_pass,
     .call_inputs = mha_call_inputs,
     .call_kwarg = mha_call_kwarg,
     .call_fields = mha_call_fields,
@@ -564,18 +572,19 @@ static void att_forward(ckeras_layer *l, const ck_fwd *f)
     int64_t tq = p->tq, tv = p->tv, d = p->d, dv = p->dv, pts = tq * tv;
     float *P = f->saved, *Pd = p->rate > 0 ? P + f->n * pts : P, *th = Pd + f->n * pts;
     bool drop = p->rate > 0 && f->training && f->rng;
+    const float *vm = f->masks ? f->masks[1] : NULL; /* Keras' mask of the value: its columns */
     for (int64_t b = 0; b < f->n; b++) {
         const float *q = f->xs[0] + b * tq * d, *v = f->xs[1] + b * tv * dv;
         const float *k = p->key ? f->xs[2] + b * tv * d : v;
         float *Pb = P + b * pts, *Pdb = Pd + b * pts;
         if (p->kind == SCORE_DOT) {
             ck_gemm(false, true, tq, tv, d, 1.0f, q, d, k, d, 0.0f, Pb, tv);
-            ck_attn_softmax(Pb, tq, tv, NULL, NULL, p->causal, wval(l, p->ws));
+            ck_attn_softmax(Pb, tq, tv, NULL, NULL, vm ? vm + b * tv : NULL, NULL, p->causal, wval(l, p->ws));
         } else {
             bool add = p->kind == SCORE_ADDITIVE;
             ck_additive_scores(q, k, tq, tv, d, add ? 1.0f : wval(l, p->ws), add && p->ws >= 0 ? l->w[p->ws].data : NULL,
                                add ? 1.0f : wval(l, p->wc), th + b * pts * d, Pb);
-            ck_attn_softmax(Pb, tq, tv, NULL, NULL, p->causal, 1.0f);
+            ck_attn_softmax(Pb, tq, tv, NULL, NULL, vm ? vm + b * tv : NULL, NULL, p->causal, 1.0f);
         }
         if (p->rate > 0) {
             if (drop)

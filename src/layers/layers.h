@@ -40,6 +40,8 @@ typedef struct ck_fwd {
                            0 for a masked step; NULL: none */
     float *mask_out;    /* a CK_MASK_MAKE layer writes its output's mask here: (n, out_shape
                            without its last axis) */
+    const float *const *masks; /* layers with several inputs: masks[k] is Keras' mask of input k
+                                  (masks[0] == mask), or NULL; masks may be NULL (none) */
 } ck_fwd;
 
 typedef struct ck_bwd {
@@ -53,6 +55,7 @@ typedef struct ck_bwd {
     const float *const *xs;  /* xs[0] == x */
     float *const *dxs;       /* dxs[k] may be NULL; dxs[0] == dx */
     const float *mask;       /* the forward's input mask (ck_fwd.mask) */
+    const float *const *masks; /* the forward's masks of every input (ck_fwd.masks) */
 } ck_bwd;
 
 /* What a layer does with Keras' mask (set by Embedding(mask_zero=True) and Masking, one value

@@ -107,6 +107,18 @@ CASES = [
     case("mha_explicit_keywords", [(4, 5)],
          build=dense_then(lambda k, xs: mha(k, num_heads=2, key_dim=3)(
              query=xs[0], value=xs[0], return_attention_scores=False, use_causal_mask=False))),
+    case("mha_masked_self", [(6,)],
+         build=lambda k, ins: mha(k, num_heads=2, key_dim=3)(
+             *[k.layers.Embedding(7, 4, mask_zero=True, name="emb")(ins[0])] * 2),
+         x=lambda rng: [[[1, 2, 3, 0, 0, 0], [4, 5, 6, 1, 2, 3], [6, 0, 0, 0, 0, 0]]]),
+    case("mha_masked_cross_key", [(4,), (5,), (5,)],
+         build=lambda k, ins: mha(k, num_heads=2, key_dim=2)(
+             k.layers.Embedding(7, 3, mask_zero=True, name="emb_q")(ins[0]),
+             k.layers.Embedding(7, 3, mask_zero=True, name="emb_v")(ins[1]),
+             k.layers.Embedding(7, 2, mask_zero=True, name="emb_k")(ins[2])),
+         x=lambda rng: [[[1, 2, 0, 0], [3, 4, 5, 6], [2, 0, 0, 0]],
+                        [[1, 1, 2, 0, 0], [6, 5, 4, 3, 2], [1, 2, 3, 4, 0]],
+                        [[2, 3, 4, 5, 6], [1, 2, 0, 0, 0], [3, 3, 3, 0, 0]]]),
     case("mha_dropout_inference", [(4, 5)],
          build=lambda k, ins: mha(k, num_heads=2, key_dim=3, dropout=0.3)(ins[0], ins[0]), train=False),
     # ---- GroupQueryAttention (Keras' GroupedQueryAttention)
@@ -145,6 +157,11 @@ CASES = [
     case("additive_noscale_causal", [(4, 3)],
          build=dense_then(lambda k, xs: k.layers.AdditiveAttention(use_scale=False, name="add")(
              [xs[0], xs[0]], use_causal_mask=True))),
+    case("gqa_masked_self", [(5,)],
+         build=lambda k, ins: k.layers.GroupQueryAttention(head_dim=2, num_query_heads=2, num_key_value_heads=1,
+                                                           name="gqa")(
+             *[k.layers.Embedding(7, 4, mask_zero=True, name="emb")(ins[0])] * 2, use_causal_mask=True),
+         x=lambda rng: [[[1, 2, 3, 0, 0], [4, 5, 6, 1, 2], [6, 0, 0, 0, 0]]]),
     case("additive_masked_query", [(4,), (5,)],
          build=lambda k, ins: k.layers.AdditiveAttention(name="add")(
              [k.layers.Embedding(6, 3, mask_zero=True, name="emb")(ins[0]),
