@@ -366,7 +366,10 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
     json_t *nodes = json_array();
     if (l->nin == 0)
         return nodes;
-    if (profile == CK_PROFILE_KERAS3) { /* [{"args": [x] or [[x, y]], "kwargs": {...}}] */
+    /* Keras 3's form also for a layer whose call takes separate tensors (MultiHeadAttention(q, v)):
+     * tf.keras 2's list form would call it on one list, which Keras 3 refuses; Keras 3 reads the
+     * dict form in any file */
+    if (profile == CK_PROFILE_KERAS3 || l->split_args) { /* [{"args": [x] or [[x, y]], "kwargs": {...}}] */
         json_t *node = json_object(), *args = json_array();
         json_t *kwargs = l->kwargs ? ck_tree_to_json_value(l->kwargs) : json_object();
         int npos = l->nargs > 0 && l->nargs < l->nin && l->kwarg[0] ? l->nargs : l->nin;
