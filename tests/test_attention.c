@@ -659,6 +659,63 @@ START_TEST(masked_inputs_gradients_match_finite_differences)
 }
 END_TEST
 
+/* A file Keras saved after one Adam step resumes in ckeras as in Keras: the same second step
+ * (tests/keras/attention_resume.py), which needs the Adam state of the sublayer weights
+ * ("adam/mha_query_kernel_momentum", ...) back from the file; a fresh optimizer does not give it. */
+START_TEST(mha_resumes_keras_adam_training)
+{
+    int nz = 0;
+    char **names = NULL;
+    ckeras_tensor **arrays = NULL;
+    ck_assert_msg(ckeras_read_npz("tests/fixtures/attention/mha_adam_resume.npz", &nz, &names, &arrays) == CKERAS_OK,
+                  "%s", ckeras_last_error());
+    const ckeras_tensor *x = NULL, *t = NULL;
+    for (int i = 0; i < nz; i++) {
+        if (strcmp(names[i], "x") == 0)
+            x = arrays[i];
+        if (strcmp(names[i], "t") == 0)
+            t = arrays[i];
+    }
+    ck_assert(x && t);
+    for (int fresh = 0; fresh < 2; fresh++) {
+        ckeras_model *m = NULL;
+        ck_assert_msg(ckeras_load_model("tests/fixtures/attention/mha_adam_resume.h5", 0, &m) == CKERAS_OK, "%s",
+                      ckeras_last_error());
+        if (fresh)
+            ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(0.01), "mse", NULL), CKERAS_OK);
+        ck_assert_msg(ckeras_model_train_on_batch_multi(m, 1, &x, 1, &t, NULL, 0) == CKERAS_OK, "%s",
+                      ckeras_last_error());
+        double worst = 0;
+        int checked = 0;
+        for (int i = 0; i < nz; i++) {
+            if (strncmp(names[i], "w.", 2) != 0)
+                continue;
+            char lname[64];
+            const char *dot = strrchr(names[i], '.');
+            snprintf(lname, sizeof lname, "%.*s", (int)(dot - names[i] - 2), names[i] + 2);
+            ckeras_layer *l = ckeras_model_get_layer(m, lname);
+            ckeras_tensor *view = NULL;
+            const char *wname = NULL;
+            ck_assert_msg(l && ckeras_layer_weight(l, atoi(dot + 1), &wname, &view) == CKERAS_OK, "%s", names[i]);
+            const float *a = ckeras_tensor_data(view), *b = ckeras_tensor_data(arrays[i]);
+            for (int64_t e = 0; e < ckeras_tensor_size(view); e++) {
+                double d = fabs((double)a[e] - b[e]) / (1 + fabs((double)b[e]));
+                worst = d > worst ? d : worst;
+            }
+            ckeras_tensor_free(view);
+            checked++;
+        }
+        ck_assert_int_eq(checked, 10);
+        if (fresh)
+            ck_assert_msg(worst > 1e-3, "a fresh Adam gives Keras' second step too (%g): the test proves nothing", worst);
+        else
+            ck_assert_msg(worst <= 1e-5, "after Keras' file's Adam state, the second step differs by %g", worst);
+        ckeras_model_free(m);
+    }
+    ckeras_npz_free(nz, names, arrays);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("attention");
@@ -673,6 +730,7 @@ int main(void)
     tcase_add_test(tc, luong_bahdanau_gradients_match_finite_differences);
     tcase_add_test(tc, luong_bahdanau_forward_match_direct_formula);
     tcase_add_test(tc, masked_inputs_gradients_match_finite_differences);
+    tcase_add_test(tc, mha_resumes_keras_adam_training);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -317,6 +317,17 @@ static const char *tf2_slot(const char *k3, ck_opt_kind kind)
     return k3;
 }
 
+/* A weight's name in Keras 3's optimizer variable names: its path with '_' for '/'
+ * ("query/kernel" of a MultiHeadAttention: "query_kernel"). */
+static const char *k3_name(const char *w, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", w);
+    for (char *c = buf; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    return buf;
+}
+
 /* Appends weight k of layer l to hl as "<layer>/<weight>:0" (tf.keras 2) or "<layer>/<weight>"
  * (Keras 3). */
 static ckeras_status put_weight(ck_h5_layer *hl, const ckeras_layer *l, int k, ck_profile profile)
@@ -438,7 +449,7 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_profile profile, c
     f->opt = ck_calloc((size_t)total, sizeof *f->opt);
     if (!f->opt)
         return CKERAS_ENOMEM;
-    char name[300];
+    char name[300], wn[64];
     snprintf(name, sizeof name, k3 ? "%s/iteration" : "%s/iter:0", cls);
     if (opt_scalar(f, name, true, (double)o->iterations) != CKERAS_OK)
         return CKERAS_ENOMEM;
@@ -459,7 +470,8 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_profile profile, c
             for (int s = 0; s < ns; s++) {
                 ck_h5_array *a = &f->opt[f->nopt++];
                 if (k3)
-                    snprintf(name, sizeof name, "%s/%s_%s_%s", cls, l->name, w->name, slots[s]);
+                    snprintf(name, sizeof name, "%s/%s_%s_%s", cls, l->name, k3_name(w->name, wn, sizeof wn),
+                             slots[s]);
                 else
                     snprintf(name, sizeof name, "%s/%s/%s/%s:0", cls, l->name, w->name, tf2_slot(slots[s], o->kind));
                 a->name = ck_strdup(name);
@@ -1720,9 +1732,12 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
                 for (int s = 0; s < ns; s++) {
                     char a[300], b[300], c[300], k3[300];
                     snprintf(a, sizeof a, "%s/%s/%s:0", lname, w->name, tf2_slot(slots[s], o->kind));
-                    snprintf(b, sizeof b, "%s_%s_%s_%s", model_name, lname, w->name, slots[s]);
-                    /* Keras 3.11 (and ckeras' Keras 3 profile): "Adam/dense_kernel_momentum" */
-                    snprintf(k3, sizeof k3, "%s_%s_%s", lname, w->name, slots[s]);
+                    char wn[64];
+                    k3_name(w->name, wn, sizeof wn);
+                    snprintf(b, sizeof b, "%s_%s_%s_%s", model_name, lname, wn, slots[s]);
+                    /* Keras 3.11 (and ckeras' Keras 3 profile): "Adam/dense_kernel_momentum",
+                     * "adam/mha_query_kernel_momentum" */
+                    snprintf(k3, sizeof k3, "%s_%s_%s", lname, wn, slots[s]);
                     /* tf.keras 2.11+: "Adam/m/conv2d/kernel:0" */
                     snprintf(c, sizeof c, "%s/%s/%s:0", tf2_slot(slots[s], o->kind), lname, w->name);
                     const ck_h5_array *arr = find_opt(f, a);
