@@ -258,10 +258,15 @@ typedef struct ck_io_layer {
                                   called once): their input tensors, positional */
 } ck_io_layer;
 
-/* A further call of a shared layer: its positional input tensors. */
+/* A further call of a shared layer: its input tensors, and (Keras 3) the call keyword that gave
+ * each ("" positional); when written, the first nargs are positional and the rest the keyword
+ * kwarg, as for the layer's first call (split_args layers only; nargs 0: all positional). */
 typedef struct ck_io_call {
     int nin;
     ck_io_ref in[CK_IO_MAX_IN];
+    char in_kw[CK_IO_MAX_IN][24];
+    int nargs;
+    char kwarg[32];
 } ck_io_call;
 
 /* A model config ("model_config"), whatever Keras wrote it. */

@@ -107,6 +107,7 @@ static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
                           tmp.nconst ? "a number among its inputs" : "a mask");
         l->calls[c - 1].nin = tmp.nin;
         memcpy(l->calls[c - 1].in, tmp.in, sizeof tmp.in);
+        memcpy(l->calls[c - 1].in_kw, tmp.in_kw, sizeof tmp.in_kw);
         ck_tree_free(tmp.kwargs);
     }
     return st;
@@ -396,7 +397,14 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
         for (int c = 1; c < l->ncalls && l->calls; c++) { /* a shared layer's further calls */
             const ck_io_call *call = &l->calls[c - 1];
             json_t *more = json_object(), *margs = json_array();
-            if (call->nin == 1) {
+            json_t *mkw = json_object();
+            if (l->split_args) { /* separate arguments, the rest by keyword (one tensor) */
+                int np = call->nargs > 0 && call->kwarg[0] ? call->nargs : call->nin;
+                for (int k = 0; k < np; k++)
+                    json_array_append_new(margs, k3_tensor(&call->in[k]));
+                if (np < call->nin)
+                    json_object_set_new(mkw, call->kwarg, k3_tensor(&call->in[np]));
+            } else if (call->nin == 1) {
                 json_array_append_new(margs, k3_tensor(&call->in[0]));
             } else {
                 json_t *list = json_array();
@@ -405,7 +413,7 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
                 json_array_append_new(margs, list);
             }
             json_object_set_new(more, "args", margs);
-            json_object_set_new(more, "kwargs", json_object());
+            json_object_set_new(more, "kwargs", mkw);
             json_array_append_new(nodes, more);
         }
         return nodes;

@@ -148,6 +148,10 @@ static ckeras_status further_call(const ckeras_model *m, ck_io_model *d, int i, 
     ck_io_call *c = &l->calls[l->ncalls - 1];
     c->nin = nd->nin;
     call_refs(m, nd->nin, nd->in, batch, c->in);
+    if (nd->layer->vt->call_kwarg) { /* query, value, key, attention_mask=m */
+        const char *kw = nd->layer->vt->call_kwarg(nd->layer, nd->nin, &c->nargs);
+        snprintf(c->kwarg, sizeof c->kwarg, "%s", kw ? kw : "");
+    }
     l->ncalls++;
     return CKERAS_OK;
 }
@@ -1293,6 +1297,20 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             if (st != CKERAS_OK || !ready)
                 continue;
             if (c > 0) { /* a further call of a shared layer: the same weights */
+                if (lay[i]->vt->call_inputs) { /* Keras' call tensors in the layer's input order */
+                    int map[CK_IO_MAX_IN], was[CK_IO_MAX_IN];
+                    const char *kw[CK_IO_MAX_IN];
+                    memcpy(was, in, sizeof was);
+                    for (int k = 0; k < nin; k++)
+                        kw[k] = l->calls[c - 1].in_kw[k];
+                    if ((nin = lay[i]->vt->call_inputs(lay[i], kw, nin, map)) < 0 || nin > CK_IO_MAX_IN) {
+                        ck_error_prefix("layer '%s', call %d", l->name, c);
+                        st = CKERAS_EUNSUPPORTED;
+                        break;
+                    }
+                    for (int k = 0; k < nin; k++)
+                        in[k] = was[map[k]];
+                }
                 if ((more[moff[i] + c - 1] = ck_model_call(m, lay[i], nin, in)) < 0)
                     st = m->call_status;
                 ndone[i]++;

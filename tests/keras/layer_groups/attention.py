@@ -62,6 +62,14 @@ def mha(k, **kw):
     return k.layers.MultiHeadAttention(name="mha", **kw)
 
 
+def shared_mha(k, ins):
+    """One MultiHeadAttention called twice with the attention_mask keyword; outputs added."""
+    m = mha(k, num_heads=2, key_dim=2)
+    q = k.layers.Dense(3, name="pre0")(ins[0])
+    q2 = k.layers.Dense(3, name="pre1")(q)
+    return k.layers.Add(name="sum")([m(q, ins[1], attention_mask=ins[2]), m(q2, ins[1], attention_mask=ins[2])])
+
+
 CASES = [
     # ---- EinsumDense
     case("ein_ab_bc_sigmoid", [(3,)],
@@ -119,6 +127,8 @@ CASES = [
          x=lambda rng: [[[1, 2, 0, 0], [3, 4, 5, 6], [2, 0, 0, 0]],
                         [[1, 1, 2, 0, 0], [6, 5, 4, 3, 2], [1, 2, 3, 4, 0]],
                         [[2, 3, 4, 5, 6], [1, 2, 0, 0, 0], [3, 3, 3, 0, 0]]]),
+    case("mha_shared_with_mask", [(4, 3), (5, 3), (4, 5)], build=lambda k, ins: shared_mha(k, ins),
+         x=mask_inputs((4, 3), (5, 3))),
     case("mha_dropout_inference", [(4, 5)],
          build=lambda k, ins: mha(k, num_heads=2, key_dim=3, dropout=0.3)(ins[0], ins[0]), train=False),
     # ---- GroupQueryAttention (Keras' GroupedQueryAttention)
