@@ -107,6 +107,9 @@ check-asan: deps
 examples/seed_mlp: examples/seed_mlp.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
+examples/transformer_text: examples/transformer_text.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
 demo: deps
 	@$(MAKE) --no-print-directory examples/seed_mlp
 	cd examples && ./seed_mlp
@@ -116,7 +119,7 @@ bench: deps
 	@$(MAKE) --no-print-directory -C bench CKERAS_ROOT=..
 
 clean:
-	rm -rf build build-san lib lib-san bin/ckeras examples/seed_mlp
+	rm -rf build build-san lib lib-san bin/ckeras examples/seed_mlp examples/transformer_text
 
 # ==== System library: install, uninstall, pkg-config, ABI, docs, shell tests =================
 # (one block; the targets above are unchanged.)

@@ -770,7 +770,7 @@ static ck_tree *value_tree(const ck_config *c, int i)
         bool pairs = (v->n == 4 || v->n == 6) &&
                      (strcmp(f->name, "padding") == 0 || strcmp(f->name, "cropping") == 0);
         for (int k = 0; j && k < v->n; k += pairs ? 2 : 1) {
-            ck_tree *item = ck_tree_int(v->v[k]);
+            ck_tree *item = (f->write & CK_W_NULL_NEG) && v->v[k] < 0 ? ck_tree_null() : ck_tree_int(v->v[k]);
             if (pairs) { /* ((top, bottom), (left, right)) as Keras writes it (3D: three pairs) */
                 ck_tree *pair = ck_tree_list();
                 if (pair && (ck_tree_push(pair, item) != CKERAS_OK ||

@@ -191,6 +191,8 @@ typedef enum ck_type { CK_BOOL, CK_INT, CK_FLOAT, CK_STR, CK_INTS, CK_TREE } ck_
 #define CK_W_NO_K3 8u     /* a tf.keras 2 keyword Keras 3 refuses: the tf.keras 2 profile only */
 #define CK_W_ALIAS_TF2 16u /* the tf.keras 2 profile writes it under its alias (LeakyReLU's alpha) */
 #define CK_W_INT_IF_ONE 32u /* a CK_INTS field holding one value is written as that int (Softmax's axis) */
+#define CK_W_NULL_NEG (1u << 10) /* CK_INTS: a negative entry (a variable size) is written as null
+                                   (EinsumDense's output_shape (None, 64)) */
 
 /* Which Keras a config is written for. */
 typedef enum ck_profile { CK_PROFILE_TF2, CK_PROFILE_KERAS3 } ck_profile;

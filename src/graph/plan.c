@@ -260,9 +260,11 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
 {
     for (int i = 0; i < g->n; i++) {
         const ck_node *nd = &g->nodes[i];
-        const float *xs[CK_MAX_NODE_INPUTS];
-        for (int k = 0; k < nd->nin; k++)
+        const float *xs[CK_MAX_NODE_INPUTS], *ms[CK_MAX_NODE_INPUTS];
+        for (int k = 0; k < nd->nin; k++) {
             xs[k] = input_buf(p, nd->in[k]);
+            ms[k] = nd->in[k] >= 0 ? p->mask[nd->in[k]] : NULL;
+        }
         ck_fwd f = {
             .n = n,
             .x = xs[0],
@@ -275,6 +277,7 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
             .xs = xs,
             .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
             .mask_out = ck_plan_mask_floats(g, i, 1) ? p->mask[i] : NULL,
+            .masks = ms,
         };
         nd->layer->vt->forward(nd->layer, &f);
     }
@@ -291,12 +294,13 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
         ckeras_layer *l = nd->layer;
         if (!p->need_grad[i] || !p->live[i])
             continue; /* nothing at or before this node trains, or its output is not used */
-        const float *xs[CK_MAX_NODE_INPUTS];
+        const float *xs[CK_MAX_NODE_INPUTS], *ms[CK_MAX_NODE_INPUTS];
         float *dxs[CK_MAX_NODE_INPUTS];
         float *scratch = p->gscratch;
         for (int k = 0; k < nd->nin; k++) {
             int src = nd->in[k];
             xs[k] = input_buf(p, src);
+            ms[k] = src >= 0 ? p->mask[src] : NULL;
             dxs[k] = NULL;
             if (src >= 0 && p->need_grad[src]) {
                 if (p->consumers[src] > 1) {
@@ -320,6 +324,7 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
             .xs = xs,
             .dxs = dxs,
             .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
+            .masks = ms,
         };
         float *keep[CK_MAX_WEIGHTS];
         bool acc = p->accumulate[i] && l->trainable && p->wscratch;

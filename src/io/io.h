@@ -253,6 +253,14 @@ typedef struct ck_io_layer {
                                 as call keyword kwarg (Keras 3: a GRU's initial_state); 0: all
                                 positional (tf.keras 2 lists a GRU's states with its input) */
     char kwarg[32];
+    char in_kw[CK_IO_MAX_IN][24]; /* Keras 3: the call keyword that gave input k ("value" of
+                                MultiHeadAttention(query=q, value=v)), "" for a positional one */
+    bool split_args;         /* Keras 3 writer: the positional tensors are separate arguments
+                                (MultiHeadAttention(query, value)), not one list, and the keyword's
+                                tensor is written alone, not in a list */
+    const char *const *arg_names; /* with split_args: the names of the positional arguments
+                                ({"query", "value", "key", NULL}, static): Keras 3's build_config
+                                is then {"shapes_dict": {"query_shape": ..., ...}} */
     ck_tree *kwargs;         /* the other call keywords of its first call ({"training": false},
                                 {"mask": null}), owned; NULL when none */
     char mask_from[CK_IO_NAME]; /* Keras 3: the layer whose output its first call takes as the
@@ -264,10 +272,15 @@ typedef struct ck_io_layer {
                                   called once): their input tensors, positional */
 } ck_io_layer;
 
-/* A further call of a shared layer: its positional input tensors. */
+/* A further call of a shared layer: its input tensors, and (Keras 3) the call keyword that gave
+ * each ("" positional); when written, the first nargs are positional and the rest the keyword
+ * kwarg, as for the layer's first call (split_args layers only; nargs 0: all positional). */
 typedef struct ck_io_call {
     int nin;
     ck_io_ref in[CK_IO_MAX_IN];
+    char in_kw[CK_IO_MAX_IN][24];
+    int nargs;
+    char kwarg[32];
 } ck_io_call;
 
 /* A model config ("model_config"), whatever Keras wrote it. */

@@ -192,6 +192,14 @@ static json_t *layer_object(json_t *legacy, int depth)
                 json_object_set(o, "registered_name", cls);
             return o;
         }
+    /* Keras exports GroupedQueryAttention as keras.layers.GroupQueryAttention: config.json names
+     * it so (legacy .h5 files by its Python class name) */
+    if (json_is_string(cls) && strcmp(json_string_value(cls), "GroupedQueryAttention") == 0) {
+        json_t *renamed = json_string("GroupQueryAttention");
+        json_t *o = keras_object("keras.layers", renamed, cfg);
+        json_decref(renamed);
+        return o;
+    }
     return keras_object("keras.layers", cls, cfg);
 }
 
@@ -250,16 +258,29 @@ static json_t *model_object(const ck_io_model *m, json_t *lroot, int depth)
         if (l->nin > 0 && !l->op_node) {
             int npos = l->nargs > 0 ? l->nargs : l->nin; /* the call's positional inputs */
             json_t *is;
-            if (npos == 1) {
+            if (l->split_args && l->arg_names) { /* build(query_shape, value_shape, ...) */
+                json_t *sd = json_object();
+                for (int k = 0; k < npos && l->arg_names[k]; k++) {
+                    char key[64];
+                    snprintf(key, sizeof key, "%s_shape", l->arg_names[k]);
+                    json_object_set_new(sd, key, batch_shape(&l->in[k]));
+                }
+                json_object_set_new(lj, "build_config", json_pack("{s:o}", "shapes_dict", sd));
+                if (!input_shape)
+                    input_shape = batch_shape(&l->in[0]);
+                is = NULL;
+            } else if (npos == 1) {
                 is = batch_shape(&l->in[0]);
             } else {
                 is = json_array();
                 for (int k = 0; k < npos; k++)
                     json_array_append_new(is, batch_shape(&l->in[k]));
             }
-            json_object_set_new(lj, "build_config", json_pack("{s:o}", "input_shape", is));
-            if (!input_shape)
-                input_shape = batch_shape(&l->in[0]);
+            if (is) {
+                json_object_set_new(lj, "build_config", json_pack("{s:o}", "input_shape", is));
+                if (!input_shape)
+                    input_shape = batch_shape(&l->in[0]);
+            }
         }
         if (functional) {
             json_object_set(lj, "name", json_object_get(ll, "name"));

@@ -113,6 +113,7 @@ static ckeras_status parse_inbound(json_t *nodes, ck_io_layer *l)
                           tmp.nconst ? "a number among its inputs" : "a mask");
         l->calls[c - 1].nin = tmp.nin;
         memcpy(l->calls[c - 1].in, tmp.in, sizeof tmp.in);
+        memcpy(l->calls[c - 1].in_kw, tmp.in_kw, sizeof tmp.in_kw);
         ck_tree_free(tmp.kwargs);
     }
     return st;
@@ -143,11 +144,15 @@ static ckeras_status parse_call(json_t *first, ck_io_layer *l)
             if (has_k3_tensor(v)) { /* tensors given by keyword: extra inputs */
                 if ((st = collect_k3_tensors(v, l)) != CKERAS_OK)
                     break;
-                if (l->kwarg[0] || strlen(k) >= sizeof l->kwarg)
-                    return ck_error(CKERAS_EUNSUPPORTED, "model_config: layer '%s' takes tensors by two call "
-                                    "keywords ('%s', '%s')", l->name, l->kwarg, k);
-                l->nargs = before;
-                snprintf(l->kwarg, sizeof l->kwarg, "%s", k);
+                if (strlen(k) >= sizeof l->in_kw[0])
+                    return ck_error(CKERAS_EUNSUPPORTED, "model_config: layer '%s' takes tensors by call keyword "
+                                    "'%s'", l->name, k);
+                for (int j = before; j < l->nin; j++)
+                    snprintf(l->in_kw[j], sizeof l->in_kw[j], "%s", k);
+                if (!l->kwarg[0]) { /* the first such keyword (a recurrent layer's initial_state) */
+                    l->nargs = before;
+                    snprintf(l->kwarg, sizeof l->kwarg, "%s", k);
+                }
                 continue;
             }
             if (!l->kwargs && !(l->kwargs = ck_tree_object()))
@@ -214,6 +219,8 @@ static ckeras_status parse_layer(json_t *lj, ck_io_layer *l, int index, int dept
     if (!json_is_string(cls) || json_string_length(cls) >= sizeof l->class_name)
         return ck_error(CKERAS_EFORMAT, "model_config: layer %d has no class_name", index);
     snprintf(l->class_name, sizeof l->class_name, "%s", json_string_value(cls));
+    if (strcmp(l->class_name, "GroupQueryAttention") == 0) /* .keras files name it by its export name */
+        snprintf(l->class_name, sizeof l->class_name, "GroupedQueryAttention");
     if (!json_is_object(cfg))
         return ck_error(CKERAS_EFORMAT, "model_config: layer %d (%s) has no config object", index, l->class_name);
     json_t *name = json_object_get(lj, "name");
@@ -368,7 +375,10 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
     json_t *nodes = json_array();
     if (l->nin == 0)
         return nodes;
-    if (profile == CK_PROFILE_KERAS3) { /* [{"args": [x] or [[x, y]], "kwargs": {...}}] */
+    /* Keras 3's form also for a layer whose call takes separate tensors (MultiHeadAttention(q, v)):
+     * tf.keras 2's list form would call it on one list, which Keras 3 refuses; Keras 3 reads the
+     * dict form in any file */
+    if (profile == CK_PROFILE_KERAS3 || l->split_args) { /* [{"args": [x] or [[x, y]], "kwargs": {...}}] */
         json_t *node = json_object(), *args = json_array();
         json_t *kwargs = l->kwargs ? ck_tree_to_json_value(l->kwargs) : json_object();
         int npos = l->nargs > 0 && l->nargs < l->nin && l->kwarg[0] ? l->nargs : l->nin;
@@ -379,15 +389,18 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
                 else if (k < l->nin)
                     json_array_append_new(args, k3_tensor(&l->in[k++]));
             }
-        } else if (npos == 1) {
-            json_array_append_new(args, k3_tensor(&l->in[0]));
+        } else if (npos == 1 || l->split_args) {
+            for (int k = 0; k < npos; k++)
+                json_array_append_new(args, k3_tensor(&l->in[k]));
         } else {
             json_t *list = json_array();
             for (int k = 0; k < npos; k++)
                 json_array_append_new(list, k3_tensor(&l->in[k]));
             json_array_append_new(args, list);
         }
-        if (npos < l->nin) {
+        if (npos < l->nin && l->split_args && l->nin - npos == 1) {
+            json_object_set_new(kwargs, l->kwarg, k3_tensor(&l->in[npos]));
+        } else if (npos < l->nin) {
             json_t *rest = json_array();
             for (int k = npos; k < l->nin; k++)
                 json_array_append_new(rest, k3_tensor(&l->in[k]));
@@ -399,7 +412,14 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
         for (int c = 1; c < l->ncalls && l->calls; c++) { /* a shared layer's further calls */
             const ck_io_call *call = &l->calls[c - 1];
             json_t *more = json_object(), *margs = json_array();
-            if (call->nin == 1) {
+            json_t *mkw = json_object();
+            if (l->split_args) { /* separate arguments, the rest by keyword (one tensor) */
+                int np = call->nargs > 0 && call->kwarg[0] ? call->nargs : call->nin;
+                for (int k = 0; k < np; k++)
+                    json_array_append_new(margs, k3_tensor(&call->in[k]));
+                if (np < call->nin)
+                    json_object_set_new(mkw, call->kwarg, k3_tensor(&call->in[np]));
+            } else if (call->nin == 1) {
                 json_array_append_new(margs, k3_tensor(&call->in[0]));
             } else {
                 json_t *list = json_array();
@@ -408,7 +428,7 @@ static json_t *inbound_json(const ck_io_layer *l, ck_profile profile)
                 json_array_append_new(margs, list);
             }
             json_object_set_new(more, "args", margs);
-            json_object_set_new(more, "kwargs", json_object());
+            json_object_set_new(more, "kwargs", mkw);
             json_array_append_new(nodes, more);
         }
         return nodes;

@@ -386,5 +386,35 @@ void ck_convlstm_forward(const ck_convlstm *r, int64_t n, const float *x, float 
  * h, w, c) is overwritten (NULL: not wanted); weight gradients as set in r. */
 void ck_convlstm_backward(const ck_convlstm *r, int64_t n, const float *x, const float *dhs, float *dx,
                           float *saved, float *work);
+/* ---- attention (attention.c) ------------------------------------------------------------
+ * A bias broadcast over n samples of m axes od[0..m): y[s][idx] += b[sum_k idx_k bstride[k]]
+ * (bstride[k] 0 where the bias has size 1); ck_bcast_grad writes db (bsize) = the matching sums
+ * of dy. */
+void ck_bcast_add(float *y, int64_t n, int m, const int64_t *od, const int64_t *bstride, const float *b);
+void ck_bcast_grad(const float *dy, int64_t n, int m, const int64_t *od, const int64_t *bstride, float *db,
+                   int64_t bsize);
+/* Attention weights from scores s (rows x cols), in place: s * scale, -1e9 added where mask
+ * (rows x cols, may be NULL) is 0, where row_mask (rows), col_mask or col_mask2 (cols) is 0 (each
+ * may be NULL) and, when causal, past the diagonal (c > r); then softmax along each row (Keras'
+ * masked Softmax: a row masked everywhere gets equal weights). */
+void ck_attn_softmax(float *s, int64_t rows, int64_t cols, const float *mask, const float *row_mask,
+                     const float *col_mask, const float *col_mask2, bool causal, float scale);
+/* Its backward: dp (rows x cols), the gradient of the weights p, becomes that of the raw scores
+ * (times scale), in place. */
+void ck_attn_softmax_backward(const float *p, float *dp, int64_t rows, int64_t cols, float scale);
+/* Dropout of attention weights: out = p / (1 - rate) or 0 (probability rate). The backward reads
+ * which were dropped from out (a weight that is 0 gets no gradient either way). */
+void ck_attn_dropout(const float *p, float *out, int64_t count, float rate, ck_rng *rng);
+void ck_attn_dropout_backward(const float *dropped, float *dp, int64_t count, float rate);
+/* Additive attention scores (Keras' Attention(score_mode="concat") and AdditiveAttention) of q
+ * (tq, d) and k (tv, d): th (tq, tv, d) = tanh(a (q_t + k_s)), scores (tq, tv) = c sum_j w_j
+ * th_j (w NULL: ones). */
+void ck_additive_scores(const float *q, const float *k, int64_t tq, int64_t tv, int64_t d, float a, const float *w,
+                        float c, float *th, float *scores);
+/* Its backward from ds (tq, tv), the gradient of the scores: writes dq (tq, d) and dk (tv, d), and
+ * adds to dw (d), *da and *dc when they are not NULL. */
+void ck_additive_scores_backward(const float *q, const float *k, const float *th, const float *ds, int64_t tq,
+                                 int64_t tv, int64_t d, float a, const float *w, float c, float *dq, float *dk,
+                                 float *dw, double *da, double *dc);
 
 #endif

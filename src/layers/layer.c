@@ -27,6 +27,8 @@ static const ck_layer_vt *const registry[] = {
     &ck_elu_vt, &ck_identity_vt, &ck_repeat_vector_vt, &ck_activity_regularization_vt, &ck_gaussian_noise_vt, &ck_gaussian_dropout_vt, &ck_alpha_dropout_vt, &ck_spatial_dropout1d_vt, &ck_spatial_dropout3d_vt, &ck_category_encoding_vt, &ck_discretization_vt, &ck_random_crop_vt, &ck_random_brightness_vt, &ck_random_hue_vt, &ck_random_saturation_vt,
     &ck_normalization_vt, &ck_layer_scale_vt, &ck_custom_scale_layer_vt,
     &ck_rnn_vt, &ck_conv_lstm2d_vt, &ck_conv_lstm1d_vt, &ck_conv_lstm3d_vt,
+    &ck_einsum_dense_vt, &ck_multi_head_attention_vt, &ck_group_query_attention_vt, &ck_attention_vt,
+    &ck_additive_attention_vt,
 };
 
 const ck_layer_vt *ck_layer_lookup(const char *class_name)
@@ -36,6 +38,9 @@ const ck_layer_vt *ck_layer_lookup(const char *class_name)
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
         if (strcmp(registry[i]->class_name, class_name) == 0)
             return registry[i];
+    /* the name Keras exports a class by, where files use it (.keras config.json) */
+    if (strcmp(class_name, "GroupQueryAttention") == 0)
+        return &ck_group_query_attention_vt;
     return NULL;
 }
 

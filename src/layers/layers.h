@@ -40,6 +40,8 @@ typedef struct ck_fwd {
                            0 for a masked step; NULL: none */
     float *mask_out;    /* a CK_MASK_MAKE layer writes its output's mask here: (n, out_shape
                            without its last axis) */
+    const float *const *masks; /* layers with several inputs: masks[k] is Keras' mask of input k
+                                  (masks[0] == mask), or NULL; masks may be NULL (none) */
 } ck_fwd;
 
 typedef struct ck_bwd {
@@ -53,6 +55,7 @@ typedef struct ck_bwd {
     const float *const *xs;  /* xs[0] == x */
     float *const *dxs;       /* dxs[k] may be NULL; dxs[0] == dx */
     const float *mask;       /* the forward's input mask (ck_fwd.mask) */
+    const float *const *masks; /* the forward's masks of every input (ck_fwd.masks) */
 } ck_bwd;
 
 /* What a layer does with Keras' mask (set by Embedding(mask_zero=True) and Masking, one value
@@ -92,6 +95,19 @@ typedef struct ck_layer_vt {
     /* A loss the layer adds to the model's (Keras' add_loss: ActivityRegularization's penalty on
      * the output of its last forward), or NULL: none. Its gradient is the layer backward's. */
     double (*added_loss)(const ckeras_layer *l);
+    /* Layers whose Keras call takes its tensors as separate arguments and keywords
+     * (MultiHeadAttention(query, value, key, attention_mask=m)); NULL for the others.
+     * call_inputs: the nin tensors of a Keras call in the layer's input order: kw[k] is the call
+     * keyword that gave tensor k ("" when positional); map[j] receives the call tensor of input
+     * j; returns the number of inputs, or -1 with the error set.
+     * call_kwarg: how Keras 3 writes a call on nin inputs: *nargs positional arguments (each
+     * one, not a list), the rest as the returned keyword (one tensor, not a list), or NULL. */
+    int (*call_inputs)(const ckeras_layer *l, const char *const *kw, int nin, int *map);
+    const char *(*call_kwarg)(const ckeras_layer *l, int nin, int *nargs);
+    const char *const *call_args; /* with call_kwarg: the names of the positional arguments */
+    /* Boolean config fields that are Keras call keywords (use_causal_mask), NULL-terminated:
+     * read from and written to the call's keywords, never to the config. NULL: none. */
+    const char *const *call_fields;
 } ck_layer_vt;
 
 struct ckeras_layer {
@@ -220,6 +236,8 @@ bool ck_merge_is_elementwise(const ck_layer_vt *vt);
 ckeras_status ck_merge_set_constants(ckeras_layer *l, int n, const int *pos, const double *val);
 int ck_merge_constants(const ckeras_layer *l, int cap, int *pos, double *val);
 extern const ck_layer_vt ck_rnn_vt, ck_conv_lstm2d_vt, ck_conv_lstm1d_vt, ck_conv_lstm3d_vt;
+extern const ck_layer_vt ck_einsum_dense_vt, ck_multi_head_attention_vt, ck_group_query_attention_vt, ck_attention_vt,
+    ck_additive_attention_vt;
 /* Output k of a layer with several outputs (take.c): an internal layer with no Keras class. */
 extern const ck_layer_vt ck_take_vt;
 ckeras_layer *ck_take_new(const ckeras_layer *producer, int k);

@@ -184,13 +184,24 @@ static int object_groups(const ck_h5_vars *v, const char *path, const ck_tree *c
             out[k] = own;
         k++;
     }
-    for (int pass = 0; pass < 2; pass++)
+    /* sub-objects in the order their owner keeps its weights: a Bidirectional's forward_layer
+     * first, a MultiHeadAttention's (GroupQueryAttention's) projections query, key, value, output
+     * (the file lists them by name), then the others as stored */
+    static const char *const order[] = {"forward_layer", "query_dense", "_query_dense", "key_dense", "_key_dense",
+                                        "value_dense", "_value_dense", "output_dense", "_output_dense"};
+    int norder = (int)(sizeof order / sizeof order[0]);
+    for (int pass = 0; pass <= norder; pass++)
         for (int i = 0; i < v->n; i++) {
             const char *p = v->g[i].path;
             if (strncmp(p, path, pl) != 0 || p[pl] != '/' || strncmp(p + pl + 1, "layers/", 7) == 0 || v->g[i].n == 0)
                 continue;
-            bool fwd = strncmp(p + pl + 1, "forward_layer", 13) == 0;
-            if (fwd != (pass == 0))
+            int rank = norder;
+            for (int r = 0; r < norder && rank == norder; r++) {
+                size_t ol = strlen(order[r]);
+                if (strncmp(p + pl + 1, order[r], ol) == 0 && (p[pl + 1 + ol] == '\0' || p[pl + 1 + ol] == '/'))
+                    rank = r;
+            }
+            if (rank != pass)
                 continue;
             if (k < cap)
                 out[k] = &v->g[i];

@@ -109,6 +109,17 @@ static void call_refs(const ckeras_model *m, int nin, const int *in, int64_t bat
 }
 
 static const char *tfop_fn(const ck_layer_vt *vt);
+/* The layer's call-keyword fields that are set (use_causal_mask: true) into its node's kwargs. */
+static ckeras_status call_fields_out(const ckeras_layer *layer, ck_io_layer *l)
+{
+    for (const char *const *f = layer->vt->call_fields; f && *f; f++) {
+        if (!ck_cfg_bool(&layer->cfg, *f))
+            continue;
+        if ((!l->kwargs && !(l->kwargs = ck_tree_object())) || ck_tree_set(l->kwargs, *f, ck_tree_bool(true)) != CKERAS_OK)
+            return CKERAS_ENOMEM;
+    }
+    return CKERAS_OK;
+}
 
 static ckeras_status training_false(ck_io_layer *l)
 {
@@ -138,6 +149,10 @@ static ckeras_status further_call(const ckeras_model *m, ck_io_model *d, int i, 
     ck_io_call *c = &l->calls[l->ncalls - 1];
     c->nin = nd->nin;
     call_refs(m, nd->nin, nd->in, batch, c->in);
+    if (nd->layer->vt->call_kwarg) { /* query, value, key, attention_mask=m */
+        const char *kw = nd->layer->vt->call_kwarg(nd->layer, nd->nin, &c->nargs);
+        snprintf(c->kwarg, sizeof c->kwarg, "%s", kw ? kw : "");
+    }
     l->ncalls++;
     return CKERAS_OK;
 }
@@ -258,6 +273,16 @@ static ckeras_status model_to_desc(const ckeras_model *m, ck_profile profile, in
             l->nargs = 1;
             snprintf(l->kwarg, sizeof l->kwarg, "%s", nd->layer->vt->extra_inputs_kwarg);
         }
+        if (nd->layer->vt->call_kwarg) { /* query, value, key, attention_mask=m */
+            const char *kw = nd->layer->vt->call_kwarg(nd->layer, nd->nin, &l->nargs);
+            snprintf(l->kwarg, sizeof l->kwarg, "%s", kw ? kw : "");
+            l->split_args = true;
+            l->arg_names = nd->layer->vt->call_args;
+        }
+        if ((st = call_fields_out(nd->layer, l)) != CKERAS_OK) {
+            ck_io_model_free(d);
+            return st;
+        }
         l->nin = nd->nin;
         call_refs(m, nd->nin, nd->in, batch, l->in);
     }
@@ -329,6 +354,17 @@ static const char *tf2_slot(const char *k3, ck_opt_kind kind)
             return "mg";
     }
     return k3;
+}
+
+/* A weight's name in Keras 3's optimizer variable names: its path with '_' for '/'
+ * ("query/kernel" of a MultiHeadAttention: "query_kernel"). */
+static const char *k3_name(const char *w, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", w);
+    for (char *c = buf; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    return buf;
 }
 
 /* Appends weight k of layer l to hl as "<layer>/<weight>:0" (tf.keras 2) or "<layer>/<weight>"
@@ -452,7 +488,7 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_profile profile, c
     f->opt = ck_calloc((size_t)total, sizeof *f->opt);
     if (!f->opt)
         return CKERAS_ENOMEM;
-    char name[300];
+    char name[300], wn[64];
     snprintf(name, sizeof name, k3 ? "%s/iteration" : "%s/iter:0", cls);
     if (opt_scalar(f, name, true, (double)o->iterations) != CKERAS_OK)
         return CKERAS_ENOMEM;
@@ -473,7 +509,8 @@ static ckeras_status fill_optimizer(const ckeras_model *m, ck_profile profile, c
             for (int s = 0; s < ns; s++) {
                 ck_h5_array *a = &f->opt[f->nopt++];
                 if (k3)
-                    snprintf(name, sizeof name, "%s/%s_%s_%s", cls, l->name, w->name, slots[s]);
+                    snprintf(name, sizeof name, "%s/%s_%s_%s", cls, l->name, k3_name(w->name, wn, sizeof wn),
+                             slots[s]);
                 else
                     snprintf(name, sizeof name, "%s/%s/%s/%s:0", cls, l->name, w->name, tf2_slot(slots[s], o->kind));
                 a->name = ck_strdup(name);
@@ -679,7 +716,12 @@ static const char *tfop_fn(const ck_layer_vt *vt)
  * training=True (no effect), None values; anything else is refused by name rather than dropped. */
 static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
 {
-    if (d->kwarg[0] && (!l->vt->extra_inputs_kwarg || strcmp(d->kwarg, l->vt->extra_inputs_kwarg) != 0))
+    for (int k = 0; k < d->nin && !l->vt->call_inputs; k++)
+        if (d->in_kw[k][0] && (!l->vt->extra_inputs_kwarg || strcmp(d->in_kw[k], l->vt->extra_inputs_kwarg) != 0))
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' with tensors is not supported", d->class_name,
+                            d->in_kw[k]);
+    if (d->kwarg[0] && !l->vt->call_inputs &&
+        (!l->vt->extra_inputs_kwarg || strcmp(d->kwarg, l->vt->extra_inputs_kwarg) != 0))
         return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' with tensors is not supported", d->class_name,
                         d->kwarg);
     for (int k = 0; d->kwargs && k < d->kwargs->n; k++) {
@@ -696,6 +738,15 @@ static ckeras_status apply_call_keywords(const ck_io_layer *d, ckeras_layer *l)
          * their own flag over it (functional.operation_fn), so it changes nothing */
         if (strcmp(key, "training") == 0 && v->kind == CK_T_BOOL && v->i)
             continue;
+        bool field = false;
+        for (const char *const *f = l->vt->call_fields; f && *f && !field; f++)
+            field = strcmp(*f, key) == 0;
+        if (field && v->kind == CK_T_BOOL) {
+            ckeras_status st = ck_config_set_bool(&l->cfg, d->class_name, key, v->i != 0);
+            if (st != CKERAS_OK)
+                return st;
+            continue;
+        }
         return ck_error(CKERAS_EUNSUPPORTED, "%s: call keyword '%s' is not supported", d->class_name, key);
     }
     return CKERAS_OK;
@@ -932,6 +983,7 @@ static int flat_add(flat *fl, const ck_io_layer *l, const char *name, int group,
     c->op_node = l->op_node;
     c->nargs = l->nargs;
     memcpy(c->kwarg, l->kwarg, sizeof c->kwarg);
+    memcpy(c->in_kw, l->in_kw, sizeof c->in_kw);
     memcpy(c->mask_from, l->mask_from, sizeof c->mask_from);
     if (l->kwargs && !(c->kwargs = ck_tree_copy(l->kwargs)))
         return -1;
@@ -1273,8 +1325,21 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
     for (int k = 0; k < nmore; k++)
         more[k] = -1;
     ckeras_status st = CKERAS_OK;
-    /* calls in an order where every input exists: Keras writes them so, but do not rely on it */
     int done = 0;
+    /* the model's inputs in the order of its input_layers (Keras may list the Input layers in
+     * another order among its layers) */
+    for (int k = 0; k < d->ninputs && st == CKERAS_OK; k++) {
+        int i = find_layer(d, d->inputs[k].layer);
+        if (i < 0 || !is_input(&d->layers[i]) || ndone[i] > 0)
+            continue; /* reported, or handled, below */
+        ckeras_layer *in = NULL;
+        if ((st = input_from_config(&d->layers[i], &in)) == CKERAS_OK && (ids[i] = ck_model_input(m, in)) < 0)
+            st = CKERAS_EINVAL;
+        int calls = d->layers[i].ncalls > 1 ? d->layers[i].ncalls : 1;
+        ndone[i] = calls;
+        done += calls;
+    }
+    /* calls in an order where every input exists: Keras writes them so, but do not rely on it */
     bool progress = true;
     while (st == CKERAS_OK && done < total && progress) {
         progress = false;
@@ -1328,6 +1393,20 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             if (st != CKERAS_OK || !ready)
                 continue;
             if (c > 0) { /* a further call of a shared layer: the same weights */
+                if (lay[i]->vt->call_inputs) { /* Keras' call tensors in the layer's input order */
+                    int map[CK_IO_MAX_IN], was[CK_IO_MAX_IN];
+                    const char *kw[CK_IO_MAX_IN];
+                    memcpy(was, in, sizeof was);
+                    for (int k = 0; k < nin; k++)
+                        kw[k] = l->calls[c - 1].in_kw[k];
+                    if ((nin = lay[i]->vt->call_inputs(lay[i], kw, nin, map)) < 0 || nin > CK_IO_MAX_IN) {
+                        ck_error_prefix("layer '%s', call %d", l->name, c);
+                        st = CKERAS_EUNSUPPORTED;
+                        break;
+                    }
+                    for (int k = 0; k < nin; k++)
+                        in[k] = was[map[k]];
+                }
                 if ((more[moff[i] + c - 1] = ck_model_call(m, lay[i], nin, in)) < 0)
                     st = m->call_status;
                 ndone[i]++;
@@ -1341,7 +1420,25 @@ static ckeras_status build_functional(const ck_io_model *d, bool keras2, bool de
             if (info && info[i].inference)
                 layer->call_inference = true;
             lay[i] = layer;
-            if ((ids[i] = ck_model_call(m, layer, l->nin, in)) < 0)
+            int nin0 = l->nin;
+            if (layer->vt->call_inputs) { /* Keras' call tensors in the layer's input order */
+                int map[CK_IO_MAX_IN], was[CK_IO_MAX_IN];
+                const char *kw[CK_IO_MAX_IN];
+                memcpy(was, in, sizeof was);
+                for (int k = 0; k < l->nin; k++)
+                    kw[k] = l->in_kw[k];
+                nin0 = layer->vt->call_inputs(layer, kw, l->nin, map);
+                if (nin0 < 0 || nin0 > CK_IO_MAX_IN) {
+                    ck_layer_free(layer);
+                    lay[i] = NULL;
+                    ck_error_prefix("layer '%s'", l->name);
+                    st = CKERAS_EUNSUPPORTED;
+                    break;
+                }
+                for (int k = 0; k < nin0; k++)
+                    in[k] = was[map[k]];
+            }
+            if ((ids[i] = ck_model_call(m, layer, nin0, in)) < 0)
                 st = m->call_status;
             else
                 st = check_mask_keyword(d, m, l, ids[i]);
@@ -1749,9 +1846,12 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
                 for (int s = 0; s < ns; s++) {
                     char a[300], b[300], c[300], k3[300];
                     snprintf(a, sizeof a, "%s/%s/%s:0", lname, w->name, tf2_slot(slots[s], o->kind));
-                    snprintf(b, sizeof b, "%s_%s_%s_%s", model_name, lname, w->name, slots[s]);
-                    /* Keras 3.11 (and ckeras' Keras 3 profile): "Adam/dense_kernel_momentum" */
-                    snprintf(k3, sizeof k3, "%s_%s_%s", lname, w->name, slots[s]);
+                    char wn[64];
+                    k3_name(w->name, wn, sizeof wn);
+                    snprintf(b, sizeof b, "%s_%s_%s_%s", model_name, lname, wn, slots[s]);
+                    /* Keras 3.11 (and ckeras' Keras 3 profile): "Adam/dense_kernel_momentum",
+                     * "adam/mha_query_kernel_momentum" */
+                    snprintf(k3, sizeof k3, "%s_%s_%s", lname, wn, slots[s]);
                     /* tf.keras 2.11+: "Adam/m/conv2d/kernel:0" */
                     snprintf(c, sizeof c, "%s/%s/%s:0", tf2_slot(slots[s], o->kind), lname, w->name);
                     const ck_h5_array *arr = find_opt(f, a);
