@@ -22,9 +22,14 @@ static const ck_layer_vt *const registry[] = {
     &ck_simple_rnn_vt, &ck_lstm_vt, &ck_gru_vt, &ck_bidirectional_vt, &ck_embedding_vt,
     &ck_prelu_vt, &ck_softmax_vt,
     &ck_time_distributed_vt, &ck_masking_vt,
-    &ck_conv3d_vt, &ck_conv1d_transpose_vt, &ck_conv3d_transpose_vt, &ck_depthwise_conv1d_vt, &ck_separable_conv1d_vt, &ck_maxpool3d_vt, &ck_avgpool3d_vt, &ck_gmp3d_vt, &ck_gap3d_vt, &ck_zero_padding1d_vt, &ck_zero_padding3d_vt, &ck_cropping1d_vt, &ck_cropping3d_vt, &ck_upsampling1d_vt, &ck_upsampling3d_vt,
+    &ck_conv3d_vt, &ck_conv1d_transpose_vt, &ck_conv3d_transpose_vt, &ck_depthwise_conv1d_vt,
+    &ck_separable_conv1d_vt, &ck_maxpool3d_vt, &ck_avgpool3d_vt, &ck_gmp3d_vt, &ck_gap3d_vt, &ck_zero_padding1d_vt,
+    &ck_zero_padding3d_vt, &ck_cropping1d_vt, &ck_cropping3d_vt, &ck_upsampling1d_vt, &ck_upsampling3d_vt,
     &ck_group_normalization_vt, &ck_unit_normalization_vt, &ck_rms_normalization_vt,
-    &ck_elu_vt, &ck_identity_vt, &ck_repeat_vector_vt, &ck_activity_regularization_vt, &ck_gaussian_noise_vt, &ck_gaussian_dropout_vt, &ck_alpha_dropout_vt, &ck_spatial_dropout1d_vt, &ck_spatial_dropout3d_vt, &ck_category_encoding_vt, &ck_discretization_vt, &ck_random_crop_vt, &ck_random_brightness_vt, &ck_random_hue_vt, &ck_random_saturation_vt,
+    &ck_elu_vt, &ck_identity_vt, &ck_repeat_vector_vt, &ck_activity_regularization_vt, &ck_gaussian_noise_vt,
+    &ck_gaussian_dropout_vt, &ck_alpha_dropout_vt, &ck_spatial_dropout1d_vt, &ck_spatial_dropout3d_vt,
+    &ck_category_encoding_vt, &ck_discretization_vt, &ck_random_crop_vt, &ck_random_brightness_vt,
+    &ck_random_hue_vt, &ck_random_saturation_vt,
     &ck_normalization_vt, &ck_layer_scale_vt, &ck_custom_scale_layer_vt,
     &ck_rnn_vt, &ck_conv_lstm2d_vt, &ck_conv_lstm1d_vt, &ck_conv_lstm3d_vt,
     &ck_einsum_dense_vt, &ck_multi_head_attention_vt, &ck_group_query_attention_vt, &ck_attention_vt,
@@ -251,11 +256,14 @@ ckeras_status ck_layer_channels_last(const ckeras_layer *l)
 ckeras_status ck_conv_depth_check(const ckeras_layer *l, const ck_conv_geom *g, const ck_conv_depth *z)
 {
     ckeras_status st = ck_conv_geom_check(l, g);
+    if (st != CKERAS_OK)
+        return st;
     const int64_t od = z->od > 0 ? z->od : 1, oh = g->oh > 0 ? g->oh : 1, ow = g->ow > 0 ? g->ow : 1;
-    const int64_t sizes[] = {ck_size_mul(z->kd, g->kh * g->kw * g->c), ck_size_mul(z->d, g->h * g->w * g->c),
-                             ck_size_mul(od, oh * ow * g->c)};
+    const int64_t sizes[] = {ck_size_mul(z->kd, ck_size_mul3(g->kh, g->kw, g->c)),
+                             ck_size_mul(z->d, ck_size_mul3(g->h, g->w, g->c)),
+                             ck_size_mul(od, ck_size_mul3(oh, ow, g->c))};
     static const char *const what[] = {"window", "input", "output"};
-    for (int i = 0; st == CKERAS_OK && i < 3; i++) /* the products in brackets passed ck_conv_geom_check */
+    for (int i = 0; st == CKERAS_OK && i < 3; i++)
         st = ck_size_check(sizes[i], "%s '%s': its %s", l->vt->class_name, l->name, what[i]);
     return st;
 }

@@ -220,9 +220,14 @@ extern const ck_layer_vt ck_resizing_vt, ck_center_crop_vt, ck_random_flip_vt, c
 extern const ck_layer_vt ck_simple_rnn_vt, ck_lstm_vt, ck_gru_vt, ck_bidirectional_vt, ck_embedding_vt;
 extern const ck_layer_vt ck_prelu_vt, ck_softmax_vt;
 extern const ck_layer_vt ck_time_distributed_vt;
-extern const ck_layer_vt ck_conv3d_vt, ck_conv1d_transpose_vt, ck_conv3d_transpose_vt, ck_depthwise_conv1d_vt, ck_separable_conv1d_vt, ck_maxpool3d_vt, ck_avgpool3d_vt, ck_gmp3d_vt, ck_gap3d_vt, ck_zero_padding1d_vt, ck_zero_padding3d_vt, ck_cropping1d_vt, ck_cropping3d_vt, ck_upsampling1d_vt, ck_upsampling3d_vt;
+extern const ck_layer_vt ck_conv3d_vt, ck_conv1d_transpose_vt, ck_conv3d_transpose_vt, ck_depthwise_conv1d_vt,
+    ck_separable_conv1d_vt, ck_maxpool3d_vt, ck_avgpool3d_vt, ck_gmp3d_vt, ck_gap3d_vt, ck_zero_padding1d_vt,
+    ck_zero_padding3d_vt, ck_cropping1d_vt, ck_cropping3d_vt, ck_upsampling1d_vt, ck_upsampling3d_vt;
 extern const ck_layer_vt ck_group_normalization_vt, ck_unit_normalization_vt, ck_rms_normalization_vt;
-extern const ck_layer_vt ck_elu_vt, ck_identity_vt, ck_repeat_vector_vt, ck_activity_regularization_vt, ck_gaussian_noise_vt, ck_gaussian_dropout_vt, ck_alpha_dropout_vt, ck_spatial_dropout1d_vt, ck_spatial_dropout3d_vt, ck_category_encoding_vt, ck_discretization_vt, ck_random_crop_vt, ck_random_brightness_vt, ck_random_hue_vt, ck_random_saturation_vt;
+extern const ck_layer_vt ck_elu_vt, ck_identity_vt, ck_repeat_vector_vt, ck_activity_regularization_vt,
+    ck_gaussian_noise_vt, ck_gaussian_dropout_vt, ck_alpha_dropout_vt, ck_spatial_dropout1d_vt,
+    ck_spatial_dropout3d_vt, ck_category_encoding_vt, ck_discretization_vt, ck_random_crop_vt,
+    ck_random_brightness_vt, ck_random_hue_vt, ck_random_saturation_vt;
 /* The training map of a built RandomBrightness, RandomHue or RandomSaturation with its drawn
  * parameter p (brightness delta in pixel units, hue shift, saturation multiplier), npix pixels. */
 void ck_color_map(const ckeras_layer *l, float p, const float *x, float *y, int64_t npix);
