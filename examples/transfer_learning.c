@@ -15,9 +15,9 @@
  *              name='top_conv'),                               ckeras_layer_set_name(l, "top_conv")
  *       GlobalAveragePooling2D(),                          ckeras_global_average_pooling2d()
  *       Dense(5, activation='softmax')])                   ckeras_dense(5, "softmax")
- *   augment = Sequential([RandomFlip('horizontal'),        augment():
- *       RandomRotation(0.02), RandomZoom(0.1)])              ckeras_random_flip("horizontal"),
- *                                                            ckeras_random_rotation(0.02), ckeras_random_zoom(0.1, NAN)
+ *   augment = Sequential([RandomFlip('horizontal'),        augment(): ckeras_random_flip("horizontal"),
+ *       RandomRotation(0.02, interpolation='nearest'),       ckeras_random_rotation(0.02) + "interpolation",
+ *       RandomZoom(0.1, interpolation='nearest')])           ckeras_random_zoom(0.1, NAN) + "interpolation"
  *   inputs = Input((28, 28, 1))                            trainer = ckeras_functional("pretraining")
  *   trainer = Model(inputs, pre(augment(inputs)))          ckeras_model_call_model(trainer, pre, 1, &x, -1)
  *   trainer.compile(Adam(1e-3), 'sparse_categorical_crossentropy', metrics=['accuracy'])
@@ -57,7 +57,10 @@
  * What the choices are for, measured over five draws of the 100 images (README.md):
  * - the augmentation suits 28x28 images: Keras' guide rotates its 150x150 photos by up to
  *   RandomRotation(0.1), 36 degrees, which on these small upright items cost the frozen stage
- *   about 7 points (0.72 against 0.79 without augmentation); 0.02 of a turn is 7 degrees;
+ *   about 7 points (0.72 against 0.79 without augmentation); 0.02 of a turn is 7 degrees. The
+ *   layers' default bilinear resampling blurs every training image of 28x28 pixels and no test
+ *   image: interpolation="nearest" gave the fine-tuned model 0.879 against 0.853 (mean of five
+ *   draws), and the from-scratch network 0.852 against 0.840;
  * - the base is pretrained behind the same augmentation, so its features already expect it, and
  *   its top block has 128 filters (64 gave the new head fewer features to choose from);
  * - the head's learning rate is 1e-2, not Keras' default 1e-3: a 645-weight head on 100 images
@@ -196,13 +199,18 @@ static ckeras_layer *conv_same(int64_t filters, const char *name)
     return l;
 }
 
-/* The augmentation, milder than the guide's for 28x28 images (7 degrees, not 36): used in the
- * pretraining, the transfer model and the from-scratch network alike. */
+/* The augmentation, for 28x28 images: milder than the guide's (7 degrees, not 36) and resampled
+ * with interpolation="nearest", as bilinear resampling blurs such small images (every training
+ * image, never a test image). Used in the pretraining, the transfer model and the from-scratch
+ * network alike. */
 static int augment(ckeras_model *m, int x)
 {
+    ckeras_layer *rotation = ckeras_random_rotation(0.02), *zoom = ckeras_random_zoom(0.1, NAN);
+    CHECK(ckeras_layer_set_str(rotation, "interpolation", "nearest"));
+    CHECK(ckeras_layer_set_str(zoom, "interpolation", "nearest"));
     CALL(x = ckeras_model_call(m, ckeras_random_flip("horizontal"), 1, &x));
-    CALL(x = ckeras_model_call(m, ckeras_random_rotation(0.02), 1, &x));
-    CALL(x = ckeras_model_call(m, ckeras_random_zoom(0.1, NAN), 1, &x));
+    CALL(x = ckeras_model_call(m, rotation, 1, &x));
+    CALL(x = ckeras_model_call(m, zoom, 1, &x));
     return x;
 }
 
@@ -317,6 +325,8 @@ int main(int argc, char **argv)
     if (pre_epochs == 0) { /* reuse the pretrained.h5 of an earlier run */
         printf("\n1. pretraining skipped: loading pretrained.h5\n");
         CHECK(ckeras_load_model("pretrained.h5", 0, &pre));
+        /* saved uncompiled (its trainer was compiled), so compiled here to evaluate it */
+        CHECK(ckeras_model_compile(pre, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
         acc_pre = accuracy(pre, x_old_test, y_old_test);
     } else {
         pre = ckeras_functional("pretrained");
