@@ -8,7 +8,8 @@
  *   def block(x, filters, p):                              conv_block(m, x, filters, p):
  *       x = Conv2D(filters, 3, padding='same',               ckeras_conv2d(filters, 3, 3, NULL) + "padding",
  *                  use_bias=False, name=p + '_conv')(x)          "use_bias", ckeras_layer_set_name()
- *       x = BatchNormalization(name=p + '_bn')(x)            ckeras_batch_normalization()
+ *       x = BatchNormalization(momentum=0.9,                 ckeras_batch_normalization() + "momentum"
+ *                              name=p + '_bn')(x)
  *       return Activation('relu', name=p + '_activation')(x) ckeras_activation("relu")
  *   inputs = Input((28, 28, 1))                            pre = ckeras_functional("pretrained"), base_layers():
  *   x = Rescaling(1 / 255)(inputs)                         ckeras_rescaling(1 / 255.0, 0)
@@ -69,7 +70,10 @@
  *   draws), and the from-scratch network (at Adam(1e-2)) 0.852 against 0.840;
  * - the base is pretrained behind the same augmentation, so its features already expect it; its
  *   top block has 128 filters (64 gave the new head fewer features to choose from), and
- *   BatchNormalization in its blocks gave the fine-tuned model 0.893 against 0.879 without;
+ *   BatchNormalization in its blocks gave the fine-tuned model 0.897 against 0.879 without;
+ *   its momentum is 0.9, not 0.99: with Adam moving the weights, moving statistics that average
+ *   the last ~100 batches lagged them, and the pretrained model scored 0.69 on classes 0-4 in
+ *   inference (0.91 in training); 0.9 averages ~10 and also steadies the from-scratch network;
  * - the head's learning rate is 1e-2, not Keras' default 1e-3: a 645-weight head on 100 images
  *   (7 steps an epoch) with Dropout and augmentation barely moves at 1e-3; it gets 40 epochs
  *   (20 left it unconverged, and fine-tuning from an unconverged head at 1e-3 was unstable), and
@@ -77,7 +81,9 @@
  * Two baselines: the same network trained from scratch on the same 100 images, with the same
  * augmentation, for as many epochs in all, at Adam(3e-3), its best rate (without
  * BatchNormalization: 0.852, 0.873, 0.852 and diverging at 1e-3, 3e-3, 1e-2 and 3e-2, mean of
- * five draws), and the frozen base with the same head but no augmentation and no fine-tuning. The
+ * five draws), and the frozen base with the same head but no augmentation and no fine-tuning.
+ * With BatchNormalization the from-scratch network is the unsteady one: trained on 100 images it
+ * scores 0.73 to 0.90 depending on the draw, where the recipe stays within 0.887-0.909. The
  * pretrained model can be reused: pretrain epochs 0 loads pretrained.h5.
  *
  * Data: Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or a folder
@@ -215,7 +221,9 @@ static int conv_block(ckeras_model *m, int x, int64_t filters, const char *p)
     CHECK(ckeras_layer_set_str(conv, "padding", "same"));
     CHECK(ckeras_layer_set_bool(conv, "use_bias", 0));
     CALL(x = ckeras_model_call(m, named(conv, p, "conv"), 1, &x));
-    CALL(x = ckeras_model_call(m, named(ckeras_batch_normalization(), p, "bn"), 1, &x));
+    ckeras_layer *bn = ckeras_batch_normalization();
+    CHECK(ckeras_layer_set_float(bn, "momentum", 0.9));
+    CALL(x = ckeras_model_call(m, named(bn, p, "bn"), 1, &x));
     CALL(x = ckeras_model_call(m, named(ckeras_activation("relu"), p, "activation"), 1, &x));
     return x;
 }
