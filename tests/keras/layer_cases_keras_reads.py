@@ -11,8 +11,11 @@ has ckeras load the Keras-written <case>.h5 and save it again in ckeras' three f
 the tf.keras 2 layout, .h5 in the Keras 3 layout, .keras) into a temporary folder; Keras loads
 each copy (compile=False), predicts on the case's inputs and compares with Keras' own predictions
 in <case>.npz (|Keras(copy) - Keras(original)| <= 1e-5 (1 + |Keras(original)|), the rule of
-test_layer_catalogue). Prints a markdown table (case | classes | .h5 | Keras 3 .h5 | .keras) and
-the messages of every failure; exits 1 when a copy does not load or differs.
+test_layer_catalogue). A .h5 copy that Keras refuses is not counted when Keras cannot read its
+own .h5 of the case either (its legacy loader drops axis lists, has no TFOpLambda, ...); those
+are listed apart. The group module is imported first (its shims for the oracle's torch 1.13).
+Prints a markdown table (case | classes | .h5 | Keras 3 .h5 | .keras) and the messages of every
+failure; exits 1 when a copy does not load or differs.
 """
 
 import contextlib
@@ -78,8 +81,15 @@ def main():
     bad = []
     print("| case | classes | .h5 | Keras 3 .h5 | .keras |")
     print("|---|---|---|---|---|")
+    import importlib
+    known = []
     with tempfile.TemporaryDirectory(prefix="ck-cases-") as tmp:
         for g in groups:
+            # the group module installs what the oracle's old torch lacks (attention, norm shims)
+            try:
+                importlib.import_module("layer_groups." + g)
+            except ImportError:
+                pass
             with open(os.path.join(FIXTURES, g, "MANIFEST.json")) as f:
                 cases = json.load(f)["cases"]
             for c in cases:
@@ -93,11 +103,21 @@ def main():
                         res = "ckeras: " + (r.stdout.strip() or r.stderr.strip())[:200]
                     else:
                         res = check_copy(keras, np, out, z, c["inputs"], c["outputs"])
-                    if not res.startswith("ok"):
+                    if not res.startswith("ok") and label != "keras":
+                        # a Keras bug when Keras cannot read its own .h5 of the case either
+                        own = check_copy(keras, np, src, z, c["inputs"], c["outputs"])
+                        if not own.startswith("ok"):
+                            known.append("%s/%s %s: %s (Keras' own .h5: %s)" % (g, c["name"], label, res, own))
+                            res = "Keras' own .h5 fails too"
+                    if not res.startswith("ok") and not res.startswith("Keras'"):
                         bad.append("%s/%s %s: %s" % (g, c["name"], label, res))
                         res = "**no**"
                     cells.append(res if len(res) < 40 else res[:37] + "...")
                 print("| %s/%s | %s | %s |" % (g, c["name"], ", ".join(c["classes"]), " | ".join(cells)))
+    if known:
+        print("\nNot counted (Keras 3.11 cannot read its own .h5 of these cases either):")
+        for k in known:
+            print("- " + k)
     if bad:
         print("\nFailures:")
         for b in bad:
