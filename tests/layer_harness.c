@@ -144,3 +144,18 @@ void h_fd_check(harness *h, double eps, double atol, double rtol, const char *wh
     free(dx);
     free(R);
 }
+
+ckeras_layer *h_layer_cfg(const char *cls, const char *json)
+{
+    ckeras_layer *l = ckeras_layer_from_config(cls, json);
+    ck_assert_msg(l != NULL, "%s %s: %s", cls, json, ckeras_last_error());
+    return l;
+}
+
+ck_shape h_shape(int ndim, const int64_t *d)
+{
+    ck_shape s = {.ndim = ndim};
+    for (int k = 0; k < ndim; k++)
+        s.d[k] = d[k];
+    return s;
+}

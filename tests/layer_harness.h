@@ -14,6 +14,10 @@ typedef struct harness {
     float *x, *y, *dy, *dx, *saved, *work;
 } harness;
 
+/* A layer from a Keras class name and config JSON; fails the test when it is refused. */
+ckeras_layer *h_layer_cfg(const char *cls, const char *json);
+/* A per-sample shape of ndim axes d. */
+ck_shape h_shape(int ndim, const int64_t *d);
 /* calloc of n floats (at least one) that fails the test when it fails */
 void *xcalloc(int64_t n);
 /* Builds l for a per-sample input shape and a batch of n, with zeroed buffers and weights. */

@@ -11,13 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ckeras_layer *layer_cfg(const char *cls, const char *json)
-{
-    ckeras_layer *l = ckeras_layer_from_config(cls, json);
-    ck_assert_msg(l != NULL, "%s %s: %s", cls, json, ckeras_last_error());
-    return l;
-}
-
 /* ---- a layer of several inputs, outside a model -------------------------------------------------- */
 
 #define MH_MAX 4
@@ -206,7 +199,7 @@ START_TEST(merge_broadcasting_forward_and_gradients)
             char what[96];
             snprintf(what, sizeof what, "%s case %zu", ops[o].cls, c);
             mh h;
-            mh_init(&h, layer_cfg(ops[o].cls, "{}"), cases[c].nin, cases[c].ins, 2);
+            mh_init(&h, h_layer_cfg(ops[o].cls, "{}"), cases[c].nin, cases[c].ins, 2);
             ck_assert_int_eq(h.l->out_shape.ndim, cases[c].out_ndim);
             for (int d = 0; d < cases[c].out_ndim; d++)
                 ck_assert_int_eq(h.l->out_shape.d[d], cases[c].out[d]);
@@ -236,7 +229,7 @@ START_TEST(merge_constants_forward_and_gradients)
                     continue;
                 char what[96];
                 snprintf(what, sizeof what, "%s constants %zu, %d tensors", ops[o].cls, c, nin);
-                ckeras_layer *l = layer_cfg(ops[o].cls, "{}");
+                ckeras_layer *l = h_layer_cfg(ops[o].cls, "{}");
                 ck_assert_int_eq(ck_merge_set_constants(l, cons[c].ncon, cons[c].pos, cons[c].val), CKERAS_OK);
                 int pos[2];
                 double val[2];
@@ -253,7 +246,7 @@ START_TEST(merge_constants_forward_and_gradients)
                 mh_free(&h);
             }
     /* by hand: 0.307 - x and x * (1/6) */
-    ckeras_layer *l = layer_cfg("Subtract", "{}");
+    ckeras_layer *l = h_layer_cfg("Subtract", "{}");
     ck_assert_int_eq(ck_merge_set_constants(l, 1, (const int[]){0}, (const double[]){0.307}), CKERAS_OK);
     mh h;
     mh_init(&h, l, 1, ins, 1);
@@ -269,18 +262,18 @@ END_TEST
 START_TEST(merge_errors)
 {
     ck_shape ins[2] = {{2, {3, 4}}, {2, {2, 4}}};
-    ckeras_layer *l = layer_cfg("Multiply", "{}");
+    ckeras_layer *l = h_layer_cfg("Multiply", "{}");
     ck_assert_int_eq(ck_layer_build_multi(l, ins, 2), CKERAS_ESHAPE);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "does not broadcast"));
     ck_layer_free(l);
-    l = layer_cfg("Subtract", "{}");
+    l = h_layer_cfg("Subtract", "{}");
     ck_assert_int_eq(ck_merge_set_constants(l, 2, (const int[]){0, 1}, (const double[]){1, 2}), CKERAS_OK);
     ck_assert_int_eq(ck_layer_build_multi(l, ins, 1), CKERAS_ESHAPE); /* three operands */
     ck_layer_free(l);
-    l = layer_cfg("Concatenate", "{}");
+    l = h_layer_cfg("Concatenate", "{}");
     ck_assert_int_eq(ck_merge_set_constants(l, 1, (const int[]){1}, (const double[]){1}), CKERAS_EUNSUPPORTED);
     ck_layer_free(l);
-    l = layer_cfg("Add", "{}");
+    l = h_layer_cfg("Add", "{}");
     ck_assert_int_eq(ck_merge_set_constants(l, 2, (const int[]){1, 1}, (const double[]){1, 2}), CKERAS_EINVAL);
     ck_layer_free(l);
 }
@@ -307,7 +300,7 @@ START_TEST(normalization_forward_and_gradients)
     /* adapted form: weights mean, variance, count; axis -1 on (2, 3) */
     harness h;
     ck_shape in = {2, {2, 3}};
-    h_init(&h, layer_cfg("Normalization", "{\"axis\": [-1]}"), &in, 2);
+    h_init(&h, h_layer_cfg("Normalization", "{\"axis\": [-1]}"), &in, 2);
     ck_assert_int_eq(h.l->nw, 3);
     ck_assert_str_eq(h.l->w[0].name, "mean");
     ck_assert_str_eq(h.l->w[1].name, "variance");
@@ -331,7 +324,7 @@ START_TEST(normalization_forward_and_gradients)
 
     /* config values, axis (1, 2) of (2, 3, 2): mean (2, 3, 1), variance a number */
     ck_shape in3 = {3, {2, 3, 2}};
-    h_init(&h, layer_cfg("Normalization", "{\"axis\": [1, 2], \"mean\": [[[0.1], [0.2], [0.3]], [[0.4], [0.5], [0.6]]],"
+    h_init(&h, h_layer_cfg("Normalization", "{\"axis\": [1, 2], \"mean\": [[[0.1], [0.2], [0.3]], [[0.4], [0.5], [0.6]]],"
                                           " \"variance\": 2.0}"), &in3, 2);
     ck_assert_int_eq(h.l->nw, 0);
     fill(h.x, h.in_size, -2, 2);
@@ -346,7 +339,7 @@ START_TEST(normalization_forward_and_gradients)
 
     /* invert, axis None */
     ck_shape in1 = {1, {4}};
-    h_init(&h, layer_cfg("Normalization", "{\"axis\": null, \"mean\": 1.5, \"variance\": 0.25, \"invert\": true}"),
+    h_init(&h, h_layer_cfg("Normalization", "{\"axis\": null, \"mean\": 1.5, \"variance\": 0.25, \"invert\": true}"),
            &in1, 2);
     fill(h.x, h.in_size, -2, 2);
     h_forward(&h);
@@ -373,7 +366,7 @@ START_TEST(normalization_errors)
         {"{\"mean\": \"x\", \"variance\": 1}", CKERAS_EINVAL, "rectangular"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        ckeras_layer *l = layer_cfg("Normalization", bad[k].cfg);
+        ckeras_layer *l = h_layer_cfg("Normalization", bad[k].cfg);
         ck_assert_int_eq(ck_layer_build(l, &in), bad[k].st);
         ck_assert_msg(strstr(ckeras_last_error(), bad[k].msg), "%s: %s", bad[k].cfg, ckeras_last_error());
         ck_layer_free(l);
@@ -388,7 +381,7 @@ START_TEST(layer_scale_and_custom_scale)
     h_seed(11);
     harness h;
     ck_shape in = {2, {3, 4}};
-    h_init(&h, layer_cfg("LayerScale", "{\"init_values\": 0.25, \"projection_dim\": 4}"), &in, 2);
+    h_init(&h, h_layer_cfg("LayerScale", "{\"init_values\": 0.25, \"projection_dim\": 4}"), &in, 2);
     ck_assert_int_eq(h.l->nw, 1);
     ck_assert_int_eq(h.l->w[0].size, 4);
     ck_assert(h.l->w[0].trainable);
@@ -402,13 +395,13 @@ START_TEST(layer_scale_and_custom_scale)
         ck_assert_float_eq_tol(h.y[i], h.x[i] * h.l->w[0].data[i % 4], 1e-7f);
     h_fd_check(&h, 1e-2, 1e-3, 1e-3, "LayerScale");
     h_free(&h);
-    ckeras_layer *l = layer_cfg("LayerScale", "{\"init_values\": 0.25, \"projection_dim\": 5}");
+    ckeras_layer *l = h_layer_cfg("LayerScale", "{\"init_values\": 0.25, \"projection_dim\": 5}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_ESHAPE);
     ck_layer_free(l);
 
     mh m;
     ck_shape ins[2] = {{2, {2, 3}}, {2, {2, 3}}};
-    mh_init(&m, layer_cfg("CustomScaleLayer", "{\"scale\": 0.17}"), 2, ins, 2);
+    mh_init(&m, h_layer_cfg("CustomScaleLayer", "{\"scale\": 0.17}"), 2, ins, 2);
     for (int k = 0; k < 2; k++)
         fill(m.xs[k], m.insz[k], -1, 1);
     mh_forward(&m);
@@ -417,7 +410,7 @@ START_TEST(layer_scale_and_custom_scale)
     mh_fd_check(&m, 1e-2, 1e-3, "CustomScaleLayer");
     mh_free(&m);
     ins[1].d[1] = 4;
-    l = layer_cfg("CustomScaleLayer", "{\"scale\": 0.17}");
+    l = h_layer_cfg("CustomScaleLayer", "{\"scale\": 0.17}");
     ck_assert_int_eq(ck_layer_build_multi(l, ins, 2), CKERAS_ESHAPE);
     ck_layer_free(l);
 }
@@ -432,7 +425,7 @@ START_TEST(dropout_noise_shape)
     harness h;
     ck_shape in = {3, {4, 3, 2}};
     /* (None, 1, 3, 1): one draw per sample and middle position, shared along axes 1 and 3 */
-    h_init(&h, layer_cfg("Dropout", "{\"rate\": 0.5, \"noise_shape\": [null, 1, 3, 1]}"), &in, 8);
+    h_init(&h, h_layer_cfg("Dropout", "{\"rate\": 0.5, \"noise_shape\": [null, 1, 3, 1]}"), &in, 8);
     fill(h.x, h.in_size, 0.5, 1.5);
     ck_fwd f = {.n = h.n, .x = h.x, .y = h.y, .saved = h.saved, .work = h.work, .training = true, .rng = rng};
     h.l->vt->forward(h.l, &f);
@@ -458,7 +451,7 @@ START_TEST(dropout_noise_shape)
 
     /* batch entry 1: the same mask for every sample */
     ck_shape in2 = {1, {6}};
-    h_init(&h, layer_cfg("Dropout", "{\"rate\": 0.4, \"noise_shape\": [1, null]}"), &in2, 5);
+    h_init(&h, h_layer_cfg("Dropout", "{\"rate\": 0.4, \"noise_shape\": [1, null]}"), &in2, 5);
     fill(h.x, h.in_size, 0.5, 1.5);
     ck_fwd f2 = {.n = h.n, .x = h.x, .y = h.y, .saved = h.saved, .work = h.work, .training = true, .rng = rng};
     h.l->vt->forward(h.l, &f2);
@@ -468,7 +461,7 @@ START_TEST(dropout_noise_shape)
     h_free(&h);
 
     /* inference: identity */
-    h_init(&h, layer_cfg("Dropout", "{\"rate\": 0.4, \"noise_shape\": [null, 1]}"), &in2, 2);
+    h_init(&h, h_layer_cfg("Dropout", "{\"rate\": 0.4, \"noise_shape\": [null, 1]}"), &in2, 2);
     fill(h.x, h.in_size, -1, 1);
     ck_fwd f3 = {.n = h.n, .x = h.x, .y = h.y, .training = false, .rng = rng};
     h.l->vt->forward(h.l, &f3);
@@ -479,7 +472,7 @@ START_TEST(dropout_noise_shape)
     static const char *bad[] = {"{\"rate\": 0.5, \"noise_shape\": [null, 2]}", "{\"rate\": 0.5, \"noise_shape\": [2, 6]}",
                                 "{\"rate\": 0.5, \"noise_shape\": [null, 1, 1]}"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        ckeras_layer *l = layer_cfg("Dropout", bad[k]);
+        ckeras_layer *l = h_layer_cfg("Dropout", bad[k]);
         ck_assert_int_ne(ck_layer_build(l, &in2), CKERAS_OK);
         ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "noise_shape"));
         ck_layer_free(l);
@@ -494,7 +487,7 @@ START_TEST(rescaling_lists)
     h_seed(3);
     harness h;
     ck_shape in = {2, {2, 3}};
-    h_init(&h, layer_cfg("Rescaling", "{\"scale\": [0.5, -2.0, 1.25], \"offset\": [0.1, 0.2, 0.3]}"), &in, 2);
+    h_init(&h, h_layer_cfg("Rescaling", "{\"scale\": [0.5, -2.0, 1.25], \"offset\": [0.1, 0.2, 0.3]}"), &in, 2);
     fill(h.x, h.in_size, -1, 1);
     h_forward(&h);
     const float sc[3] = {0.5f, -2.0f, 1.25f}, of[3] = {0.1f, 0.2f, 0.3f};
@@ -509,7 +502,7 @@ START_TEST(rescaling_lists)
     ck_assert(ck_tree_get(t, "scale_list") == NULL);
     ck_tree_free(t);
     h_free(&h);
-    ckeras_layer *l = layer_cfg("Rescaling", "{\"scale\": [0.5, 2.0]}");
+    ckeras_layer *l = h_layer_cfg("Rescaling", "{\"scale\": [0.5, 2.0]}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_ESHAPE);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "channels"));
     ck_layer_free(l);

@@ -14,21 +14,6 @@
 
 #include "conv_family_ref.h"
 
-static ckeras_layer *layer_cfg(const char *cls, const char *json)
-{
-    ckeras_layer *l = ckeras_layer_from_config(cls, json);
-    ck_assert_msg(l != NULL, "%s %s: %s", cls, json, ckeras_last_error());
-    return l;
-}
-
-static ck_shape shape_of(int ndim, const int64_t *d)
-{
-    ck_shape s = {.ndim = ndim};
-    for (int k = 0; k < ndim; k++)
-        s.d[k] = d[k];
-    return s;
-}
-
 typedef struct fd_case {
     const char *cls, *cfg;
     int ndim;
@@ -87,8 +72,8 @@ START_TEST(gradients_match_finite_differences)
     h_seed(5);
     for (size_t c = 0; c < sizeof fd_cases / sizeof fd_cases[0]; c++) {
         harness h;
-        const ck_shape in = shape_of(fd_cases[c].ndim, fd_cases[c].d);
-        h_init(&h, layer_cfg(fd_cases[c].cls, fd_cases[c].cfg), &in, 2);
+        const ck_shape in = h_shape(fd_cases[c].ndim, fd_cases[c].d);
+        h_init(&h, h_layer_cfg(fd_cases[c].cls, fd_cases[c].cfg), &in, 2);
         /* distinct values, so no window's maximum is tied within the step */
         for (int64_t i = 0; i < h.in_size; i++)
             h.x[i] = (float)(((i * 37) % 101) / 50.0 - 1.0 + 0.003 * urand());
@@ -116,7 +101,7 @@ static void check_ref(const char *cls, const char *cfg, const ck_shape *in, int6
                       const float *y)
 {
     harness h;
-    h_init(&h, layer_cfg(cls, cfg), in, n);
+    h_init(&h, h_layer_cfg(cls, cfg), in, n);
     for (int i = 0; i < in->ndim - 1; i++)
         ck_assert_msg(h.l->out_shape.d[i] == out[i], "%s: output axis %d is %lld, PyTorch %lld", cls, i,
                       (long long)h.l->out_shape.d[i], (long long)out[i]);
@@ -171,7 +156,7 @@ START_TEST(weight_and_output_shapes)
         {"UpSampling3D", "{\"size\": 3}", {4, {1, 2, 3, 2}}, {4, {3, 6, 9, 2}}, {0}, {0}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        ckeras_layer *l = layer_cfg(cases[c].cls, cases[c].cfg);
+        ckeras_layer *l = h_layer_cfg(cases[c].cls, cases[c].cfg);
         ck_assert_msg(ck_layer_build(l, &cases[c].in) == CKERAS_OK, "%s: %s", cases[c].cls, ckeras_last_error());
         char a[96], b[96];
         ck_assert_msg(ck_shape_eq(&l->out_shape, &cases[c].out), "%s %s: output %s, want %s", cases[c].cls,
@@ -263,7 +248,7 @@ START_TEST(configs_round_trip_through_files)
         {"GlobalMaxPooling3D", "{}"},
     };
     for (size_t k = 0; k < sizeof layers / sizeof layers[0]; k++)
-        ck_assert_msg(ckeras_model_add(m, layer_cfg(layers[k].cls, layers[k].cfg)) == CKERAS_OK, "%s: %s",
+        ck_assert_msg(ckeras_model_add(m, h_layer_cfg(layers[k].cls, layers[k].cfg)) == CKERAS_OK, "%s: %s",
                       layers[k].cls, ckeras_last_error());
     char *json = NULL;
     ck_assert_msg(ckeras_model_to_json(m, &json) == CKERAS_OK, "%s", ckeras_last_error());

@@ -10,21 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ckeras_layer *layer_cfg(const char *cls, const char *json)
-{
-    ckeras_layer *l = ckeras_layer_from_config(cls, json);
-    ck_assert_msg(l != NULL, "%s %s: %s", cls, json, ckeras_last_error());
-    return l;
-}
-
-static ck_shape shape_of(int ndim, const int64_t *d)
-{
-    ck_shape s = {.ndim = ndim};
-    for (int k = 0; k < ndim; k++)
-        s.d[k] = d[k];
-    return s;
-}
-
 /* a forward with the model's generator seeded the same way every time */
 static ck_rng g_rng;
 
@@ -95,8 +80,8 @@ static const float kink0[] = {0.0f};
 START_TEST(elu_values_and_gradients)
 {
     harness h;
-    const ck_shape in = shape_of(2, (const int64_t[]){2, 3});
-    h_init(&h, layer_cfg("ELU", "{\"alpha\": 0.4}"), &in, 2);
+    const ck_shape in = h_shape(2, (const int64_t[]){2, 3});
+    h_init(&h, h_layer_cfg("ELU", "{\"alpha\": 0.4}"), &in, 2);
     const float x[4] = {-1.0f, 0.0f, 2.0f, -30.0f};
     memcpy(h.x, x, sizeof x);
     fwd(&h, false);
@@ -111,7 +96,7 @@ START_TEST(elu_values_and_gradients)
     fill_away(h.x, h.in_size, kink0, 1);
     fd_check(&h, 1e-3, 1e-4, 1e-3, "ELU");
     h_free(&h);
-    ckeras_layer *l = layer_cfg("ELU", "{}");
+    ckeras_layer *l = h_layer_cfg("ELU", "{}");
     ck_assert(ck_cfg_float(&l->cfg, "alpha") == 1.0);
     ck_layer_free(l);
 }
@@ -120,8 +105,8 @@ END_TEST
 START_TEST(identity_and_repeat_vector)
 {
     harness h;
-    ck_shape in = shape_of(2, (const int64_t[]){2, 3});
-    h_init(&h, layer_cfg("Identity", "{}"), &in, 2);
+    ck_shape in = h_shape(2, (const int64_t[]){2, 3});
+    h_init(&h, h_layer_cfg("Identity", "{}"), &in, 2);
     h_seed(2);
     fill(h.x, h.in_size, -1, 1);
     fwd(&h, true);
@@ -129,8 +114,8 @@ START_TEST(identity_and_repeat_vector)
     fd_check(&h, 1e-3, 1e-4, 1e-3, "Identity");
     h_free(&h);
 
-    in = shape_of(1, (const int64_t[]){3});
-    h_init(&h, layer_cfg("RepeatVector", "{\"n\": 4}"), &in, 2);
+    in = h_shape(1, (const int64_t[]){3});
+    h_init(&h, h_layer_cfg("RepeatVector", "{\"n\": 4}"), &in, 2);
     ck_assert_int_eq(h.l->out_shape.ndim, 2);
     ck_assert_int_eq(h.l->out_shape.d[0], 4);
     ck_assert_int_eq(h.l->out_shape.d[1], 3);
@@ -144,12 +129,12 @@ START_TEST(identity_and_repeat_vector)
     fd_check(&h, 1e-3, 1e-4, 1e-3, "RepeatVector");
     h_free(&h);
 
-    ckeras_layer *l = layer_cfg("RepeatVector", "{\"n\": 2}");
-    in = shape_of(2, (const int64_t[]){2, 3});
+    ckeras_layer *l = h_layer_cfg("RepeatVector", "{\"n\": 2}");
+    in = h_shape(2, (const int64_t[]){2, 3});
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_ESHAPE);
     ck_layer_free(l);
-    l = layer_cfg("RepeatVector", "{}");
-    in = shape_of(1, (const int64_t[]){3});
+    l = h_layer_cfg("RepeatVector", "{}");
+    in = h_shape(1, (const int64_t[]){3});
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_layer_free(l);
 }
@@ -158,8 +143,8 @@ END_TEST
 START_TEST(activity_regularization_penalty_and_gradient)
 {
     harness h;
-    const ck_shape in = shape_of(1, (const int64_t[]){3});
-    h_init(&h, layer_cfg("ActivityRegularization", "{\"l1\": 0.1, \"l2\": 0.25}"), &in, 2);
+    const ck_shape in = h_shape(1, (const int64_t[]){3});
+    h_init(&h, h_layer_cfg("ActivityRegularization", "{\"l1\": 0.1, \"l2\": 0.25}"), &in, 2);
     const float x[6] = {1.0f, -2.0f, 0.5f, 0.0f, 3.0f, -1.0f};
     memcpy(h.x, x, sizeof x);
     fwd(&h, false);
@@ -189,10 +174,10 @@ START_TEST(softmax_inner_axes)
         {"{\"axis\": 1}", 1, 2, 12},     {"{\"axis\": -2}", 2, 3, 4},      {"{\"axis\": 2}", 2, 3, 4},
         {"{\"axis\": [1, 2]}", 1, 6, 4}, {"{\"axis\": [-1, -2]}", 2, 12, 1}, {"{\"axis\": [1, 2, 3]}", 1, 24, 1},
     };
-    const ck_shape in = shape_of(3, (const int64_t[]){2, 3, 4});
+    const ck_shape in = h_shape(3, (const int64_t[]){2, 3, 4});
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         harness h;
-        h_init(&h, layer_cfg("Softmax", cases[c].cfg), &in, 2);
+        h_init(&h, h_layer_cfg("Softmax", cases[c].cfg), &in, 2);
         h_seed(4 + c);
         fill(h.x, h.in_size, -3, 3);
         fwd(&h, true);
@@ -230,8 +215,8 @@ START_TEST(noise_and_dropout_variants)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         harness h;
-        const ck_shape in = shape_of(cases[c].ndim, cases[c].d);
-        h_init(&h, layer_cfg(cases[c].cls, cases[c].cfg), &in, 3);
+        const ck_shape in = h_shape(cases[c].ndim, cases[c].d);
+        h_init(&h, h_layer_cfg(cases[c].cls, cases[c].cfg), &in, 3);
         h_seed(20 + c);
         fill(h.x, h.in_size, -2, 2);
         fwd(&h, false);
@@ -250,8 +235,8 @@ END_TEST
 START_TEST(spatial_dropout_drops_channels)
 {
     harness h;
-    const ck_shape in = shape_of(4, (const int64_t[]){2, 2, 2, 5});
-    h_init(&h, layer_cfg("SpatialDropout3D", "{\"rate\": 0.5}"), &in, 4);
+    const ck_shape in = h_shape(4, (const int64_t[]){2, 2, 2, 5});
+    h_init(&h, h_layer_cfg("SpatialDropout3D", "{\"rate\": 0.5}"), &in, 4);
     for (int64_t i = 0; i < h.in_size; i++)
         h.x[i] = 1.0f;
     fwd(&h, true);
@@ -275,8 +260,8 @@ START_TEST(dropout_moments)
 {
     enum { N = 200000 };
     harness h;
-    const ck_shape in = shape_of(1, (const int64_t[]){N});
-    h_init(&h, layer_cfg("AlphaDropout", "{\"rate\": 0.3}"), &in, 1);
+    const ck_shape in = h_shape(1, (const int64_t[]){N});
+    h_init(&h, h_layer_cfg("AlphaDropout", "{\"rate\": 0.3}"), &in, 1);
     ck_rng r;
     ck_rng_seed(&r, 5);
     for (int64_t i = 0; i < N; i++)
@@ -292,7 +277,7 @@ START_TEST(dropout_moments)
     ck_assert_msg(fabs(m) < 0.01 && fabs(v - 1.0) < 0.02, "AlphaDropout: mean %g, variance %g", m, v);
     h_free(&h);
 
-    h_init(&h, layer_cfg("GaussianDropout", "{\"rate\": 0.2}"), &in, 1);
+    h_init(&h, h_layer_cfg("GaussianDropout", "{\"rate\": 0.2}"), &in, 1);
     for (int64_t i = 0; i < N; i++)
         h.x[i] = 1.0f;
     fwd(&h, true);
@@ -311,8 +296,8 @@ END_TEST
 START_TEST(category_encoding_values)
 {
     harness h;
-    ck_shape in = shape_of(1, (const int64_t[]){4});
-    h_init(&h, layer_cfg("CategoryEncoding", "{\"num_tokens\": 4, \"output_mode\": \"count\"}"), &in, 2);
+    ck_shape in = h_shape(1, (const int64_t[]){4});
+    h_init(&h, h_layer_cfg("CategoryEncoding", "{\"num_tokens\": 4, \"output_mode\": \"count\"}"), &in, 2);
     const float x[8] = {0, 3, 3, 1, 2, 2, 2, 9}; /* 9: out of range, sets nothing */
     memcpy(h.x, x, sizeof x);
     fwd(&h, false);
@@ -324,15 +309,15 @@ START_TEST(category_encoding_values)
         ck_assert(h.dx[i] == 0.0f);
     h_free(&h);
 
-    h_init(&h, layer_cfg("CategoryEncoding", "{\"num_tokens\": 4, \"output_mode\": \"multi_hot\"}"), &in, 2);
+    h_init(&h, h_layer_cfg("CategoryEncoding", "{\"num_tokens\": 4, \"output_mode\": \"multi_hot\"}"), &in, 2);
     memcpy(h.x, x, sizeof x);
     fwd(&h, false);
     const float want_mh[8] = {1, 1, 0, 1, 0, 0, 1, 0};
     tu_assert_close(h.y, want_mh, 8, 0, 0, "multi_hot");
     h_free(&h);
 
-    in = shape_of(1, (const int64_t[]){2});
-    h_init(&h, layer_cfg("CategoryEncoding", "{\"num_tokens\": 3, \"output_mode\": \"one_hot\"}"), &in, 1);
+    in = h_shape(1, (const int64_t[]){2});
+    h_init(&h, h_layer_cfg("CategoryEncoding", "{\"num_tokens\": 3, \"output_mode\": \"one_hot\"}"), &in, 1);
     ck_assert_int_eq(h.l->out_shape.ndim, 2);
     h.x[0] = 2;
     h.x[1] = 0;
@@ -341,10 +326,10 @@ START_TEST(category_encoding_values)
     tu_assert_close(h.y, want_oh, 6, 0, 0, "one_hot");
     h_free(&h);
 
-    ckeras_layer *l = layer_cfg("CategoryEncoding", "{}");
+    ckeras_layer *l = h_layer_cfg("CategoryEncoding", "{}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_layer_free(l);
-    l = layer_cfg("CategoryEncoding", "{\"num_tokens\": 3, \"sparse\": true}");
+    l = h_layer_cfg("CategoryEncoding", "{\"num_tokens\": 3, \"sparse\": true}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EUNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "sparse"));
     ck_layer_free(l);
@@ -354,8 +339,8 @@ END_TEST
 START_TEST(discretization_values_and_errors)
 {
     harness h;
-    const ck_shape in = shape_of(1, (const int64_t[]){6});
-    h_init(&h, layer_cfg("Discretization", "{\"bin_boundaries\": [-1, 0, 0.5]}"), &in, 1);
+    const ck_shape in = h_shape(1, (const int64_t[]){6});
+    h_init(&h, h_layer_cfg("Discretization", "{\"bin_boundaries\": [-1, 0, 0.5]}"), &in, 1);
     const float x[6] = {-2.0f, -1.0f, -0.5f, 0.0f, 0.7f, 0.5f}; /* np.digitize: b[i-1] <= x < b[i] */
     memcpy(h.x, x, sizeof x);
     fwd(&h, false);
@@ -363,18 +348,18 @@ START_TEST(discretization_values_and_errors)
     tu_assert_close(h.y, want, 6, 0, 0, "Discretization int");
     h_free(&h);
 
-    h_init(&h, layer_cfg("Discretization", "{\"bin_boundaries\": [0], \"output_mode\": \"count\"}"), &in, 1);
+    h_init(&h, h_layer_cfg("Discretization", "{\"bin_boundaries\": [0], \"output_mode\": \"count\"}"), &in, 1);
     memcpy(h.x, x, sizeof x);
     fwd(&h, false);
     const float want_c[2] = {3, 3};
     tu_assert_close(h.y, want_c, 2, 0, 0, "Discretization count");
     h_free(&h);
 
-    ckeras_layer *l = layer_cfg("Discretization", "{\"num_bins\": 4}");
+    ckeras_layer *l = h_layer_cfg("Discretization", "{\"num_bins\": 4}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EUNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "adapt"));
     ck_layer_free(l);
-    l = layer_cfg("Discretization", "{\"bin_boundaries\": [1, 0]}");
+    l = h_layer_cfg("Discretization", "{\"bin_boundaries\": [1, 0]}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "increasing"));
     ck_layer_free(l);
@@ -385,8 +370,8 @@ END_TEST
 START_TEST(activation_layer_glu_and_refusals)
 {
     harness h;
-    const ck_shape in = shape_of(2, (const int64_t[]){2, 6});
-    h_init(&h, layer_cfg("Activation", "{\"activation\": \"glu\"}"), &in, 2);
+    const ck_shape in = h_shape(2, (const int64_t[]){2, 6});
+    h_init(&h, h_layer_cfg("Activation", "{\"activation\": \"glu\"}"), &in, 2);
     ck_assert_int_eq(h.l->out_shape.d[1], 3);
     h_seed(8);
     fill(h.x, h.in_size, -2, 2);
@@ -398,8 +383,8 @@ START_TEST(activation_layer_glu_and_refusals)
         }
     fd_check(&h, 1e-3, 1e-4, 1e-3, "Activation glu");
     h_free(&h);
-    const ck_shape odd = shape_of(1, (const int64_t[]){5});
-    ckeras_layer *l = layer_cfg("Activation", "{\"activation\": \"glu\"}");
+    const ck_shape odd = h_shape(1, (const int64_t[]){5});
+    ckeras_layer *l = h_layer_cfg("Activation", "{\"activation\": \"glu\"}");
     ck_assert_int_eq(ck_layer_build(l, &odd), CKERAS_ESHAPE);
     ck_layer_free(l);
     l = ckeras_layer_from_config("Dense", "{\"units\": 4, \"activation\": \"glu\"}");
@@ -408,7 +393,7 @@ START_TEST(activation_layer_glu_and_refusals)
         ck_layer_free(l);
     }
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "glu"));
-    l = layer_cfg("Activation", "{\"activation\": \"threshold\"}");
+    l = h_layer_cfg("Activation", "{\"activation\": \"threshold\"}");
     ck_assert_int_eq(ck_layer_build(l, &odd), CKERAS_EUNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "threshold"));
     ck_layer_free(l);
@@ -437,8 +422,8 @@ static double r_bilinear(const float *x, int64_t W, int64_t h0, int64_t w0, int6
 START_TEST(random_crop_inference_and_training)
 {
     harness h;
-    const ck_shape in = shape_of(3, (const int64_t[]){6, 5, 1});
-    h_init(&h, layer_cfg("RandomCrop", "{\"height\": 4, \"width\": 3}"), &in, 2);
+    const ck_shape in = h_shape(3, (const int64_t[]){6, 5, 1});
+    h_init(&h, h_layer_cfg("RandomCrop", "{\"height\": 4, \"width\": 3}"), &in, 2);
     ck_assert_int_eq(h.l->out_shape.d[0], 4);
     ck_assert_int_eq(h.l->out_shape.d[1], 3);
     h_seed(30);
@@ -504,10 +489,10 @@ START_TEST(color_layers)
         {"RandomHue", "{\"factor\": [0.1, 0.9]}"}, /* value_range (0, 255) */
         {"RandomSaturation", "{\"factor\": [0.2, 0.6]}"},
     };
-    const ck_shape in = shape_of(3, (const int64_t[]){3, 2, 3});
+    const ck_shape in = h_shape(3, (const int64_t[]){3, 2, 3});
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
         harness h;
-        h_init(&h, layer_cfg(cfgs[c][0], cfgs[c][1]), &in, 3);
+        h_init(&h, h_layer_cfg(cfgs[c][0], cfgs[c][1]), &in, 3);
         const bool big = strstr(cfgs[c][1], "value_range") == NULL;
         h_seed(40 + c);
         fill(h.x, h.in_size, big ? 20 : 0.05, big ? 230 : 0.95);
@@ -552,14 +537,14 @@ START_TEST(color_layers)
         h_free(&h);
     }
     /* errors: factor outside Keras' bounds, value_range, channels */
-    ckeras_layer *l = layer_cfg("RandomHue", "{\"factor\": [-0.2, 0.3]}");
+    ckeras_layer *l = h_layer_cfg("RandomHue", "{\"factor\": [-0.2, 0.3]}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_layer_free(l);
-    l = layer_cfg("RandomBrightness", "{\"factor\": 0.2, \"value_range\": [1, 1]}");
+    l = h_layer_cfg("RandomBrightness", "{\"factor\": 0.2, \"value_range\": [1, 1]}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_layer_free(l);
-    l = layer_cfg("RandomSaturation", "{\"factor\": 0.2}");
-    const ck_shape gray = shape_of(3, (const int64_t[]){3, 2, 1});
+    l = h_layer_cfg("RandomSaturation", "{\"factor\": 0.2}");
+    const ck_shape gray = h_shape(3, (const int64_t[]){3, 2, 1});
     ck_assert_int_eq(ck_layer_build(l, &gray), CKERAS_ESHAPE);
     ck_layer_free(l);
 }
@@ -570,7 +555,7 @@ START_TEST(activity_regularization_in_model_loss)
 {
     ckeras_model *m = ckeras_sequential("act_reg");
     ck_assert_int_eq(ckeras_model_add(m, ckeras_input(1, (const int64_t[]){2})), CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, layer_cfg("ActivityRegularization", "{\"l1\": 0.1, \"l2\": 0.2}")),
+    ck_assert_int_eq(ckeras_model_add(m, h_layer_cfg("ActivityRegularization", "{\"l1\": 0.1, \"l2\": 0.2}")),
                      CKERAS_OK);
     ck_assert_msg(ckeras_model_compile(m, ckeras_sgd(0.1, 0, 0), "mse", NULL) == CKERAS_OK, "%s",
                   ckeras_last_error());
@@ -646,8 +631,8 @@ START_TEST(color_maps_match_keras)
         snprintf(cfg, sizeof cfg, "{\"factor\": 0.5, \"value_range\": [%g, %g]}",
                  json_number_value(json_array_get(vr, 0)), json_number_value(json_array_get(vr, 1)));
         harness h;
-        const ck_shape in = shape_of(3, (const int64_t[]){4, 5, 3});
-        h_init(&h, layer_cfg(cls, cfg), &in, 3);
+        const ck_shape in = h_shape(3, (const int64_t[]){4, 5, 3});
+        h_init(&h, h_layer_cfg(cls, cfg), &in, 3);
         size_t nx = 0, ny = 0, np = 0;
         float *x = tu_floats(json_object_get(cs, "x"), &nx, NULL, NULL);
         float *want = tu_floats(json_object_get(cs, "y"), &ny, NULL, NULL);

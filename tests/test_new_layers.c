@@ -24,21 +24,6 @@ static float ref_x(int64_t i)
     return (float)(((double)((i * 7) % 13) - 6.0) / 4.0 + 0.125);
 }
 
-static ckeras_layer *layer_cfg(const char *cls, const char *json)
-{
-    ckeras_layer *l = ckeras_layer_from_config(cls, json);
-    ck_assert_msg(l != NULL, "%s %s: %s", cls, json, ckeras_last_error());
-    return l;
-}
-
-static ck_shape shape_of(int ndim, const int64_t *d)
-{
-    ck_shape s = {.ndim = ndim};
-    for (int k = 0; k < ndim; k++)
-        s.d[k] = d[k];
-    return s;
-}
-
 
 /* ---- PReLU ------------------------------------------------------------------------------------- */
 
@@ -54,10 +39,10 @@ START_TEST(prelu_forward_matches_numpy)
         {"{\"shared_axes\": 2}", prelu_y_ax2, {2, 1, 2}}, /* an int, as Keras takes it */
         {"{\"shared_axes\": [1, 2]}", prelu_y_ax12, {1, 1, 2}},
     };
-    const ck_shape in = shape_of(3, (const int64_t[]){2, 3, 2});
+    const ck_shape in = h_shape(3, (const int64_t[]){2, 3, 2});
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         harness h;
-        h_init(&h, layer_cfg("PReLU", cases[c].cfg), &in, 2);
+        h_init(&h, h_layer_cfg("PReLU", cases[c].cfg), &in, 2);
         ck_assert_int_eq(h.l->nw, 1);
         ck_assert_str_eq(h.l->w[0].name, "alpha");
         ck_assert(h.l->w[0].trainable);
@@ -93,8 +78,8 @@ START_TEST(prelu_gradients_match_finite_differences)
     h_seed(7);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         harness h;
-        const ck_shape in = shape_of(cases[c].ndim, cases[c].d);
-        h_init(&h, layer_cfg("PReLU", cases[c].cfg), &in, 3);
+        const ck_shape in = h_shape(cases[c].ndim, cases[c].d);
+        h_init(&h, h_layer_cfg("PReLU", cases[c].cfg), &in, 3);
         fill(h.x, h.in_size, -1, 1);
         for (int64_t i = 0; i < h.in_size; i++) /* away from the kink at 0 */
             h.x[i] += h.x[i] < 0 ? -0.05f : 0.05f;
@@ -107,7 +92,7 @@ END_TEST
 
 START_TEST(prelu_config_defaults_and_errors)
 {
-    ckeras_layer *l = layer_cfg("PReLU", "{}");
+    ckeras_layer *l = h_layer_cfg("PReLU", "{}");
     ck_assert_str_eq(ck_cfg_str(&l->cfg, "alpha_initializer"), "zeros"); /* Keras 3.11: "Zeros" */
     ck_assert_ptr_null(ck_cfg_str(&l->cfg, "alpha_regularizer"));
     ck_assert_ptr_null(ck_cfg_str(&l->cfg, "alpha_constraint"));
@@ -115,10 +100,10 @@ START_TEST(prelu_config_defaults_and_errors)
     ck_layer_free(l);
 
     /* Keras' serialised initializer and regularizer objects are read */
-    l = layer_cfg("PReLU", "{\"alpha_initializer\": {\"module\":\"keras.initializers\", \"class_name\": "
+    l = h_layer_cfg("PReLU", "{\"alpha_initializer\": {\"module\":\"keras.initializers\", \"class_name\": "
                            "\"Constant\", \"config\": {\"value\": 0.25}, \"registered_name\": null}, "
                            "\"alpha_regularizer\": {\"class_name\":\"L2\", \"config\": {\"l2\": 0.5}}}");
-    const ck_shape v4 = shape_of(1, (const int64_t[]){4});
+    const ck_shape v4 = h_shape(1, (const int64_t[]){4});
     ck_assert_int_eq(ck_layer_build(l, &v4), CKERAS_OK);
     ck_assert_float_eq_tol(l->w[0].l2, 0.5f, 1e-7f);
     float a[4];
@@ -129,19 +114,19 @@ START_TEST(prelu_config_defaults_and_errors)
         ck_assert_float_eq(a[k], 0.25f);
     ck_layer_free(l);
 
-    const ck_shape in = shape_of(2, (const int64_t[]){3, 4});
-    l = layer_cfg("PReLU", "{\"shared_axes\": [3]}");
+    const ck_shape in = h_shape(2, (const int64_t[]){3, 4});
+    l = h_layer_cfg("PReLU", "{\"shared_axes\": [3]}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "shared_axes"));
     ck_layer_free(l);
-    l = layer_cfg("PReLU", "{\"shared_axes\": [0]}");
+    l = h_layer_cfg("PReLU", "{\"shared_axes\": [0]}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_layer_free(l);
-    l = layer_cfg("PReLU", "{\"alpha_constraint\":\"non_neg\"}");
+    l = h_layer_cfg("PReLU", "{\"alpha_constraint\":\"non_neg\"}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EUNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "alpha_constraint"));
     ck_layer_free(l);
-    l = layer_cfg("PReLU", "{\"alpha_initializer\":\"no_such_init\"}");
+    l = h_layer_cfg("PReLU", "{\"alpha_initializer\":\"no_such_init\"}");
     ck_assert_int_ne(ck_layer_build(l, &in), CKERAS_OK);
     ck_layer_free(l);
 }
@@ -165,8 +150,8 @@ START_TEST(softmax_forward_matches_torch)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         harness h;
-        const ck_shape in = shape_of(cases[c].ndim, cases[c].d);
-        h_init(&h, layer_cfg("Softmax", cases[c].cfg), &in, 2);
+        const ck_shape in = h_shape(cases[c].ndim, cases[c].d);
+        h_init(&h, h_layer_cfg("Softmax", cases[c].cfg), &in, 2);
         ck_assert_int_eq(h.l->nw, 0);
         for (int64_t i = 0; i < h.in_size; i++)
             h.x[i] = (float)(ref_x(i) * 1.5);
@@ -186,19 +171,19 @@ START_TEST(softmax_gradients_and_errors)
     } cases[] = {{1, {1}}, {1, {6}}, {2, {3, 4}}, {3, {2, 2, 5}}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         harness h;
-        const ck_shape in = shape_of(cases[c].ndim, cases[c].d);
-        h_init(&h, layer_cfg("Softmax", "{}"), &in, 3);
+        const ck_shape in = h_shape(cases[c].ndim, cases[c].d);
+        h_init(&h, h_layer_cfg("Softmax", "{}"), &in, 3);
         fill(h.x, h.in_size, -3, 3);
         h_fd_check(&h, 1e-2, 1e-3, 2e-3, "Softmax");
         h_free(&h);
     }
-    ckeras_layer *l = layer_cfg("Softmax", "{}");
+    ckeras_layer *l = h_layer_cfg("Softmax", "{}");
     ck_assert_int_eq(ck_cfg_value(&l->cfg, "axis")->n, 1);
     ck_assert_int_eq(ck_cfg_value(&l->cfg, "axis")->v[0], -1);
     ck_layer_free(l);
     /* other axes are test_misc_layers' (with finite differences); the batch axis, axes out of
      * range and lists with gaps are refused */
-    const ck_shape in = shape_of(3, (const int64_t[]){2, 3, 4});
+    const ck_shape in = h_shape(3, (const int64_t[]){2, 3, 4});
     static const struct {
         const char *cfg;
         ckeras_status st;
@@ -208,7 +193,7 @@ START_TEST(softmax_gradients_and_errors)
                {"{\"axis\": [1, 3]}", CKERAS_EUNSUPPORTED},
                {"{\"axis\": [2, -2]}", CKERAS_EINVAL}};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        l = layer_cfg("Softmax", bad[k].cfg);
+        l = h_layer_cfg("Softmax", bad[k].cfg);
         ck_assert_int_eq(ck_layer_build(l, &in), bad[k].st);
         ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "ax"));
         ck_layer_free(l);
@@ -222,12 +207,12 @@ static ckeras_model *small_model(void)
 {
     ckeras_model *m = ckeras_sequential("prelu_softmax");
     ck_assert_int_eq(ckeras_model_add(m, ckeras_input(2, (const int64_t[]){3, 4})), CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, layer_cfg("PReLU", "{\"shared_axes\":[1]}")), CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, layer_cfg("Flatten", "{}")), CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, layer_cfg("Dense", "{\"units\": 5}")), CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, layer_cfg("PReLU", "{\"alpha_initializer\":\"constant(value=0.25)\"}")),
+    ck_assert_int_eq(ckeras_model_add(m, h_layer_cfg("PReLU", "{\"shared_axes\":[1]}")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, h_layer_cfg("Flatten", "{}")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, h_layer_cfg("Dense", "{\"units\": 5}")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, h_layer_cfg("PReLU", "{\"alpha_initializer\":\"constant(value=0.25)\"}")),
                      CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, layer_cfg("Softmax", "{}")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, h_layer_cfg("Softmax", "{}")), CKERAS_OK);
     return m;
 }
 

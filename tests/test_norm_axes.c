@@ -11,21 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ckeras_layer *layer_cfg(const char *cls, const char *json)
-{
-    ckeras_layer *l = ckeras_layer_from_config(cls, json);
-    ck_assert_msg(l != NULL, "%s %s: %s", cls, json, ckeras_last_error());
-    return l;
-}
-
-static ck_shape shape_of(int ndim, const int64_t *d)
-{
-    ck_shape s = {.ndim = ndim};
-    for (int k = 0; k < ndim; k++)
-        s.d[k] = d[k];
-    return s;
-}
-
 typedef struct fd_case {
     const char *cls, *cfg;
     int ndim;
@@ -69,8 +54,8 @@ START_TEST(every_layout_against_finite_differences)
     for (size_t c = 0; c < sizeof fd_cases / sizeof fd_cases[0]; c++) {
         const fd_case *fc = &fd_cases[c];
         harness h;
-        const ck_shape in = shape_of(fc->ndim, fc->d);
-        h_init(&h, layer_cfg(fc->cls, fc->cfg), &in, 3);
+        const ck_shape in = h_shape(fc->ndim, fc->d);
+        h_init(&h, h_layer_cfg(fc->cls, fc->cfg), &in, 3);
         h_seed(100 + c);
         fill(h.x, h.in_size, -1, 1.5);
         for (int i = 0; i < h.l->nw; i++) {
@@ -146,8 +131,8 @@ START_TEST(masked_batchnorm)
     const char *cfgs[2] = {"{}", "{\"axis\": 1}"};
     for (int c = 0; c < 2; c++) {
         harness h;
-        const ck_shape in = shape_of(2, (const int64_t[]){4, 3});
-        h_init(&h, layer_cfg("BatchNormalization", cfgs[c]), &in, 3);
+        const ck_shape in = h_shape(2, (const int64_t[]){4, 3});
+        h_init(&h, h_layer_cfg("BatchNormalization", cfgs[c]), &in, 3);
         h_seed(40 + c);
         fill(h.x, h.in_size, -1, 1.5);
         for (int i = 0; i < 2; i++)
@@ -202,10 +187,10 @@ END_TEST
 START_TEST(forward_by_hand)
 {
     const int64_t dims[3] = {4, 3, 2};
-    const ck_shape in = shape_of(3, dims);
+    const ck_shape in = h_shape(3, dims);
     harness h;
     /* BatchNormalization(axis=1), inference: channel i of (n, 4, 3, 2) */
-    h_init(&h, layer_cfg("BatchNormalization", "{\"axis\": 1, \"epsilon\": 0.01}"), &in, 2);
+    h_init(&h, h_layer_cfg("BatchNormalization", "{\"axis\": 1, \"epsilon\": 0.01}"), &in, 2);
     ck_assert_int_eq(h.l->nw, 4);
     ck_assert_str_eq(h.l->w[0].name, "gamma");
     ck_assert_str_eq(h.l->w[3].name, "moving_variance");
@@ -250,7 +235,7 @@ START_TEST(forward_by_hand)
 
     /* LayerNormalization(axis=[-1, -3]): statistics over (i, k) for each (b, j); gamma (2, 4)
      * indexed in increasing axis order (i, k) flat, as Keras reshapes it */
-    h_init(&h, layer_cfg("LayerNormalization", "{\"axis\": [-1, -3]}"), &in, 2);
+    h_init(&h, h_layer_cfg("LayerNormalization", "{\"axis\": [-1, -3]}"), &in, 2);
     ck_assert_int_eq(h.l->w[0].shape.ndim, 2);
     ck_assert_int_eq(h.l->w[0].shape.d[0], 2);
     ck_assert_int_eq(h.l->w[0].shape.d[1], 4);
@@ -278,7 +263,7 @@ START_TEST(forward_by_hand)
     h_free(&h);
 
     /* LayerNormalization(rms_scaling=True): x * gamma / sqrt(var + eps), x not centred; no beta */
-    h_init(&h, layer_cfg("LayerNormalization", "{\"axis\": 2, \"rms_scaling\": true}"), &in, 1);
+    h_init(&h, h_layer_cfg("LayerNormalization", "{\"axis\": 2, \"rms_scaling\": true}"), &in, 1);
     ck_assert_int_eq(h.l->nw, 1);
     ck_assert_str_eq(h.l->w[0].name, "gamma");
     h_seed(3);
@@ -300,7 +285,7 @@ START_TEST(forward_by_hand)
     h_free(&h);
 
     /* GroupNormalization(groups=2, axis=1): channels i in {0,1} and {2,3}, over (i, j, k) */
-    h_init(&h, layer_cfg("GroupNormalization", "{\"groups\": 2, \"axis\": 1}"), &in, 2);
+    h_init(&h, h_layer_cfg("GroupNormalization", "{\"groups\": 2, \"axis\": 1}"), &in, 2);
     ck_assert_str_eq(h.l->w[0].name, "gamma");
     ck_assert_str_eq(h.l->w[1].name, "beta");
     ck_assert_int_eq(h.l->w[0].shape.d[0], 4);
@@ -332,7 +317,7 @@ START_TEST(forward_by_hand)
 
     /* UnitNormalization(axis=[1, 2]): unit L2 norm over (i, j) for each (b, k); a zero block
      * stays zero (1 / norm bounded by 1e12) */
-    h_init(&h, layer_cfg("UnitNormalization", "{\"axis\": [1, 2]}"), &in, 2);
+    h_init(&h, h_layer_cfg("UnitNormalization", "{\"axis\": [1, 2]}"), &in, 2);
     ck_assert_int_eq(h.l->nw, 0);
     h_seed(5);
     fill(h.x, h.in_size, -2, 2);
@@ -362,7 +347,7 @@ START_TEST(forward_by_hand)
     h_free(&h);
 
     /* RMSNormalization(axis=[-2, -1]): x * scale / sqrt(mean(x^2) + eps) over (j, k) */
-    h_init(&h, layer_cfg("RMSNormalization", "{\"axis\": [-2, -1]}"), &in, 1);
+    h_init(&h, h_layer_cfg("RMSNormalization", "{\"axis\": [-2, -1]}"), &in, 1);
     ck_assert_int_eq(h.l->nw, 1);
     ck_assert_str_eq(h.l->w[0].name, "scale");
     ck_assert(h.l->w[0].trainable);
@@ -395,7 +380,7 @@ static void expect_error(const char *cls, const char *cfg, int ndim, const int64
     ckeras_layer *l = ckeras_layer_from_config(cls, cfg);
     ckeras_status st = CKERAS_OK;
     if (l) {
-        const ck_shape in = shape_of(ndim, d);
+        const ck_shape in = h_shape(ndim, d);
         st = ck_layer_build(l, &in);
         ck_layer_free(l);
     } else {
@@ -409,12 +394,12 @@ static void expect_error(const char *cls, const char *cfg, int ndim, const int64
 START_TEST(defaults_and_errors)
 {
     const int64_t img[3] = {4, 3, 2}, mat[2] = {4, 6};
-    ckeras_layer *l = layer_cfg("GroupNormalization", "{}");
+    ckeras_layer *l = h_layer_cfg("GroupNormalization", "{}");
     ck_assert_int_eq(ck_cfg_int(&l->cfg, "groups"), 32);
     ck_assert_int_eq(ck_cfg_int(&l->cfg, "axis"), -1);
     ck_assert(fabs(ck_cfg_float(&l->cfg, "epsilon") - 1e-3) < 1e-12);
     ck_layer_free(l);
-    l = layer_cfg("RMSNormalization", "{}");
+    l = h_layer_cfg("RMSNormalization", "{}");
     ck_assert(fabs(ck_cfg_float(&l->cfg, "epsilon") - 1e-6) < 1e-15);
     ck_layer_free(l);
     expect_error("GroupNormalization", "{}", 2, mat, CKERAS_ESHAPE, "groups (32) must divide the 6 channels");
