@@ -72,49 +72,14 @@ static ckeras_status make_dirs(const char *dir)
     return CKERAS_OK;
 }
 
-/* Writes text to path atomically. */
-static ckeras_status write_text(const char *path, const char *text)
-{
-    ck_save s;
-    ckeras_status st = ck_save_begin(&s, path);
-    if (st != CKERAS_OK)
-        return st;
-    size_t n = strlen(text), done = 0;
-    while (done < n) {
-        ssize_t w = write(s.fd, text + done, n - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            st = ck_error(CKERAS_EIO, "cannot write %s: %s", path, strerror(errno));
-            break;
-        }
-        done += (size_t)w;
-    }
-    return ck_save_end(&s, st);
-}
-
 /* Copies src onto dst (atomically). */
 static ckeras_status copy_file(const char *src, const char *dst)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     ckeras_status st = ck_read_file(src, NULL, &buf, &len);
-    if (st != CKERAS_OK)
-        return st;
-    ck_save s;
-    if ((st = ck_save_begin(&s, dst)) == CKERAS_OK) {
-        size_t done = 0;
-        while (done < len && st == CKERAS_OK) {
-            ssize_t w = write(s.fd, buf + done, len - done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                st = ck_error(CKERAS_EIO, "cannot write %s: %s", dst, strerror(errno));
-            else
-                done += (size_t)w;
-        }
-        st = ck_save_end(&s, st);
-    }
+    if (st == CKERAS_OK)
+        st = ck_save_bytes(dst, buf, len);
     ck_free(buf);
     return st;
 }
@@ -228,7 +193,7 @@ static ckeras_status epoch_end(ckeras_callback *cb, ck_train_ctx *ctx, int epoch
                      epoch + 1, r->s[0], r->s[1], r->s[2], r->s[3]);
         else
             snprintf(text, sizeof text, "{\"epoch\": %d, \"batch\": 0}", epoch + 1);
-        st = write_text(meta, text);
+        st = ck_save_bytes(meta, text, strlen(text));
     }
     if (st != CKERAS_OK)
         ck_error_prefix("BackupAndRestore");

@@ -81,10 +81,10 @@ ckeras_status ck_reduce_lr_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_
     if (st != CKERAS_OK)
         return st;
     log_lr(ctx);
+    const ckeras_logs *l = ctx->logs ? ctx->logs : logs;
     const char *monitor = ck_cfg_str(&cb->cfg, "monitor");
-    const double *cur = ck_logs_find(ctx->logs ? ctx->logs : logs, monitor ? monitor : "val_loss");
+    const double *cur = ck_logs_find(l, monitor ? monitor : "val_loss");
     if (!cur) {
-        const ckeras_logs *l = ctx->logs ? ctx->logs : logs;
         fprintf(stderr, "Warning: Learning rate reduction is conditioned on metric `%s` which is not available. "
                         "Available metrics are: ", monitor ? monitor : "val_loss");
         for (int i = 0; l && i < l->n; i++)

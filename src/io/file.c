@@ -265,3 +265,24 @@ ckeras_status ck_save_end(ck_save *s, ckeras_status st)
     s->fd = -1;
     return st;
 }
+
+ckeras_status ck_save_bytes(const char *path, const void *buf, size_t len)
+{
+    ck_save s;
+    ckeras_status st = ck_save_begin(&s, path);
+    if (st != CKERAS_OK)
+        return st;
+    const uint8_t *b = buf;
+    while (len > 0 && st == CKERAS_OK) {
+        ssize_t w = write(s.fd, b, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            st = ck_error(CKERAS_EIO, "cannot write %s: %s", path, w < 0 ? strerror(errno) : "disk full");
+        } else {
+            b += w;
+            len -= (size_t)w;
+        }
+    }
+    return ck_save_end(&s, st);
+}

@@ -57,6 +57,8 @@ typedef struct ck_save {
 } ck_save;
 ckeras_status ck_save_begin(ck_save *s, const char *path);
 ckeras_status ck_save_end(ck_save *s, ckeras_status st);
+/* An atomic save of len bytes of buf to path (ck_save_begin, the bytes, ck_save_end). */
+ckeras_status ck_save_bytes(const char *path, const void *buf, size_t len);
 
 /* ---- Keras HDF5 (.h5) --------------------------------------------------------------- */
 

@@ -22,6 +22,22 @@
 #include <math.h>
 #include <string.h>
 
+/* The keys MultiHeadAttention and GroupedQueryAttention share after their own, in Keras' order. */
+#define CK_PROJECTION_FIELDS                                                                                 \
+    {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "initializer of the projection kernels"},         \
+    {"bias_initializer", CK_STR, "zeros", NULL, "initializer of the projection biases"},                     \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection kernel"},                   \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection bias"},                       \
+    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                        \
+    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                           \
+    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                             \
+    {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},           \
+    {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t " \
+     "only", CK_W_NEVER},                                                                                    \
+    {"return_attention_scores", CK_BOOL, "false", NULL, "Keras' call keyword: also return the attention "    \
+     "weights (not supported yet)", CK_W_NEVER},                                                             \
+    {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER}
+
 static const ck_field mha_fields[] = {
     {"num_heads", CK_INT, NULL, "(0,)", "number of attention heads"},
     {"key_dim", CK_INT, NULL, "(0,)", "size of each head for query and key"},
@@ -31,19 +47,7 @@ static const ck_field mha_fields[] = {
     {"output_shape", CK_INTS, NULL, NULL, "output features (None: the query's last axis)"},
     {"attention_axes", CK_INTS, NULL, NULL, "axes attention runs over (None: all between batch and features; "
                                             "only that is supported)"},
-    {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "initializer of the projection kernels"},
-    {"bias_initializer", CK_STR, "zeros", NULL, "initializer of the projection biases"},
-    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection kernel"},
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection bias"},
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},
-    {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t only",
-     CK_W_NEVER},
-    {"return_attention_scores", CK_BOOL, "false", NULL, "Keras' call keyword: also return the attention weights "
-     "(not supported yet)", CK_W_NEVER},
-    {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
+    CK_PROJECTION_FIELDS,
 };
 
 typedef struct mha_priv {
@@ -426,19 +430,7 @@ static const ck_field gqa_fields[] = {
     {"num_key_value_heads", CK_INT, NULL, "(0,)", "number of key and value heads (divides num_query_heads)"},
     {"use_bias", CK_BOOL, "true", NULL, "whether the projections have biases"},
     {"dropout", CK_FLOAT, "0", "[0,1)", "dropout rate of the attention weights (training only)"},
-    {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "initializer of the projection kernels"},
-    {"bias_initializer", CK_STR, "zeros", NULL, "initializer of the projection biases"},
-    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection kernel"},
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection bias"},
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},
-    {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t only",
-     CK_W_NEVER},
-    {"return_attention_scores", CK_BOOL, "false", NULL, "Keras' call keyword: also return the attention weights "
-     "(not supported yet)", CK_W_NEVER},
-    {"input_shape", CK_INTS, NULL, NULL, "unused", CK_W_NEVER},
+    CK_PROJECTION_FIELDS,
 };
 
 const ck_layer_vt ck_group_query_attention_vt = {
