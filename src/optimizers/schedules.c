@@ -268,7 +268,7 @@ float ck_schedule_lr(const ck_schedule *s, int64_t iterations)
     case CK_SCHED_PIECEWISE: {
         /* Keras compares the step with the boundaries cast to the step's (integer) type */
         int i = 0;
-        while (i < s->nb && (double)iterations > (double)(int64_t)s->boundaries[i])
+        while (i < s->nb && (double)iterations > trunc(s->boundaries[i]))
             i++;
         return (float)s->values[i];
     }
