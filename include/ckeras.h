@@ -650,7 +650,11 @@ CKERAS_API int ckeras_model_input_count(const ckeras_model *model);
  * one set), and @p inner is referenced, not taken: free both handles in any order.
  * @p training is -1 (not given: the layers behave as usual) or 0 (Keras `training=False`: its
  * Dropout is off and its BatchNormalization uses and keeps its moving statistics, also in fit,
- * which is what fine-tuning a frozen base needs). summary() shows the call as one row
+ * which is what fine-tuning a frozen base needs), even for its layers made trainable again
+ * (their weights train, the statistics stay). That is the semantics Keras' transfer-learning
+ * guide and tf.keras 2 give training=False; Keras 3.11.3's fit passes training=True to every
+ * layer of a functional graph over it (keras-team/keras#20285), so a BatchNormalization made
+ * trainable inside such a base updates its statistics there. summary() shows the call as one row
  * "name (Functional)" with the nested model's parameter counts, and saving writes it as a nested
  * model layer, as Keras does. Returns the tensor id of @p inner's first output (the others, for a
  * model with several outputs, are the ids that follow), or -1 with the error set (the model

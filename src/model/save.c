@@ -798,7 +798,12 @@ static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, 
     }
     l->named = true;
     l->keras2 = keras2;
-    if (frozen)
+    /* A layer of a nested model saved as "trainable": false. tf.keras 2 trains nothing inside such
+     * a model. Keras 3 (and ckeras) train what the layer's own config says, as after
+     * base.trainable = False; base.get_layer("bn").trainable = True; a layer whose config says
+     * nothing follows the model. */
+    const ck_tree *own = ck_tree_get(d->config, "trainable");
+    if (frozen && (keras2 || !own || own->kind != CK_T_BOOL))
         l->trainable = false;
     *out = l;
     return CKERAS_OK;
@@ -1689,8 +1694,8 @@ static ckeras_status pair_nested(const ckeras_model *m, const flat *fl, const in
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < nn; i++) {
                 const ckeras_layer *l = m->g.nodes[nodes[i]].layer;
-                for (int k = 0; k < l->nw; k++)
-                    if ((l->trainable && l->w[k].trainable) == (pass == 0))
+                for (int k = 0; k < l->nw; k++) /* all of a frozen model's weights come last */
+                    if ((l->trainable && l->w[k].trainable && !fl->info[fidx[i]].frozen) == (pass == 0))
                         src[i][k] = &g->w[next++];
             }
     }
