@@ -36,7 +36,14 @@ BLIS_LIBS := -L$(BLIS_DIR) -lblis
 endif
 LIBS := $(BLIS_LIBS) $(DEP_LIBS) -fopenmp -lpthread -lm
 
-BUILD := build$(if $(SAN),-san)
+# MPI=1 builds the data-parallel training over MPI (Debian's libmpich-dev) into build-mpi/ and
+# lib-mpi/; the default build has no MPI dependency.
+MPI ?=
+ifneq ($(MPI),)
+ALL_CFLAGS += -DCK_MPI=1 $(shell $(PKG_CONFIG) --cflags mpich)
+LIBS += $(shell $(PKG_CONFIG) --libs mpich)
+endif
+BUILD := build$(if $(SAN),-san)$(if $(MPI),-mpi)
 SRCS := $(sort $(wildcard src/*/*.c))
 LIB_SRCS := $(filter-out src/cli/%,$(SRCS))
 CLI_SRCS := $(wildcard src/cli/*.c)
@@ -46,7 +53,7 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(filter-out tests/test_%,$(wildcard tests/*.c))
 
-LIBDIR_OUT := lib$(if $(SAN),-san)
+LIBDIR_OUT := lib$(if $(SAN),-san)$(if $(MPI),-mpi)
 STATIC := $(LIBDIR_OUT)/libckeras.a
 SHARED := $(LIBDIR_OUT)/libckeras.so.$(VERSION)
 SONAME := libckeras.so.$(VERSION_MAJOR)
@@ -157,7 +164,7 @@ MAN_PAGES := docs/ckeras.1 docs/ckeras.3
 DOC_FILES := README.md CHANGELOG.md LICENSE docs/guide.md docs/file-format.md
 EXAMPLE_FILES := examples/seed_mlp.c examples/cpp_example.cpp examples/data/README.md \
 	examples/data/breast_cancer.csv examples/python/ckeras.py examples/python/seed_mlp.py
-INSTALLED_FILES := $(INCLUDEDIR)/ckeras.h $(LIBDIR)/libckeras.so.$(VERSION) $(LIBDIR)/$(SONAME) \
+INSTALLED_FILES := $(INCLUDEDIR)/ckeras.h $(INCLUDEDIR)/ckeras_mpi.h $(LIBDIR)/libckeras.so.$(VERSION) $(LIBDIR)/$(SONAME) \
 	$(LIBDIR)/libckeras.so $(LIBDIR)/libckeras.a $(PKGCONFIGDIR)/ckeras.pc $(BINDIR)/ckeras \
 	$(patsubst docs/%.1,$(MANDIR)/man1/%.1,$(filter %.1,$(MAN_PAGES))) \
 	$(patsubst docs/%.3,$(MANDIR)/man3/%.3,$(filter %.3,$(MAN_PAGES))) \
@@ -169,6 +176,7 @@ install: $(STATIC) $(SHARED) bin/ckeras
 	  "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man3" \
 	  "$(DESTDIR)$(DOCDIR)/examples/data" "$(DESTDIR)$(DOCDIR)/examples/python"
 	$(INSTALL) -m 644 include/ckeras.h "$(DESTDIR)$(INCLUDEDIR)/ckeras.h"
+	$(INSTALL) -m 644 include/ckeras_mpi.h "$(DESTDIR)$(INCLUDEDIR)/ckeras_mpi.h"
 	$(INSTALL) -m 755 $(SHARED) "$(DESTDIR)$(LIBDIR)/libckeras.so.$(VERSION)"
 	ln -sf libckeras.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
 	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libckeras.so"
@@ -202,7 +210,11 @@ docs:
 
 # Shell tests run from the source root against lib/ (the libraries `all` builds, not rebuilt).
 SHELL_TESTS := $(sort $(wildcard tests/test_*.sh))
+ifeq ($(MPI),)
 check: check-shell
+else
+check: check-mpi
+endif
 check-shell: | deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(STATIC) $(SHARED) bin/ckeras
 	@fail=0; for t in $(SHELL_TESTS); do \
@@ -362,3 +374,21 @@ keras-tools: $(KERAS_TOOLS)
 $(KERAS_TOOLS): $(BUILD)/tests/keras/%: tests/keras/%.c include/ckeras.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+# ==== Distributed training over MPI (one block) ================================================
+#   make check-mpi   builds ckeras with MPI=1 and runs tests/mpi/ under mpiexec with 2 and 3 ranks
+#   make examples/distributed_fashion MPI=1, then: mpiexec -n 2 examples/distributed_fashion
+MPIEXEC ?= mpiexec
+MPI_TESTS := $(patsubst tests/mpi/%.c,build-mpi/tests/mpi/%,$(wildcard tests/mpi/*.c))
+.PHONY: check-mpi
+build-mpi/tests/mpi/%: tests/mpi/%.c $(TEST_COMMON) $(wildcard tests/*.h)
+	@$(MAKE) --no-print-directory MPI=1 lib-mpi/libckeras.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DCK_MPI=1 $(shell $(PKG_CONFIG) --cflags mpich) -Itests -o $@ $< $(TEST_COMMON) \
+	  lib-mpi/libckeras.a $(shell $(PKG_CONFIG) --libs check) $(LIBS) $(shell $(PKG_CONFIG) --libs mpich)
+check-mpi: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) MPI=1 lib-mpi/libckeras.a
+	@$(MAKE) --no-print-directory $(MPI_TESTS)
+	@fail=0; for t in $(MPI_TESTS); do for n in 2 3; do \
+	  echo "== $(MPIEXEC) -n $$n $$t"; CK_FORK=no $(MPIEXEC) -n $$n $$t || fail=1; done; done; \
+	  if [ $$fail -ne 0 ]; then echo "make check-mpi: FAILED"; exit 1; fi; echo "make check-mpi: all passed"

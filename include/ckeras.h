@@ -1095,6 +1095,52 @@ CKERAS_API ckeras_status ckeras_standard_scaler_transform(const ckeras_scaler *s
 CKERAS_API void ckeras_standard_scaler_free(ckeras_scaler *s);
 /**@}*/
 
+/** @name Distributed training (data-parallel, over MPI)
+ * With a ckeras built by `make MPI=1` and the program started by `mpiexec -n N`, every process
+ * (rank) builds the same model and calls fit with the same data (or a data source that gives
+ * each rank what it asks for). fit then trains one model:
+ * - at train begin, rank 0's weights, BatchNormalization statistics and optimizer state are
+ *   broadcast, and after each epoch's shuffle rank 0's sample order, so all ranks agree;
+ * - each global batch of batch_size samples is split among the ranks: n / N samples each, the
+ *   first n % N ranks one more, rank 0 taking the first (the remainder rule, also for the last
+ *   partial batch);
+ * - each rank's gradient is weighted by its share of the batch and the gradients are summed
+ *   with one all-reduce per step, so every rank applies the gradient of the whole batch: the
+ *   weights after each step equal one process training with batch_size (to float rounding of
+ *   the sum), except for layers whose training forward is random or uses batch statistics:
+ *   Dropout and augmentation draw per rank, BatchNormalization normalises with the statistics
+ *   of each rank's part of the batch and its moving statistics are averaged over the ranks
+ *   after every step (as Keras' MirroredStrategy, which does not synchronise batch statistics);
+ * - the loss and metric accumulators are summed, so every rank logs the same numbers and
+ *   EarlyStopping decides alike; validation is split among the ranks the same way;
+ * - only rank 0 prints the progress bar and writes the files of ModelCheckpoint, CSVLogger and
+ *   BackupAndRestore; a program saves its model on rank 0 (all ranks hold the same weights).
+ * Every collective has a time limit (ckeras_distributed_set_timeout(), default 300 s, or the
+ * environment variable CKERAS_DIST_TIMEOUT): a rank that died makes the others' fit fail with
+ * ::CKERAS_EIO naming the step, never hang. evaluate and predict are not split: each rank
+ * computes everything. Not thread-safe: call from the thread that initialised MPI.
+ */
+/**@{*/
+/**
+ * Starts distributed training on MPI_COMM_WORLD (initialising MPI when the program has not);
+ * include/ckeras_mpi.h has the form taking a communicator. Errors: ::CKERAS_EUNSUPPORTED (ckeras
+ * built without MPI), ::CKERAS_ESTATE (already started), ::CKERAS_EIO (MPI failed).
+ */
+CKERAS_API ckeras_status ckeras_distributed_init(void);
+/** This process' rank (0 when not distributed). */
+CKERAS_API int ckeras_distributed_rank(void);
+/** The number of ranks (1 when not distributed). */
+CKERAS_API int ckeras_distributed_size(void);
+/** The time limit of each collective, in seconds (> 0). Errors: ::CKERAS_EINVAL. */
+CKERAS_API ckeras_status ckeras_distributed_set_timeout(double seconds);
+/**
+ * Ends distributed training (fit is local again) and finalises MPI if ckeras initialised it.
+ * No-op when not started. Errors: ::CKERAS_EIO after a collective failed or timed out (MPI is
+ * then left as it is: end the program).
+ */
+CKERAS_API ckeras_status ckeras_distributed_shutdown(void);
+/**@}*/
+
 #ifdef __cplusplus
 }
 #endif

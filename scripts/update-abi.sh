@@ -7,12 +7,13 @@
 set -eu
 MAP=src/ckeras.map
 HEADER=include/ckeras.h
+HEADERS="include/ckeras.h include/ckeras_mpi.h"
 allow_removal=0
 [ "${1:-}" = "--allow-removal" ] && allow_removal=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-grep '^[[:space:]]*CKERAS_API[[:space:]]' "$HEADER" | grep -o 'ckeras_[A-Za-z0-9_]*[[:space:]]*(' |
+grep -h '^[[:space:]]*CKERAS_API[[:space:]]' $HEADERS | grep -o 'ckeras_[A-Za-z0-9_]*[[:space:]]*(' |
     tr -d ' \t(' | sort -u > "$tmp/declared"
 sed -e 's|/\*.*\*/||' "$MAP" | grep -o '^[[:space:]]*ckeras_[A-Za-z0-9_]*[[:space:]]*;' |
     tr -d ' \t;' | sort -u > "$tmp/listed"

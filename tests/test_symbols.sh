@@ -14,6 +14,7 @@ SO=$LIB_DIR/libckeras.so
 AR=$LIB_DIR/libckeras.a
 MAP=src/ckeras.map
 HEADER=include/ckeras.h
+HEADERS="include/ckeras.h include/ckeras_mpi.h"
 fail=0
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -67,7 +68,7 @@ else
 fi
 
 # 3. the header's CKERAS_API functions equal the list
-grep '^[[:space:]]*CKERAS_API[[:space:]]' "$HEADER" | grep -o 'ckeras_[A-Za-z0-9_]*[[:space:]]*(' |
+grep -h '^[[:space:]]*CKERAS_API[[:space:]]' $HEADERS | grep -o 'ckeras_[A-Za-z0-9_]*[[:space:]]*(' |
     tr -d ' \t(' | sort -u > "$tmp/declared"
 if [ ! -s "$tmp/declared" ]; then
     bad "found no CKERAS_API declarations in $HEADER"

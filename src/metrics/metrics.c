@@ -188,3 +188,23 @@ double ck_metric_result(const ck_metric *m)
     }
     return den > 0.0 ? num / den : 0.0;
 }
+
+int ck_metric_state_count(const ck_metric *m)
+{
+    return 5;
+}
+
+void ck_metric_state_get(const ck_metric *m, double *state)
+{
+    const double v[5] = {m->total, m->count, m->tp, m->fp, m->fn};
+    memcpy(state, v, sizeof v);
+}
+
+void ck_metric_state_set(ck_metric *m, const double *state)
+{
+    m->total = state[0];
+    m->count = state[1];
+    m->tp = state[2];
+    m->fp = state[3];
+    m->fn = state[4];
+}

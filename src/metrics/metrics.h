@@ -40,6 +40,11 @@ void ck_metric_reset(ck_metric *m);
  * needs true_cols == cols; a batch that does not fit is ignored (the caller checks shapes). */
 void ck_metric_update(ck_metric *m, const float *y_true, const float *y_pred, int64_t rows, int64_t cols,
                       int64_t true_cols);
+/* The accumulators as numbers that add up over batches (and over the ranks of a distributed
+ * fit): ck_metric_state_count() of them, read into or written from state[]. */
+int ck_metric_state_count(const ck_metric *m);
+void ck_metric_state_get(const ck_metric *m, double *state);
+void ck_metric_state_set(ck_metric *m, const double *state);
 /* The value over everything accumulated since the last reset (0 when nothing was seen). */
 double ck_metric_result(const ck_metric *m);
 

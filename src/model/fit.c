@@ -5,6 +5,8 @@
  * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "model.h"
 
+#include "dist/dist.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,10 +219,10 @@ static void gather(ckeras_model *m, const ck_data *d, bool targets, const int64_
             gather_rows(m->plan.y_true[k], d->y[k]->data, m->target_size[k], idx, start, n);
 }
 
-/* Forward (and, when training, backward and one optimizer step) on n gathered samples.
- * Returns the batch's mean loss (the weighted sum over outputs plus regularization) and
- * accumulates the metrics and each output's loss. */
-static double run_batch(ckeras_model *m, int64_t n, bool train)
+/* Forward on n gathered samples: returns the batch's mean loss (the weighted sum over outputs)
+ * and accumulates the metrics and each output's loss; when training, leaves the loss gradient
+ * for backward. */
+static double forward_losses(ckeras_model *m, int64_t n, bool train)
 {
     ck_graph_forward(&m->g, &m->plan, n, train, &m->rng);
     double sum = 0;
@@ -251,6 +253,15 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
         ck_metric_update(&m->metrics[i], m->plan.y_true[k], m->plan.act[node], rows, cols,
                          m->target_size[k] * n / rows);
     }
+    return sum;
+}
+
+/* Forward (and, when training, backward and one optimizer step) on n gathered samples.
+ * Returns the batch's mean loss (the weighted sum over outputs plus regularization) and
+ * accumulates the metrics and each output's loss. */
+static double run_batch(ckeras_model *m, int64_t n, bool train)
+{
+    double sum = forward_losses(m, n, train);
     double penalty = 0;
     if (train && !isfinite(sum)) {
         /* a diverged batch (NaN/Inf loss) does not update the weights: they stay the last
@@ -535,8 +546,170 @@ ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t 
 
 /* ---- fit -------------------------------------------------------------------------------- */
 
+/* ---- data-parallel fit (src/dist; without MPI never active) ------------------------------- */
+
+/* The buffers of a distributed fit, allocated with fit's others before the first step. */
+typedef struct dist_bufs {
+    int nrun;              /* running accumulators: each output's loss sum, the metrics' states */
+    double *before, *sum;  /* nrun + 1: the accumulators before a step, and the sums over ranks */
+    float *state;          /* n_state: the moving statistics before a step */
+} dist_bufs;
+
+static int running_count(const ckeras_model *m)
+{
+    int n = m->g.noutputs;
+    for (int i = 0; i < m->nmetrics; i++)
+        n += ck_metric_state_count(&m->metrics[i]);
+    return n;
+}
+
+static void running_get(const ckeras_model *m, double *v)
+{
+    memcpy(v, m->out_loss_sum, (size_t)m->g.noutputs * sizeof *v);
+    v += m->g.noutputs;
+    for (int i = 0; i < m->nmetrics; v += ck_metric_state_count(&m->metrics[i]), i++)
+        ck_metric_state_get(&m->metrics[i], v);
+}
+
+static void running_set(ckeras_model *m, const double *v)
+{
+    memcpy(m->out_loss_sum, v, (size_t)m->g.noutputs * sizeof *v);
+    v += m->g.noutputs;
+    for (int i = 0; i < m->nmetrics; v += ck_metric_state_count(&m->metrics[i]), i++)
+        ck_metric_state_set(&m->metrics[i], v);
+}
+
+/* Adds what every rank accumulated since b->before (plus its extra number, in sum[nrun]) over
+ * the ranks: afterwards every rank holds the accumulators of all of them. */
+static ckeras_status dist_sum_running(ckeras_model *m, dist_bufs *b, double extra)
+{
+    running_get(m, b->sum);
+    for (int i = 0; i < b->nrun; i++)
+        b->sum[i] -= b->before[i];
+    b->sum[b->nrun] = extra;
+    ckeras_status st = ck_dist_sum_doubles(b->sum, (size_t)b->nrun + 1, "the all-reduce of the losses and metrics");
+    for (int i = 0; i < b->nrun; i++)
+        b->sum[i] += b->before[i];
+    running_set(m, b->sum);
+    return st;
+}
+
+/* What every rank does after a point where one rank alone may fail or stop (a callback): all
+ * fail when one failed, all stop when one stops. */
+static ckeras_status dist_agree(ckeras_status st, bool *stop)
+{
+    double v[2] = {st != CKERAS_OK, stop && *stop};
+    ckeras_status cst = ck_dist_sum_doubles(v, 2, "the all-reduce of the ranks' statuses");
+    if (st != CKERAS_OK)
+        return st;
+    if (cst != CKERAS_OK)
+        return cst;
+    if (stop)
+        *stop = v[1] > 0;
+    return v[0] > 0 ? ck_error(CKERAS_ESTATE, "fit: distributed: another rank failed (its own error is in its "
+                                              "output)") : CKERAS_OK;
+}
+
+/* After train begin (whose callbacks ran on every rank; one may have failed): rank 0's weights,
+ * statistics, optimizer state and first epoch, to every rank, after checking that all ranks
+ * hold the same model (a difference fails on every rank alike). */
+static ckeras_status dist_sync(ckeras_model *m, ck_train_ctx *ctx, ckeras_status st)
+{
+    if ((st = dist_agree(st, NULL)) != CKERAS_OK)
+        return st;
+    ckeras_optimizer *o = m->opt;
+    int64_t mine[4] = {(int64_t)m->n_params, (int64_t)m->n_state, (int64_t)o->n, o->nslots}, root[4];
+    memcpy(root, mine, sizeof root);
+    st = ck_dist_bcast(root, sizeof root, "the broadcast of the model's sizes");
+    double differ = memcmp(root, mine, sizeof root) != 0;
+    if (st == CKERAS_OK)
+        st = ck_dist_sum_doubles(&differ, 1, "the check of the model's sizes");
+    if (st == CKERAS_OK && differ > 0)
+        return ck_error(CKERAS_ESTATE, "fit: distributed: the ranks' models differ (rank %d: %lld weights, %lld "
+                        "statistics, %lld optimizer values; rank 0: %lld, %lld, %lld): every rank must build and "
+                        "compile the same model", ck_dist_rank(), (long long)mine[0], (long long)mine[1],
+                        (long long)mine[2], (long long)root[0], (long long)root[1], (long long)root[2]);
+    if (st == CKERAS_OK)
+        st = ck_dist_bcast(m->params, m->n_params * sizeof(float), "the broadcast of the weights");
+    if (st == CKERAS_OK)
+        st = ck_dist_bcast(m->state, m->n_state * sizeof(float), "the broadcast of the statistics");
+    for (int k = 0; st == CKERAS_OK && k < o->nslots; k++)
+        st = ck_dist_bcast(o->slots[k], o->n * sizeof(float), "the broadcast of the optimizer state");
+    int64_t scalars[2] = {o->iterations, ctx->initial_epoch};
+    if (st == CKERAS_OK)
+        st = ck_dist_bcast(scalars, sizeof scalars, "the broadcast of the step count");
+    if (st == CKERAS_OK)
+        st = ck_dist_bcast(&o->u_product, sizeof o->u_product, "the broadcast of the optimizer state");
+    o->iterations = scalars[0];
+    ctx->initial_epoch = scalars[1];
+    return st;
+}
+
+/* One training step of a distributed fit on a global batch of n samples, of which this rank
+ * gathered len (0 when the batch has fewer samples than ranks): the losses and metrics are
+ * summed over the ranks, then the gradients, each rank's weighted by its share of the batch, so
+ * every rank applies the gradient of the whole batch; the changes of the moving statistics are
+ * averaged. *loss receives the batch's mean loss. */
+static ckeras_status dist_step(ckeras_model *m, dist_bufs *b, int64_t n, int64_t len, double *loss)
+{
+    running_get(m, b->before);
+    memcpy(b->state, m->state, m->n_state * sizeof(float));
+    double local = len > 0 ? forward_losses(m, len, true) : 0;
+    ckeras_status st = dist_sum_running(m, b, local * (double)len);
+    if (st != CKERAS_OK)
+        return st;
+    double sum = b->sum[b->nrun] / (double)n;
+    if (!isfinite(sum)) { /* every rank sees the same sum, and skips the update alike */
+        *loss = sum + ck_model_regularization(m, false);
+        return CKERAS_OK;
+    }
+    if (len > 0)
+        ck_graph_backward(&m->g, &m->plan, len);
+    else
+        memset(m->grads, 0, m->n_params * sizeof(float));
+    double penalty = ck_model_regularization(m, true); /* the same on every rank: counted once */
+    const float share = (float)((double)len / (double)n);
+    for (size_t i = 0; i < m->n_params; i++)
+        m->grads[i] *= share;
+    if ((st = ck_dist_sum_floats(m->grads, m->n_params, "the gradient all-reduce")) != CKERAS_OK)
+        return st;
+    ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
+    if (m->n_state > 0) {
+        for (size_t i = 0; i < m->n_state; i++)
+            m->state[i] -= b->state[i];
+        if ((st = ck_dist_sum_floats(m->state, m->n_state, "the all-reduce of the statistics")) != CKERAS_OK)
+            return st;
+        const float inv = 1.0f / (float)ck_dist_size();
+        for (size_t i = 0; i < m->n_state; i++)
+            m->state[i] = b->state[i] + m->state[i] * inv;
+    }
+    *loss = sum + penalty;
+    return CKERAS_OK;
+}
+
+/* fit's validation: split among the ranks when distributed, the sums gathered. */
+static ckeras_status validate(ckeras_model *m, dist_bufs *b, const ck_data *vd, int64_t vstart, int64_t n_val,
+                              int64_t vb, double *vloss)
+{
+    if (!ck_dist_active())
+        return evaluate_range(m, vd, vstart, n_val, vb, vloss);
+    int64_t off, len;
+    ck_dist_shard(n_val, &off, &len);
+    double local = 0;
+    if (len > 0)
+        evaluate_range(m, vd, vstart + off, len, vb, &local);
+    else
+        reset_running(m);
+    memset(b->before, 0, (size_t)b->nrun * sizeof *b->before); /* evaluate_range started from zero */
+    ckeras_status st = dist_sum_running(m, b, local * (double)len);
+    *vloss = b->sum[b->nrun] / (double)n_val;
+    return st;
+}
+
 static ckeras_status save_for_callback(void *model, const char *path, bool weights_only)
 {
+    if (ck_dist_rank() != 0) /* every rank holds the same weights: rank 0 writes them */
+        return CKERAS_OK;
     return weights_only ? ck_model_save_weights(model, path) : ck_model_save(model, path, 0);
 }
 
@@ -600,12 +773,23 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
     int64_t *idx = ck_malloc_n(n_train, sizeof *idx);
     float *backup = ck_malloc_n(m->n_params + m->n_state + 1, sizeof(float));
     ckeras_history *h = ck_history_new();
-    if (!idx || !backup || !h) {
+    const bool dist = ck_dist_active();
+    dist_bufs db = {.nrun = running_count(m)};
+    if (dist) {
+        db.before = ck_malloc_n((size_t)db.nrun + 1, sizeof *db.before);
+        db.sum = ck_malloc_n((size_t)db.nrun + 1, sizeof *db.sum);
+        db.state = ck_malloc_n(m->n_state + 1, sizeof *db.state);
+    }
+    if (!idx || !backup || !h || (dist && (!db.before || !db.sum || !db.state))) {
         ck_free(idx);
         ck_free(backup);
+        ck_free(db.before);
+        ck_free(db.sum);
+        ck_free(db.state);
         ckeras_history_free(h);
         return CKERAS_ENOMEM;
     }
+    const int64_t verbose = ck_dist_rank() == 0 ? a->verbose : 0; /* rank 0 prints */
     for (int64_t i = 0; i < n_train; i++)
         idx[i] = i;
     /* a failure before the first epoch (a callback's on_train_begin) restores from here */
@@ -626,7 +810,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
     }
     ctx.epochs = (int)a->epochs;
     ctx.steps = (int)steps;
-    ctx.verbose = (int)a->verbose;
+    ctx.verbose = (int)verbose;
     ctx.model = m;
     ctx.save = save_for_callback;
     ctx.opt = m->opt;
@@ -640,6 +824,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
     ck_progbar bar;
     memset(&bar, 0, sizeof bar);
     st = deliver(a, &ctx, CKERAS_TRAIN_BEGIN, 0, &logs);
+    if (dist) /* after BackupAndRestore: rank 0's restored state is the one */
+        st = dist_sync(m, &ctx, st);
     /* a callback (BackupAndRestore) may have moved the first epoch */
     for (int64_t epoch = ctx.initial_epoch; st == CKERAS_OK && epoch < a->epochs; epoch++) {
         memcpy(backup, m->params, m->n_params * sizeof(float));
@@ -647,34 +833,48 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
         ck_logs_clear(&logs);
         if ((st = deliver(a, &ctx, CKERAS_EPOCH_BEGIN, (int)epoch, &logs)) != CKERAS_OK)
             break;
-        if (a->verbose)
-            ck_progbar_epoch_begin(&bar, stdout, (int)a->verbose, (int)epoch, (int)a->epochs, (int)steps);
+        if (verbose)
+            ck_progbar_epoch_begin(&bar, stdout, (int)verbose, (int)epoch, (int)a->epochs, (int)steps);
         if (a->shuffle) {
             /* each epoch's order is a function of the generator's state alone (a fit resumed by
-             * BackupAndRestore shuffles as the uninterrupted one) */
+             * BackupAndRestore shuffles as the uninterrupted one); rank 0's when distributed */
             for (int64_t i = 0; i < n_train; i++)
                 idx[i] = i;
             ck_rng_shuffle(&m->rng, idx, n_train);
+            if (dist && (st = ck_dist_bcast(idx, (size_t)n_train * sizeof *idx, "the broadcast of the epoch's "
+                                            "sample order")) != CKERAS_OK)
+                break;
         }
         reset_running(m);
         double loss_sum = 0;
         int64_t seen = 0;
         /* per-batch logs only for those who read them (the progress bar, callbacks); else the
          * epoch's logs are made once, after its last batch */
-        bool batch_logs = a->verbose == 1 || a->ncb > 0;
+        bool batch_logs = verbose == 1 || a->ncb > 0;
         for (int64_t s = 0; s < steps; s++) {
             int64_t start = s * batch, n = n_train - start < batch ? n_train - start : batch;
             if ((st = deliver(a, &ctx, CKERAS_BATCH_BEGIN, (int)s, &logs)) != CKERAS_OK)
                 break;
-            gather(m, d, true, idx, start, n);
-            loss_sum += run_batch(m, n, true) * (double)n;
+            if (dist) { /* this rank's part of the batch */
+                int64_t off, len;
+                double l = 0;
+                ck_dist_shard(n, &off, &len);
+                if (len > 0)
+                    gather(m, d, true, idx, start + off, len);
+                if ((st = dist_step(m, &db, n, len, &l)) != CKERAS_OK)
+                    break;
+                loss_sum += l * (double)n;
+            } else {
+                gather(m, d, true, idx, start, n);
+                loss_sum += run_batch(m, n, true) * (double)n;
+            }
             seen += n;
             m->tob_loss_sum = loss_sum;
             m->tob_seen = seen;
             if (!batch_logs)
                 continue;
             fill_logs(m, &logs, "", loss_sum / (double)seen, true);
-            if (a->verbose == 1)
+            if (verbose == 1)
                 ck_progbar_update(&bar, (int)s + 1, &logs);
             if ((st = deliver(a, &ctx, CKERAS_BATCH_END, (int)s, &logs)) != CKERAS_OK)
                 break;
@@ -689,16 +889,20 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
             double vloss;
             int64_t vstart = vd == d ? n_train : 0;
             int64_t vb = batch < n_val ? batch : n_val;
-            evaluate_range(m, vd, vstart, n_val, vb, &vloss);
+            if ((st = validate(m, &db, vd, vstart, n_val, vb, &vloss)) != CKERAS_OK)
+                break;
             fill_logs(m, &logs, "val_", vloss, false);
         }
         /* Keras' order: the user's callbacks (which may add logs: learning_rate), then History,
          * then the progress bar */
-        if ((st = deliver(a, &ctx, CKERAS_EPOCH_END, (int)epoch, &logs)) != CKERAS_OK)
+        st = deliver(a, &ctx, CKERAS_EPOCH_END, (int)epoch, &logs);
+        if (dist)
+            st = dist_agree(st, &ctx.stop_training);
+        if (st != CKERAS_OK)
             break;
         if ((st = ck_history_append(h, (int)epoch, &logs)) != CKERAS_OK)
             break;
-        if (a->verbose)
+        if (verbose)
             ck_progbar_epoch_end(&bar, &logs);
         if (ctx.stop_training)
             break;
@@ -715,6 +919,9 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
     }
     ck_free(idx);
     ck_free(backup);
+    ck_free(db.before);
+    ck_free(db.sum);
+    ck_free(db.state);
     if (st != CKERAS_OK || !history)
         ckeras_history_free(h);
     else
