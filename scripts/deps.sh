@@ -4,8 +4,10 @@
 set -e
 PKGS="gcc make pkg-config libblis-openmp-dev libblis-dev libhdf5-dev check libjansson-dev zlib1g-dev libzip-dev"
 OPTIONAL="python3-numpy python3-h5py g++ python3 dataset-fashion-mnist graphviz"
+# CKERAS_DEPS_MPI=1: the MPI build's (make MPI=1, make check-mpi)
+MPI_PKGS="mpich libmpich-dev"
 missing=""
-for p in $PKGS ${CKERAS_DEPS_OPTIONAL:+$OPTIONAL}; do
+for p in $PKGS ${CKERAS_DEPS_OPTIONAL:+$OPTIONAL} ${CKERAS_DEPS_MPI:+$MPI_PKGS}; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $p"
     fi
