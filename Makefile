@@ -379,7 +379,9 @@ $(KERAS_TOOLS): $(BUILD)/tests/keras/%: tests/keras/%.c include/ckeras.h $(STATI
 #   make check-mpi   builds ckeras with MPI=1 and runs tests/mpi/ under mpiexec with 2 and 3 ranks, and
 #                    once with a rank that kills itself (started through sh: MPICH's launcher
 #                    otherwise kills the other ranks at once; the test is that ckeras gives up)
-#   make examples/distributed_fashion MPI=1, then: mpiexec -n 2 examples/distributed_fashion
+#   make distributed builds examples/distributed_fashion against the MPI build and runs it on 2 ranks
+#                    (RANKS=n; FASHION_DIR as for make fashion)
+RANKS ?= 2
 MPIEXEC ?= mpiexec
 MPI_TESTS := $(patsubst tests/mpi/%.c,build-mpi/tests/mpi/%,$(wildcard tests/mpi/*.c))
 .PHONY: check-mpi
@@ -400,3 +402,26 @@ check-mpi:
 	    > build-mpi/dead_rank.log 2>&1; cat build-mpi/dead_rank.log; \
 	  grep -q "^rank 0: the dead rank was noticed" build-mpi/dead_rank.log || fail=1; \
 	  if [ $$fail -ne 0 ]; then echo "make check-mpi: FAILED"; exit 1; fi; echo "make check-mpi: all passed"
+
+.PHONY: distributed
+examples/distributed_fashion: examples/distributed_fashion.c
+	@CKERAS_DEPS_MPI=1 scripts/deps.sh
+	@$(MAKE) --no-print-directory -j$(JOBS) MPI=1 lib-mpi/libckeras.a
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags mpich) -o $@ $< lib-mpi/libckeras.a $(LIBS) \
+	  $(shell $(PKG_CONFIG) --libs mpich)
+distributed:
+	@rm -f examples/distributed_fashion
+	@$(MAKE) --no-print-directory examples/distributed_fashion
+	cd examples && $(MPIEXEC) -n $(RANKS) ./distributed_fashion $(FASHION_DIR)
+clean: clean-distributed
+clean-distributed:
+	rm -rf build-mpi lib-mpi examples/distributed_fashion examples/distributed_fashion.h5
+
+# make bench-mpi: the all-reduce cost per MB on RANKS ranks (bench/mpi_allreduce.c), then the
+# distributed Fashion-MNIST example's samples/s on 1 and RANKS ranks (2 epochs each)
+.PHONY: bench-mpi
+bench-mpi: examples/distributed_fashion
+	mpicc -O2 -o build-mpi/mpi_allreduce bench/mpi_allreduce.c
+	$(MPIEXEC) -n $(RANKS) build-mpi/mpi_allreduce
+	cd examples && $(MPIEXEC) -n 1 ./distributed_fashion "$(FASHION_DIR)" 2 | tail -2
+	cd examples && $(MPIEXEC) -n $(RANKS) ./distributed_fashion "$(FASHION_DIR)" 2 | tail -2
