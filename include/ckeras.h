@@ -35,6 +35,7 @@
  *   handle must not be used from two threads at once unless its comment says otherwise.
  * - A model in use: every call that runs a model or changes it (fit, evaluate, predict and its
  *   variants, train_on_batch, add, pop, compile, compile_outputs, set_loss_float, set_trainable,
+ *   set_weighted_metrics,
  *   ckeras_layer_set_trainable() on one of its layers, model_input, model_call, call_model (on
  *   either model), set_outputs, from_tensors, load_weights, save, save_weights) marks the model
  *   busy while it runs. Such a call on a model that is busy, from another thread or from a
