@@ -585,7 +585,7 @@ START_TEST(bad_weights)
     ck_assert_int_eq(n0, n1);
     ck_assert_int_eq(memcmp(p0, p1, (size_t)n0 * sizeof(float)), 0); /* nothing trained */
     /* (N, 1) weights are fine; two vectors for one output are not */
-    const ckeras_tensor *wc[] = {col, col};
+    const ckeras_tensor *wc[] = {col, col, col};
     ck_assert_int_eq(ckeras_model_evaluate_weighted(m, 1, xs, 1, ys, 1, wc, 4, r, 2), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_evaluate_weighted(m, 1, xs, 1, ys, 2, wc, 4, r, 2), CKERAS_EINVAL); /* 1 output */
     ck_assert_int_eq(ckeras_model_evaluate_weighted(m, 1, xs, 1, ys, 3, wc, 4, r, 2), CKERAS_EINVAL);
