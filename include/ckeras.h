@@ -764,13 +764,14 @@ CKERAS_API ckeras_fit_args *ckeras_fit_args_new(void);
 CKERAS_API ckeras_status ckeras_fit_args_set_int(ckeras_fit_args *args, const char *name, int64_t value);
 /** Sets validation_split (0 <= v < 1). */
 CKERAS_API ckeras_status ckeras_fit_args_set_float(ckeras_fit_args *args, const char *name, double value);
-/** Sets validation_data (both borrowed: keep them alive until fit returns). */
+/** Sets validation_data (both borrowed: keep them alive until fit returns); clears the
+ *  validation sample weights (ckeras_fit_args_set_validation_sample_weight()). */
 CKERAS_API ckeras_status ckeras_fit_args_set_validation_data(ckeras_fit_args *args, const ckeras_tensor *x,
                                                              const ckeras_tensor *y);
 /**
  * Sets validation_data of a model with several inputs or outputs: one tensor per input and one
  * target per output (NULL for an output without a loss), all borrowed until fit returns.
- * 0 and 0 clears it.
+ * 0 and 0 clears it. Either way its sample weights are cleared.
  */
 CKERAS_API ckeras_status ckeras_fit_args_set_validation_data_multi(ckeras_fit_args *args, int n_inputs,
                                                                    const ckeras_tensor *const *x, int n_targets,
