@@ -856,7 +856,9 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, 
  * Sample weights, class weights and weighted metrics: Keras' `sample_weight`, `class_weight` and `compile(weighted_metrics=...)`. A sample-weight
  * argument is @p n_weights tensors: 0 (none), 1 (one weight per sample, shape (N,) or (N, 1),
  * used for every output), or one per model output (in output order; NULL gives output k weight
- * 1). Weights must be finite and >= 0. As Keras 3 computes it ("sum_over_batch_size"), a batch's
+ * 1). A model with one output, or a tensor given for its own output, may also weigh each step
+ * of a sequence output: Keras' temporal weights, shape (N, T) for an output (N, T, C) (one per
+ * row of the output's shape without its last axis). Weights must be finite and >= 0. As Keras 3 computes it ("sum_over_batch_size"), a batch's
  * loss of an output is the sum of weight x per-row loss divided by the NUMBER of rows (not by the
  * sum of the weights): weights 2 double the loss, weights 0 drop a sample. On an output carrying
  * Keras' mask the sum runs over the kept rows and is divided by their count (+ 1e-7), as Keras

@@ -334,6 +334,18 @@ START_TEST(keras_masked_weighted)
     check_results(m, r, tu_get(root, "train_on_batch"), "masked train_on_batch");
     check_weights(m, tu_get(root, "train_on_batch_weights"), 1e-6, "masked SGD step");
     ckeras_model_free(m);
+    /* Keras' temporal weights (one per step, (N, 5)) with the mask */
+    ckeras_tensor *swt = tensor_from(root, "swt");
+    const ckeras_tensor *wt[] = {swt};
+    m = load("masked");
+    ck_assert_msg(ckeras_model_evaluate_weighted(m, 1, xs, 1, ys, 1, wt, 3, r, 2) == CKERAS_OK, "%s",
+                  ckeras_last_error());
+    check_results(m, r, tu_get(root, "evaluate_temporal"), "masked evaluate, temporal weights");
+    ck_assert_msg(ckeras_model_train_on_batch_weighted(m, 1, xs, 1, ys, 1, wt, r, 2) == CKERAS_OK, "%s",
+                  ckeras_last_error());
+    check_weights(m, tu_get(root, "train_on_batch_temporal_weights"), 1e-6, "masked SGD step, temporal weights");
+    ckeras_tensor_free(swt);
+    ckeras_model_free(m);
     ckeras_tensor_free(x);
     ckeras_tensor_free(y);
     ckeras_tensor_free(sw);
@@ -551,12 +563,12 @@ START_TEST(bad_weights)
     float xv[8] = {1, 0, 0, 1, 2, 2, -1, 0}, yv[4] = {1, 0, 1, 0.5f};
     ckeras_tensor *x = ckeras_tensor_wrap(xv, 2, (const int64_t[]){4, 2});
     ckeras_tensor *y = ckeras_tensor_wrap(yv, 2, (const int64_t[]){4, 1});
-    float w3[3] = {1, 1, 1}, wneg[4] = {1, -1, 1, 1}, wnan[4] = {1, 1, NAN, 1}, w41[4] = {1, 2, 3, 4};
+    float w3[3] = {1, 1, 1}, wneg[4] = {1, -1, 1, 1}, wnan[4] = {1, 1, NAN, 1}, w41[4] = {1, 2, 3, 4}, w42[8] = {0};
     ckeras_tensor *short_w = ckeras_tensor_wrap(w3, 1, (const int64_t[]){3});
     ckeras_tensor *neg = ckeras_tensor_wrap(wneg, 1, (const int64_t[]){4});
     ckeras_tensor *nan_w = ckeras_tensor_wrap(wnan, 1, (const int64_t[]){4});
     ckeras_tensor *col = ckeras_tensor_wrap(w41, 2, (const int64_t[]){4, 1});
-    ckeras_tensor *mat = ckeras_tensor_wrap(w41, 2, (const int64_t[]){2, 2});
+    ckeras_tensor *mat = ckeras_tensor_wrap(w42, 2, (const int64_t[]){4, 2});
     const ckeras_tensor *xs[] = {x}, *ys[] = {y};
     float p0[16], p1[16];
     int n0, n1;

@@ -131,8 +131,9 @@ ckeras_status ck_model_match_lengths(ckeras_model *m, int nin, const ckeras_tens
  * mask (they see every row). */
 bool ck_model_masked_loss(ckeras_model *m, int k, int64_t n, int64_t rows, int64_t cols, int64_t true_cols,
                           float weight, float *grad, double *mean);
-/* Sample weights (sample_weight.c). Checks d's weights (count, shapes (N,) or (N, 1), finite and
- * >= 0); the plan-side buffers for batches of cap samples; gathers the weights of rows
+/* Sample weights (sample_weight.c). Checks d's weights (count, shapes (N,) or (N, 1), or one per
+ * row of the output (Keras' temporal weights), finite and >= 0); the buffers for batches of cap
+ * samples (a weight per row of each output, and per-row losses); gathers the weights of samples
  * idx[start..start+n) (idx NULL: consecutive) into them (sw_on all false when d has none); output
  * k's weighted mean loss (Keras' sum_over_batch_size: the weighted sum over the number of rows;
  * masked outputs: over the kept rows + 1e-7) with its gradient scaled by weight into grad (may be

@@ -5,7 +5,10 @@
  * the sum by the NUMBER of rows (not by the sum of the weights). A masked output first turns its
  * mask into weights total / (valid + 1e-7) (apply_mask), so the weighted sum is divided by the
  * kept rows + 1e-7. Weighted metrics (metrics/reduction_metrics.py) are weighted means: sum of
- * weight * per-sample value over the sum of the weights; confusion counts add the weight.
+ * weight * per-sample value over the sum of the weights; confusion counts add the weight; with
+ * weights, a masked output's masked rows weigh 0 in them (MeanMetricWrapper's apply_mask).
+ * Weights are kept per row of each output (a sample's weight repeated over its rows, or Keras'
+ * temporal weights, one per row).
  *
  * Sizes: batches of a checked plan, per-sample sizes of checked shapes (fit.c's note). */
 #include "model.h"
@@ -21,6 +24,13 @@ static const char *weight_name(const ckeras_model *m, const ck_data *d, int k, c
     else
         snprintf(buf, n, "sample_weight");
     return buf;
+}
+
+/* Rows of output k per sample (every axis of the output but the last). */
+static int64_t rows_per_sample(const ckeras_model *m, int k)
+{
+    const ck_shape *out = &m->g.nodes[m->g.outputs[k]].layer->out_shape;
+    return ck_shape_size(out) / out->d[out->ndim - 1];
 }
 
 ckeras_status ck_model_check_weights(const ckeras_model *m, const ck_data *d, const char *what)
@@ -43,26 +53,26 @@ ckeras_status ck_model_check_weights(const ckeras_model *m, const ck_data *d, co
         ckeras_status st = ck_tensor_check(w, what, name);
         if (st != CKERAS_OK)
             return st;
-        if (!(w->ndim == 1 || (w->ndim == 2 && w->shape[1] == 1)))
-            return ck_error(CKERAS_ESHAPE, "%s: %s must have one weight per sample, shape (%lld,) or (%lld, 1); "
-                            "it has %d axes", what, name, (long long)N, (long long)N, w->ndim);
         if (w->shape[0] != N)
             return ck_error(CKERAS_ESHAPE, "%s: x has %lld samples but %s has %lld weights", what, (long long)N,
                             name, (long long)w->shape[0]);
-        for (int64_t i = 0; i < N; i++)
+        /* one weight per sample, or (Keras' temporal weights) one per row of the output: (N, T)
+         * for an output (N, T, C), only when the tensor is that output's own */
+        int64_t per = ckeras_tensor_size(w) / N, rps = rows_per_sample(m, d->nw > 1 ? k : 0);
+        bool samplewise = w->ndim == 1 || (w->ndim == 2 && w->shape[1] == 1);
+        bool rowwise = per == rps && w->ndim >= 2 && (d->nw > 1 || nout == 1);
+        if (!samplewise && !rowwise)
+            return ck_error(CKERAS_ESHAPE, "%s: %s must have one weight per sample, shape (%lld,) or (%lld, 1)%s; "
+                            "it has %lld per sample", what, name, (long long)N, (long long)N,
+                            rps > 1 ? ", or one per step of the output (its shape without the last axis)" : "",
+                            (long long)per);
+        for (int64_t i = 0; i < N * per; i++)
             if (!(w->data[i] >= 0.0f) || !isfinite(w->data[i]))
                 return ck_error(isnan(w->data[i]) || isinf(w->data[i]) ? CKERAS_ENAN : CKERAS_EINVAL,
                                 "%s: %s of sample %lld is %g; weights must be finite and >= 0", what, name,
-                                (long long)i, (double)w->data[i]);
+                                (long long)(i / per), (double)w->data[i]);
     }
     return CKERAS_OK;
-}
-
-/* Rows of output k per sample (every axis of the output but the last). */
-static int64_t rows_per_sample(const ckeras_model *m, int k)
-{
-    const ck_shape *out = &m->g.nodes[m->g.outputs[k]].layer->out_shape;
-    return ck_shape_size(out) / out->d[out->ndim - 1];
 }
 
 ckeras_status ck_model_weight_buffers(ckeras_model *m, int64_t cap)
@@ -72,13 +82,13 @@ ckeras_status ck_model_weight_buffers(ckeras_model *m, int64_t cap)
         int64_t r = cap * rows_per_sample(m, k);
         rows = r > rows ? r : rows;
     }
-    if (cap > m->sw_cap) {
-        float *b = ck_malloc_n(cap * CK_MAX_OUTPUTS, sizeof(float));
+    if (rows > m->sw_cap) { /* a weight per row of each output */
+        float *b = ck_malloc_n(rows * CK_MAX_OUTPUTS, sizeof(float));
         if (!b)
             return CKERAS_ENOMEM;
         ck_free(m->sw_buf);
         m->sw_buf = b;
-        m->sw_cap = cap;
+        m->sw_cap = rows;
     }
     if (rows > m->row_cap) {
         float *b = ck_malloc_n(rows, sizeof(float));
@@ -95,12 +105,17 @@ void ck_model_gather_weights(ckeras_model *m, const ck_data *d, const int64_t *i
 {
     for (int k = 0; k < m->g.noutputs; k++) {
         const ckeras_tensor *w = d->nw == 0 ? NULL : d->nw == 1 ? d->w[0] : d->w[k];
-        m->sw_on[k] = w != NULL && m->sw_buf != NULL && n <= m->sw_cap;
+        int64_t rps = rows_per_sample(m, k);
+        m->sw_on[k] = w != NULL && m->sw_buf != NULL && n * rps <= m->sw_cap;
         if (!m->sw_on[k])
             continue;
-        float *dst = m->sw_buf + (int64_t)k * m->sw_cap;
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = w->data[idx ? idx[start + i] : start + i];
+        float *dst = m->sw_buf + (int64_t)k * m->sw_cap; /* (n, rps) */
+        int64_t per = ckeras_tensor_size(w) / w->shape[0]; /* 1 or rps (checked) */
+        for (int64_t i = 0; i < n; i++) {
+            const float *src = w->data + (idx ? idx[start + i] : start + i) * per;
+            for (int64_t r = 0; r < rps; r++)
+                dst[i * rps + r] = src[per == 1 ? 0 : r];
+        }
     }
 }
 
@@ -109,47 +124,31 @@ double ck_model_weighted_loss(ckeras_model *m, int k, int64_t n, int64_t rows, i
 {
     int node = m->g.outputs[k];
     const float *pred = m->plan.act[node], *y = m->plan.y_true[k];
-    const float *sw = m->sw_buf + (int64_t)k * m->sw_cap; /* (n) */
+    const float *sw = m->sw_buf + (int64_t)k * m->sw_cap; /* (rows): each row's weight */
     const float *mask = m->plan.mask[node];
-    int64_t rps = rows / n;
-    if (mask && n * ck_graph_mask_steps(&m->g, node) == rows) {
-        /* Keras: mask -> total / (valid + 1e-7) per kept row, times the sample's weight, summed
-         * over the rows and divided by their total: sum(kept w * loss) / (valid + 1e-7) */
+    if (mask && n * ck_graph_mask_steps(&m->g, node) != rows)
+        mask = NULL;
+    /* Keras: a mask becomes weights total / (valid + 1e-7) on the kept rows (0 on the others),
+     * times the sample weights, and the weighted sum is divided by the rows' total: so
+     * sum(kept w * loss) / (valid + 1e-7); without a mask sum(w * loss) / rows */
+    double denom = (double)rows;
+    if (mask) {
         int64_t valid = 0;
         for (int64_t r = 0; r < rows; r++)
             valid += mask[r] != 0.0f;
-        const double denom = (double)valid + 1e-7;
-        if (grad)
-            memset(grad, 0, (size_t)(rows * cols) * sizeof(float));
-        double sum = 0;
-        for (int64_t b = 0; b < n; b++) {
-            int64_t end = (b + 1) * rps;
-            for (int64_t r = b * rps; r < end;) { /* each run of kept rows of sample b */
-                if (mask[r] == 0.0f) {
-                    r++;
-                    continue;
-                }
-                int64_t a = r;
-                while (r < end && mask[r] != 0.0f)
-                    r++;
-                float *g = grad ? grad + a * cols : NULL;
-                sum += (double)sw[b] * ck_loss_compute(&m->loss[k], y + a * true_cols, pred + a * cols, r - a, cols,
-                                                       g, (float)((double)weight * sw[b] / denom), NULL);
-            }
-        }
-        return sum / denom;
+        denom = (double)valid + 1e-7;
     }
     float *per_row = m->row_buf; /* (rows) */
-    ck_loss_compute(&m->loss[k], y, pred, rows, cols, grad, weight / (float)rows, per_row);
+    ck_loss_compute(&m->loss[k], y, pred, rows, cols, grad, (float)(weight / denom), per_row);
     double sum = 0;
     for (int64_t r = 0; r < rows; r++) {
-        float s = sw[r / rps];
+        float s = mask && mask[r] == 0.0f ? 0.0f : sw[r];
         sum += (double)s * per_row[r];
         if (grad)
             for (int64_t c = 0; c < cols; c++)
                 grad[r * cols + c] *= s;
     }
-    return sum / (double)rows;
+    return sum / denom;
 }
 
 /* The metric kinds whose state is a sum of per-row contributions (a weight scales each). */
@@ -178,15 +177,14 @@ void ck_model_metric_update(ckeras_model *m, int i, int64_t n, int64_t rows, int
         ck_metric_update(mm, y, p, rows, cols, true_cols);
         return;
     }
-    const float *sw = m->sw_buf + (int64_t)k * m->sw_cap;
-    int64_t rps = rows / n;
+    const float *sw = m->sw_buf + (int64_t)k * m->sw_cap; /* (rows) */
     /* Keras' MeanMetricWrapper multiplies the weights by the output's mask (apply_mask with
      * reduction "sum"): masked rows weigh 0 */
     const float *mask = m->plan.mask[node];
     if (mask && n * ck_graph_mask_steps(&m->g, node) != rows)
         mask = NULL;
     for (int64_t r = 0; r < rows; r++) {
-        double w = mask && mask[r] == 0.0f ? 0.0 : sw[r / rps];
+        double w = mask && mask[r] == 0.0f ? 0.0 : sw[r];
         ck_metric one;
         memset(&one, 0, sizeof one);
         one.kind = mm->kind;

@@ -175,6 +175,13 @@ def masked_case():
     r = t.train_on_batch(x, y, sample_weight=np.repeat(sw[:, None], 5, axis=1), return_dict=True)
     out['train_on_batch'] = {k: float(v) for k, v in r.items()}
     out['train_on_batch_weights'] = weights(t)
+    # Keras' temporal weights: one per step (N, 5)
+    swt = f32(rng.uniform(0, 2, (3, 5)))
+    out['swt'] = swt.tolist()
+    out['evaluate_temporal'] = m.evaluate(x, y, sample_weight=swt, batch_size=3, verbose=0, return_dict=True)
+    t = fresh(path)
+    t.train_on_batch(x, y, sample_weight=swt)
+    out['train_on_batch_temporal_weights'] = weights(t)
     return out
 
 
