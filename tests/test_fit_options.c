@@ -353,6 +353,36 @@ START_TEST(keras_masked_weighted)
 }
 END_TEST
 
+/* Two outputs (a: mse with loss weight 0.5 and metric mae; b: sparse cross-entropy with weighted
+ * metric accuracy): one weight vector for both, or one each, against Keras. */
+START_TEST(keras_two_outputs)
+{
+    json_t *root = tu_load_json("fit_options/two_outputs.json");
+    ckeras_tensor *x = tensor_from(root, "x"), *ya = tensor_from(root, "ya"), *yb = tensor_from(root, "yb");
+    ckeras_tensor *wa = tensor_from(root, "wa"), *wb = tensor_from(root, "wb");
+    const ckeras_tensor *xs[] = {x}, *ys[] = {ya, yb}, *shared[] = {wa}, *each[] = {wa, wb};
+    ckeras_model *m = load("two_outputs");
+    double r[5];
+    ck_assert_int_eq(ckeras_model_metrics_count(m), 5);
+    ck_assert_msg(ckeras_model_evaluate_weighted(m, 1, xs, 2, ys, 1, shared, 8, r, 5) == CKERAS_OK, "%s",
+                  ckeras_last_error());
+    check_results(m, r, tu_get(root, "evaluate_shared"), "one weight vector for both outputs");
+    ck_assert_int_eq(ckeras_model_evaluate_weighted(m, 1, xs, 2, ys, 2, each, 8, r, 5), CKERAS_OK);
+    check_results(m, r, tu_get(root, "evaluate_each"), "one weight vector per output");
+    ckeras_model_free(m);
+    m = load("two_outputs");
+    ck_assert_int_eq(ckeras_model_train_on_batch_weighted(m, 1, xs, 2, ys, 2, each, r, 5), CKERAS_OK);
+    check_weights(m, tu_get(root, "train_on_batch_weights"), 1e-6, "two outputs, SGD step");
+    ckeras_model_free(m);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(ya);
+    ckeras_tensor_free(yb);
+    ckeras_tensor_free(wa);
+    ckeras_tensor_free(wb);
+    json_decref(root);
+}
+END_TEST
+
 /* ---- hand computations -------------------------------------------------------------------- */
 
 /* Dense(1) without activation, kernel (2, 1) = [1, -1], bias 0.5: y_pred = x0 - x1 + 0.5. */
@@ -763,6 +793,7 @@ int main(void)
     tcase_add_test(tc, keras_binary_fits);
     tcase_add_test(tc, keras_class_weight_softmax);
     tcase_add_test(tc, keras_masked_weighted);
+    tcase_add_test(tc, keras_two_outputs);
     tcase_add_test(tc, hand_weighted_mse);
     tcase_add_test(tc, hand_class_weight);
     tcase_add_test(tc, weighted_gradient_fd);

@@ -185,9 +185,39 @@ def masked_case():
     return out
 
 
+def two_outputs_case():
+    """Outputs 'a' Dense(1) (mse, loss weight 0.5, metric mae) and 'b' Dense(3, softmax) (sparse
+    cross-entropy, weighted metric accuracy): one weight vector for both outputs, or one each."""
+    def make():
+        i = keras.Input((2,), name='x')
+        h = L.Dense(4, activation='tanh', name='h')(i)
+        m = keras.Model(i, [L.Dense(1, name='a')(h), L.Dense(3, activation='softmax', name='b')(h)])
+        m.compile(keras.optimizers.SGD(0.1), loss={'a': 'mse', 'b': 'sparse_categorical_crossentropy'},
+                  loss_weights={'a': 0.5, 'b': 1.0}, metrics={'a': ['mae']}, weighted_metrics={'b': ['accuracy']})
+        return m
+    m = make()
+    fresh = fresher(make, m)
+    path = f'{OUT}/two_outputs.h5'
+    m.save(path)
+    N = 8
+    x = f32(rng.uniform(-1, 1, (N, 2)))
+    ya = f32(rng.uniform(-1, 1, (N, 1)))
+    yb = f32(np.array([0, 1, 2, 0, 1, 2, 2, 1])[:, None])
+    wa = f32([1.0, 0.0, 2.0, 0.5, 1.0, 3.0, 1.0, 0.25])
+    wb = f32([2.0, 1.0, 0.0, 1.0, 0.5, 1.0, 2.0, 1.0])
+    out = {'x': x.tolist(), 'ya': ya.tolist(), 'yb': yb.tolist(), 'wa': wa.tolist(), 'wb': wb.tolist()}
+    out['evaluate_shared'] = m.evaluate(x, [ya, yb], sample_weight=wa, batch_size=8, verbose=0, return_dict=True)
+    out['evaluate_each'] = m.evaluate(x, [ya, yb], sample_weight=[wa, wb], batch_size=8, verbose=0,
+                                      return_dict=True)
+    t = fresh(path)
+    t.train_on_batch(x, [ya, yb], sample_weight=[wa, wb])
+    out['train_on_batch_weights'] = weights(t)
+    return out
+
+
 def main():
     cases = {'binary': binary_case(), 'onehot': softmax_case(False), 'sparse': softmax_case(True),
-             'masked': masked_case()}
+             'masked': masked_case(), 'two_outputs': two_outputs_case()}
     for name, c in cases.items():
         for k, v in list(c.items()):
             if isinstance(v, dict):
