@@ -183,12 +183,10 @@ void ck_model_metric_update(ckeras_model *m, int i, int64_t n, int64_t rows, int
     const float *mask = m->plan.mask[node];
     if (mask && n * ck_graph_mask_steps(&m->g, node) != rows)
         mask = NULL;
+    ck_metric one = *mm; /* its settings; its sums are reset for each row */
     for (int64_t r = 0; r < rows; r++) {
         double w = mask && mask[r] == 0.0f ? 0.0 : sw[r];
-        ck_metric one;
-        memset(&one, 0, sizeof one);
-        one.kind = mm->kind;
-        one.threshold = mm->threshold;
+        ck_metric_reset(&one);
         ck_metric_update(&one, y + r * true_cols, p + r * cols, 1, cols, true_cols);
         mm->total += w * one.total;
         mm->count += w * one.count;
