@@ -435,7 +435,7 @@ static ckeras_status prepare(ckeras_model *m, const ck_data *d, int64_t batch, b
     memcpy(m->target_size, ts, sizeof ts);
     if ((st = ck_plan_ensure(&m->plan, &m->g, batch, training, ts)) != CKERAS_OK)
         return st;
-    return ck_model_weight_buffers(m, batch);
+    return d->nw > 0 ? ck_model_weight_buffers(m, batch) : CKERAS_OK;
 }
 
 ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch, double *results, int n_results)
@@ -621,7 +621,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_
     int64_t cap = vb > batch ? vb : batch;
     memcpy(m->target_size, ts, sizeof ts);
     if ((st = ck_plan_ensure(&m->plan, &m->g, cap, true, ts)) != CKERAS_OK ||
-        (st = ck_model_weight_buffers(m, cap)) != CKERAS_OK) {
+        ((d->nw > 0 || (vd && vd->nw > 0)) && (st = ck_model_weight_buffers(m, cap)) != CKERAS_OK)) {
         ckeras_tensor_free(cwt);
         return st;
     }

@@ -78,7 +78,8 @@ struct ckeras_model {
     bool metric_weighted[CK_MAX_METRICS];
     bool sw_on[CK_MAX_OUTPUTS];
     float *sw_buf, *row_buf;
-    int64_t sw_cap, row_cap;
+    int64_t sw_cap, row_cap; /* rows of each output's weights in sw_buf (sw_nout of them), per-row losses */
+    int sw_nout;
 };
 
 /* Whether every weight of m lives in m's buffers (else a model sharing its layers laid them
@@ -142,7 +143,7 @@ bool ck_model_masked_loss(ckeras_model *m, int k, int64_t n, int64_t rows, int64
  * ckeras_model_set_weighted_metrics' body. */
 struct ck_data;
 ckeras_status ck_model_check_weights(const ckeras_model *m, const struct ck_data *d, const char *what);
-ckeras_status ck_model_weight_buffers(ckeras_model *m, int64_t cap);
+ckeras_status ck_model_weight_buffers(ckeras_model *m, int64_t cap); /* only when weights are given */
 void ck_model_gather_weights(ckeras_model *m, const struct ck_data *d, const int64_t *idx, int64_t start, int64_t n);
 double ck_model_weighted_loss(ckeras_model *m, int k, int64_t n, int64_t rows, int64_t cols, int64_t true_cols,
                               float weight, float *grad);

@@ -82,13 +82,15 @@ ckeras_status ck_model_weight_buffers(ckeras_model *m, int64_t cap)
         int64_t r = cap * rows_per_sample(m, k);
         rows = r > rows ? r : rows;
     }
-    if (rows > m->sw_cap) { /* a weight per row of each output */
-        float *b = ck_malloc_n(rows * CK_MAX_OUTPUTS, sizeof(float));
+    int nout = m->g.noutputs;
+    if (rows > m->sw_cap || nout > m->sw_nout) { /* a weight per row of each output */
+        float *b = ck_malloc_n(rows * nout, sizeof(float));
         if (!b)
             return CKERAS_ENOMEM;
         ck_free(m->sw_buf);
         m->sw_buf = b;
         m->sw_cap = rows;
+        m->sw_nout = nout;
     }
     if (rows > m->row_cap) {
         float *b = ck_malloc_n(rows, sizeof(float));
@@ -106,7 +108,7 @@ void ck_model_gather_weights(ckeras_model *m, const ck_data *d, const int64_t *i
     for (int k = 0; k < m->g.noutputs; k++) {
         const ckeras_tensor *w = d->nw == 0 ? NULL : d->nw == 1 ? d->w[0] : d->w[k];
         int64_t rps = rows_per_sample(m, k);
-        m->sw_on[k] = w != NULL && m->sw_buf != NULL && n * rps <= m->sw_cap;
+        m->sw_on[k] = w != NULL && m->sw_buf != NULL && n * rps <= m->sw_cap && k < m->sw_nout;
         if (!m->sw_on[k])
             continue;
         float *dst = m->sw_buf + (int64_t)k * m->sw_cap; /* (n, rps) */
