@@ -210,13 +210,13 @@ static void gather_rows(float *restrict dst, const float *restrict src, int64_t 
 /* Copies the samples idx[0..n) of every input (and target) into the plan's buffers. */
 static void gather(ckeras_model *m, const ck_data *d, bool targets, const int64_t *idx, int64_t start, int64_t n)
 {
+    if (targets) /* the sample weights (arrays in memory, whatever gives x and y) */
+        ck_model_gather_weights(m, d, idx, start, n);
     for (int j = 0; j < d->nx; j++)
         gather_rows(m->plan.x[j], d->x[j]->data, ck_shape_size(&m->g.inputs[j]), idx, start, n);
     for (int k = 0; targets && k < d->ny; k++)
         if (m->has_loss[k])
             gather_rows(m->plan.y_true[k], d->y[k]->data, m->target_size[k], idx, start, n);
-    if (targets)
-        ck_model_gather_weights(m, d, idx, start, n);
 }
 
 /* Forward (and, when training, backward and one optimizer step) on n gathered samples.

@@ -211,6 +211,9 @@ ckeras_status ck_model_class_weights(const ckeras_model *m, const ck_data *d, co
                         "classes (0..%lld)", (long long)(ncw - 1), ck_model_output_name(m, 0), (long long)classes,
                         (long long)(classes - 1));
     const ckeras_tensor *y = d->y[0];
+    if (!y->data)
+        return ck_error(CKERAS_EUNSUPPORTED, "fit: class_weight needs the targets in memory (give sample_weight "
+                        "instead)");
     int64_t N = y->shape[0], per = ckeras_tensor_size(y) / N;
     if (!(y->ndim == 1 || y->ndim == 2))
         return ck_error(CKERAS_EINVAL, "fit: class_weight needs targets of one label or one one-hot row per "
