@@ -323,6 +323,7 @@ ckeras_status ck_model_training_desc(const ckeras_model *m, ck_profile profile, 
     for (int i = 0; i < t->nmetrics; i++) {
         snprintf(t->metrics[i], sizeof t->metrics[i], "%s", m->metric_specs[i]);
         t->metric_out[i] = m->metric_out[i];
+        t->metric_weighted[i] = m->metric_weighted[i];
     }
     snprintf(t->opt_class, sizeof t->opt_class, "%s", ck_optimizer_class(m->opt));
     t->opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, profile);
@@ -1896,21 +1897,38 @@ static ckeras_status compile_with(ckeras_model *m, ckeras_optimizer *o, const ck
         size_t len = 0;
         lists[e][0] = '\0';
         for (int i = 0; i < t->nmetrics; i++)
-            if (t->nout == 0 || t->metric_out[i] == e)
+            if ((t->nout == 0 || t->metric_out[i] == e) && !t->metric_weighted[i])
                 len += (size_t)snprintf(lists[e] + len, sizeof lists[e] - len, "%s%s", len ? "," : "",
                                         t->metrics[i]);
     }
-    if (t->nout == 0)
-        return ck_model_compile(m, o, t->loss[0], lists[0]);
+    ckeras_status st;
     const char *names[CK_IO_MAX_OUT], *losses[CK_IO_MAX_OUT], *metrics[CK_IO_MAX_OUT];
     bool by_name = t->out_name[0][0] != '\0';
-    for (int e = 0; e < n; e++) {
-        names[e] = t->out_name[e];
-        losses[e] = t->loss[e][0] ? t->loss[e] : NULL;
-        metrics[e] = lists[e];
+    if (t->nout == 0) {
+        st = ck_model_compile(m, o, t->loss[0], lists[0]);
+    } else {
+        for (int e = 0; e < n; e++) {
+            names[e] = t->out_name[e];
+            losses[e] = t->loss[e][0] ? t->loss[e] : NULL;
+            metrics[e] = lists[e];
+        }
+        st = ck_model_compile_outputs(m, o, n, by_name ? names : NULL, losses,
+                                      t->has_weights ? t->loss_weight : NULL, metrics);
     }
-    return ck_model_compile_outputs(m, o, n, by_name ? names : NULL, losses, t->has_weights ? t->loss_weight : NULL,
-                                    metrics);
+    /* weighted_metrics, by output */
+    for (int e = 0; st == CKERAS_OK && e < n; e++) {
+        size_t len = 0;
+        lists[e][0] = '\0';
+        for (int i = 0; i < t->nmetrics; i++)
+            if ((t->nout == 0 || t->metric_out[i] == e) && t->metric_weighted[i])
+                len += (size_t)snprintf(lists[e] + len, sizeof lists[e] - len, "%s%s", len ? "," : "",
+                                        t->metrics[i]);
+        if (len == 0)
+            continue;
+        const char *out = t->nout == 0 ? NULL : by_name ? t->out_name[e] : ck_model_output_name(m, e);
+        st = ck_model_set_weighted_metrics(m, out, lists[e]);
+    }
+    return st;
 }
 
 /* A learning_rate given as a schedule ({"class_name", "config"}, with Keras 3's "module" and
