@@ -1041,6 +1041,26 @@ CKERAS_API ckeras_status ckeras_history_get(const ckeras_history *h, const char 
                                             int *n);
 /** Frees a History. NULL is a no-op. */
 CKERAS_API void ckeras_history_free(ckeras_history *h);
+/**
+ * Reads the History a CSVLogger wrote (@p path: its header line names the columns, "epoch"
+ * then the logs' keys; separator ',', ';', tab or '|', found from the header; "NA", "nan" or an
+ * empty cell is NaN; a per-class list "[0.5, 0.25]" is read as its mean). @p *history receives
+ * a new History (free with ckeras_history_free()). Errors: ::CKERAS_EINVAL (NULL argument),
+ * ::CKERAS_EIO (cannot read), ::CKERAS_EFORMAT (not text, no header, a cell that is not a
+ * number, a row with another cell count: the message names the line and column).
+ */
+CKERAS_API ckeras_status ckeras_history_read_csv(const char *path, ckeras_history **history);
+/**
+ * Draws @p h as a plain SVG file at @p path (what `ckeras plot-history` writes): the title
+ * @p title (NULL: "Training history"), then one panel per quantity ("loss" first, then each
+ * metric), the training values as a solid line and the "val_" values dashed, against the
+ * epoch counted from 1, with axes, tick labels and a legend. Each panel's `<g class="panel">`
+ * gives its data ranges and plot box (data-xmin, data-xmax, data-ymin, data-ymax, data-left,
+ * data-top, data-width, data-height) so the points map back to the values. The file is
+ * written atomically. Errors: ::CKERAS_EINVAL (NULL, or a History without epochs),
+ * ::CKERAS_EIO (cannot write).
+ */
+CKERAS_API ckeras_status ckeras_history_plot_svg(const ckeras_history *h, const char *path, const char *title);
 /**@}*/
 
 /** @name Data sets and preprocessing */
