@@ -370,6 +370,44 @@ START_TEST(metrics_survive_save_and_load)
 }
 END_TEST
 
+/* EarlyStopping's mode "auto" maximises each new metric (Keras' _direction "up"), by the name
+ * it logs under, "val_" or not. */
+START_TEST(early_stopping_auto_maximises_the_new_metrics)
+{
+    ckeras_model *m = small_model(4);
+    ck_assert_int_eq(ckeras_model_compile(m, NULL, "categorical_crossentropy", "auc,f1_score,top_k_categorical_accuracy"),
+                     CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add_metric(m, NULL, "{\"class_name\": \"MeanIoU\", \"config\": {\"num_classes\": 4, "
+                                                      "\"name\": \"miou\", \"sparse_y_true\": false, "
+                                                      "\"sparse_y_pred\": false}}"),
+                     CKERAS_OK);
+    float x[12] = {0}, y[16] = {0};
+    for (int r = 0; r < 4; r++)
+        y[r * 4 + r] = 1;
+    ckeras_tensor *tx = ckeras_tensor_wrap(x, 2, (const int64_t[]){4, 3});
+    ckeras_tensor *ty = ckeras_tensor_wrap(y, 2, (const int64_t[]){4, 4});
+    double res[5];
+    ck_assert_int_eq(ckeras_model_evaluate(m, tx, ty, 4, res, 5), CKERAS_OK); /* resolves the metrics */
+    ck_train_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.n_metrics = m->nmetrics;
+    for (int i = 0; i < m->nmetrics; i++) {
+        ctx.metric_names[i] = m->metrics[i].name;
+        ctx.metric_dirs[i] = ck_metric_direction(&m->metrics[i]);
+    }
+    const char *monitors[] = {"val_auc", "auc", "val_f1_score", "top_k_categorical_accuracy", "val_miou"};
+    for (int i = 0; i < 5; i++) {
+        ckeras_callback *es = ckeras_early_stopping(monitors[i], 1);
+        ck_assert_msg(ck_monitor_set_op(es, &ctx) == CKERAS_OK, "%s: %s", monitors[i], ckeras_last_error());
+        ck_assert_int_eq(es->monitor_op, 1);
+        ckeras_callback_free(es);
+    }
+    ckeras_tensor_free(tx);
+    ckeras_tensor_free(ty);
+    ckeras_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics_toolkit");
@@ -382,6 +420,7 @@ int main(void)
     tcase_add_test(tc, shape_mismatch_is_refused_before_training);
     tcase_add_test(tc, fit_history_matches_keras_from_keras_files);
     tcase_add_test(tc, metrics_survive_save_and_load);
+    tcase_add_test(tc, early_stopping_auto_maximises_the_new_metrics);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
