@@ -77,7 +77,8 @@ static bool cell_value(char *s, double *out)
         s[n - 1] = '\0';
         double sum = 0;
         int k = 0;
-        for (char *t = strtok(s + 1, ", \t"); t; t = strtok(NULL, ", \t")) {
+        char *save = NULL;
+        for (char *t = strtok_r(s + 1, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
             char *e;
             double v = strtod(t, &e);
             if (e == t || *e)
