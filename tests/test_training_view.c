@@ -195,6 +195,27 @@ START_TEST(csv_logger_file_reads_back_as_the_history)
     ck_assert_ptr_nonnull(strstr(text, "data-key=\"val_auc\""));
     ck_assert_ptr_nonnull(strstr(text, "<g class=\"panel\" data-key=\"loss\""));
     free(text);
+    /* ';' separator, quoted per-class lists (their mean), NA and empty cells (NaN), CRLF */
+    {
+        const char *p = tu_tmp("semi.csv");
+        FILE *f = fopen(p, "w");
+        fputs("epoch;loss;f1_score;val_loss\r\n0;1.5;\"[0.5, 0.25]\";NA\r\n1;1.25;\"[0.75, 0.25]\";\r\n", f);
+        fclose(f);
+        ckeras_history *sh = NULL;
+        const double *v;
+        int ne;
+        ck_assert_msg(ckeras_history_read_csv(p, &sh) == CKERAS_OK, "%s", ckeras_last_error());
+        ck_assert_int_eq(ckeras_history_get(sh, "f1_score", &v, &ne), CKERAS_OK);
+        ck_assert(ne == 2 && v[0] == 0.375);
+        ck_assert_int_eq(ckeras_history_get(sh, "val_loss", &v, &ne), CKERAS_OK);
+        ck_assert(isnan(v[0]) && isnan(v[1]));
+        ck_assert_int_eq(ckeras_history_plot_svg(sh, svgp, "a <title> & more"), CKERAS_OK);
+        char *t = read_all(svgp);
+        ck_assert_ptr_nonnull(strstr(t, ">a &lt;title&gt; &amp; more</text>"));
+        ck_assert_ptr_null(strstr(t, "class=\"validation\"")); /* nothing finite to draw */
+        free(t);
+        ckeras_history_free(sh);
+    }
     /* errors */
     ck_assert_int_eq(ckeras_history_plot_svg(NULL, svgp, NULL), CKERAS_EINVAL);
     ck_assert_int_eq(ckeras_history_plot_svg(back, NULL, NULL), CKERAS_EINVAL);

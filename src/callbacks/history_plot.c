@@ -23,13 +23,13 @@
 
 /* ---- reading a CSVLogger file -------------------------------------------------------------- */
 
-/* The next cell of line [*p, end) into buf (quotes removed, "" kept as "); false at the end. */
-static bool next_cell(const char **p, const char *end, char sep, char *buf, size_t cap, bool *first)
+/* The next cell of line [*p, end) into buf (quotes removed, "" kept as "); false after the
+ * last (*p is end + 1 then; a separator at the end of the line is followed by an empty cell). */
+static bool next_cell(const char **p, const char *end, char sep, char *buf, size_t cap)
 {
     const char *c = *p;
-    if (c > end || (c == end && !*first))
+    if (c > end)
         return false;
-    *first = false;
     size_t n = 0;
     if (c < end && *c == '"') {
         c++;
@@ -126,11 +126,10 @@ ckeras_status ck_history_read_csv(const char *path, ckeras_history **out)
         lineno++;
         if (le == line)
             continue;
-        bool first = true;
         if (ncols == 0) { /* the header */
             const char *s = strpbrk(line, ",;\t|");
             sep = s && s < le ? *s : ',';
-            while (next_cell(&line, le, sep, cell, sizeof cell, &first)) {
+            while (next_cell(&line, le, sep, cell, sizeof cell)) {
                 if (ncols == CK_MAX_LOGS) {
                     st = ck_error(CKERAS_EFORMAT, "history_read_csv: %s: more than %d columns", path, CK_MAX_LOGS);
                     break;
@@ -149,7 +148,7 @@ ckeras_status ck_history_read_csv(const char *path, ckeras_history **out)
         }
         ck_logs_clear(logs);
         int col = 0, epoch = rows;
-        while (st == CKERAS_OK && next_cell(&line, le, sep, cell, sizeof cell, &first)) {
+        while (st == CKERAS_OK && next_cell(&line, le, sep, cell, sizeof cell)) {
             double v;
             if (col >= ncols)
                 st = ck_error(CKERAS_EFORMAT, "history_read_csv: %s: line %d has more cells than the %d columns of "
