@@ -761,7 +761,8 @@ CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const 
  *     reports one score per class; ckeras' logs hold one number per name, their mean (the
  *     number Keras' progress bar prints for it).
  *   - `TopKCategoricalAccuracy`, `SparseTopKCategoricalAccuracy` (from_sorted_ids): k (default
- *     5); a tie with the k-th score counts as in the top k, as Keras does.
+ *     5); a tie with the k-th score counts as in the top k, as Keras does; with k at least the
+ *     number of classes every sample counts as in (Keras on the torch backend fails there).
  *   - `MeanIoU`: num_classes (required, 1..4096), ignore_class, sparse_y_true, sparse_y_pred
  *     (Keras' defaults: true); labels outside [0, num_classes) are not counted.
  * Every metric's config key "name" is its name in logs and History ("<output>_<name>" with
