@@ -177,6 +177,23 @@ START_TEST(names_in_compile_log_under_the_name_given)
     ckeras_tensor_free(tx);
     ckeras_tensor_free(ty);
     ckeras_model_free(m);
+    /* a name given twice: Keras 3 logs the second as "<name>_1" (its CompileMetrics.result);
+     * the string "f1_score" and F1Score(average="macro") both name themselves "f1_score" */
+    m = small_model(6);
+    ck_assert_int_eq(ckeras_model_compile(m, NULL, "categorical_crossentropy", "f1_score,auc,auc"), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add_metric(m, NULL, "{\"class_name\": \"F1Score\", \"config\": {\"average\": \"macro\"}}"),
+                     CKERAS_OK);
+    tx = ckeras_tensor_wrap(x, 2, (const int64_t[]){4, 3});
+    ty = ckeras_tensor_wrap(y, 2, (const int64_t[]){4, 6});
+    ck_assert_int_eq(ckeras_model_evaluate(m, tx, ty, 4, res, 5), CKERAS_OK);
+    ck_assert_str_eq(ckeras_model_metrics_name(m, 1), "f1_score");
+    ck_assert_str_eq(ckeras_model_metrics_name(m, 2), "auc");
+    ck_assert_str_eq(ckeras_model_metrics_name(m, 3), "auc_1");
+    ck_assert_str_eq(ckeras_model_metrics_name(m, 4), "f1_score_1");
+    ck_assert(res[1] == res[4]); /* average None's mean is the macro average */
+    ckeras_tensor_free(tx);
+    ckeras_tensor_free(ty);
+    ckeras_model_free(m);
     /* sparse labels */
     m = small_model(6);
     ck_assert_int_eq(ckeras_model_compile(m, NULL, "sparse_categorical_crossentropy",

@@ -167,6 +167,7 @@ static ckeras_status resolve_metrics(ckeras_model *m, const ck_data *d)
 {
     if (m->metrics_resolved)
         return CKERAS_OK;
+    char base[CK_MAX_METRICS][sizeof m->metrics[0].name];
     for (int i = 0; i < m->nmetrics; i++) {
         int k = m->metric_out[i];
         const ck_shape *out = out_shape(m, k);
@@ -188,6 +189,17 @@ static ckeras_status resolve_metrics(ckeras_model *m, const ck_data *d)
             if (snprintf(name, sizeof name, "%s_%s", ck_model_output_name(m, k), m->metrics[i].name) < 0)
                 name[0] = '\0';
             memcpy(m->metrics[i].name, name, sizeof name);
+        }
+        /* Keras 3 (CompileMetrics.result): a name seen before gets "_<count of earlier ones>" */
+        memcpy(base[i], m->metrics[i].name, sizeof base[i]);
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen += strcmp(base[j], base[i]) == 0;
+        if (seen > 0) { /* "_<n>" replaces the end of a name that would not fit */
+            char suffix[16];
+            int ns = snprintf(suffix, sizeof suffix, "_%d", seen);
+            size_t len = strlen(base[i]), cap = sizeof m->metrics[i].name - 1 - (size_t)ns;
+            memcpy(m->metrics[i].name + (len < cap ? len : cap), suffix, (size_t)ns + 1);
         }
     }
     m->metrics_resolved = true;
