@@ -723,7 +723,8 @@ CKERAS_API ckeras_status ckeras_model_count_params(const ckeras_model *model, in
 /**
  * `model.compile(optimizer, loss, metrics)`. Takes @p optimizer (also on failure; NULL means
  * "adam" with defaults). @p loss is a Keras name ("binary_crossentropy", "mse", ...);
- * @p metrics is NULL or a comma-separated list of Keras names ("accuracy,precision").
+ * @p metrics is NULL or a comma-separated list of Keras names ("accuracy,precision"; also "auc",
+ * "f1_score", "top_k_categorical_accuracy", ...: see ckeras_model_add_metric()).
  * Recompiling keeps the weights and lays out trainable/non-trainable weights anew.
  */
 CKERAS_API ckeras_status ckeras_model_compile(ckeras_model *model, ckeras_optimizer *optimizer,
@@ -749,6 +750,36 @@ CKERAS_API ckeras_status ckeras_model_compile_outputs(ckeras_model *model, ckera
  *  output). Errors: ::CKERAS_EINVAL (unknown name, bad value), ::CKERAS_ESTATE (not compiled, or the
  *  model is in use). */
 CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const char *name, double value);
+/**
+ * `model.compile(..., metrics=[keras.metrics.MeanIoU(num_classes=3, name="miou")])`, one metric
+ * at a time after compile: adds a metric to the compiled @p model, after the metrics compile
+ * gave its output. @p spec is a Keras name as in compile's list ("auc", "f1_score",
+ * "top_k_categorical_accuracy", ...) or a Keras serialised metric, the JSON object Keras writes
+ * in a saved model's compile config, for the metrics with parameters:
+ *   - `AUC`: num_thresholds (2..1000000, default 200), curve ("ROC", "PR"), summation_method
+ *     ("interpolation", "minoring", "majoring"), from_logits; Keras' thresholds are evenly
+ *     spaced with -1e-7 and 1 + 1e-7 at the ends; PR with "interpolation" is Keras' Davis &
+ *     Goadrich interpolation. Keras' `thresholds`, `multi_label` true and `label_weights` are
+ *     ::CKERAS_EUNSUPPORTED.
+ *   - `F1Score`, `FBetaScore` (beta): average (null, "micro", "macro", "weighted"), threshold
+ *     (null: the largest value of each row is the positive one). With average null Keras
+ *     reports one score per class; ckeras' logs hold one number per name, their mean (the
+ *     number Keras' progress bar prints for it).
+ *   - `TopKCategoricalAccuracy`, `SparseTopKCategoricalAccuracy` (from_sorted_ids): k (default
+ *     5); a tie with the k-th score counts as in the top k, as Keras does; with k at least the
+ *     number of classes every sample counts as in (Keras on the torch backend fails there).
+ *   - `MeanIoU`: num_classes (required, 1..4096), ignore_class, sparse_y_true, sparse_y_pred
+ *     (Keras' defaults: true); labels outside [0, num_classes) are not counted.
+ * Every metric's config key "name" is its name in logs and History ("<output>_<name>" with
+ * several outputs). @p output_name is the output's layer name, or NULL: every output with a
+ * loss. The metric is saved in the model's compile config as Keras writes it and loaded back.
+ * Its state (thresholds' counts, confusion matrix) is allocated before the next fit/evaluate's
+ * first batch, never during a step.
+ * Errors: ::CKERAS_EFORMAT (@p spec starts with '{' but is not JSON), ::CKERAS_EINVAL (unknown
+ * class, key or name, a bad value, no such output, more than 16 metrics), ::CKERAS_EUNSUPPORTED (a Keras key ckeras does not implement),
+ * ::CKERAS_ESTATE (not compiled, or the model is in use). On failure the model is unchanged.
+ */
+CKERAS_API ckeras_status ckeras_model_add_metric(ckeras_model *model, const char *output_name, const char *spec);
 
 /** New fit keywords with Keras' defaults (epochs 1, batch_size 32, verbose 1, shuffle 1). */
 CKERAS_API ckeras_fit_args *ckeras_fit_args_new(void);
@@ -1099,6 +1130,26 @@ CKERAS_API ckeras_status ckeras_history_get(const ckeras_history *h, const char 
                                             int *n);
 /** Frees a History. NULL is a no-op. */
 CKERAS_API void ckeras_history_free(ckeras_history *h);
+/**
+ * Reads the History a CSVLogger wrote (@p path: its header line names the columns, "epoch"
+ * then the logs' keys; separator ',', ';', tab or '|', found from the header; "NA", "nan" or an
+ * empty cell is NaN; a per-class list "[0.5, 0.25]" is read as its mean). @p *history receives
+ * a new History (free with ckeras_history_free()). Errors: ::CKERAS_EINVAL (NULL argument),
+ * ::CKERAS_EIO (cannot read), ::CKERAS_EFORMAT (not text, no header, a cell that is not a
+ * number, a row with another cell count: the message names the line and column).
+ */
+CKERAS_API ckeras_status ckeras_history_read_csv(const char *path, ckeras_history **history);
+/**
+ * Draws @p h as a plain SVG file at @p path (what `ckeras plot-history` writes): the title
+ * @p title (NULL: "Training history"), then one panel per quantity ("loss" first, then each
+ * metric), the training values as a solid line and the "val_" values dashed, against the
+ * epoch counted from 1, with axes, tick labels and a legend. Each panel's `<g class="panel">`
+ * gives its data ranges and plot box (data-xmin, data-xmax, data-ymin, data-ymax, data-left,
+ * data-top, data-width, data-height) so the points map back to the values. The file is
+ * written atomically. Errors: ::CKERAS_EINVAL (NULL, or a History without epochs),
+ * ::CKERAS_EIO (cannot write).
+ */
+CKERAS_API ckeras_status ckeras_history_plot_svg(const ckeras_history *h, const char *path, const char *title);
 /**@}*/
 
 /** @name Data sets and preprocessing */

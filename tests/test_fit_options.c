@@ -784,6 +784,92 @@ START_TEST(steps_per_epoch_continues)
 }
 END_TEST
 
+/* A metric added from its config (MeanIoU) next to weighted_metrics: both kinds keep their
+ * settings and order, are computed as a hand count says, and survive saving in both formats. */
+START_TEST(config_metric_and_weighted_metrics)
+{
+    ckeras_set_random_seed(7);
+    ckeras_model *m = ckeras_sequential("cfgw");
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_input(1, (const int64_t[]){3})), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(3, "softmax")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(0.1, 0, 0), "sparse_categorical_crossentropy", "accuracy"),
+                     CKERAS_OK);
+    static const char miou[] = "{\"class_name\": \"MeanIoU\", \"config\": {\"num_classes\": 3, "
+                               "\"sparse_y_pred\": false, \"name\": \"miou\"}}";
+    ck_assert_msg(ckeras_model_add_metric(m, NULL, miou) == CKERAS_OK, "%s", ckeras_last_error());
+    ck_assert_msg(ckeras_model_set_weighted_metrics(m, NULL, "accuracy") == CKERAS_OK, "%s", ckeras_last_error());
+    ck_assert_int_eq(ckeras_model_metrics_count(m), 4); /* with "loss" */
+    enum { N = 12 };
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){N, 3}), *y = ckeras_tensor_new(1, (const int64_t[]){N});
+    ckeras_tensor *w = ckeras_tensor_new(1, (const int64_t[]){N}), *p = NULL;
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < 3; j++)
+            ckeras_tensor_data(x)[i * 3 + j] = (float)sin(1.1 * i + 2.3 * j);
+        ckeras_tensor_data(y)[i] = (float)(i % 3);
+        ckeras_tensor_data(w)[i] = (float)(i % 4) * 0.5f;
+    }
+    ck_assert_int_eq(ckeras_model_predict(m, x, 0, &p), CKERAS_OK);
+    /* by hand: accuracy, weighted accuracy, and the mean IoU over the classes that occur */
+    double correct = 0, wc = 0, ws = 0, cm[3][3] = {{0}};
+    for (int i = 0; i < N; i++) {
+        const float *r = ckeras_tensor_data(p) + i * 3;
+        int pred = r[1] > r[0] ? 1 : 0;
+        pred = r[2] > r[pred] ? 2 : pred;
+        int t = i % 3;
+        correct += pred == t;
+        wc += (pred == t) * ckeras_tensor_data(w)[i];
+        ws += ckeras_tensor_data(w)[i];
+        cm[t][pred] += 1; /* MeanIoU is not a weighted metric here: every sample counts once */
+    }
+    double iou = 0;
+    int classes = 0;
+    for (int c = 0; c < 3; c++) {
+        double row = 0, col = 0;
+        for (int j = 0; j < 3; j++) {
+            row += cm[c][j];
+            col += cm[j][c];
+        }
+        double denom = row + col - cm[c][c];
+        if (denom > 0) {
+            iou += cm[c][c] / denom;
+            classes++;
+        }
+    }
+    iou /= classes;
+    const ckeras_tensor *xs[1] = {x}, *ys[1] = {y}, *wsv[1] = {w};
+    double r[4], r2[4];
+    ck_assert_msg(ckeras_model_evaluate_weighted(m, 1, xs, 1, ys, 1, wsv, 5, r, 4) == CKERAS_OK, "%s",
+                  ckeras_last_error());
+    const char *names[3] = {"accuracy", "miou", "weighted_accuracy"};
+    const double want[3] = {correct / N, iou, wc / ws};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(ckeras_model_metrics_name(m, i + 1), names[i]);
+        ck_assert_msg(fabs(r[1 + i] - want[i]) < 1e-6, "%s: %g, by hand %g", names[i], r[1 + i], want[i]);
+    }
+    ck_assert_ptr_nonnull(tu_tmpdir_make("cfgw"));
+    for (int flags = 0; flags <= CKERAS_SAVE_KERAS3; flags += CKERAS_SAVE_KERAS3) {
+        const char *path = tu_tmp(flags ? "k3.h5" : "k2.h5");
+        ck_assert_msg(ckeras_model_save(m, path, flags) == CKERAS_OK, "%s", ckeras_last_error());
+        ckeras_model *back = NULL;
+        ck_assert_msg(ckeras_load_model(path, 0, &back) == CKERAS_OK, "%s", ckeras_last_error());
+        ck_assert_int_eq(ckeras_model_metrics_count(back), 4);
+        ck_assert_msg(ckeras_model_evaluate_weighted(back, 1, xs, 1, ys, 1, wsv, 5, r2, 4) == CKERAS_OK, "%s",
+                      ckeras_last_error());
+        for (int i = 0; i < 3; i++) {
+            ck_assert_str_eq(ckeras_model_metrics_name(back, i + 1), names[i]);
+            ck_assert_msg(fabs(r2[1 + i] - r[1 + i]) < 1e-12, "%s after reload", names[i]);
+        }
+        ckeras_model_free(back);
+    }
+    tu_tmpdir_remove();
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_tensor_free(w);
+    ckeras_tensor_free(p);
+    ckeras_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fit_options");
@@ -800,6 +886,7 @@ int main(void)
     tcase_add_test(tc, bad_weights);
     tcase_add_test(tc, multi_output);
     tcase_add_test(tc, steps_per_epoch_continues);
+    tcase_add_test(tc, config_metric_and_weighted_metrics);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -425,6 +425,30 @@ CKERAS_API ckeras_status ckeras_model_compile(ckeras_model *model, ckeras_optimi
     return model_leave(model, ck_model_compile(model, optimizer, loss, metrics));
 }
 
+CKERAS_API ckeras_status ckeras_model_add_metric(ckeras_model *model, const char *output_name, const char *spec)
+{
+    NEED(model, "model");
+    NEED(spec, "spec");
+    int k = -1;
+    if (output_name) {
+        for (k = 0; k < model->g.noutputs && strcmp(ck_model_output_name(model, k), output_name) != 0; k++)
+            ;
+        if (k == model->g.noutputs)
+            return ck_error(CKERAS_EINVAL, "model_add_metric: model '%s' has no output named '%s'", model->name,
+                            output_name);
+    }
+    const char *p = spec;
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+        p++;
+    ck_tree *cfg = NULL;
+    if (*p == '{' && !(cfg = ck_tree_from_json(spec, "model_add_metric")))
+        return ck_last_status(CKERAS_EINVAL);
+    ENTER(model);
+    ckeras_status st = ck_model_add_metric(model, k, cfg, spec);
+    ck_tree_free(cfg);
+    return model_leave(model, st);
+}
+
 CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const char *name, double value)
 {
     NEED(model, "model");

@@ -522,8 +522,20 @@ static void collect_metrics(json_t *v, ck_io_training *t, int entry)
     } else if (json_is_object(v)) {
         json_t *cfg = json_object_get(v, "config");
         json_t *nm = json_object_get(cfg, "name");
-        if (json_is_string(nm))
+        if (json_is_string(nm) && t->nmetrics < CK_IO_MAX_METRICS) {
+            int i = t->nmetrics;
             collect_metrics(nm, t, entry);
+            if (t->nmetrics > i) { /* the whole object too, for the metrics with parameters */
+                json_t *o = json_object();
+                json_t *cls = json_object_get(v, "class_name");
+                if (o && cls)
+                    json_object_set(o, "class_name", cls);
+                if (o)
+                    json_object_set(o, "config", cfg);
+                t->metric_cfg[i] = o ? ck_json_value_to_tree(o) : NULL;
+                json_decref(o);
+            }
+        }
     }
 }
 
@@ -671,10 +683,27 @@ done:
     return st;
 }
 
+/* Metric i as Keras writes it: its name, or its serialised object (Keras 3: with "module" and
+ * "registered_name"). */
+static json_t *metric_json(const ck_io_training *t, int i, bool keras3)
+{
+    if (!t->metric_cfg[i])
+        return json_string(t->metrics[i]);
+    json_t *o = json_object(), *v = ck_tree_to_json_value(t->metric_cfg[i]);
+    if (keras3)
+        json_object_set_new(o, "module", json_string("keras.metrics"));
+    json_object_set(o, "class_name", json_object_get(v, "class_name"));
+    json_object_set(o, "config", json_object_get(v, "config"));
+    if (keras3)
+        json_object_set_new(o, "registered_name", json_null());
+    json_decref(v);
+    return o;
+}
+
 /* The metrics (weighted false) or weighted_metrics of t as Keras writes them: a list for a model
  * compiled with one loss, else a dict of the outputs that have some; null when there are none
  * (always for weighted_metrics, as Keras writes compile(weighted_metrics=None)). */
-json_t *ck_io_training_metrics_json(const ck_io_training *t, bool weighted)
+json_t *ck_io_training_metrics_json(const ck_io_training *t, bool weighted, bool keras3)
 {
     json_t *out = t->nout == 0 ? json_array() : json_object();
     size_t count = 0;
@@ -686,7 +715,7 @@ json_t *ck_io_training_metrics_json(const ck_io_training *t, bool weighted)
                     list = json_array();
                     json_object_set_new(out, t->out_name[e], list);
                 }
-                json_array_append_new(list, json_string(t->metrics[i]));
+                json_array_append_new(list, metric_json(t, i, keras3));
                 count++;
             }
     }
@@ -697,16 +726,16 @@ json_t *ck_io_training_metrics_json(const ck_io_training *t, bool weighted)
     return out;
 }
 
-void ck_io_training_set_json(const ck_io_training *t, json_t *root)
+void ck_io_training_set_json(const ck_io_training *t, json_t *root, bool keras3)
 {
     if (t->nout == 0) {
         json_object_set_new(root, "loss", json_string(t->loss[0]));
         json_object_set_new(root, "loss_weights", json_null());
-        json_object_set_new(root, "metrics", ck_io_training_metrics_json(t, false));
+        json_object_set_new(root, "metrics", ck_io_training_metrics_json(t, false, keras3));
         return;
     }
     /* per output: dicts keyed by output name, as Keras writes compile(loss={...}) */
-    json_t *loss = json_object(), *lw = json_object(), *metrics = ck_io_training_metrics_json(t, false);
+    json_t *loss = json_object(), *lw = json_object(), *metrics = ck_io_training_metrics_json(t, false, keras3);
     for (int e = 0; e < t->nout; e++) {
         json_object_set_new(loss, t->out_name[e], t->loss[e][0] ? json_string(t->loss[e]) : json_null());
         json_object_set_new(lw, t->out_name[e], json_real(t->has_weights ? t->loss_weight[e] : 1.0));
@@ -723,8 +752,8 @@ void ck_io_training_set_json(const ck_io_training *t, json_t *root)
 char *ck_io_training_write(const ck_io_training *t, ck_profile profile)
 {
     json_t *root = json_object();
-    ck_io_training_set_json(t, root);
-    json_object_set_new(root, "weighted_metrics", ck_io_training_metrics_json(t, true));
+    ck_io_training_set_json(t, root, false); /* a training_config: metric objects without "module" */
+    json_object_set_new(root, "weighted_metrics", ck_io_training_metrics_json(t, true, false));
     if (profile == CK_PROFILE_KERAS3) {
         json_object_set_new(root, "run_eagerly", json_false());
         json_object_set_new(root, "steps_per_execution", json_integer(1));
@@ -745,5 +774,7 @@ char *ck_io_training_write(const ck_io_training *t, ck_profile profile)
 void ck_io_training_free(ck_io_training *t)
 {
     ck_tree_free(t->opt_config);
+    for (int i = 0; i < CK_IO_MAX_METRICS; i++)
+        ck_tree_free(t->metric_cfg[i]);
     memset(t, 0, sizeof *t);
 }

@@ -175,8 +175,12 @@ static ckeras_status resolve_metrics(ckeras_model *m, const ck_data *d)
             return ck_error(CKERAS_EINVAL, "metric '%s' of output '%s' needs a loss and a target on that output",
                             m->metric_specs[i], ck_model_output_name(m, k));
         int64_t ycols = y->ndim >= 2 ? y->shape[y->ndim - 1] : 1;
-        ckeras_status st = ck_metric_parse(m->metric_specs[i], y->ndim, ycols, out->ndim + 1,
-                                           out->d[out->ndim - 1], &m->metrics[i]);
+        ck_metric_free(&m->metrics[i]);
+        ckeras_status st = m->metric_cfg[i] ? ck_metric_from_tree(m->metric_cfg[i], &m->metrics[i])
+                                            : ck_metric_parse(m->metric_specs[i], y->ndim, ycols, out->ndim + 1,
+                                                              out->d[out->ndim - 1], &m->metrics[i]);
+        if (st == CKERAS_OK) /* its state, allocated here, before the first batch */
+            st = ck_metric_prepare(&m->metrics[i], y->ndim, ycols, out->ndim + 1, out->d[out->ndim - 1]);
         if (st != CKERAS_OK)
             return st;
         /* Keras 3 names it after its output on models with several ("cls_accuracy"), and a

@@ -59,6 +59,8 @@ struct ckeras_model {
     char metric_specs[CK_MAX_METRICS][CK_LOG_NAME];
     int metric_out[CK_MAX_METRICS]; /* the output metric i is computed on */
     ck_metric metrics[CK_MAX_METRICS];
+    ck_tree *metric_cfg[CK_MAX_METRICS]; /* a metric given as a Keras config (its full form), owned;
+                                            NULL for one given by name */
     bool metrics_resolved;
     ck_plan plan;
     int64_t target_size[CK_MAX_OUTPUTS];
@@ -165,6 +167,11 @@ ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const cha
 ckeras_status ck_model_compile_outputs(ckeras_model *m, ckeras_optimizer *opt, int n, const char *const *names,
                                        const char *const *losses, const double *weights,
                                        const char *const *metrics);
+/* Adds a metric to compiled m: cfg a Keras serialised metric (ck_metric_from_tree; copied), or
+ * when NULL, name as in compile's lists. Output k, or k -1: every output with a loss (with one
+ * output: that one). It comes after the metrics of its output (Keras' order, by output). On
+ * failure m is unchanged. */
+ckeras_status ck_model_add_metric(ckeras_model *m, int k, const ck_tree *cfg, const char *name);
 /* The name of output k in logs and configs: its layer's name. */
 const char *ck_model_output_name(const ckeras_model *m, int k);
 /* Values evaluate and train_on_batch report: the loss, each output's loss (several outputs),

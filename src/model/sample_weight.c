@@ -340,26 +340,36 @@ ckeras_status ck_model_set_weighted_metrics(ckeras_model *m, const char *output,
     }
     /* keep the metrics and the other outputs' weighted metrics; then the weighted ones by output */
     char keep[CK_MAX_METRICS][CK_LOG_NAME];
-    int kout[CK_MAX_METRICS], nk = 0, nplain = 0;
+    int kout[CK_MAX_METRICS], nk = 0;
     bool kw[CK_MAX_METRICS];
-    for (int i = 0; i < m->nmetrics; i++)
-        if (!m->metric_weighted[i] || (target >= 0 && m->metric_out[i] != target)) {
-            memcpy(keep[nk], m->metric_specs[i], CK_LOG_NAME);
-            kout[nk] = m->metric_out[i];
-            kw[nk++] = m->metric_weighted[i];
-            nplain += !m->metric_weighted[i];
-        }
+    ck_tree *kcfg[CK_MAX_METRICS]; /* a metric added from its config keeps it */
     int nouts = 0;
     for (int k = 0; k < m->g.noutputs; k++)
         nouts += (target < 0 ? m->has_loss[k] : k == target);
-    if (nk + ns * nouts > CK_MAX_METRICS)
+    int kept = 0;
+    for (int i = 0; i < m->nmetrics; i++)
+        kept += !m->metric_weighted[i] || (target >= 0 && m->metric_out[i] != target);
+    if (kept + ns * nouts > CK_MAX_METRICS)
         return ck_error(CKERAS_EINVAL, "model_set_weighted_metrics: model '%s' would have more than %d metrics",
                         m->name, CK_MAX_METRICS);
+    for (int i = 0; i < m->nmetrics; i++) {
+        ck_metric_free(&m->metrics[i]); /* states are made again before the next batch */
+        if (!m->metric_weighted[i] || (target >= 0 && m->metric_out[i] != target)) {
+            memcpy(keep[nk], m->metric_specs[i], CK_LOG_NAME);
+            kout[nk] = m->metric_out[i];
+            kcfg[nk] = m->metric_cfg[i];
+            kw[nk++] = m->metric_weighted[i];
+        } else {
+            ck_tree_free(m->metric_cfg[i]);
+        }
+        m->metric_cfg[i] = NULL;
+    }
     int n = 0;
     for (int i = 0; i < nk; i++)
         if (!kw[i]) {
             memcpy(m->metric_specs[n], keep[i], CK_LOG_NAME);
             m->metric_out[n] = kout[i];
+            m->metric_cfg[n] = kcfg[i];
             m->metric_weighted[n++] = false;
         }
     for (int k = 0; k < m->g.noutputs; k++) {
@@ -367,6 +377,7 @@ ckeras_status ck_model_set_weighted_metrics(ckeras_model *m, const char *output,
             if (kw[i] && kout[i] == k) {
                 memcpy(m->metric_specs[n], keep[i], CK_LOG_NAME);
                 m->metric_out[n] = k;
+                m->metric_cfg[n] = kcfg[i];
                 m->metric_weighted[n++] = true;
             }
         if (target < 0 ? m->has_loss[k] : k == target)
@@ -376,7 +387,6 @@ ckeras_status ck_model_set_weighted_metrics(ckeras_model *m, const char *output,
                 m->metric_weighted[n++] = true;
             }
     }
-    (void)nplain;
     m->nmetrics = n;
     m->metrics_resolved = false;
     return CKERAS_OK;
