@@ -35,6 +35,7 @@
  *   handle must not be used from two threads at once unless its comment says otherwise.
  * - A model in use: every call that runs a model or changes it (fit, evaluate, predict and its
  *   variants, train_on_batch, add, pop, compile, compile_outputs, set_loss_float, set_trainable,
+ *   set_weighted_metrics,
  *   ckeras_layer_set_trainable() on one of its layers, model_input, model_call, call_model (on
  *   either model), set_outputs, from_tensors, load_weights, save, save_weights) marks the model
  *   busy while it runs. Such a call on a model that is busy, from another thread or from a
@@ -722,7 +723,8 @@ CKERAS_API ckeras_status ckeras_model_count_params(const ckeras_model *model, in
 /**
  * `model.compile(optimizer, loss, metrics)`. Takes @p optimizer (also on failure; NULL means
  * "adam" with defaults). @p loss is a Keras name ("binary_crossentropy", "mse", ...);
- * @p metrics is NULL or a comma-separated list of Keras names ("accuracy,precision").
+ * @p metrics is NULL or a comma-separated list of Keras names ("accuracy,precision"; also "auc",
+ * "f1_score", "top_k_categorical_accuracy", ...: see ckeras_model_add_metric()).
  * Recompiling keeps the weights and lays out trainable/non-trainable weights anew.
  */
 CKERAS_API ckeras_status ckeras_model_compile(ckeras_model *model, ckeras_optimizer *optimizer,
@@ -748,20 +750,63 @@ CKERAS_API ckeras_status ckeras_model_compile_outputs(ckeras_model *model, ckera
  *  output). Errors: ::CKERAS_EINVAL (unknown name, bad value), ::CKERAS_ESTATE (not compiled, or the
  *  model is in use). */
 CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const char *name, double value);
+/**
+ * `model.compile(..., metrics=[keras.metrics.MeanIoU(num_classes=3, name="miou")])`, one metric
+ * at a time after compile: adds a metric to the compiled @p model, after the metrics compile
+ * gave its output. @p spec is a Keras name as in compile's list ("auc", "f1_score",
+ * "top_k_categorical_accuracy", ...) or a Keras serialised metric, the JSON object Keras writes
+ * in a saved model's compile config, for the metrics with parameters:
+ *   - `AUC`: num_thresholds (2..1000000, default 200), curve ("ROC", "PR"), summation_method
+ *     ("interpolation", "minoring", "majoring"), from_logits; Keras' thresholds are evenly
+ *     spaced with -1e-7 and 1 + 1e-7 at the ends; PR with "interpolation" is Keras' Davis &
+ *     Goadrich interpolation. Keras' `thresholds`, `multi_label` true and `label_weights` are
+ *     ::CKERAS_EUNSUPPORTED.
+ *   - `F1Score`, `FBetaScore` (beta): average (null, "micro", "macro", "weighted"), threshold
+ *     (null: the largest value of each row is the positive one). With average null Keras
+ *     reports one score per class; ckeras' logs hold one number per name, their mean (the
+ *     number Keras' progress bar prints for it).
+ *   - `TopKCategoricalAccuracy`, `SparseTopKCategoricalAccuracy` (from_sorted_ids): k (default
+ *     5); a tie with the k-th score counts as in the top k, as Keras does; with k at least the
+ *     number of classes every sample counts as in (Keras on the torch backend fails there).
+ *   - `MeanIoU`: num_classes (required, 1..4096), ignore_class, sparse_y_true, sparse_y_pred
+ *     (Keras' defaults: true); labels outside [0, num_classes) are not counted.
+ * Every metric's config key "name" is its name in logs and History ("<output>_<name>" with
+ * several outputs). @p output_name is the output's layer name, or NULL: every output with a
+ * loss. The metric is saved in the model's compile config as Keras writes it and loaded back.
+ * Its state (thresholds' counts, confusion matrix) is allocated before the next fit/evaluate's
+ * first batch, never during a step.
+ * Errors: ::CKERAS_EFORMAT (@p spec starts with '{' but is not JSON), ::CKERAS_EINVAL (unknown
+ * class, key or name, a bad value, no such output, more than 16 metrics), ::CKERAS_EUNSUPPORTED (a Keras key ckeras does not implement),
+ * ::CKERAS_ESTATE (not compiled, or the model is in use). On failure the model is unchanged.
+ */
+CKERAS_API ckeras_status ckeras_model_add_metric(ckeras_model *model, const char *output_name, const char *spec);
 
 /** New fit keywords with Keras' defaults (epochs 1, batch_size 32, verbose 1, shuffle 1). */
 CKERAS_API ckeras_fit_args *ckeras_fit_args_new(void);
-/** Sets epochs, batch_size, verbose (0, 1, 2), shuffle (0/1) or initial_epoch. */
+/**
+ * Sets epochs, batch_size, verbose (0, 1, 2), shuffle (0/1), initial_epoch, or:
+ * - validation_freq (>= 1, default 1): validate after every N-th epoch only (epochs N, 2N, ...
+ *   counted from 1, as Keras); the other epochs' logs have no "val_" keys.
+ * - steps_per_epoch (0: not set, one pass over the data): each epoch takes the next N batches
+ *   of the current pass over the training samples, as Keras 3 does with arrays: a pass that
+ *   runs out ends the epoch early (N larger than the batches left), and the next epoch starts a
+ *   new pass (reshuffled when shuffle is on). So with 10 batches and N 4, the epochs train on
+ *   batches 0-3, 4-7, 8-9, 0-3 of a new order, ...
+ * - validation_batch_size (0: batch_size) and validation_steps (0: the whole validation set;
+ *   else its first N batches at each validation, as Keras restarts its iterator).
+ * Errors: ::CKERAS_EINVAL for an unknown name or a value out of range.
+ */
 CKERAS_API ckeras_status ckeras_fit_args_set_int(ckeras_fit_args *args, const char *name, int64_t value);
 /** Sets validation_split (0 <= v < 1). */
 CKERAS_API ckeras_status ckeras_fit_args_set_float(ckeras_fit_args *args, const char *name, double value);
-/** Sets validation_data (both borrowed: keep them alive until fit returns). */
+/** Sets validation_data (both borrowed: keep them alive until fit returns); clears the
+ *  validation sample weights (ckeras_fit_args_set_validation_sample_weight()). */
 CKERAS_API ckeras_status ckeras_fit_args_set_validation_data(ckeras_fit_args *args, const ckeras_tensor *x,
                                                              const ckeras_tensor *y);
 /**
  * Sets validation_data of a model with several inputs or outputs: one tensor per input and one
  * target per output (NULL for an output without a loss), all borrowed until fit returns.
- * 0 and 0 clears it.
+ * 0 and 0 clears it. Either way its sample weights are cleared.
  */
 CKERAS_API ckeras_status ckeras_fit_args_set_validation_data_multi(ckeras_fit_args *args, int n_inputs,
                                                                    const ckeras_tensor *const *x, int n_targets,
@@ -841,6 +886,76 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, 
                                                            const ckeras_tensor *const *x, int n_targets,
                                                            const ckeras_tensor *const *y, double *results,
                                                            int n_results);
+
+/*
+ * Sample weights, class weights and weighted metrics: Keras' `sample_weight`, `class_weight` and `compile(weighted_metrics=...)`. A sample-weight
+ * argument is @p n_weights tensors: 0 (none), 1 (one weight per sample, shape (N,) or (N, 1),
+ * used for every output), or one per model output (in output order; NULL gives output k weight
+ * 1). A model with one output, or a tensor given for its own output, may also weigh each step
+ * of a sequence output: Keras' temporal weights, shape (N, T) for an output (N, T, C) (one per
+ * row of the output's shape without its last axis). Weights must be finite and >= 0. As Keras 3 computes it ("sum_over_batch_size"), a batch's
+ * loss of an output is the sum of weight x per-row loss divided by the NUMBER of rows (not by the
+ * sum of the weights): weights 2 double the loss, weights 0 drop a sample. On an output carrying
+ * Keras' mask the sum runs over the kept rows and is divided by their count (+ 1e-7), as Keras
+ * combines mask and weight. Only the weighted metrics see the weights (a weighted mean: sum of
+ * w x value over sum of w); the loss every output reports is the weighted one. Tensors are
+ * borrowed: keep them alive until the call (or fit) returns.
+ */
+/** Keras `fit(..., sample_weight=...)` (arguments above; 0 clears). validation_split cuts the
+ *  weights as it cuts x and y (the last samples weigh the validation losses). Errors:
+ *  ::CKERAS_EINVAL (a count out of range, a NULL single weight); the tensors are checked by fit
+ *  (::CKERAS_ESHAPE for a wrong length or shape, ::CKERAS_EINVAL for a negative weight,
+ *  ::CKERAS_ENAN for NaN/Inf, nothing trained then). */
+CKERAS_API ckeras_status ckeras_fit_args_set_sample_weight(ckeras_fit_args *args, int n_weights,
+                                                           const ckeras_tensor *const *sample_weight);
+/** Sample weights of validation_data (Keras' `validation_data=(x, y, sample_weight)`); call it
+ *  after setting validation_data, which clears them. 0 clears. Errors: ::CKERAS_ESTATE (no
+ *  validation_data), ::CKERAS_EINVAL as ckeras_fit_args_set_sample_weight(). */
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_sample_weight(ckeras_fit_args *args, int n_weights,
+                                                                      const ckeras_tensor *const *sample_weight);
+/**
+ * Keras `fit(..., class_weight={classes[i]: weights[i]})` (copied; @p n 0 clears): each training
+ * sample weighs the weight of its class, found as Keras does from its target (the argmax of a
+ * one-hot row, else the label rounded to an integer; 0/1 for a binary output); a class not
+ * listed weighs 1. The validation samples are not weighted. Only for models with one output and
+ * targets of one label or one row per sample. Errors here: ::CKERAS_EINVAL for a negative class,
+ * a class given twice, a weight negative, NaN or infinite; ::CKERAS_ENOMEM. Errors of fit:
+ * ::CKERAS_EINVAL for a model with several outputs (Keras' "`class_weight` is only supported for
+ * Models with a single output."), both class_weight and sample_weight set, or a class index
+ * beyond the output's classes (its units, 2 for one unit).
+ */
+CKERAS_API ckeras_status ckeras_fit_args_set_class_weight(ckeras_fit_args *args, int n, const int64_t *classes,
+                                                          const double *weights);
+/** `model.evaluate(x, y, sample_weight=...)`: ckeras_model_evaluate_multi() with sample weights.
+ *  Errors: those of evaluate, and the sample-weight errors of fit (nothing is evaluated). */
+CKERAS_API ckeras_status ckeras_model_evaluate_weighted(ckeras_model *model, int n_inputs,
+                                                        const ckeras_tensor *const *x, int n_targets,
+                                                        const ckeras_tensor *const *y, int n_weights,
+                                                        const ckeras_tensor *const *sample_weight, int batch_size,
+                                                        double *results, int n_results);
+/** `model.train_on_batch(x, y, sample_weight=...)`: ckeras_model_train_on_batch_multi() with
+ *  sample weights. Errors: those of train_on_batch, and the sample-weight errors of fit (the
+ *  weights unchanged then). */
+CKERAS_API ckeras_status ckeras_model_train_on_batch_weighted(ckeras_model *model, int n_inputs,
+                                                              const ckeras_tensor *const *x, int n_targets,
+                                                              const ckeras_tensor *const *y, int n_weights,
+                                                              const ckeras_tensor *const *sample_weight,
+                                                              double *results, int n_results);
+/**
+ * Keras `compile(..., weighted_metrics=[...])`, set after compile (a new compile clears them):
+ * @p metrics is a comma-separated list of metric names (as compile's; NULL or "" clears) for the
+ * output named @p output, or with @p output NULL for every output that has a loss; it replaces
+ * that output's weighted metrics. They are reported after the other metrics, named as Keras 3
+ * names them: the metric's name ("<output>_" first on models with several outputs), and
+ * "weighted_<name>" when the plain metrics list has that name already ("accuracy" in both lists
+ * gives "accuracy" and "weighted_accuracy"). They are saved in the training config
+ * ("weighted_metrics") and loaded back. Accuracy, precision, recall, mse and mae take weights.
+ * Errors: ::CKERAS_ESTATE (not compiled, or the model is in use), ::CKERAS_EINVAL (an unknown
+ * output or metric name, an output without a loss, more than 16 metrics in all),
+ * ::CKERAS_EUNSUPPORTED (a metric that does not take weights yet); the model is unchanged then.
+ */
+CKERAS_API ckeras_status ckeras_model_set_weighted_metrics(ckeras_model *model, const char *output,
+                                                           const char *metrics);
 /**
  * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
  * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width; it is
@@ -1015,6 +1130,26 @@ CKERAS_API ckeras_status ckeras_history_get(const ckeras_history *h, const char 
                                             int *n);
 /** Frees a History. NULL is a no-op. */
 CKERAS_API void ckeras_history_free(ckeras_history *h);
+/**
+ * Reads the History a CSVLogger wrote (@p path: its header line names the columns, "epoch"
+ * then the logs' keys; separator ',', ';', tab or '|', found from the header; "NA", "nan" or an
+ * empty cell is NaN; a per-class list "[0.5, 0.25]" is read as its mean). @p *history receives
+ * a new History (free with ckeras_history_free()). Errors: ::CKERAS_EINVAL (NULL argument),
+ * ::CKERAS_EIO (cannot read), ::CKERAS_EFORMAT (not text, no header, a cell that is not a
+ * number, a row with another cell count: the message names the line and column).
+ */
+CKERAS_API ckeras_status ckeras_history_read_csv(const char *path, ckeras_history **history);
+/**
+ * Draws @p h as a plain SVG file at @p path (what `ckeras plot-history` writes): the title
+ * @p title (NULL: "Training history"), then one panel per quantity ("loss" first, then each
+ * metric), the training values as a solid line and the "val_" values dashed, against the
+ * epoch counted from 1, with axes, tick labels and a legend. Each panel's `<g class="panel">`
+ * gives its data ranges and plot box (data-xmin, data-xmax, data-ymin, data-ymax, data-left,
+ * data-top, data-width, data-height) so the points map back to the values. The file is
+ * written atomically. Errors: ::CKERAS_EINVAL (NULL, or a History without epochs),
+ * ::CKERAS_EIO (cannot write).
+ */
+CKERAS_API ckeras_status ckeras_history_plot_svg(const ckeras_history *h, const char *path, const char *title);
 /**@}*/
 
 /** @name Data sets and preprocessing */

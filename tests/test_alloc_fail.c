@@ -1120,6 +1120,83 @@ START_TEST(af_readers)
 }
 END_TEST
 
+/* A metric from its Keras config, its state at the first evaluate, and a CSVLogger file read
+ * back and drawn as SVG. */
+START_TEST(af_metrics_and_curves)
+{
+    af_stats s_m = {.op = "add_metric"}, s_c = {.op = "history_csv"}, s_p = {.op = "plot_svg"};
+    ckeras_tensor *x = data_x(), *y = data_y(x);
+    static const char *spec = "{\"class_name\": \"AUC\", \"config\": {\"name\": \"pr\", \"curve\": \"PR\"}}";
+    uint64_t k;
+    for (k = 1; k < MAX_K; k += kstep()) {
+        ckeras_model *m = compiled_model(5);
+        bool failed = false;
+        double res[3];
+        uint64_t c0 = arm(k);
+        ckeras_status st = ckeras_model_add_metric(m, NULL, spec);
+        if (st != CKERAS_OK) {
+            note(&s_m, st);
+            failed = true;
+            ck_assert_int_eq(ckeras_model_metrics_count(m), 2); /* unchanged */
+            ck_alloc_fail_at(0);
+            ck_assert_int_eq(ckeras_model_add_metric(m, NULL, spec), CKERAS_OK);
+        }
+        STEP(&s_m, ckeras_model_evaluate(m, x, y, 8, res, 3));
+        bool hit = disarm(c0, k);
+        ck_assert_msg(hit == failed, "k=%llu: failure reached %d, reported %d", (unsigned long long)k, hit, failed);
+        ck_assert(res[2] >= 0 && res[2] <= 1);
+        ckeras_model_free(m);
+        if (!hit)
+            break;
+    }
+    ck_assert_uint_lt(k, MAX_K);
+    const char *csv = tmp("log.csv"), *svg = tmp("h.svg");
+    const char *text = "epoch,auc,loss,val_auc,val_loss\r\n0,0.5,0.7,0.4,0.8\r\n1,0.6,0.6,NA,0.75\r\n";
+    write_text(csv, text, strlen(text));
+    ckeras_history *ref = NULL;
+    ck_assert_int_eq(ckeras_history_read_csv(csv, &ref), CKERAS_OK);
+    for (k = 1; k < MAX_K; k += kstep()) {
+        ckeras_history *h = NULL;
+        uint64_t c0 = arm(k);
+        ckeras_status st = ckeras_history_read_csv(csv, &h);
+        bool hit = disarm(c0, k);
+        if (st != CKERAS_OK) {
+            note(&s_c, st);
+            ck_assert_ptr_null(h);
+            ck_assert_int_eq(ckeras_history_read_csv(csv, &h), CKERAS_OK);
+        }
+        ck_assert_int_eq(hit, st != CKERAS_OK);
+        ck_assert_int_eq(ckeras_history_epochs(h), 2);
+        ck_assert_int_eq(ckeras_history_key_count(h), 4);
+        ckeras_history_free(h);
+        if (!hit)
+            break;
+    }
+    ck_assert_uint_lt(k, MAX_K);
+    for (k = 1; k < MAX_K; k += kstep()) {
+        int before = dir_entries();
+        uint64_t c0 = arm(k);
+        ckeras_status st = ckeras_history_plot_svg(ref, svg, NULL);
+        bool hit = disarm(c0, k);
+        if (st != CKERAS_OK) {
+            note(&s_p, st);
+            ck_assert_int_eq(dir_entries(), before); /* no temporary file left */
+            ck_assert_int_eq(ckeras_history_plot_svg(ref, svg, NULL), CKERAS_OK);
+        }
+        ck_assert_int_eq(hit, st != CKERAS_OK);
+        if (!hit)
+            break;
+    }
+    ck_assert_uint_lt(k, MAX_K);
+    ckeras_history_free(ref);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    report(&s_m);
+    report(&s_c);
+    report(&s_p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("alloc_fail");
@@ -1142,6 +1219,7 @@ int main(void)
     tcase_add_test(tc, af_foreign_files);
     tcase_add_test(tc, af_shape_layers_and_functional_file);
     tcase_add_test(tc, af_preprocessing);
+    tcase_add_test(tc, af_metrics_and_curves);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -168,6 +168,20 @@ CKERAS_API void ckeras_history_free(ckeras_history *h)
     ck_history_free(h);
 }
 
+CKERAS_API ckeras_status ckeras_history_read_csv(const char *path, ckeras_history **history)
+{
+    if (!path || !history)
+        return ck_error(CKERAS_EINVAL, "history_read_csv: %s is NULL", !path ? "path" : "history");
+    return ck_history_read_csv(path, history);
+}
+
+CKERAS_API ckeras_status ckeras_history_plot_svg(const ckeras_history *h, const char *path, const char *title)
+{
+    if (!h || !path)
+        return ck_error(CKERAS_EINVAL, "history_plot_svg: %s is NULL", !h ? "History" : "path");
+    return ck_history_plot_svg(h, path, title);
+}
+
 CKERAS_API ckeras_callback *ckeras_model_checkpoint(const char *filepath, const char *monitor, int save_best_only)
 {
     if (!filepath || !*filepath) {

@@ -163,6 +163,10 @@ ckeras_status ck_history_append(ckeras_history *h, int epoch, const ckeras_logs 
 /* Index of key or -1. */
 int ck_history_find(const ckeras_history *h, const char *key);
 void ck_history_free(ckeras_history *h);
+/* A History from a CSVLogger file, and a History drawn as SVG (history_plot.c; title NULL:
+ * "Training history"). */
+ckeras_status ck_history_read_csv(const char *path, ckeras_history **out);
+ckeras_status ck_history_plot_svg(const ckeras_history *h, const char *path, const char *title);
 
 /* Keras' progress bar and epoch lines (verbose 1: redrawn bar; verbose 2: one line per epoch). */
 typedef struct ck_progbar {
@@ -171,6 +175,7 @@ typedef struct ck_progbar {
     int target;          /* steps in the epoch */
     double start, last_draw;
     int prev_width;      /* visible width of the previous frame, for backspaces */
+    bool plain;          /* out is a file or pipe: one plain line per epoch (progbar.c) */
 } ck_progbar;
 /* "Epoch 3/100\n" (verbose 1 and 2). */
 void ck_progbar_epoch_begin(ck_progbar *p, FILE *out, int verbose, int epoch, int epochs, int steps);

@@ -17,6 +17,14 @@
  *   verbose 2   at the end of the epoch: "{step}/{steps} - {elapsed}s - {t}ms/step -
  *               name: value ...\n" (value %.4f if value > 1e-3, else %.4e: no |.| here).
  *
+ *   not a terminal  (verbose 1 when the stream is a file or a pipe: Keras' non-dynamic display,
+ *               its `_dynamic_display` False) no intermediate frames; at the end of the epoch
+ *               "\n" then the final frame as above without the ESC[...m colour codes, then
+ *               "\n": no "\r", no backspaces, no colours. (Keras' own non-dynamic branch keeps
+ *               the colour codes and also prints the intermediate frames, each after a "\n";
+ *               a log file gets only the epoch's last line here.) A stream without a file
+ *               descriptor (open_memstream) counts as a terminal.
+ *
  * Known differences from Keras, both only in intermediate or timing-dependent text, both for
  * want of state in ck_progbar: the time per step is (now - start) / step where Keras leaves
  * the first step out once past it, and intermediate frames show the running logs as given
@@ -28,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BAR_WIDTH 20
 #define INTERVAL 0.05
@@ -72,12 +81,26 @@ static int visible_width(const char *s)
 typedef struct emitter {
     FILE *out;
     int width;
+    bool plain; /* leave the ESC[...m colour codes out */
 } emitter;
 
 static void emit(emitter *e, const char *s)
 {
-    fputs(s, e->out);
     e->width += visible_width(s);
+    if (!e->plain) {
+        fputs(s, e->out);
+        return;
+    }
+    for (const char *c = s; *c; c++) {
+        if (*c == 0x1b) {
+            while (*c && *c != 'm')
+                c++;
+            if (!*c)
+                break;
+            continue;
+        }
+        fputc(*c, e->out);
+    }
 }
 
 static void emitf(emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -128,6 +151,8 @@ void ck_progbar_epoch_begin(ck_progbar *p, FILE *out, int verbose, int epoch, in
     p->start = now_seconds();
     p->last_draw = -1e300; /* the first frame is always drawn */
     p->prev_width = 0;
+    int fd = fileno(p->out);
+    p->plain = fd >= 0 && !isatty(fd);
     /* epoch is 0-based, as in Keras' on_epoch_begin */
     if (verbose > 0 && epochs > 1) {
         fprintf(p->out, "Epoch %d/%d\n", epoch + 1, epochs);
@@ -144,11 +169,15 @@ static void draw(ck_progbar *p, int current, const ckeras_logs *logs, bool final
         return;
 
     FILE *out = p->out ? p->out : stdout;
-    for (int i = 0; i < p->prev_width; i++)
-        fputc('\b', out);
-    fputc('\r', out);
+    if (p->plain) {
+        fputc('\n', out);
+    } else {
+        for (int i = 0; i < p->prev_width; i++)
+            fputc('\b', out);
+        fputc('\r', out);
+    }
 
-    emitter e = {out, 0};
+    emitter e = {out, 0, p->plain};
     if (p->target > 0) {
         emitf(&e, "\x1b[1m%*d/%d\x1b[0m ", num_digits(p->target), current, p->target);
         int done = (int)(BAR_WIDTH * ((double)current / p->target));
@@ -196,7 +225,7 @@ static void draw(ck_progbar *p, int current, const ckeras_logs *logs, bool final
 
 void ck_progbar_update(ck_progbar *p, int step, const ckeras_logs *logs)
 {
-    if (p->verbose == 1)
+    if (p->verbose == 1 && !p->plain)
         draw(p, step, logs, false);
 }
 
@@ -210,7 +239,7 @@ void ck_progbar_epoch_end(ck_progbar *p, const ckeras_logs *logs)
         return;
     double now = now_seconds();
     FILE *out = p->out ? p->out : stdout;
-    emitter e = {out, 0};
+    emitter e = {out, 0, false};
     emitf(&e, "%*d/%d - %.0fs -", num_digits(p->target), p->target, p->target, now - p->start);
     emit_time_per_step(&e, time_per_step(p, p->target, now));
     for (int i = 0; logs && i < logs->n; i++) {

@@ -9,6 +9,8 @@
  *                                          output named after the output layers)
  *   ckeras plot-model FILE.h5 OUT.dot      the model's graph as graphviz DOT (Keras' plot_model;
  *                                          OUT "-" is stdout)
+ *   ckeras plot-history LOG.csv OUT.svg    a CSVLogger file drawn as SVG: loss and each metric
+ *                                          per epoch, training solid, validation dashed
  *   ckeras version                         version and build information
  */
 #include "ckeras.h"
@@ -24,6 +26,7 @@ static int usage(void)
                     "       ckeras evaluate FILE.h5 X.npy|X.npz Y.npy|Y.npz [BATCH]\n"
                     "       ckeras plot-model FILE.h5 OUT.dot [--no-shapes] [--rankdir TB|LR] [--show-dtype]\n"
                     "                         [--show-trainable]\n"
+                    "       ckeras plot-history LOG.csv OUT.svg [--title TEXT]\n"
                     "       ckeras version\n");
     return 2;
 }
@@ -267,6 +270,37 @@ static int plot_model(int argc, char **argv)
     return rc;
 }
 
+/* plot-history LOG.csv OUT.svg [--title TEXT] (title by default: the CSV's file name). */
+static int plot_history(int argc, char **argv)
+{
+    const char *pos[2] = {NULL, NULL}, *title = NULL;
+    int npos = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--title") == 0 && i + 1 < argc) {
+            title = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            fprintf(stderr, "ckeras plot-history: unknown option '%s' (accepted: --title TEXT)\n", argv[i]);
+            return 2;
+        } else if (npos < 2) {
+            pos[npos++] = argv[i];
+        } else {
+            return usage();
+        }
+    }
+    if (npos != 2)
+        return usage();
+    if (!title) {
+        const char *slash = strrchr(pos[0], '/');
+        title = slash ? slash + 1 : pos[0];
+    }
+    ckeras_history *h = NULL;
+    if (ckeras_history_read_csv(pos[0], &h) != CKERAS_OK)
+        return fail("plot-history");
+    int rc = ckeras_history_plot_svg(h, pos[1], title) == CKERAS_OK ? 0 : fail("plot-history");
+    ckeras_history_free(h);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -278,6 +312,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "plot-model") == 0)
         return plot_model(argc, argv);
+    if (strcmp(cmd, "plot-history") == 0)
+        return plot_history(argc, argv);
     if (argc < 3)
         return usage();
     ckeras_model *m = NULL;

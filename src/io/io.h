@@ -325,6 +325,10 @@ typedef struct ck_io_training {
     int nmetrics;
     char metrics[CK_IO_MAX_METRICS][48];
     int metric_out[CK_IO_MAX_METRICS];
+    bool metric_weighted[CK_IO_MAX_METRICS]; /* listed in weighted_metrics */
+    ck_tree *metric_cfg[CK_IO_MAX_METRICS]; /* a metric written as an object: {"class_name",
+                                               "config"} (Keras 3's "module" and "registered_name"
+                                               left out), owned; NULL for a name */
     char opt_class[64];      /* "Adam" ("Custom>Adam" is read as "Adam") */
     ck_tree *opt_config;     /* the optimizer's config object, owned */
 } ck_io_training;

@@ -220,8 +220,8 @@ static json_t *compile_config(const ck_io_training *t)
     json_t *cfg = t->opt_config ? ck_tree_to_json_value(t->opt_config) : json_object();
     json_object_set_new(cc, "optimizer", keras_object("keras.optimizers", cls, cfg));
     json_decref(cls);
-    ck_io_training_set_json(t, cc);
-    json_object_set_new(cc, "weighted_metrics", json_null());
+    ck_io_training_set_json(t, cc, true);
+    json_object_set_new(cc, "weighted_metrics", ck_io_training_metrics_json(t, true, true));
     json_object_set_new(cc, "run_eagerly", json_false());
     json_object_set_new(cc, "steps_per_execution", json_integer(1));
     json_object_set_new(cc, "jit_compile", json_false());

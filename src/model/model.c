@@ -410,7 +410,13 @@ ckeras_status ck_model_compile_outputs(ckeras_model *m, ckeras_optimizer *opt, i
     memcpy(m->has_loss, has, sizeof has);
     memcpy(m->loss_weight, w, sizeof w);
     /* Keras 3 orders the metrics by output whatever the order of the entries (stable) */
+    for (int i = 0; i < m->nmetrics; i++) {
+        ck_metric_free(&m->metrics[i]);
+        ck_tree_free(m->metric_cfg[i]);
+        m->metric_cfg[i] = NULL;
+    }
     m->nmetrics = 0;
+    memset(m->metric_weighted, 0, sizeof m->metric_weighted); /* weighted_metrics are set after */
     for (int k = 0; k < m->g.noutputs; k++)
         for (int i = 0; i < nm; i++)
             if (outs[i] == k) {
@@ -439,6 +445,60 @@ ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const cha
         lists[k] = metrics;
     }
     return ck_model_compile_outputs(m, opt, n, NULL, losses, NULL, lists);
+}
+
+ckeras_status ck_model_add_metric(ckeras_model *m, int k, const ck_tree *cfg, const char *name)
+{
+    if (!m->compiled)
+        return ck_error(CKERAS_ESTATE, "add_metric: model '%s' must be compiled first", m->name);
+    if (k >= m->g.noutputs)
+        return ck_error(CKERAS_EINVAL, "add_metric: model '%s' has no output %d", m->name, k);
+    ck_metric probe;
+    ckeras_status st = cfg ? ck_metric_from_tree(cfg, &probe)
+                           : ck_metric_parse(name ? name : "", 2, 1, 2, 1, &probe);
+    if (st != CKERAS_OK) {
+        ck_error_prefix("add_metric");
+        return st;
+    }
+    const char *spec = cfg ? probe.name : name;
+    if (strlen(spec) >= CK_LOG_NAME)
+        return ck_error(CKERAS_EINVAL, "add_metric: name '%.40s...' is too long", spec);
+    int outs[CK_MAX_OUTPUTS], n = 0;
+    for (int j = 0; j < m->g.noutputs; j++)
+        if (j == k || (k < 0 && (m->has_loss[j] || m->g.noutputs == 1)))
+            outs[n++] = j;
+    if (n == 0)
+        return ck_error(CKERAS_EINVAL, "add_metric: model '%s' has no output with a loss", m->name);
+    if (m->nmetrics + n > CK_MAX_METRICS)
+        return ck_error(CKERAS_EINVAL, "add_metric: model '%s' would have more than %d metrics", m->name,
+                        CK_MAX_METRICS);
+    ck_tree *full[CK_MAX_OUTPUTS] = {NULL};
+    for (int j = 0; cfg && j < n; j++)
+        if (!(full[j] = ck_metric_to_tree(&probe))) {
+            for (int i = 0; i < j; i++)
+                ck_tree_free(full[i]);
+            return CKERAS_ENOMEM;
+        }
+    for (int j = 0; j < n; j++) {
+        int pos = 0; /* after the (not weighted) metrics of outputs <= outs[j]; weighted_metrics last */
+        for (int q = 0; q < m->nmetrics; q++)
+            if (!m->metric_weighted[q] && m->metric_out[q] <= outs[j])
+                pos = q + 1;
+        int tail = m->nmetrics - pos;
+        memmove(&m->metric_specs[pos + 1], &m->metric_specs[pos], (size_t)tail * sizeof m->metric_specs[0]);
+        memmove(&m->metric_out[pos + 1], &m->metric_out[pos], (size_t)tail * sizeof m->metric_out[0]);
+        memmove(&m->metrics[pos + 1], &m->metrics[pos], (size_t)tail * sizeof m->metrics[0]);
+        memmove(&m->metric_cfg[pos + 1], &m->metric_cfg[pos], (size_t)tail * sizeof m->metric_cfg[0]);
+        memmove(&m->metric_weighted[pos + 1], &m->metric_weighted[pos], (size_t)tail * sizeof m->metric_weighted[0]);
+        m->metric_weighted[pos] = false;
+        snprintf(m->metric_specs[pos], CK_LOG_NAME, "%s", spec);
+        m->metric_out[pos] = outs[j];
+        memset(&m->metrics[pos], 0, sizeof m->metrics[pos]);
+        m->metric_cfg[pos] = full[j];
+        m->nmetrics++;
+    }
+    m->metrics_resolved = false; /* the new ones get their state before the next batch */
+    return CKERAS_OK;
 }
 
 bool ck_model_owns_weights(const ckeras_model *m)
@@ -485,7 +545,13 @@ void ck_model_free(ckeras_model *m)
         ck_free(m->state);
     }
     ck_free(m->var_off);
+    ck_free(m->sw_buf);
+    ck_free(m->row_buf);
     ck_optimizer_free(m->opt);
+    for (int i = 0; i < m->nmetrics; i++) {
+        ck_metric_free(&m->metrics[i]);
+        ck_tree_free(m->metric_cfg[i]);
+    }
     ck_free(m);
 }
 

@@ -323,6 +323,11 @@ ckeras_status ck_model_training_desc(const ckeras_model *m, ck_profile profile, 
     for (int i = 0; i < t->nmetrics; i++) {
         snprintf(t->metrics[i], sizeof t->metrics[i], "%s", m->metric_specs[i]);
         t->metric_out[i] = m->metric_out[i];
+        t->metric_weighted[i] = m->metric_weighted[i];
+        if (m->metric_cfg[i] && !(t->metric_cfg[i] = ck_tree_copy(m->metric_cfg[i]))) {
+            ck_io_training_free(t);
+            return CKERAS_ENOMEM;
+        }
     }
     snprintf(t->opt_class, sizeof t->opt_class, "%s", ck_optimizer_class(m->opt));
     t->opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, profile);
@@ -1887,30 +1892,57 @@ static void load_optimizer_state(ckeras_model *m, const ck_h5_file *f, const cha
         o->iterations = it->is_int ? it->ivalue : (int64_t)it->data[0];
 }
 
-/* Compiles m as a training_config says (takes o). */
+/* Compiles m as a training_config says (takes o): the losses, then each metric (in Keras' order,
+ * by output) by name or, for the classes with parameters, from its config. */
 static ckeras_status compile_with(ckeras_model *m, ckeras_optimizer *o, const ck_io_training *t)
 {
     char lists[CK_IO_MAX_OUT][CK_IO_MAX_METRICS * 50];
     int n = t->nout ? t->nout : 1;
-    for (int e = 0; e < n; e++) {
+    ckeras_status st;
+    bool by_name = t->out_name[0][0] != '\0';
+    if (t->nout == 0) {
+        st = ck_model_compile(m, o, t->loss[0], NULL);
+    } else {
+        const char *names[CK_IO_MAX_OUT], *losses[CK_IO_MAX_OUT];
+        for (int e = 0; e < n; e++) {
+            names[e] = t->out_name[e];
+            losses[e] = t->loss[e][0] ? t->loss[e] : NULL;
+        }
+        st = ck_model_compile_outputs(m, o, n, by_name ? names : NULL, losses,
+                                      t->has_weights ? t->loss_weight : NULL, NULL);
+    }
+    for (int e = 0; st == CKERAS_OK && e < n; e++) {
+        int k = 0; /* the output of entry e */
+        if (t->nout && by_name)
+            while (k < m->g.noutputs && strcmp(ck_model_output_name(m, k), t->out_name[e]) != 0)
+                k++;
+        else
+            k = t->nout ? e : -1;
+        for (int i = 0; st == CKERAS_OK && i < t->nmetrics; i++) {
+            if ((t->nout != 0 && t->metric_out[i] != e) || t->metric_weighted[i])
+                continue;
+            const ck_tree *cfg = t->metric_cfg[i];
+            if (cfg && !ck_metric_class_known(ck_tree_string(ck_tree_get(cfg, "class_name"))))
+                cfg = NULL; /* another class: by its name, as before */
+            st = ck_model_add_metric(m, k, cfg, t->metrics[i]);
+        }
+    }
+    /* weighted_metrics, by output (by name: the classes that take sample weights have no config) */
+    for (int e = 0; st == CKERAS_OK && e < n; e++) {
         size_t len = 0;
         lists[e][0] = '\0';
         for (int i = 0; i < t->nmetrics; i++)
-            if (t->nout == 0 || t->metric_out[i] == e)
+            if ((t->nout == 0 || t->metric_out[i] == e) && t->metric_weighted[i])
                 len += (size_t)snprintf(lists[e] + len, sizeof lists[e] - len, "%s%s", len ? "," : "",
                                         t->metrics[i]);
+        if (len == 0)
+            continue;
+        const char *out = t->nout == 0 ? NULL : by_name ? t->out_name[e] : ck_model_output_name(m, e);
+        st = ck_model_set_weighted_metrics(m, out, lists[e]);
     }
-    if (t->nout == 0)
-        return ck_model_compile(m, o, t->loss[0], lists[0]);
-    const char *names[CK_IO_MAX_OUT], *losses[CK_IO_MAX_OUT], *metrics[CK_IO_MAX_OUT];
-    bool by_name = t->out_name[0][0] != '\0';
-    for (int e = 0; e < n; e++) {
-        names[e] = t->out_name[e];
-        losses[e] = t->loss[e][0] ? t->loss[e] : NULL;
-        metrics[e] = lists[e];
-    }
-    return ck_model_compile_outputs(m, o, n, by_name ? names : NULL, losses, t->has_weights ? t->loss_weight : NULL,
-                                    metrics);
+    if (st != CKERAS_OK)
+        ck_error_prefix("compile");
+    return st;
 }
 
 /* A learning_rate given as a schedule ({"class_name", "config"}, with Keras 3's "module" and
