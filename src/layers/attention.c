@@ -29,8 +29,8 @@
     {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection kernel"},                   \
     {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection bias"},                       \
     {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                        \
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                           \
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                             \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                           \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                             \
     {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},           \
     {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t " \
      "only", CK_W_NEVER},                                                                                    \
@@ -86,12 +86,11 @@ static ckeras_status mha_build(ckeras_layer *l, const ck_shape *ins, int nin, ck
     if (nin < 2 || nin > 4)
         return FAIL(CKERAS_ESHAPE, "takes query, value, key (optional) and attention mask (optional), got %d "
                     "inputs", WHO, nin);
-    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(&l->cfg, unsupported[i]))
-            return FAIL(CKERAS_EUNSUPPORTED, "%s is not supported yet", WHO, unsupported[i]);
     if (ck_cfg_bool(&l->cfg, "return_attention_scores"))
         return FAIL(CKERAS_EUNSUPPORTED, "return_attention_scores=True (a second output) is not supported yet", WHO);
+    if (ck_cfg_str(&l->cfg, "activity_regularizer")) /* Keras applies it inside, to each projection's output */
+        return FAIL(CKERAS_EUNSUPPORTED, "activity_regularizer is not supported yet (Keras applies it to the output "
+                    "of each query, key, value and output projection)", WHO);
     const ck_value *nh = ck_cfg_value(&l->cfg, gqa ? "num_query_heads" : "num_heads");
     const ck_value *kd = ck_cfg_value(&l->cfg, gqa ? "head_dim" : "key_dim");
     const ck_value *ng = gqa ? ck_cfg_value(&l->cfg, "num_key_value_heads") : nh;

@@ -33,10 +33,10 @@
     {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                              \
     {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                 \
     {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                  \
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                          \
-    {"recurrent_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                            \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},                       \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                          \
+    {"recurrent_constraint", CK_STR, NULL, NULL, "constraint on recurrent after each update"},                       \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                            \
     {"dropout", CK_FLOAT, "0", "[0,1]", "input dropout rate (only 0 is supported yet)"},                      \
     {"recurrent_dropout", CK_FLOAT, "0", "[0,1]", "recurrent dropout rate (only 0 is supported yet)"},        \
     {"return_sequences", CK_BOOL, "false", NULL, "output every step (batch, T, units), else the last"},    \
@@ -96,7 +96,7 @@ static ckeras_status parse_act(const ck_config *cfg, const char *field, bool ker
 /* Reads a SimpleRNN/LSTM/GRU config (or its cell's, of the same kind) into a cell for inputs (T, F). what names
  * the layer in messages. */
 static ckeras_status rnn_setup(ck_rnn_kind kind, const ck_config *cfg, bool keras2, const char *what,
-                               const ck_shape *in, rnn_dir *d, bool *seq, bool states_ok)
+                               const ck_shape *in, rnn_dir *d, bool *seq, bool states_ok, bool wrapped)
 {
     memset(d, 0, sizeof *d);
     const ck_value *u = ck_cfg_value(cfg, "units");
@@ -112,9 +112,10 @@ static ckeras_status rnn_setup(ck_rnn_kind kind, const ck_config *cfg, bool kera
     }
     static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "recurrent_constraint",
                                               "bias_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s: %s is not supported yet", what, unsupported[i]);
+    for (size_t i = 0; wrapped && i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (ck_config_find(cfg, unsupported[i]) >= 0 && ck_cfg_str(cfg, unsupported[i]))
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: %s on a wrapped layer or a cell is not supported yet", what,
+                            unsupported[i]);
     if (!states_ok && ck_cfg_bool(cfg, "return_state"))
         return ck_error(CKERAS_EUNSUPPORTED, "%s: return_state=True inside a Bidirectional is not supported yet",
                         what);
@@ -227,7 +228,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
             return CKERAS_ENOMEM;
         l->priv = p;
     }
-    ckeras_status st = rnn_setup(kind_of(l->vt), &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true);
+    ckeras_status st = rnn_setup(kind_of(l->vt), &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true, false);
     if (st != CKERAS_OK)
         return st;
     const ck_rnn *c = &p->dir.cell;
@@ -556,7 +557,7 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
     snprintf(what, sizeof what, "Bidirectional '%s': %s", l->name, p->inner_vt->class_name);
     bool seq;
     for (int d = 0; d < 2; d++)
-        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true)) != CKERAS_OK)
+        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true, true)) != CKERAS_OK)
             return st;
     p->seq = seq;
     p->dir[1].cell.go_backwards = !p->dir[0].cell.go_backwards;
@@ -979,7 +980,7 @@ static ckeras_status grnn_build_multi(ckeras_layer *l, const ck_shape *ins, int 
         snprintf(what, sizeof what, "RNN '%s': %s '%s'", l->name, cell_classes[g->dir.cell.kind == CK_RNN_SIMPLE ? 0
                  : g->dir.cell.kind == CK_RNN_LSTM ? 1 : 2].name, g->name);
         bool seq;
-        if ((st = rnn_setup(g->dir.cell.kind, &g->cfg, l->keras2, what, &in, &g->dir, &seq, true)) != CKERAS_OK)
+        if ((st = rnn_setup(g->dir.cell.kind, &g->cfg, l->keras2, what, &in, &g->dir, &seq, true, true)) != CKERAS_OK)
             return st;
         static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
         for (int i = 0; i < 3; i++)

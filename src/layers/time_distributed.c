@@ -120,12 +120,16 @@ static ckeras_status td_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     if (il->out_shape.ndim + 1 > CKERAS_MAX_DIMS)
         return ck_error(CKERAS_ESHAPE, "TimeDistributed '%s': output of more than %d dimensions", l->name,
                         CKERAS_MAX_DIMS);
+    if (il->act_l1 != 0.0f || il->act_l2 != 0.0f)
+        return ck_error(CKERAS_EUNSUPPORTED, "TimeDistributed '%s': an activity_regularizer on the wrapped %s is not "
+                        "supported yet", l->name, il->vt->class_name);
     p->T = in->d[0];
     for (int k = 0; k < il->nw; k++) {
         const ck_weight *iw = &il->w[k];
-        if (iw->l1 != 0.0f || iw->l2 != 0.0f)
-            return ck_error(CKERAS_EUNSUPPORTED, "TimeDistributed '%s': a regularizer on the wrapped %s's %s is not "
-                            "supported yet", l->name, il->vt->class_name, iw->name);
+        if (iw->l1 != 0.0f || iw->l2 != 0.0f || iw->constraint.kind)
+            return ck_error(CKERAS_EUNSUPPORTED, "TimeDistributed '%s': a %s on the wrapped %s's %s is not "
+                            "supported yet", l->name, iw->constraint.kind ? "constraint" : "regularizer",
+                            il->vt->class_name, iw->name);
         const char *spec = iw->init_field ? ck_cfg_str(&il->cfg, iw->init_field) : iw->init_default;
         if (!ck_layer_add_weight(l, iw->name, &iw->shape, iw->trainable && il->trainable, NULL, spec))
             return CKERAS_ENOMEM; /* not reached: as many weights as the inner layer */
