@@ -353,8 +353,14 @@ ckeras_status ck_regularizer_parse(const char *spec, float *l1, float *l2)
     char name[32], low[40];
     spec_arg args[4];
     int n = spec_split(spec, name, sizeof name, args, 4);
-    if (n < 0)
-        return ck_error(CKERAS_EINVAL, "regularizer: cannot parse '%s'; " REGULARIZER_FORMS, spec);
+    if (n < 0) { /* OrthogonalRegularizer(factor=0.01,mode=rows) is refused by its name */
+        const char *paren = strchr(spec, '(');
+        size_t len = paren ? (size_t)(paren - spec) : strlen(spec);
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), spec);
+        snake_case(name, low, sizeof low);
+        if (strcmp(low, "orthogonal_regularizer") != 0)
+            return ck_error(CKERAS_EINVAL, "regularizer: cannot parse '%s'; " REGULARIZER_FORMS, spec);
+    }
     snake_case(name, low, sizeof low);
     if (strcmp(low, "orthogonal_regularizer") == 0)
         return ck_error(CKERAS_EUNSUPPORTED, "regularizer: '%s' (OrthogonalRegularizer) is not supported; "
