@@ -5,8 +5,7 @@
  *
  * return_state=True gives [output, h, c] packed per sample (ckeras_layer.nout, take.c).
  * Not supported (CKERAS_EUNSUPPORTED at build): data_format channels_first, dropout and
- * recurrent_dropout other than 0, stateful=True, constraints, activity_regularizer, initial
- * states; a mask is not applied (ConvLSTM inputs rarely carry one; the mask is dropped). unroll
+ * recurrent_dropout other than 0, stateful=True, initial states; a mask is not applied (ConvLSTM inputs rarely carry one; the mask is dropped). unroll
  * changes nothing in the numbers. ConvLSTM3D: inputs (batch, T, d, h, w, c), kernels (kd, kh, kw, ., 4F).
  *
  * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)

@@ -7,7 +7,8 @@
  * (and c for an LSTM), packed one after the other per sample (ckeras_layer.nout, take.c).
  * A Bidirectional with return_state gives [output, forward states..., backward states...].
  * Not supported (CKERAS_EUNSUPPORTED at build): dropout and
- * recurrent_dropout other than 0, time_major, constraints, activity_regularizer. stateful is
+ * recurrent_dropout other than 0, time_major, constraints and activity_regularizer on the layer a
+ * Bidirectional wraps (the layers' own are applied: layer.c, graph/plan.c). stateful is
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
  * after reset_states does). unroll and implementation change nothing in the numbers.
  *
