@@ -188,10 +188,10 @@ static ckeras_status apply_regularizers(ckeras_layer *l)
     }
     for (int i = 0; i < l->nw; i++) {
         ck_weight *w = &l->w[i];
+        if (!w->init_field)
+            continue; /* a wrapper's weight keeps what its build gave it */
         w->l1 = w->l2 = 0.0f;
         memset(&w->constraint, 0, sizeof w->constraint);
-        if (!w->init_field)
-            continue;
         char field[64];
         size_t n = strlen(w->init_field);
         if (n < 12 || n >= sizeof field - 8 || strcmp(w->init_field + n - 12, "_initializer") != 0)

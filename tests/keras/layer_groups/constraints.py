@@ -98,4 +98,9 @@ CASES = [
     case("mha_kernel_constraint", [(3, 4), (2, 4)], build=lambda k, ins: k.layers.MultiHeadAttention(
         num_heads=2, key_dim=2, kernel_constraint=C(k).MaxNorm(0.5, axis=0),
         bias_constraint=C(k).NonNeg())(ins[0], ins[1])),
+    # TimeDistributed: the wrapped layer's weight constraints and regularizers
+    case("time_distributed_dense", [(3, 5)], lambda k: k.layers.TimeDistributed(k.layers.Dense(
+        4, kernel_constraint=C(k).MaxNorm(0.5), bias_constraint=C(k).NonNeg(), kernel_regularizer=R(k).L2(0.05)))),
+    case("time_distributed_conv2d", [(2, 4, 4, 2)], lambda k: k.layers.TimeDistributed(k.layers.Conv2D(
+        2, 2, kernel_constraint=C(k).UnitNorm(axis=[0, 1, 2]), bias_regularizer=R(k).L1(0.1)))),
 ]
