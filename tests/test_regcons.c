@@ -451,11 +451,29 @@ START_TEST(refusals)
                   "%s", ckeras_last_error());
     ckeras_layer_free(l);
 
+    /* Bidirectional: the wrapped layer's constraints and regularizers are both directions' */
     l = ckeras_layer_from_config("Bidirectional", "{\"layer\": {\"class_name\": \"LSTM\", \"config\": {\"units\": 2, "
-                                                  "\"recurrent_constraint\": \"unit_norm\"}}}");
+                                                  "\"recurrent_constraint\": \"unit_norm\", \"kernel_regularizer\": "
+                                                  "\"l1\"}}}");
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(ck_layer_build(l, &(ck_shape){2, {3, 4}}), CKERAS_OK);
+    ck_assert_int_eq(l->nw, 6);
+    for (int d = 0; d < 2; d++)
+        ck_assert(l->w[3 * d].l1 == 0.01f && l->w[3 * d + 1].constraint.kind == CK_CONSTRAIN_UNIT_NORM &&
+                  l->w[3 * d + 2].constraint.kind == 0);
+    ckeras_layer_free(l);
+    l = ckeras_layer_from_config("Bidirectional", "{\"layer\": {\"class_name\": \"LSTM\", \"config\": {\"units\": 2, "
+                                                  "\"activity_regularizer\": \"l2\"}}}");
     ck_assert_ptr_nonnull(l);
     ck_assert_int_eq(ck_layer_build(l, &(ck_shape){2, {3, 4}}), CKERAS_EUNSUPPORTED);
-    ck_assert_msg(has(ckeras_last_error(), "recurrent_constraint"), "%s", ckeras_last_error());
+    ck_assert_msg(has(ckeras_last_error(), "activity_regularizer"), "%s", ckeras_last_error());
+    ckeras_layer_free(l);
+    l = ckeras_layer_from_config("RNN", "{\"cell\": {\"class_name\": \"LSTMCell\", \"config\": {\"units\": 2, "
+                                        "\"kernel_constraint\": \"max_norm\"}}}");
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(ck_layer_build(l, &(ck_shape){2, {3, 4}}), CKERAS_EUNSUPPORTED);
+    ck_assert_msg(has(ckeras_last_error(), "kernel_constraint") && has(ckeras_last_error(), "cell"), "%s",
+                  ckeras_last_error());
     ckeras_layer_free(l);
 }
 END_TEST

@@ -7,8 +7,8 @@
  * (and c for an LSTM), packed one after the other per sample (ckeras_layer.nout, take.c).
  * A Bidirectional with return_state gives [output, forward states..., backward states...].
  * Not supported (CKERAS_EUNSUPPORTED at build): dropout and
- * recurrent_dropout other than 0, time_major, constraints and activity_regularizer on the layer a
- * Bidirectional wraps (the layers' own are applied: layer.c, graph/plan.c). stateful is
+ * recurrent_dropout other than 0, time_major, an activity_regularizer on the layer a Bidirectional
+ * wraps (its regularizers and constraints apply to both directions' weights). stateful is
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
  * after reset_states does). unroll and implementation change nothing in the numbers.
  *
@@ -97,7 +97,7 @@ static ckeras_status parse_act(const ck_config *cfg, const char *field, bool ker
 /* Reads a SimpleRNN/LSTM/GRU config (or its cell's, of the same kind) into a cell for inputs (T, F). what names
  * the layer in messages. */
 static ckeras_status rnn_setup(ck_rnn_kind kind, const ck_config *cfg, bool keras2, const char *what,
-                               const ck_shape *in, rnn_dir *d, bool *seq, bool states_ok, bool wrapped)
+                               const ck_shape *in, rnn_dir *d, bool *seq, bool states_ok, int wrapped)
 {
     memset(d, 0, sizeof *d);
     const ck_value *u = ck_cfg_value(cfg, "units");
@@ -113,10 +113,12 @@ static ckeras_status rnn_setup(ck_rnn_kind kind, const ck_config *cfg, bool kera
     }
     static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "recurrent_constraint",
                                               "bias_constraint"};
-    for (size_t i = 0; wrapped && i < sizeof unsupported / sizeof unsupported[0]; i++)
+    /* wrapped: 0 the layer's own config, 1 a Bidirectional's layer (its constraints apply to both
+     * directions' weights, add_cell_weights), 2 a cell of an RNN */
+    for (size_t i = 0; i < (wrapped == 0 ? 0 : wrapped == 1 ? 1 : sizeof unsupported / sizeof unsupported[0]); i++)
         if (ck_config_find(cfg, unsupported[i]) >= 0 && ck_cfg_str(cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s: %s on a wrapped layer or a cell is not supported yet", what,
-                            unsupported[i]);
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: %s on a %s is not supported yet", what, unsupported[i],
+                            wrapped == 1 ? "Bidirectional's layer" : "cell");
     if (!states_ok && ck_cfg_bool(cfg, "return_state"))
         return ck_error(CKERAS_EUNSUPPORTED, "%s: return_state=True inside a Bidirectional is not supported yet",
                         what);
@@ -169,6 +171,19 @@ static ckeras_status add_cell_weights(ckeras_layer *l, const ck_rnn *c, bool use
         if (!w)
             return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': needs more than %d weights (CK_MAX_WEIGHTS)",
                             l->vt->class_name, l->name, CK_MAX_WEIGHTS);
+        /* a wrapper's weights take the wrapped config's regularizers and constraints (a cell's
+         * were refused by rnn_setup) */
+        static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
+        static const char *const cons[] = {"kernel_constraint", "recurrent_constraint", "bias_constraint"};
+        ckeras_status st = CKERAS_OK;
+        if (inner && ck_config_find(inner, regs[i]) >= 0)
+            st = ck_regularizer_parse(ck_cfg_str(inner, regs[i]), &w->l1, &w->l2);
+        if (inner && st == CKERAS_OK && ck_config_find(inner, cons[i]) >= 0)
+            st = ck_constraint_parse(ck_cfg_str(inner, cons[i]), w->shape.ndim, &w->constraint);
+        if (st != CKERAS_OK) {
+            ck_error_prefix("%s '%s': %s", l->vt->class_name, l->name, nm);
+            return st;
+        }
     }
     return CKERAS_OK;
 }
@@ -229,7 +244,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
             return CKERAS_ENOMEM;
         l->priv = p;
     }
-    ckeras_status st = rnn_setup(kind_of(l->vt), &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true, false);
+    ckeras_status st = rnn_setup(kind_of(l->vt), &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true, 0);
     if (st != CKERAS_OK)
         return st;
     const ck_rnn *c = &p->dir.cell;
@@ -549,16 +564,11 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
                         "not support yet", l->name);
     p->mode = strcmp(mm, "sum") == 0 ? MERGE_SUM : strcmp(mm, "mul") == 0 ? MERGE_MUL
               : strcmp(mm, "ave") == 0 ? MERGE_AVE : MERGE_CONCAT;
-    static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
-    for (int i = 0; i < 3; i++)
-        if (ck_cfg_str(&p->inner, regs[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': a %s on the wrapped layer is not supported yet",
-                            l->name, regs[i]);
     char what[CK_NAME_MAX + 48];
     snprintf(what, sizeof what, "Bidirectional '%s': %s", l->name, p->inner_vt->class_name);
     bool seq;
     for (int d = 0; d < 2; d++)
-        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true, true)) != CKERAS_OK)
+        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true, 1)) != CKERAS_OK)
             return st;
     p->seq = seq;
     p->dir[1].cell.go_backwards = !p->dir[0].cell.go_backwards;
@@ -981,7 +991,7 @@ static ckeras_status grnn_build_multi(ckeras_layer *l, const ck_shape *ins, int 
         snprintf(what, sizeof what, "RNN '%s': %s '%s'", l->name, cell_classes[g->dir.cell.kind == CK_RNN_SIMPLE ? 0
                  : g->dir.cell.kind == CK_RNN_LSTM ? 1 : 2].name, g->name);
         bool seq;
-        if ((st = rnn_setup(g->dir.cell.kind, &g->cfg, l->keras2, what, &in, &g->dir, &seq, true, true)) != CKERAS_OK)
+        if ((st = rnn_setup(g->dir.cell.kind, &g->cfg, l->keras2, what, &in, &g->dir, &seq, true, 2)) != CKERAS_OK)
             return st;
         static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
         for (int i = 0; i < 3; i++)

@@ -103,4 +103,11 @@ CASES = [
         4, kernel_constraint=C(k).MaxNorm(0.5), bias_constraint=C(k).NonNeg(), kernel_regularizer=R(k).L2(0.05)))),
     case("time_distributed_conv2d", [(2, 4, 4, 2)], lambda k: k.layers.TimeDistributed(k.layers.Conv2D(
         2, 2, kernel_constraint=C(k).UnitNorm(axis=[0, 1, 2]), bias_regularizer=R(k).L1(0.1)))),
+    # Bidirectional: the wrapped layer's constraints and regularizers on both directions
+    case("bidirectional_lstm", [(4, 3)], lambda k: k.layers.Bidirectional(k.layers.LSTM(
+        3, kernel_constraint=C(k).MaxNorm(0.5), recurrent_constraint=C(k).UnitNorm(axis=1),
+        bias_constraint=C(k).NonNeg(), kernel_regularizer=R(k).L2(0.02)))),
+    case("bidirectional_gru_sum", [(4, 3)], lambda k: k.layers.Bidirectional(k.layers.GRU(
+        2, return_sequences=True, recurrent_constraint=C(k).MinMaxNorm(0.5, 0.7, axis=0),
+        bias_regularizer=R(k).L1(0.05)), merge_mode="sum")),
 ]
