@@ -98,6 +98,17 @@ CASES = [
     case("mha_kernel_constraint", [(3, 4), (2, 4)], build=lambda k, ins: k.layers.MultiHeadAttention(
         num_heads=2, key_dim=2, kernel_constraint=C(k).MaxNorm(0.5, axis=0),
         bias_constraint=C(k).NonNeg())(ins[0], ins[1])),
+    # attention: Keras gives the activity regularizer to each projection (query, key, value, output);
+    # GroupQueryAttention applies it to its output once more
+    case("mha_activity_dense_before", [(3, 4), (2, 4)], build=lambda k, ins: k.layers.MultiHeadAttention(
+        num_heads=2, key_dim=3, value_dim=2, activity_regularizer=R(k).L1L2(0.01, 0.02))(
+            k.layers.Dense(4)(ins[0]), ins[1])),
+    case("mha_activity_key", [(3, 4), (2, 5), (2, 3)], build=lambda k, ins: k.layers.MultiHeadAttention(
+        num_heads=2, key_dim=2, activity_regularizer=R(k).L2(0.05), kernel_constraint=C(k).UnitNorm(axis=0))(
+            ins[0], ins[1], key=ins[2])),
+    case("gqa_activity", [(3, 4), (2, 4)], build=lambda k, ins: k.layers.GroupQueryAttention(
+        head_dim=2, num_query_heads=4, num_key_value_heads=2, activity_regularizer=R(k).L1L2(0.02, 0.03))(
+            k.layers.Dense(4)(ins[0]), ins[1])),
     # TimeDistributed: the wrapped layer's weight constraints and regularizers
     case("time_distributed_dense", [(3, 5)], lambda k: k.layers.TimeDistributed(k.layers.Dense(
         4, kernel_constraint=C(k).MaxNorm(0.5), bias_constraint=C(k).NonNeg(), kernel_regularizer=R(k).L2(0.05)))),
