@@ -473,12 +473,18 @@ START_TEST(refusals)
     ck_assert_int_eq(ck_layer_build(l, &(ck_shape){2, {3, 4}}), CKERAS_EUNSUPPORTED);
     ck_assert_msg(has(ckeras_last_error(), "activity_regularizer"), "%s", ckeras_last_error());
     ckeras_layer_free(l);
+    /* an RNN's cell: its regularizers and constraints are the RNN's weights' */
     l = ckeras_layer_from_config("RNN", "{\"cell\": {\"class_name\": \"LSTMCell\", \"config\": {\"units\": 2, "
-                                        "\"kernel_constraint\": \"max_norm\"}}}");
+                                        "\"kernel_constraint\": \"max_norm\", \"bias_regularizer\": \"l1\"}}}");
     ck_assert_ptr_nonnull(l);
-    ck_assert_int_eq(ck_layer_build(l, &(ck_shape){2, {3, 4}}), CKERAS_EUNSUPPORTED);
-    ck_assert_msg(has(ckeras_last_error(), "kernel_constraint") && has(ckeras_last_error(), "cell"), "%s",
-                  ckeras_last_error());
+    ck_assert_int_eq(ck_layer_build(l, &(ck_shape){2, {3, 4}}), CKERAS_OK);
+    ck_assert(l->w[0].constraint.kind == CK_CONSTRAIN_MAX_NORM && l->w[2].l1 == 0.01f);
+    ckeras_layer_free(l);
+    l = ckeras_layer_from_config("RNN", "{\"cell\": {\"class_name\": \"LSTMCell\", \"config\": {\"units\": 2, "
+                                        "\"kernel_constraint\": \"max_nrm\"}}}");
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(ck_layer_build(l, &(ck_shape){2, {3, 4}}), CKERAS_EINVAL);
+    ck_assert_msg(has(ckeras_last_error(), "RNN") && has(ckeras_last_error(), "max_nrm"), "%s", ckeras_last_error());
     ckeras_layer_free(l);
 }
 END_TEST

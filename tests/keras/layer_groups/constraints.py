@@ -109,6 +109,13 @@ CASES = [
     case("gqa_activity", [(3, 4), (2, 4)], build=lambda k, ins: k.layers.GroupQueryAttention(
         head_dim=2, num_query_heads=4, num_key_value_heads=2, activity_regularizer=R(k).L1L2(0.02, 0.03))(
             k.layers.Dense(4)(ins[0]), ins[1])),
+    # RNN: its cells' regularizers and constraints
+    case("rnn_lstm_cell", [(4, 3)], lambda k: k.layers.RNN(k.layers.LSTMCell(
+        3, kernel_constraint=C(k).MaxNorm(0.5), recurrent_constraint=C(k).UnitNorm(axis=1),
+        bias_regularizer=R(k).L2(0.1)), activity_regularizer=R(k).L1(0.02))),
+    case("rnn_stacked_cells", [(4, 3)], lambda k: k.layers.RNN([
+        k.layers.GRUCell(3, bias_constraint=C(k).NonNeg(), kernel_regularizer=R(k).L1(0.01)),
+        k.layers.SimpleRNNCell(2, recurrent_constraint=C(k).MinMaxNorm(0.5, 0.6))], return_sequences=True)),
     # TimeDistributed: the wrapped layer's weight constraints and regularizers
     case("time_distributed_dense", [(3, 5)], lambda k: k.layers.TimeDistributed(k.layers.Dense(
         4, kernel_constraint=C(k).MaxNorm(0.5), bias_constraint=C(k).NonNeg(), kernel_regularizer=R(k).L2(0.05)))),
