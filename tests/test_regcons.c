@@ -93,8 +93,9 @@ START_TEST(regularizer_setter)
                                                                  "\"L2\", \"config\": {\"l2\": 0.03}, "
                                                                  "\"registered_name\": null}"),
                      CKERAS_OK);
-    ck_assert_int_eq(ckeras_layer_set_str(d, "activity_regularizer", "{\"class_name\": \"L1\", \"config\": {\"l1\": 0.5}}"),
-                     CKERAS_OK);
+    ck_assert_int_eq(
+        ckeras_layer_set_str(d, "activity_regularizer", "{\"class_name\": \"L1\", \"config\": {\"l1\": 0.5}}"),
+        CKERAS_OK);
     ck_assert_int_eq(ckeras_layer_set_str(d, "activity_regularizer", "{\"class_name\": \"L7\", \"config\": {}}"),
                      CKERAS_EINVAL);
     ck_assert_msg(has(ckeras_last_error(), "unknown 'L7'"), "%s", ckeras_last_error());
@@ -304,7 +305,8 @@ START_TEST(activity_penalty_loss_and_gradient)
     h_seed(11);
     fill(a->w[1].data, 4, -0.3, 0.3);
     fill(b->w[1].data, 2, -0.3, 0.3);
-    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){N, 3}), *y = ckeras_tensor_new(2, (const int64_t[]){N, 2});
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){N, 3});
+    ckeras_tensor *y = ckeras_tensor_new(2, (const int64_t[]){N, 2});
     fill(ckeras_tensor_data(x), N * 3, -1, 1);
     fill(ckeras_tensor_data(y), N * 2, -1, 1);
     const float *xv = ckeras_tensor_data(x), *yv = ckeras_tensor_data(y);
@@ -366,7 +368,8 @@ START_TEST(save_load_and_fit)
     ck_assert_int_eq(ckeras_layer_set_str(e, "kernel_constraint", "min_max_norm"), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, e), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(0.05), "mse", NULL), CKERAS_OK);
-    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){16, 4}), *y = ckeras_tensor_new(2, (const int64_t[]){16, 2});
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){16, 4});
+    ckeras_tensor *y = ckeras_tensor_new(2, (const int64_t[]){16, 2});
     h_seed(3);
     fill(ckeras_tensor_data(x), 64, -1, 1);
     fill(ckeras_tensor_data(y), 32, -2, 2);

@@ -29,8 +29,8 @@
     {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection kernel"},                   \
     {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection bias"},                       \
     {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection's output"},               \
-    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                           \
-    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                             \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                     \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                         \
     {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},           \
     {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t " \
      "only", CK_W_NEVER},                                                                                    \

@@ -44,11 +44,11 @@
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},                                      \
     {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "kernel initializer"},                      \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                   \
-    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                        \
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                            \
-    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},                  \
-    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                     \
-    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                       \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                         \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                             \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},    \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},               \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                   \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 static const ck_field conv2d_transpose_fields[] = {

@@ -34,11 +34,11 @@
 
 #define DW_TAIL_FIELDS                                                                                 \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                   \
-    {"depthwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the depthwise kernel"},           \
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                            \
-    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},                  \
-    {"depthwise_constraint", CK_STR, NULL, NULL, "constraint on depthwise after each update"},                  \
-    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                       \
+    {"depthwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the depthwise kernel"},            \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                             \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},    \
+    {"depthwise_constraint", CK_STR, NULL, NULL, "constraint on depthwise after each update"},         \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                   \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 #define DW_SHAPE_FIELDS DW_SHAPE_FIELDS_("1,1", "(h, w)")
@@ -55,8 +55,8 @@ static const ck_field depthwise_fields[] = {
     {"filters", CK_INT, NULL, "(0,)", "number of output channels"},                                      \
     SHAPE,                                                                                             \
     {"pointwise_initializer", CK_STR, "glorot_uniform", NULL, "pointwise kernel initializer"},         \
-    {"pointwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the pointwise kernel"},           \
-    {"pointwise_constraint", CK_STR, NULL, NULL, "constraint on pointwise after each update"},                  \
+    {"pointwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the pointwise kernel"},            \
+    {"pointwise_constraint", CK_STR, NULL, NULL, "constraint on pointwise after each update"},         \
     DW_TAIL_FIELDS
 
 static const ck_field separable_fields[] = {SEP_FIELDS(DW_SHAPE_FIELDS)};

@@ -31,13 +31,13 @@
     {"recurrent_initializer", CK_STR, "orthogonal", NULL, "initializer of the recurrent kernel"},          \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},
 #define RNN_TAIL                                                                                             \
-    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                              \
-    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                 \
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                  \
-    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},                       \
-    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                          \
-    {"recurrent_constraint", CK_STR, NULL, NULL, "constraint on recurrent after each update"},                       \
-    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                            \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                               \
+    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                  \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                   \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},          \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                     \
+    {"recurrent_constraint", CK_STR, NULL, NULL, "constraint on recurrent after each update"},               \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                         \
     {"dropout", CK_FLOAT, "0", "[0,1]", "input dropout rate (only 0 is supported yet)"},                      \
     {"recurrent_dropout", CK_FLOAT, "0", "[0,1]", "recurrent dropout rate (only 0 is supported yet)"},        \
     {"return_sequences", CK_BOOL, "false", NULL, "output every step (batch, T, units), else the last"},    \
@@ -567,7 +567,8 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
     snprintf(what, sizeof what, "Bidirectional '%s': %s", l->name, p->inner_vt->class_name);
     bool seq;
     for (int d = 0; d < 2; d++)
-        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true, true)) != CKERAS_OK)
+        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true, true)) !=
+            CKERAS_OK)
             return st;
     p->seq = seq;
     p->dir[1].cell.go_backwards = !p->dir[0].cell.go_backwards;
@@ -755,16 +756,16 @@ const ck_layer_vt ck_bidirectional_vt = {
 /* A cell's keys (Keras 3's SimpleRNNCell, LSTMCell, GRUCell). The layer keys rnn_setup reads
  * are in the schema too, never written (a Keras cell config has none of them). */
 #define CELL_TAIL                                                                                            \
-    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                              \
-    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                 \
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                  \
-    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on the kernel after each update"},                \
-    {"recurrent_constraint", CK_STR, NULL, NULL, "constraint on the recurrent kernel after each update"},   \
-    {"bias_constraint", CK_STR, NULL, NULL, "constraint on the bias after each update"},                    \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                               \
+    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                  \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                   \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on the kernel after each update"},                 \
+    {"recurrent_constraint", CK_STR, NULL, NULL, "constraint on the recurrent kernel after each update"},    \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on the bias after each update"},                     \
     {"dropout", CK_FLOAT, "0", "[0,1]", "input dropout rate (only 0 is supported yet)"},                      \
     {"recurrent_dropout", CK_FLOAT, "0", "[0,1]", "recurrent dropout rate (only 0 is supported yet)"},        \
     {"seed", CK_INT, NULL, NULL, "seed of the dropout masks (Keras 3; accepted)", CK_W_NO_TF2 | CK_W_SET_ONLY}, \
-    {"activity_regularizer", CK_STR, NULL, NULL, "(a layer's key)", CK_W_NEVER},                              \
+    {"activity_regularizer", CK_STR, NULL, NULL, "(a layer's key)", CK_W_NEVER},                             \
     {"return_sequences", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                              \
     {"return_state", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                                  \
     {"go_backwards", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                                  \
