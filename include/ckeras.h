@@ -35,6 +35,7 @@
  *   handle must not be used from two threads at once unless its comment says otherwise.
  * - A model in use: every call that runs a model or changes it (fit, evaluate, predict and its
  *   variants, train_on_batch, add, pop, compile, compile_outputs, set_loss_float, set_trainable,
+ *   set_weighted_metrics,
  *   ckeras_layer_set_trainable() on one of its layers, model_input, model_call, call_model (on
  *   either model), set_outputs, from_tensors, load_weights, save, save_weights) marks the model
  *   busy while it runs. Such a call on a model that is busy, from another thread or from a
@@ -669,7 +670,11 @@ CKERAS_API int ckeras_model_input_count(const ckeras_model *model);
  * one set), and @p inner is referenced, not taken: free both handles in any order.
  * @p training is -1 (not given: the layers behave as usual) or 0 (Keras `training=False`: its
  * Dropout is off and its BatchNormalization uses and keeps its moving statistics, also in fit,
- * which is what fine-tuning a frozen base needs). summary() shows the call as one row
+ * which is what fine-tuning a frozen base needs), even for its layers made trainable again
+ * (their weights train, the statistics stay). That is the semantics Keras' transfer-learning
+ * guide and tf.keras 2 give training=False; Keras 3.11.3's fit passes training=True to every
+ * layer of a functional graph over it (keras-team/keras#20285), so a BatchNormalization made
+ * trainable inside such a base updates its statistics there. summary() shows the call as one row
  * "name (Functional)" with the nested model's parameter counts, and saving writes it as a nested
  * model layer, as Keras does. Returns the tensor id of @p inner's first output (the others, for a
  * model with several outputs, are the ids that follow), or -1 with the error set (the model
@@ -766,17 +771,30 @@ CKERAS_API ckeras_status ckeras_model_set_loss_float(ckeras_model *model, const 
 
 /** New fit keywords with Keras' defaults (epochs 1, batch_size 32, verbose 1, shuffle 1). */
 CKERAS_API ckeras_fit_args *ckeras_fit_args_new(void);
-/** Sets epochs, batch_size, verbose (0, 1, 2), shuffle (0/1) or initial_epoch. */
+/**
+ * Sets epochs, batch_size, verbose (0, 1, 2), shuffle (0/1), initial_epoch, or:
+ * - validation_freq (>= 1, default 1): validate after every N-th epoch only (epochs N, 2N, ...
+ *   counted from 1, as Keras); the other epochs' logs have no "val_" keys.
+ * - steps_per_epoch (0: not set, one pass over the data): each epoch takes the next N batches
+ *   of the current pass over the training samples, as Keras 3 does with arrays: a pass that
+ *   runs out ends the epoch early (N larger than the batches left), and the next epoch starts a
+ *   new pass (reshuffled when shuffle is on). So with 10 batches and N 4, the epochs train on
+ *   batches 0-3, 4-7, 8-9, 0-3 of a new order, ...
+ * - validation_batch_size (0: batch_size) and validation_steps (0: the whole validation set;
+ *   else its first N batches at each validation, as Keras restarts its iterator).
+ * Errors: ::CKERAS_EINVAL for an unknown name or a value out of range.
+ */
 CKERAS_API ckeras_status ckeras_fit_args_set_int(ckeras_fit_args *args, const char *name, int64_t value);
 /** Sets validation_split (0 <= v < 1). */
 CKERAS_API ckeras_status ckeras_fit_args_set_float(ckeras_fit_args *args, const char *name, double value);
-/** Sets validation_data (both borrowed: keep them alive until fit returns). */
+/** Sets validation_data (both borrowed: keep them alive until fit returns); clears the
+ *  validation sample weights (ckeras_fit_args_set_validation_sample_weight()). */
 CKERAS_API ckeras_status ckeras_fit_args_set_validation_data(ckeras_fit_args *args, const ckeras_tensor *x,
                                                              const ckeras_tensor *y);
 /**
  * Sets validation_data of a model with several inputs or outputs: one tensor per input and one
  * target per output (NULL for an output without a loss), all borrowed until fit returns.
- * 0 and 0 clears it.
+ * 0 and 0 clears it. Either way its sample weights are cleared.
  */
 CKERAS_API ckeras_status ckeras_fit_args_set_validation_data_multi(ckeras_fit_args *args, int n_inputs,
                                                                    const ckeras_tensor *const *x, int n_targets,
@@ -856,6 +874,76 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_multi(ckeras_model *model, 
                                                            const ckeras_tensor *const *x, int n_targets,
                                                            const ckeras_tensor *const *y, double *results,
                                                            int n_results);
+
+/*
+ * Sample weights, class weights and weighted metrics: Keras' `sample_weight`, `class_weight` and `compile(weighted_metrics=...)`. A sample-weight
+ * argument is @p n_weights tensors: 0 (none), 1 (one weight per sample, shape (N,) or (N, 1),
+ * used for every output), or one per model output (in output order; NULL gives output k weight
+ * 1). A model with one output, or a tensor given for its own output, may also weigh each step
+ * of a sequence output: Keras' temporal weights, shape (N, T) for an output (N, T, C) (one per
+ * row of the output's shape without its last axis). Weights must be finite and >= 0. As Keras 3 computes it ("sum_over_batch_size"), a batch's
+ * loss of an output is the sum of weight x per-row loss divided by the NUMBER of rows (not by the
+ * sum of the weights): weights 2 double the loss, weights 0 drop a sample. On an output carrying
+ * Keras' mask the sum runs over the kept rows and is divided by their count (+ 1e-7), as Keras
+ * combines mask and weight. Only the weighted metrics see the weights (a weighted mean: sum of
+ * w x value over sum of w); the loss every output reports is the weighted one. Tensors are
+ * borrowed: keep them alive until the call (or fit) returns.
+ */
+/** Keras `fit(..., sample_weight=...)` (arguments above; 0 clears). validation_split cuts the
+ *  weights as it cuts x and y (the last samples weigh the validation losses). Errors:
+ *  ::CKERAS_EINVAL (a count out of range, a NULL single weight); the tensors are checked by fit
+ *  (::CKERAS_ESHAPE for a wrong length or shape, ::CKERAS_EINVAL for a negative weight,
+ *  ::CKERAS_ENAN for NaN/Inf, nothing trained then). */
+CKERAS_API ckeras_status ckeras_fit_args_set_sample_weight(ckeras_fit_args *args, int n_weights,
+                                                           const ckeras_tensor *const *sample_weight);
+/** Sample weights of validation_data (Keras' `validation_data=(x, y, sample_weight)`); call it
+ *  after setting validation_data, which clears them. 0 clears. Errors: ::CKERAS_ESTATE (no
+ *  validation_data), ::CKERAS_EINVAL as ckeras_fit_args_set_sample_weight(). */
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_sample_weight(ckeras_fit_args *args, int n_weights,
+                                                                      const ckeras_tensor *const *sample_weight);
+/**
+ * Keras `fit(..., class_weight={classes[i]: weights[i]})` (copied; @p n 0 clears): each training
+ * sample weighs the weight of its class, found as Keras does from its target (the argmax of a
+ * one-hot row, else the label rounded to an integer; 0/1 for a binary output); a class not
+ * listed weighs 1. The validation samples are not weighted. Only for models with one output and
+ * targets of one label or one row per sample. Errors here: ::CKERAS_EINVAL for a negative class,
+ * a class given twice, a weight negative, NaN or infinite; ::CKERAS_ENOMEM. Errors of fit:
+ * ::CKERAS_EINVAL for a model with several outputs (Keras' "`class_weight` is only supported for
+ * Models with a single output."), both class_weight and sample_weight set, or a class index
+ * beyond the output's classes (its units, 2 for one unit).
+ */
+CKERAS_API ckeras_status ckeras_fit_args_set_class_weight(ckeras_fit_args *args, int n, const int64_t *classes,
+                                                          const double *weights);
+/** `model.evaluate(x, y, sample_weight=...)`: ckeras_model_evaluate_multi() with sample weights.
+ *  Errors: those of evaluate, and the sample-weight errors of fit (nothing is evaluated). */
+CKERAS_API ckeras_status ckeras_model_evaluate_weighted(ckeras_model *model, int n_inputs,
+                                                        const ckeras_tensor *const *x, int n_targets,
+                                                        const ckeras_tensor *const *y, int n_weights,
+                                                        const ckeras_tensor *const *sample_weight, int batch_size,
+                                                        double *results, int n_results);
+/** `model.train_on_batch(x, y, sample_weight=...)`: ckeras_model_train_on_batch_multi() with
+ *  sample weights. Errors: those of train_on_batch, and the sample-weight errors of fit (the
+ *  weights unchanged then). */
+CKERAS_API ckeras_status ckeras_model_train_on_batch_weighted(ckeras_model *model, int n_inputs,
+                                                              const ckeras_tensor *const *x, int n_targets,
+                                                              const ckeras_tensor *const *y, int n_weights,
+                                                              const ckeras_tensor *const *sample_weight,
+                                                              double *results, int n_results);
+/**
+ * Keras `compile(..., weighted_metrics=[...])`, set after compile (a new compile clears them):
+ * @p metrics is a comma-separated list of metric names (as compile's; NULL or "" clears) for the
+ * output named @p output, or with @p output NULL for every output that has a loss; it replaces
+ * that output's weighted metrics. They are reported after the other metrics, named as Keras 3
+ * names them: the metric's name ("<output>_" first on models with several outputs), and
+ * "weighted_<name>" when the plain metrics list has that name already ("accuracy" in both lists
+ * gives "accuracy" and "weighted_accuracy"). They are saved in the training config
+ * ("weighted_metrics") and loaded back. Accuracy, precision, recall, mse and mae take weights.
+ * Errors: ::CKERAS_ESTATE (not compiled, or the model is in use), ::CKERAS_EINVAL (an unknown
+ * output or metric name, an output without a loss, more than 16 metrics in all),
+ * ::CKERAS_EUNSUPPORTED (a metric that does not take weights yet); the model is unchanged then.
+ */
+CKERAS_API ckeras_status ckeras_model_set_weighted_metrics(ckeras_model *model, const char *output,
+                                                           const char *metrics);
 /**
  * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
  * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width; it is

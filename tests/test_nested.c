@@ -926,6 +926,114 @@ START_TEST(cnn_trains_with_augmentation_in_front)
 }
 END_TEST
 
+/* ---- several Adam steps through nested models against Keras (tests/ref/nested_fit_ref.py) ---- */
+
+/* Loads tests/fixtures/nested_fit/<name>.h5, trains it as Keras did (Adam(1e-2),
+ * sparse_categorical_crossentropy, batch 16, 3 epochs, no shuffling: 12 steps) and compares every
+ * weight, BatchNormalization's moving statistics included, with Keras' after the same steps. */
+static void check_nested_fit(const char *name, const char *const *unchanged, int n_unchanged)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tests/fixtures/nested_fit/%s.h5", name);
+    ckeras_model *m = NULL, *before = NULL;
+    ck_assert_msg(ckeras_load_model(path, 0, &m) == CKERAS_OK, "%s", ckeras_last_error());
+    ck_assert_msg(ckeras_load_model(path, 0, &before) == CKERAS_OK, "%s", ckeras_last_error());
+    int count = 0;
+    char **names = NULL;
+    ckeras_tensor **arrays = NULL;
+    ck_assert_int_eq(ckeras_read_npz("tests/fixtures/nested_fit/data.npz", &count, &names, &arrays), CKERAS_OK);
+    ck_assert_int_eq(count, 2);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(1e-2), "sparse_categorical_crossentropy", NULL), CKERAS_OK);
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ckeras_fit_args_set_int(a, "epochs", 3);
+    ckeras_fit_args_set_int(a, "batch_size", 16);
+    ckeras_fit_args_set_int(a, "shuffle", 0);
+    ckeras_fit_args_set_int(a, "verbose", 0);
+    int xi = strcmp(names[0], "x") == 0 ? 0 : 1;
+    ck_assert_msg(ckeras_model_fit(m, arrays[xi], arrays[1 - xi], a, NULL) == CKERAS_OK, "%s", ckeras_last_error());
+    ckeras_fit_args_free(a);
+    ckeras_npz_free(count, names, arrays);
+
+    snprintf(path, sizeof path, "tests/fixtures/nested_fit/%s.npz", name);
+    ck_assert_int_eq(ckeras_read_npz(path, &count, &names, &arrays), CKERAS_OK);
+    ck_assert_int_eq(count, 7);
+    for (int i = 0; i < count; i++) { /* "layer/weight" as Keras 3 names its variables */
+        char layer_name[64];
+        const char *slash = strchr(names[i], '/');
+        ck_assert_ptr_nonnull(slash);
+        snprintf(layer_name, sizeof layer_name, "%.*s", (int)(slash - names[i]), names[i]);
+        ckeras_layer *l = ckeras_model_get_layer(m, layer_name), *l0 = ckeras_model_get_layer(before, layer_name);
+        ck_assert_msg(l && l0, "no layer %s", layer_name);
+        bool found = false;
+        for (int w = 0; w < ckeras_layer_weight_count(l); w++) {
+            const char *wname = NULL;
+            ckeras_tensor *v = NULL, *v0 = NULL;
+            ck_assert_int_eq(ckeras_layer_weight(l, w, &wname, &v), CKERAS_OK);
+            ck_assert_int_eq(ckeras_layer_weight(l0, w, &wname, &v0), CKERAS_OK);
+            if (strcmp(wname, slash + 1) != 0) {
+                ckeras_tensor_free(v);
+                ckeras_tensor_free(v0);
+                continue;
+            }
+            found = true;
+            size_t n = (size_t)ckeras_tensor_size(v);
+            ck_assert_int_eq((int64_t)n, ckeras_tensor_size(arrays[i]));
+            char what[128];
+            snprintf(what, sizeof what, "%s: %s after 12 Adam steps", name, names[i]);
+            tu_assert_close(ckeras_tensor_data(v), ckeras_tensor_data(arrays[i]), n, 1e-5, 1e-4, what);
+            bool frozen = false;
+            for (int u = 0; u < n_unchanged; u++)
+                frozen = frozen || strcmp(names[i], unchanged[u]) == 0;
+            /* what Keras keeps must stay bit for bit, what it trains must have moved */
+            bool same = memcmp(ckeras_tensor_data(v), ckeras_tensor_data(v0), n * sizeof(float)) == 0;
+            ck_assert_msg(same == frozen, "%s: %s", names[i], frozen ? "changed" : "did not train");
+            ckeras_tensor_free(v);
+            ckeras_tensor_free(v0);
+        }
+        ck_assert_msg(found, "no weight %s", names[i]);
+    }
+    ckeras_npz_free(count, names, arrays);
+    /* ckeras' files keep which layers train (a trainable layer in a frozen nested model too) and
+     * the weights (paired by name, or in the legacy order) */
+    int64_t total, tr, ntr, total2, tr2, ntr2;
+    ck_assert_int_eq(ckeras_model_count_params(m, &total, &tr, &ntr), CKERAS_OK);
+    for (int flags = 0; flags <= CKERAS_SAVE_KERAS3; flags += CKERAS_SAVE_KERAS3) {
+        tmp_path(path, sizeof path, "nested_fit.h5");
+        ck_assert_msg(ckeras_model_save(m, path, flags) == CKERAS_OK, "%s", ckeras_last_error());
+        ckeras_model *back = NULL;
+        ck_assert_msg(ckeras_load_model(path, 0, &back) == CKERAS_OK, "%s", ckeras_last_error());
+        ck_assert_int_eq(ckeras_model_count_params(back, &total2, &tr2, &ntr2), CKERAS_OK);
+        ck_assert_int_eq(total2, total);
+        ck_assert_int_eq(tr2, tr);
+        ckeras_layer *l = ckeras_model_get_layer(m, "bn"), *l2 = ckeras_model_get_layer(back, "bn");
+        for (int w = 0; w < ckeras_layer_weight_count(l); w++) {
+            ckeras_tensor *v = NULL, *v2 = NULL;
+            ck_assert_int_eq(ckeras_layer_weight(l, w, NULL, &v), CKERAS_OK);
+            ck_assert_int_eq(ckeras_layer_weight(l2, w, NULL, &v2), CKERAS_OK);
+            ck_assert(memcmp(ckeras_tensor_data(v), ckeras_tensor_data(v2), sizeof(float) * 4) == 0);
+            ckeras_tensor_free(v);
+            ckeras_tensor_free(v2);
+        }
+        ckeras_model_free(back);
+        unlink(path);
+    }
+    ckeras_model_free(m);
+    ckeras_model_free(before);
+}
+
+START_TEST(nested_fit_matches_keras_over_many_steps)
+{
+    /* the inner BatchNormalization trains: moving statistics follow Keras step by step */
+    check_nested_fit("pretrain", NULL, 0);
+    /* Keras' transfer pattern: a frozen base called with training=False, a new head */
+    static const char *const base[] = {"conv/kernel", "bn/moving_mean", "bn/moving_variance", "bn/gamma", "bn/beta"};
+    check_nested_fit("frozen", base, 5);
+    /* its BatchNormalization trainable again: gamma and beta train, the statistics stay (the
+     * guide's semantics of training=False, which Keras 3.11.3's fit overrides: see the script) */
+    check_nested_fit("unfrozen", base, 3);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nested");
@@ -939,6 +1047,7 @@ int main(void)
     tcase_add_test(tc, nested_functional_block);
     tcase_add_test(tc, nested_weights_by_keras_order);
     tcase_add_test(tc, nested_errors);
+    tcase_add_test(tc, nested_fit_matches_keras_over_many_steps);
     tcase_add_test(tc, reference_cases_from_pytorch);
     tcase_add_test(tc, random_layers_are_identity_in_inference);
     tcase_add_test(tc, random_flip_flips_about_half);

@@ -170,6 +170,25 @@ raises(ck.CkerasError, lambda: model2.fit(x, y, verbose=0), "fit before compile"
 model2.close()
 raises(ValueError, lambda: model2.predict(x), "a closed model")
 
+# fit options: sample_weight, class_weight, validation_freq, steps_per_epoch, weighted_metrics
+m8 = ck.Sequential([ck.Input((2,)), ck.Dense(1, activation="sigmoid")])
+m8.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], weighted_metrics=["accuracy"])
+check(m8.metrics_names == ["loss", "accuracy", "weighted_accuracy"], "weighted_metrics names %s" % m8.metrics_names)
+w = [0.0 if i % 2 else 2.0 for i in range(400)]
+even = m8.evaluate(x[::2], y[::2])
+weighted = m8.evaluate(x, y, sample_weight=w)
+check(abs(weighted[0] - even[0]) < 1e-5 and abs(weighted[2] - even[1]) < 1e-6,
+      "evaluate(sample_weight=2 on even samples, 0 on odd) = evaluate(even samples): %s %s" % (weighted, even))
+h = m8.fit(x, y, epochs=4, batch_size=50, verbose=0, sample_weight=w, steps_per_epoch=3, validation_freq=2,
+           validation_data=(x_test, [[v] for v in y_test], [1.0] * 200))
+vl = h.history["val_loss"]
+check([v != v for v in vl] == [True, False, True, False], "validation_freq=2: val_loss only at epochs 2 and 4 %s" % vl)
+m8.fit(x, y, epochs=1, verbose=0, class_weight={0: 1.0, 1: 2.0})
+raises(ck.CkerasError, lambda: m8.fit(x, y, verbose=0, class_weight={0: 1.0}, sample_weight=w),
+       "class_weight with sample_weight", contains="at the same time")
+check(isinstance(m8.train_on_batch(x[:10], y[:10], sample_weight=w[:10]), list), "train_on_batch(sample_weight=)")
+m8.close()
+
 # 3. NumPy in and out, when installed
 if ck._np is not None:
     np = ck._np

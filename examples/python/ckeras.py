@@ -212,6 +212,14 @@ def _declare_all():
     d("ckeras_fit_args_set_float", "status", _vp, _str, _dbl)
     d("ckeras_fit_args_set_validation_data", "status", _vp, _vp, _vp)
     d("ckeras_fit_args_add_callback", "status", _vp, _vp)
+    d("ckeras_fit_args_set_sample_weight", "status", _vp, _int, P(_vp))
+    d("ckeras_fit_args_set_validation_sample_weight", "status", _vp, _int, P(_vp))
+    d("ckeras_fit_args_set_class_weight", "status", _vp, _int, P(_i64), P(_dbl))
+    d("ckeras_model_evaluate_weighted", "status", _vp, _int, P(_vp), _int, P(_vp), _int, P(_vp), _int, P(_dbl),
+      _int)
+    d("ckeras_model_train_on_batch_weighted", "status", _vp, _int, P(_vp), _int, P(_vp), _int, P(_vp), P(_dbl),
+      _int)
+    d("ckeras_model_set_weighted_metrics", "status", _vp, _str, _str)
     d("ckeras_fit_args_free", None, _vp)
     d("ckeras_model_fit", "status", _vp, _vp, _vp, _vp, P(_vp))
     d("ckeras_model_evaluate", "status", _vp, _vp, _vp, _int, P(_dbl), _int)
@@ -798,9 +806,9 @@ class Model(_Handle):
     def optimizer(self):
         return self._optimizer
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **loss_settings):
-        """model.compile(optimizer, loss, metrics). The model takes the optimizer. Extra keywords
-        (from_logits=True, delta=...) configure the loss."""
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, **loss_settings):
+        """model.compile(optimizer, loss, metrics, weighted_metrics). The model takes the optimizer.
+        Extra keywords (from_logits=True, delta=...) configure the loss."""
         if isinstance(optimizer, str):
             optimizer = Optimizer.from_name(optimizer)
         if not isinstance(optimizer, Optimizer):
@@ -820,6 +828,10 @@ class Model(_Handle):
         self._optimizer = optimizer
         for key, value in loss_settings.items():
             _lib.ckeras_model_set_loss_float(self._ptr(), _b(key), float(value))
+        if weighted_metrics:
+            if isinstance(weighted_metrics, str):
+                weighted_metrics = [weighted_metrics]
+            _lib.ckeras_model_set_weighted_metrics(self._ptr(), None, _b(",".join(weighted_metrics)))
 
     @property
     def metrics_names(self):
@@ -827,8 +839,12 @@ class Model(_Handle):
         return [_s(_lib.ckeras_model_metrics_name(h, i)) for i in range(_lib.ckeras_model_metrics_count(h))]
 
     def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
-        """model.fit(...): returns a History."""
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1):
+        """model.fit(...): returns a History. validation_data may be (x, y) or (x, y, sample_weight);
+        class_weight is a dict {class index: weight}. With validation_freq > 1 the val_ values of the
+        epochs not validated are NaN."""
         xt, yt = _as_tensor(x), _as_tensor(y)
         keep = [xt, yt]
         args = _FitArgs()
@@ -840,12 +856,29 @@ class Model(_Handle):
             _lib.ckeras_fit_args_set_int(a, b"verbose", 1 if verbose == "auto" else int(verbose))
             _lib.ckeras_fit_args_set_int(a, b"shuffle", 1 if shuffle else 0)
             _lib.ckeras_fit_args_set_int(a, b"initial_epoch", int(initial_epoch))
+            for key, value in ((b"steps_per_epoch", steps_per_epoch), (b"validation_steps", validation_steps),
+                               (b"validation_batch_size", validation_batch_size),
+                               (b"validation_freq", validation_freq)):
+                if value is not None:
+                    _lib.ckeras_fit_args_set_int(a, key, int(value))
             if validation_split:
                 _lib.ckeras_fit_args_set_float(a, b"validation_split", float(validation_split))
             if validation_data is not None:
                 xv, yv = _as_tensor(validation_data[0]), _as_tensor(validation_data[1])
                 keep += [xv, yv]
                 _lib.ckeras_fit_args_set_validation_data(a, xv._ptr(), yv._ptr())
+                if len(validation_data) > 2 and validation_data[2] is not None:
+                    wv = _as_tensor(validation_data[2])
+                    keep.append(wv)
+                    _lib.ckeras_fit_args_set_validation_sample_weight(a, 1, (_vp * 1)(wv._ptr()))
+            if sample_weight is not None:
+                wt = _as_tensor(sample_weight)
+                keep.append(wt)
+                _lib.ckeras_fit_args_set_sample_weight(a, 1, (_vp * 1)(wt._ptr()))
+            if class_weight:
+                items = sorted(class_weight.items())
+                _lib.ckeras_fit_args_set_class_weight(a, len(items), (_i64 * len(items))(*[int(k) for k, _ in items]),
+                                                      (_dbl * len(items))(*[float(v) for _, v in items]))
             for cb in callbacks or []:
                 if not isinstance(cb, Callback):
                     raise TypeError("fit: callbacks must be ckeras Callbacks, got %r" % (cb,))
@@ -871,13 +904,18 @@ class Model(_Handle):
             args.close()
             del keep
 
-    def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False):
+    def evaluate(self, x, y, batch_size=None, verbose="auto", sample_weight=None, return_dict=False):
         """model.evaluate: the loss, or [loss, metric, ...], or a dict with return_dict=True."""
         xt, yt = _as_tensor(x), _as_tensor(y)
         h = self._ptr()
         n = _lib.ckeras_model_metrics_count(h)
         results = (_dbl * max(n, 1))()
-        _lib.ckeras_model_evaluate(h, xt._ptr(), yt._ptr(), int(batch_size or 0), results, n)
+        if sample_weight is None:
+            _lib.ckeras_model_evaluate(h, xt._ptr(), yt._ptr(), int(batch_size or 0), results, n)
+        else:
+            wt = _as_tensor(sample_weight)
+            _lib.ckeras_model_evaluate_weighted(h, 1, (_vp * 1)(xt._ptr()), 1, (_vp * 1)(yt._ptr()), 1,
+                                                (_vp * 1)(wt._ptr()), int(batch_size or 0), results, n)
         values = [results[i] for i in range(n)]
         if return_dict:
             return dict(zip(self.metrics_names, values))
@@ -890,13 +928,18 @@ class Model(_Handle):
         _lib.ckeras_model_predict(self._ptr(), xt._ptr(), int(batch_size or 0), ctypes.byref(out))
         return _result(Tensor(_handle=out.value))
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, sample_weight=None):
         """One optimizer step: the loss (before the step), or [loss, metric, ...]."""
         xt, yt = _as_tensor(x), _as_tensor(y)
         h = self._ptr()
         n = _lib.ckeras_model_metrics_count(h)
         results = (_dbl * max(n, 1))()
-        _lib.ckeras_model_train_on_batch(h, xt._ptr(), yt._ptr(), results, n)
+        if sample_weight is None:
+            _lib.ckeras_model_train_on_batch(h, xt._ptr(), yt._ptr(), results, n)
+        else:
+            wt = _as_tensor(sample_weight)
+            _lib.ckeras_model_train_on_batch_weighted(h, 1, (_vp * 1)(xt._ptr()), 1, (_vp * 1)(yt._ptr()), 1,
+                                                      (_vp * 1)(wt._ptr()), results, n)
         values = [results[i] for i in range(n)]
         return values[0] if n == 1 else values
 

@@ -491,12 +491,21 @@ CKERAS_API ckeras_status ckeras_fit_args_set_int(ckeras_fit_args *args, const ch
         args->shuffle = value != 0;
     else if (strcmp(name, "initial_epoch") == 0 && value >= 0)
         args->initial_epoch = value;
+    else if (strcmp(name, "validation_freq") == 0 && value >= 1)
+        args->validation_freq = value;
+    else if (strcmp(name, "steps_per_epoch") == 0 && value >= 0)
+        args->steps_per_epoch = value;
+    else if (strcmp(name, "validation_batch_size") == 0 && value >= 0)
+        args->validation_batch_size = value;
+    else if (strcmp(name, "validation_steps") == 0 && value >= 0)
+        args->validation_steps = value;
     else if (strcmp(name, "validation_split") == 0)
         return ckeras_fit_args_set_float(args, name, (double)value);
     else
         return ck_error(CKERAS_EINVAL,
                         "fit_args_set_int: bad setting %s = %lld; accepted: epochs >= 0, batch_size > 0, "
-                        "verbose 0..2, shuffle 0/1, initial_epoch >= 0", name, (long long)value);
+                        "verbose 0..2, shuffle 0/1, initial_epoch >= 0, validation_freq >= 1, steps_per_epoch, "
+                        "validation_batch_size, validation_steps >= 0 (0: not set)", name, (long long)value);
     return CKERAS_OK;
 }
 
@@ -528,6 +537,72 @@ CKERAS_API ckeras_status ckeras_fit_args_set_validation_data(ckeras_fit_args *ar
     return ckeras_fit_args_set_validation_data_multi(args, 1, &x, 1, &y);
 }
 
+/* n weight tensors (0: none; 1: for every output; else one per output, NULL allowed) into w. */
+static ckeras_status weights_arg(int n, const ckeras_tensor *const *sw, int *nw, const ckeras_tensor **w,
+                                 const char *what)
+{
+    if (n < 0 || n > CK_MAX_OUTPUTS || (n > 0 && !sw))
+        return ck_error(CKERAS_EINVAL, "%s: give 0..%d sample_weight tensors, got %d", what, CK_MAX_OUTPUTS, n);
+    if (n == 1 && !sw[0])
+        return ck_error(CKERAS_EINVAL, "%s: sample_weight is NULL", what);
+    for (int k = 0; k < CK_MAX_OUTPUTS; k++)
+        w[k] = k < n ? sw[k] : NULL;
+    *nw = n;
+    return CKERAS_OK;
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_set_sample_weight(ckeras_fit_args *args, int n_weights,
+                                                           const ckeras_tensor *const *sample_weight)
+{
+    NEED(args, "args");
+    return weights_arg(n_weights, sample_weight, &args->nsw, args->sw, "fit_args_set_sample_weight");
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_sample_weight(ckeras_fit_args *args, int n_weights,
+                                                                      const ckeras_tensor *const *sample_weight)
+{
+    NEED(args, "args");
+    if (n_weights != 0 && args->val.nx == 0)
+        return ck_error(CKERAS_ESTATE, "fit_args_set_validation_sample_weight: set validation_data first");
+    return weights_arg(n_weights, sample_weight, &args->val.nw, args->val.w,
+                       "fit_args_set_validation_sample_weight");
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_set_class_weight(ckeras_fit_args *args, int n, const int64_t *classes,
+                                                          const double *weights)
+{
+    NEED(args, "args");
+    if (n < 0 || (n > 0 && (!classes || !weights)))
+        return ck_error(CKERAS_EINVAL, "fit_args_set_class_weight: give n >= 0 classes and weights, got %d", n);
+    int64_t ncw = 0;
+    for (int i = 0; i < n; i++) {
+        if (classes[i] < 0 || classes[i] >= (int64_t)1 << 31)
+            return ck_error(CKERAS_EINVAL, "fit_args_set_class_weight: class index %lld is out of range [0, 2^31)",
+                            (long long)classes[i]);
+        if (!(weights[i] >= 0.0 && weights[i] <= FLT_MAX))
+            return ck_error(CKERAS_EINVAL, "fit_args_set_class_weight: the weight of class %lld is %g; it must be "
+                            "finite and >= 0", (long long)classes[i], weights[i]);
+        for (int j = 0; j < i; j++)
+            if (classes[j] == classes[i])
+                return ck_error(CKERAS_EINVAL, "fit_args_set_class_weight: class %lld is given twice",
+                                (long long)classes[i]);
+        ncw = classes[i] + 1 > ncw ? classes[i] + 1 : ncw;
+    }
+    double *cw = NULL;
+    if (ncw > 0) {
+        if (!(cw = ck_malloc_n(ncw, sizeof *cw)))
+            return CKERAS_ENOMEM;
+        for (int64_t c = 0; c < ncw; c++)
+            cw[c] = 1.0; /* Keras: a class not in the dict weighs 1 */
+        for (int i = 0; i < n; i++)
+            cw[classes[i]] = weights[i];
+    }
+    ck_free(args->cw);
+    args->cw = cw;
+    args->ncw = ncw;
+    return CKERAS_OK;
+}
+
 CKERAS_API ckeras_status ckeras_fit_args_set_validation_data_multi(ckeras_fit_args *args, int n_inputs,
                                                                    const ckeras_tensor *const *x, int n_targets,
                                                                    const ckeras_tensor *const *y)
@@ -556,6 +631,8 @@ CKERAS_API ckeras_status ckeras_fit_args_add_callback(ckeras_fit_args *args, cke
 
 CKERAS_API void ckeras_fit_args_free(ckeras_fit_args *args)
 {
+    if (args)
+        ck_free(args->cw);
     ck_free(args);
 }
 
@@ -612,6 +689,48 @@ CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras
     NEED(x, "x");
     NEED(y, "y");
     return ckeras_model_evaluate_multi(model, 1, &x, 1, &y, batch_size, results, n_results);
+}
+
+CKERAS_API ckeras_status ckeras_model_evaluate_weighted(ckeras_model *model, int n_inputs,
+                                                        const ckeras_tensor *const *x, int n_targets,
+                                                        const ckeras_tensor *const *y, int n_weights,
+                                                        const ckeras_tensor *const *sample_weight, int batch_size,
+                                                        double *results, int n_results)
+{
+    NEED(model, "model");
+    ck_data d;
+    ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "model_evaluate_weighted");
+    if (st == CKERAS_OK)
+        st = weights_arg(n_weights, sample_weight, &d.nw, d.w, "model_evaluate_weighted");
+    if (st != CKERAS_OK)
+        return st;
+    ENTER(model);
+    return model_leave(model, ck_model_evaluate(model, &d, batch_size, results, n_results));
+}
+
+CKERAS_API ckeras_status ckeras_model_train_on_batch_weighted(ckeras_model *model, int n_inputs,
+                                                              const ckeras_tensor *const *x, int n_targets,
+                                                              const ckeras_tensor *const *y, int n_weights,
+                                                              const ckeras_tensor *const *sample_weight,
+                                                              double *results, int n_results)
+{
+    NEED(model, "model");
+    ck_data d;
+    ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "model_train_on_batch_weighted");
+    if (st == CKERAS_OK)
+        st = weights_arg(n_weights, sample_weight, &d.nw, d.w, "model_train_on_batch_weighted");
+    if (st != CKERAS_OK)
+        return st;
+    ENTER(model);
+    return model_leave(model, ck_model_train_on_batch(model, &d, results, n_results));
+}
+
+CKERAS_API ckeras_status ckeras_model_set_weighted_metrics(ckeras_model *model, const char *output,
+                                                           const char *metrics)
+{
+    NEED(model, "model");
+    ENTER(model);
+    return model_leave(model, ck_model_set_weighted_metrics(model, output, metrics));
 }
 
 CKERAS_API int ckeras_model_metrics_count(const ckeras_model *model)

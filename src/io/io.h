@@ -325,6 +325,7 @@ typedef struct ck_io_training {
     int nmetrics;
     char metrics[CK_IO_MAX_METRICS][48];
     int metric_out[CK_IO_MAX_METRICS];
+    bool metric_weighted[CK_IO_MAX_METRICS]; /* listed in weighted_metrics */
     char opt_class[64];      /* "Adam" ("Custom>Adam" is read as "Adam") */
     ck_tree *opt_config;     /* the optimizer's config object, owned */
 } ck_io_training;

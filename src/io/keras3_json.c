@@ -221,7 +221,7 @@ static json_t *compile_config(const ck_io_training *t)
     json_object_set_new(cc, "optimizer", keras_object("keras.optimizers", cls, cfg));
     json_decref(cls);
     ck_io_training_set_json(t, cc);
-    json_object_set_new(cc, "weighted_metrics", json_null());
+    json_object_set_new(cc, "weighted_metrics", ck_io_training_metrics_json(t, true));
     json_object_set_new(cc, "run_eagerly", json_false());
     json_object_set_new(cc, "steps_per_execution", json_integer(1));
     json_object_set_new(cc, "jit_compile", json_false());

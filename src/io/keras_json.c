@@ -600,24 +600,31 @@ static ckeras_status parse_per_output(json_t *root, ck_io_training *t)
             t->loss_weight[i] = json_number_value(v);
         }
     }
-    if (json_is_object(metrics)) {
-        json_object_foreach(metrics, key, v) {
-            int e = entry_of(t, key);
-            if (e < 0)
-                return ck_error(CKERAS_EUNSUPPORTED, "training_config: too many outputs");
-            collect_metrics(v, t, e);
-        }
-    } else if (json_is_array(metrics)) {
-        bool nested = json_array_size(metrics) > 0 && (json_is_array(json_array_get(metrics, 0)) ||
-                                                      json_is_null(json_array_get(metrics, 0)));
-        json_array_foreach(metrics, i, v) {
-            if (nested && (int)i < t->nout) {
-                collect_metrics(v, t, (int)i);
-            } else if (!nested) { /* one list for every output */
-                for (int e = 0; e < t->nout; e++)
-                    collect_metrics(v, t, e);
+    for (int pass = 0; pass < 2; pass++) { /* metrics, then weighted_metrics */
+        int first = t->nmetrics;
+        if (pass == 1)
+            metrics = json_object_get(root, "weighted_metrics");
+        if (json_is_object(metrics)) {
+            json_object_foreach(metrics, key, v) {
+                int e = entry_of(t, key);
+                if (e < 0)
+                    return ck_error(CKERAS_EUNSUPPORTED, "training_config: too many outputs");
+                collect_metrics(v, t, e);
+            }
+        } else if (json_is_array(metrics)) {
+            bool nested = json_array_size(metrics) > 0 && (json_is_array(json_array_get(metrics, 0)) ||
+                                                          json_is_null(json_array_get(metrics, 0)));
+            json_array_foreach(metrics, i, v) {
+                if (nested && (int)i < t->nout) {
+                    collect_metrics(v, t, (int)i);
+                } else if (!nested) { /* one list for every output */
+                    for (int e = 0; e < t->nout; e++)
+                        collect_metrics(v, t, e);
+                }
             }
         }
+        for (int m = first; m < t->nmetrics; m++)
+            t->metric_weighted[m] = pass == 1;
     }
     return CKERAS_OK;
 }
@@ -639,6 +646,10 @@ ckeras_status ck_io_training_parse(const char *text, ck_io_training *out)
         if (st == CKERAS_OK && !out->loss[0][0])
             st = ck_error(CKERAS_EUNSUPPORTED, "training_config: the loss is null");
         collect_metrics(json_object_get(root, "metrics"), out, 0);
+        int first = out->nmetrics;
+        collect_metrics(json_object_get(root, "weighted_metrics"), out, 0);
+        for (int m = first; m < out->nmetrics; m++)
+            out->metric_weighted[m] = true;
     }
     if (st != CKERAS_OK)
         goto done;
@@ -660,48 +671,60 @@ done:
     return st;
 }
 
+/* The metrics (weighted false) or weighted_metrics of t as Keras writes them: a list for a model
+ * compiled with one loss, else a dict of the outputs that have some; null when there are none
+ * (always for weighted_metrics, as Keras writes compile(weighted_metrics=None)). */
+json_t *ck_io_training_metrics_json(const ck_io_training *t, bool weighted)
+{
+    json_t *out = t->nout == 0 ? json_array() : json_object();
+    size_t count = 0;
+    for (int e = 0; e < (t->nout ? t->nout : 1); e++) {
+        json_t *list = t->nout == 0 ? out : NULL;
+        for (int i = 0; i < t->nmetrics; i++)
+            if (t->metric_weighted[i] == weighted && (t->nout == 0 || t->metric_out[i] == e)) {
+                if (!list) {
+                    list = json_array();
+                    json_object_set_new(out, t->out_name[e], list);
+                }
+                json_array_append_new(list, json_string(t->metrics[i]));
+                count++;
+            }
+    }
+    if (count == 0 && (weighted || t->nout > 0)) {
+        json_decref(out);
+        return json_null();
+    }
+    return out;
+}
+
 void ck_io_training_set_json(const ck_io_training *t, json_t *root)
 {
     if (t->nout == 0) {
-        json_t *metrics = json_array();
         json_object_set_new(root, "loss", json_string(t->loss[0]));
         json_object_set_new(root, "loss_weights", json_null());
-        for (int i = 0; i < t->nmetrics; i++)
-            json_array_append_new(metrics, json_string(t->metrics[i]));
-        json_object_set_new(root, "metrics", metrics);
+        json_object_set_new(root, "metrics", ck_io_training_metrics_json(t, false));
         return;
     }
     /* per output: dicts keyed by output name, as Keras writes compile(loss={...}) */
-    json_t *loss = json_object(), *lw = json_object(), *metrics = json_object();
+    json_t *loss = json_object(), *lw = json_object(), *metrics = ck_io_training_metrics_json(t, false);
     for (int e = 0; e < t->nout; e++) {
         json_object_set_new(loss, t->out_name[e], t->loss[e][0] ? json_string(t->loss[e]) : json_null());
         json_object_set_new(lw, t->out_name[e], json_real(t->has_weights ? t->loss_weight[e] : 1.0));
-        /* only the outputs with metrics, as Keras writes compile(metrics={"reg": ["mae"]}) */
-        json_t *list = NULL;
-        for (int i = 0; i < t->nmetrics; i++)
-            if (t->metric_out[i] == e) {
-                if (!list)
-                    list = json_array();
-                json_array_append_new(list, json_string(t->metrics[i]));
-            }
-        if (list)
-            json_object_set_new(metrics, t->out_name[e], list);
     }
     json_object_set_new(root, "loss", loss);
     json_object_set_new(root, "loss_weights", t->has_weights ? lw : json_null());
     if (!t->has_weights)
         json_decref(lw);
-    /* no metrics at all: null, as Keras writes compile(metrics=None) */
-    json_object_set_new(root, "metrics", json_object_size(metrics) ? metrics : json_null());
-    if (!json_object_size(metrics))
-        json_decref(metrics);
+    /* only the outputs with metrics, as Keras writes compile(metrics={"reg": ["mae"]}); no metrics
+     * at all: null, as Keras writes compile(metrics=None) */
+    json_object_set_new(root, "metrics", metrics);
 }
 
 char *ck_io_training_write(const ck_io_training *t, ck_profile profile)
 {
     json_t *root = json_object();
     ck_io_training_set_json(t, root);
-    json_object_set_new(root, "weighted_metrics", json_null());
+    json_object_set_new(root, "weighted_metrics", ck_io_training_metrics_json(t, true));
     if (profile == CK_PROFILE_KERAS3) {
         json_object_set_new(root, "run_eagerly", json_false());
         json_object_set_new(root, "steps_per_execution", json_integer(1));

@@ -160,7 +160,7 @@ static ckeras_status check_data(const ckeras_model *m, const ck_data *d, const c
         if ((st = check_y(m, d->x[0]->shape[0], d->y[k], k, what, &ts[k])) != CKERAS_OK)
             return st;
     }
-    return CKERAS_OK;
+    return ck_model_check_weights(m, d, what);
 }
 
 static ckeras_status resolve_metrics(ckeras_model *m, const ck_data *d)
@@ -179,12 +179,12 @@ static ckeras_status resolve_metrics(ckeras_model *m, const ck_data *d)
                                            out->d[out->ndim - 1], &m->metrics[i]);
         if (st != CKERAS_OK)
             return st;
-        if (m->g.noutputs > 1) { /* Keras 3 names it after its output: "cls_accuracy" */
-            char name[sizeof m->metrics[i].name];
-            if (snprintf(name, sizeof name, "%s_%s", ck_model_output_name(m, k), m->metrics[i].name) < 0)
-                name[0] = '\0';
-            memcpy(m->metrics[i].name, name, sizeof name);
-        }
+        /* Keras 3 names it after its output on models with several ("cls_accuracy"), and a
+         * weighted metric whose name is taken "weighted_<name>" */
+        char name[sizeof m->metrics[i].name];
+        if (!ck_model_metric_name(m, i, name, sizeof name))
+            name[0] = '\0';
+        memcpy(m->metrics[i].name, name, sizeof name);
     }
     m->metrics_resolved = true;
     return CKERAS_OK;
@@ -210,6 +210,8 @@ static void gather_rows(float *restrict dst, const float *restrict src, int64_t 
 /* Copies the samples idx[0..n) of every input (and target) into the plan's buffers. */
 static void gather(ckeras_model *m, const ck_data *d, bool targets, const int64_t *idx, int64_t start, int64_t n)
 {
+    if (targets) /* the sample weights (arrays in memory, whatever gives x and y) */
+        ck_model_gather_weights(m, d, idx, start, n);
     for (int j = 0; j < d->nx; j++)
         gather_rows(m->plan.x[j], d->x[j]->data, ck_shape_size(&m->g.inputs[j]), idx, start, n);
     for (int k = 0; targets && k < d->ny; k++)
@@ -237,19 +239,20 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
         int64_t rows = n * ck_shape_size(out) / cols;
         float w = (float)m->loss_weight[k];
         double lk; /* output k's mean loss (over the kept steps of a masked output, as Keras) */
-        if (!ck_model_masked_loss(m, k, n, rows, cols, m->target_size[k] * n / rows, w, grad, &lk))
+        if (m->sw_on[k]) /* sample weights: Keras' weighted sum over the rows */
+            lk = ck_model_weighted_loss(m, k, n, rows, cols, m->target_size[k] * n / rows, w, grad);
+        else if (!ck_model_masked_loss(m, k, n, rows, cols, m->target_size[k] * n / rows, w, grad, &lk))
             lk = ck_loss_compute(&m->loss[k], m->plan.y_true[k], m->plan.act[node], rows, cols, grad,
                                  w / (float)rows, NULL) / (double)rows;
         m->out_loss_sum[k] += lk * (double)n;
         sum += m->loss_weight[k] * lk;
     }
     for (int i = 0; i < m->nmetrics; i++) {
-        int k = m->metric_out[i], node = m->g.outputs[k];
+        int k = m->metric_out[i];
         const ck_shape *out = out_shape(m, k);
         int64_t cols = out->d[out->ndim - 1];
         int64_t rows = n * ck_shape_size(out) / cols;
-        ck_metric_update(&m->metrics[i], m->plan.y_true[k], m->plan.act[node], rows, cols,
-                         m->target_size[k] * n / rows);
+        ck_model_metric_update(m, i, n, rows, cols, m->target_size[k] * n / rows); /* weighted_metrics too */
     }
     double penalty = 0;
     if (train && !isfinite(sum)) {
@@ -322,11 +325,7 @@ static const char *result(const ckeras_model *m, int i, double loss, double *val
         *val = ck_metric_result(&m->metrics[i]);
     if (m->metrics_resolved)
         return m->metrics[i].name;
-    if (m->g.noutputs > 1) {
-        snprintf(buf, n, "%s_%s", ck_model_output_name(m, m->metric_out[i]), m->metric_specs[i]);
-        return buf;
-    }
-    return m->metric_specs[i];
+    return ck_model_metric_name(m, i, buf, n);
 }
 
 const char *ck_model_result_name(const ckeras_model *m, int i, char *buf, size_t n)
@@ -435,7 +434,9 @@ static ckeras_status prepare(ckeras_model *m, const ck_data *d, int64_t batch, b
         return st;
     }
     memcpy(m->target_size, ts, sizeof ts);
-    return ck_plan_ensure(&m->plan, &m->g, batch, training, ts);
+    if ((st = ck_plan_ensure(&m->plan, &m->g, batch, training, ts)) != CKERAS_OK)
+        return st;
+    return d->nw > 0 ? ck_model_weight_buffers(m, batch) : CKERAS_OK;
 }
 
 ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch, double *results, int n_results)
@@ -557,25 +558,41 @@ static ckeras_status deliver(const ckeras_fit_args *a, ck_train_ctx *ctx, ckeras
     return CKERAS_OK;
 }
 
-ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_args *args,
+ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_args *args,
                            ckeras_history **history)
 {
     ckeras_fit_args defaults = {.epochs = 1, .batch_size = 32, .verbose = 1, .shuffle = true};
     const ckeras_fit_args *a = args ? args : &defaults;
     if (!m->compiled)
         return ck_error(CKERAS_ESTATE, "fit: model '%s' must be compiled first", m->name);
+    if (a->nsw > 0 && a->ncw > 0) /* Keras' words */
+        return ck_error(CKERAS_EINVAL, "fit: You cannot `class_weight` and `sample_weight` at the same time.");
+    /* the training data with its sample weights (sample_weight's, or class_weight's below) */
+    ck_data dw = *d0;
+    const ck_data *d = &dw;
+    dw.nw = a->nsw;
+    memcpy(dw.w, a->sw, sizeof dw.w);
     ckeras_status st;
     int64_t ts[CK_MAX_OUTPUTS];
     if ((st = adapt_lengths(m, d, "fit")) != CKERAS_OK || (st = check_data(m, d, "fit", ts)) != CKERAS_OK ||
         (st = claim_weights(m, "fit")) != CKERAS_OK)
         return st;
+    ckeras_tensor *cwt = NULL; /* class_weight's sample weights (training samples only, as Keras) */
+    if (a->ncw > 0 && (st = ck_model_class_weights(m, d, a->cw, a->ncw, &cwt)) != CKERAS_OK)
+        return st;
+    if (cwt) {
+        dw.nw = 1;
+        dw.w[0] = cwt;
+    }
     int64_t N = d->x[0]->shape[0];
     int64_t n_train = N, n_val = 0;
     const ck_data *vd = NULL;
     if (a->val.nx > 0) {
         int64_t vts[CK_MAX_OUTPUTS];
-        if ((st = check_data(m, &a->val, "fit: validation_data", vts)) != CKERAS_OK)
+        if ((st = check_data(m, &a->val, "fit: validation_data", vts)) != CKERAS_OK) {
+            ckeras_tensor_free(cwt);
             return st;
+        }
         vd = &a->val;
         n_val = vd->x[0]->shape[0];
     } else if (a->validation_split > 0) {
@@ -583,19 +600,32 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
          * shuffling */
         n_train = (int64_t)floor((double)N * (1.0 - a->validation_split));
         n_val = N - n_train;
-        if (n_train < 1 || n_val < 1)
+        if (n_train < 1 || n_val < 1) {
+            ckeras_tensor_free(cwt);
             return ck_error(CKERAS_EINVAL, "fit: validation_split %g of %lld samples leaves an empty set",
                             a->validation_split, (long long)N);
-        vd = d;
+        }
+        vd = cwt ? d0 : d; /* the sample weights are cut alike; class weights weigh training only */
     }
     if ((st = resolve_metrics(m, d)) != CKERAS_OK) {
         ck_error_prefix("fit");
+        ckeras_tensor_free(cwt);
         return st;
     }
     int64_t batch = a->batch_size < n_train ? a->batch_size : n_train;
+    /* validation: validation_batch_size (else batch_size) samples a batch, the first
+     * validation_steps batches of the set each time (Keras restarts its iterator) */
+    int64_t vb = a->validation_batch_size > 0 ? a->validation_batch_size : batch;
+    vb = vb < n_val ? vb : n_val;
+    if (n_val > 0 && a->validation_steps > 0 && a->validation_steps < (n_val + vb - 1) / vb)
+        n_val = a->validation_steps * vb;
+    int64_t cap = vb > batch ? vb : batch;
     memcpy(m->target_size, ts, sizeof ts);
-    if ((st = ck_plan_ensure(&m->plan, &m->g, batch, true, ts)) != CKERAS_OK)
+    if ((st = ck_plan_ensure(&m->plan, &m->g, cap, true, ts)) != CKERAS_OK ||
+        ((d->nw > 0 || (vd && vd->nw > 0)) && (st = ck_model_weight_buffers(m, cap)) != CKERAS_OK)) {
+        ckeras_tensor_free(cwt);
         return st;
+    }
 
     /* everything fit needs is allocated here, before the first step */
     int64_t *idx = ck_malloc_n(n_train, sizeof *idx);
@@ -605,6 +635,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
         ck_free(idx);
         ck_free(backup);
         ckeras_history_free(h);
+        ckeras_tensor_free(cwt);
         return CKERAS_ENOMEM;
     }
     for (int64_t i = 0; i < n_train; i++)
@@ -613,7 +644,11 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
     memcpy(backup, m->params, m->n_params * sizeof(float));
     memcpy(backup + m->n_params, m->state, m->n_state * sizeof(float));
 
-    int64_t steps = (n_train + batch - 1) / batch;
+    /* steps_per_epoch with arrays, as Keras 3's EpochIterator: an epoch takes the next
+     * steps_per_epoch batches of the current pass over the data, ending early when the pass runs
+     * out; the next pass (reshuffled) starts with the next epoch */
+    int64_t pass_batches = (n_train + batch - 1) / batch, pos = 0;
+    int64_t steps = a->steps_per_epoch > 0 ? a->steps_per_epoch : pass_batches;
     ck_train_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.params = m->params;
@@ -650,7 +685,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
             break;
         if (a->verbose)
             ck_progbar_epoch_begin(&bar, stdout, (int)a->verbose, (int)epoch, (int)a->epochs, (int)steps);
-        if (a->shuffle) {
+        if (a->shuffle && pos == 0) {
             /* each epoch's order is a function of the generator's state alone (a fit resumed by
              * BackupAndRestore shuffles as the uninterrupted one) */
             for (int64_t i = 0; i < n_train; i++)
@@ -663,8 +698,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
         /* per-batch logs only for those who read them (the progress bar, callbacks); else the
          * epoch's logs are made once, after its last batch */
         bool batch_logs = a->verbose == 1 || a->ncb > 0;
-        for (int64_t s = 0; s < steps; s++) {
-            int64_t start = s * batch, n = n_train - start < batch ? n_train - start : batch;
+        for (int64_t s = 0; s < steps && pos < pass_batches; s++) {
+            int64_t start = pos++ * batch, n = n_train - start < batch ? n_train - start : batch;
             if ((st = deliver(a, &ctx, CKERAS_BATCH_BEGIN, (int)s, &logs)) != CKERAS_OK)
                 break;
             gather(m, d, true, idx, start, n);
@@ -684,12 +719,15 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
         }
         if (st != CKERAS_OK)
             break;
+        if (pos >= pass_batches)
+            pos = 0;
         if (!batch_logs && seen > 0)
             fill_logs(m, &logs, "", loss_sum / (double)seen, true);
-        if (n_val > 0 && !ctx.stop_training) {
+        /* validation_freq: after every validation_freq-th epoch (1-based), as Keras */
+        bool validate = a->validation_freq <= 1 || (epoch + 1) % a->validation_freq == 0;
+        if (n_val > 0 && validate && !ctx.stop_training) {
             double vloss;
-            int64_t vstart = vd == d ? n_train : 0;
-            int64_t vb = batch < n_val ? batch : n_val;
+            int64_t vstart = vd == &a->val ? 0 : n_train;
             evaluate_range(m, vd, vstart, n_val, vb, &vloss);
             fill_logs(m, &logs, "val_", vloss, false);
         }
@@ -716,6 +754,7 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d, const ckeras_fit_a
     }
     ck_free(idx);
     ck_free(backup);
+    ckeras_tensor_free(cwt);
     if (st != CKERAS_OK || !history)
         ckeras_history_free(h);
     else

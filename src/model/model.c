@@ -411,6 +411,7 @@ ckeras_status ck_model_compile_outputs(ckeras_model *m, ckeras_optimizer *opt, i
     memcpy(m->loss_weight, w, sizeof w);
     /* Keras 3 orders the metrics by output whatever the order of the entries (stable) */
     m->nmetrics = 0;
+    memset(m->metric_weighted, 0, sizeof m->metric_weighted); /* weighted_metrics are set after */
     for (int k = 0; k < m->g.noutputs; k++)
         for (int i = 0; i < nm; i++)
             if (outs[i] == k) {
@@ -485,6 +486,8 @@ void ck_model_free(ckeras_model *m)
         ck_free(m->state);
     }
     ck_free(m->var_off);
+    ck_free(m->sw_buf);
+    ck_free(m->row_buf);
     ck_optimizer_free(m->opt);
     ck_free(m);
 }

@@ -72,6 +72,14 @@ struct ckeras_model {
     ck_group *groups; /* models called as layers in this one */
     int ngroups;
     bool frozen;      /* ckeras_model_set_trainable(m, 0): saved as "trainable": false */
+    /* sample weights (sample_weight.c): metric i sees them (Keras' weighted_metrics); the batch's
+     * weights per output (sw_on[k]: gathered for output k) and per-row losses, sized before the
+     * first step */
+    bool metric_weighted[CK_MAX_METRICS];
+    bool sw_on[CK_MAX_OUTPUTS];
+    float *sw_buf, *row_buf;
+    int64_t sw_cap, row_cap; /* rows of each output's weights in sw_buf (sw_nout of them), per-row losses */
+    int sw_nout;
 };
 
 /* Whether every weight of m lives in m's buffers (else a model sharing its layers laid them
@@ -124,6 +132,28 @@ ckeras_status ck_model_match_lengths(ckeras_model *m, int nin, const ckeras_tens
  * mask (they see every row). */
 bool ck_model_masked_loss(ckeras_model *m, int k, int64_t n, int64_t rows, int64_t cols, int64_t true_cols,
                           float weight, float *grad, double *mean);
+/* Sample weights (sample_weight.c). Checks d's weights (count, shapes (N,) or (N, 1), or one per
+ * row of the output (Keras' temporal weights), finite and >= 0); the buffers for batches of cap
+ * samples (a weight per row of each output, and per-row losses); gathers the weights of samples
+ * idx[start..start+n) (idx NULL: consecutive) into them (sw_on all false when d has none); output
+ * k's weighted mean loss (Keras' sum_over_batch_size: the weighted sum over the number of rows;
+ * masked outputs: over the kept rows + 1e-7) with its gradient scaled by weight into grad (may be
+ * NULL); a weighted metric's update; the per-sample weights of class_weight (dense: weight of
+ * class c is cw[c], c < ncw, else 1) for the targets of d, in a new (N,) tensor; and
+ * ckeras_model_set_weighted_metrics' body. */
+struct ck_data;
+ckeras_status ck_model_check_weights(const ckeras_model *m, const struct ck_data *d, const char *what);
+ckeras_status ck_model_weight_buffers(ckeras_model *m, int64_t cap); /* only when weights are given */
+void ck_model_gather_weights(ckeras_model *m, const struct ck_data *d, const int64_t *idx, int64_t start, int64_t n);
+double ck_model_weighted_loss(ckeras_model *m, int k, int64_t n, int64_t rows, int64_t cols, int64_t true_cols,
+                              float weight, float *grad);
+void ck_model_metric_update(ckeras_model *m, int i, int64_t n, int64_t rows, int64_t cols, int64_t true_cols);
+ckeras_status ck_model_class_weights(const ckeras_model *m, const struct ck_data *d, const double *cw, int64_t ncw,
+                                     ckeras_tensor **out);
+ckeras_status ck_model_set_weighted_metrics(ckeras_model *m, const char *output, const char *metrics);
+/* The names of the metrics in logs (Keras 3: "<output>_" on models with several outputs; a
+ * weighted metric whose name is taken is "weighted_<name>"). */
+const char *ck_model_metric_name(const ckeras_model *m, int i, char *buf, size_t n);
 /* The regularization penalty of the trainable weights (added to the loss, as Keras does);
  * with add_grads, its gradient is added to the weights' gradients. The activity penalties of the
  * last forward are added too (their gradients come with the backward). */
@@ -152,6 +182,10 @@ typedef struct ck_data {
     int nx, ny;
     const ckeras_tensor *x[CK_MAX_NODE_INPUTS];
     const ckeras_tensor *y[CK_MAX_OUTPUTS];
+    /* sample weights (Keras' sample_weight): nw 0 none, 1 one (N,) vector for every output, or
+     * one per output (w[k] NULL: weight 1 for output k) */
+    int nw;
+    const ckeras_tensor *w[CK_MAX_OUTPUTS];
 } ck_data;
 /* Fills d from arrays (checks the counts fit; the tensors are checked by the calls). */
 ckeras_status ck_data_set(ck_data *d, int nx, const ckeras_tensor *const *x, int ny,
@@ -186,7 +220,14 @@ struct ckeras_fit_args {
     int64_t epochs, batch_size, verbose, initial_epoch;
     bool shuffle;
     double validation_split;
-    ck_data val; /* validation_data (val.nx 0: none) */
+    ck_data val; /* validation_data (val.nx 0: none; val.nw its sample weights) */
+    /* sample_weight (nsw 0: none), class_weight (dense: class c weighs cw[c]; ncw 0: none, owned),
+     * validation_freq, steps_per_epoch, validation_batch_size, validation_steps (0: unset) */
+    int nsw;
+    const ckeras_tensor *sw[CK_MAX_OUTPUTS];
+    double *cw;
+    int64_t ncw;
+    int64_t validation_freq, steps_per_epoch, validation_batch_size, validation_steps;
     int ncb;
     ckeras_callback *cb[CK_MAX_CALLBACKS];
 };

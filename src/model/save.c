@@ -323,6 +323,7 @@ ckeras_status ck_model_training_desc(const ckeras_model *m, ck_profile profile, 
     for (int i = 0; i < t->nmetrics; i++) {
         snprintf(t->metrics[i], sizeof t->metrics[i], "%s", m->metric_specs[i]);
         t->metric_out[i] = m->metric_out[i];
+        t->metric_weighted[i] = m->metric_weighted[i];
     }
     snprintf(t->opt_class, sizeof t->opt_class, "%s", ck_optimizer_class(m->opt));
     t->opt_config = ck_config_to_tree(&m->opt->cfg, NULL, true, profile);
@@ -798,7 +799,12 @@ static ckeras_status make_layer(const ck_io_layer *d, bool keras2, bool frozen, 
     }
     l->named = true;
     l->keras2 = keras2;
-    if (frozen)
+    /* A layer of a nested model saved as "trainable": false. tf.keras 2 trains nothing inside such
+     * a model. Keras 3 (and ckeras) train what the layer's own config says, as after
+     * base.trainable = False; base.get_layer("bn").trainable = True; a layer whose config says
+     * nothing follows the model. */
+    const ck_tree *own = ck_tree_get(d->config, "trainable");
+    if (frozen && (keras2 || !own || own->kind != CK_T_BOOL))
         l->trainable = false;
     *out = l;
     return CKERAS_OK;
@@ -1689,8 +1695,8 @@ static ckeras_status pair_nested(const ckeras_model *m, const flat *fl, const in
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < nn; i++) {
                 const ckeras_layer *l = m->g.nodes[nodes[i]].layer;
-                for (int k = 0; k < l->nw; k++)
-                    if ((l->trainable && l->w[k].trainable) == (pass == 0))
+                for (int k = 0; k < l->nw; k++) /* all of a frozen model's weights come last */
+                    if ((l->trainable && l->w[k].trainable && !fl->info[fidx[i]].frozen) == (pass == 0))
                         src[i][k] = &g->w[next++];
             }
     }
@@ -1891,21 +1897,38 @@ static ckeras_status compile_with(ckeras_model *m, ckeras_optimizer *o, const ck
         size_t len = 0;
         lists[e][0] = '\0';
         for (int i = 0; i < t->nmetrics; i++)
-            if (t->nout == 0 || t->metric_out[i] == e)
+            if ((t->nout == 0 || t->metric_out[i] == e) && !t->metric_weighted[i])
                 len += (size_t)snprintf(lists[e] + len, sizeof lists[e] - len, "%s%s", len ? "," : "",
                                         t->metrics[i]);
     }
-    if (t->nout == 0)
-        return ck_model_compile(m, o, t->loss[0], lists[0]);
+    ckeras_status st;
     const char *names[CK_IO_MAX_OUT], *losses[CK_IO_MAX_OUT], *metrics[CK_IO_MAX_OUT];
     bool by_name = t->out_name[0][0] != '\0';
-    for (int e = 0; e < n; e++) {
-        names[e] = t->out_name[e];
-        losses[e] = t->loss[e][0] ? t->loss[e] : NULL;
-        metrics[e] = lists[e];
+    if (t->nout == 0) {
+        st = ck_model_compile(m, o, t->loss[0], lists[0]);
+    } else {
+        for (int e = 0; e < n; e++) {
+            names[e] = t->out_name[e];
+            losses[e] = t->loss[e][0] ? t->loss[e] : NULL;
+            metrics[e] = lists[e];
+        }
+        st = ck_model_compile_outputs(m, o, n, by_name ? names : NULL, losses,
+                                      t->has_weights ? t->loss_weight : NULL, metrics);
     }
-    return ck_model_compile_outputs(m, o, n, by_name ? names : NULL, losses, t->has_weights ? t->loss_weight : NULL,
-                                    metrics);
+    /* weighted_metrics, by output */
+    for (int e = 0; st == CKERAS_OK && e < n; e++) {
+        size_t len = 0;
+        lists[e][0] = '\0';
+        for (int i = 0; i < t->nmetrics; i++)
+            if ((t->nout == 0 || t->metric_out[i] == e) && t->metric_weighted[i])
+                len += (size_t)snprintf(lists[e] + len, sizeof lists[e] - len, "%s%s", len ? "," : "",
+                                        t->metrics[i]);
+        if (len == 0)
+            continue;
+        const char *out = t->nout == 0 ? NULL : by_name ? t->out_name[e] : ck_model_output_name(m, e);
+        st = ck_model_set_weighted_metrics(m, out, lists[e]);
+    }
+    return st;
 }
 
 /* A learning_rate given as a schedule ({"class_name", "config"}, with Keras 3's "module" and
