@@ -392,6 +392,25 @@ CKERAS_API void ckeras_layer_free(ckeras_layer *layer);
  * accepted; numbers are checked as the typed constructor checks them (units, filters, sizes and
  * strides > 0, rates in [0, 1), no NaN or infinity). Settings must be made before the layer is
  * built into a model (::CKERAS_ESTATE after).
+ *
+ * Regularizers and constraints are checked when set (a spec ckeras cannot read is
+ * ::CKERAS_EINVAL listing the accepted forms; an OrthogonalRegularizer is ::CKERAS_EUNSUPPORTED),
+ * and written to files as Keras' objects (`{"class_name": "L2", "config": {"l2": 0.01}}`):
+ * - `*_regularizer` (kernel_regularizer, bias_regularizer, recurrent_regularizer, ...) and
+ *   `activity_regularizer` (a penalty on the layer's output, summed over the batch and added to
+ *   the loss, as Keras does): `"l1"`, `"l2"` (0.01), `"l1l2"` (0 each, Keras 3's
+ *   `regularizers.get`), `"l1_l2"` (0.01 each, tf.keras 2's function), `"L1(l1=0.001)"`,
+ *   `"L2(l2=0.001)"`, `"L1L2(l1=0.001,l2=0.002)"` (class or snake-case names);
+ * - `*_constraint` (kernel_constraint, bias_constraint, recurrent_constraint,
+ *   depthwise_constraint, pointwise_constraint, embeddings_constraint, gamma_constraint,
+ *   beta_constraint, alpha_constraint), applied after each optimizer update as Keras does:
+ *   `"max_norm"`, `"non_neg"`, `"unit_norm"`, `"min_max_norm"` (Keras' defaults),
+ *   `"MaxNorm(max_value=2,axis=0)"`, `"NonNeg()"`, `"UnitNorm(axis=0)"`,
+ *   `"MinMaxNorm(min_value=0,max_value=1,rate=1,axis=0)"`; axis is an int, a list
+ *   (`"axis=[0,1,2]"`: each Conv2D filter) or None (all axes), in the weight's Keras layout; an
+ *   axis outside the weight is refused when the layer is built;
+ * - for both, Keras' object form as JSON text, with or without "module" and
+ *   "registered_name": `{"class_name": "MaxNorm", "config": {"max_value": 3, "axis": [0, 1]}}`.
  */
 CKERAS_API ckeras_status ckeras_layer_set_str(ckeras_layer *layer, const char *name, const char *value);
 /** @copydoc ckeras_layer_set_str */

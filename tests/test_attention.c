@@ -141,8 +141,8 @@ START_TEST(einsum_dense_refusals)
          "bias axis 'x'"},
         {"{\"equation\":\"ab,abc->ac\",\"output_shape\":4}", 1, {3}, CKERAS_EUNSUPPORTED, "batch axis"},
         {"{\"equation\":\"ab,bc->ac\",\"output_shape\":4,\"lora_rank\":2}", 1, {3}, CKERAS_EUNSUPPORTED, "lora_rank"},
-        {"{\"equation\":\"ab,bc->ac\",\"output_shape\":4,\"kernel_constraint\":\"NonNeg\"}", 1, {3},
-         CKERAS_EUNSUPPORTED, "kernel_constraint"},
+        {"{\"equation\":\"ab,bc->ac\",\"output_shape\":4,\"kernel_constraint\":\"NonNegative\"}", 1, {3},
+         CKERAS_EINVAL, "kernel_constraint"},
         {"{\"equation\":\"a.b,bc->ac\",\"output_shape\":4}", 1, {3}, CKERAS_EINVAL, "Keras' forms"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -457,8 +457,8 @@ START_TEST(mha_refusals_and_weights)
         {"{\"num_heads\":2,\"key_dim\":2,\"use_causal_mask\":true}", 2, 3, {2, 3, 4}, {2, 3, 4}, {0}, {0},
          CKERAS_EUNSUPPORTED, "use_causal_mask"},
         {"{\"num_heads\":2,\"key_dim\":2}", 4, 2, {3, 4}, {5, 3}, {5, 3}, {5, 3}, CKERAS_ESHAPE, "attention mask"},
-        {"{\"num_heads\":2,\"key_dim\":2,\"bias_constraint\":\"NonNeg\"}", 2, 2, {3, 4}, {5, 3}, {0}, {0},
-         CKERAS_EUNSUPPORTED, "bias_constraint"},
+        {"{\"num_heads\":2,\"key_dim\":2,\"bias_constraint\":\"NonNegative\"}", 2, 2, {3, 4}, {5, 3}, {0}, {0},
+         CKERAS_EINVAL, "bias_constraint"},
         {"{\"num_heads\":2,\"key_dim\":2,\"return_attention_scores\":true}", 2, 2, {3, 4}, {5, 3}, {0}, {0},
          CKERAS_EUNSUPPORTED, "return_attention_scores"},
     };

@@ -167,7 +167,7 @@ START_TEST(config_errors_and_normalisation)
     build_fails("{\"filters\": 0, \"kernel_size\": 3}", in, CKERAS_EINVAL, "filters");
     ck_assert_ptr_null(ckeras_conv2d_transpose(0, 3, 3, NULL));
     ck_assert_ptr_null(ckeras_conv2d_transpose(2, 3, 3, "no_such_activation"));
-    build_fails("{\"filters\": 2, \"kernel_size\": 3, \"kernel_constraint\": \"non_neg\"}", in, CKERAS_EUNSUPPORTED,
+    build_fails("{\"filters\": 2, \"kernel_size\": 3, \"kernel_constraint\": \"non_negative\"}", in, CKERAS_EINVAL,
                 "kernel_constraint");
     /* one int becomes a pair, as Keras' get_config() shows it */
     ckeras_layer *l = ckeras_layer_from_config("Conv2DTranspose",

@@ -443,11 +443,11 @@ START_TEST(errors_are_reported_at_build)
     expect_build_error("DepthwiseConv2D", "{}", &img, CKERAS_EINVAL, "kernel_size");
     expect_build_error("DepthwiseConv2D", "{\"kernel_size\": 2, \"strides\": 2, \"dilation_rate\": 2}", &img,
                        CKERAS_EINVAL, "dilation_rate");
-    expect_build_error("DepthwiseConv2D", "{\"kernel_size\": 3, \"depthwise_constraint\": \"non_neg\"}", &img,
-                       CKERAS_EUNSUPPORTED, "depthwise_constraint");
+    expect_build_error("DepthwiseConv2D", "{\"kernel_size\": 3, \"depthwise_constraint\": \"non_negative\"}", &img,
+                       CKERAS_EINVAL, "depthwise_constraint");
     expect_build_error("SeparableConv2D", "{\"kernel_size\": 3}", &img, CKERAS_EINVAL, "filters");
     expect_build_error("SeparableConv2D", "{\"filters\": 2, \"kernel_size\": 3, \"pointwise_constraint\": "
-                       "\"non_neg\"}", &img, CKERAS_EUNSUPPORTED, "pointwise_constraint");
+                       "\"MaxNorm(axis=4)\"}", &img, CKERAS_EINVAL, "pointwise_constraint");
     expect_build_error("SeparableConv2D", "{\"filters\": 2, \"kernel_size\": 3, \"pointwise_initializer\": "
                        "\"nonsense\"}", &img, CKERAS_EINVAL, "SeparableConv2D");
 

@@ -2,7 +2,7 @@
  * predicted and trained one step by Keras 3.11.3 (tests/keras/layer_cases.py, the oracle). Here
  * ckeras loads each .h5, predicts the same inputs, saves the model in its three formats (.h5 in
  * the tf.keras 2 and Keras 3 layouts, .keras) and reloads each, and trains the same SGD step
- * (learning rate 0.1, mse): outputs and every updated weight must equal Keras' within the case's
+ * (learning rate 0.1, mse): outputs, the step's loss and every updated weight must equal Keras' within the case's
  * tolerance (|ckeras - Keras| <= atol (1 + |Keras|), 1e-5 unless the case says otherwise). All
  * cases run; the failures are listed together. */
 #include "ckeras.h"
@@ -139,6 +139,7 @@ static void run_case(const char *dir, json_t *c, char *report, size_t cap, int *
     }
 
     if (train) {
+        double loss = 0;
         for (int k = 0; k < nout; k++) {
             char key[16];
             snprintf(key, sizeof key, "t%d", k);
@@ -146,10 +147,18 @@ static void run_case(const char *dir, json_t *c, char *report, size_t cap, int *
             ck_assert_msg(ts[k] != NULL, "%s: no %s", name, key);
         }
         if (ckeras_model_compile(m, ckeras_sgd(0.1, 0.0, 0), "mse", NULL) != CKERAS_OK ||
-            ckeras_model_train_on_batch_multi(m, nin, xs, nout, ts, NULL, 0) != CKERAS_OK) {
+            ckeras_model_train_on_batch_multi(m, nin, xs, nout, ts, &loss, 1) != CKERAS_OK) {
             fail_line(report, cap, nfail, "%s: train: %s", name, ckeras_last_error());
         } else {
             (*ntrained)++;
+            /* the step's loss (fixtures from before it was recorded have none) */
+            const ckeras_tensor *kl = npz_get(&z, "loss");
+            if (kl) {
+                double want = ckeras_tensor_data((ckeras_tensor *)kl)[0];
+                if (!(fabs(loss - want) <= atol * (1.0 + fabs(want))))
+                    fail_line(report, cap, nfail, "%s: the step's loss %.9g differs from Keras' %.9g", name, loss,
+                              want);
+            }
             int checked = 0;
             for (int i = 0; i < z.n; i++) {
                 if (strncmp(z.names[i], "w.", 2) != 0)

@@ -122,8 +122,8 @@ START_TEST(prelu_config_defaults_and_errors)
     l = h_layer_cfg("PReLU", "{\"shared_axes\": [0]}");
     ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_layer_free(l);
-    l = h_layer_cfg("PReLU", "{\"alpha_constraint\":\"non_neg\"}");
-    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EUNSUPPORTED);
+    l = h_layer_cfg("PReLU", "{\"alpha_constraint\":\"non_negative\"}");
+    ck_assert_int_eq(ck_layer_build(l, &in), CKERAS_EINVAL);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "alpha_constraint"));
     ck_layer_free(l);
     l = h_layer_cfg("PReLU", "{\"alpha_initializer\":\"no_such_init\"}");

@@ -408,8 +408,8 @@ START_TEST(defaults_and_errors)
     expect_error("GroupNormalization", "{\"groups\": 2, \"axis\": 0}", 2, mat, CKERAS_EINVAL, "axis");
     expect_error("GroupNormalization", "{\"groups\": 2, \"axis\": 3}", 2, mat, CKERAS_EINVAL, "axis");
     expect_error("GroupNormalization", "{\"groups\": 2, \"epsilon\": 0}", 2, mat, CKERAS_EINVAL, "epsilon");
-    expect_error("GroupNormalization", "{\"groups\": 2, \"gamma_constraint\": \"NonNeg\"}", 2, mat,
-                 CKERAS_EUNSUPPORTED, "gamma_constraint");
+    expect_error("GroupNormalization", "{\"groups\": 2, \"gamma_constraint\": \"NonNegative\"}", 2, mat,
+                 CKERAS_EINVAL, "gamma_constraint");
     expect_error("UnitNormalization", "{\"axis\": [0]}", 3, img, CKERAS_EINVAL, "batch axis");
     expect_error("UnitNormalization", "{\"axis\": [1, 1]}", 3, img, CKERAS_EINVAL, "twice");
     expect_error("UnitNormalization", "{\"axis\": []}", 3, img, CKERAS_EINVAL, "axis");

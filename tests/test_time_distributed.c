@@ -163,8 +163,8 @@ START_TEST(refusals)
     expect_refusal(td("TimeDistributed", "{\"layer\": {\"class_name\": \"Dense\", \"config\": {\"units\": 2}}}"),
                    &in, CKERAS_EUNSUPPORTED, "'TimeDistributed'");
     expect_refusal(td("NoSuchLayer", "{}"), &in, CKERAS_EUNSUPPORTED, "'NoSuchLayer'");
-    expect_refusal(td("Dense", "{\"units\": 2, \"kernel_regularizer\": \"l2\"}"), &in, CKERAS_EUNSUPPORTED,
-                   "regularizer");
+    expect_refusal(td("Dense", "{\"units\": 2, \"activity_regularizer\": \"l2\"}"), &in, CKERAS_EUNSUPPORTED,
+                   "activity_regularizer");
     expect_refusal(td("Dense", "{\"units\": 2}"), &(ck_shape){1, {4}}, CKERAS_ESHAPE, "at least 3");
     ckeras_layer *l = ck_layer_new_by_class("TimeDistributed");
     expect_refusal(l, &in, CKERAS_EINVAL, "needs a layer");

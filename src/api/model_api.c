@@ -172,12 +172,27 @@ static ckeras_status check_str_setting(const char *name, const char *value)
         return ck_act_parse_any(value, &probe); /* glu: the layer's build says where it is refused */
     if (n >= 11 && strcmp(name + n - 11, "initializer") == 0)
         return ck_init_check(value);
+    float l1, l2;
+    if (n >= 11 && strcmp(name + n - 11, "regularizer") == 0)
+        return ck_regularizer_parse(value, &l1, &l2);
+    ck_constraint c;
+    if (n >= 10 && strcmp(name + n - 10, "constraint") == 0)
+        return ck_constraint_parse(value, -1, &c); /* its axes are checked against the weight at build */
     return CKERAS_OK;
 }
 
 CKERAS_API ckeras_status ckeras_layer_set_str(ckeras_layer *layer, const char *name, const char *value)
 {
     ckeras_status st = settable(layer, "layer_set_str");
+    char spec[256];
+    if (st == CKERAS_OK && value && value[0] == '{') { /* a Keras object config: {"class_name": "L2", ...} */
+        ck_tree *t = ck_tree_from_json(value, "layer_set_str");
+        st = t ? ck_config_object_spec(t, spec, sizeof spec, "layer_set_str", name ? name : "") : CKERAS_EFORMAT;
+        ck_tree_free(t);
+        if (st != CKERAS_OK)
+            ck_error_prefix("layer_set_str: %s: '%s'", layer->vt->class_name, name ? name : "");
+        value = spec;
+    }
     if (st == CKERAS_OK && (st = check_str_setting(name, value)) != CKERAS_OK)
         ck_error_prefix("layer_set_str: %s: '%s'", layer->vt->class_name, name);
     return st ? st : ck_config_set_str(&layer->cfg, layer->vt->class_name, name, value);

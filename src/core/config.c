@@ -375,9 +375,11 @@ const char *ck_cfg_str(const ck_config *c, const char *name)
 
 /* ---- configs as trees ------------------------------------------------------------------- */
 
+static void mark_used(ck_tree *t);
+
 /* {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": null}} ->
  * "RandomNormal(mean=0,stddev=0.05)" */
-static ckeras_status initializer_spec(ck_tree *v, char *out, size_t cap, const char *owner, const char *key)
+ckeras_status ck_config_object_spec(ck_tree *v, char *out, size_t cap, const char *owner, const char *key)
 {
     const char *cls = ck_tree_string(ck_tree_use(v, "class_name"));
     if (!cls)
@@ -389,15 +391,27 @@ static ckeras_status initializer_spec(ck_tree *v, char *out, size_t cap, const c
     bool first = true;
     for (int k = 0; cfg && cfg->kind == CK_T_OBJECT && k < cfg->n; k++) {
         ck_tree *x = cfg->items[k];
-        x->used = true;
-        if (!ck_tree_is_number(x) && x->kind != CK_T_STR)
+        mark_used(x);
+        bool ints = x->kind == CK_T_LIST; /* a constraint's axis: [0, 1, 2] */
+        for (int j = 0; ints && j < x->n; j++)
+            ints = x->items[j]->kind == CK_T_INT;
+        bool none_axis = x->kind == CK_T_NULL && strcmp(cfg->keys[k], "axis") == 0; /* a constraint's */
+        if (!ck_tree_is_number(x) && x->kind != CK_T_STR && !ints && !none_axis)
             continue;
         if (len < cap)
             len += (size_t)snprintf(out + len, cap - len, "%s", first ? "(" : ",");
         if (ck_tree_is_number(x) && len < cap)
             len += (size_t)snprintf(out + len, cap - len, "%s=%.17g", cfg->keys[k], ck_tree_number(x));
+        else if (ints) {
+            if (len < cap)
+                len += (size_t)snprintf(out + len, cap - len, "%s=[", cfg->keys[k]);
+            for (int j = 0; j < x->n && len < cap; j++)
+                len += (size_t)snprintf(out + len, cap - len, "%s%lld", j ? "," : "", (long long)x->items[j]->i);
+            if (len < cap)
+                len += (size_t)snprintf(out + len, cap - len, "]");
+        }
         else if (len < cap)
-            len += (size_t)snprintf(out + len, cap - len, "%s=%s", cfg->keys[k], x->s);
+            len += (size_t)snprintf(out + len, cap - len, "%s=%s", cfg->keys[k], none_axis ? "None" : x->s);
         first = false;
     }
     if (!first && len < cap)
@@ -517,7 +531,7 @@ static ckeras_status set_from_tree(ck_config *c, const char *owner, int f, const
             return ck_config_set_str(c, owner, name, v->s);
         if (v->kind == CK_T_OBJECT) {
             char spec[256];
-            ckeras_status st = initializer_spec(v, spec, sizeof spec, owner, key);
+            ckeras_status st = ck_config_object_spec(v, spec, sizeof spec, owner, key);
             return st == CKERAS_OK ? ck_config_set_str(c, owner, name, spec) : st;
         }
         return ck_error(CKERAS_EFORMAT, "%s: '%s' must be a string", owner, key);
@@ -621,6 +635,8 @@ static ck_tree *initializer_tree(const char *spec, bool seed)
         up = false;
     }
     cls[k] = '\0';
+    if (strcmp(cls, "L1l2") == 0) /* Keras 3's "l1l2" names L1L2 */
+        snprintf(cls, sizeof cls, "L1L2");
     ck_tree *cfg = ck_tree_object();
     ckeras_status st = cfg ? CKERAS_OK : CKERAS_ENOMEM;
     if (!seed && *p == '\0') { /* Keras' regularizer functions "l1", "l2", "l1_l2" default to 0.01 */
@@ -639,6 +655,26 @@ static ck_tree *initializer_tree(const char *spec, bool seed)
             key[a] = '\0';
             if (*p == '=')
                 p++;
+            if (*p == '[') { /* a constraint's axis list: "axis=[0,1,2]" */
+                ck_tree *list = ck_tree_list();
+                for (p++; list && *p && *p != ']';) {
+                    char *end;
+                    long long v = strtoll(p, &end, 10);
+                    if (end == p || ck_tree_push(list, ck_tree_int(v)) != CKERAS_OK) {
+                        ck_tree_free(list);
+                        list = NULL;
+                        break;
+                    }
+                    for (p = end; *p == ',' || *p == ' ';)
+                        p++;
+                }
+                if (*p == ']')
+                    p++;
+                if (*p == ',')
+                    p++;
+                st = list ? ck_tree_set(cfg, key, list) : CKERAS_ENOMEM;
+                continue;
+            }
             while (*p && *p != ',' && *p != ')' && b + 1 < sizeof val)
                 val[b++] = *p++;
             val[b] = '\0';
@@ -646,7 +682,12 @@ static ck_tree *initializer_tree(const char *spec, bool seed)
                 p++;
             char *end;
             double d = strtod(val, &end);
-            st = ck_tree_set(cfg, key, *end == '\0' && end != val ? ck_tree_float(d) : ck_tree_str(val));
+            bool integral = strcmp(key, "axis") == 0 && *end == '\0' && end != val && fabs(d) < 64 &&
+                            d == (double)(long long)d;
+            st = ck_tree_set(cfg, key, strcmp(val, "None") == 0 ? ck_tree_null()
+                                       : integral             ? ck_tree_int((long long)d)
+                                       : *end == '\0' && end != val ? ck_tree_float(d)
+                                                                   : ck_tree_str(val));
         }
     }
     /* Keras 3's Constant.from_config reads config["value"] (its default is 0.0) */
@@ -760,7 +801,8 @@ static ck_tree *value_tree(const ck_config *c, int i)
     case CK_FLOAT: return ck_tree_float(v->f);
     case CK_TREE: return ck_tree_copy(v->t);
     case CK_STR: {
-        bool init = ends_with(f->name, "_initializer"), reg = ends_with(f->name, "_regularizer");
+        bool init = ends_with(f->name, "_initializer"), reg = ends_with(f->name, "_regularizer") ||
+                                                              ends_with(f->name, "_constraint");
         return init || reg ? initializer_tree(v->s, init) : ck_tree_str(v->s);
     }
     case CK_INTS: {

@@ -257,6 +257,11 @@ const ck_tree *ck_cfg_tree(const ck_config *c, const char *name); /* NULL when N
  * float field "<key>_lower" sets both; "batch_input_shape"/"batch_shape" set "input_shape"
  * (batch axis dropped); "name" and "trainable" are returned apart (name_out may be NULL);
  * "dtype" float32 is used. Keys it has no use for stay unused in cfg (ck_tree_first_unused). */
+/* A Keras object config of an initializer, regularizer or constraint ({"class_name": "L2", "config":
+ * {"l2": 0.01}}, with or without "module" and "registered_name") as ckeras' spec string
+ * ("L2(l2=0.01)"; lists as "[0,1,2]"), in out (cap bytes); CKERAS_EFORMAT naming owner and key
+ * when it has no class_name or is too long. */
+ckeras_status ck_config_object_spec(ck_tree *v, char *out, size_t cap, const char *owner, const char *key);
 ckeras_status ck_config_from_tree(ck_config *c, const char *owner, ck_tree *cfg, char *name_out, size_t name_cap,
                                   bool *trainable_out);
 /* A schema'd config as the config object the profile's Keras writes: "name", "trainable",

@@ -22,6 +22,8 @@ typedef struct ck_node {
                         call, or inside a model called with training=False) */
     int group;       /* index of the nested-model call it belongs to (ckeras_model.groups), -1 */
     uint32_t none;      /* bit k: axis k of its per-sample output is variable (Keras' None) */
+    double act_penalty; /* its layer's activity_regularizer on this call's output, from the last
+                           forward (0 without one) */
 } ck_node;
 
 /* Nodes are kept in topological order (a Sequential model is a chain). */

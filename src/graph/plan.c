@@ -280,6 +280,10 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
             .masks = ms,
         };
         nd->layer->vt->forward(nd->layer, &f);
+        const ckeras_layer *l = nd->layer;
+        if (l->act_l1 != 0.0f || l->act_l2 != 0.0f) /* Keras adds it to the loss in training and evaluation */
+            g->nodes[i].act_penalty =
+                ck_l1l2_penalty(p->act[i], n * ck_shape_size(&l->out_shape), l->act_l1, l->act_l2);
     }
 }
 
@@ -326,6 +330,8 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
             .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
             .masks = ms,
         };
+        if (l->act_l1 != 0.0f || l->act_l2 != 0.0f) /* the activity penalty's gradient joins dL/dy */
+            ck_l1l2_grad_add(p->dact[i], p->act[i], n * ck_shape_size(&l->out_shape), l->act_l1, l->act_l2);
         float *keep[CK_MAX_WEIGHTS];
         bool acc = p->accumulate[i] && l->trainable && p->wscratch;
         if (acc) { /* a later call of this layer wrote its gradients already: add to them */

@@ -417,4 +417,19 @@ void ck_additive_scores_backward(const float *q, const float *k, const float *th
                                  int64_t tv, int64_t d, float a, const float *w, float c, float *dq, float *dk,
                                  float *dw, double *da, double *dc);
 
+/* Keras' weight constraints, in place (constrain.c). ck_constrain_norm: w of shape dims (ndim
+ * axes, row-major) gets one norm n = sqrt(sum w^2) over the axes whose bit is set in axes per
+ * index of the other axes, and is scaled by desired / (1e-7 + n): MaxNorm desired = min(n,
+ * max_value); MinMaxNorm rate clip(n, min_value, max_value) + (1 - rate) n; UnitNorm 1 / (1e-7 + n).
+ * ck_constrain_nonneg: NonNeg, negatives to 0. */
+enum { CK_CONSTRAIN_MAX_NORM = 1, CK_CONSTRAIN_NON_NEG, CK_CONSTRAIN_UNIT_NORM, CK_CONSTRAIN_MIN_MAX_NORM };
+void ck_constrain_norm(float *w, int ndim, const int64_t *dims, uint32_t axes, int kind, float min_value,
+                       float max_value, float rate);
+void ck_constrain_nonneg(float *w, int64_t size);
+
+/* Keras' L1L2 penalty of y (count floats): l1 sum |y| + l2 sum y^2; and its gradient added to dy:
+ * dy += l1 sign(y) + 2 l2 y. */
+double ck_l1l2_penalty(const float *y, int64_t count, float l1, float l2);
+void ck_l1l2_grad_add(float *dy, const float *y, int64_t count, float l1, float l2);
+
 #endif

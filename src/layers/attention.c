@@ -28,9 +28,9 @@
     {"bias_initializer", CK_STR, "zeros", NULL, "initializer of the projection biases"},                     \
     {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection kernel"},                   \
     {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection bias"},                       \
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                        \
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                           \
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                             \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on each projection's output"},               \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                     \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                         \
     {"seed", CK_INT, NULL, NULL, "seed of the dropout (ckeras draws from the model's generator)"},           \
     {"use_causal_mask", CK_BOOL, "false", NULL, "Keras' call keyword: position t attends to positions <= t " \
      "only", CK_W_NEVER},                                                                                    \
@@ -59,6 +59,12 @@ typedef struct mha_priv {
     float rate, scale;        /* dropout, 1/sqrt(key_dim) */
     int wq, wk, wv, wo;       /* kernel indices; biases follow when use_bias */
     bool bias;
+    /* activity_regularizer: Keras gives it to each projection (query, key, value, output), and
+     * GroupQueryAttention applies it to its own output as well. The graph adds the penalty of
+     * the layer's output (the output projection's) once (plan.c); the layer the others. */
+    float a1, a2;
+    bool out_twice;           /* GroupQueryAttention: the output's penalty once more */
+    double penalty;           /* of the last forward, beyond the graph's */
 } mha_priv;
 
 static void mha_free(ckeras_layer *l)
@@ -86,10 +92,6 @@ static ckeras_status mha_build(ckeras_layer *l, const ck_shape *ins, int nin, ck
     if (nin < 2 || nin > 4)
         return FAIL(CKERAS_ESHAPE, "takes query, value, key (optional) and attention mask (optional), got %d "
                     "inputs", WHO, nin);
-    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(&l->cfg, unsupported[i]))
-            return FAIL(CKERAS_EUNSUPPORTED, "%s is not supported yet", WHO, unsupported[i]);
     if (ck_cfg_bool(&l->cfg, "return_attention_scores"))
         return FAIL(CKERAS_EUNSUPPORTED, "return_attention_scores=True (a second output) is not supported yet", WHO);
     const ck_value *nh = ck_cfg_value(&l->cfg, gqa ? "num_query_heads" : "num_heads");
@@ -197,7 +199,12 @@ static ckeras_status mha_build(ckeras_layer *l, const ck_shape *ins, int nin, ck
         if (p->bias)
             ck_layer_add_weight(l, names[j][1], &bias[j], true, "bias_initializer", NULL);
     }
-    return CKERAS_OK;
+    p->out_twice = gqa;
+    p->penalty = 0.0;
+    st = ck_regularizer_parse(ck_cfg_str(&l->cfg, "activity_regularizer"), &p->a1, &p->a2);
+    if (st != CKERAS_OK)
+        ck_error_prefix("%s '%s': activity_regularizer", WHO);
+    return st;
 }
 
 /* saved: q (n,T,H,dk), k (n,S,Hkv,dk), v (n,S,Hkv,dv), P (n,H,T,S), dropped P (same, with
@@ -281,6 +288,18 @@ static void mha_forward(ckeras_layer *l, const ck_fwd *f)
                     s.O + b * T * H * dv + h * dv, H * dv);
         }
     project(s.O, n * T, H * dv, l->w[p->wo].data, wbias(l, p, p->wo), p->Do, f->y);
+    mha_priv *pp = l->priv;
+    if (p->a1 != 0.0f || p->a2 != 0.0f) /* the projections' penalties (the output's: the graph) */
+        pp->penalty = ck_l1l2_penalty(s.q, n * T * H * dk, p->a1, p->a2) +
+                      ck_l1l2_penalty(s.k, n * S * G * dk, p->a1, p->a2) +
+                      ck_l1l2_penalty(s.v, n * S * G * dv, p->a1, p->a2) +
+                      (p->out_twice ? ck_l1l2_penalty(f->y, n * T * p->Do, p->a1, p->a2) : 0.0);
+}
+
+static double mha_added_loss(const ckeras_layer *l)
+{
+    const mha_priv *p = l->priv;
+    return p ? p->penalty : 0.0;
 }
 
 /* The backward of project: dW = x^T dy, db = column sums, dx (+)= dy W^T (beta 1: add). */
@@ -305,6 +324,9 @@ static void mha_backward(ckeras_layer *l, const ck_bwd *b)
     float *dP = dV + n * S * G * dv;
     bool train = b->train_weights;
     const float *xq = b->xs[0], *xv = b->xs[1], *xk = p->key ? b->xs[2] : b->xs[1];
+    const bool act = p->a1 != 0.0f || p->a2 != 0.0f;
+    if (act && p->out_twice)
+        ck_l1l2_grad_add(b->dy, b->y, n * T * p->Do, p->a1, p->a2);
     project_backward(l, p, p->wo, train, s.O, n * T, H * dv, b->dy, p->Do, dO, 0.0f);
     for (int64_t bb = 0; bb < n; bb++)
         for (int64_t h = 0; h < H; h++) {
@@ -324,6 +346,11 @@ static void mha_backward(ckeras_layer *l, const ck_bwd *b)
             ck_gemm(false, false, T, dk, S, 1.0f, dP, S, kbg, G * dk, 0.0f, dq + bb * T * H * dk + h * dk, H * dk);
             ck_gemm(true, false, S, dk, T, 1.0f, dP, S, qbh, H * dk, beta, dK + bb * S * G * dk + g * dk, G * dk);
         }
+    if (act) { /* the projections' penalties */
+        ck_l1l2_grad_add(dq, s.q, n * T * H * dk, p->a1, p->a2);
+        ck_l1l2_grad_add(dK, s.k, n * S * G * dk, p->a1, p->a2);
+        ck_l1l2_grad_add(dV, s.v, n * S * G * dv, p->a1, p->a2);
+    }
     project_backward(l, p, p->wq, train, xq, n * T, p->Dq, dq, H * dk, b->dxs[0], 0.0f);
     project_backward(l, p, p->wv, train, xv, n * S, p->Dv, dV, G * dv, b->dxs[1], 0.0f);
     /* the key is the value when there is no key input: its gradient adds to the value's */
@@ -405,6 +432,7 @@ const ck_layer_vt ck_multi_head_attention_vt = {
     .nfields = sizeof mha_fields / sizeof mha_fields[0],
     .build_multi = mha_build,
     .saved_floats = mha_saved,
+    .added_loss = mha_added_loss,
     .work_floats = mha_work,
     .forward = mha_forward,
     .backward = mha_backward,
@@ -440,6 +468,7 @@ const ck_layer_vt ck_group_query_attention_vt = {
     .nfields = sizeof gqa_fields / sizeof gqa_fields[0],
     .build_multi = mha_build,
     .saved_floats = mha_saved,
+    .added_loss = mha_added_loss,
     .work_floats = mha_work,
     .forward = mha_forward,
     .backward = mha_backward,

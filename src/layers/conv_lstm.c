@@ -5,9 +5,8 @@
  *
  * return_state=True gives [output, h, c] packed per sample (ckeras_layer.nout, take.c).
  * Not supported (CKERAS_EUNSUPPORTED at build): data_format channels_first, dropout and
- * recurrent_dropout other than 0, stateful=True, constraints, activity_regularizer, initial
- * states; a mask is not applied (ConvLSTM inputs rarely carry one; the mask is dropped). unroll
- * changes nothing in the numbers. ConvLSTM3D: inputs (batch, T, d, h, w, c), kernels (kd, kh, kw, ., 4F).
+ * recurrent_dropout other than 0, stateful=True, initial states; a mask is not applied (ConvLSTM
+ * inputs rarely carry one; the mask is dropped). unroll changes nothing in the numbers. ConvLSTM3D: inputs (batch, T, d, h, w, c), kernels (kd, kh, kw, ., 4F).
  *
  * Sizes: builds compute shapes with core.h's checked helpers (ck_size_mul, ck_conv_geom_fit, ...)
  * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
@@ -33,13 +32,13 @@
     {"recurrent_initializer", CK_STR, "orthogonal", NULL, "initializer of the recurrent kernel"},          \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                       \
     {"unit_forget_bias", CK_BOOL, "true", NULL, "forget-gate bias starts at 1 (with a zeros bias initializer)"}, \
-    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                              \
-    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                 \
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                  \
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                          \
-    {"recurrent_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                            \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                               \
+    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                  \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                   \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},          \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                     \
+    {"recurrent_constraint", CK_STR, NULL, NULL, "constraint on recurrent after each update"},               \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                         \
     {"dropout", CK_FLOAT, "0", "[0,1]", "input dropout rate (only 0 is supported yet)"},                      \
     {"recurrent_dropout", CK_FLOAT, "0", "[0,1]", "recurrent dropout rate (only 0 is supported yet)"},        \
     {"seed", CK_INT, NULL, NULL, "seed of the dropout masks (Keras 3; accepted)", CK_W_NO_TF2 | CK_W_SET_ONLY}, \
@@ -119,11 +118,6 @@ static ckeras_status cl_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     if (df && strcmp(df, "channels_last") != 0)
         return ck_error(strcmp(df, "channels_first") == 0 ? CKERAS_EUNSUPPORTED : CKERAS_EINVAL,
                         "%s '%s': data_format '%s' is not supported (only channels_last)", cls, l->name, df);
-    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                                              "bias_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(&l->cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': %s is not supported yet", cls, l->name, unsupported[i]);
     if (ck_cfg_float(&l->cfg, "dropout") != 0.0 || ck_cfg_float(&l->cfg, "recurrent_dropout") != 0.0)
         return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': dropout=%g, recurrent_dropout=%g: only 0 is supported yet",
                         cls, l->name, ck_cfg_float(&l->cfg, "dropout"), ck_cfg_float(&l->cfg, "recurrent_dropout"));

@@ -44,11 +44,11 @@
     {"use_bias", CK_BOOL, "true", NULL, "whether to add a bias"},                                      \
     {"kernel_initializer", CK_STR, "glorot_uniform", NULL, "kernel initializer"},                      \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                   \
-    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                        \
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                            \
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                     \
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                         \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                             \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},    \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},               \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                   \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 static const ck_field conv2d_transpose_fields[] = {
@@ -150,10 +150,6 @@ static ckeras_status ct_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape
     if (ck_cfg_int(&l->cfg, "groups") != 1)
         return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': groups = %lld is not supported (only 1)", cls, l->name,
                         (long long)ck_cfg_int(&l->cfg, "groups"));
-    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(&l->cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': %s is not supported yet", cls, l->name, unsupported[i]);
     if (in->ndim != rank + 1) {
         char buf[96];
         return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank %d (%s), got %s", cls, l->name,

@@ -16,9 +16,9 @@ static const ck_field dense_fields[] = {
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},
     {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel: \"l2\", \"L2(l2=0.01)\", ..."},
     {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER},
 };
 
@@ -42,10 +42,6 @@ static ckeras_status dense_build(ckeras_layer *l, const ck_shape *in, ck_shape *
     if (in->ndim < 1 || in->d[in->ndim - 1] <= 0)
         return ck_error(CKERAS_ESHAPE, "Dense '%s': needs an input with a last axis, got rank %d", l->name,
                         in->ndim);
-    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(&l->cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "Dense '%s': %s is not supported yet", l->name, unsupported[i]);
     dense_priv *p = l->priv;
     if (!p) {
         p = ck_calloc(1, sizeof *p);

@@ -34,11 +34,11 @@
 
 #define DW_TAIL_FIELDS                                                                                 \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},                                   \
-    {"depthwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the depthwise kernel"},           \
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                            \
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
-    {"depthwise_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
+    {"depthwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the depthwise kernel"},            \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                             \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},    \
+    {"depthwise_constraint", CK_STR, NULL, NULL, "constraint on depthwise after each update"},         \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                   \
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER}
 
 #define DW_SHAPE_FIELDS DW_SHAPE_FIELDS_("1,1", "(h, w)")
@@ -55,8 +55,8 @@ static const ck_field depthwise_fields[] = {
     {"filters", CK_INT, NULL, "(0,)", "number of output channels"},                                      \
     SHAPE,                                                                                             \
     {"pointwise_initializer", CK_STR, "glorot_uniform", NULL, "pointwise kernel initializer"},         \
-    {"pointwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the pointwise kernel"},           \
-    {"pointwise_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                  \
+    {"pointwise_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the pointwise kernel"},            \
+    {"pointwise_constraint", CK_STR, NULL, NULL, "constraint on pointwise after each update"},         \
     DW_TAIL_FIELDS
 
 static const ck_field separable_fields[] = {SEP_FIELDS(DW_SHAPE_FIELDS)};
@@ -127,11 +127,6 @@ static ckeras_status dw_build_rank(ckeras_layer *l, const ck_shape *in, ck_shape
                         pad ? pad : "None");
     if ((st = ck_layer_channels_last(l)) != CKERAS_OK)
         return st;
-    static const char *const unsupported[] = {"activity_regularizer", "depthwise_constraint", "bias_constraint",
-                                              "pointwise_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_config_find(&l->cfg, unsupported[i]) >= 0 && ck_cfg_str(&l->cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': %s is not supported yet", cls, l->name, unsupported[i]);
     if (in->ndim != rank + 1) {
         char buf[96];
         return ck_error(CKERAS_ESHAPE, "%s '%s': needs per-sample inputs of rank %d (%s), got %s", cls, l->name,

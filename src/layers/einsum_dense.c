@@ -31,9 +31,9 @@ static const ck_field ein_fields[] = {
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},
     {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},
     {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},
     {"lora_rank", CK_INT, NULL, NULL, "not supported yet (must be None)", CK_W_SET_ONLY},
     {"lora_alpha", CK_INT, NULL, NULL, "not supported yet (must be None)", CK_W_SET_ONLY},
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER},
@@ -135,10 +135,6 @@ static ckeras_status ein_build(ckeras_layer *l, const ck_shape *in, ck_shape *ou
         return FAIL(CKERAS_EINVAL, "equation is required", l->name);
     if (os->is_none)
         return FAIL(CKERAS_EINVAL, "output_shape is required", l->name);
-    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "bias_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(&l->cfg, unsupported[i]))
-            return FAIL(CKERAS_EUNSUPPORTED, "%s is not supported yet", l->name, unsupported[i]);
     if (!ck_cfg_value(&l->cfg, "lora_rank")->is_none)
         return FAIL(CKERAS_EUNSUPPORTED, "lora_rank (LoRA fine-tuning) is not supported yet", l->name);
     char x[MAXD + 4], k[MAXD + 4], y[MAXD + 4];

@@ -18,8 +18,8 @@ static const ck_field embedding_fields[] = {
     {"output_dim", CK_INT, NULL, "(0,)", "size of each vector"},
     {"embeddings_initializer", CK_STR, "random_uniform", NULL, "initializer (Keras' \"uniform\": [-0.05, 0.05])"},
     {"embeddings_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the embeddings"},
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"embeddings_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},
+    {"embeddings_constraint", CK_STR, NULL, NULL, "constraint on embeddings after each update"},
     {"mask_zero", CK_BOOL, "false", NULL, "index 0 is padding: its steps are masked for the layers after"},
     {"input_length", CK_INT, NULL, NULL, "sequence length (Keras 2); must match the input shape when set"},
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER},
@@ -31,10 +31,6 @@ static ckeras_status embedding_build(ckeras_layer *l, const ck_shape *in, ck_sha
     if (v->is_none || v->i <= 0 || d->is_none || d->i <= 0)
         return ck_error(CKERAS_EINVAL, "Embedding '%s': input_dim and output_dim must be positive, got %lld and %lld",
                         l->name, v->is_none ? 0LL : (long long)v->i, d->is_none ? 0LL : (long long)d->i);
-    static const char *const unsupported[] = {"activity_regularizer", "embeddings_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(&l->cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "Embedding '%s': %s is not supported yet", l->name, unsupported[i]);
     if (in->ndim < 1 || in->ndim >= CKERAS_MAX_DIMS)
         return ck_error(CKERAS_ESHAPE, "Embedding '%s': needs an input of indices (batch, ...), got rank %d", l->name,
                         in->ndim + 1);

@@ -249,58 +249,247 @@ ckeras_status ck_init_fill(const char *spec, float *w, const ck_shape *shape, ck
     return CKERAS_OK;
 }
 
-/* ---- regularizers ---------------------------------------------------------------------------- */
+/* ---- regularizers and constraints --------------------------------------------------------- */
+
+/* One "key=value" of a spec: a number, a list of integers "[0,1,2]" or None. */
+typedef struct spec_arg {
+    char key[24];
+    double num;
+    bool is_list, is_none;
+    int n;
+    int64_t list[CKERAS_MAX_DIMS];
+} spec_arg;
+
+static const char *skip_spaces(const char *p)
+{
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
+/* Reads one value of a spec argument at p into a; the end, or NULL when it does not read. */
+static const char *spec_value(const char *p, spec_arg *a)
+{
+    char *end;
+    if (*p == '[') {
+        a->is_list = true;
+        p++;
+        for (;;) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            if (*p == ']')
+                return p + 1;
+            long long v = strtoll(p, &end, 10);
+            if (end == p || a->n == CKERAS_MAX_DIMS)
+                return NULL;
+            a->list[a->n++] = v;
+            p = end;
+        }
+    }
+    if (strncmp(p, "None", 4) == 0) {
+        a->is_none = true;
+        return p + 4;
+    }
+    a->num = strtod(p, &end);
+    return end == p ? NULL : end;
+}
+
+/* "Name(key=value, ...)" -> its name (as written) and up to max arguments; -1 when it does not
+ * read so (the caller names the spec). */
+static int spec_split(const char *spec, char *name, size_t cap, spec_arg *args, int max)
+{
+    spec = skip_spaces(spec);
+    const char *paren = strchr(spec, '(');
+    size_t len = paren ? (size_t)(paren - spec) : strlen(spec);
+    while (len > 0 && spec[len - 1] == ' ')
+        len--;
+    if (len == 0 || len >= cap)
+        return -1;
+    memcpy(name, spec, len);
+    name[len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+              (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+            return -1;
+    if (!paren)
+        return 0;
+    const char *p = paren + 1;
+    int n = 0;
+    for (;;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == ')')
+            break;
+        if (n == max)
+            return -1;
+        spec_arg *a = &args[n++];
+        memset(a, 0, sizeof *a);
+        size_t k = 0;
+        while (*p && *p != '=' && *p != ' ' && k + 1 < sizeof a->key)
+            a->key[k++] = *p++;
+        p = skip_spaces(p);
+        if (k == 0 || *p != '=')
+            return -1;
+        p = spec_value(skip_spaces(p + 1), a);
+        if (!p)
+            return -1;
+        p = skip_spaces(p);
+        if (*p != ',' && *p != ')')
+            return -1;
+    }
+    return *skip_spaces(p + 1) ? -1 : n;
+}
+
+#define REGULARIZER_FORMS                                                                                    \
+    "accepted: \"l1\", \"l2\" (0.01), \"l1_l2\" (0.01 each, tf.keras 2), \"l1l2\" (0 each, Keras 3), "       \
+    "L1(l1=..), L2(l2=..), L1L2(l1=..,l2=..) (also in snake case), or the config object "                    \
+    "{\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}"
 
 ckeras_status ck_regularizer_parse(const char *spec, float *l1, float *l2)
 {
     *l1 = *l2 = 0.0f;
     if (!spec)
         return CKERAS_OK;
-    char name[32];
-    const char *paren = strchr(spec, '(');
-    size_t len = paren ? (size_t)(paren - spec) : strlen(spec);
-    if (len >= sizeof name)
-        return ck_error(CKERAS_EINVAL, "regularizer: unknown '%s'", spec);
-    memcpy(name, spec, len);
-    name[len] = '\0';
-    char low[40];
+    char name[32], low[40];
+    spec_arg args[4];
+    int n = spec_split(spec, name, sizeof name, args, 4);
+    if (n < 0) { /* OrthogonalRegularizer(factor=0.01,mode=rows) is refused by its name */
+        const char *paren = strchr(spec, '(');
+        size_t len = paren ? (size_t)(paren - spec) : strlen(spec);
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), spec);
+        snake_case(name, low, sizeof low);
+        if (strcmp(low, "orthogonal_regularizer") != 0)
+            return ck_error(CKERAS_EINVAL, "regularizer: cannot parse '%s'; " REGULARIZER_FORMS, spec);
+    }
     snake_case(name, low, sizeof low);
-    bool has_l1 = strcmp(low, "l1") == 0 || strcmp(low, "l1_l2") == 0 || strcmp(low, "l1l2") == 0 ||
-                  strcmp(low, "l1_l2_") == 0;
-    bool has_l2 = strcmp(low, "l2") == 0 || strcmp(low, "l1_l2") == 0 || strcmp(low, "l1l2") == 0;
+    if (strcmp(low, "orthogonal_regularizer") == 0)
+        return ck_error(CKERAS_EUNSUPPORTED, "regularizer: '%s' (OrthogonalRegularizer) is not supported; "
+                        REGULARIZER_FORMS, spec);
+    /* Keras 3's regularizers.get: "l1" and "l2" are L1() and L2() (0.01), "l1l2" is L1L2() (0 each);
+     * tf.keras 2's function l1_l2() defaults to 0.01 each */
+    bool has_l1 = strcmp(low, "l1") == 0, has_l2 = strcmp(low, "l2") == 0;
+    double v1 = has_l1 ? 0.01 : 0.0, v2 = has_l2 ? 0.01 : 0.0;
     if (strcmp(low, "l1_l2") == 0 || strcmp(low, "l1l2") == 0) {
-        /* the class L1L2 defaults to 0, the function l1_l2 to 0.01 */
         has_l1 = has_l2 = true;
+        if (strcmp(name, "l1_l2") == 0)
+            v1 = v2 = 0.01;
     }
     if (!has_l1 && !has_l2)
-        return ck_error(CKERAS_EINVAL, "regularizer: unknown '%s'; accepted: l1, l2, l1_l2, L1(l1=..), "
-                        "L2(l2=..), L1L2(l1=..,l2=..)", spec);
-    bool is_class = name[0] == 'L';
-    double v1 = has_l1 && !is_class ? 0.01 : 0.0, v2 = has_l2 && !is_class ? 0.01 : 0.0;
-    if (is_class && strcmp(name, "L1") == 0)
-        v1 = 0.01;
-    if (is_class && strcmp(name, "L2") == 0)
-        v2 = 0.01;
-    if (paren) {
-        const char *p = paren + 1;
-        while (*p && *p != ')') {
-            while (*p == ' ' || *p == ',')
-                p++;
-            int which = strncmp(p, "l1=", 3) == 0 ? 1 : strncmp(p, "l2=", 3) == 0 ? 2 : 0;
-            if (!which)
-                return ck_error(CKERAS_EINVAL, "regularizer: cannot parse '%s'", spec);
-            char *end;
-            double v = strtod(p + 3, &end);
-            if (end == p + 3 || !(v >= 0))
-                return ck_error(CKERAS_EINVAL, "regularizer: bad value in '%s'", spec);
-            if (which == 1)
-                v1 = v;
-            else
-                v2 = v;
-            p = end;
-        }
+        return ck_error(CKERAS_EINVAL, "regularizer: unknown '%s'; " REGULARIZER_FORMS, spec);
+    for (int i = 0; i < n; i++) {
+        int which = strcmp(args[i].key, "l1") == 0 && has_l1 ? 1 : strcmp(args[i].key, "l2") == 0 && has_l2 ? 2 : 0;
+        if (!which)
+            return ck_error(CKERAS_EINVAL, "regularizer: '%s' takes no argument '%s'; " REGULARIZER_FORMS, spec,
+                            args[i].key);
+        if (args[i].is_list || args[i].is_none || !(args[i].num >= 0) || !isfinite(args[i].num))
+            return ck_error(CKERAS_EINVAL, "regularizer: %s must be a finite number >= 0 in '%s'", args[i].key, spec);
+        if (which == 1)
+            v1 = args[i].num;
+        else
+            v2 = args[i].num;
     }
     *l1 = (float)v1;
     *l2 = (float)v2;
     return CKERAS_OK;
+}
+
+#define CONSTRAINT_FORMS                                                                                     \
+    "accepted: \"max_norm\", \"non_neg\", \"unit_norm\", \"min_max_norm\" (Keras' defaults), "              \
+    "MaxNorm(max_value=..,axis=..), NonNeg(), UnitNorm(axis=..), "                                          \
+    "MinMaxNorm(min_value=..,max_value=..,rate=..,axis=..) (axis an int or a list [0,1,2]), or the config "  \
+    "object {\"class_name\": \"MaxNorm\", \"config\": {\"max_value\": 2, \"axis\": 0}}"
+
+/* Whether word is one of the space-separated words of list. */
+static bool in_words(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ' ');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, word, n) == 0)
+            return true;
+        p += len;
+        p = skip_spaces(p);
+    }
+    return false;
+}
+
+ckeras_status ck_constraint_parse(const char *spec, int rank, ck_constraint *c)
+{
+    memset(c, 0, sizeof *c);
+    if (!spec)
+        return CKERAS_OK;
+    char name[32], low[40];
+    spec_arg args[6];
+    int n = spec_split(spec, name, sizeof name, args, 6);
+    if (n < 0)
+        return ck_error(CKERAS_EINVAL, "constraint: cannot parse '%s'; " CONSTRAINT_FORMS, spec);
+    snake_case(name, low, sizeof low);
+    static const struct {
+        const char *name;
+        int kind;
+        const char *keys;
+    } known[] = {
+        {"max_norm", CK_CONSTRAIN_MAX_NORM, "max_value axis"},
+        {"non_neg", CK_CONSTRAIN_NON_NEG, ""},
+        {"unit_norm", CK_CONSTRAIN_UNIT_NORM, "axis"},
+        {"min_max_norm", CK_CONSTRAIN_MIN_MAX_NORM, "min_value max_value rate axis"},
+    };
+    size_t k = 0;
+    while (k < sizeof known / sizeof known[0] && strcmp(known[k].name, low) != 0)
+        k++;
+    if (k == sizeof known / sizeof known[0])
+        return ck_error(CKERAS_EINVAL, "constraint: unknown '%s'; " CONSTRAINT_FORMS, spec);
+    c->kind = known[k].kind;
+    /* Keras' defaults: MaxNorm(max_value=2, axis=0), UnitNorm(axis=0), MinMaxNorm(0, 1, rate=1, axis=0) */
+    c->max_value = c->kind == CK_CONSTRAIN_MAX_NORM ? 2.0f : 1.0f;
+    c->rate = 1.0f;
+    c->naxis = c->kind == CK_CONSTRAIN_NON_NEG ? 0 : 1;
+    for (int i = 0; i < n; i++) {
+        const spec_arg *a = &args[i];
+        if (!in_words(known[k].keys, a->key))
+            return ck_error(CKERAS_EINVAL, "constraint: '%s' takes no argument '%s'; " CONSTRAINT_FORMS, spec, a->key);
+        if (strcmp(a->key, "axis") == 0) {
+            if (a->is_none) {
+                c->naxis = -1; /* every axis */
+            } else if (a->is_list) {
+                if (a->n == 0)
+                    return ck_error(CKERAS_EINVAL, "constraint: axis must not be empty in '%s'", spec);
+                c->naxis = a->n;
+                memcpy(c->axis, a->list, (size_t)a->n * sizeof a->list[0]);
+            } else {
+                if (!(fabs(a->num) < 64) || a->num != (double)(int64_t)a->num)
+                    return ck_error(CKERAS_EINVAL, "constraint: axis must be an integer in '%s'", spec);
+                c->axis[0] = (int64_t)a->num;
+            }
+            continue;
+        }
+        if (a->is_list || a->is_none || !isfinite(a->num))
+            return ck_error(CKERAS_EINVAL, "constraint: %s must be a finite number in '%s'", a->key, spec);
+        if (strcmp(a->key, "min_value") == 0)
+            c->min_value = (float)a->num;
+        else if (strcmp(a->key, "max_value") == 0)
+            c->max_value = (float)a->num;
+        else
+            c->rate = (float)a->num;
+    }
+    const int count = c->naxis < 0 ? rank : c->naxis;
+    for (int i = 0; rank >= 0 && i < count; i++) {
+        int64_t ax = c->naxis < 0 ? i : c->axis[i];
+        if (ax < 0)
+            ax += rank;
+        if (ax < 0 || ax >= rank)
+            return ck_error(CKERAS_EINVAL, "constraint: axis %lld is out of range for a weight of rank %d in '%s'",
+                            (long long)c->axis[i], rank, spec);
+        c->axes |= 1u << ax;
+    }
+    return CKERAS_OK;
+}
+
+void ck_constraint_apply(const ck_constraint *c, float *w, const ck_shape *shape)
+{
+    if (c->kind == CK_CONSTRAIN_NON_NEG)
+        ck_constrain_nonneg(w, ck_shape_size(shape));
+    else if (c->kind)
+        ck_constrain_norm(w, shape->ndim, shape->d, c->axes, c->kind, c->min_value, c->max_value, c->rate);
 }

@@ -174,22 +174,37 @@ ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape
     return w;
 }
 
-/* Each weight whose initializer field is "<x>_initializer" takes the penalty of "<x>_regularizer". */
+/* Each weight whose initializer field is "<x>_initializer" takes the penalty of "<x>_regularizer"
+ * and the constraint of "<x>_constraint"; the layer takes its "activity_regularizer". */
 static ckeras_status apply_regularizers(ckeras_layer *l)
 {
+    l->act_l1 = l->act_l2 = 0.0f;
+    if (ck_config_find(&l->cfg, "activity_regularizer") >= 0) {
+        ckeras_status st = ck_regularizer_parse(ck_cfg_str(&l->cfg, "activity_regularizer"), &l->act_l1, &l->act_l2);
+        if (st != CKERAS_OK) {
+            ck_error_prefix("%s '%s': activity_regularizer", l->vt->class_name, l->name);
+            return st;
+        }
+    }
     for (int i = 0; i < l->nw; i++) {
         ck_weight *w = &l->w[i];
-        w->l1 = w->l2 = 0.0f;
         if (!w->init_field)
-            continue;
+            continue; /* a wrapper's weight keeps what its build gave it */
+        w->l1 = w->l2 = 0.0f;
+        memset(&w->constraint, 0, sizeof w->constraint);
         char field[64];
         size_t n = strlen(w->init_field);
-        if (n < 12 || n >= sizeof field || strcmp(w->init_field + n - 12, "_initializer") != 0)
+        if (n < 12 || n >= sizeof field - 8 || strcmp(w->init_field + n - 12, "_initializer") != 0)
             continue;
         snprintf(field, sizeof field, "%.*s_regularizer", (int)(n - 12), w->init_field);
-        if (ck_config_find(&l->cfg, field) < 0)
-            continue;
-        ckeras_status st = ck_regularizer_parse(ck_cfg_str(&l->cfg, field), &w->l1, &w->l2);
+        ckeras_status st = CKERAS_OK;
+        if (ck_config_find(&l->cfg, field) >= 0)
+            st = ck_regularizer_parse(ck_cfg_str(&l->cfg, field), &w->l1, &w->l2);
+        if (st == CKERAS_OK) {
+            snprintf(field, sizeof field, "%.*s_constraint", (int)(n - 12), w->init_field);
+            if (ck_config_find(&l->cfg, field) >= 0)
+                st = ck_constraint_parse(ck_cfg_str(&l->cfg, field), w->shape.ndim, &w->constraint);
+        }
         if (st != CKERAS_OK) {
             ck_error_prefix("%s '%s': %s", l->vt->class_name, l->name, field);
             return st;

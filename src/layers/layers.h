@@ -9,6 +9,17 @@
 #define CK_MAX_WEIGHTS 12
 #define CK_NAME_MAX 64
 
+/* A Keras weight constraint (keras.constraints), applied after each optimizer step: kind is a
+ * CK_CONSTRAIN_* (kernels.h) or 0 for none; the norms run over the weight's axes whose bit is
+ * set in axes (Keras' axis, resolved for the weight's rank; naxis/axis as written, -1: None). */
+typedef struct ck_constraint {
+    int kind;
+    float min_value, max_value, rate;
+    int naxis;
+    int64_t axis[CKERAS_MAX_DIMS];
+    uint32_t axes;
+} ck_constraint;
+
 typedef struct ck_weight {
     char name[96];      /* Keras weight name: "kernel", "bias", "moving_mean", "lstm_cell/kernel" */
     ck_shape shape;     /* Keras layout (Dense kernel is (in, out)) */
@@ -17,6 +28,7 @@ typedef struct ck_weight {
     const char *init_field; /* config field naming its initializer ("kernel_initializer") */
     const char *init_default; /* initializer when init_field is NULL */
     float l1, l2;       /* regularizer penalties (Keras' kernel_regularizer & co.), 0: none */
+    ck_constraint constraint; /* Keras' kernel_constraint & co. (kind 0: none) */
     float *data;        /* view into the model's params or state buffer (or into the layer's
                            wblock, or own, until the model lays its buffers out) */
     float *own;         /* storage of this weight alone that it owns (taken from a file
@@ -138,6 +150,8 @@ struct ckeras_layer {
                            adds one (shared layers, models called as layers); ck_layer_free drops
                            one and frees the layer at the last */
     const void *laid_out_by; /* the model whose buffers hold its weights (NULL: its own) */
+    float act_l1, act_l2; /* its activity_regularizer: l1 sum|y| + l2 sum y^2 of each call's
+                             output(s) is added to the loss (0: none; set at build) */
 };
 
 /* The registry: every layer class by Keras name. */
@@ -203,6 +217,13 @@ ckeras_status ck_init_fill(const char *spec, float *w, const ck_shape *shape, ck
 /* Parses a Keras regularizer: "l1", "l2", "l1_l2" (0.01 each, Keras' defaults), "L2(l2=0.001)",
  * "L1(l1=...)", "L1L2(l1=...,l2=...)" (class names or function names). NULL: none. */
 ckeras_status ck_regularizer_parse(const char *spec, float *l1, float *l2);
+/* Parses a Keras constraint: "max_norm", "non_neg", "unit_norm", "min_max_norm" (Keras'
+ * defaults), or a class or function name with arguments: "MaxNorm(max_value=3,axis=[0,1,2])",
+ * "MinMaxNorm(min_value=..,max_value=..,rate=..,axis=..)", "UnitNorm(axis=-1)". NULL: none. rank:
+ * the weight's, to resolve the axes (negative ones count from the end); -1 checks the spec only. */
+ckeras_status ck_constraint_parse(const char *spec, int rank, ck_constraint *c);
+/* Applies c to the weight w of the given shape, in place. */
+void ck_constraint_apply(const ck_constraint *c, float *w, const ck_shape *shape);
 /* Keras' fan_in and fan_out of a weight shape. */
 void ck_init_fans(const ck_shape *shape, double *fan_in, double *fan_out);
 

@@ -22,7 +22,7 @@ static void free_priv(ckeras_layer *l)
     l->priv = NULL;
 }
 
-/* Checks that every listed field is None (regularizers and constraints are not supported). */
+/* Checks that every listed field is None (settings ckeras does not support). */
 static ckeras_status none_only(const ckeras_layer *l, const char *const *names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -184,8 +184,8 @@ static const ck_field bn_fields[] = {
     {"moving_variance_initializer", CK_STR, "ones", NULL, "moving variance initializer"},
     {"beta_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on beta"},
     {"gamma_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on gamma"},
-    {"beta_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"gamma_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"beta_constraint", CK_STR, NULL, NULL, "constraint on beta after each update"},
+    {"gamma_constraint", CK_STR, NULL, NULL, "constraint on gamma after each update"},
     {"synchronized", CK_BOOL, "false", NULL, "cross-replica statistics (not supported: must be false)"},
     {"renorm", CK_BOOL, "false", NULL, "Keras 2 batch renormalisation (not supported)", CK_W_SET_ONLY | CK_W_NO_K3},
     {"virtual_batch_size", CK_INT, NULL, NULL, "Keras 2 ghost batches (not supported)", CK_W_SET_ONLY | CK_W_NO_K3},
@@ -223,11 +223,10 @@ static ckeras_status bn_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     if (ck_cfg_bool(&l->cfg, "synchronized"))
         return ck_error(CKERAS_EUNSUPPORTED, "BatchNormalization '%s': synchronized=True (batch statistics across "
                         "replicas) is not supported", l->name);
-    static const char *const unsupported[] = {"beta_constraint",
-                                              "gamma_constraint", "virtual_batch_size"};
+    static const char *const unsupported[] = {"virtual_batch_size"};
     static const char *const inits[] = {"beta_initializer", "gamma_initializer", "moving_mean_initializer",
                                         "moving_variance_initializer"};
-    if ((st = none_only(l, unsupported, 3)) != CKERAS_OK || (st = check_inits(l, inits, 4)) != CKERAS_OK)
+    if ((st = none_only(l, unsupported, 1)) != CKERAS_OK || (st = check_inits(l, inits, 4)) != CKERAS_OK)
         return st;
     bn_priv *p = l->priv;
     if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
@@ -397,8 +396,8 @@ static const ck_field ln_fields[] = {
     {"gamma_initializer", CK_STR, "ones", NULL, "gamma initializer"},
     {"beta_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on beta"},
     {"gamma_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on gamma"},
-    {"beta_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"gamma_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"beta_constraint", CK_STR, NULL, NULL, "constraint on beta after each update"},
+    {"gamma_constraint", CK_STR, NULL, NULL, "constraint on gamma after each update"},
     INPUT_SHAPE_FIELD,
 };
 
@@ -421,10 +420,8 @@ static ckeras_status ln_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     double eps = ck_cfg_float(&l->cfg, "epsilon");
     if (ck_cfg_value(&l->cfg, "epsilon")->is_none || !(eps > 0.0))
         return ck_error(CKERAS_EINVAL, "LayerNormalization '%s': epsilon must be > 0, got %g", l->name, eps);
-    static const char *const unsupported[] = {"beta_constraint",
-                                              "gamma_constraint"};
     static const char *const inits[] = {"beta_initializer", "gamma_initializer"};
-    if ((st = none_only(l, unsupported, 2)) != CKERAS_OK || (st = check_inits(l, inits, 2)) != CKERAS_OK)
+    if ((st = check_inits(l, inits, 2)) != CKERAS_OK)
         return st;
     ln_priv *p = l->priv;
     if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))
@@ -530,8 +527,8 @@ static const ck_field gn_fields[] = {
     {"gamma_initializer", CK_STR, "ones", NULL, "gamma initializer"},
     {"beta_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on beta"},
     {"gamma_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on gamma"},
-    {"beta_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
-    {"gamma_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"beta_constraint", CK_STR, NULL, NULL, "constraint on beta after each update"},
+    {"gamma_constraint", CK_STR, NULL, NULL, "constraint on gamma after each update"},
     INPUT_SHAPE_FIELD,
 };
 
@@ -562,9 +559,8 @@ static ckeras_status gn_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     double eps = ck_cfg_float(&l->cfg, "epsilon");
     if (ck_cfg_value(&l->cfg, "epsilon")->is_none || !(eps > 0.0))
         return ck_error(CKERAS_EINVAL, "GroupNormalization '%s': epsilon must be > 0, got %g", l->name, eps);
-    static const char *const unsupported[] = {"beta_constraint", "gamma_constraint"};
     static const char *const inits[] = {"beta_initializer", "gamma_initializer"};
-    if ((st = none_only(l, unsupported, 2)) != CKERAS_OK || (st = check_inits(l, inits, 2)) != CKERAS_OK)
+    if ((st = check_inits(l, inits, 2)) != CKERAS_OK)
         return st;
     gn_priv *p = l->priv;
     if (!p && !(p = l->priv = ck_calloc(1, sizeof *p)))

@@ -13,15 +13,13 @@ static const ck_field prelu_fields[] = {
     /* Keras 3.11 and tf.keras 2 both default to Zeros */
     {"alpha_initializer", CK_STR, "zeros", NULL, "alpha initializer"},
     {"alpha_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on alpha: \"l2\", \"L2(l2=0.01)\", ..."},
-    {"alpha_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},
+    {"alpha_constraint", CK_STR, NULL, NULL, "constraint on alpha after each update"},
     {"shared_axes", CK_INTS, NULL, NULL, "axes (1-based, batch excluded) sharing one alpha, or None"},
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape when first in a Sequential", CK_W_NEVER},
 };
 
 static ckeras_status prelu_build(ckeras_layer *l, const ck_shape *in, ck_shape *out)
 {
-    if (ck_cfg_str(&l->cfg, "alpha_constraint"))
-        return ck_error(CKERAS_EUNSUPPORTED, "PReLU '%s': alpha_constraint is not supported yet", l->name);
     if (in->ndim < 1)
         return ck_error(CKERAS_ESHAPE, "PReLU '%s': needs an input with at least one axis besides the batch",
                         l->name);

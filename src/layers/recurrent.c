@@ -7,7 +7,8 @@
  * (and c for an LSTM), packed one after the other per sample (ckeras_layer.nout, take.c).
  * A Bidirectional with return_state gives [output, forward states..., backward states...].
  * Not supported (CKERAS_EUNSUPPORTED at build): dropout and
- * recurrent_dropout other than 0, time_major, constraints, activity_regularizer. stateful is
+ * recurrent_dropout other than 0, time_major, an activity_regularizer on the layer a Bidirectional
+ * wraps (its regularizers and constraints apply to both directions' weights). stateful is
  * accepted and computed statelessly (every batch starts from zero states, as a single predict
  * after reset_states does). unroll and implementation change nothing in the numbers.
  *
@@ -30,13 +31,13 @@
     {"recurrent_initializer", CK_STR, "orthogonal", NULL, "initializer of the recurrent kernel"},          \
     {"bias_initializer", CK_STR, "zeros", NULL, "bias initializer"},
 #define RNN_TAIL                                                                                             \
-    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                              \
-    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                 \
-    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                  \
-    {"activity_regularizer", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                          \
-    {"recurrent_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                            \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                               \
+    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                  \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                   \
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss"},          \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on kernel after each update"},                     \
+    {"recurrent_constraint", CK_STR, NULL, NULL, "constraint on recurrent after each update"},               \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on bias after each update"},                         \
     {"dropout", CK_FLOAT, "0", "[0,1]", "input dropout rate (only 0 is supported yet)"},                      \
     {"recurrent_dropout", CK_FLOAT, "0", "[0,1]", "recurrent dropout rate (only 0 is supported yet)"},        \
     {"return_sequences", CK_BOOL, "false", NULL, "output every step (batch, T, units), else the last"},    \
@@ -96,7 +97,7 @@ static ckeras_status parse_act(const ck_config *cfg, const char *field, bool ker
 /* Reads a SimpleRNN/LSTM/GRU config (or its cell's, of the same kind) into a cell for inputs (T, F). what names
  * the layer in messages. */
 static ckeras_status rnn_setup(ck_rnn_kind kind, const ck_config *cfg, bool keras2, const char *what,
-                               const ck_shape *in, rnn_dir *d, bool *seq, bool states_ok)
+                               const ck_shape *in, rnn_dir *d, bool *seq, bool states_ok, bool wrapped)
 {
     memset(d, 0, sizeof *d);
     const ck_value *u = ck_cfg_value(cfg, "units");
@@ -112,9 +113,12 @@ static ckeras_status rnn_setup(ck_rnn_kind kind, const ck_config *cfg, bool kera
     }
     static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "recurrent_constraint",
                                               "bias_constraint"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (ck_cfg_str(cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s: %s is not supported yet", what, unsupported[i]);
+    /* wrapped: the config of a Bidirectional's layer or of an RNN's cell (their regularizers and
+     * constraints are the wrapper's weights', add_cell_weights) */
+    for (size_t i = 0; wrapped && i < 1; i++)
+        if (ck_config_find(cfg, unsupported[i]) >= 0 && ck_cfg_str(cfg, unsupported[i]))
+            return ck_error(CKERAS_EUNSUPPORTED, "%s: %s on a wrapped layer is not supported yet", what,
+                            unsupported[i]);
     if (!states_ok && ck_cfg_bool(cfg, "return_state"))
         return ck_error(CKERAS_EUNSUPPORTED, "%s: return_state=True inside a Bidirectional is not supported yet",
                         what);
@@ -167,6 +171,18 @@ static ckeras_status add_cell_weights(ckeras_layer *l, const ck_rnn *c, bool use
         if (!w)
             return ck_error(CKERAS_EUNSUPPORTED, "%s '%s': needs more than %d weights (CK_MAX_WEIGHTS)",
                             l->vt->class_name, l->name, CK_MAX_WEIGHTS);
+        /* a wrapper's weights take the regularizers and constraints of the wrapped layer or cell */
+        static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
+        static const char *const cons[] = {"kernel_constraint", "recurrent_constraint", "bias_constraint"};
+        ckeras_status st = CKERAS_OK;
+        if (inner && ck_config_find(inner, regs[i]) >= 0)
+            st = ck_regularizer_parse(ck_cfg_str(inner, regs[i]), &w->l1, &w->l2);
+        if (inner && st == CKERAS_OK && ck_config_find(inner, cons[i]) >= 0)
+            st = ck_constraint_parse(ck_cfg_str(inner, cons[i]), w->shape.ndim, &w->constraint);
+        if (st != CKERAS_OK) {
+            ck_error_prefix("%s '%s': %s", l->vt->class_name, l->name, nm);
+            return st;
+        }
     }
     return CKERAS_OK;
 }
@@ -227,7 +243,7 @@ static ckeras_status ck_rnn_build_multi(ckeras_layer *l, const ck_shape *ins, in
             return CKERAS_ENOMEM;
         l->priv = p;
     }
-    ckeras_status st = rnn_setup(kind_of(l->vt), &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true);
+    ckeras_status st = rnn_setup(kind_of(l->vt), &l->cfg, l->keras2, what, &ins[0], &p->dir, &p->seq, true, false);
     if (st != CKERAS_OK)
         return st;
     const ck_rnn *c = &p->dir.cell;
@@ -547,16 +563,12 @@ static ckeras_status bidi_build(ckeras_layer *l, const ck_shape *in, ck_shape *o
                         "not support yet", l->name);
     p->mode = strcmp(mm, "sum") == 0 ? MERGE_SUM : strcmp(mm, "mul") == 0 ? MERGE_MUL
               : strcmp(mm, "ave") == 0 ? MERGE_AVE : MERGE_CONCAT;
-    static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
-    for (int i = 0; i < 3; i++)
-        if (ck_cfg_str(&p->inner, regs[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "Bidirectional '%s': a %s on the wrapped layer is not supported yet",
-                            l->name, regs[i]);
     char what[CK_NAME_MAX + 48];
     snprintf(what, sizeof what, "Bidirectional '%s': %s", l->name, p->inner_vt->class_name);
     bool seq;
     for (int d = 0; d < 2; d++)
-        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true)) != CKERAS_OK)
+        if ((st = rnn_setup(kind_of(p->inner_vt), &p->inner, l->keras2, what, in, &p->dir[d], &seq, true, true)) !=
+            CKERAS_OK)
             return st;
     p->seq = seq;
     p->dir[1].cell.go_backwards = !p->dir[0].cell.go_backwards;
@@ -738,22 +750,22 @@ const ck_layer_vt ck_bidirectional_vt = {
  *
  * return_state: [output, states of the first cell (h, or h and c for an LSTMCell), of the next
  * ...], the states flattened in Keras' order (nout, take.c). Not supported (CKERAS_EUNSUPPORTED):
- * stateful=True, cells other than these three, a cell's dropout, regularizers or constraints,
+ * stateful=True, cells other than these three, a cell's dropout,
  * more than 4 stacked cells or more than 5 states with return_state. */
 
 /* A cell's keys (Keras 3's SimpleRNNCell, LSTMCell, GRUCell). The layer keys rnn_setup reads
  * are in the schema too, never written (a Keras cell config has none of them). */
 #define CELL_TAIL                                                                                            \
-    {"kernel_regularizer", CK_STR, NULL, NULL, "not supported in a cell yet (must be None)"},                 \
-    {"recurrent_regularizer", CK_STR, NULL, NULL, "not supported in a cell yet (must be None)"},              \
-    {"bias_regularizer", CK_STR, NULL, NULL, "not supported in a cell yet (must be None)"},                   \
-    {"kernel_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                          \
-    {"recurrent_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                       \
-    {"bias_constraint", CK_STR, NULL, NULL, "not supported yet (must be None)"},                            \
+    {"kernel_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the kernel"},                               \
+    {"recurrent_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the recurrent kernel"},                  \
+    {"bias_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the bias"},                                   \
+    {"kernel_constraint", CK_STR, NULL, NULL, "constraint on the kernel after each update"},                 \
+    {"recurrent_constraint", CK_STR, NULL, NULL, "constraint on the recurrent kernel after each update"},    \
+    {"bias_constraint", CK_STR, NULL, NULL, "constraint on the bias after each update"},                     \
     {"dropout", CK_FLOAT, "0", "[0,1]", "input dropout rate (only 0 is supported yet)"},                      \
     {"recurrent_dropout", CK_FLOAT, "0", "[0,1]", "recurrent dropout rate (only 0 is supported yet)"},        \
     {"seed", CK_INT, NULL, NULL, "seed of the dropout masks (Keras 3; accepted)", CK_W_NO_TF2 | CK_W_SET_ONLY}, \
-    {"activity_regularizer", CK_STR, NULL, NULL, "(a layer's key)", CK_W_NEVER},                              \
+    {"activity_regularizer", CK_STR, NULL, NULL, "(a layer's key)", CK_W_NEVER},                             \
     {"return_sequences", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                              \
     {"return_state", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                                  \
     {"go_backwards", CK_BOOL, "false", NULL, "(a layer's key)", CK_W_NEVER},                                  \
@@ -795,6 +807,8 @@ static const ck_field rnn_fields[] = {
      "zeros (else the last kept step's output)"},
     {"time_major", CK_BOOL, "false", NULL, "tf.keras 2 only; must be false", CK_W_NEVER},
     {"input_shape", CK_INTS, NULL, NULL, "per-sample input shape (timesteps, features)", CK_W_NEVER},
+    /* Keras' Layer writes it only when set */
+    {"activity_regularizer", CK_STR, NULL, NULL, "L1/L2 penalty on the output, added to the loss", CK_W_SET_ONLY},
 };
 
 #define RNN_MAX_CELLS 4
@@ -979,12 +993,8 @@ static ckeras_status grnn_build_multi(ckeras_layer *l, const ck_shape *ins, int 
         snprintf(what, sizeof what, "RNN '%s': %s '%s'", l->name, cell_classes[g->dir.cell.kind == CK_RNN_SIMPLE ? 0
                  : g->dir.cell.kind == CK_RNN_LSTM ? 1 : 2].name, g->name);
         bool seq;
-        if ((st = rnn_setup(g->dir.cell.kind, &g->cfg, l->keras2, what, &in, &g->dir, &seq, true)) != CKERAS_OK)
+        if ((st = rnn_setup(g->dir.cell.kind, &g->cfg, l->keras2, what, &in, &g->dir, &seq, true, true)) != CKERAS_OK)
             return st;
-        static const char *const regs[] = {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer"};
-        for (int i = 0; i < 3; i++)
-            if (ck_cfg_str(&g->cfg, regs[i]))
-                return ck_error(CKERAS_EUNSUPPORTED, "%s: %s is not supported in a cell yet", what, regs[i]);
         g->dir.cell.go_backwards = go_back;
         g->use_bias = ck_cfg_bool(&g->cfg, "use_bias");
         g->nst = g->dir.cell.kind == CK_RNN_LSTM ? 2 : 1;

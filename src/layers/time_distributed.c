@@ -120,15 +120,19 @@ static ckeras_status td_build(ckeras_layer *l, const ck_shape *in, ck_shape *out
     if (il->out_shape.ndim + 1 > CKERAS_MAX_DIMS)
         return ck_error(CKERAS_ESHAPE, "TimeDistributed '%s': output of more than %d dimensions", l->name,
                         CKERAS_MAX_DIMS);
+    if (il->act_l1 != 0.0f || il->act_l2 != 0.0f) /* Keras 3 calls the inner layer's call(): none is added */
+        return ck_error(CKERAS_EUNSUPPORTED, "TimeDistributed '%s': an activity_regularizer on the wrapped %s is not "
+                        "supported (Keras 3 ignores it, tf.keras 2 adds it)", l->name, il->vt->class_name);
     p->T = in->d[0];
     for (int k = 0; k < il->nw; k++) {
         const ck_weight *iw = &il->w[k];
-        if (iw->l1 != 0.0f || iw->l2 != 0.0f)
-            return ck_error(CKERAS_EUNSUPPORTED, "TimeDistributed '%s': a regularizer on the wrapped %s's %s is not "
-                            "supported yet", l->name, il->vt->class_name, iw->name);
         const char *spec = iw->init_field ? ck_cfg_str(&il->cfg, iw->init_field) : iw->init_default;
-        if (!ck_layer_add_weight(l, iw->name, &iw->shape, iw->trainable && il->trainable, NULL, spec))
+        ck_weight *w = ck_layer_add_weight(l, iw->name, &iw->shape, iw->trainable && il->trainable, NULL, spec);
+        if (!w)
             return CKERAS_ENOMEM; /* not reached: as many weights as the inner layer */
+        w->l1 = iw->l1; /* the inner layer's regularizers and constraints are its weights' */
+        w->l2 = iw->l2;
+        w->constraint = iw->constraint;
         /* Keras 3: "layers/time_distributed/layer/vars/0", the inner layer's sub-objects below */
         const char *sub = il->vt->keras3_var_path ? il->vt->keras3_var_path(il, k) : NULL;
         snprintf(p->var_path[k], sizeof p->var_path[k], "layer%s%s", sub ? "/" : "", sub ? sub : "");

@@ -278,6 +278,7 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
         ck_graph_backward(&m->g, &m->plan, n);
         penalty = ck_model_regularization(m, true);
         ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
+        ck_model_apply_constraints(m);
     } else {
         penalty = ck_model_regularization(m, false);
     }

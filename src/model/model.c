@@ -560,6 +560,8 @@ double ck_model_regularization(ckeras_model *m, bool add_grads)
     double total = 0;
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
+        if (l->act_l1 != 0.0f || l->act_l2 != 0.0f) /* each call's: its gradient came with the backward */
+            total += m->g.nodes[i].act_penalty;
         if (!m->g.nodes[i].first_use)
             continue;
         if (l->vt->added_loss) /* its gradient came with the backward */
@@ -581,6 +583,18 @@ double ck_model_regularization(ckeras_model *m, bool add_grads)
         }
     }
     return total;
+}
+
+void ck_model_apply_constraints(ckeras_model *m)
+{
+    for (int i = 0; i < m->g.n; i++) {
+        ckeras_layer *l = m->g.nodes[i].layer;
+        if (!m->g.nodes[i].first_use)
+            continue;
+        for (int k = 0; k < l->nw; k++)
+            if (l->w[k].constraint.kind && l->w[k].grad) /* the weights the optimizer updated */
+                ck_constraint_apply(&l->w[k].constraint, l->w[k].data, &l->w[k].shape);
+    }
 }
 
 ckeras_status ck_model_pop(ckeras_model *m)

@@ -157,8 +157,12 @@ ckeras_status ck_model_set_weighted_metrics(ckeras_model *m, const char *output,
  * weighted metric whose name is taken is "weighted_<name>"). */
 const char *ck_model_metric_name(const ckeras_model *m, int i, char *buf, size_t n);
 /* The regularization penalty of the trainable weights (added to the loss, as Keras does);
- * with add_grads, its gradient is added to the weights' gradients. */
+ * with add_grads, its gradient is added to the weights' gradients. The activity penalties of the
+ * last forward are added too (their gradients come with the backward). */
 double ck_model_regularization(ckeras_model *m, bool add_grads);
+/* Applies the weight constraints (Keras' kernel_constraint & co.) to the trainable weights, as
+ * Keras' optimizer does after each update. */
+void ck_model_apply_constraints(ckeras_model *m);
 /* One loss (and metrics list) for every output. */
 ckeras_status ck_model_compile(ckeras_model *m, ckeras_optimizer *opt, const char *loss, const char *metrics);
 /* Per-output compile: n entries; entry k is for the output whose layer is named names[k] (names

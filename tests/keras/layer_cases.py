@@ -12,7 +12,8 @@ every float weight a seeded non-trivial value, and writes into tests/fixtures/la
   <case>.h5    the model, saved by Keras 3 (`model.save`, HDF5)
   <case>.npz   x0.. (inputs, batch 3), y0.. (Keras' predictions), and, when the case trains,
                t0.. (targets) and w.<layer>.<i> (every weight of every layer after ONE
-               train_on_batch step of SGD(learning_rate=0.1), loss "mse", in Keras' weight order)
+               train_on_batch step of SGD(learning_rate=0.1), loss "mse", in Keras' weight order),
+               and loss (that step's loss, computed before the update, penalties included)
   MANIFEST.json  {"cases": [{"name", "inputs", "outputs", "train", "atol", "classes"}]}
 
 tests/test_layer_catalogue.c (make check, no Keras needed) loads every case in ckeras, predicts
@@ -139,7 +140,9 @@ def run_case(keras, c, out_dir, seed):
     if train:
         ts = [rng.uniform(-1, 1, np.asarray(y).shape).astype(np.float32) for y in ys]
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
-        model.train_on_batch(feed, ts if len(ts) > 1 else ts[0])
+        loss = model.train_on_batch(feed, ts if len(ts) > 1 else ts[0])
+        loss = loss[0] if isinstance(loss, (list, tuple)) else loss
+        arrays["loss"] = np.asarray([loss], dtype=np.float32)  # before the update, penalties included
         for k, t in enumerate(ts):
             arrays["t%d" % k] = t
         for lay in model.layers:
