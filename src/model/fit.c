@@ -557,7 +557,7 @@ ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t 
 /* The buffers of a distributed fit, allocated with fit's others before the first step. */
 typedef struct dist_bufs {
     int nrun;              /* running accumulators: each output's loss sum, the metrics' states */
-    double *before, *sum;  /* nrun + 1: the accumulators before a step, and the sums over ranks */
+    double *before, *sum;  /* nrun + 2: the accumulators before a step, and the sums over ranks */
     float *state;          /* n_state: the moving statistics before a step */
 } dist_bufs;
 
@@ -592,8 +592,8 @@ static ckeras_status dist_sum_running(ckeras_model *m, dist_bufs *b, double extr
     running_get(m, b->sum);
     for (int i = 0; i < b->nrun; i++)
         b->sum[i] -= b->before[i];
-    b->sum[b->nrun] = extra;
-    ckeras_status st = ck_dist_sum_doubles(b->sum, (size_t)b->nrun + 1, "the all-reduce of the losses and metrics");
+    b->sum[b->nrun] = extra; /* sum[nrun + 1]: a second number the caller set */
+    ckeras_status st = ck_dist_sum_doubles(b->sum, (size_t)b->nrun + 2, "the all-reduce of the losses and metrics");
     for (int i = 0; i < b->nrun; i++)
         b->sum[i] += b->before[i];
     running_set(m, b->sum);
@@ -652,34 +652,47 @@ static ckeras_status dist_sync(ckeras_model *m, ck_train_ctx *ctx, ckeras_status
 }
 
 /* One training step of a distributed fit on a global batch of n samples, of which this rank
- * gathered len (0 when the batch has fewer samples than ranks): the losses and metrics are
- * summed over the ranks, then the gradients, each rank's weighted by its share of the batch, so
- * every rank applies the gradient of the whole batch; the changes of the moving statistics are
- * averaged. *loss receives the batch's mean loss. */
+ * gathered len (0 when the batch has fewer samples than ranks). The losses and metrics are
+ * summed over the ranks first; then each rank's loss gradient is weighted by its share of the
+ * batch before its backward, so that the gradients summed over the ranks are those of the whole
+ * batch's mean loss plus its activity penalties (sums over the samples, each rank's counted
+ * once); the weights' own penalties are added once, after the sum. The changes of the moving
+ * statistics are averaged. *loss receives the batch's loss as one process would report it. */
 static ckeras_status dist_step(ckeras_model *m, dist_bufs *b, int64_t n, int64_t len, double *loss)
 {
     running_get(m, b->before);
     memcpy(b->state, m->state, m->n_state * sizeof(float));
-    double local = len > 0 ? forward_losses(m, len, true) : 0;
+    double local = 0, activity = 0;
+    if (len > 0) {
+        local = forward_losses(m, len, true);
+        activity = ck_model_activity_penalty(m);
+    }
+    b->sum[b->nrun + 1] = activity;
     ckeras_status st = dist_sum_running(m, b, local * (double)len);
     if (st != CKERAS_OK)
         return st;
-    double sum = b->sum[b->nrun] / (double)n;
+    const double sum = b->sum[b->nrun] / (double)n, act = b->sum[b->nrun + 1];
     if (!isfinite(sum)) { /* every rank sees the same sum, and skips the update alike */
-        *loss = sum + ck_model_regularization(m, false);
+        *loss = sum + act + ck_model_weight_penalty(m, false);
         return CKERAS_OK;
     }
-    if (len > 0)
+    if (len > 0) {
+        const float share = (float)((double)len / (double)n);
+        for (int k = 0; k < m->g.noutputs; k++) { /* d(mean over the batch)/d(output) */
+            float *g = m->plan.dact[m->g.outputs[k]];
+            const int64_t size = len * ck_shape_size(out_shape(m, k));
+            for (int64_t i = 0; m->has_loss[k] && i < size; i++)
+                g[i] *= share;
+        }
         ck_graph_backward(&m->g, &m->plan, len);
-    else
+    } else {
         memset(m->grads, 0, m->n_params * sizeof(float));
-    double penalty = ck_model_regularization(m, true); /* the same on every rank: counted once */
-    const float share = (float)((double)len / (double)n);
-    for (size_t i = 0; i < m->n_params; i++)
-        m->grads[i] *= share;
+    }
     if ((st = ck_dist_sum_floats(m->grads, m->n_params, "the gradient all-reduce")) != CKERAS_OK)
         return st;
+    const double penalty = ck_model_weight_penalty(m, true); /* the same on every rank: once */
     ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
+    ck_model_apply_constraints(m);
     if (m->n_state > 0) {
         for (size_t i = 0; i < m->n_state; i++)
             m->state[i] -= b->state[i];
@@ -689,26 +702,37 @@ static ckeras_status dist_step(ckeras_model *m, dist_bufs *b, int64_t n, int64_t
         for (size_t i = 0; i < m->n_state; i++)
             m->state[i] = b->state[i] + m->state[i] * inv;
     }
-    *loss = sum + penalty;
+    *loss = sum + act + penalty;
     return CKERAS_OK;
 }
 
-/* fit's validation: split among the ranks when distributed, the sums gathered. */
+/* fit's validation. Distributed: each batch of vb samples split among the ranks as in training,
+ * its sums gathered, so the loss is the one process' (the activity penalties are sums over a
+ * batch's samples). */
 static ckeras_status run_validation(ckeras_model *m, dist_bufs *b, const ck_data *vd, int64_t vstart, int64_t n_val,
                                     int64_t vb, double *vloss)
 {
     if (!ck_dist_active())
         return evaluate_range(m, vd, vstart, n_val, vb, vloss);
-    int64_t off, len;
-    ck_dist_shard(n_val, &off, &len);
-    double local = 0;
-    if (len > 0)
-        evaluate_range(m, vd, vstart + off, len, vb, &local);
-    else
-        reset_running(m);
-    memset(b->before, 0, (size_t)b->nrun * sizeof *b->before); /* evaluate_range started from zero */
-    ckeras_status st = dist_sum_running(m, b, local * (double)len);
-    *vloss = b->sum[b->nrun] / (double)n_val;
+    reset_running(m);
+    const double weights = ck_model_weight_penalty(m, false);
+    double total = 0;
+    ckeras_status st = CKERAS_OK;
+    for (int64_t start = 0; st == CKERAS_OK && start < n_val; start += vb) {
+        int64_t nb = n_val - start < vb ? n_val - start : vb, off, len;
+        ck_dist_shard(nb, &off, &len);
+        running_get(m, b->before);
+        double local = 0;
+        b->sum[b->nrun + 1] = 0;
+        if (len > 0) {
+            gather(m, vd, true, NULL, vstart + start + off, len);
+            local = forward_losses(m, len, false);
+            b->sum[b->nrun + 1] = ck_model_activity_penalty(m);
+        }
+        st = dist_sum_running(m, b, local * (double)len);
+        total += b->sum[b->nrun] + (double)nb * (b->sum[b->nrun + 1] + weights);
+    }
+    *vloss = total / (double)n_val;
     return st;
 }
 
@@ -811,8 +835,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_
     const bool dist = ck_dist_active();
     dist_bufs db = {.nrun = running_count(m)};
     if (dist) {
-        db.before = ck_malloc_n((size_t)db.nrun + 1, sizeof *db.before);
-        db.sum = ck_malloc_n((size_t)db.nrun + 1, sizeof *db.sum);
+        db.before = ck_malloc_n((size_t)db.nrun + 2, sizeof *db.before);
+        db.sum = ck_malloc_n((size_t)db.nrun + 2, sizeof *db.sum);
         db.state = ck_malloc_n(m->n_state + 1, sizeof *db.state);
     }
     if (!idx || !backup || !h || (dist && (!db.before || !db.sum || !db.state))) {

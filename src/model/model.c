@@ -555,17 +555,26 @@ void ck_model_free(ckeras_model *m)
     ck_free(m);
 }
 
-double ck_model_regularization(ckeras_model *m, bool add_grads)
+double ck_model_activity_penalty(const ckeras_model *m)
+{
+    double total = 0;
+    for (int i = 0; i < m->g.n; i++) {
+        const ckeras_layer *l = m->g.nodes[i].layer;
+        if (l->act_l1 != 0.0f || l->act_l2 != 0.0f) /* each call's: its gradient came with the backward */
+            total += m->g.nodes[i].act_penalty;
+        if (m->g.nodes[i].first_use && l->vt->added_loss) /* its gradient came with the backward */
+            total += l->vt->added_loss(l);
+    }
+    return total;
+}
+
+double ck_model_weight_penalty(ckeras_model *m, bool add_grads)
 {
     double total = 0;
     for (int i = 0; i < m->g.n; i++) {
         ckeras_layer *l = m->g.nodes[i].layer;
-        if (l->act_l1 != 0.0f || l->act_l2 != 0.0f) /* each call's: its gradient came with the backward */
-            total += m->g.nodes[i].act_penalty;
         if (!m->g.nodes[i].first_use)
             continue;
-        if (l->vt->added_loss) /* its gradient came with the backward */
-            total += l->vt->added_loss(l);
         for (int k = 0; k < l->nw; k++) {
             ck_weight *w = &l->w[k];
             if ((w->l1 == 0.0f && w->l2 == 0.0f) || !w->grad)
@@ -583,6 +592,11 @@ double ck_model_regularization(ckeras_model *m, bool add_grads)
         }
     }
     return total;
+}
+
+double ck_model_regularization(ckeras_model *m, bool add_grads)
+{
+    return ck_model_activity_penalty(m) + ck_model_weight_penalty(m, add_grads);
 }
 
 void ck_model_apply_constraints(ckeras_model *m)

@@ -160,6 +160,11 @@ const char *ck_model_metric_name(const ckeras_model *m, int i, char *buf, size_t
  * with add_grads, its gradient is added to the weights' gradients. The activity penalties of the
  * last forward are added too (their gradients come with the backward). */
 double ck_model_regularization(ckeras_model *m, bool add_grads);
+/* Its two parts: the activity regularizers and added losses of the last forward (data-dependent;
+ * their gradients come with the backward), and the weights' L1/L2 penalties (adding their
+ * gradients when add_grads). */
+double ck_model_activity_penalty(const ckeras_model *m);
+double ck_model_weight_penalty(ckeras_model *m, bool add_grads);
 /* Applies the weight constraints (Keras' kernel_constraint & co.) to the trainable weights, as
  * Keras' optimizer does after each update. */
 void ck_model_apply_constraints(ckeras_model *m);

@@ -1,6 +1,7 @@
 /* Data-parallel fit over MPI (make check-mpi runs it with mpiexec -n 2 and -n 3).
  *  - Equivalence: every rank first trains a model alone (before ckeras_distributed_init), then
- *    the same model distributed. The weights after every step, the History (validation split
+ *    the same model distributed; once plain, once with an activity regularizer (a sum over the
+ *    batch's samples), an L1 kernel penalty and a MaxNorm constraint. The weights after every step, the History (validation split
  *    among the ranks) and the epoch logs equal the single-process run to float rounding, with
  *    50 samples in batches of 8, so the ranks' parts differ and, with 3 ranks, the last batch of
  *    2 leaves one rank without samples (the remainder rule).
@@ -91,12 +92,21 @@ static void data(ckeras_tensor **x, ckeras_tensor **y)
     }
 }
 
+static bool penalties; /* the second round: an activity regularizer, a weight penalty, a constraint */
+
 static ckeras_model *mlp(void)
 {
     ckeras_set_random_seed(1234);
     ckeras_model *m = ckeras_sequential("mlp");
     OK(ckeras_model_add(m, ckeras_input(1, (const int64_t[]){4})));
-    OK(ckeras_model_add(m, ckeras_dense(6, "relu")));
+    ckeras_layer *hidden = ckeras_dense(6, "relu");
+    if (penalties) {
+        OK(ckeras_layer_set_str(hidden, "activity_regularizer", "l2"));
+        OK(ckeras_layer_set_str(hidden, "kernel_regularizer", "l1"));
+        OK(ckeras_layer_set_str(hidden, "kernel_constraint",
+                                "{\"class_name\": \"MaxNorm\", \"config\": {\"max_value\": 0.8, \"axis\": 0}}"));
+    }
+    OK(ckeras_model_add(m, hidden));
     OK(ckeras_model_add(m, ckeras_dense(3, "softmax")));
     OK(ckeras_model_compile(m, ckeras_adam(0.05), "sparse_categorical_crossentropy", "accuracy"));
     return m;
@@ -130,6 +140,8 @@ static void equivalence(void)
 {
     ckeras_tensor *x, *y;
     data(&x, &y);
+    memset(&ref, 0, sizeof ref);
+    memset(&dist, 0, sizeof dist);
     /* the reference: this process alone (distributed training is not started yet) */
     ckeras_model *m = mlp();
     ckeras_history *h_ref = train(m, &ref, x, y);
@@ -137,6 +149,7 @@ static void equivalence(void)
 
     OK(ckeras_distributed_init());
     CHECK(ckeras_distributed_size() == size && ckeras_distributed_rank() == rank, "rank and size");
+    ckeras_set_random_seed(1234); /* the same order of samples as the run alone */
     m = mlp();
     ckeras_history *h = train(m, &dist, x, y);
     /* 40 training samples in batches of 8: 5 steps an epoch */
@@ -166,6 +179,7 @@ static void equivalence(void)
     ckeras_model_free(m);
     ckeras_tensor_free(x);
     ckeras_tensor_free(y);
+    OK(ckeras_distributed_shutdown()); /* the next round trains alone first again */
 }
 
 /* BatchNormalization, Dropout, EarlyStopping and CSVLogger in a distributed fit */
@@ -255,6 +269,9 @@ int main(int argc, char **argv)
     if (getenv("CK_DIST_DIE"))
         dead_rank();
     equivalence();
+    penalties = true;
+    equivalence();
+    OK(ckeras_distributed_init());
     batchnorm_dropout();
     OK(ckeras_distributed_shutdown());
     int total = failures;
