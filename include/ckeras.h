@@ -1258,8 +1258,10 @@ CKERAS_API void ckeras_standard_scaler_free(ckeras_scaler *s);
  * - each global batch of batch_size samples is split among the ranks: n / N samples each, the
  *   first n % N ranks one more, rank 0 taking the first (the remainder rule, also for the last
  *   partial batch);
- * - each rank's gradient is weighted by its share of the batch and the gradients are summed
- *   with one all-reduce per step, so every rank applies the gradient of the whole batch: the
+ * - each rank's loss gradient is weighted by its share of the batch and the gradients are
+ *   summed with one all-reduce per step (activity regularizers, sums over the batch, and the
+ *   weights' penalties each counted once), so every rank applies the gradient of the whole
+ *   batch and then the weight constraints: the
  *   weights after each step equal one process training with batch_size (to float rounding of
  *   the sum), except for layers whose training forward is random or uses batch statistics:
  *   Dropout and augmentation draw per rank, BatchNormalization normalises with the statistics
