@@ -7,7 +7,8 @@
  *    2 leaves one rank without samples (the remainder rule).
  *  - A model with BatchNormalization and Dropout: every rank ends with the same weights and
  *    statistics, bit for bit, and EarlyStopping stops every rank at the same epoch.
- *  - Rank 0 alone writes CSVLogger's file.
+ *  - Rank 0 alone writes CSVLogger's file; the model file it saves loads in each process alone
+ *    with that process' replica's weights, bit for bit.
  *  - With CK_DIST_DIE=1 rank 1 kills itself mid-fit: the other ranks' fit fails with
  *    CKERAS_EIO within the timeout (run under mpiexec -disable-auto-cleanup).
  * Plain asserts; each rank prints its failures; the exit status is nonzero when one failed. */
@@ -219,6 +220,25 @@ static void batchnorm_dropout(void)
     MPI_Bcast(w0, nw, MPI_FLOAT, 0, MPI_COMM_WORLD);
     CHECK(memcmp(w0, w, (size_t)nw * sizeof(float)) == 0, "replicas differ after BatchNormalization/Dropout");
     CHECK((access(csv, F_OK) == 0) == (rank == 0), "CSVLogger's file on rank %d", rank);
+    /* rank 0 saves; every rank loads that file alone and finds its own replica's weights */
+    char h5[256];
+    int pid0 = (int)getpid();
+    MPI_Bcast(&pid0, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    snprintf(h5, sizeof h5, "/tmp/ck_test_distributed_%d.h5", pid0);
+    if (rank == 0)
+        OK(ckeras_model_save(m, h5, 0));
+    MPI_Barrier(MPI_COMM_WORLD);
+    ckeras_model *back = NULL;
+    OK(ckeras_load_model(h5, 0, &back));
+    if (back) {
+        float wb[MAX_W];
+        CHECK(snapshot(back, wb) == nw && memcmp(wb, w, (size_t)nw * sizeof(float)) == 0,
+              "the file rank 0 saved differs from rank %d's replica", rank);
+        ckeras_model_free(back);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0)
+        unlink(h5);
     if (rank == 0)
         unlink(csv);
     ckeras_history_free(h);
