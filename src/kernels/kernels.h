@@ -417,4 +417,10 @@ void ck_additive_scores_backward(const float *q, const float *k, const float *th
                                  int64_t tv, int64_t d, float a, const float *w, float c, float *dq, float *dk,
                                  float *dw, double *da, double *dc);
 
+
+/* An 8-bit image (h, w, c) to float (oh, ow, c), as tf.image.resize(method="bilinear",
+ * antialias=False) computes it in float32: source coordinate (o + 0.5) * in / out - 0.5, corners
+ * floor/ceil clamped to the image, weights from the fractional part (resize.c). */
+void ck_resize_bilinear_u8(const uint8_t *src, int64_t h, int64_t w, int64_t c, float *dst, int64_t oh, int64_t ow);
+
 #endif
