@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define N 30
 
@@ -513,10 +514,370 @@ START_TEST(fit_from_hdf5_equals_fit_from_arrays)
 }
 END_TEST
 
-/* IMAGES */
+/* ---- image folders -------------------------------------------------------------------------- */
+
+#define ALBUM "tests/fixtures/images/album"
+
+static json_t *album_ref(void)
+{
+    return tu_load_json("images/album_ref.json");
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && strcmp(s + a - b, tail) == 0;
+}
+
+/* Sample i's image and label(s) through the source's fill (the call fit makes). */
+static void fill_one(ckeras_data_source *src, int64_t i, float *x, float *y)
+{
+    float *xs[1] = {x}, *ys[1] = {y};
+    ck_assert_int_eq(src->fill(src->user, &i, 1, xs, y ? ys : NULL), CKERAS_OK);
+}
+
+/* the list of files, in order, against Keras' (names relative to the album) */
+static void assert_files(ckeras_data_source *src, json_t *files, json_t *labels)
+{
+    ck_assert_int_eq(ckeras_data_source_count(src), (int64_t)json_array_size(files));
+    for (size_t i = 0; i < json_array_size(files); i++) {
+        const char *want = json_string_value(json_array_get(files, i));
+        const char *got = ckeras_data_source_file_path(src, (int64_t)i);
+        ck_assert_msg(got && ends_with(got, want) && strncmp(got, ALBUM "/", strlen(ALBUM) + 1) == 0,
+                      "file %zu: %s, Keras %s", i, got ? got : "NULL", want);
+        if (labels) {
+            float x[8 * 8 * 3], y;
+            fill_one(src, (int64_t)i, x, &y);
+            ck_assert_int_eq((int)y, (int)json_integer_value(json_array_get(labels, i)));
+        }
+    }
+}
+
+START_TEST(image_folder_lists_files_as_keras)
+{
+    json_t *ref = album_ref();
+    ckeras_data_source *src = NULL;
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 0, -1, 0, NULL, &src), CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_class_count(src), 2);
+    ck_assert_str_eq(ckeras_data_source_class_name(src, 0), "cats");
+    ck_assert_str_eq(ckeras_data_source_class_name(src, 1), "dogs");
+    ck_assert_ptr_null(ckeras_data_source_class_name(src, 2));
+    int64_t shape[7];
+    ck_assert_int_eq(ckeras_data_source_shape(src, 0, 0, shape), 1);
+    ck_assert(shape[0] == 8 && shape[1] == 8 && shape[2] == 3);
+    ck_assert_int_eq(ckeras_data_source_shape(src, 1, 0, shape), 1);
+    assert_files(src, tu_get(ref, "files"), tu_get(ref, "labels"));
+    ckeras_data_source_free(src);
+    /* shuffled as numpy's RandomState(seed).shuffle, and the validation split of Keras */
+    const int seeds[3] = {0, 123, 1337};
+    for (int k = 0; k < 3; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "shuffled_%d", seeds[k]);
+        json_t *sh = tu_get(ref, key), *files = tu_get(sh, "files"), *labels = tu_get(sh, "labels");
+        ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 1, seeds[k], 0, NULL, &src),
+                         CKERAS_OK);
+        assert_files(src, files, labels);
+        ckeras_data_source_free(src);
+        /* validation_split 0.25 of 10 files: int(2.5) = 2 for validation, the last two */
+        json_t *train = json_array(), *val = json_array(), *ltrain = json_array(), *lval = json_array();
+        for (size_t i = 0; i < json_array_size(files); i++) {
+            json_array_append(i < 8 ? train : val, json_array_get(files, i));
+            json_array_append(i < 8 ? ltrain : lval, json_array_get(labels, i));
+        }
+        ck_assert_int_eq(
+            ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 1, seeds[k], 0.25, "training", &src),
+            CKERAS_OK);
+        assert_files(src, train, ltrain);
+        ckeras_data_source_free(src);
+        ck_assert_int_eq(
+            ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 1, seeds[k], 0.25, "validation", &src),
+            CKERAS_OK);
+        assert_files(src, val, lval);
+        ckeras_data_source_free(src);
+        json_decref(train);
+        json_decref(val);
+        json_decref(ltrain);
+        json_decref(lval);
+    }
+    json_decref(ref);
+}
+END_TEST
+
+/* Compares an (h, w, c) tensor with a nested JSON list: at most tol apart; returns the largest
+ * difference. */
+static double max_diff(const ckeras_tensor *t, json_t *want, double tol, const char *what)
+{
+    size_t n;
+    int64_t shape[8];
+    int nd;
+    float *w = tu_floats(want, &n, shape, &nd);
+    ck_assert_int_eq(nd, 3);
+    ck_assert_int_eq(ckeras_tensor_ndim(t), 3);
+    for (int a = 0; a < 3; a++)
+        ck_assert_int_eq(ckeras_tensor_dim(t, a), shape[a]);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)t->data[i] - (double)w[i]);
+        worst = d > worst ? d : worst;
+    }
+    ck_assert_msg(worst <= tol, "%s: differs by %g (tolerance %g)", what, worst, tol);
+    free(w);
+    return worst;
+}
+
+START_TEST(image_pixels_match_pil_and_torch)
+{
+    json_t *ref = album_ref(), *images = tu_get(ref, "images");
+    const char *rel;
+    json_t *img;
+    json_object_foreach(images, rel, img) {
+        char path[512];
+        snprintf(path, sizeof path, ALBUM "/%s", rel);
+        bool jpeg = json_is_true(json_object_get(img, "jpeg"));
+        const char *mode = json_string_value(json_object_get(img, "mode"));
+        bool gray_file = strcmp(mode, "L") == 0 || strcmp(mode, "LA") == 0;
+        ckeras_tensor *t = NULL;
+        /* decoding: PNG is lossless, and JPEG goes through the libjpeg-turbo PIL uses (Debian's
+         * python3-pil links Debian's libjpeg62-turbo, with the same default IDCT and fancy
+         * upsampling), so both are exact */
+        ck_assert_int_eq(ckeras_read_image(path, "rgb", 0, 0, &t), CKERAS_OK);
+        max_diff(t, tu_get(img, "rgb"), 0, path);
+        ckeras_tensor_free(t);
+        /* grayscale: exact for grey files and for JPEG (libjpeg's luminance, which PIL's
+         * draft("L") mode asks libjpeg for too, as TensorFlow's decode_jpeg(channels=1) does);
+         * a colour PNG within 1: libpng's rgb_to_gray (0.299, 0.587, 0.114 in 15-bit fixed
+         * point) against PIL's L = (R*299 + G*587 + B*114) / 1000, rounded differently */
+        ck_assert_int_eq(ckeras_read_image(path, "grayscale", 0, 0, &t), CKERAS_OK);
+        max_diff(t, tu_get(img, "grayscale"), gray_file || jpeg ? 0 : 1, path);
+        ckeras_tensor_free(t);
+        /* resize to 5 x 7 against PyTorch (float32; the fixture is rounded to 5 decimals) */
+        ck_assert_int_eq(ckeras_read_image(path, "rgb", 5, 7, &t), CKERAS_OK);
+        max_diff(t, tu_get(img, "rgb_5x7"), 1e-3, path);
+        ckeras_tensor_free(t);
+        /* rgba: the colour channels as rgb, alpha 255 where the file has none */
+        ck_assert_int_eq(ckeras_read_image(path, "rgba", 0, 0, &t), CKERAS_OK);
+        ck_assert_int_eq(ckeras_tensor_dim(t, 2), 4);
+        if (strcmp(mode, "RGBA") != 0 && strcmp(mode, "LA") != 0)
+            ck_assert(ckeras_tensor_data(t)[3] == 255.0f);
+        ckeras_tensor_free(t);
+    }
+    json_decref(ref);
+}
+END_TEST
+
+START_TEST(image_source_serves_resized_images_and_labels)
+{
+    json_t *ref = album_ref();
+    ckeras_data_source *src = NULL;
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "categorical", NULL, 5, 7, 0, 0, 0, NULL, &src),
+                     CKERAS_OK);
+    int64_t shape[7];
+    ck_assert_int_eq(ckeras_data_source_shape(src, 1, 0, shape), 1);
+    ck_assert_int_eq(shape[0], 2);
+    json_t *files = tu_get(ref, "files"), *labels = tu_get(ref, "labels");
+    for (int64_t i = 0; i < ckeras_data_source_count(src); i++) {
+        float x[5 * 7 * 3], y[2];
+        fill_one(src, i, x, y);
+        const char *rel = json_string_value(json_array_get(files, (size_t)i));
+        ckeras_tensor *t = ckeras_tensor_wrap(x, 3, (const int64_t[]){5, 7, 3});
+        max_diff(t, tu_get(json_object_get(tu_get(ref, "images"), rel), "rgb_5x7"), 1e-3, rel);
+        ckeras_tensor_free(t);
+        int lab = (int)json_integer_value(json_array_get(labels, (size_t)i));
+        ck_assert(y[lab] == 1.0f && y[1 - lab] == 0.0f);
+    }
+    ckeras_data_source_free(src);
+    /* binary: one value per sample; grayscale: one channel; no labels: no target; 256 x 256 */
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "binary", "grayscale", 4, 4, 0, 0, 0, NULL, &src),
+                     CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_shape(src, 1, 0, shape), 1);
+    ck_assert_int_eq(shape[0], 1);
+    ck_assert_int_eq(ckeras_data_source_shape(src, 0, 0, shape), 1);
+    ck_assert_int_eq(shape[2], 1);
+    ckeras_data_source_free(src);
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, NULL, "rgb", 0, 0, 0, 0, 0, NULL, &src), CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_shape(src, 1, 0, NULL), 0);
+    ck_assert_int_eq(ckeras_data_source_shape(src, 0, 0, shape), 1);
+    ck_assert(shape[0] == 256 && shape[1] == 256);
+    ckeras_data_source_free(src);
+    json_decref(ref);
+}
+END_TEST
+
+static void copy_prefix(const char *from, const char *to, long keep)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    ck_assert(a && b);
+    fseek(a, 0, SEEK_END);
+    long n = ftell(a);
+    rewind(a);
+    if (keep <= 0) /* all but the last -keep bytes */
+        keep = n + keep;
+    char *buf = malloc((size_t)n);
+    ck_assert_int_eq((long)fread(buf, 1, (size_t)n, a), n);
+    fwrite(buf, 1, (size_t)keep, b);
+    free(buf);
+    fclose(a);
+    fclose(b);
+}
+
+START_TEST(damaged_images_are_errors_naming_the_file)
+{
+    const char *dir = tu_tmpdir_make("images_bad");
+    char p[512], q[512];
+    const struct {
+        const char *from, *name;
+        long keep;
+    } bad[] = {
+        {ALBUM "/cats/c1_rgb.png", "half.png", -60},        /* truncated in the image data */
+        {ALBUM "/cats/c1_rgb.png", "noend.png", -12},       /* no IEND chunk */
+        {ALBUM "/dogs/d1_photo.jpg", "half.jpg", 300},      /* truncated in the scan */
+        {ALBUM "/dogs/d1_photo.jpg", "header.jpeg", 40},    /* truncated in the headers */
+        {ALBUM "/cats/notes.txt", "fake.png", 0},           /* text with a .png name */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, bad[i].name);
+        copy_prefix(bad[i].from, p, bad[i].keep);
+        ckeras_tensor *t = (ckeras_tensor *)1;
+        ck_assert_int_eq(ckeras_read_image(p, "rgb", 0, 0, &t), CKERAS_EFORMAT);
+        ck_assert_ptr_null(t);
+        ck_assert_msg(strstr(ckeras_last_error(), p), "%s", ckeras_last_error());
+    }
+    /* a flipped byte in the image data of a PNG: a CRC error */
+    snprintf(p, sizeof p, "%s/crc.png", dir);
+    copy_prefix(ALBUM "/cats/c1_rgb.png", p, 0);
+    {
+        FILE *f = fopen(p, "r+b");
+        fseek(f, 80, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, 80, SEEK_SET);
+        fputc(c ^ 0x55, f);
+        fclose(f);
+        ckeras_tensor *t = NULL;
+        ck_assert_int_eq(ckeras_read_image(p, "rgb", 0, 0, &t), CKERAS_EFORMAT);
+        ck_assert_msg(strstr(ckeras_last_error(), p), "%s", ckeras_last_error());
+    }
+    /* in a folder: fit stops with the damaged file's name */
+    snprintf(p, sizeof p, "%s/album", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/album/a", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/album/b", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/album/a/good.png", dir);
+    copy_prefix(ALBUM "/cats/c1_rgb.png", p, 0);
+    snprintf(p, sizeof p, "%s/album/b/good.jpg", dir);
+    copy_prefix(ALBUM "/dogs/d1_photo.jpg", p, 0);
+    snprintf(p, sizeof p, "%s/album/b/bad.jpg", dir);
+    copy_prefix(ALBUM "/dogs/d1_photo.jpg", p, 300);
+    snprintf(q, sizeof q, "%s/album", dir);
+    ckeras_data_source *src = NULL;
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(q, "binary", "rgb", 6, 6, 1, 3, 0, NULL, &src), CKERAS_OK);
+    ckeras_model *m = ckeras_sequential("m");
+    ckeras_model_add(m, ckeras_input(3, (const int64_t[]){6, 6, 3}));
+    ckeras_model_add(m, ckeras_flatten());
+    ckeras_model_add(m, ckeras_dense(1, "sigmoid"));
+    ck_assert_int_eq(ckeras_model_compile(m, NULL, "binary_crossentropy", NULL), CKERAS_OK);
+    ckeras_fit_args *fa = args_of(1, 0);
+    ck_assert_int_eq(ckeras_model_fit_source(m, src, fa, NULL), CKERAS_EFORMAT);
+    ck_assert_msg(strstr(ckeras_last_error(), "fit: data source") && strstr(ckeras_last_error(), p), "%s",
+                  ckeras_last_error());
+    ckeras_fit_args_free(fa);
+    ckeras_model_free(m);
+    ckeras_data_source_free(src);
+    tu_tmpdir_remove();
+}
+END_TEST
+
+START_TEST(image_folder_misuse)
+{
+    ckeras_data_source *src = (ckeras_data_source *)1;
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "sparse", "rgb", 8, 8, 0, 0, 0, NULL, &src),
+                     CKERAS_EINVAL);
+    ck_assert_ptr_null(src);
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "cmyk", 8, 8, 0, 0, 0, NULL, &src),
+                     CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 1, 0, 0.2, NULL, &src),
+                     CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 1, 0, 0, "training", &src),
+                     CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 1, -1, 0.2, "training", &src),
+                     CKERAS_EINVAL);
+    ck_assert_msg(strstr(ckeras_last_error(), "seed"), "%s", ckeras_last_error());
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 1, 0, 1.0, "training", &src),
+                     CKERAS_EINVAL);
+    /* 0.05 of 10 files is no validation file: both subsets are refused, as Keras' [:-0] is empty */
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 1, 0, 0.05, "training", &src),
+                     CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_image_dataset_from_directory("tests/fixtures/images/nope", "int", "rgb", 8, 8, 0, 0, 0,
+                                                         NULL, &src),
+                     CKERAS_EIO);
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM "/cats", "int", "rgb", 8, 8, 0, 0, 0, NULL, &src),
+                     CKERAS_EIO); /* no class folders: no image */
+    const char *dir = tu_tmpdir_make("images_three");
+    char p[512];
+    const char *cls[3] = {"x", "y", "z"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, cls[i]);
+        mkdir(p, 0755);
+        snprintf(p, sizeof p, "%s/%s/i.png", dir, cls[i]);
+        copy_prefix(ALBUM "/cats/c1_rgb.png", p, 0);
+    }
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(dir, "binary", "rgb", 8, 8, 0, 0, 0, NULL, &src),
+                     CKERAS_EINVAL);
+    ck_assert_msg(strstr(ckeras_last_error(), "exactly 2"), "%s", ckeras_last_error());
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(dir, "int", "rgb", 8, 8, 0, 0, 0, NULL, &src), CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_class_count(src), 3);
+    ckeras_data_source_free(src);
+    tu_tmpdir_remove();
+    ck_assert_int_eq(ckeras_read_image(NULL, "rgb", 0, 0, &(ckeras_tensor *){0}), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_read_image(ALBUM "/cats/missing.png", "rgb", 0, 0, &(ckeras_tensor *){0}), CKERAS_EIO);
+}
+END_TEST
+
+START_TEST(cnn_trains_on_image_folder)
+{
+    ckeras_data_source *tr = NULL, *va = NULL;
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 12, 12, 1, 42, 0.2, "training", &tr),
+                     CKERAS_OK);
+    ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 12, 12, 1, 42, 0.2, "validation", &va),
+                     CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_count(tr) + ckeras_data_source_count(va), 10);
+    ckeras_set_random_seed(1);
+    ckeras_model *m = ckeras_sequential("cnn");
+    ckeras_model_add(m, ckeras_input(3, (const int64_t[]){12, 12, 3}));
+    ckeras_model_add(m, ckeras_rescaling(1.0 / 255, 0));
+    ckeras_model_add(m, ckeras_conv2d(4, 3, 3, "relu"));
+    ckeras_model_add(m, ckeras_max_pooling2d(2, 2));
+    ckeras_model_add(m, ckeras_flatten());
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(2, "softmax")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(0.01), "sparse_categorical_crossentropy", "accuracy"),
+                     CKERAS_OK);
+    ckeras_fit_args *fa = args_of(20, 0);
+    ck_assert_int_eq(ckeras_fit_args_set_validation_source(fa, va), CKERAS_OK);
+    ckeras_history *h = NULL;
+    ck_assert_int_eq(ckeras_model_fit_source(m, tr, fa, &h), CKERAS_OK);
+    const double *loss, *acc;
+    int n;
+    ck_assert_int_eq(ckeras_history_get(h, "loss", &loss, &n), CKERAS_OK);
+    ck_assert_int_eq(n, 20);
+    ck_assert_int_eq(ckeras_history_get(h, "val_accuracy", &acc, &n), CKERAS_OK);
+    ck_assert_msg(loss[19] < loss[0], "loss %g -> %g", loss[0], loss[19]);
+    ckeras_history_free(h);
+    ckeras_fit_args_free(fa);
+    ckeras_model_free(m);
+    ckeras_data_source_free(tr);
+    ckeras_data_source_free(va);
+}
+END_TEST
+
 static void add_image_tests(TCase *tc)
 {
-    (void)tc;
+    tcase_add_test(tc, image_folder_lists_files_as_keras);
+    tcase_add_test(tc, image_pixels_match_pil_and_torch);
+    tcase_add_test(tc, image_source_serves_resized_images_and_labels);
+    tcase_add_test(tc, damaged_images_are_errors_naming_the_file);
+    tcase_add_test(tc, image_folder_misuse);
+    tcase_add_test(tc, cnn_trains_on_image_folder);
 }
 
 int main(void)

@@ -9,7 +9,8 @@ tests/fixtures/images/album_ref.json with, computed independently of ckeras:
   - shuffled_<seed>: that list after numpy.random.RandomState(seed).shuffle (what Keras does);
   - pixels of each image decoded by PIL (Debian's python3-pil, which decodes JPEG with
     Debian's libjpeg-turbo, the library ckeras uses) as "rgb" (convert("RGB")) and as
-    "grayscale" (PIL's convert("L"), ITU-R 601-2 luma), at the file's size;
+    "grayscale" (PNG: PIL's convert("L"), ITU-R 601-2 luma; JPEG: libjpeg's luminance, through
+    PIL's draft("L")), at the file's size;
   - the same resized to 5 x 7 with PyTorch's
     torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False)
     (half-pixel centres, no antialiasing: what tf.image.resize(method="bilinear") computes).
@@ -109,7 +110,14 @@ def main():
     for rel in paths:
         img = Image.open(os.path.join(ALBUM, rel))
         rgb = np.asarray(img.convert("RGB"))
-        gray = np.asarray(img.convert("L"))[..., None]
+        if rel.lower().endswith((".jpg", ".jpeg")):
+            # libjpeg's own luminance (its JCS_GRAYSCALE output), as TensorFlow's
+            # decode_jpeg(channels=1) gives it
+            g = Image.open(os.path.join(ALBUM, rel))
+            g.draft("L", g.size)
+            gray = np.asarray(g.convert("L"))[..., None]
+        else:
+            gray = np.asarray(img.convert("L"))[..., None]
         ref["images"][rel] = {
             "jpeg": rel.lower().endswith((".jpg", ".jpeg")),
             "mode": img.mode,
