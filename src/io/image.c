@@ -333,9 +333,9 @@ static ckeras_status read_dir(const char *dir, str_list *dirs, str_list *files)
             st = push(files, ck_strdup(ent->d_name));
     }
     closedir(d);
-    if (dirs)
+    if (dirs && dirs->n > 1)
         qsort(dirs->v, (size_t)dirs->n, sizeof *dirs->v, cmp_str);
-    if (files)
+    if (files && files->n > 1)
         qsort(files->v, (size_t)files->n, sizeof *files->v, cmp_str);
     return st;
 }
@@ -394,7 +394,8 @@ ckeras_status ck_image_index_dir(const char *dir, ck_image_index *out)
         str_list roots = {0};
         st = cdir ? walk_dirs(cdir, &roots, 0) : CKERAS_ENOMEM;
         ck_free(cdir);
-        qsort(roots.v, (size_t)roots.n, sizeof *roots.v, cmp_str);
+        if (roots.n > 1)
+            qsort(roots.v, (size_t)roots.n, sizeof *roots.v, cmp_str);
         for (int64_t r = 0; st == CKERAS_OK && r < roots.n; r++) {
             str_list names = {0};
             st = read_dir(roots.v[r], NULL, &names);
