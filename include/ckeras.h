@@ -863,6 +863,8 @@ typedef struct ckeras_data_source ckeras_data_source;
  */
 typedef ckeras_status (*ckeras_data_fill_fn)(void *user_data, const int64_t *indices, int64_t n, float *const *x,
                                              float *const *y);
+/** Frees a source's user data (ckeras_data_source_new()). */
+typedef void (*ckeras_data_free_fn)(void *user_data);
 /**
  * A source of @p n_samples samples served by @p fill with @p user_data. Add one shape per
  * model input (ckeras_data_source_add_input()) and, for fit and evaluate, one per model output
@@ -872,7 +874,7 @@ typedef ckeras_status (*ckeras_data_fill_fn)(void *user_data, const int64_t *ind
  * ::CKERAS_ENOMEM.
  */
 CKERAS_API ckeras_status ckeras_data_source_new(int64_t n_samples, ckeras_data_fill_fn fill, void *user_data,
-                                                void (*free_user_data)(void *), ckeras_data_source **out);
+                                                ckeras_data_free_fn free_user_data, ckeras_data_source **out);
 /** Adds the next model input's per-sample shape (without the batch axis; @p ndim 0..7).
  *  Errors: ::CKERAS_EINVAL (NULL, bad shape, more inputs than a model has). */
 CKERAS_API ckeras_status ckeras_data_source_add_input(ckeras_data_source *src, int ndim, const int64_t *shape);

@@ -16,7 +16,7 @@
     } while (0)
 
 CKERAS_API ckeras_status ckeras_data_source_new(int64_t n_samples, ckeras_data_fill_fn fill, void *user_data,
-                                                void (*free_user_data)(void *), ckeras_data_source **out)
+                                                ckeras_data_free_fn free_user_data, ckeras_data_source **out)
 {
     ckeras_status st = CKERAS_OK;
     if (out)

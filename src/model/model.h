@@ -160,7 +160,7 @@ struct ckeras_data_source {
     ckeras_tensor hx[CK_MAX_NODE_INPUTS], hy[CK_MAX_OUTPUTS];
     ckeras_data_fill_fn fill;
     void *user;
-    void (*free_user)(void *);
+    ckeras_data_free_fn free_user;
     int64_t *seq;
     int64_t seq_cap;
     /* labelled sources: class names; sources of files: one path per sample (owned by user) */
