@@ -10,7 +10,9 @@
  * Channels: 1 (grayscale: colour converted by the decoder, libpng's rgb_to_gray with ITU-R
  * 601 weights, libjpeg's luminance), 3 (rgb: grey repeated, alpha dropped) or 4 (rgba: opaque
  * alpha added). 16-bit PNG samples keep their high byte; palettes and low bit depths are
- * expanded. */
+ * expanded. These are the transformations TensorFlow's PNG and JPEG decoders ask libpng and
+ * libjpeg for (tf.io.decode_image, which Keras' image_dataset_from_directory calls):
+ * png_set_rgb_to_gray(1, 0.299, 0.587), png_set_strip_16, JCS_GRAYSCALE. */
 #include "io.h"
 
 #include <dirent.h>
