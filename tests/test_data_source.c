@@ -9,8 +9,8 @@
  *  - the HDF5 source reads integer and double data sets through HDF5's conversion; missing file,
  *    missing data set, rank 0, strings and differing sample counts are clear errors;
  *  - image folders (tests/fixtures/images, made by tests/ref/image_album_ref.py): class names,
- *    file order and labels as Keras' index_directory lists them, the shuffled order and the
- *    validation subset as numpy's RandomState(seed) gives them, pixels against PIL's decoding
+ *    file order and labels, the shuffled order (numpy's RandomState(seed)) and the validation
+ *    subset as Keras 3.11.3's own index_directory and get_training_or_validation_split give them, pixels against PIL's decoding
  *    (PNG exactly; JPEG through the same libjpeg-turbo: exactly too, see below) and the resize
  *    against PyTorch's bilinear interpolate (align_corners=False, antialias=False);
  *    label modes, color modes; a damaged, truncated or fake image is an error naming the file;
@@ -557,6 +557,8 @@ static void assert_files(ckeras_data_source *src, json_t *files, json_t *labels)
 START_TEST(image_folder_lists_files_as_keras)
 {
     json_t *ref = album_ref();
+    /* the fixture's lists were checked against Keras 3.11.3's own index_directory and split */
+    ck_assert(json_is_true(json_object_get(ref, "keras_checked")));
     ckeras_data_source *src = NULL;
     ck_assert_int_eq(ckeras_image_dataset_from_directory(ALBUM, "int", "rgb", 8, 8, 0, -1, 0, NULL, &src), CKERAS_OK);
     ck_assert_int_eq(ckeras_data_source_class_count(src), 2);

@@ -14,7 +14,11 @@ tests/fixtures/images/album_ref.json with, computed independently of ckeras:
   - the same resized to 5 x 7 with PyTorch's
     torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False)
     (half-pixel centres, no antialiasing: what tf.image.resize(method="bilinear") computes).
-Run from the source root: /usr/bin/python3 tests/ref/image_album_ref.py
+With the Keras oracle (KERAS_ORACLE_SRC set, /work/shared/tools/keras-oracle), the listing,
+the shuffled lists and the validation subsets are also computed by Keras 3.11.3's own
+dataset_utils.index_directory and get_training_or_validation_split (tf.io.gfile, which needs
+TensorFlow, replaced by the os functions it wraps) and must be equal ("keras_checked": true).
+Run from the source root: [KERAS_ORACLE_SRC=/opt/keras-oracle] /usr/bin/python3 tests/ref/image_album_ref.py
 """
 import json
 import os
@@ -91,6 +95,32 @@ def index_directory(directory):
     return paths, labels, subdirs
 
 
+def keras_check(ref):
+    """The same lists from Keras' own code, when the oracle is there."""
+    if not os.environ.get("KERAS_ORACLE_SRC"):
+        return False
+    import sys
+    import types
+    sys.path.insert(0, "/work/shared/tools/keras-oracle")
+    import oracle_env  # noqa: F401
+    from keras.src.utils import dataset_utils
+    gfile = types.SimpleNamespace(listdir=os.listdir, isdir=os.path.isdir, join=os.path.join, walk=os.walk)
+    dataset_utils.tf = types.SimpleNamespace(io=types.SimpleNamespace(gfile=gfile))
+    formats = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+    rel = lambda ps: [os.path.relpath(p, ALBUM) for p in ps]
+    p, l, c = dataset_utils.index_directory(ALBUM, "inferred", formats=formats, shuffle=False, verbose=False)
+    assert c == ref["classes"] and rel(p) == ref["files"] and list(l) == ref["labels"]
+    for seed in (0, 123, 1337):
+        p, l, _ = dataset_utils.index_directory(ALBUM, "inferred", formats=formats, shuffle=True, seed=seed,
+                                                verbose=False)
+        want = ref["shuffled_%d" % seed]
+        assert rel(p) == want["files"] and list(l) == want["labels"]
+        tp, _ = dataset_utils.get_training_or_validation_split(p, l, 0.25, "training")
+        vp, _ = dataset_utils.get_training_or_validation_split(p, l, 0.25, "validation")
+        assert rel(tp) == want["files"][:8] and rel(vp) == want["files"][8:]
+    return True
+
+
 def resize(a, h, w):
     t = torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None]
     r = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=False)
@@ -125,9 +155,10 @@ def main():
             "grayscale": gray.tolist(),
             "rgb_5x7": np.round(resize(rgb, 5, 7), 5).tolist(),
         }
+    ref["keras_checked"] = keras_check(ref)
     with open(os.path.join(ROOT, "album_ref.json"), "w") as f:
         json.dump(ref, f, indent=None, separators=(",", ":"))
-    print("wrote", ALBUM, "and album_ref.json:", len(paths), "images")
+    print("wrote", ALBUM, "and album_ref.json:", len(paths), "images; checked with Keras:", ref["keras_checked"])
 
 
 if __name__ == "__main__":
