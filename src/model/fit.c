@@ -31,7 +31,7 @@ static ckeras_status check_input(const ckeras_model *m, const ckeras_tensor *x, 
     if (x->shape[0] < 1)
         return ck_error(CKERAS_ESHAPE, "%s: x has no samples", what);
     int64_t per = ck_shape_size(in);
-    int64_t bad = ck_first_nonfinite(x->data, x->shape[0] * per);
+    int64_t bad = x->data ? ck_first_nonfinite(x->data, x->shape[0] * per) : -1; /* a source's: per batch */
     (void)j;
     if (bad >= 0)
         return ck_error(CKERAS_ENAN, "%s: x has a non-finite value (%g) in sample %lld", what,
@@ -125,11 +125,11 @@ static ckeras_status check_y(const ckeras_model *m, int64_t samples, const ckera
                         "values per sample)", what, yname, ck_shape_str(&ys, false, a, sizeof a),
                         ck_shape_str(out, false, b, sizeof b), ck_loss_name(lo), (long long)want);
     }
-    int64_t bad = ck_first_nonfinite(y->data, y->shape[0] * ty);
+    int64_t bad = y->data ? ck_first_nonfinite(y->data, y->shape[0] * ty) : -1; /* a source's: per batch */
     if (bad >= 0)
         return ck_error(CKERAS_ENAN, "%s: %s has a non-finite value (%g) in sample %lld", what, yname,
                         (double)y->data[bad], (long long)(bad / ty));
-    if (lo->kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+    if (lo->kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && y->data) {
         for (int64_t i = 0; i < y->shape[0] * ty; i++) {
             float v = y->data[i];
             if (v < 0 || v >= (float)cols || v != floorf(v))
@@ -211,16 +211,21 @@ static void gather_rows(float *restrict dst, const float *restrict src, int64_t 
     }
 }
 
-/* Copies the samples idx[0..n) of every input (and target) into the plan's buffers. */
-static void gather(ckeras_model *m, const ck_data *d, bool targets, const int64_t *idx, int64_t start, int64_t n)
+/* Copies the samples idx[0..n) of every input (and target) into the plan's buffers (a data
+ * source fills them: its status). */
+static ckeras_status gather(ckeras_model *m, const ck_data *d, bool targets, const int64_t *idx, int64_t start,
+                            int64_t n, const char *what)
 {
     if (targets) /* the sample weights (arrays in memory, whatever gives x and y) */
         ck_model_gather_weights(m, d, idx, start, n);
+    if (d->src)
+        return ck_source_gather(m, d, targets, idx, start, n, what);
     for (int j = 0; j < d->nx; j++)
         gather_rows(m->plan.x[j], d->x[j]->data, ck_shape_size(&m->g.inputs[j]), idx, start, n);
     for (int k = 0; targets && k < d->ny; k++)
         if (m->has_loss[k])
             gather_rows(m->plan.y_true[k], d->y[k]->data, m->target_size[k], idx, start, n);
+    return CKERAS_OK;
 }
 
 /* Forward (and, when training, backward and one optimizer step) on n gathered samples.
@@ -380,13 +385,15 @@ static void fill_logs(const ckeras_model *m, ckeras_logs *logs, const char *pref
 /* ---- evaluate --------------------------------------------------------------------------- */
 
 static ckeras_status evaluate_range(ckeras_model *m, const ck_data *d, int64_t start, int64_t count, int64_t batch,
-                                    double *loss)
+                                    double *loss, const char *what)
 {
     reset_running(m);
     double total = 0;
     for (int64_t b = 0; b < count; b += batch) {
         int64_t n = count - b < batch ? count - b : batch;
-        gather(m, d, true, NULL, start + b, n);
+        ckeras_status st = gather(m, d, true, NULL, start + b, n, what);
+        if (st != CKERAS_OK)
+            return st;
         double l = run_batch(m, n, false) * (double)n;
         total += l;
         m->tob_loss_sum += l; /* a later train_on_batch goes on from here, as Keras 3's does */
@@ -454,7 +461,8 @@ ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch
     if (st != CKERAS_OK)
         return st;
     double loss;
-    evaluate_range(m, d, 0, N, batch, &loss);
+    if ((st = evaluate_range(m, d, 0, N, batch, &loss, "evaluate")) != CKERAS_OK)
+        return st;
     write_results(m, loss, results, n_results);
     return CKERAS_OK;
 }
@@ -465,7 +473,8 @@ ckeras_status ck_model_train_on_batch(ckeras_model *m, const ck_data *d, double 
     ckeras_status st = prepare(m, d, n, true, "train_on_batch");
     if (st != CKERAS_OK)
         return st;
-    gather(m, d, true, NULL, 0, n);
+    if ((st = gather(m, d, true, NULL, 0, n, "train_on_batch")) != CKERAS_OK)
+        return st;
     double loss = run_batch(m, n, true);
     m->tob_loss_sum += loss * (double)n;
     m->tob_seen += n;
@@ -480,13 +489,22 @@ ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_te
 {
     ck_data d;
     ckeras_status st = ck_data_set(&d, nin, xs, 0, NULL, "predict");
-    if (st != CKERAS_OK || (st = adapt_lengths(m, &d, "predict")) != CKERAS_OK ||
-        (st = check_inputs(m, &d, "predict")) != CKERAS_OK)
+    if (st != CKERAS_OK)
+        return st;
+    return ck_model_predict_data(m, &d, batch, nout, outs);
+}
+
+ckeras_status ck_model_predict_data(ckeras_model *m, const ck_data *dd, int64_t batch, int nout, ckeras_tensor **outs)
+{
+    ck_data d = *dd;
+    d.ny = 0; /* predict reads no target */
+    ckeras_status st;
+    if ((st = adapt_lengths(m, &d, "predict")) != CKERAS_OK || (st = check_inputs(m, &d, "predict")) != CKERAS_OK)
         return st;
     if (nout != m->g.noutputs)
         return ck_error(CKERAS_EINVAL, "predict: model '%s' has %d output%s, room for %d given", m->name,
                         m->g.noutputs, m->g.noutputs == 1 ? "" : "s", nout);
-    int64_t N = xs[0]->shape[0];
+    int64_t N = d.x[0]->shape[0];
     if (batch <= 0)
         batch = 32;
     if (batch > N)
@@ -508,7 +526,11 @@ ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_te
     }
     for (int64_t b = 0; b < N; b += batch) {
         int64_t n = N - b < batch ? N - b : batch;
-        gather(m, &d, false, NULL, b, n);
+        if ((st = gather(m, &d, false, NULL, b, n, "predict")) != CKERAS_OK) {
+            for (int k = 0; k < nout; k++)
+                ckeras_tensor_free(t[k]);
+            return st;
+        }
         ck_graph_forward(&m->g, &m->plan, n, false, &m->rng);
         for (int k = 0; k < nout; k++) {
             int64_t po = ck_shape_size(out_shape(m, k));
@@ -706,7 +728,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_
             int64_t start = pos++ * batch, n = n_train - start < batch ? n_train - start : batch;
             if ((st = deliver(a, &ctx, CKERAS_BATCH_BEGIN, (int)s, &logs)) != CKERAS_OK)
                 break;
-            gather(m, d, true, idx, start, n);
+            if ((st = gather(m, d, true, idx, start, n, "fit")) != CKERAS_OK)
+                break;
             loss_sum += run_batch(m, n, true) * (double)n;
             seen += n;
             m->tob_loss_sum = loss_sum;
@@ -732,7 +755,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_
         if (n_val > 0 && validate && !ctx.stop_training) {
             double vloss;
             int64_t vstart = vd == &a->val ? 0 : n_train;
-            evaluate_range(m, vd, vstart, n_val, vb, &vloss);
+            if ((st = evaluate_range(m, vd, vstart, n_val, vb, &vloss, "fit: validation")) != CKERAS_OK)
+                break;
             fill_logs(m, &logs, "val_", vloss, false);
         }
         /* Keras' order: the user's callbacks (which may add logs: learning_rate), then History,
