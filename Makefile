@@ -22,12 +22,12 @@ OPT ?= -O2
 SAN ?=
 # Schema tables (ck_field) list the trailing writing rules only where a field has them.
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags hdf5-serial jansson libzip 2>/dev/null)
+DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags hdf5-serial jansson libzip libpng libjpeg 2>/dev/null)
 CFLAGS ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden -fno-math-errno -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
 	-Iinclude -Isrc -I$(BLIS_INC) $(DEPCFLAGS) -fopenmp $(SAN) $(CFLAGS)
 
-DEP_LIBS := $(shell $(PKG_CONFIG) --libs hdf5-serial jansson libzip 2>/dev/null) -lz
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs hdf5-serial jansson libzip libpng libjpeg 2>/dev/null) -lz
 ifeq ($(BLIS),static)
 BLIS_LIBS := $(BLIS_DIR)/libblis.a
 ALL_CFLAGS += -DCK_BLIS_STATIC=1
@@ -230,6 +230,17 @@ check-install:
 #   make fashion    builds examples/fashion_cnn and trains it (needs Debian's dataset-fashion-mnist,
 #                   or FASHION_DIR=folder with the four IDX files); writes examples/fashion_cnn.h5
 FASHION_DIR ?=
+#   make train-from-folder  makes examples/fashion_album (100 Fashion-MNIST images in two class
+#                   folders, PNG and JPEG, with python3-pil) and trains a small CNN on it from the folder
+.PHONY: train-from-folder
+examples/train_from_folder: examples/train_from_folder.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+examples/fashion_album:
+	/usr/bin/python3 examples/make_fashion_album.py $(or $(FASHION_DIR),/usr/share/datasets/fashion-mnist) $@
+train-from-folder: examples/fashion_album
+	@$(MAKE) --no-print-directory examples/train_from_folder
+	cd examples && ./train_from_folder fashion_album
+
 .PHONY: fashion clean-fashion
 examples/fashion_cnn: examples/fashion_cnn.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
@@ -240,7 +251,8 @@ fashion:
 
 clean: clean-fashion
 clean-fashion:
-	rm -f examples/fashion_cnn examples/fashion_cnn.h5
+	rm -f examples/fashion_cnn examples/fashion_cnn.h5 examples/train_from_folder
+	rm -rf examples/fashion_album
 
 # ==== Transfer-learning example (one block) =====================================================
 #   make transfer   builds examples/transfer_learning and runs it (Fashion-MNIST as for make fashion):

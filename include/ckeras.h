@@ -975,6 +975,138 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_weighted(ckeras_model *mode
  */
 CKERAS_API ckeras_status ckeras_model_set_weighted_metrics(ckeras_model *model, const char *output,
                                                            const char *metrics);
+/*
+ * Data sources: data larger than memory.
+ *
+ * A data source serves samples on request, so fit, evaluate and predict run on data that is
+ * never held whole in memory. The library asks for the samples it wants (by index, in the order
+ * of its own seeded permutation) and the source writes them into buffers the library owns: a
+ * training step allocates nothing. Fit from a source that serves the same values as arrays gives
+ * the same weights and History as fit from those arrays, bit for bit (same model, seed, thread
+ * count): the same per-epoch permutation of sample indices, and validation_split takes the last
+ * samples of the source, as for arrays. A source serves one call at a time (it may be the
+ * training and the validation source of the same fit).
+ */
+/** Opaque data source: a sample count, one shape per model input and per target, and a fill
+ *  function. */
+typedef struct ckeras_data_source ckeras_data_source;
+/**
+ * Fills the samples @p indices[0 .. @p n) (each in [0, sample count); not sorted, no repeats)
+ * into @p x[j] (one buffer per input j, @p n x that input's sample size floats, sample i at
+ * `x[j] + i * size`) and @p y[k] (one per target k, likewise). @p y is NULL when the call needs
+ * no targets (predict), and @p y[k] is NULL for an output compiled without a loss. Return
+ * ::CKERAS_OK, or any other status to stop the call with it (fit keeps the weights of its last
+ * finished epoch). A message set before returning (a failing ckeras call made inside) is kept
+ * and prefixed by the call's name; else the message names the status and the samples.
+ */
+typedef ckeras_status (*ckeras_data_fill_fn)(void *user_data, const int64_t *indices, int64_t n, float *const *x,
+                                             float *const *y);
+/** Frees a source's user data (ckeras_data_source_new()). */
+typedef void (*ckeras_data_free_fn)(void *user_data);
+/**
+ * A source of @p n_samples samples served by @p fill with @p user_data. Add one shape per
+ * model input (ckeras_data_source_add_input()) and, for fit and evaluate, one per model output
+ * (ckeras_data_source_add_target()), in order. @p free_user_data (may be NULL) is called on
+ * @p user_data by ckeras_data_source_free(), and also when this call fails. The new source is
+ * in *out (NULL on failure). Errors: ::CKERAS_EINVAL (NULL fill or out, @p n_samples < 1),
+ * ::CKERAS_ENOMEM.
+ */
+CKERAS_API ckeras_status ckeras_data_source_new(int64_t n_samples, ckeras_data_fill_fn fill, void *user_data,
+                                                ckeras_data_free_fn free_user_data, ckeras_data_source **out);
+/** Adds the next model input's per-sample shape (without the batch axis; @p ndim 0..7).
+ *  Errors: ::CKERAS_EINVAL (NULL, bad shape, more inputs than a model has). */
+CKERAS_API ckeras_status ckeras_data_source_add_input(ckeras_data_source *src, int ndim, const int64_t *shape);
+/** Adds the next target's per-sample shape (without the batch axis; @p ndim 0 for one value per
+ *  sample, as a y of shape (n,)). Errors as ckeras_data_source_add_input(). */
+CKERAS_API ckeras_status ckeras_data_source_add_target(ckeras_data_source *src, int ndim, const int64_t *shape);
+/** The source's sample count (0 for NULL). */
+CKERAS_API int64_t ckeras_data_source_count(const ckeras_data_source *src);
+/** The number of inputs (@p targets 0) or targets (@p targets 1) and, for @p i in range, the
+ *  per-sample shape of that one in @p shape (room for 7; may be NULL). -1 for a NULL source. */
+CKERAS_API int ckeras_data_source_shape(const ckeras_data_source *src, int targets, int i, int64_t *shape);
+/** The number of classes of a labelled source (ckeras_image_dataset_from_directory()), 0 otherwise. */
+CKERAS_API int ckeras_data_source_class_count(const ckeras_data_source *src);
+/** The name of class @p i (label i) of a labelled source, or NULL; it lives as long as the source. */
+CKERAS_API const char *ckeras_data_source_class_name(const ckeras_data_source *src, int i);
+/** The file of sample @p i of a source of files (image folders), or NULL; it lives as long as the
+ *  source. */
+CKERAS_API const char *ckeras_data_source_file_path(const ckeras_data_source *src, int64_t i);
+/** Frees a source (calling its free_user_data). NULL is a no-op. */
+CKERAS_API void ckeras_data_source_free(ckeras_data_source *src);
+/**
+ * Samples from data sets of an HDF5 file, read on request: @p n_inputs data sets (paths inside
+ * the file, such as "x" or "/train/images") give the model inputs and @p n_targets data sets the
+ * targets, each of shape (samples, ...) with the same sample count. Only the rows a batch asks
+ * for are read (each batch's rows in increasing order, runs of consecutive rows read as one
+ * block), so memory does not grow with the file. Float, double and integer data sets are
+ * converted to float32 by HDF5. The file stays open until ckeras_data_source_free().
+ * Errors: ::CKERAS_EINVAL (NULL argument, no input), ::CKERAS_EIO (missing or unreadable file),
+ * ::CKERAS_EFORMAT (not HDF5, a missing data set, rank 0, a type that is not a number, sample
+ * counts that differ), ::CKERAS_ENOMEM. A read that fails during fit stops it with ::CKERAS_EIO.
+ */
+CKERAS_API ckeras_status ckeras_data_source_hdf5(const char *path, int n_inputs, const char *const *x_datasets,
+                                                 int n_targets, const char *const *y_datasets,
+                                                 ckeras_data_source **out);
+/**
+ * Keras `image_dataset_from_directory(directory, labels="inferred", label_mode, color_mode,
+ * image_size=(height, width), shuffle, seed, validation_split, subset,
+ * interpolation="bilinear")`: the images under @p directory, one subfolder per class (class
+ * names are the subfolder names in byte order, hidden ones skipped; label i is the i-th name;
+ * the files of a class are found in its folder and the folders below it). Files ending in
+ * .png, .jpg or .jpeg (any case) are read (PNG through libpng, JPEG through libjpeg-turbo);
+ * others are skipped (.bmp and .gif, which Keras also reads, are skipped too). Files are listed
+ * as Keras lists them and, with @p shuffle, shuffled as Keras does with NumPy's
+ * `RandomState(seed)`, so a @p validation_split with @p subset "training" or "validation" gives
+ * the same files as Keras with the same seed (the last int(validation_split x count) files are
+ * the validation subset). @p subset is NULL (all files) when @p validation_split is 0.
+ *
+ * Each sample is one image decoded when a batch asks for it (nothing is cached), as float32
+ * values 0..255 of shape (height, width, channels) (@p color_mode "rgb": 3 channels, gray
+ * images repeated; "grayscale": 1, colour converted by the decoder; "rgba": 4), resized as
+ * TensorFlow's `tf.image.resize(method="bilinear", antialias=False)` does (half-pixel centres,
+ * no crop). The target (@p label_mode "int": shape (), the class index; "binary" (2 classes):
+ * shape (1,), 0 or 1; "categorical": one-hot of shape (classes,); NULL: no target). @p height
+ * and @p width <= 0 mean Keras' 256.
+ * Errors: ::CKERAS_EINVAL (NULL directory or out, an unknown label_mode or color_mode,
+ * "binary" without exactly 2 classes, validation_split outside [0, 1), a subset without a split
+ * or a split without a subset, a split with shuffle and a negative seed, a subset with no
+ * file), ::CKERAS_EIO (a directory that cannot be read, no image found). A damaged or truncated
+ * image found during a call stops it with ::CKERAS_EFORMAT naming the file. @p seed < 0 without
+ * a split picks a seed from the clock.
+ */
+CKERAS_API ckeras_status ckeras_image_dataset_from_directory(const char *directory, const char *label_mode,
+                                                             const char *color_mode, int64_t height, int64_t width,
+                                                             int shuffle, int64_t seed, double validation_split,
+                                                             const char *subset, ckeras_data_source **out);
+/**
+ * Decodes one PNG or JPEG file (chosen by its first bytes) as a new float32 tensor (height,
+ * width, channels) of values 0..255, @p color_mode as for ckeras_image_dataset_from_directory();
+ * resized as it does when @p height and @p width are > 0, else at the file's size.
+ * Errors: ::CKERAS_EIO, ::CKERAS_EFORMAT (not PNG or JPEG, damaged, truncated), ::CKERAS_EINVAL,
+ * ::CKERAS_ENOMEM.
+ */
+CKERAS_API ckeras_status ckeras_read_image(const char *path, const char *color_mode, int64_t height, int64_t width,
+                                           ckeras_tensor **out);
+/** Sets validation_data to a source (borrowed until fit returns; NULL clears it). It must have
+ *  the model's inputs and targets. Replaces validation data given as arrays. */
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_source(ckeras_fit_args *args, ckeras_data_source *src);
+/**
+ * `model.fit(source, **args)`: fit on the samples of @p src (borrowed), which must have one
+ * input per model input and one target per model output. As ckeras_model_fit_multi() otherwise
+ * (shuffle, validation_split, callbacks, History). The values a source serves are checked batch
+ * by batch: a NaN/Inf, or a sparse label that is not a class index, stops fit with
+ * ::CKERAS_ENAN / ::CKERAS_EINVAL naming the sample. Errors as ckeras_model_fit_multi(), plus
+ * a shape of the source that does not match the model (::CKERAS_ESHAPE) and the fill's status.
+ */
+CKERAS_API ckeras_status ckeras_model_fit_source(ckeras_model *model, ckeras_data_source *src,
+                                                 const ckeras_fit_args *args, ckeras_history **history);
+/** evaluate on the samples of @p src, in order (results as ckeras_model_evaluate_multi()). */
+CKERAS_API ckeras_status ckeras_model_evaluate_source(ckeras_model *model, ckeras_data_source *src, int batch_size,
+                                                      double *results, int n_results);
+/** predict on the samples of @p src, in order (its targets, if any, are not read): @p outs
+ *  receives @p n_outputs new tensors as ckeras_model_predict_outputs(). */
+CKERAS_API ckeras_status ckeras_model_predict_source(ckeras_model *model, ckeras_data_source *src, int batch_size,
+                                                     int n_outputs, ckeras_tensor **outs);
 /**
  * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
  * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width; it is

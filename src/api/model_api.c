@@ -660,6 +660,9 @@ CKERAS_API void ckeras_fit_args_free(ckeras_fit_args *args)
     ck_free(args);
 }
 
+static ckeras_status fit_data(ckeras_model *model, const ck_data *dp, const ckeras_fit_args *args,
+                              ckeras_history **history);
+
 CKERAS_API ckeras_status ckeras_model_fit_multi(ckeras_model *model, int n_inputs, const ckeras_tensor *const *x,
                                                 int n_targets, const ckeras_tensor *const *y,
                                                 const ckeras_fit_args *args, ckeras_history **history)
@@ -671,7 +674,16 @@ CKERAS_API ckeras_status ckeras_model_fit_multi(ckeras_model *model, int n_input
     ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "model_fit");
     if (st != CKERAS_OK)
         return st;
-    ENTER(model);
+    return fit_data(model, &d, args, history);
+}
+
+static ckeras_status fit_data(ckeras_model *model, const ck_data *dp, const ckeras_fit_args *args,
+                              ckeras_history **history)
+{
+    ck_data d = *dp;
+    ckeras_status st;
+    if (model_enter(model, "model_fit") != CKERAS_OK)
+        return CKERAS_ESTATE;
     /* fit runs on a copy of the keywords, and its callbacks are marked in use: a callback may free
      * the fit_args, and ckeras_callback_free() refuses a callback that is running */
     ckeras_fit_args copy = args ? *args : (ckeras_fit_args){0};
@@ -690,6 +702,75 @@ CKERAS_API ckeras_status ckeras_model_fit(ckeras_model *model, const ckeras_tens
                                           const ckeras_fit_args *args, ckeras_history **history)
 {
     return ckeras_model_fit_multi(model, 1, &x, 1, &y, args, history);
+}
+
+/* ---- data sources (the source object itself: data_source_api.c) ------------------------------- */
+
+static ckeras_status need_source(const ckeras_data_source *src, const char *what)
+{
+    if (!src)
+        return ck_error(CKERAS_EINVAL, "%s: source is NULL", what);
+    if (src->nx < 1)
+        return ck_error(CKERAS_EINVAL, "%s: the source has no input shape (ckeras_data_source_add_input)", what);
+    return CKERAS_OK;
+}
+
+CKERAS_API ckeras_status ckeras_fit_args_set_validation_source(ckeras_fit_args *args, ckeras_data_source *src)
+{
+    NEED(args, "args");
+    memset(&args->val, 0, sizeof args->val);
+    if (!src)
+        return CKERAS_OK;
+    ckeras_status st = need_source(src, "fit_args_set_validation_source");
+    if (st == CKERAS_OK)
+        ck_data_from_source(&args->val, src, true);
+    return st;
+}
+
+CKERAS_API ckeras_status ckeras_model_fit_source(ckeras_model *model, ckeras_data_source *src,
+                                                 const ckeras_fit_args *args, ckeras_history **history)
+{
+    NEED(model, "model");
+    if (history)
+        *history = NULL;
+    ckeras_status st = need_source(src, "model_fit_source");
+    if (st != CKERAS_OK)
+        return st;
+    ck_data d;
+    ck_data_from_source(&d, src, true);
+    return fit_data(model, &d, args, history);
+}
+
+CKERAS_API ckeras_status ckeras_model_evaluate_source(ckeras_model *model, ckeras_data_source *src, int batch_size,
+                                                      double *results, int n_results)
+{
+    NEED(model, "model");
+    ckeras_status st = need_source(src, "model_evaluate_source");
+    if (st != CKERAS_OK)
+        return st;
+    ck_data d;
+    ck_data_from_source(&d, src, true);
+    ENTER(model);
+    return model_leave(model, ck_model_evaluate(model, &d, batch_size, results, n_results));
+}
+
+CKERAS_API ckeras_status ckeras_model_predict_source(ckeras_model *model, ckeras_data_source *src, int batch_size,
+                                                     int n_outputs, ckeras_tensor **outs)
+{
+    NEED(model, "model");
+    NEED(outs, "outs");
+    if (n_outputs < 1 || n_outputs > CK_MAX_OUTPUTS)
+        return ck_error(CKERAS_EINVAL, "model_predict_source: n_outputs is %d; models have 1..%d", n_outputs,
+                        CK_MAX_OUTPUTS);
+    for (int k = 0; k < n_outputs; k++)
+        outs[k] = NULL;
+    ckeras_status st = need_source(src, "model_predict_source");
+    if (st != CKERAS_OK)
+        return st;
+    ck_data d;
+    ck_data_from_source(&d, src, false);
+    ENTER(model);
+    return model_leave(model, ck_model_predict_data(model, &d, batch_size, n_outputs, outs));
 }
 
 CKERAS_API ckeras_status ckeras_model_evaluate_multi(ckeras_model *model, int n_inputs,

@@ -375,4 +375,38 @@ ckeras_status ck_npy_parse(const uint8_t *buf, size_t len, const char *what, cke
  * (magic 0x0801) give shape (n,), images (0x0803) (n, rows, cols). */
 ckeras_status ck_idx_read(const char *path, ckeras_tensor **out);
 
+
+/* ---- Rows of HDF5 data sets read on request (h5_rows.c: the HDF5 data source) ------------ */
+/* n data sets of one file, each (samples, ...) of numbers, all with the same sample count
+ * (messages name the file and the data set). The file stays open until ck_h5_rows_free. */
+typedef struct ck_h5_rows ck_h5_rows;
+ckeras_status ck_h5_rows_open(const char *path, int n, const char *const *names, ck_h5_rows **out);
+int64_t ck_h5_rows_count(const ck_h5_rows *r);
+/* Data set k's sample shape (without the sample axis) in shape; returns its rank. */
+int ck_h5_rows_shape(const ck_h5_rows *r, int k, int64_t *shape);
+/* Rows idx[0..n) of data set k as float32 into dst (n x sample size), in the order given. */
+ckeras_status ck_h5_rows_read(ck_h5_rows *r, int k, const int64_t *idx, int64_t n, float *dst);
+void ck_h5_rows_free(ck_h5_rows *r);
+
+
+/* ---- Images (image.c): PNG and JPEG decoding, folders of images by class ------------------ */
+/* Decodes the PNG or JPEG file path (told by its first bytes) as (h, w, channels) bytes into
+ * *buf (grown as needed: capacity *cap). channels 1, 3 or 4. CKERAS_EFORMAT names the file for
+ * a damaged, truncated or unknown file; decoders never exit or abort. */
+ckeras_status ck_image_decode(const char *path, int channels, uint8_t **buf, size_t *cap, int64_t *h, int64_t *w);
+/* The images below dir as Keras' index_directory lists them (labels inferred): class names (its
+ * subfolders, sorted, hidden ones left out), then per class the .png/.jpg/.jpeg files of the
+ * class folder and every folder below it (folders sorted by path, files by name). */
+typedef struct ck_image_index {
+    char **classes;
+    int nclasses;
+    char **files;
+    int64_t *labels;
+    int64_t n;
+} ck_image_index;
+ckeras_status ck_image_index_dir(const char *dir, ck_image_index *out);
+void ck_image_index_free(ck_image_index *x);
+/* perm[0..n) as NumPy's RandomState(seed).shuffle(list(range(n))) leaves it. */
+void ck_numpy_shuffle_perm(uint32_t seed, int64_t *perm, int64_t n);
+
 #endif

@@ -432,4 +432,9 @@ void ck_constrain_nonneg(float *w, int64_t size);
 double ck_l1l2_penalty(const float *y, int64_t count, float l1, float l2);
 void ck_l1l2_grad_add(float *dy, const float *y, int64_t count, float l1, float l2);
 
+/* An 8-bit image (h, w, c) to float (oh, ow, c), as tf.image.resize(method="bilinear",
+ * antialias=False) computes it in float32: source coordinate (o + 0.5) * in / out - 0.5, corners
+ * floor/ceil clamped to the image, weights from the fractional part (resize.c). */
+void ck_resize_bilinear_u8(const uint8_t *src, int64_t h, int64_t w, int64_t c, float *dst, int64_t oh, int64_t ow);
+
 #endif

@@ -33,7 +33,7 @@ static ckeras_status check_input(const ckeras_model *m, const ckeras_tensor *x, 
     if (x->shape[0] < 1)
         return ck_error(CKERAS_ESHAPE, "%s: x has no samples", what);
     int64_t per = ck_shape_size(in);
-    int64_t bad = ck_first_nonfinite(x->data, x->shape[0] * per);
+    int64_t bad = x->data ? ck_first_nonfinite(x->data, x->shape[0] * per) : -1; /* a source's: per batch */
     (void)j;
     if (bad >= 0)
         return ck_error(CKERAS_ENAN, "%s: x has a non-finite value (%g) in sample %lld", what,
@@ -127,11 +127,11 @@ static ckeras_status check_y(const ckeras_model *m, int64_t samples, const ckera
                         "values per sample)", what, yname, ck_shape_str(&ys, false, a, sizeof a),
                         ck_shape_str(out, false, b, sizeof b), ck_loss_name(lo), (long long)want);
     }
-    int64_t bad = ck_first_nonfinite(y->data, y->shape[0] * ty);
+    int64_t bad = y->data ? ck_first_nonfinite(y->data, y->shape[0] * ty) : -1; /* a source's: per batch */
     if (bad >= 0)
         return ck_error(CKERAS_ENAN, "%s: %s has a non-finite value (%g) in sample %lld", what, yname,
                         (double)y->data[bad], (long long)(bad / ty));
-    if (lo->kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
+    if (lo->kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && y->data) {
         for (int64_t i = 0; i < y->shape[0] * ty; i++) {
             float v = y->data[i];
             if (v < 0 || v >= (float)cols || v != floorf(v))
@@ -213,16 +213,21 @@ static void gather_rows(float *restrict dst, const float *restrict src, int64_t 
     }
 }
 
-/* Copies the samples idx[0..n) of every input (and target) into the plan's buffers. */
-static void gather(ckeras_model *m, const ck_data *d, bool targets, const int64_t *idx, int64_t start, int64_t n)
+/* Copies the samples idx[0..n) of every input (and target) into the plan's buffers (a data
+ * source fills them: its status). */
+static ckeras_status gather(ckeras_model *m, const ck_data *d, bool targets, const int64_t *idx, int64_t start,
+                            int64_t n, const char *what)
 {
     if (targets) /* the sample weights (arrays in memory, whatever gives x and y) */
         ck_model_gather_weights(m, d, idx, start, n);
+    if (d->src)
+        return ck_source_gather(m, d, targets, idx, start, n, what);
     for (int j = 0; j < d->nx; j++)
         gather_rows(m->plan.x[j], d->x[j]->data, ck_shape_size(&m->g.inputs[j]), idx, start, n);
     for (int k = 0; targets && k < d->ny; k++)
         if (m->has_loss[k])
             gather_rows(m->plan.y_true[k], d->y[k]->data, m->target_size[k], idx, start, n);
+    return CKERAS_OK;
 }
 
 /* Forward on n gathered samples: returns the batch's mean loss (the weighted sum over outputs)
@@ -391,13 +396,15 @@ static void fill_logs(const ckeras_model *m, ckeras_logs *logs, const char *pref
 /* ---- evaluate --------------------------------------------------------------------------- */
 
 static ckeras_status evaluate_range(ckeras_model *m, const ck_data *d, int64_t start, int64_t count, int64_t batch,
-                                    double *loss)
+                                    double *loss, const char *what)
 {
     reset_running(m);
     double total = 0;
     for (int64_t b = 0; b < count; b += batch) {
         int64_t n = count - b < batch ? count - b : batch;
-        gather(m, d, true, NULL, start + b, n);
+        ckeras_status st = gather(m, d, true, NULL, start + b, n, what);
+        if (st != CKERAS_OK)
+            return st;
         double l = run_batch(m, n, false) * (double)n;
         total += l;
         m->tob_loss_sum += l; /* a later train_on_batch goes on from here, as Keras 3's does */
@@ -465,7 +472,8 @@ ckeras_status ck_model_evaluate(ckeras_model *m, const ck_data *d, int64_t batch
     if (st != CKERAS_OK)
         return st;
     double loss;
-    evaluate_range(m, d, 0, N, batch, &loss);
+    if ((st = evaluate_range(m, d, 0, N, batch, &loss, "evaluate")) != CKERAS_OK)
+        return st;
     write_results(m, loss, results, n_results);
     return CKERAS_OK;
 }
@@ -476,7 +484,8 @@ ckeras_status ck_model_train_on_batch(ckeras_model *m, const ck_data *d, double 
     ckeras_status st = prepare(m, d, n, true, "train_on_batch");
     if (st != CKERAS_OK)
         return st;
-    gather(m, d, true, NULL, 0, n);
+    if ((st = gather(m, d, true, NULL, 0, n, "train_on_batch")) != CKERAS_OK)
+        return st;
     double loss = run_batch(m, n, true);
     m->tob_loss_sum += loss * (double)n;
     m->tob_seen += n;
@@ -491,13 +500,22 @@ ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_te
 {
     ck_data d;
     ckeras_status st = ck_data_set(&d, nin, xs, 0, NULL, "predict");
-    if (st != CKERAS_OK || (st = adapt_lengths(m, &d, "predict")) != CKERAS_OK ||
-        (st = check_inputs(m, &d, "predict")) != CKERAS_OK)
+    if (st != CKERAS_OK)
+        return st;
+    return ck_model_predict_data(m, &d, batch, nout, outs);
+}
+
+ckeras_status ck_model_predict_data(ckeras_model *m, const ck_data *dd, int64_t batch, int nout, ckeras_tensor **outs)
+{
+    ck_data d = *dd;
+    d.ny = 0; /* predict reads no target */
+    ckeras_status st;
+    if ((st = adapt_lengths(m, &d, "predict")) != CKERAS_OK || (st = check_inputs(m, &d, "predict")) != CKERAS_OK)
         return st;
     if (nout != m->g.noutputs)
         return ck_error(CKERAS_EINVAL, "predict: model '%s' has %d output%s, room for %d given", m->name,
                         m->g.noutputs, m->g.noutputs == 1 ? "" : "s", nout);
-    int64_t N = xs[0]->shape[0];
+    int64_t N = d.x[0]->shape[0];
     if (batch <= 0)
         batch = 32;
     if (batch > N)
@@ -519,7 +537,11 @@ ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_te
     }
     for (int64_t b = 0; b < N; b += batch) {
         int64_t n = N - b < batch ? N - b : batch;
-        gather(m, &d, false, NULL, b, n);
+        if ((st = gather(m, &d, false, NULL, b, n, "predict")) != CKERAS_OK) {
+            for (int k = 0; k < nout; k++)
+                ckeras_tensor_free(t[k]);
+            return st;
+        }
         ck_graph_forward(&m->g, &m->plan, n, false, &m->rng);
         for (int k = 0; k < nout; k++) {
             int64_t po = ck_shape_size(out_shape(m, k));
@@ -557,7 +579,7 @@ ckeras_status ck_model_predict(ckeras_model *m, const ckeras_tensor *x, int64_t 
 /* The buffers of a distributed fit, allocated with fit's others before the first step. */
 typedef struct dist_bufs {
     int nrun;              /* running accumulators: each output's loss sum, the metrics' states */
-    double *before, *sum;  /* nrun + 2: the accumulators before a step, and the sums over ranks */
+    double *before, *sum;  /* nrun + 3: the accumulators before a step, and the sums over ranks */
     float *state;          /* n_state: the moving statistics before a step */
 } dist_bufs;
 
@@ -592,8 +614,8 @@ static ckeras_status dist_sum_running(ckeras_model *m, dist_bufs *b, double extr
     running_get(m, b->sum);
     for (int i = 0; i < b->nrun; i++)
         b->sum[i] -= b->before[i];
-    b->sum[b->nrun] = extra; /* sum[nrun + 1]: a second number the caller set */
-    ckeras_status st = ck_dist_sum_doubles(b->sum, (size_t)b->nrun + 2, "the all-reduce of the losses and metrics");
+    b->sum[b->nrun] = extra; /* sum[nrun + 1], sum[nrun + 2]: numbers the caller set */
+    ckeras_status st = ck_dist_sum_doubles(b->sum, (size_t)b->nrun + 3, "the all-reduce of the losses and metrics");
     for (int i = 0; i < b->nrun; i++)
         b->sum[i] += b->before[i];
     running_set(m, b->sum);
@@ -658,17 +680,21 @@ static ckeras_status dist_sync(ckeras_model *m, ck_train_ctx *ctx, ckeras_status
  * batch's mean loss plus its activity penalties (sums over the samples, each rank's counted
  * once); the weights' own penalties are added once, after the sum. The changes of the moving
  * statistics are averaged. *loss receives the batch's loss as one process would report it. */
-static ckeras_status dist_step(ckeras_model *m, dist_bufs *b, int64_t n, int64_t len, double *loss)
+static ckeras_status dist_step(ckeras_model *m, dist_bufs *b, int64_t n, int64_t len, ckeras_status gathered,
+                               double *loss)
 {
     running_get(m, b->before);
     memcpy(b->state, m->state, m->n_state * sizeof(float));
     double local = 0, activity = 0;
-    if (len > 0) {
+    if (len > 0 && gathered == CKERAS_OK) {
         local = forward_losses(m, len, true);
         activity = ck_model_activity_penalty(m);
     }
     b->sum[b->nrun + 1] = activity;
+    b->sum[b->nrun + 2] = gathered != CKERAS_OK; /* a source's fill failed here: every rank stops */
     ckeras_status st = dist_sum_running(m, b, local * (double)len);
+    if (st == CKERAS_OK && b->sum[b->nrun + 2] > 0)
+        st = gathered != CKERAS_OK ? gathered : ck_error(CKERAS_ESTATE, "fit: distributed: another rank failed");
     if (st != CKERAS_OK)
         return st;
     const double sum = b->sum[b->nrun] / (double)n, act = b->sum[b->nrun + 1];
@@ -713,7 +739,7 @@ static ckeras_status run_validation(ckeras_model *m, dist_bufs *b, const ck_data
                                     int64_t vb, double *vloss)
 {
     if (!ck_dist_active())
-        return evaluate_range(m, vd, vstart, n_val, vb, vloss);
+        return evaluate_range(m, vd, vstart, n_val, vb, vloss, "fit: validation");
     reset_running(m);
     const double weights = ck_model_weight_penalty(m, false);
     double total = 0;
@@ -724,12 +750,16 @@ static ckeras_status run_validation(ckeras_model *m, dist_bufs *b, const ck_data
         running_get(m, b->before);
         double local = 0;
         b->sum[b->nrun + 1] = 0;
-        if (len > 0) {
-            gather(m, vd, true, NULL, vstart + start + off, len);
+        ckeras_status got = len > 0 ? gather(m, vd, true, NULL, vstart + start + off, len, "fit: validation")
+                                    : CKERAS_OK;
+        if (len > 0 && got == CKERAS_OK) {
             local = forward_losses(m, len, false);
             b->sum[b->nrun + 1] = ck_model_activity_penalty(m);
         }
+        b->sum[b->nrun + 2] = got != CKERAS_OK;
         st = dist_sum_running(m, b, local * (double)len);
+        if (st == CKERAS_OK && b->sum[b->nrun + 2] > 0)
+            st = got != CKERAS_OK ? got : ck_error(CKERAS_ESTATE, "fit: distributed: another rank failed");
         total += b->sum[b->nrun] + (double)nb * (b->sum[b->nrun + 1] + weights);
     }
     *vloss = total / (double)n_val;
@@ -835,8 +865,8 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_
     const bool dist = ck_dist_active();
     dist_bufs db = {.nrun = running_count(m)};
     if (dist) {
-        db.before = ck_malloc_n((size_t)db.nrun + 2, sizeof *db.before);
-        db.sum = ck_malloc_n((size_t)db.nrun + 2, sizeof *db.sum);
+        db.before = ck_malloc_n((size_t)db.nrun + 3, sizeof *db.before);
+        db.sum = ck_malloc_n((size_t)db.nrun + 3, sizeof *db.sum);
         db.state = ck_malloc_n(m->n_state + 1, sizeof *db.state);
     }
     if (!idx || !backup || !h || (dist && (!db.before || !db.sum || !db.state))) {
@@ -919,17 +949,18 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_
             int64_t start = pos++ * batch, n = n_train - start < batch ? n_train - start : batch;
             if ((st = deliver(a, &ctx, CKERAS_BATCH_BEGIN, (int)s, &logs)) != CKERAS_OK)
                 break;
-            if (dist) { /* this rank's part of the batch */
+            if (dist) { /* this rank's part of the batch (a source is asked for it alone) */
                 int64_t off, len;
                 double l = 0;
                 ck_dist_shard(n, &off, &len);
                 if (len > 0)
-                    gather(m, d, true, idx, start + off, len);
-                if ((st = dist_step(m, &db, n, len, &l)) != CKERAS_OK)
+                    st = gather(m, d, true, idx, start + off, len, "fit");
+                if ((st = dist_step(m, &db, n, len, st, &l)) != CKERAS_OK)
                     break;
                 loss_sum += l * (double)n;
             } else {
-                gather(m, d, true, idx, start, n);
+                if ((st = gather(m, d, true, idx, start, n, "fit")) != CKERAS_OK)
+                    break;
                 loss_sum += run_batch(m, n, true) * (double)n;
             }
             seen += n;

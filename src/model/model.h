@@ -198,7 +198,32 @@ typedef struct ck_data {
      * one per output (w[k] NULL: weight 1 for output k) */
     int nw;
     const ckeras_tensor *w[CK_MAX_OUTPUTS];
+    /* a data source (source.c): x and y are then its shape-only tensors (data NULL) and the
+     * samples come from its fill function */
+    ckeras_data_source *src;
 } ck_data;
+/* A data source (source.c). hx/hy are shape-only tensors (data NULL, shape (n, ...)) that let the
+ * checks of the array path read the source's shapes; seq is scratch for consecutive indices. */
+struct ckeras_data_source {
+    int64_t n;
+    int nx, ny;
+    ckeras_tensor hx[CK_MAX_NODE_INPUTS], hy[CK_MAX_OUTPUTS];
+    ckeras_data_fill_fn fill;
+    void *user;
+    ckeras_data_free_fn free_user;
+    int64_t *seq;
+    int64_t seq_cap;
+    /* labelled sources: class names; sources of files: one path per sample (owned by user) */
+    int nclasses;
+    char **class_names;
+    const char *(*file_path)(void *user, int64_t i);
+};
+/* d for a source (targets: its targets too). */
+void ck_data_from_source(ck_data *d, ckeras_data_source *src, bool targets);
+/* Fills the plan's buffers with samples idx[start .. start+n) (idx NULL: start .. start+n) of
+ * d's source, y too when targets; checks the values as the array path checks its arrays. */
+ckeras_status ck_source_gather(ckeras_model *m, const ck_data *d, bool targets, const int64_t *idx, int64_t start,
+                               int64_t n, const char *what);
 /* Fills d from arrays (checks the counts fit; the tensors are checked by the calls). */
 ckeras_status ck_data_set(ck_data *d, int nx, const ckeras_tensor *const *x, int ny,
                           const ckeras_tensor *const *y, const char *what);
@@ -212,6 +237,8 @@ ckeras_status ck_model_predict_multi(ckeras_model *m, int nin, const ckeras_tens
 /* Every output: outs[k] for k < nout (nout must be the model's output count). */
 ckeras_status ck_model_predict_outputs(ckeras_model *m, int nin, const ckeras_tensor *const *xs, int64_t batch,
                                        int nout, ckeras_tensor **outs);
+/* The same on the inputs of d (arrays or a source). */
+ckeras_status ck_model_predict_data(ckeras_model *m, const ck_data *d, int64_t batch, int nout, ckeras_tensor **outs);
 ckeras_status ck_model_train_on_batch(ckeras_model *m, const ck_data *d, double *results, int n_results);
 ckeras_status ck_model_summary_text(const ckeras_model *m, int line_length, char **text);
 const ck_shape *ck_model_output_shape(const ckeras_model *m); /* of output 0 */

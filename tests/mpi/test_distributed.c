@@ -1,7 +1,8 @@
 /* Data-parallel fit over MPI (make check-mpi runs it with mpiexec -n 2 and -n 3).
  *  - Equivalence: every rank first trains a model alone (before ckeras_distributed_init), then
  *    the same model distributed; once plain, once with an activity regularizer (a sum over the
- *    batch's samples), an L1 kernel penalty and a MaxNorm constraint. The weights after every step, the History (validation split
+ *    batch's samples), an L1 kernel penalty and a MaxNorm constraint, and once more with the
+ *    samples from a data source, which each rank asks for its part of every batch only. The weights after every step, the History (validation split
  *    among the ranks) and the epoch logs equal the single-process run to float rounding, with
  *    50 samples in batches of 8, so the ranks' parts differ and, with 3 ranks, the last batch of
  *    2 leaves one rank without samples (the remainder rule).
@@ -94,6 +95,7 @@ static void data(ckeras_tensor **x, ckeras_tensor **y)
 }
 
 static bool penalties; /* the second round: an activity regularizer, a weight penalty, a constraint */
+static bool sharded_source; /* the third: the samples from a data source */
 
 static ckeras_model *mlp(void)
 {
@@ -113,6 +115,27 @@ static ckeras_model *mlp(void)
     return m;
 }
 
+/* a source serving the arrays, counting the samples it is asked for */
+typedef struct counted {
+    const ckeras_tensor *x, *y;
+    int64_t asked;
+} counted;
+
+static ckeras_status counted_fill(void *user, const int64_t *idx, int64_t n, float *const *x, float *const *y)
+{
+    counted *c = user;
+    const float *xd = ckeras_tensor_data((ckeras_tensor *)c->x), *yd = ckeras_tensor_data((ckeras_tensor *)c->y);
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(x[0] + i * 4, xd + idx[i] * 4, 4 * sizeof(float));
+        y[0][i] = yd[idx[i]];
+    }
+    c->asked += n;
+    return CKERAS_OK;
+}
+
+static counted source_data;
+static ckeras_data_source *from_source; /* set: train() fits from this source */
+
 static ckeras_history *train(ckeras_model *m, recorder *r, ckeras_tensor *x, ckeras_tensor *y)
 {
     ckeras_fit_args *a = ckeras_fit_args_new();
@@ -124,7 +147,10 @@ static ckeras_history *train(ckeras_model *m, recorder *r, ckeras_tensor *x, cke
     OK(ckeras_fit_args_add_callback(a, cb));
     r->m = m;
     ckeras_history *h = NULL;
-    OK(ckeras_model_fit(m, x, y, a, &h));
+    if (from_source)
+        OK(ckeras_model_fit_source(m, from_source, a, &h));
+    else
+        OK(ckeras_model_fit(m, x, y, a, &h));
     ckeras_callback_free(cb);
     ckeras_fit_args_free(a);
     return h;
@@ -152,7 +178,23 @@ static void equivalence(void)
     CHECK(ckeras_distributed_size() == size && ckeras_distributed_rank() == rank, "rank and size");
     ckeras_set_random_seed(1234); /* the same order of samples as the run alone */
     m = mlp();
+    if (sharded_source) { /* the data from a source: each rank is asked for its part only */
+        source_data = (counted){x, y, 0};
+        OK(ckeras_data_source_new(N, counted_fill, &source_data, NULL, &from_source));
+        OK(ckeras_data_source_add_input(from_source, 1, (const int64_t[]){4}));
+        OK(ckeras_data_source_add_target(from_source, 0, NULL));
+    }
     ckeras_history *h = train(m, &dist, x, y);
+    if (from_source) {
+        /* 40 training samples and 10 for validation per epoch, split among the ranks */
+        int64_t all = source_data.asked;
+        MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+        CHECK(all == EPOCHS * N, "the ranks were asked for %lld samples in all, not %d", (long long)all, EPOCHS * N);
+        CHECK(source_data.asked <= EPOCHS * (N / size + 5), "rank %d was asked for %lld samples", rank,
+              (long long)source_data.asked);
+        ckeras_data_source_free(from_source);
+        from_source = NULL;
+    }
     /* 40 training samples in batches of 8: 5 steps an epoch */
     CHECK(ref.steps == 5 * EPOCHS && dist.steps == ref.steps, "steps %d and %d", ref.steps, dist.steps);
     CHECK(dist.nw == ref.nw && ref.nw == 4 * 6 + 6 + 6 * 3 + 3, "weights %d", dist.nw);
@@ -290,6 +332,8 @@ int main(int argc, char **argv)
         dead_rank();
     equivalence();
     penalties = true;
+    equivalence();
+    sharded_source = true;
     equivalence();
     OK(ckeras_distributed_init());
     batchnorm_dropout();
