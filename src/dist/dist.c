@@ -77,42 +77,37 @@ static ckeras_status usable(void)
 /* MPI counts are int: long buffers go in pieces */
 #define CHUNK ((size_t)1 << 28)
 
-ckeras_status ck_dist_bcast(void *buf, size_t bytes, const char *what)
-{
-    if (!g.active || g.size == 1)
-        return CKERAS_OK;
-    ckeras_status st = usable();
-    for (size_t off = 0; st == CKERAS_OK && off < bytes; off += CHUNK) {
-        MPI_Request req;
-        size_t n = bytes - off < CHUNK ? bytes - off : CHUNK;
-        int rc = MPI_Ibcast((char *)buf + off, (int)n, MPI_BYTE, 0, g.comm, &req);
-        st = rc == MPI_SUCCESS ? wait_for(&req, what) : mpi_error(rc, what);
-    }
-    return st;
-}
-
-static ckeras_status sum(void *buf, size_t n, MPI_Datatype type, size_t size, const char *what)
+/* A broadcast from rank 0 (bcast) or an in-place sum of n items of type (size bytes each), in
+ * pieces, each waited for with the time limit. */
+static ckeras_status collective(void *buf, size_t n, MPI_Datatype type, size_t size, bool bcast, const char *what)
 {
     if (!g.active || g.size == 1)
         return CKERAS_OK;
     ckeras_status st = usable();
     for (size_t off = 0; st == CKERAS_OK && off < n; off += CHUNK) {
         MPI_Request req;
-        size_t k = n - off < CHUNK ? n - off : CHUNK;
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + off * size, (int)k, type, MPI_SUM, g.comm, &req);
+        const int k = (int)(n - off < CHUNK ? n - off : CHUNK);
+        char *p = (char *)buf + off * size;
+        int rc = bcast ? MPI_Ibcast(p, k, type, 0, g.comm, &req)
+                       : MPI_Iallreduce(MPI_IN_PLACE, p, k, type, MPI_SUM, g.comm, &req);
         st = rc == MPI_SUCCESS ? wait_for(&req, what) : mpi_error(rc, what);
     }
     return st;
 }
 
+ckeras_status ck_dist_bcast(void *buf, size_t bytes, const char *what)
+{
+    return collective(buf, bytes, MPI_BYTE, 1, true, what);
+}
+
 ckeras_status ck_dist_sum_floats(float *buf, size_t n, const char *what)
 {
-    return sum(buf, n, MPI_FLOAT, sizeof(float), what);
+    return collective(buf, n, MPI_FLOAT, sizeof(float), false, what);
 }
 
 ckeras_status ck_dist_sum_doubles(double *buf, size_t n, const char *what)
 {
-    return sum(buf, n, MPI_DOUBLE, sizeof(double), what);
+    return collective(buf, n, MPI_DOUBLE, sizeof(double), false, what);
 }
 
 bool ck_dist_active(void)
