@@ -2,7 +2,8 @@
  *  - Equivalence: every rank first trains a model alone (before ckeras_distributed_init), then
  *    the same model distributed; once plain, once with an activity regularizer (a sum over the
  *    batch's samples), an L1 kernel penalty and a MaxNorm constraint, and once more with the
- *    samples from a data source, which each rank asks for its part of every batch only. The weights after every step, the History (validation split
+ *    samples from a data source, which each rank asks for its part of every batch only, and with
+ *    sample weights (0 to 1.5; the validation samples weighted too). The weights after every step, the History (validation split
  *    among the ranks) and the epoch logs equal the single-process run to float rounding, with
  *    50 samples in batches of 8, so the ranks' parts differ and, with 3 ranks, the last batch of
  *    2 leaves one rank without samples (the remainder rule).
@@ -96,6 +97,7 @@ static void data(ckeras_tensor **x, ckeras_tensor **y)
 
 static bool penalties; /* the second round: an activity regularizer, a weight penalty, a constraint */
 static bool sharded_source; /* the third: the samples from a data source */
+static ckeras_tensor *weights; /* the fourth: sample weights */
 
 static ckeras_model *mlp(void)
 {
@@ -145,6 +147,8 @@ static ckeras_history *train(ckeras_model *m, recorder *r, ckeras_tensor *x, cke
     OK(ckeras_fit_args_set_float(a, "validation_split", 0.2));
     ckeras_callback *cb = ckeras_lambda_callback(record, r);
     OK(ckeras_fit_args_add_callback(a, cb));
+    if (weights)
+        OK(ckeras_fit_args_set_sample_weight(a, 1, (const ckeras_tensor *const[]){weights}));
     r->m = m;
     ckeras_history *h = NULL;
     if (from_source)
@@ -335,6 +339,13 @@ int main(int argc, char **argv)
     equivalence();
     sharded_source = true;
     equivalence();
+    sharded_source = false;
+    weights = ckeras_tensor_new(1, (const int64_t[]){N});
+    for (int i = 0; i < N; i++)
+        ckeras_tensor_data(weights)[i] = (float)(i % 4) * 0.5f;
+    equivalence();
+    ckeras_tensor_free(weights);
+    weights = NULL;
     OK(ckeras_distributed_init());
     batchnorm_dropout();
     OK(ckeras_distributed_shutdown());
