@@ -54,12 +54,13 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(filter-out tests/test_%,$(wildcard tests/*.c))
 
 LIBDIR_OUT := lib$(if $(SAN),-san)$(if $(MPI),-mpi)
+CLI := bin/ckeras$(if $(MPI),-mpi)
 STATIC := $(LIBDIR_OUT)/libckeras.a
 SHARED := $(LIBDIR_OUT)/libckeras.so.$(VERSION)
 SONAME := libckeras.so.$(VERSION_MAJOR)
 
 .PHONY: all tests check demo bench clean deps install uninstall check-asan
-all: $(STATIC) $(SHARED) bin/ckeras
+all: $(STATIC) $(SHARED) $(CLI)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h tests/*.h)
 	@mkdir -p $(dir $@)
@@ -76,7 +77,7 @@ $(SHARED): $(LIB_OBJS)
 	ln -sf libckeras.so.$(VERSION) $(LIBDIR_OUT)/$(SONAME)
 	ln -sf $(SONAME) $(LIBDIR_OUT)/libckeras.so
 
-bin/ckeras: $(CLI_OBJS) $(STATIC)
+$(CLI): $(CLI_OBJS) $(STATIC)
 	@mkdir -p bin
 	$(if $(CLI_OBJS),$(CC) $(SAN) -o $@ $(CLI_OBJS) $(STATIC) $(LIBS),@true)
 
@@ -126,7 +127,7 @@ bench: deps
 	@$(MAKE) --no-print-directory -C bench CKERAS_ROOT=..
 
 clean:
-	rm -rf build build-san lib lib-san bin/ckeras examples/seed_mlp examples/transformer_text
+	rm -rf build build-san lib lib-san bin/ckeras bin/ckeras-mpi examples/seed_mlp examples/transformer_text
 
 # ==== System library: install, uninstall, pkg-config, ABI, docs, shell tests =================
 # (one block; the targets above are unchanged.)
