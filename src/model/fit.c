@@ -673,6 +673,21 @@ static ckeras_status dist_sync(ckeras_model *m, ck_train_ctx *ctx, ckeras_status
     return st;
 }
 
+/* The moving statistics: each rank's change in this step (from b->state), averaged over the
+ * ranks, so the replicas stay alike. */
+static ckeras_status dist_average_state(ckeras_model *m, dist_bufs *b)
+{
+    if (m->n_state == 0)
+        return CKERAS_OK;
+    for (size_t i = 0; i < m->n_state; i++)
+        m->state[i] -= b->state[i];
+    ckeras_status st = ck_dist_sum_floats(m->state, m->n_state, "the all-reduce of the statistics");
+    const float inv = 1.0f / (float)ck_dist_size();
+    for (size_t i = 0; i < m->n_state; i++)
+        m->state[i] = b->state[i] + m->state[i] * inv;
+    return st;
+}
+
 /* One training step of a distributed fit on a global batch of n samples, of which this rank
  * gathered len (0 when the batch has fewer samples than ranks). The losses and metrics are
  * summed over the ranks first; then each rank's loss gradient is weighted by its share of the
@@ -700,7 +715,7 @@ static ckeras_status dist_step(ckeras_model *m, dist_bufs *b, int64_t n, int64_t
     const double sum = b->sum[b->nrun] / (double)n, act = b->sum[b->nrun + 1];
     if (!isfinite(sum)) { /* every rank sees the same sum, and skips the update alike */
         *loss = sum + act + ck_model_weight_penalty(m, false);
-        return CKERAS_OK;
+        return dist_average_state(m, b); /* the forward moved them, as in one process */
     }
     if (len > 0) {
         const float share = (float)((double)len / (double)n);
@@ -719,17 +734,8 @@ static ckeras_status dist_step(ckeras_model *m, dist_bufs *b, int64_t n, int64_t
     const double penalty = ck_model_weight_penalty(m, true); /* the same on every rank: once */
     ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
     ck_model_apply_constraints(m);
-    if (m->n_state > 0) {
-        for (size_t i = 0; i < m->n_state; i++)
-            m->state[i] -= b->state[i];
-        if ((st = ck_dist_sum_floats(m->state, m->n_state, "the all-reduce of the statistics")) != CKERAS_OK)
-            return st;
-        const float inv = 1.0f / (float)ck_dist_size();
-        for (size_t i = 0; i < m->n_state; i++)
-            m->state[i] = b->state[i] + m->state[i] * inv;
-    }
     *loss = sum + act + penalty;
-    return CKERAS_OK;
+    return dist_average_state(m, b);
 }
 
 /* fit's validation. Distributed: each batch of vb samples split among the ranks as in training,
