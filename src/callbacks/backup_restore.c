@@ -16,7 +16,6 @@
  * save_freq is "epoch" only: Keras 3 resumes at an epoch's start even after a batch-level save,
  * which would replay batches. */
 #include "callbacks.h"
-#include "dist/dist.h"
 #include "io/io.h"
 
 #include <errno.h>
@@ -216,8 +215,6 @@ static void train_end(ckeras_callback *cb)
 
 ckeras_status ck_backup_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_event ev, int index)
 {
-    if (ck_dist_rank() != 0) /* a distributed fit: rank 0 reads and writes the backup, and fit */
-        return CKERAS_OK;    /* broadcasts what it restored */
     switch (ev) {
     case CKERAS_TRAIN_BEGIN:
         return train_begin(cb, ctx);

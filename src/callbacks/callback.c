@@ -154,6 +154,9 @@ ckeras_status ck_callback_event(ckeras_callback *cb, ck_train_ctx *ctx, ckeras_e
         return ck_error(CKERAS_EINVAL, "callback: callback is NULL");
     if (!ctx)
         return ck_error(CKERAS_EINVAL, "%s: training context is NULL", cb->class_name);
+    if (ctx->no_files &&
+        (cb->kind == CK_CB_MODEL_CHECKPOINT || cb->kind == CK_CB_CSV_LOGGER || cb->kind == CK_CB_BACKUP))
+        return CKERAS_OK;
     switch (cb->kind) {
     case CK_CB_EARLY_STOPPING:
         return ck_early_stopping_event(cb, ctx, ev, index, logs);

@@ -50,6 +50,9 @@ typedef struct ck_train_ctx {
     int64_t initial_epoch;
     ck_rng *rng;
     ckeras_status (*load_weights)(void *model, const char *path);
+    /* the ranks other than 0 of a distributed fit: the callbacks that write files
+     * (ModelCheckpoint, CSVLogger, BackupAndRestore) sit out, rank 0 writes for all */
+    bool no_files;
 } ck_train_ctx;
 
 typedef enum ck_cb_kind {

@@ -10,7 +10,6 @@
  * A write that fails stops fit with CKERAS_EIO. The separator is one character (Python's csv
  * refuses any other). */
 #include "callbacks.h"
-#include "dist/dist.h"
 #include "io/io.h"
 
 #include <stdlib.h>
@@ -119,8 +118,6 @@ static ckeras_status epoch_end(ckeras_callback *cb, int epoch, const ckeras_logs
 
 ckeras_status ck_csv_logger_event(ckeras_callback *cb, ckeras_event ev, int index, const ckeras_logs *logs)
 {
-    if (ck_dist_rank() != 0) /* a distributed fit: rank 0 writes the file */
-        return CKERAS_OK;
     switch (ev) {
     case CKERAS_TRAIN_BEGIN: {
         ck_csv_logger_close(cb);

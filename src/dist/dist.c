@@ -1,8 +1,7 @@
-/* Data-parallel training over MPI: the communicator, the collectives fit uses, and the public
- * ckeras_distributed_* calls. Without CK_MPI (the default build) there is one process. */
+/* Data-parallel training over MPI: the communicator and the collectives fit uses (the only code
+ * that includes mpi.h besides the entry point taking an MPI_Comm, src/api/distributed_api.c).
+ * Without CK_MPI (the default build) there is one process. */
 #include "dist/dist.h"
-
-#include <ckeras.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +9,6 @@
 #include <time.h>
 
 #ifdef CK_MPI
-#include "ckeras_mpi.h"
-
 #include <mpi.h>
 
 static struct {
@@ -125,7 +122,7 @@ int ck_dist_size(void)
     return g.active ? g.size : 1;
 }
 
-CKERAS_API ckeras_status ckeras_distributed_init_comm(MPI_Comm comm)
+ckeras_status ck_dist_init(const void *comm_arg)
 {
     if (g.active)
         return ck_error(CKERAS_ESTATE, "distributed_init: already initialised (rank %d of %d)", g.rank, g.size);
@@ -137,6 +134,7 @@ CKERAS_API ckeras_status ckeras_distributed_init_comm(MPI_Comm comm)
             return ck_error(CKERAS_EIO, "distributed_init: MPI_Init_thread failed (%d)", rc);
         g.own_mpi = true;
     }
+    MPI_Comm comm = comm_arg ? *(const MPI_Comm *)comm_arg : MPI_COMM_WORLD;
     if (comm == MPI_COMM_NULL)
         comm = MPI_COMM_WORLD;
     if ((rc = MPI_Comm_dup(comm, &g.comm)) != MPI_SUCCESS)
@@ -152,12 +150,7 @@ CKERAS_API ckeras_status ckeras_distributed_init_comm(MPI_Comm comm)
     return CKERAS_OK;
 }
 
-CKERAS_API ckeras_status ckeras_distributed_init(void)
-{
-    return ckeras_distributed_init_comm(MPI_COMM_WORLD);
-}
-
-CKERAS_API ckeras_status ckeras_distributed_shutdown(void)
+ckeras_status ck_dist_shutdown(void)
 {
     if (!g.active)
         return CKERAS_OK;
@@ -172,12 +165,9 @@ CKERAS_API ckeras_status ckeras_distributed_shutdown(void)
     return CKERAS_OK;
 }
 
-CKERAS_API ckeras_status ckeras_distributed_set_timeout(double seconds)
+void ck_dist_set_timeout(double seconds)
 {
-    if (!(seconds > 0) || seconds > 1e9)
-        return ck_error(CKERAS_EINVAL, "distributed_set_timeout: seconds must be > 0, got %g", seconds);
     g.timeout = seconds;
-    return CKERAS_OK;
 }
 
 #else /* one process */
@@ -212,30 +202,19 @@ ckeras_status ck_dist_sum_doubles(double *buf, size_t n, const char *what)
     return CKERAS_OK;
 }
 
-/* ckeras_distributed_init_comm(MPI_Comm) of include/ckeras_mpi.h, exported by every build: here
- * without MPI's types, as a stub that refuses */
-CKERAS_API ckeras_status ckeras_distributed_init_comm(void *comm);
-CKERAS_API ckeras_status ckeras_distributed_init_comm(void *comm)
-{
-    return ckeras_distributed_init();
-}
-
-CKERAS_API ckeras_status ckeras_distributed_init(void)
+ckeras_status ck_dist_init(const void *comm)
 {
     return ck_error(CKERAS_EUNSUPPORTED, "distributed_init: this ckeras was built without MPI (build it with "
                                          "make MPI=1, with Debian's libmpich-dev)");
 }
 
-CKERAS_API ckeras_status ckeras_distributed_shutdown(void)
+ckeras_status ck_dist_shutdown(void)
 {
     return CKERAS_OK;
 }
 
-CKERAS_API ckeras_status ckeras_distributed_set_timeout(double seconds)
+void ck_dist_set_timeout(double seconds)
 {
-    if (!(seconds > 0) || seconds > 1e9)
-        return ck_error(CKERAS_EINVAL, "distributed_set_timeout: seconds must be > 0, got %g", seconds);
-    return CKERAS_OK;
 }
 
 #endif
@@ -245,14 +224,4 @@ void ck_dist_shard(int64_t n, int64_t *off, int64_t *len)
     const int64_t size = ck_dist_size(), r = ck_dist_rank(), q = n / size, rem = n % size;
     *len = q + (r < rem);
     *off = r * q + (r < rem ? r : rem);
-}
-
-CKERAS_API int ckeras_distributed_rank(void)
-{
-    return ck_dist_rank();
-}
-
-CKERAS_API int ckeras_distributed_size(void)
-{
-    return ck_dist_size();
 }

@@ -8,6 +8,13 @@
 
 #include "core/core.h"
 
+/* ckeras_distributed_init*(): comm points to an MPI_Comm (MPI_COMM_NULL or NULL: MPI_COMM_WORLD);
+ * MPI is initialised when the program has not. CKERAS_EUNSUPPORTED without MPI. */
+ckeras_status ck_dist_init(const void *comm);
+/* Ends it (finalising MPI if ck_dist_init initialised it); CKERAS_EIO after a failed collective. */
+ckeras_status ck_dist_shutdown(void);
+/* The time limit of each collective, in seconds (> 0, checked by the caller). */
+void ck_dist_set_timeout(double seconds);
 /* true between ckeras_distributed_init() and ckeras_distributed_shutdown(), with 2+ ranks or 1 */
 bool ck_dist_active(void);
 int ck_dist_rank(void); /* 0 when not distributed */

@@ -774,8 +774,6 @@ static ckeras_status run_validation(ckeras_model *m, dist_bufs *b, const ck_data
 
 static ckeras_status save_for_callback(void *model, const char *path, bool weights_only)
 {
-    if (ck_dist_rank() != 0) /* every rank holds the same weights: rank 0 writes them */
-        return CKERAS_OK;
     return weights_only ? ck_model_save_weights(model, path) : ck_model_save(model, path, 0);
 }
 
@@ -917,6 +915,9 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_
     ctx.initial_epoch = a->initial_epoch;
     ctx.rng = &m->rng;
     ctx.load_weights = load_for_callback;
+    /* distributed: rank 0 writes the callbacks' files (and reads BackupAndRestore's, broadcast
+     * by dist_sync) for all */
+    ctx.no_files = ck_dist_rank() != 0;
 
     ckeras_logs logs;
     ck_logs_clear(&logs);
