@@ -579,16 +579,9 @@ double ck_model_weight_penalty(ckeras_model *m, bool add_grads)
             ck_weight *w = &l->w[k];
             if ((w->l1 == 0.0f && w->l2 == 0.0f) || !w->grad)
                 continue; /* Keras counts the penalties of trainable weights only */
-            double s1 = 0, s2 = 0;
-            const float l1 = w->l1, l2x2 = 2.0f * w->l2;
-            for (int64_t e = 0; e < w->size; e++) {
-                float v = w->data[e];
-                s1 += fabsf(v);
-                s2 += (double)v * v;
-                if (add_grads)
-                    w->grad[e] += l1 * (float)((v > 0) - (v < 0)) + l2x2 * v;
-            }
-            total += w->l1 * s1 + w->l2 * s2;
+            total += ck_l1l2_penalty(w->data, w->size, w->l1, w->l2);
+            if (add_grads)
+                ck_l1l2_grad_add(w->grad, w->data, w->size, w->l1, w->l2);
         }
     }
     return total;
