@@ -111,14 +111,10 @@ static ckeras_status rnn_setup(ck_rnn_kind kind, const ck_config *cfg, bool kera
         return ck_error(CKERAS_ESHAPE, "%s: needs inputs (batch, timesteps, features) with fixed sizes, got %s", what,
                         ck_shape_str(in, true, b, sizeof b));
     }
-    static const char *const unsupported[] = {"activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                                              "bias_constraint"};
     /* wrapped: the config of a Bidirectional's layer or of an RNN's cell (their regularizers and
-     * constraints are the wrapper's weights', add_cell_weights) */
-    for (size_t i = 0; wrapped && i < 1; i++)
-        if (ck_config_find(cfg, unsupported[i]) >= 0 && ck_cfg_str(cfg, unsupported[i]))
-            return ck_error(CKERAS_EUNSUPPORTED, "%s: %s on a wrapped layer is not supported yet", what,
-                            unsupported[i]);
+     * constraints are the wrapper's weights', add_cell_weights; an activity regularizer is not) */
+    if (wrapped && ck_config_find(cfg, "activity_regularizer") >= 0 && ck_cfg_str(cfg, "activity_regularizer"))
+        return ck_error(CKERAS_EUNSUPPORTED, "%s: activity_regularizer on a wrapped layer is not supported yet", what);
     if (!states_ok && ck_cfg_bool(cfg, "return_state"))
         return ck_error(CKERAS_EUNSUPPORTED, "%s: return_state=True inside a Bidirectional is not supported yet",
                         what);
