@@ -19,6 +19,7 @@
 #include "testutil.h"
 
 #include <hdf5.h>
+#include <png.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -909,12 +910,58 @@ START_TEST(cnn_trains_on_image_folder)
 }
 END_TEST
 
+/* An interlaced (Adam7) PNG decodes pass by pass to the same pixels as a plain one, written here
+ * with libpng from known bytes */
+static void write_png(const char *path, int interlace, unsigned char *px, int h, int w)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(p);
+    png_init_io(p, f);
+    png_set_IHDR(p, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, interlace, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(p, info);
+    png_set_interlace_handling(p);
+    png_bytep rows[16];
+    for (int y = 0; y < h; y++)
+        rows[y] = px + y * w * 3;
+    png_write_image(p, rows);
+    png_write_end(p, info);
+    png_destroy_write_struct(&p, &info);
+    fclose(f);
+}
+
+START_TEST(interlaced_png_decodes_as_plain)
+{
+    enum { H = 13, W = 11 };
+    unsigned char px[H * W * 3];
+    for (int k = 0; k < H * W * 3; k++)
+        px[k] = (unsigned char)(k * 37 + 11);
+    const char *dir = tu_tmpdir_make("png");
+    ck_assert_ptr_nonnull(dir);
+    const char *files[2] = {"adam7.png", "plain.png"};
+    for (int i = 0; i < 2; i++) {
+        const char *path = tu_tmp(files[i]);
+        write_png(path, i == 0 ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, px, H, W);
+        ckeras_tensor *t = NULL;
+        ck_assert_msg(ckeras_read_image(path, "rgb", 0, 0, &t) == CKERAS_OK, "%s", ckeras_last_error());
+        ck_assert_int_eq(ckeras_tensor_size(t), H * W * 3);
+        for (int k = 0; k < H * W * 3; k++)
+            ck_assert_msg(ckeras_tensor_data(t)[k] == (float)px[k], "%s: byte %d", files[i], k);
+        ckeras_tensor_free(t);
+    }
+    tu_tmpdir_remove();
+}
+END_TEST
+
 static void add_image_tests(TCase *tc)
 {
     tcase_add_test(tc, image_folder_lists_files_as_keras);
     tcase_add_test(tc, image_pixels_match_pil_and_torch);
     tcase_add_test(tc, image_source_serves_resized_images_and_labels);
     tcase_add_test(tc, damaged_images_are_errors_naming_the_file);
+    tcase_add_test(tc, interlaced_png_decodes_as_plain);
     tcase_add_test(tc, image_folder_misuse);
     tcase_add_test(tc, cnn_trains_on_image_folder);
 }

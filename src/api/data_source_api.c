@@ -205,6 +205,7 @@ typedef struct img_src {
     int64_t h, w;
     uint8_t *buf; /* decoding scratch, grown to the largest image */
     size_t cap;
+    ck_tap *taps; /* resizing scratch: h + w taps */
 } img_src;
 
 static void img_src_free(void *p)
@@ -214,6 +215,7 @@ static void img_src_free(void *p)
         return;
     ck_image_index_free(&s->ix);
     ck_free(s->buf);
+    ck_free(s->taps);
     ck_free(s);
 }
 
@@ -222,24 +224,17 @@ static const char *img_src_path(void *p, int64_t i)
     return ((img_src *)p)->ix.files[i];
 }
 
-static ckeras_status read_resized(const char *path, int channels, int64_t oh, int64_t ow, uint8_t **buf, size_t *cap,
-                                  float *dst)
-{
-    int64_t h, w;
-    ckeras_status st = ck_image_decode(path, channels, buf, cap, &h, &w);
-    if (st == CKERAS_OK)
-        ck_resize_bilinear_u8(*buf, h, w, channels, dst, oh, ow);
-    return st;
-}
 
 static ckeras_status img_src_fill(void *p, const int64_t *idx, int64_t n, float *const *x, float *const *y)
 {
     img_src *s = p;
     int64_t per = s->h * s->w * s->channels;
     for (int64_t i = 0; i < n; i++) {
-        ckeras_status st = read_resized(s->ix.files[idx[i]], s->channels, s->h, s->w, &s->buf, &s->cap, x[0] + i * per);
+        int64_t h, w;
+        ckeras_status st = ck_image_decode(s->ix.files[idx[i]], s->channels, &s->buf, &s->cap, &h, &w);
         if (st != CKERAS_OK)
             return st;
+        ck_resize_bilinear_u8(s->buf, h, w, s->channels, x[0] + i * per, s->h, s->w, s->taps);
         if (!y || !y[0])
             continue;
         int64_t lab = s->ix.labels[idx[i]];
@@ -341,8 +336,10 @@ CKERAS_API ckeras_status ckeras_image_dataset_from_directory(const char *directo
         seed = (int64_t)((uint64_t)time(NULL) % 1000000u); /* Keras: np.random.randint(1e6) */
 
     img_src *s = ck_calloc(1, sizeof *s);
-    if (!s)
+    if (!s || !(s->taps = ck_malloc_n((size_t)(height + width), sizeof *s->taps))) {
+        ck_free(s);
         return CKERAS_ENOMEM;
+    }
     s->channels = channels;
     s->label_mode = lm;
     s->h = height;
@@ -428,11 +425,15 @@ CKERAS_API ckeras_status ckeras_read_image(const char *path, const char *color_m
     }
     int64_t oh = height > 0 && width > 0 ? height : h, ow = height > 0 && width > 0 ? width : w;
     ckeras_tensor *t = ckeras_tensor_new(3, (const int64_t[]){oh, ow, channels});
-    if (!t) {
+    ck_tap *taps = ck_malloc_n((size_t)(oh + ow), sizeof *taps);
+    if (!t || !taps) {
         ck_free(buf);
+        ck_free(taps);
+        ckeras_tensor_free(t);
         return CKERAS_ENOMEM;
     }
-    ck_resize_bilinear_u8(buf, h, w, channels, t->data, oh, ow);
+    ck_resize_bilinear_u8(buf, h, w, channels, t->data, oh, ow, taps);
+    ck_free(taps);
     ck_free(buf);
     *out = t;
     return CKERAS_OK;

@@ -16,6 +16,7 @@
  * Sizes: what a file declares (dimensions, element counts, name counts and lengths) is checked
  * where it is read, against the file's size and the H5_MAX_* bounds, before any product of it;
  * the other products are of small counts or constants. */
+#include "io/h5_quiet.h"
 #include "io/io.h"
 
 #include <errno.h>
@@ -59,25 +60,15 @@ static ckeras_status h5err(ckeras_status code, const char *file, const char *whe
     return ck_error(code, "%s: %s", file, msg);
 }
 
-/* Silences HDF5's automatic error printing for the duration of one call. */
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-    bool saved;
-} h5_quiet;
-
-static void quiet_begin(h5_quiet *q)
+void ck_h5_quiet_begin(h5_quiet *q)
 {
     q->saved = H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) >= 0;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-static void quiet_end(h5_quiet *q)
+void ck_h5_quiet_end(h5_quiet *q)
 {
-    if (q->saved)
-        H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-    else
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5Eset_auto2(H5E_DEFAULT, q->saved ? q->func : NULL, q->saved ? q->data : NULL);
 }
 
 static void close_id(hid_t *id, herr_t (*fn)(hid_t))
@@ -1330,7 +1321,7 @@ static ckeras_status guarded_read(const char *path, const char *file, h5_reader 
     }
 
     h5_quiet q;
-    quiet_begin(&q);
+    ck_h5_quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* STRONG: closing the file closes every object still open in it */
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
@@ -1355,7 +1346,7 @@ static ckeras_status guarded_read(const char *path, const char *file, h5_reader 
     }
     if (fapl >= 0)
         H5Pclose(fapl);
-    quiet_end(&q);
+    ck_h5_quiet_end(&q);
     return st;
 }
 
@@ -1668,7 +1659,7 @@ static ckeras_status write_atomic(const char *path, ckeras_status (*fill)(hid_t,
     close(sv.fd);
     sv.fd = -1;
     h5_quiet q;
-    quiet_begin(&q);
+    ck_h5_quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fid = -1;
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0
         || (fid = H5Fcreate(sv.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
@@ -1682,7 +1673,7 @@ static ckeras_status write_atomic(const char *path, ckeras_status (*fill)(hid_t,
     }
     if (fapl >= 0)
         H5Pclose(fapl);
-    quiet_end(&q);
+    ck_h5_quiet_end(&q);
     return ck_save_end(&sv, st);
 }
 

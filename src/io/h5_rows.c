@@ -5,6 +5,7 @@
  * scratch block in increasing row order (HDF5 converts integer and double types to float32)
  * and scatters them to the order asked for. Memory is the scratch of the largest batch: it does
  * not grow with the file. */
+#include "h5_quiet.h"
 #include "io.h"
 
 #include <hdf5.h>
@@ -29,29 +30,12 @@ struct ck_h5_rows {
     int64_t cap_pairs, cap_rows;
 };
 
-typedef struct rows_quiet {
-    H5E_auto2_t func;
-    void *data;
-    bool saved;
-} rows_quiet;
-
-static void quiet_begin(rows_quiet *q)
-{
-    q->saved = H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) >= 0;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_end(rows_quiet *q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q->saved ? q->func : NULL, q->saved ? q->data : NULL);
-}
-
 void ck_h5_rows_free(ck_h5_rows *r)
 {
     if (!r)
         return;
-    rows_quiet q;
-    quiet_begin(&q);
+    h5_quiet q;
+    ck_h5_quiet_begin(&q);
     for (int k = 0; k < r->n; k++) {
         if (r->dset[k] >= 0)
             H5Dclose(r->dset[k]);
@@ -59,7 +43,7 @@ void ck_h5_rows_free(ck_h5_rows *r)
     }
     if (r->fid >= 0)
         H5Fclose(r->fid);
-    quiet_end(&q);
+    ck_h5_quiet_end(&q);
     ck_free(r->path);
     ck_free(r->pairs);
     ck_free(r->rows);
@@ -141,15 +125,15 @@ ckeras_status ck_h5_rows_open(const char *path, int n, const char *const *names,
         ck_free(r);
         return CKERAS_ENOMEM;
     }
-    rows_quiet q;
-    quiet_begin(&q);
+    h5_quiet q;
+    ck_h5_quiet_begin(&q);
     if (H5Fis_hdf5(path) <= 0 || (r->fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
         st = ck_error(CKERAS_EFORMAT, "%s: not an HDF5 file, or a damaged one", path);
     for (int k = 0; st == CKERAS_OK && k < n; k++) {
         r->n = k + 1;
         st = open_set(r, k, names ? names[k] : NULL);
     }
-    quiet_end(&q);
+    ck_h5_quiet_end(&q);
     if (st != CKERAS_OK) {
         ck_h5_rows_free(r);
         return st;
@@ -202,8 +186,8 @@ ckeras_status ck_h5_rows_read(ck_h5_rows *r, int k, const int64_t *idx, int64_t 
         r->pairs[2 * i + 1] = i;
     }
     qsort(r->pairs, (size_t)n, 2 * sizeof(int64_t), cmp_pair);
-    rows_quiet q;
-    quiet_begin(&q);
+    h5_quiet q;
+    ck_h5_quiet_begin(&q);
     ckeras_status st = CKERAS_OK;
     hid_t fs = H5Dget_space(r->dset[k]);
     hsize_t mdims[1] = {(hsize_t)(n * per)};
@@ -229,7 +213,7 @@ ckeras_status ck_h5_rows_read(ck_h5_rows *r, int k, const int64_t *idx, int64_t 
         H5Sclose(fs);
     if (ms >= 0)
         H5Sclose(ms);
-    quiet_end(&q);
+    ck_h5_quiet_end(&q);
     if (st != CKERAS_OK)
         return st;
     for (int64_t i = 0; i < n; i++)

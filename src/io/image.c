@@ -74,7 +74,6 @@ static ckeras_status decode_png(FILE *f, const char *path, int channels, uint8_t
     }
     /* everything the longjmp path reads lives outside this frame or is set before setjmp */
     volatile ckeras_status st = CKERAS_OK;
-    png_bytep *volatile rows = NULL;
     if (setjmp(e.jmp)) {
         st = ck_error(CKERAS_EFORMAT, "%s: damaged or truncated PNG (%s)", path, e.msg);
         goto done;
@@ -103,7 +102,7 @@ static ckeras_status decode_png(FILE *f, const char *path, int channels, uint8_t
         png_set_filler(png, 0xff, PNG_FILLER_AFTER);
     if (channels != 4 && has_alpha)
         png_set_strip_alpha(png);
-    png_set_interlace_handling(png);
+    const int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
     if (rowbytes != (size_t)pw * (size_t)channels) {
@@ -113,19 +112,13 @@ static ckeras_status decode_png(FILE *f, const char *path, int channels, uint8_t
     }
     if ((st = grow(buf, cap, (size_t)ph * rowbytes)) != CKERAS_OK)
         goto done;
-    rows = ck_malloc_n((int64_t)ph, sizeof *rows);
-    if (!rows) {
-        st = CKERAS_ENOMEM;
-        goto done;
-    }
-    for (png_uint_32 i = 0; i < ph; i++)
-        rows[i] = *buf + (size_t)i * rowbytes;
-    png_read_image(png, rows);
+    for (int pass = 0; pass < passes; pass++) /* row by row into buf: no row-pointer array */
+        for (png_uint_32 i = 0; i < ph; i++)
+            png_read_row(png, *buf + (size_t)i * rowbytes, NULL);
     png_read_end(png, NULL);
     *h = ph;
     *w = pw;
 done:
-    ck_free(rows);
     png_destroy_read_struct(&png, &info, NULL);
     return st;
 }
@@ -168,7 +161,6 @@ static ckeras_status decode_jpeg(FILE *f, const char *path, int channels, uint8_
     e.pub.emit_message = jpeg_emit_fn;
     e.pub.output_message = jpeg_output_fn;
     volatile ckeras_status st = CKERAS_OK;
-    uint8_t *volatile rgb = NULL; /* rgba: the rgb rows before the alpha is added */
     if (setjmp(e.jmp)) {
         st = ck_error(CKERAS_EFORMAT, "%s: damaged or truncated JPEG (%s)", path, e.msg);
         goto done;
@@ -187,34 +179,26 @@ static ckeras_status decode_jpeg(FILE *f, const char *path, int channels, uint8_
         goto done;
     }
     jpeg_start_decompress(&cinfo);
-    int oc = cinfo.output_components;
     size_t W = cinfo.output_width, H = cinfo.output_height;
     if ((st = grow(buf, cap, H * W * (size_t)channels)) != CKERAS_OK)
         goto done;
-    if (channels == 4 && !(rgb = ck_malloc_n((int64_t)W * 3, 1))) {
-        st = CKERAS_ENOMEM;
-        goto done;
-    }
     while (cinfo.output_scanline < cinfo.output_height) {
         size_t y = cinfo.output_scanline;
-        uint8_t *row = *buf + y * W * (size_t)channels;
-        JSAMPROW r = channels == 4 ? rgb : row;
-        jpeg_read_scanlines(&cinfo, &r, 1);
-        if (channels == 4) {
+        JSAMPROW row = *buf + y * W * (size_t)channels;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+        if (channels == 4) /* rgba: the row's W rgb pixels spread to 4 bytes each, from the end */
             for (size_t x = W; x-- > 0;) {
-                row[4 * x] = rgb[3 * x];
-                row[4 * x + 1] = rgb[3 * x + 1];
-                row[4 * x + 2] = rgb[3 * x + 2];
+                const uint8_t r = row[3 * x], g = row[3 * x + 1], b = row[3 * x + 2];
+                row[4 * x] = r;
+                row[4 * x + 1] = g;
+                row[4 * x + 2] = b;
                 row[4 * x + 3] = 255;
             }
-        }
     }
-    (void)oc;
     jpeg_finish_decompress(&cinfo);
     *h = (int64_t)H;
     *w = (int64_t)W;
 done:
-    ck_free(rgb);
     jpeg_destroy_decompress(&cinfo);
     return st;
 }

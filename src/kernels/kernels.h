@@ -432,9 +432,19 @@ void ck_constrain_nonneg(float *w, int64_t size);
 double ck_l1l2_penalty(const float *y, int64_t count, float l1, float l2);
 void ck_l1l2_grad_add(float *dy, const float *y, int64_t count, float l1, float l2);
 
-/* An 8-bit image (h, w, c) to float (oh, ow, c), as tf.image.resize(method="bilinear",
- * antialias=False) computes it in float32: source coordinate (o + 0.5) * in / out - 0.5, corners
- * floor/ceil clamped to the image, weights from the fractional part (resize.c). */
-void ck_resize_bilinear_u8(const uint8_t *src, int64_t h, int64_t w, int64_t c, float *dst, int64_t oh, int64_t ow);
+/* One output coordinate of a resize: source rows/columns lo and hi and the weight of hi. */
+typedef struct ck_tap {
+    int64_t lo, hi;
+    float lerp;
+} ck_tap;
+/* The taps of one axis: out points from the in pixels [start, start + in), as tf.image.resize
+ * (antialias=False) computes them in float32: bilinear, source coordinate (o + 0.5) * in / out -
+ * 0.5 with floor/ceil clamped to the pixels and the fractional part as weight; or nearest
+ * (resize.c; used by the Resizing layer and the image readers). */
+void ck_resize_taps(ck_tap *t, int64_t out, int64_t in, int64_t start, bool nearest);
+/* An 8-bit image (h, w, c) to float (oh, ow, c), bilinear as above; taps is scratch for
+ * oh + ow taps. */
+void ck_resize_bilinear_u8(const uint8_t *src, int64_t h, int64_t w, int64_t c, float *dst, int64_t oh, int64_t ow,
+                           ck_tap *taps);
 
 #endif

@@ -74,41 +74,16 @@ static double uniform(ck_rng *r, double lo, double hi)
 
 /* ---- resampling tables (Resizing, CenterCrop) -------------------------------------------------- */
 
-/* One output coordinate: source rows/columns lo and hi and the weight of hi. */
-typedef struct tap {
-    int64_t lo, hi;
-    float lerp;
-} tap;
 
 /* priv of Resizing and CenterCrop: (oh + ow) taps, ys then xs, with the crop offsets applied. */
 typedef struct resample {
     bool nearest;
     bool crop;      /* plain crop (CenterCrop with a large enough input) */
     int64_t h0, w0; /* crop offsets */
-    tap *ys, *xs;
-    tap buf[];
+    ck_tap *ys, *xs;
+    ck_tap buf[];
 } resample;
 
-/* Taps of one axis: out points from the in-pixel box [start, start + in). */
-static void axis_taps(tap *t, int64_t out, int64_t in, int64_t start, bool nearest)
-{
-    float scale = (float)in / (float)out;
-    for (int64_t o = 0; o < out; o++) {
-        if (nearest) {
-            int64_t k = (int64_t)floorf(((float)o + 0.5f) * scale);
-            k = k > in - 1 ? in - 1 : k < 0 ? 0 : k;
-            t[o].lo = t[o].hi = start + k;
-            t[o].lerp = 0.0f;
-            continue;
-        }
-        float c = ((float)o + 0.5f) * scale - 0.5f;
-        float f = floorf(c);
-        int64_t lo = (int64_t)f, hi = (int64_t)ceilf(c);
-        t[o].lo = start + (lo < 0 ? 0 : lo);
-        t[o].hi = start + (hi > in - 1 ? in - 1 : hi);
-        t[o].lerp = c - f;
-    }
-}
 
 /* Builds the taps for resizing (H, W) to (oh, ow), optionally from the centred box of the target's
  * aspect ratio (Keras' smart_resize). */
@@ -116,7 +91,7 @@ static ckeras_status make_resample(ckeras_layer *l, int64_t H, int64_t W, int64_
                                    bool crop_aspect)
 {
     free_priv(l);
-    resample *r = ck_calloc(1, sizeof *r + (size_t)(oh + ow) * sizeof(tap));
+    resample *r = ck_calloc(1, sizeof *r + (size_t)(oh + ow) * sizeof(ck_tap));
     if (!r)
         return CKERAS_ENOMEM;
     r->nearest = nearest;
@@ -136,8 +111,8 @@ static ckeras_status make_resample(ckeras_layer *l, int64_t H, int64_t W, int64_
                             l->vt->class_name, l->name, (long long)H, (long long)W, (long long)oh, (long long)ow);
         }
     }
-    axis_taps(r->ys, oh, ch, h0, nearest);
-    axis_taps(r->xs, ow, cw, w0, nearest);
+    ck_resize_taps(r->ys, oh, ch, h0, nearest);
+    ck_resize_taps(r->xs, ow, cw, w0, nearest);
     l->priv = r;
     return CKERAS_OK;
 }
@@ -152,9 +127,9 @@ static void resample_forward(ckeras_layer *l, const ck_fwd *f)
         const float *x = f->x + s * H * W * C;
         float *y = f->y + s * oh * ow * C;
         for (int64_t i = 0; i < oh; i++) {
-            const tap *ty = &r->ys[i];
+            const ck_tap *ty = &r->ys[i];
             for (int64_t j = 0; j < ow; j++) {
-                const tap *tx = &r->xs[j];
+                const ck_tap *tx = &r->xs[j];
                 float *o = y + (i * ow + j) * C;
                 if (r->crop) {
                     memcpy(o, x + ((r->h0 + i) * W + r->w0 + j) * C, (size_t)C * sizeof(float));
@@ -189,9 +164,9 @@ static void resample_backward(ckeras_layer *l, const ck_bwd *b)
         float *dx = b->dx + s * H * W * C;
         const float *dy = b->dy + s * oh * ow * C;
         for (int64_t i = 0; i < oh; i++) {
-            const tap *ty = &r->ys[i];
+            const ck_tap *ty = &r->ys[i];
             for (int64_t j = 0; j < ow; j++) {
-                const tap *tx = &r->xs[j];
+                const ck_tap *tx = &r->xs[j];
                 const float *g = dy + (i * ow + j) * C;
                 if (r->crop || r->nearest) {
                     float *d = r->crop ? dx + ((r->h0 + i) * W + r->w0 + j) * C : dx + (ty->lo * W + tx->lo) * C;

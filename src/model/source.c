@@ -27,7 +27,7 @@ void ck_data_from_source(ck_data *d, ckeras_data_source *src, bool targets)
 }
 
 /* The first sample of a filled batch with a value the array path refuses, as its message. */
-static ckeras_status check_batch(const ckeras_model *m, const float *buf, int64_t per, const int64_t *ids, int64_t n,
+static ckeras_status check_batch(const float *buf, int64_t per, const int64_t *ids, int64_t n,
                                  const char *what, const char *name, int64_t sparse_cols)
 {
     int64_t bad = ck_first_nonfinite(buf, n * per);
@@ -40,7 +40,6 @@ static ckeras_status check_batch(const ckeras_model *m, const float *buf, int64_
             return ck_error(CKERAS_EINVAL, "%s: %s of sample %lld is %g, not a class index in [0, %lld)", what, name,
                             (long long)ids[i / per], (double)v, (long long)sparse_cols);
     }
-    (void)m;
     return CKERAS_OK;
 }
 
@@ -87,7 +86,7 @@ ckeras_status ck_source_gather(ckeras_model *m, const ck_data *d, bool targets, 
     for (int j = 0; j < src->nx; j++) {
         char name[16];
         snprintf(name, sizeof name, src->nx > 1 ? "input %d" : "x", j);
-        if ((st = check_batch(m, x[j], ck_shape_size(&m->g.inputs[j]), ids, n, what, name, 0)) != CKERAS_OK)
+        if ((st = check_batch(x[j], ck_shape_size(&m->g.inputs[j]), ids, n, what, name, 0)) != CKERAS_OK)
             return st;
     }
     for (int k = 0; targets && k < src->ny; k++) {
@@ -100,7 +99,7 @@ ckeras_status ck_source_gather(ckeras_model *m, const ck_data *d, bool targets, 
             snprintf(name, sizeof name, "y");
         const ck_shape *out = &m->g.nodes[m->g.outputs[k]].layer->out_shape;
         int64_t sparse = m->loss[k].kind == CK_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? out->d[out->ndim - 1] : 0;
-        if ((st = check_batch(m, y[k], m->target_size[k], ids, n, what, name, sparse)) != CKERAS_OK)
+        if ((st = check_batch(y[k], m->target_size[k], ids, n, what, name, sparse)) != CKERAS_OK)
             return st;
     }
     return CKERAS_OK;
