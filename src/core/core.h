@@ -132,6 +132,21 @@ uint64_t ck_next_model_seed(void);
 
 int ck_num_threads(void);
 
+/* Runs fn(ctx, t, T) on T = nt threads, t = 0..T-1 (an OpenMP team; fn may use `#pragma omp
+ * barrier`), or once as fn(ctx, 0, 1) on the calling thread when nt <= 1. The serial case takes
+ * no OpenMP region at all: libgomp passes even an if(false) region through its thread pool,
+ * which costs a futex system call (2.2 us measured here) once another region has used two
+ * threads. */
+typedef void (*ck_par_fn)(void *ctx, int t, int T);
+void ck_parallel(int nt, ck_par_fn fn, void *ctx);
+
+/* The share [*a, *b) of thread t of T in [0, n): contiguous, as OpenMP's static schedule. */
+static inline void ck_par_range(int64_t n, int t, int T, int64_t *a, int64_t *b)
+{
+    *a = n * t / T;
+    *b = n * (t + 1) / T;
+}
+
 /* ---- config trees ---------------------------------------------------------------------
  * Keras configs as a typed value tree: the only form in which configs move between rooms (io
  * converts JSON to and from trees and knows no layer; layers read and write trees through

@@ -2,6 +2,9 @@
 #include "core.h"
 
 #include <stdatomic.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <unistd.h>
 
 static _Atomic int n_threads = 0;
@@ -19,6 +22,23 @@ int ck_num_threads(void)
         atomic_store(&n_cores, c);
     }
     return c;
+}
+
+void ck_parallel(int nt, ck_par_fn fn, void *ctx)
+{
+    if (nt <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = 0, T = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        T = omp_get_num_threads();
+#endif
+        fn(ctx, t, T);
+    }
 }
 
 CKERAS_API ckeras_status ckeras_set_num_threads(int n)

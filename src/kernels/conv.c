@@ -12,9 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Below this many floats moved, a batch stays on the calling thread (waking another thread
  * costs tens of microseconds). */
@@ -127,40 +124,54 @@ static void col2im_row(const ck_conv_geom *g, const float *row, int64_t oy, int6
 /* The depth axis of a 2D geometry: one slice, one tap. */
 static const ck_conv_depth flat = {1, 1, 1, 1, 0, 1};
 
-void ck_im2col3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *x, int64_t r0, int64_t r1, float *cols)
+typedef struct cols_job {
+    const ck_conv_geom *g;
+    const ck_conv_depth *z;
+    const float *x;     /* im2col: the images */
+    int64_t r0, r1;     /* rows of the column matrix */
+    float *cols;        /* im2col: the columns made */
+    const float *ccols; /* col2im: the columns read */
+    float *dx;          /* col2im: the images added to */
+} cols_job;
+
+static void im2col_part(void *ctx, int t, int T)
 {
-    z = z ? z : &flat;
+    const cols_job *j = ctx;
+    const ck_conv_geom *g = j->g;
+    const ck_conv_depth *z = j->z;
     const int64_t slice = g->h * g->w * g->c, pos = g->oh * g->ow, K2 = g->kh * g->kw * g->c, K = z->kd * K2;
-    /* rows are independent: split them evenly, each thread walking its own range */
-    const int nt = threads_for(r1 - r0, (r1 - r0) * K);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int t = 0, T = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        T = omp_get_num_threads();
-#endif
-        int64_t a = r0 + (r1 - r0) * t / T, b = r0 + (r1 - r0) * (t + 1) / T;
-        int64_t vol = a / pos, p = a % pos, oy = p / g->ow, ox = p % g->ow; /* vol = image*od + oz */
-        for (int64_t r = a; r < b; r++) {
-            const int64_t img = vol / z->od, oz = vol % z->od;
-            float *row = cols + (r - r0) * K;
-            for (int64_t kz = 0; kz < z->kd; kz++) {
-                const int64_t iz = oz * z->sd - z->pf + kz * z->dd;
-                if (iz < 0 || iz >= z->d)
-                    zero_floats(row + kz * K2, K2);
-                else
-                    im2col_row(g, x + (img * z->d + iz) * slice, oy, ox, row + kz * K2);
-            }
-            if (++ox == g->ow) {
-                ox = 0;
-                if (++oy == g->oh) {
-                    oy = 0;
-                    vol++;
-                }
+    int64_t a, b;
+    ck_par_range(j->r1 - j->r0, t, T, &a, &b);
+    a += j->r0;
+    b += j->r0;
+    int64_t vol = a / pos, p = a % pos, oy = p / g->ow, ox = p % g->ow; /* vol = image*od + oz */
+    for (int64_t r = a; r < b; r++) {
+        const int64_t img = vol / z->od, oz = vol % z->od;
+        float *row = j->cols + (r - j->r0) * K;
+        for (int64_t kz = 0; kz < z->kd; kz++) {
+            const int64_t iz = oz * z->sd - z->pf + kz * z->dd;
+            if (iz < 0 || iz >= z->d)
+                zero_floats(row + kz * K2, K2);
+            else
+                im2col_row(g, j->x + (img * z->d + iz) * slice, oy, ox, row + kz * K2);
+        }
+        if (++ox == g->ow) {
+            ox = 0;
+            if (++oy == g->oh) {
+                oy = 0;
+                vol++;
             }
         }
     }
+}
+
+void ck_im2col3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *x, int64_t r0, int64_t r1, float *cols)
+{
+    z = z ? z : &flat;
+    const int64_t K = z->kd * g->kh * g->kw * g->c;
+    /* rows are independent: split them evenly, each thread walking its own range */
+    cols_job j = {g, z, x, r0, r1, cols, NULL, NULL};
+    ck_parallel(threads_for(r1 - r0, (r1 - r0) * K), im2col_part, &j);
 }
 
 void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, float *cols)
@@ -168,26 +179,37 @@ void ck_im2col(const ck_conv_geom *g, const float *x, int64_t r0, int64_t r1, fl
     ck_im2col3d(g, NULL, x, r0, r1, cols);
 }
 
-void ck_col2im3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *cols, int64_t r0, int64_t r1, float *dx)
+/* windows of one image overlap, so threads take whole images */
+static void col2im_part(void *ctx, int t, int T)
 {
-    z = z ? z : &flat;
+    const cols_job *j = ctx;
+    const ck_conv_geom *g = j->g;
+    const ck_conv_depth *z = j->z;
     const int64_t slice = g->h * g->w * g->c, K2 = g->kh * g->kw * g->c, K = z->kd * K2;
     const int64_t pos = z->od * g->oh * g->ow, in = z->d * slice, plane = g->oh * g->ow;
-    /* windows of one image overlap, so threads take whole images */
-    const int64_t first = r0 / pos, last = (r1 - 1) / pos;
-    const int nt = threads_for(last - first + 1, (r1 - r0) * K);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t img = first; img <= last; img++) {
-        int64_t a = img * pos > r0 ? img * pos : r0, b = (img + 1) * pos < r1 ? (img + 1) * pos : r1;
+    const int64_t first = j->r0 / pos, last = (j->r1 - 1) / pos;
+    int64_t i0, i1;
+    ck_par_range(last - first + 1, t, T, &i0, &i1);
+    for (int64_t img = first + i0; img < first + i1; img++) {
+        int64_t a = img * pos > j->r0 ? img * pos : j->r0, b = (img + 1) * pos < j->r1 ? (img + 1) * pos : j->r1;
         for (int64_t r = a; r < b; r++) {
             const int64_t p = r - img * pos, oz = p / plane, q = p % plane;
             for (int64_t kz = 0; kz < z->kd; kz++) {
                 const int64_t iz = oz * z->sd - z->pf + kz * z->dd;
                 if (iz >= 0 && iz < z->d)
-                    col2im_row(g, cols + (r - r0) * K + kz * K2, q / g->ow, q % g->ow, dx + img * in + iz * slice);
+                    col2im_row(g, j->ccols + (r - j->r0) * K + kz * K2, q / g->ow, q % g->ow,
+                               j->dx + img * in + iz * slice);
             }
         }
     }
+}
+
+void ck_col2im3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *cols, int64_t r0, int64_t r1, float *dx)
+{
+    z = z ? z : &flat;
+    const int64_t K = z->kd * g->kh * g->kw * g->c, pos = z->od * g->oh * g->ow;
+    cols_job j = {g, z, NULL, r0, r1, NULL, cols, dx};
+    ck_parallel(threads_for((r1 - 1) / pos - r0 / pos + 1, (r1 - r0) * K), col2im_part, &j);
 }
 
 void ck_col2im(const ck_conv_geom *g, const float *cols, int64_t r0, int64_t r1, float *dx)
@@ -288,34 +310,74 @@ static void maxpool2x2_image(const ck_conv_geom *g, const float *x, float *y, in
     }
 }
 
-void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax)
+/* The four windowed pooling passes, image by image: threads take whole images. */
+typedef enum pool_op { POOL_MAX, POOL_MAX_BACK, POOL_AVG, POOL_AVG_BACK } pool_op;
+
+typedef struct pool_job {
+    const ck_conv_geom *g;
+    pool_op op;
+    int64_t n;
+    const float *src; /* x forward, dy backward */
+    float *dst;       /* y forward, dx backward */
+    int32_t *argmax;  /* max forward: written (or NULL); max backward: read */
+} pool_job;
+
+static void maxpool_back_image(const ck_conv_geom *g, const float *dy, const int32_t *argmax, float *dx)
 {
+    const int64_t out = g->oh * g->ow * g->c;
+    zero_floats(dx, g->h * g->w * g->c);
+    for (int64_t i = 0; i < out; i++)
+        dx[argmax[i]] += dy[i];
+}
+
+static void avgpool_image(const ck_conv_geom *g, const float *x, float *y);
+static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx);
+
+static void pool_part(void *ctx, int t, int T)
+{
+    const pool_job *j = ctx;
+    const ck_conv_geom *g = j->g;
     const int64_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
     const bool two = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
                      g->pt == 0 && g->pl == 0 && 2 * g->oh <= g->h && 2 * g->ow <= g->w;
-    const int nt = threads_for(n, n * (in + out));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < n; b++) {
-        if (two)
-            maxpool2x2_image(g, x + b * in, y + b * out, argmax ? argmax + b * out : NULL);
-        else
-            maxpool_image(g, x + b * in, y + b * out, argmax ? argmax + b * out : NULL);
+    int64_t b0, b1;
+    ck_par_range(j->n, t, T, &b0, &b1);
+    for (int64_t b = b0; b < b1; b++) {
+        int32_t *am = j->argmax ? j->argmax + b * out : NULL;
+        switch (j->op) {
+        case POOL_MAX:
+            if (two)
+                maxpool2x2_image(g, j->src + b * in, j->dst + b * out, am);
+            else
+                maxpool_image(g, j->src + b * in, j->dst + b * out, am);
+            break;
+        case POOL_MAX_BACK:
+            maxpool_back_image(g, j->src + b * out, am, j->dst + b * in);
+            break;
+        case POOL_AVG:
+            avgpool_image(g, j->src + b * in, j->dst + b * out);
+            break;
+        case POOL_AVG_BACK:
+            avgpool_back_image(g, j->src + b * out, j->dst + b * in);
+            break;
+        }
     }
+}
+
+static void pool_run(const ck_conv_geom *g, pool_op op, int64_t n, const float *src, float *dst, int32_t *argmax)
+{
+    pool_job j = {g, op, n, src, dst, argmax};
+    ck_parallel(threads_for(n, n * (g->h * g->w * g->c + g->oh * g->ow * g->c)), pool_part, &j);
+}
+
+void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax)
+{
+    pool_run(g, POOL_MAX, n, x, y, argmax);
 }
 
 void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, int64_t n, float *dx)
 {
-    const int64_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
-    const int nt = threads_for(n, n * (in + out));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < n; b++) {
-        float *d = dx + b * in;
-        const float *g_ = dy + b * out;
-        const int32_t *a = argmax + b * out;
-        zero_floats(d, in);
-        for (int64_t i = 0; i < out; i++)
-            d[a[i]] += g_[i];
-    }
+    pool_run(g, POOL_MAX_BACK, n, dy, dx, (int32_t *)argmax); /* only read */
 }
 
 static void avgpool_image(const ck_conv_geom *g, const float *x, float *y)
@@ -362,20 +424,12 @@ static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx
 
 void ck_avgpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y)
 {
-    const int64_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
-    const int nt = threads_for(n, n * (in + out));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < n; b++)
-        avgpool_image(g, x + b * in, y + b * out);
+    pool_run(g, POOL_AVG, n, x, y, NULL);
 }
 
 void ck_avgpool_backward(const ck_conv_geom *g, const float *dy, int64_t n, float *dx)
 {
-    const int64_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
-    const int nt = threads_for(n, n * (in + out));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < n; b++)
-        avgpool_back_image(g, dy + b * out, dx + b * in);
+    pool_run(g, POOL_AVG_BACK, n, dy, dx, NULL);
 }
 
 /* ---- global pooling ------------------------------------------------------------------------- */

@@ -97,17 +97,36 @@ static void forward_pixel(const ck_conv_geom *g, int64_t dm, const float *xi, co
     }
 }
 
+/* The operands of one pass; threads split its rows (forward: output rows, backward input:
+ * input rows) or its channel blocks (kernel gradient). */
+typedef struct dw_job {
+    const ck_conv_geom *g;
+    int64_t dm, n;
+    const float *a, *b; /* forward: x, W; input gradient: dy, W; kernel gradient: x, dy */
+    float *out;
+    int64_t bc, blocks; /* kernel gradient: channels per block, blocks */
+} dw_job;
+
+static void forward_part(void *ctx, int t, int T)
+{
+    const dw_job *j = ctx;
+    const ck_conv_geom *g = j->g;
+    const int64_t c = g->c, C = c * j->dm;
+    int64_t r0, r1;
+    ck_par_range(j->n * g->oh, t, T, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i = r / g->oh, oy = r % g->oh;
+        const float *xi = j->a + i * g->h * g->w * c;
+        for (int64_t ox = 0; ox < g->ow; ox++)
+            forward_pixel(g, j->dm, xi, j->b, oy, ox, j->out + (r * g->ow + ox) * C);
+    }
+}
+
 void ck_depthwise_forward(const ck_conv_geom *g, int64_t dm, const float *x, const float *W, int64_t n, float *y)
 {
-    const int64_t c = g->c, C = c * dm, rows = n * g->oh;
-    const int nt = dw_threads(rows, rows * g->ow * g->kh * g->kw * C);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t i = r / g->oh, oy = r % g->oh;
-        const float *xi = x + i * g->h * g->w * c;
-        for (int64_t ox = 0; ox < g->ow; ox++)
-            forward_pixel(g, dm, xi, W, oy, ox, y + (r * g->ow + ox) * C);
-    }
+    const int64_t rows = n * g->oh;
+    dw_job j = {g, dm, n, x, W, y, 0, 0};
+    ck_parallel(dw_threads(rows, rows * g->ow * g->kh * g->kw * g->c * dm), forward_part, &j);
 }
 
 /* The output position a tap reads input position i from along one axis: o with o*s - p + k*d
@@ -120,17 +139,18 @@ static inline int64_t src_of(int64_t i, int64_t k, int64_t s, int64_t p, int64_t
     return t / s;
 }
 
-void ck_depthwise_backward_input(const ck_conv_geom *g, int64_t dm, const float *dy, const float *W, int64_t n,
-                                 float *dx)
+static void input_part(void *ctx, int t, int T)
 {
-    const int64_t c = g->c, C = c * dm, rows = n * g->h;
-    const int nt = dw_threads(rows, n * g->oh * g->ow * g->kh * g->kw * C);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < rows; r++) {
+    const dw_job *j = ctx;
+    const ck_conv_geom *g = j->g;
+    const int64_t c = g->c, C = c * j->dm;
+    int64_t r0, r1;
+    ck_par_range(j->n * g->h, t, T, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
         const int64_t i = r / g->h, iy = r % g->h;
-        const float *dyi = dy + i * g->oh * g->ow * C;
+        const float *dyi = j->a + i * g->oh * g->ow * C;
         for (int64_t ix = 0; ix < g->w; ix++) {
-            float *restrict d = dx + (r * g->w + ix) * c; /* (c) */
+            float *restrict d = j->out + (r * g->w + ix) * c; /* (c) */
             memset(d, 0, (size_t)c * sizeof(float));
             for (int64_t ky = 0; ky < g->kh; ky++) {
                 const int64_t oy = src_of(iy, ky, g->sh, g->pt, g->dh, g->oh);
@@ -140,22 +160,59 @@ void ck_depthwise_backward_input(const ck_conv_geom *g, int64_t dm, const float 
                     const int64_t ox = src_of(ix, kx, g->sw, g->pl, g->dw, g->ow);
                     if (ox < 0)
                         continue;
-                    const float *restrict e = dyi + (oy * g->ow + ox) * C, *restrict w = W + (ky * g->kw + kx) * C;
-                    if (dm == 1) {
+                    const float *restrict e = dyi + (oy * g->ow + ox) * C, *restrict w = j->b + (ky * g->kw + kx) * C;
+                    if (j->dm == 1) {
 #pragma omp simd
                         for (int64_t ch = 0; ch < c; ch++)
                             d[ch] += e[ch] * w[ch];
                     } else {
                         for (int64_t ch = 0; ch < c; ch++) {
                             float s = 0.0f;
-                            for (int64_t m = 0; m < dm; m++)
-                                s += e[ch * dm + m] * w[ch * dm + m];
+                            for (int64_t m = 0; m < j->dm; m++)
+                                s += e[ch * j->dm + m] * w[ch * j->dm + m];
                             d[ch] += s;
                         }
                     }
                 }
             }
         }
+    }
+}
+
+void ck_depthwise_backward_input(const ck_conv_geom *g, int64_t dm, const float *dy, const float *W, int64_t n,
+                                 float *dx)
+{
+    dw_job j = {g, dm, n, dy, W, dx, 0, 0};
+    ck_parallel(dw_threads(n * g->h, n * g->oh * g->ow * g->kh * g->kw * g->c * dm), input_part, &j);
+}
+
+static void kernel_part(void *ctx, int t, int T)
+{
+    const dw_job *j = ctx;
+    const ck_conv_geom *g = j->g;
+    const int64_t c = g->c, C = c * j->dm, taps = g->kh * g->kw;
+    int64_t b0, b1;
+    ck_par_range(j->blocks, t, T, &b0, &b1);
+    for (int64_t b = b0; b < b1; b++) {
+        const int64_t c0 = b * j->bc, c1 = c0 + j->bc < c ? c0 + j->bc : c;
+        for (int64_t tap = 0; tap < taps; tap++)
+            memset(j->out + tap * C + c0 * j->dm, 0, (size_t)((c1 - c0) * j->dm) * sizeof(float));
+        for (int64_t i = 0; i < j->n; i++)
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                for (int64_t ox = 0; ox < g->ow; ox++) {
+                    const float *e = j->b + ((i * g->oh + oy) * g->ow + ox) * C; /* (C) */
+                    for (int64_t ky = 0; ky < g->kh; ky++) {
+                        const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+                        if (iy < 0 || iy >= g->h)
+                            continue;
+                        const float *xr = j->a + (i * g->h + iy) * g->w * c;
+                        for (int64_t kx = 0; kx < g->kw; kx++) {
+                            const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+                            if (ix >= 0 && ix < g->w) /* dW[tap][o] += x[o/dm] * dy[o] */
+                                tap_fwd(j->out + (ky * g->kw + kx) * C, xr + ix * c, e, c0, c1, j->dm);
+                        }
+                    }
+                }
     }
 }
 
@@ -170,27 +227,6 @@ void ck_depthwise_backward_kernel(const ck_conv_geom *g, int64_t dm, const float
     int64_t blocks = dw_threads((c + 15) / 16, madds);
     const int64_t bc = ((c + blocks - 1) / blocks + 15) / 16 * 16;
     blocks = (c + bc - 1) / bc;
-    const int nt = (int)blocks;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t b = 0; b < blocks; b++) {
-        const int64_t c0 = b * bc, c1 = c0 + bc < c ? c0 + bc : c;
-        for (int64_t tap = 0; tap < taps; tap++)
-            memset(dW + tap * C + c0 * dm, 0, (size_t)((c1 - c0) * dm) * sizeof(float));
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t oy = 0; oy < g->oh; oy++)
-                for (int64_t ox = 0; ox < g->ow; ox++) {
-                    const float *e = dy + ((i * g->oh + oy) * g->ow + ox) * C; /* (C) */
-                    for (int64_t ky = 0; ky < g->kh; ky++) {
-                        const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
-                        if (iy < 0 || iy >= g->h)
-                            continue;
-                        const float *xr = x + (i * g->h + iy) * g->w * c;
-                        for (int64_t kx = 0; kx < g->kw; kx++) {
-                            const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
-                            if (ix >= 0 && ix < g->w) /* dW[tap][o] += x[o/dm] * dy[o] */
-                                tap_fwd(dW + (ky * g->kw + kx) * C, xr + ix * c, e, c0, c1, dm);
-                        }
-                    }
-                }
-    }
+    dw_job j = {g, dm, n, x, dy, dW, bc, blocks};
+    ck_parallel((int)blocks, kernel_part, &j);
 }

@@ -32,9 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* The batch's im2col matrix is made and consumed in tiles of rows: about CONV_TILE_TARGET floats
  * (2 MB, so the GEMM reads its columns from cache: measured faster than one large tile), at least
@@ -414,6 +411,32 @@ static const float *gg_image(const conv_priv *p, const float *x, float *work, in
     return xp;
 }
 
+/* One gathered-GEMM pass of a layer, split across threads by ck_parallel: images (forward,
+ * dx) or rows of dW. */
+typedef struct gg_job {
+    const conv_priv *p;
+    int64_t n;
+    const float *x;  /* forward and dW: the layer's input */
+    float *work;     /* the padded images (forward, dW), dz's window or columns (dx) */
+    const float *W;  /* forward: the kernel; dx: its transposed or flipped form */
+    const float *bias;
+    bool relu;
+    const float *dz; /* backward: dL/d(pre-activation) */
+    float *out;      /* y, dW or dx */
+} gg_job;
+
+static void gg_forward_part(void *ctx, int t, int T)
+{
+    const gg_job *j = ctx;
+    const conv_priv *p = j->p;
+    const int64_t F = p->filters;
+    int64_t i0, i1;
+    ck_par_range(j->n, t, T, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++)
+        ck_gather_gemm(p->pos, p->K, F, gg_image(p, j->x, j->work, i), p->poff, p->toff, j->W, F,
+                       j->out + i * p->pos * F, F, j->bias, j->relu, false);
+}
+
 static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
 {
     const conv_priv *p = l->priv;
@@ -426,11 +449,8 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
         /* y (pos, F) of each image = bias + gathered windows (pos, K) . W (K, F), relu fused */
         const bool relu = p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act);
         const float *bias = l->nw > 1 ? l->w[1].data : NULL;
-        const int nt = gg_threads(f->n, rows * K * F);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t i = 0; i < f->n; i++)
-            ck_gather_gemm(p->pos, K, F, gg_image(p, f->x, f->work, i), p->poff, p->toff, W, F, f->y + i * p->pos * F,
-                           F, bias, relu, false);
+        gg_job j = {p, f->n, f->x, f->work, W, bias, relu, NULL, f->y};
+        ck_parallel(gg_threads(f->n, rows * K * F), gg_forward_part, &j);
         if (p->act.kind != CK_ACT_LINEAR && !relu) {
             if (f->saved && f->training && ck_act_backward_needs_x(&p->act))
                 memcpy(f->saved, f->y, (size_t)(rows * F) * sizeof(float));
@@ -460,73 +480,100 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
  *   dx (h*w, c) of each image = the stride-1 transposed convolution: windows of padded dz
  *   (h*w, kh*kw*F) . the flipped kernel WT (kh*kw*F, c), WT[(ky',kx',f)][ch] = W[(kh-1-ky',
  *   kw-1-kx', ch)][f], threads taking images. */
+/* dW rows [K t / T, K (t+1) / T) over every image; with padding each thread first pads its
+ * share of the images, then all read all of them */
+static void gg_dw_part(void *ctx, int t, int T)
+{
+    const gg_job *j = ctx;
+    const conv_priv *p = j->p;
+    const ck_conv_geom *g = &p->g;
+    const int64_t F = p->filters, pos = p->pos;
+    if (p->pad) {
+        int64_t i0, i1;
+        ck_par_range(j->n, t, T, &i0, &i1);
+        for (int64_t i = i0; i < i1; i++)
+            gg_image(p, j->x, j->work, i);
+#pragma omp barrier
+    }
+    int64_t r0, r1;
+    ck_par_range(p->K, t, T, &r0, &r1);
+    const int64_t img = p->pad ? p->hp * p->wp * g->c : g->h * g->w * g->c;
+    const float *xs = p->pad ? j->work : j->x;
+    for (int64_t i = 0; i < j->n && r1 > r0; i++)
+        ck_gather_gemm(r1 - r0, pos, F, xs + i * img, p->toff + r0, p->poff, j->dz + i * pos * F, F,
+                       j->out + r0 * F, F, NULL, false, i > 0);
+}
+
+/* dx of each image through its columns: dcols (pos, K) = dz (pos, F) . W^T (F, K), col2im;
+ * thread t's columns are slot t of the workspace after W^T */
+static void gg_dx_cols_part(void *ctx, int t, int T)
+{
+    const gg_job *j = ctx;
+    const conv_priv *p = j->p;
+    const ck_conv_geom *g = &p->g;
+    const int64_t F = p->filters, K = p->K, pos = p->pos, hwc = g->h * g->w * g->c;
+    float *cols = j->work + round16(K * F) + t * pos * K;
+    int64_t i0, i1;
+    ck_par_range(j->n, t, T, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        ck_gather_gemm(pos, F, K, j->dz + i * pos * F, p->zoff, p->zoff + pos, j->W, K, cols, K, NULL, false, false);
+        memset(j->out + i * hwc, 0, (size_t)hwc * sizeof(float));
+        ck_col2im(g, cols, i * pos, (i + 1) * pos, j->out);
+    }
+}
+
+/* dx of each image as the transposed convolution of its padded dz with the flipped kernel */
+static void gg_dx_tconv_part(void *ctx, int t, int T)
+{
+    const gg_job *j = ctx;
+    const conv_priv *p = j->p;
+    const ck_conv_geom *g = &p->g;
+    const int64_t F = p->filters, C = g->c, kk = g->kh * g->kw, hw = g->h * g->w, q = p->hq * p->wq * F;
+    int64_t i0, i1;
+    ck_par_range(j->n, t, T, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        ck_window2d(j->dz + i * p->pos * F, 1, g->oh, g->ow, F, j->work + i * q, p->hq, p->wq, -p->qt, -p->ql);
+        ck_gather_gemm(hw, kk * F, C, j->work + i * q, p->ipoff, p->dtoff, j->W, C, j->out + i * hw * C, C, NULL,
+                       false, false);
+    }
+}
+
+/* Backward of the gathered-GEMM path, dz = dL/d(pre-activation) (n, oh, ow, F):
+ *   dW (K, F) = sum over images of windows^T (K, pos) . dz (pos, F), threads taking rows of dW;
+ *   dx (h*w, c) of each image = the stride-1 transposed convolution: windows of padded dz
+ *   (h*w, kh*kw*F) . the flipped kernel WT (kh*kw*F, c), WT[(ky',kx',f)][ch] = W[(kh-1-ky',
+ *   kw-1-kx', ch)][f], threads taking images. */
 static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, const float *W, float *dW)
 {
     const conv_priv *p = l->priv;
     const ck_conv_geom *g = &p->g;
     const int64_t F = p->filters, K = p->K, n = b->n, pos = p->pos;
     if (dW) {
-        const int nt = gg_threads(K, n * pos * K * F);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
-            int t = 0, T = 1;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            T = omp_get_num_threads();
-#endif
-            if (p->pad) { /* each thread pads its share of the images, then all read all of them */
-                for (int64_t i = n * t / T; i < n * (t + 1) / T; i++)
-                    gg_image(p, b->x, b->work, i);
-#pragma omp barrier
-            }
-            const int64_t r0 = K * t / T, r1 = K * (t + 1) / T, img = p->pad ? p->hp * p->wp * g->c : g->h * g->w * g->c;
-            const float *xs = p->pad ? b->work : b->x;
-            for (int64_t i = 0; i < n && r1 > r0; i++)
-                ck_gather_gemm(r1 - r0, pos, F, xs + i * img, p->toff + r0, p->poff, dz + i * pos * F, F, dW + r0 * F,
-                               F, NULL, false, i > 0);
-        }
+        gg_job j = {p, n, b->x, b->work, NULL, NULL, false, dz, dW};
+        ck_parallel(gg_threads(K, n * pos * K * F), gg_dw_part, &j);
     }
     if (!b->dx)
         return;
-    const int64_t C = g->c, kk = g->kh * g->kw, hw = g->h * g->w, q = p->hq * p->wq * F;
+    const int64_t C = g->c, kk = g->kh * g->kw, hw = g->h * g->w;
     if (p->dx_cols) {
-        /* per image: dcols (pos, K) = dz (pos, F) . W^T (F, K); dx = col2im(dcols) */
         float *Wt = b->work;
         for (int64_t k = 0; k < K; k++)
             for (int64_t f = 0; f < F; f++)
                 Wt[f * K + k] = W[k * F + f];
         int nt = gg_threads(n, n * pos * K * F);
-        nt = nt < CONV_COL_SLOTS ? nt : CONV_COL_SLOTS;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
-            int t = 0, T = 1;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            T = omp_get_num_threads();
-#endif
-            float *cols = b->work + round16(K * F) + t * pos * K;
-            for (int64_t i = n * t / T; i < n * (t + 1) / T; i++) {
-                ck_gather_gemm(pos, F, K, dz + i * pos * F, p->zoff, p->zoff + pos, Wt, K, cols, K, NULL, false, false);
-                memset(b->dx + i * hw * C, 0, (size_t)(hw * C) * sizeof(float));
-                ck_col2im(g, cols, i * pos, (i + 1) * pos, b->dx);
-            }
-        }
+        gg_job j = {p, n, NULL, b->work, Wt, NULL, false, dz, b->dx};
+        ck_parallel(nt < CONV_COL_SLOTS ? nt : CONV_COL_SLOTS, gg_dx_cols_part, &j);
         return;
     }
-    float *WT = b->work, *dzp = b->work + round16(K * F);
+    float *WT = b->work;
     for (int64_t t = 0; t < kk; t++) {
         const int64_t ky = t / g->kw, kx = t % g->kw, src = (g->kh - 1 - ky) * g->kw + (g->kw - 1 - kx);
         for (int64_t f = 0; f < F; f++)
             for (int64_t ch = 0; ch < C; ch++)
                 WT[(t * F + f) * C + ch] = W[(src * C + ch) * F + f];
     }
-    const int nt = gg_threads(n, n * hw * kk * F * C);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t i = 0; i < n; i++) {
-        ck_window2d(dz + i * pos * F, 1, g->oh, g->ow, F, dzp + i * q, p->hq, p->wq, -p->qt, -p->ql);
-        ck_gather_gemm(hw, kk * F, C, dzp + i * q, p->ipoff, p->dtoff, WT, C, b->dx + i * hw * C, C, NULL, false,
-                       false);
-    }
+    gg_job j = {p, n, NULL, b->work + round16(K * F), WT, NULL, false, dz, b->dx};
+    ck_parallel(gg_threads(n, n * hw * kk * F * C), gg_dx_tconv_part, &j);
 }
 
 /* dz (rows, F) = dz * (y > 0) in place, and db (F) = its column sums when db is not NULL: one
