@@ -245,6 +245,57 @@ static T512 void block512(int64_t m, int64_t nb, int64_t k, float alpha, const f
     }
 }
 
+/* One or two rows of A (a matrix-vector product, e.g. a Dense layer's one-sample predict):
+ * blocks of up to 128 columns (NV = 8 vectors per row), so 8 or 16 independent accumulator
+ * chains hide the FMA latency that a 32-column block of one row waits on. Every element is
+ * still the sum over p in order, so results equal block512's bit for bit. */
+CK_AI T512 void rows512(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                        const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last)
+{
+    __m512 acc[2][8];
+    CK_UNROLL
+    for (int r = 0; r < MR; r++)
+        CK_UNROLL
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        const float *bp = b + p * ldb, *ap = a + p * csa;
+        CK_UNROLL
+        for (int v = 0; v < NV; v++) {
+            const __m512 bv = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+            CK_UNROLL
+            for (int r = 0; r < MR; r++)
+                acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(ap[r * rsa]), bv, acc[r][v]);
+        }
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    CK_UNROLL
+    for (int r = 0; r < MR; r++)
+        CK_UNROLL
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xffff;
+            __m512 x = _mm512_mul_ps(acc[r][v], va);
+            if (beta != 0.0f)
+                x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, c + r * ldc + 16 * v), x);
+            _mm512_mask_storeu_ps(c + r * ldc + 16 * v, mk, x);
+        }
+}
+
+/* C (m x nb, m <= 2, nb <= 128) */
+static T512 void rowblock512(int64_t m, int64_t nb, int64_t k, float alpha, const float *a, int64_t rsa,
+                             int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    const int64_t nv = (nb + 15) / 16, tail = nb - 16 * (nv - 1);
+    const __mmask16 last = (__mmask16)((1u << tail) - 1u);
+    switch ((m - 1) * 8 + nv - 1) {
+#define R(mr, v) case (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last); break;
+    R(1, 1) R(1, 2) R(1, 3) R(1, 4) R(1, 5) R(1, 6) R(1, 7) R(1, 8)
+    R(2, 1) R(2, 2) R(2, 3) R(2, 4) R(2, 5) R(2, 6) R(2, 7) R(2, 8)
+#undef R
+    default: break;
+    }
+}
+
 /* ---- AVX2 + FMA: 8 floats per vector; NV = 2 (16 columns) x MR <= 6, or NV = 1 x MR <= 8 */
 #define T256 __attribute__((target("avx2,fma")))
 
@@ -389,7 +440,10 @@ CK_AI void small_drive(block_fn block, int64_t nr, bool tb, int64_t m, int64_t n
 static void small512(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                      int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    small_drive(block512, 32, tb, m, n, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
+    if (m <= 2 && !tb)
+        small_drive(rowblock512, 128, tb, m, n, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
+    else
+        small_drive(block512, 32, tb, m, n, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
 }
 
 static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
