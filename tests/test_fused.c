@@ -1,5 +1,8 @@
 /* Fast paths against the plain ones: the fused Dense epilogues give exactly the floats of the
- * separate calls, and the optimizer gives the same floats on 1 and 2 threads. */
+ * separate calls, the optimizer gives the same floats on 1 and 2 threads, the pixel-vectorised
+ * single-channel convolution gives the gathered GEMM's floats (forward: bit for bit; kernel
+ * gradient: within 1e-6 relative of a double sum), and the permuting transpose and 2x2 max
+ * pooling give exactly the plain loops' results. */
 #include "kernels/kernels.h"
 #include "optimizers/optimizers.h"
 #include "testutil.h"
@@ -57,6 +60,106 @@ START_TEST(fused_dense_epilogues_equal_separate_calls)
 }
 END_TEST
 
+/* One-channel images (padded), geometry (oh, ow, k, dilation), F filters: ck_pixconv_forward
+ * against ck_gather_gemm with the same offset tables the Conv2D layer builds. */
+START_TEST(pixconv_equals_gathered_gemm)
+{
+    if (!ck_pixconv_available(1, 6))
+        return; /* no AVX-512: the layer never takes this path */
+    static const int64_t geo[][4] = {{28, 28, 5, 1}, {10, 10, 5, 1}, {7, 19, 3, 2}, {33, 17, 1, 1}, {1, 40, 4, 1}};
+    ck_rng r;
+    ck_rng_seed(&r, 21);
+    for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++)
+        for (int64_t F = 1; F <= CK_PIXCONV_MAX_F; F++) {
+            ck_conv_geom g = {0};
+            g.oh = geo[gi][0], g.ow = geo[gi][1], g.kh = g.kw = geo[gi][2], g.dh = g.dw = geo[gi][3];
+            g.sh = g.sw = 1, g.c = 1;
+            g.h = g.oh + (g.kh - 1) * g.dh, g.w = g.ow + (g.kw - 1) * g.dw;
+            const int64_t pitch = g.w + 3, K = g.kh * g.kw, pos = g.oh * g.ow, n = 3;
+            float *x = malloc((size_t)(n * g.h * pitch) * sizeof(float)), *W = malloc((size_t)(K * F) * sizeof(float));
+            float *b = malloc((size_t)F * sizeof(float)), *y1 = malloc((size_t)(pos * F) * sizeof(float));
+            float *y2 = malloc((size_t)(pos * F) * sizeof(float)), *dz = malloc((size_t)(n * pos * F) * sizeof(float));
+            float *dzT = malloc((size_t)(n * pos * F) * sizeof(float)), *dW = malloc((size_t)(K * F) * sizeof(float));
+            int32_t *poff = malloc((size_t)pos * sizeof(int32_t)), *toff = malloc((size_t)K * sizeof(int32_t));
+            fill(x, n * g.h * pitch, &r, 1.0);
+            fill(W, K * F, &r, 0.5);
+            fill(b, F, &r, 0.5);
+            fill(dz, n * pos * F, &r, 1.0);
+            for (int64_t p = 0; p < pos; p++)
+                poff[p] = (int32_t)(p / g.ow * pitch + p % g.ow);
+            for (int64_t t = 0; t < K; t++)
+                toff[t] = (int32_t)(t / g.kw * g.dh * pitch + t % g.kw * g.dw);
+            for (int relu = 0; relu <= 1; relu++) {
+                ck_pixconv_forward(x, pitch, &g, W, F, y1, relu ? b : NULL, relu);
+                ck_gather_gemm(pos, K, F, x, poff, toff, W, F, y2, F, relu ? b : NULL, relu, false);
+                ck_assert_msg(memcmp(y1, y2, (size_t)(pos * F) * sizeof(float)) == 0,
+                              "forward %lldx%lld k%lld d%lld F=%lld relu %d", (long long)g.oh, (long long)g.ow,
+                              (long long)g.kh, (long long)g.dh, (long long)F, relu);
+            }
+            for (int64_t i = 0; i < n; i++)
+                ck_transpose_rows(dz + i * pos * F, pos, F, dzT + i * F * pos);
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t p = 0; p < pos; p++)
+                    for (int64_t f = 0; f < F; f++)
+                        ck_assert(dzT[(i * F + f) * pos + p] == dz[(i * pos + p) * F + f]);
+            /* taps split in two ranges, as two threads do */
+            ck_pixconv_dw(x, g.h * pitch, pitch, dzT, n, &g, F, 0, K / 2, dW);
+            ck_pixconv_dw(x, g.h * pitch, pitch, dzT, n, &g, F, K / 2, K, dW);
+            for (int64_t t = 0; t < K; t++)
+                for (int64_t f = 0; f < F; f++) {
+                    double s = 0.0, mag = 0.0;
+                    for (int64_t i = 0; i < n; i++)
+                        for (int64_t p = 0; p < pos; p++) {
+                            double v = (double)x[i * g.h * pitch + poff[p] + toff[t]] * dz[(i * pos + p) * F + f];
+                            s += v;
+                            mag += v < 0 ? -v : v;
+                        }
+                    double got = dW[t * F + f], err = got > s ? got - s : s - got;
+                    ck_assert_msg(err <= 1e-6 * mag + 1e-7, "dW[%lld][%lld] = %.9g, want %.9g (F=%lld)", (long long)t,
+                                  (long long)f, got, s, (long long)F);
+                }
+            free(x), free(W), free(b), free(y1), free(y2), free(dz), free(dzT), free(dW), free(poff), free(toff);
+        }
+}
+END_TEST
+
+/* 2x2 max pooling with few channels (the permuting kernel) against the window scan written
+ * here: values and the argmax of the first maximum in window order, ties included. */
+START_TEST(maxpool_few_channels_equals_window_scan)
+{
+    ck_rng r;
+    ck_rng_seed(&r, 5);
+    static const int64_t shapes[][3] = {{28, 28, 6}, {9, 7, 1}, {10, 10, 16}, {6, 30, 5}, {4, 4, 15}, {5, 9, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        ck_conv_geom g = {0};
+        g.h = shapes[s][0], g.w = shapes[s][1], g.c = shapes[s][2];
+        g.kh = g.kw = g.sh = g.sw = 2, g.dh = g.dw = 1, g.oh = g.h / 2, g.ow = g.w / 2;
+        const int64_t n = 2, in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+        float *x = malloc((size_t)(n * in) * sizeof(float)), *y = malloc((size_t)(n * out) * sizeof(float));
+        int32_t *a = malloc((size_t)(n * out) * sizeof(int32_t));
+        for (int64_t i = 0; i < n * in; i++) /* few distinct values: many ties */
+            x[i] = (float)(ck_rng_below(&r, 4)) - 1.5f;
+        ck_maxpool_forward(&g, x, n, y, a);
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t oy = 0; oy < g.oh; oy++)
+                for (int64_t ox = 0; ox < g.ow; ox++)
+                    for (int64_t ch = 0; ch < g.c; ch++) {
+                        int64_t best = -1;
+                        for (int64_t ky = 0; ky < 2; ky++)
+                            for (int64_t kx = 0; kx < 2; kx++) {
+                                int64_t k = ((2 * oy + ky) * g.w + 2 * ox + kx) * g.c + ch;
+                                if (best < 0 || x[b * in + k] > x[b * in + best])
+                                    best = k;
+                            }
+                        int64_t o = b * out + (oy * g.ow + ox) * g.c + ch;
+                        ck_assert_msg(y[o] == x[b * in + best] && a[o] == best, "shape %zu: output %lld", s,
+                                      (long long)o);
+                    }
+        free(x), free(y), free(a);
+    }
+}
+END_TEST
+
 START_TEST(optimizer_threads_give_the_same_floats)
 {
     const size_t n = 300000;
@@ -96,6 +199,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, fused_dense_epilogues_equal_separate_calls);
     tcase_add_test(tc, optimizer_threads_give_the_same_floats);
+    tcase_add_test(tc, pixconv_equals_gathered_gemm);
+    tcase_add_test(tc, maxpool_few_channels_equals_window_scan);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

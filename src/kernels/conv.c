@@ -332,6 +332,8 @@ static void maxpool_back_image(const ck_conv_geom *g, const float *dy, const int
 
 static void avgpool_image(const ck_conv_geom *g, const float *x, float *y);
 static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx);
+static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg);
+static int gg_level(void);
 
 static void pool_part(void *ctx, int t, int T)
 {
@@ -346,10 +348,10 @@ static void pool_part(void *ctx, int t, int T)
         int32_t *am = j->argmax ? j->argmax + b * out : NULL;
         switch (j->op) {
         case POOL_MAX:
-            if (two)
-                maxpool2x2_image(g, j->src + b * in, j->dst + b * out, am);
-            else
+            if (!two)
                 maxpool_image(g, j->src + b * in, j->dst + b * out, am);
+            else if (!maxpool2x2_narrow(g, j->src + b * in, j->dst + b * out, am))
+                maxpool2x2_image(g, j->src + b * in, j->dst + b * out, am);
             break;
         case POOL_MAX_BACK:
             maxpool_back_image(g, j->src + b * out, am, j->dst + b * in);
@@ -681,6 +683,224 @@ static T256 void gg256(const gg_args *a, int64_t r0, int64_t r1)
             gg256_rows(a, r0, r1, j, 2, 6, last);
     }
 }
+/* ---- 2x2 max pooling of few channels ------------------------------------------------------
+ * With c < 16 a window cell is a short run. Instead, k = 16 / c output pixels of a row at a
+ * time: their 2k input pixels of each of the two rows are two vector loads (2 k c <= 32
+ * floats), and permutes pick the left and right cells. The same comparisons as
+ * maxpool2x2_image: each row's pair first, the lower row only if greater, so the first maximum
+ * in window order wins. (AVX-512 gathers were measured slower here: ~22 cycles each.) */
+static T512 void maxpool2x2_perm(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
+{
+    const int64_t c = g->c, row = g->w * c, k = 16 / c, lanes = k * c;
+    int32_t il[16], ir[16];
+    for (int j = 0; j < 16; j++) {
+        const int64_t jj = j < lanes ? j : 0;
+        il[j] = (int32_t)(2 * (jj / c) * c + jj % c);
+        ir[j] = il[j] + (int32_t)c;
+    }
+    const __m512i vl = _mm512_loadu_si512(il), vr = _mm512_loadu_si512(ir);
+    const __m512i kc = _mm512_set1_epi32((int32_t)c), kr = _mm512_set1_epi32((int32_t)row);
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        const float *x0 = x + 2 * oy * row, *x1 = x0 + row;
+        for (int64_t ox = 0; ox < g->ow; ox += k) {
+            const int64_t px = g->ow - ox < k ? g->ow - ox : k, n = px * c, span = 2 * n;
+            const __mmask16 m = (__mmask16)((1u << n) - 1u);
+            const __mmask16 ma = (__mmask16)(span >= 16 ? 0xffffu : (1u << span) - 1u);
+            const __mmask16 mb = (__mmask16)(span <= 16 ? 0u : (1u << (span - 16)) - 1u);
+            const int64_t at = 2 * ox * c;
+            const __m512 a0 = _mm512_maskz_loadu_ps(ma, x0 + at), b0 = _mm512_maskz_loadu_ps(mb, x0 + at + 16);
+            const __m512 a1 = _mm512_maskz_loadu_ps(ma, x1 + at), b1 = _mm512_maskz_loadu_ps(mb, x1 + at + 16);
+            const __m512 p0 = _mm512_permutex2var_ps(a0, vl, b0), p1 = _mm512_permutex2var_ps(a0, vr, b0);
+            const __m512 p2 = _mm512_permutex2var_ps(a1, vl, b1), p3 = _mm512_permutex2var_ps(a1, vr, b1);
+            const __mmask16 b01 = _mm512_cmp_ps_mask(p1, p0, _CMP_GT_OQ), b23 = _mm512_cmp_ps_mask(p3, p2, _CMP_GT_OQ);
+            const __m512 m01 = _mm512_mask_blend_ps(b01, p0, p1), m23 = _mm512_mask_blend_ps(b23, p2, p3);
+            const __mmask16 lo = _mm512_cmp_ps_mask(m23, m01, _CMP_GT_OQ);
+            const int64_t o = (oy * g->ow + ox) * c;
+            _mm512_mask_storeu_ps(y + o, m, _mm512_mask_blend_ps(lo, m01, m23));
+            if (!arg)
+                continue;
+            /* index in the image: the left cell (+ c for the right one) (+ row for the lower) */
+            const __m512i base = _mm512_add_epi32(vl, _mm512_set1_epi32((int32_t)(2 * oy * row + at)));
+            const __m512i k01 = _mm512_mask_add_epi32(base, b01, base, kc);
+            const __m512i k23 = _mm512_add_epi32(_mm512_mask_add_epi32(base, b23, base, kc), kr);
+            _mm512_mask_storeu_epi32(arg + o, m, _mm512_mask_blend_epi32(lo, k01, k23));
+        }
+    }
+}
+
+static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
+{
+    if (gg_level() != 2 || g->c >= 16 || 2 * g->oh * g->w * g->c > INT32_MAX)
+        return false;
+    maxpool2x2_perm(g, x, y, arg);
+    return true;
+}
+
+/* ---- pixel-vectorised single-channel convolution (ck_pixconv_*) ------------------------------ */
+
+/* The transpose of F accumulators (16 pixels each, one per filter) into NHWC order: output
+ * vector v holds elements e = 16 v + j, pixel e / F, filter e % F, picked by masked permutes.
+ * The tables depend on F only and are made per call (under 1 KB). */
+typedef struct px_perm {
+    int32_t idx[CK_PIXCONV_MAX_F][16];
+    __mmask16 mk[CK_PIXCONV_MAX_F][CK_PIXCONV_MAX_F];
+} px_perm;
+
+static void px_perm_init(px_perm *t, int F)
+{
+    memset(t, 0, sizeof *t);
+    for (int v = 0; v < F; v++)
+        for (int j = 0; j < 16; j++) {
+            const int e = 16 * v + j;
+            t->idx[v][j] = e / F;
+            t->mk[v][e % F] |= (__mmask16)(1u << j);
+        }
+}
+
+/* output rows oy .. oy+R-1 of one image */
+CK_AI T512 void px_fwd_rows(const float *x, int64_t pitch, const ck_conv_geom *g, const float *W, float *y,
+                            const float *bias, bool relu, const px_perm *pt, int64_t oy, const int R, const int F)
+{
+    for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 16) {
+        const int64_t cnt = g->ow - ox0 < 16 ? g->ow - ox0 : 16;
+        const __mmask16 m = (__mmask16)((1u << cnt) - 1u);
+        __m512 acc[2][CK_PIXCONV_MAX_F];
+        CK_UNROLL
+        for (int r = 0; r < R; r++)
+            CK_UNROLL
+            for (int f = 0; f < F; f++)
+                acc[r][f] = _mm512_setzero_ps();
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+            const float *xr = x + (oy + ky * g->dh) * pitch + ox0;
+            const float *w = W + ky * g->kw * F;
+            for (int64_t kx = 0; kx < g->kw; kx++, w += F) {
+                __m512 xv[2];
+                CK_UNROLL
+                for (int r = 0; r < R; r++)
+                    xv[r] = _mm512_maskz_loadu_ps(m, xr + r * pitch + kx * g->dw);
+                CK_UNROLL
+                for (int f = 0; f < F; f++) {
+                    const __m512 wf = _mm512_set1_ps(w[f]);
+                    CK_UNROLL
+                    for (int r = 0; r < R; r++)
+                        acc[r][f] = _mm512_fmadd_ps(xv[r], wf, acc[r][f]);
+                }
+            }
+        }
+        CK_UNROLL
+        for (int r = 0; r < R; r++) {
+            CK_UNROLL
+            for (int f = 0; f < F; f++) {
+                if (bias)
+                    acc[r][f] = _mm512_add_ps(acc[r][f], _mm512_set1_ps(bias[f]));
+                if (relu)
+                    acc[r][f] = _mm512_max_ps(acc[r][f], _mm512_setzero_ps());
+            }
+            float *yr = y + ((oy + r) * g->ow + ox0) * F;
+            const int64_t total = cnt * F;
+            CK_UNROLL
+            for (int v = 0; v < F; v++) {
+                if (16 * v >= total)
+                    break;
+                const __m512i idx = _mm512_loadu_si512(pt->idx[v]);
+                __m512 o = _mm512_setzero_ps();
+                CK_UNROLL
+                for (int f = 0; f < F; f++)
+                    o = _mm512_mask_permutexvar_ps(o, pt->mk[v][f], idx, acc[r][f]);
+                const int64_t left = total - 16 * v;
+                _mm512_mask_storeu_ps(yr + 16 * v, left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u), o);
+            }
+        }
+    }
+}
+
+CK_AI T512 void px_fwd(const float *x, int64_t pitch, const ck_conv_geom *g, const float *W, float *y,
+                       const float *bias, bool relu, const int F)
+{
+    px_perm pt;
+    px_perm_init(&pt, F);
+    int64_t oy = 0;
+    for (; oy + 2 <= g->oh; oy += 2)
+        px_fwd_rows(x, pitch, g, W, y, bias, relu, &pt, oy, 2, F);
+    if (oy < g->oh)
+        px_fwd_rows(x, pitch, g, W, y, bias, relu, &pt, oy, 1, F);
+}
+
+static T512 void px_forward512(const float *x, int64_t pitch, const ck_conv_geom *g, const float *W, int64_t F,
+                               float *y, const float *bias, bool relu)
+{
+    switch (F) {
+#define C(k) case k: px_fwd(x, pitch, g, W, y, bias, relu, k); break;
+    C(1) C(2) C(3) C(4) C(5) C(6) C(7) C(8) C(9) C(10) C(11) C(12)
+#undef C
+    default: break;
+    }
+}
+
+/* dW rows of TB taps starting at tap t (kernel row-major), over n images */
+CK_AI T512 void px_dw_block(const float *x, int64_t img, int64_t pitch, const float *dzT, int64_t n,
+                            const ck_conv_geom *g, int64_t t, float *dW, const int TB, const int F)
+{
+    const int64_t pos = g->oh * g->ow;
+    int64_t off[4];
+    CK_UNROLL
+    for (int b = 0; b < TB; b++)
+        off[b] = (t + b) / g->kw * g->dh * pitch + (t + b) % g->kw * g->dw;
+    __m512 acc[4][CK_PIXCONV_MAX_F];
+    CK_UNROLL
+    for (int b = 0; b < TB; b++)
+        CK_UNROLL
+        for (int f = 0; f < F; f++)
+            acc[b][f] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i++) {
+        const float *xi = x + i * img, *dzi = dzT + i * F * pos;
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox0 = 0; ox0 < g->ow; ox0 += 16) {
+                const int64_t cnt = g->ow - ox0 < 16 ? g->ow - ox0 : 16;
+                const __mmask16 m = (__mmask16)((1u << cnt) - 1u);
+                const float *xr = xi + oy * pitch + ox0, *dr = dzi + oy * g->ow + ox0;
+                __m512 dv[CK_PIXCONV_MAX_F];
+                CK_UNROLL
+                for (int f = 0; f < F; f++)
+                    dv[f] = _mm512_maskz_loadu_ps(m, dr + f * pos);
+                CK_UNROLL
+                for (int b = 0; b < TB; b++) {
+                    const __m512 xv = _mm512_maskz_loadu_ps(m, xr + off[b]);
+                    CK_UNROLL
+                    for (int f = 0; f < F; f++)
+                        acc[b][f] = _mm512_fmadd_ps(xv, dv[f], acc[b][f]);
+                }
+            }
+    }
+    CK_UNROLL
+    for (int b = 0; b < TB; b++)
+        CK_UNROLL
+        for (int f = 0; f < F; f++)
+            dW[(t + b) * F + f] = _mm512_reduce_add_ps(acc[b][f]);
+}
+
+CK_AI T512 void px_dw(const float *x, int64_t img, int64_t pitch, const float *dzT, int64_t n, const ck_conv_geom *g,
+                      int64_t t0, int64_t t1, float *dW, const int F)
+{
+    /* at most 24 accumulators: 4 taps of F <= 6 filters, 2 of F <= 12 */
+    const int TB = F <= 6 ? 4 : 2;
+    int64_t t = t0;
+    for (; t + TB <= t1; t += TB)
+        px_dw_block(x, img, pitch, dzT, n, g, t, dW, TB, F);
+    for (; t < t1; t++)
+        px_dw_block(x, img, pitch, dzT, n, g, t, dW, 1, F);
+}
+
+static T512 void px_dw512(const float *x, int64_t img, int64_t pitch, const float *dzT, int64_t n,
+                          const ck_conv_geom *g, int64_t F, int64_t t0, int64_t t1, float *dW)
+{
+    switch (F) {
+#define C(k) case k: px_dw(x, img, pitch, dzT, n, g, t0, t1, dW, k); break;
+    C(1) C(2) C(3) C(4) C(5) C(6) C(7) C(8) C(9) C(10) C(11) C(12)
+#undef C
+    default: break;
+    }
+}
 #endif
 
 /* floats of B per pass of the gathered GEMM (64 KB: long passes, e.g. dW over a large image,
@@ -749,4 +969,105 @@ void ck_gather_gemm(int64_t R, int64_t L, int64_t N, const float *X, const int32
             c[j] = relu && s < 0.0f ? 0.0f : s;
         }
     }
+}
+
+#ifndef CK_CONV_X86
+static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
+{
+    (void)g, (void)x, (void)y, (void)arg;
+    return false;
+}
+#endif
+
+bool ck_pixconv_available(int64_t c, int64_t F)
+{
+#ifdef CK_CONV_X86
+    return gg_level() == 2 && c == 1 && F >= 1 && F <= CK_PIXCONV_MAX_F && !getenv("CKERAS_NO_PIXCONV");
+#else
+    (void)c;
+    (void)F;
+    return false;
+#endif
+}
+
+void ck_pixconv_forward(const float *x, int64_t pitch, const ck_conv_geom *g, const float *W, int64_t F, float *y,
+                        const float *bias, bool relu)
+{
+#ifdef CK_CONV_X86
+    px_forward512(x, pitch, g, W, F, y, bias, relu);
+#else
+    (void)x, (void)pitch, (void)g, (void)W, (void)F, (void)y, (void)bias, (void)relu;
+#endif
+}
+
+void ck_pixconv_dw(const float *x, int64_t img, int64_t pitch, const float *dzT, int64_t n, const ck_conv_geom *g,
+                   int64_t F, int64_t t0, int64_t t1, float *dW)
+{
+#ifdef CK_CONV_X86
+    px_dw512(x, img, pitch, dzT, n, g, F, t0, t1, dW);
+#else
+    (void)x, (void)img, (void)pitch, (void)dzT, (void)n, (void)g, (void)F, (void)t0, (void)t1, (void)dW;
+#endif
+}
+
+#ifdef CK_CONV_X86
+/* 16 rows at a time: their 16 * cols floats are cols vector loads, and column c's 16 values
+ * (element j * cols + c: vector (j * cols + c) / 16, lane (j * cols + c) % 16) are picked by
+ * one masked permute per source vector. */
+CK_AI T512 void transpose_cols(const float *src, int64_t rows, float *dst, const int cols)
+{
+    int32_t idx[16][16];
+    __mmask16 mk[16][16];
+    memset(mk, 0, sizeof mk);
+    for (int c = 0; c < cols; c++)
+        for (int j = 0; j < 16; j++) {
+            const int e = j * cols + c;
+            idx[c][j] = e % 16;
+            mk[c][e / 16] |= (__mmask16)(1u << j);
+        }
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        const int64_t cnt = rows - r0 < 16 ? rows - r0 : 16, total = cnt * cols;
+        __m512 v[16];
+        CK_UNROLL
+        for (int s = 0; s < cols; s++) {
+            const int64_t left = total - 16 * s;
+            const __mmask16 m = (__mmask16)(left >= 16 ? 0xffffu : left <= 0 ? 0u : (1u << left) - 1u);
+            v[s] = _mm512_maskz_loadu_ps(m, src + r0 * cols + 16 * s);
+        }
+        const __mmask16 m = (__mmask16)((1u << cnt) - 1u);
+        CK_UNROLL
+        for (int c = 0; c < cols; c++) {
+            const __m512i ix = _mm512_loadu_si512(idx[c]);
+            __m512 o = _mm512_setzero_ps();
+            CK_UNROLL
+            for (int s = 0; s < cols; s++)
+                if (mk[c][s])
+                    o = _mm512_mask_permutexvar_ps(o, mk[c][s], ix, v[s]);
+            _mm512_mask_storeu_ps(dst + c * rows + r0, m, o);
+        }
+    }
+}
+
+static T512 void transpose512(const float *src, int64_t rows, int64_t cols, float *dst)
+{
+    switch (cols) {
+#define C(k) case k: transpose_cols(src, rows, dst, k); break;
+    C(1) C(2) C(3) C(4) C(5) C(6) C(7) C(8) C(9) C(10) C(11) C(12) C(13) C(14) C(15) C(16)
+#undef C
+    default: break;
+    }
+}
+#endif
+
+void ck_transpose_rows(const float *src, int64_t rows, int64_t cols, float *dst)
+{
+#ifdef CK_CONV_X86
+    if (gg_level() == 2 && cols <= 16) {
+        transpose512(src, rows, cols, dst);
+        return;
+    }
+#endif
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * rows + r] = src[r * cols + c];
 }

@@ -263,6 +263,25 @@ void ck_col2im3d(const ck_conv_geom *g, const ck_conv_depth *z, const float *col
 bool ck_gather_gemm_available(void);
 void ck_gather_gemm(int64_t R, int64_t L, int64_t N, const float *X, const int32_t *roff, const int32_t *loff,
                     const float *B, int64_t ldb, float *C, int64_t ldc, const float *bias, bool relu, bool acc);
+/* Single-channel convolutions with few filters, vectorised over output pixels (16 of one output
+ * row per vector) instead of over the filters (F of 16 lanes): the first layer of a grayscale
+ * network, e.g. LeNet's 5x5x1 -> 6. Stride 1; x is one channel with rows `pitch` apart, already
+ * padded (output (oy, ox) reads x[(oy + ky*dh) * pitch + ox + kx*dw]); W is (kh*kw, F).
+ * Available on AVX-512 CPUs for 1 <= F <= CK_PIXCONV_MAX_F (ck_pixconv_available).
+ *
+ * ck_pixconv_forward: y (oh*ow, F) of one image = relu?(sum over taps in order + bias): the
+ * same multiply-adds in the same order as ck_gather_gemm, so equal to it bit for bit.
+ * ck_pixconv_dw: dW rows [t0, t1) (taps) = sum over n images of x windows . dzT, where dzT is
+ * dz transposed per image, (n, F, oh*ow) (ck_transpose_rows); summed in 16-pixel partial sums
+ * (a different order than ck_gather_gemm: equal within float rounding). */
+#define CK_PIXCONV_MAX_F 12
+bool ck_pixconv_available(int64_t c, int64_t F);
+void ck_pixconv_forward(const float *x, int64_t pitch, const ck_conv_geom *g, const float *W, int64_t F, float *y,
+                        const float *bias, bool relu);
+void ck_pixconv_dw(const float *x, int64_t img, int64_t pitch, const float *dzT, int64_t n, const ck_conv_geom *g,
+                   int64_t F, int64_t t0, int64_t t1, float *dW);
+/* dst (cols, rows) = the transpose of src (rows, cols), both tight. */
+void ck_transpose_rows(const float *src, int64_t rows, int64_t cols, float *dst);
 /* Max pooling, y (n, oh, ow, c); padded cells never win. argmax (may be NULL) gets, per output,
  * the index in its image ((iy*w + ix)*c + ch) of the first maximum. */
 void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax);

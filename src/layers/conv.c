@@ -91,6 +91,7 @@ typedef struct conv_priv {
     int64_t pos;    /* od*oh*ow: output positions per image */
     int64_t tile;   /* rows of the im2col matrix per tile */
     bool direct;    /* 1x1, stride 1, no padding: the input is the column matrix */
+    bool px;        /* gathered path with one input channel and few filters: ck_pixconv_* */
     /* The gathered-GEMM path (strides 1, AVX2 or AVX-512): no im2col matrix; every product
      * reads the (padded) image through offset tables. */
     bool gg;
@@ -129,7 +130,7 @@ static bool conv_setup_gg(conv_priv *p)
     const ck_conv_geom *g = &p->g;
     const int64_t F = p->filters;
     conv_free_tables(p);
-    p->gg = false;
+    p->gg = p->px = false;
     if (p->direct || p->rank == 3 || g->sh != 1 || g->sw != 1 || !ck_gather_gemm_available())
         return true;
     p->hp = g->oh + (g->kh - 1) * g->dh;
@@ -176,6 +177,7 @@ static bool conv_setup_gg(conv_priv *p)
      * or much border, dx goes through each image's columns instead, if they fit in 4 MB. */
     p->dx_cols = (g->c < 16 || 4 * g->h * g->w > 5 * p->pos) && ck_size_mul(p->pos, p->K) <= ((int64_t)1 << 20);
     p->gg = true;
+    p->px = ck_pixconv_available(g->c, F);
     return true;
 }
 
@@ -379,7 +381,7 @@ static int64_t conv_work(const ckeras_layer *l, int64_t n)
     const conv_priv *p = l->priv;
     int64_t w = p->direct ? 0 : (n * p->pos < p->tile ? n * p->pos : p->tile) * p->K;
     if (p->gg) {
-        const int64_t fwd = p->pad ? n * p->hp * p->wp * p->g.c : 0;
+        const int64_t fwd = (p->pad ? round16(n * p->hp * p->wp * p->g.c) : 0) + (p->px ? n * p->filters * p->pos : 0);
         const int64_t slots = n < CONV_COL_SLOTS ? n : CONV_COL_SLOTS;
         const int64_t dx = round16(p->K * p->filters) +
                            (p->dx_cols ? slots * p->pos * p->K : n * p->hq * p->wq * p->filters);
@@ -432,9 +434,15 @@ static void gg_forward_part(void *ctx, int t, int T)
     const int64_t F = p->filters;
     int64_t i0, i1;
     ck_par_range(j->n, t, T, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++)
-        ck_gather_gemm(p->pos, p->K, F, gg_image(p, j->x, j->work, i), p->poff, p->toff, j->W, F,
-                       j->out + i * p->pos * F, F, j->bias, j->relu, false);
+    const ck_conv_geom *g = &p->g;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xi = gg_image(p, j->x, j->work, i);
+        if (p->px)
+            ck_pixconv_forward(xi, p->pad ? p->wp : g->w, g, j->W, F, j->out + i * p->pos * F, j->bias, j->relu);
+        else
+            ck_gather_gemm(p->pos, p->K, F, xi, p->poff, p->toff, j->W, F, j->out + i * p->pos * F, F, j->bias,
+                           j->relu, false);
+    }
 }
 
 static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
@@ -488,17 +496,26 @@ static void gg_dw_part(void *ctx, int t, int T)
     const conv_priv *p = j->p;
     const ck_conv_geom *g = &p->g;
     const int64_t F = p->filters, pos = p->pos;
-    if (p->pad) {
+    const int64_t img = p->pad ? p->hp * p->wp * g->c : g->h * g->w * g->c;
+    float *dzT = j->work + (p->pad ? round16(j->n * img) : 0); /* px: dz of each image transposed */
+    if (p->pad || p->px) {
         int64_t i0, i1;
         ck_par_range(j->n, t, T, &i0, &i1);
-        for (int64_t i = i0; i < i1; i++)
-            gg_image(p, j->x, j->work, i);
+        for (int64_t i = i0; i < i1; i++) {
+            if (p->pad)
+                gg_image(p, j->x, j->work, i);
+            if (p->px)
+                ck_transpose_rows(j->dz + i * pos * F, pos, F, dzT + i * F * pos);
+        }
 #pragma omp barrier
     }
     int64_t r0, r1;
     ck_par_range(p->K, t, T, &r0, &r1);
-    const int64_t img = p->pad ? p->hp * p->wp * g->c : g->h * g->w * g->c;
     const float *xs = p->pad ? j->work : j->x;
+    if (p->px) {
+        ck_pixconv_dw(xs, img, p->pad ? p->wp : g->w, dzT, j->n, g, F, r0, r1, j->out);
+        return;
+    }
     for (int64_t i = 0; i < j->n && r1 > r0; i++)
         ck_gather_gemm(r1 - r0, pos, F, xs + i * img, p->toff + r0, p->poff, j->dz + i * pos * F, F,
                        j->out + r0 * F, F, NULL, false, i > 0);
