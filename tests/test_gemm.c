@@ -184,38 +184,52 @@ START_TEST(gemm_vectors_and_tight_strides)
 }
 END_TEST
 
-/* One or two rows of A take the row kernel (blocks of 128 columns); a product of eight rows
- * takes the 32-column block kernel. Both sum each element over k in order, so the rows of the
- * small products must equal the same rows of the large one bit for bit. */
-START_TEST(gemm_few_rows_equal_block_rows)
+/* One or two rows of A take the row kernel (blocks of 128 columns, sums split into partial
+ * sums), a single contiguous column of B the dot kernel; a product of eight rows takes the
+ * 32-column block kernel (or the dot kernel too when n is 1). The rows of the small products
+ * must agree with the same rows of the large one and with a double sum, within float rounding
+ * of the summed magnitudes. */
+START_TEST(gemm_few_rows_agree_with_block_rows)
 {
     static const int64_t ns[] = {1, 10, 16, 17, 84, 120, 128, 129, 300};
-    static const int64_t ks[] = {1, 5, 120, 400};
+    static const int64_t ks[] = {1, 5, 30, 120, 400};
     uint64_t st = 99;
     for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
-        for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++) {
-            const int64_t n = ns[in], k = ks[ik];
-            float *a = malloc((size_t)(8 * k) * sizeof(float)), *b = malloc((size_t)(k * n) * sizeof(float));
-            float *c8 = malloc((size_t)(8 * n) * sizeof(float)), *c2 = malloc((size_t)(2 * n) * sizeof(float));
-            ck_assert(a && b && c8 && c2);
-            for (int64_t i = 0; i < 8 * k; i++)
-                a[i] = (float)((st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / 16777216.0f - 0.5f;
-            for (int64_t i = 0; i < k * n; i++)
-                b[i] = (float)((st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / 16777216.0f - 0.5f;
-            ck_gemm(false, false, 8, n, k, 1.5f, a, k, b, n, 0.0f, c8, n);
-            for (int64_t m = 1; m <= 2; m++) {
-                for (int64_t j = 0; j < 2 * n; j++)
-                    c2[j] = 0.25f;
-                ck_gemm(false, false, m, n, k, 1.5f, a, k, b, n, 0.0f, c2, n);
-                ck_assert_msg(memcmp(c2, c8, (size_t)(m * n) * sizeof(float)) == 0,
-                              "m=%lld n=%lld k=%lld: rows differ from the 8-row product", (long long)m,
-                              (long long)n, (long long)k);
+        for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++)
+            for (int tb = 0; tb <= 1; tb++) {
+                const int64_t n = ns[in], k = ks[ik], ldb = tb ? k : n;
+                float *a = malloc((size_t)(8 * k) * sizeof(float)), *b = malloc((size_t)(k * n) * sizeof(float));
+                float *c8 = malloc((size_t)(8 * n) * sizeof(float)), *c2 = malloc((size_t)(2 * n) * sizeof(float));
+                ck_assert(a && b && c8 && c2);
+                for (int64_t i = 0; i < 8 * k; i++)
+                    a[i] = (float)((st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / 16777216.0f - 0.5f;
+                for (int64_t i = 0; i < k * n; i++)
+                    b[i] = (float)((st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / 16777216.0f - 0.5f;
+                ck_gemm(false, tb, 8, n, k, 1.5f, a, k, b, ldb, 0.0f, c8, n);
+                for (int64_t m = 1; m <= 2; m++) {
+                    for (int64_t j = 0; j < 2 * n; j++)
+                        c2[j] = 0.25f;
+                    ck_gemm(false, tb, m, n, k, 1.5f, a, k, b, ldb, 0.0f, c2, n);
+                    for (int64_t i = 0; i < m; i++)
+                        for (int64_t j = 0; j < n; j++) {
+                            double s = 0.0, mag = 0.0;
+                            for (int64_t p = 0; p < k; p++) {
+                                double v = 1.5 * a[i * k + p] * (tb ? b[j * k + p] : b[p * n + j]);
+                                s += v;
+                                mag += fabs(v);
+                            }
+                            const double tol = 2e-7 * mag + 1e-30;
+                            ck_assert_msg(fabs(c2[i * n + j] - s) <= tol && fabs(c8[i * n + j] - s) <= tol,
+                                          "m=%lld n=%lld k=%lld tb=%d: C[%lld][%lld] = %.9g (8 rows: %.9g), want %.9g",
+                                          (long long)m, (long long)n, (long long)k, tb, (long long)i, (long long)j,
+                                          c2[i * n + j], c8[i * n + j], s);
+                        }
+                }
+                free(a);
+                free(b);
+                free(c8);
+                free(c2);
             }
-            free(a);
-            free(b);
-            free(c8);
-            free(c2);
-        }
 }
 END_TEST
 
@@ -360,7 +374,7 @@ int main(void)
     tcase_add_test(tc, gemm_hand_values);
     tcase_add_test(tc, gemm_zero_sizes_and_alpha_zero);
     tcase_add_test(tc, gemm_vectors_and_tight_strides);
-    tcase_add_test(tc, gemm_few_rows_equal_block_rows);
+    tcase_add_test(tc, gemm_few_rows_agree_with_block_rows);
     tcase_add_test(tc, gemm_large_multithreaded);
     tcase_add_test(tc, gemm_concurrent_callers);
     tcase_add_test(tc, gemm_kernel_name);
