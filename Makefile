@@ -161,6 +161,15 @@ $(SHARED): $(ABI_MAP)
 PC_LIBDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 PC_LIBS_PRIVATE := $(strip $(BLIS_LIBS) $(DEP_LIBS) -lgomp -lpthread -lm)
+# The build tree's own pkg-config files ($(BUILD)/ckeras-uninstalled.pc and the shared library's
+# ckeras-so-uninstalled.pc): PKG_CONFIG_PATH=build pkg-config [--static] --libs ckeras links
+# $(LIBDIR_OUT)/libckeras.so, or libckeras.a with --static (tests/test_uninstalled_pc.sh).
+UNINSTALLED_PC := $(BUILD)/ckeras-uninstalled.pc $(BUILD)/ckeras-so-uninstalled.pc
+all: $(UNINSTALLED_PC)
+$(UNINSTALLED_PC): $(BUILD)/%.pc: pkgconfig/%.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@LIBDIR@|$(CURDIR)/$(LIBDIR_OUT)|' -e 's|@INCLUDEDIR@|$(CURDIR)/include|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@LIBS_PRIVATE@|$(strip $(SAN) $(PC_LIBS_PRIVATE) $(if $(MPI),$(shell $(PKG_CONFIG) --libs mpich)))|' $< > $@
 MAN_PAGES := docs/ckeras.1 docs/ckeras.3
 DOC_FILES := README.md CHANGELOG.md LICENSE docs/guide.md docs/file-format.md
 EXAMPLE_FILES := examples/seed_mlp.c examples/cpp_example.cpp examples/data/README.md \

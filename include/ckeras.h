@@ -172,6 +172,16 @@ CKERAS_API int64_t ckeras_get_max_model_params(void);
 /** Opaque float32 n-dimensional array (at most ::CKERAS_MAX_DIMS axes, row-major). */
 typedef struct ckeras_tensor ckeras_tensor;
 #define CKERAS_MAX_DIMS 8
+/** @def CKERAS_MAX_DIMS
+ *  The most axes a tensor or a shape may have. */
+/** @def CKERAS_VERSION_MAJOR
+ *  The major version: a new major version may break the ABI (it changes the SONAME). */
+/** @def CKERAS_VERSION_MINOR
+ *  The minor version: new functions, the ABI kept. */
+/** @def CKERAS_VERSION_PATCH
+ *  The patch version: fixes only. */
+/** @def CKERAS_API
+ *  Marks the library's exported functions (symbol visibility). */
 
 /** A new zero-filled tensor of the given shape. Free with ckeras_tensor_free(). */
 CKERAS_API ckeras_tensor *ckeras_tensor_new(int ndim, const int64_t *shape);

@@ -532,8 +532,10 @@ START_TEST(npy_unsupported_and_bad)
         const char *name, *hdr;
         ckeras_status want;
     } cases[] = {
-        {"absurd.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 1000000000), }", CKERAS_EFORMAT},
-        {"overflow.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }", CKERAS_EFORMAT},
+        /* 10^18 elements: past the tensor limit, refused before the data is looked at */
+        {"absurd.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 1000000000), }", CKERAS_ESHAPE},
+        {"truncated.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 1000), }", CKERAS_EFORMAT},
+        {"overflow.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }", CKERAS_ESHAPE},
         {"bigdim.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }", CKERAS_EFORMAT},
         {"neg.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", CKERAS_EFORMAT},
         {"nodescr.npy", "{'fortran_order': False, 'shape': (2,), }", CKERAS_EFORMAT},
@@ -973,11 +975,16 @@ START_TEST(idx_bad_inputs)
     put_be32(big + 8, 0xFFFFFFFFu);
     put_be32(big + 12, 0xFFFFFFFFu);
     ck_assert_int_eq(ck_idx_read(write_bytes("big.idx", big, 20), &t), CKERAS_EFORMAT);
-    put_be32(big + 4, 0x10000); /* 2^36 bytes announced, none present */
+    put_be32(big + 4, 0x10000); /* 2^36 elements announced: past the tensor limit, nothing read */
     put_be32(big + 8, 0x10000);
     put_be32(big + 12, 16);
-    ck_assert_int_eq(ck_idx_read(write_bytes("big2.idx", big, 20), &t), CKERAS_EFORMAT);
-    ck_assert_int_eq(ck_idx_read(write_gz("big2.idx.gz", big, 20), &t), CKERAS_EFORMAT);
+    ck_assert_int_eq(ck_idx_read(write_bytes("big2.idx", big, 20), &t), CKERAS_ESHAPE);
+    ck_assert_int_eq(ck_idx_read(write_gz("big2.idx.gz", big, 20), &t), CKERAS_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "too large"));
+    put_be32(big + 4, 0x100); /* 2^20 bytes announced, none present */
+    put_be32(big + 8, 0x100);
+    ck_assert_int_eq(ck_idx_read(write_bytes("big3.idx", big, 20), &t), CKERAS_EFORMAT);
+    ck_assert_int_eq(ck_idx_read(write_gz("big3.idx.gz", big, 20), &t), CKERAS_EFORMAT);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "truncated data"));
     /* Every truncation, plain and compressed. */
     for (size_t cut = 0; cut < ni; cut++) {

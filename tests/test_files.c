@@ -11,7 +11,9 @@
  *    them, a dangling link: refused, the destination left as it was (still a FIFO, a device, the
  *    same link) and no temporary file left; to a link to a regular file: the target is
  *    replaced and the link stays the same link;
- *  - ckeras_model_summary to /dev/full: CKERAS_EIO.
+ *  - ckeras_model_summary to /dev/full: CKERAS_EIO;
+ *  - new files (every saver, CSVLogger's log) get mode 0666 less the umask (022, 077, 002, 027),
+ *    as fopen gives them; a file saved over keeps its mode.
  * Every call runs under a 1 s budget (times CK_TIMEOUT_MULTIPLIER) and an alarm, so a hang fails
  * the test instead of hanging CI. */
 #include "ckeras.h"
@@ -428,6 +430,55 @@ START_TEST(symbolic_links_are_followed)
 }
 END_TEST
 
+/* New files get mode 0666 less the umask, as fopen gives them (the temporary file of a save was
+ * made by mkstemp, 0600, and ended as 0644 whatever the umask); CSVLogger's log too. A replaced
+ * file keeps its own mode (symbolic_links_are_followed checks 0640). */
+START_TEST(new_files_follow_the_umask)
+{
+    static const mode_t masks[] = {022, 077, 002, 027};
+    mode_t old = umask(022);
+    for (int k = 0; k < (int)(sizeof masks / sizeof masks[0]); k++) {
+        umask(masks[k]);
+        mode_t want = 0666 & ~masks[k];
+        for (int i = 0; i < NWRITERS; i++) {
+            char path[400];
+            snprintf(path, sizeof path, "%s/m%o-%d%s", g_dir, (unsigned)masks[k], i, writers[i].suffix);
+            ck_assert_msg(timed(&writers[i], path) == CKERAS_OK, "%s: %s", writers[i].name, ckeras_last_error());
+            struct stat sb;
+            ck_assert_int_eq(stat(path, &sb), 0);
+            ck_assert_msg((sb.st_mode & 07777) == want, "%s under umask %03o: mode %04o, expected %04o",
+                          writers[i].name, (unsigned)masks[k], (unsigned)(sb.st_mode & 07777), (unsigned)want);
+            /* saved again: the file's own mode is kept (here the same) */
+            ck_assert_int_eq(timed(&writers[i], path), CKERAS_OK);
+            ck_assert_int_eq(stat(path, &sb), 0);
+            ck_assert_int_eq(sb.st_mode & 07777, want);
+        }
+        char log[400];
+        snprintf(log, sizeof log, "%s/m%o-log.csv", g_dir, (unsigned)masks[k]);
+        ckeras_callback *cb = ckeras_csv_logger(log, ",", 0);
+        ck_assert_ptr_nonnull(cb);
+        ckeras_fit_args *fa = ckeras_fit_args_new();
+        ck_assert_int_eq(ckeras_fit_args_set_int(fa, "epochs", 1), CKERAS_OK);
+        ck_assert_int_eq(ckeras_fit_args_set_int(fa, "verbose", 0), CKERAS_OK);
+        ck_assert_int_eq(ckeras_fit_args_add_callback(fa, cb), CKERAS_OK);
+        ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){4, 4}), *y = ckeras_tensor_new(2, (const int64_t[]){4, 2});
+        memset(ckeras_tensor_data(x), 0, 16 * sizeof(float));
+        memset(ckeras_tensor_data(y), 0, 8 * sizeof(float));
+        ckeras_history *h = NULL;
+        ck_assert_msg(ckeras_model_fit(g_model, x, y, fa, &h) == CKERAS_OK, "%s", ckeras_last_error());
+        ckeras_history_free(h);
+        ckeras_fit_args_free(fa);
+        ckeras_callback_free(cb);
+        ckeras_tensor_free(x);
+        ckeras_tensor_free(y);
+        struct stat sb;
+        ck_assert_int_eq(stat(log, &sb), 0);
+        ck_assert_int_eq(sb.st_mode & 07777, want);
+    }
+    umask(old);
+}
+END_TEST
+
 START_TEST(summary_reports_write_errors)
 {
     FILE *f = fopen("/dev/full", "w");
@@ -458,6 +509,7 @@ int main(void)
     tcase_add_test(tc, saves_refuse_what_is_not_a_regular_file);
     tcase_add_test(tc, symbolic_links_are_followed);
     tcase_add_test(tc, summary_reports_write_errors);
+    tcase_add_test(tc, new_files_follow_the_umask);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

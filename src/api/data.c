@@ -35,7 +35,7 @@ CKERAS_API ckeras_status ckeras_read_csv(const char *path, ckeras_tensor **x, ck
         ckeras_tensor_free(tx);
         ckeras_tensor_free(ty);
         ck_free(d);
-        return CKERAS_ENOMEM;
+        return ck_last_status(CKERAS_ENOMEM); /* a shape past the tensor limit is CKERAS_ESHAPE */
     }
     for (int64_t r = 0; r < rows; r++) {
         memcpy(tx->data + r * nf, d + r * cols, (size_t)nf * sizeof(float));
@@ -354,7 +354,7 @@ CKERAS_API ckeras_status ckeras_to_categorical(const ckeras_tensor *y, int num_c
     shape[nd] = num_classes;
     ckeras_tensor *t = ckeras_tensor_new(nd + 1, shape);
     if (!t)
-        return CKERAS_ENOMEM;
+        return ck_last_status(CKERAS_ENOMEM);
     for (int64_t i = 0; i < n; i++)
         t->data[i * num_classes + (int64_t)y->data[i]] = 1.0f;
     *out = t;

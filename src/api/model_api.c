@@ -79,6 +79,11 @@ CKERAS_API ckeras_layer *ckeras_input(int ndim, const int64_t *shape)
         ck_error(CKERAS_EINVAL, "input: shape must have 1..%d axes", CKERAS_MAX_DIMS);
         return NULL;
     }
+    ck_shape per_sample = {.ndim = ndim}; /* its element count, None axes left out */
+    for (int a = 0; a < ndim; a++)
+        per_sample.d[a] = shape[a];
+    if (ck_shape_check(&per_sample, "input: the shape") != CKERAS_OK)
+        return NULL;
     ckeras_layer *l = new_layer(&ck_input_vt);
     if (l && ck_config_set_ints(&l->cfg, "Input", "shape", ndim, shape) != CKERAS_OK) {
         ck_layer_free(l);

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* What a file that is not a regular file is, for messages. */
@@ -176,13 +179,44 @@ ckeras_status ck_read_text(const char *path, uint8_t **buf, size_t *len)
 
 /* ---- atomic saves ------------------------------------------------------------------------ */
 
+/* Creates "<t>.tmp-XXXXXX" (six letters or digits, like mkstemp) with O_EXCL and mode perm: for a
+ * new file perm is 0666 and the kernel takes off the umask (and applies a folder's default
+ * ACL) as it does for fopen, so no thread has to read the process-wide umask. The name is
+ * written into tmp (strlen(t) + 12 bytes). Returns the descriptor, or -1 with errno. */
+static int create_tmp(const char *t, char *tmp, mode_t perm)
+{
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static _Atomic uint64_t counter;
+    size_t tl = strlen(t);
+    memcpy(tmp, t, tl);
+    memcpy(tmp + tl, ".tmp-XXXXXX", 12);
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        /* splitmix64 of the time, the process, a counter and this frame's address */
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 40) ^
+                     (atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)&ts;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+        x ^= x >> 31;
+        for (int i = 0; i < 6; i++, x /= 62)
+            tmp[tl + 5 + i] = alnum[x % 62];
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, perm);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 ckeras_status ck_save_begin(ck_save *s, const char *path)
 {
     memset(s, 0, sizeof *s);
     s->fd = -1;
     s->path = path;
     struct stat sb;
-    mode_t mode = 0644; /* a new file is rw-r--r-- (mkstemp gives rw-------) */
+    mode_t mode = 0; /* a new file: 0666 less the umask, as fopen makes it (create_tmp) */
+    bool replace = false;
     /* checked now, renamed onto at the end: a path swapped in between (by someone who can
      * write to its folder) is replaced; no system call makes the check and the rename one */
     if (lstat(path, &sb) == 0) {
@@ -207,6 +241,7 @@ ckeras_status ck_save_begin(ck_save *s, const char *path)
             return st;
         }
         mode = sb.st_mode & 07777; /* keep the mode of the file being replaced */
+        replace = true;
     } else if (errno != ENOENT) {
         return ck_error(CKERAS_EIO, "%s: cannot write: %s", path, strerror(errno));
     }
@@ -217,9 +252,20 @@ ckeras_status ck_save_begin(ck_save *s, const char *path)
         ck_save_end(s, CKERAS_ENOMEM);
         return CKERAS_ENOMEM;
     }
-    memcpy(s->tmp, t, tl);
-    memcpy(s->tmp + tl, ".tmp-XXXXXX", 12);
-    s->fd = mkstemp(s->tmp);
+    /* replacing: private (rw-------) until the end gives it the old file's mode */
+    s->fd = create_tmp(t, s->tmp, replace ? 0600 : 0666);
+    struct stat ts;
+    if (s->fd >= 0 && !replace) {
+        if (fstat(s->fd, &ts) == 0) {
+            mode = ts.st_mode & 07777;
+        } else {
+            int e = errno;
+            close(s->fd);
+            unlink(s->tmp);
+            s->fd = -1;
+            errno = e;
+        }
+    }
     if (s->fd < 0) {
         ckeras_status st = ck_error(CKERAS_EIO, "%s: cannot write: cannot create a temporary file beside it: %s",
                                     path, strerror(errno));

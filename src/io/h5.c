@@ -997,6 +997,9 @@ static ckeras_status read_array(hid_t loc, const char *dpath, ck_h5_array *a, co
         a->shape[i] = (int64_t)dims[i];
     }
     a->ndim = nd;
+    if ((st = ck_size_check(n, "%s: %s%s%s '%s'", file, where && *where ? where : "", where && *where ? ": " : "",
+                            what, dpath)) != CKERAS_OK) /* the tensor limit */
+        goto done;
     /* A dataset claiming far more data than the file stores for it is damaged (Keras writes
      * every value; a few unwritten or compressed values are tolerated). */
     int64_t need = n * (int64_t)tsize;

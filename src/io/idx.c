@@ -115,6 +115,11 @@ ckeras_status ck_idx_read(const char *path, ckeras_tensor **out)
         st = ck_error(CKERAS_EFORMAT, "idx_read: %s: shape is absurdly large", path);
         goto done;
     }
+    ck_shape shp = {.ndim = ndim};
+    for (int i = 0; i < ndim; i++)
+        shp.d[i] = shape[i];
+    if ((st = ck_shape_check(&shp, "idx_read: %s: shape", path)) != CKERAS_OK) /* before reading the data */
+        goto done;
     /* Read the payload into a buffer that grows only as data arrives. */
     size_t need = (size_t)count * (size_t)esize, have = 0, cap = 0;
     while (have < need) {
@@ -147,7 +152,7 @@ ckeras_status ck_idx_read(const char *path, ckeras_tensor **out)
     }
     t = ckeras_tensor_new(ndim, shape);
     if (!t) {
-        st = CKERAS_ENOMEM;
+        st = ck_last_status(CKERAS_ENOMEM);
         goto done;
     }
     for (uint64_t i = 0; i < count; i++)

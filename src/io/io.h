@@ -43,7 +43,8 @@ ckeras_status ck_read_text(const char *path, uint8_t **buf, size_t *len);
  *  - a symbolic link is followed: its target (realpath) is replaced and the link stays a link;
  *    a dangling link, or one to something that is not a regular file, is refused;
  *  - the temporary file is "<target>.tmp-XXXXXX" (same folder, same filesystem) with the mode
- *    of the file it replaces (0644 for a new one); s->fd is open on it, s->path the target.
+ *    of the file it replaces (for a new one, 0666 less the umask, as fopen gives it); s->fd is
+ *    open on it, s->path the target.
  * Write s->tmp (through s->fd, or by name after closing s->fd and setting it to -1), then
  * ck_save_end(s, status): on CKERAS_OK fsyncs the file, renames it onto s->path and fsyncs the
  * folder; on an error (or if those fail) removes the temporary file, so the old file stays.

@@ -348,6 +348,11 @@ static ckeras_status npy_from_src(npy_src *s, const char *what, ckeras_tensor **
         if (nontrivial > 1) /* 1-D data is the same in both orders */
             return ck_error(CKERAS_EUNSUPPORTED, "%s: fortran_order arrays are not supported", what);
     }
+    ck_shape shp = {.ndim = hd.ndim};
+    for (int i = 0; i < hd.ndim; i++)
+        shp.d[i] = hd.shape[i];
+    if ((st = ck_shape_check(&shp, "%s: shape", what)) != CKERAS_OK) /* the tensor limit, before the data */
+        return st;
     uint64_t count = 1;
     bool zero = false;
     for (int i = 0; i < hd.ndim; i++)
@@ -366,7 +371,7 @@ static ckeras_status npy_from_src(npy_src *s, const char *what, ckeras_tensor **
                         what, (unsigned long long)count, dt.size, (unsigned long long)avail);
     ckeras_tensor *t = ckeras_tensor_new(hd.ndim, hd.shape);
     if (!t)
-        return CKERAS_ENOMEM;
+        return ck_last_status(CKERAS_ENOMEM);
     if (dt.kind == 'f' && dt.size == 4 && !dt.swap) {
         if (count && !src_read(s, t->data, (size_t)count * 4)) {
             ckeras_tensor_free(t);

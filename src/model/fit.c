@@ -532,7 +532,7 @@ ckeras_status ck_model_predict_data(ckeras_model *m, const ck_data *dd, int64_t 
         if (!(t[k] = ckeras_tensor_new(os->ndim + 1, shape))) {
             for (int j = 0; j < k; j++)
                 ckeras_tensor_free(t[j]);
-            return CKERAS_ENOMEM;
+            return ck_last_status(CKERAS_ENOMEM);
         }
     }
     for (int64_t b = 0; b < N; b += batch) {
