@@ -23,16 +23,32 @@
  *     fprintf(stderr, "%s\n", ckeras_last_error());
  * @endcode
  *
- * Conventions, for every function in this header:
- * - A call that can fail returns a ::ckeras_status (::CKERAS_OK is 0); a constructor returns
- *   NULL. Either way ckeras_last_error() then says what went wrong.
- * - Outputs are out-parameters that follow the handle.
+ * Conventions, for every function in this header (frozen for 1.0: later 1.x releases only add):
+ * - Names: `ckeras_<object>_<verb>(handle, inputs..., outputs...)`. Constructors of an object
+ *   are named after its Keras class (ckeras_dense(), ckeras_adam()) or `ckeras_<object>_new`.
+ *   Getters are nouns, `ckeras_<object>_<property>` (ckeras_model_layer_count(),
+ *   ckeras_model_layer_by_name()); setters `ckeras_<object>_set_<property>`; process-wide
+ *   settings `ckeras_<property>()` and `ckeras_set_<property>()` (ckeras_num_threads(),
+ *   ckeras_set_num_threads()).
+ * - Arguments: the handle first, then the inputs, then the outputs: out-parameters come last
+ *   (a buffer and its capacity count as one output, buffer first). A stream to write to
+ *   (ckeras_model_summary()) is an output too.
+ * - A call that can fail returns a ::ckeras_status (::CKERAS_OK is 0) and gives its results
+ *   (tensor ids included) through its out-parameters; its comment lists the statuses it returns
+ *   (`@return`). A constructor returns the new object, or NULL (its comment says when). Either
+ *   way ckeras_last_error() then says what went wrong. Functions that cannot fail (counts,
+ *   names, getters) say what they return for a NULL handle or an index out of range.
+ * - Flags come in typed groups, one enum per group (::ckeras_save_flags, ::ckeras_load_flags,
+ *   ::ckeras_weights_flags, ::ckeras_dot_flags), each with a `*_DEFAULT` member equal to 0.
+ *   Combine flags of one group with `|`; gcc and clang warn (-Wenum-conversion, in -Wextra)
+ *   when a flag of another group is passed. In C++, cast a combination back to the enum type.
  * - Passing NULL where a handle is expected is ::CKERAS_EINVAL, never a crash; passing NULL to
  *   a `*_free` function does nothing.
  * - Functions that take a handle of another kind "take" it when their comment says so: the
  *   callee owns it from then on, also when the call fails.
  * - Thread safety: distinct models may be used from distinct threads at the same time. A single
- *   handle must not be used from two threads at once unless its comment says otherwise.
+ *   handle must not be used from two threads at once unless its comment says otherwise. Each
+ *   group of functions below states its thread-safety in a "Thread-safety:" line.
  * - A model in use: every call that runs a model or changes it (fit, evaluate, predict and its
  *   variants, train_on_batch, add, pop, compile, compile_outputs, set_loss_float, set_trainable,
  *   set_weighted_metrics,
@@ -53,7 +69,7 @@
  *   ckeras_layer_from_config()) are checked as the typed constructors check them: a value out of
  *   range, a NaN or infinity where a number is needed, a non-integer for an int, anything but 0 or
  *   1 for a bool is ::CKERAS_EINVAL. NaN means Keras' None only where the comment says so.
- * - An `int flags` argument with a bit the call does not know is ::CKERAS_EINVAL.
+ * - A flags argument with a bit the call does not know is ::CKERAS_EINVAL.
  * - Messages longer than the library's buffer (1023 bytes) keep their start (the call) and their
  *   end (the cause), with "..." in place of the middle.
  * - Data is float32, row-major; images are NHWC (Keras' `channels_last`).
@@ -63,6 +79,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,18 +87,33 @@ extern "C" {
 
 /** @name Version and build */
 /**@{*/
-#define CKERAS_VERSION_MAJOR 0
-#define CKERAS_VERSION_MINOR 1
+#define CKERAS_VERSION_MAJOR 1
+#define CKERAS_VERSION_MINOR 0
 #define CKERAS_VERSION_PATCH 0
 /** The version as text, "MAJOR.MINOR.PATCH". */
-#define CKERAS_VERSION "0.1.0"
+#define CKERAS_VERSION "1.0.0"
 /** The version as one number: MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define CKERAS_VERSION_NUMBER \
     (CKERAS_VERSION_MAJOR * 10000 + CKERAS_VERSION_MINOR * 100 + CKERAS_VERSION_PATCH)
 
-#if defined(_WIN32)
+/**
+ * CKERAS_API marks the library's exported functions. Building ckeras defines CKERAS_BUILD (the
+ * Makefile does); a program linking the static library on Windows defines CKERAS_STATIC.
+ * - Windows (MSVC, MinGW, Cygwin): `__declspec(dllexport)` while building the DLL,
+ *   `__declspec(dllimport)` when using it, nothing with CKERAS_STATIC;
+ * - GCC and Clang elsewhere: `__attribute__((visibility("default")))` (the library is built
+ *   with -fvisibility=hidden, so only these functions are exported);
+ * - other compilers: nothing.
+ */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#if defined(CKERAS_STATIC)
 #define CKERAS_API
-#elif defined(__GNUC__)
+#elif defined(CKERAS_BUILD)
+#define CKERAS_API __declspec(dllexport)
+#else
+#define CKERAS_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
 #define CKERAS_API __attribute__((visibility("default")))
 #else
 #define CKERAS_API
@@ -139,8 +171,8 @@ CKERAS_API void ckeras_set_random_seed(uint64_t seed);
  * default). Returns ::CKERAS_OK. Applies to calls started afterwards.
  */
 CKERAS_API ckeras_status ckeras_set_num_threads(int n);
-/** The thread count in effect. */
-CKERAS_API int ckeras_get_num_threads(void);
+/** The thread count in effect (the number of threads a call started now would use). */
+CKERAS_API int ckeras_num_threads(void);
 /** The largest value ckeras_set_max_tensor_size() and ckeras_set_max_model_params() accept:
  *  2^48 (a petabyte of floats), so that byte counts and workspace products of checked sizes stay
  *  far from int64 overflow. */
@@ -156,7 +188,7 @@ CKERAS_API int ckeras_get_num_threads(void);
  */
 CKERAS_API ckeras_status ckeras_set_max_tensor_size(int64_t elements);
 /** The per-tensor element limit in effect (ckeras_set_max_tensor_size()). */
-CKERAS_API int64_t ckeras_get_max_tensor_size(void);
+CKERAS_API int64_t ckeras_max_tensor_size(void);
 /**
  * The most parameters (trainable and not) one model may have; adding, building or loading a
  * model past it is refused with ::CKERAS_ESHAPE. Default 2^34; at most ::CKERAS_MAX_SIZE_LIMIT.
@@ -164,7 +196,7 @@ CKERAS_API int64_t ckeras_get_max_tensor_size(void);
  */
 CKERAS_API ckeras_status ckeras_set_max_model_params(int64_t params);
 /** The per-model parameter limit in effect (ckeras_set_max_model_params()). */
-CKERAS_API int64_t ckeras_get_max_model_params(void);
+CKERAS_API int64_t ckeras_max_model_params(void);
 /**@}*/
 
 /** @name Tensors: float32 arrays with a shape */
@@ -612,7 +644,7 @@ CKERAS_API const char *ckeras_logs_name(const ckeras_logs *logs, int i);
 /** Value of entry @p i (NaN when out of range). */
 CKERAS_API double ckeras_logs_value(const ckeras_logs *logs, int i);
 /** Looks a value up by name: ::CKERAS_OK and *value, or ::CKERAS_EINVAL if absent. */
-CKERAS_API ckeras_status ckeras_logs_get(const ckeras_logs *logs, const char *name, double *value);
+CKERAS_API ckeras_status ckeras_logs_value_by_name(const ckeras_logs *logs, const char *name, double *value);
 /**@}*/
 
 /** @name Models */
@@ -637,25 +669,29 @@ CKERAS_API ckeras_status ckeras_model_add(ckeras_model *model, ckeras_layer *lay
  *
  * @code
  * ckeras_model *m = ckeras_functional("resnet_block");
- * int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){16}));
- * int h = ckeras_model_call(m, ckeras_dense(16, "relu"), 1, &x);
- * int s = ckeras_model_call(m, ckeras_add(), 2, (const int[]){x, h});
- * int y = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &s);
+ * int x, h, s, y;
+ * ckeras_model_input(m, ckeras_input(1, (const int64_t[]){16}), &x);
+ * ckeras_model_call(m, ckeras_dense(16, "relu"), 1, &x, &h);
+ * ckeras_model_call(m, ckeras_add(), 2, (const int[]){x, h}, &s);
+ * ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &s, &y);
  * ckeras_model_set_outputs(m, 1, &y);
  * @endcode
+ * (a failed call sets its id to -1, which the next call refuses with ::CKERAS_EINVAL, so the
+ * status of the last call is enough to check a chain like this one.)
  */
 CKERAS_API ckeras_model *ckeras_functional(const char *name);
 /**
- * Adds a model input (Keras `Input(shape)`), taking @p input (made by ckeras_input()).
- * Returns its tensor id (>= 0), or -1 with the error set.
+ * Adds a model input (Keras `Input(shape)`), taking @p input (made by ckeras_input(); also on
+ * failure). Its tensor id (>= 0) goes to *id (-1 on failure).
  */
-CKERAS_API int ckeras_model_input(ckeras_model *model, ckeras_layer *input);
+CKERAS_API ckeras_status ckeras_model_input(ckeras_model *model, ckeras_layer *input, int *id);
 /**
  * Calls @p layer (taken, also on failure) on the tensors @p inputs (ids from ckeras_model_input()
  * or an earlier call): Keras `y = layer(x)`, or `layer([a, b])` for merge layers. Shapes are
- * inferred at once. Returns the output's tensor id (>= 0), or -1 with the error set.
+ * inferred at once. The output's tensor id (>= 0) goes to *id (-1 on failure).
  */
-CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs);
+CKERAS_API ckeras_status ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs,
+                                           int *id);
 /**
  * Declares the model's output tensors (Keras `Model(inputs, [out_a, out_b])`): 1..32 distinct
  * layer outputs, in order. Outputs are named after their layers (the keys of per-output losses,
@@ -676,25 +712,26 @@ CKERAS_API int ckeras_model_input_count(const ckeras_model *model);
  * layer of a functional graph over it (keras-team/keras#20285), so a BatchNormalization made
  * trainable inside such a base updates its statistics there. summary() shows the call as one row
  * "name (Functional)" with the nested model's parameter counts, and saving writes it as a nested
- * model layer, as Keras does. Returns the tensor id of @p inner's first output (the others, for a
- * model with several outputs, are the ids that follow), or -1 with the error set (the model
+ * model layer, as Keras does. *id receives the tensor id of @p inner's first output (the others,
+ * for a model with several outputs, are the ids that follow), or -1 on failure (the model
  * unchanged). Each nested model can be called once per model.
  */
-CKERAS_API int ckeras_model_call_model(ckeras_model *model, ckeras_model *inner, int n_inputs, const int *inputs,
-                                       int training);
+CKERAS_API ckeras_status ckeras_model_call_model(ckeras_model *model, ckeras_model *inner, int n_inputs,
+                                                 const int *inputs, int training, int *id);
 /** The tensor id of input @p i of @p model (Keras `model.inputs[i]`), made for Sequential models
- *  too; -1 with the error set when out of range. */
-CKERAS_API int ckeras_model_input_tensor(ckeras_model *model, int i);
+ *  too, in *id (-1 on failure). */
+CKERAS_API ckeras_status ckeras_model_input_tensor(ckeras_model *model, int i, int *id);
 /** The tensor id of the output of the layer named @p name (Keras
- *  `model.get_layer(name).output`; an InputLayer's name gives that input); -1 when none. */
-CKERAS_API int ckeras_model_layer_output(ckeras_model *model, const char *name);
+ *  `model.get_layer(name).output`; an InputLayer's name gives that input), in *id (-1 on
+ *  failure). */
+CKERAS_API ckeras_status ckeras_model_layer_output_by_name(ckeras_model *model, const char *name, int *id);
 /** The tensor id of the output of layer @p index (Input not counted; negative counts from the
- *  end: -1 is the last, Keras `model.layers[-1].output`); -1 when out of range. */
-CKERAS_API int ckeras_model_layer_output_at(ckeras_model *model, int index);
+ *  end: -1 is the last, Keras `model.layers[-1].output`), in *id (-1 on failure). */
+CKERAS_API ckeras_status ckeras_model_layer_output_at(ckeras_model *model, int index, int *id);
 /**
  * Keras `Model(model.inputs, model.get_layer("block_13_expand").output)`: a new functional model
  * (free with ckeras_model_free()) from tensor ids of @p model (from ckeras_model_input_tensor(),
- * ckeras_model_layer_output()...): its inputs must be inputs of @p model, and it holds the layers
+ * ckeras_model_layer_output_by_name()...): its inputs must be inputs of @p model, and it holds the layers
  * the outputs depend on, sharing their weights with @p model. Works on Sequential and functional
  * models alike (a transfer-learning base without its head). NULL with the error set.
  */
@@ -723,7 +760,7 @@ CKERAS_API int ckeras_model_layer_count(const ckeras_model *model);
 /** Layer @p i (0-based, Input not counted), owned by the model; NULL when out of range. */
 CKERAS_API ckeras_layer *ckeras_model_layer(ckeras_model *model, int i);
 /** The layer named @p name, or NULL. */
-CKERAS_API ckeras_layer *ckeras_model_get_layer(ckeras_model *model, const char *name);
+CKERAS_API ckeras_layer *ckeras_model_layer_by_name(ckeras_model *model, const char *name);
 /** The model's name. */
 CKERAS_API const char *ckeras_model_name(const ckeras_model *model);
 /**
@@ -1109,26 +1146,30 @@ CKERAS_API ckeras_status ckeras_model_predict_source(ckeras_model *model, ckeras
                                                      int n_outputs, ckeras_tensor **outs);
 /**
  * `model.summary()`: Keras' table (layer (type), output shape, param #) and the totals,
- * written to @p out (a FILE *, or NULL for stdout). @p line_length <= 0 picks Keras' width; it is
+ * written to the stream @p out (NULL for stdout). @p line_length <= 0 picks Keras' width; it is
  * at most 1024. The stream is flushed. Errors: ::CKERAS_EINVAL (NULL model, a line_length too
  * small for the columns or above 1024), ::CKERAS_EIO when the text could not be written (a full
  * disk, /dev/full, a closed pipe, or a stream already in error), ::CKERAS_ENOMEM.
  */
-CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length);
+CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, int line_length, FILE *out);
 /** The summary as a string (free with ckeras_free()) in *text; errors as ckeras_model_summary()
  *  (*text NULL then). */
 CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, int line_length, char **text);
-/** ckeras_model_to_dot(): show each layer's input and output shapes, the batch axis as None
- *  (Keras `show_shapes=True`). */
-#define CKERAS_DOT_SHAPES 1
-/** ckeras_model_to_dot(): show each layer's output dtype (Keras `show_dtype=True`). */
-#define CKERAS_DOT_DTYPE 2
-/** ckeras_model_to_dot(): mark layers with weights "Trainable" or "Non-trainable" (Keras
- *  `show_trainable=True`). */
-#define CKERAS_DOT_TRAINABLE 4
-/** ckeras_model_to_dot(): lay the graph out left to right (Keras `rankdir="LR"`; the default is
- *  top to bottom, "TB"). */
-#define CKERAS_DOT_LR 8
+/** Flags of ckeras_model_to_dot(). */
+typedef enum ckeras_dot_flags {
+    /** Keras' defaults: no shapes, dtypes or trainable marks; top to bottom. */
+    CKERAS_DOT_DEFAULT = 0,
+    /** Show each layer's input and output shapes, the batch axis as None (Keras
+     *  `show_shapes=True`). */
+    CKERAS_DOT_SHAPES = 1,
+    /** Show each layer's output dtype (Keras `show_dtype=True`). */
+    CKERAS_DOT_DTYPE = 2,
+    /** Mark layers with weights "Trainable" or "Non-trainable" (Keras `show_trainable=True`). */
+    CKERAS_DOT_TRAINABLE = 4,
+    /** Lay the graph out left to right (Keras `rankdir="LR"`; the default is top to bottom,
+     *  "TB"). */
+    CKERAS_DOT_LR = 8
+} ckeras_dot_flags;
 /**
  * `keras.utils.model_to_dot(model)`, the graph `plot_model` draws: graphviz DOT text (free with
  * ckeras_free()) in *dot, to render with graphviz (`dot -Tsvg model.dot -o model.svg`).
@@ -1144,7 +1185,7 @@ CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, 
  * ::CKERAS_ENOMEM. Reads the model only: it may run beside other calls that only read it
  * (summary, to_json), not beside calls that change it.
  */
-CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, int flags, char **dot);
+CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, ckeras_dot_flags flags, char **dot);
 /**@}*/
 
 /** @name Saving and loading (Keras HDF5 .h5)
@@ -1166,14 +1207,24 @@ CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, int flag
  *    link, or a link to something that is not a regular file, is refused with ::CKERAS_EIO.
  */
 /**@{*/
-/** Leave the optimizer out of the file (Keras `include_optimizer=False`). */
-#define CKERAS_SAVE_NO_OPTIMIZER 1
-/** Write what Keras 3 writes to a legacy .h5 (keras_version 3.11.3, `batch_shape`, Keras 3's
- *  call nodes and optimizer layout) instead of what tf.keras 2.15 writes: Keras 3 loads it
- *  without a warning, tf.keras 2 does not load it. */
-#define CKERAS_SAVE_KERAS3 2
-/** Load without compiling (Keras `compile=False`): no optimizer, loss or metrics. */
-#define CKERAS_LOAD_NO_COMPILE 1
+/** Flags of ckeras_model_save(). */
+typedef enum ckeras_save_flags {
+    /** Keras' defaults: the optimizer included, tf.keras 2.15's layout for .h5. */
+    CKERAS_SAVE_DEFAULT = 0,
+    /** Leave the optimizer out of the file (Keras `include_optimizer=False`). */
+    CKERAS_SAVE_NO_OPTIMIZER = 1,
+    /** Write what Keras 3 writes to a legacy .h5 (keras_version 3.11.3, `batch_shape`, Keras 3's
+     *  call nodes and optimizer layout) instead of what tf.keras 2.15 writes: Keras 3 loads it
+     *  without a warning, tf.keras 2 does not load it. */
+    CKERAS_SAVE_KERAS3 = 2
+} ckeras_save_flags;
+/** Flags of ckeras_load_model(). */
+typedef enum ckeras_load_flags {
+    /** Keras' default: compile with the file's training config when it has one. */
+    CKERAS_LOAD_DEFAULT = 0,
+    /** Load without compiling (Keras `compile=False`): no optimizer, loss or metrics. */
+    CKERAS_LOAD_NO_COMPILE = 1
+} ckeras_load_flags;
 
 /**
  * `model.save(path)` in Keras' legacy HDF5 format (tf.keras 2 layout, loadable by tf.keras 2 and
@@ -1200,7 +1251,7 @@ CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, int flag
  * Destinations that are not regular files and symbolic links: see "Files" above this group
  * (a device, FIFO or directory is refused and left untouched; a link is followed).
  */
-CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, int flags);
+CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, ckeras_save_flags flags);
 /**
  * `keras.models.load_model(path)`: a new model in *model (free with ckeras_model_free()), compiled
  * with the file's loss, metrics and optimizer state unless @p flags has ::CKERAS_LOAD_NO_COMPILE
@@ -1224,7 +1275,7 @@ CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char
  * methods are ::CKERAS_EUNSUPPORTED. A path that is not a regular file (a FIFO, a device, a
  * directory) is ::CKERAS_EIO at once (see "Files" above). Thread-safe for separate models.
  */
-CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model);
+CKERAS_API ckeras_status ckeras_load_model(const char *path, ckeras_load_flags flags, ckeras_model **model);
 /**
  * `model.save_weights(path)`. Atomic like save. A path ending in `.weights.h5` gets Keras 3's
  * layout (what Keras 3's `save_weights` writes: `layers/<path>/vars/<i>` and, for a compiled
@@ -1234,12 +1285,17 @@ CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_m
  * left untouched; a symbolic link is followed (see "Files" above).
  */
 CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, const char *path);
-/** Match weights by layer order (Keras' default for .h5). */
-#define CKERAS_WEIGHTS_BY_ORDER 0
-/** Match weights by layer name (`by_name=True`). */
-#define CKERAS_WEIGHTS_BY_NAME 1
-/** Skip layers whose weights do not fit instead of failing (`skip_mismatch=True`). */
-#define CKERAS_WEIGHTS_SKIP_MISMATCH 2
+/** Flags of ckeras_model_load_weights(). */
+typedef enum ckeras_weights_flags {
+    /** Keras' defaults: match weights by layer order, fail on a mismatch. */
+    CKERAS_WEIGHTS_DEFAULT = 0,
+    /** Match weights by layer order (Keras' default for .h5): ::CKERAS_WEIGHTS_DEFAULT. */
+    CKERAS_WEIGHTS_BY_ORDER = 0,
+    /** Match weights by layer name (`by_name=True`). */
+    CKERAS_WEIGHTS_BY_NAME = 1,
+    /** Skip layers whose weights do not fit instead of failing (`skip_mismatch=True`). */
+    CKERAS_WEIGHTS_SKIP_MISMATCH = 2
+} ckeras_weights_flags;
 /**
  * `model.load_weights(path, by_name, skip_mismatch)`. Reads a weights file or a full model file.
  * On failure the model's weights are unchanged and the message starts with "load_weights".
@@ -1258,7 +1314,8 @@ CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, co
  * optimizer's; otherwise the optimizer is left as it was. A path that is not a regular file is
  * ::CKERAS_EIO at once (see "Files" above).
  */
-CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags);
+CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path,
+                                                  ckeras_weights_flags flags);
 /** `model.to_json()`: the model_config JSON (free with ckeras_free()) in *json. */
 CKERAS_API ckeras_status ckeras_model_to_json(const ckeras_model *model, char **json);
 /** `keras.models.model_from_json(json)`: a new, uncompiled model with fresh weights. */
@@ -1277,7 +1334,7 @@ CKERAS_API const char *ckeras_history_key(const ckeras_history *h, int i);
  * The per-epoch values of @p key: *values points into the History (valid until it is freed),
  * *n is the number of epochs. ::CKERAS_EINVAL if the key is absent.
  */
-CKERAS_API ckeras_status ckeras_history_get(const ckeras_history *h, const char *key, const double **values,
+CKERAS_API ckeras_status ckeras_history_values(const ckeras_history *h, const char *key, const double **values,
                                             int *n);
 /** Frees a History. NULL is a no-op. */
 CKERAS_API void ckeras_history_free(ckeras_history *h);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Brings src/ckeras.map (the exported ABI, version node CKERAS_0) in line with the functions
+# Brings src/ckeras.map (the exported ABI, version node CKERAS_1) in line with the functions
 # include/ckeras.h declares CKERAS_API: adds new ones in alphabetical order. Removing a listed
 # function breaks the ABI, so it is refused unless --allow-removal is given.
 # Run from the source root: scripts/update-abi.sh [--allow-removal]; then `make` and
