@@ -157,6 +157,16 @@ LDCONFIG ?= ldconfig
 ABI_MAP := src/ckeras.map
 $(SHARED): $(ABI_MAP)
 
+# make check-abi: the built library against the committed 1.0.0 ABI (abi/libckeras.so.1.abi,
+# libabigail's abidiff; Debian's abigail-tools, installed by scripts/deps.sh). Fails on any change
+# to a released function or type (abidiff's exit bits 4 and 8, and its errors); added functions
+# pass. Needs the default -g (debug info). The reference is written once per release by
+# scripts/update-abi.sh --abidw. CI runs it (.ci/run).
+.PHONY: check-abi
+check-abi: deps
+	@$(MAKE) --no-print-directory $(SHARED)
+	@scripts/update-abi.sh --check $(LIBDIR_OUT)/$(SONAME)
+
 # pkg-config: libdir and includedir are written relative to ${prefix} when they lie below it,
 # so `pkg-config --define-variable=prefix=DIR` relocates the installed tree. Libs.private is what
 # a static link of libckeras.a needs besides the archive (dependencies linked dynamically).
