@@ -866,9 +866,9 @@ CKERAS_API ckeras_model *ckeras_functional(const char *name);
 /**
  * Adds a model input (Keras `Input(shape)`), taking @p input (made by ckeras_input(); also on
  * failure). Its tensor id (>= 0) goes to *id (-1 on failure).
- * @return ::CKERAS_OK, ::CKERAS_EINVAL (NULL model, input or id, a layer that is not an Input or
- *   belongs to a model), ::CKERAS_ESTATE (not a functional model, or the model is in use),
- *   ::CKERAS_ESHAPE, ::CKERAS_ENOMEM
+ * @return ::CKERAS_OK, ::CKERAS_EINVAL (NULL model, input or id, a layer that is not an Input,
+ *   belongs to a model or has a name the model has), ::CKERAS_ESTATE (not a functional model, or
+ *   the model is in use), ::CKERAS_EUNSUPPORTED (more inputs than ckeras allows), ::CKERAS_ENOMEM
  */
 CKERAS_API ckeras_status ckeras_model_input(ckeras_model *model, ckeras_layer *input, int *id);
 /**

@@ -49,7 +49,7 @@ case "${1:-}" in
         [ $((rc & 2)) -ne 0 ] && why="$why usage error,"
         [ $((rc & 4)) -ne 0 ] && why="$why ABI change,"
         [ $((rc & 8)) -ne 0 ] && why="$why incompatible change,"
-        echo "check-abi: FAILED: abidiff exit status $rc (${why%,}) against $ABI_XML, the 1.0.0 ABI" >&2
+        echo "check-abi: FAILED: abidiff exit status $rc ($(echo $why | sed "s/,$//")) against $ABI_XML, the 1.0.0 ABI" >&2
         echo "check-abi: a released function may not change; add a new function instead (README, Versioning)" >&2
         exit 1
     fi

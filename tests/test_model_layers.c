@@ -187,6 +187,57 @@ static void fit2(ckeras_model *m, const ckeras_tensor *x, int epochs)
     ckeras_tensor_free(y);
 }
 
+/* The calls that give a tensor id return a status and put the id last (-1 on failure). */
+START_TEST(tensor_id_calls_return_a_status_and_the_id_last)
+{
+    ckeras_model *m = ckeras_functional("ids");
+    int x = -7, h = -7, y = -7, got = -7;
+    ck_assert_int_eq(ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}), &x), CKERAS_OK);
+    ck_assert_int_ge(x, 0);
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(2, "relu"), 1, &x, &h), CKERAS_OK);
+    ck_assert_int_gt(h, x);
+    /* the id may be the input's own variable */
+    y = h;
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(1, NULL), 1, &y, &y), CKERAS_OK);
+    ck_assert_int_gt(y, h);
+    ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_input_tensor(m, 0, &got), CKERAS_OK);
+    ck_assert_int_eq(got, x);
+    ck_assert_int_eq(ckeras_model_layer_output_at(m, -1, &got), CKERAS_OK);
+    ck_assert_int_eq(got, y);
+    ck_assert_int_eq(ckeras_model_layer_output_by_name(m, ckeras_layer_name(ckeras_model_layer(m, 0)), &got),
+                     CKERAS_OK);
+    ck_assert_int_eq(got, h);
+    /* failures: the status says why, the id is -1 */
+    got = 5;
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(2, NULL), 1, (const int[]){99}, &got), CKERAS_EINVAL);
+    ck_assert_int_eq(got, -1);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_input_tensor(m, 3, &got), CKERAS_EINVAL);
+    ck_assert_int_eq(got, -1);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_layer_output_at(m, 9, &got), CKERAS_EINVAL);
+    ck_assert_int_eq(got, -1);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_layer_output_by_name(m, "nope", &got), CKERAS_EINVAL);
+    ck_assert_int_eq(got, -1);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_add(), 2, (const int[]){x, h}, &got), CKERAS_ESHAPE); /* (3) + (2) */
+    ck_assert_int_eq(got, -1);
+    /* a NULL id is CKERAS_EINVAL; the layer is still taken (ASan: no leak) */
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(2, NULL), 1, &x, NULL), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}), NULL), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_model_input_tensor(m, 0, NULL), CKERAS_EINVAL);
+    /* a Sequential model has no model_input: CKERAS_ESTATE */
+    ckeras_model *seq = ckeras_sequential(NULL);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_input(seq, ckeras_input(1, (const int64_t[]){3}), &got), CKERAS_ESTATE);
+    ck_assert_int_eq(got, -1);
+    ckeras_model_free(seq);
+    ckeras_model_free(m);
+}
+END_TEST
+
 START_TEST(frozen_base_called_with_training_false_is_unchanged_by_fit)
 {
     ckeras_set_random_seed(11);
@@ -645,6 +696,7 @@ int main(void)
     TCase *tc = tcase_create("model_layers");
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, tensor_id_calls_return_a_status_and_the_id_last);
     tcase_add_test(tc, frozen_base_called_with_training_false_is_unchanged_by_fit);
     tcase_add_test(tc, base_called_without_training_false_updates_its_statistics);
     tcase_add_test(tc, unfreezing_the_top_layer_after_a_frozen_fit_trains_it);
