@@ -7,8 +7,8 @@
 # BLIS=static (default) links Debian's libblis.a and picks its kernels by CPUID;
 # BLIS=shared links the system libblis.so instead.
 
-VERSION_MAJOR := 0
-VERSION_MINOR := 1
+VERSION_MAJOR := 1
+VERSION_MINOR := 0
 VERSION_PATCH := 0
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
@@ -65,6 +65,8 @@ all: $(STATIC) $(SHARED) $(CLI)
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+# the library's own objects: CKERAS_API exports (include/ckeras.h; dllexport on Windows)
+$(LIB_OBJS): ALL_CFLAGS += -DCKERAS_BUILD
 
 $(STATIC): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -149,11 +151,21 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL ?= install
 LDCONFIG ?= ldconfig
 
-# The exported ABI: src/ckeras.map lists every exported symbol in version node CKERAS_0
+# The exported ABI: src/ckeras.map lists every exported symbol in version node CKERAS_1
 # (tests/test_symbols.sh checks it). It is a linker script whose only command is VERSION, so as a
 # prerequisite it joins the link's inputs ($^) and a change to it relinks the library.
 ABI_MAP := src/ckeras.map
 $(SHARED): $(ABI_MAP)
+
+# make check-abi: the built library against the committed 1.0.0 ABI (abi/libckeras.so.1.abi,
+# libabigail's abidiff; Debian's abigail-tools, installed by scripts/deps.sh). Fails on any change
+# to a released function or type (abidiff's exit bits 4 and 8, and its errors); added functions
+# pass. Needs the default -g (debug info). The reference is written once per release by
+# scripts/update-abi.sh --abidw. CI runs it (.ci/run).
+.PHONY: check-abi
+check-abi: deps
+	@$(MAKE) --no-print-directory $(SHARED)
+	@scripts/update-abi.sh --check $(LIBDIR_OUT)/$(SONAME)
 
 # pkg-config: libdir and includedir are written relative to ${prefix} when they lie below it,
 # so `pkg-config --define-variable=prefix=DIR` relocates the installed tree. Libs.private is what
@@ -313,6 +325,7 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer -fPIC -fvisibility=hidden
 	-D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DCK_BLIS_STATIC=1 -Iinclude -Isrc -I$(BLIS_INC) \
 	$(DEPCFLAGS) -fopenmp -fsanitize=address,undefined -fno-sanitize-recover=undefined -DCK_CONV_PORTABLE
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o)
+$(FUZZ_LIB_OBJS): FUZZ_CFLAGS += -DCKERAS_BUILD
 FUZZ_LIB := $(FUZZ_DIR)/libckeras-fuzz.a
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/fuzz_%)

@@ -148,7 +148,7 @@ static int train(int64_t n, const char *h5)
     double secs = now() - t0;
     const double *acc;
     int ne;
-    ckeras_history_get(h, "val_accuracy", &acc, &ne);
+    ckeras_history_values(h, "val_accuracy", &acc, &ne);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("%8.1f GB  %-5s %10lld samples  peak RSS %7.1f MiB  %7.1f s  val_accuracy %.3f\n",

@@ -88,7 +88,7 @@ int main()
         check(ckeras_model_add(model.get(), ckeras_dense(1, "sigmoid")), "add Dense");
         check(ckeras_model_compile(model.get(), ckeras_adam(0.01), "binary_crossentropy", "accuracy"),
               "compile");
-        check(ckeras_model_summary(model.get(), NULL, 0), "summary");
+        check(ckeras_model_summary(model.get(), 0, NULL), "summary");
 
         Callback early_stopping(made(ckeras_early_stopping("val_loss", 10), "early_stopping"));
         check(ckeras_callback_set_float(early_stopping.get(), "restore_best_weights", 1), "set");
@@ -103,7 +103,7 @@ int main()
 
         const double *loss = NULL;
         int epochs = 0;
-        check(ckeras_history_get(history.get(), "loss", &loss, &epochs), "history loss");
+        check(ckeras_history_values(history.get(), "loss", &loss, &epochs), "history loss");
         std::printf("trained %d epochs: loss %.4f -> %.4f\n", epochs, loss[0], loss[epochs - 1]);
 
         double results[2];

@@ -86,7 +86,7 @@ int main(int argc, char **argv)
     if (rank == 0)
         printf("Fashion-MNIST CNN on %d rank%s x %d thread%s: global batch %d (%d samples per rank), "
                "%lld weights, %.2f MB all-reduced per step\n",
-               size, size > 1 ? "s" : "", ckeras_get_num_threads(), ckeras_get_num_threads() > 1 ? "s" : "",
+               size, size > 1 ? "s" : "", ckeras_num_threads(), ckeras_num_threads() > 1 ? "s" : "",
                GLOBAL_BATCH, GLOBAL_BATCH / size, (long long)params, (double)params * 4 / 1e6);
 
     ckeras_callback *early_stopping = ckeras_early_stopping("val_loss", 4);

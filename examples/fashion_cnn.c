@@ -84,7 +84,7 @@ int main(int argc, char **argv)
     prepare(x_test);
     printf("Fashion-MNIST: %lld training and %lld test images, 28x28x1, %d threads\n",
            (long long)ckeras_tensor_dim(x_train, 0), (long long)ckeras_tensor_dim(x_test, 0),
-           ckeras_get_num_threads());
+           ckeras_num_threads());
 
     ckeras_model *model = ckeras_sequential("fashion_cnn");
     CHECK(ckeras_model_add(model, ckeras_input(3, (const int64_t[]){28, 28, 1})));
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     CHECK(ckeras_model_add(model, ckeras_dropout(0.5)));
     CHECK(ckeras_model_add(model, ckeras_dense(10, "softmax")));
     CHECK(ckeras_model_compile(model, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
-    CHECK(ckeras_model_summary(model, NULL, 0));
+    CHECK(ckeras_model_summary(model, 0, NULL));
 
     ckeras_callback *early_stopping = ckeras_early_stopping("val_loss", 4);
     CHECK(ckeras_callback_set_float(early_stopping, "restore_best_weights", 1));

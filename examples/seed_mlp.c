@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     CHECK(ckeras_model_add(model, ckeras_dense(50, "relu")));
     CHECK(ckeras_model_add(model, ckeras_dense(1, "sigmoid")));
     CHECK(ckeras_model_compile(model, ckeras_adam(1e-3), "binary_crossentropy", "accuracy,precision"));
-    CHECK(ckeras_model_summary(model, NULL, 0));
+    CHECK(ckeras_model_summary(model, 0, NULL));
 
     /* fit with validation_split=0.2, epochs=100, EarlyStopping(patience=5) */
     ckeras_callback *early_stopping = ckeras_early_stopping("val_loss", 5);

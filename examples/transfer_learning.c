@@ -24,7 +24,7 @@
  *       RandomRotation(0.02, interpolation='nearest'),       ckeras_random_rotation(0.02) + "interpolation",
  *       RandomZoom(0.1, interpolation='nearest')])           ckeras_random_zoom(0.1, NAN) + "interpolation"
  *   inputs = Input((28, 28, 1))                            trainer = ckeras_functional("pretraining")
- *   trainer = Model(inputs, pre(augment(inputs)))          ckeras_model_call_model(trainer, pre, 1, &x, -1)
+ *   trainer = Model(inputs, pre(augment(inputs)))          ckeras_model_call_model(trainer, pre, 1, &x, -1, &x)
  *   trainer.compile(Adam(1e-3), 'sparse_categorical_crossentropy', metrics=['accuracy'])
  *   trainer.fit(x_0_4, y_0_4, batch_size=64, epochs=6)     ckeras_model_fit(trainer, x_old, y_old, args, &h)
  *   pre.save('pretrained.h5')                              ckeras_model_save(pre, "pretrained.h5", 0)
@@ -32,14 +32,14 @@
  *   # 2. the base: the loaded model up to its top block's output, frozen
  *   pre = keras.models.load_model('pretrained.h5')         ckeras_load_model("pretrained.h5", 0, &pre)
  *   base_model = Model(pre.inputs,                         ckeras_model_from_tensors(pre, 1, &in, 1, &out, "base")
- *                      pre.get_layer('top_activation').output)  in: ckeras_model_input_tensor(pre, 0)
- *                                                              out: ckeras_model_layer_output(pre, "top_activation")
+ *                      pre.get_layer('top_activation').output)  in: ckeras_model_input_tensor(pre, 0, &in)
+ *                                                              out: ckeras_model_layer_output_by_name(pre, "top_activation", &out)
  *   base_model.trainable = False                           ckeras_model_set_trainable(base, 0)
  *
  *   # 3. a new model on top
- *   inputs = Input((28, 28, 1))                            ckeras_model_input(m, ckeras_input(...))
+ *   inputs = Input((28, 28, 1))                            ckeras_model_input(m, ckeras_input(...), &x)
  *   x = augment(inputs)                                    augment(m, x): the same three layers
- *   x = base_model(x, training=False)                      ckeras_model_call_model(m, base, 1, &x, 0)
+ *   x = base_model(x, training=False)                      ckeras_model_call_model(m, base, 1, &x, 0, &x)
  *   x = GlobalAveragePooling2D()(x)                        ckeras_global_average_pooling2d()
  *   x = Dropout(0.2)(x)                                    ckeras_dropout(0.2)
  *   outputs = Dense(5, activation='softmax')(x)            ckeras_dense(5, "softmax")
@@ -49,7 +49,7 @@
  *
  *   # 4. fine-tuning: unfreeze the top block, recompile with a 10x lower learning rate
  *   pre.get_layer('top_conv').trainable = True             ckeras_layer_set_trainable(
- *   pre.get_layer('top_bn').trainable = True                   ckeras_model_get_layer(pre, "top_conv"), 1), top_bn
+ *   pre.get_layer('top_bn').trainable = True                   ckeras_model_layer_by_name(pre, "top_conv"), 1), top_bn
  *   model.compile(Adam(1e-3), ...)                         ckeras_model_compile(m, ckeras_adam(1e-3), ...)
  *   model.fit(x_100, y_100, epochs=80, batch_size=16)
  *
@@ -117,14 +117,6 @@
 #define CHECK(call)                                                                                          \
     do {                                                                                                     \
         if ((call) != CKERAS_OK) {                                                                           \
-            fprintf(stderr, "transfer_learning: %s (line %d)\n", ckeras_last_error(), __LINE__);             \
-            exit(1);                                                                                         \
-        }                                                                                                    \
-    } while (0)
-/* ckeras_model_call* return a tensor id, -1 on failure */
-#define CALL(id)                                                                                             \
-    do {                                                                                                     \
-        if ((id) < 0) {                                                                                      \
             fprintf(stderr, "transfer_learning: %s (line %d)\n", ckeras_last_error(), __LINE__);             \
             exit(1);                                                                                         \
         }                                                                                                    \
@@ -226,11 +218,11 @@ static int conv_block(ckeras_model *m, int x, int64_t filters, const char *p)
     ckeras_layer *conv = ckeras_conv2d(filters, 3, 3, NULL);
     CHECK(ckeras_layer_set_str(conv, "padding", "same"));
     CHECK(ckeras_layer_set_bool(conv, "use_bias", 0));
-    CALL(x = ckeras_model_call(m, named(conv, p, "conv"), 1, &x));
+    CHECK(ckeras_model_call(m, named(conv, p, "conv"), 1, &x, &x));
     ckeras_layer *bn = ckeras_batch_normalization();
     CHECK(ckeras_layer_set_float(bn, "momentum", 0.9));
-    CALL(x = ckeras_model_call(m, named(bn, p, "bn"), 1, &x));
-    CALL(x = ckeras_model_call(m, named(ckeras_activation("relu"), p, "activation"), 1, &x));
+    CHECK(ckeras_model_call(m, named(bn, p, "bn"), 1, &x, &x));
+    CHECK(ckeras_model_call(m, named(ckeras_activation("relu"), p, "activation"), 1, &x, &x));
     return x;
 }
 
@@ -243,20 +235,20 @@ static int augment(ckeras_model *m, int x)
     ckeras_layer *rotation = ckeras_random_rotation(0.02), *zoom = ckeras_random_zoom(0.1, NAN);
     CHECK(ckeras_layer_set_str(rotation, "interpolation", "nearest"));
     CHECK(ckeras_layer_set_str(zoom, "interpolation", "nearest"));
-    CALL(x = ckeras_model_call(m, ckeras_random_flip("horizontal"), 1, &x));
-    CALL(x = ckeras_model_call(m, rotation, 1, &x));
-    CALL(x = ckeras_model_call(m, zoom, 1, &x));
+    CHECK(ckeras_model_call(m, ckeras_random_flip("horizontal"), 1, &x, &x));
+    CHECK(ckeras_model_call(m, rotation, 1, &x, &x));
+    CHECK(ckeras_model_call(m, zoom, 1, &x, &x));
     return x;
 }
 
 /* The pretrained network's layers up to its top block, on raw 0..255 pixels. */
 static int base_layers(ckeras_model *m, int x)
 {
-    CALL(x = ckeras_model_call(m, ckeras_rescaling(1 / 255.0, 0), 1, &x));
+    CHECK(ckeras_model_call(m, ckeras_rescaling(1 / 255.0, 0), 1, &x, &x));
     x = conv_block(m, x, 32, "block1");
-    CALL(x = ckeras_model_call(m, ckeras_max_pooling2d(2, 2), 1, &x));
+    CHECK(ckeras_model_call(m, ckeras_max_pooling2d(2, 2), 1, &x, &x));
     x = conv_block(m, x, 64, "block2");
-    CALL(x = ckeras_model_call(m, ckeras_max_pooling2d(2, 2), 1, &x));
+    CHECK(ckeras_model_call(m, ckeras_max_pooling2d(2, 2), 1, &x, &x));
     return conv_block(m, x, TOP_FILTERS, "top");
 }
 
@@ -265,17 +257,17 @@ static int base_layers(ckeras_model *m, int x)
 static ckeras_model *new_model(const char *name, ckeras_model *base, int augmented)
 {
     ckeras_model *m = ckeras_functional(name);
-    int x = ckeras_model_input(m, ckeras_input(3, (const int64_t[]){28, 28, 1}));
-    CALL(x);
+    int x;
+    CHECK(ckeras_model_input(m, ckeras_input(3, (const int64_t[]){28, 28, 1}), &x));
     if (augmented)
         x = augment(m, x);
     if (base)
-        CALL(x = ckeras_model_call_model(m, base, 1, &x, 0)); /* base_model(x, training=False) */
+        CHECK(ckeras_model_call_model(m, base, 1, &x, 0, &x)); /* base_model(x, training=False) */
     else
         x = base_layers(m, x);
-    CALL(x = ckeras_model_call(m, ckeras_global_average_pooling2d(), 1, &x));
-    CALL(x = ckeras_model_call(m, ckeras_dropout(0.2), 1, &x));
-    CALL(x = ckeras_model_call(m, ckeras_dense(5, "softmax"), 1, &x));
+    CHECK(ckeras_model_call(m, ckeras_global_average_pooling2d(), 1, &x, &x));
+    CHECK(ckeras_model_call(m, ckeras_dropout(0.2), 1, &x, &x));
+    CHECK(ckeras_model_call(m, ckeras_dense(5, "softmax"), 1, &x, &x));
     CHECK(ckeras_model_set_outputs(m, 1, &x));
     return m;
 }
@@ -290,8 +282,8 @@ static void fit(ckeras_model *m, ckeras_tensor *x, ckeras_tensor *y, int epochs,
     CHECK(ckeras_model_fit(m, x, y, args, &h));
     const double *loss = NULL, *acc = NULL;
     int n = 0;
-    if (!verbose && ckeras_history_get(h, "loss", &loss, &n) == CKERAS_OK && n > 0 &&
-        ckeras_history_get(h, "accuracy", &acc, &n) == CKERAS_OK)
+    if (!verbose && ckeras_history_values(h, "loss", &loss, &n) == CKERAS_OK && n > 0 &&
+        ckeras_history_values(h, "accuracy", &acc, &n) == CKERAS_OK)
         printf("  %d epochs: last epoch loss %.4f, accuracy %.4f (on the training images, in training mode)\n", n, loss[n - 1],
                acc[n - 1]);
     ckeras_history_free(h);
@@ -349,7 +341,7 @@ int main(int argc, char **argv)
     few_shot(x_train, y_train, seed, &x_few, &y_few);
     printf("Fashion-MNIST, %d threads: pretraining on %lld images of classes 0-4; the new task is classes 5-9\n"
            "from %lld labelled images (%d per class), tested on %lld images\n",
-           ckeras_get_num_threads(), (long long)ckeras_tensor_dim(x_old, 0), (long long)ckeras_tensor_dim(x_few, 0),
+           ckeras_num_threads(), (long long)ckeras_tensor_dim(x_old, 0), (long long)ckeras_tensor_dim(x_few, 0),
            PER_CLASS, (long long)ckeras_tensor_dim(x_new_test, 0));
 
     /* ---- 1. pretraining, the stand-in for ImageNet weights ---- */
@@ -364,21 +356,21 @@ int main(int argc, char **argv)
         acc_pre = accuracy(pre, x_old_test, y_old_test);
     } else {
         pre = ckeras_functional("pretrained");
-        int x = ckeras_model_input(pre, ckeras_input(3, (const int64_t[]){28, 28, 1}));
-        CALL(x);
+        int x;
+        CHECK(ckeras_model_input(pre, ckeras_input(3, (const int64_t[]){28, 28, 1}), &x));
         x = base_layers(pre, x);
-        CALL(x = ckeras_model_call(pre, ckeras_global_average_pooling2d(), 1, &x));
+        CHECK(ckeras_model_call(pre, ckeras_global_average_pooling2d(), 1, &x, &x));
         ckeras_layer *fc = ckeras_dense(256, "relu");
         CHECK(ckeras_layer_set_name(fc, "fc"));
-        CALL(x = ckeras_model_call(pre, fc, 1, &x));
-        CALL(x = ckeras_model_call(pre, ckeras_dropout(0.5), 1, &x));
-        CALL(x = ckeras_model_call(pre, ckeras_dense(5, "softmax"), 1, &x));
+        CHECK(ckeras_model_call(pre, fc, 1, &x, &x));
+        CHECK(ckeras_model_call(pre, ckeras_dropout(0.5), 1, &x, &x));
+        CHECK(ckeras_model_call(pre, ckeras_dense(5, "softmax"), 1, &x, &x));
         CHECK(ckeras_model_set_outputs(pre, 1, &x));
         /* trained behind the augmentation: trainer = Model(inputs, pre(augment(inputs))) */
         ckeras_model *trainer = ckeras_functional("pretraining");
-        CALL(x = ckeras_model_input(trainer, ckeras_input(3, (const int64_t[]){28, 28, 1})));
+        CHECK(ckeras_model_input(trainer, ckeras_input(3, (const int64_t[]){28, 28, 1}), &x));
         x = augment(trainer, x);
-        CALL(x = ckeras_model_call_model(trainer, pre, 1, &x, -1));
+        CHECK(ckeras_model_call_model(trainer, pre, 1, &x, -1, &x));
         CHECK(ckeras_model_set_outputs(trainer, 1, &x));
         CHECK(ckeras_model_compile(trainer, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
         printf("\n1. pretraining on classes 0-4 (%d epochs, with the augmentation)\n", pre_epochs);
@@ -394,9 +386,9 @@ int main(int argc, char **argv)
     /* ---- 2. load it, cut the base at its last convolution, freeze it, a new head ---- */
     t = now();
     CHECK(ckeras_load_model("pretrained.h5", 0, &pre));
-    const int in = ckeras_model_input_tensor(pre, 0), out = ckeras_model_layer_output(pre, "top_activation");
-    CALL(in);
-    CALL(out);
+    int in, out;
+    CHECK(ckeras_model_input_tensor(pre, 0, &in));
+    CHECK(ckeras_model_layer_output_by_name(pre, "top_activation", &out));
     ckeras_model *base = ckeras_model_from_tensors(pre, 1, &in, 1, &out, "base");
     if (!base)
         CHECK(CKERAS_EINVAL);
@@ -405,7 +397,7 @@ int main(int argc, char **argv)
     CHECK(ckeras_model_compile(model, ckeras_adam(LR), "sparse_categorical_crossentropy", "accuracy"));
     printf("\n2. frozen base (training=False), augmentation and a new head, %d epochs on the %lld images\n",
            head_epochs, (long long)ckeras_tensor_dim(x_few, 0));
-    CHECK(ckeras_model_summary(model, NULL, 0));
+    CHECK(ckeras_model_summary(model, 0, NULL));
     trainable_counts("transfer model", model);
     fit(model, x_few, y_few, head_epochs, BATCH, 0);
     const double acc_frozen = accuracy(model, x_new_test, y_new_test);
@@ -415,8 +407,8 @@ int main(int argc, char **argv)
     /* ---- 3. fine-tuning: unfreeze the top block, recompile with a 10x lower learning rate ---- */
     t = now();
     /* top_bn's weights train, its statistics stay: the base is called with training=False */
-    CHECK(ckeras_layer_set_trainable(ckeras_model_get_layer(pre, "top_conv"), 1));
-    CHECK(ckeras_layer_set_trainable(ckeras_model_get_layer(pre, "top_bn"), 1));
+    CHECK(ckeras_layer_set_trainable(ckeras_model_layer_by_name(pre, "top_conv"), 1));
+    CHECK(ckeras_layer_set_trainable(ckeras_model_layer_by_name(pre, "top_bn"), 1));
     CHECK(ckeras_model_compile(model, ckeras_adam(LR / 10), "sparse_categorical_crossentropy", "accuracy"));
     printf("\n3. fine-tuning with the top block (top_conv, top_bn) unfrozen, Adam(%g), %d epochs\n", LR / 10,
            tune_epochs);
@@ -445,9 +437,9 @@ int main(int argc, char **argv)
     /* ---- 5. baseline: the frozen base, same head, no augmentation, no fine-tuning ---- */
     t = now();
     CHECK(ckeras_load_model("pretrained.h5", 0, &pre));
-    const int in2 = ckeras_model_input_tensor(pre, 0), out2 = ckeras_model_layer_output(pre, "top_activation");
-    CALL(in2);
-    CALL(out2);
+    int in2, out2;
+    CHECK(ckeras_model_input_tensor(pre, 0, &in2));
+    CHECK(ckeras_model_layer_output_by_name(pre, "top_activation", &out2));
     base = ckeras_model_from_tensors(pre, 1, &in2, 1, &out2, "base");
     if (!base)
         CHECK(CKERAS_EINVAL);

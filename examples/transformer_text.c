@@ -84,8 +84,8 @@ static void make_data(int n, ckeras_tensor **tok, ckeras_tensor **pos, ckeras_te
 
 static int call(ckeras_model *m, ckeras_layer *l, int n, const int *in)
 {
-    int id = ckeras_model_call(m, l, n, in);
-    if (id < 0) {
+    int id;
+    if (ckeras_model_call(m, l, n, in, &id) != CKERAS_OK) {
         fprintf(stderr, "transformer_text: %s\n", ckeras_last_error());
         exit(1);
     }
@@ -111,9 +111,9 @@ int main(int argc, char **argv)
     make_data(N_TEST, &ttok, &tpos, &tlab);
 
     ckeras_model *m = ckeras_functional("transformer_text");
-    int tokens = ckeras_model_input(m, cfg("InputLayer", "{\"shape\": [10], \"name\": \"tokens\"}"));
-    int positions = ckeras_model_input(m, cfg("InputLayer", "{\"shape\": [10], \"name\": \"positions\"}"));
-    if (tokens < 0 || positions < 0) {
+    int tokens, positions;
+    if (ckeras_model_input(m, cfg("InputLayer", "{\"shape\": [10], \"name\": \"tokens\"}"), &tokens) != CKERAS_OK ||
+        ckeras_model_input(m, cfg("InputLayer", "{\"shape\": [10], \"name\": \"positions\"}"), &positions) != CKERAS_OK) {
         fprintf(stderr, "transformer_text: %s\n", ckeras_last_error());
         return 1;
     }
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
     int y = call(m, ckeras_dense(2, "softmax"), 1, &h);
     CHECK(ckeras_model_set_outputs(m, 1, &y));
     CHECK(ckeras_model_compile(m, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
-    CHECK(ckeras_model_summary(m, NULL, 0));
+    CHECK(ckeras_model_summary(m, 0, NULL));
 
     ckeras_fit_args *fa = ckeras_fit_args_new();
     CHECK(ckeras_fit_args_set_int(fa, "epochs", 30));

@@ -20,6 +20,8 @@ extern "C" {
  * initialised (MPI_THREAD_FUNNELED) when the program has not done it; then
  * ckeras_distributed_shutdown() finalises it. Errors: ::CKERAS_ESTATE (already initialised),
  * ::CKERAS_EIO (MPI failed), ::CKERAS_EUNSUPPORTED (a ckeras built without MPI).
+ * @return ::CKERAS_OK, ::CKERAS_EUNSUPPORTED (ckeras built without MPI), ::CKERAS_ESTATE (already
+ *   started), ::CKERAS_EIO (MPI failed)
  */
 CKERAS_API ckeras_status ckeras_distributed_init_comm(MPI_Comm comm);
 

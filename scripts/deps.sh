@@ -2,7 +2,7 @@
 # Installs ckeras' Debian build dependencies when they are missing.
 # As root it runs apt-get; otherwise it prints the command to run.
 set -e
-PKGS="gcc make pkg-config libblis-openmp-dev libblis-dev libhdf5-dev check libjansson-dev zlib1g-dev libzip-dev libpng-dev libjpeg62-turbo-dev"
+PKGS="gcc make pkg-config libblis-openmp-dev libblis-dev libhdf5-dev check libjansson-dev zlib1g-dev libzip-dev libpng-dev libjpeg62-turbo-dev abigail-tools"
 OPTIONAL="python3-numpy python3-h5py g++ python3 dataset-fashion-mnist graphviz"
 # CKERAS_DEPS_MPI=1: the MPI build's (make MPI=1, make check-mpi)
 MPI_PKGS="mpich libmpich-dev"

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "api_ids.h"
 
 #define MAX_K 200000
 
@@ -307,14 +308,14 @@ START_TEST(af_build_functional)
             ck_assert_msg(var >= 0, "retry of %s: %s", #expr, ckeras_last_error());                          \
         }                                                                                                    \
     } while (0)
-        ID(a, ckeras_model_input(m, ckeras_input(1, (const int64_t[]){4})));
-        ID(b, ckeras_model_input(m, ckeras_input(1, (const int64_t[]){4})));
-        ID(h, ckeras_model_call(m, ckeras_dense(4, "tanh"), 1, &a));
+        ID(a, id_input(m, ckeras_input(1, (const int64_t[]){4})));
+        ID(b, id_input(m, ckeras_input(1, (const int64_t[]){4})));
+        ID(h, id_call(m, ckeras_dense(4, "tanh"), 1, &a));
         int ab[2] = {h, b};
-        ID(c, ckeras_model_call(m, ckeras_add(), 2, ab));
+        ID(c, id_call(m, ckeras_add(), 2, ab));
         int cc[2] = {c, a};
-        ID(c, ckeras_model_call(m, ckeras_concatenate(-1), 2, cc));
-        ID(y, ckeras_model_call(m, ckeras_dense(1, NULL), 1, &c));
+        ID(c, id_call(m, ckeras_concatenate(-1), 2, cc));
+        ID(y, id_call(m, ckeras_dense(1, NULL), 1, &c));
 #undef ID
         STEP(&s, ckeras_model_set_outputs(m, 1, &y));
         STEP(&s, ckeras_model_compile(m, ckeras_sgd(0.1, 0.0, 0), "mse", NULL));
@@ -451,7 +452,7 @@ START_TEST(af_fit)
         ck_assert_int_eq(ckeras_history_epochs(h), 3);
         const double *vl;
         int ne;
-        ck_assert_int_eq(ckeras_history_get(h, "val_loss", &vl, &ne), CKERAS_OK);
+        ck_assert_int_eq(ckeras_history_values(h, "val_loss", &vl, &ne), CKERAS_OK);
         ck_assert(isfinite(vl[0]));
         assert_weights(m, wref, nref, "weights after the fit that followed a failure");
         ckeras_history_free(h);
@@ -919,11 +920,11 @@ START_TEST(af_shape_layers_and_functional_file)
 
     /* a functional model saved by ckeras, loaded with the k-th allocation failing */
     ckeras_model *fm = ckeras_functional("fn");
-    int a = ckeras_model_input(fm, ckeras_input(1, (const int64_t[]){4}));
-    int b = ckeras_model_input(fm, ckeras_input(1, (const int64_t[]){4}));
-    int h = ckeras_model_call(fm, ckeras_dense(4, "tanh"), 1, &a);
-    int c = ckeras_model_call(fm, ckeras_add(), 2, (const int[]){h, b});
-    int y = ckeras_model_call(fm, ckeras_dense(1, NULL), 1, &c);
+    int a = id_input(fm, ckeras_input(1, (const int64_t[]){4}));
+    int b = id_input(fm, ckeras_input(1, (const int64_t[]){4}));
+    int h = id_call(fm, ckeras_dense(4, "tanh"), 1, &a);
+    int c = id_call(fm, ckeras_add(), 2, (const int[]){h, b});
+    int y = id_call(fm, ckeras_dense(1, NULL), 1, &c);
     ck_assert_int_eq(ckeras_model_set_outputs(fm, 1, &y), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile(fm, ckeras_sgd(0.1, 0.9, 0), "mse", "mae"), CKERAS_OK);
     const char *path = tmp("fn.h5");

@@ -693,7 +693,7 @@ START_TEST(mha_resumes_keras_adam_training)
             char lname[64];
             const char *dot = strrchr(names[i], '.');
             snprintf(lname, sizeof lname, "%.*s", (int)(dot - names[i] - 2), names[i] + 2);
-            ckeras_layer *l = ckeras_model_get_layer(m, lname);
+            ckeras_layer *l = ckeras_model_layer_by_name(m, lname);
             ckeras_tensor *view = NULL;
             const char *wname = NULL;
             ck_assert_msg(l && ckeras_layer_weight(l, atoi(dot + 1), &wname, &view) == CKERAS_OK, "%s", names[i]);

@@ -422,10 +422,10 @@ static ckeras_status user_fn(ckeras_event ev, int index, const ckeras_logs *logs
         u->values[i] = ckeras_logs_value(logs, i);
     }
     u->val_loss = NAN;
-    if (ckeras_logs_get(logs, "val_loss", &u->val_loss) != CKERAS_OK)
+    if (ckeras_logs_value_by_name(logs, "val_loss", &u->val_loss) != CKERAS_OK)
         u->val_loss = -1;
     double dummy;
-    u->get_missing = ckeras_logs_get(logs, "nope", &dummy);
+    u->get_missing = ckeras_logs_value_by_name(logs, "nope", &dummy);
     u->name_out_of_range = ckeras_logs_name(logs, u->count);
     u->value_out_of_range = ckeras_logs_value(logs, -1);
     if (ev == CKERAS_EPOCH_END && index == u->stop_at_epoch)
@@ -544,29 +544,29 @@ START_TEST(history_records_epochs)
     ck_assert_ptr_null(ckeras_history_key(h, -1));
     const double *v;
     int n;
-    ck_assert_int_eq(ckeras_history_get(h, "loss", &v, &n), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "loss", &v, &n), CKERAS_OK);
     ck_assert_int_eq(n, 20);
     for (int e = 0; e < 20; e++)
         ck_assert(v[e] == 1.0 / (e + 1));
-    ck_assert_int_eq(ckeras_history_get(h, "val_loss", &v, &n), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "val_loss", &v, &n), CKERAS_OK);
     ck_assert(isnan(v[0]));
     ck_assert(v[1] == 2.0 && v[19] == 38.0);
-    ck_assert_int_eq(ckeras_history_get(h, "accuracy", &v, &n), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "accuracy", &v, &n), CKERAS_OK);
     ck_assert(v[10] == 0.5 + 10 / 100.0);
     ck_assert_int_eq(h->epoch_index[7], 7);
     /* A later epoch without a key reads NaN there. */
     ck_logs_clear(&logs);
     ck_logs_set(&logs, "loss", 0.01);
     ck_assert_int_eq(ck_history_append(h, 20, &logs), CKERAS_OK);
-    ck_assert_int_eq(ckeras_history_get(h, "accuracy", &v, &n), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "accuracy", &v, &n), CKERAS_OK);
     ck_assert_int_eq(n, 21);
     ck_assert(isnan(v[20]));
 
-    ck_assert_int_eq(ckeras_history_get(h, "val_accuracy", &v, &n), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_history_values(h, "val_accuracy", &v, &n), CKERAS_EINVAL);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "val_accuracy"));
-    ck_assert_int_eq(ckeras_history_get(h, NULL, &v, &n), CKERAS_EINVAL);
-    ck_assert_int_eq(ckeras_history_get(h, "loss", NULL, &n), CKERAS_EINVAL);
-    ck_assert_int_eq(ckeras_history_get(h, "loss", &v, NULL), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_history_values(h, NULL, &v, &n), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_history_values(h, "loss", NULL, &n), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_history_values(h, "loss", &v, NULL), CKERAS_EINVAL);
     ck_assert_int_eq(ck_history_append(h, 21, NULL), CKERAS_EINVAL);
     ck_assert_int_eq(ck_history_append(NULL, 21, &logs), CKERAS_EINVAL);
 
@@ -600,17 +600,17 @@ START_TEST(null_handles)
     ck_assert_ptr_null(ckeras_logs_name(NULL, 0));
     ck_assert(isnan(ckeras_logs_value(NULL, 0)));
     double d;
-    ck_assert_int_eq(ckeras_logs_get(NULL, "loss", &d), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_logs_value_by_name(NULL, "loss", &d), CKERAS_EINVAL);
     ckeras_logs logs;
     ck_logs_clear(&logs);
-    ck_assert_int_eq(ckeras_logs_get(&logs, NULL, &d), CKERAS_EINVAL);
-    ck_assert_int_eq(ckeras_logs_get(&logs, "loss", NULL), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_logs_value_by_name(&logs, NULL, &d), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_logs_value_by_name(&logs, "loss", NULL), CKERAS_EINVAL);
     ck_assert_int_eq(ckeras_history_epochs(NULL), 0);
     ck_assert_int_eq(ckeras_history_key_count(NULL), 0);
     ck_assert_ptr_null(ckeras_history_key(NULL, 0));
     const double *v;
     int n;
-    ck_assert_int_eq(ckeras_history_get(NULL, "loss", &v, &n), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_history_values(NULL, "loss", &v, &n), CKERAS_EINVAL);
     ckeras_history_free(NULL);
     ck_train_ctx ctx;
     memset(&ctx, 0, sizeof ctx);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "api_ids.h"
 
 #define N 30
 
@@ -43,12 +44,12 @@ static ckeras_model *two_io(void)
     ckeras_set_random_seed(7);
     ckeras_model *m = ckeras_functional("two_io");
     ck_assert_ptr_nonnull(m);
-    int a = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){4}), "a"));
-    int b = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){3}), "b"));
-    int c = ckeras_model_call(m, ckeras_concatenate(-1), 2, (const int[]){a, b});
-    int h = ckeras_model_call(m, named(ckeras_dense(8, "relu"), "h"), 1, &c);
-    int cls = ckeras_model_call(m, named(ckeras_dense(3, "softmax"), "cls"), 1, &h);
-    int reg = ckeras_model_call(m, named(ckeras_dense(2, NULL), "reg"), 1, &h);
+    int a = id_input(m, named(ckeras_input(1, (const int64_t[]){4}), "a"));
+    int b = id_input(m, named(ckeras_input(1, (const int64_t[]){3}), "b"));
+    int c = id_call(m, ckeras_concatenate(-1), 2, (const int[]){a, b});
+    int h = id_call(m, named(ckeras_dense(8, "relu"), "h"), 1, &c);
+    int cls = id_call(m, named(ckeras_dense(3, "softmax"), "cls"), 1, &h);
+    int reg = id_call(m, named(ckeras_dense(2, NULL), "reg"), 1, &h);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 2, (const int[]){cls, reg}), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile_outputs(m, ckeras_adam(0.01), 2, NULL,
                                                   (const char *const[]){"sparse_categorical_crossentropy", "mse"},
@@ -185,8 +186,8 @@ static void assert_same_run(const ckeras_model *a, const ckeras_model *b, const 
         ck_assert_str_eq(key, ckeras_history_key(hb, i));
         const double *va, *vb;
         int na, nb;
-        ck_assert_int_eq(ckeras_history_get(ha, key, &va, &na), CKERAS_OK);
-        ck_assert_int_eq(ckeras_history_get(hb, key, &vb, &nb), CKERAS_OK);
+        ck_assert_int_eq(ckeras_history_values(ha, key, &va, &na), CKERAS_OK);
+        ck_assert_int_eq(ckeras_history_values(hb, key, &vb, &nb), CKERAS_OK);
         ck_assert_int_eq(na, nb);
         ck_assert_msg(memcmp(va, vb, (size_t)na * sizeof(double)) == 0, "History '%s' differs", key);
     }
@@ -205,7 +206,7 @@ START_TEST(fit_from_callback_source_equals_fit_from_arrays)
     ckeras_data_source *src = source_of(&d, &s);
     ck_assert_int_eq(ckeras_model_fit_source(mb, src, fa, &hb), CKERAS_OK);
     ck_assert_int_eq(ckeras_history_epochs(hb), 4);
-    ck_assert_int_eq(ckeras_history_get(hb, "val_cls_accuracy", &(const double *){0}, &(int){0}), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(hb, "val_cls_accuracy", &(const double *){0}, &(int){0}), CKERAS_OK);
     assert_same_run(ma, mb, ha, hb);
     /* every epoch asks for the 24 training and the 6 validation samples, nothing more */
     ck_assert_int_eq(s.asked, 4 * N);
@@ -898,9 +899,9 @@ START_TEST(cnn_trains_on_image_folder)
     ck_assert_int_eq(ckeras_model_fit_source(m, tr, fa, &h), CKERAS_OK);
     const double *loss, *acc;
     int n;
-    ck_assert_int_eq(ckeras_history_get(h, "loss", &loss, &n), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "loss", &loss, &n), CKERAS_OK);
     ck_assert_int_eq(n, 20);
-    ck_assert_int_eq(ckeras_history_get(h, "val_accuracy", &acc, &n), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "val_accuracy", &acc, &n), CKERAS_OK);
     ck_assert_msg(loss[19] < loss[0], "loss %g -> %g", loss[0], loss[19]);
     ckeras_history_free(h);
     ckeras_fit_args_free(fa);

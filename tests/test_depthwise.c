@@ -549,7 +549,7 @@ START_TEST(small_model_trains_saves_and_loads)
     ck_assert_ptr_nonnull(strstr(json, "\"depth_multiplier\":2"));
     ck_assert_ptr_null(strstr(json, "\"groups\""));
     ckeras_free(json);
-    ckeras_layer *dl = ckeras_model_get_layer(m2, "depthwise_conv2d");
+    ckeras_layer *dl = ckeras_model_layer_by_name(m2, "depthwise_conv2d");
     ck_assert_msg(dl != NULL, "%s", ckeras_last_error());
     const char *wname = NULL;
     ckeras_tensor *view = NULL;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include "api_ids.h"
 
 /* ---- a parser for the text ckeras_model_to_dot writes --------------------------------------- */
 
@@ -205,11 +206,11 @@ static ckeras_model *two_branches(void)
 {
     ckeras_model *m = ckeras_functional("branches");
     ck_assert_ptr_nonnull(m);
-    int x = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){16}), "x"));
-    int a = ckeras_model_call(m, named(ckeras_dense(8, "relu"), "branch_a"), 1, &x);
-    int b = ckeras_model_call(m, named(ckeras_dense(8, "tanh"), "branch_b"), 1, &x);
-    int s = ckeras_model_call(m, named(ckeras_add(), "sum"), 2, (const int[]){a, b});
-    int y = ckeras_model_call(m, named(ckeras_dense(1, "sigmoid"), "head"), 1, &s);
+    int x = id_input(m, named(ckeras_input(1, (const int64_t[]){16}), "x"));
+    int a = id_call(m, named(ckeras_dense(8, "relu"), "branch_a"), 1, &x);
+    int b = id_call(m, named(ckeras_dense(8, "tanh"), "branch_b"), 1, &x);
+    int s = id_call(m, named(ckeras_add(), "sum"), 2, (const int[]){a, b});
+    int y = id_call(m, named(ckeras_dense(1, "sigmoid"), "head"), 1, &s);
     ck_assert(x >= 0 && a >= 0 && b >= 0 && s >= 0 && y >= 0);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
     return m;
@@ -286,8 +287,8 @@ END_TEST
 START_TEST(merge_of_one_tensor_twice_is_one_edge)
 {
     ckeras_model *m = ckeras_functional("twice");
-    int x = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){3}), "x"));
-    int s = ckeras_model_call(m, named(ckeras_add(), "double"), 2, (const int[]){x, x});
+    int x = id_input(m, named(ckeras_input(1, (const int64_t[]){3}), "x"));
+    int s = id_call(m, named(ckeras_add(), "double"), 2, (const int[]){x, x});
     ck_assert_msg(s >= 0, "%s", ckeras_last_error());
     ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &s), CKERAS_OK);
     char *dot = to_dot(m, CKERAS_DOT_SHAPES);
@@ -307,7 +308,7 @@ END_TEST
 START_TEST(dtype_trainable_and_rankdir)
 {
     ckeras_model *m = small_sequential();
-    ck_assert_int_eq(ckeras_layer_set_trainable(ckeras_model_get_layer(m, "hidden"), 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_layer_set_trainable(ckeras_model_layer_by_name(m, "hidden"), 0), CKERAS_OK);
     char *dot = to_dot(m, CKERAS_DOT_DTYPE | CKERAS_DOT_TRAINABLE | CKERAS_DOT_LR);
     parsed_dot p;
     parse_dot(dot, &p);
@@ -338,9 +339,9 @@ START_TEST(names_are_escaped)
     };
     ckeras_model *m = ckeras_functional("model \"q\" \\");
     ck_assert_ptr_nonnull(m);
-    int t = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){2}), odd[0]));
+    int t = id_input(m, named(ckeras_input(1, (const int64_t[]){2}), odd[0]));
     for (int k = 1; k < 5; k++)
-        t = ckeras_model_call(m, named(ckeras_dense(2, NULL), odd[k]), 1, &t);
+        t = id_call(m, named(ckeras_dense(2, NULL), odd[k]), 1, &t);
     ck_assert_int_ge(t, 0);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &t), CKERAS_OK);
     char *dot = to_dot(m, CKERAS_DOT_SHAPES);

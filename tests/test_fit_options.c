@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_ids.h"
 
 static ckeras_tensor *tensor_from(json_t *root, const char *key)
 {
@@ -92,7 +93,7 @@ static void check_history(const ckeras_history *h, json_t *want, int epochs, con
     json_object_foreach(want, key, vals) {
         const double *v = NULL;
         int n = 0;
-        ck_assert_msg(ckeras_history_get(h, key, &v, &n) == CKERAS_OK, "%s: no '%s' in History", what, key);
+        ck_assert_msg(ckeras_history_values(h, key, &v, &n) == CKERAS_OK, "%s: no '%s' in History", what, key);
         ck_assert_int_eq(n, epochs);
         bool val = strncmp(key, "val_", 4) == 0;
         size_t j = 0;
@@ -477,7 +478,7 @@ START_TEST(hand_class_weight)
     /* zero kernel and bias: every probability 1/3, loss per sample ln 3; weights 0.25, 4, 1, 4 */
     const double *loss;
     int n;
-    ck_assert_int_eq(ckeras_history_get(h, "loss", &loss, &n), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "loss", &loss, &n), CKERAS_OK);
     assert_near(loss[0], (0.25 + 4 + 1 + 4) * log(3.0) / 4, 1e-6, "class-weighted loss");
     /* bias gradient: sum_i w_i (p - onehot_i) / 4 with p = 1/3 */
     double w[4] = {0.25, 4, 1, 4}, gb[3] = {0, 0, 0};
@@ -681,13 +682,13 @@ END_TEST
 START_TEST(multi_output)
 {
     ckeras_model *m = ckeras_functional("two");
-    int in = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){2}));
+    int in = id_input(m, ckeras_input(1, (const int64_t[]){2}));
     ckeras_layer *la = ckeras_dense(1, NULL), *lb = ckeras_dense(1, NULL);
     ck_assert_int_eq(ckeras_layer_set_name(la, "a"), CKERAS_OK);
     ck_assert_int_eq(ckeras_layer_set_name(lb, "b"), CKERAS_OK);
     ckeras_layer_set_str(la, "kernel_initializer", "ones");
     ckeras_layer_set_str(lb, "kernel_initializer", "zeros");
-    int oa = ckeras_model_call(m, la, 1, &in), ob = ckeras_model_call(m, lb, 1, &in);
+    int oa = id_call(m, la, 1, &in), ob = id_call(m, lb, 1, &in);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 2, (const int[]){oa, ob}), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile_outputs(m, ckeras_sgd(0.1, 0.0, 0), 2, NULL, (const char *const[]){"mse", "mae"},
                                                   NULL, (const char *const[]){"mae", NULL}),

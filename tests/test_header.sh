@@ -99,6 +99,19 @@ else
     ok "all macros and types are CKERAS_* / ckeras_*"
 fi
 
+# CKERAS_API as each platform sees it (the preprocessor only; _WIN32 defined by hand).
+api() { printf '#include <ckeras.h>\nX CKERAS_API Y\n' | $CC -E -P -Iinclude "$@" - 2>/dev/null | grep '^X ' | tr -s ' '; }
+w_build=$(api -U__GNUC__ -D_WIN32 -DCKERAS_BUILD)
+w_use=$(api -U__GNUC__ -D_WIN32)
+w_static=$(api -U__GNUC__ -D_WIN32 -DCKERAS_STATIC)
+gnu=$(api)
+if [ "$w_build" = "X __declspec(dllexport) Y" ] && [ "$w_use" = "X __declspec(dllimport) Y" ] &&
+    [ "$w_static" = "X Y" ] && [ "$gnu" = 'X __attribute__((visibility("default"))) Y' ]; then
+    ok "CKERAS_API: dllexport/dllimport/nothing on Windows, visibility(default) with GCC"
+else
+    bad "CKERAS_API: Windows build '$w_build', use '$w_use', static '$w_static'; GCC '$gnu'"
+fi
+
 if [ $fail -ne 0 ]; then
     echo "test_header: FAILED"
     exit 1

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_ids.h"
 
 #define N 16
 #define D 4
@@ -111,10 +112,10 @@ START_TEST(documented_nulls_hold)
 
     /* two outputs, the second without a loss (NULL) and so without a target (NULL) */
     ckeras_model *m = ckeras_functional(NULL);
-    int in = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){D}));
-    int o[2] = {ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &in), ckeras_model_call(m, ckeras_dense(2, NULL), 1, &in)};
+    int in = id_input(m, ckeras_input(1, (const int64_t[]){D}));
+    int o[2] = {id_call(m, ckeras_dense(1, "sigmoid"), 1, &in), id_call(m, ckeras_dense(2, NULL), 1, &in)};
     ck_assert_int_eq(ckeras_model_set_outputs(m, 2, o), CKERAS_OK);
-    ck_assert_ptr_null(ckeras_model_get_layer(m, NULL));
+    ck_assert_ptr_null(ckeras_model_layer_by_name(m, NULL));
     ck_assert_int_eq(ckeras_model_compile_outputs(m, NULL, 2, NULL, (const char *const[]){"binary_crossentropy", NULL},
                                                   NULL, NULL),
                      CKERAS_OK);
@@ -169,8 +170,8 @@ static ckeras_status reenter(ckeras_event ev, int index, const ckeras_logs *logs
         case TRY_LOSS: st = ckeras_model_set_loss_float(r->m, "from_logits", 1); break;
         case TRY_LOAD_WEIGHTS: st = ckeras_model_load_weights(r->m, r->weights, 0); break;
         case TRY_CALL_MODEL: {
-            int in = ckeras_model_input(r->other, ckeras_input(1, (const int64_t[]){D}));
-            int id = ckeras_model_call_model(r->other, r->m, 1, &in, -1);
+            int in = id_input(r->other, ckeras_input(1, (const int64_t[]){D}));
+            int id = id_call_model(r->other, r->m, 1, &in, -1);
             st = id >= 0 ? CKERAS_OK : strstr(ckeras_last_error(), "in use") ? CKERAS_ESTATE : CKERAS_EINVAL;
             break;
         }
@@ -282,10 +283,10 @@ START_TEST(base_of_a_running_fit)
     ck_assert_int_eq(ckeras_model_add(base, ckeras_input(1, (const int64_t[]){D})), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(base, ckeras_dense(3, "relu")), CKERAS_OK);
     ckeras_model *m = ckeras_functional("outer");
-    int in = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){D}));
-    int h = ckeras_model_call_model(m, base, 1, &in, -1);
+    int in = id_input(m, ckeras_input(1, (const int64_t[]){D}));
+    int h = id_call_model(m, base, 1, &in, -1);
     ck_assert_int_ge(h, 0);
-    int o = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
+    int o = id_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &o), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile(m, NULL, "binary_crossentropy", NULL), CKERAS_OK);
     base_try b = {.base = base, .x = x};
@@ -428,7 +429,7 @@ START_TEST(summary_line_length)
     ck_assert_ptr_null(s);
     assert_error(ckeras_model_summary_string(m, INT_MAX, &s), CKERAS_EINVAL, "too large");
     assert_error(ckeras_model_summary_string(m, 1 << 26, &s), CKERAS_EINVAL, "at most 1024");
-    assert_error(ckeras_model_summary(m, NULL, 1025), CKERAS_EINVAL, "too large");
+    assert_error(ckeras_model_summary(m, 1025, NULL), CKERAS_EINVAL, "too large");
     ck_assert_int_eq(ckeras_model_summary_string(m, 1024, &s), CKERAS_OK);
     ck_assert_ptr_nonnull(strstr(s, "Total params"));
     ckeras_free(s);

@@ -142,7 +142,7 @@ else
     echo "test_install: skipped the C++ example: $CXX is not installed"
 fi
 
-# Python binding as installed: no CKERAS_LIB, so it finds libckeras.so.0 through the loader
+# Python binding as installed: no CKERAS_LIB, so it finds libckeras.so.1 through the loader
 if command -v python3 > /dev/null 2>&1; then
     cp "$top/share/doc/ckeras/examples/python/ckeras.py" "$work/"
     run_ok "python binding finds the installed library" "^$version $top/lib/libckeras.so.$version\$" \

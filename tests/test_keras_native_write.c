@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "api_ids.h"
 
 static const char *tmpdir;
 
@@ -61,14 +62,14 @@ static ckeras_model *mlp(void)
 static ckeras_model *bn_merge(void)
 {
     ckeras_model *m = ckeras_functional("bn_merge");
-    int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){8}));
-    int a = ckeras_model_call(m, ckeras_dense(6, NULL), 1, &x);
-    int b = ckeras_model_call(m, ckeras_batch_normalization(), 1, &a);
-    int r = ckeras_model_call(m, ckeras_activation("relu"), 1, &b);
-    int c = ckeras_model_call(m, ckeras_dense(6, "tanh"), 1, &x);
-    int s = ckeras_model_call(m, ckeras_add(), 2, (const int[]){r, c});
-    int k = ckeras_model_call(m, ckeras_concatenate(-1), 2, (const int[]){s, c});
-    int y = ckeras_model_call(m, ckeras_dense(3, "softmax"), 1, &k);
+    int x = id_input(m, ckeras_input(1, (const int64_t[]){8}));
+    int a = id_call(m, ckeras_dense(6, NULL), 1, &x);
+    int b = id_call(m, ckeras_batch_normalization(), 1, &a);
+    int r = id_call(m, ckeras_activation("relu"), 1, &b);
+    int c = id_call(m, ckeras_dense(6, "tanh"), 1, &x);
+    int s = id_call(m, ckeras_add(), 2, (const int[]){r, c});
+    int k = id_call(m, ckeras_concatenate(-1), 2, (const int[]){s, c});
+    int y = id_call(m, ckeras_dense(3, "softmax"), 1, &k);
     ck_assert_msg(y >= 0, "%s", ckeras_last_error());
     ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
     return compiled(m, "categorical_crossentropy");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_ids.h"
 
 static void setup(void)
 {
@@ -29,13 +30,13 @@ static ckeras_model *bn_model(void)
 {
     ckeras_set_random_seed(7);
     ckeras_model *m = ckeras_functional("bn_model");
-    int x = ckeras_model_input(m, ckeras_input(3, (const int64_t[]){6, 6, 2}));
-    int h = ckeras_model_call(m, ckeras_conv2d(3, 3, 3, NULL), 1, &x);
-    h = ckeras_model_call(m, ckeras_batch_normalization(), 1, &h);
+    int x = id_input(m, ckeras_input(3, (const int64_t[]){6, 6, 2}));
+    int h = id_call(m, ckeras_conv2d(3, 3, 3, NULL), 1, &x);
+    h = id_call(m, ckeras_batch_normalization(), 1, &h);
     ckeras_layer *lr = ckeras_layer_from_config("LeakyReLU", "{\"negative_slope\": 0.1}");
-    h = ckeras_model_call(m, lr, 1, &h);
-    h = ckeras_model_call(m, ckeras_layer_from_config("GlobalAveragePooling2D", NULL), 1, &h);
-    int y = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
+    h = id_call(m, lr, 1, &h);
+    h = id_call(m, ckeras_layer_from_config("GlobalAveragePooling2D", NULL), 1, &h);
+    int y = id_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
     ck_assert_int_ge(y, 0);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile(m, ckeras_adam(1e-2), "binary_crossentropy", NULL), CKERAS_OK);

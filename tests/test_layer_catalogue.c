@@ -171,7 +171,7 @@ static void run_case(const char *dir, json_t *c, char *report, size_t cap, int *
                 memcpy(lname, z.names[i] + 2, len);
                 lname[len] = '\0';
                 int wi = atoi(dot + 1);
-                ckeras_layer *l = ckeras_model_get_layer(m, lname);
+                ckeras_layer *l = ckeras_model_layer_by_name(m, lname);
                 ckeras_tensor *view = NULL;
                 const char *wname = NULL;
                 if (!l || ckeras_layer_weight(l, wi, &wname, &view) != CKERAS_OK) {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_ids.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
@@ -32,7 +33,7 @@ static ckeras_model *case_model(const char *name, float **x, int64_t *xs, int *x
     const char *lname;
     json_t *list;
     json_object_foreach(ws, lname, list) {
-        ckeras_layer *l = ckeras_model_get_layer(m, lname);
+        ckeras_layer *l = ckeras_model_layer_by_name(m, lname);
         ck_assert_msg(l != NULL, "%s: no layer '%s'", name, lname);
         ck_assert_int_eq(ckeras_layer_weight_count(l), (int)json_array_size(list));
         for (int k = 0; k < (int)json_array_size(list); k++) {
@@ -124,17 +125,17 @@ START_TEST(hand_simple_rnn)
 {
     for (int back = 0; back < 2; back++) {
         ckeras_model *m = ckeras_functional("hand");
-        int t = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){-1}));
+        int t = id_input(m, ckeras_input(1, (const int64_t[]){-1}));
         ckeras_layer *e = ckeras_embedding(4, 1);
         ck_assert_int_eq(ckeras_layer_set_bool(e, "mask_zero", 1), CKERAS_OK);
-        t = ckeras_model_call(m, e, 1, &t);
+        t = id_call(m, e, 1, &t);
         ckeras_layer *r = ckeras_simple_rnn(1, 1);
         ck_assert_int_eq(ckeras_layer_set_bool(r, "go_backwards", back), CKERAS_OK);
-        t = ckeras_model_call(m, r, 1, &t);
+        t = id_call(m, r, 1, &t);
         ck_assert_int_ge(t, 0);
         ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &t), CKERAS_OK);
         const float ew[4] = {9, 0.5f, -0.25f, 1}, rw[3] = {1, 1, 0};
-        ckeras_layer *ls[2] = {ckeras_model_get_layer(m, "embedding"), ckeras_model_get_layer(m, "simple_rnn")};
+        ckeras_layer *ls[2] = {ckeras_model_layer_by_name(m, "embedding"), ckeras_model_layer_by_name(m, "simple_rnn")};
         ck_assert_ptr_nonnull(ls[0]);
         ck_assert_ptr_nonnull(ls[1]);
         const char *wn;
@@ -324,7 +325,7 @@ START_TEST(masked_loss_training)
     const char *lname;
     json_t *list;
     json_object_foreach(after, lname, list) {
-        ckeras_layer *l = ckeras_model_get_layer(m, lname);
+        ckeras_layer *l = ckeras_model_layer_by_name(m, lname);
         for (int k = 0; k < (int)json_array_size(list); k++) {
             float *v = tu_floats(tu_get(json_array_get(list, (size_t)k), "data"), &n, NULL, NULL);
             const char *wn;

@@ -332,7 +332,7 @@ static void check_history(ckeras_model *m, json_t *fit, const char *what)
     {
         const double *got;
         int ne = 0;
-        ck_assert_msg(ckeras_history_get(h, key, &got, &ne) == CKERAS_OK, "%s: no '%s' in History", what, key);
+        ck_assert_msg(ckeras_history_values(h, key, &got, &ne) == CKERAS_OK, "%s: no '%s' in History", what, key);
         ck_assert_int_eq(ne, 2);
         for (int e = 0; e < 2; e++) {
             double want = tu_number(json_array_get(vals, (size_t)e));

@@ -287,7 +287,7 @@ START_TEST(validation_split_takes_the_last_samples)
         json_object_foreach(want, k, v) {
             const double *vals;
             int ne;
-            ck_assert_int_eq(ckeras_history_get(h, k, &vals, &ne), CKERAS_OK);
+            ck_assert_int_eq(ckeras_history_values(h, k, &vals, &ne), CKERAS_OK);
             ck_assert_int_eq(ne, 2);
             for (int e = 0; e < 2; e++)
                 ck_assert_msg(fabs(vals[e] - tu_number(json_array_get(v, (size_t)e))) < 1e-4, "%s[%d] = %g", k, e,
@@ -508,7 +508,7 @@ START_TEST(terminate_on_nan_keeps_finite_weights)
     ck_assert_int_lt(ckeras_history_epochs(h), 50); /* it stopped */
     const double *loss;
     int ne;
-    ckeras_history_get(h, "loss", &loss, &ne);
+    ckeras_history_values(h, "loss", &loss, &ne);
     ck_assert(!isfinite(loss[ne - 1]));
     ck_assert_int_eq(ck_first_nonfinite(m->params, (int64_t)m->n_params), -1);
     ckeras_history_free(h);

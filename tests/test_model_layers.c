@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_ids.h"
 
 #define OK(x) ck_assert_msg((x) == CKERAS_OK, "%s: %s", #x, ckeras_last_error())
 
@@ -151,13 +152,13 @@ static ckeras_model *pretrained(ckeras_tensor *x)
 static ckeras_model *transfer(ckeras_model *trunk, int training)
 {
     ckeras_model *m = ckeras_functional("transfer");
-    int t = ckeras_model_input(m, ckeras_input(3, (const int64_t[]){8, 8, 1}));
-    t = ckeras_model_call(m, ckeras_random_flip("horizontal"), 1, &t);
-    t = ckeras_model_call_model(m, trunk, 1, &t, training);
+    int t = id_input(m, ckeras_input(3, (const int64_t[]){8, 8, 1}));
+    t = id_call(m, ckeras_random_flip("horizontal"), 1, &t);
+    t = id_call_model(m, trunk, 1, &t, training);
     ck_assert_msg(t >= 0, "%s", ckeras_last_error());
-    t = ckeras_model_call(m, ckeras_global_average_pooling2d(), 1, &t);
-    t = ckeras_model_call(m, ckeras_dropout(0.2), 1, &t);
-    t = ckeras_model_call(m, ckeras_dense(2, "softmax"), 1, &t);
+    t = id_call(m, ckeras_global_average_pooling2d(), 1, &t);
+    t = id_call(m, ckeras_dropout(0.2), 1, &t);
+    t = id_call(m, ckeras_dense(2, "softmax"), 1, &t);
     OK(ckeras_model_set_outputs(m, 1, &t));
     OK(ckeras_model_compile(m, NULL, "sparse_categorical_crossentropy", NULL));
     return m;
@@ -165,7 +166,7 @@ static ckeras_model *transfer(ckeras_model *trunk, int training)
 
 static ckeras_model *cut(ckeras_model *base, const char *layer)
 {
-    int in = ckeras_model_input_tensor(base, 0), out = ckeras_model_layer_output(base, layer);
+    int in = id_input_tensor(base, 0), out = id_layer_output_by_name(base, layer);
     ck_assert_int_ge(in, 0);
     ck_assert_int_ge(out, 0);
     ckeras_model *trunk = ckeras_model_from_tensors(base, 1, &in, 1, &out, "trunk");
@@ -185,6 +186,57 @@ static void fit2(ckeras_model *m, const ckeras_tensor *x, int epochs)
     ckeras_fit_args_free(fa);
     ckeras_tensor_free(y);
 }
+
+/* The calls that give a tensor id return a status and put the id last (-1 on failure). */
+START_TEST(tensor_id_calls_return_a_status_and_the_id_last)
+{
+    ckeras_model *m = ckeras_functional("ids");
+    int x = -7, h = -7, y = -7, got = -7;
+    ck_assert_int_eq(ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}), &x), CKERAS_OK);
+    ck_assert_int_ge(x, 0);
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(2, "relu"), 1, &x, &h), CKERAS_OK);
+    ck_assert_int_gt(h, x);
+    /* the id may be the input's own variable */
+    y = h;
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(1, NULL), 1, &y, &y), CKERAS_OK);
+    ck_assert_int_gt(y, h);
+    ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_input_tensor(m, 0, &got), CKERAS_OK);
+    ck_assert_int_eq(got, x);
+    ck_assert_int_eq(ckeras_model_layer_output_at(m, -1, &got), CKERAS_OK);
+    ck_assert_int_eq(got, y);
+    ck_assert_int_eq(ckeras_model_layer_output_by_name(m, ckeras_layer_name(ckeras_model_layer(m, 0)), &got),
+                     CKERAS_OK);
+    ck_assert_int_eq(got, h);
+    /* failures: the status says why, the id is -1 */
+    got = 5;
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(2, NULL), 1, (const int[]){99}, &got), CKERAS_EINVAL);
+    ck_assert_int_eq(got, -1);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_input_tensor(m, 3, &got), CKERAS_EINVAL);
+    ck_assert_int_eq(got, -1);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_layer_output_at(m, 9, &got), CKERAS_EINVAL);
+    ck_assert_int_eq(got, -1);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_layer_output_by_name(m, "nope", &got), CKERAS_EINVAL);
+    ck_assert_int_eq(got, -1);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_add(), 2, (const int[]){x, h}, &got), CKERAS_ESHAPE); /* (3) + (2) */
+    ck_assert_int_eq(got, -1);
+    /* a NULL id is CKERAS_EINVAL; the layer is still taken (ASan: no leak) */
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(2, NULL), 1, &x, NULL), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}), NULL), CKERAS_EINVAL);
+    ck_assert_int_eq(ckeras_model_input_tensor(m, 0, NULL), CKERAS_EINVAL);
+    /* a Sequential model has no model_input: CKERAS_ESTATE */
+    ckeras_model *seq = ckeras_sequential(NULL);
+    got = 5;
+    ck_assert_int_eq(ckeras_model_input(seq, ckeras_input(1, (const int64_t[]){3}), &got), CKERAS_ESTATE);
+    ck_assert_int_eq(got, -1);
+    ckeras_model_free(seq);
+    ckeras_model_free(m);
+}
+END_TEST
 
 START_TEST(frozen_base_called_with_training_false_is_unchanged_by_fit)
 {
@@ -276,7 +328,7 @@ START_TEST(base_called_without_training_false_updates_its_statistics)
     ckeras_model *trunk = cut(base, "c2");
     OK(ckeras_model_set_trainable(trunk, 0));
     ckeras_model *m = transfer(trunk, -1);
-    ckeras_layer *bn = ckeras_model_get_layer(base, "bn");
+    ckeras_layer *bn = ckeras_model_layer_by_name(base, "bn");
     const char *nm;
     ckeras_tensor *mean;
     OK(ckeras_layer_weight(bn, 2, &nm, &mean));
@@ -312,7 +364,7 @@ START_TEST(unfreezing_the_top_layer_after_a_frozen_fit_trains_it)
     OK(ckeras_model_set_trainable(trunk, 0));
     ckeras_model *m = transfer(trunk, 0);
     fit2(m, x, 1);
-    OK(ckeras_layer_set_trainable(ckeras_model_get_layer(base, "c2"), 1));
+    OK(ckeras_layer_set_trainable(ckeras_model_layer_by_name(base, "c2"), 1));
     OK(ckeras_model_compile(m, ckeras_sgd(0.05, 0, 0), "sparse_categorical_crossentropy", NULL));
     size_t n0, n1;
     float *before = weights(trunk, &n0); /* c1 kernel+bias, bn (4 x 4), c2 kernel+bias */
@@ -381,8 +433,8 @@ START_TEST(cut_model_computes_the_layer_output)
     OK(ckeras_model_add(mlp, ckeras_input(1, (const int64_t[]){4})));
     OK(ckeras_model_add(mlp, named(ckeras_dense(3, "relu"), "a")));
     OK(ckeras_model_add(mlp, named(ckeras_dense(2, NULL), "b")));
-    int in = ckeras_model_input_tensor(mlp, 0), out = ckeras_model_layer_output_at(mlp, -2);
-    ck_assert_int_eq(out, ckeras_model_layer_output(mlp, "a"));
+    int in = id_input_tensor(mlp, 0), out = id_layer_output_at(mlp, -2);
+    ck_assert_int_eq(out, id_layer_output_by_name(mlp, "a"));
     ckeras_model *cutm = ckeras_model_from_tensors(mlp, 1, &in, 1, &out, NULL);
     ck_assert_ptr_nonnull(cutm);
     ck_assert_int_eq(ckeras_model_layer_count(cutm), 1);
@@ -390,8 +442,8 @@ START_TEST(cut_model_computes_the_layer_output)
     OK(ckeras_model_predict(cutm, x, 0, &p));
     const char *nm;
     ckeras_tensor *W, *c;
-    OK(ckeras_layer_weight(ckeras_model_get_layer(mlp, "a"), 0, &nm, &W));
-    OK(ckeras_layer_weight(ckeras_model_get_layer(mlp, "a"), 1, &nm, &c));
+    OK(ckeras_layer_weight(ckeras_model_layer_by_name(mlp, "a"), 0, &nm, &W));
+    OK(ckeras_layer_weight(ckeras_model_layer_by_name(mlp, "a"), 1, &nm, &c));
     for (int s = 0; s < 5; s++)
         for (int j = 0; j < 3; j++) {
             double v = ckeras_tensor_data(c)[j];
@@ -404,8 +456,8 @@ START_TEST(cut_model_computes_the_layer_output)
     ck_assert_ptr_null(ckeras_model_from_tensors(mlp, 1, &out, 1, &out, NULL));
     int bad = 999;
     ck_assert_ptr_null(ckeras_model_from_tensors(mlp, 1, &in, 1, &bad, NULL));
-    ck_assert_int_eq(ckeras_model_layer_output(mlp, "nope"), -1);
-    ck_assert_int_eq(ckeras_model_layer_output_at(mlp, 7), -1);
+    ck_assert_int_eq(id_layer_output_by_name(mlp, "nope"), -1);
+    ck_assert_int_eq(id_layer_output_at(mlp, 7), -1);
     ckeras_tensor_free(W);
     ckeras_tensor_free(c);
     ckeras_tensor_free(p);
@@ -419,31 +471,31 @@ START_TEST(shared_layer_has_one_set_of_weights_and_summed_gradients)
 {
     ckeras_set_random_seed(15);
     ckeras_model *m = ckeras_functional("siamese");
-    int a = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){3}), "a"));
-    int b = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){3}), "b"));
+    int a = id_input(m, named(ckeras_input(1, (const int64_t[]){3}), "a"));
+    int b = id_input(m, named(ckeras_input(1, (const int64_t[]){3}), "b"));
     ckeras_layer *shared = named(ckeras_dense(2, "tanh"), "shared");
-    int ha = ckeras_model_call(m, shared, 1, &a);
-    int hb = ckeras_model_call(m, shared, 1, &b); /* the same layer again */
+    int ha = id_call(m, shared, 1, &a);
+    int hb = id_call(m, shared, 1, &b); /* the same layer again */
     ck_assert_msg(hb >= 0, "%s", ckeras_last_error());
-    int s = ckeras_model_call(m, ckeras_concatenate(-1), 2, (const int[]){ha, hb});
-    int y = ckeras_model_call(m, named(ckeras_dense(1, NULL), "out"), 1, &s);
+    int s = id_call(m, ckeras_concatenate(-1), 2, (const int[]){ha, hb});
+    int y = id_call(m, named(ckeras_dense(1, NULL), "out"), 1, &s);
     OK(ckeras_model_set_outputs(m, 1, &y));
     int64_t total;
     OK(ckeras_model_count_params(m, &total, NULL, NULL));
     ck_assert_int_eq(total, (3 * 2 + 2) + (4 + 1));
     /* a call on another shape is refused and changes nothing */
-    int c = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){5}));
-    ck_assert_int_eq(ckeras_model_call(m, shared, 1, &c), -1);
+    int c = id_input(m, ckeras_input(1, (const int64_t[]){5}));
+    ck_assert_int_eq(id_call(m, shared, 1, &c), -1);
     ck_assert_int_eq(ckeras_model_layer_count(m), 4);
     ckeras_model_free(m);
 
     m = ckeras_functional("siamese");
-    a = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}));
+    a = id_input(m, ckeras_input(1, (const int64_t[]){3}));
     shared = named(ckeras_dense(3, "tanh"), "shared");
-    ha = ckeras_model_call(m, shared, 1, &a);
-    hb = ckeras_model_call(m, shared, 1, &ha); /* a shared layer applied twice in a row */
+    ha = id_call(m, shared, 1, &a);
+    hb = id_call(m, shared, 1, &ha); /* a shared layer applied twice in a row */
     ck_assert_msg(hb >= 0, "%s", ckeras_last_error());
-    y = ckeras_model_call(m, ckeras_dense(1, NULL), 1, &hb);
+    y = id_call(m, ckeras_dense(1, NULL), 1, &hb);
     OK(ckeras_model_set_outputs(m, 1, &y));
     OK(ckeras_model_compile(m, ckeras_sgd(1.0, 0, 0), "mse", NULL));
     ckeras_tensor *x = tensor(2, (const int64_t[]){6, 3}, 7, -1, 1);
@@ -452,11 +504,11 @@ START_TEST(shared_layer_has_one_set_of_weights_and_summed_gradients)
     /* a further call whose output nothing reads adds no gradient; checked at a second step, when the
      * gradient buffers hold the first step's values */
     ckeras_model *dead = ckeras_functional("dead_branch");
-    int d0 = ckeras_model_input(dead, ckeras_input(1, (const int64_t[]){3}));
+    int d0 = id_input(dead, ckeras_input(1, (const int64_t[]){3}));
     ckeras_layer *sd = ckeras_dense(3, "tanh");
-    int dh = ckeras_model_call(dead, sd, 1, &d0);
-    ck_assert_int_ge(ckeras_model_call(dead, sd, 1, &dh), 0); /* unread */
-    int dy = ckeras_model_call(dead, ckeras_dense(1, NULL), 1, &dh);
+    int dh = id_call(dead, sd, 1, &d0);
+    ck_assert_int_ge(id_call(dead, sd, 1, &dh), 0); /* unread */
+    int dy = id_call(dead, ckeras_dense(1, NULL), 1, &dh);
     OK(ckeras_model_set_outputs(dead, 1, &dy));
     OK(ckeras_model_compile(dead, ckeras_sgd(1.0, 0, 0), "mse", NULL));
     gradcheck(dead, x, t, "shared Dense, its second call unread (step 1)");
@@ -495,16 +547,16 @@ START_TEST(nested_model_gradients)
 {
     ckeras_set_random_seed(16);
     ckeras_model *inner = ckeras_functional("inner");
-    int i0 = ckeras_model_input(inner, ckeras_input(1, (const int64_t[]){3}));
-    int h = ckeras_model_call(inner, ckeras_dense(4, "sigmoid"), 1, &i0);
-    int r = ckeras_model_call(inner, ckeras_add(), 2, (const int[]){h, ckeras_model_call(inner, ckeras_dense(4, NULL), 1, &i0)});
+    int i0 = id_input(inner, ckeras_input(1, (const int64_t[]){3}));
+    int h = id_call(inner, ckeras_dense(4, "sigmoid"), 1, &i0);
+    int r = id_call(inner, ckeras_add(), 2, (const int[]){h, id_call(inner, ckeras_dense(4, NULL), 1, &i0)});
     OK(ckeras_model_set_outputs(inner, 1, &r));
     ckeras_model *m = ckeras_functional("outer");
-    int x0 = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}));
-    int t = ckeras_model_call(m, ckeras_dense(3, "tanh"), 1, &x0);
-    t = ckeras_model_call_model(m, inner, 1, &t, -1);
+    int x0 = id_input(m, ckeras_input(1, (const int64_t[]){3}));
+    int t = id_call(m, ckeras_dense(3, "tanh"), 1, &x0);
+    t = id_call_model(m, inner, 1, &t, -1);
     ck_assert_msg(t >= 0, "%s", ckeras_last_error());
-    t = ckeras_model_call(m, ckeras_dense(2, "softmax"), 1, &t);
+    t = id_call(m, ckeras_dense(2, "softmax"), 1, &t);
     OK(ckeras_model_set_outputs(m, 1, &t));
     OK(ckeras_model_compile(m, ckeras_sgd(1.0, 0, 0), "categorical_crossentropy", NULL));
     ckeras_tensor *x = tensor(2, (const int64_t[]){5, 3}, 9, -1, 1);
@@ -515,9 +567,9 @@ START_TEST(nested_model_gradients)
     }
     gradcheck(m, x, y, "dense - nested(dense, dense, add) - dense");
     /* misuse: wrong input count, itself, twice */
-    ck_assert_int_eq(ckeras_model_call_model(m, inner, 2, (const int[]){x0, x0}, -1), -1);
-    ck_assert_int_eq(ckeras_model_call_model(m, m, 1, &x0, -1), -1);
-    ck_assert_int_eq(ckeras_model_call_model(m, inner, 1, &x0, 1), -1);
+    ck_assert_int_eq(id_call_model(m, inner, 2, (const int[]){x0, x0}, -1), -1);
+    ck_assert_int_eq(id_call_model(m, m, 1, &x0, -1), -1);
+    ck_assert_int_eq(id_call_model(m, inner, 1, &x0, 1), -1);
     ckeras_tensor_free(x);
     ckeras_tensor_free(y);
     ckeras_model_free(inner);
@@ -537,14 +589,14 @@ START_TEST(lstm_return_state_outputs_and_gradients)
     ckeras_set_random_seed(17);
     const int64_t T = 4, F = 2, U = 3, N = 5;
     ckeras_model *m = ckeras_functional("states");
-    int x0 = ckeras_model_input(m, ckeras_input(2, (const int64_t[]){T, F}));
+    int x0 = id_input(m, ckeras_input(2, (const int64_t[]){T, F}));
     ckeras_layer *lstm = named(ckeras_lstm(U, 1), "lstm");
     OK(ckeras_layer_set_bool(lstm, "return_state", 1));
     OK(ckeras_layer_set_str(lstm, "bias_initializer", "random_normal"));
-    int seq = ckeras_model_call(m, lstm, 1, &x0);
+    int seq = id_call(m, lstm, 1, &x0);
     ck_assert_msg(seq >= 0, "%s", ckeras_last_error());
     int h = seq + 1, c = seq + 2;
-    ck_assert_int_eq(ckeras_model_layer_output(m, "lstm"), seq);
+    ck_assert_int_eq(id_layer_output_by_name(m, "lstm"), seq);
     OK(ckeras_model_set_outputs(m, 3, (const int[]){seq, h, c}));
     ck_assert_int_eq(ckeras_model_layer_count(m), 1); /* the outputs are not layers */
     ckeras_tensor *x = tensor(3, (const int64_t[]){N, T, F}, 10, -1, 1), *out[3];
@@ -603,19 +655,19 @@ START_TEST(lstm_return_state_outputs_and_gradients)
     /* gradients through the sequence, h and c: a head reads all three; c alone too (h unused) */
     for (int variant = 0; variant < 2; variant++) {
         m = ckeras_functional("states_head");
-        x0 = ckeras_model_input(m, ckeras_input(2, (const int64_t[]){T, F}));
+        x0 = id_input(m, ckeras_input(2, (const int64_t[]){T, F}));
         lstm = ckeras_lstm(U, variant == 0);
         OK(ckeras_layer_set_bool(lstm, "return_state", 1));
         /* (a zero bias gets unit_forget_bias at the first forward, which the check would see) */
         OK(ckeras_layer_set_str(lstm, "bias_initializer", "random_normal"));
-        seq = ckeras_model_call(m, lstm, 1, &x0);
+        seq = id_call(m, lstm, 1, &x0);
         int y;
         if (variant == 0) {
-            int flat = ckeras_model_call(m, ckeras_flatten(), 1, &seq);
-            int cat = ckeras_model_call(m, ckeras_concatenate(-1), 3, (const int[]){flat, seq + 1, seq + 2});
-            y = ckeras_model_call(m, ckeras_dense(2, NULL), 1, &cat);
+            int flat = id_call(m, ckeras_flatten(), 1, &seq);
+            int cat = id_call(m, ckeras_concatenate(-1), 3, (const int[]){flat, seq + 1, seq + 2});
+            y = id_call(m, ckeras_dense(2, NULL), 1, &cat);
         } else {
-            y = ckeras_model_call(m, ckeras_dense(2, NULL), 1, (const int[]){seq + 2});
+            y = id_call(m, ckeras_dense(2, NULL), 1, (const int[]){seq + 2});
         }
         OK(ckeras_model_set_outputs(m, 1, &y));
         OK(ckeras_model_compile(m, ckeras_sgd(1.0, 0, 0), "mse", NULL));
@@ -644,6 +696,7 @@ int main(void)
     TCase *tc = tcase_create("model_layers");
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, tensor_id_calls_return_a_status_and_the_id_last);
     tcase_add_test(tc, frozen_base_called_with_training_false_is_unchanged_by_fit);
     tcase_add_test(tc, base_called_without_training_false_updates_its_statistics);
     tcase_add_test(tc, unfreezing_the_top_layer_after_a_frozen_fit_trains_it);

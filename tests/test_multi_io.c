@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include "api_ids.h"
 
 #define N 20
 
@@ -44,14 +45,14 @@ static ckeras_model *two_io(const char *hidden_act)
     ckeras_set_random_seed(42);
     ckeras_model *m = ckeras_functional("two_io");
     ck_assert_ptr_nonnull(m);
-    int a = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){4}), "a"));
-    int b = ckeras_model_input(m, named(ckeras_input(1, (const int64_t[]){3}), "b"));
+    int a = id_input(m, named(ckeras_input(1, (const int64_t[]){4}), "a"));
+    int b = id_input(m, named(ckeras_input(1, (const int64_t[]){3}), "b"));
     ck_assert_int_ge(a, 0);
     ck_assert_int_ge(b, 0);
-    int c = ckeras_model_call(m, ckeras_concatenate(-1), 2, (const int[]){a, b});
-    int h = ckeras_model_call(m, named(ckeras_dense(8, hidden_act), "h"), 1, &c);
-    int cls = ckeras_model_call(m, named(ckeras_dense(3, "softmax"), "cls"), 1, &h);
-    int reg = ckeras_model_call(m, named(ckeras_dense(1, NULL), "reg"), 1, &h);
+    int c = id_call(m, ckeras_concatenate(-1), 2, (const int[]){a, b});
+    int h = id_call(m, named(ckeras_dense(8, hidden_act), "h"), 1, &c);
+    int cls = id_call(m, named(ckeras_dense(3, "softmax"), "cls"), 1, &h);
+    int reg = id_call(m, named(ckeras_dense(1, NULL), "reg"), 1, &h);
     ck_assert_int_ge(cls, 0);
     ck_assert_int_ge(reg, 0);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 2, (const int[]){cls, reg}), CKERAS_OK);
@@ -217,7 +218,7 @@ static void assert_names(ckeras_model *m, const char *const *names, int n)
 /* A copy of every weight of a layer. */
 static float *layer_copy(ckeras_model *m, const char *layer, int i, int64_t *size)
 {
-    ckeras_layer *l = ckeras_model_get_layer(m, layer);
+    ckeras_layer *l = ckeras_model_layer_by_name(m, layer);
     ck_assert_ptr_nonnull(l);
     const char *name;
     ckeras_tensor *v = NULL;
@@ -266,7 +267,7 @@ static void assert_keys(const ckeras_history *h, const char *const *keys, int n)
     for (int i = 0; i < n; i++) {
         const double *v;
         int ne;
-        ck_assert_msg(ckeras_history_get(h, keys[i], &v, &ne) == CKERAS_OK, "History has no key '%s'", keys[i]);
+        ck_assert_msg(ckeras_history_values(h, keys[i], &v, &ne) == CKERAS_OK, "History has no key '%s'", keys[i]);
     }
 }
 
@@ -280,7 +281,7 @@ static double last(const ckeras_history *h, const char *key)
 {
     const double *v;
     int n;
-    ck_assert_msg(ckeras_history_get(h, key, &v, &n) == CKERAS_OK, "no key %s", key);
+    ck_assert_msg(ckeras_history_values(h, key, &v, &n) == CKERAS_OK, "no key %s", key);
     return v[n - 1];
 }
 
@@ -623,12 +624,12 @@ START_TEST(gradients_through_several_outputs)
      * o2 = Dense(o1); o3 = Dense(concat(o1, o2)) */
     ckeras_set_random_seed(3);
     m = ckeras_functional("chain");
-    int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}));
-    int h = ckeras_model_call(m, named(ckeras_dense(4, "tanh"), "h"), 1, &x);
-    int o1 = ckeras_model_call(m, named(ckeras_dense(3, "softmax"), "o1"), 1, &h);
-    int o2 = ckeras_model_call(m, named(ckeras_dense(2, "tanh"), "o2"), 1, &o1);
-    int c = ckeras_model_call(m, ckeras_concatenate(-1), 2, (const int[]){o1, o2});
-    int o3 = ckeras_model_call(m, named(ckeras_dense(1, "sigmoid"), "o3"), 1, &c);
+    int x = id_input(m, ckeras_input(1, (const int64_t[]){3}));
+    int h = id_call(m, named(ckeras_dense(4, "tanh"), "h"), 1, &x);
+    int o1 = id_call(m, named(ckeras_dense(3, "softmax"), "o1"), 1, &h);
+    int o2 = id_call(m, named(ckeras_dense(2, "tanh"), "o2"), 1, &o1);
+    int c = id_call(m, ckeras_concatenate(-1), 2, (const int[]){o1, o2});
+    int o3 = id_call(m, named(ckeras_dense(1, "sigmoid"), "o3"), 1, &c);
     ck_assert_int_ge(o3, 0);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 3, (const int[]){o2, o1, o3}), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile_outputs(m, ckeras_sgd(0, 0, 0), 3, (const char *const[]){"o1", "o2", "o3"},
@@ -840,8 +841,8 @@ START_TEST(bad_arguments_give_clear_errors)
     ckeras_fit_args_free(a);
     /* set_outputs misuse */
     ckeras_model *f = ckeras_functional("f");
-    int x = ckeras_model_input(f, ckeras_input(1, (const int64_t[]){2}));
-    int h = ckeras_model_call(f, ckeras_dense(2, NULL), 1, &x);
+    int x = id_input(f, ckeras_input(1, (const int64_t[]){2}));
+    int h = id_call(f, ckeras_dense(2, NULL), 1, &x);
     ck_assert_int_eq(ckeras_model_compile_outputs(f, NULL, 1, NULL, LOSSES, NULL, NULL), CKERAS_ESTATE);
     ck_assert_int_ne(ckeras_model_set_outputs(f, 2, (const int[]){h, h}), CKERAS_OK);
     ck_assert_int_ne(ckeras_model_set_outputs(f, 0, (const int[]){h}), CKERAS_OK);
@@ -872,10 +873,10 @@ START_TEST(long_output_and_metric_names)
     n1[63] = n2[63] = '\0';
     ckeras_set_random_seed(1);
     ckeras_model *m = ckeras_functional("long");
-    int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){4}));
-    int h = ckeras_model_call(m, ckeras_dense(4, "relu"), 1, &x);
-    int o1 = ckeras_model_call(m, named(ckeras_dense(5, "softmax"), n1), 1, &h);
-    int o2 = ckeras_model_call(m, named(ckeras_dense(1, NULL), n2), 1, &h);
+    int x = id_input(m, ckeras_input(1, (const int64_t[]){4}));
+    int h = id_call(m, ckeras_dense(4, "relu"), 1, &x);
+    int o1 = id_call(m, named(ckeras_dense(5, "softmax"), n1), 1, &h);
+    int o2 = id_call(m, named(ckeras_dense(1, NULL), n2), 1, &h);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 2, (const int[]){o1, o2}), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_compile_outputs(m, NULL, 2, (const char *const[]){n2, n1},
                                                   (const char *const[]){"huber",

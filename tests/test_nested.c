@@ -107,7 +107,7 @@ START_TEST(fixture_optimizer_state_restored)
     ck_assert_msg(ckeras_load_model(h5, 0, &m) == CKERAS_OK, "%s", ckeras_last_error());
     ck_assert(m->compiled);
     ck_assert_int_eq(m->opt->iterations, it->is_int ? it->ivalue : (int64_t)it->data[0]);
-    ckeras_layer *conv = ckeras_model_get_layer(m, "conv2d_9");
+    ckeras_layer *conv = ckeras_model_layer_by_name(m, "conv2d_9");
     ck_assert_ptr_nonnull(conv);
     size_t off = (size_t)(conv->w[0].data - m->params);
     tu_assert_close(m->opt->slots[0] + off, m0->data, (size_t)conv->w[0].size, 0, 0, "Adam m of conv2d_9/kernel");
@@ -835,7 +835,7 @@ START_TEST(config_round_trip_keeps_factor_pairs)
         "\"interpolation\":\"nearest\",\"crop_to_aspect_ratio\":true}}]}}";
     ckeras_model *m = NULL;
     ck_assert_msg(ckeras_model_from_json(cfg, &m) == CKERAS_OK, "%s", ckeras_last_error());
-    ckeras_layer *rr = ckeras_model_get_layer(m, "rr");
+    ckeras_layer *rr = ckeras_model_layer_by_name(m, "rr");
     ck_assert_double_eq_tol(ck_cfg_float(&rr->cfg, "factor_lower"), -0.1, 1e-12);
     ck_assert_double_eq_tol(ck_cfg_float(&rr->cfg, "factor"), 0.3, 1e-12);
     char *json = NULL;
@@ -848,7 +848,7 @@ START_TEST(config_round_trip_keeps_factor_pairs)
     ck_assert_ptr_null(strstr(json, "antialias"));
     ckeras_model *m2 = NULL;
     ck_assert_msg(ckeras_model_from_json(json, &m2) == CKERAS_OK, "%s", ckeras_last_error());
-    ck_assert_double_eq_tol(ck_cfg_float(&ckeras_model_get_layer(m2, "rr")->cfg, "factor_lower"), -0.1, 1e-7);
+    ck_assert_double_eq_tol(ck_cfg_float(&ckeras_model_layer_by_name(m2, "rr")->cfg, "factor_lower"), -0.1, 1e-7);
     ck_assert_int_eq(ck_model_output_shape(m2)->d[0], 4);
     ck_assert_int_eq(ck_model_output_shape(m2)->d[1], 6);
     ckeras_free(json);
@@ -962,7 +962,7 @@ static void check_nested_fit(const char *name, const char *const *unchanged, int
         const char *slash = strchr(names[i], '/');
         ck_assert_ptr_nonnull(slash);
         snprintf(layer_name, sizeof layer_name, "%.*s", (int)(slash - names[i]), names[i]);
-        ckeras_layer *l = ckeras_model_get_layer(m, layer_name), *l0 = ckeras_model_get_layer(before, layer_name);
+        ckeras_layer *l = ckeras_model_layer_by_name(m, layer_name), *l0 = ckeras_model_layer_by_name(before, layer_name);
         ck_assert_msg(l && l0, "no layer %s", layer_name);
         bool found = false;
         for (int w = 0; w < ckeras_layer_weight_count(l); w++) {
@@ -1005,7 +1005,7 @@ static void check_nested_fit(const char *name, const char *const *unchanged, int
         ck_assert_int_eq(ckeras_model_count_params(back, &total2, &tr2, &ntr2), CKERAS_OK);
         ck_assert_int_eq(total2, total);
         ck_assert_int_eq(tr2, tr);
-        ckeras_layer *l = ckeras_model_get_layer(m, "bn"), *l2 = ckeras_model_get_layer(back, "bn");
+        ckeras_layer *l = ckeras_model_layer_by_name(m, "bn"), *l2 = ckeras_model_layer_by_name(back, "bn");
         for (int w = 0; w < ckeras_layer_weight_count(l); w++) {
             ckeras_tensor *v = NULL, *v2 = NULL;
             ck_assert_int_eq(ckeras_layer_weight(l, w, NULL, &v), CKERAS_OK);

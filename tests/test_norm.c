@@ -558,7 +558,7 @@ START_TEST(batchnorm_trains_in_fit)
     ck_assert_msg(ckeras_model_fit(m, x, y, a, &hist) == CKERAS_OK, "%s", ckeras_last_error());
     const double *loss;
     int ne;
-    ck_assert_int_eq(ckeras_history_get(hist, "loss", &loss, &ne), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(hist, "loss", &loss, &ne), CKERAS_OK);
     ck_assert_msg(loss[ne - 1] < 0.7 * loss[0], "loss %g -> %g", loss[0], loss[ne - 1]);
     /* statistics of z = x W + b with the final Dense weights */
     const float *W = dense->w[0].data, *bias = dense->w[1].data;

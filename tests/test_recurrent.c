@@ -702,7 +702,7 @@ static double last_loss(ckeras_history *hist, double *first)
 {
     const double *v;
     int ne;
-    ck_assert_int_eq(ckeras_history_get(hist, "loss", &v, &ne), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(hist, "loss", &v, &ne), CKERAS_OK);
     *first = v[0];
     return v[ne - 1];
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "api_ids.h"
 
 static char tmpdir[256];
 
@@ -71,13 +72,13 @@ static ckeras_tensor *toy_y(const ckeras_tensor *x)
 static ckeras_model *small_functional(void)
 {
     ckeras_model *m = ckeras_functional("residual");
-    int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){6}));
+    int x = id_input(m, ckeras_input(1, (const int64_t[]){6}));
     ck_assert_int_ge(x, 0);
-    int a = ckeras_model_call(m, ckeras_dense(8, "tanh"), 1, &x);
-    int b = ckeras_model_call(m, ckeras_dense(8, NULL), 1, &x);
-    int s = ckeras_model_call(m, ckeras_add(), 2, (const int[]){a, b});
-    int c = ckeras_model_call(m, ckeras_concatenate(-1), 2, (const int[]){s, a});
-    int y = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &c);
+    int a = id_call(m, ckeras_dense(8, "tanh"), 1, &x);
+    int b = id_call(m, ckeras_dense(8, NULL), 1, &x);
+    int s = id_call(m, ckeras_add(), 2, (const int[]){a, b});
+    int c = id_call(m, ckeras_concatenate(-1), 2, (const int[]){s, a});
+    int y = id_call(m, ckeras_dense(1, "sigmoid"), 1, &c);
     ck_assert_int_ge(y, 0);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
     return m;
@@ -148,10 +149,10 @@ START_TEST(concatenate_matches_keras)
             float *v = tu_floats(tu_get(root, path), &cnt, shape, &nd);
             xs[k] = ckeras_tensor_copy(v, nd, shape);
             free(v);
-            ids[k] = ckeras_model_input(m, ckeras_input(nd - 1, shape + 1));
+            ids[k] = id_input(m, ckeras_input(nd - 1, shape + 1));
         }
         char *cfg = json_dumps(tu_get(cs, "config"), 0);
-        int y = ckeras_model_call(m, ckeras_layer_from_config("Concatenate", cfg), nin, ids);
+        int y = id_call(m, ckeras_layer_from_config("Concatenate", cfg), nin, ids);
         free(cfg);
         ck_assert_int_ge(y, 0);
         ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
@@ -174,11 +175,11 @@ END_TEST
 START_TEST(functional_misuse)
 {
     ckeras_model *m = ckeras_functional(NULL);
-    int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}));
-    ck_assert_int_eq(ckeras_model_call(m, ckeras_dense(2, NULL), 1, (const int[]){7}), -1);
+    int x = id_input(m, ckeras_input(1, (const int64_t[]){3}));
+    ck_assert_int_eq(id_call(m, ckeras_dense(2, NULL), 1, (const int[]){7}), -1);
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "tensor 7"));
-    int a = ckeras_model_call(m, ckeras_dense(2, NULL), 1, &x);
-    ck_assert_int_eq(ckeras_model_call(m, ckeras_add(), 2, (const int[]){x, a}), -1); /* (3) vs (2) */
+    int a = id_call(m, ckeras_dense(2, NULL), 1, &x);
+    ck_assert_int_eq(id_call(m, ckeras_add(), 2, (const int[]){x, a}), -1); /* (3) vs (2) */
     ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "does not broadcast"));
     ck_assert_int_eq(ckeras_model_compile(m, NULL, "mse", NULL), CKERAS_ESTATE); /* no outputs */
     ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(1, NULL)), CKERAS_ESTATE);
@@ -402,15 +403,15 @@ START_TEST(layout_is_done_once_per_build_not_per_layer)
     enum { BLOCKS = 150, W = 16 };
     ckeras_set_random_seed(11);
     ckeras_model *m = ckeras_functional("deep");
-    int x = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){W}));
+    int x = id_input(m, ckeras_input(1, (const int64_t[]){W}));
     int h = x;
     for (int b = 0; b < BLOCKS; b++) {
-        int d = ckeras_model_call(m, ckeras_dense(W, "tanh"), 1, &h);
-        int n = ckeras_model_call(m, ckeras_batch_normalization(), 1, &d);
-        h = ckeras_model_call(m, ckeras_add(), 2, (const int[]){h, n});
+        int d = id_call(m, ckeras_dense(W, "tanh"), 1, &h);
+        int n = id_call(m, ckeras_batch_normalization(), 1, &d);
+        h = id_call(m, ckeras_add(), 2, (const int[]){h, n});
         ck_assert_int_ge(h, 0);
     }
-    int y = ckeras_model_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
+    int y = id_call(m, ckeras_dense(1, "sigmoid"), 1, &h);
     ck_assert_int_eq(ckeras_model_set_outputs(m, 1, &y), CKERAS_OK);
     ck_assert_int_eq(m->layout_passes, 0);
     ckeras_tensor *in = toy_x(8, W, 5), *t = toy_y(in);
@@ -544,7 +545,7 @@ START_TEST(model_checkpoint_saves_loadable_files)
     /* best.h5 holds the epoch with the lowest val_loss */
     const double *vl;
     int ne;
-    ck_assert_int_eq(ckeras_history_get(h, "val_loss", &vl, &ne), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "val_loss", &vl, &ne), CKERAS_OK);
     int arg = 0;
     for (int e = 1; e < ne; e++)
         if (vl[e] < vl[arg])

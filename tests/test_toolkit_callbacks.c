@@ -257,7 +257,7 @@ START_TEST(in_fit_history_and_file_get_the_rate)
     ck_assert_msg(ckeras_model_fit(m, x, y, args, &h) == CKERAS_OK, "%s", ckeras_last_error());
     const double *lr = NULL;
     int n = 0;
-    ck_assert_int_eq(ckeras_history_get(h, "learning_rate", &lr, &n), CKERAS_OK);
+    ck_assert_int_eq(ckeras_history_values(h, "learning_rate", &lr, &n), CKERAS_OK);
     ck_assert_int_eq(n, 6);
     const double want[6] = {0.1, 0.1, 0.05, 0.05, 0.05, 0.025};
     for (int e = 0; e < 6; e++)
@@ -433,7 +433,7 @@ static void fit_with(ckeras_model *m, ckeras_tensor *x, ckeras_tensor *y, int ep
     ck_assert_msg(ckeras_model_fit(m, x, y, a, &h) == CKERAS_OK, "%s", ckeras_last_error());
     const double *loss;
     *n_hist = 0;
-    if (ckeras_history_get(h, "loss", &loss, n_hist) != CKERAS_OK)
+    if (ckeras_history_values(h, "loss", &loss, n_hist) != CKERAS_OK)
         *n_hist = 0;
     ckeras_history_free(h);
     ckeras_fit_args_free(a);

@@ -179,8 +179,8 @@ START_TEST(csv_logger_file_reads_back_as_the_history)
         const char *key = ckeras_history_key(h, k);
         const double *a1, *b1;
         int n1, n2;
-        ck_assert_int_eq(ckeras_history_get(h, key, &a1, &n1), CKERAS_OK);
-        ck_assert_msg(ckeras_history_get(back, key, &b1, &n2) == CKERAS_OK, "%s", key);
+        ck_assert_int_eq(ckeras_history_values(h, key, &a1, &n1), CKERAS_OK);
+        ck_assert_msg(ckeras_history_values(back, key, &b1, &n2) == CKERAS_OK, "%s", key);
         ck_assert_int_eq(n1, n2);
         for (int e = 0; e < n1; e++) /* Python's repr of a float reads back exactly */
             ck_assert_msg(a1[e] == b1[e], "%s epoch %d: %.17g, CSV %.17g", key, e, a1[e], b1[e]);
@@ -205,9 +205,9 @@ START_TEST(csv_logger_file_reads_back_as_the_history)
         const double *v;
         int ne;
         ck_assert_msg(ckeras_history_read_csv(p, &sh) == CKERAS_OK, "%s", ckeras_last_error());
-        ck_assert_int_eq(ckeras_history_get(sh, "f1_score", &v, &ne), CKERAS_OK);
+        ck_assert_int_eq(ckeras_history_values(sh, "f1_score", &v, &ne), CKERAS_OK);
         ck_assert(ne == 2 && v[0] == 0.375);
-        ck_assert_int_eq(ckeras_history_get(sh, "val_loss", &v, &ne), CKERAS_OK);
+        ck_assert_int_eq(ckeras_history_values(sh, "val_loss", &v, &ne), CKERAS_OK);
         ck_assert(isnan(v[0]) && isnan(v[1]));
         ck_assert_int_eq(ckeras_history_plot_svg(sh, svgp, "a <title> & more"), CKERAS_OK);
         char *t = read_all(svgp);

@@ -13,7 +13,7 @@ A thin Keras-like layer over the C API of libckeras.so::
 
 The library is found through the CKERAS_LIB environment variable (a path to libckeras.so),
 else ../../lib/libckeras.so relative to this file (a source tree after `make`), else the
-system's libckeras.so.0 (after `make install`; run ldconfig or set LD_LIBRARY_PATH).
+system's libckeras.so.1 (after `make install`; run ldconfig or set LD_LIBRARY_PATH).
 
 Data: Python lists (rectangular, nested), NumPy arrays when NumPy is installed (converted to
 float32 C order), or Tensor objects (ckeras' own arrays, passed without a copy). Results of
@@ -52,7 +52,7 @@ def _find_library():
     here = os.path.dirname(os.path.abspath(__file__))
     local = os.path.normpath(os.path.join(here, "..", "..", "lib", "libckeras.so"))
     names = [local] if os.path.exists(local) else []
-    names.append("libckeras.so.0")
+    names.append("libckeras.so.1")
     found = ctypes.util.find_library("ckeras")
     if found:
         names.append(found)
@@ -145,7 +145,7 @@ def _declare_all():
     d("ckeras_free", None, _vp)
     d("ckeras_set_random_seed", None, ctypes.c_uint64)
     d("ckeras_set_num_threads", "status", _int)
-    d("ckeras_get_num_threads", _int)
+    d("ckeras_num_threads", _int)
     # tensors
     d("ckeras_tensor_new", "handle", _int, P(_i64))
     d("ckeras_tensor_copy", "handle", _fp, _int, P(_i64))
@@ -202,7 +202,7 @@ def _declare_all():
     d("ckeras_model_free", None, _vp)
     d("ckeras_model_layer_count", _int, _vp)
     d("ckeras_model_layer", _vp, _vp, _int)
-    d("ckeras_model_get_layer", _vp, _vp, _str)
+    d("ckeras_model_layer_by_name", _vp, _vp, _str)
     d("ckeras_model_name", _str, _vp)
     d("ckeras_model_count_params", "status", _vp, P(_i64), P(_i64), P(_i64))
     d("ckeras_model_compile", "status", _vp, _vp, _str, _str)
@@ -232,7 +232,7 @@ def _declare_all():
     d("ckeras_history_epochs", _int, _vp)
     d("ckeras_history_key_count", _int, _vp)
     d("ckeras_history_key", _str, _vp, _int)
-    d("ckeras_history_get", "status", _vp, _str, P(P(_dbl)), P(_int))
+    d("ckeras_history_values", "status", _vp, _str, P(P(_dbl)), P(_int))
     d("ckeras_history_free", None, _vp)
     # data
     d("ckeras_read_csv", "status", _str, P(_vp), P(_vp))
@@ -303,7 +303,7 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    return _lib.ckeras_get_num_threads()
+    return _lib.ckeras_num_threads()
 
 
 def has_hdf5():
@@ -751,7 +751,7 @@ def _read_history(h):
     for i in range(_lib.ckeras_history_key_count(h)):
         key = _lib.ckeras_history_key(h, i)
         values, n = ctypes.POINTER(_dbl)(), _int()
-        _lib.ckeras_history_get(h, key, ctypes.byref(values), ctypes.byref(n))
+        _lib.ckeras_history_values(h, key, ctypes.byref(values), ctypes.byref(n))
         data[_s(key)] = [values[j] for j in range(n.value)]
     return History(data, list(range(epochs)))
 
@@ -792,7 +792,7 @@ class Model(_Handle):
                 for i in range(_lib.ckeras_model_layer_count(h))]
 
     def get_layer(self, name):
-        p = _lib.ckeras_model_get_layer(self._ptr(), _b(name))
+        p = _lib.ckeras_model_layer_by_name(self._ptr(), _b(name))
         if not p:
             raise ValueError("No such layer: %s" % name)
         return Layer(p, owned=False, parent=self)

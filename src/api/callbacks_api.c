@@ -101,7 +101,7 @@ CKERAS_API double ckeras_logs_value(const ckeras_logs *logs, int i)
     return logs->values[i];
 }
 
-CKERAS_API ckeras_status ckeras_logs_get(const ckeras_logs *logs, const char *name, double *value)
+CKERAS_API ckeras_status ckeras_logs_value_by_name(const ckeras_logs *logs, const char *name, double *value)
 {
     if (!logs)
         return ck_error(CKERAS_EINVAL, "logs_get: logs is NULL");
@@ -140,7 +140,7 @@ CKERAS_API const char *ckeras_history_key(const ckeras_history *h, int i)
     return h->keys[i];
 }
 
-CKERAS_API ckeras_status ckeras_history_get(const ckeras_history *h, const char *key, const double **values,
+CKERAS_API ckeras_status ckeras_history_values(const ckeras_history *h, const char *key, const double **values,
                                             int *n)
 {
     if (!h)

@@ -383,7 +383,7 @@ CKERAS_API ckeras_layer *ckeras_model_layer(ckeras_model *model, int i)
     return n < 0 ? NULL : model->g.nodes[n].layer;
 }
 
-CKERAS_API ckeras_layer *ckeras_model_get_layer(ckeras_model *model, const char *name)
+CKERAS_API ckeras_layer *ckeras_model_layer_by_name(ckeras_model *model, const char *name)
 {
     if (!model || !name)
         return NULL;
@@ -897,7 +897,7 @@ CKERAS_API ckeras_status ckeras_model_summary_string(const ckeras_model *model, 
     return ck_model_summary_text(model, line_length, text);
 }
 
-CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *out, int line_length)
+CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, int line_length, FILE *out)
 {
     char *text = NULL;
     ckeras_status st = ckeras_model_summary_string(model, line_length, &text);
@@ -905,7 +905,7 @@ CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *o
         return st;
     /* a full disk or a closed pipe is reported, not swallowed: the text is flushed to the
      * stream so that its error shows now */
-    FILE *f = out ? (FILE *)out : stdout;
+    FILE *f = out ? out : stdout;
     errno = 0;
     bool bad = fputs(text, f) == EOF;
     bad = fflush(f) != 0 || bad;
@@ -917,7 +917,7 @@ CKERAS_API ckeras_status ckeras_model_summary(const ckeras_model *model, void *o
     return CKERAS_OK;
 }
 
-CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, int flags, char **dot)
+CKERAS_API ckeras_status ckeras_model_to_dot(const ckeras_model *model, ckeras_dot_flags flags, char **dot)
 {
     NEED(dot, "dot");
     *dot = NULL;
@@ -966,7 +966,7 @@ CKERAS_API ckeras_model *ckeras_functional(const char *name)
     return ck_functional_new(name);
 }
 
-CKERAS_API int ckeras_model_input(ckeras_model *model, ckeras_layer *input)
+static int model_input_id(ckeras_model *model, ckeras_layer *input)
 {
     if (!model || !input || input->owned) {
         if (model == NULL)
@@ -985,7 +985,7 @@ CKERAS_API int ckeras_model_input(ckeras_model *model, ckeras_layer *input)
     return id;
 }
 
-CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs)
+static int model_call_id(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs)
 {
     if (!model || !layer || (layer->owned && !ck_model_has_layer(model, layer))) {
         if (model == NULL)
@@ -1004,8 +1004,8 @@ CKERAS_API int ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n
     return id;
 }
 
-CKERAS_API int ckeras_model_call_model(ckeras_model *model, ckeras_model *inner, int n_inputs, const int *inputs,
-                                       int training)
+static int model_call_model_id(ckeras_model *model, ckeras_model *inner, int n_inputs, const int *inputs,
+                               int training)
 {
     if (!model || !inner) {
         ck_error(CKERAS_EINVAL, "model_call_model: %s is NULL", !model ? "model" : "inner");
@@ -1024,7 +1024,7 @@ CKERAS_API int ckeras_model_call_model(ckeras_model *model, ckeras_model *inner,
     return id;
 }
 
-CKERAS_API int ckeras_model_input_tensor(ckeras_model *model, int i)
+static int model_input_tensor_id(ckeras_model *model, int i)
 {
     if (!model || i < 0 || i >= model->g.ninputs) {
         ck_error(CKERAS_EINVAL, "model_input_tensor: %s", !model ? "model is NULL" : "no such input");
@@ -1033,7 +1033,7 @@ CKERAS_API int ckeras_model_input_tensor(ckeras_model *model, int i)
     return ck_model_tensor_id(model, -1 - i);
 }
 
-CKERAS_API int ckeras_model_layer_output_at(ckeras_model *model, int index)
+static int model_layer_output_at_id(ckeras_model *model, int index)
 {
     if (!model) {
         ck_error(CKERAS_EINVAL, "model_layer_output_at: model is NULL");
@@ -1051,10 +1051,10 @@ CKERAS_API int ckeras_model_layer_output_at(ckeras_model *model, int index)
     return ck_model_tensor_id(model, model->g.nodes[n].layer->nout > 1 ? n + 1 : n);
 }
 
-CKERAS_API int ckeras_model_layer_output(ckeras_model *model, const char *name)
+static int model_layer_output_by_name_id(ckeras_model *model, const char *name)
 {
     if (!model || !name) {
-        ck_error(CKERAS_EINVAL, "model_layer_output: %s is NULL", !model ? "model" : "name");
+        ck_error(CKERAS_EINVAL, "model_layer_output_by_name: %s is NULL", !model ? "model" : "name");
         return -1;
     }
     for (int j = 0; j < model->g.ninputs; j++)
@@ -1063,8 +1063,71 @@ CKERAS_API int ckeras_model_layer_output(ckeras_model *model, const char *name)
     for (int i = 0; i < model->g.n; i++)
         if (!ck_node_hidden(&model->g.nodes[i]) && strcmp(model->g.nodes[i].layer->name, name) == 0)
             return ck_model_tensor_id(model, model->g.nodes[i].layer->nout > 1 ? i + 1 : i);
-    ck_error(CKERAS_EINVAL, "model_layer_output: model '%s' has no layer named '%s'", model->name, name);
+    ck_error(CKERAS_EINVAL, "model_layer_output_by_name: model '%s' has no layer named '%s'", model->name, name);
     return -1;
+}
+
+/* The functions that give a tensor id: the id in *id (-1 on failure), the status returned. A NULL
+ * id is CKERAS_EINVAL (a layer given is still taken). */
+static ckeras_status id_result(int v, int *id)
+{
+    *id = v;
+    return v >= 0 ? CKERAS_OK : ck_last_status(CKERAS_EINVAL);
+}
+
+static ckeras_status null_id(const char *what)
+{
+    return ck_error(CKERAS_EINVAL, "%s: id is NULL", what);
+}
+
+CKERAS_API ckeras_status ckeras_model_input(ckeras_model *model, ckeras_layer *input, int *id)
+{
+    if (!id) {
+        if (!input || !input->owned)
+            ckeras_layer_free(input);
+        return null_id("model_input");
+    }
+    return id_result(model_input_id(model, input), id);
+}
+
+CKERAS_API ckeras_status ckeras_model_call(ckeras_model *model, ckeras_layer *layer, int n_inputs, const int *inputs,
+                                           int *id)
+{
+    if (!id) {
+        if (layer && !layer->owned)
+            ckeras_layer_free(layer);
+        return null_id("model_call");
+    }
+    return id_result(model_call_id(model, layer, n_inputs, inputs), id);
+}
+
+CKERAS_API ckeras_status ckeras_model_call_model(ckeras_model *model, ckeras_model *inner, int n_inputs,
+                                                 const int *inputs, int training, int *id)
+{
+    if (!id)
+        return null_id("model_call_model");
+    return id_result(model_call_model_id(model, inner, n_inputs, inputs, training), id);
+}
+
+CKERAS_API ckeras_status ckeras_model_input_tensor(ckeras_model *model, int i, int *id)
+{
+    if (!id)
+        return null_id("model_input_tensor");
+    return id_result(model_input_tensor_id(model, i), id);
+}
+
+CKERAS_API ckeras_status ckeras_model_layer_output_at(ckeras_model *model, int index, int *id)
+{
+    if (!id)
+        return null_id("model_layer_output_at");
+    return id_result(model_layer_output_at_id(model, index), id);
+}
+
+CKERAS_API ckeras_status ckeras_model_layer_output_by_name(ckeras_model *model, const char *name, int *id)
+{
+    if (!id)
+        return null_id("model_layer_output_by_name");
+    return id_result(model_layer_output_by_name_id(model, name), id);
 }
 
 CKERAS_API ckeras_model *ckeras_model_from_tensors(ckeras_model *model, int n_inputs, const int *inputs,
@@ -1191,14 +1254,14 @@ static ckeras_status named(ckeras_status st, const char *what)
     return st;
 }
 
-CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, int flags)
+CKERAS_API ckeras_status ckeras_model_save(const ckeras_model *model, const char *path, ckeras_save_flags flags)
 {
     NEED(model, "model");
     NEED(path, "path");
     SAVE_CALL(model, ck_model_save(model, path, flags));
 }
 
-CKERAS_API ckeras_status ckeras_load_model(const char *path, int flags, ckeras_model **model)
+CKERAS_API ckeras_status ckeras_load_model(const char *path, ckeras_load_flags flags, ckeras_model **model)
 {
     NEED(model, "model");
     *model = NULL;
@@ -1214,7 +1277,7 @@ CKERAS_API ckeras_status ckeras_model_save_weights(const ckeras_model *model, co
     SAVE_CALL(model, ck_model_save_weights(model, path));
 }
 
-CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, int flags)
+CKERAS_API ckeras_status ckeras_model_load_weights(ckeras_model *model, const char *path, ckeras_weights_flags flags)
 {
     NEED(model, "model");
     NEED(path, "path");

@@ -321,7 +321,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "summary") == 0) {
         if (ckeras_load_model(argv[2], CKERAS_LOAD_NO_COMPILE, &m) != CKERAS_OK)
             return fail("summary");
-        if (ckeras_model_summary(m, stdout, 0) != CKERAS_OK)
+        if (ckeras_model_summary(m, 0, stdout) != CKERAS_OK)
             rc = fail("summary");
     } else if (strcmp(cmd, "predict") == 0 && argc >= 5) {
         int batch = argc > 5 ? atoi(argv[5]) : 0;

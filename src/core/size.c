@@ -110,7 +110,7 @@ CKERAS_API ckeras_status ckeras_set_max_tensor_size(int64_t elements)
     return set_limit(&max_tensor, elements, "set_max_tensor_size");
 }
 
-CKERAS_API int64_t ckeras_get_max_tensor_size(void)
+CKERAS_API int64_t ckeras_max_tensor_size(void)
 {
     return atomic_load(&max_tensor);
 }
@@ -120,7 +120,7 @@ CKERAS_API ckeras_status ckeras_set_max_model_params(int64_t params)
     return set_limit(&max_params, params, "set_max_model_params");
 }
 
-CKERAS_API int64_t ckeras_get_max_model_params(void)
+CKERAS_API int64_t ckeras_max_model_params(void)
 {
     return atomic_load(&max_params);
 }

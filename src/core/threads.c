@@ -47,7 +47,7 @@ CKERAS_API ckeras_status ckeras_set_num_threads(int n)
     return CKERAS_OK;
 }
 
-CKERAS_API int ckeras_get_num_threads(void)
+CKERAS_API int ckeras_num_threads(void)
 {
     return ck_num_threads();
 }

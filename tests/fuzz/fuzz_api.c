@@ -30,6 +30,7 @@
 
 #include <float.h>
 #include <math.h>
+#include "../api_ids.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -362,7 +363,7 @@ static ckeras_status fuzz_api_callback(ckeras_event event, int index, const cker
         ckeras_model_save_weights(m, fuzz_temp_path("api_w", ".weights.h5"));
         break;
     case 16:
-        (void)ckeras_logs_get(logs, take_str(f, buf), &v);
+        (void)ckeras_logs_value_by_name(logs, take_str(f, buf), &v);
         break;
     default: /* 17: nothing */
         break;
@@ -419,7 +420,7 @@ static void op_fit(fuzz_api *f, ckeras_model *m, const ckeras_tensor *x, const c
         for (int i = 0; i < nk; i++) {
             const double *vals = NULL;
             int ne = 0;
-            ckeras_history_get(h, ckeras_history_key(h, i), &vals, &ne);
+            ckeras_history_values(h, ckeras_history_key(h, i), &vals, &ne);
         }
     }
     f->depth--;
@@ -581,7 +582,7 @@ static void run_op(fuzz_api *f, uint8_t op)
         ckeras_model_pop(m);
         break;
     case 8:
-        keep_id(f, km, ckeras_model_input(m, give_layer(f, kl)));
+        keep_id(f, km, id_input(m, give_layer(f, kl)));
         break;
     case 9: case 10: {
         /* a count from the input (n == 3: any int) with room for more ids than a call takes
@@ -592,7 +593,7 @@ static void run_op(fuzz_api *f, uint8_t op)
         for (int i = n < 3 ? n : 3; i < FUZZ_API_ROOM; i++)
             ins[i] = i & 1;
         int nin = n == 3 ? take_int(f) : n;
-        keep_id(f, km, ckeras_model_call(m, give_layer(f, kl), nin, n ? ins : NULL));
+        keep_id(f, km, id_call(m, give_layer(f, kl), nin, n ? ins : NULL));
         break;
     }
     case 11: {
@@ -701,7 +702,7 @@ static void run_op(fuzz_api *f, uint8_t op)
         (void)ckeras_model_output_name(m, take_int(f));
         (void)ckeras_model_metrics_name(m, take_int(f));
         (void)ckeras_model_metrics_count(m);
-        (void)ckeras_model_get_layer(m, take_str(f, buf));
+        (void)ckeras_model_layer_by_name(m, take_str(f, buf));
         (void)n;
         break;
     }
@@ -784,9 +785,9 @@ static void run_op(fuzz_api *f, uint8_t op)
     case 38: { /* a model from tensors of another */
         int in = take_id(f, km), o = take_id(f, km);
         if (take_u8(f) & 1) {
-            in = ckeras_model_input_tensor(m, take_int(f));
-            o = take_u8(f) & 1 ? ckeras_model_layer_output_at(m, take_int(f))
-                               : ckeras_model_layer_output(m, take_str(f, buf));
+            in = id_input_tensor(m, take_int(f));
+            o = take_u8(f) & 1 ? id_layer_output_at(m, take_int(f))
+                               : id_layer_output_by_name(m, take_str(f, buf));
         }
         ckeras_model *m2 = ckeras_model_from_tensors(m, 1, &in, 1, &o, take_str(f, buf));
         if (m2)
@@ -795,7 +796,7 @@ static void run_op(fuzz_api *f, uint8_t op)
     }
     case 39: { /* a model called as a layer of another */
         int k2 = take_u8(f) % FUZZ_API_NM, in = take_id(f, km);
-        keep_id(f, km, ckeras_model_call_model(m, f->m[k2], 1, &in, take_u8(f) & 1 ? -1 : 0));
+        keep_id(f, km, id_call_model(m, f->m[k2], 1, &in, take_u8(f) & 1 ? -1 : 0));
         break;
     }
     case 40:

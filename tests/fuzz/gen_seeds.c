@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
+#include "../api_ids.h"
 
 static char out[1024];
 
@@ -117,15 +118,15 @@ static void models(void)
 
     /* a functional model with two inputs and merge layers, SGD with momentum */
     m = ckeras_functional("two_in");
-    int a = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}));
-    int b = ckeras_model_input(m, ckeras_input(1, (const int64_t[]){3}));
-    int s = ckeras_model_call(m, ckeras_add(), 2, (const int[]){a, b});
-    int p = ckeras_model_call(m, ckeras_multiply(), 2, (const int[]){a, b});
-    int c = ckeras_model_call(m, ckeras_concatenate(-1), 2, (const int[]){s, p});
-    int h = ckeras_model_call(m, ckeras_dense(2, "tanh"), 1, &c);
-    int d = ckeras_model_call(m, ckeras_subtract(), 2, (const int[]){h, h});
-    int e = ckeras_model_call(m, ckeras_average(), 2, (const int[]){h, d});
-    int y = ckeras_model_call(m, ckeras_dense(1, NULL), 1, &e);
+    int a = id_input(m, ckeras_input(1, (const int64_t[]){3}));
+    int b = id_input(m, ckeras_input(1, (const int64_t[]){3}));
+    int s = id_call(m, ckeras_add(), 2, (const int[]){a, b});
+    int p = id_call(m, ckeras_multiply(), 2, (const int[]){a, b});
+    int c = id_call(m, ckeras_concatenate(-1), 2, (const int[]){s, p});
+    int h = id_call(m, ckeras_dense(2, "tanh"), 1, &c);
+    int d = id_call(m, ckeras_subtract(), 2, (const int[]){h, h});
+    int e = id_call(m, ckeras_average(), 2, (const int[]){h, d});
+    int y = id_call(m, ckeras_dense(1, NULL), 1, &e);
     if (y < 0 || ckeras_model_set_outputs(m, 1, &y) != CKERAS_OK)
         die("functional");
     if (ckeras_model_compile(m, ckeras_sgd(0.01, 0.9, 1), "mse", "mae") != CKERAS_OK)

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "../api_ids.h"
 
 #define BATCH 3
 
@@ -112,7 +113,7 @@ static void add(ckeras_model *m, ckeras_layer *l)
 
 static int call(ckeras_model *m, ckeras_layer *l, int n, const int *ins)
 {
-    int id = ckeras_model_call(m, l, n, ins);
+    int id = id_call(m, l, n, ins);
     if (id < 0)
         fail("call");
     return id;
@@ -186,7 +187,7 @@ static ckeras_model *m_flatten(const spec *s)
 static ckeras_model *merge_model(const spec *s, ckeras_layer *merge, int k)
 {
     ckeras_model *m = ckeras_functional(NULL);
-    int x = ckeras_model_input(m, ckeras_input(s->ndim, s->shape));
+    int x = id_input(m, ckeras_input(s->ndim, s->shape));
     int br[3];
     for (int i = 0; i < k; i++)
         br[i] = call(m, ckeras_dense(4, i == 2 ? "sigmoid" : NULL), 1, &x);
@@ -208,7 +209,7 @@ static ckeras_model *m_concatenate(const spec *s)
 {
     /* (2, 3) inputs, two Dense(3) branches, joined on axis 1 (not the default -1): (4, 3) */
     ckeras_model *m = ckeras_functional(NULL);
-    int x = ckeras_model_input(m, ckeras_input(s->ndim, s->shape));
+    int x = id_input(m, ckeras_input(s->ndim, s->shape));
     int a = call(m, ckeras_dense(3, NULL), 1, &x);
     int b = call(m, ckeras_dense(3, "relu"), 1, &x);
     int y = call(m, need(ckeras_concatenate(1), "Concatenate"), 2, (const int[]){a, b});
@@ -664,10 +665,10 @@ static ckeras_model *m_nested_frozen_base(const spec *s)
     if (ckeras_model_set_trainable(base, 0) != CKERAS_OK)
         fail("set_trainable");
     ckeras_model *m = ckeras_functional("transfer");
-    int t = ckeras_model_input(m, ckeras_input(s->ndim, s->shape));
-    t = ckeras_model_call_model(m, base, 1, &t, 0);
-    t = ckeras_model_call(m, ckeras_global_average_pooling2d(), 1, &t);
-    t = ckeras_model_call(m, ckeras_dense(2, "softmax"), 1, &t);
+    int t = id_input(m, ckeras_input(s->ndim, s->shape));
+    t = id_call_model(m, base, 1, &t, 0);
+    t = id_call(m, ckeras_global_average_pooling2d(), 1, &t);
+    t = id_call(m, ckeras_dense(2, "softmax"), 1, &t);
     if (t < 0 || ckeras_model_set_outputs(m, 1, &t) != CKERAS_OK)
         fail("nested_frozen_base");
     ckeras_model_free(base); /* m keeps it */

@@ -210,8 +210,8 @@ static void equivalence(void)
     for (int k = 0; k < 4; k++) {
         const double *a = NULL, *b = NULL;
         int na = 0, nb = 0;
-        OK(ckeras_history_get(h, keys[k], &a, &na));
-        OK(ckeras_history_get(h_ref, keys[k], &b, &nb));
+        OK(ckeras_history_values(h, keys[k], &a, &na));
+        OK(ckeras_history_values(h_ref, keys[k], &b, &nb));
         CHECK(na == EPOCHS && nb == EPOCHS, "%s: %d epochs", keys[k], na);
         for (int e = 0; e < na && e < nb; e++)
             CHECK(close_to(a[e], b[e]), "%s epoch %d: %.9g, alone %.9g", keys[k], e, a[e], b[e]);
