@@ -7,8 +7,8 @@
 # BLIS=static (default) links Debian's libblis.a and picks its kernels by CPUID;
 # BLIS=shared links the system libblis.so instead.
 
-VERSION_MAJOR := 0
-VERSION_MINOR := 1
+VERSION_MAJOR := 1
+VERSION_MINOR := 0
 VERSION_PATCH := 0
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 

@@ -70,11 +70,11 @@ extern "C" {
 
 /** @name Version and build */
 /**@{*/
-#define CKERAS_VERSION_MAJOR 0
-#define CKERAS_VERSION_MINOR 1
+#define CKERAS_VERSION_MAJOR 1
+#define CKERAS_VERSION_MINOR 0
 #define CKERAS_VERSION_PATCH 0
 /** The version as text, "MAJOR.MINOR.PATCH". */
-#define CKERAS_VERSION "0.1.0"
+#define CKERAS_VERSION "1.0.0"
 /** The version as one number: MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define CKERAS_VERSION_NUMBER \
     (CKERAS_VERSION_MAJOR * 10000 + CKERAS_VERSION_MINOR * 100 + CKERAS_VERSION_PATCH)
