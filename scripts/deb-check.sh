@@ -79,6 +79,17 @@ mirror() {
     echo "${m:-http://deb.debian.org/debian}"
 }
 
+# unmounts what chroot_test mounted; removes the scratch chroot only when nothing is mounted in it
+cleanup_chroot() {
+    umount "$1/dev/pts" 2>/dev/null || true
+    umount "$1/proc" 2>/dev/null || true
+    if grep -q " $1/" /proc/mounts; then
+        echo "deb-check: $1 still has mounts; not removed" >&2
+    else
+        rm -rf "$1"
+    fi
+}
+
 chroot_test() {
     [ "$(id -u)" = 0 ] || die "the chroot test needs root"
     command -v debootstrap > /dev/null 2>&1 || die "debootstrap is missing: apt-get install debootstrap"
@@ -90,13 +101,14 @@ chroot_test() {
             { tail -20 "$DEB_OUT/debootstrap.log"; die "debootstrap failed (log: $DEB_OUT/debootstrap.log)"; }
     fi
     c=$(mktemp -d /var/tmp/ckeras-deb-chroot.XXXXXX)
-    trap 'umount "$c/proc" 2>/dev/null || true; rm -rf "$c"' EXIT INT TERM
+    trap 'cleanup_chroot "$c"' EXIT INT TERM
     say "a fresh copy of $DEB_BASE in $c"
     cp -a "$DEB_BASE/." "$c/"
     mkdir -p "$c/debs"
     cp "$DEB_OUT"/*.deb "$c/debs/"
     cp /etc/resolv.conf "$c/etc/resolv.conf" 2>/dev/null || true
     mount -t proc proc "$c/proc"
+    mkdir -p "$c/dev/pts" && mount --bind /dev/pts "$c/dev/pts" # apt's log of dpkg's terminal
     cat > "$c/run.sh" << 'EOS'
 set -eux
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
