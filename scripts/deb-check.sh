@@ -12,7 +12,7 @@
 #    $DEB_OUT/ckeras-<version>/, then `dpkg-buildpackage -us -uc -b` there; the .debs, .changes
 #    and .buildinfo land in $DEB_OUT (default build/deb). Needs dpkg-dev, debhelper, fakeroot and
 #    the Build-Depends of debian/control (the ones scripts/deps.sh installs).
-# 2. lint: `lintian --display-info` on the .changes into $DEB_OUT/lintian.txt; fails on any
+# 2. lint: `lintian --display-info --pedantic` on the .changes into $DEB_OUT/lintian.txt; fails on any
 #    error (E:) tag.
 # 3. chroot: debootstrap --variant=minbase bookworm into $DEB_BASE (default
 #    /var/tmp/ckeras-bookworm-base; made once, from the mirror of /etc/apt/sources.list*, else
@@ -65,10 +65,10 @@ build() {
 lint() {
     command -v lintian > /dev/null 2>&1 || die "lintian is missing: apt-get install lintian"
     [ -f "$changes" ] || die "no $changes: run scripts/deb-check.sh build first"
-    say "lintian --display-info $(basename "$changes")"
-    lintian --display-info "$changes" > "$DEB_OUT/lintian.txt" 2>&1 || true
+    say "lintian --display-info --pedantic $(basename "$changes")"
+    lintian --display-info --pedantic "$changes" > "$DEB_OUT/lintian.txt" 2>&1 || true
     sed 's/^/    /' "$DEB_OUT/lintian.txt"
-    say "lintian: $(grep -c '^E:' "$DEB_OUT/lintian.txt") errors, $(grep -c '^W:' "$DEB_OUT/lintian.txt") warnings, $(grep -c '^I:' "$DEB_OUT/lintian.txt") info"
+    say "lintian: $(grep -c '^E:' "$DEB_OUT/lintian.txt") errors, $(grep -c '^W:' "$DEB_OUT/lintian.txt") warnings, $(grep -c '^I:' "$DEB_OUT/lintian.txt") info, $(grep -c '^P:' "$DEB_OUT/lintian.txt") pedantic"
     if grep -q '^E:' "$DEB_OUT/lintian.txt"; then die "lintian reports errors"; fi
 }
 
