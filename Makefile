@@ -460,3 +460,15 @@ bench-mpi: examples/distributed_fashion
 	$(MPIEXEC) -n $(RANKS) build-mpi/mpi_allreduce
 	cd examples && $(MPIEXEC) -n 1 ./distributed_fashion "$(FASHION_DIR)" 2 | tail -2
 	cd examples && $(MPIEXEC) -n $(RANKS) ./distributed_fashion "$(FASHION_DIR)" 2 | tail -2
+
+# ==== Debian packages (debian/; one block) =====================================================
+#   make deb    builds the .deb packages (dpkg-buildpackage -b, from a copy of the source tree)
+#               into DEB_OUT (default build/deb); scripts/deb-check.sh also runs lintian and
+#               installs them in a clean Debian chroot (README.md, Debian packages)
+# The shared library and bin/ckeras also link with $(LDFLAGS) (GNU convention; the package
+# build passes dpkg-buildflags' hardening flags through it).
+DEB_OUT ?= build/deb
+.PHONY: deb
+$(SHARED) $(CLI): LIBS += $(LDFLAGS)
+deb:
+	DEB_OUT="$(DEB_OUT)" scripts/deb-check.sh build
