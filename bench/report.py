@@ -120,7 +120,7 @@ class Run:
             elif line.startswith("# torch blas:"):
                 self.torch_blas = line[len("# "):].strip()
             elif line.startswith("# skip torch"):
-                self.torch_missing = line[len("# skip "):]
+                self.torch_missing = line[len("# skip torch benchmarks: "):]
             elif line.startswith("# note:"):
                 if line not in self.notes:
                     self.notes.append(line[2:])
@@ -236,9 +236,12 @@ def report(r, load_start, load_end, seconds):
           "MLP 784 %.2f M, LeNet %.2f M, VGG %.1f M; predict seed MLP %.1f k, LeNet %.2f M." % (
               train_flops(SEED) / 1e3, train_flops(MNIST) / 1e6, train_flops(LENET) / 1e6,
               train_flops(VGG) / 1e6, predict_flops(SEED) / 1e3, predict_flops(LENET) / 1e6))
+    if peak[1] and peak[2] and peak[2] < 1.5 * peak[1]:
+        print("The 2-thread peak is below 1.5 x the 1-thread peak: the second core was busy, and the 2-thread "
+              "shares mean little.")
     print("Peak RSS: each workload's own process (ru_maxrss); PyTorch's includes importing torch (in brackets).")
     if not have_torch:
-        print("PyTorch: not measured (%s): its columns say '-'." % (r.torch_missing or "NO_TORCH set"))
+        print("PyTorch: not measured (%s): its columns say '-'." % r.torch_missing)
     else:
         print("PyTorch (run_torch.sh): %s." % (r.torch_blas or "BLAS unknown"))
     for n in r.notes:
@@ -261,7 +264,7 @@ def main():
               "(bench/README.md asks for an idle machine)" % load_start, flush=True)
     r = Run(out)
     if os.environ.get("NO_TORCH"):
-        r.torch_missing = "skip torch benchmarks: NO_TORCH is set"
+        r.torch_missing = "NO_TORCH is set"
     r.ckeras("bench_peak", {})
     for ck, pt in PARTS:
         r.ckeras(*ck)
