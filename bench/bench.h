@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /* Seconds on the monotonic clock. */
@@ -70,6 +72,39 @@ static inline double bench_median(void (*fn)(void *), void *arg)
 static inline void bench_print(const char *name, const char *metric, double value)
 {
     printf("bench %s %s %.4g\n", name, metric, value);
+    fflush(stdout);
+}
+
+/* Thread counts to run from the environment variable `name` ("1", "2" or "1,2"; unset: def,
+ * a comma-separated list too). Writes up to 4 counts to out and returns how many. */
+static inline int bench_threads(const char *name, const char *def, int out[4])
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        s = def;
+    int n = 0;
+    while (*s && n < 4) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s)
+            break;
+        if (v > 0)
+            out[n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/* The process's peak resident memory so far as a result line, `bench <name>_maxrss mb <MB>`
+ * (getrusage's ru_maxrss, kilobytes on Linux; MB = 10^6 bytes). */
+static inline void bench_print_maxrss(const char *name)
+{
+    struct rusage u;
+    char full[128];
+    if (getrusage(RUSAGE_SELF, &u) != 0)
+        return;
+    snprintf(full, sizeof full, "%s_maxrss", name);
+    printf("bench %s mb %.4g\n", full, (double)u.ru_maxrss * 1024.0 * 1e-6);
     fflush(stdout);
 }
 

@@ -9,12 +9,18 @@
  * Both use Adam (1e-3) and sparse_categorical_crossentropy; one sample of the timing is a
  * train_on_batch step (forward, loss, backward, update) on a fixed batch of random data, which
  * is what bench/torch/cnn.py times for PyTorch. samples_per_s = batch / median step time.
+ * lenet_predict1_t<n> (us) is ckeras_model_predict of one 28x28x1 sample on the trained LeNet
+ * (with freeing the result), as a program that classifies one image at a time calls it.
  *
  * conv3x3_32_64: Conv2D 3x3 32->64 "same" relu on 32x32, batch 32: the layer's own forward and
  * backward (dz, dW, db and dx: layer_fwd, layer_bwd, in microseconds per batch, and the
  * forward+backward rate in GFLOP/s counting 3 x 2 x 32*32*32 x 288 x 64 flops), and the same
  * work done kernel by kernel the im2col way (im2col tiles, ck_gemm, col2im): fwd_im2col,
- * fwd_gemm, bwd_dw_gemm (cols^T dz), bwd_dx_gemm (dz W^T), bwd_col2im. */
+ * fwd_gemm, bwd_dw_gemm (cols^T dz), bwd_dx_gemm (dz W^T), bwd_col2im.
+ *
+ * BENCH_CNN_ONLY=lenet|vgg|conv runs one part, at the thread counts of BENCH_CNN_THREADS
+ * (1, 2 or 1,2; default 1 with BENCH_CNN_ONLY, else 1,2). The last line, bench <part>_maxrss mb,
+ * is the process's peak resident memory (bench/report.py runs each part in its own process). */
 #include "bench.h"
 #include "kernels/kernels.h"
 #include "layers/layers.h"
@@ -136,6 +142,19 @@ static void train_step(void *p)
     CHECK(ckeras_model_train_on_batch(s->m, s->x, s->y, NULL, 0));
 }
 
+typedef struct predict_run {
+    ckeras_model *m;
+    ckeras_tensor *x1;
+} predict_run;
+
+static void run_predict(void *p)
+{
+    predict_run *r = p;
+    ckeras_tensor *out = NULL;
+    CHECK(ckeras_model_predict(r->m, r->x1, 1, &out));
+    ckeras_tensor_free(out);
+}
+
 static void bench_model(const char *name, ckeras_model *(*make)(void), int64_t batch, int64_t h, int64_t w,
                         int64_t c, int threads)
 {
@@ -155,6 +174,12 @@ static void bench_model(const char *name, ckeras_model *(*make)(void), int64_t b
     char full[96];
     snprintf(full, sizeof full, "%s_b%lld_t%d", name, (long long)batch, threads);
     bench_print(full, "samples_per_s", (double)batch / sec);
+    if (strcmp(name, "lenet") == 0) {
+        predict_run pr = {s.m, ckeras_tensor_wrap(xd, 4, (const int64_t[]){1, h, w, c})};
+        snprintf(full, sizeof full, "%s_predict1_t%d", name, threads);
+        bench_print(full, "us", 1e6 * median_seconds(run_predict, &pr));
+        ckeras_tensor_free(pr.x1);
+    }
     ckeras_tensor_free(s.x);
     ckeras_tensor_free(s.y);
     free(xd);
@@ -296,23 +321,23 @@ static void bench_conv_parts(int threads)
 int main(void)
 {
     printf("# %s\n", ckeras_build_info());
-    const char *only = getenv("BENCH_CNN_ONLY"); /* "lenet", "vgg" or "conv": that part alone, 1 thread */
-    if (only) {
-        if (strcmp(only, "lenet") == 0)
-            bench_model("lenet", lenet, 64, 28, 28, 1, 1);
-        else if (strcmp(only, "vgg") == 0)
-            bench_model("vgg", vgg, 32, 32, 32, 3, 1);
-        else
-            bench_conv_parts(1);
-        return 0;
-    }
-    const int threads[] = {1, 2};
-    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++)
-        bench_model("lenet", lenet, 64, 28, 28, 1, threads[t]);
-    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++)
-        bench_model("vgg", vgg, 32, 32, 32, 3, threads[t]);
-    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++)
-        bench_conv_parts(threads[t]);
+    /* BENCH_CNN_ONLY=lenet|vgg|conv: that part alone (for profiling: 1 thread unless
+     * BENCH_CNN_THREADS says otherwise) */
+    const char *only = getenv("BENCH_CNN_ONLY");
+    int threads[4];
+    int nthreads = bench_threads("BENCH_CNN_THREADS", only ? "1" : "1,2", threads);
+    if (!only || strcmp(only, "lenet") == 0)
+        for (int t = 0; t < nthreads; t++)
+            bench_model("lenet", lenet, 64, 28, 28, 1, threads[t]);
+    if (!only || strcmp(only, "vgg") == 0)
+        for (int t = 0; t < nthreads; t++)
+            bench_model("vgg", vgg, 32, 32, 32, 3, threads[t]);
+    if (!only || strcmp(only, "conv") == 0)
+        for (int t = 0; t < nthreads; t++)
+            bench_conv_parts(threads[t]);
+    char name[64];
+    snprintf(name, sizeof name, "cnn_%s", only ? only : "all");
+    bench_print_maxrss(name);
     ckeras_set_num_threads(0);
     return 0;
 }

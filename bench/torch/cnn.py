@@ -1,4 +1,5 @@
-"""PyTorch reference for bench_cnn.c: training throughput of the same two CNNs.
+"""PyTorch reference for bench_cnn.c: training throughput of the same two CNNs, and LeNet's
+one-sample predict.
 
     lenet: 28x28x1, batch 64: Conv 5x5 6 same relu - MaxPool 2 - Conv 5x5 16 valid relu -
            MaxPool 2 - Flatten - Linear 120 relu - 84 relu - 10
@@ -7,23 +8,27 @@
 
 Both with Adam (lr 1e-3) and CrossEntropyLoss on the logits (= softmax + cross-entropy), in
 torch's own NCHW layout. One step is what bench_cnn times with train_on_batch: zero_grad,
-forward, loss, backward, Adam step on one fixed batch of random data. One timed sample is as
-many steps as last at least BENCH_MIN_MS (default 20) milliseconds; after warm-up steps the
-median of BENCH_REPEATS (default 11, at least 5) samples is reported at 1 and 2 threads
-(torch.set_num_threads) as `bench torch_<name>_b<batch>_t<n> samples_per_s <value>`, the names
-bench_cnn prints with `torch_` in front.
+forward, loss, backward, Adam step on one fixed batch of random data. After five warm-up steps
+the step is timed as bench.h does (_common.median_seconds: BENCH_MIN_MS, BENCH_REPEATS) at 1
+and 2 threads (torch.set_num_threads), as `bench torch_<name>_b<batch>_t<n> samples_per_s
+<value>`, the names bench_cnn prints with `torch_` in front; `torch_lenet_predict1_t<n> us` is
+model(x) of one sample under torch.no_grad() on the trained LeNet. The last lines give the peak
+resident memory: after `import torch` and at the end.
 
+BENCH_CNN_ONLY=lenet|vgg and BENCH_CNN_THREADS=1|2|1,2 pick a part, as for bench_cnn.
 BENCH_CLOCK=cpu times with the process's CPU clock (time.process_time) instead, as bench_cnn
 does: meaningful at 1 thread only, it leaves out the time other processes hold the core.
 
-Run with the system python that has torch: /usr/bin/python3 bench/torch/cnn.py
+Run with the system python that has torch, through run_torch.sh (PyTorch's best set-up on
+these machines): bench/run_torch.sh bench/torch/cnn.py
 """
 import os
-import statistics
-import time
 
+import _common
 import torch
 from torch import nn
+
+_common.import_done()
 
 
 def lenet():
@@ -57,12 +62,13 @@ SPECS = [
 
 
 def main():
-    repeats = max(5, int(os.environ.get("BENCH_REPEATS", "11")))
-    min_s = 1e-3 * max(1, int(os.environ.get("BENCH_MIN_MS", "20")))
-    clock = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
-    print("# torch %s, %s" % (torch.__version__, torch.__config__.parallel_info().splitlines()[0]))
+    only = os.environ.get("BENCH_CNN_ONLY")
+    thread_list = _common.threads("BENCH_CNN_THREADS", "1" if only else "1,2")
+    _common.header(torch)
     for name, make, batch, chw in SPECS:
-        for threads in (1, 2):
+        if only and only != name:
+            continue
+        for threads in thread_list:
             torch.set_num_threads(threads)
             torch.manual_seed(1)
             model = make()
@@ -79,22 +85,17 @@ def main():
 
             for _ in range(5):  # warm-up
                 step()
-            inner = 1
-            while True:
-                t0 = clock()
-                for _ in range(inner):
-                    step()
-                if clock() - t0 >= min_s:
-                    break
-                inner *= 2
-            times = []
-            for _ in range(repeats):
-                t0 = clock()
-                for _ in range(inner):
-                    step()
-                times.append((clock() - t0) / inner)
-            rate = batch / statistics.median(times)
-            print("bench torch_%s_b%d_t%d samples_per_s %.4g" % (name, batch, threads, rate), flush=True)
+            rate = batch / _common.median_seconds(step)
+            _common.bench("torch_%s_b%d_t%d" % (name, batch, threads), "samples_per_s", rate)
+            if name == "lenet":
+                x1 = x[:1].clone()
+
+                def predict():
+                    with torch.no_grad():
+                        model(x1)
+
+                _common.bench("torch_lenet_predict1_t%d" % threads, "us", 1e6 * _common.median_seconds(predict))
+    _common.print_rss("cnn_%s" % (only or "all"))
 
 
 if __name__ == "__main__":
