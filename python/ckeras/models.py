@@ -47,14 +47,7 @@ class Model(object):
     (``Model(base.input, base.get_layer("x").output)``)."""
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        self._h = None
-        self._layer_objs = {}
-        self._nested = []
-        self._optimizer = None
-        self._compile_args = None
-        self.stop_training = False
-        self.history = None
-        self._single_output = True
+        self._init_state()
         if inputs is None and outputs is None:
             if type(self) is Model:
                 raise NotImplementedError("ckeras: subclassing Model is not supported; use "
@@ -66,11 +59,21 @@ class Model(object):
         if not trainable:
             self.trainable = False
 
+    def _init_state(self):
+        self._h = None
+        self._layer_objs = {}
+        self._nested = []
+        self._optimizer = None
+        self._compile_args = None
+        self.stop_training = False
+        self.history = None
+        self._single_output = True
+
     # ---- construction ---------------------------------------------------------------------
     @classmethod
     def _from_handle(cls, handle):
         m = Model.__new__(Model)
-        Model.__init__(m)
+        m._init_state()
         m._h = handle
         m._single_output = lib.ckeras_model_output_count(handle) <= 1
         return m
@@ -651,7 +654,7 @@ class Sequential(Model):
     predict or evaluate from the data's shape (as Keras does)."""
 
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
-        Model.__init__(self)
+        self._init_state()
         self._h = check_handle(lib.ckeras_sequential(enc(name)))
         self._pending = []
         for layer in layers or []:
