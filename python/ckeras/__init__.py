@@ -23,7 +23,12 @@ from . import models
 from ._core import dec as _dec
 
 __version__ = _dec(_lib.ckeras_version())
-version = __version__
+
+
+def version():
+    """The library's version (Keras' ``keras.version()``)."""
+    return __version__
+
 
 __all__ = ["CkerasError", "Input", "Layer", "Model", "Sequential", "Tensor", "callbacks", "constraints",
            "datasets", "initializers", "layers", "load_model", "losses", "metrics", "model_from_json", "models",
