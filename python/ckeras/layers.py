@@ -14,7 +14,7 @@ import ctypes
 
 import numpy as np
 
-from ._capi import lib
+from ._capi import lib, last_error
 from ._core import Tensor, check, check_handle, dec, enc, to_json
 
 __all__ = ["Input", "InputLayer", "Layer", "KerasTensor"]
@@ -120,7 +120,7 @@ class Layer(object):
             del self._config["activation"]
         self._h = None
         self._model = None
-        self._inbound = None
+        self._check_keys()
 
     # ---- building -------------------------------------------------------------------------
     def get_config(self):
@@ -133,6 +133,25 @@ class Layer(object):
                              "(sharing a layer between models or calls is not supported)"
                              % (self.name, self._model.name))
         return check_handle(lib.ckeras_layer_from_config(enc(self.class_name), enc(to_json(self._config))))
+
+    def _check_keys(self):
+        """Keras refuses an unknown keyword (TypeError); the config reader ignores keys it does not
+        know, so each keyword is looked up in the class's settings (ckeras_layer_set_str on a
+        scratch layer: "unknown setting" names one the class does not have)."""
+        keys = [k for k in self._config if k not in _GENERIC_KEYS]
+        if not keys:
+            return
+        scratch = lib.ckeras_layer_from_config(enc(self.class_name), None)
+        if not scratch:
+            return
+        try:
+            for k in keys:
+                if lib.ckeras_layer_set_str(scratch, enc(k), b"\x01") != 0 and \
+                        ("unknown setting '%s'" % k) in last_error():
+                    raise TypeError("%s.__init__() got an unexpected keyword argument '%s' (%s)"
+                                    % (self.class_name, k, last_error()))
+        finally:
+            lib.ckeras_layer_free(scratch)
 
     def _bind(self, handle, model):
         self._h = handle
@@ -243,6 +262,11 @@ class Layer(object):
 
     def __repr__(self):
         return "<%s name=%s, built=%s>" % (self.class_name, self.name, self.built)
+
+
+# Keywords every Keras layer takes (base Layer / InputLayer arguments), not class settings.
+_GENERIC_KEYS = frozenset(["name", "dtype", "trainable", "input_shape", "batch_input_shape", "batch_shape",
+                           "batch_size", "input_dim", "autocast", "fill_mode", "fill_value", "value_range"])
 
 
 def _wrapped_layer_config(layer):

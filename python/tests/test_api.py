@@ -87,6 +87,16 @@ class Errors(unittest.TestCase):
         with self.assertRaises(ValueError):
             keras.optimizers.get("no_such_optimizer")
 
+    def test_unknown_keyword_is_a_type_error(self):
+        # Keras: "Dense.__init__() got an unexpected keyword argument"; ckeras names the accepted ones
+        with self.assertRaises(TypeError) as cm:
+            layers.Dense(4, kernel_intializer="zeros")
+        self.assertIn("kernel_intializer", str(cm.exception))
+        self.assertIn("kernel_initializer", str(cm.exception))
+        with self.assertRaises(TypeError):
+            layers.Dense(4, "relu", True, 5)  # Keras' Dense takes units and activation positionally here
+        layers.Conv2D(8, 3, strides=2, padding="same", dilation_rate=1, use_bias=False, name="ok")
+
     def test_fit_before_compile(self):
         m = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(1)])
         x, y = small_problem()
