@@ -16,7 +16,7 @@ ckeras_last_error().
 from ._capi import lib as _lib
 from ._core import (CkerasError, CkerasMemoryError, CkerasNotImplementedError, CkerasOSError,
                     CkerasRuntimeError, CkerasValueError, Tensor)
-from . import callbacks, constraints, datasets, initializers, layers, losses, metrics, optimizers, regularizers, utils
+from . import callbacks, constraints, data, datasets, initializers, layers, losses, metrics, optimizers, regularizers, utils
 from .layers import Input, KerasTensor, Layer
 from .models import Model, Sequential, load_model, model_from_json
 from . import models
@@ -30,7 +30,7 @@ def version():
     return __version__
 
 
-__all__ = ["CkerasError", "Input", "Layer", "Model", "Sequential", "Tensor", "callbacks", "constraints",
+__all__ = ["CkerasError", "Input", "Layer", "Model", "Sequential", "Tensor", "callbacks", "constraints", "data",
            "datasets", "initializers", "layers", "load_model", "losses", "metrics", "model_from_json", "models",
            "optimizers", "regularizers", "utils", "set_random_seed", "set_num_threads", "get_num_threads",
            "build_info"]

@@ -11,6 +11,7 @@ from ._capi import lib, CALLBACK_FN
 from ._core import (OK, STOP, Tensor, check, check_handle, dec, enc, error, flush_c, flush_python,
                     handle_array, take_string)
 from . import callbacks as _cb
+from . import data as _data
 from . import layers as _layers
 from . import losses as _losses
 from . import metrics as _metrics
@@ -438,9 +439,15 @@ class Model(object):
         """Keras ``fit``; returns a History whose ``.history`` is a dict of per-epoch lists.
         float32 C-contiguous arrays are passed to the library without a copy."""
         h = self._handle()
-        xs = self._inputs(x)
-        ys = self._targets(y)
-        sw = self._weights(sample_weight)
+        source = x if isinstance(x, _data.DataSource) else None
+        if source is not None:
+            xs, ys, sw = [], [], []
+            if batch_size is None:
+                batch_size = source.batch_size
+        else:
+            xs = self._inputs(x)
+            ys = self._targets(y)
+            sw = self._weights(sample_weight)
         args = check_handle(lib.ckeras_fit_args_new())
         keep = [xs, ys, sw]
         py_callbacks = []
@@ -455,7 +462,10 @@ class Model(object):
                     check(lib.ckeras_fit_args_set_int(args, enc(k), int(v)))
             if validation_split:
                 check(lib.ckeras_fit_args_set_float(args, b"validation_split", float(validation_split)))
-            if validation_data is not None:
+            if isinstance(validation_data, _data.DataSource):
+                keep.append(validation_data)
+                check(lib.ckeras_fit_args_set_validation_source(args, validation_data.handle))
+            elif validation_data is not None:
                 vd = list(validation_data)
                 if len(vd) not in (2, 3):
                     raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
@@ -526,7 +536,9 @@ class Model(object):
             hist = ctypes.c_void_p()
             flush_python()
             try:
-                if len(xs) == 1 and len(ys) == 1 and ys[0] is not None:
+                if source is not None:
+                    st = lib.ckeras_model_fit_source(h, source.handle, args, ctypes.byref(hist))
+                elif len(xs) == 1 and len(ys) == 1 and ys[0] is not None:
                     st = lib.ckeras_model_fit(h, xs[0].handle, ys[0].handle, args, ctypes.byref(hist))
                 else:
                     st = lib.ckeras_model_fit_multi(h, len(xs), handle_array(xs), len(ys), handle_array(ys), args,
@@ -537,6 +549,9 @@ class Model(object):
                     lib.ckeras_callback_free(cb_handle)
             for cb in c_callbacks:
                 cb._check_error()
+            for src in (source, validation_data):
+                if isinstance(src, _data.DataSource):
+                    src._check_error()
             if errors:
                 lib.ckeras_history_free(hist.value)
                 raise errors[0]
@@ -566,9 +581,15 @@ class Model(object):
         """Keras ``evaluate``: the loss (a float when there are no metrics), else a list of the
         loss and metrics (``return_dict=True``: a dict by name)."""
         h = self._handle()
-        xs, ys, sw = self._inputs(x), self._targets(y), self._weights(sample_weight)
         n = lib.ckeras_model_metrics_count(h)
         res = (ctypes.c_double * max(1, n))()
+        if isinstance(x, _data.DataSource):
+            st = lib.ckeras_model_evaluate_source(h, x.handle, int(batch_size or x.batch_size or 0), res, n)
+            x._check_error()
+            check(st)
+            vals = [float(res[i]) for i in range(n)]
+            return dict(zip(self.metrics_names, vals)) if return_dict else (vals[0] if n == 1 else vals)
+        xs, ys, sw = self._inputs(x), self._targets(y), self._weights(sample_weight)
         bs = int(batch_size or 0)
         if sw:
             check(lib.ckeras_model_evaluate_weighted(h, len(xs), handle_array(xs), len(ys), handle_array(ys),
@@ -586,9 +607,19 @@ class Model(object):
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Keras ``predict``: a NumPy array (a list of arrays for several outputs)."""
         h = self._handle()
+        n_out = max(1, self._output_count())
+        if isinstance(x, _data.DataSource):
+            outs = (ctypes.c_void_p * n_out)()
+            st = lib.ckeras_model_predict_source(h, x.handle, int(batch_size or x.batch_size or 0), n_out, outs)
+            x._check_error()
+            check(st)
+            res = []
+            for i in range(n_out):
+                with Tensor.take(outs[i]) as t:
+                    res.append(t.numpy())
+            return res[0] if n_out == 1 else res
         xs = self._inputs(x)
         bs = int(batch_size or 0)
-        n_out = max(1, self._output_count())
         if n_out == 1:
             out = ctypes.c_void_p()
             if len(xs) == 1:
@@ -692,6 +723,9 @@ class Sequential(Model):
 
     def _build_from(self, x):
         if not self._pending:
+            return
+        if isinstance(x, _data.DataSource):
+            self.build((None,) + tuple(x._input_shape(0)))
             return
         arr = np.asarray(x[0] if isinstance(x, (list, tuple)) else x)
         self.build((None,) + tuple(arr.shape[1:]))

@@ -3,8 +3,9 @@
 import numpy as np
 
 from ._capi import lib
+from .data import image_dataset_from_directory  # noqa: F401 (Keras' keras.utils name)
 
-__all__ = ["set_random_seed", "to_categorical", "train_test_split", "StandardScaler"]
+__all__ = ["set_random_seed", "to_categorical", "train_test_split", "StandardScaler", "image_dataset_from_directory"]
 
 
 def set_random_seed(seed):
