@@ -132,7 +132,10 @@ class Layer(object):
             raise ValueError("ckeras: layer '%s' belongs to model '%s' already; a layer object joins one model "
                              "(sharing a layer between models or calls is not supported)"
                              % (self.name, self._model.name))
-        return check_handle(lib.ckeras_layer_from_config(enc(self.class_name), enc(to_json(self._config))))
+        h = _make_typed(self.class_name, self._config)
+        if h:
+            return h
+        return _make_generic(self.class_name, self._config)
 
     def _check_keys(self):
         """Keras refuses an unknown keyword (TypeError); the config reader ignores keys it does not
@@ -262,6 +265,162 @@ class Layer(object):
 
     def __repr__(self):
         return "<%s name=%s, built=%s>" % (self.class_name, self.name, self.built)
+
+
+def _make_generic(class_name, config):
+    """Any class: ckeras_layer_from_config(class_name, config as JSON)."""
+    return check_handle(lib.ckeras_layer_from_config(enc(class_name), enc(to_json(config))))
+
+
+class _NotTyped(Exception):
+    pass
+
+
+def _int(v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise _NotTyped()
+    return int(v)
+
+
+def _one(v):
+    if isinstance(v, (list, tuple)):
+        if len(v) != 1:
+            raise _NotTyped()
+        v = v[0]
+    return _int(v)
+
+
+def _pair(v):
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise _NotTyped()
+        return _int(v[0]), _int(v[1])
+    return _int(v), _int(v)
+
+
+def _num(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise _NotTyped()
+    return float(v)
+
+
+def _num_or_nan(v):
+    return float("nan") if v is None else _num(v)
+
+
+def _act(c):
+    a = c.pop("activation", None)
+    if a is not None and not isinstance(a, str):
+        raise _NotTyped()
+    return enc(a)
+
+
+def _ints(shape):
+    vals = [-1 if d is None else _int(d) for d in shape]
+    return len(vals), (ctypes.c_int64 * max(1, len(vals)))(*vals)
+
+
+def _inner(c):
+    inner = c.pop("layer")
+    if not isinstance(inner, dict):
+        raise _NotTyped()
+    return _make_typed(inner.get("class_name"), inner.get("config", {})) or \
+        _make_generic(inner.get("class_name"), inner.get("config", {}))
+
+
+# The header's typed constructors: class -> builder taking the config (its keys are popped).
+_TYPED = {
+    "Dense": lambda c: lib.ckeras_dense(_int(c.pop("units")), _act(c)),
+    "Activation": lambda c: lib.ckeras_activation(_act(c)),
+    "Dropout": lambda c: lib.ckeras_dropout(_num(c.pop("rate"))),
+    "Flatten": lambda c: lib.ckeras_flatten(),
+    "Conv2D": lambda c: lib.ckeras_conv2d(_int(c.pop("filters")), *(_pair(c.pop("kernel_size")) + (_act(c),))),
+    "Conv1D": lambda c: lib.ckeras_conv1d(_int(c.pop("filters")), _one(c.pop("kernel_size")), _act(c)),
+    "MaxPooling2D": lambda c: lib.ckeras_max_pooling2d(*_pair(c.pop("pool_size", 2))),
+    "AveragePooling2D": lambda c: lib.ckeras_average_pooling2d(*_pair(c.pop("pool_size", 2))),
+    "MaxPooling1D": lambda c: lib.ckeras_max_pooling1d(_one(c.pop("pool_size", 2))),
+    "GlobalAveragePooling2D": lambda c: lib.ckeras_global_average_pooling2d(),
+    "GlobalMaxPooling2D": lambda c: lib.ckeras_global_max_pooling2d(),
+    "DepthwiseConv2D": lambda c: lib.ckeras_depthwise_conv2d(*(_pair(c.pop("kernel_size")) + (
+        _int(c.pop("depth_multiplier", 1)), _act(c)))),
+    "SeparableConv2D": lambda c: lib.ckeras_separable_conv2d(_int(c.pop("filters")),
+                                                             *(_pair(c.pop("kernel_size")) + (_act(c),))),
+    "Conv2DTranspose": lambda c: lib.ckeras_conv2d_transpose(_int(c.pop("filters")),
+                                                             *(_pair(c.pop("kernel_size")) + (_act(c),))),
+    "BatchNormalization": lambda c: lib.ckeras_batch_normalization(),
+    "LayerNormalization": lambda c: lib.ckeras_layer_normalization(),
+    "Reshape": lambda c: lib.ckeras_reshape(*_ints(c.pop("target_shape"))),
+    "ZeroPadding2D": lambda c: lib.ckeras_zero_padding2d(*_pair(c.pop("padding", 1))),
+    "UpSampling2D": lambda c: lib.ckeras_upsampling2d(*_pair(c.pop("size", 2))),
+    "SpatialDropout2D": lambda c: lib.ckeras_spatial_dropout2d(_num(c.pop("rate"))),
+    "Rescaling": lambda c: lib.ckeras_rescaling(_num(c.pop("scale")), _num(c.pop("offset", 0.0))),
+    "Resizing": lambda c: lib.ckeras_resizing(_int(c.pop("height")), _int(c.pop("width"))),
+    "CenterCrop": lambda c: lib.ckeras_center_crop(_int(c.pop("height")), _int(c.pop("width"))),
+    "RandomFlip": lambda c: lib.ckeras_random_flip(enc(c.pop("mode", "horizontal_and_vertical"))),
+    "RandomRotation": lambda c: lib.ckeras_random_rotation(_num(c.pop("factor"))),
+    "RandomZoom": lambda c: lib.ckeras_random_zoom(_num(c.pop("height_factor")), _num_or_nan(c.pop("width_factor",
+                                                                                                    None))),
+    "RandomTranslation": lambda c: lib.ckeras_random_translation(_num(c.pop("height_factor")),
+                                                                 _num(c.pop("width_factor"))),
+    "RandomContrast": lambda c: lib.ckeras_random_contrast(_num(c.pop("factor"))),
+    "LSTM": lambda c: lib.ckeras_lstm(_int(c.pop("units")), 1 if c.pop("return_sequences", False) else 0),
+    "GRU": lambda c: lib.ckeras_gru(_int(c.pop("units")), 1 if c.pop("return_sequences", False) else 0),
+    "SimpleRNN": lambda c: lib.ckeras_simple_rnn(_int(c.pop("units")), 1 if c.pop("return_sequences", False) else 0),
+    "Bidirectional": lambda c: lib.ckeras_bidirectional(_inner(c), enc(c.pop("merge_mode", "concat"))),
+    "Embedding": lambda c: lib.ckeras_embedding(_int(c.pop("input_dim")), _int(c.pop("output_dim"))),
+    "Add": lambda c: lib.ckeras_add(),
+    "Subtract": lambda c: lib.ckeras_subtract(),
+    "Multiply": lambda c: lib.ckeras_multiply(),
+    "Average": lambda c: lib.ckeras_average(),
+    "Concatenate": lambda c: lib.ckeras_concatenate(_int(c.pop("axis", -1))),
+}
+
+
+def _set(h, key, value):
+    """One keyword on a typed layer by its Keras name (ckeras_layer_set_*); _NotTyped when the
+    value has no setter (an object, None), so the caller takes the generic path."""
+    k = enc(key)
+    if key == "name":
+        return lib.ckeras_layer_set_name(h, enc(value))
+    if key == "trainable":
+        return lib.ckeras_layer_set_trainable(h, 1 if value else 0)
+    if isinstance(value, bool):
+        return lib.ckeras_layer_set_bool(h, k, 1 if value else 0)
+    if isinstance(value, (int, np.integer)):
+        return lib.ckeras_layer_set_int(h, k, int(value))
+    if isinstance(value, (float, np.floating)):
+        return lib.ckeras_layer_set_float(h, k, float(value))
+    if isinstance(value, str):
+        return lib.ckeras_layer_set_str(h, k, enc(value))
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, np.integer)) and
+                                                          not isinstance(v, bool) for v in value):
+        return lib.ckeras_layer_set_ints(h, k, len(value), (ctypes.c_int64 * len(value))(*value))
+    raise _NotTyped()
+
+
+def _make_typed(class_name, config):
+    """The header's typed constructor and ckeras_layer_set_*() for the other keywords, or None
+    when the class has none or a keyword is outside what they take (the generic path then makes
+    the layer, and reports any error in the config)."""
+    build = _TYPED.get(class_name)
+    if build is None:
+        return None
+    c = dict(config)
+    c.pop("dtype", None)
+    try:
+        h = build(c)
+    except _NotTyped:
+        return None
+    if not h:
+        return None
+    try:
+        for key, value in c.items():
+            if _set(h, key, value) != 0:
+                raise _NotTyped()
+    except _NotTyped:
+        lib.ckeras_layer_free(h)
+        return None
+    return h
 
 
 # Keywords every Keras layer takes (base Layer / InputLayer arguments), not class settings.

@@ -49,7 +49,8 @@ class Sources(unittest.TestCase):
             m.fit(keras.data.PySource(10, bad, [(4,)], [(1,)]), verbose=0)
 
     def test_image_dataset_from_directory_matches_keras_order(self):
-        ref = json.load(open(ckutil.fixture("images", "album_ref.json")))
+        with open(ckutil.fixture("images", "album_ref.json")) as f:
+            ref = json.load(f)
         album = ckutil.fixture("images", "album")
         ds = keras.utils.image_dataset_from_directory(album, image_size=(8, 8), shuffle=True, seed=123,
                                                       batch_size=4)

@@ -100,5 +100,66 @@ class DenseAgainstNumpy(unittest.TestCase):
         np.testing.assert_array_equal(model.predict(x, verbose=0), x)
 
 
+class TypedAndGenericPaths(unittest.TestCase):
+    """A layer with a typed constructor in the header is made by it (and set_* for the other
+    keywords); every class can also be made from its config JSON. Both give the same layer: the
+    model configs the library writes are equal."""
+
+    def build(self, specs, shape):
+        keras.utils.set_random_seed(0)
+        x = keras.Input(shape=shape)
+        y = x
+        for i, (cls, args, kwargs) in enumerate(specs):
+            y = getattr(layers, cls)(*args, name="l%d" % i, **kwargs)(y)
+        return keras.Model(x, y, name="m")
+
+    def check_same(self, specs, shape):
+        import ckeras.layers as L
+        from ckeras._capi import lib
+        for cls, args, kwargs in specs:  # each class with a typed constructor takes the typed path
+            if cls in L._TYPED:
+                h = L._make_typed(cls, getattr(layers, cls)(*args, **kwargs).get_config())
+                self.assertTrue(h, "%s%s%s: typed path" % (cls, args, kwargs))
+                lib.ckeras_layer_free(h)
+        typed = self.build(specs, shape).to_json()
+        saved, L._TYPED = L._TYPED, {}
+        try:
+            generic = self.build(specs, shape).to_json()
+        finally:
+            L._TYPED = saved
+        self.assertEqual(typed, generic)
+
+    def test_images(self):
+        self.check_same([("RandomFlip", ("horizontal",), {}), ("RandomRotation", (0.1,), {"fill_mode": "nearest"}),
+                         ("RandomZoom", (0.2,), {}), ("RandomTranslation", (0.1, 0.2), {}),
+                         ("RandomContrast", (0.3,), {}), ("Rescaling", (1 / 255.0, 0.5), {}),
+                         ("ZeroPadding2D", ((1, 2),), {}),
+                         ("Conv2D", (4, 3), {"strides": 2, "padding": "same", "activation": "relu", "use_bias": False}),
+                         ("BatchNormalization", (), {"momentum": 0.9}), ("DepthwiseConv2D", ((3, 1),), {"depth_multiplier": 2}),
+                         ("SeparableConv2D", (3, 2), {"padding": "same"}), ("UpSampling2D", (2,), {}),
+                         ("Conv2DTranspose", (2, 3), {"strides": 2}), ("MaxPooling2D", (), {}),
+                         ("AveragePooling2D", (2,), {"padding": "same"}), ("SpatialDropout2D", (0.2,), {}),
+                         ("Resizing", (6, 6), {"interpolation": "nearest"}), ("CenterCrop", (4, 4), {}),
+                         ("Flatten", (), {}), ("Dropout", (0.5,), {}), ("Dense", (3, "softmax"), {"kernel_initializer": "he_normal"}),
+                         ("Reshape", ((3, 1),), {}), ("LayerNormalization", (), {}), ("Activation", ("tanh",), {})],
+                        (16, 16, 3))
+
+    def test_sequences(self):
+        self.check_same([("Embedding", (20, 4), {}), ("Conv1D", (4, 3), {"padding": "causal"}),
+                         ("MaxPooling1D", (), {}), ("LSTM", (5,), {"return_sequences": True}),
+                         ("GRU", (4,), {"return_sequences": True}), ("SimpleRNN", (3,), {"return_sequences": True}),
+                         ("Bidirectional", (layers.LSTM(2, return_sequences=True),), {"merge_mode": "sum"}),
+                         ("GlobalAveragePooling1D", (), {})], (12,))
+
+    def test_typed_constructor_is_used(self):
+        import ckeras.layers as L
+        from ckeras._capi import lib
+        h = L._make_typed("Dense", {"units": 3, "activation": "relu", "use_bias": False})
+        self.assertTrue(h)
+        lib.ckeras_layer_free(h)
+        self.assertIsNone(L._make_typed("Dense", {"units": 3, "kernel_initializer": {"class_name": "Zeros",
+                                                                                     "config": {}}}))
+
+
 if __name__ == "__main__":
     unittest.main()
