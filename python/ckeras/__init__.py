@@ -16,7 +16,7 @@ ckeras_last_error().
 from ._capi import lib as _lib
 from ._core import (CkerasError, CkerasMemoryError, CkerasNotImplementedError, CkerasOSError,
                     CkerasRuntimeError, CkerasValueError, Tensor)
-from . import callbacks, constraints, data, datasets, initializers, layers, losses, metrics, optimizers, regularizers, utils
+from . import callbacks, config, constraints, data, datasets, distributed, initializers, layers, losses, metrics, optimizers, regularizers, utils
 from .layers import Input, KerasTensor, Layer
 from .models import Model, Sequential, load_model, model_from_json
 from . import models
@@ -30,7 +30,7 @@ def version():
     return __version__
 
 
-__all__ = ["CkerasError", "Input", "Layer", "Model", "Sequential", "Tensor", "callbacks", "constraints", "data",
+__all__ = ["CkerasError", "Input", "Layer", "Model", "Sequential", "Tensor", "callbacks", "config", "constraints", "data", "distributed",
            "datasets", "initializers", "layers", "load_model", "losses", "metrics", "model_from_json", "models",
            "optimizers", "regularizers", "utils", "set_random_seed", "set_num_threads", "get_num_threads",
            "build_info"]
@@ -38,14 +38,8 @@ __all__ = ["CkerasError", "Input", "Layer", "Model", "Sequential", "Tensor", "ca
 set_random_seed = utils.set_random_seed
 
 
-def set_num_threads(n):
-    """Threads for the library's GEMMs and loops (0: all cores)."""
-    from ._core import check
-    check(_lib.ckeras_set_num_threads(int(n)))
-
-
-def get_num_threads():
-    return int(_lib.ckeras_get_num_threads())
+set_num_threads = config.set_num_threads
+get_num_threads = config.get_num_threads
 
 
 def build_info():

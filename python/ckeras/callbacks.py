@@ -75,6 +75,15 @@ class History(Callback):
         Callback.__init__(self)
         self.history = {}
         self.epoch = []
+        self._h = None  # the library's History (for utils.plot_history)
+
+    def __del__(self):
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            try:
+                lib.ckeras_history_free(h)
+            except Exception:
+                pass
 
 
 class _CCallback(object):

@@ -557,19 +557,17 @@ class Model(object):
                 raise errors[0]
             check(st)
             history = _cb.History()
+            history._h = hist.value  # freed with the History
             history.set_model(self)
             history.params = {"epochs": epochs, "verbose": _verbose(verbose)}
-            try:
-                n_epochs = lib.ckeras_history_epochs(hist.value)
-                history.epoch = list(range(initial_epoch, initial_epoch + n_epochs))
-                for i in range(lib.ckeras_history_key_count(hist.value)):
-                    key = lib.ckeras_history_key(hist.value, i)
-                    vals = ctypes.POINTER(ctypes.c_double)()
-                    n = ctypes.c_int()
-                    check(lib.ckeras_history_get(hist.value, key, ctypes.byref(vals), ctypes.byref(n)))
-                    history.history[dec(key)] = [float(vals[j]) for j in range(n.value)]
-            finally:
-                lib.ckeras_history_free(hist.value)
+            n_epochs = lib.ckeras_history_epochs(hist.value)
+            history.epoch = list(range(initial_epoch, initial_epoch + n_epochs))
+            for i in range(lib.ckeras_history_key_count(hist.value)):
+                key = lib.ckeras_history_key(hist.value, i)
+                vals = ctypes.POINTER(ctypes.c_double)()
+                n = ctypes.c_int()
+                check(lib.ckeras_history_get(hist.value, key, ctypes.byref(vals), ctypes.byref(n)))
+                history.history[dec(key)] = [float(vals[j]) for j in range(n.value)]
             self.history = history
             return history
         finally:
