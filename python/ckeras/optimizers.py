@@ -30,11 +30,25 @@ class Optimizer(object):
             c["learning_rate"] = self._lr
         return c
 
-    def _make(self):
+    def _lr_value(self, default):
+        if self._lr is None or isinstance(self._lr, schedules.LearningRateSchedule):
+            return default
+        return float(self._lr)
+
+    def _new(self):
+        """The C optimizer with Keras' defaults (the typed constructors in the subclasses)."""
         h = check_handle(lib.ckeras_optimizer_from_name(enc(self.name.lower())))
-        try:
-            if self._lr is not None and not isinstance(self._lr, schedules.LearningRateSchedule):
+        if self._lr is not None and not isinstance(self._lr, schedules.LearningRateSchedule):
+            try:
                 check(lib.ckeras_optimizer_set_float(h, b"learning_rate", float(self._lr)))
+            except Exception:
+                lib.ckeras_optimizer_free(h)
+                raise
+        return h
+
+    def _make(self):
+        h = self._new()
+        try:
             for k, v in self._config.items():
                 check(lib.ckeras_optimizer_set_float(h, enc(k), float(v)))
             if isinstance(self._lr, schedules.LearningRateSchedule):
@@ -76,12 +90,20 @@ class Optimizer(object):
 class SGD(Optimizer):
     name = "SGD"
 
+    def _new(self):
+        c = self._config
+        return check_handle(lib.ckeras_sgd(self._lr_value(0.01), float(c.get("momentum", 0.0)),
+                                           1 if c.get("nesterov") else 0))
+
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         Optimizer.__init__(self, learning_rate, momentum=momentum, nesterov=1.0 if nesterov else 0.0, **kwargs)
 
 
 class Adam(Optimizer):
     name = "Adam"
+
+    def _new(self):
+        return check_handle(lib.ckeras_adam(self._lr_value(0.001)))
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         Optimizer.__init__(self, learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
@@ -90,6 +112,9 @@ class Adam(Optimizer):
 
 class AdamW(Optimizer):
     name = "AdamW"
+
+    def _new(self):
+        return check_handle(lib.ckeras_adamw(self._lr_value(0.001), float(self._config.get("weight_decay", 0.004))))
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
@@ -100,6 +125,9 @@ class AdamW(Optimizer):
 class RMSprop(Optimizer):
     name = "RMSprop"
 
+    def _new(self):
+        return check_handle(lib.ckeras_rmsprop(self._lr_value(0.001)))
+
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
         Optimizer.__init__(self, learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
                            centered=1.0 if centered else 0.0, **kwargs)
@@ -107,6 +135,9 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     name = "Adagrad"
+
+    def _new(self):
+        return check_handle(lib.ckeras_adagrad(self._lr_value(0.001)))
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
         Optimizer.__init__(self, learning_rate, initial_accumulator_value=initial_accumulator_value,

@@ -58,6 +58,29 @@ class DenseAgainstNumpy(unittest.TestCase):
         np.testing.assert_allclose(b2, b - 0.1 * g.sum(0), rtol=1e-5, atol=1e-6)
         self.assertEqual(model.optimizer.iterations, 1)
 
+    def test_adam_step_matches_keras_formula(self):
+        # Keras 3's Adam: m = (1-b1) g, v = (1-b2) g^2, w -= lr sqrt(1-b2) / (1-b1) * m / (sqrt(v) + eps)
+        rng = np.random.default_rng(7)
+        x = rng.normal(size=(6, 2)).astype(np.float32)
+        y = rng.normal(size=(6, 1)).astype(np.float32)
+        w = rng.normal(size=(2, 1)).astype(np.float32)
+        model = keras.Sequential([keras.Input(shape=(2,)), layers.Dense(1, use_bias=False)])
+        model.set_weights([w])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05, beta_1=0.8), loss="mse")
+        model.train_on_batch(x, y)
+        g = x.T @ (2.0 / len(x) * (x @ w - y))
+        m, v = 0.2 * g, 0.001 * g * g
+        want = w - 0.05 * np.sqrt(1 - 0.999) / (1 - 0.8) * m / (np.sqrt(v) + 1e-7)
+        np.testing.assert_allclose(model.get_weights()[0], want, rtol=1e-5, atol=1e-6)
+
+    def test_schedule_gives_keras_rate(self):
+        sched = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+        model = keras.Sequential([keras.Input(shape=(2,)), layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=sched), loss="mse")
+        model.fit(np.ones((8, 2), np.float32), np.ones((8, 1), np.float32), batch_size=2, epochs=1, verbose=0)
+        self.assertEqual(model.optimizer.iterations, 4)
+        self.assertAlmostEqual(model.optimizer.learning_rate, 0.1 * 0.5 ** (4 / 10), places=6)
+
     def test_conv_pool_flatten_shapes_and_values(self):
         rng = np.random.default_rng(3)
         x = rng.normal(size=(2, 4, 4, 1)).astype(np.float32)
