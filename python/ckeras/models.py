@@ -56,7 +56,11 @@ class Model(object):
             return
         if inputs is None or outputs is None:
             raise ValueError("Model(inputs, outputs): both are needed")
-        self._build_functional(inputs, outputs, name)
+        try:
+            self._build_functional(inputs, outputs, name)
+        except BaseException:
+            self.close()  # frees the partial model; its layer objects can join another model
+            raise
         if not trainable:
             self.trainable = False
 

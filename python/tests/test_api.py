@@ -256,6 +256,18 @@ class Functional(unittest.TestCase):
         h = model.fit([xa, xb], [xa[:, :2], (xb[:, :1] > 0).astype(np.float32)], epochs=2, verbose=0)
         self.assertEqual(sorted(h.history), ["loss", "o1_loss", "o2_accuracy", "o2_loss"])
 
+    def test_failed_build_frees_and_layers_can_be_reused(self):
+        a = keras.Input(shape=(3,))
+        dense = layers.Dense(2, name="d")
+        bad = layers.Dense(2, activation="no_such")  # fails when the model is built
+        with self.assertRaises(ValueError):
+            keras.Model(a, bad(dense(a)))
+        self.assertFalse(dense.built)
+        b = keras.Input(shape=(3,))
+        m = keras.Model(b, dense(b))
+        self.assertEqual(m.get_layer("d").get_weights()[0].shape, (3, 2))
+        self.assertIs(m.get_layer("d"), dense)
+
     def test_model_as_layer_frozen(self):
         x, y = small_problem()
         base_in = keras.Input(shape=(4,))
