@@ -244,10 +244,29 @@ SIGNATURES = {
 
 #: Python-side name -> C symbol, for functions whose C name changed (the header freeze of 1.0).
 #: The package keeps calling the old names; a name listed here is looked up under its new one,
-#: and under the old one when the library is older.
+#: and under the old one when the library is older (and a new name under the old one).
 RENAMED = {
     "ckeras_get_num_threads": "ckeras_num_threads",
+    "ckeras_get_max_tensor_size": "ckeras_max_tensor_size",
+    "ckeras_get_max_model_params": "ckeras_max_model_params",
     "ckeras_model_get_layer": "ckeras_model_layer_by_name",
+    "ckeras_model_layer_output": "ckeras_model_layer_output_by_name",
+    "ckeras_history_get": "ckeras_history_values",
+    "ckeras_logs_get": "ckeras_logs_value_by_name",
+}
+_OLD_NAME = {new: old for old, new in RENAMED.items()}
+
+#: Signatures that changed in ABI 1 (libckeras.so.1, ckeras_version_number() >= 10000): the
+#: calls that gave a tensor id or -1 give a status and the id through a last out-parameter, and
+#: summary takes its FILE * last. Used instead of SIGNATURES' line when the library is 1.x.
+SIGNATURES_1 = {
+    "ckeras_model_input": (c_int, [H, H, P(c_int)]),
+    "ckeras_model_call": (c_int, [H, H, c_int, P(c_int), P(c_int)]),
+    "ckeras_model_call_model": (c_int, [H, H, c_int, P(c_int), c_int, P(c_int)]),
+    "ckeras_model_input_tensor": (c_int, [H, c_int, P(c_int)]),
+    "ckeras_model_layer_output": (c_int, [H, c_char_p, P(c_int)]),
+    "ckeras_model_layer_output_at": (c_int, [H, c_int, P(c_int)]),
+    "ckeras_model_summary": (c_int, [H, c_int, c_void_p]),
 }
 
 _SONAMES = ("libckeras.so.1", "libckeras.so.0")
@@ -295,10 +314,11 @@ class _Library(object):
                           "with make" % "; ".join(errors))
 
     def __getattr__(self, name):
-        if name not in SIGNATURES:
+        key = name if name in SIGNATURES else _OLD_NAME.get(name, name)
+        if key not in SIGNATURES:
             raise MissingSymbolError("ckeras: %s is not declared in ckeras/_capi.py" % name)
         func = None
-        for symbol in (RENAMED.get(name), name):
+        for symbol in (RENAMED.get(key), key):
             if symbol:
                 try:
                     func = getattr(self.cdll, symbol)
@@ -308,11 +328,22 @@ class _Library(object):
         if func is None:
             raise MissingSymbolError("ckeras: the library %s has no function %s (it was renamed or removed; "
                                      "update ckeras/_capi.py)" % (self.path, name))
-        restype, argtypes = SIGNATURES[name]
+        restype, argtypes = SIGNATURES[key]
+        if key in SIGNATURES_1 and self.abi_major() >= 1:
+            restype, argtypes = SIGNATURES_1[key]
         func.restype = restype
         func.argtypes = argtypes
         setattr(self, name, func)
         return func
+
+    def abi_major(self):
+        """The library's major version: 0 (libckeras.so.0) or 1 (the frozen 1.0 ABI)."""
+        if "_abi" not in self.__dict__:
+            f = self.cdll.ckeras_version_number
+            f.restype = c_int
+            f.argtypes = []
+            self._abi = f() // 10000
+        return self._abi
 
     def has(self, name):
         """True when the library exports @p name (under its new or old C name)."""
@@ -324,6 +355,20 @@ class _Library(object):
 
 
 lib = _Library()
+
+
+def tensor_id(name, *args):
+    """Calls @p name, one of the functions that give a tensor id (model_input, model_call,
+    model_call_model, model_input_tensor, model_layer_output, model_layer_output_at), the way
+    the loaded ABI wants: 0.x returns the id or -1, 1.x a status and the id in a last
+    out-parameter. Returns (status, id); status -1 for a 0.x failure (the message is set)."""
+    func = getattr(lib, name)
+    if lib.abi_major() >= 1:
+        out = c_int(-1)
+        status = func(*(args + (ctypes.byref(out),)))
+        return status, out.value
+    tid = func(*args)
+    return (0, tid) if tid >= 0 else (-1, -1)
 
 
 def last_error():

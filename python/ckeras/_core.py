@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from ._capi import lib, last_error
+from . import _capi
 
 OK = 0
 EINVAL, ENOMEM, ESHAPE, ESTATE, EIO, EFORMAT, EUNSUPPORTED, ENAN, STOP = range(1, 10)
@@ -84,6 +85,14 @@ def check_handle(handle):
             status = ENOMEM
         raise _CLASSES[status](status, msg)
     return handle
+
+
+def tensor_id(name, *args):
+    """A tensor id from one of the calls that give one (see _capi.tensor_id), or the exception."""
+    status, tid = _capi.tensor_id(name, *args)
+    if status != OK:
+        raise error(status if status > 0 else EINVAL)
+    return tid
 
 
 def enc(s):

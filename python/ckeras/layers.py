@@ -15,7 +15,7 @@ import ctypes
 import numpy as np
 
 from ._capi import lib, last_error
-from ._core import Tensor, check, check_handle, dec, enc, to_json
+from ._core import Tensor, check, check_handle, dec, enc, tensor_id, to_json
 
 __all__ = ["Input", "InputLayer", "Layer", "KerasTensor"]
 
@@ -258,9 +258,7 @@ class Layer(object):
     @property
     def output(self):
         """``model.get_layer(name).output``: a symbolic tensor of the model this layer is in."""
-        tid = lib.ckeras_model_layer_output(self._model._handle(), enc(self.name))
-        if tid < 0:
-            raise ValueError("ckeras: no output for layer %s" % self.name)
+        tid = tensor_id("ckeras_model_layer_output", self._model._handle(), enc(self.name))
         return KerasTensor(model=self._model, tensor_id=tid)
 
     def __repr__(self):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._capi import lib, CALLBACK_FN
 from ._core import (OK, STOP, Tensor, check, check_handle, dec, enc, error, flush_c, flush_python,
-                    handle_array, take_string)
+                    handle_array, take_string, tensor_id)
 from . import callbacks as _cb
 from . import data as _data
 from . import layers as _layers
@@ -109,10 +109,7 @@ class Model(object):
             spec = getattr(t, "_input_layer", None)
             if spec is None:
                 raise ValueError("Model(inputs, ...): the inputs must be made by Input(shape=...)")
-            tid = lib.ckeras_model_input(m, spec._make())
-            if tid < 0:
-                raise error(1)
-            ids[id(t)] = tid
+            ids[id(t)] = tensor_id("ckeras_model_input", m, spec._make())
         node_ids = {}
 
         def resolve(t):
@@ -128,16 +125,12 @@ class Model(object):
                 arr = (ctypes.c_int * len(in_ids))(*in_ids)
                 if isinstance(layer, Model):
                     training = kw.get("training", None)
-                    tid = lib.ckeras_model_call_model(m, layer._handle(), len(in_ids), arr,
-                                                      -1 if training is None else (1 if training else 0))
-                    if tid < 0:
-                        raise error(1)
+                    tid = tensor_id("ckeras_model_call_model", m, layer._handle(), len(in_ids), arr,
+                                    -1 if training is None else (1 if training else 0))
                     self._nested.append(layer)
                 else:
                     h = layer._make()
-                    tid = lib.ckeras_model_call(m, h, len(in_ids), arr)
-                    if tid < 0:
-                        raise error(1)
+                    tid = tensor_id("ckeras_model_call", m, h, len(in_ids), arr)
                     layer._bind(h, self)
                     self._layer_objs[h] = layer
                 node_ids[key] = tid
@@ -235,7 +228,7 @@ class Model(object):
 
     @property
     def inputs(self):
-        return [_layers.KerasTensor(model=self, tensor_id=lib.ckeras_model_input_tensor(self._handle(), i))
+        return [_layers.KerasTensor(model=self, tensor_id=tensor_id("ckeras_model_input_tensor", self._handle(), i))
                 for i in range(lib.ckeras_model_input_count(self._handle()))]
 
     @property
@@ -246,8 +239,9 @@ class Model(object):
     @property
     def outputs(self):
         h = self._handle()
-        return [_layers.KerasTensor(model=self, tensor_id=lib.ckeras_model_layer_output(
-            h, lib.ckeras_model_output_name(h, i))) for i in range(self._output_count())]
+        return [_layers.KerasTensor(model=self, tensor_id=tensor_id("ckeras_model_layer_output", h,
+                                                                    lib.ckeras_model_output_name(h, i)))
+                for i in range(self._output_count())]
 
     @property
     def output(self):
