@@ -229,7 +229,8 @@ check-shell: | deps
 PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
 .PHONY: check-python
 check: check-python
-check-python: | deps
+# after check-shell under `make check` (both build the library through a sub-make; not at once with -j)
+check-python: | deps $(if $(filter check,$(MAKECMDGOALS)),check-shell)
 	@$(MAKE) --no-print-directory -j$(JOBS) $(SHARED)
 	@if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c "import numpy" >/dev/null 2>&1; then \
 	  echo "make check-python: skipped (needs python3 with NumPy: apt-get install python3-numpy)"; \
