@@ -185,7 +185,7 @@ $(UNINSTALLED_PC): $(BUILD)/%.pc: pkgconfig/%.pc.in Makefile
 MAN_PAGES := docs/ckeras.1 docs/ckeras.3
 DOC_FILES := README.md CHANGELOG.md LICENSE docs/guide.md docs/file-format.md
 EXAMPLE_FILES := examples/seed_mlp.c examples/cpp_example.cpp examples/data/README.md \
-	examples/data/breast_cancer.csv examples/python/ckeras.py examples/python/seed_mlp.py
+	examples/data/breast_cancer.csv
 INSTALLED_FILES := $(INCLUDEDIR)/ckeras.h $(INCLUDEDIR)/ckeras_mpi.h $(LIBDIR)/libckeras.so.$(VERSION) $(LIBDIR)/$(SONAME) \
 	$(LIBDIR)/libckeras.so $(LIBDIR)/libckeras.a $(PKGCONFIGDIR)/ckeras.pc $(BINDIR)/ckeras \
 	$(patsubst docs/%.1,$(MANDIR)/man1/%.1,$(filter %.1,$(MAN_PAGES))) \
@@ -196,7 +196,7 @@ INSTALLED_FILES := $(INCLUDEDIR)/ckeras.h $(INCLUDEDIR)/ckeras_mpi.h $(LIBDIR)/l
 install: $(STATIC) $(SHARED) bin/ckeras
 	$(INSTALL) -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" \
 	  "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man3" \
-	  "$(DESTDIR)$(DOCDIR)/examples/data" "$(DESTDIR)$(DOCDIR)/examples/python"
+	  "$(DESTDIR)$(DOCDIR)/examples/data"
 	$(INSTALL) -m 644 include/ckeras.h "$(DESTDIR)$(INCLUDEDIR)/ckeras.h"
 	$(INSTALL) -m 644 include/ckeras_mpi.h "$(DESTDIR)$(INCLUDEDIR)/ckeras_mpi.h"
 	$(INSTALL) -m 755 $(SHARED) "$(DESTDIR)$(LIBDIR)/libckeras.so.$(VERSION)"
@@ -221,7 +221,7 @@ install: $(STATIC) $(SHARED) bin/ckeras
 uninstall:
 	rm -f $(foreach f,$(INSTALLED_FILES),"$(DESTDIR)$(f)")
 	rm -rf "$(DESTDIR)$(DOCDIR)/html"
-	rmdir "$(DESTDIR)$(DOCDIR)/examples/data" "$(DESTDIR)$(DOCDIR)/examples/python" \
+	rmdir "$(DESTDIR)$(DOCDIR)/examples/data" \
 	  "$(DESTDIR)$(DOCDIR)/examples" "$(DESTDIR)$(DOCDIR)" 2>/dev/null || true
 
 docs:
@@ -243,6 +243,21 @@ check-shell: | deps
 	  echo "== $$t"; MAKE="$(MAKE)" sh $$t || fail=1; done; \
 	  if [ $$fail -ne 0 ]; then echo "make check-shell: FAILED"; exit 1; fi; \
 	  echo "make check-shell: all passed"
+
+# ==== Python package (one block) ================================================================
+#   make check-python   python/tests (unittest) against lib/ with $(PYTHON); part of `make check`;
+#                       skipped with a message when there is no python3 or no NumPy
+PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
+.PHONY: check-python
+check: check-python
+# after check-shell under `make check` (both build the library through a sub-make; not at once with -j)
+check-python: | deps $(if $(filter check,$(MAKECMDGOALS)),check-shell)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(SHARED)
+	@if [ -z "$(PYTHON)" ] || ! "$(PYTHON)" -c "import numpy" >/dev/null 2>&1; then \
+	  echo "make check-python: skipped (needs python3 with NumPy: apt-get install python3-numpy)"; \
+	else echo "== python/tests with $(PYTHON)"; \
+	  CKERAS_LIBRARY="$(CURDIR)/$(LIBDIR_OUT)/$(SONAME)" "$(PYTHON)" -m unittest discover -s python/tests || \
+	  { echo "make check-python: FAILED"; exit 1; }; fi
 
 check-install:
 	@$(MAKE) --no-print-directory $(STATIC) $(SHARED) bin/ckeras
