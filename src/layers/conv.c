@@ -631,6 +631,48 @@ static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t 
     }
 }
 
+/* relu_bias_backward over the threads: each takes a run of rows and sums its own part of db,
+ * and the parts are added in thread order. Only when the pass is large (waking a thread costs
+ * tens of microseconds) and the parts fit the stack buffer. */
+#define RELU_PAR_MIN ((int64_t)1 << 17)
+#define RELU_PAR_DB 4096
+
+typedef struct relu_job {
+    const float *y;
+    float *dz;
+    int64_t rows, F;
+    float *parts; /* (T, F), or NULL when db is not wanted */
+} relu_job;
+
+static void relu_part(void *ctx, int t, int T)
+{
+    const relu_job *j = ctx;
+    int64_t r0, r1;
+    ck_par_range(j->rows, t, T, &r0, &r1);
+    relu_bias_backward(j->y + r0 * j->F, j->dz + r0 * j->F, r1 - r0, j->F, j->parts ? j->parts + t * j->F : NULL);
+}
+
+static void relu_bias_backward_mt(const float *y, float *dz, int64_t rows, int64_t F, float *db)
+{
+    int nt = rows * F >= RELU_PAR_MIN ? ck_num_threads() : 1;
+    nt = nt > rows ? (int)rows : nt;
+    if (db && nt * F > RELU_PAR_DB)
+        nt = (int)(RELU_PAR_DB / F);
+    if (nt <= 1) {
+        relu_bias_backward(y, dz, rows, F, db);
+        return;
+    }
+    float parts[RELU_PAR_DB];
+    relu_job j = {y, dz, rows, F, db ? parts : NULL};
+    ck_parallel(nt, relu_part, &j);
+    if (!db)
+        return;
+    memcpy(db, parts, (size_t)F * sizeof(float));
+    for (int t = 1; t < nt; t++)
+        for (int64_t f = 0; f < F; f++)
+            db[f] += parts[t * F + f];
+}
+
 /* The backward with kernel W (K, F) and its gradient dW (NULL: not wanted). */
 static void conv_backward_full(ckeras_layer *l, const ck_bwd *b, const float *W, float *dW)
 {
@@ -639,7 +681,7 @@ static void conv_backward_full(ckeras_layer *l, const ck_bwd *b, const float *W,
     float *dz = b->dy; /* dz (rows, F) = dy * act'(z), in place */
     const bool wgrad = dW != NULL;
     if (p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act)) {
-        relu_bias_backward(b->y, dz, rows, F, wgrad && l->nw > 1 ? l->w[1].grad : NULL);
+        relu_bias_backward_mt(b->y, dz, rows, F, wgrad && l->nw > 1 ? l->w[1].grad : NULL);
     } else {
         if (p->act.kind != CK_ACT_LINEAR)
             ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, F);
