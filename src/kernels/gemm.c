@@ -250,6 +250,19 @@ static T512 void block512(int64_t m, int64_t nb, int64_t k, float alpha, const f
  * is split into S interleaved partial sums (p mod S) so that S * MR * NV >= 8 accumulator
  * chains hide the FMA latency; the partial sums are added at the end. (Rounding therefore
  * differs from block512's in-order sums, within float accuracy.) */
+/* acc[r][v] += a[r * rsa] * (row of B at bp, vector v) */
+CK_AI T512 void row512_step(const int MR, const int NV, const float *ap, int64_t rsa, const float *bp, __mmask16 last,
+                            __m512 acc[2][8])
+{
+    CK_UNROLL
+    for (int v = 0; v < NV; v++) {
+        const __m512 bv = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+        CK_UNROLL
+        for (int r = 0; r < MR; r++)
+            acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(ap[r * rsa]), bv, acc[r][v]);
+    }
+}
+
 CK_AI T512 void rows512(const int MR, const int NV, const int S, int64_t k, const float *a, int64_t rsa,
                         int64_t csa, const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
                         __mmask16 last)
@@ -265,28 +278,13 @@ CK_AI T512 void rows512(const int MR, const int NV, const int S, int64_t k, cons
     int64_t p = 0;
     for (; p + S <= k; p += S)
         CK_UNROLL
-        for (int q = 0; q < S; q++) {
-            const float *bp = b + (p + q) * ldb, *ap = a + (p + q) * csa;
-            CK_UNROLL
-            for (int v = 0; v < NV; v++) {
-                const __m512 bv = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
-                CK_UNROLL
-                for (int r = 0; r < MR; r++)
-                    acc[q][r][v] = _mm512_fmadd_ps(_mm512_set1_ps(ap[r * rsa]), bv, acc[q][r][v]);
-            }
-        }
+        for (int q = 0; q < S; q++)
+            row512_step(MR, NV, a + (p + q) * csa, rsa, b + (p + q) * ldb, last, acc[q]);
     CK_UNROLL
     for (int q = 0; q < S - 1; q++) { /* the last k mod S rows of B (q stays a constant: no spill) */
         if (p + q >= k)
             break;
-        const float *bp = b + (p + q) * ldb, *ap = a + (p + q) * csa;
-        CK_UNROLL
-        for (int v = 0; v < NV; v++) {
-            const __m512 bv = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
-            CK_UNROLL
-            for (int r = 0; r < MR; r++)
-                acc[q][r][v] = _mm512_fmadd_ps(_mm512_set1_ps(ap[r * rsa]), bv, acc[q][r][v]);
-        }
+        row512_step(MR, NV, a + (p + q) * csa, rsa, b + (p + q) * ldb, last, acc[q]);
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     CK_UNROLL
