@@ -246,10 +246,11 @@ static T512 void block512(int64_t m, int64_t nb, int64_t k, float alpha, const f
 }
 
 /* One or two rows of A (a matrix-vector product, e.g. a Dense layer's one-sample predict):
- * blocks of up to 128 columns (NV = 8 vectors per row). With few vectors, each row's sum over p
- * is split into S interleaved partial sums (p mod S) so that S * MR * NV >= 8 accumulator
- * chains hide the FMA latency; the partial sums are added at the end. (Rounding therefore
- * differs from block512's in-order sums, within float accuracy.) */
+ * blocks of up to 128 columns (NV = 8 vectors per row), so up to 8 or 16 independent
+ * accumulator chains instead of the 2 of a 32-column block of one row. Every element is still
+ * the sum over p in order, so a one-sample predict equals that sample's row of a batch predict
+ * bit for bit (and the AVX2 kernels' result). */
+
 /* acc[r][v] += a[r * rsa] * (row of B at bp, vector v) */
 CK_AI T512 void row512_step(const int MR, const int NV, const float *ap, int64_t rsa, const float *bp, __mmask16 last,
                             __m512 acc[2][8])
@@ -263,42 +264,24 @@ CK_AI T512 void row512_step(const int MR, const int NV, const float *ap, int64_t
     }
 }
 
-CK_AI T512 void rows512(const int MR, const int NV, const int S, int64_t k, const float *a, int64_t rsa,
-                        int64_t csa, const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta,
-                        __mmask16 last)
+CK_AI T512 void rows512(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                        const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last)
 {
-    __m512 acc[4][2][8];
+    __m512 acc[2][8];
     CK_UNROLL
-    for (int q = 0; q < S; q++)
+    for (int r = 0; r < MR; r++)
         CK_UNROLL
-        for (int r = 0; r < MR; r++)
-            CK_UNROLL
-            for (int v = 0; v < NV; v++)
-                acc[q][r][v] = _mm512_setzero_ps();
-    int64_t p = 0;
-    for (; p + S <= k; p += S)
-        CK_UNROLL
-        for (int q = 0; q < S; q++)
-            row512_step(MR, NV, a + (p + q) * csa, rsa, b + (p + q) * ldb, last, acc[q]);
-    CK_UNROLL
-    for (int q = 0; q < S - 1; q++) { /* the last k mod S rows of B (q stays a constant: no spill) */
-        if (p + q >= k)
-            break;
-        row512_step(MR, NV, a + (p + q) * csa, rsa, b + (p + q) * ldb, last, acc[q]);
-    }
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++)
+        row512_step(MR, NV, a + p * csa, rsa, b + p * ldb, last, acc);
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     CK_UNROLL
     for (int r = 0; r < MR; r++)
         CK_UNROLL
         for (int v = 0; v < NV; v++) {
-            __m512 sum = acc[0][r][v];
-            if (S == 4) {
-                sum = _mm512_add_ps(_mm512_add_ps(acc[0][r][v], acc[1][r][v]), _mm512_add_ps(acc[2][r][v], acc[3][r][v]));
-            } else if (S == 2) {
-                sum = _mm512_add_ps(acc[0][r][v], acc[1][r][v]);
-            }
             const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xffff;
-            __m512 x = _mm512_mul_ps(sum, va);
+            __m512 x = _mm512_mul_ps(acc[r][v], va);
             if (beta != 0.0f)
                 x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, c + r * ldc + 16 * v), x);
             _mm512_mask_storeu_ps(c + r * ldc + 16 * v, mk, x);
@@ -312,34 +295,11 @@ static T512 void rowblock512(int64_t m, int64_t nb, int64_t k, float alpha, cons
     const int64_t nv = (nb + 15) / 16, tail = nb - 16 * (nv - 1);
     const __mmask16 last = (__mmask16)((1u << tail) - 1u);
     switch ((m - 1) * 8 + nv - 1) {
-#define R(mr, v, s) case (mr - 1) * 8 + v - 1: rows512(mr, v, s, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last); break;
-    R(1, 1, 4) R(1, 2, 4) R(1, 3, 2) R(1, 4, 2) R(1, 5, 2) R(1, 6, 2) R(1, 7, 2) R(1, 8, 1)
-    R(2, 1, 4) R(2, 2, 2) R(2, 3, 2) R(2, 4, 1) R(2, 5, 1) R(2, 6, 1) R(2, 7, 1) R(2, 8, 1)
+#define R(mr, v) case (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last); break;
+    R(1, 1) R(1, 2) R(1, 3) R(1, 4) R(1, 5) R(1, 6) R(1, 7) R(1, 8)
+    R(2, 1) R(2, 2) R(2, 3) R(2, 4) R(2, 5) R(2, 6) R(2, 7) R(2, 8)
 #undef R
     default: break;
-    }
-}
-
-/* c[i] = alpha a_i . b (+ beta c[i]) for rows i < m of a whose elements are contiguous (csa 1)
- * and a contiguous column b (n 1: a row of B^T, or ldb 1): vectorised over k, in four partial
- * sums. */
-static T512 void dot512(int64_t m, int64_t k, float alpha, const float *a, int64_t rsa, const float *b, float beta,
-                        float *c, int64_t ldc)
-{
-    for (int64_t i = 0; i < m; i++) {
-        const float *ai = a + i * rsa;
-        __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        int64_t p = 0;
-        for (; p + 64 <= k; p += 64)
-            CK_UNROLL
-            for (int q = 0; q < 4; q++)
-                s[q] = _mm512_fmadd_ps(_mm512_loadu_ps(ai + p + 16 * q), _mm512_loadu_ps(b + p + 16 * q), s[q]);
-        for (int q = 0; p < k; p += 16, q = (q + 1) & 3) {
-            const __mmask16 mk = (__mmask16)(k - p >= 16 ? 0xffffu : (1u << (k - p)) - 1u);
-            s[q] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, ai + p), _mm512_maskz_loadu_ps(mk, b + p), s[q]);
-        }
-        const float v = alpha * _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
-        c[i * ldc] = beta != 0.0f ? v + beta * c[i * ldc] : v;
     }
 }
 
@@ -487,9 +447,7 @@ CK_AI void small_drive(block_fn block, int64_t nr, bool tb, int64_t m, int64_t n
 static void small512(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                      int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    if (n == 1 && csa == 1 && (tb || ldb == 1 || k == 1) && m <= 8)
-        dot512(m, k, alpha, a, rsa, b, beta, c, ldc);
-    else if (m <= 2 && !tb)
+    if (m <= 2 && !tb)
         small_drive(rowblock512, 128, tb, m, n, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
     else
         small_drive(block512, 32, tb, m, n, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
