@@ -982,7 +982,9 @@ static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, i
 bool ck_pixconv_available(int64_t c, int64_t F)
 {
 #ifdef CK_CONV_X86
-    return gg_level() == 2 && c == 1 && F >= 1 && F <= CK_PIXCONV_MAX_F && !getenv("CKERAS_NO_PIXCONV");
+    /* CKERAS_CONV=gather keeps the gathered GEMM for these layers too (to compare) */
+    const char *e = getenv("CKERAS_CONV");
+    return gg_level() == 2 && c == 1 && F >= 1 && F <= CK_PIXCONV_MAX_F && !(e && strcmp(e, "gather") == 0);
 #else
     (void)c;
     (void)F;

@@ -267,7 +267,8 @@ void ck_gather_gemm(int64_t R, int64_t L, int64_t N, const float *X, const int32
  * row per vector) instead of over the filters (F of 16 lanes): the first layer of a grayscale
  * network, e.g. LeNet's 5x5x1 -> 6. Stride 1; x is one channel with rows `pitch` apart, already
  * padded (output (oy, ox) reads x[(oy + ky*dh) * pitch + ox + kx*dw]); W is (kh*kw, F).
- * Available on AVX-512 CPUs for 1 <= F <= CK_PIXCONV_MAX_F (ck_pixconv_available).
+ * Available on AVX-512 CPUs for 1 <= F <= CK_PIXCONV_MAX_F (ck_pixconv_available), unless
+ * CKERAS_CONV=gather is set.
  *
  * ck_pixconv_forward: y (oh*ow, F) of one image = relu?(sum over taps in order + bias): the
  * same multiply-adds in the same order as ck_gather_gemm, so equal to it bit for bit.

@@ -15,7 +15,9 @@
  * and relu fused into the forward's stores; backward: relu and the bias gradient in one pass,
  * dW by the same kernel over taps x pixels, dx as the transposed convolution of padded dz with
  * the flipped kernel, or (narrow inputs, wide 'valid' borders) per-image columns dz W^T and
- * col2im. Threads take whole images (dW: rows of dW). See conv_backward_gg.
+ * col2im. Threads take whole images (dW: rows of dW). See conv_backward_gg. One input channel
+ * and at most 12 filters (LeNet's first layer): the forward and dW vectorise over output
+ * pixels instead (ck_pixconv_*), the forward with the same floats.
  *
  * Otherwise (strides > 1, or CKERAS_CONV=im2col): im2col of a tile of rows (output positions of
  * the batch) into the shared workspace, then one GEMM per tile; a 1x1 kernel with stride 1 and
