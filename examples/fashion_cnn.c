@@ -106,17 +106,20 @@ int main(int argc, char **argv)
     CHECK(ckeras_model_add(model, ckeras_dense(128, "relu")));
     CHECK(ckeras_model_add(model, ckeras_dropout(0.5)));
     CHECK(ckeras_model_add(model, ckeras_dense(10, "softmax")));
-    /* the learning rate decays to 0 over all the steps of the run: epochs x ceil(54,000 / 128) */
+    /* the learning rate decays to 0 over all the steps of the run: fit trains on the first
+     * int(n * (1 - validation_split)) images (Keras' split), in ceil(that / batch) steps an epoch */
+    const double validation_split = 0.1;
+    const int64_t fit_rows = (int64_t)((double)ckeras_tensor_dim(x_train, 0) * (1.0 - validation_split));
     ckeras_optimizer *adam = ckeras_adam(3e-3);
     char schedule[128];
-    snprintf(schedule, sizeof schedule, "{\"initial_learning_rate\": 3e-3, \"decay_steps\": %d}",
-             epochs * ((54000 + batch - 1) / batch));
+    snprintf(schedule, sizeof schedule, "{\"initial_learning_rate\": 3e-3, \"decay_steps\": %lld}",
+             (long long)epochs * ((fit_rows + batch - 1) / batch));
     CHECK(ckeras_optimizer_set_schedule(adam, "CosineDecay", schedule));
     CHECK(ckeras_model_compile(model, adam, "sparse_categorical_crossentropy", "accuracy"));
     CHECK(ckeras_model_summary(model, 0, NULL));
 
     ckeras_fit_args *args = ckeras_fit_args_new();
-    CHECK(ckeras_fit_args_set_float(args, "validation_split", 0.1));
+    CHECK(ckeras_fit_args_set_float(args, "validation_split", validation_split));
     CHECK(ckeras_fit_args_set_int(args, "epochs", epochs));
     CHECK(ckeras_fit_args_set_int(args, "batch_size", batch));
     CHECK(ckeras_fit_args_set_int(args, "verbose", 2));
