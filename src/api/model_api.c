@@ -801,6 +801,15 @@ CKERAS_API ckeras_status ckeras_model_evaluate(ckeras_model *model, const ckeras
     return ckeras_model_evaluate_multi(model, 1, &x, 1, &y, batch_size, results, n_results);
 }
 
+/* d = the inputs, targets and sample weights of a weighted call */
+static ckeras_status weighted_data(ck_data *d, int n_inputs, const ckeras_tensor *const *x, int n_targets,
+                                   const ckeras_tensor *const *y, int n_weights,
+                                   const ckeras_tensor *const *sample_weight, const char *what)
+{
+    ckeras_status st = ck_data_set(d, n_inputs, x, n_targets, y, what);
+    return st == CKERAS_OK ? weights_arg(n_weights, sample_weight, &d->nw, d->w, what) : st;
+}
+
 CKERAS_API ckeras_status ckeras_model_evaluate_weighted(ckeras_model *model, int n_inputs,
                                                         const ckeras_tensor *const *x, int n_targets,
                                                         const ckeras_tensor *const *y, int n_weights,
@@ -809,9 +818,8 @@ CKERAS_API ckeras_status ckeras_model_evaluate_weighted(ckeras_model *model, int
 {
     NEED(model, "model");
     ck_data d;
-    ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "model_evaluate_weighted");
-    if (st == CKERAS_OK)
-        st = weights_arg(n_weights, sample_weight, &d.nw, d.w, "model_evaluate_weighted");
+    ckeras_status st = weighted_data(&d, n_inputs, x, n_targets, y, n_weights, sample_weight,
+                                     "model_evaluate_weighted");
     if (st != CKERAS_OK)
         return st;
     ENTER(model);
@@ -826,9 +834,8 @@ CKERAS_API ckeras_status ckeras_model_train_on_batch_weighted(ckeras_model *mode
 {
     NEED(model, "model");
     ck_data d;
-    ckeras_status st = ck_data_set(&d, n_inputs, x, n_targets, y, "model_train_on_batch_weighted");
-    if (st == CKERAS_OK)
-        st = weights_arg(n_weights, sample_weight, &d.nw, d.w, "model_train_on_batch_weighted");
+    ckeras_status st = weighted_data(&d, n_inputs, x, n_targets, y, n_weights, sample_weight,
+                                     "model_train_on_batch_weighted");
     if (st != CKERAS_OK)
         return st;
     ENTER(model);
