@@ -380,6 +380,18 @@ static ckeras_status bad_label_fill(void *u, const int64_t *idx, int64_t n, floa
     return CKERAS_OK;
 }
 
+/* 10 samples of the two-input, two-output model's layout ((4), (3) -> class, (2)) from fill */
+static ckeras_data_source *two_io_source(ckeras_data_fill_fn fill)
+{
+    ckeras_data_source *src = NULL;
+    ck_assert_int_eq(ckeras_data_source_new(10, fill, NULL, NULL, &src), CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_add_input(src, 1, (const int64_t[]){4}), CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_add_input(src, 1, (const int64_t[]){3}), CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_add_target(src, 0, NULL), CKERAS_OK);
+    ck_assert_int_eq(ckeras_data_source_add_target(src, 1, (const int64_t[]){2}), CKERAS_OK);
+    return src;
+}
+
 START_TEST(misuse_gives_clear_errors)
 {
     ckeras_model *m = two_io();
@@ -408,21 +420,13 @@ START_TEST(misuse_gives_clear_errors)
     ck_assert_msg(strstr(ckeras_last_error(), "expects (batch, 3"), "%s", ckeras_last_error());
     ckeras_data_source_free(src);
 
-    ck_assert_int_eq(ckeras_data_source_new(10, status_only_fill, NULL, NULL, &src), CKERAS_OK);
-    ckeras_data_source_add_input(src, 1, (const int64_t[]){4});
-    ckeras_data_source_add_input(src, 1, (const int64_t[]){3});
-    ckeras_data_source_add_target(src, 0, NULL);
-    ckeras_data_source_add_target(src, 1, (const int64_t[]){2});
+    src = two_io_source(status_only_fill);
     ckeras_fit_args *fa = args_of(2, 0);
     ck_assert_int_eq(ckeras_model_fit_source(m, src, fa, NULL), CKERAS_EUNSUPPORTED);
     ck_assert_msg(strstr(ckeras_last_error(), "returned CKERAS_EUNSUPPORTED"), "%s", ckeras_last_error());
     ckeras_data_source_free(src);
 
-    ck_assert_int_eq(ckeras_data_source_new(10, bad_label_fill, NULL, NULL, &src), CKERAS_OK);
-    ckeras_data_source_add_input(src, 1, (const int64_t[]){4});
-    ckeras_data_source_add_input(src, 1, (const int64_t[]){3});
-    ckeras_data_source_add_target(src, 0, NULL);
-    ckeras_data_source_add_target(src, 1, (const int64_t[]){2});
+    src = two_io_source(bad_label_fill);
     ck_assert_int_eq(ckeras_model_fit_source(m, src, fa, NULL), CKERAS_EINVAL);
     ck_assert_msg(strstr(ckeras_last_error(), "sample 4 is 3"), "%s", ckeras_last_error());
     /* predict does not read the targets */
