@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,87 @@ START_TEST(gemm_large_multithreaded)
 }
 END_TEST
 
+/* Products above the small-kernel limit (1 M multiply-adds): on AVX-512 machines the own
+ * blocked driver takes them (ck_gemm_driver), else BLIS. Against the double sum at 1 and 2
+ * threads: C's edges (m not a multiple of 8, n not of 32, k not of the 256-wide k-blocks, more
+ * than the 512 rows of a row block), padded leading dimensions, alpha/beta, NaN in C with
+ * beta 0, and both transposes. */
+START_TEST(gemm_driver_edges_against_double)
+{
+    static const gemm_case cases[] = {
+        {false, false, 130, 97, 300, 1.0f, 0.0f, 0, 0, 0, false},
+        {false, true, 130, 97, 300, 0.5f, -1.5f, 3, 5, 2, false},
+        {true, false, 531, 40, 60, 1.0f, 1.0f, 1, 0, 3, false},
+        {true, true, 531, 40, 60, -2.0f, 0.0f, 0, 2, 0, true},
+        {false, false, 64, 513, 257, 1.0f, 0.0f, 0, 1, 0, true},
+        {true, false, 200, 33, 513, 0.75f, 0.25f, 4, 0, 1, false},
+        {false, true, 8, 1030, 129, 1.0f, 0.0f, 0, 0, 0, false},
+        {false, false, 1100, 9, 120, 1.0f, 0.5f, 0, 3, 0, false},
+    };
+    for (int nt = 1; nt <= 2; nt++) {
+        ckeras_set_num_threads(nt);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            check_case(&cases[i], 700 + 10 * (uint64_t)i + (uint64_t)nt);
+    }
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
+/* The blocked driver sums like the small kernels (k in order within 256-wide blocks, blocks
+ * added to C in order), so a large product's rows equal the rows computed alone (one row: the
+ * row kernel; eight rows: the block kernel) bit for bit, at any thread count: a one-sample
+ * predict equals its row of a batch predict. Its results also agree with BLIS's (summed in
+ * another order) within 2e-7 of sum |a b| per element. */
+START_TEST(gemm_driver_rows_equal_small_products)
+{
+    if (!ck_gemm_driver()) { /* BLIS blocks k its own way: nothing to compare bit for bit */
+        fprintf(stderr, "test_gemm: skipped: no blocked driver on this machine (AVX-512 only)\n");
+        return;
+    }
+    const int64_t m = 600, n = 300, k = 700; /* 126 M multiply-adds: the large path */
+    for (int tb = 0; tb <= 1; tb++)
+        for (int nt = 1; nt <= 2; nt++) {
+            ckeras_set_num_threads(nt);
+            ck_rng r;
+            ck_rng_seed(&r, 31 + (uint64_t)tb);
+            float *a = mat_new(&r, m, k, k, 0.0f), *b = mat_new(&r, tb ? n : k, tb ? k : n, tb ? k : n, 0.0f);
+            float *c = malloc((size_t)(m * n) * sizeof(float)), *cb = malloc((size_t)(m * n) * sizeof(float));
+            float *row = malloc((size_t)(8 * n) * sizeof(float));
+            ck_assert(c && cb && row);
+            ck_gemm(false, tb, m, n, k, 1.0f, a, k, b, tb ? k : n, 0.0f, c, n);
+            static const int64_t rows[] = {0, 7, 8, 311, 511, 512, 599};
+            for (size_t ir = 0; ir < sizeof rows / sizeof rows[0]; ir++) {
+                const int64_t i = rows[ir];
+                ck_gemm(false, tb, 1, n, k, 1.0f, a + i * k, k, b, tb ? k : n, 0.0f, row, n);
+                for (int64_t j = 0; j < n; j++)
+                    ck_assert_msg(row[j] == c[i * n + j], "tb=%d threads=%d: row %lld alone differs at %lld: %.9g vs %.9g",
+                                  tb, nt, (long long)i, (long long)j, row[j], c[i * n + j]);
+            }
+            const int64_t i8 = 592; /* the last 8 rows as a product of their own */
+            ck_gemm(false, tb, 8, n, k, 1.0f, a + i8 * k, k, b, tb ? k : n, 0.0f, row, n);
+            ck_assert_int_eq(memcmp(row, c + i8 * n, (size_t)(8 * n) * sizeof(float)), 0);
+            bool was = ck_gemm_set_driver(false);
+            ck_gemm(false, tb, m, n, k, 1.0f, a, k, b, tb ? k : n, 0.0f, cb, n);
+            ck_gemm_set_driver(was);
+            for (int64_t i = 0; i < m; i += 37)
+                for (int64_t j = 0; j < n; j++) {
+                    double mag = 0.0;
+                    for (int64_t p = 0; p < k; p++)
+                        mag += fabs((double)a[i * k + p] * (tb ? b[j * k + p] : b[p * n + j]));
+                    ck_assert_msg(fabs((double)c[i * n + j] - cb[i * n + j]) <= 2e-7 * mag,
+                                  "driver vs BLIS at [%lld][%lld]: %.9g vs %.9g", (long long)i, (long long)j,
+                                  c[i * n + j], cb[i * n + j]);
+                }
+            free(a);
+            free(b);
+            free(c);
+            free(cb);
+            free(row);
+        }
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
 typedef struct worker_arg {
     uint64_t seed;
 } worker_arg;
@@ -375,6 +457,8 @@ int main(void)
     tcase_add_test(tc, gemm_vectors_and_tight_strides);
     tcase_add_test(tc, gemm_few_rows_equal_block_rows);
     tcase_add_test(tc, gemm_large_multithreaded);
+    tcase_add_test(tc, gemm_driver_edges_against_double);
+    tcase_add_test(tc, gemm_driver_rows_equal_small_products);
     tcase_add_test(tc, gemm_concurrent_callers);
     tcase_add_test(tc, gemm_kernel_name);
     tcase_add_test(tc, bias_add_and_grad_by_hand);

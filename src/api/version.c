@@ -16,7 +16,7 @@ CKERAS_API int ckeras_version_number(void)
 CKERAS_API const char *ckeras_build_info(void)
 {
     static _Thread_local char buf[160];
-    snprintf(buf, sizeof buf, "ckeras %s; gemm=blis:%s; threads=%d", CKERAS_VERSION, ck_gemm_kernels(),
-             ck_num_threads());
+    snprintf(buf, sizeof buf, "ckeras %s; gemm=%sblis:%s; threads=%d", CKERAS_VERSION,
+             ck_gemm_driver() ? "own-avx512+" : "", ck_gemm_kernels(), ck_num_threads());
     return buf;
 }

@@ -1,8 +1,12 @@
-/* GEMM through BLIS: the only file of the library that includes blis.h.
+/* GEMM: the library's own kernels, and BLIS (the only file of the library that includes blis.h).
  *
- * C (m x n) = alpha * op(A) (m x k) * op(B) (k x n) + beta * C, all row-major. A row-major
- * matrix with leading dimension ld is, for BLIS, row stride ld and column stride 1; a
- * transposed operand swaps the two strides, so no operand is ever copied here.
+ * C (m x n) = alpha * op(A) (m x k) * op(B) (k x n) + beta * C, all row-major. Three paths:
+ *   - products of at most CK_GEMM_SMALL_MAX_MNK multiply-adds: the own small kernels (AVX-512
+ *     or AVX2), on the calling thread;
+ *   - larger ones on AVX-512 machines: the same kernels in the own blocked, threaded driver
+ *     (below: "large products on AVX-512");
+ *   - the rest: BLIS. A row-major matrix with leading dimension ld is, for BLIS, row stride ld
+ *     and column stride 1; a transposed operand swaps the two strides.
  *
  * Kernel set. With BLIS=static (CK_BLIS_STATIC) the library embeds Debian's libblis.a, whose
  * own CPU detection (BLIS 0.9.0) misses many AVX-512 machines (AMD family 0x1A: generic
@@ -32,6 +36,7 @@
 #include <blis.h>
 #pragma GCC diagnostic pop
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,8 +154,10 @@ static const arch_entry *arch_find(const char *name)
  * below CK_GEMM_SMALL_MAX_MNK multiply-adds run here instead, on the calling thread: register
  * blocks of MR rows x NV vectors of C accumulate sum_p A(i, p) B(p, j) with A broadcast and the
  * rows of B loaded directly (masked at the right edge), so nothing is packed unless B is
- * transposed (then a KC x 32 panel of it is transposed on the stack). AVX-512 and AVX2+FMA
- * versions, chosen by CPUID; without either, BLIS does every product.
+ * transposed (then a KC x 32 panel of it is transposed on the stack). k is taken in blocks of
+ * KC (each element summed in order within a block, the blocks added to C in order), as in the
+ * blocked driver, so every path on one machine gives a row of C the same bits. AVX-512 and
+ * AVX2+FMA versions, chosen by CPUID; without either, BLIS does every product.
  *
  * Element (i, p) of op(A) is a[i * rsa + p * csa]; op(B) (k x n) rows are ldb apart. */
 
@@ -162,7 +169,7 @@ static const arch_entry *arch_find(const char *name)
  * transposed: 29 vs 154 us); 128x64x512 and 256x100x100 are still 1.15-1.4x faster, but
  * large narrow products are not (50176x6x25: 1377 vs 859 us). */
 #define CK_GEMM_SMALL_MAX_MNK 1048576.0
-#define CK_GEMM_SMALL_KC 256 /* rows of B^T transposed per panel when B is transposed */
+#define CK_GEMM_SMALL_KC 256 /* values of k per block (rows of a transposed panel of B) */
 
 typedef void (*small_fn)(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                          int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
@@ -422,15 +429,20 @@ static T256 void pack_transposed(const float *bt, int64_t ldb, int64_t nb, int64
 typedef void (*block_fn)(int64_t m, int64_t nb, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
                          const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-/* Column blocks of width nr; B given as rows (ldb >= 0: b[p * ldb + j]) or, when tb, as B^T
- * (b[j * ldbt + p]), whose panels are transposed into a stack buffer first. */
+/* Column blocks of width nr, each over k-blocks of CK_GEMM_SMALL_KC; B given as rows (ldb >= 0:
+ * b[p * ldb + j]) or, when tb, as B^T (b[j * ldbt + p]), whose panels are transposed into a
+ * stack buffer first. */
 CK_AI void small_drive(block_fn block, int64_t nr, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                        const float *a, int64_t rsa, int64_t csa, const float *b, int64_t ldb, float beta, float *c,
                        int64_t ldc)
 {
     if (!tb) {
         for (int64_t j = 0; j < n; j += nr)
-            block(m, n - j < nr ? n - j : nr, k, alpha, a, rsa, csa, b + j, ldb, beta, c + j, ldc);
+            for (int64_t p0 = 0; p0 < k; p0 += CK_GEMM_SMALL_KC) {
+                int64_t kb = k - p0 < CK_GEMM_SMALL_KC ? k - p0 : CK_GEMM_SMALL_KC;
+                block(m, n - j < nr ? n - j : nr, kb, alpha, a + p0 * csa, rsa, csa, b + p0 * ldb + j, ldb,
+                      p0 == 0 ? beta : 1.0f, c + j, ldc);
+            }
         return;
     }
     float panel[CK_GEMM_SMALL_KC * 32]; /* (kc, nr) rows of op(B) */
@@ -460,6 +472,169 @@ static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
 }
 #endif /* CK_X86 && __GNUC__ */
 
+#if defined(CK_X86) && defined(__GNUC__)
+#define CK_DIRECT 1
+/* ---- large products on AVX-512: the small kernels, blocked and threaded ----------------------
+ *
+ * On AVX-512 machines products above CK_GEMM_SMALL_MAX_MNK run here rather than in BLIS: the
+ * register blocks of block512 (8 rows x 32 columns of C) over blocks of KC = CK_GEMM_SMALL_KC
+ * values of k, with
+ *   - each KC x 32 panel of op(B) copied (or, when tb, transposed) into a stack buffer, so the
+ *     kernel reads 32 contiguous floats per p;
+ *   - when ta, each KC x 8 panel of op(A) copied into a per-thread buffer (its 8 values of a p
+ *     are contiguous, but the p are lda apart);
+ *   - blocks of CK_DIRECT_MC rows of C, whose KC-wide stripe of A (512 kB) stays in L2 while
+ *     every column panel passes over it;
+ *   - the threads each taking whole 32-column panels (or 8-row blocks when C is narrow), so no
+ *     thread waits for another inside a product.
+ * Why not BLIS: BLIS 0.9.0 packs the 32-row operand of its skx kernel with its generic scalar
+ * loop (its packing kernels stop at 31 rows): 20 % of a 1-thread 784-512-512-10 MLP step, with
+ * the second thread waiting at BLIS's barriers. Measured on the 2-core Zen 5 (median GFLOP/s,
+ * BLIS / this driver, 1 thread): 128x512x784 162 / 184-191, 128x784x512 (tb) 124 / 185-191,
+ * 32x512x784 87 / 154, 128x2048x2048 (tb) 92 / 164, 32768x64x576 118 / 157; at 2 threads
+ * 128x784x512 (tb) 155 / 303. (A driver of our own around BLIS's packed 32 x 12 kernel, with
+ * vector packing, was tried as well: it lost to this one on all but the squarest shapes.)
+ *
+ * Same sums as the small path: each element of C is accumulated in k order within each
+ * KC-block, and the blocks are added to C in order, so a row of C is the same bit for bit
+ * whatever m, the thread count or the path (one-sample predict = its row of a batch). */
+#define CK_DIRECT_MC (512 * 1024 / (4 * CK_GEMM_SMALL_KC)) /* rows of C per block: 512 */
+
+/* each thread's buffer for packed A (64-byte aligned, grown on demand, freed with the thread) */
+typedef struct direct_buf {
+    float *p;
+    size_t cap; /* floats */
+} direct_buf;
+static pthread_key_t direct_key;
+static bool direct_ready; /* the key exists and this CPU runs block512 */
+static _Atomic bool direct_on = true; /* ck_gemm_set_driver */
+
+static void direct_buf_free(void *p)
+{
+    direct_buf *d = p;
+    free(d->p);
+    free(d);
+}
+
+static float *direct_buffer(size_t need)
+{
+    direct_buf *d = pthread_getspecific(direct_key);
+    if (!d) {
+        d = calloc(1, sizeof *d);
+        if (!d || pthread_setspecific(direct_key, d) != 0) {
+            free(d);
+            return NULL;
+        }
+    }
+    if (d->cap >= need)
+        return d->p;
+    float *p = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64);
+    if (!p)
+        return NULL;
+    free(d->p);
+    d->p = p;
+    d->cap = need;
+    return p;
+}
+
+/* panel (kb x 32, rows 32 apart) = the kb rows of op(B) from src (rows lds apart), w <= 32 of
+ * them, zero-padded */
+static T512 void pack_rows32(const float *src, int64_t lds, int64_t w, int64_t kb, float *dst)
+{
+    const __mmask16 m0 = (__mmask16)(w >= 16 ? 0xffffu : (1u << w) - 1u);
+    const __mmask16 m1 = (__mmask16)(w >= 32 ? 0xffffu : w <= 16 ? 0u : (1u << (w - 16)) - 1u);
+    for (int64_t p = 0; p < kb; p++) {
+        _mm512_store_ps(dst + 32 * p, _mm512_maskz_loadu_ps(m0, src + p * lds));
+        _mm512_store_ps(dst + 32 * p + 16, _mm512_maskz_loadu_ps(m1, src + p * lds + 16));
+    }
+}
+
+typedef struct direct_job {
+    bool tb, split_m;
+    int64_t m, n, k, rsa, csa, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    _Atomic bool failed; /* a thread could not get its buffer */
+} direct_job;
+
+/* rows [i0, i1) x columns [j0, j1) of C */
+static T512 bool direct_run(direct_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const int64_t kc = CK_GEMM_SMALL_KC, mc = CK_DIRECT_MC;
+    float panel[CK_GEMM_SMALL_KC * 32] __attribute__((aligned(64)));
+    const bool pack_a = g->csa != 1;
+    float *apack = pack_a ? direct_buffer((size_t)(mc * kc)) : NULL;
+    if (pack_a && !apack)
+        return false;
+    for (int64_t ic = i0; ic < i1; ic += mc) {
+        const int64_t mb = i1 - ic < mc ? i1 - ic : mc;
+        for (int64_t p0 = 0; p0 < g->k; p0 += kc) {
+            const int64_t kb = g->k - p0 < kc ? g->k - p0 : kc;
+            const float beta = p0 == 0 ? g->beta : 1.0f;
+            const float *a = g->a + ic * g->rsa + p0 * g->csa;
+            if (pack_a) /* apack + i * kb: rows i..i+7, their 8 values of each p side by side */
+                for (int64_t i = 0; i < mb; i += 8) {
+                    const __mmask16 mk = (__mmask16)(mb - i >= 8 ? 0xffu : (1u << (mb - i)) - 1u);
+                    for (int64_t p = 0; p < kb; p++)
+                        _mm256_store_ps(apack + i * kb + 8 * p,
+                                        _mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, a + i * g->rsa + p * g->csa)));
+                }
+            for (int64_t jc = j0; jc < j1; jc += 32) {
+                const int64_t nb = j1 - jc < 32 ? j1 - jc : 32;
+                if (g->tb)
+                    pack_transposed(g->b + jc * g->ldb + p0, g->ldb, nb, kb, panel, 32);
+                else
+                    pack_rows32(g->b + p0 * g->ldb + jc, g->ldb, nb, kb, panel);
+                float *c = g->c + ic * g->ldc + jc;
+                if (!pack_a)
+                    block512(mb, nb, kb, g->alpha, a, g->rsa, g->csa, panel, 32, beta, c, g->ldc);
+                else
+                    for (int64_t i = 0; i < mb; i += 8)
+                        block512(mb - i < 8 ? mb - i : 8, nb, kb, g->alpha, apack + i * kb, 1, 8, panel, 32, beta,
+                                 c + i * g->ldc, g->ldc);
+            }
+        }
+    }
+    return true;
+}
+
+/* part t of T: whole 32-column panels, or whole 8-row blocks when split_m */
+static void direct_part(void *ctx, int t, int T)
+{
+    direct_job *g = ctx;
+    const int64_t len = g->split_m ? g->m : g->n, step = g->split_m ? 8 : 32;
+    const int64_t blocks = (len + step - 1) / step;
+    const int64_t s0 = blocks * t / T * step, s1 = blocks * (t + 1) / T * step < len ? blocks * (t + 1) / T * step : len;
+    if (s0 >= s1)
+        return;
+    bool ok = g->split_m ? direct_run(g, s0, s1, 0, g->n) : direct_run(g, 0, g->m, s0, s1);
+    if (!ok)
+        atomic_store(&g->failed, true);
+}
+
+/* false if the driver is off, or out of memory (then C is partly written: BLIS redoes it all) */
+static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int nt)
+{
+    if (!direct_ready || !atomic_load_explicit(&direct_on, memory_order_relaxed))
+        return false;
+    /* split columns when every thread gets two panels, else rows */
+    direct_job g = {tb, n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c, false};
+    ck_parallel(nt, direct_part, &g);
+    return !atomic_load(&g.failed);
+}
+
+/* CKERAS_GEMM_DRIVER=blis leaves every large product to BLIS (for comparisons and tests) */
+static void direct_init(void)
+{
+    const char *env = getenv("CKERAS_GEMM_DRIVER");
+    if (gemm_small != small512 || (env && strcmp(env, "blis") == 0))
+        return;
+    direct_ready = pthread_key_create(&direct_key, direct_buf_free) == 0;
+}
+#endif /* CK_X86 && __GNUC__: CK_DIRECT */
+
 /* The own small-product kernels for this CPU. For comparisons and tests, CKERAS_GEMM_SMALL=0
  * leaves every product to BLIS and CKERAS_GEMM_SMALL=avx2 skips the AVX-512 version. */
 static void small_init(void)
@@ -482,6 +657,9 @@ static void small_init(void)
 static void gemm_init(void)
 {
     small_init();
+#ifdef CK_DIRECT
+    direct_init();
+#endif
     bli_init(); /* before any query: with BLIS_ARCH_TYPE set, BLIS aborts otherwise */
 #ifdef CK_BLIS_STATIC
     const char *blis_env = getenv("BLIS_ARCH_TYPE");
@@ -521,6 +699,27 @@ const char *ck_gemm_small_kernels(void)
     return gemm_small_name;
 }
 
+bool ck_gemm_driver(void)
+{
+    pthread_once(&gemm_once, gemm_init);
+#ifdef CK_DIRECT
+    return direct_ready && atomic_load(&direct_on);
+#else
+    return false;
+#endif
+}
+
+bool ck_gemm_set_driver(bool on)
+{
+    pthread_once(&gemm_once, gemm_init);
+#ifdef CK_DIRECT
+    return direct_ready && atomic_exchange(&direct_on, on);
+#else
+    (void)on;
+    return false;
+#endif
+}
+
 /* ---- the product ------------------------------------------------------------------------- */
 
 /* C (m x n, row stride ldc) = beta * C; beta == 0 writes zeros whatever C held (NaN too). */
@@ -555,12 +754,16 @@ void ck_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
         return;
     }
 
+    int nt = 2.0 * mnk < CK_GEMM_MT_MIN_FLOPS ? 1 : ck_num_threads();
+#ifdef CK_DIRECT
+    if (direct_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nt))
+        return;
+#endif
+
     /* op(A) is m x k: stored m x k (rows lda apart) or, transposed, k x m; likewise op(B).
      * (BLIS ignores the row stride of a single row, so any ld works there.) */
     inc_t rs_a = ta ? 1 : lda, cs_a = ta ? lda : 1;
     inc_t rs_b = tb ? 1 : ldb, cs_b = tb ? ldb : 1;
-
-    int nt = 2.0 * mnk < CK_GEMM_MT_MIN_FLOPS ? 1 : ck_num_threads();
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(nt, &rntm);
 

@@ -17,6 +17,12 @@ const char *ck_gemm_kernels(void);
 /* The library's own kernels for small products ("avx512", "avx2"), or "none" (BLIS does every
  * product; also when the environment has CKERAS_GEMM_SMALL=0). */
 const char *ck_gemm_small_kernels(void);
+/* Whether large products run on the library's own blocked driver around BLIS's micro-kernel
+ * (AVX-512 machines; off with CKERAS_GEMM_DRIVER=blis). ck_gemm_set_driver(false) hands them
+ * back to BLIS's own driver, for tests and benchmarks (not thread-safe with running products);
+ * it returns the previous setting. */
+bool ck_gemm_driver(void);
+bool ck_gemm_set_driver(bool on);
 
 /* ---- activations ---------------------------------------------------------------------- */
 
