@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(CK_CONV_PORTABLE)
+#define CK_CONV_X86_PRE 1 /* CK_CONV_X86 below: the vector kernels */
+#endif
+
 /* Below this many floats moved, a batch stays on the calling thread (waking another thread
  * costs tens of microseconds). */
 #define CK_CONV_PAR_MIN ((int64_t)1 << 18)
@@ -62,8 +66,19 @@ static void zero_floats(float *dst, int64_t n)
     memset(dst, 0, (size_t)n * sizeof(float));
 }
 
+static int gg_level(void);
+#ifdef CK_CONV_X86_PRE
+static void add_floats512(float *restrict dst, const float *restrict src, int64_t n);
+#endif
+
 static void add_floats(float *restrict dst, const float *restrict src, int64_t n)
 {
+#ifdef CK_CONV_X86_PRE
+    if (n >= 8 && gg_level() == 2) { /* the library's baseline is SSE2: 4 floats per add */
+        add_floats512(dst, src, n);
+        return;
+    }
+#endif
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         dst[i] += src[i];
@@ -333,7 +348,6 @@ static void maxpool_back_image(const ck_conv_geom *g, const float *dy, const int
 static void avgpool_image(const ck_conv_geom *g, const float *x, float *y);
 static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx);
 static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg);
-static int gg_level(void);
 
 static void pool_part(void *ctx, int t, int T)
 {
@@ -522,6 +536,18 @@ typedef struct gg_args {
     const float *bias;
     bool relu, acc;
 } gg_args;
+
+/* dst[0..n) += src[0..n), 16 floats per add (col2im's window rows: kw * c floats each) */
+static T512 void add_floats512(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_add_ps(_mm512_loadu_ps(dst + i), _mm512_loadu_ps(src + i)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + i), _mm512_maskz_loadu_ps(m, src + i)));
+    }
+}
 
 /* rows [r, r+P) x columns [j, j + 16 NV) (the last vector masked by `last`) */
 CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P, const int NV, __mmask16 last)

@@ -584,18 +584,17 @@ typedef struct direct_job {
     float alpha, beta;
     const float *a, *b;
     float *c;
-    _Atomic bool failed; /* a thread could not get its buffer */
 } direct_job;
 
 /* rows [i0, i1) x columns [j0, j1) of C */
-static T512 bool direct_run(direct_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
     const int64_t kc = CK_GEMM_SMALL_KC, mc = CK_DIRECT_MC;
     float panel[CK_GEMM_SMALL_KC * 32] __attribute__((aligned(64)));
-    const bool pack_a = g->csa != 1;
-    float *apack = pack_a ? direct_buffer((size_t)(mc * kc)) : NULL;
-    if (pack_a && !apack)
-        return false;
+    /* A transposed (its p are lda apart) is packed, unless the buffer cannot be had: then it is
+     * read in place, slower but the same sums */
+    float *apack = g->csa != 1 ? direct_buffer((size_t)(mc * kc)) : NULL;
+    const bool pack_a = apack != NULL;
     for (int64_t ic = i0; ic < i1; ic += mc) {
         const int64_t mb = i1 - ic < mc ? i1 - ic : mc;
         for (int64_t p0 = 0; p0 < g->k; p0 += kc) {
@@ -644,33 +643,33 @@ static T512 bool direct_run(direct_job *g, int64_t i0, int64_t i1, int64_t j0, i
             }
         }
     }
-    return true;
 }
 
 /* part t of T: whole 32-column panels, or whole 8-row blocks when split_m */
 static void direct_part(void *ctx, int t, int T)
 {
-    direct_job *g = ctx;
+    const direct_job *g = ctx;
     const int64_t len = g->split_m ? g->m : g->n, step = g->split_m ? 8 : 32;
     const int64_t blocks = (len + step - 1) / step;
     const int64_t s0 = blocks * t / T * step, s1 = blocks * (t + 1) / T * step < len ? blocks * (t + 1) / T * step : len;
     if (s0 >= s1)
         return;
-    bool ok = g->split_m ? direct_run(g, s0, s1, 0, g->n) : direct_run(g, 0, g->m, s0, s1);
-    if (!ok)
-        atomic_store(&g->failed, true);
+    if (g->split_m)
+        direct_run(g, s0, s1, 0, g->n);
+    else
+        direct_run(g, 0, g->m, s0, s1);
 }
 
-/* false if the driver is off, or out of memory (then C is partly written: BLIS redoes it all) */
+/* false if the driver is off */
 static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                         const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int nt)
 {
     if (!direct_ready || !atomic_load_explicit(&direct_on, memory_order_relaxed))
         return false;
     /* split columns when every thread gets two panels, else rows */
-    direct_job g = {tb, n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c, false};
+    direct_job g = {tb, n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c};
     ck_parallel(nt, direct_part, &g);
-    return !atomic_load(&g.failed);
+    return true;
 }
 
 /* CKERAS_GEMM_DRIVER=blis leaves every large product to BLIS (for comparisons and tests) */
