@@ -584,6 +584,8 @@ typedef struct direct_job {
     float alpha, beta;
     const float *a, *b;
     float *c;
+    int64_t unit;         /* columns (rows when split_m) per unit of work */
+    _Atomic int64_t next; /* the next unit to take */
 } direct_job;
 
 /* rows [i0, i1) x columns [j0, j1) of C */
@@ -645,19 +647,27 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
     }
 }
 
-/* part t of T: whole 32-column panels, or whole 8-row blocks when split_m */
+/* The threads take units of whole 32-column panels (or 8-row blocks when C is narrow) from a
+ * shared counter, about two per thread, so a thread whose core is slower (shared with another
+ * process, or serving interrupts) takes fewer instead of holding the others at the end (more
+ * units would pack transposed A once more each). Which thread computes a unit does not change
+ * its floats. */
 static void direct_part(void *ctx, int t, int T)
 {
-    const direct_job *g = ctx;
-    const int64_t len = g->split_m ? g->m : g->n, step = g->split_m ? 8 : 32;
-    const int64_t blocks = (len + step - 1) / step;
-    const int64_t s0 = blocks * t / T * step, s1 = blocks * (t + 1) / T * step < len ? blocks * (t + 1) / T * step : len;
-    if (s0 >= s1)
-        return;
-    if (g->split_m)
-        direct_run(g, s0, s1, 0, g->n);
-    else
-        direct_run(g, 0, g->m, s0, s1);
+    (void)t;
+    (void)T;
+    direct_job *g = ctx;
+    const int64_t len = g->split_m ? g->m : g->n;
+    for (;;) {
+        const int64_t u = atomic_fetch_add_explicit(&g->next, 1, memory_order_relaxed);
+        const int64_t s0 = u * g->unit, s1 = s0 + g->unit < len ? s0 + g->unit : len;
+        if (s0 >= len)
+            return;
+        if (g->split_m)
+            direct_run(g, s0, s1, 0, g->n);
+        else
+            direct_run(g, 0, g->m, s0, s1);
+    }
 }
 
 /* false if the driver is off */
@@ -667,7 +677,10 @@ static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
     if (!direct_ready || !atomic_load_explicit(&direct_on, memory_order_relaxed))
         return false;
     /* split columns when every thread gets two panels, else rows */
-    direct_job g = {tb, n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c};
+    direct_job g = {tb, n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c, 0, 0};
+    const int64_t step = g.split_m ? 8 : 32, blocks = ((g.split_m ? m : n) + step - 1) / step;
+    const int64_t per = nt > 1 ? blocks / (2 * (int64_t)nt) : blocks;
+    g.unit = (per > 1 ? per : 1) * step;
     ck_parallel(nt, direct_part, &g);
     return true;
 }
