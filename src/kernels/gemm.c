@@ -545,8 +545,12 @@ static void direct_buf_free(void *p)
     free(d);
 }
 
+static _Atomic bool direct_no_buffer; /* ck_gemm_test_no_buffer */
+
 static float *direct_buffer(size_t need)
 {
+    if (atomic_load_explicit(&direct_no_buffer, memory_order_relaxed))
+        return NULL;
     direct_buf *d = pthread_getspecific(direct_key);
     if (!d) {
         d = calloc(1, sizeof *d);
@@ -766,6 +770,15 @@ bool ck_gemm_driver(void)
     return direct_ready && atomic_load(&direct_on);
 #else
     return false;
+#endif
+}
+
+void ck_gemm_test_no_buffer(bool on)
+{
+#ifdef CK_DIRECT
+    atomic_store(&direct_no_buffer, on);
+#else
+    (void)on;
 #endif
 }
 
