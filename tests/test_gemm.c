@@ -297,8 +297,9 @@ START_TEST(gemm_driver_rows_equal_small_products)
                 const int64_t i = rows[ir];
                 ck_gemm(false, tb, 1, n, k, 1.0f, a + i * k, k, b, tb ? k : n, 0.0f, row, n);
                 for (int64_t j = 0; j < n; j++)
-                    ck_assert_msg(row[j] == c[i * n + j], "tb=%d threads=%d: row %lld alone differs at %lld: %.9g vs %.9g",
-                                  tb, nt, (long long)i, (long long)j, row[j], c[i * n + j]);
+                    ck_assert_msg(row[j] == c[i * n + j],
+                                  "tb=%d threads=%d: row %lld alone differs at %lld: %.9g vs %.9g", tb, nt,
+                                  (long long)i, (long long)j, row[j], c[i * n + j]);
             }
             const int64_t i8 = 592; /* the last 8 rows as a product of their own */
             ck_gemm(false, tb, 8, n, k, 1.0f, a + i8 * k, k, b, tb ? k : n, 0.0f, row, n);

@@ -187,9 +187,10 @@ static const char *gemm_small_name = "none";
  * x MR <= 12 rows. The last vector of a block is masked by `last`. */
 #define T512 __attribute__((target("avx512f")))
 
+/* ... and, when pf is not NULL, prefetches the line at pf + p * ldpf for each p */
 CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
-                      const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last,
-                      const float *pf, int64_t ldpf)
+                        const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last,
+                        const float *pf, int64_t ldpf)
 {
     __m512 acc[12][2];
     CK_UNROLL
@@ -514,8 +515,8 @@ static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
  *     are contiguous, but the p are lda apart);
  *   - blocks of CK_DIRECT_MC rows of C, whose KC-wide stripe of A (512 kB) stays in L2 while
  *     every column panel passes over it;
- *   - the threads each taking whole 32-column panels (or 8-row blocks when C is narrow), so no
- *     thread waits for another inside a product.
+ *   - the threads taking units of whole 32-column panels (or 8-row blocks when C is narrow)
+ *     from a shared counter, with no barrier inside a product.
  * Why not BLIS: BLIS 0.9.0 packs the 32-row operand of its skx kernel with its generic scalar
  * loop (its packing kernels stop at 31 rows): 20 % of a 1-thread 784-512-512-10 MLP step, with
  * the second thread waiting at BLIS's barriers. Measured on the 2-core Zen 5 (median GFLOP/s,
@@ -614,12 +615,14 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
                     int64_t i = 0;
                     for (; i + 16 <= mb; i += 16) {
                         const __m512 v = _mm512_loadu_ps(src + i);
+                        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
                         _mm256_store_ps(apack + i * kb + 8 * p, _mm512_castps512_ps256(v));
-                        _mm256_store_ps(apack + (i + 8) * kb + 8 * p, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+                        _mm256_store_ps(apack + (i + 8) * kb + 8 * p, hi);
                     }
                     for (; i < mb; i += 8) {
                         const __mmask16 mk = (__mmask16)(mb - i >= 8 ? 0xffu : (1u << (mb - i)) - 1u);
-                        _mm256_store_ps(apack + i * kb + 8 * p, _mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, src + i)));
+                        const __m512 v = _mm512_maskz_loadu_ps(mk, src + i);
+                        _mm256_store_ps(apack + i * kb + 8 * p, _mm512_castps512_ps256(v));
                     }
                 }
             for (int64_t jc = j0; jc < j1; jc += 32) {
