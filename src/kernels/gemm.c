@@ -511,8 +511,8 @@ static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
  * values of k, with
  *   - each KC x 32 panel of op(B) copied (or, when tb, transposed) into a stack buffer, so the
  *     kernel reads 32 contiguous floats per p;
- *   - when ta, each KC x 8 panel of op(A) copied into a per-thread buffer (its 8 values of a p
- *     are contiguous, but the p are lda apart);
+ *   - op(A) read in place (broadcasts; packing it, even transposed, measured slower: 784x512x512
+ *     with A transposed 129 vs 157 GFLOP/s at 1 thread, 169 vs 294 at 2);
  *   - blocks of CK_DIRECT_MC rows of C, whose KC-wide stripe of A (512 kB) stays in L2 while
  *     every column panel passes over it;
  *   - the threads taking units of whole 32-column panels (or 8-row blocks when C is narrow)
@@ -530,46 +530,8 @@ static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
  * whatever m, the thread count or the path (one-sample predict = its row of a batch). */
 #define CK_DIRECT_MC (512 * 1024 / (4 * CK_GEMM_SMALL_KC)) /* rows of C per block: 512 */
 
-/* each thread's buffer for packed A (64-byte aligned, grown on demand, freed with the thread) */
-typedef struct direct_buf {
-    float *p;
-    size_t cap; /* floats */
-} direct_buf;
-static pthread_key_t direct_key;
-static bool direct_ready; /* the key exists and this CPU runs block512 */
+static bool direct_ready;              /* this CPU runs block512 and the driver is not switched off */
 static _Atomic bool direct_on = true; /* ck_gemm_set_driver */
-
-static void direct_buf_free(void *p)
-{
-    direct_buf *d = p;
-    free(d->p);
-    free(d);
-}
-
-static _Atomic bool direct_no_buffer; /* ck_gemm_test_no_buffer */
-
-static float *direct_buffer(size_t need)
-{
-    if (atomic_load_explicit(&direct_no_buffer, memory_order_relaxed))
-        return NULL;
-    direct_buf *d = pthread_getspecific(direct_key);
-    if (!d) {
-        d = calloc(1, sizeof *d);
-        if (!d || pthread_setspecific(direct_key, d) != 0) {
-            free(d);
-            return NULL;
-        }
-    }
-    if (d->cap >= need)
-        return d->p;
-    float *p = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64);
-    if (!p)
-        return NULL;
-    free(d->p);
-    d->p = p;
-    d->cap = need;
-    return p;
-}
 
 /* panel (kb x 32, rows 32 apart) = the kb rows of op(B) from src (rows lds apart), w <= 32 of
  * them, zero-padded */
@@ -598,33 +560,12 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
 {
     const int64_t kc = CK_GEMM_SMALL_KC, mc = CK_DIRECT_MC;
     float panel[CK_GEMM_SMALL_KC * 32] __attribute__((aligned(64)));
-    /* A transposed (its p are lda apart) is packed, unless the buffer cannot be had: then it is
-     * read in place, slower but the same sums */
-    float *apack = g->csa != 1 ? direct_buffer((size_t)(mc * kc)) : NULL;
-    const bool pack_a = apack != NULL;
     for (int64_t ic = i0; ic < i1; ic += mc) {
         const int64_t mb = i1 - ic < mc ? i1 - ic : mc;
         for (int64_t p0 = 0; p0 < g->k; p0 += kc) {
             const int64_t kb = g->k - p0 < kc ? g->k - p0 : kc;
             const float beta = p0 == 0 ? g->beta : 1.0f;
             const float *a = g->a + ic * g->rsa + p0 * g->csa;
-            if (pack_a) /* apack + i * kb: rows i..i+7, their 8 values of each p side by side; op(A)'s
-                         * column p is row p of A as stored (rsa == 1), read in order */
-                for (int64_t p = 0; p < kb; p++) {
-                    const float *src = a + p * g->csa;
-                    int64_t i = 0;
-                    for (; i + 16 <= mb; i += 16) {
-                        const __m512 v = _mm512_loadu_ps(src + i);
-                        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-                        _mm256_store_ps(apack + i * kb + 8 * p, _mm512_castps512_ps256(v));
-                        _mm256_store_ps(apack + (i + 8) * kb + 8 * p, hi);
-                    }
-                    for (; i < mb; i += 8) {
-                        const __mmask16 mk = (__mmask16)(mb - i >= 8 ? 0xffu : (1u << (mb - i)) - 1u);
-                        const __m512 v = _mm512_maskz_loadu_ps(mk, src + i);
-                        _mm256_store_ps(apack + i * kb + 8 * p, _mm512_castps512_ps256(v));
-                    }
-                }
             for (int64_t jc = j0; jc < j1; jc += 32) {
                 const int64_t nb = j1 - jc < 32 ? j1 - jc : 32;
                 if (g->tb)
@@ -639,14 +580,13 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
                     next = NULL;
                 for (int64_t i = 0, h = 0; i < mb; h++) {
                     /* rows i.. : everything left in one call, except the first two row blocks */
-                    const int64_t rows = pack_a || (next && h < 2) ? (mb - i < 8 ? mb - i : 8) : mb - i;
-                    const float *ai = pack_a ? apack + i * kb : a + i * g->rsa;
-                    const int64_t rs = pack_a ? 1 : g->rsa, cs = pack_a ? 8 : g->csa;
+                    const int64_t rows = next && h < 2 ? (mb - i < 8 ? mb - i : 8) : mb - i;
                     if (next && h < 2)
-                        block512pf(rows, nb, kb, g->alpha, ai, rs, cs, panel, 32, beta, c + i * g->ldc, g->ldc,
-                                   next + 16 * h, g->ldb);
+                        block512pf(rows, nb, kb, g->alpha, a + i * g->rsa, g->rsa, g->csa, panel, 32, beta,
+                                   c + i * g->ldc, g->ldc, next + 16 * h, g->ldb);
                     else
-                        block512(rows, nb, kb, g->alpha, ai, rs, cs, panel, 32, beta, c + i * g->ldc, g->ldc);
+                        block512(rows, nb, kb, g->alpha, a + i * g->rsa, g->rsa, g->csa, panel, 32, beta,
+                                 c + i * g->ldc, g->ldc);
                     i += rows;
                 }
             }
@@ -656,9 +596,9 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
 
 /* The threads take units of whole 32-column panels (or 8-row blocks when C is narrow) from a
  * shared counter, about two per thread, so a thread whose core is slower (shared with another
- * process, or serving interrupts) takes fewer instead of holding the others at the end (more
- * units would pack transposed A once more each). Which thread computes a unit does not change
- * its floats. */
+ * process, or serving interrupts) takes fewer instead of holding the others at the end (each
+ * unit packs its own panels of B once). Which thread computes a unit does not change its
+ * floats. */
 static void direct_part(void *ctx, int t, int T)
 {
     (void)t;
@@ -696,9 +636,7 @@ static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
 static void direct_init(void)
 {
     const char *env = getenv("CKERAS_GEMM_DRIVER");
-    if (gemm_small != small512 || (env && strcmp(env, "blis") == 0))
-        return;
-    direct_ready = pthread_key_create(&direct_key, direct_buf_free) == 0;
+    direct_ready = gemm_small == small512 && !(env && strcmp(env, "blis") == 0);
 }
 #endif /* CK_X86 && __GNUC__: CK_DIRECT */
 
@@ -773,15 +711,6 @@ bool ck_gemm_driver(void)
     return direct_ready && atomic_load(&direct_on);
 #else
     return false;
-#endif
-}
-
-void ck_gemm_test_no_buffer(bool on)
-{
-#ifdef CK_DIRECT
-    atomic_store(&direct_no_buffer, on);
-#else
-    (void)on;
 #endif
 }
 

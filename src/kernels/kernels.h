@@ -23,8 +23,6 @@ const char *ck_gemm_small_kernels(void);
  * it returns the previous setting. */
 bool ck_gemm_driver(void);
 bool ck_gemm_set_driver(bool on);
-/* Tests: with on, the driver behaves as if its per-thread buffers could not be allocated. */
-void ck_gemm_test_no_buffer(bool on);
 
 /* ---- activations ---------------------------------------------------------------------- */
 
