@@ -734,6 +734,81 @@ static ckeras_model *small_cnn(uint64_t seed)
     return m;
 }
 
+/* The first convolution of a grayscale net (one channel, 6 filters: the pixel-vectorised path),
+ * batch 64 at 1 and 2 threads (two threads split the images and add their dW parts): one SGD
+ * step (learning rate 1) of mean((x * W + b)^2) against a double-precision dW computed here. */
+START_TEST(pixconv_kernel_gradient_threads)
+{
+    enum { N = 64, H = 28, KS = 5, F = 6, P = 2 };
+    float *x = malloc(sizeof(float) * N * H * H);
+    ck_assert_ptr_nonnull(x);
+    for (int i = 0; i < N * H * H; i++)
+        x[i] = (float)((i * 37) % 255) / 255.0f - 0.4f;
+    for (int nt = 1; nt <= 2; nt++) {
+        ckeras_set_num_threads(nt);
+        ckeras_model *m = ckeras_sequential("px");
+        ck_assert_int_eq(ckeras_model_add(m, ckeras_input(3, (const int64_t[]){H, H, 1})), CKERAS_OK);
+        ckeras_layer *l = ckeras_conv2d(F, KS, KS, "linear");
+        ck_assert_int_eq(ckeras_layer_set_str(l, "padding", "same"), CKERAS_OK);
+        ck_assert_int_eq(ckeras_model_add(m, l), CKERAS_OK);
+        ck_assert_int_eq(ckeras_model_add(m, ckeras_flatten()), CKERAS_OK);
+        ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(1.0, 0.0, 0), "mse", NULL), CKERAS_OK);
+        const char *name;
+        ckeras_tensor *wv = NULL, *bv = NULL;
+        ck_assert_int_eq(ckeras_layer_weight(l, 0, &name, &wv), CKERAS_OK);
+        ck_assert_int_eq(ckeras_layer_weight(l, 1, &name, &bv), CKERAS_OK);
+        double w0[KS * KS * F], b0[F];
+        for (int i = 0; i < KS * KS * F; i++)
+            w0[i] = ((const float *)ckeras_tensor_data(wv))[i];
+        float *bd = (float *)ckeras_tensor_data(bv); /* a view of the layer's bias: set it */
+        for (int f = 0; f < F; f++)
+            b0[f] = bd[f] = 0.05f * (float)(f + 1);
+        /* dL/dy = 2 y / (N * H * H * F) for mse against zeros; dW[tap][f] = sum x(window) dL/dy */
+        static double dw[KS * KS * F], mag[KS * KS * F]; /* mag: sum of |terms|, for the tolerance */
+        memset(dw, 0, sizeof dw);
+        memset(mag, 0, sizeof mag);
+        for (int i = 0; i < N; i++)
+            for (int oy = 0; oy < H; oy++)
+                for (int ox = 0; ox < H; ox++)
+                    for (int f = 0; f < F; f++) {
+                        double y = b0[f];
+                        for (int t = 0; t < KS * KS; t++) {
+                            int iy = oy + t / KS - P, ix = ox + t % KS - P;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < H)
+                                y += x[(i * H + iy) * H + ix] * w0[t * F + f];
+                        }
+                        double g = 2.0 * y / ((double)N * H * H * F);
+                        for (int t = 0; t < KS * KS; t++) {
+                            int iy = oy + t / KS - P, ix = ox + t % KS - P;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < H) {
+                                dw[t * F + f] += x[(i * H + iy) * H + ix] * g;
+                                mag[t * F + f] += fabs(x[(i * H + iy) * H + ix] * g);
+                            }
+                        }
+                    }
+        float *zeros = calloc(N * H * H * F, sizeof(float));
+        ck_assert_ptr_nonnull(zeros);
+        ckeras_tensor *tx = ckeras_tensor_wrap(x, 4, (const int64_t[]){N, H, H, 1});
+        ckeras_tensor *ty = ckeras_tensor_wrap(zeros, 2, (const int64_t[]){N, H * H * F});
+        double r[2];
+        ck_assert_int_eq(ckeras_model_train_on_batch(m, tx, ty, r, 1), CKERAS_OK);
+        const float *w1 = ckeras_tensor_data(wv);
+        for (int e = 0; e < KS * KS * F; e++)
+            /* float sums of 50 k terms, and w1 = w0 - dW rounded to w0's ulp (< 6e-8 here) */
+            ck_assert_msg(fabs((w0[e] - w1[e]) - dw[e]) <= 2e-6 * mag[e] + 6e-8,
+                          "threads %d: dW[%d] = %.9g, want %.9g", nt, e, w0[e] - w1[e], dw[e]);
+        ckeras_tensor_free(tx);
+        ckeras_tensor_free(ty);
+        ckeras_tensor_free(wv);
+        ckeras_tensor_free(bv);
+        ckeras_model_free(m);
+        free(zeros);
+    }
+    ckeras_set_num_threads(0);
+    free(x);
+}
+END_TEST
+
 START_TEST(small_cnn_learns_bars)
 {
     ckeras_tensor *x, *y, *xt, *yt;
@@ -789,6 +864,7 @@ int main(void)
     tcase_add_test(tc, config_is_normalised_like_keras);
     tcase_add_test(tc, errors_are_reported_at_build);
     tcase_add_test(tc, small_cnn_learns_bars);
+    tcase_add_test(tc, pixconv_kernel_gradient_threads);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -383,8 +383,9 @@ static int64_t conv_work(const ckeras_layer *l, int64_t n)
     const conv_priv *p = l->priv;
     int64_t w = p->direct ? 0 : (n * p->pos < p->tile ? n * p->pos : p->tile) * p->K;
     if (p->gg) {
-        const int64_t fwd = (p->pad ? round16(n * p->hp * p->wp * p->g.c) : 0) + (p->px ? n * p->filters * p->pos : 0);
         const int64_t slots = n < CONV_COL_SLOTS ? n : CONV_COL_SLOTS;
+        const int64_t fwd = (p->pad ? round16(n * p->hp * p->wp * p->g.c) : 0) +
+                            (p->px ? round16(n * p->filters * p->pos) + slots * p->K * p->filters : 0);
         const int64_t dx = round16(p->K * p->filters) +
                            (p->dx_cols ? slots * p->pos * p->K : n * p->hq * p->wq * p->filters);
         w = w > fwd ? w : fwd;
@@ -491,7 +492,9 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
  *   (h*w, kh*kw*F) . the flipped kernel WT (kh*kw*F, c), WT[(ky',kx',f)][ch] = W[(kh-1-ky',
  *   kw-1-kx', ch)][f], threads taking images. */
 /* dW rows [K t / T, K (t+1) / T) over every image; with padding each thread first pads its
- * share of the images, then all read all of them */
+ * share of the images, then all read all of them. The pixel-vectorised path (px) splits the
+ * images instead: each thread sums dW over its own (into slot t after dz^T), then the threads
+ * add the slots in thread order, each over its share of dW. */
 static void gg_dw_part(void *ctx, int t, int T)
 {
     const gg_job *j = ctx;
@@ -511,13 +514,32 @@ static void gg_dw_part(void *ctx, int t, int T)
         }
 #pragma omp barrier
     }
-    int64_t r0, r1;
-    ck_par_range(p->K, t, T, &r0, &r1);
     const float *xs = p->pad ? j->work : j->x;
-    if (p->px) {
-        ck_pixconv_dw(xs, img, p->pad ? p->wp : g->w, dzT, j->n, g, F, r0, r1, j->out);
+    if (p->px) { /* images split: thread t's dW over its images, the parts then added in order */
+        const int64_t KF = p->K * F;
+        float *part = dzT + round16(j->n * F * pos), *mine = T == 1 ? j->out : part + t * KF;
+        int64_t i0, i1;
+        ck_par_range(j->n, t, T, &i0, &i1);
+        if (i1 > i0)
+            ck_pixconv_dw(xs + i0 * img, img, p->pad ? p->wp : g->w, dzT + i0 * F * pos, i1 - i0, g, F, 0, p->K,
+                          mine);
+        else
+            memset(mine, 0, (size_t)KF * sizeof *mine);
+        if (T > 1) {
+#pragma omp barrier
+            int64_t e0, e1;
+            ck_par_range(KF, t, T, &e0, &e1);
+            for (int64_t e = e0; e < e1; e++) {
+                float sum = part[e];
+                for (int u = 1; u < T; u++)
+                    sum += part[u * KF + e];
+                j->out[e] = sum;
+            }
+        }
         return;
     }
+    int64_t r0, r1;
+    ck_par_range(p->K, t, T, &r0, &r1);
     for (int64_t i = 0; i < j->n && r1 > r0; i++)
         ck_gather_gemm(r1 - r0, pos, F, xs + i * img, p->toff + r0, p->poff, j->dz + i * pos * F, F,
                        j->out + r0 * F, F, NULL, false, i > 0);
@@ -569,7 +591,10 @@ static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, 
     const int64_t F = p->filters, K = p->K, n = b->n, pos = p->pos;
     if (dW) {
         gg_job j = {p, n, b->x, b->work, NULL, NULL, false, dz, dW};
-        ck_parallel(gg_threads(K, n * pos * K * F), gg_dw_part, &j);
+        int nt = gg_threads(p->px ? n : K, n * pos * K * F); /* px: threads take images, each a part */
+        if (p->px && nt > CONV_COL_SLOTS)
+            nt = CONV_COL_SLOTS;
+        ck_parallel(nt, gg_dw_part, &j);
     }
     if (!b->dx)
         return;
