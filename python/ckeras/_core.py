@@ -146,7 +146,34 @@ def flush_c():
         _libc.fflush(None)
 
 
-class Tensor(object):
+class Owned(object):
+    """Owns a C handle (``self._h``): ``free()`` releases it once, as do ``with`` and the garbage
+    collector. Subclasses say how in ``_release(handle)``."""
+
+    _h = None
+
+    def _release(self, handle):
+        raise NotImplementedError
+
+    def free(self):
+        h, self._h = self._h, None
+        if h:
+            self._release(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.free()
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+
+class Tensor(Owned):
     """A ckeras_tensor handle over a NumPy array.
 
     ``Tensor.wrap(array)`` lends the array's memory to the library without a copy when it is
@@ -210,22 +237,8 @@ class Tensor(object):
         buf = (ctypes.c_float * size).from_address(self.data_pointer)
         return np.frombuffer(buf, dtype=np.float32, count=size).reshape(shape).copy()
 
-    def free(self):
-        h, self._h = self._h, None
-        if h:
-            lib.ckeras_tensor_free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.free()
-
-    def __del__(self):
-        try:
-            self.free()
-        except Exception:
-            pass
+    def _release(self, handle):
+        lib.ckeras_tensor_free(handle)
 
 
 def handle_array(tensors):

@@ -9,7 +9,7 @@ a Python callback does not cross into C: fit stops (CKERAS_STOP) and re-raises i
 import math
 
 from ._capi import lib, LR_SCHEDULE_FN
-from ._core import check, check_handle, dec, enc
+from ._core import Owned, check, check_handle, dec, enc
 
 __all__ = ["Callback", "LambdaCallback", "History", "EarlyStopping", "ModelCheckpoint", "CSVLogger",
            "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN", "BackupAndRestore"]
@@ -86,7 +86,7 @@ class History(Callback):
                 pass
 
 
-class _CCallback(object):
+class _CCallback(Owned):
     """A callback implemented by the library (a ckeras_callback handle, freed with the object)."""
 
     _defaults = {}
@@ -109,16 +109,8 @@ class _CCallback(object):
         else:
             check(lib.ckeras_callback_set_float(self._h, enc(name), math.nan if value is None else float(value)))
 
-    def free(self):
-        h, self._h = getattr(self, "_h", None), None
-        if h:
-            lib.ckeras_callback_free(h)
-
-    def __del__(self):
-        try:
-            self.free()
-        except Exception:
-            pass
+    def _release(self, handle):
+        lib.ckeras_callback_free(handle)
 
     def _check_error(self):
         pass

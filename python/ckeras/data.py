@@ -12,12 +12,12 @@ import ctypes
 import numpy as np
 
 from ._capi import lib, DATA_FILL_FN, DATA_FREE_FN
-from ._core import EINVAL, OK, check, dec, enc
+from ._core import EINVAL, OK, Owned, check, dec, enc
 
 __all__ = ["DataSource", "PySource", "image_dataset_from_directory", "hdf5_source"]
 
 
-class DataSource(object):
+class DataSource(Owned):
     """A ckeras_data_source handle (freed with the object). ``batch_size`` is the default batch
     size of fit/evaluate/predict on it (Keras' datasets are batched)."""
 
@@ -58,22 +58,8 @@ class DataSource(object):
         if e is not None:
             raise e
 
-    def free(self):
-        h, self._h = getattr(self, "_h", None), None
-        if h:
-            lib.ckeras_data_source_free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.free()
-
-    def __del__(self):
-        try:
-            self.free()
-        except Exception:
-            pass
+    def _release(self, handle):
+        lib.ckeras_data_source_free(handle)
 
 
 def _new_out():

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from ._capi import lib, CALLBACK_FN
-from ._core import (OK, STOP, Tensor, check, check_handle, dec, enc, error, flush_c, flush_python,
+from ._core import (OK, STOP, Owned, Tensor, check, check_handle, dec, enc, error, flush_c, flush_python,
                     handle_array, take_string, tensor_id)
 from . import callbacks as _cb
 from . import data as _data
@@ -42,7 +42,7 @@ def _verbose(v):
     return 1 if v == "auto" else int(v)
 
 
-class Model(object):
+class Model(Owned):
     """Keras ``Model(inputs, outputs, name=None)``: a functional model from symbolic tensors
     (``Input(...)`` and layer calls on them), or from tensors of a built model
     (``Model(base.input, base.get_layer("x").output)``)."""
@@ -164,25 +164,14 @@ class Model(object):
         self._live()
         return self._h
 
-    def close(self):
-        """Frees the C model now (its layers too); the object is unusable afterwards."""
-        h, self._h = self._h, None
-        if h:
-            lib.ckeras_model_free(h)
+    def _release(self, handle):
+        lib.ckeras_model_free(handle)
         for layer in self._layer_objs.values():
             layer._h = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    def close(self):
+        """Frees the C model now (its layers too); the object is unusable afterwards."""
+        self.free()
 
     # ---- structure ----------------------------------------------------------------------------
     @property

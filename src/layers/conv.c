@@ -491,6 +491,18 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
  *   dx (h*w, c) of each image = the stride-1 transposed convolution: windows of padded dz
  *   (h*w, kh*kw*F) . the flipped kernel WT (kh*kw*F, c), WT[(ky',kx',f)][ch] = W[(kh-1-ky',
  *   kw-1-kx', ch)][f], threads taking images. */
+/* out[e] = the sum of T per-thread parts (each len floats, one after another) at e, added in
+ * thread order, for e in [e0, e1) */
+static void add_parts(const float *parts, int T, int64_t len, int64_t e0, int64_t e1, float *out)
+{
+    for (int64_t e = e0; e < e1; e++) {
+        float sum = parts[e];
+        for (int u = 1; u < T; u++)
+            sum += parts[u * len + e];
+        out[e] = sum;
+    }
+}
+
 /* dW rows [K t / T, K (t+1) / T) over every image; with padding each thread first pads its
  * share of the images, then all read all of them. The pixel-vectorised path (px) splits the
  * images instead: each thread sums dW over its own (into slot t after dz^T), then the threads
@@ -529,12 +541,7 @@ static void gg_dw_part(void *ctx, int t, int T)
 #pragma omp barrier
             int64_t e0, e1;
             ck_par_range(KF, t, T, &e0, &e1);
-            for (int64_t e = e0; e < e1; e++) {
-                float sum = part[e];
-                for (int u = 1; u < T; u++)
-                    sum += part[u * KF + e];
-                j->out[e] = sum;
-            }
+            add_parts(part, T, KF, e0, e1, j->out);
         }
         return;
     }
@@ -694,10 +701,7 @@ static void relu_bias_backward_mt(const float *y, float *dz, int64_t rows, int64
     ck_parallel(nt, relu_part, &j);
     if (!db)
         return;
-    memcpy(db, parts, (size_t)F * sizeof(float));
-    for (int t = 1; t < nt; t++)
-        for (int64_t f = 0; f < F; f++)
-            db[f] += parts[t * F + f];
+    add_parts(parts, nt, F, 0, F, db);
 }
 
 /* The backward with kernel W (K, F) and its gradient dW (NULL: not wanted). */
