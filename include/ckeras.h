@@ -177,6 +177,14 @@ CKERAS_API void ckeras_set_random_seed(uint64_t seed);
 /**
  * Number of threads for GEMMs and the library's own loops; 0 or less means all cores (the
  * default). Returns ::CKERAS_OK. Applies to calls started afterwards.
+ *
+ * With two threads or more, training a model whose layers each treat the samples apart and
+ * whose weights each do several multiply-adds per sample (convolutional nets without
+ * BatchNormalization, masks or sample weights) runs each batch in parts, one per thread, and adds
+ * the parts' gradients. Its weights then differ from a one-thread run in the last bits (the
+ * order of the sums), and its Dropout masks come from per-thread generators; the same seed and
+ * thread count still give bit-identical training. `CKERAS_SPLIT=0` in the environment turns
+ * this off.
  * @return ::CKERAS_OK (it cannot fail: a value <= 0 means all cores)
  */
 CKERAS_API ckeras_status ckeras_set_num_threads(int n);

@@ -130,7 +130,13 @@ uint64_t ck_next_model_seed(void);
 
 /* ---- threads ------------------------------------------------------------------------- */
 
+/* The library's thread count: ckeras_set_num_threads' value (0: one per core), or 1 inside a
+ * ck_thread_serial section of the calling thread. */
 int ck_num_threads(void);
+/* Makes every ck_num_threads of the calling thread answer 1 (serial true) or the library's count
+ * again (false): a thread running its own share of a batch (the data-parallel training step)
+ * runs the kernels of its share on itself. Returns the previous setting. */
+bool ck_thread_serial(bool serial);
 
 /* Runs fn(ctx, t, T) on T = nt threads, t = 0..T-1 (an OpenMP team; fn may use `#pragma omp
  * barrier`), or once as fn(ctx, 0, 1) on the calling thread when nt <= 1. The serial case takes

@@ -9,9 +9,19 @@
 
 static _Atomic int n_threads = 0;
 static _Atomic int n_cores = 0; /* sysconf reads /sys on every call: ask once */
+static _Thread_local bool serial_here = false;
+
+bool ck_thread_serial(bool serial)
+{
+    bool was = serial_here;
+    serial_here = serial;
+    return was;
+}
 
 int ck_num_threads(void)
 {
+    if (serial_here)
+        return 1;
     int n = atomic_load(&n_threads);
     if (n > 0)
         return n;

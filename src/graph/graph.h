@@ -87,6 +87,8 @@ typedef struct ck_plan {
     float *wscratch;    /* weight gradients of such a call before they are added */
     bool *live;         /* per node: its output leads to a model output */
     float **mask;       /* mask[i]: Keras' mask of node i's output (n, steps), or NULL (mask.c) */
+    uint64_t gen;       /* a number no other plan made in this process had (0: none made yet):
+                           what was derived from a plan (split.c) knows when it was made again */
 } ck_plan;
 
 /* (Re)builds the plan when cap, training or a target size grew; a no-op otherwise. target_sizes:

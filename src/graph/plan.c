@@ -5,6 +5,7 @@
  * arithmetic; the plan checks every batch buffer), so none passes 2^48. */
 #include "graph.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 ckeras_status ck_graph_append(ck_graph *g, ckeras_layer *l, int nin, const int *in, bool keep_outputs)
@@ -238,6 +239,8 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.gscratch = gs ? cur : NULL;
     cur += gs;
     np.wscratch = training && wsc ? cur : NULL;
+    static _Atomic uint64_t plans_made = 0;
+    np.gen = atomic_fetch_add(&plans_made, 1) + 1;
     ck_plan_free(p);
     *p = np;
     return CKERAS_OK;

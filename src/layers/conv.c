@@ -777,6 +777,7 @@ const ck_layer_vt ck_conv2d_vt = {
     .forward = conv_forward,
     .backward = conv_backward,
     .free_priv = conv_free,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 const ck_layer_vt ck_conv3d_vt = {
@@ -790,6 +791,7 @@ const ck_layer_vt ck_conv3d_vt = {
     .forward = conv_forward,
     .backward = conv_backward,
     .free_priv = conv_free,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 const ck_layer_vt ck_conv1d_vt = {
@@ -803,4 +805,5 @@ const ck_layer_vt ck_conv1d_vt = {
     .forward = conv_forward,
     .backward = conv_backward,
     .free_priv = conv_free,
+    .rows_apart = ck_layer_rows_apart,
 };

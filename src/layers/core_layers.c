@@ -44,6 +44,7 @@ const ck_layer_vt ck_input_vt = {
     .build = input_build,
     .forward = copy_forward,
     .backward = copy_backward,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 /* ---- Activation ------------------------------------------------------------------------- */
@@ -108,6 +109,7 @@ const ck_layer_vt ck_activation_vt = {
     .backward = activation_backward,
     .free_priv = free_priv,
     .mask_mode = ck_mask_pass,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 /* ---- Dropout: inverted dropout, identity in inference --------------------------------------- */
@@ -232,6 +234,13 @@ static void dropout_backward(ckeras_layer *l, const ck_bwd *b)
         b->dx[i] = b->dy[i] * b->saved[i];
 }
 
+/* A noise_shape whose batch entry is 1 shares one mask across the batch: not row by row. */
+static bool dropout_rows_apart(const ckeras_layer *l)
+{
+    const dropout_priv *p = l->priv;
+    return !p || !p->batch_shared;
+}
+
 const ck_layer_vt ck_dropout_vt = {
     .class_name = "Dropout",
     .base_name = "dropout",
@@ -244,6 +253,7 @@ const ck_layer_vt ck_dropout_vt = {
     .backward = dropout_backward,
     .free_priv = free_priv,
     .mask_mode = ck_mask_pass,
+    .rows_apart = dropout_rows_apart,
 };
 /* ---- Masking ------------------------------------------------------------------------------ */
 /* Keras' Masking(mask_value): a step (a row of the last axis) whose values all equal mask_value
@@ -336,4 +346,5 @@ const ck_layer_vt ck_flatten_vt = {
     .build = flatten_build,
     .forward = copy_forward,
     .backward = copy_backward,
+    .rows_apart = ck_layer_rows_apart,
 };

@@ -139,4 +139,5 @@ const ck_layer_vt ck_dense_vt = {
     .backward = dense_backward,
     .free_priv = dense_free,
     .mask_mode = ck_mask_pass,
+    .rows_apart = ck_layer_rows_apart,
 };

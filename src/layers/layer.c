@@ -371,6 +371,12 @@ int64_t ck_layer_param_count(const ckeras_layer *l, bool trainable_only)
     return n;
 }
 
+bool ck_layer_rows_apart(const ckeras_layer *l)
+{
+    (void)l;
+    return true;
+}
+
 ck_mask_mode ck_mask_pass(const ckeras_layer *l)
 {
     (void)l;

@@ -120,6 +120,11 @@ typedef struct ck_layer_vt {
     /* Boolean config fields that are Keras call keywords (use_causal_mask), NULL-terminated:
      * read from and written to the call's keywords, never to the config. NULL: none. */
     const char *const *call_fields;
+    /* Whether the layer treats each sample apart in forward and backward: no statistics over
+     * the batch, no state kept from one call to the next, and random draws (if any) that may
+     * come from any generator. Such layers may run a batch in parts on separate threads, their
+     * weight gradients then added (the data-parallel training step, src/model/split.c). NULL: no. */
+    bool (*rows_apart)(const ckeras_layer *l);
 } ck_layer_vt;
 
 struct ckeras_layer {
@@ -197,6 +202,8 @@ ckeras_status ck_conv_depth_check(const ckeras_layer *l, const ck_conv_geom *g, 
 /* Declares a weight during build. */
 ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape *shape, bool trainable,
                                const char *init_field, const char *init_default);
+/* true, for the rows_apart of layers that always treat samples apart. */
+bool ck_layer_rows_apart(const ckeras_layer *l);
 /* CK_MASK_PASS, for the mask_mode of layers that keep Keras' mask. */
 ck_mask_mode ck_mask_pass(const ckeras_layer *l);
 /* Builds the layer again for new per-sample input shapes (a variable-length axis took another

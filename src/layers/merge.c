@@ -334,6 +334,7 @@ static void merge_free_priv(ckeras_layer *l)
         .forward = elementwise_forward,                                                                      \
         .backward = elementwise_backward,                                                                    \
         .free_priv = merge_free_priv,                                                                        \
+        .rows_apart = ck_layer_rows_apart,                                                                   \
     }
 
 ELEMENTWISE_VT(ck_add_vt, "Add", "add");
@@ -460,4 +461,5 @@ const ck_layer_vt ck_concatenate_vt = {
     .forward = concat_forward,
     .backward = concat_backward,
     .free_priv = free_priv,
+    .rows_apart = ck_layer_rows_apart,
 };

@@ -107,6 +107,7 @@ const ck_layer_vt ck_elu_vt = {
     .forward = elu_forward,
     .backward = elu_backward,
     .mask_mode = ck_mask_pass,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 /* ---- Identity --------------------------------------------------------------------------------- */
@@ -124,6 +125,7 @@ const ck_layer_vt ck_identity_vt = {
     .forward = copy_forward,
     .backward = copy_backward,
     .mask_mode = ck_mask_pass,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 /* ---- RepeatVector: (features) -> (n, features) ----------------------------------------------- */

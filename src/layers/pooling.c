@@ -386,6 +386,7 @@ static void gmp_backward(ckeras_layer *l, const ck_bwd *b)
         .forward = FWD,                                                                                \
         .backward = BWD,                                                                               \
         .free_priv = pool_free,                                                                        \
+        .rows_apart = ck_layer_rows_apart,                                                             \
     }
 
 POOL_VT(ck_maxpool2d_vt, "MaxPooling2D", "max_pooling2d", pool2d_fields, pool2d_build, maxpool_saved,

@@ -88,6 +88,7 @@ const ck_layer_vt ck_reshape_vt = {
     .build = reshape_build,
     .forward = copy_forward,
     .backward = copy_backward,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 /* ---- Permute ---------------------------------------------------------------------------- */
@@ -148,6 +149,7 @@ const ck_layer_vt ck_permute_vt = {
     .forward = permute_forward,
     .backward = permute_backward,
     .free_priv = free_priv,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 /* ---- ZeroPadding1D/2D/3D and Cropping1D/2D/3D --------------------------------------------- */
@@ -301,6 +303,7 @@ static void zero_padding_backward(ckeras_layer *l, const ck_bwd *b)
         .forward = KIND##_forward,                                                                     \
         .backward = KIND##_backward,                                                                   \
         .free_priv = free_priv,                                                                        \
+        .rows_apart = ck_layer_rows_apart,                                                             \
     }
 
 SIDES_VT(ck_zero_padding2d_vt, "ZeroPadding2D", "zero_padding2d", zero_padding_fields, zero_padding);
@@ -613,6 +616,7 @@ const ck_layer_vt ck_relu_vt = {
     .backward = relu_backward,
     .free_priv = free_priv,
     .mask_mode = ck_mask_pass,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 static const ck_field leaky_relu_fields[] = {
@@ -641,6 +645,7 @@ const ck_layer_vt ck_leaky_relu_vt = {
     .backward = relu_backward,
     .free_priv = free_priv,
     .mask_mode = ck_mask_pass,
+    .rows_apart = ck_layer_rows_apart,
 };
 
 /* ---- Rescaling: y = x * scale + offset -------------------------------------------------- */
@@ -745,4 +750,5 @@ const ck_layer_vt ck_rescaling_vt = {
     .forward = rescaling_forward,
     .backward = rescaling_backward,
     .free_priv = rescaling_free_priv,
+    .rows_apart = ck_layer_rows_apart,
 };

@@ -95,4 +95,5 @@ const ck_layer_vt ck_softmax_vt = {
     .forward = softmax_forward,
     .backward = softmax_backward,
     .free_priv = free_priv,
+    .rows_apart = ck_layer_rows_apart,
 };

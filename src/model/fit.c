@@ -230,6 +230,18 @@ static ckeras_status gather(ckeras_model *m, const ck_data *d, bool targets, con
     return CKERAS_OK;
 }
 
+/* The metrics' update on the outputs of the n samples in the plan. */
+static void update_metrics(ckeras_model *m, int64_t n)
+{
+    for (int i = 0; i < m->nmetrics; i++) {
+        int k = m->metric_out[i];
+        const ck_shape *out = out_shape(m, k);
+        int64_t cols = out->d[out->ndim - 1];
+        int64_t rows = n * ck_shape_size(out) / cols;
+        ck_model_metric_update(m, i, n, rows, cols, m->target_size[k] * n / rows); /* weighted_metrics too */
+    }
+}
+
 /* Forward on n gathered samples: returns the batch's mean loss (the weighted sum over outputs)
  * and accumulates the metrics and each output's loss; when training, leaves the loss gradient
  * for backward. */
@@ -258,13 +270,7 @@ static double forward_losses(ckeras_model *m, int64_t n, bool train)
         m->out_loss_sum[k] += lk * (double)n;
         sum += m->loss_weight[k] * lk;
     }
-    for (int i = 0; i < m->nmetrics; i++) {
-        int k = m->metric_out[i];
-        const ck_shape *out = out_shape(m, k);
-        int64_t cols = out->d[out->ndim - 1];
-        int64_t rows = n * ck_shape_size(out) / cols;
-        ck_model_metric_update(m, i, n, rows, cols, m->target_size[k] * n / rows); /* weighted_metrics too */
-    }
+    update_metrics(m, n);
     return sum;
 }
 
@@ -273,14 +279,20 @@ static double forward_losses(ckeras_model *m, int64_t n, bool train)
  * accumulates the metrics and each output's loss. */
 static double run_batch(ckeras_model *m, int64_t n, bool train)
 {
-    double sum = forward_losses(m, n, train);
+    double sum;
+    bool split = train && ck_split_train(m, n, &sum); /* forward and backward done, in parts */
+    if (split)
+        update_metrics(m, n);
+    else
+        sum = forward_losses(m, n, train);
     double penalty = 0;
     if (train && !isfinite(sum)) {
         /* a diverged batch (NaN/Inf loss) does not update the weights: they stay the last
          * finite ones, and TerminateOnNaN (or the caller) sees the non-finite loss */
         penalty = ck_model_regularization(m, false);
     } else if (train) {
-        ck_graph_backward(&m->g, &m->plan, n);
+        if (!split)
+            ck_graph_backward(&m->g, &m->plan, n);
         penalty = ck_model_regularization(m, true);
         ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
         ck_model_apply_constraints(m);

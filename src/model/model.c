@@ -539,6 +539,7 @@ void ck_model_free(ckeras_model *m)
     ck_free(m->ids);
     ck_graph_free(&m->g);
     ck_plan_free(&m->plan);
+    ck_split_free(m->split);
     if (!keep_buffers) {
         ck_free(m->params);
         ck_free(m->grads);

@@ -82,7 +82,21 @@ struct ckeras_model {
     float *sw_buf, *row_buf;
     int64_t sw_cap, row_cap; /* rows of each output's weights in sw_buf (sw_nout of them), per-row losses */
     int sw_nout;
+    struct ck_split *split; /* the data-parallel step's buffers (split.c), NULL until one ran */
 };
+
+/* The data-parallel training step (split.c): the forward, losses and backward of the n samples
+ * gathered in m's plan, on ck_num_threads() threads each with its own part of the batch, when m
+ * and the thread count allow it. Then the weight gradients of the parts are summed in
+ * m->grads, the outputs of every sample are in the plan (for the metrics), each output's
+ * mean loss times n is added to out_loss_sum, *loss is the weighted sum of the outputs' mean
+ * losses, and it returns true. false: nothing was done (the caller takes the usual path). */
+typedef struct ck_split ck_split;
+bool ck_split_train(ckeras_model *m, int64_t n, double *loss);
+void ck_split_free(ck_split *s);
+/* Turns the data-parallel step on (the default, unless CKERAS_SPLIT=0 is in the environment) or
+ * off; returns the previous setting (tests and benchmarks compare the two). */
+bool ck_split_set_enabled(bool on);
 
 /* Whether every weight of m lives in m's buffers (else a model sharing its layers laid them
  * out last, and m lays them out again before training). */
