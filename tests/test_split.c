@@ -247,6 +247,33 @@ START_TEST(split_two_outputs_equal_plain)
 }
 END_TEST
 
+START_TEST(split_predict_and_evaluate_same_bits)
+{
+    /* the forward in parts: every row of every product is summed in the same order at any
+     * batch size, so the outputs are the plain forward's bit for bit */
+    ckeras_tensor *x, *y;
+    data(70, &x, &y);
+    ckeras_tensor *out[2];
+    double res[2][2];
+    for (int s = 0; s < 2; s++) {
+        ck_split_set_enabled(s == 0);
+        ckeras_model *m = small_cnn(NULL);
+        OK(ckeras_model_compile(m, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
+        OK(ckeras_model_predict(m, x, 35, &out[s])); /* parts of 18 and 17 */
+        ck_assert(s == 0 ? m->split != NULL : m->split == NULL);
+        OK(ckeras_model_evaluate(m, x, y, 70, res[s], 2));
+        ckeras_model_free(m);
+    }
+    ck_assert_int_eq(memcmp(ckeras_tensor_data(out[0]), ckeras_tensor_data(out[1]), 70 * 3 * sizeof(float)), 0);
+    ck_assert_double_eq(res[0][0], res[1][0]);
+    ck_assert_double_eq(res[0][1], res[1][1]);
+    ckeras_tensor_free(out[0]);
+    ckeras_tensor_free(out[1]);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("split");
@@ -258,6 +285,7 @@ int main(void)
     tcase_add_test(tc, split_dropout_same_seed_same_run);
     tcase_add_test(tc, split_not_taken_gives_same_bits);
     tcase_add_test(tc, split_two_outputs_equal_plain);
+    tcase_add_test(tc, split_predict_and_evaluate_same_bits);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

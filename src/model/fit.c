@@ -247,7 +247,8 @@ static void update_metrics(ckeras_model *m, int64_t n)
  * for backward. */
 static double forward_losses(ckeras_model *m, int64_t n, bool train)
 {
-    ck_graph_forward(&m->g, &m->plan, n, train, &m->rng);
+    if (train || !ck_split_forward(m, n))
+        ck_graph_forward(&m->g, &m->plan, n, train, &m->rng);
     double sum = 0;
     for (int k = 0; k < m->g.noutputs; k++) {
         const ck_shape *out = out_shape(m, k);
@@ -554,7 +555,8 @@ ckeras_status ck_model_predict_data(ckeras_model *m, const ck_data *dd, int64_t 
                 ckeras_tensor_free(t[k]);
             return st;
         }
-        ck_graph_forward(&m->g, &m->plan, n, false, &m->rng);
+        if (!ck_split_forward(m, n))
+            ck_graph_forward(&m->g, &m->plan, n, false, &m->rng);
         for (int k = 0; k < nout; k++) {
             int64_t po = ck_shape_size(out_shape(m, k));
             memcpy(t[k]->data + b * po, m->plan.act[m->g.outputs[k]], (size_t)(n * po) * sizeof(float));

@@ -93,6 +93,10 @@ struct ckeras_model {
  * losses, and it returns true. false: nothing was done (the caller takes the usual path). */
 typedef struct ck_split ck_split;
 bool ck_split_train(ckeras_model *m, int64_t n, double *loss);
+/* The forward alone in inference mode (evaluate, predict), the same way: every sample's outputs
+ * in the plan, the same bits as one forward on the whole batch (each row of a product is summed
+ * in the same order at any batch size). false: nothing was done. */
+bool ck_split_forward(ckeras_model *m, int64_t n);
 void ck_split_free(ck_split *s);
 /* Turns the data-parallel step on (the default, unless CKERAS_SPLIT=0 is in the environment) or
  * off; returns the previous setting (tests and benchmarks compare the two). */

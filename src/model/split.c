@@ -81,11 +81,11 @@ void ck_split_free(ck_split *s)
 }
 
 /* Whether this step of m may run in parts: see the top of the file. */
-static bool splittable(const ckeras_model *m)
+static bool splittable(const ckeras_model *m, bool train)
 {
     const ck_graph *g = &m->g;
     const ck_plan *p = &m->plan;
-    if (g->n == 0 || !p->training || !m->grads)
+    if (g->n == 0 || (train && (!p->training || !m->grads)))
         return false;
     double weights = 0, uses = 0; /* the layers' weights, and their multiply-adds per sample */
     for (int i = 0; i < g->n; i++) {
@@ -105,13 +105,13 @@ static bool splittable(const ckeras_model *m)
         if (!nd->first_use || p->accumulate[i] || p->mask[i] || !l->vt->rows_apart || !l->vt->rows_apart(l) ||
             l->vt->added_loss || l->act_l1 != 0.0f || l->act_l2 != 0.0f)
             return false;
-        for (int k = 0; k < l->nw; k++) {
+        for (int k = 0; train && k < l->nw; k++) {
             const float *gk = l->w[k].grad;
             if (gk && (gk < m->grads || gk + l->w[k].size > m->grads + m->n_params))
                 return false; /* its gradient lives in another model's buffer */
         }
     }
-    for (int k = 0; k < g->noutputs; k++)
+    for (int k = 0; train && k < g->noutputs; k++)
         if (m->has_loss[k] && m->sw_on[k])
             return false;
     return true;
@@ -132,8 +132,8 @@ static bool make_buffers(ckeras_model *m, int helpers)
     size_t nn = (size_t)m->g.n * (size_t)helpers;
     s->layers = ck_calloc(nn, sizeof *s->layers);
     s->nodes = ck_calloc(nn, sizeof *s->nodes);
-    s->grads = ck_calloc(m->n_params * (size_t)helpers, sizeof *s->grads);
-    if (!s->layers || !s->nodes || !s->grads) {
+    s->grads = m->n_params ? ck_calloc(m->n_params * (size_t)helpers, sizeof *s->grads) : NULL;
+    if (!s->layers || !s->nodes || (m->n_params && !s->grads)) {
         ck_split_free(s);
         m->split = NULL;
         return false;
@@ -157,8 +157,8 @@ static void sync_helper(ckeras_model *m, int h)
     for (int i = 0; i < m->g.n; i++) {
         ls[i] = *m->g.nodes[i].layer;
         for (int k = 0; k < ls[i].nw; k++)
-            if (ls[i].w[k].grad)
-                ls[i].w[k].grad = grads + (ls[i].w[k].grad - m->grads);
+            if (ls[i].w[k].grad) /* (in m->grads when training: splittable) */
+                ls[i].w[k].grad = grads ? grads + (ls[i].w[k].grad - m->grads) : NULL;
         ns[i] = m->g.nodes[i];
         ns[i].layer = &ls[i];
     }
@@ -170,12 +170,13 @@ static void sync_helper(ckeras_model *m, int h)
 typedef struct split_ctx {
     ckeras_model *m;
     int64_t n;
+    bool train;   /* forward, losses and backward; false: the forward alone, inference mode */
     uint64_t seed;
     double loss[SPLIT_MAX][CK_MAX_OUTPUTS]; /* part t's sum of output k's losses */
 } split_ctx;
 
 /* Part t of T: forward, losses and backward of its samples, then its share of the sum of the
- * parts' gradients. */
+ * parts' gradients; or its forward alone. */
 static void split_part(void *vctx, int t, int T)
 {
     split_ctx *c = vctx;
@@ -187,7 +188,7 @@ static void split_part(void *vctx, int t, int T)
     int64_t n = b - a;
     const ck_graph *g = t ? &s->g[t - 1] : &m->g;
     ck_plan *p = t ? &s->plan[t - 1] : &m->plan;
-    ck_rng own, *rng = &m->rng;
+    ck_rng own, *rng = &m->rng; /* (inference draws nothing) */
     if (t) { /* the part's inputs and targets, and the outputs the metrics read: the model plan's rows */
         ck_rng_seed(&own, c->seed + (uint64_t)t);
         rng = &own;
@@ -198,7 +199,11 @@ static void split_part(void *vctx, int t, int T)
             p->act[node] = m->plan.act[node] + a * ck_shape_size(&g->nodes[node].layer->out_shape);
         }
     }
-    ck_graph_forward(g, p, n, true, rng);
+    ck_graph_forward(g, p, n, c->train, rng);
+    if (!c->train) {
+        ck_thread_serial(was);
+        return;
+    }
     for (int k = 0; k < g->noutputs; k++) {
         int node = g->outputs[k];
         const ck_shape *out = &g->nodes[node].layer->out_shape;
@@ -224,23 +229,42 @@ static void split_part(void *vctx, int t, int T)
     ck_thread_serial(was);
 }
 
-bool ck_split_train(ckeras_model *m, int64_t n, double *loss)
+/* Threads for a step of n samples, with the helpers' layers and plans ready; 0: no split. */
+static int prepare(ckeras_model *m, int64_t n, bool train)
 {
     int T = ck_num_threads();
     if (T > SPLIT_MAX)
         T = SPLIT_MAX;
     if (n / SPLIT_MIN_ROWS < T)
         T = (int)(n / SPLIT_MIN_ROWS);
-    if (T < 2 || !split_enabled() || !splittable(m) || !make_buffers(m, T - 1))
-        return false;
+    if (T < 2 || !split_enabled() || !splittable(m, train) || !make_buffers(m, T - 1))
+        return 0;
     ck_split *s = m->split;
     int64_t part = (n + T - 1) / T;
     for (int h = 0; h < T - 1; h++) {
         sync_helper(m, h);
-        if (ck_plan_ensure(&s->plan[h], &s->g[h], part, true, NULL) != CKERAS_OK)
-            return false; /* out of memory: the usual path */
+        if (ck_plan_ensure(&s->plan[h], &s->g[h], part, train, NULL) != CKERAS_OK)
+            return 0; /* out of memory: the usual path */
     }
-    split_ctx c = {.m = m, .n = n, .seed = ck_rng_u64(&m->rng)};
+    return T;
+}
+
+bool ck_split_forward(ckeras_model *m, int64_t n)
+{
+    int T = prepare(m, n, false);
+    if (!T)
+        return false;
+    split_ctx c = {.m = m, .n = n, .train = false};
+    ck_parallel(T, split_part, &c);
+    return true;
+}
+
+bool ck_split_train(ckeras_model *m, int64_t n, double *loss)
+{
+    int T = prepare(m, n, true);
+    if (!T)
+        return false;
+    split_ctx c = {.m = m, .n = n, .train = true, .seed = ck_rng_u64(&m->rng)};
     ck_parallel(T, split_part, &c);
     /* the mean loss of each output over the whole batch, as forward_losses (fit.c) makes it */
     double sum = 0;
