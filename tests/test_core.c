@@ -93,6 +93,34 @@ START_TEST(rng_uniform_and_normal_moments)
 }
 END_TEST
 
+START_TEST(rng_keep_mask_equals_uniform_draws)
+{
+    /* the branch-free mask against the plain rule, draw by draw, and the generator left in
+     * the same state; rate 1 - 2^-53 keeps only the draw k = 2^53 - 1 */
+    const double rates[] = {0.0, 0.25, 0.5, 1.0 / 3.0, 0.999, 1.0 - 0x1.0p-53};
+    for (size_t c = 0; c < sizeof rates / sizeof rates[0]; c++) {
+        ck_rng a, b;
+        ck_rng_seed(&a, 7 + c);
+        b = a;
+        enum { N = 1000 };
+        float mask[N];
+        const float keep = (float)(1.0 / (1.0 - rates[c]));
+        ck_rng_keep_mask(&a, mask, N, rates[c], keep);
+        int kept = 0;
+        for (int i = 0; i < N; i++) {
+            float want = ck_rng_uniform(&b) >= rates[c] ? keep : 0.0f;
+            ck_assert_msg(mask[i] == want, "rate %g, draw %d: %g, want %g", rates[c], i, mask[i], want);
+            kept += mask[i] != 0.0f;
+        }
+        ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
+        if (rates[c] == 0.0)
+            ck_assert_int_eq(kept, N);
+        if (rates[c] == 0.5)
+            ck_assert(kept > 400 && kept < 600);
+    }
+}
+END_TEST
+
 START_TEST(alloc_failure_injection)
 {
     ck_alloc_fail_at(1);
@@ -124,6 +152,7 @@ int main(void)
     tcase_add_test(tc, config_defaults_and_setters);
     tcase_add_test(tc, tensor_basics);
     tcase_add_test(tc, rng_uniform_and_normal_moments);
+    tcase_add_test(tc, rng_keep_mask_equals_uniform_draws);
     tcase_add_test(tc, alloc_failure_injection);
     tcase_add_test(tc, version_and_status);
     suite_add_tcase(s, tc);

@@ -123,9 +123,10 @@ START_TEST(pixconv_equals_gathered_gemm)
 }
 END_TEST
 
-/* 2x2 max pooling with few channels (the permuting kernel) against the window scan written
- * here: values and the argmax of the first maximum in window order, ties included. */
-START_TEST(maxpool_few_channels_equals_window_scan)
+/* 2x2 max pooling (few channels: the permuting kernel) against the window scan written here:
+ * values and the argmax of the first maximum in window order, ties included; and its backward
+ * against dy added at each argmax. */
+START_TEST(maxpool_2x2_equals_window_scan)
 {
     ck_rng r;
     ck_rng_seed(&r, 5);
@@ -155,6 +156,20 @@ START_TEST(maxpool_few_channels_equals_window_scan)
                         ck_assert_msg(y[o] == x[b * in + best] && a[o] == best, "shape %zu: output %lld", s,
                                       (long long)o);
                     }
+        /* the backward (written cell by cell on this path) against zeros plus dy at each
+         * argmax; dx starts as NaN so a cell left unwritten shows, and -0 gradients appear */
+        float *dy = malloc((size_t)(n * out) * sizeof(float)), *dx = malloc((size_t)(n * in) * sizeof(float));
+        float *want = calloc((size_t)(n * in), sizeof(float));
+        for (int64_t o = 0; o < n * out; o++)
+            dy[o] = o % 5 == 0 ? -0.0f : (float)ck_rng_normal(&r);
+        for (int64_t i = 0; i < n * in; i++)
+            dx[i] = NAN;
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t o = 0; o < out; o++)
+                want[b * in + a[b * out + o]] += dy[b * out + o];
+        ck_maxpool_backward(&g, dy, a, n, dx);
+        ck_assert_msg(memcmp(dx, want, (size_t)(n * in) * sizeof(float)) == 0, "shape %zu: backward differs", s);
+        free(dy), free(dx), free(want);
         free(x), free(y), free(a);
     }
 }
@@ -200,7 +215,7 @@ int main(void)
     tcase_add_test(tc, fused_dense_epilogues_equal_separate_calls);
     tcase_add_test(tc, optimizer_threads_give_the_same_floats);
     tcase_add_test(tc, pixconv_equals_gathered_gemm);
-    tcase_add_test(tc, maxpool_few_channels_equals_window_scan);
+    tcase_add_test(tc, maxpool_2x2_equals_window_scan);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -122,6 +122,9 @@ typedef struct ck_rng {
 void ck_rng_seed(ck_rng *r, uint64_t seed);
 uint64_t ck_rng_u64(ck_rng *r);
 double ck_rng_uniform(ck_rng *r);       /* [0, 1) */
+/* mask[i] = keep when the i-th of n uniform draws is >= rate, else 0: the same draws and values
+ * as n calls of ck_rng_uniform, without a branch on each (dropout masks). */
+void ck_rng_keep_mask(ck_rng *r, float *mask, int64_t n, double rate, float keep);
 double ck_rng_normal(ck_rng *r);        /* N(0, 1) */
 uint64_t ck_rng_below(ck_rng *r, uint64_t n); /* uniform in [0, n) */
 void ck_rng_shuffle(ck_rng *r, int64_t *idx, int64_t n);

@@ -2,6 +2,7 @@
 #include "core.h"
 
 #include <math.h>
+#include <string.h>
 #include <stdatomic.h>
 
 static uint64_t splitmix64(uint64_t *x)
@@ -24,9 +25,8 @@ void ck_rng_seed(ck_rng *r, uint64_t seed)
         r->s[i] = splitmix64(&x);
 }
 
-uint64_t ck_rng_u64(ck_rng *r)
+static inline uint64_t next(uint64_t *s)
 {
-    uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];
@@ -36,6 +36,27 @@ uint64_t ck_rng_u64(ck_rng *r)
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;
+}
+
+uint64_t ck_rng_u64(ck_rng *r)
+{
+    return next(r->s);
+}
+
+void ck_rng_keep_mask(ck_rng *r, float *mask, int64_t n, double rate, float keep)
+{
+    /* A draw is k 2^-53 with k = next >> 11 an integer below 2^53, and k 2^-53 >= rate exactly
+     * when k >= ceil(rate 2^53) (both sides exact: scaling by 2^53 rounds nothing). An integer
+     * compare turned into an all-ones or zero mask: a branch here is mispredicted at random. */
+    uint64_t thr = rate <= 0.0 ? 0 : rate >= 1.0 ? (uint64_t)1 << 53 : (uint64_t)ceil(rate * 0x1.0p53);
+    uint32_t kb;
+    memcpy(&kb, &keep, sizeof kb);
+    uint64_t s[4] = {r->s[0], r->s[1], r->s[2], r->s[3]}; /* in registers through the loop */
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits = kb & (uint32_t)-(uint32_t)((next(s) >> 11) >= thr);
+        memcpy(&mask[i], &bits, sizeof bits);
+    }
+    memcpy(r->s, s, sizeof s);
 }
 
 double ck_rng_uniform(ck_rng *r)

@@ -345,6 +345,40 @@ static void maxpool_back_image(const ck_conv_geom *g, const float *dy, const int
         dx[argmax[i]] += dy[i];
 }
 
+/* The backward of maxpool2x2_image: each input cell lies in one window at most, so each is
+ * written once, with dy where its window's argmax points and 0 elsewhere (cells past the last
+ * window: 0). The same values as zeroing dx and adding dy at each argmax, 0 + dy included (a
+ * -0 gradient becomes +0 either way), in one pass and vectorised. */
+static void maxpool2x2_back_image(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx)
+{
+    const int64_t c = g->c, row = g->w * c, tail = (g->w - 2 * g->ow) * c;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const int64_t base = (2 * oy * g->w + 2 * ox) * c, o = (oy * g->ow + ox) * c;
+            float *restrict p0 = dx + base, *restrict p1 = p0 + c, *restrict p2 = p0 + row, *restrict p3 = p2 + c;
+            const float *restrict d = dy + o;
+            const int32_t *restrict a = arg + o;
+            const int32_t b0 = (int32_t)base, b1 = (int32_t)(base + c), b2 = (int32_t)(base + row),
+                          b3 = (int32_t)(base + row + c);
+#pragma omp simd
+            for (int64_t ch = 0; ch < c; ch++) {
+                const int32_t k = a[ch] - (int32_t)ch;
+                const float v = 0.0f + d[ch];
+                p0[ch] = k == b0 ? v : 0.0f;
+                p1[ch] = k == b1 ? v : 0.0f;
+                p2[ch] = k == b2 ? v : 0.0f;
+                p3[ch] = k == b3 ? v : 0.0f;
+            }
+        }
+        if (tail) { /* an odd width: the last column of both rows is in no window */
+            zero_floats(dx + (2 * oy * g->w + 2 * g->ow) * c, tail);
+            zero_floats(dx + ((2 * oy + 1) * g->w + 2 * g->ow) * c, tail);
+        }
+    }
+    if (2 * g->oh < g->h)
+        zero_floats(dx + 2 * g->oh * row, (g->h - 2 * g->oh) * row);
+}
+
 static void avgpool_image(const ck_conv_geom *g, const float *x, float *y);
 static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx);
 static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg);
@@ -368,7 +402,10 @@ static void pool_part(void *ctx, int t, int T)
                 maxpool2x2_image(g, j->src + b * in, j->dst + b * out, am);
             break;
         case POOL_MAX_BACK:
-            maxpool_back_image(g, j->src + b * out, am, j->dst + b * in);
+            if (two)
+                maxpool2x2_back_image(g, j->src + b * out, am, j->dst + b * in);
+            else
+                maxpool_back_image(g, j->src + b * out, am, j->dst + b * in);
             break;
         case POOL_AVG:
             avgpool_image(g, j->src + b * in, j->dst + b * out);

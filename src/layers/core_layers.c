@@ -196,18 +196,15 @@ static void dropout_forward(ckeras_layer *l, const ck_fwd *f)
     }
     float keep = (float)(1.0 / (1.0 - rate));
     if (!p->noise) {
-        for (int64_t i = 0; i < total; i++) {
-            float m = ck_rng_uniform(f->rng) >= rate ? keep : 0.0f;
-            f->saved[i] = m;
-            f->y[i] = f->x[i] * m;
-        }
+        ck_rng_keep_mask(f->rng, f->saved, total, rate, keep);
+        for (int64_t i = 0; i < total; i++)
+            f->y[i] = f->x[i] * f->saved[i];
         return;
     }
     /* draw the mask of noise_shape, then spread it over the input */
     const ck_shape *s = &l->in_shape;
     int64_t per = ck_shape_size(s), draws = (p->batch_shared ? 1 : f->n) * p->nsize;
-    for (int64_t i = 0; i < draws; i++)
-        f->work[i] = ck_rng_uniform(f->rng) >= rate ? keep : 0.0f;
+    ck_rng_keep_mask(f->rng, f->work, draws, rate, keep);
     for (int64_t b = 0; b < f->n; b++) {
         const float *m = f->work + (p->batch_shared ? 0 : b * p->nsize);
         int64_t idx[CKERAS_MAX_DIMS] = {0}, off = 0;

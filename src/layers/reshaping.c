@@ -527,8 +527,7 @@ static void spatial_dropout_forward(ckeras_layer *l, const ck_fwd *f)
         return;
     }
     float keep = (float)(1.0 / (1.0 - rate));
-    for (int64_t i = 0; i < f->n * c; i++)
-        f->saved[i] = ck_rng_uniform(f->rng) >= rate ? keep : 0.0f;
+    ck_rng_keep_mask(f->rng, f->saved, f->n * c, rate, keep);
     ck_channel_mask(f->x, f->saved, f->n, hw, c, f->y);
 }
 
