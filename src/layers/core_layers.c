@@ -197,6 +197,7 @@ static void dropout_forward(ckeras_layer *l, const ck_fwd *f)
     float keep = (float)(1.0 / (1.0 - rate));
     if (!p->noise) {
         ck_rng_keep_mask(f->rng, f->saved, total, rate, keep);
+#pragma omp simd
         for (int64_t i = 0; i < total; i++)
             f->y[i] = f->x[i] * f->saved[i];
         return;
@@ -227,6 +228,7 @@ static void dropout_backward(ckeras_layer *l, const ck_bwd *b)
     if (!b->dx)
         return;
     int64_t total = b->n * ck_shape_size(&l->in_shape);
+#pragma omp simd
     for (int64_t i = 0; i < total; i++)
         b->dx[i] = b->dy[i] * b->saved[i];
 }
