@@ -175,6 +175,41 @@ START_TEST(maxpool_2x2_equals_window_scan)
 }
 END_TEST
 
+/* col2im of whole images (dx rows summed in registers on AVX-512) against the same rows added
+ * window row by window row (a range that starts inside an image takes that path): the same
+ * floats, dx starting from values of its own and -0 among the columns. */
+START_TEST(col2im_whole_images_equal_row_by_row)
+{
+    ck_rng r;
+    ck_rng_seed(&r, 9);
+    /* h, c, k, stride, padding same (1) or valid (0) */
+    static const int64_t geoms[][5] = {{14, 6, 5, 1, 0}, {13, 32, 3, 1, 0}, {9, 3, 3, 2, 1}, {28, 1, 5, 1, 1},
+                                       {7, 20, 2, 1, 1}, {12, 4, 4, 3, 0}};
+    for (size_t s = 0; s < sizeof geoms / sizeof geoms[0]; s++) {
+        ck_conv_geom g = {0};
+        g.h = g.w = geoms[s][0], g.c = geoms[s][1], g.kh = g.kw = geoms[s][2], g.sh = g.sw = geoms[s][3];
+        g.dh = g.dw = 1;
+        const ck_pad_mode mode = geoms[s][4] ? CK_PAD_SAME : CK_PAD_VALID;
+        ck_assert(ck_conv_axis(mode, g.h, g.kh, g.sh, 1, &g.oh, &g.pt));
+        ck_assert(ck_conv_axis(mode, g.w, g.kw, g.sw, 1, &g.ow, &g.pl));
+        const int64_t n = 3, pos = g.oh * g.ow, K = g.kh * g.kw * g.c, in = g.h * g.w * g.c;
+        float *cols = malloc((size_t)(n * pos * K) * sizeof(float));
+        float *a = malloc((size_t)(n * in) * sizeof(float)), *b = malloc((size_t)(n * in) * sizeof(float));
+        for (int64_t i = 0; i < n * pos * K; i++)
+            cols[i] = i % 7 == 0 ? -0.0f : (float)ck_rng_normal(&r);
+        for (int64_t i = 0; i < n * in; i++)
+            a[i] = b[i] = (float)ck_rng_normal(&r);
+        ck_col2im(&g, cols, 0, n * pos, a);
+        for (int64_t i = 0; i < n; i++) { /* each image's first window alone, then the rest */
+            ck_col2im(&g, cols + i * pos * K, i * pos, i * pos + 1, b);
+            ck_col2im(&g, cols + (i * pos + 1) * K, i * pos + 1, (i + 1) * pos, b);
+        }
+        ck_assert_msg(memcmp(a, b, (size_t)(n * in) * sizeof(float)) == 0, "geometry %zu differs", s);
+        free(cols), free(a), free(b);
+    }
+}
+END_TEST
+
 START_TEST(optimizer_threads_give_the_same_floats)
 {
     const size_t n = 300000;
@@ -214,6 +249,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, fused_dense_epilogues_equal_separate_calls);
     tcase_add_test(tc, optimizer_threads_give_the_same_floats);
+    tcase_add_test(tc, col2im_whole_images_equal_row_by_row);
     tcase_add_test(tc, pixconv_equals_gathered_gemm);
     tcase_add_test(tc, maxpool_2x2_equals_window_scan);
     suite_add_tcase(s, tc);

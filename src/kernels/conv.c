@@ -69,6 +69,7 @@ static void zero_floats(float *dst, int64_t n)
 static int gg_level(void);
 #ifdef CK_CONV_X86_PRE
 static void add_floats512(float *restrict dst, const float *restrict src, int64_t n);
+static bool col2im_image512(const ck_conv_geom *g, const float *cols, float *dx);
 #endif
 
 static void add_floats(float *restrict dst, const float *restrict src, int64_t n)
@@ -207,6 +208,11 @@ static void col2im_part(void *ctx, int t, int T)
     ck_par_range(last - first + 1, t, T, &i0, &i1);
     for (int64_t img = first + i0; img < first + i1; img++) {
         int64_t a = img * pos > j->r0 ? img * pos : j->r0, b = (img + 1) * pos < j->r1 ? (img + 1) * pos : j->r1;
+#ifdef CK_CONV_X86_PRE
+        if (z->kd == 1 && g->dh == 1 && g->dw == 1 && a == img * pos && b == (img + 1) * pos && gg_level() == 2 &&
+            col2im_image512(g, j->ccols + (a - j->r0) * K, j->dx + img * in))
+            continue;
+#endif
         for (int64_t r = a; r < b; r++) {
             const int64_t p = r - img * pos, oz = p / plane, q = p % plane;
             for (int64_t kz = 0; kz < z->kd; kz++) {
@@ -585,6 +591,93 @@ static T512 void add_floats512(float *restrict dst, const float *restrict src, i
         const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + i), _mm512_maskz_loadu_ps(m, src + i));
         _mm512_mask_storeu_ps(dst + i, m, sum);
     }
+}
+
+/* col2im of one whole image (2D, no dilation), dx row by dx row, each in segments of NV
+ * vectors held in registers: a segment starts from dx and takes the window rows of the
+ * positions that reach it in the order col2im_row adds them (oy, then ox, ascending), so the
+ * same sums. col2im_row adds each window row into dx in memory, and the rows of neighbouring
+ * positions overlap there at odd offsets: a masked load of what a masked store just wrote
+ * cannot be forwarded and stalls (LeNet's conv2: 3-4 us an image). */
+#define C2I_MAXV 8
+#define C2I_MAXOW 256 /* output columns the tables below cover (wider: col2im_row) */
+
+/* Where the window row of output column ox meets vector q of a segment: its lanes (0: none)
+ * and the offset of lane 0 from the run's first float (lane 0 may lie before the run, on lanes
+ * the mask leaves out: no fault, not read). The same for every dx row. */
+typedef struct c2i_table {
+    __mmask16 m[C2I_MAXOW][C2I_MAXV];
+    int32_t off[C2I_MAXOW];
+} c2i_table;
+
+static void c2i_table_fill(const ck_conv_geom *g, int64_t s0, int NV, c2i_table *t)
+{
+    const int64_t c = g->c, run = g->kw * c, rowlen = g->w * c;
+    for (int64_t ox = 0; ox < g->ow; ox++) {
+        const int64_t start = (ox * g->sw - g->pl) * c; /* dx offset of the run's first float */
+        t->off[ox] = (int32_t)(s0 - start);
+        for (int q = 0; q < NV; q++) {
+            const int64_t v0 = s0 + 16 * q;
+            int64_t lo = start > v0 ? start : v0, hi = start + run < v0 + 16 ? start + run : v0 + 16;
+            lo = lo > 0 ? lo : 0;
+            hi = hi < rowlen ? hi : rowlen;
+            t->m[ox][q] = hi > lo ? (__mmask16)(((1u << (hi - lo)) - 1u) << (lo - v0)) : 0;
+        }
+    }
+}
+
+CK_AI T512 void col2im_seg512(const ck_conv_geom *g, const float *cols, float *drow, int64_t iy, int64_t s0,
+                              const c2i_table *t, const int NV)
+{
+    const int64_t K = g->kh * g->kw * g->c, run = g->kw * g->c, rowlen = g->w * g->c;
+    __m512 acc[C2I_MAXV];
+    __mmask16 keep[C2I_MAXV];
+    CK_UNROLL
+    for (int q = 0; q < NV; q++) {
+        const int64_t left = rowlen - (s0 + 16 * q);
+        keep[q] = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+        acc[q] = _mm512_maskz_loadu_ps(keep[q], drow + s0 + 16 * q);
+    }
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        const int64_t ky = iy + g->pt - oy * g->sh;
+        if (ky < 0 || ky >= g->kh)
+            continue;
+        const uintptr_t src = (uintptr_t)(cols + oy * g->ow * K + ky * run);
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const float *at = (const float *)(src + (uintptr_t)((ox * K + t->off[ox]) * (int64_t)sizeof(float)));
+            CK_UNROLL
+            for (int q = 0; q < NV; q++) {
+                const __mmask16 m = t->m[ox][q];
+                if (m)
+                    acc[q] = _mm512_mask_add_ps(acc[q], m, acc[q], _mm512_maskz_loadu_ps(m, at + 16 * q));
+            }
+        }
+    }
+    CK_UNROLL
+    for (int q = 0; q < NV; q++)
+        _mm512_mask_storeu_ps(drow + s0 + 16 * q, keep[q], acc[q]);
+}
+
+static T512 bool col2im_image512(const ck_conv_geom *g, const float *cols, float *dx)
+{
+    if (g->ow > C2I_MAXOW)
+        return false;
+    const int64_t rowlen = g->w * g->c, nv = (rowlen + 15) / 16;
+    c2i_table t;
+    for (int64_t s0 = 0, v = 0; v < nv; v += C2I_MAXV, s0 += 16 * C2I_MAXV) {
+        const int NV = (int)(nv - v < C2I_MAXV ? nv - v : C2I_MAXV);
+        c2i_table_fill(g, s0, NV, &t);
+        for (int64_t iy = 0; iy < g->h; iy++) {
+            float *drow = dx + iy * rowlen;
+            switch (NV) {
+#define C(k) case k: col2im_seg512(g, cols, drow, iy, s0, &t, k); break;
+            C(1) C(2) C(3) C(4) C(5) C(6) C(7) C(8)
+#undef C
+            default: break;
+            }
+        }
+    }
+    return true;
 }
 
 /* rows [r, r+P) x columns [j, j + 16 NV) (the last vector masked by `last`) */
