@@ -184,7 +184,7 @@ START_TEST(col2im_whole_images_equal_row_by_row)
     ck_rng_seed(&r, 9);
     /* h, c, k, stride, padding same (1) or valid (0) */
     static const int64_t geoms[][5] = {{14, 6, 5, 1, 0}, {13, 32, 3, 1, 0}, {9, 3, 3, 2, 1}, {28, 1, 5, 1, 1},
-                                       {7, 20, 2, 1, 1}, {12, 4, 4, 3, 0}};
+                                       {7, 20, 2, 1, 1}, {12, 4, 4, 3, 0}, {16, 8, 3, 1, 1}, {7, 12, 3, 1, 1}};
     for (size_t s = 0; s < sizeof geoms / sizeof geoms[0]; s++) {
         ck_conv_geom g = {0};
         g.h = g.w = geoms[s][0], g.c = geoms[s][1], g.kh = g.kw = geoms[s][2], g.sh = g.sw = geoms[s][3];
