@@ -9,9 +9,10 @@
  * in thread order, each over its own share of the parameters; then the caller takes one
  * optimizer step as usual.
  *
- * Why: a small layer (LeNet's convolutions, a 784-512 Dense at batch 128) split across two
- * threads keeps both waiting at every layer's end and halves each thread's GEMM; two threads
- * each with a half batch run the whole step without meeting, the way two processes would.
+ * Why: a small layer (LeNet's convolutions) split across two threads keeps both waiting at
+ * every layer's end and halves each thread's share of every pass; two threads each with a half
+ * batch run the whole step without meeting, the way two processes would. The forward alone
+ * (predict, evaluate) runs in parts the same way.
  *
  * Which models: every layer treats the samples apart (ck_layer_vt.rows_apart) and nothing
  * couples the samples of a batch: no masks, no sample weights, no activity penalties or added
