@@ -247,6 +247,43 @@ START_TEST(split_two_outputs_equal_plain)
 }
 END_TEST
 
+/* Called inside another parallel region, the step's team has one thread, which runs both
+ * parts (their own buffers, rows and generators): the same bits as two threads. */
+START_TEST(split_team_of_one_runs_every_part)
+{
+    float *params[2];
+    size_t np = 0;
+    for (int s = 0; s < 2; s++) {
+        ckeras_model *m = small_cnn(ckeras_dropout(0.3));
+        OK(ckeras_model_compile(m, ckeras_sgd(0.1, 0.0, 0), "sparse_categorical_crossentropy", NULL));
+        ckeras_tensor *x, *y;
+        data(64, &x, &y);
+        double res[1];
+        ckeras_status st = CKERAS_OK;
+        if (s == 0) {
+            st = ckeras_model_train_on_batch(m, x, y, res, 1);
+        } else {
+#pragma omp parallel num_threads(2)
+            {
+#pragma omp master
+                st = ckeras_model_train_on_batch(m, x, y, res, 1);
+            }
+        }
+        OK(st);
+        ck_assert(m->split != NULL);
+        np = m->n_params;
+        params[s] = malloc(np * sizeof(float));
+        memcpy(params[s], m->params, np * sizeof(float));
+        ckeras_tensor_free(x);
+        ckeras_tensor_free(y);
+        ckeras_model_free(m);
+    }
+    ck_assert_int_eq(memcmp(params[0], params[1], np * sizeof(float)), 0);
+    free(params[0]);
+    free(params[1]);
+}
+END_TEST
+
 START_TEST(split_predict_and_evaluate_same_bits)
 {
     /* the forward in parts: every row of every product is summed in the same order at any
@@ -286,6 +323,7 @@ int main(void)
     tcase_add_test(tc, split_not_taken_gives_same_bits);
     tcase_add_test(tc, split_two_outputs_equal_plain);
     tcase_add_test(tc, split_predict_and_evaluate_same_bits);
+    tcase_add_test(tc, split_team_of_one_runs_every_part);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

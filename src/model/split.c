@@ -171,21 +171,19 @@ static void sync_helper(ckeras_model *m, int h)
 typedef struct split_ctx {
     ckeras_model *m;
     int64_t n;
+    int parts;    /* the parts the buffers were made for */
     bool train;   /* forward, losses and backward; false: the forward alone, inference mode */
     uint64_t seed;
     double loss[SPLIT_MAX][CK_MAX_OUTPUTS]; /* part t's sum of output k's losses */
 } split_ctx;
 
-/* Part t of T: forward, losses and backward of its samples, then its share of the sum of the
- * parts' gradients; or its forward alone. */
-static void split_part(void *vctx, int t, int T)
+/* Part t: forward, losses and backward of its samples, or its forward alone. */
+static void run_part(split_ctx *c, int t)
 {
-    split_ctx *c = vctx;
     ckeras_model *m = c->m;
     ck_split *s = m->split;
-    bool was = ck_thread_serial(true);
     int64_t a, b;
-    ck_par_range(c->n, t, T, &a, &b);
+    ck_par_range(c->n, t, c->parts, &a, &b);
     int64_t n = b - a;
     const ck_graph *g = t ? &s->g[t - 1] : &m->g;
     ck_plan *p = t ? &s->plan[t - 1] : &m->plan;
@@ -201,10 +199,8 @@ static void split_part(void *vctx, int t, int T)
         }
     }
     ck_graph_forward(g, p, n, c->train, rng);
-    if (!c->train) {
-        ck_thread_serial(was);
+    if (!c->train)
         return;
-    }
     for (int k = 0; k < g->noutputs; k++) {
         int node = g->outputs[k];
         const ck_shape *out = &g->nodes[node].layer->out_shape;
@@ -219,13 +215,27 @@ static void split_part(void *vctx, int t, int T)
                                         rows, cols, grad, (float)m->loss_weight[k] / (float)all_rows, NULL);
     }
     ck_graph_backward(g, p, n);
+}
+
+/* Thread t of T runs parts t, t + T, ... (one each, unless OpenMP gave fewer threads than
+ * asked: a part's buffers, generator and rows are the part's, whichever thread runs it); then,
+ * when training, its share of the sum of the parts' gradients. */
+static void split_part(void *vctx, int t, int T)
+{
+    split_ctx *c = vctx;
+    ckeras_model *m = c->m;
+    bool was = ck_thread_serial(true);
+    for (int part = t; part < c->parts; part += T)
+        run_part(c, part);
+    if (c->train) {
 #pragma omp barrier
-    int64_t ga, gb;
-    ck_par_range((int64_t)m->n_params, t, T, &ga, &gb);
-    for (int h = 0; h < T - 1; h++) {
-        const float *part = s->grads + (size_t)h * s->n_params;
-        for (int64_t e = ga; e < gb; e++)
-            m->grads[e] += part[e];
+        int64_t ga, gb;
+        ck_par_range((int64_t)m->n_params, t, T, &ga, &gb);
+        for (int h = 0; h < c->parts - 1; h++) {
+            const float *part = m->split->grads + (size_t)h * m->split->n_params;
+            for (int64_t e = ga; e < gb; e++)
+                m->grads[e] += part[e];
+        }
     }
     ck_thread_serial(was);
 }
@@ -255,7 +265,7 @@ bool ck_split_forward(ckeras_model *m, int64_t n)
     int T = prepare(m, n, false);
     if (!T)
         return false;
-    split_ctx c = {.m = m, .n = n, .train = false};
+    split_ctx c = {.m = m, .n = n, .parts = T, .train = false};
     ck_parallel(T, split_part, &c);
     return true;
 }
@@ -265,7 +275,7 @@ bool ck_split_train(ckeras_model *m, int64_t n, double *loss)
     int T = prepare(m, n, true);
     if (!T)
         return false;
-    split_ctx c = {.m = m, .n = n, .train = true, .seed = ck_rng_u64(&m->rng)};
+    split_ctx c = {.m = m, .n = n, .parts = T, .train = true, .seed = ck_rng_u64(&m->rng)};
     ck_parallel(T, split_part, &c);
     /* the mean loss of each output over the whole batch, as forward_losses (fit.c) makes it */
     double sum = 0;
