@@ -118,13 +118,14 @@ static bool splittable(const ckeras_model *m, bool train)
     return true;
 }
 
-/* Buffers for `helpers` threads besides the first, for m's current plan: kept while the plan
- * is the same, made again when it was made again. false when out of memory. */
-static bool make_buffers(ckeras_model *m, int helpers)
+/* Buffers for `helpers` threads besides the first, for m's current plan (gradients only for
+ * training): kept while the plan is the same, made again when it was made again. false when
+ * out of memory. */
+static bool make_buffers(ckeras_model *m, int helpers, bool train)
 {
     ck_split *s = m->split;
     if (s && s->plan_gen == m->plan.gen && s->helpers >= helpers && s->nnodes == m->g.n &&
-        s->n_params == m->n_params)
+        s->n_params == m->n_params && (s->grads || !train))
         return true;
     ck_split_free(s);
     m->split = s = ck_calloc(1, sizeof *s);
@@ -133,8 +134,8 @@ static bool make_buffers(ckeras_model *m, int helpers)
     size_t nn = (size_t)m->g.n * (size_t)helpers;
     s->layers = ck_calloc(nn, sizeof *s->layers);
     s->nodes = ck_calloc(nn, sizeof *s->nodes);
-    s->grads = m->n_params ? ck_calloc(m->n_params * (size_t)helpers, sizeof *s->grads) : NULL;
-    if (!s->layers || !s->nodes || (m->n_params && !s->grads)) {
+    s->grads = train ? ck_calloc(m->n_params * (size_t)helpers, sizeof *s->grads) : NULL; /* (n_params > 0) */
+    if (!s->layers || !s->nodes || (train && !s->grads)) {
         ck_split_free(s);
         m->split = NULL;
         return false;
@@ -148,8 +149,9 @@ static bool make_buffers(ckeras_model *m, int helpers)
 
 /* Helper h's graph: the model's, on copies of its layers made now (so they see any change
  * since the last step: trainable flags, weights laid out again), whose weight gradients point
- * into helper h's buffer at the same offsets as the model's into its own. */
-static void sync_helper(ckeras_model *m, int h)
+ * into helper h's buffer at the same offsets as the model's into its own (when training: the
+ * model's are then in m->grads, splittable; none for the forward alone). */
+static void sync_helper(ckeras_model *m, int h, bool train)
 {
     ck_split *s = m->split;
     ckeras_layer *ls = s->layers + (size_t)h * (size_t)s->nnodes;
@@ -158,8 +160,8 @@ static void sync_helper(ckeras_model *m, int h)
     for (int i = 0; i < m->g.n; i++) {
         ls[i] = *m->g.nodes[i].layer;
         for (int k = 0; k < ls[i].nw; k++)
-            if (ls[i].w[k].grad) /* (in m->grads when training: splittable) */
-                ls[i].w[k].grad = grads ? grads + (ls[i].w[k].grad - m->grads) : NULL;
+            if (ls[i].w[k].grad)
+                ls[i].w[k].grad = train ? grads + (ls[i].w[k].grad - m->grads) : NULL;
         ns[i] = m->g.nodes[i];
         ns[i].layer = &ls[i];
     }
@@ -248,12 +250,12 @@ static int prepare(ckeras_model *m, int64_t n, bool train)
         T = SPLIT_MAX;
     if (n / SPLIT_MIN_ROWS < T)
         T = (int)(n / SPLIT_MIN_ROWS);
-    if (T < 2 || !split_enabled() || !splittable(m, train) || !make_buffers(m, T - 1))
+    if (T < 2 || !split_enabled() || !splittable(m, train) || !make_buffers(m, T - 1, train))
         return 0;
     ck_split *s = m->split;
     int64_t part = (n + T - 1) / T;
     for (int h = 0; h < T - 1; h++) {
-        sync_helper(m, h);
+        sync_helper(m, h, train);
         if (ck_plan_ensure(&s->plan[h], &s->g[h], part, train, NULL) != CKERAS_OK)
             return 0; /* out of memory: the usual path */
     }
