@@ -388,6 +388,7 @@ static void maxpool2x2_back_image(const ck_conv_geom *g, const float *dy, const 
 static void avgpool_image(const ck_conv_geom *g, const float *x, float *y);
 static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx);
 static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg);
+static bool maxpool2x2_back_narrow(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx);
 
 static void pool_part(void *ctx, int t, int T)
 {
@@ -408,9 +409,10 @@ static void pool_part(void *ctx, int t, int T)
                 maxpool2x2_image(g, j->src + b * in, j->dst + b * out, am);
             break;
         case POOL_MAX_BACK:
-            if (two)
-                maxpool2x2_back_image(g, j->src + b * out, am, j->dst + b * in);
-            else
+            if (two) {
+                if (!maxpool2x2_back_narrow(g, j->src + b * out, am, j->dst + b * in))
+                    maxpool2x2_back_image(g, j->src + b * out, am, j->dst + b * in);
+            } else
                 maxpool_back_image(g, j->src + b * out, am, j->dst + b * in);
             break;
         case POOL_AVG:
@@ -903,6 +905,62 @@ static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, i
     return true;
 }
 
+/* Its backward, k = 16 / c windows at a time: dy and the argmax of their k c outputs, permuted
+ * to the 2 k c cells of each of the two input rows (cell e of a row: output e / (2c) c + e % c),
+ * go where the argmax names the cell, 0 elsewhere; the cells of a last odd column or row are in
+ * no window: 0. The values of maxpool2x2_back_image (0 + dy, so a -0 gradient is +0). */
+static T512 void maxpool2x2_back_perm(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx)
+{
+    const int64_t c = g->c, row = g->w * c, k = 16 / c;
+    int32_t il[16], ir[16], iota[16];
+    for (int j = 0; j < 16; j++) {
+        il[j] = (int32_t)((j / (2 * c)) * c + j % c);
+        ir[j] = (int32_t)(((j + 16) / (2 * c)) * c + (j + 16) % c);
+        iota[j] = j;
+    }
+    const __m512i vl = _mm512_loadu_si512(il), vr = _mm512_loadu_si512(ir), ve = _mm512_loadu_si512(iota);
+    const __m512i k16 = _mm512_set1_epi32(16), kr = _mm512_set1_epi32((int32_t)row);
+    const __m512 zero = _mm512_setzero_ps();
+    const int64_t tail = (g->w - 2 * g->ow) * c;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        float *d0 = dx + 2 * oy * row, *d1 = d0 + row;
+        for (int64_t ox = 0; ox < g->ow; ox += k) {
+            const int64_t px = g->ow - ox < k ? g->ow - ox : k, n = px * c, span = 2 * n;
+            const __mmask16 m = (__mmask16)((1u << n) - 1u);
+            const __mmask16 ma = (__mmask16)(span >= 16 ? 0xffffu : (1u << span) - 1u);
+            const __mmask16 mb = (__mmask16)(span <= 16 ? 0u : (1u << (span - 16)) - 1u);
+            const int64_t o = (oy * g->ow + ox) * c, at = 2 * ox * c;
+            const __m512 v = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(m, dy + o));
+            const __m512i a = _mm512_maskz_loadu_epi32(m, arg + o);
+            const __m512 va = _mm512_permutexvar_ps(vl, v), vb = _mm512_permutexvar_ps(vr, v);
+            const __m512i aa = _mm512_permutexvar_epi32(vl, a), ab = _mm512_permutexvar_epi32(vr, a);
+            /* the image index of each cell of the upper row (+ row: the lower) */
+            const __m512i ea = _mm512_add_epi32(ve, _mm512_set1_epi32((int32_t)(2 * oy * row + at)));
+            const __m512i eb = _mm512_add_epi32(ea, k16);
+            _mm512_mask_storeu_ps(d0 + at, ma, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(aa, ea), va));
+            _mm512_mask_storeu_ps(d0 + at + 16, mb, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(ab, eb), vb));
+            _mm512_mask_storeu_ps(d1 + at, ma,
+                                  _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(aa, _mm512_add_epi32(ea, kr)), va));
+            _mm512_mask_storeu_ps(d1 + at + 16, mb,
+                                  _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(ab, _mm512_add_epi32(eb, kr)), vb));
+        }
+        if (tail) {
+            memset(d0 + 2 * g->ow * c, 0, (size_t)tail * sizeof(float));
+            memset(d1 + 2 * g->ow * c, 0, (size_t)tail * sizeof(float));
+        }
+    }
+    if (2 * g->oh < g->h)
+        memset(dx + 2 * g->oh * row, 0, (size_t)((g->h - 2 * g->oh) * row) * sizeof(float));
+}
+
+static bool maxpool2x2_back_narrow(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx)
+{
+    if (gg_level() != 2 || g->c >= 16 || 2 * g->oh * g->w * g->c > INT32_MAX)
+        return false;
+    maxpool2x2_back_perm(g, dy, arg, dx);
+    return true;
+}
+
 /* ---- pixel-vectorised single-channel convolution (ck_pixconv_*) ------------------------------ */
 
 /* The transpose of F accumulators (16 pixels each, one per filter) into NHWC order: output
@@ -1165,6 +1223,12 @@ void ck_gather_gemm(int64_t R, int64_t L, int64_t N, const float *X, const int32
 static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
 {
     (void)g, (void)x, (void)y, (void)arg;
+    return false;
+}
+
+static bool maxpool2x2_back_narrow(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx)
+{
+    (void)g, (void)dy, (void)arg, (void)dx;
     return false;
 }
 #endif

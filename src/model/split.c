@@ -234,9 +234,11 @@ static void split_part(void *vctx, int t, int T)
         int64_t ga, gb;
         ck_par_range((int64_t)m->n_params, t, T, &ga, &gb);
         for (int h = 0; h < c->parts - 1; h++) {
-            const float *part = m->split->grads + (size_t)h * m->split->n_params;
+            const float *restrict part = m->split->grads + (size_t)h * m->split->n_params;
+            float *restrict sum = m->grads;
+#pragma omp simd
             for (int64_t e = ga; e < gb; e++)
-                m->grads[e] += part[e];
+                sum[e] += part[e];
         }
     }
     ck_thread_serial(was);
