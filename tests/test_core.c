@@ -97,14 +97,14 @@ START_TEST(rng_keep_mask_equals_uniform_draws)
 {
     /* the branch-free mask against the plain rule, draw by draw, and the generator left in
      * the same state; rate 1 - 2^-53 keeps only the draw k = 2^53 - 1 */
-    const double rates[] = {0.0, 0.25, 0.5, 1.0 / 3.0, 0.999, 1.0 - 0x1.0p-53};
+    const double rates[] = {0.0, 0.25, 0.5, 1.0 / 3.0, 0.999, 1.0 - 0x1.0p-53, 1.0, -0.5, NAN};
     for (size_t c = 0; c < sizeof rates / sizeof rates[0]; c++) {
         ck_rng a, b;
         ck_rng_seed(&a, 7 + c);
         b = a;
         enum { N = 1000 };
         float mask[N];
-        const float keep = (float)(1.0 / (1.0 - rates[c]));
+        const float keep = rates[c] < 1.0 ? (float)(1.0 / (1.0 - rates[c])) : 2.0f;
         ck_rng_keep_mask(&a, mask, N, rates[c], keep);
         int kept = 0;
         for (int i = 0; i < N; i++) {

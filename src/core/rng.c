@@ -48,7 +48,8 @@ void ck_rng_keep_mask(ck_rng *r, float *mask, int64_t n, double rate, float keep
     /* A draw is k 2^-53 with k = next >> 11 an integer below 2^53, and k 2^-53 >= rate exactly
      * when k >= ceil(rate 2^53) (both sides exact: scaling by 2^53 rounds nothing). An integer
      * compare turned into an all-ones or zero mask: a branch here is mispredicted at random. */
-    uint64_t thr = rate <= 0.0 ? 0 : rate >= 1.0 ? (uint64_t)1 << 53 : (uint64_t)ceil(rate * 0x1.0p53);
+    /* (a NaN rate keeps none, as u >= NaN is false) */
+    uint64_t thr = rate <= 0.0 ? 0 : !(rate < 1.0) ? (uint64_t)1 << 53 : (uint64_t)ceil(rate * 0x1.0p53);
     uint32_t kb;
     memcpy(&kb, &keep, sizeof kb);
     uint64_t s[4] = {r->s[0], r->s[1], r->s[2], r->s[3]}; /* in registers through the loop */
