@@ -182,9 +182,10 @@ CKERAS_API void ckeras_set_random_seed(uint64_t seed);
  * whose weights each do several multiply-adds per sample (convolutional nets without
  * BatchNormalization, masks or sample weights) runs each batch in parts, one per thread, and adds
  * the parts' gradients. Its weights then differ from a one-thread run in the last bits (the
- * order of the sums), and its Dropout masks come from per-thread generators; the same seed and
- * thread count still give bit-identical training. Their predict and evaluate run in parts
- * too, with the same bits as in one. `CKERAS_SPLIT=0` in the environment turns this off.
+ * order of the sums), and its Dropout masks come from one generator per part; the same seed and
+ * thread count still give bit-identical training. The predict and evaluate of such models run
+ * in parts too (on AVX-512 CPUs with the same bits as in one batch). `CKERAS_SPLIT=0` in the
+ * environment turns this off.
  * @return ::CKERAS_OK (it cannot fail: a value <= 0 means all cores)
  */
 CKERAS_API ckeras_status ckeras_set_num_threads(int n);

@@ -286,8 +286,8 @@ END_TEST
 
 START_TEST(split_predict_and_evaluate_same_bits)
 {
-    /* the forward in parts: every row of every product is summed in the same order at any
-     * batch size, so the outputs are the plain forward's bit for bit */
+    /* the forward in parts: on AVX-512 every row of every product is summed in the same order
+     * at any batch size, so the outputs are the plain forward's bit for bit */
     ckeras_tensor *x, *y;
     data(70, &x, &y);
     ckeras_tensor *out[2];
@@ -301,8 +301,13 @@ START_TEST(split_predict_and_evaluate_same_bits)
         OK(ckeras_model_evaluate(m, x, y, 70, res[s], 2));
         ckeras_model_free(m);
     }
-    ck_assert_int_eq(memcmp(ckeras_tensor_data(out[0]), ckeras_tensor_data(out[1]), 70 * 3 * sizeof(float)), 0);
-    ck_assert_double_eq(res[0][0], res[1][0]);
+    if (ck_gemm_driver()) { /* AVX-512: every product row is summed in one order at any batch size */
+        ck_assert_int_eq(memcmp(ckeras_tensor_data(out[0]), ckeras_tensor_data(out[1]), 70 * 3 * sizeof(float)), 0);
+        ck_assert_double_eq(res[0][0], res[1][0]);
+    } else { /* BLIS may block a product of another size its own way */
+        assert_near(ckeras_tensor_data(out[0]), ckeras_tensor_data(out[1]), 70 * 3, 1e-6, "predictions");
+        ck_assert(fabs(res[0][0] - res[1][0]) <= 1e-6 * fabs(res[1][0]));
+    }
     ck_assert_double_eq(res[0][1], res[1][1]);
     ckeras_tensor_free(out[0]);
     ckeras_tensor_free(out[1]);

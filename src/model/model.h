@@ -94,8 +94,8 @@ struct ckeras_model {
 typedef struct ck_split ck_split;
 bool ck_split_train(ckeras_model *m, int64_t n, double *loss);
 /* The forward alone in inference mode (evaluate, predict), the same way: every sample's outputs
- * in the plan, the same bits as one forward on the whole batch (each row of a product is summed
- * in the same order at any batch size). false: nothing was done. */
+ * in the plan; on AVX-512 CPUs the same bits as one forward on the whole batch (each row of a
+ * product is summed in the same order at any batch size). false: nothing was done. */
 bool ck_split_forward(ckeras_model *m, int64_t n);
 void ck_split_free(ck_split *s);
 /* Turns the data-parallel step on (the default, unless CKERAS_SPLIT=0 is in the environment) or
