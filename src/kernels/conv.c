@@ -969,6 +969,10 @@ static bool maxpool2x2_back_narrow(const ck_conv_geom *g, const float *dy, const
 typedef struct px_perm {
     int32_t idx[CK_PIXCONV_MAX_F][16];
     __mmask16 mk[CK_PIXCONV_MAX_F][CK_PIXCONV_MAX_F];
+    /* the same through two-source permutes of filters 2p and 2p + 1: lane j takes pixel e / F
+     * of the second source (+ 16) when e % F is odd; pk[v][p]: the lanes of pair p */
+    int32_t idx2[CK_PIXCONV_MAX_F][16];
+    __mmask16 pk[CK_PIXCONV_MAX_F][CK_PIXCONV_MAX_F / 2];
 } px_perm;
 
 static void px_perm_init(px_perm *t, int F)
@@ -979,6 +983,9 @@ static void px_perm_init(px_perm *t, int F)
             const int e = 16 * v + j;
             t->idx[v][j] = e / F;
             t->mk[v][e % F] |= (__mmask16)(1u << j);
+            t->idx2[v][j] = e / F + (e % F % 2 ? 16 : 0);
+            if (e % F / 2 < F / 2)
+                t->pk[v][e % F / 2] |= (__mmask16)(1u << j);
         }
 }
 
@@ -1027,11 +1034,17 @@ CK_AI T512 void px_fwd_rows(const float *x, int64_t pitch, const ck_conv_geom *g
             for (int v = 0; v < F; v++) {
                 if (16 * v >= total)
                     break;
-                const __m512i idx = _mm512_loadu_si512(pt->idx[v]);
-                __m512 o = _mm512_setzero_ps();
+                /* filters in pairs: a two-source permute each, blended in (half the permutes
+                 * of one masked permute per filter); an odd last filter alone */
+                const __m512i idx2 = _mm512_loadu_si512(pt->idx2[v]);
+                __m512 o = F >= 2 ? _mm512_permutex2var_ps(acc[r][0], idx2, acc[r][1]) : _mm512_setzero_ps();
                 CK_UNROLL
-                for (int f = 0; f < F; f++)
-                    o = _mm512_mask_permutexvar_ps(o, pt->mk[v][f], idx, acc[r][f]);
+                for (int f = 2; f + 1 < F; f += 2)
+                    o = _mm512_mask_blend_ps(pt->pk[v][f / 2], o,
+                                             _mm512_permutex2var_ps(acc[r][f], idx2, acc[r][f + 1]));
+                if (F % 2)
+                    o = _mm512_mask_permutexvar_ps(o, pt->mk[v][F - 1], _mm512_loadu_si512(pt->idx[v]),
+                                                   acc[r][F - 1]);
                 const int64_t left = total - 16 * v;
                 _mm512_mask_storeu_ps(yr + 16 * v, left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u), o);
             }
