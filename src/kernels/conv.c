@@ -595,38 +595,31 @@ static T512 void add_floats512(float *restrict dst, const float *restrict src, i
     }
 }
 
-/* col2im of one whole image (2D, no dilation), dx row by dx row, a row (or a segment of NV
- * vectors of it) held in registers: it starts from dx and takes the window rows of the
- * positions that reach it in the order col2im_row adds them (oy, then ox, ascending), so the
- * same sums. col2im_row adds each window row into dx in memory, and the rows of neighbouring
- * positions overlap there at odd offsets: a masked load of what a masked store just wrote
- * cannot be forwarded and stalls (LeNet's conv2: 3-4 us an image). */
+/* col2im of one whole image (2D, no dilation), dx row by dx row, each row (up to C2I_MAXV
+ * vectors) held in registers: it starts from dx and takes the window rows of the positions that
+ * reach it in the order col2im_row adds them (oy, then ox, ascending), so the same sums.
+ * col2im_row adds each window row into dx in memory, and the rows of neighbouring positions
+ * overlap there at odd offsets: a masked load of what a masked store just wrote cannot be
+ * forwarded and stalls (LeNet's conv2: 3-4 us an image). */
 #define C2I_MAXV 8
-#define C2I_MAXOW 256 /* output columns the tables below cover (wider: col2im_row) */
+#define C2I_MAXOW (16 * C2I_MAXV) /* output columns of a row that short (ow <= w) */
 
-/* Where the window row of output column ox meets vector q of a segment: its lanes (0: none)
- * and the offset of lane 0 from the run's first float (lane 0 may lie before the run, on lanes
- * the mask leaves out: no fault, not read). The same for every dx row. */
+/* Where the window row of output column ox meets vector q of a dx row: its lanes (0: none),
+ * and the offset of lane 0 from the window row's first float (lane 0 may lie before it, on
+ * lanes the mask leaves out: no fault, not read). The same for every dx row. */
 typedef struct c2i_table {
     __mmask16 m[C2I_MAXOW][C2I_MAXV];
     int32_t off[C2I_MAXOW];
-    int64_t ox0, ox1; /* the output columns whose window rows meet the segment */
 } c2i_table;
 
-static void c2i_table_fill(const ck_conv_geom *g, int64_t s0, int NV, c2i_table *t)
+static void c2i_table_fill(const ck_conv_geom *g, int NV, c2i_table *t)
 {
-    const int64_t c = g->c, run = g->kw * c, rowlen = g->w * c, s1 = s0 + 16 * NV;
-    t->ox0 = g->ow;
-    t->ox1 = 0;
+    const int64_t c = g->c, run = g->kw * c, rowlen = g->w * c;
     for (int64_t ox = 0; ox < g->ow; ox++) {
-        const int64_t start = (ox * g->sw - g->pl) * c; /* dx offset of the run's first float */
-        t->off[ox] = (int32_t)(s0 - start);
-        if (start < s1 && start + run > s0) {
-            t->ox0 = ox < t->ox0 ? ox : t->ox0;
-            t->ox1 = ox + 1;
-        }
+        const int64_t start = (ox * g->sw - g->pl) * c; /* dx offset of the window row's first float */
+        t->off[ox] = (int32_t)-start;
         for (int q = 0; q < NV; q++) {
-            const int64_t v0 = s0 + 16 * q;
+            const int64_t v0 = 16 * q;
             int64_t lo = start > v0 ? start : v0, hi = start + run < v0 + 16 ? start + run : v0 + 16;
             lo = lo > 0 ? lo : 0;
             hi = hi < rowlen ? hi : rowlen;
@@ -635,24 +628,24 @@ static void c2i_table_fill(const ck_conv_geom *g, int64_t s0, int NV, c2i_table 
     }
 }
 
-CK_AI T512 void col2im_seg512(const ck_conv_geom *g, const float *cols, float *drow, int64_t iy, int64_t s0,
-                              const c2i_table *t, const int NV)
+CK_AI T512 void col2im_row512(const ck_conv_geom *g, const float *cols, float *drow, int64_t iy, const c2i_table *t,
+                              const int NV)
 {
     const int64_t K = g->kh * g->kw * g->c, run = g->kw * g->c, rowlen = g->w * g->c;
     __m512 acc[C2I_MAXV];
     __mmask16 keep[C2I_MAXV];
     CK_UNROLL
     for (int q = 0; q < NV; q++) {
-        const int64_t left = rowlen - (s0 + 16 * q);
-        keep[q] = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
-        acc[q] = _mm512_maskz_loadu_ps(keep[q], drow + s0 + 16 * q);
+        const int64_t left = rowlen - 16 * q;
+        keep[q] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        acc[q] = _mm512_maskz_loadu_ps(keep[q], drow + 16 * q);
     }
     for (int64_t oy = 0; oy < g->oh; oy++) {
         const int64_t ky = iy + g->pt - oy * g->sh;
         if (ky < 0 || ky >= g->kh)
             continue;
         const uintptr_t src = (uintptr_t)(cols + oy * g->ow * K + ky * run);
-        for (int64_t ox = t->ox0; ox < t->ox1; ox++) {
+        for (int64_t ox = 0; ox < g->ow; ox++) {
             const float *at = (const float *)(src + (uintptr_t)((ox * K + t->off[ox]) * (int64_t)sizeof(float)));
             CK_UNROLL
             for (int q = 0; q < NV; q++) {
@@ -664,26 +657,25 @@ CK_AI T512 void col2im_seg512(const ck_conv_geom *g, const float *cols, float *d
     }
     CK_UNROLL
     for (int q = 0; q < NV; q++)
-        _mm512_mask_storeu_ps(drow + s0 + 16 * q, keep[q], acc[q]);
+        _mm512_mask_storeu_ps(drow + 16 * q, keep[q], acc[q]);
 }
 
 static T512 bool col2im_image512(const ck_conv_geom *g, const float *cols, float *dx)
 {
-    /* Only for rows of up to 8 vectors (one segment), and when the window rows of neighbouring
-     * columns overlap at odd offsets (c * sw not a multiple of 16). Measured on 64 images (1
-     * thread, us, adding in memory / here): 28x28x1 k5 1450 / 300, 32x32x3 k3 1260 / 480,
-     * 14x14x6 k5 200 / 130; but wider rows lose (28x28x24 k3 2650 / 6450, 56x56x8 k7 23000 /
-     * 44000: every segment passes over its column range again), and whole-vector overlaps
-     * forward the stores (13x13x32 k3 330 / 340). */
-    if (g->ow > C2I_MAXOW || (g->c * g->sw) % 16 == 0 || g->w * g->c > 16 * C2I_MAXV)
+    /* Only for rows of up to C2I_MAXV vectors, and when the window rows of neighbouring columns
+     * overlap at odd offsets (c * sw not a multiple of 16). Measured on 64 images (1 thread, us,
+     * adding in memory / here): 28x28x1 k5 1450 / 300, 32x32x3 k3 1260 / 480, 14x14x6 k5 200 /
+     * 130. Wider rows in segments of C2I_MAXV vectors lost (28x28x24 k3 2650 / 6450, 56x56x8 k7
+     * 23000 / 44000), and whole-vector overlaps forward the stores (13x13x32 k3 330 / 340). */
+    if ((g->c * g->sw) % 16 == 0 || g->w * g->c > 16 * C2I_MAXV || g->ow > C2I_MAXOW)
         return false;
     const int NV = (int)((g->w * g->c + 15) / 16);
     c2i_table t;
-    c2i_table_fill(g, 0, NV, &t);
+    c2i_table_fill(g, NV, &t);
     for (int64_t iy = 0; iy < g->h; iy++) {
         float *drow = dx + iy * g->w * g->c;
         switch (NV) {
-#define C(k) case k: col2im_seg512(g, cols, drow, iy, 0, &t, k); break;
+#define C(k) case k: col2im_row512(g, cols, drow, iy, &t, k); break;
         C(1) C(2) C(3) C(4) C(5) C(6) C(7) C(8)
 #undef C
         default: break;
