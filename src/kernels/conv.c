@@ -351,13 +351,24 @@ static void maxpool_back_image(const ck_conv_geom *g, const float *dy, const int
         dx[argmax[i]] += dy[i];
 }
 
+/* Zeros the cells of a 2x2 stride-2 pooling's input that lie in no window: the last column of
+ * an odd width and the last row of an odd height. */
+static void maxpool2x2_zero_edges(const ck_conv_geom *g, float *dx)
+{
+    const int64_t c = g->c, row = g->w * c, tail = (g->w - 2 * g->ow) * c;
+    for (int64_t iy = 0; tail && iy < 2 * g->oh; iy++)
+        zero_floats(dx + iy * row + 2 * g->ow * c, tail);
+    if (2 * g->oh < g->h)
+        zero_floats(dx + 2 * g->oh * row, (g->h - 2 * g->oh) * row);
+}
+
 /* The backward of maxpool2x2_image: each input cell lies in one window at most, so each is
  * written once, with dy where its window's argmax points and 0 elsewhere (cells past the last
  * window: 0). The same values as zeroing dx and adding dy at each argmax, 0 + dy included (a
  * -0 gradient becomes +0 either way), in one pass and vectorised. */
 static void maxpool2x2_back_image(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx)
 {
-    const int64_t c = g->c, row = g->w * c, tail = (g->w - 2 * g->ow) * c;
+    const int64_t c = g->c, row = g->w * c;
     for (int64_t oy = 0; oy < g->oh; oy++) {
         for (int64_t ox = 0; ox < g->ow; ox++) {
             const int64_t base = (2 * oy * g->w + 2 * ox) * c, o = (oy * g->ow + ox) * c;
@@ -376,13 +387,8 @@ static void maxpool2x2_back_image(const ck_conv_geom *g, const float *dy, const 
                 p3[ch] = k == b3 ? v : 0.0f;
             }
         }
-        if (tail) { /* an odd width: the last column of both rows is in no window */
-            zero_floats(dx + (2 * oy * g->w + 2 * g->ow) * c, tail);
-            zero_floats(dx + ((2 * oy + 1) * g->w + 2 * g->ow) * c, tail);
-        }
     }
-    if (2 * g->oh < g->h)
-        zero_floats(dx + 2 * g->oh * row, (g->h - 2 * g->oh) * row);
+    maxpool2x2_zero_edges(g, dx);
 }
 
 static void avgpool_image(const ck_conv_geom *g, const float *x, float *y);
@@ -913,7 +919,6 @@ static T512 void maxpool2x2_back_perm(const ck_conv_geom *g, const float *dy, co
     const __m512i vl = _mm512_loadu_si512(il), vr = _mm512_loadu_si512(ir), ve = _mm512_loadu_si512(iota);
     const __m512i k16 = _mm512_set1_epi32(16), kr = _mm512_set1_epi32((int32_t)row);
     const __m512 zero = _mm512_setzero_ps();
-    const int64_t tail = (g->w - 2 * g->ow) * c;
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *d0 = dx + 2 * oy * row, *d1 = d0 + row;
         for (int64_t ox = 0; ox < g->ow; ox += k) {
@@ -936,13 +941,8 @@ static T512 void maxpool2x2_back_perm(const ck_conv_geom *g, const float *dy, co
             _mm512_mask_storeu_ps(d1 + at + 16, mb,
                                   _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(ab, _mm512_add_epi32(eb, kr)), vb));
         }
-        if (tail) {
-            memset(d0 + 2 * g->ow * c, 0, (size_t)tail * sizeof(float));
-            memset(d1 + 2 * g->ow * c, 0, (size_t)tail * sizeof(float));
-        }
     }
-    if (2 * g->oh < g->h)
-        memset(dx + 2 * g->oh * row, 0, (size_t)((g->h - 2 * g->oh) * row) * sizeof(float));
+    maxpool2x2_zero_edges(g, dx);
 }
 
 static bool maxpool2x2_back_narrow(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx)
