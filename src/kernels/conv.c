@@ -956,15 +956,16 @@ static bool maxpool2x2_back_narrow(const ck_conv_geom *g, const float *dy, const
 /* ---- pixel-vectorised single-channel convolution (ck_pixconv_*) ------------------------------ */
 
 /* The transpose of F accumulators (16 pixels each, one per filter) into NHWC order: output
- * vector v holds elements e = 16 v + j, pixel e / F, filter e % F, picked by masked permutes.
+ * vector v holds elements e = 16 v + j, pixel e / F, filter e % F, picked by permutes.
  * The tables depend on F only and are made per call (under 1 KB). */
 typedef struct px_perm {
-    int32_t idx[CK_PIXCONV_MAX_F][16];
-    __mmask16 mk[CK_PIXCONV_MAX_F][CK_PIXCONV_MAX_F];
-    /* the same through two-source permutes of filters 2p and 2p + 1: lane j takes pixel e / F
-     * of the second source (+ 16) when e % F is odd; pk[v][p]: the lanes of pair p */
+    /* filters 2p and 2p + 1 through one two-source permute: lane j takes pixel e / F of the
+     * first source, or of the second (+ 16) when e % F is odd; pk[v][p]: the lanes of pair p */
     int32_t idx2[CK_PIXCONV_MAX_F][16];
     __mmask16 pk[CK_PIXCONV_MAX_F][CK_PIXCONV_MAX_F / 2];
+    /* an odd F's last filter alone: pixel e / F, on the lanes of filter F - 1 */
+    int32_t idx[CK_PIXCONV_MAX_F][16];
+    __mmask16 last[CK_PIXCONV_MAX_F];
 } px_perm;
 
 static void px_perm_init(px_perm *t, int F)
@@ -972,12 +973,13 @@ static void px_perm_init(px_perm *t, int F)
     memset(t, 0, sizeof *t);
     for (int v = 0; v < F; v++)
         for (int j = 0; j < 16; j++) {
-            const int e = 16 * v + j;
+            const int e = 16 * v + j, f = e % F;
             t->idx[v][j] = e / F;
-            t->mk[v][e % F] |= (__mmask16)(1u << j);
-            t->idx2[v][j] = e / F + (e % F % 2 ? 16 : 0);
-            if (e % F / 2 < F / 2)
-                t->pk[v][e % F / 2] |= (__mmask16)(1u << j);
+            t->idx2[v][j] = e / F + (f % 2 ? 16 : 0);
+            if (f / 2 < F / 2)
+                t->pk[v][f / 2] |= (__mmask16)(1u << j);
+            else
+                t->last[v] |= (__mmask16)(1u << j);
         }
 }
 
@@ -1035,7 +1037,7 @@ CK_AI T512 void px_fwd_rows(const float *x, int64_t pitch, const ck_conv_geom *g
                     o = _mm512_mask_blend_ps(pt->pk[v][f / 2], o,
                                              _mm512_permutex2var_ps(acc[r][f], idx2, acc[r][f + 1]));
                 if (F % 2)
-                    o = _mm512_mask_permutexvar_ps(o, pt->mk[v][F - 1], _mm512_loadu_si512(pt->idx[v]),
+                    o = _mm512_mask_permutexvar_ps(o, pt->last[v], _mm512_loadu_si512(pt->idx[v]),
                                                    acc[r][F - 1]);
                 const int64_t left = total - 16 * v;
                 _mm512_mask_storeu_ps(yr + 16 * v, left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u), o);
