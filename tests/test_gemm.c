@@ -326,6 +326,82 @@ START_TEST(gemm_driver_rows_equal_small_products)
 }
 END_TEST
 
+/* The last n mod 16 columns of C (up to 12 of them) are computed down the rows when that
+ * takes fewer FMAs (n = 1, 10, 50, ...). Each element is still the same sum in the same order,
+ * so C equals, bit for bit, the same columns of a product whose B has extra columns up to a
+ * multiple of 16 (no tail: every column in the row-vector kernels). Small and large (blocked
+ * driver) products, both transposes, alpha/beta with C's old values, more than one 256-wide
+ * k-block, padded C, 1 and 2 threads; and against the double sum. */
+START_TEST(gemm_tail_columns_equal_padded_product)
+{
+    typedef struct tail_case {
+        bool ta, tb;
+        int64_t m, n, k;
+        float alpha, beta;
+        int64_t pad_c;
+    } tail_case;
+    static const tail_case cases[] = {
+        {false, false, 32, 1, 50, 1.0f, 0.0f, 0},   {true, false, 50, 1, 32, 1.0f, 0.0f, 0},
+        {false, false, 32, 50, 100, 1.0f, 0.0f, 0}, {false, true, 32, 50, 50, 1.0f, 0.0f, 3},
+        {true, false, 100, 50, 32, 0.5f, 1.0f, 0},  {false, false, 17, 10, 300, 1.0f, -0.5f, 1},
+        {true, true, 45, 12, 7, 2.0f, 0.0f, 0},     {false, true, 128, 10, 600, 1.0f, 0.0f, 0},
+        {false, false, 300, 84, 300, 1.0f, 0.25f, 2}, {true, false, 600, 10, 520, 1.0f, 0.0f, 0},
+        {false, true, 1030, 33, 40, 1.0f, 0.0f, 0},  {true, true, 333, 59, 260, -1.0f, 1.0f, 5},
+    };
+    for (int threads = 1; threads <= 2; threads++) {
+        ckeras_set_num_threads(threads);
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            const tail_case *t = &cases[ci];
+            const int64_t np = (t->n + 15) / 16 * 16, ldc = t->n + t->pad_c;
+            ck_rng r;
+            ck_rng_seed(&r, 900 + ci);
+            const int64_t lda = t->ta ? t->m : t->k;
+            /* B with np columns; the product with n uses its first n (same leading dimension) */
+            const int64_t ldb = t->tb ? t->k : np;
+            float *a = mat_new(&r, t->ta ? t->k : t->m, lda, lda, 0.0f);
+            float *b = mat_new(&r, t->tb ? np : t->k, ldb, ldb, 0.0f);
+            float *c = mat_new(&r, t->m, t->n, ldc, PAD_SENTINEL);
+            float *cp = malloc((size_t)(t->m * np) * sizeof(float));
+            ck_assert_ptr_nonnull(cp);
+            for (int64_t i = 0; i < t->m; i++)
+                for (int64_t j = 0; j < np; j++)
+                    cp[i * np + j] = j < t->n ? c[i * ldc + j] : 0.0f;
+            float *c0 = malloc((size_t)(t->m * ldc) * sizeof(float));
+            ck_assert_ptr_nonnull(c0);
+            memcpy(c0, c, (size_t)(t->m * ldc) * sizeof(float));
+            ck_gemm(t->ta, t->tb, t->m, t->n, t->k, t->alpha, a, lda, b, ldb, t->beta, c, ldc);
+            ck_gemm(t->ta, t->tb, t->m, np, t->k, t->alpha, a, lda, b, ldb, t->beta, cp, np);
+            for (int64_t i = 0; i < t->m; i++) {
+                for (int64_t j = 0; j < t->n; j++) {
+                    double s = 0.0, mag = 0.0;
+                    for (int64_t p = 0; p < t->k; p++) {
+                        double x = t->ta ? a[p * lda + i] : a[i * lda + p];
+                        double y = t->tb ? b[j * ldb + p] : b[p * ldb + j];
+                        s += x * y;
+                        mag += fabs(x * y);
+                    }
+                    double want = t->alpha * s + t->beta * (double)c0[i * ldc + j];
+                    ck_assert_msg(memcmp(&c[i * ldc + j], &cp[i * np + j], sizeof(float)) == 0 &&
+                                      fabs(c[i * ldc + j] - want) <= 1e-6 + 2e-6 * mag,
+                                  "case %zu (ta=%d tb=%d %lldx%lldx%lld) threads %d: C[%lld][%lld] = %.9g, "
+                                  "padded product %.9g, double %.9g",
+                                  ci, t->ta, t->tb, (long long)t->m, (long long)t->n, (long long)t->k, threads,
+                                  (long long)i, (long long)j, c[i * ldc + j], cp[i * np + j], want);
+                }
+                for (int64_t j = t->n; j < ldc; j++)
+                    ck_assert_msg(c[i * ldc + j] == PAD_SENTINEL, "case %zu wrote C's padding", ci);
+            }
+            free(a);
+            free(b);
+            free(c);
+            free(cp);
+            free(c0);
+        }
+    }
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
 typedef struct worker_arg {
     uint64_t seed;
 } worker_arg;
@@ -460,6 +536,7 @@ int main(void)
     tcase_add_test(tc, gemm_large_multithreaded);
     tcase_add_test(tc, gemm_driver_edges_against_double);
     tcase_add_test(tc, gemm_driver_rows_equal_small_products);
+    tcase_add_test(tc, gemm_tail_columns_equal_padded_product);
     tcase_add_test(tc, gemm_concurrent_callers);
     tcase_add_test(tc, gemm_kernel_name);
     tcase_add_test(tc, bias_add_and_grad_by_hand);

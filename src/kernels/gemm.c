@@ -486,13 +486,130 @@ CK_AI void small_drive(block_fn block, int64_t nr, bool tb, int64_t m, int64_t n
     }
 }
 
+/* ---- the last columns, vectorised down the rows ---------------------------------------------
+ *
+ * block512 holds 16 columns of a row of C per vector. When n is not a multiple of 16, the last
+ * nt = n mod 16 columns fill one masked vector in every row: n = 1 (a binary or regression
+ * output) uses 1 lane of 16, n = 10 uses 10, n = 50 pays a whole vector per row for 2 columns.
+ * Those columns are computed here instead with the vectors running down the rows: a vector is
+ * 16 rows of one column, op(A) gives the row vectors and op(B) the broadcasts. op(A) is read in
+ * place when it is stored transposed (rows of op(A) adjacent), else a 32-row stripe is
+ * transposed into a buffer first; the block of C goes back through a transposed stack copy.
+ * Each element is still the sum over p in order from 0, times alpha, plus beta C, in the same
+ * operations as mk512, so the bits are those of every other path (test_gemm checks it against
+ * the same product with B widened to a multiple of 16 columns). */
+
+/* Up to this many last columns go down the rows: with 13-15 the masked vector is mostly full. */
+#define CK_GEMM_TAIL_MAX 12
+
+/* How many last columns of C (m x n) to compute down the rows: 0 for none. They must cost
+ * fewer FMAs than one (partly empty) vector per row. */
+static int64_t tail_columns(int64_t m, int64_t n)
+{
+    const int64_t nt = n % 16;
+    if (nt == 0 || nt > CK_GEMM_TAIL_MAX)
+        return 0;
+    return (m + 15) / 16 * nt < m ? nt : 0;
+}
+
+/* C (rows <= 32 x NT): at (k x rows, p rows ldat apart) = the rows' op(A) transposed; op(B)
+ * element (p, j) at b[p * bp + j * bj]; last masks the last row vector */
+CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at, int64_t ldat, const float *b,
+                          int64_t bp, int64_t bj, float *c, int64_t ldc, float alpha, float beta, __mmask16 last)
+{
+    __m512 acc[CK_GEMM_TAIL_MAX][2];
+    CK_UNROLL
+    for (int j = 0; j < NT; j++)
+        CK_UNROLL
+        for (int v = 0; v < NV; v++)
+            acc[j][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        const float *ap = at + p * ldat, *bq = b + p * bp;
+        const __m512 a0 = NV == 2 ? _mm512_loadu_ps(ap) : _mm512_maskz_loadu_ps(last, ap);
+        const __m512 a1 = NV == 2 ? _mm512_maskz_loadu_ps(last, ap + 16) : a0;
+        CK_UNROLL
+        for (int j = 0; j < NT; j++) {
+            const __m512 bv = _mm512_set1_ps(bq[j * bj]);
+            acc[j][0] = _mm512_fmadd_ps(a0, bv, acc[j][0]);
+            if (NV == 2)
+                acc[j][1] = _mm512_fmadd_ps(a1, bv, acc[j][1]);
+        }
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    const int rows = 16 * (NV - 1) + __builtin_popcount(last);
+    float t[CK_GEMM_TAIL_MAX][32] __attribute__((aligned(64))); /* C's block, transposed */
+    if (beta != 0.0f)
+        for (int r = 0; r < rows; r++)
+            CK_UNROLL
+            for (int j = 0; j < NT; j++)
+                t[j][r] = c[r * ldc + j];
+    CK_UNROLL
+    for (int j = 0; j < NT; j++)
+        CK_UNROLL
+        for (int v = 0; v < NV; v++) {
+            __m512 x = _mm512_mul_ps(acc[j][v], va);
+            if (beta != 0.0f)
+                x = _mm512_fmadd_ps(vb, _mm512_load_ps(&t[j][16 * v]), x);
+            _mm512_store_ps(&t[j][16 * v], x);
+        }
+    for (int r = 0; r < rows; r++)
+        CK_UNROLL
+        for (int j = 0; j < NT; j++)
+            c[r * ldc + j] = t[j][r];
+}
+
+/* C (m x nt, nt <= CK_GEMM_TAIL_MAX, nt < 16) for k <= CK_GEMM_SMALL_KC; op(A) element (i, p)
+ * at a[i * rsa + p * csa] (rsa == 1, or csa == 1 and buf holds 32 x k floats) */
+static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
+                         const float *b, int64_t bp, int64_t bj, float beta, float *c, int64_t ldc, float *buf)
+{
+    for (int64_t i = 0; i < m; i += 32) {
+        const int64_t rows = m - i < 32 ? m - i : 32;
+        const int nv = rows > 16 ? 2 : 1;
+        const __mmask16 last = (__mmask16)((1u << (rows - 16 * (nv - 1))) - 1u);
+        const float *at = a + i * rsa;
+        int64_t ldat = csa;
+        if (rsa != 1) {
+            pack_transposed(at, rsa, rows, k, buf, 32);
+            at = buf;
+            ldat = 32;
+        }
+        float *ci = c + i * ldc;
+        switch (nt * 2 + nv - 1) {
+#define R(t) case 2 * t: tail512_k(t, 1, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last); break; \
+             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last); break;
+        R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12)
+#undef R
+        default: break;
+        }
+    }
+}
+
+/* the last nt columns of C (m x n) down the rows, over the k-blocks of small_drive: b and c
+ * point at op(B) and C (their first column) */
+static void tail_drive(bool tb, int64_t m, int64_t n, int64_t nt, int64_t k, float alpha, const float *a,
+                       int64_t rsa, int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    float buf[CK_GEMM_SMALL_KC * 32] __attribute__((aligned(64)));
+    const int64_t j = n - nt, bp = tb ? 1 : ldb, bj = tb ? ldb : 1;
+    for (int64_t p0 = 0; p0 < k; p0 += CK_GEMM_SMALL_KC) {
+        const int64_t kb = k - p0 < CK_GEMM_SMALL_KC ? k - p0 : CK_GEMM_SMALL_KC;
+        tail512(m, nt, kb, alpha, a + p0 * csa, rsa, csa, b + j * bj + p0 * bp, bp, bj, p0 == 0 ? beta : 1.0f,
+                c + j, ldc, buf);
+    }
+}
+
 static void small512(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                      int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    if (m <= 2 && !tb)
+    if (m <= 2 && !tb) {
         small_drive(rowblock512, 128, tb, m, n, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
-    else
-        small_drive(block512, 32, tb, m, n, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
+        return;
+    }
+    const int64_t nt = tail_columns(m, n);
+    small_drive(block512, 32, tb, m, n - nt, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
+    if (nt)
+        tail_drive(tb, m, n, nt, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
 }
 
 static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
@@ -551,6 +668,7 @@ typedef struct direct_job {
     float alpha, beta;
     const float *a, *b;
     float *c;
+    int64_t nt;           /* the last nt columns go down the rows (tail512) */
     int64_t unit;         /* columns (rows when split_m) per unit of work */
     _Atomic int64_t next; /* the next unit to take */
 } direct_job;
@@ -560,14 +678,22 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
 {
     const int64_t kc = CK_GEMM_SMALL_KC, mc = CK_DIRECT_MC;
     float panel[CK_GEMM_SMALL_KC * 32] __attribute__((aligned(64)));
+    /* the unit that holds the last columns computes the tail ones down the rows (a unit starts
+     * at a multiple of 32 and n - nt is a multiple of 16, so the tail is never split) */
+    const int64_t jt = j1 == g->n ? j1 - g->nt : j1;
     for (int64_t ic = i0; ic < i1; ic += mc) {
         const int64_t mb = i1 - ic < mc ? i1 - ic : mc;
         for (int64_t p0 = 0; p0 < g->k; p0 += kc) {
             const int64_t kb = g->k - p0 < kc ? g->k - p0 : kc;
             const float beta = p0 == 0 ? g->beta : 1.0f;
             const float *a = g->a + ic * g->rsa + p0 * g->csa;
-            for (int64_t jc = j0; jc < j1; jc += 32) {
-                const int64_t nb = j1 - jc < 32 ? j1 - jc : 32;
+            if (jt < j1) {
+                const int64_t bp = g->tb ? 1 : g->ldb, bj = g->tb ? g->ldb : 1;
+                tail512(mb, j1 - jt, kb, g->alpha, a, g->rsa, g->csa, g->b + jt * bj + p0 * bp, bp, bj, beta,
+                        g->c + ic * g->ldc + jt, g->ldc, panel);
+            }
+            for (int64_t jc = j0; jc < jt; jc += 32) {
+                const int64_t nb = jt - jc < 32 ? jt - jc : 32;
                 if (g->tb)
                     pack_transposed(g->b + jc * g->ldb + p0, g->ldb, nb, kb, panel, 32);
                 else
@@ -575,7 +701,7 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
                 float *c = g->c + ic * g->ldc + jc;
                 /* the next panel of op(B) rows: its two lines of each p fetched during the first
                  * two row blocks (measured 1.0-1.1x on 128x2048x2048 and smaller) */
-                const float *next = !g->tb && jc + 32 < j1 ? g->b + p0 * g->ldb + jc + 32 : NULL;
+                const float *next = !g->tb && jc + 32 < jt ? g->b + p0 * g->ldb + jc + 32 : NULL;
                 if (nb <= 16 || mb < 16)
                     next = NULL;
                 for (int64_t i = 0, h = 0; i < mb; h++) {
@@ -624,7 +750,8 @@ static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
     if (!direct_ready || !atomic_load_explicit(&direct_on, memory_order_relaxed))
         return false;
     /* split columns when every thread gets two panels, else rows */
-    direct_job g = {tb, n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c, 0, 0};
+    direct_job g = {tb, n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c,
+                    tail_columns(m, n), 0, 0};
     const int64_t step = g.split_m ? 8 : 32, blocks = ((g.split_m ? m : n) + step - 1) / step;
     const int64_t per = nt > 1 ? blocks / (2 * (int64_t)nt) : blocks;
     g.unit = (per > 1 ? per : 1) * step;
