@@ -648,6 +648,14 @@ static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
  * whatever m, the thread count or the path (one-sample predict = its row of a batch). */
 #define CK_DIRECT_MC (512 * 1024 / (4 * CK_GEMM_SMALL_KC)) /* rows of C per block: 512 */
 
+/* A panel of B (not transposed) that serves at most this many rows of C is read in place, not
+ * copied: the copy costs more than its reads from L1 save. Measured at 1 thread on a Zen 4
+ * (GFLOP/s, copied / in place): 32x512x784 93 / 104, 64x512x784 100 / 105; at 128 rows it
+ * is even (128x512x512 104 / 107 alone, the same in a training step; 128x2048x2048 100 / 100),
+ * and with more the copy wins (256x2048x784 101 / 93-97, 2048x2048x128 with A transposed
+ * 94 / 82). The 784-512-512-10 MLP's fit at batch 32: 74-76 -> 77-78 GFLOP/s. */
+#define CK_DIRECT_NOPACK_ROWS 64
+
 static bool direct_ready;              /* this CPU runs block512 and the driver is not switched off */
 static _Atomic bool direct_on = true; /* ck_gemm_set_driver */
 
@@ -695,10 +703,17 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
             }
             for (int64_t jc = j0; jc < jt; jc += 32) {
                 const int64_t nb = jt - jc < 32 ? jt - jc : 32;
-                if (g->tb)
+                /* B's rows are read in place by blocks of at most CK_DIRECT_NOPACK_ROWS rows */
+                const float *bp = panel;
+                int64_t ldp = 32;
+                if (g->tb) {
                     pack_transposed(g->b + jc * g->ldb + p0, g->ldb, nb, kb, panel, 32);
-                else
+                } else if (mb <= CK_DIRECT_NOPACK_ROWS) {
+                    bp = g->b + p0 * g->ldb + jc;
+                    ldp = g->ldb;
+                } else {
                     pack_rows32(g->b + p0 * g->ldb + jc, g->ldb, nb, kb, panel);
+                }
                 float *c = g->c + ic * g->ldc + jc;
                 /* the next panel's source, fetched into L2 during the first two row blocks: its
                  * two lines of each p (B as rows: one line per p and block), or its 32 rows of
@@ -715,10 +730,10 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
                     /* rows i.. : everything left in one call, except the first two row blocks */
                     const int64_t rows = next && h < 2 ? (mb - i < 8 ? mb - i : 8) : mb - i;
                     if (next && h < 2)
-                        block512pf(rows, nb, kb, g->alpha, a + i * g->rsa, g->rsa, g->csa, panel, 32, beta,
+                        block512pf(rows, nb, kb, g->alpha, a + i * g->rsa, g->rsa, g->csa, bp, ldp, beta,
                                    c + i * g->ldc, g->ldc, next + (g->tb ? 16 * h * g->ldb : 16 * h), g->ldb, sh);
                     else
-                        block512(rows, nb, kb, g->alpha, a + i * g->rsa, g->rsa, g->csa, panel, 32, beta,
+                        block512(rows, nb, kb, g->alpha, a + i * g->rsa, g->rsa, g->csa, bp, ldp, beta,
                                  c + i * g->ldc, g->ldc);
                     i += rows;
                 }
