@@ -203,8 +203,8 @@ CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, i
         const float *bp = b + p * ldb;
         if (pf)
             _mm_prefetch((const char *)(pf + (p >> sh) * ldpf + (p & ((1 << sh) - 1)) * 16), _MM_HINT_T1);
-        __m512 b0 = NV == 2 ? _mm512_loadu_ps(bp) : _mm512_maskz_loadu_ps(last, bp);
-        __m512 b1 = NV == 2 ? _mm512_maskz_loadu_ps(last, bp + 16) : b0;
+        __m512 b0 = NV == 2 || last == 0xffff ? _mm512_loadu_ps(bp) : _mm512_maskz_loadu_ps(last, bp);
+        __m512 b1 = NV == 2 ? (last == 0xffff ? _mm512_loadu_ps(bp + 16) : _mm512_maskz_loadu_ps(last, bp + 16)) : b0;
         const float *ap = a + p * csa;
         CK_UNROLL
         for (int r = 0; r < MR; r++) {
@@ -244,9 +244,14 @@ static T512 void block512pf(int64_t m, int64_t nb, int64_t k, float alpha, const
     const int64_t tail = nb - 16;
     const __mmask16 last = (__mmask16)((1u << tail) - 1u);
     int64_t i = 0;
-    for (; i + 8 <= m; i += 8)
-        mk512pf(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, i == 0 ? pf : NULL,
-                ldpf, sh);
+    for (; i + 8 <= m; i += 8) {
+        if (nb == 32)
+            mk512pf(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, 0xffff, i == 0 ? pf : NULL,
+                    ldpf, sh);
+        else
+            mk512pf(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, i == 0 ? pf : NULL,
+                    ldpf, sh);
+    }
     switch (m - i) {
 #define R(n) case n: mk512(n, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last); break;
     R(1) R(2) R(3) R(4) R(5) R(6) R(7)
@@ -262,6 +267,10 @@ static T512 void block512(int64_t m, int64_t nb, int64_t k, float alpha, const f
     const int64_t tail = nb > 16 ? nb - 16 : nb;
     const __mmask16 last = (__mmask16)((1u << tail) - 1u);
     int64_t i = 0;
+    if (nb == 32) {
+        for (; i + 8 <= m; i += 8)
+            mk512(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, 0xffff);
+    }
     if (nb > 16) {
         for (; i + 8 <= m; i += 8)
             mk512(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last);
@@ -272,6 +281,9 @@ static T512 void block512(int64_t m, int64_t nb, int64_t k, float alpha, const f
         default: break;
         }
     } else {
+        if (nb == 16)
+            for (; i + 12 <= m; i += 12)
+                mk512(12, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, 0xffff);
         for (; i + 12 <= m; i += 12)
             mk512(12, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last);
         switch (m - i) {
