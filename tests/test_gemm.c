@@ -331,9 +331,11 @@ END_TEST
  * so C equals, bit for bit, the same columns of a product whose B has extra columns up to a
  * multiple of 16 (no tail: every column in the row-vector kernels). Small and large (blocked
  * driver) products, both transposes, alpha/beta with C's old values, more than one 256-wide
- * k-block, padded C, 1 and 2 threads; and against the double sum. */
+ * k-block, padded C, 1 and 2 threads; and against the double sum. The bits are compared where
+ * the own AVX-512 kernels do every product (elsewhere BLIS sums the larger one its own way). */
 START_TEST(gemm_tail_columns_equal_padded_product)
 {
+    const bool own = strcmp(ck_gemm_small_kernels(), "avx512") == 0 && ck_gemm_driver();
     typedef struct tail_case {
         bool ta, tb;
         int64_t m, n, k;
@@ -381,7 +383,7 @@ START_TEST(gemm_tail_columns_equal_padded_product)
                         mag += fabs(x * y);
                     }
                     double want = t->alpha * s + t->beta * (double)c0[i * ldc + j];
-                    ck_assert_msg(memcmp(&c[i * ldc + j], &cp[i * np + j], sizeof(float)) == 0 &&
+                    ck_assert_msg((!own || memcmp(&c[i * ldc + j], &cp[i * np + j], sizeof(float)) == 0) &&
                                       fabs(c[i * ldc + j] - want) <= 1e-6 + 2e-6 * mag,
                                   "case %zu (ta=%d tb=%d %lldx%lldx%lld) threads %d: C[%lld][%lld] = %.9g, "
                                   "padded product %.9g, double %.9g",
