@@ -708,7 +708,8 @@ CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P,
         __m512 bv[4];
         CK_UNROLL
         for (int v = 0; v < NV; v++)
-            bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+            bv[v] = v == NV - 1 && last != 0xffff ? _mm512_maskz_loadu_ps(last, b + 16 * v)
+                                                  : _mm512_loadu_ps(b + 16 * v);
         CK_UNROLL
         for (int p = 0; p < P; p++) {
             const __m512 xv = _mm512_set1_ps(xp[p][o]);
@@ -761,10 +762,16 @@ static T512 void gg512(const gg_args *a, int64_t r0, int64_t r1)
     for (int64_t j = 0; j < a->N; j += 64) {
         const int64_t nb = a->N - j < 64 ? a->N - j : 64, nv = (nb + 15) / 16, tail = nb - 16 * (nv - 1);
         const __mmask16 last = (__mmask16)((1u << tail) - 1u);
-        switch (nv) {
-        case 1: gg512_rows(a, r0, r1, j, 1, 8, last); break;
-        case 2: gg512_rows(a, r0, r1, j, 2, 8, last); break;
-        case 3: gg512_rows(a, r0, r1, j, 3, 6, last); break;
+        /* full blocks with a constant mask: their B rows load without one (the mask was
+         * reloaded from the stack every step) */
+        switch (tail == 16 ? nv : nv + 4) {
+        case 1: gg512_rows(a, r0, r1, j, 1, 8, 0xffff); break;
+        case 2: gg512_rows(a, r0, r1, j, 2, 8, 0xffff); break;
+        case 3: gg512_rows(a, r0, r1, j, 3, 6, 0xffff); break;
+        case 4: gg512_rows(a, r0, r1, j, 4, 6, 0xffff); break;
+        case 5: gg512_rows(a, r0, r1, j, 1, 8, last); break;
+        case 6: gg512_rows(a, r0, r1, j, 2, 8, last); break;
+        case 7: gg512_rows(a, r0, r1, j, 3, 6, last); break;
         default: gg512_rows(a, r0, r1, j, 4, 6, last); break;
         }
     }
