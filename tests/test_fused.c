@@ -18,7 +18,7 @@ static void fill(float *v, int64_t n, ck_rng *r, double scale)
 
 START_TEST(fused_dense_epilogues_equal_separate_calls)
 {
-    static const int64_t shapes[][2] = {{32, 100}, {32, 1}, {7, 13}, {128, 10}, {1, 1}};
+    static const int64_t shapes[][2] = {{32, 100}, {32, 1}, {7, 13}, {128, 10}, {1, 1}, {9, 48}};
     static const char *acts[] = {"linear", "relu", "sigmoid", "softmax", "tanh"};
     ck_rng r;
     ck_rng_seed(&r, 12);
