@@ -307,7 +307,8 @@ CK_AI T512 void row512_step(const int MR, const int NV, const float *ap, int64_t
 {
     CK_UNROLL
     for (int v = 0; v < NV; v++) {
-        const __m512 bv = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v) : _mm512_loadu_ps(bp + 16 * v);
+        const __m512 bv = v == NV - 1 && last != 0xffff ? _mm512_maskz_loadu_ps(last, bp + 16 * v)
+                                                        : _mm512_loadu_ps(bp + 16 * v);
         CK_UNROLL
         for (int r = 0; r < MR; r++)
             acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(ap[r * rsa]), bv, acc[r][v]);
@@ -344,8 +345,10 @@ static T512 void rowblock512(int64_t m, int64_t nb, int64_t k, float alpha, cons
 {
     const int64_t nv = (nb + 15) / 16, tail = nb - 16 * (nv - 1);
     const __mmask16 last = (__mmask16)((1u << tail) - 1u);
-    switch ((m - 1) * 8 + nv - 1) {
-#define R(mr, v) case (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last); break;
+    /* a full last vector with a constant mask: B's rows load without one */
+    switch ((m - 1) * 8 + nv - 1 + (tail == 16 ? 16 : 0)) {
+#define R(mr, v) case (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last); break; \
+                 case 16 + (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, 0xffff); break;
     R(1, 1) R(1, 2) R(1, 3) R(1, 4) R(1, 5) R(1, 6) R(1, 7) R(1, 8)
     R(2, 1) R(2, 2) R(2, 3) R(2, 4) R(2, 5) R(2, 6) R(2, 7) R(2, 8)
 #undef R
@@ -538,8 +541,9 @@ CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at
             acc[j][v] = _mm512_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
         const float *ap = at + p * ldat, *bq = b + p * bp;
-        const __m512 a0 = NV == 2 ? _mm512_loadu_ps(ap) : _mm512_maskz_loadu_ps(last, ap);
-        const __m512 a1 = NV == 2 ? _mm512_maskz_loadu_ps(last, ap + 16) : a0;
+        const __m512 a0 = NV == 2 || last == 0xffff ? _mm512_loadu_ps(ap) : _mm512_maskz_loadu_ps(last, ap);
+        const __m512 a1 = NV == 2 ? (last == 0xffff ? _mm512_loadu_ps(ap + 16) : _mm512_maskz_loadu_ps(last, ap + 16))
+                                  : a0;
         CK_UNROLL
         for (int j = 0; j < NT; j++) {
             const __m512 bv = _mm512_set1_ps(bq[j * bj]);
@@ -588,9 +592,11 @@ static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const fl
             ldat = 32;
         }
         float *ci = c + i * ldc;
-        switch (nt * 2 + nv - 1) {
+        /* 32 rows: both row vectors full, with a constant mask (loads without one) */
+        switch (nt * 2 + nv - 1 + (rows == 32 ? 32 : 0)) {
 #define R(t) case 2 * t: tail512_k(t, 1, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last); break; \
-             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last); break;
+             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last); break; \
+             case 32 + 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, 0xffff); break;
         R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12)
 #undef R
         default: break;
