@@ -364,8 +364,10 @@ CK_AI T256 __m256i mask256(int64_t count)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* whole: the last vector is whole (its loads and stores need no mask) */
 CK_AI T256 void mk256(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
-                      const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __m256i last)
+                      const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __m256i last,
+                      const bool whole)
 {
     __m256 acc[8][2];
     CK_UNROLL
@@ -375,8 +377,8 @@ CK_AI T256 void mk256(const int MR, const int NV, int64_t k, const float *a, int
             acc[r][v] = _mm256_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
         const float *bp = b + p * ldb;
-        __m256 b0 = NV == 2 ? _mm256_loadu_ps(bp) : _mm256_maskload_ps(bp, last);
-        __m256 b1 = NV == 2 ? _mm256_maskload_ps(bp + 8, last) : b0;
+        __m256 b0 = NV == 2 || whole ? _mm256_loadu_ps(bp) : _mm256_maskload_ps(bp, last);
+        __m256 b1 = NV == 2 ? (whole ? _mm256_loadu_ps(bp + 8) : _mm256_maskload_ps(bp + 8, last)) : b0;
         const float *ap = a + p * csa;
         CK_UNROLL
         for (int r = 0; r < MR; r++) {
@@ -393,7 +395,7 @@ CK_AI T256 void mk256(const int MR, const int NV, int64_t k, const float *a, int
         float *cr = c + r * ldc;
         CK_UNROLL
         for (int v = 0; v < NV; v++) {
-            __m256i mk = v == NV - 1 ? last : full;
+            __m256i mk = v == NV - 1 && !whole ? last : full;
             __m256 x = _mm256_mul_ps(acc[r][v], va);
             if (beta != 0.0f)
                 x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8 * v, mk), x);
@@ -407,20 +409,26 @@ static T256 void block256(int64_t m, int64_t nb, int64_t k, float alpha, const f
 {
     const __m256i last = mask256(nb > 8 ? nb - 8 : nb);
     int64_t i = 0;
+    if (nb == 16)
+        for (; i + 6 <= m; i += 6)
+            mk256(6, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, true);
+    else if (nb == 8)
+        for (; i + 8 <= m; i += 8)
+            mk256(8, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, true);
     if (nb > 8) {
         for (; i + 6 <= m; i += 6)
-            mk256(6, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last);
+            mk256(6, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false);
         switch (m - i) {
-#define R(n) case n: mk256(n, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last); break;
+#define R(n) case n: mk256(n, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false); break;
         R(1) R(2) R(3) R(4) R(5)
 #undef R
         default: break;
         }
     } else {
         for (; i + 8 <= m; i += 8)
-            mk256(8, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last);
+            mk256(8, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false);
         switch (m - i) {
-#define R(n) case n: mk256(n, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last); break;
+#define R(n) case n: mk256(n, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false); break;
         R(1) R(2) R(3) R(4) R(5) R(6) R(7)
 #undef R
         default: break;
