@@ -783,7 +783,9 @@ CK_AI T256 __m256i mask256(int64_t count)
     return _mm256_loadu_si256((const __m256i *)(ones + 8 - count));
 }
 
-CK_AI T256 void gg256_block(const gg_args *a, int64_t r, int64_t j, const int P, const int NV, __m256i last)
+/* whole: the last vector is whole (loads and stores without a mask) */
+CK_AI T256 void gg256_block(const gg_args *a, int64_t r, int64_t j, const int P, const int NV, __m256i last,
+                            const bool whole)
 {
     __m256 acc[6][2];
     const float *xp[6];
@@ -800,7 +802,7 @@ CK_AI T256 void gg256_block(const gg_args *a, int64_t r, int64_t j, const int P,
         __m256 bv[2];
         CK_UNROLL
         for (int v = 0; v < NV; v++)
-            bv[v] = v == NV - 1 ? _mm256_maskload_ps(b + 8 * v, last) : _mm256_loadu_ps(b + 8 * v);
+            bv[v] = v == NV - 1 && !whole ? _mm256_maskload_ps(b + 8 * v, last) : _mm256_loadu_ps(b + 8 * v);
         CK_UNROLL
         for (int p = 0; p < P; p++) {
             const __m256 xv = _mm256_broadcast_ss(xp[p] + o);
@@ -814,7 +816,7 @@ CK_AI T256 void gg256_block(const gg_args *a, int64_t r, int64_t j, const int P,
         float *c = a->C + (r + p) * a->ldc + j;
         CK_UNROLL
         for (int v = 0; v < NV; v++) {
-            const bool tail = v == NV - 1;
+            const bool tail = v == NV - 1 && !whole;
             __m256 s = acc[p][v];
             if (a->acc)
                 s = _mm256_add_ps(s, tail ? _mm256_maskload_ps(c + 8 * v, last) : _mm256_loadu_ps(c + 8 * v));
@@ -832,13 +834,13 @@ CK_AI T256 void gg256_block(const gg_args *a, int64_t r, int64_t j, const int P,
 }
 
 CK_AI T256 void gg256_rows(const gg_args *a, int64_t r0, int64_t r1, int64_t j, const int NV, const int P,
-                           __m256i last)
+                           __m256i last, const bool whole)
 {
     int64_t r = r0;
     for (; r + P <= r1; r += P)
-        gg256_block(a, r, j, P, NV, last);
+        gg256_block(a, r, j, P, NV, last, whole);
     switch (r1 - r) {
-#define R(k) case k: if (k < P) gg256_block(a, r, j, k, NV, last); break;
+#define R(k) case k: if (k < P) gg256_block(a, r, j, k, NV, last, whole); break;
     R(1) R(2) R(3) R(4) R(5)
 #undef R
     default: break;
@@ -851,10 +853,14 @@ static T256 void gg256(const gg_args *a, int64_t r0, int64_t r1)
     for (int64_t j = 0; j < a->N; j += 16) {
         const int64_t nb = a->N - j < 16 ? a->N - j : 16, nv = (nb + 7) / 8;
         const __m256i last = mask256(nb - 8 * (nv - 1));
-        if (nv == 1)
-            gg256_rows(a, r0, r1, j, 1, 6, last);
+        if (nb == 16)
+            gg256_rows(a, r0, r1, j, 2, 6, last, true);
+        else if (nb == 8)
+            gg256_rows(a, r0, r1, j, 1, 6, last, true);
+        else if (nv == 1)
+            gg256_rows(a, r0, r1, j, 1, 6, last, false);
         else
-            gg256_rows(a, r0, r1, j, 2, 6, last);
+            gg256_rows(a, r0, r1, j, 2, 6, last, false);
     }
 }
 /* ---- 2x2 max pooling of few channels ------------------------------------------------------
