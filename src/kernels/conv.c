@@ -573,6 +573,10 @@ void ck_global_maxpool_backward(const float *dy, const int32_t *argmax, int64_t 
 
 #define CK_AI static inline __attribute__((always_inline))
 #define CK_UNROLL _Pragma("GCC unroll 16")
+/* a mask known at compile time to keep all 16 lanes (the callers of the whole-block variants pass
+ * the constant 0xffff): its loads need no mask; a mask only known at run time is never tested,
+ * so the partial-block variants keep no compare in their loops */
+#define CK_WHOLE(mask) (__builtin_constant_p(mask) && (mask) == 0xffff)
 #define T512 __attribute__((target("avx512f")))
 #define T256 __attribute__((target("avx2,fma")))
 
@@ -708,7 +712,7 @@ CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P,
         __m512 bv[4];
         CK_UNROLL
         for (int v = 0; v < NV; v++)
-            bv[v] = v == NV - 1 && last != 0xffff ? _mm512_maskz_loadu_ps(last, b + 16 * v)
+            bv[v] = v == NV - 1 && !CK_WHOLE(last) ? _mm512_maskz_loadu_ps(last, b + 16 * v)
                                                   : _mm512_loadu_ps(b + 16 * v);
         CK_UNROLL
         for (int p = 0; p < P; p++) {

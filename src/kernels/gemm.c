@@ -182,6 +182,10 @@ static const char *gemm_small_name = "none";
 #define CK_AI static inline __attribute__((always_inline))
 /* the loops over a register block's rows and vectors must unroll, or the block lives in memory */
 #define CK_UNROLL _Pragma("GCC unroll 16")
+/* a mask known at compile time to keep all 16 lanes (the callers of the whole-block variants pass
+ * the constant 0xffff): its loads need no mask; a mask only known at run time is never tested,
+ * so the partial-block variants keep no compare in their loops */
+#define CK_WHOLE(mask) (__builtin_constant_p(mask) && (mask) == 0xffff)
 
 /* ---- AVX-512: 16 floats per vector; NV = 2 vectors (32 columns) x MR <= 8 rows, or NV = 1
  * x MR <= 12 rows. The last vector of a block is masked by `last`. */
@@ -203,8 +207,8 @@ CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, i
         const float *bp = b + p * ldb;
         if (pf)
             _mm_prefetch((const char *)(pf + (p >> sh) * ldpf + (p & ((1 << sh) - 1)) * 16), _MM_HINT_T1);
-        __m512 b0 = NV == 2 || last == 0xffff ? _mm512_loadu_ps(bp) : _mm512_maskz_loadu_ps(last, bp);
-        __m512 b1 = NV == 2 ? (last == 0xffff ? _mm512_loadu_ps(bp + 16) : _mm512_maskz_loadu_ps(last, bp + 16)) : b0;
+        __m512 b0 = NV == 2 || CK_WHOLE(last) ? _mm512_loadu_ps(bp) : _mm512_maskz_loadu_ps(last, bp);
+        __m512 b1 = NV == 2 ? (CK_WHOLE(last) ? _mm512_loadu_ps(bp + 16) : _mm512_maskz_loadu_ps(last, bp + 16)) : b0;
         const float *ap = a + p * csa;
         CK_UNROLL
         for (int r = 0; r < MR; r++) {
@@ -307,7 +311,7 @@ CK_AI T512 void row512_step(const int MR, const int NV, const float *ap, int64_t
 {
     CK_UNROLL
     for (int v = 0; v < NV; v++) {
-        const __m512 bv = v == NV - 1 && last != 0xffff ? _mm512_maskz_loadu_ps(last, bp + 16 * v)
+        const __m512 bv = v == NV - 1 && !CK_WHOLE(last) ? _mm512_maskz_loadu_ps(last, bp + 16 * v)
                                                         : _mm512_loadu_ps(bp + 16 * v);
         CK_UNROLL
         for (int r = 0; r < MR; r++)
@@ -549,8 +553,8 @@ CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at
             acc[j][v] = _mm512_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
         const float *ap = at + p * ldat, *bq = b + p * bp;
-        const __m512 a0 = NV == 2 || last == 0xffff ? _mm512_loadu_ps(ap) : _mm512_maskz_loadu_ps(last, ap);
-        const __m512 a1 = NV == 2 ? (last == 0xffff ? _mm512_loadu_ps(ap + 16) : _mm512_maskz_loadu_ps(last, ap + 16))
+        const __m512 a0 = NV == 2 || CK_WHOLE(last) ? _mm512_loadu_ps(ap) : _mm512_maskz_loadu_ps(last, ap);
+        const __m512 a1 = NV == 2 ? (CK_WHOLE(last) ? _mm512_loadu_ps(ap + 16) : _mm512_maskz_loadu_ps(last, ap + 16))
                                   : a0;
         CK_UNROLL
         for (int j = 0; j < NT; j++) {
