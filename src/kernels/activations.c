@@ -796,8 +796,8 @@ void ck_softmax_axis_backward(const float *y, const float *dy, float *dx, int64_
 
 CK_CLONES static bool bias_act_forward(const ck_act *a, float *y, const float *bias, int64_t rows, int64_t cols)
 {
-    if (rows * cols >= CK_ACT_PAR_MIN)
-        return false; /* large: the separate passes are threaded */
+    if (rows * cols >= CK_ACT_PAR_MIN && ck_num_threads() > 1)
+        return false; /* large, with threads: the separate passes are threaded */
     const float *restrict b = bias;
     switch (a->kind) {
     case CK_ACT_LINEAR:
@@ -847,8 +847,8 @@ CK_CLONES static bool bias_act_forward(const ck_act *a, float *y, const float *b
 CK_CLONES static bool act_backward_bias_grad(const ck_act *a, const float *y, float *dy, float *db, int64_t rows,
                                              int64_t cols)
 {
-    if (rows * cols >= CK_ACT_PAR_MIN || rows < 1)
-        return false;
+    if ((rows * cols >= CK_ACT_PAR_MIN && ck_num_threads() > 1) || rows < 1)
+        return false; /* large, with threads: the separate passes are threaded */
     if (a->kind != CK_ACT_LINEAR && a->kind != CK_ACT_RELU && a->kind != CK_ACT_SIGMOID &&
         a->kind != CK_ACT_SOFTMAX)
         return false;
