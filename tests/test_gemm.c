@@ -27,6 +27,21 @@ static float *mat_new(ck_rng *r, int64_t rows, int64_t cols, int64_t ld, float p
     return m;
 }
 
+/* sum_p op(A)(i, p) op(B)(p, j) in double, and sum |...| in *mag (A, B as stored, lda / ldb) */
+static double ref_dot(bool ta, bool tb, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t i,
+                      int64_t j, int64_t k, double *mag)
+{
+    double s = 0.0, m = 0.0;
+    for (int64_t p = 0; p < k; p++) {
+        double x = ta ? a[p * lda + i] : a[i * lda + p];
+        double y = tb ? b[j * ldb + p] : b[p * ldb + j];
+        s += x * y;
+        m += fabs(x * y);
+    }
+    *mag = m;
+    return s;
+}
+
 typedef struct gemm_case {
     bool ta, tb;
     int64_t m, n, k;
@@ -60,13 +75,8 @@ static void check_case(const gemm_case *g, uint64_t seed)
 
     for (int64_t i = 0; i < g->m; i++) {
         for (int64_t j = 0; j < g->n; j++) {
-            double s = 0.0, mag = 0.0;
-            for (int64_t p = 0; p < g->k; p++) {
-                double x = g->ta ? a[p * lda + i] : a[i * lda + p];
-                double y = g->tb ? b[j * ldb + p] : b[p * ldb + j];
-                s += x * y;
-                mag += fabs(x * y);
-            }
+            double mag;
+            double s = ref_dot(g->ta, g->tb, a, lda, b, ldb, i, j, g->k, &mag);
             double cij = c0[i * ldc + j];
             double want = (double)g->alpha * s + (g->beta == 0.0f ? 0.0 : (double)g->beta * cij);
             double tol = 1e-6 + 2e-6 * (fabs((double)g->alpha) * mag + (g->beta == 0.0f ? 0.0 : fabs(g->beta * cij)));
@@ -375,13 +385,8 @@ START_TEST(gemm_tail_columns_equal_padded_product)
             ck_gemm(t->ta, t->tb, t->m, np, t->k, t->alpha, a, lda, b, ldb, t->beta, cp, np);
             for (int64_t i = 0; i < t->m; i++) {
                 for (int64_t j = 0; j < t->n; j++) {
-                    double s = 0.0, mag = 0.0;
-                    for (int64_t p = 0; p < t->k; p++) {
-                        double x = t->ta ? a[p * lda + i] : a[i * lda + p];
-                        double y = t->tb ? b[j * ldb + p] : b[p * ldb + j];
-                        s += x * y;
-                        mag += fabs(x * y);
-                    }
+                    double mag;
+                    double s = ref_dot(t->ta, t->tb, a, lda, b, ldb, i, j, t->k, &mag);
                     double want = t->alpha * s + t->beta * (double)c0[i * ldc + j];
                     ck_assert_msg((!own || memcmp(&c[i * ldc + j], &cp[i * np + j], sizeof(float)) == 0) &&
                                       fabs(c[i * ldc + j] - want) <= 1e-6 + 2e-6 * mag,

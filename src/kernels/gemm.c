@@ -191,6 +191,16 @@ static const char *gemm_small_name = "none";
  * x MR <= 12 rows. The last vector of a block is masked by `last`. */
 #define T512 __attribute__((target("avx512f")))
 
+/* v[0..NV) = the NV <= 2 vectors at p, the last one masked by last (unless CK_WHOLE(last)) */
+CK_AI T512 void load_vecs512(const int NV, const float *p, __mmask16 last, __m512 v[2])
+{
+    CK_UNROLL
+    for (int i = 0; i < NV; i++)
+        v[i] = i < NV - 1 || CK_WHOLE(last) ? _mm512_loadu_ps(p + 16 * i) : _mm512_maskz_loadu_ps(last, p + 16 * i);
+    if (NV == 1)
+        v[1] = v[0];
+}
+
 /* ... and, when pf is not NULL, prefetches into L2 one line for each p: line p mod 2^sh of row
  * p / 2^sh, the rows ldpf floats apart (sh = 0: the line at pf + p * ldpf) */
 CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
@@ -207,15 +217,15 @@ CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, i
         const float *bp = b + p * ldb;
         if (pf)
             _mm_prefetch((const char *)(pf + (p >> sh) * ldpf + (p & ((1 << sh) - 1)) * 16), _MM_HINT_T1);
-        __m512 b0 = NV == 2 || CK_WHOLE(last) ? _mm512_loadu_ps(bp) : _mm512_maskz_loadu_ps(last, bp);
-        __m512 b1 = NV == 2 ? (CK_WHOLE(last) ? _mm512_loadu_ps(bp + 16) : _mm512_maskz_loadu_ps(last, bp + 16)) : b0;
+        __m512 bv[2];
+        load_vecs512(NV, bp, last, bv);
         const float *ap = a + p * csa;
         CK_UNROLL
         for (int r = 0; r < MR; r++) {
             __m512 av = _mm512_set1_ps(ap[r * rsa]);
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][0] = _mm512_fmadd_ps(av, bv[0], acc[r][0]);
             if (NV == 2)
-                acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+                acc[r][1] = _mm512_fmadd_ps(av, bv[1], acc[r][1]);
         }
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -553,15 +563,14 @@ CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at
             acc[j][v] = _mm512_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
         const float *ap = at + p * ldat, *bq = b + p * bp;
-        const __m512 a0 = NV == 2 || CK_WHOLE(last) ? _mm512_loadu_ps(ap) : _mm512_maskz_loadu_ps(last, ap);
-        const __m512 a1 = NV == 2 ? (CK_WHOLE(last) ? _mm512_loadu_ps(ap + 16) : _mm512_maskz_loadu_ps(last, ap + 16))
-                                  : a0;
+        __m512 av[2];
+        load_vecs512(NV, ap, last, av);
         CK_UNROLL
         for (int j = 0; j < NT; j++) {
             const __m512 bv = _mm512_set1_ps(bq[j * bj]);
-            acc[j][0] = _mm512_fmadd_ps(a0, bv, acc[j][0]);
+            acc[j][0] = _mm512_fmadd_ps(av[0], bv, acc[j][0]);
             if (NV == 2)
-                acc[j][1] = _mm512_fmadd_ps(a1, bv, acc[j][1]);
+                acc[j][1] = _mm512_fmadd_ps(av[1], bv, acc[j][1]);
         }
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
