@@ -154,7 +154,8 @@ static const arch_entry *arch_find(const char *name)
  * below CK_GEMM_SMALL_MAX_MNK multiply-adds run here instead, on the calling thread: register
  * blocks of MR rows x NV vectors of C accumulate sum_p A(i, p) B(p, j) with A broadcast and the
  * rows of B loaded directly (masked at the right edge), so nothing is packed unless B is
- * transposed (then a KC x 32 panel of it is transposed on the stack). k is taken in blocks of
+ * transposed (then a KC x 32 panel of it is transposed on the stack); the last n mod 16 columns
+ * may go down the rows instead (tail512, below). k is taken in blocks of
  * KC (each element summed in order within a block, the blocks added to C in order), as in the
  * blocked driver, so every path on one machine gives a row of C the same bits. AVX-512 and
  * AVX2+FMA versions, chosen by CPUID; without either, BLIS does every product.
@@ -667,7 +668,10 @@ static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
  * register blocks of block512 (8 rows x 32 columns of C) over blocks of KC = CK_GEMM_SMALL_KC
  * values of k, with
  *   - each KC x 32 panel of op(B) copied (or, when tb, transposed) into a stack buffer, so the
- *     kernel reads 32 contiguous floats per p;
+ *     kernel reads 32 contiguous floats per p (B's rows are read in place when the panel serves
+ *     at most CK_DIRECT_NOPACK_ROWS rows of C), the next panel's source fetched into L2 meanwhile;
+ *   - the last n mod 16 <= 12 columns of C computed down the rows (tail512) where that takes
+ *     fewer FMAs;
  *   - op(A) read in place (broadcasts; packing it, even transposed, measured slower: 784x512x512
  *     with A transposed 129 vs 157 GFLOP/s at 1 thread, 169 vs 294 at 2);
  *   - blocks of CK_DIRECT_MC rows of C, whose KC-wide stripe of A (512 kB) stays in L2 while
