@@ -629,7 +629,13 @@ static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, 
 
 /* dz (rows, F) = dz * (y > 0) in place, and db (F) = its column sums when db is not NULL: one
  * pass. The flat array is summed in runs of S = F * ceil(64 / F) floats (whole rows, long enough
- * to vectorise), which are folded into db at the end. */
+ * to vectorise), which are folded into db at the end. Also compiled for AVX-512 and AVX2
+ * (picked at load time): the lanes only change how many of the S sums advance at once, not
+ * what each one adds or in which order, so every version gives the same floats.
+ * (target_clones on a static function: a global one would export its resolver.) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db)
 {
     enum { SMAX = 128 };
