@@ -573,10 +573,6 @@ void ck_global_maxpool_backward(const float *dy, const int32_t *argmax, int64_t 
 
 #define CK_AI static inline __attribute__((always_inline))
 #define CK_UNROLL _Pragma("GCC unroll 16")
-/* a mask known at compile time to keep all 16 lanes (the callers of the whole-block variants pass
- * the constant 0xffff): its loads need no mask; a mask only known at run time is never tested,
- * so the partial-block variants keep no compare in their loops */
-#define CK_WHOLE(mask) (__builtin_constant_p(mask) && (mask) == 0xffff)
 #define T512 __attribute__((target("avx512f")))
 #define T256 __attribute__((target("avx2,fma")))
 

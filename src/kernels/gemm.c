@@ -183,10 +183,6 @@ static const char *gemm_small_name = "none";
 #define CK_AI static inline __attribute__((always_inline))
 /* the loops over a register block's rows and vectors must unroll, or the block lives in memory */
 #define CK_UNROLL _Pragma("GCC unroll 16")
-/* a mask known at compile time to keep all 16 lanes (the callers of the whole-block variants pass
- * the constant 0xffff): its loads need no mask; a mask only known at run time is never tested,
- * so the partial-block variants keep no compare in their loops */
-#define CK_WHOLE(mask) (__builtin_constant_p(mask) && (mask) == 0xffff)
 
 /* ---- AVX-512: 16 floats per vector; NV = 2 vectors (32 columns) x MR <= 8 rows, or NV = 1
  * x MR <= 12 rows. The last vector of a block is masked by `last`. */
