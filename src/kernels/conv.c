@@ -691,7 +691,10 @@ static T512 bool col2im_image512(const ck_conv_geom *g, const float *cols, float
 }
 
 /* rows [r, r+P) x columns [j, j + 16 NV) (the last vector masked by `last`) */
-CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P, const int NV, __mmask16 last)
+/* whole: the last vector is full (loads and stores without a mask; GCC kept a run-time mask in
+ * memory and reloaded it on every step) */
+CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P, const int NV, __mmask16 last,
+                            const bool whole)
 {
     __m512 acc[8][4];
     const float *xp[8];
@@ -708,8 +711,7 @@ CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P,
         __m512 bv[4];
         CK_UNROLL
         for (int v = 0; v < NV; v++)
-            bv[v] = v == NV - 1 && !CK_WHOLE(last) ? _mm512_maskz_loadu_ps(last, b + 16 * v)
-                                                  : _mm512_loadu_ps(b + 16 * v);
+            bv[v] = v == NV - 1 && !whole ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
         CK_UNROLL
         for (int p = 0; p < P; p++) {
             const __m512 xv = _mm512_set1_ps(xp[p][o]);
@@ -722,14 +724,14 @@ CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P,
     CK_UNROLL
     for (int v = 0; v < NV; v++)
         bias[v] = !a->bias ? _mm512_setzero_ps()
-                  : v == NV - 1 ? _mm512_maskz_loadu_ps(last, a->bias + j + 16 * v)
+                  : v == NV - 1 && !whole ? _mm512_maskz_loadu_ps(last, a->bias + j + 16 * v)
                                 : _mm512_loadu_ps(a->bias + j + 16 * v);
     CK_UNROLL
     for (int p = 0; p < P; p++) {
         float *c = a->C + (r + p) * a->ldc + j;
         CK_UNROLL
         for (int v = 0; v < NV; v++) {
-            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xffff;
+            const __mmask16 mk = v == NV - 1 && !whole ? last : (__mmask16)0xffff;
             __m512 s = acc[p][v];
             if (a->acc)
                 s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mk, c + 16 * v));
@@ -744,13 +746,13 @@ CK_AI T512 void gg512_block(const gg_args *a, int64_t r, int64_t j, const int P,
 
 /* rows [r0, r1) for one block of at most 16 NV columns */
 CK_AI T512 void gg512_rows(const gg_args *a, int64_t r0, int64_t r1, int64_t j, const int NV, const int P,
-                           __mmask16 last)
+                           __mmask16 last, const bool whole)
 {
     int64_t r = r0;
     for (; r + P <= r1; r += P)
-        gg512_block(a, r, j, P, NV, last);
+        gg512_block(a, r, j, P, NV, last, whole);
     switch (r1 - r) { /* the last rows in one block: a single row would wait on FMA latency */
-#define R(k) case k: if (k < P) gg512_block(a, r, j, k, NV, last); break;
+#define R(k) case k: if (k < P) gg512_block(a, r, j, k, NV, last, whole); break;
     R(1) R(2) R(3) R(4) R(5) R(6) R(7)
 #undef R
     default: break;
@@ -762,18 +764,21 @@ static T512 void gg512(const gg_args *a, int64_t r0, int64_t r1)
     for (int64_t j = 0; j < a->N; j += 64) {
         const int64_t nb = a->N - j < 64 ? a->N - j : 64, nv = (nb + 15) / 16, tail = nb - 16 * (nv - 1);
         const __mmask16 last = (__mmask16)((1u << tail) - 1u);
-        /* full blocks with a constant mask: their B rows load without one (the mask was
-         * reloaded from the stack every step) */
-        switch (tail == 16 ? nv : nv + 4) {
-        case 1: gg512_rows(a, r0, r1, j, 1, 8, 0xffff); break;
-        case 2: gg512_rows(a, r0, r1, j, 2, 8, 0xffff); break;
-        case 3: gg512_rows(a, r0, r1, j, 3, 6, 0xffff); break;
-        case 4: gg512_rows(a, r0, r1, j, 4, 6, 0xffff); break;
-        case 5: gg512_rows(a, r0, r1, j, 1, 8, last); break;
-        case 6: gg512_rows(a, r0, r1, j, 2, 8, last); break;
-        case 7: gg512_rows(a, r0, r1, j, 3, 6, last); break;
-        default: gg512_rows(a, r0, r1, j, 4, 6, last); break;
-        }
+        /* full blocks run in the whole variants */
+        if (tail == 16)
+            switch (nv) {
+            case 1: gg512_rows(a, r0, r1, j, 1, 8, last, true); break;
+            case 2: gg512_rows(a, r0, r1, j, 2, 8, last, true); break;
+            case 3: gg512_rows(a, r0, r1, j, 3, 6, last, true); break;
+            default: gg512_rows(a, r0, r1, j, 4, 6, last, true); break;
+            }
+        else
+            switch (nv) {
+            case 1: gg512_rows(a, r0, r1, j, 1, 8, last, false); break;
+            case 2: gg512_rows(a, r0, r1, j, 2, 8, last, false); break;
+            case 3: gg512_rows(a, r0, r1, j, 3, 6, last, false); break;
+            default: gg512_rows(a, r0, r1, j, 4, 6, last, false); break;
+            }
     }
 }
 

@@ -185,15 +185,18 @@ static const char *gemm_small_name = "none";
 #define CK_UNROLL _Pragma("GCC unroll 16")
 
 /* ---- AVX-512: 16 floats per vector; NV = 2 vectors (32 columns) x MR <= 8 rows, or NV = 1
- * x MR <= 12 rows. The last vector of a block is masked by `last`. */
+ * x MR <= 12 rows. The last vector of a block is masked by `last`, unless `whole` (a compile-time
+ * constant of every kernel below): then it is full and its loads and stores take no mask. GCC
+ * kept a run-time mask in memory and reloaded it on every step of the inner loop, so full
+ * blocks (the common case) run in their own variants. */
 #define T512 __attribute__((target("avx512f")))
 
-/* v[0..NV) = the NV <= 2 vectors at p, the last one masked by last (unless CK_WHOLE(last)) */
-CK_AI T512 void load_vecs512(const int NV, const float *p, __mmask16 last, __m512 v[2])
+/* v[0..NV) = the NV <= 2 vectors at p, the last one masked by last unless whole */
+CK_AI T512 void load_vecs512(const int NV, const float *p, __mmask16 last, const bool whole, __m512 v[2])
 {
     CK_UNROLL
     for (int i = 0; i < NV; i++)
-        v[i] = i < NV - 1 || CK_WHOLE(last) ? _mm512_loadu_ps(p + 16 * i) : _mm512_maskz_loadu_ps(last, p + 16 * i);
+        v[i] = i < NV - 1 || whole ? _mm512_loadu_ps(p + 16 * i) : _mm512_maskz_loadu_ps(last, p + 16 * i);
     if (NV == 1)
         v[1] = v[0];
 }
@@ -202,7 +205,7 @@ CK_AI T512 void load_vecs512(const int NV, const float *p, __mmask16 last, __m51
  * p / 2^sh, the rows ldpf floats apart (sh = 0: the line at pf + p * ldpf) */
 CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
                         const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last,
-                        const float *pf, int64_t ldpf, int sh)
+                        const bool whole, const float *pf, int64_t ldpf, int sh)
 {
     __m512 acc[12][2];
     CK_UNROLL
@@ -215,7 +218,7 @@ CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, i
         if (pf)
             _mm_prefetch((const char *)(pf + (p >> sh) * ldpf + (p & ((1 << sh) - 1)) * 16), _MM_HINT_T1);
         __m512 bv[2];
-        load_vecs512(NV, bp, last, bv);
+        load_vecs512(NV, bp, last, whole, bv);
         const float *ap = a + p * csa;
         CK_UNROLL
         for (int r = 0; r < MR; r++) {
@@ -231,7 +234,7 @@ CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, i
         float *cr = c + r * ldc;
         CK_UNROLL
         for (int v = 0; v < NV; v++) {
-            __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xffff;
+            __mmask16 mk = v == NV - 1 && !whole ? last : (__mmask16)0xffff;
             __m512 x = _mm512_mul_ps(acc[r][v], va);
             if (beta != 0.0f)
                 x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, cr + 16 * v), x);
@@ -241,9 +244,10 @@ CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, i
 }
 
 CK_AI T512 void mk512(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
-                      const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last)
+                      const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last,
+                      const bool whole)
 {
-    mk512pf(MR, NV, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last, NULL, 0, 0);
+    mk512pf(MR, NV, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last, whole, NULL, 0, 0);
 }
 
 /* block512 for nb > 16 that also prefetches, during its first row block, a line for each p as
@@ -257,14 +261,14 @@ static T512 void block512pf(int64_t m, int64_t nb, int64_t k, float alpha, const
     int64_t i = 0;
     for (; i + 8 <= m; i += 8) {
         if (nb == 32)
-            mk512pf(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, 0xffff, i == 0 ? pf : NULL,
+            mk512pf(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, true, i == 0 ? pf : NULL,
                     ldpf, sh);
         else
-            mk512pf(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, i == 0 ? pf : NULL,
+            mk512pf(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false, i == 0 ? pf : NULL,
                     ldpf, sh);
     }
     switch (m - i) {
-#define R(n) case n: mk512(n, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last); break;
+#define R(n) case n: mk512(n, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false); break;
     R(1) R(2) R(3) R(4) R(5) R(6) R(7)
 #undef R
     default: break;
@@ -280,13 +284,13 @@ static T512 void block512(int64_t m, int64_t nb, int64_t k, float alpha, const f
     int64_t i = 0;
     if (nb == 32) {
         for (; i + 8 <= m; i += 8)
-            mk512(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, 0xffff);
+            mk512(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, true);
     }
     if (nb > 16) {
         for (; i + 8 <= m; i += 8)
-            mk512(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last);
+            mk512(8, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false);
         switch (m - i) {
-#define R(n) case n: mk512(n, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last); break;
+#define R(n) case n: mk512(n, 2, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false); break;
         R(1) R(2) R(3) R(4) R(5) R(6) R(7)
 #undef R
         default: break;
@@ -294,11 +298,11 @@ static T512 void block512(int64_t m, int64_t nb, int64_t k, float alpha, const f
     } else {
         if (nb == 16)
             for (; i + 12 <= m; i += 12)
-                mk512(12, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, 0xffff);
+                mk512(12, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, true);
         for (; i + 12 <= m; i += 12)
-            mk512(12, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last);
+            mk512(12, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false);
         switch (m - i) {
-#define R(n) case n: mk512(n, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last); break;
+#define R(n) case n: mk512(n, 1, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, alpha, beta, last, false); break;
         R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11)
 #undef R
         default: break;
@@ -314,12 +318,12 @@ static T512 void block512(int64_t m, int64_t nb, int64_t k, float alpha, const f
 
 /* acc[r][v] += a[r * rsa] * (row of B at bp, vector v) */
 CK_AI T512 void row512_step(const int MR, const int NV, const float *ap, int64_t rsa, const float *bp, __mmask16 last,
-                            __m512 acc[2][8])
+                            const bool whole, __m512 acc[2][8])
 {
     CK_UNROLL
     for (int v = 0; v < NV; v++) {
-        const __m512 bv = v == NV - 1 && !CK_WHOLE(last) ? _mm512_maskz_loadu_ps(last, bp + 16 * v)
-                                                        : _mm512_loadu_ps(bp + 16 * v);
+        const __m512 bv = v == NV - 1 && !whole ? _mm512_maskz_loadu_ps(last, bp + 16 * v)
+                                                : _mm512_loadu_ps(bp + 16 * v);
         CK_UNROLL
         for (int r = 0; r < MR; r++)
             acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(ap[r * rsa]), bv, acc[r][v]);
@@ -327,7 +331,8 @@ CK_AI T512 void row512_step(const int MR, const int NV, const float *ap, int64_t
 }
 
 CK_AI T512 void rows512(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
-                        const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last)
+                        const float *b, int64_t ldb, float *c, int64_t ldc, float alpha, float beta, __mmask16 last,
+                        const bool whole)
 {
     __m512 acc[2][8];
     CK_UNROLL
@@ -336,13 +341,13 @@ CK_AI T512 void rows512(const int MR, const int NV, int64_t k, const float *a, i
         for (int v = 0; v < NV; v++)
             acc[r][v] = _mm512_setzero_ps();
     for (int64_t p = 0; p < k; p++)
-        row512_step(MR, NV, a + p * csa, rsa, b + p * ldb, last, acc);
+        row512_step(MR, NV, a + p * csa, rsa, b + p * ldb, last, whole, acc);
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     CK_UNROLL
     for (int r = 0; r < MR; r++)
         CK_UNROLL
         for (int v = 0; v < NV; v++) {
-            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xffff;
+            const __mmask16 mk = v == NV - 1 && !whole ? last : (__mmask16)0xffff;
             __m512 x = _mm512_mul_ps(acc[r][v], va);
             if (beta != 0.0f)
                 x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, c + r * ldc + 16 * v), x);
@@ -356,10 +361,10 @@ static T512 void rowblock512(int64_t m, int64_t nb, int64_t k, float alpha, cons
 {
     const int64_t nv = (nb + 15) / 16, tail = nb - 16 * (nv - 1);
     const __mmask16 last = (__mmask16)((1u << tail) - 1u);
-    /* a full last vector with a constant mask: B's rows load without one */
+    /* a full last vector: the whole variants, whose loads take no mask */
     switch ((m - 1) * 8 + nv - 1 + (tail == 16 ? 16 : 0)) {
-#define R(mr, v) case (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last); break; \
-                 case 16 + (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, 0xffff); break;
+#define R(mr, v) case (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last, false); break; \
+                 case 16 + (mr - 1) * 8 + v - 1: rows512(mr, v, k, a, rsa, csa, b, ldb, c, ldc, alpha, beta, last, true); break;
     R(1, 1) R(1, 2) R(1, 3) R(1, 4) R(1, 5) R(1, 6) R(1, 7) R(1, 8)
     R(2, 1) R(2, 2) R(2, 3) R(2, 4) R(2, 5) R(2, 6) R(2, 7) R(2, 8)
 #undef R
@@ -550,7 +555,8 @@ static int64_t tail_columns(int64_t m, int64_t n)
 /* C (rows <= 32 x NT): at (k x rows, p rows ldat apart) = the rows' op(A) transposed; op(B)
  * element (p, j) at b[p * bp + j * bj]; last masks the last row vector */
 CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at, int64_t ldat, const float *b,
-                          int64_t bp, int64_t bj, float *c, int64_t ldc, float alpha, float beta, __mmask16 last)
+                          int64_t bp, int64_t bj, float *c, int64_t ldc, float alpha, float beta, __mmask16 last,
+                          const bool whole)
 {
     __m512 acc[CK_GEMM_TAIL_MAX][2];
     CK_UNROLL
@@ -561,7 +567,7 @@ CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at
     for (int64_t p = 0; p < k; p++) {
         const float *ap = at + p * ldat, *bq = b + p * bp;
         __m512 av[2];
-        load_vecs512(NV, ap, last, av);
+        load_vecs512(NV, ap, last, whole, av);
         CK_UNROLL
         for (int j = 0; j < NT; j++) {
             const __m512 bv = _mm512_set1_ps(bq[j * bj]);
@@ -571,7 +577,7 @@ CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at
         }
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    const int rows = 16 * (NV - 1) + __builtin_popcount(last);
+    const int rows = 16 * (NV - 1) + (whole ? 16 : __builtin_popcount(last));
     float t[CK_GEMM_TAIL_MAX][32] __attribute__((aligned(64))); /* C's block, transposed */
     if (beta != 0.0f)
         for (int r = 0; r < rows; r++)
@@ -610,11 +616,11 @@ static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const fl
             ldat = 32;
         }
         float *ci = c + i * ldc;
-        /* 32 rows: both row vectors full, with a constant mask (loads without one) */
+        /* 32 rows: both row vectors full (the whole variants: loads without a mask) */
         switch (nt * 2 + nv - 1 + (rows == 32 ? 32 : 0)) {
-#define R(t) case 2 * t: tail512_k(t, 1, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last); break; \
-             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last); break; \
-             case 32 + 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, 0xffff); break;
+#define R(t) case 2 * t: tail512_k(t, 1, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, false); break; \
+             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, false); break; \
+             case 32 + 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, true); break;
         R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12)
 #undef R
         default: break;

@@ -5,12 +5,6 @@
 
 #include "core/core.h"
 
-/* For the vector kernels (gemm.c, conv.c): a 16-lane mask known at compile time to keep every
- * lane. The whole-block variants are called with the constant 0xffff, so their loads need no
- * mask; a mask known only at run time is never tested, so the partial-block variants keep no
- * compare in their loops. */
-#define CK_WHOLE(mask) (__builtin_constant_p(mask) && (mask) == 0xffff)
-
 /* ---- GEMM -----------------------------------------------------------------------------
  * C (m x n) = alpha * op(A) * op(B) + beta * C, all row-major with leading dimensions
  * lda/ldb/ldc (elements between rows as stored). op(A) is m x k: A is stored m x k, or k x m
