@@ -498,6 +498,28 @@ START_TEST(long_message_keeps_its_cause)
 }
 END_TEST
 
+/* A layer call refused after its node was appended (here: BatchNormalization over a None axis,
+ * whose weights would depend on it) takes the node out again; the model's output must go back
+ * to the last call that stood, not name the freed layer (found by fuzz_api: a use after free
+ * in model_to_json under ASan). */
+START_TEST(refused_call_keeps_the_last_output)
+{
+    ckeras_model *m = ckeras_functional("f");
+    int in = id_input(m, ckeras_input(2, (const int64_t[]){-1, 4}));
+    int d = id_call(m, ckeras_dense(3, NULL), 1, &in);
+    ck_assert_int_ge(d, 0);
+    ckeras_layer *bn = ckeras_batch_normalization();
+    ck_assert_int_eq(ckeras_layer_set_int(bn, "axis", 1), CKERAS_OK);
+    ck_assert_int_eq(id_call(m, bn, 1, &d), -1);
+    ck_assert_ptr_nonnull(strstr(ckeras_last_error(), "None"));
+    char *json = NULL;
+    ck_assert_int_eq(ckeras_model_to_json(m, &json), CKERAS_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"output_layers\":[[\"dense\""));
+    ckeras_free(json);
+    ckeras_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hostile");
@@ -512,6 +534,7 @@ int main(void)
     tcase_add_test(tc, summary_line_length);
     tcase_add_test(tc, message_quoting_itself);
     tcase_add_test(tc, long_message_keeps_its_cause);
+    tcase_add_test(tc, refused_call_keeps_the_last_output);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -216,6 +216,9 @@ static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
         return -1;
     }
     int id = new_id(m, m->g.n);
+    /* until outputs are declared, the append makes the new node the output: put it back if the
+     * node is taken out again (it would name a freed layer) */
+    const int noutputs = m->g.noutputs, output0 = m->g.outputs[0];
     if (id < 0 || ck_graph_append(&m->g, l, nin, src, m->outputs_set) != CKERAS_OK) {
         if (id >= 0)
             m->nids--;
@@ -225,6 +228,8 @@ static int call_impl(ckeras_model *m, ckeras_layer *l, int nin, const int *ids)
     if (ck_model_node_none(m, m->g.n - 1) != CKERAS_OK || ck_model_attach(m, l) != CKERAS_OK) {
         m->g.n--;
         m->nids--;
+        m->g.noutputs = noutputs;
+        m->g.outputs[0] = output0;
         ck_layer_free(l);
         return -1;
     }
