@@ -409,6 +409,72 @@ START_TEST(gemm_tail_columns_equal_padded_product)
 }
 END_TEST
 
+/* Products with B transposed and 32, 48 or 64 rows (m a multiple of 16) take the blocked
+ * driver's other order: every column down the rows, op(A) transposed once per 32 rows and
+ * k-block. Each element is still the sum over k in order within 256-wide blocks, the blocks
+ * added to C in order, so every row equals, bit for bit, that row computed alone (a one-row
+ * product: the small row-vector kernels); and C agrees with the double sum. Both layouts of A,
+ * n not a multiple of the 12-column groups, more than one k-block, alpha and beta with C's old
+ * values, padded C, 1 and 2 threads. */
+START_TEST(gemm_down_rows_equal_rows_alone)
+{
+    const bool own = strcmp(ck_gemm_small_kernels(), "avx512") == 0 && ck_gemm_driver();
+    typedef struct down_case {
+        bool ta;
+        int64_t m, n, k;
+        float alpha, beta;
+        int64_t pad_c;
+    } down_case;
+    static const down_case cases[] = {
+        {false, 32, 512, 512, 1.0f, 0.0f, 0}, {false, 64, 517, 600, 0.5f, -1.0f, 3},
+        {true, 48, 300, 700, 1.0f, 1.0f, 1},  {true, 32, 1000, 257, -2.0f, 0.0f, 0},
+    };
+    for (int threads = 1; threads <= 2; threads++) {
+        ckeras_set_num_threads(threads);
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            const down_case *t = &cases[ci];
+            const int64_t ldc = t->n + t->pad_c, lda = t->ta ? t->m : t->k;
+            ck_rng r;
+            ck_rng_seed(&r, 1300 + ci);
+            float *a = mat_new(&r, t->ta ? t->k : t->m, lda, lda, 0.0f);
+            float *b = mat_new(&r, t->n, t->k, t->k, 0.0f);
+            float *c = mat_new(&r, t->m, t->n, ldc, PAD_SENTINEL);
+            float *c0 = malloc((size_t)(t->m * ldc) * sizeof(float)), *row = malloc((size_t)ldc * sizeof(float));
+            float *arow = malloc((size_t)t->k * sizeof(float));
+            ck_assert(c0 && row && arow);
+            memcpy(c0, c, (size_t)(t->m * ldc) * sizeof(float));
+            ck_gemm(t->ta, true, t->m, t->n, t->k, t->alpha, a, lda, b, t->k, t->beta, c, ldc);
+            for (int64_t i = 0; i < t->m; i++) {
+                for (int64_t p = 0; p < t->k; p++)
+                    arow[p] = t->ta ? a[p * lda + i] : a[i * lda + p];
+                memcpy(row, c0 + i * ldc, (size_t)ldc * sizeof(float));
+                ck_gemm(false, true, 1, t->n, t->k, t->alpha, arow, t->k, b, t->k, t->beta, row, ldc);
+                for (int64_t j = 0; j < t->n; j++) {
+                    double mag;
+                    double s = ref_dot(t->ta, true, a, lda, b, t->k, i, j, t->k, &mag);
+                    double want = t->alpha * s + t->beta * (double)c0[i * ldc + j];
+                    ck_assert_msg((!own || memcmp(&c[i * ldc + j], &row[j], sizeof(float)) == 0) &&
+                                      fabs(c[i * ldc + j] - want) <= 1e-6 + 2e-6 * fabs(t->alpha) * mag,
+                                  "case %zu (ta=%d %lldx%lldx%lld) threads %d: C[%lld][%lld] = %.9g, row alone "
+                                  "%.9g, double %.9g",
+                                  ci, t->ta, (long long)t->m, (long long)t->n, (long long)t->k, threads,
+                                  (long long)i, (long long)j, c[i * ldc + j], row[j], want);
+                }
+                for (int64_t j = t->n; j < ldc; j++)
+                    ck_assert_msg(c[i * ldc + j] == PAD_SENTINEL, "case %zu wrote C's padding", ci);
+            }
+            free(a);
+            free(b);
+            free(c);
+            free(c0);
+            free(row);
+            free(arow);
+        }
+    }
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
 typedef struct worker_arg {
     uint64_t seed;
 } worker_arg;
@@ -544,6 +610,7 @@ int main(void)
     tcase_add_test(tc, gemm_driver_edges_against_double);
     tcase_add_test(tc, gemm_driver_rows_equal_small_products);
     tcase_add_test(tc, gemm_tail_columns_equal_padded_product);
+    tcase_add_test(tc, gemm_down_rows_equal_rows_alone);
     tcase_add_test(tc, gemm_concurrent_callers);
     tcase_add_test(tc, gemm_kernel_name);
     tcase_add_test(tc, bias_add_and_grad_by_hand);

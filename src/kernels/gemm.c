@@ -628,6 +628,34 @@ static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const fl
     }
 }
 
+/* C (m x n, any n) with every column down the rows as tail512, in groups of CK_GEMM_TAIL_MAX
+ * columns, op(A) transposed into buf once per 32 rows */
+static T512 void down512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
+                         const float *b, int64_t bp, int64_t bj, float beta, float *c, int64_t ldc, float *buf)
+{
+    const int T = CK_GEMM_TAIL_MAX;
+    for (int64_t i = 0; i < m; i += 32) {
+        const int64_t rows = m - i < 32 ? m - i : 32;
+        const int nv = rows > 16 ? 2 : 1;
+        const __mmask16 last = (__mmask16)((1u << (rows - 16 * (nv - 1))) - 1u);
+        const float *at = a + i * rsa;
+        int64_t ldat = csa;
+        if (rsa != 1) {
+            pack_transposed(at, rsa, rows, k, buf, 32);
+            at = buf;
+            ldat = 32;
+        }
+        float *ci = c + i * ldc;
+        int64_t j = 0;
+        if (rows == 32)
+            for (; j + T <= n; j += T)
+                tail512_k(T, 2, k, at, ldat, b + j * bj, bp, bj, ci + j, ldc, alpha, beta, last, true);
+        for (; j < n; j += T)
+            tail512(rows, n - j < T ? n - j : T, k, alpha, at, 1, ldat, b + j * bj, bp, bj, beta, ci + j, ldc,
+                    NULL);
+    }
+}
+
 /* the last nt columns of C (m x n) down the rows, over the k-blocks of small_drive: b and c
  * point at op(B) and C (their first column) */
 static void tail_drive(bool tb, int64_t m, int64_t n, int64_t nt, int64_t k, float alpha, const float *a,
@@ -723,6 +751,7 @@ typedef struct direct_job {
     const float *a, *b;
     float *c;
     int64_t nt;           /* the last nt columns go down the rows (tail512) */
+    bool down;            /* every column goes down the rows (down512; tb, m <= 64) */
     int64_t unit;         /* columns (rows when split_m) per unit of work */
     _Atomic int64_t next; /* the next unit to take */
 } direct_job;
@@ -735,6 +764,14 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
     /* the unit that holds the last columns computes the tail ones down the rows (a unit starts
      * at a multiple of 32 and n - nt is a multiple of 16, so the tail is never split) */
     const int64_t jt = j1 == g->n ? j1 - g->nt : j1;
+    if (g->down) {
+        for (int64_t p0 = 0; p0 < g->k; p0 += kc) {
+            const int64_t kb = g->k - p0 < kc ? g->k - p0 : kc;
+            down512(g->m, j1 - j0, kb, g->alpha, g->a + p0 * g->csa, g->rsa, g->csa, g->b + j0 * g->ldb + p0, 1,
+                    g->ldb, p0 == 0 ? g->beta : 1.0f, g->c + j0, g->ldc, panel);
+        }
+        return;
+    }
     for (int64_t ic = i0; ic < i1; ic += mc) {
         const int64_t mb = i1 - ic < mc ? i1 - ic : mc;
         for (int64_t p0 = 0; p0 < g->k; p0 += kc) {
@@ -816,10 +853,20 @@ static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
 {
     if (!direct_ready || !atomic_load_explicit(&direct_on, memory_order_relaxed))
         return false;
+    /* With B transposed and at most 64 rows of C, each packed panel of B would serve only those
+     * rows: computing the columns down the rows transposes op(A) instead (once per 32 rows and
+     * k-block), and reads B's rows in place. Not with 16 rows or fewer (one row vector: a
+     * broadcast per FMA) or rows that leave a vector partly empty (33x500x700: 68 GFLOP/s), nor when CK_GEMM_TAIL_MAX rows of B a multiple of 4 kB apart fall
+     * into one set of L1. Measured at 1 thread on a Zen 4 (GFLOP/s, panels / down the rows):
+     * 32x512x512 94 / 106, 32x512x100 94 / 103, 64x784x512 102 / 106, 64x512x512 103 / 104,
+     * 48x300x400 98 / 98; 16x1024x1024 80 / 72 and 32x2048x2048 89 / 84 (kept on panels). */
+    const bool down = tb && m > 16 && m <= 64 && m % 16 == 0 && ldb % 1024 != 0;
     /* split columns when every thread gets two panels, else rows */
-    direct_job g = {tb, n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c,
-                    tail_columns(m, n), 0, 0};
-    const int64_t step = g.split_m ? 8 : 32, blocks = ((g.split_m ? m : n) + step - 1) / step;
+    direct_job g = {tb, !down && n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c,
+                    down ? 0 : tail_columns(m, n), down, 0, 0};
+    /* units of columns: whole panels, or whole groups of down512 */
+    const int64_t step = g.split_m ? 8 : down ? 4 * CK_GEMM_TAIL_MAX : 32;
+    const int64_t blocks = ((g.split_m ? m : n) + step - 1) / step;
     const int64_t per = nt > 1 ? blocks / (2 * (int64_t)nt) : blocks;
     g.unit = (per > 1 ? per : 1) * step;
     ck_parallel(nt, direct_part, &g);
