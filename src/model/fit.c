@@ -943,8 +943,13 @@ ckeras_status ck_model_fit(ckeras_model *m, const ck_data *d0, const ckeras_fit_
         st = dist_sync(m, &ctx, st);
     /* a callback (BackupAndRestore) may have moved the first epoch */
     for (int64_t epoch = ctx.initial_epoch; st == CKERAS_OK && epoch < a->epochs; epoch++) {
-        memcpy(backup, m->params, m->n_params * sizeof(float));
-        memcpy(backup + m->n_params, m->state, m->n_state * sizeof(float));
+        /* the copy taken before on_train_begin still holds for the first epoch when no callback
+         * or rank could have changed the weights since (a short fit: 2.7 MB less to copy for
+         * the 784-512-512-10 MLP) */
+        if (epoch > ctx.initial_epoch || a->ncb > 0 || dist) {
+            memcpy(backup, m->params, m->n_params * sizeof(float));
+            memcpy(backup + m->n_params, m->state, m->n_state * sizeof(float));
+        }
         ck_logs_clear(&logs);
         if ((st = deliver(a, &ctx, CKERAS_EPOCH_BEGIN, (int)epoch, &logs)) != CKERAS_OK)
             break;
