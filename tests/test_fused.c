@@ -123,14 +123,15 @@ START_TEST(pixconv_equals_gathered_gemm)
 }
 END_TEST
 
-/* 2x2 max pooling (few channels: the permuting kernel) against the window scan written here:
- * values and the argmax of the first maximum in window order, ties included; and its backward
- * against dy added at each argmax. */
+/* 2x2 max pooling (few channels: the permuting kernel; 16 or more: the channel loops, in the
+ * CPU's clone) against the window scan written here: values and the argmax of the first
+ * maximum in window order, ties included; and its backward against dy added at each argmax. */
 START_TEST(maxpool_2x2_equals_window_scan)
 {
     ck_rng r;
     ck_rng_seed(&r, 5);
-    static const int64_t shapes[][3] = {{28, 28, 6}, {9, 7, 1}, {10, 10, 16}, {6, 30, 5}, {4, 4, 15}, {5, 9, 3}};
+    static const int64_t shapes[][3] = {{28, 28, 6}, {9, 7, 1},   {10, 10, 16}, {6, 30, 5},   {4, 4, 15},
+                                        {5, 9, 3},   {26, 26, 32}, {11, 11, 64}, {7, 9, 20}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         ck_conv_geom g = {0};
         g.h = shapes[s][0], g.w = shapes[s][1], g.c = shapes[s][2];
