@@ -336,6 +336,25 @@ START_TEST(gemm_driver_rows_equal_small_products)
 }
 END_TEST
 
+/* Row i of C (crow; c0row: its values before the product) against the double sum, within
+ * 1e-6 + 2e-6 * sum |alpha a b|, and, where the own AVX-512 kernels compute both, bit for bit
+ * against the same row computed another way (other); its padding (up to ldc) untouched */
+static void check_row(bool own, bool ta, bool tb, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t i,
+                      int64_t n, int64_t k, float alpha, float beta, const float *c0row, const float *crow,
+                      const float *other, int64_t ldc, const char *what)
+{
+    for (int64_t j = 0; j < n; j++) {
+        double mag;
+        double want = alpha * ref_dot(ta, tb, a, lda, b, ldb, i, j, k, &mag) + beta * (double)c0row[j];
+        ck_assert_msg((!own || memcmp(&crow[j], &other[j], sizeof(float)) == 0) &&
+                          fabs(crow[j] - want) <= 1e-6 + 2e-6 * fabs(alpha) * mag,
+                      "%s: C[%lld][%lld] = %.9g, the other way %.9g, double %.9g", what, (long long)i, (long long)j,
+                      crow[j], other[j], want);
+    }
+    for (int64_t j = n; j < ldc; j++)
+        ck_assert_msg(crow[j] == PAD_SENTINEL, "%s: wrote C's padding", what);
+}
+
 /* The last n mod 16 columns of C (up to 12 of them) are computed down the rows when that
  * takes fewer FMAs (n = 1, 10, 50, ...). Each element is still the same sum in the same order,
  * so C equals, bit for bit, the same columns of a product whose B has extra columns up to a
@@ -383,20 +402,12 @@ START_TEST(gemm_tail_columns_equal_padded_product)
             memcpy(c0, c, (size_t)(t->m * ldc) * sizeof(float));
             ck_gemm(t->ta, t->tb, t->m, t->n, t->k, t->alpha, a, lda, b, ldb, t->beta, c, ldc);
             ck_gemm(t->ta, t->tb, t->m, np, t->k, t->alpha, a, lda, b, ldb, t->beta, cp, np);
+            char what[128]; /* the other way: the padded product */
+            snprintf(what, sizeof what, "case %zu (ta=%d tb=%d %lldx%lldx%lld) threads %d", ci, t->ta, t->tb,
+                     (long long)t->m, (long long)t->n, (long long)t->k, threads);
             for (int64_t i = 0; i < t->m; i++) {
-                for (int64_t j = 0; j < t->n; j++) {
-                    double mag;
-                    double s = ref_dot(t->ta, t->tb, a, lda, b, ldb, i, j, t->k, &mag);
-                    double want = t->alpha * s + t->beta * (double)c0[i * ldc + j];
-                    ck_assert_msg((!own || memcmp(&c[i * ldc + j], &cp[i * np + j], sizeof(float)) == 0) &&
-                                      fabs(c[i * ldc + j] - want) <= 1e-6 + 2e-6 * mag,
-                                  "case %zu (ta=%d tb=%d %lldx%lldx%lld) threads %d: C[%lld][%lld] = %.9g, "
-                                  "padded product %.9g, double %.9g",
-                                  ci, t->ta, t->tb, (long long)t->m, (long long)t->n, (long long)t->k, threads,
-                                  (long long)i, (long long)j, c[i * ldc + j], cp[i * np + j], want);
-                }
-                for (int64_t j = t->n; j < ldc; j++)
-                    ck_assert_msg(c[i * ldc + j] == PAD_SENTINEL, "case %zu wrote C's padding", ci);
+                check_row(own, t->ta, t->tb, a, lda, b, ldb, i, t->n, t->k, t->alpha, t->beta, c0 + i * ldc,
+                          c + i * ldc, cp + i * np, ldc, what);
             }
             free(a);
             free(b);
@@ -444,24 +455,16 @@ START_TEST(gemm_down_rows_equal_rows_alone)
             ck_assert(c0 && row && arow);
             memcpy(c0, c, (size_t)(t->m * ldc) * sizeof(float));
             ck_gemm(t->ta, true, t->m, t->n, t->k, t->alpha, a, lda, b, t->k, t->beta, c, ldc);
+            char what[128]; /* the other way: the row alone */
+            snprintf(what, sizeof what, "case %zu (ta=%d %lldx%lldx%lld) threads %d", ci, t->ta, (long long)t->m,
+                     (long long)t->n, (long long)t->k, threads);
             for (int64_t i = 0; i < t->m; i++) {
                 for (int64_t p = 0; p < t->k; p++)
                     arow[p] = t->ta ? a[p * lda + i] : a[i * lda + p];
                 memcpy(row, c0 + i * ldc, (size_t)ldc * sizeof(float));
                 ck_gemm(false, true, 1, t->n, t->k, t->alpha, arow, t->k, b, t->k, t->beta, row, ldc);
-                for (int64_t j = 0; j < t->n; j++) {
-                    double mag;
-                    double s = ref_dot(t->ta, true, a, lda, b, t->k, i, j, t->k, &mag);
-                    double want = t->alpha * s + t->beta * (double)c0[i * ldc + j];
-                    ck_assert_msg((!own || memcmp(&c[i * ldc + j], &row[j], sizeof(float)) == 0) &&
-                                      fabs(c[i * ldc + j] - want) <= 1e-6 + 2e-6 * fabs(t->alpha) * mag,
-                                  "case %zu (ta=%d %lldx%lldx%lld) threads %d: C[%lld][%lld] = %.9g, row alone "
-                                  "%.9g, double %.9g",
-                                  ci, t->ta, (long long)t->m, (long long)t->n, (long long)t->k, threads,
-                                  (long long)i, (long long)j, c[i * ldc + j], row[j], want);
-                }
-                for (int64_t j = t->n; j < ldc; j++)
-                    ck_assert_msg(c[i * ldc + j] == PAD_SENTINEL, "case %zu wrote C's padding", ci);
+                check_row(own, t->ta, true, a, lda, b, t->k, i, t->n, t->k, t->alpha, t->beta, c0 + i * ldc,
+                          c + i * ldc, row, ldc, what);
             }
             free(a);
             free(b);

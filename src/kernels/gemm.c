@@ -599,8 +599,9 @@ CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at
             c[r * ldc + j] = t[j][r];
 }
 
-/* C (m x nt, nt <= CK_GEMM_TAIL_MAX, nt < 16) for k <= CK_GEMM_SMALL_KC; op(A) element (i, p)
- * at a[i * rsa + p * csa] (rsa == 1, or csa == 1 and buf holds 32 x k floats) */
+/* C (m x nt) for k <= CK_GEMM_SMALL_KC, every column down the rows, in groups of up to
+ * CK_GEMM_TAIL_MAX columns; op(A) element (i, p) at a[i * rsa + p * csa] (rsa == 1, or csa == 1
+ * and buf holds 32 x k floats: op(A) is transposed there once per 32 rows) */
 static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
                          const float *b, int64_t bp, int64_t bj, float beta, float *c, int64_t ldc, float *buf)
 {
@@ -615,44 +616,20 @@ static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const fl
             at = buf;
             ldat = 32;
         }
-        float *ci = c + i * ldc;
-        /* 32 rows: both row vectors full (the whole variants: loads without a mask) */
-        switch (nt * 2 + nv - 1 + (rows == 32 ? 32 : 0)) {
-#define R(t) case 2 * t: tail512_k(t, 1, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, false); break; \
-             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, false); break; \
-             case 32 + 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, true); break;
-        R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12)
+        for (int64_t j = 0; j < nt; j += CK_GEMM_TAIL_MAX) {
+            const int64_t w = nt - j < CK_GEMM_TAIL_MAX ? nt - j : CK_GEMM_TAIL_MAX;
+            const float *bg = b + j * bj;
+            float *cg = c + i * ldc + j;
+            /* 32 rows: both row vectors full (the whole variants: loads without a mask) */
+            switch (w * 2 + nv - 1 + (rows == 32 ? 32 : 0)) {
+#define R(t) case 2 * t: tail512_k(t, 1, k, at, ldat, bg, bp, bj, cg, ldc, alpha, beta, last, false); break; \
+             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, bg, bp, bj, cg, ldc, alpha, beta, last, false); break; \
+             case 32 + 2 * t + 1: tail512_k(t, 2, k, at, ldat, bg, bp, bj, cg, ldc, alpha, beta, last, true); break;
+            R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12)
 #undef R
-        default: break;
+            default: break;
+            }
         }
-    }
-}
-
-/* C (m x n, any n) with every column down the rows as tail512, in groups of CK_GEMM_TAIL_MAX
- * columns, op(A) transposed into buf once per 32 rows */
-static T512 void down512(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
-                         const float *b, int64_t bp, int64_t bj, float beta, float *c, int64_t ldc, float *buf)
-{
-    const int T = CK_GEMM_TAIL_MAX;
-    for (int64_t i = 0; i < m; i += 32) {
-        const int64_t rows = m - i < 32 ? m - i : 32;
-        const int nv = rows > 16 ? 2 : 1;
-        const __mmask16 last = (__mmask16)((1u << (rows - 16 * (nv - 1))) - 1u);
-        const float *at = a + i * rsa;
-        int64_t ldat = csa;
-        if (rsa != 1) {
-            pack_transposed(at, rsa, rows, k, buf, 32);
-            at = buf;
-            ldat = 32;
-        }
-        float *ci = c + i * ldc;
-        int64_t j = 0;
-        if (rows == 32)
-            for (; j + T <= n; j += T)
-                tail512_k(T, 2, k, at, ldat, b + j * bj, bp, bj, ci + j, ldc, alpha, beta, last, true);
-        for (; j < n; j += T)
-            tail512(rows, n - j < T ? n - j : T, k, alpha, at, 1, ldat, b + j * bj, bp, bj, beta, ci + j, ldc,
-                    NULL);
     }
 }
 
@@ -751,7 +728,7 @@ typedef struct direct_job {
     const float *a, *b;
     float *c;
     int64_t nt;           /* the last nt columns go down the rows (tail512) */
-    bool down;            /* every column goes down the rows (down512; tb, m <= 64) */
+    bool down;            /* every column goes down the rows (tail512; tb, m <= 64) */
     int64_t unit;         /* columns (rows when split_m) per unit of work */
     _Atomic int64_t next; /* the next unit to take */
 } direct_job;
@@ -767,7 +744,7 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
     if (g->down) {
         for (int64_t p0 = 0; p0 < g->k; p0 += kc) {
             const int64_t kb = g->k - p0 < kc ? g->k - p0 : kc;
-            down512(g->m, j1 - j0, kb, g->alpha, g->a + p0 * g->csa, g->rsa, g->csa, g->b + j0 * g->ldb + p0, 1,
+            tail512(g->m, j1 - j0, kb, g->alpha, g->a + p0 * g->csa, g->rsa, g->csa, g->b + j0 * g->ldb + p0, 1,
                     g->ldb, p0 == 0 ? g->beta : 1.0f, g->c + j0, g->ldc, panel);
         }
         return;
@@ -864,7 +841,7 @@ static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
     /* split columns when every thread gets two panels, else rows */
     direct_job g = {tb, !down && n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c,
                     down ? 0 : tail_columns(m, n), down, 0, 0};
-    /* units of columns: whole panels, or whole groups of down512 */
+    /* units of columns: whole panels, or whole groups of tail512 */
     const int64_t step = g.split_m ? 8 : down ? 4 * CK_GEMM_TAIL_MAX : 32;
     const int64_t blocks = ((g.split_m ? m : n) + step - 1) / step;
     const int64_t per = nt > 1 ? blocks / (2 * (int64_t)nt) : blocks;
