@@ -537,7 +537,7 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
     case CK_ACT_HARD_SHRINK:
         CK_MAP(n, {
             const float v = x[i];
-            y[i] = (v >= -al) & (v <= al) ? 0.0f : v;
+            y[i] = ((v >= -al) & (v <= al)) ? 0.0f : v;
         });
         break;
     case CK_ACT_SPARSEMAX:
@@ -646,14 +646,14 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
     case CK_ACT_HARD_SIGMOID:
         CK_MAP(n, {
             const float v = x[i], g = dy[i];
-            dx[i] = (v > -3.0f) & (v < 3.0f) ? g * (1.0f / 6.0f) : 0.0f;
+            dx[i] = ((v > -3.0f) & (v < 3.0f)) ? g * (1.0f / 6.0f) : 0.0f;
         });
         break;
     case CK_ACT_HARD_SIGMOID_K2:
         /* Keras 2 differentiates clip_by_value, which passes the gradient at both bounds */
         CK_MAP(n, {
             const float v = x[i], g = dy[i];
-            dx[i] = (v >= -2.5f) & (v <= 2.5f) ? 0.2f * g : 0.0f;
+            dx[i] = ((v >= -2.5f) & (v <= 2.5f)) ? 0.2f * g : 0.0f;
         });
         break;
     case CK_ACT_HARD_SILU:
@@ -669,7 +669,7 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         /* 0 < y < 6 exactly when 0 < x < 6 (y = x there) */
         CK_MAP(n, {
             const float v = y[i], g = dy[i];
-            dx[i] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+            dx[i] = ((v > 0.0f) & (v < 6.0f)) ? g : 0.0f;
         });
         break;
     case CK_ACT_MISH:
@@ -693,7 +693,7 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         /* torch's hardtanh_backward: 0 at and beyond the bounds */
         CK_MAP(n, {
             const float v = x[i], g = dy[i];
-            dx[i] = (v > -1.0f) & (v < 1.0f) ? g : 0.0f;
+            dx[i] = ((v > -1.0f) & (v < 1.0f)) ? g : 0.0f;
         });
         break;
     case CK_ACT_LOG_SIGMOID:
@@ -709,7 +709,7 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
     case CK_ACT_SPARSE_SIGMOID:
         CK_MAP(n, {
             const float v = x[i], g = dy[i];
-            dx[i] = (v > -1.0f) & (v < 1.0f) ? 0.5f * g : 0.0f;
+            dx[i] = ((v > -1.0f) & (v < 1.0f)) ? 0.5f * g : 0.0f;
         });
         break;
     case CK_ACT_SQUAREPLUS:
@@ -731,7 +731,7 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         /* torch's shrink backwards: 0 on [-threshold, threshold] */
         CK_MAP(n, {
             const float v = x[i], g = dy[i];
-            dx[i] = (v >= -al) & (v <= al) ? 0.0f : g;
+            dx[i] = ((v >= -al) & (v <= al)) ? 0.0f : g;
         });
         break;
     case CK_ACT_SPARSEMAX:
