@@ -832,9 +832,10 @@ static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
         return false;
     /* With B transposed and at most 64 rows of C, each packed panel of B would serve only those
      * rows: computing the columns down the rows transposes op(A) instead (once per 32 rows and
-     * k-block), and reads B's rows in place. Not with 16 rows or fewer (one row vector: a
-     * broadcast per FMA) or rows that leave a vector partly empty (33x500x700: 68 GFLOP/s), nor when CK_GEMM_TAIL_MAX rows of B a multiple of 4 kB apart fall
-     * into one set of L1. Measured at 1 thread on a Zen 4 (GFLOP/s, panels / down the rows):
+     * k-block) and reads B's rows in place. Not with 16 rows or fewer (one row vector: a
+     * broadcast per FMA), nor rows that leave a vector partly empty (33x500x700: 68 GFLOP/s),
+     * nor when the CK_GEMM_TAIL_MAX rows of B read together, a multiple of 4 kB apart, fall into
+     * one set of L1. Measured at 1 thread on a Zen 4 (GFLOP/s, panels / down the rows):
      * 32x512x512 94 / 106, 32x512x100 94 / 103, 64x784x512 102 / 106, 64x512x512 103 / 104,
      * 48x300x400 98 / 98; 16x1024x1024 80 / 72 and 32x2048x2048 89 / 84 (kept on panels). */
     const bool down = tb && m > 16 && m <= 64 && m % 16 == 0 && ldb % 1024 != 0;
