@@ -201,6 +201,25 @@ CK_AI T512 void load_vecs512(const int NV, const float *p, __mmask16 last, const
         v[1] = v[0];
 }
 
+/* C block (MR x NV vectors at c, rows ldc apart) = alpha * acc + beta * C; unit: alpha is 1 */
+CK_AI T512 void store512(const int MR, const int NV, __m512 acc[12][2], float *c, int64_t ldc, float alpha, float beta,
+                         __mmask16 last, const bool whole, const bool unit)
+{
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    CK_UNROLL
+    for (int r = 0; r < MR; r++) {
+        float *cr = c + r * ldc;
+        CK_UNROLL
+        for (int v = 0; v < NV; v++) {
+            __mmask16 mk = v == NV - 1 && !whole ? last : (__mmask16)0xffff;
+            __m512 x = unit ? acc[r][v] : _mm512_mul_ps(acc[r][v], va);
+            if (beta != 0.0f)
+                x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, cr + 16 * v), x);
+            _mm512_mask_storeu_ps(cr + 16 * v, mk, x);
+        }
+    }
+}
+
 /* ... and, when pf is not NULL, prefetches into L2 one line for each p: line p mod 2^sh of row
  * p / 2^sh, the rows ldpf floats apart (sh = 0: the line at pf + p * ldpf) */
 CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
@@ -228,19 +247,10 @@ CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, i
                 acc[r][1] = _mm512_fmadd_ps(av, bv[1], acc[r][1]);
         }
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    CK_UNROLL
-    for (int r = 0; r < MR; r++) {
-        float *cr = c + r * ldc;
-        CK_UNROLL
-        for (int v = 0; v < NV; v++) {
-            __mmask16 mk = v == NV - 1 && !whole ? last : (__mmask16)0xffff;
-            __m512 x = _mm512_mul_ps(acc[r][v], va);
-            if (beta != 0.0f)
-                x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk, cr + 16 * v), x);
-            _mm512_mask_storeu_ps(cr + 16 * v, mk, x);
-        }
-    }
+    if (alpha == 1.0f) /* x * 1 is x (outside a caller's denormals-are-zero mode): no multiply */
+        store512(MR, NV, acc, c, ldc, alpha, beta, last, whole, true);
+    else
+        store512(MR, NV, acc, c, ldc, alpha, beta, last, whole, false);
 }
 
 CK_AI T512 void mk512(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
