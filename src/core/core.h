@@ -11,6 +11,16 @@
 
 #define CK_INTERNAL __attribute__((visibility("hidden")))
 
+/* A function also compiled for AVX-512 and AVX2, the version picked at load time by the CPU
+ * (the build targets baseline x86-64): for elementwise loops, whose floats are the same in every
+ * version when each element's operations and their order do not depend on the lane count.
+ * Static functions only (a global one would export its resolver). -DCK_NO_CLONES: baseline only. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(CK_NO_CLONES)
+#define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CK_CLONES
+#endif
+
 /* ---- errors -------------------------------------------------------------------------- */
 
 /* Records a message for ckeras_last_error() and returns code, so that

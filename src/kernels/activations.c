@@ -787,12 +787,7 @@ void ck_softmax_axis_backward(const float *y, const float *dy, float *dx, int64_
 /* ---- fused with the bias (Dense) ----------------------------------------------------------
  * Also compiled for AVX-512 and AVX2 (picked at load time; the build targets baseline x86-64):
  * for a small layer these passes are a noticeable part of a training step. Same floats in
- * every version (elementwise, and -std=c11 forbids contracting into FMAs). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CK_CLONES
-#endif
+ * every version (elementwise, and -std=c11 forbids contracting into FMAs): CK_CLONES. */
 
 CK_CLONES static bool bias_act_forward(const ck_act *a, float *y, const float *bias, int64_t rows, int64_t cols)
 {

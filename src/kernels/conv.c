@@ -251,18 +251,12 @@ static void window(const ck_conv_geom *g, int64_t oy, int64_t ox, int64_t *y0, i
     *x1 = b + g->kw > g->w ? g->w : b + g->kw;
 }
 
-/* The per-image pooling loops below are also compiled for AVX-512 and AVX2 (picked at load
- * time; the build targets baseline x86-64): over 16 or more channels they are elementwise, and
- * at SSE's 4 lanes the pooling of the Fashion-MNIST example's 32- and 64-channel layers was 12 %
- * of its training. Comparisons, selections and sums in the same order: the same floats in
- * every version. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CK_POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CK_POOL_CLONES
-#endif
+/* The per-image pooling loops below are also compiled for AVX-512 and AVX2 (CK_CLONES): over
+ * 16 or more channels they are elementwise, and at SSE's 4 lanes the pooling of the
+ * Fashion-MNIST example's 32- and 64-channel layers was 12 % of its training. Comparisons,
+ * selections and sums in the same order: the same floats in every version. */
 
-CK_POOL_CLONES static void maxpool_image(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
+CK_CLONES static void maxpool_image(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
 {
     const int64_t c = g->c;
     for (int64_t oy = 0; oy < g->oh; oy++) {
@@ -305,7 +299,7 @@ CK_POOL_CLONES static void maxpool_image(const ck_conv_geom *g, const float *x, 
 
 /* The common 2x2 window with stride 2 whose windows all lie inside the image: four runs of c
  * floats per output, compared in window order (ties keep the first). */
-CK_POOL_CLONES static void maxpool2x2_image(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
+CK_CLONES static void maxpool2x2_image(const ck_conv_geom *g, const float *x, float *y, int32_t *arg)
 {
     const int64_t c = g->c, row = g->w * c;
     for (int64_t oy = 0; oy < g->oh; oy++) {
@@ -377,7 +371,7 @@ static void maxpool2x2_zero_edges(const ck_conv_geom *g, float *dx)
  * written once, with dy where its window's argmax points and 0 elsewhere (cells past the last
  * window: 0). The same values as zeroing dx and adding dy at each argmax, 0 + dy included (a
  * -0 gradient becomes +0 either way), in one pass and vectorised. */
-CK_POOL_CLONES static void maxpool2x2_back_image(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx)
+CK_CLONES static void maxpool2x2_back_image(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx)
 {
     const int64_t c = g->c, row = g->w * c;
     for (int64_t oy = 0; oy < g->oh; oy++) {
@@ -458,7 +452,7 @@ void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *
     pool_run(g, POOL_MAX_BACK, n, dy, dx, (int32_t *)argmax); /* only read */
 }
 
-CK_POOL_CLONES static void avgpool_image(const ck_conv_geom *g, const float *x, float *y)
+CK_CLONES static void avgpool_image(const ck_conv_geom *g, const float *x, float *y)
 {
     const int64_t c = g->c;
     for (int64_t oy = 0; oy < g->oh; oy++) {
@@ -478,7 +472,7 @@ CK_POOL_CLONES static void avgpool_image(const ck_conv_geom *g, const float *x, 
     }
 }
 
-CK_POOL_CLONES static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx)
+CK_CLONES static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx)
 {
     const int64_t c = g->c;
     zero_floats(dx, g->h * g->w * c);

@@ -643,12 +643,13 @@ static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const fl
     }
 }
 
-/* the last nt columns of C (m x n) down the rows, over the k-blocks of small_drive: b and c
- * point at op(B) and C (their first column) */
+/* the last nt columns of C (m x n) down the rows, over blocks of CK_GEMM_SMALL_KC values of k as
+ * small_drive: b and c point at op(B) and C (their first column); buf: CK_GEMM_SMALL_KC * 32
+ * floats, 64-byte aligned */
 static void tail_drive(bool tb, int64_t m, int64_t n, int64_t nt, int64_t k, float alpha, const float *a,
-                       int64_t rsa, int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+                       int64_t rsa, int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                       float *buf)
 {
-    float buf[CK_GEMM_SMALL_KC * 32] __attribute__((aligned(64)));
     const int64_t j = n - nt, bp = tb ? 1 : ldb, bj = tb ? ldb : 1;
     for (int64_t p0 = 0; p0 < k; p0 += CK_GEMM_SMALL_KC) {
         const int64_t kb = k - p0 < CK_GEMM_SMALL_KC ? k - p0 : CK_GEMM_SMALL_KC;
@@ -666,8 +667,10 @@ static void small512(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
     }
     const int64_t nt = tail_columns(m, n);
     small_drive(block512, 32, tb, m, n - nt, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
-    if (nt)
-        tail_drive(tb, m, n, nt, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
+    if (nt) {
+        float buf[CK_GEMM_SMALL_KC * 32] __attribute__((aligned(64)));
+        tail_drive(tb, m, n, nt, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, buf);
+    }
 }
 
 static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
@@ -688,7 +691,7 @@ static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
  *     kernel reads 32 contiguous floats per p (B's rows are read in place when the panel serves
  *     at most CK_DIRECT_NOPACK_ROWS rows of C), the next panel's source fetched into L2 meanwhile;
  *   - the last n mod 16 <= 12 columns of C computed down the rows (tail512) where that takes
- *     fewer FMAs;
+ *     fewer FMAs, and every column when B is transposed and C has 32-64 rows (direct_gemm);
  *   - op(A) read in place (broadcasts; packing it, even transposed, measured slower: 784x512x512
  *     with A transposed 129 vs 157 GFLOP/s at 1 thread, 169 vs 294 at 2);
  *   - blocks of CK_DIRECT_MC rows of C, whose KC-wide stripe of A (512 kB) stays in L2 while
@@ -751,12 +754,9 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
     /* the unit that holds the last columns computes the tail ones down the rows (a unit starts
      * at a multiple of 32 and n - nt is a multiple of 16, so the tail is never split) */
     const int64_t jt = j1 == g->n ? j1 - g->nt : j1;
-    if (g->down) {
-        for (int64_t p0 = 0; p0 < g->k; p0 += kc) {
-            const int64_t kb = g->k - p0 < kc ? g->k - p0 : kc;
-            tail512(g->m, j1 - j0, kb, g->alpha, g->a + p0 * g->csa, g->rsa, g->csa, g->b + j0 * g->ldb + p0, 1,
-                    g->ldb, p0 == 0 ? g->beta : 1.0f, g->c + j0, g->ldc, panel);
-        }
+    if (g->down) { /* columns [j0, j1) of the first j1 */
+        tail_drive(g->tb, g->m, j1, j1 - j0, g->k, g->alpha, g->a, g->rsa, g->csa, g->b, g->ldb, g->beta, g->c,
+                   g->ldc, panel);
         return;
     }
     for (int64_t ic = i0; ic < i1; ic += mc) {

@@ -631,12 +631,8 @@ static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, 
  * pass. The flat array is summed in runs of S = F * ceil(64 / F) floats (whole rows, long enough
  * to vectorise), which are folded into db at the end. Also compiled for AVX-512 and AVX2
  * (picked at load time): the lanes only change how many of the S sums advance at once, not
- * what each one adds or in which order, so every version gives the same floats.
- * (target_clones on a static function: a global one would export its resolver.) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db)
+ * what each one adds or in which order, so every version gives the same floats. */
+CK_CLONES static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db)
 {
     enum { SMAX = 128 };
     const int64_t total = rows * F, S = F * ((64 + F - 1) / F);

@@ -449,12 +449,8 @@ ckeras_status ck_optimizer_set_schedule(ckeras_optimizer *o, ck_schedule *s)
 
 /* Each update rule is also compiled for AVX-512 and AVX2, picked at load time by the CPU
  * (the build targets baseline x86-64 otherwise). The rules are elementwise and -std=c11 keeps
- * GCC from contracting a * b + c into an FMA, so every version computes the same floats. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(CK_NO_CLONES)
-#define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CK_CLONES
-#endif
+ * GCC from contracting a * b + c into an FMA, so every version computes the same floats
+ * (CK_CLONES). */
 
 /* ---- update rules: one loop over every parameter, float32 ---------------------------- */
 
