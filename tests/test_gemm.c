@@ -420,30 +420,32 @@ START_TEST(gemm_tail_columns_equal_padded_product)
 }
 END_TEST
 
-/* Products with B transposed and 32, 48 or 64 rows (m a multiple of 16) take the blocked
- * driver's other order: every column down the rows, op(A) transposed once per 32 rows and
- * k-block. Each element is still the sum over k in order within 256-wide blocks, the blocks
- * added to C in order, so every row equals, bit for bit, that row computed alone (a one-row
- * product: the small row-vector kernels); and C agrees with the double sum. Both layouts of A,
- * n not a multiple of the 12-column groups, more than one k-block, alpha and beta with C's old
- * values, padded C, 1 and 2 threads. */
-START_TEST(gemm_down_rows_equal_rows_alone)
+/* Products with B transposed and 16, 32, 48 or 64 rows (m a multiple of 16) take the blocked
+ * driver's other order: C^T = B op(A)^T, B's rows read in place and op(A) transposed into a
+ * panel per 32 rows and k-block, C's block passing through a transposed copy. Each element is
+ * still the sum over k in order within 256-wide blocks, the blocks added to C in order, so every
+ * row equals, bit for bit, that row computed alone (a one-row product: the small row-vector
+ * kernels); and C agrees with the double sum. Both layouts of A, n not a multiple of the
+ * 64-column blocks, more than one k-block, alpha and beta with C's old values, padded C, 1 and
+ * 2 threads. */
+START_TEST(gemm_flip_equal_rows_alone)
 {
     const bool own = strcmp(ck_gemm_small_kernels(), "avx512") == 0 && ck_gemm_driver();
-    typedef struct down_case {
+    typedef struct flip_case {
         bool ta;
         int64_t m, n, k;
         float alpha, beta;
         int64_t pad_c;
-    } down_case;
-    static const down_case cases[] = {
+    } flip_case;
+    static const flip_case cases[] = {
         {false, 32, 512, 512, 1.0f, 0.0f, 0}, {false, 64, 517, 600, 0.5f, -1.0f, 3},
         {true, 48, 300, 700, 1.0f, 1.0f, 1},  {true, 32, 1000, 257, -2.0f, 0.0f, 0},
+        {false, 16, 784, 520, 1.0f, 0.5f, 2}, {true, 16, 350, 300, 1.0f, 0.0f, 0},
     };
     for (int threads = 1; threads <= 2; threads++) {
         ckeras_set_num_threads(threads);
         for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-            const down_case *t = &cases[ci];
+            const flip_case *t = &cases[ci];
             const int64_t ldc = t->n + t->pad_c, lda = t->ta ? t->m : t->k;
             ck_rng r;
             ck_rng_seed(&r, 1300 + ci);
@@ -613,7 +615,7 @@ int main(void)
     tcase_add_test(tc, gemm_driver_edges_against_double);
     tcase_add_test(tc, gemm_driver_rows_equal_small_products);
     tcase_add_test(tc, gemm_tail_columns_equal_padded_product);
-    tcase_add_test(tc, gemm_down_rows_equal_rows_alone);
+    tcase_add_test(tc, gemm_flip_equal_rows_alone);
     tcase_add_test(tc, gemm_concurrent_callers);
     tcase_add_test(tc, gemm_kernel_name);
     tcase_add_test(tc, bias_add_and_grad_by_hand);

@@ -609,8 +609,7 @@ CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at
             c[r * ldc + j] = t[j][r];
 }
 
-/* C (m x nt) for k <= CK_GEMM_SMALL_KC, every column down the rows, in groups of up to
- * CK_GEMM_TAIL_MAX columns; op(A) element (i, p) at a[i * rsa + p * csa] (rsa == 1, or csa == 1
+/* C (m x nt, nt <= CK_GEMM_TAIL_MAX) for k <= CK_GEMM_SMALL_KC, every column down the rows; op(A) element (i, p) at a[i * rsa + p * csa] (rsa == 1, or csa == 1
  * and buf holds 32 x k floats: op(A) is transposed there once per 32 rows) */
 static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
                          const float *b, int64_t bp, int64_t bj, float beta, float *c, int64_t ldc, float *buf)
@@ -626,19 +625,15 @@ static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const fl
             at = buf;
             ldat = 32;
         }
-        for (int64_t j = 0; j < nt; j += CK_GEMM_TAIL_MAX) {
-            const int64_t w = nt - j < CK_GEMM_TAIL_MAX ? nt - j : CK_GEMM_TAIL_MAX;
-            const float *bg = b + j * bj;
-            float *cg = c + i * ldc + j;
-            /* 32 rows: both row vectors full (the whole variants: loads without a mask) */
-            switch (w * 2 + nv - 1 + (rows == 32 ? 32 : 0)) {
-#define R(t) case 2 * t: tail512_k(t, 1, k, at, ldat, bg, bp, bj, cg, ldc, alpha, beta, last, false); break; \
-             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, bg, bp, bj, cg, ldc, alpha, beta, last, false); break; \
-             case 32 + 2 * t + 1: tail512_k(t, 2, k, at, ldat, bg, bp, bj, cg, ldc, alpha, beta, last, true); break;
-            R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12)
+        float *ci = c + i * ldc;
+        /* 32 rows: both row vectors full (the whole variants: loads without a mask) */
+        switch (nt * 2 + nv - 1 + (rows == 32 ? 32 : 0)) {
+#define R(t) case 2 * t: tail512_k(t, 1, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, false); break; \
+             case 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, false); break; \
+             case 32 + 2 * t + 1: tail512_k(t, 2, k, at, ldat, b, bp, bj, ci, ldc, alpha, beta, last, true); break;
+        R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12)
 #undef R
-            default: break;
-            }
+        default: break;
         }
     }
 }
@@ -691,7 +686,9 @@ static void small256(bool tb, int64_t m, int64_t n, int64_t k, float alpha, cons
  *     kernel reads 32 contiguous floats per p (B's rows are read in place when the panel serves
  *     at most CK_DIRECT_NOPACK_ROWS rows of C), the next panel's source fetched into L2 meanwhile;
  *   - the last n mod 16 <= 12 columns of C computed down the rows (tail512) where that takes
- *     fewer FMAs, and every column when B is transposed and C has 32-64 rows (direct_gemm);
+ *     fewer FMAs;
+ *   - with B transposed and C of 16-64 rows, the transposed product C^T = B op(A)^T instead
+ *     (flip_run);
  *   - op(A) read in place (broadcasts; packing it, even transposed, measured slower: 784x512x512
  *     with A transposed 129 vs 157 GFLOP/s at 1 thread, 169 vs 294 at 2);
  *   - blocks of CK_DIRECT_MC rows of C, whose KC-wide stripe of A (512 kB) stays in L2 while
@@ -741,10 +738,45 @@ typedef struct direct_job {
     const float *a, *b;
     float *c;
     int64_t nt;           /* the last nt columns go down the rows (tail512) */
-    bool down;            /* every column goes down the rows (tail512; tb, m <= 64) */
+    bool flip;            /* C^T = B op(A)^T, as flip_run (tb, m <= 64) */
     int64_t unit;         /* columns (rows when split_m) per unit of work */
     _Atomic int64_t next; /* the next unit to take */
 } direct_job;
+
+/* Columns of C^T per block of flip_run: its stack copy of C's block, transposed */
+#define CK_FLIP_NC 64
+
+/* Columns [j0, j1) of C (every row: m <= 64, B transposed) as the product's transpose,
+ * C^T = B op(A)^T: B's rows (those of C^T) are read in place as block512's A, and op(A)^T, 32 rows of
+ * C at a time per k-block, is the panel (op(A) transposed into it, or copied when it is stored
+ * transposed already). C's block goes through a transposed stack copy: into it before each
+ * k-block that adds to C, out of it after every k-block. Each element is the sum over p in order
+ * within each k-block, times alpha, plus beta C (1 C after the first block): the operations of
+ * every other path, on the same floats. */
+static T512 void flip_run(const direct_job *g, int64_t j0, int64_t j1, float *panel)
+{
+    float t[CK_FLIP_NC * 32] __attribute__((aligned(64))); /* C^T: rows j, columns i */
+    for (int64_t i0 = 0; i0 < g->m; i0 += 32) {
+        const int64_t mg = g->m - i0 < 32 ? g->m - i0 : 32;
+        for (int64_t p0 = 0; p0 < g->k; p0 += CK_GEMM_SMALL_KC) {
+            const int64_t kb = g->k - p0 < CK_GEMM_SMALL_KC ? g->k - p0 : CK_GEMM_SMALL_KC;
+            const float beta = p0 == 0 ? g->beta : 1.0f;
+            const float *a = g->a + i0 * g->rsa + p0 * g->csa;
+            if (g->rsa == 1)
+                pack_rows32(a, g->csa, mg, kb, panel);
+            else
+                pack_transposed(a, g->rsa, mg, kb, panel, 32);
+            for (int64_t jc = j0; jc < j1; jc += CK_FLIP_NC) {
+                const int64_t nj = j1 - jc < CK_FLIP_NC ? j1 - jc : CK_FLIP_NC;
+                float *c = g->c + i0 * g->ldc + jc;
+                if (beta != 0.0f)
+                    pack_transposed(c, g->ldc, mg, nj, t, 32);
+                block512(nj, mg, kb, g->alpha, g->b + jc * g->ldb + p0, g->ldb, 1, panel, 32, beta, t, 32);
+                pack_transposed(t, 32, nj, mg, c, g->ldc);
+            }
+        }
+    }
+}
 
 /* rows [i0, i1) x columns [j0, j1) of C */
 static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
@@ -754,9 +786,8 @@ static T512 void direct_run(const direct_job *g, int64_t i0, int64_t i1, int64_t
     /* the unit that holds the last columns computes the tail ones down the rows (a unit starts
      * at a multiple of 32 and n - nt is a multiple of 16, so the tail is never split) */
     const int64_t jt = j1 == g->n ? j1 - g->nt : j1;
-    if (g->down) { /* columns [j0, j1) of the first j1 */
-        tail_drive(g->tb, g->m, j1, j1 - j0, g->k, g->alpha, g->a, g->rsa, g->csa, g->b, g->ldb, g->beta, g->c,
-                   g->ldc, panel);
+    if (g->flip) {
+        flip_run(g, j0, j1, panel);
         return;
     }
     for (int64_t ic = i0; ic < i1; ic += mc) {
@@ -841,19 +872,20 @@ static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
     if (!direct_ready || !atomic_load_explicit(&direct_on, memory_order_relaxed))
         return false;
     /* With B transposed and at most 64 rows of C, each packed panel of B would serve only those
-     * rows: computing the columns down the rows transposes op(A) instead (once per 32 rows and
-     * k-block) and reads B's rows in place. Not with 16 rows or fewer (one row vector: a
-     * broadcast per FMA), nor rows that leave a vector partly empty (33x500x700: 68 GFLOP/s),
-     * nor when the CK_GEMM_TAIL_MAX rows of B read together, a multiple of 4 kB apart, fall into
-     * one set of L1. Measured at 1 thread on a Zen 4 (GFLOP/s, panels / down the rows):
-     * 32x512x512 94 / 106, 32x512x100 94 / 103, 64x784x512 102 / 106, 64x512x512 103 / 104,
-     * 48x300x400 98 / 98; 16x1024x1024 80 / 72 and 32x2048x2048 89 / 84 (kept on panels). */
-    const bool down = tb && m > 16 && m <= 64 && m % 16 == 0 && ldb % 1024 != 0;
+     * rows: the transposed product (flip_run) transposes op(A) instead, once per 32 rows and
+     * k-block, and reads B's rows in place as the long side. Not with rows that leave a column
+     * block of C^T mostly empty (m not a multiple of 16), nor when the 8 rows of B read together,
+     * a multiple of 4 kB apart, fall into one set of L1. Measured at 1 thread on a Zen 4
+     * (GFLOP/s, panels / flip_run): 32x512x512 97 / 107, 64x784x512 98 / 110, 16x784x512
+     * 74 / 98, 48x300x400 95 / 105, 32x512x100 96 / 101; 2 threads 32x512x512 166 / 201; left
+     * on panels: 33x500x700 90 / 72, 8x512x512 68 / 47, 64x2048x2048 97 / 90,
+     * 16x1024x1024 81 / 78. */
+    const bool flip = tb && m <= 64 && m % 16 == 0 && ldb % 1024 != 0;
     /* split columns when every thread gets two panels, else rows */
-    direct_job g = {tb, !down && n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c,
-                    down ? 0 : tail_columns(m, n), down, 0, 0};
-    /* units of columns: whole panels, or whole groups of tail512 */
-    const int64_t step = g.split_m ? 8 : down ? 4 * CK_GEMM_TAIL_MAX : 32;
+    direct_job g = {tb, !flip && n < 64 * nt, m, n, k, ta ? 1 : lda, ta ? lda : 1, ldb, ldc, alpha, beta, a, b, c,
+                    flip ? 0 : tail_columns(m, n), flip, 0, 0};
+    /* units of columns: whole panels, or whole blocks of flip_run */
+    const int64_t step = g.split_m ? 8 : flip ? CK_FLIP_NC : 32;
     const int64_t blocks = ((g.split_m ? m : n) + step - 1) / step;
     const int64_t per = nt > 1 ? blocks / (2 * (int64_t)nt) : blocks;
     g.unit = (per > 1 ? per : 1) * step;
