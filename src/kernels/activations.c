@@ -13,6 +13,7 @@
  * buffers whose element counts passed ck_size_check (core.h, checked size arithmetic): at most
  * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
+#include "mathf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -196,9 +197,9 @@ bool ck_act_backward_needs_x(const ck_act *a)
 /* ---- scalar pieces (inlined into the loops) ---------------------------------------------- */
 
 /* 1 / (1 + exp(-x)) without overflow: exp only ever sees -|x|. */
-static inline float sigmoidf_(float x)
+static inline __attribute__((always_inline)) float sigmoidf_(float x)
 {
-    float e = expf(-fabsf(x));
+    float e = ck_expf(-fabsf(x));
     float r = 1.0f / (1.0f + e);
     return x >= 0.0f ? r : e * r;
 }
@@ -206,14 +207,14 @@ static inline float sigmoidf_(float x)
 /* log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)) */
 static inline float softplusf_(float x)
 {
-    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+    return fmaxf(x, 0.0f) + log1pf(ck_expf(-fabsf(x)));
 }
 
 /* tanh(softplus(x)) = q / (q + 2) with q = e^x (e^x + 2): one expf instead of expf, log1pf
  * and tanhf, and no cancellation for x -> -inf (q ~ 2 e^x). For x >= 20 it is 1 in float. */
 static inline float mish_tsp(float x)
 {
-    const float e = expf(x < 20.0f ? x : 20.0f);
+    const float e = ck_expf(x < 20.0f ? x : 20.0f);
     const float q = e * (e + 2.0f);
     return q / (q + 2.0f);
 }
@@ -252,7 +253,7 @@ static void softmax_row(const float *x, float *y, int64_t n)
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < n; j++) {
-        float e = expf(x[j] - m);
+        float e = ck_expf(x[j] - m);
         y[j] = e;
         s += e;
     }
@@ -269,7 +270,7 @@ static void log_softmax_row(const float *x, float *y, int64_t n)
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < n; j++)
-        s += expf(x[j] - m);
+        s += ck_expf(x[j] - m);
     float ls = logf(s);
 #pragma omp simd
     for (int64_t j = 0; j < n; j++)
@@ -297,7 +298,7 @@ static void log_softmax_row_backward(const float *y, const float *dy, float *dx,
         s += dy[j];
 #pragma omp simd
     for (int64_t j = 0; j < n; j++)
-        dx[j] = dy[j] - expf(y[j]) * s;
+        dx[j] = dy[j] - ck_expf(y[j]) * s;
 }
 
 /* Sparsemax as Keras 3.11 computes it (every backend): with z sorted in decreasing order and
@@ -413,6 +414,29 @@ static void glu_row_backward(const float *x, const float *dy, float *dx, int64_t
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
+/* sigmoid and tanh over n floats at one thread, also compiled for AVX-512 and AVX2 (CK_CLONES:
+ * the same floats in every version): the recurrent layers' gates run through these, n = batch x
+ * units per step. */
+CK_CLONES static void sigmoid_map(const float *x, float *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = sigmoidf_(x[i]);
+}
+
+CK_CLONES static void tanh_map(const float *x, float *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = ck_tanhf(x[i]);
+}
+
+/* one thread, or too few elements to share */
+static bool one_thread(int64_t n)
+{
+    return n < CK_ACT_PAR_MIN || ck_num_threads() <= 1;
+}
+
 void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int64_t cols)
 {
     const int64_t n = rows * cols;
@@ -429,10 +453,16 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         CK_MAP(n, y[i] = x[i] < 0.0f ? 0.0f : x[i]);
         break;
     case CK_ACT_SIGMOID:
-        CK_MAP(n, y[i] = sigmoidf_(x[i]));
+        if (one_thread(n))
+            sigmoid_map(x, y, n);
+        else
+            CK_MAP(n, y[i] = sigmoidf_(x[i]));
         break;
     case CK_ACT_TANH:
-        CK_MAP(n, y[i] = tanhf(x[i]));
+        if (one_thread(n))
+            tanh_map(x, y, n);
+        else
+            CK_MAP(n, y[i] = ck_tanhf(x[i]));
         break;
     case CK_ACT_SOFTMAX:
         CK_ROWS(rows, cols, softmax_row(x + r * cols, y + r * cols, cols));
@@ -464,7 +494,7 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
     case CK_ACT_GELU_TANH:
         CK_MAP(n, {
             float v = x[i];
-            float t = tanhf(GELU_BETA * (v + GELU_KAPPA * v * v * v));
+            float t = ck_tanhf(GELU_BETA * (v + GELU_KAPPA * v * v * v));
             y[i] = 0.5f * v * (1.0f + t);
         });
         break;
@@ -488,7 +518,7 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         CK_MAP(n, y[i] = x[i] * (clampf_(x[i] + 3.0f, 0.0f, 6.0f) / 6.0f));
         break;
     case CK_ACT_EXPONENTIAL:
-        CK_MAP(n, y[i] = expf(x[i]));
+        CK_MAP(n, y[i] = ck_expf(x[i]));
         break;
     case CK_ACT_RELU6:
         CK_MAP(n, y[i] = clampf_(x[i], 0.0f, 6.0f));
@@ -508,7 +538,7 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         break;
     case CK_ACT_LOG_SIGMOID:
         /* -softplus(-x) = min(x, 0) - log1p(exp(-|x|)) */
-        CK_MAP(n, y[i] = fminf(x[i], 0.0f) - log1pf(expf(-fabsf(x[i]))));
+        CK_MAP(n, y[i] = fminf(x[i], 0.0f) - log1pf(ck_expf(-fabsf(x[i]))));
         break;
     case CK_ACT_SPARSE_PLUS:
         CK_MAP(n, {
@@ -526,7 +556,7 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         CK_MAP(n, y[i] = squareplusf_(x[i], al));
         break;
     case CK_ACT_TANH_SHRINK:
-        CK_MAP(n, y[i] = x[i] - tanhf(x[i]));
+        CK_MAP(n, y[i] = x[i] - ck_tanhf(x[i]));
         break;
     case CK_ACT_SOFT_SHRINK:
         CK_MAP(n, {
@@ -587,13 +617,13 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
     case CK_ACT_ELU:
         CK_MAP(n, {
             const float v = x[i], g = dy[i];
-            dx[i] = v > 0.0f ? g : g * expf(v);
+            dx[i] = v > 0.0f ? g : g * ck_expf(v);
         });
         break;
     case CK_ACT_SELU:
         CK_MAP(n, {
             const float v = x[i], g = dy[i];
-            dx[i] = v > 0.0f ? g * SELU_SCALE : g * ((SELU_ALPHA * SELU_SCALE) * expf(v));
+            dx[i] = v > 0.0f ? g * SELU_SCALE : g * ((SELU_ALPHA * SELU_SCALE) * ck_expf(v));
         });
         break;
     case CK_ACT_LEAKY_RELU:
@@ -612,14 +642,14 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         CK_MAP(n, {
             float v = x[i];
             float cdf = 0.5f * (1.0f + erff(v * INV_SQRT2));
-            float pdf = INV_SQRT2PI * expf(-0.5f * v * v);
+            float pdf = INV_SQRT2PI * ck_expf(-0.5f * v * v);
             dx[i] = dy[i] * (cdf + v * pdf);
         });
         break;
     case CK_ACT_GELU_TANH:
         CK_MAP(n, {
             float v = x[i];
-            float t = tanhf(GELU_BETA * (v + GELU_KAPPA * v * v * v));
+            float t = ck_tanhf(GELU_BETA * (v + GELU_KAPPA * v * v * v));
             /* 1 - t^2 is exactly 0 once |x| > ~10; clamping x in the polynomial keeps that
              * 0 * (1 + 3 kappa x^2) from becoming 0 * inf = NaN for huge |x| */
             float vc = clampf_(v, -100.0f, 100.0f);
@@ -675,7 +705,7 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
     case CK_ACT_MISH:
         CK_MAP(n, {
             const float v = x[i];
-            const float e = expf(v < 20.0f ? v : 20.0f);
+            const float e = ck_expf(v < 20.0f ? v : 20.0f);
             const float q = e * (e + 2.0f);
             const float t = q / (q + 2.0f); /* tanh(softplus(v)) */
             const float s = e / (1.0f + e); /* sigmoid(v); 1 for v >= 20 as in float anyway */
@@ -686,7 +716,7 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         /* exp(x / alpha) below 0, and 1 at 0 (torch's elu_backward, as for elu) */
         CK_MAP(n, {
             const float v = x[i], g = dy[i];
-            dx[i] = v > 0.0f ? g : g * expf(v / al);
+            dx[i] = v > 0.0f ? g : g * ck_expf(v / al);
         });
         break;
     case CK_ACT_HARD_TANH:
@@ -722,7 +752,7 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
         break;
     case CK_ACT_TANH_SHRINK:
         CK_MAP(n, {
-            const float t = tanhf(x[i]);
+            const float t = ck_tanhf(x[i]);
             dx[i] = dy[i] * (t * t);
         });
         break;
@@ -761,7 +791,7 @@ void ck_softmax_axis_forward(const float *x, float *y, int64_t outer, int64_t le
                 m = 0.0f;
             float s = 0.0f;
             for (int64_t j = 0; j < len; j++) {
-                const float e = expf(xo[j * inner] - m);
+                const float e = ck_expf(xo[j * inner] - m);
                 yo[j * inner] = e;
                 s += e;
             }
