@@ -68,6 +68,36 @@ static inline double bench_median(void (*fn)(void *), void *arg)
     return bench_median_of(s, repeats);
 }
 
+/* bench_median, or with BENCH_CLOCK=cpu the median on the process's CPU clock: samples of at
+ * least BENCH_MIN_MS ms of calls, BENCH_REPEATS of them, after one warm-up call. Meaningful for
+ * 1 thread only: it leaves out the time other processes hold the core, so it shows the code's
+ * own cost on a busy machine (bench_cnn, bench_rnn). */
+static inline double bench_median_clock(void (*fn)(void *), void *arg)
+{
+    const char *clk = getenv("BENCH_CLOCK");
+    if (!clk || strcmp(clk, "cpu") != 0)
+        return bench_median(fn, arg);
+    enum { MAX_REPEATS = 101 };
+    int repeats = bench_env_int("BENCH_REPEATS", 11);
+    repeats = repeats > MAX_REPEATS ? MAX_REPEATS : repeats;
+    double s[MAX_REPEATS];
+    struct timespec t;
+    fn(arg);
+    for (int r = 0; r < repeats; r++) {
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        double t0 = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec, t1;
+        int k = 0;
+        do {
+            fn(arg);
+            k++;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+            t1 = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+        } while (t1 - t0 < 1e-3 * bench_env_int("BENCH_MIN_MS", 20));
+        s[r] = (t1 - t0) / k;
+    }
+    return bench_median_of(s, repeats);
+}
+
 /* One result line: `bench <name> <metric> <value>`. */
 static inline void bench_print(const char *name, const char *metric, double value)
 {

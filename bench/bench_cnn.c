@@ -99,38 +99,6 @@ static ckeras_model *vgg(void)
     return m;
 }
 
-/* BENCH_CLOCK=cpu: time with the process's CPU clock instead (meaningful for 1 thread only: it
- * leaves out the time other processes hold the core, so it shows the code's own cost on a busy
- * machine). */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double median_seconds(void (*fn)(void *), void *arg)
-{
-    const char *clk = getenv("BENCH_CLOCK");
-    if (!clk || strcmp(clk, "cpu") != 0)
-        return bench_median(fn, arg);
-    enum { MAX_REPEATS = 101 };
-    int repeats = bench_env_int("BENCH_REPEATS", 11);
-    repeats = repeats > MAX_REPEATS ? MAX_REPEATS : repeats;
-    double s[MAX_REPEATS];
-    fn(arg);
-    for (int r = 0; r < repeats; r++) {
-        double t0 = cpu_now();
-        int k = 0;
-        do {
-            fn(arg);
-            k++;
-        } while (cpu_now() - t0 < 1e-3 * bench_env_int("BENCH_MIN_MS", 20));
-        s[r] = (cpu_now() - t0) / k;
-    }
-    return bench_median_of(s, repeats);
-}
-
 typedef struct step {
     ckeras_model *m;
     ckeras_tensor *x, *y;
@@ -170,14 +138,14 @@ static void bench_model(const char *name, ckeras_model *(*make)(void), int64_t b
     s.y = ckeras_tensor_wrap(yd, 1, (const int64_t[]){batch});
     for (int i = 0; i < 5; i++) /* warm-up: buffers, optimizer state, BLIS threads */
         train_step(&s);
-    double sec = median_seconds(train_step, &s);
+    double sec = bench_median_clock(train_step, &s);
     char full[96];
     snprintf(full, sizeof full, "%s_b%lld_t%d", name, (long long)batch, threads);
     bench_print(full, "samples_per_s", (double)batch / sec);
     if (strcmp(name, "lenet") == 0) {
         predict_run pr = {s.m, ckeras_tensor_wrap(xd, 4, (const int64_t[]){1, h, w, c})};
         snprintf(full, sizeof full, "%s_predict1_t%d", name, threads);
-        bench_print(full, "us", 1e6 * median_seconds(run_predict, &pr));
+        bench_print(full, "us", 1e6 * bench_median_clock(run_predict, &pr));
         ckeras_tensor_free(pr.x1);
     }
     ckeras_tensor_free(s.x);
@@ -263,7 +231,7 @@ static void bench_conv_layer(int threads)
     r.f = (ck_fwd){.n = n, .x = x, .y = y, .saved = sv, .work = wk, .training = true};
     r.b = (ck_bwd){.n = n, .x = x, .y = y, .dy = dy, .dx = dx, .saved = sv, .work = wk, .train_weights = true};
     run_layer_fwd(&r);
-    double fwd = 1e6 * median_seconds(run_layer_fwd, &r), bwd = 1e6 * median_seconds(run_layer_bwd, &r);
+    double fwd = 1e6 * bench_median_clock(run_layer_fwd, &r), bwd = 1e6 * bench_median_clock(run_layer_bwd, &r);
     char name[96];
     snprintf(name, sizeof name, "conv3x3_32_64_32x32_b32_layer_fwd_t%d", threads);
     bench_print(name, "us", fwd);
@@ -306,7 +274,7 @@ static void bench_conv_parts(int threads)
     double total = 0;
     for (int p = 0; p < P_COUNT; p++) {
         L.part = p;
-        double us = 1e6 * median_seconds(run_part, &L);
+        double us = 1e6 * bench_median_clock(run_part, &L);
         total += us;
         char name[96];
         snprintf(name, sizeof name, "conv3x3_32_64_32x32_b32_im2col_%s_t%d", part_names[p], threads);

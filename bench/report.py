@@ -3,10 +3,11 @@
 ends with the tables a user reads: per workload ckeras beside PyTorch at 1 and 2 threads, the
 share of the machine's FMA peak measured in the same run, and peak resident memory.
 
-Each workload runs in its own process (ckeras: bench_mlp / bench_cnn with BENCH_MLP_ONLY /
-BENCH_CNN_ONLY; PyTorch: torch/mlp.py / torch/cnn.py the same way, through run_torch.sh, which
-sets up PyTorch's best configuration), so each process's peak resident memory is that
-workload's. ckeras and PyTorch alternate workload by workload, so both see the same load.
+Each workload runs in its own process (ckeras: bench_mlp / bench_cnn / bench_rnn with
+BENCH_MLP_ONLY / BENCH_CNN_ONLY / BENCH_RNN_ONLY; PyTorch: torch/mlp.py / torch/cnn.py /
+torch/rnn.py the same way, through run_torch.sh, which sets up PyTorch's best configuration), so
+each process's peak resident memory is that workload's. ckeras and PyTorch alternate workload
+by workload, so both see the same load.
 
     /usr/bin/python3 bench/report.py [--out DIR]    DIR: the built programs (default bench/out)
 
@@ -24,10 +25,12 @@ LINE = re.compile(r"^bench (\S+) (\S+) (\S+)$")
 
 # ---- FLOPs per sample -------------------------------------------------------------------------
 # A layer's forward multiply-adds: Dense in x out; Conv2D out_h x out_w x k_h x k_w x in_ch x
-# filters (the nominal count; padding taps included). Training = forward + kernel gradient (the
-# same count) + input gradient (the same count) for every layer but the first (the data's
-# gradient is not needed; neither library computes it). 2 flops per multiply-add. Bias,
-# activations, pooling, loss and the optimizer are not counted.
+# filters (the nominal count; padding taps included); LSTM / GRU timesteps x gates (4 / 3) x
+# units x (features + units), as two products, x by the input kernel and h by the recurrent
+# kernel (rnn below). Training = forward + kernel gradient (the same count) + input gradient (the
+# same count) for every layer but the first (the data's gradient is not needed; neither library
+# computes it): a first recurrent layer computes the gradient of its state h, not of x. 2 flops
+# per multiply-add. Bias, activations, pooling, loss and the optimizer are not counted.
 
 
 def dense(i, o):
@@ -46,6 +49,11 @@ def predict_flops(macs):
     return 2 * sum(macs)
 
 
+def rnn(steps, gates, features, units):
+    """An LSTM (4 gates) or GRU (3) as [x by the input kernel, h by the recurrent kernel]."""
+    return [steps * gates * units * features, steps * gates * units * units]
+
+
 def mlp(sizes):
     return [dense(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
 
@@ -55,6 +63,8 @@ MNIST = mlp([784, 512, 512, 10])
 LENET = [conv(28, 28, 5, 1, 6), conv(10, 10, 5, 6, 16), dense(400, 120), dense(120, 84), dense(84, 10)]
 VGG = [conv(32, 32, 3, 3, 32), conv(32, 32, 3, 32, 32), conv(16, 16, 3, 32, 64), conv(16, 16, 3, 64, 64),
        dense(4096, 128), dense(128, 10)]
+LSTM = rnn(50, 4, 32, 128) + [dense(128, 10)]
+GRU = rnn(50, 3, 32, 128) + [dense(128, 10)]
 SWEEP = [(32, 512), (128, 512), (512, 512), (128, 256), (128, 1024), (128, 2048)]
 
 # ---- the workloads of the main table ------------------------------------------------------------
@@ -65,6 +75,8 @@ ROWS = [
     ("MLP 784-512-512-10 train, b128 (samples/s)", "mlp_mnist_fit_t{t}", "rate", train_flops(MNIST), "mlp_mnist"),
     ("LeNet-5 train, b64 (samples/s)", "lenet_b64_t{t}", "rate", train_flops(LENET), "cnn_lenet"),
     ("VGG-style 32x32x3 train, b32 (samples/s)", "vgg_b32_t{t}", "rate", train_flops(VGG), "cnn_vgg"),
+    ("LSTM 128 on 50x32, Dense 10 train, b64 (samples/s)", "lstm_b64_t{t}", "rate", train_flops(LSTM), "rnn_lstm"),
+    ("GRU 128 on 50x32, Dense 10 train, b64 (samples/s)", "gru_b64_t{t}", "rate", train_flops(GRU), "rnn_gru"),
     ("seed MLP predict, one sample (us)", "mlp_seed_predict1_t{t}", "time", predict_flops(SEED), None),
     ("LeNet-5 predict, one sample (us)", "lenet_predict1_t{t}", "time", predict_flops(LENET), None),
 ]
@@ -80,13 +92,17 @@ PARTS = [
      ("torch/cnn.py", {"BENCH_CNN_ONLY": "lenet", "BENCH_CNN_THREADS": "1,2"})),
     (("bench_cnn", {"BENCH_CNN_ONLY": "vgg", "BENCH_CNN_THREADS": "1,2"}),
      ("torch/cnn.py", {"BENCH_CNN_ONLY": "vgg", "BENCH_CNN_THREADS": "1,2"})),
+    (("bench_rnn", {"BENCH_RNN_ONLY": "lstm", "BENCH_RNN_THREADS": "1,2"}),
+     ("torch/rnn.py", {"BENCH_RNN_ONLY": "lstm", "BENCH_RNN_THREADS": "1,2"})),
+    (("bench_rnn", {"BENCH_RNN_ONLY": "gru", "BENCH_RNN_THREADS": "1,2"}),
+     ("torch/rnn.py", {"BENCH_RNN_ONLY": "gru", "BENCH_RNN_THREADS": "1,2"})),
     (("bench_mlp", {"BENCH_MLP_ONLY": "sweep"}),
      ("torch/mlp.py", {"BENCH_MLP_ONLY": "sweep"})),
     (("bench_cnn", {"BENCH_CNN_ONLY": "conv", "BENCH_CNN_THREADS": "1,2"}), None),
 ]
 # programs run whole (those named in PARTS run part by part; bench_peak runs first)
-PARTED = {"bench_peak", "bench_mlp", "bench_cnn"}
-TORCH_PARTED = {"mlp.py", "cnn.py"}
+PARTED = {"bench_peak", "bench_mlp", "bench_cnn", "bench_rnn"}
+TORCH_PARTED = {"mlp.py", "cnn.py", "rnn.py"}
 
 
 class Run:
@@ -233,9 +249,11 @@ def report(r, load_start, load_end, seconds):
     print("FMA peak measured in this run (bench_peak, the faster of its start and end runs): "
           "%s GFLOP/s on 1 thread, %s on 2." % (g(peak[1]), g(peak[2])))
     print("FLOPs per sample (2 per multiply-add of the products; bench/README.md): train seed MLP %.1f k, "
-          "MLP 784 %.2f M, LeNet %.2f M, VGG %.1f M; predict seed MLP %.1f k, LeNet %.2f M." % (
+          "MLP 784 %.2f M, LeNet %.2f M, VGG %.1f M, LSTM %.2f M, GRU %.2f M; predict seed MLP %.1f k, "
+          "LeNet %.2f M." % (
               train_flops(SEED) / 1e3, train_flops(MNIST) / 1e6, train_flops(LENET) / 1e6,
-              train_flops(VGG) / 1e6, predict_flops(SEED) / 1e3, predict_flops(LENET) / 1e6))
+              train_flops(VGG) / 1e6, train_flops(LSTM) / 1e6, train_flops(GRU) / 1e6,
+              predict_flops(SEED) / 1e3, predict_flops(LENET) / 1e6))
     if peak[1] and peak[2] and peak[2] < 1.5 * peak[1]:
         print("The 2-thread peak is below 1.5 x the 1-thread peak: the second core was busy, and the 2-thread "
               "shares mean little.")
