@@ -141,6 +141,67 @@ START_TEST(split_step_equals_plain_step)
 }
 END_TEST
 
+/* A recurrent layer treats each sequence apart: its batch runs in parts too (each part steps
+ * through time with its own half of the batch), with the same results as the plain step up to
+ * the order of the gradients' sums. Input (6, 3) -> [the layer (5 units, the whole sequence)] ->
+ * the layer (5 units, the last output) -> Dense 3 softmax; two SGD steps (the first sets the LSTM's forget-gate bias, so only the second may
+ * split), for SimpleRNN, LSTM and GRU, one layer or two. */
+static step_out recurrent_step(int kind, bool seq, bool split)
+{
+    ck_split_set_enabled(split);
+    ckeras_set_random_seed(11);
+    ckeras_model *m = ckeras_sequential("rnn");
+    OK(ckeras_model_add(m, ckeras_input(2, (const int64_t[]){6, 3})));
+    for (int k = seq ? 0 : 1; k < 2; k++) {
+        const int s = k == 0; /* with seq, a first layer passes its sequence to a second one */
+        OK(ckeras_model_add(m, kind == 0 ? ckeras_simple_rnn(5, s) : kind == 1 ? ckeras_lstm(5, s) : ckeras_gru(5, s)));
+    }
+    OK(ckeras_model_add(m, ckeras_dense(3, "softmax")));
+    OK(ckeras_model_compile(m, ckeras_sgd(0.1, 0.0, 0), "sparse_categorical_crossentropy", "accuracy"));
+    const int64_t n = 37; /* parts of 19 and 18 */
+    ckeras_tensor *x = ckeras_tensor_new(3, (const int64_t[]){n, 6, 3}), *y = ckeras_tensor_new(1, (const int64_t[]){n});
+    float *xd = ckeras_tensor_data(x), *yd = ckeras_tensor_data(y);
+    for (int64_t i = 0; i < n * 18; i++)
+        xd[i] = (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
+    for (int64_t i = 0; i < n; i++)
+        yd[i] = (float)((i * 5) % 3);
+    step_out o = {0};
+    OK(ckeras_model_train_on_batch(m, x, y, o.res, 2));
+    OK(ckeras_model_train_on_batch(m, x, y, o.res, 2));
+    o.n = m->n_params;
+    o.grads = malloc(o.n * sizeof(float));
+    o.params = malloc(o.n * sizeof(float));
+    memcpy(o.grads, m->grads, o.n * sizeof(float));
+    memcpy(o.params, m->params, o.n * sizeof(float));
+    o.split_ran = m->split != NULL;
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_model_free(m);
+    return o;
+}
+
+START_TEST(split_recurrent_equals_plain)
+{
+    for (int kind = 0; kind < 3; kind++)
+        for (int seq = 0; seq < 2; seq++) {
+            step_out on = recurrent_step(kind, seq, true);
+            step_out off = recurrent_step(kind, seq, false);
+            char what[64];
+            snprintf(what, sizeof what, "kind %d seq %d: gradient", kind, seq);
+            ck_assert_msg(on.split_ran && !off.split_ran, "kind %d seq %d: the split ran %d / %d", kind, seq,
+                          on.split_ran, off.split_ran);
+            ck_assert_uint_eq(on.n, off.n);
+            assert_near(on.grads, off.grads, on.n, 1e-6, what);
+            snprintf(what, sizeof what, "kind %d seq %d: weights", kind, seq);
+            assert_near(on.params, off.params, on.n, 1e-6, what);
+            ck_assert_msg(fabs(on.res[0] - off.res[0]) <= 1e-6 * fabs(off.res[0]), "loss %.9g vs %.9g", on.res[0],
+                          off.res[0]);
+            step_free(&on);
+            step_free(&off);
+        }
+}
+END_TEST
+
 START_TEST(split_frozen_layer_stays)
 {
     step_out on = one_step(NULL, true, 64, true);
@@ -324,6 +385,7 @@ int main(void)
     tcase_add_test(tc, split_two_outputs_equal_plain);
     tcase_add_test(tc, split_predict_and_evaluate_same_bits);
     tcase_add_test(tc, split_team_of_one_runs_every_part);
+    tcase_add_test(tc, split_recurrent_equals_plain);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -125,6 +125,9 @@ typedef struct ck_layer_vt {
      * come from any generator. Such layers may run a batch in parts on separate threads, their
      * weight gradients then added (the data-parallel training step, src/model/split.c). NULL: no. */
     bool (*rows_apart)(const ckeras_layer *l);
+    /* Multiply-adds each weight takes per sample, for split.c's choice (whether each thread's
+     * pass over every weight pays): NULL: the output's positions (its size over its last axis). */
+    double (*weight_uses)(const ckeras_layer *l);
 } ck_layer_vt;
 
 struct ckeras_layer {

@@ -357,16 +357,20 @@ static void output_to_dstates(const ck_rnn *c, int64_t n, const float *dy, bool 
     }
 }
 
+/* The forward and backward below work on a copy of the cell (its weights, gradients and mask
+ * bound per call), so that copies of the layer may run parts of a batch at once (split.c); the
+ * forget-gate bias, set once, keeps the layer from that until it is done (rnn_rows_apart). */
 static void rnn_forward(ckeras_layer *l, const ck_fwd *f)
 {
     rnn_priv *p = l->priv;
-    bind_cell(l, &p->dir.cell, 0, p->use_bias, false);
     apply_forget_bias(&p->dir, p->use_bias ? l->w[2].data : NULL);
+    ck_rnn cell = p->dir.cell;
+    bind_cell(l, &cell, 0, p->use_bias, false);
     const float *h0 = p->nstates >= 1 ? f->xs[1] : NULL;
     const float *c0 = p->nstates >= 2 ? f->xs[2] : NULL;
-    p->dir.cell.mask = f->mask;
-    ck_rnn_forward(&p->dir.cell, f->n, f->x, h0, c0, f->saved, f->work);
-    const ck_rnn *c = &p->dir.cell;
+    cell.mask = f->mask;
+    ck_rnn_forward(&cell, f->n, f->x, h0, c0, f->saved, f->work);
+    const ck_rnn *c = &cell;
     const float *hs = ck_rnn_states(c, f->n, f->saved);
     if (l->nout <= 1) {
         states_to_output(c, f->n, hs, p->seq, false, p->zero_out, f->y, c->U, 0);
@@ -389,9 +393,10 @@ static void rnn_forward(ckeras_layer *l, const ck_fwd *f)
 static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
 {
     rnn_priv *p = l->priv;
-    bind_cell(l, &p->dir.cell, 0, p->use_bias, b->train_weights);
-    p->dir.cell.mask = b->mask;
-    ck_rnn *c = &p->dir.cell;
+    ck_rnn cell = p->dir.cell;
+    bind_cell(l, &cell, 0, p->use_bias, b->train_weights);
+    cell.mask = b->mask;
+    ck_rnn *c = &cell;
     float *dhs = b->work + ck_rnn_work_floats(c, b->n);
     if (l->nout <= 1) {
         output_to_dstates(c, b->n, b->dy, p->seq, false, p->zero_out, c->U, 0, 1.0f, NULL, 0, 0, dhs);
@@ -414,7 +419,21 @@ static void rnn_backward(ckeras_layer *l, const ck_bwd *b)
     float *dh0 = p->nstates >= 1 && b->dxs ? b->dxs[1] : NULL;
     float *dc0 = p->nstates >= 2 && b->dxs ? b->dxs[2] : NULL;
     ck_rnn_backward(c, b->n, b->x, dhs, b->dx, 0.0f, dh0, dc0, b->saved, b->work);
-    c->dc_last = NULL;
+}
+
+/* Each sample's sequence is its own; not before the first forward has set the forget-gate bias
+ * (that writes the shared weights once). */
+static bool rnn_rows_apart(const ckeras_layer *l)
+{
+    const rnn_priv *p = l->priv;
+    return p && !p->dir.forget_pending;
+}
+
+/* every weight is used at each of the T steps */
+static double rnn_weight_uses(const ckeras_layer *l)
+{
+    const rnn_priv *p = l->priv;
+    return p ? (double)p->dir.cell.T : 1.0;
 }
 
 /* Keras: the mask goes on with the sequences (return_sequences), and ends with the last step. */
@@ -456,6 +475,8 @@ static const char *bidi_var_path(const ckeras_layer *l, int k)
         .extra_inputs_kwarg = "initial_state",                                                               \
         .keras3_var_path = rnn_var_path,                                                                     \
         .mask_mode = rnn_mask_mode,                                                                          \
+        .rows_apart = rnn_rows_apart,                                                                        \
+        .weight_uses = rnn_weight_uses,                                                                      \
     }
 
 RNN_VT(ck_simple_rnn_vt, "SimpleRNN", "simple_rnn", simple_rnn_fields);

@@ -92,7 +92,9 @@ static bool splittable(const ckeras_model *m, bool train)
     for (int i = 0; i < g->n; i++) {
         const ckeras_layer *l = g->nodes[i].layer;
         const ck_shape *o = &l->out_shape;
-        double positions = o->ndim ? (double)ck_shape_size(o) / (double)o->d[o->ndim - 1] : 1.0;
+        double positions = l->vt->weight_uses ? l->vt->weight_uses(l)
+                           : o->ndim                ? (double)ck_shape_size(o) / (double)o->d[o->ndim - 1]
+                                                    : 1.0;
         for (int k = 0; k < l->nw; k++) {
             weights += (double)l->w[k].size;
             uses += (double)l->w[k].size * positions;
