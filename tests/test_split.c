@@ -145,13 +145,20 @@ END_TEST
  * through time with its own half of the batch), with the same results as the plain step up to
  * the order of the gradients' sums. Input (6, 3) -> [the layer (5 units, the whole sequence)] ->
  * the layer (5 units, the last output) -> Dense 3 softmax; two SGD steps (the first sets the LSTM's forget-gate bias, so only the second may
- * split), for SimpleRNN, LSTM and GRU, one layer or two. */
+ * split), for SimpleRNN, LSTM and GRU, one layer or two, and an LSTM after an Embedding. */
 static step_out recurrent_step(int kind, bool seq, bool split)
 {
     ck_split_set_enabled(split);
     ckeras_set_random_seed(11);
     ckeras_model *m = ckeras_sequential("rnn");
-    OK(ckeras_model_add(m, ckeras_input(2, (const int64_t[]){6, 3})));
+    const bool emb = kind == 3; /* kind 3: Embedding(20, 3) -> LSTM */
+    if (emb) {
+        OK(ckeras_model_add(m, ckeras_input(1, (const int64_t[]){6})));
+        OK(ckeras_model_add(m, ckeras_embedding(20, 3)));
+        kind = 1;
+    } else {
+        OK(ckeras_model_add(m, ckeras_input(2, (const int64_t[]){6, 3})));
+    }
     for (int k = seq ? 0 : 1; k < 2; k++) {
         const int s = k == 0; /* with seq, a first layer passes its sequence to a second one */
         OK(ckeras_model_add(m, kind == 0 ? ckeras_simple_rnn(5, s) : kind == 1 ? ckeras_lstm(5, s) : ckeras_gru(5, s)));
@@ -159,10 +166,11 @@ static step_out recurrent_step(int kind, bool seq, bool split)
     OK(ckeras_model_add(m, ckeras_dense(3, "softmax")));
     OK(ckeras_model_compile(m, ckeras_sgd(0.1, 0.0, 0), "sparse_categorical_crossentropy", "accuracy"));
     const int64_t n = 37; /* parts of 19 and 18 */
-    ckeras_tensor *x = ckeras_tensor_new(3, (const int64_t[]){n, 6, 3}), *y = ckeras_tensor_new(1, (const int64_t[]){n});
+    ckeras_tensor *x = emb ? ckeras_tensor_new(2, (const int64_t[]){n, 6}) : ckeras_tensor_new(3, (const int64_t[]){n, 6, 3});
+    ckeras_tensor *y = ckeras_tensor_new(1, (const int64_t[]){n});
     float *xd = ckeras_tensor_data(x), *yd = ckeras_tensor_data(y);
-    for (int64_t i = 0; i < n * 18; i++)
-        xd[i] = (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
+    for (int64_t i = 0; i < ckeras_tensor_size(x); i++)
+        xd[i] = emb ? (float)((i * 7) % 20) : (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
     for (int64_t i = 0; i < n; i++)
         yd[i] = (float)((i * 5) % 3);
     step_out o = {0};
@@ -182,7 +190,7 @@ static step_out recurrent_step(int kind, bool seq, bool split)
 
 START_TEST(split_recurrent_equals_plain)
 {
-    for (int kind = 0; kind < 3; kind++)
+    for (int kind = 0; kind < 4; kind++)
         for (int seq = 0; seq < 2; seq++) {
             step_out on = recurrent_step(kind, seq, true);
             step_out off = recurrent_step(kind, seq, false);

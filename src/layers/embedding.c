@@ -75,6 +75,12 @@ static void embedding_backward(ckeras_layer *l, const ck_bwd *b)
         memset(b->dx, 0, (size_t)count * sizeof(float));
 }
 
+/* A sample reads its in_size rows of the input_dim: in_size / input_dim uses of each weight. */
+static double embedding_weight_uses(const ckeras_layer *l)
+{
+    return (double)ck_shape_size(&l->in_shape) / (double)l->w[0].shape.d[0];
+}
+
 const ck_layer_vt ck_embedding_vt = {
     .class_name = "Embedding",
     .base_name = "embedding",
@@ -84,4 +90,6 @@ const ck_layer_vt ck_embedding_vt = {
     .forward = embedding_forward,
     .backward = embedding_backward,
     .mask_mode = embedding_mask_mode,
+    .rows_apart = ck_layer_rows_apart,
+    .weight_uses = embedding_weight_uses,
 };
