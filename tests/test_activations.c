@@ -589,17 +589,17 @@ static double ulps(float y, double e)
     return fabs((double)y - e) / u;
 }
 
-/* ck_expf and ck_tanhf (kernels/mathf.h: the vectorisable exp and tanh behind sigmoid, tanh,
- * softmax, ...) against double-precision exp and tanh on every 4099th float, their special
- * values, and the library's AVX-512 / AVX2 loops giving the bits of the scalar function. (Every
- * float was checked once, outside the suite: 0.99 and 1.33 ulp at most.) */
-START_TEST(vector_exp_and_tanh_within_ulps)
+/* ck_expf, ck_tanhf and ck_erff (kernels/mathf.h: the vectorisable exp, tanh and erf behind
+ * sigmoid, tanh, softmax, gelu, ...) against double-precision exp, tanh and erf on every 4099th
+ * float, their special values, and the library's loops giving the bits of the scalar function.
+ * (Every float was checked once, outside the suite: 0.99, 1.33 and 1.67 ulp at most.) */
+START_TEST(vector_exp_tanh_erf_within_ulps)
 {
     enum { CAP = 1100000 };
     float *xs = malloc(sizeof(float) * CAP), *y = malloc(sizeof(float) * CAP);
     ck_assert(xs && y);
     size_t n = 0;
-    double worst_exp = 0, worst_tanh = 0;
+    double worst_exp = 0, worst_tanh = 0, worst_erf = 0, worst_erf_abs = 0;
     for (uint64_t u = 0; u < ((uint64_t)1 << 32); u += 4099) {
         const uint32_t b = (uint32_t)u;
         float x;
@@ -615,9 +615,14 @@ START_TEST(vector_exp_and_tanh_within_ulps)
         worst_exp = d > worst_exp ? d : worst_exp;
         const double t = ulps(ck_tanhf(x), tanh((double)x));
         worst_tanh = t > worst_tanh ? t : worst_tanh;
+        const double r = erf((double)x), fr = ck_erff(x);
+        worst_erf = ulps((float)fr, r) > worst_erf ? ulps((float)fr, r) : worst_erf;
+        worst_erf_abs = fabs(fr - r) > worst_erf_abs ? fabs(fr - r) : worst_erf_abs;
     }
     ck_assert_msg(worst_exp <= 1.0, "exp: %.3f ulp", worst_exp);
     ck_assert_msg(worst_tanh <= 1.5, "tanh: %.3f ulp", worst_tanh);
+    ck_assert_msg(worst_erf <= 2.0 && worst_erf_abs <= 1.1e-7, "erf: %.3f ulp, %.3g absolute", worst_erf,
+                  worst_erf_abs);
 
     /* special values: exactly libm's */
     const float sx[] = {0.0f, -0.0f, 1.0f, -1.0f, 88.72f, 88.7228394f, 100.0f, -87.33f, -103.0f, -104.0f, -200.0f,
@@ -631,13 +636,18 @@ START_TEST(vector_exp_and_tanh_within_ulps)
         const float t = ck_tanhf(tx[i]);
         ck_assert_msg(t == tanhf(tx[i]) && signbit(t) == signbit(tanhf(tx[i])), "tanh(%g) = %g", tx[i], t);
     }
-    ck_assert(isnan(ck_expf(NAN)) && isnan(ck_tanhf(NAN)) && isnan(ck_tanhf(-NAN)));
+    const float ex[] = {0.0f, -0.0f, 1e-30f, -1e-40f, 4.0f, -4.0f, 10.0f, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+        const float e = ck_erff(ex[i]);
+        ck_assert_msg(e == erff(ex[i]) && signbit(e) == signbit(erff(ex[i])), "erf(%g) = %g", ex[i], e);
+    }
+    ck_assert(isnan(ck_expf(NAN)) && isnan(ck_tanhf(NAN)) && isnan(ck_tanhf(-NAN)) && isnan(ck_erff(NAN)));
 
     /* the library's loops (the CPU's clone at 1 thread, the threaded loop at 2: vector lanes
      * and remainders) give the scalar bits */
     for (size_t i = 0; i < n; i++) /* within the functions' useful range */
         xs[i] = (float)fmod((double)xs[i], 90.0);
-    const ck_act_kind kinds[] = {CK_ACT_TANH, CK_ACT_SIGMOID, CK_ACT_EXPONENTIAL};
+    const ck_act_kind kinds[] = {CK_ACT_TANH, CK_ACT_SIGMOID, CK_ACT_EXPONENTIAL, CK_ACT_GELU};
     for (size_t k = 0; k < 2 * sizeof kinds / sizeof kinds[0]; k++) {
         ckeras_set_num_threads(k % 2 ? 2 : 1);
         ck_act_forward(&(ck_act){kinds[k / 2], 0}, xs, y, 1, (int64_t)n - 3);
@@ -650,6 +660,8 @@ START_TEST(vector_exp_and_tanh_within_ulps)
                 want = ck_tanhf(x);
             } else if (kinds[k / 2] == CK_ACT_EXPONENTIAL) {
                 want = ck_expf(x);
+            } else if (kinds[k / 2] == CK_ACT_GELU) {
+                want = 0.5f * x * (1.0f + ck_erff(x * 0.70710678118654752f));
             } else {
                 const float e = ck_expf(-fabsf(x)), r = 1.0f / (1.0f + e);
                 want = x >= 0.0f ? r : e * r;
@@ -680,7 +692,7 @@ int main(void)
     tcase_add_test(tc, derivatives_at_kinks);
     tcase_add_test(tc, extreme_inputs_stay_finite);
     tcase_add_test(tc, large_arrays_match_small_calls);
-    tcase_add_test(tc, vector_exp_and_tanh_within_ulps);
+    tcase_add_test(tc, vector_exp_tanh_erf_within_ulps);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

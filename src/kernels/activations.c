@@ -431,6 +431,25 @@ CK_CLONES static void tanh_map(const float *x, float *y, int64_t n)
         y[i] = ck_tanhf(x[i]);
 }
 
+/* gelu (erf form, Keras' default) forward and backward, likewise */
+CK_CLONES static void gelu_map(const float *x, float *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * (1.0f + ck_erff(x[i] * INV_SQRT2));
+}
+
+CK_CLONES static void gelu_backward_map(const float *x, const float *dy, float *dx, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i];
+        const float cdf = 0.5f * (1.0f + ck_erff(v * INV_SQRT2));
+        const float pdf = INV_SQRT2PI * ck_expf(-0.5f * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
 /* one thread, or too few elements to share */
 static bool one_thread(int64_t n)
 {
@@ -489,7 +508,10 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         });
         break;
     case CK_ACT_GELU:
-        CK_MAP(n, y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2)));
+        if (one_thread(n))
+            gelu_map(x, y, n);
+        else
+            CK_MAP(n, y[i] = 0.5f * x[i] * (1.0f + ck_erff(x[i] * INV_SQRT2)));
         break;
     case CK_ACT_GELU_TANH:
         CK_MAP(n, {
@@ -639,9 +661,13 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
             });
         break;
     case CK_ACT_GELU:
+        if (one_thread(n)) {
+            gelu_backward_map(x, dy, dx, n);
+            break;
+        }
         CK_MAP(n, {
             float v = x[i];
-            float cdf = 0.5f * (1.0f + erff(v * INV_SQRT2));
+            float cdf = 0.5f * (1.0f + ck_erff(v * INV_SQRT2));
             float pdf = INV_SQRT2PI * ck_expf(-0.5f * v * v);
             dx[i] = dy[i] * (cdf + v * pdf);
         });
