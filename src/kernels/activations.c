@@ -414,49 +414,11 @@ static void glu_row_backward(const float *x, const float *dy, float *dx, int64_t
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
-/* sigmoid and tanh over n floats at one thread, also compiled for AVX-512 and AVX2 (CK_CLONES:
- * the same floats in every version): the recurrent layers' gates run through these, n = batch x
- * units per step. */
-CK_CLONES static void sigmoid_map(const float *x, float *y, int64_t n)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++)
-        y[i] = sigmoidf_(x[i]);
-}
-
-CK_CLONES static void tanh_map(const float *x, float *y, int64_t n)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++)
-        y[i] = ck_tanhf(x[i]);
-}
-
-/* gelu (erf form, Keras' default) forward and backward, likewise */
-CK_CLONES static void gelu_map(const float *x, float *y, int64_t n)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++)
-        y[i] = 0.5f * x[i] * (1.0f + ck_erff(x[i] * INV_SQRT2));
-}
-
-CK_CLONES static void gelu_backward_map(const float *x, const float *dy, float *dx, int64_t n)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        const float v = x[i];
-        const float cdf = 0.5f * (1.0f + ck_erff(v * INV_SQRT2));
-        const float pdf = INV_SQRT2PI * ck_expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
-    }
-}
-
-/* one thread, or too few elements to share */
-static bool one_thread(int64_t n)
-{
-    return n < CK_ACT_PAR_MIN || ck_num_threads() <= 1;
-}
-
-void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int64_t cols)
+/* ck_act_forward and ck_act_backward: their serial loops (arrays below CK_ACT_PAR_MIN, or one
+ * thread) also compiled for AVX-512 and AVX2, picked at load time (CK_CLONES: elementwise, the
+ * same floats in every version); the threaded loops of larger arrays stay at the build's
+ * baseline. */
+CK_CLONES static void act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int64_t cols)
 {
     const int64_t n = rows * cols;
     if (n <= 0)
@@ -472,16 +434,10 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         CK_MAP(n, y[i] = x[i] < 0.0f ? 0.0f : x[i]);
         break;
     case CK_ACT_SIGMOID:
-        if (one_thread(n))
-            sigmoid_map(x, y, n);
-        else
-            CK_MAP(n, y[i] = sigmoidf_(x[i]));
+        CK_MAP(n, y[i] = sigmoidf_(x[i]));
         break;
     case CK_ACT_TANH:
-        if (one_thread(n))
-            tanh_map(x, y, n);
-        else
-            CK_MAP(n, y[i] = ck_tanhf(x[i]));
+        CK_MAP(n, y[i] = ck_tanhf(x[i]));
         break;
     case CK_ACT_SOFTMAX:
         CK_ROWS(rows, cols, softmax_row(x + r * cols, y + r * cols, cols));
@@ -508,10 +464,7 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
         });
         break;
     case CK_ACT_GELU:
-        if (one_thread(n))
-            gelu_map(x, y, n);
-        else
-            CK_MAP(n, y[i] = 0.5f * x[i] * (1.0f + ck_erff(x[i] * INV_SQRT2)));
+        CK_MAP(n, y[i] = 0.5f * x[i] * (1.0f + ck_erff(x[i] * INV_SQRT2)));
         break;
     case CK_ACT_GELU_TANH:
         CK_MAP(n, {
@@ -604,10 +557,15 @@ void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int
     }
 }
 
+void ck_act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int64_t cols)
+{
+    act_forward(a, x, y, rows, cols);
+}
+
 /* ---- backward ----------------------------------------------------------------------------- */
 
-void ck_act_backward(const ck_act *a, const float *x, const float *y, const float *dy, float *dx, int64_t rows,
-                     int64_t cols)
+CK_CLONES static void act_backward(const ck_act *a, const float *x, const float *y, const float *dy, float *dx,
+                                   int64_t rows, int64_t cols)
 {
     const int64_t n = rows * cols;
     if (n <= 0)
@@ -661,10 +619,6 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
             });
         break;
     case CK_ACT_GELU:
-        if (one_thread(n)) {
-            gelu_backward_map(x, dy, dx, n);
-            break;
-        }
         CK_MAP(n, {
             float v = x[i];
             float cdf = 0.5f * (1.0f + ck_erff(v * INV_SQRT2));
@@ -800,6 +754,12 @@ void ck_act_backward(const ck_act *a, const float *x, const float *y, const floa
     case CK_ACT_COUNT:
         break;
     }
+}
+
+void ck_act_backward(const ck_act *a, const float *x, const float *y, const float *dy, float *dx, int64_t rows,
+                     int64_t cols)
+{
+    act_backward(a, x, y, dy, dx, rows, cols);
 }
 
 /* ---- softmax along an inner axis ------------------------------------------------------------ */
