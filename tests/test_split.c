@@ -85,6 +85,21 @@ typedef struct step_out {
     float frozen_moved; /* largest change of the first layer's kernel */
 } step_out;
 
+/* o's copies of m's gradients and weights and whether the split ran; frees m, x and y */
+static step_out finish(step_out *o, ckeras_model *m, ckeras_tensor *x, ckeras_tensor *y)
+{
+    o->n = m->n_params;
+    o->grads = malloc(o->n * sizeof(float));
+    o->params = malloc(o->n * sizeof(float));
+    memcpy(o->grads, m->grads, o->n * sizeof(float));
+    memcpy(o->params, m->params, o->n * sizeof(float));
+    o->split_ran = m->split != NULL;
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+    ckeras_model_free(m);
+    return *o;
+}
+
 static step_out one_step(ckeras_layer *mid, bool split, int64_t n, bool freeze_first)
 {
     ck_split_set_enabled(split);
@@ -103,16 +118,7 @@ static step_out one_step(ckeras_layer *mid, bool split, int64_t n, bool freeze_f
     for (int64_t e = 0; e < k0->size; e++)
         o.frozen_moved = fmaxf(o.frozen_moved, fabsf(k0->data[e] - k0_before[e]));
     free(k0_before);
-    o.n = m->n_params;
-    o.grads = malloc(o.n * sizeof(float));
-    o.params = malloc(o.n * sizeof(float));
-    memcpy(o.grads, m->grads, o.n * sizeof(float));
-    memcpy(o.params, m->params, o.n * sizeof(float));
-    o.split_ran = m->split != NULL;
-    ckeras_tensor_free(x);
-    ckeras_tensor_free(y);
-    ckeras_model_free(m);
-    return o;
+    return finish(&o, m, x, y);
 }
 
 static void step_free(step_out *o)
@@ -176,16 +182,7 @@ static step_out recurrent_step(int kind, bool seq, bool split)
     step_out o = {0};
     OK(ckeras_model_train_on_batch(m, x, y, o.res, 2));
     OK(ckeras_model_train_on_batch(m, x, y, o.res, 2));
-    o.n = m->n_params;
-    o.grads = malloc(o.n * sizeof(float));
-    o.params = malloc(o.n * sizeof(float));
-    memcpy(o.grads, m->grads, o.n * sizeof(float));
-    memcpy(o.params, m->params, o.n * sizeof(float));
-    o.split_ran = m->split != NULL;
-    ckeras_tensor_free(x);
-    ckeras_tensor_free(y);
-    ckeras_model_free(m);
-    return o;
+    return finish(&o, m, x, y);
 }
 
 START_TEST(split_recurrent_equals_plain)
