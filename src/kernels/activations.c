@@ -414,10 +414,9 @@ static void glu_row_backward(const float *x, const float *dy, float *dx, int64_t
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
-/* ck_act_forward and ck_act_backward: their serial loops (arrays below CK_ACT_PAR_MIN, or one
- * thread) also compiled for AVX-512 and AVX2, picked at load time (CK_CLONES: elementwise, the
- * same floats in every version); the threaded loops of larger arrays stay at the build's
- * baseline. */
+/* ck_act_forward and ck_act_backward are also compiled for AVX-512 and AVX2, picked at load
+ * time (CK_CLONES: elementwise, the same floats in every version); GCC clones the bodies of
+ * their threaded loops (CK_MAP's parallel regions) with them. */
 CK_CLONES static void act_forward(const ck_act *a, const float *x, float *y, int64_t rows, int64_t cols)
 {
     const int64_t n = rows * cols;

@@ -609,8 +609,9 @@ CK_AI T512 void tail512_k(const int NT, const int NV, int64_t k, const float *at
             c[r * ldc + j] = t[j][r];
 }
 
-/* C (m x nt, nt <= CK_GEMM_TAIL_MAX) for k <= CK_GEMM_SMALL_KC, every column down the rows; op(A) element (i, p) at a[i * rsa + p * csa] (rsa == 1, or csa == 1
- * and buf holds 32 x k floats: op(A) is transposed there once per 32 rows) */
+/* C (m x nt, nt <= CK_GEMM_TAIL_MAX) for k <= CK_GEMM_SMALL_KC, every column down the rows;
+ * op(A) element (i, p) at a[i * rsa + p * csa] (rsa == 1, or csa == 1 and buf holds 32 x k
+ * floats: op(A) is transposed there once per 32 rows) */
 static T512 void tail512(int64_t m, int64_t nt, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
                          const float *b, int64_t bp, int64_t bj, float beta, float *c, int64_t ldc, float *buf)
 {
@@ -747,12 +748,12 @@ typedef struct direct_job {
 #define CK_FLIP_NC 64
 
 /* Columns [j0, j1) of C (every row: m <= 64, B transposed) as the product's transpose,
- * C^T = B op(A)^T: B's rows (those of C^T) are read in place as block512's A, and op(A)^T, 32 rows of
- * C at a time per k-block, is the panel (op(A) transposed into it, or copied when it is stored
- * transposed already). C's block goes through a transposed stack copy: into it before each
- * k-block that adds to C, out of it after every k-block. Each element is the sum over p in order
- * within each k-block, times alpha, plus beta C (1 C after the first block): the operations of
- * every other path, on the same floats. */
+ * C^T = B op(A)^T: B's rows (those of C^T) are read in place as block512's A, and op(A)^T, 32
+ * rows of C at a time per k-block, is the panel (op(A) transposed into it, or copied when it is
+ * stored transposed already). C's block goes through a transposed stack copy: into it before
+ * each k-block that adds to C, out of it after every k-block. Each element is the sum over p in
+ * order within each k-block, times alpha, plus beta C (1 C after the first block): the
+ * operations of every other path, on the same floats. */
 static T512 void flip_run(const direct_job *g, int64_t j0, int64_t j1, float *panel)
 {
     float t[CK_FLIP_NC * 32] __attribute__((aligned(64))); /* C^T: rows j, columns i */
