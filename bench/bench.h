@@ -1,8 +1,11 @@
 /* Helpers shared by the bench_*.c programs: a monotonic clock, the median time of a call over
- * repeated samples, and the one output format, `bench <name> <metric> <value>`. Header-only. */
+ * repeated samples, the one output format, `bench <name> <metric> <value>`, random data, and
+ * the timed train_on_batch step of bench_cnn and bench_rnn. Header-only. */
 #ifndef CK_BENCH_H
 #define CK_BENCH_H
 
+#include <ckeras.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +139,57 @@ static inline void bench_print_maxrss(const char *name)
     snprintf(full, sizeof full, "%s_maxrss", name);
     printf("bench %s mb %.4g\n", full, (double)u.ru_maxrss * 1024.0 * 1e-6);
     fflush(stdout);
+}
+
+/* Uniform [0, 1) from a fixed xorshift sequence (each program its own). */
+static uint64_t bench_rng_state = 88172645463325252ull;
+
+static inline float bench_frand(void)
+{
+    bench_rng_state ^= bench_rng_state << 13;
+    bench_rng_state ^= bench_rng_state >> 7;
+    bench_rng_state ^= bench_rng_state << 17;
+    return (float)(bench_rng_state >> 40) / (float)(1 << 24);
+}
+
+/* n floats uniform in [lo, hi) (malloc'd; exits when out of memory) */
+static inline float *bench_filled(int64_t n, float lo, float hi)
+{
+    float *x = malloc((size_t)n * sizeof *x);
+    if (!x) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    for (int64_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * bench_frand();
+    return x;
+}
+
+/* One train_on_batch step of m on the fixed batch x, y: what bench_cnn and bench_rnn time. */
+typedef struct bench_step {
+    ckeras_model *m;
+    ckeras_tensor *x, *y;
+} bench_step;
+
+static inline void bench_train_step(void *p)
+{
+    bench_step *s = p;
+    if (ckeras_model_train_on_batch(s->m, s->x, s->y, NULL, 0) != CKERAS_OK) {
+        fprintf(stderr, "bench: train_on_batch: %s\n", ckeras_last_error());
+        exit(1);
+    }
+}
+
+/* After five warm-up steps (buffers, optimizer state, threads), the median step
+ * (bench_median_clock) as `bench <name>_b<batch>_t<threads> samples_per_s <batch / step>`. */
+static inline void bench_train_rate(bench_step *s, const char *name, int64_t batch, int threads)
+{
+    for (int i = 0; i < 5; i++)
+        bench_train_step(s);
+    double sec = bench_median_clock(bench_train_step, s);
+    char full[96];
+    snprintf(full, sizeof full, "%s_b%lld_t%d", name, (long long)batch, threads);
+    bench_print(full, "samples_per_s", (double)batch / sec);
 }
 
 #endif

@@ -36,27 +36,6 @@
         }                                                                                                    \
     } while (0)
 
-static uint64_t rng_state = 88172645463325252ull;
-
-static float frand(void) /* uniform [0, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)(rng_state >> 40) / (float)(1 << 24);
-}
-
-static float *filled(int64_t n, float lo, float hi)
-{
-    float *x = malloc((size_t)n * sizeof *x);
-    if (!x) {
-        fprintf(stderr, "bench_cnn: out of memory\n");
-        exit(1);
-    }
-    for (int64_t i = 0; i < n; i++)
-        x[i] = lo + (hi - lo) * frand();
-    return x;
-}
 
 static ckeras_layer *conv(int64_t filters, int64_t k, const char *padding)
 {
@@ -99,17 +78,6 @@ static ckeras_model *vgg(void)
     return m;
 }
 
-typedef struct step {
-    ckeras_model *m;
-    ckeras_tensor *x, *y;
-} step;
-
-static void train_step(void *p)
-{
-    step *s = p;
-    CHECK(ckeras_model_train_on_batch(s->m, s->x, s->y, NULL, 0));
-}
-
 typedef struct predict_run {
     ckeras_model *m;
     ckeras_tensor *x1;
@@ -128,21 +96,17 @@ static void bench_model(const char *name, ckeras_model *(*make)(void), int64_t b
 {
     ckeras_set_num_threads(threads);
     ckeras_set_random_seed(1);
-    step s = {make(), NULL, NULL};
+    bench_step s = {make(), NULL, NULL};
     CHECK(ckeras_model_compile(s.m, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
     int64_t per = h * w * c;
-    float *xd = filled(batch * per, 0.0f, 1.0f), *yd = malloc((size_t)batch * sizeof *yd);
+    float *xd = bench_filled(batch * per, 0.0f, 1.0f), *yd = malloc((size_t)batch * sizeof *yd);
     for (int64_t i = 0; i < batch; i++)
         yd[i] = (float)(i % 10);
     s.x = ckeras_tensor_wrap(xd, 4, (const int64_t[]){batch, h, w, c});
     s.y = ckeras_tensor_wrap(yd, 1, (const int64_t[]){batch});
-    for (int i = 0; i < 5; i++) /* warm-up: buffers, optimizer state, BLIS threads */
-        train_step(&s);
-    double sec = bench_median_clock(train_step, &s);
-    char full[96];
-    snprintf(full, sizeof full, "%s_b%lld_t%d", name, (long long)batch, threads);
-    bench_print(full, "samples_per_s", (double)batch / sec);
+    bench_train_rate(&s, name, batch, threads);
     if (strcmp(name, "lenet") == 0) {
+        char full[96];
         predict_run pr = {s.m, ckeras_tensor_wrap(xd, 4, (const int64_t[]){1, h, w, c})};
         snprintf(full, sizeof full, "%s_predict1_t%d", name, threads);
         bench_print(full, "us", 1e6 * bench_median_clock(run_predict, &pr));
@@ -221,13 +185,13 @@ static void bench_conv_layer(int threads)
     layer_run r = {.l = conv(64, 3, "same")};
     CHECK(ck_layer_build(r.l, &(ck_shape){3, {32, 32, 32}}));
     for (int i = 0; i < r.l->nw; i++) {
-        r.l->w[i].data = filled(r.l->w[i].size, -0.1f, 0.1f);
-        r.l->w[i].grad = filled(r.l->w[i].size, 0.0f, 0.0f);
+        r.l->w[i].data = bench_filled(r.l->w[i].size, -0.1f, 0.1f);
+        r.l->w[i].grad = bench_filled(r.l->w[i].size, 0.0f, 0.0f);
     }
     int64_t saved = r.l->vt->saved_floats ? r.l->vt->saved_floats(r.l, n) : 0;
     int64_t work = r.l->vt->work_floats ? r.l->vt->work_floats(r.l, n) : 0;
-    float *x = filled(n * in, 0.0f, 1.0f), *y = filled(n * out, 0.0f, 0.0f), *dy = filled(n * out, -1.0f, 1.0f);
-    float *dx = filled(n * in, 0.0f, 0.0f), *sv = filled(saved + 1, 0.0f, 0.0f), *wk = filled(work + 1, 0.0f, 0.0f);
+    float *x = bench_filled(n * in, 0.0f, 1.0f), *y = bench_filled(n * out, 0.0f, 0.0f), *dy = bench_filled(n * out, -1.0f, 1.0f);
+    float *dx = bench_filled(n * in, 0.0f, 0.0f), *sv = bench_filled(saved + 1, 0.0f, 0.0f), *wk = bench_filled(work + 1, 0.0f, 0.0f);
     r.f = (ck_fwd){.n = n, .x = x, .y = y, .saved = sv, .work = wk, .training = true};
     r.b = (ck_bwd){.n = n, .x = x, .y = y, .dy = dy, .dx = dx, .saved = sv, .work = wk, .train_weights = true};
     run_layer_fwd(&r);
@@ -264,13 +228,13 @@ static void bench_conv_parts(int threads)
         L.tile = 256;
     if (L.tile > L.rows)
         L.tile = L.rows;
-    L.x = filled(L.n * g->h * g->w * g->c, 0.0f, 1.0f);
-    L.W = filled(L.K * L.F, -0.1f, 0.1f);
-    L.y = filled(L.rows * L.F, 0.0f, 0.0f);
-    L.dy = filled(L.rows * L.F, -1.0f, 1.0f);
-    L.dW = filled(L.K * L.F, 0.0f, 0.0f);
-    L.dx = filled(L.n * g->h * g->w * g->c, 0.0f, 0.0f);
-    L.cols = filled(L.tile * L.K, 0.0f, 1.0f);
+    L.x = bench_filled(L.n * g->h * g->w * g->c, 0.0f, 1.0f);
+    L.W = bench_filled(L.K * L.F, -0.1f, 0.1f);
+    L.y = bench_filled(L.rows * L.F, 0.0f, 0.0f);
+    L.dy = bench_filled(L.rows * L.F, -1.0f, 1.0f);
+    L.dW = bench_filled(L.K * L.F, 0.0f, 0.0f);
+    L.dx = bench_filled(L.n * g->h * g->w * g->c, 0.0f, 0.0f);
+    L.cols = bench_filled(L.tile * L.K, 0.0f, 1.0f);
     double total = 0;
     for (int p = 0; p < P_COUNT; p++) {
         L.part = p;

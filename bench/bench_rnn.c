@@ -27,16 +27,6 @@
 
 enum { BATCH = 64, STEPS = 50, FEATURES = 32, UNITS = 128, CLASSES = 10 };
 
-static uint64_t rng_state = 88172645463325252ull;
-
-static float frand(void) /* uniform [0, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)(rng_state >> 40) / (float)(1 << 24);
-}
-
 /* Input (STEPS, FEATURES) - rnn (UNITS, last output only) - Dense CLASSES softmax */
 static ckeras_model *recurrent(const char *name, ckeras_layer *rnn)
 {
@@ -47,42 +37,23 @@ static ckeras_model *recurrent(const char *name, ckeras_layer *rnn)
     return m;
 }
 
-typedef struct step {
-    ckeras_model *m;
-    ckeras_tensor *x, *y;
-} step;
-
-static void train_step(void *p)
-{
-    step *s = p;
-    CHECK(ckeras_model_train_on_batch(s->m, s->x, s->y, NULL, 0));
-}
-
 static void bench_model(const char *name, int threads)
 {
     ckeras_set_num_threads(threads);
     ckeras_set_random_seed(1);
     ckeras_layer *rnn = strcmp(name, "lstm") == 0 ? ckeras_lstm(UNITS, 0) : ckeras_gru(UNITS, 0);
-    step s = {recurrent(name, rnn), NULL, NULL};
+    bench_step s = {recurrent(name, rnn), NULL, NULL};
     CHECK(ckeras_model_compile(s.m, ckeras_adam(1e-3), "sparse_categorical_crossentropy", "accuracy"));
-    const int64_t n = (int64_t)BATCH * STEPS * FEATURES;
-    float *xd = malloc((size_t)n * sizeof *xd), *yd = malloc(BATCH * sizeof *yd);
-    if (!xd || !yd) {
+    float *xd = bench_filled((int64_t)BATCH * STEPS * FEATURES, 0.0f, 1.0f), *yd = malloc(BATCH * sizeof *yd);
+    if (!yd) {
         fprintf(stderr, "bench_rnn: out of memory\n");
         exit(1);
     }
-    for (int64_t i = 0; i < n; i++)
-        xd[i] = frand();
     for (int i = 0; i < BATCH; i++)
         yd[i] = (float)(i % CLASSES);
     s.x = ckeras_tensor_wrap(xd, 3, (const int64_t[]){BATCH, STEPS, FEATURES});
     s.y = ckeras_tensor_wrap(yd, 1, (const int64_t[]){BATCH});
-    for (int i = 0; i < 5; i++) /* warm-up: buffers, optimizer state, BLIS threads */
-        train_step(&s);
-    double sec = bench_median_clock(train_step, &s);
-    char full[96];
-    snprintf(full, sizeof full, "%s_b%d_t%d", name, BATCH, threads);
-    bench_print(full, "samples_per_s", BATCH / sec);
+    bench_train_rate(&s, name, BATCH, threads);
     ckeras_tensor_free(s.x);
     ckeras_tensor_free(s.y);
     free(xd);

@@ -62,20 +62,9 @@ def main():
             torch.set_num_threads(threads)
             torch.manual_seed(1)
             model = Recurrent(make())
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-            loss_fn = nn.CrossEntropyLoss()
             x = torch.rand(BATCH, STEPS, FEATURES)
             y = torch.arange(BATCH) % CLASSES
-
-            def step():
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x), y)
-                loss.backward()
-                opt.step()
-
-            for _ in range(5):  # warm-up
-                step()
-            rate = BATCH / _common.median_seconds(step)
+            rate = _common.train_rate(torch, model, x, y)
             _common.bench("torch_%s_b%d_t%d" % (name, BATCH, threads), "samples_per_s", rate)
     _common.print_rss("rnn_%s" % (only or "all"))
 
