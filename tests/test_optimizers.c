@@ -364,6 +364,23 @@ START_TEST(build_state_and_failures)
     ck_assert_str_eq(names[2], "velocity_hat");
     ck_assert_int_eq(ck_optimizer_build(o, 2), CKERAS_OK);
     ck_assert_int_eq(ckeras_optimizer_set_float(o, "amsgrad", 0), CKERAS_ESTATE);
+    /* the slots of a big model: zeros, apart, and each at its own place within a 4 kB page, at
+     * least 512 bytes from the others' and from where a big malloc block starts (16-64 bytes) */
+    const size_t n = 300001;
+    ck_assert_int_eq(ck_optimizer_build(o, n), CKERAS_OK);
+    for (int s = 0; s < 3; s++) {
+        for (size_t i = 0; i < n; i += 997)
+            ck_assert(o->slots[s][i] == 0.0f);
+        ck_assert(o->slots[s][n - 1] == 0.0f);
+        if (s > 0)
+            ck_assert(o->slots[s] >= o->slots[s - 1] + n);
+        const long at = (long)((uintptr_t)o->slots[s] % 4096);
+        ck_assert_msg(at >= 512 && at <= 4096 - 512, "slot %d at %ld in its page", s, at);
+        for (int k = 0; k < s; k++) {
+            long d = labs(at - (long)((uintptr_t)o->slots[k] % 4096));
+            ck_assert_msg(d >= 512 && d <= 4096 - 512, "slots %d and %d %ld bytes apart in their pages", k, s, d);
+        }
+    }
     ckeras_optimizer_free(o);
 }
 END_TEST

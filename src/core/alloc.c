@@ -93,6 +93,18 @@ void *ck_alloc_aligned(size_t n)
     return p;
 }
 
+void *ck_alloc_pages(size_t n)
+{
+    void *p = NULL;
+    size_t rounded = (n + 4095) & ~(size_t)4095;
+    if (rounded < n || should_fail(n) || posix_memalign(&p, 4096, rounded ? rounded : 4096) != 0) {
+        ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
+        return NULL;
+    }
+    memset(p, 0, rounded ? rounded : 4096);
+    return p;
+}
+
 void *ck_alloc_big(size_t n)
 {
     enum { HUGE = 2 << 20 };

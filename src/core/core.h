@@ -55,6 +55,7 @@ static inline int ck_grow(int cap, int first)
     return cap == 0 ? first : cap <= 0x3fffffff ? 2 * cap : -1;
 }
 void *ck_alloc_aligned(size_t n); /* 64-byte aligned, zero-filled */
+void *ck_alloc_pages(size_t n);   /* aligned to a 4 kB page, zero-filled */
 /* n bytes for one big array, contents undefined (the caller writes all of it first): from
  * 2 MB on, aligned to 2 MB with transparent huge pages advised, so that first touching it
  * costs one page fault per 2 MB instead of per 4 KB (measured: loading ResNet50's 98 MB of

