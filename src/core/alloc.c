@@ -81,29 +81,29 @@ void *ck_realloc(void *old, size_t n)
     return p;
 }
 
-void *ck_alloc_aligned(size_t n)
+/* n bytes rounded up to a multiple of align (a power of two), aligned to it, zero-filled */
+static void *alloc_zeroed(size_t n, size_t align)
 {
     void *p = NULL;
-    size_t rounded = (n + 63) & ~(size_t)63;
-    if (rounded < n || should_fail(n) || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
+    size_t rounded = (n + align - 1) & ~(align - 1);
+    if (rounded < n || should_fail(n) || posix_memalign(&p, align, rounded ? rounded : align) != 0) {
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
         return NULL;
     }
-    memset(p, 0, rounded ? rounded : 64);
+    memset(p, 0, rounded ? rounded : align);
     return p;
+}
+
+void *ck_alloc_aligned(size_t n)
+{
+    return alloc_zeroed(n, 64);
 }
 
 void *ck_alloc_pages(size_t n)
 {
-    void *p = NULL;
-    size_t rounded = (n + 4095) & ~(size_t)4095;
-    if (rounded < n || should_fail(n) || posix_memalign(&p, 4096, rounded ? rounded : 4096) != 0) {
-        ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
-        return NULL;
-    }
-    memset(p, 0, rounded ? rounded : 4096);
-    return p;
+    return alloc_zeroed(n, 4096);
 }
+
 
 void *ck_alloc_big(size_t n)
 {
