@@ -18,7 +18,11 @@ static void fill(float *v, int64_t n, ck_rng *r, double scale)
 
 START_TEST(fused_dense_epilogues_equal_separate_calls)
 {
-    static const int64_t shapes[][2] = {{32, 100}, {32, 1}, {7, 13}, {128, 10}, {1, 1}, {9, 48}};
+    /* (relu with the bias gradient goes down the columns for 8-64 rows of 16-128 columns, with
+     * an overlapping last block when the width is no multiple of 16: {32, 100}, {9, 48},
+     * {64, 17}, {8, 127}, {40, 100}, {32, 128}, {16, 16}; {64, 64} and the rest take the rows) */
+    static const int64_t shapes[][2] = {{32, 100}, {32, 1}, {7, 13},  {128, 10}, {1, 1},   {9, 48},
+                                        {64, 17},  {8, 127}, {40, 100}, {32, 128}, {16, 16}, {64, 64}};
     static const char *acts[] = {"linear", "relu", "sigmoid", "softmax", "tanh"};
     ck_rng r;
     ck_rng_seed(&r, 12);

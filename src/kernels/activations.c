@@ -854,6 +854,29 @@ CK_CLONES static bool bias_act_forward(const ck_act *a, float *y, const float *b
     }
 }
 
+/* relu backward with the bias gradient on a small batch (rows x cols, 16 <= cols): 16 columns
+ * from c0 down the rows, their sums in registers. Each column's sum is over the rows in order
+ * from 0, as the row loop's, so the floats are the same. The row loop kept each sum in memory
+ * (one store-to-load wait per row) and left a row's last cols % 16 to scalar code: seed MLP
+ * 30-100-50-50-1 fit, batch 32, 1 thread, Zen 4: 27.97 -> 26.34 us a step. */
+static inline __attribute__((always_inline)) void relu_bias_grad_block(const float *y, float *dy, float *d,
+                                                                       int64_t rows, int64_t cols, int64_t c0)
+{
+    float acc[16] = {0};
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict yr = y + r * cols + c0;
+        float *restrict g = dy + r * cols + c0;
+#pragma omp simd
+        for (int k = 0; k < 16; k++) {
+            const float v = yr[k] > 0.0f ? g[k] : 0.0f;
+            g[k] = v;
+            acc[k] += v;
+        }
+    }
+    for (int k = 0; k < 16; k++)
+        d[c0 + k] = acc[k];
+}
+
 CK_CLONES static bool act_backward_bias_grad(const ck_act *a, const float *y, float *dy, float *db, int64_t rows,
                                              int64_t cols)
 {
@@ -871,6 +894,15 @@ CK_CLONES static bool act_backward_bias_grad(const ck_act *a, const float *y, fl
             ck_bias_grad(dy, d, rows, cols);
         return true;
     case CK_ACT_RELU:
+        /* (not where rows 128 or more floats apart share few cache sets: 64 x 128 lost) */
+        if (d && rows >= 8 && rows <= 64 && cols >= 16 && cols <= 128 && (rows <= 32 || cols % 32 != 0)) {
+            /* the last block ends at the row's end, over columns of the one before when cols
+             * is no multiple of 16: the mask applied twice is the mask applied once, and those
+             * columns' sums come out the same again */
+            for (int64_t c0 = 0; c0 < cols; c0 += 16)
+                relu_bias_grad_block(y, dy, d, rows, cols, c0 + 16 <= cols ? c0 : cols - 16);
+            return true;
+        }
         for (int64_t r = 0; r < rows; r++) {
             const float *restrict yr = y + r * cols;
             float *restrict g = dy + r * cols;
