@@ -2,8 +2,11 @@
  * separate calls, the optimizer gives the same floats on 1 and 2 threads, the pixel-vectorised
  * single-channel convolution gives the gathered GEMM's floats (forward: bit for bit; kernel
  * gradient: within 1e-6 relative of a double sum), and the permuting transpose and 2x2 max
- * pooling give exactly the plain loops' results. */
+ * pooling give exactly the plain loops' results, and so does the pooling's backward fused with
+ * a relu's. */
+#include "ckeras.h"
 #include "kernels/kernels.h"
+#include "model/model.h"
 #include "optimizers/optimizers.h"
 #include "testutil.h"
 
@@ -180,6 +183,128 @@ START_TEST(maxpool_2x2_equals_window_scan)
 }
 END_TEST
 
+/* The 2x2 max pooling's backward fused with the relu's below it (one pass) against the two
+ * passes, ck_maxpool_backward then ck_relu_bias_backward: the same dz and bias gradient bit for
+ * bit, on 1 and 2 threads (the big batch splits its rows), with and without the bias gradient,
+ * odd sizes (cells in no window), -0 gradients, many zeros and ties in x; other geometries and
+ * narrow channels are refused. */
+START_TEST(maxpool_relu_backward_equals_two_passes)
+{
+    ck_rng r;
+    ck_rng_seed(&r, 17);
+    /* h, w, c, images */
+    static const int64_t shapes[][4] = {{26, 26, 32, 8}, {11, 11, 64, 3}, {7, 9, 20, 2}, {10, 10, 16, 5},
+                                        {5, 6, 100, 3},  {4, 4, 130, 2},  {9, 9, 48, 1}, {13, 13, 17, 40}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        ck_conv_geom g = {0};
+        g.h = shapes[s][0], g.w = shapes[s][1], g.c = shapes[s][2];
+        g.kh = g.kw = g.sh = g.sw = 2, g.dh = g.dw = 1, g.oh = g.h / 2, g.ow = g.w / 2;
+        const int64_t n = shapes[s][3], in = g.h * g.w * g.c, out = g.oh * g.ow * g.c, rows = n * g.h * g.w;
+        float *x = malloc((size_t)(n * in) * sizeof(float)), *y = malloc((size_t)(n * out) * sizeof(float));
+        float *dy = malloc((size_t)(n * out) * sizeof(float));
+        float *dz1 = malloc((size_t)(n * in) * sizeof(float)), *dz2 = malloc((size_t)(n * in) * sizeof(float));
+        float db1[130], db2[130];
+        int32_t *a = malloc((size_t)(n * out) * sizeof(int32_t));
+        for (int64_t i = 0; i < n * in; i++) { /* a relu's output: zeros, and few values (ties) */
+            const double v = ck_rng_below(&r, 3) ? ck_rng_normal(&r) : (double)ck_rng_below(&r, 3) - 1.0;
+            x[i] = v > 0.0 ? (float)v : 0.0f;
+        }
+        for (int64_t o = 0; o < n * out; o++)
+            dy[o] = o % 7 == 0 ? -0.0f : (float)ck_rng_normal(&r);
+        ck_maxpool_forward(&g, x, n, y, a);
+        for (int threads = 1; threads <= 2; threads++)
+            for (int with_db = 0; with_db <= 1; with_db++) {
+                ckeras_set_num_threads(threads);
+                for (int64_t i = 0; i < n * in; i++)
+                    dz2[i] = NAN;
+                ck_maxpool_backward(&g, dy, a, n, dz1);
+                ck_relu_bias_backward(x, dz1, rows, g.c, with_db ? db1 : NULL);
+                ck_assert(ck_maxpool2x2_relu_backward(&g, dy, a, x, n, dz2, with_db ? db2 : NULL));
+                ck_assert_msg(memcmp(dz1, dz2, (size_t)(n * in) * sizeof(float)) == 0,
+                              "shape %zu, %d threads: dz differs", s, threads);
+                if (with_db)
+                    ck_assert_msg(memcmp(db1, db2, (size_t)g.c * sizeof(float)) == 0,
+                                  "shape %zu, %d threads: bias gradient differs", s, threads);
+            }
+        ckeras_set_num_threads(0);
+        free(x), free(y), free(dy), free(dz1), free(dz2), free(a);
+    }
+    /* refused: narrow channels, a stride of 1, padding (nothing written) */
+    ck_conv_geom g = {0};
+    g.h = g.w = 8, g.c = 6, g.kh = g.kw = g.sh = g.sw = 2, g.dh = g.dw = 1, g.oh = g.ow = 4;
+    float dz = 7.0f;
+    ck_assert(!ck_maxpool2x2_relu_backward(&g, &dz, NULL, &dz, 1, &dz, NULL));
+    g.c = 16, g.sh = g.sw = 1, g.oh = g.ow = 7;
+    ck_assert(!ck_maxpool2x2_relu_backward(&g, &dz, NULL, &dz, 1, &dz, NULL));
+    g.sh = g.sw = 2, g.oh = g.ow = 4, g.pt = 1;
+    ck_assert(!ck_maxpool2x2_relu_backward(&g, &dz, NULL, &dz, 1, &dz, NULL));
+    ck_assert(dz == 7.0f);
+}
+END_TEST
+
+/* 12x12x3 -> conv 32 relu -> [linear] -> maxpool -> conv 16 relu valid -> maxpool (3x3: an odd
+ * edge) -> flatten -> dense 4 softmax, weights from seed 3; the linear Activation keeps the
+ * first pooling from fusing with the relu below it */
+static ckeras_model *relu_pool_cnn(bool apart)
+{
+    ckeras_set_random_seed(3);
+    ckeras_model *m = ckeras_sequential("cnn");
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_input(3, (const int64_t[]){12, 12, 3})), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_conv2d(32, 3, 3, "relu")), CKERAS_OK);
+    if (apart)
+        ck_assert_int_eq(ckeras_model_add(m, ckeras_activation("linear")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_max_pooling2d(2, 2)), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_conv2d(16, 3, 3, "relu")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_max_pooling2d(2, 2)), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_flatten()), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(4, "softmax")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(0.1, 0.0, 0), "sparse_categorical_crossentropy", NULL),
+                     CKERAS_OK);
+    return m;
+}
+
+/* A model trains to the same bits when its poolings take over the relu backward of the
+ * convolutions below them (the plan's relu_below) as when a layer between keeps them apart: two
+ * SGD steps, on 1 thread and on 2 (the data-parallel split), every gradient and weight equal;
+ * the fused kernel ran for the first model's two poolings and only the second's for the other. */
+START_TEST(relu_below_pooling_trains_the_same)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        ckeras_set_num_threads(threads);
+        const int64_t n = 16;
+        ckeras_tensor *x = ckeras_tensor_new(4, (const int64_t[]){n, 12, 12, 3});
+        ckeras_tensor *y = ckeras_tensor_new(1, (const int64_t[]){n});
+        for (int64_t i = 0; i < n * 432; i++)
+            ckeras_tensor_data(x)[i] = (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
+        for (int64_t i = 0; i < n; i++)
+            ckeras_tensor_data(y)[i] = (float)(i % 4);
+        ckeras_model *m[2];
+        uint64_t runs[2];
+        for (int k = 0; k < 2; k++) {
+            m[k] = relu_pool_cnn(k == 1);
+            const uint64_t before = ck_maxpool2x2_relu_runs();
+            for (int step = 0; step < 2; step++)
+                ck_assert_int_eq(ckeras_model_train_on_batch(m[k], x, y, NULL, 0), CKERAS_OK);
+            runs[k] = ck_maxpool2x2_relu_runs() - before;
+        }
+        ck_assert(threads == 1 || (m[0]->split && m[1]->split)); /* 2 threads: the split ran */
+        const uint64_t parts = (uint64_t)threads; /* each of the split's parts runs it */
+        ck_assert_uint_eq(runs[0], 2 * 2 * parts);
+        ck_assert_uint_eq(runs[1], 2 * 1 * parts);
+        ck_assert_uint_eq(m[0]->n_params, m[1]->n_params);
+        ck_assert_msg(memcmp(m[0]->grads, m[1]->grads, m[0]->n_params * sizeof(float)) == 0,
+                      "%d threads: gradients differ", threads);
+        ck_assert_msg(memcmp(m[0]->params, m[1]->params, m[0]->n_params * sizeof(float)) == 0,
+                      "%d threads: weights differ", threads);
+        ckeras_model_free(m[0]);
+        ckeras_model_free(m[1]);
+        ckeras_tensor_free(x);
+        ckeras_tensor_free(y);
+    }
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
 /* col2im of whole images (dx rows summed in registers on AVX-512) against the same rows added
  * window row by window row (a range that starts inside an image takes that path): the same
  * floats, dx starting from values of its own and -0 among the columns. */
@@ -257,6 +382,8 @@ int main(void)
     tcase_add_test(tc, col2im_whole_images_equal_row_by_row);
     tcase_add_test(tc, pixconv_equals_gathered_gemm);
     tcase_add_test(tc, maxpool_2x2_equals_window_scan);
+    tcase_add_test(tc, maxpool_relu_backward_equals_two_passes);
+    tcase_add_test(tc, relu_below_pooling_trains_the_same);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

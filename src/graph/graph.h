@@ -86,6 +86,8 @@ typedef struct ck_plan {
                            gradients are added to that one's (shared layers) */
     float *wscratch;    /* weight gradients of such a call before they are added */
     bool *live;         /* per node: its output leads to a model output */
+    bool *relu_done;    /* per node, during a backward: its reader did its relu's backward and
+                           bias gradient (ck_bwd.relu_below) */
     float **mask;       /* mask[i]: Keras' mask of node i's output (n, steps), or NULL (mask.c) */
     uint64_t gen;       /* a number no other plan made in this process had (0: none made yet):
                            what was derived from a plan (split.c) knows when it was made again */

@@ -122,7 +122,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.nnodes = g->n;
     memcpy(np.target_size, ts, sizeof ts);
     np.act = ck_calloc((size_t)(4 * (g->n ? g->n : 1)), sizeof(float *));
-    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + 3 * sizeof(bool));
+    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + 4 * sizeof(bool));
     if (!np.act || !np.consumers) {
         ck_free(np.act);
         ck_free(np.consumers);
@@ -131,6 +131,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.need_grad = (bool *)(np.consumers + (g->n ? g->n : 1));
     np.accumulate = np.need_grad + (g->n ? g->n : 1);
     np.live = np.accumulate + (g->n ? g->n : 1);
+    np.relu_done = np.live + (g->n ? g->n : 1);
     /* live: the node leads to a model output (an unread output of a layer with several, such as
      * an LSTM's c, does not); only live nodes are back-propagated and count as consumers */
     for (int k = 0; k < g->noutputs; k++)
@@ -290,8 +291,28 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
     }
 }
 
+/* Offers node i the relu backward and bias gradient of the layer below it (ck_bwd.relu_below)
+ * when that layer has them (ck_layer_vt.relu_bias) and node i's backward writes the whole of its
+ * output gradient (i is its only reader: dx is that gradient itself), and nothing else joins
+ * that gradient first: no activity penalty, no shared layer's sum. */
+static void relu_below(const ck_graph *g, ck_plan *p, int i, float *dx, ck_bwd *b)
+{
+    const ck_node *nd = &g->nodes[i];
+    const int src = nd->nin == 1 ? nd->in[0] : -1;
+    if (src < 0 || !dx || dx != p->dact[src] || p->accumulate[src])
+        return;
+    const ckeras_layer *l = g->nodes[src].layer;
+    float *db = NULL;
+    if (!l->vt->relu_bias || l->act_l1 != 0.0f || l->act_l2 != 0.0f || !l->vt->relu_bias(l, &db))
+        return;
+    b->relu_below = true;
+    b->relu_db = db;
+    b->relu_done = &p->relu_done[src];
+}
+
 void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
 {
+    memset(p->relu_done, 0, (size_t)g->n * sizeof *p->relu_done);
     /* gradients of nodes read several times are sums: start them at zero */
     for (int i = 0; i < g->n; i++)
         if (!ck_graph_is_output(g, i) && p->consumers[i] > 1)
@@ -332,7 +353,9 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
             .dxs = dxs,
             .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
             .masks = ms,
+            .relu_done_above = p->relu_done[i],
         };
+        relu_below(g, p, i, dxs[0], &b);
         if (l->act_l1 != 0.0f || l->act_l2 != 0.0f) /* the activity penalty's gradient joins dL/dy */
             ck_l1l2_grad_add(p->dact[i], p->act[i], n * ck_shape_size(&l->out_shape), l->act_l1, l->act_l2);
         float *keep[CK_MAX_WEIGHTS];

@@ -10,6 +10,7 @@
  * 2^48 each, so no index or product of them wraps. */
 #include "kernels.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -401,13 +402,19 @@ static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx
 static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg);
 static bool maxpool2x2_back_narrow(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx);
 
+/* a 2x2 window at stride 2 with no padding: each input cell lies in one window at most */
+static bool pool_two(const ck_conv_geom *g)
+{
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 && g->pt == 0 &&
+           g->pl == 0 && 2 * g->oh <= g->h && 2 * g->ow <= g->w;
+}
+
 static void pool_part(void *ctx, int t, int T)
 {
     const pool_job *j = ctx;
     const ck_conv_geom *g = j->g;
     const int64_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
-    const bool two = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 &&
-                     g->pt == 0 && g->pl == 0 && 2 * g->oh <= g->h && 2 * g->ow <= g->w;
+    const bool two = pool_two(g);
     int64_t b0, b1;
     ck_par_range(j->n, t, T, &b0, &b1);
     for (int64_t b = b0; b < b1; b++) {
@@ -450,6 +457,186 @@ void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float 
 void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, int64_t n, float *dx)
 {
     pool_run(g, POOL_MAX_BACK, n, dy, dx, (int32_t *)argmax); /* only read */
+}
+
+void ck_add_parts(const float *parts, int T, int64_t len, int64_t e0, int64_t e1, float *out)
+{
+    for (int64_t e = e0; e < e1; e++) {
+        float sum = parts[e];
+        for (int u = 1; u < T; u++)
+            sum += parts[u * len + e];
+        out[e] = sum;
+    }
+}
+
+/* ---- relu backward with the bias gradient, alone or fused with a max pooling's backward ---- */
+
+#define RELU_SMAX 128 /* the longest run of relu_bias_backward's lane sums */
+
+/* dz (rows, F) = dz * (y > 0) in place, and db (F) = its column sums when db is not NULL: one
+ * pass. The flat array is summed in runs of S = F * ceil(64 / F) floats (whole rows, long enough
+ * to vectorise), which are folded into db at the end. Also compiled for AVX-512 and AVX2
+ * (picked at load time): the lanes only change how many of the S sums advance at once, not
+ * what each one adds or in which order, so every version gives the same floats. */
+CK_CLONES static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db)
+{
+    const int64_t total = rows * F, S = F * ((64 + F - 1) / F);
+    if (!db || S > RELU_SMAX) {
+#pragma omp simd
+        for (int64_t i = 0; i < total; i++)
+            dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
+        if (db)
+            ck_bias_grad(dz, db, rows, F);
+        return;
+    }
+    float acc[RELU_SMAX] = {0};
+    int64_t i = 0;
+    for (; i + S <= total; i += S) {
+        float *restrict d = dz + i;
+        const float *restrict v = y + i;
+#pragma omp simd
+        for (int64_t k = 0; k < S; k++) {
+            d[k] = v[k] > 0.0f ? d[k] : 0.0f;
+            acc[k] += d[k];
+        }
+    }
+    for (int64_t k = 0; i < total; i++, k++) { /* the last rows, fewer than S / F */
+        dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
+        acc[k] += dz[i];
+    }
+    for (int64_t f = 0; f < F; f++) {
+        float s = 0.0f;
+        for (int64_t k = f; k < S; k += F)
+            s += acc[k];
+        db[f] = s;
+    }
+}
+
+/* The backward of a 2x2 stride-2 max pooling (g; pool_two) whose input x is a relu's output,
+ * then that relu's backward with its bias gradient, on the input cells (rows of c floats) r0..r1
+ * of the n images: the floats of maxpool2x2_back_image and then relu_bias_backward on those
+ * rows, in one pass. A cell's value is dy where its window's argmax names it and x > 0 there,
+ * else 0 (0 + dy, as there: a -0 gradient is +0). The sums run as relu_bias_backward's: lane
+ * (r - r0) mod m of m = ceil(64 / c) rows per run, each lane over its rows in order, folded in
+ * lane order; with more than RELU_SMAX floats a run (c > 64 makes m = 1, one lane per column)
+ * that is ck_bias_grad's row-order sum, which the fold (0 + the lane) leaves as it is. */
+CK_CLONES static void pool_relu_rows(const ck_conv_geom *g, const float *dy, const int32_t *arg, const float *x,
+                                     float *dz, int64_t r0, int64_t r1, float *db)
+{
+    const int64_t c = g->c, hw = g->h * g->w, out = g->oh * g->ow * c, m = (64 + c - 1) / c, S = m * c;
+    float acc[CK_RELU_POOL_MAX_C];
+    if (db)
+        memset(acc, 0, (size_t)S * sizeof *acc);
+    /* cell r is (b, iy, ix), its sums' lane k, counted along */
+    int64_t b = r0 / hw, iy = r0 % hw / g->w, ix = r0 % g->w, k = 0;
+    for (int64_t r = r0; r < r1; r++) {
+        float *restrict d = dz + r * c;
+        if (iy < 2 * g->oh && ix < 2 * g->ow) {
+            const int64_t o = b * out + ((iy >> 1) * g->ow + (ix >> 1)) * c;
+            const int32_t *restrict a = arg + o, at = (int32_t)((iy * g->w + ix) * c);
+            const float *restrict dp = dy + o, *restrict xv = x + r * c;
+            if (db) {
+                float *restrict s = acc + k * c;
+#pragma omp simd
+                for (int64_t ch = 0; ch < c; ch++) {
+                    const float v = a[ch] - (int32_t)ch == at && xv[ch] > 0.0f ? 0.0f + dp[ch] : 0.0f;
+                    d[ch] = v;
+                    s[ch] += v;
+                }
+            } else {
+#pragma omp simd
+                for (int64_t ch = 0; ch < c; ch++)
+                    d[ch] = a[ch] - (int32_t)ch == at && xv[ch] > 0.0f ? 0.0f + dp[ch] : 0.0f;
+            }
+        } else {
+            zero_floats(d, c); /* in no window */
+        }
+        k = k + 1 == m ? 0 : k + 1;
+        if (++ix == g->w) {
+            ix = 0;
+            if (++iy == g->h)
+                iy = 0, b++;
+        }
+    }
+    for (int64_t f = 0; db && f < c; f++) {
+        float t = 0.0f;
+        for (int64_t k = f; k < S; k += c)
+            t += acc[k];
+        db[f] = t;
+    }
+}
+
+/* Either pass over the threads: each takes a run of rows and sums its own part of db, and the
+ * parts are added in thread order. Only when the pass is large (waking a thread costs tens of
+ * microseconds) and the parts fit the stack buffer. */
+#define RELU_PAR_MIN ((int64_t)1 << 17)
+#define RELU_PAR_DB 4096
+
+typedef struct relu_job {
+    const float *y; /* the relu's output (the pooling's input) */
+    float *dz;
+    int64_t rows, F;
+    float *parts; /* (T, F), or NULL when db is not wanted */
+    const ck_conv_geom *g; /* the pooling, or NULL: the relu alone */
+    const float *dy;
+    const int32_t *argmax;
+} relu_job;
+
+static void relu_rows(const relu_job *j, int64_t r0, int64_t r1, float *db)
+{
+    if (j->g)
+        pool_relu_rows(j->g, j->dy, j->argmax, j->y, j->dz, r0, r1, db);
+    else
+        relu_bias_backward(j->y + r0 * j->F, j->dz + r0 * j->F, r1 - r0, j->F, db);
+}
+
+static void relu_part(void *ctx, int t, int T)
+{
+    const relu_job *j = ctx;
+    int64_t r0, r1;
+    ck_par_range(j->rows, t, T, &r0, &r1);
+    relu_rows(j, r0, r1, j->parts ? j->parts + t * j->F : NULL);
+}
+
+static void relu_run(relu_job *j, float *db)
+{
+    int nt = j->rows * j->F >= RELU_PAR_MIN ? ck_num_threads() : 1;
+    nt = nt > j->rows ? (int)j->rows : nt;
+    if (db && nt * j->F > RELU_PAR_DB)
+        nt = (int)(RELU_PAR_DB / j->F);
+    if (nt <= 1) {
+        relu_rows(j, 0, j->rows, db);
+        return;
+    }
+    float parts[RELU_PAR_DB];
+    j->parts = db ? parts : NULL;
+    ck_parallel(nt, relu_part, j);
+    if (db)
+        ck_add_parts(parts, nt, j->F, 0, j->F, db);
+}
+
+void ck_relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db)
+{
+    relu_job j = {y, dz, rows, F, NULL, NULL, NULL, NULL};
+    relu_run(&j, db);
+}
+
+static _Atomic uint64_t relu_pool_runs;
+
+uint64_t ck_maxpool2x2_relu_runs(void)
+{
+    return atomic_load_explicit(&relu_pool_runs, memory_order_relaxed);
+}
+
+bool ck_maxpool2x2_relu_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, const float *x,
+                                 int64_t n, float *dz, float *db)
+{
+    if (!pool_two(g) || g->c < 16 || g->c > CK_RELU_POOL_MAX_C)
+        return false;
+    atomic_fetch_add_explicit(&relu_pool_runs, 1, memory_order_relaxed);
+    relu_job j = {x, dz, n * g->h * g->w, g->c, NULL, g, dy, argmax};
+    relu_run(&j, db);
+    return true;
 }
 
 CK_CLONES static void avgpool_image(const ck_conv_geom *g, const float *x, float *y)

@@ -294,6 +294,22 @@ void ck_transpose_rows(const float *src, int64_t rows, int64_t cols, float *dst)
 void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax);
 /* dx (n, h, w, c) = dy routed to the argmax of each window (overwrites dx). */
 void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, int64_t n, float *dx);
+/* dz (rows, F) = dz * (y > 0) in place (a relu's backward from its output y), and db (F) = the
+ * column sums of the result when db is not NULL, in one pass (over the threads when large). */
+void ck_relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db);
+/* The widest channel axis ck_maxpool2x2_relu_backward takes. */
+#define CK_RELU_POOL_MAX_C 1024
+/* A 2x2 stride-2 max pooling's backward fused with the relu's whose output x (n, h, w, c) it
+ * pooled: dz = ck_maxpool_backward(g, dy, argmax, n) and then ck_relu_bias_backward(x, dz,
+ * n h w, c, db), the same floats, in one pass. false, with nothing written, for another
+ * geometry (padding, other windows or strides) or c outside [16, CK_RELU_POOL_MAX_C]. */
+bool ck_maxpool2x2_relu_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, const float *x,
+                                 int64_t n, float *dz, float *db);
+/* How many times ck_maxpool2x2_relu_backward ran, in this process (for tests). */
+uint64_t ck_maxpool2x2_relu_runs(void);
+/* out[e] = the sum of T per-thread parts (each len floats, one after another) at e, added in
+ * thread order, for e in [e0, e1) */
+void ck_add_parts(const float *parts, int T, int64_t len, int64_t e0, int64_t e1, float *out);
 /* Average pooling over the cells of each window inside the image (TensorFlow's definition:
  * padded cells never count). */
 void ck_avgpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y);

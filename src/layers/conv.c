@@ -491,18 +491,6 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
  *   dx (h*w, c) of each image = the stride-1 transposed convolution: windows of padded dz
  *   (h*w, kh*kw*F) . the flipped kernel WT (kh*kw*F, c), WT[(ky',kx',f)][ch] = W[(kh-1-ky',
  *   kw-1-kx', ch)][f], threads taking images. */
-/* out[e] = the sum of T per-thread parts (each len floats, one after another) at e, added in
- * thread order, for e in [e0, e1) */
-static void add_parts(const float *parts, int T, int64_t len, int64_t e0, int64_t e1, float *out)
-{
-    for (int64_t e = e0; e < e1; e++) {
-        float sum = parts[e];
-        for (int u = 1; u < T; u++)
-            sum += parts[u * len + e];
-        out[e] = sum;
-    }
-}
-
 /* dW rows [K t / T, K (t+1) / T) over every image; with padding each thread first pads its
  * share of the images, then all read all of them. The pixel-vectorised path (px) splits the
  * images instead: each thread sums dW over its own (into slot t after dz^T), then the threads
@@ -541,7 +529,7 @@ static void gg_dw_part(void *ctx, int t, int T)
 #pragma omp barrier
             int64_t e0, e1;
             ck_par_range(KF, t, T, &e0, &e1);
-            add_parts(part, T, KF, e0, e1, j->out);
+            ck_add_parts(part, T, KF, e0, e1, j->out);
         }
         return;
     }
@@ -627,85 +615,6 @@ static void conv_backward_gg(ckeras_layer *l, const ck_bwd *b, const float *dz, 
     ck_parallel(gg_threads(n, n * hw * kk * F * C), gg_dx_tconv_part, &j);
 }
 
-/* dz (rows, F) = dz * (y > 0) in place, and db (F) = its column sums when db is not NULL: one
- * pass. The flat array is summed in runs of S = F * ceil(64 / F) floats (whole rows, long enough
- * to vectorise), which are folded into db at the end. Also compiled for AVX-512 and AVX2
- * (picked at load time): the lanes only change how many of the S sums advance at once, not
- * what each one adds or in which order, so every version gives the same floats. */
-CK_CLONES static void relu_bias_backward(const float *y, float *dz, int64_t rows, int64_t F, float *db)
-{
-    enum { SMAX = 128 };
-    const int64_t total = rows * F, S = F * ((64 + F - 1) / F);
-    if (!db || S > SMAX) {
-#pragma omp simd
-        for (int64_t i = 0; i < total; i++)
-            dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
-        if (db)
-            ck_bias_grad(dz, db, rows, F);
-        return;
-    }
-    float acc[SMAX] = {0};
-    int64_t i = 0;
-    for (; i + S <= total; i += S) {
-        float *restrict d = dz + i;
-        const float *restrict v = y + i;
-#pragma omp simd
-        for (int64_t k = 0; k < S; k++) {
-            d[k] = v[k] > 0.0f ? d[k] : 0.0f;
-            acc[k] += d[k];
-        }
-    }
-    for (int64_t k = 0; i < total; i++, k++) { /* the last rows, fewer than S / F */
-        dz[i] = y[i] > 0.0f ? dz[i] : 0.0f;
-        acc[k] += dz[i];
-    }
-    for (int64_t f = 0; f < F; f++) {
-        float s = 0.0f;
-        for (int64_t k = f; k < S; k += F)
-            s += acc[k];
-        db[f] = s;
-    }
-}
-
-/* relu_bias_backward over the threads: each takes a run of rows and sums its own part of db,
- * and the parts are added in thread order. Only when the pass is large (waking a thread costs
- * tens of microseconds) and the parts fit the stack buffer. */
-#define RELU_PAR_MIN ((int64_t)1 << 17)
-#define RELU_PAR_DB 4096
-
-typedef struct relu_job {
-    const float *y;
-    float *dz;
-    int64_t rows, F;
-    float *parts; /* (T, F), or NULL when db is not wanted */
-} relu_job;
-
-static void relu_part(void *ctx, int t, int T)
-{
-    const relu_job *j = ctx;
-    int64_t r0, r1;
-    ck_par_range(j->rows, t, T, &r0, &r1);
-    relu_bias_backward(j->y + r0 * j->F, j->dz + r0 * j->F, r1 - r0, j->F, j->parts ? j->parts + t * j->F : NULL);
-}
-
-static void relu_bias_backward_mt(const float *y, float *dz, int64_t rows, int64_t F, float *db)
-{
-    int nt = rows * F >= RELU_PAR_MIN ? ck_num_threads() : 1;
-    nt = nt > rows ? (int)rows : nt;
-    if (db && nt * F > RELU_PAR_DB)
-        nt = (int)(RELU_PAR_DB / F);
-    if (nt <= 1) {
-        relu_bias_backward(y, dz, rows, F, db);
-        return;
-    }
-    float parts[RELU_PAR_DB];
-    relu_job j = {y, dz, rows, F, db ? parts : NULL};
-    ck_parallel(nt, relu_part, &j);
-    if (!db)
-        return;
-    add_parts(parts, nt, F, 0, F, db);
-}
-
 /* The backward with kernel W (K, F) and its gradient dW (NULL: not wanted). */
 static void conv_backward_full(ckeras_layer *l, const ck_bwd *b, const float *W, float *dW)
 {
@@ -713,8 +622,10 @@ static void conv_backward_full(ckeras_layer *l, const ck_bwd *b, const float *W,
     const int64_t F = p->filters, K = p->K, rows = b->n * p->pos;
     float *dz = b->dy; /* dz (rows, F) = dy * act'(z), in place */
     const bool wgrad = dW != NULL;
-    if (p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act)) {
-        relu_bias_backward_mt(b->y, dz, rows, F, wgrad && l->nw > 1 ? l->w[1].grad : NULL);
+    if (b->relu_done_above) {
+        /* the pooling after it did the relu's backward and the bias gradient (conv_relu_bias) */
+    } else if (p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act)) {
+        ck_relu_bias_backward(b->y, dz, rows, F, wgrad && l->nw > 1 ? l->w[1].grad : NULL);
     } else {
         if (p->act.kind != CK_ACT_LINEAR)
             ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, F);
@@ -751,6 +662,16 @@ static void conv_backward_full(ckeras_layer *l, const ck_bwd *b, const float *W,
     }
 }
 
+/* ck_layer_vt.relu_bias: conv_backward_full's first pass, for one group */
+static bool conv_relu_bias(const ckeras_layer *l, float **db)
+{
+    const conv_priv *p = l->priv;
+    if (p->groups != 1 || p->act.kind != CK_ACT_RELU || ck_act_backward_needs_x(&p->act))
+        return false;
+    *db = l->trainable && l->w[0].grad && l->nw > 1 ? l->w[1].grad : NULL;
+    return true;
+}
+
 static void conv_backward(ckeras_layer *l, const ck_bwd *b0)
 {
     const conv_priv *p = l->priv;
@@ -780,6 +701,7 @@ const ck_layer_vt ck_conv2d_vt = {
     .backward = conv_backward,
     .free_priv = conv_free,
     .rows_apart = ck_layer_rows_apart,
+    .relu_bias = conv_relu_bias,
 };
 
 const ck_layer_vt ck_conv3d_vt = {
@@ -794,6 +716,7 @@ const ck_layer_vt ck_conv3d_vt = {
     .backward = conv_backward,
     .free_priv = conv_free,
     .rows_apart = ck_layer_rows_apart,
+    .relu_bias = conv_relu_bias,
 };
 
 const ck_layer_vt ck_conv1d_vt = {
@@ -808,4 +731,5 @@ const ck_layer_vt ck_conv1d_vt = {
     .backward = conv_backward,
     .free_priv = conv_free,
     .rows_apart = ck_layer_rows_apart,
+    .relu_bias = conv_relu_bias,
 };

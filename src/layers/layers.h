@@ -68,6 +68,16 @@ typedef struct ck_bwd {
     float *const *dxs;       /* dxs[k] may be NULL; dxs[0] == dx */
     const float *mask;       /* the forward's input mask (ck_fwd.mask) */
     const float *const *masks; /* the forward's masks of every input (ck_fwd.masks) */
+    /* relu_below: x is the output of a layer whose backward begins with a relu's and its bias
+     * gradient (ck_layer_vt.relu_bias), and this layer is its only reader. The layer may do
+     * that part here, on dx: apply the relu's backward (from x) and write the bias gradient to
+     * relu_db (NULL: none wanted), then set *relu_done. */
+    bool relu_below;
+    float *relu_db;
+    bool *relu_done;
+    /* The layer's reader did its relu's backward and bias gradient (relu_below): dy is already
+     * dL/d(pre-activation) and the bias gradient is written. */
+    bool relu_done_above;
 } ck_bwd;
 
 /* What a layer does with Keras' mask (set by Embedding(mask_zero=True) and Masking, one value
@@ -104,6 +114,10 @@ typedef struct ck_layer_vt {
     const char *(*keras3_var_path)(const ckeras_layer *l, int k);
     /* Keras' mask after this layer; NULL: CK_MASK_DROP. */
     ck_mask_mode (*mask_mode)(const ckeras_layer *l);
+    /* Whether the layer's backward starts with ck_relu_bias_backward on its output (its
+     * activation is a plain relu): then *db is the bias gradient it would write (NULL: none),
+     * and the only reader of its output may do that part (ck_bwd.relu_below). NULL: never. */
+    bool (*relu_bias)(const ckeras_layer *l, float **db);
     /* A loss the layer adds to the model's (Keras' add_loss: ActivityRegularization's penalty on
      * the output of its last forward), or NULL: none. Its gradient is the layer backward's. */
     double (*added_loss)(const ckeras_layer *l);

@@ -223,6 +223,11 @@ static void maxpool_backward(ckeras_layer *l, const ck_bwd *b)
     const int32_t *arg = (const int32_t *)b->saved;
     if (!b->dx)
         return;
+    if (p->rank == 2 && b->relu_below &&
+        ck_maxpool2x2_relu_backward(&p->g, b->dy, arg, b->x, b->n, b->dx, b->relu_db)) {
+        *b->relu_done = true; /* the layer below's relu backward and bias gradient too */
+        return;
+    }
     if (p->rank < 3) {
         ck_maxpool_backward(&p->g, b->dy, arg, b->n, b->dx);
         return;
