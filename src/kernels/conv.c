@@ -516,10 +516,12 @@ CK_CLONES static void relu_bias_backward(const float *y, float *dz, int64_t rows
  * then that relu's backward with its bias gradient, on the input cells (rows of c floats) r0..r1
  * of the n images: the floats of maxpool2x2_back_image and then relu_bias_backward on those
  * rows, in one pass. A cell's value is dy where its window's argmax names it and x > 0 there,
- * else 0 (0 + dy, as there: a -0 gradient is +0). The sums run as relu_bias_backward's: lane
- * (r - r0) mod m of m = ceil(64 / c) rows per run, each lane over its rows in order, folded in
- * lane order; with more than RELU_SMAX floats a run (c > 64 makes m = 1, one lane per column)
- * that is ck_bias_grad's row-order sum, which the fold (0 + the lane) leaves as it is. */
+ * else 0 (0 + dy, as there: a -0 gradient is +0). The sums run as relu_bias_backward's: cell r
+ * adds to lane (r - r0) mod m of m = ceil(64 / c) cells per run, each lane over its cells in
+ * order, and the lanes are folded in order. With c > 64 a run is one cell (a lane per channel,
+ * over the cells in order): past RELU_SMAX channels relu_bias_backward takes ck_bias_grad's
+ * sums instead, which are those same sums, and the fold (0 + the lane) leaves them as they are
+ * (a lane is never -0). */
 CK_CLONES static void pool_relu_rows(const ck_conv_geom *g, const float *dy, const int32_t *arg, const float *x,
                                      float *dz, int64_t r0, int64_t r1, float *db)
 {
@@ -527,8 +529,8 @@ CK_CLONES static void pool_relu_rows(const ck_conv_geom *g, const float *dy, con
     float acc[CK_RELU_POOL_MAX_C];
     if (db)
         memset(acc, 0, (size_t)S * sizeof *acc);
-    /* cell r is (b, iy, ix), its sums' lane k, counted along */
-    int64_t b = r0 / hw, iy = r0 % hw / g->w, ix = r0 % g->w, k = 0;
+    /* cell r is (b, iy, ix), its sums' lane `lane`, counted along */
+    int64_t b = r0 / hw, iy = r0 % hw / g->w, ix = r0 % g->w, lane = 0;
     for (int64_t r = r0; r < r1; r++) {
         float *restrict d = dz + r * c;
         if (iy < 2 * g->oh && ix < 2 * g->ow) {
@@ -536,7 +538,7 @@ CK_CLONES static void pool_relu_rows(const ck_conv_geom *g, const float *dy, con
             const int32_t *restrict a = arg + o, at = (int32_t)((iy * g->w + ix) * c);
             const float *restrict dp = dy + o, *restrict xv = x + r * c;
             if (db) {
-                float *restrict s = acc + k * c;
+                float *restrict s = acc + lane * c;
 #pragma omp simd
                 for (int64_t ch = 0; ch < c; ch++) {
                     const float v = a[ch] - (int32_t)ch == at && xv[ch] > 0.0f ? 0.0f + dp[ch] : 0.0f;
@@ -551,7 +553,7 @@ CK_CLONES static void pool_relu_rows(const ck_conv_geom *g, const float *dy, con
         } else {
             zero_floats(d, c); /* in no window */
         }
-        k = k + 1 == m ? 0 : k + 1;
+        lane = lane + 1 == m ? 0 : lane + 1;
         if (++ix == g->w) {
             ix = 0;
             if (++iy == g->h)
