@@ -242,10 +242,10 @@ START_TEST(maxpool_relu_backward_equals_two_passes)
 }
 END_TEST
 
-/* 12x12x3 -> conv 32 relu -> [linear] -> maxpool -> conv 16 relu valid -> maxpool (3x3: an odd
- * edge) -> flatten -> dense 4 softmax, weights from seed 3; the linear Activation keeps the
- * first pooling from fusing with the relu below it */
-static ckeras_model *relu_pool_cnn(bool apart)
+/* 12x12x3 -> conv 32 relu -> [linear] -> maxpool -> conv 16 relu valid [frozen] -> maxpool (3x3:
+ * an odd edge) -> flatten -> dense 4 softmax, weights from seed 3; the linear Activation keeps
+ * the first pooling from fusing with the relu below it */
+static ckeras_model *relu_pool_cnn(bool apart, bool freeze_second)
 {
     ckeras_set_random_seed(3);
     ckeras_model *m = ckeras_sequential("cnn");
@@ -254,7 +254,10 @@ static ckeras_model *relu_pool_cnn(bool apart)
     if (apart)
         ck_assert_int_eq(ckeras_model_add(m, ckeras_activation("linear")), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_max_pooling2d(2, 2)), CKERAS_OK);
-    ck_assert_int_eq(ckeras_model_add(m, ckeras_conv2d(16, 3, 3, "relu")), CKERAS_OK);
+    ckeras_layer *second = ckeras_conv2d(16, 3, 3, "relu");
+    if (freeze_second) /* it passes gradients on but wants none of its own: the mask alone */
+        ck_assert_int_eq(ckeras_layer_set_trainable(second, 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, second), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_max_pooling2d(2, 2)), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_flatten()), CKERAS_OK);
     ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(4, "softmax")), CKERAS_OK);
@@ -265,11 +268,14 @@ static ckeras_model *relu_pool_cnn(bool apart)
 
 /* A model trains to the same bits when its poolings take over the relu backward of the
  * convolutions below them (the plan's relu_below) as when a layer between keeps them apart: two
- * SGD steps, on 1 thread and on 2 (the data-parallel split), every gradient and weight equal;
- * the fused kernel ran for the first model's two poolings and only the second's for the other. */
+ * SGD steps, on 1 thread and on 2 (the data-parallel split), with the second convolution
+ * trainable or frozen (no bias gradient wanted), every gradient and weight equal; the fused
+ * kernel ran for the first model's two poolings and only the second's for the other. */
 START_TEST(relu_below_pooling_trains_the_same)
 {
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int run = 0; run < 4; run++) {
+        const int threads = 1 + run % 2;
+        const bool freeze = run >= 2;
         ckeras_set_num_threads(threads);
         const int64_t n = 16;
         ckeras_tensor *x = ckeras_tensor_new(4, (const int64_t[]){n, 12, 12, 3});
@@ -281,7 +287,7 @@ START_TEST(relu_below_pooling_trains_the_same)
         ckeras_model *m[2];
         uint64_t runs[2];
         for (int k = 0; k < 2; k++) {
-            m[k] = relu_pool_cnn(k == 1);
+            m[k] = relu_pool_cnn(k == 1, freeze);
             const uint64_t before = ck_maxpool2x2_relu_runs();
             for (int step = 0; step < 2; step++)
                 ck_assert_int_eq(ckeras_model_train_on_batch(m[k], x, y, NULL, 0), CKERAS_OK);
@@ -293,9 +299,9 @@ START_TEST(relu_below_pooling_trains_the_same)
         ck_assert_uint_eq(runs[1], 2 * 1 * parts);
         ck_assert_uint_eq(m[0]->n_params, m[1]->n_params);
         ck_assert_msg(memcmp(m[0]->grads, m[1]->grads, m[0]->n_params * sizeof(float)) == 0,
-                      "%d threads: gradients differ", threads);
+                      "%d threads, second frozen %d: gradients differ", threads, freeze);
         ck_assert_msg(memcmp(m[0]->params, m[1]->params, m[0]->n_params * sizeof(float)) == 0,
-                      "%d threads: weights differ", threads);
+                      "%d threads, second frozen %d: weights differ", threads, freeze);
         ckeras_model_free(m[0]);
         ckeras_model_free(m[1]);
         ckeras_tensor_free(x);
