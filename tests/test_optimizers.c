@@ -364,6 +364,12 @@ START_TEST(build_state_and_failures)
     ck_assert_str_eq(names[2], "velocity_hat");
     ck_assert_int_eq(ck_optimizer_build(o, 2), CKERAS_OK);
     ck_assert_int_eq(ckeras_optimizer_set_float(o, "amsgrad", 0), CKERAS_ESTATE);
+    /* more parameters than a tensor may hold (2^50 floats: past the limit, 2^34 by default, and
+     * below SIZE_MAX / 4): out of memory, and the state built before is kept */
+    ck_assert_int_eq(ck_optimizer_build(o, (size_t)1 << 50), CKERAS_ENOMEM);
+    ck_assert_uint_eq(o->n, 2);
+    ck_assert_int_eq(o->nslots, 3);
+    ck_assert(o->slots[2][1] == 0.0f);
     /* the slots of a big model: zeros, apart, and each at its own place within a 4 kB page, at
      * least 512 bytes from the others' and from where a big malloc block starts (16-64 bytes) */
     const size_t n = 300001;

@@ -249,8 +249,13 @@ ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n)
         return ck_error(CKERAS_EINVAL, "%s build: %zu parameters is too many", ck_optimizer_class(o), n);
     float *fresh[CK_OPT_MAX_SLOTS] = {NULL}, *block = NULL;
     if (n > 0 && ns > 0) {
-        /* one zero-filled block; slot s starts CK_SLOT_SHIFT * (s + 1) bytes into its pages */
-        const size_t stride = ((ck_floats_bytes((int64_t)n) + 4095) & ~(size_t)4095) + 4096;
+        /* one zero-filled block; slot s starts CK_SLOT_SHIFT * (s + 1) bytes into its pages
+         * (a size past the tensor limit, SIZE_MAX from ck_floats_bytes, is out of memory) */
+        const size_t bytes = ck_floats_bytes((int64_t)n);
+        if (bytes > (SIZE_MAX - 8192) / (size_t)ns)
+            return ck_error(CKERAS_ENOMEM, "%s build: %d slots of %zu floats: out of memory",
+                            ck_optimizer_class(o), ns, n);
+        const size_t stride = ((bytes + 4095) & ~(size_t)4095) + 4096;
         block = ck_alloc_pages(stride * (size_t)ns);
         if (!block) {
             ck_error_prefix("%s build: %d slots of %zu floats", ck_optimizer_class(o), ns, n);
