@@ -104,7 +104,6 @@ void *ck_alloc_pages(size_t n)
     return alloc_zeroed(n, 4096);
 }
 
-
 void *ck_alloc_big(size_t n)
 {
     enum { HUGE = 2 << 20 };
