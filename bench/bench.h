@@ -12,6 +12,15 @@
 #include <sys/resource.h>
 #include <time.h>
 
+/* Ends the program with the library's error when a ckeras call does not return CKERAS_OK. */
+#define CHECK(call)                                                                                          \
+    do {                                                                                                     \
+        if ((call) != CKERAS_OK) {                                                                           \
+            fprintf(stderr, "%s: %s: %s\n", __FILE__, #call, ckeras_last_error());                          \
+            exit(1);                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
 /* Seconds on the monotonic clock. */
 static inline double bench_now(void)
 {

@@ -28,14 +28,6 @@
 #include <ckeras.h>
 #include <string.h>
 
-#define CHECK(call)                                                                                          \
-    do {                                                                                                     \
-        if ((call) != CKERAS_OK) {                                                                           \
-            fprintf(stderr, "bench_cnn: %s: %s\n", #call, ckeras_last_error());                              \
-            exit(1);                                                                                         \
-        }                                                                                                    \
-    } while (0)
-
 
 static ckeras_layer *conv(int64_t filters, int64_t k, const char *padding)
 {

@@ -24,14 +24,6 @@
 #include <ckeras.h>
 #include <string.h>
 
-#define CHECK(call)                                                                                          \
-    do {                                                                                                     \
-        if ((call) != CKERAS_OK) {                                                                           \
-            fprintf(stderr, "bench_mlp: %s: %s\n", #call, ckeras_last_error());                              \
-            exit(1);                                                                                         \
-        }                                                                                                    \
-    } while (0)
-
 #define MAX_LAYERS 8
 
 typedef struct mlp_spec {

@@ -17,14 +17,6 @@
 #include <ckeras.h>
 #include <string.h>
 
-#define CHECK(call)                                                                                          \
-    do {                                                                                                     \
-        if ((call) != CKERAS_OK) {                                                                           \
-            fprintf(stderr, "bench_rnn: %s: %s\n", #call, ckeras_last_error());                              \
-            exit(1);                                                                                         \
-        }                                                                                                    \
-    } while (0)
-
 enum { BATCH = 64, STEPS = 50, FEATURES = 32, UNITS = 128, CLASSES = 10 };
 
 /* Input (STEPS, FEATURES) - rnn (UNITS, last output only) - Dense CLASSES softmax */
