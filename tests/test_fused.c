@@ -267,7 +267,8 @@ static ckeras_model *relu_pool_cnn(bool apart, bool freeze_second)
 }
 
 /* A model trains to the same bits when its poolings take over the relu backward of the
- * convolutions below them (the plan's relu_below) as when a layer between keeps them apart: two
+ * convolutions below them (the plan's relu_below), and its convolutions the poolings' forward
+ * (ck_fwd.pool), as when a layer between keeps them apart: two
  * SGD steps, on 1 thread and on 2 (the data-parallel split), with the second convolution
  * trainable or frozen (no bias gradient wanted), every gradient and weight equal; the fused
  * kernel ran for the first model's two poolings and only the second's for the other. */
@@ -285,18 +286,22 @@ START_TEST(relu_below_pooling_trains_the_same)
         for (int64_t i = 0; i < n; i++)
             ckeras_tensor_data(y)[i] = (float)(i % 4);
         ckeras_model *m[2];
-        uint64_t runs[2];
+        uint64_t runs[2], images[2];
         for (int k = 0; k < 2; k++) {
             m[k] = relu_pool_cnn(k == 1, freeze);
-            const uint64_t before = ck_maxpool2x2_relu_runs();
+            const uint64_t before = ck_maxpool2x2_relu_runs(), before_fwd = ck_conv_pooled_images();
             for (int step = 0; step < 2; step++)
                 ck_assert_int_eq(ckeras_model_train_on_batch(m[k], x, y, NULL, 0), CKERAS_OK);
             runs[k] = ck_maxpool2x2_relu_runs() - before;
+            images[k] = ck_conv_pooled_images() - before_fwd;
         }
         ck_assert(threads == 1 || (m[0]->split && m[1]->split)); /* 2 threads: the split ran */
         const uint64_t parts = (uint64_t)threads; /* each of the split's parts runs it */
         ck_assert_uint_eq(runs[0], 2 * 2 * parts);
         ck_assert_uint_eq(runs[1], 2 * 1 * parts);
+        /* the forward: each convolution pooled its images itself, except the one kept apart */
+        ck_assert_uint_eq(images[0], 2 * 2 * (uint64_t)n);
+        ck_assert_uint_eq(images[1], 2 * 1 * (uint64_t)n);
         ck_assert_uint_eq(m[0]->n_params, m[1]->n_params);
         ck_assert_msg(memcmp(m[0]->grads, m[1]->grads, m[0]->n_params * sizeof(float)) == 0,
                       "%d threads, second frozen %d: gradients differ", threads, freeze);
@@ -306,6 +311,82 @@ START_TEST(relu_below_pooling_trains_the_same)
         ckeras_model_free(m[1]);
         ckeras_tensor_free(x);
         ckeras_tensor_free(y);
+    }
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
+/* x -> Conv2D(filters, k, strides s, padding, activation) -> [Activation(linear) when apart]
+ * -> MaxPooling2D(2) -> output 0, and the convolution's output -> GlobalAveragePooling2D ->
+ * output 1 (a second reader, which must see the convolution's whole output) */
+static ckeras_model *conv_pool_net(int64_t h, int64_t c, int64_t filters, int64_t k, int64_t s, const char *padding,
+                                   const char *act, bool apart)
+{
+    ckeras_set_random_seed(5);
+    ckeras_model *m = ckeras_functional("conv_pool");
+    int x, z, a, p, gap;
+    ckeras_layer *conv = ckeras_conv2d(filters, k, k, act);
+    ck_assert_int_eq(ckeras_layer_set_ints(conv, "strides", 2, (const int64_t[]){s, s}), CKERAS_OK);
+    ck_assert_int_eq(ckeras_layer_set_str(conv, "padding", padding), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_input(m, ckeras_input(3, (const int64_t[]){h, h, c}), &x), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_call(m, conv, 1, &x, &z), CKERAS_OK);
+    a = z;
+    if (apart)
+        ck_assert_int_eq(ckeras_model_call(m, ckeras_activation("linear"), 1, &z, &a), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_max_pooling2d(2, 2), 1, &a, &p), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_call(m, ckeras_global_average_pooling2d(), 1, &z, &gap), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_set_outputs(m, 2, (const int[]){p, gap}), CKERAS_OK);
+    return m;
+}
+
+/* A convolution that pools each image as it makes it (ck_fwd.pool) predicts the same bits as
+ * the pooling on its own after it: even and odd sizes (edge cells in no window), narrow and
+ * wide channel axes, padding, relu or no activation, 1 and 2 threads, with a second reader of
+ * the convolution's output. The fused pooling ran once per image, and not at all for an
+ * activation applied after the product (tanh), a strided convolution (im2col, not the gathered
+ * product) or the model kept apart. */
+START_TEST(conv_pooling_forward_predicts_the_same)
+{
+    static const struct {
+        int64_t h, c, filters, k, s;
+        const char *padding, *act;
+        bool fuses;
+    } cases[] = {{12, 3, 32, 3, 1, "valid", "relu", true},  {13, 2, 64, 3, 1, "valid", "relu", true},
+                 {9, 1, 6, 3, 1, "same", "relu", true},     {10, 3, 20, 2, 1, "valid", "linear", true},
+                 {12, 3, 32, 3, 1, "valid", "tanh", false}, {11, 4, 16, 3, 2, "same", "relu", false}};
+    const int64_t n = 12;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            ckeras_set_num_threads(threads);
+            const int64_t h = cases[t].h, c = cases[t].c;
+            ckeras_tensor *x = ckeras_tensor_new(4, (const int64_t[]){n, h, h, c});
+            for (int64_t i = 0; i < n * h * h * c; i++) /* ties and zeros among the values */
+                ckeras_tensor_data(x)[i] = i % 5 == 0 ? 0.0f : (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
+            ckeras_tensor *out[2][2];
+            uint64_t images[2];
+            for (int k = 0; k < 2; k++) {
+                ckeras_model *m = conv_pool_net(h, c, cases[t].filters, cases[t].k, cases[t].s, cases[t].padding,
+                                                cases[t].act, k == 1);
+                const uint64_t before = ck_conv_pooled_images();
+                ck_assert_int_eq(ckeras_model_predict_outputs(m, 1, (const ckeras_tensor *const[]){x}, 8, 2, out[k]),
+                                 CKERAS_OK);
+                images[k] = ck_conv_pooled_images() - before;
+                ckeras_model_free(m);
+            }
+            ck_assert_msg(images[0] == (cases[t].fuses ? (uint64_t)n : 0) && images[1] == 0,
+                          "case %zu, %d threads: %llu and %llu images pooled by the convolution", t, threads,
+                          (unsigned long long)images[0], (unsigned long long)images[1]);
+            for (int o = 0; o < 2; o++) {
+                const int64_t size = ckeras_tensor_size(out[0][o]);
+                ck_assert_int_eq(size, ckeras_tensor_size(out[1][o]));
+                ck_assert_msg(memcmp(ckeras_tensor_data(out[0][o]), ckeras_tensor_data(out[1][o]),
+                                     (size_t)size * sizeof(float)) == 0,
+                              "case %zu, %d threads: output %d differs", t, threads, o);
+                ckeras_tensor_free(out[0][o]);
+                ckeras_tensor_free(out[1][o]);
+            }
+            ckeras_tensor_free(x);
+        }
     }
     ckeras_set_num_threads(0);
 }
@@ -390,6 +471,7 @@ int main(void)
     tcase_add_test(tc, maxpool_2x2_equals_window_scan);
     tcase_add_test(tc, maxpool_relu_backward_equals_two_passes);
     tcase_add_test(tc, relu_below_pooling_trains_the_same);
+    tcase_add_test(tc, conv_pooling_forward_predicts_the_same);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -88,6 +88,10 @@ typedef struct ck_plan {
     bool *live;         /* per node: its output leads to a model output */
     bool *relu_done;    /* per node, during a backward: its reader did its relu's backward and
                            bias gradient (ck_bwd.relu_below) */
+    int *pool_reader;   /* per node: the first later node that is a 2x2 stride-2 max pooling of
+                           its output alone (ck_layer_vt.pool2x2), or -1 */
+    bool *pool_done;    /* per node, during a forward: the layer below made its output
+                           (ck_fwd.pool) */
     float **mask;       /* mask[i]: Keras' mask of node i's output (n, steps), or NULL (mask.c) */
     uint64_t gen;       /* a number no other plan made in this process had (0: none made yet):
                            what was derived from a plan (split.c) knows when it was made again */

@@ -92,6 +92,20 @@ static ckeras_status check_batch_sizes(const ck_graph *g, int64_t cap, const int
     return st;
 }
 
+/* reader[i] = the first node after i that is a 2x2 stride-2 max pooling (ck_layer_vt.pool2x2)
+ * of node i's output alone, else -1 */
+static void find_pool_readers(const ck_graph *g, int *reader)
+{
+    for (int i = 0; i < g->n; i++)
+        reader[i] = -1;
+    for (int j = g->n - 1; j >= 0; j--) {
+        const ck_node *nd = &g->nodes[j];
+        const ckeras_layer *l = nd->layer;
+        if (nd->nin == 1 && nd->in[0] >= 0 && l->vt->pool2x2 && l->vt->pool2x2(l))
+            reader[nd->in[0]] = j;
+    }
+}
+
 ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool training,
                              const int64_t *target_sizes)
 {
@@ -122,16 +136,19 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.nnodes = g->n;
     memcpy(np.target_size, ts, sizeof ts);
     np.act = ck_calloc((size_t)(4 * (g->n ? g->n : 1)), sizeof(float *));
-    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), sizeof(int) + 4 * sizeof(bool));
+    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), 2 * sizeof(int) + 5 * sizeof(bool));
     if (!np.act || !np.consumers) {
         ck_free(np.act);
         ck_free(np.consumers);
         return CKERAS_ENOMEM;
     }
-    np.need_grad = (bool *)(np.consumers + (g->n ? g->n : 1));
+    np.pool_reader = np.consumers + (g->n ? g->n : 1);
+    np.need_grad = (bool *)(np.pool_reader + (g->n ? g->n : 1));
     np.accumulate = np.need_grad + (g->n ? g->n : 1);
     np.live = np.accumulate + (g->n ? g->n : 1);
     np.relu_done = np.live + (g->n ? g->n : 1);
+    np.pool_done = np.relu_done + (g->n ? g->n : 1);
+    find_pool_readers(g, np.pool_reader);
     /* live: the node leads to a model output (an unread output of a layer with several, such as
      * an LSTM's c, does not); only live nodes are back-propagated and count as consumers */
     for (int k = 0; k < g->noutputs; k++)
@@ -262,6 +279,7 @@ static const float *input_buf(const ck_plan *p, int src)
 
 void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, ck_rng *rng)
 {
+    memset(p->pool_done, 0, (size_t)g->n * sizeof *p->pool_done);
     for (int i = 0; i < g->n; i++) {
         const ck_node *nd = &g->nodes[i];
         const float *xs[CK_MAX_NODE_INPUTS], *ms[CK_MAX_NODE_INPUTS];
@@ -283,7 +301,15 @@ void ck_graph_forward(const ck_graph *g, ck_plan *p, int64_t n, bool training, c
             .mask_out = ck_plan_mask_floats(g, i, 1) ? p->mask[i] : NULL,
             .masks = ms,
         };
-        nd->layer->vt->forward(nd->layer, &f);
+        const int j = p->pool_reader[i];
+        if (j >= 0) { /* the pooling that reads this output alone may be done image by image here */
+            f.pool = g->nodes[j].layer->vt->pool2x2(g->nodes[j].layer);
+            f.pool_y = p->act[j];
+            f.pool_arg = (int32_t *)p->saved[j];
+            f.pool_done = &p->pool_done[j];
+        }
+        if (!p->pool_done[i])
+            nd->layer->vt->forward(nd->layer, &f);
         const ckeras_layer *l = nd->layer;
         if (l->act_l1 != 0.0f || l->act_l2 != 0.0f) /* Keras adds it to the loss in training and evaluation */
             g->nodes[i].act_penalty =

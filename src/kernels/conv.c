@@ -454,6 +454,20 @@ void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float 
     pool_run(g, POOL_MAX, n, x, y, argmax);
 }
 
+bool ck_maxpool_is_2x2(const ck_conv_geom *g)
+{
+    return pool_two(g);
+}
+
+bool ck_maxpool2x2_one(const ck_conv_geom *g, const float *x, float *y, int32_t *argmax)
+{
+    if (!pool_two(g))
+        return false;
+    if (!maxpool2x2_narrow(g, x, y, argmax))
+        maxpool2x2_image(g, x, y, argmax);
+    return true;
+}
+
 void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, int64_t n, float *dx)
 {
     pool_run(g, POOL_MAX_BACK, n, dy, dx, (int32_t *)argmax); /* only read */

@@ -292,6 +292,12 @@ void ck_transpose_rows(const float *src, int64_t rows, int64_t cols, float *dst)
 /* Max pooling, y (n, oh, ow, c); padded cells never win. argmax (may be NULL) gets, per output,
  * the index in its image ((iy*w + ix)*c + ch) of the first maximum. */
 void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float *y, int32_t *argmax);
+/* Whether g is a 2x2 window at stride 2 (dilation 1) with no padding: no input cell lies in
+ * two windows. */
+bool ck_maxpool_is_2x2(const ck_conv_geom *g);
+/* One image of a 2x2 stride-2 max pooling on the calling thread: ck_maxpool_forward(g, x, 1, y,
+ * argmax), the same floats and indices. false, with nothing written, for another geometry. */
+bool ck_maxpool2x2_one(const ck_conv_geom *g, const float *x, float *y, int32_t *argmax);
 /* dx (n, h, w, c) = dy routed to the argmax of each window (overwrites dx). */
 void ck_maxpool_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, int64_t n, float *dx);
 /* dz (rows, F) = dz * (y > 0) in place (a relu's backward from its output y), and db (F) = the

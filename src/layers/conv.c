@@ -31,6 +31,7 @@
 #include "layers.h"
 #include "kernels/kernels.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -428,6 +429,7 @@ typedef struct gg_job {
     bool relu;
     const float *dz; /* backward: dL/d(pre-activation) */
     float *out;      /* y, dW or dx */
+    const ck_fwd *pool; /* forward: the pooling of ck_fwd.pool to do image by image, or NULL */
 } gg_job;
 
 static void gg_forward_part(void *ctx, int t, int T)
@@ -445,7 +447,29 @@ static void gg_forward_part(void *ctx, int t, int T)
         else
             ck_gather_gemm(p->pos, p->K, F, xi, p->poff, p->toff, j->W, F, j->out + i * p->pos * F, F, j->bias,
                            j->relu, false);
+        if (j->pool) { /* while the image's output is still in this core's caches */
+            const ck_fwd *f = j->pool;
+            const int64_t out = f->pool->oh * f->pool->ow * f->pool->c;
+            ck_maxpool2x2_one(f->pool, j->out + i * p->pos * F, f->pool_y + i * out,
+                              f->pool_arg ? f->pool_arg + i * out : NULL);
+        }
     }
+}
+
+static _Atomic uint64_t pooled_images;
+
+uint64_t ck_conv_pooled_images(void)
+{
+    return atomic_load_explicit(&pooled_images, memory_order_relaxed);
+}
+
+/* Whether the forward does the pooling offered by ck_fwd.pool: an output that is final after the
+ * gathered GEMM (no activation or a fused relu), and images of the pooling's geometry. */
+static bool takes_pool(const conv_priv *p, const ck_fwd *f, bool relu)
+{
+    const ck_conv_geom *pg = f->pool;
+    return pg && (relu || p->act.kind == CK_ACT_LINEAR) && p->rank == 2 && pg->h == p->g.oh &&
+           pg->w == p->g.ow && pg->c == p->filters;
 }
 
 static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
@@ -460,8 +484,13 @@ static void conv_forward(ckeras_layer *l, const ck_fwd *f0)
         /* y (pos, F) of each image = bias + gathered windows (pos, K) . W (K, F), relu fused */
         const bool relu = p->act.kind == CK_ACT_RELU && !ck_act_backward_needs_x(&p->act);
         const float *bias = l->nw > 1 ? l->w[1].data : NULL;
-        gg_job j = {p, f->n, f->x, f->work, W, bias, relu, NULL, f->y};
+        const bool pool = takes_pool(p, f, relu);
+        gg_job j = {p, f->n, f->x, f->work, W, bias, relu, NULL, f->y, pool ? f : NULL};
         ck_parallel(gg_threads(f->n, rows * K * F), gg_forward_part, &j);
+        if (pool) {
+            *f->pool_done = true;
+            atomic_fetch_add_explicit(&pooled_images, (uint64_t)f->n, memory_order_relaxed);
+        }
         if (p->act.kind != CK_ACT_LINEAR && !relu) {
             if (f->saved && f->training && ck_act_backward_needs_x(&p->act))
                 memcpy(f->saved, f->y, (size_t)(rows * F) * sizeof(float));

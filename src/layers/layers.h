@@ -54,6 +54,14 @@ typedef struct ck_fwd {
                            without its last axis) */
     const float *const *masks; /* layers with several inputs: masks[k] is Keras' mask of input k
                                   (masks[0] == mask), or NULL; masks may be NULL (none) */
+    /* pool: a later node is a 2x2 stride-2 max pooling of this layer's output alone, with this
+     * geometry (ck_layer_vt.pool2x2). The layer may do that pooling's forward here, each image
+     * as soon as its output is final (ck_maxpool2x2_one into pool_y and pool_arg, which may be
+     * NULL), then set *pool_done: the pooling's own forward is skipped. NULL: none offered. */
+    const ck_conv_geom *pool;
+    float *pool_y;
+    int32_t *pool_arg;
+    bool *pool_done;
 } ck_fwd;
 
 typedef struct ck_bwd {
@@ -118,6 +126,10 @@ typedef struct ck_layer_vt {
      * activation is a plain relu): then *db is the bias gradient it would write (NULL: none),
      * and the only reader of its output may do that part (ck_bwd.relu_below). NULL: never. */
     bool (*relu_bias)(const ckeras_layer *l, float **db);
+    /* A 2x2 stride-2 max pooling over (h, w) with no padding: its geometry, so that the layer
+     * below may pool each image as it makes it (ck_fwd.pool). NULL function or result: not
+     * such a pooling. */
+    const ck_conv_geom *(*pool2x2)(const ckeras_layer *l);
     /* A loss the layer adds to the model's (Keras' add_loss: ActivityRegularization's penalty on
      * the output of its last forward), or NULL: none. Its gradient is the layer backward's. */
     double (*added_loss)(const ckeras_layer *l);
@@ -221,6 +233,8 @@ ck_weight *ck_layer_add_weight(ckeras_layer *l, const char *name, const ck_shape
                                const char *init_field, const char *init_default);
 /* true, for the rows_apart of layers that always treat samples apart. */
 bool ck_layer_rows_apart(const ckeras_layer *l);
+/* How many images convolutions pooled themselves (ck_fwd.pool), in this process (for tests). */
+uint64_t ck_conv_pooled_images(void);
 /* CK_MASK_PASS, for the mask_mode of layers that keep Keras' mask. */
 ck_mask_mode ck_mask_pass(const ckeras_layer *l);
 /* Builds the layer again for new per-sample input shapes (a variable-length axis took another

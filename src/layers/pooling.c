@@ -217,6 +217,13 @@ static void maxpool_forward(ckeras_layer *l, const ck_fwd *f)
     ck_maxpool_forward(&p->gz, f->work, f->n, f->y, arg);
 }
 
+/* ck_layer_vt.pool2x2 */
+static const ck_conv_geom *maxpool_2x2(const ckeras_layer *l)
+{
+    const pool_priv *p = l->priv;
+    return p && p->rank == 2 && ck_maxpool_is_2x2(&p->g) ? &p->g : NULL;
+}
+
 static void maxpool_backward(ckeras_layer *l, const ck_bwd *b)
 {
     const pool_priv *p = l->priv;
@@ -379,7 +386,7 @@ static void gmp_backward(ckeras_layer *l, const ck_bwd *b)
 
 /* ---- the classes ---------------------------------------------------------------------------- */
 
-#define POOL_VT(NAME, CLS, BASE, FIELDS, BUILD, SAVED, FWD, BWD, WORK)                                 \
+#define POOL_VT(NAME, CLS, BASE, FIELDS, BUILD, SAVED, FWD, BWD, WORK, POOL2X2)                        \
     const ck_layer_vt NAME = {                                                                         \
         .class_name = CLS,                                                                             \
         .base_name = BASE,                                                                             \
@@ -392,29 +399,30 @@ static void gmp_backward(ckeras_layer *l, const ck_bwd *b)
         .backward = BWD,                                                                               \
         .free_priv = pool_free,                                                                        \
         .rows_apart = ck_layer_rows_apart,                                                             \
+        .pool2x2 = POOL2X2,                                                                            \
     }
 
 POOL_VT(ck_maxpool2d_vt, "MaxPooling2D", "max_pooling2d", pool2d_fields, pool2d_build, maxpool_saved,
-        maxpool_forward, maxpool_backward, NULL);
+        maxpool_forward, maxpool_backward, NULL, maxpool_2x2);
 POOL_VT(ck_avgpool2d_vt, "AveragePooling2D", "average_pooling2d", pool2d_fields, pool2d_build, NULL,
-        avgpool_forward, avgpool_backward, NULL);
+        avgpool_forward, avgpool_backward, NULL, NULL);
 POOL_VT(ck_maxpool1d_vt, "MaxPooling1D", "max_pooling1d", pool1d_fields, pool1d_build, maxpool_saved,
-        maxpool_forward, maxpool_backward, NULL);
+        maxpool_forward, maxpool_backward, NULL, NULL);
 POOL_VT(ck_avgpool1d_vt, "AveragePooling1D", "average_pooling1d", pool1d_fields, pool1d_build, NULL,
-        avgpool_forward, avgpool_backward, NULL);
+        avgpool_forward, avgpool_backward, NULL, NULL);
 POOL_VT(ck_gap2d_vt, "GlobalAveragePooling2D", "global_average_pooling2d", global_fields, global2d_build, NULL,
-        gap_forward, gap_backward, NULL);
+        gap_forward, gap_backward, NULL, NULL);
 POOL_VT(ck_gmp2d_vt, "GlobalMaxPooling2D", "global_max_pooling2d", global_fields, global2d_build, gmp_saved,
-        gmp_forward, gmp_backward, NULL);
+        gmp_forward, gmp_backward, NULL, NULL);
 POOL_VT(ck_gap1d_vt, "GlobalAveragePooling1D", "global_average_pooling1d", global_fields, global1d_build, NULL,
-        gap_forward, gap_backward, NULL);
+        gap_forward, gap_backward, NULL, NULL);
 POOL_VT(ck_gmp1d_vt, "GlobalMaxPooling1D", "global_max_pooling1d", global_fields, global1d_build, gmp_saved,
-        gmp_forward, gmp_backward, NULL);
+        gmp_forward, gmp_backward, NULL, NULL);
 POOL_VT(ck_maxpool3d_vt, "MaxPooling3D", "max_pooling3d", pool3d_fields, pool3d_build, maxpool_saved,
-        maxpool_forward, maxpool_backward, pool_work);
+        maxpool_forward, maxpool_backward, pool_work, NULL);
 POOL_VT(ck_avgpool3d_vt, "AveragePooling3D", "average_pooling3d", pool3d_fields, pool3d_build, NULL,
-        avgpool_forward, avgpool_backward, pool_work);
+        avgpool_forward, avgpool_backward, pool_work, NULL);
 POOL_VT(ck_gap3d_vt, "GlobalAveragePooling3D", "global_average_pooling3d", global_fields, global3d_build, NULL,
-        gap_forward, gap_backward, NULL);
+        gap_forward, gap_backward, NULL, NULL);
 POOL_VT(ck_gmp3d_vt, "GlobalMaxPooling3D", "global_max_pooling3d", global_fields, global3d_build, gmp_saved,
-        gmp_forward, gmp_backward, NULL);
+        gmp_forward, gmp_backward, NULL, NULL);

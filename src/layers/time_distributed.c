@@ -176,6 +176,7 @@ static void td_forward(ckeras_layer *l, const ck_fwd *f)
     g.n = f->n * p->T;
     g.nin = 1;
     g.xs = xs;
+    g.pool = NULL; /* a pooling offered to this layer reads whole samples, not the inner's images */
     p->inner->vt->forward(p->inner, &g);
 }
 
