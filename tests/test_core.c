@@ -136,6 +136,37 @@ START_TEST(alloc_failure_injection)
 }
 END_TEST
 
+/* The arrays the library computes on: below 2 MB 64-byte aligned, from 2 MB on aligned to 2 MB
+ * (where transparent huge pages can back them), zero-filled either way, and page-aligned ones
+ * at least on a page; the injected failure and the size limit still refuse them. */
+START_TEST(huge_arrays_aligned_and_zeroed)
+{
+    static const size_t sizes[] = {64, 100000, (2u << 20) - 64, 2u << 20, (5u << 20) + 12};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (int pages = 0; pages < 2; pages++) {
+            const size_t n = sizes[k];
+            unsigned char *p = pages ? ck_alloc_pages(n) : ck_alloc_huge(n);
+            ck_assert_ptr_nonnull(p);
+            const uintptr_t a = (uintptr_t)p;
+            ck_assert_msg(a % (n >= (2u << 20) ? (2u << 20) : pages ? 4096u : 64u) == 0, "%zu bytes at %p", n,
+                          (void *)p);
+            size_t nonzero = 0;
+            for (size_t i = 0; i < n; i++)
+                nonzero += p[i] != 0;
+            ck_assert_uint_eq(nonzero, 0);
+            memset(p, 0xab, n); /* all of it is the caller's */
+            ck_free(p);
+        }
+    }
+    ck_alloc_fail_at(1);
+    ck_assert_ptr_null(ck_alloc_huge(4u << 20));
+    ck_alloc_set_limit(1u << 20);
+    ck_assert_ptr_null(ck_alloc_huge(4u << 20));
+    ck_alloc_set_limit(0);
+    ck_assert_ptr_null(ck_alloc_huge(SIZE_MAX)); /* the rounding would wrap */
+}
+END_TEST
+
 START_TEST(version_and_status)
 {
     ck_assert_str_eq(ckeras_version(), CKERAS_VERSION);
@@ -151,6 +182,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, config_defaults_and_setters);
     tcase_add_test(tc, tensor_basics);
+    tcase_add_test(tc, huge_arrays_aligned_and_zeroed);
     tcase_add_test(tc, rng_uniform_and_normal_moments);
     tcase_add_test(tc, rng_keep_mask_equals_uniform_draws);
     tcase_add_test(tc, alloc_failure_injection);

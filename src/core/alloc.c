@@ -81,37 +81,51 @@ void *ck_realloc(void *old, size_t n)
     return p;
 }
 
-/* n bytes rounded up to a multiple of align (a power of two), aligned to it, zero-filled */
-static void *alloc_zeroed(size_t n, size_t align)
+/* Huge pages: 2 MB */
+#define CK_HUGE_ALIGN ((size_t)2 << 20)
+
+/* n bytes rounded up to a multiple of align (a power of two), aligned to it, zero-filled;
+ * with huge, from CK_HUGE_ALIGN bytes on, starting at a 2 MB boundary on transparent huge pages
+ * (ck_alloc_huge) */
+static void *alloc_zeroed(size_t n, size_t align, bool huge)
 {
     void *p = NULL;
     size_t rounded = (n + align - 1) & ~(align - 1);
-    if (rounded < n || should_fail(n) || posix_memalign(&p, align, rounded ? rounded : align) != 0) {
+    huge = huge && rounded >= CK_HUGE_ALIGN;
+    if (rounded < n || should_fail(n) || posix_memalign(&p, huge ? CK_HUGE_ALIGN : align, rounded ? rounded : align) != 0) {
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
         return NULL;
     }
+#ifdef MADV_HUGEPAGE
+    if (huge) /* advice only: without it (or with THP off), small pages */
+        (void)madvise(p, rounded & ~(CK_HUGE_ALIGN - 1), MADV_HUGEPAGE);
+#endif
     memset(p, 0, rounded ? rounded : align);
     return p;
 }
 
 void *ck_alloc_aligned(size_t n)
 {
-    return alloc_zeroed(n, 64);
+    return alloc_zeroed(n, 64, false);
 }
 
 void *ck_alloc_pages(size_t n)
 {
-    return alloc_zeroed(n, 4096);
+    return alloc_zeroed(n, 4096, true);
+}
+
+void *ck_alloc_huge(size_t n)
+{
+    return alloc_zeroed(n, 64, true);
 }
 
 void *ck_alloc_big(size_t n)
 {
-    enum { HUGE = 2 << 20 };
-    if (n < HUGE)
+    if (n < CK_HUGE_ALIGN)
         return ck_malloc(n);
     void *p = NULL;
-    size_t rounded = (n + HUGE - 1) & ~(size_t)(HUGE - 1);
-    if (rounded < n || should_fail(n) || posix_memalign(&p, HUGE, rounded) != 0) {
+    size_t rounded = (n + CK_HUGE_ALIGN - 1) & ~(CK_HUGE_ALIGN - 1);
+    if (rounded < n || should_fail(n) || posix_memalign(&p, CK_HUGE_ALIGN, rounded) != 0) {
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
         return NULL;
     }

@@ -218,7 +218,7 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     for (int k = 0; k < g->noutputs; k++)
         total = ck_size_add(total, round16(cap * ts[k]));
     /* the buffers passed the per-tensor check, their sum may pass the limit (not 2^48) */
-    np.arena = ck_alloc_aligned(total > CKERAS_MAX_SIZE_LIMIT ? SIZE_MAX : (size_t)total * sizeof(float));
+    np.arena = ck_alloc_huge(total > CKERAS_MAX_SIZE_LIMIT ? SIZE_MAX : (size_t)total * sizeof(float));
     if (!np.arena) {
         ck_free(np.act);
         ck_free(np.consumers);

@@ -105,9 +105,9 @@ ckeras_status ck_model_layout(ckeras_model *m)
         cst = ck_size_check(ns, "%s: non-trainable weights", m->name);
     if (cst != CKERAS_OK)
         return cst;
-    float *params = ck_alloc_aligned(ck_floats_bytes(np ? np : 1));
-    float *grads = ck_alloc_aligned(ck_floats_bytes(np ? np : 1));
-    float *state = ck_alloc_aligned(ck_floats_bytes(ns ? ns : 1));
+    float *params = ck_alloc_huge(ck_floats_bytes(np ? np : 1));
+    float *grads = ck_alloc_huge(ck_floats_bytes(np ? np : 1));
+    float *state = ck_alloc_huge(ck_floats_bytes(ns ? ns : 1));
     size_t *off = ck_calloc((size_t)nvars + 1, sizeof *off);
     if (!params || !grads || !state || !off) {
         ck_free(params);

@@ -136,7 +136,7 @@ static bool make_buffers(ckeras_model *m, int helpers, bool train)
     size_t nn = (size_t)m->g.n * (size_t)helpers;
     s->layers = ck_calloc(nn, sizeof *s->layers);
     s->nodes = ck_calloc(nn, sizeof *s->nodes);
-    s->grads = train ? ck_calloc(m->n_params * (size_t)helpers, sizeof *s->grads) : NULL; /* (n_params > 0) */
+    s->grads = train ? ck_alloc_huge(ck_floats_bytes((int64_t)m->n_params * helpers)) : NULL; /* (n_params > 0) */
     if (!s->layers || !s->nodes || (train && !s->grads)) {
         ck_split_free(s);
         m->split = NULL;
