@@ -8,6 +8,7 @@
  *  - hand computations (Keras' sum_over_batch_size: the weighted sum over the number of rows);
  *  - central finite differences of the weighted loss (its gradient, read off one SGD(1) step). */
 #include "ckeras.h"
+#include "core/core.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -871,6 +872,122 @@ START_TEST(config_metric_and_weighted_metrics)
 }
 END_TEST
 
+/* ---- the copy of the weights a fit keeps ------------------------------------------------- */
+
+static ckeras_status do_nothing(ckeras_event ev, int index, const ckeras_logs *logs, void *user)
+{
+    (void)ev, (void)index, (void)logs, (void)user;
+    return CKERAS_OK;
+}
+
+#define WIDE_WEIGHTS (784 * 384 + 384 + 384 + 1)
+
+static ckeras_model *wide_model(void)
+{
+    ckeras_set_random_seed(11);
+    ckeras_model *m = ckeras_sequential("wide");
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_input(1, (const int64_t[]){784})), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(384, "relu")), CKERAS_OK); /* 301,440 weights */
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(1, "sigmoid")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(m, ckeras_sgd(0.01, 0.9, 0), "binary_crossentropy", "accuracy"), CKERAS_OK);
+    return m;
+}
+
+static ckeras_status fit_with(ckeras_model *m, ckeras_tensor *x, ckeras_tensor *y, int epochs, int freq, bool callback,
+                              ckeras_history **h)
+{
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ckeras_callback *cb = ckeras_lambda_callback(do_nothing, NULL);
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "epochs", epochs), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "batch_size", 16), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "validation_freq", freq), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "verbose", 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_float(a, "validation_split", 0.25), CKERAS_OK);
+    if (callback)
+        ck_assert_int_eq(ckeras_fit_args_add_callback(a, cb), CKERAS_OK);
+    ckeras_status st = ckeras_model_fit(m, x, y, a, h);
+    ckeras_callback_free(cb);
+    ckeras_fit_args_free(a);
+    return st;
+}
+
+/* A fit with no callbacks, no data source and one process keeps no copy of the weights to go
+ * back to (nothing can fail once it has begun: the History's room is made first). Its History
+ * and weights are those of the same fit with a callback (which keeps the copy), bit for bit,
+ * also when validation_freq leaves the validation out of every epoch or of the first ones; and
+ * under an allocation limit below the weights' size it trains where the fit with a callback
+ * fails, out of memory, with the weights as they were. */
+START_TEST(no_weights_copy_without_callbacks)
+{
+    const int64_t n = 64;
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){n, 784}), *y = ckeras_tensor_new(2, (const int64_t[]){n, 1});
+    for (int64_t i = 0; i < n * 784; i++)
+        ckeras_tensor_data(x)[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    for (int64_t i = 0; i < n; i++)
+        ckeras_tensor_data(y)[i] = (float)(i % 3 == 0);
+    static const int cases[][2] = {{2, 3}, {3, 3}, {2, 1}, {4, 2}}; /* epochs, validation_freq */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ckeras_history *h[2];
+        ckeras_model *m[2];
+        for (int k = 0; k < 2; k++) {
+            m[k] = wide_model();
+            ck_assert_int_eq(fit_with(m[k], x, y, cases[c][0], cases[c][1], k == 1, &h[k]), CKERAS_OK);
+        }
+        ck_assert_int_eq(ckeras_history_epochs(h[0]), cases[c][0]);
+        ck_assert_int_eq(ckeras_history_epochs(h[1]), cases[c][0]);
+        ck_assert_int_eq(ckeras_history_key_count(h[0]), ckeras_history_key_count(h[1]));
+        ck_assert_int_eq(ckeras_history_key_count(h[0]), cases[c][0] >= cases[c][1] ? 4 : 2); /* val_ ones? */
+        for (int i = 0; i < ckeras_history_key_count(h[0]); i++) {
+            ck_assert_str_eq(ckeras_history_key(h[0], i), ckeras_history_key(h[1], i));
+            const double *v[2];
+            int ne[2];
+            for (int k = 0; k < 2; k++)
+                ck_assert_int_eq(ckeras_history_values(h[k], ckeras_history_key(h[0], i), &v[k], &ne[k]), CKERAS_OK);
+            for (int e = 0; e < ne[0]; e++)
+                ck_assert_msg(v[0][e] == v[1][e] || (isnan(v[0][e]) && isnan(v[1][e])), "case %zu: %s[%d]", c,
+                              ckeras_history_key(h[0], i), e);
+        }
+        float *w[2];
+        int nw[2];
+        for (int k = 0; k < 2; k++) {
+            w[k] = malloc(WIDE_WEIGHTS * sizeof(float));
+            params_of(m[k], w[k], &nw[k]);
+        }
+        ck_assert_int_eq(nw[0], WIDE_WEIGHTS);
+        ck_assert(memcmp(w[0], w[1], WIDE_WEIGHTS * sizeof(float)) == 0);
+        for (int k = 0; k < 2; k++) {
+            free(w[k]);
+            ckeras_history_free(h[k]);
+            ckeras_model_free(m[k]);
+        }
+    }
+    /* the weights are 1.2 MB: a limit of 1 MB on any one allocation */
+    ckeras_model *m = wide_model();
+    ckeras_history *h = NULL;
+    ck_assert_int_eq(fit_with(m, x, y, 1, 1, false, &h), CKERAS_OK); /* its buffers made */
+    ckeras_history_free(h);
+    float *before = malloc(WIDE_WEIGHTS * sizeof(float)), *after = malloc(WIDE_WEIGHTS * sizeof(float));
+    int nb, na;
+    params_of(m, before, &nb);
+    ck_alloc_set_limit((size_t)1 << 20);
+    ck_assert_int_eq(fit_with(m, x, y, 2, 1, true, &h), CKERAS_ENOMEM);
+    ck_assert_ptr_null(h);
+    params_of(m, after, &na);
+    ck_assert(memcmp(before, after, WIDE_WEIGHTS * sizeof(float)) == 0); /* as they were */
+    ck_assert_int_eq(fit_with(m, x, y, 2, 1, false, &h), CKERAS_OK);
+    ck_alloc_set_limit(0);
+    ck_assert_int_eq(ckeras_history_epochs(h), 2);
+    params_of(m, after, &na);
+    ck_assert(memcmp(before, after, WIDE_WEIGHTS * sizeof(float)) != 0); /* it trained */
+    free(before);
+    free(after);
+    ckeras_history_free(h);
+    ckeras_model_free(m);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fit_options");
@@ -888,6 +1005,7 @@ int main(void)
     tcase_add_test(tc, multi_output);
     tcase_add_test(tc, steps_per_epoch_continues);
     tcase_add_test(tc, config_metric_and_weighted_metrics);
+    tcase_add_test(tc, no_weights_copy_without_callbacks);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -163,6 +163,9 @@ ckeras_history *ck_history_new(void);
  * absent from an epoch reads NaN there (also for epochs before it first appeared). Grows the
  * arrays (allocates); on failure the History is unchanged. At most CK_MAX_LOGS keys. */
 ckeras_status ck_history_append(ckeras_history *h, int epoch, const ckeras_logs *logs);
+/* Makes room for `epochs` more records and adds the keys of logs the History lacks (NaN so
+ * far), so that appending up to `epochs` records with no other keys allocates nothing. */
+ckeras_status ck_history_reserve(ckeras_history *h, int epochs, const ckeras_logs *logs);
 /* Index of key or -1. */
 int ck_history_find(const ckeras_history *h, const char *key);
 void ck_history_free(ckeras_history *h);

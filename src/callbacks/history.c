@@ -54,16 +54,11 @@ static ckeras_status grow(ckeras_history *h, int need)
     return CKERAS_OK;
 }
 
-ckeras_status ck_history_append(ckeras_history *h, int epoch, const ckeras_logs *logs)
+/* Adds the keys of logs the History lacks, in logs' order: arrays of cap epochs, NaN for the
+ * epochs recorded so far. On failure none is added. */
+static ckeras_status add_keys(ckeras_history *h, const ckeras_logs *logs)
 {
-    if (!h)
-        return ck_error(CKERAS_EINVAL, "history: History is NULL");
-    if (!logs)
-        return ck_error(CKERAS_EINVAL, "history: logs are NULL");
-    ckeras_status st = grow(h, h->epochs + 1);
-    if (st != CKERAS_OK)
-        return st;
-    /* New keys: arrays of cap epochs, NaN for the epochs before they appeared. */
+    ckeras_status st = CKERAS_OK;
     int first_new = h->nkeys;
     for (int i = 0; i < logs->n; i++) {
         if (ck_history_find(h, logs->names[i]) >= 0)
@@ -85,6 +80,30 @@ ckeras_status ck_history_append(ckeras_history *h, int epoch, const ckeras_logs 
             h->values[h->nkeys][e] = NAN;
         h->nkeys++;
     }
+    return CKERAS_OK;
+}
+
+ckeras_status ck_history_reserve(ckeras_history *h, int epochs, const ckeras_logs *logs)
+{
+    if (!h || !logs || epochs < 0)
+        return ck_error(CKERAS_EINVAL, "history: reserve: a NULL History or logs, or %d epochs", epochs);
+    if (epochs > (1 << 24) - h->epochs) /* (grow doubles an int) */
+        return ck_error(CKERAS_ENOMEM, "history: cannot hold %d more epochs", epochs);
+    ckeras_status st = grow(h, h->epochs + epochs);
+    return st == CKERAS_OK ? add_keys(h, logs) : st;
+}
+
+ckeras_status ck_history_append(ckeras_history *h, int epoch, const ckeras_logs *logs)
+{
+    if (!h)
+        return ck_error(CKERAS_EINVAL, "history: History is NULL");
+    if (!logs)
+        return ck_error(CKERAS_EINVAL, "history: logs are NULL");
+    ckeras_status st = grow(h, h->epochs + 1);
+    if (st == CKERAS_OK)
+        st = add_keys(h, logs);
+    if (st != CKERAS_OK)
+        return st;
     int e = h->epochs;
     for (int k = 0; k < h->nkeys; k++) {
         const double *v = ck_logs_find(logs, h->keys[k]);
