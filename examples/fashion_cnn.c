@@ -31,9 +31,9 @@
  * early stopping is needed, and all 60,000 training images to train on (the test set is held
  * out for the end).
  * On a 2-core test machine it reaches 91 % test accuracy in under 60 s (a Zen 4: 91.21 % in
- * 58.3 s, 10 epochs of 5.7 s; 91.31 % and 91.45 % with seeds 1 and 2. With the 10 % split the
- * same run gave 90.91-90.98 % over seeds 42, 1, 2 in 54-56 s; the earlier recipe, batch 64 at a
- * constant 1e-3 with early stopping, needed 15-20 epochs for 91.5 %).
+ * 56.9-58.2 s, 10 epochs of 5.6-5.7 s; 91.31 % and 91.45 % with seeds 1 and 2. With the 10 %
+ * split the same run gave 90.91-90.98 % over seeds 42, 1, 2 in 54-56 s; the earlier recipe,
+ * batch 64 at a constant 1e-3 with early stopping, needed 15-20 epochs for 91.5 %).
  * Run: make fashion   (or ./fashion_cnn [data folder] [epochs] [threads], threads 0 = all cores)
  */
 #include <ckeras.h>
