@@ -268,10 +268,10 @@ static ckeras_model *relu_pool_cnn(bool apart, bool freeze_second)
 
 /* A model trains to the same bits when its poolings take over the relu backward of the
  * convolutions below them (the plan's relu_below), and its convolutions the poolings' forward
- * (ck_fwd.pool), as when a layer between keeps them apart: two
- * SGD steps, on 1 thread and on 2 (the data-parallel split), with the second convolution
- * trainable or frozen (no bias gradient wanted), every gradient and weight equal; the fused
- * kernel ran for the first model's two poolings and only the second's for the other. */
+ * (ck_fwd.pool), as when a layer between keeps them apart: two SGD steps, on 1 thread and on 2
+ * (the data-parallel split), with the second convolution trainable or frozen (no bias gradient
+ * wanted), every gradient and weight equal; the fused kernels ran for the first model's two
+ * poolings and only the second's for the other. */
 START_TEST(relu_below_pooling_trains_the_same)
 {
     for (int run = 0; run < 4; run++) {

@@ -84,15 +84,17 @@ void *ck_realloc(void *old, size_t n)
 /* Huge pages: 2 MB */
 #define CK_HUGE_ALIGN ((size_t)2 << 20)
 
-/* n bytes rounded up to a multiple of align (a power of two), aligned to it, zero-filled;
- * with huge, from CK_HUGE_ALIGN bytes on, starting at a 2 MB boundary on transparent huge pages
- * (ck_alloc_huge) */
-static void *alloc_zeroed(size_t n, size_t align, bool huge)
+/* n bytes rounded up to a multiple of align (a power of two), aligned to it, contents
+ * undefined; with huge, from CK_HUGE_ALIGN bytes on, starting at a 2 MB boundary with
+ * transparent huge pages advised over its whole 2 MB (the tail past them keeps small pages).
+ * *size: the bytes that are the caller's. */
+static void *alloc_at(size_t n, size_t align, bool huge, size_t *size)
 {
     void *p = NULL;
-    size_t rounded = (n + align - 1) & ~(align - 1);
+    const size_t rounded = (n + align - 1) & ~(align - 1);
     huge = huge && rounded >= CK_HUGE_ALIGN;
-    if (rounded < n || should_fail(n) || posix_memalign(&p, huge ? CK_HUGE_ALIGN : align, rounded ? rounded : align) != 0) {
+    *size = rounded ? rounded : align;
+    if (rounded < n || should_fail(n) || posix_memalign(&p, huge ? CK_HUGE_ALIGN : align, *size) != 0) {
         ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
         return NULL;
     }
@@ -100,7 +102,15 @@ static void *alloc_zeroed(size_t n, size_t align, bool huge)
     if (huge) /* advice only: without it (or with THP off), small pages */
         (void)madvise(p, rounded & ~(CK_HUGE_ALIGN - 1), MADV_HUGEPAGE);
 #endif
-    memset(p, 0, rounded ? rounded : align);
+    return p;
+}
+
+static void *alloc_zeroed(size_t n, size_t align, bool huge)
+{
+    size_t size;
+    void *p = alloc_at(n, align, huge, &size);
+    if (p)
+        memset(p, 0, size);
     return p;
 }
 
@@ -121,18 +131,8 @@ void *ck_alloc_huge(size_t n)
 
 void *ck_alloc_big(size_t n)
 {
-    if (n < CK_HUGE_ALIGN)
-        return ck_malloc(n);
-    void *p = NULL;
-    size_t rounded = (n + CK_HUGE_ALIGN - 1) & ~(CK_HUGE_ALIGN - 1);
-    if (rounded < n || should_fail(n) || posix_memalign(&p, CK_HUGE_ALIGN, rounded) != 0) {
-        ck_error(CKERAS_ENOMEM, "out of memory (%zu bytes)", n);
-        return NULL;
-    }
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: without it, plain pages */
-#endif
-    return p;
+    size_t size;
+    return n < CK_HUGE_ALIGN ? ck_malloc(n) : alloc_at(n, CK_HUGE_ALIGN, true, &size);
 }
 
 char *ck_strdup(const char *s)

@@ -135,19 +135,20 @@ ckeras_status ck_plan_ensure(ck_plan *p, const ck_graph *g, int64_t cap, bool tr
     np.training = training;
     np.nnodes = g->n;
     memcpy(np.target_size, ts, sizeof ts);
-    np.act = ck_calloc((size_t)(4 * (g->n ? g->n : 1)), sizeof(float *));
-    np.consumers = ck_calloc((size_t)(g->n ? g->n : 1), 2 * sizeof(int) + 5 * sizeof(bool));
+    const size_t nn = (size_t)(g->n ? g->n : 1); /* per-node arrays: two of ints, five of bools */
+    np.act = ck_calloc(4 * nn, sizeof(float *));
+    np.consumers = ck_calloc(nn, 2 * sizeof(int) + 5 * sizeof(bool));
     if (!np.act || !np.consumers) {
         ck_free(np.act);
         ck_free(np.consumers);
         return CKERAS_ENOMEM;
     }
-    np.pool_reader = np.consumers + (g->n ? g->n : 1);
-    np.need_grad = (bool *)(np.pool_reader + (g->n ? g->n : 1));
-    np.accumulate = np.need_grad + (g->n ? g->n : 1);
-    np.live = np.accumulate + (g->n ? g->n : 1);
-    np.relu_done = np.live + (g->n ? g->n : 1);
-    np.pool_done = np.relu_done + (g->n ? g->n : 1);
+    np.pool_reader = np.consumers + nn;
+    np.need_grad = (bool *)(np.pool_reader + nn);
+    np.accumulate = np.need_grad + nn;
+    np.live = np.accumulate + nn;
+    np.relu_done = np.live + nn;
+    np.pool_done = np.relu_done + nn;
     find_pool_readers(g, np.pool_reader);
     /* live: the node leads to a model output (an unread output of a layer with several, such as
      * an LSTM's c, does not); only live nodes are back-propagated and count as consumers */

@@ -402,8 +402,7 @@ static void avgpool_back_image(const ck_conv_geom *g, const float *dy, float *dx
 static bool maxpool2x2_narrow(const ck_conv_geom *g, const float *x, float *y, int32_t *arg);
 static bool maxpool2x2_back_narrow(const ck_conv_geom *g, const float *dy, const int32_t *arg, float *dx);
 
-/* a 2x2 window at stride 2 with no padding: each input cell lies in one window at most */
-static bool pool_two(const ck_conv_geom *g)
+bool ck_maxpool_is_2x2(const ck_conv_geom *g)
 {
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 && g->pt == 0 &&
            g->pl == 0 && 2 * g->oh <= g->h && 2 * g->ow <= g->w;
@@ -414,7 +413,7 @@ static void pool_part(void *ctx, int t, int T)
     const pool_job *j = ctx;
     const ck_conv_geom *g = j->g;
     const int64_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
-    const bool two = pool_two(g);
+    const bool two = ck_maxpool_is_2x2(g);
     int64_t b0, b1;
     ck_par_range(j->n, t, T, &b0, &b1);
     for (int64_t b = b0; b < b1; b++) {
@@ -454,14 +453,9 @@ void ck_maxpool_forward(const ck_conv_geom *g, const float *x, int64_t n, float 
     pool_run(g, POOL_MAX, n, x, y, argmax);
 }
 
-bool ck_maxpool_is_2x2(const ck_conv_geom *g)
-{
-    return pool_two(g);
-}
-
 bool ck_maxpool2x2_one(const ck_conv_geom *g, const float *x, float *y, int32_t *argmax)
 {
-    if (!pool_two(g))
+    if (!ck_maxpool_is_2x2(g))
         return false;
     if (!maxpool2x2_narrow(g, x, y, argmax))
         maxpool2x2_image(g, x, y, argmax);
@@ -526,7 +520,7 @@ CK_CLONES static void relu_bias_backward(const float *y, float *dz, int64_t rows
     }
 }
 
-/* The backward of a 2x2 stride-2 max pooling (g; pool_two) whose input x is a relu's output,
+/* The backward of a 2x2 stride-2 max pooling (g; ck_maxpool_is_2x2) whose input x is a relu's output,
  * then that relu's backward with its bias gradient, on the input cells (rows of c floats) r0..r1
  * of the n images: the floats of maxpool2x2_back_image and then relu_bias_backward on those
  * rows, in one pass. A cell's value is dy where its window's argmax names it and x > 0 there,
@@ -647,7 +641,7 @@ uint64_t ck_maxpool2x2_relu_runs(void)
 bool ck_maxpool2x2_relu_backward(const ck_conv_geom *g, const float *dy, const int32_t *argmax, const float *x,
                                  int64_t n, float *dz, float *db)
 {
-    if (!pool_two(g) || g->c < 16 || g->c > CK_RELU_POOL_MAX_C)
+    if (!ck_maxpool_is_2x2(g) || g->c < 16 || g->c > CK_RELU_POOL_MAX_C)
         return false;
     atomic_fetch_add_explicit(&relu_pool_runs, 1, memory_order_relaxed);
     relu_job j = {x, dz, n * g->h * g->w, g->c, NULL, g, dy, argmax};
