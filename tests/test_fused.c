@@ -316,6 +316,98 @@ START_TEST(relu_below_pooling_trains_the_same)
 }
 END_TEST
 
+/* 600 -> Dense(130, relu) -> Dense(500, relu) -> Dense(3, softmax), Adam (with clipnorm 1 when
+ * clip, amsgrad when ams); reg: an L2 kernel regularizer on the first layer */
+static ckeras_model *adam_mlp(bool clip, bool ams, bool reg)
+{
+    ckeras_set_random_seed(11);
+    ckeras_model *m = ckeras_sequential("mlp");
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_input(1, (const int64_t[]){600})), CKERAS_OK);
+    ckeras_layer *first = ckeras_dense(130, "relu");
+    if (reg)
+        ck_assert_int_eq(ckeras_layer_set_str(first, "kernel_regularizer", "L2(l2=0.001)"), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, first), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(500, "relu")), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_add(m, ckeras_dense(3, "softmax")), CKERAS_OK);
+    ckeras_optimizer *o = ckeras_adam(2e-3);
+    if (clip)
+        ck_assert_int_eq(ckeras_optimizer_set_float(o, "clipnorm", 1.0), CKERAS_OK);
+    if (ams)
+        ck_assert_int_eq(ckeras_optimizer_set_float(o, "amsgrad", 1.0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_model_compile(m, o, "sparse_categorical_crossentropy", NULL), CKERAS_OK);
+    return m;
+}
+
+/* Adam's update fused into the kernel-gradient products (ck_gemm_tn_adam) trains to the same
+ * bits as the separate product and optimizer pass: 3 epochs of 113 samples at batch 32 (the
+ * last batch 17: fewer values of k than the update's vectors), a 600 x 130 kernel (a narrow last
+ * panel) and a 130 x 500 one (2 rows past the last 8-row block); weights, Adam's slots and the
+ * History equal; the fused path ran for both kernels at every step, except: for the regularized
+ * one (its penalty joins the gradient after the backward), on 2 threads, with clipnorm and
+ * with amsgrad (not fused). Where the library's own GEMM driver does not run (no AVX-512,
+ * valgrind), nothing is fused and both runs take the same path. */
+START_TEST(adam_fused_into_kernel_gradients_trains_the_same)
+{
+    const int64_t n = 113;
+    ckeras_tensor *x = ckeras_tensor_new(2, (const int64_t[]){n, 600});
+    ckeras_tensor *y = ckeras_tensor_new(1, (const int64_t[]){n});
+    for (int64_t i = 0; i < n * 600; i++)
+        ckeras_tensor_data(x)[i] = (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
+    for (int64_t i = 0; i < n; i++)
+        ckeras_tensor_data(y)[i] = (float)(i % 3);
+    ckeras_fit_args *a = ckeras_fit_args_new();
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "batch_size", 32), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "epochs", 3), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "verbose", 0), CKERAS_OK);
+    ck_assert_int_eq(ckeras_fit_args_set_int(a, "shuffle", 0), CKERAS_OK);
+    const uint64_t steps = 3 * 4;
+    /* case: {threads, clip, ams, reg, kernels fused per step} */
+    const int cases[][5] = {{1, 0, 0, 0, 2}, {1, 0, 0, 1, 1}, {2, 0, 0, 0, 0}, {1, 1, 0, 0, 0}, {1, 0, 1, 0, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ckeras_set_num_threads(cases[c][0]);
+        ckeras_model *m[2];
+        ckeras_history *h[2];
+        uint64_t fused[2];
+        for (int k = 0; k < 2; k++) {
+            const bool was = ck_opt_fuse_set_enabled(k == 0);
+            m[k] = adam_mlp(cases[c][1], cases[c][2], cases[c][3]);
+            const uint64_t before = ck_opt_fused_count();
+            ck_assert_int_eq(ckeras_model_fit(m[k], x, y, a, &h[k]), CKERAS_OK);
+            fused[k] = ck_opt_fused_count() - before;
+            ck_opt_fuse_set_enabled(was);
+        }
+        const uint64_t want = ck_gemm_driver() ? steps * (uint64_t)cases[c][4] : 0;
+        ck_assert_msg(fused[0] == want && fused[1] == 0, "case %zu: %llu kernels fused, want %llu", c,
+                      (unsigned long long)fused[0], (unsigned long long)want);
+        ck_assert_msg(memcmp(m[0]->params, m[1]->params, m[0]->n_params * sizeof(float)) == 0,
+                      "case %zu: weights differ", c);
+        const ckeras_optimizer *o0 = m[0]->opt, *o1 = m[1]->opt;
+        ck_assert_int_eq(o0->nslots, o1->nslots);
+        ck_assert_int_eq(o0->iterations, (int64_t)steps);
+        ck_assert_int_eq(o1->iterations, (int64_t)steps);
+        for (int sl = 0; sl < o0->nslots; sl++)
+            ck_assert_msg(memcmp(o0->slots[sl], o1->slots[sl], o0->n * sizeof(float)) == 0, "case %zu: slot %d differs",
+                          c, sl);
+        const double *l0, *l1;
+        int e0 = 0, e1 = 0;
+        ck_assert_int_eq(ckeras_history_values(h[0], "loss", &l0, &e0), CKERAS_OK);
+        ck_assert_int_eq(ckeras_history_values(h[1], "loss", &l1, &e1), CKERAS_OK);
+        ck_assert_int_eq(e0, 3);
+        ck_assert_int_eq(e1, 3);
+        for (int e = 0; e < 3; e++)
+            ck_assert_msg(l0[e] == l1[e], "case %zu: epoch %d loss %.9g vs %.9g", c, e, l0[e], l1[e]);
+        for (int k = 0; k < 2; k++) {
+            ckeras_history_free(h[k]);
+            ckeras_model_free(m[k]);
+        }
+    }
+    ckeras_set_num_threads(0);
+    ckeras_fit_args_free(a);
+    ckeras_tensor_free(x);
+    ckeras_tensor_free(y);
+}
+END_TEST
+
 /* x -> Conv2D(filters, k, strides s, padding, activation) -> [Activation(linear) when apart]
  * -> MaxPooling2D(2) -> output 0, and the convolution's output -> GlobalAveragePooling2D ->
  * output 1 (a second reader, which must see the convolution's whole output) */
@@ -472,6 +564,7 @@ int main(void)
     tcase_add_test(tc, maxpool_relu_backward_equals_two_passes);
     tcase_add_test(tc, relu_below_pooling_trains_the_same);
     tcase_add_test(tc, conv_pooling_forward_predicts_the_same);
+    tcase_add_test(tc, adam_fused_into_kernel_gradients_trains_the_same);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -93,6 +93,8 @@ typedef struct ck_plan {
     bool *pool_done;    /* per node, during a forward: the layer below made its output
                            (ck_fwd.pool) */
     float **mask;       /* mask[i]: Keras' mask of node i's output (n, steps), or NULL (mask.c) */
+    struct ck_opt_fuse *fuse; /* during a training step's backward: the optimizer's offer to
+                               * update weights in it (ck_bwd.fuse), or NULL */
     uint64_t gen;       /* a number no other plan made in this process had (0: none made yet):
                            what was derived from a plan (split.c) knows when it was made again */
 } ck_plan;

@@ -381,6 +381,8 @@ void ck_graph_backward(const ck_graph *g, ck_plan *p, int64_t n)
             .mask = nd->in[0] >= 0 ? p->mask[nd->in[0]] : NULL,
             .masks = ms,
             .relu_done_above = p->relu_done[i],
+            /* not a layer called several times: each call adds to its weight gradients */
+            .fuse = nd->first_use && !p->accumulate[i] ? p->fuse : NULL,
         };
         relu_below(g, p, i, dxs[0], &b);
         if (l->act_l1 != 0.0f || l->act_l2 != 0.0f) /* the activity penalty's gradient joins dL/dy */

@@ -24,6 +24,27 @@ const char *ck_gemm_small_kernels(void);
 bool ck_gemm_driver(void);
 bool ck_gemm_set_driver(bool on);
 
+/* Adam's update of one weight matrix, fused into the product that makes its gradient: w, m and
+ * v have the layout of that product's C (rows ldc apart), and the scalars are the optimizer's
+ * for this step (optimizers.c). */
+typedef struct ck_adam_fuse {
+    float *w, *m, *v;
+    float b1, c1, b2, c2, alpha, eps;
+} ck_adam_fuse;
+
+/* C (m x n) = A^T B (A stored k x m, rows lda apart; B k x n, rows ldb apart; C overwritten),
+ * then Adam's update from C of every element of u's w, m and v: each 8 x 32 tile of C is
+ * updated while the next one is computed (the product keeps the FMA units busy, the update
+ * mostly the divider). The update's operations are those of the optimizer's own loop, in its
+ * order, so w, m and v get its bits. The call runs, as that loop does, with subnormal floats
+ * read and written as zero, the product included: C is the plain product's bit for bit unless
+ * its inputs, products or partial sums fall below FLT_MIN (about 1.2e-38). Returns false,
+ * having done nothing, where the library's own driver does not run (not AVX-512, switched off),
+ * for k > 32, for products small enough for the single-call kernels (m n k <= 2^20), and for
+ * those that would run on several threads (there the separate product and update are faster). */
+bool ck_gemm_tn_adam(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float *c, int64_t ldc, const ck_adam_fuse *u);
+
 /* ---- activations ---------------------------------------------------------------------- */
 
 typedef enum ck_act_kind {

@@ -4,6 +4,7 @@
  * and ck_layer_build checks what they declare; forward, backward and the buffer sizes multiply
  * the batch by per-sample sizes of buffers the plan checked (at most 2^48: no wrap). */
 #include "layers.h"
+#include "optimizers/optimizers.h"
 #include "kernels/kernels.h"
 
 #include <string.h>
@@ -118,14 +119,23 @@ static void dense_backward(ckeras_layer *l, const ck_bwd *b)
     bool fused = ck_act_backward_bias_grad(&p->act, b->y, dz, db, rows, p->units);
     if (!fused && p->act.kind != CK_ACT_LINEAR)
         ck_act_backward(&p->act, b->saved, b->y, b->dy, dz, rows, p->units);
-    if (train) {
-        /* dW (in, units) = x^T (in, rows) . dz (rows, units) */
-        ck_gemm(true, false, p->in, p->units, rows, 1.0f, b->x, p->in, dz, p->units, 0.0f, l->w[0].grad, p->units);
-        if (db && !fused)
-            ck_bias_grad(dz, db, rows, p->units);
-    }
+    if (train && db && !fused)
+        ck_bias_grad(dz, db, rows, p->units);
+    /* The optimizer may let the kernel's update run inside its gradient's product (no
+     * regularizer adds to that gradient afterwards): dx, which reads the kernel, comes first. */
+    ck_weight *k = &l->w[0];
+    ck_adam_fuse u;
+    const bool fuse = train && b->fuse && k->l1 == 0.0f && k->l2 == 0.0f &&
+                      ck_opt_fuse_claim(b->fuse, k->data, k->grad, (size_t)k->size, &u);
     if (b->dx) /* dx (rows, in) = dz (rows, units) . W^T (units, in) */
-        ck_gemm(false, true, rows, p->in, p->units, 1.0f, dz, p->units, l->w[0].data, p->units, 0.0f, b->dx, p->in);
+        ck_gemm(false, true, rows, p->in, p->units, 1.0f, dz, p->units, k->data, p->units, 0.0f, b->dx, p->in);
+    if (!train)
+        return;
+    /* dW (in, units) = x^T (in, rows) . dz (rows, units) */
+    if (fuse && ck_gemm_tn_adam(p->in, p->units, rows, b->x, p->in, dz, p->units, k->grad, p->units, &u))
+        ck_opt_fuse_done(b->fuse, k->data, (size_t)k->size);
+    else
+        ck_gemm(true, false, p->in, p->units, rows, 1.0f, b->x, p->in, dz, p->units, 0.0f, k->grad, p->units);
 }
 
 const ck_layer_vt ck_dense_vt = {

@@ -86,6 +86,10 @@ typedef struct ck_bwd {
     /* The layer's reader did its relu's backward and bias gradient (relu_below): dy is already
      * dL/d(pre-activation) and the bias gradient is written. */
     bool relu_done_above;
+    /* Not NULL: this call alone writes the layer's weight gradients, and the optimizer lets it
+     * update its weights here, in the products that make their gradients (optimizers.h,
+     * ck_opt_fuse_claim); anything that reads those weights must come first. */
+    struct ck_opt_fuse *fuse;
 } ck_bwd;
 
 /* What a layer does with Keras' mask (set by Embedding(mask_zero=True) and Masking, one value

@@ -292,10 +292,16 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
          * finite ones, and TerminateOnNaN (or the caller) sees the non-finite loss */
         penalty = ck_model_regularization(m, false);
     } else if (train) {
-        if (!split)
+        /* the optimizer may update some weights inside the backward pass (optimizers.h) */
+        ck_opt_fuse fuse;
+        const bool fz = !split && ck_optimizer_fuse_begin(m->opt, m->params, m->grads, m->var_off, m->nvars, &fuse);
+        if (!split) {
+            m->plan.fuse = fz ? &fuse : NULL;
             ck_graph_backward(&m->g, &m->plan, n);
+            m->plan.fuse = NULL;
+        }
         penalty = ck_model_regularization(m, true);
-        ck_optimizer_apply(m->opt, m->params, m->grads, m->var_off, m->nvars);
+        ck_optimizer_apply_fused(m->opt, m->params, m->grads, m->var_off, m->nvars, fz ? &fuse : NULL);
         ck_model_apply_constraints(m);
     } else {
         penalty = ck_model_regularization(m, false);

@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__SSE__)
 #include <xmmintrin.h>
@@ -761,7 +762,104 @@ static float one_minus(const ckeras_optimizer *o, const char *name)
     return (float)(1.0 - ck_cfg_float(&o->cfg, name));
 }
 
+/* Adam's scalars for step t (iterations + 1) at learning rate lr */
+static void adam_scalars(const ckeras_optimizer *o, float lr, float t, rule_args *r)
+{
+    r->b1 = cfgf(o, "beta_1");
+    r->b2 = cfgf(o, "beta_2");
+    r->eps = cfgf(o, "epsilon");
+    r->alpha = lr * sqrtf(1.0f - powf(r->b2, t)) / (1.0f - powf(r->b1, t));
+    r->c1 = one_minus(o, "beta_1");
+    r->c2 = one_minus(o, "beta_2");
+}
+
+/* The rule on [lo, hi) of r's arrays: large spans split across the threads in 64-byte-aligned
+ * chunks (the result does not depend on the split: every element is updated alone). */
+static void run_span(const rule_args *r, size_t lo, size_t hi)
+{
+    const size_t n = hi - lo;
+    const int nt = n >= CK_OPT_PAR_MIN ? ck_num_threads() : 1;
+    if (nt > 1) {
+        const size_t chunk = ((n + (size_t)nt - 1) / (size_t)nt + 15) & ~(size_t)15;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+        for (int c = 0; c < nt; c++) {
+            size_t a = lo + ((size_t)c * chunk < n ? (size_t)c * chunk : n);
+            size_t b = a + chunk < hi ? a + chunk : hi;
+            run_rule(r, a, b);
+        }
+    } else {
+        run_rule(r, lo, hi);
+    }
+}
+
+static _Atomic bool fuse_enabled = true;
+static _Atomic uint64_t fused_count;
+
+bool ck_opt_fuse_set_enabled(bool on)
+{
+    return atomic_exchange(&fuse_enabled, on);
+}
+
+uint64_t ck_opt_fused_count(void)
+{
+    return atomic_load(&fused_count);
+}
+
+bool ck_optimizer_fuse_begin(ckeras_optimizer *o, float *params, float *grads, const size_t *off, int nvar,
+                             ck_opt_fuse *f)
+{
+    if (!o || !params || !grads || !off || nvar <= 0 || !atomic_load_explicit(&fuse_enabled, memory_order_relaxed) ||
+        o->kind != CK_OPT_ADAM)
+        return false;
+    const ck_value *wd = ck_cfg_value(&o->cfg, "weight_decay");
+    const ck_config *c = &o->cfg;
+    /* exactly the Adam steps of ck_optimizer_apply that do nothing but the rule */
+    if (off[nvar] == 0 || o->n != off[nvar] || slot_layout(o->kind, c, NULL) != 2 || o->nslots != 2 ||
+        (wd && !wd->is_none) || clip_set(c, "clipnorm") || clip_set(c, "global_clipnorm") || clip_set(c, "clipvalue"))
+        return false;
+    rule_args r;
+    memset(&r, 0, sizeof r);
+    adam_scalars(o, ck_optimizer_lr(o), (float)(o->iterations + 1), &r);
+    *f = (ck_opt_fuse){params, grads, o->slots[0], o->slots[1], off, nvar, r.b1, r.c1, r.b2, r.c2, r.alpha, r.eps, 0, {{0}}};
+    return true;
+}
+
+bool ck_opt_fuse_claim(const ck_opt_fuse *f, const float *w, const float *grad, size_t size, ck_adam_fuse *u)
+{
+    if (!f || !w || !grad || w < f->params || f->ndone == CK_OPT_FUSE_MAX)
+        return false;
+    const size_t at = (size_t)(w - f->params);
+    /* one whole variable (binary search of its start), whose gradient is the step's */
+    int lo = 0, hi = f->nvar - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (f->off[mid] <= at)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    if (f->off[lo] != at || f->off[lo + 1] - at != size || grad != f->grads + at)
+        return false;
+    *u = (ck_adam_fuse){f->params + at, f->m + at, f->v + at, f->b1, f->c1, f->b2, f->c2, f->alpha, f->eps};
+    return true;
+}
+
+void ck_opt_fuse_done(ck_opt_fuse *f, const float *w, size_t size)
+{
+    const size_t at = (size_t)(w - f->params);
+    f->done[f->ndone][0] = at;
+    f->done[f->ndone][1] = at + size;
+    f->ndone++;
+    atomic_fetch_add_explicit(&fused_count, 1, memory_order_relaxed);
+}
+
 void ck_optimizer_apply(ckeras_optimizer *o, float *params, float *grads, const size_t *off, int nvar)
+{
+    ck_optimizer_apply_fused(o, params, grads, off, nvar, NULL);
+}
+
+void ck_optimizer_apply_fused(ckeras_optimizer *o, float *params, float *grads, const size_t *off, int nvar,
+                              const ck_opt_fuse *f)
 {
     if (!o || !params || !grads || !off || nvar <= 0)
         return;
@@ -805,12 +903,7 @@ void ck_optimizer_apply(ckeras_optimizer *o, float *params, float *grads, const 
         break;
     case CK_OPT_ADAM:
     case CK_OPT_ADAMW:
-        r.b1 = cfgf(o, "beta_1");
-        r.b2 = cfgf(o, "beta_2");
-        r.eps = cfgf(o, "epsilon");
-        r.alpha = lr * sqrtf(1.0f - powf(r.b2, t)) / (1.0f - powf(r.b1, t));
-        r.c1 = one_minus(o, "beta_1");
-        r.c2 = one_minus(o, "beta_2");
+        adam_scalars(o, lr, t, &r);
         r.m = ns > 2 ? r.sl[2] : NULL; /* amsgrad's velocity_hat */
         break;
     case CK_OPT_RMSPROP: {
@@ -865,20 +958,19 @@ void ck_optimizer_apply(ckeras_optimizer *o, float *params, float *grads, const 
         return;
     }
 
-    /* Large models split the pass across the threads in 64-byte-aligned chunks (the result
-     * does not depend on the split: every element is updated alone). */
-    const size_t n = off[nvar] - o0;
-    const int nt = n >= CK_OPT_PAR_MIN ? ck_num_threads() : 1;
-    if (nt > 1) {
-        const size_t chunk = ((n + (size_t)nt - 1) / (size_t)nt + 15) & ~(size_t)15;
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-        for (int c = 0; c < nt; c++) {
-            size_t lo = (size_t)c * chunk < n ? (size_t)c * chunk : n;
-            size_t hi = lo + chunk < n ? lo + chunk : n;
-            run_rule(&r, lo, hi);
-        }
-    } else {
-        run_rule(&r, 0, n);
+    /* every element not updated in the backward pass (f's ranges, in any order) */
+    size_t lo = o0;
+    for (;;) {
+        size_t next = off[nvar], skip_to = off[nvar];
+        for (int k = 0; f && k < f->ndone; k++)
+            if (f->done[k][0] >= lo && f->done[k][0] < next) {
+                next = f->done[k][0];
+                skip_to = f->done[k][1];
+            }
+        run_span(&r, lo - o0, next - o0);
+        if (next == off[nvar])
+            break;
+        lo = skip_to;
     }
     o->iterations++;
 }

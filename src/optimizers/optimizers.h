@@ -3,6 +3,7 @@
 #define CK_OPTIMIZERS_H
 
 #include "core/core.h"
+#include "kernels/kernels.h"
 
 typedef enum ck_opt_kind {
     CK_OPT_SGD = 0,
@@ -96,6 +97,45 @@ ckeras_status ck_optimizer_build(ckeras_optimizer *o, size_t n);
  * (nvar + 1 offsets). Allocates nothing. Precondition: built for off[nvar] parameters with the
  * current config (else nothing changes and ckeras_last_error() says why). */
 void ck_optimizer_apply(ckeras_optimizer *o, float *params, float *grads, const size_t *off, int nvar);
+
+/* ---- updates fused into the backward pass ----------------------------------------------
+ * A training step may let layers update some variables themselves, inside the product that
+ * makes their gradient (ck_gemm_tn_adam), and the optimizer then updates the others:
+ *   ck_optimizer_fuse_begin before the backward pass: false when this step's rule cannot be
+ *     fused (only Adam without amsgrad, clipping or weight decay can, and not while
+ *     ck_opt_fuse_set_enabled(false));
+ *   ck_opt_fuse_claim by a layer, for a variable that only its gradient product writes (no
+ *     other call of the layer adds to it, no penalty joins it): fills u with the variable's
+ *     weights, slots and this step's scalars; then, once the update is done,
+ *     ck_opt_fuse_done;
+ *   ck_optimizer_apply_fused after the backward pass, instead of ck_optimizer_apply: the rule
+ *     on every variable not done, then iterations += 1.
+ * Each updated variable gets the bits ck_optimizer_apply would give it from the same gradient.
+ * The scalars (learning rate, bias corrections) are taken once, before the backward pass, as
+ * apply takes them. */
+#define CK_OPT_FUSE_MAX 32 /* variables updated in the backward pass per step, at most */
+typedef struct ck_opt_fuse {
+    float *params, *grads, *m, *v; /* m, v: Adam's slots, laid out as params */
+    const size_t *off;
+    int nvar;
+    float b1, c1, b2, c2, alpha, eps;
+    int ndone;
+    size_t done[CK_OPT_FUSE_MAX][2]; /* [start, end) in params of each variable done */
+} ck_opt_fuse;
+
+bool ck_optimizer_fuse_begin(ckeras_optimizer *o, float *params, float *grads, const size_t *off, int nvar,
+                             ck_opt_fuse *f);
+/* w and grad: the variable's weights and gradient (size floats), which must be one variable of
+ * the step's params and grads at the same offset. */
+bool ck_opt_fuse_claim(const ck_opt_fuse *f, const float *w, const float *grad, size_t size, ck_adam_fuse *u);
+void ck_opt_fuse_done(ck_opt_fuse *f, const float *w, size_t size);
+/* f NULL: ck_optimizer_apply */
+void ck_optimizer_apply_fused(ckeras_optimizer *o, float *params, float *grads, const size_t *off, int nvar,
+                              const ck_opt_fuse *f);
+/* For tests and benchmarks: whether steps may fuse updates (default true); returns the previous
+ * setting. ck_opt_fused_count: variables updated in the backward pass so far (all models). */
+bool ck_opt_fuse_set_enabled(bool on);
+uint64_t ck_opt_fused_count(void);
 void ck_optimizer_free(ckeras_optimizer *o);
 
 /* Sets a Keras keyword with the checks of ckeras_optimizer_set_float(): unknown names list the
