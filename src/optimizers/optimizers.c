@@ -773,8 +773,9 @@ static void adam_scalars(const ckeras_optimizer *o, float lr, float t, rule_args
     r->c2 = one_minus(o, "beta_2");
 }
 
-/* The rule on [lo, hi) of r's arrays: large spans split across the threads in 64-byte-aligned
- * chunks (the result does not depend on the split: every element is updated alone). */
+/* The rule on [lo, hi) of r's arrays: large spans split across the threads in chunks of a
+ * multiple of 16 floats (the result does not depend on the split: every element is updated
+ * alone). */
 static void run_span(const rule_args *r, size_t lo, size_t hi)
 {
     const size_t n = hi - lo;
@@ -826,9 +827,13 @@ bool ck_optimizer_fuse_begin(ckeras_optimizer *o, float *params, float *grads, c
 
 bool ck_opt_fuse_claim(const ck_opt_fuse *f, const float *w, const float *grad, size_t size, ck_adam_fuse *u)
 {
-    if (!f || !w || !grad || w < f->params || f->ndone == CK_OPT_FUSE_MAX)
+    if (!f || !w || !grad || f->ndone == CK_OPT_FUSE_MAX)
         return false;
-    const size_t at = (size_t)(w - f->params);
+    /* (compared as addresses: w need not point into params) */
+    const uintptr_t wa = (uintptr_t)w, pa = (uintptr_t)f->params;
+    if (wa < pa || (wa - pa) % sizeof(float) != 0 || (wa - pa) / sizeof(float) >= f->off[f->nvar])
+        return false;
+    const size_t at = (wa - pa) / sizeof(float);
     /* one whole variable (binary search of its start), whose gradient is the step's */
     int lo = 0, hi = f->nvar - 1;
     while (lo < hi) {
