@@ -316,6 +316,76 @@ START_TEST(relu_below_pooling_trains_the_same)
 }
 END_TEST
 
+/* ck_gemm_tn_adam against ck_gemm and then the optimizer's own Adam pass over the same
+ * parameters (ck_optimizer_apply), three steps each: C, w, m and v equal bit for bit, for k
+ * from 1 to 32 and shapes with and without a last partial row block or narrow last panel; k 33
+ * and a product of at most 2^20 multiply-adds are declined, leaving C as it was. Where the
+ * library's own driver does not run, every call is declined. */
+START_TEST(tn_adam_equals_product_then_update)
+{
+    ckeras_set_num_threads(1);
+    const int64_t shapes[][3] = {{1000, 1100, 1}, {1000, 1100, 2}, {785, 512, 31}, {784, 512, 32}, {96, 700, 17},
+                                 {300, 4100, 3}};
+    ck_rng r;
+    ck_rng_seed(&r, 21);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        const size_t mn = (size_t)(m * n);
+        float *a = malloc((size_t)(k * m) * sizeof(float)), *b = malloc((size_t)(k * n) * sizeof(float));
+        float *c[2] = {malloc(mn * sizeof(float)), malloc(mn * sizeof(float))};
+        float *w[2] = {malloc(mn * sizeof(float)), malloc(mn * sizeof(float))};
+        ck_assert(a && b && c[0] && c[1] && w[0] && w[1]);
+        fill(w[0], (int64_t)mn, &r, 0.1);
+        memcpy(w[1], w[0], mn * sizeof(float));
+        ckeras_optimizer *o[2] = {ckeras_adam(1e-3), ckeras_adam(1e-3)};
+        ck_assert_int_eq(ck_optimizer_build(o[0], mn), CKERAS_OK);
+        ck_assert_int_eq(ck_optimizer_build(o[1], mn), CKERAS_OK);
+        const size_t off[2] = {0, mn};
+        for (int step = 0; step < 3; step++) {
+            fill(a, k * m, &r, 1.0);
+            fill(b, k * n, &r, 0.01);
+            ck_gemm(true, false, m, n, k, 1.0f, a, m, b, n, 0.0f, c[0], n);
+            ck_optimizer_apply(o[0], w[0], c[0], off, 1);
+            ck_opt_fuse f;
+            ck_adam_fuse u;
+            ck_assert(ck_optimizer_fuse_begin(o[1], w[1], c[1], off, 1, &f));
+            ck_assert(ck_opt_fuse_claim(&f, w[1], c[1], mn, &u));
+            if (ck_gemm_tn_adam(m, n, k, a, m, b, n, c[1], n, &u)) {
+                ck_assert(ck_gemm_driver());
+                ck_opt_fuse_done(&f, w[1], mn);
+            } else {
+                ck_assert(!ck_gemm_driver());
+                ck_gemm(true, false, m, n, k, 1.0f, a, m, b, n, 0.0f, c[1], n);
+            }
+            ck_optimizer_apply_fused(o[1], w[1], c[1], off, 1, &f);
+            ck_assert_msg(memcmp(c[0], c[1], mn * sizeof(float)) == 0, "%lldx%lldx%lld step %d: C differs",
+                          (long long)m, (long long)n, (long long)k, step);
+            ck_assert_msg(memcmp(w[0], w[1], mn * sizeof(float)) == 0, "%lldx%lldx%lld step %d: w differs",
+                          (long long)m, (long long)n, (long long)k, step);
+            for (int sl = 0; sl < 2; sl++)
+                ck_assert_msg(memcmp(o[0]->slots[sl], o[1]->slots[sl], mn * sizeof(float)) == 0,
+                              "%lldx%lldx%lld step %d: slot %d differs", (long long)m, (long long)n, (long long)k,
+                              step, sl);
+        }
+        ck_assert_int_eq(o[1]->iterations, 3);
+        ck_adam_fuse u = {w[1], o[1]->slots[0], o[1]->slots[1], 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 1e-7f};
+        memcpy(c[0], c[1], mn * sizeof(float));
+        ck_assert(!ck_gemm_tn_adam(m, n, 33, a, m, b, n, c[1], n, &u)); /* k > 32 */
+        ck_assert(!ck_gemm_tn_adam(8, 32, k, a, m, b, n, c[1], n, &u)); /* small */
+        ck_assert(memcmp(c[0], c[1], mn * sizeof(float)) == 0);
+        ckeras_optimizer_free(o[0]);
+        ckeras_optimizer_free(o[1]);
+        for (int i = 0; i < 2; i++) {
+            free(c[i]);
+            free(w[i]);
+        }
+        free(a);
+        free(b);
+    }
+    ckeras_set_num_threads(0);
+}
+END_TEST
+
 /* 600 -> Dense(130, relu) -> Dense(500, relu) -> Dense(3, softmax), Adam (with clipnorm 1 when
  * clip, amsgrad when ams); reg: an L2 kernel regularizer on the first layer */
 static ckeras_model *adam_mlp(bool clip, bool ams, bool reg)
@@ -565,6 +635,7 @@ int main(void)
     tcase_add_test(tc, relu_below_pooling_trains_the_same);
     tcase_add_test(tc, conv_pooling_forward_predicts_the_same);
     tcase_add_test(tc, adam_fused_into_kernel_gradients_trains_the_same);
+    tcase_add_test(tc, tn_adam_equals_product_then_update);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -821,7 +821,8 @@ bool ck_optimizer_fuse_begin(ckeras_optimizer *o, float *params, float *grads, c
     rule_args r;
     memset(&r, 0, sizeof r);
     adam_scalars(o, ck_optimizer_lr(o), (float)(o->iterations + 1), &r);
-    *f = (ck_opt_fuse){params, grads, o->slots[0], o->slots[1], off, nvar, r.b1, r.c1, r.b2, r.c2, r.alpha, r.eps, 0, {{0}}};
+    *f = (ck_opt_fuse){.params = params, .grads = grads, .m = o->slots[0], .v = o->slots[1], .off = off,
+                       .nvar = nvar, .b1 = r.b1, .c1 = r.c1, .b2 = r.b2, .c2 = r.c2, .alpha = r.alpha, .eps = r.eps};
     return true;
 }
 
