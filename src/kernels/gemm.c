@@ -911,11 +911,10 @@ static bool direct_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float
 
 static void gemm_init(void);
 
-/* Products of at most this many values of k (a Dense layer's batch) take the update in: beyond
- * it the update's share of the step is small, and the stack buffer holds fewer panels of B.
- * Measured as above (us, separate / fused): k = 16 255 / 241, k = 32 372 / 345, k = 64
- * 609 / 641. */
-#define CK_ADAM_MAX_K 32
+/* CK_GEMM_ADAM_MAX_K (kernels.h): products of more values of k (a Dense layer's batch) do not
+ * take the update in: the update's share of the step is smaller, and the stack buffer holds
+ * fewer panels of B. Measured as above (us, separate / fused): k = 16 255 / 241, k = 32
+ * 372 / 345, k = 64 609 / 641. */
 
 typedef struct adam_job {
     int64_t m, n, k, lda, ldb, ldc;
@@ -1076,7 +1075,7 @@ bool ck_gemm_tn_adam(int64_t m, int64_t n, int64_t k, const float *a, int64_t ld
     pthread_once(&gemm_once, gemm_init);
     const double mnk = (double)m * (double)n * (double)k;
     if (!direct_ready || !atomic_load_explicit(&direct_on, memory_order_relaxed) || m <= 0 || n <= 0 || k <= 0 ||
-        k > CK_ADAM_MAX_K || mnk <= CK_GEMM_SMALL_MAX_MNK)
+        k > CK_GEMM_ADAM_MAX_K || mnk <= CK_GEMM_SMALL_MAX_MNK)
         return false;
     /* One thread only: at two, the separate product and update, each split in parts the
      * threads take as they come, were faster (784-512-512-10 MLP fit at batch 32 on a Zen 4:

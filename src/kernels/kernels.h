@@ -40,10 +40,12 @@ typedef struct ck_adam_fuse {
  * read and written as zero, the product included: C is the plain product's bit for bit unless
  * its inputs, products or partial sums fall below FLT_MIN (about 1.2e-38). Returns false,
  * having done nothing, where the library's own driver does not run (not AVX-512, switched off),
- * for k > 32, for products small enough for the single-call kernels (m n k <= 2^20), and for
- * those that would run on several threads (there the separate product and update are faster). */
+ * for k > CK_GEMM_ADAM_MAX_K, for products small enough for the single-call kernels
+ * (m n k <= 2^20), and for those that would run on several threads (there the separate product
+ * and update are faster). */
 bool ck_gemm_tn_adam(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
                      float *c, int64_t ldc, const ck_adam_fuse *u);
+#define CK_GEMM_ADAM_MAX_K 32 /* the largest k ck_gemm_tn_adam takes */
 
 /* ---- activations ---------------------------------------------------------------------- */
 

@@ -292,9 +292,11 @@ static double run_batch(ckeras_model *m, int64_t n, bool train)
          * finite ones, and TerminateOnNaN (or the caller) sees the non-finite loss */
         penalty = ck_model_regularization(m, false);
     } else if (train) {
-        /* the optimizer may update some weights inside the backward pass (optimizers.h) */
+        /* the optimizer may update some weights inside the backward pass (optimizers.h): only
+         * kernel-gradient products of at most CK_GEMM_ADAM_MAX_K rows on one thread can */
         ck_opt_fuse fuse;
-        const bool fz = !split && ck_optimizer_fuse_begin(m->opt, m->params, m->grads, m->var_off, m->nvars, &fuse);
+        const bool fz = !split && n <= CK_GEMM_ADAM_MAX_K && ck_num_threads() == 1 &&
+                        ck_optimizer_fuse_begin(m->opt, m->params, m->grads, m->var_off, m->nvars, &fuse);
         if (!split) {
             m->plan.fuse = fz ? &fuse : NULL;
             ck_graph_backward(&m->g, &m->plan, n);
