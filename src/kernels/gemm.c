@@ -220,6 +220,19 @@ CK_AI T512 void store512(const int MR, const int NV, __m512 acc[12][2], float *c
     }
 }
 
+/* acc[r][v] += op(A)(r, p) * bv[v] for the MR rows at ap (rsa apart) and NV <= 2 vectors */
+CK_AI T512 void fma_rows512(const int MR, const int NV, const float *ap, int64_t rsa, const __m512 bv[2],
+                            __m512 acc[12][2])
+{
+    CK_UNROLL
+    for (int r = 0; r < MR; r++) {
+        __m512 av = _mm512_set1_ps(ap[r * rsa]);
+        acc[r][0] = _mm512_fmadd_ps(av, bv[0], acc[r][0]);
+        if (NV == 2)
+            acc[r][1] = _mm512_fmadd_ps(av, bv[1], acc[r][1]);
+    }
+}
+
 /* ... and, when pf is not NULL, prefetches into L2 one line for each p: line p mod 2^sh of row
  * p / 2^sh, the rows ldpf floats apart (sh = 0: the line at pf + p * ldpf) */
 CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, int64_t rsa, int64_t csa,
@@ -238,14 +251,7 @@ CK_AI T512 void mk512pf(const int MR, const int NV, int64_t k, const float *a, i
             _mm_prefetch((const char *)(pf + (p >> sh) * ldpf + (p & ((1 << sh) - 1)) * 16), _MM_HINT_T1);
         __m512 bv[2];
         load_vecs512(NV, bp, last, whole, bv);
-        const float *ap = a + p * csa;
-        CK_UNROLL
-        for (int r = 0; r < MR; r++) {
-            __m512 av = _mm512_set1_ps(ap[r * rsa]);
-            acc[r][0] = _mm512_fmadd_ps(av, bv[0], acc[r][0]);
-            if (NV == 2)
-                acc[r][1] = _mm512_fmadd_ps(av, bv[1], acc[r][1]);
-        }
+        fma_rows512(MR, NV, a + p * csa, rsa, bv, acc);
     }
     if (alpha == 1.0f) /* x * 1 is x (outside a caller's denormals-are-zero mode): no multiply */
         store512(MR, NV, acc, c, ldc, alpha, beta, last, whole, true);
@@ -962,35 +968,25 @@ static T512 void adam_block(const ck_adam_fuse *u, const float *c, int64_t o, in
 }
 
 /* One 8 x 32 tile of C at offset o (k <= CK_GEMM_SMALL_KC; op(A) rows adjacent, csa apart per
- * p; B a packed panel): mk512's sums, stored as mk512 stores them (alpha 1, beta 0). When
- * FUSED, Adam meanwhile updates the 8 x 32 parameters at offset prev (its 16 vectors, one after
- * every second p; those left when k < 32, after the loop), and the rows of w, m and v at offset
- * pf (the tile after this one, whose update follows this tile's; -1: none) are fetched into
- * L1. */
-CK_AI T512 void mk512_adam(const bool FUSED, int64_t k, const float *a, int64_t csa, const float *b, float *c,
-                           int64_t o, int64_t ldc, const ck_adam_fuse *u, int64_t prev, int64_t pf)
+ * p; B a packed panel): mk512's sums, stored as mk512 stores them (alpha 1, beta 0). Meanwhile
+ * Adam updates the 8 x 32 parameters at offset prev (its 16 vectors, one after every second p;
+ * those left when k < 32, after the loop), and the rows of w, m and v at offset pf (the tile
+ * after this one, whose update follows this tile's; -1: none) are fetched into L1. */
+CK_AI T512 void mk512_adam(int64_t k, const float *a, int64_t csa, const float *b, float *c, int64_t o, int64_t ldc,
+                           const ck_adam_fuse *u, int64_t prev, int64_t pf)
 {
-    __m512 acc[8][2];
+    __m512 acc[12][2];
     CK_UNROLL
     for (int r = 0; r < 8; r++)
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    adam_consts kc;
-    const int64_t at = FUSED ? prev : 0;
-    const float *g = c + at;
-    float *w = u->w + at, *m = u->m + at, *v = u->v + at;
-    if (FUSED)
-        kc = adam_load(u);
+    const adam_consts kc = adam_load(u);
+    const float *g = c + prev;
+    float *w = u->w + prev, *m = u->m + prev, *v = u->v + prev;
     int q = 0;
     for (int64_t p = 0; p < k; p++) {
-        const __m512 b0 = _mm512_load_ps(b + 32 * p), b1 = _mm512_load_ps(b + 32 * p + 16);
-        const float *ap = a + p * csa;
-        CK_UNROLL
-        for (int r = 0; r < 8; r++) {
-            const __m512 av = _mm512_set1_ps(ap[r]);
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-        }
-        if (FUSED && (p & 1) && q < 16) {
+        const __m512 bv[2] = {_mm512_load_ps(b + 32 * p), _mm512_load_ps(b + 32 * p + 16)};
+        fma_rows512(8, 2, a + p * csa, 1, bv, acc);
+        if ((p & 1) && q < 16) {
             const int64_t e = (q >> 1) * ldc + 16 * (q & 1);
             if (q < 8 && pf >= 0) { /* row q of the tile after this one: two lines of w, m and v */
                 const int64_t f = pf + q * ldc;
@@ -1005,15 +1001,11 @@ CK_AI T512 void mk512_adam(const bool FUSED, int64_t k, const float *a, int64_t 
             q++;
         }
     }
-    for (; FUSED && q < 16; q++) {
+    for (; q < 16; q++) {
         const int64_t e = (q >> 1) * ldc + 16 * (q & 1);
         adam_vec(&kc, g + e, w + e, m + e, v + e, (__mmask16)0xffff);
     }
-    CK_UNROLL
-    for (int r = 0; r < 8; r++) {
-        _mm512_storeu_ps(c + o + r * ldc, acc[r][0]);
-        _mm512_storeu_ps(c + o + r * ldc + 16, acc[r][1]);
-    }
+    store512(8, 2, acc, c + o, ldc, 1.0f, 0.0f, (__mmask16)0xffff, true, true);
 }
 
 /* The tile after the 8 x 32 tile at row i, column j, when a group's full panels [jg, jf) are
@@ -1050,9 +1042,9 @@ static T512 void adam_run(const adam_job *g)
                 const int64_t nx = next_tile(&i1, &j1, jg, jf, mf) ? i1 * ldc + j1 : -1;
                 const float *bp = panel + (j - jg) / 32 * step;
                 if (prev >= 0)
-                    mk512_adam(true, g->k, g->a + i, g->lda, bp, g->c, o, ldc, u, prev, nx);
-                else
-                    mk512_adam(false, g->k, g->a + i, g->lda, bp, g->c, o, ldc, u, prev, nx);
+                    mk512_adam(g->k, g->a + i, g->lda, bp, g->c, o, ldc, u, prev, nx);
+                else /* the group's first tile: nothing to update yet */
+                    mk512(8, 2, g->k, g->a + i, 1, g->lda, bp, 32, g->c + o, ldc, 1.0f, 0.0f, 0, true);
                 prev = o;
             }
         if (prev >= 0)

@@ -821,8 +821,10 @@ bool ck_optimizer_fuse_begin(ckeras_optimizer *o, float *params, float *grads, c
     rule_args r;
     memset(&r, 0, sizeof r);
     adam_scalars(o, ck_optimizer_lr(o), (float)(o->iterations + 1), &r);
-    *f = (ck_opt_fuse){.params = params, .grads = grads, .m = o->slots[0], .v = o->slots[1], .off = off,
-                       .nvar = nvar, .b1 = r.b1, .c1 = r.c1, .b2 = r.b2, .c2 = r.c2, .alpha = r.alpha, .eps = r.eps};
+    *f = (ck_opt_fuse){.all = {params, o->slots[0], o->slots[1], r.b1, r.c1, r.b2, r.c2, r.alpha, r.eps},
+                       .grads = grads,
+                       .off = off,
+                       .nvar = nvar};
     return true;
 }
 
@@ -831,7 +833,7 @@ bool ck_opt_fuse_claim(const ck_opt_fuse *f, const float *w, const float *grad, 
     if (!f || !w || !grad || f->ndone == CK_OPT_FUSE_MAX)
         return false;
     /* (compared as addresses: w need not point into params) */
-    const uintptr_t wa = (uintptr_t)w, pa = (uintptr_t)f->params;
+    const uintptr_t wa = (uintptr_t)w, pa = (uintptr_t)f->all.w;
     if (wa < pa || (wa - pa) % sizeof(float) != 0 || (wa - pa) / sizeof(float) >= f->off[f->nvar])
         return false;
     const size_t at = (wa - pa) / sizeof(float);
@@ -846,13 +848,16 @@ bool ck_opt_fuse_claim(const ck_opt_fuse *f, const float *w, const float *grad, 
     }
     if (f->off[lo] != at || f->off[lo + 1] - at != size || grad != f->grads + at)
         return false;
-    *u = (ck_adam_fuse){f->params + at, f->m + at, f->v + at, f->b1, f->c1, f->b2, f->c2, f->alpha, f->eps};
+    *u = f->all;
+    u->w += at;
+    u->m += at;
+    u->v += at;
     return true;
 }
 
 void ck_opt_fuse_done(ck_opt_fuse *f, const float *w, size_t size)
 {
-    const size_t at = (size_t)(w - f->params);
+    const size_t at = (size_t)(w - f->all.w);
     f->done[f->ndone][0] = at;
     f->done[f->ndone][1] = at + size;
     f->ndone++;

@@ -115,10 +115,10 @@ void ck_optimizer_apply(ckeras_optimizer *o, float *params, float *grads, const 
  * apply takes them. */
 #define CK_OPT_FUSE_MAX 32 /* variables updated in the backward pass per step, at most */
 typedef struct ck_opt_fuse {
-    float *params, *grads, *m, *v; /* m, v: Adam's slots, laid out as params */
+    ck_adam_fuse all; /* the whole parameter buffer (w = params) and its slots, this step's scalars */
+    float *grads;
     const size_t *off;
     int nvar;
-    float b1, c1, b2, c2, alpha, eps;
     int ndone;
     size_t done[CK_OPT_FUSE_MAX][2]; /* [start, end) in params of each variable done */
 } ck_opt_fuse;
